@@ -1,0 +1,90 @@
+/*
+ * cli.h — shared pieces of the `kiln` command: subcommand entry points,
+ * argument parsing, error reporting, model loading and number formatting.
+ *
+ * Exit codes: 0 success, 1 the model is broken or could not be loaded,
+ * 2 usage error (unknown flag or subcommand, missing argument).
+ */
+#ifndef KILN_TOOLS_CLI_H
+#define KILN_TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kiln.h"
+
+#define KC_EXIT_OK 0
+#define KC_EXIT_MODEL 1
+#define KC_EXIT_USAGE 2
+
+/* Subcommands: argv[0] is the subcommand name; return the exit code. */
+int kc_cmd_info(int argc, char **argv);
+int kc_cmd_check(int argc, char **argv);
+
+/* Print the help of subcommand `name` to f; false if there is none. */
+bool kc_help(FILE *f, const char *name);
+
+/* ---- errors ----------------------------------------------------------------- */
+
+/* Print "kiln: <cmd>: <message>" as one line on stderr (newlines and control
+ * characters in the message are replaced) and return `code`. */
+int kc_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The message printed by the last kc_fail (without the "kiln: cmd: " prefix). */
+const char *kc_last_failure(void);
+
+/* ---- arguments ------------------------------------------------------------------ */
+
+/* A flag a subcommand accepts. */
+typedef struct kc_flag {
+    const char *name; /* "--json" */
+    bool *set;        /* set to true when given */
+} kc_flag;
+
+/* Parse `argv[1..argc)` of subcommand argv[0]: flags from `flags` (terminated
+ * by {NULL}) and exactly one positional MODEL argument ("--" ends flags).
+ * On --help/-h prints the subcommand's help and sets *exit_code = 0.
+ * Returns false with *exit_code set (and a message printed) when the
+ * command should stop. */
+bool kc_parse_args(int argc, char **argv, const kc_flag *flags, const char **model,
+                   int *exit_code);
+
+/* Closest candidate to `word` (edit distance <= 2), or NULL. */
+const char *kc_suggest(const char *word, const char *const *candidates, size_t n);
+
+/* ---- loading ------------------------------------------------------------------- */
+
+/* A model loaded by the command, or why it could not be. */
+typedef struct kc_loaded {
+    kiln_model *model;
+    void *buffer;       /* bytes read into memory (stdin, pipes), or NULL */
+    uint64_t file_size; /* size of the model file */
+    kiln_status status; /* why loading failed */
+    char error[2048];   /* the one-line message printed on failure */
+} kc_loaded;
+
+/* Load the model at `path` for subcommand `cmd` ("-" reads stdin; pipes and
+ * other non-regular files are read into memory).  On failure prints one line
+ * on stderr, fills status/error and returns false with *exit_code set. */
+bool kc_load_model(const char *cmd, const char *path, kc_loaded *out, int *exit_code);
+/* Release what kc_load_model loaded. */
+void kc_loaded_free(kc_loaded *l);
+
+/* ---- formatting ------------------------------------------------------------------ */
+
+/* "25,557,032" */
+char *kc_fmt_int(uint64_t v, char *buf, size_t size);
+/* Compact count: "25.56 M", "4.09 G", "12,345" (below one million). */
+char *kc_fmt_count(uint64_t v, char *buf, size_t size);
+/* Bytes with decimal units: "102.2 MB", "512 B". */
+char *kc_fmt_bytes(uint64_t v, char *buf, size_t size);
+/* Copy `s` (len bytes) for terminal output: control characters and invalid
+ * UTF-8 bytes are written as \xNN.  Result truncated to fit buf. */
+char *kc_fmt_name(const char *s, size_t len, char *buf, size_t size);
+
+/* Finish stdout: report a write error (e.g. disk full) as one line;
+ * returns `code`, or 1 if writing failed. */
+int kc_finish_stdout(int code);
+
+#endif

@@ -1,0 +1,316 @@
+/* Shared helpers of the kiln command: one-line errors, argument parsing,
+ * model loading with friendly file errors, number formatting. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "json.h"
+
+static char kc_failure[2048];
+
+const char *kc_last_failure(void) { return kc_failure; }
+
+int kc_fail(int code, const char *cmd, const char *fmt, ...) {
+    char *msg = kc_failure;
+    size_t size = sizeof kc_failure;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, size, fmt, ap);
+    va_end(ap);
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+    fflush(stdout);
+    if (cmd) fprintf(stderr, "kiln: %s: %s\n", cmd, msg);
+    else fprintf(stderr, "kiln: %s\n", msg);
+    return code;
+}
+
+/* ---- arguments ------------------------------------------------------------------ */
+
+/* Levenshtein distance of a and b, capped at 3 for long strings. */
+static size_t kc_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 40 || lb > 40) return 99;
+    size_t row[41];
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *kc_suggest(const char *word, const char *const *candidates, size_t n) {
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = kc_distance(word, candidates[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = candidates[i];
+        }
+    }
+    return best;
+}
+
+bool kc_parse_args(int argc, char **argv, const kc_flag *flags, const char **model,
+                   int *exit_code) {
+    const char *cmd = argv[0];
+    bool flags_done = false;
+    *model = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!flags_done && strcmp(a, "--") == 0) {
+            flags_done = true;
+            continue;
+        }
+        if (!flags_done && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+            kc_help(stdout, cmd);
+            *exit_code = kc_finish_stdout(KC_EXIT_OK);
+            return false;
+        }
+        if (!flags_done && a[0] == '-' && a[1] != 0) {
+            const char *names[32];
+            size_t n = 0;
+            bool found = false;
+            for (const kc_flag *f = flags; f->name; f++) {
+                if (strcmp(a, f->name) == 0) {
+                    *f->set = true;
+                    found = true;
+                    break;
+                }
+                if (n < 31) names[n++] = f->name;
+            }
+            if (found) continue;
+            names[n++] = "--help";
+            const char *eq = strchr(a, '=');
+            if (eq) {
+                for (const kc_flag *f = flags; f->name; f++)
+                    if (strlen(f->name) == (size_t)(eq - a) && strncmp(a, f->name, (size_t)(eq - a)) == 0) {
+                        *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "flag '%s' takes no value (try 'kiln help %s')",
+                                             f->name, cmd);
+                        return false;
+                    }
+            }
+            const char *hint = kc_suggest(a, names, n);
+            if (hint)
+                *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (did you mean '%s'?)", a, hint);
+            else
+                *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (try 'kiln help %s')", a, cmd);
+            return false;
+        }
+        if (*model) {
+            *exit_code = kc_fail(KC_EXIT_USAGE, cmd,
+                                 "unexpected argument '%s' after MODEL '%s' (one model at a time)",
+                                 a, *model);
+            return false;
+        }
+        *model = a;
+    }
+    if (!*model) {
+        *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "missing MODEL argument (usage: kiln %s MODEL; try 'kiln help %s')",
+                             cmd, cmd);
+        return false;
+    }
+    return true;
+}
+
+/* ---- loading ------------------------------------------------------------------- */
+
+/* Read all of `f` into a malloc'ed buffer; false on a read error. */
+static bool kc_read_all(FILE *f, void **out, size_t *size) {
+    size_t cap = 1 << 16, len = 0;
+    unsigned char *buf = malloc(cap);
+    if (!buf) return false;
+    for (;;) {
+        if (len == cap) {
+            unsigned char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                errno = ENOMEM;
+                return false;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        return false;
+    }
+    *out = buf;
+    *size = len;
+    return true;
+}
+
+/* Folder of `path` (for external data) into buf. */
+static const char *kc_dirname(const char *path, char *buf, size_t size) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return ".";
+    size_t len = slash == path ? 1 : (size_t)(slash - path);
+    if (len >= size) len = size - 1;
+    memcpy(buf, path, len);
+    buf[len] = 0;
+    return buf;
+}
+
+/* Record a load failure on `l` (the message was just printed). */
+static bool kc_load_failed(kc_loaded *l, kiln_status status, int code, int *exit_code) {
+    l->status = status;
+    snprintf(l->error, sizeof l->error, "%s", kc_last_failure());
+    free(l->buffer);
+    l->buffer = NULL;
+    *exit_code = code;
+    return false;
+}
+
+bool kc_load_model(const char *cmd, const char *path, kc_loaded *l, int *exit_code) {
+    memset(l, 0, sizeof *l);
+    kiln_status s;
+    bool from_stdin = strcmp(path, "-") == 0;
+    const char *shown = from_stdin ? "<stdin>" : path;
+    struct stat st;
+    if (!from_stdin) {
+        if (stat(path, &st) != 0) {
+            if (errno == ENOENT) kc_fail(KC_EXIT_MODEL, cmd, "no such file '%s'", path);
+            else kc_fail(KC_EXIT_MODEL, cmd, "cannot open '%s': %s", path, strerror(errno));
+            return kc_load_failed(l, KILN_ERR_IO, KC_EXIT_MODEL, exit_code);
+        }
+        if (S_ISDIR(st.st_mode)) {
+            kc_fail(KC_EXIT_MODEL, cmd, "'%s' is a directory, not an ONNX model file", path);
+            return kc_load_failed(l, KILN_ERR_IO, KC_EXIT_MODEL, exit_code);
+        }
+    }
+    if (!from_stdin && S_ISREG(st.st_mode)) {
+        if (st.st_size == 0) {
+            kc_fail(KC_EXIT_MODEL, cmd, "'%s' is empty (0 bytes), not an ONNX model", path);
+            return kc_load_failed(l, KILN_ERR_PARSE, KC_EXIT_MODEL, exit_code);
+        }
+        l->file_size = (uint64_t)st.st_size;
+        s = kiln_model_load(path, &l->model);
+    } else {
+        FILE *f = from_stdin ? stdin : fopen(path, "rb");
+        size_t size = 0;
+        if (!f || !kc_read_all(f, &l->buffer, &size)) {
+            kc_fail(KC_EXIT_MODEL, cmd, "cannot read '%s': %s", shown, strerror(errno));
+            if (f && f != stdin) fclose(f);
+            return kc_load_failed(l, KILN_ERR_IO, KC_EXIT_MODEL, exit_code);
+        }
+        if (f != stdin) fclose(f);
+        if (size == 0) {
+            kc_fail(KC_EXIT_MODEL, cmd, "'%s' is empty (0 bytes), not an ONNX model", shown);
+            return kc_load_failed(l, KILN_ERR_PARSE, KC_EXIT_MODEL, exit_code);
+        }
+        l->file_size = size;
+        char dir[4096];
+        s = kiln_model_load_from_memory(l->buffer, size,
+                                        from_stdin ? NULL : kc_dirname(path, dir, sizeof dir),
+                                        &l->model);
+    }
+    if (s != KILN_OK) {
+        const char *msg = kiln_last_error();
+        /* Name the file when the library's message does not. */
+        if (from_stdin || !strstr(msg, path)) kc_fail(KC_EXIT_MODEL, cmd, "%s: %s", shown, msg);
+        else kc_fail(KC_EXIT_MODEL, cmd, "%s", msg);
+        return kc_load_failed(l, s, KC_EXIT_MODEL, exit_code);
+    }
+    return true;
+}
+
+void kc_loaded_free(kc_loaded *l) {
+    kiln_model_destroy(l->model);
+    free(l->buffer);
+    l->model = NULL;
+    l->buffer = NULL;
+}
+
+/* ---- formatting ------------------------------------------------------------------ */
+
+char *kc_fmt_int(uint64_t v, char *buf, size_t size) {
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
+    size_t pos = 0;
+    for (int i = 0; i < n && pos + 1 < size; i++) {
+        if (i > 0 && (n - i) % 3 == 0 && pos + 2 < size) buf[pos++] = ',';
+        buf[pos++] = tmp[i];
+    }
+    buf[pos] = 0;
+    return buf;
+}
+
+char *kc_fmt_count(uint64_t v, char *buf, size_t size) {
+    static const char *const units[] = {"M", "G", "T", "P", "E"};
+    if (v < 1000000) return kc_fmt_int(v, buf, size);
+    double d = (double)v / 1e6;
+    size_t u = 0;
+    while (d >= 999.995 && u + 1 < sizeof units / sizeof units[0]) d /= 1000, u++;
+    snprintf(buf, size, "%.2f %s", d, units[u]);
+    return buf;
+}
+
+char *kc_fmt_bytes(uint64_t v, char *buf, size_t size) {
+    static const char *const units[] = {"kB", "MB", "GB", "TB", "PB", "EB"};
+    if (v < 1000) {
+        snprintf(buf, size, "%llu B", (unsigned long long)v);
+        return buf;
+    }
+    double d = (double)v / 1e3;
+    size_t u = 0;
+    while (d >= 999.95 && u + 1 < sizeof units / sizeof units[0]) d /= 1000, u++;
+    snprintf(buf, size, "%.1f %s", d, units[u]);
+    return buf;
+}
+
+char *kc_fmt_name(const char *s, size_t len, char *buf, size_t size) {
+    static const char hex[] = "0123456789abcdef";
+    size_t pos = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len && pos + 5 < size;) {
+        unsigned c = p[i];
+        if (c >= 0x80) {
+            /* Keep well-formed UTF-8 sequences as they are. */
+            size_t n = kj_utf8_len(p + i, len - i);
+            if (n && pos + n + 5 < size) {
+                memcpy(buf + pos, p + i, n);
+                pos += n;
+                i += n;
+                continue;
+            }
+        }
+        if (c < 0x20 || c == 0x7f || c >= 0x80) {
+            buf[pos++] = '\\';
+            buf[pos++] = 'x';
+            buf[pos++] = hex[c >> 4];
+            buf[pos++] = hex[c & 15];
+        } else {
+            buf[pos++] = (char)c;
+        }
+        i++;
+    }
+    buf[pos] = 0;
+    return buf;
+}
+
+int kc_finish_stdout(int code) {
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        int e = errno;
+        if (e == EPIPE) return code;
+        fprintf(stderr, "kiln: error writing output: %s\n", strerror(e));
+        return code ? code : KC_EXIT_MODEL;
+    }
+    return code;
+}
