@@ -73,6 +73,7 @@ kiln_status kl_graph_value(kl_graph *g, const char *name, kl_value **out) {
         if (g->n_values) memcpy(vals, g->values, g->n_values * sizeof *vals);
         g->values = vals;
     }
+    v->id = g->n_values;
     g->values[g->n_values++] = v;
     *out = v;
     return KILN_OK;

@@ -154,6 +154,7 @@ typedef struct kl_value {
     kl_sparse *sparse_init;    /* sparse initializer, if any */
     kl_symval *sym;            /* known contents, or NULL */
     size_t use_count;          /* number of node inputs that read it (all scopes) */
+    size_t id;                 /* index in graph->values */
 } kl_value;
 
 typedef struct kl_node {

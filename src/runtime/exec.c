@@ -1,0 +1,388 @@
+/* The CPU run path: plans per graph, frames of values, kernels in order. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/exec.h"
+
+/* Plan of one graph. */
+typedef struct kl_gplan {
+    const kl_graph *g;
+    const kl_kernel_def **kernels; /* per node */
+    kl_rt **consts;                /* per value id: initializer tensor, or NULL */
+    size_t **release;              /* per node: value ids to release after it */
+    size_t *n_release;
+} kl_gplan;
+
+struct kl_plan {
+    const kl_model *m;
+    int threads;
+    kl_gplan **graphs;
+    size_t n_graphs;
+};
+
+/* Values of one running graph; parent is the frame of the enclosing graph. */
+typedef struct kl_frame {
+    const kl_gplan *gp;
+    kl_rt **slots;
+    struct kl_frame *parent;
+} kl_frame;
+
+typedef struct kl_exec {
+    kl_plan *plan;
+    kl_frame *frame;
+} kl_exec;
+
+static kl_gplan *kl_plan_graph(const kl_plan *p, const kl_graph *g) {
+    for (size_t i = 0; i < p->n_graphs; i++)
+        if (p->graphs[i]->g == g) return p->graphs[i];
+    return NULL;
+}
+
+/* Mark, for every value of g read inside subgraph sg (recursively), a use
+ * at g's node `at`. */
+static void kl_mark_subgraph_uses(const kl_graph *g, const kl_graph *sg, size_t at, size_t *last) {
+    for (size_t i = 0; i < sg->n_nodes; i++) {
+        const kl_node *n = sg->nodes[i];
+        for (size_t k = 0; k < n->n_inputs; k++) {
+            const kl_value *v = n->inputs[k];
+            if (v && v->graph == g && last[v->id] < at + 1) last[v->id] = at + 1;
+        }
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const kl_attr *at2 = &n->attrs[a];
+            if (at2->type == KL_ATTR_GRAPH && at2->g) kl_mark_subgraph_uses(g, at2->g, at, last);
+            if (at2->type == KL_ATTR_GRAPHS)
+                for (size_t j = 0; j < at2->n; j++) kl_mark_subgraph_uses(g, at2->graphs[j], at, last);
+        }
+    }
+}
+
+/* Aligned runtime copy of an initializer. */
+static kiln_status kl_const_rt(const kl_value *v, kl_rt **out) {
+    const kl_tensor *t = v->init;
+    if (!t) return kl_errorf(KILN_ERR_UNSUPPORTED, "initializer '%s': sparse initializers cannot run yet", v->name);
+    kl_rt *r;
+    KL_TRY(kl_rt_tensor(t->dtype, t->rank, t->dims, &r));
+    if (t->dtype == KILN_DTYPE_STRING) {
+        for (int64_t i = 0; t->strings && i < t->count; i++) {
+            kiln_status s = kl_rt_set_string(r, i, t->strings[i].ptr, t->strings[i].len);
+            if (s) {
+                kl_rt_unref(r);
+                return s;
+            }
+        }
+    } else if (r->nbytes) {
+        if (!t->data || t->nbytes < r->nbytes) {
+            kl_rt_unref(r);
+            return kl_errorf(KILN_ERR_INVALID_MODEL, "initializer '%s' has no valid data", v->name);
+        }
+        memcpy(r->data, t->data, r->nbytes);
+    }
+    *out = r;
+    return KILN_OK;
+}
+
+static kiln_status kl_plan_add_graph(kl_plan *p, const kl_graph *g);
+
+static kiln_status kl_plan_add_subgraphs(kl_plan *p, const kl_node *n) {
+    for (size_t a = 0; a < n->n_attrs; a++) {
+        const kl_attr *at = &n->attrs[a];
+        if (at->type == KL_ATTR_GRAPH && at->g) KL_TRY(kl_plan_add_graph(p, at->g));
+        if (at->type == KL_ATTR_GRAPHS)
+            for (size_t j = 0; j < at->n; j++) KL_TRY(kl_plan_add_graph(p, at->graphs[j]));
+    }
+    return KILN_OK;
+}
+
+static kiln_status kl_plan_add_graph(kl_plan *p, const kl_graph *g) {
+    kl_gplan *gp = kl_calloc(1, sizeof *gp);
+    if (!gp) return KILN_ERR_NO_MEMORY;
+    kl_gplan **graphs = kl_realloc_array(p->graphs, p->n_graphs + 1, sizeof *graphs);
+    if (!graphs) {
+        kl_free(gp);
+        return KILN_ERR_NO_MEMORY;
+    }
+    p->graphs = graphs;
+    p->graphs[p->n_graphs++] = gp;
+    gp->g = g;
+    size_t nn = g->n_nodes ? g->n_nodes : 1, nv = g->n_values ? g->n_values : 1;
+    gp->kernels = kl_calloc(nn, sizeof *gp->kernels);
+    gp->consts = kl_calloc(nv, sizeof *gp->consts);
+    gp->release = kl_calloc(nn, sizeof *gp->release);
+    gp->n_release = kl_calloc(nn, sizeof *gp->n_release);
+    size_t *last = kl_calloc(nv, sizeof *last); /* node index + 1 of last use; 0 = none */
+    if (!gp->kernels || !gp->consts || !gp->release || !gp->n_release || !last) {
+        kl_free(last);
+        return KILN_ERR_NO_MEMORY;
+    }
+    kiln_status s = KILN_OK;
+    for (size_t i = 0; i < g->n_initializers && !s; i++) {
+        const kl_value *v = g->initializers[i];
+        s = kl_const_rt(v, &gp->consts[v->id]);
+    }
+    for (size_t i = 0; i < g->n_nodes && !s; i++) {
+        const kl_node *n = g->nodes[i];
+        kiln_dtype t0 = n->n_inputs && n->inputs[0] ? n->inputs[0]->type.elem : KILN_DTYPE_UNDEFINED;
+        gp->kernels[i] = kl_kernel_find(n, t0);
+        if (!gp->kernels[i] && !kl_kernel_exists(n->domain, n->op_type, n->opset))
+            s = kl_errorf(KILN_ERR_UNSUPPORTED, "node %zu '%s' (%s%s%s, opset %lld): no CPU kernel for this operator yet",
+                          n->index, n->name, n->domain, n->domain[0] ? "." : "", n->op_type, (long long)n->opset);
+        for (size_t k = 0; k < n->n_inputs; k++) {
+            const kl_value *v = n->inputs[k];
+            if (v && v->graph == g) last[v->id] = i + 1;
+        }
+        for (size_t k = 0; k < n->n_outputs; k++) {
+            const kl_value *v = n->outputs[k];
+            if (v && v->graph == g && last[v->id] < i + 1) last[v->id] = i + 1;
+        }
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const kl_attr *at = &n->attrs[a];
+            if (at->type == KL_ATTR_GRAPH && at->g) kl_mark_subgraph_uses(g, at->g, i, last);
+            if (at->type == KL_ATTR_GRAPHS)
+                for (size_t j = 0; j < at->n; j++) kl_mark_subgraph_uses(g, at->graphs[j], i, last);
+        }
+        if (!s) s = kl_plan_add_subgraphs(p, n);
+    }
+    /* Release lists: intermediates (not graph outputs) after their last use. */
+    for (size_t id = 0; id < g->n_values && !s; id++) {
+        const kl_value *v = g->values[id];
+        if (!last[id] || (v->flags & KL_VALUE_GRAPH_OUTPUT)) continue;
+        size_t at = last[id] - 1;
+        size_t *r = kl_realloc_array(gp->release[at], gp->n_release[at] + 1, sizeof *r);
+        if (!r) {
+            s = KILN_ERR_NO_MEMORY;
+            break;
+        }
+        gp->release[at] = r;
+        r[gp->n_release[at]++] = id;
+    }
+    kl_free(last);
+    return s;
+}
+
+static void kl_gplan_free(kl_gplan *gp) {
+    if (!gp) return;
+    for (size_t i = 0; i < gp->g->n_values && gp->consts; i++) kl_rt_unref(gp->consts[i]);
+    for (size_t i = 0; i < gp->g->n_nodes && gp->release; i++) kl_free(gp->release[i]);
+    kl_free(gp->kernels);
+    kl_free(gp->consts);
+    kl_free(gp->release);
+    kl_free(gp->n_release);
+    kl_free(gp);
+}
+
+void kl_plan_free(kl_plan *p) {
+    if (!p) return;
+    for (size_t i = 0; i < p->n_graphs; i++) kl_gplan_free(p->graphs[i]);
+    kl_free(p->graphs);
+    kl_free(p);
+}
+
+kiln_status kl_plan_create(const kl_model *m, int threads, kl_plan **out) {
+    kl_plan *p = kl_calloc(1, sizeof *p);
+    if (!p) return KILN_ERR_NO_MEMORY;
+    p->m = m;
+    p->threads = threads;
+    kiln_status s = kl_plan_add_graph(p, m->graph);
+    if (s) {
+        kl_plan_free(p);
+        return s;
+    }
+    *out = p;
+    return KILN_OK;
+}
+
+static void kl_missing_walk(const kl_graph *g, kl_missing_fn fn, void *user) {
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const kl_node *n = g->nodes[i];
+        if (!kl_kernel_exists(n->domain, n->op_type, n->opset)) fn(n, user);
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const kl_attr *at = &n->attrs[a];
+            if (at->type == KL_ATTR_GRAPH && at->g) kl_missing_walk(at->g, fn, user);
+            if (at->type == KL_ATTR_GRAPHS)
+                for (size_t j = 0; j < at->n; j++) kl_missing_walk(at->graphs[j], fn, user);
+        }
+    }
+}
+
+void kl_plan_list_missing(const kl_model *m, kl_missing_fn fn, void *user) { kl_missing_walk(m->graph, fn, user); }
+
+/* ---- running ------------------------------------------------------------------------ */
+
+static kl_rt **kl_frame_slot(kl_frame *f, const kl_value *v) {
+    for (; f; f = f->parent)
+        if (f->gp->g == v->graph) return &f->slots[v->id];
+    return NULL;
+}
+
+static void kl_frame_clear(kl_frame *f) {
+    for (size_t i = 0; i < f->gp->g->n_values; i++) kl_rt_unref(f->slots[i]);
+    kl_free(f->slots);
+    f->slots = NULL;
+}
+
+static kiln_status kl_run_node(kl_exec *ex, const kl_gplan *gp, size_t idx) {
+    const kl_node *n = gp->g->nodes[idx];
+    kl_rt *in_buf[16], *out_buf[16];
+    kl_rt **in = n->n_inputs <= 16 ? in_buf : kl_calloc(n->n_inputs, sizeof *in);
+    kl_rt **outs = n->n_outputs <= 16 ? out_buf : kl_calloc(n->n_outputs, sizeof *outs);
+    kiln_status s = KILN_OK;
+    if (!in || !outs) {
+        s = KILN_ERR_NO_MEMORY;
+        goto done;
+    }
+    for (size_t k = 0; k < n->n_outputs; k++) outs[k] = NULL;
+    for (size_t k = 0; k < n->n_inputs; k++) {
+        in[k] = NULL;
+        const kl_value *v = n->inputs[k];
+        if (!v) continue;
+        kl_rt **slot = kl_frame_slot(ex->frame, v);
+        if (!slot || !*slot) {
+            s = kl_errorf(KILN_ERR_INVALID_MODEL, "input %zu '%s' has no value (never produced)", k, v->name);
+            goto done;
+        }
+        in[k] = *slot;
+    }
+    const kl_kernel_def *kd = gp->kernels[idx];
+    kiln_dtype t0 = n->n_inputs && in[0] && in[0]->kind == KL_RT_TENSOR ? in[0]->dtype : KILN_DTYPE_UNDEFINED;
+    if (!kd || (kd->types && t0 != KILN_DTYPE_UNDEFINED && !(kd->types & (1ull << t0)))) {
+        kd = kl_kernel_find(n, t0);
+        if (!kd) {
+            s = kl_errorf(KILN_ERR_UNSUPPORTED, "no CPU kernel for %s with input type %s", n->op_type,
+                          kiln_dtype_name(t0));
+            goto done;
+        }
+    }
+    kl_kctx c = {n, in, n->n_inputs, outs, n->n_outputs, ex, ex->plan->threads};
+    s = kd->run(&c);
+    if (s) goto done;
+    for (size_t k = 0; k < n->n_outputs; k++) {
+        const kl_value *v = n->outputs[k];
+        if (!v) continue;
+        if (!outs[k]) {
+            s = kl_errorf(KILN_ERR_INTERNAL, "kernel did not produce output %zu '%s'", k, v->name);
+            goto done;
+        }
+        kl_rt **slot = kl_frame_slot(ex->frame, v);
+        if (!slot) {
+            s = kl_errorf(KILN_ERR_INTERNAL, "output '%s' has no slot", v->name);
+            goto done;
+        }
+        kl_rt_unref(*slot);
+        *slot = outs[k];
+        outs[k] = NULL;
+    }
+done:
+    if (outs)
+        for (size_t k = 0; k < n->n_outputs; k++) kl_rt_unref(outs[k]);
+    if (in != in_buf) kl_free(in);
+    if (outs != out_buf) kl_free(outs);
+    if (s) {
+        const char *g = gp->g->depth ? " in a subgraph" : "";
+        return kl_error_context(s, "node %zu '%s' (%s)%s: ", n->index, n->name, n->op_type, g);
+    }
+    return KILN_OK;
+}
+
+/* Run graph plan gp in a new frame under `parent`: inputs[i] (NULL = keep
+ * the initializer default) binds to value input_vals[i]; outputs[i] gets a
+ * reference to g->outputs[i]. */
+static kiln_status kl_run_graph(kl_plan *p, const kl_gplan *gp, kl_frame *parent, kl_rt *const *inputs,
+                                const kl_value *const *input_vals, size_t n_inputs, kl_rt **outputs, size_t n_outputs) {
+    const kl_graph *g = gp->g;
+    kl_frame f = {gp, kl_calloc(g->n_values ? g->n_values : 1, sizeof(kl_rt *)), parent};
+    if (!f.slots) return KILN_ERR_NO_MEMORY;
+    for (size_t i = 0; i < g->n_values; i++) f.slots[i] = kl_rt_ref(gp->consts[i]);
+    for (size_t i = 0; i < n_inputs; i++) {
+        if (!inputs[i]) continue;
+        kl_rt **slot = &f.slots[input_vals[i]->id];
+        kl_rt_unref(*slot);
+        *slot = kl_rt_ref(inputs[i]);
+    }
+    kl_exec ex = {p, &f};
+    kiln_status s = KILN_OK;
+    for (size_t i = 0; i < g->n_nodes && !s; i++) {
+        s = kl_run_node(&ex, gp, i);
+        for (size_t k = 0; !s && k < gp->n_release[i]; k++) {
+            size_t id = gp->release[i][k];
+            kl_rt_unref(f.slots[id]);
+            f.slots[id] = NULL;
+        }
+    }
+    for (size_t i = 0; i < n_outputs; i++) outputs[i] = NULL;
+    for (size_t i = 0; !s && i < n_outputs && i < g->n_outputs; i++) {
+        const kl_value *v = g->outputs[i];
+        kl_rt **slot = kl_frame_slot(&f, v);
+        if (!slot || !*slot) {
+            s = kl_errorf(KILN_ERR_INVALID_MODEL, "graph output '%s' was not produced", v->name);
+            break;
+        }
+        outputs[i] = kl_rt_ref(*slot);
+    }
+    if (s)
+        for (size_t i = 0; i < n_outputs; i++) {
+            kl_rt_unref(outputs[i]);
+            outputs[i] = NULL;
+        }
+    kl_frame_clear(&f);
+    return s;
+}
+
+kiln_status kl_plan_run(kl_plan *p, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs, size_t n_outputs) {
+    const kl_graph *g = p->m->graph;
+    const kl_gplan *gp = p->graphs[0];
+    const kl_value *vals[256];
+    const kl_value **iv = n_inputs <= 256 ? vals : kl_calloc(n_inputs, sizeof *iv);
+    if (!iv) return KILN_ERR_NO_MEMORY;
+    size_t k = 0;
+    for (size_t i = 0; i < g->n_inputs && k < n_inputs; i++)
+        if (!(g->inputs[i]->flags & KL_VALUE_INITIALIZER)) iv[k++] = g->inputs[i];
+    kiln_status s = k == n_inputs ? kl_run_graph(p, gp, NULL, inputs, iv, n_inputs, outputs, n_outputs)
+                                  : kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%zu inputs given, the model has %zu", n_inputs, k);
+    if (iv != vals) kl_free(iv);
+    return s;
+}
+
+kiln_status kl_exec_subgraph(kl_kctx *c, const kl_graph *g, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs,
+                             size_t n_outputs) {
+    kl_exec *ex = c->exec;
+    const kl_gplan *gp = kl_plan_graph(ex->plan, g);
+    if (!gp) return kl_errorf(KILN_ERR_INTERNAL, "subgraph has no plan");
+    if (n_inputs > g->n_inputs)
+        return kl_errorf(KILN_ERR_INVALID_MODEL, "subgraph takes %zu inputs, %zu given", g->n_inputs, n_inputs);
+    return kl_run_graph(ex->plan, gp, ex->frame, inputs, (const kl_value *const *)g->inputs, n_inputs, outputs,
+                        n_outputs);
+}
+
+/* ---- kernel context helpers ------------------------------------------------------------ */
+
+bool kl_kctx_want(const kl_kctx *c, size_t i) { return i < c->node->n_outputs && c->node->outputs[i] != NULL; }
+
+kiln_status kl_kctx_output(kl_kctx *c, size_t i, kiln_dtype dtype, int rank, const int64_t *dims, kl_rt **out) {
+    if (i >= c->n_out) return kl_errorf(KILN_ERR_INTERNAL, "output %zu out of range", i);
+    kl_rt *v;
+    KL_TRY(kl_rt_tensor(dtype, rank, dims, &v));
+    kl_rt_unref(c->out[i]);
+    c->out[i] = v;
+    *out = v;
+    return KILN_OK;
+}
+
+kiln_status kl_kctx_set_output(kl_kctx *c, size_t i, kl_rt *v) {
+    if (i >= c->n_out) {
+        kl_rt_unref(v);
+        return kl_errorf(KILN_ERR_INTERNAL, "output %zu out of range", i);
+    }
+    kl_rt_unref(c->out[i]);
+    c->out[i] = v;
+    return KILN_OK;
+}
+
+kiln_status kl_kctx_fail(kl_kctx *c, kiln_status status, const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return kl_errorf(status, "%s", buf);
+}

@@ -1,0 +1,29 @@
+/*
+ * exec.h — the CPU run path: a plan (kernel per node, constants, when each
+ * intermediate is released) built once per session, and its execution.
+ */
+#ifndef KL_EXEC_H
+#define KL_EXEC_H
+
+#include "backend/kernel.h"
+
+typedef struct kl_plan kl_plan;
+
+/* Build the plan for every graph of `m` (main graph and subgraphs): pick a
+ * kernel for each node (KILN_ERR_UNSUPPORTED naming the first node without
+ * one), materialize initializers as aligned runtime tensors, and compute
+ * each intermediate's last use.  Owner: caller (kl_plan_free). */
+kiln_status kl_plan_create(const kl_model *m, int threads, kl_plan **out);
+void kl_plan_free(kl_plan *p);
+
+/* Run the main graph.  inputs[i] is bound to the i-th graph input that is
+ * not an initializer (NULL: use the initializer default, if any).  On
+ * success outputs[i] holds a reference to graph output i (caller unrefs). */
+kiln_status kl_plan_run(kl_plan *p, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs,
+                        size_t n_outputs);
+
+/* Nodes of the model without a kernel, for `kiln check`; calls fn for each. */
+typedef void (*kl_missing_fn)(const kl_node *n, void *user);
+void kl_plan_list_missing(const kl_model *m, kl_missing_fn fn, void *user);
+
+#endif
