@@ -184,10 +184,21 @@ static kiln_status kl_parse_tensor(kl_parser *P, const uint8_t *data, size_t len
     kl_tensor *t = kl_arena_alloc(a, sizeof *t);
     if (!t) return KILN_ERR_NO_MEMORY;
     t->name = "";
+    {   /* The name first, so every message below can name the tensor. */
+        kl_pb nr = kl_pb_init(data, len);
+        kl_pb_field nf;
+        bool nmore;
+        for (;;) {
+            KL_TRY(kl_pb_next(&nr, &nf, &nmore));
+            if (!nmore) break;
+            if (nf.num == 8) KL_TRY(kl_str_field(P, &nf, "TensorProto.name", &t->name));
+        }
+    }
     size_t ndims;
     KL_TRY(kl_count_repeated(data, len, 1, KL_WIRE_VARINT, &ndims));
     if (ndims > KILN_MAX_RANK)
-        return kl_errorf(KILN_ERR_UNSUPPORTED, "tensor has rank %zu; kiln supports up to %d", ndims, KILN_MAX_RANK);
+        return kl_errorf(KILN_ERR_UNSUPPORTED, "tensor '%s' has rank %zu; kiln supports up to %d", t->name, ndims,
+                         KILN_MAX_RANK);
     uint64_t dims[KILN_MAX_RANK];
     size_t nd = 0;
     int32_t dtype = 0;
@@ -309,8 +320,8 @@ static kiln_status kl_parse_tensor(kl_parser *P, const uint8_t *data, size_t len
         t->offset = ext_off;
         if (use != need) {
             KL_TRY(kl_model_problem(P->m, KILN_CHECK_ERROR, -1,
-                                    "tensor '%s': external data holds %zu bytes but %s%s needs %zu", t->name, use,
-                                    kiln_dtype_name(t->dtype), "", need));
+                                    "tensor '%s': external data in '%s' holds %zu bytes but %s with %lld elements needs %zu",
+                                    t->name, ext_loc, use, kiln_dtype_name(t->dtype), (long long)count, need));
             return KILN_OK;
         }
         t->data = need ? mf->data + ext_off : NULL;
@@ -1277,7 +1288,8 @@ static kiln_status kl_parse_function(kl_parser *P, const uint8_t *data, size_t l
 static kiln_status kl_parse_model(kl_parser *P, const uint8_t *data, size_t len) {
     kl_model *m = P->m;
     size_t c[32];
-    KL_TRY(kl_count_fields(data, len, c));
+    kiln_status cs = kl_count_fields(data, len, c);
+    if (cs) return kl_error_context(cs, "ModelProto: ");
     const uint8_t *graph = NULL;
     size_t graph_len = 0;
     m->producer_name = m->producer_version = m->domain = m->doc = "";

@@ -34,9 +34,11 @@ kiln_status kl_pb_next(kl_pb *r, kl_pb_field *f, bool *more) {
     f->len = 0;
     f->v = 0;
     switch (f->wire) {
-    case KL_WIRE_VARINT:
-        KL_TRY(kl_pb_varint(r, &f->v));
+    case KL_WIRE_VARINT: {
+        kiln_status s = kl_pb_varint(r, &f->v);
+        if (s) return kl_error_context(s, "field %u: ", f->num);
         break;
+    }
     case KL_WIRE_I64:
         if (r->end - r->p < 8) return kl_errorf(KILN_ERR_PARSE, "truncated 64-bit field %u", f->num);
         memcpy(&f->v, r->p, 8);
@@ -52,7 +54,8 @@ kiln_status kl_pb_next(kl_pb *r, kl_pb_field *f, bool *more) {
     }
     case KL_WIRE_LEN: {
         uint64_t len;
-        KL_TRY(kl_pb_varint(r, &len));
+        kiln_status s = kl_pb_varint(r, &len);
+        if (s) return kl_error_context(s, "field %u length: ", f->num);
         if (len > (uint64_t)(r->end - r->p))
             return kl_errorf(KILN_ERR_PARSE, "field %u: length %llu runs past the end of its message (%zu bytes left)",
                              f->num, (unsigned long long)len, (size_t)(r->end - r->p));

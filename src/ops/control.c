@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "ops/ops.h"
+#include "ops/infer_util.h"
 
 /* ---- type helpers --------------------------------------------------------- */
 
@@ -34,12 +34,6 @@ static kl_type *type_new(kl_infer_ctx *c, kl_type_kind kind) {
     return t;
 }
 
-/* True when the two dims provably have the same size. */
-static bool dim_same(const kl_dim *a, const kl_dim *b) {
-    if (a->value >= 0 || b->value >= 0) return a->value == b->value;
-    return a->param && b->param && strcmp(a->param, b->param) == 0;
-}
-
 /* *out = a shape every value of shape a or b fits: unequal dims unknown,
  * unequal ranks give unknown rank. */
 static kiln_status shape_merge(kl_infer_ctx *c, const kl_shape *a, const kl_shape *b,
@@ -51,7 +45,7 @@ static kiln_status shape_merge(kl_infer_ctx *c, const kl_shape *a, const kl_shap
     }
     KL_TRY(kl_infer_shape_new(c, a->rank, out));
     for (int d = 0; d < a->rank; d++)
-        if (dim_same(&a->dims[d], &b->dims[d])) out->dims[d] = a->dims[d];
+        if (kl_dim_same(&a->dims[d], &b->dims[d])) out->dims[d] = a->dims[d];
     return KILN_OK;
 }
 
@@ -119,6 +113,17 @@ static kiln_status set_merged(kl_infer_ctx *c, size_t i, const kl_type *a, const
     }
     KL_TRY(s);
     return set_type(c, i, m);
+}
+
+/* The initial value's type to merge with a loop-carried body output: an
+ * optional initial value whose body output is not optional (Loop-16's
+ * "optional in, sequence out") merges through its element type, as ONNX
+ * takes the body's type for such outputs. */
+static const kl_type *carried_init(const kl_type *init, const kl_type *body) {
+    if (init && body && init->kind == KL_TYPE_OPTIONAL && body->kind != KL_TYPE_OPTIONAL &&
+        body->kind != KL_TYPE_UNKNOWN)
+        return init->inner;
+    return init;
 }
 
 /* The GRAPH attribute `name` of the node, or NULL. */
@@ -208,9 +213,11 @@ static kiln_status infer_loop(kl_infer_ctx *c) {
     if (kl_infer_has_input(c, 1) && cd != KILN_DTYPE_UNDEFINED && cd != KILN_DTYPE_BOOL)
         return kl_infer_fail(c, KILN_ERR_TYPE, "condition must be bool, not %s",
                              kiln_dtype_name(cd));
-    for (size_t i = 0; i < n_carried; i++)
-        KL_TRY(set_merged(c, i, kl_infer_input_type(c, 2 + i), graph_out_type(body, 1 + i),
+    for (size_t i = 0; i < n_carried; i++) {
+        const kl_type *bt = graph_out_type(body, 1 + i);
+        KL_TRY(set_merged(c, i, carried_init(kl_infer_input_type(c, 2 + i), bt), bt,
                           "initial loop-carried value", "body loop-carried output", i));
+    }
     kl_dim trips = {-1, NULL};
     int64_t m;
     if (!kl_infer_has_input(c, 1) && kl_infer_has_input(c, 0) && input_const_i64(c, 0, &m) &&
@@ -281,9 +288,11 @@ static kiln_status infer_scan9(kl_infer_ctx *c) {
                                  (long long)len.value, (long long)d->value);
         if (len.value < 0 && (d->value >= 0 || (!len.param && d->param))) len = *d;
     }
-    for (size_t i = 0; i < n_state; i++)
-        KL_TRY(set_merged(c, i, kl_infer_input_type(c, i), graph_out_type(body, i),
-                          "initial state", "body state output", i));
+    for (size_t i = 0; i < n_state; i++) {
+        const kl_type *bt = graph_out_type(body, i);
+        KL_TRY(set_merged(c, i, carried_init(kl_infer_input_type(c, i), bt), bt, "initial state",
+                          "body state output", i));
+    }
     for (size_t j = 0; j < n_scan_out; j++) {
         const kl_type *bt = graph_out_type(body, n_state + j);
         if (!bt || bt->kind != KL_TYPE_TENSOR || !out_used(c, n_state + j)) continue;

@@ -11,105 +11,172 @@
 
 /* ---- symbolic value arithmetic ---------------------------------------------------- */
 
-/* Combine two symval elements; false = result unknown. */
-typedef bool (*sym_op)(const kl_dim *a, const kl_dim *b, kl_dim *out);
+/* One element of known contents while computing: a number (exact, -1
+ * included, when read from a constant), a symbol, or unknown.  Results are
+ * stored back as kl_symval elements (a computed -1 then reads as unknown). */
+typedef struct sv {
+    int64_t v;
+    const char *sym;
+    bool known;
+} sv;
 
-static bool sym_add(const kl_dim *a, const kl_dim *b, kl_dim *out) {
-    bool ka = kl_symdim_known(a), kb = kl_symdim_known(b);
-    if (ka && kb) return !kl_add_i64(a->value, b->value, &out->value);
-    if (ka && a->value == 0) return *out = *b, true;
-    if (kb && b->value == 0) return *out = *a, true;
+/* Combine two elements; false = result unknown. */
+typedef bool (*sv_op)(const sv *a, const sv *b, sv *out);
+
+static bool sv_same_sym(const sv *a, const sv *b) {
+    return a->sym && b->sym && strcmp(a->sym, b->sym) == 0;
+}
+static bool sv_num(sv *out, int64_t v) { return *out = (sv){v, NULL, true}, true; }
+static bool sv_copy(sv *out, const sv *a) { return *out = *a, true; }
+
+static bool sv_add(const sv *a, const sv *b, sv *out) {
+    int64_t r;
+    if (a->known && b->known) return !kl_add_i64(a->v, b->v, &r) && sv_num(out, r);
+    if (a->known && a->v == 0) return sv_copy(out, b);
+    if (b->known && b->v == 0) return sv_copy(out, a);
     return false;
 }
 
-static bool sym_sub(const kl_dim *a, const kl_dim *b, kl_dim *out) {
-    bool ka = kl_symdim_known(a), kb = kl_symdim_known(b);
-    if (ka && kb) return !__builtin_sub_overflow(a->value, b->value, &out->value);
-    if (kb && b->value == 0) return *out = *a, true;
-    if (a->param && b->param && strcmp(a->param, b->param) == 0) return out->value = 0, true;
+static bool sv_sub(const sv *a, const sv *b, sv *out) {
+    int64_t r;
+    if (a->known && b->known) return !__builtin_sub_overflow(a->v, b->v, &r) && sv_num(out, r);
+    if (b->known && b->v == 0) return sv_copy(out, a);
+    return sv_same_sym(a, b) && sv_num(out, 0);
+}
+
+static bool sv_mul(const sv *a, const sv *b, sv *out) {
+    int64_t r;
+    if (a->known && b->known) return !kl_mul_i64(a->v, b->v, &r) && sv_num(out, r);
+    if ((a->known && a->v == 0) || (b->known && b->v == 0)) return sv_num(out, 0);
+    if (a->known && a->v == 1) return sv_copy(out, b);
+    if (b->known && b->v == 1) return sv_copy(out, a);
     return false;
 }
 
-static bool sym_mul(const kl_dim *a, const kl_dim *b, kl_dim *out) {
-    bool ka = kl_symdim_known(a), kb = kl_symdim_known(b);
-    if (ka && kb) return !kl_mul_i64(a->value, b->value, &out->value);
-    if ((ka && a->value == 0) || (kb && b->value == 0)) return out->value = 0, true;
-    if (ka && a->value == 1) return *out = *b, true;
-    if (kb && b->value == 1) return *out = *a, true;
-    return false;
+/* Integer division of non-negative numbers (sizes); others stay unknown. */
+static bool sv_div(const sv *a, const sv *b, sv *out) {
+    if (a->known && b->known && a->v >= 0 && b->v > 0) return sv_num(out, a->v / b->v);
+    if (b->known && b->v == 1) return sv_copy(out, a);
+    return sv_same_sym(a, b) && sv_num(out, 1);
 }
 
-static bool sym_div(const kl_dim *a, const kl_dim *b, kl_dim *out) {
-    bool ka = kl_symdim_known(a), kb = kl_symdim_known(b);
-    if (ka && kb && a->value >= 0 && b->value > 0) return out->value = a->value / b->value, true;
-    if (kb && b->value == 1) return *out = *a, true;
-    if (a->param && b->param && strcmp(a->param, b->param) == 0) return out->value = 1, true;
-    return false;
+static bool sv_max(const sv *a, const sv *b, sv *out) {
+    if (a->known && b->known) return sv_num(out, KL_MAX(a->v, b->v));
+    return sv_same_sym(a, b) && sv_copy(out, a);
 }
 
-static bool sym_max(const kl_dim *a, const kl_dim *b, kl_dim *out) {
-    if (kl_symdim_known(a) && kl_symdim_known(b))
-        return out->value = KL_MAX(a->value, b->value), true;
-    if (a->param && b->param && strcmp(a->param, b->param) == 0) return *out = *a, true;
-    return false;
+static bool sv_min(const sv *a, const sv *b, sv *out) {
+    if (a->known && b->known) return sv_num(out, KL_MIN(a->v, b->v));
+    return sv_same_sym(a, b) && sv_copy(out, a);
 }
 
-static bool sym_min(const kl_dim *a, const kl_dim *b, kl_dim *out) {
-    if (kl_symdim_known(a) && kl_symdim_known(b))
-        return out->value = KL_MIN(a->value, b->value), true;
-    if (a->param && b->param && strcmp(a->param, b->param) == 0) return *out = *a, true;
-    return false;
+static bool sv_equal(const sv *a, const sv *b, sv *out) {
+    if (a->known && b->known) return sv_num(out, a->v == b->v);
+    return sv_same_sym(a, b) && sv_num(out, 1);
 }
 
-static bool sym_equal(const kl_dim *a, const kl_dim *b, kl_dim *out) {
-    if (kl_symdim_known(a) && kl_symdim_known(b)) return out->value = a->value == b->value, true;
-    if (a->param && b->param && strcmp(a->param, b->param) == 0) return out->value = 1, true;
-    return false;
+/* Known contents of input i into out[KL_SYMVAL_MAX]: exact numbers from an
+ * integer or bool constant, else its symval.  Returns the count, or -1. */
+static int64_t sv_load(kl_infer_ctx *c, size_t i, sv *out, int *rank) {
+    const kl_tensor *t = kl_infer_input_const(c, i);
+    int64_t vals[KL_SYMVAL_MAX], n;
+    if (t && t->rank <= 1 && t->count <= KL_SYMVAL_MAX) {
+        if (t->dtype == KILN_DTYPE_BOOL && t->nbytes >= (size_t)t->count) {
+            for (int64_t k = 0; k < t->count; k++)
+                out[k] = (sv){((const unsigned char *)t->data)[k] != 0, NULL, true};
+            *rank = t->rank;
+            return t->count;
+        }
+        if (kl_infer_input_ints(c, i, vals, KL_SYMVAL_MAX, &n)) {
+            for (int64_t k = 0; k < n; k++) out[k] = (sv){vals[k], NULL, true};
+            *rank = t->rank;
+            return n;
+        }
+    }
+    const kl_symval *s = kl_infer_input_sym(c, i);
+    if (!s || s->count > KL_SYMVAL_MAX || s->rank > 1) return -1;
+    for (int64_t k = 0; k < s->count; k++)
+        out[k] = (sv){s->v[k].value, s->v[k].param, kl_symdim_known(&s->v[k])};
+    *rank = s->rank;
+    return s->count;
 }
 
-/* Element count of a broadcast of symvals of counts a and b, or -1. */
-static int64_t sym_bcast_count(int64_t a, int64_t b) {
+/* Store n elements as output 0's symval. */
+static kiln_status sv_store(kl_infer_ctx *c, int rank, int64_t n, const sv *vals) {
+    kl_symval out;
+    KL_TRY(kl_infer_symval_new(c, rank, n, &out));
+    for (int64_t k = 0; k < n; k++) {
+        if (vals[k].known) out.v[k] = kl_dim_known(vals[k].v); /* -1 reads as unknown */
+        else if (vals[k].sym) out.v[k] = (kl_dim){-1, vals[k].sym};
+    }
+    return kl_infer_set_output_sym(c, 0, &out);
+}
+
+/* Element count of a broadcast of counts a and b, or -1. */
+static int64_t sv_bcast_count(int64_t a, int64_t b) {
     if (a == b || b == 1) return a;
     return a == 1 ? b : -1;
 }
 
-/* Fold `op` over the symvals of all inputs into output 0's symval, when every
- * input has one and the output is an integer (or bool) tensor. */
-static kiln_status sym_fold(kl_infer_ctx *c, sym_op op) {
+/* True when known contents are worth tracking for output 0 (integer or
+ * bool results of integer/bool inputs). */
+static bool sv_wanted(kl_infer_ctx *c) {
     kiln_dtype dt = kl_infer_input_dtype(c, 0);
+    return kl_dtype_is_integer(dt) || dt == KILN_DTYPE_BOOL;
+}
+
+/* Fold `op` over the known contents of all inputs into output 0's. */
+static kiln_status sv_fold(kl_infer_ctx *c, sv_op op) {
     size_t n = kl_infer_n_inputs(c);
-    if (n == 0 || (!kl_dtype_is_integer(dt) && dt != KILN_DTYPE_BOOL)) return KILN_OK;
-    kl_dim acc[KL_SYMVAL_MAX];
-    int rank = 0;
-    int64_t count = 1;
-    for (size_t i = 0; i < n; i++) {
-        const kl_symval *s = kl_infer_input_sym(c, i);
-        if (!s || s->count > KL_SYMVAL_MAX) return KILN_OK;
-        if (i == 0) {
-            rank = s->rank;
-            count = s->count;
-            if (count) memcpy(acc, s->v, (size_t)count * sizeof *acc);
-            continue;
+    if (n == 0 || !sv_wanted(c)) return KILN_OK;
+    sv acc[KL_SYMVAL_MAX], cur[KL_SYMVAL_MAX];
+    int rank = 0, r;
+    int64_t count = sv_load(c, 0, acc, &rank);
+    if (count < 0) return KILN_OK;
+    for (size_t i = 1; i < n; i++) {
+        int64_t m, cn = sv_load(c, i, cur, &r);
+        if (cn < 0 || (m = sv_bcast_count(count, cn)) < 0) return KILN_OK;
+        for (int64_t k = m - 1; k >= 0; k--) { /* backwards: acc[0] may be broadcast */
+            sv res = {-1, NULL, false};
+            if (!op(&acc[count == 1 ? 0 : k], &cur[cn == 1 ? 0 : k], &res))
+                res = (sv){-1, NULL, false};
+            acc[k] = res;
         }
-        int64_t m = sym_bcast_count(count, s->count);
-        if (m < 0) return KILN_OK;
-        kl_dim next[KL_SYMVAL_MAX];
-        for (int64_t k = 0; k < m; k++) {
-            const kl_dim *a = &acc[count == 1 ? 0 : k], *b = &s->v[s->count == 1 ? 0 : k];
-            next[k] = kl_dim_unknown();
-            if (!op(a, b, &next[k])) next[k] = kl_dim_unknown();
-        }
-        if (m) memcpy(acc, next, (size_t)m * sizeof *acc);
         count = m;
-        rank = KL_MAX(rank, s->rank);
+        rank = KL_MAX(rank, r);
     }
-    kl_symval out = {rank, count, acc};
-    return kl_infer_set_output_sym(c, 0, &out);
+    return sv_store(c, rank, count, acc);
+}
+
+/* Neg, Abs: element by element on known numbers (Abs keeps symbols). */
+static kiln_status sv_unary(kl_infer_ctx *c, bool neg) {
+    sv vals[KL_SYMVAL_MAX];
+    int rank;
+    int64_t n = sv_wanted(c) ? sv_load(c, 0, vals, &rank) : -1;
+    if (n < 0) return KILN_OK;
+    for (int64_t k = 0; k < n; k++) {
+        sv *e = &vals[k];
+        if (e->known && e->v != INT64_MIN) e->v = neg || e->v < 0 ? -e->v : e->v;
+        else if (neg || !e->sym) *e = (sv){-1, NULL, false};
+    }
+    return sv_store(c, rank, n, vals);
+}
+
+/* Neg/Abs: like the input; known contents negated / made absolute. */
+static kiln_status infer_neg(kl_infer_ctx *c) {
+    KL_TRY(kl_infer_unary(c));
+    return sv_unary(c, true);
+}
+
+static kiln_status infer_abs(kl_infer_ctx *c) {
+    KL_TRY(kl_infer_unary(c));
+    return sv_unary(c, false);
 }
 
 /* ---- infer functions ------------------------------------------------------------------- */
 
-/* Input i's element type, checked equal to the other inputs' in [0, n). */
+/* The common element type of inputs [first, first+n) (UNDEFINED if none is
+ * known); two different known types is an error. */
 static kiln_status same_dtype(kl_infer_ctx *c, size_t first, size_t n, kiln_dtype *out) {
     kiln_dtype dt = KILN_DTYPE_UNDEFINED;
     size_t from = 0;
@@ -125,7 +192,7 @@ static kiln_status same_dtype(kl_infer_ctx *c, size_t first, size_t n, kiln_dtyp
     return KILN_OK;
 }
 
-/* Broadcast all inputs; element type: the inputs' common one, or `as`. */
+/* Broadcast all inputs; element type: the inputs' common one, or bool. */
 static kiln_status bcast_as(kl_infer_ctx *c, bool to_bool) {
     kl_shape s;
     kiln_dtype dt;
@@ -134,24 +201,28 @@ static kiln_status bcast_as(kl_infer_ctx *c, bool to_bool) {
     return kl_infer_set_output(c, 0, to_bool ? KILN_DTYPE_BOOL : dt, &s);
 }
 
+/* Broadcasting ops without known contents (Mod, Bitwise*, Mean...) and
+ * comparisons (bool output). */
 static kiln_status infer_bcast(kl_infer_ctx *c) { return bcast_as(c, false); }
 static kiln_status infer_compare(kl_infer_ctx *c) { return bcast_as(c, true); }
 
-#define KL_BCAST_SYM(fn, op)                       \
-    static kiln_status fn(kl_infer_ctx *c) {       \
-        KL_TRY(bcast_as(c, false));                \
-        return sym_fold(c, op);                    \
+/* Broadcasting arithmetic that also computes known contents with `op`. */
+#define KL_BCAST_SYM(fn, op)                 \
+    static kiln_status fn(kl_infer_ctx *c) { \
+        KL_TRY(bcast_as(c, false));          \
+        return sv_fold(c, op);               \
     }
-KL_BCAST_SYM(infer_add, sym_add)
-KL_BCAST_SYM(infer_sub, sym_sub)
-KL_BCAST_SYM(infer_mul, sym_mul)
-KL_BCAST_SYM(infer_div, sym_div)
-KL_BCAST_SYM(infer_max, sym_max)
-KL_BCAST_SYM(infer_min, sym_min)
+KL_BCAST_SYM(infer_add, sv_add)
+KL_BCAST_SYM(infer_sub, sv_sub)
+KL_BCAST_SYM(infer_mul, sv_mul)
+KL_BCAST_SYM(infer_div, sv_div)
+KL_BCAST_SYM(infer_max, sv_max)
+KL_BCAST_SYM(infer_min, sv_min)
 
+/* Equal: bool output; known contents compared (1/0). */
 static kiln_status infer_equal(kl_infer_ctx *c) {
     KL_TRY(bcast_as(c, true));
-    return sym_fold(c, sym_equal);
+    return sv_fold(c, sv_equal);
 }
 
 /* Broadcast, output typed like input 0 (Pow's exponent may differ). */
@@ -161,11 +232,8 @@ static kiln_status infer_bcast_first(kl_infer_ctx *c) {
     return kl_infer_set_output(c, 0, kl_infer_input_dtype(c, 0), &s);
 }
 
-/* Opset < 7 binary ops: B broadcasts onto A, so the output is A. */
-static kiln_status infer_legacy_bool(kl_infer_ctx *c) {
-    return kl_infer_unary_as(c, KILN_DTYPE_BOOL);
-}
-
+/* Output 0 = input 0's shape as bool (IsNaN, Not; opset < 7 comparisons,
+ * where B broadcasts onto A so the output is A's shape). */
 static kiln_status infer_bool(kl_infer_ctx *c) { return kl_infer_unary_as(c, KILN_DTYPE_BOOL); }
 
 /* PRelu (opset 7+): slope broadcasts onto X (unidirectional). */
@@ -188,6 +256,7 @@ static kiln_status infer_prelu(kl_infer_ctx *c) {
     return kl_infer_set_output(c, 0, dt, x);
 }
 
+/* Where: bool condition, X and Y of one type, all three broadcast. */
 static kiln_status infer_where(kl_infer_ctx *c) {
     kl_shape s;
     kiln_dtype dt;
@@ -199,21 +268,22 @@ static kiln_status infer_where(kl_infer_ctx *c) {
     KL_TRY(kl_infer_broadcast_inputs(c, 0, 3, &s));
     KL_TRY(kl_infer_set_output(c, 0, dt, &s));
     /* Known contents: pick X or Y element by element where the condition is known. */
-    const kl_symval *sc = kl_infer_input_sym(c, 0), *sx = kl_infer_input_sym(c, 1),
-                    *sy = kl_infer_input_sym(c, 2);
-    if (!sc || !sx || !sy || !kl_dtype_is_integer(dt)) return KILN_OK;
-    int64_t n = sym_bcast_count(sym_bcast_count(sc->count, sx->count), sy->count);
-    if (n < 0 || sym_bcast_count(n, sc->count) != n) return KILN_OK;
-    kl_symval out;
-    KL_TRY(kl_infer_symval_new(c, KL_MAX(sc->rank, KL_MAX(sx->rank, sy->rank)), n, &out));
+    sv vc[KL_SYMVAL_MAX], vx[KL_SYMVAL_MAX], vy[KL_SYMVAL_MAX];
+    int rc, rx, ry;
+    int64_t nc = sv_load(c, 0, vc, &rc), nx = sv_load(c, 1, vx, &rx), ny = sv_load(c, 2, vy, &ry);
+    if (nc < 0 || nx < 0 || ny < 0 || !kl_dtype_is_integer(dt)) return KILN_OK;
+    int64_t n = sv_bcast_count(sv_bcast_count(nc, nx), ny);
+    if (n < 0 || sv_bcast_count(n, nc) != n) return KILN_OK;
+    sv out[KL_SYMVAL_MAX];
     for (int64_t k = 0; k < n; k++) {
-        const kl_dim *dc = &sc->v[sc->count == 1 ? 0 : k];
-        if (!kl_symdim_known(dc)) continue;
-        out.v[k] = dc->value ? sx->v[sx->count == 1 ? 0 : k] : sy->v[sy->count == 1 ? 0 : k];
+        const sv *e = &vc[nc == 1 ? 0 : k];
+        if (!e->known) out[k] = (sv){-1, NULL, false};
+        else out[k] = e->v ? vx[nx == 1 ? 0 : k] : vy[ny == 1 ? 0 : k];
     }
-    return kl_infer_set_output_sym(c, 0, &out);
+    return sv_store(c, KL_MAX(rc, KL_MAX(rx, ry)), n, out);
 }
 
+/* Identity: any type (sequences, optionals too) and known contents. */
 static kiln_status infer_identity(kl_infer_ctx *c) {
     KL_TRY(kl_infer_copy_type(c, 0, 0));
     return kl_infer_set_output_sym(c, 0, kl_infer_input_sym(c, 0));
@@ -239,6 +309,7 @@ static kiln_status infer_cast_v1(kl_infer_ctx *c) {
                          to);
 }
 
+/* Cast-6+: `to` is a TensorProto.DataType number. */
 static kiln_status infer_cast(kl_infer_ctx *c) {
     int64_t to = kl_node_attr_int(c->node, "to", 0);
     kiln_dtype dt = kl_infer_dtype_from_attr(to);
@@ -248,6 +319,7 @@ static kiln_status infer_cast(kl_infer_ctx *c) {
     return cast_to(c, dt);
 }
 
+/* CastLike: input 0's shape in input 1's element type. */
 static kiln_status infer_castlike(kl_infer_ctx *c) {
     return cast_to(c, kl_infer_input_dtype(c, 1));
 }
@@ -275,6 +347,7 @@ static kiln_status infer_dropout(kl_infer_ctx *c, kiln_dtype mask) {
     KL_TRY(kl_infer_unary(c));
     return kl_infer_set_output(c, 1, mask, kl_infer_input_shape(c, 0));
 }
+/* Dropout 1-9 (mask typed like the data) and 10+ (bool mask). */
 static kiln_status infer_dropout_old(kl_infer_ctx *c) {
     return infer_dropout(c, kl_infer_input_dtype(c, 0));
 }
@@ -294,47 +367,47 @@ static kiln_status infer_swiglu(kl_infer_ctx *c) {
 
 /* ---- attribute lists ------------------------------------------------------------------ */
 
-#define I KL_ATTR_INT
-#define F KL_ATTR_FLOAT
-#define S KL_ATTR_STRING
-#define IS KL_ATTR_INTS
+#define A_I KL_ATTR_INT
+#define A_F KL_ATTR_FLOAT
+#define A_S KL_ATTR_STRING
+#define A_IS KL_ATTR_INTS
 
-static const kl_attr_spec a_none[] = {{NULL}};
-static const kl_attr_spec a_consumed[] = {{"consumed_inputs", IS, false}, {NULL}};
-static const kl_attr_spec a_legacy[] = {{"axis", I, false}, {"broadcast", I, false}, {NULL}};
+static const kl_attr_spec a_none[] = {{0}};
+static const kl_attr_spec a_consumed[] = {{"consumed_inputs", A_IS, false}, {0}};
+static const kl_attr_spec a_legacy[] = {{"axis", A_I, false}, {"broadcast", A_I, false}, {0}};
 static const kl_attr_spec a_legacy_consumed[] = {
-    {"axis", I, false}, {"broadcast", I, false}, {"consumed_inputs", IS, false}, {NULL}};
-static const kl_attr_spec a_alpha[] = {{"alpha", F, false}, {NULL}};
+    {"axis", A_I, false}, {"broadcast", A_I, false}, {"consumed_inputs", A_IS, false}, {0}};
+static const kl_attr_spec a_alpha[] = {{"alpha", A_F, false}, {0}};
 static const kl_attr_spec a_alpha_consumed[] = {
-    {"alpha", F, false}, {"consumed_inputs", IS, false}, {NULL}};
-static const kl_attr_spec a_alpha_beta[] = {{"alpha", F, false}, {"beta", F, false}, {NULL}};
+    {"alpha", A_F, false}, {"consumed_inputs", A_IS, false}, {0}};
+static const kl_attr_spec a_alpha_beta[] = {{"alpha", A_F, false}, {"beta", A_F, false}, {0}};
 static const kl_attr_spec a_alpha_beta_consumed[] = {
-    {"alpha", F, false}, {"beta", F, false}, {"consumed_inputs", IS, false}, {NULL}};
-static const kl_attr_spec a_selu[] = {{"alpha", F, false}, {"gamma", F, false}, {NULL}};
+    {"alpha", A_F, false}, {"beta", A_F, false}, {"consumed_inputs", A_IS, false}, {0}};
+static const kl_attr_spec a_selu[] = {{"alpha", A_F, false}, {"gamma", A_F, false}, {0}};
 static const kl_attr_spec a_selu_consumed[] = {
-    {"alpha", F, false}, {"consumed_inputs", IS, false}, {"gamma", F, false}, {NULL}};
-static const kl_attr_spec a_shrink[] = {{"bias", F, false}, {"lambd", F, false}, {NULL}};
+    {"alpha", A_F, false}, {"consumed_inputs", A_IS, false}, {"gamma", A_F, false}, {0}};
+static const kl_attr_spec a_shrink[] = {{"bias", A_F, false}, {"lambd", A_F, false}, {0}};
 static const kl_attr_spec a_isinf[] = {
-    {"detect_negative", I, false}, {"detect_positive", I, false}, {NULL}};
-static const kl_attr_spec a_gelu[] = {{"approximate", S, false}, {NULL}};
-static const kl_attr_spec a_bitshift[] = {{"direction", S, true}, {NULL}};
-static const kl_attr_spec a_fmod[] = {{"fmod", I, false}, {NULL}};
+    {"detect_negative", A_I, false}, {"detect_positive", A_I, false}, {0}};
+static const kl_attr_spec a_gelu[] = {{"approximate", A_S, false}, {0}};
+static const kl_attr_spec a_bitshift[] = {{"direction", A_S, true}, {0}};
+static const kl_attr_spec a_fmod[] = {{"fmod", A_I, false}, {0}};
 static const kl_attr_spec a_clip_v1[] = {
-    {"consumed_inputs", IS, false}, {"max", F, false}, {"min", F, false}, {NULL}};
-static const kl_attr_spec a_clip_v6[] = {{"max", F, false}, {"min", F, false}, {NULL}};
-static const kl_attr_spec a_cast_v1[] = {{"to", S, true}, {NULL}};
-static const kl_attr_spec a_cast_v6[] = {{"to", I, true}, {NULL}};
-static const kl_attr_spec a_cast_v19[] = {{"saturate", I, false}, {"to", I, true}, {NULL}};
+    {"consumed_inputs", A_IS, false}, {"max", A_F, false}, {"min", A_F, false}, {0}};
+static const kl_attr_spec a_clip_v6[] = {{"max", A_F, false}, {"min", A_F, false}, {0}};
+static const kl_attr_spec a_cast_v1[] = {{"to", A_S, true}, {0}};
+static const kl_attr_spec a_cast_v6[] = {{"to", A_I, true}, {0}};
+static const kl_attr_spec a_cast_v19[] = {{"saturate", A_I, false}, {"to", A_I, true}, {0}};
 static const kl_attr_spec a_cast_v25[] = {
-    {"round_mode", S, false}, {"saturate", I, false}, {"to", I, true}, {NULL}};
-static const kl_attr_spec a_castlike_v19[] = {{"saturate", I, false}, {NULL}};
+    {"round_mode", A_S, false}, {"saturate", A_I, false}, {"to", A_I, true}, {0}};
+static const kl_attr_spec a_castlike_v19[] = {{"saturate", A_I, false}, {0}};
 static const kl_attr_spec a_castlike_v25[] = {
-    {"round_mode", S, false}, {"saturate", I, false}, {NULL}};
+    {"round_mode", A_S, false}, {"saturate", A_I, false}, {0}};
 static const kl_attr_spec a_dropout_v1[] = {
-    {"consumed_inputs", IS, false}, {"is_test", I, false}, {"ratio", F, false}, {NULL}};
-static const kl_attr_spec a_dropout_v6[] = {{"is_test", I, false}, {"ratio", F, false}, {NULL}};
-static const kl_attr_spec a_ratio[] = {{"ratio", F, false}, {NULL}};
-static const kl_attr_spec a_seed[] = {{"seed", I, false}, {NULL}};
+    {"consumed_inputs", A_IS, false}, {"is_test", A_I, false}, {"ratio", A_F, false}, {0}};
+static const kl_attr_spec a_dropout_v6[] = {{"is_test", A_I, false}, {"ratio", A_F, false}, {0}};
+static const kl_attr_spec a_ratio[] = {{"ratio", A_F, false}, {0}};
+static const kl_attr_spec a_seed[] = {{"seed", A_I, false}, {0}};
 
 /* ---- the table ------------------------------------------------------------------------- */
 
@@ -352,7 +425,7 @@ static const kl_attr_spec a_seed[] = {{"seed", I, false}, {NULL}};
     BIN(op, 1, 5, a_legacy_consumed, kl_infer_unary), BIN(op, 6, 6, a_legacy, kl_infer_unary), \
         BIN(op, 7, 0, a_none, fn)
 /* Comparisons and logic: legacy broadcast up to opset 6, bool output. */
-#define CMP(op, fn) BIN(op, 1, 6, a_legacy, infer_legacy_bool), BIN(op, 7, 0, a_none, fn)
+#define CMP(op, fn) BIN(op, 1, 6, a_legacy, infer_bool), BIN(op, 7, 0, a_none, fn)
 /* Variadic Max/Min/Sum/Mean. */
 #define VAR(op, since, until, attrs, fn) ROW(op, since, until, 1, -1, 1, 1, attrs, fn)
 #define VARIADIC(op, fn)                                                       \
@@ -360,9 +433,10 @@ static const kl_attr_spec a_seed[] = {{"seed", I, false}, {NULL}};
 
 const kl_op_schema kl_ops_elementwise[] = {
     /* unary math */
-    UN_V1V6("Abs"), UN_V1V6("Ceil"), UN_V1V6("Exp"), UN_V1V6("Floor"), UN_V1V6("Log"),
-    UN_V1V6("Neg"), UN_V1V6("Reciprocal"), UN_V1V6("Relu"), UN_V1V6("Sigmoid"),
-    UN_V1V6("Sqrt"), UN_V1V6("Tanh"),
+    UN("Abs", 1, 5, a_consumed), ROW("Abs", 6, 0, 1, 1, 1, 1, a_none, infer_abs),
+    UN("Neg", 1, 5, a_consumed), ROW("Neg", 6, 0, 1, 1, 1, 1, a_none, infer_neg),
+    UN_V1V6("Ceil"), UN_V1V6("Exp"), UN_V1V6("Floor"), UN_V1V6("Log"), UN_V1V6("Reciprocal"),
+    UN_V1V6("Relu"), UN_V1V6("Sigmoid"), UN_V1V6("Sqrt"), UN_V1V6("Tanh"),
     UN("Acos", 7, 0, a_none), UN("Asin", 7, 0, a_none), UN("Atan", 7, 0, a_none),
     UN("Cos", 7, 0, a_none), UN("Sin", 7, 0, a_none), UN("Tan", 7, 0, a_none),
     UN("Acosh", 9, 0, a_none), UN("Asinh", 9, 0, a_none), UN("Atanh", 9, 0, a_none),
@@ -420,5 +494,5 @@ const kl_op_schema kl_ops_elementwise[] = {
     ROW("Dropout", 7, 9, 1, 1, 1, 2, a_ratio, infer_dropout_old),
     ROW("Dropout", 10, 11, 1, 1, 1, 2, a_ratio, infer_dropout_bool),
     ROW("Dropout", 12, 0, 1, 3, 1, 2, a_seed, infer_dropout_bool),
-    {NULL},
+    {0},
 };

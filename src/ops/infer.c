@@ -349,7 +349,8 @@ static kiln_status infer_merge_shape(kl_infer_ctx *c, size_t i, const kl_shape *
 static kiln_status infer_merge_type(kl_infer_ctx *c, size_t i, const kl_type *inf,
                                     const kl_type *dec, kl_type *out, int depth) {
     char si[256], sd[256];
-    if (!inf || inf->kind == KL_TYPE_UNKNOWN) return dec ? kl_type_copy(c->arena, dec, out) : KILN_OK;
+    if (!inf || inf->kind == KL_TYPE_UNKNOWN)
+        return dec ? kl_type_copy(c->arena, dec, out) : KILN_OK;
     if (!dec || dec->kind == KL_TYPE_UNKNOWN || depth > KL_INFER_MAX_DEPTH)
         return kl_type_copy(c->arena, inf, out);
     bool elem_conflict = inf->elem != KILN_DTYPE_UNDEFINED && dec->elem != KILN_DTYPE_UNDEFINED &&
