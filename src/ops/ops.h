@@ -101,6 +101,12 @@ bool kl_infer_axis(int64_t axis, int rank, int *out);
  * memory. */
 kiln_status kl_infer_graph(kl_model *m, kl_graph *g);
 
+/* Shared by nn.c and quant.c: Conv-style output shape from input x and
+ * weight w (QLinearConv, ConvInteger), and MatMul-style from a and b, with
+ * the output element type given. */
+kiln_status kl_infer_conv_like(kl_infer_ctx *c, size_t x, size_t w, kiln_dtype dtype);
+kiln_status kl_infer_matmul_like(kl_infer_ctx *c, size_t a, size_t b, kiln_dtype dtype);
+
 /* ---- family tables ---------------------------------------------------------- */
 
 extern const kl_op_schema kl_ops_elementwise[]; /* unary/binary math, logic, activations, Cast, Where, Clip... */
