@@ -136,5 +136,6 @@ extern const kl_kernel_def kl_ref_tensor[];
 extern const kl_kernel_def kl_ref_quant[];
 extern const kl_kernel_def kl_ref_control[];
 extern const kl_kernel_def kl_ref_misc[];
+extern const kl_kernel_def kl_ref_rnn[]; /* RNN, GRU, LSTM, attention ops */
 
 #endif /* KL_KERNEL_H */

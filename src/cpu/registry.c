@@ -5,7 +5,7 @@
 
 static const kl_kernel_def *const kl_ref_tables[] = {
     kl_ref_elementwise, kl_ref_reduce, kl_ref_norm, kl_ref_nn,
-    kl_ref_tensor, kl_ref_quant, kl_ref_control, kl_ref_misc,
+    kl_ref_tensor, kl_ref_quant, kl_ref_control, kl_ref_misc, kl_ref_rnn,
 };
 
 static bool kl_kernel_matches(const kl_kernel_def *k, const char *domain, const char *op, int64_t opset) {
