@@ -1132,6 +1132,8 @@ static kiln_status kl_parse_graph(kl_parser *P, const uint8_t *data, size_t len,
         }
         kl_value *v = kl_graph_lookup(g, name);
         if (!v) KL_TRY(kl_graph_value(g, name, &v));
+        g->outputs[g->n_outputs++] = v;
+        if (v->graph != g) continue; /* a subgraph returning an outer value: that value is not ours */
         v->flags |= KL_VALUE_GRAPH_OUTPUT;
         if (has_type && !(v->flags & KL_VALUE_INITIALIZER) && !(v->flags & KL_VALUE_GRAPH_INPUT)) {
             v->type = type;
@@ -1139,7 +1141,6 @@ static kiln_status kl_parse_graph(kl_parser *P, const uint8_t *data, size_t len,
         } else if (!has_type && g->depth == 0) {
             KL_TRY(kl_model_problem(m, KILN_CHECK_ERROR, gidx, "graph '%s': output '%s' has no type", gname, name));
         }
-        g->outputs[g->n_outputs++] = v;
     }
 
     for (size_t i = 0; i < vinfo.n; i++) {

@@ -5,6 +5,7 @@
  * Integer ops also carry symbolic values (shape arithmetic), so that a
  * Reshape fed by Shape -> Gather -> Mul -> Concat keeps "batch".
  */
+#include <stdlib.h>
 #include <strings.h>
 
 #include "ops/infer_util.h"
@@ -44,12 +45,42 @@ static bool sv_sub(const sv *a, const sv *b, sv *out) {
     return sv_same_sym(a, b) && sv_num(out, 0);
 }
 
+/* Arena for derived symbol names ("12*batch") during one sv_fold call. */
+static _Thread_local kl_arena *sv_arena;
+
+/* Split a derived symbol "k*name" into k and name; plain names give k = 1. */
+static int64_t sv_sym_coef(const char *sym, const char **base) {
+    char *end;
+    long long k = strtoll(sym, &end, 10);
+    if (end != sym && *end == '*' && k > 1) {
+        *base = end + 1;
+        return k;
+    }
+    *base = sym;
+    return 1;
+}
+
 static bool sv_mul(const sv *a, const sv *b, sv *out) {
     int64_t r;
     if (a->known && b->known) return !kl_mul_i64(a->v, b->v, &r) && sv_num(out, r);
     if ((a->known && a->v == 0) || (b->known && b->v == 0)) return sv_num(out, 0);
     if (a->known && a->v == 1) return sv_copy(out, b);
     if (b->known && b->v == 1) return sv_copy(out, a);
+    /* A size symbol times a positive constant: a derived symbol "k*name",
+     * so heads*batch survives the Reshape of multi-head attention. */
+    const sv *sym = a->sym ? a : b, *num = a->sym ? b : a;
+    if (sym->sym && num->known && num->v > 1 && sv_arena) {
+        const char *base;
+        int64_t k = sv_sym_coef(sym->sym, &base), kk;
+        if (kl_mul_i64(k, num->v, &kk)) return false;
+        const char *name = kl_arena_printf(sv_arena, "%lld*%s", (long long)kk, base);
+        if (!name) {
+            kl_error_clear();
+            return false;
+        }
+        *out = (sv){-1, name, false};
+        return true;
+    }
     return false;
 }
 
@@ -57,6 +88,15 @@ static bool sv_mul(const sv *a, const sv *b, sv *out) {
 static bool sv_div(const sv *a, const sv *b, sv *out) {
     if (a->known && b->known && a->v >= 0 && b->v > 0) return sv_num(out, a->v / b->v);
     if (b->known && b->v == 1) return sv_copy(out, a);
+    if (a->sym && b->known && b->v > 1) { /* "12*batch" / 12 = batch */
+        const char *base;
+        int64_t k = sv_sym_coef(a->sym, &base);
+        if (k == b->v) {
+            *out = (sv){-1, base, false};
+            return true;
+        }
+        return false;
+    }
     return sv_same_sym(a, b) && sv_num(out, 1);
 }
 
@@ -72,6 +112,9 @@ static bool sv_min(const sv *a, const sv *b, sv *out) {
 
 static bool sv_equal(const sv *a, const sv *b, sv *out) {
     if (a->known && b->known) return sv_num(out, a->v == b->v);
+    /* A symbolic element is a dimension, never negative: it differs from
+     * a negative constant (PyTorch's expand(-1) idiom compares with -1). */
+    if ((a->sym && b->known && b->v < 0) || (b->sym && a->known && a->v < 0)) return sv_num(out, 0);
     return sv_same_sym(a, b) && sv_num(out, 1);
 }
 
@@ -106,7 +149,7 @@ static kiln_status sv_store(kl_infer_ctx *c, int rank, int64_t n, const sv *vals
     kl_symval out;
     KL_TRY(kl_infer_symval_new(c, rank, n, &out));
     for (int64_t k = 0; k < n; k++) {
-        if (vals[k].known) out.v[k] = kl_dim_known(vals[k].v); /* -1 reads as unknown */
+        if (vals[k].known) out.v[k] = kl_dim_known(vals[k].v);
         else if (vals[k].sym) out.v[k] = (kl_dim){-1, vals[k].sym};
     }
     return kl_infer_set_output_sym(c, 0, &out);
@@ -133,6 +176,7 @@ static kiln_status sv_fold(kl_infer_ctx *c, sv_op op) {
     int rank = 0, r;
     int64_t count = sv_load(c, 0, acc, &rank);
     if (count < 0) return KILN_OK;
+    sv_arena = c->arena;
     for (size_t i = 1; i < n; i++) {
         int64_t m, cn = sv_load(c, i, cur, &r);
         if (cn < 0 || (m = sv_bcast_count(count, cn)) < 0) return KILN_OK;

@@ -402,7 +402,7 @@ kiln_status kl_infer_symval_new(kl_infer_ctx *c, int rank, int64_t count, kl_sym
                          (long long)count);
     kl_dim *d = kl_arena_array(c->arena, (size_t)(count ? count : 1), sizeof *d);
     if (!d) return KILN_ERR_NO_MEMORY;
-    for (int64_t k = 0; k < count; k++) d[k] = kl_dim_unknown();
+    for (int64_t k = 0; k < count; k++) d[k] = kl_symdim_none();
     out->rank = rank;
     out->count = count;
     out->v = d;
@@ -455,7 +455,13 @@ static kiln_status infer_graph(kl_model *m, kl_graph *g, int depth) {
         if (st == KILN_ERR_NO_MEMORY) return st;
         if (st != KILN_OK) {
             int64_t idx = g->depth == 0 && g->parent == NULL ? (int64_t)n->index : -1;
-            KL_TRY(kl_model_problem(m, KILN_CHECK_ERROR, idx, "%s", kl_error_message()));
+            /* Inside an If branch the node may never run for the inputs the
+             * model gets (a 2-D branch of a 3-D model): a warning, not an error. */
+            bool in_branch = false;
+            for (const kl_graph *p = g; p && p->owner; p = p->parent)
+                in_branch |= strcmp(p->owner->op_type, "If") == 0;
+            KL_TRY(kl_model_problem(m, in_branch ? KILN_CHECK_WARNING : KILN_CHECK_ERROR, idx, "%s%s",
+                                    kl_error_message(), in_branch ? " (in an If branch)" : ""));
             kl_error_clear();
         }
     }

@@ -2,11 +2,12 @@
  * infer_util.h — helpers shared by the op families' shape inference, on top
  * of the context API in ops.h (implemented in infer.c).
  *
- * Symbolic values (kl_symval) follow kl_dim's convention: an element is a
- * known number when param == NULL and value != -1, a symbolic dimension when
- * param != NULL, and unknown when {value -1, param NULL}.  A constant -1 (as
- * in a Reshape target) therefore reads as "unknown" here, which only costs
- * precision.  Use the kl_symdim_* helpers rather than testing fields.
+ * Symbolic values (kl_symval): an element is a known number (any value, -1
+ * included) when param == NULL and value != KL_SYM_UNKNOWN, a symbolic
+ * dimension when param != NULL, and unknown when {KL_SYM_UNKNOWN, NULL}.
+ * This differs from shape dims (kl_dim in a kl_shape), where -1 is unknown:
+ * a Reshape target may hold a literal -1.  Use the kl_symdim_* helpers
+ * rather than testing fields.
  */
 #ifndef KL_INFER_UTIL_H
 #define KL_INFER_UTIL_H
@@ -30,8 +31,10 @@ static inline kl_dim kl_dim_known(int64_t v) { kl_dim d = {v, NULL}; return d; }
 static inline kl_dim kl_dim_unknown(void) { kl_dim d = {-1, NULL}; return d; }
 
 /* Symval elements (see the convention above). */
-static inline bool kl_symdim_known(const kl_dim *d) { return !d->param && d->value != -1; }
-static inline bool kl_symdim_unknown(const kl_dim *d) { return !d->param && d->value == -1; }
+#define KL_SYM_UNKNOWN INT64_MIN
+static inline bool kl_symdim_known(const kl_dim *d) { return !d->param && d->value != KL_SYM_UNKNOWN; }
+static inline bool kl_symdim_unknown(const kl_dim *d) { return !d->param && d->value == KL_SYM_UNKNOWN; }
+static inline kl_dim kl_symdim_none(void) { kl_dim d = {KL_SYM_UNKNOWN, NULL}; return d; }
 
 /* ---- inference helpers (infer.c) ------------------------------------------------ */
 

@@ -111,7 +111,7 @@ static kiln_status infer_topk(kl_infer_ctx *c) {
         if (s && s->count != 1)
             return kl_infer_fail(c, KILN_ERR_SHAPE, "input 'K' has %lld elements, expected 1",
                                  (long long)s->count);
-        if (s) k = s->v[0];
+        if (s) k = kl_symdim_unknown(&s->v[0]) ? kl_dim_unknown() : s->v[0];
     }
     if (k.value < -1 || (k.value == -1 && !k.param && kl_infer_input_const(c, 1)))
         return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "K = %lld is negative",

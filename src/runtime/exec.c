@@ -42,6 +42,10 @@ static kl_gplan *kl_plan_graph(const kl_plan *p, const kl_graph *g) {
 /* Mark, for every value of g read inside subgraph sg (recursively), a use
  * at g's node `at`. */
 static void kl_mark_subgraph_uses(const kl_graph *g, const kl_graph *sg, size_t at, size_t *last) {
+    for (size_t k = 0; k < sg->n_outputs; k++) { /* a subgraph may return an outer value directly */
+        const kl_value *v = sg->outputs[k];
+        if (v && v->graph == g && last[v->id] < at + 1) last[v->id] = at + 1;
+    }
     for (size_t i = 0; i < sg->n_nodes; i++) {
         const kl_node *n = sg->nodes[i];
         for (size_t k = 0; k < n->n_inputs; k++) {

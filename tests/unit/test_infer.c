@@ -156,7 +156,7 @@ static const char *tb_sym(kl_model *m, const char *name) {
         const kl_dim *d = &v->sym->v[k];
         pos += (size_t)snprintf(buf + pos, sizeof buf - pos, "%s", k ? "," : "");
         if (d->param) pos += (size_t)snprintf(buf + pos, sizeof buf - pos, "%s", d->param);
-        else if (d->value == -1) pos += (size_t)snprintf(buf + pos, sizeof buf - pos, "?");
+        else if (kl_symdim_unknown(d)) pos += (size_t)snprintf(buf + pos, sizeof buf - pos, "?");
         else pos += (size_t)snprintf(buf + pos, sizeof buf - pos, "%lld", (long long)d->value);
     }
     snprintf(buf + pos, sizeof buf - pos, "]");
@@ -371,8 +371,19 @@ static void test_symbolic_values(void) {
     tb_node(g, "Add", 14, "a2", "kc,c4", "kc4");
     tb_attr(tb_node(g, "Constant", 13, "k1", "", "kf"), "value_int", KL_ATTR_INT)->i = 6;
     tb_node(g, "Max", 13, "mx2", "kf,c4", "kf4");
+    /* Heads times batch keeps a derived symbol; dividing by heads gives batch
+     * back; a symbol (a size) never equals -1 (PyTorch's expand(-1) idiom). */
+    int64_t c12h[] = {12, 12}, cneg[] = {-1, -1};
+    tb_init_i64(m, g, "c12h", false, 2, c12h);
+    tb_init_i64(m, g, "cneg", false, 2, cneg);
+    tb_node(g, "Mul", 14, "mh", "shape,c12h", "heads");
+    tb_node(g, "Div", 14, "dh", "heads,c12h", "unheads");
+    tb_node(g, "Equal", 13, "eqn", "shape,cneg", "isneg");
     tb_infer(m);
     KT_CHECK_EQ_INT(m->n_problems, 0);
+    KT_CHECK_STR(tb_sym(m, "heads"), "[12*batch,1536]");
+    KT_CHECK_STR(tb_sym(m, "unheads"), "[batch,128]");
+    KT_CHECK_STR(tb_sym(m, "isneg"), "[0,0]");
     KT_CHECK_STR(tb_type(m, "p"), "int64[2]");
     KT_CHECK_STR(tb_sym(m, "p"), "[8,12]");
     KT_CHECK_STR(tb_sym(m, "q"), "[batch,256]");
@@ -385,7 +396,7 @@ static void test_symbolic_values(void) {
     KT_CHECK_STR(tb_sym(m, "eq"), "[1,0]");
     KT_CHECK_STR(tb_sym(m, "wh"), "[2,128]");
     KT_CHECK_STR(tb_sym(m, "zero"), "[0,0]");
-    KT_CHECK_STR(tb_sym(m, "neg"), "[?,64]"); /* a computed -1 reads as unknown */
+    KT_CHECK_STR(tb_sym(m, "neg"), "[-1,64]");
     KT_CHECK_STR(tb_sym(m, "negated"), "[1,-64]"); /* constants are read exactly */
     KT_CHECK_STR(tb_sym(m, "kc4"), "[1,9]");
     KT_CHECK_STR(tb_sym(m, "kf4"), "[6]");
