@@ -11,7 +11,7 @@ static const char *kc_severity_label(kiln_check_severity sev) {
     switch (sev) {
     case KILN_CHECK_ERROR: return "error";
     case KILN_CHECK_WARNING: return "warning";
-    case KILN_CHECK_UNSUPPORTED: return "cannot run yet";
+    case KILN_CHECK_UNSUPPORTED: return "unsupported";
     }
     return "problem";
 }
@@ -22,7 +22,7 @@ static void kc_check_json_load_error(const char *path, const kc_loaded *l) {
     kj_init(&w, stdout);
     kj_object_begin(&w);
     kj_key(&w, "file");
-    kj_string(&w, path);
+    kj_string(&w, strcmp(path, "-") == 0 ? "<stdin>" : path);
     kj_key(&w, "loaded");
     kj_bool(&w, false);
     kj_key(&w, "valid");
@@ -71,14 +71,15 @@ int kc_cmd_check(int argc, char **argv) {
     bool valid = counts[KILN_CHECK_ERROR] == 0;
     bool pass = valid && (!strict || (counts[KILN_CHECK_WARNING] == 0 && counts[KILN_CHECK_UNSUPPORTED] == 0));
     char name[1024];
-    kc_fmt_name(path, strlen(path), name, sizeof name);
+    const char *shown = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    kc_fmt_name(shown, strlen(shown), name, sizeof name);
 
     if (json) {
         kj_writer w;
         kj_init(&w, stdout);
         kj_object_begin(&w);
         kj_key(&w, "file");
-        kj_string(&w, path);
+        kj_string(&w, shown);
         kj_key(&w, "loaded");
         kj_bool(&w, true);
         kj_key(&w, "valid");

@@ -223,9 +223,16 @@ bool kc_load_model(const char *cmd, const char *path, kc_loaded *l, int *exit_co
     }
     if (s != KILN_OK) {
         const char *msg = kiln_last_error();
-        /* Name the file when the library's message does not. */
-        if (from_stdin || !strstr(msg, path)) kc_fail(KC_EXIT_MODEL, cmd, "%s: %s", shown, msg);
-        else kc_fail(KC_EXIT_MODEL, cmd, "%s", msg);
+        size_t plen = strlen(path);
+        /* Strip the library's "path: " prefix, then say what kind of failure it is. */
+        if (!from_stdin && strncmp(msg, path, plen) == 0 && strncmp(msg + plen, ": ", 2) == 0) msg += plen + 2;
+        if (strncmp(msg, "<memory>: ", 10) == 0) msg += 10;
+        if (s == KILN_ERR_PARSE)
+            kc_fail(KC_EXIT_MODEL, cmd, "%s: not a valid ONNX model: %s", shown, msg);
+        else if (strstr(msg, path) && !from_stdin)
+            kc_fail(KC_EXIT_MODEL, cmd, "%s", msg);
+        else
+            kc_fail(KC_EXIT_MODEL, cmd, "%s: %s", shown, msg);
         return kc_load_failed(l, s, KC_EXIT_MODEL, exit_code);
     }
     return true;
