@@ -334,17 +334,13 @@ static kiln_status kl_run_graph(kl_plan *p, const kl_gplan *gp, kl_frame *parent
 
 kiln_status kl_plan_run(kl_plan *p, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs, size_t n_outputs) {
     const kl_graph *g = p->m->graph;
-    const kl_gplan *gp = p->graphs[0];
-    const kl_value *vals[256];
-    const kl_value **iv = n_inputs <= 256 ? vals : kl_calloc(n_inputs, sizeof *iv);
-    if (!iv) return KILN_ERR_NO_MEMORY;
-    size_t k = 0;
-    for (size_t i = 0; i < g->n_inputs && k < n_inputs; i++)
-        if (!(g->inputs[i]->flags & KL_VALUE_INITIALIZER)) iv[k++] = g->inputs[i];
-    kiln_status s = k == n_inputs ? kl_run_graph(p, gp, NULL, inputs, iv, n_inputs, outputs, n_outputs)
-                                  : kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%zu inputs given, the model has %zu", n_inputs, k);
-    if (iv != vals) kl_free(iv);
-    return s;
+    if (n_inputs != g->n_inputs)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%zu inputs given, the graph declares %zu", n_inputs, g->n_inputs);
+    for (size_t i = 0; i < n_inputs; i++)
+        if (!inputs[i] && !(g->inputs[i]->flags & KL_VALUE_INITIALIZER))
+            return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "input '%s' is not given", g->inputs[i]->name);
+    return kl_run_graph(p, p->graphs[0], NULL, inputs, (const kl_value *const *)g->inputs, n_inputs, outputs,
+                        n_outputs);
 }
 
 kiln_status kl_exec_subgraph(kl_kctx *c, const kl_graph *g, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs,

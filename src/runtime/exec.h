@@ -16,9 +16,10 @@ typedef struct kl_plan kl_plan;
 kiln_status kl_plan_create(const kl_model *m, int threads, kl_plan **out);
 void kl_plan_free(kl_plan *p);
 
-/* Run the main graph.  inputs[i] is bound to the i-th graph input that is
- * not an initializer (NULL: use the initializer default, if any).  On
- * success outputs[i] holds a reference to graph output i (caller unrefs). */
+/* Run the main graph.  inputs[i] is bound to graph input i (g->inputs, in
+ * declaration order; NULL keeps an initializer's default and is an error
+ * for other inputs).  On success outputs[i] holds a reference to graph
+ * output i (caller unrefs). */
 kiln_status kl_plan_run(kl_plan *p, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs,
                         size_t n_outputs);
 

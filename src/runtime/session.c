@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "runtime/runtime.h"
+#include "runtime/exec.h"
 
 static const char *const kl_known_providers[] = {"cpu", "cuda"};
 
@@ -148,11 +149,21 @@ KILN_API kiln_status kiln_session_create(const kiln_model *model,
     s->model = model;
     if (options) s->options = *options;
     if (s->options.n_providers == 0) kl_provider_add(&s->options, 0);
+    kiln_status st = kl_plan_create(model->ir, s->options.threads, &s->plan);
+    if (st) {
+        kl_error_context(st, "%s: ", model->ir->path ? model->ir->path : "<model>");
+        kl_free(s);
+        return st;
+    }
     *out = s;
     return KILN_OK;
 }
 
-KILN_API void kiln_session_destroy(kiln_session *session) { kl_free(session); }
+KILN_API void kiln_session_destroy(kiln_session *session) {
+    if (!session) return;
+    kl_plan_free(session->plan);
+    kl_free(session);
+}
 
 /* ---- run-time validation ----------------------------------------------------------- */
 
@@ -294,6 +305,66 @@ static kiln_status kl_validate_outputs(const kl_graph *g, const char *const *nam
     return KILN_OK;
 }
 
+/* Copy runtime value r (graph output `name`) into the caller's tensor *dst,
+ * creating it when NULL. */
+static kiln_status kl_output_copy(const kl_rt *r, const char *name, kiln_tensor **dst) {
+    char a[128];
+    if (r->kind != KL_RT_TENSOR || r->dtype == KILN_DTYPE_STRING)
+        return kl_errorf(KILN_ERR_UNSUPPORTED, "output '%s' is %s; only numeric tensors can be returned through the API yet",
+                         name, kl_rt_describe(r, a, sizeof a));
+    kiln_tensor *t = *dst;
+    if (!t) {
+        KL_TRY(kiln_tensor_create(r->dtype, r->dims, r->rank, &t));
+    } else if (t->dtype != r->dtype || t->rank != r->rank ||
+               memcmp(t->shape, r->dims, (size_t)r->rank * sizeof r->dims[0]) != 0) {
+        return kl_errorf(KILN_ERR_SHAPE, "output '%s' is %s but the tensor given for it does not match", name,
+                         kl_rt_describe(r, a, sizeof a));
+    }
+    if (r->nbytes) memcpy(t->data, r->data, r->nbytes);
+    *dst = t;
+    return KILN_OK;
+}
+
+/* Run the plan on validated inputs (bound[] indexed like g->inputs) and
+ * deliver the requested outputs. */
+static kiln_status kl_session_execute(kiln_session *session, const kl_graph *g, const kiln_tensor **bound,
+                                      const char *const *output_names, kiln_tensor **outputs,
+                                      size_t output_count) {
+    size_t ni = g->n_inputs, no = g->n_outputs;
+    kl_rt **in = kl_calloc(ni ? ni : 1, sizeof *in), **out = kl_calloc(no ? no : 1, sizeof *out);
+    kiln_tensor **made = kl_calloc(output_count ? output_count : 1, sizeof *made);
+    kiln_status s = in && out && made ? KILN_OK : KILN_ERR_NO_MEMORY;
+    for (size_t j = 0; j < ni && !s; j++) {
+        const kiln_tensor *t = bound[j];
+        if (!t) continue;
+        size_t align = kiln_dtype_bits(t->dtype) / 8;
+        if (align > 1 && ((uintptr_t)t->data % align) != 0) { /* kernels read typed pointers */
+            s = kl_rt_tensor(t->dtype, t->rank, t->shape, &in[j]);
+            if (!s && t->nbytes) memcpy(in[j]->data, t->data, t->nbytes);
+        } else {
+            s = kl_rt_tensor_view(t->dtype, t->rank, t->shape, t->data, t->nbytes, &in[j]);
+        }
+    }
+    if (!s) s = kl_plan_run(session->plan, in, ni, out, no);
+    for (size_t i = 0; i < output_count && !s; i++) {
+        size_t j = 0;
+        while (j < no && strcmp(g->outputs[j]->name, output_names[i]) != 0) j++;
+        made[i] = outputs[i];
+        s = kl_output_copy(out[j], output_names[i], &made[i]);
+    }
+    if (!s)
+        for (size_t i = 0; i < output_count; i++) outputs[i] = made[i];
+    else
+        for (size_t i = 0; made && i < output_count; i++)
+            if (made[i] != outputs[i]) kiln_tensor_destroy(made[i]);
+    for (size_t j = 0; in && j < ni; j++) kl_rt_unref(in[j]);
+    for (size_t j = 0; out && j < no; j++) kl_rt_unref(out[j]);
+    kl_free(in);
+    kl_free(out);
+    kl_free(made);
+    return s;
+}
+
 KILN_API kiln_status kiln_session_run(kiln_session *session, const char *const *input_names,
                                       const kiln_tensor *const *inputs, size_t input_count,
                                       const char *const *output_names, kiln_tensor **outputs,
@@ -321,8 +392,7 @@ KILN_API kiln_status kiln_session_run(kiln_session *session, const char *const *
     if (s != KILN_OK) goto out_free;
     s = kl_validate_outputs(g, output_names, outputs, output_count, &tab);
     if (s != KILN_OK) goto out_free;
-    s = kl_errorf(KILN_ERR_NOT_IMPLEMENTED,
-                  "no kernels yet: the CPU run path arrives with the next release");
+    s = kl_session_execute(session, g, bound, output_names, outputs, output_count);
 out_free:
     kl_free(tab.items);
     kl_free(bound);

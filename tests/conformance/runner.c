@@ -252,17 +252,16 @@ static int run_test(const char *dir, char *msg, size_t size) {
         kl_rt *inputs[64] = {0}, *outputs[64] = {0}, *want[64] = {0};
         kl_mapfile files[128];
         size_t nfiles = 0;
-        const kl_value *in_vals[64];
-        for (size_t i = 0; i < g->n_inputs && nin < 64; i++)
-            if (!(g->inputs[i]->flags & KL_VALUE_INITIALIZER)) in_vals[nin++] = g->inputs[i];
-        s = KILN_OK;
-        size_t given = 0;
+        /* input_K.pb is the K-th graph input that is not an initializer. */
+        size_t slot[64];
+        for (size_t i = 0; i < g->n_inputs && i < 64; i++)
+            if (!(g->inputs[i]->flags & KL_VALUE_INITIALIZER)) slot[nin++] = i;
+        s = g->n_inputs > 64 ? kl_errorf(KILN_ERR_UNSUPPORTED, "more than 64 inputs") : KILN_OK;
         for (size_t i = 0; i < nin && !s; i++) {
             char f[4300];
             snprintf(f, sizeof f, "%s/input_%zu.pb", sdir, i);
             if (stat(f, &st) != 0) break; /* trailing optional inputs may be absent */
-            s = read_value(&a, f, &in_vals[i]->type, &files[nfiles++], &inputs[i]);
-            given = i + 1;
+            s = read_value(&a, f, &g->inputs[slot[i]]->type, &files[nfiles++], &inputs[slot[i]]);
         }
         size_t nout = g->n_outputs < 64 ? g->n_outputs : 64;
         for (size_t i = 0; i < nout && !s; i++) {
@@ -273,8 +272,7 @@ static int run_test(const char *dir, char *msg, size_t size) {
         if (s) {
             snprintf(msg, size, "reading test data: %s", kiln_last_error());
         } else {
-            (void)given;
-            s = kl_plan_run(plan, inputs, nin, outputs, nout);
+            s = kl_plan_run(plan, inputs, g->n_inputs, outputs, nout);
             if (s) {
                 snprintf(msg, size, "run: %s", kiln_last_error());
             } else {

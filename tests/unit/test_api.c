@@ -406,15 +406,51 @@ static void test_session_run_validation(void) {
     kiln_tensor_create(F32, s3, 1, &w);
     kiln_tensor_create(F32, s3, 1, &r1);
 
-    /* Everything valid: no kernels yet. */
+    /* Everything valid: y = a + b + w, computed by the CPU run path. */
+    float *pa, *pb, *pw;
+    size_t nb;
+    kiln_tensor_data(a, (void **)&pa, &nb);
+    kiln_tensor_data(b, (void **)&pb, &nb);
+    kiln_tensor_data(w, (void **)&pw, &nb);
+    for (int i = 0; i < 6; i++) {
+        pa[i] = 0.5f * (float)i;
+        pb[i] = -3.0f + (float)(i * i);
+    }
+    for (int i = 0; i < 3; i++) pw[i] = 100.0f * (float)(i + 1);
     const char *n3[] = {"a", "b", "c"};
     const kiln_tensor *t3[] = {a, b, c};
-    KT_CHECK_EQ_INT(run(se, n3, t3, 3, "y"), KILN_ERR_NOT_IMPLEMENTED);
-    KT_CHECK_CONTAINS(kiln_last_error(), "no kernels yet");
-    /* Inputs in another order, initializer input overridden. */
+    const char *yn[1] = {"y"};
+    kiln_tensor *y = NULL;
+    KT_CHECK_EQ_INT(kiln_session_run(se, n3, t3, 3, yn, &y, 1), KILN_OK);
+    if (y) {
+        float *py;
+        int yr;
+        const int64_t *ys;
+        KT_CHECK_EQ_INT(kiln_tensor_shape(y, &yr, &ys), KILN_OK);
+        KT_CHECK(yr == 2 && ys[0] == 2 && ys[1] == 3);
+        kiln_tensor_data(y, (void **)&py, &nb);
+        KT_CHECK_EQ_INT(nb, 24);
+        for (int i = 0; i < 6; i++) /* the initializer w = {1, 2, 3} */
+            KT_CHECK((double)py[i] == 0.5 * i + (-3.0 + i * i) + (double)(i % 3 + 1));
+    }
+    /* Inputs in another order, initializer input overridden: the caller's
+     * w (100, 200, 300) replaces the model's; y is written in place. */
     const char *n4[] = {"c", "w", "b", "a"};
     const kiln_tensor *t4[] = {c, w, b, a};
-    KT_CHECK_EQ_INT(run(se, n4, t4, 4, "y"), KILN_ERR_NOT_IMPLEMENTED);
+    kiln_tensor *y_in = y;
+    KT_CHECK_EQ_INT(kiln_session_run(se, n4, t4, 4, yn, &y, 1), KILN_OK);
+    KT_CHECK(y == y_in);
+    if (y) {
+        float *py;
+        kiln_tensor_data(y, (void **)&py, &nb);
+        for (int i = 0; i < 6; i++)
+            KT_CHECK((double)py[i] == 0.5 * i + (-3.0 + i * i) + 100.0 * (i % 3 + 1));
+    }
+    /* A caller tensor of the wrong shape for the output is refused. */
+    kiln_tensor *bad_out = b24;
+    KT_CHECK_EQ_INT(kiln_session_run(se, n3, t3, 3, yn, &bad_out, 1), KILN_ERR_SHAPE);
+    KT_CHECK_CONTAINS(kiln_last_error(), "output 'y'");
+    kiln_tensor_destroy(y);
 
     /* Missing input. */
     const char *n2[] = {"a", "c"};
