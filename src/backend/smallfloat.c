@@ -51,45 +51,44 @@ uint8_t kl_f32_to_small(kiln_dtype t, float x, bool saturate) {
     kl_sf f = kl_sf_of(t);
     int total = 1 + f.ebits + f.mbits;
     uint8_t sign_bit = (uint8_t)(1u << (total - 1));
-    uint8_t nan_code = f.uz ? 0x80 : t == KILN_DTYPE_FLOAT4E2M1 ? 0 : (uint8_t)(sign_bit - 1);
-    if (t == KILN_DTYPE_FLOAT8E5M2) nan_code = 0x7f;
-    if (isnan(x)) return nan_code;
     bool neg = signbit(x);
+    /* NaN codes: 0x80 for the UZ formats, all ones for the others (with the
+     * sign of the value); float4e2m1 has no NaN and ONNX maps NaN to +6.0. */
+    uint8_t nan_code = f.uz ? 0x80 : t == KILN_DTYPE_FLOAT4E2M1 ? 0x7 : (uint8_t)(sign_bit - 1);
+    if (t == KILN_DTYPE_FLOAT8E5M2) nan_code = 0x7f;
+    if (isnan(x)) return t == KILN_DTYPE_FLOAT4E2M1 || f.uz ? nan_code : (uint8_t)(nan_code | (neg ? sign_bit : 0));
     float a = fabsf(x);
-    /* Largest finite code magnitude. */
-    uint8_t maxc = 0;
-    float maxv = 0;
-    for (int c = 0; c < (f.ncodes >> 1); c++) {
-        float v = kl_small_to_f32(t, (uint8_t)c);
-        if (isfinite(v) && v > maxv) {
-            maxv = v;
-            maxc = (uint8_t)c;
-        }
-    }
+    /* Positive codes 0..maxc are ordered by value: the largest finite one. */
+    uint8_t maxc = (uint8_t)(sign_bit - 1);
+    while (maxc > 0 && !isfinite(kl_small_to_f32(t, maxc))) maxc--;
+    float maxv = kl_small_to_f32(t, maxc);
     uint8_t code;
     if (isinf(a) || a > maxv) {
-        /* Beyond the largest finite value: first round (it may still round down to max). */
-        if (!isinf(a) && t != KILN_DTYPE_FLOAT4E2M1) {
-            float next = ldexpf(1.0f, (int)floorf(log2f(maxv)) - f.mbits); /* ulp at max */
-            if (a < maxv + next / 2 || (a == maxv + next / 2 && !(maxc & 1))) {
+        /* Beyond the largest finite value: it may still round down to max. */
+        if (!isinf(a)) {
+            float ulp = maxv - kl_small_to_f32(t, (uint8_t)(maxc - 1));
+            if (a < maxv + ulp / 2 || (a == maxv + ulp / 2 && !(maxc & 1))) {
                 code = maxc;
                 goto done;
             }
         }
         if (saturate || t == KILN_DTYPE_FLOAT4E2M1) code = maxc;
         else if (f.has_inf) code = (uint8_t)(((1 << f.ebits) - 1) << f.mbits);
-        else return nan_code;
+        else return f.uz ? nan_code : (uint8_t)(nan_code | (neg ? sign_bit : 0));
     } else {
-        /* Nearest representable magnitude, ties to the even code. */
-        code = 0;
-        float best = INFINITY;
-        for (int c = 0; c <= maxc; c++) {
-            float v = kl_small_to_f32(t, (uint8_t)c);
-            float d = fabsf(v - a);
-            if (d < best || (d == best && !(c & 1))) {
-                best = d;
-                code = (uint8_t)c;
-            }
+        /* Binary search for the last code whose value is <= a, then round to
+         * the nearer neighbour, ties to the even code. */
+        int lo = 0, hi = maxc;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) / 2;
+            if (kl_small_to_f32(t, (uint8_t)mid) <= a) lo = mid;
+            else hi = mid - 1;
+        }
+        code = (uint8_t)lo;
+        if (lo < maxc) {
+            float below = kl_small_to_f32(t, (uint8_t)lo), above = kl_small_to_f32(t, (uint8_t)(lo + 1));
+            float db = a - below, da = above - a;
+            if (da < db || (da == db && (lo & 1))) code = (uint8_t)(lo + 1);
         }
     }
 done:
