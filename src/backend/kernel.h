@@ -76,8 +76,9 @@ typedef struct kl_kctx {
 
 /* True if output i is wanted by the graph (not omitted with ""). */
 bool kl_kctx_want(const kl_kctx *c, size_t i);
-/* Create output i as a new zeroed tensor (also for omitted outputs: then it
- * is created and dropped, so kernels need not special-case). */
+/* Create output i (i < the node's output count) as a new zeroed tensor.
+ * An output the graph omits ("") is created and dropped, so kernels need
+ * not special-case it. */
 kiln_status kl_kctx_output(kl_kctx *c, size_t i, kiln_dtype dtype, int rank, const int64_t *dims,
                            kl_rt **out);
 /* Set output i to an existing value (takes over the caller's reference). */
@@ -94,7 +95,9 @@ kiln_status kl_exec_subgraph(kl_kctx *c, const kl_graph *g, kl_rt *const *inputs
 /* ---- element access helpers (any numeric dtype through double / int64) --------- */
 
 double kl_rt_get_f64(const kl_rt *t, int64_t i);
-void kl_rt_set_f64(kl_rt *t, int64_t i, double v); /* rounds/saturates per dtype rules of Cast */
+/* Integer targets round to nearest and saturate (QuantizeLinear-style, not
+ * Cast's truncation); float16/bfloat16 round through float. */
+void kl_rt_set_f64(kl_rt *t, int64_t i, double v);
 int64_t kl_rt_get_i64(const kl_rt *t, int64_t i);
 void kl_rt_set_i64(kl_rt *t, int64_t i, int64_t v);
 /* Read an integer tensor (any int dtype) of at most max elements into out. */

@@ -30,10 +30,10 @@ kiln_status kl_ref_broadcast_shape(kl_rt *const *ins, size_t n, int *rank, int64
 }
 
 void kl_ref_strides(int rank, const int64_t *dims, int64_t *strides) {
-    int64_t s = 1;
+    uint64_t s = 1;
     for (int i = rank - 1; i >= 0; i--) {
-        strides[i] = s;
-        s *= dims[i];
+        strides[i] = (int64_t)s;
+        s *= (uint64_t)dims[i];
     }
 }
 

@@ -28,14 +28,16 @@ typedef struct kl_bcast {
 void kl_bcast_init(kl_bcast *it, int rank, const int64_t *dims, kl_rt *const *ins, size_t n);
 void kl_bcast_next(kl_bcast *it);
 
-/* Row-major strides of dims (in elements). */
+/* Row-major strides of dims (in elements).  Products wrap rather than
+ * overflow, so an empty tensor with huge other dims is harmless. */
 void kl_ref_strides(int rank, const int64_t *dims, int64_t *strides);
 /* Normalize axis in [-rank, rank) (or [-rank-1, rank] with `insert`);
  * KILN_ERR_INVALID_MODEL naming `what` otherwise. */
 kiln_status kl_ref_axis(int64_t axis, int rank, bool insert, const char *what, int *out);
 
 /* Input i as a small int64 list (axes, shapes, pads...): *n = -1 when the
- * input is omitted or empty-and-optional. */
+ * input is omitted, 0 when it is given but empty (callers decide whether an
+ * empty optional input means "not given"). */
 kiln_status kl_ref_input_ints(const kl_kctx *c, size_t i, int64_t *vals, int64_t max, int64_t *n);
 /* Scalar input i as double / int64 (rank 0 or one element). */
 kiln_status kl_ref_input_scalar_f64(const kl_kctx *c, size_t i, double *out);
