@@ -95,8 +95,10 @@ kiln_status kl_exec_subgraph(kl_kctx *c, const kl_graph *g, kl_rt *const *inputs
 /* ---- element access helpers (any numeric dtype through double / int64) --------- */
 
 double kl_rt_get_f64(const kl_rt *t, int64_t i);
-/* Integer targets round to nearest and saturate (QuantizeLinear-style, not
- * Cast's truncation); float16/bfloat16 round through float. */
+/* Integer targets: 8-64 bit truncate toward zero and saturate (NaN -> 0),
+ * 4/2-bit round to nearest and saturate -- not Cast's wrap-around (the
+ * Cast kernel has its own exact conversions); float16/bfloat16 round
+ * through float. */
 void kl_rt_set_f64(kl_rt *t, int64_t i, double v);
 int64_t kl_rt_get_i64(const kl_rt *t, int64_t i);
 void kl_rt_set_i64(kl_rt *t, int64_t i, int64_t v);
