@@ -51,6 +51,9 @@ kiln_status kl_rt_tensor_view(kiln_dtype dtype, int rank, const int64_t *dims, v
 kiln_status kl_rt_sequence(kiln_dtype elem, kl_rt **items, size_t n, kl_rt **out);
 /* New "no value" optional. */
 kiln_status kl_rt_none(kl_type_kind of, kl_rt **out);
+/* Aligned runtime copy of a constant (initializer, Constant attribute, test
+ * data): numeric data copied, strings duplicated.  Errors name the tensor. */
+kiln_status kl_rt_from_tensor(const kl_tensor *t, kl_rt **out);
 /* Copy of a tensor with its own storage (strings copied). */
 kiln_status kl_rt_clone(const kl_rt *src, kl_rt **out);
 /* Set a string element, copying the bytes. */

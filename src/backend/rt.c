@@ -148,6 +148,28 @@ kiln_status kl_rt_clone(const kl_rt *src, kl_rt **out) {
     return KILN_OK;
 }
 
+kiln_status kl_rt_from_tensor(const kl_tensor *t, kl_rt **out) {
+    kl_rt *r;
+    KL_TRY(kl_rt_tensor(t->dtype, t->rank, t->dims, &r));
+    if (t->dtype == KILN_DTYPE_STRING) {
+        for (int64_t i = 0; t->strings && i < t->count; i++) {
+            kiln_status s = kl_rt_set_string(r, i, t->strings[i].ptr, t->strings[i].len);
+            if (s) {
+                kl_rt_unref(r);
+                return s;
+            }
+        }
+    } else if (r->nbytes) {
+        if (!t->data || t->nbytes < r->nbytes) {
+            kl_rt_unref(r);
+            return kl_errorf(KILN_ERR_INVALID_MODEL, "tensor '%s' has no valid data", t->name);
+        }
+        memcpy(r->data, t->data, r->nbytes);
+    }
+    *out = r;
+    return KILN_OK;
+}
+
 kl_rt *kl_rt_ref(kl_rt *v) {
     if (v) v->refs++;
     return v;

@@ -63,27 +63,8 @@ static void kl_mark_subgraph_uses(const kl_graph *g, const kl_graph *sg, size_t 
 
 /* Aligned runtime copy of an initializer. */
 static kiln_status kl_const_rt(const kl_value *v, kl_rt **out) {
-    const kl_tensor *t = v->init;
-    if (!t) return kl_errorf(KILN_ERR_UNSUPPORTED, "initializer '%s': sparse initializers cannot run yet", v->name);
-    kl_rt *r;
-    KL_TRY(kl_rt_tensor(t->dtype, t->rank, t->dims, &r));
-    if (t->dtype == KILN_DTYPE_STRING) {
-        for (int64_t i = 0; t->strings && i < t->count; i++) {
-            kiln_status s = kl_rt_set_string(r, i, t->strings[i].ptr, t->strings[i].len);
-            if (s) {
-                kl_rt_unref(r);
-                return s;
-            }
-        }
-    } else if (r->nbytes) {
-        if (!t->data || t->nbytes < r->nbytes) {
-            kl_rt_unref(r);
-            return kl_errorf(KILN_ERR_INVALID_MODEL, "initializer '%s' has no valid data", v->name);
-        }
-        memcpy(r->data, t->data, r->nbytes);
-    }
-    *out = r;
-    return KILN_OK;
+    if (!v->init) return kl_errorf(KILN_ERR_UNSUPPORTED, "initializer '%s': sparse initializers cannot run yet", v->name);
+    return kl_rt_from_tensor(v->init, out);
 }
 
 static kiln_status kl_plan_add_graph(kl_plan *p, const kl_graph *g);

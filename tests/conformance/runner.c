@@ -37,28 +37,6 @@
 
 /* ---- reading .pb values ------------------------------------------------------------ */
 
-static kiln_status tensor_to_rt(const kl_tensor *t, kl_rt **out) {
-    kl_rt *r;
-    KL_TRY(kl_rt_tensor(t->dtype, t->rank, t->dims, &r));
-    if (t->dtype == KILN_DTYPE_STRING) {
-        for (int64_t i = 0; t->strings && i < t->count; i++) {
-            kiln_status s = kl_rt_set_string(r, i, t->strings[i].ptr, t->strings[i].len);
-            if (s) {
-                kl_rt_unref(r);
-                return s;
-            }
-        }
-    } else if (r->nbytes) {
-        if (!t->data || t->nbytes < r->nbytes) {
-            kl_rt_unref(r);
-            return kl_errorf(KILN_ERR_PARSE, "tensor '%s' has no valid data", t->name);
-        }
-        memcpy(r->data, t->data, r->nbytes);
-    }
-    *out = r;
-    return KILN_OK;
-}
-
 static kiln_status parse_value(kl_arena *a, const uint8_t *d, size_t n, kl_type_kind kind, int depth, kl_rt **out);
 
 /* SequenceProto (kind SEQUENCE) or OptionalProto (kind OPTIONAL). */
@@ -105,7 +83,7 @@ static kiln_status parse_value(kl_arena *a, const uint8_t *d, size_t n, kl_type_
     if (kind == KL_TYPE_SEQUENCE || kind == KL_TYPE_OPTIONAL) return parse_container(a, d, n, kind, depth, out);
     kl_tensor *t;
     KL_TRY(kl_onnx_parse_tensor(a, d, n, &t));
-    return tensor_to_rt(t, out);
+    return kl_rt_from_tensor(t, out);
 }
 
 static kiln_status read_value(kl_arena *a, const char *path, const kl_type *type, kl_mapfile *mf, kl_rt **out) {
