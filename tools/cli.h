@@ -22,6 +22,11 @@
 /* Subcommands: argv[0] is the subcommand name; return the exit code. */
 int kc_cmd_info(int argc, char **argv);
 int kc_cmd_check(int argc, char **argv);
+int kc_cmd_run(int argc, char **argv);
+int kc_cmd_bench(int argc, char **argv);
+int kc_cmd_compare(int argc, char **argv);
+/* Hidden: kiln preprocess IMAGE --output FILE.npy (ImageNet preprocessing). */
+int kc_cmd_preprocess(int argc, char **argv);
 
 /* Print the help of subcommand `name` to f; false if there is none. */
 bool kc_help(FILE *f, const char *name);
@@ -36,10 +41,19 @@ const char *kc_last_failure(void);
 
 /* ---- arguments ------------------------------------------------------------------ */
 
-/* A flag a subcommand accepts. */
+/* Values of a repeatable flag, in command-line order (borrowed from argv). */
+#define KC_LIST_MAX 256
+typedef struct kc_list {
+    const char *items[KC_LIST_MAX];
+    size_t n;
+} kc_list;
+
+/* A flag a subcommand accepts: exactly one of set/value/list is non-NULL. */
 typedef struct kc_flag {
-    const char *name; /* "--json" */
-    bool *set;        /* set to true when given */
+    const char *name;   /* "--json" */
+    bool *set;          /* no value: set to true when given */
+    const char **value; /* takes a value ("--topk 5" or "--topk=5"); the last one wins */
+    kc_list *list;      /* takes a value and may be repeated; every value is appended */
 } kc_flag;
 
 /* Parse `argv[1..argc)` of subcommand argv[0]: flags from `flags` (terminated
@@ -49,6 +63,20 @@ typedef struct kc_flag {
  * command should stop. */
 bool kc_parse_args(int argc, char **argv, const kc_flag *flags, const char **model,
                    int *exit_code);
+/* Same, with the positional argument called `what` ("IMAGE") in messages. */
+bool kc_parse_args_for(int argc, char **argv, const kc_flag *flags, const char *what,
+                       const char **positional, int *exit_code);
+
+/* Parse a whole decimal integer in [lo, hi] given to flag `flag` of `cmd`;
+ * on error prints one line, sets *exit_code (usage) and returns false. */
+bool kc_parse_int(const char *cmd, const char *flag, const char *text, long long lo, long long hi,
+                  long long *out, int *exit_code);
+/* Same for a finite number >= lo. */
+bool kc_parse_double(const char *cmd, const char *flag, const char *text, double lo, double *out,
+                     int *exit_code);
+
+/* Monotonic clock in seconds. */
+double kc_now(void);
 
 /* Closest candidate to `word` (edit distance <= 2), or NULL. */
 const char *kc_suggest(const char *word, const char *const *candidates, size_t n);

@@ -45,7 +45,8 @@ static void kc_count_add(char *buf, size_t size, size_t *pos, size_t n, const ch
 
 int kc_cmd_check(int argc, char **argv) {
     bool json = false, strict = false;
-    const kc_flag flags[] = {{"--json", &json}, {"--strict", &strict}, {NULL, NULL}};
+    const kc_flag flags[] = {
+        {"--json", &json, NULL, NULL}, {"--strict", &strict, NULL, NULL}, {NULL, NULL, NULL, NULL}};
     const char *path;
     int code;
     if (!kc_parse_args(argc, argv, flags, &path, &code)) return code;

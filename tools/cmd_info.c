@@ -685,7 +685,10 @@ static void kc_info_human(const char *path, const kc_loaded *l, const kc_stats *
 
 int kc_cmd_info(int argc, char **argv) {
     bool json = false, shapes = false, verbose = false;
-    const kc_flag flags[] = {{"--json", &json}, {"--shapes", &shapes}, {"--verbose", &verbose}, {NULL, NULL}};
+    const kc_flag flags[] = {{"--json", &json, NULL, NULL},
+                             {"--shapes", &shapes, NULL, NULL},
+                             {"--verbose", &verbose, NULL, NULL},
+                             {NULL, NULL, NULL, NULL}};
     const char *path;
     int code;
     if (!kc_parse_args(argc, argv, flags, &path, &code)) return code;

@@ -1,10 +1,12 @@
 /* Shared helpers of the kiln command: one-line errors, argument parsing,
  * model loading with friendly file errors, number formatting. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 #include "json.h"
@@ -64,11 +66,20 @@ const char *kc_suggest(const char *word, const char *const *candidates, size_t n
     return best;
 }
 
-bool kc_parse_args(int argc, char **argv, const kc_flag *flags, const char **model,
-                   int *exit_code) {
+/* Flag in `flags` whose name is `a` (or the part of `a` before '=' when
+ * `eq` is set), or NULL. */
+static const kc_flag *kc_flag_find(const kc_flag *flags, const char *a, const char *eq) {
+    size_t len = eq ? (size_t)(eq - a) : strlen(a);
+    for (const kc_flag *f = flags; f->name; f++)
+        if (strlen(f->name) == len && strncmp(a, f->name, len) == 0) return f;
+    return NULL;
+}
+
+bool kc_parse_args_for(int argc, char **argv, const kc_flag *flags, const char *what,
+                       const char **positional, int *exit_code) {
     const char *cmd = argv[0];
     bool flags_done = false;
-    *model = NULL;
+    *positional = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!flags_done && strcmp(a, "--") == 0) {
@@ -81,49 +92,101 @@ bool kc_parse_args(int argc, char **argv, const kc_flag *flags, const char **mod
             return false;
         }
         if (!flags_done && a[0] == '-' && a[1] != 0) {
-            const char *names[32];
-            size_t n = 0;
-            bool found = false;
-            for (const kc_flag *f = flags; f->name; f++) {
-                if (strcmp(a, f->name) == 0) {
-                    *f->set = true;
-                    found = true;
-                    break;
+            const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
+            const kc_flag *f = kc_flag_find(flags, a, NULL);
+            if (!f && eq) f = kc_flag_find(flags, a, eq);
+            else eq = NULL;
+            if (f && f->set) {
+                if (eq) {
+                    *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "flag '%s' takes no value (try 'kiln help %s')",
+                                         f->name, cmd);
+                    return false;
                 }
-                if (n < 31) names[n++] = f->name;
+                *f->set = true;
+                continue;
             }
-            if (found) continue;
+            if (f) {
+                const char *v = eq ? eq + 1 : NULL;
+                if (!v && i + 1 < argc) v = argv[++i];
+                if (!v || !*v) {
+                    *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "flag '%s' needs a value (try 'kiln help %s')",
+                                         f->name, cmd);
+                    return false;
+                }
+                if (f->value) *f->value = v;
+                else if (f->list->n < KC_LIST_MAX) f->list->items[f->list->n++] = v;
+                else {
+                    *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "flag '%s' given more than %d times", f->name,
+                                         KC_LIST_MAX);
+                    return false;
+                }
+                continue;
+            }
+            const char *names[64];
+            size_t n = 0;
+            for (const kc_flag *g = flags; g->name && n < 63; g++) names[n++] = g->name;
             names[n++] = "--help";
-            const char *eq = strchr(a, '=');
-            if (eq) {
-                for (const kc_flag *f = flags; f->name; f++)
-                    if (strlen(f->name) == (size_t)(eq - a) && strncmp(a, f->name, (size_t)(eq - a)) == 0) {
-                        *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "flag '%s' takes no value (try 'kiln help %s')",
-                                             f->name, cmd);
-                        return false;
-                    }
-            }
-            const char *hint = kc_suggest(a, names, n);
+            char word[256];
+            snprintf(word, sizeof word, "%.*s", (int)(eq ? (size_t)(eq - a) : strlen(a)), a);
+            const char *hint = kc_suggest(word, names, n);
             if (hint)
-                *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (did you mean '%s'?)", a, hint);
+                *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (did you mean '%s'?)", word, hint);
             else
-                *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (try 'kiln help %s')", a, cmd);
+                *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (try 'kiln help %s')", word, cmd);
             return false;
         }
-        if (*model) {
+        if (*positional) {
             *exit_code = kc_fail(KC_EXIT_USAGE, cmd,
-                                 "unexpected argument '%s' after MODEL '%s' (one model at a time)",
-                                 a, *model);
+                                 "unexpected argument '%s' after %s '%s' (one %s at a time)", a, what,
+                                 *positional, strcmp(what, "MODEL") == 0 ? "model" : "file");
             return false;
         }
-        *model = a;
+        *positional = a;
     }
-    if (!*model) {
-        *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "missing MODEL argument (usage: kiln %s MODEL; try 'kiln help %s')",
-                             cmd, cmd);
+    if (!*positional) {
+        *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "missing %s argument (usage: kiln %s %s; try 'kiln help %s')",
+                             what, cmd, what, cmd);
         return false;
     }
     return true;
+}
+
+bool kc_parse_args(int argc, char **argv, const kc_flag *flags, const char **model,
+                   int *exit_code) {
+    return kc_parse_args_for(argc, argv, flags, "MODEL", model, exit_code);
+}
+
+bool kc_parse_int(const char *cmd, const char *flag, const char *text, long long lo, long long hi,
+                  long long *out, int *exit_code) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end || errno || v < lo || v > hi) {
+        *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "%s: '%s' is not a whole number from %lld to %lld", flag, text,
+                             lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool kc_parse_double(const char *cmd, const char *flag, const char *text, double lo, double *out,
+                     int *exit_code) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end || errno || !isfinite(v) || v < lo) {
+        *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "%s: '%s' is not a number >= %g", flag, text, lo);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+double kc_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ---- loading ------------------------------------------------------------------- */

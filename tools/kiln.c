@@ -1,4 +1,5 @@
 /* kiln — command-line front end: subcommand dispatch, help and version. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "cli.h"
@@ -8,6 +9,7 @@ typedef struct kc_command {
     int (*run)(int argc, char **argv);
     const char *summary;
     const char *help;
+    bool hidden; /* not listed in the general help */
 } kc_command;
 
 static const kc_command kc_commands[] = {
@@ -29,7 +31,7 @@ static const kc_command kc_commands[] = {
      "  --verbose   same as --shapes\n"
      "  --help      show this help\n"
      "\n"
-     "exit status: 0 ok, 1 the model could not be loaded, 2 usage error\n"},
+     "exit status: 0 ok, 1 the model could not be loaded, 2 usage error\n", false},
     {"check", kc_cmd_check, "check a model against the ONNX rules and list what kiln cannot run yet",
      "usage: kiln check MODEL [--json] [--strict]\n"
      "\n"
@@ -45,11 +47,108 @@ static const kc_command kc_commands[] = {
      "  --strict    also fail on warnings and unsupported operators\n"
      "  --help      show this help\n"
      "\n"
-     "exit status: 0 valid, 1 invalid or could not be loaded, 2 usage error\n"},
+     "exit status: 0 valid, 1 invalid or could not be loaded, 2 usage error\n", false},
+    {"run", kc_cmd_run, "run a model on .npy/.pb/.bin files or images; print top-k classes",
+     "usage: kiln run MODEL --input FILE [--input NAME=FILE ...] [FLAGS]\n"
+     "\n"
+     "Run MODEL once on the CPU and print every output: type, shape, min, max,\n"
+     "mean and the first values, or the top-k classes with --topk.\n"
+     "\n"
+     "Inputs (--input, repeatable):\n"
+     "  FILE.npy          a NumPy array (v1/v2/v3, C order; f2 f4 f8 i1-i8 u1-u8 b1)\n"
+     "  FILE.pb           an ONNX TensorProto (as in the ONNX test data sets)\n"
+     "  FILE.bin          raw little-endian data; give --shape (and --dtype) unless the\n"
+     "                    input's shape is fixed\n"
+     "  IMAGE.jpg / .png  a picture, preprocessed as torchvision's ImageNet transform:\n"
+     "                    Resize(256) (PIL bilinear, antialiased), CenterCrop(224),\n"
+     "                    ToTensor(), Normalize(mean=(0.485,0.456,0.406),\n"
+     "                    std=(0.229,0.224,0.225)); crop and resize follow the\n"
+     "                    input's H and W (224 -> 256).  Several images make a batch.\n"
+     "FILE binds to the next input not given yet; NAME=FILE to the input NAME.\n"
+     "Arrays of another numeric type than the input's are converted.\n"
+     "\n"
+     "flags:\n"
+     "  --input FILE        an input (see above); repeat for several inputs or images\n"
+     "  --shape SPEC        shape of .bin and random inputs: 1x3x224x224, or\n"
+     "                      NAME:1x3x224x224,NAME2:1x128 for several inputs\n"
+     "  --dtype TYPE        element type of .bin files (float32, float16, int64, uint8...)\n"
+     "  --random            seeded random values for the inputs not given\n"
+     "  --seed N            random seed (default 0)\n"
+     "  --batch N           size of a dynamic first axis of random inputs (default 1)\n"
+     "  --resize N          image Resize size (default 256 for a 224 crop)\n"
+     "  --crop N            image CenterCrop size (default: the input's H and W, or 224)\n"
+     "  --topk K            print the K most likely classes of each row of every [N, C]\n"
+     "                      output: index, probability (softmax of the scores) and label\n"
+     "  --labels FILE       class labels, one per line (with --topk)\n"
+     "  --output DIR        write every output as DIR/NAME.npy\n"
+     "  --dump-input DIR    write every input, after preprocessing, as DIR/NAME.npy\n"
+     "  --threads N         CPU threads (default 0: one per core)\n"
+     "  --json FILE         write a JSON report to FILE ('-': stdout, instead of text)\n"
+     "  --help              show this help\n"
+     "\n"
+     "examples:\n"
+     "  kiln run resnet50.onnx --input cat.jpg --topk 5 --labels imagenet_classes.txt\n"
+     "  kiln run model.onnx --input input_ids=ids.npy --input attention_mask=mask.npy --output out/\n"
+     "\n"
+     "exit status: 0 ok, 1 a file or the model could not be used, 2 usage error\n", false},
+    {"bench", kc_cmd_bench, "time a model: latency percentiles, throughput (like trtexec)",
+     "usage: kiln bench MODEL [--batch N] [--shapes SPEC] [--threads N] [--warmup MS]\n"
+     "                  [--duration S | --iterations N] [--json FILE]\n"
+     "\n"
+     "Time MODEL on the CPU with seeded random inputs (or --input files): model\n"
+     "load time, session creation time, throughput (inferences/s and samples/s)\n"
+     "and latency min, max, mean, median, percentile(90%), percentile(95%),\n"
+     "percentile(99%), with the coefficient of variation (a warning above 10%:\n"
+     "the machine looks unstable) and the peak resident memory.  Prints what was\n"
+     "measured: kiln version, provider, threads and CPU model.  A progress line is\n"
+     "shown on a terminal only.\n"
+     "\n"
+     "flags:\n"
+     "  --batch N          size of the dynamic first axis of the inputs (default 1)\n"
+     "  --shapes SPEC      shapes of inputs with dynamic axes: NAME:1x3x224x224,NAME2:1x128\n"
+     "  --input FILE       use this input instead of random values (as in 'kiln run')\n"
+     "  --seed N           seed of the random inputs (default 0)\n"
+     "  --threads N        CPU threads (default 0: one per core)\n"
+     "  --warmup MS        warm up for MS milliseconds first (default 200)\n"
+     "  --duration S       measure for at least S seconds (default 3)\n"
+     "  --iterations N     measure N runs (with --duration: at least N runs)\n"
+     "  --json FILE        write a JSON report, every latency included ('-': stdout)\n"
+     "  --help             show this help\n"
+     "\n"
+     "exit status: 0 ok, 1 the model could not be loaded or run, 2 usage error\n", false},
+    {"compare", kc_cmd_compare, "latency and error of providers/precisions against FP32 CPU",
+     "usage: kiln compare MODEL [--providers cpu[,cuda]] [--precisions fp32[,fp16,bf16,int8]]\n"
+     "                    [--input FILE ...] [--iterations N] [--json FILE]\n"
+     "\n"
+     "Run MODEL with every provider and precision given and print one table:\n"
+     "median latency and error against the FP32 CPU reference (max absolute\n"
+     "error, relative L2 error, and top-1 agreement for classifier outputs of\n"
+     "shape [N, C]).  Combinations kiln cannot run yet are listed as unavailable.\n"
+     "Inputs are seeded random values unless given with --input.\n"
+     "\n"
+     "flags:\n"
+     "  --providers LIST    comma-separated providers (default cpu; known: cpu, cuda)\n"
+     "  --precisions LIST   comma-separated precisions (default fp32; known: fp32, fp16,\n"
+     "                      bf16, int8)\n"
+     "  --input FILE        an input file or image (as in 'kiln run')\n"
+     "  --shapes SPEC       shapes of inputs with dynamic axes: NAME:1x3x224x224,...\n"
+     "  --batch N           size of the dynamic first axis of random inputs (default 1)\n"
+     "  --seed N            seed of the random inputs (default 0)\n"
+     "  --iterations N      timed runs per row (default 10)\n"
+     "  --warmup MS         warm-up per row in milliseconds (default 200)\n"
+     "  --threads N         CPU threads (default 0: one per core)\n"
+     "  --json FILE         write the table as JSON ('-': stdout)\n"
+     "  --help              show this help\n"
+     "\n"
+     "exit status: 0 ok, 1 the model could not be loaded or run, 2 usage error\n", false},
+    {"preprocess", kc_cmd_preprocess, "write the ImageNet preprocessing of an image as .npy",
+     "usage: kiln preprocess IMAGE --output FILE.npy [--resize N] [--crop N]\n"
+     "\n"
+     "Write the 1x3xCROPxCROP float32 tensor that 'kiln run' feeds for IMAGE.\n", true},
     {"help", NULL, "show help for a subcommand",
      "usage: kiln help [SUBCOMMAND]\n"
      "\n"
-     "Show the general help, or the help of SUBCOMMAND.\n"},
+     "Show the general help, or the help of SUBCOMMAND.\n", false},
 };
 
 /* The command named `name`, or NULL. */
@@ -62,9 +161,9 @@ static const kc_command *kc_find(const char *name) {
 /* General usage text. */
 static void kc_usage(FILE *f) {
     fprintf(f, "kiln %s — inference optimizer and runtime for ONNX models\n\n", kiln_version());
-    fprintf(f, "usage: kiln SUBCOMMAND [FLAGS] MODEL\n       kiln --version | --help\n\nsubcommands:\n");
+    fprintf(f, "usage: kiln SUBCOMMAND MODEL [FLAGS]\n       kiln --version | --help\n\nsubcommands:\n");
     for (size_t i = 0; i < sizeof kc_commands / sizeof kc_commands[0]; i++)
-        fprintf(f, "  %-8s %s\n", kc_commands[i].name, kc_commands[i].summary);
+        if (!kc_commands[i].hidden) fprintf(f, "  %-8s %s\n", kc_commands[i].name, kc_commands[i].summary);
     fprintf(f, "\nRun 'kiln help SUBCOMMAND' for the flags of a subcommand.\n");
 }
 

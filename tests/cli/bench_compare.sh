@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# `kiln bench` and `kiln compare` on small models:
+#   bash tests/cli/bench_compare.sh /path/to/kiln
+# bench prints trtexec's metric names and what was measured, writes a JSON
+# report whose numbers agree with each other, runs exactly --iterations N,
+# takes --batch and --shapes for dynamic axes, and prints nothing on stderr
+# when stderr is not a terminal (no progress line in a pipe).  compare
+# prints one table with the CPU FP32 reference and "unavailable" rows.
+# Needs python3 (for JSON) and the conformance models (exits 77 without).
+# Env: KILN_SHARED_DIR, KILN_SOURCE_DIR, KILN_BUILD_DIR.
+set -uo pipefail
+
+kiln=${1:?usage: bench_compare.sh /path/to/kiln}
+case $kiln in /*) ;; *) kiln=$PWD/$kiln ;; esac
+shared=${KILN_SHARED_DIR:-/work/shared}
+src=${KILN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+add=$shared/onnx-backend-tests/node/test_add/model.onnx
+py=$(command -v python3 || true)
+if ! [ -f "$add" ] || [ -z "$py" ]; then
+    echo "skip: needs $add and python3"
+    exit 77
+fi
+scratch_parent=${KILN_BUILD_DIR:-${TMPDIR:-/tmp}}
+mkdir -p "$scratch_parent"
+work=$(mktemp -d "$scratch_parent/bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+
+# bench: text report.
+if "$kiln" bench "$add" --iterations 25 --warmup 10 --json b.json >b.out 2>b.err; then
+    missing=""
+    for want in "Model load time:" "Session creation time:" "Throughput:" "qps" "samples/s" \
+        "Latency: min = " "max = " "mean = " "median = " "percentile(90%) = " "percentile(95%) = " \
+        "percentile(99%) = " "Coefficient of variation:" "Peak RSS:" "kiln: 0.1.0" "Provider: cpu" \
+        "Threads: auto" "CPU: " "Measured: 25 runs" "Input: 'x' float[3,4,5], random (seed 0)"; do
+        grep -qF -- "$want" b.out || missing="$missing '$want'"
+    done
+    [ -z "$missing" ] && ok "bench text report" || fail "bench text lacks$missing: $(cat b.out)"
+    [ -s b.err ] && fail "bench wrote to stderr in a pipe: $(od -c b.err | head -3)" || ok "bench: no progress in a pipe"
+    "$py" - b.json <<'EOF' && ok "bench JSON" || fail "bench JSON: $(head -c 600 b.json)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+lat = d["latency_ms"]
+assert d["iterations"] == 25 and len(d["latencies_ms"]) == 25, d["iterations"]
+assert lat["min"] <= lat["median"] <= lat["p90"] <= lat["p95"] <= lat["p99"] <= lat["max"], lat
+assert lat["min"] <= lat["mean"] <= lat["max"]
+assert abs(min(d["latencies_ms"]) - lat["min"]) < 1e-9 and abs(max(d["latencies_ms"]) - lat["max"]) < 1e-9
+assert d["throughput"]["inferences_per_s"] > 0 and d["peak_rss_bytes"] > 0
+assert d["provider"] == "cpu" and d["kiln_version"] == "0.1.0" and d["inputs"][0]["shape"] == [3, 4, 5]
+assert d["model_load_ms"] >= 0 and d["session_create_ms"] >= 0 and d["warmup"]["runs"] >= 1
+assert isinstance(d["unstable"], bool) and (d["cv"] > 0.1) == d["unstable"]
+EOF
+else
+    fail "bench exit $?: $(cat b.err)"
+fi
+
+# bench --json - writes only JSON on stdout; --duration bounds the time.
+if "$kiln" bench "$add" --duration 0.3 --warmup 0 --threads 1 --json - >j.out 2>j.err; then
+    "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["threads"] == 1 and d["duration_s"] >= 0.3, d["duration_s"]' \
+        j.out && ok "bench --json - --duration 0.3" || fail "bench --json -: $(head -c 300 j.out)"
+else
+    fail "bench --json - exit: $(cat j.err)"
+fi
+
+# Dynamic batch: --batch and --shapes on resnet18 (a few slow runs).
+resnet=$src/models/out/resnet18.onnx
+if [ -f "$resnet" ]; then
+    if "$kiln" bench "$resnet" --batch 2 --iterations 1 --warmup 0 --json r.json >/dev/null 2>r.err &&
+        "$py" -c 'import json,sys; d=json.load(open(sys.argv[1]))
+assert d["inputs"][0]["shape"] == [2, 3, 224, 224] and d["batch"] == 2
+t = d["throughput"]; assert abs(t["samples_per_s"] - 2 * t["inferences_per_s"]) < 1e-9 * t["samples_per_s"]' r.json; then
+        ok "bench --batch 2 on a dynamic batch"
+    else
+        fail "bench --batch 2: $(cat r.err) $(head -c 300 r.json)"
+    fi
+    "$kiln" bench "$resnet" --shapes input:3x3x224x224 --iterations 1 --warmup 0 >s.out 2>s.err &&
+        grep -q "float\[3,3,224,224\]" s.out && ok "bench --shapes" || fail "bench --shapes: $(cat s.err s.out)"
+fi
+
+# compare: the reference row and unavailable rows, as text and JSON.
+if "$kiln" compare "$add" --providers cpu,cuda --precisions fp32,fp16 --iterations 3 --warmup 0 >c.out 2>c.err; then
+    grep -qE '^cpu +fp32 +reference' c.out && grep -qE '^cpu +fp16 +unavailable' c.out &&
+        grep -qE '^cuda +fp32 +unavailable' c.out && grep -q 'median ms' c.out && grep -q 'top-1 agree' c.out &&
+        ok "compare table" || fail "compare table: $(cat c.out)"
+else
+    fail "compare exit: $(cat c.err)"
+fi
+if "$kiln" compare "$add" --providers cuda --iterations 2 --warmup 0 --json - >cj.out 2>cj.err; then
+    "$py" - cj.out <<'EOF' && ok "compare JSON" || fail "compare JSON: $(head -c 600 cj.out)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = d["rows"]
+assert rows[0]["reference"] and rows[0]["available"] and rows[0]["runs"] == 2, rows[0]
+assert rows[1]["provider"] == "cuda" and not rows[1]["available"] and "unavailable" in rows[1]["reason"], rows[1]
+EOF
+else
+    fail "compare --json - exit: $(cat cj.err)"
+fi
+
+if [ "$fails" -ne 0 ]; then
+    echo "$fails failure(s)"
+    exit 1
+fi
+echo "bench and compare ok"

@@ -1,0 +1,401 @@
+/* kiln bench MODEL: time a model on random (or given) inputs, in the
+ * spirit of trtexec and onnxruntime_perf_test. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "cli.h"
+#include "inputs.h"
+#include "json.h"
+
+/* ---- what was measured -------------------------------------------------------------- */
+
+char *kc_cpu_model(char *buf, size_t size) {
+    snprintf(buf, size, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return buf;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0 && strncmp(line, "Processor", 9) != 0) continue;
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        colon++;
+        while (*colon == ' ' || *colon == '\t') colon++;
+        size_t len = strcspn(colon, "\r\n");
+        snprintf(buf, size, "%.*s", (int)len, colon);
+        break;
+    }
+    fclose(f);
+    return buf;
+}
+
+int kc_cpu_cores(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+uint64_t kc_peak_rss(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (uint64_t)ru.ru_maxrss * 1024u;
+}
+
+/* ---- statistics --------------------------------------------------------------------- */
+
+/* qsort comparison of doubles. */
+static int kc_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted v (n >= 1). */
+static double kc_percentile(const double *v, size_t n, double pct) {
+    double r = ceil(pct / 100.0 * (double)n);
+    size_t i = r < 1 ? 0 : (size_t)r - 1;
+    return v[i < n ? i : n - 1];
+}
+
+void kc_latency_stats(const double *ms, size_t n, kc_latency *s) {
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    if (n == 0) return;
+    double *v = malloc(n * sizeof *v);
+    if (!v) return;
+    memcpy(v, ms, n * sizeof *v);
+    qsort(v, n, sizeof *v, kc_cmp_double);
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < n; i++) sum += v[i];
+    s->mean = sum / (double)n;
+    for (size_t i = 0; i < n; i++) sq += (v[i] - s->mean) * (v[i] - s->mean);
+    s->stddev = sqrt(sq / (double)n);
+    s->cv = s->mean > 0 ? s->stddev / s->mean : 0;
+    s->min = v[0];
+    s->max = v[n - 1];
+    s->median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    s->p90 = kc_percentile(v, n, 90);
+    s->p95 = kc_percentile(v, n, 95);
+    s->p99 = kc_percentile(v, n, 99);
+    free(v);
+}
+
+/* ---- timing loop -------------------------------------------------------------------- */
+
+/* Progress shown on a terminal: "\r  measuring: 1.2 s / 3.0 s, 15 runs". */
+typedef struct kc_progress {
+    bool on;
+    double last;
+} kc_progress;
+
+static void kc_progress_show(kc_progress *p, const char *phase, double elapsed, double total_s, size_t runs,
+                             size_t total_runs) {
+    if (!p->on) return;
+    double now = kc_now();
+    if (now - p->last < 0.1) return;
+    p->last = now;
+    if (total_runs) fprintf(stderr, "\r\033[K%s: %zu/%zu runs, %.1f s", phase, runs, total_runs, elapsed);
+    else fprintf(stderr, "\r\033[K%s: %.1f s / %.1f s, %zu runs", phase, elapsed, total_s, runs);
+    fflush(stderr);
+}
+
+static void kc_progress_clear(kc_progress *p) {
+    if (!p->on) return;
+    fprintf(stderr, "\r\033[K");
+    fflush(stderr);
+}
+
+bool kc_time_runs(kiln_session *s, const kc_inputs *in, const kc_io *outs, size_t n_outs, const kc_timing *t,
+                  kc_timed *r, char *err, size_t errsize) {
+    memset(r, 0, sizeof *r);
+    kiln_tensor **res = calloc(n_outs + 1, sizeof *res);
+    const char **in_names = calloc(in->n + 1, sizeof *in_names), **out_names = calloc(n_outs + 1, sizeof *out_names);
+    size_t cap = 1024;
+    r->ms = malloc(cap * sizeof *r->ms);
+    bool ok = false;
+    kc_progress prog = {.on = t->progress && isatty(STDERR_FILENO), .last = 0};
+    if (!res || !in_names || !out_names || !r->ms) {
+        snprintf(err, errsize, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < in->n; i++) in_names[i] = in->io[i].name;
+    for (size_t i = 0; i < n_outs; i++) out_names[i] = outs[i].name;
+    /* Warm-up; the first run creates the output tensors, later runs write into them. */
+    double start = kc_now();
+    do {
+        if (kiln_session_run(s, in_names, (const kiln_tensor *const *)in->tensors, in->n, out_names, res, n_outs) !=
+            KILN_OK) {
+            snprintf(err, errsize, "%s", kiln_last_error());
+            goto done;
+        }
+        r->warmup_runs++;
+        r->warmup_s = kc_now() - start;
+        kc_progress_show(&prog, "warming up", r->warmup_s, t->warmup_ms / 1e3, r->warmup_runs, 0);
+    } while (r->warmup_s * 1e3 < t->warmup_ms);
+    start = kc_now();
+    for (;;) {
+        double elapsed = kc_now() - start;
+        bool iters_done = !t->iterations || r->n >= (size_t)t->iterations;
+        bool time_done = t->duration_s <= 0 || elapsed >= t->duration_s;
+        if (r->n > 0 && iters_done && time_done) {
+            r->total_s = elapsed;
+            break;
+        }
+        if (r->n == cap) {
+            double *nm = cap > SIZE_MAX / 2 / sizeof *nm ? NULL : realloc(r->ms, cap * 2 * sizeof *nm);
+            if (!nm) {
+                snprintf(err, errsize, "out of memory after %zu runs", r->n);
+                goto done;
+            }
+            r->ms = nm;
+            cap *= 2;
+        }
+        double t0 = kc_now();
+        kiln_status st =
+            kiln_session_run(s, in_names, (const kiln_tensor *const *)in->tensors, in->n, out_names, res, n_outs);
+        double t1 = kc_now();
+        if (st != KILN_OK) {
+            snprintf(err, errsize, "%s", kiln_last_error());
+            goto done;
+        }
+        r->ms[r->n++] = (t1 - t0) * 1e3;
+        kc_progress_show(&prog, "measuring", t1 - start, t->duration_s, r->n, (size_t)t->iterations);
+    }
+    ok = true;
+done:
+    kc_progress_clear(&prog);
+    if (ok && t->keep_outputs) r->outputs = res;
+    else {
+        kc_outputs_free(res, n_outs);
+        free(res);
+    }
+    free(in_names);
+    free(out_names);
+    if (!ok) {
+        free(r->ms);
+        r->ms = NULL;
+    }
+    return ok;
+}
+
+/* ---- kiln bench --------------------------------------------------------------------- */
+
+#define KC_JSON_MAX_LATENCIES 100000
+
+/* Write the JSON report. */
+static void kc_bench_json(FILE *f, const char *path, uint64_t file_size, int threads, const kc_inputs *in,
+                          int64_t batch, const kc_timing *t, const kc_timed *r, const kc_latency *lat,
+                          double load_ms, double session_ms, uint64_t rss) {
+    char cpu[256];
+    kj_writer w;
+    kj_init(&w, f);
+    kj_object_begin(&w);
+    kj_key(&w, "model");
+    kj_string(&w, path);
+    kj_key(&w, "model_bytes");
+    kj_uint(&w, file_size);
+    kj_key(&w, "kiln_version");
+    kj_string(&w, kiln_version());
+    kj_key(&w, "provider");
+    kj_string(&w, "cpu");
+    kj_key(&w, "threads");
+    kj_int(&w, threads);
+    kj_key(&w, "cores");
+    kj_int(&w, kc_cpu_cores());
+    kj_key(&w, "cpu");
+    kj_string(&w, kc_cpu_model(cpu, sizeof cpu));
+    kj_key(&w, "inputs");
+    kj_array_begin(&w);
+    for (size_t i = 0; i < in->n; i++) {
+        int rank;
+        const int64_t *dims;
+        kiln_dtype dt;
+        kiln_tensor_dtype(in->tensors[i], &dt);
+        kiln_tensor_shape(in->tensors[i], &rank, &dims);
+        kj_object_begin(&w);
+        kj_key(&w, "name");
+        kj_string(&w, in->io[i].name);
+        kj_key(&w, "dtype");
+        kj_string(&w, kiln_dtype_name(dt));
+        kj_key(&w, "shape");
+        kj_array_begin(&w);
+        for (int a = 0; a < rank; a++) kj_int(&w, dims[a]);
+        kj_array_end(&w);
+        kj_key(&w, "source");
+        kj_string(&w, in->source[i]);
+        kj_object_end(&w);
+    }
+    kj_array_end(&w);
+    kj_key(&w, "batch");
+    kj_int(&w, batch);
+    kj_key(&w, "model_load_ms");
+    kj_double(&w, load_ms);
+    kj_key(&w, "session_create_ms");
+    kj_double(&w, session_ms);
+    kj_key(&w, "warmup");
+    kj_object_begin(&w);
+    kj_key(&w, "requested_ms");
+    kj_double(&w, t->warmup_ms);
+    kj_key(&w, "runs");
+    kj_uint(&w, r->warmup_runs);
+    kj_key(&w, "ms");
+    kj_double(&w, r->warmup_s * 1e3);
+    kj_object_end(&w);
+    kj_key(&w, "iterations");
+    kj_uint(&w, r->n);
+    kj_key(&w, "duration_s");
+    kj_double(&w, r->total_s);
+    kj_key(&w, "throughput");
+    kj_object_begin(&w);
+    kj_key(&w, "inferences_per_s");
+    kj_double(&w, r->total_s > 0 ? (double)r->n / r->total_s : 0);
+    kj_key(&w, "samples_per_s");
+    kj_double(&w, r->total_s > 0 ? (double)r->n * (double)batch / r->total_s : 0);
+    kj_object_end(&w);
+    kj_key(&w, "latency_ms");
+    kj_object_begin(&w);
+    const char *names[] = {"min", "max", "mean", "median", "p90", "p95", "p99", "stddev"};
+    double vals[] = {lat->min, lat->max, lat->mean, lat->median, lat->p90, lat->p95, lat->p99, lat->stddev};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        kj_key(&w, names[i]);
+        kj_double(&w, vals[i]);
+    }
+    kj_object_end(&w);
+    kj_key(&w, "cv");
+    kj_double(&w, lat->cv);
+    kj_key(&w, "unstable");
+    kj_bool(&w, lat->cv > 0.10);
+    kj_key(&w, "peak_rss_bytes");
+    kj_uint(&w, rss);
+    /* Every latency, up to KC_JSON_MAX_LATENCIES (the first ones). */
+    kj_key(&w, "latencies_ms");
+    kj_array_begin(&w);
+    for (size_t i = 0; i < r->n && i < KC_JSON_MAX_LATENCIES; i++) kj_double(&w, r->ms[i]);
+    kj_array_end(&w);
+    kj_key(&w, "latencies_truncated");
+    kj_bool(&w, r->n > KC_JSON_MAX_LATENCIES);
+    kj_object_end(&w);
+    kj_finish(&w);
+}
+
+int kc_cmd_bench(int argc, char **argv) {
+    const char *cmd = "bench";
+    kc_list files = {.n = 0};
+    const char *batch_s = NULL, *shapes = NULL, *threads_s = NULL, *warmup_s = NULL, *duration_s = NULL,
+               *iters_s = NULL, *json_path = NULL, *seed_s = NULL;
+    const kc_flag flags[] = {
+        {"--batch", NULL, &batch_s, NULL},       {"--shapes", NULL, &shapes, NULL},
+        {"--threads", NULL, &threads_s, NULL},   {"--warmup", NULL, &warmup_s, NULL},
+        {"--duration", NULL, &duration_s, NULL}, {"--iterations", NULL, &iters_s, NULL},
+        {"--json", NULL, &json_path, NULL},      {"--seed", NULL, &seed_s, NULL},
+        {"--input", NULL, NULL, &files},         {NULL, NULL, NULL, NULL}};
+    const char *path;
+    int code = KC_EXIT_OK;
+    if (!kc_parse_args(argc, argv, flags, &path, &code)) return code;
+    long long batch = 0, threads = 0, iterations = 0, seed = 0;
+    double warmup = 200, duration = 3;
+    if ((batch_s && !kc_parse_int(cmd, "--batch", batch_s, 1, 1 << 20, &batch, &code)) ||
+        (threads_s && !kc_parse_int(cmd, "--threads", threads_s, 0, 4096, &threads, &code)) ||
+        (iters_s && !kc_parse_int(cmd, "--iterations", iters_s, 1, 100000000, &iterations, &code)) ||
+        (seed_s && !kc_parse_int(cmd, "--seed", seed_s, 0, INT64_MAX, &seed, &code)) ||
+        (warmup_s && !kc_parse_double(cmd, "--warmup", warmup_s, 0, &warmup, &code)) ||
+        (duration_s && !kc_parse_double(cmd, "--duration", duration_s, 0, &duration, &code)))
+        return code;
+    /* --iterations alone runs exactly N; with --duration, both are minimums (trtexec). */
+    if (iters_s && !duration_s) duration = 0;
+
+    kc_loaded l;
+    kiln_session *session = NULL;
+    kiln_session_options *opts = NULL;
+    kc_inputs in = {.image_input = -1};
+    kc_io *outs = NULL;
+    size_t n_outs = 0;
+    kc_timed r = {0};
+    char err[4096];
+    double t0 = kc_now();
+    if (!kc_load_model(cmd, path, &l, &code)) goto done;
+    double load_ms = (kc_now() - t0) * 1e3;
+    t0 = kc_now();
+    if (kiln_session_options_create(&opts) != KILN_OK ||
+        kiln_session_options_set_threads(opts, (int)threads) != KILN_OK ||
+        kiln_session_create(l.model, opts, &session) != KILN_OK) {
+        code = kc_fail(KC_EXIT_MODEL, cmd, "%s", kiln_last_error());
+        goto done;
+    }
+    double session_ms = (kc_now() - t0) * 1e3;
+    kc_input_opts io = {.files = &files, .shape_flag = "--shapes", .shape = shapes, .batch = batch, .random = true,
+                        .seed = (uint64_t)seed};
+    if (!kc_inputs_prepare(cmd, l.model, &io, &in, &code)) goto done;
+    if (!kc_model_io(l.model, true, &outs, &n_outs)) {
+        code = kc_fail(KC_EXIT_MODEL, cmd, "cannot read the model's outputs: %s", kiln_last_error());
+        goto done;
+    }
+    bool json_stdout = json_path && strcmp(json_path, "-") == 0;
+    kc_timing timing = {.warmup_ms = warmup, .duration_s = duration, .iterations = iterations, .progress = true};
+    if (!kc_time_runs(session, &in, outs, n_outs, &timing, &r, err, sizeof err)) {
+        code = kc_fail(KC_EXIT_MODEL, cmd, "%s", err);
+        goto done;
+    }
+    kc_latency lat;
+    kc_latency_stats(r.ms, r.n, &lat);
+    int64_t nbatch = kc_inputs_batch(&in);
+    uint64_t rss = kc_peak_rss();
+    const char *shown = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    if (json_path) {
+        FILE *jf = json_stdout ? stdout : fopen(json_path, "w");
+        if (!jf) {
+            code = kc_fail(KC_EXIT_MODEL, cmd, "--json: cannot create '%s': %s", json_path, strerror(errno));
+            goto done;
+        }
+        kc_bench_json(jf, shown, l.file_size, (int)threads, &in, nbatch, &timing, &r, &lat, load_ms, session_ms, rss);
+        if (!json_stdout && (ferror(jf) | (fclose(jf) != 0))) {
+            code = kc_fail(KC_EXIT_MODEL, cmd, "--json: cannot write '%s': %s", json_path, strerror(errno));
+            goto done;
+        }
+        if (json_stdout) goto done;
+    }
+    char buf[1024], buf2[512], cpu[256];
+    printf("=== Model ===\n");
+    printf("Model: %s (%s)\n", kc_fmt_name(shown, strlen(shown), buf, sizeof buf),
+           kc_fmt_bytes(l.file_size, buf2, sizeof buf2));
+    for (size_t i = 0; i < in.n; i++) {
+        char type[512];
+        printf("Input: '%s' %s, %s\n", kc_fmt_name(in.io[i].name, strlen(in.io[i].name), buf, sizeof buf),
+               kc_fmt_tensor(in.tensors[i], type, sizeof type), in.source[i]);
+    }
+    printf("=== Setup ===\n");
+    printf("kiln: %s\n", kiln_version());
+    printf("Provider: cpu (precision as stored in the model)\n");
+    if (threads) printf("Threads: %lld (%d cores online)\n", threads, kc_cpu_cores());
+    else printf("Threads: auto (one per core; %d cores online)\n", kc_cpu_cores());
+    printf("CPU: %s\n", kc_cpu_model(cpu, sizeof cpu));
+    printf("Warmup: %zu run%s in %.1f ms (requested %.0f ms)\n", r.warmup_runs, r.warmup_runs == 1 ? "" : "s",
+           r.warmup_s * 1e3, warmup);
+    printf("Measured: %zu run%s in %.3f s\n", r.n, r.n == 1 ? "" : "s", r.total_s);
+    printf("=== Performance summary ===\n");
+    printf("Model load time: %.3f ms\n", load_ms);
+    printf("Session creation time: %.3f ms\n", session_ms);
+    double qps = r.total_s > 0 ? (double)r.n / r.total_s : 0;
+    printf("Throughput: %.4g qps (inferences/s), %.4g samples/s (batch %lld)\n", qps, qps * (double)nbatch,
+           (long long)nbatch);
+    printf("Latency: min = %.4f ms, max = %.4f ms, mean = %.4f ms, median = %.4f ms, percentile(90%%) = %.4f ms, "
+           "percentile(95%%) = %.4f ms, percentile(99%%) = %.4f ms\n",
+           lat.min, lat.max, lat.mean, lat.median, lat.p90, lat.p95, lat.p99);
+    printf("Coefficient of variation: %.2f%% (stddev %.4f ms)\n", lat.cv * 100, lat.stddev);
+    printf("Peak RSS: %s\n", kc_fmt_bytes(rss, buf2, sizeof buf2));
+    if (lat.cv > 0.10)
+        printf("Warning: the coefficient of variation is %.1f%% (> 10%%): the machine looks unstable (other load, "
+               "frequency scaling); the numbers may not be reliable\n", lat.cv * 100);
+    if (r.n < 10 && !iters_s)
+        printf("Warning: only %zu runs were measured; use a longer --duration or more --iterations\n", r.n);
+done:
+    free(r.ms);
+    free(outs);
+    kiln_session_destroy(session);
+    kiln_session_options_destroy(opts);
+    kc_inputs_free(&in);
+    if (l.model || l.buffer) kc_loaded_free(&l);
+    return kc_finish_stdout(code);
+}
