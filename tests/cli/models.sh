@@ -26,6 +26,7 @@ mkdir -p "$scratch_parent"
 work=$(mktemp -d "$scratch_parent/models-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 fails=0
+[ -x "$kiln" ] || { echo "models: $kiln is not an executable" >&2; exit 1; }
 
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
@@ -58,35 +59,20 @@ run() {
     esac
 }
 
-# figure FILE KEY: a figure from kiln's --json output: the first integer whose
-# key names parameters ("params", "parameters", "param_count"...) or MACs
-# ("macs", ...), searched depth-first.
+# figure FILE KEY: a figure from kiln's `info --json` output: params
+# (parameters.count), macs (macs.total) or unknown_macs (macs.unknown_nodes).
 figure() {
     "$py" - "$1" "$2" <<'PY'
 import json, sys
 path, key = sys.argv[1], sys.argv[2]
-want = {"params": ("param",), "macs": ("mac",)}[key]
-def walk(o):
-    if isinstance(o, dict):
-        for k, v in o.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and any(w in k.lower() for w in want):
-                return v
-        for v in o.values():
-            r = walk(v)
-            if r is not None:
-                return r
-    elif isinstance(o, list):
-        for v in o:
-            r = walk(v)
-            if r is not None:
-                return r
-    return None
+keys = {"params": ("parameters", "count"), "macs": ("macs", "total"),
+        "unknown_macs": ("macs", "unknown_nodes")}[key]
 try:
-    v = walk(json.load(open(path)))
-except ValueError as e:
-    sys.exit("%s: invalid JSON: %s" % (path, e))
-if v is None:
-    sys.exit("%s: no %s figure in the JSON" % (path, key))
+    v = json.load(open(path))
+    for k in keys:
+        v = v[k]
+except (ValueError, KeyError, TypeError) as e:
+    sys.exit("%s: no %s in the JSON (%s: %s)" % (path, ".".join(keys), type(e).__name__, e))
 print(int(v))
 PY
 }
@@ -110,6 +96,8 @@ print(sum(int(np.prod(t.dims)) for t in m.graph.initializer))' "$models/resnet18
     [ "$p1" = "$want" ] && ok "resnet18 parameters = sum of initializer numels ($want)" ||
         fail "resnet18 parameters: kiln $p1, onnx initializers $want"
     # ResNet-18 at 224x224: 1.81 G MACs (convolutions + classifier), per image.
+    u=$(figure "$work/info-json-resnet18.out" unknown_macs) || u=?
+    [ "$u" = 0 ] && ok "resnet18: MACs known for every node" || fail "resnet18: MACs unknown for $u node(s)"
     [ "$m1" -ge 1750000000 ] && [ "$m1" -le 1900000000 ] && ok "resnet18 MACs ~1.8 G ($m1)" ||
         fail "resnet18 MACs: $m1, expected ~1.81 G per image"
 else
@@ -182,6 +170,7 @@ if [ -f "$models/resnet50.onnx" ]; then
     run "check-resnet50" ok "$kiln" check "$models/resnet50.onnx"
     expect_range resnet50 params "$work/info-json-resnet50.out" 25450000 25600000 "25.5 M"
     expect_range resnet50 macs "$work/info-json-resnet50.out" 4000000000 4200000000 "~4.1 G"
+    expect_range resnet50 unknown_macs "$work/info-json-resnet50.out" 0 0 "0 nodes without MACs"
 else
     echo "models: resnet50.onnx not exported, skipped (/usr/bin/python3 models/export.py --models resnet50)"
 fi
@@ -189,6 +178,8 @@ if [ -f "$models/vit_b_16.onnx" ]; then
     run "info-json-vit_b_16" ok "$kiln" info --json "$models/vit_b_16.onnx"
     run "check-vit_b_16" ok "$kiln" check "$models/vit_b_16.onnx"
     expect_range vit_b_16 params "$work/info-json-vit_b_16.out" 86500000 86700000 "86.6 M"
+    # 17.56 G MACs per image: patch embedding, attention and MLP matmuls, head.
+    expect_range vit_b_16 macs "$work/info-json-vit_b_16.out" 17000000000 18000000000 "~17.6 G"
 else
     echo "models: vit_b_16.onnx not exported, skipped (/usr/bin/python3 models/export.py --models vit_b_16)"
 fi
