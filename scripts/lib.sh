@@ -30,5 +30,15 @@ kiln_build() {
 }
 
 # The packages every build and test needs.
-KILN_BUILD_DEPS=(build-essential cmake pkg-config)
-KILN_PYTHON_DEPS=(python3-torch python3-torchvision python3-onnx)
+KILN_BUILD_DEPS=(build-essential cmake pkg-config libjpeg62-turbo-dev libpng-dev)
+KILN_PYTHON_DEPS=(python3-torch python3-torchvision python3-onnx python3-pil)
+# Tests only: real pictures (desktop-base wallpapers) for the preprocessing
+# test, OpenBLAS for a fair PyTorch peer.
+KILN_TEST_DEPS=(desktop-base libopenblas0-pthread)
+
+# kiln_need_node: node and npm for the ONNX Runtime peer (onnxruntime-node).
+# A node that came from elsewhere (nodesource) brings its own npm: keep it.
+kiln_need_node() {
+    command -v node >/dev/null && command -v npm >/dev/null && return 0
+    kiln_need nodejs npm
+}

@@ -1,19 +1,38 @@
 #!/usr/bin/env bash
-# Quick start: install what is missing, build kiln, export ResNet-18 with
-# seeded random weights, and show `kiln info` and `kiln check` on it.
+# Quick start: kiln's main job on CPU, from a fresh clone.
 #   ./scripts/quickstart.sh
-# Env: BUILD_DIR (default build/).
+# Installs what is missing (apt-get), builds kiln, exports ResNet-50 from
+# PyTorch (seeded random weights: no download), then
+#   kiln check   the model,
+#   kiln run     it on a picture with ImageNet preprocessing and top-5,
+#   kiln bench   it (latency percentiles, throughput),
+# and times kiln, ONNX Runtime and PyTorch side by side (bench/run.sh).
+# Env: BUILD_DIR (default build/); KILN_QUICK_NO_PEERS=1 skips the peers.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 build=${BUILD_DIR:-$kiln_root/build}
+out=$kiln_root/models/out
 
-kiln_need "${KILN_BUILD_DEPS[@]}" "${KILN_PYTHON_DEPS[@]}"
+kiln_need "${KILN_BUILD_DEPS[@]}" "${KILN_PYTHON_DEPS[@]}" desktop-base
 kiln_build "$build"
-/usr/bin/python3 "$kiln_root/models/export.py" --models resnet18
-model=$kiln_root/models/out/resnet18.onnx
-echo
-echo "\$ kiln info ${model#"$kiln_root"/}"
-"$build/kiln" info "$model"
-echo
-echo "\$ kiln check ${model#"$kiln_root"/}"
-"$build/kiln" check "$model"
+kiln="$build/kiln"
+/usr/bin/python3 "$kiln_root/models/export.py" --models resnet50
+model=$out/resnet50.onnx
+labels=$out/imagenet_labels.txt
+[ -s "$labels" ] || /usr/bin/python3 -c \
+    "from torchvision.models._meta import _IMAGENET_CATEGORIES as c; print('\n'.join(c))" >"$labels"
+picture=$(find /usr/share/desktop-base -name '*.jpg' | sort | head -n 1)
+
+show() { echo; echo "\$ kiln $*" | sed "s|$kiln_root/||g"; "$kiln" "$@"; }
+show check "$model"
+show info "$model"
+show run "$model" --input "$picture" --topk 5 --labels "$labels"
+echo "(the weights are random, so the classes are too: the point is the pipeline)"
+show bench "$model" --duration 5
+if [ "${KILN_QUICK_NO_PEERS:-0}" != 1 ]; then
+    echo
+    echo "\$ bench/run.sh --models resnet50 --batches 1 --threads 1   # kiln vs ONNX Runtime vs PyTorch"
+    kiln_need libopenblas0-pthread
+    kiln_need_node || echo "quickstart: no node/npm: the ONNX Runtime column will be missing" >&2
+    "$kiln_root/bench/run.sh" --models resnet50 --batches 1 --threads 1 --rounds 3 --build "$build-bench"
+fi

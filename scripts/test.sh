@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cmake_args=()
-deps=("${KILN_BUILD_DEPS[@]}" "${KILN_PYTHON_DEPS[@]}")
+deps=("${KILN_BUILD_DEPS[@]}" "${KILN_PYTHON_DEPS[@]}" "${KILN_TEST_DEPS[@]}")
 build=${BUILD_DIR:-$kiln_root/build}
 if [ "${1:-}" = --sanitize ]; then
     shift
@@ -17,6 +17,7 @@ if [ "${1:-}" = --sanitize ]; then
     cmake_args+=(-DKILN_SANITIZE=ON -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 fi
 kiln_need "${deps[@]}"
+kiln_need_node || echo "test: no node/npm: the ONNX Runtime comparisons will be skipped" >&2
 [ -d "$kiln_root/../shared/onnx-backend-tests" ] ||
     echo "test: warning: no ../shared/onnx-backend-tests beside the repository: the conformance test will fail" >&2
 kiln_build "$build" "${cmake_args[@]}"
