@@ -207,27 +207,7 @@ static void kc_bench_json(FILE *f, const char *path, uint64_t file_size, int thr
     kj_key(&w, "cpu");
     kj_string(&w, kc_cpu_model(cpu, sizeof cpu));
     kj_key(&w, "inputs");
-    kj_array_begin(&w);
-    for (size_t i = 0; i < in->n; i++) {
-        int rank;
-        const int64_t *dims;
-        kiln_dtype dt;
-        kiln_tensor_dtype(in->tensors[i], &dt);
-        kiln_tensor_shape(in->tensors[i], &rank, &dims);
-        kj_object_begin(&w);
-        kj_key(&w, "name");
-        kj_string(&w, in->io[i].name);
-        kj_key(&w, "dtype");
-        kj_string(&w, kiln_dtype_name(dt));
-        kj_key(&w, "shape");
-        kj_array_begin(&w);
-        for (int a = 0; a < rank; a++) kj_int(&w, dims[a]);
-        kj_array_end(&w);
-        kj_key(&w, "source");
-        kj_string(&w, in->source[i]);
-        kj_object_end(&w);
-    }
-    kj_array_end(&w);
+    kc_inputs_json(&w, in, false);
     kj_key(&w, "batch");
     kj_int(&w, batch);
     kj_key(&w, "model_load_ms");

@@ -238,30 +238,7 @@ static void kc_run_json(FILE *f, const char *path, int threads, double ms, const
     kj_key(&w, "time_ms");
     kj_double(&w, ms);
     kj_key(&w, "inputs");
-    kj_array_begin(&w);
-    for (size_t i = 0; i < in->n; i++) {
-        char shape[512];
-        int rank;
-        const int64_t *dims;
-        kiln_dtype dt;
-        kiln_tensor_dtype(in->tensors[i], &dt);
-        kiln_tensor_shape(in->tensors[i], &rank, &dims);
-        kj_object_begin(&w);
-        kj_key(&w, "name");
-        kj_string(&w, in->io[i].name);
-        kj_key(&w, "dtype");
-        kj_string(&w, kiln_dtype_name(dt));
-        kj_key(&w, "shape");
-        kj_array_begin(&w);
-        for (int a = 0; a < rank; a++) kj_int(&w, dims[a]);
-        kj_array_end(&w);
-        kj_key(&w, "declared");
-        kj_string(&w, kc_fmt_io(&in->io[i], shape, sizeof shape));
-        kj_key(&w, "source");
-        kj_string(&w, in->source[i]);
-        kj_object_end(&w);
-    }
-    kj_array_end(&w);
+    kc_inputs_json(&w, in, true);
     kj_key(&w, "outputs");
     kj_array_begin(&w);
     for (size_t i = 0; i < n_outs; i++) {

@@ -11,6 +11,7 @@
 
 #include "core/core.h"
 #include "image.h"
+#include "json.h"
 #include "npy.h"
 #include "onnx/onnx.h"
 
@@ -711,4 +712,33 @@ bool kc_image_tensor(const char *path, int resize, int crop, kiln_tensor **out, 
     }
     *out = t;
     return true;
+}
+
+void kc_inputs_json(struct kj_writer *w, const kc_inputs *in, bool declared) {
+    kj_array_begin(w);
+    for (size_t i = 0; i < in->n; i++) {
+        char shape[512];
+        int rank;
+        const int64_t *dims;
+        kiln_dtype dt;
+        kiln_tensor_dtype(in->tensors[i], &dt);
+        kiln_tensor_shape(in->tensors[i], &rank, &dims);
+        kj_object_begin(w);
+        kj_key(w, "name");
+        kj_string(w, in->io[i].name);
+        kj_key(w, "dtype");
+        kj_string(w, kiln_dtype_name(dt));
+        kj_key(w, "shape");
+        kj_array_begin(w);
+        for (int a = 0; a < rank; a++) kj_int(w, dims[a]);
+        kj_array_end(w);
+        if (declared) {
+            kj_key(w, "declared");
+            kj_string(w, kc_fmt_io(&in->io[i], shape, sizeof shape));
+        }
+        kj_key(w, "source");
+        kj_string(w, in->source[i]);
+        kj_object_end(w);
+    }
+    kj_array_end(w);
 }

@@ -61,4 +61,9 @@ int64_t kc_inputs_batch(const kc_inputs *in);
  * tensor (kiln preprocess). */
 bool kc_image_tensor(const char *path, int resize, int crop, kiln_tensor **out, char *err, size_t errsize);
 
+/* Write the bound inputs as a JSON array of {name, dtype, shape,
+ * [declared,] source} objects (`declared`: the model's declared type). */
+struct kj_writer;
+void kc_inputs_json(struct kj_writer *w, const kc_inputs *in, bool declared);
+
 #endif
