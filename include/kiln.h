@@ -247,6 +247,180 @@ KILN_API kiln_status kiln_tensor_data(kiln_tensor *tensor, void **data, size_t *
 /* Number of elements (1 for a rank-0 tensor). */
 KILN_API kiln_status kiln_tensor_element_count(const kiln_tensor *tensor, int64_t *count);
 
+
+/* ------------------------------------------------------------------------ */
+/* Providers                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Number of providers compiled into this library ("cpu", and "cuda" when
+ * built with CUDA), usable here or not.  Cannot fail but for a NULL. */
+KILN_API kiln_status kiln_providers_available(size_t *count);
+/* Provider `index` (< kiln_providers_available()): its name, whether it can
+ * run on this machine (1) or not (0), and if not, why ("no NVIDIA GPU
+ * found", "built without CUDA").  Strings are static. */
+KILN_API kiln_status kiln_provider_info(size_t index, const char **name, int *usable,
+                                        const char **reason);
+
+/* ------------------------------------------------------------------------ */
+/* Builder: model -> optimized engine (TensorRT's split, in C)               */
+/* ------------------------------------------------------------------------ */
+
+/* Precision flags: each ALLOWS a lower precision where a provider has a
+ * kernel for it (TensorRT's meaning); FP32 is always allowed. */
+typedef enum kiln_precision_flag {
+    KILN_PRECISION_FP16 = 1u << 0,
+    KILN_PRECISION_BF16 = 1u << 1,
+    KILN_PRECISION_INT8 = 1u << 2,
+    KILN_PRECISION_TF32 = 1u << 3,
+    KILN_PRECISION_STRONGLY_TYPED = 1u << 4
+} kiln_precision_flag;
+
+/* Options of a build.  Owner: caller, release with
+ * kiln_build_options_destroy(); kiln_build() copies what it needs. */
+typedef struct kiln_build_options kiln_build_options;
+
+KILN_API kiln_status kiln_build_options_create(kiln_build_options **out);
+KILN_API void kiln_build_options_destroy(kiln_build_options *options);
+/* Append a provider to the preference order ("cuda", "cpu").  Default:
+ * every usable provider, cuda before cpu.  A provider that is compiled in
+ * but not usable here fails with KILN_ERR_UNSUPPORTED and says why; an
+ * unknown name fails with KILN_ERR_NOT_FOUND. */
+KILN_API kiln_status kiln_build_options_append_provider(kiln_build_options *options,
+                                                        const char *provider);
+/* CPU threads used to time tactics and recorded as the engine's default
+ * (0 = one per physical core). */
+KILN_API kiln_status kiln_build_options_set_threads(kiln_build_options *options, int threads);
+/* OR of kiln_precision_flag.  KILN_ERR_NOT_IMPLEMENTED for a precision
+ * kiln cannot build at all yet (INT8 before calibration lands). */
+KILN_API kiln_status kiln_build_options_set_precision(kiln_build_options *options,
+                                                      unsigned flags);
+/* Add an optimization profile; *index receives its number (0, 1, ...). */
+KILN_API kiln_status kiln_build_options_add_profile(kiln_build_options *options, size_t *index);
+/* Set the min/opt/max shape of input `name` in profile `profile`; the three
+ * shapes have `rank` dims each, min <= opt <= max axis by axis. */
+KILN_API kiln_status kiln_build_options_set_profile_shape(kiln_build_options *options,
+                                                          size_t profile, const char *name,
+                                                          int rank, const int64_t *min,
+                                                          const int64_t *opt,
+                                                          const int64_t *max);
+/* Most scratch memory a tactic may use (bytes; 0 = no limit). */
+KILN_API kiln_status kiln_build_options_set_workspace(kiln_build_options *options,
+                                                      uint64_t bytes);
+/* Timing cache file: read before timing tactics (if it exists) and written
+ * back after.  NULL: no timing cache.  The string is copied. */
+KILN_API kiln_status kiln_build_options_set_timing_cache(kiln_build_options *options,
+                                                         const char *path);
+/* Do not run the optimization pass `name` (KILN_ERR_NOT_FOUND if there is
+ * no such pass). */
+KILN_API kiln_status kiln_build_options_disable_pass(kiln_build_options *options,
+                                                     const char *name);
+/* Build messages (passes applied, partition, tactics and their times,
+ * arena) go to fn at level <= max_level; progress of tactic timing is
+ * reported at KILN_LOG_DEBUG as "progress D/N".  NULL: silent. */
+KILN_API kiln_status kiln_build_options_set_log(kiln_build_options *options, kiln_log_fn fn,
+                                                void *user, kiln_log_level max_level);
+/* Generic setting: "strict_providers" ("0"/"1": any fallback is an error),
+ * "pass_limit" (stop after N rewrites; also env KILN_PASS_LIMIT),
+ * "fold_budget" (bytes of constants folding may create), "tactic"
+ * ("conv=NAME,gemm=NAME": force tactics; also env KILN_TACTIC),
+ * "optimize" ("0": no passes).  Unknown keys fail with KILN_ERR_NOT_FOUND. */
+KILN_API kiln_status kiln_build_options_set(kiln_build_options *options, const char *key,
+                                            const char *value);
+
+/* An optimized, immutable engine: the graph after passes, each node's
+ * provider and tactic, memory plans and profiles, weights (mapped from the
+ * engine file when loaded from one).  Owner: caller, release with
+ * kiln_engine_destroy() after every context made from it.  Thread safety:
+ * an engine may be read and used to create contexts from any number of
+ * threads at once. */
+typedef struct kiln_engine kiln_engine;
+
+/* Build an engine for `model` (which may be destroyed afterwards). */
+KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_options *options,
+                                kiln_engine **out);
+KILN_API void kiln_engine_destroy(kiln_engine *engine);
+/* Write the engine file (atomically: a temporary file, then rename). */
+KILN_API kiln_status kiln_engine_save(const kiln_engine *engine, const char *path);
+/* Serialize to memory: *data (owner: caller, release with kiln_free()). */
+KILN_API kiln_status kiln_engine_serialize(const kiln_engine *engine, void **data, size_t *size);
+/* Load an engine file (memory-mapped; weights are not copied).  Refused
+ * with a message naming the cause: KILN_ERR_PARSE (bad magic, truncated,
+ * checksum, section out of bounds), KILN_ERR_ENGINE_MISMATCH (other format
+ * version, CPU lacks an ISA feature a tactic needs, unknown provider). */
+KILN_API kiln_status kiln_engine_load(const char *path, kiln_engine **out);
+/* Same from memory; the bytes must stay valid until kiln_engine_destroy(). */
+KILN_API kiln_status kiln_engine_load_from_memory(const void *data, size_t size,
+                                                  kiln_engine **out);
+/* Inputs and outputs of the engine (those of the model). */
+KILN_API kiln_status kiln_engine_input_count(const kiln_engine *engine, size_t *count);
+KILN_API kiln_status kiln_engine_output_count(const kiln_engine *engine, size_t *count);
+/* Name, element type and rank of input/output `index`; dim(axis) is the
+ * fixed size, or -1 for a dynamic axis. */
+KILN_API kiln_status kiln_engine_input_info(const kiln_engine *engine, size_t index,
+                                            const char **name, kiln_dtype *dtype, int *rank);
+KILN_API kiln_status kiln_engine_output_info(const kiln_engine *engine, size_t index,
+                                             const char **name, kiln_dtype *dtype, int *rank);
+KILN_API kiln_status kiln_engine_input_dim(const kiln_engine *engine, size_t index, int axis,
+                                           int64_t *dim);
+KILN_API kiln_status kiln_engine_output_dim(const kiln_engine *engine, size_t index, int axis,
+                                            int64_t *dim);
+/* Facts about the engine as strings, by key: "format_version",
+ * "kiln_version", "model_sha256", "providers", "cpu_features",
+ * "precision", "threads", "profiles", "nodes_before", "nodes_after",
+ * "arena_bytes" (largest arena over profiles), "intermediate_bytes" (sum of
+ * all intermediate tensors at the same shapes), "passes" (rewrites applied,
+ * one per line), "partition" (the assignment report, one line per
+ * provider/fallback), "build_options".  KILN_ERR_NOT_FOUND for other keys. */
+KILN_API kiln_status kiln_engine_get(const kiln_engine *engine, const char *key,
+                                     const char **value);
+/* Layers (nodes after fusion), in execution order. */
+KILN_API kiln_status kiln_engine_layer_count(const kiln_engine *engine, size_t *count);
+/* Layer `index`: name, op ("Conv", "kiln.FusedConv"), provider, tactic, and
+ * the names of the model nodes it absorbed ("conv1+bn1+relu1"). */
+KILN_API kiln_status kiln_engine_layer_info(const kiln_engine *engine, size_t index,
+                                            const char **name, const char **op,
+                                            const char **provider, const char **tactic,
+                                            const char **fused_from);
+/* The optimized graph as Graphviz DOT (*dot: owner caller, kiln_free()). */
+KILN_API kiln_status kiln_engine_graph_dot(const kiln_engine *engine, char **dot);
+/* Release memory returned by kiln (kiln_engine_serialize, ..._dot). */
+KILN_API void kiln_free(void *ptr);
+
+/* ------------------------------------------------------------------------ */
+/* Execution contexts                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Per-thread (per-stream) execution state of an engine: its memory arena,
+ * chosen profile and input shapes.  Owner: caller, release with
+ * kiln_context_destroy() before the engine.  One thread at a time per
+ * context; many contexts of one engine may run at once. */
+typedef struct kiln_context kiln_context;
+
+KILN_API kiln_status kiln_context_create(const kiln_engine *engine, kiln_context **out);
+KILN_API void kiln_context_destroy(kiln_context *ctx);
+/* Select optimization profile `index` (default 0). */
+KILN_API kiln_status kiln_context_set_profile(kiln_context *ctx, size_t index);
+/* Set the shape of a dynamic input before a run; a shape outside the
+ * profile fails with KILN_ERR_SHAPE naming the input, the axis and the
+ * range.  kiln_context_run() also takes the shapes from its inputs. */
+KILN_API kiln_status kiln_context_set_input_shape(kiln_context *ctx, const char *name,
+                                                  int rank, const int64_t *shape);
+/* Run, with kiln_session_run()'s contract: outputs[i] non-NULL is written
+ * in place (no copy; type and shape must match), NULL gets a new tensor
+ * owned by the caller. */
+KILN_API kiln_status kiln_context_run(kiln_context *ctx, const char *const *input_names,
+                                      const kiln_tensor *const *inputs, size_t input_count,
+                                      const char *const *output_names, kiln_tensor **outputs,
+                                      size_t output_count);
+/* Per-layer timing: on (1) records each layer's time on every run. */
+KILN_API kiln_status kiln_context_set_profiling(kiln_context *ctx, int on);
+/* Times recorded since profiling was switched on, per layer (index as in
+ * kiln_engine_layer_info): total milliseconds and the number of runs. */
+KILN_API kiln_status kiln_context_layer_time(const kiln_context *ctx, size_t index,
+                                             double *total_ms, uint64_t *runs);
+/* Bytes of the context's arena (intermediate tensors and workspace). */
+KILN_API kiln_status kiln_context_arena_bytes(const kiln_context *ctx, size_t *bytes);
+
 /* ------------------------------------------------------------------------ */
 /* Sessions (ONNX Runtime-style)                                             */
 /* ------------------------------------------------------------------------ */
@@ -266,7 +440,9 @@ KILN_API kiln_status kiln_session_options_append_provider(kiln_session_options *
 /* Number of CPU threads (0 = one per core, the default). */
 KILN_API kiln_status kiln_session_options_set_threads(kiln_session_options *options,
                                                       int threads);
-/* Generic setting, for options without a dedicated setter.  Unknown keys
+/* Generic setting, for options without a dedicated setter: "cache_dir"
+ * (engine cache folder: the session loads a cached engine or builds and
+ * stores one), and every kiln_build_options_set() key.  Unknown keys
  * fail with KILN_ERR_NOT_FOUND naming the key.  Strings are copied. */
 KILN_API kiln_status kiln_session_options_set(kiln_session_options *options, const char *key,
                                               const char *value);
