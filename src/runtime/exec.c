@@ -6,34 +6,34 @@
 #include "runtime/exec.h"
 
 /* Plan of one graph. */
-typedef struct kl_gplan {
+typedef struct kl_gprogram {
     const kl_graph *g;
     const kl_kernel_def **kernels; /* per node */
     kl_rt **consts;                /* per value id: initializer tensor, or NULL */
     size_t **release;              /* per node: value ids to release after it */
     size_t *n_release;
-} kl_gplan;
+} kl_gprogram;
 
-struct kl_plan {
+struct kl_program {
     const kl_model *m;
     int threads;
-    kl_gplan **graphs;
+    kl_gprogram **graphs;
     size_t n_graphs;
 };
 
 /* Values of one running graph; parent is the frame of the enclosing graph. */
 typedef struct kl_frame {
-    const kl_gplan *gp;
+    const kl_gprogram *gp;
     kl_rt **slots;
     struct kl_frame *parent;
 } kl_frame;
 
 typedef struct kl_exec {
-    kl_plan *plan;
+    kl_program *plan;
     kl_frame *frame;
 } kl_exec;
 
-static kl_gplan *kl_plan_graph(const kl_plan *p, const kl_graph *g) {
+static kl_gprogram *kl_program_graph(const kl_program *p, const kl_graph *g) {
     for (size_t i = 0; i < p->n_graphs; i++)
         if (p->graphs[i]->g == g) return p->graphs[i];
     return NULL;
@@ -67,22 +67,22 @@ static kiln_status kl_const_rt(const kl_value *v, kl_rt **out) {
     return kl_rt_from_tensor(v->init, out);
 }
 
-static kiln_status kl_plan_add_graph(kl_plan *p, const kl_graph *g);
+static kiln_status kl_program_add_graph(kl_program *p, const kl_graph *g);
 
-static kiln_status kl_plan_add_subgraphs(kl_plan *p, const kl_node *n) {
+static kiln_status kl_program_add_subgraphs(kl_program *p, const kl_node *n) {
     for (size_t a = 0; a < n->n_attrs; a++) {
         const kl_attr *at = &n->attrs[a];
-        if (at->type == KL_ATTR_GRAPH && at->g) KL_TRY(kl_plan_add_graph(p, at->g));
+        if (at->type == KL_ATTR_GRAPH && at->g) KL_TRY(kl_program_add_graph(p, at->g));
         if (at->type == KL_ATTR_GRAPHS)
-            for (size_t j = 0; j < at->n; j++) KL_TRY(kl_plan_add_graph(p, at->graphs[j]));
+            for (size_t j = 0; j < at->n; j++) KL_TRY(kl_program_add_graph(p, at->graphs[j]));
     }
     return KILN_OK;
 }
 
-static kiln_status kl_plan_add_graph(kl_plan *p, const kl_graph *g) {
-    kl_gplan *gp = kl_calloc(1, sizeof *gp);
+static kiln_status kl_program_add_graph(kl_program *p, const kl_graph *g) {
+    kl_gprogram *gp = kl_calloc(1, sizeof *gp);
     if (!gp) return KILN_ERR_NO_MEMORY;
-    kl_gplan **graphs = kl_realloc_array(p->graphs, p->n_graphs + 1, sizeof *graphs);
+    kl_gprogram **graphs = kl_realloc_array(p->graphs, p->n_graphs + 1, sizeof *graphs);
     if (!graphs) {
         kl_free(gp);
         return KILN_ERR_NO_MEMORY;
@@ -126,7 +126,7 @@ static kiln_status kl_plan_add_graph(kl_plan *p, const kl_graph *g) {
             if (at->type == KL_ATTR_GRAPHS)
                 for (size_t j = 0; j < at->n; j++) kl_mark_subgraph_uses(g, at->graphs[j], i, last);
         }
-        if (!s) s = kl_plan_add_subgraphs(p, n);
+        if (!s) s = kl_program_add_subgraphs(p, n);
     }
     /* Release lists: intermediates (not graph outputs) after their last use. */
     for (size_t id = 0; id < g->n_values && !s; id++) {
@@ -145,7 +145,7 @@ static kiln_status kl_plan_add_graph(kl_plan *p, const kl_graph *g) {
     return s;
 }
 
-static void kl_gplan_free(kl_gplan *gp) {
+static void kl_gprogram_free(kl_gprogram *gp) {
     if (!gp) return;
     for (size_t i = 0; i < gp->g->n_values && gp->consts; i++) kl_rt_unref(gp->consts[i]);
     for (size_t i = 0; i < gp->g->n_nodes && gp->release; i++) kl_free(gp->release[i]);
@@ -156,21 +156,21 @@ static void kl_gplan_free(kl_gplan *gp) {
     kl_free(gp);
 }
 
-void kl_plan_free(kl_plan *p) {
+void kl_program_free(kl_program *p) {
     if (!p) return;
-    for (size_t i = 0; i < p->n_graphs; i++) kl_gplan_free(p->graphs[i]);
+    for (size_t i = 0; i < p->n_graphs; i++) kl_gprogram_free(p->graphs[i]);
     kl_free(p->graphs);
     kl_free(p);
 }
 
-kiln_status kl_plan_create(const kl_model *m, int threads, kl_plan **out) {
-    kl_plan *p = kl_calloc(1, sizeof *p);
+kiln_status kl_program_create(const kl_model *m, int threads, kl_program **out) {
+    kl_program *p = kl_calloc(1, sizeof *p);
     if (!p) return KILN_ERR_NO_MEMORY;
     p->m = m;
     p->threads = threads;
-    kiln_status s = kl_plan_add_graph(p, m->graph);
+    kiln_status s = kl_program_add_graph(p, m->graph);
     if (s) {
-        kl_plan_free(p);
+        kl_program_free(p);
         return s;
     }
     *out = p;
@@ -190,7 +190,7 @@ static void kl_missing_walk(const kl_graph *g, kl_missing_fn fn, void *user) {
     }
 }
 
-void kl_plan_list_missing(const kl_model *m, kl_missing_fn fn, void *user) { kl_missing_walk(m->graph, fn, user); }
+void kl_program_list_missing(const kl_model *m, kl_missing_fn fn, void *user) { kl_missing_walk(m->graph, fn, user); }
 
 /* ---- running ------------------------------------------------------------------------ */
 
@@ -206,7 +206,7 @@ static void kl_frame_clear(kl_frame *f) {
     f->slots = NULL;
 }
 
-static kiln_status kl_run_node(kl_exec *ex, const kl_gplan *gp, size_t idx) {
+static kiln_status kl_run_node(kl_exec *ex, const kl_gprogram *gp, size_t idx) {
     const kl_node *n = gp->g->nodes[idx];
     kl_rt *in_buf[16], *out_buf[16];
     kl_rt **in = n->n_inputs <= 16 ? in_buf : kl_calloc(n->n_inputs, sizeof *in);
@@ -272,7 +272,7 @@ done:
 /* Run graph plan gp in a new frame under `parent`: inputs[i] (NULL = keep
  * the initializer default) binds to value input_vals[i]; outputs[i] gets a
  * reference to g->outputs[i]. */
-static kiln_status kl_run_graph(kl_plan *p, const kl_gplan *gp, kl_frame *parent, kl_rt *const *inputs,
+static kiln_status kl_run_graph(kl_program *p, const kl_gprogram *gp, kl_frame *parent, kl_rt *const *inputs,
                                 const kl_value *const *input_vals, size_t n_inputs, kl_rt **outputs, size_t n_outputs) {
     const kl_graph *g = gp->g;
     kl_frame f = {gp, kl_calloc(g->n_values ? g->n_values : 1, sizeof(kl_rt *)), parent};
@@ -313,7 +313,7 @@ static kiln_status kl_run_graph(kl_plan *p, const kl_gplan *gp, kl_frame *parent
     return s;
 }
 
-kiln_status kl_plan_run(kl_plan *p, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs, size_t n_outputs) {
+kiln_status kl_program_run(kl_program *p, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs, size_t n_outputs) {
     const kl_graph *g = p->m->graph;
     if (n_inputs != g->n_inputs)
         return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%zu inputs given, the graph declares %zu", n_inputs, g->n_inputs);
@@ -327,7 +327,7 @@ kiln_status kl_plan_run(kl_plan *p, kl_rt *const *inputs, size_t n_inputs, kl_rt
 kiln_status kl_exec_subgraph(kl_kctx *c, const kl_graph *g, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs,
                              size_t n_outputs) {
     kl_exec *ex = c->exec;
-    const kl_gplan *gp = kl_plan_graph(ex->plan, g);
+    const kl_gprogram *gp = kl_program_graph(ex->plan, g);
     if (!gp) return kl_errorf(KILN_ERR_INTERNAL, "subgraph has no plan");
     if (n_inputs > g->n_inputs)
         return kl_errorf(KILN_ERR_INVALID_MODEL, "subgraph takes %zu inputs, %zu given", g->n_inputs, n_inputs);

@@ -35,11 +35,11 @@ struct kiln_session_options {
     int threads;
 };
 
-struct kl_plan;
+struct kl_program;
 struct kiln_session {
     const kiln_model *model;
     struct kiln_session_options options;
-    struct kl_plan *plan; /* kernels, constants and release points for the CPU run path */
+    struct kl_program *plan; /* kernels, constants and release points for the CPU run path */
 };
 
 #endif /* KL_RUNTIME_H */

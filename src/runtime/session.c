@@ -149,7 +149,7 @@ KILN_API kiln_status kiln_session_create(const kiln_model *model,
     s->model = model;
     if (options) s->options = *options;
     if (s->options.n_providers == 0) kl_provider_add(&s->options, 0);
-    kiln_status st = kl_plan_create(model->ir, s->options.threads, &s->plan);
+    kiln_status st = kl_program_create(model->ir, s->options.threads, &s->plan);
     if (st) {
         kl_error_context(st, "%s: ", model->ir->path ? model->ir->path : "<model>");
         kl_free(s);
@@ -161,7 +161,7 @@ KILN_API kiln_status kiln_session_create(const kiln_model *model,
 
 KILN_API void kiln_session_destroy(kiln_session *session) {
     if (!session) return;
-    kl_plan_free(session->plan);
+    kl_program_free(session->plan);
     kl_free(session);
 }
 
@@ -345,7 +345,7 @@ static kiln_status kl_session_execute(kiln_session *session, const kl_graph *g, 
             s = kl_rt_tensor_view(t->dtype, t->rank, t->shape, t->data, t->nbytes, &in[j]);
         }
     }
-    if (!s) s = kl_plan_run(session->plan, in, ni, out, no);
+    if (!s) s = kl_program_run(session->plan, in, ni, out, no);
     for (size_t i = 0; i < output_count && !s; i++) {
         size_t j = 0;
         while (j < no && strcmp(g->outputs[j]->name, output_names[i]) != 0) j++;

@@ -193,7 +193,7 @@ static int run_test(const char *dir, char *msg, size_t size) {
     snprintf(path, sizeof path, "%s/model.onnx", dir);
     kl_model *m = NULL;
     kl_check_result *cr = NULL;
-    kl_plan *plan = NULL;
+    kl_program *plan = NULL;
     int rc = 1;
     kiln_status s = kl_onnx_load_file(path, &m);
     if (s) {
@@ -210,7 +210,7 @@ static int run_test(const char *dir, char *msg, size_t size) {
             snprintf(msg, size, "check: %s", cr->items[i].message);
             goto out;
         }
-    s = kl_plan_create(m, 1, &plan);
+    s = kl_program_create(m, 1, &plan);
     if (s) {
         snprintf(msg, size, "%s", kiln_last_error());
         goto out;
@@ -250,7 +250,7 @@ static int run_test(const char *dir, char *msg, size_t size) {
         if (s) {
             snprintf(msg, size, "reading test data: %s", kiln_last_error());
         } else {
-            s = kl_plan_run(plan, inputs, g->n_inputs, outputs, nout);
+            s = kl_program_run(plan, inputs, g->n_inputs, outputs, nout);
             if (s) {
                 snprintf(msg, size, "run: %s", kiln_last_error());
             } else {
@@ -279,7 +279,7 @@ static int run_test(const char *dir, char *msg, size_t size) {
     }
     rc = 0;
 out:
-    kl_plan_free(plan);
+    kl_program_free(plan);
     kl_check_free(cr);
     kl_model_free(m);
     return rc;
