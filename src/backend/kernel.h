@@ -40,6 +40,7 @@ typedef struct kl_rt {
     size_t n_items;
     kl_type_kind opt_of;  /* for KL_RT_NONE: the optional's element kind */
     int refs;
+    bool pooled;          /* header owned by an execution context: not freed at refs 0 */
 } kl_rt;
 
 /* New tensor with owned, zeroed storage (strings: n empty strings). */
@@ -145,5 +146,6 @@ extern const kl_kernel_def kl_ref_quant[];
 extern const kl_kernel_def kl_ref_control[];
 extern const kl_kernel_def kl_ref_misc[];
 extern const kl_kernel_def kl_ref_rnn[]; /* RNN, GRU, LSTM, attention ops */
+extern const kl_kernel_def kl_ref_fused[]; /* kiln-domain fused ops (src/cpu/ref/fused.c) */
 
 #endif /* KL_KERNEL_H */

@@ -186,7 +186,7 @@ void kl_rt_unref(kl_rt *v) {
         }
         free(v->data); /* aligned_alloc */
     }
-    kl_free(v);
+    if (!v->pooled) kl_free(v);
 }
 
 char *kl_rt_describe(const kl_rt *v, char *buf, size_t size) {
