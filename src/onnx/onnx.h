@@ -23,6 +23,14 @@
 kiln_status kl_onnx_parse(const uint8_t *bytes, size_t size, const char *path,
                           const char *base_dir, kl_model **out);
 
+/* Same as kl_onnx_parse for a graph written by kl_onnx_write_model
+ * (onnx/write.h): external data whose location is "kiln:weights" resolves
+ * into blob[0..blob_size) zero-copy (offset + length checked against
+ * blob_size), other external locations are refused.  Both `bytes` and
+ * `blob` must stay valid as long as the model. */
+kiln_status kl_onnx_parse_with_blob(const uint8_t *bytes, size_t size, const char *path,
+                                    const uint8_t *blob, size_t blob_size, kl_model **out);
+
 /* Map and parse the file at `path` (external data relative to its folder). */
 kiln_status kl_onnx_load_file(const char *path, kl_model **out);
 

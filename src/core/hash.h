@@ -1,0 +1,66 @@
+/*
+ * hash.h — SHA-256 (FIPS 180-4) for model and cache identities, and
+ * KH64, kiln's fast 64-bit checksum for engine files (not cryptographic:
+ * it detects corruption and truncation, not tampering).
+ *
+ * KH64 (the exact algorithm is written down in docs/ENGINE.md): the input
+ * is cut into 64-byte stripes; each of 8 little-endian 64-bit lanes
+ * accumulates acc[i] += lo32(d^k[i]) * hi32(d^k[i]) and acc[i^1] += d (the
+ * XXH3 accumulation, with kiln's own constants); every 16 stripes the
+ * accumulators are scrambled; the tail is zero-padded into one last stripe;
+ * the 8 lanes and the length are folded and avalanched into 64 bits.  The
+ * lanes are independent, so compilers vectorize the loop (SSE2 baseline;
+ * an AVX2 or AVX-512 path is chosen at run time where the CPU has it), and
+ * every path gives the same value.
+ */
+#ifndef KL_HASH_H
+#define KL_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- SHA-256 --------------------------------------------------------------- */
+
+typedef struct kl_sha256_ctx {
+    uint32_t h[8];
+    uint64_t bytes;    /* total length so far */
+    uint8_t buf[64];
+    size_t n;          /* bytes waiting in buf */
+} kl_sha256_ctx;
+
+/* Incremental SHA-256: init, update any number of times, final (which
+ * leaves the context unusable until the next init). */
+void kl_sha256_init(kl_sha256_ctx *c);
+void kl_sha256_update(kl_sha256_ctx *c, const void *data, size_t size);
+void kl_sha256_final(kl_sha256_ctx *c, uint8_t out[32]);
+/* One-shot SHA-256 of data[0..size). */
+void kl_sha256(const void *data, size_t size, uint8_t out[32]);
+
+/* Lower-case hex of bytes[0..n) into out (2n+1 chars with the NUL); returns out. */
+char *kl_hex(const uint8_t *bytes, size_t n, char *out);
+/* SHA-256 as 64 lower-case hex digits + NUL. */
+void kl_sha256_hex(const void *data, size_t size, char out[65]);
+
+/* ---- KH64 checksum ------------------------------------------------------------ */
+
+/* Streaming state; the one-shot and streaming forms give the same value for
+ * the same bytes, however the input is split. */
+typedef struct kl_kh64 {
+    uint64_t acc[8];
+    uint64_t total;     /* bytes consumed */
+    unsigned stripes;   /* stripes since the last scramble (0..15) */
+    uint8_t buf[64];
+    size_t n;           /* bytes waiting in buf */
+} kl_kh64;
+
+void kl_kh64_init(kl_kh64 *h, uint64_t seed);
+void kl_kh64_update(kl_kh64 *h, const void *data, size_t size);
+uint64_t kl_kh64_final(const kl_kh64 *h);
+/* One-shot KH64 of data[0..size) with `seed` (engine files use seed 0). */
+uint64_t kl_kh64(const void *data, size_t size, uint64_t seed);
+
+/* Which accumulation path kl_kh64 uses on this CPU ("avx512", "avx2",
+ * "scalar"); for reports. */
+const char *kl_kh64_path(void);
+
+#endif /* KL_HASH_H */
