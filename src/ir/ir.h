@@ -155,7 +155,18 @@ typedef struct kl_value {
     kl_symval *sym;            /* known contents, or NULL */
     size_t use_count;          /* number of node inputs that read it (all scopes) */
     size_t id;                 /* index in graph->values */
+    /* Readers (edit.c): valid for the values of a graph after
+     * kl_graph_build_uses(g) and kept up to date by every kl_* edit call.
+     * Includes nodes of subgraphs that read this value from an outer scope. */
+    struct kl_use *uses;
+    size_t n_uses, cap_uses;
 } kl_value;
+
+/* One reader of a value: input `input` of `node`. */
+typedef struct kl_use {
+    struct kl_node *node;
+    size_t input;
+} kl_use;
 
 typedef struct kl_node {
     const char *name;    /* as in the model; may be "" */
@@ -170,6 +181,10 @@ typedef struct kl_node {
     kl_value **outputs;  /* NULL entry: optional output left out ("") */
     kl_attr *attrs;
     const struct kl_op_schema *schema; /* resolved at load; NULL if unknown */
+    /* NULL for a node of the original model; for a node made by a pass, the
+     * '+'-joined names of the original nodes it absorbed ("conv1+bn1+relu1"). */
+    const char *fused_from;
+    bool removed;        /* tombstone (edit.c): dropped at kl_graph_compact() */
 } kl_node;
 
 typedef struct kl_graph {
@@ -180,6 +195,8 @@ typedef struct kl_graph {
     int depth;               /* 0 for the main graph */
     kl_node **nodes;
     size_t n_nodes;
+    size_t cap_nodes;        /* capacity of nodes (0: exactly n_nodes, loader) */
+    size_t cap_initializers; /* capacity of initializers (0: exactly n_initializers) */
     kl_value **inputs;       /* graph.input, in order (may include initializers, IR < 4) */
     size_t n_inputs;
     kl_value **outputs;
@@ -189,6 +206,7 @@ typedef struct kl_graph {
     kl_value **values;       /* every value of this scope, in creation order */
     size_t n_values;
     kl_strmap by_name;       /* name -> kl_value* in this scope */
+    bool uses_built;         /* kl_graph_build_uses() ran: kl_value.uses are exact */
 } kl_graph;
 
 /* ---- functions and the model ------------------------------------------------------ */
@@ -294,5 +312,90 @@ kiln_status kl_type_copy(kl_arena *a, const kl_type *src, kl_type *dst);
 bool kl_tensor_to_i64(const kl_tensor *t, int64_t *out, int64_t max);
 /* Element `i` of a numeric tensor as double (float16/bfloat16 converted). */
 double kl_tensor_get_f64(const kl_tensor *t, int64_t i);
+
+/* ---- editing the IR (edit.c) ---------------------------------------------------------
+ * Passes edit the main graph in place; every object lives in the model's arena.
+ * Protocol: kl_graph_build_uses(g) once, then any number of edits (each keeps the
+ * consumer lists, use counts and producers exact), kl_graph_verify() after each
+ * rewrite, kl_graph_compact() to drop tombstones and renumber.  Subgraphs are not
+ * edited, but their reads of outer values count as uses and are rewired too. */
+
+/* (Re)build the consumer lists of every value of g's scope, counting readers in
+ * g and in all its subgraphs (recursively); also sets use_count to n_uses. */
+kiln_status kl_graph_build_uses(kl_graph *g);
+
+/* A new value in g's scope named after `hint` (made unique with a "_kN" suffix
+ * if the name is taken), typed as *type (deep-copied; NULL = unknown). */
+kiln_status kl_value_new(kl_graph *g, const char *hint, const kl_type *type, kl_value **out);
+/* A new initializer value in g named after `hint`: a deep copy of *t (dims and
+ * data copied into the arena; strings unsupported), typed dtype[dims]. */
+kiln_status kl_value_new_const(kl_graph *g, const char *hint, const kl_tensor *t, kl_value **out);
+/* Turn value v (produced by a node that the caller removes) into an initializer
+ * holding *t (deep-copied); v keeps its name, uses and type. */
+kiln_status kl_value_set_const(kl_graph *g, kl_value *v, const kl_tensor *t);
+/* Constant contents of v: initializer data or the value of a Constant node that
+ * produces it; NULL otherwise.  Tensors made from value_float/ints attributes
+ * live in the model's arena. */
+const kl_tensor *kl_value_const(kl_model *m, const kl_value *v);
+/* The only reader of v when v is read exactly once, by a live node of graph g,
+ * and v is not a graph output; NULL otherwise. */
+kl_node *kl_value_only_use(const kl_graph *g, const kl_value *v);
+/* True when v is a graph output of g or is read by a node in a subgraph. */
+bool kl_value_escapes(const kl_graph *g, const kl_value *v);
+
+/* Create a live node in g: op_type `op` of `domain` ("" = ai.onnx, "kiln" adds
+ * the opset import {"kiln",1} on first use), opset taken from the model's
+ * import, schema resolved.  inputs (NULL = left out) gain a use; outputs must
+ * have no live producer and become produced by the node.  attrs are copied
+ * shallowly (names, arrays, tensors must live in the arena or be static).  The
+ * node is inserted just before `at` (a node of g, may be a tombstone) or
+ * appended when at is NULL; indices are renumbered.  name NULL = derived from
+ * fused_from.  fused_from NULL: an original-model node.  Shape inference is
+ * not run: call kl_node_infer(). */
+kiln_status kl_node_new(kl_graph *g, const char *name, const char *op, const char *domain,
+                        kl_value *const *inputs, size_t n_inputs, kl_value *const *outputs,
+                        size_t n_outputs, const kl_attr *attrs, size_t n_attrs,
+                        const char *fused_from, kl_node *at, kl_node **out);
+/* Run n's schema shape inference (outputs typed; values declared by the model
+ * are merged, a conflict is an error naming the node). */
+kiln_status kl_node_infer(kl_model *m, kl_node *n);
+/* Set input k of n to v (NULL = left out), keeping both consumer lists exact. */
+kiln_status kl_node_set_input(kl_node *n, size_t k, kl_value *v);
+/* Tombstone n: its inputs lose the use, its outputs lose their producer.  The
+ * caller rewires or removes the outputs' readers before verifying. */
+void kl_node_remove(kl_node *n);
+/* The '+'-joined origin names of nodes[0..n) (each node's fused_from, else its
+ * name, else "op#index"), in the arena; for fused_from of a new node. */
+const char *kl_nodes_origin(kl_model *m, kl_node *const *nodes, size_t n);
+
+/* Can every reader of `from` (node inputs in g and subgraphs, graph outputs of g)
+ * read `to` instead?  False when the element types differ, the ranks or known
+ * dims differ (no dtype or static-shape change), or `from` is a graph output
+ * and `to` is a graph input/initializer/output or has no producer. */
+bool kl_value_can_replace(const kl_graph *g, const kl_value *from, const kl_value *to);
+/* Rewire every reader of `from` to `to` (kl_value_can_replace must hold, else
+ * KILN_ERR_INTERNAL naming both).  When `from` is a graph output, the names
+ * survive: `to`'s producer produces `from` instead and to's readers read `from`.
+ * Afterwards the losing value has no readers. */
+kiln_status kl_value_replace(kl_graph *g, kl_value *from, kl_value *to);
+
+/* Drop tombstones, restore a topological order (stable: ties keep the current
+ * order), renumber node indices, drop values of g with no producer, no readers
+ * and no input/output/initializer role, renumber value ids. */
+kiln_status kl_graph_compact(kl_graph *g);
+/* Check g: every input/output edge points at a live value of g's scope chain,
+ * each value has at most one producer and it is the node that lists it, live
+ * nodes are in topological order, consumer lists match the edges (when built),
+ * every value read is produced, an input, an initializer or an outer value,
+ * every graph output is produced, and an initializer has data.  Returns
+ * KILN_ERR_INTERNAL with a message naming the node and value. */
+kiln_status kl_graph_verify(const kl_graph *g);
+
+/* Attribute constructors for kl_node_new (no allocation; `name` is borrowed). */
+kl_attr kl_attr_of_int(const char *name, int64_t v);
+kl_attr kl_attr_of_float(const char *name, float v);
+/* INTS attribute with a copy of v[0..n) in m's arena. */
+kiln_status kl_attr_of_ints(kl_model *m, const char *name, const int64_t *v, size_t n,
+                            kl_attr *out);
 
 #endif /* KL_IR_H */
