@@ -16,6 +16,7 @@
 #ifndef KL_HASH_H
 #define KL_HASH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,16 +52,20 @@ typedef struct kl_kh64 {
     unsigned stripes;   /* stripes since the last scramble (0..15) */
     uint8_t buf[64];
     size_t n;           /* bytes waiting in buf */
-} kl_kh64;
+} kl_kh64_state;
 
-void kl_kh64_init(kl_kh64 *h, uint64_t seed);
-void kl_kh64_update(kl_kh64 *h, const void *data, size_t size);
-uint64_t kl_kh64_final(const kl_kh64 *h);
+void kl_kh64_init(kl_kh64_state *h, uint64_t seed);
+void kl_kh64_update(kl_kh64_state *h, const void *data, size_t size);
+uint64_t kl_kh64_final(const kl_kh64_state *h);
 /* One-shot KH64 of data[0..size) with `seed` (engine files use seed 0). */
 uint64_t kl_kh64(const void *data, size_t size, uint64_t seed);
 
 /* Which accumulation path kl_kh64 uses on this CPU ("avx512", "avx2",
  * "scalar"); for reports. */
 const char *kl_kh64_path(void);
+/* Force a path by name ("scalar", "avx2", "avx512"; NULL = automatic) so
+ * tests check that every path gives the same value.  Process-wide, for
+ * tests and benchmarks only.  False when this CPU or build lacks it. */
+bool kl_kh64_set_path(const char *name);
 
 #endif /* KL_HASH_H */
