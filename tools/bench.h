@@ -31,10 +31,40 @@ typedef struct kc_timed {
     kiln_tensor **outputs; /* with keep_outputs: n_outs tensors (kc_outputs_free + free) */
 } kc_timed;
 
-/* Warm up, then time runs of `s` on `in`.  The first run creates the
+/* What a command runs: a session over a model (kiln_session, which builds
+ * in memory or uses the engine cache), or an execution context over a
+ * loaded engine. */
+typedef struct kc_runner {
+    kiln_session *session;
+    kiln_context *context;
+    const kiln_engine *engine; /* borrowed, with context */
+    double create_ms;          /* time to create the session or the context */
+} kc_runner;
+
+/* Create the runner for what `l` loaded: a session with `threads` (and the
+ * session option "cache_dir" when cache_dir is non-NULL; "profiling" when
+ * asked), or a context of the engine (`threads` must then be 0: the engine
+ * runs with the thread count it was built with).  Prints one line and
+ * returns false with *exit_code set on failure. */
+bool kc_runner_create(const char *cmd, const kc_loaded *l, long long threads, const char *cache_dir, kc_runner *r,
+                      int *exit_code);
+void kc_runner_destroy(kc_runner *r);
+/* One run, with kiln_session_run's contract. */
+kiln_status kc_runner_run(kc_runner *r, const char *const *in_names, const kiln_tensor *const *ins, size_t n_in,
+                          const char *const *out_names, kiln_tensor **outs, size_t n_out);
+/* Run on `in`, creating every output (kc_outputs_free).  false with kiln's
+ * message in err. */
+bool kc_runner_run_all(kc_runner *r, const kc_inputs *in, const kc_io *outs, size_t n_outs, kiln_tensor **results,
+                       char *err, size_t errsize);
+/* The outputs the command reads: the model's or the engine's (malloc'ed). */
+bool kc_loaded_outputs(const kc_loaded *l, kc_io **out, size_t *n);
+/* An engine's inputs or outputs as kc_io (dim_names NULL). */
+bool kc_engine_io(const kiln_engine *e, bool outputs, kc_io **out, size_t *n);
+
+/* Warm up, then time runs of `r` on `in`.  The first run creates the
  * output tensors; later runs write into them.  false with kiln's message. */
-bool kc_time_runs(kiln_session *s, const kc_inputs *in, const kc_io *outs, size_t n_outs, const kc_timing *t,
-                  kc_timed *r, char *err, size_t errsize);
+bool kc_time_runs(kc_runner *r, const kc_inputs *in, const kc_io *outs, size_t n_outs, const kc_timing *t,
+                  kc_timed *res, char *err, size_t errsize);
 
 /* Latency statistics in milliseconds; percentiles are nearest-rank. */
 typedef struct kc_latency {

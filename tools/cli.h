@@ -83,14 +83,24 @@ const char *kc_suggest(const char *word, const char *const *candidates, size_t n
 
 /* ---- loading ------------------------------------------------------------------- */
 
-/* A model loaded by the command, or why it could not be. */
+/* A model (or, with kc_load_model_or_engine, a kiln engine) loaded by the
+ * command, or why it could not be. */
 typedef struct kc_loaded {
     kiln_model *model;
     void *buffer;       /* bytes read into memory (stdin, pipes), or NULL */
     uint64_t file_size; /* size of the model file */
     kiln_status status; /* why loading failed */
     char error[2048];   /* the one-line message printed on failure */
+    kiln_engine *engine; /* an engine file was loaded (model is then NULL) */
+    kiln_model *io_model; /* with an engine: a node-less model declaring the
+                             engine's inputs, for kc_inputs_prepare */
+    void *io_buffer;     /* the bytes io_model borrows */
+    double load_ms;      /* time spent in kiln_model_load / kiln_engine_load */
 } kc_loaded;
+
+/* Magic bytes that start a kiln engine file. */
+#define KC_ENGINE_MAGIC "KILNENG"
+#define KC_ENGINE_MAGIC_LEN 8 /* with its NUL */
 
 /* Load the model at `path` for subcommand `cmd` ("-" reads stdin; pipes and
  * other non-regular files are read into memory).  On failure prints one line
@@ -98,6 +108,21 @@ typedef struct kc_loaded {
 bool kc_load_model(const char *cmd, const char *path, kc_loaded *out, int *exit_code);
 /* Release what kc_load_model loaded. */
 void kc_loaded_free(kc_loaded *l);
+/* True when the file at `path` (not "-") starts with the engine magic. */
+bool kc_file_is_engine(const char *path);
+/* Like kc_load_model, but a file starting with "KILNENG\0" is loaded as an
+ * engine (out->engine, out->io_model set; out->model NULL). */
+bool kc_load_model_or_engine(const char *cmd, const char *path, kc_loaded *out, int *exit_code);
+/* The model whose inputs the command feeds: the model, or the engine's
+ * io_model. */
+const kiln_model *kc_loaded_inputs(const kc_loaded *l);
+/* Build a node-less ONNX model (protobuf bytes, malloc'ed into *out)
+ * declaring the inputs of `e`; dynamic axis 0 is called "batch", other
+ * dynamic axes "dimA" (shared by inputs, as most models share them). */
+bool kc_engine_io_model_bytes(const kiln_engine *e, unsigned char **out, size_t *size);
+/* Print kiln's last error for subcommand `cmd` about file `path`, without a
+ * repeated "path: " prefix; returns `code`. */
+int kc_fail_kiln(int code, const char *cmd, const char *path);
 
 /* ---- formatting ------------------------------------------------------------------ */
 

@@ -107,7 +107,109 @@ static void kc_progress_clear(kc_progress *p) {
     fflush(stderr);
 }
 
-bool kc_time_runs(kiln_session *s, const kc_inputs *in, const kc_io *outs, size_t n_outs, const kc_timing *t,
+/* ---- runners ------------------------------------------------------------------------ */
+
+bool kc_runner_create(const char *cmd, const kc_loaded *l, long long threads, const char *cache_dir, kc_runner *r,
+                      int *exit_code) {
+    memset(r, 0, sizeof *r);
+    double t0 = kc_now();
+    if (l->engine) {
+        if (threads) {
+            *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "--threads does not apply to an engine: it runs with the thread "
+                                 "count it was built with (kiln build --threads N)");
+            return false;
+        }
+        if (cache_dir) {
+            *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "--cache applies to a model, not to an engine file");
+            return false;
+        }
+        if (kiln_context_create(l->engine, &r->context) != KILN_OK) {
+            *exit_code = kc_fail(KC_EXIT_MODEL, cmd, "cannot create an execution context: %s", kiln_last_error());
+            return false;
+        }
+        r->engine = l->engine;
+    } else {
+        kiln_session_options *o = NULL;
+        bool ok = kiln_session_options_create(&o) == KILN_OK && kiln_session_options_set_threads(o, (int)threads) == KILN_OK &&
+                  (!cache_dir || kiln_session_options_set(o, "cache_dir", cache_dir) == KILN_OK) &&
+                  kiln_session_create(l->model, o, &r->session) == KILN_OK;
+        kiln_session_options_destroy(o);
+        if (!ok) {
+            *exit_code = kc_fail(KC_EXIT_MODEL, cmd, "%s", kiln_last_error());
+            return false;
+        }
+    }
+    r->create_ms = (kc_now() - t0) * 1e3;
+    return true;
+}
+
+void kc_runner_destroy(kc_runner *r) {
+    kiln_session_destroy(r->session);
+    kiln_context_destroy(r->context);
+    memset(r, 0, sizeof *r);
+}
+
+kiln_status kc_runner_run(kc_runner *r, const char *const *in_names, const kiln_tensor *const *ins, size_t n_in,
+                          const char *const *out_names, kiln_tensor **outs, size_t n_out) {
+    if (r->context) return kiln_context_run(r->context, in_names, ins, n_in, out_names, outs, n_out);
+    return kiln_session_run(r->session, in_names, ins, n_in, out_names, outs, n_out);
+}
+
+bool kc_runner_run_all(kc_runner *r, const kc_inputs *in, const kc_io *outs, size_t n_outs, kiln_tensor **results,
+                       char *err, size_t errsize) {
+    if (r->session) return kc_session_run_all(r->session, in, outs, n_outs, results, err, errsize);
+    const char **in_names = calloc(in->n + 1, sizeof *in_names);
+    const char **out_names = calloc(n_outs + 1, sizeof *out_names);
+    bool ok = false;
+    if (!in_names || !out_names) {
+        snprintf(err, errsize, "out of memory");
+    } else {
+        for (size_t i = 0; i < in->n; i++) in_names[i] = in->io[i].name;
+        for (size_t i = 0; i < n_outs; i++) {
+            out_names[i] = outs[i].name;
+            results[i] = NULL;
+        }
+        ok = kc_runner_run(r, in_names, (const kiln_tensor *const *)in->tensors, in->n, out_names, results, n_outs) ==
+             KILN_OK;
+        if (!ok) snprintf(err, errsize, "%s", kiln_last_error());
+    }
+    free(in_names);
+    free(out_names);
+    return ok;
+}
+
+bool kc_engine_io(const kiln_engine *e, bool outputs, kc_io **out, size_t *n) {
+    size_t count;
+    if ((outputs ? kiln_engine_output_count(e, &count) : kiln_engine_input_count(e, &count)) != KILN_OK) return false;
+    kc_io *io = calloc(count + 1, sizeof *io);
+    if (!io) return false;
+    for (size_t i = 0; i < count; i++) {
+        kc_io *x = &io[i];
+        kiln_status s = outputs ? kiln_engine_output_info(e, i, &x->name, &x->dtype, &x->rank)
+                                : kiln_engine_input_info(e, i, &x->name, &x->dtype, &x->rank);
+        if (s != KILN_OK) {
+            free(io);
+            return false;
+        }
+        for (int a = 0; a < x->rank && a < KILN_MAX_RANK; a++) {
+            x->dims[a] = -1;
+            if (outputs) kiln_engine_output_dim(e, i, a, &x->dims[a]);
+            else kiln_engine_input_dim(e, i, a, &x->dims[a]);
+        }
+    }
+    *out = io;
+    *n = count;
+    return true;
+}
+
+bool kc_loaded_outputs(const kc_loaded *l, kc_io **out, size_t *n) {
+    if (l->engine) return kc_engine_io(l->engine, true, out, n);
+    return kc_model_io(l->model, true, out, n);
+}
+
+/* ---- timing loop (continued) -------------------------------------------------------- */
+
+bool kc_time_runs(kc_runner *runner, const kc_inputs *in, const kc_io *outs, size_t n_outs, const kc_timing *t,
                   kc_timed *r, char *err, size_t errsize) {
     memset(r, 0, sizeof *r);
     kiln_tensor **res = calloc(n_outs + 1, sizeof *res);
@@ -125,7 +227,7 @@ bool kc_time_runs(kiln_session *s, const kc_inputs *in, const kc_io *outs, size_
     /* Warm-up; the first run creates the output tensors, later runs write into them. */
     double start = kc_now();
     do {
-        if (kiln_session_run(s, in_names, (const kiln_tensor *const *)in->tensors, in->n, out_names, res, n_outs) !=
+        if (kc_runner_run(runner, in_names, (const kiln_tensor *const *)in->tensors, in->n, out_names, res, n_outs) !=
             KILN_OK) {
             snprintf(err, errsize, "%s", kiln_last_error());
             goto done;
@@ -154,7 +256,7 @@ bool kc_time_runs(kiln_session *s, const kc_inputs *in, const kc_io *outs, size_
         }
         double t0 = kc_now();
         kiln_status st =
-            kiln_session_run(s, in_names, (const kiln_tensor *const *)in->tensors, in->n, out_names, res, n_outs);
+            kc_runner_run(runner, in_names, (const kiln_tensor *const *)in->tensors, in->n, out_names, res, n_outs);
         double t1 = kc_now();
         if (st != KILN_OK) {
             snprintf(err, errsize, "%s", kiln_last_error());
@@ -183,25 +285,60 @@ done:
 /* ---- kiln bench --------------------------------------------------------------------- */
 
 #define KC_JSON_MAX_LATENCIES 100000
+#define KC_ENGINE_LOADS 7
+
+/* What bench measured besides the runs. */
+typedef struct kc_bench_info {
+    const char *path;
+    uint64_t file_size;
+    bool engine;
+    const char *provider;  /* "cpu" or the engine's providers */
+    const char *precision; /* the engine's precision, or NULL */
+    const char *cache_dir;
+    int threads;
+    double load_ms;           /* model load, or first engine load */
+    double create_ms;         /* session creation (build), or first context creation */
+    kc_latency engine_ready;  /* engine load + context creation over several loads */
+} kc_bench_info;
+
+/* Load the engine at `path` and create a context `n` times; ms[i] is the
+ * time of load i + context creation.  false with kiln's message. */
+static bool kc_engine_ready_times(const char *path, size_t n, double *ms, char *err, size_t errsize) {
+    for (size_t i = 0; i < n; i++) {
+        kiln_engine *e = NULL;
+        kiln_context *c = NULL;
+        double t0 = kc_now();
+        bool ok = kiln_engine_load(path, &e) == KILN_OK && kiln_context_create(e, &c) == KILN_OK;
+        ms[i] = (kc_now() - t0) * 1e3;
+        if (!ok) snprintf(err, errsize, "%s", kiln_last_error());
+        kiln_context_destroy(c);
+        kiln_engine_destroy(e);
+        if (!ok) return false;
+    }
+    return true;
+}
 
 /* Write the JSON report. */
-static void kc_bench_json(FILE *f, const char *path, uint64_t file_size, int threads, const kc_inputs *in,
-                          int64_t batch, const kc_timing *t, const kc_timed *r, const kc_latency *lat,
-                          double load_ms, double session_ms, uint64_t rss) {
+static void kc_bench_json(FILE *f, const kc_bench_info *b, const kc_inputs *in, int64_t batch, const kc_timing *t,
+                          const kc_timed *r, const kc_latency *lat, uint64_t rss) {
     char cpu[256];
     kj_writer w;
     kj_init(&w, f);
     kj_object_begin(&w);
-    kj_key(&w, "model");
-    kj_string(&w, path);
-    kj_key(&w, "model_bytes");
-    kj_uint(&w, file_size);
+    kj_key(&w, b->engine ? "engine" : "model");
+    kj_string(&w, b->path);
+    kj_key(&w, b->engine ? "engine_bytes" : "model_bytes");
+    kj_uint(&w, b->file_size);
     kj_key(&w, "kiln_version");
     kj_string(&w, kiln_version());
     kj_key(&w, "provider");
-    kj_string(&w, "cpu");
+    kj_string(&w, b->provider);
+    if (b->precision) {
+        kj_key(&w, "precision");
+        kj_string(&w, b->precision);
+    }
     kj_key(&w, "threads");
-    kj_int(&w, threads);
+    kj_int(&w, b->threads);
     kj_key(&w, "cores");
     kj_int(&w, kc_cpu_cores());
     kj_key(&w, "cpu");
@@ -210,10 +347,30 @@ static void kc_bench_json(FILE *f, const char *path, uint64_t file_size, int thr
     kc_inputs_json(&w, in, false);
     kj_key(&w, "batch");
     kj_int(&w, batch);
-    kj_key(&w, "model_load_ms");
-    kj_double(&w, load_ms);
-    kj_key(&w, "session_create_ms");
-    kj_double(&w, session_ms);
+    if (b->engine) {
+        kj_key(&w, "engine_load_ms");
+        kj_double(&w, b->load_ms);
+        kj_key(&w, "context_create_ms");
+        kj_double(&w, b->create_ms);
+        kj_key(&w, "engine_load_context_ms");
+        kj_object_begin(&w);
+        kj_key(&w, "loads");
+        kj_uint(&w, b->engine_ready.n);
+        kj_key(&w, "median");
+        kj_double(&w, b->engine_ready.median);
+        kj_key(&w, "min");
+        kj_double(&w, b->engine_ready.min);
+        kj_key(&w, "max");
+        kj_double(&w, b->engine_ready.max);
+        kj_object_end(&w);
+    } else {
+        kj_key(&w, "model_load_ms");
+        kj_double(&w, b->load_ms);
+        kj_key(&w, "session_create_ms");
+        kj_double(&w, b->create_ms);
+        kj_key(&w, "cache_dir");
+        kj_string(&w, b->cache_dir);
+    }
     kj_key(&w, "warmup");
     kj_object_begin(&w);
     kj_key(&w, "requested_ms");
@@ -260,17 +417,24 @@ static void kc_bench_json(FILE *f, const char *path, uint64_t file_size, int thr
     kj_finish(&w);
 }
 
+/* An engine fact by key, or `fallback`. */
+static const char *kc_engine_fact(const kiln_engine *e, const char *key, const char *fallback) {
+    const char *v = NULL;
+    return e && kiln_engine_get(e, key, &v) == KILN_OK && v ? v : fallback;
+}
+
 int kc_cmd_bench(int argc, char **argv) {
     const char *cmd = "bench";
     kc_list files = {.n = 0};
     const char *batch_s = NULL, *shapes = NULL, *threads_s = NULL, *warmup_s = NULL, *duration_s = NULL,
-               *iters_s = NULL, *json_path = NULL, *seed_s = NULL;
+               *iters_s = NULL, *json_path = NULL, *seed_s = NULL, *cache_dir = NULL;
     const kc_flag flags[] = {
         {"--batch", NULL, &batch_s, NULL},       {"--shapes", NULL, &shapes, NULL},
         {"--threads", NULL, &threads_s, NULL},   {"--warmup", NULL, &warmup_s, NULL},
         {"--duration", NULL, &duration_s, NULL}, {"--iterations", NULL, &iters_s, NULL},
         {"--json", NULL, &json_path, NULL},      {"--seed", NULL, &seed_s, NULL},
-        {"--input", NULL, NULL, &files},         {NULL, NULL, NULL, NULL}};
+        {"--input", NULL, NULL, &files},         {"--cache", NULL, &cache_dir, NULL},
+        {NULL, NULL, NULL, NULL}};
     const char *path;
     int code = KC_EXIT_OK;
     if (!kc_parse_args(argc, argv, flags, &path, &code)) return code;
@@ -287,34 +451,48 @@ int kc_cmd_bench(int argc, char **argv) {
     if (iters_s && !duration_s) duration = 0;
 
     kc_loaded l;
-    kiln_session *session = NULL;
-    kiln_session_options *opts = NULL;
+    kc_runner runner = {0};
     kc_inputs in = {.image_input = -1};
     kc_io *outs = NULL;
     size_t n_outs = 0;
     kc_timed r = {0};
     char err[4096];
-    double t0 = kc_now();
-    if (!kc_load_model(cmd, path, &l, &code)) goto done;
-    double load_ms = (kc_now() - t0) * 1e3;
-    t0 = kc_now();
-    if (kiln_session_options_create(&opts) != KILN_OK ||
-        kiln_session_options_set_threads(opts, (int)threads) != KILN_OK ||
-        kiln_session_create(l.model, opts, &session) != KILN_OK) {
-        code = kc_fail(KC_EXIT_MODEL, cmd, "%s", kiln_last_error());
-        goto done;
+    kc_bench_info b = {.path = strcmp(path, "-") == 0 ? "<stdin>" : path, .cache_dir = cache_dir,
+                       .threads = (int)threads, .provider = "cpu"};
+    if (!kc_load_model_or_engine(cmd, path, &l, &code)) goto done;
+    b.file_size = l.file_size;
+    b.load_ms = l.load_ms;
+    b.engine = l.engine != NULL;
+    if (!kc_runner_create(cmd, &l, threads, cache_dir, &runner, &code)) goto done;
+    b.create_ms = runner.create_ms;
+    if (l.engine) {
+        b.provider = kc_engine_fact(l.engine, "providers", "cpu");
+        b.precision = kc_engine_fact(l.engine, "precision", NULL);
+        const char *th = kc_engine_fact(l.engine, "threads", "0");
+        b.threads = atoi(th);
+        /* Engine load + context creation, the median over a few loads (the first one included). */
+        double ready[KC_ENGINE_LOADS];
+        size_t n_ready = 1;
+        ready[0] = l.load_ms + runner.create_ms;
+        if (!l.buffer) {
+            if (!kc_engine_ready_times(path, KC_ENGINE_LOADS - 1, ready + 1, err, sizeof err)) {
+                code = kc_fail(KC_EXIT_MODEL, cmd, "reloading the engine: %s", err);
+                goto done;
+            }
+            n_ready = KC_ENGINE_LOADS;
+        }
+        kc_latency_stats(ready, n_ready, &b.engine_ready);
     }
-    double session_ms = (kc_now() - t0) * 1e3;
     kc_input_opts io = {.files = &files, .shape_flag = "--shapes", .shape = shapes, .batch = batch, .random = true,
                         .seed = (uint64_t)seed};
-    if (!kc_inputs_prepare(cmd, l.model, &io, &in, &code)) goto done;
-    if (!kc_model_io(l.model, true, &outs, &n_outs)) {
+    if (!kc_inputs_prepare(cmd, kc_loaded_inputs(&l), &io, &in, &code)) goto done;
+    if (!kc_loaded_outputs(&l, &outs, &n_outs)) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "cannot read the model's outputs: %s", kiln_last_error());
         goto done;
     }
     bool json_stdout = json_path && strcmp(json_path, "-") == 0;
     kc_timing timing = {.warmup_ms = warmup, .duration_s = duration, .iterations = iterations, .progress = true};
-    if (!kc_time_runs(session, &in, outs, n_outs, &timing, &r, err, sizeof err)) {
+    if (!kc_time_runs(&runner, &in, outs, n_outs, &timing, &r, err, sizeof err)) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "%s", err);
         goto done;
     }
@@ -322,14 +500,13 @@ int kc_cmd_bench(int argc, char **argv) {
     kc_latency_stats(r.ms, r.n, &lat);
     int64_t nbatch = kc_inputs_batch(&in);
     uint64_t rss = kc_peak_rss();
-    const char *shown = strcmp(path, "-") == 0 ? "<stdin>" : path;
     if (json_path) {
         FILE *jf = json_stdout ? stdout : fopen(json_path, "w");
         if (!jf) {
             code = kc_fail(KC_EXIT_MODEL, cmd, "--json: cannot create '%s': %s", json_path, strerror(errno));
             goto done;
         }
-        kc_bench_json(jf, shown, l.file_size, (int)threads, &in, nbatch, &timing, &r, &lat, load_ms, session_ms, rss);
+        kc_bench_json(jf, &b, &in, nbatch, &timing, &r, &lat, rss);
         if (!json_stdout && (ferror(jf) | (fclose(jf) != 0))) {
             code = kc_fail(KC_EXIT_MODEL, cmd, "--json: cannot write '%s': %s", json_path, strerror(errno));
             goto done;
@@ -337,8 +514,8 @@ int kc_cmd_bench(int argc, char **argv) {
         if (json_stdout) goto done;
     }
     char buf[1024], buf2[512], cpu[256];
-    printf("=== Model ===\n");
-    printf("Model: %s (%s)\n", kc_fmt_name(shown, strlen(shown), buf, sizeof buf),
+    printf("=== %s ===\n", l.engine ? "Engine" : "Model");
+    printf("%s: %s (%s)\n", l.engine ? "Engine" : "Model", kc_fmt_name(b.path, strlen(b.path), buf, sizeof buf),
            kc_fmt_bytes(l.file_size, buf2, sizeof buf2));
     for (size_t i = 0; i < in.n; i++) {
         char type[512];
@@ -347,16 +524,33 @@ int kc_cmd_bench(int argc, char **argv) {
     }
     printf("=== Setup ===\n");
     printf("kiln: %s\n", kiln_version());
-    printf("Provider: cpu (precision as stored in the model)\n");
-    if (threads) printf("Threads: %lld (%d cores online)\n", threads, kc_cpu_cores());
-    else printf("Threads: auto (one per core; %d cores online)\n", kc_cpu_cores());
+    if (l.engine) {
+        printf("Provider: %s (engine; precision %s)\n", b.provider, b.precision ? b.precision : "fp32");
+        printf("Model SHA-256: %s\n", kc_engine_fact(l.engine, "model_sha256", "unknown"));
+        if (b.threads) printf("Threads: %d (as built; %d cores online)\n", b.threads, kc_cpu_cores());
+        else printf("Threads: auto (as built: one per core; %d cores online)\n", kc_cpu_cores());
+    } else {
+        printf("Provider: cpu (session: the model is built in memory%s)\n",
+               cache_dir ? ", or loaded from the engine cache" : "");
+        if (cache_dir) printf("Engine cache: %s\n", kc_fmt_name(cache_dir, strlen(cache_dir), buf, sizeof buf));
+        if (threads) printf("Threads: %lld (%d cores online)\n", threads, kc_cpu_cores());
+        else printf("Threads: auto (one per core; %d cores online)\n", kc_cpu_cores());
+    }
     printf("CPU: %s\n", kc_cpu_model(cpu, sizeof cpu));
     printf("Warmup: %zu run%s in %.1f ms (requested %.0f ms)\n", r.warmup_runs, r.warmup_runs == 1 ? "" : "s",
            r.warmup_s * 1e3, warmup);
     printf("Measured: %zu run%s in %.3f s\n", r.n, r.n == 1 ? "" : "s", r.total_s);
     printf("=== Performance summary ===\n");
-    printf("Model load time: %.3f ms\n", load_ms);
-    printf("Session creation time: %.3f ms\n", session_ms);
+    if (l.engine) {
+        printf("Engine load + context creation: median = %.3f ms, min = %.3f ms, max = %.3f ms (%zu load%s)\n",
+               b.engine_ready.median, b.engine_ready.min, b.engine_ready.max, b.engine_ready.n,
+               b.engine_ready.n == 1 ? "" : "s");
+        printf("First engine load: %.3f ms, context creation: %.3f ms\n", b.load_ms, b.create_ms);
+    } else {
+        printf("Model load time: %.3f ms\n", b.load_ms);
+        printf("Session creation time: %.3f ms (%s)\n", b.create_ms,
+               cache_dir ? "engine cache lookup, build on a miss" : "includes the build of the engine");
+    }
     double qps = r.total_s > 0 ? (double)r.n / r.total_s : 0;
     printf("Throughput: %.4g qps (inferences/s), %.4g samples/s (batch %lld)\n", qps, qps * (double)nbatch,
            (long long)nbatch);
@@ -373,9 +567,8 @@ int kc_cmd_bench(int argc, char **argv) {
 done:
     free(r.ms);
     free(outs);
-    kiln_session_destroy(session);
-    kiln_session_options_destroy(opts);
+    kc_runner_destroy(&runner);
     kc_inputs_free(&in);
-    if (l.model || l.buffer) kc_loaded_free(&l);
+    kc_loaded_free(&l);
     return kc_finish_stdout(code);
 }

@@ -28,6 +28,7 @@ typedef struct kc_row {
     const char *provider, *precision;
     const char *reason; /* NULL when it ran */
     bool reference;
+    bool engine; /* the row of an engine file */
     kc_latency lat;
     double max_abs, rel_l2;
     int64_t top1_same, top1_rows;
@@ -109,6 +110,8 @@ static void kc_compare_json(FILE *f, const char *path, const kc_inputs *in, cons
         kj_bool(&w, r->reason == NULL);
         kj_key(&w, "reference");
         kj_bool(&w, r->reference);
+        kj_key(&w, "engine");
+        kj_bool(&w, r->engine);
         if (r->reason) {
             kj_key(&w, "reason");
             kj_string(&w, r->reason);
@@ -159,6 +162,28 @@ static void kc_compare_json(FILE *f, const char *path, const kc_inputs *in, cons
     kj_finish(&w);
 }
 
+/* Time `runner` on `in` and fill row `r` with its latency and its error
+ * against the reference outputs `ref`.  false with the message in err. */
+static bool kc_compare_row(kc_runner *runner, const kc_inputs *in, const kc_io *outs, size_t n_outs,
+                           const kc_timing *timing, kiln_tensor **ref, kc_row *r, char *err, size_t errsize) {
+    kc_timed t = {0};
+    if (!kc_time_runs(runner, in, outs, n_outs, timing, &t, err, errsize)) return false;
+    kc_latency_stats(t.ms, t.n, &r->lat);
+    r->per_output = calloc(n_outs + 1, sizeof *r->per_output);
+    for (size_t o = 0; o < n_outs && r->per_output; o++) {
+        kc_error *e = &r->per_output[o];
+        kc_tensor_error(t.outputs[o], ref[o], e);
+        if (e->max_abs > r->max_abs || isnan(e->max_abs)) r->max_abs = e->max_abs;
+        if (e->rel_l2 > r->rel_l2 || isnan(e->rel_l2)) r->rel_l2 = e->rel_l2;
+        r->top1_same += e->top1_same;
+        r->top1_rows += e->top1_rows;
+    }
+    kc_outputs_free(t.outputs, n_outs);
+    free(t.outputs);
+    free(t.ms);
+    return true;
+}
+
 /* Create a session for provider/precision on `model`. */
 static bool kc_compare_session(const kiln_model *model, const char *provider, long long threads, kiln_session **out) {
     kiln_session_options *o = NULL;
@@ -174,13 +199,15 @@ int kc_cmd_compare(int argc, char **argv) {
     const char *cmd = "compare";
     kc_list files = {.n = 0};
     const char *providers_s = "cpu", *precisions_s = "fp32", *iters_s = NULL, *warmup_s = NULL, *threads_s = NULL,
-               *json_path = NULL, *seed_s = NULL, *shapes = NULL, *batch_s = NULL;
+               *json_path = NULL, *seed_s = NULL, *shapes = NULL, *batch_s = NULL, *model_path = NULL,
+               *engine_path = NULL;
     const kc_flag flags[] = {
         {"--providers", NULL, &providers_s, NULL}, {"--precisions", NULL, &precisions_s, NULL},
         {"--input", NULL, NULL, &files},           {"--shapes", NULL, &shapes, NULL},
         {"--batch", NULL, &batch_s, NULL},         {"--iterations", NULL, &iters_s, NULL},
         {"--warmup", NULL, &warmup_s, NULL},       {"--threads", NULL, &threads_s, NULL},
         {"--seed", NULL, &seed_s, NULL},           {"--json", NULL, &json_path, NULL},
+        {"--model", NULL, &model_path, NULL},      {"--engine", NULL, &engine_path, NULL},
         {NULL, NULL, NULL, NULL}};
     const char *path;
     int code = KC_EXIT_OK;
@@ -199,7 +226,8 @@ int kc_cmd_compare(int argc, char **argv) {
         !kc_split("--precisions", precisions_s, kc_precisions, 4, precs, &n_precs, &code))
         return code;
 
-    kc_loaded l;
+    kc_loaded l, le = {0};
+    kc_runner ref_runner = {0}, engine_runner = {0};
     kiln_session *ref_session = NULL;
     kc_inputs in = {.image_input = -1};
     kc_io *outs = NULL;
@@ -209,7 +237,33 @@ int kc_cmd_compare(int argc, char **argv) {
     kc_timed ref = {0};
     char err[4096];
     memset(rows, 0, sizeof rows);
-    if (!kc_load_model(cmd, path, &l, &code)) goto done;
+    /* MODEL [--engine FILE], or ENGINE --model MODEL: the engine gets a row of its own. */
+    if (!kc_load_model_or_engine(cmd, path, &l, &code)) goto done;
+    if (l.engine) {
+        if (!model_path) {
+            code = kc_fail(KC_EXIT_USAGE, cmd, "'%s' is an engine: give its model with --model MODEL.onnx for the "
+                           "FP32 reference", path);
+            goto done;
+        }
+        if (engine_path) {
+            code = kc_fail(KC_EXIT_USAGE, cmd, "--engine: '%s' is already an engine", path);
+            goto done;
+        }
+        le = l;
+        engine_path = path;
+        path = model_path;
+        if (!kc_load_model(cmd, path, &l, &code)) goto done;
+    } else if (model_path) {
+        code = kc_fail(KC_EXIT_USAGE, cmd, "--model is for an engine given as the positional argument; '%s' is a "
+                       "model", path);
+        goto done;
+    } else if (engine_path) {
+        if (!kc_load_model_or_engine(cmd, engine_path, &le, &code)) goto done;
+        if (!le.engine) {
+            code = kc_fail(KC_EXIT_USAGE, cmd, "--engine: '%s' is not a kiln engine file", engine_path);
+            goto done;
+        }
+    }
     kc_input_opts io = {.files = &files, .shape_flag = "--shapes", .shape = shapes, .batch = batch, .random = true,
                         .seed = (uint64_t)seed};
     if (!kc_inputs_prepare(cmd, l.model, &io, &in, &code)) goto done;
@@ -223,7 +277,8 @@ int kc_cmd_compare(int argc, char **argv) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "%s", kiln_last_error());
         goto done;
     }
-    if (!kc_time_runs(ref_session, &in, outs, n_outs, &timing, &ref, err, sizeof err)) {
+    ref_runner.session = ref_session;
+    if (!kc_time_runs(&ref_runner, &in, outs, n_outs, &timing, &ref, err, sizeof err)) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "%s", err);
         goto done;
     }
@@ -238,29 +293,33 @@ int kc_cmd_compare(int argc, char **argv) {
             if (r->reason) continue;
             /* A provider that can run: time it and measure its error against the reference. */
             kiln_session *s = NULL;
-            kc_timed t = {0};
-            if (!kc_compare_session(l.model, provs[a], threads, &s) ||
-                !kc_time_runs(s, &in, outs, n_outs, &timing, &t, err, sizeof err)) {
+            kc_runner sr = {0};
+            if (!kc_compare_session(l.model, provs[a], threads, &s)) {
                 r->reason = "failed";
-                code = kc_fail(KC_EXIT_MODEL, cmd, "%s %s: %s", provs[a], precs[b], s ? err : kiln_last_error());
-                kiln_session_destroy(s);
+                code = kc_fail(KC_EXIT_MODEL, cmd, "%s %s: %s", provs[a], precs[b], kiln_last_error());
                 goto done;
             }
-            kc_latency_stats(t.ms, t.n, &r->lat);
-            r->per_output = calloc(n_outs + 1, sizeof *r->per_output);
-            for (size_t o = 0; o < n_outs && r->per_output; o++) {
-                kc_error *e = &r->per_output[o];
-                kc_tensor_error(t.outputs[o], ref.outputs[o], e);
-                if (e->max_abs > r->max_abs || isnan(e->max_abs)) r->max_abs = e->max_abs;
-                if (e->rel_l2 > r->rel_l2 || isnan(e->rel_l2)) r->rel_l2 = e->rel_l2;
-                r->top1_same += e->top1_same;
-                r->top1_rows += e->top1_rows;
-            }
-            kc_outputs_free(t.outputs, n_outs);
-            free(t.outputs);
-            free(t.ms);
+            sr.session = s;
+            bool ok = kc_compare_row(&sr, &in, outs, n_outs, &timing, ref.outputs, r, err, sizeof err);
             kiln_session_destroy(s);
+            if (!ok) {
+                r->reason = "failed";
+                code = kc_fail(KC_EXIT_MODEL, cmd, "%s %s: %s", provs[a], precs[b], err);
+                goto done;
+            }
         }
+    if (le.engine) {
+        kc_row *r = &rows[n_rows++];
+        const char *v = NULL;
+        *r = (kc_row){.engine = true, .provider = "engine", .precision = "fp32"};
+        if (kiln_engine_get(le.engine, "providers", &v) == KILN_OK && v) r->provider = v;
+        if (kiln_engine_get(le.engine, "precision", &v) == KILN_OK && v) r->precision = v;
+        if (!kc_runner_create(cmd, &le, 0, NULL, &engine_runner, &code)) goto done;
+        if (!kc_compare_row(&engine_runner, &in, outs, n_outs, &timing, ref.outputs, r, err, sizeof err)) {
+            code = kc_fail(KC_EXIT_MODEL, cmd, "engine '%s': %s", engine_path, err);
+            goto done;
+        }
+    }
     const char *shown = strcmp(path, "-") == 0 ? "<stdin>" : path;
     bool json_stdout = json_path && strcmp(json_path, "-") == 0;
     if (json_path) {
@@ -278,6 +337,7 @@ int kc_cmd_compare(int argc, char **argv) {
     }
     char buf[1024];
     printf("Model: %s\n", kc_fmt_name(shown, strlen(shown), buf, sizeof buf));
+    if (le.engine) printf("Engine: %s (last row)\n", kc_fmt_name(engine_path, strlen(engine_path), buf, sizeof buf));
     for (size_t i = 0; i < in.n; i++) {
         char type[512];
         printf("Input: '%s' %s, %s\n", kc_fmt_name(in.io[i].name, strlen(in.io[i].name), buf, sizeof buf),
@@ -302,7 +362,7 @@ int kc_cmd_compare(int argc, char **argv) {
         if (r->top1_rows)
             snprintf(top1, sizeof top1, "%.1f%% (%lld/%lld)", 100.0 * (double)r->top1_same / (double)r->top1_rows,
                      (long long)r->top1_same, (long long)r->top1_rows);
-        printf("%-9s %-9s %-12s %10.3f %12.4g %12.4g %s\n", r->provider, r->precision, "ok", r->lat.median, r->max_abs,
+        printf("%-9s %-9s %-12s %10.3f %12.4g %12.4g %s\n", r->provider, r->precision, r->engine ? "ok (engine)" : "ok", r->lat.median, r->max_abs,
                r->rel_l2, top1);
     }
 done:
@@ -312,7 +372,9 @@ done:
     free(ref.ms);
     free(outs);
     kiln_session_destroy(ref_session);
+    kc_runner_destroy(&engine_runner);
     kc_inputs_free(&in);
-    if (l.model || l.buffer) kc_loaded_free(&l);
+    kc_loaded_free(&l);
+    kc_loaded_free(&le);
     return kc_finish_stdout(code);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bench.h"
 #include "cli.h"
 #include "image.h"
 #include "inputs.h"
@@ -286,7 +287,7 @@ int kc_cmd_run(int argc, char **argv) {
     kc_list files = {.n = 0};
     const char *shape = NULL, *dtype = NULL, *seed_s = NULL, *resize_s = NULL, *crop_s = NULL, *topk_s = NULL,
                *labels_path = NULL, *out_dir = NULL, *dump_dir = NULL, *threads_s = NULL, *json_path = NULL,
-               *batch_s = NULL;
+               *batch_s = NULL, *cache_dir = NULL;
     bool random = false;
     const kc_flag flags[] = {
         {"--input", NULL, NULL, &files},     {"--shape", NULL, &shape, NULL},   {"--dtype", NULL, &dtype, NULL},
@@ -294,7 +295,8 @@ int kc_cmd_run(int argc, char **argv) {
         {"--resize", NULL, &resize_s, NULL}, {"--crop", NULL, &crop_s, NULL},   {"--topk", NULL, &topk_s, NULL},
         {"--labels", NULL, &labels_path, NULL}, {"--output", NULL, &out_dir, NULL},
         {"--dump-input", NULL, &dump_dir, NULL}, {"--threads", NULL, &threads_s, NULL},
-        {"--json", NULL, &json_path, NULL},  {NULL, NULL, NULL, NULL}};
+        {"--json", NULL, &json_path, NULL},  {"--cache", NULL, &cache_dir, NULL},
+        {NULL, NULL, NULL, NULL}};
     const char *path;
     int code = KC_EXIT_OK;
     if (!kc_parse_args(argc, argv, flags, &path, &code)) return code;
@@ -311,8 +313,7 @@ int kc_cmd_run(int argc, char **argv) {
     if (labels_path && !kc_labels_read(labels_path, &labels, &code)) return code;
 
     kc_loaded l;
-    kiln_session *session = NULL;
-    kiln_session_options *opts = NULL;
+    kc_runner runner = {0};
     kc_inputs in = {.image_input = -1};
     kc_io *outs = NULL;
     size_t n_outs = 0;
@@ -320,10 +321,10 @@ int kc_cmd_run(int argc, char **argv) {
     char (*out_files)[4096] = NULL;
     FILE *jf = NULL;
     char err[4096];
-    if (!kc_load_model(cmd, path, &l, &code)) goto done;
+    if (!kc_load_model_or_engine(cmd, path, &l, &code)) goto done;
     kc_input_opts io = {.files = &files, .shape_flag = "--shape", .shape = shape, .dtype = dtype, .batch = batch,
                         .resize = (int)resize, .crop = (int)crop, .random = random, .seed = (uint64_t)seed};
-    if (!kc_inputs_prepare(cmd, l.model, &io, &in, &code)) goto done;
+    if (!kc_inputs_prepare(cmd, kc_loaded_inputs(&l), &io, &in, &code)) goto done;
     if (dump_dir) {
         char (*in_files)[4096] = calloc(in.n + 1, sizeof *in_files);
         bool ok = in_files && kc_write_all(cmd, "--dump-input", dump_dir, in.io, in.tensors, in.n, in_files, &code);
@@ -331,18 +332,13 @@ int kc_cmd_run(int argc, char **argv) {
         free(in_files);
         if (!ok) goto done;
     }
-    if (kiln_session_options_create(&opts) != KILN_OK ||
-        kiln_session_options_set_threads(opts, (int)threads) != KILN_OK ||
-        kiln_session_create(l.model, opts, &session) != KILN_OK) {
-        code = kc_fail(KC_EXIT_MODEL, cmd, "%s", kiln_last_error());
-        goto done;
-    }
-    if (!kc_model_io(l.model, true, &outs, &n_outs) || !(res = calloc(n_outs + 1, sizeof *res))) {
+    if (!kc_runner_create(cmd, &l, threads, cache_dir, &runner, &code)) goto done;
+    if (!kc_loaded_outputs(&l, &outs, &n_outs) || !(res = calloc(n_outs + 1, sizeof *res))) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "cannot read the model's outputs: %s", kiln_last_error());
         goto done;
     }
     double t0 = kc_now();
-    if (!kc_session_run_all(session, &in, outs, n_outs, res, err, sizeof err)) {
+    if (!kc_runner_run_all(&runner, &in, outs, n_outs, res, err, sizeof err)) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "%s", err);
         goto done;
     }
@@ -369,7 +365,13 @@ int kc_cmd_run(int argc, char **argv) {
         printf("input  '%s' %s <- %s\n", kc_fmt_name(in.io[i].name, strlen(in.io[i].name), name, sizeof name),
                kc_fmt_tensor(in.tensors[i], type, sizeof type),
                kc_fmt_name(in.source[i], strlen(in.source[i]), src, sizeof src));
-    printf("ran in %.2f ms (cpu, %s threads)\n", ms, threads ? threads_s : "auto");
+    if (l.engine) {
+        const char *prov = NULL;
+        if (kiln_engine_get(l.engine, "providers", &prov) != KILN_OK || !prov) prov = "cpu";
+        printf("ran in %.2f ms (engine, %s)\n", ms, prov);
+    } else {
+        printf("ran in %.2f ms (cpu, %s threads)\n", ms, threads ? threads_s : "auto");
+    }
     for (size_t i = 0; i < n_outs; i++) {
         kc_stats st;
         printf("output '%s' %s", kc_fmt_name(outs[i].name, strlen(outs[i].name), name, sizeof name),
@@ -388,10 +390,9 @@ done:
     free(res);
     free(outs);
     free(out_files);
-    kiln_session_destroy(session);
-    kiln_session_options_destroy(opts);
+    kc_runner_destroy(&runner);
     kc_inputs_free(&in);
-    if (l.model || l.buffer) kc_loaded_free(&l);
+    kc_loaded_free(&l);
     kc_labels_free(&labels);
     return kc_finish_stdout(code);
 }

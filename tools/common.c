@@ -241,7 +241,172 @@ static bool kc_load_failed(kc_loaded *l, kiln_status status, int code, int *exit
     return false;
 }
 
+/* Load a model, or an engine when `engine_ok` and the bytes start with the
+ * engine magic (kc_load_model / kc_load_model_or_engine). */
+static bool kc_load(const char *cmd, const char *path, kc_loaded *l, int *exit_code, bool engine_ok);
+
 bool kc_load_model(const char *cmd, const char *path, kc_loaded *l, int *exit_code) {
+    return kc_load(cmd, path, l, exit_code, false);
+}
+
+bool kc_load_model_or_engine(const char *cmd, const char *path, kc_loaded *l, int *exit_code) {
+    return kc_load(cmd, path, l, exit_code, true);
+}
+
+bool kc_file_is_engine(const char *path) {
+    unsigned char magic[KC_ENGINE_MAGIC_LEN];
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    bool yes = fread(magic, 1, sizeof magic, f) == sizeof magic && memcmp(magic, KC_ENGINE_MAGIC, sizeof magic) == 0;
+    fclose(f);
+    return yes;
+}
+
+const kiln_model *kc_loaded_inputs(const kc_loaded *l) { return l->model ? l->model : l->io_model; }
+
+int kc_fail_kiln(int code, const char *cmd, const char *path) {
+    const char *msg = kiln_last_error();
+    size_t plen = path ? strlen(path) : 0;
+    if (plen && strncmp(msg, path, plen) == 0 && strncmp(msg + plen, ": ", 2) == 0) msg += plen + 2;
+    if (!path || strstr(msg, path)) return kc_fail(code, cmd, "%s", msg);
+    return kc_fail(code, cmd, "%s: %s", path, msg);
+}
+
+/* ---- a node-less ONNX model declaring an engine's inputs ---------------------------- */
+
+/* Growing protobuf buffer; `oom` set once an allocation failed. */
+typedef struct kc_pb {
+    unsigned char *p;
+    size_t n, cap;
+    bool oom;
+} kc_pb;
+
+/* Append len bytes. */
+static void kc_pb_raw(kc_pb *b, const void *data, size_t len) {
+    if (b->oom) return;
+    if (b->n + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + len) cap *= 2;
+        unsigned char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, data, len);
+    b->n += len;
+}
+
+/* Append a base-128 varint. */
+static void kc_pb_varint(kc_pb *b, uint64_t v) {
+    unsigned char tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    kc_pb_raw(b, tmp, n);
+}
+
+/* Field `field` as a varint (wire type 0). */
+static void kc_pb_int(kc_pb *b, unsigned field, uint64_t v) {
+    kc_pb_varint(b, (uint64_t)field << 3);
+    kc_pb_varint(b, v);
+}
+
+/* Field `field` as length-delimited bytes (wire type 2). */
+static void kc_pb_bytes(kc_pb *b, unsigned field, const void *data, size_t len) {
+    kc_pb_varint(b, (uint64_t)field << 3 | 2);
+    kc_pb_varint(b, len);
+    kc_pb_raw(b, data, len);
+}
+
+/* Field `field` holding the finished message `m` (freed). */
+static void kc_pb_message(kc_pb *b, unsigned field, kc_pb *m) {
+    if (m->oom) b->oom = true;
+    else kc_pb_bytes(b, field, m->p ? (const void *)m->p : (const void *)"", m->n);
+    free(m->p);
+    memset(m, 0, sizeof *m);
+}
+
+bool kc_engine_io_model_bytes(const kiln_engine *e, unsigned char **out, size_t *size) {
+    size_t n;
+    if (kiln_engine_input_count(e, &n) != KILN_OK) return false;
+    kc_pb graph = {0}, model = {0}, opset = {0};
+    kc_pb_bytes(&graph, 2, "engine_inputs", 13);
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        kiln_dtype dt;
+        int rank;
+        if (kiln_engine_input_info(e, i, &name, &dt, &rank) != KILN_OK) goto fail;
+        kc_pb shape = {0}, tensor = {0}, type = {0}, vi = {0};
+        for (int a = 0; a < rank; a++) {
+            int64_t d = -1;
+            kc_pb dim = {0};
+            if (kiln_engine_input_dim(e, i, a, &d) != KILN_OK) d = -1;
+            if (d >= 0) kc_pb_int(&dim, 1, (uint64_t)d);
+            else {
+                char sym[32];
+                if (a == 0) snprintf(sym, sizeof sym, "batch");
+                else snprintf(sym, sizeof sym, "dim%d", a);
+                kc_pb_bytes(&dim, 2, sym, strlen(sym));
+            }
+            kc_pb_message(&shape, 1, &dim);
+        }
+        kc_pb_int(&tensor, 1, (uint64_t)dt);
+        if (rank >= 0) kc_pb_message(&tensor, 2, &shape);
+        else free(shape.p);
+        kc_pb_message(&type, 1, &tensor);
+        kc_pb_bytes(&vi, 1, name, strlen(name));
+        kc_pb_message(&vi, 2, &type);
+        kc_pb_message(&graph, 11, &vi);
+    }
+    kc_pb_int(&model, 1, 8);
+    kc_pb_bytes(&model, 2, "kiln", 4);
+    kc_pb_message(&model, 7, &graph);
+    kc_pb_bytes(&opset, 1, "", 0);
+    kc_pb_int(&opset, 2, 17);
+    kc_pb_message(&model, 8, &opset);
+    if (model.oom) {
+        free(model.p);
+        return false;
+    }
+    *out = model.p;
+    *size = model.n;
+    return true;
+fail:
+    free(graph.p);
+    return false;
+}
+
+/* Load the engine in l->buffer (size bytes) or at `path`, and its io_model. */
+static bool kc_load_engine(const char *cmd, const char *path, size_t size, kc_loaded *l, int *exit_code) {
+    const char *shown = l->buffer ? (strcmp(path, "-") == 0 ? "<stdin>" : path) : path;
+    double t0 = kc_now();
+    kiln_status s = l->buffer ? kiln_engine_load_from_memory(l->buffer, size, &l->engine)
+                              : kiln_engine_load(path, &l->engine);
+    l->load_ms = (kc_now() - t0) * 1e3;
+    if (s != KILN_OK) {
+        kc_fail_kiln(KC_EXIT_MODEL, cmd, shown);
+        return kc_load_failed(l, s, KC_EXIT_MODEL, exit_code);
+    }
+    size_t io_size = 0;
+    unsigned char *io = NULL;
+    if (!kc_engine_io_model_bytes(l->engine, &io, &io_size) ||
+        kiln_model_load_from_memory(io, io_size, NULL, &l->io_model) != KILN_OK) {
+        kc_fail(KC_EXIT_MODEL, cmd, "%s: cannot describe the engine's inputs: %s", shown, kiln_last_error());
+        free(io);
+        kiln_engine_destroy(l->engine);
+        l->engine = NULL;
+        return kc_load_failed(l, KILN_ERR_INTERNAL, KC_EXIT_MODEL, exit_code);
+    }
+    l->io_buffer = io;
+    return true;
+}
+
+static bool kc_load(const char *cmd, const char *path, kc_loaded *l, int *exit_code, bool engine_ok) {
     memset(l, 0, sizeof *l);
     kiln_status s;
     bool from_stdin = strcmp(path, "-") == 0;
@@ -264,7 +429,15 @@ bool kc_load_model(const char *cmd, const char *path, kc_loaded *l, int *exit_co
             return kc_load_failed(l, KILN_ERR_PARSE, KC_EXIT_MODEL, exit_code);
         }
         l->file_size = (uint64_t)st.st_size;
+        if (kc_file_is_engine(path)) {
+            if (engine_ok) return kc_load_engine(cmd, path, 0, l, exit_code);
+            kc_fail(KC_EXIT_MODEL, cmd, "'%s' is a kiln engine file, not an ONNX model ('kiln %s' needs the model)",
+                    path, cmd);
+            return kc_load_failed(l, KILN_ERR_PARSE, KC_EXIT_MODEL, exit_code);
+        }
+        double t0 = kc_now();
         s = kiln_model_load(path, &l->model);
+        l->load_ms = (kc_now() - t0) * 1e3;
     } else {
         FILE *f = from_stdin ? stdin : fopen(path, "rb");
         size_t size = 0;
@@ -279,6 +452,12 @@ bool kc_load_model(const char *cmd, const char *path, kc_loaded *l, int *exit_co
             return kc_load_failed(l, KILN_ERR_PARSE, KC_EXIT_MODEL, exit_code);
         }
         l->file_size = size;
+        if (size >= KC_ENGINE_MAGIC_LEN && memcmp(l->buffer, KC_ENGINE_MAGIC, KC_ENGINE_MAGIC_LEN) == 0) {
+            if (engine_ok) return kc_load_engine(cmd, path, size, l, exit_code);
+            kc_fail(KC_EXIT_MODEL, cmd, "'%s' is a kiln engine file, not an ONNX model ('kiln %s' needs the model)",
+                    shown, cmd);
+            return kc_load_failed(l, KILN_ERR_PARSE, KC_EXIT_MODEL, exit_code);
+        }
         char dir[4096];
         s = kiln_model_load_from_memory(l->buffer, size,
                                         from_stdin ? NULL : kc_dirname(path, dir, sizeof dir),
@@ -303,8 +482,14 @@ bool kc_load_model(const char *cmd, const char *path, kc_loaded *l, int *exit_co
 
 void kc_loaded_free(kc_loaded *l) {
     kiln_model_destroy(l->model);
+    kiln_model_destroy(l->io_model);
+    kiln_engine_destroy(l->engine);
+    free(l->io_buffer);
     free(l->buffer);
     l->model = NULL;
+    l->io_model = NULL;
+    l->engine = NULL;
+    l->io_buffer = NULL;
     l->buffer = NULL;
 }
 
