@@ -15,6 +15,7 @@
 
 #include "onnx/onnx.h"
 #include "onnx/wire.h"
+#include "onnx/write.h"
 #include "ops/ops.h"
 
 /* Per-parse state. */
@@ -23,6 +24,7 @@ typedef struct kl_parser {
     kl_arena *a;
     size_t emitted; /* nodes emitted (inlining budget) */
     unsigned inline_seq;
+    const kl_mapfile *blob; /* engine weights: the only external data allowed, or NULL */
 } kl_parser;
 
 /* Opset context for parsing nodes: the model's, or a function's. */
@@ -298,7 +300,14 @@ static kiln_status kl_parse_tensor(kl_parser *P, const uint8_t *data, size_t len
         if (!ext_loc)
             return kl_errorf(KILN_ERR_INVALID_MODEL, "tensor '%s': external data without a location", t->name);
         const kl_mapfile *mf = NULL;
-        KL_TRY(kl_external_file(P, t->name, ext_loc, &mf));
+        if (P->blob) { /* an engine's graph: only the weights blob, zero-copy */
+            if (strcmp(ext_loc, KL_ONNX_BLOB_LOCATION) != 0)
+                return kl_errorf(KILN_ERR_INVALID_MODEL, "tensor '%s': external data '%s' in an engine graph (only '%s' is allowed)",
+                                 t->name, ext_loc, KL_ONNX_BLOB_LOCATION);
+            mf = P->blob;
+        } else {
+            KL_TRY(kl_external_file(P, t->name, ext_loc, &mf));
+        }
         if ((uint64_t)ext_off > mf->size)
             return kl_errorf(KILN_ERR_INVALID_MODEL,
                              "tensor '%s': external data offset %lld is past the end of '%s' (%zu bytes)", t->name,
@@ -789,6 +798,14 @@ static kiln_status kl_parse_node(kl_parser *P, const uint8_t *data, size_t len, 
         else if (f.num == 4) KL_TRY(kl_str_field(P, &f, "NodeProto.op_type", &n->op_type));
         else if (f.num == 7) KL_TRY(kl_str_field(P, &f, "NodeProto.domain", &n->domain));
         else if (f.num == 8) KL_TRY(kl_str_field(P, &f, "NodeProto.overload", &n->overload));
+        else if (f.num == 6) { /* doc_string: kiln's writer keeps fused_from there */
+            KL_TRY(kl_pb_expect(&f, KL_WIRE_LEN, "NodeProto.doc_string"));
+            size_t plen = strlen(KL_ONNX_FUSED_PREFIX);
+            if (f.len > plen && memcmp(f.data, KL_ONNX_FUSED_PREFIX, plen) == 0) {
+                n->fused_from = kl_arena_strndup(a, (const char *)f.data + plen, f.len - plen);
+                if (!n->fused_from) return KILN_ERR_NO_MEMORY;
+            }
+        }
     }
     n->domain = kl_norm_domain(n->domain);
     n->opset = kl_opctx_version(ops, n->domain);
@@ -1364,8 +1381,9 @@ static kiln_status kl_parse_model(kl_parser *P, const uint8_t *data, size_t len)
     return kl_parse_graph(P, graph, graph_len, m->graph, &ops);
 }
 
-kiln_status kl_onnx_parse(const uint8_t *bytes, size_t size, const char *path, const char *base_dir,
-                          kl_model **out) {
+/* kl_onnx_parse, with external data resolved into `blob` when it is not NULL. */
+static kiln_status kl_onnx_parse_impl(const uint8_t *bytes, size_t size, const char *path, const char *base_dir,
+                                      const kl_mapfile *blob, kl_model **out) {
     *out = NULL;
     kl_model *m = kl_calloc(1, sizeof *m);
     if (!m) return KILN_ERR_NO_MEMORY;
@@ -1383,7 +1401,7 @@ kiln_status kl_onnx_parse(const uint8_t *bytes, size_t size, const char *path, c
         s = kl_errorf(KILN_ERR_PARSE, "%s: the file is empty", m->path);
         goto fail;
     }
-    kl_parser P = {m, &m->arena, 0, 0};
+    kl_parser P = {m, &m->arena, 0, 0, blob};
     s = kl_parse_model(&P, bytes, size);
     if (s == KILN_OK) s = kl_infer_graph(m, m->graph);
     if (s) {
@@ -1395,6 +1413,21 @@ kiln_status kl_onnx_parse(const uint8_t *bytes, size_t size, const char *path, c
 fail:
     kl_model_free(m);
     return s;
+}
+
+kiln_status kl_onnx_parse(const uint8_t *bytes, size_t size, const char *path, const char *base_dir,
+                          kl_model **out) {
+    return kl_onnx_parse_impl(bytes, size, path, base_dir, NULL, out);
+}
+
+kiln_status kl_onnx_parse_with_blob(const uint8_t *bytes, size_t size, const char *path, const uint8_t *blob,
+                                    size_t blob_size, kl_model **out) {
+    kl_mapfile view = {blob_size ? blob : NULL, blob_size, NULL, 0};
+    if (!blob && blob_size) {
+        *out = NULL;
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%s: NULL weights blob", path ? path : "<memory>");
+    }
+    return kl_onnx_parse_impl(bytes, size, path, NULL, &view, out);
 }
 
 kiln_status kl_onnx_load_file(const char *path, kl_model **out) {
