@@ -25,6 +25,15 @@ int kc_cmd_check(int argc, char **argv);
 int kc_cmd_run(int argc, char **argv);
 int kc_cmd_bench(int argc, char **argv);
 int kc_cmd_compare(int argc, char **argv);
+int kc_cmd_build(int argc, char **argv);
+int kc_cmd_trtexec(int argc, char **argv);
+int kc_cmd_profile(int argc, char **argv);
+int kc_cmd_graph(int argc, char **argv);
+/* Help printers of the subcommands whose flags come from a table. */
+void kc_build_help(FILE *f);
+void kc_trtexec_help(FILE *f);
+void kc_profile_help(FILE *f);
+void kc_graph_help(FILE *f);
 /* Hidden: kiln preprocess IMAGE --output FILE.npy (ImageNet preprocessing). */
 int kc_cmd_preprocess(int argc, char **argv);
 

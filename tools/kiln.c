@@ -10,6 +10,7 @@ typedef struct kc_command {
     const char *summary;
     const char *help;
     bool hidden; /* not listed in the general help */
+    void (*help_fn)(FILE *f); /* prints the help instead of `help` when set */
 } kc_command;
 
 static const kc_command kc_commands[] = {
@@ -31,7 +32,7 @@ static const kc_command kc_commands[] = {
      "  --verbose   same as --shapes\n"
      "  --help      show this help\n"
      "\n"
-     "exit status: 0 ok, 1 the model could not be loaded, 2 usage error\n", false},
+     "exit status: 0 ok, 1 the model could not be loaded, 2 usage error\n", false, NULL},
     {"check", kc_cmd_check, "check a model against the ONNX rules and list what kiln cannot run yet",
      "usage: kiln check MODEL [--json] [--strict]\n"
      "\n"
@@ -47,7 +48,7 @@ static const kc_command kc_commands[] = {
      "  --strict    also fail on warnings and unsupported operators\n"
      "  --help      show this help\n"
      "\n"
-     "exit status: 0 valid, 1 invalid or could not be loaded, 2 usage error\n", false},
+     "exit status: 0 valid, 1 invalid or could not be loaded, 2 usage error\n", false, NULL},
     {"run", kc_cmd_run, "run a model on .npy/.pb/.bin files or images; print top-k classes",
      "usage: kiln run MODEL --input FILE [--input NAME=FILE ...] [FLAGS]\n"
      "\n"
@@ -90,7 +91,7 @@ static const kc_command kc_commands[] = {
      "  kiln run resnet50.onnx --input cat.jpg --topk 5 --labels imagenet_classes.txt\n"
      "  kiln run model.onnx --input input_ids=ids.npy --input attention_mask=mask.npy --output out/\n"
      "\n"
-     "exit status: 0 ok, 1 a file or the model could not be used, 2 usage error\n", false},
+     "exit status: 0 ok, 1 a file or the model could not be used, 2 usage error\n", false, NULL},
     {"bench", kc_cmd_bench, "time a model: latency percentiles, throughput (like trtexec)",
      "usage: kiln bench MODEL [--batch N] [--shapes SPEC] [--threads N] [--warmup MS]\n"
      "                  [--duration S | --iterations N] [--json FILE]\n"
@@ -115,7 +116,7 @@ static const kc_command kc_commands[] = {
      "  --json FILE        write a JSON report, every latency included ('-': stdout)\n"
      "  --help             show this help\n"
      "\n"
-     "exit status: 0 ok, 1 the model could not be loaded or run, 2 usage error\n", false},
+     "exit status: 0 ok, 1 the model could not be loaded or run, 2 usage error\n", false, NULL},
     {"compare", kc_cmd_compare, "latency and error of providers/precisions against FP32 CPU",
      "usage: kiln compare MODEL [--providers cpu[,cuda]] [--precisions fp32[,fp16,bf16,int8]]\n"
      "                    [--input FILE ...] [--iterations N] [--json FILE]\n"
@@ -140,15 +141,20 @@ static const kc_command kc_commands[] = {
      "  --json FILE         write the table as JSON ('-': stdout)\n"
      "  --help              show this help\n"
      "\n"
-     "exit status: 0 ok, 1 the model could not be loaded or run, 2 usage error\n", false},
+     "exit status: 0 ok, 1 the model could not be loaded or run, 2 usage error\n", false, NULL},
+    {"build", kc_cmd_build, "optimize a model into an engine file (TensorRT's builder)", NULL, false, kc_build_help},
+    {"profile", kc_cmd_profile, "per-layer times of a model or engine, slowest first", NULL, false, kc_profile_help},
+    {"graph", kc_cmd_graph, "the graph before or after optimization as Graphviz DOT", NULL, false, kc_graph_help},
+    {"trtexec", kc_cmd_trtexec, "trtexec's command lines (--onnx, --saveEngine, --loadEngine, ...) and report", NULL,
+     false, kc_trtexec_help},
     {"preprocess", kc_cmd_preprocess, "write the ImageNet preprocessing of an image as .npy",
      "usage: kiln preprocess IMAGE --output FILE.npy [--resize N] [--crop N]\n"
      "\n"
-     "Write the 1x3xCROPxCROP float32 tensor that 'kiln run' feeds for IMAGE.\n", true},
+     "Write the 1x3xCROPxCROP float32 tensor that 'kiln run' feeds for IMAGE.\n", true, NULL},
     {"help", NULL, "show help for a subcommand",
      "usage: kiln help [SUBCOMMAND]\n"
      "\n"
-     "Show the general help, or the help of SUBCOMMAND.\n", false},
+     "Show the general help, or the help of SUBCOMMAND.\n", false, NULL},
 };
 
 /* The command named `name`, or NULL. */
@@ -170,7 +176,8 @@ static void kc_usage(FILE *f) {
 bool kc_help(FILE *f, const char *name) {
     const kc_command *c = kc_find(name);
     if (!c) return false;
-    fputs(c->help, f);
+    if (c->help_fn) c->help_fn(f);
+    else fputs(c->help, f);
     return true;
 }
 

@@ -170,13 +170,17 @@ kiln_status kl_rt_from_tensor(const kl_tensor *t, kl_rt **out) {
     return KILN_OK;
 }
 
+/* Reference counts are atomic (gcc/clang __atomic builtins on the int
+ * field): values shared between sessions or threads, such as constants,
+ * may be referenced and released concurrently.  The last release
+ * acquires every earlier one's writes before freeing. */
 kl_rt *kl_rt_ref(kl_rt *v) {
-    if (v) v->refs++;
+    if (v) __atomic_fetch_add(&v->refs, 1, __ATOMIC_RELAXED);
     return v;
 }
 
 void kl_rt_unref(kl_rt *v) {
-    if (!v || --v->refs > 0) return;
+    if (!v || __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
     for (size_t i = 0; i < v->n_items; i++) kl_rt_unref(v->items[i]);
     kl_free(v->items);
     if (v->owns_data) {

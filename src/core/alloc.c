@@ -1,28 +1,34 @@
 /* Checked allocation with fault injection for tests. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
 
-/* Fault injection state.  Process-wide; tests that use it are single-threaded. */
-static long kl_fail_at;  /* 0: off */
-static long kl_count;
+/* Fault injection state, process-wide and atomic: any number of threads may
+ * allocate at once.  The counter is exact under concurrency; which thread's
+ * allocation is the n-th one is then up to the scheduler. */
+static atomic_long kl_fail_at; /* 0: off */
+static atomic_long kl_count;
 
 void kl_alloc_fail_at(long n) {
-    kl_fail_at = n;
-    kl_count = 0;
+    atomic_store_explicit(&kl_count, 0, memory_order_relaxed);
+    atomic_store_explicit(&kl_fail_at, n, memory_order_relaxed);
 }
 
-long kl_alloc_count(void) { return kl_count; }
+long kl_alloc_count(void) { return atomic_load_explicit(&kl_count, memory_order_relaxed); }
+
+/* Count one allocation; returns the new count. */
+static long kl_alloc_tick(void) { return atomic_fetch_add_explicit(&kl_count, 1, memory_order_relaxed) + 1; }
 
 /* True when this allocation must fail (size limit or injected fault). */
 static bool kl_alloc_refuse(size_t size) {
-    kl_count++;
+    long n = kl_alloc_tick(), fail_at = atomic_load_explicit(&kl_fail_at, memory_order_relaxed);
     if (size > KL_MAX_ALLOC) {
         kl_errorf(KILN_ERR_NO_MEMORY, "allocation of %zu bytes exceeds kiln's limit", size);
         return true;
     }
-    if (kl_fail_at > 0 && kl_count >= kl_fail_at) {
+    if (fail_at > 0 && n >= fail_at) {
         kl_errorf(KILN_ERR_NO_MEMORY, "allocation of %zu bytes failed (injected)", size);
         return true;
     }
@@ -39,7 +45,7 @@ void *kl_malloc(size_t size) {
 void *kl_calloc(size_t n, size_t size) {
     size_t total;
     if (kl_mul_size(n, size, &total)) {
-        kl_count++;
+        kl_alloc_tick();
         kl_errorf(KILN_ERR_NO_MEMORY, "allocation of %zu x %zu bytes overflows", n, size);
         return NULL;
     }
@@ -52,7 +58,7 @@ void *kl_calloc(size_t n, size_t size) {
 void *kl_realloc_array(void *p, size_t n, size_t size) {
     size_t total;
     if (kl_mul_size(n, size, &total)) {
-        kl_count++;
+        kl_alloc_tick();
         kl_errorf(KILN_ERR_NO_MEMORY, "allocation of %zu x %zu bytes overflows", n, size);
         return NULL;
     }

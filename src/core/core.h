@@ -25,10 +25,16 @@
 #define KL_UNLIKELY(x) (x)
 #endif
 
-/* SQLite-style invariant checks that survive release builds: ALWAYS(x) is
- * x, and in debug builds a false x traps in a debugger-friendly way. */
+/* SQLite-style invariant checks that survive release builds: KL_ALWAYS(x)
+ * is x (KL_NEVER(x) is x too), and in debug builds (no NDEBUG) a false
+ * KL_ALWAYS / true KL_NEVER stops at a trap instruction for the debugger. */
+#if !defined(NDEBUG) && defined(__GNUC__)
+#define KL_ALWAYS(x) ((x) ? 1 : (__builtin_trap(), 0))
+#define KL_NEVER(x) ((x) ? (__builtin_trap(), 1) : 0)
+#else
 #define KL_ALWAYS(x) (x)
 #define KL_NEVER(x) (x)
+#endif
 
 #define KL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define KL_MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -119,7 +125,7 @@ typedef struct kl_ptrvec {
 kiln_status kl_ptrvec_push(kl_ptrvec *v, void *item);
 void kl_ptrvec_free(kl_ptrvec *v);
 
-/* ---- string map (strmap.c) -------------------------------------------------- */
+/* ---- string map (vec.c) ---------------------------------------------------- */
 
 /* Open-addressing hash map from NUL-terminated strings (borrowed: they must
  * outlive the map) to pointers. */

@@ -3,7 +3,9 @@
  * (IR and opset versions, SSA names, topological order, attributes against
  * the op schemas, initializer sizes, typed graph inputs/outputs, subgraphs)
  * and a bit more (sparse indices, initializers against their declared
- * types), plus the list of operators kiln cannot run yet.
+ * types), plus the list of operators kiln cannot run yet.  Which ops can run
+ * is asked through the caller's kl_check_caps, so onnx/ never depends on a
+ * backend.
  *
  * The checker reads the IR only: it never fails on a broken model, it
  * records a problem naming the node (index, name, op type) or the value.
@@ -15,7 +17,6 @@
 #include <string.h>
 
 #include "onnx/onnx.h"
-#include "backend/kernel.h"
 #include "ops/ops.h"
 
 #define KL_CHECK_MAX_IR_VERSION 13
@@ -39,12 +40,14 @@ typedef struct checker {
     kl_check_result *r;
     kl_strmap op_keys; /* "domain\x1fop\x1fopset" -> op_use */
     kl_ptrvec ops;     /* op_use*, in order of first use */
+    const kl_check_caps *caps; /* NULL: every op with a schema counts as runnable */
 } checker;
 
-/* Whether some backend has a kernel for (domain, op, opset): the kernel
- * registry answers. */
-static bool kl_check_kernel_exists(const char *domain, const char *op, int64_t opset) {
-    return kl_kernel_exists(domain, op, opset);
+/* Whether the caller can run (domain, op, opset); true when it gave no
+ * capability callback. */
+static bool can_run(const checker *c, const char *domain, const char *op, int64_t opset) {
+    if (!c->caps || !c->caps->can_run) return true;
+    return c->caps->can_run(domain, op, opset, c->caps->user);
 }
 
 /* ---- recording problems ---------------------------------------------------- */
@@ -359,7 +362,7 @@ static kiln_status note_op(checker *c, const kl_node *n, const char *desc) {
 static kiln_status report_ops(checker *c) {
     for (size_t i = 0; i < c->ops.len; i++) {
         const op_use *u = c->ops.items[i];
-        if (u->has_schema && kl_check_kernel_exists(u->domain, u->op, u->opset)) continue;
+        if (u->has_schema && can_run(c, u->domain, u->op, u->opset)) continue;
         const char *why = u->has_schema ? "no kernel for it yet"
                                         : "kiln has no schema for this op and opset";
         KL_TRY(add(c, KILN_CHECK_UNSUPPORTED, u->first_index,
@@ -741,11 +744,16 @@ static kiln_status run_checks(checker *c) {
 
 /* See onnx.h.  Fails only on bad arguments or out of memory. */
 kiln_status kl_check_model(const kl_model *m, kl_check_result **out) {
+    return kl_check_model_caps(m, NULL, out);
+}
+
+/* See onnx.h.  Fails only on bad arguments or out of memory. */
+kiln_status kl_check_model_caps(const kl_model *m, const kl_check_caps *caps, kl_check_result **out) {
     if (!m || !out) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kl_check_model: NULL argument");
     kl_check_result *r = kl_calloc(1, sizeof(*r));
     if (!r) return KILN_ERR_NO_MEMORY;
     kl_arena_init(&r->arena);
-    checker c = {.m = m, .r = r};
+    checker c = {.m = m, .r = r, .caps = caps};
     kiln_status s = run_checks(&c);
     kl_strmap_free(&c.op_keys);
     kl_ptrvec_free(&c.ops);

@@ -51,7 +51,20 @@ typedef struct kl_check_result {
     kl_arena arena; /* messages */
 } kl_check_result;
 
+/* What the caller can run, for the "cannot run yet" list: can_run returns
+ * true when some backend has a kernel for (domain "" = ai.onnx, op, opset).
+ * The runtime passes its kernel registry; onnx/ never asks a backend. */
+typedef struct kl_check_caps {
+    bool (*can_run)(const char *domain, const char *op, int64_t opset, void *user);
+    void *user;
+} kl_check_caps;
+
+/* kl_check_model_caps with no capabilities: every op with a schema counts as
+ * runnable, so only ops without a schema are listed as unsupported. */
 kiln_status kl_check_model(const kl_model *m, kl_check_result **out);
+/* Check m; ops that have a schema but caps->can_run refuses are listed as
+ * KILN_CHECK_UNSUPPORTED.  caps may be NULL. */
+kiln_status kl_check_model_caps(const kl_model *m, const kl_check_caps *caps, kl_check_result **out);
 void kl_check_free(kl_check_result *r);
 
 #endif /* KL_ONNX_H */

@@ -1,6 +1,7 @@
 /* kiln_model and kiln_check: loading, input/output introspection, checking. */
 #include <string.h>
 
+#include "backend/kernel.h"
 #include "runtime/runtime.h"
 
 /* Wrap a loaded IR model into a public handle; takes ownership of `ir`
@@ -144,13 +145,20 @@ KILN_API kiln_status kiln_model_output_dim(const kiln_model *model, size_t index
 
 /* ---- checking ------------------------------------------------------------------ */
 
+/* The checker's capability callback: the CPU kernel registry answers. */
+static bool kl_model_can_run(const char *domain, const char *op, int64_t opset, void *user) {
+    (void)user;
+    return kl_kernel_exists(domain, op, opset);
+}
+
 KILN_API kiln_status kiln_model_check(const kiln_model *model, kiln_check **out) {
     if (!model || !out)
         return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_model_check: %s is NULL",
                          !model ? "model" : "out");
     kiln_check *c = kl_calloc(1, sizeof *c);
     if (!c) return KILN_ERR_NO_MEMORY;
-    kiln_status s = kl_check_model(model->ir, &c->result);
+    const kl_check_caps caps = {kl_model_can_run, NULL};
+    kiln_status s = kl_check_model_caps(model->ir, &caps, &c->result);
     if (s != KILN_OK) {
         kl_free(c);
         return s;

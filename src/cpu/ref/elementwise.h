@@ -51,9 +51,9 @@ kiln_status kl_ew_cast_tensor(const kl_rt *src, kl_rt *dst, const kl_cast_opts *
  * [o, o + n), input k's elements off[k] + j * st[k] for j < n (st[k] is 0
  * on a broadcast run, 1 otherwise). */
 typedef void (*kl_ew_run_fn)(void *ctx, int64_t o, const int64_t *off, const int64_t *st, int64_t n);
-/* Walk the numpy broadcast of ins[0..n) (at most KL_BCAST_MAX_IN tensors)
- * onto out's shape, which must be their broadcast shape. */
-void kl_ew_walk(kl_rt *const *ins, int n, const kl_rt *out, kl_ew_run_fn fn, void *ctx);
+/* Walk the numpy broadcast of ins[0..n) onto out's shape, which must be
+ * their broadcast shape; KILN_ERR_UNSUPPORTED beyond KL_BCAST_MAX_IN inputs. */
+kiln_status kl_ew_walk(kl_rt *const *ins, int n, const kl_rt *out, kl_ew_run_fn fn, void *ctx);
 /* Input i of c as a tensor (KILN_ERR_TYPE when it is absent or not a tensor). */
 kiln_status kl_ew_input(kl_kctx *c, size_t i, kl_rt **out);
 

@@ -12,9 +12,12 @@
 
 /* ---- the broadcast walker ---------------------------------------------------------- */
 
-void kl_ew_walk(kl_rt *const *ins, int n, const kl_rt *out, kl_ew_run_fn fn, void *ctx) {
+kiln_status kl_ew_walk(kl_rt *const *ins, int n, const kl_rt *out, kl_ew_run_fn fn, void *ctx) {
     int r = out->rank;
-    if (out->count == 0 || n > KL_BCAST_MAX_IN) return;
+    if (n < 0 || n > KL_BCAST_MAX_IN)
+        return kl_errorf(KILN_ERR_UNSUPPORTED, "broadcast of %d inputs: the walker takes at most %d", n,
+                         KL_BCAST_MAX_IN);
+    if (out->count == 0) return KILN_OK;
     int64_t st[KL_BCAST_MAX_IN][KILN_MAX_RANK], tmp[KILN_MAX_RANK];
     for (int k = 0; k < n; k++) {
         const kl_rt *t = ins[k];
@@ -44,7 +47,7 @@ void kl_ew_walk(kl_rt *const *ins, int n, const kl_rt *out, kl_ew_run_fn fn, voi
     int64_t off[KL_BCAST_MAX_IN] = {0}, ist[KL_BCAST_MAX_IN] = {0}, idx[KILN_MAX_RANK] = {0};
     if (nr == 0) {
         fn(ctx, 0, off, ist, 1);
-        return;
+        return KILN_OK;
     }
     int64_t inner = cd[nr - 1], outer = out->count / inner, o = 0;
     for (int k = 0; k < n; k++) ist[k] = cs[k][nr - 1];
@@ -58,6 +61,7 @@ void kl_ew_walk(kl_rt *const *ins, int n, const kl_rt *out, kl_ew_run_fn fn, voi
             idx[d] = 0;
         }
     }
+    return KILN_OK;
 }
 
 /* ---- domains and operator tables ----------------------------------------------------- */
@@ -330,7 +334,7 @@ static kiln_status kl_binary(kl_kctx *c, const kl_binop *op, bool unidir) {
     if (!s) s = kl_kctx_output(c, 0, op->to_bool ? KILN_DTYPE_BOOL : a->dtype, rank, dims, &y);
     if (!s) {
         kl_binctx x = {a, b, y, op, dom, a->dtype == KILN_DTYPE_FLOAT && op->f32 != NULL};
-        kl_ew_walk(ins, 2, y, kl_bin_run, &x);
+        s = kl_ew_walk(ins, 2, y, kl_bin_run, &x);
     }
     kl_rt_unref(view);
     return s;
@@ -407,8 +411,7 @@ kiln_status kl_ew_equal(kl_kctx *c) {
     KL_TRY(kl_ref_broadcast_shape(ins, 2, &rank, dims));
     KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_BOOL, rank, dims, &y));
     kl_binctx x = {a, b, y, &kl_op_eq, KL_DOM_I, false};
-    kl_ew_walk(ins, 2, y, kl_streq_run, &x);
-    return KILN_OK;
+    return kl_ew_walk(ins, 2, y, kl_streq_run, &x);
 }
 
 /* ---- Pow ------------------------------------------------------------------------------ */
@@ -464,7 +467,7 @@ kiln_status kl_ew_pow(kl_kctx *c) {
     if (!s) s = kl_kctx_output(c, 0, a->dtype, rank, dims, &y);
     if (!s) {
         kl_binctx x = {a, b, y, NULL, KL_DOM_F, a->dtype == KILN_DTYPE_FLOAT && b->dtype == KILN_DTYPE_FLOAT};
-        kl_ew_walk(ins, 2, y, kl_pow_run, &x);
+        s = kl_ew_walk(ins, 2, y, kl_pow_run, &x);
     }
     kl_rt_unref(view);
     return s;
@@ -534,12 +537,12 @@ static kiln_status kl_variadic(kl_kctx *c, const kl_binop *op, bool mean) {
     if (!s && dom == KL_DOM_F) s = kl_rt_tensor(KILN_DTYPE_DOUBLE, rank, dims, &acc);
     if (!s) {
         kl_rt *target = acc ? acc : y;
-        for (size_t k = 0; k < n; k++) {
+        for (size_t k = 0; k < n && !s; k++) {
             kl_varctx x = {target, ins[k], k ? op : NULL, dom};
             kl_rt *pair[2] = {target, ins[k]};
-            kl_ew_walk(pair, 2, target, kl_var_run, &x);
+            s = kl_ew_walk(pair, 2, target, kl_var_run, &x);
         }
-        if (acc) {
+        if (!s && acc) {
             double *v = acc->data;
             if (mean)
                 for (int64_t i = 0; i < acc->count; i++) v[i] /= (double)n;
@@ -624,7 +627,7 @@ kiln_status kl_ew_where(kl_kctx *c) {
     KL_TRY(kl_ref_broadcast_shape(ins, 3, &rank, dims));
     KL_TRY(kl_kctx_output(c, 0, x->dtype, rank, dims, &out));
     kl_wherectx w = {cond, x, y, out, KILN_OK};
-    kl_ew_walk(ins, 3, out, kl_where_run, &w);
+    KL_TRY(kl_ew_walk(ins, 3, out, kl_where_run, &w));
     return w.status;
 }
 

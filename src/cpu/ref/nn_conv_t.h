@@ -11,10 +11,12 @@
  */
 
 /* Walk rows (channel, kernel offset) of Cg image channels and grid positions
- * [p0, p1): im2col copies image values into col (zeros where the image
- * coordinate is outside), col2im adds col into the image. */
-static void NN_(im_col)(const kl_nn_geom *g, int64_t Cg, int64_t p0, int64_t p1, NN_T *img, NN_T *col,
-                        bool to_col) {
+ * [p0, p1).  With out_img NULL it is im2col: copy values of in_img into col
+ * (zeros where the image coordinate is outside); otherwise col2im: add col
+ * into out_img (in_img unused).  Two pointers keep the read-only image const. */
+static void NN_(im_col_walk)(const kl_nn_geom *g, int64_t Cg, int64_t p0, int64_t p1, const NN_T *in_img,
+                             NN_T *out_img, NN_T *col) {
+    bool to_col = out_img == NULL;
     int ns = g->ns, L = ns - 1;
     int64_t prodk = 1, isz = 1, istr[KILN_MAX_RANK], pc = p1 - p0;
     for (int d = ns - 1; d >= 0; d--) {
@@ -24,7 +26,8 @@ static void NN_(im_col)(const kl_nn_geom *g, int64_t Cg, int64_t p0, int64_t p1,
     }
     for (int64_t r = 0; r < Cg * prodk; r++) {
         int64_t off[KILN_MAX_RANK], o[KILN_MAX_RANK], kr = r % prodk, q = p0, p = p0;
-        NN_T *ic = img + (r / prodk) * isz, *dst = col + r * pc;
+        int64_t ch = (r / prodk) * isz;
+        NN_T *dst = col + r * pc;
         for (int d = ns - 1; d >= 0; d--) {
             off[d] = (kr % g->k[d]) * g->d[d] - g->pb[d];
             kr /= g->k[d];
@@ -42,8 +45,8 @@ static void NN_(im_col)(const kl_nn_geom *g, int64_t Cg, int64_t p0, int64_t p1,
                 base += id * istr[d];
             }
             int64_t lo = ok ? KL_MIN(KL_MAX(lo0, a), b) : b, hi = ok ? KL_MIN(KL_MAX(hi0, lo), b) : b;
-            NN_T *src = ic + base;
             if (to_col) {
+                const NN_T *src = in_img + ch + base;
                 for (int64_t x = a; x < lo; x++) dst[x - a] = 0;
                 if (s == 1)
                     for (int64_t x = lo; x < hi; x++) dst[x - a] = src[x];
@@ -51,7 +54,8 @@ static void NN_(im_col)(const kl_nn_geom *g, int64_t Cg, int64_t p0, int64_t p1,
                     for (int64_t x = lo; x < hi; x++) dst[x - a] = src[x * s];
                 for (int64_t x = hi; x < b; x++) dst[x - a] = 0;
             } else {
-                for (int64_t x = lo; x < hi; x++) src[x * s] += dst[x - a];
+                NN_T *img = out_img + ch + base;
+                for (int64_t x = lo; x < hi; x++) img[x * s] += dst[x - a];
             }
             dst += b - a;
             p += b - a;
@@ -62,6 +66,12 @@ static void NN_(im_col)(const kl_nn_geom *g, int64_t Cg, int64_t p0, int64_t p1,
             }
         }
     }
+}
+
+/* im2col (to_col) or col2im over img, as NN_(im_col_walk). */
+static void NN_(im_col)(const kl_nn_geom *g, int64_t Cg, int64_t p0, int64_t p1, NN_T *img, NN_T *col,
+                        bool to_col) {
+    NN_(im_col_walk)(g, Cg, p0, p1, img, to_col ? NULL : img, col);
 }
 
 /* Conv: y[N, M, out] = w[M, C/group, k] (*) x[N, C, in] + b, by im2col over
@@ -93,7 +103,7 @@ static kiln_status NN_(conv)(const kl_nn_geom *g, int64_t N, int64_t C, int64_t 
                     s = NN_GEMM(Mg, P, K, 1, wg, K, 1, xg, insz, 1, yg, P);
                     break;
                 }
-                NN_(im_col)(g, Cg, p0, p1, (NN_T *)xg, col, true);
+                NN_(im_col_walk)(g, Cg, p0, p1, xg, NULL, col);
                 s = NN_GEMM(Mg, p1 - p0, K, 1, wg, K, 1, col, p1 - p0, 1, yg + p0, P);
             }
         }

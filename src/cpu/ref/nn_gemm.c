@@ -167,9 +167,10 @@ kiln_status kl_nn_gemm(kl_kctx *c) {
     kiln_status s = KILN_OK;
     if (kl_dtype_is_integer(a->dtype)) {
         int64_t *av = NULL, *bv = NULL, *yv = kl_nn_alloc(M * N, sizeof *yv);
-        if (!yv || kl_nn_as_i64(a, &av) || kl_nn_as_i64(b, &bv)) {
-            s = KILN_ERR_NO_MEMORY;
-        } else {
+        s = yv ? KILN_OK : KILN_ERR_NO_MEMORY;
+        if (!s) s = kl_nn_as_i64(a, &av);
+        if (!s) s = kl_nn_as_i64(b, &bv);
+        if (!s) {
             memset(yv, 0, (size_t)(M * N) * sizeof *yv);
             kl_nn_igemm(M, N, K, av, rsa, csa, bv, rsb, csb, yv, N);
             bool exact = alpha == 1.0 && (beta == 1.0 || !ct);
