@@ -683,17 +683,207 @@ static void kc_info_human(const char *path, const kc_loaded *l, const kc_stats *
     }
 }
 
+/* ---- engine files ------------------------------------------------------------------ */
+
+/* Facts of an engine, in the order they are printed; `number` for counts. */
+static const struct {
+    const char *key, *label;
+    bool number;
+} kc_engine_facts[] = {
+    {"format_version", "format version", true}, {"kiln_version", "built by kiln", false},
+    {"model_sha256", "model SHA-256", false},    {"providers", "providers", false},
+    {"cpu_features", "CPU features used", false}, {"precision", "precision", false},
+    {"threads", "threads", true},                {"nodes_before", "nodes before", true},
+    {"nodes_after", "nodes after", true},         {"arena_bytes", "arena bytes", true},
+    {"intermediate_bytes", "intermediate bytes", true}, {"build_options", "build options", false},
+    {"profiles", "profiles", false},             {"partition", "partition", false},
+    {"passes", "rewrites", false}};
+
+/* Engine fact `key`, or NULL. */
+static const char *kc_efact(const kiln_engine *e, const char *key) {
+    const char *v = NULL;
+    return kiln_engine_get(e, key, &v) == KILN_OK ? v : NULL;
+}
+
+/* Write an engine's inputs or outputs as a JSON array. */
+static void kc_engine_io_json(kj_writer *w, const kiln_engine *e, bool outputs) {
+    size_t n = 0;
+    if (outputs ? kiln_engine_output_count(e, &n) : kiln_engine_input_count(e, &n)) n = 0;
+    kj_array_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = NULL;
+        kiln_dtype dt = KILN_DTYPE_UNDEFINED;
+        int rank = -1;
+        if (outputs ? kiln_engine_output_info(e, i, &name, &dt, &rank) : kiln_engine_input_info(e, i, &name, &dt, &rank))
+            continue;
+        kj_object_begin(w);
+        kj_key(w, "name");
+        kj_string(w, name);
+        kj_key(w, "dtype");
+        kj_string(w, kiln_dtype_name(dt));
+        kj_key(w, "shape");
+        if (rank < 0) kj_null(w);
+        else {
+            kj_array_begin(w);
+            for (int a = 0; a < rank; a++) {
+                int64_t d = -1;
+                if (outputs) kiln_engine_output_dim(e, i, a, &d);
+                else kiln_engine_input_dim(e, i, a, &d);
+                if (d >= 0) kj_int(w, d);
+                else kj_null(w);
+            }
+            kj_array_end(w);
+        }
+        kj_object_end(w);
+    }
+    kj_array_end(w);
+}
+
+/* Print an engine's inputs or outputs, one per line. */
+static void kc_engine_io_print(const kiln_engine *e, bool outputs) {
+    size_t n = 0;
+    if (outputs ? kiln_engine_output_count(e, &n) : kiln_engine_input_count(e, &n)) n = 0;
+    printf("%s (%zu)\n", outputs ? "outputs" : "inputs", n);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = NULL;
+        kiln_dtype dt = KILN_DTYPE_UNDEFINED;
+        int rank = -1;
+        char nb[512];
+        if (outputs ? kiln_engine_output_info(e, i, &name, &dt, &rank) : kiln_engine_input_info(e, i, &name, &dt, &rank))
+            continue;
+        printf("  %s  %s[", kc_fmt_name(name, strlen(name), nb, sizeof nb), kiln_dtype_name(dt));
+        for (int a = 0; a < rank; a++) {
+            int64_t d = -1;
+            if (outputs) kiln_engine_output_dim(e, i, a, &d);
+            else kiln_engine_input_dim(e, i, a, &d);
+            if (d >= 0) printf("%s%lld", a ? "," : "", (long long)d);
+            else printf("%s?", a ? "," : "");
+        }
+        printf("]%s\n", rank < 0 ? " (rank unknown)" : "");
+    }
+}
+
+/* kiln info ENGINE [--json] [--layers]. */
+static int kc_info_engine(const char *path, const kc_loaded *l, bool json, bool layers) {
+    const kiln_engine *e = l->engine;
+    size_t n_layers = 0;
+    kiln_engine_layer_count(e, &n_layers);
+    const char *shown = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    if (json) {
+        kj_writer w;
+        kj_init(&w, stdout);
+        kj_object_begin(&w);
+        kj_key(&w, "engine");
+        kj_string(&w, shown);
+        kj_key(&w, "engine_bytes");
+        kj_uint(&w, l->file_size);
+        kj_key(&w, "load_ms");
+        kj_double(&w, l->load_ms);
+        for (size_t i = 0; i < sizeof kc_engine_facts / sizeof kc_engine_facts[0]; i++) {
+            const char *v = kc_efact(e, kc_engine_facts[i].key);
+            char *end = NULL;
+            long long num = v ? strtoll(v, &end, 10) : 0;
+            kj_key(&w, kc_engine_facts[i].key);
+            if (!v) kj_null(&w);
+            else if (kc_engine_facts[i].number && end != v && !*end) kj_int(&w, num);
+            else kj_string(&w, v);
+        }
+        kj_key(&w, "inputs");
+        kc_engine_io_json(&w, e, false);
+        kj_key(&w, "outputs");
+        kc_engine_io_json(&w, e, true);
+        kj_key(&w, "layer_count");
+        kj_uint(&w, n_layers);
+        kj_key(&w, "layers");
+        kj_array_begin(&w);
+        for (size_t i = 0; i < n_layers; i++) {
+            const char *name = NULL, *op = NULL, *prov = NULL, *tac = NULL, *from = NULL;
+            if (kiln_engine_layer_info(e, i, &name, &op, &prov, &tac, &from) != KILN_OK) continue;
+            kj_object_begin(&w);
+            kj_key(&w, "name");
+            kj_string(&w, name);
+            kj_key(&w, "op");
+            kj_string(&w, op);
+            kj_key(&w, "provider");
+            kj_string(&w, prov);
+            kj_key(&w, "tactic");
+            kj_string(&w, tac);
+            kj_key(&w, "fused_from");
+            kj_string(&w, from);
+            kj_object_end(&w);
+        }
+        kj_array_end(&w);
+        kj_object_end(&w);
+        kj_finish(&w);
+        return kc_finish_stdout(KC_EXIT_OK);
+    }
+    char b1[1024], b2[64], b3[64];
+    printf("engine         %s (%s, loaded in %.2f ms)\n", kc_fmt_name(shown, strlen(shown), b1, sizeof b1),
+           kc_fmt_bytes(l->file_size, b2, sizeof b2), l->load_ms);
+    for (size_t i = 0; i < sizeof kc_engine_facts / sizeof kc_engine_facts[0]; i++) {
+        const char *key = kc_engine_facts[i].key, *v = kc_efact(e, key);
+        if (!strcmp(key, "arena_bytes") || !strcmp(key, "intermediate_bytes")) continue;
+        if (!v || !*v) continue;
+        if (strchr(v, '\n')) {
+            printf("%s\n", kc_engine_facts[i].label);
+            for (const char *p = v; *p;) {
+                size_t len = strcspn(p, "\n");
+                if (len) printf("  %.*s\n", (int)len, p);
+                p += len + (p[len] ? 1 : 0);
+            }
+        } else {
+            printf("%-14s %s\n", kc_engine_facts[i].label, v);
+        }
+        if (!strcmp(key, "nodes_after")) {
+            const char *ab = kc_efact(e, "arena_bytes"), *ib = kc_efact(e, "intermediate_bytes");
+            unsigned long long a = ab ? strtoull(ab, NULL, 10) : 0, b = ib ? strtoull(ib, NULL, 10) : 0;
+            if (ab && ib && b)
+                printf("%-14s %s beside %s of intermediate tensors (%.1f%%)\n", "arena", kc_fmt_bytes(a, b2, sizeof b2),
+                       kc_fmt_bytes(b, b3, sizeof b3), 100.0 * (double)a / (double)b);
+            else if (ab)
+                printf("%-14s %s\n", "arena", kc_fmt_bytes(a, b2, sizeof b2));
+        }
+    }
+    kc_engine_io_print(e, false);
+    kc_engine_io_print(e, true);
+    printf("layers (%zu)%s\n", n_layers, layers ? "" : ": list them with --layers");
+    for (size_t i = 0; layers && i < n_layers; i++) {
+        const char *name = NULL, *op = NULL, *prov = NULL, *tac = NULL, *from = NULL;
+        if (kiln_engine_layer_info(e, i, &name, &op, &prov, &tac, &from) != KILN_OK) continue;
+        char nb[512], fb[1024];
+        printf("  %4zu  %-22s %-6s %-16s %s", i, op ? op : "?", prov ? prov : "?", tac && *tac ? tac : "-",
+               kc_fmt_name(name ? name : "", name ? strlen(name) : 0, nb, sizeof nb));
+        if (from && *from && (!name || strcmp(from, name) != 0))
+            printf("  <- %s", kc_fmt_name(from, strlen(from), fb, sizeof fb));
+        printf("\n");
+    }
+    return kc_finish_stdout(KC_EXIT_OK);
+}
+
 int kc_cmd_info(int argc, char **argv) {
-    bool json = false, shapes = false, verbose = false;
+    bool json = false, shapes = false, verbose = false, layers = false;
     const kc_flag flags[] = {{"--json", &json, NULL, NULL},
                              {"--shapes", &shapes, NULL, NULL},
                              {"--verbose", &verbose, NULL, NULL},
+                             {"--layers", &layers, NULL, NULL},
                              {NULL, NULL, NULL, NULL}};
     const char *path;
     int code;
     if (!kc_parse_args(argc, argv, flags, &path, &code)) return code;
     kc_loaded l;
-    if (!kc_load_model("info", path, &l, &code)) return code;
+    if (!kc_load_model_or_engine("info", path, &l, &code)) return code;
+    if (l.engine) {
+        if (shapes)
+            code = kc_fail(KC_EXIT_USAGE, "info", "--shapes applies to a model; for an engine use --layers");
+        else
+            code = kc_info_engine(path, &l, json, layers || verbose);
+        kc_loaded_free(&l);
+        return code;
+    }
+    if (layers) {
+        kc_loaded_free(&l);
+        return kc_fail(KC_EXIT_USAGE, "info", "--layers applies to an engine file (kiln build MODEL -o FILE.kiln)");
+    }
     kc_stats st;
     memset(&st, 0, sizeof st);
     if (l.model->ir->graph) kc_walk_graph(&st, l.model->ir->graph, 0);
