@@ -11,15 +11,20 @@
  * graph.  A crash, a sanitizer report or a leak is a bug; a refusal is the
  * normal answer.
  *
+ * Seeds: KILN_FUZZ_ENGINE_SEEDS=DIR fuzz_engine writes small valid engines
+ * made from conformance models into DIR and exits (scripts/fuzz.sh).
  * tests/unit/test_engine_format.c includes this file (with
- * KL_FUZZ_ENGINE_NO_MAIN) to replay fuzz/corpus/engine/ in every build.
+ * KL_FUZZ_ENGINE_NO_MAIN) to replay fuzz/corpus/engine/ in every build and
+ * to check that every seed is a valid engine whose graph loads.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/hash.h"
 #include "engine/format.h"
 #include "onnx/onnx.h"
+#include "onnx/write.h"
 
 /* Open a container, read its metadata, load its graph over its weights. */
 static void kl_fuzz_container(const uint8_t *data, size_t size) {
@@ -78,8 +83,93 @@ static int kl_fuzz_engine_one(const uint8_t *data, size_t size) {
     return 0;
 }
 
+/* ---- seeds ------------------------------------------------------------------------ */
+
+/* Conformance tests made into seed engines (small graphs with and without
+ * subgraphs; their second input becomes an initializer, so the weights
+ * section is not empty). */
+static const char *const kl_fuzz_seed_tests[] = {
+    "test_add", "test_conv_with_strides_padding", "test_matmul_2d", "test_gemm_default_matrix_bias",
+    "test_layer_normalization_2d_axis0", "test_if", "test_loop11", "test_range_float_type_positive_delta_expanded",
+};
+
+/* A valid engine container (meta, graph, weights) from the conformance test
+ * folder `dir`.  Owner of *bytes: caller (kl_free). */
+static kiln_status kl_fuzz_make_seed(const char *dir, void **bytes, size_t *size) {
+    char path[4200];
+    if (strlen(dir) > 4096) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "seed folder path too long");
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    kl_model *m = NULL;
+    KL_TRY(kl_onnx_load_file(path, &m));
+    kl_graph *g = m->graph;
+    kiln_status s = KILN_OK;
+    kl_mapfile in1 = {0};
+    snprintf(path, sizeof path, "%s/test_data_set_0/input_1.pb", dir);
+    if (g->n_nodes && g->nodes[0]->n_inputs > 1 && g->nodes[0]->inputs[1] &&
+        kl_mapfile_open(path, &in1) == KILN_OK && in1.size) {
+        kl_tensor *t = NULL;
+        kl_value *v = NULL;
+        s = kl_onnx_parse_tensor(&m->arena, in1.data, in1.size, &t);
+        if (!s && t->dtype != KILN_DTYPE_STRING) {
+            s = kl_graph_build_uses(g);
+            if (!s) s = kl_value_new_const(g, "seed_weight", t, &v);
+            if (!s) s = kl_node_set_input(g->nodes[0], 1, v);
+        }
+    }
+    kl_error_clear();
+    kl_onnx_written w = {0};
+    kl_engine_writer *ew = NULL;
+    if (!s) s = kl_onnx_write_model(m, &w);
+    if (!s) s = kl_engine_writer_create(&ew);
+    if (!s) {
+        char hex[65];
+        kl_sha256_hex(m->bytes, m->size, hex);
+        s = kl_engine_writer_meta(ew, "kiln_version", kiln_version());
+        if (!s) s = kl_engine_writer_meta(ew, "model_sha256", hex);
+        if (!s) s = kl_engine_writer_meta(ew, "build_options", "providers=cpu");
+        if (!s) s = kl_engine_writer_section(ew, KL_SEC_GRAPH, w.model, w.model_size);
+        if (!s) s = kl_engine_writer_section(ew, KL_SEC_WEIGHTS, w.blob, w.blob_size);
+        if (!s) s = kl_engine_writer_finish(ew, bytes, size);
+    }
+    kl_engine_writer_destroy(ew);
+    kl_onnx_written_free(&w);
+    kl_mapfile_close(&in1);
+    kl_model_free(m);
+    return s;
+}
+
 #ifndef KL_FUZZ_ENGINE_NO_MAIN
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return kl_fuzz_engine_one(data, size); }
+
+/* KILN_FUZZ_ENGINE_SEEDS=DIR (with KILN_SHARED_DIR): write the seed engines
+ * into DIR and exit instead of fuzzing (scripts/fuzz.sh does this). */
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    const char *out = getenv("KILN_FUZZ_ENGINE_SEEDS");
+    if (!out) return 0;
+    const char *shared = getenv("KILN_SHARED_DIR");
+    int made = 0;
+    for (size_t i = 0; i < sizeof kl_fuzz_seed_tests / sizeof *kl_fuzz_seed_tests; i++) {
+        char dir[2048], path[4200];
+        snprintf(dir, sizeof dir, "%s/onnx-backend-tests/node/%s", shared ? shared : "../shared", kl_fuzz_seed_tests[i]);
+        void *bytes = NULL;
+        size_t size = 0;
+        if (kl_fuzz_make_seed(dir, &bytes, &size) != KILN_OK) {
+            fprintf(stderr, "fuzz_engine: no seed from %s: %s\n", dir, kl_error_message());
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/engine-%s", out, kl_fuzz_seed_tests[i] + 5);
+        FILE *f = fopen(path, "wb");
+        if (f && fwrite(bytes, 1, size, f) == size) made++;
+        if (f) fclose(f);
+        kl_free(bytes);
+    }
+    fprintf(stderr, "fuzz_engine: wrote %d seed engine(s) into %s\n", made, out);
+    exit(made ? 0 : 1);
+}
 #endif

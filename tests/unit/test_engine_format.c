@@ -22,6 +22,7 @@
 #include "core/hash.h"
 #include "engine/format.h"
 #include "harness.h"
+#include "onnx/onnx.h"
 
 /* KH64 values pinned by the format (docs/ENGINE.md). */
 #define KH64_PIN_KILN "c4cd05cd4499787c" /* KH64("kiln", seed 0) */
@@ -631,6 +632,48 @@ static void test_fuzz_corpus_replay(void) {
     fprintf(stderr, "  replayed %d input(s) of %s\n", count, dir);
 }
 
+/* The fuzzer's seed engines: valid containers whose graph loads over the
+ * weights section (zero copy), and survive the fuzz steps. */
+static void test_fuzz_seeds(void) {
+    const char *shared = getenv("KILN_SHARED_DIR");
+    int made = 0, with_weights = 0;
+    for (size_t i = 0; i < KL_ARRAY_LEN(kl_fuzz_seed_tests); i++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/onnx-backend-tests/node/%s", shared ? shared : "../../../shared", kl_fuzz_seed_tests[i]);
+        void *bytes = NULL;
+        size_t n = 0;
+        kiln_status s = kl_fuzz_make_seed(dir, &bytes, &n);
+        KT_CHECK_EQ_INT(s, KILN_OK);
+        if (s) {
+            fprintf(stderr, "  %s: %s\n", kl_fuzz_seed_tests[i], kl_error_message());
+            continue;
+        }
+        made++;
+        KT_CHECK(n <= 65536); /* fits the fuzzer's -max_len */
+        kl_engine_file f;
+        KT_CHECK_EQ_INT(kl_engine_file_open(bytes, n, &f), KILN_OK);
+        KT_CHECK_STR(kl_engine_file_meta(&f, "kiln_version"), kiln_version());
+        KT_CHECK(kl_engine_file_meta(&f, "model_sha256") && strlen(kl_engine_file_meta(&f, "model_sha256")) == 64);
+        const void *g, *w;
+        size_t gn, wn;
+        KT_CHECK(kl_engine_file_section(&f, KL_SEC_GRAPH, &g, &gn) && gn > 0);
+        KT_CHECK(kl_engine_file_section(&f, KL_SEC_WEIGHTS, &w, &wn));
+        kl_model *m = NULL;
+        KT_CHECK_EQ_INT(kl_onnx_parse_with_blob(g, gn, kl_fuzz_seed_tests[i], w, wn, &m), KILN_OK);
+        if (m && m->graph->n_initializers) {
+            const kl_tensor *t = m->graph->initializers[0]->init;
+            KT_CHECK(t && (const uint8_t *)t->data >= (const uint8_t *)w && (const uint8_t *)t->data < (const uint8_t *)w + wn);
+            with_weights++;
+        }
+        kl_model_free(m);
+        kl_engine_file_close(&f);
+        kl_fuzz_engine_one(bytes, n);
+        kl_free(bytes);
+    }
+    fprintf(stderr, "  %d seed engines, %d with weights\n", made, with_weights);
+    KT_CHECK(with_weights >= 4);
+}
+
 int main(void) {
     for (size_t i = 0; i < sizeof weights; i++) weights[i] = (uint8_t)(i * 7);
     KT_RUN(test_sha256_fips);
@@ -641,6 +684,7 @@ int main(void) {
     KT_RUN(test_refusals_meta);
     KT_RUN(test_writer_roundtrip);
     KT_RUN(test_alloc_failures);
+    KT_RUN(test_fuzz_seeds);
     KT_RUN(test_fuzz_corpus_replay);
     return kt_summary();
 }
