@@ -1,0 +1,213 @@
+/*
+ * threadpool.c — persistent workers woken through a generation counter.
+ * Dispatch: the caller publishes the job, bumps `gen` and wakes sleepers
+ * (futex on Linux); workers spin on `gen` for a while, then sleep.  Each
+ * worker with a share of the loop runs it and decrements `pending`; the
+ * caller runs share 0 and then waits for `pending` to reach 0.
+ */
+#include "cpu/threadpool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#define KL_POOL_SPIN 20000
+
+typedef struct kl_worker {
+    kl_pool *pool;
+    int tid;
+    pthread_t thread;
+} kl_worker;
+
+struct kl_pool {
+    int threads;
+    kl_worker *workers; /* threads-1 of them */
+    _Atomic uint32_t gen;
+    _Atomic uint32_t pending;
+    _Atomic int stop;
+    /* the published job */
+    kl_task_fn fn;
+    void *arg;
+    size_t n;
+    int active; /* threads taking part in this job */
+    pthread_mutex_t busy;
+#if !defined(__linux__)
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done;
+#endif
+};
+
+static _Thread_local int tl_in_task;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("pause");
+#endif
+}
+
+#if defined(__linux__)
+static void futex_wait(_Atomic uint32_t *addr, uint32_t val) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+static void futex_wake(_Atomic uint32_t *addr) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+#endif
+
+/* Waits until *addr != val: spin, then sleep. */
+static void wait_change(kl_pool *p, _Atomic uint32_t *addr, uint32_t val) {
+    for (int i = 0; i < KL_POOL_SPIN; i++) {
+        if (atomic_load_explicit(addr, memory_order_acquire) != val) return;
+        cpu_relax();
+    }
+#if defined(__linux__)
+    (void)p;
+    while (atomic_load_explicit(addr, memory_order_acquire) == val) futex_wait(addr, val);
+#else
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load_explicit(addr, memory_order_acquire) == val)
+        pthread_cond_wait(addr == &p->gen ? &p->cv_work : &p->cv_done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+#endif
+}
+
+/* Wakes every thread sleeping on addr. */
+static void wake_all(kl_pool *p, _Atomic uint32_t *addr) {
+#if defined(__linux__)
+    (void)p;
+    futex_wake(addr);
+#else
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(addr == &p->gen ? &p->cv_work : &p->cv_done);
+    pthread_mutex_unlock(&p->mu);
+#endif
+}
+
+void kl_partition_work(int tid, int threads, size_t total, size_t *begin, size_t *count) {
+    size_t per = total / (size_t)threads, extra = total % (size_t)threads;
+    size_t t = (size_t)tid;
+    if (t < extra) {
+        *count = per + 1;
+        *begin = t * (per + 1);
+    } else {
+        *count = per;
+        *begin = extra * (per + 1) + (t - extra) * per;
+    }
+}
+
+/* Runs this thread's share of the published job. */
+static void run_share(kl_pool *p, int tid) {
+    if (tid >= p->active) return;
+    size_t b, c;
+    kl_partition_work(tid, p->active, p->n, &b, &c);
+    if (c) p->fn(p->arg, b, b + c, tid);
+}
+
+static void *worker_main(void *arg) {
+    kl_worker *w = arg;
+    kl_pool *p = w->pool;
+    tl_in_task = 1;
+    uint32_t seen = 0; /* gen starts at 0 and cannot move before every worker answers */
+    for (;;) {
+        wait_change(p, &p->gen, seen);
+        seen = atomic_load_explicit(&p->gen, memory_order_acquire);
+        if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
+        run_share(p, w->tid);
+        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) wake_all(p, &p->pending);
+    }
+    return NULL;
+}
+
+kiln_status kl_pool_create(int threads, kl_pool **out) {
+    *out = NULL;
+    if (threads < 1 || threads > 1024)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "thread pool: %d threads (expected 1..1024)", threads);
+    kl_pool *p = kl_calloc(1, sizeof *p);
+    if (!p) return KILN_ERR_NO_MEMORY;
+    p->threads = threads;
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->pending, 0);
+    atomic_init(&p->stop, 0);
+    pthread_mutex_init(&p->busy, NULL);
+#if !defined(__linux__)
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv_work, NULL);
+    pthread_cond_init(&p->cv_done, NULL);
+#endif
+    if (threads > 1) {
+        p->workers = kl_calloc((size_t)threads - 1, sizeof *p->workers);
+        if (!p->workers) {
+            kl_pool_destroy(p);
+            return KILN_ERR_NO_MEMORY;
+        }
+        for (int i = 0; i < threads - 1; i++) {
+            p->workers[i].pool = p;
+            p->workers[i].tid = i + 1;
+            if (pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]) != 0) {
+                p->threads = i + 1; /* join the ones started */
+                kl_pool_destroy(p);
+                return kl_errorf(KILN_ERR_INTERNAL, "thread pool: cannot start thread %d of %d", i + 2, threads);
+            }
+        }
+    }
+    *out = p;
+    return KILN_OK;
+}
+
+void kl_pool_destroy(kl_pool *p) {
+    if (!p) return;
+    if (p->workers && p->threads > 1) {
+        atomic_store_explicit(&p->stop, 1, memory_order_release);
+        atomic_fetch_add_explicit(&p->gen, 1, memory_order_acq_rel);
+        wake_all(p, &p->gen);
+        for (int i = 0; i < p->threads - 1; i++) pthread_join(p->workers[i].thread, NULL);
+    }
+    kl_free(p->workers);
+    pthread_mutex_destroy(&p->busy);
+#if !defined(__linux__)
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv_work);
+    pthread_cond_destroy(&p->cv_done);
+#endif
+    kl_free(p);
+}
+
+int kl_pool_threads(const kl_pool *pool) { return pool ? pool->threads : 1; }
+
+void kl_parallel_for_n(kl_pool *p, int max_threads, size_t n, kl_task_fn fn, void *arg) {
+    if (n == 0) return;
+    int t = kl_pool_threads(p);
+    if (max_threads < t) t = max_threads;
+    if ((size_t)t > n) t = (int)n;
+    if (t <= 1 || tl_in_task || pthread_mutex_trylock(&p->busy) != 0) {
+        fn(arg, 0, n, 0);
+        return;
+    }
+    p->fn = fn;
+    p->arg = arg;
+    p->n = n;
+    p->active = t;
+    /* every worker passes through the generation, idle ones return at once */
+    atomic_store_explicit(&p->pending, (uint32_t)(p->threads - 1), memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_acq_rel);
+    wake_all(p, &p->gen);
+    tl_in_task = 1;
+    run_share(p, 0);
+    tl_in_task = 0;
+    uint32_t left;
+    while ((left = atomic_load_explicit(&p->pending, memory_order_acquire)) != 0) wait_change(p, &p->pending, left);
+    pthread_mutex_unlock(&p->busy);
+}
+
+void kl_parallel_for(kl_pool *pool, size_t n, kl_task_fn fn, void *arg) {
+    kl_parallel_for_n(pool, kl_pool_threads(pool), n, fn, arg);
+}

@@ -1,0 +1,384 @@
+/*
+ * conv.c — the ISA-free convolution driver: geometry checks, algorithm
+ * choice, weight packing at prepare, and the run loops (work items of
+ * (image, group, pixel tile, channel chunk) spread over the pool).  The
+ * GEMM-based algorithms pack a tile of output pixels, KS rows of the
+ * im2col matrix at a time, straight into the packed-B panel format, so the
+ * workspace per thread is KS * NT floats whatever the layer.
+ */
+#include "cpu/x86/conv.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "cpu/x86/gemm.h"
+#include "cpu/x86/kernels.h"
+
+#define MR KL_SGEMM_MR
+#define NP KL_SGEMM_NP
+#define KS 256 /* im2col rows per slice (= the GEMM's KC) */
+#define NT 256 /* output pixels per tile (multiple of 16) */
+
+struct kl_conv2d_plan {
+    kl_conv2d_desc d; /* normalized: no zero group/stride/dilation */
+    size_t OH, OW;
+    size_t Cg, Mg, Kg; /* per group: in channels, out channels, C*KH*KW */
+    kl_conv_algo algo;
+    kl_isa isa;
+    float *wpack; /* GEMM: per group round_up(Mg,MR)*Kg packed A; depthwise: [M][KH*KW] */
+    size_t wpack_floats;
+    size_t a_ps;  /* packed A panel stride (Kg*MR) */
+    float *bias;  /* [M] or NULL */
+    size_t nt;    /* pixel tile */
+};
+
+static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+const char *kl_conv_algo_name(kl_conv_algo algo) {
+    switch (algo) {
+    case KL_CONV_AUTO: return "conv.auto";
+    case KL_CONV_GEMM1X1: return "conv.gemm1x1";
+    case KL_CONV_IM2COL: return "conv.im2col";
+    case KL_CONV_DEPTHWISE: return "conv.depthwise";
+    default: return "conv.?";
+    }
+}
+
+bool kl_conv_algo_parse(const char *name, kl_conv_algo *out) {
+    for (int a = 0; a < KL_CONV_ALGO_COUNT; a++)
+        if (strcmp(name, kl_conv_algo_name((kl_conv_algo)a)) == 0 ||
+            strcmp(name, kl_conv_algo_name((kl_conv_algo)a) + 5) == 0) {
+            *out = (kl_conv_algo)a;
+            return true;
+        }
+    return false;
+}
+
+/* Copies d with defaults filled in (0 -> 1 for group, strides, dilations). */
+static kl_conv2d_desc normalize(const kl_conv2d_desc *d) {
+    kl_conv2d_desc n = *d;
+    if (!n.group) n.group = 1;
+    if (!n.stride_h) n.stride_h = 1;
+    if (!n.stride_w) n.stride_w = 1;
+    if (!n.dil_h) n.dil_h = 1;
+    if (!n.dil_w) n.dil_w = 1;
+    if (n.threads < 1) n.threads = 1;
+    return n;
+}
+
+/* Validates the geometry and computes OH/OW. */
+static kiln_status check_desc(const kl_conv2d_desc *d, size_t *OH, size_t *OW) {
+    if (!d->N || !d->C || !d->H || !d->W || !d->M || !d->KH || !d->KW)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: zero dimension (N=%zu C=%zu H=%zu W=%zu M=%zu k=%zux%zu)",
+                         d->N, d->C, d->H, d->W, d->M, d->KH, d->KW);
+    if (d->C % d->group || d->M % d->group)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: group %zu does not divide C=%zu and M=%zu", d->group,
+                         d->C, d->M);
+    size_t eh = (d->KH - 1) * d->dil_h + 1, ew = (d->KW - 1) * d->dil_w + 1;
+    size_t ph = d->H + d->pad_top + d->pad_bottom, pw = d->W + d->pad_left + d->pad_right;
+    if (ph < eh || pw < ew)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: kernel extent %zux%zu larger than padded input %zux%zu",
+                         eh, ew, ph, pw);
+    *OH = (ph - eh) / d->stride_h + 1;
+    *OW = (pw - ew) / d->stride_w + 1;
+    if ((unsigned)d->act.kind >= KL_ACT_COUNT)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: activation %d unknown", (int)d->act.kind);
+    return KILN_OK;
+}
+
+bool kl_conv2d_supports(const kl_conv2d_desc *din, kl_conv_algo algo) {
+    kl_conv2d_desc d = normalize(din);
+    size_t OH, OW;
+    if (check_desc(&d, &OH, &OW) != KILN_OK) {
+        kl_error_clear();
+        return false;
+    }
+    switch (algo) {
+    case KL_CONV_AUTO:
+    case KL_CONV_IM2COL: return true;
+    case KL_CONV_GEMM1X1:
+        return d.KH == 1 && d.KW == 1 && d.stride_h == 1 && d.stride_w == 1 && !d.pad_top && !d.pad_left &&
+               !d.pad_bottom && !d.pad_right;
+    case KL_CONV_DEPTHWISE: return d.group == d.C && d.M == d.C;
+    default: return false;
+    }
+}
+
+/* The shape rule of the AUTO choice. */
+static kl_conv_algo choose(const kl_conv2d_desc *d) {
+    if (kl_conv2d_supports(d, KL_CONV_DEPTHWISE) && d->C > 1) return KL_CONV_DEPTHWISE;
+    if (kl_conv2d_supports(d, KL_CONV_GEMM1X1)) return KL_CONV_GEMM1X1;
+    return KL_CONV_IM2COL;
+}
+
+kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const float *bias, kl_conv2d_plan **out) {
+    *out = NULL;
+    if (!din || !W) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: NULL descriptor or weights");
+    kl_conv2d_desc d = normalize(din);
+    size_t OH, OW;
+    KL_TRY(check_desc(&d, &OH, &OW));
+    kl_conv_algo algo = d.algo == KL_CONV_AUTO ? choose(&d) : d.algo;
+    if ((unsigned)algo >= KL_CONV_ALGO_COUNT)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: algorithm %d unknown", (int)algo);
+    if (!kl_conv2d_supports(&d, algo))
+        return kl_errorf(KILN_ERR_UNSUPPORTED, "conv2d: %s cannot run C=%zu M=%zu k=%zux%zu s=%zux%zu group=%zu",
+                         kl_conv_algo_name(algo), d.C, d.M, d.KH, d.KW, d.stride_h, d.stride_w, d.group);
+    kl_conv2d_plan *p = kl_calloc(1, sizeof *p);
+    if (!p) return KILN_ERR_NO_MEMORY;
+    p->d = d;
+    p->d.algo = algo;
+    p->OH = OH, p->OW = OW;
+    p->Cg = d.C / d.group, p->Mg = d.M / d.group, p->Kg = p->Cg * d.KH * d.KW;
+    p->algo = algo;
+    p->isa = kl_isa_resolve(d.isa);
+    p->nt = KL_MIN((size_t)NT, round_up(OH * OW, NP));
+    size_t khw = d.KH * d.KW;
+    if (algo == KL_CONV_DEPTHWISE) {
+        p->wpack_floats = d.M * khw;
+        p->wpack = kl_malloc(p->wpack_floats * sizeof(float));
+        if (!p->wpack) goto fail;
+        memcpy(p->wpack, W, p->wpack_floats * sizeof(float));
+    } else {
+        size_t per_group = round_up(p->Mg, MR) * p->Kg;
+        p->wpack_floats = per_group * d.group;
+        p->a_ps = p->Kg * MR;
+        p->wpack = kl_malloc(p->wpack_floats * sizeof(float) + 64);
+        if (!p->wpack) goto fail;
+        void *tmp = kl_malloc(kl_sgemm_pack_a_size(p->Mg, p->Kg));
+        if (!tmp) goto fail;
+        for (size_t g = 0; g < d.group; g++) {
+            /* W_g is Mg x Kg row-major: rows are output channels */
+            kl_sgemm_pack_a(W + g * p->Mg * p->Kg, p->Kg, false, p->Mg, p->Kg, tmp);
+            size_t ps;
+            const float *data = kl_sgemm_packed_a_data(tmp, &ps);
+            memcpy(p->wpack + g * per_group, data, per_group * sizeof(float));
+        }
+        kl_free(tmp);
+    }
+    if (bias) {
+        p->bias = kl_malloc(d.M * sizeof(float));
+        if (!p->bias) goto fail;
+        memcpy(p->bias, bias, d.M * sizeof(float));
+    }
+    *out = p;
+    return KILN_OK;
+fail:
+    kl_conv2d_destroy(p);
+    return KILN_ERR_NO_MEMORY;
+}
+
+void kl_conv2d_destroy(kl_conv2d_plan *p) {
+    if (!p) return;
+    kl_free(p->wpack);
+    kl_free(p->bias);
+    kl_free(p);
+}
+
+kl_conv_algo kl_conv2d_algo(const kl_conv2d_plan *p) { return p->algo; }
+
+void kl_conv2d_out_hw(const kl_conv2d_plan *p, size_t *OH, size_t *OW) {
+    *OH = p->OH;
+    *OW = p->OW;
+}
+
+static size_t ws_per_thread(const kl_conv2d_plan *p) {
+    if (p->algo == KL_CONV_DEPTHWISE) return 0;
+    return (size_t)KS * p->nt * sizeof(float) + 64;
+}
+
+size_t kl_conv2d_workspace_size(const kl_conv2d_plan *p, int threads) {
+    if (threads < 1) threads = 1;
+    if (threads > p->d.threads) threads = p->d.threads;
+    return ws_per_thread(p) * (size_t)threads;
+}
+
+size_t kl_conv2d_workspace_bytes(const kl_conv2d_plan *p) { return kl_conv2d_workspace_size(p, p->d.threads); }
+
+size_t kl_conv2d_packed_bytes(const kl_conv2d_plan *p) {
+    return p->wpack_floats * sizeof(float) + (p->bias ? p->d.M * sizeof(float) : 0);
+}
+
+/* ---- GEMM-based algorithms -------------------------------------------------- */
+
+typedef struct conv_run {
+    const kl_conv2d_plan *p;
+    const float *X, *Z;
+    float *Y;
+    char *ws;
+    size_t tiles, mchunks, mchunk_rows;
+    bool z_alias; /* Z == Y: the residual is already in Y */
+} conv_run;
+
+/* im2col rows [k0, k0+ks) for output pixels [p0, p0+np) of one image/group
+ * into NP-column panels (panel stride ks*NP), zero past np. */
+static void im2col_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size_t ks, size_t p0, size_t np,
+                        float *dst) {
+    const kl_conv2d_desc *d = &p->d;
+    size_t khw = d->KH * d->KW, OW = p->OW;
+    size_t ps = ks * NP;
+    if (p->algo == KL_CONV_GEMM1X1) {
+        size_t HW = d->H * d->W;
+        for (size_t j = 0; j < np; j += NP) {
+            size_t w = KL_MIN((size_t)NP, np - j);
+            float *o = dst + (j / NP) * ps;
+            const float *s = x + k0 * HW + p0 + j;
+            for (size_t k = 0; k < ks; k++, s += HW, o += NP) {
+                memcpy(o, s, w * sizeof(float));
+                if (w < NP) memset(o + w, 0, (NP - w) * sizeof(float));
+            }
+        }
+        return;
+    }
+    size_t npad = round_up(np, NP);
+    for (size_t k = 0; k < ks; k++) {
+        size_t kk = k0 + k;
+        size_t c = kk / khw, r = kk % khw, kh = r / d->KW, kw = r % d->KW;
+        const float *xc = x + c * d->H * d->W;
+        ptrdiff_t off_h = (ptrdiff_t)(kh * d->dil_h) - (ptrdiff_t)d->pad_top;
+        ptrdiff_t off_w = (ptrdiff_t)(kw * d->dil_w) - (ptrdiff_t)d->pad_left;
+        /* valid output columns: 0 <= ow*sw + off_w < W */
+        size_t sw = d->stride_w;
+        size_t ow_lo = off_w >= 0 ? 0 : (size_t)((-off_w + (ptrdiff_t)sw - 1) / (ptrdiff_t)sw);
+        ptrdiff_t lim = (ptrdiff_t)d->W - off_w; /* ow*sw < lim */
+        size_t ow_hi = lim <= 0 ? 0 : KL_MIN(OW, (size_t)((lim + (ptrdiff_t)sw - 1) / (ptrdiff_t)sw));
+        size_t j = 0, oh = p0 / OW, ow = p0 % OW;
+        while (j < np) {
+            /* one output row segment [ow, ow+len) at dst pixels [j, j+len), within one panel */
+            size_t len = KL_MIN(OW - ow, NP - j % NP);
+            len = KL_MIN(len, np - j);
+            float *o = dst + (j / NP) * ps + k * NP + j % NP;
+            ptrdiff_t ih = (ptrdiff_t)(oh * d->stride_h) + off_h;
+            if (ih < 0 || ih >= (ptrdiff_t)d->H) {
+                memset(o, 0, len * sizeof(float));
+            } else {
+                const float *row = xc + ih * (ptrdiff_t)d->W;
+                size_t a0 = KL_MAX(ow, KL_MIN(ow_lo, ow + len)), a1 = KL_MIN(ow + len, KL_MAX(ow_hi, a0));
+                size_t q = 0;
+                for (; ow + q < a0; q++) o[q] = 0.0f;
+                if (sw == 1) {
+                    memcpy(o + q, row + (ptrdiff_t)a0 + off_w, (a1 - a0) * sizeof(float));
+                    q += a1 - a0;
+                } else {
+                    for (; ow + q < a1; q++) o[q] = row[(ptrdiff_t)((ow + q) * sw) + off_w];
+                }
+                for (; q < len; q++) o[q] = 0.0f;
+            }
+            j += len;
+            ow += len;
+            if (ow == OW) {
+                ow = 0;
+                oh++;
+            }
+        }
+        for (; j < npad; j++) dst[(j / NP) * ps + k * NP + j % NP] = 0.0f;
+    }
+}
+
+/* Task: items are (image, group, tile, channel chunk). */
+static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
+    const conv_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    float *ws = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
+    size_t OHW = p->OH * p->OW;
+    size_t per_group_w = round_up(p->Mg, MR) * p->Kg;
+    kl_act none = {KL_ACT_NONE, 0, 0};
+    for (size_t it = b; it < e; it++) {
+        size_t mc = it % r->mchunks, rest = it / r->mchunks;
+        size_t tile = rest % r->tiles;
+        rest /= r->tiles;
+        size_t g = rest % d->group, n = rest / d->group;
+        size_t m0 = mc * r->mchunk_rows;
+        if (m0 >= p->Mg) continue;
+        size_t mrows = KL_MIN(r->mchunk_rows, p->Mg - m0);
+        size_t p0 = tile * p->nt, np = KL_MIN(p->nt, OHW - p0);
+        const float *x = r->X + (n * d->C + g * p->Cg) * d->H * d->W;
+        size_t ch0 = g * p->Mg + m0;
+        float *y = r->Y + (n * d->M + ch0) * OHW + p0;
+        const float *z = r->Z && !r->z_alias ? r->Z + (n * d->M + ch0) * OHW + p0 : NULL;
+        const float *bias = p->bias ? p->bias + ch0 : NULL;
+        for (size_t k0 = 0; k0 < p->Kg; k0 += KS) {
+            size_t ks = KL_MIN((size_t)KS, p->Kg - k0);
+            bool first = k0 == 0, last = k0 + ks >= p->Kg;
+            im2col_pack(p, x, k0, ks, p0, np, ws);
+            kl_gemm_packed pk = {p->wpack + g * per_group_w + (m0 / MR) * p->a_ps + k0 * MR, p->a_ps, ws, ks * NP};
+            float beta = first ? (r->z_alias ? 1.0f : 0.0f) : 1.0f;
+            kl_sgemm_packed_run(p->isa, mrows, np, ks, &pk, y, OHW, 1.0f, beta, NULL, last ? bias : NULL,
+                                last ? z : NULL, OHW, last ? d->act : none);
+        }
+    }
+}
+
+/* ---- depthwise ---------------------------------------------------------------- */
+
+typedef struct dw_run {
+    const kl_conv2d_plan *p;
+    const float *X, *Z;
+    float *Y;
+} dw_run;
+
+static void dw_task(void *arg, size_t b, size_t e, int tid) {
+    (void)tid;
+    const dw_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    size_t khw = d->KH * d->KW, HW = d->H * d->W, OHW = p->OH * p->OW;
+    kl_dw_args a = {0};
+    a.H = d->H, a.W = d->W, a.OH = p->OH, a.OW = p->OW, a.KH = d->KH, a.KW = d->KW;
+    a.SH = d->stride_h, a.SW = d->stride_w, a.PT = d->pad_top, a.PL = d->pad_left, a.DH = d->dil_h, a.DW = d->dil_w;
+    a.act = d->act;
+    for (size_t it = b; it < e; it++) {
+        size_t c = it % d->C;
+        a.x = r->X + it * HW;
+        a.w = p->wpack + c * khw;
+        a.bias = p->bias ? p->bias[c] : 0.0f;
+        a.z = r->Z ? r->Z + it * OHW : NULL;
+        a.y = r->Y + it * OHW;
+        ops->dwconv(&a);
+    }
+}
+
+/* Portable depthwise: one output pixel at a time. */
+void kl_x86_generic_dwconv(const kl_dw_args *a) {
+    for (size_t oh = 0; oh < a->OH; oh++)
+        for (size_t ow = 0; ow < a->OW; ow++) {
+            float s = a->bias;
+            for (size_t kh = 0; kh < a->KH; kh++) {
+                ptrdiff_t ih = (ptrdiff_t)(oh * a->SH + kh * a->DH) - (ptrdiff_t)a->PT;
+                if (ih < 0 || ih >= (ptrdiff_t)a->H) continue;
+                for (size_t kw = 0; kw < a->KW; kw++) {
+                    ptrdiff_t iw = (ptrdiff_t)(ow * a->SW + kw * a->DW) - (ptrdiff_t)a->PL;
+                    if (iw < 0 || iw >= (ptrdiff_t)a->W) continue;
+                    s += a->x[ih * (ptrdiff_t)a->W + iw] * a->w[kh * a->KW + kw];
+                }
+            }
+            if (a->z) s += a->z[oh * a->OW + ow];
+            a->y[oh * a->OW + ow] = kl_act_scalar(a->act, s);
+        }
+}
+
+kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X, const float *Z, float *Y,
+                          void *workspace) {
+    if (!p || !X || !Y) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: NULL plan, input or output");
+    const kl_conv2d_desc *d = &p->d;
+    int t = kl_pool_threads(pool);
+    if (t > d->threads) t = d->threads;
+    if (p->algo == KL_CONV_DEPTHWISE) {
+        dw_run r = {p, X, Z, Y};
+        kl_parallel_for_n(pool, t, d->N * d->C, dw_task, &r);
+        return KILN_OK;
+    }
+    if (!workspace) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: %s needs a workspace", kl_conv_algo_name(p->algo));
+    conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, Z != NULL && Z == Y};
+    size_t OHW = p->OH * p->OW;
+    r.tiles = (OHW + p->nt - 1) / p->nt;
+    size_t base = d->N * d->group * r.tiles;
+    size_t mpanels = (p->Mg + MR - 1) / MR;
+    if (base < (size_t)t) r.mchunks = KL_MIN(mpanels, ((size_t)t + base - 1) / base);
+    r.mchunk_rows = ((mpanels + r.mchunks - 1) / r.mchunks) * MR;
+    r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
+    kl_parallel_for_n(pool, t, base * r.mchunks, conv_gemm_task, &r);
+    return KILN_OK;
+}

@@ -1,0 +1,80 @@
+/*
+ * conv.h — 2-D convolution, NCHW float32, with groups, strides, pads and
+ * dilations, and the GEMM epilogue fused (per-channel bias, residual Z of the
+ * output's shape, activation):  Y = act(conv(X, W) + bias + Z).
+ * Prepare once (choose the algorithm, pack the weights), run many times with
+ * a caller-provided workspace (run never allocates).
+ *
+ * Algorithms (tactics), each forceable through desc.algo:
+ *   conv.gemm1x1   1x1 kernels, no padding, stride 1: Y_g = W_g * X_g as GEMM
+ *   conv.im2col    any shape: im2col of a tile of output pixels straight into
+ *                  packed GEMM panels, then the packed GEMM (bounded workspace)
+ *   conv.depthwise group == C == M: direct kernels vectorized over width
+ *                  (any kernel size/stride/dilation; 3x3 and 5x5 fast paths)
+ */
+#ifndef KL_CPU_X86_CONV_H
+#define KL_CPU_X86_CONV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cpu/threadpool.h"
+#include "cpu/x86/isa.h"
+#include "cpu/x86/vecmath.h"
+#include "kiln.h"
+
+typedef enum kl_conv_algo {
+    KL_CONV_AUTO = 0,
+    KL_CONV_GEMM1X1,
+    KL_CONV_IM2COL,
+    KL_CONV_DEPTHWISE,
+    KL_CONV_ALGO_COUNT
+} kl_conv_algo;
+
+typedef struct kl_conv2d_desc {
+    size_t N, C, H, W;    /* input X [N, C, H, W] */
+    size_t M;             /* output channels; W is [M, C/group, KH, KW] */
+    size_t KH, KW;
+    size_t group;         /* 0 means 1 */
+    size_t stride_h, stride_w;             /* 0 means 1 */
+    size_t pad_top, pad_left, pad_bottom, pad_right;
+    size_t dil_h, dil_w;                   /* 0 means 1 */
+    kl_act act;
+    kl_conv_algo algo; /* KL_CONV_AUTO: chosen by shape */
+    kl_isa isa;        /* KL_ISA_AUTO: the active level */
+    int threads;       /* the largest pool the workspace must serve (0 = 1) */
+} kl_conv2d_desc;
+
+typedef struct kl_conv2d_plan kl_conv2d_plan;
+
+/* "conv.gemm1x1", ... ("conv.auto" for KL_CONV_AUTO). */
+const char *kl_conv_algo_name(kl_conv_algo algo);
+/* Parses a tactic name; false if unknown. */
+bool kl_conv_algo_parse(const char *name, kl_conv_algo *out);
+/* True when `algo` can run `d` (AUTO: always, for a valid desc). */
+bool kl_conv2d_supports(const kl_conv2d_desc *d, kl_conv_algo algo);
+
+/* Checks d, chooses (or takes) the algorithm and packs W (and copies bias,
+ * [M] or NULL) into a new plan.  Fails with KILN_ERR_INVALID_ARGUMENT for a
+ * bad geometry, KILN_ERR_UNSUPPORTED when a forced algorithm cannot run d,
+ * KILN_ERR_NO_MEMORY. */
+kiln_status kl_conv2d_prepare(const kl_conv2d_desc *d, const float *W, const float *bias, kl_conv2d_plan **out);
+void kl_conv2d_destroy(kl_conv2d_plan *p);
+
+kl_conv_algo kl_conv2d_algo(const kl_conv2d_plan *p);
+/* Output height/width. */
+void kl_conv2d_out_hw(const kl_conv2d_plan *p, size_t *OH, size_t *OW);
+/* Workspace bytes for a run on up to `threads` threads / for desc.threads. */
+size_t kl_conv2d_workspace_size(const kl_conv2d_plan *p, int threads);
+size_t kl_conv2d_workspace_bytes(const kl_conv2d_plan *p);
+/* Bytes of packed weights (and bias) the plan holds. */
+size_t kl_conv2d_packed_bytes(const kl_conv2d_plan *p);
+
+/* Y = act(conv(X) + bias + Z).  Z (same shape as Y) may be NULL and may equal
+ * Y; X must not overlap Y.  workspace: kl_conv2d_workspace_size(p, threads of
+ * the pool, capped at desc.threads) bytes; a pool larger than desc.threads
+ * uses only desc.threads threads.  Never allocates. */
+kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X, const float *Z, float *Y,
+                          void *workspace);
+
+#endif

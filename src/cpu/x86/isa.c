@@ -1,0 +1,200 @@
+/*
+ * isa.c — cpuid/XGETBV detection (once, pthread_once), the KILN_ISA override,
+ * the per-level kernel tables and the FMA peak measurement.
+ */
+#include "cpu/x86/isa.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cpu/x86/kernels.h"
+
+#if defined(KL_HAVE_X86)
+#include <cpuid.h>
+#endif
+
+static kl_cpu_isa g_isa;
+static pthread_once_t g_isa_once = PTHREAD_ONCE_INIT;
+
+#if defined(KL_HAVE_X86)
+/* XCR0 through the xgetbv instruction (needs no -mxsave). */
+static unsigned long long read_xcr0(void) {
+    unsigned int lo, hi;
+    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+/* Fill g_isa's feature bits from cpuid and XGETBV. */
+static void detect_x86(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return;
+    unsigned int max_leaf = a;
+    memcpy(g_isa.vendor, &b, 4);
+    memcpy(g_isa.vendor + 4, &d, 4);
+    memcpy(g_isa.vendor + 8, &c, 4);
+    g_isa.vendor[12] = 0;
+    if (__get_cpuid(0x80000000u, &a, &b, &c, &d) && a >= 0x80000004u) {
+        unsigned int r[12];
+        for (unsigned int i = 0; i < 3; i++)
+            __get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
+        memcpy(g_isa.brand, r, 48);
+        g_isa.brand[48] = 0;
+    }
+    if (max_leaf < 1) return;
+    __cpuid_count(1, 0, a, b, c, d);
+    bool osxsave = (c >> 27) & 1;
+    g_isa.avx = (c >> 28) & 1;
+    g_isa.fma = (c >> 12) & 1;
+    g_isa.f16c = (c >> 29) & 1;
+    if (osxsave) {
+        unsigned long long xcr0 = read_xcr0();
+        g_isa.os_ymm = (xcr0 & 0x6) == 0x6;
+        g_isa.os_zmm = (xcr0 & 0xE6) == 0xE6;
+    }
+    if (max_leaf >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        unsigned int max_sub = a;
+        g_isa.avx2 = (b >> 5) & 1;
+        g_isa.avx512f = (b >> 16) & 1;
+        g_isa.avx512dq = (b >> 17) & 1;
+        g_isa.avx512bw = (b >> 30) & 1;
+        g_isa.avx512vl = (b >> 31) & 1;
+        g_isa.avx512vnni = (c >> 11) & 1;
+        if (max_sub >= 1) {
+            __cpuid_count(7, 1, a, b, c, d);
+            g_isa.avx512bf16 = (a >> 5) & 1;
+        }
+    }
+}
+#endif
+
+/* pthread_once body: detection, then the KILN_ISA override. */
+static void isa_init(void) {
+    g_isa.best = KL_ISA_REF;
+#if defined(KL_HAVE_X86)
+    detect_x86();
+    if (g_isa.avx && g_isa.avx2 && g_isa.fma && g_isa.f16c && g_isa.os_ymm) {
+        g_isa.best = KL_ISA_AVX2;
+        if (g_isa.avx512f && g_isa.avx512bw && g_isa.avx512dq && g_isa.avx512vl && g_isa.os_zmm)
+            g_isa.best = KL_ISA_AVX512;
+    }
+#endif
+    g_isa.active = g_isa.best;
+    const char *env = getenv("KILN_ISA");
+    if (env && *env) {
+        kl_isa want;
+        if (kl_isa_parse(env, &want)) {
+            if (want != KL_ISA_AUTO && want < g_isa.best) g_isa.active = want;
+        } else {
+            g_isa.env_ignored = true;
+        }
+    }
+}
+
+const kl_cpu_isa *kl_cpu_isa_get(void) {
+    pthread_once(&g_isa_once, isa_init);
+    return &g_isa;
+}
+
+kl_isa kl_isa_active(void) { return kl_cpu_isa_get()->active; }
+
+kl_isa kl_isa_resolve(kl_isa isa) {
+    const kl_cpu_isa *c = kl_cpu_isa_get();
+    if (isa == KL_ISA_AUTO || isa >= KL_ISA_COUNT) return c->active;
+    return isa > c->best ? c->best : isa;
+}
+
+bool kl_isa_supported(kl_isa isa) {
+    return isa >= KL_ISA_REF && isa < KL_ISA_COUNT && isa <= kl_cpu_isa_get()->best;
+}
+
+const char *kl_isa_name(kl_isa isa) {
+    switch (isa) {
+    case KL_ISA_AUTO: return "auto";
+    case KL_ISA_REF: return "ref";
+    case KL_ISA_AVX2: return "avx2";
+    case KL_ISA_AVX512: return "avx512";
+    default: return "?";
+    }
+}
+
+bool kl_isa_parse(const char *name, kl_isa *out) {
+    static const char *names[] = {"auto", "ref", "avx2", "avx512"};
+    for (int i = 0; i < KL_ISA_COUNT; i++)
+        if (strcmp(name, names[i]) == 0) {
+            *out = (kl_isa)i;
+            return true;
+        }
+    if (strcmp(name, "generic") == 0) {
+        *out = KL_ISA_REF;
+        return true;
+    }
+    return false;
+}
+
+static const kl_x86_ops g_generic_ops = {KL_ISA_REF, 16, kl_x86_generic_sgemm_kernel, kl_x86_generic_vec_act,
+                                         kl_x86_generic_dwconv, NULL};
+#if defined(KL_HAVE_X86)
+static const kl_x86_ops g_avx2_ops = {KL_ISA_AVX2, 16, kl_x86_avx2_sgemm_kernel, kl_x86_avx2_vec_act,
+                                      kl_x86_avx2_dwconv, kl_x86_avx2_fma_loop};
+static const kl_x86_ops g_avx512_ops = {KL_ISA_AVX512, 64, kl_x86_avx512_sgemm_kernel, kl_x86_avx512_vec_act,
+                                        kl_x86_avx512_dwconv, kl_x86_avx512_fma_loop};
+#endif
+
+const kl_x86_ops *kl_x86_ops_get(kl_isa isa) {
+    switch (kl_isa_resolve(isa)) {
+#if defined(KL_HAVE_X86)
+    case KL_ISA_AVX512: return &g_avx512_ops;
+    case KL_ISA_AVX2: return &g_avx2_ops;
+#endif
+    default: return &g_generic_ops;
+    }
+}
+
+/* Seconds on the monotonic clock. */
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Scalar FMA chains for the generic level (what plain C reaches). */
+static double generic_fma_loop(long iters) {
+    float acc[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    volatile float m = 0.999999f, k = 1e-7f;
+    float mm = m, kk = k;
+    for (long i = 0; i < iters; i++)
+        for (int j = 0; j < 8; j++) acc[j] = acc[j] * mm + kk;
+    volatile float sink = acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+    (void)sink;
+    return 2.0 * 8.0 * (double)iters;
+}
+
+static double g_peak[KL_ISA_COUNT];
+static pthread_mutex_t g_peak_lock = PTHREAD_MUTEX_INITIALIZER;
+
+double kl_cpu_peak_gflops(kl_isa isa) {
+    if (isa == KL_ISA_AUTO) isa = kl_isa_active();
+    if (!kl_isa_supported(isa)) return 0.0;
+    pthread_mutex_lock(&g_peak_lock);
+    double cached = g_peak[isa];
+    pthread_mutex_unlock(&g_peak_lock);
+    if (cached > 0) return cached;
+    const kl_x86_ops *ops = kl_x86_ops_get(isa);
+    double (*loop)(long) = ops->fma_loop ? ops->fma_loop : generic_fma_loop;
+    loop(20000); /* warm up: clocks and the upper halves of the vector units */
+    double best = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now_s();
+        double flops = loop(200000);
+        double dt = now_s() - t0;
+        if (dt > 0 && flops / dt > best) best = flops / dt;
+    }
+    best *= 1e-9;
+    pthread_mutex_lock(&g_peak_lock);
+    g_peak[isa] = best;
+    pthread_mutex_unlock(&g_peak_lock);
+    return best;
+}

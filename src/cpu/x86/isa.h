@@ -1,0 +1,53 @@
+/*
+ * isa.h — x86 instruction-set detection and the per-ISA kernel table of the
+ * fast CPU kernels (src/cpu/x86).  Detection runs once (pthread_once): cpuid
+ * for the instructions and XGETBV for the OS saving the YMM/ZMM state.
+ * KILN_ISA=ref|avx2|avx512 in the environment lowers the level chosen by
+ * default (a level the CPU lacks is never used: the request is capped).
+ */
+#ifndef KL_CPU_X86_ISA_H
+#define KL_CPU_X86_ISA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Levels, lowest first.  KL_ISA_AUTO asks for the active level. */
+typedef enum kl_isa {
+    KL_ISA_AUTO = 0,
+    KL_ISA_REF = 1,    /* portable C, no SIMD flags */
+    KL_ISA_AVX2 = 2,   /* AVX2 + FMA + F16C */
+    KL_ISA_AVX512 = 3, /* AVX-512 F/BW/DQ/VL */
+    KL_ISA_COUNT = 4
+} kl_isa;
+
+/* What the CPU and OS support (all false off x86). */
+typedef struct kl_cpu_isa {
+    bool avx, avx2, fma, f16c;
+    bool avx512f, avx512bw, avx512dq, avx512vl, avx512vnni, avx512bf16;
+    bool os_ymm, os_zmm;  /* XGETBV: the OS saves YMM / ZMM+opmask state */
+    kl_isa best;          /* highest level usable here */
+    kl_isa active;        /* best, lowered by KILN_ISA */
+    bool env_ignored;     /* KILN_ISA was set to an unknown name (ignored) */
+    char vendor[13];
+    char brand[49];
+} kl_cpu_isa;
+
+/* The record, filled on first use (thread-safe, never NULL). */
+const kl_cpu_isa *kl_cpu_isa_get(void);
+/* Level used when a caller passes KL_ISA_AUTO. */
+kl_isa kl_isa_active(void);
+/* `isa` resolved: AUTO -> active; a level above best -> best. */
+kl_isa kl_isa_resolve(kl_isa isa);
+/* True when this machine can run kernels of level `isa` (REF always). */
+bool kl_isa_supported(kl_isa isa);
+/* "auto", "ref", "avx2", "avx512". */
+const char *kl_isa_name(kl_isa isa);
+/* Parse a level name ("ref", "avx2", "avx512", "auto"); false if unknown. */
+bool kl_isa_parse(const char *name, kl_isa *out);
+
+/* FP32 FMA peak of ONE core at level `isa`, in GFLOP/s, measured with a
+ * short loop of independent FMAs (about 20 ms, the best of a few runs);
+ * 0 when the level is not supported.  The result is cached per level. */
+double kl_cpu_peak_gflops(kl_isa isa);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * kernels.h — internal contract between the ISA-free drivers (gemm.c, conv.c,
+ * vecmath.c) and the per-ISA kernel files.  One kl_x86_ops table per level;
+ * the drivers call kernels only through it (MLAS-style dispatch table).
+ *
+ * Packed formats, the same for every level (so a packed weight never ties an
+ * engine to one ISA):
+ *  - A: micro-panels of KL_SGEMM_MR rows, each stored k-major ([k][MR]),
+ *    rows past M zero-filled;
+ *  - B: panels of KL_SGEMM_NP columns, each stored k-major ([k][16]),
+ *    columns past N zero-filled.
+ */
+#ifndef KL_CPU_X86_KERNELS_H
+#define KL_CPU_X86_KERNELS_H
+
+#include <stddef.h>
+
+#include "cpu/x86/isa.h"
+#include "cpu/x86/vecmath.h"
+
+#define KL_SGEMM_MR 6
+#define KL_SGEMM_NP 16
+
+/* Epilogue state of one micro-kernel call; pointers are already offset to
+ * the tile's first row/column. */
+typedef struct kl_ukargs {
+    float alpha, beta;
+    int first; /* first K block: C = alpha*AB + beta*C (C unread if beta==0) */
+    int last;  /* last K block: add biases and Z, apply the activation */
+    const float *col_bias; /* [n] or NULL */
+    const float *row_bias; /* [m] or NULL */
+    const float *z;        /* [m x n] with row stride ldz, or NULL */
+    size_t ldz;
+    kl_act act;
+} kl_ukargs;
+
+/* C[m x n] (row stride ldc) <- epilogue(A_panel * B_panels) over kc steps.
+ * a: one A micro-panel ([kc][MR]); b: the first B panel ([kc][16]), the next
+ * panels bstride floats apart; m <= MR, n <= the table's nr. */
+typedef void (*kl_sgemm_ukernel_fn)(size_t kc, const float *a, const float *b, size_t bstride, float *c,
+                                    size_t ldc, size_t m, size_t n, const kl_ukargs *u);
+
+/* Depthwise 2-D convolution of one channel plane (NCHW, multiplier 1). */
+typedef struct kl_dw_args {
+    const float *x; /* [H x W] */
+    const float *w; /* [KH x KW] */
+    float bias;
+    const float *z; /* residual [OH x OW] or NULL */
+    float *y;       /* [OH x OW] */
+    size_t H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW;
+    kl_act act;
+} kl_dw_args;
+typedef void (*kl_dwconv_fn)(const kl_dw_args *d);
+
+typedef struct kl_x86_ops {
+    kl_isa isa;
+    size_t nr; /* columns one sgemm micro-kernel call covers (multiple of 16) */
+    kl_sgemm_ukernel_fn sgemm;
+    void (*vec_act)(kl_act act, float *x, size_t n);
+    kl_dwconv_fn dwconv;
+    double (*fma_loop)(long iters); /* runs iters x (FMA block); returns flops done */
+} kl_x86_ops;
+
+/* The table of level `isa` (resolved: AUTO -> active, capped at best). */
+const kl_x86_ops *kl_x86_ops_get(kl_isa isa);
+
+/* Generic (portable C) kernels, defined in gemm.c / vecmath.c / conv.c. */
+void kl_x86_generic_sgemm_kernel(size_t kc, const float *a, const float *b, size_t bstride, float *c, size_t ldc,
+                                 size_t m, size_t n, const kl_ukargs *u);
+void kl_x86_generic_vec_act(kl_act act, float *x, size_t n);
+void kl_x86_generic_dwconv(const kl_dw_args *d);
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define KL_X86_DECLARE(isa)                                                                              \
+    void kl_x86_##isa##_sgemm_kernel(size_t kc, const float *a, const float *b, size_t bstride, float *c, \
+                                     size_t ldc, size_t m, size_t n, const kl_ukargs *u);                \
+    void kl_x86_##isa##_vec_act(kl_act act, float *x, size_t n);                                        \
+    void kl_x86_##isa##_dwconv(const kl_dw_args *d);                                                     \
+    double kl_x86_##isa##_fma_loop(long iters);
+KL_X86_DECLARE(avx2)
+KL_X86_DECLARE(avx512)
+#undef KL_X86_DECLARE
+#define KL_HAVE_X86 1
+#endif
+
+#endif

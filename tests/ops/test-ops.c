@@ -1,0 +1,821 @@
+/*
+ * test-ops — kernel-level tests of the fast CPU kernels (src/cpu/x86) and the
+ * thread pool.  Every case runs on a float64 reference written here (plus the
+ * reference sgemm of src/cpu/ref for GEMM) and on every ISA level this machine
+ * supports, every applicable conv tactic, with 1 and 2 threads.  Outputs,
+ * packed buffers and workspaces sit between sentinel words that must survive.
+ *
+ *   test-ops [-o sgemm|batch|act|conv|pool|misc] [-p PATTERN]... [--quick] [-v]
+ *   test-ops support          list ISA levels and tactics
+ *
+ * Each case has a canonical string, e.g.
+ *   sgemm(M=17,N=33,K=63,tA=0,tB=1,pa=0,pb=1,beta=0,bias=col,z=0,act=silu,data=int,isa=avx2,threads=2,seed=42)
+ * and -p keeps the cases whose string contains every PATTERN, so a failure line
+ * pasted back (-p 'M=17,N=33,K=63' -p isa=avx2) reruns it.  Tolerance tiers:
+ * "int" data (small integers, exact sums) must match bit for bit when the
+ * activation is exact (none, relu, clip, leaky_relu with alpha 1/4); otherwise
+ * |got-ref| <= 1.5*g + 4e-6*|ref| + 1e-30 where g = 2*(K+2)*2^-24*sum|terms|
+ * bounds the float summation error (scaled by the reduction length).
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "cpu/ref/nn.h"
+#include "cpu/threadpool.h"
+#include "cpu/x86/conv.h"
+#include "cpu/x86/gemm.h"
+#include "cpu/x86/isa.h"
+#include "cpu/x86/vecmath.h"
+
+/* ---- options, filters, counters ------------------------------------------------ */
+
+static const char *g_op;
+static const char *g_pat[16];
+static int g_npat;
+static bool g_quick, g_verbose;
+static long g_cases, g_failed, g_skipped_filter;
+static kl_pool *g_pools[3]; /* index = threads */
+
+static bool selected(const char *op, const char *name) {
+    if (g_op && strcmp(g_op, op) != 0) return false;
+    for (int i = 0; i < g_npat; i++)
+        if (!strstr(name, g_pat[i])) return false;
+    return true;
+}
+
+static void fail(const char *name, const char *fmt, ...) KL_PRINTF(2, 3);
+static void fail(const char *name, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "FAIL %s: ", name);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    g_failed++;
+}
+
+/* ---- deterministic random numbers ---------------------------------------------- */
+
+typedef struct rng {
+    uint64_t s;
+} rng;
+static uint64_t rng_next(rng *r) {
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+/* small integer in [-r, r] */
+static float rng_int(rng *g, int r) { return (float)((int)(rng_next(g) % (uint64_t)(2 * r + 1)) - r); }
+static float rng_unit(rng *g) { return (float)((double)(rng_next(g) >> 11) * 0x1.0p-53 * 2.0 - 1.0); }
+
+/* ---- buffers with sentinels --------------------------------------------------- */
+
+#define GUARD 16
+static const uint32_t SENTINEL = 0x7fc0beefu;
+
+typedef struct gbuf {
+    float *base; /* GUARD words | data | GUARD words */
+    float *p;
+    size_t n;
+} gbuf;
+
+static gbuf gb_alloc(size_t n) {
+    gbuf b;
+    b.n = n;
+    b.base = malloc((n + 2 * GUARD) * sizeof(float) + 64);
+    if (!b.base) {
+        fprintf(stderr, "test-ops: out of memory\n");
+        exit(2);
+    }
+    b.p = b.base + GUARD;
+    for (size_t i = 0; i < GUARD; i++) {
+        memcpy(&b.base[i], &SENTINEL, 4);
+        memcpy(&b.p[n + i], &SENTINEL, 4);
+    }
+    return b;
+}
+static bool gb_intact(const gbuf *b) {
+    for (size_t i = 0; i < GUARD; i++)
+        if (memcmp(&b->base[i], &SENTINEL, 4) || memcmp(&b->p[b->n + i], &SENTINEL, 4)) return false;
+    return true;
+}
+static void gb_free(gbuf *b) { free(b->base); }
+
+/* ---- activations in float64 (the reference definitions) ----------------------- */
+
+static double ref_act(kl_act a, double x) {
+    switch (a.kind) {
+    case KL_ACT_NONE: return x;
+    case KL_ACT_RELU: return x > 0 ? x : (isnan(x) ? x : 0.0);
+    case KL_ACT_CLIP: return isnan(x) ? x : fmin(fmax(x, a.alpha), a.beta);
+    case KL_ACT_LEAKY_RELU: return x < 0 ? x * a.alpha : x;
+    case KL_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case KL_ACT_SILU: return x / (1.0 + exp(-x));
+    case KL_ACT_HARD_SIGMOID: return isnan(x) ? x : fmax(0.0, fmin(1.0, (double)a.alpha * x + a.beta));
+    case KL_ACT_HARD_SWISH: return isnan(x) ? x : x * fmax(0.0, fmin(1.0, x / 6.0 + 0.5));
+    case KL_ACT_GELU_ERF: return 0.5 * x * erfc(-x / sqrt(2.0));
+    case KL_ACT_GELU_TANH: {
+        double y = sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x);
+        return x / (1.0 + exp(-2.0 * y));
+    }
+    case KL_ACT_MISH: return x * tanh(log1p(exp(x)));
+    case KL_ACT_TANH: return tanh(x);
+    default: return x;
+    }
+}
+/* Largest |act'| (scales the pre-activation tolerance). */
+static double act_slope(kl_act a) {
+    switch (a.kind) {
+    case KL_ACT_LEAKY_RELU: return fmax(1.0, fabs(a.alpha));
+    case KL_ACT_HARD_SIGMOID: return fabs(a.alpha);
+    case KL_ACT_HARD_SWISH: return 1.5;
+    case KL_ACT_SIGMOID: return 0.25;
+    default: return 1.2;
+    }
+}
+static bool act_exact(kl_act a) {
+    return a.kind == KL_ACT_NONE || a.kind == KL_ACT_RELU || a.kind == KL_ACT_CLIP ||
+           (a.kind == KL_ACT_LEAKY_RELU && a.alpha == 0.25f);
+}
+static kl_act act_for(int i) {
+    kl_act a = {(kl_act_kind)(i % KL_ACT_COUNT), 0, 0};
+    if (a.kind == KL_ACT_CLIP) a.alpha = -2.0f, a.beta = 3.0f;
+    if (a.kind == KL_ACT_LEAKY_RELU) a.alpha = 0.25f;
+    if (a.kind == KL_ACT_HARD_SIGMOID) a.alpha = 0.2f, a.beta = 0.5f;
+    return a;
+}
+
+/* Compares n values; pre[i] is the pre-activation reference and mag[i] the
+ * sum of |terms| (for the tolerance); `red` the reduction length. */
+static bool compare(const char *name, const float *got, size_t ldg, const double *pre, const double *mag, size_t rows,
+                    size_t cols, size_t red, kl_act act, bool exact) {
+    double worst = 0;
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++) {
+            size_t k = i * cols + j;
+            double ref = ref_act(act, pre[k]);
+            double g = got[i * ldg + j];
+            if (exact) {
+                if ((float)ref != (float)g && !(isnan(ref) && isnan(g))) {
+                    fail(name, "at [%zu,%zu]: got %.9g, expected %.9g (exact tier)", i, j, g, ref);
+                    return false;
+                }
+                continue;
+            }
+            double gam = 2.0 * (double)(red + 2) * 0x1.0p-24 * mag[k];
+            double tol = 1.5 * gam * act_slope(act) + 4e-6 * fabs(ref) + 1e-30;
+            double err = fabs(g - ref);
+            if (!(err <= tol) && !(isnan(ref) && isnan(g))) {
+                fail(name, "at [%zu,%zu]: got %.9g, expected %.9g (err %.3g > tol %.3g)", i, j, g, ref, err, tol);
+                return false;
+            }
+            if (tol > 0 && err / tol > worst) worst = err / tol;
+        }
+    if (g_verbose) fprintf(stderr, "  %s: worst err/tol %.3f\n", name, worst);
+    return true;
+}
+
+/* ISA levels this machine runs. */
+static int isa_list(kl_isa *out) {
+    int n = 0;
+    for (int i = KL_ISA_REF; i < KL_ISA_COUNT; i++)
+        if (kl_isa_supported((kl_isa)i)) out[n++] = (kl_isa)i;
+    return n;
+}
+
+/* ---- sgemm -------------------------------------------------------------------- */
+
+typedef struct gemm_case {
+    size_t M, N, K;
+    bool tA, tB, pa, pb;
+    float alpha, beta;
+    int bias; /* 0 none, 1 col, 2 row, 3 both */
+    bool z;
+    kl_act act;
+    bool int_data;
+    kl_isa isa;
+    int threads;
+    uint64_t seed;
+    size_t batch; /* 1 for kl_sgemm */
+} gemm_case;
+
+static void gemm_name(const gemm_case *c, char *buf, size_t n) {
+    static const char *bias[] = {"none", "col", "row", "both"};
+    snprintf(buf, n,
+             "%s(M=%zu,N=%zu,K=%zu,tA=%d,tB=%d,pa=%d,pb=%d,alpha=%g,beta=%g,bias=%s,z=%d,act=%s,data=%s,isa=%s,"
+             "threads=%d,%sseed=%" PRIu64 ")",
+             c->batch > 1 ? "sgemm_batch" : "sgemm", c->M, c->N, c->K, c->tA, c->tB, c->pa, c->pb, c->alpha,
+             c->beta, bias[c->bias], c->z, kl_act_name(c->act.kind), c->int_data ? "int" : "float",
+             kl_isa_name(c->isa), c->threads, "", c->seed);
+    if (c->batch > 1) {
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, ",batch=%zu", c->batch);
+        size_t l = strlen(buf);
+        if (l + strlen(tmp) < n) {
+            buf[l - 1] = 0;
+            strcat(buf, tmp);
+            strcat(buf, ")");
+        }
+    }
+}
+
+static void run_gemm_case(const gemm_case *c) {
+    char name[512];
+    gemm_name(c, name, sizeof name);
+    if (!selected(c->batch > 1 ? "batch" : "sgemm", name)) {
+        g_skipped_filter++;
+        return;
+    }
+    g_cases++;
+    rng r = {c->seed};
+    size_t M = c->M, N = c->N, K = c->K, B = c->batch;
+    size_t lda = (c->tA ? M : K) + 3, ldb = (c->tB ? K : N) + 5, ldc = N + 2, ldz = N + 1;
+    size_t arows = c->tA ? K : M, brows = c->tB ? N : K;
+    size_t sa = arows * lda, sb = brows * ldb, sc = M * ldc, sz = M * ldz;
+    gbuf A = gb_alloc(sa * B), Bm = gb_alloc(sb * B), C = gb_alloc(sc * B), Z = gb_alloc(sz * B);
+    gbuf cb = gb_alloc(N), rb = gb_alloc(M);
+    float rng_r = 3;
+#define FILL(buf, cnt)                                                                      \
+    for (size_t i_ = 0; i_ < (cnt); i_++) (buf)[i_] = c->int_data ? rng_int(&r, (int)rng_r) : rng_unit(&r);
+    FILL(A.p, sa * B);
+    FILL(Bm.p, sb * B);
+    FILL(C.p, sc * B);
+    FILL(Z.p, sz * B);
+    FILL(cb.p, N);
+    FILL(rb.p, M);
+    if (c->beta == 0.0f) /* C must not be read: poison it */
+        for (size_t i = 0; i < sc * B; i++) C.p[i] = NAN;
+    float *C0 = malloc(sc * B * sizeof(float) + 4);
+    memcpy(C0, C.p, sc * B * sizeof(float));
+    /* reference in float64 */
+    double *pre = malloc((M * N * B + 1) * sizeof(double)), *mag = malloc((M * N * B + 1) * sizeof(double));
+    for (size_t b = 0; b < B; b++)
+        for (size_t i = 0; i < M; i++)
+            for (size_t j = 0; j < N; j++) {
+                double s = 0, m = 0;
+                for (size_t k = 0; k < K; k++) {
+                    double a = c->tA ? A.p[b * sa + k * lda + i] : A.p[b * sa + i * lda + k];
+                    double bb = c->tB ? Bm.p[b * sb + j * ldb + k] : Bm.p[b * sb + k * ldb + j];
+                    s += a * bb;
+                    m += fabs(a * bb);
+                }
+                s *= c->alpha;
+                m *= fabs(c->alpha);
+                if (c->beta != 0.0f) {
+                    s += (double)c->beta * C0[b * sc + i * ldc + j];
+                    m += fabs((double)c->beta * C0[b * sc + i * ldc + j]);
+                }
+                if (c->bias & 1) s += cb.p[j], m += fabs(cb.p[j]);
+                if (c->bias & 2) s += rb.p[i], m += fabs(rb.p[i]);
+                if (c->z) s += Z.p[b * sz + i * ldz + j], m += fabs(Z.p[b * sz + i * ldz + j]);
+                pre[(b * M + i) * N + j] = s;
+                mag[(b * M + i) * N + j] = m;
+            }
+    /* the src/cpu/ref sgemm as a second oracle for the plain product */
+    if (B == 1 && c->alpha == 1.0f && c->beta == 0.0f && c->bias == 0 && !c->z && c->act.kind == KL_ACT_NONE && M &&
+        N) {
+        float *R = calloc(M * N, sizeof(float));
+        kiln_status st =
+            kl_nn_sgemm((int64_t)M, (int64_t)N, (int64_t)K, 1.0f, A.p, c->tA ? 1 : (int64_t)lda, c->tA ? (int64_t)lda : 1,
+                        Bm.p, c->tB ? 1 : (int64_t)ldb, c->tB ? (int64_t)ldb : 1, R, (int64_t)N);
+        if (st != KILN_OK || !compare(name, R, N, pre, mag, M, N, K, c->act, false))
+            fail(name, "the src/cpu/ref sgemm disagrees with the float64 reference");
+        free(R);
+    }
+    /* packed operands */
+    gbuf PA = {0}, PB = {0};
+    kl_gemm_args a = {0};
+    a.M = M, a.N = N, a.K = K;
+    a.A = A.p, a.lda = lda, a.transA = c->tA;
+    a.B = Bm.p, a.ldb = ldb, a.transB = c->tB;
+    a.C = C.p, a.ldc = ldc, a.alpha = c->alpha, a.beta = c->beta;
+    a.col_bias = (c->bias & 1) ? cb.p : NULL;
+    a.row_bias = (c->bias & 2) ? rb.p : NULL;
+    a.Z = c->z ? Z.p : NULL, a.ldz = ldz;
+    a.act = c->act;
+    a.isa = c->isa;
+    if (c->pa) {
+        PA = gb_alloc((kl_sgemm_pack_a_size(M, K) + 3) / 4);
+        kl_sgemm_pack_a(A.p, lda, c->tA, M, K, PA.p);
+        a.packed_a = PA.p;
+    }
+    if (c->pb) {
+        PB = gb_alloc((kl_sgemm_pack_b_size(K, N) + 3) / 4);
+        kl_sgemm_pack_b(Bm.p, ldb, c->tB, K, N, PB.p);
+        a.packed_b = PB.p;
+    }
+    size_t wsb = kl_sgemm_workspace_size(&a, c->threads);
+    gbuf WS = gb_alloc((wsb + 3) / 4 + 1);
+    a.workspace = WS.p, a.workspace_bytes = wsb;
+    kiln_status st;
+    if (B == 1) {
+        st = kl_sgemm(g_pools[c->threads], &a);
+    } else {
+        kl_gemm_batch_strides s = {sa, sb, sc, sz, 0, 0};
+        st = kl_sgemm_batch(g_pools[c->threads], &a, B, &s);
+    }
+    if (st != KILN_OK) {
+        fail(name, "status %s: %s", kiln_status_name(st), kl_error_message());
+    } else {
+        bool exact = c->int_data && act_exact(c->act) && (c->alpha == 1.0f || c->alpha == 2.0f);
+        for (size_t b = 0; b < B; b++)
+            if (!compare(name, C.p + b * sc, ldc, pre + b * M * N, mag + b * M * N, M, N, K, c->act, exact)) break;
+        /* padding columns of C between rows are untouched */
+        for (size_t b = 0; b < B; b++)
+            for (size_t i = 0; i < M; i++)
+                for (size_t j = N; j < ldc; j++) {
+                    size_t q = b * sc + i * ldc + j;
+                    if (memcmp(&C.p[q], &C0[q], 4) != 0) {
+                        fail(name, "wrote C[%zu,%zu] past N", i, j);
+                        i = M, b = B;
+                        break;
+                    }
+                }
+    }
+    if (!gb_intact(&C)) fail(name, "sentinel around C overwritten");
+    if (!gb_intact(&WS)) fail(name, "sentinel around the workspace overwritten");
+    if (c->pa && !gb_intact(&PA)) fail(name, "sentinel around packed A overwritten");
+    if (c->pb && !gb_intact(&PB)) fail(name, "sentinel around packed B overwritten");
+    free(C0);
+    free(pre);
+    free(mag);
+    gb_free(&A), gb_free(&Bm), gb_free(&C), gb_free(&Z), gb_free(&cb), gb_free(&rb), gb_free(&WS);
+    if (c->pa) gb_free(&PA);
+    if (c->pb) gb_free(&PB);
+}
+
+static void test_sgemm(void) {
+    static const size_t Ms[] = {1, 3, 6, 7, 17, 64, 65};
+    static const size_t Ns[] = {1, 7, 16, 17, 33, 63, 64, 65, 130};
+    static const size_t Ks[] = {1, 3, 17, 63, 64, 65, 257};
+    kl_isa isas[KL_ISA_COUNT];
+    int nisa = isa_list(isas);
+    uint64_t seed = 42;
+    int variant = 0;
+    for (size_t mi = 0; mi < KL_ARRAY_LEN(Ms); mi++)
+        for (size_t ni = 0; ni < KL_ARRAY_LEN(Ns); ni++)
+            for (size_t ki = 0; ki < KL_ARRAY_LEN(Ks); ki++) {
+                if (g_quick && (mi + ni + ki) % 4) continue;
+                for (int ii = 0; ii < nisa; ii++)
+                    for (int t = 1; t <= 2; t++) {
+                        int v = variant++;
+                        gemm_case c = {Ms[mi], Ns[ni], Ks[ki], v & 1, (v >> 1) & 1, (v >> 2) & 1, (v >> 3) & 1};
+                        static const float betas[] = {0.0f, 1.0f, -2.0f, 0.5f};
+                        c.alpha = (v % 5 == 0) ? 2.0f : 1.0f;
+                        c.beta = betas[(v / 3) % 4];
+                        c.bias = (v / 2) % 4;
+                        c.z = (v / 5) % 2;
+                        c.act = act_for(v / 7 + v);
+                        c.int_data = (v % 3) != 2;
+                        c.isa = isas[ii];
+                        c.threads = t;
+                        c.seed = seed + (uint64_t)v;
+                        c.batch = 1;
+                        run_gemm_case(&c);
+                    }
+            }
+    /* larger shapes: several KC/NC/MC blocks, every activation on the best ISA */
+    static const size_t big[][3] = {{200, 600, 700}, {130, 1030, 300}, {512, 64, 513}, {7, 2000, 40}, {300, 5, 600}};
+    for (size_t bi = 0; bi < KL_ARRAY_LEN(big); bi++)
+        for (int ii = 0; ii < nisa; ii++)
+            for (int t = 1; t <= 2; t++) {
+                if (g_quick && (ii != nisa - 1 || bi > 1)) continue;
+                int v = variant++;
+                gemm_case c = {big[bi][0], big[bi][1], big[bi][2], v & 1, (v >> 1) & 1, (v >> 2) & 1, (v >> 3) & 1};
+                c.alpha = 1.0f;
+                c.beta = (v & 4) ? 1.0f : 0.0f;
+                c.bias = 3;
+                c.z = true;
+                c.act = act_for(v);
+                c.int_data = (v & 1) != 0;
+                c.isa = isas[ii];
+                c.threads = t;
+                c.seed = seed + (uint64_t)v;
+                c.batch = 1;
+                run_gemm_case(&c);
+            }
+    /* every activation on every level, one mid-size shape, float data */
+    for (int ai = 0; ai < KL_ACT_COUNT; ai++)
+        for (int ii = 0; ii < nisa; ii++) {
+            gemm_case c = {37, 71, 45, false, true, false, true, 1.0f, 0.0f, 1, true, act_for(ai), false, isas[ii], 2,
+                           seed + 1000u + (uint64_t)ai, 1};
+            run_gemm_case(&c);
+        }
+}
+
+static void test_sgemm_batch(void) {
+    kl_isa isas[KL_ISA_COUNT];
+    int nisa = isa_list(isas);
+    static const size_t shapes[][4] = {{1, 5, 7, 9}, {3, 17, 33, 20}, {8, 13, 70, 64}, {2, 64, 65, 31}};
+    int v = 0;
+    for (size_t s = 0; s < KL_ARRAY_LEN(shapes); s++)
+        for (int ii = 0; ii < nisa; ii++)
+            for (int t = 1; t <= 2; t++, v++) {
+                gemm_case c = {shapes[s][1], shapes[s][2], shapes[s][3], v & 1, (v >> 1) & 1, false, false};
+                c.alpha = 1.0f, c.beta = (v & 2) ? 1.0f : 0.0f, c.bias = 0, c.z = (v & 1) != 0;
+                c.act = act_for(v * 5);
+                c.int_data = true;
+                c.isa = isas[ii], c.threads = t, c.seed = 7000 + (uint64_t)v, c.batch = shapes[s][0];
+                run_gemm_case(&c);
+            }
+}
+
+/* ---- vector activations ------------------------------------------------------ */
+
+static void test_act(void) {
+    kl_isa isas[KL_ISA_COUNT];
+    int nisa = isa_list(isas);
+    size_t n = 0;
+    float *x = malloc(200000 * sizeof(float));
+    for (double v = -30.0; v <= 30.0; v += 0.00123) x[n++] = (float)v;
+    static const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-7f, -1e-7f, 0.399f, 0.4f, 0.401f, 1.0f,
+                                    -1.0f, 0.99999f, -5.6f, -9.5f, -13.0f, 50.0f, -50.0f, 88.0f, -88.0f, 100.0f,
+                                    -100.0f, 1e10f, -1e10f, INFINITY, -INFINITY, NAN};
+    for (size_t i = 0; i < KL_ARRAY_LEN(special); i++) x[n++] = special[i];
+    for (int ai = 0; ai < KL_ACT_COUNT; ai++)
+        for (int ii = 0; ii < nisa; ii++) {
+            kl_act act = act_for(ai);
+            char name[160];
+            snprintf(name, sizeof name, "act(act=%s,isa=%s,n=%zu)", kl_act_name(act.kind), kl_isa_name(isas[ii]), n);
+            if (!selected("act", name)) {
+                g_skipped_filter++;
+                continue;
+            }
+            g_cases++;
+            gbuf y = gb_alloc(n);
+            memcpy(y.p, x, n * sizeof(float));
+            kl_vec_act_isa(isas[ii], act, y.p, n);
+            double worst_rel = 0, worst_abs = 0;
+            for (size_t i = 0; i < n; i++) {
+                double ref = ref_act(act, x[i]);
+                double g = y.p[i];
+                if (isnan(ref) || isnan(g)) {
+                    if (isnan(ref) != isnan(g)) {
+                        fail(name, "x=%.9g: got %.9g, expected %.9g (NaN)", x[i], g, ref);
+                        break;
+                    }
+                    continue;
+                }
+                if (isinf(ref) || isinf(g)) {
+                    if (ref != g && fabs(g) < 1e38) {
+                        fail(name, "x=%.9g: got %.9g, expected %.9g", x[i], g, ref);
+                        break;
+                    }
+                    continue;
+                }
+                double err = fabs(g - ref);
+                /* tier: 4e-6 relative plus what a 2-ulp perturbation of x costs
+                 * (condition number |x f'/f|), or 1e-37 absolute (subnormals) */
+                double h = 1e-7, xd = x[i];
+                double cond = xd == 0 ? 0
+                                      : fabs(xd * (ref_act(act, xd * (1 + h)) - ref_act(act, xd * (1 - h))) / (2 * h * xd));
+                double tol = 4e-6 * fabs(ref) + 2 * cond * 0x1.0p-24 + 1e-37;
+                if (err > tol) {
+                    fail(name, "x=%.9g: got %.9g, expected %.9g (rel err %.3g)", x[i], g, ref, err / fabs(ref));
+                    break;
+                }
+                if (fabs(ref) > 1e-30 && err / fabs(ref) > worst_rel) worst_rel = err / fabs(ref);
+                if (err > worst_abs) worst_abs = err;
+            }
+            if (g_verbose) fprintf(stderr, "  %s: max rel err %.3g, max abs err %.3g\n", name, worst_rel, worst_abs);
+            if (!gb_intact(&y)) fail(name, "sentinel overwritten");
+            gb_free(&y);
+            /* tails: every length below 40 stays inside its buffer */
+            for (size_t len = 0; len < 40; len++) {
+                gbuf t = gb_alloc(len);
+                for (size_t i = 0; i < len; i++) t.p[i] = x[(i * 7919) % n];
+                kl_vec_act_isa(isas[ii], act, t.p, len);
+                if (!gb_intact(&t)) {
+                    fail(name, "length %zu: sentinel overwritten", len);
+                    gb_free(&t);
+                    break;
+                }
+                gb_free(&t);
+            }
+        }
+    free(x);
+}
+
+/* ---- convolution ------------------------------------------------------------- */
+
+typedef struct conv_case {
+    kl_conv2d_desc d;
+    bool bias;
+    int z; /* 0 none, 1 separate, 2 Z == Y */
+    bool int_data;
+    int threads;
+    uint64_t seed;
+} conv_case;
+
+static void conv_name(const conv_case *c, char *buf, size_t n) {
+    const kl_conv2d_desc *d = &c->d;
+    snprintf(buf, n,
+             "conv(x=[%zu,%zu,%zu,%zu],w=[%zu,%zu,%zu,%zu],g=%zu,s=%zux%zu,p=%zu.%zu.%zu.%zu,d=%zux%zu,bias=%d,z=%d,"
+             "act=%s,data=%s,tactic=%s,isa=%s,threads=%d,seed=%" PRIu64 ")",
+             d->N, d->C, d->H, d->W, d->M, d->C / (d->group ? d->group : 1), d->KH, d->KW, d->group, d->stride_h,
+             d->stride_w, d->pad_top, d->pad_left, d->pad_bottom, d->pad_right, d->dil_h, d->dil_w, c->bias, c->z,
+             kl_act_name(d->act.kind), c->int_data ? "int" : "float", kl_conv_algo_name(d->algo), kl_isa_name(d->isa),
+             c->threads, c->seed);
+}
+
+static void run_conv_case(const conv_case *c) {
+    char name[512];
+    conv_name(c, name, sizeof name);
+    if (!selected("conv", name)) {
+        g_skipped_filter++;
+        return;
+    }
+    g_cases++;
+    const kl_conv2d_desc *d = &c->d;
+    size_t G = d->group, Cg = d->C / G, Mg = d->M / G;
+    size_t sh = d->stride_h, sw = d->stride_w, dh = d->dil_h, dw = d->dil_w;
+    size_t OH = (d->H + d->pad_top + d->pad_bottom - (d->KH - 1) * dh - 1) / sh + 1;
+    size_t OW = (d->W + d->pad_left + d->pad_right - (d->KW - 1) * dw - 1) / sw + 1;
+    rng r = {c->seed};
+    size_t nx = d->N * d->C * d->H * d->W, nw = d->M * Cg * d->KH * d->KW, ny = d->N * d->M * OH * OW;
+    float *X = malloc(nx * 4), *Wt = malloc(nw * 4), *bias = malloc(d->M * 4), *Zs = malloc(ny * 4);
+    for (size_t i = 0; i < nx; i++) X[i] = c->int_data ? rng_int(&r, 3) : rng_unit(&r);
+    for (size_t i = 0; i < nw; i++) Wt[i] = c->int_data ? rng_int(&r, 2) : rng_unit(&r);
+    for (size_t i = 0; i < d->M; i++) bias[i] = c->int_data ? rng_int(&r, 5) : rng_unit(&r);
+    for (size_t i = 0; i < ny; i++) Zs[i] = c->int_data ? rng_int(&r, 5) : rng_unit(&r);
+    double *pre = malloc(ny * sizeof(double)), *mag = malloc(ny * sizeof(double));
+    for (size_t n = 0; n < d->N; n++)
+        for (size_t m = 0; m < d->M; m++) {
+            size_t g = m / Mg;
+            for (size_t oh = 0; oh < OH; oh++)
+                for (size_t ow = 0; ow < OW; ow++) {
+                    double s = c->bias ? bias[m] : 0, mg = fabs(s);
+                    for (size_t ci = 0; ci < Cg; ci++)
+                        for (size_t kh = 0; kh < d->KH; kh++)
+                            for (size_t kw = 0; kw < d->KW; kw++) {
+                                long ih = (long)(oh * sh + kh * dh) - (long)d->pad_top;
+                                long iw = (long)(ow * sw + kw * dw) - (long)d->pad_left;
+                                if (ih < 0 || iw < 0 || ih >= (long)d->H || iw >= (long)d->W) continue;
+                                double t = (double)X[((n * d->C + g * Cg + ci) * d->H + (size_t)ih) * d->W + (size_t)iw] *
+                                           Wt[((m * Cg + ci) * d->KH + kh) * d->KW + kw];
+                                s += t;
+                                mg += fabs(t);
+                            }
+                    size_t q = ((n * d->M + m) * OH + oh) * OW + ow;
+                    if (c->z) s += Zs[q], mg += fabs(Zs[q]);
+                    pre[q] = s;
+                    mag[q] = mg;
+                }
+        }
+    kl_conv2d_plan *plan = NULL;
+    kiln_status st = kl_conv2d_prepare(d, Wt, c->bias ? bias : NULL, &plan);
+    if (st != KILN_OK) {
+        fail(name, "prepare: %s: %s", kiln_status_name(st), kl_error_message());
+        goto out;
+    }
+    size_t oh2, ow2;
+    kl_conv2d_out_hw(plan, &oh2, &ow2);
+    if (oh2 != OH || ow2 != OW) {
+        fail(name, "output %zux%zu, expected %zux%zu", oh2, ow2, OH, OW);
+        goto out;
+    }
+    size_t wsb = kl_conv2d_workspace_size(plan, c->threads);
+    gbuf WS = gb_alloc((wsb + 3) / 4);
+    gbuf Y = gb_alloc(ny);
+    for (size_t i = 0; i < ny; i++) Y.p[i] = c->z == 2 ? Zs[i] : NAN;
+    st = kl_conv2d_run(g_pools[c->threads], plan, X, c->z == 1 ? Zs : c->z == 2 ? Y.p : NULL, Y.p, WS.p);
+    if (st != KILN_OK)
+        fail(name, "run: %s: %s", kiln_status_name(st), kl_error_message());
+    else
+        compare(name, Y.p, OH * OW, pre, mag, d->N * d->M, OH * OW, Cg * d->KH * d->KW + 2, d->act,
+                c->int_data && act_exact(d->act));
+    if (!gb_intact(&Y)) fail(name, "sentinel around Y overwritten");
+    if (!gb_intact(&WS)) fail(name, "sentinel around the workspace overwritten");
+    gb_free(&WS);
+    gb_free(&Y);
+out:
+    kl_conv2d_destroy(plan);
+    free(X), free(Wt), free(bias), free(Zs), free(pre), free(mag);
+}
+
+typedef struct conv_shape {
+    size_t N, C, H, W, M, KH, KW, G, S, PT, PL, PB, PR, D;
+} conv_shape;
+
+static void test_conv(void) {
+    static const conv_shape shapes[] = {
+        /* N  C   H   W   M  KH KW G  S PT PL PB PR D */
+        {1, 3, 9, 11, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1},    {2, 7, 8, 8, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        {1, 16, 14, 14, 16, 1, 1, 1, 1, 0, 0, 0, 0, 1}, {1, 17, 13, 7, 63, 1, 1, 1, 1, 0, 0, 0, 0, 1},
+        {1, 8, 15, 15, 12, 1, 1, 1, 2, 0, 0, 0, 0, 1},  {1, 3, 23, 23, 8, 7, 7, 1, 2, 3, 3, 3, 3, 1},
+        {1, 6, 10, 10, 6, 3, 3, 2, 1, 1, 1, 1, 1, 1},   {1, 12, 9, 9, 12, 3, 3, 3, 2, 1, 0, 1, 2, 1},
+        {1, 5, 12, 12, 7, 3, 3, 1, 1, 2, 2, 2, 2, 2},   {1, 4, 6, 5, 3, 2, 3, 1, 1, 0, 1, 1, 0, 1},
+        {1, 1, 5, 5, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1},     {1, 64, 7, 7, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        {1, 300, 5, 6, 9, 1, 1, 1, 1, 0, 0, 0, 0, 1},   {1, 40, 20, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        /* depthwise: 3x3 and 5x5, stride 1 and 2, widths across vector tails */
+        {1, 7, 9, 37, 7, 3, 3, 7, 1, 1, 1, 1, 1, 1},    {2, 5, 11, 40, 5, 3, 3, 5, 2, 1, 1, 1, 1, 1},
+        {1, 3, 13, 33, 3, 5, 5, 3, 1, 2, 2, 2, 2, 1},   {1, 4, 12, 50, 4, 5, 5, 4, 2, 2, 2, 2, 2, 1},
+        {1, 6, 8, 17, 6, 3, 3, 6, 1, 0, 0, 0, 0, 1},    {1, 3, 10, 35, 3, 3, 3, 3, 1, 2, 2, 2, 2, 2},
+        {1, 2, 9, 40, 2, 3, 3, 2, 3, 1, 1, 1, 1, 1},    {1, 17, 6, 19, 17, 3, 3, 17, 2, 0, 1, 1, 0, 1},
+        {1, 8, 16, 64, 8, 3, 3, 8, 1, 1, 1, 1, 1, 1},   {1, 4, 4, 4, 8, 3, 3, 4, 1, 1, 1, 1, 1, 1},
+    };
+    kl_isa isas[KL_ISA_COUNT];
+    int nisa = isa_list(isas);
+    int v = 0;
+    for (size_t s = 0; s < KL_ARRAY_LEN(shapes); s++) {
+        const conv_shape *sh = &shapes[s];
+        for (int algo = KL_CONV_GEMM1X1; algo < KL_CONV_ALGO_COUNT; algo++)
+            for (int ii = 0; ii < nisa; ii++)
+                for (int t = 1; t <= 2; t++) {
+                    conv_case c = {0};
+                    kl_conv2d_desc *d = &c.d;
+                    d->N = sh->N, d->C = sh->C, d->H = sh->H, d->W = sh->W, d->M = sh->M, d->KH = sh->KH,
+                    d->KW = sh->KW, d->group = sh->G, d->stride_h = d->stride_w = sh->S, d->pad_top = sh->PT,
+                    d->pad_left = sh->PL, d->pad_bottom = sh->PB, d->pad_right = sh->PR, d->dil_h = d->dil_w = sh->D;
+                    d->algo = (kl_conv_algo)algo;
+                    if (!kl_conv2d_supports(d, d->algo)) continue;
+                    if (g_quick && (v % 3)) {
+                        v++;
+                        continue;
+                    }
+                    d->isa = isas[ii];
+                    d->threads = t;
+                    d->act = act_for(v);
+                    c.bias = v % 4 != 3;
+                    c.z = v % 3;
+                    c.int_data = v % 2 == 0;
+                    c.threads = t;
+                    c.seed = 9000 + (uint64_t)v;
+                    v++;
+                    run_conv_case(&c);
+                }
+    }
+}
+
+/* ---- thread pool ------------------------------------------------------------- */
+
+typedef struct pool_probe {
+    int *hits;
+    int bad_tid;
+    int threads;
+} pool_probe;
+static void probe_fn(void *arg, size_t b, size_t e, int tid) {
+    pool_probe *p = arg;
+    if (tid < 0 || tid >= p->threads) p->bad_tid = 1;
+    for (size_t i = b; i < e; i++) __atomic_fetch_add(&p->hits[i], 1, __ATOMIC_RELAXED);
+}
+static void nested_fn(void *arg, size_t b, size_t e, int tid) {
+    kl_pool *pool = arg;
+    (void)tid;
+    for (size_t i = b; i < e; i++) {
+        int hits[5] = {0};
+        pool_probe p = {hits, 0, 64};
+        kl_parallel_for(pool, 5, probe_fn, &p); /* runs inline, no deadlock */
+    }
+}
+
+static void test_pool(void) {
+    if (!selected("pool", "pool()")) return;
+    for (int t = 1; t <= 3; t++) {
+        char name[64];
+        snprintf(name, sizeof name, "pool(threads=%d)", t);
+        g_cases++;
+        kl_pool *pool;
+        if (kl_pool_create(t, &pool) != KILN_OK) {
+            fail(name, "create: %s", kl_error_message());
+            continue;
+        }
+        if (kl_pool_threads(pool) != t) fail(name, "kl_pool_threads says %d", kl_pool_threads(pool));
+        static const size_t ns[] = {0, 1, 2, 3, 7, 100, 1000};
+        for (int rep = 0; rep < 300; rep++)
+            for (size_t k = 0; k < KL_ARRAY_LEN(ns); k++) {
+                int *hits = calloc(ns[k] + 1, sizeof(int));
+                pool_probe p = {hits, 0, t};
+                kl_parallel_for(pool, ns[k], probe_fn, &p);
+                for (size_t i = 0; i < ns[k]; i++)
+                    if (hits[i] != 1) {
+                        fail(name, "n=%zu rep=%d: item %zu ran %d times", ns[k], rep, i, hits[i]);
+                        rep = 1 << 20;
+                        break;
+                    }
+                if (p.bad_tid) fail(name, "tid out of range");
+                free(hits);
+            }
+        kl_parallel_for(pool, 4, nested_fn, pool);
+        kl_pool_destroy(pool);
+    }
+    /* partition: contiguous, complete, balanced */
+    g_cases++;
+    for (int th = 1; th <= 7; th++)
+        for (size_t total = 0; total < 30; total++) {
+            size_t next = 0;
+            for (int tid = 0; tid < th; tid++) {
+                size_t b, c;
+                kl_partition_work(tid, th, total, &b, &c);
+                if (b != next || c > total / (size_t)th + 1 || c < total / (size_t)th) fail("partition", "bad split");
+                next = b + c;
+            }
+            if (next != total) fail("partition", "split does not cover %zu items", total);
+        }
+    kl_pool *bad;
+    g_cases++;
+    if (kl_pool_create(0, &bad) != KILN_ERR_INVALID_ARGUMENT) fail("pool(threads=0)", "accepted");
+}
+
+/* ---- errors and ISA bookkeeping ------------------------------------------------ */
+
+static void test_misc(void) {
+    if (!selected("misc", "misc()")) return;
+    g_cases++;
+    kl_isa v;
+    if (!kl_isa_parse("avx2", &v) || v != KL_ISA_AVX2 || kl_isa_parse("sse9", &v)) fail("misc(isa_parse)", "wrong");
+    if (!kl_isa_supported(KL_ISA_REF) || kl_isa_resolve(KL_ISA_COUNT) != kl_isa_active())
+        fail("misc(isa_resolve)", "wrong");
+    if (kl_isa_resolve(KL_ISA_AVX512) > kl_cpu_isa_get()->best) fail("misc(isa_resolve)", "above best");
+    /* a packed B of other dimensions is refused, naming the shapes */
+    float Bm[12] = {0}, Cm[12], Am[12] = {0};
+    void *pb = malloc(kl_sgemm_pack_b_size(3, 4));
+    kl_sgemm_pack_b(Bm, 4, false, 3, 4, pb);
+    kl_gemm_args a = {0};
+    a.M = 3, a.N = 4, a.K = 2, a.A = Am, a.lda = 2, a.packed_b = pb, a.C = Cm, a.ldc = 4, a.alpha = 1;
+    if (kl_sgemm(NULL, &a) != KILN_ERR_INVALID_ARGUMENT || !strstr(kl_error_message(), "packed B"))
+        fail("misc(packed_b_mismatch)", "not refused: %s", kl_error_message());
+    a.K = 3, a.lda = 3;
+    if (kl_sgemm(NULL, &a) != KILN_OK) fail("misc(packed_b_ok)", "%s", kl_error_message());
+    char junk[128] = {0};
+    a.packed_b = junk;
+    if (kl_sgemm(NULL, &a) != KILN_ERR_INVALID_ARGUMENT) fail("misc(packed_b_junk)", "not refused");
+    a.packed_b = NULL, a.B = Bm, a.ldb = 4, a.workspace = junk, a.workspace_bytes = 16;
+    if (kl_sgemm(NULL, &a) != KILN_ERR_INVALID_ARGUMENT) fail("misc(small_workspace)", "not refused");
+    free(pb);
+    /* forced tactics that cannot run a shape */
+    kl_conv2d_desc d = {1, 4, 5, 5, 8, 3, 3, 1};
+    d.algo = KL_CONV_DEPTHWISE;
+    kl_conv2d_plan *plan = NULL;
+    float w[8 * 4 * 9] = {0};
+    if (kl_conv2d_prepare(&d, w, NULL, &plan) != KILN_ERR_UNSUPPORTED) fail("misc(conv_forced)", "accepted");
+    d.algo = KL_CONV_GEMM1X1;
+    if (kl_conv2d_prepare(&d, w, NULL, &plan) != KILN_ERR_UNSUPPORTED) fail("misc(conv_forced_1x1)", "accepted");
+    d.algo = KL_CONV_AUTO, d.group = 3;
+    if (kl_conv2d_prepare(&d, w, NULL, &plan) != KILN_ERR_INVALID_ARGUMENT) fail("misc(conv_group)", "accepted");
+    for (int i = KL_ISA_REF; i < KL_ISA_COUNT; i++)
+        if (kl_isa_supported((kl_isa)i) && !(kl_cpu_peak_gflops((kl_isa)i) > 0.1))
+            fail("misc(peak)", "peak of %s not measured", kl_isa_name((kl_isa)i));
+}
+
+static void support(void) {
+    const kl_cpu_isa *c = kl_cpu_isa_get();
+    printf("cpu: %s (%s)\nbest: %s  active: %s%s\n", c->brand, c->vendor, kl_isa_name(c->best), kl_isa_name(c->active),
+           c->env_ignored ? "  (KILN_ISA ignored: unknown name)" : "");
+    printf("avx2=%d fma=%d f16c=%d avx512f=%d bw=%d dq=%d vl=%d vnni=%d bf16=%d os_ymm=%d os_zmm=%d\n", c->avx2, c->fma,
+           c->f16c, c->avx512f, c->avx512bw, c->avx512dq, c->avx512vl, c->avx512vnni, c->avx512bf16, c->os_ymm,
+           c->os_zmm);
+    for (int i = KL_ISA_REF; i < KL_ISA_COUNT; i++)
+        printf("isa %-7s %s\n", kl_isa_name((kl_isa)i), kl_isa_supported((kl_isa)i) ? "supported" : "no");
+    printf("tactics: sgemm.packed");
+    for (int a = KL_CONV_GEMM1X1; a < KL_CONV_ALGO_COUNT; a++) printf(" %s", kl_conv_algo_name((kl_conv_algo)a));
+    printf("\n");
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") && i + 1 < argc)
+            g_op = argv[++i];
+        else if (!strcmp(argv[i], "-p") && i + 1 < argc && g_npat < 16)
+            g_pat[g_npat++] = argv[++i];
+        else if (!strcmp(argv[i], "--quick"))
+            g_quick = true;
+        else if (!strcmp(argv[i], "-v"))
+            g_verbose = true;
+        else if (!strcmp(argv[i], "support")) {
+            support();
+            return 0;
+        } else {
+            fprintf(stderr, "usage: test-ops [support] [-o sgemm|batch|act|conv|pool|misc] [-p PATTERN]... [--quick] [-v]\n");
+            return 2;
+        }
+    }
+    if (getenv("KILN_TEST_OPS_QUICK")) g_quick = true;
+    g_pools[0] = NULL;
+    g_pools[1] = NULL; /* one thread: the NULL pool, inline */
+    if (kl_pool_create(2, &g_pools[2]) != KILN_OK) {
+        fprintf(stderr, "test-ops: no thread pool: %s\n", kl_error_message());
+        return 1;
+    }
+    kl_isa isas[KL_ISA_COUNT];
+    int nisa = isa_list(isas);
+    fprintf(stderr, "test-ops: levels:");
+    for (int i = 0; i < nisa; i++) fprintf(stderr, " %s", kl_isa_name(isas[i]));
+    fprintf(stderr, "%s\n", g_quick ? " (quick sweep)" : "");
+    test_misc();
+    test_pool();
+    test_act();
+    test_sgemm();
+    test_sgemm_batch();
+    test_conv();
+    kl_pool_destroy(g_pools[2]);
+    fprintf(stderr, "test-ops: %ld cases, %ld failed (%ld filtered out)\n", g_cases, g_failed, g_skipped_filter);
+    return g_failed ? 1 : 0;
+}
