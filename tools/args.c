@@ -235,6 +235,35 @@ char *kc_fmt_precision(unsigned flags, char *buf, size_t size) {
     return buf;
 }
 
+bool kc_engine_opt_spec(const kiln_engine *e, size_t profile, char *buf, size_t size) {
+    const char *opts = kc_engine_str(e, "build_options", NULL);
+    char key[48];
+    snprintf(key, sizeof key, "profile%zu=", profile);
+    const char *p = opts;
+    while (p && (p = strstr(p, key)) != NULL && p != opts && p[-1] != ' ') p++;
+    if (!p) return false;
+    p += strlen(key);
+    size_t end = strcspn(p, " "), pos = 0;
+    buf[0] = 0;
+    /* Items "name:min/opt/max" separated by ';'. */
+    for (size_t i = 0; i < end;) {
+        size_t len = strcspn(p + i, "; ");
+        if (len > end - i) len = end - i;
+        const char *item = p + i, *colon = NULL;
+        for (const char *c = item; c < item + len; c++)
+            if (*c == ':') colon = c;
+        const char *s1 = colon ? memchr(colon, '/', (size_t)(item + len - colon)) : NULL;
+        const char *s2 = s1 ? memchr(s1 + 1, '/', (size_t)(item + len - s1 - 1)) : NULL;
+        if (!colon || !s1 || !s2) return false;
+        int w = snprintf(buf + pos, size - pos, "%s%.*s:%.*s", pos ? "," : "", (int)(colon - item), item,
+                         (int)(s2 - s1 - 1), s1 + 1);
+        if (w < 0 || (size_t)w >= size - pos) return false;
+        pos += (size_t)w;
+        i += len + 1;
+    }
+    return pos > 0;
+}
+
 const char *kc_engine_str(const kiln_engine *e, const char *key, const char *fallback) {
     const char *v = NULL;
     return e && kiln_engine_get(e, key, &v) == KILN_OK && v ? v : fallback;
@@ -443,6 +472,10 @@ void kc_build_log_fn(kiln_log_level level, const char *message, void *user) {
         snprintf(l->fp32_note, sizeof l->fp32_note, "%s", message);
     if (level == KILN_LOG_WARNING) l->warnings++;
     if (level > KILN_LOG_WARNING && !l->verbose) return;
+    if (l->fp32_note[0] && strcmp(message, l->fp32_note) == 0) {
+        if (l->fp32_note_shown) return; /* said once is enough */
+        l->fp32_note_shown = true;
+    }
     if (l->bar_shown) {
         fprintf(stderr, "\r\033[K");
         fflush(stderr);

@@ -118,6 +118,12 @@ bool kc_parse_size(const char *text, uint64_t default_unit, uint64_t *bytes);
 /* The precision flags as text: "fp32+fp16+bf16". */
 char *kc_fmt_precision(unsigned flags, char *buf, size_t size);
 
+/* The opt shapes of profile `profile` of engine `e` as a --shapes spec
+ * ("input:8x3x224x224,mask:8x128") into buf; false when the engine has no
+ * such profile.  Read from the "build_options" fact (kiln.h has no profile
+ * accessor yet). */
+bool kc_engine_opt_spec(const kiln_engine *e, size_t profile, char *buf, size_t size);
+
 /* The engine fact `key` (kiln_engine_get), or `fallback`. */
 const char *kc_engine_str(const kiln_engine *e, const char *key, const char *fallback);
 /* The engine fact `key` as a number, or -1. */
@@ -133,6 +139,7 @@ typedef struct kc_build_log {
     const char *prefix[4]; /* per level, e.g. "[E] " or "" */
     size_t warnings;
     char fp32_note[512]; /* the first line saying a provider keeps FP32 */
+    bool fp32_note_shown; /* that line was printed */
 } kc_build_log;
 /* kiln_log_fn for kiln_build_options_set_log; user is a kc_build_log. */
 void kc_build_log_fn(kiln_log_level level, const char *message, void *user);

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "bench.h"
 #include "cli.h"
 #include "inputs.h"
@@ -483,6 +484,9 @@ int kc_cmd_bench(int argc, char **argv) {
         }
         kc_latency_stats(ready, n_ready, &b.engine_ready);
     }
+    /* An engine with a profile runs at its opt shapes unless told otherwise (as trtexec does). */
+    char opt_spec[2048];
+    if (l.engine && !shapes && !batch && kc_engine_opt_spec(l.engine, 0, opt_spec, sizeof opt_spec)) shapes = opt_spec;
     kc_input_opts io = {.files = &files, .shape_flag = "--shapes", .shape = shapes, .batch = batch, .random = true,
                         .seed = (uint64_t)seed};
     if (!kc_inputs_prepare(cmd, kc_loaded_inputs(&l), &io, &in, &code)) goto done;

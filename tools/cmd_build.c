@@ -390,10 +390,15 @@ int kc_cmd_build(int argc, char **argv) {
            kc_fmt_precision(allowed, b2, sizeof b2));
     if (log.fp32_note[0]) printf("  %s\n", log.fp32_note);
     const char *prof = kc_engine_str(engine, "profiles", NULL);
-    if (prof && *prof) {
+    if (prof && strchr(prof, '\n')) {
         printf("Profiles:\n");
         kc_print_lines("  ", prof);
+    } else if (prof && *prof) {
+        printf("Profiles: %s\n", prof);
     }
+    for (size_t i = 0; i < profiles.n; i++)
+        printf("  profile %zu: min %s, opt %s, max %s\n", i, profiles.spec[i][0] ? profiles.spec[i][0] : "-",
+               profiles.spec[i][1] ? profiles.spec[i][1] : "-", profiles.spec[i][2] ? profiles.spec[i][2] : "-");
     if (arena >= 0 && inter > 0)
         printf("Arena: %s for intermediate tensors totalling %s (%.1f%%)\n", kc_fact_bytes(engine, "arena_bytes", b2, sizeof b2),
                kc_fact_bytes(engine, "intermediate_bytes", b3, sizeof b3), 100.0 * (double)arena / (double)inter);

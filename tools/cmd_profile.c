@@ -241,6 +241,9 @@ int kc_cmd_profile(int argc, char **argv) {
         goto done;
     }
     runner.engine = engine;
+    /* An engine with a profile runs at its opt shapes unless told otherwise (as trtexec does). */
+    char opt_spec[2048];
+    if (l.engine && !shapes && !batch && kc_engine_opt_spec(l.engine, 0, opt_spec, sizeof opt_spec)) shapes = opt_spec;
     kc_input_opts io = {.files = &files, .shape_flag = "--shapes", .shape = shapes, .batch = batch, .random = true,
                         .seed = (uint64_t)seed};
     if (!kc_inputs_prepare(cmd, kc_loaded_inputs(&l), &io, &in, &code)) goto done;

@@ -568,7 +568,7 @@ int kc_cmd_trtexec(int argc, char **argv) {
         engine = built;
         printf("[I] Engine built in %.5g sec.\n", ms / 1e3);
         printf("[I] Precision of the engine: %s\n", kc_engine_str(engine, "precision", "?"));
-        if (log.fp32_note[0] && !t.verbose) printf("[W] %s\n", log.fp32_note);
+        if (log.fp32_note[0] && !log.fp32_note_shown) printf("[I] %s\n", log.fp32_note);
         if (t.save) {
             t0 = kc_now();
             if (kiln_engine_save(engine, t.save) != KILN_OK) {
@@ -590,7 +590,10 @@ int kc_cmd_trtexec(int argc, char **argv) {
     }
 
     /* ---- inference ---- */
+    /* Inference shapes: --shapes, else the opt shapes of the profile (trtexec's default). */
+    char opt_spec[2048];
     const char *infer_shapes = t.shapes ? t.shapes : profile_opt;
+    if (!infer_shapes && kc_engine_opt_spec(engine, 0, opt_spec, sizeof opt_spec)) infer_shapes = opt_spec;
     kc_input_opts io = {.shape_flag = "--shapes", .shape = infer_shapes, .random = true};
     if (!kc_inputs_prepare(cmd, l.engine ? l.io_model : l.model, &io, &in, &code)) goto failed;
     if (!kc_engine_io(engine, true, &outs, &n_outs)) {
