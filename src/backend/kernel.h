@@ -147,5 +147,6 @@ extern const kl_kernel_def kl_ref_control[];
 extern const kl_kernel_def kl_ref_misc[];
 extern const kl_kernel_def kl_ref_rnn[]; /* RNN, GRU, LSTM, attention ops */
 extern const kl_kernel_def kl_ref_fused[]; /* kiln-domain fused ops (src/cpu/ref/fused.c) */
+extern const kl_kernel_def kl_ref_fused_transformer[]; /* kiln.FusedMatMul, LayerNorm, Attention... (fused_transformer.c) */
 
 #endif /* KL_KERNEL_H */

@@ -13,7 +13,7 @@
 static const kl_kernel_def *const kl_ref_tables[] = {
     kl_ref_elementwise, kl_ref_reduce, kl_ref_norm, kl_ref_nn,
     kl_ref_tensor, kl_ref_quant, kl_ref_control, kl_ref_misc, kl_ref_rnn,
-    kl_ref_fused,
+    kl_ref_fused, kl_ref_fused_transformer,
 };
 
 /* Index capacity: rows and hash slots (a power of two).  A registry that

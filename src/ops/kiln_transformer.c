@@ -126,7 +126,7 @@ static kiln_status infer_fused_elementwise(kl_infer_ctx *c) {
             return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "step %lld: unknown opcode %lld",
                                  (long long)i, (long long)ops[i]);
         bool arg_ok = args[i] == KL_FE_ARG_IMM || (bin && args[i] == KL_FE_ARG_SELF) ||
-                      (bin && args[i] >= 1 && (size_t)args[i] < n_in && kl_infer_has_input(c, (size_t)args[i]));
+                      (bin && args[i] >= 0 && (size_t)args[i] < n_in && kl_infer_has_input(c, (size_t)args[i]));
         if (!arg_ok)
             return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "step %lld: bad operand %lld",
                                  (long long)i, (long long)args[i]);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "passes/passes_internal.h"
+#include "passes/passes_transformer.h"
 
 typedef struct kl_pass_row {
     const char *name;
@@ -24,8 +25,12 @@ static const kl_pass_row kl_pass_table[] = {
     {"fuse_bn", kl_pass_fuse_bn},
     {"fuse_conv_add", kl_pass_fuse_conv_add},
     {"fuse_activation", kl_pass_fuse_activation},
-    /* A2: transformer passes go here (MatMul+Add, norms, attention, GELU on
-     * MatMul, elementwise chains), declared in passes_internal.h. */
+    /* A2: transformer passes (passes_transformer.h): norms, attention before
+     * MatMul fusion, elementwise chains last. */
+    {"fuse_norm", kl_pass_fuse_norm},
+    {"fuse_attention", kl_pass_fuse_attention},
+    {"fuse_matmul", kl_pass_fuse_matmul},
+    {"fuse_elementwise", kl_pass_fuse_elementwise},
 };
 
 #define KL_PASS_MAX_ROUNDS 16 /* repeats of the whole table */

@@ -316,7 +316,7 @@ static kiln_status k_fused_elementwise(kl_kctx *c) {
         bool bin = kl_fe_is_binary(ops[i]);
         bool ok = (bin || kl_fe_is_unary(ops[i])) &&
                   (args[i] == KL_FE_ARG_IMM || (bin && args[i] == KL_FE_ARG_SELF) ||
-                   (bin && args[i] >= 1 && (size_t)args[i] < c->n_in));
+                   (bin && args[i] >= 0 && (size_t)args[i] < c->n_in));
         if (!ok)
             return kl_kctx_fail(c, KILN_ERR_INVALID_MODEL, "step %lld: opcode %lld with operand %lld is invalid",
                                 (long long)i, (long long)ops[i], (long long)args[i]);

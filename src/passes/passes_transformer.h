@@ -1,0 +1,81 @@
+/*
+ * passes_transformer.h — the transformer-side passes (fused ops in
+ * ops/kiln_transformer.h) and the small match helpers they share.
+ *
+ *   fuse_norm         decomposed LayerNorm / RMSNorm (ReduceMean, Sub, Pow,
+ *                     Sqrt, Div... of opset < 17 exports) and the ONNX
+ *                     LayerNormalization / RMSNormalization ops
+ *                     -> kiln.LayerNorm / kiln.RMSNorm      (fuse_norm.c)
+ *   fuse_attention    multi-head attention (torch nn.MultiheadAttention and
+ *                     BERT-style exports) -> kiln.Attention (fuse_attention.c)
+ *   fuse_matmul       MatMul (+ scalar Mul/Div) (+ bias Add) (+ activation)
+ *                     -> kiln.FusedMatMul                  (fuse_matmul.c)
+ *   fuse_elementwise  chains of float elementwise ops
+ *                     -> kiln.FusedElementwise            (fuse_elementwise.c)
+ *
+ * They run in that order, after the generic passes: attention before
+ * fuse_matmul (which would otherwise take the scores' scale), elementwise
+ * chains last (they would otherwise take pieces of the other patterns).
+ * Every match is exact about semantics (axes, constants, permutations,
+ * shapes); anything else leaves the graph alone.  Float32 only.
+ */
+#ifndef KL_PASSES_TRANSFORMER_H
+#define KL_PASSES_TRANSFORMER_H
+
+#include <string.h>
+
+#include "ops/kiln_transformer.h"
+#include "passes/passes_internal.h"
+
+kiln_status kl_pass_fuse_norm(kl_pass_ctx *c);
+kiln_status kl_pass_fuse_attention(kl_pass_ctx *c);
+kiln_status kl_pass_fuse_matmul(kl_pass_ctx *c);
+kiln_status kl_pass_fuse_elementwise(kl_pass_ctx *c);
+
+/* ---- shared helpers --------------------------------------------------------------------- */
+
+/* Is v a float32 tensor value? */
+static inline bool kl_tp_is_f32(const kl_value *v) {
+    return v && v->type.kind == KL_TYPE_TENSOR && v->type.elem == KILN_DTYPE_FLOAT;
+}
+
+/* Is n a live kiln-domain node of op `op`? */
+static inline bool kl_tp_is_kiln(const kl_node *n, const char *op) {
+    return n && !n->removed && strcmp(n->domain, KL_KILN_DOMAIN) == 0 && strcmp(n->op_type, op) == 0;
+}
+
+/* Is n a live ai.onnx node of op `op` with one float32 output? */
+static inline bool kl_tp_is_op(const kl_node *n, const char *op) {
+    return n && !n->removed && kl_pass_is(n, op) && n->n_outputs >= 1 && kl_tp_is_f32(n->outputs[0]);
+}
+
+/* The live producer of v in the main graph, or NULL. */
+static inline kl_node *kl_tp_producer(const kl_pass_ctx *c, const kl_value *v) {
+    kl_node *p = v ? v->producer : NULL;
+    return p && !p->removed && p->graph == c->g ? p : NULL;
+}
+
+/* Does v have exactly the one reader `n` (as one or more inputs), with v
+ * neither a graph output nor read by a subgraph? */
+static inline bool kl_tp_only_reader(const kl_pass_ctx *c, const kl_value *v, const kl_node *n) {
+    if (!v || !v->n_uses || kl_value_escapes(c->g, v)) return false;
+    for (size_t i = 0; i < v->n_uses; i++)
+        if (v->uses[i].node != n) return false;
+    return true;
+}
+
+/* Same dimension for sure: equal known sizes or the same symbol. */
+static inline bool kl_tp_dim_same(const kl_dim *a, const kl_dim *b) {
+    if (a->value >= 0 || b->value >= 0) return a->value == b->value;
+    return a->param && b->param && strcmp(a->param, b->param) == 0;
+}
+
+/* Same rank and dims (kl_tp_dim_same for each). */
+static inline bool kl_tp_shape_same(const kl_shape *a, const kl_shape *b) {
+    if (a->rank < 0 || a->rank != b->rank) return false;
+    for (int i = 0; i < a->rank; i++)
+        if (!kl_tp_dim_same(&a->dims[i], &b->dims[i])) return false;
+    return true;
+}
+
+#endif /* KL_PASSES_TRANSFORMER_H */
