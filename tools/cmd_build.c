@@ -147,15 +147,25 @@ static void kc_print_lines(const char *indent, const char *text) {
     }
 }
 
-/* Number of non-empty lines of text. */
-static size_t kc_count_lines(const char *text) {
+/* Number of rewrites in the "passes" fact: its lines but the driver's own
+ * ("passes: 26 rewrites, ...", "passes stopped at ..."). */
+static size_t kc_count_rewrites(const char *text) {
     size_t n = 0;
     for (const char *p = text; p && *p;) {
         size_t len = strcspn(p, "\n");
-        n += len > 0;
+        n += len > 0 && strncmp(p, "passes", 6) != 0;
         p += len + (p[len] ? 1 : 0);
     }
     return n;
+}
+
+/* Print the driver's own lines of the "passes" fact, indented. */
+static void kc_print_pass_summary(const char *text) {
+    for (const char *p = text; p && *p;) {
+        size_t len = strcspn(p, "\n");
+        if (len && strncmp(p, "passes", 6) == 0) printf("  %.*s\n", (int)len, p);
+        p += len + (p[len] ? 1 : 0);
+    }
 }
 
 /* The summary as JSON. */
@@ -381,8 +391,9 @@ int kc_cmd_build(int argc, char **argv) {
     printf("Model: %s (%s, loaded in %.1f ms)\n", kc_fmt_name(shown, strlen(shown), b1, sizeof b1),
            kc_fmt_bytes(l.file_size, b2, sizeof b2), l.load_ms);
     printf("Nodes: %lld before, %lld after optimization (%zu layers)\n", before, after, layers);
-    printf("Rewrites: %zu%s\n", kc_count_lines(kc_engine_str(engine, "passes", "")),
+    printf("Rewrites: %zu%s\n", kc_count_rewrites(kc_engine_str(engine, "passes", "")),
            verbose ? "" : " (listed with --verbose)");
+    kc_print_pass_summary(kc_engine_str(engine, "passes", ""));
     printf("Providers: %s\n", kc_engine_str(engine, "providers", "?"));
     kc_print_lines("  ", kc_engine_str(engine, "partition", ""));
     printf("CPU features used: %s\n", kc_engine_str(engine, "cpu_features", "none"));

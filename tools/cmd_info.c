@@ -818,12 +818,23 @@ static int kc_info_engine(const char *path, const kc_loaded *l, bool json, bool 
         return kc_finish_stdout(KC_EXIT_OK);
     }
     char b1[1024], b2[64], b3[64];
-    printf("engine         %s (%s, loaded in %.2f ms)\n", kc_fmt_name(shown, strlen(shown), b1, sizeof b1),
+    printf("engine             %s (%s, loaded in %.2f ms)\n", kc_fmt_name(shown, strlen(shown), b1, sizeof b1),
            kc_fmt_bytes(l->file_size, b2, sizeof b2), l->load_ms);
     for (size_t i = 0; i < sizeof kc_engine_facts / sizeof kc_engine_facts[0]; i++) {
         const char *key = kc_engine_facts[i].key, *v = kc_efact(e, key);
         if (!strcmp(key, "arena_bytes") || !strcmp(key, "intermediate_bytes")) continue;
         if (!v || !*v) continue;
+        if (!strcmp(key, "passes") && !layers) {
+            size_t n = 0;
+            for (const char *p = v; *p;) {
+                size_t len = strcspn(p, "\n");
+                if (len && strncmp(p, "passes", 6) == 0) printf("%-18s %.*s\n", "rewrites", (int)len, p);
+                else n += len > 0;
+                p += len + (p[len] ? 1 : 0);
+            }
+            printf("%-18s %zu listed with --layers\n", "", n);
+            continue;
+        }
         if (strchr(v, '\n')) {
             printf("%s\n", kc_engine_facts[i].label);
             for (const char *p = v; *p;) {
@@ -832,16 +843,16 @@ static int kc_info_engine(const char *path, const kc_loaded *l, bool json, bool 
                 p += len + (p[len] ? 1 : 0);
             }
         } else {
-            printf("%-14s %s\n", kc_engine_facts[i].label, v);
+            printf("%-18s %s\n", kc_engine_facts[i].label, v);
         }
         if (!strcmp(key, "nodes_after")) {
             const char *ab = kc_efact(e, "arena_bytes"), *ib = kc_efact(e, "intermediate_bytes");
             unsigned long long a = ab ? strtoull(ab, NULL, 10) : 0, b = ib ? strtoull(ib, NULL, 10) : 0;
             if (ab && ib && b)
-                printf("%-14s %s beside %s of intermediate tensors (%.1f%%)\n", "arena", kc_fmt_bytes(a, b2, sizeof b2),
+                printf("%-18s %s beside %s of intermediate tensors (%.1f%%)\n", "arena", kc_fmt_bytes(a, b2, sizeof b2),
                        kc_fmt_bytes(b, b3, sizeof b3), 100.0 * (double)a / (double)b);
             else if (ab)
-                printf("%-14s %s\n", "arena", kc_fmt_bytes(a, b2, sizeof b2));
+                printf("%-18s %s\n", "arena", kc_fmt_bytes(a, b2, sizeof b2));
         }
     }
     kc_engine_io_print(e, false);
