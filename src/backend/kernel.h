@@ -48,6 +48,9 @@ kiln_status kl_rt_tensor(kiln_dtype dtype, int rank, const int64_t *dims, kl_rt 
 /* New tensor over borrowed memory (not freed). */
 kiln_status kl_rt_tensor_view(kiln_dtype dtype, int rank, const int64_t *dims, void *data, size_t nbytes,
                               kl_rt **out);
+/* Initialize a pooled header (owned by an execution context) as a view
+ * over data (nbytes at least the tensor's size); allocates nothing. */
+kiln_status kl_rt_view_init(kl_rt *v, kiln_dtype dtype, int rank, const int64_t *dims, void *data, size_t nbytes);
 /* New sequence (takes references to the n items). */
 kiln_status kl_rt_sequence(kiln_dtype elem, kl_rt **items, size_t n, kl_rt **out);
 /* New "no value" optional. */
@@ -76,7 +79,13 @@ typedef struct kl_kctx {
     size_t n_out;
     struct kl_exec *exec; /* for subgraphs (If/Loop/Scan/SequenceMap) */
     int threads;
+    const void *state;    /* what the tactic's prepare() made, or NULL */
 } kl_kctx;
+
+/* Scratch memory for the running node, valid until the node returns: from
+ * the context's workspace (no heap allocation once it has grown to the
+ * largest node's need), or NULL with the error set.  64-byte aligned. */
+void *kl_kctx_scratch(kl_kctx *c, size_t bytes);
 
 /* True if output i is wanted by the graph (not omitted with ""). */
 bool kl_kctx_want(const kl_kctx *c, size_t i);

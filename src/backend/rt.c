@@ -87,6 +87,19 @@ kiln_status kl_rt_tensor_view(kiln_dtype dtype, int rank, const int64_t *dims, v
     return KILN_OK;
 }
 
+/* Initialize a caller-owned (pooled) header as a tensor view over data:
+ * no allocation; the header is not freed when its references drop to 0. */
+kiln_status kl_rt_view_init(kl_rt *v, kiln_dtype dtype, int rank, const int64_t *dims, void *data, size_t nbytes) {
+    memset(v, 0, sizeof *v);
+    KL_TRY(kl_rt_shape(v, dtype, rank, dims));
+    if (nbytes < v->nbytes)
+        return kl_errorf(KILN_ERR_SHAPE, "buffer of %zu bytes is too small for %zu", nbytes, v->nbytes);
+    v->data = data;
+    v->refs = 1;
+    v->pooled = true;
+    return KILN_OK;
+}
+
 kiln_status kl_rt_sequence(kiln_dtype elem, kl_rt **items, size_t n, kl_rt **out) {
     kl_rt *v = kl_calloc(1, sizeof *v);
     if (!v) return KILN_ERR_NO_MEMORY;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime/exec.h"
 
@@ -17,8 +18,11 @@ typedef struct kl_gprogram {
 struct kl_program {
     const kl_model *m;
     int threads;
+    unsigned flags;
     kl_gprogram **graphs;
     size_t n_graphs;
+    kl_kernel_fn *tactic_run;    /* per main-graph node: chosen tactic, or NULL */
+    const void **tactic_state;
 };
 
 /* Values of one running graph; parent is the frame of the enclosing graph. */
@@ -31,6 +35,8 @@ typedef struct kl_frame {
 typedef struct kl_exec {
     kl_program *plan;
     kl_frame *frame;
+    kl_run_ctx *rc;       /* context memory for the main frame, or NULL */
+    kl_scratch *scratch;  /* scratch of the running node */
 } kl_exec;
 
 static kl_gprogram *kl_program_graph(const kl_program *p, const kl_graph *g) {
@@ -61,10 +67,15 @@ static void kl_mark_subgraph_uses(const kl_graph *g, const kl_graph *sg, size_t 
     }
 }
 
-/* Aligned runtime copy of an initializer. */
-static kiln_status kl_const_rt(const kl_value *v, kl_rt **out) {
-    if (!v->init) return kl_errorf(KILN_ERR_UNSUPPORTED, "initializer '%s': sparse initializers cannot run yet", v->name);
-    return kl_rt_from_tensor(v->init, out);
+/* Runtime value of an initializer: a view of the model's data when asked
+ * and the data is 64-byte aligned (engine weights), else an aligned copy. */
+static kiln_status kl_const_rt(const kl_value *v, unsigned flags, kl_rt **out) {
+    const kl_tensor *t = v->init;
+    if (!t) return kl_errorf(KILN_ERR_UNSUPPORTED, "initializer '%s': sparse initializers cannot run yet", v->name);
+    if ((flags & KL_PROGRAM_CONST_VIEWS) && t->dtype != KILN_DTYPE_STRING && t->data && t->nbytes &&
+        ((uintptr_t)t->data % 64) == 0)
+        return kl_rt_tensor_view(t->dtype, t->rank, t->dims, (void *)t->data, t->nbytes, out);
+    return kl_rt_from_tensor(t, out);
 }
 
 static kiln_status kl_program_add_graph(kl_program *p, const kl_graph *g);
@@ -103,7 +114,7 @@ static kiln_status kl_program_add_graph(kl_program *p, const kl_graph *g) {
     kiln_status s = KILN_OK;
     for (size_t i = 0; i < g->n_initializers && !s; i++) {
         const kl_value *v = g->initializers[i];
-        s = kl_const_rt(v, &gp->consts[v->id]);
+        s = kl_const_rt(v, p->flags, &gp->consts[v->id]);
     }
     for (size_t i = 0; i < g->n_nodes && !s; i++) {
         const kl_node *n = g->nodes[i];
@@ -160,15 +171,31 @@ void kl_program_free(kl_program *p) {
     if (!p) return;
     for (size_t i = 0; i < p->n_graphs; i++) kl_gprogram_free(p->graphs[i]);
     kl_free(p->graphs);
+    kl_free(p->tactic_run);
+    kl_free(p->tactic_state);
     kl_free(p);
 }
 
 kiln_status kl_program_create(const kl_model *m, int threads, kl_program **out) {
+    return kl_program_create_ex(m, threads, 0, out);
+}
+
+void kl_program_set_tactic(kl_program *p, size_t index, kl_kernel_fn run, const void *state) {
+    if (index >= p->m->graph->n_nodes) return;
+    p->tactic_run[index] = run;
+    p->tactic_state[index] = state;
+}
+
+kiln_status kl_program_create_ex(const kl_model *m, int threads, unsigned flags, kl_program **out) {
     kl_program *p = kl_calloc(1, sizeof *p);
     if (!p) return KILN_ERR_NO_MEMORY;
     p->m = m;
     p->threads = threads;
-    kiln_status s = kl_program_add_graph(p, m->graph);
+    p->flags = flags;
+    size_t nn = m->graph->n_nodes ? m->graph->n_nodes : 1;
+    p->tactic_run = kl_calloc(nn, sizeof *p->tactic_run);
+    p->tactic_state = kl_calloc(nn, sizeof *p->tactic_state);
+    kiln_status s = p->tactic_run && p->tactic_state ? kl_program_add_graph(p, m->graph) : KILN_ERR_NO_MEMORY;
     if (s) {
         kl_program_free(p);
         return s;
@@ -200,11 +227,6 @@ static kl_rt **kl_frame_slot(kl_frame *f, const kl_value *v) {
     return NULL;
 }
 
-static void kl_frame_clear(kl_frame *f) {
-    for (size_t i = 0; i < f->gp->g->n_values; i++) kl_rt_unref(f->slots[i]);
-    kl_free(f->slots);
-    f->slots = NULL;
-}
 
 static kiln_status kl_run_node(kl_exec *ex, const kl_gprogram *gp, size_t idx) {
     const kl_node *n = gp->g->nodes[idx];
@@ -238,8 +260,24 @@ static kiln_status kl_run_node(kl_exec *ex, const kl_gprogram *gp, size_t idx) {
             goto done;
         }
     }
-    kl_kctx c = {n, in, n->n_inputs, outs, n->n_outputs, ex, ex->plan->threads};
-    s = kd->run(&c);
+    kl_kernel_fn run = kd->run;
+    const void *state = NULL;
+    bool main_frame = ex->frame->parent == NULL && gp->g == ex->plan->m->graph;
+    if (main_frame && ex->plan->tactic_run[idx]) {
+        run = ex->plan->tactic_run[idx];
+        state = ex->plan->tactic_state[idx];
+    }
+    kl_kctx c = {n, in, n->n_inputs, outs, n->n_outputs, ex, ex->plan->threads, state};
+    struct timespec ts0, ts1;
+    bool timing = main_frame && ex->rc && ex->rc->profiling;
+    if (timing) clock_gettime(CLOCK_MONOTONIC, &ts0);
+    s = run(&c);
+    if (timing) {
+        clock_gettime(CLOCK_MONOTONIC, &ts1);
+        ex->rc->node_ms[idx] += (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) * 1e-6;
+        ex->rc->node_runs[idx]++;
+    }
+    for (size_t k = 0; ex->scratch && k < ex->scratch->n; k++) ex->scratch->chunks[k].used = 0;
     if (s) goto done;
     for (size_t k = 0; k < n->n_outputs; k++) {
         const kl_value *v = n->outputs[k];
@@ -269,13 +307,15 @@ done:
     return KILN_OK;
 }
 
-/* Run graph plan gp in a new frame under `parent`: inputs[i] (NULL = keep
+/* Run graph program gp in a new frame under `parent`: inputs[i] (NULL = keep
  * the initializer default) binds to value input_vals[i]; outputs[i] gets a
- * reference to g->outputs[i]. */
-static kiln_status kl_run_graph(kl_program *p, const kl_gprogram *gp, kl_frame *parent, kl_rt *const *inputs,
-                                const kl_value *const *input_vals, size_t n_inputs, kl_rt **outputs, size_t n_outputs) {
+ * reference to g->outputs[i].  With `slots` (the context's, for the main
+ * graph) the frame uses them instead of a fresh array. */
+static kiln_status kl_run_graph(kl_exec *ex, const kl_gprogram *gp, kl_frame *parent, kl_rt *const *inputs,
+                                const kl_value *const *input_vals, size_t n_inputs, kl_rt **outputs, size_t n_outputs,
+                                kl_rt **slots) {
     const kl_graph *g = gp->g;
-    kl_frame f = {gp, kl_calloc(g->n_values ? g->n_values : 1, sizeof(kl_rt *)), parent};
+    kl_frame f = {gp, slots ? slots : kl_calloc(g->n_values ? g->n_values : 1, sizeof(kl_rt *)), parent};
     if (!f.slots) return KILN_ERR_NO_MEMORY;
     for (size_t i = 0; i < g->n_values; i++) f.slots[i] = kl_rt_ref(gp->consts[i]);
     for (size_t i = 0; i < n_inputs; i++) {
@@ -284,16 +324,18 @@ static kiln_status kl_run_graph(kl_program *p, const kl_gprogram *gp, kl_frame *
         kl_rt_unref(*slot);
         *slot = kl_rt_ref(inputs[i]);
     }
-    kl_exec ex = {p, &f};
+    kl_frame *saved = ex->frame;
+    ex->frame = &f;
     kiln_status s = KILN_OK;
     for (size_t i = 0; i < g->n_nodes && !s; i++) {
-        s = kl_run_node(&ex, gp, i);
+        s = kl_run_node(ex, gp, i);
         for (size_t k = 0; !s && k < gp->n_release[i]; k++) {
             size_t id = gp->release[i][k];
             kl_rt_unref(f.slots[id]);
             f.slots[id] = NULL;
         }
     }
+    ex->frame = saved;
     for (size_t i = 0; i < n_outputs; i++) outputs[i] = NULL;
     for (size_t i = 0; !s && i < n_outputs && i < g->n_outputs; i++) {
         const kl_value *v = g->outputs[i];
@@ -309,19 +351,66 @@ static kiln_status kl_run_graph(kl_program *p, const kl_gprogram *gp, kl_frame *
             kl_rt_unref(outputs[i]);
             outputs[i] = NULL;
         }
-    kl_frame_clear(&f);
+    for (size_t i = 0; i < g->n_values; i++) {
+        kl_rt_unref(f.slots[i]);
+        f.slots[i] = NULL;
+    }
+    if (!slots) kl_free(f.slots);
     return s;
 }
 
-kiln_status kl_program_run(kl_program *p, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs, size_t n_outputs) {
+static kiln_status kl_program_check_inputs(const kl_program *p, kl_rt *const *inputs, size_t n_inputs) {
     const kl_graph *g = p->m->graph;
     if (n_inputs != g->n_inputs)
         return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%zu inputs given, the graph declares %zu", n_inputs, g->n_inputs);
     for (size_t i = 0; i < n_inputs; i++)
         if (!inputs[i] && !(g->inputs[i]->flags & KL_VALUE_INITIALIZER))
             return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "input '%s' is not given", g->inputs[i]->name);
-    return kl_run_graph(p, p->graphs[0], NULL, inputs, (const kl_value *const *)g->inputs, n_inputs, outputs,
-                        n_outputs);
+    return KILN_OK;
+}
+
+kiln_status kl_program_run(kl_program *p, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs, size_t n_outputs) {
+    KL_TRY(kl_program_check_inputs(p, inputs, n_inputs));
+    const kl_graph *g = p->m->graph;
+    kl_scratch scratch = {0};
+    kl_exec ex = {p, NULL, NULL, &scratch};
+    kiln_status s = kl_run_graph(&ex, p->graphs[0], NULL, inputs, (const kl_value *const *)g->inputs, n_inputs, outputs,
+                                 n_outputs, NULL);
+    kl_scratch_free(&scratch);
+    return s;
+}
+
+kiln_status kl_program_run_ctx(kl_program *p, kl_run_ctx *rc, kl_rt *const *inputs, size_t n_inputs,
+                               kl_rt **outputs, size_t n_outputs) {
+    KL_TRY(kl_program_check_inputs(p, inputs, n_inputs));
+    const kl_graph *g = p->m->graph;
+    kl_exec ex = {p, NULL, rc, &rc->scratch};
+    rc->heap_tensors = 0;
+    return kl_run_graph(&ex, p->graphs[0], NULL, inputs, (const kl_value *const *)g->inputs, n_inputs, outputs,
+                        n_outputs, rc->slots);
+}
+
+kiln_status kl_program_run_node(kl_program *p, size_t idx, kl_rt *const *inputs, kl_kernel_fn run, const void *state) {
+    const kl_graph *g = p->m->graph;
+    if (idx >= g->n_nodes) return kl_errorf(KILN_ERR_INTERNAL, "node %zu out of range", idx);
+    const kl_node *n = g->nodes[idx];
+    kl_rt *outs[16] = {0};
+    if (n->n_outputs > 16) return kl_errorf(KILN_ERR_UNSUPPORTED, "node '%s' has too many outputs to time", n->name);
+    if (!run) {
+        const kl_kernel_def *kd = p->graphs[0]->kernels[idx];
+        kiln_dtype t0 = n->n_inputs && inputs[0] ? inputs[0]->dtype : KILN_DTYPE_UNDEFINED;
+        if (!kd || (kd->types && t0 && !(kd->types & (1ull << t0)))) kd = kl_kernel_find(n, t0);
+        if (!kd) return kl_errorf(KILN_ERR_UNSUPPORTED, "no kernel for node '%s'", n->name);
+        run = kd->run;
+    }
+    kl_frame f = {p->graphs[0], NULL, NULL};
+    kl_scratch scratch = {0};
+    kl_exec ex = {p, &f, NULL, &scratch};
+    kl_kctx c = {n, (kl_rt **)inputs, n->n_inputs, outs, n->n_outputs, &ex, p->threads, state};
+    kiln_status s = run(&c);
+    for (size_t k = 0; k < n->n_outputs; k++) kl_rt_unref(outs[k]);
+    kl_scratch_free(&scratch);
+    return s;
 }
 
 kiln_status kl_exec_subgraph(kl_kctx *c, const kl_graph *g, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs,
@@ -331,18 +420,60 @@ kiln_status kl_exec_subgraph(kl_kctx *c, const kl_graph *g, kl_rt *const *inputs
     if (!gp) return kl_errorf(KILN_ERR_INTERNAL, "subgraph has no plan");
     if (n_inputs > g->n_inputs)
         return kl_errorf(KILN_ERR_INVALID_MODEL, "subgraph takes %zu inputs, %zu given", g->n_inputs, n_inputs);
-    return kl_run_graph(ex->plan, gp, ex->frame, inputs, (const kl_value *const *)g->inputs, n_inputs, outputs,
-                        n_outputs);
+    /* The subgraph's nodes get their own scratch: the caller's node may
+     * still hold scratch pointers. */
+    kl_scratch scratch = {0}, *saved = ex->scratch;
+    ex->scratch = &scratch;
+    kiln_status s = kl_run_graph(ex, gp, ex->frame, inputs, (const kl_value *const *)g->inputs, n_inputs, outputs,
+                                 n_outputs, NULL);
+    ex->scratch = saved;
+    kl_scratch_free(&scratch);
+    return s;
 }
 
 /* ---- kernel context helpers ------------------------------------------------------------ */
 
 bool kl_kctx_want(const kl_kctx *c, size_t i) { return i < c->node->n_outputs && c->node->outputs[i] != NULL; }
 
+/* Place output i of a main-graph node where the context says: the caller's
+ * buffer for a graph output, else its planned spot in the arena; NULL when
+ * neither fits (the tensor then goes on the heap). */
+static kl_rt *kl_kctx_place(kl_kctx *c, size_t i, kiln_dtype dtype, int rank, const int64_t *dims) {
+    kl_exec *ex = c->exec;
+    kl_run_ctx *rc = ex ? ex->rc : NULL;
+    if (!rc || ex->frame->parent || ex->frame->gp->g != ex->plan->m->graph || i >= c->node->n_outputs) return NULL;
+    const kl_value *v = c->node->outputs[i];
+    if (!v || dtype == KILN_DTYPE_STRING) return NULL;
+    int64_t count = 1;
+    size_t nbytes;
+    for (int k = 0; k < rank; k++)
+        if (dims[k] < 0 || kl_mul_i64(count, dims[k], &count)) return NULL;
+    if (!kl_dtype_nbytes(dtype, count, &nbytes)) return NULL;
+    void *mem = NULL;
+    bool zero = true;
+    if (rc->bound && rc->bound[v->id] && rc->bound_bytes[v->id] == nbytes) {
+        mem = rc->bound[v->id];
+    } else if (rc->arena && rc->offset[v->id] >= 0 && nbytes <= rc->capacity[v->id]) {
+        mem = rc->arena + rc->offset[v->id];
+        zero = !rc->inplace[v->id];
+    }
+    kl_rt *h = &rc->headers[v->id];
+    if (!mem || __atomic_load_n(&h->refs, __ATOMIC_RELAXED) > 0) return NULL;
+    if (kl_rt_view_init(h, dtype, rank, dims, mem, nbytes)) {
+        kl_error_clear();
+        return NULL;
+    }
+    if (zero && nbytes) memset(mem, 0, nbytes);
+    return h;
+}
+
 kiln_status kl_kctx_output(kl_kctx *c, size_t i, kiln_dtype dtype, int rank, const int64_t *dims, kl_rt **out) {
     if (i >= c->n_out) return kl_errorf(KILN_ERR_INTERNAL, "output %zu out of range", i);
-    kl_rt *v;
-    KL_TRY(kl_rt_tensor(dtype, rank, dims, &v));
+    kl_rt *v = kl_kctx_place(c, i, dtype, rank, dims);
+    if (!v) {
+        KL_TRY(kl_rt_tensor(dtype, rank, dims, &v));
+        if (c->exec && c->exec->rc && !c->exec->frame->parent) c->exec->rc->heap_tensors++;
+    }
     kl_rt_unref(c->out[i]);
     c->out[i] = v;
     *out = v;
@@ -366,4 +497,53 @@ kiln_status kl_kctx_fail(kl_kctx *c, kiln_status status, const char *fmt, ...) {
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     return kl_errorf(status, "%s", buf);
+}
+
+/* ---- scratch ---------------------------------------------------------------------------- */
+
+void kl_scratch_free(kl_scratch *s) {
+    for (size_t i = 0; s && i < s->n; i++) kl_free(s->chunks[i].raw);
+    if (s) {
+        kl_free(s->chunks);
+        memset(s, 0, sizeof *s);
+    }
+}
+
+void *kl_kctx_scratch(kl_kctx *c, size_t bytes) {
+    kl_scratch *s = c->exec ? c->exec->scratch : NULL;
+    if (!s) {
+        kl_errorf(KILN_ERR_INTERNAL, "scratch memory asked outside a run");
+        return NULL;
+    }
+    size_t need;
+    if (kl_add_size(bytes ? bytes : 1, 63, &need)) {
+        kl_errorf(KILN_ERR_NO_MEMORY, "scratch of %zu bytes is too large", bytes);
+        return NULL;
+    }
+    need &= ~(size_t)63;
+    for (size_t i = 0; i < s->n; i++) {
+        kl_scratch_chunk *ch = &s->chunks[i];
+        if (ch->size - ch->used >= need) {
+            void *p = ch->base + ch->used;
+            ch->used += need;
+            return p;
+        }
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4;
+        kl_scratch_chunk *nc = kl_realloc_array(s->chunks, cap, sizeof *nc);
+        if (!nc) return NULL;
+        s->chunks = nc;
+        s->cap = cap;
+    }
+    size_t size = KL_MAX(need, (size_t)1 << 20);
+    /* 64-byte alignment: kl_malloc gives 16, so over-allocate and align. */
+    uint8_t *raw = kl_malloc(size + 64);
+    if (!raw) return NULL;
+    kl_scratch_chunk *ch = &s->chunks[s->n++];
+    ch->raw = raw;
+    ch->base = raw + (64 - ((uintptr_t)raw % 64)) % 64;
+    ch->size = size;
+    ch->used = need;
+    return ch->base;
 }

@@ -30,16 +30,22 @@ struct kiln_tensor {
 
 #define KL_MAX_PROVIDERS 8
 struct kiln_session_options {
-    char providers[KL_MAX_PROVIDERS][16];
-    int n_providers;
     int threads;
+    char *cache_dir;            /* engine cache folder, or NULL */
+    kiln_build_options *build;  /* providers, threads and build settings */
 };
 
-struct kl_program;
 struct kiln_session {
     const kiln_model *model;
-    struct kiln_session_options options;
-    struct kl_program *plan; /* kernels, constants and release points for the CPU run path */
+    kiln_engine *engine;
+    kiln_context *ctx;
+    bool cache_hit;            /* the engine came from the cache */
 };
+
+/* The engine cache (cache.c): load the engine for (model, options, this
+ * machine) from `dir`, or build it and store it there atomically; a stale
+ * or refused entry is rebuilt.  *hit says whether it was loaded. */
+kiln_status kl_engine_cache_get(const kiln_model *model, const kiln_build_options *options, const char *dir,
+                                kiln_engine **out, bool *hit);
 
 #endif /* KL_RUNTIME_H */

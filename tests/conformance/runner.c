@@ -29,6 +29,7 @@
 
 #include "onnx/onnx.h"
 #include "onnx/wire.h"
+#include "runtime/engine.h"
 #include "runtime/exec.h"
 
 #define RTOL 1e-3
@@ -187,6 +188,28 @@ static bool graph_has_random(const kl_graph *g) {
     return false;
 }
 
+/* --engine: run every test through kiln_build -> serialize ->
+ * kiln_engine_load_from_memory, on the loaded engine's program. */
+static bool g_engine_mode = false;
+
+/* Build, serialize and reload the engine of model file `path`. */
+static kiln_status engine_roundtrip(const char *path, kiln_engine **out) {
+    kiln_model *km = NULL;
+    kiln_engine *e = NULL;
+    void *bytes = NULL;
+    size_t size = 0;
+    kiln_status s = kiln_model_load(path, &km);
+    if (!s) s = kiln_build(km, NULL, &e);
+    if (!s) s = kiln_engine_serialize(e, &bytes, &size);
+    kiln_engine_destroy(e);
+    kiln_model_destroy(km);
+    /* The reloaded engine owns the bytes (kiln_engine_load_from_memory's
+     * internal form), so nothing leaks. */
+    if (!s) return kl_engine_open(bytes, size, bytes, "<memory>", out);
+    kiln_free(bytes);
+    return s;
+}
+
 /* Run one test folder; returns 0 on pass, writes the reason otherwise. */
 static int run_test(const char *dir, char *msg, size_t size) {
     char path[4096];
@@ -210,12 +233,22 @@ static int run_test(const char *dir, char *msg, size_t size) {
             snprintf(msg, size, "check: %s", cr->items[i].message);
             goto out;
         }
-    s = kl_program_create(m, 1, &plan);
+    kiln_engine *engine = NULL;
+    if (g_engine_mode) {
+        s = engine_roundtrip(path, &engine);
+        if (s) {
+            snprintf(msg, size, "engine: %s", kiln_last_error());
+            goto out;
+        }
+    } else {
+        s = kl_program_create(m, 1, &plan);
+    }
     if (s) {
         snprintf(msg, size, "%s", kiln_last_error());
         goto out;
     }
-    const kl_graph *g = m->graph;
+    const kl_graph *g = engine ? engine->ir->graph : m->graph;
+    kl_program *prog = engine ? engine->prog : plan;
     bool random_op = graph_has_random(g);
     int sets = 0;
     for (int ds = 0;; ds++) {
@@ -250,7 +283,7 @@ static int run_test(const char *dir, char *msg, size_t size) {
         if (s) {
             snprintf(msg, size, "reading test data: %s", kiln_last_error());
         } else {
-            s = kl_program_run(plan, inputs, g->n_inputs, outputs, nout);
+            s = kl_program_run(prog, inputs, g->n_inputs, outputs, nout);
             if (s) {
                 snprintf(msg, size, "run: %s", kiln_last_error());
             } else {
@@ -279,6 +312,7 @@ static int run_test(const char *dir, char *msg, size_t size) {
     }
     rc = 0;
 out:
+    kiln_engine_destroy(engine);
     kl_program_free(plan);
     kl_check_free(cr);
     kl_model_free(m);
@@ -374,9 +408,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--table") && i + 1 < argc) table = argv[++i];
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
         else if (!strcmp(argv[i], "--verbose")) verbose = true;
+        else if (!strcmp(argv[i], "--engine")) g_engine_mode = true;
         else if (argv[i][0] != '-' && !root) root = argv[i];
         else {
-            fprintf(stderr, "usage: %s [--root DIR] [--known FILE] [--table FILE] [--filter SUBSTR] [--verbose]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--root DIR] [--known FILE] [--table FILE] [--filter SUBSTR] [--verbose] [--engine]\n", argv[0]);
             return 2;
         }
     }

@@ -1,0 +1,238 @@
+/* Memory plan: tensor lifetimes in node order -> offsets in one arena
+ * (best fit over a free list kept sorted by offset, 64-byte aligned), with
+ * elementwise outputs written over a dying input (ggml-alloc's in-place
+ * rule, but asked of the op instead of a switch inside the allocator). */
+#include <string.h>
+
+#include "plan/plan.h"
+
+#define KL_ALIGN 64u
+
+bool kl_op_aliases(const kl_node *n) {
+    for (size_t a = 0; a < n->n_attrs; a++)
+        if (n->attrs[a].type == KL_ATTR_GRAPH || n->attrs[a].type == KL_ATTR_GRAPHS) return true;
+    if (n->domain[0]) return false;
+    const char *op = n->op_type;
+    return strcmp(op, "Identity") == 0 || strcmp(op, "Dropout") == 0 || strncmp(op, "Sequence", 8) == 0 ||
+           strncmp(op, "Optional", 8) == 0;
+}
+
+bool kl_op_inplace(const kl_node *n) {
+    static const char *const ops[] = {"Relu",  "Sigmoid", "Tanh",      "Exp",         "Neg",      "Abs",  "Sqrt",
+                                      "Erf",   "Clip",    "LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Selu",
+                                      "Softplus", "Softsign", "Add",   "Sub",         "Mul",      "Div",  "Reciprocal",
+                                      "Floor", "Ceil",    "Log",       "Sin",         "Cos",      "Gelu", "Mish"};
+    if (n->domain[0] || n->n_outputs < 1 || n->n_inputs < 1) return false;
+    for (size_t i = 0; i < KL_ARRAY_LEN(ops); i++)
+        if (strcmp(n->op_type, ops[i]) == 0) return true;
+    return false;
+}
+
+void kl_mem_plan_free(kl_mem_plan *p) {
+    if (!p) return;
+    kl_free(p->offset);
+    kl_free(p->capacity);
+    kl_free(p->inplace);
+    memset(p, 0, sizeof *p);
+}
+
+typedef struct kl_block {
+    size_t off, size;
+} kl_block;
+
+typedef struct kl_freelist {
+    kl_block *b;
+    size_t n, cap;
+    size_t end; /* arena high-water mark */
+} kl_freelist;
+
+static size_t kl_round(size_t n) { return (n + KL_ALIGN - 1) & ~(size_t)(KL_ALIGN - 1); }
+
+/* Best fit: the smallest free block that holds size; else the end. */
+static size_t kl_fl_alloc(kl_freelist *fl, size_t size) {
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < fl->n; i++)
+        if (fl->b[i].size >= size && (best == SIZE_MAX || fl->b[i].size < fl->b[best].size)) best = i;
+    if (best != SIZE_MAX) {
+        size_t off = fl->b[best].off;
+        fl->b[best].off += size;
+        fl->b[best].size -= size;
+        if (!fl->b[best].size) {
+            memmove(&fl->b[best], &fl->b[best + 1], (fl->n - best - 1) * sizeof *fl->b);
+            fl->n--;
+        }
+        return off;
+    }
+    /* A free block touching the end grows instead of leaving a hole. */
+    if (fl->n && fl->b[fl->n - 1].off + fl->b[fl->n - 1].size == fl->end) {
+        size_t off = fl->b[fl->n - 1].off;
+        fl->n--;
+        fl->end = off + size;
+        return off;
+    }
+    size_t off = fl->end;
+    fl->end += size;
+    return off;
+}
+
+static kiln_status kl_fl_free(kl_freelist *fl, size_t off, size_t size) {
+    size_t i = 0;
+    while (i < fl->n && fl->b[i].off < off) i++;
+    if (fl->n == fl->cap) {
+        size_t cap = fl->cap ? fl->cap * 2 : 16;
+        kl_block *nb = kl_realloc_array(fl->b, cap, sizeof *nb);
+        if (!nb) return KILN_ERR_NO_MEMORY;
+        fl->b = nb;
+        fl->cap = cap;
+    }
+    memmove(&fl->b[i + 1], &fl->b[i], (fl->n - i) * sizeof *fl->b);
+    fl->b[i] = (kl_block){off, size};
+    fl->n++;
+    if (i + 1 < fl->n && fl->b[i].off + fl->b[i].size == fl->b[i + 1].off) { /* merge right */
+        fl->b[i].size += fl->b[i + 1].size;
+        memmove(&fl->b[i + 1], &fl->b[i + 2], (fl->n - i - 2) * sizeof *fl->b);
+        fl->n--;
+    }
+    if (i > 0 && fl->b[i - 1].off + fl->b[i - 1].size == fl->b[i].off) { /* merge left */
+        fl->b[i - 1].size += fl->b[i].size;
+        memmove(&fl->b[i], &fl->b[i + 1], (fl->n - i - 1) * sizeof *fl->b);
+        fl->n--;
+    }
+    return KILN_OK;
+}
+
+/* Last use of every value of g read by subgraph sg (recursively) at node at. */
+static void kl_mark_captured(const kl_graph *g, const kl_graph *sg, size_t at, size_t *last) {
+    for (size_t k = 0; k < sg->n_outputs; k++) {
+        const kl_value *v = sg->outputs[k];
+        if (v && v->graph == g && last[v->id] < at + 1) last[v->id] = at + 1;
+    }
+    for (size_t i = 0; i < sg->n_nodes; i++) {
+        const kl_node *n = sg->nodes[i];
+        if (!n) continue;
+        for (size_t k = 0; k < n->n_inputs; k++) {
+            const kl_value *v = n->inputs[k];
+            if (v && v->graph == g && last[v->id] < at + 1) last[v->id] = at + 1;
+        }
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const kl_attr *at2 = &n->attrs[a];
+            if (at2->type == KL_ATTR_GRAPH && at2->g) kl_mark_captured(g, at2->g, at, last);
+            if (at2->type == KL_ATTR_GRAPHS)
+                for (size_t j = 0; j < at2->n; j++) kl_mark_captured(g, at2->graphs[j], at, last);
+        }
+    }
+}
+
+/* Values of g that subgraph sg reads (recursively): extend their last use to `until`. */
+static void kl_extend_captured(const kl_graph *g, const kl_graph *sg, size_t until, size_t *last) {
+    for (size_t k = 0; k < sg->n_outputs; k++) {
+        const kl_value *v = sg->outputs[k];
+        if (v && v->graph == g && last[v->id] < until) last[v->id] = until;
+    }
+    for (size_t i = 0; i < sg->n_nodes; i++) {
+        const kl_node *n = sg->nodes[i];
+        if (!n) continue;
+        for (size_t k = 0; k < n->n_inputs; k++) {
+            const kl_value *v = n->inputs[k];
+            if (v && v->graph == g && last[v->id] < until) last[v->id] = until;
+        }
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const kl_attr *at2 = &n->attrs[a];
+            if (at2->type == KL_ATTR_GRAPH && at2->g) kl_extend_captured(g, at2->g, until, last);
+            if (at2->type == KL_ATTR_GRAPHS)
+                for (size_t j = 0; j < at2->n; j++) kl_extend_captured(g, at2->graphs[j], until, last);
+        }
+    }
+}
+
+kiln_status kl_mem_plan_build(const kl_graph *g, const kl_shapes *shapes, kl_mem_plan *out) {
+    memset(out, 0, sizeof *out);
+    size_t nv = g->n_values, nn = g->n_nodes;
+    const size_t NEVER = SIZE_MAX; /* never released (graph outputs) */
+    size_t *last = kl_calloc(nv ? nv : 1, sizeof *last); /* node index + 1 of last use */
+    out->offset = kl_calloc(nv ? nv : 1, sizeof *out->offset);
+    out->capacity = kl_calloc(nv ? nv : 1, sizeof *out->capacity);
+    out->inplace = kl_calloc(nv ? nv : 1, sizeof *out->inplace);
+    out->n_values = nv;
+    kl_freelist fl = {0};
+    kiln_status s = (last && out->offset && out->capacity && out->inplace) ? KILN_OK : KILN_ERR_NO_MEMORY;
+    if (s) goto done;
+    for (size_t i = 0; i < nv; i++) out->offset[i] = -1;
+    for (size_t i = 0; i < nn; i++) {
+        const kl_node *n = g->nodes[i];
+        for (size_t k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] && n->inputs[k]->graph == g) last[n->inputs[k]->id] = i + 1;
+        for (size_t k = 0; k < n->n_outputs; k++)
+            if (n->outputs[k] && last[n->outputs[k]->id] < i + 1) last[n->outputs[k]->id] = i + 1;
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const kl_attr *at = &n->attrs[a];
+            if (at->type == KL_ATTR_GRAPH && at->g) kl_mark_captured(g, at->g, i, last);
+            if (at->type == KL_ATTR_GRAPHS)
+                for (size_t j = 0; j < at->n; j++) kl_mark_captured(g, at->graphs[j], i, last);
+        }
+    }
+    for (size_t k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] && g->outputs[k]->graph == g) last[g->outputs[k]->id] = NEVER;
+    /* A node that may hand an input (or a captured value) out as its output
+     * keeps that input alive as long as the output. */
+    for (size_t i = nn; i-- > 0;) {
+        const kl_node *n = g->nodes[i];
+        if (!kl_op_aliases(n)) continue;
+        size_t until = i + 1;
+        for (size_t k = 0; k < n->n_outputs; k++)
+            if (n->outputs[k] && last[n->outputs[k]->id] > until) until = last[n->outputs[k]->id];
+        for (size_t k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] && n->inputs[k]->graph == g && last[n->inputs[k]->id] < until) last[n->inputs[k]->id] = until;
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const kl_attr *at = &n->attrs[a];
+            if (at->type == KL_ATTR_GRAPH && at->g) kl_extend_captured(g, at->g, until, last);
+            if (at->type == KL_ATTR_GRAPHS)
+                for (size_t j = 0; j < at->n; j++) kl_extend_captured(g, at->graphs[j], until, last);
+        }
+    }
+    /* Walk the nodes: place outputs, then release what dies here. */
+    for (size_t i = 0; i < nn && !s; i++) {
+        const kl_node *n = g->nodes[i];
+        bool aliasing = kl_op_aliases(n);
+        for (size_t k = 0; k < n->n_outputs && !aliasing; k++) {
+            const kl_value *v = n->outputs[k];
+            if (!v || last[v->id] == NEVER || shapes->bytes[v->id] == SIZE_MAX) continue;
+            size_t size = kl_round(shapes->bytes[v->id] ? shapes->bytes[v->id] : 1);
+            const kl_value *x = n->n_inputs ? n->inputs[0] : NULL;
+            if (k == 0 && x && x->graph == g && kl_op_inplace(n) && out->offset[x->id] >= 0 && last[x->id] == i + 1 &&
+                shapes->bytes[x->id] == shapes->bytes[v->id] && shapes->dtype[x->id] == shapes->dtype[v->id] &&
+                out->capacity[x->id] >= size) {
+                out->offset[v->id] = out->offset[x->id];
+                out->capacity[v->id] = out->capacity[x->id];
+                out->inplace[v->id] = 1;
+                out->capacity[x->id] = 0; /* ownership of the block moves on */
+            } else {
+                out->offset[v->id] = (int64_t)kl_fl_alloc(&fl, size);
+                out->capacity[v->id] = size;
+            }
+            out->intermediate_bytes += shapes->bytes[v->id];
+        }
+        /* Free inputs (and unused outputs) whose last use is this node. */
+        for (size_t k = 0; k < n->n_inputs + n->n_outputs && !s; k++) {
+            const kl_value *v = k < n->n_inputs ? n->inputs[k] : n->outputs[k - n->n_inputs];
+            if (!v || v->graph != g || out->offset[v->id] < 0 || last[v->id] != i + 1 || !out->capacity[v->id]) continue;
+            s = kl_fl_free(&fl, (size_t)out->offset[v->id], out->capacity[v->id]);
+            out->capacity[v->id] = 0; /* freed once even if read twice */
+        }
+        /* Values captured by subgraphs that die here. */
+        for (size_t id = 0; id < nv && !s && kl_op_aliases(n); id++)
+            if (out->offset[id] >= 0 && last[id] == i + 1 && out->capacity[id]) {
+                s = kl_fl_free(&fl, (size_t)out->offset[id], out->capacity[id]);
+                out->capacity[id] = 0;
+            }
+    }
+    /* capacity was zeroed as blocks were released: restore it for the runtime. */
+    for (size_t id = 0; id < nv && !s; id++)
+        if (out->offset[id] >= 0) out->capacity[id] = kl_round(shapes->bytes[id] ? shapes->bytes[id] : 1);
+    out->arena_bytes = fl.end;
+done:
+    kl_free(fl.b);
+    kl_free(last);
+    if (s) kl_mem_plan_free(out);
+    return s;
+}

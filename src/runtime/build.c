@@ -1,0 +1,896 @@
+/* kiln_build_options and kiln_build: model -> private copy -> passes ->
+ * partition -> tactics (timed where several apply, timing cache) -> shapes
+ * at each profile -> memory plans -> engine bytes -> loaded engine. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/hash.h"
+#include "onnx/onnx.h"
+#include "onnx/write.h"
+#include "passes/passes.h"
+#include "runtime/engine.h"
+
+/* ---- options ------------------------------------------------------------------------ */
+
+KILN_API kiln_status kiln_build_options_create(kiln_build_options **out) {
+    if (!out) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_create: out is NULL");
+    kiln_build_options *o = kl_calloc(1, sizeof *o);
+    if (!o) return KILN_ERR_NO_MEMORY;
+    o->pass_limit = -1;
+    o->log_level = KILN_LOG_INFO;
+    *out = o;
+    return KILN_OK;
+}
+
+static void kl_profiles_free(kl_profile *p, size_t n) {
+    for (size_t i = 0; p && i < n; i++) {
+        for (size_t k = 0; k < p[i].n_inputs; k++) kl_free(p[i].inputs[k].name);
+        kl_free(p[i].inputs);
+    }
+    kl_free(p);
+}
+
+void kl_build_options_clear(kiln_build_options *o) {
+    if (!o) return;
+    kl_profiles_free(o->profiles, o->n_profiles);
+    kl_free(o->timing_cache);
+    for (size_t i = 0; i < o->n_disabled; i++) kl_free(o->disabled[i]);
+    kl_free(o->disabled);
+    kl_free(o->tactic);
+    memset(o, 0, sizeof *o);
+}
+
+KILN_API void kiln_build_options_destroy(kiln_build_options *options) {
+    if (!options) return;
+    kl_build_options_clear(options);
+    kl_free(options);
+}
+
+kiln_status kl_build_options_copy(kiln_build_options *dst, const kiln_build_options *src) {
+    *dst = *src;
+    dst->profiles = NULL;
+    dst->n_profiles = 0;
+    dst->timing_cache = NULL;
+    dst->disabled = NULL;
+    dst->n_disabled = 0;
+    dst->tactic = NULL;
+    kiln_status s = KILN_OK;
+    if (src->timing_cache && !(dst->timing_cache = kl_strdup(src->timing_cache))) s = KILN_ERR_NO_MEMORY;
+    if (!s && src->tactic && !(dst->tactic = kl_strdup(src->tactic))) s = KILN_ERR_NO_MEMORY;
+    if (!s && src->n_disabled) {
+        dst->disabled = kl_calloc(src->n_disabled, sizeof *dst->disabled);
+        if (!dst->disabled) s = KILN_ERR_NO_MEMORY;
+        for (size_t i = 0; !s && i < src->n_disabled; i++, dst->n_disabled++)
+            if (!(dst->disabled[i] = kl_strdup(src->disabled[i]))) s = KILN_ERR_NO_MEMORY;
+    }
+    if (!s && src->n_profiles) {
+        dst->profiles = kl_calloc(src->n_profiles, sizeof *dst->profiles);
+        if (!dst->profiles) s = KILN_ERR_NO_MEMORY;
+        for (size_t i = 0; !s && i < src->n_profiles; i++, dst->n_profiles++) {
+            const kl_profile *sp = &src->profiles[i];
+            kl_profile *dp = &dst->profiles[i];
+            dp->inputs = kl_calloc(sp->n_inputs ? sp->n_inputs : 1, sizeof *dp->inputs);
+            if (!dp->inputs) {
+                s = KILN_ERR_NO_MEMORY;
+                break;
+            }
+            for (size_t k = 0; k < sp->n_inputs; k++, dp->n_inputs++) {
+                dp->inputs[k] = sp->inputs[k];
+                if (!(dp->inputs[k].name = kl_strdup(sp->inputs[k].name))) {
+                    s = KILN_ERR_NO_MEMORY;
+                    break;
+                }
+            }
+        }
+    }
+    if (s) kl_build_options_clear(dst);
+    return s;
+}
+
+KILN_API kiln_status kiln_build_options_append_provider(kiln_build_options *o, const char *provider) {
+    const char *fn = "kiln_build_options_append_provider";
+    if (!o || !provider) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !o ? "options" : "provider");
+    const kl_provider *p = kl_provider_find(provider);
+    if (!p) {
+        const char *why = kl_provider_missing_reason(provider);
+        if (why) return kl_errorf(KILN_ERR_UNSUPPORTED, "provider '%s' is not available: %s", provider, why);
+        return kl_errorf(KILN_ERR_NOT_FOUND, "%s: unknown provider '%s' (known: cuda, cpu)", fn, provider);
+    }
+    const char *why = NULL;
+    if (!p->usable(&why))
+        return kl_errorf(KILN_ERR_UNSUPPORTED, "provider '%s' cannot run on this machine: %s", provider,
+                         why ? why : "not usable");
+    for (int i = 0; i < o->n_providers; i++)
+        if (strcmp(o->providers[i], provider) == 0) return KILN_OK;
+    if (o->n_providers >= KL_MAX_PROVIDERS) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%s: too many providers", fn);
+    snprintf(o->providers[o->n_providers++], sizeof o->providers[0], "%s", provider);
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_build_options_set_threads(kiln_build_options *o, int threads) {
+    if (!o) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_set_threads: options is NULL");
+    if (threads < 0 || threads > 1024)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_set_threads: %d threads (0 = one per core)",
+                         threads);
+    o->threads = threads;
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_build_options_set_precision(kiln_build_options *o, unsigned flags) {
+    if (!o) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_set_precision: options is NULL");
+    unsigned known = KILN_PRECISION_FP16 | KILN_PRECISION_BF16 | KILN_PRECISION_INT8 | KILN_PRECISION_TF32 |
+                     KILN_PRECISION_STRONGLY_TYPED;
+    if (flags & ~known)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_set_precision: unknown flags 0x%x",
+                         flags & ~known);
+    if (flags & KILN_PRECISION_INT8)
+        return kl_errorf(KILN_ERR_NOT_IMPLEMENTED,
+                         "INT8 is not supported yet: kiln has no INT8 calibration or kernels (reduced precision lands "
+                         "with a later issue); build in FP32 or FP16");
+    o->precision = flags;
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_build_options_add_profile(kiln_build_options *o, size_t *index) {
+    if (!o) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_add_profile: options is NULL");
+    if (o->n_profiles >= 64) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_add_profile: 64 profiles at most");
+    kl_profile *p = kl_realloc_array(o->profiles, o->n_profiles + 1, sizeof *p);
+    if (!p) return KILN_ERR_NO_MEMORY;
+    o->profiles = p;
+    memset(&p[o->n_profiles], 0, sizeof *p);
+    if (index) *index = o->n_profiles;
+    o->n_profiles++;
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_build_options_set_profile_shape(kiln_build_options *o, size_t profile, const char *name,
+                                                          int rank, const int64_t *min, const int64_t *opt,
+                                                          const int64_t *max) {
+    const char *fn = "kiln_build_options_set_profile_shape";
+    if (!o || !name || (rank > 0 && (!min || !opt || !max)))
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%s: a required argument is NULL", fn);
+    if (profile >= o->n_profiles)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%s: profile %zu does not exist (%zu profiles; add one first)", fn,
+                         profile, o->n_profiles);
+    if (rank < 0 || rank > KILN_MAX_RANK)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%s: input '%s': rank %d is outside 0..%d", fn, name, rank,
+                         KILN_MAX_RANK);
+    for (int k = 0; k < rank; k++)
+        if (min[k] < 0 || min[k] > opt[k] || opt[k] > max[k])
+            return kl_errorf(KILN_ERR_INVALID_ARGUMENT,
+                             "input '%s' axis %d: min %lld, opt %lld, max %lld must satisfy 0 <= min <= opt <= max",
+                             name, k, (long long)min[k], (long long)opt[k], (long long)max[k]);
+    kl_profile *p = &o->profiles[profile];
+    kl_profile_input *pi = NULL;
+    for (size_t i = 0; i < p->n_inputs; i++)
+        if (strcmp(p->inputs[i].name, name) == 0) pi = &p->inputs[i];
+    if (!pi) {
+        kl_profile_input *ni = kl_realloc_array(p->inputs, p->n_inputs + 1, sizeof *ni);
+        if (!ni) return KILN_ERR_NO_MEMORY;
+        p->inputs = ni;
+        pi = &ni[p->n_inputs];
+        memset(pi, 0, sizeof *pi);
+        if (!(pi->name = kl_strdup(name))) return KILN_ERR_NO_MEMORY;
+        p->n_inputs++;
+    }
+    pi->rank = rank;
+    for (int k = 0; k < rank; k++) {
+        pi->min[k] = min[k];
+        pi->opt[k] = opt[k];
+        pi->max[k] = max[k];
+    }
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_build_options_set_workspace(kiln_build_options *o, uint64_t bytes) {
+    if (!o) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_set_workspace: options is NULL");
+    o->workspace = bytes;
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_build_options_set_timing_cache(kiln_build_options *o, const char *path) {
+    if (!o) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_set_timing_cache: options is NULL");
+    char *c = NULL;
+    if (path && !(c = kl_strdup(path))) return KILN_ERR_NO_MEMORY;
+    kl_free(o->timing_cache);
+    o->timing_cache = c;
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_build_options_disable_pass(kiln_build_options *o, const char *name) {
+    if (!o || !name) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_disable_pass: %s is NULL", !o ? "options" : "name");
+    size_t n = kl_pass_count(), i;
+    for (i = 0; i < n; i++)
+        if (strcmp(kl_pass_name(i), name) == 0) break;
+    if (i == n) {
+        char list[1024];
+        size_t u = 0;
+        list[0] = 0;
+        for (size_t k = 0; k < n && u < sizeof list - 64; k++) {
+            int w = snprintf(list + u, sizeof list - u, "%s%s", k ? ", " : "", kl_pass_name(k));
+            if (w > 0) u += (size_t)w;
+        }
+        return kl_errorf(KILN_ERR_NOT_FOUND, "unknown pass '%s' (passes: %s)", name, list);
+    }
+    char **d = kl_realloc_array(o->disabled, o->n_disabled + 1, sizeof *d);
+    if (!d) return KILN_ERR_NO_MEMORY;
+    o->disabled = d;
+    if (!(d[o->n_disabled] = kl_strdup(name))) return KILN_ERR_NO_MEMORY;
+    o->n_disabled++;
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_build_options_set_log(kiln_build_options *o, kiln_log_fn fn, void *user,
+                                                kiln_log_level max_level) {
+    if (!o) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_set_log: options is NULL");
+    o->log = fn;
+    o->log_user = user;
+    o->log_level = max_level;
+    return KILN_OK;
+}
+
+/* Parse a non-negative integer option value. */
+static kiln_status kl_opt_int(const char *key, const char *value, int64_t *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (end == value || *end || errno || v < 0)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "option %s: '%s' is not a non-negative integer", key, value);
+    *out = v;
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_build_options_set(kiln_build_options *o, const char *key, const char *value) {
+    if (!o || !key || !value)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_set: %s is NULL",
+                         !o ? "options" : !key ? "key" : "value");
+    int64_t v;
+    if (strcmp(key, "strict_providers") == 0 || strcmp(key, "optimize") == 0) {
+        if (strcmp(value, "0") && strcmp(value, "1"))
+            return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "option %s: '%s' must be 0 or 1", key, value);
+        if (key[0] == 's') o->strict = value[0] == '1';
+        else o->no_optimize = value[0] == '0';
+        return KILN_OK;
+    }
+    if (strcmp(key, "pass_limit") == 0) {
+        KL_TRY(kl_opt_int(key, value, &v));
+        o->pass_limit = v;
+        return KILN_OK;
+    }
+    if (strcmp(key, "fold_budget") == 0) {
+        KL_TRY(kl_opt_int(key, value, &v));
+        o->fold_budget = (size_t)v;
+        return KILN_OK;
+    }
+    if (strcmp(key, "threads") == 0) {
+        KL_TRY(kl_opt_int(key, value, &v));
+        return kiln_build_options_set_threads(o, v > 1024 ? -1 : (int)v);
+    }
+    if (strcmp(key, "tactic") == 0) {
+        char *t = kl_strdup(value);
+        if (!t) return KILN_ERR_NO_MEMORY;
+        kl_free(o->tactic);
+        o->tactic = t;
+        return KILN_OK;
+    }
+    if (strcmp(key, "providers") == 0) {
+        kiln_build_options tmp = *o;
+        tmp.n_providers = 0;
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", value);
+        for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+            KL_TRY(kiln_build_options_append_provider(&tmp, tok));
+        memcpy(o->providers, tmp.providers, sizeof o->providers);
+        o->n_providers = tmp.n_providers;
+        return KILN_OK;
+    }
+    return kl_errorf(KILN_ERR_NOT_FOUND,
+                     "kiln_build_options_set: unknown key '%s' (known: strict_providers, pass_limit, fold_budget, "
+                     "tactic, optimize, threads, providers)",
+                     key);
+}
+
+kiln_status kl_build_options_describe(const kiln_build_options *o, char **out) {
+    char buf[4096];
+    size_t u = 0;
+#define KL_ADD(...)                                                                   \
+    do {                                                                              \
+        int w_ = snprintf(buf + u, u < sizeof buf ? sizeof buf - u : 0, __VA_ARGS__); \
+        if (w_ > 0) u += (size_t)w_;                                                  \
+        if (u >= sizeof buf) u = sizeof buf - 1;                                      \
+    } while (0)
+    KL_ADD("providers=");
+    for (int i = 0; i < o->n_providers; i++) KL_ADD("%s%s", i ? "," : "", o->providers[i]);
+    if (!o->n_providers) KL_ADD("default");
+    KL_ADD(" precision=fp32%s%s%s", (o->precision & KILN_PRECISION_FP16) ? "+fp16" : "",
+           (o->precision & KILN_PRECISION_BF16) ? "+bf16" : "", (o->precision & KILN_PRECISION_TF32) ? "+tf32" : "");
+    KL_ADD(" threads=%d optimize=%d strict=%d", o->threads, !o->no_optimize, o->strict);
+    if (o->pass_limit >= 0) KL_ADD(" pass_limit=%lld", (long long)o->pass_limit);
+    if (o->fold_budget) KL_ADD(" fold_budget=%zu", o->fold_budget);
+    if (o->workspace) KL_ADD(" workspace=%llu", (unsigned long long)o->workspace);
+    if (o->tactic) KL_ADD(" tactic=%s", o->tactic);
+    for (size_t i = 0; i < o->n_disabled; i++) KL_ADD(" disable=%s", o->disabled[i]);
+    for (size_t p = 0; p < o->n_profiles; p++) {
+        KL_ADD(" profile%zu=", p);
+        for (size_t k = 0; k < o->profiles[p].n_inputs; k++) {
+            const kl_profile_input *pi = &o->profiles[p].inputs[k];
+            KL_ADD("%s%s:", k ? ";" : "", pi->name);
+            for (int w = 0; w < 3; w++) {
+                const int64_t *d = w == 0 ? pi->min : w == 1 ? pi->opt : pi->max;
+                for (int a = 0; a < pi->rank; a++) KL_ADD("%s%lld", a ? "x" : (w ? "/" : ""), (long long)d[a]);
+            }
+        }
+    }
+#undef KL_ADD
+    *out = kl_strdup(buf);
+    return *out ? KILN_OK : KILN_ERR_NO_MEMORY;
+}
+
+/* ---- build log ------------------------------------------------------------------------- */
+
+typedef struct kl_blog {
+    const kiln_build_options *o;
+    char *passes;      /* every applied rewrite, one per line */
+    size_t passes_len;
+} kl_blog;
+
+static void kl_blog_msg(const kl_blog *b, kiln_log_level lvl, const char *fmt, ...) KL_PRINTF(3, 4);
+static void kl_blog_msg(const kl_blog *b, kiln_log_level lvl, const char *fmt, ...) {
+    if (!b->o->log || lvl > b->o->log_level) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    b->o->log(lvl, line, b->o->log_user);
+}
+
+static void kl_blog_pass(void *user, const char *line) {
+    kl_blog *b = user;
+    kl_blog_msg(b, KILN_LOG_INFO, "pass %s", line);
+    size_t add = strlen(line);
+    char *r = kl_realloc_array(b->passes, b->passes_len + add + 2, 1);
+    if (!r) return; /* the log is best effort; the build goes on */
+    memcpy(r + b->passes_len, line, add);
+    r[b->passes_len + add] = '\n';
+    r[b->passes_len + add + 1] = 0;
+    b->passes = r;
+    b->passes_len += add + 1;
+}
+
+/* ---- growable text (sections) ------------------------------------------------------------- */
+
+typedef struct kl_text {
+    char *s;
+    size_t len, cap;
+    kiln_status err;
+} kl_text;
+
+static void kl_textf(kl_text *t, const char *fmt, ...) KL_PRINTF(2, 3);
+static void kl_textf(kl_text *t, const char *fmt, ...) {
+    if (t->err) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->err = KILN_ERR_INTERNAL;
+            return;
+        }
+        if (t->s && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = KL_MAX(t->cap * 2, t->len + (size_t)n + 256);
+        char *r = kl_realloc_array(t->s, cap, 1);
+        if (!r) {
+            t->err = KILN_ERR_NO_MEMORY;
+            return;
+        }
+        t->s = r;
+        t->cap = cap;
+    }
+}
+
+static void kl_text_dims(kl_text *t, const int64_t *d, int rank) {
+    if (!rank) kl_textf(t, "-");
+    for (int a = 0; a < rank; a++) kl_textf(t, "%s%lld", a ? "x" : "", (long long)d[a]);
+}
+
+/* ---- tactics ------------------------------------------------------------------------------------ */
+
+/* Is tactic `name` forced for node n by the "name,op=name" list? */
+static bool kl_tactic_forced(const char *list, const kl_node *n, const char *name) {
+    if (!list) return false;
+    const char *p = list;
+    size_t nl = strlen(name);
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        const char *tn = eq ? eq + 1 : p;
+        size_t tl = eq ? len - (size_t)(eq + 1 - p) : len;
+        bool op_ok = true;
+        if (eq) {
+            size_t ol = (size_t)(eq - p);
+            op_ok = strlen(n->op_type) == ol && strncasecmp(n->op_type, p, ol) == 0;
+            if (!op_ok && strncmp(n->op_type, "Fused", 5) == 0)
+                op_ok = strlen(n->op_type + 5) == ol && strncasecmp(n->op_type + 5, p, ol) == 0;
+        }
+        if (op_ok && tl == nl && memcmp(tn, name, nl) == 0) return true;
+        p += len + (e ? 1 : 0);
+    }
+    return false;
+}
+
+/* Random inputs of node n at the shapes of s (constants from the graph). */
+static kiln_status kl_node_inputs(const kl_node *n, const kl_shapes *s, kl_rt **in) {
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    for (size_t k = 0; k < n->n_inputs; k++) {
+        const kl_value *v = n->inputs[k];
+        in[k] = NULL;
+        if (!v) continue;
+        if (v->init) {
+            KL_TRY(kl_rt_from_tensor(v->init, &in[k]));
+            continue;
+        }
+        if (v->id >= s->n_values || s->rank[v->id] < 0)
+            return kl_errorf(KILN_ERR_SHAPE, "input '%s' has no concrete shape at the profile's opt point", v->name);
+        KL_TRY(kl_rt_tensor(s->dtype[v->id], s->rank[v->id], s->dims[v->id], &in[k]));
+        if (s->dtype[v->id] == KILN_DTYPE_FLOAT) {
+            float *f = in[k]->data;
+            for (int64_t i = 0; i < in[k]->count; i++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                f[i] = (float)((double)(seed >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+            }
+        }
+    }
+    return KILN_OK;
+}
+
+static double kl_now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+static int kl_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median time of tactic t on node n over a few runs (ms), or a status. */
+static kiln_status kl_time_tactic(kl_program *prog, const kl_graph *g, size_t idx, const kl_tactic *t,
+                                  const kl_shapes *s, double *ms) {
+    const kl_node *n = g->nodes[idx];
+    kl_rt *inb[16];
+    if (n->n_inputs > 16) return kl_errorf(KILN_ERR_UNSUPPORTED, "too many inputs to time");
+    void *state = NULL;
+    size_t ws = 0;
+    kiln_status st = t->prepare ? t->prepare(n, &state, &ws) : KILN_OK;
+    if (st) return st;
+    st = kl_node_inputs(n, s, inb);
+    double times[7];
+    int reps = 0;
+    for (int r = 0; !st && r < 8; r++) {
+        double t0 = kl_now_ms();
+        st = kl_program_run_node(prog, idx, inb, t->run, state);
+        double dt = kl_now_ms() - t0;
+        if (r > 0) times[reps++] = dt; /* the first run warms caches */
+        if (r >= 2 && times[0] * reps > 300) break; /* slow nodes: a few runs are enough */
+    }
+    for (size_t k = 0; k < n->n_inputs; k++) kl_rt_unref(inb[k]);
+    if (t->release) t->release(state);
+    if (st) return st;
+    qsort(times, (size_t)reps, sizeof times[0], kl_cmp_double);
+    *ms = times[reps / 2];
+    return KILN_OK;
+}
+
+/* ---- profiles -------------------------------------------------------------------------------------- */
+
+/* Check the user's profiles against the model's inputs. */
+static kiln_status kl_profiles_check(const kl_graph *g, const kiln_build_options *o) {
+    for (size_t p = 0; p < o->n_profiles; p++)
+        for (size_t k = 0; k < o->profiles[p].n_inputs; k++) {
+            const kl_profile_input *pi = &o->profiles[p].inputs[k];
+            const kl_value *v = NULL;
+            for (size_t i = 0; i < g->n_inputs; i++)
+                if (!(g->inputs[i]->flags & KL_VALUE_INITIALIZER) && strcmp(g->inputs[i]->name, pi->name) == 0)
+                    v = g->inputs[i];
+            if (!v) return kl_errorf(KILN_ERR_NOT_FOUND, "profile %zu: the model has no input '%s'", p, pi->name);
+            const kl_shape *sh = &v->type.shape;
+            if (sh->rank >= 0 && sh->rank != pi->rank)
+                return kl_errorf(KILN_ERR_SHAPE, "profile %zu: input '%s' has rank %d in the model, %d in the profile", p,
+                                 pi->name, sh->rank, pi->rank);
+            for (int a = 0; a < pi->rank && sh->rank >= 0; a++) {
+                int64_t fixed = sh->dims[a].value;
+                if (fixed >= 0 && (pi->min[a] != fixed || pi->max[a] != fixed))
+                    return kl_errorf(KILN_ERR_SHAPE,
+                                     "profile %zu: input '%s' axis %d is fixed at %lld in the model, the profile "
+                                     "gives %lld..%lld",
+                                     p, pi->name, a, (long long)fixed, (long long)pi->min[a], (long long)pi->max[a]);
+            }
+        }
+    return KILN_OK;
+}
+
+static bool kl_graph_has_dynamic_inputs(const kl_graph *g) {
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        const kl_value *v = g->inputs[i];
+        if (!(v->flags & KL_VALUE_INITIALIZER) && v->type.kind == KL_TYPE_TENSOR && !kl_shape_is_static(&v->type.shape))
+            return true;
+    }
+    return false;
+}
+
+/* SHA-256 of the model file and its external data files. */
+static void kl_model_sha256(const kl_model *m, char hex[65]) {
+    kl_sha256_ctx c;
+    uint8_t d[32];
+    kl_sha256_init(&c);
+    kl_sha256_update(&c, m->bytes, m->size);
+    for (size_t i = 0; i < m->n_ext_files; i++) kl_sha256_update(&c, m->ext_files[i].data, m->ext_files[i].size);
+    kl_sha256_final(&c, d);
+    kl_hex(d, 32, hex);
+}
+
+static size_t kl_count_nodes(const kl_graph *g) { return g->n_nodes; }
+
+/* ---- the build -------------------------------------------------------------------------------------- */
+
+typedef struct kl_build {
+    kiln_build_options o;
+    const kl_provider *order[KL_MAX_PROVIDERS];
+    size_t n_order;
+    kl_model *m;
+    kl_blog log;
+    kl_assign *assign;
+    char *partition;
+    const kl_tactic **tactic;
+    double *tactic_ms;
+    size_t *workspace;
+    kl_shapes *opt_shapes;   /* per profile (or the static one) */
+    kl_mem_plan *plans;
+    size_t n_points;         /* profiles, or 1 for a static model without profile, or 0 */
+    kl_profile static_profile;
+    kl_timing_cache *tc;
+    kl_onnx_written w;
+    char *opts_desc;
+    size_t nodes_before;
+    kl_pass_stats stats;
+} kl_build;
+
+static void kl_build_free(kl_build *b) {
+    kl_model_free(b->m);
+    kl_free(b->log.passes);
+    kl_free(b->assign);
+    kl_free(b->partition);
+    kl_free(b->tactic);
+    kl_free(b->tactic_ms);
+    kl_free(b->workspace);
+    for (size_t i = 0; i < b->n_points; i++) {
+        if (b->opt_shapes) kl_shapes_free(&b->opt_shapes[i]);
+        if (b->plans) kl_mem_plan_free(&b->plans[i]);
+    }
+    kl_free(b->opt_shapes);
+    kl_free(b->plans);
+    kl_timing_cache_free(b->tc);
+    kl_onnx_written_free(&b->w);
+    kl_free(b->opts_desc);
+    kl_build_options_clear(&b->o);
+}
+
+static const kl_profile *kl_build_point(const kl_build *b, size_t i) {
+    return b->o.n_profiles ? &b->o.profiles[i] : &b->static_profile;
+}
+
+/* Pick each node's tactic: forced, else the only one, else the fastest
+ * timed at the first profile's opt shapes (timing cache first). */
+static kiln_status kl_build_tactics(kl_build *b) {
+    const kl_graph *g = b->m->graph;
+    size_t nn = g->n_nodes;
+    b->tactic = kl_calloc(nn ? nn : 1, sizeof *b->tactic);
+    b->tactic_ms = kl_calloc(nn ? nn : 1, sizeof *b->tactic_ms);
+    b->workspace = kl_calloc(nn ? nn : 1, sizeof *b->workspace);
+    if (!b->tactic || !b->tactic_ms || !b->workspace) return KILN_ERR_NO_MEMORY;
+    const char *forced = b->o.tactic ? b->o.tactic : getenv("KILN_TACTIC");
+    uint32_t cpu = kl_cpu_features();
+    kl_program *prog = NULL;
+    size_t to_time = 0, timed = 0, hits = 0;
+    const kl_tactic *cand[16];
+    for (size_t i = 0; i < nn; i++) {
+        size_t k = b->assign[i].provider->tactics(g->nodes[i], cand, KL_ARRAY_LEN(cand));
+        size_t usable = 0;
+        for (size_t j = 0; j < k; j++) usable += (cand[j]->isa & ~cpu) == 0;
+        if (usable > 1) to_time++;
+    }
+    kiln_status s = KILN_OK;
+    for (size_t i = 0; i < nn && !s; i++) {
+        const kl_node *n = g->nodes[i];
+        const kl_provider *pv = b->assign[i].provider;
+        size_t k = pv->tactics(n, cand, KL_ARRAY_LEN(cand));
+        const kl_tactic *ok[16];
+        size_t nok = 0;
+        for (size_t j = 0; j < k; j++) {
+            char why[128] = "";
+            if ((cand[j]->isa & ~cpu) != 0) continue;
+            if (cand[j]->applies && !cand[j]->applies(n, why, sizeof why)) continue;
+            ok[nok++] = cand[j];
+        }
+        if (!nok) {
+            s = kl_errorf(KILN_ERR_UNSUPPORTED, "node '%s' (%s): provider %s has no tactic for it", kl_node_label(n),
+                          n->op_type, pv->name);
+            break;
+        }
+        const kl_tactic *pick = NULL;
+        for (size_t j = 0; j < nok && !pick; j++)
+            if (kl_tactic_forced(forced, n, ok[j]->name)) pick = ok[j];
+        if (!pick && nok == 1) pick = ok[0];
+        if (!pick) {
+            /* Time the candidates. */
+            timed++;
+            kl_blog_msg(&b->log, KILN_LOG_DEBUG, "progress %zu/%zu", timed, to_time);
+            char key[2048];
+            kl_tactic_key(n, b->n_points ? &b->opt_shapes[0] : NULL, pv->name, key, sizeof key);
+            double best = INFINITY;
+            for (size_t j = 0; j < nok && !s; j++) {
+                double ms;
+                if (kl_timing_cache_get(b->tc, key, ok[j]->name, &ms)) {
+                    hits++;
+                } else {
+                    if (!b->n_points) { /* no concrete shapes: no timing, quality decides */
+                        ms = -ok[j]->quality;
+                    } else {
+                        if (!prog) s = kl_program_create(b->m, 1, &prog);
+                        if (s) break;
+                        kiln_status ts = kl_time_tactic(prog, g, i, ok[j], &b->opt_shapes[0], &ms);
+                        if (ts) { /* a tactic that fails on random data is skipped, not fatal */
+                            kl_blog_msg(&b->log, KILN_LOG_WARNING, "tactic %s on node '%s': %s (skipped)", ok[j]->name,
+                                        kl_node_label(n), kl_error_message());
+                            kl_error_clear();
+                            continue;
+                        }
+                        if (b->tc) s = kl_timing_cache_put(b->tc, key, ok[j]->name, ms);
+                    }
+                }
+                kl_blog_msg(&b->log, KILN_LOG_DEBUG, "  node '%s' (%s): tactic %s %.4f ms", kl_node_label(n), n->op_type,
+                            ok[j]->name, ms);
+                if (ms < best) {
+                    best = ms;
+                    pick = ok[j];
+                    b->tactic_ms[i] = ms;
+                }
+            }
+            if (!pick) pick = ok[0];
+        }
+        b->tactic[i] = pick;
+        if (pick->prepare && !s) {
+            void *state = NULL;
+            s = pick->prepare(n, &state, &b->workspace[i]);
+            if (pick->release) pick->release(state);
+        }
+        if (nok > 1 || pick != ok[0])
+            kl_blog_msg(&b->log, KILN_LOG_INFO, "tactic: node '%s' (%s) -> %s/%s%s", kl_node_label(n), n->op_type,
+                        pv->name, pick->name, b->tactic_ms[i] > 0 ? "" : " (forced or only)");
+    }
+    kl_program_free(prog);
+    if (!s && to_time)
+        kl_blog_msg(&b->log, KILN_LOG_INFO, "tactics: %zu node(s) timed, %zu timing-cache hit(s)", timed, hits);
+    return s;
+}
+
+/* Write the engine bytes of build b into *bytes (kl_malloc'd). */
+static kiln_status kl_build_write(kl_build *b, const char *sha, void **bytes, size_t *size) {
+    const kl_graph *g = b->m->graph;
+    kl_text tac = {0}, prof = {0}, plans = {0};
+    for (size_t i = 0; i < g->n_nodes; i++)
+        kl_textf(&tac, "N\t%zu\t%s\t%s\t%zu\t%.6f\n", i, b->assign[i].provider->name, b->tactic[i]->name,
+                 b->workspace[i], b->tactic_ms[i]);
+    for (size_t p = 0; p < b->o.n_profiles; p++) {
+        kl_textf(&prof, "P\t%zu\n", p);
+        for (size_t k = 0; k < b->o.profiles[p].n_inputs; k++) {
+            const kl_profile_input *pi = &b->o.profiles[p].inputs[k];
+            kl_textf(&prof, "I\t%s\t%d\t", pi->name, pi->rank);
+            kl_text_dims(&prof, pi->min, pi->rank);
+            kl_textf(&prof, "\t");
+            kl_text_dims(&prof, pi->opt, pi->rank);
+            kl_textf(&prof, "\t");
+            kl_text_dims(&prof, pi->max, pi->rank);
+            kl_textf(&prof, "\n");
+        }
+    }
+    size_t arena_max = 0, inter_max = 0;
+    for (size_t p = 0; p < b->n_points; p++) {
+        const kl_mem_plan *mp = &b->plans[p];
+        arena_max = KL_MAX(arena_max, mp->arena_bytes);
+        inter_max = KL_MAX(inter_max, mp->intermediate_bytes);
+        kl_textf(&plans, "P\t%zu\t%zu\t%zu\n", p, mp->arena_bytes, mp->intermediate_bytes);
+        for (size_t id = 0; id < mp->n_values; id++) {
+            const kl_value *v = g->values[id];
+            if (mp->offset[id] < 0 || !v || strpbrk(v->name, "\t\n\r")) continue;
+            kl_textf(&plans, "V\t%s\t%lld\t%zu\t%d\n", v->name, (long long)mp->offset[id], mp->capacity[id],
+                     mp->inplace[id]);
+        }
+    }
+    kiln_status s = tac.err ? tac.err : prof.err ? prof.err : plans.err;
+    kl_engine_writer *w = NULL;
+    if (!s) s = kl_engine_writer_create(&w);
+    char num[64], feat[64], prov[128] = "";
+    for (size_t i = 0; i < b->n_order; i++) {
+        strncat(prov, i ? "," : "", sizeof prov - strlen(prov) - 1);
+        strncat(prov, b->order[i]->name, sizeof prov - strlen(prov) - 1);
+    }
+    unsigned cpu_used = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) cpu_used |= b->tactic[i]->isa;
+    char precision[128];
+    snprintf(precision, sizeof precision, "fp32%s", (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16))
+                                                        ? " (fp16/bf16 allowed; cpu keeps fp32: no reduced-precision kernels)"
+                                                        : "");
+#define KL_META(k, v) \
+    if (!s) s = kl_engine_writer_meta(w, k, v)
+    KL_META("kiln_version", KILN_VERSION);
+    KL_META("model_sha256", sha);
+    KL_META("model_path", b->m->path ? b->m->path : "<memory>");
+    KL_META("build_options", b->opts_desc);
+    KL_META("providers", prov);
+    KL_META("cpu_features", kl_features_format(cpu_used, feat, sizeof feat));
+    KL_META("cpu_features_build_machine", kl_features_format(kl_cpu_features(), feat, sizeof feat));
+    KL_META("precision", precision);
+    snprintf(num, sizeof num, "%d", b->o.threads);
+    KL_META("threads", num);
+    snprintf(num, sizeof num, "%zu", b->o.n_profiles);
+    KL_META("profiles", num);
+    snprintf(num, sizeof num, "%zu", b->nodes_before);
+    KL_META("nodes_before", num);
+    snprintf(num, sizeof num, "%zu", kl_count_nodes(g));
+    KL_META("nodes_after", num);
+    snprintf(num, sizeof num, "%zu", arena_max);
+    KL_META("arena_bytes", num);
+    snprintf(num, sizeof num, "%zu", inter_max);
+    KL_META("intermediate_bytes", num);
+    KL_META("passes", b->log.passes ? b->log.passes : "");
+    KL_META("partition", b->partition ? b->partition : "");
+#undef KL_META
+    if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_GRAPH, KL_SEC_FLAG_REQUIRED, b->w.model, b->w.model_size);
+    if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_WEIGHTS, KL_SEC_FLAG_REQUIRED, b->w.blob ? b->w.blob : "",
+                                               b->w.blob_size);
+    if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_TACTICS, KL_SEC_FLAG_REQUIRED, tac.s ? tac.s : "", tac.len);
+    if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_PROFILES, KL_SEC_FLAG_REQUIRED, prof.s ? prof.s : "", prof.len);
+    if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_PLANS, 0, plans.s ? plans.s : "", plans.len);
+    if (!s) s = kl_engine_writer_finish(w, bytes, size);
+    kl_engine_writer_destroy(w);
+    kl_free(tac.s);
+    kl_free(prof.s);
+    kl_free(plans.s);
+    return s;
+}
+
+static void kl_pass_log_adapter(void *user, const char *line) { kl_blog_pass(user, line); }
+
+KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_options *options, kiln_engine **out) {
+    if (!model || !out) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build: %s is NULL", !model ? "model" : "out");
+    const kl_model *src = model->ir;
+    const char *path = src->path ? src->path : "<model>";
+    kl_build b;
+    memset(&b, 0, sizeof b);
+    kiln_build_options defaults;
+    memset(&defaults, 0, sizeof defaults);
+    defaults.pass_limit = -1;
+    KL_TRY(kl_build_options_copy(&b.o, options ? options : &defaults));
+    b.log.o = &b.o;
+    double t_start = kl_now_ms();
+    kiln_status s = KILN_OK;
+    /* Refuse models that break ONNX rules, as sessions do. */
+    kl_check_result *cr = NULL;
+    s = kl_check_model(src, &cr);
+    if (!s && cr->n_errors) {
+        const char *first = "";
+        for (size_t i = 0; i < cr->n; i++)
+            if (cr->items[i].severity == KILN_CHECK_ERROR) {
+                first = cr->items[i].message ? cr->items[i].message : "";
+                break;
+            }
+        s = kl_errorf(KILN_ERR_INVALID_MODEL, "%s: the model breaks ONNX rules (%zu error%s; first: %s)", path,
+                      cr->n_errors, cr->n_errors == 1 ? "" : "s", first);
+    }
+    kl_check_free(cr);
+    if (s) goto fail;
+    /* Providers in preference order. */
+    if (b.o.n_providers == 0) {
+        for (size_t i = 0; i < kl_provider_count(); i++) {
+            const char *why = NULL;
+            if (kl_provider_at(i)->usable(&why)) b.order[b.n_order++] = kl_provider_at(i);
+        }
+    } else {
+        for (int i = 0; i < b.o.n_providers; i++) b.order[b.n_order++] = kl_provider_find(b.o.providers[i]);
+        bool has_cpu = false;
+        for (size_t i = 0; i < b.n_order; i++) has_cpu |= b.order[i] == &kl_cpu_provider;
+        if (!has_cpu && !b.o.strict) b.order[b.n_order++] = &kl_cpu_provider; /* cpu is the last resort */
+    }
+    if (b.o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16))
+        kl_blog_msg(&b.log, KILN_LOG_WARNING, "precision: %s allowed, but the cpu provider has no %s kernels: every layer keeps fp32",
+                    (b.o.precision & KILN_PRECISION_FP16) ? "fp16" : "bf16",
+                    (b.o.precision & KILN_PRECISION_FP16) ? "fp16" : "bf16");
+    if ((s = kl_build_options_describe(&b.o, &b.opts_desc))) goto fail;
+    /* A private copy of the model to optimize (zero-copy over the caller's bytes). */
+    if ((s = kl_onnx_parse(src->bytes, src->size, path, src->base_dir, &b.m))) goto fail;
+    b.nodes_before = kl_count_nodes(b.m->graph);
+    if (!b.o.no_optimize) {
+        kl_pass_options po = {(const char *const *)b.o.disabled, b.o.n_disabled, b.o.pass_limit, b.o.fold_budget,
+                              kl_pass_log_adapter, &b.log};
+        if ((s = kl_passes_run(b.m, &po, &b.stats))) goto fail;
+    }
+    kl_blog_msg(&b.log, KILN_LOG_INFO, "graph: %zu nodes before optimization, %zu after", b.nodes_before,
+                kl_count_nodes(b.m->graph));
+    if ((s = kl_partition(b.m->graph, b.order, b.n_order, b.o.strict, &b.assign, &b.partition))) goto fail;
+    for (char *line = b.partition, *e; line && *line; line = e + 1) {
+        e = strchr(line, '\n');
+        if (!e) break;
+        kl_blog_msg(&b.log, KILN_LOG_INFO, "partition: %.*s", (int)(e - line), line);
+    }
+    /* Profiles and concrete shapes. */
+    if ((s = kl_profiles_check(b.m->graph, &b.o))) goto fail;
+    bool dynamic = kl_graph_has_dynamic_inputs(b.m->graph);
+    b.n_points = b.o.n_profiles ? b.o.n_profiles : dynamic ? 0 : 1;
+    if (!b.n_points)
+        kl_blog_msg(&b.log, KILN_LOG_WARNING,
+                    "the model has dynamic input axes and no optimization profile: the engine accepts any shape, "
+                    "and intermediate tensors are allocated at run time (give --minShapes/--optShapes/--maxShapes "
+                    "for a planned arena)");
+    b.opt_shapes = kl_calloc(b.n_points ? b.n_points : 1, sizeof *b.opt_shapes);
+    b.plans = kl_calloc(b.n_points ? b.n_points : 1, sizeof *b.plans);
+    if (!b.opt_shapes || !b.plans) {
+        s = KILN_ERR_NO_MEMORY;
+        goto fail;
+    }
+    for (size_t p = 0; p < b.n_points && !s; p++) {
+        kl_shapes mx;
+        s = kl_shapes_eval(b.m, kl_build_point(&b, p), KL_AT_OPT, &b.opt_shapes[p]);
+        if (!s) s = kl_shapes_eval(b.m, kl_build_point(&b, p), KL_AT_MAX, &mx);
+        if (!s) {
+            s = kl_mem_plan_build(b.m->graph, &mx, &b.plans[p]);
+            kl_shapes_free(&mx);
+        }
+        if (s) kl_error_context(s, "profile %zu: ", p);
+    }
+    if (s) goto fail;
+    if (b.o.timing_cache && (s = kl_timing_cache_load(b.o.timing_cache, &b.tc))) goto fail;
+    if (!b.tc && (s = kl_timing_cache_create(&b.tc))) goto fail; /* in-memory: repeated shapes time once */
+    if ((s = kl_build_tactics(&b))) goto fail;
+    if (b.o.timing_cache && (s = kl_timing_cache_save(b.tc, b.o.timing_cache))) goto fail;
+    for (size_t p = 0; p < b.n_points; p++)
+        kl_blog_msg(&b.log, KILN_LOG_INFO, "memory: profile %zu arena %.2f MB for %.2f MB of intermediate tensors (%.0f%%)",
+                    p, b.plans[p].arena_bytes / 1e6, b.plans[p].intermediate_bytes / 1e6,
+                    b.plans[p].intermediate_bytes ? 100.0 * (double)b.plans[p].arena_bytes /
+                                                        (double)b.plans[p].intermediate_bytes
+                                                  : 0.0);
+    /* Serialize and load. */
+    if ((s = kl_onnx_write_model(b.m, &b.w))) goto fail;
+    char sha[65];
+    kl_model_sha256(src, sha);
+    void *bytes = NULL;
+    size_t size = 0;
+    if ((s = kl_build_write(&b, sha, &bytes, &size))) goto fail;
+    kl_build_free(&b);
+    kiln_engine *e = NULL;
+    s = kl_engine_open(bytes, size, bytes, "<built engine>", &e);
+    if (s) return kl_error_context(s, "%s: ", path);
+    e->threads = options ? options->threads : 0;
+    if (options && options->log && KILN_LOG_INFO <= options->log_level) {
+        char line[256];
+        snprintf(line, sizeof line, "built in %.1f ms: %zu layers, engine %.2f MB", kl_now_ms() - t_start, e->n_layers,
+                 (double)size / 1e6);
+        options->log(KILN_LOG_INFO, line, options->log_user);
+    }
+    *out = e;
+    return KILN_OK;
+fail:
+    kl_build_free(&b);
+    return kl_error_context(s, "%s: ", path);
+}

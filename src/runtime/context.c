@@ -1,0 +1,398 @@
+/* kiln_context: per-thread execution state of an engine (arena sized for
+ * the largest profile, pooled tensor headers, scratch), input validation
+ * against the model and the profile, runs with outputs written in place. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/engine.h"
+
+/* ---- validation (shared with sessions) ------------------------------------------------ */
+
+/* A symbolic dimension bound by a caller's tensor during validation. */
+struct kl_symbind {
+    const char *param;
+    int64_t value;
+    const char *by; /* name of the input that set it */
+};
+
+typedef struct kl_symtab {
+    kl_symbind *items;
+    size_t n, cap;
+} kl_symtab;
+
+/* Write "'a', 'b'" (the names of `vals`, skipping NULL) into buf. */
+static const char *kl_name_list(kl_value *const *vals, size_t n, char *buf, size_t size) {
+    size_t pos = 0, shown = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!vals[i]) continue;
+        if (pos + strlen(vals[i]->name) + 8 > size - 16) {
+            snprintf(buf + pos, size - pos, ", ... (%zu more)", n - shown);
+            return buf;
+        }
+        int w = snprintf(buf + pos, size - pos, "%s'%s'", shown ? ", " : "", vals[i]->name);
+        if (w > 0) pos += (size_t)w;
+        shown++;
+    }
+    if (shown == 0) snprintf(buf, size, "none");
+    return buf;
+}
+
+/* Check tensor `t` against the declared type of value `v` (`what` is
+ * "input" or "output"), binding symbolic dims in `tab`.  `bind` allows new
+ * bindings (inputs); outputs only check against existing ones. */
+static kiln_status kl_validate_tensor(const kl_value *v, const kiln_tensor *t, const char *what, kl_symtab *tab,
+                                      bool bind) {
+    char tb[256];
+    const kl_type *ty = &v->type;
+    if (ty->kind == KL_TYPE_UNKNOWN) return KILN_OK;
+    if (ty->kind != KL_TYPE_TENSOR)
+        return kl_errorf(KILN_ERR_UNSUPPORTED, "%s '%s' is %s; only dense tensors can be passed through the API yet", what,
+                         v->name, kl_type_format(ty, tb, sizeof tb));
+    if (ty->elem != KILN_DTYPE_UNDEFINED && ty->elem != t->dtype)
+        return kl_errorf(KILN_ERR_TYPE, "%s '%s' has element type %s but the model expects %s", what, v->name,
+                         kiln_dtype_name(t->dtype), kiln_dtype_name(ty->elem));
+    if (ty->shape.rank < 0) return KILN_OK;
+    if (ty->shape.rank != t->rank)
+        return kl_errorf(KILN_ERR_SHAPE, "%s '%s' has rank %d but the model expects rank %d (%s)", what, v->name, t->rank,
+                         ty->shape.rank, kl_type_format(ty, tb, sizeof tb));
+    for (int a = 0; a < t->rank; a++) {
+        const kl_dim *d = &ty->shape.dims[a];
+        int64_t got = t->shape[a];
+        if (d->value >= 0) {
+            if (got != d->value)
+                return kl_errorf(KILN_ERR_SHAPE, "%s '%s' axis %d is %lld but the model expects %lld (%s)", what, v->name,
+                                 a, (long long)got, (long long)d->value, kl_type_format(ty, tb, sizeof tb));
+            continue;
+        }
+        if (!d->param || !*d->param) continue;
+        size_t k = 0;
+        while (k < tab->n && strcmp(tab->items[k].param, d->param) != 0) k++;
+        if (k < tab->n) {
+            if (tab->items[k].value != got)
+                return kl_errorf(KILN_ERR_SHAPE, "%s '%s' axis %d ('%s') is %lld but input '%s' set %s = %lld", what,
+                                 v->name, a, d->param, (long long)got, tab->items[k].by, d->param,
+                                 (long long)tab->items[k].value);
+        } else if (bind && tab->n < tab->cap) {
+            tab->items[tab->n++] = (kl_symbind){d->param, got, v->name};
+        }
+    }
+    return KILN_OK;
+}
+
+/* Does shape (rank, dims) of input `name` fit profile p?  Error names the
+ * input, the axis and the range. */
+static kiln_status kl_profile_fits(const kl_profile *p, size_t index, const char *name, int rank, const int64_t *dims) {
+    for (size_t i = 0; p && i < p->n_inputs; i++) {
+        const kl_profile_input *pi = &p->inputs[i];
+        if (strcmp(pi->name, name) != 0) continue;
+        if (pi->rank != rank)
+            return kl_errorf(KILN_ERR_SHAPE, "input '%s' has rank %d, profile %zu expects rank %d", name, rank, index,
+                             pi->rank);
+        for (int a = 0; a < rank; a++)
+            if (dims[a] < pi->min[a] || dims[a] > pi->max[a])
+                return kl_errorf(KILN_ERR_SHAPE,
+                                 "input '%s' axis %d is %lld, outside the range %lld..%lld of optimization profile %zu",
+                                 name, a, (long long)dims[a], (long long)pi->min[a], (long long)pi->max[a], index);
+    }
+    return KILN_OK;
+}
+
+kiln_status kl_context_bind(kiln_context *ctx, const char *const *names, const kiln_tensor *const *inputs,
+                            size_t count, const kiln_tensor **bound) {
+    const kiln_engine *e = ctx->engine;
+    const kl_graph *g = e->ir->graph;
+    char list[512];
+    for (size_t i = 0; i < count; i++) {
+        if (!names[i]) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "input_names[%zu] is NULL", i);
+        if (!inputs[i]) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "inputs[%zu] ('%s') is NULL", i, names[i]);
+        size_t j = 0;
+        while (j < g->n_inputs && !(g->inputs[j] && strcmp(g->inputs[j]->name, names[i]) == 0)) j++;
+        if (j == g->n_inputs) {
+            const kl_value *v = kl_strmap_get(&g->by_name, names[i]);
+            if (v && (v->flags & KL_VALUE_INITIALIZER))
+                return kl_errorf(KILN_ERR_NOT_FOUND,
+                                 "unknown input '%s': it is an initializer, not a graph input (the model's inputs are %s)",
+                                 names[i], kl_name_list(e->inputs, e->n_inputs, list, sizeof list));
+            return kl_errorf(KILN_ERR_NOT_FOUND, "unknown input '%s' (the model's inputs are %s)", names[i],
+                             kl_name_list(e->inputs, e->n_inputs, list, sizeof list));
+        }
+        if (bound[j]) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "input '%s' is given more than once", names[i]);
+        bound[j] = inputs[i];
+    }
+    return KILN_OK;
+}
+
+/* ---- context ------------------------------------------------------------------------------- */
+
+KILN_API void kiln_context_destroy(kiln_context *ctx) {
+    if (!ctx) return;
+    kl_scratch_free(&ctx->rc.scratch);
+    kl_free(ctx->rc.headers);
+    kl_free(ctx->rc.slots);
+    kl_free(ctx->rc.bound);
+    kl_free(ctx->rc.bound_bytes);
+    kl_free(ctx->rc.node_ms);
+    kl_free(ctx->rc.node_runs);
+    kl_free(ctx->arena_raw);
+    kl_free(ctx->in_rt);
+    kl_free(ctx->in_headers);
+    kl_free(ctx->out_rt);
+    kl_free(ctx->shapes);
+    kl_free(ctx->shape_rank);
+    kl_free(ctx->sym);
+    kl_free(ctx->bound_in);
+    kl_free(ctx);
+}
+
+static void kl_context_use_plan(kiln_context *ctx, size_t profile) {
+    const kiln_engine *e = ctx->engine;
+    ctx->profile = profile;
+    const kl_mem_plan *mp = e->n_plans ? &e->plans[profile < e->n_plans ? profile : 0] : NULL;
+    if (mp && ctx->rc.arena) {
+        ctx->rc.offset = mp->offset;
+        ctx->rc.capacity = mp->capacity;
+        ctx->rc.inplace = mp->inplace;
+    }
+}
+
+KILN_API kiln_status kiln_context_create(const kiln_engine *engine, kiln_context **out) {
+    if (!engine || !out)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_create: %s is NULL", !engine ? "engine" : "out");
+    const kl_graph *g = engine->ir->graph;
+    size_t nv = g->n_values ? g->n_values : 1, nn = g->n_nodes ? g->n_nodes : 1;
+    size_t ni = g->n_inputs ? g->n_inputs : 1, no = g->n_outputs ? g->n_outputs : 1;
+    kiln_context *c = kl_calloc(1, sizeof *c);
+    if (!c) return KILN_ERR_NO_MEMORY;
+    c->engine = engine;
+    c->rc.headers = kl_calloc(nv, sizeof *c->rc.headers);
+    c->rc.slots = kl_calloc(nv, sizeof *c->rc.slots);
+    c->rc.bound = kl_calloc(nv, sizeof *c->rc.bound);
+    c->rc.bound_bytes = kl_calloc(nv, sizeof *c->rc.bound_bytes);
+    c->rc.node_ms = kl_calloc(nn, sizeof *c->rc.node_ms);
+    c->rc.node_runs = kl_calloc(nn, sizeof *c->rc.node_runs);
+    c->in_rt = kl_calloc(ni, sizeof *c->in_rt);
+    c->in_headers = kl_calloc(ni, sizeof *c->in_headers);
+    c->out_rt = kl_calloc(no, sizeof *c->out_rt);
+    c->shapes = kl_calloc(ni, sizeof *c->shapes);
+    c->shape_rank = kl_calloc(ni, sizeof *c->shape_rank);
+    size_t n_dims = 0;
+    for (size_t j = 0; j < g->n_inputs; j++)
+        if (g->inputs[j]->type.shape.rank > 0) n_dims += (size_t)g->inputs[j]->type.shape.rank;
+    c->sym_cap = n_dims;
+    c->sym = kl_calloc(n_dims ? n_dims : 1, sizeof(kl_symbind));
+    c->bound_in = kl_calloc(ni, sizeof *c->bound_in);
+    if (!c->rc.headers || !c->rc.slots || !c->rc.bound || !c->rc.bound_bytes || !c->rc.node_ms || !c->rc.node_runs ||
+        !c->in_rt || !c->in_headers || !c->out_rt || !c->shapes || !c->shape_rank || !c->sym || !c->bound_in) {
+        kiln_context_destroy(c);
+        return KILN_ERR_NO_MEMORY;
+    }
+    for (size_t j = 0; j < g->n_inputs; j++) c->shape_rank[j] = -1;
+    size_t arena = 0;
+    for (size_t p = 0; p < engine->n_plans; p++) arena = KL_MAX(arena, engine->plans[p].arena_bytes);
+    if (arena) {
+        c->arena_raw = kl_malloc(arena + 64);
+        if (!c->arena_raw) {
+            kiln_context_destroy(c);
+            return kl_errorf(KILN_ERR_NO_MEMORY, "kiln_context_create: no memory for an arena of %zu bytes", arena);
+        }
+        c->rc.arena = (uint8_t *)c->arena_raw + (64 - ((uintptr_t)c->arena_raw % 64)) % 64;
+        c->arena_bytes = arena;
+    }
+    kl_context_use_plan(c, 0);
+    *out = c;
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_context_set_profile(kiln_context *ctx, size_t index) {
+    if (!ctx) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_set_profile: ctx is NULL");
+    size_t n = ctx->engine->n_profiles;
+    if (index >= (n ? n : 1))
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_set_profile: profile %zu does not exist (the engine has %zu)",
+                         index, n);
+    kl_context_use_plan(ctx, index);
+    return KILN_OK;
+}
+
+static const kl_profile *kl_context_profile(const kiln_context *ctx) {
+    return ctx->engine->n_profiles ? &ctx->engine->profiles[ctx->profile] : NULL;
+}
+
+KILN_API kiln_status kiln_context_set_input_shape(kiln_context *ctx, const char *name, int rank, const int64_t *shape) {
+    if (!ctx || !name || (rank > 0 && !shape))
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_set_input_shape: an argument is NULL");
+    const kl_graph *g = ctx->engine->ir->graph;
+    size_t j = 0;
+    while (j < g->n_inputs && strcmp(g->inputs[j]->name, name) != 0) j++;
+    if (j == g->n_inputs || (g->inputs[j]->flags & KL_VALUE_INITIALIZER))
+        return kl_errorf(KILN_ERR_NOT_FOUND, "kiln_context_set_input_shape: the engine has no input '%s'", name);
+    if (rank < 0 || rank > KILN_MAX_RANK)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "input '%s': rank %d is outside 0..%d", name, rank, KILN_MAX_RANK);
+    const kl_shape *sh = &g->inputs[j]->type.shape;
+    if (sh->rank >= 0 && sh->rank != rank)
+        return kl_errorf(KILN_ERR_SHAPE, "input '%s' has rank %d, %d given", name, sh->rank, rank);
+    for (int a = 0; a < rank && sh->rank >= 0; a++)
+        if (sh->dims[a].value >= 0 && sh->dims[a].value != shape[a])
+            return kl_errorf(KILN_ERR_SHAPE, "input '%s' axis %d is fixed at %lld, %lld given", name, a,
+                             (long long)sh->dims[a].value, (long long)shape[a]);
+    KL_TRY(kl_profile_fits(kl_context_profile(ctx), ctx->profile, name, rank, shape));
+    memcpy(ctx->shapes[j], shape, (size_t)rank * sizeof *shape);
+    ctx->shape_rank[j] = rank;
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_context_set_profiling(kiln_context *ctx, int on) {
+    if (!ctx) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_set_profiling: ctx is NULL");
+    ctx->rc.profiling = on != 0;
+    size_t nn = ctx->engine->ir->graph->n_nodes;
+    if (on) {
+        memset(ctx->rc.node_ms, 0, nn * sizeof *ctx->rc.node_ms);
+        memset(ctx->rc.node_runs, 0, nn * sizeof *ctx->rc.node_runs);
+    }
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_context_layer_time(const kiln_context *ctx, size_t index, double *total_ms, uint64_t *runs) {
+    if (!ctx) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_layer_time: ctx is NULL");
+    if (index >= ctx->engine->n_layers)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_layer_time: layer %zu out of range (%zu)", index,
+                         ctx->engine->n_layers);
+    if (total_ms) *total_ms = ctx->rc.node_ms[index];
+    if (runs) *runs = ctx->rc.node_runs[index];
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_context_arena_bytes(const kiln_context *ctx, size_t *bytes) {
+    if (!ctx || !bytes) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_arena_bytes: an argument is NULL");
+    *bytes = ctx->arena_bytes;
+    return KILN_OK;
+}
+
+/* Copy runtime value r (graph output `name`) into the caller's tensor *dst,
+ * creating it when NULL; nothing to copy when it was written in place. */
+static kiln_status kl_output_deliver(const kl_rt *r, const char *name, kiln_tensor **dst) {
+    char a[128];
+    if (r->kind != KL_RT_TENSOR || r->dtype == KILN_DTYPE_STRING)
+        return kl_errorf(KILN_ERR_UNSUPPORTED,
+                         "output '%s' is %s; only numeric tensors can be returned through the API yet", name,
+                         kl_rt_describe(r, a, sizeof a));
+    kiln_tensor *t = *dst;
+    if (!t) {
+        KL_TRY(kiln_tensor_create(r->dtype, r->dims, r->rank, &t));
+    } else if (t->dtype != r->dtype || t->rank != r->rank ||
+               memcmp(t->shape, r->dims, (size_t)r->rank * sizeof r->dims[0]) != 0) {
+        return kl_errorf(KILN_ERR_SHAPE, "output '%s' is %s but the tensor given for it does not match", name,
+                         kl_rt_describe(r, a, sizeof a));
+    }
+    if (r->nbytes && t->data != r->data) memcpy(t->data, r->data, r->nbytes);
+    *dst = t;
+    return KILN_OK;
+}
+
+KILN_API kiln_status kiln_context_run(kiln_context *ctx, const char *const *input_names,
+                                      const kiln_tensor *const *inputs, size_t input_count,
+                                      const char *const *output_names, kiln_tensor **outputs, size_t output_count) {
+    const char *fn = "kiln_context_run";
+    if (!ctx) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    if (input_count > 0 && (!input_names || !inputs))
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%s: %s is NULL with input_count %zu", fn,
+                         !input_names ? "input_names" : "inputs", input_count);
+    if (output_count > 0 && (!output_names || !outputs))
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%s: %s is NULL with output_count %zu", fn,
+                         !output_names ? "output_names" : "outputs", output_count);
+    const kiln_engine *e = ctx->engine;
+    const kl_graph *g = e->ir->graph;
+    const kiln_tensor **bound = ctx->bound_in;
+    memset(bound, 0, (g->n_inputs ? g->n_inputs : 1) * sizeof *bound);
+    kl_symtab tab = {ctx->sym, 0, ctx->sym_cap};
+    kiln_status s = kl_context_bind(ctx, input_names, inputs, input_count, bound);
+    char list[512];
+    for (size_t j = 0; !s && j < g->n_inputs; j++) {
+        const kl_value *v = g->inputs[j];
+        if (!bound[j]) {
+            if (v->flags & KL_VALUE_INITIALIZER) continue;
+            char tb[256];
+            s = kl_errorf(KILN_ERR_INVALID_ARGUMENT, "input '%s' (%s) is not given", v->name,
+                          kl_type_format(&v->type, tb, sizeof tb));
+            break;
+        }
+        s = kl_validate_tensor(v, bound[j], "input", &tab, true);
+        if (!s) s = kl_profile_fits(kl_context_profile(ctx), ctx->profile, v->name, bound[j]->rank, bound[j]->shape);
+    }
+    for (size_t i = 0; !s && i < output_count; i++) {
+        if (!output_names[i]) {
+            s = kl_errorf(KILN_ERR_INVALID_ARGUMENT, "output_names[%zu] is NULL", i);
+            break;
+        }
+        size_t j = 0;
+        while (j < g->n_outputs && strcmp(g->outputs[j]->name, output_names[i]) != 0) j++;
+        if (j == g->n_outputs) {
+            s = kl_errorf(KILN_ERR_NOT_FOUND, "unknown output '%s' (the model's outputs are %s)", output_names[i],
+                          kl_name_list(g->outputs, g->n_outputs, list, sizeof list));
+            break;
+        }
+        for (size_t k = 0; !s && k < i; k++)
+            if (strcmp(output_names[k], output_names[i]) == 0)
+                s = kl_errorf(KILN_ERR_INVALID_ARGUMENT, "output '%s' is requested more than once", output_names[i]);
+        if (!s && outputs[i]) s = kl_validate_tensor(g->outputs[j], outputs[i], "output", &tab, false);
+        /* A caller buffer of the right type is written in place. */
+        if (!s && outputs[i] && g->outputs[j]->graph == g && outputs[i]->dtype != KILN_DTYPE_STRING &&
+            ((uintptr_t)outputs[i]->data % 16) == 0) {
+            ctx->rc.bound[g->outputs[j]->id] = outputs[i]->data;
+            ctx->rc.bound_bytes[g->outputs[j]->id] = outputs[i]->nbytes;
+        }
+    }
+    /* Inputs: views of the caller's memory in pooled headers (copies only
+     * when misaligned for the element type). */
+    kl_rt *heap_in[64];
+    size_t n_heap = 0;
+    for (size_t j = 0; !s && j < g->n_inputs; j++) {
+        ctx->in_rt[j] = NULL;
+        const kiln_tensor *t = bound[j];
+        if (!t) continue;
+        size_t align = kiln_dtype_bits(t->dtype) / 8;
+        if ((align > 1 && ((uintptr_t)t->data % align) != 0) || t->dtype == KILN_DTYPE_STRING) {
+            if (n_heap == KL_ARRAY_LEN(heap_in)) {
+                s = kl_errorf(KILN_ERR_UNSUPPORTED, "too many misaligned inputs");
+                break;
+            }
+            s = kl_rt_tensor(t->dtype, t->rank, t->shape, &ctx->in_rt[j]);
+            if (!s && t->nbytes) memcpy(ctx->in_rt[j]->data, t->data, t->nbytes);
+            if (!s) heap_in[n_heap++] = ctx->in_rt[j];
+        } else {
+            s = kl_rt_view_init(&ctx->in_headers[j], t->dtype, t->rank, t->shape, t->data, t->nbytes);
+            if (!s) ctx->in_rt[j] = &ctx->in_headers[j];
+        }
+    }
+    if (!s) s = kl_program_run_ctx(e->prog, &ctx->rc, ctx->in_rt, g->n_inputs, ctx->out_rt, g->n_outputs);
+    kiln_tensor *made[64];
+    size_t n_made = 0;
+    for (size_t i = 0; !s && i < output_count; i++) {
+        size_t j = 0;
+        while (j < g->n_outputs && strcmp(g->outputs[j]->name, output_names[i]) != 0) j++;
+        kiln_tensor *t = outputs[i];
+        s = kl_output_deliver(ctx->out_rt[j], output_names[i], &t);
+        if (!s && t != outputs[i] && n_made < KL_ARRAY_LEN(made)) made[n_made++] = t;
+        if (!s) outputs[i] = t;
+    }
+    if (s)
+        for (size_t k = 0; k < n_made; k++)
+            for (size_t i = 0; i < output_count; i++)
+                if (outputs[i] == made[k]) {
+                    kiln_tensor_destroy(made[k]);
+                    outputs[i] = NULL;
+                }
+    for (size_t j = 0; j < g->n_outputs; j++) {
+        kl_rt_unref(ctx->out_rt[j]);
+        ctx->out_rt[j] = NULL;
+        if (g->outputs[j]->graph == g) ctx->rc.bound[g->outputs[j]->id] = NULL;
+    }
+    for (size_t j = 0; j < g->n_inputs; j++) {
+        if (ctx->in_rt[j] == &ctx->in_headers[j]) kl_rt_unref(&ctx->in_headers[j]);
+        ctx->in_rt[j] = NULL;
+    }
+    for (size_t k = 0; k < n_heap; k++) kl_rt_unref(heap_in[k]);
+    if (s) return kl_error_context(s, "%s: ", fn);
+    return KILN_OK;
+}

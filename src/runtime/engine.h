@@ -1,0 +1,115 @@
+/*
+ * engine.h — the objects behind kiln_build_options, kiln_engine and
+ * kiln_context.
+ *
+ * Every engine is a loaded engine file: kiln_build() writes the optimized
+ * graph, tactics, plans and profiles into the engine format
+ * (src/engine/format.h) in memory and loads that, so a built engine and a
+ * saved-then-loaded one run the very same code on the very same bytes.
+ *
+ * Sections (beyond the container's META; text sections are UTF-8 lines,
+ * fields separated by TAB, parsed with bounds checks):
+ *   GRAPH    ONNX ModelProto of the optimized graph (src/onnx/write.h)
+ *   WEIGHTS  the constant blob the graph's initializers point into
+ *   TACTICS  "N\t<node index>\t<provider>\t<tactic>\t<workspace bytes>\t<ms>"
+ *   PROFILES "P\t<index>" then "I\t<input>\t<rank>\t<min>\t<opt>\t<max>"
+ *            (dims "1x3x224x224")
+ *   PLANS    "P\t<profile>\t<arena bytes>\t<intermediate bytes>" then
+ *            "V\t<value name>\t<offset>\t<capacity>\t<inplace 0|1>"
+ */
+#ifndef KL_RUNTIME_ENGINE_H
+#define KL_RUNTIME_ENGINE_H
+
+#include "engine/format.h"
+#include "plan/plan.h"
+#include "runtime/exec.h"
+#include "runtime/runtime.h"
+
+typedef struct kl_symbind kl_symbind;
+
+struct kiln_build_options {
+    char providers[KL_MAX_PROVIDERS][16];
+    int n_providers;
+    int threads;
+    unsigned precision;
+    kl_profile *profiles;
+    size_t n_profiles;
+    uint64_t workspace;
+    char *timing_cache;
+    char **disabled;
+    size_t n_disabled;
+    kiln_log_fn log;
+    void *log_user;
+    kiln_log_level log_level;
+    bool strict;
+    int64_t pass_limit; /* -1: none */
+    size_t fold_budget;
+    char *tactic;       /* forced tactics "name,op=name" */
+    bool no_optimize;
+};
+
+/* Copy options (deep).  dst is zeroed first; free with kl_build_options_clear. */
+kiln_status kl_build_options_copy(kiln_build_options *dst, const kiln_build_options *src);
+void kl_build_options_clear(kiln_build_options *o);
+/* Canonical one-line description of the options that change the engine
+ * (for the engine header and the engine cache key). */
+kiln_status kl_build_options_describe(const kiln_build_options *o, char **out);
+
+/* One layer: a node of the optimized graph with its provider and tactic. */
+typedef struct kl_layer {
+    const kl_node *node;
+    const kl_provider *provider;
+    const kl_tactic *tactic;
+    void *state;        /* tactic state (released with the engine) */
+    size_t workspace;
+    double build_ms;    /* time measured at build (0 if not timed) */
+    const char *op;     /* "Conv", "kiln.FusedConv" (engine arena) */
+} kl_layer;
+
+struct kiln_engine {
+    void *owned;           /* bytes owned by the engine (built or serialized), or NULL */
+    kl_engine_file file;   /* the validated container (mapped or over `owned`/caller bytes) */
+    kl_model *ir;          /* the optimized graph (weights point into the WEIGHTS section) */
+    kl_program *prog;
+    kl_layer *layers;
+    size_t n_layers;
+    kl_profile *profiles;
+    size_t n_profiles;
+    kl_mem_plan *plans;    /* one per profile (or one for a static model), may be 0 */
+    size_t n_plans;
+    kl_value **inputs;     /* graph inputs that are not initializers */
+    size_t n_inputs;
+    int threads;
+    size_t max_workspace;
+    kl_arena arena;        /* strings made at load */
+};
+
+struct kiln_context {
+    const kiln_engine *engine;
+    size_t profile;
+    kl_run_ctx rc;
+    void *arena_raw;       /* what to free */
+    size_t arena_bytes;
+    kl_rt **in_rt;         /* per graph input: view of the caller's tensor (pooled headers) */
+    kl_rt *in_headers;
+    kl_rt **out_rt;        /* per graph output: the run's result */
+    int64_t (*shapes)[KILN_MAX_RANK]; /* per graph input: shape set by set_input_shape */
+    int *shape_rank;       /* -1: not set */
+    struct kl_symbind *sym; /* symbolic dims bound while validating a run */
+    size_t sym_cap;
+    const kiln_tensor **bound_in; /* per graph input, during a run */
+};
+
+/* Open an engine over bytes[0..size): validate, parse the graph, resolve
+ * providers and tactics, read profiles and plans.  `owned` (may be NULL)
+ * is freed with the engine; `map` (may be NULL) is a mapping it takes over.
+ * `name` is used in messages (the path, or "<memory>"). */
+kiln_status kl_engine_open(const void *bytes, size_t size, void *owned, const char *path, kiln_engine **out);
+
+/* Check input tensors against the engine (types, ranks, fixed dims,
+ * symbolic dims consistent, and the profile's ranges).  bound[] is
+ * indexed like the graph's inputs. */
+kiln_status kl_context_bind(kiln_context *ctx, const char *const *names, const kiln_tensor *const *inputs,
+                            size_t count, const kiln_tensor **bound);
+
+#endif /* KL_RUNTIME_ENGINE_H */
