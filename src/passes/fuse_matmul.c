@@ -20,28 +20,28 @@ static bool bias_fits(const kl_value *b, const kl_value *y) {
     return kl_tp_dim_same(&bs->dims[bs->rank - 1], &ys->dims[ys->rank - 1]);
 }
 
-/* The Mul/Div by a scalar constant reading cur (cur first for Div), whose
- * output keeps cur's shape; sets *factor (Div: 1/c). */
+/* The Mul/Div by a one-element constant of rank <= cur's (so the output
+ * keeps cur's shape) reading cur (cur first for Div); sets *factor (Div: 1/c). */
 static kl_node *scalar_step(kl_pass_ctx *c, kl_value *cur, double *factor) {
     kl_node *u = kl_value_only_use(c->g, cur);
     bool mul = kl_tp_is_op(u, "Mul"), div = kl_tp_is_op(u, "Div");
-    if ((!mul && !div) || u->n_inputs != 2 || !kl_tp_shape_same(&u->outputs[0]->type.shape, &cur->type.shape))
-        return NULL;
+    if ((!mul && !div) || u->n_inputs != 2) return NULL;
     int side = u->inputs[0] == cur ? 1 : 0;
     if (u->inputs[1 - side] != cur || u->inputs[side] == cur || (div && side != 1)) return NULL;
     double k;
-    if (!kl_pass_const_scalar(c, u->inputs[side], &k) || (div && k == 0.0)) return NULL;
+    const kl_tensor *t = kl_value_const(c->m, u->inputs[side]);
+    if (!t || t->count != 1 || t->rank > cur->type.shape.rank || !kl_pass_const_scalar(c, u->inputs[side], &k) ||
+        (div && k == 0.0))
+        return NULL;
     *factor = div ? 1.0 / k : k;
     return u;
 }
 
-/* The bias Add reading cur, whose output keeps cur's shape; *bias = its
- * other operand. */
+/* The bias Add reading cur (bias_fits: the output keeps cur's shape);
+ * *bias = its other operand. */
 static kl_node *bias_step(kl_pass_ctx *c, kl_value *cur, kl_value **bias) {
     kl_node *u = kl_value_only_use(c->g, cur);
-    if (!kl_tp_is_op(u, "Add") || u->n_inputs != 2 ||
-        !kl_tp_shape_same(&u->outputs[0]->type.shape, &cur->type.shape))
-        return NULL;
+    if (!kl_tp_is_op(u, "Add") || u->n_inputs != 2) return NULL;
     int side = u->inputs[0] == cur ? 1 : 0;
     kl_value *b = u->inputs[side];
     if (u->inputs[1 - side] != cur || !b || b == cur || !bias_fits(b, cur)) return NULL;

@@ -85,6 +85,12 @@ static kl_value *other_operand(const kl_node *n, const kl_value *v) {
     return n->inputs[0] == v ? n->inputs[1] : n->inputs[0];
 }
 
+/* Is k a one-element constant of rank <= v's (it cannot widen v)? */
+static bool one_elem(kl_pass_ctx *c, const kl_value *k, const kl_value *v) {
+    const kl_tensor *t = kl_value_const(c->m, k);
+    return t && t->count == 1 && t->rank <= v->type.shape.rank;
+}
+
 static void nm_add(norm_match *m, kl_node *n) {
     if (m->n < NORM_MAX_NODES) m->nodes[m->n++] = n;
 }
@@ -96,8 +102,8 @@ static kl_node *match_denominator(kl_pass_ctx *c, kl_value *var, const kl_value 
     kl_node *add = kl_value_only_use(c->g, var);
     double eps;
     kl_value *ev;
-    if (!kl_tp_is_op(add, "Add") || !(ev = other_operand(add, var)) || !kl_pass_const_scalar(c, ev, &eps) ||
-        !kl_tp_shape_same(&add->outputs[0]->type.shape, &var->type.shape) || eps < 0)
+    if (!kl_tp_is_op(add, "Add") || !(ev = other_operand(add, var)) || !one_elem(c, ev, var) ||
+        !kl_pass_const_scalar(c, ev, &eps) || eps < 0)
         return NULL;
     kl_node *sq = kl_value_only_use(c->g, add->outputs[0]);
     if (!kl_tp_is_op(sq, "Sqrt")) return NULL;
@@ -110,8 +116,7 @@ static kl_node *match_denominator(kl_pass_ctx *c, kl_value *var, const kl_value 
     double one;
     bool recip = kl_tp_is_op(u, "Reciprocal") ||
                  (kl_tp_is_op(u, "Div") && u->n_inputs == 2 && u->inputs[1] == s && u->inputs[0] != s &&
-                  kl_pass_const_scalar(c, u->inputs[0], &one) && one == 1.0 &&
-                  kl_tp_shape_same(&u->outputs[0]->type.shape, &s->type.shape));
+                  one_elem(c, u->inputs[0], s) && kl_pass_const_scalar(c, u->inputs[0], &one) && one == 1.0);
     if (!recip) return NULL;
     kl_node *mul = kl_value_only_use(c->g, u->outputs[0]);
     if (!kl_tp_is_op(mul, "Mul") || other_operand(mul, u->outputs[0]) != num) return NULL;
