@@ -116,6 +116,7 @@ typedef struct kc_trt_run {
     const char **in_names, **out_names;
     size_t n_outs;
     double warmup_ms, duration_s;
+    bool no_warmup; /* not even one warm-up run (the profiling run) */
     long long iterations;
     double t0;            /* start of timing */
     atomic_llong done;    /* inferences finished, all streams */
@@ -155,7 +156,7 @@ static void *kc_stream_main(void *arg) {
     kc_stream *s = arg;
     kc_trt_run *r = s->run;
     double w0 = kc_now();
-    do {
+    if (!r->no_warmup) do {
         if (atomic_load(&r->stop) || !kc_stream_infer(s)) break;
         s->warmup_runs++;
         s->warmup_ms = (kc_now() - w0) * 1e3;
@@ -750,6 +751,7 @@ int kc_cmd_trtexec(int argc, char **argv) {
                 }
             kc_trt_run prun = run;
             prun.warmup_ms = 0;
+            prun.no_warmup = true;
             prun.duration_s = 0;
             double pw;
             printf("[I] Profiling run: %lld inferences\n", t.iterations);
