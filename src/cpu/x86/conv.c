@@ -182,8 +182,14 @@ void kl_conv2d_out_hw(const kl_conv2d_plan *p, size_t *OH, size_t *OW) {
     *OW = p->OW;
 }
 
+static void dw_padded_dims(const kl_conv2d_plan *p, size_t *HP, size_t *WP);
+
 static size_t ws_per_thread(const kl_conv2d_plan *p) {
-    if (p->algo == KL_CONV_DEPTHWISE) return 0;
+    if (p->algo == KL_CONV_DEPTHWISE) {
+        size_t HP, WP;
+        dw_padded_dims(p, &HP, &WP);
+        return HP * WP * sizeof(float) + 64;
+    }
     return (size_t)KS * p->nt * sizeof(float) + 64;
 }
 
@@ -316,22 +322,39 @@ typedef struct dw_run {
     const kl_conv2d_plan *p;
     const float *X, *Z;
     float *Y;
+    char *ws;
 } dw_run;
 
+/* Padded plane extents: every tap of every output pixel lands inside. */
+static void dw_padded_dims(const kl_conv2d_plan *p, size_t *HP, size_t *WP) {
+    const kl_conv2d_desc *d = &p->d;
+    *HP = (p->OH - 1) * d->stride_h + (d->KH - 1) * d->dil_h + 1;
+    *WP = (p->OW - 1) * d->stride_w + (d->KW - 1) * d->dil_w + 1;
+    *HP = KL_MAX(*HP, d->pad_top + d->H);
+    *WP = KL_MAX(*WP, d->pad_left + d->W);
+}
+
 static void dw_task(void *arg, size_t b, size_t e, int tid) {
-    (void)tid;
     const dw_run *r = arg;
     const kl_conv2d_plan *p = r->p;
     const kl_conv2d_desc *d = &p->d;
     const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
     size_t khw = d->KH * d->KW, HW = d->H * d->W, OHW = p->OH * p->OW;
+    size_t HP, WP;
+    dw_padded_dims(p, &HP, &WP);
+    float *xp = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
     kl_dw_args a = {0};
-    a.H = d->H, a.W = d->W, a.OH = p->OH, a.OW = p->OW, a.KH = d->KH, a.KW = d->KW;
-    a.SH = d->stride_h, a.SW = d->stride_w, a.PT = d->pad_top, a.PL = d->pad_left, a.DH = d->dil_h, a.DW = d->dil_w;
+    a.x = xp;
+    a.HP = HP, a.WP = WP, a.OH = p->OH, a.OW = p->OW, a.KH = d->KH, a.KW = d->KW;
+    a.SH = d->stride_h, a.SW = d->stride_w, a.DH = d->dil_h, a.DW = d->dil_w;
     a.act = d->act;
+    /* the zero border stays zero between planes: clear once, copy rows */
+    memset(xp, 0, HP * WP * sizeof(float));
     for (size_t it = b; it < e; it++) {
         size_t c = it % d->C;
-        a.x = r->X + it * HW;
+        const float *x = r->X + it * HW;
+        for (size_t h = 0; h < d->H; h++)
+            memcpy(xp + (d->pad_top + h) * WP + d->pad_left, x + h * d->W, d->W * sizeof(float));
         a.w = p->wpack + c * khw;
         a.bias = p->bias ? p->bias[c] : 0.0f;
         a.z = r->Z ? r->Z + it * OHW : NULL;
@@ -346,13 +369,8 @@ void kl_x86_generic_dwconv(const kl_dw_args *a) {
         for (size_t ow = 0; ow < a->OW; ow++) {
             float s = a->bias;
             for (size_t kh = 0; kh < a->KH; kh++) {
-                ptrdiff_t ih = (ptrdiff_t)(oh * a->SH + kh * a->DH) - (ptrdiff_t)a->PT;
-                if (ih < 0 || ih >= (ptrdiff_t)a->H) continue;
-                for (size_t kw = 0; kw < a->KW; kw++) {
-                    ptrdiff_t iw = (ptrdiff_t)(ow * a->SW + kw * a->DW) - (ptrdiff_t)a->PL;
-                    if (iw < 0 || iw >= (ptrdiff_t)a->W) continue;
-                    s += a->x[ih * (ptrdiff_t)a->W + iw] * a->w[kh * a->KW + kw];
-                }
+                const float *row = a->x + (oh * a->SH + kh * a->DH) * a->WP + ow * a->SW;
+                for (size_t kw = 0; kw < a->KW; kw++) s += row[kw * a->DW] * a->w[kh * a->KW + kw];
             }
             if (a->z) s += a->z[oh * a->OW + ow];
             a->y[oh * a->OW + ow] = kl_act_scalar(a->act, s);
@@ -365,12 +383,12 @@ kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X
     const kl_conv2d_desc *d = &p->d;
     int t = kl_pool_threads(pool);
     if (t > d->threads) t = d->threads;
+    if (!workspace) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: %s needs a workspace", kl_conv_algo_name(p->algo));
     if (p->algo == KL_CONV_DEPTHWISE) {
-        dw_run r = {p, X, Z, Y};
+        dw_run r = {p, X, Z, Y, workspace};
         kl_parallel_for_n(pool, t, d->N * d->C, dw_task, &r);
         return KILN_OK;
     }
-    if (!workspace) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: %s needs a workspace", kl_conv_algo_name(p->algo));
     conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, Z != NULL && Z == Y};
     size_t OHW = p->OH * p->OW;
     r.tiles = (OHW + p->nt - 1) / p->nt;

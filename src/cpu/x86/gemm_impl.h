@@ -69,6 +69,12 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, flo
         b2 += KL_SGEMM_NP;
         b3 += KL_SGEMM_NP;
     }
+    /* copy out with constant indices, so acc[][] itself stays in registers */
+    V out[KL_SGEMM_MR][4 * VPP];
+#pragma GCC unroll 6
+    for (int i = 0; i < KL_SGEMM_MR; i++)
+#pragma GCC unroll 8
+        for (int j = 0; j < NP * VPP; j++) out[i][j] = acc[i][j];
     V valpha = v_set1(u->alpha), vbeta = v_set1(u->beta);
     V va = v_set1(u->act.alpha), vb = v_set1(u->act.beta);
     int cheap = vm_act_is_cheap(u->act.kind);
@@ -77,7 +83,7 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, flo
         for (int j = 0; j < NP * VPP; j++) {
             size_t col = (size_t)j * VL;
             if (col >= n) break;
-            ukernel_store(acc[i][j], c, i, col, n - col, ldc, u, valpha, vbeta, va, vb, cheap);
+            ukernel_store(out[i][j], c, i, col, n - col, ldc, u, valpha, vbeta, va, vb, cheap);
         }
     }
     if (u->last && !cheap)

@@ -40,14 +40,17 @@ typedef struct kl_ukargs {
 typedef void (*kl_sgemm_ukernel_fn)(size_t kc, const float *a, const float *b, size_t bstride, float *c,
                                     size_t ldc, size_t m, size_t n, const kl_ukargs *u);
 
-/* Depthwise 2-D convolution of one channel plane (NCHW, multiplier 1). */
+/* Depthwise 2-D convolution of one channel plane (NCHW, multiplier 1) read
+ * from a zero-padded copy of the input plane: padding is already applied, so
+ * y[oh][ow] = bias + sum w[kh][kw] * x[(oh*SH + kh*DH) * WP + ow*SW + kw*DW]
+ * never leaves the padded plane (HP x WP). */
 typedef struct kl_dw_args {
-    const float *x; /* [H x W] */
+    const float *x; /* padded plane [HP x WP] */
     const float *w; /* [KH x KW] */
     float bias;
     const float *z; /* residual [OH x OW] or NULL */
     float *y;       /* [OH x OW] */
-    size_t H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW;
+    size_t HP, WP, OH, OW, KH, KW, SH, SW, DH, DW;
     kl_act act;
 } kl_dw_args;
 typedef void (*kl_dwconv_fn)(const kl_dw_args *d);

@@ -1,0 +1,208 @@
+/*
+ * kernels.c — micro-benchmark of the fast CPU kernels: FP32 FMA peak per ISA
+ * level, SGEMM and the ResNet-50 / MobileNet convolution shapes at 1 and 2
+ * threads, for every level this machine supports.  Prints GFLOP/s (best and
+ * median of the repetitions) and the fraction of the measured peak
+ * (peak of one core x threads).  Built as kiln-bench-kernels by tests/ops.
+ *
+ *   kiln-bench-kernels [--reps N] [--isa avx2|avx512|ref] [--threads T] [--only sgemm|conv|dw]
+ *                      [--filter NAME]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "cpu/threadpool.h"
+#include "cpu/x86/conv.h"
+#include "cpu/x86/gemm.h"
+#include "cpu/x86/isa.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static float *rnd(size_t n) {
+    float *p = malloc(n * sizeof(float) + 64);
+    for (size_t i = 0; i < n; i++) p[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    return p;
+}
+
+static int g_reps = 7;
+static const char *g_filter; /* --filter: only cases whose name contains it */
+
+/* Times fn(arg) g_reps times (after one warm-up); *best and *median in s. */
+static void timeit(void (*fn)(void *), void *arg, double *best, double *median) {
+    double t[64];
+    int n = g_reps > 64 ? 64 : g_reps;
+    fn(arg);
+    for (int i = 0; i < n; i++) {
+        double t0 = now_s();
+        fn(arg);
+        t[i] = now_s() - t0;
+    }
+    qsort(t, (size_t)n, sizeof(double), cmp_d);
+    *best = t[0];
+    *median = t[n / 2];
+}
+
+typedef struct gemm_bench {
+    kl_pool *pool;
+    kl_gemm_args a;
+} gemm_bench;
+static void run_gemm(void *p) {
+    gemm_bench *g = p;
+    if (kl_sgemm(g->pool, &g->a) != KILN_OK) {
+        fprintf(stderr, "sgemm failed: %s\n", kl_error_message());
+        exit(1);
+    }
+}
+
+typedef struct conv_bench {
+    kl_pool *pool;
+    kl_conv2d_plan *plan;
+    float *X, *Y;
+    void *ws;
+} conv_bench;
+static void run_conv(void *p) {
+    conv_bench *c = p;
+    if (kl_conv2d_run(c->pool, c->plan, c->X, NULL, c->Y, c->ws) != KILN_OK) {
+        fprintf(stderr, "conv failed: %s\n", kl_error_message());
+        exit(1);
+    }
+}
+
+static void report(const char *what, kl_isa isa, int threads, double flops, double best, double median) {
+    double peak = kl_cpu_peak_gflops(isa) * threads;
+    double gb = flops / best * 1e-9, gm = flops / median * 1e-9;
+    printf("%-44s %-7s t=%d  best %7.1f GFLOP/s (%5.1f%% of peak)  median %7.1f  [%.3f ms]\n", what,
+           kl_isa_name(isa), threads, gb, 100.0 * gb / peak, gm, best * 1e3);
+    fflush(stdout);
+}
+
+static void bench_sgemm(kl_isa isa, int threads, kl_pool *pool, size_t M, size_t N, size_t K, bool packed) {
+    float *A = rnd(M * K), *B = rnd(K * N), *C = rnd(M * N);
+    gemm_bench g = {pool, {0}};
+    kl_gemm_args *a = &g.a;
+    a->M = M, a->N = N, a->K = K, a->A = A, a->lda = K, a->B = B, a->ldb = N, a->C = C, a->ldc = N;
+    a->alpha = 1, a->beta = 0, a->isa = isa;
+    void *pb = NULL;
+    if (packed) {
+        pb = malloc(kl_sgemm_pack_b_size(K, N));
+        kl_sgemm_pack_b(B, N, false, K, N, pb);
+        a->packed_b = pb;
+    }
+    size_t wsb = kl_sgemm_workspace_size(a, threads);
+    a->workspace = wsb ? malloc(wsb) : NULL;
+    a->workspace_bytes = wsb;
+    double best, med;
+    timeit(run_gemm, &g, &best, &med);
+    char what[96];
+    snprintf(what, sizeof what, "sgemm M=%zu N=%zu K=%zu %s", M, N, K, packed ? "packed-B" : "plain-B");
+    report(what, isa, threads, 2.0 * M * N * K, best, med);
+    free(A), free(B), free(C), free(pb), free(a->workspace);
+}
+
+typedef struct conv_shape {
+    const char *name;
+    size_t C, H, W, M, K, S, P, G;
+} conv_shape;
+
+static void bench_conv(kl_isa isa, int threads, kl_pool *pool, const conv_shape *s, size_t batch) {
+    if (g_filter && !strstr(s->name, g_filter)) return;
+    kl_conv2d_desc d = {0};
+    d.N = batch, d.C = s->C, d.H = s->H, d.W = s->W, d.M = s->M, d.KH = d.KW = s->K;
+    d.group = s->G, d.stride_h = d.stride_w = s->S, d.pad_top = d.pad_left = d.pad_bottom = d.pad_right = s->P;
+    d.act.kind = KL_ACT_RELU;
+    d.isa = isa;
+    d.threads = threads;
+    float *W = rnd(s->M * (s->C / s->G) * s->K * s->K), *bias = rnd(s->M);
+    kl_conv2d_plan *plan;
+    if (kl_conv2d_prepare(&d, W, bias, &plan) != KILN_OK) {
+        fprintf(stderr, "prepare failed: %s\n", kl_error_message());
+        exit(1);
+    }
+    size_t OH, OW;
+    kl_conv2d_out_hw(plan, &OH, &OW);
+    conv_bench c = {pool, plan, rnd(batch * s->C * s->H * s->W), rnd(batch * s->M * OH * OW), NULL};
+    c.ws = malloc(kl_conv2d_workspace_bytes(plan) + 64);
+    double best, med;
+    timeit(run_conv, &c, &best, &med);
+    double flops = 2.0 * batch * s->M * OH * OW * (s->C / s->G) * s->K * s->K;
+    char what[128];
+    snprintf(what, sizeof what, "%s N=%zu [%s]", s->name, batch, kl_conv_algo_name(kl_conv2d_algo(plan)));
+    report(what, isa, threads, flops, best, med);
+    kl_conv2d_destroy(plan);
+    free(W), free(bias), free(c.X), free(c.Y), free(c.ws);
+}
+
+int main(int argc, char **argv) {
+    int only_threads = 0;
+    const char *only = NULL;
+    kl_isa only_isa = KL_ISA_AUTO;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            g_reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            only_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--filter") && i + 1 < argc)
+            g_filter = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+            if (!kl_isa_parse(argv[++i], &only_isa)) {
+                fprintf(stderr, "unknown isa %s\n", argv[i]);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "usage: kiln-bench-kernels [--reps N] [--isa L] [--threads T] [--only sgemm|conv|dw] [--filter NAME]\n");
+            return 2;
+        }
+    }
+    const kl_cpu_isa *ci = kl_cpu_isa_get();
+    printf("cpu: %s, best level %s\n", ci->brand, kl_isa_name(ci->best));
+    for (int i = KL_ISA_REF; i < KL_ISA_COUNT; i++)
+        if (kl_isa_supported((kl_isa)i))
+            printf("FP32 FMA peak, one core, %-7s %7.1f GFLOP/s\n", kl_isa_name((kl_isa)i),
+                   kl_cpu_peak_gflops((kl_isa)i));
+    static const conv_shape convs[] = {
+        {"resnet50 conv2 3x3 64->64 56x56", 64, 56, 56, 64, 3, 1, 1, 1},
+        {"resnet50 conv2 1x1 256->64 56x56", 256, 56, 56, 64, 1, 1, 0, 1},
+        {"resnet50 conv2 1x1 64->256 56x56", 64, 56, 56, 256, 1, 1, 0, 1},
+        {"resnet50 conv3 3x3 128->128 28x28", 128, 28, 28, 128, 3, 1, 1, 1},
+        {"resnet50 conv5 3x3 512->512 7x7", 512, 7, 7, 512, 3, 1, 1, 1},
+        {"resnet50 conv1 7x7/2 3->64 224x224", 3, 224, 224, 64, 7, 2, 3, 1},
+    };
+    static const conv_shape dws[] = {
+        {"mobilenet dw 3x3 32 112x112", 32, 112, 112, 32, 3, 1, 1, 32},
+        {"mobilenet dw 3x3/2 144 56x56", 144, 56, 56, 144, 3, 2, 1, 144},
+        {"efficientnet dw 5x5 240 28x28", 240, 28, 28, 240, 5, 1, 2, 240},
+    };
+    for (int threads = 1; threads <= 2; threads++) {
+        if (only_threads && threads != only_threads) continue;
+        kl_pool *pool = NULL;
+        if (threads > 1 && kl_pool_create(threads, &pool) != KILN_OK) return 1;
+        for (int i = KL_ISA_COUNT - 1; i >= KL_ISA_AVX2; i--) {
+            kl_isa isa = (kl_isa)i;
+            if (!kl_isa_supported(isa) || (only_isa != KL_ISA_AUTO && isa != only_isa)) continue;
+            if (!only || !strcmp(only, "sgemm")) {
+                bench_sgemm(isa, threads, pool, 512, 512, 512, true);
+                bench_sgemm(isa, threads, pool, 512, 512, 512, false);
+            }
+            if (!only || !strcmp(only, "conv"))
+                for (size_t s = 0; s < KL_ARRAY_LEN(convs); s++) bench_conv(isa, threads, pool, &convs[s], 1);
+            if (!only || !strcmp(only, "dw"))
+                for (size_t s = 0; s < KL_ARRAY_LEN(dws); s++) bench_conv(isa, threads, pool, &dws[s], 1);
+        }
+        kl_pool_destroy(pool);
+    }
+    return 0;
+}
