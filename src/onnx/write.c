@@ -135,8 +135,9 @@ static void kl_blob_add(kl_writer *W, const void *data, size_t n, size_t *offset
         W->blob = p;
         W->blob_cap = cap;
     }
-    memset(W->blob + W->blob_n, 0, end - W->blob_n); /* padding is zero */
+    memset(W->blob + W->blob_n, 0, at - W->blob_n); /* padding is zero */
     memcpy(W->blob + at, data, n);
+    memset(W->blob + at + n, 0, end - at - n);
     W->blob_n = end;
     *offset = at;
 }
@@ -381,6 +382,33 @@ static void kl_write_opset(kl_pbw *w, const char *domain, int64_t version) {
 }
 
 /* True when a live node of g (or of its subgraphs) is in `domain`. */
+/* Bytes the blob will need for one tensor placed in it (a capacity hint). */
+static size_t kl_blob_need(const kl_tensor *t) {
+    if (!t || t->dtype == KILN_DTYPE_STRING || t->nbytes == 0) return 0;
+    return (t->nbytes + KL_ONNX_BLOB_ALIGN - 1) / KL_ONNX_BLOB_ALIGN * KL_ONNX_BLOB_ALIGN;
+}
+
+/* Blob bytes g and its subgraphs will need, so the blob is allocated once. */
+static size_t kl_graph_blob_need(const kl_graph *g) {
+    size_t total = 0;
+    for (size_t i = 0; i < g->n_initializers; i++) {
+        const kl_value *v = g->initializers[i];
+        if (v->sparse_init) total += kl_blob_need(v->sparse_init->values) + kl_blob_need(v->sparse_init->indices);
+        else total += kl_blob_need(v->init);
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const kl_node *n = g->nodes[i];
+        if (n->removed) continue;
+        for (size_t k = 0; k < n->n_attrs; k++) {
+            const kl_attr *a = &n->attrs[k];
+            if (a->type == KL_ATTR_TENSOR && a->t && a->t->nbytes > KL_ONNX_INLINE_MAX) total += kl_blob_need(a->t);
+            if (a->type == KL_ATTR_GRAPH && a->g) total += kl_graph_blob_need(a->g);
+            for (size_t j = 0; a->type == KL_ATTR_GRAPHS && j < a->n; j++) total += kl_graph_blob_need(a->graphs[j]);
+        }
+    }
+    return total;
+}
+
 static bool kl_graph_uses_domain(const kl_graph *g, const char *domain) {
     for (size_t i = 0; i < g->n_nodes; i++) {
         const kl_node *n = g->nodes[i];
@@ -402,6 +430,12 @@ kiln_status kl_onnx_write_model(const kl_model *m, kl_onnx_written *out) {
     if (!m || !m->graph) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "ONNX writer: no model or no graph");
     kl_writer W = {.m = m};
     kl_pbw *w = &W.out;
+    size_t need = kl_graph_blob_need(m->graph);
+    if (need) { /* one allocation for the weights: no growth copies of 100 MB */
+        W.blob = kl_malloc(need);
+        if (!W.blob) return KILN_ERR_NO_MEMORY;
+        W.blob_cap = need;
+    }
     kl_pbw_uint(w, 1, (uint64_t)m->ir_version);
     kl_pbw_str_opt(w, 2, m->producer_name);
     kl_pbw_str_opt(w, 3, m->producer_version);
