@@ -116,7 +116,7 @@ typedef struct conv_shape {
     size_t C, H, W, M, K, S, P, G;
 } conv_shape;
 
-static void bench_conv(kl_isa isa, int threads, kl_pool *pool, const conv_shape *s, size_t batch) {
+static void bench_conv(kl_isa isa, int threads, kl_pool *pool, const conv_shape *s, size_t batch, kl_conv_algo algo) {
     if (g_filter && !strstr(s->name, g_filter)) return;
     kl_conv2d_desc d = {0};
     d.N = batch, d.C = s->C, d.H = s->H, d.W = s->W, d.M = s->M, d.KH = d.KW = s->K;
@@ -124,6 +124,8 @@ static void bench_conv(kl_isa isa, int threads, kl_pool *pool, const conv_shape 
     d.act.kind = KL_ACT_RELU;
     d.isa = isa;
     d.threads = threads;
+    d.algo = algo;
+    if (!kl_conv2d_supports(&d, algo)) return;
     float *W = rnd(s->M * (s->C / s->G) * s->K * s->K), *bias = rnd(s->M);
     kl_conv2d_plan *plan;
     if (kl_conv2d_prepare(&d, W, bias, &plan) != KILN_OK) {
@@ -136,6 +138,7 @@ static void bench_conv(kl_isa isa, int threads, kl_pool *pool, const conv_shape 
     c.ws = malloc(kl_conv2d_workspace_bytes(plan) + 64);
     double best, med;
     timeit(run_conv, &c, &best, &med);
+    /* GFLOP/s counts the direct convolution's flops for every algorithm */
     double flops = 2.0 * batch * s->M * OH * OW * (s->C / s->G) * s->K * s->K;
     char what[128];
     snprintf(what, sizeof what, "%s N=%zu [%s]", s->name, batch, kl_conv_algo_name(kl_conv2d_algo(plan)));
@@ -178,6 +181,7 @@ int main(int argc, char **argv) {
         {"resnet50 conv2 1x1 256->64 56x56", 256, 56, 56, 64, 1, 1, 0, 1},
         {"resnet50 conv2 1x1 64->256 56x56", 64, 56, 56, 256, 1, 1, 0, 1},
         {"resnet50 conv3 3x3 128->128 28x28", 128, 28, 28, 128, 3, 1, 1, 1},
+        {"resnet50 conv4 3x3 256->256 14x14", 256, 14, 14, 256, 3, 1, 1, 1},
         {"resnet50 conv5 3x3 512->512 7x7", 512, 7, 7, 512, 3, 1, 1, 1},
         {"resnet50 conv1 7x7/2 3->64 224x224", 3, 224, 224, 64, 7, 2, 3, 1},
     };
@@ -198,9 +202,12 @@ int main(int argc, char **argv) {
                 bench_sgemm(isa, threads, pool, 512, 512, 512, false);
             }
             if (!only || !strcmp(only, "conv"))
-                for (size_t s = 0; s < KL_ARRAY_LEN(convs); s++) bench_conv(isa, threads, pool, &convs[s], 1);
+                for (size_t s = 0; s < KL_ARRAY_LEN(convs); s++)
+                    for (int al = KL_CONV_GEMM1X1; al < KL_CONV_ALGO_COUNT; al++)
+                        if (al != KL_CONV_DEPTHWISE) bench_conv(isa, threads, pool, &convs[s], 1, (kl_conv_algo)al);
             if (!only || !strcmp(only, "dw"))
-                for (size_t s = 0; s < KL_ARRAY_LEN(dws); s++) bench_conv(isa, threads, pool, &dws[s], 1);
+                for (size_t s = 0; s < KL_ARRAY_LEN(dws); s++)
+                    bench_conv(isa, threads, pool, &dws[s], 1, KL_CONV_DEPTHWISE);
         }
         kl_pool_destroy(pool);
     }

@@ -11,6 +11,9 @@
  *                  packed GEMM panels, then the packed GEMM (bounded workspace)
  *   conv.depthwise group == C == M: direct kernels vectorized over width
  *                  (any kernel size/stride/dilation; 3x3 and 5x5 fast paths)
+ *   conv.winograd  3x3, stride 1, dilation 1: F(4x4, 3x3); weights
+ *                  transformed at prepare, 36 packed GEMMs per block of
+ *                  tiles, input/output transforms vectorized over 16 tiles
  */
 #ifndef KL_CPU_X86_CONV_H
 #define KL_CPU_X86_CONV_H
@@ -28,6 +31,7 @@ typedef enum kl_conv_algo {
     KL_CONV_GEMM1X1,
     KL_CONV_IM2COL,
     KL_CONV_DEPTHWISE,
+    KL_CONV_WINOGRAD,
     KL_CONV_ALGO_COUNT
 } kl_conv_algo;
 

@@ -86,4 +86,111 @@ void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
         kl_x86_generic_dwconv(a);
 }
 
+/* ---- Winograd F(4x4, 3x3) transforms, 16 tiles per call --------------------- */
+
+#define WINO_BT(d0, d1, d2, d3, d4, d5, r)                                          \
+    do {                                                                           \
+        V s12_ = v_add(d1, d2), d12_ = v_sub(d1, d2), d42_ = v_sub(d4, d2);        \
+        V d13_ = v_sub(d1, d3);                                                    \
+        r[0] = v_add(v_fma(v_set1(4.0f), d0, v_mul(v_set1(-5.0f), d2)), d4);       \
+        r[1] = v_fma(v_set1(-4.0f), s12_, v_add(d3, d4));                          \
+        r[2] = v_fma(v_set1(4.0f), d12_, v_sub(d4, d3));                           \
+        r[3] = v_fma(v_set1(-2.0f), d13_, d42_);                                   \
+        r[4] = v_fma(v_set1(2.0f), d13_, d42_);                                    \
+        r[5] = v_add(v_fma(v_set1(4.0f), d1, v_mul(v_set1(-5.0f), d3)), d5);       \
+    } while (0)
+
+#define WINO_AT(m0, m1, m2, m3, m4, m5, o)                                         \
+    do {                                                                           \
+        V a12_ = v_add(m1, m2), s12_ = v_sub(m1, m2);                              \
+        V a34_ = v_add(m3, m4), s34_ = v_sub(m3, m4);                              \
+        o[0] = v_add(v_add(m0, a12_), a34_);                                       \
+        o[1] = v_fma(v_set1(2.0f), s34_, s12_);                                    \
+        o[2] = v_fma(v_set1(4.0f), a34_, a12_);                                    \
+        o[3] = v_add(v_fma(v_set1(8.0f), s34_, s12_), m5);                         \
+    } while (0)
+
+void KL_SIMD_FN(wino_in)(const kl_wino_in *a) {
+    float buf[36][16] __attribute__((aligned(64)));
+    for (size_t l = 0; l < 16; l++) {
+        if (l >= a->nt) {
+            for (int k = 0; k < 36; k++) buf[k][l] = 0.0f;
+            continue;
+        }
+        size_t t = a->t0 + l, th = t / a->TW, tw = t % a->TW;
+        ptrdiff_t r0 = (ptrdiff_t)(th * 4) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(tw * 4) - (ptrdiff_t)a->PL;
+        if (r0 >= 0 && c0 >= 0 && r0 + 6 <= (ptrdiff_t)a->H && c0 + 6 <= (ptrdiff_t)a->W) {
+            const float *row = a->x + r0 * (ptrdiff_t)a->W + c0;
+            for (int i = 0; i < 6; i++, row += a->W)
+                for (int j = 0; j < 6; j++) buf[i * 6 + j][l] = row[j];
+        } else {
+            for (int i = 0; i < 6; i++) {
+                ptrdiff_t r = r0 + i;
+                for (int j = 0; j < 6; j++) {
+                    ptrdiff_t c = c0 + j;
+                    buf[i * 6 + j][l] = (r >= 0 && c >= 0 && r < (ptrdiff_t)a->H && c < (ptrdiff_t)a->W)
+                                            ? a->x[r * (ptrdiff_t)a->W + c]
+                                            : 0.0f;
+                }
+            }
+        }
+    }
+    for (size_t h = 0; h < 16; h += VL) {
+        V t[6][6], r[6];
+        for (int j = 0; j < 6; j++) {
+            WINO_BT(v_load(&buf[j][h]), v_load(&buf[6 + j][h]), v_load(&buf[12 + j][h]), v_load(&buf[18 + j][h]),
+                    v_load(&buf[24 + j][h]), v_load(&buf[30 + j][h]), r);
+            for (int i = 0; i < 6; i++) t[i][j] = r[i];
+        }
+        for (int i = 0; i < 6; i++) {
+            WINO_BT(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r);
+            for (int j = 0; j < 6; j++) v_store(a->dst + (size_t)(i * 6 + j) * a->xs + h, r[j]);
+        }
+    }
+}
+
+void KL_SIMD_FN(wino_out)(const kl_wino_out *a) {
+    float out[16][16] __attribute__((aligned(64)));
+    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta), vbias = v_set1(a->bias);
+    for (size_t h = 0; h < 16; h += VL) {
+        V s[4][6], o[4];
+        for (int j = 0; j < 6; j++) {
+            const float *m = a->m + h + (size_t)j * a->xs;
+            WINO_AT(v_load(m), v_load(m + 6 * a->xs), v_load(m + 12 * a->xs), v_load(m + 18 * a->xs),
+                    v_load(m + 24 * a->xs), v_load(m + 30 * a->xs), o);
+            for (int i = 0; i < 4; i++) s[i][j] = o[i];
+        }
+        for (int i = 0; i < 4; i++) {
+            WINO_AT(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], o);
+            for (int j = 0; j < 4; j++) v_store(&out[i * 4 + j][h], v_add(o[j], vbias));
+        }
+    }
+    if (a->z) {
+        for (size_t l = 0; l < a->nt; l++) {
+            size_t t = a->t0 + l, th = t / a->TW, tw = t % a->TW;
+            for (size_t i = 0; i < 4; i++)
+                for (size_t j = 0; j < 4; j++) {
+                    size_t oh = th * 4 + i, ow = tw * 4 + j;
+                    if (oh < a->OH && ow < a->OW) out[i * 4 + j][l] += a->z[oh * a->OW + ow];
+                }
+        }
+    }
+    if (a->act.kind != KL_ACT_NONE)
+        for (int k = 0; k < 16; k++)
+            for (size_t h = 0; h < 16; h += VL) v_store(&out[k][h], vm_act(v_load(&out[k][h]), a->act.kind, va, vb));
+    for (size_t l = 0; l < a->nt; l++) {
+        size_t t = a->t0 + l, th = t / a->TW, tw = t % a->TW;
+        size_t oh0 = th * 4, ow0 = tw * 4;
+        if (oh0 + 4 <= a->OH && ow0 + 4 <= a->OW) {
+            float *y = a->y + oh0 * a->OW + ow0;
+            for (int i = 0; i < 4; i++, y += a->OW)
+                for (int j = 0; j < 4; j++) y[j] = out[i * 4 + j][l];
+        } else {
+            for (size_t i = 0; i < 4 && oh0 + i < a->OH; i++)
+                for (size_t j = 0; j < 4 && ow0 + j < a->OW; j++)
+                    a->y[(oh0 + i) * a->OW + ow0 + j] = out[i * 4 + j][l];
+        }
+    }
+}
+
 #endif

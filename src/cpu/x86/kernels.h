@@ -55,12 +55,36 @@ typedef struct kl_dw_args {
 } kl_dw_args;
 typedef void (*kl_dwconv_fn)(const kl_dw_args *d);
 
+/* Winograd F(4x4, 3x3) transforms of up to 16 tiles at once (lane l = tile
+ * t0+l, tiles numbered row-major, TW per row).  Input: the 6x6 patches of
+ * one channel plane at (4*th - PT, 4*tw - PL), zero outside, become
+ * B^T d B, element xi (0..35) at dst + xi*xs + l (lanes >= nt are zero).
+ * Output: A^T m A of the 36 GEMM results at m + xi*xs + l, plus bias and
+ * z, activation, stored into the 4x4 blocks of y that lie inside OH x OW. */
+typedef struct kl_wino_in {
+    const float *x;
+    size_t H, W, PT, PL, TW, t0, nt;
+    float *dst;
+    size_t xs;
+} kl_wino_in;
+typedef struct kl_wino_out {
+    const float *m;
+    size_t xs;
+    float bias;
+    const float *z; /* plane [OH x OW] or NULL */
+    float *y;       /* plane [OH x OW] */
+    size_t OH, OW, TW, t0, nt;
+    kl_act act;
+} kl_wino_out;
+
 typedef struct kl_x86_ops {
     kl_isa isa;
     size_t nr; /* columns one sgemm micro-kernel call covers (multiple of 16) */
     kl_sgemm_ukernel_fn sgemm;
     void (*vec_act)(kl_act act, float *x, size_t n);
     kl_dwconv_fn dwconv;
+    void (*wino_in)(const kl_wino_in *a);
+    void (*wino_out)(const kl_wino_out *a);
     double (*fma_loop)(long iters); /* runs iters x (FMA block); returns flops done */
 } kl_x86_ops;
 
@@ -72,6 +96,8 @@ void kl_x86_generic_sgemm_kernel(size_t kc, const float *a, const float *b, size
                                  size_t m, size_t n, const kl_ukargs *u);
 void kl_x86_generic_vec_act(kl_act act, float *x, size_t n);
 void kl_x86_generic_dwconv(const kl_dw_args *d);
+void kl_x86_generic_wino_in(const kl_wino_in *a);
+void kl_x86_generic_wino_out(const kl_wino_out *a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define KL_X86_DECLARE(isa)                                                                              \
@@ -79,6 +105,8 @@ void kl_x86_generic_dwconv(const kl_dw_args *d);
                                      size_t ldc, size_t m, size_t n, const kl_ukargs *u);                \
     void kl_x86_##isa##_vec_act(kl_act act, float *x, size_t n);                                        \
     void kl_x86_##isa##_dwconv(const kl_dw_args *d);                                                     \
+    void kl_x86_##isa##_wino_in(const kl_wino_in *a);                                                    \
+    void kl_x86_##isa##_wino_out(const kl_wino_out *a);                                                  \
     double kl_x86_##isa##_fma_loop(long iters);
 KL_X86_DECLARE(avx2)
 KL_X86_DECLARE(avx512)
