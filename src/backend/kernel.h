@@ -86,6 +86,11 @@ typedef struct kl_kctx {
  * the context's workspace (no heap allocation once it has grown to the
  * largest node's need), or NULL with the error set.  64-byte aligned. */
 void *kl_kctx_scratch(kl_kctx *c, size_t bytes);
+/* The same scratch for helpers that have no kl_kctx at hand: memory of the
+ * node running on this thread (NULL when none runs or it cannot grow), and
+ * whether p lies in it (such memory must not be passed to kl_free). */
+void *kl_scratch_tls_alloc(size_t bytes);
+bool kl_scratch_tls_owns(const void *p);
 
 /* True if output i is wanted by the graph (not omitted with ""). */
 bool kl_kctx_want(const kl_kctx *c, size_t i);

@@ -796,8 +796,8 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
                 first = cr->items[i].message ? cr->items[i].message : "";
                 break;
             }
-        s = kl_errorf(KILN_ERR_INVALID_MODEL, "%s: the model breaks ONNX rules (%zu error%s; first: %s)", path,
-                      cr->n_errors, cr->n_errors == 1 ? "" : "s", first);
+        s = kl_errorf(KILN_ERR_INVALID_MODEL, "the model breaks ONNX rules (%zu error%s; first: %s)", cr->n_errors,
+                      cr->n_errors == 1 ? "" : "s", first);
     }
     kl_check_free(cr);
     if (s) goto fail;

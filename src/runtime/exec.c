@@ -32,6 +32,9 @@ typedef struct kl_frame {
     struct kl_frame *parent;
 } kl_frame;
 
+/* The scratch of the node running on this thread (kl_scratch_tls_alloc). */
+static _Thread_local kl_scratch *kl_tls_scratch;
+
 typedef struct kl_exec {
     kl_program *plan;
     kl_frame *frame;
@@ -271,7 +274,10 @@ static kiln_status kl_run_node(kl_exec *ex, const kl_gprogram *gp, size_t idx) {
     struct timespec ts0, ts1;
     bool timing = main_frame && ex->rc && ex->rc->profiling;
     if (timing) clock_gettime(CLOCK_MONOTONIC, &ts0);
+    kl_scratch *prev_tls = kl_tls_scratch;
+    kl_tls_scratch = ex->scratch;
     s = run(&c);
+    kl_tls_scratch = prev_tls;
     if (timing) {
         clock_gettime(CLOCK_MONOTONIC, &ts1);
         ex->rc->node_ms[idx] += (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) * 1e-6;
@@ -509,12 +515,33 @@ void kl_scratch_free(kl_scratch *s) {
     }
 }
 
+static void *kl_scratch_alloc(kl_scratch *s, size_t bytes);
+
 void *kl_kctx_scratch(kl_kctx *c, size_t bytes) {
     kl_scratch *s = c->exec ? c->exec->scratch : NULL;
     if (!s) {
         kl_errorf(KILN_ERR_INTERNAL, "scratch memory asked outside a run");
         return NULL;
     }
+    return kl_scratch_alloc(s, bytes);
+}
+
+void *kl_scratch_tls_alloc(size_t bytes) {
+    if (!kl_tls_scratch) return NULL;
+    void *p = kl_scratch_alloc(kl_tls_scratch, bytes);
+    if (!p) kl_error_clear();
+    return p;
+}
+
+bool kl_scratch_tls_owns(const void *p) {
+    const kl_scratch *s = kl_tls_scratch;
+    for (size_t i = 0; s && p && i < s->n; i++)
+        if ((const uint8_t *)p >= s->chunks[i].base && (const uint8_t *)p < s->chunks[i].base + s->chunks[i].size)
+            return true;
+    return false;
+}
+
+static void *kl_scratch_alloc(kl_scratch *s, size_t bytes) {
     size_t need;
     if (kl_add_size(bytes ? bytes : 1, 63, &need)) {
         kl_errorf(KILN_ERR_NO_MEMORY, "scratch of %zu bytes is too large", bytes);

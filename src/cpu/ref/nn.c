@@ -14,7 +14,16 @@ bool kl_nn_is_float(kiln_dtype t) {
 
 void *kl_nn_alloc(int64_t n, size_t size) {
     if (n < 0) n = 0;
+    size_t bytes;
+    if (!kl_mul_size((size_t)(n ? n : 1), size, &bytes)) {
+        void *p = kl_scratch_tls_alloc(bytes); /* the running context's scratch, if any */
+        if (p) return p;
+    }
     return kl_realloc_array(NULL, (size_t)(n ? n : 1), size);
+}
+
+void kl_nn_free(void *p) {
+    if (!kl_scratch_tls_owns(p)) kl_free(p);
 }
 
 kiln_status kl_nn_as_f32(const kl_rt *t, const float **out, float **owned) {
@@ -99,7 +108,7 @@ kiln_status kl_nn_out_f32(kl_rt *y, float **buf, float **owned) {
 void kl_nn_finish_f32(kl_rt *y, float *owned) {
     if (!owned) return;
     kl_nn_store_f32(y, owned);
-    kl_free(owned);
+    kl_nn_free(owned);
 }
 
 kiln_status kl_nn_input(kl_kctx *c, size_t i, const char *name, bool required, const kl_rt **out) {

@@ -20,6 +20,9 @@ bool kl_nn_is_float(kiln_dtype t);
 /* Allocate n elements of `size` bytes (n may be 0), overflow-checked; NULL
  * with the error set on failure. */
 void *kl_nn_alloc(int64_t n, size_t size);
+/* Release what kl_nn_alloc (or kl_malloc) returned: scratch memory of the
+ * running node is left to the context, the rest goes to kl_free. */
+void kl_nn_free(void *p);
 /* t's elements as float: *out borrows t->data for float32 tensors (*owned
  * = NULL), else points at a converted copy in *owned (kl_free it). */
 kiln_status kl_nn_as_f32(const kl_rt *t, const float **out, float **owned);

@@ -87,10 +87,10 @@ static kiln_status conv_dispatch(const kl_nn_geom *g, int64_t N, int64_t C, int6
     kl_nn_finish_f32(y, yo);
     yo = NULL;
 done:
-    kl_free(xo);
-    kl_free(wo);
-    kl_free(bo);
-    kl_free(yo);
+    kl_nn_free(xo);
+    kl_nn_free(wo);
+    kl_nn_free(bo);
+    kl_nn_free(yo);
     return s;
 }
 
@@ -314,13 +314,13 @@ kiln_status kl_nn_deform_conv(kl_kctx *c) {
     }
     if (!s) kl_nn_store_f64(y, yv);
 done:
-    kl_free(xv);
-    kl_free(wv);
-    kl_free(ov);
-    kl_free(bv);
-    kl_free(mv);
-    kl_free(yv);
-    kl_free(col);
+    kl_nn_free(xv);
+    kl_nn_free(wv);
+    kl_nn_free(ov);
+    kl_nn_free(bv);
+    kl_nn_free(mv);
+    kl_nn_free(yv);
+    kl_nn_free(col);
     return s;
 }
 
@@ -362,13 +362,13 @@ kiln_status kl_nn_col2im(kl_kctx *c) {
     double *xv, *yv = kl_calloc((size_t)y->count, sizeof *yv);
     if (!yv) return KILN_ERR_NO_MEMORY;
     if (kl_nn_as_f64(x, &xv)) {
-        kl_free(yv);
+        kl_nn_free(yv);
         return KILN_ERR_NO_MEMORY;
     }
     int64_t isz = y->count / (N * C);
     for (int64_t n = 0; n < N; n++) im_col_f64(&g, C, 0, L, yv + n * C * isz, xv + n * C * prodb * L, false);
     kl_nn_store_f64(y, yv);
-    kl_free(xv);
-    kl_free(yv);
+    kl_nn_free(xv);
+    kl_nn_free(yv);
     return KILN_OK;
 }

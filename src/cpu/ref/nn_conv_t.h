@@ -107,7 +107,7 @@ static kiln_status NN_(conv)(const kl_nn_geom *g, int64_t N, int64_t C, int64_t 
                 s = NN_GEMM(Mg, p1 - p0, K, 1, wg, K, 1, col, p1 - p0, 1, yg + p0, P);
             }
         }
-    kl_free(col);
+    kl_nn_free(col);
     return s;
 }
 
@@ -138,6 +138,6 @@ static kiln_status NN_(conv_t)(const kl_nn_geom *g, int64_t N, int64_t C, int64_
                 if (!s) NN_(im_col)(g, Mg, p0, p1, yg, col, false);
             }
         }
-    kl_free(col);
+    kl_nn_free(col);
     return s;
 }

@@ -41,8 +41,8 @@ kiln_status kl_nn_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const floa
     float *bp = kl_nn_alloc(SG_KC * strips_max * SG_NR, sizeof *bp);
     float *ap = kl_nn_alloc(SG_KC * SG_MR, sizeof *ap);
     if (!bp || !ap) {
-        kl_free(bp);
-        kl_free(ap);
+        kl_nn_free(bp);
+        kl_nn_free(ap);
         return KILN_ERR_NO_MEMORY;
     }
     float acc[SG_MR][SG_NR];
@@ -85,8 +85,8 @@ kiln_status kl_nn_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const floa
             }
         }
     }
-    kl_free(bp);
-    kl_free(ap);
+    kl_nn_free(bp);
+    kl_nn_free(ap);
     return KILN_OK;
 }
 
@@ -111,7 +111,7 @@ kiln_status kl_nn_dgemm(int64_t M, int64_t N, int64_t K, double alpha, const dou
             }
         }
     }
-    kl_free(bp);
+    kl_nn_free(bp);
     return KILN_OK;
 }
 
@@ -188,9 +188,9 @@ kiln_status kl_nn_gemm(kl_kctx *c) {
                     }
                 }
         }
-        kl_free(av);
-        kl_free(bv);
-        kl_free(yv);
+        kl_nn_free(av);
+        kl_nn_free(bv);
+        kl_nn_free(yv);
         return s;
     }
     if (a->dtype == KILN_DTYPE_DOUBLE) {
@@ -212,10 +212,10 @@ kiln_status kl_nn_gemm(kl_kctx *c) {
     kl_nn_finish_f32(y, yo);
     yo = NULL;
 done:
-    kl_free(ao);
-    kl_free(bo);
-    kl_free(co);
-    kl_free(yo);
+    kl_nn_free(ao);
+    kl_nn_free(bo);
+    kl_nn_free(co);
+    kl_nn_free(yo);
     return s;
 }
 
@@ -314,9 +314,9 @@ kiln_status kl_nn_matmul(kl_kctx *c) {
             }
             for (int64_t i = 0; i < y->count; i++) kl_rt_set_i64(y, i, yv[i]);
         }
-        kl_free(av);
-        kl_free(bv);
-        kl_free(yv);
+        kl_nn_free(av);
+        kl_nn_free(bv);
+        kl_nn_free(yv);
         return s;
     }
     if (a->dtype == KILN_DTYPE_DOUBLE) {
@@ -340,8 +340,8 @@ kiln_status kl_nn_matmul(kl_kctx *c) {
     kl_nn_finish_f32(y, yo);
     yo = NULL;
 done:
-    kl_free(ao);
-    kl_free(bo);
-    kl_free(yo);
+    kl_nn_free(ao);
+    kl_nn_free(bo);
+    kl_nn_free(yo);
     return s;
 }

@@ -123,13 +123,13 @@ static kiln_status pool_window(kl_kctx *c, pool_args *a) {
     double *xv, *yv = kl_nn_alloc(y->count, sizeof *yv);
     if (!yv) return KILN_ERR_NO_MEMORY;
     if (kl_nn_as_f64(x, &xv)) {
-        kl_free(yv);
+        kl_nn_free(yv);
         return KILN_ERR_NO_MEMORY;
     }
     pool_run(&g, x->dims[0] * x->dims[1], a, xv, yv, ind ? ind->data : NULL);
     kl_nn_store_f64(y, yv);
-    kl_free(xv);
-    kl_free(yv);
+    kl_nn_free(xv);
+    kl_nn_free(yv);
     return KILN_OK;
 }
 
@@ -204,7 +204,7 @@ static kiln_status pool_global(kl_kctx *c, pool_kind kind) {
         yv[nc] = acc;
     }
     kl_nn_store_f64(y, yv);
-    kl_free(yv);
+    kl_nn_free(yv);
     return KILN_OK;
 }
 
@@ -268,7 +268,7 @@ kiln_status kl_nn_max_unpool(kl_kctx *c) {
     const int64_t *iv = ix->data;
     for (int64_t j = 0; j < x->count; j++) {
         if (iv[j] < 0 || iv[j] >= ninf) {
-            if (!direct) kl_free(buf);
+            if (!direct) kl_nn_free(buf);
             return kl_kctx_fail(c, KILN_ERR_INVALID_MODEL, "index %lld at position %lld is outside [0, %lld)",
                                 (long long)iv[j], (long long)j, (long long)ninf);
         }
@@ -290,7 +290,7 @@ kiln_status kl_nn_max_unpool(kl_kctx *c) {
         }
         memcpy((uint8_t *)y->data + (size_t)yo * es, buf + (size_t)io * es, es);
     }
-    kl_free(buf);
+    kl_nn_free(buf);
     return KILN_OK;
 }
 

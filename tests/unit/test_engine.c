@@ -1,0 +1,529 @@
+/* The builder, engines and contexts on small models built here: build ->
+ * save -> load -> run equals the session (the reference executor on the
+ * unoptimized graph); bad engine files are refused with one line; no heap
+ * allocation on the run path after the first run; 8 threads with one
+ * context each give bit-identical outputs; two processes racing to fill
+ * one engine cache entry both succeed and leave one valid engine. */
+#include <dirent.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/hash.h"
+#include "engine/format.h"
+#include "harness.h"
+#include "onnxbuild.c" /* not part of kiln_testcommon */
+#include "runtime/engine.h"
+
+/* ---- a small residual CNN: Conv-BN-Relu, Conv + Add(residual) + Relu,
+ * GlobalAveragePool, Flatten, Gemm; dynamic batch. */
+
+static uint64_t g_seed = 12345;
+static float rnd(void) {
+    g_seed = g_seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(g_seed >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+}
+
+static void add_f32(kt_pb *g, const char *name, const int64_t *dims, int rank, float scale, float bias) {
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = bias + scale * rnd();
+    kt_pb t = {0};
+    kt_onnx_tensor_f32(&t, name, dims, rank, v, n, 1);
+    kt_pb_take(g, KT_GRAPH_INITIALIZER, &t);
+    free(v);
+}
+
+static void conv_node(kt_pb *g, const char *name, const char *in, const char *out) {
+    kt_pb n = {0};
+    kt_onnx_node_head(&n, "Conv", NULL, name, in, out);
+    int64_t k[2] = {3, 3}, p[4] = {1, 1, 1, 1};
+    kt_onnx_attr_ints(&n, "kernel_shape", k, 2);
+    kt_onnx_attr_ints(&n, "pads", p, 4);
+    kt_pb_take(g, KT_GRAPH_NODE, &n);
+}
+
+/* The model; `batch` is "N" (dynamic) or a number. */
+static void build_cnn(kt_pb *mb, const char *batch) {
+    kt_pb g = {0};
+    char shape[64];
+    kt_pb_string_field(&g, KT_GRAPH_NAME, "cnn");
+    snprintf(shape, sizeof shape, "%s,3,16,16", batch);
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, shape);
+    int64_t w1[4] = {8, 3, 3, 3}, w2[4] = {8, 8, 3, 3}, c8[1] = {8}, wf[2] = {10, 8}, c10[1] = {10};
+    add_f32(&g, "w1", w1, 4, 0.3f, 0);
+    add_f32(&g, "b1", c8, 1, 0.1f, 0);
+    add_f32(&g, "bn_s", c8, 1, 0.2f, 1.0f);
+    add_f32(&g, "bn_b", c8, 1, 0.1f, 0);
+    add_f32(&g, "bn_m", c8, 1, 0.1f, 0);
+    add_f32(&g, "bn_v", c8, 1, 0.2f, 1.0f);
+    add_f32(&g, "w2", w2, 4, 0.2f, 0);
+    add_f32(&g, "b2", c8, 1, 0.1f, 0);
+    add_f32(&g, "wf", wf, 2, 0.3f, 0);
+    add_f32(&g, "bf", c10, 1, 0.1f, 0);
+    conv_node(&g, "conv1", "x,w1,b1", "c1");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "BatchNormalization", "bn1", "c1,bn_s,bn_b,bn_m,bn_v", "n1");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "relu1", "n1", "r1");
+    conv_node(&g, "conv2", "r1,w2,b2", "c2");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Add", "add1", "c2,r1", "a1");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "relu2", "a1", "r2");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "GlobalAveragePool", "gap", "r2", "p");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Flatten", "flat", "p", "f");
+    kt_pb gm = {0};
+    kt_onnx_node_head(&gm, "Gemm", NULL, "fc", "f,wf,bf", "y");
+    kt_onnx_attr_i(&gm, "transB", 1);
+    kt_pb_take(&g, KT_GRAPH_NODE, &gm);
+    snprintf(shape, sizeof shape, "%s,10", batch);
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, shape);
+    kt_onnx_model(mb, 8, 17, &g);
+    kt_pb_free(&g);
+}
+
+static kiln_model *load_cnn(const char *batch) {
+    kt_pb mb = {0};
+    build_cnn(&mb, batch);
+    kiln_model *m = NULL;
+    /* The model keeps pointing at its bytes (zero-copy): keep them alive. */
+    void *copy = malloc(mb.len);
+    memcpy(copy, mb.data, mb.len);
+    kiln_status s = kiln_model_load_from_memory(copy, mb.len, NULL, &m);
+    kt_pb_free(&mb);
+    if (s) {
+        fprintf(stderr, "    load: %s\n", kiln_last_error());
+        free(copy);
+        return NULL;
+    }
+    return m;
+}
+
+static kiln_tensor *input_tensor(int64_t n, uint64_t seed) {
+    int64_t shape[4] = {n, 3, 16, 16};
+    kiln_tensor *t = NULL;
+    kiln_tensor_create(KILN_DTYPE_FLOAT, shape, 4, &t);
+    void *data;
+    size_t size;
+    kiln_tensor_data(t, &data, &size);
+    g_seed = seed;
+    for (size_t i = 0; i < size / 4; i++) ((float *)data)[i] = rnd();
+    return t;
+}
+
+/* Reference: the unoptimized graph on the reference executor. */
+static kiln_tensor *reference(kiln_model *m, const kiln_tensor *x) {
+    kiln_session_options *o = NULL;
+    kiln_session *s = NULL;
+    kiln_session_options_create(&o);
+    kiln_session_options_set(o, "optimize", "0");
+    kiln_tensor *y = NULL;
+    const char *in = "x", *out = "y";
+    if (kiln_session_create(m, o, &s) == KILN_OK) kiln_session_run(s, &in, &x, 1, &out, &y, 1);
+    kiln_session_destroy(s);
+    kiln_session_options_destroy(o);
+    return y;
+}
+
+static double max_abs_diff(const kiln_tensor *a, const kiln_tensor *b) {
+    void *pa, *pb;
+    size_t na, nb;
+    kiln_tensor_data((kiln_tensor *)a, &pa, &na);
+    kiln_tensor_data((kiln_tensor *)b, &pb, &nb);
+    if (na != nb) return INFINITY;
+    double m = 0;
+    for (size_t i = 0; i < na / 4; i++) m = fmax(m, fabs((double)((float *)pa)[i] - ((float *)pb)[i]));
+    return m;
+}
+
+static char g_tmp[256];
+
+static void tmp_init(void) {
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/kiln-test-engine-%ld", (long)getpid());
+    mkdir(g_tmp, 0755);
+}
+
+static kiln_engine *build_profiled(kiln_model *m, int64_t mn, int64_t opt, int64_t mx) {
+    kiln_build_options *o = NULL;
+    kiln_build_options_create(&o);
+    size_t p;
+    kiln_build_options_add_profile(o, &p);
+    int64_t a[4] = {mn, 3, 16, 16}, b[4] = {opt, 3, 16, 16}, c[4] = {mx, 3, 16, 16};
+    kiln_build_options_set_profile_shape(o, p, "x", 4, a, b, c);
+    kiln_engine *e = NULL;
+    if (kiln_build(m, o, &e)) fprintf(stderr, "    build: %s\n", kiln_last_error());
+    kiln_build_options_destroy(o);
+    return e;
+}
+
+/* ---- tests ------------------------------------------------------------------------- */
+
+static void test_build_save_load_run(void) {
+    kiln_model *m = load_cnn("N");
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    kiln_engine *e = build_profiled(m, 1, 4, 8);
+    KT_CHECK(e != NULL);
+    if (!e) return;
+    const char *v;
+    KT_CHECK_EQ_INT(kiln_engine_get(e, "nodes_before", &v), KILN_OK);
+    KT_CHECK_STR(v, "9");
+    /* BN folded, Relu and the residual Add fused: fewer layers than nodes. */
+    size_t layers = 0;
+    kiln_engine_layer_count(e, &layers);
+    KT_CHECK(layers < 9);
+    char path[512];
+    snprintf(path, sizeof path, "%s/cnn.kiln", g_tmp);
+    KT_CHECK_EQ_INT(kiln_engine_save(e, path), KILN_OK);
+    kiln_engine *l = NULL;
+    KT_CHECK_EQ_INT(kiln_engine_load(path, &l), KILN_OK);
+    if (!l) {
+        fprintf(stderr, "    load: %s\n", kiln_last_error());
+        kiln_engine_destroy(e);
+        kiln_model_destroy(m);
+        return;
+    }
+    kiln_context *c = NULL;
+    KT_CHECK_EQ_INT(kiln_context_create(l, &c), KILN_OK);
+    for (int64_t n = 1; n <= 8; n += 3) {
+        kiln_tensor *x = input_tensor(n, 100 + (uint64_t)n), *y = NULL;
+        const char *in = "x", *out = "y";
+        KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+        kiln_tensor *ref = reference(m, x);
+        KT_CHECK(ref != NULL && y != NULL);
+        if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-5);
+        kiln_tensor_destroy(x);
+        kiln_tensor_destroy(y);
+        kiln_tensor_destroy(ref);
+    }
+    /* Outside the profile: refused, naming the input and the axis. */
+    kiln_tensor *x = input_tensor(9, 1), *y = NULL;
+    const char *in = "x", *out = "y";
+    KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_ERR_SHAPE);
+    KT_CHECK_CONTAINS(kiln_last_error(), "input 'x' axis 0 is 9, outside the range 1..8");
+    int64_t bad[4] = {0, 3, 16, 16};
+    KT_CHECK_EQ_INT(kiln_context_set_input_shape(c, "x", 4, bad), KILN_ERR_SHAPE);
+    kiln_tensor_destroy(x);
+    kiln_context_destroy(c);
+    kiln_engine_destroy(l);
+    kiln_engine_destroy(e);
+    kiln_model_destroy(m);
+}
+
+/* The arena is smaller than the sum of the intermediates, and a second
+ * run allocates nothing on the heap. */
+static void test_arena_and_no_allocation(void) {
+    kiln_model *m = load_cnn("N");
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    kiln_engine *e = build_profiled(m, 1, 8, 8);
+    KT_CHECK(e != NULL);
+    if (!e) return;
+    const char *arena_s, *inter_s;
+    kiln_engine_get(e, "arena_bytes", &arena_s);
+    kiln_engine_get(e, "intermediate_bytes", &inter_s);
+    long long arena = atoll(arena_s), inter = atoll(inter_s);
+    KT_CHECK(arena > 0 && arena < inter);
+    kiln_context *c = NULL;
+    kiln_context_create(e, &c);
+    size_t ab = 0;
+    kiln_context_arena_bytes(c, &ab);
+    KT_CHECK_EQ_INT((long long)ab, arena);
+    kiln_tensor *x = input_tensor(8, 7), *y = NULL;
+    int64_t ys[2] = {8, 10};
+    kiln_tensor_create(KILN_DTYPE_FLOAT, ys, 2, &y);
+    const char *in = "x", *out = "y";
+    KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+    kl_alloc_fail_at(0); /* resets the allocation counter */
+    for (int r = 0; r < 3; r++)
+        KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+    KT_CHECK_EQ_INT(kl_alloc_count(), 0);
+    KT_CHECK_EQ_INT((long long)c->rc.heap_tensors, 0);
+    /* A smaller batch inside the profile fits the same arena. */
+    kiln_tensor *x2 = input_tensor(3, 8), *y2 = NULL;
+    int64_t ys2[2] = {3, 10};
+    kiln_tensor_create(KILN_DTYPE_FLOAT, ys2, 2, &y2);
+    KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x2, 1, &out, &y2, 1), KILN_OK);
+    KT_CHECK_EQ_INT((long long)c->rc.heap_tensors, 0);
+    kiln_tensor *ref = reference(m, x2);
+    if (ref && y2) KT_CHECK(max_abs_diff(ref, y2) < 1e-5);
+    kiln_tensor_destroy(ref);
+    kiln_tensor_destroy(x2);
+    kiln_tensor_destroy(y2);
+    kiln_tensor_destroy(x);
+    kiln_tensor_destroy(y);
+    kiln_context_destroy(c);
+    kiln_engine_destroy(e);
+    kiln_model_destroy(m);
+}
+
+/* ---- threads ----------------------------------------------------------------------------- */
+
+typedef struct {
+    const kiln_engine *e;
+    const kiln_tensor *x;
+    const kiln_tensor *want;
+    int runs, bad;
+} kt_job;
+
+static void *thread_main(void *arg) {
+    kt_job *j = arg;
+    kiln_context *c = NULL;
+    if (kiln_context_create(j->e, &c)) {
+        j->bad = j->runs;
+        return NULL;
+    }
+    void *pw;
+    size_t nw;
+    kiln_tensor_data((kiln_tensor *)j->want, &pw, &nw);
+    for (int r = 0; r < j->runs; r++) {
+        kiln_tensor *y = NULL;
+        const char *in = "x", *out = "y";
+        if (kiln_context_run(c, &in, &j->x, 1, &out, &y, 1)) {
+            j->bad++;
+            continue;
+        }
+        void *py;
+        size_t ny;
+        kiln_tensor_data(y, &py, &ny);
+        if (ny != nw || memcmp(py, pw, nw) != 0) j->bad++;
+        kiln_tensor_destroy(y);
+    }
+    kiln_context_destroy(c);
+    return NULL;
+}
+
+static void test_threads(void) {
+    kiln_model *m = load_cnn("2");
+    if (!m) return;
+    kiln_engine *e = NULL;
+    KT_CHECK_EQ_INT(kiln_build(m, NULL, &e), KILN_OK);
+    if (!e) return;
+    kiln_tensor *x = input_tensor(2, 99), *want = NULL;
+    kiln_context *c = NULL;
+    kiln_context_create(e, &c);
+    const char *in = "x", *out = "y";
+    KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &want, 1), KILN_OK);
+    kiln_context_destroy(c);
+    enum { T = 8 };
+    int total = getenv("KILN_TEST_QUICK") ? 800 : 10000;
+    pthread_t th[T];
+    kt_job jobs[T];
+    for (int i = 0; i < T; i++) {
+        jobs[i] = (kt_job){e, x, want, total / T, 0};
+        pthread_create(&th[i], NULL, thread_main, &jobs[i]);
+    }
+    int bad = 0;
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        bad += jobs[i].bad;
+    }
+    KT_CHECK_EQ_INT(bad, 0);
+    kiln_tensor_destroy(x);
+    kiln_tensor_destroy(want);
+    kiln_engine_destroy(e);
+    kiln_model_destroy(m);
+}
+
+/* ---- engine cache -------------------------------------------------------------------------- */
+
+static int count_engines(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *de; d && (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        if (l > 5 && strcmp(de->d_name + l - 5, ".kiln") == 0) n++;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+static void test_cache_race(void) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/cache", g_tmp);
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        kids[k] = fork();
+        if (kids[k] == 0) {
+            kiln_model *m = load_cnn("2");
+            kiln_session_options *o = NULL;
+            kiln_session *s = NULL;
+            kiln_session_options_create(&o);
+            kiln_session_options_set(o, "cache_dir", dir);
+            int rc = m && kiln_session_create(m, o, &s) == KILN_OK ? 0 : 1;
+            if (rc) fprintf(stderr, "    child: %s\n", kiln_last_error());
+            kiln_session_destroy(s);
+            kiln_session_options_destroy(o);
+            kiln_model_destroy(m);
+            _exit(rc);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        int st = 0;
+        waitpid(kids[k], &st, 0);
+        KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    KT_CHECK_EQ_INT(count_engines(dir), 1);
+    /* A third session loads the cached engine; a corrupted entry is rebuilt. */
+    kiln_model *m = load_cnn("2");
+    kiln_session_options *o = NULL;
+    kiln_session *s = NULL;
+    kiln_session_options_create(&o);
+    kiln_session_options_set(o, "cache_dir", dir);
+    KT_CHECK_EQ_INT(kiln_session_create(m, o, &s), KILN_OK);
+    KT_CHECK(s && s->cache_hit);
+    kiln_session_destroy(s);
+    s = NULL;
+    DIR *d = opendir(dir);
+    for (struct dirent *de; d && (de = readdir(d));)
+        if (strstr(de->d_name, ".kiln")) {
+            char p[1024];
+            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+            FILE *f = fopen(p, "r+b");
+            if (f) {
+                fseek(f, 200, SEEK_SET);
+                fputc(0x5a, f);
+                fclose(f);
+            }
+        }
+    if (d) closedir(d);
+    KT_CHECK_EQ_INT(kiln_session_create(m, o, &s), KILN_OK);
+    KT_CHECK(s && !s->cache_hit);
+    kiln_session_destroy(s);
+    KT_CHECK_EQ_INT(count_engines(dir), 1);
+    kiln_session_options_destroy(o);
+    kiln_model_destroy(m);
+}
+
+/* ---- bad engines ---------------------------------------------------------------------------- */
+
+/* Re-pack an engine's container with one section replaced (or the
+ * metadata kept as is), with a valid checksum. */
+static void *repack(const kiln_engine *e, uint32_t kind, const char *from, const char *to, size_t *size) {
+    kl_engine_writer *w = NULL;
+    kl_engine_writer_create(&w);
+    const kl_engine_file *f = &e->file;
+    for (size_t i = 0; i < f->n_meta; i++) kl_engine_writer_meta(w, f->meta_keys[i], f->meta_values[i]);
+    char *edited = NULL;
+    for (size_t i = 0; i < f->n_sections; i++) {
+        const kl_engine_section *sec = &f->sections[i];
+        if (sec->kind == KL_SEC_META) continue;
+        const void *data = sec->data;
+        size_t len = (size_t)sec->size;
+        if (sec->kind == kind) {
+            edited = malloc(len + 64);
+            memcpy(edited, data, len);
+            edited[len] = 0;
+            char *at = strstr(edited, from);
+            if (at && strlen(to) == strlen(from)) memcpy(at, to, strlen(to));
+            data = edited;
+        }
+        kl_engine_writer_section_flags(w, sec->kind, sec->flags, data, len);
+    }
+    void *bytes = NULL;
+    kl_engine_writer_finish(w, &bytes, size);
+    kl_engine_writer_destroy(w);
+    free(edited);
+    return bytes;
+}
+
+static void test_bad_engines(void) {
+    kiln_model *m = load_cnn("2");
+    kiln_engine *e = NULL;
+    KT_CHECK(m != NULL);
+    KT_CHECK_EQ_INT(m ? kiln_build(m, NULL, &e) : KILN_ERR_INTERNAL, KILN_OK);
+    if (!e) return;
+    void *bytes;
+    size_t size;
+    KT_CHECK_EQ_INT(kiln_engine_serialize(e, &bytes, &size), KILN_OK);
+    uint8_t *b = malloc(size);
+    kiln_engine *l = NULL;
+    /* bad magic */
+    memcpy(b, bytes, size);
+    b[0] = 'X';
+    KT_CHECK_EQ_INT(kiln_engine_load_from_memory(b, size, &l), KILN_ERR_PARSE);
+    KT_CHECK_CONTAINS(kiln_last_error(), "magic");
+    /* other format version */
+    memcpy(b, bytes, size);
+    b[8] = 7;
+    KT_CHECK_EQ_INT(kiln_engine_load_from_memory(b, size, &l), KILN_ERR_ENGINE_MISMATCH);
+    KT_CHECK_CONTAINS(kiln_last_error(), "version");
+    /* truncated */
+    memcpy(b, bytes, size);
+    KT_CHECK_EQ_INT(kiln_engine_load_from_memory(b, size - 100, &l), KILN_ERR_PARSE);
+    KT_CHECK_CONTAINS(kiln_last_error(), "truncated");
+    /* checksum: one flipped byte near the end (weights) */
+    memcpy(b, bytes, size);
+    b[size - 10] ^= 0x40;
+    KT_CHECK_EQ_INT(kiln_engine_load_from_memory(b, size, &l), KILN_ERR_PARSE);
+    KT_CHECK_CONTAINS(kiln_last_error(), "checksum");
+    /* a section out of bounds, with the checksum made valid again */
+    memcpy(b, bytes, size);
+    uint64_t huge = (uint64_t)size * 4;
+    memcpy(b + 64 + 16, &huge, 8); /* first table entry's size */
+    uint64_t ck = kl_kh64(b + KL_ENGINE_CHECKED_FROM, size - KL_ENGINE_CHECKED_FROM, 0);
+    memcpy(b + KL_ENGINE_CHECKSUM_OFFSET, &ck, 8);
+    KT_CHECK_EQ_INT(kiln_engine_load_from_memory(b, size, &l), KILN_ERR_PARSE);
+    KT_CHECK_CONTAINS(kiln_last_error(), "section");
+    /* unknown provider */
+    size_t rs;
+    void *r = repack(e, KL_SEC_TACTICS, "\tcpu\t", "\tnpu\t", &rs);
+    KT_CHECK_EQ_INT(kiln_engine_load_from_memory(r, rs, &l), KILN_ERR_ENGINE_MISMATCH);
+    KT_CHECK_CONTAINS(kiln_last_error(), "provider 'npu'");
+    kiln_free(r);
+    /* unknown tactic */
+    r = repack(e, KL_SEC_TACTICS, "\tref\t", "\tzzz\t", &rs);
+    KT_CHECK_EQ_INT(kiln_engine_load_from_memory(r, rs, &l), KILN_ERR_ENGINE_MISMATCH);
+    KT_CHECK_CONTAINS(kiln_last_error(), "tactic 'zzz'");
+    KT_CHECK_CONTAINS(kiln_last_error(), "rebuild");
+    kiln_free(r);
+    /* a missing file */
+    KT_CHECK_EQ_INT(kiln_engine_load("/nonexistent/x.kiln", &l), KILN_ERR_IO);
+    KT_CHECK_CONTAINS(kiln_last_error(), "/nonexistent/x.kiln");
+    /* every message is one line */
+    KT_CHECK(strchr(kiln_last_error(), '\n') == NULL);
+    free(b);
+    kiln_free(bytes);
+    kiln_engine_destroy(e);
+    kiln_model_destroy(m);
+}
+
+static void test_providers(void) {
+    size_t n = 0;
+    KT_CHECK_EQ_INT(kiln_providers_available(&n), KILN_OK);
+    KT_CHECK(n >= 2);
+    bool cpu = false;
+    for (size_t i = 0; i < n; i++) {
+        const char *name, *why;
+        int ok;
+        KT_CHECK_EQ_INT(kiln_provider_info(i, &name, &ok, &why), KILN_OK);
+        if (strcmp(name, "cpu") == 0) cpu = ok;
+        if (strcmp(name, "cuda") == 0 && !ok) KT_CHECK(strlen(why) > 0);
+    }
+    KT_CHECK(cpu);
+    kiln_build_options *o = NULL;
+    kiln_build_options_create(&o);
+    KT_CHECK_EQ_INT(kiln_build_options_append_provider(o, "tpu"), KILN_ERR_NOT_FOUND);
+    KT_CHECK_EQ_INT(kiln_build_options_set_precision(o, KILN_PRECISION_INT8), KILN_ERR_NOT_IMPLEMENTED);
+    KT_CHECK_CONTAINS(kiln_last_error(), "INT8");
+    KT_CHECK_EQ_INT(kiln_build_options_disable_pass(o, "no_such_pass"), KILN_ERR_NOT_FOUND);
+    KT_CHECK_EQ_INT(kiln_build_options_set(o, "no_such_key", "1"), KILN_ERR_NOT_FOUND);
+    kiln_build_options_destroy(o);
+}
+
+int main(void) {
+    tmp_init();
+    KT_RUN(test_providers);
+    KT_RUN(test_build_save_load_run);
+    KT_RUN(test_arena_and_no_allocation);
+    KT_RUN(test_bad_engines);
+    KT_RUN(test_cache_race);
+    KT_RUN(test_threads);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+    return kt_summary();
+}
