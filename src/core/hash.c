@@ -52,6 +52,93 @@ static void kl_sha256_block(uint32_t h[8], const uint8_t *p) {
     h[4] += e; h[5] += f; h[6] += g; h[7] += k;
 }
 
+#ifdef KL_HASH_X86
+/* The same compression with the SHA extensions (Intel SHA-NI / AMD Zen):
+ * message schedule by sha256msg1/msg2, two rounds per sha256rnds2. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void kl_sha256_blocks_ni(uint32_t h[8], const uint8_t *p,
+                                                                           size_t nblocks) {
+    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bll, 0x0405060700010203ll);
+    __m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);
+    __m128i s1 = _mm_loadu_si128((const __m128i *)&h[4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);    /* CDAB */
+    s1 = _mm_shuffle_epi32(s1, 0x1B);      /* EFGH */
+    __m128i s0 = _mm_alignr_epi8(tmp, s1, 8); /* ABEF */
+    s1 = _mm_blend_epi16(s1, tmp, 0xF0);   /* CDGH */
+    for (size_t b = 0; b < nblocks; b++, p += 64) {
+        __m128i abef = s0, cdgh = s1, w[4], msg;
+        for (int g = 0; g < 16; g++) {
+            if (g < 4) w[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), mask);
+            __m128i wg = w[g & 3];
+            msg = _mm_add_epi32(wg, _mm_loadu_si128((const __m128i *)&kl_sha_k[4 * g]));
+            s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
+            if (g >= 3 && g <= 14) {
+                __m128i t = _mm_alignr_epi8(wg, w[(g + 3) & 3], 4);
+                w[(g + 1) & 3] = _mm_sha256msg2_epu32(_mm_add_epi32(w[(g + 1) & 3], t), wg);
+            }
+            msg = _mm_shuffle_epi32(msg, 0x0E);
+            s0 = _mm_sha256rnds2_epu32(s0, s1, msg);
+            if (g >= 1 && g <= 12) w[(g + 3) & 3] = _mm_sha256msg1_epu32(w[(g + 3) & 3], wg);
+        }
+        s0 = _mm_add_epi32(s0, abef);
+        s1 = _mm_add_epi32(s1, cdgh);
+    }
+    tmp = _mm_shuffle_epi32(s0, 0x1B);     /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);      /* DCHG */
+    s0 = _mm_blend_epi16(tmp, s1, 0xF0);   /* DCBA */
+    s1 = _mm_alignr_epi8(s1, tmp, 8);      /* ABEF */
+    _mm_storeu_si128((__m128i *)&h[0], s0);
+    _mm_storeu_si128((__m128i *)&h[4], s1);
+}
+#endif
+
+/* 0: not chosen yet, 1: portable, 2: SHA extensions. */
+static int kl_sha_impl;
+
+static int kl_sha_pick(void) {
+    int impl = __atomic_load_n(&kl_sha_impl, __ATOMIC_RELAXED);
+    if (!impl) {
+        impl = 1;
+#ifdef KL_HASH_X86
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1")) impl = 2;
+#endif
+        __atomic_store_n(&kl_sha_impl, impl, __ATOMIC_RELAXED);
+    }
+    return impl;
+}
+
+/* nblocks 64-byte blocks into the state, with the best implementation. */
+static void kl_sha256_blocks(uint32_t h[8], const uint8_t *p, size_t nblocks) {
+#ifdef KL_HASH_X86
+    if (kl_sha_pick() == 2) {
+        kl_sha256_blocks_ni(h, p, nblocks);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < nblocks; i++) kl_sha256_block(h, p + 64 * i);
+}
+
+const char *kl_sha256_path(void) { return kl_sha_pick() == 2 ? "shani" : "portable"; }
+
+bool kl_sha256_set_path(const char *name) {
+    if (!name) {
+        __atomic_store_n(&kl_sha_impl, 0, __ATOMIC_RELAXED);
+        kl_sha_pick();
+        return true;
+    }
+    if (strcmp(name, "portable") == 0) {
+        __atomic_store_n(&kl_sha_impl, 1, __ATOMIC_RELAXED);
+        return true;
+    }
+#ifdef KL_HASH_X86
+    if (strcmp(name, "shani") == 0 && __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1")) {
+        __atomic_store_n(&kl_sha_impl, 2, __ATOMIC_RELAXED);
+        return true;
+    }
+#endif
+    return false;
+}
+
 void kl_sha256_init(kl_sha256_ctx *c) {
     static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -70,10 +157,14 @@ void kl_sha256_update(kl_sha256_ctx *c, const void *data, size_t size) {
         p += take;
         size -= take;
         if (c->n < 64) return;
-        kl_sha256_block(c->h, c->buf);
+        kl_sha256_blocks(c->h, c->buf, 1);
         c->n = 0;
     }
-    for (; size >= 64; p += 64, size -= 64) kl_sha256_block(c->h, p);
+    if (size >= 64) {
+        kl_sha256_blocks(c->h, p, size / 64);
+        p += size / 64 * 64;
+        size %= 64;
+    }
     if (size) memcpy(c->buf, p, size);
     c->n = size;
 }

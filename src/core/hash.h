@@ -37,6 +37,12 @@ void kl_sha256_final(kl_sha256_ctx *c, uint8_t out[32]);
 /* One-shot SHA-256 of data[0..size). */
 void kl_sha256(const void *data, size_t size, uint8_t out[32]);
 
+/* The compression in use ("shani" with the SHA extensions, else
+ * "portable"), and a switch for tests ("portable", "shani", NULL =
+ * automatic; false when unavailable).  Both give the same digests. */
+const char *kl_sha256_path(void);
+bool kl_sha256_set_path(const char *name);
+
 /* Lower-case hex of bytes[0..n) into out (2n+1 chars with the NUL); returns out. */
 char *kl_hex(const uint8_t *bytes, size_t n, char *out);
 /* SHA-256 as 64 lower-case hex digits + NUL. */
