@@ -265,7 +265,7 @@ static const kl_tensor *attr_tensor(kl_model *m, kiln_dtype dtype, int rank, siz
 }
 
 const kl_tensor *kl_value_const(kl_model *m, const kl_value *v) {
-    if (!v) return NULL;
+    if (!v || (v->flags & KL_VALUE_GRAPH_INPUT)) return NULL; /* an input may override it */
     if (v->flags & KL_VALUE_INITIALIZER) return v->init;
     const kl_node *n = v->producer;
     if (!n || n->removed || v->producer_output != 0 || strcmp(n->op_type, "Constant") != 0 ||

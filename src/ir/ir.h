@@ -334,7 +334,8 @@ kiln_status kl_value_new_const(kl_graph *g, const char *hint, const kl_tensor *t
  * holding *t (deep-copied); v keeps its name, uses and type. */
 kiln_status kl_value_set_const(kl_graph *g, kl_value *v, const kl_tensor *t);
 /* Constant contents of v: initializer data or the value of a Constant node that
- * produces it; NULL otherwise.  Tensors made from value_float/ints attributes
+ * produces it; NULL otherwise (also for an initializer that is a graph input,
+ * which the caller may override).  Tensors made from value_float/ints attributes
  * live in the model's arena. */
 const kl_tensor *kl_value_const(kl_model *m, const kl_value *v);
 /* The only reader of v when v is read exactly once, by a live node of graph g,

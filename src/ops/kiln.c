@@ -8,7 +8,7 @@ static const char *const kl_act_names[KL_ACT_COUNT] = {
     "hard_sigmoid", "hard_swish", "gelu_erf", "gelu_tanh", "mish", "tanh",
 };
 
-const char *kl_act_name(kl_act a) {
+const char *kl_kiln_act_name(kl_act a) {
     return (int)a >= 0 && a < KL_ACT_COUNT ? kl_act_names[a] : NULL;
 }
 

@@ -37,7 +37,7 @@ typedef enum kl_act {
 } kl_act;
 
 /* "relu", "clip", ... ("none" for KL_ACT_NONE, NULL when out of range). */
-const char *kl_act_name(kl_act a);
+const char *kl_kiln_act_name(kl_act a);
 
 /* Apply activation a in place to x[0..n) in float32, with the same formulas
  * as the ONNX ops' reference kernels (src/cpu/ref/).  Defined in

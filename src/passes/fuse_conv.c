@@ -1,18 +1,16 @@
 /*
  * fuse_bn, fuse_conv_add, fuse_activation: BatchNormalization folded into
- * Conv/ConvTranspose/Gemm weights, Conv + residual Add, and activations
- * fused into Conv/Gemm as kiln.FusedConv / kiln.FusedGemm.
+ * Conv/ConvTranspose/Gemm weights, Conv + residual Add into kiln.FusedConv
+ * with input Z, and activations fused into Conv/Gemm as kiln.FusedConv /
+ * kiln.FusedGemm.  Also the activation matcher shared with the MatMul
+ * passes (kl_pass_match_activation).
  */
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "passes/passes_internal.h"
-
-bool kl_pass_match_activation(kl_pass_ctx *c, kl_value *x, kl_act_match *out) {
-    (void)c, (void)x;
-    memset(out, 0, sizeof *out);
-    return false;
-}
 
 bool kl_pass_const_scalar(kl_pass_ctx *c, const kl_value *v, double *out) {
     const kl_tensor *t = kl_value_const(c->m, v);
@@ -24,17 +22,550 @@ bool kl_pass_const_scalar(kl_pass_ctx *c, const kl_value *v, double *out) {
     return true;
 }
 
-kiln_status kl_pass_fuse_bn(kl_pass_ctx *c) {
-    (void)c;
+/* Is v a float32 tensor value? */
+static bool is_f32(const kl_value *v) {
+    return v && v->type.kind == KL_TYPE_TENSOR && v->type.elem == KILN_DTYPE_FLOAT;
+}
+
+/* Is node n a kiln-domain op named op? */
+static bool is_kiln(const kl_node *n, const char *op) {
+    return !n->removed && strcmp(n->domain, KL_KILN_DOMAIN) == 0 && strcmp(n->op_type, op) == 0;
+}
+
+/* ---- activation matching ------------------------------------------------------------------ */
+
+typedef enum { P_X, P_CONST, P_OP, P_ALT } pkind;
+
+/* An expression pattern over the activation's input X. */
+typedef struct pat {
+    pkind k;
+    const char *op;        /* P_OP: ai.onnx op type; Add/Mul are commutative */
+    double c;              /* P_CONST: the scalar (relative tolerance 1e-5) */
+    const struct pat *a, *b; /* operands (P_OP: b NULL for unary), or alternatives */
+} pat;
+
+#define PX {P_X, NULL, 0, NULL, NULL}
+#define PC(v) {P_CONST, NULL, v, NULL, NULL}
+#define P1(o, x) {P_OP, o, 0, x, NULL}
+#define P2(o, x, y) {P_OP, o, 0, x, y}
+#define PALT(x, y) {P_ALT, NULL, 0, x, y}
+
+static const pat p_x = PX, p_half = PC(0.5), p_one = PC(1.0), p_three = PC(3.0);
+static const pat p_sqrt2 = PC(1.4142135623730951), p_rsqrt2 = PC(0.7071067811865476);
+static const pat p_c0447 = PC(0.044715), p_c0797 = PC(0.7978845608028654);
+/* SiLU: X * Sigmoid(X) */
+static const pat p_sig = P1("Sigmoid", &p_x), p_silu = P2("Mul", &p_x, &p_sig);
+/* Mish: X * Tanh(Softplus(X)) */
+static const pat p_sp = P1("Softplus", &p_x), p_tsp = P1("Tanh", &p_sp), p_mish = P2("Mul", &p_x, &p_tsp);
+/* HardSwish: X * HardSigmoid(X) (alpha 1/6, beta 0.5, checked separately) */
+static const pat p_hsig = P1("HardSigmoid", &p_x), p_hswish = P2("Mul", &p_x, &p_hsig);
+/* GELU, erf: 0.5 * X * (1 + Erf(X / sqrt 2)) in the orders exporters write */
+static const pat p_div2 = P2("Div", &p_x, &p_sqrt2), p_mulr2 = P2("Mul", &p_x, &p_rsqrt2);
+static const pat p_erfarg = PALT(&p_div2, &p_mulr2), p_erf = P1("Erf", &p_erfarg);
+static const pat p_erf1 = P2("Add", &p_erf, &p_one);
+static const pat p_xhalf = P2("Mul", &p_x, &p_half);
+static const pat p_ge_a0 = P2("Mul", &p_x, &p_erf1), p_ge_a = P2("Mul", &p_ge_a0, &p_half);
+static const pat p_ge_b = P2("Mul", &p_xhalf, &p_erf1);
+static const pat p_ge_c0 = P2("Mul", &p_erf1, &p_half), p_ge_c = P2("Mul", &p_x, &p_ge_c0);
+static const pat p_ge_ab = PALT(&p_ge_a, &p_ge_b), p_gelu_erf = PALT(&p_ge_ab, &p_ge_c);
+/* GELU, tanh: 0.5 * X * (1 + Tanh(sqrt(2/pi) * (X + 0.044715 * X^3))) */
+static const pat p_pow3 = P2("Pow", &p_x, &p_three), p_xx = P2("Mul", &p_x, &p_x);
+static const pat p_xxx = P2("Mul", &p_xx, &p_x), p_cube = PALT(&p_pow3, &p_xxx);
+static const pat p_kc = P2("Mul", &p_cube, &p_c0447), p_inner = P2("Add", &p_x, &p_kc);
+static const pat p_scl = P2("Mul", &p_inner, &p_c0797), p_th = P1("Tanh", &p_scl);
+static const pat p_th1 = P2("Add", &p_th, &p_one);
+static const pat p_gt_a0 = P2("Mul", &p_x, &p_th1), p_gt_a = P2("Mul", &p_gt_a0, &p_half);
+static const pat p_gt_b = P2("Mul", &p_xhalf, &p_th1);
+static const pat p_gt_c0 = P2("Mul", &p_th1, &p_half), p_gt_c = P2("Mul", &p_x, &p_gt_c0);
+static const pat p_gt_ab = PALT(&p_gt_a, &p_gt_b), p_gelu_tanh = PALT(&p_gt_ab, &p_gt_c);
+
+static const struct {
+    const pat *p;
+    kl_act act;
+} kl_act_patterns[] = {
+    {&p_silu, KL_ACT_SILU},         {&p_mish, KL_ACT_MISH},           {&p_hswish, KL_ACT_HARD_SWISH},
+    {&p_gelu_erf, KL_ACT_GELU_ERF}, {&p_gelu_tanh, KL_ACT_GELU_TANH},
+};
+
+typedef struct mstate {
+    kl_pass_ctx *c;
+    kl_value *x;
+    kl_node *nodes[16];
+    size_t n;
+} mstate;
+
+/* Add n to the matched set (no duplicates); false when full. */
+static bool ms_add(mstate *s, kl_node *n) {
+    for (size_t i = 0; i < s->n; i++)
+        if (s->nodes[i] == n) return true;
+    if (s->n == KL_ARRAY_LEN(s->nodes)) return false;
+    s->nodes[s->n++] = n;
+    return true;
+}
+
+static bool pat_match(mstate *s, const pat *p, kl_value *v);
+
+/* Match operands (pa, pb) against inputs (va, vb). */
+static bool pat_match2(mstate *s, const pat *pa, const pat *pb, kl_value *va, kl_value *vb) {
+    size_t save = s->n;
+    if (pat_match(s, pa, va) && pat_match(s, pb, vb)) return true;
+    s->n = save;
+    return false;
+}
+
+/* Does value v compute pattern p (X bound to s->x)?  Matched nodes are added. */
+static bool pat_match(mstate *s, const pat *p, kl_value *v) {
+    if (!v) return false;
+    switch (p->k) {
+    case P_X: return v == s->x;
+    case P_CONST: {
+        double c;
+        return kl_pass_const_scalar(s->c, v, &c) && fabs(c - p->c) <= 1e-5 * fabs(p->c);
+    }
+    case P_ALT: {
+        size_t save = s->n;
+        if (pat_match(s, p->a, v)) return true;
+        s->n = save;
+        if (pat_match(s, p->b, v)) return true;
+        s->n = save;
+        return false;
+    }
+    case P_OP: break;
+    }
+    kl_node *n = v->producer;
+    if (!n || !kl_pass_is(n, p->op) || n->outputs[0] != v || !is_f32(v)) return false;
+    size_t save = s->n;
+    if (!ms_add(s, n)) return false;
+    bool ok;
+    if (!p->b) {
+        ok = n->n_inputs >= 1 && pat_match(s, p->a, n->inputs[0]);
+    } else {
+        if (n->n_inputs != 2) {
+            ok = false;
+        } else {
+            bool comm = strcmp(p->op, "Add") == 0 || strcmp(p->op, "Mul") == 0;
+            ok = pat_match2(s, p->a, p->b, n->inputs[0], n->inputs[1]) ||
+                 (comm && pat_match2(s, p->a, p->b, n->inputs[1], n->inputs[0]));
+        }
+    }
+    if (!ok) s->n = save;
+    return ok;
+}
+
+/* Is node n in the matched set? */
+static bool ms_has(const mstate *s, const kl_node *n) {
+    for (size_t i = 0; i < s->n; i++)
+        if (s->nodes[i] == n) return true;
+    return false;
+}
+
+/* Are all readers of x and of every intermediate value inside the match,
+ * with nothing but `out` escaping? */
+static bool ms_closed(const mstate *s, const kl_value *out) {
+    const kl_graph *g = s->c->g;
+    for (size_t i = 0; i < s->x->n_uses; i++)
+        if (!ms_has(s, s->x->uses[i].node)) return false;
+    for (size_t i = 0; i < s->n; i++) {
+        const kl_node *n = s->nodes[i];
+        for (size_t k = 0; k < n->n_outputs; k++) {
+            const kl_value *v = n->outputs[k];
+            if (!v || v == out) continue;
+            if (kl_value_escapes(g, v)) return false;
+            for (size_t u = 0; u < v->n_uses; u++)
+                if (!ms_has(s, v->uses[u].node)) return false;
+        }
+    }
+    return true;
+}
+
+/* One-node activations reading x: the act and its parameters. */
+static bool single_act(kl_pass_ctx *c, const kl_node *n, kl_act *act, float *alpha, float *beta) {
+    *alpha = *beta = 0.0f;
+    if (n->n_outputs < 1 || !is_f32(n->outputs[0])) return false;
+    if (kl_pass_is(n, "Relu")) *act = KL_ACT_RELU;
+    else if (kl_pass_is(n, "Sigmoid")) *act = KL_ACT_SIGMOID;
+    else if (kl_pass_is(n, "Tanh")) *act = KL_ACT_TANH;
+    else if (kl_pass_is(n, "HardSwish")) *act = KL_ACT_HARD_SWISH;
+    else if (kl_pass_is(n, "Mish")) *act = KL_ACT_MISH;
+    else if (kl_pass_is(n, "LeakyRelu")) {
+        *act = KL_ACT_LEAKY_RELU;
+        *alpha = kl_node_attr_float(n, "alpha", 0.01f);
+    } else if (kl_pass_is(n, "HardSigmoid")) {
+        *act = KL_ACT_HARD_SIGMOID;
+        *alpha = kl_node_attr_float(n, "alpha", 0.2f);
+        *beta = kl_node_attr_float(n, "beta", 0.5f);
+    } else if (kl_pass_is(n, "Gelu")) {
+        const char *mode = kl_node_attr_string(n, "approximate", "none");
+        if (strcmp(mode, "none") == 0) *act = KL_ACT_GELU_ERF;
+        else if (strcmp(mode, "tanh") == 0) *act = KL_ACT_GELU_TANH;
+        else return false;
+    } else if (kl_pass_is(n, "Clip")) {
+        *act = KL_ACT_CLIP;
+        if (n->opset < 11) {
+            *alpha = kl_node_attr_float(n, "min", -FLT_MAX);
+            *beta = kl_node_attr_float(n, "max", FLT_MAX);
+            return true;
+        }
+        *alpha = -INFINITY;
+        *beta = INFINITY;
+        for (size_t k = 1; k < n->n_inputs && k <= 2; k++) {
+            if (!n->inputs[k]) continue;
+            const kl_tensor *t = kl_value_const(c->m, n->inputs[k]);
+            if (!t || t->count != 1 || t->dtype != KILN_DTYPE_FLOAT) return false;
+            float v = (float)kl_tensor_get_f64(t, 0);
+            if (k == 1) *alpha = v;
+            else *beta = v;
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
+bool kl_pass_match_activation(kl_pass_ctx *c, kl_value *x, kl_act_match *out) {
+    memset(out, 0, sizeof *out);
+    if (!is_f32(x) || !x->n_uses || (x->flags & KL_VALUE_GRAPH_OUTPUT) || kl_value_escapes(c->g, x))
+        return false;
+    bool found = false;
+    /* One node reading x. */
+    if (x->n_uses == 1) {
+        kl_node *n = x->uses[0].node;
+        kl_act act;
+        float a, b;
+        if (n->graph == c->g && !n->removed && x->uses[0].input == 0 && single_act(c, n, &act, &a, &b)) {
+            out->act = act;
+            out->alpha = a;
+            out->beta = b;
+            out->nodes[0] = n;
+            out->n_nodes = 1;
+            out->out = n->outputs[0];
+            found = true;
+        }
+    }
+    /* Multi-node spellings: candidate roots within a few steps below x. */
+    kl_node *cand[48];
+    size_t nc = 0, head = 0;
+    for (size_t i = 0; i < x->n_uses && nc < KL_ARRAY_LEN(cand); i++) cand[nc++] = x->uses[i].node;
+    for (int depth = 0; depth < 8 && head < nc; depth++) {
+        size_t end = nc;
+        for (; head < end; head++) {
+            kl_node *n = cand[head];
+            if (n->removed || n->graph != c->g || n->n_outputs < 1 || !n->outputs[0]) continue;
+            const kl_value *v = n->outputs[0];
+            for (size_t u = 0; u < v->n_uses && nc < KL_ARRAY_LEN(cand); u++) {
+                kl_node *r = v->uses[u].node;
+                bool dup = false;
+                for (size_t j = 0; j < nc && !dup; j++) dup = cand[j] == r;
+                if (!dup) cand[nc++] = r;
+            }
+        }
+    }
+    for (size_t i = 0; i < nc; i++) {
+        kl_node *r = cand[i];
+        if (r->removed || r->graph != c->g || r->n_outputs < 1 || !r->outputs[0]) continue;
+        for (size_t p = 0; p < KL_ARRAY_LEN(kl_act_patterns); p++) {
+            mstate s = {c, x, {0}, 0};
+            if (!pat_match(&s, kl_act_patterns[p].p, r->outputs[0])) continue;
+            if (s.n <= out->n_nodes || !ms_closed(&s, r->outputs[0])) continue;
+            if (kl_act_patterns[p].act == KL_ACT_HARD_SWISH) {
+                const kl_node *hs = NULL;
+                for (size_t k = 0; k < s.n; k++)
+                    if (kl_pass_is(s.nodes[k], "HardSigmoid")) hs = s.nodes[k];
+                if (!hs || fabsf(kl_node_attr_float(hs, "alpha", 0.2f) - 1.0f / 6.0f) > 1e-6f ||
+                    kl_node_attr_float(hs, "beta", 0.5f) != 0.5f)
+                    continue;
+            }
+            out->act = kl_act_patterns[p].act;
+            out->alpha = out->beta = 0.0f;
+            out->n_nodes = s.n;
+            out->out = r->outputs[0];
+            found = true;
+            /* in graph order */
+            for (size_t a = 0; a < s.n; a++)
+                for (size_t b = a + 1; b < s.n; b++)
+                    if (s.nodes[b]->index < s.nodes[a]->index) {
+                        kl_node *t = s.nodes[a];
+                        s.nodes[a] = s.nodes[b];
+                        s.nodes[b] = t;
+                    }
+            memcpy(out->nodes, s.nodes, s.n * sizeof *s.nodes);
+        }
+    }
+    return found;
+}
+
+/* ---- helpers for building fused nodes ------------------------------------------------------ */
+
+/* Attributes of src whose names are in `keep` (NULL-terminated), into out
+ * (capacity cap); returns the count. */
+static size_t copy_attrs(const kl_node *src, const char *const *keep, kl_attr *out, size_t cap) {
+    size_t n = 0;
+    for (size_t i = 0; i < src->n_attrs && n < cap; i++)
+        for (const char *const *k = keep; *k; k++)
+            if (strcmp(src->attrs[i].name, *k) == 0) {
+                out[n++] = src->attrs[i];
+                break;
+            }
+    return n;
+}
+
+static const char *const conv_attr_names[] = {"auto_pad", "dilations", "group", "kernel_shape",
+                                              "pads", "strides", NULL};
+static const char *const gemm_attr_names[] = {"alpha", "beta", "transA", "transB", NULL};
+
+/* The activation of a kiln fused node (KL_ACT_NONE for others). */
+static kl_act node_act(const kl_node *n) {
+    if (strcmp(n->domain, KL_KILN_DOMAIN) != 0) return KL_ACT_NONE;
+    return (kl_act)kl_node_attr_int(n, "activation", 0);
+}
+
+/* Has a fused node a Z input? */
+static bool node_has_z(const kl_node *n) { return n->n_inputs > 3 && n->inputs[3]; }
+
+/* Create the fused replacement of `base` (Conv/FusedConv or Gemm/FusedGemm):
+ * inputs in[0..n_in), output `out`, activation (act, alpha, beta), placed at
+ * `at`, absorbing nodes absorbed[0..n_abs) (base first). */
+static kiln_status make_fused(kl_pass_ctx *c, kl_node *base, bool conv, kl_value *const *in, size_t n_in,
+                              kl_value *out, kl_act act, float alpha, float beta, kl_node *const *absorbed,
+                              size_t n_abs, kl_node *at, kl_node **made) {
+    kl_attr attrs[16];
+    size_t na = copy_attrs(base, conv ? conv_attr_names : gemm_attr_names, attrs, 12);
+    attrs[na++] = kl_attr_of_int("activation", act);
+    attrs[na++] = kl_attr_of_float("act_alpha", alpha);
+    attrs[na++] = kl_attr_of_float("act_beta", beta);
+    const char *origin = kl_nodes_origin(c->m, absorbed, n_abs);
+    if (!origin) return KILN_ERR_NO_MEMORY;
+    for (size_t i = 0; i < n_abs; i++) kl_node_remove(absorbed[i]);
+    kl_node *n;
+    KL_TRY(kl_node_new(c->g, NULL, conv ? "FusedConv" : "FusedGemm", KL_KILN_DOMAIN, in, n_in, &out, 1, attrs,
+                       na, origin, at, &n));
+    KL_TRY(kl_node_infer(c->m, n));
+    if (made) *made = n;
     return KILN_OK;
+}
+
+/* ---- fuse_bn ------------------------------------------------------------------------------------ */
+
+/* Float32 constant data of v with `count` elements, copied to a new array. */
+static float *const_f32(kl_pass_ctx *c, const kl_value *v, int64_t count) {
+    const kl_tensor *t = kl_value_const(c->m, v);
+    if (!t || t->dtype != KILN_DTYPE_FLOAT || t->count != count || t->nbytes < (size_t)count * 4) return NULL;
+    float *p = kl_malloc((size_t)(count ? count : 1) * sizeof *p);
+    if (p && count) memcpy(p, t->data, (size_t)count * sizeof *p);
+    return p;
+}
+
+/* Is BatchNormalization node bn an inference-mode BN whose extra outputs
+ * nobody reads? */
+static bool bn_inference(const kl_pass_ctx *c, const kl_node *bn) {
+    if (bn->n_inputs != 5 || bn->n_outputs < 1 || !bn->outputs[0]) return false;
+    if (bn->opset >= 14 && kl_node_attr_int(bn, "training_mode", 0) != 0) return false;
+    if (bn->opset < 9 && kl_node_attr_int(bn, "spatial", 1) == 0) return false;
+    for (size_t k = 1; k < bn->n_outputs; k++) {
+        const kl_value *v = bn->outputs[k];
+        if (v && (v->n_uses || kl_value_escapes(c->g, v))) return false;
+    }
+    for (size_t k = 0; k < 5; k++)
+        if (!bn->inputs[k]) return false;
+    return true;
+}
+
+/* Fold bn into its producer p (Conv, ConvTranspose, Gemm, or a FusedConv /
+ * FusedGemm without activation and Z); false when it does not apply. */
+static kiln_status fold_bn(kl_pass_ctx *c, kl_node *bn, bool *done) {
+    *done = false;
+    kl_value *x = bn->inputs[0], *y = bn->outputs[0];
+    kl_node *p = x->producer;
+    if (!p || p->removed || p->outputs[0] != x || kl_value_only_use(c->g, x) != bn || !is_f32(x) || !is_f32(y))
+        return KILN_OK;
+    int kind; /* 0 conv, 1 conv transpose, 2 gemm */
+    if (kl_pass_is(p, "Conv") || (is_kiln(p, "FusedConv") && node_act(p) == KL_ACT_NONE && !node_has_z(p))) kind = 0;
+    else if (kl_pass_is(p, "ConvTranspose")) kind = 1;
+    else if ((kl_pass_is(p, "Gemm") && p->opset >= 7) ||
+             (is_kiln(p, "FusedGemm") && node_act(p) == KL_ACT_NONE && !node_has_z(p)))
+        kind = 2;
+    else
+        return KILN_OK;
+    if (p->n_inputs < 2 || !p->inputs[0] || !p->inputs[1]) return KILN_OK;
+    const kl_tensor *wt = kl_value_const(c->m, p->inputs[1]);
+    if (!wt || wt->dtype != KILN_DTYPE_FLOAT || wt->rank < 2) return KILN_OK;
+    int64_t group = kind == 2 ? 1 : kl_node_attr_int(p, "group", 1);
+    bool tb = kind == 2 && kl_node_attr_int(p, "transB", 0) != 0;
+    int64_t M; /* output channels */
+    if (kind == 0) M = wt->dims[0];
+    else if (kind == 1) M = wt->dims[1] * group;
+    else M = tb ? wt->dims[0] : wt->dims[1];
+    if (M <= 0 || group < 1 || (kind == 1 && wt->dims[0] % group)) return KILN_OK;
+    if (kind == 2 && x->type.shape.rank != 2) return KILN_OK;
+    /* Bias: absent, or a float constant of M elements (Gemm: [M] or [1,M]). */
+    kl_value *bv = p->n_inputs > 2 ? p->inputs[2] : NULL;
+    const kl_tensor *bt = bv ? kl_value_const(c->m, bv) : NULL;
+    if (bv && (!bt || bt->dtype != KILN_DTYPE_FLOAT || bt->count != M)) return KILN_OK;
+    if (bv && kind == 2 && !(bt->rank == 1 || (bt->rank == 2 && bt->dims[0] == 1))) return KILN_OK;
+    float *sc = const_f32(c, bn->inputs[1], M), *bb = const_f32(c, bn->inputs[2], M);
+    float *mu = const_f32(c, bn->inputs[3], M), *var = const_f32(c, bn->inputs[4], M);
+    float *w = NULL, *b = NULL;
+    kiln_status s = KILN_OK;
+    if (!sc || !bb || !mu || !var) goto done; /* not constant: leave it */
+    if (!kl_pass_begin(c)) goto done;
+    double eps = kl_node_attr_float(bn, "epsilon", 1e-5f);
+    double alpha = kind == 2 ? kl_node_attr_float(p, "alpha", 1.0f) : 1.0;
+    double beta = kind == 2 ? kl_node_attr_float(p, "beta", 1.0f) : 1.0;
+    (void)alpha;
+    w = kl_malloc(wt->nbytes);
+    b = kl_malloc((size_t)M * sizeof *b);
+    if (!w || !b) {
+        s = KILN_ERR_NO_MEMORY;
+        goto done;
+    }
+    memcpy(w, wt->data, wt->nbytes);
+    int64_t inner = wt->count / (wt->dims[0] * wt->dims[1]);
+    for (int64_t i = 0; i < wt->count; i++) {
+        int64_t m;
+        if (kind == 0) m = i / (wt->count / wt->dims[0]);
+        else if (kind == 1) {
+            int64_t ci = i / (wt->dims[1] * inner), j = (i / inner) % wt->dims[1];
+            m = (ci / (wt->dims[0] / group)) * wt->dims[1] + j;
+        } else
+            m = tb ? i / wt->dims[1] : i % wt->dims[1];
+        double f = sc[m] / sqrt((double)var[m] + eps);
+        w[i] = (float)(w[i] * f);
+    }
+    for (int64_t m = 0; m < M; m++) {
+        double f = sc[m] / sqrt((double)var[m] + eps), b0 = 0.0;
+        if (bt) {
+            float bf;
+            memcpy(&bf, (const char *)bt->data + m * 4, 4);
+            b0 = kind == 2 ? beta * bf : bf;
+        }
+        b[m] = (float)((b0 - mu[m]) * f + bb[m]);
+    }
+    kl_tensor nt = *wt;
+    nt.name = "";
+    nt.data = w;
+    kl_value *nw, *nb;
+    char hint[256];
+    snprintf(hint, sizeof hint, "%s_bnw", p->inputs[1]->name);
+    s = kl_value_new_const(c->g, hint, &nt, &nw);
+    int64_t bdim = M;
+    kl_tensor btn = {"", KILN_DTYPE_FLOAT, 1, &bdim, M, b, (size_t)M * 4, NULL, false, NULL, 0};
+    snprintf(hint, sizeof hint, "%s_bnb", bn->name[0] ? bn->name : "bn");
+    if (!s) s = kl_value_new_const(c->g, hint, &btn, &nb);
+    if (s) goto done;
+    kl_node *absorbed[2] = {p, bn};
+    const char *origin = kl_nodes_origin(c->m, absorbed, 2);
+    if (!origin) {
+        s = KILN_ERR_NO_MEMORY;
+        goto done;
+    }
+    kl_value *in[4] = {p->inputs[0], nw, nb, node_has_z(p) ? p->inputs[3] : NULL};
+    size_t n_in = 3;
+    kl_attr attrs[24];
+    size_t na = 0;
+    for (size_t i = 0; i < p->n_attrs && na < 20; i++) {
+        if (kind == 2 && strcmp(p->attrs[i].name, "beta") == 0) continue; /* folded into the bias */
+        attrs[na++] = p->attrs[i];
+    }
+    kl_node_remove(p);
+    kl_node_remove(bn);
+    kl_node *n;
+    s = kl_node_new(c->g, NULL, p->op_type, p->domain, in, n_in, &y, 1, attrs, na, origin, bn, &n);
+    if (!s) s = kl_node_infer(c->m, n);
+    if (!s) s = kl_pass_commit(c, origin);
+    *done = true;
+done:
+    kl_free(sc);
+    kl_free(bb);
+    kl_free(mu);
+    kl_free(var);
+    kl_free(w);
+    kl_free(b);
+    return s;
+}
+
+kiln_status kl_pass_fuse_bn(kl_pass_ctx *c) {
+    for (size_t i = 0; i < c->g->n_nodes; i++) {
+        kl_node *n = c->g->nodes[i];
+        if (!kl_pass_is(n, "BatchNormalization") || !bn_inference(c, n)) continue;
+        bool done;
+        KL_TRY(fold_bn(c, n, &done));
+        if (c->stopped) return KILN_OK;
+    }
+    return KILN_OK;
+}
+
+/* ---- fuse_conv_add ---------------------------------------------------------------------------- */
+
+/* Same rank and the same dims (known sizes equal, or the same symbol). */
+static bool same_shape(const kl_shape *a, const kl_shape *b) {
+    if (a->rank < 0 || a->rank != b->rank) return false;
+    for (int i = 0; i < a->rank; i++) {
+        const kl_dim *x = &a->dims[i], *y = &b->dims[i];
+        if (x->value >= 0 || y->value >= 0) {
+            if (x->value != y->value) return false;
+        } else if (!x->param || !y->param || strcmp(x->param, y->param) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A Conv / FusedConv (no activation, no Z) producing v, read only once. */
+static kl_node *plain_conv(const kl_pass_ctx *c, const kl_value *v) {
+    kl_node *p = v ? v->producer : NULL;
+    if (!p || p->removed || p->outputs[0] != v || !is_f32(v) || !kl_value_only_use(c->g, v)) return NULL;
+    if (kl_pass_is(p, "Conv")) return p;
+    if (is_kiln(p, "FusedConv") && node_act(p) == KL_ACT_NONE && !node_has_z(p)) return p;
+    return NULL;
 }
 
 kiln_status kl_pass_fuse_conv_add(kl_pass_ctx *c) {
-    (void)c;
+    for (size_t i = 0; i < c->g->n_nodes; i++) {
+        kl_node *add = c->g->nodes[i];
+        if (!kl_pass_is(add, "Add") || add->n_inputs != 2 || !is_f32(add->outputs[0])) continue;
+        for (int side = 0; side < 2; side++) {
+            kl_value *cv = add->inputs[side], *z = add->inputs[1 - side];
+            kl_node *p = plain_conv(c, cv);
+            if (!p || !z || z == cv || !is_f32(z) || !same_shape(&z->type.shape, &cv->type.shape) ||
+                !same_shape(&add->outputs[0]->type.shape, &cv->type.shape))
+                continue;
+            if (!kl_pass_begin(c)) return KILN_OK;
+            kl_value *in[4] = {p->inputs[0], p->inputs[1], p->n_inputs > 2 ? p->inputs[2] : NULL, z};
+            kl_node *abs[2] = {p, add};
+            kl_node *n;
+            KL_TRY(make_fused(c, p, true, in, 4, add->outputs[0], KL_ACT_NONE, 0, 0, abs, 2, add, &n));
+            KL_TRY(kl_pass_commit(c, n->fused_from));
+            break;
+        }
+    }
     return KILN_OK;
 }
 
+/* ---- fuse_activation ------------------------------------------------------------------------------ */
+
 kiln_status kl_pass_fuse_activation(kl_pass_ctx *c) {
-    (void)c;
+    for (size_t i = 0; i < c->g->n_nodes; i++) {
+        kl_node *p = c->g->nodes[i];
+        if (p->removed || p->n_outputs != 1 || !is_f32(p->outputs[0])) continue;
+        bool conv;
+        if (kl_pass_is(p, "Conv") || (is_kiln(p, "FusedConv") && node_act(p) == KL_ACT_NONE)) conv = true;
+        else if ((kl_pass_is(p, "Gemm") && p->opset >= 7) || (is_kiln(p, "FusedGemm") && node_act(p) == KL_ACT_NONE))
+            conv = false;
+        else
+            continue;
+        if (p->n_inputs < 2 || !is_f32(p->inputs[0])) continue;
+        kl_act_match m;
+        if (!kl_pass_match_activation(c, p->outputs[0], &m)) continue;
+        if (!kl_pass_begin(c)) return KILN_OK;
+        kl_value *in[4] = {p->inputs[0], p->inputs[1], p->n_inputs > 2 ? p->inputs[2] : NULL,
+                           p->n_inputs > 3 ? p->inputs[3] : NULL};
+        size_t n_in = in[3] ? 4 : 3;
+        kl_node *abs[17];
+        abs[0] = p;
+        memcpy(abs + 1, m.nodes, m.n_nodes * sizeof *m.nodes);
+        kl_node *at = m.out->producer, *n;
+        KL_TRY(make_fused(c, p, conv, in, n_in, m.out, m.act, m.alpha, m.beta, abs, m.n_nodes + 1, at, &n));
+        KL_TRY(kl_pass_commit(c, n->fused_from));
+    }
     return KILN_OK;
 }
