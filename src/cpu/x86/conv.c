@@ -268,6 +268,7 @@ typedef struct conv_run {
     float *Y;
     char *ws;
     size_t tiles, mchunks, mchunk_rows;
+    size_t tb; /* winograd: tiles per block in this run (<= plan's tb) */
     bool z_alias; /* Z == Y: the residual is already in Y */
 } conv_run;
 
@@ -381,7 +382,7 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
     const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
     float *V = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
     float *Cb = V + 36 * p->Cg * p->tb;
-    size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW, tb = p->tb;
+    size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW, tb = r->tb;
     size_t per_xi = round_up(p->Mg, MR) * p->Cg;
     kl_act none = {KL_ACT_NONE, 0, 0};
     for (size_t it = b; it < e; it++) {
@@ -556,11 +557,16 @@ kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X
         kl_parallel_for_n(pool, t, d->N * d->C, dw_task, &r);
         return KILN_OK;
     }
-    conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, Z != NULL && Z == Y};
+    conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, 0, Z != NULL && Z == Y};
     size_t OHW = p->OH * p->OW;
-    if (p->algo == KL_CONV_WINOGRAD)
-        r.tiles = (p->TH * p->TW + p->tb - 1) / p->tb;
-    else
+    if (p->algo == KL_CONV_WINOGRAD) {
+        /* as many blocks as fit the workspace, rounded up to a multiple of
+         * the threads when there are few, then evened out */
+        size_t T = p->TH * p->TW, nb = (T + p->tb - 1) / p->tb;
+        if (nb * d->N * d->group < (size_t)t * 4) nb = round_up(nb, (size_t)t);
+        r.tb = KL_MIN(p->tb, round_up((T + nb - 1) / nb, NP));
+        r.tiles = (T + r.tb - 1) / r.tb;
+    } else
         r.tiles = (OHW + p->nt - 1) / p->nt;
     size_t base = d->N * d->group * r.tiles;
     size_t mpanels = (p->Mg + MR - 1) / MR;
