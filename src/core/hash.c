@@ -5,6 +5,7 @@
 #include "core/hash.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define KL_HASH_X86 1
 #endif
@@ -91,6 +92,16 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void kl_sha256_blocks_ni(uint
 }
 #endif
 
+#ifdef KL_HASH_X86
+/* SHA extensions and SSE4.1, from cpuid (clang 14 lacks __builtin_cpu_supports("sha")). */
+static bool kl_cpu_has_sha(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 19))) return false; /* SSE4.1 */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return (b >> 29) & 1; /* SHA */
+}
+#endif
+
 /* 0: not chosen yet, 1: portable, 2: SHA extensions. */
 static int kl_sha_impl;
 
@@ -99,8 +110,7 @@ static int kl_sha_pick(void) {
     if (!impl) {
         impl = 1;
 #ifdef KL_HASH_X86
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1")) impl = 2;
+        if (kl_cpu_has_sha()) impl = 2;
 #endif
         __atomic_store_n(&kl_sha_impl, impl, __ATOMIC_RELAXED);
     }
@@ -131,7 +141,7 @@ bool kl_sha256_set_path(const char *name) {
         return true;
     }
 #ifdef KL_HASH_X86
-    if (strcmp(name, "shani") == 0 && __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1")) {
+    if (strcmp(name, "shani") == 0 && kl_cpu_has_sha()) {
         __atomic_store_n(&kl_sha_impl, 2, __ATOMIC_RELAXED);
         return true;
     }

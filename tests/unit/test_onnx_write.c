@@ -56,7 +56,8 @@ static bool same_tensor(const kl_tensor *a, const kl_tensor *b) {
         if (a->dims[i] != b->dims[i]) return false;
     if (a->dtype == KILN_DTYPE_STRING) {
         for (int64_t i = 0; i < a->count; i++)
-            if (a->strings[i].len != b->strings[i].len || memcmp(a->strings[i].ptr, b->strings[i].ptr, a->strings[i].len))
+            if (a->strings[i].len != b->strings[i].len ||
+                (a->strings[i].len && memcmp(a->strings[i].ptr, b->strings[i].ptr, a->strings[i].len)))
                 return false;
         return true;
     }
@@ -78,7 +79,7 @@ static bool same_attr(const kl_attr *a, const kl_attr *b) {
     switch (a->type) {
     case KL_ATTR_FLOAT: ok = memcmp(&a->f, &b->f, 4) == 0; break;
     case KL_ATTR_INT: ok = a->i == b->i; break;
-    case KL_ATTR_STRING: ok = a->s.len == b->s.len && memcmp(a->s.ptr, b->s.ptr, a->s.len) == 0; break;
+    case KL_ATTR_STRING: ok = a->s.len == b->s.len && (!a->s.len || memcmp(a->s.ptr, b->s.ptr, a->s.len) == 0); break;
     case KL_ATTR_TENSOR: ok = same_tensor(a->t, b->t); break;
     case KL_ATTR_GRAPH: return same_graph(a->g, b->g);
     case KL_ATTR_SPARSE_TENSOR: ok = same_sparse(a->sparse, b->sparse); break;
@@ -90,7 +91,8 @@ static bool same_attr(const kl_attr *a, const kl_attr *b) {
             case KL_ATTR_FLOATS: ok = memcmp(&a->floats[i], &b->floats[i], 4) == 0; break;
             case KL_ATTR_INTS: ok = a->ints[i] == b->ints[i]; break;
             case KL_ATTR_STRINGS:
-                ok = a->strings[i].len == b->strings[i].len && memcmp(a->strings[i].ptr, b->strings[i].ptr, a->strings[i].len) == 0;
+                ok = a->strings[i].len == b->strings[i].len &&
+                     (!a->strings[i].len || memcmp(a->strings[i].ptr, b->strings[i].ptr, a->strings[i].len) == 0);
                 break;
             case KL_ATTR_TENSORS: ok = same_tensor(a->tensors[i], b->tensors[i]); break;
             case KL_ATTR_GRAPHS:
@@ -205,7 +207,7 @@ static bool same_rt(const kl_rt *a, const kl_rt *b) {
     if (a->dtype == KILN_DTYPE_STRING) {
         const kl_str *x = a->data, *y = b->data;
         for (int64_t i = 0; i < a->count; i++)
-            if (x[i].len != y[i].len || memcmp(x[i].ptr, y[i].ptr, x[i].len)) return false;
+            if (x[i].len != y[i].len || (x[i].len && memcmp(x[i].ptr, y[i].ptr, x[i].len))) return false;
         return true;
     }
     return a->nbytes == b->nbytes && (a->nbytes == 0 || memcmp(a->data, b->data, a->nbytes) == 0);
