@@ -554,6 +554,12 @@ int kc_cmd_trtexec(int argc, char **argv) {
         if (precision & ~(unsigned)KILN_PRECISION_TF32 || t.best || t.no_tf32)
             printf("[W] Precision flags are build options: the loaded engine keeps its precision (%s)\n",
                    kc_engine_str(l.engine, "precision", "?"));
+        if (t.workspace)
+            printf("[W] --workspace/--memPoolSize are build options: the loaded engine keeps the limit it was built "
+                   "with\n");
+        if (t.threads)
+            printf("[W] --threads=%lld is a build option: the loaded engine runs with the thread count it was built "
+                   "with (%s; 0 = one per core)\n", t.threads, kc_engine_str(l.engine, "threads", "?"));
     }
 
     /* ---- build or load ---- */
