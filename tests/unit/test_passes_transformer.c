@@ -12,7 +12,8 @@
  * test optimizes vit_b_16 and text_encoder from models/out (when exported:
  * /usr/bin/python3 models/export.py --models vit_b_16,text_encoder), counts
  * the fused LayerNorm / Attention nodes and compares every reference data
- * set with PyTorch's outputs (relative L2 <= 1e-5).
+ * set with PyTorch's outputs (relative L2 <= 1e-5); KILN_DECOMPOSED_DIR
+ * adds the same models exported at opset 14 (see test_zoo).
  */
 #include <math.h>
 #include <stdio.h>
@@ -853,14 +854,15 @@ static kl_tensor *read_pb(kl_arena *a, const char *path, uint8_t **keep) {
     return t;
 }
 
-/* Optimize models/out/<name>.onnx, check the fused counts, and compare
- * every reference data set (relative L2 <= 1e-5 against PyTorch). */
-static void zoo_model(const char *src, const char *name, int want_ln, int want_att) {
+/* Optimize <dir>/<name>.onnx, check the fused counts, and compare every
+ * reference data set in <dir>/<name>_ref (relative L2 <= 1e-5 against
+ * PyTorch). */
+static void zoo_model(const char *dir, const char *name, int want_ln, int want_att) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/out/%s.onnx", src, name);
+    snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        printf("  zoo: %s not exported, skipped (/usr/bin/python3 models/export.py --models %s)\n", name, name);
+        printf("  zoo: %s not found, skipped (/usr/bin/python3 models/export.py --models %s)\n", path, name);
         return;
     }
     fclose(f);
@@ -884,8 +886,8 @@ static void zoo_model(const char *src, const char *name, int want_ln, int want_a
     KT_CHECK_EQ_INT(count_op(m, "LayerNormalization"), 0);
     for (int ds = 0; ds < 4; ds++) {
         char in_path[1024], out_path[1024];
-        snprintf(in_path, sizeof in_path, "%s/models/out/%s_ref/test_data_set_%d/input_0.pb", src, name, ds);
-        snprintf(out_path, sizeof out_path, "%s/models/out/%s_ref/test_data_set_%d/output_0.pb", src, name, ds);
+        snprintf(in_path, sizeof in_path, "%s/%s_ref/test_data_set_%d/input_0.pb", dir, name, ds);
+        snprintf(out_path, sizeof out_path, "%s/%s_ref/test_data_set_%d/output_0.pb", dir, name, ds);
         kl_arena a;
         kl_arena_init(&a);
         uint8_t *k1 = NULL, *k2 = NULL;
@@ -924,12 +926,19 @@ static void zoo_model(const char *src, const char *name, int want_ln, int want_a
     kl_model_free(m);
 }
 
+/* The zoo (opset 17: LayerNormalization ops).  KILN_DECOMPOSED_DIR, when
+ * set, names a folder with the same models exported by torch at opset 14
+ * (LayerNorm decomposed into ReduceMean/Sub/Pow/Sqrt/Div), as
+ * <name>_op14.onnx with <name>_op14_ref/ data sets: they must fuse the same. */
 static void test_zoo(void) {
-    const char *src = getenv("KILN_SOURCE_DIR");
-    if (!src) src = "..";
+    const char *src = getenv("KILN_SOURCE_DIR"), *dec = getenv("KILN_DECOMPOSED_DIR");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/models/out", src ? src : "..");
     const char *only = getenv("KILN_ZOO_MODELS");
-    if (!only || strstr(only, "text_encoder")) zoo_model(src, "text_encoder", 9, 4);
-    if (!only || strstr(only, "vit_b_16")) zoo_model(src, "vit_b_16", 25, 12);
+    if (!only || strstr(only, "text_encoder")) zoo_model(dir, "text_encoder", 9, 4);
+    if (!only || strstr(only, "vit_b_16")) zoo_model(dir, "vit_b_16", 25, 12);
+    if (dec && (!only || strstr(only, "text_encoder"))) zoo_model(dec, "text_encoder_op14", 9, 4);
+    if (dec && (!only || strstr(only, "vit_b_16"))) zoo_model(dec, "vit_b_16_op14", 25, 12);
 }
 
 int main(void) {

@@ -138,8 +138,8 @@ static kiln_status ft_norm(kl_kctx *c, bool rms) {
         for (int64_t k = 0; k < cols; k++) py[k] = (float)((px[k] - mean) * inv * w[k] + b[k]);
     }
 done:
-    kl_free(w);
-    kl_free(b);
+    kl_nn_free(w);
+    kl_nn_free(b);
     return s;
 }
 
@@ -241,7 +241,7 @@ static kiln_status k_attention(kl_kctx *c) {
                 s = kl_nn_sgemm(Sq, Dv, Sk, 1.0f, sc, Sk, 1, vv + b * gv.bs + h * Dv, gv.ss, 1,
                                 yv + b * ybs + h * Dv, yss);
         }
-    kl_free(sc);
+    kl_nn_free(sc);
     return s;
 }
 
@@ -350,7 +350,7 @@ static kiln_status k_fused_elementwise(kl_kctx *c) {
             }
         }
     }
-    kl_free(tmp);
+    kl_nn_free(tmp);
     return KILN_OK;
 }
 
