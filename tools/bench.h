@@ -49,6 +49,10 @@ typedef struct kc_runner {
 bool kc_runner_create(const char *cmd, const kc_loaded *l, long long threads, const char *cache_dir, kc_runner *r,
                       int *exit_code);
 void kc_runner_destroy(kc_runner *r);
+/* Select optimization profile `profile` (--profile N) of an engine's
+ * context; a model's session has none (usage error).  One line printed
+ * and false on failure. */
+bool kc_runner_set_profile(const char *cmd, kc_runner *r, long long profile, int *exit_code);
 /* One run, with kiln_session_run's contract. */
 kiln_status kc_runner_run(kc_runner *r, const char *const *in_names, const kiln_tensor *const *ins, size_t n_in,
                           const char *const *out_names, kiln_tensor **outs, size_t n_out);

@@ -144,6 +144,18 @@ bool kc_runner_create(const char *cmd, const kc_loaded *l, long long threads, co
     return true;
 }
 
+bool kc_runner_set_profile(const char *cmd, kc_runner *r, long long profile, int *exit_code) {
+    if (!r->context) {
+        *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "--profile applies to an engine file (kiln build MODEL -o FILE.kiln)");
+        return false;
+    }
+    if (kiln_context_set_profile(r->context, (size_t)profile) != KILN_OK) {
+        *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "--profile %lld: %s", profile, kiln_last_error());
+        return false;
+    }
+    return true;
+}
+
 void kc_runner_destroy(kc_runner *r) {
     kiln_session_destroy(r->session);
     kiln_context_destroy(r->context);
@@ -428,20 +440,21 @@ int kc_cmd_bench(int argc, char **argv) {
     const char *cmd = "bench";
     kc_list files = {.n = 0};
     const char *batch_s = NULL, *shapes = NULL, *threads_s = NULL, *warmup_s = NULL, *duration_s = NULL,
-               *iters_s = NULL, *json_path = NULL, *seed_s = NULL, *cache_dir = NULL;
+               *iters_s = NULL, *json_path = NULL, *seed_s = NULL, *cache_dir = NULL, *profile_s = NULL;
     const kc_flag flags[] = {
         {"--batch", NULL, &batch_s, NULL},       {"--shapes", NULL, &shapes, NULL},
         {"--threads", NULL, &threads_s, NULL},   {"--warmup", NULL, &warmup_s, NULL},
         {"--duration", NULL, &duration_s, NULL}, {"--iterations", NULL, &iters_s, NULL},
         {"--json", NULL, &json_path, NULL},      {"--seed", NULL, &seed_s, NULL},
         {"--input", NULL, NULL, &files},         {"--cache", NULL, &cache_dir, NULL},
-        {NULL, NULL, NULL, NULL}};
+        {"--profile", NULL, &profile_s, NULL},   {NULL, NULL, NULL, NULL}};
     const char *path;
     int code = KC_EXIT_OK;
     if (!kc_parse_args(argc, argv, flags, &path, &code)) return code;
-    long long batch = 0, threads = 0, iterations = 0, seed = 0;
+    long long batch = 0, threads = 0, iterations = 0, seed = 0, profile = 0;
     double warmup = 200, duration = 3;
     if ((batch_s && !kc_parse_int(cmd, "--batch", batch_s, 1, 1 << 20, &batch, &code)) ||
+        (profile_s && !kc_parse_int(cmd, "--profile", profile_s, 0, 1 << 20, &profile, &code)) ||
         (threads_s && !kc_parse_int(cmd, "--threads", threads_s, 0, 4096, &threads, &code)) ||
         (iters_s && !kc_parse_int(cmd, "--iterations", iters_s, 1, 100000000, &iterations, &code)) ||
         (seed_s && !kc_parse_int(cmd, "--seed", seed_s, 0, INT64_MAX, &seed, &code)) ||
@@ -465,6 +478,7 @@ int kc_cmd_bench(int argc, char **argv) {
     b.load_ms = l.load_ms;
     b.engine = l.engine != NULL;
     if (!kc_runner_create(cmd, &l, threads, cache_dir, &runner, &code)) goto done;
+    if (profile_s && !kc_runner_set_profile(cmd, &runner, profile, &code)) goto done;
     b.create_ms = runner.create_ms;
     if (l.engine) {
         b.provider = kc_engine_fact(l.engine, "providers", "cpu");
@@ -486,7 +500,8 @@ int kc_cmd_bench(int argc, char **argv) {
     }
     /* An engine with a profile runs at its opt shapes unless told otherwise (as trtexec does). */
     char opt_spec[2048];
-    if (l.engine && !shapes && !batch && kc_engine_opt_spec(l.engine, 0, opt_spec, sizeof opt_spec)) shapes = opt_spec;
+    if (l.engine && !shapes && !batch && kc_engine_opt_spec(l.engine, (size_t)profile, opt_spec, sizeof opt_spec))
+        shapes = opt_spec;
     kc_input_opts io = {.files = &files, .shape_flag = "--shapes", .shape = shapes, .batch = batch, .random = true,
                         .seed = (uint64_t)seed};
     if (!kc_inputs_prepare(cmd, kc_loaded_inputs(&l), &io, &in, &code)) goto done;

@@ -130,6 +130,7 @@ static const kc_opt kc_profile_opts[] = {
     {"--seed", KC_OPT_REQUIRED, "N", "seed of the random inputs (default 0)"},
     {"--threads", KC_OPT_REQUIRED, "N", "CPU threads of the build (MODEL only; default 0: one per core)"},
     {"--top", KC_OPT_REQUIRED, "N", "print only the N slowest layers (the JSON has all)"},
+    {"--profile", KC_OPT_REQUIRED, "N", "optimization profile of the engine to run (default 0)"},
     {NULL, KC_OPT_NONE, NULL, NULL}};
 
 void kc_profile_help(FILE *f) {
@@ -154,7 +155,7 @@ void kc_profile_help(FILE *f) {
 int kc_cmd_profile(int argc, char **argv) {
     const char *cmd = "profile";
     const char *path = NULL, *iters_s = NULL, *warm_s = NULL, *export_path = NULL, *batch_s = NULL, *shapes = NULL,
-               *seed_s = NULL, *threads_s = NULL, *top_s = NULL;
+               *seed_s = NULL, *threads_s = NULL, *top_s = NULL, *profile_s = NULL;
     kc_list files = {.n = 0};
     int code = KC_EXIT_OK;
     kc_args a;
@@ -191,6 +192,7 @@ int kc_cmd_profile(int argc, char **argv) {
         else if (!strcmp(n, "--seed")) seed_s = v;
         else if (!strcmp(n, "--threads")) threads_s = v;
         else if (!strcmp(n, "--top")) top_s = v;
+        else if (!strcmp(n, "--profile")) profile_s = v;
         else if (!strcmp(n, "--input")) {
             if (files.n == KC_LIST_MAX) return kc_fail(KC_EXIT_USAGE, cmd, "--input given too many times");
             files.items[files.n++] = v;
@@ -199,13 +201,14 @@ int kc_cmd_profile(int argc, char **argv) {
     if (!path)
         return kc_fail(KC_EXIT_USAGE, cmd, "missing MODEL argument (usage: kiln profile MODEL|ENGINE; try 'kiln help "
                        "profile')");
-    long long iterations = 10, warm = 1, batch = 0, seed = 0, threads = 0, top = 0;
+    long long iterations = 10, warm = 1, batch = 0, seed = 0, threads = 0, top = 0, profile = 0;
     if ((iters_s && !kc_parse_int(cmd, "--iterations", iters_s, 1, 100000000, &iterations, &code)) ||
         (warm_s && !kc_parse_int(cmd, "--warmup", warm_s, 0, 100000000, &warm, &code)) ||
         (batch_s && !kc_parse_int(cmd, "--batch", batch_s, 1, 1 << 20, &batch, &code)) ||
         (seed_s && !kc_parse_int(cmd, "--seed", seed_s, 0, INT64_MAX, &seed, &code)) ||
         (threads_s && !kc_parse_int(cmd, "--threads", threads_s, 0, 4096, &threads, &code)) ||
-        (top_s && !kc_parse_int(cmd, "--top", top_s, 1, 1000000000, &top, &code)))
+        (top_s && !kc_parse_int(cmd, "--top", top_s, 1, 1000000000, &top, &code)) ||
+        (profile_s && !kc_parse_int(cmd, "--profile", profile_s, 0, 1 << 20, &profile, &code)))
         return code;
 
     kc_loaded l;
@@ -241,9 +244,11 @@ int kc_cmd_profile(int argc, char **argv) {
         goto done;
     }
     runner.engine = engine;
+    if (profile_s && !kc_runner_set_profile(cmd, &runner, profile, &code)) goto done;
     /* An engine with a profile runs at its opt shapes unless told otherwise (as trtexec does). */
     char opt_spec[2048];
-    if (l.engine && !shapes && !batch && kc_engine_opt_spec(l.engine, 0, opt_spec, sizeof opt_spec)) shapes = opt_spec;
+    if (l.engine && !shapes && !batch && kc_engine_opt_spec(l.engine, (size_t)profile, opt_spec, sizeof opt_spec))
+        shapes = opt_spec;
     kc_input_opts io = {.files = &files, .shape_flag = "--shapes", .shape = shapes, .batch = batch, .random = true,
                         .seed = (uint64_t)seed};
     if (!kc_inputs_prepare(cmd, kc_loaded_inputs(&l), &io, &in, &code)) goto done;

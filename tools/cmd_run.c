@@ -287,7 +287,7 @@ int kc_cmd_run(int argc, char **argv) {
     kc_list files = {.n = 0};
     const char *shape = NULL, *dtype = NULL, *seed_s = NULL, *resize_s = NULL, *crop_s = NULL, *topk_s = NULL,
                *labels_path = NULL, *out_dir = NULL, *dump_dir = NULL, *threads_s = NULL, *json_path = NULL,
-               *batch_s = NULL, *cache_dir = NULL;
+               *batch_s = NULL, *cache_dir = NULL, *profile_s = NULL;
     bool random = false;
     const kc_flag flags[] = {
         {"--input", NULL, NULL, &files},     {"--shape", NULL, &shape, NULL},   {"--dtype", NULL, &dtype, NULL},
@@ -296,12 +296,13 @@ int kc_cmd_run(int argc, char **argv) {
         {"--labels", NULL, &labels_path, NULL}, {"--output", NULL, &out_dir, NULL},
         {"--dump-input", NULL, &dump_dir, NULL}, {"--threads", NULL, &threads_s, NULL},
         {"--json", NULL, &json_path, NULL},  {"--cache", NULL, &cache_dir, NULL},
-        {NULL, NULL, NULL, NULL}};
+        {"--profile", NULL, &profile_s, NULL}, {NULL, NULL, NULL, NULL}};
     const char *path;
     int code = KC_EXIT_OK;
     if (!kc_parse_args(argc, argv, flags, &path, &code)) return code;
-    long long seed = 0, resize = 0, crop = 0, topk = 0, threads = 0, batch = 0;
+    long long seed = 0, resize = 0, crop = 0, topk = 0, threads = 0, batch = 0, profile = 0;
     if ((seed_s && !kc_parse_int(cmd, "--seed", seed_s, 0, INT64_MAX, &seed, &code)) ||
+        (profile_s && !kc_parse_int(cmd, "--profile", profile_s, 0, 1 << 20, &profile, &code)) ||
         (resize_s && !kc_parse_int(cmd, "--resize", resize_s, 1, 16384, &resize, &code)) ||
         (crop_s && !kc_parse_int(cmd, "--crop", crop_s, 1, 16384, &crop, &code)) ||
         (topk_s && !kc_parse_int(cmd, "--topk", topk_s, 1, 1000000, &topk, &code)) ||
@@ -333,6 +334,7 @@ int kc_cmd_run(int argc, char **argv) {
         if (!ok) goto done;
     }
     if (!kc_runner_create(cmd, &l, threads, cache_dir, &runner, &code)) goto done;
+    if (profile_s && !kc_runner_set_profile(cmd, &runner, profile, &code)) goto done;
     if (!kc_loaded_outputs(&l, &outs, &n_outs) || !(res = calloc(n_outs + 1, sizeof *res))) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "cannot read the model's outputs: %s", kiln_last_error());
         goto done;

@@ -227,6 +227,12 @@ PY
 fi
 expect run-outside-profile 1 "axis 0 is 9, outside the range 1..8" -- run dyn.kiln --random --batch 9
 grep -q "'input'" run-outside-profile.err && ok "the refusal names the input" || fail "no input name: $(cat run-outside-profile.err)"
+expect run-profile-1 0 "" -- run two.kiln --random --batch 20 --profile 1
+expect run-profile-0 1 "outside the range 1..8" -- run two.kiln --random --batch 20
+expect run-bad-profile 2 "--profile 5" -- run two.kiln --random --profile 5
+expect run-model-profile 2 "--profile applies to an engine file" -- run small.onnx --random --profile 1
+expect bench-profile-1 0 "" -- bench two.kiln --profile 1 --iterations 1 --warmup 0 --json bench-p1.json &&
+    check "bench --profile 1 runs at that profile's opt shape (batch 16)" 'j["batch"] == 16' bench-p1.json
 expect run-engine-threads 2 "--threads does not apply to an engine" -- run dyn.kiln --random --threads 2
 expect run-engine-cache 2 "--cache applies to a model" -- run dyn.kiln --random --cache cache
 
