@@ -313,10 +313,12 @@ void kl_rt_set_f64(kl_rt *t, int64_t i, double v) {
     case KILN_DTYPE_FLOAT8E4M3FNUZ:
     case KILN_DTYPE_FLOAT8E5M2:
     case KILN_DTYPE_FLOAT8E5M2FNUZ:
-    case KILN_DTYPE_FLOAT8E8M0: d[i] = kl_f32_to_small(t->dtype, (float)v, true); break;
+    case KILN_DTYPE_FLOAT8E8M0: /* as Cast with its defaults: saturate, round_mode up */
+        d[i] = (uint8_t)kl_sf_encode(t->dtype, v, true, KL_SF_ROUND_UP);
+        break;
     case KILN_DTYPE_FLOAT4E2M1: {
         int sh = 4 * (int)(i % 2);
-        uint8_t c = kl_f32_to_small(t->dtype, (float)v, true);
+        uint8_t c = (uint8_t)kl_sf_encode(t->dtype, v, true, KL_SF_ROUND_UP);
         d[i / 2] = (uint8_t)((d[i / 2] & ~(15 << sh)) | (c << sh));
         break;
     }

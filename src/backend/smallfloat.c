@@ -1,97 +1,124 @@
-/* 8-bit and 4-bit float formats (ONNX float8 / float4 types). */
+/* Narrow float formats (float16, bfloat16, float8, float4): the one encoder
+ * and decoder of kiln (see smallfloat.h for the rules). */
 #include <math.h>
+#include <string.h>
 
 #include "backend/smallfloat.h"
 
-/* Format parameters. */
-typedef struct kl_sf {
-    int ebits, mbits, bias;
-    bool has_inf, uz; /* uz: no negative zero, 0x80 is NaN */
-    int ncodes;
-} kl_sf;
+/* A binary float format: mantissa bits, exponent bias, bits per element,
+ * largest finite value, and the fnuz flag (no -0, 0x80 is NaN). */
+typedef struct kl_fmt {
+    int mbits, bias, nbits;
+    double max;
+    bool uz;
+} kl_fmt;
 
-static kl_sf kl_sf_of(kiln_dtype t) {
+/* Parameters of format t; false for types that are not such formats
+ * (e8m0, which is a bare exponent, included). */
+static bool kl_fmt_of(kiln_dtype t, kl_fmt *f) {
     switch (t) {
-    case KILN_DTYPE_FLOAT8E4M3FN: return (kl_sf){4, 3, 7, false, false, 256};
-    case KILN_DTYPE_FLOAT8E4M3FNUZ: return (kl_sf){4, 3, 8, false, true, 256};
-    case KILN_DTYPE_FLOAT8E5M2: return (kl_sf){5, 2, 15, true, false, 256};
-    case KILN_DTYPE_FLOAT8E5M2FNUZ: return (kl_sf){5, 2, 16, false, true, 256};
-    case KILN_DTYPE_FLOAT4E2M1: return (kl_sf){2, 1, 1, false, false, 16};
-    default: return (kl_sf){8, 0, 127, false, false, 256};
+    case KILN_DTYPE_FLOAT16: *f = (kl_fmt){10, 15, 16, 65504.0, false}; return true;
+    case KILN_DTYPE_BFLOAT16: *f = (kl_fmt){7, 127, 16, 0x1.fep127, false}; return true;
+    case KILN_DTYPE_FLOAT8E4M3FN: *f = (kl_fmt){3, 7, 8, 448.0, false}; return true;
+    case KILN_DTYPE_FLOAT8E4M3FNUZ: *f = (kl_fmt){3, 8, 8, 240.0, true}; return true;
+    case KILN_DTYPE_FLOAT8E5M2: *f = (kl_fmt){2, 15, 8, 57344.0, false}; return true;
+    case KILN_DTYPE_FLOAT8E5M2FNUZ: *f = (kl_fmt){2, 16, 8, 57344.0, true}; return true;
+    case KILN_DTYPE_FLOAT4E2M1: *f = (kl_fmt){1, 1, 4, 6.0, false}; return true;
+    default: return false;
     }
 }
 
 float kl_small_to_f32(kiln_dtype t, uint8_t c) {
     if (t == KILN_DTYPE_FLOAT8E8M0) return c == 0xff ? NAN : ldexpf(1.0f, (int)c - 127);
-    kl_sf f = kl_sf_of(t);
-    int total = 1 + f.ebits + f.mbits;
-    int sign = (c >> (total - 1)) & 1;
-    int e = (c >> f.mbits) & ((1 << f.ebits) - 1);
+    kl_fmt f;
+    if (!kl_fmt_of(t, &f) || f.nbits > 8) return NAN;
+    int ebits = f.nbits - 1 - f.mbits;
+    int sign = (c >> (f.nbits - 1)) & 1;
+    int e = (c >> f.mbits) & ((1 << ebits) - 1);
     int m = c & ((1 << f.mbits) - 1);
     if (f.uz && c == 0x80) return NAN;
     if (t == KILN_DTYPE_FLOAT8E4M3FN && e == 15 && m == 7) return NAN;
-    if (f.has_inf && e == (1 << f.ebits) - 1) return m ? NAN : (sign ? -INFINITY : INFINITY);
+    if (t == KILN_DTYPE_FLOAT8E5M2 && e == 31) return m ? NAN : (sign ? -INFINITY : INFINITY);
     float v = e == 0 ? ldexpf((float)m, 1 - f.bias - f.mbits)
                      : ldexpf((float)((1 << f.mbits) | m), e - f.bias - f.mbits);
     return sign ? -v : v;
 }
 
-uint8_t kl_f32_to_small(kiln_dtype t, float x, bool saturate) {
-    if (t == KILN_DTYPE_FLOAT8E8M0) {
-        if (isnan(x) || x <= 0) return isnan(x) ? 0xff : 0;
-        int e;
-        float fr = frexpf(x, &e); /* x = fr * 2^e, fr in [0.5,1) */
-        int k = e - 1;            /* floor(log2 x) */
-        if (fr > 0.75f) k++;      /* round to nearest power of two */
-        k += 127;
-        if (k < 0) return 0;
-        if (k > 254) return saturate ? 254 : 0xff;
-        return (uint8_t)k;
+/* x rounded to nearest even at the precision of format f (no range limit
+ * above; subnormal spacing below the smallest normal): adding and
+ * removing 2^(k+52) rounds |x| to a multiple of 2^k in one IEEE step. */
+static double kl_round_fmt(double x, const kl_fmt *f) {
+    if (x == 0 || !isfinite(x)) return x;
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    int e = (int)((b >> 52) & 0x7ff) - 1023; /* |x| in [2^e, 2^(e+1)) */
+    if (e < 1 - f->bias) e = 1 - f->bias;
+    uint64_t cb = (uint64_t)(e - f->mbits + 52 + 1023) << 52;
+    double c, a = fabs(x);
+    memcpy(&c, &cb, sizeof c);
+    double r = (a + c) - c;
+    return x < 0 ? -r : r;
+}
+
+/* Code (without sign) of a > 0 that is exactly representable in f. */
+static uint32_t kl_pack_fmt(double a, const kl_fmt *f) {
+    if (a == 0) return 0;
+    uint64_t b;
+    memcpy(&b, &a, sizeof b);
+    int e = (int)((b >> 52) & 0x7ff) - 1023, emin = 1 - f->bias;
+    uint64_t m = (b & ((1ull << 52) - 1)) | (1ull << 52);
+    if (e < emin) return (uint32_t)(m >> (52 - f->mbits + (emin - e)));
+    return ((uint32_t)(e + f->bias) << f->mbits) | (uint32_t)((m >> (52 - f->mbits)) & ((1u << f->mbits) - 1));
+}
+
+/* float8e8m0 code of float32 x, as onnx.numpy_helper.to_float8e8m0: the
+ * float32 exponent field, moved up by the mantissa per `round`. */
+static uint8_t kl_encode_e8m0(float x, bool saturate, kl_sf_round round) {
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    uint32_t e = (b >> 23) & 0xff, m = b & 0x7fffff;
+    if (e == 0xff) return 0xff;
+    bool up = false;
+    if (round == KL_SF_ROUND_UP) {
+        up = m != 0;
+    } else if (round == KL_SF_ROUND_NEAREST) {
+        bool g = m & 0x400000, r = m & 0x200000, s = m & 0x1fffff;
+        up = g && (r || s || e > 0);
     }
-    kl_sf f = kl_sf_of(t);
-    int total = 1 + f.ebits + f.mbits;
-    uint8_t sign_bit = (uint8_t)(1u << (total - 1));
-    bool neg = signbit(x);
-    /* NaN codes: 0x80 for the UZ formats, all ones for the others (with the
-     * sign of the value); float4e2m1 has no NaN and ONNX maps NaN to +6.0. */
-    uint8_t nan_code = f.uz ? 0x80 : t == KILN_DTYPE_FLOAT4E2M1 ? 0x7 : (uint8_t)(sign_bit - 1);
-    if (t == KILN_DTYPE_FLOAT8E5M2) nan_code = 0x7f;
-    if (isnan(x)) return t == KILN_DTYPE_FLOAT4E2M1 || f.uz ? nan_code : (uint8_t)(nan_code | (neg ? sign_bit : 0));
-    float a = fabsf(x);
-    /* Positive codes 0..maxc are ordered by value: the largest finite one. */
-    uint8_t maxc = (uint8_t)(sign_bit - 1);
-    while (maxc > 0 && !isfinite(kl_small_to_f32(t, maxc))) maxc--;
-    float maxv = kl_small_to_f32(t, maxc);
-    uint8_t code;
-    if (isinf(a) || a > maxv) {
-        /* Beyond the largest finite value: it may still round down to max. */
-        if (!isinf(a)) {
-            float ulp = maxv - kl_small_to_f32(t, (uint8_t)(maxc - 1));
-            if (a < maxv + ulp / 2 || (a == maxv + ulp / 2 && !(maxc & 1))) {
-                code = maxc;
-                goto done;
-            }
-        }
-        if (saturate || t == KILN_DTYPE_FLOAT4E2M1) code = maxc;
-        else if (f.has_inf) code = (uint8_t)(((1 << f.ebits) - 1) << f.mbits);
-        else return f.uz ? nan_code : (uint8_t)(nan_code | (neg ? sign_bit : 0));
-    } else {
-        /* Binary search for the last code whose value is <= a, then round to
-         * the nearer neighbour, ties to the even code. */
-        int lo = 0, hi = maxc;
-        while (lo < hi) {
-            int mid = (lo + hi + 1) / 2;
-            if (kl_small_to_f32(t, (uint8_t)mid) <= a) lo = mid;
-            else hi = mid - 1;
-        }
-        code = (uint8_t)lo;
-        if (lo < maxc) {
-            float below = kl_small_to_f32(t, (uint8_t)lo), above = kl_small_to_f32(t, (uint8_t)(lo + 1));
-            float db = a - below, da = above - a;
-            if (da < db || (da == db && (lo & 1))) code = (uint8_t)(lo + 1);
+    if (up && saturate && e == 0xfe) up = false;
+    return (uint8_t)(e + up);
+}
+
+uint16_t kl_sf_encode(kiln_dtype t, double x, bool saturate, kl_sf_round round) {
+    if (t == KILN_DTYPE_FLOAT8E8M0) return kl_encode_e8m0((float)x, saturate, round);
+    kl_fmt f;
+    if (!kl_fmt_of(t, &f)) return 0;
+    uint32_t sign = signbit(x) ? 1u << (f.nbits - 1) : 0;
+    if (isnan(x)) {
+        switch (t) {
+        case KILN_DTYPE_FLOAT16: return (uint16_t)(0x7e00 | sign);
+        case KILN_DTYPE_BFLOAT16: return (uint16_t)(0x7fc0 | sign);
+        case KILN_DTYPE_FLOAT4E2M1: return 0x8; /* no NaN: -0, as the ONNX test data and ml_dtypes */
+        default: return (uint16_t)(f.uz ? 0x80 : 0x7f | sign);
         }
     }
-done:
-    if (neg && !(f.uz && code == 0)) code |= sign_bit;
-    return code;
+    double r = kl_round_fmt(x, &f);
+    if (fabs(r) > f.max) {
+        switch (t) {
+        case KILN_DTYPE_FLOAT16: return (uint16_t)(0x7c00 | sign);
+        case KILN_DTYPE_BFLOAT16: return (uint16_t)(0x7f80 | sign);
+        case KILN_DTYPE_FLOAT4E2M1: return (uint16_t)(0x7 | sign);
+        case KILN_DTYPE_FLOAT8E4M3FN: return (uint16_t)((saturate ? 0x7e : 0x7f) | sign);
+        case KILN_DTYPE_FLOAT8E5M2: return (uint16_t)((saturate ? 0x7b : 0x7c) | sign);
+        default: return (uint16_t)(saturate ? 0x7f | sign : 0x80); /* fnuz */
+        }
+    }
+    uint32_t code = kl_pack_fmt(fabs(r), &f);
+    if (code == 0 && f.uz) return 0; /* no negative zero */
+    return (uint16_t)(code | sign);
+}
+
+double kl_sf_round_value(kiln_dtype t, double x) {
+    kl_fmt f;
+    return kl_fmt_of(t, &f) ? kl_round_fmt(x, &f) : x;
 }

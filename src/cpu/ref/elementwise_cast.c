@@ -17,104 +17,14 @@
 
 /* ---- small float formats ------------------------------------------------------ */
 
-/* A binary float format: mantissa bits, exponent bias, largest finite value,
- * bits per element. */
-typedef struct kl_fmt {
-    int mbits, bias, nbits;
-    double max;
-} kl_fmt;
-
-/* Parameters of float type t; false for types that are not such formats. */
-static bool kl_fmt_of(kiln_dtype t, kl_fmt *f) {
-    switch (t) {
-    case KILN_DTYPE_FLOAT: *f = (kl_fmt){23, 127, 32, 0x1.fffffep127}; return true;
-    case KILN_DTYPE_FLOAT16: *f = (kl_fmt){10, 15, 16, 65504.0}; return true;
-    case KILN_DTYPE_BFLOAT16: *f = (kl_fmt){7, 127, 16, 0x1.fep127}; return true;
-    case KILN_DTYPE_FLOAT8E4M3FN: *f = (kl_fmt){3, 7, 8, 448.0}; return true;
-    case KILN_DTYPE_FLOAT8E4M3FNUZ: *f = (kl_fmt){3, 8, 8, 240.0}; return true;
-    case KILN_DTYPE_FLOAT8E5M2: *f = (kl_fmt){2, 15, 8, 57344.0}; return true;
-    case KILN_DTYPE_FLOAT8E5M2FNUZ: *f = (kl_fmt){2, 16, 8, 57344.0}; return true;
-    case KILN_DTYPE_FLOAT4E2M1: *f = (kl_fmt){1, 1, 4, 6.0}; return true;
-    default: return false;
+/* Cast's round_mode as the shared encoder's rounding (smallfloat.h). */
+static kl_sf_round kl_cast_round(const kl_cast_opts *o) {
+    if (!o) return KL_SF_ROUND_UP;
+    switch (o->round) {
+    case KL_E8M0_DOWN: return KL_SF_ROUND_DOWN;
+    case KL_E8M0_NEAREST: return KL_SF_ROUND_NEAREST;
+    default: return KL_SF_ROUND_UP;
     }
-}
-
-/* x rounded to nearest even at the precision of format f (no range limit
- * above; subnormal spacing below the smallest normal): adding and
- * removing 2^(k+52) rounds |x| to a multiple of 2^k in one IEEE step. */
-static double kl_round_fmt(double x, const kl_fmt *f) {
-    if (x == 0 || !isfinite(x)) return x;
-    uint64_t b;
-    memcpy(&b, &x, sizeof b);
-    int e = (int)((b >> 52) & 0x7ff) - 1023; /* |x| in [2^e, 2^(e+1)) */
-    if (e < 1 - f->bias) e = 1 - f->bias;
-    uint64_t cb = (uint64_t)(e - f->mbits + 52 + 1023) << 52;
-    double c, a = fabs(x);
-    memcpy(&c, &cb, sizeof c);
-    double r = (a + c) - c;
-    return x < 0 ? -r : r;
-}
-
-/* Code (without sign) of a > 0 that is exactly representable in f. */
-static uint32_t kl_pack_fmt(double a, const kl_fmt *f) {
-    if (a == 0) return 0;
-    uint64_t b;
-    memcpy(&b, &a, sizeof b);
-    int e = (int)((b >> 52) & 0x7ff) - 1023, emin = 1 - f->bias;
-    uint64_t m = (b & ((1ull << 52) - 1)) | (1ull << 52);
-    if (e < emin) return (uint32_t)(m >> (52 - f->mbits + (emin - e)));
-    return ((uint32_t)(e + f->bias) << f->mbits) | (uint32_t)((m >> (52 - f->mbits)) & ((1u << f->mbits) - 1));
-}
-
-/* Code of x in a 16/8/4-bit float type t (float16, bfloat16, float8 without
- * e8m0, float4e2m1): round to nearest even, then the overflow rules of
- * Cast: IEEE types give inf; float8 saturates to the largest finite value
- * when `saturate`, else inf (e5m2) or NaN; float4 always saturates. */
-static uint32_t kl_encode_small(kiln_dtype t, double x, bool saturate) {
-    kl_fmt f;
-    if (!kl_fmt_of(t, &f)) return 0;
-    uint32_t sign = signbit(x) ? 1u << (f.nbits - 1) : 0;
-    bool uz = t == KILN_DTYPE_FLOAT8E4M3FNUZ || t == KILN_DTYPE_FLOAT8E5M2FNUZ;
-    if (isnan(x)) {
-        switch (t) {
-        case KILN_DTYPE_FLOAT16: return 0x7e00 | sign;
-        case KILN_DTYPE_BFLOAT16: return 0x7fc0 | sign;
-        case KILN_DTYPE_FLOAT4E2M1: return 0x8; /* no NaN: -0, as ml_dtypes */
-        default: return uz ? 0x80 : 0x7f | sign;
-        }
-    }
-    double r = kl_round_fmt(x, &f);
-    if (fabs(r) > f.max) {
-        switch (t) {
-        case KILN_DTYPE_FLOAT16: return 0x7c00 | sign;
-        case KILN_DTYPE_BFLOAT16: return 0x7f80 | sign;
-        case KILN_DTYPE_FLOAT4E2M1: return 0x7 | sign;
-        case KILN_DTYPE_FLOAT8E4M3FN: return saturate ? 0x7e | sign : 0x7f | sign;
-        case KILN_DTYPE_FLOAT8E5M2: return saturate ? 0x7b | sign : 0x7c | sign;
-        default: return saturate ? 0x7f | sign : 0x80; /* fnuz */
-        }
-    }
-    uint32_t code = kl_pack_fmt(fabs(r), &f);
-    if (code == 0 && uz) return 0; /* no negative zero */
-    return code | sign;
-}
-
-/* float8e8m0 code of x (a float32 value), as onnx.numpy_helper.to_float8e8m0:
- * the float32 exponent, rounded up by the mantissa per `round`. */
-static uint8_t kl_encode_e8m0(float x, bool saturate, kl_e8m0_round round) {
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    uint32_t e = (b >> 23) & 0xff, m = b & 0x7fffff;
-    if (e == 0xff) return 0xff;
-    bool up = false;
-    if (round == KL_E8M0_UP) {
-        up = m != 0;
-    } else if (round == KL_E8M0_NEAREST) {
-        bool g = m & 0x400000, r = m & 0x200000, s = m & 0x1fffff;
-        up = g && (r || s || e > 0);
-    }
-    if (up && saturate && e == 0xfe) up = false;
-    return (uint8_t)(e + up);
 }
 
 /* ---- integers -------------------------------------------------------------------- */
@@ -207,15 +117,15 @@ static void kl_put_float(kl_rt *t, int64_t i, double x, const kl_cast_opts *o) {
     case KILN_DTYPE_FLOAT: ((float *)t->data)[i] = (float)x; break;
     case KILN_DTYPE_DOUBLE: ((double *)t->data)[i] = x; break;
     case KILN_DTYPE_FLOAT16:
-    case KILN_DTYPE_BFLOAT16: ((uint16_t *)t->data)[i] = (uint16_t)kl_encode_small(t->dtype, x, sat); break;
+    case KILN_DTYPE_BFLOAT16: ((uint16_t *)t->data)[i] = kl_sf_encode(t->dtype, x, sat, KL_SF_ROUND_UP); break;
     case KILN_DTYPE_FLOAT8E4M3FN:
     case KILN_DTYPE_FLOAT8E4M3FNUZ:
     case KILN_DTYPE_FLOAT8E5M2:
-    case KILN_DTYPE_FLOAT8E5M2FNUZ: d[i] = (uint8_t)kl_encode_small(t->dtype, x, sat); break;
-    case KILN_DTYPE_FLOAT8E8M0: d[i] = kl_encode_e8m0((float)x, sat, o ? o->round : KL_E8M0_UP); break;
+    case KILN_DTYPE_FLOAT8E5M2FNUZ:
+    case KILN_DTYPE_FLOAT8E8M0: d[i] = (uint8_t)kl_sf_encode(t->dtype, x, sat, kl_cast_round(o)); break;
     case KILN_DTYPE_FLOAT4E2M1: {
         int sh = 4 * (int)(i % 2);
-        uint8_t c = (uint8_t)kl_encode_small(t->dtype, x, true);
+        uint8_t c = (uint8_t)kl_sf_encode(t->dtype, x, true, KL_SF_ROUND_UP);
         d[i / 2] = (uint8_t)((d[i / 2] & ~(15 << sh)) | (c << sh));
         break;
     }
@@ -267,12 +177,10 @@ static double kl_round_to(double v, kiln_dtype t) {
     if (t == KILN_DTYPE_DOUBLE) return v;
     if (t == KILN_DTYPE_FLOAT) return (float)v;
     if (t == KILN_DTYPE_FLOAT8E8M0) {
-        uint8_t c = kl_encode_e8m0((float)v, true, KL_E8M0_NEAREST);
+        uint8_t c = (uint8_t)kl_sf_encode(t, v, true, KL_SF_ROUND_NEAREST);
         return kl_small_to_f32(t, c);
     }
-    kl_fmt f;
-    if (!kl_fmt_of(t, &f)) return v;
-    return kl_round_fmt(v, &f);
+    return kl_sf_round_value(t, v);
 }
 
 /* Shortest decimal that reads back as v in type t, formatted as numpy's

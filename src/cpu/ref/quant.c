@@ -1,7 +1,7 @@
 /*
  * CPU reference kernels: linear quantization (QuantizeLinear,
- * DequantizeLinear, DynamicQuantizeLinear), the float8 / float4 encoder
- * they use, and the quant family table.
+ * DequantizeLinear, DynamicQuantizeLinear) and the quant family table;
+ * float8 / float4 outputs go through the shared encoder (smallfloat.h).
  *
  * Granularity follows the shape of the scale: one element = per tensor, a
  * 1-D scale = per axis (`axis`), a scale of the input's rank = blocked
@@ -27,56 +27,10 @@ double kl_quant_round_to(kiln_dtype t, double v) {
     }
 }
 
-/* Layout of a small float format: mantissa bits, exponent bias, largest
- * finite value and its code, infinities, "uz" (no -0, 0x80 is NaN). */
-typedef struct q_sf {
-    int mbits, bias, sign_shift;
-    double maxv;
-    uint8_t maxc;
-    bool has_inf, uz, fp4;
-} q_sf;
-
-/* Layout of float8 / float4 type t; false for other types. */
-static bool q_sf_of(kiln_dtype t, q_sf *f) {
-    switch (t) {
-    case KILN_DTYPE_FLOAT8E4M3FN: *f = (q_sf){3, 7, 7, 448.0, 0x7E, false, false, false}; return true;
-    case KILN_DTYPE_FLOAT8E4M3FNUZ: *f = (q_sf){3, 8, 7, 240.0, 0x7F, false, true, false}; return true;
-    case KILN_DTYPE_FLOAT8E5M2: *f = (q_sf){2, 15, 7, 57344.0, 0x7B, true, false, false}; return true;
-    case KILN_DTYPE_FLOAT8E5M2FNUZ: *f = (q_sf){2, 16, 7, 57344.0, 0x7F, false, true, false}; return true;
-    case KILN_DTYPE_FLOAT4E2M1: *f = (q_sf){1, 1, 3, 6.0, 0x7, false, false, true}; return true;
-    default: return false;
-    }
-}
-
+/* float8 / float4 code of x for QuantizeLinear: the shared encoder
+ * (smallfloat.h), ties to even, e8m0 to the nearer power of two. */
 uint8_t kl_quant_f32_to_small(kiln_dtype t, float x, bool saturate) {
-    q_sf f;
-    if (!q_sf_of(t, &f)) return kl_f32_to_small(t, x, saturate);
-    uint8_t sign = signbit(x) ? (uint8_t)(1u << f.sign_shift) : 0;
-    if (f.fp4) saturate = true;
-    if (isnan(x)) return f.fp4 ? 0x7 : f.uz ? 0x80 : (uint8_t)(0x7F | sign);
-    double a = fabs((double)x), v = a;
-    if (!isinf(a) && a != 0.0) {
-        int e;
-        frexp(a, &e);
-        int E = KL_MAX(e - 1, 1 - f.bias);
-        double quantum = ldexp(1.0, E - f.mbits);
-        v = nearbyint(a / quantum) * quantum; /* ties to even */
-    }
-    if (v > f.maxv) {
-        if (saturate) return f.maxc | sign;
-        if (f.has_inf) return (uint8_t)(0x7C | sign);
-        return f.uz ? 0x80 : (uint8_t)(0x7F | sign);
-    }
-    if (v == 0.0) return f.uz ? 0 : sign;
-    int e;
-    frexp(v, &e);
-    int E = e - 1;
-    unsigned code;
-    if (E < 1 - f.bias)
-        code = (unsigned)(v / ldexp(1.0, 1 - f.bias - f.mbits));
-    else
-        code = ((unsigned)(E + f.bias) << f.mbits) | ((unsigned)(v / ldexp(1.0, E - f.mbits)) - (1u << f.mbits));
-    return (uint8_t)(code | sign);
+    return (uint8_t)kl_sf_encode(t, x, saturate, KL_SF_ROUND_NEAREST);
 }
 
 bool kl_quant_int_range(kiln_dtype t, int64_t *lo, int64_t *hi) {
@@ -108,8 +62,13 @@ static const kl_rt *q_opt(const kl_kctx *c, size_t i) {
 
 /* float8 and float4 types. */
 static bool q_is_small_float(kiln_dtype t) {
-    q_sf f;
-    return q_sf_of(t, &f);
+    switch (t) {
+    case KILN_DTYPE_FLOAT8E4M3FN: case KILN_DTYPE_FLOAT8E4M3FNUZ: case KILN_DTYPE_FLOAT8E5M2:
+    case KILN_DTYPE_FLOAT8E5M2FNUZ: case KILN_DTYPE_FLOAT4E2M1:
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* float, float16, bfloat16, double. */

@@ -5,9 +5,9 @@
  * (quant_int.c).
  *
  * Quantization rounds half to even and saturates to the output type's
- * range.  Float8 and float4 outputs are encoded here (kl_quant_f32_to_small)
- * with round-to-nearest-even, the ONNX saturate rules and NaN codes that
- * keep the sign, as the ONNX reference does.
+ * range.  Float8 and float4 outputs are encoded by the shared encoder
+ * (kl_quant_f32_to_small -> kl_sf_encode) with round-to-nearest-even, the
+ * ONNX saturate rules and NaN codes that keep the sign, as Cast does.
  */
 #ifndef KL_REF_QUANT_H
 #define KL_REF_QUANT_H
@@ -18,10 +18,11 @@
  * double: unchanged; any other type: float). */
 double kl_quant_round_to(kiln_dtype t, double v);
 
-/* Nearest float8 / float4e2m1 code of x (ties to even).  saturate: values
+/* Nearest float8 / float4e2m1 code of x (ties to even): the shared encoder
+ * kl_sf_encode (backend/smallfloat.h) with its rules.  saturate: values
  * beyond the largest finite value and infinities clamp to it; otherwise
- * they become inf (float8e5m2) or NaN.  float4e2m1 always saturates and
- * maps NaN to +6 (code 7), as ONNX Cast does. */
+ * they become inf (float8e5m2) or NaN.  float4e2m1 always saturates and,
+ * having no NaN, maps NaN to -0 (code 8), as ONNX Cast does. */
 uint8_t kl_quant_f32_to_small(kiln_dtype t, float x, bool saturate);
 
 /* Integer range of a quantized integer type; false for other types. */
