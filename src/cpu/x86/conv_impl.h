@@ -28,60 +28,109 @@ KL_INL V dw_load_even_n(const float *p, size_t n) {
 #endif
 }
 
-/* One vector of outputs [ow, ow+n) of row oh; KH/KW constant where inlined. */
-KL_INL V dw_vec(const kl_dw_args *a, size_t oh, size_t ow, size_t n, const size_t KH, const size_t KW, const V *wv) {
-    V acc = v_set1(a->bias);
-    for (size_t kh = 0; kh < KH; kh++) {
-        const float *row = a->x + (oh * a->SH + kh * a->DH) * a->WP + ow * a->SW;
-        for (size_t kw = 0; kw < KW; kw++) {
-            const float *p = row + kw * a->DW;
-            V xv;
-            if (a->SW == 1)
-                xv = n == VL ? v_load(p) : v_load_n(p, n);
-            else if (a->SW == 2)
-                xv = dw_load_even_n(p, n);
-            else {
-                float tmp[VL];
-                for (size_t l = 0; l < VL; l++) tmp[l] = l < n ? p[l * a->SW] : 0.0f;
-                xv = v_load(tmp);
-            }
-            acc = v_fma(wv[kh * KW + kw], xv, acc);
-        }
-    }
-    return acc;
+/* Input vector for output lanes starting at p (stride SW, n lanes). */
+KL_INL V dw_ld(const float *p, size_t n, const size_t SW) {
+    if (SW == 1) return n == VL ? v_load(p) : v_load_n(p, n);
+    if (SW == 2) return dw_load_even_n(p, n);
+    float tmp[VL];
+    for (size_t l = 0; l < VL; l++) tmp[l] = l < n ? p[l * SW] : 0.0f;
+    return v_load(tmp);
 }
 
-/* The whole plane; KH/KW are constants in the 3x3 and 5x5 instances. */
-KL_INL void dw_plane(const kl_dw_args *a, const size_t KH, const size_t KW) {
+/* Bias, residual, activation and store of n <= VL outputs at y[ow]. */
+KL_INL void dw_store(const kl_dw_args *a, V acc, float *y, const float *z, size_t ow, size_t n, V va, V vb) {
+    if (n == VL) {
+        if (z) acc = v_add(acc, v_load(z + ow));
+        v_store(y + ow, vm_act(acc, a->act.kind, va, vb));
+    } else {
+        if (z) acc = v_add(acc, v_load_n(z + ow, n));
+        v_store_n(y + ow, vm_act(acc, a->act.kind, va, vb), n);
+    }
+}
+
+/* The whole plane; KH, KW and SW are constants in the fast instances.  Four
+ * output vectors per step keep four independent FMA chains in flight. */
+KL_INL void dw_plane(const kl_dw_args *a, const size_t KH, const size_t KW, const size_t SW) {
     V wv[25];
     for (size_t i = 0; i < KH * KW; i++) wv[i] = v_bcast(a->w + i);
-    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
-    size_t OW = a->OW;
+    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta), vbias = v_set1(a->bias);
+    size_t OW = a->OW, DW = a->DW, rs = a->DH * a->WP;
+    size_t ow_main = OW / (4 * VL) * (4 * VL);
     for (size_t oh = 0; oh < a->OH; oh++) {
         float *y = a->y + oh * OW;
         const float *z = a->z ? a->z + oh * OW : NULL;
-        size_t ow = 0;
-        for (; ow + VL <= OW; ow += VL) {
-            V acc = dw_vec(a, oh, ow, VL, KH, KW, wv);
-            if (z) acc = v_add(acc, v_load(z + ow));
-            v_store(y + ow, vm_act(acc, a->act.kind, va, vb));
+        const float *x0 = a->x + oh * a->SH * a->WP;
+        for (size_t ow = 0; ow < ow_main; ow += 4 * VL) {
+            V c0 = vbias, c1 = vbias, c2 = vbias, c3 = vbias;
+#pragma GCC unroll 5
+            for (size_t kh = 0; kh < KH; kh++) {
+                const float *row = x0 + kh * rs + ow * SW;
+#pragma GCC unroll 5
+                for (size_t kw = 0; kw < KW; kw++) {
+                    const float *p = row + kw * DW;
+                    V w = wv[kh * KW + kw];
+                    c0 = v_fma(w, dw_ld(p, VL, SW), c0);
+                    c1 = v_fma(w, dw_ld(p + VL * SW, VL, SW), c1);
+                    c2 = v_fma(w, dw_ld(p + 2 * VL * SW, VL, SW), c2);
+                    c3 = v_fma(w, dw_ld(p + 3 * VL * SW, VL, SW), c3);
+                }
+            }
+            dw_store(a, c0, y, z, ow, VL, va, vb);
+            dw_store(a, c1, y, z, ow + VL, VL, va, vb);
+            dw_store(a, c2, y, z, ow + 2 * VL, VL, va, vb);
+            dw_store(a, c3, y, z, ow + 3 * VL, VL, va, vb);
         }
-        if (ow < OW) {
-            size_t n = OW - ow;
-            V acc = dw_vec(a, oh, ow, n, KH, KW, wv);
-            if (z) acc = v_add(acc, v_load_n(z + ow, n));
-            v_store_n(y + ow, vm_act(acc, a->act.kind, va, vb), n);
+    }
+    /* the remaining columns, four output rows at a time (independent chains) */
+    for (size_t ow = ow_main; ow < OW; ow += VL) {
+        size_t n = OW - ow < VL ? OW - ow : VL;
+        size_t oh = 0;
+        for (; oh + 4 <= a->OH; oh += 4) {
+            V c0 = vbias, c1 = vbias, c2 = vbias, c3 = vbias;
+            const float *x0 = a->x + oh * a->SH * a->WP + ow * SW;
+            size_t step = a->SH * a->WP;
+#pragma GCC unroll 5
+            for (size_t kh = 0; kh < KH; kh++) {
+                const float *row = x0 + kh * rs;
+#pragma GCC unroll 5
+                for (size_t kw = 0; kw < KW; kw++) {
+                    const float *p = row + kw * DW;
+                    V w = wv[kh * KW + kw];
+                    c0 = v_fma(w, dw_ld(p, n, SW), c0);
+                    c1 = v_fma(w, dw_ld(p + step, n, SW), c1);
+                    c2 = v_fma(w, dw_ld(p + 2 * step, n, SW), c2);
+                    c3 = v_fma(w, dw_ld(p + 3 * step, n, SW), c3);
+                }
+            }
+            const float *z = a->z ? a->z + oh * OW : NULL;
+            dw_store(a, c0, a->y + oh * OW, z, ow, n, va, vb);
+            dw_store(a, c1, a->y + (oh + 1) * OW, z ? z + OW : NULL, ow, n, va, vb);
+            dw_store(a, c2, a->y + (oh + 2) * OW, z ? z + 2 * OW : NULL, ow, n, va, vb);
+            dw_store(a, c3, a->y + (oh + 3) * OW, z ? z + 3 * OW : NULL, ow, n, va, vb);
+        }
+        for (; oh < a->OH; oh++) {
+            V c0 = vbias;
+            const float *x0 = a->x + oh * a->SH * a->WP + ow * SW;
+#pragma GCC unroll 5
+            for (size_t kh = 0; kh < KH; kh++)
+#pragma GCC unroll 5
+                for (size_t kw = 0; kw < KW; kw++) c0 = v_fma(wv[kh * KW + kw], dw_ld(x0 + kh * rs + kw * DW, n, SW), c0);
+            dw_store(a, c0, a->y + oh * OW, a->z ? a->z + oh * OW : NULL, ow, n, va, vb);
         }
     }
 }
 
 void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
-    if (a->KH == 3 && a->KW == 3)
-        dw_plane(a, 3, 3);
-    else if (a->KH == 5 && a->KW == 5)
-        dw_plane(a, 5, 5);
+    if (a->KH == 3 && a->KW == 3 && a->SW == 1)
+        dw_plane(a, 3, 3, 1);
+    else if (a->KH == 3 && a->KW == 3 && a->SW == 2)
+        dw_plane(a, 3, 3, 2);
+    else if (a->KH == 5 && a->KW == 5 && a->SW == 1)
+        dw_plane(a, 5, 5, 1);
+    else if (a->KH == 5 && a->KW == 5 && a->SW == 2)
+        dw_plane(a, 5, 5, 2);
     else if (a->KH * a->KW <= 25)
-        dw_plane(a, a->KH, a->KW);
+        dw_plane(a, a->KH, a->KW, a->SW);
     else
         kl_x86_generic_dwconv(a);
 }
