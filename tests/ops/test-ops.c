@@ -210,6 +210,7 @@ typedef struct gemm_case {
     int threads;
     uint64_t seed;
     size_t batch; /* 1 for kl_sgemm */
+    bool shared_b; /* batch: every item uses the same B (stride 0) */
 } gemm_case;
 
 static void gemm_name(const gemm_case *c, char *buf, size_t n) {
@@ -221,8 +222,8 @@ static void gemm_name(const gemm_case *c, char *buf, size_t n) {
              c->beta, bias[c->bias], c->z, kl_act_name(c->act.kind), c->int_data ? "int" : "float",
              kl_isa_name(c->isa), c->threads, "", c->seed);
     if (c->batch > 1) {
-        char tmp[32];
-        snprintf(tmp, sizeof tmp, ",batch=%zu", c->batch);
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, ",batch=%zu,shared_b=%d", c->batch, c->shared_b);
         size_t l = strlen(buf);
         if (l + strlen(tmp) < n) {
             buf[l - 1] = 0;
@@ -244,14 +245,15 @@ static void run_gemm_case(const gemm_case *c) {
     size_t M = c->M, N = c->N, K = c->K, B = c->batch;
     size_t lda = (c->tA ? M : K) + 3, ldb = (c->tB ? K : N) + 5, ldc = N + 2, ldz = N + 1;
     size_t arows = c->tA ? K : M, brows = c->tB ? N : K;
-    size_t sa = arows * lda, sb = brows * ldb, sc = M * ldc, sz = M * ldz;
-    gbuf A = gb_alloc(sa * B), Bm = gb_alloc(sb * B), C = gb_alloc(sc * B), Z = gb_alloc(sz * B);
+    size_t sa = arows * lda, sb = c->shared_b ? 0 : brows * ldb, sc = M * ldc, sz = M * ldz;
+    size_t nb = c->shared_b ? brows * ldb : sb * B;
+    gbuf A = gb_alloc(sa * B), Bm = gb_alloc(nb), C = gb_alloc(sc * B), Z = gb_alloc(sz * B);
     gbuf cb = gb_alloc(N), rb = gb_alloc(M);
     float rng_r = 3;
 #define FILL(buf, cnt)                                                                      \
     for (size_t i_ = 0; i_ < (cnt); i_++) (buf)[i_] = c->int_data ? rng_int(&r, (int)rng_r) : rng_unit(&r);
     FILL(A.p, sa * B);
-    FILL(Bm.p, sb * B);
+    FILL(Bm.p, nb);
     FILL(C.p, sc * B);
     FILL(Z.p, sz * B);
     FILL(cb.p, N);
@@ -429,6 +431,9 @@ static void test_sgemm_batch(void) {
                 c.act = act_for(v * 5);
                 c.int_data = true;
                 c.isa = isas[ii], c.threads = t, c.seed = 7000 + (uint64_t)v, c.batch = shapes[s][0];
+                run_gemm_case(&c);
+                /* MatMul with shared weights: packed or plain, folded into one product */
+                c.shared_b = true, c.tA = false, c.pb = (v & 1) != 0;
                 run_gemm_case(&c);
             }
 }

@@ -353,6 +353,14 @@ kiln_status kl_sgemm_batch(kl_pool *pool, const kl_gemm_args *a, size_t batch, c
     gemm_job j;
     KL_TRY(make_job(a, &j));
     if (batch == 0 || a->M == 0 || a->N == 0) return KILN_OK;
+    /* MatMul [batch, M, K] x [K, N] with contiguous A/C/Z rows and a shared B:
+     * one product with batch*M rows */
+    if (batch > 1 && !a->transA && !a->packed_a && (st->b == 0 || a->packed_b) && st->a == a->M * a->lda &&
+        st->c == a->M * a->ldc && (!a->Z || st->z == a->M * a->ldz) && !a->row_bias && st->col_bias == 0) {
+        kl_gemm_args one = *a;
+        one.M = a->M * batch;
+        return kl_sgemm_batch(pool, &one, 1, NULL);
+    }
     int t = pick_threads(pool, a->max_threads, a->M * batch, a->N, a->K);
     gemm_split s = {&j, batch, st, true, MR, 1, NULL, 0};
     if (batch >= (size_t)t * 2 || t == 1) {
