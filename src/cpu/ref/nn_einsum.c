@@ -241,7 +241,7 @@ kiln_status kl_nn_einsum(kl_kctx *c) {
     for (int j = 0; !s && j < pl.n_out; j++) yd[j] = pl.size[pl.out[j]];
     if (!s) s = kl_kctx_output(c, 0, c->in[0]->dtype, pl.n_out, yd, &y);
     if (s || y->count == 0) {
-        kl_free(pl.st);
+        kl_nn_free(pl.st);
         return s;
     }
     bool isint = kl_dtype_is_integer(y->dtype);
@@ -259,9 +259,9 @@ kiln_status kl_nn_einsum(kl_kctx *c) {
             kl_nn_store_f64(y, out);
         }
     }
-    for (int k = 0; k < pl.n_ops; k++) kl_free(vals[k]);
-    kl_free(out);
-    kl_free(pl.st);
+    for (int k = 0; k < pl.n_ops; k++) kl_nn_free(vals[k]);
+    kl_nn_free(out);
+    kl_nn_free(pl.st);
     return s;
 }
 
@@ -309,6 +309,6 @@ kiln_status kl_nn_det(kl_kctx *c) {
         }
         kl_rt_set_f64(y, b, det);
     }
-    kl_free(a);
+    kl_nn_free(a);
     return KILN_OK;
 }

@@ -203,9 +203,9 @@ kiln_status kl_nn_grid_sample(kl_kctx *c) {
         }
     if (!s && numeric) kl_nn_store_f64(y, yv);
 done:
-    kl_free(xv);
-    kl_free(gv);
-    kl_free(yv);
+    kl_nn_free(xv);
+    kl_nn_free(gv);
+    kl_nn_free(yv);
     return s;
 }
 
@@ -239,7 +239,7 @@ kiln_status kl_nn_affine_grid(kl_kctx *c) {
     double *tv, *yv = kl_nn_alloc(y->count, sizeof *yv);
     if (!yv) return KILN_ERR_NO_MEMORY;
     if (kl_nn_as_f64(th, &tv)) {
-        kl_free(yv);
+        kl_nn_free(yv);
         return KILN_ERR_NO_MEMORY;
     }
     for (int64_t b = 0; b < size[0]; b++)
@@ -263,7 +263,7 @@ kiln_status kl_nn_affine_grid(kl_kctx *c) {
             }
         }
     kl_nn_store_f64(y, yv);
-    kl_free(tv);
-    kl_free(yv);
+    kl_nn_free(tv);
+    kl_nn_free(yv);
     return KILN_OK;
 }

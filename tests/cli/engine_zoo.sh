@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The builder's acceptance checks on the exported model zoo (after cli.zoo
+# has exported it): every model through kiln_build -> save -> load -> run
+# against PyTorch and the unoptimized session; the ResNet-50 arena at
+# batch 8; text_encoder with one profile (grid, flat RSS, refusal outside).
+#   tests/cli/engine_zoo.sh KILN   (env: KILN_SOURCE_DIR, KILN_BUILD_DIR, KILN_TEST_QUICK)
+set -uo pipefail
+src=${KILN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${KILN_BUILD_DIR:-$src/build}
+check=$build/tests/engine_check
+models=$src/models/out
+[ -x "$check" ] || { echo "engine_zoo: $check is not built"; exit 1; }
+if [ ! -f "$models/resnet50.onnx" ] || [ ! -f "$models/text_encoder.onnx" ]; then
+    echo "engine_zoo: SKIP: the zoo is not exported (tests/cli/zoo.sh exports it)"
+    exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+for f in "$models"/*.onnx; do
+    m=$(basename "$f" .onnx)
+    data=$models/${m}_ref/test_data_set_0
+    [ -d "$data" ] || continue
+    "$check" roundtrip "$f" "$data" "$tmp/$m.kiln" || fail=1
+done
+"$check" arena "$models/resnet50.onnx" 8 0.40 || fail=1
+runs=1000
+[ -n "${KILN_TEST_QUICK:-}" ] && runs=100
+"$check" grid "$models/text_encoder.onnx" "$runs" || fail=1
+[ "$fail" = 0 ] && echo "engine_zoo: all passed"
+exit "$fail"
