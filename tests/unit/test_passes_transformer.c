@@ -137,8 +137,27 @@ static void output_types(const kl_model *m, char *buf, size_t size) {
     }
 }
 
+/* Every value of the optimized graph that the original graph also has
+ * (same name) has the same type: element type and shape, symbols included. */
+static int changed_types(const kl_model *ref, const kl_model *m) {
+    int bad = 0;
+    for (size_t i = 0; i < m->graph->n_nodes; i++) {
+        const kl_node *n = m->graph->nodes[i];
+        for (size_t k = 0; k < n->n_outputs + n->n_inputs; k++) {
+            const kl_value *v = k < n->n_outputs ? n->outputs[k] : n->inputs[k - n->n_outputs];
+            const kl_value *r = v ? kl_graph_lookup(ref->graph, v->name) : NULL;
+            char a[256], b[256];
+            if (r && strcmp(kl_type_format(&v->type, a, sizeof a), kl_type_format(&r->type, b, sizeof b)) != 0) {
+                fprintf(stderr, "    value '%s' was %s, is %s\n", v->name, b, a);
+                bad++;
+            }
+        }
+    }
+    return bad;
+}
+
 /* Load mb twice, optimize the second copy, compare outputs (symbolic dims
- * = 3) and the graph outputs' types; returns the optimized model. */
+ * = 3) and the values' types; returns the optimized model. */
 static kl_model *optimize(kt_pb *mb, kl_model **ref, double *err) {
     *ref = load_bytes(mb);
     kl_model *m = load_bytes(mb);
@@ -156,6 +175,7 @@ static kl_model *optimize(kt_pb *mb, kl_model **ref, double *err) {
     output_types(*ref, t1, sizeof t1);
     output_types(m, t2, sizeof t2);
     KT_CHECK_STR(t2, t1);
+    KT_CHECK_EQ_INT(changed_types(*ref, m), 0);
     *err = compare_models(*ref, m, 3);
     return m;
 }
@@ -608,6 +628,27 @@ static void test_attention_bert(void) {
     }
 }
 
+/* --disable-pass: without fuse_attention the block stays (and its score
+ * MatMuls, whose operands are both computed, are not linear layers). */
+static void test_attention_disabled(void) {
+    kt_pb mb = {0};
+    build_bert(&mb, AT_BERT);
+    kl_model *ref = load_bytes(&mb), *m = load_bytes(&mb);
+    static const char *const off[] = {"fuse_attention"};
+    kl_pass_options o = {.disabled = off, .n_disabled = 1, .rewrite_limit = -1};
+    if (m && ref) {
+        KT_CHECK_EQ_INT(kl_passes_run(m, &o, NULL), KILN_OK);
+        KT_CHECK_EQ_INT(count_op(m, "kiln.Attention"), 0);
+        KT_CHECK_EQ_INT(count_op(m, "Softmax"), 1);
+        KT_CHECK_EQ_INT(count_op(m, "MatMul"), 2);
+        KT_CHECK_EQ_INT(count_op(m, "kiln.FusedMatMul"), 4);
+        KT_CHECK(compare_models(ref, m, 3) <= 1e-6);
+    }
+    kl_model_free(ref);
+    kl_model_free(m);
+    kt_pb_free(&mb);
+}
+
 /* torch nn.MultiheadAttention (batch_first) as exported by torch 1.13:
  * Transpose to [seq,batch,E], packed in-projection, three Slices, Reshape
  * [seq, batch*H, D] (target [0,-1,D]), Transpose (1,0,2) (K: (1,2,0)),
@@ -949,6 +990,7 @@ int main(void) {
     KT_RUN(test_rmsnorm);
     KT_RUN(test_attention_kernel);
     KT_RUN(test_attention_bert);
+    KT_RUN(test_attention_disabled);
     KT_RUN(test_attention_torch);
     KT_RUN(test_elementwise_chain);
     KT_RUN(test_elementwise_gelu);
