@@ -6,9 +6,9 @@
 #
 # 1. builds kiln's static library (Release, in DIR, default <source>/build-bench)
 #    and bench/kiln_time.c against it;
-# 2. finds onnxruntime-node@1.30.0 ($KILN_ORT_NODE_MODULES, <source>/node_modules,
-#    any <source>/build*/peer_ort/node_modules) or installs it with npm into
-#    DIR/peer_ort (--ignore-scripts: the CPU binaries are in the package);
+# 2. finds onnxruntime-node@1.30.0 through kiln_need_ort (scripts/lib.sh:
+#    $KILN_ORT_NODE_MODULES, <source>/node_modules, or the one shared copy in
+#    <source>/.ort, installed there once under a lock);
 # 3. exports the models that models/out lacks (models/export.py);
 # 4. runs bench/bench.py: per model, batch and thread count, the three runtimes
 #    alternate (see bench.py), and the median latencies and the ratios
@@ -16,20 +16,22 @@
 #    OUT/results.md (OUT defaults to DIR/bench).
 # --quick: resnet18 and text_encoder, batch 1, 1 thread, 2 rounds (a smoke
 # test; explicit --models/--batches/--threads/--rounds still win).
-# Default run: 7 models x batches 1,8 x threads 1,2 (about 12 minutes on 2 cores).
+# Default run: 8 models x batches 1,8 x threads 1,2 (about 13 minutes on 2 cores).
+# sam_vit_b_encoder (1024x1024, ~490 G MACs and ~2.5 GB of activations per
+# image) is not in it: run it alone, e.g. --models sam_vit_b_encoder --batches 1.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/.." && pwd)
 build=$src/build-bench
 out=
-models=resnet18,resnet50,mobilenet_v2,efficientnet_b0,vit_b_16,ssdlite320_mobilenet_v3_large,text_encoder
+models=resnet18,resnet50,mobilenet_v2,efficientnet_b0,vit_b_16,ssdlite320_mobilenet_v3_large,text_encoder,yolov8n
 batches=1,8
 threads=1,2
 rounds=5
 quick=0
 given=" "
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --models) models=$2; given+="models "; shift 2 ;;
@@ -78,30 +80,11 @@ cc=${CC:-cc}
 $cc -std=c11 -O2 -Wall -Wextra -I"$src/include" "$here/kiln_time.c" "$build/libkiln.a" -lm -lpthread \
     -o "$out/kiln_time"
 
-# 2. onnxruntime-node 1.30.0.
-ort_version=1.30.0
-ort_ok() {
-    [ -d "$1/onnxruntime-node" ] &&
-        node -e "const o = require(process.argv[1] + '/onnxruntime-node');
-                 if (!o.env.versions || o.env.versions.node !== process.argv[2]) process.exit(1);" \
-            "$1" "$ort_version" >/dev/null 2>&1
-}
-mods=
-for d in "${KILN_ORT_NODE_MODULES:-}" "$src/node_modules" "$build/peer_ort/node_modules" \
-         "$src"/build*/peer_ort/node_modules; do
-    if [ -n "$d" ] && ort_ok "$d"; then mods=$d; break; fi
-done
-if [ -z "$mods" ]; then
-    command -v npm >/dev/null || { echo "bench: no onnxruntime-node@$ort_version and no npm" >&2; exit 1; }
-    echo "bench: installing onnxruntime-node@$ort_version into $build/peer_ort (npm)..."
-    mkdir -p "$build/peer_ort"
-    [ -f "$build/peer_ort/package.json" ] || echo '{"name": "kiln-bench-ort", "private": true}' >"$build/peer_ort/package.json"
-    (cd "$build/peer_ort" && timeout 900 npm install --ignore-scripts --prefer-offline --no-audit --no-fund \
-        --loglevel=error "onnxruntime-node@$ort_version" >install.log 2>&1) ||
-        { tail -5 "$build/peer_ort/install.log" >&2; exit 1; }
-    mods=$build/peer_ort/node_modules
-    ort_ok "$mods" || { echo "bench: onnxruntime-node@$ort_version does not load here" >&2; exit 1; }
-fi
+# 2. onnxruntime-node 1.30.0: the one shared copy (kiln_need_ort, scripts/lib.sh).
+# shellcheck source=../scripts/lib.sh
+source "$src/scripts/lib.sh"
+kiln_need_ort || { echo "bench: $kiln_ort_why" >&2; exit 1; }
+mods=$KILN_ORT_MODULES
 
 # 3. Models.
 missing=

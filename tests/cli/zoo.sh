@@ -21,8 +21,8 @@
 #   KILN_ZOO_CHECK       the zoo_check executable (default: <build>/tests/zoo_check,
 #                        else compiled here against <build>/libkiln.a)
 #   KILN_ORT_NODE_MODULES  a node_modules folder holding onnxruntime-node
-#                        1.30.0 (else <source>/node_modules, <build>/peer_ort or
-#                        <build>/zoo_ort/node_modules, installed there by npm)
+#                        1.30.0 (else <source>/node_modules or <source>/.ort,
+#                        installed there once: kiln_need_ort in scripts/lib.sh)
 # Exits 77 (skip) when no model is there and python3-torch/-onnx are missing.
 set -euo pipefail
 
@@ -93,32 +93,18 @@ if [ ! -x "$check" ]; then
         -lm -lpthread -o "$check"
 fi
 
-# 3. ONNX Runtime: onnxruntime-node 1.30.0 from $KILN_ORT_NODE_MODULES,
-#    <source>/node_modules, the folder tests/peer/run.sh installs it into, or
-#    installed here with npm (the package ships its CPU binaries: no install
-#    script needed); skipped with a SKIP line when none can be had.
-ort_version=1.30.0
-ort_ok() {
-    [ -d "$1/onnxruntime-node" ] &&
-        node -e "const o = require(process.argv[1] + '/onnxruntime-node');
-                 if (!o.env.versions || o.env.versions.node !== process.argv[2]) process.exit(1);" \
-            "$1" "$ort_version" >/dev/null 2>&1
-}
+# 3. ONNX Runtime: onnxruntime-node 1.30.0 through kiln_need_ort
+#    (scripts/lib.sh: $KILN_ORT_NODE_MODULES, <source>/node_modules or the one
+#    shared copy in <source>/.ort, installed there once under a lock);
+#    skipped with a SKIP line when it cannot be had.
+# shellcheck source=../../scripts/lib.sh
+source "$src/scripts/lib.sh"
+ort_version=$KILN_ORT_VERSION
 ort_mods=
-if command -v node >/dev/null; then
-    for d in "${KILN_ORT_NODE_MODULES:-}" "$src/node_modules" "$build/peer_ort/node_modules" \
-        "$build/zoo_ort/node_modules"; do
-        if [ -n "$d" ] && ort_ok "$d"; then ort_mods=$d; break; fi
-    done
-    if [ -z "$ort_mods" ] && command -v npm >/dev/null; then
-        echo "zoo: installing onnxruntime-node@$ort_version into $build/zoo_ort (npm)..."
-        mkdir -p "$build/zoo_ort"
-        [ -f "$build/zoo_ort/package.json" ] ||
-            echo '{"name": "kiln-zoo-ort", "private": true}' >"$build/zoo_ort/package.json"
-        (cd "$build/zoo_ort" && timeout 900 npm install --ignore-scripts --prefer-offline --no-audit \
-            --no-fund --loglevel=error "onnxruntime-node@$ort_version" >install.log 2>&1) || true
-        ort_ok "$build/zoo_ort/node_modules" && ort_mods=$build/zoo_ort/node_modules
-    fi
+if kiln_need_ort; then
+    ort_mods=$KILN_ORT_MODULES
+else
+    echo "zoo: $kiln_ort_why"
 fi
 if [ -z "$ort_mods" ]; then
     echo "zoo: SKIP onnxruntime comparison: onnxruntime-node@$ort_version cannot be loaded or installed" \

@@ -10,11 +10,11 @@
 # 3. BUILD_DIR/tests/kiln-conformance runs kiln on them, with the cases
 #    listed in tests/peer/known_differences.txt (ORT does not follow the ONNX
 #    spec there) expected to differ.
-# onnxruntime-node@1.30.0 is taken from $KILN_ORT_NODE_MODULES (a
-# node_modules folder), <source>/node_modules, or BUILD_DIR/peer_ort, where
-# it is installed with npm when missing (the package ships its CPU binaries:
-# no install script needed).  Exits 77 (CTest: skipped) with a SKIP line when
-# python3 with onnx + numpy, node or the package cannot be had.
+# onnxruntime-node@1.30.0 comes from kiln_need_ort (scripts/lib.sh): the
+# one copy shared by every script ($KILN_ORT_NODE_MODULES, <source>/node_modules
+# or <source>/.ort, installed there once under a lock).  Exits 77 (CTest:
+# skipped) with a SKIP line when python3 with onnx + numpy, node or the
+# package cannot be had.
 # Env: KILN_BUILD_DIR (default <source>/build), KILN_PEER_FILTER (a substring
 # of the case names, passed to --filter), KILN_PEER_REGEN=1 (regenerate).
 set -euo pipefail
@@ -25,7 +25,9 @@ build=${1:-${KILN_BUILD_DIR:-$src/build}}
 build=$(cd "$build" && pwd)
 runner=$build/tests/kiln-conformance
 cases=$build/peer_cases
-ort_version=1.30.0
+# shellcheck source=../../scripts/lib.sh
+source "$src/scripts/lib.sh"
+ort_version=$KILN_ORT_VERSION
 skip() { echo "peer: SKIP: $*"; exit 77; }
 
 [ -x "$runner" ] || { echo "peer: no conformance runner at $runner (build the kiln-conformance target)" >&2; exit 1; }
@@ -34,33 +36,8 @@ py=/usr/bin/python3
 "$py" -c 'import onnx, numpy' 2>/dev/null || skip "$py lacks the onnx and numpy modules (apt-get install python3-onnx)"
 command -v node >/dev/null || skip "no node (apt-get install nodejs npm)"
 
-# A node_modules folder holding onnxruntime-node $ort_version, or nothing.
-ort_ok() {
-    [ -d "$1/onnxruntime-node" ] &&
-        node -e "const o = require(process.argv[1] + '/onnxruntime-node');
-                 if (!o.env.versions || o.env.versions.node !== process.argv[2]) process.exit(1);" \
-            "$1" "$ort_version" >/dev/null 2>&1
-}
-mods=
-for d in "${KILN_ORT_NODE_MODULES:-}" "$src/node_modules" "$build/peer_ort/node_modules"; do
-    if [ -n "$d" ] && ort_ok "$d"; then mods=$d; break; fi
-done
-if [ -z "$mods" ]; then
-    command -v npm >/dev/null || skip "onnxruntime-node@$ort_version is not installed and there is no npm (apt-get install npm)"
-    echo "peer: installing onnxruntime-node@$ort_version into $build/peer_ort (npm)..."
-    mkdir -p "$build/peer_ort"
-    [ -f "$build/peer_ort/package.json" ] || echo '{"name": "kiln-peer-ort", "private": true}' >"$build/peer_ort/package.json"
-    # --ignore-scripts: the package's install script only fetches GPU providers;
-    # the CPU binaries for linux/x64 are inside the package.
-    if ! (cd "$build/peer_ort" && timeout 900 npm install --ignore-scripts --prefer-offline --no-audit --no-fund \
-            --loglevel=error "onnxruntime-node@$ort_version" >install.log 2>&1); then
-        tail -5 "$build/peer_ort/install.log" | sed 's/^/peer:   /'
-        skip "npm could not install onnxruntime-node@$ort_version (log: $build/peer_ort/install.log)"
-    fi
-    ort_ok "$build/peer_ort/node_modules" ||
-        skip "onnxruntime-node@$ort_version does not load here (node $(node --version), $(uname -m))"
-    mods=$build/peer_ort/node_modules
-fi
+kiln_need_ort || skip "$kiln_ort_why"
+mods=$KILN_ORT_MODULES
 
 stamp=$( { cat "$here/gen_cases.py" "$here/run_ort.js"; echo "ort $ort_version";
            "$py" -c 'import onnx, numpy; print(onnx.__version__, numpy.__version__)'; } | sha256sum | cut -c1-16)
