@@ -25,6 +25,24 @@ Models (opset 17, graph input "input"):
       (4 post-norm layers, d_model 128, 4 heads, feed-forward 256, final
       LayerNorm): input int64 [batch,sequence] token ids < 1000, output
       "output" float [batch,sequence,128]; dynamic batch and sequence.
+  yolov8n
+      Ultralytics YOLOv8n (80 classes; C2f blocks, SPPF, PAN-FPN neck,
+      decoupled head with DFL) with its box decoding: input float
+      [batch,3,640,640] (values in [0,1]), output "output" float
+      [batch,84,8400]: per anchor (strides 8, 16, 32) the box (cx, cy, w, h
+      in input pixels) and 80 sigmoid class scores; dynamic batch.
+      3,157,200 parameters (3,151,904 with BatchNorm folded, as exported).
+  sam_vit_b_encoder
+      Segment Anything's ViT-B image encoder (16x16 patches, absolute and
+      decomposed relative positions, windowed attention (14x14) but in the
+      global blocks 2, 5, 8, 11, neck): input float [batch,3,1024,1024],
+      output "output" float [batch,256,64,64]; dynamic batch.  89,670,912
+      parameters.  One data set (batch 1): ~490 G MACs per image.
+  sam_vit_b_encoder_256 (not in --list)
+      the same encoder for 256x256 images (16x16 tokens, pos_embed
+      [1,16,16,768], windows padded from 16 to 28): the graph of
+      sam_vit_b_encoder at 1/22 of its compute, with data sets of batch 2
+      and 1, for the sanitizer build's zoo test.
 
 For each model NAME the script writes, in OUT:
   NAME.onnx
@@ -32,19 +50,24 @@ For each model NAME the script writes, in OUT:
   NAME_ref/test_data_set_N/output_K.{npy,pb}   PyTorch's outputs for them
       as .npy arrays and as TensorProtos named like the graph's inputs and
       outputs (the ONNX backend-test layout).  Data set 0 is the input the
-      model was traced with (batch 2; text: [2,16]); data set 1, where there
-      is one, has another batch size (1; text: [3,37]).
+      model was traced with (batch 2; text: [2,16]; sam_vit_b_encoder: 1);
+      data set 1, where there is one, has another batch size (1; text:
+      [3,37]).
   conformance/test_NAME/{model.onnx,test_data_set_N}
       symbolic links, so that `kiln-conformance --root OUT/conformance` runs
       the zoo (not resnet18_ext: its data file must lie beside the model).
-Weights are torchvision's initialisation, seeded, with every parameter that
+Weights are torchvision's initialisation (PyTorch's default for YOLOv8n and
+SAM), seeded, with every parameter that
 it leaves constant (zero biases and classifier heads, unit scales, ViT's
 class token) redrawn from the seeded generator, the residual branches damped
 (see damp_residual_branches) and BatchNorm running statistics set from one
 seeded forward pass (batch-norm layers in train mode with momentum 1, then
-eval), so every output depends on the input.  The export fails if a
+eval), so every output depends on the input (YOLOv8n: box and class
+logits sharpened, see build_yolo; SAM: absolute and relative positions and
+sharper attention, see build_sam).  The export fails if a
 reference output is near zero or constant, or if its float32 value is more
-than 4e-6 (relative L2) away from PyTorch's float64 value on the same input:
+than 4e-6 (relative L2) away from PyTorch's float64 value on the same input
+(YOLOv8n: also its box and score parts, each on its own):
 the reference's own rounding noise stays well below the 1e-5 that kiln is
 held to.
 
@@ -66,16 +89,34 @@ OPSET = 17
 CLASSIFIERS = ["resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0", "vit_b_16"]
 DETECTOR = "ssdlite320_mobilenet_v3_large"
 TEXT = "text_encoder"
+YOLO = "yolov8n"
+SAM = "sam_vit_b_encoder"
+# SAM's encoder at 256x256 (16x16 tokens): the same graph (padding, windows,
+# global blocks, relative positions, neck) at 1/22 of the compute, for runs
+# where the full size costs too much (the sanitizer build) and to check the
+# dynamic batch (batch 2 and 1).  Not in --list: not a zoo model of its own.
+SAM_SMALL = "sam_vit_b_encoder_256"
 ALL_MODELS = ["resnet18", "resnet18_ext", "resnet50", "mobilenet_v2", "efficientnet_b0",
-              "vit_b_16", DETECTOR, TEXT]
+              "vit_b_16", DETECTOR, TEXT, YOLO, SAM]
+VARIANTS = [SAM_SMALL]
 # Models that take long to export or to run on a slow machine.
-BIG_MODELS = ["vit_b_16", DETECTOR]
+BIG_MODELS = ["vit_b_16", DETECTOR, SAM]
 
 # Largest relative L2 distance allowed between the float32 reference output
 # and PyTorch's float64 output (runtimes are held to 1e-5 against it).
 MAX_FLOAT64_DEVIATION = 4e-6
 
 TEXT_VOCAB, TEXT_DIM, TEXT_HEADS, TEXT_FF, TEXT_LAYERS, TEXT_MAX_LEN = 1000, 128, 4, 256, 4, 512
+YOLO_IMAGE = 640
+# Gains on the weights of the head's last box and class convolutions (see
+# build_yolo).
+YOLO_BOX_GAIN, YOLO_CLS_GAIN = 3.0, 3.0
+SAM_IMAGE = {SAM: 1024, SAM_SMALL: 256}
+# Outputs whose parts along an axis are held to the float64 bound each on its
+# own (axis, sizes): YOLO's box coordinates (pixels) would hide the scores.
+OUTPUT_PARTS = {YOLO: (1, (4, 80))}
+SAM_POS_STD = 0.1
+SAM_QK_GAIN = 2.0
 DETECTOR_IMAGE = (160, 640)
 # With seed 0, 60 (class, box) candidates score above 0.6 (none within 2e-3 of
 # it, no two within 4e-5 of each other) and no two boxes of one class have an
@@ -233,6 +274,372 @@ def build_text(name, seed, torch, torchvision):
             {"input": {0: "batch", 1: "sequence"}, "output": {0: "batch", 1: "sequence"}})
 
 
+def yolov8_class(torch):
+    """Ultralytics YOLOv8 (ultralytics/nn/modules: Conv, Bottleneck, C2f, SPPF,
+    Detect, DFL; yolov8.yaml) at inference, for one fixed square image size:
+    the anchors and strides are constants, the batch is dynamic."""
+    nn = torch.nn
+
+    class Conv(nn.Module):
+        """Conv2d (no bias, padding k//2) + BatchNorm2d (eps 1e-3) + SiLU."""
+
+        def __init__(self, c1, c2, k=1, s=1):
+            super().__init__()
+            self.conv = nn.Conv2d(c1, c2, k, s, k // 2, bias=False)
+            self.bn = nn.BatchNorm2d(c2, eps=1e-3, momentum=0.03)
+            self.act = nn.SiLU()
+
+        def forward(self, x):
+            return self.act(self.bn(self.conv(x)))
+
+    class Bottleneck(nn.Module):
+        """Two 3x3 Convs, with a residual connection when `shortcut`."""
+
+        def __init__(self, c, shortcut):
+            super().__init__()
+            self.cv1 = Conv(c, c, 3)
+            self.cv2 = Conv(c, c, 3)
+            self.add = shortcut
+
+        def forward(self, x):
+            y = self.cv2(self.cv1(x))
+            return x + y if self.add else y
+
+    class C2f(nn.Module):
+        """1x1 Conv, split in two halves, n Bottlenecks chained on the second,
+        concat of the halves and every Bottleneck output, 1x1 Conv."""
+
+        def __init__(self, c1, c2, n, shortcut):
+            super().__init__()
+            self.c = c2 // 2
+            self.cv1 = Conv(c1, 2 * self.c, 1)
+            self.cv2 = Conv((2 + n) * self.c, c2, 1)
+            self.m = nn.ModuleList(Bottleneck(self.c, shortcut) for _ in range(n))
+
+        def forward(self, x):
+            y = list(self.cv1(x).chunk(2, 1))
+            y.extend(m(y[-1]) for m in self.m)
+            return self.cv2(torch.cat(y, 1))
+
+    class SPPF(nn.Module):
+        """1x1 Conv, three chained 5x5 max pools (stride 1), concat, 1x1 Conv."""
+
+        def __init__(self, c1, c2, k=5):
+            super().__init__()
+            self.cv1 = Conv(c1, c1 // 2, 1)
+            self.cv2 = Conv(c1 // 2 * 4, c2, 1)
+            self.m = nn.MaxPool2d(k, 1, k // 2)
+
+        def forward(self, x):
+            y = [self.cv1(x)]
+            y.extend(self.m(y[-1]) for _ in range(3))
+            return self.cv2(torch.cat(y, 1))
+
+    class DFL(nn.Module):
+        """Distribution focal loss integral: softmax over reg_max bins, then
+        their expectation through a fixed 1x1 conv of weights 0..reg_max-1."""
+
+        def __init__(self, c1=16):
+            super().__init__()
+            self.conv = nn.Conv2d(c1, 1, 1, bias=False).requires_grad_(False)
+            with torch.no_grad():
+                self.conv.weight.copy_(torch.arange(c1, dtype=torch.float).view(1, c1, 1, 1))
+            self.c1 = c1
+
+        def forward(self, x):
+            b, _, a = x.shape
+            return self.conv(x.view(b, 4, self.c1, a).transpose(2, 1).softmax(1)).view(b, 4, a)
+
+    class Detect(nn.Module):
+        """Decoupled head: per level a box branch (2 Conv3x3, Conv2d 1x1 to
+        4 * reg_max) and a class branch (2 Conv3x3, Conv2d 1x1 to nc); DFL,
+        dist2bbox to (cx, cy, w, h) times the stride, sigmoid scores."""
+
+        def __init__(self, nc, ch, strides, imgsz):
+            super().__init__()
+            self.nc, self.reg_max = nc, 16
+            self.no = nc + 4 * self.reg_max
+            c2, c3 = max(16, ch[0] // 4, 4 * self.reg_max), max(ch[0], min(nc, 100))
+            self.cv2 = nn.ModuleList(nn.Sequential(Conv(c, c2, 3), Conv(c2, c2, 3),
+                                                   nn.Conv2d(c2, 4 * self.reg_max, 1)) for c in ch)
+            self.cv3 = nn.ModuleList(nn.Sequential(Conv(c, c3, 3), Conv(c3, c3, 3),
+                                                   nn.Conv2d(c3, nc, 1)) for c in ch)
+            self.dfl = DFL(self.reg_max)
+            # make_anchors(offset 0.5) for imgsz x imgsz, as constants.
+            points, stride = [], []
+            for s in strides:
+                n = imgsz // s
+                sy, sx = torch.meshgrid(torch.arange(n) + 0.5, torch.arange(n) + 0.5, indexing="ij")
+                points.append(torch.stack((sx, sy), -1).view(-1, 2))
+                stride.append(torch.full((n * n, 1), float(s)))
+            self.register_buffer("anchors", torch.cat(points).t().contiguous().unsqueeze(0))  # [1,2,A]
+            self.register_buffer("strides", torch.cat(stride).t().contiguous().unsqueeze(0))  # [1,1,A]
+
+        def forward(self, xs):
+            b = xs[0].shape[0]
+            x = torch.cat([torch.cat((self.cv2[i](xi), self.cv3[i](xi)), 1).view(b, self.no, -1)
+                           for i, xi in enumerate(xs)], 2)
+            box, cls = x.split((4 * self.reg_max, self.nc), 1)
+            lt, rb = self.dfl(box).chunk(2, 1)
+            x1y1, x2y2 = self.anchors - lt, self.anchors + rb
+            xywh = torch.cat(((x1y1 + x2y2) / 2, x2y2 - x1y1), 1) * self.strides
+            return torch.cat((xywh, cls.sigmoid()), 1)
+
+    class YOLOv8(nn.Module):
+        """Backbone (Conv/C2f with shortcuts, SPPF), PAN-FPN neck (nearest
+        x2 upsampling, concat, C2f without shortcuts, stride-2 Convs) and the
+        Detect head on P3, P4, P5: [batch, 3, S, S] -> [batch, 4 + nc, A]."""
+
+        def __init__(self, nc=80, depth=0.33, width=0.25, max_channels=1024, imgsz=640):
+            super().__init__()
+
+            def ch(c):
+                return int(-(-min(c, max_channels) * width // 8) * 8)
+
+            def n(k):
+                return max(round(k * depth), 1)
+
+            self.b0 = Conv(3, ch(64), 3, 2)
+            self.b1 = Conv(ch(64), ch(128), 3, 2)
+            self.b2 = C2f(ch(128), ch(128), n(3), True)
+            self.b3 = Conv(ch(128), ch(256), 3, 2)
+            self.b4 = C2f(ch(256), ch(256), n(6), True)
+            self.b5 = Conv(ch(256), ch(512), 3, 2)
+            self.b6 = C2f(ch(512), ch(512), n(6), True)
+            self.b7 = Conv(ch(512), ch(1024), 3, 2)
+            self.b8 = C2f(ch(1024), ch(1024), n(3), True)
+            self.b9 = SPPF(ch(1024), ch(1024), 5)
+            self.up = nn.Upsample(None, 2, "nearest")
+            self.h12 = C2f(ch(1024) + ch(512), ch(512), n(3), False)
+            self.h15 = C2f(ch(512) + ch(256), ch(256), n(3), False)
+            self.h16 = Conv(ch(256), ch(256), 3, 2)
+            self.h18 = C2f(ch(256) + ch(512), ch(512), n(3), False)
+            self.h19 = Conv(ch(512), ch(512), 3, 2)
+            self.h21 = C2f(ch(512) + ch(1024), ch(1024), n(3), False)
+            self.detect = Detect(nc, (ch(256), ch(512), ch(1024)), (8, 16, 32), imgsz)
+
+        def forward(self, x):
+            x = self.b2(self.b1(self.b0(x)))
+            p3 = self.b4(self.b3(x))
+            p4 = self.b6(self.b5(p3))
+            p5 = self.b9(self.b8(self.b7(p4)))
+            h12 = self.h12(torch.cat((self.up(p5), p4), 1))
+            h15 = self.h15(torch.cat((self.up(h12), p3), 1))
+            h18 = self.h18(torch.cat((self.h16(h15), h12), 1))
+            h21 = self.h21(torch.cat((self.h19(h18), p5), 1))
+            return self.detect([h15, h18, h21])
+
+    return YOLOv8, Bottleneck
+
+
+def build_yolo(name, seed, torch):
+    """YOLOv8n, 80 classes, 640x640: output [batch, 84, 8400] = box (cx, cy,
+    w, h in input pixels) and 80 sigmoid class scores per anchor."""
+    YOLOv8, Bottleneck = yolov8_class(torch)
+    torch.manual_seed(seed)
+    model = YOLOv8(imgsz=YOLO_IMAGE)
+    redraw_constant_parameters(model, torch)
+    with torch.no_grad():
+        # Damp the residual branches (see damp_residual_branches).
+        for m in model.modules():
+            if isinstance(m, Bottleneck) and m.add:
+                m.cv2.bn.weight.uniform_(0.1, 0.3)
+        # Box logits with a spread (peaked DFL distributions, boxes that
+        # differ), class scores spread over (0, 1) instead of all near 0.5.
+        for seq in model.detect.cv2:
+            seq[-1].weight.mul_(YOLO_BOX_GAIN)
+        for seq in model.detect.cv3:
+            seq[-1].weight.mul_(YOLO_CLS_GAIN)
+    gen = torch.Generator().manual_seed(seed + 2)
+    calibrate_batchnorm(model, torch, torch.rand(4, 3, YOLO_IMAGE, YOLO_IMAGE, generator=gen))
+    x0 = torch.rand(2, 3, YOLO_IMAGE, YOLO_IMAGE, generator=torch.Generator().manual_seed(seed + 1))
+    x1 = torch.rand(1, 3, YOLO_IMAGE, YOLO_IMAGE, generator=torch.Generator().manual_seed(seed + 3))
+    return (model.eval(), [(x0,), (x1,)], ["input"], ["output"],
+            {"input": {0: "batch"}, "output": {0: "batch"}})
+
+
+def sam_encoder_class(torch):
+    """Segment Anything's ImageEncoderViT (segment_anything/modeling/
+    image_encoder.py), ViT-B configuration, written for export: every size
+    but the batch is a Python constant, and the windows keep the batch as
+    an axis of its own ([batch, windows, ...] instead of [batch * windows,
+    ...]), so that the exported shapes stay known (batch symbolic);
+    numerically the same computation."""
+    nn = torch.nn
+    F = torch.nn.functional
+
+    class ConstPad(torch.autograd.Function):
+        """F.pad(x, (0, 0, 0, pw, 0, ph)) of [B, H, W, C], exported as one Pad
+        with constant pads (torch 1.13 otherwise builds the pads with a
+        ConstantOfShape/Concat/Slice chain that it does not fold)."""
+
+        @staticmethod
+        def forward(ctx, x, ph, pw):
+            return F.pad(x, (0, 0, 0, pw, 0, ph))
+
+        @staticmethod
+        def symbolic(g, x, ph, pw):
+            pads = g.op("Constant", value_t=torch.tensor([0, 0, 0, 0, 0, ph, pw, 0]))
+            return g.op("Pad", x, pads)
+
+    def window_partition(x, ws, H, W, C):
+        """[B, H, W, C] -> [B, nw, ws, ws, C], zero-padded to multiples of ws."""
+        ph, pw = (ws - H % ws) % ws, (ws - W % ws) % ws
+        if ph or pw:
+            x = ConstPad.apply(x, ph, pw)
+        hp, wp = (H + ph) // ws, (W + pw) // ws
+        x = x.reshape(-1, hp, ws, wp, ws, C).permute(0, 1, 3, 2, 4, 5)
+        return x.reshape(-1, hp * wp, ws, ws, C)
+
+    def window_unpartition(x, ws, H, W, C):
+        """[B, nw, ws, ws, C] -> [B, H, W, C], the padding dropped."""
+        hp, wp = -(-H // ws), -(-W // ws)
+        x = x.reshape(-1, hp, wp, ws, ws, C).permute(0, 1, 3, 2, 4, 5)
+        x = x.reshape(-1, hp * ws, wp * ws, C)
+        if hp * ws > H or wp * ws > W:
+            x = x[:, :H, :W, :]
+        return x
+
+    def get_rel_pos(size, rel_pos):
+        """rel_pos [2 * size - 1, C] -> [size, size, C] (query, key): SAM's
+        get_rel_pos for equal query and key sizes (no interpolation)."""
+        q = torch.arange(size)[:, None]
+        k = torch.arange(size)[None, :]
+        return rel_pos[q - k + (size - 1)]
+
+    class Attention(nn.Module):
+        """Multi-head attention over windows of H x W tokens with decomposed
+        relative position terms (add_decomposed_rel_pos)."""
+
+        def __init__(self, dim, heads, size, windows):
+            super().__init__()
+            self.dim, self.heads, self.size, self.windows = dim, heads, size, windows
+            self.scale = (dim // heads) ** -0.5
+            self.qkv = nn.Linear(dim, dim * 3)
+            self.proj = nn.Linear(dim, dim)
+            self.rel_pos_h = nn.Parameter(torch.zeros(2 * size[0] - 1, dim // heads))
+            self.rel_pos_w = nn.Parameter(torch.zeros(2 * size[1] - 1, dim // heads))
+
+        def forward(self, x):
+            # x: [B, nw, H, W, C]; q, k, v: [B, nw * heads, H * W, head_dim]
+            (H, W), nw, nh, hd = self.size, self.windows, self.heads, self.dim // self.heads
+            qkv = self.qkv(x).reshape(-1, nw, H * W, 3, nh, hd).permute(3, 0, 1, 4, 2, 5)
+            q, k, v = qkv.reshape(3, -1, nw * nh, H * W, hd).unbind(0)
+            attn = (q * self.scale) @ k.transpose(-2, -1)
+            r_q = q.reshape(-1, nw * nh, H, W, hd)
+            rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, get_rel_pos(H, self.rel_pos_h))
+            rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, get_rel_pos(W, self.rel_pos_w))
+            # In place: at 1024x1024 a global block's attention is 0.8 GB per
+            # image (1.6 GB in the export's float64 check), once instead of
+            # three times; exported as two Adds all the same.
+            attn = attn.reshape(-1, nw * nh, H, W, H, W)
+            attn.add_(rel_h[..., None]).add_(rel_w[..., None, :])
+            attn = attn.reshape(-1, nw * nh, H * W, H * W).softmax(dim=-1)
+            x = (attn @ v).reshape(-1, nw, nh, H, W, hd).permute(0, 1, 3, 4, 2, 5)
+            return self.proj(x.reshape(-1, nw, H, W, self.dim))
+
+    class MLPBlock(nn.Module):
+        def __init__(self, dim, hidden):
+            super().__init__()
+            self.lin1 = nn.Linear(dim, hidden)
+            self.lin2 = nn.Linear(hidden, dim)
+            self.act = nn.GELU()
+
+        def forward(self, x):
+            return self.lin2(self.act(self.lin1(x)))
+
+    class Block(nn.Module):
+        """Pre-norm transformer block; windowed attention when window > 0,
+        else global attention over the whole grid."""
+
+        def __init__(self, dim, heads, window, grid):
+            super().__init__()
+            self.dim, self.window, self.grid = dim, window, grid
+            self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+            if window:
+                nw = -(-grid[0] // window) * -(-grid[1] // window)
+                self.attn = Attention(dim, heads, (window, window), nw)
+            else:
+                self.attn = Attention(dim, heads, grid, 1)
+            self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+            self.mlp = MLPBlock(dim, 4 * dim)
+
+        def forward(self, x):
+            (H, W), C = self.grid, self.dim
+            shortcut = x
+            x = self.norm1(x)
+            if self.window:
+                x = window_unpartition(self.attn(window_partition(x, self.window, H, W, C)),
+                                       self.window, H, W, C)
+            else:
+                x = self.attn(x.unsqueeze(1)).reshape(-1, H, W, C)
+            x = shortcut + x
+            return x + self.mlp(self.norm2(x))
+
+    class LayerNorm2d(nn.Module):
+        """LayerNorm over the channels of [B, C, H, W] (eps 1e-6)."""
+
+        def __init__(self, c, eps=1e-6):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(c))
+            self.bias = nn.Parameter(torch.zeros(c))
+            self.eps = eps
+
+        def forward(self, x):
+            u = x.mean(1, keepdim=True)
+            s = (x - u).pow(2).mean(1, keepdim=True)
+            x = (x - u) / torch.sqrt(s + self.eps)
+            return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+    class ImageEncoderViT(nn.Module):
+        """16x16 patch embedding, absolute positions, 12 blocks (global
+        attention in 2, 5, 8, 11, windows of 14 elsewhere), neck to 256
+        channels: [B, 3, S, S] -> [B, 256, S/16, S/16]."""
+
+        def __init__(self, img_size=1024, patch=16, dim=768, depth=12, heads=12, out=256,
+                     window=14, global_blocks=(2, 5, 8, 11)):
+            super().__init__()
+            g = img_size // patch
+            self.patch_embed = nn.Conv2d(3, dim, patch, patch)
+            self.pos_embed = nn.Parameter(torch.zeros(1, g, g, dim))
+            self.blocks = nn.ModuleList(
+                Block(dim, heads, 0 if i in global_blocks else window, (g, g)) for i in range(depth))
+            self.neck = nn.Sequential(nn.Conv2d(dim, out, 1, bias=False), LayerNorm2d(out),
+                                      nn.Conv2d(out, out, 3, padding=1, bias=False), LayerNorm2d(out))
+
+        def forward(self, x):
+            x = self.patch_embed(x).permute(0, 2, 3, 1) + self.pos_embed
+            for blk in self.blocks:
+                x = blk(x)
+            return self.neck(x.permute(0, 3, 1, 2))
+
+    return ImageEncoderViT
+
+
+def build_sam(name, seed, torch):
+    """SAM's ViT-B image encoder at SAM_IMAGE[name]: output [batch, 256,
+    S/16, S/16].  Full size: one data set, batch 1 (a batch of two costs
+    minutes and gigabytes more in every runtime); the 256x256 variant checks
+    batch 2 and 1."""
+    torch.manual_seed(seed)
+    model = sam_encoder_class(torch)(img_size=SAM_IMAGE[name])
+    redraw_constant_parameters(model, torch)
+    with torch.no_grad():
+        # Positions as strong as the patch features' (std about 0.6).
+        model.pos_embed.normal_(0.0, SAM_POS_STD)
+        # Sharper attention than the default initialisation's (whose logits
+        # have a standard deviation of about 0.2: nearly uniform weights).
+        for blk in model.blocks:
+            blk.attn.qkv.weight[:2 * blk.dim].mul_(SAM_QK_GAIN)
+    s = SAM_IMAGE[name]
+    x0 = torch.randn(1 if name == SAM else 2, 3, s, s, generator=torch.Generator().manual_seed(seed + 1))
+    datasets = [(x0,)]
+    if name != SAM:
+        datasets.append((torch.randn(1, 3, s, s, generator=torch.Generator().manual_seed(seed + 3)),))
+    return (model.eval(), datasets, ["input"], ["output"],
+            {"input": {0: "batch"}, "output": {0: "batch"}})
+
+
 def build(name, seed):
     """(model in eval mode, data sets, input names, output names, dynamic
     axes) for `name`.  Each data set is a tuple of input tensors; the first
@@ -246,6 +653,10 @@ def build(name, seed):
         return build_detector(name, seed, torch, torchvision)
     if name == TEXT:
         return build_text(name, seed, torch, torchvision)
+    if name == YOLO:
+        return build_yolo(name, seed, torch)
+    if name in SAM_IMAGE:
+        return build_sam(name, seed, torch)
     raise ValueError(name)
 
 
@@ -263,10 +674,11 @@ def write_ref(data, inputs, input_names, outputs, output_names):
                 f.write(numpy_helper.from_array(a, n).SerializeToString())
 
 
-def float64_deviation(m64, inputs, outputs, output_names):
+def float64_deviation(m64, inputs, outputs, output_names, parts=None):
     """Largest relative L2 distance between the float32 `outputs` and those
     of m64 (the model in float64) on `inputs`: the rounding noise of a float32
-    reference, which must stay well below the 1e-5 that runtimes are held to."""
+    reference, which must stay well below the 1e-5 that runtimes are held to.
+    parts: (axis, sizes): also each part of the outputs along axis."""
     import numpy as np
     import torch
     with torch.no_grad():
@@ -282,20 +694,31 @@ def float64_deviation(m64, inputs, outputs, output_names):
         if a.dtype.kind == "f":
             a, b = a.astype(np.float64), b.astype(np.float64)
             worst = max(worst, float(np.linalg.norm(a - b) / np.linalg.norm(b)))
+            if parts:
+                axis, sizes = parts
+                for pa, pb in zip(np.split(a, np.cumsum(sizes)[:-1], axis),
+                                  np.split(b, np.cumsum(sizes)[:-1], axis)):
+                    worst = max(worst, float(np.linalg.norm(pa - pb) / np.linalg.norm(pb)))
         elif not np.array_equal(a, b):
             raise RuntimeError("output '%s' differs between float32 and float64" % n)
     return worst
 
 
 def check_outputs(name, outputs, output_names):
-    """Refuse trivial reference outputs: constant or all near zero."""
+    """Refuse trivial reference outputs: constant or all near zero (each
+    part of OUTPUT_PARTS on its own too)."""
     import numpy as np
     for a, n in zip(outputs, output_names):
         if a.size == 0:
             raise RuntimeError("%s: output '%s' is empty" % (name, n))
-        if a.dtype.kind == "f" and (float(np.abs(a).max()) < 1e-3 or float(a.std()) == 0.0):
-            raise RuntimeError("%s: output '%s' is trivial (max |y| %g, std %g)"
-                               % (name, n, float(np.abs(a).max()), float(a.std())))
+        pieces = [a]
+        if name in OUTPUT_PARTS:
+            axis, sizes = OUTPUT_PARTS[name]
+            pieces += np.split(a, np.cumsum(sizes)[:-1], axis)
+        for p in pieces:
+            if a.dtype.kind == "f" and (float(np.abs(p).max()) < 1e-3 or float(p.std()) == 0.0):
+                raise RuntimeError("%s: output '%s' (or a part of it) is trivial (max |y| %g, std %g)"
+                                   % (name, n, float(np.abs(p).max()), float(p.std())))
 
 
 def fix_output_dims(path, outputs, output_names, dynamic):
@@ -344,7 +767,7 @@ def export_one(name, out_dir, seed):
             if ds == 0:
                 fix_output_dims(path, outputs, output_names, dynamic)
             check_outputs(name, outputs, output_names)
-            dev = float64_deviation(m64, inputs, outputs, output_names)
+            dev = float64_deviation(m64, inputs, outputs, output_names, OUTPUT_PARTS.get(name))
             print("%s: data set %d %s: float32 output vs float64: relative L2 %.2g"
                   % (name, ds, [list(x.shape) for x in inputs], dev), flush=True)
             if dev > MAX_FLOAT64_DEVIATION:
@@ -431,7 +854,7 @@ def link_conformance(out_dir, name):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default=",".join(ALL_MODELS),
-                    help="comma-separated subset of " + ",".join(ALL_MODELS))
+                    help="comma-separated subset of " + ",".join(ALL_MODELS + VARIANTS))
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true", help="re-export models that exist")
@@ -442,7 +865,7 @@ def main():
         return 0
 
     names = [n for n in args.models.split(",") if n]
-    unknown = [n for n in names if n not in ALL_MODELS]
+    unknown = [n for n in names if n not in ALL_MODELS + VARIANTS]
     if unknown:
         ap.error("unknown model(s): %s (known: %s)" % (", ".join(unknown), ", ".join(ALL_MODELS)))
     os.makedirs(args.out, exist_ok=True)

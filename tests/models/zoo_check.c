@@ -2,7 +2,8 @@
  * zoo_check.c — runs one model of the zoo (models/export.py) with kiln and
  * compares its outputs with PyTorch's, and optionally ONNX Runtime's.
  *
- *   zoo_check [--ort DIR] [--top5] [--threads N] [--name NAME] MODEL.onnx REF_DIR
+ *   zoo_check [--ort DIR] [--top5] [--split AXIS=N1,N2,...] [--threads N] [--name NAME]
+ *             MODEL.onnx REF_DIR
  *
  * Uses the public API only.  Feeds REF_DIR/input_K.npy to the K-th graph
  * input, runs the model and compares the K-th output with
@@ -13,7 +14,11 @@
  * for all.  Every floating-point output must be finite and not near zero
  * (max |y| >= 1e-3, not constant).  --top5: outputs of shape [N, C >= 5]
  * (classifier logits) must give, row by row, the same five best classes in
- * the same order.  Prints one line per output and reference; a model that
+ * the same order.  --split AXIS=N1,N2,...: each output (whose dim AXIS must
+ * be N1 + N2 + ...) is also compared part by part along AXIS, each part with
+ * the same criteria on its own (a detector's [batch, 4 + classes, anchors]
+ * output: box coordinates in pixels would otherwise hide errors in the
+ * scores).  Prints one line per output (and part) and reference; a model that
  * fails to load or run prints kiln's message, which names the node.
  * Exit status: 0 all checks pass, 1 a check fails, 2 usage or file errors.
  */
@@ -32,6 +37,12 @@
 #define NEAR_ZERO 1e-3
 
 static const char *g_name = "model";
+
+#define MAX_PARTS 16
+/* --split: the axis (-1: none) and the part sizes along it. */
+static int g_split_axis = -1;
+static int g_n_parts;
+static int64_t g_parts[MAX_PARTS];
 
 /* A .npy array: element type, shape and data (malloc'ed). */
 typedef struct npy {
@@ -250,6 +261,101 @@ static bool compare(const char *oname, kiln_tensor *out, const npy *ref, const c
     return ok;
 }
 
+/* Parse --split's "AXIS=N1,N2,..." into g_split_axis and g_parts; false if
+ * malformed. */
+static bool parse_split(const char *spec) {
+    char *end;
+    long axis = strtol(spec, &end, 10);
+    if (end == spec || *end != '=' || axis < 0 || axis >= KILN_MAX_RANK) return false;
+    g_n_parts = 0;
+    const char *p = end + 1;
+    for (;;) {
+        long long n = strtoll(p, &end, 10);
+        if (end == p || n <= 0 || g_n_parts == MAX_PARTS) return false;
+        g_parts[g_n_parts++] = n;
+        if (*end == 0) break;
+        if (*end != ',') return false;
+        p = end + 1;
+    }
+    g_split_axis = (int)axis;
+    return true;
+}
+
+/* Copy the elements [lo, hi) along `axis` of a C-order array `src` of shape
+ * dims[rank] (esize bytes each) to `dst`, in C order. */
+static void slice_copy(const void *src, int rank, const int64_t *dims, int axis, int64_t lo, int64_t hi,
+                       size_t esize, void *dst) {
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < axis; i++) outer *= dims[i];
+    for (int i = axis + 1; i < rank; i++) inner *= dims[i];
+    size_t row = (size_t)((hi - lo) * inner) * esize;
+    for (int64_t o = 0; o < outer; o++)
+        memcpy((char *)dst + (size_t)o * row,
+               (const char *)src + (size_t)((o * dims[axis] + lo) * inner) * esize, row);
+}
+
+/* Compare each --split part of kiln's output `out` with the same part of
+ * `ref` (see compare()); an output whose dim g_split_axis is not the sum of
+ * the parts fails.  Returns whether every part passes. */
+static bool compare_parts(const char *oname, kiln_tensor *out, const npy *ref, const char *who) {
+    kiln_dtype t;
+    int rank;
+    const int64_t *dims;
+    void *data;
+    size_t nbytes;
+    int64_t sum = 0;
+    for (int k = 0; k < g_n_parts; k++) sum += g_parts[k];
+    if (kiln_tensor_dtype(out, &t) || kiln_tensor_shape(out, &rank, &dims) ||
+        kiln_tensor_data(out, &data, &nbytes))
+        return false; /* compare() has reported it */
+    if (rank != ref->rank || memcmp(dims, ref->dims, (size_t)rank * sizeof *dims) || t != ref->dtype)
+        return false; /* so has it */
+    if (g_split_axis >= rank || dims[g_split_axis] != sum) {
+        printf("FAIL %s: output '%s': --split: dim %d is not %lld\n", g_name, oname, g_split_axis,
+               (long long)sum);
+        return false;
+    }
+    size_t esize = kiln_dtype_bits(t) / 8;
+    bool ok = true;
+    int64_t lo = 0;
+    for (int k = 0; k < g_n_parts; k++) {
+        int64_t hi = lo + g_parts[k], pd[KILN_MAX_RANK];
+        memcpy(pd, dims, (size_t)rank * sizeof *dims);
+        pd[g_split_axis] = g_parts[k];
+        npy part = *ref;
+        part.dims[g_split_axis] = g_parts[k];
+        part.count = ref->count / sum * g_parts[k];
+        part.nbytes = (size_t)part.count * esize;
+        void *mine = malloc(part.nbytes ? part.nbytes : 1);
+        part.data = malloc(part.nbytes ? part.nbytes : 1);
+        kiln_tensor *pt = NULL;
+        char label[256];
+        size_t n = (size_t)snprintf(label, sizeof label, "%s[", oname);
+        for (int i = 0; i < g_split_axis && n < sizeof label; i++)
+            n += (size_t)snprintf(label + n, sizeof label - n, ":,");
+        if (n < sizeof label)
+            snprintf(label + n, sizeof label - n, "%lld:%lld]", (long long)lo, (long long)hi);
+        if (!mine || !part.data) {
+            printf("FAIL %s: out of memory\n", g_name);
+            ok = false;
+        } else {
+            slice_copy(data, rank, dims, g_split_axis, lo, hi, esize, mine);
+            slice_copy(ref->data, rank, ref->dims, g_split_axis, lo, hi, esize, part.data);
+            if (kiln_tensor_create_from_data(t, pd, rank, mine, part.nbytes, &pt)) {
+                printf("FAIL %s: output '%s': %s\n", g_name, label, kiln_last_error());
+                ok = false;
+            } else if (!compare(label, pt, &part, who, false)) {
+                ok = false;
+            }
+        }
+        kiln_tensor_destroy(pt);
+        free(mine);
+        free(part.data);
+        lo = hi;
+    }
+    return ok;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -271,12 +377,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--name") && i + 1 < argc) g_name = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--top5")) want_top5 = true;
+        else if (!strcmp(argv[i], "--split") && i + 1 < argc && parse_split(argv[i + 1])) i++;
         else if (!model_path && argv[i][0] != '-') model_path = argv[i];
         else if (!ref_dir && argv[i][0] != '-') ref_dir = argv[i];
         else model_path = ref_dir = NULL, i = argc;
     }
     if (!model_path || !ref_dir) {
-        fprintf(stderr, "usage: zoo_check [--ort DIR] [--top5] [--threads N] [--name NAME] MODEL.onnx REF_DIR\n");
+        fprintf(stderr, "usage: zoo_check [--ort DIR] [--top5] [--split AXIS=N1,N2,...] [--threads N] "
+                        "[--name NAME] MODEL.onnx REF_DIR\n");
         return 2;
     }
 
@@ -356,6 +464,7 @@ int main(int argc, char **argv) {
                 goto done;
             }
             if (!compare(out_names[k], outputs[k], &ref, who, want_top5)) rc = 1;
+            if (g_split_axis >= 0 && !compare_parts(out_names[k], outputs[k], &ref, who)) rc = 1;
             free(ref.data);
         }
     }
