@@ -189,8 +189,13 @@ static void kc_build_json(FILE *f, const char *model, uint64_t model_bytes, cons
     static const char *const facts[] = {"format_version", "model_sha256", "providers", "cpu_features", "precision",
                                         "threads", "profiles"};
     for (size_t i = 0; i < sizeof facts / sizeof facts[0]; i++) {
+        /* Whole numbers ("threads", "profiles", "format_version") as JSON numbers. */
+        const char *v = kc_engine_str(e, facts[i], NULL);
+        char *end = NULL;
+        long long num = v ? strtoll(v, &end, 10) : 0;
         kj_key(&w, facts[i]);
-        kj_string(&w, kc_engine_str(e, facts[i], NULL));
+        if (v && *v && end != v && !*end && strcmp(facts[i], "model_sha256") != 0) kj_int(&w, num);
+        else kj_string(&w, v);
     }
     kj_key(&w, "precision_allowed");
     kj_string(&w, kc_fmt_precision(requested, buf, sizeof buf));

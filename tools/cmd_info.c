@@ -696,7 +696,7 @@ static const struct {
     {"threads", "threads", true},                {"nodes_before", "nodes before", true},
     {"nodes_after", "nodes after", true},         {"arena_bytes", "arena bytes", true},
     {"intermediate_bytes", "intermediate bytes", true}, {"build_options", "build options", false},
-    {"profiles", "profiles", false},             {"partition", "partition", false},
+    {"profiles", "profiles", true},             {"partition", "partition", false},
     {"passes", "rewrites", false}};
 
 /* Engine fact `key`, or NULL. */
