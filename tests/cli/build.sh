@@ -141,6 +141,18 @@ if expect build-verbose 0 "" -- build small.onnx -o v.kiln --verbose; then
     grep -qi 'bn1' build-verbose.out && ok "--verbose logs the BatchNormalization rewrite" ||
         fail "--verbose shows no rewrite of bn1: $(head -c 800 build-verbose.out)"
 fi
+# Progress bar: on a terminal only, while tactics are timed ("progress D/N" messages).
+if expect build-verbose-profile 0 "" -- build small.onnx -o vp.kiln "${dyn[@]}" --verbose; then
+    grep -q 'timing tactics' build-verbose-profile.err && fail "progress bar drawn on a pipe" || ok "no progress bar on a pipe"
+    timed=$(sed -nE 's/.*tactics: ([0-9]+) node\(s\) timed.*/\1/p' build-verbose-profile.out | head -n 1)
+    if [ "${timed:-0}" -gt 0 ] && command -v script >/dev/null; then
+        script -qc "'$kiln' build small.onnx -o tty.kiln ${dyn[*]}" /dev/null >tty.out 2>&1
+        grep -q 'timing tactics \[' tty.out && ok "progress bar on a terminal ($timed nodes timed)" ||
+            fail "no progress bar on a terminal: $(head -c 500 tty.out)"
+    else
+        skip "progress bar: ${timed:-no} node timed (no node has two tactics yet) or no 'script' command"
+    fi
+fi
 expect build-json-stdout 0 "" -- build small.onnx -o s2.kiln --json - &&
     check "--json - writes JSON on stdout" 'j["nodes_before"] == 9' build-json-stdout.out
 expect build-two-profiles 0 "" -- build small.onnx -o two.kiln --profile "${dyn[@]}" --profile \
