@@ -6,7 +6,7 @@
  * (peak of one core x threads).  Built as kiln-bench-kernels by tests/ops.
  *
  *   kiln-bench-kernels [--reps N] [--isa avx2|avx512|ref] [--threads T] [--only sgemm|conv|dw]
- *                      [--filter NAME]
+ *                      [--filter NAME] [--batch N]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +37,7 @@ static float *rnd(size_t n) {
 }
 
 static int g_reps = 7;
+static size_t g_batch = 1; /* --batch: images per convolution */
 static const char *g_filter; /* --filter: only cases whose name contains it */
 
 /* Times fn(arg) g_reps times (after one warm-up); *best and *median in s. */
@@ -156,6 +157,8 @@ int main(int argc, char **argv) {
             g_reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             only_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            g_batch = (size_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc)
             g_filter = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
@@ -166,7 +169,7 @@ int main(int argc, char **argv) {
                 return 2;
             }
         } else {
-            fprintf(stderr, "usage: kiln-bench-kernels [--reps N] [--isa L] [--threads T] [--only sgemm|conv|dw] [--filter NAME]\n");
+            fprintf(stderr, "usage: kiln-bench-kernels [--reps N] [--isa L] [--threads T] [--only sgemm|conv|dw] [--filter NAME] [--batch N]\n");
             return 2;
         }
     }
@@ -204,10 +207,10 @@ int main(int argc, char **argv) {
             if (!only || !strcmp(only, "conv"))
                 for (size_t s = 0; s < KL_ARRAY_LEN(convs); s++)
                     for (int al = KL_CONV_GEMM1X1; al < KL_CONV_ALGO_COUNT; al++)
-                        if (al != KL_CONV_DEPTHWISE) bench_conv(isa, threads, pool, &convs[s], 1, (kl_conv_algo)al);
+                        if (al != KL_CONV_DEPTHWISE) bench_conv(isa, threads, pool, &convs[s], g_batch, (kl_conv_algo)al);
             if (!only || !strcmp(only, "dw"))
                 for (size_t s = 0; s < KL_ARRAY_LEN(dws); s++)
-                    bench_conv(isa, threads, pool, &dws[s], 1, KL_CONV_DEPTHWISE);
+                    bench_conv(isa, threads, pool, &dws[s], g_batch, KL_CONV_DEPTHWISE);
         }
         kl_pool_destroy(pool);
     }

@@ -118,12 +118,12 @@ bool kl_conv2d_supports(const kl_conv2d_desc *din, kl_conv_algo algo) {
 static kl_conv_algo choose(const kl_conv2d_desc *d) {
     if (kl_conv2d_supports(d, KL_CONV_DEPTHWISE) && d->C > 1) return KL_CONV_DEPTHWISE;
     if (kl_conv2d_supports(d, KL_CONV_GEMM1X1)) return KL_CONV_GEMM1X1;
-    /* Winograd pays once a block holds at least 16 tiles of 4x4 outputs and
-     * the GEMMs have some depth (measured: 2.6x im2col at 56x56 and 28x28,
-     * 6x slower at 7x7 where an image has 4 tiles) */
+    /* Winograd pays once a block holds at least 16 tiles of 4x4 outputs (of
+     * all images) and the GEMMs have some depth (measured: 2.6x im2col at
+     * 56x56 and 28x28, 3x at 14x14, 6x slower at 7x7 batch 1: 4 tiles) */
     if (kl_conv2d_supports(d, KL_CONV_WINOGRAD) && d->C / d->group >= 8 && d->M / d->group >= 8) {
         size_t OH = (d->H + d->pad_top + d->pad_bottom - 2), OW = (d->W + d->pad_left + d->pad_right - 2);
-        if (((OH + 3) / 4) * ((OW + 3) / 4) >= 16) return KL_CONV_WINOGRAD;
+        if (d->N * ((OH + 3) / 4) * ((OW + 3) / 4) >= 16) return KL_CONV_WINOGRAD;
     }
     return KL_CONV_IM2COL;
 }
@@ -157,9 +157,13 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
         memcpy(p->wpack, W, p->wpack_floats * sizeof(float));
     } else if (algo == KL_CONV_WINOGRAD) {
         p->TH = (OH + 3) / 4, p->TW = (OW + 3) / 4;
-        size_t T = p->TH * p->TW;
-        size_t budget = (size_t)1536 * 1024 / (36 * (p->Cg + p->Mg) * sizeof(float));
-        p->tb = KL_MIN(round_up(T, NP), KL_MAX((size_t)NP, budget / NP * NP));
+        /* tiles per block: one GEMM per xi works on Cg x tb and Mg x tb
+         * floats, so the block only needs to be small enough for a bounded
+         * workspace (6 MiB); larger blocks stream the transformed weights
+         * (4x the direct ones) fewer times */
+        size_t T = d.N * p->TH * p->TW;
+        size_t budget = (size_t)6 * 1024 * 1024 / (36 * (p->Cg + p->Mg) * sizeof(float));
+        p->tb = KL_MIN(KL_MIN(round_up(T, NP), (size_t)256), KL_MAX((size_t)NP, budget / NP * NP));
         size_t per_xi = round_up(p->Mg, MR) * p->Cg;
         p->wpack_floats = per_xi * 36 * d.group;
         p->a_ps = p->Cg * MR;
@@ -385,17 +389,16 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
     size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW, tb = r->tb;
     size_t per_xi = round_up(p->Mg, MR) * p->Cg;
     kl_act none = {KL_ACT_NONE, 0, 0};
+    size_t TT = d->N * T; /* tiles of all images, numbered image by image */
     for (size_t it = b; it < e; it++) {
         size_t mc = it % r->mchunks, rest = it / r->mchunks;
-        size_t blk = rest % r->tiles;
-        rest /= r->tiles;
-        size_t g = rest % d->group, n = rest / d->group;
+        size_t blk = rest % r->tiles, g = rest / r->tiles;
         size_t m0 = mc * r->mchunk_rows;
         if (m0 >= p->Mg) continue;
         size_t mrows = KL_MIN(r->mchunk_rows, p->Mg - m0);
-        size_t t0 = blk * tb, nblk = KL_MIN(tb, T - t0);
-        const float *x = r->X + (n * d->C + g * p->Cg) * HW;
-        kl_wino_in wi = {NULL, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, p->Cg * tb};
+        size_t t0 = blk * tb, nblk = KL_MIN(tb, TT - t0);
+        const float *x = r->X + g * p->Cg * HW;
+        kl_wino_in wi = {NULL, d->C * HW, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, p->Cg * tb};
         for (size_t c = 0; c < p->Cg; c++)
             for (size_t t = 0; t < nblk; t += NP) {
                 wi.x = x + c * HW;
@@ -410,12 +413,12 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
             kl_sgemm_packed_run(p->isa, mrows, nblk, p->Cg, &pk, Cb + xi * mrows * tb, tb, 1.0f, 0.0f, NULL, NULL,
                                 NULL, 0, none);
         }
-        kl_wino_out wo = {NULL, mrows * tb, 0, NULL, NULL, p->OH, p->OW, p->TW, 0, 0, d->act};
+        kl_wino_out wo = {NULL, mrows * tb, 0, NULL, NULL, d->M * OHW, T, p->OH, p->OW, p->TW, 0, 0, d->act};
         for (size_t m = 0; m < mrows; m++) {
             size_t ch = g * p->Mg + m0 + m;
             wo.bias = p->bias ? p->bias[ch] : 0.0f;
-            wo.y = r->Y + (n * d->M + ch) * OHW;
-            wo.z = r->Z ? r->Z + (n * d->M + ch) * OHW : NULL;
+            wo.y = r->Y + ch * OHW;
+            wo.z = r->Z ? r->Z + ch * OHW : NULL;
             for (size_t t = 0; t < nblk; t += NP) {
                 wo.m = Cb + m * tb + t;
                 wo.t0 = t0 + t;
@@ -451,13 +454,14 @@ void kl_x86_generic_wino_in(const kl_wino_in *a) {
         float dd[36], t[36], v[36];
         memset(dd, 0, sizeof dd);
         if (l < a->nt) {
-            size_t tt = a->t0 + l, th = tt / a->TW, tw = tt % a->TW;
+            size_t tg = a->t0 + l, tt = tg % a->T, th = tt / a->TW, tw = tt % a->TW;
+            const float *x = a->x + (tg / a->T) * a->xstride;
             ptrdiff_t r0 = (ptrdiff_t)(th * 4) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(tw * 4) - (ptrdiff_t)a->PL;
             for (int i = 0; i < 6; i++)
                 for (int j = 0; j < 6; j++) {
                     ptrdiff_t rr = r0 + i, cc = c0 + j;
                     if (rr >= 0 && cc >= 0 && rr < (ptrdiff_t)a->H && cc < (ptrdiff_t)a->W)
-                        dd[i * 6 + j] = a->x[rr * (ptrdiff_t)a->W + cc];
+                        dd[i * 6 + j] = x[rr * (ptrdiff_t)a->W + cc];
                 }
         }
         for (int j = 0; j < 6; j++) wino_bt(dd + j, 6, t + j, 6);
@@ -472,14 +476,15 @@ void kl_x86_generic_wino_out(const kl_wino_out *a) {
         for (int k = 0; k < 36; k++) mm[k] = a->m[(size_t)k * a->xs + l];
         for (int j = 0; j < 6; j++) wino_at(mm + j, 6, s + j, 6);
         for (int i = 0; i < 4; i++) wino_at(s + i * 6, 1, o + i * 4, 1);
-        size_t tt = a->t0 + l, th = tt / a->TW, tw = tt % a->TW;
+        size_t tg = a->t0 + l, tt = tg % a->T, th = tt / a->TW, tw = tt % a->TW;
+        size_t img = (tg / a->T) * a->ystride;
         for (size_t i = 0; i < 4; i++)
             for (size_t j = 0; j < 4; j++) {
                 size_t oh = th * 4 + i, ow = tw * 4 + j;
                 if (oh >= a->OH || ow >= a->OW) continue;
                 float v = o[i * 4 + j] + a->bias;
-                if (a->z) v += a->z[oh * a->OW + ow];
-                a->y[oh * a->OW + ow] = kl_act_scalar(a->act, v);
+                if (a->z) v += a->z[img + oh * a->OW + ow];
+                a->y[img + oh * a->OW + ow] = kl_act_scalar(a->act, v);
             }
     }
 }
@@ -562,13 +567,15 @@ kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X
     if (p->algo == KL_CONV_WINOGRAD) {
         /* as many blocks as fit the workspace, rounded up to a multiple of
          * the threads when there are few, then evened out */
-        size_t T = p->TH * p->TW, nb = (T + p->tb - 1) / p->tb;
-        if (nb * d->N * d->group < (size_t)t * 4) nb = round_up(nb, (size_t)t);
+        size_t T = d->N * p->TH * p->TW, nb = (T + p->tb - 1) / p->tb;
+        if (nb * d->group < (size_t)t * 4) nb = round_up(nb, (size_t)t);
         r.tb = KL_MIN(p->tb, round_up((T + nb - 1) / nb, NP));
         r.tiles = (T + r.tb - 1) / r.tb;
     } else
         r.tiles = (OHW + p->nt - 1) / p->nt;
-    size_t base = d->N * d->group * r.tiles;
+    /* work items: (image, group, tile) for im2col/gemm1x1; (group, block of
+     * tiles of all images) for winograd; times chunks of output channels */
+    size_t base = (p->algo == KL_CONV_WINOGRAD ? 1 : d->N) * d->group * r.tiles;
     size_t mpanels = (p->Mg + MR - 1) / MR;
     if (base < (size_t)t) r.mchunks = KL_MIN(mpanels, ((size_t)t + base - 1) / base);
     r.mchunk_rows = ((mpanels + r.mchunks - 1) / r.mchunks) * MR;

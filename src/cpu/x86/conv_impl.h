@@ -166,10 +166,11 @@ void KL_SIMD_FN(wino_in)(const kl_wino_in *a) {
             for (int k = 0; k < 36; k++) buf[k][l] = 0.0f;
             continue;
         }
-        size_t t = a->t0 + l, th = t / a->TW, tw = t % a->TW;
+        size_t tg = a->t0 + l, t = tg % a->T, th = t / a->TW, tw = t % a->TW;
+        const float *x = a->x + (tg / a->T) * a->xstride;
         ptrdiff_t r0 = (ptrdiff_t)(th * 4) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(tw * 4) - (ptrdiff_t)a->PL;
         if (r0 >= 0 && c0 >= 0 && r0 + 6 <= (ptrdiff_t)a->H && c0 + 6 <= (ptrdiff_t)a->W) {
-            const float *row = a->x + r0 * (ptrdiff_t)a->W + c0;
+            const float *row = x + r0 * (ptrdiff_t)a->W + c0;
             for (int i = 0; i < 6; i++, row += a->W)
                 for (int j = 0; j < 6; j++) buf[i * 6 + j][l] = row[j];
         } else {
@@ -178,7 +179,7 @@ void KL_SIMD_FN(wino_in)(const kl_wino_in *a) {
                 for (int j = 0; j < 6; j++) {
                     ptrdiff_t c = c0 + j;
                     buf[i * 6 + j][l] = (r >= 0 && c >= 0 && r < (ptrdiff_t)a->H && c < (ptrdiff_t)a->W)
-                                            ? a->x[r * (ptrdiff_t)a->W + c]
+                                            ? x[r * (ptrdiff_t)a->W + c]
                                             : 0.0f;
                 }
             }
@@ -216,11 +217,12 @@ void KL_SIMD_FN(wino_out)(const kl_wino_out *a) {
     }
     if (a->z) {
         for (size_t l = 0; l < a->nt; l++) {
-            size_t t = a->t0 + l, th = t / a->TW, tw = t % a->TW;
+            size_t tg = a->t0 + l, t = tg % a->T, th = t / a->TW, tw = t % a->TW;
+            const float *z = a->z + (tg / a->T) * a->ystride;
             for (size_t i = 0; i < 4; i++)
                 for (size_t j = 0; j < 4; j++) {
                     size_t oh = th * 4 + i, ow = tw * 4 + j;
-                    if (oh < a->OH && ow < a->OW) out[i * 4 + j][l] += a->z[oh * a->OW + ow];
+                    if (oh < a->OH && ow < a->OW) out[i * 4 + j][l] += z[oh * a->OW + ow];
                 }
         }
     }
@@ -228,16 +230,17 @@ void KL_SIMD_FN(wino_out)(const kl_wino_out *a) {
         for (int k = 0; k < 16; k++)
             for (size_t h = 0; h < 16; h += VL) v_store(&out[k][h], vm_act(v_load(&out[k][h]), a->act.kind, va, vb));
     for (size_t l = 0; l < a->nt; l++) {
-        size_t t = a->t0 + l, th = t / a->TW, tw = t % a->TW;
+        size_t tg = a->t0 + l, t = tg % a->T, th = t / a->TW, tw = t % a->TW;
+        float *yp = a->y + (tg / a->T) * a->ystride;
         size_t oh0 = th * 4, ow0 = tw * 4;
         if (oh0 + 4 <= a->OH && ow0 + 4 <= a->OW) {
-            float *y = a->y + oh0 * a->OW + ow0;
+            float *y = yp + oh0 * a->OW + ow0;
             for (int i = 0; i < 4; i++, y += a->OW)
                 for (int j = 0; j < 4; j++) y[j] = out[i * 4 + j][l];
         } else {
             for (size_t i = 0; i < 4 && oh0 + i < a->OH; i++)
                 for (size_t j = 0; j < 4 && ow0 + j < a->OW; j++)
-                    a->y[(oh0 + i) * a->OW + ow0 + j] = out[i * 4 + j][l];
+                    yp[(oh0 + i) * a->OW + ow0 + j] = out[i * 4 + j][l];
         }
     }
 }

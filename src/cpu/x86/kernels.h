@@ -56,13 +56,15 @@ typedef struct kl_dw_args {
 typedef void (*kl_dwconv_fn)(const kl_dw_args *d);
 
 /* Winograd F(4x4, 3x3) transforms of up to 16 tiles at once (lane l = tile
- * t0+l, tiles numbered row-major, TW per row).  Input: the 6x6 patches of
- * one channel plane at (4*th - PT, 4*tw - PL), zero outside, become
+ * t0+l; tiles are numbered image by image, T per image, row-major inside an
+ * image with TW per row; image n's plane is at x + n*xstride).  Input: the
+ * 6x6 patches of one channel plane at (4*th - PT, 4*tw - PL), zero outside, become
  * B^T d B, element xi (0..35) at dst + xi*xs + l (lanes >= nt are zero).
  * Output: A^T m A of the 36 GEMM results at m + xi*xs + l, plus bias and
  * z, activation, stored into the 4x4 blocks of y that lie inside OH x OW. */
 typedef struct kl_wino_in {
     const float *x;
+    size_t xstride, T;
     size_t H, W, PT, PL, TW, t0, nt;
     float *dst;
     size_t xs;
@@ -71,8 +73,9 @@ typedef struct kl_wino_out {
     const float *m;
     size_t xs;
     float bias;
-    const float *z; /* plane [OH x OW] or NULL */
-    float *y;       /* plane [OH x OW] */
+    const float *z; /* plane [OH x OW] or NULL, image n at z + n*ystride */
+    float *y;       /* plane [OH x OW], image n at y + n*ystride */
+    size_t ystride, T;
     size_t OH, OW, TW, t0, nt;
     kl_act act;
 } kl_wino_out;
