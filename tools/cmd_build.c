@@ -39,9 +39,6 @@ static const kc_opt kc_build_opts[] = {
     {"--json", KC_OPT_REQUIRED, "FILE", "write the summary as JSON to FILE ('-': stdout)"},
     {NULL, KC_OPT_NONE, NULL, NULL}};
 
-void kc_build_help(FILE *f);
-
-/* Help of kiln build (also `kiln help build`). */
 void kc_build_help(FILE *f) {
     fputs("usage: kiln build MODEL -o FILE.kiln [FLAGS]\n"
           "\n"
@@ -93,6 +90,7 @@ typedef struct kc_profiles {
     bool explicit_mode; /* --profile was given: only it starts a profile */
 } kc_profiles;
 
+/* Release the specs collected in p. */
 static void kc_profiles_free(kc_profiles *p) {
     for (size_t i = 0; i < KC_MAX_PROFILES; i++)
         for (int k = 0; k < 3; k++) free(p->spec[i][k]);

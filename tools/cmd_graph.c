@@ -15,8 +15,6 @@ static const kc_opt kc_graph_opts[] = {
     {"--threads", KC_OPT_REQUIRED, "N", "CPU threads of the build (MODEL only)"},
     {NULL, KC_OPT_NONE, NULL, NULL}};
 
-void kc_graph_help(FILE *f);
-
 void kc_graph_help(FILE *f) {
     fputs("usage: kiln graph MODEL|ENGINE [-o FILE.dot] [--before]\n"
           "\n"

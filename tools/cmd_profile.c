@@ -118,8 +118,6 @@ void kc_layer_times_json(struct kj_writer *w, const kc_layer_time *t, size_t n, 
     kj_array_end(w);
 }
 
-void kc_profile_help(FILE *f);
-
 static const kc_opt kc_profile_opts[] = {
     {"--iterations", KC_OPT_REQUIRED, "N", "profiled runs (default 10), after one warm-up run"},
     {"--warmup", KC_OPT_REQUIRED, "N", "unprofiled warm-up runs first (default 1)"},
