@@ -33,6 +33,7 @@ struct kl_pool {
     kl_worker *workers; /* threads-1 of them */
     _Atomic uint32_t gen;
     _Atomic uint32_t pending;
+    _Atomic int sleepers; /* threads in (or entering) a futex wait */
     _Atomic int stop;
     /* the published job */
     kl_task_fn fn;
@@ -70,8 +71,11 @@ static void wait_change(kl_pool *p, _Atomic uint32_t *addr, uint32_t val) {
         cpu_relax();
     }
 #if defined(__linux__)
-    (void)p;
-    while (atomic_load_explicit(addr, memory_order_acquire) == val) futex_wait(addr, val);
+    /* announce the sleep first: a waker that bumps *addr and then sees
+     * sleepers == 0 is sure this thread will see the new value (seq_cst) */
+    atomic_fetch_add(&p->sleepers, 1);
+    while (atomic_load(addr) == val) futex_wait(addr, val);
+    atomic_fetch_sub(&p->sleepers, 1);
 #else
     pthread_mutex_lock(&p->mu);
     while (atomic_load_explicit(addr, memory_order_acquire) == val)
@@ -83,8 +87,7 @@ static void wait_change(kl_pool *p, _Atomic uint32_t *addr, uint32_t val) {
 /* Wakes every thread sleeping on addr. */
 static void wake_all(kl_pool *p, _Atomic uint32_t *addr) {
 #if defined(__linux__)
-    (void)p;
-    futex_wake(addr);
+    if (atomic_load(&p->sleepers) > 0) futex_wake(addr);
 #else
     pthread_mutex_lock(&p->mu);
     pthread_cond_broadcast(addr == &p->gen ? &p->cv_work : &p->cv_done);
@@ -122,7 +125,7 @@ static void *worker_main(void *arg) {
         seen = atomic_load_explicit(&p->gen, memory_order_acquire);
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
         run_share(p, w->tid);
-        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) wake_all(p, &p->pending);
+        if (atomic_fetch_sub(&p->pending, 1) == 1) wake_all(p, &p->pending);
     }
     return NULL;
 }
@@ -136,6 +139,7 @@ kiln_status kl_pool_create(int threads, kl_pool **out) {
     p->threads = threads;
     atomic_init(&p->gen, 0);
     atomic_init(&p->pending, 0);
+    atomic_init(&p->sleepers, 0);
     atomic_init(&p->stop, 0);
     pthread_mutex_init(&p->busy, NULL);
 #if !defined(__linux__)
@@ -166,8 +170,8 @@ kiln_status kl_pool_create(int threads, kl_pool **out) {
 void kl_pool_destroy(kl_pool *p) {
     if (!p) return;
     if (p->workers && p->threads > 1) {
-        atomic_store_explicit(&p->stop, 1, memory_order_release);
-        atomic_fetch_add_explicit(&p->gen, 1, memory_order_acq_rel);
+        atomic_store(&p->stop, 1);
+        atomic_fetch_add(&p->gen, 1);
         wake_all(p, &p->gen);
         for (int i = 0; i < p->threads - 1; i++) pthread_join(p->workers[i].thread, NULL);
     }
@@ -198,7 +202,7 @@ void kl_parallel_for_n(kl_pool *p, int max_threads, size_t n, kl_task_fn fn, voi
     p->active = t;
     /* every worker passes through the generation, idle ones return at once */
     atomic_store_explicit(&p->pending, (uint32_t)(p->threads - 1), memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_acq_rel);
+    atomic_fetch_add(&p->gen, 1);
     wake_all(p, &p->gen);
     tl_in_task = 1;
     run_share(p, 0);
