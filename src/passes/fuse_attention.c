@@ -76,7 +76,7 @@ static bool dim_is_multiple(const kl_dim *o, int64_t k, const kl_dim *a) {
  * factor, when the constant cannot widen v's rank. */
 static bool scalar_factor(kl_pass_ctx *c, const kl_node *p, const kl_value *v, double *factor) {
     bool mul = kl_tp_is_op(p, "Mul"), div = kl_tp_is_op(p, "Div");
-    if ((!mul && !div) || p->n_inputs != 2) return false;
+    if ((!mul && !div) || p->n_inputs != 2 || !v) return false;
     int side = p->inputs[0] == v ? 1 : 0;
     if (p->inputs[1 - side] != v || p->inputs[side] == v || (div && side != 1)) return false;
     const kl_tensor *t = kl_value_const(c->m, p->inputs[side]);
@@ -88,14 +88,18 @@ static bool scalar_factor(kl_pass_ctx *c, const kl_node *p, const kl_value *v, d
     return true;
 }
 
-/* The data operand of scalar Mul/Div p (the non-constant one). */
+/* The data operand (the non-constant one) of p when p is a Mul/Div of two
+ * given inputs, else NULL. */
 static kl_value *scalar_data(kl_pass_ctx *c, const kl_node *p) {
+    if ((!kl_tp_is_op(p, "Mul") && !kl_tp_is_op(p, "Div")) || p->n_inputs != 2 || !p->inputs[0] || !p->inputs[1])
+        return NULL;
     return kl_value_const(c->m, p->inputs[0]) ? p->inputs[1] : p->inputs[0];
 }
 
 /* Trace MatMul operand v (read only by `reader`) back to its projected
  * tensor.  role: 0 Q and 2 V ([B, H, S, D] wanted), 1 K ([B, H, D, S]). */
 static bool trace_heads(kl_pass_ctx *c, kl_value *v, kl_node *reader, int role, head_src *h, att_match *m) {
+    if (!v) return false;
     int64_t perms[8][KILN_MAX_RANK];
     int n_perm = 0, rank = v->type.shape.rank;
     h->scale = 1.0;
@@ -130,8 +134,9 @@ static bool trace_heads(kl_pass_ctx *c, kl_value *v, kl_node *reader, int role, 
         reader = p;
     }
     /* v: X [a0, a1, E] -> Reshape output o */
+    if (!kl_tp_is_f32(v)) return false;
     const kl_shape *xs = &v->type.shape, *os = &rs->outputs[0]->type.shape;
-    if (!kl_tp_is_f32(v) || xs->rank != 3 || os->rank != rank) return false;
+    if (xs->rank != 3 || os->rank != rank) return false;
     int64_t E = xs->dims[2].value;
     int atoms[4];
     if (E <= 0) return false;
@@ -192,8 +197,9 @@ static bool from_matmul(kl_pass_ctx *c, kl_value *v) {
 /* Does mask broadcast to scores (rank <= its rank, each dim 1 or the same),
  * in a way that kiln.Attention's [B, H, Sq, Sk] broadcast reproduces? */
 static bool mask_fits(const kl_value *mask, const kl_value *scores) {
+    if (!kl_tp_is_f32(mask)) return false;
     const kl_shape *ms = &mask->type.shape, *ss = &scores->type.shape;
-    if (!kl_tp_is_f32(mask) || ms->rank < 0 || ms->rank > ss->rank) return false;
+    if (ms->rank < 0 || ms->rank > ss->rank) return false;
     for (int i = 0; i < ms->rank; i++) {
         const kl_dim *d = &ms->dims[i], *sd = &ss->dims[ss->rank - ms->rank + i];
         if (d->value != 1 && !kl_tp_dim_same(d, sd)) return false;
@@ -207,6 +213,7 @@ static bool mask_fits(const kl_value *mask, const kl_value *scores) {
 static bool reshape_target_ok(kl_pass_ctx *c, const kl_node *r, int safe) {
     if (r->n_inputs < 2 || kl_node_attr_int(r, "allowzero", 0)) return r->n_inputs >= 2;
     const kl_value *t = r->inputs[1];
+    if (!t) return false;
     const kl_tensor *ct = kl_value_const(c->m, t);
     int64_t vals[KILN_MAX_RANK];
     if (ct) {
@@ -229,8 +236,9 @@ static kiln_status try_attention(kl_pass_ctx *c, kl_node *sm, bool *done) {
     *done = false;
     att_match m = {.n = 0};
     kl_value *s = sm->inputs[0];
+    if (!kl_tp_is_f32(s)) return KILN_OK;
     int r = s->type.shape.rank;
-    if ((r != 3 && r != 4) || !kl_tp_is_f32(s)) return KILN_OK;
+    if (r != 3 && r != 4) return KILN_OK;
     int64_t axis = kl_node_attr_int(sm, "axis", sm->opset >= 13 ? -1 : 1);
     if (axis != -1 && axis != r - 1) return KILN_OK;
     am_add(&m, sm);

@@ -27,7 +27,7 @@ static kl_node *scalar_step(kl_pass_ctx *c, kl_value *cur, double *factor) {
     bool mul = kl_tp_is_op(u, "Mul"), div = kl_tp_is_op(u, "Div");
     if ((!mul && !div) || u->n_inputs != 2) return NULL;
     int side = u->inputs[0] == cur ? 1 : 0;
-    if (u->inputs[1 - side] != cur || u->inputs[side] == cur || (div && side != 1)) return NULL;
+    if (u->inputs[1 - side] != cur || !u->inputs[side] || u->inputs[side] == cur || (div && side != 1)) return NULL;
     double k;
     const kl_tensor *t = kl_value_const(c->m, u->inputs[side]);
     if (!t || t->count != 1 || t->rank > cur->type.shape.rank || !kl_pass_const_scalar(c, u->inputs[side], &k) ||

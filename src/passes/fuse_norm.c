@@ -74,7 +74,7 @@ static bool param_fits(const kl_value *p, const kl_value *x, int axis) {
 /* Is n a Pow(v, 2) or Mul(v, v)? */
 static bool is_square_of(kl_pass_ctx *c, const kl_node *n, const kl_value *v) {
     double e;
-    if (kl_tp_is_op(n, "Pow") && n->n_inputs == 2 && n->inputs[0] == v && n->inputs[1] != v)
+    if (kl_tp_is_op(n, "Pow") && n->n_inputs == 2 && n->inputs[0] == v && n->inputs[1] && n->inputs[1] != v)
         return kl_pass_const_scalar(c, n->inputs[1], &e) && e == 2.0;
     return kl_tp_is_op(n, "Mul") && n->n_inputs == 2 && n->inputs[0] == v && n->inputs[1] == v;
 }
@@ -87,7 +87,7 @@ static kl_value *other_operand(const kl_node *n, const kl_value *v) {
 
 /* Is k a one-element constant of rank <= v's (it cannot widen v)? */
 static bool one_elem(kl_pass_ctx *c, const kl_value *k, const kl_value *v) {
-    const kl_tensor *t = kl_value_const(c->m, k);
+    const kl_tensor *t = k ? kl_value_const(c->m, k) : NULL;
     return t && t->count == 1 && t->rank <= v->type.shape.rank;
 }
 
