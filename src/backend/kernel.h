@@ -80,6 +80,7 @@ typedef struct kl_kctx {
     struct kl_exec *exec; /* for subgraphs (If/Loop/Scan/SequenceMap) */
     int threads;
     const void *state;    /* what the tactic's prepare() made, or NULL */
+    struct kl_pool *pool; /* the context's thread pool, or NULL: one thread */
 } kl_kctx;
 
 /* Scratch memory for the running node, valid until the node returns: from

@@ -83,5 +83,9 @@ extern const kl_provider kl_cpu_provider;
 /* A tactic of the cpu provider by name for node n (NULL if none or it does
  * not apply to n). */
 const kl_tactic *kl_cpu_tactic_find(const kl_node *n, const char *name);
+/* The fast x86 tactics (src/cpu/tactics_x86.c): candidates of node n at the
+ * active ISA level, and any of them by name (any level). */
+size_t kl_cpu_x86_tactics(const kl_node *n, const kl_tactic **out, size_t max);
+const kl_tactic *kl_cpu_x86_tactic_named(const kl_node *n, const char *name);
 
 #endif /* KL_PROVIDER_H */

@@ -27,18 +27,23 @@ static bool cpu_supports(const kl_node *n, char *why, size_t why_size) {
 /* The reference kernel of the registry, for every node it supports. */
 static const kl_tactic cpu_ref = {.name = "ref", .quality = 0};
 
+/* Fast tactics first (by quality), the reference kernel last. */
 static size_t cpu_tactics(const kl_node *n, const kl_tactic **out, size_t max) {
-    size_t k = 0;
-    if (k < max && cpu_supports(n, NULL, 0)) out[k++] = &cpu_ref;
+    if (!cpu_supports(n, NULL, 0)) return 0;
+    size_t k = max > 1 ? kl_cpu_x86_tactics(n, out, max - 1) : 0;
+    for (size_t i = 1; i < k; i++) /* insertion sort by quality, stable */
+        for (size_t j = i; j > 0 && out[j]->quality > out[j - 1]->quality; j--) {
+            const kl_tactic *t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    if (k < max) out[k++] = &cpu_ref;
     return k;
 }
 
 const kl_tactic *kl_cpu_tactic_find(const kl_node *n, const char *name) {
-    const kl_tactic *t[16];
-    size_t k = cpu_tactics(n, t, KL_ARRAY_LEN(t));
-    for (size_t i = 0; i < k; i++)
-        if (strcmp(t[i]->name, name) == 0) return t[i];
-    return NULL;
+    if (strcmp(name, "ref") == 0) return cpu_supports(n, NULL, 0) ? &cpu_ref : NULL;
+    return kl_cpu_x86_tactic_named(n, name);
 }
 
 const kl_provider kl_cpu_provider = {

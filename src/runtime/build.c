@@ -22,6 +22,7 @@ KILN_API kiln_status kiln_build_options_create(kiln_build_options **out) {
     if (!o) return KILN_ERR_NO_MEMORY;
     o->pass_limit = -1;
     o->log_level = KILN_LOG_INFO;
+    o->timing = true;
     *out = o;
     return KILN_OK;
 }
@@ -249,11 +250,12 @@ KILN_API kiln_status kiln_build_options_set(kiln_build_options *o, const char *k
         return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_set: %s is NULL",
                          !o ? "options" : !key ? "key" : "value");
     int64_t v;
-    if (strcmp(key, "strict_providers") == 0 || strcmp(key, "optimize") == 0) {
+    if (strcmp(key, "strict_providers") == 0 || strcmp(key, "optimize") == 0 || strcmp(key, "tactic_timing") == 0) {
         if (strcmp(value, "0") && strcmp(value, "1"))
             return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "option %s: '%s' must be 0 or 1", key, value);
         if (key[0] == 's') o->strict = value[0] == '1';
-        else o->no_optimize = value[0] == '0';
+        else if (key[0] == 'o') o->no_optimize = value[0] == '0';
+        else o->timing = value[0] == '1';
         return KILN_OK;
     }
     if (strcmp(key, "pass_limit") == 0) {
@@ -290,7 +292,7 @@ KILN_API kiln_status kiln_build_options_set(kiln_build_options *o, const char *k
     }
     return kl_errorf(KILN_ERR_NOT_FOUND,
                      "kiln_build_options_set: unknown key '%s' (known: strict_providers, pass_limit, fold_budget, "
-                     "tactic, optimize, threads, providers)",
+                     "tactic, tactic_timing, optimize, threads, providers)",
                      key);
 }
 
@@ -308,7 +310,7 @@ kiln_status kl_build_options_describe(const kiln_build_options *o, char **out) {
     if (!o->n_providers) KL_ADD("default");
     KL_ADD(" precision=fp32%s%s%s", (o->precision & KILN_PRECISION_FP16) ? "+fp16" : "",
            (o->precision & KILN_PRECISION_BF16) ? "+bf16" : "", (o->precision & KILN_PRECISION_TF32) ? "+tf32" : "");
-    KL_ADD(" threads=%d optimize=%d strict=%d", o->threads, !o->no_optimize, o->strict);
+    KL_ADD(" threads=%d optimize=%d strict=%d timing=%d", o->threads, !o->no_optimize, o->strict, o->timing);
     if (o->pass_limit >= 0) KL_ADD(" pass_limit=%lld", (long long)o->pass_limit);
     if (o->fold_budget) KL_ADD(" fold_budget=%zu", o->fold_budget);
     if (o->workspace) KL_ADD(" workspace=%llu", (unsigned long long)o->workspace);
@@ -607,8 +609,8 @@ static kiln_status kl_build_tactics(kl_build *b) {
     for (size_t i = 0; i < nn; i++) {
         size_t k = b->assign[i].provider->tactics(g->nodes[i], cand, KL_ARRAY_LEN(cand));
         size_t usable = 0;
-        for (size_t j = 0; j < k; j++) usable += (cand[j]->isa & ~cpu) == 0;
-        if (usable > 1) to_time++;
+        for (size_t j = 0; j < k; j++) usable += (cand[j]->isa & ~cpu) == 0 && cand[j]->quality > 0;
+        if (usable > 1 && b->o.timing) to_time++;
     }
     kiln_status s = KILN_OK;
     for (size_t i = 0; i < nn && !s; i++) {
@@ -631,7 +633,12 @@ static kiln_status kl_build_tactics(kl_build *b) {
         const kl_tactic *pick = NULL;
         for (size_t j = 0; j < nok && !pick; j++)
             if (kl_tactic_forced(forced, n, ok[j]->name)) pick = ok[j];
-        if (!pick && nok == 1) pick = ok[0];
+        /* Keep the best quality tier (tract's rule): the reference kernel
+         * is only a candidate when nothing faster applies. */
+        size_t tier = 0;
+        while (tier < nok && ok[tier]->quality > 0) tier++;
+        if (tier > 0) nok = tier;
+        if (!pick && (nok == 1 || !b->o.timing)) pick = ok[0];
         if (!pick) {
             /* Time the candidates. */
             timed++;
@@ -782,6 +789,7 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
     kiln_build_options defaults;
     memset(&defaults, 0, sizeof defaults);
     defaults.pass_limit = -1;
+    defaults.timing = true;
     KL_TRY(kl_build_options_copy(&b.o, options ? options : &defaults));
     b.log.o = &b.o;
     double t_start = kl_now_ms();

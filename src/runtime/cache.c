@@ -35,6 +35,7 @@ kiln_status kl_engine_cache_get(const kiln_model *model, const kiln_build_option
     kiln_build_options defaults;
     memset(&defaults, 0, sizeof defaults);
     defaults.pass_limit = -1;
+    defaults.timing = true;
     char *desc = NULL;
     KL_TRY(kl_build_options_describe(options ? options : &defaults, &desc));
     /* Model identity: its bytes and every external data file. */

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "cpu/threadpool.h"
 #include "runtime/engine.h"
 
 /* ---- validation (shared with sessions) ------------------------------------------------ */
@@ -129,6 +132,7 @@ kiln_status kl_context_bind(kiln_context *ctx, const char *const *names, const k
 KILN_API void kiln_context_destroy(kiln_context *ctx) {
     if (!ctx) return;
     kl_scratch_free(&ctx->rc.scratch);
+    kl_pool_destroy(ctx->rc.pool);
     kl_free(ctx->rc.headers);
     kl_free(ctx->rc.slots);
     kl_free(ctx->rc.bound);
@@ -189,6 +193,16 @@ KILN_API kiln_status kiln_context_create(const kiln_engine *engine, kiln_context
         return KILN_ERR_NO_MEMORY;
     }
     for (size_t j = 0; j < g->n_inputs; j++) c->shape_rank[j] = -1;
+    /* Threads: the engine's setting; 0 = one per online CPU. */
+    int threads = engine->threads > 0 ? engine->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = 1;
+    if (threads > 1) {
+        kiln_status ps = kl_pool_create(threads, &c->rc.pool);
+        if (ps) {
+            kiln_context_destroy(c);
+            return ps;
+        }
+    }
     size_t arena = 0;
     for (size_t p = 0; p < engine->n_plans; p++) arena = KL_MAX(arena, engine->plans[p].arena_bytes);
     if (arena) {

@@ -46,6 +46,7 @@ struct kiln_build_options {
     size_t fold_budget;
     char *tactic;       /* forced tactics "name,op=name" */
     bool no_optimize;
+    bool timing;        /* time tactics (else: the best quality tier's first) */
 };
 
 /* Copy options (deep).  dst is zeroed first; free with kl_build_options_clear. */

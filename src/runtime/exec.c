@@ -270,7 +270,7 @@ static kiln_status kl_run_node(kl_exec *ex, const kl_gprogram *gp, size_t idx) {
         run = ex->plan->tactic_run[idx];
         state = ex->plan->tactic_state[idx];
     }
-    kl_kctx c = {n, in, n->n_inputs, outs, n->n_outputs, ex, ex->plan->threads, state};
+    kl_kctx c = {n, in, n->n_inputs, outs, n->n_outputs, ex, ex->plan->threads, state, ex->rc ? ex->rc->pool : NULL};
     struct timespec ts0, ts1;
     bool timing = main_frame && ex->rc && ex->rc->profiling;
     if (timing) clock_gettime(CLOCK_MONOTONIC, &ts0);
@@ -412,7 +412,7 @@ kiln_status kl_program_run_node(kl_program *p, size_t idx, kl_rt *const *inputs,
     kl_frame f = {p->graphs[0], NULL, NULL};
     kl_scratch scratch = {0};
     kl_exec ex = {p, &f, NULL, &scratch};
-    kl_kctx c = {n, (kl_rt **)inputs, n->n_inputs, outs, n->n_outputs, &ex, p->threads, state};
+    kl_kctx c = {n, (kl_rt **)inputs, n->n_inputs, outs, n->n_outputs, &ex, p->threads, state, NULL};
     kiln_status s = run(&c);
     for (size_t k = 0; k < n->n_outputs; k++) kl_rt_unref(outs[k]);
     kl_scratch_free(&scratch);

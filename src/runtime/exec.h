@@ -53,6 +53,7 @@ void kl_scratch_free(kl_scratch *s);
 /* Per-context execution state for the main graph (all arrays per value id
  * of the main graph, owned by the context). */
 typedef struct kl_run_ctx {
+    struct kl_pool *pool;     /* the context's threads, or NULL */
     uint8_t *arena;           /* memory plan's arena (NULL: none) */
     const int64_t *offset;    /* per value: offset in the arena or -1 */
     const size_t *capacity;   /* per value: bytes reserved */

@@ -20,6 +20,9 @@ KILN_API kiln_status kiln_session_options_create(kiln_session_options **out) {
         kl_free(o);
         return s;
     }
+    /* Sessions pick tactics by quality tier without timing them (quick to
+     * create, like ONNX Runtime's sessions); "tactic_timing" = "1" times them. */
+    o->build->timing = false;
     *out = o;
     return KILN_OK;
 }
@@ -124,11 +127,14 @@ KILN_API kiln_status kiln_session_create(const kiln_model *model,
     kiln_session *s = kl_calloc(1, sizeof *s);
     if (!s) return KILN_ERR_NO_MEMORY;
     s->model = model;
-    kiln_status st;
-    if (options && options->cache_dir)
+    kiln_session_options *defaults = NULL;
+    kiln_status st = options ? KILN_OK : kiln_session_options_create(&defaults);
+    if (!options) options = defaults;
+    if (!st && options->cache_dir)
         st = kl_engine_cache_get(model, options->build, options->cache_dir, &s->engine, &s->cache_hit);
-    else
-        st = kiln_build(model, options ? options->build : NULL, &s->engine);
+    else if (!st)
+        st = kiln_build(model, options->build, &s->engine);
+    kiln_session_options_destroy(defaults);
     if (!st) st = kiln_context_create(s->engine, &s->ctx);
     if (st) {
         kiln_session_destroy(s);

@@ -1,0 +1,424 @@
+/* The fast CPU tactics: the x86 kernels of src/cpu/x86 (packed SGEMM,
+ * convolution algorithms, each with its fused epilogue) wrapped as tactics
+ * of the cpu provider for Conv / kiln.FusedConv, Gemm / kiln.FusedGemm and
+ * MatMul / kiln.FusedMatMul with constant weights.
+ *
+ * Weights are packed (and Winograd-transformed) lazily, once per engine, at
+ * the first run of the layer (under a mutex, so contexts on several
+ * threads share one packed copy): loading an engine stays a mapping.
+ * The activation attribute of kiln ops uses the same numbering as the x86
+ * kernels' kl_act_kind (src/ops/kiln.h and src/cpu/x86/vecmath.h). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/provider.h"
+#include "cpu/threadpool.h"
+#include "cpu/x86/conv.h"
+#include "cpu/x86/gemm.h"
+
+/* ---- shared helpers ------------------------------------------------------------------ */
+
+static bool is_op(const kl_node *n, const char *onnx, const char *kiln) {
+    if (!n->domain[0]) return onnx && strcmp(n->op_type, onnx) == 0;
+    return kiln && strcmp(n->domain, "kiln") == 0 && strcmp(n->op_type, kiln) == 0;
+}
+
+static const kl_tensor *const_input(const kl_node *n, size_t i) {
+    return i < n->n_inputs && n->inputs[i] && n->inputs[i]->init && n->inputs[i]->init->dtype == KILN_DTYPE_FLOAT
+               ? n->inputs[i]->init
+               : NULL;
+}
+
+static bool float_input(const kl_node *n, size_t i) {
+    return i < n->n_inputs && n->inputs[i] && n->inputs[i]->type.kind == KL_TYPE_TENSOR &&
+           n->inputs[i]->type.elem == KILN_DTYPE_FLOAT;
+}
+
+static bool no(char *why, size_t size, const char *msg) {
+    if (why && size) snprintf(why, size, "%s", msg);
+    return false;
+}
+
+/* An aligned float copy of a constant when its data is not 4-byte aligned
+ * (raw_data inside a protobuf); *owned must be freed. */
+static const float *aligned_data(const kl_tensor *t, float **owned) {
+    *owned = NULL;
+    if (((uintptr_t)t->data % sizeof(float)) == 0) return t->data;
+    *owned = kl_malloc(t->nbytes ? t->nbytes : 1);
+    if (*owned) memcpy(*owned, t->data, t->nbytes);
+    return *owned;
+}
+
+static kl_act node_act(const kl_node *n) {
+    kl_act a = {KL_ACT_NONE, 0, 0};
+    if (!n->domain[0]) return a;
+    int64_t k = kl_node_attr_int(n, "activation", 0);
+    a.kind = (k >= 0 && k < KL_ACT_COUNT) ? (kl_act_kind)k : KL_ACT_NONE;
+    a.alpha = kl_node_attr_float(n, "act_alpha", 0.0f);
+    a.beta = kl_node_attr_float(n, "act_beta", 0.0f);
+    return a;
+}
+
+static bool act_ok(const kl_node *n) {
+    if (!n->domain[0]) return true;
+    int64_t k = kl_node_attr_int(n, "activation", 0);
+    return k >= 0 && k < KL_ACT_COUNT;
+}
+
+/* Lazily prepared state shared by every context of an engine. */
+typedef struct kl_lazy {
+    pthread_mutex_t mu;
+    kl_isa isa;             /* the level the tactic was chosen for */
+    int ready;              /* 1: prepared, 2: failed */
+    const kl_node *node;
+    kl_conv_algo algo;
+    /* conv */
+    kl_conv2d_desc d;
+    kl_conv2d_plan *plan;
+    size_t in_img, out_img; /* elements of one image */
+    /* gemm */
+    size_t K, N;
+    bool transA, transB_w;  /* Gemm attributes */
+    float alpha;
+    void *packed_b;
+    float *bias;            /* [N] or NULL (beta folded in) */
+    kl_act act;
+} kl_lazy;
+
+static void lazy_release(void *p) {
+    kl_lazy *z = p;
+    if (!z) return;
+    kl_conv2d_destroy(z->plan);
+    kl_free(z->packed_b);
+    kl_free(z->bias);
+    pthread_mutex_destroy(&z->mu);
+    kl_free(z);
+}
+
+static kl_lazy *lazy_new(const kl_node *n) {
+    kl_lazy *z = kl_calloc(1, sizeof *z);
+    if (!z) return NULL;
+    pthread_mutex_init(&z->mu, NULL);
+    z->node = n;
+    return z;
+}
+
+/* ---- convolution ---------------------------------------------------------------------- */
+
+/* Geometry of a 2-D float convolution with constant weights and static
+ * C, H, W (the batch may be dynamic: runs loop over images). */
+static bool conv_desc(const kl_node *n, kl_conv2d_desc *d, char *why, size_t wsz) {
+    memset(d, 0, sizeof *d);
+    if (!is_op(n, "Conv", "FusedConv")) return no(why, wsz, "not a convolution");
+    if (!float_input(n, 0) || !act_ok(n)) return no(why, wsz, "not float");
+    const kl_shape *xs = &n->inputs[0]->type.shape;
+    const kl_tensor *w = const_input(n, 1);
+    if (xs->rank != 4 || !w || w->rank != 4) return no(why, wsz, "not a 2-D convolution with constant weights");
+    for (int a = 1; a < 4; a++)
+        if (xs->dims[a].value <= 0) return no(why, wsz, "C, H or W is not static");
+    if (n->n_inputs > 2 && n->inputs[2] && (!const_input(n, 2) || const_input(n, 2)->count != w->dims[0]))
+        return no(why, wsz, "bias is not a constant of M values");
+    if (n->n_inputs > 3 && n->inputs[3] && !float_input(n, 3)) return no(why, wsz, "residual is not float");
+    const char *ap = kl_node_attr_string(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") != 0 && strcmp(ap, "VALID") != 0) return no(why, wsz, "auto_pad SAME is left to ref");
+    const int64_t *v;
+    int64_t cnt;
+    d->C = (size_t)xs->dims[1].value;
+    d->H = (size_t)xs->dims[2].value;
+    d->W = (size_t)xs->dims[3].value;
+    d->N = 1;
+    d->M = (size_t)w->dims[0];
+    d->KH = (size_t)w->dims[2];
+    d->KW = (size_t)w->dims[3];
+    d->group = (size_t)kl_node_attr_int(n, "group", 1);
+    if ((cnt = kl_node_attr_ints(n, "kernel_shape", &v)) >= 0 &&
+        (cnt != 2 || v[0] != w->dims[2] || v[1] != w->dims[3]))
+        return no(why, wsz, "kernel_shape does not match the weights");
+    d->stride_h = d->stride_w = 1;
+    if ((cnt = kl_node_attr_ints(n, "strides", &v)) >= 0) {
+        if (cnt != 2 || v[0] < 1 || v[1] < 1) return no(why, wsz, "strides");
+        d->stride_h = (size_t)v[0];
+        d->stride_w = (size_t)v[1];
+    }
+    d->dil_h = d->dil_w = 1;
+    if ((cnt = kl_node_attr_ints(n, "dilations", &v)) >= 0) {
+        if (cnt != 2 || v[0] < 1 || v[1] < 1) return no(why, wsz, "dilations");
+        d->dil_h = (size_t)v[0];
+        d->dil_w = (size_t)v[1];
+    }
+    if ((cnt = kl_node_attr_ints(n, "pads", &v)) >= 0) {
+        if (cnt != 4 || v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) return no(why, wsz, "pads");
+        if (strcmp(ap, "VALID") != 0) {
+            d->pad_top = (size_t)v[0];
+            d->pad_left = (size_t)v[1];
+            d->pad_bottom = (size_t)v[2];
+            d->pad_right = (size_t)v[3];
+        }
+    }
+    if (d->group < 1 || d->C % d->group || d->M % d->group || (size_t)w->dims[1] * d->group != d->C)
+        return no(why, wsz, "group does not divide the channels");
+    d->act = node_act(n);
+    return true;
+}
+
+static bool conv_applies_algo(const kl_node *n, kl_conv_algo algo, char *why, size_t wsz) {
+    kl_conv2d_desc d;
+    if (!conv_desc(n, &d, why, wsz)) return false;
+    if (!kl_conv2d_supports(&d, algo)) return no(why, wsz, "the algorithm does not fit this geometry");
+    return true;
+}
+
+static bool conv_gemm1x1_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_GEMM1X1, w, s); }
+static bool conv_im2col_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_IM2COL, w, s); }
+static bool conv_dw_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_DEPTHWISE, w, s); }
+static bool conv_wino_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_WINOGRAD, w, s); }
+
+static kiln_status conv_prepare_algo(const kl_node *n, kl_conv_algo algo, kl_isa isa, void **state, size_t *workspace) {
+    kl_lazy *z = lazy_new(n);
+    if (!z) return KILN_ERR_NO_MEMORY;
+    if (!conv_desc(n, &z->d, NULL, 0)) {
+        lazy_release(z);
+        return kl_errorf(KILN_ERR_INTERNAL, "node '%s': not a convolution the x86 kernels take", kl_node_label(n));
+    }
+    z->algo = algo;
+    z->d.algo = algo;
+    z->d.isa = isa;
+    z->isa = isa;
+    *state = z;
+    *workspace = 0; /* known once packed; taken from the context's scratch */
+    return KILN_OK;
+}
+
+/* Pack the weights once (first run of the layer, any context). */
+static kiln_status conv_ready(kl_lazy *z, int threads) {
+    if (__atomic_load_n(&z->ready, __ATOMIC_ACQUIRE) == 1) return KILN_OK;
+    pthread_mutex_lock(&z->mu);
+    kiln_status s = KILN_OK;
+    if (z->ready == 0) {
+        const kl_node *n = z->node;
+        float *ow = NULL, *ob = NULL;
+        const float *W = aligned_data(n->inputs[1]->init, &ow);
+        const kl_tensor *bt = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->init : NULL;
+        const float *B = bt ? aligned_data(bt, &ob) : NULL;
+        z->d.threads = threads > 0 ? threads : 1;
+        s = (!W || (bt && !B)) ? KILN_ERR_NO_MEMORY : kl_conv2d_prepare(&z->d, W, B, &z->plan);
+        kl_free(ow);
+        kl_free(ob);
+        if (!s) {
+            size_t OH, OW;
+            kl_conv2d_out_hw(z->plan, &OH, &OW);
+            z->in_img = z->d.C * z->d.H * z->d.W;
+            z->out_img = z->d.M * OH * OW;
+        }
+        __atomic_store_n(&z->ready, s ? 2 : 1, __ATOMIC_RELEASE);
+    } else if (z->ready == 2) {
+        s = kl_errorf(KILN_ERR_INTERNAL, "node '%s': the convolution could not be prepared", kl_node_label(z->node));
+    }
+    pthread_mutex_unlock(&z->mu);
+    return s;
+}
+
+static kiln_status conv_run(kl_kctx *c) {
+    kl_lazy *z = (kl_lazy *)c->state;
+    kl_pool *pool = c->pool;
+    int threads = pool ? kl_pool_threads(pool) : 1;
+    KL_TRY(conv_ready(z, KL_MAX(threads, z->d.threads)));
+    const kl_rt *x = c->in[0];
+    const kl_rt *zres = c->n_in > 3 ? c->in[3] : NULL;
+    if (!x || x->dtype != KILN_DTYPE_FLOAT || x->rank != 4 || (size_t)x->dims[1] != z->d.C ||
+        (size_t)x->dims[2] != z->d.H || (size_t)x->dims[3] != z->d.W)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "input does not have the shape the convolution was prepared for");
+    size_t OH, OW;
+    kl_conv2d_out_hw(z->plan, &OH, &OW);
+    int64_t dims[4] = {x->dims[0], (int64_t)z->d.M, (int64_t)OH, (int64_t)OW};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, dims, &y));
+    if (zres && (zres->dtype != KILN_DTYPE_FLOAT || zres->count != y->count))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "residual input does not have the output's shape");
+    size_t ws = kl_conv2d_workspace_size(z->plan, threads);
+    void *work = ws ? kl_kctx_scratch(c, ws) : NULL;
+    if (ws && !work) return KILN_ERR_NO_MEMORY;
+    for (int64_t i = 0; i < x->dims[0]; i++) {
+        const float *X = (const float *)x->data + (size_t)i * z->in_img;
+        const float *Z = zres ? (const float *)zres->data + (size_t)i * z->out_img : NULL;
+        float *Y = (float *)y->data + (size_t)i * z->out_img;
+        KL_TRY(kl_conv2d_run(pool, z->plan, X, Z, Y, work));
+    }
+    return KILN_OK;
+}
+
+/* ---- Gemm / MatMul with constant B -------------------------------------------------------- */
+
+/* Gemm(A[M,K] or A'[K,M], B const, C?) / FusedGemm (+Z, activation), or
+ * MatMul / FusedMatMul (A[..., M, K] x B const [K, N], bias [N]). */
+static bool gemm_shape(const kl_node *n, size_t *K, size_t *N, char *why, size_t wsz) {
+    bool gemm = is_op(n, "Gemm", "FusedGemm"), mm = is_op(n, "MatMul", "FusedMatMul");
+    if (!gemm && !mm) return no(why, wsz, "not a matrix product");
+    if (!float_input(n, 0) || !act_ok(n)) return no(why, wsz, "not float");
+    const kl_tensor *b = const_input(n, 1);
+    if (!b || b->rank != 2) return no(why, wsz, "B is not a constant matrix");
+    const kl_shape *as = &n->inputs[0]->type.shape;
+    if (as->rank < 2 || (gemm && as->rank != 2)) return no(why, wsz, "A must be a matrix (or a batch of rows)");
+    bool tb = gemm && kl_node_attr_int(n, "transB", 0);
+    *K = (size_t)(tb ? b->dims[1] : b->dims[0]);
+    *N = (size_t)(tb ? b->dims[0] : b->dims[1]);
+    bool ta = gemm && kl_node_attr_int(n, "transA", 0);
+    const kl_dim *kd = &as->dims[ta ? as->rank - 2 : as->rank - 1];
+    if (kd->value >= 0 && (size_t)kd->value != *K) return no(why, wsz, "inner dimensions differ");
+    if (n->n_inputs > 2 && n->inputs[2]) {
+        const kl_tensor *c = const_input(n, 2);
+        if (!c || (size_t)c->count != *N || (c->rank >= 1 && (size_t)c->dims[c->rank - 1] != *N))
+            return no(why, wsz, "bias is not a constant row of N values");
+    }
+    if (n->n_inputs > 3 && n->inputs[3] && !float_input(n, 3)) return no(why, wsz, "residual is not float");
+    return true;
+}
+
+static bool gemm_applies(const kl_node *n, char *why, size_t wsz) {
+    size_t K, N;
+    return gemm_shape(n, &K, &N, why, wsz);
+}
+
+static kiln_status gemm_prepare(const kl_node *n, kl_isa isa, void **state, size_t *workspace) {
+    kl_lazy *z = lazy_new(n);
+    if (!z) return KILN_ERR_NO_MEMORY;
+    if (!gemm_shape(n, &z->K, &z->N, NULL, 0)) {
+        lazy_release(z);
+        return kl_errorf(KILN_ERR_INTERNAL, "node '%s': not a product the x86 kernels take", kl_node_label(n));
+    }
+    bool gemm = is_op(n, "Gemm", "FusedGemm");
+    z->transA = gemm && kl_node_attr_int(n, "transA", 0);
+    z->transB_w = gemm && kl_node_attr_int(n, "transB", 0);
+    z->alpha = kl_node_attr_float(n, "alpha", 1.0f);
+    z->act = node_act(n);
+    z->isa = isa;
+    *state = z;
+    *workspace = 0;
+    return KILN_OK;
+}
+
+static kiln_status gemm_ready(kl_lazy *z) {
+    if (__atomic_load_n(&z->ready, __ATOMIC_ACQUIRE) == 1) return KILN_OK;
+    pthread_mutex_lock(&z->mu);
+    kiln_status s = KILN_OK;
+    if (z->ready == 0) {
+        const kl_node *n = z->node;
+        float *ow = NULL, *oc = NULL;
+        const float *B = aligned_data(n->inputs[1]->init, &ow);
+        z->packed_b = kl_malloc(kl_sgemm_pack_b_size(z->K, z->N));
+        s = (B && z->packed_b) ? KILN_OK : KILN_ERR_NO_MEMORY;
+        if (!s) kl_sgemm_pack_b(B, z->transB_w ? z->K : z->N, z->transB_w, z->K, z->N, z->packed_b);
+        const kl_tensor *ct = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->init : NULL;
+        if (!s && ct) {
+            const float *C = aligned_data(ct, &oc);
+            float beta = is_op(n, "Gemm", "FusedGemm") ? kl_node_attr_float(n, "beta", 1.0f) : 1.0f;
+            z->bias = kl_malloc(z->N * sizeof *z->bias);
+            if (!C || !z->bias) s = KILN_ERR_NO_MEMORY;
+            for (size_t j = 0; !s && j < z->N; j++) z->bias[j] = beta * C[j];
+        }
+        kl_free(ow);
+        kl_free(oc);
+        __atomic_store_n(&z->ready, s ? 2 : 1, __ATOMIC_RELEASE);
+    } else if (z->ready == 2) {
+        s = kl_errorf(KILN_ERR_INTERNAL, "node '%s': the product could not be prepared", kl_node_label(z->node));
+    }
+    pthread_mutex_unlock(&z->mu);
+    return s;
+}
+
+static kiln_status gemm_run(kl_kctx *c) {
+    kl_lazy *z = (kl_lazy *)c->state;
+    KL_TRY(gemm_ready(z));
+    const kl_rt *a = c->in[0];
+    const kl_rt *zres = c->n_in > 3 ? c->in[3] : NULL;
+    if (!a || a->dtype != KILN_DTYPE_FLOAT || a->rank < 2)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "A is not a float matrix");
+    size_t K = (size_t)a->dims[z->transA ? a->rank - 2 : a->rank - 1];
+    if (K != z->K) return kl_kctx_fail(c, KILN_ERR_SHAPE, "A has %zu columns, B has %zu rows", K, z->K);
+    size_t M = (size_t)(a->count / (int64_t)K);
+    int64_t dims[KILN_MAX_RANK];
+    memcpy(dims, a->dims, sizeof dims);
+    if (z->transA) dims[0] = a->dims[1];
+    dims[a->rank - 1] = (int64_t)z->N;
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, a->rank, dims, &y));
+    if (zres && (zres->dtype != KILN_DTYPE_FLOAT || zres->count != y->count))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "residual input does not have the output's shape");
+    kl_gemm_args g;
+    memset(&g, 0, sizeof g);
+    g.M = M;
+    g.N = z->N;
+    g.K = z->K;
+    g.A = a->data;
+    g.lda = z->transA ? M : K;
+    g.transA = z->transA;
+    g.packed_b = z->packed_b;
+    g.C = y->data;
+    g.ldc = z->N;
+    g.alpha = z->alpha;
+    g.beta = 0;
+    g.col_bias = z->bias;
+    g.Z = zres ? zres->data : NULL;
+    g.ldz = z->N;
+    g.act = z->act;
+    g.isa = z->isa;
+    kl_pool *pool = c->pool;
+    size_t ws = kl_sgemm_workspace_size(&g, pool ? kl_pool_threads(pool) : 1);
+    if (ws) {
+        g.workspace = kl_kctx_scratch(c, ws);
+        g.workspace_bytes = ws;
+        if (!g.workspace) return KILN_ERR_NO_MEMORY;
+    }
+    return kl_sgemm(pool, &g);
+}
+
+/* ---- the tables: every algorithm at each ISA level ------------------------------------------ */
+
+#define KL_X86_LEVEL(lv, LV, FEAT)                                                                              \
+    static kiln_status conv_wino_##lv(const kl_node *n, void **s, size_t *w) {                                 \
+        return conv_prepare_algo(n, KL_CONV_WINOGRAD, LV, s, w);                                                \
+    }                                                                                                           \
+    static kiln_status conv_dw_##lv(const kl_node *n, void **s, size_t *w) {                                   \
+        return conv_prepare_algo(n, KL_CONV_DEPTHWISE, LV, s, w);                                               \
+    }                                                                                                           \
+    static kiln_status conv_1x1_##lv(const kl_node *n, void **s, size_t *w) {                                  \
+        return conv_prepare_algo(n, KL_CONV_GEMM1X1, LV, s, w);                                                 \
+    }                                                                                                           \
+    static kiln_status conv_im2col_##lv(const kl_node *n, void **s, size_t *w) {                               \
+        return conv_prepare_algo(n, KL_CONV_IM2COL, LV, s, w);                                                  \
+    }                                                                                                           \
+    static kiln_status gemm_##lv(const kl_node *n, void **s, size_t *w) { return gemm_prepare(n, LV, s, w); } \
+    static const kl_tactic x86_##lv[] = {                                                                       \
+        {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run},            \
+        {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run},               \
+        {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run},           \
+        {"conv.im2col." #lv, FEAT, 10, conv_im2col_applies, conv_im2col_##lv, lazy_release, conv_run},          \
+        {"gemm.packed." #lv, FEAT, 20, gemm_applies, gemm_##lv, lazy_release, gemm_run},                        \
+    };
+
+KL_X86_LEVEL(generic, KL_ISA_REF, 0)
+KL_X86_LEVEL(avx2, KL_ISA_AVX2, KL_FEAT_AVX2)
+KL_X86_LEVEL(avx512, KL_ISA_AVX512, KL_FEAT_AVX2 | KL_FEAT_AVX512)
+
+/* Candidates of node n: the algorithms that fit it, at the active ISA
+ * level (KILN_ISA lowers it). */
+size_t kl_cpu_x86_tactics(const kl_node *n, const kl_tactic **out, size_t max) {
+    kl_isa lv = kl_isa_active();
+    const kl_tactic *t = lv >= KL_ISA_AVX512 ? x86_avx512 : lv >= KL_ISA_AVX2 ? x86_avx2 : x86_generic;
+    size_t k = 0;
+    for (size_t i = 0; i < KL_ARRAY_LEN(x86_generic) && k < max; i++)
+        if (t[i].applies(n, NULL, 0)) out[k++] = &t[i];
+    return k;
+}
+
+/* Every x86 tactic by name, at any level (engines name the level they were
+ * built for; the loader checks the CPU has it). */
+const kl_tactic *kl_cpu_x86_tactic_named(const kl_node *n, const char *name) {
+    const kl_tactic *const tables[] = {x86_generic, x86_avx2, x86_avx512};
+    for (size_t t = 0; t < 3; t++)
+        for (size_t i = 0; i < KL_ARRAY_LEN(x86_generic); i++)
+            if (strcmp(tables[t][i].name, name) == 0) return tables[t][i].applies(n, NULL, 0) ? &tables[t][i] : NULL;
+    return NULL;
+}
