@@ -231,6 +231,45 @@ static bool reshape_target_ok(kl_pass_ctx *c, const kl_node *r, int safe) {
     return true;
 }
 
+/* Is Shape node sh (of the old context) used only for dims both layouts
+ * share: no start/end, read only by Gathers on axis 0 with constant
+ * indices in [0, safe)? */
+static bool shape_reader_ok(kl_pass_ctx *c, const kl_node *sh, int safe) {
+    const kl_value *o = sh->n_outputs == 1 ? sh->outputs[0] : NULL;
+    if (!o || kl_node_attr(sh, "start") || kl_node_attr(sh, "end") || !o->n_uses || kl_value_escapes(c->g, o))
+        return false;
+    for (size_t u = 0; u < o->n_uses; u++) {
+        const kl_node *g = o->uses[u].node;
+        if (!kl_pass_is(g, "Gather") || g->removed || o->uses[u].input != 0 || g->n_inputs != 2 ||
+            kl_node_attr_int(g, "axis", 0) != 0 || !g->inputs[1])
+            return false;
+        const kl_tensor *t = kl_value_const(c->m, g->inputs[1]);
+        int64_t idx[KILN_MAX_RANK];
+        if (!t || t->count > KILN_MAX_RANK || !kl_tensor_to_i64(t, idx, KILN_MAX_RANK)) return false;
+        for (int64_t i = 0; i < t->count; i++)
+            if (idx[i] < 0 || idx[i] >= safe) return false;
+    }
+    return true;
+}
+
+/* Replace Shape node sh (shape_reader_ok) by a new Shape of y placed before
+ * `at`: its Gathers read the new shape, the old Shape is removed. */
+static kiln_status reshape_shape_reader(kl_pass_ctx *c, kl_node *sh, kl_value *y, kl_node *at) {
+    kl_value *old = sh->outputs[0], *nv;
+    kl_node *gathers[16], *n;
+    size_t ng = 0;
+    for (size_t u = 0; u < old->n_uses && ng < 16; u++) gathers[ng++] = old->uses[u].node;
+    if (ng != old->n_uses) return kl_errorf(KILN_ERR_INTERNAL, "Shape '%s' has too many readers", kl_node_label(sh));
+    const char *origin = kl_nodes_origin(c->m, &sh, 1);
+    if (!origin) return KILN_ERR_NO_MEMORY;
+    KL_TRY(kl_value_new(c->g, old->name, NULL, &nv));
+    KL_TRY(kl_node_new(c->g, NULL, "Shape", "", &y, 1, &nv, 1, NULL, 0, origin, at, &n));
+    KL_TRY(kl_node_infer(c->m, n));
+    for (size_t i = 0; i < ng; i++) KL_TRY(kl_node_set_input(gathers[i], 0, nv));
+    kl_node_remove(sh);
+    return KILN_OK;
+}
+
 /* The attention block around Softmax node sm, rewritten when it matches. */
 static kiln_status try_attention(kl_pass_ctx *c, kl_node *sm, bool *done) {
     *done = false;
@@ -273,8 +312,19 @@ static kiln_status try_attention(kl_pass_ctx *c, kl_node *sm, bool *done) {
         return KILN_OK;
     kl_node *tr = kl_value_only_use(c->g, mm2->outputs[0]);
     if (!kl_tp_is_op(tr, "Transpose")) return KILN_OK;
-    kl_node *rs = kl_value_only_use(c->g, tr->outputs[0]);
-    if (!kl_tp_is_op(rs, "Reshape") || rs->inputs[0] != tr->outputs[0]) return KILN_OK;
+    /* the context is read by one Reshape (merging the heads) and maybe by
+     * Shapes whose dims the Reshape's target is computed from (HF exports) */
+    kl_value *ctx = tr->outputs[0];
+    kl_node *rs = NULL, *shapes[8];
+    size_t n_shapes = 0;
+    if (kl_value_escapes(c->g, ctx)) return KILN_OK;
+    for (size_t u = 0; u < ctx->n_uses; u++) {
+        kl_node *rd = ctx->uses[u].node;
+        if (kl_tp_is_op(rd, "Reshape") && ctx->uses[u].input == 0 && !rs) rs = rd;
+        else if (kl_pass_is(rd, "Shape") && !rd->removed && n_shapes < 8) shapes[n_shapes++] = rd;
+        else return KILN_OK;
+    }
+    if (!rs) return KILN_OK;
     const int64_t *pv;
     int64_t np = kl_node_attr_ints(tr, "perm", &pv);
     static const int64_t bf4[4] = {0, 2, 1, 3}, sf4[4] = {2, 0, 1, 3}, sf3[3] = {1, 0, 2};
@@ -300,6 +350,8 @@ static kiln_status try_attention(kl_pass_ctx *c, kl_node *sm, bool *done) {
          !kl_tp_dim_same(&q.x->type.shape.dims[bat], &vv.x->type.shape.dims[bat])))
         return KILN_OK;
     if (!reshape_target_ok(c, rs, r == 4 ? 2 : 1)) return KILN_OK;
+    for (size_t i = 0; i < n_shapes; i++)
+        if (!shape_reader_ok(c, shapes[i], r == 4 ? 2 : 1)) return KILN_OK;
     if (!kl_pass_begin(c)) return KILN_OK;
     scale *= q.scale * kk.scale;
     kl_attr attrs[3] = {kl_attr_of_int("num_heads", q.heads), kl_attr_of_float("scale", (float)scale),
@@ -317,10 +369,12 @@ static kiln_status try_attention(kl_pass_ctx *c, kl_node *sm, bool *done) {
     for (size_t i = 0; i < m.n; i++) kl_node_remove(m.nodes[i]);
     kl_value *y;
     kl_node *n;
-    KL_TRY(kl_value_new(c->g, tr->outputs[0]->name, NULL, &y));
-    KL_TRY(kl_node_new(c->g, NULL, "Attention", KL_KILN_DOMAIN, in, mask ? 4 : 3, &y, 1, attrs, 3, origin, rs, &n));
+    KL_TRY(kl_value_new(c->g, ctx->name, NULL, &y));
+    /* at the context Transpose's place: after every input, before every reader */
+    KL_TRY(kl_node_new(c->g, NULL, "Attention", KL_KILN_DOMAIN, in, mask ? 4 : 3, &y, 1, attrs, 3, origin, tr, &n));
     KL_TRY(kl_node_infer(c->m, n));
     KL_TRY(kl_node_set_input(rs, 0, y));
+    for (size_t i = 0; i < n_shapes; i++) KL_TRY(reshape_shape_reader(c, shapes[i], y, tr));
     *done = true;
     return kl_pass_commit(c, n->fused_from);
 }

@@ -534,7 +534,7 @@ static void test_rmsnorm(void) {
 
 /* ---- fuse_attention ------------------------------------------------------------------------------ */
 
-enum { AT_BERT, AT_BERT_NOMASK, AT_BERT_MASK_AFTER_SCALE, AT_BERT_BAD_OUT_PERM, AT_BERT_SOFTMAX_AXIS2 };
+enum { AT_BERT, AT_BERT_NOMASK, AT_BERT_HF_SHAPES, AT_BERT_MASK_AFTER_SCALE, AT_BERT_BAD_OUT_PERM, AT_BERT_SOFTMAX_AXIS2 };
 
 /* BERT-style self-attention: x[batch,seq,16], 4 heads of 4; q/k/v
  * projections MatMul+Add, Reshape [0,0,4,4], Transpose (K: 0,2,3,1),
@@ -587,7 +587,21 @@ static void build_bert(kt_pb *mb, int variant) {
     nd(&g, "MatMul", "probs,v_h", "ctx");
     if (variant == AT_BERT_BAD_OUT_PERM) transpose(&g, "ctx", "ctx_t", 0, 2, 3, 1); /* [B,S,D,H]: not heads-major */
     else transpose(&g, "ctx", "ctx_t", 0, 2, 1, 3);
-    nd(&g, "Reshape", "ctx_t,merge", "ctx_m");
+    if (variant == AT_BERT_HF_SHAPES) {
+        /* HF: context.view(context.size()[:-2] + (all_head_size,)) */
+        int64_t i0 = 0, i1 = 1, e = 16;
+        add_i64(&g, "i0", &i0, 1);
+        add_i64(&g, "i1", &i1, 1);
+        add_i64(&g, "e", &e, 1);
+        nd(&g, "Shape", "ctx_t", "cs0");
+        nd(&g, "Gather", "cs0,i0", "d0");
+        nd(&g, "Shape", "ctx_t", "cs1");
+        nd(&g, "Gather", "cs1,i1", "d1");
+        nd_int(&g, "Concat", "d0,d1,e", "merge_hf", "axis", 0);
+        nd(&g, "Reshape", "ctx_t,merge_hf", "ctx_m");
+    } else {
+        nd(&g, "Reshape", "ctx_t,merge", "ctx_m");
+    }
     nd(&g, "MatMul", "ctx_m,Wo", "o_mm");
     nd(&g, "Add", "o_mm,bo", "y");
     kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, NULL);
@@ -601,7 +615,7 @@ static void test_attention_bert(void) {
         kl_model *ref, *m;
         double err;
         m = optimize(&mb, &ref, &err);
-        bool fuse = v <= AT_BERT_NOMASK;
+        bool fuse = v <= AT_BERT_HF_SHAPES;
         if (m && ref) {
             KT_CHECK_EQ_INT(count_op(m, "kiln.Attention"), fuse ? 1 : 0);
             KT_CHECK_EQ_INT(count_op(m, "Softmax"), fuse ? 0 : 1);
@@ -614,7 +628,7 @@ static void test_attention_bert(void) {
                     KT_CHECK_EQ_INT(kl_node_attr_int(a, "num_heads", 0), 4);
                     KT_CHECK_EQ_INT(kl_node_attr_int(a, "seq_first", -1), 0);
                     KT_CHECK(kl_node_attr_float(a, "scale", 0) == 0.5f);
-                    KT_CHECK_EQ_INT(a->n_inputs, v == AT_BERT ? 4 : 3);
+                    KT_CHECK_EQ_INT(a->n_inputs, v == AT_BERT_NOMASK ? 3 : 4);
                     char t[128];
                     KT_CHECK_STR(kl_type_format(&a->outputs[0]->type, t, sizeof t), "float[batch,seq,16]");
                 }
@@ -926,23 +940,23 @@ static void zoo_model(const char *dir, const char *name, int want_ln, int want_a
     KT_CHECK_EQ_INT(count_op(m, "Softmax"), 0);
     KT_CHECK_EQ_INT(count_op(m, "LayerNormalization"), 0);
     for (int ds = 0; ds < 4; ds++) {
-        char in_path[1024], out_path[1024];
-        snprintf(in_path, sizeof in_path, "%s/%s_ref/test_data_set_%d/input_0.pb", dir, name, ds);
-        snprintf(out_path, sizeof out_path, "%s/%s_ref/test_data_set_%d/output_0.pb", dir, name, ds);
+        char p[1024];
         kl_arena a;
         kl_arena_init(&a);
-        uint8_t *k1 = NULL, *k2 = NULL;
-        kl_tensor *xi = read_pb(&a, in_path, &k1), *yo = read_pb(&a, out_path, &k2);
-        if (!xi || !yo) {
-            KT_CHECK(ds > 0); /* data set 0 always exists */
-            free(k1);
-            free(k2);
-            kl_arena_free(&a);
-            break;
+        uint8_t *keep[9] = {0};
+        kl_rt *x[8] = {0}, *y = NULL;
+        size_t n_in = 0;
+        for (; n_in < 8; n_in++) {
+            snprintf(p, sizeof p, "%s/%s_ref/test_data_set_%d/input_%zu.pb", dir, name, ds, n_in);
+            kl_tensor *t = read_pb(&a, p, &keep[n_in]);
+            if (!t) break;
+            KT_CHECK_EQ_INT(kl_rt_from_tensor(t, &x[n_in]), KILN_OK);
         }
-        kl_rt *x = NULL, *y = NULL;
-        KT_CHECK_EQ_INT(kl_rt_from_tensor(xi, &x), KILN_OK);
-        if (x && run_model(m, &x, 1, &y, 1) == KILN_OK) {
+        snprintf(p, sizeof p, "%s/%s_ref/test_data_set_%d/output_0.pb", dir, name, ds);
+        kl_tensor *yo = read_pb(&a, p, &keep[8]);
+        if (!n_in || !yo) {
+            KT_CHECK(ds > 0); /* data set 0 always exists */
+        } else if (run_model(m, x, n_in, &y, 1) == KILN_OK) {
             double num = 0, den = 0;
             KT_CHECK_EQ_INT(y->count, yo->count);
             for (int64_t i = 0; i < y->count && i < yo->count; i++) {
@@ -953,16 +967,16 @@ static void zoo_model(const char *dir, const char *name, int want_ln, int want_a
             double rel = sqrt(num / (den > 0 ? den : 1));
             char b[96];
             printf("  zoo: %s: data set %d %s: relative L2 vs PyTorch %.3g\n", name, ds,
-                   kl_rt_describe(x, b, sizeof b), rel);
+                   kl_rt_describe(x[0], b, sizeof b), rel);
             KT_CHECK(rel <= 1e-5);
         } else {
             KT_CHECK(false);
         }
-        kl_rt_unref(x);
+        for (size_t i = 0; i < 8; i++) kl_rt_unref(x[i]);
         kl_rt_unref(y);
-        free(k1);
-        free(k2);
+        for (size_t i = 0; i < 9; i++) free(keep[i]);
         kl_arena_free(&a);
+        if (!n_in || !yo) break;
     }
     kl_model_free(m);
 }
@@ -970,7 +984,9 @@ static void zoo_model(const char *dir, const char *name, int want_ln, int want_a
 /* The zoo (opset 17: LayerNormalization ops).  KILN_DECOMPOSED_DIR, when
  * set, names a folder with the same models exported by torch at opset 14
  * (LayerNorm decomposed into ReduceMean/Sub/Pow/Sqrt/Div), as
- * <name>_op14.onnx with <name>_op14_ref/ data sets: they must fuse the same. */
+ * <name>_op14.onnx with <name>_op14_ref/ data sets: they must fuse the same;
+ * and bert_op14.onnx, a BERT layer written like Hugging Face's (x, mask
+ * inputs; attention head merge computed from Shape). */
 static void test_zoo(void) {
     const char *src = getenv("KILN_SOURCE_DIR"), *dec = getenv("KILN_DECOMPOSED_DIR");
     char dir[1024];
@@ -980,6 +996,7 @@ static void test_zoo(void) {
     if (!only || strstr(only, "vit_b_16")) zoo_model(dir, "vit_b_16", 25, 12);
     if (dec && (!only || strstr(only, "text_encoder"))) zoo_model(dec, "text_encoder_op14", 9, 4);
     if (dec && (!only || strstr(only, "vit_b_16"))) zoo_model(dec, "vit_b_16_op14", 25, 12);
+    if (dec && (!only || strstr(only, "bert"))) zoo_model(dec, "bert_op14", 2, 1);
 }
 
 int main(void) {
