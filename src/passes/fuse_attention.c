@@ -18,7 +18,10 @@
  * understood), the permutations exactly.  The context's Transpose must give
  * [B, S, H, Dv] (or [S, B, H, Dv]) memory order, which is kiln.Attention's
  * output order, so the final Reshape reads the new node's output instead
- * (unless its target has a 0 that would copy a dim that changed).  The
+ * (unless its target has a 0 that would copy a dim that changed); Shapes of
+ * the context whose Gathers take only the leading dims both layouts share
+ * (Hugging Face computes the Reshape's target that way) read a Shape of the
+ * new output.  The
  * scale is the product of every scalar factor on the way; a mask must be
  * added after all of them and broadcast to the scores without growing them.
  */
