@@ -39,48 +39,65 @@ KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t
         v_store_n(cp, v, nn);
 }
 
-/* The 6 x (NP*16) kernel; NP is a compile-time constant at each call site. */
+/* The 6 x (NP*16) kernel; NP is a compile-time constant at each call site.
+ * Accumulators are named scalars (not an array), so gcc and clang both keep
+ * them in registers; the ones past NV are dead code. */
+#define KL_UK_ROW(i)                                                                       \
+    do {                                                                                   \
+        V a_ = v_bcast(a + i);                                                             \
+        c##i##0 = v_fma(a_, b0, c##i##0);                                                  \
+        if (NV > 1) c##i##1 = v_fma(a_, b1, c##i##1);                                      \
+        if (NV > 2) c##i##2 = v_fma(a_, b2, c##i##2);                                      \
+        if (NV > 3) c##i##3 = v_fma(a_, b3, c##i##3);                                      \
+    } while (0)
+#define KL_UK_OUT(i)                                                                       \
+    do {                                                                                   \
+        out[i][0] = c##i##0;                                                               \
+        if (NV > 1) out[i][1] = c##i##1;                                                   \
+        if (NV > 2) out[i][2] = c##i##2;                                                   \
+        if (NV > 3) out[i][3] = c##i##3;                                                   \
+    } while (0)
+
 KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, float *c, size_t ldc, size_t m, size_t n,
                        const kl_ukargs *u, const int NP) {
-    V acc[KL_SGEMM_MR][4 * VPP];
-#pragma GCC unroll 6
-    for (int i = 0; i < KL_SGEMM_MR; i++)
-#pragma GCC unroll 8
-        for (int j = 0; j < NP * VPP; j++) acc[i][j] = v_zero();
-    const float *b1 = b + bs, *b2 = b + 2 * bs, *b3 = b + 3 * bs;
+    const int NV = NP * VPP; /* vectors per row, <= 4 */
+    V c00 = v_zero(), c01 = v_zero(), c02 = v_zero(), c03 = v_zero();
+    V c10 = v_zero(), c11 = v_zero(), c12 = v_zero(), c13 = v_zero();
+    V c20 = v_zero(), c21 = v_zero(), c22 = v_zero(), c23 = v_zero();
+    V c30 = v_zero(), c31 = v_zero(), c32 = v_zero(), c33 = v_zero();
+    V c40 = v_zero(), c41 = v_zero(), c42 = v_zero(), c43 = v_zero();
+    V c50 = v_zero(), c51 = v_zero(), c52 = v_zero(), c53 = v_zero();
+    /* vector j of a k step: panel j/VPP, lane offset (j%VPP)*VL */
+    const float *q0 = b, *q1 = VPP == 2 ? b + VL : b + bs, *q2 = b + 2 * bs, *q3 = b + 3 * bs;
     for (size_t k = 0; k < kc; k++) {
-        V bv[4 * VPP];
-#pragma GCC unroll 8
-        for (int q = 0; q < VPP; q++) {
-            bv[q] = v_load(b + q * VL);
-            if (NP > 1) bv[VPP + q] = v_load(b1 + q * VL);
-            if (NP > 2) bv[2 * VPP + q] = v_load(b2 + q * VL);
-            if (NP > 3) bv[3 * VPP + q] = v_load(b3 + q * VL);
-        }
-#pragma GCC unroll 6
-        for (int i = 0; i < KL_SGEMM_MR; i++) {
-            V ai = v_bcast(a + i);
-#pragma GCC unroll 8
-            for (int j = 0; j < NP * VPP; j++) acc[i][j] = v_fma(ai, bv[j], acc[i][j]);
-        }
+        V b0 = v_load(q0);
+        V b1 = NV > 1 ? v_load(q1) : v_zero();
+        V b2 = NV > 2 ? v_load(q2) : v_zero();
+        V b3 = NV > 3 ? v_load(q3) : v_zero();
+        KL_UK_ROW(0);
+        KL_UK_ROW(1);
+        KL_UK_ROW(2);
+        KL_UK_ROW(3);
+        KL_UK_ROW(4);
+        KL_UK_ROW(5);
         a += KL_SGEMM_MR;
-        b += KL_SGEMM_NP;
-        b1 += KL_SGEMM_NP;
-        b2 += KL_SGEMM_NP;
-        b3 += KL_SGEMM_NP;
+        q0 += KL_SGEMM_NP;
+        q1 += KL_SGEMM_NP;
+        q2 += KL_SGEMM_NP;
+        q3 += KL_SGEMM_NP;
     }
-    /* copy out with constant indices, so acc[][] itself stays in registers */
-    V out[KL_SGEMM_MR][4 * VPP];
-#pragma GCC unroll 6
-    for (int i = 0; i < KL_SGEMM_MR; i++)
-#pragma GCC unroll 8
-        for (int j = 0; j < NP * VPP; j++) out[i][j] = acc[i][j];
+    V out[KL_SGEMM_MR][4];
+    KL_UK_OUT(0);
+    KL_UK_OUT(1);
+    KL_UK_OUT(2);
+    KL_UK_OUT(3);
+    KL_UK_OUT(4);
+    KL_UK_OUT(5);
     V valpha = v_set1(u->alpha), vbeta = v_set1(u->beta);
     V va = v_set1(u->act.alpha), vb = v_set1(u->act.beta);
     int cheap = vm_act_is_cheap(u->act.kind);
     for (size_t i = 0; i < m; i++) {
-#pragma GCC unroll 8
-        for (int j = 0; j < NP * VPP; j++) {
+        for (int j = 0; j < NV; j++) {
             size_t col = (size_t)j * VL;
             if (col >= n) break;
             ukernel_store(out[i][j], c, i, col, n - col, ldc, u, valpha, vbeta, va, vb, cheap);
