@@ -79,9 +79,17 @@ static kiln_status sub_drop(kl_graph *g, kl_node *reader, size_t k, kl_value *v,
     return KILN_OK;
 }
 
+/* Has node n a subgraph attribute? */
+static bool has_subgraph(const kl_node *n) {
+    for (size_t a = 0; a < n->n_attrs; a++)
+        if (n->attrs[a].type == KL_ATTR_GRAPH || n->attrs[a].type == KL_ATTR_GRAPHS) return true;
+    return false;
+}
+
 /* Does any subgraph (recursively) of g's nodes list v among its outputs? */
 static bool sub_returns(const kl_graph *sg, const kl_value *v, int depth) {
     if (!sg || depth > 64) return false;
+    if (depth == 0 && sg->uses_built && sg->n_subgraph_nodes == 0) return false; /* no subgraphs */
     if (depth > 0)
         for (size_t k = 0; k < sg->n_outputs; k++)
             if (sg->outputs[k] == v) return true;
@@ -123,9 +131,11 @@ kiln_status kl_graph_build_uses(kl_graph *g) {
         g->values[i]->use_count = 0;
     }
     g->uses_built = true;
+    g->n_subgraph_nodes = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
         kl_node *n = g->nodes[i];
         if (n->removed) continue;
+        g->n_subgraph_nodes += has_subgraph(n);
         for (size_t k = 0; k < n->n_inputs; k++)
             if (n->inputs[k] && n->inputs[k]->graph == g) KL_TRY(use_add(n->inputs[k], n, k));
         KL_TRY(node_sub_reads(g, n, sub_add, NULL));
@@ -353,6 +363,7 @@ kiln_status kl_node_new(kl_graph *g, const char *name, const char *op, const cha
     if (n_attrs) memcpy(n->attrs, attrs, n_attrs * sizeof *attrs);
     n->schema = kl_op_find(n->domain, n->op_type, n->opset, NULL);
     KL_TRY(node_insert(g, n, at ? at->index : g->n_nodes));
+    g->n_subgraph_nodes += has_subgraph(n);
     for (size_t k = 0; k < n_inputs; k++) {
         n->inputs[k] = inputs[k];
         if (tracked(inputs[k]) && inputs[k]->graph == g) KL_TRY(use_add(inputs[k], n, k));

@@ -207,6 +207,7 @@ typedef struct kl_graph {
     size_t n_values;
     kl_strmap by_name;       /* name -> kl_value* in this scope */
     bool uses_built;         /* kl_graph_build_uses() ran: kl_value.uses are exact */
+    size_t n_subgraph_nodes; /* nodes with subgraph attributes (edit.c; counted with the uses) */
 } kl_graph;
 
 /* ---- functions and the model ------------------------------------------------------ */

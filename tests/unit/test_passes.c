@@ -810,6 +810,66 @@ static void test_fold_constants(void) {
     kt_pb_free(&mb);
 }
 
+/* A graph output computed from constants only becomes an initializer that
+ * the program returns; Clip-6 (attributes) and a left-side residual fuse. */
+static void test_fold_output_and_variants(void) {
+    kt_pb mb = {0}, g = {0};
+    int64_t d[1] = {4};
+    g_seed = 60;
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "4");
+    add_f32(&g, "c1", d, 1, -1.0f, 1.0f);
+    add_f32(&g, "c2", d, 1, -1.0f, 1.0f);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Add", "add", "c1,c2", "y");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Neg", "neg", "x", "z");
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, "4");
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "z", KILN_DTYPE_FLOAT, "4");
+    finish(&mb, &g, 13);
+    kl_model *ref, *m;
+    double err;
+    m = optimize(&mb, NULL, &ref, &err, NULL);
+    if (m && ref) {
+        KT_CHECK_EQ_INT(m->graph->n_nodes, 1);
+        KT_CHECK(m->graph->outputs[0]->flags & KL_VALUE_INITIALIZER);
+        KT_CHECK_STR(m->graph->outputs[0]->name, "y");
+        KT_CHECK(err == 0.0);
+    }
+    kl_model_free(ref);
+    kl_model_free(m);
+    kt_pb_free(&mb);
+    /* Opset 6: Clip with min/max attributes after a Conv whose output is the
+     * right-hand side of a residual Add with the input on the left. */
+    mb = (kt_pb){0};
+    g = (kt_pb){0};
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "1,3,4,4");
+    int64_t wd[4] = {3, 3, 3, 3};
+    add_f32(&g, "w", wd, 4, -0.5f, 0.5f);
+    node_conv(&g, "conv", "x,w", "c", 1);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Add", "add", "x,c", "s");
+    kt_pb n = {0};
+    kt_onnx_node_head(&n, "Clip", NULL, "clip", "s", "y");
+    kt_onnx_attr_f(&n, "min", -0.25f);
+    kt_onnx_attr_f(&n, "max", 0.5f);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, "1,3,4,4");
+    finish(&mb, &g, 6);
+    m = optimize(&mb, NULL, &ref, &err, NULL);
+    if (m && ref) {
+        KT_CHECK_EQ_INT(m->graph->n_nodes, 1);
+        const kl_node *f = find_op(m, "kiln.FusedConv");
+        KT_CHECK(f != NULL);
+        if (f) {
+            KT_CHECK_EQ_INT(kl_node_attr_int(f, "activation", -1), KL_ACT_CLIP);
+            KT_CHECK(kl_node_attr_float(f, "act_alpha", 0) == -0.25f);
+            KT_CHECK(kl_node_attr_float(f, "act_beta", 0) == 0.5f);
+            KT_CHECK_STR(f->fused_from, "conv+add+clip");
+        }
+        KT_CHECK(err == 0.0);
+    }
+    kl_model_free(ref);
+    kl_model_free(m);
+    kt_pb_free(&mb);
+}
+
 /* Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])) with a symbolic
  * batch keeps the Shape of the batch; static dims fold. */
 static void build_shapes(kt_pb *mb, const char *xshape) {
@@ -1087,6 +1147,7 @@ int main(void) {
     KT_RUN(test_identity_io);
     KT_RUN(test_fold_constants);
     KT_RUN(test_fold_shapes);
+    KT_RUN(test_fold_output_and_variants);
     KT_RUN(test_subgraph_use);
     KT_RUN(test_limit_and_disable);
     KT_RUN(test_zoo);
