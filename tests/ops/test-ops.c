@@ -369,7 +369,7 @@ static void run_gemm_case(const gemm_case *c) {
 static void test_sgemm(void) {
     static const size_t Ms[] = {1, 3, 6, 7, 17, 64, 65};
     static const size_t Ns[] = {1, 7, 16, 17, 33, 63, 64, 65, 130};
-    static const size_t Ks[] = {1, 3, 17, 63, 64, 65, 257};
+    static const size_t Ks[] = {1, 3, 17, 63, 64, 65, 257, 321};
     kl_isa isas[KL_ISA_COUNT];
     int nisa = isa_list(isas);
     uint64_t seed = 42;

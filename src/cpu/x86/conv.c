@@ -17,7 +17,7 @@
 
 #define MR KL_SGEMM_MR
 #define NP KL_SGEMM_NP
-#define KS 256 /* im2col rows per slice (= the GEMM's KC) */
+#define KS 320 /* most im2col rows per slice (= the GEMM's KC); slices are evened out */
 #define NT 256 /* output pixels per tile (multiple of 16) */
 
 struct kl_conv2d_plan {
@@ -364,8 +364,9 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
         float *y = r->Y + (n * d->M + ch0) * OHW + p0;
         const float *z = r->Z && !r->z_alias ? r->Z + (n * d->M + ch0) * OHW + p0 : NULL;
         const float *bias = p->bias ? p->bias + ch0 : NULL;
-        for (size_t k0 = 0; k0 < p->Kg; k0 += KS) {
-            size_t ks = KL_MIN((size_t)KS, p->Kg - k0);
+        size_t nsl = (p->Kg + KS - 1) / KS, kstep = (p->Kg + nsl - 1) / nsl;
+        for (size_t k0 = 0; k0 < p->Kg; k0 += kstep) {
+            size_t ks = KL_MIN(kstep, p->Kg - k0);
             bool first = k0 == 0, last = k0 + ks >= p->Kg;
             im2col_pack(p, x, k0, ks, p0, np, ws);
             kl_gemm_packed pk = {p->wpack + g * per_group_w + (m0 / MR) * p->a_ps + k0 * MR, p->a_ps, ws, ks * NP};

@@ -13,7 +13,7 @@
 
 #define MR KL_SGEMM_MR
 #define NP KL_SGEMM_NP
-#define KC 256
+#define KC 320 /* largest K block; blocks are evened out (576 -> 2 x 288) */
 #define NC 512
 #define MC 120
 #define PACK_HDR 64
@@ -191,9 +191,10 @@ static void gemm_rect(const gemm_job *j, size_t m0, size_t m1, size_t n0, size_t
     u.act = j->act;
     for (size_t jc = n0; jc < n1; jc += NC) {
         size_t nc = KL_MIN((size_t)NC, n1 - jc);
+        size_t nk = (j->K + KC - 1) / KC, kstep = nk ? (j->K + nk - 1) / nk : 0;
         size_t pc = 0;
         do {
-            size_t kc = KL_MIN((size_t)KC, j->K - pc);
+            size_t kc = KL_MIN(kstep, j->K - pc);
             u.first = pc == 0;
             u.last = pc + kc >= j->K;
             const float *bp;

@@ -5,7 +5,7 @@
  * in elements).  Constant operands can be packed once (kl_sgemm_pack_a/_b);
  * the packed formats are the same for every ISA level (see kernels.h) and
  * carry a header the run checks (magic, K, and M or N).
- * Blocking: KC=256 over K, NC=512 over N, micro-kernels 6x16 (generic, AVX2)
+ * Blocking: K blocks of at most 320 (evened out), NC=512 over N, micro-kernels 6x16 (generic, AVX2)
  * and 6x64 (AVX-512); threads split M or N by shape.
  */
 #ifndef KL_CPU_X86_GEMM_H
