@@ -27,5 +27,24 @@ done
 runs=1000
 [ -n "${KILN_TEST_QUICK:-}" ] && runs=100
 "$check" grid "$models/text_encoder.onnx" "$runs" || fail=1
+# An engine whose tactics need an ISA level this CPU (as KILN_ISA=ref makes
+# it look) lacks is refused, naming the tactic and asking for a rebuild.
+kiln=${1:-$build/kiln}
+if "$kiln" build "$models/resnet18.onnx" -o "$tmp/r18.kiln" >/dev/null 2>&1; then
+    if grep -q avx2 /proc/cpuinfo; then
+        out=$(KILN_ISA=ref "$kiln" info "$tmp/r18.kiln" 2>&1)
+        rc=$?
+        if [ "$rc" = 1 ] && echo "$out" | grep -q "needs avx2" && echo "$out" | grep -q "rebuild the engine" &&
+            [ "$(echo "$out" | wc -l)" = 1 ]; then
+            echo "ok ISA mismatch refused: $out"
+        else
+            echo "FAIL ISA mismatch (rc $rc): $out"
+            fail=1
+        fi
+    fi
+else
+    echo "FAIL kiln build resnet18"
+    fail=1
+fi
 [ "$fail" = 0 ] && echo "engine_zoo: all passed"
 exit "$fail"

@@ -514,11 +514,102 @@ static void test_providers(void) {
     kiln_build_options_destroy(o);
 }
 
+/* Build log lines, for the timing cache test. */
+static char g_log[8192];
+static void log_fn(kiln_log_level level, const char *message, void *user) {
+    (void)level;
+    (void)user;
+    size_t n = strlen(g_log);
+    snprintf(g_log + n, sizeof g_log - n, "%s\n", message);
+}
+
+/* A second build with the same timing cache times nothing. */
+static void test_timing_cache(void) {
+    kiln_model *m = load_cnn("4");
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    char cache[512];
+    snprintf(cache, sizeof cache, "%s/timing.cache", g_tmp);
+    for (int round = 0; round < 2; round++) {
+        kiln_build_options *o = NULL;
+        kiln_build_options_create(&o);
+        kiln_build_options_set_timing_cache(o, cache);
+        kiln_build_options_set_log(o, log_fn, NULL, KILN_LOG_INFO);
+        g_log[0] = 0;
+        kiln_engine *e = NULL;
+        KT_CHECK_EQ_INT(kiln_build(m, o, &e), KILN_OK);
+        kiln_engine_destroy(e);
+        kiln_build_options_destroy(o);
+        const char *t = strstr(g_log, "tactics: ");
+        if (!t) continue; /* nothing had two candidates (no fast kernels here) */
+        if (round == 0) KT_CHECK(strstr(t, " 0 timing-cache hit") != NULL);
+        else KT_CHECK(strstr(t, " 0 timing-cache hit") == NULL);
+    }
+    /* A forced tactic is the one recorded. */
+    kiln_build_options *o = NULL;
+    kiln_build_options_create(&o);
+    KT_CHECK_EQ_INT(kiln_build_options_set(o, "tactic", "ref"), KILN_OK);
+    kiln_engine *e = NULL;
+    KT_CHECK_EQ_INT(kiln_build(m, o, &e), KILN_OK);
+    size_t n = 0;
+    kiln_engine_layer_count(e, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *tactic;
+        kiln_engine_layer_info(e, i, NULL, NULL, NULL, &tactic, NULL);
+        KT_CHECK_STR(tactic, "ref");
+    }
+    kiln_engine_destroy(e);
+    kiln_build_options_destroy(o);
+    kiln_model_destroy(m);
+}
+
+/* Two profiles; a context switches between them. */
+static void test_two_profiles(void) {
+    kiln_model *m = load_cnn("N");
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    kiln_build_options *o = NULL;
+    kiln_build_options_create(&o);
+    size_t p0, p1;
+    kiln_build_options_add_profile(o, &p0);
+    kiln_build_options_add_profile(o, &p1);
+    int64_t a[4] = {1, 3, 16, 16}, b[4] = {2, 3, 16, 16}, c4[4] = {4, 3, 16, 16};
+    int64_t d[4] = {5, 3, 16, 16}, e8[4] = {8, 3, 16, 16};
+    kiln_build_options_set_profile_shape(o, p0, "x", 4, a, b, c4);
+    kiln_build_options_set_profile_shape(o, p1, "x", 4, d, e8, e8);
+    kiln_engine *e = NULL;
+    KT_CHECK_EQ_INT(kiln_build(m, o, &e), KILN_OK);
+    if (!e) return;
+    const char *np;
+    kiln_engine_get(e, "profiles", &np);
+    KT_CHECK_STR(np, "2");
+    kiln_context *c = NULL;
+    kiln_context_create(e, &c);
+    kiln_tensor *x = input_tensor(6, 5), *y = NULL;
+    const char *in = "x", *out = "y";
+    KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_ERR_SHAPE);
+    KT_CHECK_CONTAINS(kiln_last_error(), "profile 0");
+    KT_CHECK_EQ_INT(kiln_context_set_profile(c, 1), KILN_OK);
+    KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+    kiln_tensor *ref = reference(m, x);
+    if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-5);
+    KT_CHECK_EQ_INT(kiln_context_set_profile(c, 2), KILN_ERR_INVALID_ARGUMENT);
+    kiln_tensor_destroy(ref);
+    kiln_tensor_destroy(x);
+    kiln_tensor_destroy(y);
+    kiln_context_destroy(c);
+    kiln_engine_destroy(e);
+    kiln_build_options_destroy(o);
+    kiln_model_destroy(m);
+}
+
 int main(void) {
     tmp_init();
     KT_RUN(test_providers);
     KT_RUN(test_build_save_load_run);
     KT_RUN(test_arena_and_no_allocation);
+    KT_RUN(test_timing_cache);
+    KT_RUN(test_two_profiles);
     KT_RUN(test_bad_engines);
     KT_RUN(test_cache_race);
     KT_RUN(test_threads);
