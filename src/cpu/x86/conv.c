@@ -364,12 +364,25 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
         float *y = r->Y + (n * d->M + ch0) * OHW + p0;
         const float *z = r->Z && !r->z_alias ? r->Z + (n * d->M + ch0) * OHW + p0 : NULL;
         const float *bias = p->bias ? p->bias + ch0 : NULL;
+        if (p->algo == KL_CONV_GEMM1X1) {
+            /* whole 16-pixel panels: the kernel reads X in place (row stride H*W) */
+            size_t nd = np / NP * NP;
+            if (nd) {
+                kl_gemm_packed pk = {p->wpack + g * per_group_w + (m0 / MR) * p->a_ps, p->a_ps, x + p0, NP,
+                                     d->H * d->W};
+                kl_sgemm_packed_run(p->isa, mrows, nd, p->Kg, &pk, y, OHW, 1.0f, r->z_alias ? 1.0f : 0.0f, NULL, bias,
+                                    z, OHW, d->act);
+            }
+            p0 += nd, np -= nd, y += nd;
+            if (z) z += nd;
+            if (!np) continue;
+        }
         size_t nsl = (p->Kg + KS - 1) / KS, kstep = (p->Kg + nsl - 1) / nsl;
         for (size_t k0 = 0; k0 < p->Kg; k0 += kstep) {
             size_t ks = KL_MIN(kstep, p->Kg - k0);
             bool first = k0 == 0, last = k0 + ks >= p->Kg;
             im2col_pack(p, x, k0, ks, p0, np, ws);
-            kl_gemm_packed pk = {p->wpack + g * per_group_w + (m0 / MR) * p->a_ps + k0 * MR, p->a_ps, ws, ks * NP};
+            kl_gemm_packed pk = {p->wpack + g * per_group_w + (m0 / MR) * p->a_ps + k0 * MR, p->a_ps, ws, ks * NP, 0};
             float beta = first ? (r->z_alias ? 1.0f : 0.0f) : 1.0f;
             kl_sgemm_packed_run(p->isa, mrows, np, ks, &pk, y, OHW, 1.0f, beta, NULL, last ? bias : NULL,
                                 last ? z : NULL, OHW, last ? d->act : none);
@@ -410,7 +423,7 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
             }
         for (size_t xi = 0; xi < 36; xi++) {
             kl_gemm_packed pk = {p->wpack + (g * 36 + xi) * per_xi + (m0 / MR) * p->a_ps, p->a_ps,
-                                 V + xi * p->Cg * tb, p->Cg * NP};
+                                 V + xi * p->Cg * tb, p->Cg * NP, 0};
             kl_sgemm_packed_run(p->isa, mrows, nblk, p->Cg, &pk, Cb + xi * mrows * tb, tb, 1.0f, 0.0f, NULL, NULL,
                                 NULL, 0, none);
         }

@@ -127,12 +127,12 @@ static kiln_status check_packed(const void *packed, uint32_t magic, size_t k, si
 
 /* ---- the generic micro-kernel (6 x 16, portable C) ------------------------ */
 
-void kl_x86_generic_sgemm_kernel(size_t kc, const float *a, const float *b, size_t bstride, float *c, size_t ldc,
-                                 size_t m, size_t n, const kl_ukargs *u) {
+void kl_x86_generic_sgemm_kernel(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, float *c,
+                                 size_t ldc, size_t m, size_t n, const kl_ukargs *u) {
     (void)bstride;
     float acc[MR][NP];
     memset(acc, 0, sizeof acc);
-    for (size_t k = 0; k < kc; k++, a += MR, b += NP)
+    for (size_t k = 0; k < kc; k++, a += MR, b += bk)
         for (size_t i = 0; i < MR; i++)
             for (size_t j = 0; j < NP; j++) acc[i][j] += a[i] * b[j];
     for (size_t i = 0; i < m; i++) {
@@ -169,7 +169,7 @@ typedef struct gemm_job {
     size_t ldb;
     bool transB;
     const float *pb;
-    size_t pb_ps;
+    size_t pb_ps, pb_k; /* panel stride; floats between k steps (NP when packed) */
     float *C;
     size_t ldc;
     float alpha, beta;
@@ -199,9 +199,11 @@ static void gemm_rect(const gemm_job *j, size_t m0, size_t m1, size_t n0, size_t
             u.last = pc + kc >= j->K;
             const float *bp;
             size_t bps;
+            size_t bk = NP;
             if (j->pb) {
-                bp = j->pb + (jc / NP) * j->pb_ps + pc * NP;
+                bp = j->pb + (jc / NP) * j->pb_ps + pc * j->pb_k;
                 bps = j->pb_ps;
+                bk = j->pb_k;
             } else {
                 pack_b_block(j->B, j->ldb, j->transB, pc, kc, jc, nc, wsB, kc * NP);
                 bp = wsB;
@@ -228,8 +230,8 @@ static void gemm_rect(const gemm_job *j, size_t m0, size_t m1, size_t n0, size_t
                         size_t col = jc + jr;
                         u.col_bias = j->col_bias ? j->col_bias + col : NULL;
                         u.z = j->Z ? j->Z + row * j->ldz + col : NULL;
-                        ops->sgemm(kc, ap + (ir / MR) * aps, bp + (jr / NP) * bps, bps, j->C + row * j->ldc + col,
-                                   j->ldc, m, n, &u);
+                        ops->sgemm(kc, ap + (ir / MR) * aps, bp + (jr / NP) * bps, bps, bk,
+                                   j->C + row * j->ldc + col, j->ldc, m, n, &u);
                     }
                 }
             }
@@ -244,7 +246,7 @@ void kl_sgemm_packed_run(kl_isa isa, size_t M, size_t N, size_t K, const kl_gemm
     gemm_job j = {0};
     j.ops = kl_x86_ops_get(isa);
     j.M = M, j.N = N, j.K = K;
-    j.pa = p->a, j.pa_ps = p->a_ps, j.pb = p->b, j.pb_ps = p->b_ps;
+    j.pa = p->a, j.pa_ps = p->a_ps, j.pb = p->b, j.pb_ps = p->b_ps, j.pb_k = p->b_k ? p->b_k : NP;
     j.C = C, j.ldc = ldc, j.alpha = alpha, j.beta = beta;
     j.col_bias = col_bias, j.row_bias = row_bias, j.Z = Z, j.ldz = ldz, j.act = act;
     if (M && N) gemm_rect(&j, 0, M, 0, N, NULL, NULL);
@@ -333,6 +335,7 @@ static kiln_status make_job(const kl_gemm_args *a, gemm_job *j) {
     if (a->packed_b) {
         KL_TRY(check_packed(a->packed_b, MAGIC_B, a->K, a->N, "B"));
         j->pb = kl_sgemm_packed_b_data(a->packed_b, &j->pb_ps);
+        j->pb_k = NP;
     } else if (a->N && a->K) {
         if (!a->B) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "sgemm: B is NULL");
         size_t need = a->transB ? a->K : a->N;

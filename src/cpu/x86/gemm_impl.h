@@ -58,8 +58,8 @@ KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t
         if (NV > 3) out[i][3] = c##i##3;                                                   \
     } while (0)
 
-KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, float *c, size_t ldc, size_t m, size_t n,
-                       const kl_ukargs *u, const int NP) {
+KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, size_t bk, float *c, size_t ldc, size_t m,
+                       size_t n, const kl_ukargs *u, const int NP) {
     const int NV = NP * VPP; /* vectors per row, <= 4 */
     V c00 = v_zero(), c01 = v_zero(), c02 = v_zero(), c03 = v_zero();
     V c10 = v_zero(), c11 = v_zero(), c12 = v_zero(), c13 = v_zero();
@@ -81,10 +81,10 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, flo
         KL_UK_ROW(4);
         KL_UK_ROW(5);
         a += KL_SGEMM_MR;
-        q0 += KL_SGEMM_NP;
-        q1 += KL_SGEMM_NP;
-        q2 += KL_SGEMM_NP;
-        q3 += KL_SGEMM_NP;
+        q0 += bk;
+        q1 += bk;
+        q2 += bk;
+        q3 += bk;
     }
     V out[KL_SGEMM_MR][4];
     KL_UK_OUT(0);
@@ -108,21 +108,21 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, flo
 }
 
 #if VL == 16
-void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t bstride, float *c, size_t ldc,
-                              size_t m, size_t n, const kl_ukargs *u) {
+void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, float *c,
+                              size_t ldc, size_t m, size_t n, const kl_ukargs *u) {
     if (n > 48)
-        ukernel_np(kc, a, b, bstride, c, ldc, m, n, u, 4);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4);
     else if (n > 32)
-        ukernel_np(kc, a, b, bstride, c, ldc, m, n, u, 3);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3);
     else if (n > 16)
-        ukernel_np(kc, a, b, bstride, c, ldc, m, n, u, 2);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2);
     else
-        ukernel_np(kc, a, b, bstride, c, ldc, m, n, u, 1);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1);
 }
 #else
-void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t bstride, float *c, size_t ldc,
-                              size_t m, size_t n, const kl_ukargs *u) {
-    ukernel_np(kc, a, b, bstride, c, ldc, m, n, u, 1);
+void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, float *c,
+                              size_t ldc, size_t m, size_t n, const kl_ukargs *u) {
+    ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1);
 }
 #endif
 

@@ -35,9 +35,11 @@ typedef struct kl_ukargs {
 } kl_ukargs;
 
 /* C[m x n] (row stride ldc) <- epilogue(A_panel * B_panels) over kc steps.
- * a: one A micro-panel ([kc][MR]); b: the first B panel ([kc][16]), the next
- * panels bstride floats apart; m <= MR, n <= the table's nr. */
-typedef void (*kl_sgemm_ukernel_fn)(size_t kc, const float *a, const float *b, size_t bstride, float *c,
+ * a: one A micro-panel ([kc][MR]); b: the first B panel, 16 floats per k
+ * step and bk floats between k steps (16 when packed; a row stride when B is
+ * read in place), the next panels bstride floats apart; m <= MR, n <= nr.
+ * Every panel the call covers must hold 16 readable floats per k step. */
+typedef void (*kl_sgemm_ukernel_fn)(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, float *c,
                                     size_t ldc, size_t m, size_t n, const kl_ukargs *u);
 
 /* Depthwise 2-D convolution of one channel plane (NCHW, multiplier 1) read
@@ -95,8 +97,8 @@ typedef struct kl_x86_ops {
 const kl_x86_ops *kl_x86_ops_get(kl_isa isa);
 
 /* Generic (portable C) kernels, defined in gemm.c / vecmath.c / conv.c. */
-void kl_x86_generic_sgemm_kernel(size_t kc, const float *a, const float *b, size_t bstride, float *c, size_t ldc,
-                                 size_t m, size_t n, const kl_ukargs *u);
+void kl_x86_generic_sgemm_kernel(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, float *c,
+                                 size_t ldc, size_t m, size_t n, const kl_ukargs *u);
 void kl_x86_generic_vec_act(kl_act act, float *x, size_t n);
 void kl_x86_generic_dwconv(const kl_dw_args *d);
 void kl_x86_generic_wino_in(const kl_wino_in *a);
@@ -104,8 +106,8 @@ void kl_x86_generic_wino_out(const kl_wino_out *a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define KL_X86_DECLARE(isa)                                                                              \
-    void kl_x86_##isa##_sgemm_kernel(size_t kc, const float *a, const float *b, size_t bstride, float *c, \
-                                     size_t ldc, size_t m, size_t n, const kl_ukargs *u);                \
+    void kl_x86_##isa##_sgemm_kernel(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, \
+                                     float *c, size_t ldc, size_t m, size_t n, const kl_ukargs *u);      \
     void kl_x86_##isa##_vec_act(kl_act act, float *x, size_t n);                                        \
     void kl_x86_##isa##_dwconv(const kl_dw_args *d);                                                     \
     void kl_x86_##isa##_wino_in(const kl_wino_in *a);                                                    \
