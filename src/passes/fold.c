@@ -60,9 +60,56 @@ static kiln_status sym_fold(kl_pass_ctx *c, kl_node *n) {
     return KILN_OK;
 }
 
+/* A Reshape whose target is computed at run time but whose known contents
+ * (symbolic dims) pin it down: known numbers stay, a symbolic element equal
+ * to the input's dim at the same axis becomes 0 (copy; allowzero 0 only),
+ * and at most one other element becomes -1.  Writes the constant target
+ * into t[0..rank) and returns true when that works. */
+static bool reshape_target(const kl_node *n, int64_t *t, int *rank) {
+    if (n->n_inputs < 2 || !n->inputs[0] || !n->inputs[1] || kl_value_const(n->graph->model, n->inputs[1]))
+        return false;
+    const kl_symval *s = n->inputs[1]->sym;
+    const kl_shape *xs = &n->inputs[0]->type.shape;
+    if (!s || s->rank != 1 || s->count < 1 || s->count > KILN_MAX_RANK) return false;
+    bool allowzero = kl_node_attr_int(n, "allowzero", 0) != 0, minus = false;
+    for (int64_t i = 0; i < s->count; i++)
+        if (kl_symdim_known(&s->v[i]) && s->v[i].value == -1) minus = true;
+    for (int64_t i = 0; i < s->count; i++) {
+        const kl_dim *d = &s->v[i];
+        if (kl_symdim_known(d)) {
+            t[i] = d->value;
+        } else if (d->param && !allowzero && i < xs->rank && xs->dims[i].value < 0 && xs->dims[i].param &&
+                   strcmp(xs->dims[i].param, d->param) == 0) {
+            t[i] = 0;
+        } else if (!minus) {
+            t[i] = -1;
+            minus = true;
+        } else {
+            return false;
+        }
+    }
+    *rank = (int)s->count;
+    return true;
+}
+
 kiln_status kl_pass_fold_shapes(kl_pass_ctx *c) {
     for (size_t i = 0; i < c->g->n_nodes; i++) {
         kl_node *n = c->g->nodes[i];
+        int64_t tv[KILN_MAX_RANK];
+        int tr;
+        if (kl_pass_is(n, "Reshape") && n->opset >= 5 && reshape_target(n, tv, &tr)) {
+            if (!kl_pass_begin(c)) return KILN_OK;
+            int64_t dim = tr;
+            kl_tensor t = {"", KILN_DTYPE_INT64, 1, &dim, tr, tv, (size_t)tr * 8, NULL, false, NULL, 0};
+            kl_value *k;
+            char hint[256];
+            snprintf(hint, sizeof hint, "%s_target", n->inputs[1]->name);
+            KL_TRY(kl_value_new_const(c->g, hint, &t, &k));
+            KL_TRY(kl_node_set_input(n, 1, k));
+            snprintf(hint, sizeof hint, "%s (Reshape): constant target", kl_node_label(n));
+            KL_TRY(kl_pass_commit(c, hint));
+            continue;
+        }
         if (n->removed || n->domain[0] || !strcmp(n->op_type, "Constant") || n->n_outputs == 0 || n->n_outputs > 8)
             continue;
         bool ok = true, any = false;
