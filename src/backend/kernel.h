@@ -81,6 +81,7 @@ typedef struct kl_kctx {
     int threads;
     const void *state;    /* what the tactic's prepare() made, or NULL */
     struct kl_pool *pool; /* the context's thread pool, or NULL: one thread */
+    bool writes_all;      /* the kernel writes every output element: no zeroing */
 } kl_kctx;
 
 /* Scratch memory for the running node, valid until the node returns: from

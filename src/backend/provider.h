@@ -49,7 +49,14 @@ typedef struct kl_tactic {
     void (*release)(void *state); /* (optional) */
     /* Run the node.  NULL: the reference kernel from the registry. */
     kl_kernel_fn run;
+    unsigned flags;    /* KL_TACTIC_* */
 } kl_tactic;
+
+enum {
+    /* run writes every element of its outputs: the executor need not
+     * zero them first (the reference kernels get zeroed outputs). */
+    KL_TACTIC_WRITES_ALL = 1u << 0
+};
 
 typedef struct kl_provider {
     int api_version;   /* KL_PROVIDER_API_VERSION */

@@ -159,7 +159,8 @@ static kiln_status kl_engine_tactics(kiln_engine *e, const char *path, const uin
             kiln_status s = L->tactic->prepare(n, &L->state, &ws);
             if (s) return kl_error_context(s, "%s: layer '%s' tactic '%s': ", path, kl_node_label(n), L->tactic->name);
         }
-        if (L->tactic->run) kl_program_set_tactic(e->prog, i, L->tactic->run, L->state);
+        if (L->tactic->run)
+            kl_program_set_tactic(e->prog, i, L->tactic->run, L->state, (L->tactic->flags & KL_TACTIC_WRITES_ALL) != 0);
         e->max_workspace = KL_MAX(e->max_workspace, L->workspace);
     }
     return KILN_OK;

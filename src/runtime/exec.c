@@ -23,6 +23,7 @@ struct kl_program {
     size_t n_graphs;
     kl_kernel_fn *tactic_run;    /* per main-graph node: chosen tactic, or NULL */
     const void **tactic_state;
+    bool *tactic_writes_all;
 };
 
 /* Values of one running graph; parent is the frame of the enclosing graph. */
@@ -176,6 +177,7 @@ void kl_program_free(kl_program *p) {
     kl_free(p->graphs);
     kl_free(p->tactic_run);
     kl_free(p->tactic_state);
+    kl_free(p->tactic_writes_all);
     kl_free(p);
 }
 
@@ -183,10 +185,11 @@ kiln_status kl_program_create(const kl_model *m, int threads, kl_program **out) 
     return kl_program_create_ex(m, threads, 0, out);
 }
 
-void kl_program_set_tactic(kl_program *p, size_t index, kl_kernel_fn run, const void *state) {
+void kl_program_set_tactic(kl_program *p, size_t index, kl_kernel_fn run, const void *state, bool writes_all) {
     if (index >= p->m->graph->n_nodes) return;
     p->tactic_run[index] = run;
     p->tactic_state[index] = state;
+    p->tactic_writes_all[index] = writes_all;
 }
 
 kiln_status kl_program_create_ex(const kl_model *m, int threads, unsigned flags, kl_program **out) {
@@ -198,7 +201,8 @@ kiln_status kl_program_create_ex(const kl_model *m, int threads, unsigned flags,
     size_t nn = m->graph->n_nodes ? m->graph->n_nodes : 1;
     p->tactic_run = kl_calloc(nn, sizeof *p->tactic_run);
     p->tactic_state = kl_calloc(nn, sizeof *p->tactic_state);
-    kiln_status s = p->tactic_run && p->tactic_state ? kl_program_add_graph(p, m->graph) : KILN_ERR_NO_MEMORY;
+    p->tactic_writes_all = kl_calloc(nn, sizeof *p->tactic_writes_all);
+    kiln_status s = p->tactic_run && p->tactic_state && p->tactic_writes_all ? kl_program_add_graph(p, m->graph) : KILN_ERR_NO_MEMORY;
     if (s) {
         kl_program_free(p);
         return s;
@@ -265,12 +269,14 @@ static kiln_status kl_run_node(kl_exec *ex, const kl_gprogram *gp, size_t idx) {
     }
     kl_kernel_fn run = kd->run;
     const void *state = NULL;
-    bool main_frame = ex->frame->parent == NULL && gp->g == ex->plan->m->graph;
+    bool main_frame = ex->frame->parent == NULL && gp->g == ex->plan->m->graph, writes_all = false;
     if (main_frame && ex->plan->tactic_run[idx]) {
         run = ex->plan->tactic_run[idx];
         state = ex->plan->tactic_state[idx];
+        writes_all = ex->plan->tactic_writes_all[idx];
     }
-    kl_kctx c = {n, in, n->n_inputs, outs, n->n_outputs, ex, ex->plan->threads, state, ex->rc ? ex->rc->pool : NULL};
+    kl_kctx c = {n, in, n->n_inputs, outs, n->n_outputs, ex, ex->plan->threads, state, ex->rc ? ex->rc->pool : NULL,
+                 writes_all};
     struct timespec ts0, ts1;
     bool timing = main_frame && ex->rc && ex->rc->profiling;
     if (timing) clock_gettime(CLOCK_MONOTONIC, &ts0);
@@ -412,7 +418,7 @@ kiln_status kl_program_run_node(kl_program *p, size_t idx, kl_rt *const *inputs,
     kl_frame f = {p->graphs[0], NULL, NULL};
     kl_scratch scratch = {0};
     kl_exec ex = {p, &f, NULL, &scratch};
-    kl_kctx c = {n, (kl_rt **)inputs, n->n_inputs, outs, n->n_outputs, &ex, p->threads, state, NULL};
+    kl_kctx c = {n, (kl_rt **)inputs, n->n_inputs, outs, n->n_outputs, &ex, p->threads, state, NULL, false};
     kiln_status s = run(&c);
     for (size_t k = 0; k < n->n_outputs; k++) kl_rt_unref(outs[k]);
     kl_scratch_free(&scratch);
@@ -469,7 +475,7 @@ static kl_rt *kl_kctx_place(kl_kctx *c, size_t i, kiln_dtype dtype, int rank, co
         kl_error_clear();
         return NULL;
     }
-    if (zero && nbytes) memset(mem, 0, nbytes);
+    if (zero && nbytes && !c->writes_all) memset(mem, 0, nbytes);
     return h;
 }
 

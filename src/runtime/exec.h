@@ -29,7 +29,7 @@ void kl_program_free(kl_program *p);
 
 /* Run main-graph node `index` with `run` instead of the registry's kernel,
  * giving it `state` (ctx->state).  For tactics chosen by the builder. */
-void kl_program_set_tactic(kl_program *p, size_t index, kl_kernel_fn run, const void *state);
+void kl_program_set_tactic(kl_program *p, size_t index, kl_kernel_fn run, const void *state, bool writes_all);
 
 /* Run the main graph.  inputs[i] is bound to graph input i (g->inputs, in
  * declaration order; NULL keeps an initializer's default and is an error
