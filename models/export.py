@@ -624,6 +624,9 @@ def build_sam(name, seed, torch):
     torch.manual_seed(seed)
     model = sam_encoder_class(torch)(img_size=SAM_IMAGE[name])
     redraw_constant_parameters(model, torch)
+    # No autograd: tracing (export_one exports with autograd on) would keep
+    # every global block's 0.8 GB attention for a backward pass.
+    model.requires_grad_(False)
     with torch.no_grad():
         # Positions as strong as the patch features' (std about 0.6).
         model.pos_embed.normal_(0.0, SAM_POS_STD)
