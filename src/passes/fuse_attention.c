@@ -295,7 +295,9 @@ static kiln_status try_attention(kl_pass_ctx *c, kl_node *sm, bool *done) {
             mm1 = p;
         } else if (!mask && depth == 0 && kl_tp_is_op(p, "Add") && p->n_inputs == 2) {
             int side = from_matmul(c, p->inputs[0]) ? 0 : from_matmul(c, p->inputs[1]) ? 1 : -1;
-            if (side < 0 || p->inputs[0] == p->inputs[1] || !mask_fits(p->inputs[1 - side], s)) return KILN_OK;
+            /* against the scores before the Add: the mask must not widen them */
+            if (side < 0 || p->inputs[0] == p->inputs[1] || !mask_fits(p->inputs[1 - side], p->inputs[side]))
+                return KILN_OK;
             mask = p->inputs[1 - side];
             v = p->inputs[side];
         } else if (scalar_factor(c, p, scalar_data(c, p), &k)) {

@@ -985,8 +985,10 @@ static void zoo_model(const char *dir, const char *name, int want_ln, int want_a
  * set, names a folder with the same models exported by torch at opset 14
  * (LayerNorm decomposed into ReduceMean/Sub/Pow/Sqrt/Div), as
  * <name>_op14.onnx with <name>_op14_ref/ data sets: they must fuse the same;
- * and bert_op14.onnx, a BERT layer written like Hugging Face's (x, mask
- * inputs; attention head merge computed from Shape). */
+ * bert_op14.onnx, a BERT layer written like Hugging Face's (x, mask
+ * inputs; attention head merge computed from Shape); mhamask_op14.onnx, a
+ * torch TransformerEncoderLayer with a float causal src_mask [seq, seq]
+ * (torch's baddbmm: scores * 1 + mask * 1). */
 static void test_zoo(void) {
     const char *src = getenv("KILN_SOURCE_DIR"), *dec = getenv("KILN_DECOMPOSED_DIR");
     char dir[1024];
@@ -997,6 +999,7 @@ static void test_zoo(void) {
     if (dec && (!only || strstr(only, "text_encoder"))) zoo_model(dec, "text_encoder_op14", 9, 4);
     if (dec && (!only || strstr(only, "vit_b_16"))) zoo_model(dec, "vit_b_16_op14", 25, 12);
     if (dec && (!only || strstr(only, "bert"))) zoo_model(dec, "bert_op14", 2, 1);
+    if (dec && (!only || strstr(only, "mhamask"))) zoo_model(dec, "mhamask_op14", 2, 1);
 }
 
 int main(void) {
