@@ -988,7 +988,13 @@ static void zoo_model(const char *dir, const char *name, int want_ln, int want_a
  * bert_op14.onnx, a BERT layer written like Hugging Face's (x, mask
  * inputs; attention head merge computed from Shape); mhamask_op14.onnx, a
  * torch TransformerEncoderLayer with a float causal src_mask [seq, seq]
- * (torch's baddbmm: scores * 1 + mask * 1). */
+ * (torch's baddbmm: scores * 1 + mask * 1).  To make the first two:
+ *   sys.path.insert(0, "models"); import export
+ *   model, data, ins, outs, dyn = export.build("text_encoder", 0)
+ *   torch.onnx.export(model, data[0], "text_encoder_op14.onnx", opset_version=14,
+ *                     input_names=ins, output_names=outs, dynamic_axes=dyn)
+ * and write each data set's tensors as TensorProtos (onnx.numpy_helper) in
+ * text_encoder_op14_ref/test_data_set_N/{input,output}_K.pb. */
 static void test_zoo(void) {
     const char *src = getenv("KILN_SOURCE_DIR"), *dec = getenv("KILN_DECOMPOSED_DIR");
     char dir[1024];
