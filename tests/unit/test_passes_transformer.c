@@ -493,6 +493,37 @@ static void test_layernorm_op(void) {
     kt_pb_free(&mb);
 }
 
+/* The ONNX RMSNormalization (opset 23) becomes kiln.RMSNorm. */
+static void test_rmsnorm_op(void) {
+    kt_pb g = {0};
+    g_seed = 8;
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "batch,seq,12");
+    add_vec(&g, "w", 12, 0.5f, 1.5f);
+    kt_pb n = {0};
+    kt_onnx_node_head(&n, "RMSNormalization", NULL, "rms", "x,w", "y");
+    kt_onnx_attr_f(&n, "epsilon", 1e-4f);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, NULL);
+    kt_pb mb = {0};
+    finish(&mb, &g, 23);
+    kl_model *ref, *m;
+    double err;
+    m = optimize(&mb, &ref, &err);
+    if (m && ref) {
+        KT_CHECK_EQ_INT(count_op(m, "RMSNormalization"), 0);
+        const kl_node *r = find_op(m, "kiln.RMSNorm");
+        KT_CHECK(r != NULL);
+        if (r) {
+            KT_CHECK_EQ_INT(kl_node_attr_int(r, "axis", 0), 2);
+            KT_CHECK(kl_node_attr_float(r, "epsilon", 0) == 1e-4f);
+        }
+        KT_CHECK(err <= 1e-6);
+    }
+    kl_model_free(ref);
+    kl_model_free(m);
+    kt_pb_free(&mb);
+}
+
 /* LLaMA-style RMSNorm: x * Reciprocal(Sqrt(ReduceMean(Pow(x,2)) + eps)) * w,
  * with x also read by a residual Add; and the Div(1, s) spelling. */
 static void test_rmsnorm(void) {
@@ -1013,6 +1044,7 @@ int main(void) {
     KT_RUN(test_matmul_no_bias);
     KT_RUN(test_layernorm);
     KT_RUN(test_layernorm_op);
+    KT_RUN(test_rmsnorm_op);
     KT_RUN(test_rmsnorm);
     KT_RUN(test_attention_kernel);
     KT_RUN(test_attention_bert);
