@@ -483,9 +483,106 @@ done:
     return s;
 }
 
+static bool same_shape(const kl_shape *a, const kl_shape *b);
+
+/* Per-channel values of constant v for an output [N, M, spatial...] of
+ * rank `rank`: v broadcasts along every axis but the channel axis (1), with
+ * M or 1 elements there.  Returns a new array of M floats, or NULL. */
+static float *channel_const(kl_pass_ctx *c, const kl_value *v, int rank, int64_t M) {
+    const kl_tensor *t = kl_value_const(c->m, v);
+    if (!t || t->dtype != KILN_DTYPE_FLOAT || t->rank > rank || t->nbytes < (size_t)t->count * 4) return NULL;
+    int64_t per = 1;
+    for (int i = 0; i < t->rank; i++) {
+        int axis = rank - t->rank + i;
+        if (axis == 1) per = t->dims[i];
+        else if (t->dims[i] != 1) return NULL;
+    }
+    if (per != 1 && per != M) return NULL;
+    float *out = kl_malloc((size_t)M * sizeof *out);
+    if (!out) return NULL;
+    for (int64_t m = 0; m < M; m++) memcpy(&out[m], (const char *)t->data + (per == 1 ? 0 : m) * 4, 4);
+    return out;
+}
+
+/* Conv (or FusedConv without activation and Z) followed by Add or Mul of a
+ * per-channel constant: folded into the bias (Add) or weights and bias (Mul). */
+static kiln_status fold_affine(kl_pass_ctx *c, kl_node *op) {
+    bool mul = kl_pass_is(op, "Mul");
+    if (op->n_inputs != 2 || !is_f32(op->outputs[0])) return KILN_OK;
+    for (int side = 0; side < 2; side++) {
+        kl_value *x = op->inputs[side], *k = op->inputs[1 - side];
+        kl_node *p = x ? x->producer : NULL;
+        if (!p || p->removed || p->outputs[0] != x || kl_value_only_use(c->g, x) != op || !is_f32(x)) continue;
+        if (!kl_pass_is(p, "Conv") && !(is_kiln(p, "FusedConv") && node_act(p) == KL_ACT_NONE && !node_has_z(p)))
+            continue;
+        const kl_tensor *wt = kl_value_const(c->m, p->inputs[1]);
+        const kl_tensor *bt = p->n_inputs > 2 && p->inputs[2] ? kl_value_const(c->m, p->inputs[2]) : NULL;
+        int rank = x->type.shape.rank;
+        if (!wt || wt->dtype != KILN_DTYPE_FLOAT || wt->rank < 2 || rank != wt->rank || k == x) continue;
+        int64_t M = wt->dims[0];
+        if (p->n_inputs > 2 && p->inputs[2] && (!bt || bt->dtype != KILN_DTYPE_FLOAT || bt->count != M)) continue;
+        /* The result must keep the Conv output's shape (no broadcast growth). */
+        if (!same_shape(&op->outputs[0]->type.shape, &x->type.shape)) continue;
+        float *cv = channel_const(c, k, rank, M);
+        if (!cv) continue;
+        if (!kl_pass_begin(c)) {
+            kl_free(cv);
+            return KILN_OK;
+        }
+        float *b = kl_malloc((size_t)M * sizeof *b), *w = mul ? kl_malloc(wt->nbytes) : NULL;
+        kiln_status s = (!b || (mul && !w)) ? KILN_ERR_NO_MEMORY : KILN_OK;
+        kl_value *nw = p->inputs[1], *nb = NULL;
+        char hint[256];
+        if (!s) {
+            for (int64_t m = 0; m < M; m++) {
+                float b0 = 0;
+                if (bt) memcpy(&b0, (const char *)bt->data + m * 4, 4);
+                b[m] = mul ? b0 * cv[m] : b0 + cv[m];
+            }
+            int64_t bdim = M;
+            kl_tensor btn = {"", KILN_DTYPE_FLOAT, 1, &bdim, M, b, (size_t)M * 4, NULL, false, NULL, 0};
+            snprintf(hint, sizeof hint, "%s_bias", op->name[0] ? op->name : "affine");
+            s = kl_value_new_const(c->g, hint, &btn, &nb);
+        }
+        if (!s && mul) {
+            memcpy(w, wt->data, wt->nbytes);
+            int64_t per = wt->count / M;
+            for (int64_t i = 0; i < wt->count; i++) w[i] *= cv[i / per];
+            kl_tensor nt = *wt;
+            nt.name = "";
+            nt.data = w;
+            snprintf(hint, sizeof hint, "%s_scaled", p->inputs[1]->name);
+            s = kl_value_new_const(c->g, hint, &nt, &nw);
+        }
+        kl_free(cv);
+        kl_free(b);
+        kl_free(w);
+        KL_TRY(s);
+        kl_node *abs[2] = {p, op};
+        const char *origin = kl_nodes_origin(c->m, abs, 2);
+        if (!origin) return KILN_ERR_NO_MEMORY;
+        kl_value *in[3] = {p->inputs[0], nw, nb}, *y = op->outputs[0];
+        kl_attr attrs[24];
+        size_t na = 0;
+        for (size_t i = 0; i < p->n_attrs && na < 24; i++) attrs[na++] = p->attrs[i];
+        kl_node_remove(p);
+        kl_node_remove(op);
+        kl_node *n;
+        KL_TRY(kl_node_new(c->g, NULL, p->op_type, p->domain, in, 3, &y, 1, attrs, na, origin, op, &n));
+        KL_TRY(kl_node_infer(c->m, n));
+        return kl_pass_commit(c, origin);
+    }
+    return KILN_OK;
+}
+
 kiln_status kl_pass_fuse_bn(kl_pass_ctx *c) {
     for (size_t i = 0; i < c->g->n_nodes; i++) {
         kl_node *n = c->g->nodes[i];
+        if (kl_pass_is(n, "Add") || kl_pass_is(n, "Mul")) {
+            KL_TRY(fold_affine(c, n));
+            if (c->stopped) return KILN_OK;
+            continue;
+        }
         if (!kl_pass_is(n, "BatchNormalization") || !bn_inference(c, n)) continue;
         bool done;
         KL_TRY(fold_bn(c, n, &done));

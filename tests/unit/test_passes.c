@@ -655,6 +655,39 @@ static void test_activations(void) {
     kt_current = "test_activations";
 }
 
+/* Conv -> Mul(per-channel scale) -> Add(per-channel shift) -> Relu: the
+ * scale and shift fold into the weights and bias (decomposed BN exports). */
+static void test_affine(void) {
+    kt_pb mb = {0}, g = {0};
+    g_seed = 70;
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "1,2,5,5");
+    int64_t wd[4] = {3, 2, 3, 3}, bd[1] = {3}, sd[4] = {1, 3, 1, 1}, hd[3] = {3, 1, 1};
+    add_f32(&g, "w", wd, 4, -1.0f, 1.0f);
+    add_f32(&g, "b", bd, 1, -0.5f, 0.5f);
+    add_f32(&g, "scale", sd, 4, 0.5f, 1.5f);
+    add_f32(&g, "shift", hd, 3, -0.5f, 0.5f);
+    node_conv(&g, "conv", "x,w,b", "c", 1);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Mul", "mul", "scale,c", "m");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Add", "add", "m,shift", "a");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "relu", "a", "y");
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, "1,3,5,5");
+    finish(&mb, &g, 13);
+    kl_model *ref, *m;
+    double err;
+    m = optimize(&mb, NULL, &ref, &err, NULL);
+    if (m && ref) {
+        KT_CHECK_EQ_INT(m->graph->n_nodes, 1);
+        const kl_node *f = find_op(m, "kiln.FusedConv");
+        KT_CHECK(f != NULL);
+        if (f) KT_CHECK_STR(f->fused_from, "conv+mul+add+relu");
+        KT_CHECK(err < 1e-5);
+        if (err >= 1e-5) fprintf(stderr, "    affine: err %g\n", err);
+    }
+    kl_model_free(ref);
+    kl_model_free(m);
+    kt_pb_free(&mb);
+}
+
 /* An activation whose input is read elsewhere too is not fused; a Conv+Add
  * of a broadcast bias is not a residual. */
 static void test_no_fusion(void) {
@@ -1162,6 +1195,7 @@ int main(void) {
     KT_RUN(test_convtranspose_bn);
     KT_RUN(test_gemm_bn_act);
     KT_RUN(test_activations);
+    KT_RUN(test_affine);
     KT_RUN(test_no_fusion);
     KT_RUN(test_remove_identity);
     KT_RUN(test_identity_io);
