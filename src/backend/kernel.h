@@ -151,18 +151,5 @@ const kl_kernel_def *kl_kernel_find(const kl_node *n, kiln_dtype first_input);
 /* Is there a kernel for (domain, op, opset) for any type? */
 bool kl_kernel_exists(const char *domain, const char *op, int64_t opset);
 
-/* Family tables of the CPU reference backend (src/cpu/ref/), each
- * terminated by a row with op == NULL. */
-extern const kl_kernel_def kl_ref_elementwise[];
-extern const kl_kernel_def kl_ref_reduce[];
-extern const kl_kernel_def kl_ref_norm[];
-extern const kl_kernel_def kl_ref_nn[];
-extern const kl_kernel_def kl_ref_tensor[];
-extern const kl_kernel_def kl_ref_quant[];
-extern const kl_kernel_def kl_ref_control[];
-extern const kl_kernel_def kl_ref_misc[];
-extern const kl_kernel_def kl_ref_rnn[]; /* RNN, GRU, LSTM, attention ops */
-extern const kl_kernel_def kl_ref_fused[]; /* kiln-domain fused ops (src/cpu/ref/fused.c) */
-extern const kl_kernel_def kl_ref_fused_transformer[]; /* kiln.FusedMatMul, LayerNorm, Attention... (fused_transformer.c) */
 
 #endif /* KL_KERNEL_H */

@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "backend/kernel.h"
+#include "cpu/ref/tables.h"
 
 static const kl_kernel_def *const kl_ref_tables[] = {
     kl_ref_elementwise, kl_ref_reduce, kl_ref_norm, kl_ref_nn,
