@@ -558,6 +558,9 @@ typedef struct kl_build {
     double *tactic_ms;
     size_t *workspace;
     kl_shapes *opt_shapes;   /* per profile (or the static one) */
+    kl_shapes time_shapes;   /* no profile, dynamic inputs: dynamic dims at 1, for timing */
+    bool have_time_shapes;
+    kl_profile time_profile;
     kl_mem_plan *plans;
     size_t n_points;         /* profiles, or 1 for a static model without profile, or 0 */
     kl_profile static_profile;
@@ -582,6 +585,9 @@ static void kl_build_free(kl_build *b) {
     }
     kl_free(b->opt_shapes);
     kl_free(b->plans);
+    if (b->have_time_shapes) kl_shapes_free(&b->time_shapes);
+    for (size_t i = 0; i < b->time_profile.n_inputs; i++) kl_free(b->time_profile.inputs[i].name);
+    kl_free(b->time_profile.inputs);
     kl_timing_cache_free(b->tc);
     kl_onnx_written_free(&b->w);
     kl_free(b->opts_desc);
@@ -644,19 +650,20 @@ static kiln_status kl_build_tactics(kl_build *b) {
             timed++;
             kl_blog_msg(&b->log, KILN_LOG_DEBUG, "progress %zu/%zu", timed, to_time);
             char key[2048];
-            kl_tactic_key(n, b->n_points ? &b->opt_shapes[0] : NULL, pv->name, key, sizeof key);
+            const kl_shapes *ts0 = b->n_points ? &b->opt_shapes[0] : b->have_time_shapes ? &b->time_shapes : NULL;
+            kl_tactic_key(n, ts0, pv->name, key, sizeof key);
             double best = INFINITY;
             for (size_t j = 0; j < nok && !s; j++) {
                 double ms;
                 if (kl_timing_cache_get(b->tc, key, ok[j]->name, &ms)) {
                     hits++;
                 } else {
-                    if (!b->n_points) { /* no concrete shapes: no timing, quality decides */
+                    if (!ts0) { /* no concrete shapes: no timing, quality decides */
                         ms = -ok[j]->quality;
                     } else {
                         if (!prog) s = kl_program_create(b->m, 1, &prog);
                         if (s) break;
-                        kiln_status ts = kl_time_tactic(prog, g, i, ok[j], &b->opt_shapes[0], &ms);
+                        kiln_status ts = kl_time_tactic(prog, g, i, ok[j], ts0, &ms);
                         if (ts) { /* a tactic that fails on random data is skipped, not fatal */
                             kl_blog_msg(&b->log, KILN_LOG_WARNING, "tactic %s on node '%s': %s (skipped)", ok[j]->name,
                                         kl_node_label(n), kl_error_message());
@@ -682,9 +689,15 @@ static kiln_status kl_build_tactics(kl_build *b) {
             s = pick->prepare(n, &state, &b->workspace[i]);
             if (pick->release) pick->release(state);
         }
-        if (nok > 1 || pick != ok[0])
-            kl_blog_msg(&b->log, KILN_LOG_INFO, "tactic: node '%s' (%s) -> %s/%s%s", kl_node_label(n), n->op_type,
-                        pv->name, pick->name, b->tactic_ms[i] > 0 ? "" : " (forced or only)");
+        if (k > 1) {
+            char how[64];
+            if (b->tactic_ms[i] > 0) snprintf(how, sizeof how, "%.3f ms, fastest of %zu", b->tactic_ms[i], nok);
+            else if (kl_tactic_forced(forced, n, pick->name)) snprintf(how, sizeof how, "forced");
+            else if (nok == 1) snprintf(how, sizeof how, "the only one of its quality tier");
+            else snprintf(how, sizeof how, "best quality tier, not timed");
+            kl_blog_msg(&b->log, KILN_LOG_INFO, "tactic: node '%s' (%s) -> %s/%s (%s)", kl_node_label(n), n->op_type,
+                        pv->name, pick->name, how);
+        }
     }
     kl_program_free(prog);
     if (!s && to_time)
@@ -868,6 +881,35 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
         if (s) kl_error_context(s, "profile %zu: ", p);
     }
     if (s) goto fail;
+    if (!b.n_points && b.o.timing) {
+        /* Time tactics at dynamic dims = 1 (trtexec's default shapes); if
+         * even that cannot be evaluated, quality tiers decide. */
+        const kl_graph *mg = b.m->graph;
+        b.time_profile.inputs = kl_calloc(mg->n_inputs ? mg->n_inputs : 1, sizeof *b.time_profile.inputs);
+        if (!b.time_profile.inputs) {
+            s = KILN_ERR_NO_MEMORY;
+            goto fail;
+        }
+        for (size_t i = 0; i < mg->n_inputs; i++) {
+            const kl_value *v = mg->inputs[i];
+            if ((v->flags & KL_VALUE_INITIALIZER) || v->type.kind != KL_TYPE_TENSOR || v->type.shape.rank < 0 ||
+                v->type.shape.rank > KILN_MAX_RANK)
+                continue;
+            kl_profile_input *pi = &b.time_profile.inputs[b.time_profile.n_inputs];
+            if (!(pi->name = kl_strdup(v->name))) {
+                s = KILN_ERR_NO_MEMORY;
+                goto fail;
+            }
+            b.time_profile.n_inputs++;
+            pi->rank = v->type.shape.rank;
+            for (int a = 0; a < pi->rank; a++) {
+                int64_t d = v->type.shape.dims[a].value;
+                pi->min[a] = pi->opt[a] = pi->max[a] = d >= 0 ? d : 1;
+            }
+        }
+        if (kl_shapes_eval(b.m, &b.time_profile, KL_AT_OPT, &b.time_shapes) == KILN_OK) b.have_time_shapes = true;
+        else kl_error_clear();
+    }
     if (b.o.timing_cache && (s = kl_timing_cache_load(b.o.timing_cache, &b.tc))) goto fail;
     if (!b.tc && (s = kl_timing_cache_create(&b.tc))) goto fail; /* in-memory: repeated shapes time once */
     if ((s = kl_build_tactics(&b))) goto fail;
