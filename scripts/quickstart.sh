@@ -4,8 +4,9 @@
 # Installs what is missing (apt-get), builds kiln, exports ResNet-50 from
 # PyTorch (seeded random weights: no download), then
 #   kiln check   the model,
-#   kiln run     it on a picture with ImageNet preprocessing and top-5,
-#   kiln bench   it (latency percentiles, throughput),
+#   kiln build   an optimized engine (passes, tactics, memory plan, profile batch 1..8),
+#   kiln run     the engine on a picture with ImageNet preprocessing and top-5,
+#   kiln bench   it (engine load, latency percentiles, throughput),
 # and times kiln, ONNX Runtime and PyTorch side by side (bench/run.sh).
 # Env: BUILD_DIR (default build/); KILN_QUICK_NO_PEERS=1 skips the peers.
 set -euo pipefail
@@ -26,9 +27,13 @@ picture=$(find /usr/share/desktop-base -name '*.jpg' | sort | head -n 1)
 show() { echo; echo "\$ kiln $*" | sed "s|$kiln_root/||g"; "$kiln" "$@"; }
 show check "$model"
 show info "$model"
-show run "$model" --input "$picture" --topk 5 --labels "$labels"
+engine=$out/resnet50.kiln
+show build "$model" -o "$engine" --minShapes input:1x3x224x224 --optShapes input:1x3x224x224 \
+    --maxShapes input:8x3x224x224 --timing-cache "$out/kiln.timing"
+show info "$engine"
+show run "$engine" --input "$picture" --topk 5 --labels "$labels"
 echo "(the weights are random, so the classes are too: the point is the pipeline)"
-show bench "$model" --duration 5
+show bench "$engine" --duration 5
 if [ "${KILN_QUICK_NO_PEERS:-0}" != 1 ]; then
     echo
     echo "\$ bench/run.sh --models resnet50 --batches 1 --threads 1   # kiln vs ONNX Runtime vs PyTorch"
