@@ -12,7 +12,9 @@
  * normal answer.
  *
  * Seeds: KILN_FUZZ_ENGINE_SEEDS=DIR fuzz_engine writes small valid engines
- * made from conformance models into DIR and exits (scripts/fuzz.sh).
+ * made from conformance models into DIR and exits (scripts/fuzz.sh): a bare
+ * container (meta, graph, weights) and a complete engine from kiln_build
+ * for each model.
  * tests/unit/test_engine_format.c includes this file (with
  * KL_FUZZ_ENGINE_NO_MAIN) to replay fuzz/corpus/engine/ in every build and
  * to check that every seed is a valid engine whose graph loads.
@@ -138,6 +140,39 @@ static kiln_status kl_fuzz_make_seed(const char *dir, void **bytes, size_t *size
     return s;
 }
 
+/* A complete engine of the conformance test folder `dir` through the public
+ * builder (kiln_build + kiln_engine_serialize, default options): every
+ * section the runtime writes, so mutations reach its loader too.  Owner of
+ * *bytes: caller (kl_free). */
+static kiln_status kl_fuzz_make_built_seed(const char *dir, void **bytes, size_t *size) {
+    char path[4200];
+    if (strlen(dir) > 4096) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "seed folder path too long");
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    kiln_model *m = NULL;
+    kiln_build_options *o = NULL;
+    kiln_engine *e = NULL;
+    void *data = NULL;
+    size_t n = 0;
+    kiln_status s = kiln_model_load(path, &m);
+    if (!s) s = kiln_build_options_create(&o);
+    if (!s) s = kiln_build(m, o, &e);
+    if (!s) s = kiln_engine_serialize(e, &data, &n);
+    if (!s) {
+        *bytes = kl_malloc(n ? n : 1);
+        if (*bytes) {
+            memcpy(*bytes, data, n);
+            *size = n;
+        } else {
+            s = KILN_ERR_NO_MEMORY;
+        }
+    }
+    kiln_free(data);
+    kiln_engine_destroy(e);
+    kiln_build_options_destroy(o);
+    kiln_model_destroy(m);
+    return s;
+}
+
 #ifndef KL_FUZZ_ENGINE_NO_MAIN
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -157,17 +192,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     for (size_t i = 0; i < sizeof kl_fuzz_seed_tests / sizeof *kl_fuzz_seed_tests; i++) {
         char dir[2048], path[4200];
         snprintf(dir, sizeof dir, "%s/onnx-backend-tests/node/%s", shared ? shared : "../shared", kl_fuzz_seed_tests[i]);
-        void *bytes = NULL;
-        size_t size = 0;
-        if (kl_fuzz_make_seed(dir, &bytes, &size) != KILN_OK) {
-            fprintf(stderr, "fuzz_engine: no seed from %s: %s\n", dir, kl_error_message());
-            continue;
+        for (int built = 0; built < 2; built++) {
+            void *bytes = NULL;
+            size_t size = 0;
+            kiln_status s = built ? kl_fuzz_make_built_seed(dir, &bytes, &size) : kl_fuzz_make_seed(dir, &bytes, &size);
+            if (s != KILN_OK) {
+                fprintf(stderr, "fuzz_engine: no %s seed from %s: %s\n", built ? "built" : "container", dir,
+                        kl_error_message());
+                continue;
+            }
+            snprintf(path, sizeof path, "%s/%s-%s", out, built ? "built" : "engine", kl_fuzz_seed_tests[i] + 5);
+            FILE *f = fopen(path, "wb");
+            if (f && fwrite(bytes, 1, size, f) == size) made++;
+            if (f) fclose(f);
+            kl_free(bytes);
         }
-        snprintf(path, sizeof path, "%s/engine-%s", out, kl_fuzz_seed_tests[i] + 5);
-        FILE *f = fopen(path, "wb");
-        if (f && fwrite(bytes, 1, size, f) == size) made++;
-        if (f) fclose(f);
-        kl_free(bytes);
     }
     fprintf(stderr, "fuzz_engine: wrote %d seed engine(s) into %s\n", made, out);
     exit(made ? 0 : 1);
