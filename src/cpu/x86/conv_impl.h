@@ -14,6 +14,15 @@
 #include "cpu/x86/simd.h"
 #include "cpu/x86/vecmath_impl.h"
 
+/* Full unrolling of the tap loops: gcc needs the pragma; clang unrolls these
+ * small constant loops itself, and with the pragma its UBSan build of this
+ * file took minutes. */
+#if defined(__clang__)
+#define KL_DW_UNROLL
+#else
+#define KL_DW_UNROLL _Pragma("GCC unroll 5")
+#endif
+
 /* Even lanes of the 2*n-1 floats at p (n <= VL lanes; no read past them). */
 KL_INL V dw_load_even_n(const float *p, size_t n) {
     size_t m = 2 * n - 1;
@@ -37,14 +46,15 @@ KL_INL V dw_ld(const float *p, size_t n, const size_t SW) {
     return v_load(tmp);
 }
 
-/* Bias, residual, activation and store of n <= VL outputs at y[ow]. */
+/* Bias, residual, cheap activation and store of n <= VL outputs at y[ow]
+ * (dw_plane applies the other activations to the finished plane). */
 KL_INL void dw_store(const kl_dw_args *a, V acc, float *y, const float *z, size_t ow, size_t n, V va, V vb) {
     if (n == VL) {
         if (z) acc = v_add(acc, v_load(z + ow));
-        v_store(y + ow, vm_act(acc, a->act.kind, va, vb));
+        v_store(y + ow, vm_act_cheap(acc, a->act.kind, va, vb));
     } else {
         if (z) acc = v_add(acc, v_load_n(z + ow, n));
-        v_store_n(y + ow, vm_act(acc, a->act.kind, va, vb), n);
+        v_store_n(y + ow, vm_act_cheap(acc, a->act.kind, va, vb), n);
     }
 }
 
@@ -62,10 +72,10 @@ KL_INL void dw_plane(const kl_dw_args *a, const size_t KH, const size_t KW, cons
         const float *x0 = a->x + oh * a->SH * a->WP;
         for (size_t ow = 0; ow < ow_main; ow += 4 * VL) {
             V c0 = vbias, c1 = vbias, c2 = vbias, c3 = vbias;
-#pragma GCC unroll 5
+KL_DW_UNROLL
             for (size_t kh = 0; kh < KH; kh++) {
                 const float *row = x0 + kh * rs + ow * SW;
-#pragma GCC unroll 5
+KL_DW_UNROLL
                 for (size_t kw = 0; kw < KW; kw++) {
                     const float *p = row + kw * DW;
                     V w = wv[kh * KW + kw];
@@ -89,10 +99,10 @@ KL_INL void dw_plane(const kl_dw_args *a, const size_t KH, const size_t KW, cons
             V c0 = vbias, c1 = vbias, c2 = vbias, c3 = vbias;
             const float *x0 = a->x + oh * a->SH * a->WP + ow * SW;
             size_t step = a->SH * a->WP;
-#pragma GCC unroll 5
+KL_DW_UNROLL
             for (size_t kh = 0; kh < KH; kh++) {
                 const float *row = x0 + kh * rs;
-#pragma GCC unroll 5
+KL_DW_UNROLL
                 for (size_t kw = 0; kw < KW; kw++) {
                     const float *p = row + kw * DW;
                     V w = wv[kh * KW + kw];
@@ -111,13 +121,14 @@ KL_INL void dw_plane(const kl_dw_args *a, const size_t KH, const size_t KW, cons
         for (; oh < a->OH; oh++) {
             V c0 = vbias;
             const float *x0 = a->x + oh * a->SH * a->WP + ow * SW;
-#pragma GCC unroll 5
+KL_DW_UNROLL
             for (size_t kh = 0; kh < KH; kh++)
-#pragma GCC unroll 5
+KL_DW_UNROLL
                 for (size_t kw = 0; kw < KW; kw++) c0 = v_fma(wv[kh * KW + kw], dw_ld(x0 + kh * rs + kw * DW, n, SW), c0);
             dw_store(a, c0, a->y + oh * OW, a->z ? a->z + oh * OW : NULL, ow, n, va, vb);
         }
     }
+    if (!vm_act_is_cheap(a->act.kind)) KL_SIMD_FN(vec_act)(a->act, a->y, a->OH * OW);
 }
 
 void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
@@ -129,10 +140,8 @@ void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
         dw_plane(a, 5, 5, 1);
     else if (a->KH == 5 && a->KW == 5 && a->SW == 2)
         dw_plane(a, 5, 5, 2);
-    else if (a->KH * a->KW <= 25)
-        dw_plane(a, a->KH, a->KW, a->SW);
     else
-        kl_x86_generic_dwconv(a);
+        kl_x86_generic_dwconv(a); /* other kernel sizes and strides: portable loop */
 }
 
 /* ---- Winograd F(4x4, 3x3) transforms, 16 tiles per call --------------------- */
@@ -201,7 +210,7 @@ void KL_SIMD_FN(wino_in)(const kl_wino_in *a) {
 
 void KL_SIMD_FN(wino_out)(const kl_wino_out *a) {
     float out[16][16] __attribute__((aligned(64)));
-    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta), vbias = v_set1(a->bias);
+    V vbias = v_set1(a->bias);
     for (size_t h = 0; h < 16; h += VL) {
         V s[4][6], o[4];
         for (int j = 0; j < 6; j++) {
@@ -226,9 +235,7 @@ void KL_SIMD_FN(wino_out)(const kl_wino_out *a) {
                 }
         }
     }
-    if (a->act.kind != KL_ACT_NONE)
-        for (int k = 0; k < 16; k++)
-            for (size_t h = 0; h < 16; h += VL) v_store(&out[k][h], vm_act(v_load(&out[k][h]), a->act.kind, va, vb));
+    if (a->act.kind != KL_ACT_NONE) KL_SIMD_FN(vec_act)(a->act, &out[0][0], 16 * 16);
     for (size_t l = 0; l < a->nt; l++) {
         size_t tg = a->t0 + l, t = tg % a->T, th = t / a->TW, tw = t % a->TW;
         float *yp = a->y + (tg / a->T) * a->ystride;

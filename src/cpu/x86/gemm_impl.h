@@ -31,7 +31,7 @@ KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t
             const float *zp = u->z + i * u->ldz + col;
             v = v_add(v, full ? v_load(zp) : v_load_n(zp, nn));
         }
-        if (cheap) v = vm_act(v, u->act.kind, va, vb);
+        if (cheap) v = vm_act_cheap(v, u->act.kind, va, vb);
     }
     if (full)
         v_store(cp, v);
@@ -104,7 +104,7 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
         }
     }
     if (u->last && !cheap)
-        for (size_t i = 0; i < m; i++) vm_act_array(u->act, c + i * ldc, n);
+        for (size_t i = 0; i < m; i++) KL_SIMD_FN(vec_act)(u->act, c + i * ldc, n);
 }
 
 #if VL == 16

@@ -152,6 +152,20 @@ KL_INL V vm_act(V x, kl_act_kind kind, V va, V vb) {
     }
 }
 
+/* The cheap activations only (vm_act_is_cheap); others pass x through.  Small
+ * enough to inline at every store of a kernel. */
+KL_INL V vm_act_cheap(V x, kl_act_kind kind, V va, V vb) {
+    switch (kind) {
+    case KL_ACT_RELU: return v_max(v_zero(), x);
+    case KL_ACT_CLIP: return v_min(vb, v_max(va, x));
+    case KL_ACT_LEAKY_RELU: return v_blend(v_lt(x, v_zero()), x, v_mul(x, va));
+    case KL_ACT_HARD_SIGMOID: return v_max(v_zero(), v_min(v_set1(1.0f), v_fma(x, va, vb)));
+    case KL_ACT_HARD_SWISH:
+        return v_mul(x, v_max(v_zero(), v_min(v_set1(1.0f), v_fma(x, v_set1(1.0f / 6.0f), v_set1(0.5f)))));
+    default: return x;
+    }
+}
+
 /* True for the activations cheap enough to apply inline in a kernel's store. */
 KL_INL int vm_act_is_cheap(kl_act_kind kind) {
     return kind == KL_ACT_NONE || kind == KL_ACT_RELU || kind == KL_ACT_CLIP || kind == KL_ACT_LEAKY_RELU ||
