@@ -330,6 +330,7 @@ static kiln_status kl_engine_finish_open_impl(kiln_engine *e, const char *path) 
     e->n_inputs = 0;
     for (size_t i = 0; i < g->n_inputs; i++)
         if (!(g->inputs[i]->flags & KL_VALUE_INITIALIZER)) e->inputs[e->n_inputs++] = g->inputs[i];
+    snprintf(e->version_str, sizeof e->version_str, "%u", e->file.version);
     const char *th = kl_engine_file_meta(&e->file, "threads");
     e->threads = th ? atoi(th) : 0;
     s = kl_program_create_ex(e->ir, e->threads, KL_PROGRAM_CONST_VIEWS, &e->prog);
@@ -448,8 +449,8 @@ KILN_API kiln_status kiln_engine_output_dim(const kiln_engine *e, size_t index, 
 KILN_API kiln_status kiln_engine_get(const kiln_engine *e, const char *key, const char **value) {
     if (!e || !key || !value) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_engine_get: an argument is NULL");
     if (strcmp(key, "format_version") == 0) {
-        *value = kl_arena_printf((kl_arena *)&e->arena, "%u", e->file.version);
-        return *value ? KILN_OK : KILN_ERR_NO_MEMORY;
+        *value = e->version_str; /* made at load: the engine is read by many threads */
+        return KILN_OK;
     }
     const char *v = kl_engine_file_meta(&e->file, key);
     if (!v) return kl_errorf(KILN_ERR_NOT_FOUND, "kiln_engine_get: the engine has no '%s'", key);

@@ -83,6 +83,7 @@ struct kiln_engine {
     int threads;
     size_t max_workspace;
     kl_arena arena;        /* strings made at load */
+    char version_str[16];  /* format version as text */
 };
 
 struct kiln_context {
