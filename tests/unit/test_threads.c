@@ -280,9 +280,11 @@ static void test_single_thread_reference(void) {
             if (e > worst) worst = e;
         }
     }
-    /* |kiln - ref| / (1 + |ref|): float32 rounding of O(1) values. */
+    /* |kiln - ref| / (1 + |ref|): float32 arithmetic on O(1) values, with
+     * whichever convolution tactic the CPU provider picks (Winograd tactics
+     * give about 6e-6 here, direct ones 2e-7). */
     fprintf(stderr, "    single thread vs float64 reference: worst error %.2e\n", worst);
-    KT_CHECK(worst < 2e-6);
+    KT_CHECK(worst < 2e-5);
     kiln_session_destroy(se);
     kiln_model_destroy(m);
     expect_small_identical(g_cold, g_ref);
