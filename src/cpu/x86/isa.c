@@ -103,11 +103,11 @@ kl_isa kl_isa_active(void) { return kl_cpu_isa_get()->active; }
 kl_isa kl_isa_resolve(kl_isa isa) {
     const kl_cpu_isa *c = kl_cpu_isa_get();
     if (isa == KL_ISA_AUTO || isa >= KL_ISA_COUNT) return c->active;
-    return isa > c->best ? c->best : isa;
+    return isa > c->active ? c->active : isa;
 }
 
 bool kl_isa_supported(kl_isa isa) {
-    return isa >= KL_ISA_REF && isa < KL_ISA_COUNT && isa <= kl_cpu_isa_get()->best;
+    return isa >= KL_ISA_REF && isa < KL_ISA_COUNT && isa <= kl_cpu_isa_get()->active;
 }
 
 const char *kl_isa_name(kl_isa isa) {

@@ -3,7 +3,8 @@
  * fast CPU kernels (src/cpu/x86).  Detection runs once (pthread_once): cpuid
  * for the instructions and XGETBV for the OS saving the YMM/ZMM state.
  * KILN_ISA=ref|avx2|avx512 in the environment lowers the level chosen by
- * default (a level the CPU lacks is never used: the request is capped).
+ * default and caps every explicit request too, so KILN_ISA=avx2 on an AVX-512
+ * machine behaves like an AVX2-only one (a level the CPU lacks is never used).
  */
 #ifndef KL_CPU_X86_ISA_H
 #define KL_CPU_X86_ISA_H
@@ -36,9 +37,10 @@ typedef struct kl_cpu_isa {
 const kl_cpu_isa *kl_cpu_isa_get(void);
 /* Level used when a caller passes KL_ISA_AUTO. */
 kl_isa kl_isa_active(void);
-/* `isa` resolved: AUTO -> active; a level above best -> best. */
+/* `isa` resolved: AUTO -> active; a level above active -> active. */
 kl_isa kl_isa_resolve(kl_isa isa);
-/* True when this machine can run kernels of level `isa` (REF always). */
+/* True when kernels of level `isa` may run here: the CPU and OS support it
+ * and KILN_ISA does not exclude it (REF always). */
 bool kl_isa_supported(kl_isa isa);
 /* "auto", "ref", "avx2", "avx512". */
 const char *kl_isa_name(kl_isa isa);
