@@ -41,7 +41,7 @@ Models (opset 17, graph input "input"):
   sam_vit_b_encoder_256 (not in --list)
       the same encoder for 256x256 images (16x16 tokens, pos_embed
       [1,16,16,768], windows padded from 16 to 28): the graph of
-      sam_vit_b_encoder at 1/22 of its compute, with data sets of batch 2
+      sam_vit_b_encoder at 1/14 of its compute, with data sets of batch 2
       and 1, for the sanitizer build's zoo test.
 
 For each model NAME the script writes, in OUT:
@@ -92,9 +92,10 @@ TEXT = "text_encoder"
 YOLO = "yolov8n"
 SAM = "sam_vit_b_encoder"
 # SAM's encoder at 256x256 (16x16 tokens): the same graph (padding, windows,
-# global blocks, relative positions, neck) at 1/22 of the compute, for runs
-# where the full size costs too much (the sanitizer build) and to check the
-# dynamic batch (batch 2 and 1).  Not in --list: not a zoo model of its own.
+# global blocks, relative positions, neck) at 1/14 of the compute (34 G
+# MACs), for runs where the full size costs too much (the sanitizer build) and
+# to check the dynamic batch (batch 2 and 1).  Not in --list: not a zoo model
+# of its own.
 SAM_SMALL = "sam_vit_b_encoder_256"
 ALL_MODELS = ["resnet18", "resnet18_ext", "resnet50", "mobilenet_v2", "efficientnet_b0",
               "vit_b_16", DETECTOR, TEXT, YOLO, SAM]
