@@ -217,6 +217,7 @@ static int run_test(const char *dir, char *msg, size_t size) {
     kl_model *m = NULL;
     kl_check_result *cr = NULL;
     kl_program *plan = NULL;
+    kiln_engine *engine = NULL;
     int rc = 1;
     kiln_status s = kl_onnx_load_file(path, &m);
     if (s) {
@@ -233,7 +234,6 @@ static int run_test(const char *dir, char *msg, size_t size) {
             snprintf(msg, size, "check: %s", cr->items[i].message);
             goto out;
         }
-    kiln_engine *engine = NULL;
     if (g_engine_mode) {
         s = engine_roundtrip(path, &engine);
         if (s) {
