@@ -85,6 +85,10 @@ static void build_cnn(kt_pb *mb, const char *batch) {
     kt_pb_free(&g);
 }
 
+/* Model bytes live as long as their models: freed at the end of main. */
+static void *g_model_bytes[64];
+static size_t g_n_model_bytes;
+
 static kiln_model *load_cnn(const char *batch) {
     kt_pb mb = {0};
     build_cnn(&mb, batch);
@@ -99,6 +103,7 @@ static kiln_model *load_cnn(const char *batch) {
         free(copy);
         return NULL;
     }
+    if (g_n_model_bytes < sizeof g_model_bytes / sizeof g_model_bytes[0]) g_model_bytes[g_n_model_bytes++] = copy;
     return m;
 }
 
@@ -616,5 +621,6 @@ int main(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+    for (size_t i = 0; i < g_n_model_bytes; i++) free(g_model_bytes[i]);
     return kt_summary();
 }
