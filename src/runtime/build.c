@@ -700,6 +700,28 @@ static kiln_status kl_build_tactics(kl_build *b) {
         }
     }
     kl_program_free(prog);
+    /* A forced tactic that no layer took is a mistake to report, not to
+     * ignore: an error for the build option, a warning for KILN_TACTIC
+     * (which tests set for many models at once). */
+    for (const char *p = forced; !s && p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        const char *tn = eq ? eq + 1 : p;
+        size_t tl = eq ? len - (size_t)(eq + 1 - p) : len;
+        bool used = false;
+        for (size_t i = 0; i < nn && !used; i++)
+            used = strlen(b->tactic[i]->name) == tl && memcmp(b->tactic[i]->name, tn, tl) == 0;
+        if (!used && tl) {
+            if (b->o.tactic)
+                s = kl_errorf(KILN_ERR_NOT_FOUND, "forced tactic '%.*s' runs no layer of this model (no layer of that "
+                              "op has it among its candidates)", (int)KL_MIN(len, 200), p);
+            else
+                kl_blog_msg(&b->log, KILN_LOG_WARNING, "KILN_TACTIC: '%.*s' runs no layer of this model",
+                            (int)KL_MIN(len, 200), p);
+        }
+        p += len + (e ? 1 : 0);
+    }
     if (!s && to_time)
         kl_blog_msg(&b->log, KILN_LOG_INFO, "tactics: %zu node(s) timed, %zu timing-cache hit(s)", timed, hits);
     return s;
