@@ -88,6 +88,18 @@ static size_t kc_edit_distance(const char *a, const char *b) {
     return row[lb];
 }
 
+int kc_args_usage_error(kc_arg_kind kind, const kc_opt *opts, const kc_opt *o, const char *word, const char *cmd,
+                        const char *help) {
+    if (kind == KC_ARG_UNKNOWN) {
+        const char *hint = kc_opts_suggest(opts, word);
+        if (hint) return kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (did you mean '%s'?)", word, hint);
+        return kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (try 'kiln help %s')", word, help);
+    }
+    if (kind == KC_ARG_MISSING_VALUE)
+        return kc_fail(KC_EXIT_USAGE, cmd, "flag '%s' needs a value (try 'kiln help %s')", o->name, help);
+    return kc_fail(KC_EXIT_USAGE, cmd, "flag '%s' takes no value (try 'kiln help %s')", o->name, help);
+}
+
 const char *kc_opts_suggest(const kc_opt *opts, const char *word) {
     size_t limit = strlen(word) / 3;
     if (limit < 2) limit = 2;

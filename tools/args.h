@@ -56,6 +56,12 @@ kc_arg_kind kc_args_next(kc_args *a, const kc_opt **opt, const char **value, cha
 /* Closest flag of `opts` to `word` by edit distance (at most max(2,
  * len/3) edits), or NULL. */
 const char *kc_opts_suggest(const kc_opt *opts, const char *word);
+/* The usage error for a flag that kc_args_next reported as unknown (with
+ * the closest flag as a hint), missing its value or given one it does not
+ * take; prints it through kc_fail and returns KC_EXIT_USAGE.  `help` is
+ * the subcommand named in "try 'kiln help HELP'". */
+int kc_args_usage_error(kc_arg_kind kind, const kc_opt *opts, const kc_opt *o, const char *word, const char *cmd,
+                        const char *help);
 /* Print the flags of `opts`, one line each ("  --iterations=N  help"). */
 void kc_opts_help(FILE *f, const kc_opt *opts, bool eq_syntax);
 

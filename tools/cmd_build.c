@@ -251,17 +251,10 @@ int kc_cmd_build(int argc, char **argv) {
             kc_build_help(stdout);
             code = kc_finish_stdout(KC_EXIT_OK);
             goto done;
-        case KC_ARG_UNKNOWN: {
-            const char *hint = kc_opts_suggest(kc_build_opts, word);
-            if (hint) code = kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (did you mean '%s'?)", word, hint);
-            else code = kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (try 'kiln help build')", word);
-            goto done;
-        }
+        case KC_ARG_UNKNOWN:
         case KC_ARG_MISSING_VALUE:
-            code = kc_fail(KC_EXIT_USAGE, cmd, "flag '%s' needs a value (try 'kiln help build')", o->name);
-            goto done;
         case KC_ARG_UNEXPECTED_VALUE:
-            code = kc_fail(KC_EXIT_USAGE, cmd, "flag '%s' takes no value (try 'kiln help build')", o->name);
+            code = kc_args_usage_error(kind, kc_build_opts, o, word, cmd, "build");
             goto done;
         case KC_ARG_POSITIONAL:
             if (model_path) {

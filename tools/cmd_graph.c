@@ -49,15 +49,8 @@ int kc_cmd_graph(int argc, char **argv) {
             kc_graph_help(stdout);
             return kc_finish_stdout(KC_EXIT_OK);
         }
-        if (kind == KC_ARG_UNKNOWN) {
-            const char *hint = kc_opts_suggest(kc_graph_opts, word);
-            if (hint) return kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (did you mean '%s'?)", word, hint);
-            return kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (try 'kiln help graph')", word);
-        }
-        if (kind == KC_ARG_MISSING_VALUE)
-            return kc_fail(KC_EXIT_USAGE, cmd, "flag '%s' needs a value (try 'kiln help graph')", o->name);
-        if (kind == KC_ARG_UNEXPECTED_VALUE)
-            return kc_fail(KC_EXIT_USAGE, cmd, "flag '%s' takes no value", o->name);
+        if (kind == KC_ARG_UNKNOWN || kind == KC_ARG_MISSING_VALUE || kind == KC_ARG_UNEXPECTED_VALUE)
+            return kc_args_usage_error(kind, kc_graph_opts, o, word, cmd, "graph");
         if (kind == KC_ARG_POSITIONAL) {
             if (path)
                 return kc_fail(KC_EXIT_USAGE, cmd, "unexpected argument '%s' after MODEL '%s' (one model at a time)", v,

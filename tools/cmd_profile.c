@@ -167,13 +167,8 @@ int kc_cmd_profile(int argc, char **argv) {
             kc_profile_help(stdout);
             return kc_finish_stdout(KC_EXIT_OK);
         }
-        if (kind == KC_ARG_UNKNOWN) {
-            const char *hint = kc_opts_suggest(kc_profile_opts, word);
-            if (hint) return kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (did you mean '%s'?)", word, hint);
-            return kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (try 'kiln help profile')", word);
-        }
-        if (kind == KC_ARG_MISSING_VALUE)
-            return kc_fail(KC_EXIT_USAGE, cmd, "flag '%s' needs a value (try 'kiln help profile')", o->name);
+        if (kind == KC_ARG_UNKNOWN || kind == KC_ARG_MISSING_VALUE || kind == KC_ARG_UNEXPECTED_VALUE)
+            return kc_args_usage_error(kind, kc_profile_opts, o, word, cmd, "profile");
         if (kind == KC_ARG_POSITIONAL) {
             if (path)
                 return kc_fail(KC_EXIT_USAGE, cmd, "unexpected argument '%s' after MODEL '%s' (one model at a time)", v,

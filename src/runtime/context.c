@@ -143,6 +143,7 @@ KILN_API void kiln_context_destroy(kiln_context *ctx) {
     kl_free(ctx->in_rt);
     kl_free(ctx->in_headers);
     kl_free(ctx->out_rt);
+    kl_free(ctx->made);
     kl_free(ctx->shapes);
     kl_free(ctx->shape_rank);
     kl_free(ctx->sym);
@@ -179,6 +180,7 @@ KILN_API kiln_status kiln_context_create(const kiln_engine *engine, kiln_context
     c->in_rt = kl_calloc(ni, sizeof *c->in_rt);
     c->in_headers = kl_calloc(ni, sizeof *c->in_headers);
     c->out_rt = kl_calloc(no, sizeof *c->out_rt);
+    c->made = kl_calloc(no, sizeof *c->made);
     c->shapes = kl_calloc(ni, sizeof *c->shapes);
     c->shape_rank = kl_calloc(ni, sizeof *c->shape_rank);
     size_t n_dims = 0;
@@ -188,7 +190,7 @@ KILN_API kiln_status kiln_context_create(const kiln_engine *engine, kiln_context
     c->sym = kl_calloc(n_dims ? n_dims : 1, sizeof(kl_symbind));
     c->bound_in = kl_calloc(ni, sizeof *c->bound_in);
     if (!c->rc.headers || !c->rc.slots || !c->rc.bound || !c->rc.bound_bytes || !c->rc.node_ms || !c->rc.node_runs ||
-        !c->in_rt || !c->in_headers || !c->out_rt || !c->shapes || !c->shape_rank || !c->sym || !c->bound_in) {
+        !c->in_rt || !c->in_headers || !c->out_rt || !c->made || !c->shapes || !c->shape_rank || !c->sym || !c->bound_in) {
         kiln_context_destroy(c);
         return KILN_ERR_NO_MEMORY;
     }
@@ -359,54 +361,42 @@ KILN_API kiln_status kiln_context_run(kiln_context *ctx, const char *const *inpu
     }
     /* Inputs: views of the caller's memory in pooled headers (copies only
      * when misaligned for the element type). */
-    kl_rt *heap_in[64];
-    size_t n_heap = 0;
     for (size_t j = 0; !s && j < g->n_inputs; j++) {
         ctx->in_rt[j] = NULL;
         const kiln_tensor *t = bound[j];
         if (!t) continue;
         size_t align = kiln_dtype_bits(t->dtype) / 8;
         if ((align > 1 && ((uintptr_t)t->data % align) != 0) || t->dtype == KILN_DTYPE_STRING) {
-            if (n_heap == KL_ARRAY_LEN(heap_in)) {
-                s = kl_errorf(KILN_ERR_UNSUPPORTED, "too many misaligned inputs");
-                break;
-            }
             s = kl_rt_tensor(t->dtype, t->rank, t->shape, &ctx->in_rt[j]);
             if (!s && t->nbytes) memcpy(ctx->in_rt[j]->data, t->data, t->nbytes);
-            if (!s) heap_in[n_heap++] = ctx->in_rt[j];
         } else {
             s = kl_rt_view_init(&ctx->in_headers[j], t->dtype, t->rank, t->shape, t->data, t->nbytes);
             if (!s) ctx->in_rt[j] = &ctx->in_headers[j];
         }
     }
     if (!s) s = kl_program_run_ctx(e->prog, &ctx->rc, ctx->in_rt, g->n_inputs, ctx->out_rt, g->n_outputs);
-    kiln_tensor *made[64];
-    size_t n_made = 0;
+    /* Outputs go to ctx->made first (output_count <= n_outputs: names were
+     * checked unique), and to the caller only when every one is delivered. */
     for (size_t i = 0; !s && i < output_count; i++) {
         size_t j = 0;
         while (j < g->n_outputs && strcmp(g->outputs[j]->name, output_names[i]) != 0) j++;
-        kiln_tensor *t = outputs[i];
-        s = kl_output_deliver(ctx->out_rt[j], output_names[i], &t);
-        if (!s && t != outputs[i] && n_made < KL_ARRAY_LEN(made)) made[n_made++] = t;
-        if (!s) outputs[i] = t;
+        ctx->made[i] = outputs[i];
+        s = kl_output_deliver(ctx->out_rt[j], output_names[i], &ctx->made[i]);
+        if (s) {
+            for (size_t k = 0; k < i; k++)
+                if (ctx->made[k] != outputs[k]) kiln_tensor_destroy(ctx->made[k]);
+        }
     }
-    if (s)
-        for (size_t k = 0; k < n_made; k++)
-            for (size_t i = 0; i < output_count; i++)
-                if (outputs[i] == made[k]) {
-                    kiln_tensor_destroy(made[k]);
-                    outputs[i] = NULL;
-                }
+    for (size_t i = 0; !s && i < output_count; i++) outputs[i] = ctx->made[i];
     for (size_t j = 0; j < g->n_outputs; j++) {
         kl_rt_unref(ctx->out_rt[j]);
         ctx->out_rt[j] = NULL;
         if (g->outputs[j]->graph == g) ctx->rc.bound[g->outputs[j]->id] = NULL;
     }
     for (size_t j = 0; j < g->n_inputs; j++) {
-        if (ctx->in_rt[j] == &ctx->in_headers[j]) kl_rt_unref(&ctx->in_headers[j]);
+        kl_rt_unref(ctx->in_rt[j]); /* a pooled view or a heap copy of a misaligned input */
         ctx->in_rt[j] = NULL;
     }
-    for (size_t k = 0; k < n_heap; k++) kl_rt_unref(heap_in[k]);
     if (s) return kl_error_context(s, "%s: ", fn);
     return KILN_OK;
 }

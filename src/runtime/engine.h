@@ -95,6 +95,7 @@ struct kiln_context {
     kl_rt **in_rt;         /* per graph input: view of the caller's tensor (pooled headers) */
     kl_rt *in_headers;
     kl_rt **out_rt;        /* per graph output: the run's result */
+    kiln_tensor **made;    /* per requested output, while a run delivers them */
     int64_t (*shapes)[KILN_MAX_RANK]; /* per graph input: shape set by set_input_shape */
     int *shape_rank;       /* -1: not set */
     struct kl_symbind *sym; /* symbolic dims bound while validating a run */
