@@ -19,6 +19,7 @@
 #include "ops/kiln.h"
 #include "passes/passes_internal.h"
 #include "runtime/exec.h"
+#include "graphtest.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -27,27 +28,6 @@ typedef struct tmodel {
     kt_pb bytes;
     kl_model *m;
 } tmodel;
-
-static kl_model *load_bytes(const kt_pb *mb) {
-    kl_model *m = NULL;
-    kiln_status s = kl_onnx_parse(mb->data, mb->len, "<test>", NULL, &m);
-    if (s) fprintf(stderr, "    load failed: %s\n", kiln_last_error());
-    return m;
-}
-
-/* Count live nodes of m's main graph with op type `op` ("kiln.X" for the kiln domain). */
-static int count_op(const kl_model *m, const char *op) {
-    int n = 0;
-    const char *dot = strchr(op, '.');
-    for (size_t i = 0; i < m->graph->n_nodes; i++) {
-        const kl_node *nd = m->graph->nodes[i];
-        if (nd->removed) continue;
-        if (dot ? (!strncmp(nd->domain, op, (size_t)(dot - op)) && !strcmp(nd->op_type, dot + 1))
-                : (!nd->domain[0] && !strcmp(nd->op_type, op)))
-            n++;
-    }
-    return n;
-}
 
 /* First live node of op type (kiln domain when prefixed "kiln."). */
 static const kl_node *find_op(const kl_model *m, const char *op) {
