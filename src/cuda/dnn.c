@@ -1,0 +1,955 @@
+/*
+ * dnn.c — cuDNN convolution, cuBLASLt matrix products and the unfused
+ * attention built from them (contract in dnn.h).  Host C11.
+ *
+ * Row-major products go through cuBLASLt's column-major interface as
+ * Y^T = B^T A^T: the column-major view of a row-major [r, c] matrix with
+ * leading dimension ld is its transpose [c, r] with the same ld, so Lt's
+ * "A" is our B, Lt's "B" is our A and D (n x m, ld = ldy) is Y.
+ */
+#include "cuda/dnn.h"
+#include "core/core.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* cublasLt.h declares cublasLtLoggerForceDisable() without a prototype */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include <cublasLt.h>
+#pragma GCC diagnostic pop
+#include <cudnn.h>
+
+#define KC_ACT_NONE 0
+#define KC_ACT_RELU 1
+#define KC_ACT_GELU_TANH 9
+#define KC_ACT_COUNT 12
+
+#define KC_TIME_RUNS 5
+#define KC_GEMM_CANDIDATES 8
+#define KC_ATTN_GEMM_WS ((size_t)4 << 20)
+#define KC_ALIGN 256
+
+struct kc_dnn {
+    cudnnHandle_t cudnn;
+    cublasLtHandle_t lt;
+    cudaStream_t stream; /* timing at create */
+    cudaEvent_t ev0, ev1;
+};
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+static int kc_fail(char *why, size_t why_size, const char *fmt, ...)
+{
+    if (why && why_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, why_size, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static int cudnn_fail(char *why, size_t n, const char *call, cudnnStatus_t s)
+{
+    return kc_fail(why, n, "%s: %s", call, cudnnGetErrorString(s));
+}
+
+static int lt_fail(char *why, size_t n, const char *call, cublasStatus_t s)
+{
+    const char *name = cublasLtGetStatusName(s);
+    return kc_fail(why, n, "%s: %s (%d)", call, name ? name : "CUBLAS_STATUS_?", (int)s);
+}
+
+static int cuda_fail(char *why, size_t n, const char *call, cudaError_t e)
+{
+    return kc_fail(why, n, "%s: %s (%s)", call, cudaGetErrorName(e), cudaGetErrorString(e));
+}
+
+#define DNN_TRY(call)                                                                                                  \
+    do {                                                                                                               \
+        cudnnStatus_t st_ = (call);                                                                                    \
+        if (st_ != CUDNN_STATUS_SUCCESS) {                                                                             \
+            rc = cudnn_fail(why, why_size, #call, st_);                                                                \
+            goto out;                                                                                                  \
+        }                                                                                                              \
+    } while (0)
+#define LT_TRY(name, call)                                                                                             \
+    do {                                                                                                               \
+        cublasStatus_t st_ = (call);                                                                                   \
+        if (st_ != CUBLAS_STATUS_SUCCESS) {                                                                            \
+            rc = lt_fail(why, why_size, name, st_);                                                                    \
+            goto out;                                                                                                  \
+        }                                                                                                              \
+    } while (0)
+#define CU_TRY(name, call)                                                                                             \
+    do {                                                                                                               \
+        cudaError_t e_ = (call);                                                                                       \
+        if (e_ != cudaSuccess) {                                                                                       \
+            rc = cuda_fail(why, why_size, name, e_);                                                                   \
+            goto out;                                                                                                  \
+        }                                                                                                              \
+    } while (0)
+
+static size_t align_up(size_t x) { return (x + KC_ALIGN - 1) / KC_ALIGN * KC_ALIGN; }
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---- handles and versions ---------------------------------------------------------------- */
+
+int kc_dnn_create(kc_dnn **out, char *why, size_t why_size)
+{
+    int rc = 0;
+    *out = NULL;
+    kc_dnn *d = kl_calloc(1, sizeof *d);
+    if (!d)
+        return kc_fail(why, why_size, "kc_dnn_create: out of host memory");
+    DNN_TRY(cudnnCreate(&d->cudnn));
+    LT_TRY("cublasLtCreate", cublasLtCreate(&d->lt));
+    CU_TRY("cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking));
+    CU_TRY("cudaEventCreate", cudaEventCreate(&d->ev0));
+    CU_TRY("cudaEventCreate", cudaEventCreate(&d->ev1));
+    *out = d;
+    return 0;
+out:
+    kc_dnn_destroy(d);
+    return rc;
+}
+
+void kc_dnn_destroy(kc_dnn *d)
+{
+    if (!d)
+        return;
+    if (d->ev1)
+        cudaEventDestroy(d->ev1);
+    if (d->ev0)
+        cudaEventDestroy(d->ev0);
+    if (d->stream)
+        cudaStreamDestroy(d->stream);
+    if (d->lt)
+        cublasLtDestroy(d->lt);
+    if (d->cudnn)
+        cudnnDestroy(d->cudnn);
+    kl_free(d);
+}
+
+size_t kc_dnn_cudnn_version(void) { return cudnnGetVersion(); }
+size_t kc_dnn_cublaslt_version(void) { return cublasLtGetVersion(); }
+
+void kc_dnn_versions(char *buf, size_t size)
+{
+    size_t a = cudnnGetVersion(), b = cublasLtGetVersion();
+    if (buf && size)
+        snprintf(buf, size, "cudnn %zu.%zu.%zu, cublasLt %zu.%zu.%zu", a / 10000, a / 100 % 100, a % 100, b / 10000,
+                 b / 100 % 100, b % 100);
+}
+
+/* Time `runs` launches of fn on the timing stream: median ms, or < 0 on error. */
+typedef int (*kc_timed_fn)(void *ctx, cudaStream_t s, char *why, size_t why_size);
+
+static float time_median(kc_dnn *d, kc_timed_fn fn, void *ctx, char *why, size_t why_size)
+{
+    float t[KC_TIME_RUNS];
+    for (int i = 0; i < KC_TIME_RUNS; i++) {
+        if (cudaEventRecord(d->ev0, d->stream) != cudaSuccess)
+            return -1.0f;
+        if (fn(ctx, d->stream, why, why_size))
+            return -1.0f;
+        if (cudaEventRecord(d->ev1, d->stream) != cudaSuccess || cudaEventSynchronize(d->ev1) != cudaSuccess ||
+            cudaEventElapsedTime(&t[i], d->ev0, d->ev1) != cudaSuccess)
+            return -1.0f;
+    }
+    qsort(t, KC_TIME_RUNS, sizeof t[0], cmp_float);
+    return t[KC_TIME_RUNS / 2];
+}
+
+/* Scratch buffers for timing at create (filled with small values). */
+static int scratch_alloc(void **p, size_t elems, kc_dtype t, float value, cudaStream_t s, char *why, size_t why_size)
+{
+    int rc = 0;
+    size_t bytes = (elems ? elems : 1) * kc_dtype_size(t);
+    *p = NULL;
+    CU_TRY("cudaMalloc (timing scratch)", cudaMalloc(p, bytes));
+    CU_TRY("kc_fill (timing scratch)", kc_fill(*p, t, value, (int64_t)(elems ? elems : 1), s));
+    return 0;
+out:
+    if (*p)
+        cudaFree(*p);
+    *p = NULL;
+    return rc;
+}
+
+/* ---- convolution ------------------------------------------------------------------------ */
+
+struct kc_conv {
+    kc_dnn *d;
+    kc_conv_desc desc;
+    cudnnTensorDescriptor_t xd, yd, bd;
+    cudnnFilterDescriptor_t wd;
+    cudnnConvolutionDescriptor_t cd;
+    cudnnActivationDescriptor_t ad;
+    int algo;
+    size_t ws;
+    float ms;
+    int fused; /* try cudnnConvolutionBiasActivationForward (cleared when cuDNN refuses it) */
+};
+
+static bool conv_fusable(const kc_conv *c, int algo)
+{
+    const kc_conv_desc *q = &c->desc;
+    if (!q->has_bias)
+        return false;
+    if (q->act == KC_ACT_RELU)
+        return true;
+    return q->act == KC_ACT_NONE && algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+}
+
+/* A cuDNN status that means "this combination is not available" (fall back)
+ * rather than a failure of the device. */
+static bool cudnn_refused(cudnnStatus_t s) { return s >= 2000 && s < 4000; }
+
+/* One convolution; fused says which path.  Returns the cuDNN status of the
+ * fused call through *refused when cuDNN declined it (nothing launched). */
+static int conv_exec(kc_conv *c, int algo, size_t ws_bytes, bool fused, const void *x, const void *w,
+                     const void *bias, const void *z, void *y, void *ws, cudaStream_t stream, bool *refused, char *why,
+                     size_t why_size)
+{
+    const kc_conv_desc *q = &c->desc;
+    cudnnHandle_t h = c->d->cudnn;
+    cudnnStatus_t st = cudnnSetStream(h, stream);
+    if (refused)
+        *refused = false;
+    if (st != CUDNN_STATUS_SUCCESS)
+        return cudnn_fail(why, why_size, "cudnnSetStream", st);
+    float one = 1.0f, zero = 0.0f;
+    if (fused) {
+        float a2 = (q->has_z && z) ? 1.0f : 0.0f;
+        st = cudnnConvolutionBiasActivationForward(h, &one, c->xd, x, c->wd, w, c->cd, (cudnnConvolutionFwdAlgo_t)algo,
+                                                   ws_bytes ? ws : NULL, ws_bytes, &a2, c->yd, a2 != 0.0f ? z : y,
+                                                   c->bd, bias, c->ad, c->yd, y);
+        if (st == CUDNN_STATUS_SUCCESS)
+            return 0;
+        if (refused && cudnn_refused(st))
+            *refused = true;
+        return cudnn_fail(why, why_size, "cudnnConvolutionBiasActivationForward", st);
+    }
+    st = cudnnConvolutionForward(h, &one, c->xd, x, c->wd, w, c->cd, (cudnnConvolutionFwdAlgo_t)algo,
+                                 ws_bytes ? ws : NULL, ws_bytes, &zero, c->yd, y);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return cudnn_fail(why, why_size, "cudnnConvolutionForward", st);
+    const void *b = q->has_bias ? bias : NULL;
+    const void *zz = q->has_z ? z : NULL;
+    if (!b && !zz && q->act == KC_ACT_NONE)
+        return 0;
+    int64_t outer, ch = q->k, inner;
+    if (q->nhwc) {
+        outer = q->n * q->oh * q->ow;
+        inner = 1;
+    } else {
+        outer = q->n;
+        inner = q->oh * q->ow;
+    }
+    cudaError_t e = kc_bias_act(y, y, b, zz, outer, ch, inner, q->act, q->act_alpha, q->act_beta, q->t, stream);
+    if (e != cudaSuccess)
+        return cuda_fail(why, why_size, "kc_bias_act (conv epilogue)", e);
+    return 0;
+}
+
+typedef struct conv_timing {
+    kc_conv *c;
+    int algo;
+    size_t ws_bytes;
+    bool fused;
+    void *x, *w, *b, *y, *ws;
+} conv_timing;
+
+static int conv_timed(void *ctx, cudaStream_t s, char *why, size_t why_size)
+{
+    conv_timing *t = ctx;
+    return conv_exec(t->c, t->algo, t->ws_bytes, t->fused, t->x, t->w, t->b, t->c->desc.has_z ? t->y : NULL, t->y,
+                     t->ws, s, NULL, why, why_size);
+}
+
+void kc_conv_destroy(kc_conv *c)
+{
+    if (!c)
+        return;
+    if (c->ad)
+        cudnnDestroyActivationDescriptor(c->ad);
+    if (c->cd)
+        cudnnDestroyConvolutionDescriptor(c->cd);
+    if (c->wd)
+        cudnnDestroyFilterDescriptor(c->wd);
+    if (c->bd)
+        cudnnDestroyTensorDescriptor(c->bd);
+    if (c->yd)
+        cudnnDestroyTensorDescriptor(c->yd);
+    if (c->xd)
+        cudnnDestroyTensorDescriptor(c->xd);
+    kl_free(c);
+}
+
+static bool fits_int(int64_t v) { return v >= 1 && v <= INT_MAX; }
+
+/* Time every algorithm that fits max_workspace on scratch buffers. */
+static int conv_autotune(kc_conv *c, size_t max_ws, char *why, size_t why_size)
+{
+    const kc_conv_desc *q = &c->desc;
+    kc_dnn *d = c->d;
+    int rc = 0;
+    size_t sizes[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    bool ok[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    size_t ws_max = 0;
+    conv_timing tm = {.c = c};
+    for (int a = 0; a < CUDNN_CONVOLUTION_FWD_ALGO_COUNT; a++) {
+        cudnnStatus_t st = cudnnGetConvolutionForwardWorkspaceSize(d->cudnn, c->xd, c->wd, c->cd, c->yd,
+                                                                   (cudnnConvolutionFwdAlgo_t)a, &sizes[a]);
+        ok[a] = st == CUDNN_STATUS_SUCCESS && sizes[a] <= max_ws;
+        if (ok[a] && sizes[a] > ws_max)
+            ws_max = sizes[a];
+    }
+    int64_t g = q->groups;
+    size_t nx = (size_t)(q->n * q->c * q->h * q->w), nw = (size_t)(q->k * (q->c / g) * q->r * q->s);
+    size_t ny = (size_t)(q->n * q->k * q->oh * q->ow);
+    if ((rc = scratch_alloc(&tm.x, nx, q->t, 0.01f, d->stream, why, why_size)) ||
+        (rc = scratch_alloc(&tm.w, nw, q->t, 0.01f, d->stream, why, why_size)) ||
+        (rc = scratch_alloc(&tm.b, (size_t)q->k, q->t, 0.0f, d->stream, why, why_size)) ||
+        (rc = scratch_alloc(&tm.y, ny, q->t, 0.0f, d->stream, why, why_size)))
+        goto out;
+    if (ws_max)
+        CU_TRY("cudaMalloc (conv timing workspace)", cudaMalloc(&tm.ws, ws_max));
+    CU_TRY("cudaStreamSynchronize", cudaStreamSynchronize(d->stream));
+    float best = -1.0f;
+    char last[256] = "no algorithm fits the workspace";
+    for (int a = 0; a < CUDNN_CONVOLUTION_FWD_ALGO_COUNT; a++) {
+        if (!ok[a])
+            continue;
+        tm.algo = a;
+        tm.ws_bytes = sizes[a];
+        tm.fused = conv_fusable(c, a);
+        bool refused = false;
+        /* warm-up; a refused fused call is retried unfused */
+        if (conv_exec(c, a, sizes[a], tm.fused, tm.x, tm.w, tm.b, q->has_z ? tm.y : NULL, tm.y, tm.ws, d->stream,
+                      &refused, last, sizeof last)) {
+            if (!refused)
+                continue;
+            tm.fused = false;
+            if (conv_exec(c, a, sizes[a], false, tm.x, tm.w, tm.b, q->has_z ? tm.y : NULL, tm.y, tm.ws, d->stream,
+                          NULL, last, sizeof last))
+                continue;
+        }
+        cudaError_t e = cudaStreamSynchronize(d->stream);
+        if (e != cudaSuccess) {
+            rc = cuda_fail(why, why_size, "cudaStreamSynchronize (conv timing)", e);
+            goto out;
+        }
+        float ms = time_median(d, conv_timed, &tm, last, sizeof last);
+        if (ms < 0.0f) {
+            e = cudaStreamSynchronize(d->stream);
+            if (e != cudaSuccess) {
+                rc = cuda_fail(why, why_size, "cudaStreamSynchronize (conv timing)", e);
+                goto out;
+            }
+            continue;
+        }
+        if (best < 0.0f || ms < best) {
+            best = ms;
+            c->algo = a;
+            c->ws = sizes[a];
+            c->fused = tm.fused;
+        }
+    }
+    (void)cudaGetLastError(); /* launch-configuration errors of refused algorithms are not sticky */
+    if (best < 0.0f) {
+        rc = kc_fail(why, why_size, "kc_conv_create: no cuDNN algorithm ran (last: %s)", last);
+        goto out;
+    }
+    c->ms = best;
+out:
+    cudaFree(tm.ws);
+    cudaFree(tm.y);
+    cudaFree(tm.b);
+    cudaFree(tm.w);
+    cudaFree(tm.x);
+    return rc;
+}
+
+int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_workspace, kc_conv **out, char *why,
+                   size_t why_size)
+{
+    int rc = 0;
+    *out = NULL;
+    const kc_conv_desc *q = desc;
+    if (!d || (q->t != KC_F32 && q->t != KC_F16))
+        return kc_fail(why, why_size, "kc_conv_create: bad handle or dtype");
+    if (!fits_int(q->n) || !fits_int(q->c) || !fits_int(q->h) || !fits_int(q->w) || !fits_int(q->k) ||
+        !fits_int(q->r) || !fits_int(q->s) || !fits_int(q->oh) || !fits_int(q->ow) || q->groups < 1 ||
+        q->c % q->groups || q->k % q->groups || q->stride_h < 1 || q->stride_w < 1 || q->dil_h < 1 || q->dil_w < 1 ||
+        q->pad_t < 0 || q->pad_l < 0 || q->pad_b < 0 || q->pad_r < 0 || q->act < 0 || q->act >= KC_ACT_COUNT)
+        return kc_fail(why, why_size, "kc_conv_create: invalid convolution description");
+    if (algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT)
+        return kc_fail(why, why_size, "kc_conv_create: algorithm %d out of range (cuDNN has %d)", algo,
+                       (int)CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+    kc_conv *c = kl_calloc(1, sizeof *c);
+    if (!c)
+        return kc_fail(why, why_size, "kc_conv_create: out of host memory");
+    c->d = d;
+    c->desc = *desc;
+    cudnnDataType_t dt = q->t == KC_F16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+    cudnnTensorFormat_t fmt = q->nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    DNN_TRY(cudnnCreateTensorDescriptor(&c->xd));
+    DNN_TRY(cudnnCreateTensorDescriptor(&c->yd));
+    DNN_TRY(cudnnCreateTensorDescriptor(&c->bd));
+    DNN_TRY(cudnnCreateFilterDescriptor(&c->wd));
+    DNN_TRY(cudnnCreateConvolutionDescriptor(&c->cd));
+    DNN_TRY(cudnnCreateActivationDescriptor(&c->ad));
+    DNN_TRY(cudnnSetTensor4dDescriptor(c->xd, fmt, dt, (int)q->n, (int)q->c, (int)q->h, (int)q->w));
+    DNN_TRY(cudnnSetTensor4dDescriptor(c->yd, fmt, dt, (int)q->n, (int)q->k, (int)q->oh, (int)q->ow));
+    DNN_TRY(cudnnSetTensor4dDescriptor(c->bd, fmt, dt, 1, (int)q->k, 1, 1));
+    DNN_TRY(cudnnSetFilter4dDescriptor(c->wd, dt, fmt, (int)q->k, (int)(q->c / q->groups), (int)q->r, (int)q->s));
+    /* cuDNN pads symmetrically: pad_t/pad_l serve when the bottom/right padding
+     * yields the same output size (rows past the input read zeros either way). */
+    DNN_TRY(cudnnSetConvolution2dDescriptor(c->cd, q->pad_t, q->pad_l, q->stride_h, q->stride_w, q->dil_h, q->dil_w,
+                                            CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    DNN_TRY(cudnnSetConvolutionGroupCount(c->cd, q->groups));
+    DNN_TRY(cudnnSetConvolutionMathType(c->cd, q->t == KC_F16 ? CUDNN_TENSOR_OP_MATH
+                                               : q->allow_tf32 ? CUDNN_DEFAULT_MATH
+                                                               : CUDNN_FMA_MATH));
+    DNN_TRY(cudnnSetActivationDescriptor(c->ad, q->act == KC_ACT_RELU ? CUDNN_ACTIVATION_RELU
+                                                                      : CUDNN_ACTIVATION_IDENTITY,
+                                         CUDNN_PROPAGATE_NAN, 0.0));
+    int on, oc, oh, ow;
+    DNN_TRY(cudnnGetConvolution2dForwardOutputDim(c->cd, c->xd, c->wd, &on, &oc, &oh, &ow));
+    if (on != q->n || oc != q->k || oh != q->oh || ow != q->ow) {
+        if (q->pad_t != q->pad_b || q->pad_l != q->pad_r)
+            rc = kc_fail(why, why_size,
+                         "kc_conv_create: asymmetric padding (t %d, l %d, b %d, r %d) cuDNN cannot express; "
+                         "pad the input explicitly and convolve with symmetric padding",
+                         q->pad_t, q->pad_l, q->pad_b, q->pad_r);
+        else
+            rc = kc_fail(why, why_size, "kc_conv_create: output %lldx%lld given, cuDNN computes %dx%d",
+                         (long long)q->oh, (long long)q->ow, oh, ow);
+        goto out;
+    }
+    if (algo >= 0) {
+        size_t ws = 0;
+        DNN_TRY(cudnnGetConvolutionForwardWorkspaceSize(d->cudnn, c->xd, c->wd, c->cd, c->yd,
+                                                        (cudnnConvolutionFwdAlgo_t)algo, &ws));
+        c->algo = algo;
+        c->ws = ws;
+        c->ms = 0.0f;
+        c->fused = conv_fusable(c, algo);
+    } else if ((rc = conv_autotune(c, max_workspace, why, why_size))) {
+        goto out;
+    }
+    *out = c;
+    return 0;
+out:
+    kc_conv_destroy(c);
+    return rc;
+}
+
+int kc_conv_algo(const kc_conv *c) { return c->algo; }
+size_t kc_conv_workspace(const kc_conv *c) { return c->ws; }
+float kc_conv_time_ms(const kc_conv *c) { return c->ms; }
+
+int kc_conv_run(kc_conv *c, const void *x, const void *w, const void *bias, const void *z, void *y, void *workspace,
+                cudaStream_t stream, char *why, size_t why_size)
+{
+    if ((c->desc.has_bias && !bias) || (c->desc.has_z && !z) || (c->ws && !workspace))
+        return kc_fail(why, why_size, "kc_conv_run: missing bias, z or workspace");
+    if (c->fused) {
+        bool refused = false;
+        if (!conv_exec(c, c->algo, c->ws, true, x, w, bias, z, y, workspace, stream, &refused, why, why_size))
+            return 0;
+        if (!refused)
+            return -1;
+        c->fused = 0; /* cuDNN declined the fused form for this shape: use conv + kc_bias_act from now on */
+    }
+    return conv_exec(c, c->algo, c->ws, false, x, w, bias, z, y, workspace, stream, NULL, why, why_size);
+}
+
+/* ---- matrix products --------------------------------------------------------------------- */
+
+struct kc_gemm {
+    kc_dnn *d;
+    kc_gemm_desc desc;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, lc; /* Lt's A (our B), Lt's B (our A), C = D (y) */
+    cublasLtMatmulAlgo_t algo;
+    int algo_idx;
+    size_t ws;
+    float ms;
+    bool ep_bias;     /* the epilogue adds the bias */
+    int post_act;     /* act applied by kc_bias_act after the product (KC_ACT_NONE: none) */
+    bool post_bias;   /* kc_bias_act adds the bias */
+    const void *bias_set;
+};
+
+void kc_gemm_destroy(kc_gemm *g)
+{
+    if (!g)
+        return;
+    if (g->lc)
+        cublasLtMatrixLayoutDestroy(g->lc);
+    if (g->lb)
+        cublasLtMatrixLayoutDestroy(g->lb);
+    if (g->la)
+        cublasLtMatrixLayoutDestroy(g->la);
+    if (g->op)
+        cublasLtMatmulDescDestroy(g->op);
+    kl_free(g);
+}
+
+static int gemm_layout(cublasLtMatrixLayout_t *l, cudaDataType_t dt, int64_t rows, int64_t cols, int64_t ld,
+                       int64_t batch, int64_t stride, char *why, size_t why_size)
+{
+    int rc = 0;
+    int32_t bc = (int32_t)batch;
+    LT_TRY("cublasLtMatrixLayoutCreate", cublasLtMatrixLayoutCreate(l, dt, (uint64_t)rows, (uint64_t)cols, ld));
+    if (batch > 1) {
+        LT_TRY("cublasLtMatrixLayoutSetAttribute(BATCH_COUNT)",
+               cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc));
+        LT_TRY("cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET)",
+               cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+                                                sizeof stride));
+    }
+out:
+    return rc;
+}
+
+/* Elements spanned by a batched row-major operand. */
+static size_t gemm_extent(int64_t rows, int64_t cols, int64_t ld, int64_t batch, int64_t stride)
+{
+    return (size_t)((batch - 1) * stride + (rows - 1) * ld + cols);
+}
+
+static int gemm_exec(kc_gemm *g, const cublasLtMatmulAlgo_t *algo, size_t ws_bytes, const void *a, const void *b,
+                     const void *bias, const void *z, void *y, void *ws, cudaStream_t stream, char *why,
+                     size_t why_size)
+{
+    const kc_gemm_desc *q = &g->desc;
+    int rc = 0;
+    if (g->ep_bias && bias != g->bias_set) {
+        LT_TRY("cublasLtMatmulDescSetAttribute(BIAS_POINTER)",
+               cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        g->bias_set = bias;
+    }
+    float alpha = q->alpha;
+    bool use_z = q->has_z && q->beta != 0.0f;
+    float beta = use_z ? q->beta : 0.0f;
+    const void *cptr = use_z ? z : y;
+    LT_TRY("cublasLtMatmul", cublasLtMatmul(g->d->lt, g->op, &alpha, b, g->la, a, g->lb, &beta, cptr, g->lc, y,
+                                            g->lc, algo, ws_bytes ? ws : NULL, ws_bytes, stream));
+    if (g->post_act != KC_ACT_NONE || g->post_bias) {
+        cudaError_t e = kc_bias_act(y, y, g->post_bias ? bias : NULL, NULL, q->batch * q->m, q->n, 1, g->post_act,
+                                    q->act_alpha, q->act_beta, q->t, stream);
+        if (e != cudaSuccess)
+            return cuda_fail(why, why_size, "kc_bias_act (gemm epilogue)", e);
+    }
+out:
+    return rc;
+}
+
+typedef struct gemm_timing {
+    kc_gemm *g;
+    const cublasLtMatmulAlgo_t *algo;
+    size_t ws_bytes;
+    void *a, *b, *bias, *y, *ws;
+} gemm_timing;
+
+static int gemm_timed(void *ctx, cudaStream_t s, char *why, size_t why_size)
+{
+    gemm_timing *t = ctx;
+    return gemm_exec(t->g, t->algo, t->ws_bytes, t->a, t->b, t->bias, t->g->desc.has_z ? t->y : NULL, t->y, t->ws,
+                     s, why, why_size);
+}
+
+/* Set the epilogue for `level` (0: bias and activation in cuBLASLt where it
+ * has them, 1: bias only, 2: nothing) and ask the heuristic. */
+static int gemm_heuristic(kc_gemm *g, int level, size_t max_ws, cublasLtMatmulHeuristicResult_t *res, int *nres,
+                          char *why, size_t why_size)
+{
+    const kc_gemm_desc *q = &g->desc;
+    int rc = 0;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_DEFAULT;
+    g->ep_bias = false;
+    g->post_bias = false;
+    g->post_act = q->act;
+    if (level == 0 && q->act == KC_ACT_RELU) {
+        ep = q->has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+        g->ep_bias = q->has_bias;
+        g->post_act = KC_ACT_NONE;
+    } else if (level == 0 && q->act == KC_ACT_GELU_TANH) {
+        /* cuBLASLt's GELU is the tanh approximation: only for gelu (tanh) */
+        ep = q->has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+        g->ep_bias = q->has_bias;
+        g->post_act = KC_ACT_NONE;
+    } else if (level <= 1 && q->has_bias) {
+        ep = CUBLASLT_EPILOGUE_BIAS;
+        g->ep_bias = true;
+    } else {
+        g->post_bias = q->has_bias;
+    }
+    g->bias_set = NULL;
+    const void *nullp = NULL;
+    LT_TRY("cublasLtMatmulDescSetAttribute(EPILOGUE)",
+           cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep));
+    LT_TRY("cublasLtMatmulDescSetAttribute(BIAS_POINTER)",
+           cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &nullp, sizeof nullp));
+    LT_TRY("cublasLtMatmulPreferenceCreate", cublasLtMatmulPreferenceCreate(&pref));
+    uint64_t wsb = max_ws;
+    uint32_t al = 16;
+    LT_TRY("cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)",
+           cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb));
+    LT_TRY("cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_A_BYTES)",
+           cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof al));
+    LT_TRY("cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_B_BYTES)",
+           cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof al));
+    LT_TRY("cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_C_BYTES)",
+           cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al));
+    LT_TRY("cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_D_BYTES)",
+           cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al));
+    *nres = 0;
+    LT_TRY("cublasLtMatmulAlgoGetHeuristic",
+           cublasLtMatmulAlgoGetHeuristic(g->d->lt, g->op, g->la, g->lb, g->lc, g->lc, pref, KC_GEMM_CANDIDATES, res,
+                                          nres));
+    int k = 0; /* keep the usable ones, in order */
+    for (int i = 0; i < *nres; i++)
+        if (res[i].state == CUBLAS_STATUS_SUCCESS && res[i].workspaceSize <= max_ws)
+            res[k++] = res[i];
+    *nres = k;
+out:
+    if (pref)
+        cublasLtMatmulPreferenceDestroy(pref);
+    return rc;
+}
+
+static int gemm_autotune(kc_gemm *g, const cublasLtMatmulHeuristicResult_t *res, int nres, char *why,
+                         size_t why_size)
+{
+    const kc_gemm_desc *q = &g->desc;
+    kc_dnn *d = g->d;
+    int rc = 0;
+    gemm_timing tm = {.g = g};
+    size_t ws_max = 0;
+    for (int i = 0; i < nres; i++)
+        if (res[i].workspaceSize > ws_max)
+            ws_max = res[i].workspaceSize;
+    size_t na = q->trans_a ? gemm_extent(q->k, q->m, q->lda, q->batch, q->stride_a)
+                           : gemm_extent(q->m, q->k, q->lda, q->batch, q->stride_a);
+    size_t nb = q->trans_b ? gemm_extent(q->n, q->k, q->ldb, q->batch, q->stride_b)
+                           : gemm_extent(q->k, q->n, q->ldb, q->batch, q->stride_b);
+    size_t ny = gemm_extent(q->m, q->n, q->ldy, q->batch, q->stride_y);
+    if ((rc = scratch_alloc(&tm.a, na, q->t, 0.01f, d->stream, why, why_size)) ||
+        (rc = scratch_alloc(&tm.b, nb, q->t, 0.01f, d->stream, why, why_size)) ||
+        (rc = scratch_alloc(&tm.bias, (size_t)q->n, q->t, 0.0f, d->stream, why, why_size)) ||
+        (rc = scratch_alloc(&tm.y, ny, q->t, 0.0f, d->stream, why, why_size)))
+        goto out;
+    if (ws_max)
+        CU_TRY("cudaMalloc (gemm timing workspace)", cudaMalloc(&tm.ws, ws_max));
+    CU_TRY("cudaStreamSynchronize", cudaStreamSynchronize(d->stream));
+    float best = -1.0f;
+    char last[256] = "";
+    for (int i = 0; i < nres; i++) {
+        tm.algo = &res[i].algo;
+        tm.ws_bytes = res[i].workspaceSize;
+        if (gemm_timed(&tm, d->stream, last, sizeof last))
+            continue;
+        cudaError_t e = cudaStreamSynchronize(d->stream);
+        if (e != cudaSuccess) {
+            rc = cuda_fail(why, why_size, "cudaStreamSynchronize (gemm timing)", e);
+            goto out;
+        }
+        float ms = time_median(d, gemm_timed, &tm, last, sizeof last);
+        if (ms < 0.0f) {
+            e = cudaStreamSynchronize(d->stream);
+            if (e != cudaSuccess) {
+                rc = cuda_fail(why, why_size, "cudaStreamSynchronize (gemm timing)", e);
+                goto out;
+            }
+            continue;
+        }
+        if (best < 0.0f || ms < best) {
+            best = ms;
+            g->algo_idx = i;
+        }
+    }
+    (void)cudaGetLastError();
+    if (best < 0.0f) {
+        rc = kc_fail(why, why_size, "kc_gemm_create: no cuBLASLt candidate ran (last: %s)", last);
+        goto out;
+    }
+    g->ms = best;
+out:
+    g->bias_set = NULL; /* scratch bias pointer no longer valid */
+    cudaFree(tm.ws);
+    cudaFree(tm.y);
+    cudaFree(tm.bias);
+    cudaFree(tm.b);
+    cudaFree(tm.a);
+    return rc;
+}
+
+int kc_gemm_create(kc_dnn *d, const kc_gemm_desc *desc, int algo, size_t max_workspace, kc_gemm **out, char *why,
+                   size_t why_size)
+{
+    int rc = 0;
+    *out = NULL;
+    const kc_gemm_desc *q = desc;
+    if (!d || (q->t != KC_F32 && q->t != KC_F16))
+        return kc_fail(why, why_size, "kc_gemm_create: bad handle or dtype");
+    if (q->m < 1 || q->n < 1 || q->k < 1 || q->batch < 1 || q->batch > INT32_MAX || q->ldy < q->n ||
+        q->lda < (q->trans_a ? q->m : q->k) || q->ldb < (q->trans_b ? q->k : q->n) || q->stride_a < 0 ||
+        q->stride_b < 0 || q->stride_y < 0 || (q->batch > 1 && q->stride_y < 1) || q->act < 0 ||
+        q->act >= KC_ACT_COUNT)
+        return kc_fail(why, why_size, "kc_gemm_create: invalid product description (m %lld n %lld k %lld)",
+                       (long long)q->m, (long long)q->n, (long long)q->k);
+    kc_gemm *g = kl_calloc(1, sizeof *g);
+    if (!g)
+        return kc_fail(why, why_size, "kc_gemm_create: out of host memory");
+    g->d = d;
+    g->desc = *desc;
+    cudaDataType_t dt = q->t == KC_F16 ? CUDA_R_16F : CUDA_R_32F;
+    cublasComputeType_t ct = (q->t == KC_F32 && q->allow_tf32) ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    LT_TRY("cublasLtMatmulDescCreate", cublasLtMatmulDescCreate(&g->op, ct, CUDA_R_32F));
+    cublasOperation_t ta = q->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N; /* Lt's A is our B */
+    cublasOperation_t tb = q->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    LT_TRY("cublasLtMatmulDescSetAttribute(TRANSA)",
+           cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    LT_TRY("cublasLtMatmulDescSetAttribute(TRANSB)",
+           cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    if (q->has_bias) {
+        int32_t bt = (int32_t)dt;
+        LT_TRY("cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)",
+               cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+    }
+    if ((rc = gemm_layout(&g->la, dt, q->trans_b ? q->k : q->n, q->trans_b ? q->n : q->k, q->ldb, q->batch,
+                          q->stride_b, why, why_size)) ||
+        (rc = gemm_layout(&g->lb, dt, q->trans_a ? q->m : q->k, q->trans_a ? q->k : q->m, q->lda, q->batch,
+                          q->stride_a, why, why_size)) ||
+        (rc = gemm_layout(&g->lc, dt, q->n, q->m, q->ldy, q->batch, q->stride_y, why, why_size)))
+        goto out;
+    cublasLtMatmulHeuristicResult_t res[KC_GEMM_CANDIDATES];
+    int nres = 0;
+    bool ep_act = q->act == KC_ACT_RELU || q->act == KC_ACT_GELU_TANH;
+    char herr[256] = "";
+    for (int level = 0; level < 3 && nres == 0; level++) {
+        if ((level == 1 && !ep_act) || (level == 2 && !ep_act && !q->has_bias))
+            continue; /* same epilogue as the level before */
+        if (gemm_heuristic(g, level, max_workspace, res, &nres, herr, sizeof herr))
+            nres = 0; /* a refused epilogue: try the next level */
+    }
+    if (nres == 0) {
+        rc = kc_fail(why, why_size, "kc_gemm_create: cuBLASLt offers no algorithm for m %lld n %lld k %lld batch %lld%s%s",
+                     (long long)q->m, (long long)q->n, (long long)q->k, (long long)q->batch, herr[0] ? ": " : "",
+                     herr);
+        goto out;
+    }
+    if ((g->post_act != KC_ACT_NONE || g->post_bias) &&
+        (q->ldy != q->n || (q->batch > 1 && q->stride_y != q->m * q->n))) {
+        rc = kc_fail(why, why_size, "kc_gemm_create: activation %d after cuBLASLt needs a dense y (ldy %lld, n %lld)",
+                     g->post_act, (long long)q->ldy, (long long)q->n);
+        goto out;
+    }
+    if (algo >= 0) {
+        if (algo >= nres) {
+            rc = kc_fail(why, why_size, "kc_gemm_create: candidate %d not offered (cuBLASLt offers %d)", algo, nres);
+            goto out;
+        }
+        g->algo_idx = algo;
+        g->ms = 0.0f;
+    } else if ((rc = gemm_autotune(g, res, nres, why, why_size))) {
+        goto out;
+    }
+    g->algo = res[g->algo_idx].algo;
+    g->ws = res[g->algo_idx].workspaceSize;
+    *out = g;
+    return 0;
+out:
+    kc_gemm_destroy(g);
+    return rc;
+}
+
+int kc_gemm_algo(const kc_gemm *g) { return g->algo_idx; }
+size_t kc_gemm_workspace(const kc_gemm *g) { return g->ws; }
+float kc_gemm_time_ms(const kc_gemm *g) { return g->ms; }
+
+int kc_gemm_run(kc_gemm *g, const void *a, const void *b, const void *bias, const void *z, void *y, void *workspace,
+                cudaStream_t stream, char *why, size_t why_size)
+{
+    const kc_gemm_desc *q = &g->desc;
+    bool use_z = q->has_z && q->beta != 0.0f;
+    if ((q->has_bias && !bias) || (use_z && !z) || (g->ws && !workspace) || !a || !b || !y)
+        return kc_fail(why, why_size, "kc_gemm_run: missing operand, bias, z or workspace");
+    uintptr_t all = (uintptr_t)a | (uintptr_t)b | (uintptr_t)y;
+    if (use_z)
+        all |= (uintptr_t)z;
+    if (q->has_bias)
+        all |= (uintptr_t)bias;
+    if (all % 16)
+        return kc_fail(why, why_size, "kc_gemm_run: A, B, bias, z and y must be 16-byte aligned");
+    return gemm_exec(g, &g->algo, g->ws, a, b, bias, z, y, workspace, stream, why, why_size);
+}
+
+/* ---- attention ----------------------------------------------------------------------------- */
+
+/* One softmax launch per block of rows: the mask offset of row
+ * o = (b*H + h)*Sq + q is b*msb + h*msh + q*msq; axes [first, 3) that vary
+ * inside a launch must collapse into ((o / div) % mod) * stride. */
+struct kc_attn {
+    kc_dnn *d;
+    kc_attn_desc desc;
+    kc_gemm *qk, *pv;
+    size_t off_q, off_k, off_v, off_s, off_o, off_ws, total;
+    int mask_first;   /* 0: one launch; 1: one per batch; 2: one per (batch, head) */
+    int64_t m_div, m_mod, m_stride;
+};
+
+void kc_attn_destroy(kc_attn *a)
+{
+    if (!a)
+        return;
+    kc_gemm_destroy(a->pv);
+    kc_gemm_destroy(a->qk);
+    kl_free(a);
+}
+
+/* Whether axes [first, 3) of (B, H, Sq) collapse into one (div, mod, stride). */
+static bool mask_collapse(const int64_t *ext, const int64_t *str, int first, int64_t *div, int64_t *mod,
+                          int64_t *stride)
+{
+    int i0 = -1, i1 = -1;
+    for (int i = first; i < 3; i++) {
+        if (ext[i] > 1 && str[i] != 0) {
+            if (i0 < 0)
+                i0 = i;
+            else if (i1 != i - 1)
+                return false; /* a broadcast axis between two varying ones */
+            i1 = i;
+        }
+    }
+    if (i0 < 0) {
+        *div = 1;
+        *mod = 1;
+        *stride = 0;
+        return true;
+    }
+    for (int i = i0; i < i1; i++)
+        if (str[i] != str[i + 1] * ext[i + 1])
+            return false;
+    int64_t dv = 1, md = 1;
+    for (int i = i1 + 1; i < 3; i++)
+        dv *= ext[i];
+    for (int i = i0; i <= i1; i++)
+        md *= ext[i];
+    *div = dv;
+    *mod = md;
+    *stride = str[i1];
+    return true;
+}
+
+int kc_attn_create(kc_dnn *d, const kc_attn_desc *desc, kc_attn **out, char *why, size_t why_size)
+{
+    int rc = 0;
+    *out = NULL;
+    const kc_attn_desc *q = desc;
+    if (!d || (q->t != KC_F32 && q->t != KC_F16) || q->b < 1 || q->sq < 1 || q->sk < 1 || q->h < 1 || q->d < 1 ||
+        q->dv < 1 || q->ldq < q->h * q->d || q->ldk < q->h * q->d || q->ldv < q->h * q->dv ||
+        (q->has_mask && q->mask_t != KC_F32 && q->mask_t != q->t))
+        return kc_fail(why, why_size, "kc_attn_create: invalid attention description");
+    kc_attn *a = kl_calloc(1, sizeof *a);
+    if (!a)
+        return kc_fail(why, why_size, "kc_attn_create: out of host memory");
+    a->d = d;
+    a->desc = *desc;
+    int64_t bh = q->b * q->h;
+    kc_gemm_desc g = {.t = q->t, .m = q->sq, .n = q->sk, .k = q->d, .trans_b = true, .lda = q->d, .ldb = q->d,
+                      .ldy = q->sk, .batch = bh, .stride_a = q->sq * q->d, .stride_b = q->sk * q->d,
+                      .stride_y = q->sq * q->sk, .alpha = q->scale, .allow_tf32 = q->allow_tf32};
+    if ((rc = kc_gemm_create(d, &g, 0, KC_ATTN_GEMM_WS, &a->qk, why, why_size)))
+        goto out;
+    kc_gemm_desc p = {.t = q->t, .m = q->sq, .n = q->dv, .k = q->sk, .lda = q->sk, .ldb = q->dv, .ldy = q->dv,
+                      .batch = bh, .stride_a = q->sq * q->sk, .stride_b = q->sk * q->dv, .stride_y = q->sq * q->dv,
+                      .alpha = 1.0f, .allow_tf32 = q->allow_tf32};
+    if ((rc = kc_gemm_create(d, &p, 0, KC_ATTN_GEMM_WS, &a->pv, why, why_size)))
+        goto out;
+    size_t es = kc_dtype_size(q->t), off = 0;
+    a->off_q = off;
+    off += align_up((size_t)(bh * q->sq * q->d) * es);
+    a->off_k = off;
+    off += align_up((size_t)(bh * q->sk * q->d) * es);
+    a->off_v = off;
+    off += align_up((size_t)(bh * q->sk * q->dv) * es);
+    a->off_s = off;
+    off += align_up((size_t)(bh * q->sq * q->sk) * es);
+    a->off_o = off;
+    off += align_up((size_t)(bh * q->sq * q->dv) * es);
+    a->off_ws = off;
+    size_t gws = kc_gemm_workspace(a->qk) > kc_gemm_workspace(a->pv) ? kc_gemm_workspace(a->qk)
+                                                                     : kc_gemm_workspace(a->pv);
+    a->total = off + align_up(gws);
+    if (q->has_mask) {
+        int64_t ext[3] = {q->b, q->h, q->sq};
+        int64_t str[3] = {q->mask_stride_b, q->mask_stride_h, q->mask_stride_q};
+        for (a->mask_first = 0; a->mask_first < 3; a->mask_first++)
+            if (mask_collapse(ext, str, a->mask_first, &a->m_div, &a->m_mod, &a->m_stride))
+                break;
+        /* mask_first == 2 always collapses (one axis) */
+    }
+    *out = a;
+    return 0;
+out:
+    kc_attn_destroy(a);
+    return rc;
+}
+
+size_t kc_attn_workspace(const kc_attn *a) { return a->total; }
+
+int kc_attn_run(kc_attn *a, const void *q, const void *k, const void *v, const void *mask, void *y, void *workspace,
+                cudaStream_t stream, char *why, size_t why_size)
+{
+    const kc_attn_desc *p = &a->desc;
+    int rc = 0;
+    if (!workspace || ((uintptr_t)workspace % 16) || (p->has_mask && !mask))
+        return kc_fail(why, why_size, "kc_attn_run: missing or misaligned workspace, or missing mask");
+    char *ws = workspace;
+    void *qs = ws + a->off_q, *ks = ws + a->off_k, *vs = ws + a->off_v, *sc = ws + a->off_s, *os = ws + a->off_o;
+    void *gw = ws + a->off_ws;
+    size_t es = kc_dtype_size(p->t);
+    CU_TRY("kc_heads_split (Q)", kc_heads_split(qs, q, p->b, p->sq, p->h, p->d, p->ldq, p->seq_first, p->t, stream));
+    CU_TRY("kc_heads_split (K)", kc_heads_split(ks, k, p->b, p->sk, p->h, p->d, p->ldk, p->seq_first, p->t, stream));
+    CU_TRY("kc_heads_split (V)", kc_heads_split(vs, v, p->b, p->sk, p->h, p->dv, p->ldv, p->seq_first, p->t, stream));
+    if ((rc = kc_gemm_run(a->qk, qs, ks, NULL, NULL, sc, gw, stream, why, why_size)))
+        goto out;
+    if (!p->has_mask) {
+        CU_TRY("kc_softmax", kc_softmax(sc, sc, p->b * p->h * p->sq, p->sk, 1, 1.0f, NULL, KC_F32, 1, 1, 0, 0, 0,
+                                        p->t, stream));
+    } else {
+        size_t ms = kc_dtype_size(p->mask_t);
+        int64_t nb = a->mask_first >= 1 ? p->b : 1, nh = a->mask_first >= 2 ? p->h : 1;
+        int64_t rows = p->b * p->h * p->sq / (nb * nh);
+        for (int64_t ib = 0; ib < nb; ib++)
+            for (int64_t ih = 0; ih < nh; ih++) {
+                int64_t blk = ib * nh + ih;
+                char *s = (char *)sc + (size_t)(blk * rows * p->sk) * es;
+                const char *m = (const char *)mask + (size_t)(ib * p->mask_stride_b + ih * p->mask_stride_h) * ms;
+                CU_TRY("kc_softmax (masked)",
+                       kc_softmax(s, s, rows, p->sk, 1, 1.0f, m, p->mask_t, a->m_div, a->m_mod, a->m_stride,
+                                  p->mask_stride_k, 0, p->t, stream));
+            }
+    }
+    if ((rc = kc_gemm_run(a->pv, sc, vs, NULL, NULL, os, gw, stream, why, why_size)))
+        goto out;
+    CU_TRY("kc_heads_merge", kc_heads_merge(y, os, p->b, p->sq, p->h, p->dv, p->seq_first, p->t, stream));
+out:
+    return rc;
+}
