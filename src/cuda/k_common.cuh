@@ -1,0 +1,144 @@
+/*
+ * k_common.cuh — device helpers shared by kiln's CUDA C kernels
+ * (src/cuda/k_*.cu): float/half loads and stores computed in float32,
+ * 8-element (16-byte for half, 2 x 16-byte for float) vector accesses,
+ * NaN-propagating min/max, warp and block reductions, the activation and
+ * fused-elementwise formulas (precise where --use_fast_math would turn the
+ * library call into a hardware approximation), and launch sizing.
+ */
+#ifndef KL_CUDA_K_COMMON_CUH
+#define KL_CUDA_K_COMMON_CUH
+
+#include <cuda_fp16.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "cuda/kernels.h"
+
+#define KC_THREADS 256
+#define KC_MAX_BLOCKS 65536
+
+/* Blocks for `work` items at `threads` per block (grid-stride loops cover the rest). */
+static inline unsigned kc_blocks(int64_t work, int threads) {
+    int64_t b = (work + threads - 1) / threads;
+    if (b > KC_MAX_BLOCKS) b = KC_MAX_BLOCKS;
+    return b < 1 ? 1u : (unsigned)b;
+}
+
+/* True if p is aligned to `a` bytes. */
+static inline bool kc_aligned(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
+
+/* ---- loads and stores ---------------------------------------------------------------- */
+
+static __device__ __forceinline__ float kc_ld(const float *p) { return *p; }
+static __device__ __forceinline__ float kc_ld(const __half *p) { return __half2float(*p); }
+static __device__ __forceinline__ void kc_st(float *p, float v) { *p = v; }
+static __device__ __forceinline__ void kc_st(__half *p, float v) { *p = __float2half_rn(v); }
+
+static __device__ __forceinline__ float kc_lo(unsigned w) { return __half2float(__ushort_as_half((unsigned short)(w & 0xffffu))); }
+static __device__ __forceinline__ float kc_hi(unsigned w) { return __half2float(__ushort_as_half((unsigned short)(w >> 16))); }
+static __device__ __forceinline__ unsigned kc_pack(float a, float b) {
+    return (unsigned)__half_as_ushort(__float2half_rn(a)) | ((unsigned)__half_as_ushort(__float2half_rn(b)) << 16);
+}
+
+/* v[0..8) = p[0..8); p aligned to 16 bytes. */
+static __device__ __forceinline__ void kc_ld8(const float *p, float *v) {
+    float4 a = reinterpret_cast<const float4 *>(p)[0], b = reinterpret_cast<const float4 *>(p)[1];
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+}
+static __device__ __forceinline__ void kc_ld8(const __half *p, float *v) {
+    uint4 u = *reinterpret_cast<const uint4 *>(p);
+    v[0] = kc_lo(u.x), v[1] = kc_hi(u.x), v[2] = kc_lo(u.y), v[3] = kc_hi(u.y);
+    v[4] = kc_lo(u.z), v[5] = kc_hi(u.z), v[6] = kc_lo(u.w), v[7] = kc_hi(u.w);
+}
+/* p[0..8) = v[0..8); p aligned to 16 bytes. */
+static __device__ __forceinline__ void kc_st8(float *p, const float *v) {
+    reinterpret_cast<float4 *>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
+    reinterpret_cast<float4 *>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+static __device__ __forceinline__ void kc_st8(__half *p, const float *v) {
+    *reinterpret_cast<uint4 *>(p) =
+        make_uint4(kc_pack(v[0], v[1]), kc_pack(v[2], v[3]), kc_pack(v[4], v[5]), kc_pack(v[6], v[7]));
+}
+
+/* ---- NaN-propagating min / max, reductions -------------------------------------------- */
+
+static __device__ __forceinline__ float kc_nanmax(float a, float b) { return (isnan(a) || a > b) ? a : b; }
+static __device__ __forceinline__ float kc_nanmin(float a, float b) { return (isnan(a) || a < b) ? a : b; }
+
+enum { KC_RED_SUM = 0, KC_RED_MAX = 1, KC_RED_MIN = 2 };
+
+template <int R> static __device__ __forceinline__ float kc_comb(float a, float b) {
+    return R == KC_RED_SUM ? a + b : R == KC_RED_MAX ? kc_nanmax(a, b) : kc_nanmin(a, b);
+}
+
+/* Reduce v over the 32 lanes of a full warp; every lane gets the result. */
+template <int R> static __device__ __forceinline__ float kc_warp_reduce(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = kc_comb<R>(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* Reduce v over the block (blockDim.x a multiple of 32, at most 1024);
+ * every thread gets the result.  sh: 32 floats of shared memory; every
+ * thread of the block must call it. */
+template <int R> static __device__ __forceinline__ float kc_block_reduce(float v, float *sh, float ident) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = kc_warp_reduce<R>(v);
+    __syncthreads(); /* sh may still be read by a previous call */
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    return kc_warp_reduce<R>(lane < nw ? sh[lane] : ident);
+}
+
+/* ---- math (float32; accurate under --use_fast_math) ------------------------------------ */
+
+/* tanh to a few ulp (tanhf becomes tanh.approx, ~5e-4 relative, under fast math):
+ * cephes tanhf's polynomial below 0.625, 1 - 2/(e^2x + 1) above. */
+static __device__ __forceinline__ float kc_tanh(float x) {
+    float a = fabsf(x);
+    if (a >= 0.625f) {
+        float r = 1.0f - 2.0f / (__expf(2.0f * a) + 1.0f);
+        return copysignf(r, x);
+    }
+    float z = x * x;
+    return ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
+            3.33332819422e-1f) * z * x + x;
+}
+
+/* log: log1p of the exact x - 1 near 1, where lg2.approx's absolute error would dominate. */
+static __device__ __forceinline__ float kc_log(float x) {
+    return (x >= 0.5f && x <= 2.0f) ? log1pf(x - 1.0f) : logf(x);
+}
+
+static __device__ __forceinline__ float kc_sigmoid(float x) { return 1.0f / (1.0f + __expf(-x)); }
+static __device__ __forceinline__ float kc_softplus(float x) {
+    return x > 0 ? x + log1pf(__expf(-x)) : log1pf(__expf(x));
+}
+static __device__ __forceinline__ float kc_clamp01(float v) { return v < 0 ? 0.0f : v > 1 ? 1.0f : v; }
+
+/* pow in double (as the reference): __powf is NaN for negative bases. */
+static __device__ __noinline__ float kc_pow(float x, float y) { return (float)pow((double)x, (double)y); }
+
+/* Activation `act` (kl_act, src/ops/kiln.h) of v. */
+static __device__ __forceinline__ float kc_act(int act, float v, float alpha, float beta) {
+    switch (act) {
+    case 1: return v < 0 ? 0.0f : v;
+    case 2:
+        if (v < alpha) v = alpha;
+        if (v > beta) v = beta;
+        return v;
+    case 3: return v < 0 ? alpha * v : v;
+    case 4: return kc_sigmoid(v);
+    case 5: return v * kc_sigmoid(v);
+    case 6: return kc_clamp01(alpha * v + beta);
+    case 7: return v * kc_clamp01(v * (1.0f / 6.0f) + 0.5f);
+    case 8: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    case 9: return 0.5f * v * (1.0f + kc_tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+    case 10: return v * kc_tanh(kc_softplus(v));
+    case 11: return kc_tanh(v);
+    default: return v;
+    }
+}
+
+#endif /* KL_CUDA_K_COMMON_CUH */

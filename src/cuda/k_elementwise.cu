@@ -1,0 +1,454 @@
+/*
+ * k_elementwise.cu — kiln's elementwise and data-movement CUDA kernels
+ * (launchers declared in cuda/kernels.h): kc_cast, kc_fill, kc_copy_nd
+ * (with the head split/merge of attention as strided copies), kc_gather,
+ * kc_bias_act and kc_fe (kiln.FusedElementwise programs).  Dense data
+ * moves 8 elements per thread with 16-byte accesses when aligned; strided
+ * copies collapse mergeable dims on the host and widen contiguous rows to
+ * 16/8/4-byte words.
+ */
+#include <string.h>
+
+#include "cuda/k_common.cuh"
+
+/* ---- cast and fill ------------------------------------------------------------------- */
+
+template <typename TY, typename TX> __global__ void k_cast(TY *y, const TX *x, int64_t n, int vec) {
+    int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x, head = 0;
+    if (vec) {
+        int64_t nv = n / 8;
+        for (int64_t i = tid; i < nv; i += nth) {
+            float v[8];
+            kc_ld8(x + 8 * i, v);
+            kc_st8(y + 8 * i, v);
+        }
+        head = nv * 8;
+    }
+    for (int64_t i = head + tid; i < n; i += nth) kc_st(y + i, kc_ld(x + i));
+}
+
+extern "C" cudaError_t kc_cast(void *y, kc_dtype yt, const void *x, kc_dtype xt, int64_t n, cudaStream_t stream) {
+    if (n < 0) return cudaErrorInvalidValue;
+    if (n == 0) return cudaSuccess;
+    if (xt == yt) {
+        if (y == x) return cudaSuccess;
+        cudaError_t e = cudaMemcpyAsync(y, x, (size_t)n * kc_dtype_size(xt), cudaMemcpyDeviceToDevice, stream);
+        return e != cudaSuccess ? e : cudaGetLastError();
+    }
+    int vec = kc_aligned(x, 16) && kc_aligned(y, 16);
+    unsigned g = kc_blocks(vec ? n / 8 + n % 8 : n, KC_THREADS);
+    if (yt == KC_F16)
+        k_cast<__half, float><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const float *)x, n, vec);
+    else
+        k_cast<float, __half><<<g, KC_THREADS, 0, stream>>>((float *)y, (const __half *)x, n, vec);
+    return cudaGetLastError();
+}
+
+template <typename T> __global__ void k_fill(T *y, float value, int64_t n, int vec) {
+    int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x, head = 0;
+    if (vec) {
+        float v[8];
+#pragma unroll
+        for (int e = 0; e < 8; e++) v[e] = value;
+        int64_t nv = n / 8;
+        for (int64_t i = tid; i < nv; i += nth) kc_st8(y + 8 * i, v);
+        head = nv * 8;
+    }
+    for (int64_t i = head + tid; i < n; i += nth) kc_st(y + i, value);
+}
+
+extern "C" cudaError_t kc_fill(void *y, kc_dtype t, float value, int64_t n, cudaStream_t stream) {
+    if (n < 0) return cudaErrorInvalidValue;
+    if (n == 0) return cudaSuccess;
+    int vec = kc_aligned(y, 16);
+    unsigned g = kc_blocks(vec ? n / 8 + n % 8 : n, KC_THREADS);
+    if (t == KC_F16) k_fill<__half><<<g, KC_THREADS, 0, stream>>>((__half *)y, value, n, vec);
+    else k_fill<float><<<g, KC_THREADS, 0, stream>>>((float *)y, value, n, vec);
+    return cudaGetLastError();
+}
+
+/* ---- strided copy -------------------------------------------------------------------- */
+
+/* dims and strides innermost first (d[0] varies fastest). */
+typedef struct cp_args {
+    int64_t d[KC_MAX_RANK], xs[KC_MAX_RANK], ys[KC_MAX_RANK];
+    int64_t n;
+    int rank;
+} cp_args;
+
+template <typename E> __global__ void k_copy(E *y, const E *x, const cp_args a) {
+    int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = tid; i < a.n; i += nth) {
+        int64_t r = i, xo = 0, yo = 0;
+#pragma unroll
+        for (int k = 0; k < KC_MAX_RANK; k++) {
+            if (k < a.rank) {
+                int64_t c = r % a.d[k];
+                r /= a.d[k];
+                xo += c * a.xs[k];
+                yo += c * a.ys[k];
+            }
+        }
+        y[yo] = x[xo];
+    }
+}
+
+typedef struct kc_w16 {
+    uint4 v;
+} kc_w16;
+
+/* kc_copy_nd after validation: collapse, widen, launch. */
+static cudaError_t copy_nd(void *y, const int64_t *ystride, const void *x, const int64_t *xstride, const int64_t *dims,
+                           int rank, size_t es, cudaStream_t stream) {
+    if (rank < 0 || rank > KC_MAX_RANK || (es != 1 && es != 2 && es != 4 && es != 8)) return cudaErrorInvalidValue;
+    cp_args a;
+    memset(&a, 0, sizeof a);
+    a.n = 1;
+    for (int k = rank - 1; k >= 0; k--) {
+        int64_t d = dims[k];
+        if (d < 0) return cudaErrorInvalidValue;
+        if (d == 0) return cudaSuccess;
+        a.n *= d;
+        if (d == 1) continue;
+        int m = a.rank - 1;
+        if (m >= 0 && xstride[k] == a.xs[m] * a.d[m] && ystride[k] == a.ys[m] * a.d[m]) {
+            a.d[m] *= d;
+        } else {
+            a.d[a.rank] = d;
+            a.xs[a.rank] = xstride[k];
+            a.ys[a.rank] = ystride[k];
+            a.rank++;
+        }
+    }
+    if (a.rank == 0 || (a.rank == 1 && a.xs[0] == 1 && a.ys[0] == 1)) {
+        cudaError_t e = cudaMemcpyAsync(y, x, (size_t)a.n * es, cudaMemcpyDeviceToDevice, stream);
+        return e != cudaSuccess ? e : cudaGetLastError();
+    }
+    /* widen: move 16, 8, 4 or 2 bytes per thread along a contiguous innermost dim */
+    if (a.xs[0] == 1 && a.ys[0] == 1) {
+        for (size_t target = 16; target > es; target /= 2) {
+            int64_t f = (int64_t)(target / es);
+            bool ok = a.d[0] % f == 0 && kc_aligned(x, target) && kc_aligned(y, target);
+            for (int k = 1; ok && k < a.rank; k++) ok = a.xs[k] % f == 0 && a.ys[k] % f == 0;
+            if (!ok) continue;
+            a.d[0] /= f;
+            for (int k = 1; k < a.rank; k++) a.xs[k] /= f, a.ys[k] /= f;
+            a.n /= f;
+            es = target;
+            break;
+        }
+    }
+    unsigned g = kc_blocks(a.n, KC_THREADS);
+    switch (es) {
+    case 1: k_copy<uint8_t><<<g, KC_THREADS, 0, stream>>>((uint8_t *)y, (const uint8_t *)x, a); break;
+    case 2: k_copy<uint16_t><<<g, KC_THREADS, 0, stream>>>((uint16_t *)y, (const uint16_t *)x, a); break;
+    case 4: k_copy<uint32_t><<<g, KC_THREADS, 0, stream>>>((uint32_t *)y, (const uint32_t *)x, a); break;
+    case 8: k_copy<uint2><<<g, KC_THREADS, 0, stream>>>((uint2 *)y, (const uint2 *)x, a); break;
+    default: k_copy<uint4><<<g, KC_THREADS, 0, stream>>>((uint4 *)y, (const uint4 *)x, a); break;
+    }
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_copy_nd(void *y, const int64_t *ystride, const void *x, const int64_t *xstride,
+                                  const int64_t *dims, int rank, size_t elem_size, cudaStream_t stream) {
+    if (rank > 0 && (!ystride || !xstride || !dims)) return cudaErrorInvalidValue;
+    return copy_nd(y, ystride, x, xstride, dims, rank, elem_size, stream);
+}
+
+extern "C" cudaError_t kc_heads_split(void *y, const void *x, int64_t b, int64_t s, int64_t h, int64_t d, int64_t ld,
+                                      int seq_first, kc_dtype t, cudaStream_t stream) {
+    /* y [B, H, S, D] dense <- x rows (b, s) at row b*S+s (or s*B+b), head h at column h*D */
+    int64_t dims[4] = {b, h, s, d}, ys[4] = {h * s * d, s * d, d, 1};
+    int64_t xs[4] = {seq_first ? ld : s * ld, d, seq_first ? b * ld : ld, 1};
+    return copy_nd(y, ys, x, xs, dims, 4, kc_dtype_size(t), stream);
+}
+
+extern "C" cudaError_t kc_heads_merge(void *y, const void *x, int64_t b, int64_t s, int64_t h, int64_t d,
+                                      int seq_first, kc_dtype t, cudaStream_t stream) {
+    /* y [B, S, H*D] (or [S, B, H*D]) dense <- x [B, H, S, D] dense, in y's order */
+    int64_t hd = h * d;
+    if (!seq_first) {
+        int64_t dims[4] = {b, s, h, d}, ys[4] = {s * hd, hd, d, 1}, xs[4] = {h * s * d, d, s * d, 1};
+        return copy_nd(y, ys, x, xs, dims, 4, kc_dtype_size(t), stream);
+    }
+    int64_t dims[4] = {s, b, h, d}, ys[4] = {b * hd, hd, d, 1}, xs[4] = {d, h * s * d, s * d, 1};
+    return copy_nd(y, ys, x, xs, dims, 4, kc_dtype_size(t), stream);
+}
+
+/* ---- gather -------------------------------------------------------------------------- */
+
+template <typename E>
+__global__ void k_gather(E *y, const E *x, const int64_t *idx, int64_t axis, int64_t n_idx, int64_t inner, int64_t n) {
+    int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t t = tid; t < n; t += nth) {
+        int64_t i = t % inner, r = t / inner, j = r % n_idx, o = r / n_idx, k = idx[j];
+        if (k < 0) k += axis;
+        k = k < 0 ? 0 : k >= axis ? axis - 1 : k;
+        y[t] = x[(o * axis + k) * inner + i];
+    }
+}
+
+extern "C" cudaError_t kc_gather(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t axis,
+                                 int64_t n_idx, int64_t inner, size_t elem_size, cudaStream_t stream) {
+    size_t es = elem_size;
+    if (outer < 0 || axis < 0 || n_idx < 0 || inner < 0 || (es != 1 && es != 2 && es != 4 && es != 8))
+        return cudaErrorInvalidValue;
+    if (outer == 0 || n_idx == 0 || inner == 0) return cudaSuccess;
+    if (axis == 0) return cudaErrorInvalidValue;
+    for (size_t target = 16; target > es; target /= 2) {
+        int64_t f = (int64_t)(target / es);
+        if (inner % f == 0 && kc_aligned(x, target) && kc_aligned(y, target)) {
+            inner /= f;
+            es = target;
+            break;
+        }
+    }
+    int64_t n = outer * n_idx * inner;
+    unsigned g = kc_blocks(n, KC_THREADS);
+    switch (es) {
+    case 1: k_gather<uint8_t><<<g, KC_THREADS, 0, stream>>>((uint8_t *)y, (const uint8_t *)x, idx, axis, n_idx, inner, n); break;
+    case 2: k_gather<uint16_t><<<g, KC_THREADS, 0, stream>>>((uint16_t *)y, (const uint16_t *)x, idx, axis, n_idx, inner, n); break;
+    case 4: k_gather<uint32_t><<<g, KC_THREADS, 0, stream>>>((uint32_t *)y, (const uint32_t *)x, idx, axis, n_idx, inner, n); break;
+    case 8: k_gather<uint2><<<g, KC_THREADS, 0, stream>>>((uint2 *)y, (const uint2 *)x, idx, axis, n_idx, inner, n); break;
+    default: k_gather<uint4><<<g, KC_THREADS, 0, stream>>>((uint4 *)y, (const uint4 *)x, idx, axis, n_idx, inner, n); break;
+    }
+    return cudaGetLastError();
+}
+
+/* ---- bias + residual + activation ------------------------------------------------------ */
+
+typedef struct ba_args {
+    void *y;
+    const void *x, *bias, *z;
+    int64_t channels, inner, n;
+    int act;
+    float alpha, beta;
+} ba_args;
+
+template <typename T> __global__ void k_bias_act(const ba_args a, int vec) {
+    int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x, head = 0;
+    T *y = (T *)a.y;
+    const T *x = (const T *)a.x, *bias = (const T *)a.bias, *z = (const T *)a.z;
+    if (vec) {
+        /* 8 elements share one channel (inner % 8 == 0) or are channels c..c+7 (inner == 1) */
+        int64_t nv = a.n / 8;
+        for (int64_t i = tid; i < nv; i += nth) {
+            int64_t base = 8 * i;
+            float v[8], w[8];
+            kc_ld8(x + base, v);
+            if (bias) {
+                if (a.inner == 1) {
+                    kc_ld8(bias + base % a.channels, w);
+                } else {
+                    float b = kc_ld(bias + (base / a.inner) % a.channels);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) w[e] = b;
+                }
+#pragma unroll
+                for (int e = 0; e < 8; e++) v[e] += w[e];
+            }
+            if (z) {
+                kc_ld8(z + base, w);
+#pragma unroll
+                for (int e = 0; e < 8; e++) v[e] += w[e];
+            }
+#pragma unroll
+            for (int e = 0; e < 8; e++) v[e] = kc_act(a.act, v[e], a.alpha, a.beta);
+            kc_st8(y + base, v);
+        }
+        head = nv * 8;
+    }
+    for (int64_t i = head + tid; i < a.n; i += nth) {
+        float v = kc_ld(x + i);
+        if (bias) v += kc_ld(bias + (i / a.inner) % a.channels);
+        if (z) v += kc_ld(z + i);
+        kc_st(y + i, kc_act(a.act, v, a.alpha, a.beta));
+    }
+}
+
+extern "C" cudaError_t kc_bias_act(void *y, const void *x, const void *bias, const void *z, int64_t outer,
+                                   int64_t channels, int64_t inner, int act, float alpha, float beta, kc_dtype t,
+                                   cudaStream_t stream) {
+    if (outer < 0 || channels < 0 || inner < 0) return cudaErrorInvalidValue;
+    ba_args a = {y, x, bias, z, channels, inner, outer * channels * inner, act, alpha, beta};
+    if (a.n == 0) return cudaSuccess;
+    int vec = kc_aligned(x, 16) && kc_aligned(y, 16) && (!z || kc_aligned(z, 16));
+    if (vec && bias)
+        vec = inner % 8 == 0 || (inner == 1 && channels % 8 == 0 && kc_aligned(bias, 16));
+    unsigned g = kc_blocks(vec ? a.n / 8 + a.n % 8 : a.n, KC_THREADS);
+    if (t == KC_F16) k_bias_act<__half><<<g, KC_THREADS, 0, stream>>>(a, vec);
+    else k_bias_act<float><<<g, KC_THREADS, 0, stream>>>(a, vec);
+    return cudaGetLastError();
+}
+
+/* ---- fused elementwise programs -------------------------------------------------------- */
+
+/* The program with y's dims collapsed, innermost first; st[j][k] is input
+ * j's stride along collapsed dim k (0 beyond rank). */
+typedef struct fe_args {
+    const void *in[KC_MAX_INPUTS];
+    void *y;
+    int64_t n;
+    int n_steps, rank;
+    int op[KC_MAX_STEPS], arg[KC_MAX_STEPS];
+    float imm[KC_MAX_STEPS];
+    int64_t d[KC_MAX_RANK];
+    int64_t st[KC_MAX_INPUTS][KC_MAX_RANK];
+} fe_args;
+
+#define FE_CASE(code, expr)                                                                                            \
+    case code:                                                                                                         \
+        _Pragma("unroll") for (int e = 0; e < N; e++) {                                                                \
+            float x = v[e], a = o[e];                                                                                  \
+            (void)a;                                                                                                   \
+            v[e] = (expr);                                                                                             \
+        }                                                                                                              \
+        break;
+
+/* v[e] = op(v[e], o[e]) for e < N (kl_fe_op, src/ops/kiln_transformer.h). */
+template <int N> static __device__ __forceinline__ void fe_step(int op, float *v, const float *o) {
+    switch (op) {
+        FE_CASE(0, x + a)
+        FE_CASE(1, x - a)
+        FE_CASE(2, a - x)
+        FE_CASE(3, x * a)
+        FE_CASE(4, __fdiv_rn(x, a))
+        FE_CASE(5, __fdiv_rn(a, x))
+        FE_CASE(6, kc_pow(x, a))
+        FE_CASE(7, kc_pow(a, x))
+        FE_CASE(16, x < 0 ? 0.0f : x)
+        FE_CASE(17, kc_sigmoid(x))
+        FE_CASE(18, kc_tanh(x))
+        FE_CASE(19, __expf(x))
+        FE_CASE(20, kc_log(x))
+        FE_CASE(21, erff(x))
+        FE_CASE(22, __fsqrt_rn(x))
+        FE_CASE(23, -x)
+        FE_CASE(24, fabsf(x))
+        FE_CASE(25, __frcp_rn(x))
+        FE_CASE(26, x < 0 ? a * x : x)
+        FE_CASE(27, kc_softplus(x))
+    default: break;
+    }
+}
+
+/* Any layout: per element, the coordinates over the collapsed dims. */
+template <typename T> __global__ void k_fe_gen(const fe_args a) {
+    int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = tid; i < a.n; i += nth) {
+        int64_t c[KC_MAX_RANK], r = i, off = 0;
+#pragma unroll
+        for (int k = 0; k < KC_MAX_RANK; k++) {
+            c[k] = 0;
+            if (k < a.rank) {
+                c[k] = r % a.d[k];
+                r /= a.d[k];
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < KC_MAX_RANK; k++) off += c[k] * a.st[0][k];
+        float v = kc_ld((const T *)a.in[0] + off), o;
+        for (int s = 0; s < a.n_steps; s++) {
+            int g = a.arg[s];
+            if (g >= 0) {
+                off = 0;
+#pragma unroll
+                for (int k = 0; k < KC_MAX_RANK; k++) off += c[k] * a.st[g][k];
+                o = kc_ld((const T *)a.in[g] + off);
+            } else {
+                o = g == -1 ? a.imm[s] : v;
+            }
+            fe_step<1>(a.op[s], &v, &o);
+        }
+        kc_st((T *)a.y + i, v);
+    }
+}
+
+/* Dense or broadcast-scalar inputs (collapsed rank <= 1, strides 0 or 1):
+ * 8 elements per thread, then the tail one by one. */
+template <typename T> __global__ void k_fe_vec(const fe_args a) {
+    int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x;
+    int64_t nv = a.n / 8;
+    for (int64_t i = tid; i < nv; i += nth) {
+        int64_t base = 8 * i;
+        float v[8], o[8];
+        if (a.st[0][0]) {
+            kc_ld8((const T *)a.in[0] + base, v);
+        } else {
+            float s0 = kc_ld((const T *)a.in[0]);
+#pragma unroll
+            for (int e = 0; e < 8; e++) v[e] = s0;
+        }
+        for (int s = 0; s < a.n_steps; s++) {
+            int g = a.arg[s];
+            if (g >= 0 && a.st[g][0]) {
+                kc_ld8((const T *)a.in[g] + base, o);
+            } else {
+                float s0 = g >= 0 ? kc_ld((const T *)a.in[g]) : a.imm[s];
+#pragma unroll
+                for (int e = 0; e < 8; e++) o[e] = g == -2 ? v[e] : s0;
+            }
+            fe_step<8>(a.op[s], v, o);
+        }
+        kc_st8((T *)a.y + base, v);
+    }
+    int64_t i = nv * 8 + tid;
+    if (i < a.n) {
+        float v = kc_ld((const T *)a.in[0] + i * a.st[0][0]), o;
+        for (int s = 0; s < a.n_steps; s++) {
+            int g = a.arg[s];
+            o = g >= 0 ? kc_ld((const T *)a.in[g] + i * a.st[g][0]) : g == -1 ? a.imm[s] : v;
+            fe_step<1>(a.op[s], &v, &o);
+        }
+        kc_st((T *)a.y + i, v);
+    }
+}
+
+extern "C" cudaError_t kc_fe(void *y, const void *const *inputs, const kc_fe_program *p, kc_dtype t,
+                             cudaStream_t stream) {
+    if (!p || !inputs || p->n_steps < 1 || p->n_steps > KC_MAX_STEPS || p->n_inputs < 1 ||
+        p->n_inputs > KC_MAX_INPUTS || p->rank < 0 || p->rank > KC_MAX_RANK)
+        return cudaErrorInvalidValue;
+    fe_args a;
+    memset(&a, 0, sizeof a);
+    a.y = y;
+    a.n_steps = p->n_steps;
+    for (int s = 0; s < p->n_steps; s++) {
+        if (p->arg[s] < -2 || p->arg[s] >= p->n_inputs) return cudaErrorInvalidValue;
+        a.op[s] = p->op[s];
+        a.arg[s] = p->arg[s];
+        a.imm[s] = p->imm[s];
+    }
+    for (int j = 0; j < p->n_inputs; j++) a.in[j] = inputs[j];
+    /* collapse y's dims (innermost first): drop 1s, merge where every input's strides chain */
+    a.n = 1;
+    for (int k = p->rank - 1; k >= 0; k--) {
+        int64_t d = p->dims[k];
+        if (d < 0) return cudaErrorInvalidValue;
+        if (d == 0) return cudaSuccess;
+        a.n *= d;
+        if (d == 1) continue;
+        int m = a.rank - 1;
+        bool merge = m >= 0;
+        for (int j = 0; merge && j < p->n_inputs; j++) merge = p->stride[j][k] == a.st[j][m] * a.d[m];
+        if (merge) {
+            a.d[m] *= d;
+        } else {
+            for (int j = 0; j < p->n_inputs; j++) a.st[j][a.rank] = p->stride[j][k];
+            a.d[a.rank++] = d;
+        }
+    }
+    bool vec = a.rank <= 1 && kc_aligned(y, 16);
+    for (int j = 0; vec && j < p->n_inputs; j++)
+        vec = a.st[j][0] == 0 || (a.st[j][0] == 1 && kc_aligned(inputs[j], 16));
+    if (vec) {
+        unsigned g = kc_blocks(a.n / 8 > a.n % 8 ? a.n / 8 : a.n % 8, KC_THREADS);
+        if (t == KC_F16) k_fe_vec<__half><<<g, KC_THREADS, 0, stream>>>(a);
+        else k_fe_vec<float><<<g, KC_THREADS, 0, stream>>>(a);
+    } else {
+        unsigned g = kc_blocks(a.n, KC_THREADS);
+        if (t == KC_F16) k_fe_gen<__half><<<g, KC_THREADS, 0, stream>>>(a);
+        else k_fe_gen<float><<<g, KC_THREADS, 0, stream>>>(a);
+    }
+    return cudaGetLastError();
+}
