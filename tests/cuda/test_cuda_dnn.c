@@ -1,0 +1,697 @@
+/*
+ * test_cuda_dnn.c — src/cuda/dnn.c (cuDNN convolution, cuBLASLt products,
+ * attention) against float64 CPU references on fresh random inputs, in
+ * float32 (no TF32: relative L2 <= 1e-5) and float16 (<= 1e-2).  Outputs
+ * are poisoned (0xFF bytes = NaN) before each run; every element must be
+ * written and finite, and the gaps of a strided y must stay poisoned.
+ * Conv and GEMM cases run the timed choice and then every algorithm forced.
+ * Exits 77 (skip) without a CUDA device.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "cuda/dnn.h"
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+static int n_pass, n_fail;
+static kc_dnn *g_dnn;
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+
+#define TOL_F32 1e-5
+#define TOL_F32_FFT 5e-5 /* FFT / Winograd algorithms in float32 */
+#define TOL_F16 1e-2
+#define WS_MAX ((size_t)32 << 20)
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static float frand(void) /* uniform in [-1, 1) */
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (float)((double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static uint16_t f2h(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u)
+        return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0u));
+    if (ax >= 0x477ff000u)
+        return (uint16_t)(sign | 0x7c00u);
+    if (ax < 0x38800000u) {
+        float a;
+        memcpy(&a, &ax, 4);
+        return (uint16_t)(sign | (uint32_t)lrintf(a * 16777216.0f));
+    }
+    uint32_t mant = ax & 0x7fffffu, e = (ax >> 23) - 127 + 15;
+    uint32_t h = (e << 10) | (mant >> 13), rem = mant & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))
+        h++;
+    return (uint16_t)(sign | h);
+}
+
+static float h2f(uint16_t h)
+{
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    float v;
+    if (e == 0)
+        v = ldexpf((float)m, -24);
+    else if (e == 31)
+        v = m ? NAN : INFINITY;
+    else
+        v = ldexpf((float)(1024 + m), e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+static size_t esz(kc_dtype t) { return t == KC_F16 ? 2 : 4; }
+
+/* Random host values in [-scale, scale), rounded to t (the reference sees
+ * exactly what the device sees). */
+static float *host_rand(size_t n, float scale, kc_dtype t)
+{
+    float *h = malloc((n ? n : 1) * sizeof *h);
+    if (!h) {
+        fprintf(stderr, "out of host memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        h[i] = frand() * scale;
+        if (t == KC_F16)
+            h[i] = h2f(f2h(h[i]));
+    }
+    return h;
+}
+
+static void *dev_upload(const float *h, size_t n, kc_dtype t)
+{
+    void *d = NULL;
+    size_t bytes = (n ? n : 1) * esz(t);
+    if (cudaMalloc(&d, bytes) != cudaSuccess)
+        return NULL;
+    void *tmp = malloc(bytes);
+    if (!tmp) {
+        cudaFree(d);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (t == KC_F16)
+            ((uint16_t *)tmp)[i] = f2h(h[i]);
+        else
+            ((float *)tmp)[i] = h[i];
+    }
+    cudaError_t e = cudaMemcpy(d, tmp, n * esz(t), cudaMemcpyHostToDevice);
+    free(tmp);
+    if (e != cudaSuccess) {
+        cudaFree(d);
+        return NULL;
+    }
+    return d;
+}
+
+static void *dev_poisoned(size_t n, kc_dtype t)
+{
+    void *d = NULL;
+    if (cudaMalloc(&d, (n ? n : 1) * esz(t)) != cudaSuccess)
+        return NULL;
+    if (cudaMemset(d, 0xFF, (n ? n : 1) * esz(t)) != cudaSuccess) {
+        cudaFree(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* Download n elements as float; *poisoned[i] = element still all 0xFF bytes. */
+static float *dev_download(const void *d, size_t n, kc_dtype t, unsigned char **poisoned)
+{
+    size_t bytes = n * esz(t);
+    unsigned char *raw = malloc(bytes ? bytes : 1);
+    float *h = malloc((n ? n : 1) * sizeof *h);
+    unsigned char *p = malloc(n ? n : 1);
+    if (!raw || !h || !p || cudaDeviceSynchronize() != cudaSuccess ||
+        cudaMemcpy(raw, d, bytes, cudaMemcpyDeviceToHost) != cudaSuccess) {
+        free(raw);
+        free(h);
+        free(p);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+        for (k = 0; k < esz(t) && raw[i * esz(t) + k] == 0xFF; k++)
+            ;
+        p[i] = k == esz(t);
+        if (t == KC_F16) {
+            uint16_t v;
+            memcpy(&v, raw + i * 2, 2);
+            h[i] = h2f(v);
+        } else {
+            memcpy(&h[i], raw + i * 4, 4);
+        }
+    }
+    free(raw);
+    *poisoned = p;
+    return h;
+}
+
+static double act_ref(int act, double x, double a, double b)
+{
+    switch (act) {
+    case 1: return x > 0 ? x : 0;
+    case 2: return fmin(fmax(x, a), b);
+    case 3: return x >= 0 ? x : a * x;
+    case 4: return 1 / (1 + exp(-x));
+    case 5: return x / (1 + exp(-x));
+    case 6: return fmax(0, fmin(1, a * x + b));
+    case 7: return x * fmax(0, fmin(1, x / 6 + 0.5));
+    case 8: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case 9: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case 10: return x * tanh(log1p(exp(x)));
+    case 11: return tanh(x);
+    default: return x;
+    }
+}
+
+typedef struct err {
+    double rel_l2, max_abs;
+    size_t bad; /* non-finite or unwritten */
+} err;
+
+static err compare(const float *got, const double *ref, size_t n)
+{
+    double num = 0, den = 0;
+    err e = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i])) {
+            e.bad++;
+            continue;
+        }
+        double d = (double)got[i] - ref[i];
+        num += d * d;
+        den += ref[i] * ref[i];
+        if (fabs(d) > e.max_abs)
+            e.max_abs = fabs(d);
+    }
+    e.rel_l2 = den > 0 ? sqrt(num / den) : sqrt(num);
+    return e;
+}
+
+static const char *tname(kc_dtype t) { return t == KC_F16 ? "f16" : "f32"; }
+
+/* ---- convolution -------------------------------------------------------------------------- */
+
+typedef struct conv_case {
+    int n, c, h, w, k, r, s, pt, pl, pb, pr, sh, sw, dh, dw, g, act;
+    bool bias, z;
+    const char *name;
+} conv_case;
+
+static void conv_ref(const conv_case *cc, int nhwc, int oh, int ow, const float *x, const float *w, const float *b,
+                     const float *z, double *y)
+{
+    int cg = cc->c / cc->g, kg = cc->k / cc->g;
+    for (int n = 0; n < cc->n; n++)
+        for (int k = 0; k < cc->k; k++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    int gi = k / kg;
+                    double acc = 0;
+                    for (int ci = 0; ci < cg; ci++) {
+                        int c = gi * cg + ci;
+                        for (int ky = 0; ky < cc->r; ky++) {
+                            int iy = oy * cc->sh - cc->pt + ky * cc->dh;
+                            if (iy < 0 || iy >= cc->h)
+                                continue;
+                            for (int kx = 0; kx < cc->s; kx++) {
+                                int ix = ox * cc->sw - cc->pl + kx * cc->dw;
+                                if (ix < 0 || ix >= cc->w)
+                                    continue;
+                                size_t xi = nhwc ? (((size_t)n * cc->h + iy) * cc->w + ix) * cc->c + c
+                                                 : (((size_t)n * cc->c + c) * cc->h + iy) * cc->w + ix;
+                                size_t wi = nhwc ? (((size_t)k * cc->r + ky) * cc->s + kx) * cg + ci
+                                                 : (((size_t)k * cg + ci) * cc->r + ky) * cc->s + kx;
+                                acc += (double)x[xi] * w[wi];
+                            }
+                        }
+                    }
+                    size_t yi = nhwc ? (((size_t)n * oh + oy) * ow + ox) * cc->k + k
+                                     : (((size_t)n * cc->k + k) * oh + oy) * ow + ox;
+                    if (b)
+                        acc += b[k];
+                    if (z)
+                        acc += z[yi];
+                    y[yi] = act_ref(cc->act, acc, 0.1, 0.0);
+                }
+}
+
+static bool fft_like(int algo) { return algo >= 4; } /* FFT, FFT_TILING, WINOGRAD, WINOGRAD_NONFUSED */
+
+/* Runs one convolution with algorithm `algo` (< 0: timed); 1 pass, 0 fail, -1 not offered. */
+static int conv_one(const conv_case *cc, kc_dtype t, int nhwc, int algo, const double *ref, size_t ny, void *dx,
+                    void *dw, void *db, void *dz, void *dy, double *worst, int *chosen, char *msg, size_t msg_size)
+{
+    kc_conv_desc d = {.t = t, .nhwc = nhwc, .n = cc->n, .c = cc->c, .h = cc->h, .w = cc->w, .k = cc->k,
+                      .r = cc->r, .s = cc->s, .pad_t = cc->pt, .pad_l = cc->pl, .pad_b = cc->pb, .pad_r = cc->pr,
+                      .stride_h = cc->sh, .stride_w = cc->sw, .dil_h = cc->dh, .dil_w = cc->dw, .groups = cc->g,
+                      .act = cc->act, .act_alpha = 0.1f, .has_bias = cc->bias, .has_z = cc->z};
+    d.oh = (cc->h + cc->pt + cc->pb - cc->dh * (cc->r - 1) - 1) / cc->sh + 1;
+    d.ow = (cc->w + cc->pl + cc->pr - cc->dw * (cc->s - 1) - 1) / cc->sw + 1;
+    kc_conv *cv = NULL;
+    char why[512] = "";
+    if (kc_conv_create(g_dnn, &d, algo, WS_MAX, &cv, why, sizeof why)) {
+        snprintf(msg, msg_size, "create(algo %d): %s", algo, why);
+        return algo < 0 ? 0 : -1;
+    }
+    *chosen = kc_conv_algo(cv);
+    void *ws = NULL;
+    int rc = 0;
+    if (kc_conv_workspace(cv) && cudaMalloc(&ws, kc_conv_workspace(cv)) != cudaSuccess) {
+        snprintf(msg, msg_size, "cudaMalloc workspace %zu", kc_conv_workspace(cv));
+        goto done;
+    }
+    cudaMemset(dy, 0xFF, ny * esz(t));
+    if (kc_conv_run(cv, dx, dw, cc->bias ? db : NULL, cc->z ? dz : NULL, dy, ws, 0, why, sizeof why)) {
+        snprintf(msg, msg_size, "run(algo %d): %s", *chosen, why);
+        (void)cudaGetLastError();
+        rc = algo < 0 ? 0 : -1;
+        goto done;
+    }
+    unsigned char *poison = NULL;
+    float *got = dev_download(dy, ny, t, &poison);
+    if (!got) {
+        snprintf(msg, msg_size, "download failed: %s", cudaGetErrorString(cudaGetLastError()));
+        goto done;
+    }
+    err e = compare(got, ref, ny);
+    double tol = t == KC_F16 ? TOL_F16 : fft_like(*chosen) ? TOL_F32_FFT : TOL_F32;
+    if (e.rel_l2 > *worst)
+        *worst = e.rel_l2;
+    rc = e.bad == 0 && e.rel_l2 <= tol;
+    if (!rc)
+        snprintf(msg, msg_size, "algo %d: rel_l2 %.3g (tol %.0e) max_abs %.3g, %zu unwritten/non-finite", *chosen,
+                 e.rel_l2, tol, e.max_abs, e.bad);
+    free(got);
+    free(poison);
+done:
+    cudaFree(ws);
+    kc_conv_destroy(cv);
+    return rc;
+}
+
+static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
+{
+    int oh = (cc->h + cc->pt + cc->pb - cc->dh * (cc->r - 1) - 1) / cc->sh + 1;
+    int ow = (cc->w + cc->pl + cc->pr - cc->dw * (cc->s - 1) - 1) / cc->sw + 1;
+    size_t nx = (size_t)cc->n * cc->c * cc->h * cc->w, nw = (size_t)cc->k * (cc->c / cc->g) * cc->r * cc->s;
+    size_t ny = (size_t)cc->n * cc->k * oh * ow;
+    float *hx = host_rand(nx, 1.0f, t), *hw = host_rand(nw, 0.5f, t), *hb = host_rand((size_t)cc->k, 0.5f, t);
+    float *hz = host_rand(ny, 1.0f, t);
+    double *ref = malloc(ny * sizeof *ref);
+    conv_ref(cc, nhwc, oh, ow, hx, hw, cc->bias ? hb : NULL, cc->z ? hz : NULL, ref);
+    void *dx = dev_upload(hx, nx, t), *dw = dev_upload(hw, nw, t), *db = dev_upload(hb, (size_t)cc->k, t);
+    void *dz = dev_upload(hz, ny, t), *dy = dev_poisoned(ny, t);
+    char msg[768] = "", first_fail[768] = "";
+    double worst = 0;
+    int chosen = -1, timed_algo = -1, ran = 0, refused = 0, failed = 0;
+    if (!dx || !dw || !db || !dz || !dy || !ref) {
+        snprintf(first_fail, sizeof first_fail, "allocation failed");
+        failed = 1;
+    } else {
+        for (int algo = -1; algo < 8; algo++) {
+            int r = conv_one(cc, t, nhwc, algo, ref, ny, dx, dw, db, dz, dy, &worst, &chosen, msg, sizeof msg);
+            if (algo < 0)
+                timed_algo = chosen;
+            if (r < 0) {
+                refused++;
+            } else {
+                ran++;
+                if (!r) {
+                    failed++;
+                    if (!first_fail[0])
+                        snprintf(first_fail, sizeof first_fail, "%s", msg);
+                }
+            }
+        }
+    }
+    printf("%s conv %-22s %s %s: timed algo %d, %d algorithms ran (%d not offered), worst rel_l2 %.2e%s%s\n",
+           failed ? "FAIL" : "ok  ", cc->name, tname(t), nhwc ? "nhwc" : "nchw", timed_algo, ran, refused, worst,
+           failed ? " — " : "", first_fail);
+    failed ? n_fail++ : n_pass++;
+    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dz), cudaFree(dy);
+    free(hx), free(hw), free(hb), free(hz), free(ref);
+}
+
+/* Asymmetric padding cuDNN cannot express must be refused with a reason. */
+static void conv_asym_refused(void)
+{
+    kc_conv_desc d = {.t = KC_F32, .n = 1, .c = 4, .h = 8, .w = 8, .k = 4, .r = 3, .s = 3, .oh = 4, .ow = 4,
+                      .pad_t = 0, .pad_l = 0, .pad_b = 1, .pad_r = 1, .stride_h = 2, .stride_w = 2, .dil_h = 1,
+                      .dil_w = 1, .groups = 1};
+    kc_conv *cv = NULL;
+    char why[512] = "";
+    int rc = kc_conv_create(g_dnn, &d, -1, WS_MAX, &cv, why, sizeof why);
+    bool ok = rc != 0 && cv == NULL && strstr(why, "asymmetric") != NULL;
+    printf("%s conv asymmetric padding refused: %s\n", ok ? "ok  " : "FAIL", why);
+    kc_conv_destroy(cv);
+    ok ? n_pass++ : n_fail++;
+}
+
+/* ---- matrix products ----------------------------------------------------------------------- */
+
+typedef struct gemm_case {
+    int m, n, k, ta, tb, batch, bcast_a, bcast_b, bias, act;
+    float alpha, beta; /* beta != 0: z */
+    int ldy_pad, inplace_z, expect_refusal;
+    const char *name;
+} gemm_case;
+
+static void gemm_test(const gemm_case *gc, kc_dtype t)
+{
+    int64_t m = gc->m, n = gc->n, k = gc->k, B = gc->batch;
+    int64_t lda = (gc->ta ? m : k) + 3, ldb = (gc->tb ? k : n) + 1, ldy = n + gc->ldy_pad;
+    int64_t arows = gc->ta ? k : m, brows = gc->tb ? n : k;
+    int64_t sa = gc->bcast_a ? 0 : arows * lda, sb = gc->bcast_b ? 0 : brows * ldb, sy = m * ldy;
+    size_t na = (size_t)((gc->bcast_a ? 1 : B) * arows * lda), nb = (size_t)((gc->bcast_b ? 1 : B) * brows * ldb);
+    size_t ny = (size_t)(B * m * ldy);
+    float *ha = host_rand(na, 1.0f, t), *hb = host_rand(nb, 1.0f, t), *hbias = host_rand((size_t)n, 1.0f, t);
+    float *hz = host_rand(ny, 1.0f, t);
+    double *ref = calloc(ny, sizeof *ref);
+    bool use_z = gc->beta != 0.0f;
+    for (int64_t bi = 0; bi < B; bi++)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double acc = 0;
+                for (int64_t l = 0; l < k; l++) {
+                    double av = gc->ta ? ha[bi * sa + l * lda + i] : ha[bi * sa + i * lda + l];
+                    double bv = gc->tb ? hb[bi * sb + j * ldb + l] : hb[bi * sb + l * ldb + j];
+                    acc += av * bv;
+                }
+                acc *= gc->alpha;
+                if (gc->bias)
+                    acc += hbias[j];
+                if (use_z)
+                    acc += (double)gc->beta * hz[bi * sy + i * ldy + j];
+                ref[bi * sy + i * ldy + j] = act_ref(gc->act, acc, 0.1, 0.0);
+            }
+    kc_gemm_desc d = {.t = t, .m = m, .n = n, .k = k, .trans_a = gc->ta, .trans_b = gc->tb, .lda = lda, .ldb = ldb,
+                      .ldy = ldy, .batch = B, .stride_a = sa, .stride_b = sb, .stride_y = sy, .alpha = gc->alpha,
+                      .beta = gc->beta, .has_bias = gc->bias, .has_z = use_z, .act = gc->act, .act_alpha = 0.1f};
+    void *da = dev_upload(ha, na, t), *db = dev_upload(hb, nb, t), *dbias = dev_upload(hbias, (size_t)n, t);
+    void *dz = dev_upload(hz, ny, t), *dy = dev_poisoned(ny, t);
+    char first_fail[768] = "", why[512] = "";
+    double worst = 0;
+    int ran = 0, failed = 0, timed = -1;
+    if (!da || !db || !dbias || !dz || !dy || !ref) {
+        snprintf(first_fail, sizeof first_fail, "allocation failed");
+        failed = 1;
+        goto report;
+    }
+    if (gc->expect_refusal) {
+        kc_gemm *g = NULL;
+        int rc = kc_gemm_create(g_dnn, &d, -1, WS_MAX, &g, why, sizeof why);
+        kc_gemm_destroy(g);
+        if (rc == 0) {
+            failed = 1;
+            snprintf(first_fail, sizeof first_fail, "created, expected a refusal");
+        } else {
+            snprintf(first_fail, sizeof first_fail, "refused as expected: %s", why);
+        }
+        printf("%s gemm %-28s %s: %s\n", failed ? "FAIL" : "ok  ", gc->name, tname(t), first_fail);
+        failed ? n_fail++ : n_pass++;
+        goto cleanup;
+    }
+    for (int algo = -1; algo < 8; algo++) {
+        kc_gemm *g = NULL;
+        if (kc_gemm_create(g_dnn, &d, algo, WS_MAX, &g, why, sizeof why)) {
+            if (algo < 0) {
+                failed++;
+                snprintf(first_fail, sizeof first_fail, "create (timed): %s", why);
+            }
+            if (algo < 0)
+                continue;
+            break; /* no more candidates */
+        }
+        if (algo < 0)
+            timed = kc_gemm_algo(g);
+        void *ws = NULL;
+        if (kc_gemm_workspace(g) && cudaMalloc(&ws, kc_gemm_workspace(g)) != cudaSuccess) {
+            failed++;
+            snprintf(first_fail, sizeof first_fail, "workspace allocation failed");
+            kc_gemm_destroy(g);
+            break;
+        }
+        cudaMemset(dy, 0xFF, ny * esz(t));
+        void *zp = dz;
+        if (gc->inplace_z) { /* y holds z on entry (residual in place) */
+            cudaMemcpy(dy, dz, ny * esz(t), cudaMemcpyDeviceToDevice);
+            zp = dy;
+        }
+        ran++;
+        if (kc_gemm_run(g, da, db, gc->bias ? dbias : NULL, use_z ? zp : NULL, dy, ws, 0, why, sizeof why)) {
+            failed++;
+            if (!first_fail[0])
+                snprintf(first_fail, sizeof first_fail, "run (algo %d): %s", kc_gemm_algo(g), why);
+        } else {
+            unsigned char *poison = NULL;
+            float *got = dev_download(dy, ny, t, &poison);
+            if (!got) {
+                failed++;
+                snprintf(first_fail, sizeof first_fail, "download: %s", cudaGetErrorString(cudaGetLastError()));
+            } else {
+                /* written region vs reference; gaps (columns >= n) must still be poisoned,
+                 * except in-place z where y held z */
+                size_t nw = (size_t)(B * m * n), gaps_bad = 0, w = 0;
+                float *gv = malloc(nw * sizeof *gv);
+                double *rv = malloc(nw * sizeof *rv);
+                for (int64_t bi = 0; bi < B; bi++)
+                    for (int64_t i = 0; i < m; i++)
+                        for (int64_t j = 0; j < ldy; j++) {
+                            size_t idx = (size_t)(bi * sy + i * ldy + j);
+                            if (j < n) {
+                                gv[w] = got[idx];
+                                rv[w++] = ref[idx];
+                            } else if (!gc->inplace_z && !poison[idx]) {
+                                gaps_bad++;
+                            }
+                        }
+                err e = compare(gv, rv, nw);
+                double tol = t == KC_F16 ? TOL_F16 : TOL_F32;
+                if (e.rel_l2 > worst)
+                    worst = e.rel_l2;
+                if (e.bad || gaps_bad || e.rel_l2 > tol) {
+                    failed++;
+                    if (!first_fail[0])
+                        snprintf(first_fail, sizeof first_fail,
+                                 "algo %d: rel_l2 %.3g (tol %.0e) max_abs %.3g, %zu non-finite, %zu gap writes",
+                                 kc_gemm_algo(g), e.rel_l2, tol, e.max_abs, e.bad, gaps_bad);
+                }
+                free(gv), free(rv), free(got), free(poison);
+            }
+        }
+        cudaFree(ws);
+        kc_gemm_destroy(g);
+    }
+report:
+    printf("%s gemm %-28s %s: timed candidate %d, %d runs, worst rel_l2 %.2e%s%s\n", failed ? "FAIL" : "ok  ",
+           gc->name, tname(t), timed, ran, worst, failed ? " — " : "", first_fail);
+    failed ? n_fail++ : n_pass++;
+cleanup:
+    cudaFree(da), cudaFree(db), cudaFree(dbias), cudaFree(dz), cudaFree(dy);
+    free(ha), free(hb), free(hbias), free(hz), free(ref);
+}
+
+/* ---- attention ------------------------------------------------------------------------------ */
+
+typedef struct attn_case {
+    int b, sq, sk, h, d, dv, seq_first, packed;
+    int mask;         /* 0 none, 1 [B,1,1,Sk], 2 [1,1,Sq,Sk], 3 [B,1,Sq,Sk], 4 [B,Sq,H,Sk] permuted, 5 [B,H,1,Sk] */
+    int mask_f32;     /* mask dtype float32 (else t) */
+    const char *name;
+} attn_case;
+
+static void attn_test(const attn_case *ac, kc_dtype t)
+{
+    int64_t B = ac->b, Sq = ac->sq, Sk = ac->sk, H = ac->h, D = ac->d, Dv = ac->dv;
+    int64_t ldq = H * D, ldk = H * D, ldv = H * Dv;
+    if (ac->packed)
+        ldq = ldk = ldv = 3 * H * D; /* [.., Q | K | V] rows; needs Sq == Sk and D == Dv */
+    size_t nq = (size_t)(B * Sq * ldq), nk = (size_t)(B * Sk * ldk), nv = (size_t)(B * Sk * ldv);
+    float *hq = host_rand(nq, 1.0f, t), *hk = ac->packed ? hq : host_rand(nk, 1.0f, t);
+    float *hv = ac->packed ? hq : host_rand(nv, 1.0f, t);
+    int64_t koff = ac->packed ? H * D : 0, voff = ac->packed ? 2 * H * D : 0;
+    int64_t msb = 0, msh = 0, msq = 0, msk = 1;
+    size_t nm = 1;
+    switch (ac->mask) {
+    case 1: msb = Sk; nm = (size_t)(B * Sk); break;
+    case 2: msq = Sk; nm = (size_t)(Sq * Sk); break;
+    case 3: msb = Sq * Sk; msq = Sk; nm = (size_t)(B * Sq * Sk); break;
+    case 4: msb = Sq * H * Sk; msq = H * Sk; msh = Sk; nm = (size_t)(B * Sq * H * Sk); break;
+    case 5: msb = H * Sk; msh = Sk; nm = (size_t)(B * H * Sk); break;
+    default: break;
+    }
+    kc_dtype mt = ac->mask_f32 ? KC_F32 : t;
+    float *hm = host_rand(nm, 2.0f, mt);
+    if (ac->mask == 1) /* key padding: the last two keys of batch 1 masked out */
+        for (int64_t j = 0; j < Sk; j++)
+            hm[1 * Sk + j] = j >= Sk - 2 ? -10000.0f : 0.0f;
+    float scale = 1.0f / sqrtf((float)D);
+    size_t ny = (size_t)(B * Sq * H * Dv);
+    double *ref = malloc(ny * sizeof *ref), *p = malloc((size_t)Sk * sizeof *p);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i = 0; i < Sq; i++) {
+                int64_t qrow = ac->seq_first ? i * B + b : b * Sq + i;
+                double mx = -INFINITY;
+                for (int64_t j = 0; j < Sk; j++) {
+                    int64_t krow = ac->seq_first ? j * B + b : b * Sk + j;
+                    double s = 0;
+                    for (int64_t x = 0; x < D; x++)
+                        s += (double)hq[qrow * ldq + h * D + x] * hk[krow * ldk + koff + h * D + x];
+                    s *= scale;
+                    if (ac->mask)
+                        s += hm[b * msb + h * msh + i * msq + j * msk];
+                    p[j] = s;
+                    if (s > mx)
+                        mx = s;
+                }
+                double sum = 0;
+                for (int64_t j = 0; j < Sk; j++)
+                    sum += (p[j] = exp(p[j] - mx));
+                for (int64_t x = 0; x < Dv; x++) {
+                    double o = 0;
+                    for (int64_t j = 0; j < Sk; j++) {
+                        int64_t vrow = ac->seq_first ? j * B + b : b * Sk + j;
+                        o += p[j] / sum * hv[vrow * ldv + voff + h * Dv + x];
+                    }
+                    ref[qrow * H * Dv + h * Dv + x] = o;
+                }
+            }
+    void *dq = dev_upload(hq, nq, t), *dk = ac->packed ? dq : dev_upload(hk, nk, t);
+    void *dv = ac->packed ? dq : dev_upload(hv, nv, t), *dm = dev_upload(hm, nm, mt), *dy = dev_poisoned(ny, t);
+    kc_attn_desc d = {.t = t, .b = B, .sq = Sq, .sk = Sk, .h = H, .d = D, .dv = Dv, .ldq = ldq, .ldk = ldk,
+                      .ldv = ldv, .seq_first = ac->seq_first, .scale = scale, .has_mask = ac->mask != 0,
+                      .mask_t = mt, .mask_stride_b = msb, .mask_stride_h = msh, .mask_stride_q = msq,
+                      .mask_stride_k = msk};
+    kc_attn *a = NULL;
+    void *ws = NULL;
+    char why[512] = "", fail[768] = "";
+    err e = {0, 0, 0};
+    if (!dq || !dk || !dv || !dm || !dy || !ref || !p) {
+        snprintf(fail, sizeof fail, "allocation failed");
+    } else if (kc_attn_create(g_dnn, &d, &a, why, sizeof why)) {
+        snprintf(fail, sizeof fail, "create: %s", why);
+    } else if (cudaMalloc(&ws, kc_attn_workspace(a)) != cudaSuccess) {
+        snprintf(fail, sizeof fail, "workspace %zu: cudaMalloc failed", kc_attn_workspace(a));
+    } else {
+        const char *base = dq;
+        const void *qp = dq, *kp = ac->packed ? base + koff * esz(t) : dk, *vp = ac->packed ? base + voff * esz(t) : dv;
+        if (kc_attn_run(a, qp, kp, vp, ac->mask ? dm : NULL, dy, ws, 0, why, sizeof why)) {
+            snprintf(fail, sizeof fail, "run: %s", why);
+        } else {
+            unsigned char *poison = NULL;
+            float *got = dev_download(dy, ny, t, &poison);
+            if (!got) {
+                snprintf(fail, sizeof fail, "download: %s", cudaGetErrorString(cudaGetLastError()));
+            } else {
+                e = compare(got, ref, ny);
+                double tol = t == KC_F16 ? TOL_F16 : TOL_F32;
+                if (e.bad || e.rel_l2 > tol)
+                    snprintf(fail, sizeof fail, "rel_l2 %.3g (tol %.0e) max_abs %.3g, %zu unwritten/non-finite",
+                             e.rel_l2, tol, e.max_abs, e.bad);
+                free(got), free(poison);
+            }
+        }
+    }
+    printf("%s attn %-34s %s: rel_l2 %.2e, workspace %zu%s%s\n", fail[0] ? "FAIL" : "ok  ", ac->name, tname(t),
+           e.rel_l2, a ? kc_attn_workspace(a) : (size_t)0, fail[0] ? " — " : "", fail);
+    fail[0] ? n_fail++ : n_pass++;
+    kc_attn_destroy(a);
+    cudaFree(ws), cudaFree(dq), cudaFree(dm), cudaFree(dy);
+    if (!ac->packed)
+        cudaFree(dk), cudaFree(dv), free(hk), free(hv);
+    free(hq), free(hm), free(ref), free(p);
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+int main(void)
+{
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        printf("test_cuda_dnn: no CUDA device, skipped\n");
+        return 77;
+    }
+    char why[512] = "", ver[128] = "";
+    if (kc_dnn_create(&g_dnn, why, sizeof why)) {
+        printf("FAIL kc_dnn_create: %s\n", why);
+        return 1;
+    }
+    kc_dnn_versions(ver, sizeof ver);
+    printf("test_cuda_dnn: %s (cudnn %zu, cublasLt %zu)\n", ver, kc_dnn_cudnn_version(), kc_dnn_cublaslt_version());
+
+    /* n c h w k r s pt pl pb pr sh sw dh dw g act bias z */
+    static const conv_case convs[] = {
+        {2, 16, 7, 7, 32, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, true, false, "1x1 bias relu"},
+        {1, 8, 17, 17, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, true, true, "3x3 p1 s1 bias z"},
+        {2, 16, 15, 15, 24, 3, 3, 1, 1, 1, 1, 2, 2, 1, 1, 1, 5, true, false, "3x3 p1 s2 bias silu"},
+        {1, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 32, 1, true, false, "depthwise 3x3 relu"},
+        {2, 16, 9, 9, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 0, false, false, "grouped g4 plain"},
+        {1, 8, 13, 13, 8, 3, 3, 2, 2, 2, 2, 1, 1, 2, 2, 1, 1, false, true, "dilation 2 z relu"},
+        {1, 3, 32, 32, 16, 7, 7, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, true, false, "7x7 s2 stem bias relu"},
+        {1, 8, 9, 9, 8, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, 1, 8, true, true, "asym pad (same size) gelu"},
+        {3, 5, 6, 7, 7, 2, 3, 0, 1, 0, 1, 1, 2, 1, 1, 1, 0, true, false, "odd 2x3 bias"},
+    };
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+        conv_test(&convs[i], KC_F32, 0);
+        conv_test(&convs[i], KC_F32, 1);
+        conv_test(&convs[i], KC_F16, 0);
+        conv_test(&convs[i], KC_F16, 1);
+    }
+    conv_asym_refused();
+
+    /* m n k ta tb batch bcast_a bcast_b bias act alpha beta ldy_pad inplace_z expect_refusal */
+    static const gemm_case gemms[] = {
+        {1, 7, 63, 0, 0, 1, 0, 0, 1, 1, 1.0f, 0.0f, 0, 0, 0, "1x7x63 bias relu"},
+        {7, 63, 197, 0, 1, 1, 0, 0, 1, 9, 1.0f, 0.0f, 0, 0, 0, "7x63x197 tb bias gelu-tanh"},
+        {197, 64, 7, 1, 0, 1, 0, 0, 0, 8, 1.0f, 0.0f, 0, 0, 0, "197x64x7 ta gelu-erf"},
+        {63, 197, 1, 1, 1, 1, 0, 0, 1, 5, 0.5f, 0.0f, 0, 0, 0, "63x197x1 ta tb bias silu a.5"},
+        {64, 128, 256, 0, 0, 3, 0, 1, 1, 0, 1.0f, 1.0f, 0, 0, 0, "b3 bcast-B bias z"},
+        {17, 33, 64, 0, 1, 4, 1, 0, 0, 1, 1.0f, 0.0f, 5, 0, 0, "b4 bcast-A tb relu ldy+5"},
+        {32, 48, 40, 0, 0, 2, 0, 0, 1, 0, 1.0f, 0.5f, 3, 0, 0, "b2 bias .5z ldy+3"},
+        {7, 7, 7, 0, 0, 1, 0, 0, 0, 1, 1.0f, 1.0f, 0, 1, 0, "7x7x7 in-place z relu"},
+        {197, 197, 64, 0, 1, 6, 0, 0, 0, 0, 0.125f, 0.0f, 0, 0, 0, "b6 197x197x64 tb a.125"},
+        {16, 16, 16, 0, 0, 1, 0, 0, 1, 5, 1.0f, 0.0f, 2, 0, 1, "silu with ldy+2 (refused)"},
+    };
+    for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++) {
+        gemm_test(&gemms[i], KC_F32);
+        gemm_test(&gemms[i], KC_F16);
+    }
+
+    /* b sq sk h d dv seq_first packed mask mask_f32 */
+    static const attn_case attns[] = {
+        {2, 7, 7, 3, 64, 64, 0, 0, 0, 0, "B2 S7 H3 D64"},
+        {2, 7, 7, 3, 64, 64, 0, 0, 1, 1, "S7 key-padding mask f32"},
+        {2, 197, 197, 3, 64, 64, 0, 1, 0, 0, "S197 packed QKV"},
+        {2, 197, 197, 3, 64, 64, 0, 0, 2, 0, "S197 mask [1,1,Sq,Sk] t"},
+        {2, 7, 11, 3, 64, 32, 1, 0, 3, 1, "Sq7 Sk11 Dv32 seq-first [B,1,Sq,Sk]"},
+        {2, 7, 7, 3, 64, 64, 0, 0, 4, 0, "S7 permuted mask (per head)"},
+        {2, 7, 7, 3, 64, 64, 1, 1, 5, 1, "S7 packed seq-first [B,H,1,Sk]"},
+    };
+    for (size_t i = 0; i < sizeof attns / sizeof attns[0]; i++) {
+        attn_test(&attns[i], KC_F32);
+        attn_test(&attns[i], KC_F16);
+    }
+
+    kc_dnn_destroy(g_dnn);
+    printf("test_cuda_dnn: %d passed, %d failed: %s\n", n_pass, n_fail, n_fail ? "FAIL" : "PASS");
+    return n_fail ? 1 : 0;
+}
