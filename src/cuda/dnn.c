@@ -69,11 +69,11 @@ static int cuda_fail(char *why, size_t n, const char *call, cudaError_t e)
     return kc_fail(why, n, "%s: %s (%s)", call, cudaGetErrorName(e), cudaGetErrorString(e));
 }
 
-#define DNN_TRY(call)                                                                                                  \
+#define DNN_TRY(name, call)                                                                                            \
     do {                                                                                                               \
         cudnnStatus_t st_ = (call);                                                                                    \
         if (st_ != CUDNN_STATUS_SUCCESS) {                                                                             \
-            rc = cudnn_fail(why, why_size, #call, st_);                                                                \
+            rc = cudnn_fail(why, why_size, name, st_);                                                                \
             goto out;                                                                                                  \
         }                                                                                                              \
     } while (0)
@@ -111,7 +111,7 @@ int kc_dnn_create(kc_dnn **out, char *why, size_t why_size)
     kc_dnn *d = kl_calloc(1, sizeof *d);
     if (!d)
         return kc_fail(why, why_size, "kc_dnn_create: out of host memory");
-    DNN_TRY(cudnnCreate(&d->cudnn));
+    DNN_TRY("cudnnCreate", cudnnCreate(&d->cudnn));
     LT_TRY("cublasLtCreate", cublasLtCreate(&d->lt));
     CU_TRY("cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking));
     CU_TRY("cudaEventCreate", cudaEventCreate(&d->ev0));
@@ -404,29 +404,35 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
     c->desc = *desc;
     cudnnDataType_t dt = q->t == KC_F16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
     cudnnTensorFormat_t fmt = q->nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
-    DNN_TRY(cudnnCreateTensorDescriptor(&c->xd));
-    DNN_TRY(cudnnCreateTensorDescriptor(&c->yd));
-    DNN_TRY(cudnnCreateTensorDescriptor(&c->bd));
-    DNN_TRY(cudnnCreateFilterDescriptor(&c->wd));
-    DNN_TRY(cudnnCreateConvolutionDescriptor(&c->cd));
-    DNN_TRY(cudnnCreateActivationDescriptor(&c->ad));
-    DNN_TRY(cudnnSetTensor4dDescriptor(c->xd, fmt, dt, (int)q->n, (int)q->c, (int)q->h, (int)q->w));
-    DNN_TRY(cudnnSetTensor4dDescriptor(c->yd, fmt, dt, (int)q->n, (int)q->k, (int)q->oh, (int)q->ow));
-    DNN_TRY(cudnnSetTensor4dDescriptor(c->bd, fmt, dt, 1, (int)q->k, 1, 1));
-    DNN_TRY(cudnnSetFilter4dDescriptor(c->wd, dt, fmt, (int)q->k, (int)(q->c / q->groups), (int)q->r, (int)q->s));
+    DNN_TRY("cudnnCreateTensorDescriptor", cudnnCreateTensorDescriptor(&c->xd));
+    DNN_TRY("cudnnCreateTensorDescriptor", cudnnCreateTensorDescriptor(&c->yd));
+    DNN_TRY("cudnnCreateTensorDescriptor", cudnnCreateTensorDescriptor(&c->bd));
+    DNN_TRY("cudnnCreateFilterDescriptor", cudnnCreateFilterDescriptor(&c->wd));
+    DNN_TRY("cudnnCreateConvolutionDescriptor", cudnnCreateConvolutionDescriptor(&c->cd));
+    DNN_TRY("cudnnCreateActivationDescriptor", cudnnCreateActivationDescriptor(&c->ad));
+    DNN_TRY("cudnnSetTensor4dDescriptor",
+            cudnnSetTensor4dDescriptor(c->xd, fmt, dt, (int)q->n, (int)q->c, (int)q->h, (int)q->w));
+    DNN_TRY("cudnnSetTensor4dDescriptor",
+            cudnnSetTensor4dDescriptor(c->yd, fmt, dt, (int)q->n, (int)q->k, (int)q->oh, (int)q->ow));
+    DNN_TRY("cudnnSetTensor4dDescriptor", cudnnSetTensor4dDescriptor(c->bd, fmt, dt, 1, (int)q->k, 1, 1));
+    DNN_TRY("cudnnSetFilter4dDescriptor",
+            cudnnSetFilter4dDescriptor(c->wd, dt, fmt, (int)q->k, (int)(q->c / q->groups), (int)q->r, (int)q->s));
     /* cuDNN pads symmetrically: pad_t/pad_l serve when the bottom/right padding
      * yields the same output size (rows past the input read zeros either way). */
-    DNN_TRY(cudnnSetConvolution2dDescriptor(c->cd, q->pad_t, q->pad_l, q->stride_h, q->stride_w, q->dil_h, q->dil_w,
+    DNN_TRY("cudnnSetConvolution2dDescriptor",
+            cudnnSetConvolution2dDescriptor(c->cd, q->pad_t, q->pad_l, q->stride_h, q->stride_w, q->dil_h, q->dil_w,
                                             CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    DNN_TRY(cudnnSetConvolutionGroupCount(c->cd, q->groups));
-    DNN_TRY(cudnnSetConvolutionMathType(c->cd, q->t == KC_F16 ? CUDNN_TENSOR_OP_MATH
-                                               : q->allow_tf32 ? CUDNN_DEFAULT_MATH
-                                                               : CUDNN_FMA_MATH));
-    DNN_TRY(cudnnSetActivationDescriptor(c->ad, q->act == KC_ACT_RELU ? CUDNN_ACTIVATION_RELU
-                                                                      : CUDNN_ACTIVATION_IDENTITY,
+    DNN_TRY("cudnnSetConvolutionGroupCount", cudnnSetConvolutionGroupCount(c->cd, q->groups));
+    /* FP32 stays FP32 (FMA kernels only) unless TF32 is allowed */
+    cudnnMathType_t math = q->t == KC_F16 ? CUDNN_TENSOR_OP_MATH : q->allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+    DNN_TRY("cudnnSetConvolutionMathType", cudnnSetConvolutionMathType(c->cd, math));
+    DNN_TRY("cudnnSetActivationDescriptor",
+            cudnnSetActivationDescriptor(c->ad,
+                                         q->act == KC_ACT_RELU ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
                                          CUDNN_PROPAGATE_NAN, 0.0));
     int on, oc, oh, ow;
-    DNN_TRY(cudnnGetConvolution2dForwardOutputDim(c->cd, c->xd, c->wd, &on, &oc, &oh, &ow));
+    DNN_TRY("cudnnGetConvolution2dForwardOutputDim",
+            cudnnGetConvolution2dForwardOutputDim(c->cd, c->xd, c->wd, &on, &oc, &oh, &ow));
     if (on != q->n || oc != q->k || oh != q->oh || ow != q->ow) {
         if (q->pad_t != q->pad_b || q->pad_l != q->pad_r)
             rc = kc_fail(why, why_size,
@@ -440,7 +446,8 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
     }
     if (algo >= 0) {
         size_t ws = 0;
-        DNN_TRY(cudnnGetConvolutionForwardWorkspaceSize(d->cudnn, c->xd, c->wd, c->cd, c->yd,
+        DNN_TRY("cudnnGetConvolutionForwardWorkspaceSize",
+                cudnnGetConvolutionForwardWorkspaceSize(d->cudnn, c->xd, c->wd, c->cd, c->yd,
                                                         (cudnnConvolutionFwdAlgo_t)algo, &ws));
         c->algo = algo;
         c->ws = ws;
@@ -749,7 +756,8 @@ int kc_gemm_create(kc_dnn *d, const kc_gemm_desc *desc, int algo, size_t max_wor
             nres = 0; /* a refused epilogue: try the next level */
     }
     if (nres == 0) {
-        rc = kc_fail(why, why_size, "kc_gemm_create: cuBLASLt offers no algorithm for m %lld n %lld k %lld batch %lld%s%s",
+        rc = kc_fail(why, why_size,
+                     "kc_gemm_create: cuBLASLt offers no algorithm for m %lld n %lld k %lld batch %lld%s%s",
                      (long long)q->m, (long long)q->n, (long long)q->k, (long long)q->batch, herr[0] ? ": " : "",
                      herr);
         goto out;
