@@ -421,6 +421,24 @@ KILN_API kiln_status kiln_context_layer_time(const kiln_context *ctx, size_t ind
 /* Bytes of the context's arena (intermediate tensors and workspace). */
 KILN_API kiln_status kiln_context_arena_bytes(const kiln_context *ctx, size_t *bytes);
 
+/* GPU engines (some layers on the cuda provider).  trtexec's split of the
+ * last run: host-to-device copies, compute, device-to-host copies (ms,
+ * from CUDA events).  KILN_ERR_UNSUPPORTED for CPU-only engines. */
+KILN_API kiln_status kiln_context_device_times(const kiln_context *ctx, double *h2d_ms, double *compute_ms,
+                                               double *d2h_ms);
+/* Time `iterations` launches of the compute alone on the inputs of the last
+ * run (trtexec's --noDataTransfers): ms[i] (caller's array of iterations
+ * doubles) receives each launch's GPU time.  Needs one kiln_context_run
+ * first.  KILN_ERR_UNSUPPORTED for CPU-only engines. */
+KILN_API kiln_status kiln_context_time_compute(kiln_context *ctx, int iterations, double *ms);
+/* Whether the last run replayed a CUDA graph, how many layers of the
+ * current shape plan fall back to the CPU, and the device bytes that plan
+ * holds (arena, inputs, outputs, workspace; the engine's weights are
+ * separate).  Any pointer may be NULL.  KILN_ERR_UNSUPPORTED for CPU-only
+ * engines. */
+KILN_API kiln_status kiln_context_device_info(const kiln_context *ctx, int *graph, size_t *host_layers,
+                                              size_t *device_bytes);
+
 /* ------------------------------------------------------------------------ */
 /* Sessions (ONNX Runtime-style)                                             */
 /* ------------------------------------------------------------------------ */

@@ -5,6 +5,9 @@
 #include "backend/provider.h"
 
 static const kl_provider *const kl_providers[] = {
+#ifdef KILN_HAVE_CUDA
+    &kl_cuda_provider,
+#endif
     &kl_cpu_provider,
 };
 
@@ -22,8 +25,11 @@ const kl_provider *kl_provider_find(const char *name) {
 
 const char *kl_provider_missing_reason(const char *name) {
     if (!name) return NULL;
+#ifndef KILN_HAVE_CUDA
     if (strcmp(name, "cuda") == 0)
-        return "this kiln was built without the CUDA provider (it does not exist yet: issue 8)";
+        return "this kiln was built without the CUDA provider (configure with -DKILN_CUDA=ON where nvcc, cuDNN 9 "
+               "and cuBLASLt are installed)";
+#endif
     return NULL;
 }
 

@@ -73,6 +73,9 @@ typedef struct kl_provider {
     bool host_memory;
     /* (optional) Wait for queued work (no-op for the CPU). */
     kiln_status (*sync)(void);
+    /* (optional) A tactic of node n by name, for loading engines (NULL if
+     * it has none by that name or it does not apply). */
+    const kl_tactic *(*tactic_find)(const kl_node *n, const char *name);
 } kl_provider;
 
 /* Every provider compiled in, in default preference order (cuda first when
@@ -84,6 +87,9 @@ const kl_provider *kl_provider_find(const char *name);
 /* Names known to kiln even when not compiled in ("cuda"), with the reason
  * it is missing; NULL for names kiln does not know. */
 const char *kl_provider_missing_reason(const char *name);
+
+/* The CUDA provider (src/cuda/provider.c), when built with KILN_CUDA. */
+extern const kl_provider kl_cuda_provider;
 
 /* The CPU provider (src/cpu/provider.c). */
 extern const kl_provider kl_cpu_provider;

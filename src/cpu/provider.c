@@ -53,4 +53,5 @@ const kl_provider kl_cpu_provider = {
     .supports = cpu_supports,
     .tactics = cpu_tactics,
     .host_memory = true,
+    .tactic_find = kl_cpu_tactic_find,
 };

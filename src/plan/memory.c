@@ -146,6 +146,11 @@ static void kl_extend_captured(const kl_graph *g, const kl_graph *sg, size_t unt
 }
 
 kiln_status kl_mem_plan_build(const kl_graph *g, const kl_shapes *shapes, kl_mem_plan *out) {
+    return kl_mem_plan_build_ex(g, shapes, kl_op_aliases, out);
+}
+
+kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
+                                 kl_mem_plan *out) {
     memset(out, 0, sizeof *out);
     size_t nv = g->n_values, nn = g->n_nodes;
     const size_t NEVER = SIZE_MAX; /* never released (graph outputs) */
@@ -177,7 +182,7 @@ kiln_status kl_mem_plan_build(const kl_graph *g, const kl_shapes *shapes, kl_mem
      * keeps that input alive as long as the output. */
     for (size_t i = nn; i-- > 0;) {
         const kl_node *n = g->nodes[i];
-        if (!kl_op_aliases(n)) continue;
+        if (!aliases(n)) continue;
         size_t until = i + 1;
         for (size_t k = 0; k < n->n_outputs; k++)
             if (n->outputs[k] && last[n->outputs[k]->id] > until) until = last[n->outputs[k]->id];
@@ -193,7 +198,7 @@ kiln_status kl_mem_plan_build(const kl_graph *g, const kl_shapes *shapes, kl_mem
     /* Walk the nodes: place outputs, then release what dies here. */
     for (size_t i = 0; i < nn && !s; i++) {
         const kl_node *n = g->nodes[i];
-        bool aliasing = kl_op_aliases(n);
+        bool aliasing = aliases(n);
         for (size_t k = 0; k < n->n_outputs && !aliasing; k++) {
             const kl_value *v = n->outputs[k];
             if (!v || last[v->id] == NEVER || shapes->bytes[v->id] == SIZE_MAX) continue;
@@ -220,7 +225,7 @@ kiln_status kl_mem_plan_build(const kl_graph *g, const kl_shapes *shapes, kl_mem
             out->capacity[v->id] = 0; /* freed once even if read twice */
         }
         /* Values captured by subgraphs that die here. */
-        for (size_t id = 0; id < nv && !s && kl_op_aliases(n); id++)
+        for (size_t id = 0; id < nv && !s && aliases(n); id++)
             if (out->offset[id] >= 0 && last[id] == i + 1 && out->capacity[id]) {
                 s = kl_fl_free(&fl, (size_t)out->offset[id], out->capacity[id]);
                 out->capacity[id] = 0;

@@ -61,7 +61,19 @@ kiln_status kl_partition(const kl_graph *g, const kl_provider *const *order, siz
     for (size_t k = 0; k < n_order && !s; k++)
         s = kl_str_appendf(&rep, &len, "%s: %zu node%s%s\n", order[k]->name, counts[k], counts[k] == 1 ? "" : "s",
                            k == 0 ? " (preferred)" : "");
-    if (!s) s = kl_str_appendf(&rep, &len, "copies inserted: 0 (every provider uses host memory)\n");
+    /* Edges between a host-memory provider and a device one: a copy each. */
+    size_t copies = 0;
+    for (size_t i = 0; i < g->n_nodes && !s; i++)
+        for (size_t k = 0; k < g->nodes[i]->n_inputs; k++) {
+            const kl_value *v = g->nodes[i]->inputs[k];
+            if (!v || !v->producer || v->graph != g || v->producer->removed) continue;
+            size_t pi = v->producer->index;
+            if (pi < g->n_nodes && as[pi].provider && as[i].provider &&
+                as[pi].provider->host_memory != as[i].provider->host_memory)
+                copies++;
+        }
+    if (!s) s = kl_str_appendf(&rep, &len, "copies inserted: %zu%s\n", copies,
+                               copies ? " (tensors crossing between host and device memory)" : "");
     if (!s && fallbacks) s = kl_str_appendf(&rep, &len, "fallbacks: %zu\n", fallbacks);
     kl_free(counts);
     if (s) {

@@ -78,6 +78,11 @@ typedef struct kl_mem_plan {
  * allows it.  Values of unknown size are left unplanned.  Owner: caller
  * (kl_mem_plan_free). */
 kiln_status kl_mem_plan_build(const kl_graph *g, const kl_shapes *shapes, kl_mem_plan *out);
+/* The same with the caller's rule for nodes whose outputs are views of
+ * their inputs (not placed; their inputs live as long as they do): the
+ * cuda executor treats Reshape and its kin as views. */
+kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
+                                 kl_mem_plan *out);
 void kl_mem_plan_free(kl_mem_plan *p);
 /* May node n write its output 0 over its input 0 (elementwise, same shape)? */
 bool kl_op_inplace(const kl_node *n);

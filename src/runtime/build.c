@@ -13,6 +13,9 @@
 #include "onnx/write.h"
 #include "passes/passes.h"
 #include "runtime/engine.h"
+#ifdef KILN_HAVE_CUDA
+#include "cuda/cuda.h"
+#endif
 
 /* ---- options ------------------------------------------------------------------------ */
 
@@ -727,6 +730,42 @@ static kiln_status kl_build_tactics(kl_build *b) {
     return s;
 }
 
+/* The cuda executor plans each input-shape set from the input shapes
+ * alone: a graph whose shapes depend on data (NonZero, NMS ...) runs on the
+ * CPU instead, said in the log (an error with strict providers). */
+static kiln_status kl_build_cuda_shapes(kl_build *b) {
+    const kl_graph *g = b->m->graph;
+    const kl_shapes *sh = b->n_points ? &b->opt_shapes[0] : b->have_time_shapes ? &b->time_shapes : NULL;
+    const kl_node *bad = NULL;
+    const kl_value *bv = NULL;
+    for (size_t i = 0; i < g->n_nodes && !bad; i++)
+        for (size_t k = 0; k < g->nodes[i]->n_outputs && !bad; k++) {
+            const kl_value *v = g->nodes[i]->outputs[k];
+            if (v && (!sh || sh->rank[v->id] < 0)) {
+                bad = g->nodes[i];
+                bv = v;
+            }
+        }
+    if (!bad) return KILN_OK;
+    if (b->o.strict)
+        return kl_errorf(KILN_ERR_UNSUPPORTED,
+                         "cuda: the shape of '%s' (node '%s', %s) depends on the data, which the cuda provider cannot "
+                         "plan, and strict providers forbid the fallback to the cpu",
+                         bv->name, kl_node_label(bad), bad->op_type);
+    size_t moved = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (strcmp(b->assign[i].provider->name, "cuda") == 0) {
+            b->assign[i].provider = &kl_cpu_provider;
+            b->assign[i].cause = "fallback: data-dependent shapes";
+            moved++;
+        }
+    kl_blog_msg(&b->log, KILN_LOG_WARNING,
+                "cuda: the shape of '%s' (node '%s', %s) depends on the data; the cuda provider plans every shape from "
+                "the input shapes, so all %zu of its layers run on the cpu provider instead",
+                bv->name, kl_node_label(bad), bad->op_type, moved);
+    return KILN_OK;
+}
+
 /* Write the engine bytes of build b into *bytes (kl_malloc'd). */
 static kiln_status kl_build_write(kl_build *b, const char *sha, void **bytes, size_t *size) {
     const kl_graph *g = b->m->graph;
@@ -771,9 +810,12 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, void **bytes, si
     unsigned cpu_used = 0;
     for (size_t i = 0; i < g->n_nodes; i++) cpu_used |= b->tactic[i]->isa;
     char precision[128];
-    snprintf(precision, sizeof precision, "fp32%s", (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16))
-                                                        ? " (fp16/bf16 allowed; cpu keeps fp32: no reduced-precision kernels)"
-                                                        : "");
+    bool gpu_layers = false;
+    for (size_t i = 0; i < g->n_nodes; i++) gpu_layers |= strcmp(b->assign[i].provider->name, "cuda") == 0;
+    bool reduced = (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) != 0;
+    snprintf(precision, sizeof precision, "%s", gpu_layers && reduced ? "fp16 (cuda layers; cpu layers keep fp32)"
+                                                : reduced ? "fp32 (fp16/bf16 allowed; cpu keeps fp32: no reduced-precision kernels)"
+                                                          : "fp32");
 #define KL_META(k, v) \
     if (!s) s = kl_engine_writer_meta(w, k, v)
     KL_META("kiln_version", KILN_VERSION);
@@ -798,6 +840,17 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, void **bytes, si
     KL_META("intermediate_bytes", num);
     KL_META("passes", b->log.passes ? b->log.passes : "");
     KL_META("partition", b->partition ? b->partition : "");
+#ifdef KILN_HAVE_CUDA
+    if (gpu_layers) {
+        char dev[256];
+        kl_cuda_device_key(dev, sizeof dev);
+        KL_META("cuda_device", dev);
+        kl_cuda_describe(dev, sizeof dev);
+        KL_META("cuda_device_name", dev);
+        KL_META("cuda_precision", (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) ? "fp16" : "fp32");
+        KL_META("cuda_tf32", (b->o.precision & KILN_PRECISION_TF32) ? "1" : "0");
+    }
+#endif
 #undef KL_META
     if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_GRAPH, KL_SEC_FLAG_REQUIRED, b->w.model, b->w.model_size);
     if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_WEIGHTS, KL_SEC_FLAG_REQUIRED, b->w.blob ? b->w.blob : "",
@@ -856,7 +909,9 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
         for (size_t i = 0; i < b.n_order; i++) has_cpu |= b.order[i] == &kl_cpu_provider;
         if (!has_cpu && !b.o.strict) b.order[b.n_order++] = &kl_cpu_provider; /* cpu is the last resort */
     }
-    if (b.o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16))
+    bool has_cuda_order = false;
+    for (size_t i = 0; i < b.n_order; i++) has_cuda_order |= strcmp(b.order[i]->name, "cuda") == 0;
+    if ((b.o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) && !has_cuda_order)
         kl_blog_msg(&b.log, KILN_LOG_WARNING, "precision: %s allowed, but the cpu provider has no %s kernels: every layer keeps fp32",
                     (b.o.precision & KILN_PRECISION_FP16) ? "fp16" : "bf16",
                     (b.o.precision & KILN_PRECISION_FP16) ? "fp16" : "bf16");
@@ -903,7 +958,9 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
         if (s) kl_error_context(s, "profile %zu: ", p);
     }
     if (s) goto fail;
-    if (!b.n_points && b.o.timing) {
+    bool any_cuda = false;
+    for (size_t i = 0; i < b.m->graph->n_nodes; i++) any_cuda |= strcmp(b.assign[i].provider->name, "cuda") == 0;
+    if (!b.n_points && (b.o.timing || any_cuda)) {
         /* Time tactics at dynamic dims = 1 (trtexec's default shapes); if
          * even that cannot be evaluated, quality tiers decide. */
         const kl_graph *mg = b.m->graph;
@@ -932,6 +989,7 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
         if (kl_shapes_eval(b.m, &b.time_profile, KL_AT_OPT, &b.time_shapes) == KILN_OK) b.have_time_shapes = true;
         else kl_error_clear();
     }
+    if (any_cuda && (s = kl_build_cuda_shapes(&b))) goto fail;
     if (b.o.timing_cache && (s = kl_timing_cache_load(b.o.timing_cache, &b.tc))) goto fail;
     if (!b.tc && (s = kl_timing_cache_create(&b.tc))) goto fail; /* in-memory: repeated shapes time once */
     if ((s = kl_build_tactics(&b))) goto fail;

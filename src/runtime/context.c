@@ -9,6 +9,9 @@
 
 #include "cpu/threadpool.h"
 #include "runtime/engine.h"
+#ifdef KILN_HAVE_CUDA
+#include "cuda/cuda.h"
+#endif
 
 /* ---- validation (shared with sessions) ------------------------------------------------ */
 
@@ -131,6 +134,9 @@ kiln_status kl_context_bind(kiln_context *ctx, const char *const *names, const k
 
 KILN_API void kiln_context_destroy(kiln_context *ctx) {
     if (!ctx) return;
+#ifdef KILN_HAVE_CUDA
+    kl_cuda_ctx_free(ctx->cuda);
+#endif
     kl_scratch_free(&ctx->rc.scratch);
     kl_pool_destroy(ctx->rc.pool);
     kl_free(ctx->rc.headers);
@@ -217,6 +223,15 @@ KILN_API kiln_status kiln_context_create(const kiln_engine *engine, kiln_context
         c->arena_bytes = arena;
     }
     kl_context_use_plan(c, 0);
+#ifdef KILN_HAVE_CUDA
+    if (engine->cuda) {
+        kiln_status cs = kl_cuda_ctx_create(engine->cuda, &c->cuda);
+        if (cs) {
+            kiln_context_destroy(c);
+            return kl_error_context(cs, "kiln_context_create: ");
+        }
+    }
+#endif
     *out = c;
     return KILN_OK;
 }
@@ -266,6 +281,9 @@ KILN_API kiln_status kiln_context_set_profiling(kiln_context *ctx, int on) {
         memset(ctx->rc.node_ms, 0, nn * sizeof *ctx->rc.node_ms);
         memset(ctx->rc.node_runs, 0, nn * sizeof *ctx->rc.node_runs);
     }
+#ifdef KILN_HAVE_CUDA
+    if (ctx->cuda) kl_cuda_ctx_set_profiling(ctx->cuda, on != 0, ctx->rc.node_ms, ctx->rc.node_runs);
+#endif
     return KILN_OK;
 }
 
@@ -374,6 +392,10 @@ KILN_API kiln_status kiln_context_run(kiln_context *ctx, const char *const *inpu
             if (!s) ctx->in_rt[j] = &ctx->in_headers[j];
         }
     }
+#ifdef KILN_HAVE_CUDA
+    if (!s && ctx->cuda) s = kl_cuda_ctx_run(ctx->cuda, ctx->in_rt, g->n_inputs, ctx->out_rt, g->n_outputs);
+    else
+#endif
     if (!s) s = kl_program_run_ctx(e->prog, &ctx->rc, ctx->in_rt, g->n_inputs, ctx->out_rt, g->n_outputs);
     /* Outputs go to ctx->made first (output_count <= n_outputs: names were
      * checked unique), and to the caller only when every one is delivered. */
@@ -399,4 +421,44 @@ KILN_API kiln_status kiln_context_run(kiln_context *ctx, const char *const *inpu
     }
     if (s) return kl_error_context(s, "%s: ", fn);
     return KILN_OK;
+}
+
+KILN_API kiln_status kiln_context_device_times(const kiln_context *ctx, double *h2d_ms, double *compute_ms,
+                                               double *d2h_ms) {
+    if (!ctx) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_device_times: ctx is NULL");
+#ifdef KILN_HAVE_CUDA
+    if (ctx->cuda) {
+        kl_cuda_ctx_last_times(ctx->cuda, h2d_ms, compute_ms, d2h_ms);
+        return KILN_OK;
+    }
+#endif
+    (void)h2d_ms, (void)compute_ms, (void)d2h_ms;
+    return kl_errorf(KILN_ERR_UNSUPPORTED, "kiln_context_device_times: the engine runs on the CPU only");
+}
+
+KILN_API kiln_status kiln_context_time_compute(kiln_context *ctx, int iterations, double *ms) {
+    if (!ctx || !ms || iterations < 1)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_time_compute: ctx or ms is NULL, or iterations < 1");
+#ifdef KILN_HAVE_CUDA
+    if (ctx->cuda) return kl_cuda_ctx_time_compute(ctx->cuda, iterations, ms);
+#endif
+    return kl_errorf(KILN_ERR_UNSUPPORTED, "kiln_context_time_compute: the engine runs on the CPU only");
+}
+
+KILN_API kiln_status kiln_context_device_info(const kiln_context *ctx, int *graph, size_t *host_layers,
+                                              size_t *device_bytes) {
+    if (!ctx) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_device_info: ctx is NULL");
+    if (graph) *graph = 0;
+    if (host_layers) *host_layers = 0;
+    if (device_bytes) *device_bytes = 0;
+#ifdef KILN_HAVE_CUDA
+    if (ctx->cuda) {
+        bool gr = false;
+        kl_cuda_ctx_stats(ctx->cuda, &gr, host_layers, NULL);
+        if (graph) *graph = gr;
+        if (device_bytes) *device_bytes = kl_cuda_ctx_device_bytes(ctx->cuda);
+        return KILN_OK;
+    }
+#endif
+    return kl_errorf(KILN_ERR_UNSUPPORTED, "kiln_context_device_info: the engine runs on the CPU only");
 }

@@ -10,6 +10,9 @@
 
 #include "onnx/onnx.h"
 #include "runtime/engine.h"
+#ifdef KILN_HAVE_CUDA
+#include "cuda/cuda.h"
+#endif
 
 /* ---- text sections ------------------------------------------------------------------ */
 
@@ -77,6 +80,9 @@ static kiln_status kl_sec_bad(const char *path, const char *sec, size_t lineno, 
 
 static void kl_engine_free(kiln_engine *e) {
     if (!e) return;
+#ifdef KILN_HAVE_CUDA
+    kl_cuda_engine_free(e->cuda);
+#endif
     for (size_t i = 0; e->layers && i < e->n_layers; i++)
         if (e->layers[i].tactic && e->layers[i].tactic->release) e->layers[i].tactic->release(e->layers[i].state);
     kl_free(e->layers);
@@ -128,7 +134,7 @@ static kiln_status kl_engine_tactics(kiln_engine *e, const char *path, const uin
         if (!L->provider->usable(&why))
             return kl_errorf(KILN_ERR_ENGINE_MISMATCH, "%s: layer '%s' needs provider '%s', which cannot run here: %s", path,
                              kl_node_label(n), f[2], why ? why : "not usable");
-        L->tactic = L->provider == &kl_cpu_provider ? kl_cpu_tactic_find(n, f[3]) : NULL;
+        L->tactic = L->provider->tactic_find ? L->provider->tactic_find(n, f[3]) : NULL;
         if (!L->tactic)
             return kl_errorf(KILN_ERR_ENGINE_MISMATCH,
                              "%s: layer '%s' (%s) uses tactic '%s', which this kiln's %s provider does not have: rebuild "
@@ -303,6 +309,38 @@ kiln_status kl_engine_open(const void *bytes, size_t size, void *owned, const ch
     return kl_engine_finish_open(e, path, out);
 }
 
+/* Layers on the cuda provider: the engine must have been built for this
+ * GPU and these library versions (TensorRT's rule); then its device state. */
+static kiln_status kl_engine_open_cuda(kiln_engine *e, const char *path) {
+    bool any = false;
+    for (size_t i = 0; i < e->n_layers; i++) any |= strcmp(e->layers[i].provider->name, "cuda") == 0;
+    if (!any) return KILN_OK;
+#ifdef KILN_HAVE_CUDA
+    const char *built = kl_engine_file_meta(&e->file, "cuda_device");
+    char here[128];
+    kl_cuda_device_key(here, sizeof here);
+    if (!built || strcmp(built, here) != 0)
+        return kl_errorf(KILN_ERR_ENGINE_MISMATCH,
+                         "%s: the engine was built for %s and this machine has %s (GPU architecture and CUDA/cuDNN/"
+                         "cuBLASLt versions must match): rebuild the engine here",
+                         path, built ? built : "an unknown GPU", here);
+    const char *prec = kl_engine_file_meta(&e->file, "cuda_precision");
+    const char *tf32 = kl_engine_file_meta(&e->file, "cuda_tf32");
+    const char *graphs = getenv("KILN_CUDA_GRAPHS");
+    kl_cuda_options opt = {prec && strcmp(prec, "fp16") == 0, tf32 && strcmp(tf32, "1") == 0,
+                           !(graphs && strcmp(graphs, "0") == 0), 0};
+    bool *on = kl_calloc(e->n_layers ? e->n_layers : 1, sizeof *on);
+    if (!on) return KILN_ERR_NO_MEMORY;
+    for (size_t i = 0; i < e->n_layers; i++) on[i] = strcmp(e->layers[i].provider->name, "cuda") == 0;
+    kiln_status s = kl_cuda_engine_create(e->ir, e->prog, on, &opt, &e->cuda);
+    kl_free(on);
+    if (s) return kl_error_context(s, "%s: ", path);
+    return KILN_OK;
+#else
+    return kl_errorf(KILN_ERR_ENGINE_MISMATCH, "%s: the engine has cuda layers and this kiln has no cuda provider", path);
+#endif
+}
+
 /* Everything after the container is validated: graph, tactics, profiles, plans. */
 static kiln_status kl_engine_finish_open_impl(kiln_engine *e, const char *path) {
     const void *gbytes, *wbytes, *tbytes, *pbytes, *lbytes;
@@ -338,7 +376,7 @@ static kiln_status kl_engine_finish_open_impl(kiln_engine *e, const char *path) 
     KL_TRY(kl_engine_tactics(e, path, tbytes, tsize));
     KL_TRY(kl_engine_profiles(e, path, pbytes, psize));
     if (kl_engine_file_section(&e->file, KL_SEC_PLANS, &lbytes, &lsize)) KL_TRY(kl_engine_plans(e, path, lbytes, lsize));
-    return KILN_OK;
+    return kl_engine_open_cuda(e, path);
 }
 
 static kiln_status kl_engine_finish_open(kiln_engine *e, const char *path, kiln_engine **out) {

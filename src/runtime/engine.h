@@ -83,6 +83,7 @@ struct kiln_engine {
     int threads;
     size_t max_workspace;
     kl_arena arena;        /* strings made at load */
+    struct kl_cuda_engine *cuda; /* device state when some layers run on the cuda provider */
     char version_str[16];  /* format version as text */
 };
 
@@ -101,6 +102,7 @@ struct kiln_context {
     struct kl_symbind *sym; /* symbolic dims bound while validating a run */
     size_t sym_cap;
     const kiln_tensor **bound_in; /* per graph input, during a run */
+    struct kl_cuda_ctx *cuda;     /* stream, plans and graphs of a cuda engine */
 };
 
 /* Open an engine over bytes[0..size): validate, parse the graph, resolve

@@ -403,6 +403,11 @@ kiln_status kl_program_run_ctx(kl_program *p, kl_run_ctx *rc, kl_rt *const *inpu
 }
 
 kiln_status kl_program_run_node(kl_program *p, size_t idx, kl_rt *const *inputs, kl_kernel_fn run, const void *state) {
+    return kl_program_run_node_out(p, idx, inputs, run, state, NULL);
+}
+
+kiln_status kl_program_run_node_out(kl_program *p, size_t idx, kl_rt *const *inputs, kl_kernel_fn run,
+                                    const void *state, kl_rt **outputs) {
     const kl_graph *g = p->m->graph;
     if (idx >= g->n_nodes) return kl_errorf(KILN_ERR_INTERNAL, "node %zu out of range", idx);
     const kl_node *n = g->nodes[idx];
@@ -420,9 +425,13 @@ kiln_status kl_program_run_node(kl_program *p, size_t idx, kl_rt *const *inputs,
     kl_exec ex = {p, &f, NULL, &scratch};
     kl_kctx c = {n, (kl_rt **)inputs, n->n_inputs, outs, n->n_outputs, &ex, p->threads, state, NULL, false};
     kiln_status s = run(&c);
-    for (size_t k = 0; k < n->n_outputs; k++) kl_rt_unref(outs[k]);
+    for (size_t k = 0; k < n->n_outputs; k++) {
+        if (outputs && !s) outputs[k] = outs[k];
+        else kl_rt_unref(outs[k]);
+    }
     kl_scratch_free(&scratch);
-    return s;
+    if (s) return kl_error_context(s, "node '%s' (%s): ", kl_node_label(n), n->op_type);
+    return KILN_OK;
 }
 
 kiln_status kl_exec_subgraph(kl_kctx *c, const kl_graph *g, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs,

@@ -77,6 +77,10 @@ kiln_status kl_program_run_ctx(kl_program *p, kl_run_ctx *rc, kl_rt *const *inpu
  * omitted ones) with kernel `run` (NULL: the registry's) and `state`;
  * outputs are discarded.  For timing tactics at build. */
 kiln_status kl_program_run_node(kl_program *p, size_t idx, kl_rt *const *inputs, kl_kernel_fn run, const void *state);
+/* The same, keeping the outputs: outputs[k] (n_outputs of the node) receive
+ * references (NULL for outputs the kernel did not set); caller unrefs. */
+kiln_status kl_program_run_node_out(kl_program *p, size_t idx, kl_rt *const *inputs, kl_kernel_fn run,
+                                    const void *state, kl_rt **outputs);
 
 /* Nodes of the model without a kernel, for `kiln check`; calls fn for each. */
 typedef void (*kl_missing_fn)(const kl_node *n, void *user);

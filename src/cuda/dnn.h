@@ -1,0 +1,143 @@
+/*
+ * dnn.h — convolution through cuDNN 9 and matrix products through
+ * cuBLASLt, behind a C boundary (src/cuda/dnn.c, host C11).  Each object
+ * is made once for one set of shapes (at plan time) and then only run, so a
+ * run does no descriptor work and no allocation and can be captured into a
+ * CUDA graph.
+ *
+ * Errors: functions return 0 on success; on failure non-zero, and `why`
+ * (may be NULL) receives a message naming the library call and its status
+ * ("cudnnConvolutionForward: CUDNN_STATUS_BAD_PARAM").
+ */
+#ifndef KL_CUDA_DNN_H
+#define KL_CUDA_DNN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "cuda/kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Library handles for one device (one per engine; not thread safe: one
+ * stream at a time, the caller serializes). */
+typedef struct kc_dnn kc_dnn;
+int kc_dnn_create(kc_dnn **out, char *why, size_t why_size);
+void kc_dnn_destroy(kc_dnn *d);
+/* "cudnn 9.x.y, cublasLt 13.x.y" into buf. */
+void kc_dnn_versions(char *buf, size_t size);
+/* cuDNN's and cuBLASLt's version numbers (for the engine header). */
+size_t kc_dnn_cudnn_version(void);
+size_t kc_dnn_cublaslt_version(void);
+
+/* ---- convolution ------------------------------------------------------------------------ */
+
+typedef struct kc_conv_desc {
+    kc_dtype t;                 /* x, w, bias, z, y dtype (accumulation is float32) */
+    int nhwc;                   /* 0: NCHW tensors (x, y, z; w is [K, C/g, R, S]); 1: NHWC (w [K, R, S, C/g]) */
+    int64_t n, c, h, w;         /* input */
+    int64_t k, r, s;            /* filters: K output channels, R x S kernel */
+    int64_t oh, ow;             /* output */
+    int pad_t, pad_l, pad_b, pad_r;
+    int stride_h, stride_w, dil_h, dil_w;
+    int groups;
+    int act;                    /* kl_act applied after bias and z (see kernels.h) */
+    float act_alpha, act_beta;
+    bool has_bias, has_z;       /* bias [K]; z (residual) of y's shape */
+    bool allow_tf32;            /* FP32 math may use TF32 tensor cores (off by default) */
+} kc_conv_desc;
+
+typedef struct kc_conv kc_conv;
+
+/* Describe the convolution and choose its algorithm.  algo < 0: time every
+ * algorithm cuDNN offers on scratch buffers (cudnnFindConvolutionForward-
+ * AlgorithmEx or per-algorithm timing) and keep the fastest whose workspace
+ * is at most max_workspace; algo >= 0: use that cudnnConvolutionFwdAlgo_t
+ * (from a timing cache or an engine).  Asymmetric padding cuDNN cannot
+ * express is an error.  *out owner: caller (kc_conv_destroy). */
+int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_workspace, kc_conv **out, char *why,
+                   size_t why_size);
+void kc_conv_destroy(kc_conv *c);
+/* The chosen algorithm (cudnnConvolutionFwdAlgo_t), its workspace bytes,
+ * and its measured time in ms (0 when not timed). */
+int kc_conv_algo(const kc_conv *c);
+size_t kc_conv_workspace(const kc_conv *c);
+float kc_conv_time_ms(const kc_conv *c);
+/* y = act(conv(x, w) + bias + z) on stream; workspace holds at least
+ * kc_conv_workspace() bytes (NULL if 0).  Uses cudnnConvolutionBiasActivation-
+ * Forward where it applies (relu/none), else cudnnConvolutionForward then
+ * kc_bias_act. */
+int kc_conv_run(kc_conv *c, const void *x, const void *w, const void *bias, const void *z, void *y, void *workspace,
+                cudaStream_t stream, char *why, size_t why_size);
+
+/* ---- matrix products --------------------------------------------------------------------- */
+
+typedef struct kc_gemm_desc {
+    kc_dtype t;                 /* A, B, bias, y dtype (float32 accumulation) */
+    int64_t m, n, k;
+    bool trans_a, trans_b;      /* A is [m,k] (or [k,m] transposed), B [k,n] (or [n,k]) */
+    int64_t lda, ldb, ldy;      /* row-major leading dims (elements) */
+    int64_t batch;              /* >= 1 */
+    int64_t stride_a, stride_b, stride_y; /* batch strides (elements); 0 broadcasts */
+    float alpha;                /* y = act(alpha * A B + bias + beta*z) */
+    float beta;                 /* beta: weight of z (C of Gemm, or a residual), 0 = none */
+    bool has_bias;              /* bias [n] added to every row */
+    bool has_z;                 /* z [batch, m, n] with ldz = ldy and stride_y */
+    int act;                    /* kl_act: cuBLASLt epilogue when it has one (relu, gelu), else kc_bias_act */
+    float act_alpha, act_beta;
+    bool allow_tf32;
+} kc_gemm_desc;
+
+typedef struct kc_gemm kc_gemm;
+
+/* Describe the product and choose the algorithm: algo < 0 asks cuBLASLt's
+ * heuristic for candidates and times them (keeps the fastest that fits
+ * max_workspace); algo >= 0 takes candidate number `algo` of that list
+ * (the index is what a timing cache or engine stores).  Owner: caller. */
+int kc_gemm_create(kc_dnn *d, const kc_gemm_desc *desc, int algo, size_t max_workspace, kc_gemm **out, char *why,
+                   size_t why_size);
+void kc_gemm_destroy(kc_gemm *g);
+int kc_gemm_algo(const kc_gemm *g);
+size_t kc_gemm_workspace(const kc_gemm *g);
+float kc_gemm_time_ms(const kc_gemm *g);
+int kc_gemm_run(kc_gemm *g, const void *a, const void *b, const void *bias, const void *z, void *y, void *workspace,
+                cudaStream_t stream, char *why, size_t why_size);
+
+/* ---- attention (kiln.Attention) ---------------------------------------------------------- */
+
+typedef struct kc_attn_desc {
+    kc_dtype t;
+    int64_t b, sq, sk, h, d, dv;   /* batch, query/key lengths, heads, head dims */
+    int64_t ldq, ldk, ldv;         /* row strides of Q, K, V (elements): H*D when dense */
+    int seq_first;                 /* inputs/outputs are [S, B, ...] */
+    float scale;
+    /* optional additive mask broadcast to [B, H, Sq, Sk] (float32 or t): */
+    bool has_mask;
+    kc_dtype mask_t;
+    int64_t mask_stride_b, mask_stride_h, mask_stride_q, mask_stride_k; /* 0 on broadcast axes */
+    bool allow_tf32;
+} kc_attn_desc;
+
+typedef struct kc_attn kc_attn;
+
+/* Attention Y [B, Sq, H*Dv] (dense) = softmax(scale * Q K^T + mask) V per
+ * batch and head.  Computed as head split, a batched cuBLASLt product for
+ * the scores, kc_softmax, a batched product with V and a head merge, or a
+ * fused flash-style kernel when one applies; *workspace is the bytes a run
+ * needs (scores and split heads).  Owner: caller. */
+int kc_attn_create(kc_dnn *d, const kc_attn_desc *desc, kc_attn **out, char *why, size_t why_size);
+void kc_attn_destroy(kc_attn *a);
+size_t kc_attn_workspace(const kc_attn *a);
+int kc_attn_run(kc_attn *a, const void *q, const void *k, const void *v, const void *mask, void *y, void *workspace,
+                cudaStream_t stream, char *why, size_t why_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KL_CUDA_DNN_H */

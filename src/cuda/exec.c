@@ -1,0 +1,1880 @@
+/* The cuda executor: plans per input-shape set (shapes, device arena, each
+ * node's launch resolved), host-side shape arithmetic, CPU fallbacks with
+ * copies, CUDA graph capture and replay, and trtexec's timing split.
+ * See cuda.h for the model. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "cuda/cuda.h"
+#include "cuda/dnn.h"
+#include "cuda/kernels.h"
+#include "ops/kiln_transformer.h"
+#include "plan/plan.h"
+#include "runtime/exec.h"
+
+#define KL_CU_MAX_PLANS 4
+
+/* ---- small helpers ------------------------------------------------------------------------- */
+
+static kiln_status kl_cu_err(cudaError_t e, const char *call) {
+    cudaGetLastError(); /* clear a sticky launch error so later calls report their own */
+    if (e == cudaErrorMemoryAllocation)
+        return kl_errorf(KILN_ERR_NO_MEMORY, "%s: out of GPU memory (%s)", call, cudaGetErrorString(e));
+    return kl_errorf(KILN_ERR_INTERNAL, "%s: %s (%s)", call, cudaGetErrorName(e), cudaGetErrorString(e));
+}
+#define KL_CU(call)                                                    \
+    do {                                                               \
+        cudaError_t kl_e_ = (call);                                    \
+        if (kl_e_ != cudaSuccess) return kl_cu_err(kl_e_, #call);      \
+    } while (0)
+
+static float kl_h2f(uint16_t h) {
+    uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, u;
+    if (e == 0) {
+        if (m == 0) {
+            u = s;
+        } else { /* subnormal */
+            e = 127 - 15 + 1;
+            while (!(m & 0x400)) {
+                m <<= 1;
+                e--;
+            }
+            u = s | (e << 23) | ((m & 0x3ff) << 13);
+        }
+    } else if (e == 31) {
+        u = s | 0x7f800000u | (m << 13);
+    } else {
+        u = s | ((e + 127 - 15) << 23) | (m << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static uint16_t kl_f2h(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t s = (u >> 16) & 0x8000u, e = (u >> 23) & 0xff, m = u & 0x7fffff;
+    if (e == 0xff) return (uint16_t)(s | 0x7c00u | (m ? 0x200u : 0));
+    int ee = (int)e - 127 + 15;
+    if (ee >= 31) return (uint16_t)(s | 0x7c00u);
+    if (ee <= 0) {
+        if (ee < -10) return (uint16_t)s;
+        m |= 0x800000u;
+        int shift = 14 - ee;
+        uint32_t half = m >> shift, rem = m & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(s | half);
+    }
+    uint32_t half = (uint32_t)ee << 10 | (m >> 13), rem = m & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
+    return (uint16_t)(s | half);
+}
+
+/* ---- engine ------------------------------------------------------------------------------- */
+
+struct kl_cuda_engine {
+    kl_model *ir;
+    kl_program *prog;
+    bool *on_gpu;
+    kl_cuda_options opt;
+    pthread_mutex_t mu;  /* constants below, and kl_shapes_eval (it edits the model's types) */
+    void **cdev;         /* per value id: device copy of a constant in its device type */
+    size_t const_bytes;
+};
+
+kiln_status kl_cuda_engine_create(kl_model *ir, struct kl_program *prog, const bool *on_gpu,
+                                  const kl_cuda_options *opt, kl_cuda_engine **out) {
+    const char *why = NULL;
+    if (!kl_cuda_provider.usable(&why)) return kl_errorf(KILN_ERR_UNSUPPORTED, "cuda provider: %s", why);
+    const kl_graph *g = ir->graph;
+    kl_cuda_engine *ce = kl_calloc(1, sizeof *ce);
+    if (!ce) return KILN_ERR_NO_MEMORY;
+    ce->ir = ir;
+    ce->prog = prog;
+    ce->opt = *opt;
+    if (!ce->opt.workspace) ce->opt.workspace = (size_t)64 << 20;
+    ce->on_gpu = kl_calloc(g->n_nodes ? g->n_nodes : 1, sizeof *ce->on_gpu);
+    ce->cdev = kl_calloc(g->n_values ? g->n_values : 1, sizeof *ce->cdev);
+    if (!ce->on_gpu || !ce->cdev) {
+        kl_free(ce->on_gpu);
+        kl_free(ce->cdev);
+        kl_free(ce);
+        return KILN_ERR_NO_MEMORY;
+    }
+    memcpy(ce->on_gpu, on_gpu, g->n_nodes * sizeof *on_gpu);
+    pthread_mutex_init(&ce->mu, NULL);
+    *out = ce;
+    return KILN_OK;
+}
+
+void kl_cuda_engine_free(kl_cuda_engine *ce) {
+    if (!ce) return;
+    for (size_t i = 0; i < ce->ir->graph->n_values; i++)
+        if (ce->cdev[i]) cudaFree(ce->cdev[i]);
+    pthread_mutex_destroy(&ce->mu);
+    kl_free(ce->cdev);
+    kl_free(ce->on_gpu);
+    kl_free(ce);
+}
+
+/* ---- plans ------------------------------------------------------------------------------------ */
+
+/* A value as the plan sees it. */
+typedef struct kl_cval {
+    void *d;          /* device memory (NULL: not on the device) */
+    bool isf;         /* float tensor stored as t */
+    kc_dtype t;
+    size_t esz;       /* device element size */
+    kl_rt *host;      /* known on the host (constant view, or computed once per plan) */
+    bool known;       /* shape known */
+    int rank;
+    int64_t dims[KILN_MAX_RANK];
+    int64_t count;
+} kl_cval;
+
+enum {
+    K_FE, K_ACT, K_COPY, K_FILLCOPY, K_CONV, K_GEMM, K_ATTN, K_LN, K_SOFTMAX, K_POOL, K_GPOOL, K_REDUCE, K_RESIZE,
+    K_GATHER, K_HOST
+};
+
+typedef struct kl_ccopy {
+    void *y;
+    const void *x;
+    int64_t ys[KC_MAX_RANK], xs[KC_MAX_RANK], dims[KC_MAX_RANK];
+    int rank;
+    size_t esz;
+} kl_ccopy;
+
+typedef struct kl_cstep {
+    int kind;
+    size_t node;
+    kc_dtype t;
+    void *y;
+    const void *x[4];
+    kc_fe_program *fe;
+    const void *fe_in[KC_MAX_INPUTS];
+    kl_ccopy *cp;
+    size_t n_cp;
+    float fill;
+    int64_t n;
+    int act, op, flag;
+    float a, b, eps;
+    int64_t outer, mid, inner;
+    /* softmax mask */
+    kc_dtype mask_t;
+    int64_t m_div, m_mod, m_os, m_as, m_is;
+    kc_conv *conv;
+    kc_gemm *gemm;
+    kc_attn *attn;
+    kc_pool2d pool;
+    kc_resize rs;
+} kl_cstep;
+
+typedef struct kl_cplan {
+    int64_t key[KILN_MAX_RANK * 8 + 8];
+    size_t key_len;
+    kl_shapes sh;
+    kl_mem_plan mp;
+    bool have_sh, have_mp;
+    kl_cval *v;             /* per value id */
+    uint8_t *arena;
+    void **allocs;          /* device buffers of this plan (arena included) */
+    size_t n_allocs, cap_allocs;
+    size_t dev_bytes;
+    kl_cstep *steps;
+    size_t n_steps, cap_steps;
+    void *ws;
+    size_t ws_bytes;
+    size_t n_host, n_static;
+    void **in_stage;        /* per graph input: device buffer of the caller's bytes (or NULL: the value itself) */
+    void **in_pin;          /* per graph input: pinned host copy */
+    size_t *in_bytes;
+    void **out_stage;       /* per graph output: float32 device copy of a float16 value (or NULL) */
+    void **out_pin;
+    size_t *out_bytes;
+    cudaGraphExec_t gexec;
+    bool graph_tried;
+    int runs;
+} kl_cplan;
+
+struct kl_cuda_ctx {
+    kl_cuda_engine *ce;
+    cudaStream_t st;
+    kc_dnn *dnn;
+    kl_cplan *plans[KL_CU_MAX_PLANS];
+    size_t n_plans;
+    kl_cplan *cur;
+    cudaEvent_t ev[4];
+    double t_h2d, t_comp, t_d2h;
+    bool last_graph;
+    bool profiling;
+    double *node_ms;
+    uint64_t *node_runs;
+    cudaEvent_t *lev;       /* per step pair, profiling */
+    size_t n_lev;
+};
+
+static void kl_cplan_free(kl_cplan *p, const kl_graph *g) {
+    if (!p) return;
+    if (p->gexec) cudaGraphExecDestroy(p->gexec);
+    for (size_t i = 0; i < p->n_steps; i++) {
+        kl_cstep *s = &p->steps[i];
+        kl_free(s->fe);
+        kl_free(s->cp);
+        if (s->conv) kc_conv_destroy(s->conv);
+        if (s->gemm) kc_gemm_destroy(s->gemm);
+        if (s->attn) kc_attn_destroy(s->attn);
+    }
+    kl_free(p->steps);
+    for (size_t i = 0; i < p->n_allocs; i++) cudaFree(p->allocs[i]);
+    kl_free(p->allocs);
+    for (size_t i = 0; p->v && i < g->n_values; i++) kl_rt_unref(p->v[i].host);
+    kl_free(p->v);
+    for (size_t j = 0; j < g->n_inputs; j++)
+        if (p->in_pin && p->in_pin[j]) cudaFreeHost(p->in_pin[j]);
+    for (size_t j = 0; j < g->n_outputs; j++)
+        if (p->out_pin && p->out_pin[j]) cudaFreeHost(p->out_pin[j]);
+    kl_free(p->in_stage);
+    kl_free(p->in_pin);
+    kl_free(p->in_bytes);
+    kl_free(p->out_stage);
+    kl_free(p->out_pin);
+    kl_free(p->out_bytes);
+    if (p->have_sh) kl_shapes_free(&p->sh);
+    if (p->have_mp) kl_mem_plan_free(&p->mp);
+    kl_free(p);
+}
+
+static kiln_status kl_cp_alloc(kl_cplan *p, size_t bytes, void **out) {
+    if (p->n_allocs == p->cap_allocs) {
+        size_t cap = p->cap_allocs ? 2 * p->cap_allocs : 32;
+        void **a = kl_realloc_array(p->allocs, cap, sizeof *a);
+        if (!a) return KILN_ERR_NO_MEMORY;
+        p->allocs = a;
+        p->cap_allocs = cap;
+    }
+    void *d = NULL;
+    KL_CU(cudaMalloc(&d, bytes ? bytes : 16));
+    p->allocs[p->n_allocs++] = d;
+    p->dev_bytes += bytes;
+    *out = d;
+    return KILN_OK;
+}
+
+static kiln_status kl_cp_step(kl_cplan *p, kl_cstep **out) {
+    if (p->n_steps == p->cap_steps) {
+        size_t cap = p->cap_steps ? 2 * p->cap_steps : 64;
+        kl_cstep *a = kl_realloc_array(p->steps, cap, sizeof *a);
+        if (!a) return KILN_ERR_NO_MEMORY;
+        p->steps = a;
+        p->cap_steps = cap;
+    }
+    kl_cstep *s = &p->steps[p->n_steps++];
+    memset(s, 0, sizeof *s);
+    *out = s;
+    return KILN_OK;
+}
+
+/* ---- values --------------------------------------------------------------------------------- */
+
+/* Device representation of dtype dt: float tensors as t (float16 when the
+ * engine is fp16), other numeric types as their bytes.  False for what
+ * cannot live on the device (strings, sub-byte types, bool is a byte: ok). */
+static bool kl_cu_devtype(kiln_dtype dt, bool fp16, bool *isf, kc_dtype *t, size_t *esz) {
+    *isf = false;
+    *t = KC_F32;
+    if (dt == KILN_DTYPE_FLOAT || dt == KILN_DTYPE_FLOAT16) {
+        *isf = true;
+        *t = (fp16 || dt == KILN_DTYPE_FLOAT16) ? KC_F16 : KC_F32;
+        *esz = kc_dtype_size(*t);
+        return true;
+    }
+    if (dt == KILN_DTYPE_STRING || dt == KILN_DTYPE_UNDEFINED) return false;
+    size_t bits = kiln_dtype_bits(dt);
+    if (bits < 8) return false;
+    *esz = bits / 8;
+    return true;
+}
+
+static void kl_cv_set_shape(kl_cval *cv, int rank, const int64_t *dims) {
+    cv->known = rank >= 0;
+    cv->rank = rank;
+    cv->count = 1;
+    for (int a = 0; a < rank; a++) {
+        cv->dims[a] = dims[a];
+        cv->count *= dims[a];
+    }
+}
+
+/* Upload host tensor h (graph dtype) into device buffer d of value cv's
+ * device type (float32 -> float16 on the device when needed). */
+static kiln_status kl_cu_upload(kl_cuda_ctx *c, kl_cplan *p, const kl_rt *h, const kl_cval *cv, void *d) {
+    if (!h->count) return KILN_OK;
+    if (cv->isf && cv->t == KC_F16 && h->dtype == KILN_DTYPE_FLOAT) {
+        void *tmp = NULL;
+        KL_CU(cudaMalloc(&tmp, h->nbytes));
+        cudaError_t e = cudaMemcpyAsync(tmp, h->data, h->nbytes, cudaMemcpyHostToDevice, c->st);
+        if (e == cudaSuccess) e = kc_cast(d, KC_F16, tmp, KC_F32, h->count, c->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(c->st);
+        cudaFree(tmp);
+        if (e != cudaSuccess) return kl_cu_err(e, "upload (float32 -> float16)");
+        return KILN_OK;
+    }
+    (void)p;
+    KL_CU(cudaMemcpyAsync(d, h->data, h->nbytes, cudaMemcpyHostToDevice, c->st));
+    KL_CU(cudaStreamSynchronize(c->st));
+    return KILN_OK;
+}
+
+/* Device pointer of value id for a GPU step: its device memory, the
+ * engine's copy of a constant (made on first use), or a per-plan upload of
+ * a value computed on the host.  NULL with *why set when it has none. */
+static kiln_status kl_cu_dev(kl_cuda_ctx *c, kl_cplan *p, const kl_value *v, const void **out) {
+    kl_cval *cv = &p->v[v->id];
+    if (cv->d) {
+        *out = cv->d;
+        return KILN_OK;
+    }
+    if (!cv->host) return kl_errorf(KILN_ERR_INTERNAL, "value '%s' is neither on the device nor on the host", v->name);
+    if (!kl_cu_devtype(cv->host->dtype, c->ce->opt.fp16, &cv->isf, &cv->t, &cv->esz))
+        return kl_errorf(KILN_ERR_UNSUPPORTED, "value '%s' has a type the device cannot hold", v->name);
+    size_t bytes = (size_t)cv->host->count * cv->esz;
+    if (v->flags & KL_VALUE_INITIALIZER) {
+        kl_cuda_engine *ce = c->ce;
+        pthread_mutex_lock(&ce->mu);
+        kiln_status s = KILN_OK;
+        if (!ce->cdev[v->id]) {
+            void *d = NULL;
+            cudaError_t e = cudaMalloc(&d, bytes ? bytes : 16);
+            if (e != cudaSuccess) s = kl_cu_err(e, "cudaMalloc (constant)");
+            if (!s) s = kl_cu_upload(c, p, cv->host, cv, d);
+            if (s) cudaFree(d);
+            else {
+                ce->cdev[v->id] = d;
+                ce->const_bytes += bytes;
+            }
+        }
+        cv->d = ce->cdev[v->id];
+        pthread_mutex_unlock(&ce->mu);
+        if (s) return kl_error_context(s, "constant '%s': ", v->name);
+    } else {
+        void *d = NULL;
+        KL_TRY(kl_cp_alloc(p, bytes, &d));
+        KL_TRY(kl_cu_upload(c, p, cv->host, cv, d));
+        cv->d = d;
+    }
+    *out = cv->d;
+    return KILN_OK;
+}
+
+/* Dense row-major strides of dims. */
+static void kl_dense_strides(int rank, const int64_t *dims, int64_t *st) {
+    int64_t s = 1;
+    for (int a = rank - 1; a >= 0; a--) {
+        st[a] = s;
+        s *= dims[a];
+    }
+}
+
+/* Strides of x broadcast (numpy) over y's dims; false if x does not
+ * broadcast to y. */
+static bool kl_bcast_strides(const kl_cval *x, int yrank, const int64_t *ydims, int64_t *st) {
+    int64_t xs[KILN_MAX_RANK];
+    if (x->rank > yrank) return false;
+    kl_dense_strides(x->rank, x->dims, xs);
+    for (int a = 0; a < yrank; a++) {
+        int xa = a - (yrank - x->rank);
+        if (xa < 0) {
+            st[a] = 0;
+            continue;
+        }
+        if (x->dims[xa] == ydims[a]) st[a] = x->dims[xa] == 1 ? 0 : xs[xa];
+        else if (x->dims[xa] == 1) st[a] = 0;
+        else return false;
+    }
+    return true;
+}
+
+/* Read a host-known integer input (axes, pads, starts ...) of at most max values. */
+static bool kl_host_ints(const kl_cplan *p, const kl_value *v, int64_t *out, int64_t max, int64_t *n) {
+    if (!v) return false;
+    const kl_cval *cv = &p->v[v->id];
+    if (!cv->host || cv->host->count > max) return false;
+    if (kl_rt_to_i64(cv->host, out, max, "ints") != KILN_OK) {
+        kl_error_clear();
+        return false;
+    }
+    *n = cv->host->count;
+    return true;
+}
+
+static bool kl_host_float(const kl_cplan *p, const kl_value *v, float *out) {
+    if (!v) return false;
+    const kl_cval *cv = &p->v[v->id];
+    if (!cv->host || cv->host->count != 1) return false;
+    *out = (float)kl_rt_get_f64(cv->host, 0);
+    return true;
+}
+
+/* ---- steps: one launch (or a few) per node ----------------------------------------------------- */
+
+#define KL_FALLBACK(...)                          \
+    do {                                          \
+        snprintf(why, why_size, __VA_ARGS__);     \
+        return KILN_ERR_UNSUPPORTED;              \
+    } while (0)
+
+static bool kl_op_is(const kl_node *n, const char *op) { return strcmp(n->op_type, op) == 0; }
+
+/* Nodes whose output is a view of input 0 on the device. */
+static bool kl_cu_view_op(const kl_node *n) {
+    if (n->domain[0]) return false;
+    return kl_op_is(n, "Reshape") || kl_op_is(n, "Flatten") || kl_op_is(n, "Squeeze") || kl_op_is(n, "Unsqueeze") ||
+           kl_op_is(n, "Identity") || kl_op_is(n, "Dropout");
+}
+static bool kl_cu_aliases(const kl_node *n) { return kl_cu_view_op(n) || kl_op_aliases(n); }
+
+typedef struct kl_bctx {
+    kl_cuda_ctx *c;
+    kl_cplan *p;
+    const kl_node *n;
+    size_t idx;
+    char *why;
+    size_t why_size;
+} kl_bctx;
+
+/* Input k as a device float tensor of the step's type. */
+static kiln_status kl_in_f(kl_bctx *b, size_t k, const void **ptr, const kl_cval **cv, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_value *v = k < b->n->n_inputs ? b->n->inputs[k] : NULL;
+    if (!v) KL_FALLBACK("input %zu is missing", k);
+    KL_TRY(kl_cu_dev(b->c, b->p, v, ptr));
+    *cv = &b->p->v[v->id];
+    if (!(*cv)->isf || (*cv)->t != t) KL_FALLBACK("input %zu ('%s') is not of the layer's float type", k, v->name);
+    if (!(*cv)->known) KL_FALLBACK("input %zu ('%s') has an unknown shape", k, v->name);
+    return KILN_OK;
+}
+
+static kiln_status kl_in_any(kl_bctx *b, size_t k, const void **ptr, const kl_cval **cv) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_value *v = k < b->n->n_inputs ? b->n->inputs[k] : NULL;
+    if (!v) KL_FALLBACK("input %zu is missing", k);
+    KL_TRY(kl_cu_dev(b->c, b->p, v, ptr));
+    *cv = &b->p->v[v->id];
+    if (!(*cv)->known) KL_FALLBACK("input %zu ('%s') has an unknown shape", k, v->name);
+    return KILN_OK;
+}
+
+static const kl_value *kl_in(const kl_node *n, size_t k) { return k < n->n_inputs ? n->inputs[k] : NULL; }
+
+static int kl_act_attr(const kl_node *n, float *a, float *b) {
+    *a = kl_node_attr_float(n, "act_alpha", 0.f);
+    *b = kl_node_attr_float(n, "act_beta", 0.f);
+    return (int)kl_node_attr_int(n, "activation", 0);
+}
+
+/* Spatial padding of a conv/pool node: pads attribute or auto_pad. */
+static void kl_spatial_pads(const kl_node *n, const kl_cval *x, const kl_cval *y, const int64_t *k, const int64_t *st,
+                            const int64_t *dl, int64_t *pb, int64_t *pe) {
+    const int64_t *pads = NULL;
+    int64_t np = kl_node_attr_ints(n, "pads", &pads);
+    const char *ap = kl_node_attr_string(n, "auto_pad", "NOTSET");
+    for (int a = 0; a < 2; a++) {
+        pb[a] = np == 4 ? pads[a] : 0;
+        pe[a] = np == 4 ? pads[a + 2] : 0;
+        if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
+            int64_t total = (y->dims[2 + a] - 1) * st[a] + (k[a] - 1) * dl[a] + 1 - x->dims[2 + a];
+            if (total < 0) total = 0;
+            pb[a] = strcmp(ap, "SAME_UPPER") == 0 ? total / 2 : total - total / 2;
+            pe[a] = total - pb[a];
+        } else if (strcmp(ap, "VALID") == 0) {
+            pb[a] = pe[a] = 0;
+        }
+    }
+}
+
+static void kl_attr2(const kl_node *n, const char *name, int64_t dflt, int64_t *out) {
+    const int64_t *v = NULL;
+    int64_t k = kl_node_attr_ints(n, name, &v);
+    out[0] = k >= 1 ? v[0] : dflt;
+    out[1] = k >= 2 ? v[1] : out[0];
+}
+
+static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_cval *x, *w, *bias = NULL, *z = NULL;
+    const void *xp, *wp, *bp = NULL, *zp = NULL;
+    KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+    KL_TRY(kl_in_f(b, 1, &wp, &w, t));
+    if (kl_in(n, 2)) KL_TRY(kl_in_f(b, 2, &bp, &bias, t));
+    if (kl_in(n, 3)) KL_TRY(kl_in_f(b, 3, &zp, &z, t));
+    if (x->rank != 4 || w->rank != 4 || y->rank != 4) KL_FALLBACK("not a 2-D convolution");
+    int64_t ks[2] = {w->dims[2], w->dims[3]}, st[2], dl[2], pb[2], pe[2];
+    kl_attr2(n, "strides", 1, st);
+    kl_attr2(n, "dilations", 1, dl);
+    kl_spatial_pads(n, x, y, ks, st, dl, pb, pe);
+    kc_conv_desc d = {0};
+    d.t = t;
+    d.n = x->dims[0];
+    d.c = x->dims[1];
+    d.h = x->dims[2];
+    d.w = x->dims[3];
+    d.k = w->dims[0];
+    d.r = ks[0];
+    d.s = ks[1];
+    d.oh = y->dims[2];
+    d.ow = y->dims[3];
+    d.pad_t = (int)pb[0];
+    d.pad_l = (int)pb[1];
+    d.pad_b = (int)pe[0];
+    d.pad_r = (int)pe[1];
+    d.stride_h = (int)st[0];
+    d.stride_w = (int)st[1];
+    d.dil_h = (int)dl[0];
+    d.dil_w = (int)dl[1];
+    d.groups = (int)kl_node_attr_int(n, "group", 1);
+    d.act = strcmp(n->domain, KL_KILN_DOMAIN) == 0 ? kl_act_attr(n, &d.act_alpha, &d.act_beta) : 0;
+    d.has_bias = bp != NULL;
+    d.has_z = zp != NULL;
+    if (bias && bias->count != d.k) KL_FALLBACK("bias has %lld values for %lld channels", (long long)bias->count, (long long)d.k);
+    if (z && z->count != y->count) KL_FALLBACK("residual input does not have the output's shape");
+    d.allow_tf32 = b->c->ce->opt.tf32;
+    char msg[256] = "";
+    if (kc_conv_create(b->c->dnn, &d, -1, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
+        KL_FALLBACK("cudnn: %s", msg);
+    s->kind = K_CONV;
+    s->x[0] = xp;
+    s->x[1] = wp;
+    s->x[2] = bp;
+    s->x[3] = zp;
+    return KILN_OK;
+}
+
+static kiln_status kl_b_gemm(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_cval *A, *B, *C = NULL, *Z = NULL;
+    const void *ap, *bp, *cp = NULL, *zp = NULL;
+    KL_TRY(kl_in_f(b, 0, &ap, &A, t));
+    KL_TRY(kl_in_f(b, 1, &bp, &B, t));
+    if (kl_in(n, 2)) KL_TRY(kl_in_f(b, 2, &cp, &C, t));
+    if (kl_in(n, 3)) KL_TRY(kl_in_f(b, 3, &zp, &Z, t));
+    if (A->rank != 2 || B->rank != 2 || y->rank != 2) KL_FALLBACK("Gemm operands are not 2-D");
+    kc_gemm_desc d = {0};
+    d.t = t;
+    d.trans_a = kl_node_attr_int(n, "transA", 0) != 0;
+    d.trans_b = kl_node_attr_int(n, "transB", 0) != 0;
+    d.m = y->dims[0];
+    d.n = y->dims[1];
+    d.k = d.trans_a ? A->dims[0] : A->dims[1];
+    d.lda = A->dims[1];
+    d.ldb = B->dims[1];
+    d.ldy = d.n;
+    d.batch = 1;
+    d.alpha = kl_node_attr_float(n, "alpha", 1.f);
+    float beta = kl_node_attr_float(n, "beta", 1.f);
+    const void *bias = NULL, *z = NULL;
+    if (C) {
+        if (C->count == d.n && (C->rank == 1 || (C->rank == 2 && C->dims[0] == 1)) && beta == 1.f) {
+            bias = cp;
+        } else if (C->rank == 2 && C->dims[0] == d.m && C->dims[1] == d.n && !Z) {
+            z = cp;
+            d.beta = beta;
+        } else {
+            KL_FALLBACK("Gemm's C of this shape/beta is not implemented");
+        }
+    }
+    if (Z) {
+        if (Z->count != y->count) KL_FALLBACK("residual input does not have the output's shape");
+        z = zp;
+        d.beta = 1.f;
+    }
+    d.has_bias = bias != NULL;
+    d.has_z = z != NULL;
+    if (strcmp(n->domain, KL_KILN_DOMAIN) == 0) d.act = kl_act_attr(n, &d.act_alpha, &d.act_beta);
+    d.allow_tf32 = b->c->ce->opt.tf32;
+    char msg[256] = "";
+    if (kc_gemm_create(b->c->dnn, &d, -1, b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg))
+        KL_FALLBACK("cublasLt: %s", msg);
+    s->kind = K_GEMM;
+    s->x[0] = ap;
+    s->x[1] = bp;
+    s->x[2] = bias;
+    s->x[3] = z;
+    return KILN_OK;
+}
+
+static kiln_status kl_b_matmul(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_cval *A, *B, *bias = NULL;
+    const void *ap, *bp, *biasp = NULL;
+    KL_TRY(kl_in_f(b, 0, &ap, &A, t));
+    KL_TRY(kl_in_f(b, 1, &bp, &B, t));
+    bool fused = strcmp(n->domain, KL_KILN_DOMAIN) == 0;
+    if (fused && kl_in(n, 2)) KL_TRY(kl_in_f(b, 2, &biasp, &bias, t));
+    if (A->rank < 2 || B->rank < 2 || y->rank < 2) KL_FALLBACK("1-D MatMul operands are not implemented");
+    kc_gemm_desc d = {0};
+    d.t = t;
+    d.m = A->dims[A->rank - 2];
+    d.k = A->dims[A->rank - 1];
+    d.n = B->dims[B->rank - 1];
+    if (B->dims[B->rank - 2] != d.k) KL_FALLBACK("inner dimensions differ");
+    int64_t mk = d.m * d.k, kn = d.k * d.n, mn = d.m * d.n;
+    int64_t ba = A->count / (mk > 0 ? mk : 1), bb = B->count / (kn > 0 ? kn : 1), by = y->count / (mn > 0 ? mn : 1);
+    d.lda = d.k;
+    d.ldb = d.n;
+    d.ldy = d.n;
+    d.batch = 1;
+    if (bb == 1) {
+        d.m *= ba; /* one product over every row of A */
+    } else if (ba == bb && A->rank == B->rank && memcmp(A->dims, B->dims, (size_t)(A->rank - 2) * sizeof A->dims[0]) == 0) {
+        d.batch = ba;
+        d.stride_a = d.m * d.k;
+        d.stride_b = d.k * d.n;
+        d.stride_y = d.m * d.n;
+    } else if (ba == 1 && by == bb) {
+        d.batch = bb;
+        d.stride_a = 0;
+        d.stride_b = d.k * d.n;
+        d.stride_y = d.m * d.n;
+    } else {
+        KL_FALLBACK("this batch broadcast of MatMul is not implemented");
+    }
+    d.alpha = fused ? kl_node_attr_float(n, "alpha", 1.f) : 1.f;
+    if (bias && bias->count != d.n) KL_FALLBACK("bias is not one value per column");
+    d.has_bias = biasp != NULL;
+    if (fused) d.act = kl_act_attr(n, &d.act_alpha, &d.act_beta);
+    d.allow_tf32 = b->c->ce->opt.tf32;
+    char msg[256] = "";
+    if (kc_gemm_create(b->c->dnn, &d, -1, b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg))
+        KL_FALLBACK("cublasLt: %s", msg);
+    s->kind = K_GEMM;
+    s->x[0] = ap;
+    s->x[1] = bp;
+    s->x[2] = biasp;
+    s->x[3] = NULL;
+    return KILN_OK;
+}
+
+static kiln_status kl_b_attention(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_cval *q, *k, *v, *m = NULL;
+    const void *qp, *kp, *vp, *mp = NULL;
+    KL_TRY(kl_in_f(b, 0, &qp, &q, t));
+    KL_TRY(kl_in_f(b, 1, &kp, &k, t));
+    KL_TRY(kl_in_f(b, 2, &vp, &v, t));
+    if (kl_in(n, 3)) {
+        KL_TRY(kl_in_any(b, 3, &mp, &m));
+        if (!m->isf) KL_FALLBACK("mask is not float");
+    }
+    if (q->rank != 3 || k->rank != 3 || v->rank != 3) KL_FALLBACK("Q/K/V are not 3-D");
+    kc_attn_desc d = {0};
+    d.t = t;
+    d.seq_first = (int)kl_node_attr_int(n, "seq_first", 0);
+    int sa = d.seq_first ? 1 : 0, ssa = d.seq_first ? 0 : 1;
+    d.b = q->dims[sa];
+    d.sq = q->dims[ssa];
+    d.sk = k->dims[ssa];
+    d.h = kl_node_attr_int(n, "num_heads", 0);
+    if (d.h <= 0 || q->dims[2] % d.h || v->dims[2] % d.h) KL_FALLBACK("num_heads does not divide the widths");
+    d.d = q->dims[2] / d.h;
+    d.dv = v->dims[2] / d.h;
+    d.ldq = q->dims[2];
+    d.ldk = k->dims[2];
+    d.ldv = v->dims[2];
+    d.scale = kl_node_attr_float(n, "scale", 1.f / sqrtf((float)d.d));
+    if (m) {
+        int64_t yd[4] = {d.b, d.h, d.sq, d.sk}, ms[4];
+        if (!kl_bcast_strides(m, 4, yd, ms)) KL_FALLBACK("mask does not broadcast to [B, H, Sq, Sk]");
+        d.has_mask = true;
+        d.mask_t = m->t;
+        d.mask_stride_b = ms[0];
+        d.mask_stride_h = ms[1];
+        d.mask_stride_q = ms[2];
+        d.mask_stride_k = ms[3];
+    }
+    d.allow_tf32 = b->c->ce->opt.tf32;
+    (void)y;
+    char msg[256] = "";
+    if (kc_attn_create(b->c->dnn, &d, &s->attn, msg, sizeof msg)) KL_FALLBACK("attention: %s", msg);
+    s->kind = K_ATTN;
+    s->x[0] = qp;
+    s->x[1] = kp;
+    s->x[2] = vp;
+    s->x[3] = mp;
+    return KILN_OK;
+}
+
+static kiln_status kl_b_norm(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t, bool rms) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_cval *x, *sc = NULL, *bi = NULL;
+    const void *xp, *sp = NULL, *bp = NULL;
+    KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+    if (kl_in(n, 1)) KL_TRY(kl_in_f(b, 1, &sp, &sc, t));
+    if (!rms && kl_in(n, 2)) KL_TRY(kl_in_f(b, 2, &bp, &bi, t));
+    int64_t axis = kl_node_attr_int(n, "axis", -1);
+    if (axis < 0) axis += x->rank;
+    if (axis < 0 || axis >= x->rank) KL_FALLBACK("axis out of range");
+    int64_t cols = 1;
+    for (int a = (int)axis; a < x->rank; a++) cols *= x->dims[a];
+    if ((sc && sc->count != cols) || (bi && bi->count != cols)) KL_FALLBACK("scale/bias do not cover the normalized axes");
+    s->kind = K_LN;
+    s->x[0] = xp;
+    s->x[1] = sp;
+    s->x[2] = bp;
+    s->outer = cols ? x->count / cols : 0;
+    s->inner = cols;
+    s->eps = kl_node_attr_float(n, "epsilon", 1e-5f);
+    s->flag = rms;
+    (void)y;
+    return KILN_OK;
+}
+
+static kiln_status kl_b_softmax(kl_bctx *b, kl_cstep *s, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_cval *x;
+    const void *xp;
+    KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+    int64_t axis = kl_node_attr_int(n, "axis", n->opset >= 13 ? -1 : 1);
+    if (axis < 0) axis += x->rank;
+    if (axis < 0 || axis >= x->rank) KL_FALLBACK("axis out of range");
+    int64_t outer = 1, mid = 1, inner = 1;
+    for (int a = 0; a < axis; a++) outer *= x->dims[a];
+    if (n->opset >= 13) {
+        mid = x->dims[axis];
+        for (int a = (int)axis + 1; a < x->rank; a++) inner *= x->dims[a];
+    } else {
+        for (int a = (int)axis; a < x->rank; a++) mid *= x->dims[a];
+    }
+    s->kind = K_SOFTMAX;
+    s->x[0] = xp;
+    s->outer = outer;
+    s->mid = mid;
+    s->inner = inner;
+    s->a = 1.f;
+    return KILN_OK;
+}
+
+static kiln_status kl_b_pool(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t, bool is_max) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_cval *x;
+    const void *xp;
+    KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+    if (x->rank != 4 || y->rank != 4) KL_FALLBACK("not a 2-D pool");
+    if (kl_node_attr_int(n, "storage_order", 0)) KL_FALLBACK("storage_order 1 is not implemented");
+    int64_t ks[2], st[2], dl[2], pb[2], pe[2];
+    kl_attr2(n, "kernel_shape", 1, ks);
+    kl_attr2(n, "strides", 1, st);
+    kl_attr2(n, "dilations", 1, dl);
+    kl_spatial_pads(n, x, y, ks, st, dl, pb, pe);
+    kc_pool2d p = {x->dims[0], x->dims[1], x->dims[2], x->dims[3], y->dims[2], y->dims[3], (int)ks[0], (int)ks[1],
+                   (int)st[0], (int)st[1], (int)dl[0], (int)dl[1], (int)pb[0], (int)pb[1], is_max,
+                   (int)kl_node_attr_int(n, "count_include_pad", 0)};
+    s->kind = K_POOL;
+    s->pool = p;
+    s->x[0] = xp;
+    return KILN_OK;
+}
+
+static kiln_status kl_b_reduce(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t, int op) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_cval *x;
+    const void *xp;
+    KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+    int64_t axes[KILN_MAX_RANK], na = 0;
+    const int64_t *av = NULL;
+    bool axes_input = (kl_op_is(n, "ReduceSum") && n->opset >= 13) || n->opset >= 18;
+    if (axes_input) {
+        if (kl_in(n, 1) && !kl_host_ints(b->p, kl_in(n, 1), axes, KILN_MAX_RANK, &na))
+            KL_FALLBACK("axes are not known before the run");
+    } else {
+        na = kl_node_attr_ints(n, "axes", &av);
+        if (na > KILN_MAX_RANK) KL_FALLBACK("too many axes");
+        for (int64_t i = 0; i < na; i++) axes[i] = av[i];
+    }
+    if (na == 0) {
+        if (kl_node_attr_int(n, "noop_with_empty_axes", 0)) KL_FALLBACK("noop_with_empty_axes");
+        for (int a = 0; a < x->rank; a++) axes[a] = a;
+        na = x->rank;
+    }
+    bool red[KILN_MAX_RANK] = {0};
+    for (int64_t i = 0; i < na; i++) {
+        int64_t a = axes[i] < 0 ? axes[i] + x->rank : axes[i];
+        if (a < 0 || a >= x->rank) KL_FALLBACK("axis out of range");
+        red[a] = true;
+    }
+    int lo = 0, hi = x->rank - 1;
+    while (lo < x->rank && !red[lo]) lo++;
+    while (hi >= 0 && !red[hi]) hi--;
+    for (int a = lo; a <= hi; a++)
+        if (!red[a] && x->dims[a] != 1) KL_FALLBACK("reduced axes are not contiguous");
+    int64_t outer = 1, mid = 1, inner = 1;
+    for (int a = 0; a < lo; a++) outer *= x->dims[a];
+    for (int a = lo; a <= hi; a++) mid *= x->dims[a];
+    for (int a = hi + 1; a < x->rank; a++) inner *= x->dims[a];
+    (void)y;
+    s->kind = K_REDUCE;
+    s->x[0] = xp;
+    s->outer = outer;
+    s->mid = mid;
+    s->inner = inner;
+    s->op = op;
+    return KILN_OK;
+}
+
+static int kl_str_index(const char *s, const char *const *list) {
+    for (int i = 0; list[i]; i++)
+        if (strcmp(s, list[i]) == 0) return i;
+    return -1;
+}
+
+static kiln_status kl_b_resize(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_cval *x;
+    const void *xp;
+    KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+    if (x->rank != 4 || y->rank != 4 || x->dims[0] != y->dims[0] || x->dims[1] != y->dims[1])
+        KL_FALLBACK("only resizing H and W of NCHW is implemented");
+    static const char *const coords[] = {"half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel",
+                                         "tf_half_pixel_for_nearest", NULL};
+    static const char *const nearest[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil", NULL};
+    kc_resize r = {x->dims[0], x->dims[1], x->dims[2], x->dims[3], y->dims[2], y->dims[3],
+                   (float)y->dims[2] / (float)x->dims[2], (float)y->dims[3] / (float)x->dims[3], 0, 0, 0};
+    r.mode = strcmp(kl_node_attr_string(n, "mode", "nearest"), "linear") == 0;
+    r.coord = kl_str_index(kl_node_attr_string(n, "coordinate_transformation_mode", n->opset >= 11 ? "half_pixel" : "asymmetric"), coords);
+    r.nearest = kl_str_index(kl_node_attr_string(n, "nearest_mode", "round_prefer_floor"), nearest);
+    if (r.coord < 0 || r.nearest < 0) KL_FALLBACK("coordinate transformation or nearest mode not implemented");
+    const kl_value *sv = kl_in(n, n->opset >= 11 ? 2 : 1);
+    if (sv && b->p->v[sv->id].host && b->p->v[sv->id].host->count == 4) {
+        r.scale_h = (float)kl_rt_get_f64(b->p->v[sv->id].host, 2);
+        r.scale_w = (float)kl_rt_get_f64(b->p->v[sv->id].host, 3);
+    }
+    s->kind = K_RESIZE;
+    s->rs = r;
+    s->x[0] = xp;
+    return KILN_OK;
+}
+
+static kiln_status kl_b_gather(kl_bctx *b, kl_cstep *s, const kl_cval *y) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_cval *x, *iv;
+    const void *xp, *ip;
+    KL_TRY(kl_in_any(b, 0, &xp, &x));
+    const kl_value *idx = kl_in(n, 1);
+    if (!idx) KL_FALLBACK("no indices");
+    kl_cval *icv = &b->p->v[idx->id];
+    if (icv->host && icv->host->dtype != KILN_DTYPE_INT64) KL_FALLBACK("indices are not int64");
+    KL_TRY(kl_in_any(b, 1, &ip, &iv));
+    if (iv->isf || iv->esz != 8) KL_FALLBACK("indices are not int64");
+    int64_t axis = kl_node_attr_int(n, "axis", 0);
+    if (axis < 0) axis += x->rank;
+    if (axis < 0 || axis >= x->rank) KL_FALLBACK("axis out of range");
+    int64_t outer = 1, inner = 1;
+    for (int a = 0; a < axis; a++) outer *= x->dims[a];
+    for (int a = (int)axis + 1; a < x->rank; a++) inner *= x->dims[a];
+    (void)y;
+    s->kind = K_GATHER;
+    s->x[0] = xp;
+    s->x[1] = ip;
+    s->outer = outer;
+    s->mid = x->dims[axis];
+    s->n = iv->count;
+    s->inner = inner;
+    s->flag = (int)x->esz;
+    return KILN_OK;
+}
+
+/* kc_fe programs for plain ops. */
+static int kl_fe_unary(const kl_node *n) {
+    static const struct { const char *op; int code; } t[] = {
+        {"Relu", KL_FE_RELU}, {"Sigmoid", KL_FE_SIGMOID}, {"Tanh", KL_FE_TANH}, {"Exp", KL_FE_EXP},
+        {"Log", KL_FE_LOG}, {"Erf", KL_FE_ERF}, {"Sqrt", KL_FE_SQRT}, {"Neg", KL_FE_NEG}, {"Abs", KL_FE_ABS},
+        {"Reciprocal", KL_FE_RECIPROCAL}, {"LeakyRelu", KL_FE_LEAKY_RELU}, {"Softplus", KL_FE_SOFTPLUS}};
+    for (size_t i = 0; i < KL_ARRAY_LEN(t); i++)
+        if (kl_op_is(n, t[i].op)) return t[i].code;
+    return -1;
+}
+static int kl_fe_binary(const kl_node *n) {
+    static const struct { const char *op; int code; } t[] = {
+        {"Add", KL_FE_ADD}, {"Sub", KL_FE_SUB}, {"Mul", KL_FE_MUL}, {"Div", KL_FE_DIV}, {"Pow", KL_FE_POW}};
+    for (size_t i = 0; i < KL_ARRAY_LEN(t); i++)
+        if (kl_op_is(n, t[i].op)) return t[i].code;
+    return -1;
+}
+
+static kiln_status kl_b_fe(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    kc_fe_program *pr = kl_calloc(1, sizeof *pr);
+    if (!pr) return KILN_ERR_NO_MEMORY;
+    s->fe = pr; /* freed with the plan (or the step on fallback) */
+    if (y->rank > KC_MAX_RANK) KL_FALLBACK("rank above %d", KC_MAX_RANK);
+    pr->rank = y->rank;
+    memcpy(pr->dims, y->dims, (size_t)y->rank * sizeof y->dims[0]);
+    size_t nin = 1;
+    if (strcmp(n->domain, KL_KILN_DOMAIN) == 0) {
+        const int64_t *ops = NULL, *args = NULL;
+        const kl_attr *im = kl_node_attr(n, "imms");
+        int64_t k = kl_node_attr_ints(n, "ops", &ops), ka = kl_node_attr_ints(n, "args", &args);
+        if (k < 1 || k > KC_MAX_STEPS || ka != k || !im || (int64_t)im->n != k) KL_FALLBACK("malformed program");
+        if (n->n_inputs > KC_MAX_INPUTS) KL_FALLBACK("more than %d inputs", KC_MAX_INPUTS);
+        pr->n_steps = (int)k;
+        for (int64_t i = 0; i < k; i++) {
+            pr->op[i] = (int)ops[i];
+            pr->arg[i] = (int)args[i];
+            pr->imm[i] = im->floats[i];
+        }
+        nin = n->n_inputs;
+    } else {
+        int u = kl_fe_unary(n), bi = kl_fe_binary(n);
+        pr->n_steps = 1;
+        if (u >= 0) {
+            pr->op[0] = u;
+            pr->arg[0] = -1;
+            pr->imm[0] = u == KL_FE_LEAKY_RELU ? kl_node_attr_float(n, "alpha", 0.01f) : 0.f;
+        } else {
+            pr->op[0] = bi;
+            pr->arg[0] = 1;
+            nin = 2;
+        }
+    }
+    pr->n_inputs = (int)nin;
+    for (size_t k = 0; k < nin; k++) {
+        const kl_cval *x;
+        KL_TRY(kl_in_f(b, k, &s->fe_in[k], &x, t));
+        if (!kl_bcast_strides(x, y->rank, y->dims, pr->stride[k])) KL_FALLBACK("input %zu does not broadcast", k);
+    }
+    s->kind = K_FE;
+    return KILN_OK;
+}
+
+static kiln_status kl_b_act(kl_bctx *b, kl_cstep *s, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_cval *x;
+    const void *xp;
+    KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+    s->kind = K_ACT;
+    s->x[0] = xp;
+    s->n = x->count;
+    if (kl_op_is(n, "Clip")) {
+        s->act = KL_ACT_CLIP;
+        s->a = -INFINITY;
+        s->b = INFINITY;
+        if (n->opset < 11) {
+            s->a = kl_node_attr_float(n, "min", -INFINITY);
+            s->b = kl_node_attr_float(n, "max", INFINITY);
+        } else {
+            if (kl_in(n, 1) && !kl_host_float(b->p, kl_in(n, 1), &s->a)) KL_FALLBACK("min is not known before the run");
+            if (kl_in(n, 2) && !kl_host_float(b->p, kl_in(n, 2), &s->b)) KL_FALLBACK("max is not known before the run");
+        }
+    } else if (kl_op_is(n, "HardSigmoid")) {
+        s->act = KL_ACT_HARD_SIGMOID;
+        s->a = kl_node_attr_float(n, "alpha", 0.2f);
+        s->b = kl_node_attr_float(n, "beta", 0.5f);
+    } else if (kl_op_is(n, "HardSwish")) {
+        s->act = KL_ACT_HARD_SWISH;
+    } else if (kl_op_is(n, "Gelu")) {
+        s->act = strcmp(kl_node_attr_string(n, "approximate", "none"), "tanh") == 0 ? KL_ACT_GELU_TANH : KL_ACT_GELU_ERF;
+    } else if (kl_op_is(n, "Mish")) {
+        s->act = KL_ACT_MISH;
+    } else {
+        KL_FALLBACK("not an activation");
+    }
+    return KILN_OK;
+}
+
+/* ---- copies ------------------------------------------------------------------------------------ */
+
+static kiln_status kl_cp_add(kl_cstep *s, kl_ccopy **out) {
+    kl_ccopy *a = kl_realloc_array(s->cp, s->n_cp + 1, sizeof *a);
+    if (!a) return KILN_ERR_NO_MEMORY;
+    s->cp = a;
+    *out = &a[s->n_cp++];
+    memset(*out, 0, sizeof **out);
+    return KILN_OK;
+}
+
+static kiln_status kl_b_copy(kl_bctx *b, kl_cstep *s, kl_cval *y, void *yp) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    kl_cplan *p = b->p;
+    const kl_cval *x;
+    const void *xp;
+    KL_TRY(kl_in_any(b, 0, &xp, &x));
+    if (x->esz != y->esz || x->isf != y->isf || (x->isf && x->t != y->t)) KL_FALLBACK("input and output types differ");
+    if (y->rank > KC_MAX_RANK || x->rank > KC_MAX_RANK) KL_FALLBACK("rank above %d", KC_MAX_RANK);
+    int64_t xs[KC_MAX_RANK], ys[KC_MAX_RANK];
+    kl_dense_strides(x->rank, x->dims, xs);
+    kl_dense_strides(y->rank, y->dims, ys);
+    s->kind = K_COPY;
+    kl_ccopy *c;
+    if (kl_op_is(n, "Transpose")) {
+        const int64_t *perm = NULL;
+        int64_t np = kl_node_attr_ints(n, "perm", &perm);
+        if (np && np != x->rank) KL_FALLBACK("perm has the wrong length");
+        KL_TRY(kl_cp_add(s, &c));
+        c->rank = y->rank;
+        for (int a = 0; a < y->rank; a++) {
+            int64_t src = np ? perm[a] : y->rank - 1 - a;
+            if (src < 0 || src >= x->rank) KL_FALLBACK("perm out of range");
+            c->xs[a] = xs[src];
+            c->ys[a] = ys[a];
+            c->dims[a] = y->dims[a];
+        }
+        c->x = xp;
+        c->y = yp;
+        c->esz = y->esz;
+        return KILN_OK;
+    }
+    if (kl_op_is(n, "Expand")) {
+        KL_TRY(kl_cp_add(s, &c));
+        c->rank = y->rank;
+        if (!kl_bcast_strides(x, y->rank, y->dims, c->xs)) KL_FALLBACK("input does not broadcast");
+        memcpy(c->ys, ys, sizeof ys);
+        memcpy(c->dims, y->dims, (size_t)y->rank * sizeof y->dims[0]);
+        c->x = xp;
+        c->y = yp;
+        c->esz = y->esz;
+        return KILN_OK;
+    }
+    if (kl_op_is(n, "Slice")) {
+        int64_t st[KILN_MAX_RANK], en[KILN_MAX_RANK], ax[KILN_MAX_RANK], sp[KILN_MAX_RANK], ns = 0, ne = 0, na = 0, nsp = 0;
+        if (n->opset >= 10) {
+            if (!kl_host_ints(p, kl_in(n, 1), st, KILN_MAX_RANK, &ns) || !kl_host_ints(p, kl_in(n, 2), en, KILN_MAX_RANK, &ne))
+                KL_FALLBACK("starts/ends are not known before the run");
+            if (kl_in(n, 3) && !kl_host_ints(p, kl_in(n, 3), ax, KILN_MAX_RANK, &na)) KL_FALLBACK("axes are not known");
+            if (kl_in(n, 4) && !kl_host_ints(p, kl_in(n, 4), sp, KILN_MAX_RANK, &nsp)) KL_FALLBACK("steps are not known");
+        } else {
+            const int64_t *v;
+            ns = kl_node_attr_ints(n, "starts", &v);
+            if (ns > KILN_MAX_RANK) KL_FALLBACK("too many axes");
+            for (int64_t i = 0; i < ns; i++) st[i] = v[i];
+            ne = kl_node_attr_ints(n, "ends", &v);
+            if (ne > KILN_MAX_RANK) KL_FALLBACK("too many axes");
+            for (int64_t i = 0; i < ne; i++) en[i] = v[i];
+            na = kl_node_attr_ints(n, "axes", &v);
+            if (na > KILN_MAX_RANK) KL_FALLBACK("too many axes");
+            for (int64_t i = 0; i < na; i++) ax[i] = v[i];
+        }
+        if (ns != ne || (na && na != ns) || (nsp && nsp != ns)) KL_FALLBACK("malformed slice");
+        KL_TRY(kl_cp_add(s, &c));
+        c->rank = x->rank;
+        memcpy(c->xs, xs, sizeof xs);
+        memcpy(c->ys, ys, sizeof ys);
+        memcpy(c->dims, y->dims, (size_t)y->rank * sizeof y->dims[0]);
+        int64_t off = 0;
+        for (int64_t i = 0; i < ns; i++) {
+            int64_t a = na ? ax[i] : i;
+            if (a < 0) a += x->rank;
+            if (a < 0 || a >= x->rank) KL_FALLBACK("axis out of range");
+            int64_t step = nsp ? sp[i] : 1, d = x->dims[a], s0 = st[i];
+            if (step == 0) KL_FALLBACK("step 0");
+            if (s0 < 0) s0 += d;
+            if (step > 0) s0 = s0 < 0 ? 0 : s0 > d ? d : s0;
+            else s0 = s0 < 0 ? 0 : s0 > d - 1 ? d - 1 : s0;
+            if (y->dims[a] > 0) off += s0 * xs[a];
+            c->xs[a] = xs[a] * step;
+        }
+        c->x = (const uint8_t *)xp + off * (int64_t)x->esz;
+        c->y = yp;
+        c->esz = y->esz;
+        return KILN_OK;
+    }
+    if (kl_op_is(n, "Concat")) {
+        int64_t axis = kl_node_attr_int(n, "axis", 0);
+        if (axis < 0) axis += y->rank;
+        if (axis < 0 || axis >= y->rank) KL_FALLBACK("axis out of range");
+        int64_t at = 0;
+        for (size_t k = 0; k < n->n_inputs; k++) {
+            const kl_cval *xk;
+            const void *xkp;
+            KL_TRY(kl_in_any(b, k, &xkp, &xk));
+            if (xk->esz != y->esz || xk->rank != y->rank) KL_FALLBACK("inputs differ in type or rank");
+            if (xk->count == 0) continue;
+            KL_TRY(kl_cp_add(s, &c));
+            c->rank = y->rank;
+            kl_dense_strides(xk->rank, xk->dims, c->xs);
+            memcpy(c->ys, ys, sizeof ys);
+            memcpy(c->dims, xk->dims, (size_t)xk->rank * sizeof xk->dims[0]);
+            c->x = xkp;
+            c->y = (uint8_t *)yp + at * ys[axis] * (int64_t)y->esz;
+            c->esz = y->esz;
+            at += xk->dims[axis];
+        }
+        return KILN_OK;
+    }
+    if (kl_op_is(n, "Split")) {
+        int64_t axis = kl_node_attr_int(n, "axis", 0);
+        if (axis < 0) axis += x->rank;
+        if (axis < 0 || axis >= x->rank) KL_FALLBACK("axis out of range");
+        int64_t at = 0;
+        for (size_t k = 0; k < n->n_outputs; k++) {
+            const kl_value *ov = n->outputs[k];
+            if (!ov) KL_FALLBACK("an output is omitted");
+            kl_cval *o = &p->v[ov->id];
+            if (!o->d || !o->known) KL_FALLBACK("output %zu has no device memory", k);
+            if (o->count) {
+                KL_TRY(kl_cp_add(s, &c));
+                c->rank = o->rank;
+                kl_dense_strides(o->rank, o->dims, c->ys);
+                memcpy(c->xs, xs, sizeof xs);
+                memcpy(c->dims, o->dims, (size_t)o->rank * sizeof o->dims[0]);
+                c->x = (const uint8_t *)xp + at * xs[axis] * (int64_t)x->esz;
+                c->y = o->d;
+                c->esz = o->esz;
+            }
+            at += o->dims[axis];
+        }
+        return KILN_OK;
+    }
+    if (kl_op_is(n, "Pad")) {
+        if (!x->isf) KL_FALLBACK("Pad of a non-float tensor");
+        int64_t pads[2 * KILN_MAX_RANK], np = 0;
+        float value = 0.f;
+        if (n->opset >= 11) {
+            if (!kl_host_ints(p, kl_in(n, 1), pads, 2 * KILN_MAX_RANK, &np)) KL_FALLBACK("pads are not known before the run");
+            if (kl_in(n, 2) && !kl_host_float(p, kl_in(n, 2), &value)) KL_FALLBACK("constant_value is not known");
+            if (kl_in(n, 3)) KL_FALLBACK("axes input is not implemented");
+        } else {
+            const int64_t *v;
+            np = kl_node_attr_ints(n, "pads", &v);
+            if (np > 2 * KILN_MAX_RANK) KL_FALLBACK("too many pads");
+            for (int64_t i = 0; i < np; i++) pads[i] = v[i];
+            value = kl_node_attr_float(n, "value", 0.f);
+        }
+        if (np != 2 * x->rank) KL_FALLBACK("pads do not match the rank");
+        int64_t off = 0;
+        for (int a = 0; a < x->rank; a++) {
+            if (pads[a] < 0 || pads[a + x->rank] < 0) KL_FALLBACK("negative pads are not implemented");
+            off += pads[a] * ys[a];
+        }
+        s->kind = K_FILLCOPY;
+        s->fill = value;
+        s->n = y->count;
+        s->t = y->t;
+        s->y = yp;
+        KL_TRY(kl_cp_add(s, &c));
+        c->rank = x->rank;
+        memcpy(c->xs, xs, sizeof xs);
+        memcpy(c->ys, ys, sizeof ys);
+        memcpy(c->dims, x->dims, (size_t)x->rank * sizeof x->dims[0]);
+        c->x = xp;
+        c->y = (uint8_t *)yp + off * (int64_t)y->esz;
+        c->esz = y->esz;
+        return KILN_OK;
+    }
+    KL_FALLBACK("not a copy");
+}
+
+/* ---- one node ------------------------------------------------------------------------------------ */
+
+static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_value *yv = n->n_outputs ? n->outputs[0] : NULL;
+    if (!yv) KL_FALLBACK("no output");
+    kl_cval *y = &b->p->v[yv->id];
+    s->node = b->idx;
+    s->y = y->d;
+    s->t = y->t;
+    kc_dtype t = y->t;
+    const char *op = n->op_type;
+    if (strcmp(n->domain, KL_KILN_DOMAIN) == 0) {
+        if (!y->isf) KL_FALLBACK("output is not float");
+        if (!strcmp(op, "FusedConv")) return kl_b_conv(b, s, y, t);
+        if (!strcmp(op, "FusedGemm")) return kl_b_gemm(b, s, y, t);
+        if (!strcmp(op, "FusedMatMul")) return kl_b_matmul(b, s, y, t);
+        if (!strcmp(op, "LayerNorm")) return kl_b_norm(b, s, y, t, false);
+        if (!strcmp(op, "RMSNorm")) return kl_b_norm(b, s, y, t, true);
+        if (!strcmp(op, "Attention")) return kl_b_attention(b, s, y, t);
+        if (!strcmp(op, "FusedElementwise")) return kl_b_fe(b, s, y, t);
+        KL_FALLBACK("no cuda kernel for kiln.%s", op);
+    }
+    static const char *const copies[] = {"Transpose", "Slice", "Concat", "Split", "Expand", "Pad", NULL};
+    if (kl_str_index(op, copies) >= 0) return kl_b_copy(b, s, y, y->d);
+    if (!strcmp(op, "Gather")) return kl_b_gather(b, s, y);
+    if (!y->isf) KL_FALLBACK("output is not float");
+    if (!strcmp(op, "Conv")) return kl_b_conv(b, s, y, t);
+    if (!strcmp(op, "Gemm")) return kl_b_gemm(b, s, y, t);
+    if (!strcmp(op, "MatMul")) return kl_b_matmul(b, s, y, t);
+    if (!strcmp(op, "Softmax")) return kl_b_softmax(b, s, t);
+    if (!strcmp(op, "MaxPool")) return kl_b_pool(b, s, y, t, true);
+    if (!strcmp(op, "AveragePool")) return kl_b_pool(b, s, y, t, false);
+    if (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool")) {
+        const kl_cval *x;
+        const void *xp;
+        KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+        if (x->rank < 3) KL_FALLBACK("rank below 3");
+        s->kind = K_GPOOL;
+        s->x[0] = xp;
+        s->outer = x->dims[0] * x->dims[1];
+        s->inner = s->outer ? x->count / s->outer : 0;
+        s->flag = !strcmp(op, "GlobalMaxPool");
+        return KILN_OK;
+    }
+    static const char *const reds[] = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL2", NULL};
+    int r = kl_str_index(op, reds);
+    if (r >= 0) return kl_b_reduce(b, s, y, t, r);
+    if (!strcmp(op, "Resize")) return kl_b_resize(b, s, y, t);
+    if (kl_fe_unary(n) >= 0 || kl_fe_binary(n) >= 0) return kl_b_fe(b, s, y, t);
+    static const char *const acts[] = {"Clip", "HardSigmoid", "HardSwish", "Gelu", "Mish", NULL};
+    if (kl_str_index(op, acts) >= 0) return kl_b_act(b, s, t);
+    KL_FALLBACK("no cuda kernel for %s", op);
+}
+
+static void kl_cstep_release(kl_cstep *s) {
+    kl_free(s->fe);
+    kl_free(s->cp);
+    if (s->conv) kc_conv_destroy(s->conv);
+    if (s->gemm) kc_gemm_destroy(s->gemm);
+    if (s->attn) kc_attn_destroy(s->attn);
+    size_t node = s->node;
+    memset(s, 0, sizeof *s);
+    s->node = node;
+}
+
+/* ---- host steps ----------------------------------------------------------------------------------- */
+
+static kiln_status kl_cu_download(kl_cuda_ctx *c, const kl_cval *cv, kiln_dtype dt, kl_rt **out) {
+    kl_rt *r = NULL;
+    KL_TRY(kl_rt_tensor(dt, cv->rank, cv->dims, &r));
+    cudaError_t e = cudaSuccess;
+    if (cv->count && cv->isf && cv->t == KC_F16 && dt == KILN_DTYPE_FLOAT) {
+        uint16_t *tmp = kl_malloc((size_t)cv->count * 2);
+        if (!tmp) {
+            kl_rt_unref(r);
+            return KILN_ERR_NO_MEMORY;
+        }
+        e = cudaMemcpyAsync(tmp, cv->d, (size_t)cv->count * 2, cudaMemcpyDeviceToHost, c->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(c->st);
+        float *f = r->data;
+        for (int64_t i = 0; e == cudaSuccess && i < cv->count; i++) f[i] = kl_h2f(tmp[i]);
+        kl_free(tmp);
+    } else if (cv->count) {
+        e = cudaMemcpyAsync(r->data, cv->d, r->nbytes, cudaMemcpyDeviceToHost, c->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(c->st);
+    }
+    if (e != cudaSuccess) {
+        kl_rt_unref(r);
+        return kl_cu_err(e, "cudaMemcpyAsync (device to host)");
+    }
+    *out = r;
+    return KILN_OK;
+}
+
+static kiln_status kl_cu_put(kl_cuda_ctx *c, const kl_cval *cv, const kl_rt *h) {
+    if (!h->count) return KILN_OK;
+    cudaError_t e;
+    if (cv->isf && cv->t == KC_F16 && h->dtype == KILN_DTYPE_FLOAT) {
+        uint16_t *tmp = kl_malloc((size_t)h->count * 2);
+        if (!tmp) return KILN_ERR_NO_MEMORY;
+        const float *f = h->data;
+        for (int64_t i = 0; i < h->count; i++) tmp[i] = kl_f2h(f[i]);
+        e = cudaMemcpyAsync(cv->d, tmp, (size_t)h->count * 2, cudaMemcpyHostToDevice, c->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(c->st);
+        kl_free(tmp);
+    } else {
+        e = cudaMemcpyAsync(cv->d, h->data, h->nbytes, cudaMemcpyHostToDevice, c->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(c->st);
+    }
+    if (e != cudaSuccess) return kl_cu_err(e, "cudaMemcpyAsync (host to device)");
+    return KILN_OK;
+}
+
+static kiln_status kl_cu_host_step(kl_cuda_ctx *c, kl_cplan *p, const kl_cstep *s) {
+    const kl_graph *g = c->ce->ir->graph;
+    const kl_node *n = g->nodes[s->node];
+    kl_rt *ins[64] = {0}, *outs[64] = {0};
+    if (n->n_inputs > 64 || n->n_outputs > 64) return kl_errorf(KILN_ERR_UNSUPPORTED, "too many inputs/outputs");
+    KL_CU(cudaStreamSynchronize(c->st));
+    kiln_status st = KILN_OK;
+    for (size_t k = 0; k < n->n_inputs && !st; k++) {
+        const kl_value *v = n->inputs[k];
+        if (!v) continue;
+        kl_cval *cv = &p->v[v->id];
+        if (cv->host) ins[k] = kl_rt_ref(cv->host);
+        else if (cv->d) st = kl_cu_download(c, cv, p->sh.dtype[v->id], &ins[k]);
+        else st = kl_errorf(KILN_ERR_INTERNAL, "input '%s' has no value", v->name);
+    }
+    if (!st) st = kl_program_run_node_out(c->ce->prog, s->node, ins, NULL, NULL, outs);
+    for (size_t k = 0; k < n->n_outputs && !st; k++) {
+        const kl_value *v = n->outputs[k];
+        if (!v || !outs[k]) continue;
+        kl_cval *cv = &p->v[v->id];
+        if (!cv->d) continue;
+        if (outs[k]->kind != KL_RT_TENSOR || outs[k]->rank != cv->rank ||
+            memcmp(outs[k]->dims, cv->dims, (size_t)cv->rank * sizeof cv->dims[0]) != 0) {
+            char a[128];
+            st = kl_errorf(KILN_ERR_SHAPE, "output '%s' is %s, not the shape planned from the input shapes", v->name,
+                           kl_rt_describe(outs[k], a, sizeof a));
+            break;
+        }
+        st = kl_cu_put(c, cv, outs[k]);
+    }
+    for (size_t k = 0; k < n->n_inputs; k++) kl_rt_unref(ins[k]);
+    for (size_t k = 0; k < n->n_outputs; k++) kl_rt_unref(outs[k]);
+    if (st) return kl_error_context(st, "node '%s' (%s, on the CPU): ", kl_node_label(n), n->op_type);
+    return KILN_OK;
+}
+
+/* ---- launching ---------------------------------------------------------------------------------------- */
+
+static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
+    cudaError_t e = cudaSuccess;
+    char msg[256] = "";
+    const char *call = NULL;
+    int rc = 0;
+    switch (s->kind) {
+    case K_FE:
+        e = kc_fe(s->y, s->fe_in, s->fe, s->t, c->st);
+        call = "kc_fe";
+        break;
+    case K_ACT:
+        e = kc_bias_act(s->y, s->x[0], NULL, NULL, 1, 1, s->n, s->act, s->a, s->b, s->t, c->st);
+        call = "kc_bias_act";
+        break;
+    case K_FILLCOPY:
+        e = kc_fill(s->y, s->t, s->fill, s->n, c->st);
+        call = "kc_fill";
+        /* fall through to the copies */
+        if (e != cudaSuccess) break;
+        /* FALLTHROUGH */
+    case K_COPY:
+        for (size_t i = 0; i < s->n_cp && e == cudaSuccess; i++) {
+            const kl_ccopy *cp = &s->cp[i];
+            e = kc_copy_nd(cp->y, cp->ys, cp->x, cp->xs, cp->dims, cp->rank, cp->esz, c->st);
+            call = "kc_copy_nd";
+        }
+        break;
+    case K_CONV:
+        rc = kc_conv_run(s->conv, s->x[0], s->x[1], s->x[2], s->x[3], s->y, p->ws, c->st, msg, sizeof msg);
+        break;
+    case K_GEMM:
+        rc = kc_gemm_run(s->gemm, s->x[0], s->x[1], s->x[2], s->x[3], s->y, p->ws, c->st, msg, sizeof msg);
+        break;
+    case K_ATTN:
+        rc = kc_attn_run(s->attn, s->x[0], s->x[1], s->x[2], s->x[3], s->y, p->ws, c->st, msg, sizeof msg);
+        break;
+    case K_LN:
+        e = kc_layernorm(s->y, s->x[0], s->x[1], s->x[2], s->outer, s->inner, s->eps, s->flag, s->t, c->st);
+        call = "kc_layernorm";
+        break;
+    case K_SOFTMAX:
+        e = kc_softmax(s->y, s->x[0], s->outer, s->mid, s->inner, s->a, NULL, KC_F32, 1, 1, 0, 0, 0, s->t, c->st);
+        call = "kc_softmax";
+        break;
+    case K_POOL:
+        e = kc_pool2d_run(s->y, s->x[0], &s->pool, s->t, c->st);
+        call = "kc_pool2d_run";
+        break;
+    case K_GPOOL:
+        e = kc_global_pool(s->y, s->x[0], s->outer, s->inner, s->flag, s->t, c->st);
+        call = "kc_global_pool";
+        break;
+    case K_REDUCE:
+        e = kc_reduce(s->y, s->x[0], s->outer, s->mid, s->inner, s->op, s->t, c->st);
+        call = "kc_reduce";
+        break;
+    case K_RESIZE:
+        e = kc_resize_run(s->y, s->x[0], &s->rs, s->t, c->st);
+        call = "kc_resize_run";
+        break;
+    case K_GATHER:
+        e = kc_gather(s->y, s->x[0], s->x[1], s->outer, s->mid, s->n, s->inner, (size_t)s->flag, c->st);
+        call = "kc_gather";
+        break;
+    case K_HOST:
+        return kl_cu_host_step(c, p, s);
+    default:
+        return kl_errorf(KILN_ERR_INTERNAL, "unknown step kind %d", s->kind);
+    }
+    const kl_node *n = c->ce->ir->graph->nodes[s->node];
+    if (rc) return kl_errorf(KILN_ERR_INTERNAL, "node '%s' (%s): %s", kl_node_label(n), n->op_type, msg);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return kl_errorf(e == cudaErrorMemoryAllocation ? KILN_ERR_NO_MEMORY : KILN_ERR_INTERNAL, "node '%s' (%s): %s: %s",
+                         kl_node_label(n), n->op_type, call ? call : "launch", cudaGetErrorString(e));
+    }
+    return KILN_OK;
+}
+
+static kiln_status kl_cu_launch(kl_cuda_ctx *c, kl_cplan *p) {
+    bool prof = c->profiling && c->node_ms;
+    if (prof && c->n_lev < 2 * p->n_steps + 2) {
+        for (size_t i = 0; i < c->n_lev; i++) cudaEventDestroy(c->lev[i]);
+        kl_free(c->lev);
+        c->n_lev = 0;
+        c->lev = kl_calloc(2 * p->n_steps + 2, sizeof *c->lev);
+        if (!c->lev) return KILN_ERR_NO_MEMORY;
+        for (size_t i = 0; i < 2 * p->n_steps + 2; i++) {
+            KL_CU(cudaEventCreate(&c->lev[i]));
+            c->n_lev++;
+        }
+    }
+    for (size_t i = 0; i < p->n_steps; i++) {
+        if (prof) KL_CU(cudaEventRecord(c->lev[2 * i], c->st));
+        KL_TRY(kl_cu_step_run(c, p, &p->steps[i]));
+        if (prof) KL_CU(cudaEventRecord(c->lev[2 * i + 1], c->st));
+    }
+    if (prof) {
+        KL_CU(cudaStreamSynchronize(c->st));
+        for (size_t i = 0; i < p->n_steps; i++) {
+            float ms = 0;
+            KL_CU(cudaEventElapsedTime(&ms, c->lev[2 * i], c->lev[2 * i + 1]));
+            c->node_ms[p->steps[i].node] += ms;
+            c->node_runs[p->steps[i].node]++;
+        }
+    }
+    return KILN_OK;
+}
+
+/* Capture the plan's launches into a CUDA graph (no host steps). */
+static void kl_cu_capture(kl_cuda_ctx *c, kl_cplan *p) {
+    p->graph_tried = true;
+    if (p->n_host || !c->ce->opt.graphs) return;
+    cudaGraph_t graph = NULL;
+    if (cudaStreamBeginCapture(c->st, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        cudaGetLastError();
+        return;
+    }
+    bool prof = c->profiling;
+    c->profiling = false;
+    kiln_status s = kl_cu_launch(c, p);
+    c->profiling = prof;
+    cudaError_t e = cudaStreamEndCapture(c->st, &graph);
+    if (s || e != cudaSuccess || !graph) {
+        kl_error_clear();
+        cudaGetLastError();
+        if (graph) cudaGraphDestroy(graph);
+        return;
+    }
+    if (cudaGraphInstantiate(&p->gexec, graph, 0) != cudaSuccess) {
+        cudaGetLastError();
+        p->gexec = NULL;
+    }
+    cudaGraphDestroy(graph);
+}
+
+/* ---- plan creation ------------------------------------------------------------------------------------ */
+
+static bool kl_nondeterministic(const kl_node *n) {
+    return strncmp(n->op_type, "Random", 6) == 0 || !strcmp(n->op_type, "Multinomial") || !strcmp(n->op_type, "Bernoulli");
+}
+
+/* Shape and Size from the planned shape of their input. */
+static kiln_status kl_cu_shape_node(const kl_node *n, const kl_cval *x, kl_rt **out) {
+    if (!strcmp(n->op_type, "Size")) {
+        KL_TRY(kl_rt_tensor(KILN_DTYPE_INT64, 0, NULL, out));
+        ((int64_t *)(*out)->data)[0] = x->count;
+        return KILN_OK;
+    }
+    int64_t r = x->rank, st = kl_node_attr_int(n, "start", 0), en = kl_node_attr_int(n, "end", r);
+    if (st < 0) st += r;
+    if (en < 0) en += r;
+    st = st < 0 ? 0 : st > r ? r : st;
+    en = en < 0 ? 0 : en > r ? r : en;
+    int64_t len = en > st ? en - st : 0;
+    KL_TRY(kl_rt_tensor(KILN_DTYPE_INT64, 1, &len, out));
+    for (int64_t i = 0; i < len; i++) ((int64_t *)(*out)->data)[i] = x->dims[st + i];
+    return KILN_OK;
+}
+
+static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inputs, size_t n_inputs) {
+    kl_cuda_engine *ce = c->ce;
+    const kl_graph *g = ce->ir->graph;
+    size_t nv = g->n_values;
+    bool fp16 = ce->opt.fp16;
+    /* Shapes of every value at these input shapes. */
+    kl_profile prof = {0};
+    kl_profile_input pin[64];
+    if (n_inputs > 64) return kl_errorf(KILN_ERR_UNSUPPORTED, "cuda: more than 64 graph inputs");
+    for (size_t j = 0; j < n_inputs; j++) {
+        if (!inputs[j] || inputs[j]->kind != KL_RT_TENSOR) continue;
+        kl_profile_input *pi = &pin[prof.n_inputs++];
+        memset(pi, 0, sizeof *pi);
+        pi->name = (char *)g->inputs[j]->name;
+        pi->rank = inputs[j]->rank;
+        for (int a = 0; a < pi->rank; a++) pi->min[a] = pi->opt[a] = pi->max[a] = inputs[j]->dims[a];
+    }
+    prof.inputs = pin;
+    pthread_mutex_lock(&ce->mu);
+    kiln_status s = kl_shapes_eval(ce->ir, &prof, KL_AT_OPT, &p->sh);
+    pthread_mutex_unlock(&ce->mu);
+    KL_TRY(s);
+    p->have_sh = true;
+    KL_TRY(kl_mem_plan_build_ex(g, &p->sh, kl_cu_aliases, &p->mp));
+    p->have_mp = true;
+    if (p->mp.arena_bytes) {
+        void *a = NULL;
+        KL_TRY(kl_cp_alloc(p, p->mp.arena_bytes, &a));
+        p->arena = a;
+    }
+    p->v = kl_calloc(nv ? nv : 1, sizeof *p->v);
+    p->in_stage = kl_calloc(g->n_inputs + 1, sizeof *p->in_stage);
+    p->in_pin = kl_calloc(g->n_inputs + 1, sizeof *p->in_pin);
+    p->in_bytes = kl_calloc(g->n_inputs + 1, sizeof *p->in_bytes);
+    p->out_stage = kl_calloc(g->n_outputs + 1, sizeof *p->out_stage);
+    p->out_pin = kl_calloc(g->n_outputs + 1, sizeof *p->out_pin);
+    p->out_bytes = kl_calloc(g->n_outputs + 1, sizeof *p->out_bytes);
+    if (!p->v || !p->in_stage || !p->in_pin || !p->in_bytes || !p->out_stage || !p->out_pin || !p->out_bytes)
+        return KILN_ERR_NO_MEMORY;
+    for (size_t id = 0; id < nv; id++) {
+        kl_cval *cv = &p->v[id];
+        if (p->sh.rank[id] >= 0) kl_cv_set_shape(cv, p->sh.rank[id], p->sh.dims[id]);
+        else cv->rank = -1;
+        if (!kl_cu_devtype(p->sh.dtype[id], fp16, &cv->isf, &cv->t, &cv->esz)) cv->esz = 0;
+        const kl_value *v = g->values[id];
+        if (v && (v->flags & KL_VALUE_INITIALIZER) && v->init && v->init->dtype != KILN_DTYPE_STRING) {
+            KL_TRY(kl_rt_tensor_view(v->init->dtype, v->init->rank, v->init->dims, (void *)v->init->data,
+                                     v->init->nbytes, &cv->host));
+            kl_cv_set_shape(cv, v->init->rank, v->init->dims);
+        }
+    }
+    /* Graph inputs: device memory, a float32 staging buffer when stored as
+     * float16, and a pinned host buffer for the copy. */
+    for (size_t j = 0; j < g->n_inputs && j < n_inputs; j++) {
+        const kl_value *v = g->inputs[j];
+        kl_cval *cv = &p->v[v->id];
+        if (!inputs[j] || cv->host) continue;
+        if (!cv->known || !cv->esz)
+            return kl_errorf(KILN_ERR_UNSUPPORTED, "cuda: input '%s' has a type the device cannot hold", v->name);
+        size_t bytes = (size_t)cv->count * cv->esz;
+        KL_TRY(kl_cp_alloc(p, bytes, &cv->d));
+        p->in_bytes[j] = inputs[j]->nbytes;
+        if (cv->isf && cv->t == KC_F16 && inputs[j]->dtype == KILN_DTYPE_FLOAT)
+            KL_TRY(kl_cp_alloc(p, inputs[j]->nbytes, &p->in_stage[j]));
+        KL_CU(cudaMallocHost(&p->in_pin[j], inputs[j]->nbytes ? inputs[j]->nbytes : 16));
+    }
+    /* Nodes in order. */
+    char why[512];
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const kl_node *n = g->nodes[i];
+        bool host_known = n->n_inputs > 0 && !kl_nondeterministic(n);
+        for (size_t k = 0; k < n->n_inputs && host_known; k++)
+            if (n->inputs[k] && !p->v[n->inputs[k]->id].host) host_known = false;
+        bool shape_op = !n->domain[0] && (!strcmp(n->op_type, "Shape") || !strcmp(n->op_type, "Size")) &&
+                        n->n_inputs == 1 && n->inputs[0] && p->v[n->inputs[0]->id].known;
+        size_t out_bytes = 0;
+        for (size_t k = 0; k < n->n_outputs; k++)
+            if (n->outputs[k] && p->sh.bytes[n->outputs[k]->id] != SIZE_MAX) out_bytes += p->sh.bytes[n->outputs[k]->id];
+        if (shape_op || (host_known && out_bytes <= ((size_t)64 << 20))) {
+            /* Runs once per plan on the host (shape arithmetic, constants). */
+            kl_rt *ins[64] = {0}, *outs[64] = {0};
+            if (n->n_inputs > 64 || n->n_outputs > 64) return kl_errorf(KILN_ERR_UNSUPPORTED, "node '%s': too many inputs", kl_node_label(n));
+            if (shape_op) {
+                s = kl_cu_shape_node(n, &p->v[n->inputs[0]->id], &outs[0]);
+            } else {
+                for (size_t k = 0; k < n->n_inputs; k++) ins[k] = n->inputs[k] ? p->v[n->inputs[k]->id].host : NULL;
+                s = kl_program_run_node_out(ce->prog, i, ins, NULL, NULL, outs);
+            }
+            for (size_t k = 0; k < n->n_outputs; k++) {
+                const kl_value *ov = n->outputs[k];
+                if (!s && ov && outs[k]) {
+                    kl_cval *cv = &p->v[ov->id];
+                    cv->host = outs[k];
+                    outs[k] = NULL;
+                    if (cv->host->kind == KL_RT_TENSOR) kl_cv_set_shape(cv, cv->host->rank, cv->host->dims);
+                }
+                kl_rt_unref(outs[k]);
+            }
+            if (s) return kl_error_context(s, "cuda plan: ");
+            p->n_static++;
+            continue;
+        }
+        /* Device memory of the outputs. */
+        bool view = kl_cu_view_op(n);
+        for (size_t k = 0; k < n->n_outputs; k++) {
+            const kl_value *ov = n->outputs[k];
+            if (!ov) continue;
+            kl_cval *cv = &p->v[ov->id];
+            if (!cv->known)
+                return kl_errorf(KILN_ERR_UNSUPPORTED,
+                                 "cuda: the shape of '%s' (output of node '%s', %s) depends on the data; the cuda "
+                                 "provider needs every shape to follow from the input shapes (build with --providers cpu)",
+                                 ov->name, kl_node_label(n), n->op_type);
+            if (!cv->esz)
+                return kl_errorf(KILN_ERR_UNSUPPORTED, "cuda: '%s' (output of node '%s') has a type the device cannot hold",
+                                 ov->name, kl_node_label(n));
+            if (view && k == 0) {
+                const void *xp = NULL;
+                KL_TRY(kl_cu_dev(c, p, n->inputs[0], &xp));
+                cv->d = (void *)xp;
+                cv->isf = p->v[n->inputs[0]->id].isf;
+                cv->t = p->v[n->inputs[0]->id].t;
+            } else if (p->mp.offset[ov->id] >= 0) {
+                cv->d = p->arena + p->mp.offset[ov->id];
+            } else {
+                KL_TRY(kl_cp_alloc(p, (size_t)cv->count * cv->esz, &cv->d));
+            }
+        }
+        if (view) continue;
+        kl_cstep *st;
+        KL_TRY(kl_cp_step(p, &st));
+        st->node = i;
+        if (ce->on_gpu[i]) {
+            kl_bctx b = {c, p, n, i, why, sizeof why};
+            why[0] = 0;
+            s = kl_cu_build_node(&b, st);
+            if (s == KILN_ERR_UNSUPPORTED) {
+                kl_error_clear();
+                kl_cstep_release(st);
+                st->kind = K_HOST;
+                s = KILN_OK;
+            }
+            if (s) return kl_error_context(s, "cuda plan: node '%s' (%s): ", kl_node_label(n), n->op_type);
+        } else {
+            st->kind = K_HOST;
+        }
+        if (st->kind == K_HOST) p->n_host++;
+        else {
+            size_t ws = st->conv ? kc_conv_workspace(st->conv) : st->gemm ? kc_gemm_workspace(st->gemm)
+                      : st->attn ? kc_attn_workspace(st->attn) : 0;
+            p->ws_bytes = KL_MAX(p->ws_bytes, ws);
+        }
+    }
+    if (p->ws_bytes) KL_TRY(kl_cp_alloc(p, p->ws_bytes, &p->ws));
+    /* Graph outputs. */
+    for (size_t j = 0; j < g->n_outputs; j++) {
+        const kl_value *v = g->outputs[j];
+        if (!v) continue;
+        kl_cval *cv = &p->v[v->id];
+        if (!cv->d) continue; /* known on the host */
+        size_t hb = 0;
+        if (!kl_dtype_nbytes(p->sh.dtype[v->id], cv->count, &hb)) return KILN_ERR_INTERNAL;
+        p->out_bytes[j] = hb;
+        if (cv->isf && cv->t == KC_F16 && p->sh.dtype[v->id] == KILN_DTYPE_FLOAT)
+            KL_TRY(kl_cp_alloc(p, hb, &p->out_stage[j]));
+        KL_CU(cudaMallocHost(&p->out_pin[j], hb ? hb : 16));
+    }
+    KL_CU(cudaStreamSynchronize(c->st));
+    return KILN_OK;
+}
+
+static void kl_cplan_key(kl_rt *const *inputs, size_t n, int64_t *key, size_t *len, size_t cap) {
+    size_t k = 0;
+    for (size_t j = 0; j < n && k + KILN_MAX_RANK + 1 < cap; j++) {
+        if (!inputs[j]) {
+            key[k++] = -2;
+            continue;
+        }
+        key[k++] = inputs[j]->rank;
+        for (int a = 0; a < inputs[j]->rank; a++) key[k++] = inputs[j]->dims[a];
+    }
+    *len = k;
+}
+
+/* ---- contexts -------------------------------------------------------------------------------------------- */
+
+kiln_status kl_cuda_ctx_create(kl_cuda_engine *ce, kl_cuda_ctx **out) {
+    kl_cuda_ctx *c = kl_calloc(1, sizeof *c);
+    if (!c) return KILN_ERR_NO_MEMORY;
+    c->ce = ce;
+    cudaError_t e = cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking);
+    for (int i = 0; i < 4 && e == cudaSuccess; i++) e = cudaEventCreate(&c->ev[i]);
+    if (e != cudaSuccess) {
+        kl_cuda_ctx_free(c);
+        return kl_cu_err(e, "cudaStreamCreate/cudaEventCreate");
+    }
+    char why[256] = "";
+    if (kc_dnn_create(&c->dnn, why, sizeof why)) {
+        kl_cuda_ctx_free(c);
+        return kl_errorf(KILN_ERR_INTERNAL, "cuda: %s", why);
+    }
+    *out = c;
+    return KILN_OK;
+}
+
+void kl_cuda_ctx_free(kl_cuda_ctx *c) {
+    if (!c) return;
+    if (c->st) cudaStreamSynchronize(c->st);
+    for (size_t i = 0; i < c->n_plans; i++) kl_cplan_free(c->plans[i], c->ce->ir->graph);
+    for (size_t i = 0; i < c->n_lev; i++) cudaEventDestroy(c->lev[i]);
+    kl_free(c->lev);
+    if (c->dnn) kc_dnn_destroy(c->dnn);
+    for (int i = 0; i < 4; i++)
+        if (c->ev[i]) cudaEventDestroy(c->ev[i]);
+    if (c->st) cudaStreamDestroy(c->st);
+    cudaGetLastError();
+    kl_free(c);
+}
+
+static kiln_status kl_cu_plan_for(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n_inputs, kl_cplan **out) {
+    int64_t key[KILN_MAX_RANK * 8 + 8];
+    size_t len = 0;
+    kl_cplan_key(inputs, n_inputs, key, &len, KL_ARRAY_LEN(key));
+    for (size_t i = 0; i < c->n_plans; i++)
+        if (c->plans[i]->key_len == len && memcmp(c->plans[i]->key, key, len * sizeof key[0]) == 0) {
+            *out = c->plans[i];
+            return KILN_OK;
+        }
+    const kl_graph *g = c->ce->ir->graph;
+    if (c->n_plans == KL_CU_MAX_PLANS) { /* drop the oldest */
+        kl_cplan_free(c->plans[0], g);
+        memmove(c->plans, c->plans + 1, (KL_CU_MAX_PLANS - 1) * sizeof c->plans[0]);
+        c->n_plans--;
+        c->cur = NULL;
+    }
+    kl_cplan *p = kl_calloc(1, sizeof *p);
+    if (!p) return KILN_ERR_NO_MEMORY;
+    memcpy(p->key, key, len * sizeof key[0]);
+    p->key_len = len;
+    kiln_status s = kl_cplan_build(c, p, inputs, n_inputs);
+    if (s) {
+        kl_cplan_free(p, g);
+        return s;
+    }
+    c->plans[c->n_plans++] = p;
+    *out = p;
+    return KILN_OK;
+}
+
+static kiln_status kl_cu_compute(kl_cuda_ctx *c, kl_cplan *p) {
+    if (p->gexec && !c->profiling) {
+        KL_CU(cudaGraphLaunch(p->gexec, c->st));
+        c->last_graph = true;
+        return KILN_OK;
+    }
+    c->last_graph = false;
+    return kl_cu_launch(c, p);
+}
+
+kiln_status kl_cuda_ctx_run(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n_inputs, kl_rt **outputs, size_t n_outputs) {
+    const kl_graph *g = c->ce->ir->graph;
+    kl_cplan *p = NULL;
+    KL_TRY(kl_cu_plan_for(c, inputs, n_inputs, &p));
+    c->cur = p;
+    /* Host to device. */
+    KL_CU(cudaEventRecord(c->ev[0], c->st));
+    for (size_t j = 0; j < g->n_inputs && j < n_inputs; j++) {
+        const kl_value *v = g->inputs[j];
+        kl_cval *cv = &p->v[v->id];
+        if (!inputs[j] || !cv->d || !p->in_pin[j]) continue;
+        if (inputs[j]->nbytes != p->in_bytes[j])
+            return kl_errorf(KILN_ERR_SHAPE, "input '%s': %zu bytes, the plan expects %zu", v->name, inputs[j]->nbytes,
+                             p->in_bytes[j]);
+        memcpy(p->in_pin[j], inputs[j]->data, p->in_bytes[j]);
+        void *dst = p->in_stage[j] ? p->in_stage[j] : cv->d;
+        KL_CU(cudaMemcpyAsync(dst, p->in_pin[j], p->in_bytes[j], cudaMemcpyHostToDevice, c->st));
+        if (p->in_stage[j]) KL_CU(kc_cast(cv->d, KC_F16, p->in_stage[j], KC_F32, cv->count, c->st));
+    }
+    KL_CU(cudaEventRecord(c->ev[1], c->st));
+    kiln_status s = kl_cu_compute(c, p);
+    if (s) {
+        cudaStreamSynchronize(c->st);
+        return s;
+    }
+    KL_CU(cudaEventRecord(c->ev[2], c->st));
+    /* Device to host. */
+    for (size_t j = 0; j < g->n_outputs && j < n_outputs; j++) {
+        const kl_value *v = g->outputs[j];
+        kl_cval *cv = v ? &p->v[v->id] : NULL;
+        if (!cv || !cv->d) continue;
+        const void *src = cv->d;
+        if (p->out_stage[j]) {
+            KL_CU(kc_cast(p->out_stage[j], KC_F32, cv->d, KC_F16, cv->count, c->st));
+            src = p->out_stage[j];
+        }
+        KL_CU(cudaMemcpyAsync(p->out_pin[j], src, p->out_bytes[j], cudaMemcpyDeviceToHost, c->st));
+    }
+    KL_CU(cudaEventRecord(c->ev[3], c->st));
+    KL_CU(cudaStreamSynchronize(c->st));
+    float t0 = 0, t1 = 0, t2 = 0;
+    cudaEventElapsedTime(&t0, c->ev[0], c->ev[1]);
+    cudaEventElapsedTime(&t1, c->ev[1], c->ev[2]);
+    cudaEventElapsedTime(&t2, c->ev[2], c->ev[3]);
+    c->t_h2d = t0;
+    c->t_comp = t1;
+    c->t_d2h = t2;
+    for (size_t j = 0; j < g->n_outputs && j < n_outputs; j++) {
+        const kl_value *v = g->outputs[j];
+        outputs[j] = NULL;
+        if (!v) continue;
+        kl_cval *cv = &p->v[v->id];
+        kiln_status os;
+        if (cv->d) {
+            os = kl_rt_tensor(p->sh.dtype[v->id], cv->rank, cv->dims, &outputs[j]);
+            if (!os && p->out_bytes[j]) memcpy(outputs[j]->data, p->out_pin[j], p->out_bytes[j]);
+        } else if (cv->host) {
+            os = kl_rt_clone(cv->host, &outputs[j]);
+        } else {
+            os = kl_errorf(KILN_ERR_INTERNAL, "output '%s' was not computed", v->name);
+        }
+        if (os) {
+            for (size_t k = 0; k <= j; k++) {
+                kl_rt_unref(outputs[k]);
+                outputs[k] = NULL;
+            }
+            return os;
+        }
+    }
+    p->runs++;
+    if (!p->graph_tried && !c->profiling) kl_cu_capture(c, p);
+    return KILN_OK;
+}
+
+void kl_cuda_ctx_last_times(const kl_cuda_ctx *c, double *h2d, double *compute, double *d2h) {
+    if (h2d) *h2d = c->t_h2d;
+    if (compute) *compute = c->t_comp;
+    if (d2h) *d2h = c->t_d2h;
+}
+
+kiln_status kl_cuda_ctx_time_compute(kl_cuda_ctx *c, int iterations, double *ms) {
+    kl_cplan *p = c->cur;
+    if (!p) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "cuda: time the compute after one run");
+    for (int i = 0; i < iterations; i++) {
+        KL_CU(cudaEventRecord(c->ev[1], c->st));
+        KL_TRY(kl_cu_compute(c, p));
+        KL_CU(cudaEventRecord(c->ev[2], c->st));
+        KL_CU(cudaEventSynchronize(c->ev[2]));
+        float t = 0;
+        KL_CU(cudaEventElapsedTime(&t, c->ev[1], c->ev[2]));
+        ms[i] = t;
+    }
+    return KILN_OK;
+}
+
+void kl_cuda_ctx_set_profiling(kl_cuda_ctx *c, bool on, double *node_ms, uint64_t *node_runs) {
+    c->profiling = on;
+    c->node_ms = node_ms;
+    c->node_runs = node_runs;
+}
+
+size_t kl_cuda_ctx_device_bytes(const kl_cuda_ctx *c) { return c->cur ? c->cur->dev_bytes : 0; }
+
+void kl_cuda_ctx_stats(const kl_cuda_ctx *c, bool *graph, size_t *host_nodes, size_t *static_nodes) {
+    if (graph) *graph = c->last_graph;
+    if (host_nodes) *host_nodes = c->cur ? c->cur->n_host : 0;
+    if (static_nodes) *static_nodes = c->cur ? c->cur->n_static : 0;
+}

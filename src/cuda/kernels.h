@@ -1,0 +1,178 @@
+/*
+ * kernels.h — kiln's own CUDA C kernels (the .cu files of src/cuda), behind a C
+ * boundary.  Host code (src/cuda/exec.c, C11) calls these launchers; each
+ * launches on `stream`, never synchronizes, and returns cudaGetLastError()
+ * after its launch(es) (cudaSuccess when there was nothing to do).
+ *
+ * Element types: float32 or float16 (kc_dtype); every kernel computes in
+ * float32 and rounds to the storage type once per output element.  All
+ * sizes and strides are in elements, not bytes.  No launcher allocates.
+ * Tensors are dense row-major unless strides are given.  y may alias x
+ * (in place) where a launcher says so.
+ */
+#ifndef KL_CUDA_KERNELS_H
+#define KL_CUDA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum kc_dtype { KC_F32 = 0, KC_F16 = 1 } kc_dtype;
+
+#define KC_MAX_RANK 8
+#define KC_MAX_INPUTS 8   /* kiln.FusedElementwise inputs */
+#define KC_MAX_STEPS 64   /* kiln.FusedElementwise steps */
+
+/* Element size of t in bytes (4 or 2). */
+static inline size_t kc_dtype_size(kc_dtype t) { return t == KC_F16 ? 2 : 4; }
+
+/* ---- conversions and fills ------------------------------------------------------- */
+
+/* y[i] = (yt) x[i] for i < n (float32 <-> float16, or a plain copy when
+ * xt == yt).  Round to nearest even; float32 beyond float16's range becomes
+ * +-inf, NaN stays NaN. */
+cudaError_t kc_cast(void *y, kc_dtype yt, const void *x, kc_dtype xt, int64_t n, cudaStream_t stream);
+
+/* y[i] = value for i < n. */
+cudaError_t kc_fill(void *y, kc_dtype t, float value, int64_t n, cudaStream_t stream);
+
+/* ---- strided copy (Transpose, Slice, Concat, Split, Expand, Pad's interior) ------- */
+
+/* For every index (i0..i{rank-1}) < dims:
+ *   y[sum i_k * ystride[k]] = x[sum i_k * xstride[k]]
+ * Strides may be 0 (broadcast, Expand) or negative (Slice with negative
+ * steps; x then points at the first element read).  elem_size is 1, 2, 4
+ * or 8 bytes (any dtype: the bytes are moved, not converted).  rank 0..8;
+ * rank 0 copies one element.  y must not overlap x. */
+cudaError_t kc_copy_nd(void *y, const int64_t *ystride, const void *x, const int64_t *xstride, const int64_t *dims,
+                       int rank, size_t elem_size, cudaStream_t stream);
+
+/* ---- epilogue: bias, residual, activation ------------------------------------------ */
+
+/* For a tensor viewed as [outer, channels, inner] (NCHW: outer = N,
+ * channels = C, inner = H*W; a GEMM output [M, N]: outer = M, channels = N,
+ * inner = 1):
+ *   y[o,c,i] = act(x[o,c,i] + bias[c] + z[o,c,i])
+ * bias (channels values, same dtype t) and z (same shape and dtype) may be
+ * NULL.  act is a kl_act value (src/ops/kiln.h): 0 none, 1 relu, 2 clip
+ * (min(max(x, alpha), beta)), 3 leaky relu (alpha), 4 sigmoid, 5 silu,
+ * 6 hard sigmoid (max(0, min(1, alpha*x + beta))), 7 hard swish, 8 gelu
+ * (erf), 9 gelu (tanh), 10 mish, 11 tanh.  y may equal x (in place). */
+cudaError_t kc_bias_act(void *y, const void *x, const void *bias, const void *z, int64_t outer, int64_t channels,
+                        int64_t inner, int act, float alpha, float beta, kc_dtype t, cudaStream_t stream);
+
+/* ---- fused elementwise programs (kiln.FusedElementwise, and every plain
+ *      unary/binary float op as a one-step program) --------------------------------- */
+
+typedef struct kc_fe_program {
+    int n_steps;                 /* 1..KC_MAX_STEPS */
+    int op[KC_MAX_STEPS];        /* kl_fe_op values (src/ops/kiln_transformer.h) */
+    int arg[KC_MAX_STEPS];       /* input index, -1 = imm[i], -2 = the running value itself */
+    float imm[KC_MAX_STEPS];
+    int n_inputs;                /* 1..KC_MAX_INPUTS */
+    int rank;                    /* of y, 0..KC_MAX_RANK */
+    int64_t dims[KC_MAX_RANK];   /* y's dims */
+    /* strides of input j over y's dims (0 on broadcast axes), in elements */
+    int64_t stride[KC_MAX_INPUTS][KC_MAX_RANK];
+} kc_fe_program;
+
+/* y = program(inputs): per element, v = x0, then v = op_i(v, operand_i) for
+ * each step, in float32 (the CPU reference computes each step in double
+ * and rounds to the storage type; float32 is within the tolerance tiers).
+ * Opcodes: 0 add, 1 sub (v - a), 2 rsub (a - v), 3 mul, 4 div (v / a),
+ * 5 rdiv (a / v), 6 pow (v^a), 7 rpow (a^v), 16 relu, 17 sigmoid, 18 tanh,
+ * 19 exp, 20 log, 21 erf, 22 sqrt, 23 neg, 24 abs, 25 reciprocal,
+ * 26 leaky relu (alpha = imm), 27 softplus.  Inputs and y share dtype t.
+ * y may alias an input that has y's shape and dense strides. */
+cudaError_t kc_fe(void *y, const void *const *inputs, const kc_fe_program *p, kc_dtype t, cudaStream_t stream);
+
+/* ---- normalization and softmax ------------------------------------------------------ */
+
+/* Softmax over the middle axis of x viewed as [outer, axis, inner]:
+ *   y[o,:,i] = softmax(scale * x[o,:,i] + mask)
+ * mask (may be NULL) is float32 or t (mask_t), broadcast by strides: the
+ * mask element for (o, a, i) is mask[o_mask + a*mask_axis_stride + i*mask_inner_stride]
+ * where o_mask = (o / mask_outer_div) % mask_outer_mod * mask_outer_stride
+ * (pass mask_outer_div = 1, mask_outer_mod = outer for a plain [outer, axis, inner] mask).
+ * Max-subtracted, accumulated in float32; rows of -inf give 0 (not NaN)
+ * only when the CPU reference does too (it gives NaN: match the reference,
+ * i.e. NaN).  inner == 1 is the common, fast case (one warp or block per row).
+ * y may equal x. */
+cudaError_t kc_softmax(void *y, const void *x, int64_t outer, int64_t axis, int64_t inner, float scale,
+                       const void *mask, kc_dtype mask_t, int64_t mask_outer_div, int64_t mask_outer_mod,
+                       int64_t mask_outer_stride, int64_t mask_axis_stride, int64_t mask_inner_stride,
+                       kc_dtype t, cudaStream_t stream);
+
+/* LayerNorm (rms = 0) or RMSNorm (rms = 1) of each row of x [rows, cols]:
+ *   y = (x - mean) / sqrt(var + eps) * scale + bias    (biased variance)
+ *   y = x / sqrt(mean(x^2) + eps) * scale                (rms)
+ * scale and bias have `cols` values of dtype t, or NULL (1 and 0).
+ * Statistics in float32 (two-pass or Welford: not E[x^2]-E[x]^2).
+ * y may equal x. */
+cudaError_t kc_layernorm(void *y, const void *x, const void *scale, const void *bias, int64_t rows, int64_t cols,
+                         float eps, int rms, kc_dtype t, cudaStream_t stream);
+
+/* ---- pooling, resize, reductions ------------------------------------------------------ */
+
+typedef struct kc_pool2d {
+    int64_t n, c, h, w;          /* input NCHW */
+    int64_t oh, ow;              /* output H, W */
+    int kh, kw, sh, sw, dh, dw;  /* kernel, strides, dilations */
+    int pt, pl;                  /* top/left padding (bottom/right implied by oh/ow) */
+    int is_max;                  /* 1: MaxPool, 0: AveragePool */
+    int count_include_pad;       /* AveragePool: divide by kh*kw (1) or by the valid count (0) */
+} kc_pool2d;
+
+/* MaxPool / AveragePool 2-D on NCHW (padding never wins a max). */
+cudaError_t kc_pool2d_run(void *y, const void *x, const kc_pool2d *p, kc_dtype t, cudaStream_t stream);
+
+/* GlobalAveragePool / GlobalMaxPool: y[r] = mean (or max) of x[r, 0..inner)
+ * for r < rows (NCHW: rows = N*C, inner = H*W). */
+cudaError_t kc_global_pool(void *y, const void *x, int64_t rows, int64_t inner, int is_max, kc_dtype t,
+                           cudaStream_t stream);
+
+/* Reduce the middle axis of x viewed as [outer, red, inner]: y[o, i] =
+ * op over r of x[o, r, i].  op: 0 sum, 1 mean, 2 max, 3 min, 4 sum of
+ * squares, 5 L2 (sqrt of the sum of squares).  float32 accumulation. */
+cudaError_t kc_reduce(void *y, const void *x, int64_t outer, int64_t red, int64_t inner, int op, kc_dtype t,
+                      cudaStream_t stream);
+
+typedef struct kc_resize {
+    int64_t n, c, h, w, oh, ow;  /* NCHW in and out (only H and W are resized) */
+    float scale_h, scale_w;      /* output/input, as ONNX's scales (used by the coordinate transform) */
+    int mode;                    /* 0 nearest, 1 linear (bilinear) */
+    int coord;                   /* 0 half_pixel, 1 asymmetric, 2 align_corners, 3 pytorch_half_pixel, 4 tf_half_pixel_for_nearest */
+    int nearest;                 /* 0 round_prefer_floor, 1 round_prefer_ceil, 2 floor, 3 ceil */
+} kc_resize;
+
+/* Resize on NCHW with ONNX Resize-11..19 semantics for the modes above
+ * (linear: exclude_outside 0, no antialias, no extrapolation region). */
+cudaError_t kc_resize_run(void *y, const void *x, const kc_resize *p, kc_dtype t, cudaStream_t stream);
+
+/* Gather along an axis: x viewed as [outer, axis, inner], indices int64
+ * (device memory, n_idx of them, negative counts from the end; out of
+ * range is clamped, the host checked them where it could):
+ *   y[o, j, i] = x[o, idx[j], i].  elem_size 1, 2, 4 or 8 bytes. */
+cudaError_t kc_gather(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t axis, int64_t n_idx,
+                      int64_t inner, size_t elem_size, cudaStream_t stream);
+
+/* ---- attention helpers ---------------------------------------------------------------- */
+
+/* Head split: x [B, S, H*D] (row stride ld, columns from col0) ->
+ * y [B, H, S, D] dense; and the inverse merge y [B, S, H*D] <- x [B, H, S, D].
+ * With seq_first = 1, x is [S, B, ...] instead (torch's MultiheadAttention). */
+cudaError_t kc_heads_split(void *y, const void *x, int64_t b, int64_t s, int64_t h, int64_t d, int64_t ld,
+                           int seq_first, kc_dtype t, cudaStream_t stream);
+cudaError_t kc_heads_merge(void *y, const void *x, int64_t b, int64_t s, int64_t h, int64_t d, int seq_first,
+                           kc_dtype t, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KL_CUDA_KERNELS_H */
