@@ -1,0 +1,1065 @@
+/*
+ * test_cuda_kernels.c — every launcher of src/cuda/kernels.h against a
+ * float64 CPU reference written here (independent of the kernels and of
+ * src/cpu/ref): fresh random inputs (seed printed), outputs poisoned with
+ * NaN bytes and followed by guard elements that must stay untouched, odd
+ * sizes and tails, float32 and float16.  Tolerance tiers: exact (data
+ * movement, casts, fills), f32 (relative L2 <= 1e-5, each element within
+ * 1e-4 of max(1, max |ref|)), f16 (2e-3 and 1e-2).  NaN and infinity
+ * positions must match.  One line per case, then a PASS/FAIL count; exits
+ * 77 (CTest skip) when no CUDA device is present.
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cuda_runtime_api.h>
+
+#include "cuda/kernels.h"
+
+#define GUARD 32 /* poisoned elements after every output */
+
+static int g_pass, g_fail;
+static uint64_t g_rng;
+static cudaStream_t g_stream;
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+static uint64_t rng_next(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+static double urand(double lo, double hi) { return lo + (hi - lo) * (double)(rng_next() >> 11) * 0x1p-53; }
+static int64_t irand(int64_t lo, int64_t hi) { return lo + (int64_t)(rng_next() % (uint64_t)(hi - lo + 1)); }
+
+/* float32 -> float16 bits, round to nearest even, overflow to inf, NaN kept. */
+static uint16_t f2h(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return sign | 0x7e00u;
+    if (ax >= 0x477ff000u) return sign | 0x7c00u; /* >= 65520 */
+    if (ax < 0x38800000u) {                       /* below 2^-14: subnormal or zero */
+        float a;
+        memcpy(&a, &ax, 4);
+        return sign | (uint16_t)nearbyint((double)a * 16777216.0);
+    }
+    uint32_t h = ((((ax >> 23) - 127 + 15) << 10) | ((ax & 0x7fffffu) >> 13)), rem = ax & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;
+    return (uint16_t)(sign | h);
+}
+
+static double h2d(uint16_t h) {
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(1024 + m, e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+/* v rounded to storage type t. */
+static double rnd(kc_dtype t, double v) { return t == KC_F16 ? h2d(f2h((float)v)) : (double)(float)v; }
+
+static const char *tname(kc_dtype t) { return t == KC_F16 ? "f16" : "f32"; }
+
+static void cuda_fatal(cudaError_t e, const char *what, int line) {
+    fprintf(stderr, "line %d: %s: %s\n", line, what, cudaGetErrorString(e));
+    exit(1);
+}
+#define CK(call)                                                                                                       \
+    do {                                                                                                               \
+        cudaError_t ck_e_ = (call);                                                                                    \
+        if (ck_e_ != cudaSuccess) cuda_fatal(ck_e_, #call, __LINE__);                                                  \
+    } while (0)
+
+/* Launcher return code, then the stream's. */
+static bool launched(cudaError_t e, const char *name) {
+    if (e == cudaSuccess) e = cudaStreamSynchronize(g_stream);
+    if (e != cudaSuccess) {
+        printf("FAIL %s: %s\n", name, cudaGetErrorString(e));
+        g_fail++;
+        return false;
+    }
+    return true;
+}
+
+/* A device tensor of n elements of t (plus GUARD poisoned ones) and its
+ * host values h (as stored). */
+typedef struct tbuf {
+    kc_dtype t;
+    size_t n;
+    void *d;
+    double *h;
+} tbuf;
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+/* Upload h[0..n) (rounded in place to t). */
+static void tb_upload(tbuf *b) {
+    size_t es = kc_dtype_size(b->t);
+    unsigned char *raw = xmalloc(b->n * es);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->t == KC_F16) {
+            uint16_t hv = f2h((float)b->h[i]);
+            memcpy(raw + 2 * i, &hv, 2);
+            b->h[i] = h2d(hv);
+        } else {
+            float f = (float)b->h[i];
+            memcpy(raw + 4 * i, &f, 4);
+            b->h[i] = f;
+        }
+    }
+    CK(cudaMemcpy(b->d, raw, b->n * es, cudaMemcpyHostToDevice));
+    free(raw);
+}
+
+/* n poisoned elements (NaN bytes) plus the guard. */
+static tbuf tb_alloc(kc_dtype t, size_t n) {
+    tbuf b = {t, n, NULL, xmalloc((n ? n : 1) * sizeof(double))};
+    CK(cudaMalloc(&b.d, (n + GUARD) * kc_dtype_size(t)));
+    CK(cudaMemset(b.d, 0xff, (n + GUARD) * kc_dtype_size(t)));
+    return b;
+}
+
+/* n random values in [lo, hi), uploaded. */
+static tbuf tb_rand(kc_dtype t, size_t n, double lo, double hi) {
+    tbuf b = tb_alloc(t, n);
+    for (size_t i = 0; i < n; i++) b.h[i] = urand(lo, hi);
+    tb_upload(&b);
+    return b;
+}
+
+/* Download into h; false if a guard element changed. */
+static bool tb_download(tbuf *b) {
+    size_t es = kc_dtype_size(b->t), tot = (b->n + GUARD) * es;
+    unsigned char *raw = xmalloc(tot);
+    CK(cudaMemcpy(raw, b->d, tot, cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->t == KC_F16) {
+            uint16_t hv;
+            memcpy(&hv, raw + 2 * i, 2);
+            b->h[i] = h2d(hv);
+        } else {
+            float f;
+            memcpy(&f, raw + 4 * i, 4);
+            b->h[i] = f;
+        }
+    }
+    bool ok = true;
+    for (size_t i = b->n * es; i < tot; i++) ok &= raw[i] == 0xff;
+    free(raw);
+    return ok;
+}
+
+static void tb_free(tbuf *b) {
+    CK(cudaFree(b->d));
+    free(b->h);
+    b->d = NULL;
+    b->h = NULL;
+}
+
+/* Compare y (downloaded here) with ref under t's tier (tolerances * mult). */
+static void check(const char *name, tbuf *y, const double *ref, double mult) {
+    bool guard = tb_download(y);
+    double num = 0, den = 0, maxabs = 0, maxref = 0;
+    size_t bad = 0, first = (size_t)-1;
+    for (size_t i = 0; i < y->n; i++)
+        if (isfinite(ref[i]) && fabs(ref[i]) > maxref) maxref = fabs(ref[i]);
+    double rtol = (y->t == KC_F16 ? 2e-3 : 1e-5) * mult, atol = (y->t == KC_F16 ? 1e-2 : 1e-4) * mult;
+    double lim = atol * (maxref > 1 ? maxref : 1);
+    for (size_t i = 0; i < y->n; i++) {
+        double g = y->h[i], r = ref[i];
+        bool ok;
+        if (isnan(r) || isnan(g)) ok = isnan(r) && isnan(g);
+        else if (isinf(r) || isinf(g)) ok = g == r;
+        else {
+            double d = fabs(g - r);
+            num += d * d;
+            den += r * r;
+            if (d > maxabs) maxabs = d;
+            ok = d <= lim;
+        }
+        if (!ok && bad++ == 0) first = i;
+    }
+    double rl2 = den > 0 ? sqrt(num / den) : sqrt(num);
+    bool pass = guard && bad == 0 && rl2 <= rtol;
+    printf("%s %-58s %s n=%zu rl2=%.2e maxabs=%.2e", pass ? "ok  " : "FAIL", name, tname(y->t), y->n, rl2, maxabs);
+    if (!guard) printf(" [guard overwritten]");
+    if (bad) printf(" [%zu bad, first at %zu: got %.9g, want %.9g]", bad, first, y->h[first], ref[first]);
+    printf("\n");
+    if (pass) g_pass++;
+    else g_fail++;
+}
+
+/* Byte-exact comparison of a device buffer of nb bytes with want. */
+static void check_bytes(const char *name, const void *d, const unsigned char *want, size_t nb) {
+    unsigned char *got = xmalloc(nb);
+    CK(cudaMemcpy(got, d, nb, cudaMemcpyDeviceToHost));
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < nb; i++)
+        if (got[i] != want[i] && bad++ == 0) first = i;
+    printf("%s %-58s bytes=%zu", bad ? "FAIL" : "ok  ", name, nb);
+    if (bad) printf(" [%zu bad bytes, first at %zu: got 0x%02x, want 0x%02x]", bad, first, got[first], want[first]);
+    printf("\n");
+    if (bad) g_fail++;
+    else g_pass++;
+    free(got);
+}
+
+static const kc_dtype DTS[2] = {KC_F32, KC_F16};
+
+/* ---- cast, fill --------------------------------------------------------------------------- */
+
+static void test_cast(void) {
+    static const size_t ns[] = {1, 7, 17, 1000, 4099};
+    for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+        for (int off = 0; off < 2; off++) { /* off = 1: unaligned pointers (scalar path) */
+            size_t n = ns[k], tot = n + off;
+            float *xf = xmalloc(tot * 4);
+            uint16_t *xh = xmalloc(tot * 2), *wh = xmalloc(tot * 2);
+            float *wf = xmalloc(tot * 4);
+            static const float sp[] = {INFINITY, -INFINITY, NAN, 1e6f, 65519.0f, 65520.0f, -65504.0f, 1e-8f,
+                                       3e-5f,    -6.1e-5f,  0.0f, -0.0f, 2.9802322e-8f};
+            for (size_t i = 0; i < tot; i++) {
+                xf[i] = (float)urand(-3, 3);
+                xh[i] = (uint16_t)(rng_next() & 0xffff);
+            }
+            if (n >= 17)
+                for (size_t i = 0; i < sizeof sp / sizeof *sp; i++) xf[off + i] = sp[i];
+            for (size_t i = 0; i < tot; i++) {
+                wh[i] = f2h(xf[i]);
+                wf[i] = (float)h2d(xh[i]);
+            }
+            void *dx, *dy;
+            CK(cudaMalloc(&dx, tot * 4 + 64));
+            CK(cudaMalloc(&dy, tot * 4 + 64));
+            char name[96];
+            /* f32 -> f16 */
+            CK(cudaMemcpy(dx, xf, tot * 4, cudaMemcpyHostToDevice));
+            CK(cudaMemset(dy, 0xff, tot * 4 + 64));
+            snprintf(name, sizeof name, "cast f32->f16 n=%zu off=%d", n, off);
+            if (launched(kc_cast((uint16_t *)dy + off, KC_F16, (float *)dx + off, KC_F32, (int64_t)n, g_stream), name)) {
+                uint16_t *got = xmalloc(tot * 2 + 64);
+                CK(cudaMemcpy(got, dy, tot * 2 + 64, cudaMemcpyDeviceToHost));
+                size_t bad = 0;
+                for (size_t i = 0; i < tot + 32; i++) {
+                    bool want_poison = i < (size_t)off || i >= tot;
+                    uint16_t w = want_poison ? 0xffff : wh[i];
+                    bool nan_ok = !want_poison && (w & 0x7c00) == 0x7c00 && (w & 0x3ff) && (got[i] & 0x7c00) == 0x7c00 &&
+                                  (got[i] & 0x3ff);
+                    if (got[i] != w && !nan_ok) bad++;
+                }
+                printf("%s %-58s [%zu bad]\n", bad ? "FAIL" : "ok  ", name, bad);
+                bad ? g_fail++ : g_pass++;
+                free(got);
+            }
+            /* f16 -> f32 */
+            CK(cudaMemcpy(dx, xh, tot * 2, cudaMemcpyHostToDevice));
+            CK(cudaMemset(dy, 0xff, tot * 4 + 64));
+            snprintf(name, sizeof name, "cast f16->f32 n=%zu off=%d", n, off);
+            if (launched(kc_cast((float *)dy + off, KC_F32, (uint16_t *)dx + off, KC_F16, (int64_t)n, g_stream), name)) {
+                float *got = xmalloc(tot * 4 + 64);
+                CK(cudaMemcpy(got, dy, tot * 4 + 64, cudaMemcpyDeviceToHost));
+                size_t bad = 0;
+                for (size_t i = 0; i < tot + 16; i++) {
+                    uint32_t g, w = 0xffffffffu;
+                    memcpy(&g, &got[i], 4);
+                    if (i >= (size_t)off && i < tot) memcpy(&w, &wf[i], 4);
+                    bool nan_ok = i >= (size_t)off && i < tot && isnan(wf[i]) && isnan(got[i]);
+                    if (g != w && !nan_ok) bad++;
+                }
+                printf("%s %-58s [%zu bad]\n", bad ? "FAIL" : "ok  ", name, bad);
+                bad ? g_fail++ : g_pass++;
+                free(got);
+            }
+            /* same type: a copy */
+            for (int t = 0; t < 2; t++) {
+                size_t es = kc_dtype_size(DTS[t]);
+                unsigned char *want = xmalloc(tot * es + 64);
+                memset(want, 0xff, tot * es + 64);
+                memcpy(want + off * es, (t ? (const char *)xh : (const char *)xf) + off * es, n * es);
+                CK(cudaMemcpy(dx, t ? (void *)xh : (void *)xf, tot * es, cudaMemcpyHostToDevice));
+                CK(cudaMemset(dy, 0xff, tot * 4 + 64));
+                snprintf(name, sizeof name, "cast %s->%s n=%zu off=%d", tname(DTS[t]), tname(DTS[t]), n, off);
+                if (launched(kc_cast((char *)dy + off * es, DTS[t], (char *)dx + off * es, DTS[t], (int64_t)n, g_stream),
+                             name))
+                    check_bytes(name, dy, want, tot * es + 64);
+                free(want);
+            }
+            CK(cudaFree(dx));
+            CK(cudaFree(dy));
+            free(xf);
+            free(xh);
+            free(wh);
+            free(wf);
+        }
+    }
+}
+
+static void test_fill(void) {
+    static const size_t ns[] = {1, 3, 8, 63, 1000, 4097};
+    for (int t = 0; t < 2; t++)
+        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+            size_t n = ns[k];
+            float v = (float)urand(-2, 2);
+            tbuf y = tb_alloc(DTS[t], n + 1);
+            y.n = n; /* one element after the output must stay poisoned too: check() sees n elements + guard */
+            double *ref = xmalloc(n * sizeof *ref);
+            for (size_t i = 0; i < n; i++) ref[i] = rnd(DTS[t], v);
+            char name[96];
+            snprintf(name, sizeof name, "fill n=%zu v=%g", n, v);
+            if (launched(kc_fill(y.d, DTS[t], v, (int64_t)n, g_stream), name)) check(name, &y, ref, 0);
+            free(ref);
+            tb_free(&y);
+        }
+}
+
+/* ---- strided copy, gather, heads ------------------------------------------------------- */
+
+/* Copy case: rank, dims, strides; x_off / y_off: element offset of the
+ * first element; nx / ny: buffer sizes in elements. */
+static void copy_case(const char *label, int rank, const int64_t *dims, const int64_t *xs, const int64_t *ys,
+                      int64_t x_off, int64_t y_off, size_t nx, size_t ny, size_t es) {
+    unsigned char *hx = xmalloc(nx * es), *want = xmalloc(ny * es + 64);
+    for (size_t i = 0; i < nx * es; i++) hx[i] = (unsigned char)rng_next();
+    memset(want, 0xab, ny * es + 64);
+    int64_t n = 1, idx[KC_MAX_RANK] = {0};
+    for (int k = 0; k < rank; k++) n *= dims[k];
+    for (int64_t i = 0; i < n; i++) {
+        int64_t xo = x_off, yo = y_off;
+        for (int k = 0; k < rank; k++) xo += idx[k] * xs[k], yo += idx[k] * ys[k];
+        memcpy(want + yo * es, hx + xo * es, es);
+        for (int k = rank - 1; k >= 0; k--) {
+            if (++idx[k] < dims[k]) break;
+            idx[k] = 0;
+        }
+    }
+    void *dx, *dy;
+    CK(cudaMalloc(&dx, nx * es + 16));
+    CK(cudaMalloc(&dy, ny * es + 64));
+    CK(cudaMemcpy(dx, hx, nx * es, cudaMemcpyHostToDevice));
+    CK(cudaMemset(dy, 0xab, ny * es + 64));
+    char name[128];
+    snprintf(name, sizeof name, "copy_nd %s es=%zu", label, es);
+    if (launched(kc_copy_nd((char *)dy + y_off * es, ys, (char *)dx + x_off * es, xs, dims, rank, es, g_stream), name))
+        check_bytes(name, dy, want, ny * es + 64);
+    CK(cudaFree(dx));
+    CK(cudaFree(dy));
+    free(hx);
+    free(want);
+}
+
+static void test_copy_nd(void) {
+    static const size_t ess[] = {1, 2, 4, 8};
+    for (size_t e = 0; e < 4; e++) {
+        size_t es = ess[e];
+        { /* transpose [3,5,7] -> perm (2,0,1) */
+            int64_t d[3] = {7, 3, 5}, xs[3] = {1, 35, 7}, ys[3] = {15, 5, 1};
+            copy_case("transpose[3,5,7]->(2,0,1)", 3, d, xs, ys, 0, 0, 105, 105, es);
+        }
+        { /* slice x[4:0:-1, 8:2:-1] of x [5, 9] (negative steps) */
+            int64_t d[2] = {4, 6}, xs[2] = {-9, -1}, ys[2] = {6, 1};
+            copy_case("slice neg steps", 2, d, xs, ys, 4 * 9 + 8, 0, 45, 24, es);
+        }
+        { /* expand [1,4,1] -> [3,4,5] */
+            int64_t d[3] = {3, 4, 5}, xs[3] = {0, 1, 0}, ys[3] = {20, 5, 1};
+            copy_case("expand [1,4,1]->[3,4,5]", 3, d, xs, ys, 0, 0, 4, 60, es);
+        }
+        { /* concat part: x [2,4,6] into y [2,10,6] at axis-1 offset 3 */
+            int64_t d[3] = {2, 4, 6}, xs[3] = {24, 6, 1}, ys[3] = {60, 6, 1};
+            copy_case("concat part [2,4,6] into [2,10,6]@3", 3, d, xs, ys, 0, 18, 48, 120, es);
+        }
+        { /* row-padded y (widening path) */
+            int64_t d[2] = {3, 32}, xs[2] = {32, 1}, ys[2] = {64, 1};
+            copy_case("rows [3,32] into stride 64", 2, d, xs, ys, 0, 0, 96, 192, es);
+        }
+        { /* dense 1-D and rank 0 and all ones */
+            int64_t d[1] = {1001}, s1[1] = {1};
+            copy_case("dense [1001]", 1, d, s1, s1, 0, 0, 1001, 1001, es);
+            copy_case("rank 0", 0, NULL, NULL, NULL, 0, 0, 1, 1, es);
+            int64_t d1[3] = {1, 1, 1}, z3[3] = {0, 0, 0};
+            copy_case("dims [1,1,1]", 3, d1, z3, z3, 0, 0, 1, 1, es);
+        }
+        { /* rank 8, reversed axes */
+            int64_t xd[8] = {2, 1, 3, 2, 1, 2, 3, 2}, xst[8], d[8], xs[8], ys[8], acc = 1;
+            for (int k = 7; k >= 0; k--) xst[k] = acc, acc *= xd[k];
+            for (int k = 0; k < 8; k++) d[k] = xd[7 - k], xs[k] = xst[7 - k];
+            acc = 1;
+            for (int k = 7; k >= 0; k--) ys[k] = acc, acc *= d[k];
+            copy_case("rank 8 reversed", 8, d, xs, ys, 0, 0, (size_t)acc, (size_t)acc, es);
+        }
+        { /* odd strided: every other column of [17, 63] */
+            int64_t d[2] = {17, 32}, xs[2] = {63, 2}, ys[2] = {32, 1};
+            copy_case("step 2 columns of [17,63]", 2, d, xs, ys, 0, 0, 17 * 63, 17 * 32, es);
+        }
+    }
+}
+
+static void test_gather(void) {
+    static const int64_t cs[][5] = {{1, 5, 3, 1, 4}, {2, 7, 4, 3, 2}, {3, 4, 5, 8, 4}, {2, 3, 2, 16, 1},
+                                    {1, 10, 6, 5, 8}, {4, 6, 7, 4, 2}, {2, 9, 1, 1, 1}};
+    for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+        int64_t outer = cs[c][0], axis = cs[c][1], ni = cs[c][2], inner = cs[c][3];
+        size_t es = (size_t)cs[c][4], nx = (size_t)(outer * axis * inner), ny = (size_t)(outer * ni * inner);
+        int64_t *idx = xmalloc((size_t)ni * sizeof *idx);
+        for (int64_t j = 0; j < ni; j++) idx[j] = irand(-axis, axis - 1);
+        if (ni > 2) idx[0] = axis + 2, idx[1] = -axis - 3; /* out of range: clamped */
+        unsigned char *hx = xmalloc(nx * es), *want = xmalloc(ny * es + 64);
+        for (size_t i = 0; i < nx * es; i++) hx[i] = (unsigned char)rng_next();
+        memset(want, 0xab, ny * es + 64);
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t j = 0; j < ni; j++) {
+                int64_t k = idx[j] < 0 ? idx[j] + axis : idx[j];
+                k = k < 0 ? 0 : k >= axis ? axis - 1 : k;
+                memcpy(want + (size_t)((o * ni + j) * inner) * es, hx + (size_t)((o * axis + k) * inner) * es,
+                       (size_t)inner * es);
+            }
+        void *dx, *dy, *di;
+        CK(cudaMalloc(&dx, nx * es));
+        CK(cudaMalloc(&dy, ny * es + 64));
+        CK(cudaMalloc(&di, (size_t)ni * sizeof *idx));
+        CK(cudaMemcpy(dx, hx, nx * es, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(di, idx, (size_t)ni * sizeof *idx, cudaMemcpyHostToDevice));
+        CK(cudaMemset(dy, 0xab, ny * es + 64));
+        char name[96];
+        snprintf(name, sizeof name, "gather outer=%lld axis=%lld n_idx=%lld inner=%lld es=%zu", (long long)outer,
+                 (long long)axis, (long long)ni, (long long)inner, es);
+        if (launched(kc_gather(dy, dx, di, outer, axis, ni, inner, es, g_stream), name))
+            check_bytes(name, dy, want, ny * es + 64);
+        CK(cudaFree(dx));
+        CK(cudaFree(dy));
+        CK(cudaFree(di));
+        free(idx);
+        free(hx);
+        free(want);
+    }
+}
+
+static void test_heads(void) {
+    static const int64_t cs[][4] = {{2, 3, 4, 5}, {1, 7, 2, 8}, {3, 1, 1, 1}, {2, 17, 3, 16}};
+    for (int t = 0; t < 2; t++)
+        for (size_t c = 0; c < sizeof cs / sizeof *cs; c++)
+            for (int sf = 0; sf < 2; sf++) {
+                int64_t B = cs[c][0], S = cs[c][1], H = cs[c][2], D = cs[c][3], hd = H * D, ld = 3 * hd;
+                size_t es = kc_dtype_size(DTS[t]), nx = (size_t)(B * S * ld), ny = (size_t)(B * H * S * D);
+                /* split from the K part (columns hd..2hd) of a packed QKV [B*S, 3*hd] */
+                unsigned char *hx = xmalloc(nx * es), *want = xmalloc(ny * es + 64);
+                for (size_t i = 0; i < nx * es; i++) hx[i] = (unsigned char)rng_next();
+                memset(want, 0xab, ny * es + 64);
+                for (int64_t b = 0; b < B; b++)
+                    for (int64_t h = 0; h < H; h++)
+                        for (int64_t s = 0; s < S; s++) {
+                            int64_t row = sf ? s * B + b : b * S + s;
+                            memcpy(want + (size_t)(((b * H + h) * S + s) * D) * es,
+                                   hx + (size_t)(row * ld + hd + h * D) * es, (size_t)D * es);
+                        }
+                void *dx, *dy;
+                CK(cudaMalloc(&dx, nx * es));
+                CK(cudaMalloc(&dy, (nx > ny ? nx : ny) * es + 64));
+                CK(cudaMemcpy(dx, hx, nx * es, cudaMemcpyHostToDevice));
+                CK(cudaMemset(dy, 0xab, ny * es + 64));
+                char name[96];
+                snprintf(name, sizeof name, "heads_split B=%lld S=%lld H=%lld D=%lld seq_first=%d %s", (long long)B,
+                         (long long)S, (long long)H, (long long)D, sf, tname(DTS[t]));
+                if (launched(kc_heads_split(dy, (char *)dx + hd * es, B, S, H, D, ld, sf, DTS[t], g_stream), name))
+                    check_bytes(name, dy, want, ny * es + 64);
+                /* merge: x [B,H,S,D] = hx's first ny elements -> y [B,S,hd] / [S,B,hd] */
+                memset(want, 0xab, ny * es + 64);
+                for (int64_t b = 0; b < B; b++)
+                    for (int64_t h = 0; h < H; h++)
+                        for (int64_t s = 0; s < S; s++) {
+                            int64_t row = sf ? s * B + b : b * S + s;
+                            memcpy(want + (size_t)(row * hd + h * D) * es, hx + (size_t)(((b * H + h) * S + s) * D) * es,
+                                   (size_t)D * es);
+                        }
+                CK(cudaMemset(dy, 0xab, ny * es + 64));
+                snprintf(name, sizeof name, "heads_merge B=%lld S=%lld H=%lld D=%lld seq_first=%d %s", (long long)B,
+                         (long long)S, (long long)H, (long long)D, sf, tname(DTS[t]));
+                if (launched(kc_heads_merge(dy, dx, B, S, H, D, sf, DTS[t], g_stream), name))
+                    check_bytes(name, dy, want, ny * es + 64);
+                CK(cudaFree(dx));
+                CK(cudaFree(dy));
+                free(hx);
+                free(want);
+            }
+}
+
+/* ---- bias + activation --------------------------------------------------------------------- */
+
+static double sig(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+static double clamp01(double v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
+
+static double act_ref(int act, double v, double a, double b) {
+    switch (act) {
+    case 1: return v < 0 ? 0 : v;
+    case 2: return v < a ? a : v > b ? b : v;
+    case 3: return v < 0 ? a * v : v;
+    case 4: return sig(v);
+    case 5: return v * sig(v);
+    case 6: return clamp01(a * v + b);
+    case 7: return v * clamp01(v / 6 + 0.5);
+    case 8: return 0.5 * v * (1 + erf(v / sqrt(2.0)));
+    case 9: return 0.5 * v * (1 + tanh(0.79788456080286535588 * (v + 0.044715 * v * v * v)));
+    case 10: return v * tanh(softplus(v));
+    case 11: return tanh(v);
+    default: return v;
+    }
+}
+
+static void test_bias_act(void) {
+    static const int64_t shapes[][3] = {{1, 1, 1}, {2, 3, 7}, {3, 16, 1}, {2, 8, 8}, {2, 17, 63}, {4, 64, 1}, {1, 5, 4099}};
+    static const float alphas[12] = {0, 0, -0.5f, 0.1f, 0, 0, 0.2f, 0, 0, 0, 0, 0};
+    static const float betas[12] = {0, 0, 0.7f, 0, 0, 0, 0.5f, 0, 0, 0, 0, 0};
+    for (int t = 0; t < 2; t++)
+        for (int act = 0; act < 12; act++)
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+                int64_t O = shapes[s][0], C = shapes[s][1], I = shapes[s][2];
+                size_t n = (size_t)(O * C * I);
+                int mode = (int)((act + s) % 4); /* bit 0: bias, bit 1: z */
+                bool inplace = act == 5 && s == 4;
+                tbuf x = tb_rand(DTS[t], n, -4, 4), b = tb_rand(DTS[t], (size_t)C, -1, 1), z = tb_rand(DTS[t], n, -1, 1);
+                tbuf y = inplace ? x : tb_alloc(DTS[t], n);
+                double *ref = xmalloc(n * sizeof *ref);
+                for (size_t i = 0; i < n; i++) {
+                    double v = x.h[i] + ((mode & 1) ? b.h[(i / (size_t)I) % (size_t)C] : 0) + ((mode & 2) ? z.h[i] : 0);
+                    ref[i] = act_ref(act, v, alphas[act], betas[act]);
+                }
+                char name[96];
+                snprintf(name, sizeof name, "bias_act act=%d [%lld,%lld,%lld] bias=%d z=%d%s", act, (long long)O,
+                         (long long)C, (long long)I, mode & 1, mode >> 1, inplace ? " in-place" : "");
+                if (launched(kc_bias_act(y.d, x.d, (mode & 1) ? b.d : NULL, (mode & 2) ? z.d : NULL, O, C, I, act,
+                                         alphas[act], betas[act], DTS[t], g_stream),
+                             name))
+                    check(name, &y, ref, 1);
+                free(ref);
+                if (!inplace) tb_free(&y);
+                tb_free(&x);
+                tb_free(&b);
+                tb_free(&z);
+            }
+}
+
+/* ---- fused elementwise ------------------------------------------------------------------------ */
+
+static double fe_ref(int op, double v, double o) {
+    switch (op) {
+    case 0: return v + o;
+    case 1: return v - o;
+    case 2: return o - v;
+    case 3: return v * o;
+    case 4: return v / o;
+    case 5: return o / v;
+    case 6: return pow(v, o);
+    case 7: return pow(o, v);
+    case 16: return v < 0 ? 0 : v;
+    case 17: return sig(v);
+    case 18: return tanh(v);
+    case 19: return exp(v);
+    case 20: return log(v);
+    case 21: return erf(v);
+    case 22: return sqrt(v);
+    case 23: return -v;
+    case 24: return fabs(v);
+    case 25: return 1 / v;
+    case 26: return v < 0 ? o * v : v;
+    case 27: return softplus(v);
+    default: return v;
+    }
+}
+
+/* One program: y dims, per-input shape (right-aligned, numpy broadcast),
+ * value range per input, steps. */
+typedef struct fe_case {
+    const char *label;
+    int rank;
+    int64_t dims[KC_MAX_RANK];
+    int n_in;
+    int in_rank[KC_MAX_INPUTS];
+    int64_t in_dims[KC_MAX_INPUTS][KC_MAX_RANK];
+    double lo, hi;
+    int n_steps;
+    int op[KC_MAX_STEPS], arg[KC_MAX_STEPS];
+    float imm[KC_MAX_STEPS];
+    int inplace; /* y = input 0 (same shape) */
+    int unaligned;
+} fe_case;
+
+static void fe_run(const fe_case *c, kc_dtype t) {
+    kc_fe_program p;
+    memset(&p, 0, sizeof p);
+    p.n_steps = c->n_steps;
+    p.n_inputs = c->n_in;
+    p.rank = c->rank;
+    size_t n = 1;
+    for (int k = 0; k < c->rank; k++) p.dims[k] = c->dims[k], n *= (size_t)c->dims[k];
+    for (int s = 0; s < c->n_steps; s++) p.op[s] = c->op[s], p.arg[s] = c->arg[s], p.imm[s] = c->imm[s];
+    tbuf in[KC_MAX_INPUTS];
+    const void *ptrs[KC_MAX_INPUTS];
+    int64_t ist[KC_MAX_INPUTS][KC_MAX_RANK];
+    for (int j = 0; j < c->n_in; j++) {
+        size_t cnt = 1;
+        int64_t acc = 1, own[KC_MAX_RANK];
+        for (int k = c->in_rank[j] - 1; k >= 0; k--) own[k] = acc, acc *= c->in_dims[j][k], cnt *= (size_t)c->in_dims[j][k];
+        for (int k = 0; k < c->rank; k++) {
+            int q = k - (c->rank - c->in_rank[j]);
+            ist[j][k] = p.stride[j][k] = q < 0 || c->in_dims[j][q] == 1 ? 0 : own[q];
+        }
+        size_t extra = c->unaligned ? 1 : 0;
+        in[j] = tb_alloc(t, cnt + extra);
+        for (size_t i = 0; i < cnt + extra; i++) in[j].h[i] = urand(c->lo, c->hi);
+        tb_upload(&in[j]);
+        ptrs[j] = (const char *)in[j].d + extra * kc_dtype_size(t);
+    }
+    double *ref = xmalloc(n * sizeof *ref);
+    int64_t idx[KC_MAX_RANK] = {0};
+    for (size_t i = 0; i < n; i++) {
+        size_t off[KC_MAX_INPUTS] = {0};
+        for (int j = 0; j < c->n_in; j++) {
+            for (int k = 0; k < c->rank; k++) off[j] += (size_t)(idx[k] * ist[j][k]);
+            off[j] += c->unaligned ? 1 : 0;
+        }
+        double v = in[0].h[off[0]];
+        for (int s = 0; s < c->n_steps; s++) {
+            int a = c->arg[s];
+            double o = a >= 0 ? in[a].h[off[a]] : a == -1 ? (double)c->imm[s] : v;
+            v = fe_ref(c->op[s], v, o);
+        }
+        ref[i] = v;
+        for (int k = c->rank - 1; k >= 0; k--) {
+            if (++idx[k] < c->dims[k]) break;
+            idx[k] = 0;
+        }
+    }
+    tbuf y = c->inplace ? in[0] : tb_alloc(t, n);
+    char name[96];
+    snprintf(name, sizeof name, "fe %s", c->label);
+    if (launched(kc_fe(y.d, ptrs, &p, t, g_stream), name)) {
+        y.n = n;
+        check(name, &y, ref, c->n_steps > 8 ? 4 : 1);
+    }
+    free(ref);
+    if (!c->inplace) tb_free(&y);
+    for (int j = 0; j < c->n_in; j++) tb_free(&in[j]);
+}
+
+static void test_fe(void) {
+    static fe_case cs[] = {
+        {"dense [3,5,7]: +x1, *0.5, tanh, -x1", 3, {3, 5, 7}, 2, {3, 3}, {{3, 5, 7}, {3, 5, 7}}, -2, 2, 4,
+         {0, 3, 18, 1}, {1, -1, -1, 1}, {0, 0.5f, 0, 0}, 0, 0},
+        {"bcast [2,3,4,5] [3,1,1] [1]: *x1 +x2 sigmoid 1/v leaky", 4, {2, 3, 4, 5}, 3, {4, 3, 1},
+         {{2, 3, 4, 5}, {3, 1, 1}, {1}}, -2, 2, 5, {3, 0, 17, 5, 26}, {1, 2, -1, -1, -1}, {0, 0, 0, 1, 0.2f}, 0, 0},
+        {"[17,63] with [63]: rsub, div, abs, sqrt", 2, {17, 63}, 2, {2, 1}, {{17, 63}, {63}}, 0.5, 2, 4,
+         {2, 4, 24, 22}, {1, 1, -1, -1}, {0, 0, 0, 0}, 0, 0},
+        {"[7] dense tail: exp, log, neg, relu", 1, {7}, 1, {1}, {{7}}, -2, 2, 4, {19, 20, 23, 16}, {-1, -1, -1, -1},
+         {0, 0, 0, 0}, 0, 0},
+        {"[1]: erf softplus", 1, {1}, 1, {1}, {{1}}, -2, 2, 2, {21, 27}, {-1, -1}, {0, 0}, 0, 0},
+        {"rank 0: *2 +1 reciprocal", 0, {0}, 1, {0}, {{0}}, 0.5, 2, 3, {3, 0, 25}, {-1, -1, -1}, {2, 1, 0}, 0, 0},
+        {"pow: v^2, v^3 on negatives, 2^v", 2, {9, 33}, 1, {2}, {{9, 33}}, -2, 2, 3, {6, 6, 7}, {-1, -1, -1},
+         {2, 3, 2}, 0, 0},
+        {"pow: v^0.5, v^x1, x1^v (positive)", 2, {9, 33}, 2, {2, 2}, {{9, 33}, {9, 33}}, 0.3, 2, 3, {6, 6, 7},
+         {-1, 1, 1}, {0.5f, 0, 0}, 0, 0},
+        {"self: v*v, +v, sigmoid, rdiv x1", 3, {4, 1, 129}, 2, {3, 1}, {{4, 1, 129}, {1}}, 0.2, 2, 4, {3, 0, 17, 5},
+         {-2, -2, -1, 1}, {0, 0, 0, 0}, 0, 0},
+        {"in-place [1000]: tanh, *x1, +1", 1, {1000}, 2, {1, 1}, {{1000}, {1000}}, -3, 3, 3, {18, 3, 0},
+         {-1, 1, -1}, {0, 0, 1}, 1, 0},
+        {"unaligned [1001]: +x1, softplus, log", 1, {1001}, 2, {1, 1}, {{1001}, {1001}}, -1, 1, 3, {0, 27, 20},
+         {1, -1, -1}, {0, 0, 0}, 0, 1},
+        {"x0 broadcast [5,1]->[5,8] with x1 [5,8]: sub", 2, {5, 8}, 2, {2, 2}, {{5, 1}, {5, 8}}, -1, 1, 2, {1, 18},
+         {1, -1}, {0, 0}, 0, 0},
+        {"[1,7,1,9] mixed: leaky(.3) tanh exp", 4, {1, 7, 1, 9}, 1, {4}, {{1, 7, 1, 9}}, -2, 2, 3, {26, 18, 19},
+         {-1, -1, -1}, {0.3f, 0, 0}, 0, 0},
+    };
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) fe_run(&cs[i], DTS[t]);
+    /* every unary op alone, on its domain */
+    for (int op = 16; op <= 27; op++) {
+        bool pos = op == 20 || op == 22 || op == 25;
+        fe_case c = {"", 2, {3, 67}, 1, {2}, {{3, 67}}, pos ? 0.1 : -3, 3, 1, {op}, {-1}, {0.15f}, 0, 0};
+        char label[32];
+        snprintf(label, sizeof label, "unary op %d [3,67]", op);
+        c.label = label;
+        for (int t = 0; t < 2; t++) fe_run(&c, DTS[t]);
+    }
+    /* 8 inputs, 64 steps, broadcast over rank 8 (y [2,1,3,2,2,1,3,5]) */
+    fe_case big = {"8 inputs, 64 steps, rank 8", 8, {2, 1, 3, 2, 2, 1, 3, 5}, 8, {8, 1, 2, 3, 8, 4, 5, 8},
+                   {{2, 1, 3, 2, 2, 1, 3, 5},
+                    {5},
+                    {3, 1},
+                    {1, 3, 1},
+                    {2, 1, 3, 2, 2, 1, 3, 5},
+                    {2, 1, 1, 5},
+                    {2, 1, 1, 3, 1},
+                    {1, 1, 3, 2, 2, 1, 3, 5}}};
+    big.lo = 0.5, big.hi = 1.5;
+    big.n_steps = 64;
+    static const int cyc[4] = {0, 3, 1, 4}; /* add, mul, sub, div: keeps values moderate */
+    for (int s = 0; s < 64; s++) {
+        big.op[s] = s % 16 == 15 ? 17 : cyc[s % 4];
+        big.arg[s] = s % 16 == 15 ? -1 : (s % 4 == 3 ? (s / 4) % 8 : (s * 5) % 8);
+        big.imm[s] = 0;
+    }
+    for (int t = 0; t < 2; t++) fe_run(&big, DTS[t]);
+}
+
+/* ---- softmax -------------------------------------------------------------------------------------------- */
+
+typedef struct sm_case {
+    int64_t outer, axis, inner;
+    float scale;
+    int mask; /* 0 none, 1 float32 plain [outer, axis, inner], 2 float16 [B, axis] broadcast over div rows */
+    int64_t div;
+} sm_case;
+
+static void test_softmax(void) {
+    static const sm_case cs[] = {
+        {1, 1, 1, 1, 0, 1},     {3, 7, 1, 1, 0, 1},    {5, 100, 1, 0.5f, 1, 1}, {4, 129, 1, 1, 2, 2},
+        {6, 1000, 1, 1, 2, 3},  {4, 1024, 1, 1, 1, 1}, {2, 1025, 1, 1, 0, 1},   {3, 3000, 1, 0.125f, 2, 1},
+        {2, 17, 5, 1, 0, 1},    {3, 9, 63, 1, 1, 1},   {2, 600, 3, 1, 0, 1},    {300, 33, 1, 1, 0, 1},
+    };
+    for (int t = 0; t < 2; t++)
+        for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+            const sm_case *k = &cs[c];
+            size_t n = (size_t)(k->outer * k->axis * k->inner);
+            tbuf x = tb_rand(DTS[t], n, -5, 5);
+            int64_t mb = k->outer / k->div > 0 ? (k->outer + k->div - 1) / k->div : 1, mod = 1, mos = 0, mas = 0, mis = 0;
+            size_t mn = 0;
+            if (k->mask == 1) mn = n, mod = k->outer, mos = k->axis * k->inner, mas = k->inner, mis = 1;
+            if (k->mask == 2) mn = (size_t)(mb * k->axis), mod = mb, mos = k->axis, mas = 1, mis = 0;
+            kc_dtype mt = k->mask == 2 ? KC_F16 : KC_F32;
+            tbuf m = tb_alloc(mt, mn ? mn : 1);
+            for (size_t i = 0; i < mn; i++) m.h[i] = urand(0, 1) < 0.2 ? -INFINITY : urand(-2, 2);
+            if (k->mask && k->axis > 1) m.h[0] = 0; /* at least one unmasked entry in the first row */
+            if (mn) tb_upload(&m);
+            bool inplace = c == 3;
+            tbuf y = inplace ? x : tb_alloc(DTS[t], n);
+            double *ref = xmalloc(n * sizeof *ref), *e = xmalloc((size_t)k->axis * sizeof *e);
+            for (int64_t o = 0; o < k->outer; o++)
+                for (int64_t i = 0; i < k->inner; i++) {
+                    double mx = -INFINITY, sum = 0;
+                    for (int64_t a = 0; a < k->axis; a++) {
+                        double v = (double)k->scale * x.h[(o * k->axis + a) * k->inner + i];
+                        if (k->mask) v += m.h[(o / k->div) % mod * mos + a * mas + i * mis];
+                        e[a] = v;
+                        if (!isnan(mx) && (isnan(v) || v > mx)) mx = v;
+                    }
+                    for (int64_t a = 0; a < k->axis; a++) sum += e[a] = exp(e[a] - mx);
+                    for (int64_t a = 0; a < k->axis; a++) ref[(o * k->axis + a) * k->inner + i] = e[a] / sum;
+                }
+            char name[96];
+            snprintf(name, sizeof name, "softmax [%lld,%lld,%lld] scale=%g mask=%d%s", (long long)k->outer,
+                     (long long)k->axis, (long long)k->inner, k->scale, k->mask, inplace ? " in-place" : "");
+            if (launched(kc_softmax(y.d, x.d, k->outer, k->axis, k->inner, k->scale, k->mask ? m.d : NULL, mt,
+                                    k->div, mod, mos, mas, mis, DTS[t], g_stream),
+                         name))
+                check(name, &y, ref, 1);
+            free(ref);
+            free(e);
+            if (!inplace) tb_free(&y);
+            tb_free(&x);
+            tb_free(&m);
+        }
+    /* a fully masked row gives NaN, as the CPU reference */
+    for (int t = 0; t < 2; t++) {
+        tbuf x = tb_rand(DTS[t], 2 * 40, -1, 1), m = tb_alloc(KC_F32, 2 * 40), y = tb_alloc(DTS[t], 2 * 40);
+        double ref[80];
+        for (int i = 0; i < 80; i++) m.h[i] = i < 40 ? -INFINITY : 0;
+        tb_upload(&m);
+        for (int r = 0; r < 2; r++) {
+            double mx = -INFINITY, sum = 0;
+            for (int a = 0; a < 40; a++) mx = fmax(mx, x.h[r * 40 + a] + m.h[r * 40 + a]);
+            for (int a = 0; a < 40; a++) sum += exp(x.h[r * 40 + a] + m.h[r * 40 + a] - mx);
+            for (int a = 0; a < 40; a++) ref[r * 40 + a] = exp(x.h[r * 40 + a] + m.h[r * 40 + a] - mx) / sum;
+        }
+        for (int a = 0; a < 40; a++) ref[a] = NAN;
+        if (launched(kc_softmax(y.d, x.d, 2, 40, 1, 1, m.d, KC_F32, 1, 2, 40, 1, 0, DTS[t], g_stream), "softmax masked row"))
+            check("softmax fully masked row -> NaN", &y, ref, 1);
+        tb_free(&x);
+        tb_free(&m);
+        tb_free(&y);
+    }
+}
+
+/* ---- layernorm ------------------------------------------------------------------------------------------ */
+
+static void test_layernorm(void) {
+    static const int64_t cs[][2] = {{1, 1}, {3, 7}, {5, 100}, {4, 1000}, {2, 1024}, {3, 1025}, {2, 4097}, {130, 64}};
+    for (int t = 0; t < 2; t++)
+        for (size_t c = 0; c < sizeof cs / sizeof *cs; c++)
+            for (int rms = 0; rms < 2; rms++) {
+                int64_t R = cs[c][0], C = cs[c][1];
+                size_t n = (size_t)(R * C);
+                int have = (int)((c + (size_t)rms) % 3); /* 0: scale and bias, 1: scale only, 2: neither */
+                bool inplace = c == 4 && !rms;
+                tbuf x = tb_rand(DTS[t], n, -3, 5), sc = tb_rand(DTS[t], (size_t)C, 0.5, 1.5),
+                     bi = tb_rand(DTS[t], (size_t)C, -1, 1);
+                tbuf y = inplace ? x : tb_alloc(DTS[t], n);
+                double *ref = xmalloc(n * sizeof *ref);
+                float eps = 1e-5f;
+                for (int64_t r = 0; r < R; r++) {
+                    const double *xr = x.h + r * C;
+                    double mean = 0, q = 0;
+                    if (!rms) {
+                        for (int64_t k = 0; k < C; k++) mean += xr[k];
+                        mean /= (double)C;
+                    }
+                    for (int64_t k = 0; k < C; k++) q += (xr[k] - mean) * (xr[k] - mean);
+                    double inv = 1 / sqrt(q / (double)C + eps);
+                    for (int64_t k = 0; k < C; k++)
+                        ref[r * C + k] = (xr[k] - mean) * inv * (have < 2 ? sc.h[k] : 1) + (have == 0 && !rms ? bi.h[k] : 0);
+                }
+                char name[96];
+                snprintf(name, sizeof name, "%s [%lld,%lld] scale=%d bias=%d%s", rms ? "rmsnorm" : "layernorm",
+                         (long long)R, (long long)C, have < 2, have == 0 && !rms, inplace ? " in-place" : "");
+                if (launched(kc_layernorm(y.d, x.d, have < 2 ? sc.d : NULL, have == 0 ? bi.d : NULL, R, C, eps, rms,
+                                          DTS[t], g_stream),
+                             name))
+                    check(name, &y, ref, 1);
+                free(ref);
+                if (!inplace) tb_free(&y);
+                tb_free(&x);
+                tb_free(&sc);
+                tb_free(&bi);
+            }
+}
+
+/* ---- pooling and reductions ------------------------------------------------------------------------------ */
+
+static void test_pool2d(void) {
+    /* n c h w oh ow kh kw sh sw dh dw pt pl is_max cip */
+    static const int cs[][16] = {
+        {1, 1, 7, 7, 4, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0},   {2, 3, 7, 7, 4, 4, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0},
+        {2, 3, 7, 7, 4, 4, 3, 3, 2, 2, 1, 1, 1, 1, 0, 1},   {1, 5, 17, 13, 9, 5, 2, 3, 2, 3, 1, 1, 0, 1, 0, 0},
+        {1, 2, 9, 11, 5, 7, 3, 3, 2, 2, 2, 2, 2, 2, 1, 0},  {1, 2, 9, 11, 5, 7, 3, 3, 2, 2, 2, 2, 2, 2, 0, 0},
+        {3, 4, 8, 8, 4, 4, 2, 2, 2, 2, 1, 1, 0, 0, 1, 0},   {1, 1, 6, 6, 3, 3, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},
+        {2, 3, 32, 31, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+        {1, 3, 5, 5, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, 0, 1},
+    };
+    for (int t = 0; t < 2; t++)
+        for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+            const int *q = cs[c];
+            kc_pool2d p = {q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11], q[12], q[13], q[14], q[15]};
+            size_t nx = (size_t)(p.n * p.c * p.h * p.w), ny = (size_t)(p.n * p.c * p.oh * p.ow);
+            tbuf x = tb_rand(DTS[t], nx, -3, 3), y = tb_alloc(DTS[t], ny);
+            if (nx > 5) {
+                x.h[3] = NAN; /* never wins a max */
+                tb_upload(&x);
+            }
+            double *ref = xmalloc(ny * sizeof *ref);
+            for (int64_t pl = 0; pl < p.n * p.c; pl++)
+                for (int64_t oy = 0; oy < p.oh; oy++)
+                    for (int64_t ox = 0; ox < p.ow; ox++) {
+                        double acc = p.is_max ? -INFINITY : 0;
+                        int cnt = 0;
+                        for (int ky = 0; ky < p.kh; ky++)
+                            for (int kx = 0; kx < p.kw; kx++) {
+                                int64_t iy = oy * p.sh - p.pt + ky * p.dh, ix = ox * p.sw - p.pl + kx * p.dw;
+                                if (iy < 0 || iy >= p.h || ix < 0 || ix >= p.w) continue;
+                                double v = x.h[(pl * p.h + iy) * p.w + ix];
+                                cnt++;
+                                if (!p.is_max) acc += v;
+                                else if (!isnan(v) && v > acc) acc = v;
+                            }
+                        if (!p.is_max) acc /= p.count_include_pad ? p.kh * p.kw : cnt;
+                        ref[(pl * p.oh + oy) * p.ow + ox] = acc;
+                    }
+            /* the NaN input makes averages that include it NaN: the reference has them too */
+            char name[128];
+            snprintf(name, sizeof name, "pool2d %s [%d,%d,%d,%d]->[%d,%d] k=%dx%d s=%d,%d d=%d,%d p=%d,%d cip=%d",
+                     p.is_max ? "max" : "avg", q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11],
+                     q[12], q[13], q[15]);
+            if (launched(kc_pool2d_run(y.d, x.d, &p, DTS[t], g_stream), name)) check(name, &y, ref, 1);
+            free(ref);
+            tb_free(&x);
+            tb_free(&y);
+        }
+}
+
+static void test_reduce(void) {
+    static const int64_t cs[][3] = {{1, 1, 1}, {3, 7, 1}, {2, 2000, 1}, {4, 5, 3}, {2, 3, 1000},
+                                    {1, 1000, 2}, {3, 0, 2}, {5, 1024, 1}, {2, 9, 300}, {1, 20000, 1}};
+    static const char *ops[] = {"sum", "mean", "max", "min", "sumsq", "l2"};
+    for (int t = 0; t < 2; t++)
+        for (size_t c = 0; c < sizeof cs / sizeof *cs; c++)
+            for (int op = 0; op < 6; op++) {
+                int64_t O = cs[c][0], Rd = cs[c][1], I = cs[c][2];
+                size_t nx = (size_t)(O * Rd * I), ny = (size_t)(O * I);
+                tbuf x = tb_rand(DTS[t], nx ? nx : 1, 0.5, 1.5), y = tb_alloc(DTS[t], ny);
+                if (op == 2 && nx > 40) {
+                    x.h[17] = NAN; /* max propagates NaN */
+                    tb_upload(&x);
+                }
+                double *ref = xmalloc(ny * sizeof *ref);
+                for (int64_t o = 0; o < O; o++)
+                    for (int64_t i = 0; i < I; i++) {
+                        double acc = op == 2 ? -INFINITY : op == 3 ? INFINITY : 0;
+                        for (int64_t r = 0; r < Rd; r++) {
+                            double v = x.h[(o * Rd + r) * I + i];
+                            if (op == 2) acc = (isnan(acc) || isnan(v)) ? NAN : fmax(acc, v);
+                            else if (op == 3) acc = (isnan(acc) || isnan(v)) ? NAN : fmin(acc, v);
+                            else acc += op >= 4 ? v * v : v;
+                        }
+                        ref[o * I + i] = op == 1 ? acc / (double)Rd : op == 5 ? sqrt(acc) : acc;
+                    }
+                char name[96];
+                snprintf(name, sizeof name, "reduce %s [%lld,%lld,%lld]", ops[op], (long long)O, (long long)Rd,
+                         (long long)I);
+                if (launched(kc_reduce(y.d, x.d, O, Rd, I, op, DTS[t], g_stream), name))
+                    check(name, &y, ref, Rd > 1000 ? 4 : 1);
+                free(ref);
+                tb_free(&x);
+                tb_free(&y);
+            }
+}
+
+static void test_global_pool(void) {
+    static const int64_t cs[][2] = {{1, 1}, {6, 7}, {8, 49}, {3, 3000}, {200, 9}};
+    for (int t = 0; t < 2; t++)
+        for (size_t c = 0; c < sizeof cs / sizeof *cs; c++)
+            for (int mx = 0; mx < 2; mx++) {
+                int64_t R = cs[c][0], I = cs[c][1];
+                tbuf x = tb_rand(DTS[t], (size_t)(R * I), -2, 2), y = tb_alloc(DTS[t], (size_t)R);
+                double *ref = xmalloc((size_t)R * sizeof *ref);
+                for (int64_t r = 0; r < R; r++) {
+                    double acc = mx ? -INFINITY : 0;
+                    for (int64_t i = 0; i < I; i++) acc = mx ? fmax(acc, x.h[r * I + i]) : acc + x.h[r * I + i];
+                    ref[r] = mx ? acc : acc / (double)I;
+                }
+                char name[96];
+                snprintf(name, sizeof name, "global_pool %s [%lld,%lld]", mx ? "max" : "avg", (long long)R, (long long)I);
+                if (launched(kc_global_pool(y.d, x.d, R, I, mx, DTS[t], g_stream), name)) check(name, &y, ref, 4);
+                free(ref);
+                tb_free(&x);
+                tb_free(&y);
+            }
+}
+
+/* ---- resize ----------------------------------------------------------------------------------------------- */
+
+/* ONNX Resize: x_original of output coordinate o. */
+static double rz_coord(int coord, double o, int64_t L, double s, double owidth) {
+    switch (coord) {
+    case 1: return o / s;
+    case 2: return owidth == 1 ? 0 : o * (double)(L - 1) / (owidth - 1);
+    case 3: return owidth > 1 ? (o + 0.5) / s - 0.5 : 0;
+    case 4: return (o + 0.5) / s;
+    default: return (o + 0.5) / s - 0.5;
+    }
+}
+
+static int64_t rz_clamp(int64_t k, int64_t L) { return k < 0 ? 0 : k >= L ? L - 1 : k; }
+
+/* ONNX nearest_mode of xo (round_prefer_floor / ceil, floor, ceil), clamped. */
+static int64_t rz_nearest(int nm, double xo, int64_t L) {
+    double f = floor(xo), k;
+    if (nm == 2) k = f;
+    else if (nm == 3) k = ceil(xo);
+    else if (xo - f == 0.5) k = nm == 0 ? f : f + 1;
+    else k = round(xo);
+    return rz_clamp((int64_t)k, L);
+}
+
+static void test_resize(void) {
+    /* n c h w, scale_h scale_w, sizes (1: O from sizes, owidth = O) oh ow */
+    typedef struct {
+        int n, c, h, w;
+        float sh, sw;
+        int sizes, oh, ow;
+    } rz_shape;
+    static const rz_shape shp[] = {
+        {1, 3, 4, 5, 2, 2, 0, 0, 0},      {2, 2, 7, 9, 0.5f, 0.5f, 0, 0, 0},  {1, 1, 5, 6, 1.5f, 1.75f, 0, 0, 0},
+        {1, 2, 5, 5, 0, 0, 1, 3, 8},      {1, 1, 1, 3, 3, 1, 0, 0, 0},        {2, 3, 17, 13, 0, 0, 1, 17, 1},
+        {1, 4, 6, 10, 0.6f, 2.5f, 0, 0, 0},
+    };
+    static const int modes[][3] = {/* mode coord nearest */
+                                   {0, 0, 0}, {0, 1, 2}, {0, 2, 1}, {0, 3, 3}, {0, 4, 0}, {0, 0, 1}, {0, 1, 0},
+                                   {1, 0, 0}, {1, 1, 0}, {1, 2, 0}, {1, 3, 0}, {1, 4, 0}};
+    for (int t = 0; t < 2; t++)
+        for (size_t s = 0; s < sizeof shp / sizeof *shp; s++)
+            for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+                const rz_shape *z = &shp[s];
+                kc_resize p;
+                memset(&p, 0, sizeof p);
+                p.n = z->n, p.c = z->c, p.h = z->h, p.w = z->w;
+                double owh, oww;
+                if (z->sizes) {
+                    p.oh = z->oh, p.ow = z->ow;
+                    p.scale_h = (float)((double)z->oh / z->h), p.scale_w = (float)((double)z->ow / z->w);
+                    owh = z->oh, oww = z->ow;
+                } else {
+                    p.scale_h = z->sh, p.scale_w = z->sw;
+                    owh = (double)z->sh * z->h, oww = (double)z->sw * z->w;
+                    p.oh = (int64_t)floor(owh), p.ow = (int64_t)floor(oww);
+                }
+                p.mode = modes[m][0], p.coord = modes[m][1], p.nearest = modes[m][2];
+                size_t nx = (size_t)(p.n * p.c * p.h * p.w), ny = (size_t)(p.n * p.c * p.oh * p.ow);
+                tbuf x = tb_rand(DTS[t], nx, -3, 3), y = tb_alloc(DTS[t], ny);
+                double *ref = xmalloc(ny * sizeof *ref);
+                for (int64_t pl = 0; pl < p.n * p.c; pl++)
+                    for (int64_t oy = 0; oy < p.oh; oy++)
+                        for (int64_t ox = 0; ox < p.ow; ox++) {
+                            double cy = rz_coord(p.coord, (double)oy, p.h, p.scale_h, owh);
+                            double cx = rz_coord(p.coord, (double)ox, p.w, p.scale_w, oww);
+                            const double *xp = x.h + pl * p.h * p.w;
+                            double v;
+                            if (p.mode == 0) {
+                                v = xp[rz_nearest(p.nearest, cy, p.h) * p.w + rz_nearest(p.nearest, cx, p.w)];
+                            } else {
+                                double fy = floor(cy), fx = floor(cx), wy = cy - fy, wx = cx - fx;
+                                int64_t y0 = rz_clamp((int64_t)fy, p.h), y1 = rz_clamp((int64_t)fy + 1, p.h);
+                                int64_t x0 = rz_clamp((int64_t)fx, p.w), x1 = rz_clamp((int64_t)fx + 1, p.w);
+                                v = (1 - wy) * ((1 - wx) * xp[y0 * p.w + x0] + wx * xp[y0 * p.w + x1]) +
+                                    wy * ((1 - wx) * xp[y1 * p.w + x0] + wx * xp[y1 * p.w + x1]);
+                            }
+                            ref[(pl * p.oh + oy) * p.ow + ox] = v;
+                        }
+                char name[128];
+                snprintf(name, sizeof name, "resize %s coord=%d nearest=%d [%d,%d,%d,%d]->[%lld,%lld]%s",
+                         p.mode ? "linear" : "nearest", p.coord, p.nearest, z->n, z->c, z->h, z->w, (long long)p.oh,
+                         (long long)p.ow, z->sizes ? " (sizes)" : "");
+                if (launched(kc_resize_run(y.d, x.d, &p, DTS[t], g_stream), name)) check(name, &y, ref, 1);
+                free(ref);
+                tb_free(&x);
+                tb_free(&y);
+            }
+}
+
+int main(int argc, char **argv) {
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        printf("no CUDA device: skipped\n");
+        return 77;
+    }
+    g_rng = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL) * 2654435761u + 1;
+    if (!g_rng) g_rng = 1;
+    printf("seed %llu (pass it as the first argument to repeat)\n", (unsigned long long)g_rng);
+    CK(cudaStreamCreate(&g_stream));
+    test_cast();
+    test_fill();
+    test_copy_nd();
+    test_gather();
+    test_heads();
+    test_bias_act();
+    test_fe();
+    test_softmax();
+    test_layernorm();
+    test_pool2d();
+    test_reduce();
+    test_global_pool();
+    test_resize();
+    CK(cudaStreamDestroy(g_stream));
+    printf("%s: %d passed, %d failed\n", g_fail ? "FAIL" : "PASS", g_pass, g_fail);
+    return g_fail ? 1 : 0;
+}
