@@ -756,9 +756,13 @@ def export_one(name, out_dir, seed):
         t0 = time.time()
         # Not under torch.no_grad(): torch 1.13 exports nn.MultiheadAttention
         # (ViT, the text encoder) correctly only with autograd enabled.
+        kw = {}
+        import inspect
+        if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+            kw["dynamo"] = False  # torch >= 2.5: keep the TorchScript exporter (same graphs as 1.13's)
         torch.onnx.export(model, datasets[0], path, export_params=True, opset_version=OPSET,
                           do_constant_folding=True, input_names=input_names,
-                          output_names=output_names, dynamic_axes=dynamic)
+                          output_names=output_names, dynamic_axes=dynamic, **kw)
         print("%s: torch.onnx.export took %.1f s" % (name, time.time() - t0), flush=True)
         m64 = copy.deepcopy(model).double()
         ref = os.path.join(tmp, name + "_ref")

@@ -18,8 +18,23 @@ static const char *const kc_precisions[] = {"fp32", "fp16", "bf16", "int8"};
 
 /* Why provider/precision cannot run in this build, or NULL when it can. */
 static const char *kc_unavailable(const char *provider, const char *precision) {
-    if (strcmp(provider, "cuda") == 0) return "unavailable: this kiln has no CUDA backend yet";
-    if (strcmp(precision, "fp32") != 0) return "unavailable: kiln has no reduced-precision path yet";
+    if (strcmp(provider, "cuda") == 0) {
+        size_t n = 0;
+        kiln_providers_available(&n);
+        for (size_t i = 0; i < n; i++) {
+            const char *name = NULL, *reason = NULL;
+            int usable = 0;
+            if (kiln_provider_info(i, &name, &usable, &reason) == KILN_OK && strcmp(name, "cuda") == 0 && !usable) {
+                static char why[320];
+                snprintf(why, sizeof why, "unavailable: %s", reason ? reason : "no GPU");
+                return why;
+            }
+        }
+        if (strcmp(precision, "fp32") != 0 && strcmp(precision, "fp16") != 0)
+            return "unavailable: the cuda provider has fp32 and fp16 kernels only";
+        return NULL;
+    }
+    if (strcmp(precision, "fp32") != 0) return "unavailable: the cpu provider has no reduced-precision kernels yet";
     return NULL;
 }
 
@@ -185,10 +200,12 @@ static bool kc_compare_row(kc_runner *runner, const kc_inputs *in, const kc_io *
 }
 
 /* Create a session for provider/precision on `model`. */
-static bool kc_compare_session(const kiln_model *model, const char *provider, long long threads, kiln_session **out) {
+static bool kc_compare_session(const kiln_model *model, const char *provider, const char *precision,
+                               long long threads, kiln_session **out) {
     kiln_session_options *o = NULL;
     bool ok = kiln_session_options_create(&o) == KILN_OK &&
               kiln_session_options_append_provider(o, provider) == KILN_OK &&
+              kiln_session_options_set(o, "precision", precision) == KILN_OK &&
               kiln_session_options_set_threads(o, (int)threads) == KILN_OK &&
               kiln_session_create(model, o, out) == KILN_OK;
     kiln_session_options_destroy(o);
@@ -273,7 +290,7 @@ int kc_cmd_compare(int argc, char **argv) {
     }
     kc_timing timing = {.warmup_ms = warmup, .iterations = iterations, .progress = true, .keep_outputs = true};
     /* The reference: FP32 on the CPU. */
-    if (!kc_compare_session(l.model, "cpu", threads, &ref_session)) {
+    if (!kc_compare_session(l.model, "cpu", "fp32", threads, &ref_session)) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "%s", kiln_last_error());
         goto done;
     }
@@ -294,7 +311,7 @@ int kc_cmd_compare(int argc, char **argv) {
             /* A provider that can run: time it and measure its error against the reference. */
             kiln_session *s = NULL;
             kc_runner sr = {0};
-            if (!kc_compare_session(l.model, provs[a], threads, &s)) {
+            if (!kc_compare_session(l.model, provs[a], precs[b], threads, &s)) {
                 r->reason = "failed";
                 code = kc_fail(KC_EXIT_MODEL, cmd, "%s %s: %s", provs[a], precs[b], kiln_last_error());
                 goto done;

@@ -51,7 +51,8 @@ static const kc_opt kc_trt_opts[] = {
     {"--int8", KC_OPT_NONE, NULL, "allow INT8 (refused until kiln's calibration lands)"},
     {"--best", KC_OPT_NONE, NULL, "allow every precision kiln can build"},
     {"--calib", KC_OPT_REQUIRED, "FILE", "INT8 calibration cache (refused until kiln's calibration lands)"},
-    {"--noTF32", KC_OPT_NONE, NULL, "disallow TF32 (allowed by default, as in TensorRT)"},
+    {"--noTF32", KC_OPT_NONE, NULL, "disallow TF32 (kiln's default: FP32 means FP32)"},
+    {"--tf32", KC_OPT_NONE, NULL, "allow TF32 tensor-core math for FP32 layers (TensorRT's default; off in kiln)"},
     {"--stronglyTyped", KC_OPT_NONE, NULL, "keep the model's types exactly"},
     {NULL, KC_OPT_NONE, NULL, NULL}};
 
@@ -88,13 +89,14 @@ typedef struct kc_trt {
     long long iterations, avg_runs, streams, threads;
     double duration_s, warmup_ms;
     bool multithreading, cuda_graph, no_cuda_graph, no_transfers, include_transfers, separate_profile, dump_profile;
-    bool skip_inference, verbose, best, no_tf32;
+    bool skip_inference, verbose, best, no_tf32, tf32;
     unsigned precision;
 } kc_trt;
 
 /* One timed inference. */
 typedef struct kc_trt_time {
     double start_ms, end_ms; /* from the start of timing */
+    double h2d, comp, d2h;   /* device split of a GPU engine's run (ms; CUDA events) */
 } kc_trt_time;
 
 /* One stream: a context on its own thread. */
@@ -108,6 +110,8 @@ typedef struct kc_stream {
     bool failed;
     char err[1024];
     struct kc_trt_run *run;
+    bool dev;                      /* the engine reports device times */
+    double last_h2d, last_comp, last_d2h;
 } kc_stream;
 
 /* A timed phase shared by the streams. */
@@ -117,6 +121,7 @@ typedef struct kc_trt_run {
     size_t n_outs;
     double warmup_ms, duration_s;
     bool no_warmup; /* not even one warm-up run (the profiling run) */
+    bool no_transfers; /* GPU engines: time the compute alone after one full run */
     long long iterations;
     double t0;            /* start of timing */
     atomic_llong done;    /* inferences finished, all streams */
@@ -140,6 +145,19 @@ static bool kc_stream_push(kc_stream *s, kc_trt_time t) {
 /* One inference of stream s; false (with s->err) on failure. */
 static bool kc_stream_infer(kc_stream *s) {
     kc_trt_run *r = s->run;
+    kiln_context *ctx = s->runner.context;
+    if (r->no_transfers && s->dev && ctx) {
+        double ms = 0;
+        if (kiln_context_time_compute(ctx, 1, &ms) != KILN_OK) {
+            snprintf(s->err, sizeof s->err, "%s", kiln_last_error());
+            s->failed = true;
+            atomic_store(&r->stop, 1);
+            return false;
+        }
+        s->last_h2d = s->last_d2h = 0;
+        s->last_comp = ms;
+        return true;
+    }
     if (kc_runner_run(&s->runner, r->in_names, (const kiln_tensor *const *)r->in->tensors, r->in->n, r->out_names,
                       s->outs, r->n_outs) != KILN_OK) {
         snprintf(s->err, sizeof s->err, "%s", kiln_last_error());
@@ -147,6 +165,7 @@ static bool kc_stream_infer(kc_stream *s) {
         atomic_store(&r->stop, 1);
         return false;
     }
+    if (ctx && kiln_context_device_times(ctx, &s->last_h2d, &s->last_comp, &s->last_d2h) == KILN_OK) s->dev = true;
     return true;
 }
 
@@ -173,7 +192,8 @@ static void *kc_stream_main(void *arg) {
         if (!kc_stream_infer(s)) break;
         double e = kc_now();
         atomic_fetch_add(&r->done, 1);
-        if (!kc_stream_push(s, (kc_trt_time){(a - r->t0) * 1e3, (e - r->t0) * 1e3})) {
+        if (!kc_stream_push(s, (kc_trt_time){(a - r->t0) * 1e3, (e - r->t0) * 1e3, s->last_h2d, s->last_comp,
+                                             s->last_d2h})) {
             snprintf(s->err, sizeof s->err, "out of memory after %zu inferences", s->n);
             s->failed = true;
             atomic_store(&r->stop, 1);
@@ -325,6 +345,7 @@ static bool kc_trt_parse(int argc, char **argv, kc_trt *t, int *code) {
         else if (!strcmp(n, "--best")) t->best = true;
         else if (!strcmp(n, "--calib")) t->calib = v;
         else if (!strcmp(n, "--noTF32")) t->no_tf32 = true;
+        else if (!strcmp(n, "--tf32")) t->tf32 = true;
         else if (!strcmp(n, "--stronglyTyped")) t->precision |= KILN_PRECISION_STRONGLY_TYPED;
     }
     if ((iters_s && !kc_parse_int(cmd, "--iterations", iters_s, 1, 1000000000, &t->iterations, code)) ||
@@ -489,7 +510,9 @@ int kc_cmd_trtexec(int argc, char **argv) {
     kc_layer_time *lt = NULL;
     char err[4096], buf[1024], b2[64];
     memset(st, 0, sizeof st);
-    unsigned precision = t.precision | (t.no_tf32 ? 0 : KILN_PRECISION_TF32);
+    unsigned precision = t.precision | (t.tf32 && !t.no_tf32 ? KILN_PRECISION_TF32 : 0);
+    if (t.best) precision |= KILN_PRECISION_FP16;
+    if (t.no_cuda_graph) setenv("KILN_CUDA_GRAPHS", "0", 1); /* read when the engine opens */
     kc_build_log log = {.cmd = cmd, .verbose = t.verbose, .out = stdout, .bar = false,
                         .prefix = {"[E] ", "[W] ", "[I] ", "[V] "}};
     const char *src = t.onnx ? t.onnx : t.load;
@@ -665,7 +688,8 @@ int kc_cmd_trtexec(int argc, char **argv) {
     fflush(stdout);
 
     kc_trt_run run = {.in = &in, .in_names = in_names, .out_names = out_names, .n_outs = n_outs,
-                      .warmup_ms = t.warmup_ms, .duration_s = t.duration_s, .iterations = t.iterations};
+                      .warmup_ms = t.warmup_ms, .duration_s = t.duration_s, .iterations = t.iterations,
+                      .no_transfers = t.no_transfers};
     if (profiling && !t.separate_profile)
         for (size_t i = 0; i < n_st; i++)
             if (kiln_context_set_profiling(st[i].runner.context, 1) != KILN_OK) {
@@ -720,9 +744,33 @@ int kc_cmd_trtexec(int argc, char **argv) {
     printf("[I] Throughput: %.6g qps\n", wall_s > 0 ? (double)total / wall_s : 0);
     kc_trt_metric("Latency", lat, total);
     kc_trt_metric("Enqueue Time", lat, total);
-    kc_trt_metric("H2D Latency", zeros, total);
-    kc_trt_metric("GPU Compute Time", lat, total);
-    kc_trt_metric("D2H Latency", zeros, total);
+    if (st[0].dev) {
+        /* GPU engine: trtexec's split from CUDA events around each phase. */
+        double *h2d = calloc(total + 1, sizeof *h2d), *comp = calloc(total + 1, sizeof *comp),
+               *d2h = calloc(total + 1, sizeof *d2h);
+        if (!h2d || !comp || !d2h) {
+            free(h2d), free(comp), free(d2h), free(zeros);
+            code = kc_fail(KC_EXIT_MODEL, cmd, "out of memory");
+            goto failed;
+        }
+        size_t q = 0;
+        compute_total = 0;
+        for (size_t i = 0; i < n_st; i++)
+            for (size_t j = 0; j < st[i].n; j++, q++) {
+                h2d[q] = st[i].times[j].h2d;
+                comp[q] = st[i].times[j].comp;
+                d2h[q] = st[i].times[j].d2h;
+                compute_total += comp[q];
+            }
+        kc_trt_metric("H2D Latency", h2d, total);
+        kc_trt_metric("GPU Compute Time", comp, total);
+        kc_trt_metric("D2H Latency", d2h, total);
+        free(h2d), free(comp), free(d2h);
+    } else {
+        kc_trt_metric("H2D Latency", zeros, total);
+        kc_trt_metric("GPU Compute Time", lat, total);
+        kc_trt_metric("D2H Latency", zeros, total);
+    }
     printf("[I] Total Host Walltime: %.6g s\n", wall_s);
     printf("[I] Total GPU Compute Time: %.6g s\n", compute_total / 1e3);
     free(zeros);

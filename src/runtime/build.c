@@ -293,9 +293,27 @@ KILN_API kiln_status kiln_build_options_set(kiln_build_options *o, const char *k
         o->n_providers = tmp.n_providers;
         return KILN_OK;
     }
+    if (strcmp(key, "precision") == 0) {
+        /* "fp32", "fp16", "fp16,tf32", "best" (fp16): trtexec's flags as words. */
+        unsigned flags = 0;
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", value);
+        for (char *save = NULL, *tok = strtok_r(buf, ",+ ", &save); tok; tok = strtok_r(NULL, ",+ ", &save)) {
+            if (strcmp(tok, "fp32") == 0) continue;
+            if (strcmp(tok, "fp16") == 0 || strcmp(tok, "best") == 0) flags |= KILN_PRECISION_FP16;
+            else if (strcmp(tok, "bf16") == 0) flags |= KILN_PRECISION_BF16;
+            else if (strcmp(tok, "tf32") == 0) flags |= KILN_PRECISION_TF32;
+            else if (strcmp(tok, "int8") == 0) flags |= KILN_PRECISION_INT8;
+            else
+                return kl_errorf(KILN_ERR_INVALID_ARGUMENT,
+                                 "option precision: unknown '%s' in '%s' (known: fp32, fp16, bf16, tf32, int8, best)", tok,
+                                 value);
+        }
+        return kiln_build_options_set_precision(o, flags);
+    }
     return kl_errorf(KILN_ERR_NOT_FOUND,
                      "kiln_build_options_set: unknown key '%s' (known: strict_providers, pass_limit, fold_budget, "
-                     "tactic, tactic_timing, optimize, threads, providers)",
+                     "tactic, tactic_timing, optimize, threads, providers, precision)",
                      key);
 }
 

@@ -28,6 +28,9 @@
 #include <unistd.h>
 
 #include "onnx/onnx.h"
+#ifdef KILN_HAVE_CUDA
+#include "cuda/cuda.h"
+#endif
 #include "onnx/wire.h"
 #include "runtime/engine.h"
 #include "runtime/exec.h"
@@ -191,6 +194,11 @@ static bool graph_has_random(const kl_graph *g) {
 /* --engine: run every test through kiln_build -> serialize ->
  * kiln_engine_load_from_memory, on the loaded engine's program. */
 static bool g_engine_mode = false;
+/* --provider cuda [--precision fp16]: engines built for that provider (with
+ * the cpu as fallback), run through the cuda executor; tests where some
+ * layer runs on cuda are counted apart ("claimed"). */
+static const char *g_provider = NULL;
+static const char *g_precision = "fp32";
 
 /* Build, serialize and reload the engine of model file `path`. */
 static kiln_status engine_roundtrip(const char *path, kiln_engine **out) {
@@ -198,8 +206,15 @@ static kiln_status engine_roundtrip(const char *path, kiln_engine **out) {
     kiln_engine *e = NULL;
     void *bytes = NULL;
     size_t size = 0;
+    kiln_build_options *bo = NULL;
     kiln_status s = kiln_model_load(path, &km);
-    if (!s) s = kiln_build(km, NULL, &e);
+    if (!s && g_provider) {
+        s = kiln_build_options_create(&bo);
+        if (!s) s = kiln_build_options_append_provider(bo, g_provider);
+        if (!s) s = kiln_build_options_set(bo, "precision", g_precision);
+    }
+    if (!s) s = kiln_build(km, bo, &e);
+    kiln_build_options_destroy(bo);
     if (!s) s = kiln_engine_serialize(e, &bytes, &size);
     kiln_engine_destroy(e);
     kiln_model_destroy(km);
@@ -283,6 +298,14 @@ static int run_test(const char *dir, char *msg, size_t size) {
         if (s) {
             snprintf(msg, size, "reading test data: %s", kiln_last_error());
         } else {
+#ifdef KILN_HAVE_CUDA
+            if (engine && engine->cuda) {
+                kl_cuda_ctx *cc = NULL;
+                s = kl_cuda_ctx_create(engine->cuda, &cc);
+                if (!s) s = kl_cuda_ctx_run(cc, inputs, g->n_inputs, outputs, nout);
+                kl_cuda_ctx_free(cc);
+            } else
+#endif
             s = kl_program_run(prog, inputs, g->n_inputs, outputs, nout);
             if (s) {
                 snprintf(msg, size, "run: %s", kiln_last_error());
@@ -311,6 +334,11 @@ static int run_test(const char *dir, char *msg, size_t size) {
         goto out;
     }
     rc = 0;
+    if (engine && g_provider) {
+        size_t on = 0;
+        for (size_t i = 0; i < engine->n_layers; i++) on += strcmp(engine->layers[i].provider->name, g_provider) == 0;
+        if (on) snprintf(msg, size, "[claimed]");
+    }
 out:
     kiln_engine_destroy(engine);
     kl_program_free(plan);
@@ -409,9 +437,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
         else if (!strcmp(argv[i], "--verbose")) verbose = true;
         else if (!strcmp(argv[i], "--engine")) g_engine_mode = true;
+        else if (!strcmp(argv[i], "--provider") && i + 1 < argc) g_provider = argv[++i], g_engine_mode = true;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) g_precision = argv[++i];
         else if (argv[i][0] != '-' && !root) root = argv[i];
         else {
-            fprintf(stderr, "usage: %s [--root DIR] [--known FILE] [--table FILE] [--filter SUBSTR] [--verbose] [--engine]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--root DIR] [--known FILE] [--table FILE] [--filter SUBSTR] [--verbose] [--engine] [--provider NAME [--precision fp32|fp16]]\n", argv[0]);
             return 2;
         }
     }
@@ -468,7 +498,7 @@ int main(int argc, char **argv) {
     }
     closedir(d);
     if (n) qsort(names, n, sizeof *names, cmp_str);
-    int passed = 0, failed = 0, skipped = 0, unexpected_pass = 0;
+    int passed = 0, failed = 0, skipped = 0, unexpected_pass = 0, claimed = 0, claimed_pass = 0;
     static opstat *ops;
     ops = calloc(n + 1, sizeof *ops);
     size_t nops = 0;
@@ -481,6 +511,12 @@ int main(int argc, char **argv) {
         for (size_t j = 0; j < nkn; j++)
             if (!strcmp(kn[j].name, names[i])) k = &kn[j];
         if (k) k->seen = true;
+        if (g_provider && strstr(msg, "[claimed]")) {
+            claimed++;
+            claimed_pass += rc == 0;
+        } else if (g_provider && rc != 0 && strstr(msg, g_provider)) {
+            claimed++; /* failed on the provider's path */
+        }
         if (rc == 0 && !k) {
             passed++;
             if (verbose) printf("ok   %s\n", names[i]);
@@ -522,6 +558,9 @@ int main(int argc, char **argv) {
     printf("\n%zu tests in %lds\n", n, (long)(time(NULL) - t0));
     printf("pass rate: %.1f%% (%d of %d)\n", total ? 100.0 * passed / total : 0.0, passed, total);
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    if (g_provider)
+        printf("provider %s (%s): %d tests have layers on it, %d of them pass\n", g_provider, g_precision, claimed,
+               claimed_pass);
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
     free(ops);

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The GPU check, in one call on a machine with an NVIDIA GPU (the device
+# machine): build kiln with the cuda provider, run the CUDA unit tests,
+# export the zoo, compare every model on cuda FP32/FP16 against the CPU
+# reference, run the conformance suite on cuda, and time kiln against
+# PyTorch (eager and compiled with CUDA graphs) side by side.
+#   scripts/gpu-check.sh [STEP...]     steps: build unit models zoo conformance bench (default: all)
+# Env: OUT (results folder, default ./gpu-out), MODELS (zoo list),
+#      KILN_GPU_BUILD (default build-gpu), NODE_TESTS (a node.tar.xz of
+#      onnx-backend-tests/node when ../shared is not beside the checkout).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT"
+B=${KILN_GPU_BUILD:-build-gpu}
+MODELS=${MODELS:-resnet50,mobilenet_v2,efficientnet_b0,vit_b_16,yolov8n,text_encoder}
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(build unit models zoo conformance bench)
+has() { local s; for s in "${steps[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+PY=${PY:-python3}
+log() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
+status=0
+
+if has build; then
+    log build
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+    gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+    cmake -S . -B "$B" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
+    cmake --build "$B" -j "$(nproc)" >"$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
+    echo "built: $("$B/kiln" --version)"
+fi
+
+if has unit; then
+    log "unit: CUDA kernels and cuDNN/cuBLASLt wrappers against float64 references"
+    for t in test_cuda_kernels test_cuda_dnn; do
+        [ -x "$B/tests/$t" ] || { echo "$t: not built"; continue; }
+        "$B/tests/$t" >"$OUT/$t.log" 2>&1; rc=$?
+        grep -E "FAIL" "$OUT/$t.log" | head -30
+        tail -3 "$OUT/$t.log"
+        echo "$t: exit $rc"
+        [ $rc -eq 0 ] || status=1
+    done
+fi
+
+if has models; then
+    log "models: export the zoo ($MODELS)"
+    $PY models/export.py --models "$MODELS" >"$OUT/export.log" 2>&1 || { tail -20 "$OUT/export.log"; status=1; }
+    ls -la models/out/*.onnx 2>/dev/null | awk '{print $5, $9}'
+fi
+
+if has zoo; then
+    log "zoo: cuda fp32/fp16 against the cpu fp32 reference (batch 1, seeded random inputs)"
+    IFS=, read -ra ms <<<"$MODELS"
+    for m in "${ms[@]}"; do
+        f=models/out/$m.onnx
+        [ -f "$f" ] || { echo "$m: no model"; continue; }
+        timeout 300 "$B/kiln" compare "$f" --providers cpu,cuda --precisions fp32,fp16 --iterations 20 \
+            --json "$OUT/compare_$m.json" >"$OUT/compare_$m.txt" 2>&1; rc=$?
+        echo "--- $m (exit $rc)"; grep -E "^(cpu|cuda)" "$OUT/compare_$m.txt" || tail -5 "$OUT/compare_$m.txt"
+        [ $rc -eq 0 ] || status=1
+    done
+fi
+
+if has conformance; then
+    log "conformance: ONNX node tests on provider cuda (fp32)"
+    root=../shared/onnx-backend-tests/node
+    if [ ! -d "$root" ] && [ -n "${NODE_TESTS:-}" ] && [ -f "$NODE_TESTS" ]; then
+        mkdir -p /tmp/nodetests && tar xJf "$NODE_TESTS" -C /tmp/nodetests && root=/tmp/nodetests/node
+    fi
+    if [ -d "$root" ]; then
+        timeout 500 "$B/tests/kiln-conformance" --provider cuda --root "$root" \
+            --known tests/conformance/known_failures.txt ${CONF_FILTER:+--filter "$CONF_FILTER"} >"$OUT/conformance_cuda.txt" 2>&1
+        grep -E "^FAIL" "$OUT/conformance_cuda.txt" | head -40
+        tail -5 "$OUT/conformance_cuda.txt"
+    else
+        echo "no node tests ($root)"
+    fi
+fi
+
+if has bench; then
+    log "bench: kiln vs PyTorch side by side"
+    $PY bench/gpu/bench_gpu.py --kiln "$B/kiln" --out "$OUT" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.txt"
+fi
+exit $status
