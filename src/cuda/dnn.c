@@ -8,6 +8,7 @@
  * "A" is our B, Lt's "B" is our A and D (n x m, ld = ldy) is Y.
  */
 #include "cuda/dnn.h"
+#include "cuda/k_attention.h"
 #include "core/core.h"
 
 #include <limits.h>
@@ -816,6 +817,7 @@ int kc_gemm_run(kc_gemm *g, const void *a, const void *b, const void *bias, cons
 struct kc_attn {
     kc_dnn *d;
     kc_attn_desc desc;
+    bool fused;       /* kc_flash_attn (float16, D == Dv in {64, 128}): no gemms, no workspace */
     kc_gemm *qk, *pv;
     size_t off_q, off_k, off_v, off_s, off_o, off_ws, total;
     int mask_first;   /* 0: one launch; 1: one per batch; 2: one per (batch, head) */
@@ -879,6 +881,15 @@ int kc_attn_create(kc_dnn *d, const kc_attn_desc *desc, kc_attn **out, char *why
         return kc_fail(why, why_size, "kc_attn_create: out of host memory");
     a->d = d;
     a->desc = *desc;
+    if (kc_flash_supported(q->t, q->d, q->dv, q->b, q->h, q->sq)) {
+        cudaError_t e = kc_flash_prepare(q->d);
+        if (e == cudaSuccess) {
+            a->fused = true;
+            *out = a;
+            return 0;
+        }
+        (void)cudaGetLastError(); /* not sticky: take the unfused path */
+    }
     int64_t bh = q->b * q->h;
     kc_gemm_desc g = {.t = q->t, .m = q->sq, .n = q->sk, .k = q->d, .trans_b = true, .lda = q->d, .ldb = q->d,
                       .ldy = q->sk, .batch = bh, .stride_a = q->sq * q->d, .stride_b = q->sk * q->d,
@@ -921,12 +932,23 @@ out:
 }
 
 size_t kc_attn_workspace(const kc_attn *a) { return a->total; }
+int kc_attn_is_fused(const kc_attn *a) { return a && a->fused; }
 
 int kc_attn_run(kc_attn *a, const void *q, const void *k, const void *v, const void *mask, void *y, void *workspace,
                 cudaStream_t stream, char *why, size_t why_size)
 {
     const kc_attn_desc *p = &a->desc;
     int rc = 0;
+    if (a->fused) {
+        if (!q || !k || !v || !y || (p->has_mask && !mask))
+            return kc_fail(why, why_size, "kc_attn_run: missing Q, K, V, Y or mask");
+        kc_flash_desc f = {.b = p->b, .sq = p->sq, .sk = p->sk, .h = p->h, .d = p->d, .ldq = p->ldq, .ldk = p->ldk,
+                           .ldv = p->ldv, .seq_first = p->seq_first, .scale = p->scale, .has_mask = p->has_mask,
+                           .mask_t = p->mask_t, .msb = p->mask_stride_b, .msh = p->mask_stride_h,
+                           .msq = p->mask_stride_q, .msk = p->mask_stride_k};
+        CU_TRY("kc_flash_attn", kc_flash_attn(y, q, k, v, mask, &f, stream));
+        return 0;
+    }
     if (!workspace || ((uintptr_t)workspace % 16) || (p->has_mask && !mask))
         return kc_fail(why, why_size, "kc_attn_run: missing or misaligned workspace, or missing mask");
     char *ws = workspace;

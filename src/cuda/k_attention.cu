@@ -1,0 +1,354 @@
+/*
+ * k_attention.cu — fused flash-style attention for float16 (contract in
+ * cuda/k_attention.h).
+ *
+ * One block of 4 warps per (batch, head, 64 query rows); warp w owns query
+ * rows [16w, 16w+16) of the tile.  K/V tiles of 64 keys are staged in
+ * shared memory with cp.async, double-buffered (tile t+1 loads while tile t
+ * computes).  Products are mma.sync.m16n8k16 (f16 inputs, f32 accumulators)
+ * fed by ldmatrix; the layouts used (PTX ISA, "Matrix fragments for
+ * mma.m16n8k16"), with g = lane / 4 and c = lane % 4:
+ *   A (16x16, row):  a0 (g, 2c..2c+1)  a1 (g+8, 2c..)  a2 (g, 2c+8..)  a3 (g+8, 2c+8..)
+ *   B (16x8, col):   b0 (k 2c..2c+1, n g)  b1 (k 2c+8.., n g)
+ *   C (16x8, f32):   c0,c1 (g, 2c..2c+1)  c2,c3 (g+8, 2c..2c+1)
+ *   ldmatrix.x4: lanes 8i..8i+7 address the rows of 8x8 matrix i, register i
+ *   receives matrix i with lane holding (row g, cols 2c..2c+1); with .trans
+ *   it holds (rows 2c..2c+1, col g).
+ * S = Q K^T: A from Q rows (row-major [q][d]), B from K rows ([key][d] is
+ * B's column-major storage, so plain ldmatrix).  O += P V: P's A fragments
+ * are the S accumulators of two adjacent 8-key blocks converted to f16 (the
+ * C layout of n-blocks 2t, 2t+1 is the A layout of k-block t), and V
+ * ([key][d], row-major k x n) goes through ldmatrix.trans.
+ *
+ * Online softmax in the log2 domain: x = log2(e) * (scale * qk + mask),
+ * running max m and per-thread partial sums l (quad-reduced at the end),
+ * O rescaled by 2^(m_old - m_new).  A running max of -inf uses 0 as the
+ * exponent base so masked-out leading tiles give p = 0, not NaN; a row with
+ * no finite score ends with l = 0 and yields NaN (as the reference).
+ * Shared rows are padded by 8 halves (16 bytes) so ldmatrix's 8 row
+ * addresses fall in distinct bank groups.
+ */
+#include <cuda_fp16.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "cuda/k_attention.h"
+
+#define FA_BM 64      /* query rows per block */
+#define FA_BN 64      /* keys per tile */
+#define FA_THREADS 128
+#define FA_LOG2E 1.4426950408889634f
+
+typedef struct fa_params {
+    const __half *q, *k, *v;
+    __half *y;
+    const void *mask;
+    int64_t b, sq, sk, h, ldq, ldk, ldv, ldy;
+    int64_t msb, msh, msq, msk;
+    float scale_log2;  /* scale * log2(e) */
+    int seq_first, mask_f16, vec, nqt;
+} fa_params;
+
+static size_t fa_smem_bytes(int d) { return (size_t)5 * FA_BN * (d + 8) * sizeof(__half); }
+
+/* mma.m16n8k16 and cp.async need sm_80: older targets compile an empty
+ * kernel that kc_flash_prepare refuses (the unfused path runs instead). */
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#define FA_ENABLED 1
+#else
+#define FA_ENABLED 0
+#endif
+
+#if FA_ENABLED
+/* ---- PTX wrappers ------------------------------------------------------------------------ */
+
+static __device__ __forceinline__ unsigned fa_saddr(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
+
+/* 16 bytes global -> shared, zero-filled when !valid (src then is not read). */
+static __device__ __forceinline__ void fa_cp16(void *dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(fa_saddr(dst)), "l"(src),
+                 "r"(valid ? 16 : 0)
+                 : "memory");
+}
+static __device__ __forceinline__ void fa_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N> static __device__ __forceinline__ void fa_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+static __device__ __forceinline__ void fa_ldsm(unsigned *r, const __half *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(fa_saddr(p))
+                 : "memory");
+}
+static __device__ __forceinline__ void fa_ldsm_t(unsigned *r, const __half *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(fa_saddr(p))
+                 : "memory");
+}
+
+/* c += a b for one 16x8 tile (b0, b1: the two B registers). */
+static __device__ __forceinline__ void fa_mma(float *c, const unsigned *a, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/* Two floats as one f16x2 register (lo in the low half: the lower column). */
+static __device__ __forceinline__ unsigned fa_pack(float lo, float hi) {
+    __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<unsigned *>(&h);
+}
+
+/* ---- tile loads ---------------------------------------------------------------------------- */
+
+/* Rows [r0, r0 + 64) of one head of x (x points at the head's first column)
+ * into shared s (row stride D + 8); rows >= n are zero-filled.  Sequence row
+ * r of batch b is global row seq_first ? r*B + b : b*n + r. */
+template <int D>
+static __device__ __forceinline__ void fa_load(__half *s, const __half *x, int64_t ld, int64_t r0, int64_t n,
+                                               int64_t b, int64_t B, int seq_first, int vec) {
+    constexpr int CH = D / 8; /* 16-byte chunks per row */
+#pragma unroll
+    for (int i = 0; i < FA_BN * CH / FA_THREADS; i++) {
+        int c = threadIdx.x + i * FA_THREADS, r = c / CH, cc = c % CH;
+        int64_t rr = r0 + r;
+        bool ok = rr < n;
+        const __half *src = x + (seq_first ? rr * B + b : b * n + rr) * ld + cc * 8;
+        __half *dst = s + r * (D + 8) + cc * 8;
+        if (vec) {
+            fa_cp16(dst, ok ? src : x, ok);
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; e++) dst[e] = ok ? src[e] : __float2half_rn(0.0f);
+        }
+    }
+}
+
+#endif /* FA_ENABLED */
+
+/* ---- kernel ---------------------------------------------------------------------------------- */
+
+template <int D> __global__ void __launch_bounds__(FA_THREADS) k_flash(const fa_params p) {
+#if !FA_ENABLED
+    (void)p;
+#else
+    extern __shared__ __align__(16) unsigned char fa_sh[];
+    constexpr int LD = D + 8, TILE = FA_BN * LD;
+    __half *sQ = reinterpret_cast<__half *>(fa_sh), *sK = sQ + TILE, *sV = sK + 2 * TILE; /* K, V: 2 buffers each */
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tc = lane & 3;
+    const int64_t bh = blockIdx.x / p.nqt, b = bh / p.h, h = bh % p.h;
+    const int64_t q0 = (int64_t)(blockIdx.x % p.nqt) * FA_BM;
+    const __half *Q = p.q + h * D, *K = p.k + h * D, *V = p.v + h * D;
+    const int nkt = (int)((p.sk + FA_BN - 1) / FA_BN);
+
+    fa_load<D>(sQ, Q, p.ldq, q0, p.sq, b, p.b, p.seq_first, p.vec);
+    fa_load<D>(sK, K, p.ldk, 0, p.sk, b, p.b, p.seq_first, p.vec);
+    fa_load<D>(sV, V, p.ldv, 0, p.sk, b, p.b, p.seq_first, p.vec);
+    fa_commit();
+
+    /* this thread's two query rows and their mask rows */
+    const int64_t qi0 = q0 + warp * 16 + g, qi1 = qi0 + 8;
+    const int64_t mbase = b * p.msb + h * p.msh, mrow0 = mbase + qi0 * p.msq, mrow1 = mbase + qi1 * p.msq;
+
+    float o[D / 8][4];
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+    unsigned qf[D / 16][4];
+
+    for (int t = 0; t < nkt; t++) {
+        const int buf = t & 1;
+        if (t + 1 < nkt) {
+            fa_load<D>(sK + (buf ^ 1) * TILE, K, p.ldk, (int64_t)(t + 1) * FA_BN, p.sk, b, p.b, p.seq_first, p.vec);
+            fa_load<D>(sV + (buf ^ 1) * TILE, V, p.ldv, (int64_t)(t + 1) * FA_BN, p.sk, b, p.b, p.seq_first, p.vec);
+            fa_commit();
+            fa_wait<1>(); /* tile t (and Q) landed; tile t+1 may be in flight */
+        } else {
+            fa_wait<0>();
+        }
+        __syncthreads();
+        if (t == 0) {
+            /* A fragments of this warp's 16 Q rows: matrices (rows 0-7 | 8-15) x (cols 0-7 | 8-15) in a0..a3 order */
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++)
+                fa_ldsm(qf[kk], sQ + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
+        }
+        const __half *ks = sK + buf * TILE, *vs = sV + buf * TILE;
+
+        /* S = Q K^T: 16 rows x 64 keys per warp, 8 n-blocks of 8 keys */
+        float s[FA_BN / 8][4];
+#pragma unroll
+        for (int i = 0; i < FA_BN / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+            for (int jj = 0; jj < FA_BN / 16; jj++) {
+                /* matrices: (keys 0-7, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 0-7), (keys 8-15, d 8-15) */
+                unsigned r[4];
+                fa_ldsm(r, ks + (jj * 16 + (lane & 7) + (lane >> 4) * 8) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
+                fa_mma(s[2 * jj], qf[kk], r[0], r[1]);
+                fa_mma(s[2 * jj + 1], qf[kk], r[2], r[3]);
+            }
+        }
+
+        /* scale, mask, key bounds (log2 domain); row maxima */
+        const int64_t k0 = (int64_t)t * FA_BN;
+        float mx0 = m0, mx1 = m1;
+#pragma unroll
+        for (int nb = 0; nb < FA_BN / 8; nb++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int64_t kj = k0 + nb * 8 + tc * 2 + (e & 1);
+                float x = s[nb][e] * p.scale_log2;
+                if (kj >= p.sk) {
+                    x = -INFINITY;
+                } else if (p.mask) {
+                    int64_t qi = e < 2 ? qi0 : qi1;
+                    if (qi < p.sq) {
+                        int64_t off = (e < 2 ? mrow0 : mrow1) + kj * p.msk;
+                        float mv = p.mask_f16 ? __half2float(static_cast<const __half *>(p.mask)[off])
+                                              : static_cast<const float *>(p.mask)[off];
+                        x += FA_LOG2E * mv;
+                    }
+                }
+                s[nb][e] = x;
+            }
+            mx0 = fmaxf(mx0, fmaxf(s[nb][0], s[nb][1]));
+            mx1 = fmaxf(mx1, fmaxf(s[nb][2], s[nb][3]));
+        }
+        /* a row's 64 keys are spread over the 4 lanes of a quad */
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float base0 = mx0 == -INFINITY ? 0.0f : mx0, base1 = mx1 == -INFINITY ? 0.0f : mx1;
+        const float al0 = exp2f(m0 - base0), al1 = exp2f(m1 - base1);
+        m0 = mx0;
+        m1 = mx1;
+        float ls0 = 0.0f, ls1 = 0.0f;
+#pragma unroll
+        for (int nb = 0; nb < FA_BN / 8; nb++) {
+            s[nb][0] = exp2f(s[nb][0] - base0);
+            s[nb][1] = exp2f(s[nb][1] - base0);
+            s[nb][2] = exp2f(s[nb][2] - base1);
+            s[nb][3] = exp2f(s[nb][3] - base1);
+            ls0 += s[nb][0] + s[nb][1];
+            ls1 += s[nb][2] + s[nb][3];
+        }
+        l0 = l0 * al0 + ls0;
+        l1 = l1 * al1 + ls1;
+#pragma unroll
+        for (int i = 0; i < D / 8; i++) {
+            o[i][0] *= al0;
+            o[i][1] *= al0;
+            o[i][2] *= al1;
+            o[i][3] *= al1;
+        }
+
+        /* O += P V: k-block kt (keys 16kt..16kt+15) is S n-blocks 2kt, 2kt+1 */
+#pragma unroll
+        for (int kt = 0; kt < FA_BN / 16; kt++) {
+            unsigned a[4] = {fa_pack(s[2 * kt][0], s[2 * kt][1]), fa_pack(s[2 * kt][2], s[2 * kt][3]),
+                             fa_pack(s[2 * kt + 1][0], s[2 * kt + 1][1]), fa_pack(s[2 * kt + 1][2], s[2 * kt + 1][3])};
+#pragma unroll
+            for (int ee = 0; ee < D / 16; ee++) {
+                /* transposed matrices: (keys 0-7, d 0-7), (keys 8-15, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 8-15) */
+                unsigned r[4];
+                fa_ldsm_t(r, vs + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + ee * 16 + (lane >> 4) * 8);
+                fa_mma(o[2 * ee], a, r[0], r[1]);
+                fa_mma(o[2 * ee + 1], a, r[2], r[3]);
+            }
+        }
+        __syncthreads(); /* buffer buf is refilled by the next iteration's prefetch */
+    }
+
+    /* normalize; a row without a finite score (l == 0) or with NaN gives NaN */
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const float qnan = __int_as_float(0x7fffffff);
+    const float inv0 = l0 > 0.0f ? 1.0f / l0 : qnan, inv1 = l1 > 0.0f ? 1.0f / l1 : qnan;
+
+    /* stage through this warp's own 16 rows of sQ (only this warp read them), then 16-byte row stores */
+    __half *so = sQ + warp * 16 * LD;
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) {
+        *reinterpret_cast<unsigned *>(so + g * LD + i * 8 + tc * 2) = fa_pack(o[i][0] * inv0, o[i][1] * inv0);
+        *reinterpret_cast<unsigned *>(so + (g + 8) * LD + i * 8 + tc * 2) = fa_pack(o[i][2] * inv1, o[i][3] * inv1);
+    }
+    __syncwarp();
+    constexpr int CH = D / 8;
+#pragma unroll
+    for (int i = 0; i < 16 * CH / 32; i++) {
+        int c = lane + i * 32, r = c / CH, cc = c % CH;
+        int64_t qi = q0 + warp * 16 + r;
+        if (qi >= p.sq) continue;
+        __half *dst = p.y + (p.seq_first ? qi * p.b + b : b * p.sq + qi) * p.ldy + h * D + cc * 8;
+        const __half *src = so + r * LD + cc * 8;
+        if (p.vec) {
+            *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; e++) dst[e] = src[e];
+        }
+    }
+#endif /* FA_ENABLED */
+}
+
+/* ---- launchers ------------------------------------------------------------------------------ */
+
+extern "C" bool kc_flash_supported(kc_dtype t, int64_t d, int64_t dv, int64_t b, int64_t h, int64_t sq) {
+    if (t != KC_F16 || d != dv || (d != 64 && d != 128) || b < 1 || h < 1 || sq < 1) return false;
+    int64_t nqt = (sq + FA_BM - 1) / FA_BM;
+    return b * h <= INT32_MAX / nqt;
+}
+
+/* The kernel for the current device must come from sm_80+ code (SASS or
+ * PTX): a build for older architectures only has the empty body. */
+template <int D> static cudaError_t fa_prepare() {
+    cudaFuncAttributes fa;
+    cudaError_t e = cudaFuncGetAttributes(&fa, k_flash<D>);
+    if (e != cudaSuccess) return e;
+    if (fa.ptxVersion < 80 || fa.binaryVersion < 80) return cudaErrorNotSupported;
+    return cudaFuncSetAttribute(k_flash<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)fa_smem_bytes(D));
+}
+
+extern "C" cudaError_t kc_flash_prepare(int64_t d) {
+    return d == 64 ? fa_prepare<64>() : d == 128 ? fa_prepare<128>() : cudaErrorInvalidValue;
+}
+
+static bool fa_al16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+
+extern "C" cudaError_t kc_flash_attn(void *y, const void *q, const void *k, const void *v, const void *mask,
+                                     const kc_flash_desc *a, cudaStream_t stream) {
+    if (!a || !y || !q || !k || !v || (a->has_mask && !mask) || a->sk < 1 ||
+        !kc_flash_supported(KC_F16, a->d, a->d, a->b, a->h, a->sq) || a->ldq < a->h * a->d ||
+        a->ldk < a->h * a->d || a->ldv < a->h * a->d || (a->has_mask && a->mask_t != KC_F32 && a->mask_t != KC_F16))
+        return cudaErrorInvalidValue;
+    if (((uintptr_t)y | (uintptr_t)q | (uintptr_t)k | (uintptr_t)v) & 1u) return cudaErrorMisalignedAddress;
+    fa_params p;
+    p.q = static_cast<const __half *>(q);
+    p.k = static_cast<const __half *>(k);
+    p.v = static_cast<const __half *>(v);
+    p.y = static_cast<__half *>(y);
+    p.mask = a->has_mask ? mask : NULL;
+    p.b = a->b, p.sq = a->sq, p.sk = a->sk, p.h = a->h;
+    p.ldq = a->ldq, p.ldk = a->ldk, p.ldv = a->ldv, p.ldy = a->h * a->d;
+    p.msb = a->msb, p.msh = a->msh, p.msq = a->msq, p.msk = a->msk;
+    p.scale_log2 = a->scale * FA_LOG2E;
+    p.seq_first = a->seq_first != 0;
+    p.mask_f16 = a->has_mask && a->mask_t == KC_F16;
+    p.vec = fa_al16(q) && fa_al16(k) && fa_al16(v) && fa_al16(y) && a->ldq % 8 == 0 && a->ldk % 8 == 0 &&
+            a->ldv % 8 == 0;
+    p.nqt = (int)((a->sq + FA_BM - 1) / FA_BM);
+    unsigned grid = (unsigned)(a->b * a->h * p.nqt);
+    if (a->d == 64)
+        k_flash<64><<<grid, FA_THREADS, fa_smem_bytes(64), stream>>>(p);
+    else
+        k_flash<128><<<grid, FA_THREADS, fa_smem_bytes(128), stream>>>(p);
+    return cudaGetLastError();
+}

@@ -1,0 +1,58 @@
+/*
+ * k_attention.h — fused flash-style attention for float16 (kernels in
+ * src/cuda/k_attention.cu, launchers callable from host C).
+ *
+ *   Y = softmax(scale * Q K^T + mask) V   per batch and head,
+ *
+ * with Q [B, Sq, H*D] (row stride ldq elements), K [B, Sk, H*D] (ldk),
+ * V [B, Sk, H*D] (ldv), Y dense [B, Sq, H*D]; seq_first = 1 means the
+ * rows are [S, B] (row index s*B + b).  Optional additive mask (float32 or
+ * float16) with element (b, h, q, k) at b*msb + h*msh + q*msq + k*msk.
+ * FP16 inputs and outputs, float32 accumulation and online softmax (one
+ * pass over K/V in tiles of 64 keys, 64 query rows per block).  A row whose
+ * scores are all -inf yields NaN (as the CPU reference and kc_softmax).
+ * A run allocates nothing and never synchronizes (graph-capturable).
+ */
+#ifndef KL_CUDA_K_ATTENTION_H
+#define KL_CUDA_K_ATTENTION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "cuda/kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kc_flash_desc {
+    int64_t b, sq, sk, h, d;       /* batch, query/key lengths, heads, head dim (D == Dv) */
+    int64_t ldq, ldk, ldv;         /* row strides (elements) */
+    int seq_first;
+    float scale;
+    bool has_mask;
+    kc_dtype mask_t;               /* KC_F32 or KC_F16 */
+    int64_t msb, msh, msq, msk;    /* mask strides (elements), 0 on broadcast axes */
+} kc_flash_desc;
+
+/* Whether kc_flash_attn covers this attention: float16 t, D == Dv in
+ * {64, 128}, and a grid that fits. */
+bool kc_flash_supported(kc_dtype t, int64_t d, int64_t dv, int64_t b, int64_t h, int64_t sq);
+
+/* One-time setup for head dim d (the kernel's dynamic shared memory limit);
+ * call at plan time, outside any graph capture. */
+cudaError_t kc_flash_prepare(int64_t d);
+
+/* Launch on stream.  q, k, v, y: float16, 2-byte aligned (16-byte aligned
+ * pointers and ld % 8 == 0 take the vectorized path); mask: NULL unless
+ * desc->has_mask. */
+cudaError_t kc_flash_attn(void *y, const void *q, const void *k, const void *v, const void *mask,
+                          const kc_flash_desc *desc, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KL_CUDA_K_ATTENTION_H */
