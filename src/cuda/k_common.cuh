@@ -61,6 +61,42 @@ static __device__ __forceinline__ void kc_st8(__half *p, const float *v) {
         make_uint4(kc_pack(v[0], v[1]), kc_pack(v[2], v[3]), kc_pack(v[4], v[5]), kc_pack(v[6], v[7]));
 }
 
+/* V-element accesses: V = 1 (any alignment) or V = 16 / sizeof(T) (one
+ * 16-byte access; p aligned to 16 bytes). */
+template <int V> static __device__ __forceinline__ void kc_ldv(const float *p, float *v) {
+    if (V == 4) {
+        float4 a = *reinterpret_cast<const float4 *>(p);
+        v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
+    } else {
+#pragma unroll
+        for (int i = 0; i < V; i++) v[i] = p[i];
+    }
+}
+template <int V> static __device__ __forceinline__ void kc_ldv(const __half *p, float *v) {
+    if (V == 8) {
+        kc_ld8(p, v);
+    } else {
+#pragma unroll
+        for (int i = 0; i < V; i++) v[i] = __half2float(p[i]);
+    }
+}
+template <int V> static __device__ __forceinline__ void kc_stv(float *p, const float *v) {
+    if (V == 4) {
+        *reinterpret_cast<float4 *>(p) = make_float4(v[0], v[1], v[2], v[3]);
+    } else {
+#pragma unroll
+        for (int i = 0; i < V; i++) p[i] = v[i];
+    }
+}
+template <int V> static __device__ __forceinline__ void kc_stv(__half *p, const float *v) {
+    if (V == 8) {
+        kc_st8(p, v);
+    } else {
+#pragma unroll
+        for (int i = 0; i < V; i++) p[i] = __float2half_rn(v[i]);
+    }
+}
+
 /* ---- NaN-propagating min / max, reductions -------------------------------------------- */
 
 static __device__ __forceinline__ float kc_nanmax(float a, float b) { return (isnan(a) || a > b) ? a : b; }

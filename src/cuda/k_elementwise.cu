@@ -4,8 +4,9 @@
  * (with the head split/merge of attention as strided copies), kc_gather,
  * kc_bias_act and kc_fe (kiln.FusedElementwise programs).  Dense data
  * moves 8 elements per thread with 16-byte accesses when aligned; strided
- * copies collapse mergeable dims on the host and widen contiguous rows to
- * 16/8/4-byte words.
+ * copies collapse mergeable dims on the host, then either transpose
+ * through shared-memory tiles (y's and x's contiguous axes differ) or
+ * widen contiguous rows to 16/8/4-byte words.
  */
 #include <string.h>
 
@@ -76,28 +77,108 @@ typedef struct cp_args {
     int rank;
 } cp_args;
 
-template <typename E> __global__ void k_copy(E *y, const E *x, const cp_args a) {
-    int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t i = tid; i < a.n; i += nth) {
-        int64_t r = i, xo = 0, yo = 0;
+/* General path: one element (of 1..16 bytes) per thread and step; index
+ * arithmetic in I (uint32_t when a.n < 2^31: 32-bit division is several
+ * times cheaper than 64-bit). */
+template <typename E, typename I> __global__ void k_copy(E *y, const E *x, const cp_args a) {
+    I n = (I)a.n, nth = (I)gridDim.x * blockDim.x;
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += nth) {
+        I r = i;
+        int64_t xo = 0, yo = 0;
 #pragma unroll
         for (int k = 0; k < KC_MAX_RANK; k++) {
             if (k < a.rank) {
-                int64_t c = r % a.d[k];
-                r /= a.d[k];
-                xo += c * a.xs[k];
-                yo += c * a.ys[k];
+                I c = r;
+                if (k < a.rank - 1) {
+                    I d = (I)a.d[k];
+                    c = r % d;
+                    r /= d;
+                }
+                xo += (int64_t)c * a.xs[k];
+                yo += (int64_t)c * a.ys[k];
             }
         }
         y[yo] = x[xo];
     }
 }
 
-typedef struct kc_w16 {
-    uint4 v;
-} kc_w16;
+/* Transpose path: axis A is contiguous in y (stride 1), axis B in x; the
+ * other axes (up to KC_MAX_RANK - 2) index whole tiles. */
+typedef struct tp_args {
+    int64_t da, db;   /* sizes of A and B */
+    int64_t xa, yb;   /* x's stride of A, y's stride of B */
+    int64_t d[KC_MAX_RANK], xs[KC_MAX_RANK], ys[KC_MAX_RANK];
+    int nrest;
+    int64_t ta, tb, ntiles; /* tiles along A, along B, in all */
+} tp_args;
 
-/* kc_copy_nd after validation: collapse, widen, launch. */
+/* TD x TD tiles, blocks of 32 x 8 threads: a tile is read along B (rows
+ * of x), stored in shared memory, and written along A (rows of y).  The
+ * row pitch TD + PAD elements (PAD: one 4-byte word) keeps the column
+ * reads free of bank conflicts. */
+template <typename E, int TD> __global__ void k_copy_tile(E *y, const E *x, const tp_args a) {
+    constexpr int PAD = sizeof(E) >= 4 ? 1 : 4 / (int)sizeof(E);
+    __shared__ E tile[TD][TD + PAD];
+    int tx = threadIdx.x, ty = threadIdx.y;
+    for (int64_t t = blockIdx.x; t < a.ntiles; t += gridDim.x) {
+        int64_t r = t, ia = r % a.ta;
+        r /= a.ta;
+        int64_t ib = r % a.tb, xo = 0, yo = 0;
+        r /= a.tb;
+#pragma unroll
+        for (int k = 0; k < KC_MAX_RANK; k++) {
+            if (k < a.nrest) {
+                int64_t c = r % a.d[k];
+                r /= a.d[k];
+                xo += c * a.xs[k];
+                yo += c * a.ys[k];
+            }
+        }
+        int64_t a0 = ia * TD, b0 = ib * TD;
+        int na = (int)(a.da - a0 < TD ? a.da - a0 : TD), nb = (int)(a.db - b0 < TD ? a.db - b0 : TD);
+        xo += a0 * a.xa + b0;
+        yo += b0 * a.yb + a0;
+        __syncthreads(); /* the previous tile's reads of `tile` are done */
+        for (int i = ty; i < na; i += 8)
+            for (int j = tx; j < nb; j += 32) tile[i][j] = x[xo + i * a.xa + j];
+        __syncthreads();
+        for (int j = ty; j < nb; j += 8)
+            for (int i = tx; i < na; i += 32) y[yo + j * a.yb + i] = tile[i][j];
+    }
+}
+
+/* Launch the tiled transpose over axes A (ys 1) and B (xs 1) of the merged a. */
+static cudaError_t copy_tiled(void *y, const void *x, const cp_args &a, int A, int B, size_t es, cudaStream_t stream) {
+    tp_args t;
+    memset(&t, 0, sizeof t);
+    t.da = a.d[A], t.db = a.d[B], t.xa = a.xs[A], t.yb = a.ys[B];
+    for (int k = 0; k < a.rank; k++) {
+        if (k == A || k == B) continue;
+        t.d[t.nrest] = a.d[k], t.xs[t.nrest] = a.xs[k], t.ys[t.nrest] = a.ys[k];
+        t.nrest++;
+    }
+    int td = es <= 2 ? 64 : 32;
+    t.ta = (t.da + td - 1) / td;
+    t.tb = (t.db + td - 1) / td;
+    t.ntiles = a.n / (t.da * t.db) * t.ta * t.tb;
+    unsigned g = (unsigned)(t.ntiles < KC_MAX_BLOCKS ? t.ntiles : KC_MAX_BLOCKS);
+    dim3 blk(32, 8);
+    switch (es) {
+    case 1: k_copy_tile<uint8_t, 64><<<g, blk, 0, stream>>>((uint8_t *)y, (const uint8_t *)x, t); break;
+    case 2: k_copy_tile<uint16_t, 64><<<g, blk, 0, stream>>>((uint16_t *)y, (const uint16_t *)x, t); break;
+    case 4: k_copy_tile<uint32_t, 32><<<g, blk, 0, stream>>>((uint32_t *)y, (const uint32_t *)x, t); break;
+    default: k_copy_tile<uint2, 32><<<g, blk, 0, stream>>>((uint2 *)y, (const uint2 *)x, t); break;
+    }
+    return cudaGetLastError();
+}
+
+template <typename E> static void copy_launch(void *y, const void *x, const cp_args &a, cudaStream_t stream) {
+    unsigned g = kc_blocks(a.n, KC_THREADS);
+    if (a.n <= INT32_MAX) k_copy<E, uint32_t><<<g, KC_THREADS, 0, stream>>>((E *)y, (const E *)x, a);
+    else k_copy<E, int64_t><<<g, KC_THREADS, 0, stream>>>((E *)y, (const E *)x, a);
+}
+
+/* kc_copy_nd after validation: collapse, then tile, widen or copy plainly. */
 static cudaError_t copy_nd(void *y, const int64_t *ystride, const void *x, const int64_t *xstride, const int64_t *dims,
                            int rank, size_t es, cudaStream_t stream) {
     if (rank < 0 || rank > KC_MAX_RANK || (es != 1 && es != 2 && es != 4 && es != 8)) return cudaErrorInvalidValue;
@@ -124,6 +205,13 @@ static cudaError_t copy_nd(void *y, const int64_t *ystride, const void *x, const
         cudaError_t e = cudaMemcpyAsync(y, x, (size_t)a.n * es, cudaMemcpyDeviceToDevice, stream);
         return e != cudaSuccess ? e : cudaGetLastError();
     }
+    /* transpose: y's contiguous axis A differs from x's contiguous axis B, both long enough for tiles */
+    int A = -1, B = -1;
+    for (int k = 0; k < a.rank; k++) {
+        if (A < 0 && a.ys[k] == 1) A = k;
+        if (B < 0 && a.xs[k] == 1) B = k;
+    }
+    if (A >= 0 && B >= 0 && A != B && a.d[A] >= 8 && a.d[B] >= 8) return copy_tiled(y, x, a, A, B, es, stream);
     /* widen: move 16, 8, 4 or 2 bytes per thread along a contiguous innermost dim */
     if (a.xs[0] == 1 && a.ys[0] == 1) {
         for (size_t target = 16; target > es; target /= 2) {
@@ -138,13 +226,12 @@ static cudaError_t copy_nd(void *y, const int64_t *ystride, const void *x, const
             break;
         }
     }
-    unsigned g = kc_blocks(a.n, KC_THREADS);
     switch (es) {
-    case 1: k_copy<uint8_t><<<g, KC_THREADS, 0, stream>>>((uint8_t *)y, (const uint8_t *)x, a); break;
-    case 2: k_copy<uint16_t><<<g, KC_THREADS, 0, stream>>>((uint16_t *)y, (const uint16_t *)x, a); break;
-    case 4: k_copy<uint32_t><<<g, KC_THREADS, 0, stream>>>((uint32_t *)y, (const uint32_t *)x, a); break;
-    case 8: k_copy<uint2><<<g, KC_THREADS, 0, stream>>>((uint2 *)y, (const uint2 *)x, a); break;
-    default: k_copy<uint4><<<g, KC_THREADS, 0, stream>>>((uint4 *)y, (const uint4 *)x, a); break;
+    case 1: copy_launch<uint8_t>(y, x, a, stream); break;
+    case 2: copy_launch<uint16_t>(y, x, a, stream); break;
+    case 4: copy_launch<uint32_t>(y, x, a, stream); break;
+    case 8: copy_launch<uint2>(y, x, a, stream); break;
+    default: copy_launch<uint4>(y, x, a, stream); break;
     }
     return cudaGetLastError();
 }

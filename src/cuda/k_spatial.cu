@@ -1,16 +1,31 @@
 /*
- * k_spatial.cu — kiln's NCHW spatial CUDA kernels (launchers in
- * cuda/kernels.h): kc_pool2d_run (MaxPool / AveragePool with padding and
- * dilation) and kc_resize_run (ONNX Resize nearest / bilinear with the
- * coordinate transforms and nearest modes of src/cpu/ref/tensor_resize.c).
- * Grid: x over the output plane, y over the N*C planes; one thread per
- * output element.  Resize coordinates are computed in double, as the
+ * k_spatial.cu — kiln's spatial CUDA kernels on NCHW and NHWC (launchers
+ * in cuda/kernels.h): kc_pool2d_run (MaxPool / AveragePool with padding and
+ * dilation), kc_global_pool_nhwc, and kc_resize_run (ONNX Resize nearest /
+ * bilinear with the coordinate transforms and nearest modes of
+ * src/cpu/ref/tensor_resize.c).  NCHW grid: x over the output plane, y over
+ * the N*C planes, one thread per output element; NHWC: one thread per
+ * output pixel and group of channels (16-byte vectors where C and the
+ * pointers allow), channels innermost so accesses coalesce.  Resize coordinates are computed in double, as the
  * reference does, so nearest-mode ties round the same way.
  */
 #include "cuda/k_common.cuh"
 
 /* ---- pooling -------------------------------------------------------------------------------- */
 
+/* count_include_pad divisor of the window starting at (hs, ws): kh*kw
+ * without end pads (the original behaviour), else the taps inside the
+ * padded input per axis (src/cpu/ref/nn_pool.c, pool_window_at). */
+static __device__ __forceinline__ float pool_div(const kc_pool2d &p, int64_t hs, int64_t ws) {
+    if (p.pb == 0 && p.pr == 0) return (float)p.kh * (float)p.kw;
+    int64_t lh = p.h + p.pb - hs, lw = p.w + p.pr - ws;
+    int64_t ch = lh > 0 ? (lh + p.dh - 1) / p.dh : 0, cw = lw > 0 ? (lw + p.dw - 1) / p.dw : 0;
+    if (ch > p.kh) ch = p.kh;
+    if (cw > p.kw) cw = p.kw;
+    return (float)(ch * cw);
+}
+
+/* NCHW: grid x over the output plane, y over the N*C planes. */
 template <typename T> __global__ void k_pool2d(T *y, const T *x, const kc_pool2d p) {
     int64_t planes = p.n * p.c, psz = p.oh * p.ow;
     for (int64_t pl = blockIdx.y; pl < planes; pl += gridDim.y) {
@@ -34,21 +49,138 @@ template <typename T> __global__ void k_pool2d(T *y, const T *x, const kc_pool2d
                     cnt++;
                 }
             }
-            if (!p.is_max) acc = __fdiv_rn(acc, p.count_include_pad ? (float)(p.kh * p.kw) : (float)cnt);
+            if (!p.is_max) acc = __fdiv_rn(acc, p.count_include_pad ? pool_div(p, hs, ws) : (float)cnt);
             kc_st(y + pl * psz + t, acc);
         }
     }
 }
 
+/* NHWC: one thread per (n, oy, ox, group of V channels), the group
+ * innermost so a warp reads and writes consecutive channels.  Output
+ * element offset of thread t is t * V. */
+template <typename T, int V> __global__ void k_pool2d_nhwc(T *y, const T *x, const kc_pool2d p) {
+    int64_t cg = p.c / V, total = p.n * p.oh * p.ow * cg;
+    for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (int64_t)gridDim.x * blockDim.x) {
+        int64_t g = t % cg, r = t / cg, ox = r % p.ow;
+        r /= p.ow;
+        int64_t oy = r % p.oh, n = r / p.oh, hs = oy * p.sh - p.pt, ws = ox * p.sw - p.pl;
+        const T *xn = x + n * p.h * p.w * p.c + g * V;
+        float acc[V], v[V];
+#pragma unroll
+        for (int j = 0; j < V; j++) acc[j] = p.is_max ? -INFINITY : 0.0f;
+        int cnt = 0;
+        for (int ky = 0; ky < p.kh; ky++) {
+            int64_t iy = hs + (int64_t)ky * p.dh;
+            if (iy < 0 || iy >= p.h) continue;
+            for (int kx = 0; kx < p.kw; kx++) {
+                int64_t ix = ws + (int64_t)kx * p.dw;
+                if (ix < 0 || ix >= p.w) continue;
+                kc_ldv<V>(xn + (iy * p.w + ix) * p.c, v);
+                if (p.is_max) {
+#pragma unroll
+                    for (int j = 0; j < V; j++)
+                        if (!isnan(v[j]) && v[j] > acc[j]) acc[j] = v[j];
+                } else {
+#pragma unroll
+                    for (int j = 0; j < V; j++) acc[j] += v[j];
+                }
+                cnt++;
+            }
+        }
+        if (!p.is_max) {
+            float d = p.count_include_pad ? pool_div(p, hs, ws) : (float)cnt;
+#pragma unroll
+            for (int j = 0; j < V; j++) acc[j] = __fdiv_rn(acc[j], d);
+        }
+        kc_stv<V>(y + t * V, acc);
+    }
+}
+
 extern "C" cudaError_t kc_pool2d_run(void *y, const void *x, const kc_pool2d *p, kc_dtype t, cudaStream_t stream) {
     if (!p || p->n < 0 || p->c < 0 || p->h < 0 || p->w < 0 || p->oh < 0 || p->ow < 0 || p->kh < 1 || p->kw < 1 ||
-        p->sh < 1 || p->sw < 1 || p->dh < 1 || p->dw < 1)
+        p->sh < 1 || p->sw < 1 || p->dh < 1 || p->dw < 1 || p->pb < 0 || p->pr < 0)
         return cudaErrorInvalidValue;
     int64_t planes = p->n * p->c, psz = p->oh * p->ow;
     if (planes == 0 || psz == 0) return cudaSuccess;
+    if (p->nhwc) {
+        int v = t == KC_F16 ? 8 : 4;
+        if (p->c % v != 0 || !kc_aligned(x, 16) || !kc_aligned(y, 16)) v = 1;
+        unsigned g = kc_blocks(planes * psz / v, KC_THREADS);
+        if (t == KC_F16 && v > 1) k_pool2d_nhwc<__half, 8><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const __half *)x, *p);
+        else if (t == KC_F16) k_pool2d_nhwc<__half, 1><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const __half *)x, *p);
+        else if (v > 1) k_pool2d_nhwc<float, 4><<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, *p);
+        else k_pool2d_nhwc<float, 1><<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, *p);
+        return cudaGetLastError();
+    }
     dim3 g(kc_blocks(psz, KC_THREADS), (unsigned)(planes < 65535 ? planes : 65535));
     if (t == KC_F16) k_pool2d<__half><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const __half *)x, *p);
     else k_pool2d<float><<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, *p);
+    return cudaGetLastError();
+}
+
+/* ---- global pool, NHWC ---------------------------------------------------------------------- */
+
+/* Blocks of (bx, by) threads over (n, chunk of bx*V channels): thread
+ * (tx, ty) accumulates channels g*V..g*V+V-1 (g = chunk*bx + tx) over the
+ * rows i = ty, ty + by, ...; partials meet in shared memory (by*bx*V
+ * floats, dynamic), then bx*V threads each finish one channel. */
+template <typename T, int V>
+__global__ void k_gpool_nhwc(T *y, const T *x, int64_t n, int64_t hw, int64_t c, int is_max) {
+    extern __shared__ float gp_sh[];
+    int bx = blockDim.x, by = blockDim.y, tx = threadIdx.x, ty = threadIdx.y, lin = ty * bx + tx;
+    int64_t cg = c / V, chunks = (cg + bx - 1) / bx;
+    float id = is_max ? -INFINITY : 0.0f;
+    for (int64_t b = blockIdx.x; b < n * chunks; b += gridDim.x) {
+        int64_t ni = b / chunks, c0 = (b % chunks) * bx * V, g = (b % chunks) * bx + tx;
+        float acc[V], v[V];
+#pragma unroll
+        for (int j = 0; j < V; j++) acc[j] = id;
+        if (g < cg) {
+            const T *xp = x + ni * hw * c + g * V;
+            for (int64_t i = ty; i < hw; i += by) {
+                kc_ldv<V>(xp + i * c, v);
+#pragma unroll
+                for (int j = 0; j < V; j++) acc[j] = is_max ? kc_nanmax(acc[j], v[j]) : acc[j] + v[j];
+            }
+        }
+        __syncthreads(); /* the previous chunk's reads of gp_sh are done */
+#pragma unroll
+        for (int j = 0; j < V; j++) gp_sh[lin * V + j] = acc[j];
+        __syncthreads();
+        for (int o = lin; o < bx * V && c0 + o < c; o += bx * by) {
+            float a = id;
+            for (int k = 0; k < by; k++) {
+                float s = gp_sh[k * bx * V + o];
+                a = is_max ? kc_nanmax(a, s) : a + s;
+            }
+            kc_st(y + ni * c + c0 + o, is_max ? a : __fdiv_rn(a, (float)hw));
+        }
+    }
+}
+
+extern "C" cudaError_t kc_global_pool_nhwc(void *y, const void *x, int64_t n, int64_t hw, int64_t c, int is_max,
+                                           kc_dtype t, cudaStream_t stream) {
+    if (n < 0 || hw < 0 || c < 0) return cudaErrorInvalidValue;
+    if (n == 0 || c == 0) return cudaSuccess;
+    int v = t == KC_F16 ? 8 : 4;
+    if (c % v != 0 || !kc_aligned(x, 16) || !kc_aligned(y, 16)) v = 1;
+    int64_t cg = c / v;
+    int bx = cg >= 32 ? 32 : (int)cg;
+    int64_t nb = n * ((cg + bx - 1) / bx);
+    /* 256 threads a block; up to 1024 (more rows in flight) when there are few blocks */
+    int64_t by = (nb < 264 ? 1024 : KC_THREADS) / bx;
+    if (by > hw) by = hw > 0 ? hw : 1;
+    dim3 blk((unsigned)bx, (unsigned)by);
+    unsigned g = (unsigned)(nb < KC_MAX_BLOCKS ? nb : KC_MAX_BLOCKS);
+    size_t sh = (size_t)bx * (size_t)by * (size_t)v * sizeof(float);
+    if (t == KC_F16 && v > 1)
+        k_gpool_nhwc<__half, 8><<<g, blk, sh, stream>>>((__half *)y, (const __half *)x, n, hw, c, is_max);
+    else if (t == KC_F16)
+        k_gpool_nhwc<__half, 1><<<g, blk, sh, stream>>>((__half *)y, (const __half *)x, n, hw, c, is_max);
+    else if (v > 1)
+        k_gpool_nhwc<float, 4><<<g, blk, sh, stream>>>((float *)y, (const float *)x, n, hw, c, is_max);
+    else
+        k_gpool_nhwc<float, 1><<<g, blk, sh, stream>>>((float *)y, (const float *)x, n, hw, c, is_max);
     return cudaGetLastError();
 }
 
@@ -134,26 +266,73 @@ template <typename T> __global__ void k_resize(T *y, const T *x, const rs_args p
     }
 }
 
+/* NHWC: one thread per (n, oy, ox, group of V channels), the group
+ * innermost; p.planes is N.  Output element offset of thread t is t * V. */
+template <typename T, int V> __global__ void k_resize_nhwc(T *y, const T *x, const rs_args p, int64_t c) {
+    int64_t ih = p.ax[0].L, iw = p.ax[1].L, oh = p.ax[0].O, ow = p.ax[1].O, cg = c / V, total = p.planes * oh * ow * cg;
+    for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (int64_t)gridDim.x * blockDim.x) {
+        int64_t g = t % cg, r = t / cg, ox = r % ow;
+        r /= ow;
+        int64_t oy = r % oh, n = r / oh, y0, y1, x0, x1;
+        float wy, wx, v[V];
+        rs_taps(p, p.ax[0], oy, &y0, &y1, &wy);
+        rs_taps(p, p.ax[1], ox, &x0, &x1, &wx);
+        const T *xn = x + n * ih * iw * c + g * V;
+        if (p.mode == 0) {
+            kc_ldv<V>(xn + (y0 * iw + x0) * c, v);
+        } else {
+            float a[V], b[V], d[V];
+            kc_ldv<V>(xn + (y0 * iw + x0) * c, a);
+            kc_ldv<V>(xn + (y0 * iw + x1) * c, b);
+            kc_ldv<V>(xn + (y1 * iw + x0) * c, v);
+            kc_ldv<V>(xn + (y1 * iw + x1) * c, d);
+#pragma unroll
+            for (int j = 0; j < V; j++) {
+                float top = a[j] + (b[j] - a[j]) * wx, bot = v[j] + (d[j] - v[j]) * wx;
+                v[j] = top + (bot - top) * wy;
+            }
+        }
+        kc_stv<V>(y + t * V, v);
+    }
+}
+
 /* The output width of an axis: scale * L, snapped to O when it is O up
  * to float rounding (a scale derived from sizes, O / L). */
-static double rs_owidth(float s, int64_t L, int64_t O) {
+static double rs_owidth(float s, int64_t L, int64_t O, int64_t len) {
+    if (len > 0) return (double)len;
     double w = (double)s * (double)L;
     return fabs(w - (double)O) <= 1e-6 * (double)(O > 1 ? O : 1) ? (double)O : w;
 }
 
 extern "C" cudaError_t kc_resize_run(void *y, const void *x, const kc_resize *p, kc_dtype t, cudaStream_t stream) {
     if (!p || p->n < 0 || p->c < 0 || p->h < 0 || p->w < 0 || p->oh < 0 || p->ow < 0 || p->mode < 0 || p->mode > 1 ||
-        p->coord < 0 || p->coord > 4 || p->nearest < 0 || p->nearest > 3 || !(p->scale_h > 0) || !(p->scale_w > 0))
+        p->coord < 0 || p->coord > 4 || p->nearest < 0 || p->nearest > 3 || !(p->scale_h > 0) || !(p->scale_w > 0) ||
+        p->len_h < 0 || p->len_w < 0)
         return cudaErrorInvalidValue;
     rs_args a;
     a.planes = p->n * p->c;
     if (a.planes == 0 || p->oh == 0 || p->ow == 0) return cudaSuccess;
     if (p->h == 0 || p->w == 0) return cudaErrorInvalidValue;
-    a.ax[0] = {p->h, p->oh, (double)p->scale_h, rs_owidth(p->scale_h, p->h, p->oh), !(p->oh == p->h && p->scale_h == 1)};
-    a.ax[1] = {p->w, p->ow, (double)p->scale_w, rs_owidth(p->scale_w, p->w, p->ow), !(p->ow == p->w && p->scale_w == 1)};
+    a.ax[0] = {p->h, p->oh, (double)p->scale_h, rs_owidth(p->scale_h, p->h, p->oh, p->len_h), !(p->oh == p->h && p->scale_h == 1)};
+    a.ax[1] = {p->w, p->ow, (double)p->scale_w, rs_owidth(p->scale_w, p->w, p->ow, p->len_w), !(p->ow == p->w && p->scale_w == 1)};
     a.mode = p->mode;
     a.coord = p->coord;
     a.nearest = p->nearest;
+    if (p->nhwc) {
+        a.planes = p->n;
+        int v = t == KC_F16 ? 8 : 4;
+        if (p->c % v != 0 || !kc_aligned(x, 16) || !kc_aligned(y, 16)) v = 1;
+        unsigned g = kc_blocks(p->n * p->oh * p->ow * (p->c / v), KC_THREADS);
+        if (t == KC_F16 && v > 1)
+            k_resize_nhwc<__half, 8><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const __half *)x, a, p->c);
+        else if (t == KC_F16)
+            k_resize_nhwc<__half, 1><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const __half *)x, a, p->c);
+        else if (v > 1)
+            k_resize_nhwc<float, 4><<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, a, p->c);
+        else
+            k_resize_nhwc<float, 1><<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, a, p->c);
+        return cudaGetLastError();
+    }
     /* planes along grid y, several per thread (the taps are computed once per
      * thread), while keeping at least ~2048 blocks when there is work for them */
     int64_t psz = p->oh * p->ow, gx = kc_blocks(psz, KC_THREADS), gy = (a.planes + 63) / 64, want = (2048 + gx - 1) / gx;

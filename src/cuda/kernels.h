@@ -48,7 +48,12 @@ cudaError_t kc_fill(void *y, kc_dtype t, float value, int64_t n, cudaStream_t st
  * Strides may be 0 (broadcast, Expand) or negative (Slice with negative
  * steps; x then points at the first element read).  elem_size is 1, 2, 4
  * or 8 bytes (any dtype: the bytes are moved, not converted).  rank 0..8;
- * rank 0 copies one element.  y must not overlap x. */
+ * rank 0 copies one element.  y must not overlap x.  After merging
+ * axes: a contiguous innermost axis moves 16/8/4 bytes per thread where
+ * sizes, strides and alignment allow; a transpose (y's innermost axis
+ * strided in x, x's innermost axis another one) goes through 32x32
+ * (64x64 for 1- and 2-byte elements) shared-memory tiles so reads and
+ * writes both coalesce. */
 cudaError_t kc_copy_nd(void *y, const int64_t *ystride, const void *x, const int64_t *xstride, const int64_t *dims,
                        int rank, size_t elem_size, cudaStream_t stream);
 
@@ -120,21 +125,45 @@ cudaError_t kc_layernorm(void *y, const void *x, const void *scale, const void *
 /* ---- pooling, resize, reductions ------------------------------------------------------ */
 
 typedef struct kc_pool2d {
-    int64_t n, c, h, w;          /* input NCHW */
+    int64_t n, c, h, w;          /* input sizes (layout: nhwc) */
     int64_t oh, ow;              /* output H, W */
     int kh, kw, sh, sw, dh, dw;  /* kernel, strides, dilations */
     int pt, pl;                  /* top/left padding (bottom/right implied by oh/ow) */
     int is_max;                  /* 1: MaxPool, 0: AveragePool */
-    int count_include_pad;       /* AveragePool: divide by kh*kw (1) or by the valid count (0) */
+    int count_include_pad;       /* AveragePool: divide by the window inside the padded input (1) or by the valid count (0) */
+    /* fields added later: zero keeps the original behaviour */
+    int nhwc;                    /* 1: x is [N,H,W,C] and y [N,OH,OW,C] (0: NCHW) */
+    int pb, pr;                  /* bottom/right padding, for count_include_pad's divisor (see below) */
 } kc_pool2d;
 
-/* MaxPool / AveragePool 2-D on NCHW (padding never wins a max). */
+/* MaxPool / AveragePool 2-D on NCHW, or NHWC when p->nhwc (padding never
+ * wins a max; a NaN input never wins either; a window with no input tap
+ * gives -inf for max, NaN (0/0) for an average with count_include_pad 0).
+ * count_include_pad = 1: with pb or pr nonzero, divides by the taps inside
+ * the padded input as src/cpu/ref (PyTorch, ONNX Runtime): per axis
+ * min(k, ceil((in + pend - start) / dil)), start = o*s - pbegin, so
+ * ceil-mode taps beyond the end padding do not count; with pb == pr == 0,
+ * by kh*kw (the original behaviour: the same unless ceil mode runs the
+ * window past an input that has no end padding).  NHWC: one thread per
+ * output pixel and group of
+8 (f16) / 4 (f32) channels when C is a multiple of that and x, y are
+ * 16-byte aligned, else per channel; reads and writes coalesce over C. */
 cudaError_t kc_pool2d_run(void *y, const void *x, const kc_pool2d *p, kc_dtype t, cudaStream_t stream);
 
 /* GlobalAveragePool / GlobalMaxPool: y[r] = mean (or max) of x[r, 0..inner)
  * for r < rows (NCHW: rows = N*C, inner = H*W). */
 cudaError_t kc_global_pool(void *y, const void *x, int64_t rows, int64_t inner, int is_max, kc_dtype t,
                            cudaStream_t stream);
+
+/* GlobalAveragePool / GlobalMaxPool on NHWC: x [N, HW, C] (HW = H*W),
+ * y [N, C] (the same bytes as [N,C,1,1] or [N,1,1,C]): y[n,c] = mean (or
+ * max) over i < hw of x[n,i,c].  float32 accumulation; max propagates NaN
+ * (as kc_global_pool and src/cpu/ref); hw == 0 gives NaN (mean) / -inf
+ * (max).  Coalesced over C (16-byte vectors when C is a multiple of 8 / 4
+ * and x, y are 16-byte aligned), blocks over (n, chunk of C), the threads
+ * of a block split HW and combine in shared memory. */
+cudaError_t kc_global_pool_nhwc(void *y, const void *x, int64_t n, int64_t hw, int64_t c, int is_max, kc_dtype t,
+                                cudaStream_t stream);
 
 /* Reduce the middle axis of x viewed as [outer, red, inner]: y[o, i] =
  * op over r of x[o, r, i].  op: 0 sum, 1 mean, 2 max, 3 min, 4 sum of
@@ -143,15 +172,22 @@ cudaError_t kc_reduce(void *y, const void *x, int64_t outer, int64_t red, int64_
                       cudaStream_t stream);
 
 typedef struct kc_resize {
-    int64_t n, c, h, w, oh, ow;  /* NCHW in and out (only H and W are resized) */
+    int64_t n, c, h, w, oh, ow;  /* in and out sizes (only H and W are resized; layout: nhwc) */
     float scale_h, scale_w;      /* output/input, as ONNX's scales (used by the coordinate transform) */
     int mode;                    /* 0 nearest, 1 linear (bilinear) */
     int coord;                   /* 0 half_pixel, 1 asymmetric, 2 align_corners, 3 pytorch_half_pixel, 4 tf_half_pixel_for_nearest */
     int nearest;                 /* 0 round_prefer_floor, 1 round_prefer_ceil, 2 floor, 3 ceil */
+    /* fields added later: zero keeps the original behaviour */
+    int nhwc;                    /* 1: x is [N,H,W,C] and y [N,OH,OW,C] (0: NCHW) */
+    int64_t len_h, len_w;        /* > 0: "length_resized" of align_corners / pytorch_half_pixel per axis
+                                    (ONNX: the output size when Resize was given sizes); 0: scale * input,
+                                    snapped to oh / ow when equal up to float rounding (the original guess) */
 } kc_resize;
 
-/* Resize on NCHW with ONNX Resize-11..19 semantics for the modes above
- * (linear: exclude_outside 0, no antialias, no extrapolation region). */
+/* Resize on NCHW (or NHWC when p->nhwc) with ONNX Resize-11..19 semantics
+ * for the modes above (linear: exclude_outside 0, no antialias, no
+ * extrapolation region).  An axis with O == L and scale 1 is not resized
+ * (as src/cpu/ref). */
 cudaError_t kc_resize_run(void *y, const void *x, const kc_resize *p, kc_dtype t, cudaStream_t stream);
 
 /* Gather along an axis: x viewed as [outer, axis, inner], indices int64
