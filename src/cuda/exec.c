@@ -85,6 +85,7 @@ struct kl_cuda_engine {
     kl_cuda_options opt;
     pthread_mutex_t mu;  /* constants below, and kl_shapes_eval (it edits the model's types) */
     void **cdev;         /* per value id: device copy of a constant in its device type */
+    void **cdev_krsc;    /* per value id: conv weights [K,C,R,S] as [K,R,S,C] (NHWC convolutions) */
     size_t const_bytes;
 };
 
@@ -93,6 +94,7 @@ kiln_status kl_cuda_engine_create(kl_model *ir, struct kl_program *prog, const b
     const char *why = NULL;
     if (!kl_cuda_provider.usable(&why)) return kl_errorf(KILN_ERR_UNSUPPORTED, "cuda provider: %s", why);
     const kl_graph *g = ir->graph;
+    if (!g->uses_built) KL_TRY(kl_graph_build_uses(ir->graph)); /* readers of each value (slice views) */
     kl_cuda_engine *ce = kl_calloc(1, sizeof *ce);
     if (!ce) return KILN_ERR_NO_MEMORY;
     ce->ir = ir;
@@ -101,9 +103,11 @@ kiln_status kl_cuda_engine_create(kl_model *ir, struct kl_program *prog, const b
     if (!ce->opt.workspace) ce->opt.workspace = (size_t)64 << 20;
     ce->on_gpu = kl_calloc(g->n_nodes ? g->n_nodes : 1, sizeof *ce->on_gpu);
     ce->cdev = kl_calloc(g->n_values ? g->n_values : 1, sizeof *ce->cdev);
-    if (!ce->on_gpu || !ce->cdev) {
+    ce->cdev_krsc = kl_calloc(g->n_values ? g->n_values : 1, sizeof *ce->cdev_krsc);
+    if (!ce->on_gpu || !ce->cdev || !ce->cdev_krsc) {
         kl_free(ce->on_gpu);
         kl_free(ce->cdev);
+        kl_free(ce->cdev_krsc);
         kl_free(ce);
         return KILN_ERR_NO_MEMORY;
     }
@@ -115,10 +119,13 @@ kiln_status kl_cuda_engine_create(kl_model *ir, struct kl_program *prog, const b
 
 void kl_cuda_engine_free(kl_cuda_engine *ce) {
     if (!ce) return;
-    for (size_t i = 0; i < ce->ir->graph->n_values; i++)
+    for (size_t i = 0; i < ce->ir->graph->n_values; i++) {
         if (ce->cdev[i]) cudaFree(ce->cdev[i]);
+        if (ce->cdev_krsc[i]) cudaFree(ce->cdev_krsc[i]);
+    }
     pthread_mutex_destroy(&ce->mu);
     kl_free(ce->cdev);
+    kl_free(ce->cdev_krsc);
     kl_free(ce->on_gpu);
     kl_free(ce);
 }
@@ -136,6 +143,9 @@ typedef struct kl_cval {
     int rank;
     int64_t dims[KILN_MAX_RANK];
     int64_t count;
+    bool nhwc;        /* 4-D value stored [N,H,W,C] (dims stay logical [N,C,H,W]) */
+    int64_t ld;       /* > 0: a column slice of a wider tensor, rows ld elements apart (read by Attention only) */
+    void *alt;        /* the same value in the other layout (made by the first reader that needs it) */
 } kl_cval;
 
 enum {
@@ -154,6 +164,8 @@ typedef struct kl_ccopy {
 typedef struct kl_cstep {
     int kind;
     size_t node;
+    struct kl_ccopy *pre; /* layout conversions run before the step */
+    size_t n_pre;
     kc_dtype t;
     void *y;
     const void *x[4];
@@ -201,6 +213,7 @@ typedef struct kl_cplan {
     cudaGraphExec_t gexec;
     bool graph_tried;
     int runs;
+    bool nhwc;              /* convolution networks in NHWC (fp16 engines) */
 } kl_cplan;
 
 struct kl_cuda_ctx {
@@ -225,6 +238,7 @@ static void kl_cplan_free(kl_cplan *p, const kl_graph *g) {
     if (p->gexec) cudaGraphExecDestroy(p->gexec);
     for (size_t i = 0; i < p->n_steps; i++) {
         kl_cstep *s = &p->steps[i];
+        kl_free(s->pre);
         kl_free(s->fe);
         kl_free(s->cp);
         if (s->conv) kc_conv_destroy(s->conv);
@@ -382,12 +396,25 @@ static void kl_dense_strides(int rank, const int64_t *dims, int64_t *st) {
     }
 }
 
+/* Strides of value cv's memory over its logical dims (NHWC-aware). */
+static void kl_value_strides(const kl_cval *cv, int64_t *st) {
+    if (cv->nhwc && cv->rank == 4) {
+        int64_t c = cv->dims[1], h = cv->dims[2], w = cv->dims[3];
+        st[0] = h * w * c;
+        st[1] = 1;
+        st[2] = w * c;
+        st[3] = c;
+        return;
+    }
+    kl_dense_strides(cv->rank, cv->dims, st);
+}
+
 /* Strides of x broadcast (numpy) over y's dims; false if x does not
  * broadcast to y. */
 static bool kl_bcast_strides(const kl_cval *x, int yrank, const int64_t *ydims, int64_t *st) {
     int64_t xs[KILN_MAX_RANK];
     if (x->rank > yrank) return false;
-    kl_dense_strides(x->rank, x->dims, xs);
+    kl_value_strides(x, xs);
     for (int a = 0; a < yrank; a++) {
         int xa = a - (yrank - x->rank);
         if (xa < 0) {
@@ -438,7 +465,47 @@ static bool kl_cu_view_op(const kl_node *n) {
     return kl_op_is(n, "Reshape") || kl_op_is(n, "Flatten") || kl_op_is(n, "Squeeze") || kl_op_is(n, "Unsqueeze") ||
            kl_op_is(n, "Identity") || kl_op_is(n, "Dropout");
 }
-static bool kl_cu_aliases(const kl_node *n) { return kl_cu_view_op(n) || kl_op_aliases(n); }
+/* A Slice of the last axis (step 1, constant bounds) read only by
+ * kiln.Attention: the attention reads the columns in place (row stride =
+ * the full width), as packed QKV projections are. */
+static bool kl_const_i64(const kl_value *v, int64_t *out, int64_t max, int64_t *n) {
+    if (!v || !(v->flags & KL_VALUE_INITIALIZER) || !v->init || v->init->count > max) return false;
+    if (v->init->dtype != KILN_DTYPE_INT64 && v->init->dtype != KILN_DTYPE_INT32) return false;
+    for (int64_t i = 0; i < v->init->count; i++)
+        out[i] = v->init->dtype == KILN_DTYPE_INT64 ? ((const int64_t *)v->init->data)[i]
+                                                   : ((const int32_t *)v->init->data)[i];
+    *n = v->init->count;
+    return true;
+}
+
+static bool kl_slice_view(const kl_node *n, int64_t *start) {
+    if (n->domain[0] || strcmp(n->op_type, "Slice") != 0 || n->opset < 10 || n->n_outputs != 1 || !n->outputs[0])
+        return false;
+    const kl_value *x = n->inputs[0], *y = n->outputs[0];
+    if (!x || x->type.shape.rank < 1 || !y->n_uses) return false;
+    for (size_t u = 0; u < y->n_uses; u++) {
+        const kl_node *c = y->uses[u].node;
+        if (strcmp(c->domain, KL_KILN_DOMAIN) != 0 || strcmp(c->op_type, "Attention") != 0 || y->uses[u].input > 2)
+            return false;
+    }
+    for (size_t k = 0; k < y->graph->n_outputs; k++)
+        if (y->graph->outputs[k] == y) return false;
+    int64_t st[1], en[1], ax[1] = {-1}, sp[1] = {1}, ns, ne, na = 1, nsp = 1;
+    if (!kl_const_i64(n->n_inputs > 1 ? n->inputs[1] : NULL, st, 1, &ns) ||
+        !kl_const_i64(n->n_inputs > 2 ? n->inputs[2] : NULL, en, 1, &ne) || ns != 1 || ne != 1)
+        return false;
+    if (n->n_inputs > 3 && n->inputs[3] && (!kl_const_i64(n->inputs[3], ax, 1, &na) || na != 1)) return false;
+    if (n->n_inputs > 4 && n->inputs[4] && (!kl_const_i64(n->inputs[4], sp, 1, &nsp) || nsp != 1)) return false;
+    int r = x->type.shape.rank;
+    if (sp[0] != 1 || (ax[0] != -1 && ax[0] != r - 1) || st[0] < 0) return false;
+    *start = st[0];
+    return true;
+}
+
+static bool kl_cu_aliases(const kl_node *n) {
+    int64_t st;
+    return kl_cu_view_op(n) || kl_op_aliases(n) || kl_slice_view(n, &st);
+}
 
 typedef struct kl_bctx {
     kl_cuda_ctx *c;
@@ -447,30 +514,83 @@ typedef struct kl_bctx {
     size_t idx;
     char *why;
     size_t why_size;
+    kl_cstep *s;      /* the step being built (layout conversions attach to it) */
+    kl_cval view[64]; /* inputs as the step reads them (after a layout conversion) */
 } kl_bctx;
 
-/* Input k as a device float tensor of the step's type. */
-static kiln_status kl_in_f(kl_bctx *b, size_t k, const void **ptr, const kl_cval **cv, kc_dtype t) {
-    char *why = b->why;
-    size_t why_size = b->why_size;
-    const kl_value *v = k < b->n->n_inputs ? b->n->inputs[k] : NULL;
-    if (!v) KL_FALLBACK("input %zu is missing", k);
-    KL_TRY(kl_cu_dev(b->c, b->p, v, ptr));
-    *cv = &b->p->v[v->id];
-    if (!(*cv)->isf || (*cv)->t != t) KL_FALLBACK("input %zu ('%s') is not of the layer's float type", k, v->name);
-    if (!(*cv)->known) KL_FALLBACK("input %zu ('%s') has an unknown shape", k, v->name);
+static kiln_status kl_pre_add(kl_cstep *s, kl_ccopy **out) {
+    kl_ccopy *a = kl_realloc_array(s->pre, s->n_pre + 1, sizeof *a);
+    if (!a) return KILN_ERR_NO_MEMORY;
+    s->pre = a;
+    *out = &a[s->n_pre++];
+    memset(*out, 0, sizeof **out);
     return KILN_OK;
 }
 
-static kiln_status kl_in_any(kl_bctx *b, size_t k, const void **ptr, const kl_cval **cv) {
+/* Value cv in layout `nhwc` for a reader: itself, or its copy in the other
+ * layout (made once per plan, by the first step that needs it: a
+ * conversion attached to step s).  4-D values with H*W == 1 are the same in
+ * both layouts. */
+static kiln_status kl_layout(kl_cplan *p, kl_cstep *s, kl_cval *cv, bool nhwc, const void **ptr) {
+    if (cv->nhwc == nhwc || cv->rank != 4 || cv->dims[2] * cv->dims[3] == 1) {
+        *ptr = cv->d;
+        return KILN_OK;
+    }
+    if (!cv->alt) {
+        KL_TRY(kl_cp_alloc(p, (size_t)cv->count * cv->esz, &cv->alt));
+        kl_ccopy *c;
+        KL_TRY(kl_pre_add(s, &c));
+        c->rank = 4;
+        memcpy(c->dims, cv->dims, 4 * sizeof cv->dims[0]);
+        kl_value_strides(cv, c->xs);
+        kl_cval other = *cv;
+        other.nhwc = !cv->nhwc;
+        kl_value_strides(&other, c->ys);
+        c->x = cv->d;
+        c->y = cv->alt;
+        c->esz = cv->esz;
+    }
+    *ptr = cv->alt;
+    return KILN_OK;
+}
+
+/* Input k as a device float tensor of the step's type. */
+/* Input k on the device.  layout: 0 = NCHW wanted (converted if stored
+ * NHWC), 1 = NHWC wanted, -1 = as stored (the caller reads cv->nhwc). */
+static kiln_status kl_in_lay(kl_bctx *b, size_t k, const void **ptr, const kl_cval **cv, int layout) {
     char *why = b->why;
     size_t why_size = b->why_size;
     const kl_value *v = k < b->n->n_inputs ? b->n->inputs[k] : NULL;
     if (!v) KL_FALLBACK("input %zu is missing", k);
     KL_TRY(kl_cu_dev(b->c, b->p, v, ptr));
-    *cv = &b->p->v[v->id];
-    if (!(*cv)->known) KL_FALLBACK("input %zu ('%s') has an unknown shape", k, v->name);
+    kl_cval *x = &b->p->v[v->id];
+    *cv = x;
+    if (!x->known) KL_FALLBACK("input %zu ('%s') has an unknown shape", k, v->name);
+    if (layout >= 0 && x->rank == 4 && x->nhwc != (layout == 1)) {
+        if (k >= KL_ARRAY_LEN(b->view)) KL_FALLBACK("too many inputs in another layout");
+        KL_TRY(kl_layout(b->p, b->s, x, layout == 1, ptr));
+        b->view[k] = *x;
+        b->view[k].nhwc = layout == 1;
+        b->view[k].d = (void *)*ptr;
+        *cv = &b->view[k];
+    }
     return KILN_OK;
+}
+
+static kiln_status kl_in_f_lay(kl_bctx *b, size_t k, const void **ptr, const kl_cval **cv, kc_dtype t, int layout) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    KL_TRY(kl_in_lay(b, k, ptr, cv, layout));
+    if (!(*cv)->isf || (*cv)->t != t) KL_FALLBACK("input %zu is not of the layer's float type", k);
+    return KILN_OK;
+}
+
+static kiln_status kl_in_f(kl_bctx *b, size_t k, const void **ptr, const kl_cval **cv, kc_dtype t) {
+    return kl_in_f_lay(b, k, ptr, cv, t, 0);
+}
+
+static kiln_status kl_in_any(kl_bctx *b, size_t k, const void **ptr, const kl_cval **cv) {
+    return kl_in_lay(b, k, ptr, cv, 0);
 }
 
 static const kl_value *kl_in(const kl_node *n, size_t k) { return k < n->n_inputs ? n->inputs[k] : NULL; }
@@ -508,17 +628,50 @@ static void kl_attr2(const kl_node *n, const char *name, int64_t dflt, int64_t *
     out[1] = k >= 2 ? v[1] : out[0];
 }
 
-static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+/* Conv weights [K,C,R,S] as [K,R,S,C] for NHWC convolutions: the engine's
+ * copy, made on first use. */
+static kiln_status kl_cu_weights_krsc(kl_cuda_ctx *c, kl_cplan *p, const kl_value *v, const kl_cval *w, const void *kcrs,
+                                      const void **out) {
+    kl_cuda_engine *ce = c->ce;
+    pthread_mutex_lock(&ce->mu);
+    kiln_status s = KILN_OK;
+    if (!ce->cdev_krsc[v->id]) {
+        void *d = NULL;
+        cudaError_t e = cudaMalloc(&d, (size_t)w->count * w->esz);
+        if (e == cudaSuccess) {
+            int64_t dims[4] = {w->dims[0], w->dims[2], w->dims[3], w->dims[1]}; /* K R S C */
+            int64_t ys[4], xs[4] = {w->dims[1] * w->dims[2] * w->dims[3], w->dims[3], 1, w->dims[2] * w->dims[3]};
+            kl_dense_strides(4, dims, ys);
+            e = kc_copy_nd(d, ys, kcrs, xs, dims, 4, w->esz, c->st);
+            if (e == cudaSuccess) e = cudaStreamSynchronize(c->st);
+        }
+        if (e != cudaSuccess) {
+            s = kl_cu_err(e, "conv weights to [K,R,S,C]");
+            cudaFree(d);
+        } else {
+            ce->cdev_krsc[v->id] = d;
+            ce->const_bytes += (size_t)w->count * w->esz;
+        }
+    }
+    *out = ce->cdev_krsc[v->id];
+    pthread_mutex_unlock(&ce->mu);
+    (void)p;
+    return s;
+}
+
+static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     char *why = b->why;
     size_t why_size = b->why_size;
     const kl_node *n = b->n;
     const kl_cval *x, *w, *bias = NULL, *z = NULL;
     const void *xp, *wp, *bp = NULL, *zp = NULL;
-    KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+    int lay = b->p->nhwc ? 1 : 0;
+    KL_TRY(kl_in_f_lay(b, 0, &xp, &x, t, lay));
     KL_TRY(kl_in_f(b, 1, &wp, &w, t));
     if (kl_in(n, 2)) KL_TRY(kl_in_f(b, 2, &bp, &bias, t));
-    if (kl_in(n, 3)) KL_TRY(kl_in_f(b, 3, &zp, &z, t));
+    if (kl_in(n, 3)) KL_TRY(kl_in_f_lay(b, 3, &zp, &z, t, lay));
     if (x->rank != 4 || w->rank != 4 || y->rank != 4) KL_FALLBACK("not a 2-D convolution");
+    if (lay) KL_TRY(kl_cu_weights_krsc(b->c, b->p, kl_in(n, 1), w, wp, &wp));
     int64_t ks[2] = {w->dims[2], w->dims[3]}, st[2], dl[2], pb[2], pe[2];
     kl_attr2(n, "strides", 1, st);
     kl_attr2(n, "dilations", 1, dl);
@@ -549,9 +702,11 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype
     if (bias && bias->count != d.k) KL_FALLBACK("bias has %lld values for %lld channels", (long long)bias->count, (long long)d.k);
     if (z && z->count != y->count) KL_FALLBACK("residual input does not have the output's shape");
     d.allow_tf32 = b->c->ce->opt.tf32;
+    d.nhwc = lay;
     char msg[256] = "";
     if (kc_conv_create(b->c->dnn, &d, -1, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
         KL_FALLBACK("cudnn: %s", msg);
+    y->nhwc = lay == 1;
     s->kind = K_CONV;
     s->x[0] = xp;
     s->x[1] = wp;
@@ -657,6 +812,10 @@ static kiln_status kl_b_matmul(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dty
     if (bias && bias->count != d.n) KL_FALLBACK("bias is not one value per column");
     d.has_bias = biasp != NULL;
     if (fused) d.act = kl_act_attr(n, &d.act_alpha, &d.act_beta);
+    /* In float16, erf-GELU and tanh-GELU differ by < 3e-4 (under half an
+     * fp16 ulp at the values where they differ most): take cuBLASLt's fused
+     * GELU epilogue instead of a separate pass. */
+    if (t == KC_F16 && d.act == KL_ACT_GELU_ERF) d.act = KL_ACT_GELU_TANH;
     d.allow_tf32 = b->c->ce->opt.tf32;
     char msg[256] = "";
     if (kc_gemm_create(b->c->dnn, &d, -1, b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg))
@@ -694,9 +853,9 @@ static kiln_status kl_b_attention(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_
     if (d.h <= 0 || q->dims[2] % d.h || v->dims[2] % d.h) KL_FALLBACK("num_heads does not divide the widths");
     d.d = q->dims[2] / d.h;
     d.dv = v->dims[2] / d.h;
-    d.ldq = q->dims[2];
-    d.ldk = k->dims[2];
-    d.ldv = v->dims[2];
+    d.ldq = q->ld ? q->ld : q->dims[2];
+    d.ldk = k->ld ? k->ld : k->dims[2];
+    d.ldv = v->ld ? v->ld : v->dims[2];
     d.scale = kl_node_attr_float(n, "scale", 1.f / sqrtf((float)d.d));
     if (m) {
         int64_t yd[4] = {d.b, d.h, d.sq, d.sk}, ms[4];
@@ -929,7 +1088,7 @@ static int kl_fe_binary(const kl_node *n) {
     return -1;
 }
 
-static kiln_status kl_b_fe(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+static kiln_status kl_b_fe(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     char *why = b->why;
     size_t why_size = b->why_size;
     const kl_node *n = b->n;
@@ -967,10 +1126,28 @@ static kiln_status kl_b_fe(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t
         }
     }
     pr->n_inputs = (int)nin;
+    /* Inputs are read as stored (strides say the layout); the output takes
+     * input 0's layout when it has the output's shape (it may be written in
+     * place over it), and the program then walks NHWC order. */
+    const kl_cval *x0 = NULL;
     for (size_t k = 0; k < nin; k++) {
         const kl_cval *x;
-        KL_TRY(kl_in_f(b, k, &s->fe_in[k], &x, t));
+        KL_TRY(kl_in_lay(b, k, &s->fe_in[k], &x, -1));
+        if (!x->isf || x->t != t) KL_FALLBACK("input %zu is not of the layer's float type", k);
+        if (k == 0) x0 = x;
         if (!kl_bcast_strides(x, y->rank, y->dims, pr->stride[k])) KL_FALLBACK("input %zu does not broadcast", k);
+    }
+    y->nhwc = y->rank == 4 && x0 && x0->nhwc && x0->rank == 4 && memcmp(x0->dims, y->dims, 4 * sizeof y->dims[0]) == 0;
+    if (y->nhwc) {
+        static const int perm[4] = {0, 2, 3, 1};
+        int64_t d[4];
+        for (int a = 0; a < 4; a++) d[a] = y->dims[perm[a]];
+        memcpy(pr->dims, d, sizeof d);
+        for (size_t k = 0; k < nin; k++) {
+            int64_t st[4];
+            for (int a = 0; a < 4; a++) st[a] = pr->stride[k][perm[a]];
+            memcpy(pr->stride[k], st, sizeof st);
+        }
     }
     s->kind = K_FE;
     return KILN_OK;
@@ -982,10 +1159,11 @@ static kiln_status kl_b_act(kl_bctx *b, kl_cstep *s, kc_dtype t) {
     const kl_node *n = b->n;
     const kl_cval *x;
     const void *xp;
-    KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+    KL_TRY(kl_in_f_lay(b, 0, &xp, &x, t, -1));
     s->kind = K_ACT;
     s->x[0] = xp;
     s->n = x->count;
+    b->p->v[n->outputs[0]->id].nhwc = x->nhwc;
     if (kl_op_is(n, "Clip")) {
         s->act = KL_ACT_CLIP;
         s->a = -INFINITY;
@@ -1024,6 +1202,69 @@ static kiln_status kl_cp_add(kl_cstep *s, kl_ccopy **out) {
     return KILN_OK;
 }
 
+/* Logical NCHW axis -> physical NHWC axis. */
+static int kl_phys_axis(int a) { return a == 0 ? 0 : a == 1 ? 3 : a - 1; }
+static void kl_phys_dims(const kl_cval *v, int64_t *d) {
+    d[0] = v->dims[0];
+    d[1] = v->dims[2];
+    d[2] = v->dims[3];
+    d[3] = v->dims[1];
+}
+
+/* Concat / Split of NHWC values, kept NHWC (channel concatenation in
+ * YOLO-style blocks): copies in physical order. */
+static kiln_status kl_b_copy_nhwc(kl_bctx *b, kl_cstep *s, kl_cval *y, bool concat) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    kl_cplan *p = b->p;
+    int64_t axis = kl_node_attr_int(n, "axis", concat ? 1 : 0);
+    if (axis < 0) axis += 4;
+    if (axis < 0 || axis > 3) KL_FALLBACK("axis out of range");
+    int pa = kl_phys_axis((int)axis);
+    s->kind = K_COPY;
+    int64_t at = 0;
+    size_t count = concat ? n->n_inputs : n->n_outputs;
+    const kl_cval *x = concat ? NULL : &p->v[n->inputs[0]->id];
+    for (size_t k = 0; k < count; k++) {
+        const kl_value *pv = concat ? n->inputs[k] : n->outputs[k];
+        if (!pv) KL_FALLBACK("an input or output is omitted");
+        kl_cval *part = &p->v[pv->id];
+        const void *pp = part->d;
+        if (concat) KL_TRY(kl_cu_dev(b->c, p, pv, &pp));
+        if (!part->d || part->rank != 4 || part->esz != y->esz) KL_FALLBACK("part %zu is not a 4-D device tensor", k);
+        int64_t pd[4], full[4], ps[4], fs[4];
+        kl_phys_dims(part, pd);
+        kl_phys_dims(concat ? y : x, full);
+        kl_dense_strides(4, pd, ps);
+        kl_dense_strides(4, full, fs);
+        if (part->count) {
+            kl_ccopy *c;
+            KL_TRY(kl_cp_add(s, &c));
+            c->rank = 4;
+            memcpy(c->dims, pd, sizeof pd);
+            c->esz = y->esz;
+            if (concat) {
+                memcpy(c->xs, ps, sizeof ps);
+                memcpy(c->ys, fs, sizeof fs);
+                c->x = pp;
+                c->y = (uint8_t *)y->d + at * fs[pa] * (int64_t)y->esz;
+            } else {
+                memcpy(c->xs, fs, sizeof fs);
+                memcpy(c->ys, ps, sizeof ps);
+                c->x = (const uint8_t *)x->d + at * fs[pa] * (int64_t)x->esz;
+                c->y = part->d;
+                part->nhwc = true;
+            }
+        }
+        at += pd[pa];
+    }
+    if (concat) y->nhwc = true;
+    return KILN_OK;
+}
+
+static bool kl_is_nhwc4(const kl_cval *v) { return v->nhwc && v->rank == 4 && v->dims[2] * v->dims[3] > 1; }
+
 static kiln_status kl_b_copy(kl_bctx *b, kl_cstep *s, kl_cval *y, void *yp) {
     char *why = b->why;
     size_t why_size = b->why_size;
@@ -1031,6 +1272,14 @@ static kiln_status kl_b_copy(kl_bctx *b, kl_cstep *s, kl_cval *y, void *yp) {
     kl_cplan *p = b->p;
     const kl_cval *x;
     const void *xp;
+    if (kl_op_is(n, "Concat") || kl_op_is(n, "Split")) {
+        bool concat = kl_op_is(n, "Concat"), all = y->rank == 4;
+        for (size_t k = 0; k < n->n_inputs && all && concat; k++)
+            all = n->inputs[k] && kl_is_nhwc4(&p->v[n->inputs[k]->id]);
+        if (!concat) all = n->inputs[0] && kl_is_nhwc4(&p->v[n->inputs[0]->id]);
+        if (all && (!concat || !kl_in(n, 1) || n->n_inputs > 1) && (concat || !kl_in(n, 1) || p->v[n->inputs[1]->id].host))
+            return kl_b_copy_nhwc(b, s, y, concat);
+    }
     KL_TRY(kl_in_any(b, 0, &xp, &x));
     if (x->esz != y->esz || x->isf != y->isf || (x->isf && x->t != y->t)) KL_FALLBACK("input and output types differ");
     if (y->rank > KC_MAX_RANK || x->rank > KC_MAX_RANK) KL_FALLBACK("rank above %d", KC_MAX_RANK);
@@ -1235,8 +1484,17 @@ static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
     if (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool")) {
         const kl_cval *x;
         const void *xp;
-        KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+        KL_TRY(kl_in_f_lay(b, 0, &xp, &x, t, -1));
         if (x->rank < 3) KL_FALLBACK("rank below 3");
+        if (x->nhwc) { /* [N, HW, C]: reduce the middle axis */
+            s->kind = K_REDUCE;
+            s->x[0] = xp;
+            s->outer = x->dims[0];
+            s->mid = x->dims[2] * x->dims[3];
+            s->inner = x->dims[1];
+            s->op = !strcmp(op, "GlobalMaxPool") ? 2 : 1;
+            return KILN_OK;
+        }
         s->kind = K_GPOOL;
         s->x[0] = xp;
         s->outer = x->dims[0] * x->dims[1];
@@ -1255,6 +1513,7 @@ static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
 }
 
 static void kl_cstep_release(kl_cstep *s) {
+    kl_free(s->pre);
     kl_free(s->fe);
     kl_free(s->cp);
     if (s->conv) kc_conv_destroy(s->conv);
@@ -1324,8 +1583,13 @@ static kiln_status kl_cu_host_step(kl_cuda_ctx *c, kl_cplan *p, const kl_cstep *
         const kl_value *v = n->inputs[k];
         if (!v) continue;
         kl_cval *cv = &p->v[v->id];
+        kl_cval nchw = *cv;
+        if (kl_is_nhwc4(cv)) { /* converted by this step's pre-copies */
+            nchw.d = cv->alt;
+            nchw.nhwc = false;
+        }
         if (cv->host) ins[k] = kl_rt_ref(cv->host);
-        else if (cv->d) st = kl_cu_download(c, cv, p->sh.dtype[v->id], &ins[k]);
+        else if (cv->d) st = kl_cu_download(c, &nchw, p->sh.dtype[v->id], &ins[k]);
         else st = kl_errorf(KILN_ERR_INTERNAL, "input '%s' has no value", v->name);
     }
     if (!st) st = kl_program_run_node_out(c->ce->prog, s->node, ins, NULL, NULL, outs);
@@ -1356,6 +1620,16 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
     char msg[256] = "";
     const char *call = NULL;
     int rc = 0;
+    for (size_t i = 0; i < s->n_pre; i++) {
+        const kl_ccopy *cp = &s->pre[i];
+        e = kc_copy_nd(cp->y, cp->ys, cp->x, cp->xs, cp->dims, cp->rank, cp->esz, c->st);
+        if (e != cudaSuccess) {
+            const kl_node *n = c->ce->ir->graph->nodes[s->node];
+            cudaGetLastError();
+            return kl_errorf(KILN_ERR_INTERNAL, "node '%s' (%s): layout conversion: %s", kl_node_label(n), n->op_type,
+                             cudaGetErrorString(e));
+        }
+    }
     switch (s->kind) {
     case K_FE:
         e = kc_fe(s->y, s->fe_in, s->fe, s->t, c->st);
@@ -1536,6 +1810,8 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
     p->have_sh = true;
     KL_TRY(kl_mem_plan_build_ex(g, &p->sh, kl_cu_aliases, &p->mp));
     p->have_mp = true;
+    const char *nh = getenv("KILN_CUDA_NHWC");
+    p->nhwc = nh ? strcmp(nh, "0") != 0 : fp16;
     if (p->mp.arena_bytes) {
         void *a = NULL;
         KL_TRY(kl_cp_alloc(p, p->mp.arena_bytes, &a));
@@ -1613,6 +1889,21 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
             p->n_static++;
             continue;
         }
+        /* A column slice read in place by attention. */
+        int64_t slice_start = 0;
+        if (ce->on_gpu[i] && kl_slice_view(n, &slice_start)) {
+            kl_cval *xv = &p->v[n->inputs[0]->id], *yv = &p->v[n->outputs[0]->id];
+            const void *xp = NULL;
+            if (xv->known && yv->known && xv->rank >= 1 && !kl_is_nhwc4(xv) && xv->ld == 0 &&
+                slice_start + yv->dims[yv->rank - 1] <= xv->dims[xv->rank - 1] && kl_cu_dev(c, p, n->inputs[0], &xp) == KILN_OK) {
+                yv->d = (uint8_t *)xp + slice_start * (int64_t)xv->esz;
+                yv->ld = xv->dims[xv->rank - 1];
+                yv->isf = xv->isf;
+                yv->t = xv->t;
+                continue;
+            }
+            kl_error_clear();
+        }
         /* Device memory of the outputs. */
         bool view = kl_cu_view_op(n);
         for (size_t k = 0; k < n->n_outputs; k++) {
@@ -1630,9 +1921,17 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
             if (view && k == 0) {
                 const void *xp = NULL;
                 KL_TRY(kl_cu_dev(c, p, n->inputs[0], &xp));
+                kl_cval *xv = &p->v[n->inputs[0]->id];
+                if (kl_is_nhwc4(xv)) { /* a view needs NCHW order: convert once */
+                    kl_cstep *cs;
+                    KL_TRY(kl_cp_step(p, &cs));
+                    cs->node = i;
+                    cs->kind = K_COPY;
+                    KL_TRY(kl_layout(p, cs, xv, false, &xp));
+                }
                 cv->d = (void *)xp;
-                cv->isf = p->v[n->inputs[0]->id].isf;
-                cv->t = p->v[n->inputs[0]->id].t;
+                cv->isf = xv->isf;
+                cv->t = xv->t;
             } else if (p->mp.offset[ov->id] >= 0) {
                 cv->d = p->arena + p->mp.offset[ov->id];
             } else {
@@ -1644,12 +1943,25 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
         KL_TRY(kl_cp_step(p, &st));
         st->node = i;
         if (ce->on_gpu[i]) {
-            kl_bctx b = {c, p, n, i, why, sizeof why};
+            static __thread kl_bctx b;
+            memset(&b, 0, sizeof b);
+            b.c = c, b.p = p, b.n = n, b.idx = i, b.why = why, b.why_size = sizeof why, b.s = st;
             why[0] = 0;
+            /* Layout marks a failed attempt may have set are undone. */
+            bool was_nhwc[64] = {0};
+            void *was_alt[64] = {0};
+            for (size_t k = 0; k < n->n_inputs && k < 64; k++)
+                if (n->inputs[k]) was_alt[k] = p->v[n->inputs[k]->id].alt;
+            for (size_t k = 0; k < n->n_outputs && k < 64; k++)
+                if (n->outputs[k]) was_nhwc[k] = p->v[n->outputs[k]->id].nhwc;
             s = kl_cu_build_node(&b, st);
             if (s == KILN_ERR_UNSUPPORTED) {
                 kl_error_clear();
                 kl_cstep_release(st);
+                for (size_t k = 0; k < n->n_inputs && k < 64; k++)
+                    if (n->inputs[k]) p->v[n->inputs[k]->id].alt = was_alt[k];
+                for (size_t k = 0; k < n->n_outputs && k < 64; k++)
+                    if (n->outputs[k]) p->v[n->outputs[k]->id].nhwc = was_nhwc[k];
                 st->kind = K_HOST;
                 s = KILN_OK;
             }
@@ -1657,6 +1969,13 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
         } else {
             st->kind = K_HOST;
         }
+        if (st->kind == K_HOST) /* the CPU reads NCHW */
+            for (size_t k = 0; k < n->n_inputs; k++) {
+                const kl_value *iv = n->inputs[k];
+                if (!iv || !kl_is_nhwc4(&p->v[iv->id])) continue;
+                const void *ip;
+                KL_TRY(kl_layout(p, st, &p->v[iv->id], false, &ip));
+            }
         if (st->kind == K_HOST) p->n_host++;
         else {
             size_t ws = st->conv ? kc_conv_workspace(st->conv) : st->gemm ? kc_gemm_workspace(st->gemm)
@@ -1665,12 +1984,22 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
         }
     }
     if (p->ws_bytes) KL_TRY(kl_cp_alloc(p, p->ws_bytes, &p->ws));
-    /* Graph outputs. */
+    /* Graph outputs, in NCHW order. */
     for (size_t j = 0; j < g->n_outputs; j++) {
         const kl_value *v = g->outputs[j];
         if (!v) continue;
         kl_cval *cv = &p->v[v->id];
         if (!cv->d) continue; /* known on the host */
+        if (kl_is_nhwc4(cv)) {
+            kl_cstep *cs;
+            KL_TRY(kl_cp_step(p, &cs));
+            cs->node = v->producer ? v->producer->index : 0;
+            cs->kind = K_COPY;
+            const void *ip;
+            KL_TRY(kl_layout(p, cs, cv, false, &ip));
+            cv->d = (void *)ip; /* delivered from the NCHW copy */
+            cv->nhwc = false;
+        }
         size_t hb = 0;
         if (!kl_dtype_nbytes(p->sh.dtype[v->id], cv->count, &hb)) return KILN_ERR_INTERNAL;
         p->out_bytes[j] = hb;
