@@ -933,13 +933,13 @@ static kiln_status kl_b_softmax(kl_bctx *b, kl_cstep *s, kc_dtype t) {
     return KILN_OK;
 }
 
-static kiln_status kl_b_pool(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t, bool is_max) {
+static kiln_status kl_b_pool(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t, bool is_max) {
     char *why = b->why;
     size_t why_size = b->why_size;
     const kl_node *n = b->n;
     const kl_cval *x;
     const void *xp;
-    KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+    KL_TRY(kl_in_f_lay(b, 0, &xp, &x, t, -1));
     if (x->rank != 4 || y->rank != 4) KL_FALLBACK("not a 2-D pool");
     if (kl_node_attr_int(n, "storage_order", 0)) KL_FALLBACK("storage_order 1 is not implemented");
     int64_t ks[2], st[2], dl[2], pb[2], pe[2];
@@ -950,6 +950,10 @@ static kiln_status kl_b_pool(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype
     kc_pool2d p = {x->dims[0], x->dims[1], x->dims[2], x->dims[3], y->dims[2], y->dims[3], (int)ks[0], (int)ks[1],
                    (int)st[0], (int)st[1], (int)dl[0], (int)dl[1], (int)pb[0], (int)pb[1], is_max,
                    (int)kl_node_attr_int(n, "count_include_pad", 0)};
+    p.nhwc = x->nhwc && x->rank == 4;
+    p.pb = (int)pe[0];
+    p.pr = (int)pe[1];
+    y->nhwc = p.nhwc;
     s->kind = K_POOL;
     s->pool = p;
     s->x[0] = xp;
@@ -1010,13 +1014,13 @@ static int kl_str_index(const char *s, const char *const *list) {
     return -1;
 }
 
-static kiln_status kl_b_resize(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+static kiln_status kl_b_resize(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     char *why = b->why;
     size_t why_size = b->why_size;
     const kl_node *n = b->n;
     const kl_cval *x;
     const void *xp;
-    KL_TRY(kl_in_f(b, 0, &xp, &x, t));
+    KL_TRY(kl_in_f_lay(b, 0, &xp, &x, t, -1));
     if (x->rank != 4 || y->rank != 4 || x->dims[0] != y->dims[0] || x->dims[1] != y->dims[1])
         KL_FALLBACK("only resizing H and W of NCHW is implemented");
     static const char *const coords[] = {"half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel",
@@ -1032,7 +1036,12 @@ static kiln_status kl_b_resize(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dty
     if (sv && b->p->v[sv->id].host && b->p->v[sv->id].host->count == 4) {
         r.scale_h = (float)kl_rt_get_f64(b->p->v[sv->id].host, 2);
         r.scale_w = (float)kl_rt_get_f64(b->p->v[sv->id].host, 3);
+    } else if (n->opset >= 11 && kl_in(n, 3)) { /* sizes given: ONNX's length_resized is the output size */
+        r.len_h = y->dims[2];
+        r.len_w = y->dims[3];
     }
+    r.nhwc = x->nhwc;
+    y->nhwc = x->nhwc;
     s->kind = K_RESIZE;
     s->rs = r;
     s->x[0] = xp;
@@ -1486,13 +1495,14 @@ static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
         const void *xp;
         KL_TRY(kl_in_f_lay(b, 0, &xp, &x, t, -1));
         if (x->rank < 3) KL_FALLBACK("rank below 3");
-        if (x->nhwc) { /* [N, HW, C]: reduce the middle axis */
-            s->kind = K_REDUCE;
+        if (x->nhwc) { /* [N, HW, C] -> [N, C] */
+            s->kind = K_GPOOL;
             s->x[0] = xp;
             s->outer = x->dims[0];
             s->mid = x->dims[2] * x->dims[3];
             s->inner = x->dims[1];
-            s->op = !strcmp(op, "GlobalMaxPool") ? 2 : 1;
+            s->flag = !strcmp(op, "GlobalMaxPool");
+            s->op = 1; /* NHWC */
             return KILN_OK;
         }
         s->kind = K_GPOOL;
@@ -1674,7 +1684,8 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
         call = "kc_pool2d_run";
         break;
     case K_GPOOL:
-        e = kc_global_pool(s->y, s->x[0], s->outer, s->inner, s->flag, s->t, c->st);
+        if (s->op == 1) e = kc_global_pool_nhwc(s->y, s->x[0], s->outer, s->mid, s->inner, s->flag, s->t, c->st);
+        else e = kc_global_pool(s->y, s->x[0], s->outer, s->inner, s->flag, s->t, c->st);
         call = "kc_global_pool";
         break;
     case K_REDUCE:
