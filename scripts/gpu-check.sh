@@ -11,7 +11,9 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-$PWD/gpu-out}
-mkdir -p "$OUT"
+RES=$OUT
+OUT=$(mktemp -d /tmp/gpu-check.XXXX)   # logs; packed into RES/logs.tgz at the end
+mkdir -p "$RES"
 B=${KILN_GPU_BUILD:-build-gpu}
 MODELS=${MODELS:-resnet50,mobilenet_v2,efficientnet_b0,vit_b_16,yolov8n,text_encoder}
 steps=("$@")
@@ -54,7 +56,8 @@ if has zoo; then
     for m in "${ms[@]}"; do
         f=models/out/$m.onnx
         [ -f "$f" ] || { echo "$m: no model"; continue; }
-        timeout 300 "$B/kiln" compare "$f" --providers cpu,cuda --precisions fp32,fp16 --iterations 20 \
+        extra=(); [ "$m" = text_encoder ] && extra=(--shapes input:1x77)
+        timeout 300 "$B/kiln" compare "$f" --providers cpu,cuda --precisions fp32,fp16 --iterations 20 "${extra[@]}" \
             --json "$OUT/compare_$m.json" >"$OUT/compare_$m.txt" 2>&1; rc=$?
         echo "--- $m (exit $rc)"; grep -E "^(cpu|cuda)" "$OUT/compare_$m.txt" || tail -5 "$OUT/compare_$m.txt"
         [ $rc -eq 0 ] || status=1
@@ -79,6 +82,13 @@ fi
 
 if has bench; then
     log "bench: kiln vs PyTorch side by side"
-    $PY bench/gpu/bench_gpu.py --kiln "$B/kiln" --out "$OUT" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.txt"
+    $PY bench/gpu/bench_gpu.py --kiln "$B/kiln" --out "$OUT" ${BENCH_ARGS:-} >"$OUT/bench.txt" 2>&1
+    sed -n '/^model /,$p' "$OUT/bench.txt"; grep -E "^GPU:" "$OUT/bench.txt"
+    cp "$OUT/bench_gpu.json" "$RES/" 2>/dev/null
 fi
+if has profile; then
+    log "profile: engines, GPU compute (--noDataTransfers) and per-layer times"
+    PROFILE=${PROFILE:-1} bench/gpu/profile.sh "$B/kiln" "$OUT" ${PROFILE_SPECS:-resnet50:1:fp16 resnet50:256:fp16} 2>&1 | tee "$OUT/profile_summary.txt" | grep -E "gpu|FAIL|failed"
+fi
+tar czf "$RES/logs.tgz" -C "$OUT" . 2>/dev/null
 exit $status

@@ -18,11 +18,10 @@ for spec in $@; do
     "$kiln" trtexec --loadEngine="$e" --shapes=input:$shape --iterations=100 --duration=0 --warmUp=200 >"$out/trtx_${m}_b${b}_$p.txt" 2>&1
     h2d=$(grep -oE "H2D Latency: .*median = [0-9.e+-]+ ms" "$out/trtx_${m}_b${b}_$p.txt" | grep -oE "median = [0-9.e+-]+" | cut -d' ' -f3)
     lat=$(grep -oE "\] Latency: .*median = [0-9.e+-]+ ms" "$out/trtx_${m}_b${b}_$p.txt" | grep -oE "median = [0-9.e+-]+" | cut -d' ' -f3)
-    printf '%-18s b%-4s %-5s build %5.1f s  gpu %8s ms  (with copies: latency %s ms, h2d %s ms)\n' "$m" "$b" "$p" \
-        "$(echo "$t1 - $t0" | bc)" "${gpu:-FAIL}" "${lat:-?}" "${h2d:-?}"
+    printf '%-18s b%-4s %-5s build %6s s  gpu %8s ms  (with copies: latency %s ms, h2d %s ms)\n' "$m" "$b" "$p" \
+        "$(python3 -c "print('%.1f' % ($t1 - $t0))")" "${gpu:-FAIL}" "${lat:-?}" "${h2d:-?}"
     [ -n "$gpu" ] || tail -5 "$out/trt_${m}_b${b}_$p.txt"
     if [ "${PROFILE:-1}" = 1 ]; then
-        "$kiln" profile "$e" --batch "$b" --iterations 20 --top 12 >"$out/prof_${m}_b${b}_$p.txt" 2>&1
-        head -40 "$out/prof_${m}_b${b}_$p.txt" | grep -E "ms|layer" | head -16
+        "$kiln" profile "$e" --batch "$b" --iterations 20 --top 25 >"$out/prof_${m}_b${b}_$p.txt" 2>&1
     fi
 done
