@@ -22,6 +22,7 @@
 #endif
 
 static int n_pass, n_fail;
+static int n_fused, n_unfused_eligible; /* flash-eligible attention cases by the path that ran */
 static kc_dnn *g_dnn;
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
 
@@ -191,6 +192,11 @@ static err compare(const float *got, const double *ref, size_t n)
     double num = 0, den = 0;
     err e = {0, 0, 0};
     for (size_t i = 0; i < n; i++) {
+        if (isnan(ref[i])) { /* a NaN reference (attention row without a finite score) wants NaN */
+            if (!isnan(got[i]))
+                e.bad++;
+            continue;
+        }
         if (!isfinite(got[i])) {
             e.bad++;
             continue;
@@ -512,8 +518,10 @@ cleanup:
 /* ---- attention ------------------------------------------------------------------------------ */
 
 typedef struct attn_case {
-    int b, sq, sk, h, d, dv, seq_first, packed;
-    int mask;         /* 0 none, 1 [B,1,1,Sk], 2 [1,1,Sq,Sk], 3 [B,1,Sq,Sk], 4 [B,Sq,H,Sk] permuted, 5 [B,H,1,Sk] */
+    int b, sq, sk, h, d, dv, seq_first;
+    int packed;       /* 1: Q|K|V in one tensor, ld = 3*H*D; 2: ld = 3*H*D + 3 (unaligned rows) */
+    int mask;         /* 0 none, 1 [B,1,1,Sk], 2 [1,1,Sq,Sk], 3 [B,1,Sq,Sk], 4 [B,Sq,H,Sk] permuted, 5 [B,H,1,Sk],
+                       * 6 [1,1,Sq,Sk] with -inf: row 0 all (NaN output), row 1 the first min(Sk-1, 70) keys */
     int mask_f32;     /* mask dtype float32 (else t) */
     const char *name;
 } attn_case;
@@ -523,7 +531,7 @@ static void attn_test(const attn_case *ac, kc_dtype t)
     int64_t B = ac->b, Sq = ac->sq, Sk = ac->sk, H = ac->h, D = ac->d, Dv = ac->dv;
     int64_t ldq = H * D, ldk = H * D, ldv = H * Dv;
     if (ac->packed)
-        ldq = ldk = ldv = 3 * H * D; /* [.., Q | K | V] rows; needs Sq == Sk and D == Dv */
+        ldq = ldk = ldv = 3 * H * D + (ac->packed == 2 ? 3 : 0); /* [Q | K | V] rows; Sq == Sk, D == Dv */
     size_t nq = (size_t)(B * Sq * ldq), nk = (size_t)(B * Sk * ldk), nv = (size_t)(B * Sk * ldv);
     float *hq = host_rand(nq, 1.0f, t), *hk = ac->packed ? hq : host_rand(nk, 1.0f, t);
     float *hv = ac->packed ? hq : host_rand(nv, 1.0f, t);
@@ -536,6 +544,7 @@ static void attn_test(const attn_case *ac, kc_dtype t)
     case 3: msb = Sq * Sk; msq = Sk; nm = (size_t)(B * Sq * Sk); break;
     case 4: msb = Sq * H * Sk; msq = H * Sk; msh = Sk; nm = (size_t)(B * Sq * H * Sk); break;
     case 5: msb = H * Sk; msh = Sk; nm = (size_t)(B * H * Sk); break;
+    case 6: msq = Sk; nm = (size_t)(Sq * Sk); break;
     default: break;
     }
     kc_dtype mt = ac->mask_f32 ? KC_F32 : t;
@@ -543,6 +552,12 @@ static void attn_test(const attn_case *ac, kc_dtype t)
     if (ac->mask == 1) /* key padding: the last two keys of batch 1 masked out */
         for (int64_t j = 0; j < Sk; j++)
             hm[1 * Sk + j] = j >= Sk - 2 ? -10000.0f : 0.0f;
+    if (ac->mask == 6)
+        for (int64_t j = 0; j < Sk; j++) {
+            hm[j] = -INFINITY;
+            if (Sq > 1 && j < (Sk - 1 < 70 ? Sk - 1 : 70))
+                hm[Sk + j] = -INFINITY;
+        }
     float scale = 1.0f / sqrtf((float)D);
     size_t ny = (size_t)(B * Sq * H * Dv);
     double *ref = malloc(ny * sizeof *ref), *p = malloc((size_t)Sk * sizeof *p);
@@ -565,7 +580,7 @@ static void attn_test(const attn_case *ac, kc_dtype t)
                 }
                 double sum = 0;
                 for (int64_t j = 0; j < Sk; j++)
-                    sum += (p[j] = exp(p[j] - mx));
+                    sum += (p[j] = mx == -INFINITY ? NAN : exp(p[j] - mx)); /* no finite score: NaN */
                 for (int64_t x = 0; x < Dv; x++) {
                     double o = 0;
                     for (int64_t j = 0; j < Sk; j++) {
@@ -603,6 +618,8 @@ static void attn_test(const attn_case *ac, kc_dtype t)
                 snprintf(fail, sizeof fail, "download: %s", cudaGetErrorString(cudaGetLastError()));
             } else {
                 e = compare(got, ref, ny);
+                for (size_t i = 0; i < ny; i++) /* a NaN the kernel wrote, not the 0xFF poison */
+                    e.bad += poison[i] && isnan(ref[i]);
                 double tol = t == KC_F16 ? TOL_F16 : TOL_F32;
                 if (e.bad || e.rel_l2 > tol)
                     snprintf(fail, sizeof fail, "rel_l2 %.3g (tol %.0e) max_abs %.3g, %zu unwritten/non-finite",
@@ -611,14 +628,124 @@ static void attn_test(const attn_case *ac, kc_dtype t)
             }
         }
     }
-    printf("%s attn %-34s %s: rel_l2 %.2e, workspace %zu%s%s\n", fail[0] ? "FAIL" : "ok  ", ac->name, tname(t),
-           e.rel_l2, a ? kc_attn_workspace(a) : (size_t)0, fail[0] ? " — " : "", fail);
+    bool eligible = t == KC_F16 && D == Dv && (D == 64 || D == 128);
+    if (a && eligible)
+        kc_attn_is_fused(a) ? n_fused++ : n_unfused_eligible++;
+    printf("%s attn %-40s %s: %-7s rel_l2 %.2e, workspace %zu%s%s\n", fail[0] ? "FAIL" : "ok  ", ac->name, tname(t),
+           !a ? "-" : kc_attn_is_fused(a) ? "fused" : "unfused", e.rel_l2, a ? kc_attn_workspace(a) : (size_t)0,
+           fail[0] ? " — " : "", fail);
     fail[0] ? n_fail++ : n_pass++;
     kc_attn_destroy(a);
     cudaFree(ws), cudaFree(dq), cudaFree(dm), cudaFree(dy);
     if (!ac->packed)
         cudaFree(dk), cudaFree(dv), free(hk), free(hv);
     free(hq), free(hm), free(ref), free(p);
+}
+
+/* The unfused attention of kc_attn_run (head splits, Q K^T, softmax, P V,
+ * head merge) from the public pieces, for timing against the fused kernel. */
+typedef struct unfused_attn {
+    int64_t b, s, h, d, ld;
+    kc_gemm *qk, *pv;
+    void *qs, *ks, *vs, *sc, *os, *gws;
+} unfused_attn;
+
+static int unfused_run(const unfused_attn *u, const char *qkv, void *y, char *why, size_t why_size)
+{
+    size_t hd = (size_t)(u->h * u->d) * 2;
+    if (kc_heads_split(u->qs, qkv, u->b, u->s, u->h, u->d, u->ld, 0, KC_F16, 0) ||
+        kc_heads_split(u->ks, qkv + hd, u->b, u->s, u->h, u->d, u->ld, 0, KC_F16, 0) ||
+        kc_heads_split(u->vs, qkv + 2 * hd, u->b, u->s, u->h, u->d, u->ld, 0, KC_F16, 0))
+        return snprintf(why, why_size, "kc_heads_split failed"), -1;
+    if (kc_gemm_run(u->qk, u->qs, u->ks, NULL, NULL, u->sc, u->gws, 0, why, why_size))
+        return -1;
+    if (kc_softmax(u->sc, u->sc, u->b * u->h * u->s, u->s, 1, 1.0f, NULL, KC_F32, 1, 1, 0, 0, 0, KC_F16, 0))
+        return snprintf(why, why_size, "kc_softmax failed"), -1;
+    if (kc_gemm_run(u->pv, u->sc, u->vs, NULL, NULL, u->os, u->gws, 0, why, why_size))
+        return -1;
+    if (kc_heads_merge(y, u->os, u->b, u->s, u->h, u->d, 0, KC_F16, 0))
+        return snprintf(why, why_size, "kc_heads_merge failed"), -1;
+    return 0;
+}
+
+static int cmp_float(const void *x, const void *y)
+{
+    float a = *(const float *)x, b = *(const float *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* ViT-B/16 attention at batch 256 (B 256, S 197, H 12, D 64, packed QKV,
+ * float16): median of 20 runs (CUDA events) of kc_attn (fused when it
+ * applies) and of the unfused pipeline.  Printed, not asserted. */
+static void attn_timing(void)
+{
+    enum { RUNS = 20, WARMUP = 3 };
+    const int64_t B = 256, S = 197, H = 12, D = 64, ld = 3 * H * D, bh = B * H;
+    size_t nqkv = (size_t)(B * S * ld), ny = (size_t)(B * S * H * D);
+    size_t sz_split = (size_t)(bh * S * D) * 2, sz_s = (size_t)(bh * S * S) * 2;
+    kc_attn_desc d = {.t = KC_F16, .b = B, .sq = S, .sk = S, .h = H, .d = D, .dv = D, .ldq = ld, .ldk = ld,
+                      .ldv = ld, .scale = 0.125f};
+    kc_gemm_desc gq = {.t = KC_F16, .m = S, .n = S, .k = D, .trans_b = true, .lda = D, .ldb = D, .ldy = S,
+                       .batch = bh, .stride_a = S * D, .stride_b = S * D, .stride_y = S * S, .alpha = 0.125f};
+    kc_gemm_desc gp = {.t = KC_F16, .m = S, .n = D, .k = S, .lda = S, .ldb = D, .ldy = D, .batch = bh,
+                       .stride_a = S * S, .stride_b = S * D, .stride_y = S * D, .alpha = 1.0f};
+    unfused_attn u = {.b = B, .s = S, .h = H, .d = D, .ld = ld};
+    kc_attn *a = NULL;
+    char *qkv = NULL, *uws = NULL;
+    void *y = NULL, *aws = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    float tm[2][RUNS];
+    char why[512] = "";
+    if (cudaMalloc((void **)&qkv, nqkv * 2) || cudaMalloc(&y, ny * 2) || cudaMemset(qkv, 0x30, nqkv * 2) ||
+        cudaEventCreate(&e0) || cudaEventCreate(&e1)) {
+        snprintf(why, sizeof why, "cuda allocation failed");
+    } else if (kc_attn_create(g_dnn, &d, &a, why, sizeof why) ||
+               kc_gemm_create(g_dnn, &gq, 0, WS_MAX, &u.qk, why, sizeof why) ||
+               kc_gemm_create(g_dnn, &gp, 0, WS_MAX, &u.pv, why, sizeof why)) {
+        /* why set */
+    } else {
+        size_t gws = kc_gemm_workspace(u.qk) > kc_gemm_workspace(u.pv) ? kc_gemm_workspace(u.qk)
+                                                                       : kc_gemm_workspace(u.pv);
+        size_t aw = kc_attn_workspace(a) ? kc_attn_workspace(a) : 256;
+        if (cudaMalloc(&aws, aw) || cudaMalloc((void **)&uws, 4 * sz_split + sz_s + gws + 256)) {
+            snprintf(why, sizeof why, "workspace: cudaMalloc failed");
+        } else {
+            u.qs = uws, u.ks = uws + sz_split, u.vs = uws + 2 * sz_split, u.os = uws + 3 * sz_split;
+            u.sc = uws + 4 * sz_split, u.gws = uws + 4 * sz_split + sz_s;
+            size_t hd = (size_t)(H * D) * 2;
+            for (int path = 0; path < 2 && !why[0]; path++)
+                for (int r = -WARMUP; r < RUNS && !why[0]; r++) {
+                    int rc = cudaEventRecord(e0, 0) != cudaSuccess;
+                    if (!rc)
+                        rc = path == 0 ? kc_attn_run(a, qkv, qkv + hd, qkv + 2 * hd, NULL, y, aws, 0, why, sizeof why)
+                                       : unfused_run(&u, qkv, y, why, sizeof why);
+                    if (!rc && (cudaEventRecord(e1, 0) || cudaEventSynchronize(e1)))
+                        rc = snprintf(why, sizeof why, "%s", cudaGetErrorString(cudaGetLastError()));
+                    if (rc && !why[0])
+                        snprintf(why, sizeof why, "run failed");
+                    if (!rc && r >= 0 && cudaEventElapsedTime(&tm[path][r], e0, e1))
+                        snprintf(why, sizeof why, "cudaEventElapsedTime failed");
+                }
+        }
+    }
+    if (why[0]) {
+        printf("time attn B256 S197 H12 D64 f16: not measured — %s\n", why);
+    } else {
+        qsort(tm[0], RUNS, sizeof(float), cmp_float);
+        qsort(tm[1], RUNS, sizeof(float), cmp_float);
+        float f = (tm[0][RUNS / 2 - 1] + tm[0][RUNS / 2]) / 2, uf = (tm[1][RUNS / 2 - 1] + tm[1][RUNS / 2]) / 2;
+        printf("time attn B256 S197 H12 D64 f16 packed: kc_attn (%s) %.3f ms, unfused %.3f ms, speedup x%.2f "
+               "(median of %d)\n",
+               kc_attn_is_fused(a) ? "fused" : "unfused", f, uf, f > 0 ? uf / f : 0.0, RUNS);
+    }
+    kc_attn_destroy(a);
+    kc_gemm_destroy(u.qk);
+    kc_gemm_destroy(u.pv);
+    if (e0)
+        cudaEventDestroy(e0);
+    if (e1)
+        cudaEventDestroy(e1);
+    cudaFree(qkv), cudaFree(y), cudaFree(aws), cudaFree(uws);
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */
@@ -685,11 +812,46 @@ int main(void)
         {2, 7, 11, 3, 64, 32, 1, 0, 3, 1, "Sq7 Sk11 Dv32 seq-first [B,1,Sq,Sk]"},
         {2, 7, 7, 3, 64, 64, 0, 0, 4, 0, "S7 permuted mask (per head)"},
         {2, 7, 7, 3, 64, 64, 1, 1, 5, 1, "S7 packed seq-first [B,H,1,Sk]"},
+        {2, 7, 7, 3, 64, 64, 0, 0, 6, 0, "S7 -inf rows (NaN row) t"},
     };
     for (size_t i = 0; i < sizeof attns / sizeof attns[0]; i++) {
         attn_test(&attns[i], KC_F32);
         attn_test(&attns[i], KC_F16);
     }
+    /* flash-eligible (float16, D == Dv in {64, 128}): every tail of the 64-row / 64-key tiles */
+    static const attn_case flash[] = {
+        {2, 1, 1, 3, 64, 64, 0, 0, 0, 0, "flash S1 D64"},
+        {2, 64, 64, 3, 64, 64, 0, 0, 0, 0, "flash S64 D64"},
+        {2, 197, 197, 3, 64, 64, 0, 0, 0, 0, "flash S197 D64"},
+        {2, 257, 257, 3, 64, 64, 0, 0, 0, 0, "flash S257 D64"},
+        {2, 1, 1, 3, 128, 128, 0, 0, 0, 0, "flash S1 D128"},
+        {2, 7, 7, 3, 128, 128, 0, 0, 0, 0, "flash S7 D128"},
+        {2, 64, 64, 3, 128, 128, 0, 0, 0, 0, "flash S64 D128"},
+        {2, 197, 197, 3, 128, 128, 0, 0, 0, 0, "flash S197 D128"},
+        {2, 257, 257, 3, 128, 128, 0, 0, 0, 0, "flash S257 D128"},
+        {2, 197, 197, 3, 64, 64, 0, 0, 1, 1, "flash S197 D64 key-pad f32"},
+        {2, 257, 257, 3, 64, 64, 0, 0, 2, 0, "flash S257 D64 [1,1,Sq,Sk]"},
+        {2, 64, 64, 3, 128, 128, 0, 0, 3, 1, "flash S64 D128 [B,1,Sq,Sk] f32"},
+        {2, 197, 197, 3, 128, 128, 0, 0, 4, 0, "flash S197 D128 permuted mask"},
+        {2, 7, 7, 3, 128, 128, 0, 0, 5, 1, "flash S7 D128 [B,H,1,Sk] f32"},
+        {2, 197, 197, 3, 64, 64, 0, 0, 6, 0, "flash S197 D64 -inf rows"},
+        {2, 257, 257, 3, 128, 128, 0, 0, 6, 1, "flash S257 D128 -inf rows f32"},
+        {2, 257, 257, 3, 128, 128, 0, 1, 2, 1, "flash S257 D128 packed [1,1,Sq,Sk] f32"},
+        {2, 197, 197, 3, 64, 64, 0, 2, 0, 0, "flash S197 D64 packed ld+3 (unaligned)"},
+        {2, 64, 64, 3, 128, 128, 1, 2, 3, 0, "flash S64 D128 ld+3 seq-first mask"},
+        {2, 197, 197, 3, 64, 64, 1, 0, 1, 0, "flash S197 D64 seq-first key-pad"},
+        {2, 257, 257, 3, 128, 128, 1, 1, 5, 0, "flash S257 D128 packed seq-first"},
+        {2, 7, 197, 3, 64, 64, 0, 0, 3, 1, "flash Sq7 Sk197 [B,1,Sq,Sk] f32"},
+        {2, 257, 1, 3, 128, 128, 0, 0, 0, 0, "flash Sq257 Sk1 D128"},
+        {2, 64, 257, 3, 128, 128, 1, 0, 2, 0, "flash Sq64 Sk257 D128 seq-first"},
+        {2, 197, 64, 3, 64, 64, 0, 0, 4, 1, "flash Sq197 Sk64 permuted f32"},
+        {2, 1, 257, 3, 64, 64, 1, 0, 6, 0, "flash Sq1 Sk257 seq-first -inf"},
+    };
+    for (size_t i = 0; i < sizeof flash / sizeof flash[0]; i++)
+        attn_test(&flash[i], KC_F16);
+    printf("attn: fused path ran in %d of %d flash-eligible cases%s\n", n_fused, n_fused + n_unfused_eligible,
+           n_unfused_eligible ? " (WARN: the flash kernel was refused; kernels built for sm_80+?)" : "");
+    attn_timing();
 
     kc_dnn_destroy(g_dnn);
     printf("test_cuda_dnn: %d passed, %d failed: %s\n", n_pass, n_fail, n_fail ? "FAIL" : "PASS");
