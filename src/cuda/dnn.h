@@ -133,7 +133,8 @@ typedef struct kc_attn kc_attn;
 int kc_attn_create(kc_dnn *d, const kc_attn_desc *desc, kc_attn **out, char *why, size_t why_size);
 void kc_attn_destroy(kc_attn *a);
 size_t kc_attn_workspace(const kc_attn *a);
-/* 1 when runs take the fused flash kernel (float16, D == Dv in {64, 128}), 0 for the unfused path. */
+/* 1 when runs take the fused flash kernel (float16, D == Dv in {64, 128}, sm_80+; workspace 0, may be
+ * NULL), 0 for the unfused path. */
 int kc_attn_is_fused(const kc_attn *a);
 int kc_attn_run(kc_attn *a, const void *q, const void *k, const void *v, const void *mask, void *y, void *workspace,
                 cudaStream_t stream, char *why, size_t why_size);

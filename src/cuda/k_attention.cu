@@ -127,11 +127,37 @@ static __device__ __forceinline__ void fa_load(__half *s, const __half *x, int64
     }
 }
 
+static __device__ __forceinline__ float fa_f(float v) { return v; }
+static __device__ __forceinline__ float fa_f(__half v) { return __half2float(v); }
+
+/* s += log2(e) * mask for this thread's S elements: row g reads m + off0,
+ * row g+8 m + off1 (rows >= Sq skipped: ok0, ok1), element (nb, e) at key
+ * offset nb*8 + (e&1) from the thread's first key (offsets >= lim are out
+ * of range: not read), stride msk. */
+template <typename M>
+static __device__ __forceinline__ void fa_add_mask(float (*s)[4], const M *m, int64_t off0, int64_t off1, int64_t msk,
+                                                   bool ok0, bool ok1, int lim) {
+    const M *r0 = m + off0, *r1 = m + off1;
+#pragma unroll
+    for (int nb = 0; nb < FA_BN / 8; nb++) {
+        if (nb * 8 < lim) {
+            if (ok0) s[nb][0] += FA_LOG2E * fa_f(r0[0]);
+            if (ok1) s[nb][2] += FA_LOG2E * fa_f(r1[0]);
+        }
+        if (nb * 8 + 1 < lim) {
+            if (ok0) s[nb][1] += FA_LOG2E * fa_f(r0[msk]);
+            if (ok1) s[nb][3] += FA_LOG2E * fa_f(r1[msk]);
+        }
+        r0 += 8 * msk;
+        r1 += 8 * msk;
+    }
+}
+
 #endif /* FA_ENABLED */
 
 /* ---- kernel ---------------------------------------------------------------------------------- */
 
-template <int D> __global__ void __launch_bounds__(FA_THREADS) k_flash(const fa_params p) {
+template <int D> __global__ void __launch_bounds__(FA_THREADS, D == 64 ? 4 : 2) k_flash(const fa_params p) {
 #if !FA_ENABLED
     (void)p;
 #else
@@ -194,28 +220,28 @@ template <int D> __global__ void __launch_bounds__(FA_THREADS) k_flash(const fa_
             }
         }
 
-        /* scale, mask, key bounds (log2 domain); row maxima */
+        /* scale, mask, key bounds (log2 domain); row maxima.  kv: valid keys of this tile */
         const int64_t k0 = (int64_t)t * FA_BN;
+        const int kv = p.sk - k0 < FA_BN ? (int)(p.sk - k0) : FA_BN;
+#pragma unroll
+        for (int nb = 0; nb < FA_BN / 8; nb++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) s[nb][e] *= p.scale_log2;
+        if (p.mask) {
+            const int64_t c0 = (k0 + tc * 2) * p.msk;
+            if (p.mask_f16)
+                fa_add_mask(s, static_cast<const __half *>(p.mask), mrow0 + c0, mrow1 + c0, p.msk, qi0 < p.sq,
+                            qi1 < p.sq, kv - tc * 2);
+            else
+                fa_add_mask(s, static_cast<const float *>(p.mask), mrow0 + c0, mrow1 + c0, p.msk, qi0 < p.sq,
+                            qi1 < p.sq, kv - tc * 2);
+        }
         float mx0 = m0, mx1 = m1;
 #pragma unroll
         for (int nb = 0; nb < FA_BN / 8; nb++) {
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int64_t kj = k0 + nb * 8 + tc * 2 + (e & 1);
-                float x = s[nb][e] * p.scale_log2;
-                if (kj >= p.sk) {
-                    x = -INFINITY;
-                } else if (p.mask) {
-                    int64_t qi = e < 2 ? qi0 : qi1;
-                    if (qi < p.sq) {
-                        int64_t off = (e < 2 ? mrow0 : mrow1) + kj * p.msk;
-                        float mv = p.mask_f16 ? __half2float(static_cast<const __half *>(p.mask)[off])
-                                              : static_cast<const float *>(p.mask)[off];
-                        x += FA_LOG2E * mv;
-                    }
-                }
-                s[nb][e] = x;
-            }
+            for (int e = 0; e < 4; e++)
+                if (nb * 8 + (e & 1) >= kv - tc * 2) s[nb][e] = -INFINITY; /* key k0 + nb*8 + 2tc + (e&1) >= Sk */
             mx0 = fmaxf(mx0, fmaxf(s[nb][0], s[nb][1]));
             mx1 = fmaxf(mx1, fmaxf(s[nb][2], s[nb][3]));
         }
