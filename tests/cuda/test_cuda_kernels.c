@@ -405,6 +405,46 @@ static void test_copy_nd(void) {
             copy_case("step 2 columns of [17,63]", 2, d, xs, ys, 0, 0, 17 * 63, 17 * 32, es);
         }
     }
+    /* transposes (the tiled path when both axes have >= 8 elements, the general one below) */
+    static const int64_t sz[] = {1, 3, 17, 33, 63, 65};
+    for (size_t e = 0; e < 4; e++) {
+        size_t es = ess[e];
+        for (size_t i = 0; i < 6; i++)
+            for (size_t j = 0; j < 6; j++) {
+                if ((es == 1 || es == 8) && (i + j) % 3 != 0) continue; /* a sample for 1- and 8-byte elements */
+                int64_t C = sz[i], HW = sz[j], N = (i + j) % 2 ? 3 : 1;
+                char label[96];
+                /* NCHW -> NHWC: y [N, HW, C] <- x [N, C, HW] */
+                int64_t d[3] = {N, HW, C}, ys[3] = {HW * C, C, 1}, xs[3] = {C * HW, 1, HW};
+                snprintf(label, sizeof label, "NCHW->NHWC N=%lld C=%lld HW=%lld", (long long)N, (long long)C,
+                         (long long)HW);
+                copy_case(label, 3, d, xs, ys, 0, 0, (size_t)(N * C * HW), (size_t)(N * C * HW), es);
+                /* NHWC -> NCHW: y [N, C, HW] <- x [N, HW, C] */
+                int64_t d2[3] = {N, C, HW}, ys2[3] = {C * HW, HW, 1}, xs2[3] = {HW * C, 1, C};
+                snprintf(label, sizeof label, "NHWC->NCHW N=%lld C=%lld HW=%lld", (long long)N, (long long)C,
+                         (long long)HW);
+                copy_case(label, 3, d2, xs2, ys2, 0, 0, (size_t)(N * C * HW), (size_t)(N * C * HW), es);
+            }
+        { /* 4-D: y [B, D, H, S] <- x [B, S, H, D] (perm 0,3,2,1): tiles over S and D, H and B index them */
+            int64_t B = 2, S = 17, H = 9, D = 33;
+            int64_t d[4] = {B, D, H, S}, ys[4] = {D * H * S, H * S, S, 1}, xs[4] = {S * H * D, 1, D, H * D};
+            copy_case("[2,17,9,33] perm (0,3,2,1)", 4, d, xs, ys, 0, 0, (size_t)(B * S * H * D),
+                      (size_t)(B * S * H * D), es);
+        }
+        { /* from row-padded x (rows of 70) into y at an offset: y [3, 33, 65] <- x [3, 65, 33 of 70] */
+            int64_t d[3] = {3, 33, 65}, ys[3] = {33 * 65, 65, 1}, xs[3] = {65 * 70, 1, 70};
+            copy_case("NCHW->NHWC padded x rows, y offset 5", 3, d, xs, ys, 0, 5, 3 * 65 * 70, 3 * 33 * 65 + 5, es);
+        }
+        { /* x's A axis reversed (negative stride): y [2, 40, 19] <- x [2, 19 reversed, 40] */
+            int64_t d[3] = {2, 40, 19}, ys[3] = {40 * 19, 19, 1}, xs[3] = {19 * 40, 1, -40};
+            copy_case("transpose with reversed channels", 3, d, xs, ys, 18 * 40, 0, 2 * 19 * 40, 2 * 40 * 19, es);
+        }
+        { /* [S, B, E] <-> [B, S, E]: innermost contiguous in both (widened copies) */
+            int64_t S = 17, B = 3, E = 64;
+            int64_t d[3] = {B, S, E}, ys[3] = {S * E, E, 1}, xs[3] = {E, B * E, 1};
+            copy_case("[S,B,E]->[B,S,E] S=17 B=3 E=64", 3, d, xs, ys, 0, 0, (size_t)(S * B * E), (size_t)(S * B * E), es);
+        }
+    }
 }
 
 static void test_gather(void) {
@@ -887,6 +927,87 @@ static void test_pool2d(void) {
         }
 }
 
+/* Pooling with end pads (count_include_pad's divisor clipped to the padded
+ * input, as src/cpu/ref: ceil-mode taps beyond the end pads do not count;
+ * no clipping when pb == pr == 0), ceil mode, dilation, in NCHW and NHWC
+ * (vectorized when C is a multiple of 8 / 4, scalar otherwise or with a
+ * misaligned x). */
+static void test_pool2d_pads(void) {
+    /* n c h w kh kw sh sw dh dw pt pl pb pr ceil is_max cip */
+    static const int cs[][17] = {
+        {2, 8, 7, 7, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 1, 0},  {2, 8, 7, 7, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0, 1},
+        {1, 16, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0, 1}, {1, 16, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 3, 9, 11, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 0, 1, 0}, {1, 17, 9, 11, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 0, 1},
+        {2, 4, 6, 6, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, 1, 0, 1},  {1, 64, 17, 13, 2, 3, 2, 3, 1, 1, 0, 1, 0, 1, 0, 0, 0},
+        {3, 24, 8, 8, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, 0, 1, 0}, {1, 8, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0},
+        {2, 16, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1, 0, 1, 1, 0, 1}, {1, 12, 10, 7, 3, 2, 3, 2, 1, 2, 1, 0, 2, 1, 1, 0, 1},
+        {1, 7, 13, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0},
+    };
+    for (int t = 0; t < 2; t++)
+        for (size_t k = 0; k < sizeof cs / sizeof *cs; k++)
+            for (int lay = 0; lay < 3; lay++) { /* 0 NCHW, 1 NHWC, 2 NHWC with x misaligned by one element */
+                const int *q = cs[k];
+                if (lay == 2 && q[1] % 4 != 0) continue;
+                kc_pool2d p;
+                memset(&p, 0, sizeof p);
+                p.n = q[0], p.c = q[1], p.h = q[2], p.w = q[3], p.kh = q[4], p.kw = q[5], p.sh = q[6], p.sw = q[7];
+                p.dh = q[8], p.dw = q[9], p.pt = q[10], p.pl = q[11], p.pb = q[12], p.pr = q[13];
+                p.is_max = q[15], p.count_include_pad = q[16], p.nhwc = lay > 0;
+                int ceil_mode = q[14];
+                /* output size as ONNX / PyTorch: the last window starts inside the input or the begin padding */
+                int64_t ext_h = (int64_t)(p.kh - 1) * p.dh + 1, ext_w = (int64_t)(p.kw - 1) * p.dw + 1;
+                int64_t nh = p.h + p.pt + p.pb - ext_h, nw = p.w + p.pl + p.pr - ext_w;
+                p.oh = (ceil_mode ? (nh + p.sh - 1) / p.sh : nh / p.sh) + 1;
+                p.ow = (ceil_mode ? (nw + p.sw - 1) / p.sw : nw / p.sw) + 1;
+                if (ceil_mode && (p.oh - 1) * p.sh >= p.h + p.pt) p.oh--;
+                if (ceil_mode && (p.ow - 1) * p.sw >= p.w + p.pl) p.ow--;
+                int64_t xoff = lay == 2;
+                size_t nx = (size_t)(p.n * p.c * p.h * p.w), ny = (size_t)(p.n * p.c * p.oh * p.ow);
+                tbuf x = tb_rand(DTS[t], nx + (size_t)xoff, -3, 3), y = tb_alloc(DTS[t], ny);
+                if (nx > 5) {
+                    x.h[xoff + 3] = NAN; /* never wins a max; averages over it are NaN in the reference too */
+                    tb_upload(&x);
+                }
+                double *ref = xmalloc(ny * sizeof *ref);
+                for (int64_t n = 0; n < p.n; n++)
+                    for (int64_t c = 0; c < p.c; c++)
+                        for (int64_t oy = 0; oy < p.oh; oy++)
+                            for (int64_t ox = 0; ox < p.ow; ox++) {
+                                double acc = p.is_max ? -INFINITY : 0;
+                                int cnt = 0, hs = (int)(oy * p.sh - p.pt), ws = (int)(ox * p.sw - p.pl), ch = 0, cw = 0;
+                                for (int ky = 0; ky < p.kh; ky++) {
+                                    int64_t iy = hs + ky * p.dh;
+                                    ch += iy < p.h + p.pb; /* inside the padded input (iy >= -pt always) */
+                                    for (int kx = 0; kx < p.kw; kx++) {
+                                        int64_t ix = ws + kx * p.dw;
+                                        if (ky == 0) cw += ix < p.w + p.pr;
+                                        if (iy < 0 || iy >= p.h || ix < 0 || ix >= p.w) continue;
+                                        double v = x.h[xoff + (p.nhwc ? ((n * p.h + iy) * p.w + ix) * p.c + c
+                                                                       : ((n * p.c + c) * p.h + iy) * p.w + ix)];
+                                        cnt++;
+                                        if (!p.is_max) acc += v;
+                                        else if (!isnan(v) && v > acc) acc = v;
+                                    }
+                                }
+                                double div = p.pb == 0 && p.pr == 0 ? p.kh * p.kw : (double)ch * cw;
+                                if (!p.is_max) acc /= p.count_include_pad ? div : cnt;
+                                ref[p.nhwc ? ((n * p.oh + oy) * p.ow + ox) * p.c + c : ((n * p.c + c) * p.oh + oy) * p.ow + ox] =
+                                    acc;
+                            }
+                char name[160];
+                snprintf(name, sizeof name, "pool2d %s %s [%d,%d,%d,%d]->[%lld,%lld] k=%dx%d s=%d,%d d=%d,%d p=%d,%d,%d,%d%s%s",
+                         p.is_max ? "max" : "avg", lay == 0 ? "nchw" : lay == 1 ? "nhwc" : "nhwc+1", q[0], q[1], q[2], q[3],
+                         (long long)p.oh, (long long)p.ow, q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11], q[12], q[13],
+                         ceil_mode ? " ceil" : "", p.count_include_pad ? " cip" : "");
+                if (launched(kc_pool2d_run(y.d, (char *)x.d + xoff * (int64_t)kc_dtype_size(DTS[t]), &p, DTS[t], g_stream),
+                             name))
+                    check(name, &y, ref, 1);
+                free(ref);
+                tb_free(&x);
+                tb_free(&y);
+            }
+}
+
 static void test_reduce(void) {
     static const int64_t cs[][3] = {{1, 1, 1}, {3, 7, 1}, {2, 2000, 1}, {4, 5, 3}, {2, 3, 1000},
                                     {1, 1000, 2}, {3, 0, 2}, {5, 1024, 1}, {2, 9, 300}, {1, 20000, 1}};
@@ -972,7 +1093,8 @@ static int64_t rz_nearest(int nm, double xo, int64_t L) {
 }
 
 static void test_resize(void) {
-    /* n c h w, scale_h scale_w, sizes (1: O from sizes, owidth = O) oh ow */
+    /* n c h w, scale_h scale_w, sizes (1: O from sizes, owidth = O; 2: scales
+     * as given with O and length_resized = O passed as len_h / len_w) oh ow */
     typedef struct {
         int n, c, h, w;
         float sh, sw;
@@ -981,62 +1103,199 @@ static void test_resize(void) {
     static const rz_shape shp[] = {
         {1, 3, 4, 5, 2, 2, 0, 0, 0},      {2, 2, 7, 9, 0.5f, 0.5f, 0, 0, 0},  {1, 1, 5, 6, 1.5f, 1.75f, 0, 0, 0},
         {1, 2, 5, 5, 0, 0, 1, 3, 8},      {1, 1, 1, 3, 3, 1, 0, 0, 0},        {2, 3, 17, 13, 0, 0, 1, 17, 1},
-        {1, 4, 6, 10, 0.6f, 2.5f, 0, 0, 0},
+        {1, 4, 6, 10, 0.6f, 2.5f, 0, 0, 0}, {2, 8, 4, 5, 2, 2, 0, 0, 0},      {1, 16, 7, 9, 0, 0, 1, 13, 4},
+        {1, 8, 6, 5, 1.5f, 1.5f, 2, 8, 7}, {2, 12, 5, 3, 0.5f, 3, 0, 0, 0},
     };
     static const int modes[][3] = {/* mode coord nearest */
                                    {0, 0, 0}, {0, 1, 2}, {0, 2, 1}, {0, 3, 3}, {0, 4, 0}, {0, 0, 1}, {0, 1, 0},
                                    {1, 0, 0}, {1, 1, 0}, {1, 2, 0}, {1, 3, 0}, {1, 4, 0}};
     for (int t = 0; t < 2; t++)
         for (size_t s = 0; s < sizeof shp / sizeof *shp; s++)
-            for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
-                const rz_shape *z = &shp[s];
-                kc_resize p;
-                memset(&p, 0, sizeof p);
-                p.n = z->n, p.c = z->c, p.h = z->h, p.w = z->w;
-                double owh, oww;
-                if (z->sizes) {
-                    p.oh = z->oh, p.ow = z->ow;
-                    p.scale_h = (float)((double)z->oh / z->h), p.scale_w = (float)((double)z->ow / z->w);
-                    owh = z->oh, oww = z->ow;
-                } else {
-                    p.scale_h = z->sh, p.scale_w = z->sw;
-                    owh = (double)z->sh * z->h, oww = (double)z->sw * z->w;
-                    p.oh = (int64_t)floor(owh), p.ow = (int64_t)floor(oww);
+            for (int nhwc = 0; nhwc < 2; nhwc++)
+                for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+                    const rz_shape *z = &shp[s];
+                    kc_resize p;
+                    memset(&p, 0, sizeof p);
+                    p.n = z->n, p.c = z->c, p.h = z->h, p.w = z->w, p.nhwc = nhwc;
+                    double owh, oww;
+                    if (z->sizes == 1) {
+                        p.oh = z->oh, p.ow = z->ow;
+                        p.scale_h = (float)((double)z->oh / z->h), p.scale_w = (float)((double)z->ow / z->w);
+                        owh = z->oh, oww = z->ow;
+                        if (nhwc) p.len_h = p.oh, p.len_w = p.ow; /* the same as the guess */
+                    } else if (z->sizes == 2) {
+                        p.oh = z->oh, p.ow = z->ow, p.len_h = z->oh, p.len_w = z->ow;
+                        p.scale_h = z->sh, p.scale_w = z->sw;
+                        owh = z->oh, oww = z->ow;
+                    } else {
+                        p.scale_h = z->sh, p.scale_w = z->sw;
+                        owh = (double)z->sh * z->h, oww = (double)z->sw * z->w;
+                        p.oh = (int64_t)floor(owh), p.ow = (int64_t)floor(oww);
+                    }
+                    p.mode = modes[m][0], p.coord = modes[m][1], p.nearest = modes[m][2];
+                    size_t nx = (size_t)(p.n * p.c * p.h * p.w), ny = (size_t)(p.n * p.c * p.oh * p.ow);
+                    tbuf x = tb_rand(DTS[t], nx, -3, 3), y = tb_alloc(DTS[t], ny);
+                    double *ref = xmalloc(ny * sizeof *ref);
+                    for (int64_t n = 0; n < p.n; n++)
+                        for (int64_t c = 0; c < p.c; c++)
+                            for (int64_t oy = 0; oy < p.oh; oy++)
+                                for (int64_t ox = 0; ox < p.ow; ox++) {
+                                    /* an axis with O == L and scale 1 is not resized (as src/cpu/ref) */
+                                    double cy = p.oh == p.h && p.scale_h == 1
+                                                    ? (double)oy
+                                                    : rz_coord(p.coord, (double)oy, p.h, p.scale_h, owh);
+                                    double cx = p.ow == p.w && p.scale_w == 1
+                                                    ? (double)ox
+                                                    : rz_coord(p.coord, (double)ox, p.w, p.scale_w, oww);
+                                    /* element (iy, ix) of plane (n, c) */
+#define RZ_X(iy, ix) x.h[nhwc ? ((n * p.h + (iy)) * p.w + (ix)) * p.c + c : ((n * p.c + c) * p.h + (iy)) * p.w + (ix)]
+                                    double v;
+                                    if (p.mode == 0) {
+                                        v = RZ_X(rz_nearest(p.nearest, cy, p.h), rz_nearest(p.nearest, cx, p.w));
+                                    } else {
+                                        double fy = floor(cy), fx = floor(cx), wy = cy - fy, wx = cx - fx;
+                                        int64_t y0 = rz_clamp((int64_t)fy, p.h), y1 = rz_clamp((int64_t)fy + 1, p.h);
+                                        int64_t x0 = rz_clamp((int64_t)fx, p.w), x1 = rz_clamp((int64_t)fx + 1, p.w);
+                                        v = (1 - wy) * ((1 - wx) * RZ_X(y0, x0) + wx * RZ_X(y0, x1)) +
+                                            wy * ((1 - wx) * RZ_X(y1, x0) + wx * RZ_X(y1, x1));
+                                    }
+#undef RZ_X
+                                    ref[nhwc ? ((n * p.oh + oy) * p.ow + ox) * p.c + c
+                                             : ((n * p.c + c) * p.oh + oy) * p.ow + ox] = v;
+                                }
+                    char name[160];
+                    snprintf(name, sizeof name, "resize %s %s coord=%d nearest=%d [%d,%d,%d,%d]->[%lld,%lld]%s",
+                             nhwc ? "nhwc" : "nchw", p.mode ? "linear" : "nearest", p.coord, p.nearest, z->n, z->c, z->h,
+                             z->w, (long long)p.oh, (long long)p.ow,
+                             z->sizes == 1 ? " (sizes)" : z->sizes == 2 ? " (len given)" : "");
+                    if (launched(kc_resize_run(y.d, x.d, &p, DTS[t], g_stream), name)) check(name, &y, ref, 1);
+                    free(ref);
+                    tb_free(&x);
+                    tb_free(&y);
                 }
-                p.mode = modes[m][0], p.coord = modes[m][1], p.nearest = modes[m][2];
-                size_t nx = (size_t)(p.n * p.c * p.h * p.w), ny = (size_t)(p.n * p.c * p.oh * p.ow);
-                tbuf x = tb_rand(DTS[t], nx, -3, 3), y = tb_alloc(DTS[t], ny);
-                double *ref = xmalloc(ny * sizeof *ref);
-                for (int64_t pl = 0; pl < p.n * p.c; pl++)
-                    for (int64_t oy = 0; oy < p.oh; oy++)
-                        for (int64_t ox = 0; ox < p.ow; ox++) {
-                            /* an axis with O == L and scale 1 is not resized (as src/cpu/ref) */
-                            double cy = p.oh == p.h && p.scale_h == 1 ? (double)oy
-                                                                      : rz_coord(p.coord, (double)oy, p.h, p.scale_h, owh);
-                            double cx = p.ow == p.w && p.scale_w == 1 ? (double)ox
-                                                                      : rz_coord(p.coord, (double)ox, p.w, p.scale_w, oww);
-                            const double *xp = x.h + pl * p.h * p.w;
-                            double v;
-                            if (p.mode == 0) {
-                                v = xp[rz_nearest(p.nearest, cy, p.h) * p.w + rz_nearest(p.nearest, cx, p.w)];
-                            } else {
-                                double fy = floor(cy), fx = floor(cx), wy = cy - fy, wx = cx - fx;
-                                int64_t y0 = rz_clamp((int64_t)fy, p.h), y1 = rz_clamp((int64_t)fy + 1, p.h);
-                                int64_t x0 = rz_clamp((int64_t)fx, p.w), x1 = rz_clamp((int64_t)fx + 1, p.w);
-                                v = (1 - wy) * ((1 - wx) * xp[y0 * p.w + x0] + wx * xp[y0 * p.w + x1]) +
-                                    wy * ((1 - wx) * xp[y1 * p.w + x0] + wx * xp[y1 * p.w + x1]);
-                            }
-                            ref[(pl * p.oh + oy) * p.ow + ox] = v;
+}
+
+/* GlobalAveragePool / GlobalMaxPool on NHWC: x [N, HW, C] -> y [N, C]. */
+static void test_global_pool_nhwc(void) {
+    static const int64_t cs[][3] = {{1, 1, 1},  {1, 49, 2048}, {2, 7, 3},   {3, 9, 8},  {4, 49, 17}, {2, 3000, 16},
+                                    {5, 1, 64}, {1, 5, 2},     {300, 4, 8}, {2, 0, 8},  {3, 17, 63}, {1, 2, 4096}};
+    for (int t = 0; t < 2; t++)
+        for (size_t k = 0; k < sizeof cs / sizeof *cs; k++)
+            for (int mx = 0; mx < 2; mx++) {
+                int64_t N = cs[k][0], HW = cs[k][1], C = cs[k][2];
+                size_t nx = (size_t)(N * HW * C);
+                tbuf x = tb_rand(DTS[t], nx, -2, 2), y = tb_alloc(DTS[t], (size_t)(N * C));
+                if (mx && nx > 100) {
+                    x.h[nx / 2 + 1] = NAN; /* max propagates NaN (as src/cpu/ref) */
+                    tb_upload(&x);
+                }
+                double *ref = xmalloc((size_t)(N * C) * sizeof *ref);
+                for (int64_t n = 0; n < N; n++)
+                    for (int64_t c = 0; c < C; c++) {
+                        double acc = mx ? -INFINITY : 0;
+                        for (int64_t i = 0; i < HW; i++) {
+                            double v = x.h[(n * HW + i) * C + c];
+                            acc = !mx ? acc + v : (isnan(acc) || isnan(v)) ? NAN : fmax(acc, v);
                         }
-                char name[128];
-                snprintf(name, sizeof name, "resize %s coord=%d nearest=%d [%d,%d,%d,%d]->[%lld,%lld]%s",
-                         p.mode ? "linear" : "nearest", p.coord, p.nearest, z->n, z->c, z->h, z->w, (long long)p.oh,
-                         (long long)p.ow, z->sizes ? " (sizes)" : "");
-                if (launched(kc_resize_run(y.d, x.d, &p, DTS[t], g_stream), name)) check(name, &y, ref, 1);
+                        ref[n * C + c] = mx ? acc : acc / (double)HW; /* HW = 0: NaN */
+                    }
+                char name[96];
+                snprintf(name, sizeof name, "global_pool_nhwc %s [%lld,%lld,%lld]", mx ? "max" : "avg", (long long)N,
+                         (long long)HW, (long long)C);
+                if (launched(kc_global_pool_nhwc(y.d, x.d, N, HW, C, mx, DTS[t], g_stream), name))
+                    check(name, &y, ref, HW > 1000 ? 4 : 2);
                 free(ref);
                 tb_free(&x);
                 tb_free(&y);
             }
+}
+
+/* ---- timings (printed, not asserted) ----------------------------------------------------------------- */
+
+/* Mean time of `reps` launches of what `run` launches, after a warm-up; prints GB/s for `bytes` moved. */
+typedef cudaError_t (*timed_fn)(void *ctx);
+static void timing(const char *name, timed_fn run, void *ctx, double bytes) {
+    cudaEvent_t a, b;
+    CK(cudaEventCreate(&a));
+    CK(cudaEventCreate(&b));
+    cudaError_t e = run(ctx);
+    CK(e);
+    CK(cudaStreamSynchronize(g_stream));
+    int reps = 20;
+    CK(cudaEventRecord(a, g_stream));
+    for (int i = 0; i < reps; i++) CK(run(ctx));
+    CK(cudaEventRecord(b, g_stream));
+    CK(cudaEventSynchronize(b));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    double s = ms / 1e3 / reps;
+    printf("time %-60s %9.1f us %8.1f GB/s\n", name, s * 1e6, bytes / s / 1e9);
+    CK(cudaEventDestroy(a));
+    CK(cudaEventDestroy(b));
+}
+
+typedef struct copy_ctx {
+    void *y, *x;
+    int64_t d[3], ys[3], xs[3];
+    size_t es;
+} copy_ctx;
+static cudaError_t run_copy(void *ctx) {
+    copy_ctx *c = ctx;
+    return kc_copy_nd(c->y, c->ys, c->x, c->xs, c->d, 3, c->es, g_stream);
+}
+
+typedef struct gp_ctx {
+    void *y, *x;
+    int64_t n, hw, c;
+} gp_ctx;
+static cudaError_t run_gpool(void *ctx) {
+    gp_ctx *c = ctx;
+    return kc_global_pool_nhwc(c->y, c->x, c->n, c->hw, c->c, 0, KC_F16, g_stream);
+}
+
+static void test_timings(void) {
+    /* NCHW <-> NHWC (f16): [256,64,112,112] and [1,2048,7,7]; [S,B,E] -> [B,S,E] */
+    static const int64_t tr[][3] = {{256, 64, 112 * 112}, {1, 2048, 49}, {32, 256, 56 * 56}};
+    for (size_t k = 0; k < sizeof tr / sizeof *tr; k++) {
+        int64_t N = tr[k][0], C = tr[k][1], HW = tr[k][2];
+        size_t nb = (size_t)(N * C * HW) * 2;
+        copy_ctx c = {NULL, NULL, {N, HW, C}, {HW * C, C, 1}, {C * HW, 1, HW}, 2};
+        CK(cudaMalloc(&c.x, nb));
+        CK(cudaMalloc(&c.y, nb));
+        CK(cudaMemset(c.x, 0, nb));
+        char name[128];
+        snprintf(name, sizeof name, "copy_nd NCHW->NHWC f16 [%lld,%lld,%lld]", (long long)N, (long long)C, (long long)HW);
+        timing(name, run_copy, &c, 2.0 * (double)nb);
+        copy_ctx r = {c.y, c.x, {N, C, HW}, {C * HW, HW, 1}, {HW * C, 1, C}, 2};
+        snprintf(name, sizeof name, "copy_nd NHWC->NCHW f16 [%lld,%lld,%lld]", (long long)N, (long long)HW, (long long)C);
+        timing(name, run_copy, &r, 2.0 * (double)nb);
+        CK(cudaFree(c.x));
+        CK(cudaFree(c.y));
+    }
+    {
+        int64_t S = 512, B = 32, E = 768;
+        size_t nb = (size_t)(S * B * E) * 2;
+        copy_ctx c = {NULL, NULL, {B, S, E}, {S * E, E, 1}, {E, B * E, 1}, 2};
+        CK(cudaMalloc(&c.x, nb));
+        CK(cudaMalloc(&c.y, nb));
+        CK(cudaMemset(c.x, 0, nb));
+        timing("copy_nd [S,B,E]->[B,S,E] f16 [512,32,768]", run_copy, &c, 2.0 * (double)nb);
+        CK(cudaFree(c.x));
+        CK(cudaFree(c.y));
+    }
+    static const int64_t gp[][3] = {{256, 49, 2048}, {1, 49, 2048}};
+    for (size_t k = 0; k < sizeof gp / sizeof *gp; k++) {
+        gp_ctx c = {NULL, NULL, gp[k][0], gp[k][1], gp[k][2]};
+        size_t nx = (size_t)(c.n * c.hw * c.c) * 2, ny = (size_t)(c.n * c.c) * 2;
+        CK(cudaMalloc(&c.x, nx));
+        CK(cudaMalloc(&c.y, ny));
+        CK(cudaMemset(c.x, 0, nx));
+        char name[128];
+        snprintf(name, sizeof name, "global_pool_nhwc avg f16 [%lld,7,7,%lld]", (long long)c.n, (long long)c.c);
+        timing(name, run_gpool, &c, (double)(nx + ny));
+        CK(cudaFree(c.x));
+        CK(cudaFree(c.y));
+    }
 }
 
 int main(int argc, char **argv) {
@@ -1060,8 +1319,11 @@ int main(int argc, char **argv) {
     test_layernorm();
     test_pool2d();
     test_reduce();
+    test_pool2d_pads();
     test_global_pool();
+    test_global_pool_nhwc();
     test_resize();
+    test_timings();
     CK(cudaStreamDestroy(g_stream));
     printf("%s: %d passed, %d failed\n", g_fail ? "FAIL" : "PASS", g_pass, g_fail);
     return g_fail ? 1 : 0;
