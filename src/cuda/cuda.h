@@ -68,6 +68,20 @@ size_t kl_cuda_ctx_device_bytes(const kl_cuda_ctx *c);
  * current plan run on the host (fallbacks) / once per plan (shape math). */
 void kl_cuda_ctx_stats(const kl_cuda_ctx *c, bool *graph, size_t *host_nodes, size_t *static_nodes);
 
+/* Library algorithms (cuDNN's convolution algorithm, cuBLASLt's heuristic
+ * candidate index) chosen at build: algo[i] per main-graph node (-1: none),
+ * valid for plans of the input shapes whose key (kl_cuda_plan_key) is
+ * given; other shapes time their candidates when planned. */
+kiln_status kl_cuda_engine_set_algos(kl_cuda_engine *ce, const int *algo, const int64_t *key, size_t key_len);
+void kl_cuda_plan_key(kl_rt *const *inputs, size_t n, int64_t *key, size_t *len, size_t cap);
+/* Make (or find) the plan for these inputs' shapes without running it:
+ * the builder's tactic timing. */
+kiln_status kl_cuda_ctx_plan(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n_inputs);
+/* Per node of the current plan: the algorithm chosen (-1: none), its
+ * workspace bytes and measured ms (0 if not timed).  Arrays of the graph's
+ * node count. */
+void kl_cuda_ctx_choices(const kl_cuda_ctx *c, int *algo, size_t *workspace, double *ms);
+
 /* Can the cuda provider run node n (op, opset, types, attributes known
  * without shapes)?  Used by the provider's supports(). */
 bool kl_cuda_node_supported(const kl_node *n, char *why, size_t why_size);

@@ -86,6 +86,10 @@ struct kl_cuda_engine {
     pthread_mutex_t mu;  /* constants below, and kl_shapes_eval (it edits the model's types) */
     void **cdev;         /* per value id: device copy of a constant in its device type */
     void **cdev_krsc;    /* per value id: conv weights [K,C,R,S] as [K,R,S,C] (NHWC convolutions) */
+    int *algo;           /* per node: library algorithm chosen at build for the shapes in algo_key (-1: time it) */
+    int64_t algo_key[KILN_MAX_RANK * 8 + 8];
+    size_t algo_key_len;
+    bool preloaded;      /* constants uploaded (by the first context) */
     size_t const_bytes;
 };
 
@@ -126,6 +130,7 @@ void kl_cuda_engine_free(kl_cuda_engine *ce) {
     pthread_mutex_destroy(&ce->mu);
     kl_free(ce->cdev);
     kl_free(ce->cdev_krsc);
+    kl_free(ce->algo);
     kl_free(ce->on_gpu);
     kl_free(ce);
 }
@@ -628,6 +633,16 @@ static void kl_attr2(const kl_node *n, const char *name, int64_t dflt, int64_t *
     out[1] = k >= 2 ? v[1] : out[0];
 }
 
+/* The algorithm the build chose for this node, when the plan is for the
+ * shapes it was chosen at; -1: time the candidates now. */
+static int kl_cu_algo(const kl_bctx *b) {
+    const kl_cuda_engine *ce = b->c->ce;
+    if (!ce->algo || ce->algo_key_len != b->p->key_len ||
+        memcmp(ce->algo_key, b->p->key, b->p->key_len * sizeof b->p->key[0]) != 0)
+        return -1;
+    return ce->algo[b->idx];
+}
+
 /* Conv weights [K,C,R,S] as [K,R,S,C] for NHWC convolutions: the engine's
  * copy, made on first use. */
 static kiln_status kl_cu_weights_krsc(kl_cuda_ctx *c, kl_cplan *p, const kl_value *v, const kl_cval *w, const void *kcrs,
@@ -704,7 +719,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     d.allow_tf32 = b->c->ce->opt.tf32;
     d.nhwc = lay;
     char msg[256] = "";
-    if (kc_conv_create(b->c->dnn, &d, -1, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
+    if (kc_conv_create(b->c->dnn, &d, kl_cu_algo(b), b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
         KL_FALLBACK("cudnn: %s", msg);
     y->nhwc = lay == 1;
     s->kind = K_CONV;
@@ -760,7 +775,7 @@ static kiln_status kl_b_gemm(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype
     if (strcmp(n->domain, KL_KILN_DOMAIN) == 0) d.act = kl_act_attr(n, &d.act_alpha, &d.act_beta);
     d.allow_tf32 = b->c->ce->opt.tf32;
     char msg[256] = "";
-    if (kc_gemm_create(b->c->dnn, &d, -1, b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg))
+    if (kc_gemm_create(b->c->dnn, &d, kl_cu_algo(b), b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg))
         KL_FALLBACK("cublasLt: %s", msg);
     s->kind = K_GEMM;
     s->x[0] = ap;
@@ -818,7 +833,7 @@ static kiln_status kl_b_matmul(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dty
     if (t == KC_F16 && d.act == KL_ACT_GELU_ERF) d.act = KL_ACT_GELU_TANH;
     d.allow_tf32 = b->c->ce->opt.tf32;
     char msg[256] = "";
-    if (kc_gemm_create(b->c->dnn, &d, -1, b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg))
+    if (kc_gemm_create(b->c->dnn, &d, kl_cu_algo(b), b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg))
         KL_FALLBACK("cublasLt: %s", msg);
     s->kind = K_GEMM;
     s->x[0] = ap;
@@ -2037,6 +2052,8 @@ static void kl_cplan_key(kl_rt *const *inputs, size_t n, int64_t *key, size_t *l
 
 /* ---- contexts -------------------------------------------------------------------------------------------- */
 
+static kiln_status kl_cu_preload(kl_cuda_ctx *c);
+
 kiln_status kl_cuda_ctx_create(kl_cuda_engine *ce, kl_cuda_ctx **out) {
     kl_cuda_ctx *c = kl_calloc(1, sizeof *c);
     if (!c) return KILN_ERR_NO_MEMORY;
@@ -2051,6 +2068,11 @@ kiln_status kl_cuda_ctx_create(kl_cuda_engine *ce, kl_cuda_ctx **out) {
     if (kc_dnn_create(&c->dnn, why, sizeof why)) {
         kl_cuda_ctx_free(c);
         return kl_errorf(KILN_ERR_INTERNAL, "cuda: %s", why);
+    }
+    kiln_status s = kl_cu_preload(c);
+    if (s) {
+        kl_cuda_ctx_free(c);
+        return kl_error_context(s, "cuda: uploading the weights: ");
     }
     *out = c;
     return KILN_OK;
@@ -2068,6 +2090,54 @@ void kl_cuda_ctx_free(kl_cuda_ctx *c) {
     if (c->st) cudaStreamDestroy(c->st);
     cudaGetLastError();
     kl_free(c);
+}
+
+static kiln_status kl_cu_weights_krsc(kl_cuda_ctx *c, kl_cplan *p, const kl_value *v, const kl_cval *w, const void *kcrs,
+                                      const void **out);
+
+/* Upload the constants the GPU layers read (converted to the engine's
+ * float type; convolution weights also as [K,R,S,C] for NHWC) once per
+ * engine, when its first context is made: engine load + context creation
+ * then include the weight upload, as TensorRT's deserialization does. */
+static kiln_status kl_cu_preload(kl_cuda_ctx *c) {
+    kl_cuda_engine *ce = c->ce;
+    const kl_graph *g = ce->ir->graph;
+    pthread_mutex_lock(&ce->mu);
+    bool done = ce->preloaded;
+    ce->preloaded = true;
+    pthread_mutex_unlock(&ce->mu);
+    if (done) return KILN_OK;
+    const char *nh = getenv("KILN_CUDA_NHWC");
+    bool nhwc = nh ? strcmp(nh, "0") != 0 : ce->opt.fp16;
+    kl_cplan fake;
+    memset(&fake, 0, sizeof fake);
+    fake.v = kl_calloc(g->n_values ? g->n_values : 1, sizeof *fake.v);
+    if (!fake.v) return KILN_ERR_NO_MEMORY;
+    kiln_status s = KILN_OK;
+    for (size_t i = 0; i < g->n_nodes && !s; i++) {
+        const kl_node *n = g->nodes[i];
+        if (!ce->on_gpu[i]) continue;
+        for (size_t k = 0; k < n->n_inputs && !s; k++) {
+            const kl_value *v = n->inputs[k];
+            if (!v || !(v->flags & KL_VALUE_INITIALIZER) || !v->init || !v->init->count ||
+                v->init->dtype == KILN_DTYPE_STRING || kiln_dtype_bits(v->init->dtype) < 8)
+                continue;
+            kl_cval *cv = &fake.v[v->id];
+            if (!cv->host) {
+                s = kl_rt_tensor_view(v->init->dtype, v->init->rank, v->init->dims, (void *)v->init->data,
+                                      v->init->nbytes, &cv->host);
+                if (s) break;
+                kl_cv_set_shape(cv, v->init->rank, v->init->dims);
+            }
+            const void *d = NULL;
+            s = kl_cu_dev(c, &fake, v, &d);
+            bool conv = !strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "FusedConv");
+            if (!s && nhwc && conv && k == 1 && cv->rank == 4 && cv->isf) s = kl_cu_weights_krsc(c, &fake, v, cv, d, &d);
+        }
+    }
+    for (size_t id = 0; id < g->n_values; id++) kl_rt_unref(fake.v[id].host);
+    kl_free(fake.v);
+    return s;
 }
 
 static kiln_status kl_cu_plan_for(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n_inputs, kl_cplan **out) {
@@ -2217,4 +2287,55 @@ void kl_cuda_ctx_stats(const kl_cuda_ctx *c, bool *graph, size_t *host_nodes, si
     if (graph) *graph = c->last_graph;
     if (host_nodes) *host_nodes = c->cur ? c->cur->n_host : 0;
     if (static_nodes) *static_nodes = c->cur ? c->cur->n_static : 0;
+}
+
+/* ---- tactics chosen at build ------------------------------------------------------------------ */
+
+kiln_status kl_cuda_engine_set_algos(kl_cuda_engine *ce, const int *algo, const int64_t *key, size_t key_len) {
+    size_t nn = ce->ir->graph->n_nodes;
+    if (key_len > KL_ARRAY_LEN(ce->algo_key)) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "cuda: algorithm key too long");
+    int *a = kl_malloc((nn ? nn : 1) * sizeof *a);
+    if (!a) return KILN_ERR_NO_MEMORY;
+    memcpy(a, algo, nn * sizeof *a);
+    kl_free(ce->algo);
+    ce->algo = a;
+    memcpy(ce->algo_key, key, key_len * sizeof key[0]);
+    ce->algo_key_len = key_len;
+    return KILN_OK;
+}
+
+void kl_cuda_plan_key(kl_rt *const *inputs, size_t n, int64_t *key, size_t *len, size_t cap) {
+    kl_cplan_key(inputs, n, key, len, cap);
+}
+
+kiln_status kl_cuda_ctx_plan(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n_inputs) {
+    kl_cplan *p = NULL;
+    KL_TRY(kl_cu_plan_for(c, inputs, n_inputs, &p));
+    c->cur = p;
+    return KILN_OK;
+}
+
+void kl_cuda_ctx_choices(const kl_cuda_ctx *c, int *algo, size_t *workspace, double *ms) {
+    size_t nn = c->ce->ir->graph->n_nodes;
+    for (size_t i = 0; i < nn; i++) {
+        algo[i] = -1;
+        workspace[i] = 0;
+        ms[i] = 0;
+    }
+    const kl_cplan *p = c->cur;
+    for (size_t i = 0; p && i < p->n_steps; i++) {
+        const kl_cstep *s = &p->steps[i];
+        if (s->node >= nn) continue;
+        if (s->conv) {
+            algo[s->node] = kc_conv_algo(s->conv);
+            workspace[s->node] = kc_conv_workspace(s->conv);
+            ms[s->node] = kc_conv_time_ms(s->conv);
+        } else if (s->gemm) {
+            algo[s->node] = kc_gemm_algo(s->gemm);
+            workspace[s->node] = kc_gemm_workspace(s->gemm);
+            ms[s->node] = kc_gemm_time_ms(s->gemm);
+        } else if (s->attn) {
+            workspace[s->node] = kc_attn_workspace(s->attn);
+        }
+    }
 }

@@ -590,9 +590,14 @@ typedef struct kl_build {
     char *opts_desc;
     size_t nodes_before;
     kl_pass_stats stats;
+    char *cuda_algos;        /* "node:algo,..." chosen on the GPU at build (meta cuda_algos) */
+    char *cuda_algo_key;     /* the input shapes they were chosen at (meta cuda_algo_key) */
+    size_t cuda_timed, cuda_hits;
 } kl_build;
 
 static void kl_build_free(kl_build *b) {
+    kl_free(b->cuda_algos);
+    kl_free(b->cuda_algo_key);
     kl_model_free(b->m);
     kl_free(b->log.passes);
     kl_free(b->assign);
@@ -784,6 +789,104 @@ static kiln_status kl_build_cuda_shapes(kl_build *b) {
     return KILN_OK;
 }
 
+#ifdef KILN_HAVE_CUDA
+/* The cuda layers' library algorithms, timed on the GPU at the first
+ * profile's opt shapes (TensorRT's tactic selection): cuDNN's convolution
+ * algorithm and cuBLASLt's candidate per layer, taken from the timing cache
+ * when it has them (key: the layer, its shapes, the GPU and library
+ * versions, the precision), recorded in the engine. */
+static kiln_status kl_build_cuda_tactics(kl_build *b) {
+    const kl_graph *g = b->m->graph;
+    size_t nn = g->n_nodes;
+    const kl_shapes *sh = b->n_points ? &b->opt_shapes[0] : b->have_time_shapes ? &b->time_shapes : NULL;
+    bool any = false;
+    for (size_t i = 0; i < nn; i++) any |= strcmp(b->assign[i].provider->name, "cuda") == 0;
+    if (!any || !sh || g->n_inputs > 64) return KILN_OK; /* chosen when a context plans its shapes */
+    kl_rt *in[64] = {0};
+    int *algo = kl_calloc(nn ? nn : 1, sizeof *algo);
+    bool *on = kl_calloc(nn ? nn : 1, sizeof *on);
+    size_t *ws = kl_calloc(nn ? nn : 1, sizeof *ws);
+    double *ms = kl_calloc(nn ? nn : 1, sizeof *ms);
+    char (*keys)[768] = kl_calloc(nn ? nn : 1, sizeof *keys);
+    kl_program *prog = NULL;
+    kl_cuda_engine *ce = NULL;
+    kl_cuda_ctx *cc = NULL;
+    kiln_status s = (algo && on && ws && ms && keys) ? KILN_OK : KILN_ERR_NO_MEMORY;
+    for (size_t j = 0; j < g->n_inputs && !s; j++) {
+        const kl_value *v = g->inputs[j];
+        if (v->flags & KL_VALUE_INITIALIZER) continue;
+        if (sh->rank[v->id] < 0) goto done; /* not plannable: leave it to run time */
+        s = kl_rt_tensor(sh->dtype[v->id], sh->rank[v->id], sh->dims[v->id], &in[j]);
+    }
+    char dev[128], prec[16];
+    kl_cuda_device_key(dev, sizeof dev);
+    snprintf(prec, sizeof prec, "%s%s", (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) ? "fp16" : "fp32",
+             (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "");
+    for (size_t i = 0; i < nn && !s; i++) {
+        algo[i] = -1;
+        on[i] = strcmp(b->assign[i].provider->name, "cuda") == 0;
+        if (!on[i] || strcmp(b->tactic[i]->name, "kernel") == 0) continue;
+        char k[512];
+        kl_tactic_key(g->nodes[i], sh, "cuda", k, sizeof k);
+        snprintf(keys[i], sizeof keys[i], "%s|%s|%s", k, dev, prec);
+        double v;
+        if (b->tc && kl_timing_cache_get(b->tc, keys[i], "cuda.algo", &v)) {
+            algo[i] = (int)v;
+            b->cuda_hits++;
+        }
+    }
+    if (!s) s = kl_program_create_ex(b->m, 1, 0, &prog);
+    kl_cuda_options opt = {(b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) != 0,
+                           (b->o.precision & KILN_PRECISION_TF32) != 0, false, 0};
+    if (!s) s = kl_cuda_engine_create(b->m, prog, on, &opt, &ce);
+    int64_t key[KILN_MAX_RANK * 8 + 8];
+    size_t key_len = 0;
+    kl_cuda_plan_key(in, g->n_inputs, key, &key_len, KL_ARRAY_LEN(key));
+    if (!s) s = kl_cuda_engine_set_algos(ce, algo, key, key_len);
+    if (!s) s = kl_cuda_ctx_create(ce, &cc);
+    if (!s) s = kl_cuda_ctx_plan(cc, in, g->n_inputs);
+    if (!s) {
+        int *pre = kl_malloc((nn ? nn : 1) * sizeof *pre);
+        if (!pre) s = KILN_ERR_NO_MEMORY;
+        if (pre) memcpy(pre, algo, nn * sizeof *pre);
+        if (!s) kl_cuda_ctx_choices(cc, algo, ws, ms);
+        kl_text al = {0}, kt = {0};
+        for (size_t i = 0; i < nn && !s; i++) {
+            if (algo[i] < 0) continue;
+            kl_textf(&al, "%s%zu:%d", al.len ? "," : "", i, algo[i]);
+            b->workspace[i] = ws[i];
+            if (ms[i] > 0) b->tactic_ms[i] = ms[i];
+            if (pre[i] < 0) b->cuda_timed++;
+            if (b->tc && keys[i][0]) s = kl_timing_cache_put(b->tc, keys[i], "cuda.algo", algo[i]);
+        }
+        for (size_t k = 0; k < key_len; k++) kl_textf(&kt, "%s%lld", k ? " " : "", (long long)key[k]);
+        kl_free(pre);
+        if (!s) s = al.err ? al.err : kt.err;
+        if (!s) {
+            b->cuda_algos = al.s ? al.s : kl_strdup("");
+            b->cuda_algo_key = kt.s ? kt.s : kl_strdup("");
+        } else {
+            kl_free(al.s);
+            kl_free(kt.s);
+        }
+    }
+done:
+    kl_cuda_ctx_free(cc);
+    kl_cuda_engine_free(ce);
+    kl_program_free(prog);
+    for (size_t j = 0; j < 64; j++) kl_rt_unref(in[j]);
+    kl_free(algo);
+    kl_free(on);
+    kl_free(ws);
+    kl_free(ms);
+    kl_free(keys);
+    if (s) return kl_error_context(s, "cuda tactics: ");
+    kl_blog_msg(&b->log, KILN_LOG_INFO, "cuda tactics: %zu layer(s) timed on the GPU, %zu timing-cache hit(s)", b->cuda_timed,
+                b->cuda_hits);
+    return KILN_OK;
+}
+#endif
+
 /* Write the engine bytes of build b into *bytes (kl_malloc'd). */
 static kiln_status kl_build_write(kl_build *b, const char *sha, void **bytes, size_t *size) {
     const kl_graph *g = b->m->graph;
@@ -867,6 +970,10 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, void **bytes, si
         KL_META("cuda_device_name", dev);
         KL_META("cuda_precision", (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) ? "fp16" : "fp32");
         KL_META("cuda_tf32", (b->o.precision & KILN_PRECISION_TF32) ? "1" : "0");
+        if (b->cuda_algos) {
+            KL_META("cuda_algos", b->cuda_algos);
+            KL_META("cuda_algo_key", b->cuda_algo_key);
+        }
     }
 #endif
 #undef KL_META
@@ -1011,6 +1118,9 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
     if (b.o.timing_cache && (s = kl_timing_cache_load(b.o.timing_cache, &b.tc))) goto fail;
     if (!b.tc && (s = kl_timing_cache_create(&b.tc))) goto fail; /* in-memory: repeated shapes time once */
     if ((s = kl_build_tactics(&b))) goto fail;
+#ifdef KILN_HAVE_CUDA
+    if ((s = kl_build_cuda_tactics(&b))) goto fail;
+#endif
     if (b.o.timing_cache && (s = kl_timing_cache_save(b.tc, b.o.timing_cache))) goto fail;
     for (size_t p = 0; p < b.n_points; p++)
         kl_blog_msg(&b.log, KILN_LOG_INFO, "memory: profile %zu arena %.2f MB for %.2f MB of intermediate tensors (%.0f%%)",

@@ -335,6 +335,52 @@ static kiln_status kl_engine_open_cuda(kiln_engine *e, const char *path) {
     kiln_status s = kl_cuda_engine_create(e->ir, e->prog, on, &opt, &e->cuda);
     kl_free(on);
     if (s) return kl_error_context(s, "%s: ", path);
+    /* Library algorithms chosen at build, for the shapes they were timed at. */
+    const char *al = kl_engine_file_meta(&e->file, "cuda_algos"), *ak = kl_engine_file_meta(&e->file, "cuda_algo_key");
+    if (al && ak) {
+        size_t nn = e->n_layers;
+        int *algo = kl_malloc((nn ? nn : 1) * sizeof *algo);
+        if (!algo) return KILN_ERR_NO_MEMORY;
+        for (size_t i = 0; i < nn; i++) algo[i] = -1;
+        int64_t key[KILN_MAX_RANK * 8 + 8];
+        size_t kl = 0;
+        bool ok = true;
+        for (const char *q = al; *q && ok;) {
+            char *end;
+            unsigned long long i = strtoull(q, &end, 10);
+            if (end == q || *end != ':' || i >= nn) {
+                ok = false;
+                break;
+            }
+            q = end + 1;
+            long a = strtol(q, &end, 10);
+            if (end == q || a < 0 || a > 1000) {
+                ok = false;
+                break;
+            }
+            algo[i] = (int)a;
+            q = *end == ',' ? end + 1 : end;
+            if (*end && *end != ',') ok = false;
+        }
+        for (const char *q = ak; *q && ok;) {
+            char *end;
+            long long v = strtoll(q, &end, 10);
+            if (end == q || kl >= KL_ARRAY_LEN(key)) {
+                ok = false;
+                break;
+            }
+            key[kl++] = v;
+            q = end;
+            while (*q == ' ') q++;
+        }
+        if (!ok) {
+            kl_free(algo);
+            return kl_errorf(KILN_ERR_PARSE, "%s: engine metadata cuda_algos/cuda_algo_key is malformed", path);
+        }
+        s = kl_cuda_engine_set_algos(e->cuda, algo, key, kl);
+        kl_free(algo);
+        if (s) return kl_error_context(s, "%s: ", path);
+    }
     return KILN_OK;
 #else
     return kl_errorf(KILN_ERR_ENGINE_MISMATCH, "%s: the engine has cuda layers and this kiln has no cuda provider", path);
