@@ -19,6 +19,7 @@ typedef struct kc_timing {
     long long iterations; /* measure at least this many runs (0: no minimum) */
     bool progress;       /* show progress on stderr when it is a terminal */
     bool keep_outputs;   /* keep the last run's outputs in kc_timed.outputs */
+    bool no_transfers;   /* GPU engines: time the compute alone (trtexec's --noDataTransfers) */
 } kc_timing;
 
 /* What the loop measured. */
@@ -29,6 +30,7 @@ typedef struct kc_timed {
     size_t warmup_runs;
     double warmup_s;
     kiln_tensor **outputs; /* with keep_outputs: n_outs tensors (kc_outputs_free + free) */
+    double *h2d, *comp, *d2h; /* GPU engines: each run's device split (ms, CUDA events), else NULL */
 } kc_timed;
 
 /* What a command runs: a session over a model (kiln_session, which builds

@@ -265,15 +265,43 @@ bool kc_time_runs(kc_runner *runner, const kc_inputs *in, const kc_io *outs, siz
                 goto done;
             }
             r->ms = nm;
+            if (r->comp) {
+                double **arr[3] = {&r->h2d, &r->comp, &r->d2h};
+                for (int k = 0; k < 3; k++) {
+                    double *g = realloc(*arr[k], cap * 2 * sizeof *g);
+                    if (!g) {
+                        snprintf(err, errsize, "out of memory after %zu runs", r->n);
+                        goto done;
+                    }
+                    *arr[k] = g;
+                }
+            }
             cap *= 2;
         }
-        double t0 = kc_now();
-        kiln_status st =
-            kc_runner_run(runner, in_names, (const kiln_tensor *const *)in->tensors, in->n, out_names, res, n_outs);
+        double t0 = kc_now(), dev_ms = 0, h = 0, c = 0, d = 0;
+        kiln_status st = t->no_transfers && runner->context
+                             ? kiln_context_time_compute(runner->context, 1, &dev_ms)
+                             : kc_runner_run(runner, in_names, (const kiln_tensor *const *)in->tensors, in->n,
+                                             out_names, res, n_outs);
         double t1 = kc_now();
         if (st != KILN_OK) {
             snprintf(err, errsize, "%s", kiln_last_error());
             goto done;
+        }
+        if (runner->context && (t->no_transfers || kiln_context_device_times(runner->context, &h, &c, &d) == KILN_OK)) {
+            if (t->no_transfers) c = dev_ms, h = d = 0;
+            if (!r->comp) {
+                r->h2d = malloc(cap * sizeof *r->h2d);
+                r->comp = malloc(cap * sizeof *r->comp);
+                r->d2h = malloc(cap * sizeof *r->d2h);
+                if (!r->h2d || !r->comp || !r->d2h) {
+                    snprintf(err, errsize, "out of memory");
+                    goto done;
+                }
+            }
+            r->h2d[r->n] = h;
+            r->comp[r->n] = c;
+            r->d2h[r->n] = d;
         }
         r->ms[r->n++] = (t1 - t0) * 1e3;
         kc_progress_show(&prog, "measuring", t1 - start, t->duration_s, r->n, (size_t)t->iterations);
@@ -290,7 +318,8 @@ done:
     free(out_names);
     if (!ok) {
         free(r->ms);
-        r->ms = NULL;
+        free(r->h2d), free(r->comp), free(r->d2h);
+        r->ms = r->h2d = r->comp = r->d2h = NULL;
     }
     return ok;
 }
@@ -439,6 +468,7 @@ static const char *kc_engine_fact(const kiln_engine *e, const char *key, const c
 int kc_cmd_bench(int argc, char **argv) {
     const char *cmd = "bench";
     kc_list files = {.n = 0};
+    bool no_transfers = false;
     const char *batch_s = NULL, *shapes = NULL, *threads_s = NULL, *warmup_s = NULL, *duration_s = NULL,
                *iters_s = NULL, *json_path = NULL, *seed_s = NULL, *cache_dir = NULL, *profile_s = NULL;
     const kc_flag flags[] = {
@@ -447,7 +477,8 @@ int kc_cmd_bench(int argc, char **argv) {
         {"--duration", NULL, &duration_s, NULL}, {"--iterations", NULL, &iters_s, NULL},
         {"--json", NULL, &json_path, NULL},      {"--seed", NULL, &seed_s, NULL},
         {"--input", NULL, NULL, &files},         {"--cache", NULL, &cache_dir, NULL},
-        {"--profile", NULL, &profile_s, NULL},   {NULL, NULL, NULL, NULL}};
+        {"--profile", NULL, &profile_s, NULL},   {"--noDataTransfers", &no_transfers, NULL, NULL},
+        {NULL, NULL, NULL, NULL}};
     const char *path;
     int code = KC_EXIT_OK;
     if (!kc_parse_args(argc, argv, flags, &path, &code)) return code;
@@ -510,7 +541,8 @@ int kc_cmd_bench(int argc, char **argv) {
         goto done;
     }
     bool json_stdout = json_path && strcmp(json_path, "-") == 0;
-    kc_timing timing = {.warmup_ms = warmup, .duration_s = duration, .iterations = iterations, .progress = true};
+    kc_timing timing = {.warmup_ms = warmup, .duration_s = duration, .iterations = iterations, .progress = true,
+                        .no_transfers = no_transfers};
     if (!kc_time_runs(&runner, &in, outs, n_outs, &timing, &r, err, sizeof err)) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "%s", err);
         goto done;
@@ -577,6 +609,16 @@ int kc_cmd_bench(int argc, char **argv) {
            "percentile(95%%) = %.4f ms, percentile(99%%) = %.4f ms\n",
            lat.min, lat.max, lat.mean, lat.median, lat.p90, lat.p95, lat.p99);
     printf("Coefficient of variation: %.2f%% (stddev %.4f ms)\n", lat.cv * 100, lat.stddev);
+    if (r.comp) {
+        kc_latency hl, cl, dl;
+        kc_latency_stats(r.h2d, r.n, &hl);
+        kc_latency_stats(r.comp, r.n, &cl);
+        kc_latency_stats(r.d2h, r.n, &dl);
+        printf("GPU (CUDA events, medians): H2D %.4f ms, compute %.4f ms, D2H %.4f ms%s\n", hl.median, cl.median,
+               dl.median, no_transfers ? " (--noDataTransfers: compute only)" : "");
+        printf("GPU compute: min = %.4f ms, mean = %.4f ms, median = %.4f ms, percentile(99%%) = %.4f ms; %.4g samples/s\n",
+               cl.min, cl.mean, cl.median, cl.p99, cl.median > 0 ? 1e3 * (double)nbatch / cl.median : 0);
+    }
     printf("Peak RSS: %s\n", kc_fmt_bytes(rss, buf2, sizeof buf2));
     if (lat.cv > 0.10)
         printf("Warning: the coefficient of variation is %.1f%% (> 10%%): the machine looks unstable (other load, "
@@ -585,6 +627,7 @@ int kc_cmd_bench(int argc, char **argv) {
         printf("Warning: only %zu runs were measured; use a longer --duration or more --iterations\n", r.n);
 done:
     free(r.ms);
+    free(r.h2d), free(r.comp), free(r.d2h);
     free(outs);
     kc_runner_destroy(&runner);
     kc_inputs_free(&in);
