@@ -74,10 +74,15 @@ if has conformance; then
         mkdir -p /tmp/nodetests && tar xJf "$NODE_TESTS" -C /tmp/nodetests && root=/tmp/nodetests/node
     fi
     if [ -d "$root" ]; then
-        timeout 500 "$B/tests/kiln-conformance" --provider cuda --root "$root" \
-            --known tests/conformance/known_failures.txt ${CONF_FILTER:+--filter "$CONF_FILTER"} >"$OUT/conformance_cuda.txt" 2>&1
-        grep -E "^FAIL" "$OUT/conformance_cuda.txt" | head -40
-        tail -5 "$OUT/conformance_cuda.txt"
+        # The operators the cuda provider claims, one runner per family in
+        # parallel (each test is a process that starts CUDA).
+        fams=${CONF_FAMILIES:-"test_conv test_gemm test_matmul test_softmax test_layer_normalization test_maxpool test_averagepool test_global test_add test_sub test_mul test_div test_pow test_relu test_sigmoid test_tanh test_exp test_log test_sqrt test_neg test_abs test_reciprocal test_leakyrelu test_softplus test_erf test_clip test_hardsigmoid test_hardswish test_gelu test_mish test_resize test_concat test_slice test_transpose test_split test_expand test_gather_ test_pad test_constant_pad test_reduce_mean test_reduce_sum test_reduce_max test_reduce_min test_reduce_l2 test_reshape test_flatten test_squeeze test_unsqueeze test_identity test_dropout"}
+        mkdir -p "$OUT/conf"
+        printf '%s\n' $fams | xargs -P "$(nproc)" -I{} sh -c \
+            "timeout 400 '$B/tests/kiln-conformance' --provider cuda --precision ${CONF_PRECISION:-fp32} --root '$root' --known tests/conformance/known_failures.txt --filter {} > '$OUT/conf/{}.txt' 2>&1"
+        cat "$OUT"/conf/*.txt > "$OUT/conformance_cuda.txt"
+        grep -hE "^FAIL" "$OUT"/conf/*.txt | cut -c1-220 | head -60
+        awk '/^provider cuda/ {c += $4; p += $10} /^[0-9]+ passed/ {pa += $1; fa += $3} END {print "conformance on cuda: " c " tests with cuda layers, " p " pass; all selected tests: " pa " passed, " fa " failed"}' "$OUT"/conf/*.txt
     else
         echo "no node tests ($root)"
     fi
