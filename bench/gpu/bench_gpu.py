@@ -98,7 +98,15 @@ def main():
                 else:
                     m = model.float().to(memory_format=torch.contiguous_format)
                     xx = x
-                row["eager_ms"] = torch_time(m, xx, a.iters if batch < 64 else 30, "eager")
+                if prec == "fp32":
+                    # PyTorch's default lets cuDNN convolutions use TF32; time it both ways.
+                    torch.backends.cudnn.allow_tf32 = False
+                    torch.backends.cuda.matmul.allow_tf32 = False
+                    row["eager_ms"] = torch_time(m, xx, a.iters, "eager")
+                    torch.backends.cudnn.allow_tf32 = True
+                    row["eager_tf32_ms"] = torch_time(m, xx, a.iters, "eager")
+                else:
+                    row["eager_ms"] = torch_time(m, xx, a.iters if batch < 64 else 30, "eager")
                 if prec == "fp16" and name in a.compiled.split(",") and time.time() - t_start < a.budget:
                     row["compiled_ms"] = torch_time(m, xx, a.iters if batch < 64 else 30, "compiled")
                 model = model.float()
@@ -108,14 +116,19 @@ def main():
             rows.append(row)
             print(json.dumps(row), flush=True)
     json.dump({"gpu": dev, "torch": torch.__version__, "rows": rows}, open(os.path.join(a.out, "bench_gpu.json"), "w"), indent=1)
-    print("\n%-16s %5s %5s %10s %10s %10s %9s %10s" % ("model", "batch", "prec", "kiln ms", "eager ms", "compiled", "comp/kiln", "kiln img/s"))
+    print("\n%-16s %5s %5s %10s %10s %10s %9s %10s" % ("model", "batch", "prec", "kiln ms", "eager ms", "compiled", "peer/kiln", "kiln img/s"))
     for r in rows:
         k, e, c = r.get("kiln_ms"), r.get("eager_ms"), r.get("compiled_ms")
         f = lambda v: ("%10.3f" % v) if v else "%10s" % "-"
-        ratio = ("%9.2f" % (c / k)) if (k and c) else ("%9s" % "-")
+        best = c if c else e
+        ratio = ("%9.2f" % (best / k)) if (k and best) else ("%9s" % "-")
         ips = ("%10.0f" % (r["batch"] * 1000.0 / k)) if k else "%10s" % "-"
-        print("%-16s %5d %5s %s %s %s %s %s %s" % (r["model"], r["batch"], r["precision"], f(k), f(e), f(c), ratio, ips,
-                                                "" if k else r.get("kiln_note", "")))
+        note = "" if k else r.get("kiln_note", "")
+        if r.get("eager_tf32_ms"):
+            note += " (eager with cuDNN TF32: %.3f ms)" % r["eager_tf32_ms"]
+        if r.get("peer_error"):
+            note += " peer error: " + r["peer_error"][:80]
+        print("%-16s %5d %5s %s %s %s %s %s %s" % (r["model"], r["batch"], r["precision"], f(k), f(e), f(c), ratio, ips, note))
 
 
 if __name__ == "__main__":
