@@ -100,5 +100,12 @@ const kl_tactic *kl_cpu_tactic_find(const kl_node *n, const char *name);
  * active ISA level, and any of them by name (any level). */
 size_t kl_cpu_x86_tactics(const kl_node *n, const kl_tactic **out, size_t max);
 const kl_tactic *kl_cpu_x86_tactic_named(const kl_node *n, const char *name);
+/* Vectorized tactics for normalization, softmax and elementwise ops
+ * (src/cpu/tactics_vec.c) and for kiln.Attention (src/cpu/tactics_attn.c):
+ * candidates at the active ISA level, and any of them by name. */
+size_t kl_cpu_vec_tactics(const kl_node *n, const kl_tactic **out, size_t max);
+const kl_tactic *kl_cpu_vec_tactic_named(const kl_node *n, const char *name);
+size_t kl_cpu_attn_tactics(const kl_node *n, const kl_tactic **out, size_t max);
+const kl_tactic *kl_cpu_attn_tactic_named(const kl_node *n, const char *name);
 
 #endif /* KL_PROVIDER_H */

@@ -410,6 +410,8 @@ size_t kl_cpu_x86_tactics(const kl_node *n, const kl_tactic **out, size_t max) {
     size_t k = 0;
     for (size_t i = 0; i < KL_ARRAY_LEN(x86_generic) && k < max; i++)
         if (t[i].applies(n, NULL, 0)) out[k++] = &t[i];
+    if (k < max) k += kl_cpu_vec_tactics(n, out + k, max - k);
+    if (k < max) k += kl_cpu_attn_tactics(n, out + k, max - k);
     return k;
 }
 
@@ -420,5 +422,6 @@ const kl_tactic *kl_cpu_x86_tactic_named(const kl_node *n, const char *name) {
     for (size_t t = 0; t < 3; t++)
         for (size_t i = 0; i < KL_ARRAY_LEN(x86_generic); i++)
             if (strcmp(tables[t][i].name, name) == 0) return tables[t][i].applies(n, NULL, 0) ? &tables[t][i] : NULL;
-    return NULL;
+    const kl_tactic *v = kl_cpu_vec_tactic_named(n, name);
+    return v ? v : kl_cpu_attn_tactic_named(n, name);
 }
