@@ -5,7 +5,7 @@
  * supports, every applicable conv tactic, with 1 and 2 threads.  Outputs,
  * packed buffers and workspaces sit between sentinel words that must survive.
  *
- *   test-ops [-o sgemm|batch|act|conv|pool|misc] [-p PATTERN]... [--quick] [-v]
+ *   test-ops [-o sgemm|batch|act|conv|attn|pool|misc] [-p PATTERN]... [--quick] [-v]
  *   test-ops support          list ISA levels and tactics
  *
  * Each case has a canonical string, e.g.
@@ -30,6 +30,7 @@
 #include "core/core.h"
 #include "cpu/ref/nn.h"
 #include "cpu/threadpool.h"
+#include "cpu/x86/attn.h"
 #include "cpu/x86/conv.h"
 #include "cpu/x86/gemm.h"
 #include "cpu/x86/isa.h"
@@ -787,6 +788,8 @@ static void test_misc(void) {
             fail("misc(peak)", "peak of %s not measured", kl_isa_name((kl_isa)i));
 }
 
+#include "test_attn.h" /* attn cases (fused attention) */
+
 static void support(void) {
     const kl_cpu_isa *c = kl_cpu_isa_get();
     printf("cpu: %s (%s)\nbest: %s  active: %s%s\n", c->brand, c->vendor, kl_isa_name(c->best), kl_isa_name(c->active),
@@ -815,7 +818,7 @@ int main(int argc, char **argv) {
             support();
             return 0;
         } else {
-            fprintf(stderr, "usage: test-ops [support] [-o sgemm|batch|act|conv|pool|misc] [-p PATTERN]... [--quick] [-v]\n");
+            fprintf(stderr, "usage: test-ops [support] [-o sgemm|batch|act|conv|attn|pool|misc] [-p PATTERN]... [--quick] [-v]\n");
             return 2;
         }
     }
@@ -837,6 +840,7 @@ int main(int argc, char **argv) {
     test_sgemm();
     test_sgemm_batch();
     test_conv();
+    test_attn();
     kl_pool_destroy(g_pools[2]);
     fprintf(stderr, "test-ops: %ld cases, %ld failed (%ld filtered out)\n", g_cases, g_failed, g_skipped_filter);
     return g_failed ? 1 : 0;
