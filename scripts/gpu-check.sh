@@ -18,7 +18,16 @@ B=${KILN_GPU_BUILD:-build-gpu}
 MODELS=${MODELS:-resnet50,mobilenet_v2,efficientnet_b0,vit_b_16,yolov8n,text_encoder}
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(build unit models zoo conformance bench)
-has() { local s; for s in "${steps[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+has() {
+    local s
+    # GPU_DEADLINE (seconds since the start): later steps are skipped past it.
+    if [ -n "${GPU_DEADLINE:-}" ] && [ "$SECONDS" -gt "$GPU_DEADLINE" ]; then
+        echo "skipping '$1': past GPU_DEADLINE ($SECONDS s)"
+        return 1
+    fi
+    for s in "${steps[@]}"; do [ "$s" = "$1" ] && return 0; done
+    return 1
+}
 PY=${PY:-python3}
 log() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 status=0
@@ -67,6 +76,16 @@ if has zoo; then
     done
 fi
 
+if has bench; then
+    log "bench: kiln vs PyTorch side by side"
+    $PY bench/gpu/bench_gpu.py --kiln "$B/kiln" --out "$OUT" ${BENCH_ARGS:-} >"$OUT/bench.txt" 2>&1
+    sed -n '/^model /,$p' "$OUT/bench.txt"; grep -E "^GPU:" "$OUT/bench.txt"
+    cp "$OUT/bench_gpu.json" "$RES/" 2>/dev/null
+fi
+if has profile; then
+    log "profile: engines, GPU compute (--noDataTransfers) and per-layer times"
+    PROFILE=${PROFILE:-1} bench/gpu/profile.sh "$B/kiln" "$OUT" ${PROFILE_SPECS:-resnet50:1:fp16 resnet50:256:fp16} 2>&1 | tee "$OUT/profile_summary.txt" | grep -E "gpu|FAIL|failed"
+fi
 if has conformance; then
     log "conformance: ONNX node tests on provider cuda (fp32)"
     root=../shared/onnx-backend-tests/node
@@ -79,7 +98,7 @@ if has conformance; then
         fams=${CONF_FAMILIES:-"test_conv test_gemm test_matmul test_softmax test_layer_normalization test_maxpool test_averagepool test_global test_add test_sub test_mul test_div test_pow test_relu test_sigmoid test_tanh test_exp test_log test_sqrt test_neg test_abs test_reciprocal test_leakyrelu test_softplus test_erf test_clip test_hardsigmoid test_hardswish test_gelu test_mish test_resize test_concat test_slice test_transpose test_split test_expand test_gather_ test_pad test_constant_pad test_reduce_mean test_reduce_sum test_reduce_max test_reduce_min test_reduce_l2 test_reshape test_flatten test_squeeze test_unsqueeze test_identity test_dropout"}
         mkdir -p "$OUT/conf"
         printf '%s\n' $fams | xargs -P "$(nproc)" -I{} sh -c \
-            "timeout 400 '$B/tests/kiln-conformance' --provider cuda --precision ${CONF_PRECISION:-fp32} --root '$root' --known tests/conformance/known_failures.txt --filter {} > '$OUT/conf/{}.txt' 2>&1"
+            "timeout ${CONF_TIMEOUT:-400} '$B/tests/kiln-conformance' --provider cuda --precision ${CONF_PRECISION:-fp32} --root '$root' --known tests/conformance/known_failures.txt --filter {} > '$OUT/conf/{}.txt' 2>&1"
         cat "$OUT"/conf/*.txt > "$OUT/conformance_cuda.txt"
         grep -hE "^FAIL" "$OUT"/conf/*.txt | cut -c1-220 | head -60
         awk '/^provider cuda/ {c += $4; p += $10} /^[0-9]+ passed/ {pa += $1; fa += $3} END {print "conformance on cuda: " c " tests with cuda layers, " p " pass; all selected tests: " pa " passed, " fa " failed"}' "$OUT"/conf/*.txt
@@ -88,15 +107,5 @@ if has conformance; then
     fi
 fi
 
-if has bench; then
-    log "bench: kiln vs PyTorch side by side"
-    $PY bench/gpu/bench_gpu.py --kiln "$B/kiln" --out "$OUT" ${BENCH_ARGS:-} >"$OUT/bench.txt" 2>&1
-    sed -n '/^model /,$p' "$OUT/bench.txt"; grep -E "^GPU:" "$OUT/bench.txt"
-    cp "$OUT/bench_gpu.json" "$RES/" 2>/dev/null
-fi
-if has profile; then
-    log "profile: engines, GPU compute (--noDataTransfers) and per-layer times"
-    PROFILE=${PROFILE:-1} bench/gpu/profile.sh "$B/kiln" "$OUT" ${PROFILE_SPECS:-resnet50:1:fp16 resnet50:256:fp16} 2>&1 | tee "$OUT/profile_summary.txt" | grep -E "gpu|FAIL|failed"
-fi
 tar czf "$RES/logs.tgz" -C "$OUT" . 2>/dev/null
 exit $status
