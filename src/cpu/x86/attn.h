@@ -29,7 +29,7 @@
 #include "kiln.h"
 
 #define KL_ATTN_MR 6     /* query rows one kernel pass holds in registers */
-#define KL_ATTN_NK 64    /* keys per block (packed K panel width) */
+#define KL_ATTN_NK 128   /* keys per block (packed K panel width) */
 #define KL_ATTN_GROUPS 8 /* row groups of MR per tile: a key block serves MR*GROUPS rows */
 
 /* One attention problem.  Element (b, s, h, d) of Q is at

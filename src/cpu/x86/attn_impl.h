@@ -54,6 +54,28 @@ KL_INL float at_hsum(V x) {
 #endif
 }
 
+/* exp(x) for x <= 0 or NaN (scores minus their running max).  AVX-512:
+ * vm_exp's reduction and polynomial with one scalef for 2^n (no upper
+ * clamp, a single rounding for subnormal results); AVX2: vm_exp. */
+KL_INL V at_exp(V x) {
+#if VL == 16
+    x = v_max(v_set1(-104.0f), x); /* keeps a NaN x */
+    V n = v_round(v_mul(x, v_set1(1.44269504088896341f)));
+    V r = v_fnma(n, v_set1(0.693359375f), x);
+    r = v_fnma(n, v_set1(-2.12194440e-4f), r);
+    V p = v_set1(1.9875691500e-4f);
+    p = v_fma(p, r, v_set1(1.3981999507e-3f));
+    p = v_fma(p, r, v_set1(8.3334519073e-3f));
+    p = v_fma(p, r, v_set1(4.1665795894e-2f));
+    p = v_fma(p, r, v_set1(1.6666665459e-1f));
+    p = v_fma(p, r, v_set1(5.0000001201e-1f));
+    p = v_fma(p, v_mul(r, r), v_add(r, v_set1(1.0f)));
+    return _mm512_scalef_ps(p, n);
+#else
+    return vm_exp(x);
+#endif
+}
+
 /* x with lanes n.. replaced by fill (n < VL). */
 KL_INL V at_keep(V x, size_t n, V fill) {
 #if VL == 16
@@ -158,7 +180,7 @@ KL_INL void at_softmax(float *s, size_t nk, float scale, const float *const *mro
         alpha[i] = expf(mo - shift);
         V vs = v_set1(shift), sum = v_zero();
         for (size_t t = 0; t < nv; t++) {
-            V p = vm_exp(v_sub(v_load(sr + t * VL), vs));
+            V p = at_exp(v_sub(v_load(sr + t * VL), vs));
             v_store(sr + t * VL, p);
             sum = v_add(sum, p);
         }
