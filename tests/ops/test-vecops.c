@@ -612,9 +612,33 @@ static void perf(void) {
             best[0] = fmin(best[0], t1 - t0), best[1] = fmin(best[1], t2 - t1);
             best[2] = fmin(best[2], t3 - t2), best[3] = fmin(best[3], t4 - t3);
         }
-        printf("%-7s add[1,197,768] %.1f us  gelu %.1f us  layernorm[197,768] %.1f us  softmax[591,197] %.1f us\n",
-               kl_isa_name(isa), best[0] * 1e6, best[1] * 1e6, best[2] * 1e6, best[3] * 1e6);
+        /* channel scale of a squeeze-excite block: [1,C,H,W] * [1,C,1,1] */
+        double se[2] = {1e9, 1e9};
+        static const int64_t shapes[2][2] = {{96, 112 * 112 / 8}, {1152, 49}};
+        for (int q = 0; q < 2; q++)
+            for (int rep = 0; rep < 200; rep++) {
+                kl_vprog p;
+                memset(&p, 0, sizeof p);
+                p.steps[0] = (kl_vstep){KL_VOP_MUL, 1, 0, 0};
+                int64_t dx[4] = {1, shapes[q][0], shapes[q][1], 1}, ds[4] = {1, shapes[q][0], 1, 1};
+                p.n_steps = 1, p.n_in = 2, p.in[0] = a, p.in[1] = b;
+                p.in_rank[0] = p.in_rank[1] = 4, p.in_dims[0] = dx, p.in_dims[1] = ds;
+                double t0 = now_s();
+                kl_vec_prog_run(isa, NULL, &p, y, 4, dx);
+                se[q] = fmin(se[q], now_s() - t0);
+            }
+        printf("%-7s add[1,197,768] %.1f us  gelu %.1f us  layernorm[197,768] %.1f us  softmax[591,197] %.1f us  "
+               "se-mul[96,1568]x[96,1] %.1f us  se-mul[1152,49]x[1152,1] %.1f us\n",
+               kl_isa_name(isa), best[0] * 1e6, best[1] * 1e6, best[2] * 1e6, best[3] * 1e6, se[0] * 1e6, se[1] * 1e6);
     }
+    /* a plain C loop (what the reference kernel's float loop compiles to) for scale */
+    double plain = 1e9;
+    for (int rep = 0; rep < 200; rep++) {
+        double t0 = now_s();
+        for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+        plain = fmin(plain, now_s() - t0);
+    }
+    printf("plain C loop add[1,197,768] %.1f us (y[0] %g)\n", plain * 1e6, y[0]);
     free(a);
 }
 

@@ -53,11 +53,38 @@ static float g_apply(const kl_vstep *s, float x, float o) {
     }
 }
 
-static void g_step(const kl_vstep *s, float *v, const float *o, size_t os, size_t n) {
+/* y = v op o over n elements, the opcode hoisted out of the loop. */
+#define G_BIN_LOOP(EXPR)                                              \
+    do {                                                              \
+        if (!o)                                                       \
+            for (size_t i = 0; i < n; i++) {                          \
+                float x = v[i], q = s->a;                             \
+                y[i] = (EXPR);                                        \
+            }                                                         \
+        else if (os)                                                  \
+            for (size_t i = 0; i < n; i++) {                          \
+                float x = v[i], q = o[i];                             \
+                y[i] = (EXPR);                                        \
+            }                                                         \
+        else                                                          \
+            for (size_t i = 0; i < n; i++) {                          \
+                float x = v[i], q = o[0];                             \
+                y[i] = (EXPR);                                        \
+            }                                                         \
+    } while (0)
+
+static void g_step(const kl_vstep *s, float *y, const float *v, const float *o, size_t os, size_t n) {
+    switch (s->op) {
+    case KL_VOP_ADD: G_BIN_LOOP(x + q); return;
+    case KL_VOP_SUB: G_BIN_LOOP(x - q); return;
+    case KL_VOP_MUL: G_BIN_LOOP(x * q); return;
+    case KL_VOP_DIV: G_BIN_LOOP(x / q); return;
+    default: break;
+    }
     if (!o) {
-        for (size_t i = 0; i < n; i++) v[i] = g_apply(s, v[i], s->a);
+        for (size_t i = 0; i < n; i++) y[i] = g_apply(s, v[i], s->a);
     } else {
-        for (size_t i = 0; i < n; i++) v[i] = g_apply(s, v[i], o[i * os]);
+        for (size_t i = 0; i < n; i++) y[i] = g_apply(s, v[i], o[i * os]);
     }
 }
 
@@ -131,44 +158,53 @@ typedef struct vp_task {
     size_t total;
 } vp_task;
 
-/* Elements [beg, end) of the output. */
+/* Elements [beg, end) of the output: runs of the innermost collapsed dim,
+ * the input offsets of each run stepped like an odometer. */
 static void vp_range(const vp_task *t, size_t beg, size_t end) {
     const kl_vprog *p = t->p;
-    size_t inner = (size_t)t->d[t->R - 1];
-    size_t i = beg;
+    int R = t->R;
+    size_t inner = (size_t)t->d[R - 1];
+    size_t i = beg, col = beg % inner, rr = beg / inner;
+    size_t off[KL_VPROG_MAX_INPUTS] = {0}, idx[KILN_MAX_RANK] = {0};
+    for (int d = R - 2; d >= 0; d--) {
+        idx[d] = rr % (size_t)t->d[d];
+        rr /= (size_t)t->d[d];
+        for (int k = 0; k < p->n_in; k++) off[k] += idx[d] * (size_t)t->st[k][d];
+    }
     while (i < end) {
-        size_t row = i / inner, col = i % inner;
         size_t len = KL_MIN(inner - col, end - i);
-        size_t off[KL_VPROG_MAX_INPUTS] = {0};
-        size_t rr = row;
-        for (int d = t->R - 2; d >= 0; d--) {
-            size_t idx = rr % (size_t)t->d[d];
-            rr /= (size_t)t->d[d];
-            for (int k = 0; k < p->n_in; k++) off[k] += idx * (size_t)t->st[k][d];
-        }
         for (size_t b0 = 0; b0 < len; b0 += VP_BLOCK) {
             size_t bl = KL_MIN((size_t)VP_BLOCK, len - b0), c0 = col + b0;
             float *yb = t->y + i + b0;
-            size_t s0 = (size_t)t->st[0][t->R - 1];
-            const float *x0 = p->in[0] + off[0] + c0 * s0;
-            if (s0) {
-                if (x0 != yb) memmove(yb, x0, bl * sizeof *yb);
-            } else {
-                for (size_t j = 0; j < bl; j++) yb[j] = x0[0];
+            size_t s0 = (size_t)t->st[0][R - 1];
+            /* the first step reads input 0 in place (a broadcast input 0
+             * is expanded into y first); the others run on y */
+            const float *src = p->in[0] + off[0] + c0 * s0;
+            if (!s0) {
+                for (size_t j = 0; j < bl; j++) yb[j] = src[0];
+                src = yb;
             }
-            for (int s = 0; s < p->n_steps; s++) {
+            for (int s = 0; s < p->n_steps; s++, src = yb) {
                 const kl_vstep *st = &p->steps[s];
                 if (st->arg == KL_VARG_IMM) {
-                    t->k->step(st, yb, NULL, 0, bl);
+                    t->k->step(st, yb, src, NULL, 0, bl);
                 } else if (st->arg == KL_VARG_SELF) {
-                    t->k->step(st, yb, yb, 1, bl);
+                    t->k->step(st, yb, src, src, 1, bl);
                 } else {
-                    size_t so = (size_t)t->st[st->arg][t->R - 1];
-                    t->k->step(st, yb, p->in[st->arg] + off[st->arg] + c0 * so, so, bl);
+                    size_t so = (size_t)t->st[st->arg][R - 1];
+                    t->k->step(st, yb, src, p->in[st->arg] + off[st->arg] + c0 * so, so, bl);
                 }
             }
         }
         i += len;
+        col = 0;
+        for (int d = R - 2; d >= 0; d--) {
+            idx[d]++;
+            for (int k = 0; k < p->n_in; k++) off[k] += (size_t)t->st[k][d];
+            if (idx[d] < (size_t)t->d[d]) break;
+            for (int k = 0; k < p->n_in; k++) off[k] -= (size_t)t->st[k][d] * (size_t)t->d[d];
+            idx[d] = 0;
+        }
     }
 }
 

@@ -112,9 +112,9 @@ void kl_vec_softmax(kl_isa isa, struct kl_pool *pool, const float *x, float *y, 
 /* ---- per-level kernels (internal: vecops.c and the per-ISA files) ---- */
 
 typedef struct kl_vec_kernels {
-    /* v[i] = step(v[i], o[i * os]) for i < n (o NULL: the step's immediate;
-     * os 0 or 1). */
-    void (*step)(const kl_vstep *s, float *v, const float *o, size_t os, size_t n);
+    /* y[i] = step(v[i], o[i * os]) for i < n (o NULL: the step's immediate;
+     * os 0 or 1; y may be v). */
+    void (*step)(const kl_vstep *s, float *y, const float *v, const float *o, size_t os, size_t n);
     /* rows [r0, r1) of a norm */
     void (*norm)(bool rms, const float *x, float *y, size_t r0, size_t r1, size_t n, const float *w, const float *b,
                  float eps);

@@ -173,36 +173,36 @@ KL_INL V vo_apply(int op, V x, V o, V a, V b) {
         size_t i_ = 0;                                                                       \
         if (vec) {                                                                           \
             for (; i_ + VL <= n; i_ += VL)                                                   \
-                v_store(v + i_, vo_apply(OP, v_load(v + i_), v_load(o + i_), va, vb));       \
+                v_store(y + i_, vo_apply(OP, v_load(v + i_), v_load(o + i_), va, vb));       \
             if (i_ < n)                                                                      \
-                v_store_n(v + i_, vo_apply(OP, v_load_n(v + i_, n - i_), v_load_n(o + i_, n - i_), va, vb), n - i_); \
+                v_store_n(y + i_, vo_apply(OP, v_load_n(v + i_, n - i_), v_load_n(o + i_, n - i_), va, vb), n - i_); \
         } else {                                                                             \
-            for (; i_ + VL <= n; i_ += VL) v_store(v + i_, vo_apply(OP, v_load(v + i_), ob, va, vb)); \
-            if (i_ < n) v_store_n(v + i_, vo_apply(OP, v_load_n(v + i_, n - i_), ob, va, vb), n - i_); \
+            for (; i_ + VL <= n; i_ += VL) v_store(y + i_, vo_apply(OP, v_load(v + i_), ob, va, vb)); \
+            if (i_ < n) v_store_n(y + i_, vo_apply(OP, v_load_n(v + i_, n - i_), ob, va, vb), n - i_); \
         }                                                                                    \
     } while (0)
 
 /* Pow and its reverse: x^2 and x^3 by products, else the C library per element. */
-static void KL_SIMD_FN(vo_pow)(const kl_vstep *s, float *v, const float *o, size_t os, size_t n) {
+static void KL_SIMD_FN(vo_pow)(const kl_vstep *s, float *y, const float *v, const float *o, size_t os, size_t n) {
     float c = o ? o[0] : s->a;
     if (s->op == KL_VOP_POW && (!o || !os) && (c == 2.0f || c == 3.0f || c == 1.0f)) {
         size_t i = 0;
         for (; i + VL <= n; i += VL) {
             V x = v_load(v + i);
-            v_store(v + i, c == 1.0f ? x : c == 2.0f ? v_mul(x, x) : v_mul(v_mul(x, x), x));
+            v_store(y + i, c == 1.0f ? x : c == 2.0f ? v_mul(x, x) : v_mul(v_mul(x, x), x));
         }
-        for (; i < n; i++) v[i] = c == 1.0f ? v[i] : c == 2.0f ? v[i] * v[i] : v[i] * v[i] * v[i];
+        for (; i < n; i++) y[i] = c == 1.0f ? v[i] : c == 2.0f ? v[i] * v[i] : v[i] * v[i] * v[i];
         return;
     }
     for (size_t i = 0; i < n; i++) {
         float ov = o ? o[i * os] : s->a;
-        v[i] = s->op == KL_VOP_POW ? powf(v[i], ov) : powf(ov, v[i]);
+        y[i] = s->op == KL_VOP_POW ? powf(v[i], ov) : powf(ov, v[i]);
     }
 }
 
-static void KL_SIMD_FN(vo_step)(const kl_vstep *s, float *v, const float *o, size_t os, size_t n) {
+static void KL_SIMD_FN(vo_step)(const kl_vstep *s, float *y, const float *v, const float *o, size_t os, size_t n) {
     if (s->op == KL_VOP_POW || s->op == KL_VOP_RPOW) {
-        KL_SIMD_FN(vo_pow)(s, v, o, os, n);
+        KL_SIMD_FN(vo_pow)(s, y, v, o, os, n);
         return;
     }
     bool vec = o && os;
