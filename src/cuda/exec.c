@@ -86,6 +86,7 @@ struct kl_cuda_engine {
     pthread_mutex_t mu;  /* constants below, and kl_shapes_eval (it edits the model's types) */
     void **cdev;         /* per value id: device copy of a constant in its device type */
     void **cdev_krsc;    /* per value id: conv weights [K,C,R,S] as [K,R,S,C] (NHWC convolutions) */
+    void **cdev_krsc8;   /* the same with C zero-padded to a multiple of 8 (the 3-channel stems) */
     int *algo;           /* per node: library algorithm chosen at build for the shapes in algo_key (-1: time it) */
     int64_t algo_key[KILN_MAX_RANK * 8 + 8];
     size_t algo_key_len;
@@ -108,7 +109,9 @@ kiln_status kl_cuda_engine_create(kl_model *ir, struct kl_program *prog, const b
     ce->on_gpu = kl_calloc(g->n_nodes ? g->n_nodes : 1, sizeof *ce->on_gpu);
     ce->cdev = kl_calloc(g->n_values ? g->n_values : 1, sizeof *ce->cdev);
     ce->cdev_krsc = kl_calloc(g->n_values ? g->n_values : 1, sizeof *ce->cdev_krsc);
-    if (!ce->on_gpu || !ce->cdev || !ce->cdev_krsc) {
+    ce->cdev_krsc8 = kl_calloc(g->n_values ? g->n_values : 1, sizeof *ce->cdev_krsc8);
+    if (!ce->on_gpu || !ce->cdev || !ce->cdev_krsc || !ce->cdev_krsc8) {
+        kl_free(ce->cdev_krsc8);
         kl_free(ce->on_gpu);
         kl_free(ce->cdev);
         kl_free(ce->cdev_krsc);
@@ -126,7 +129,9 @@ void kl_cuda_engine_free(kl_cuda_engine *ce) {
     for (size_t i = 0; i < ce->ir->graph->n_values; i++) {
         if (ce->cdev[i]) cudaFree(ce->cdev[i]);
         if (ce->cdev_krsc[i]) cudaFree(ce->cdev_krsc[i]);
+        if (ce->cdev_krsc8[i]) cudaFree(ce->cdev_krsc8[i]);
     }
+    kl_free(ce->cdev_krsc8);
     pthread_mutex_destroy(&ce->mu);
     kl_free(ce->cdev);
     kl_free(ce->cdev_krsc);
@@ -150,6 +155,7 @@ typedef struct kl_cval {
     int64_t count;
     bool nhwc;        /* 4-D value stored [N,H,W,C] (dims stay logical [N,C,H,W]) */
     int64_t ld;       /* > 0: a column slice of a wider tensor, rows ld elements apart (read by Attention only) */
+    void *padc;       /* NHWC copy with the channels zero-padded to a multiple of 8 (tensor-core convolutions) */
     void *alt;        /* the same value in the other layout (made by the first reader that needs it) */
 } kl_cval;
 
@@ -645,18 +651,22 @@ static int kl_cu_algo(const kl_bctx *b) {
 
 /* Conv weights [K,C,R,S] as [K,R,S,C] for NHWC convolutions: the engine's
  * copy, made on first use. */
-static kiln_status kl_cu_weights_krsc(kl_cuda_ctx *c, kl_cplan *p, const kl_value *v, const kl_cval *w, const void *kcrs,
-                                      const void **out) {
+static kiln_status kl_cu_weights_krsc_pad(kl_cuda_ctx *c, const kl_value *v, const kl_cval *w, const void *kcrs,
+                                          int64_t cpad, const void **out) {
     kl_cuda_engine *ce = c->ce;
+    void **slot = cpad ? &ce->cdev_krsc8[v->id] : &ce->cdev_krsc[v->id];
+    int64_t cc = cpad ? cpad : w->dims[1];
     pthread_mutex_lock(&ce->mu);
     kiln_status s = KILN_OK;
-    if (!ce->cdev_krsc[v->id]) {
+    if (!*slot) {
         void *d = NULL;
-        cudaError_t e = cudaMalloc(&d, (size_t)w->count * w->esz);
+        size_t bytes = (size_t)(w->dims[0] * w->dims[2] * w->dims[3] * cc) * w->esz;
+        cudaError_t e = cudaMalloc(&d, bytes);
+        if (e == cudaSuccess && cpad) e = cudaMemsetAsync(d, 0, bytes, c->st);
         if (e == cudaSuccess) {
             int64_t dims[4] = {w->dims[0], w->dims[2], w->dims[3], w->dims[1]}; /* K R S C */
-            int64_t ys[4], xs[4] = {w->dims[1] * w->dims[2] * w->dims[3], w->dims[3], 1, w->dims[2] * w->dims[3]};
-            kl_dense_strides(4, dims, ys);
+            int64_t xs[4] = {w->dims[1] * w->dims[2] * w->dims[3], w->dims[3], 1, w->dims[2] * w->dims[3]};
+            int64_t ys[4] = {w->dims[2] * w->dims[3] * cc, w->dims[3] * cc, cc, 1};
             e = kc_copy_nd(d, ys, kcrs, xs, dims, 4, w->esz, c->st);
             if (e == cudaSuccess) e = cudaStreamSynchronize(c->st);
         }
@@ -664,14 +674,44 @@ static kiln_status kl_cu_weights_krsc(kl_cuda_ctx *c, kl_cplan *p, const kl_valu
             s = kl_cu_err(e, "conv weights to [K,R,S,C]");
             cudaFree(d);
         } else {
-            ce->cdev_krsc[v->id] = d;
-            ce->const_bytes += (size_t)w->count * w->esz;
+            *slot = d;
+            ce->const_bytes += bytes;
         }
     }
-    *out = ce->cdev_krsc[v->id];
+    *out = *slot;
     pthread_mutex_unlock(&ce->mu);
-    (void)p;
     return s;
+}
+
+static kiln_status kl_cu_weights_krsc(kl_cuda_ctx *c, kl_cplan *p, const kl_value *v, const kl_cval *w, const void *kcrs,
+                                      const void **out) {
+    (void)p;
+    return kl_cu_weights_krsc_pad(c, v, w, kcrs, 0, out);
+}
+
+/* Value cv as NHWC with its channels zero-padded to cpad (made once per
+ * plan by a conversion attached to step s; the padding is zeroed once). */
+static kiln_status kl_layout_padc(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s, kl_cval *cv, int64_t cpad, const void **ptr) {
+    if (!cv->padc) {
+        size_t bytes = (size_t)(cv->dims[0] * cv->dims[2] * cv->dims[3] * cpad) * cv->esz;
+        KL_TRY(kl_cp_alloc(p, bytes, &cv->padc));
+        KL_CU(cudaMemsetAsync(cv->padc, 0, bytes, c->st));
+        kl_ccopy *cp;
+        KL_TRY(kl_pre_add(s, &cp));
+        cp->rank = 4;
+        memcpy(cp->dims, cv->dims, 4 * sizeof cv->dims[0]);
+        kl_value_strides(cv, cp->xs);
+        int64_t h = cv->dims[2], w = cv->dims[3];
+        cp->ys[0] = h * w * cpad;
+        cp->ys[1] = 1;
+        cp->ys[2] = w * cpad;
+        cp->ys[3] = cpad;
+        cp->x = cv->d;
+        cp->y = cv->padc;
+        cp->esz = cv->esz;
+    }
+    *ptr = cv->padc;
+    return KILN_OK;
 }
 
 static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
@@ -681,12 +721,20 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     const kl_cval *x, *w, *bias = NULL, *z = NULL;
     const void *xp, *wp, *bp = NULL, *zp = NULL;
     int lay = b->p->nhwc ? 1 : 0;
-    KL_TRY(kl_in_f_lay(b, 0, &xp, &x, t, lay));
+    /* Tensor cores want NHWC channels in multiples of 8: a 3-channel stem
+     * reads a zero-padded copy of its input with zero-padded weights. */
+    const kl_cval *x0 = kl_in(n, 0) ? &b->p->v[n->inputs[0]->id] : NULL;
+    int64_t cpad = 0;
+    if (lay && x0 && x0->known && x0->rank == 4 && x0->dims[1] % 8 != 0 && x0->dims[1] < 64 &&
+        kl_node_attr_int(n, "group", 1) == 1 && t == KC_F16)
+        cpad = (x0->dims[1] + 7) / 8 * 8;
+    KL_TRY(kl_in_f_lay(b, 0, &xp, &x, t, cpad ? -1 : lay));
+    if (cpad) KL_TRY(kl_layout_padc(b->c, b->p, b->s, (kl_cval *)&b->p->v[n->inputs[0]->id], cpad, &xp));
     KL_TRY(kl_in_f(b, 1, &wp, &w, t));
     if (kl_in(n, 2)) KL_TRY(kl_in_f(b, 2, &bp, &bias, t));
     if (kl_in(n, 3)) KL_TRY(kl_in_f_lay(b, 3, &zp, &z, t, lay));
     if (x->rank != 4 || w->rank != 4 || y->rank != 4) KL_FALLBACK("not a 2-D convolution");
-    if (lay) KL_TRY(kl_cu_weights_krsc(b->c, b->p, kl_in(n, 1), w, wp, &wp));
+    if (lay) KL_TRY(kl_cu_weights_krsc_pad(b->c, kl_in(n, 1), w, wp, cpad, &wp));
     int64_t ks[2] = {w->dims[2], w->dims[3]}, st[2], dl[2], pb[2], pe[2];
     kl_attr2(n, "strides", 1, st);
     kl_attr2(n, "dilations", 1, dl);
@@ -718,6 +766,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     if (z && z->count != y->count) KL_FALLBACK("residual input does not have the output's shape");
     d.allow_tf32 = b->c->ce->opt.tf32;
     d.nhwc = lay;
+    if (cpad) d.c = cpad;
     char msg[256] = "";
     if (kc_conv_create(b->c->dnn, &d, kl_cu_algo(b), b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
         KL_FALLBACK("cudnn: %s", msg);
@@ -1975,9 +2024,12 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
             why[0] = 0;
             /* Layout marks a failed attempt may have set are undone. */
             bool was_nhwc[64] = {0};
-            void *was_alt[64] = {0};
+            void *was_alt[64] = {0}, *was_padc[64] = {0};
             for (size_t k = 0; k < n->n_inputs && k < 64; k++)
-                if (n->inputs[k]) was_alt[k] = p->v[n->inputs[k]->id].alt;
+                if (n->inputs[k]) {
+                    was_alt[k] = p->v[n->inputs[k]->id].alt;
+                    was_padc[k] = p->v[n->inputs[k]->id].padc;
+                }
             for (size_t k = 0; k < n->n_outputs && k < 64; k++)
                 if (n->outputs[k]) was_nhwc[k] = p->v[n->outputs[k]->id].nhwc;
             s = kl_cu_build_node(&b, st);
@@ -1985,7 +2037,10 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
                 kl_error_clear();
                 kl_cstep_release(st);
                 for (size_t k = 0; k < n->n_inputs && k < 64; k++)
-                    if (n->inputs[k]) p->v[n->inputs[k]->id].alt = was_alt[k];
+                    if (n->inputs[k]) {
+                        p->v[n->inputs[k]->id].alt = was_alt[k];
+                        p->v[n->inputs[k]->id].padc = was_padc[k];
+                    }
                 for (size_t k = 0; k < n->n_outputs && k < 64; k++)
                     if (n->outputs[k]) p->v[n->outputs[k]->id].nhwc = was_nhwc[k];
                 st->kind = K_HOST;
