@@ -108,8 +108,8 @@ bool kl_cuda_node_supported(const kl_node *n, char *why, size_t why_size) {
     } else if (kl_in_op(n->op_type, float_ops)) {
         if (!kl_is_float(x)) return kl_no(why, why_size, n, "input is not float32/float16");
         for (size_t k = 1; k < n->n_outputs; k++)
-            if (n->outputs[k] && n->outputs[k]->use_count)
-                return kl_no(why, why_size, n, "a second output is used (e.g. MaxPool indices)");
+            if (n->outputs[k]) /* used by a node or a graph output */
+                return kl_no(why, why_size, n, "a second output is wanted (e.g. MaxPool indices)");
     } else if (kl_in_op(n->op_type, any_ops)) {
         if (!x || x->type.kind != KL_TYPE_TENSOR || x->type.elem == KILN_DTYPE_STRING ||
             x->type.elem == KILN_DTYPE_UNDEFINED || kiln_dtype_bits(x->type.elem) < 8)
