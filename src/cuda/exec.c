@@ -225,6 +225,12 @@ typedef struct kl_cplan {
     bool graph_tried;
     int runs;
     bool nhwc;              /* convolution networks in NHWC (fp16 engines) */
+    /* Attention written out as MatMul -> Softmax -> MatMul on [B,H,S,D]
+     * (newer PyTorch exporters): per node, 1 = replaced, 2 = the final
+     * MatMul that runs the fused attention; and its Q, K, V and scale. */
+    uint8_t *sdpa;
+    const kl_value **sdpa_q, **sdpa_k;
+    float *sdpa_scale;
 } kl_cplan;
 
 struct kl_cuda_ctx {
@@ -257,6 +263,10 @@ static void kl_cplan_free(kl_cplan *p, const kl_graph *g) {
         if (s->attn) kc_attn_destroy(s->attn);
     }
     kl_free(p->steps);
+    kl_free(p->sdpa);
+    kl_free(p->sdpa_q);
+    kl_free(p->sdpa_k);
+    kl_free(p->sdpa_scale);
     for (size_t i = 0; i < p->n_allocs; i++) cudaFree(p->allocs[i]);
     kl_free(p->allocs);
     for (size_t i = 0; p->v && i < g->n_values; i++) kl_rt_unref(p->v[i].host);
@@ -1562,6 +1572,8 @@ static kiln_status kl_b_copy(kl_bctx *b, kl_cstep *s, kl_cval *y, void *yp) {
 
 /* ---- one node ------------------------------------------------------------------------------------ */
 
+static kiln_status kl_b_sdpa(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t);
+
 static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
     char *why = b->why;
     size_t why_size = b->why_size;
@@ -1574,6 +1586,13 @@ static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
     s->t = y->t;
     kc_dtype t = y->t;
     const char *op = n->op_type;
+    if (b->p->sdpa && b->p->sdpa[b->idx] == 2) {
+        /* The nodes it replaced ran nothing: no fallback is possible. */
+        kiln_status st = kl_b_sdpa(b, s, y, t);
+        if (st == KILN_ERR_UNSUPPORTED)
+            return kl_errorf(KILN_ERR_INTERNAL, "fused attention: %s (KILN_CUDA_NO_SDPA=1 runs it unfused)", why);
+        return st;
+    }
     if (strcmp(n->domain, KL_KILN_DOMAIN) == 0) {
         if (!y->isf) KL_FALLBACK("output is not float");
         if (!strcmp(op, "FusedConv")) return kl_b_conv(b, s, y, t);
@@ -1901,6 +1920,134 @@ static kiln_status kl_cu_shape_node(const kl_node *n, const kl_cval *x, kl_rt **
     return KILN_OK;
 }
 
+/* The only reader of value v is node n (and v is not a graph output). */
+static bool kl_only_reader(const kl_value *v, const kl_node *n) {
+    if (!v || v->n_uses != 1 || v->uses[0].node != n) return false;
+    for (size_t k = 0; k < v->graph->n_outputs; k++)
+        if (v->graph->outputs[k] == v) return false;
+    return true;
+}
+
+static const kl_node *kl_producer_op(const kl_value *v, const char *op) {
+    const kl_node *n = v ? v->producer : NULL;
+    return n && !n->domain[0] && !strcmp(n->op_type, op) && !n->removed ? n : NULL;
+}
+
+/* x = y * c or y / c with c a one-element float constant: *base = y and
+ * the factor (1/c for Div); else *base = x, factor 1. */
+static void kl_scaled(const kl_value *x, const kl_node *reader, const kl_value **base, float *factor,
+                      const kl_node **scaler) {
+    *base = x;
+    *factor = 1.f;
+    *scaler = NULL;
+    const kl_node *m = kl_producer_op(x, "Mul");
+    if (!m) m = kl_producer_op(x, "Div");
+    if (!m || !kl_only_reader(x, reader) || m->n_inputs != 2) return;
+    bool div = !strcmp(m->op_type, "Div");
+    for (int k = div ? 1 : 0; k < 2; k++) {
+        const kl_value *c = m->inputs[k];
+        if (!c || !(c->flags & KL_VALUE_INITIALIZER) || !c->init || c->init->count != 1) continue;
+        if (c->init->dtype != KILN_DTYPE_FLOAT && c->init->dtype != KILN_DTYPE_FLOAT16) continue;
+        float f = c->init->dtype == KILN_DTYPE_FLOAT ? *(const float *)c->init->data : kl_h2f(*(const uint16_t *)c->init->data);
+        *base = m->inputs[1 - k];
+        *factor = div ? 1.f / f : f;
+        *scaler = m;
+        return;
+    }
+}
+
+/* Find MatMul(Q*a, Transpose(K)*b) -> Softmax(last axis) -> MatMul(., V)
+ * on 4-D [B,H,S,D] tensors, every intermediate read only by the next: the
+ * cuda attention runs it as batch B*H with one head (no score matrix in
+ * memory).  keep[] extends Q, K, V to the final MatMul for the planner. */
+static kiln_status kl_cu_find_sdpa(const kl_cuda_engine *ce, kl_cplan *p, size_t *keep) {
+    const kl_graph *g = ce->ir->graph;
+    size_t nn = g->n_nodes;
+    if (getenv("KILN_CUDA_NO_SDPA")) return KILN_OK;
+    for (size_t i = 0; i < nn; i++) {
+        const kl_node *m2 = g->nodes[i];
+        if (!ce->on_gpu[i] || m2->domain[0] || strcmp(m2->op_type, "MatMul") || m2->n_inputs != 2) continue;
+        const kl_value *pv = m2->inputs[0], *v = m2->inputs[1];
+        const kl_node *sm = kl_producer_op(pv, "Softmax");
+        if (!sm || !kl_only_reader(pv, m2) || !ce->on_gpu[sm->index]) continue;
+        const kl_value *sv = sm->inputs[0];
+        const kl_node *m1 = kl_producer_op(sv, "MatMul");
+        if (!m1 || !kl_only_reader(sv, sm) || !ce->on_gpu[m1->index]) continue;
+        int rank = p->sh.rank[sv->id];
+        int64_t axis = kl_node_attr_int(sm, "axis", sm->opset >= 13 ? -1 : 1);
+        if (rank != 4 || (axis != -1 && axis != 3)) continue;
+        const kl_value *q, *kt, *k;
+        float fq, fk;
+        const kl_node *sq, *sk;
+        kl_scaled(m1->inputs[0], m1, &q, &fq, &sq);
+        kl_scaled(m1->inputs[1], m1, &kt, &fk, &sk);
+        const kl_node *tr = kl_producer_op(kt, "Transpose");
+        if (!tr || !kl_only_reader(kt, sk ? sk : m1)) continue;
+        const int64_t *perm = NULL;
+        if (kl_node_attr_ints(tr, "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 1 || perm[2] != 3 || perm[3] != 2)
+            continue;
+        k = tr->inputs[0];
+        if (!q || !k || !v || p->sh.rank[q->id] != 4 || p->sh.rank[k->id] != 4 || p->sh.rank[v->id] != 4) continue;
+        const int64_t *dq = p->sh.dims[q->id], *dk = p->sh.dims[k->id], *dv = p->sh.dims[v->id];
+        if (dq[0] != dk[0] || dq[1] != dk[1] || dq[3] != dk[3] || dv[0] != dq[0] || dv[1] != dq[1] || dv[2] != dk[2])
+            continue;
+        if (!p->sdpa) {
+            p->sdpa = kl_calloc(nn ? nn : 1, 1);
+            p->sdpa_q = kl_calloc(nn ? nn : 1, sizeof *p->sdpa_q);
+            p->sdpa_k = kl_calloc(nn ? nn : 1, sizeof *p->sdpa_k);
+            p->sdpa_scale = kl_calloc(nn ? nn : 1, sizeof *p->sdpa_scale);
+            if (!p->sdpa || !p->sdpa_q || !p->sdpa_k || !p->sdpa_scale) return KILN_ERR_NO_MEMORY;
+        }
+        const kl_node *gone[5] = {sq, sk, tr, m1, sm};
+        for (int j = 0; j < 5; j++)
+            if (gone[j]) p->sdpa[gone[j]->index] = 1;
+        p->sdpa[i] = 2;
+        p->sdpa_q[i] = q;
+        p->sdpa_k[i] = k;
+        p->sdpa_scale[i] = fq * fk;
+        keep[q->id] = KL_MAX(keep[q->id], i + 1);
+        keep[k->id] = KL_MAX(keep[k->id], i + 1);
+    }
+    return KILN_OK;
+}
+
+static kiln_status kl_b_sdpa(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    kl_cplan *p = b->p;
+    const kl_value *qv = p->sdpa_q[b->idx], *kv = p->sdpa_k[b->idx], *vv = b->n->inputs[1];
+    const void *qp, *kp, *vp;
+    KL_TRY(kl_cu_dev(b->c, p, qv, &qp));
+    KL_TRY(kl_cu_dev(b->c, p, kv, &kp));
+    KL_TRY(kl_cu_dev(b->c, p, vv, &vp));
+    const kl_cval *q = &p->v[qv->id], *k = &p->v[kv->id], *v = &p->v[vv->id];
+    if (!q->isf || !k->isf || !v->isf || q->t != t || k->t != t || v->t != t || q->nhwc || k->nhwc || v->nhwc ||
+        q->ld || k->ld || v->ld)
+        KL_FALLBACK("Q/K/V are not dense float tensors of the layer's type");
+    kc_attn_desc d = {0};
+    d.t = t;
+    d.b = q->dims[0] * q->dims[1];
+    d.h = 1;
+    d.sq = q->dims[2];
+    d.sk = k->dims[2];
+    d.d = q->dims[3];
+    d.dv = v->dims[3];
+    d.ldq = d.d;
+    d.ldk = d.d;
+    d.ldv = d.dv;
+    d.scale = p->sdpa_scale[b->idx];
+    d.allow_tf32 = b->c->ce->opt.tf32;
+    (void)y;
+    char msg[256] = "";
+    if (kc_attn_create(b->c->dnn, &d, &s->attn, msg, sizeof msg)) KL_FALLBACK("attention: %s", msg);
+    s->kind = K_ATTN;
+    s->x[0] = qp;
+    s->x[1] = kp;
+    s->x[2] = vp;
+    s->x[3] = NULL;
+    return KILN_OK;
+}
+
 static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inputs, size_t n_inputs) {
     kl_cuda_engine *ce = c->ce;
     const kl_graph *g = ce->ir->graph;
@@ -1924,7 +2071,12 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
     pthread_mutex_unlock(&ce->mu);
     KL_TRY(s);
     p->have_sh = true;
-    KL_TRY(kl_mem_plan_build_ex(g, &p->sh, kl_cu_aliases, &p->mp));
+    size_t *keep = kl_calloc(g->n_values ? g->n_values : 1, sizeof *keep);
+    if (!keep) return KILN_ERR_NO_MEMORY;
+    s = kl_cu_find_sdpa(ce, p, keep);
+    if (!s) s = kl_mem_plan_build_ex(g, &p->sh, kl_cu_aliases, keep, &p->mp);
+    kl_free(keep);
+    KL_TRY(s);
     p->have_mp = true;
     const char *nh = getenv("KILN_CUDA_NHWC");
     p->nhwc = nh ? strcmp(nh, "0") != 0 : fp16;
@@ -2005,6 +2157,9 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
             p->n_static++;
             continue;
         }
+        /* Nodes a fused attention replaced run nothing (the planner kept
+         * Q, K and V alive for it). */
+        if (p->sdpa && p->sdpa[i] == 1) continue;
         /* A column slice read in place by attention. */
         int64_t slice_start = 0;
         if (ce->on_gpu[i] && kl_slice_view(n, &slice_start)) {

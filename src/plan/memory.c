@@ -146,11 +146,11 @@ static void kl_extend_captured(const kl_graph *g, const kl_graph *sg, size_t unt
 }
 
 kiln_status kl_mem_plan_build(const kl_graph *g, const kl_shapes *shapes, kl_mem_plan *out) {
-    return kl_mem_plan_build_ex(g, shapes, kl_op_aliases, out);
+    return kl_mem_plan_build_ex(g, shapes, kl_op_aliases, NULL, out);
 }
 
 kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
-                                 kl_mem_plan *out) {
+                                 const size_t *keep_until, kl_mem_plan *out) {
     memset(out, 0, sizeof *out);
     size_t nv = g->n_values, nn = g->n_nodes;
     const size_t NEVER = SIZE_MAX; /* never released (graph outputs) */
@@ -178,6 +178,8 @@ kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, boo
     }
     for (size_t k = 0; k < g->n_outputs; k++)
         if (g->outputs[k] && g->outputs[k]->graph == g) last[g->outputs[k]->id] = NEVER;
+    for (size_t id = 0; keep_until && id < nv; id++)
+        if (keep_until[id] > last[id]) last[id] = keep_until[id];
     /* A node that may hand an input (or a captured value) out as its output
      * keeps that input alive as long as the output. */
     for (size_t i = nn; i-- > 0;) {

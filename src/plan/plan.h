@@ -80,9 +80,12 @@ typedef struct kl_mem_plan {
 kiln_status kl_mem_plan_build(const kl_graph *g, const kl_shapes *shapes, kl_mem_plan *out);
 /* The same with the caller's rule for nodes whose outputs are views of
  * their inputs (not placed; their inputs live as long as they do): the
- * cuda executor treats Reshape and its kin as views. */
+ * cuda executor treats Reshape and its kin as views; and keep_until (NULL,
+ * or per value id: node index + 1 it must live to at least), for readers
+ * the graph does not show (a fused attention reading Q/K/V past the nodes
+ * it replaced). */
 kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
-                                 kl_mem_plan *out);
+                                 const size_t *keep_until, kl_mem_plan *out);
 void kl_mem_plan_free(kl_mem_plan *p);
 /* May node n write its output 0 over its input 0 (elementwise, same shape)? */
 bool kl_op_inplace(const kl_node *n);
