@@ -21,8 +21,11 @@ static void kl_cuda_probe(void) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
-        snprintf(kl_cuda_reason, sizeof kl_cuda_reason, "no usable NVIDIA GPU: cudaGetDeviceCount: %s (%s)",
-                 cudaGetErrorName(e), cudaGetErrorString(e));
+        snprintf(kl_cuda_reason, sizeof kl_cuda_reason, "no usable NVIDIA GPU: %s (cudaGetDeviceCount: %s)",
+                 e == cudaErrorInsufficientDriver ? "no NVIDIA driver, or one older than this CUDA runtime needs"
+                 : e == cudaErrorNoDevice         ? "no NVIDIA device"
+                                                  : cudaGetErrorString(e),
+                 cudaGetErrorName(e));
         cudaGetLastError();
         return;
     }
