@@ -33,49 +33,6 @@ static kiln_status kl_cu_err(cudaError_t e, const char *call) {
         if (kl_e_ != cudaSuccess) return kl_cu_err(kl_e_, #call);      \
     } while (0)
 
-static float kl_h2f(uint16_t h) {
-    uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, u;
-    if (e == 0) {
-        if (m == 0) {
-            u = s;
-        } else { /* subnormal */
-            e = 127 - 15 + 1;
-            while (!(m & 0x400)) {
-                m <<= 1;
-                e--;
-            }
-            u = s | (e << 23) | ((m & 0x3ff) << 13);
-        }
-    } else if (e == 31) {
-        u = s | 0x7f800000u | (m << 13);
-    } else {
-        u = s | ((e + 127 - 15) << 23) | (m << 13);
-    }
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static uint16_t kl_f2h(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    uint32_t s = (u >> 16) & 0x8000u, e = (u >> 23) & 0xff, m = u & 0x7fffff;
-    if (e == 0xff) return (uint16_t)(s | 0x7c00u | (m ? 0x200u : 0));
-    int ee = (int)e - 127 + 15;
-    if (ee >= 31) return (uint16_t)(s | 0x7c00u);
-    if (ee <= 0) {
-        if (ee < -10) return (uint16_t)s;
-        m |= 0x800000u;
-        int shift = 14 - ee;
-        uint32_t half = m >> shift, rem = m & ((1u << shift) - 1), mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1))) half++;
-        return (uint16_t)(s | half);
-    }
-    uint32_t half = (uint32_t)ee << 10 | (m >> 13), rem = m & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
-    return (uint16_t)(s | half);
-}
-
 /* ---- engine ------------------------------------------------------------------------------- */
 
 struct kl_cuda_engine {
@@ -828,6 +785,29 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     return KILN_OK;
 }
 
+/* Create the cuBLASLt product of desc d for node b and make s run it on
+ * a, bm, bias, z; on failure the layer falls back with cuBLASLt's message.
+ * In float16, erf-GELU and tanh-GELU differ by < 3e-4 (under half an fp16
+ * ulp where they differ most): cuBLASLt's fused GELU epilogue serves both. */
+static kiln_status kl_gemm_step(kl_bctx *b, kl_cstep *s, kc_gemm_desc *d, const void *a, const void *bm,
+                                const void *bias, const void *z) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    if (d->t == KC_F16 && d->act == KL_ACT_GELU_ERF) d->act = KL_ACT_GELU_TANH;
+    d->allow_tf32 = b->c->ce->opt.tf32;
+    char msg[256] = "";
+    if (kc_gemm_create(b->c->dnn, d, kl_cu_algo(b), b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg)) {
+        s->gemm = NULL;
+        KL_FALLBACK("cublasLt: %s", msg);
+    }
+    s->kind = K_GEMM;
+    s->x[0] = a;
+    s->x[1] = bm;
+    s->x[2] = bias;
+    s->x[3] = z;
+    return KILN_OK;
+}
+
 static kiln_status kl_b_gemm(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
     char *why = b->why;
     size_t why_size = b->why_size;
@@ -871,16 +851,7 @@ static kiln_status kl_b_gemm(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype
     d.has_bias = bias != NULL;
     d.has_z = z != NULL;
     if (strcmp(n->domain, KL_KILN_DOMAIN) == 0) d.act = kl_act_attr(n, &d.act_alpha, &d.act_beta);
-    d.allow_tf32 = b->c->ce->opt.tf32;
-    char msg[256] = "";
-    if (kc_gemm_create(b->c->dnn, &d, kl_cu_algo(b), b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg))
-        KL_FALLBACK("cublasLt: %s", msg);
-    s->kind = K_GEMM;
-    s->x[0] = ap;
-    s->x[1] = bp;
-    s->x[2] = bias;
-    s->x[3] = z;
-    return KILN_OK;
+    return kl_gemm_step(b, s, &d, ap, bp, bias, z);
 }
 
 static kiln_status kl_b_matmul(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
@@ -925,20 +896,7 @@ static kiln_status kl_b_matmul(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dty
     if (bias && bias->count != d.n) KL_FALLBACK("bias is not one value per column");
     d.has_bias = biasp != NULL;
     if (fused) d.act = kl_act_attr(n, &d.act_alpha, &d.act_beta);
-    /* In float16, erf-GELU and tanh-GELU differ by < 3e-4 (under half an
-     * fp16 ulp at the values where they differ most): take cuBLASLt's fused
-     * GELU epilogue instead of a separate pass. */
-    if (t == KC_F16 && d.act == KL_ACT_GELU_ERF) d.act = KL_ACT_GELU_TANH;
-    d.allow_tf32 = b->c->ce->opt.tf32;
-    char msg[256] = "";
-    if (kc_gemm_create(b->c->dnn, &d, kl_cu_algo(b), b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg))
-        KL_FALLBACK("cublasLt: %s", msg);
-    s->kind = K_GEMM;
-    s->x[0] = ap;
-    s->x[1] = bp;
-    s->x[2] = biasp;
-    s->x[3] = NULL;
-    return KILN_OK;
+    return kl_gemm_step(b, s, &d, ap, bp, biasp, NULL);
 }
 
 static kiln_status kl_b_attention(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
@@ -1673,7 +1631,7 @@ static kiln_status kl_cu_download(kl_cuda_ctx *c, const kl_cval *cv, kiln_dtype 
         e = cudaMemcpyAsync(tmp, cv->d, (size_t)cv->count * 2, cudaMemcpyDeviceToHost, c->st);
         if (e == cudaSuccess) e = cudaStreamSynchronize(c->st);
         float *f = r->data;
-        for (int64_t i = 0; e == cudaSuccess && i < cv->count; i++) f[i] = kl_h2f(tmp[i]);
+        for (int64_t i = 0; e == cudaSuccess && i < cv->count; i++) f[i] = kl_f16_to_f32(tmp[i]);
         kl_free(tmp);
     } else if (cv->count) {
         e = cudaMemcpyAsync(r->data, cv->d, r->nbytes, cudaMemcpyDeviceToHost, c->st);
@@ -1694,7 +1652,7 @@ static kiln_status kl_cu_put(kl_cuda_ctx *c, const kl_cval *cv, const kl_rt *h) 
         uint16_t *tmp = kl_malloc((size_t)h->count * 2);
         if (!tmp) return KILN_ERR_NO_MEMORY;
         const float *f = h->data;
-        for (int64_t i = 0; i < h->count; i++) tmp[i] = kl_f2h(f[i]);
+        for (int64_t i = 0; i < h->count; i++) tmp[i] = kl_f32_to_f16(f[i]);
         e = cudaMemcpyAsync(cv->d, tmp, (size_t)h->count * 2, cudaMemcpyHostToDevice, c->st);
         if (e == cudaSuccess) e = cudaStreamSynchronize(c->st);
         kl_free(tmp);
@@ -1948,7 +1906,7 @@ static void kl_scaled(const kl_value *x, const kl_node *reader, const kl_value *
         const kl_value *c = m->inputs[k];
         if (!c || !(c->flags & KL_VALUE_INITIALIZER) || !c->init || c->init->count != 1) continue;
         if (c->init->dtype != KILN_DTYPE_FLOAT && c->init->dtype != KILN_DTYPE_FLOAT16) continue;
-        float f = c->init->dtype == KILN_DTYPE_FLOAT ? *(const float *)c->init->data : kl_h2f(*(const uint16_t *)c->init->data);
+        float f = c->init->dtype == KILN_DTYPE_FLOAT ? *(const float *)c->init->data : kl_f16_to_f32(*(const uint16_t *)c->init->data);
         *base = m->inputs[1 - k];
         *factor = div ? 1.f / f : f;
         *scaler = m;
