@@ -21,6 +21,8 @@ for spec in $@; do
     printf '%-18s b%-4s %-5s build %6s s  gpu %8s ms  (with copies: latency %s ms, h2d %s ms)\n' "$m" "$b" "$p" \
         "$(python3 -c "print('%.1f' % ($t1 - $t0))")" "${gpu:-FAIL}" "${lat:-?}" "${h2d:-?}"
     [ -n "$gpu" ] || tail -5 "$out/trt_${m}_b${b}_$p.txt"
+    ready=$("$kiln" bench "$e" --iterations 10 --duration 0 --warmup 0 2>&1 | grep -oE "Engine load \+ context creation: median = [0-9.]+" | grep -oE "[0-9.]+$")
+    echo "$spec: engine load + context (weights uploaded) median ${ready:-?} ms"
     if [ "${PROFILE:-1}" = 1 ]; then
         "$kiln" profile "$e" --batch "$b" --iterations 20 --top 25 >"$out/prof_${m}_b${b}_$p.txt" 2>&1
     fi
