@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "json.h"
+#include "ir/macs.h"
 #include "runtime/runtime.h"
 
 /* ---- statistics ------------------------------------------------------------------ */
@@ -32,7 +33,7 @@ typedef struct kc_stats {
     uint64_t macs, mac_nodes, mac_unknown, mac_subgraph_nodes;
     const char **syms; /* symbolic dims taken as 1 */
     size_t n_syms, cap_syms;
-    char **owned; /* names cut out of symbolic products (freed at the end) */
+    char **owned; /* the names in syms (freed at the end) */
     size_t n_owned, cap_owned;
     bool oom;
 } kc_stats;
@@ -72,27 +73,14 @@ static kc_opstat *kc_op_entry(kc_stats *st, const kl_node *n) {
     return e;
 }
 
-/* Multiply *acc by v; false on overflow. */
-static bool kc_mul(uint64_t *acc, uint64_t v) { return !__builtin_mul_overflow(*acc, v, acc); }
-
-/* Remember that symbolic dim `param` was taken as 1. */
-static void kc_note_sym(kc_stats *st, const char *param) {
-    for (size_t i = 0; i < st->n_syms; i++)
-        if (strcmp(st->syms[i], param) == 0) return;
-    if (!kc_grow((void **)&st->syms, st->n_syms, &st->cap_syms, sizeof *st->syms)) {
-        st->oom = true;
-        return;
-    }
-    st->syms[st->n_syms++] = param;
-}
-
-/* Like kc_note_sym, for the name at p (len bytes, not NUL-terminated):
- * a copy is kept in st->owned. */
+/* Remember that the symbolic dim named p[0..len) was taken as 1 (a copy is
+ * kept in st->owned). */
 static void kc_note_sym_n(kc_stats *st, const char *p, size_t len) {
     for (size_t i = 0; i < st->n_syms; i++)
         if (strlen(st->syms[i]) == len && memcmp(st->syms[i], p, len) == 0) return;
     char *copy = malloc(len + 1);
-    if (!copy || !kc_grow((void **)&st->owned, st->n_owned, &st->cap_owned, sizeof *st->owned)) {
+    if (!copy || !kc_grow((void **)&st->owned, st->n_owned, &st->cap_owned, sizeof *st->owned) ||
+        !kc_grow((void **)&st->syms, st->n_syms, &st->cap_syms, sizeof *st->syms)) {
         free(copy);
         st->oom = true;
         return;
@@ -100,177 +88,18 @@ static void kc_note_sym_n(kc_stats *st, const char *p, size_t len) {
     memcpy(copy, p, len);
     copy[len] = 0;
     st->owned[st->n_owned++] = copy;
-    kc_note_sym(st, copy);
+    st->syms[st->n_syms++] = copy;
 }
 
-/* Shape of tensor value v when its rank is known, else NULL. */
-static const kl_shape *kc_shape(const kl_value *v) {
-    if (!v || v->type.kind != KL_TYPE_TENSOR || v->type.shape.rank < 0) return NULL;
-    return &v->type.shape;
-}
+/* kl_mac_env's note callback. */
+static void kc_note_sym_cb(void *user, const char *name, size_t len) { kc_note_sym_n(user, name, len); }
 
-/* Value of a symbolic product such as "batch*12" or "12*batch*seq" (the
- * form symbolic shape inference gives derived dims): numbers multiply,
- * names count as 1 and are noted.  False if `p` is not such a product. */
-static bool kc_sym_product(kc_stats *st, const char *p, uint64_t *out) {
-    if (!strchr(p, '*')) return false;
-    uint64_t v = 1;
-    const char *names[16];
-    size_t lens[16], n_names = 0;
-    while (*p) {
-        const char *end = strchr(p, '*');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        while (len && *p == ' ') p++, len--;
-        while (len && p[len - 1] == ' ') len--;
-        if (len == 0) return false;
-        size_t digits = strspn(p, "0123456789");
-        if (digits >= len) {
-            uint64_t num = 0;
-            for (size_t i = 0; i < len; i++)
-                if (__builtin_mul_overflow(num, 10, &num) || __builtin_add_overflow(num, (uint64_t)(p[i] - '0'), &num))
-                    return false;
-            if (!kc_mul(&v, num)) return false;
-        } else {
-            if (n_names == 16) return false;
-            names[n_names] = p;
-            lens[n_names++] = len;
-        }
-        if (!end) break;
-        p = end + 1;
-    }
-    /* Names are noted only once the whole product parsed. */
-    for (size_t i = 0; i < n_names; i++) kc_note_sym_n(st, names[i], lens[i]);
-    *out = v;
-    return true;
-}
-
-/* Size of dim `d`: known, or 1 for a named symbolic dim (products of names
- * and numbers evaluated with names as 1); false if unknown. */
-static bool kc_dimval(kc_stats *st, const kl_dim *d, uint64_t *out) {
-    if (d->value >= 0) {
-        *out = (uint64_t)d->value;
-        return true;
-    }
-    if (!d->param || !*d->param) return false;
-    if (kc_sym_product(st, d->param, out)) return true;
-    if (st->oom) return false;
-    kc_note_sym(st, d->param);
-    *out = 1;
-    return true;
-}
-
-/* Input i of n, or NULL when absent. */
-static const kl_value *kc_in(const kl_node *n, size_t i) { return i < n->n_inputs ? n->inputs[i] : NULL; }
-
-/* MACs of a Conv-like node with data input xi and weight input wi:
- * N * Cout * prod(out spatial) * (Cin/group) * prod(kernel). */
-static bool kc_macs_conv(kc_stats *st, const kl_node *n, size_t xi, size_t wi, uint64_t *out) {
-    const kl_shape *x = kc_shape(kc_in(n, xi)), *w = kc_shape(kc_in(n, wi));
-    const kl_shape *y = n->n_outputs > 0 ? kc_shape(n->outputs[0]) : NULL;
-    if (!x || !w || w->rank < 3 || x->rank != w->rank) return false;
-    int sp = w->rank - 2;
-    uint64_t m = 1, v;
-    if (!kc_dimval(st, &x->dims[0], &v) || !kc_mul(&m, v)) return false; /* N */
-    for (int i = 0; i < w->rank; i++) /* Cout, Cin/group, kernel */
-        if (!kc_dimval(st, &w->dims[i], &v) || !kc_mul(&m, v)) return false;
-    if (y && y->rank == x->rank) {
-        for (int i = 0; i < sp; i++)
-            if (!kc_dimval(st, &y->dims[2 + i], &v) || !kc_mul(&m, v)) return false;
-        *out = m;
-        return true;
-    }
-    /* Output shape not inferred: compute it from the attributes. */
-    const int64_t *strides, *dil, *pads;
-    int64_t ns = kl_node_attr_ints(n, "strides", &strides);
-    int64_t nd = kl_node_attr_ints(n, "dilations", &dil);
-    int64_t np = kl_node_attr_ints(n, "pads", &pads);
-    const char *ap = kl_node_attr_string(n, "auto_pad", "NOTSET");
-    for (int i = 0; i < sp; i++) {
-        uint64_t in, k;
-        if (!kc_dimval(st, &x->dims[2 + i], &in) || !kc_dimval(st, &w->dims[2 + i], &k)) return false;
-        int64_t s = ns == sp ? strides[i] : 1, d = nd == sp ? dil[i] : 1;
-        int64_t pb = np == 2 * sp ? pads[i] : 0, pe = np == 2 * sp ? pads[sp + i] : 0;
-        if (s <= 0 || d <= 0 || in > INT32_MAX || k > INT32_MAX) return false;
-        int64_t ext = d * ((int64_t)k - 1) + 1, o;
-        if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0)
-            o = ((int64_t)in + s - 1) / s;
-        else if (strcmp(ap, "VALID") == 0)
-            o = (int64_t)in >= ext ? ((int64_t)in - ext) / s + 1 : 0;
-        else
-            o = (int64_t)in + pb + pe >= ext ? ((int64_t)in + pb + pe - ext) / s + 1 : 0;
-        if (o <= 0 || !kc_mul(&m, (uint64_t)o)) return false;
-    }
-    *out = m;
-    return true;
-}
-
-/* MACs of ConvTranspose from the input side:
- * N * Cin * prod(in spatial) * (Cout/group) * prod(kernel). */
-static bool kc_macs_convtranspose(kc_stats *st, const kl_node *n, uint64_t *out) {
-    const kl_shape *x = kc_shape(kc_in(n, 0)), *w = kc_shape(kc_in(n, 1));
-    if (!x || !w || w->rank < 3 || x->rank != w->rank) return false;
-    uint64_t m = 1, v;
-    for (int i = 0; i < x->rank; i++)
-        if (!kc_dimval(st, &x->dims[i], &v) || !kc_mul(&m, v)) return false;
-    for (int i = 1; i < w->rank; i++)
-        if (!kc_dimval(st, &w->dims[i], &v) || !kc_mul(&m, v)) return false;
-    *out = m;
-    return true;
-}
-
-/* MACs of Gemm: M * N * K. */
-static bool kc_macs_gemm(kc_stats *st, const kl_node *n, uint64_t *out) {
-    const kl_shape *a = kc_shape(kc_in(n, 0)), *b = kc_shape(kc_in(n, 1));
-    if (!a || !b || a->rank != 2 || b->rank != 2) return false;
-    bool ta = kl_node_attr_int(n, "transA", 0) != 0, tb = kl_node_attr_int(n, "transB", 0) != 0;
-    uint64_t m_, k, n_;
-    if (!kc_dimval(st, &a->dims[ta ? 1 : 0], &m_) || !kc_dimval(st, &a->dims[ta ? 0 : 1], &k) ||
-        !kc_dimval(st, &b->dims[tb ? 0 : 1], &n_))
-        return false;
-    uint64_t m = m_;
-    if (!kc_mul(&m, n_) || !kc_mul(&m, k)) return false;
-    *out = m;
-    return true;
-}
-
-/* MACs of MatMul-like nodes with inputs ai, bi: batch * M * N * K
- * (numpy matmul: 1-D operands promoted, batch dims broadcast). */
-static bool kc_macs_matmul(kc_stats *st, const kl_node *n, size_t ai, size_t bi, uint64_t *out) {
-    const kl_shape *a = kc_shape(kc_in(n, ai)), *b = kc_shape(kc_in(n, bi));
-    if (!a || !b || a->rank < 1 || b->rank < 1) return false;
-    uint64_t k, m_ = 1, n_ = 1, m;
-    if (!kc_dimval(st, &a->dims[a->rank - 1], &k)) return false;
-    if (a->rank >= 2 && !kc_dimval(st, &a->dims[a->rank - 2], &m_)) return false;
-    if (b->rank >= 2 && !kc_dimval(st, &b->dims[b->rank - 1], &n_)) return false;
-    m = m_;
-    if (!kc_mul(&m, n_) || !kc_mul(&m, k)) return false;
-    int ba = a->rank > 2 ? a->rank - 2 : 0, bb = b->rank > 2 ? b->rank - 2 : 0;
-    int nb = ba > bb ? ba : bb;
-    for (int i = 0; i < nb; i++) {
-        uint64_t da = 1, db = 1;
-        int ia = ba - nb + i, ib = bb - nb + i;
-        if (ia >= 0 && !kc_dimval(st, &a->dims[ia], &da)) return false;
-        if (ib >= 0 && !kc_dimval(st, &b->dims[ib], &db)) return false;
-        if (!kc_mul(&m, da > db ? da : db)) return false;
-    }
-    *out = m;
-    return true;
-}
-
-/* MACs of node n: 1 if counted (in *out), 0 if the op has none, -1 if the
- * op has MACs but the shapes are not known well enough. */
+/* MACs of node n (src/ir/macs.c): 1 if counted (in *out), 0 if the op has
+ * none, -1 if the op has MACs but the shapes are not known well enough.
+ * Symbolic dims count as 1 and are noted. */
 static int kc_node_macs(kc_stats *st, const kl_node *n, uint64_t *out) {
-    const char *op = n->op_type ? n->op_type : "";
-    if (n->domain && *n->domain) return 0;
-    bool ok;
-    if (strcmp(op, "Conv") == 0 || strcmp(op, "ConvInteger") == 0) ok = kc_macs_conv(st, n, 0, 1, out);
-    else if (strcmp(op, "QLinearConv") == 0) ok = kc_macs_conv(st, n, 0, 3, out);
-    else if (strcmp(op, "ConvTranspose") == 0) ok = kc_macs_convtranspose(st, n, out);
-    else if (strcmp(op, "Gemm") == 0) ok = kc_macs_gemm(st, n, out);
-    else if (strcmp(op, "MatMul") == 0 || strcmp(op, "MatMulInteger") == 0) ok = kc_macs_matmul(st, n, 0, 1, out);
-    else if (strcmp(op, "QLinearMatMul") == 0) ok = kc_macs_matmul(st, n, 0, 3, out);
-    else return 0;
-    return ok ? 1 : -1;
+    const kl_mac_env env = {.note = kc_note_sym_cb, .user = st};
+    return kl_node_macs(n, &env, out);
 }
 
 /* Add the initializers of graph g to the parameter and external data totals. */
