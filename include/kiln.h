@@ -262,6 +262,51 @@ KILN_API kiln_status kiln_provider_info(size_t index, const char **name, int *us
                                         const char **reason);
 
 /* ------------------------------------------------------------------------ */
+/* This machine: CPU facts and measured FMA peak                             */
+/* ------------------------------------------------------------------------ */
+
+/* Facts about this machine's CPU, by key; *value is a static string:
+ *   "model"         cpuid's brand string ("" when the CPU gives none)
+ *   "vendor"        cpuid's vendor ("AuthenticAMD", "GenuineIntel"; "" off x86)
+ *   "isa"           the level the CPU kernels use: "ref" (portable C),
+ *                   "avx2" (AVX2 + FMA + F16C) or "avx512" (F/BW/DQ/VL): the
+ *                   highest detected, lowered by the environment variable
+ *                   KILN_ISA=ref|avx2|avx512 (read once per process)
+ *   "isa_detected"  the highest level the CPU and OS support (KILN_ISA aside)
+ *   "isa_levels"    the levels kiln may use here, lowest first ("ref,avx2")
+ *   "features"      the x86 features detected, space-separated
+ *                   ("avx avx2 fma f16c avx512f ...")
+ *   "cores"         logical CPUs online ("2")
+ * KILN_ERR_NOT_FOUND for other keys. */
+KILN_API kiln_status kiln_cpu_get(const char *key, const char **value);
+
+/* Measure this machine's FP32 FMA peak at ISA level `isa` ("ref": portable C
+ * multiply-adds; "avx2"; "avx512"; NULL or "auto": the level in use) on
+ * `threads` threads at once (0: one per logical CPU online): every thread
+ * runs a loop of independent FMAs (warm-up about 10 ms, then the best of 5
+ * runs of about 3 ms); *gflops receives the GFLOP/s of all threads together
+ * (an FMA is 2 flops per lane).  Blocks the caller for about 30 ms per new
+ * (level, threads) pair; results are cached for the process.
+ * KILN_ERR_NOT_FOUND for an unknown level name, KILN_ERR_UNSUPPORTED for a
+ * level the CPU lacks or KILN_ISA excludes, KILN_ERR_INVALID_ARGUMENT for
+ * threads outside 0..1024.  Thread-safe. */
+KILN_API kiln_status kiln_cpu_peak_gflops(const char *isa, int threads, double *gflops);
+
+/* Multiply-accumulates (MACs) of a model's Conv, ConvTranspose, Gemm and
+ * MatMul-like nodes (subgraph nodes counted once), the count `kiln info`
+ * prints; FLOPs are 2 x MACs.  Input `input_names[i]` is given the shape
+ * shapes[i] (ranks[i] dims; only the shape matters), which sizes its
+ * symbolic dimensions ("batch") wherever they appear; symbolic dimensions
+ * no input binds count as 1 (input_count 0: all of them, as `kiln info`).
+ * *uncounted (may be NULL) receives the number of nodes left out because
+ * their shapes are not known.  KILN_ERR_NOT_FOUND for an unknown input
+ * name, KILN_ERR_SHAPE for a rank or fixed dimension that does not match,
+ * or one symbolic dimension given two sizes. */
+KILN_API kiln_status kiln_model_macs(const kiln_model *model, const char *const *input_names,
+                                     const int *ranks, const int64_t *const *shapes,
+                                     size_t input_count, uint64_t *macs, size_t *uncounted);
+
+/* ------------------------------------------------------------------------ */
 /* Builder: model -> optimized engine (TensorRT's split, in C)               */
 /* ------------------------------------------------------------------------ */
 
@@ -381,6 +426,12 @@ KILN_API kiln_status kiln_engine_layer_info(const kiln_engine *engine, size_t in
                                             const char **name, const char **op,
                                             const char **provider, const char **tactic,
                                             const char **fused_from);
+/* kiln_model_macs() over the engine's optimized graph: a fused layer counts
+ * as the nodes it absorbed (kiln.Attention as its two products), so an
+ * engine counts what its model counts. */
+KILN_API kiln_status kiln_engine_macs(const kiln_engine *engine, const char *const *input_names,
+                                      const int *ranks, const int64_t *const *shapes,
+                                      size_t input_count, uint64_t *macs, size_t *uncounted);
 /* The optimized graph as Graphviz DOT (*dot: owner caller, kiln_free()). */
 KILN_API kiln_status kiln_engine_graph_dot(const kiln_engine *engine, char **dot);
 /* Release memory returned by kiln (kiln_engine_serialize, ..._dot). */

@@ -5,10 +5,13 @@
 #include "cpu/x86/isa.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/core.h"
+#include "cpu/threadpool.h"
 #include "cpu/x86/kernels.h"
 
 #if defined(KL_HAVE_X86)
@@ -174,29 +177,122 @@ static double generic_fma_loop(long iters) {
     return 2.0 * 8.0 * (double)iters;
 }
 
-static double g_peak[KL_ISA_COUNT];
+/* One timed run on `threads` threads: each runs `iters` x the loop once
+ * all have arrived (a spin barrier, so the time it takes the pool to wake
+ * a worker is not counted), and records when it started and ended. */
+typedef struct peak_task {
+    double (*loop)(long);
+    long iters;
+    int threads;
+    _Atomic int arrived;
+    bool split;   /* some thread got more than one item (the pool ran inline) */
+    double *t0, *t1; /* per thread (index = item) */
+} peak_task;
+
+static void peak_task_run(void *arg, size_t begin, size_t end, int tid) {
+    peak_task *t = arg;
+    (void)tid;
+    if (end - begin == 1) {
+        atomic_fetch_add(&t->arrived, 1);
+        while (atomic_load(&t->arrived) < t->threads) __asm__ volatile("" ::: "memory");
+    } else {
+        t->split = true;
+    }
+    for (size_t i = begin; i < end; i++) {
+        t->t0[i] = now_s();
+        t->loop(t->iters);
+        t->t1[i] = now_s();
+    }
+}
+
+/* GFLOP/s of one run of `t` (fresh barrier) on `pool`. */
+static double peak_run(kl_pool *pool, peak_task *t, double flops_per_iter) {
+    atomic_store(&t->arrived, 0);
+    t->split = false;
+    double w0 = now_s();
+    kl_parallel_for(pool, (size_t)t->threads, peak_task_run, t);
+    double w1 = now_s();
+    double a = t->t0[0], b = t->t1[0];
+    for (int i = 1; i < t->threads; i++) {
+        if (t->t0[i] < a) a = t->t0[i];
+        if (t->t1[i] > b) b = t->t1[i];
+    }
+    if (t->split) a = w0, b = w1; /* no barrier: the whole call */
+    double flops = flops_per_iter * (double)t->iters * (double)t->threads;
+    return b > a ? flops / (b - a) * 1e-9 : 0;
+}
+
+/* Measured peaks, per level and thread count (threads 0: free slot). */
+#define PEAK_CACHE 16
+static struct {
+    kl_isa isa;
+    int threads;
+    double gflops;
+} g_peak[PEAK_CACHE];
 static pthread_mutex_t g_peak_lock = PTHREAD_MUTEX_INITIALIZER;
 
-double kl_cpu_peak_gflops(kl_isa isa) {
+kiln_status kl_cpu_peak_measure(kl_isa isa, int threads, double *gflops) {
     if (isa == KL_ISA_AUTO) isa = kl_isa_active();
-    if (!kl_isa_supported(isa)) return 0.0;
+    if (threads < 1 || threads > 1024 || !gflops) return KILN_ERR_INVALID_ARGUMENT;
+    if (!kl_isa_supported(isa)) return KILN_ERR_UNSUPPORTED;
     pthread_mutex_lock(&g_peak_lock);
-    double cached = g_peak[isa];
+    double cached = 0;
+    for (int i = 0; i < PEAK_CACHE; i++)
+        if (g_peak[i].threads == threads && g_peak[i].isa == isa) cached = g_peak[i].gflops;
     pthread_mutex_unlock(&g_peak_lock);
-    if (cached > 0) return cached;
-    const kl_x86_ops *ops = kl_x86_ops_get(isa);
-    double (*loop)(long) = ops->fma_loop ? ops->fma_loop : generic_fma_loop;
-    loop(20000); /* warm up: clocks and the upper halves of the vector units */
-    double best = 0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = now_s();
-        double flops = loop(200000);
-        double dt = now_s() - t0;
-        if (dt > 0 && flops / dt > best) best = flops / dt;
+    if (cached > 0) {
+        *gflops = cached;
+        return KILN_OK;
     }
-    best *= 1e-9;
+    const kl_x86_ops *ops = kl_x86_ops_get(isa);
+    peak_task task = {.loop = ops->fma_loop ? ops->fma_loop : generic_fma_loop, .iters = 1000, .threads = threads};
+    task.t0 = kl_calloc((size_t)threads * 2, sizeof *task.t0);
+    if (!task.t0) return KILN_ERR_NO_MEMORY;
+    task.t1 = task.t0 + threads;
+    kl_pool *pool = NULL;
+    if (threads > 1) {
+        kiln_status st = kl_pool_create(threads, &pool);
+        if (st != KILN_OK) {
+            kl_free(task.t0);
+            return st;
+        }
+    }
+    /* Warm up on this thread for about 10 ms (clocks, the upper halves of
+     * the vector units), which also sizes a run to about 3 ms. */
+    double flops_per_iter = task.loop(1), start = now_s(), last = 0;
+    long used = task.iters;
+    while (now_s() - start < 0.010) {
+        double a = now_s();
+        used = task.iters;
+        task.loop(used);
+        last = now_s() - a;
+        if (last < 0.001) task.iters *= 2;
+    }
+    if (last > 0) task.iters = (long)((double)used * 0.003 / last) + 1;
+    double best = 0;
+    if (pool) peak_run(pool, &task, flops_per_iter); /* the workers' turn to warm up */
+    for (int rep = 0; rep < 5; rep++) {
+        double g = peak_run(pool, &task, flops_per_iter);
+        if (g > best) best = g;
+    }
+    kl_pool_destroy(pool);
+    kl_free(task.t0);
     pthread_mutex_lock(&g_peak_lock);
-    g_peak[isa] = best;
+    int slot = 0;
+    for (int i = 0; i < PEAK_CACHE; i++)
+        if (g_peak[i].threads == 0 || (g_peak[i].threads == threads && g_peak[i].isa == isa)) {
+            slot = i;
+            break;
+        }
+    g_peak[slot].isa = isa;
+    g_peak[slot].threads = threads;
+    g_peak[slot].gflops = best;
     pthread_mutex_unlock(&g_peak_lock);
-    return best;
+    *gflops = best;
+    return KILN_OK;
+}
+
+double kl_cpu_peak_gflops(kl_isa isa) {
+    double g = 0;
+    return kl_cpu_peak_measure(isa, 1, &g) == KILN_OK ? g : 0.0;
 }

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kiln.h"
+
 /* Levels, lowest first.  KL_ISA_AUTO asks for the active level. */
 typedef enum kl_isa {
     KL_ISA_AUTO = 0,
@@ -47,9 +49,17 @@ const char *kl_isa_name(kl_isa isa);
 /* Parse a level name ("ref", "avx2", "avx512", "auto"); false if unknown. */
 bool kl_isa_parse(const char *name, kl_isa *out);
 
-/* FP32 FMA peak of ONE core at level `isa`, in GFLOP/s, measured with a
- * short loop of independent FMAs (about 20 ms, the best of a few runs);
- * 0 when the level is not supported.  The result is cached per level. */
+/* FP32 FMA peak at level `isa` (AUTO: the active level) on `threads`
+ * threads at once, in GFLOP/s of all threads together: each thread runs a
+ * loop of independent FMAs (12 vectors; the generic level: 8 scalar
+ * multiply-adds, what plain C reaches), about 10 ms of warm-up that also
+ * sizes a run to about 3 ms, then the best of 5 runs, timed around the
+ * whole parallel loop (a temporary kl_pool of `threads`).  Cached per
+ * (level, threads) for the process.  KILN_ERR_UNSUPPORTED when the level
+ * cannot run here (CPU, OS or KILN_ISA), KILN_ERR_INVALID_ARGUMENT for
+ * threads outside 1..1024, or the pool's error. */
+kiln_status kl_cpu_peak_measure(kl_isa isa, int threads, double *gflops);
+/* kl_cpu_peak_measure on ONE thread; 0 when the level is not supported. */
 double kl_cpu_peak_gflops(kl_isa isa);
 
 #endif
