@@ -87,4 +87,13 @@ int kc_cpu_cores(void);
 /* Peak resident set size of this process in bytes (getrusage). */
 uint64_t kc_peak_rss(void);
 
+/* The measured FP32 FMA peak of level `isa` ("ref", "avx2", "avx512"; NULL:
+ * the level in use) on `threads` threads (kiln_cpu_peak_gflops); false when
+ * it cannot be measured here. */
+bool kc_peak_for(const char *isa, int threads, double *gflops);
+/* kiln sysinfo's report (also kiln bench --peak): the CPU, its ISA levels
+ * and the measured peak per level on 1 and `threads` threads (0: one per
+ * core), as text or JSON on stdout; returns the exit code. */
+int kc_sysinfo_report(const char *cmd, bool json, int threads);
+
 #endif

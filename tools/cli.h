@@ -29,6 +29,7 @@ int kc_cmd_build(int argc, char **argv);
 int kc_cmd_trtexec(int argc, char **argv);
 int kc_cmd_profile(int argc, char **argv);
 int kc_cmd_graph(int argc, char **argv);
+int kc_cmd_sysinfo(int argc, char **argv);
 /* Help printers of the subcommands whose flags come from a table. */
 void kc_build_help(FILE *f);
 void kc_trtexec_help(FILE *f);
@@ -72,6 +73,8 @@ typedef struct kc_flag {
  * command should stop. */
 bool kc_parse_args(int argc, char **argv, const kc_flag *flags, const char **model,
                    int *exit_code);
+/* Same for a subcommand that takes flags only (no positional argument). */
+bool kc_parse_flags(int argc, char **argv, const kc_flag *flags, int *exit_code);
 /* Same, with the positional argument called `what` ("IMAGE") in messages. */
 bool kc_parse_args_for(int argc, char **argv, const kc_flag *flags, const char *what,
                        const char **positional, int *exit_code);

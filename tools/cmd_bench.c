@@ -360,9 +360,50 @@ static bool kc_engine_ready_times(const char *path, size_t n, double *ms, char *
     return true;
 }
 
+/* The compute a run does and what fraction of the machine's peak it reaches. */
+typedef struct kc_compute {
+    bool have_macs;
+    uint64_t macs;      /* per inference, at the inputs' shapes */
+    size_t uncounted;   /* nodes with MACs left out (shapes not known) */
+    double gflops;      /* 2 x macs / median latency */
+    bool have_peak;     /* CPU runs: the measured FMA peak for the level and threads in use */
+    const char *isa;
+    int threads;
+    double peak_gflops, fraction;
+} kc_compute;
+
+/* MACs of what `l` loaded at the shapes of `in`, the GFLOP/s at `median_ms`,
+ * and on the CPU the fraction of the measured peak for the ISA level in use
+ * and `threads` (0: one per core). */
+static void kc_bench_compute(const kc_loaded *l, const kc_inputs *in, const char *provider, int threads,
+                             double median_ms, kc_compute *c) {
+    memset(c, 0, sizeof *c);
+    const char *names[KC_LIST_MAX];
+    const int64_t *shapes[KC_LIST_MAX];
+    int ranks[KC_LIST_MAX];
+    size_t n = in->n < KC_LIST_MAX ? in->n : KC_LIST_MAX;
+    for (size_t i = 0; i < n; i++) {
+        names[i] = in->io[i].name;
+        if (kiln_tensor_shape(in->tensors[i], &ranks[i], &shapes[i]) != KILN_OK) return;
+    }
+    kiln_status st = l->engine ? kiln_engine_macs(l->engine, names, ranks, shapes, n, &c->macs, &c->uncounted)
+                               : kiln_model_macs(l->model, names, ranks, shapes, n, &c->macs, &c->uncounted);
+    if (st != KILN_OK) c->uncounted = 0;
+    if (st != KILN_OK || c->macs == 0) return;
+    c->have_macs = true;
+    c->gflops = median_ms > 0 ? 2.0 * (double)c->macs / (median_ms * 1e6) : 0;
+    if (strstr(provider, "cuda")) return; /* the CPU's peak says nothing about a GPU */
+    c->threads = threads > 0 ? threads : kc_cpu_cores();
+    if (kiln_cpu_get("isa", &c->isa) != KILN_OK || !kc_peak_for(NULL, c->threads, &c->peak_gflops) ||
+        c->peak_gflops <= 0)
+        return;
+    c->have_peak = true;
+    c->fraction = c->gflops / c->peak_gflops;
+}
+
 /* Write the JSON report. */
 static void kc_bench_json(FILE *f, const kc_bench_info *b, const kc_inputs *in, int64_t batch, const kc_timing *t,
-                          const kc_timed *r, const kc_latency *lat, uint64_t rss) {
+                          const kc_timed *r, const kc_latency *lat, const kc_compute *cm, uint64_t rss) {
     char cpu[256];
     kj_writer w;
     kj_init(&w, f);
@@ -442,6 +483,33 @@ static void kc_bench_json(FILE *f, const kc_bench_info *b, const kc_inputs *in, 
         kj_double(&w, vals[i]);
     }
     kj_object_end(&w);
+    kj_key(&w, "compute");
+    kj_object_begin(&w);
+    kj_key(&w, "macs");
+    if (cm->have_macs) kj_uint(&w, cm->macs);
+    else kj_null(&w);
+    kj_key(&w, "flops");
+    if (cm->have_macs) kj_double(&w, 2.0 * (double)cm->macs);
+    else kj_null(&w);
+    kj_key(&w, "uncounted_nodes");
+    kj_uint(&w, cm->uncounted);
+    kj_key(&w, "complete");
+    kj_bool(&w, cm->uncounted == 0);
+    kj_key(&w, "gflops");
+    if (cm->have_macs) kj_double(&w, cm->gflops);
+    else kj_null(&w);
+    kj_key(&w, "peak_isa");
+    kj_string(&w, cm->have_peak ? cm->isa : NULL);
+    kj_key(&w, "peak_threads");
+    if (cm->have_peak) kj_int(&w, cm->threads);
+    else kj_null(&w);
+    kj_key(&w, "peak_gflops");
+    if (cm->have_peak) kj_double(&w, cm->peak_gflops);
+    else kj_null(&w);
+    kj_key(&w, "fraction_of_peak");
+    if (cm->have_peak) kj_double(&w, cm->fraction);
+    else kj_null(&w);
+    kj_object_end(&w);
     kj_key(&w, "cv");
     kj_double(&w, lat->cv);
     kj_key(&w, "unstable");
@@ -465,8 +533,26 @@ static const char *kc_engine_fact(const kiln_engine *e, const char *key, const c
     return e && kiln_engine_get(e, key, &v) == KILN_OK && v ? v : fallback;
 }
 
+/* kiln bench --peak [--threads N] [--json]: kiln sysinfo's report. */
+static int kc_bench_peak(int argc, char **argv) {
+    bool peak = false, json = false;
+    const char *threads_s = NULL;
+    const kc_flag flags[] = {{"--peak", &peak, NULL, NULL},
+                             {"--threads", NULL, &threads_s, NULL},
+                             {"--json", &json, NULL, NULL},
+                             {NULL, NULL, NULL, NULL}};
+    int code = KC_EXIT_OK;
+    long long threads = 0;
+    if (!kc_parse_flags(argc, argv, flags, &code) ||
+        (threads_s && !kc_parse_int("bench", "--threads", threads_s, 0, 1024, &threads, &code)))
+        return code;
+    return kc_sysinfo_report("bench", json, (int)threads);
+}
+
 int kc_cmd_bench(int argc, char **argv) {
     const char *cmd = "bench";
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--peak") == 0) return kc_bench_peak(argc, argv);
     kc_list files = {.n = 0};
     bool no_transfers = false;
     const char *batch_s = NULL, *shapes = NULL, *threads_s = NULL, *warmup_s = NULL, *duration_s = NULL,
@@ -551,13 +637,17 @@ int kc_cmd_bench(int argc, char **argv) {
     kc_latency_stats(r.ms, r.n, &lat);
     int64_t nbatch = kc_inputs_batch(&in);
     uint64_t rss = kc_peak_rss();
+    /* The peak is measured with the session's threads gone (they would take cores from it). */
+    kc_runner_destroy(&runner);
+    kc_compute cm;
+    kc_bench_compute(&l, &in, b.provider, b.threads, lat.median, &cm);
     if (json_path) {
         FILE *jf = json_stdout ? stdout : fopen(json_path, "w");
         if (!jf) {
             code = kc_fail(KC_EXIT_MODEL, cmd, "--json: cannot create '%s': %s", json_path, strerror(errno));
             goto done;
         }
-        kc_bench_json(jf, &b, &in, nbatch, &timing, &r, &lat, rss);
+        kc_bench_json(jf, &b, &in, nbatch, &timing, &r, &lat, &cm, rss);
         if (!json_stdout && (ferror(jf) | (fclose(jf) != 0))) {
             code = kc_fail(KC_EXIT_MODEL, cmd, "--json: cannot write '%s': %s", json_path, strerror(errno));
             goto done;
@@ -609,15 +699,22 @@ int kc_cmd_bench(int argc, char **argv) {
            "percentile(95%%) = %.4f ms, percentile(99%%) = %.4f ms\n",
            lat.min, lat.max, lat.mean, lat.median, lat.p90, lat.p95, lat.p99);
     printf("Coefficient of variation: %.2f%% (stddev %.4f ms)\n", lat.cv * 100, lat.stddev);
-    if (r.comp) {
-        kc_latency hl, cl, dl;
-        kc_latency_stats(r.h2d, r.n, &hl);
-        kc_latency_stats(r.comp, r.n, &cl);
-        kc_latency_stats(r.d2h, r.n, &dl);
-        printf("GPU (CUDA events, medians): H2D %.4f ms, compute %.4f ms, D2H %.4f ms%s\n", hl.median, cl.median,
-               dl.median, no_transfers ? " (--noDataTransfers: compute only)" : "");
-        printf("GPU compute: min = %.4f ms, mean = %.4f ms, median = %.4f ms, percentile(99%%) = %.4f ms; %.4g samples/s\n",
-               cl.min, cl.mean, cl.median, cl.p99, cl.median > 0 ? 1e3 * (double)nbatch / cl.median : 0);
+    if (cm.have_macs) {
+        char mb[64];
+        const char *least = cm.uncounted ? "at least " : "";
+        printf("Compute: %s%s MACs per inference (%.4g GFLOP", least, kc_fmt_count(cm.macs, mb, sizeof mb),
+               2.0 * (double)cm.macs * 1e-9);
+        if (cm.uncounted) printf("; %zu node%s of unknown shape not counted", cm.uncounted, cm.uncounted == 1 ? "" : "s");
+        printf("); %s%.4g GFLOP/s at the median latency", least, cm.gflops);
+        if (cm.have_peak)
+            printf(", %s%.1f%% of the measured FP32 FMA peak (%s, %d thread%s: %.1f GFLOP/s)", least, cm.fraction * 100,
+                   cm.isa, cm.threads, cm.threads == 1 ? "" : "s", cm.peak_gflops);
+        printf("\n");
+    } else if (cm.uncounted) {
+        printf("Compute: not counted (%zu Conv/Gemm/MatMul node%s whose shapes are not known before the run)\n", cm.uncounted,
+               cm.uncounted == 1 ? "" : "s");
+    } else {
+        printf("Compute: no Conv, Gemm or MatMul nodes\n");
     }
     printf("Peak RSS: %s\n", kc_fmt_bytes(rss, buf2, sizeof buf2));
     if (lat.cv > 0.10)

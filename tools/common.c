@@ -135,6 +135,10 @@ bool kc_parse_args_for(int argc, char **argv, const kc_flag *flags, const char *
                 *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "unknown flag '%s' (try 'kiln help %s')", word, cmd);
             return false;
         }
+        if (!what) {
+            *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "unexpected argument '%s' (kiln %s takes flags only)", a, cmd);
+            return false;
+        }
         if (*positional) {
             *exit_code = kc_fail(KC_EXIT_USAGE, cmd,
                                  "unexpected argument '%s' after %s '%s' (one %s at a time)", a, what,
@@ -143,12 +147,17 @@ bool kc_parse_args_for(int argc, char **argv, const kc_flag *flags, const char *
         }
         *positional = a;
     }
-    if (!*positional) {
+    if (!*positional && what) {
         *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "missing %s argument (usage: kiln %s %s; try 'kiln help %s')",
                              what, cmd, what, cmd);
         return false;
     }
     return true;
+}
+
+bool kc_parse_flags(int argc, char **argv, const kc_flag *flags, int *exit_code) {
+    const char *none;
+    return kc_parse_args_for(argc, argv, flags, NULL, &none, exit_code);
 }
 
 bool kc_parse_args(int argc, char **argv, const kc_flag *flags, const char **model,

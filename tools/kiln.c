@@ -104,9 +104,10 @@ static const kc_command kc_commands[] = {
      "  kiln run model.onnx --input input_ids=ids.npy --input attention_mask=mask.npy --output out/\n"
      "\n"
      "exit status: 0 ok, 1 a file or the model could not be used, 2 usage error\n", false, NULL},
-    {"bench", kc_cmd_bench, "time a model: latency percentiles, throughput (like trtexec)",
+    {"bench", kc_cmd_bench, "time a model: latency percentiles, throughput, GFLOP/s (like trtexec)",
      "usage: kiln bench MODEL|ENGINE [--batch N] [--shapes SPEC] [--threads N] [--warmup MS]\n"
      "                  [--duration S | --iterations N] [--cache DIR] [--json FILE]\n"
+     "       kiln bench --peak [--threads N] [--json]\n"
      "\n"
      "Time MODEL on the CPU with seeded random inputs (or --input files): model\n"
      "load time, session creation time, throughput (inferences/s and samples/s)\n"
@@ -115,6 +116,12 @@ static const kc_command kc_commands[] = {
      "the machine looks unstable) and the peak resident memory.  Prints what was\n"
      "measured: kiln version, provider, threads and CPU model.  A progress line is\n"
      "shown on a terminal only.\n"
+     "\n"
+     "Compute: the MACs of the model at the inputs' shapes (as 'kiln info' counts\n"
+     "them), the GFLOP/s achieved at the median latency (FLOPs = 2 x MACs), and,\n"
+     "on the CPU, its fraction of the FP32 FMA peak that kiln measures for the ISA\n"
+     "level in use and the thread count used (kiln sysinfo).  --peak prints\n"
+     "'kiln sysinfo' (the peak per ISA level, 1 thread and all) without a model.\n"
      "\n"
      "With a model, the session builds the engine in memory (its creation time\n"
      "is the build time) or loads it from the engine cache (--cache DIR).  With\n"
@@ -136,6 +143,8 @@ static const kc_command kc_commands[] = {
      "  --duration S       measure for at least S seconds (default 3)\n"
      "  --iterations N     measure N runs (with --duration: at least N runs)\n"
      "  --json FILE        write a JSON report, every latency included ('-': stdout)\n"
+     "  --peak             print the measured FP32 FMA peak per ISA level (kiln sysinfo)\n"
+     "                     instead of timing a model\n"
      "  --noDataTransfers  GPU engines: time the compute alone, on the inputs already\n"
      "                     on the device (as trtexec --noDataTransfers)\n"
      "  --help             show this help\n"
@@ -171,6 +180,24 @@ static const kc_command kc_commands[] = {
      "  --help              show this help\n"
      "\n"
      "exit status: 0 ok, 1 the model could not be loaded or run, 2 usage error\n", false, NULL},
+    {"sysinfo", kc_cmd_sysinfo, "this machine: CPU, ISA levels, measured FP32 FMA peak per level",
+     "usage: kiln sysinfo [--threads N] [--json]\n"
+     "\n"
+     "Describe this machine as kiln sees it: the CPU model (/proc/cpuinfo), the\n"
+     "cpuid vendor and brand, cores online, the x86 features detected, the ISA\n"
+     "levels (ref, avx2, avx512) the CPU supports and the one kiln's kernels use\n"
+     "(the highest, lowered by KILN_ISA=ref|avx2|avx512), and the FP32 FMA peak\n"
+     "kiln measures per level with a short loop of independent FMAs (about 30 ms\n"
+     "per figure), on 1 thread and on all threads at once.  'kiln bench' reports\n"
+     "a model's GFLOP/s as a fraction of this peak; 'kiln bench --peak' prints\n"
+     "this report.\n"
+     "\n"
+     "flags:\n"
+     "  --threads N   threads of the all-threads column (default 0: one per core)\n"
+     "  --json        write machine-readable JSON to stdout\n"
+     "  --help        show this help\n"
+     "\n"
+     "exit status: 0 ok, 1 the peak could not be measured, 2 usage error\n", false, NULL},
     {"build", kc_cmd_build, "optimize a model into an engine file (TensorRT's builder)", NULL, false, kc_build_help},
     {"profile", kc_cmd_profile, "per-layer times of a model or engine, slowest first", NULL, false, kc_profile_help},
     {"graph", kc_cmd_graph, "the graph before or after optimization as Graphviz DOT", NULL, false, kc_graph_help},

@@ -4,7 +4,10 @@
 # bench prints trtexec's metric names and what was measured, writes a JSON
 # report whose numbers agree with each other, runs exactly --iterations N,
 # takes --batch and --shapes for dynamic axes, and prints nothing on stderr
-# when stderr is not a terminal (no progress line in a pipe).  compare
+# when stderr is not a terminal (no progress line in a pipe), reports MACs,
+# GFLOP/s and the fraction of the measured FMA peak consistently with
+# `kiln info`; sysinfo / bench --peak report the ISA levels and a peak for
+# each, honouring KILN_ISA.  compare
 # prints one table with the CPU FP32 reference and "unavailable" rows.
 # Needs python3 (for JSON) and the conformance models (exits 77 without).
 # Env: KILN_SHARED_DIR, KILN_SOURCE_DIR, KILN_BUILD_DIR.
@@ -76,9 +79,43 @@ t = d["throughput"]; assert abs(t["samples_per_s"] - 2 * t["inferences_per_s"]) 
     else
         fail "bench --batch 2: $(cat r.err) $(head -c 300 r.json)"
     fi
+    # Compute: MACs at batch 2 = 2 x kiln info's count (batch taken as 1); GFLOP/s at the median.
+    if "$kiln" info "$resnet" --json >i.json 2>i.err &&
+        "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); i=json.load(open(sys.argv[2])); c=d["compute"]
+assert c["macs"] == 2 * i["macs"]["total"] and c["complete"], (c, i["macs"])
+assert abs(c["gflops"] - 2 * c["macs"] / (d["latency_ms"]["median"] * 1e6)) <= 1e-9 * c["gflops"], c
+assert c["peak_gflops"] > 0 and c["peak_isa"] in ("ref", "avx2", "avx512") and c["peak_threads"] >= 1, c
+assert abs(c["fraction_of_peak"] - c["gflops"] / c["peak_gflops"]) <= 1e-9, c' r.json i.json; then
+        ok "bench compute: MACs at batch 2, GFLOP/s, fraction of peak"
+    else
+        fail "bench compute: $(cat i.err) $(head -c 300 i.json)"
+    fi
     "$kiln" bench "$resnet" --shapes input:3x3x224x224 --iterations 1 --warmup 0 >s.out 2>s.err &&
         grep -q "float\[3,3,224,224\]" s.out && ok "bench --shapes" || fail "bench --shapes: $(cat s.err s.out)"
 fi
+
+# A model without Conv/Gemm/MatMul says so; the JSON has nulls.
+grep -qF "Compute: no Conv, Gemm or MatMul nodes" b.out && ok "bench compute line (no MACs)" ||
+    fail "bench compute line: $(grep Compute b.out)"
+"$py" -c 'import json,sys; c=json.load(open(sys.argv[1]))["compute"]; assert c["macs"] is None and c["gflops"] is None, c' \
+    b.json && ok "bench compute JSON (no MACs)" || fail "bench compute JSON: $(head -c 300 b.json)"
+
+# sysinfo and bench --peak: the CPU, ISA levels, a positive peak per usable level.
+if "$kiln" sysinfo --json >si.json 2>si.err &&
+    "$py" -c 'import json,sys; d=json.load(open(sys.argv[1]))
+lv = d["isa_levels"].split(","); assert lv[0] == "ref" and d["isa"] == lv[-1], d
+p = {(x["isa"], x["threads"]): x["gflops"] for x in d["peak_gflops"]}
+assert all((l, 1) in p and p[(l, 1)] > 0 for l in lv), p
+assert d["cores"] == 1 or all((l, d["cores"]) in p for l in lv), p' si.json; then
+    ok "sysinfo --json"
+else
+    fail "sysinfo --json: $(cat si.err) $(head -c 400 si.json)"
+fi
+KILN_ISA=ref "$kiln" bench --peak >pk.out 2>pk.err && grep -qE '^  ref +[0-9.]+ .*<- in use' pk.out &&
+    grep -q 'ISA: detected .*; in use ref (KILN_ISA=ref)' pk.out && ok "bench --peak with KILN_ISA=ref" ||
+    fail "bench --peak: $(cat pk.err pk.out)"
+"$kiln" sysinfo "$add" >/dev/null 2>sx.err; [ $? -eq 2 ] && grep -q "takes flags only" sx.err &&
+    ok "sysinfo refuses a model" || fail "sysinfo MODEL: $(cat sx.err)"
 
 # compare: the reference row and unavailable rows, as text and JSON.
 if "$kiln" compare "$add" --providers cpu,cuda --precisions fp32,fp16 --iterations 3 --warmup 0 >c.out 2>c.err; then
