@@ -226,18 +226,42 @@ def fmt_ratio(a, b):
     return "-" if a is None or b is None else "%.2f" % (a / b)
 
 
+def fmt_gflops(r):
+    """kiln's GFLOP/s at its median and the fraction of the measured peak, or "-"."""
+    g = r.get("kiln_gflops")
+    if g is None:
+        return "-"
+    s = "%.1f" % g
+    if r.get("peak_fraction") is not None:
+        s += " (%.0f%%)" % (100 * r["peak_fraction"])
+    return s
+
+
 def table(results):
     """The Markdown table of the results."""
-    rows = ["| model | batch | threads | kiln ms | ORT ms | torch ms | ORT/kiln | torch/kiln |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| model | batch | threads | kiln ms | ORT ms | torch ms | ORT/kiln | torch/kiln "
+            "| kiln GFLOP/s (% peak) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         med = r.get("median_ms", {})
         k, o, t = med.get("kiln"), med.get("ort"), med.get("torch")
         note = " (%s)" % r["note"] if r.get("note") else ""
-        rows.append("| %s%s | %d | %d | %s | %s | %s | %s | %s |" % (
+        rows.append("| %s%s | %d | %d | %s | %s | %s | %s | %s | %s |" % (
             r["model"], note, r["batch"], r["threads"], fmt_ms(k), fmt_ms(o), fmt_ms(t),
-            fmt_ratio(o, k), fmt_ratio(t, k)))
+            fmt_ratio(o, k), fmt_ratio(t, k), fmt_gflops(r)))
     return "\n".join(rows)
+
+
+def measure_peaks(kiln_time, threads, log):
+    """kiln's measured FP32 FMA peak (level in use) per thread count, before any worker starts."""
+    peaks = {}
+    for nt in threads:
+        out = subprocess.run([kiln_time, "--peak", str(nt)], capture_output=True, text=True).stdout.split()
+        if len(out) == 3 and out[0] == "peak":
+            peaks[nt] = {"isa": out[1], "gflops": float(out[2])}
+            log("bench: measured FP32 FMA peak, %s, %d thread%s: %.1f GFLOP/s" % (
+                out[1], nt, "" if nt == 1 else "s", float(out[2])))
+    return peaks
 
 
 def main():
@@ -289,6 +313,8 @@ def main():
     log("bench: %s, %d cores, commit %s, load average %.2f %.2f %.2f" % (
         info["cpu"], info["cores"], info["commit"], *info["loadavg_start"]))
 
+    peaks = measure_peaks(args.kiln_time, threads, log)
+    info["peak_gflops"] = {str(k): v for k, v in peaks.items()}
     results = []
     tmp = tempfile.mkdtemp(prefix="kiln-bench.")
     try:
@@ -350,6 +376,14 @@ def main():
                         res["runs_ms"] = samples
                         res["median_ms"] = {rt: statistics.median(s) for rt, s in samples.items()}
                         res["min_ms"] = {rt: min(s) for rt, s in samples.items()}
+                        ready = workers["kiln"].ready
+                        if len(ready) >= 4 and int(ready[2]) > 0 and int(ready[3]) == 0:
+                            res["macs"] = int(ready[2])
+                            res["kiln_gflops"] = 2 * res["macs"] / (res["median_ms"]["kiln"] * 1e6)
+                            if nt in peaks:
+                                res["peak_gflops"] = peaks[nt]["gflops"]
+                                res["peak_isa"] = peaks[nt]["isa"]
+                                res["peak_fraction"] = res["kiln_gflops"] / peaks[nt]["gflops"]
                         med = res["median_ms"]
                         log("    median: kiln %s ms, ORT %s ms, torch %s ms; ORT/kiln %s, "
                             "torch/kiln %s" % (fmt_ms(med["kiln"]), fmt_ms(med["ort"]),
@@ -388,8 +422,14 @@ def main():
             f.write("- Load average (1/5/15 min): %.2f %.2f %.2f at the start, %.2f %.2f %.2f "
                     "at the end; %.0f s in all\n" % (*info["loadavg_start"], *info["loadavg_end"],
                                                      info["elapsed_s"]))
-            f.write("- PyTorch %s, node %s, ONNX Runtime (onnxruntime-node) 1.30.0\n\n" % (
+            f.write("- PyTorch %s, node %s, ONNX Runtime (onnxruntime-node) 1.30.0\n" % (
                 info["torch"], info["node"]))
+            if peaks:
+                f.write("- kiln's measured FP32 FMA peak (%s): %s\n" % (
+                    "/".join(sorted({p["isa"] for p in peaks.values()})),
+                    ", ".join("%.1f GFLOP/s on %d thread%s" % (p["gflops"], nt, "" if nt == 1 else "s")
+                              for nt, p in sorted(peaks.items()))))
+            f.write("\n")
             f.write(md + "\n")
     failed = [r for r in results if r.get("error")]
     return 1 if failed else 0

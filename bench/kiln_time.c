@@ -3,13 +3,17 @@
  * one session with a given thread count, then answers commands on stdin:
  *
  *   kiln_time MODEL THREADS NAME:DTYPE:D0xD1x...:RAWFILE [...]
+ *   kiln_time --peak THREADS   print "peak ISA GFLOPS" (kiln_cpu_peak_gflops
+ *                              at the level in use) and exit
  *
  *   run N      run the model N times; print "ok T1 T2 ... TN" (ms per run)
  *   dump DIR   run once; write output K as DIR/out_K.bin (raw bytes) and
  *              print "ok DTYPE:D0xD1 ..." (one shape per output)
  *   quit       exit
  *
- * Startup prints "ready LOAD_MS SESSION_MS", or "error MESSAGE" and exits 1.
+ * Startup prints "ready LOAD_MS SESSION_MS MACS UNCOUNTED" (MACS: kiln_model_macs
+ * at the inputs' shapes, UNCOUNTED: nodes of unknown shape it left out), or
+ * "error MESSAGE" and exits 1.
  * DTYPE is float or int64.  Each RAWFILE holds the input's bytes (native
  * order).  Outputs are created by kiln on each run and released after it,
  * as ONNX Runtime and PyTorch allocate theirs on each run.
@@ -110,6 +114,15 @@ static void dump(kiln_session *s, const char *dir) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--peak") == 0) {
+        const char *isa = "?";
+        double g = 0;
+        kiln_status st = kiln_cpu_peak_gflops(NULL, atoi(argv[2]), &g);
+        if (st != KILN_OK) die(st, "kiln_cpu_peak_gflops");
+        kiln_cpu_get("isa", &isa);
+        printf("peak %s %.3f\n", isa, g);
+        return 0;
+    }
     if (argc < 3) {
         fprintf(stderr, "usage: kiln_time MODEL THREADS NAME:DTYPE:DIMS:RAWFILE...\n");
         return 2;
@@ -135,7 +148,16 @@ int main(int argc, char **argv) {
     kiln_session *s;
     if ((st = kiln_session_create(m, o, &s)) != KILN_OK) die(st, "kiln_session_create");
     kiln_session_options_destroy(o);
-    printf("ready %.3f %.3f\n", t1 - t0, now_ms() - t1);
+    double t2 = now_ms();
+    int ranks[MAX_IO];
+    const int64_t *shapes[MAX_IO];
+    for (size_t i = 0; i < n_in; i++)
+        if ((st = kiln_tensor_shape(in_tensors[i], &ranks[i], &shapes[i])) != KILN_OK) die(st, "kiln_tensor_shape");
+    uint64_t macs = 0;
+    size_t uncounted = 0;
+    if ((st = kiln_model_macs(m, in_names, ranks, shapes, n_in, &macs, &uncounted)) != KILN_OK)
+        die(st, "kiln_model_macs");
+    printf("ready %.3f %.3f %llu %zu\n", t1 - t0, t2 - t1, (unsigned long long)macs, uncounted);
     fflush(stdout);
 
     char line[4096];
