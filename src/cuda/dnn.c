@@ -212,6 +212,29 @@ static bool conv_fusable(const kc_conv *c, int algo)
     return q->act == KC_ACT_NONE && algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
 }
 
+/* Does kiln's depthwise NHWC kernel take this convolution? */
+static bool dw_applies(const kc_conv_desc *q)
+{
+    return q->nhwc && q->groups == q->c && q->k == q->c && q->c % 8 == 0 && q->r * q->s <= KC_DW_MAX_TAPS &&
+           !getenv("KILN_CUDA_NO_DW");
+}
+
+static int dw_exec(const kc_conv *c, const void *x, const void *w, const void *bias, const void *z, void *y,
+                   cudaStream_t stream, char *why, size_t why_size)
+{
+    const kc_conv_desc *q = &c->desc;
+    kc_dwconv p = {.n = q->n, .h = q->h, .w = q->w, .c = q->c, .oh = q->oh, .ow = q->ow, .r = (int)q->r,
+                   .s = (int)q->s, .pt = q->pad_t, .pl = q->pad_l, .sh = q->stride_h, .sw = q->stride_w,
+                   .dh = q->dil_h, .dw = q->dil_w, .act = q->act, .alpha = q->act_alpha, .beta = q->act_beta};
+    const void *b = q->has_bias ? bias : NULL, *zz = q->has_z ? z : NULL;
+    if (!kc_dwconv_nhwc_ok(&p, x, y, zz))
+        return kc_fail(why, why_size, "kc_dwconv_nhwc: unaligned tensors");
+    cudaError_t e = kc_dwconv_nhwc(y, x, w, b, zz, &p, q->t, stream);
+    if (e != cudaSuccess)
+        return cuda_fail(why, why_size, "kc_dwconv_nhwc", e);
+    return 0;
+}
+
 /* A cuDNN status that means "this combination is not available" (fall back)
  * rather than a failure of the device. */
 static bool cudnn_refused(cudnnStatus_t s) { return s >= 2000 && s < 4000; }
@@ -223,10 +246,12 @@ static int conv_exec(kc_conv *c, int algo, size_t ws_bytes, bool fused, const vo
                      size_t why_size)
 {
     const kc_conv_desc *q = &c->desc;
-    cudnnHandle_t h = c->d->cudnn;
-    cudnnStatus_t st = cudnnSetStream(h, stream);
     if (refused)
         *refused = false;
+    if (algo == KC_CONV_ALGO_DW)
+        return dw_exec(c, x, w, bias, z, y, stream, why, why_size);
+    cudnnHandle_t h = c->d->cudnn;
+    cudnnStatus_t st = cudnnSetStream(h, stream);
     if (st != CUDNN_STATUS_SUCCESS)
         return cudnn_fail(why, why_size, "cudnnSetStream", st);
     float one = 1.0f, zero = 0.0f;
@@ -367,6 +392,21 @@ static int conv_autotune(kc_conv *c, size_t max_ws, char *why, size_t why_size)
             c->fused = tm.fused;
         }
     }
+    if (dw_applies(q)) {
+        tm.algo = KC_CONV_ALGO_DW;
+        tm.ws_bytes = 0;
+        tm.fused = false;
+        if (!dw_exec(c, tm.x, tm.w, tm.b, q->has_z ? tm.y : NULL, tm.y, d->stream, last, sizeof last) &&
+            cudaStreamSynchronize(d->stream) == cudaSuccess) {
+            float ms = time_median(d, conv_timed, &tm, last, sizeof last);
+            if (ms >= 0.0f && (best < 0.0f || ms < best)) {
+                best = ms;
+                c->algo = KC_CONV_ALGO_DW;
+                c->ws = 0;
+                c->fused = false;
+            }
+        }
+    }
     (void)cudaGetLastError(); /* launch-configuration errors of refused algorithms are not sticky */
     if (best < 0.0f) {
         rc = kc_fail(why, why_size, "kc_conv_create: no cuDNN algorithm ran (last: %s)", last);
@@ -395,7 +435,9 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
         q->c % q->groups || q->k % q->groups || q->stride_h < 1 || q->stride_w < 1 || q->dil_h < 1 || q->dil_w < 1 ||
         q->pad_t < 0 || q->pad_l < 0 || q->pad_b < 0 || q->pad_r < 0 || q->act < 0 || q->act >= KC_ACT_COUNT)
         return kc_fail(why, why_size, "kc_conv_create: invalid convolution description");
-    if (algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT)
+    if (algo == KC_CONV_ALGO_DW && !dw_applies(q))
+        return kc_fail(why, why_size, "kc_conv_create: kiln's depthwise kernel does not take this convolution");
+    if (algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT && algo != KC_CONV_ALGO_DW)
         return kc_fail(why, why_size, "kc_conv_create: algorithm %d out of range (cuDNN has %d)", algo,
                        (int)CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     kc_conv *c = kl_calloc(1, sizeof *c);
@@ -445,7 +487,12 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
                          (long long)q->oh, (long long)q->ow, oh, ow);
         goto out;
     }
-    if (algo >= 0) {
+    if (algo == KC_CONV_ALGO_DW) {
+        c->algo = algo;
+        c->ws = 0;
+        c->ms = 0.0f;
+        c->fused = false;
+    } else if (algo >= 0) {
         size_t ws = 0;
         DNN_TRY("cudnnGetConvolutionForwardWorkspaceSize",
                 cudnnGetConvolutionForwardWorkspaceSize(d->cudnn, c->xd, c->wd, c->cd, c->yd,

@@ -54,6 +54,12 @@ typedef struct kc_conv_desc {
 
 typedef struct kc_conv kc_conv;
 
+/* The algorithm number of kiln's own depthwise NHWC kernel
+ * (kc_dwconv_nhwc), timed against cuDNN's algorithms for depthwise NHWC
+ * convolutions (groups == C == K, C % 8 == 0, at most KC_DW_MAX_TAPS taps;
+ * KILN_CUDA_NO_DW=1 leaves it out). */
+#define KC_CONV_ALGO_DW 1000
+
 /* Describe the convolution and choose its algorithm.  algo < 0: time every
  * algorithm cuDNN offers on scratch buffers (cudnnFindConvolutionForward-
  * AlgorithmEx or per-algorithm timing) and keep the fastest whose workspace

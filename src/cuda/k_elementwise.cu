@@ -376,7 +376,7 @@ typedef struct fe_args {
     const void *in[KC_MAX_INPUTS];
     void *y;
     int64_t n;
-    int n_steps, rank;
+    int n_steps, rank, n_in;
     int op[KC_MAX_STEPS], arg[KC_MAX_STEPS];
     float imm[KC_MAX_STEPS];
     int64_t d[KC_MAX_RANK];
@@ -419,28 +419,31 @@ template <int N> static __device__ __forceinline__ void fe_step(int op, float *v
     }
 }
 
-/* Any layout: per element, the coordinates over the collapsed dims. */
-template <typename T> __global__ void k_fe_gen(const fe_args a) {
-    int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t i = tid; i < a.n; i += nth) {
-        int64_t c[KC_MAX_RANK], r = i, off = 0;
+/* Any layout: per element, the coordinates over the collapsed dims. I is
+ * the index type: 32-bit when every offset fits (64-bit division costs
+ * several times as much on the GPU). */
+template <typename T, typename I> __global__ void k_fe_gen(const fe_args a) {
+    I tid = (I)blockIdx.x * blockDim.x + threadIdx.x, nth = (I)gridDim.x * blockDim.x, n = (I)a.n;
+    for (I i = tid; i < n; i += nth) {
+        I c[KC_MAX_RANK], r = i, off = 0;
 #pragma unroll
         for (int k = 0; k < KC_MAX_RANK; k++) {
             c[k] = 0;
             if (k < a.rank) {
-                c[k] = r % a.d[k];
-                r /= a.d[k];
+                I d = (I)a.d[k];
+                c[k] = r % d;
+                r /= d;
             }
         }
 #pragma unroll
-        for (int k = 0; k < KC_MAX_RANK; k++) off += c[k] * a.st[0][k];
+        for (int k = 0; k < KC_MAX_RANK; k++) off += c[k] * (I)a.st[0][k];
         float v = kc_ld((const T *)a.in[0] + off), o;
         for (int s = 0; s < a.n_steps; s++) {
             int g = a.arg[s];
             if (g >= 0) {
                 off = 0;
 #pragma unroll
-                for (int k = 0; k < KC_MAX_RANK; k++) off += c[k] * a.st[g][k];
+                for (int k = 0; k < KC_MAX_RANK; k++) off += c[k] * (I)a.st[g][k];
                 o = kc_ld((const T *)a.in[g] + off);
             } else {
                 o = g == -1 ? a.imm[s] : v;
@@ -448,6 +451,52 @@ template <typename T> __global__ void k_fe_gen(const fe_args a) {
             fe_step<1>(a.op[s], &v, &o);
         }
         kc_st((T *)a.y + i, v);
+    }
+}
+
+/* Broadcasting over the outer collapsed dims, the innermost one a multiple
+ * of 8 with every input dense (stride 1, 16-byte aligned rows) or constant
+ * along it: 8 elements per thread, the coordinates once per 8 (an SE
+ * block's x * s[N,1,1,C] in NHWC, a position embedding [1,S,E] added over
+ * the batch). */
+template <typename T, typename I> __global__ void k_fe_bvec(const fe_args a) {
+    I tid = (I)blockIdx.x * blockDim.x + threadIdx.x, nth = (I)gridDim.x * blockDim.x, ng = (I)(a.n / 8);
+    I d0 = (I)a.d[0];
+    for (I gi = tid; gi < ng; gi += nth) {
+        I i = gi * 8, c0 = i % d0, r = i / d0;
+        I off[KC_MAX_INPUTS];
+#pragma unroll
+        for (int j = 0; j < KC_MAX_INPUTS; j++) off[j] = j < a.n_in ? c0 * (I)a.st[j][0] : 0;
+#pragma unroll
+        for (int k = 1; k < KC_MAX_RANK; k++) {
+            if (k < a.rank) {
+                I d = (I)a.d[k], ck = r % d;
+                r /= d;
+#pragma unroll
+                for (int j = 0; j < KC_MAX_INPUTS; j++)
+                    if (j < a.n_in) off[j] += ck * (I)a.st[j][k];
+            }
+        }
+        float v[8], o[8];
+        if (a.st[0][0]) {
+            kc_ld8((const T *)a.in[0] + off[0], v);
+        } else {
+            float s0 = kc_ld((const T *)a.in[0] + off[0]);
+#pragma unroll
+            for (int e = 0; e < 8; e++) v[e] = s0;
+        }
+        for (int s = 0; s < a.n_steps; s++) {
+            int g = a.arg[s];
+            if (g >= 0 && a.st[g][0]) {
+                kc_ld8((const T *)a.in[g] + off[g], o);
+            } else {
+                float s0 = g >= 0 ? kc_ld((const T *)a.in[g] + off[g]) : a.imm[s];
+#pragma unroll
+                for (int e = 0; e < 8; e++) o[e] = g == -2 ? v[e] : s0;
+            }
+            fe_step<8>(a.op[s], v, o);
+        }
+        kc_st8((T *)a.y + i, v);
     }
 }
 
@@ -507,6 +556,7 @@ extern "C" cudaError_t kc_fe(void *y, const void *const *inputs, const kc_fe_pro
         a.imm[s] = p->imm[s];
     }
     for (int j = 0; j < p->n_inputs; j++) a.in[j] = inputs[j];
+    a.n_in = p->n_inputs;
     /* collapse y's dims (innermost first): drop 1s, merge where every input's strides chain */
     a.n = 1;
     for (int k = p->rank - 1; k >= 0; k--) {
@@ -528,14 +578,112 @@ extern "C" cudaError_t kc_fe(void *y, const void *const *inputs, const kc_fe_pro
     bool vec = a.rank <= 1 && kc_aligned(y, 16);
     for (int j = 0; vec && j < p->n_inputs; j++)
         vec = a.st[j][0] == 0 || (a.st[j][0] == 1 && kc_aligned(inputs[j], 16));
+    /* 32-bit indices when n and every input's largest offset fit */
+    bool small = a.n <= (int64_t)UINT32_MAX;
+    for (int j = 0; small && j < p->n_inputs; j++) {
+        int64_t top = 0;
+        for (int k = 0; k < a.rank; k++) top += (a.d[k] - 1) * (a.st[j][k] < 0 ? -a.st[j][k] : a.st[j][k]);
+        small = top <= (int64_t)UINT32_MAX;
+        for (int k = 0; k < a.rank; k++) small = small && a.st[j][k] >= 0;
+    }
+    bool bvec = !vec && small && a.rank >= 2 && a.d[0] % 8 == 0 && kc_aligned(y, 16);
+    for (int j = 0; bvec && j < p->n_inputs; j++) {
+        if (a.st[j][0] == 0) continue;
+        bvec = a.st[j][0] == 1 && kc_aligned(inputs[j], 16);
+        for (int k = 1; bvec && k < a.rank; k++) bvec = a.st[j][k] % 8 == 0;
+    }
     if (vec) {
         unsigned g = kc_blocks(a.n / 8 > a.n % 8 ? a.n / 8 : a.n % 8, KC_THREADS);
         if (t == KC_F16) k_fe_vec<__half><<<g, KC_THREADS, 0, stream>>>(a);
         else k_fe_vec<float><<<g, KC_THREADS, 0, stream>>>(a);
+    } else if (bvec) {
+        unsigned g = kc_blocks(a.n / 8, KC_THREADS);
+        if (t == KC_F16) k_fe_bvec<__half, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);
+        else k_fe_bvec<float, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);
+    } else if (small) {
+        unsigned g = kc_blocks(a.n, KC_THREADS);
+        if (t == KC_F16) k_fe_gen<__half, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);
+        else k_fe_gen<float, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);
     } else {
         unsigned g = kc_blocks(a.n, KC_THREADS);
-        if (t == KC_F16) k_fe_gen<__half><<<g, KC_THREADS, 0, stream>>>(a);
-        else k_fe_gen<float><<<g, KC_THREADS, 0, stream>>>(a);
+        if (t == KC_F16) k_fe_gen<__half, int64_t><<<g, KC_THREADS, 0, stream>>>(a);
+        else k_fe_gen<float, int64_t><<<g, KC_THREADS, 0, stream>>>(a);
+    }
+    return cudaGetLastError();
+}
+
+/* ---- einsum ---------------------------------------------------------------------------- */
+
+typedef struct es_args {
+    const void *x0, *x1;
+    void *y;
+    int n_out, n_sum;
+    int64_t n, outer_sum; /* y's elements; summed combinations outside the innermost summed label */
+    int64_t size[KC_EINSUM_LABELS], st0[KC_EINSUM_LABELS], st1[KC_EINSUM_LABELS];
+} es_args;
+
+/* One thread per y element: its coordinates give both operands' bases, then
+ * the summed labels (the last one innermost, the others by a linear index). */
+template <typename T, typename I> __global__ void k_einsum(const es_args a) {
+    I tid = (I)blockIdx.x * blockDim.x + threadIdx.x, nth = (I)gridDim.x * blockDim.x, n = (I)a.n;
+    const T *x0 = (const T *)a.x0, *x1 = (const T *)a.x1;
+    int last = a.n_out + a.n_sum - 1;
+    I dl = a.n_sum ? (I)a.size[last] : 1, s0l = a.n_sum ? (I)a.st0[last] : 0, s1l = a.n_sum ? (I)a.st1[last] : 0;
+    for (I i = tid; i < n; i += nth) {
+        I r = i, b0 = 0, b1 = 0;
+        for (int l = a.n_out - 1; l >= 0; l--) {
+            I d = (I)a.size[l], c = r % d;
+            r /= d;
+            b0 += c * (I)a.st0[l];
+            b1 += c * (I)a.st1[l];
+        }
+        float acc = 0.f;
+        for (I o = 0; o < (I)a.outer_sum; o++) {
+            I q = o, o0 = b0, o1 = b1;
+            for (int l = last - 1; l >= a.n_out; l--) {
+                I d = (I)a.size[l], c = q % d;
+                q /= d;
+                o0 += c * (I)a.st0[l];
+                o1 += c * (I)a.st1[l];
+            }
+            if (x1) {
+                for (I j = 0; j < dl; j++) acc += kc_ld(x0 + o0 + j * s0l) * kc_ld(x1 + o1 + j * s1l);
+            } else {
+                for (I j = 0; j < dl; j++) acc += kc_ld(x0 + o0 + j * s0l);
+            }
+        }
+        kc_st((T *)a.y + i, acc);
+    }
+}
+
+extern "C" cudaError_t kc_einsum(void *y, const void *x0, const void *x1, const kc_einsum_desc *d, kc_dtype t,
+                                 cudaStream_t stream) {
+    if (!d || !x0 || d->n_out < 0 || d->n_sum < 0 || d->n_out + d->n_sum > KC_EINSUM_LABELS)
+        return cudaErrorInvalidValue;
+    es_args a;
+    memset(&a, 0, sizeof a);
+    a.x0 = x0, a.x1 = x1, a.y = y, a.n_out = d->n_out, a.n_sum = d->n_sum;
+    a.n = 1;
+    a.outer_sum = 1;
+    int64_t top0 = 0, top1 = 0;
+    for (int l = 0; l < d->n_out + d->n_sum; l++) {
+        if (d->size[l] < 0 || d->st[0][l] < 0 || d->st[1][l] < 0) return cudaErrorInvalidValue;
+        if (d->size[l] == 0) {
+            if (l < d->n_out) return cudaSuccess; /* empty y */
+        }
+        a.size[l] = d->size[l], a.st0[l] = d->st[0][l], a.st1[l] = d->st[1][l];
+        if (l < d->n_out) a.n *= d->size[l];
+        else if (l < d->n_out + d->n_sum - 1) a.outer_sum *= d->size[l];
+        if (d->size[l] > 0) top0 += (d->size[l] - 1) * d->st[0][l], top1 += (d->size[l] - 1) * d->st[1][l];
+    }
+    bool small = a.n <= (int64_t)UINT32_MAX && top0 <= (int64_t)UINT32_MAX && top1 <= (int64_t)UINT32_MAX;
+    unsigned g = kc_blocks(a.n, KC_THREADS);
+    if (small) {
+        if (t == KC_F16) k_einsum<__half, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);
+        else k_einsum<float, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);
+    } else {
+        if (t == KC_F16) k_einsum<__half, int64_t><<<g, KC_THREADS, 0, stream>>>(a);
+        else k_einsum<float, int64_t><<<g, KC_THREADS, 0, stream>>>(a);
     }
     return cudaGetLastError();
 }

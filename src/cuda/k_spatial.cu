@@ -342,3 +342,97 @@ extern "C" cudaError_t kc_resize_run(void *y, const void *x, const kc_resize *p,
     else k_resize<float><<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, a);
     return cudaGetLastError();
 }
+
+/* ---- depthwise convolution, NHWC ------------------------------------------------------------- */
+
+/* Block: CG channel groups of 8 (threadIdx.x) by 256/CG pixels
+ * (threadIdx.y); blockIdx.y picks the block's CG*8 channels, whose weights
+ * are staged transposed in shared memory ([tap][channel], float32), and
+ * blockIdx.x strides over the output pixels.  Neighbouring threads read
+ * neighbouring 16-byte channel vectors, so loads and stores coalesce; the
+ * taps of neighbouring pixels overlap in L1. */
+template <typename T> __global__ void k_dw_nhwc(T *y, const T *x, const T *w, const T *bias, const T *z,
+                                                const kc_dwconv p, int cg) {
+    extern __shared__ float ws[];
+    int taps = p.r * p.s, cw = cg * 8;
+    int64_t c0 = (int64_t)blockIdx.y * cw;
+    int nt = blockDim.x * blockDim.y, tid = threadIdx.y * blockDim.x + threadIdx.x;
+    for (int i = tid; i < taps * cw; i += nt) {
+        int tap = i / cw, cc = i % cw;
+        int64_t c = c0 + cc;
+        ws[i] = c < p.c ? kc_ld(w + c * taps + tap) : 0.0f;
+    }
+    __syncthreads();
+    int64_t c = c0 + (int64_t)threadIdx.x * 8;
+    if (c >= p.c) return;
+    float b[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) b[e] = 0.0f;
+    if (bias) {
+#pragma unroll
+        for (int e = 0; e < 8; e++) b[e] = kc_ld(bias + c + e);
+    }
+    const float *wt = ws + threadIdx.x * 8;
+    int64_t npix = p.n * p.oh * p.ow;
+    for (int64_t pix = (int64_t)blockIdx.x * blockDim.y + threadIdx.y; pix < npix; pix += (int64_t)gridDim.x * blockDim.y) {
+        int64_t ox = pix % p.ow, t = pix / p.ow, oy = t % p.oh, n = t / p.oh;
+        float acc[8];
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[e] = b[e];
+        int64_t iy0 = oy * p.sh - p.pt, ix0 = ox * p.sw - p.pl;
+        for (int r = 0; r < p.r; r++) {
+            int64_t iy = iy0 + (int64_t)r * p.dh;
+            if (iy < 0 || iy >= p.h) continue;
+            const T *row = x + ((n * p.h + iy) * p.w) * p.c + c;
+            for (int s2 = 0; s2 < p.s; s2++) {
+                int64_t ix = ix0 + (int64_t)s2 * p.dw;
+                if (ix < 0 || ix >= p.w) continue;
+                float v[8];
+                kc_ld8(row + ix * p.c, v);
+                const float *wk = wt + (r * p.s + s2) * cw;
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc[e] = fmaf(v[e], wk[e], acc[e]);
+            }
+        }
+        if (z) {
+            float v[8];
+            kc_ld8(z + pix * p.c + c, v);
+#pragma unroll
+            for (int e = 0; e < 8; e++) acc[e] += v[e];
+        }
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[e] = kc_act(p.act, acc[e], p.alpha, p.beta);
+        kc_st8(y + pix * p.c + c, acc);
+    }
+}
+
+extern "C" bool kc_dwconv_nhwc_ok(const kc_dwconv *p, const void *x, const void *y, const void *z) {
+    return p && p->c > 0 && p->c % 8 == 0 && p->r >= 1 && p->s >= 1 && p->r * p->s <= KC_DW_MAX_TAPS &&
+           p->sh >= 1 && p->sw >= 1 && p->dh >= 1 && p->dw >= 1 && p->n >= 0 && p->oh >= 0 && p->ow >= 0 &&
+           kc_aligned(x, 16) && kc_aligned(y, 16) && (!z || kc_aligned(z, 16));
+}
+
+extern "C" cudaError_t kc_dwconv_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z,
+                                      const kc_dwconv *p, kc_dtype t, cudaStream_t stream) {
+    if (!kc_dwconv_nhwc_ok(p, x, y, z)) return cudaErrorInvalidValue;
+    int64_t groups = p->c / 8, npix = p->n * p->oh * p->ow;
+    if (npix == 0) return cudaSuccess;
+    int cg = groups < 32 ? (int)groups : 32;
+    while (cg > 1 && (size_t)p->r * p->s * cg * 8 * sizeof(float) > 48 * 1024) cg /= 2; /* static shared-memory limit */
+    int py = KC_THREADS / cg;
+    int64_t cblocks = (groups + cg - 1) / cg;
+    if (cblocks > 65535) return cudaErrorInvalidValue;
+    int64_t want = (npix + py - 1) / py;
+    /* enough pixel blocks to fill the GPU several times over, the rest by striding */
+    int64_t cap = 8192 / cblocks + 1;
+    unsigned gx = (unsigned)(want < cap ? want : cap);
+    dim3 grid(gx, (unsigned)cblocks), block((unsigned)cg, (unsigned)py);
+    size_t smem = (size_t)p->r * p->s * cg * 8 * sizeof(float);
+    if (t == KC_F16)
+        k_dw_nhwc<__half><<<grid, block, smem, stream>>>((__half *)y, (const __half *)x, (const __half *)w,
+                                                         (const __half *)bias, (const __half *)z, *p, cg);
+    else
+        k_dw_nhwc<float><<<grid, block, smem, stream>>>((float *)y, (const float *)x, (const float *)w,
+                                                        (const float *)bias, (const float *)z, *p, cg);
+    return cudaGetLastError();
+}

@@ -197,6 +197,37 @@ cudaError_t kc_resize_run(void *y, const void *x, const kc_resize *p, kc_dtype t
 cudaError_t kc_gather(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t axis, int64_t n_idx,
                       int64_t inner, size_t elem_size, cudaStream_t stream);
 
+/* Depthwise convolution (groups == C == K) in NHWC: y[n,oh,ow,c] =
+ * act(sum_{r,s} x[n, oh*sh - pt + r*dh, ow*sw - pl + s*dw, c] w[c,r,s]
+ * + bias[c] + z[n,oh,ow,c]).  w is [C, R, S] (ONNX's [C,1,R,S]); bias and z
+ * may be NULL.  Needs C % 8 == 0, R*S <= KC_DW_MAX_TAPS and x, y, z
+ * aligned to 16 bytes (kc_dwconv_nhwc_ok says). */
+#define KC_DW_MAX_TAPS 49
+typedef struct kc_dwconv {
+    int64_t n, h, w, c, oh, ow;
+    int r, s, pt, pl, sh, sw, dh, dw;
+    int act;
+    float alpha, beta;
+} kc_dwconv;
+bool kc_dwconv_nhwc_ok(const kc_dwconv *p, const void *x, const void *y, const void *z);
+cudaError_t kc_dwconv_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z,
+                           const kc_dwconv *p, kc_dtype t, cudaStream_t stream);
+
+/* Einsum of one or two float operands (numpy semantics without ellipses or
+ * diagonals; the caller maps the equation): labels 0..n_out-1 are y's dims
+ * in order (y dense), labels n_out..n_out+n_sum-1 are summed; size[l] is
+ * label l's extent and st[j][l] operand j's element stride along it (0: not
+ * in operand j). y = sum over the summed labels of x0 * x1 (x0 alone when
+ * x1 is NULL), accumulated in float32. */
+#define KC_EINSUM_LABELS (2 * KC_MAX_RANK)
+typedef struct kc_einsum_desc {
+    int n_out, n_sum;
+    int64_t size[KC_EINSUM_LABELS];
+    int64_t st[2][KC_EINSUM_LABELS];
+} kc_einsum_desc;
+cudaError_t kc_einsum(void *y, const void *x0, const void *x1, const kc_einsum_desc *d, kc_dtype t,
+                      cudaStream_t stream);
+
 /* ---- attention helpers ---------------------------------------------------------------- */
 
 /* Head split: x [B, S, H*D] (row stride ld, columns from col0) ->

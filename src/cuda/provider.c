@@ -97,7 +97,7 @@ bool kl_cuda_node_supported(const kl_node *n, char *why, size_t why_size) {
         "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Erf",
         "Sqrt", "Neg", "Abs", "Reciprocal", "LeakyRelu", "Softplus", "Clip", "HardSigmoid", "HardSwish", "Gelu",
         "Mish", "Softmax", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceSum",
-        "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL2", "Resize", "Pad", NULL};
+        "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL2", "Resize", "Pad", "Einsum", NULL};
     static const char *const any_ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose",
                                           "Slice", "Concat", "Split", "Expand", "Gather", "Dropout", NULL};
     static const char *const kiln_ops[] = {"FusedConv", "FusedGemm", "FusedMatMul", "LayerNorm", "RMSNorm",

@@ -332,7 +332,8 @@ static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
         snprintf(first_fail, sizeof first_fail, "allocation failed");
         failed = 1;
     } else {
-        for (int algo = -1; algo < 8; algo++) {
+        for (int ai = -1; ai < 9; ai++) {
+            int algo = ai < 8 ? ai : KC_CONV_ALGO_DW; /* cuDNN's 8, then kiln's depthwise kernel */
             int r = conv_one(cc, t, nhwc, algo, ref, ny, dx, dw, db, dz, dy, &worst, &chosen, msg, sizeof msg);
             if (algo < 0)
                 timed_algo = chosen;
@@ -771,6 +772,11 @@ int main(void)
         {1, 8, 17, 17, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, true, true, "3x3 p1 s1 bias z"},
         {2, 16, 15, 15, 24, 3, 3, 1, 1, 1, 1, 2, 2, 1, 1, 1, 5, true, false, "3x3 p1 s2 bias silu"},
         {1, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 32, 1, true, false, "depthwise 3x3 relu"},
+        {2, 24, 15, 13, 24, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 24, 5, true, false, "depthwise 5x5 s2 silu"},
+        {3, 16, 9, 11, 16, 3, 3, 1, 1, 1, 1, 2, 2, 1, 1, 16, 0, false, true, "depthwise 3x3 s2 z"},
+        {1, 272, 7, 7, 272, 3, 3, 2, 2, 2, 2, 1, 1, 2, 2, 272, 7, true, false, "depthwise 272ch dil2 hswish"},
+        {2, 8, 12, 12, 8, 7, 7, 3, 3, 3, 3, 1, 1, 1, 1, 8, 4, true, true, "depthwise 7x7 bias z sigmoid"},
+        {1, 12, 8, 8, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 12, 1, true, false, "depthwise 12ch (cudnn only)"},
         {2, 16, 9, 9, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 0, false, false, "grouped g4 plain"},
         {1, 8, 13, 13, 8, 3, 3, 2, 2, 2, 2, 1, 1, 2, 2, 1, 1, false, true, "dilation 2 z relu"},
         {1, 3, 32, 32, 16, 7, 7, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, true, false, "7x7 s2 stem bias relu"},

@@ -721,6 +721,21 @@ static void test_fe(void) {
          {1, -1}, {0, 0}, 0, 0},
         {"[1,7,1,9] mixed: leaky(.3) tanh exp", 4, {1, 7, 1, 9}, 1, {4}, {{1, 7, 1, 9}}, -2, 2, 3, {26, 18, 19},
          {-1, -1, -1}, {0.3f, 0, 0}, 0, 0},
+        /* broadcast over outer dims with the inner dim a multiple of 8 (k_fe_bvec) */
+        {"SE NHWC [2,5,3,24] * sigmoid([2,1,1,24])", 4, {2, 5, 3, 24}, 2, {4, 4}, {{2, 5, 3, 24}, {2, 1, 1, 24}}, -2,
+         2, 3, {0, 17, 3}, {-1, -1, 1}, {0, 0, 0}, 0, 0},
+        {"pos add [3,7,16] + [1,7,16]", 3, {3, 7, 16}, 2, {3, 3}, {{3, 7, 16}, {1, 7, 16}}, -2, 2, 1, {0}, {1}, {0},
+         0, 0},
+        {"[4,3,8] * [4,1,8] + [8], tanh", 3, {4, 3, 8}, 3, {3, 3, 1}, {{4, 3, 8}, {4, 1, 8}, {8}}, -2, 2, 3,
+         {3, 0, 18}, {1, 2, -1}, {0, 0, 0}, 0, 0},
+        {"constant along the inner dim: [2,3,16] - [2,3,1]", 3, {2, 3, 16}, 2, {3, 3}, {{2, 3, 16}, {2, 3, 1}}, -2,
+         2, 1, {1}, {1}, {0}, 0, 0},
+        {"inner dim from the broadcast input: [1,16] + [5,1]", 2, {5, 16}, 2, {2, 2}, {{1, 16}, {5, 1}}, -2, 2, 2,
+         {0, 16}, {1, -1}, {0, 0}, 0, 0},
+        {"SE NHWC unaligned [2,5,3,24] * [2,1,1,24]", 4, {2, 5, 3, 24}, 2, {4, 4}, {{2, 5, 3, 24}, {2, 1, 1, 24}},
+         -2, 2, 1, {3}, {1}, {0}, 0, 1},
+        {"SE NHWC in place [2,4,4,32] * [2,1,1,32]", 4, {2, 4, 4, 32}, 2, {4, 4}, {{2, 4, 4, 32}, {2, 1, 1, 32}}, -2,
+         2, 1, {3}, {1}, {0}, 1, 0},
     };
     for (int t = 0; t < 2; t++)
         for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) fe_run(&cs[i], DTS[t]);
@@ -752,6 +767,82 @@ static void test_fe(void) {
         big.imm[s] = 0;
     }
     for (int t = 0; t < 2; t++) fe_run(&big, DTS[t]);
+}
+
+/* ---- einsum -------------------------------------------------------------------------------------------- */
+
+/* terms "x0,x1->y" of letters; sizes per letter in sz['a'..'z']. The
+ * reference runs over every combination of all labels, in double. */
+static void einsum_run(const char *label, const char *t0, const char *t1, const char *ty, const int *sz, kc_dtype t) {
+    const char *terms[2] = {t0, t1};
+    int n_in = t1 ? 2 : 1;
+    char all[KC_EINSUM_LABELS];
+    int na = 0;
+    for (const char *p = ty; *p; p++) all[na++] = *p;
+    int n_out = na;
+    for (int k = 0; k < n_in; k++)
+        for (const char *p = terms[k]; *p; p++)
+            if (!memchr(all, *p, (size_t)na)) all[na++] = *p;
+    kc_einsum_desc d;
+    memset(&d, 0, sizeof d);
+    d.n_out = n_out;
+    d.n_sum = na - n_out;
+    for (int l = 0; l < na; l++) d.size[l] = sz[all[l] - 'a'];
+    tbuf x[2];
+    for (int k = 0; k < n_in; k++) {
+        size_t cnt = 1;
+        int r = (int)strlen(terms[k]);
+        for (int i = r - 1; i >= 0; i--) {
+            int l = (int)((const char *)memchr(all, terms[k][i], (size_t)na) - all);
+            d.st[k][l] = (int64_t)cnt;
+            cnt *= (size_t)sz[terms[k][i] - 'a'];
+        }
+        x[k] = tb_rand(t, cnt, -1, 1);
+    }
+    size_t ny = 1, ntot = 1;
+    for (int l = 0; l < na; l++) ntot *= (size_t)d.size[l];
+    for (int l = 0; l < n_out; l++) ny *= (size_t)d.size[l];
+    double *ref = xmalloc(ny * sizeof *ref);
+    memset(ref, 0, ny * sizeof *ref);
+    int64_t c[KC_EINSUM_LABELS] = {0};
+    for (size_t it = 0; it < ntot; it++) {
+        size_t yi = 0, o[2] = {0, 0};
+        for (int l = 0; l < n_out; l++) yi = yi * (size_t)d.size[l] + (size_t)c[l];
+        for (int l = 0; l < na; l++) o[0] += (size_t)(c[l] * d.st[0][l]), o[1] += (size_t)(c[l] * d.st[1][l]);
+        ref[yi] += x[0].h[o[0]] * (n_in == 2 ? x[1].h[o[1]] : 1.0);
+        for (int l = na - 1; l >= 0; l--) {
+            if (++c[l] < d.size[l]) break;
+            c[l] = 0;
+        }
+    }
+    tbuf y = tb_alloc(t, ny);
+    char name[96];
+    snprintf(name, sizeof name, "einsum %s", label);
+    if (launched(kc_einsum(y.d, x[0].d, n_in == 2 ? x[1].d : NULL, &d, t, g_stream), name)) check(name, &y, ref, 2);
+    free(ref);
+    tb_free(&y);
+    for (int k = 0; k < n_in; k++) tb_free(&x[k]);
+}
+
+static void test_einsum(void) {
+    int sz[26] = {0};
+    for (int t = 0; t < 2; t++) {
+        kc_dtype dt = DTS[t];
+        /* SAM's decomposed relative positions: q [B,h,w,c] with Rh [h,k,c] / Rw [w,k,c] */
+        sz['b' - 'a'] = 3, sz['h' - 'a'] = 5, sz['w' - 'a'] = 4, sz['c' - 'a'] = 7, sz['k' - 'a'] = 6;
+        einsum_run("bhwc,hkc->bhwk", "bhwc", "hkc", "bhwk", sz, dt);
+        einsum_run("bhwc,wkc->bhwk", "bhwc", "wkc", "bhwk", sz, dt);
+        sz['i' - 'a'] = 17, sz['j' - 'a'] = 33, sz['k' - 'a'] = 9;
+        einsum_run("ij,jk->ik", "ij", "jk", "ik", sz, dt);
+        einsum_run("ij,ij->ji (no sum)", "ij", "ij", "ji", sz, dt);
+        einsum_run("ij->i", "ij", NULL, "i", sz, dt);
+        einsum_run("ij,ij-> (scalar)", "ij", "ij", "", sz, dt);
+        sz['a' - 'a'] = 3, sz['b' - 'a'] = 1, sz['c' - 'a'] = 5, sz['d' - 'a'] = 65;
+        einsum_run("abc,cd->ad (two summed labels)", "abc", "cd", "ad", sz, dt);
+        einsum_run("abd->dba", "abd", NULL, "dba", sz, dt);
+        sz['c' - 'a'] = 0;
+        einsum_run("abc,cd->ad (empty sum)", "abc", "cd", "ad", sz, dt);
+    }
 }
 
 /* ---- softmax -------------------------------------------------------------------------------------------- */
@@ -1253,7 +1344,40 @@ static cudaError_t run_gpool(void *ctx) {
     return kc_global_pool_nhwc(c->y, c->x, c->n, c->hw, c->c, 0, KC_F16, g_stream);
 }
 
+typedef struct fe_ctx {
+    void *y;
+    const void *in[2];
+    kc_fe_program p;
+} fe_ctx;
+static cudaError_t run_fe(void *ctx) {
+    fe_ctx *c = ctx;
+    return kc_fe(c->y, c->in, &c->p, KC_F16, g_stream);
+}
+
 static void test_timings(void) {
+    /* SE channel scale in NHWC, f16 [256,56,56,144] * [256,1,1,144] (EfficientNet-B0, batch 256) */
+    {
+        fe_ctx c;
+        memset(&c, 0, sizeof c);
+        int64_t d[4] = {256, 56, 56, 144};
+        size_t nx = (size_t)(d[0] * d[1] * d[2] * d[3]) * 2, ns = (size_t)(d[0] * d[3]) * 2;
+        void *x, *sc;
+        CK(cudaMalloc(&x, nx));
+        CK(cudaMalloc(&sc, ns));
+        CK(cudaMalloc(&c.y, nx));
+        CK(cudaMemset(x, 0, nx));
+        CK(cudaMemset(sc, 0, ns));
+        c.in[0] = x, c.in[1] = sc;
+        c.p.n_steps = 1, c.p.n_inputs = 2, c.p.rank = 4;
+        c.p.op[0] = 3, c.p.arg[0] = 1;
+        for (int k = 0; k < 4; k++) c.p.dims[k] = d[k];
+        int64_t xs[4] = {d[1] * d[2] * d[3], d[2] * d[3], d[3], 1}, ss[4] = {d[3], 0, 0, 1};
+        for (int k = 0; k < 4; k++) c.p.stride[0][k] = xs[k], c.p.stride[1][k] = ss[k];
+        timing("fe x * s[N,1,1,C] NHWC f16 [256,56,56,144]", run_fe, &c, 2.0 * (double)nx);
+        CK(cudaFree(x));
+        CK(cudaFree(sc));
+        CK(cudaFree(c.y));
+    }
     /* NCHW <-> NHWC (f16): [256,64,112,112] and [1,2048,7,7]; [S,B,E] -> [B,S,E] */
     static const int64_t tr[][3] = {{256, 64, 112 * 112}, {1, 2048, 49}, {32, 256, 56 * 56}};
     for (size_t k = 0; k < sizeof tr / sizeof *tr; k++) {
@@ -1315,6 +1439,7 @@ int main(int argc, char **argv) {
     test_heads();
     test_bias_act();
     test_fe();
+    test_einsum();
     test_softmax();
     test_layernorm();
     test_pool2d();

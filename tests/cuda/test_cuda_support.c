@@ -42,6 +42,11 @@ static void test_claims(void) {
     KT_CHECK_EQ_INT(claims("test_resize_upsample_scales_cubic", why, sizeof why), 0);
     KT_CHECK_CONTAINS(why, "Resize");
     KT_CHECK_EQ_INT(claims("test_add_bcast", why, sizeof why), 1);
+    /* Einsum is claimed for float32/float16 (SAM's relative positions; an
+     * ellipsis or a diagonal falls back at plan time); the suite's are float64. */
+    KT_CHECK_EQ_INT(claims("test_einsum_batch_matmul", why, sizeof why), 0);
+    KT_CHECK_CONTAINS(why, "Einsum");
+    KT_CHECK_CONTAINS(why, "not float32/float16");
     KT_CHECK_EQ_INT(claims("test_transpose_default", why, sizeof why), 1);
     KT_CHECK_EQ_INT(claims("test_nonzero_example", why, sizeof why), 0);
     KT_CHECK_CONTAINS(why, "no cuda kernel for NonZero");
