@@ -1517,17 +1517,18 @@ static kiln_status kl_b_fe(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     }
     pr->n_inputs = (int)nin;
     /* Inputs are read as stored (strides say the layout); the output takes
-     * input 0's layout when it has the output's shape (it may be written in
-     * place over it), and the program then walks NHWC order. */
-    const kl_cval *x0 = NULL;
+     * the layout of the first input that has the output's shape (it may be
+     * written in place over it; an SE block's Mul(scale[N,C,1,1], x) takes
+     * x's), and the program then walks NHWC order. */
+    const kl_cval *xf = NULL;
     for (size_t k = 0; k < nin; k++) {
         const kl_cval *x;
         KL_TRY(kl_in_lay(b, k, &s->fe_in[k], &x, -1));
         if (!x->isf || x->t != t) KL_FALLBACK("input %zu is not of the layer's float type", k);
-        if (k == 0) x0 = x;
+        if (!xf && x->rank == y->rank && memcmp(x->dims, y->dims, (size_t)y->rank * sizeof y->dims[0]) == 0) xf = x;
         if (!kl_bcast_strides(x, y->rank, y->dims, pr->stride[k])) KL_FALLBACK("input %zu does not broadcast", k);
     }
-    y->nhwc = y->rank == 4 && x0 && x0->nhwc && x0->rank == 4 && memcmp(x0->dims, y->dims, 4 * sizeof y->dims[0]) == 0;
+    y->nhwc = y->rank == 4 && xf && xf->nhwc && xf->rank == 4;
     if (y->nhwc) {
         static const int perm[4] = {0, 2, 3, 1};
         int64_t d[4];
