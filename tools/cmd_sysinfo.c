@@ -37,12 +37,12 @@ bool kc_peak_for(const char *isa, int threads, double *gflops) {
  * by this CPU". */
 static const char *kc_level_state(const char *level) {
     if (kc_level_in(kc_cpu_fact("isa_levels"), level)) return "usable";
-    const char *best = kc_cpu_fact("isa_detected");
+    int at = -1, best = -1;
     for (int i = 0; i < KC_N_LEVELS; i++) {
-        if (strcmp(kc_levels[i], level) == 0) return "not supported by this CPU";
-        if (strcmp(kc_levels[i], best) == 0) break;
+        if (strcmp(kc_levels[i], level) == 0) at = i;
+        if (strcmp(kc_levels[i], kc_cpu_fact("isa_detected")) == 0) best = i;
     }
-    return "excluded by KILN_ISA";
+    return at >= 0 && at <= best ? "excluded by KILN_ISA" : "not supported by this CPU";
 }
 
 int kc_sysinfo_report(const char *cmd, bool json, int threads) {

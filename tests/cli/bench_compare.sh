@@ -112,7 +112,9 @@ else
     fail "sysinfo --json: $(cat si.err) $(head -c 400 si.json)"
 fi
 KILN_ISA=ref "$kiln" bench --peak >pk.out 2>pk.err && grep -qE '^  ref +[0-9.]+ .*<- in use' pk.out &&
-    grep -q 'ISA: detected .*; in use ref (KILN_ISA=ref)' pk.out && ok "bench --peak with KILN_ISA=ref" ||
+    grep -q 'ISA: detected .*; in use ref (KILN_ISA=ref)' pk.out &&
+    { ! grep -q 'ISA: detected avx' pk.out || grep -qE '^  avx2 +excluded by KILN_ISA' pk.out; } &&
+    ok "bench --peak with KILN_ISA=ref" ||
     fail "bench --peak: $(cat pk.err pk.out)"
 "$kiln" sysinfo "$add" >/dev/null 2>sx.err; [ $? -eq 2 ] && grep -q "takes flags only" sx.err &&
     ok "sysinfo refuses a model" || fail "sysinfo MODEL: $(cat sx.err)"

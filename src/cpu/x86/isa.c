@@ -5,6 +5,7 @@
 #include "cpu/x86/isa.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,7 +195,9 @@ static void peak_task_run(void *arg, size_t begin, size_t end, int tid) {
     (void)tid;
     if (end - begin == 1) {
         atomic_fetch_add(&t->arrived, 1);
-        while (atomic_load(&t->arrived) < t->threads) __asm__ volatile("" ::: "memory");
+        /* yield now and then: more threads than cores must all get to arrive */
+        for (unsigned spin = 1; atomic_load(&t->arrived) < t->threads; spin++)
+            if (spin % 4096 == 0) sched_yield();
     } else {
         t->split = true;
     }
