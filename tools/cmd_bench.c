@@ -699,6 +699,16 @@ int kc_cmd_bench(int argc, char **argv) {
            "percentile(95%%) = %.4f ms, percentile(99%%) = %.4f ms\n",
            lat.min, lat.max, lat.mean, lat.median, lat.p90, lat.p95, lat.p99);
     printf("Coefficient of variation: %.2f%% (stddev %.4f ms)\n", lat.cv * 100, lat.stddev);
+    if (r.comp) {
+        kc_latency hl, cl, dl;
+        kc_latency_stats(r.h2d, r.n, &hl);
+        kc_latency_stats(r.comp, r.n, &cl);
+        kc_latency_stats(r.d2h, r.n, &dl);
+        printf("GPU (CUDA events, medians): H2D %.4f ms, compute %.4f ms, D2H %.4f ms%s\n", hl.median, cl.median,
+               dl.median, no_transfers ? " (--noDataTransfers: compute only)" : "");
+        printf("GPU compute: min = %.4f ms, mean = %.4f ms, median = %.4f ms, percentile(99%%) = %.4f ms; %.4g samples/s\n",
+               cl.min, cl.mean, cl.median, cl.p99, cl.median > 0 ? 1e3 * (double)nbatch / cl.median : 0);
+    }
     if (cm.have_macs) {
         char mb[64];
         const char *least = cm.uncounted ? "at least " : "";
