@@ -173,7 +173,19 @@ static bool conv_applies_algo(const kl_node *n, kl_conv_algo algo, char *why, si
 static bool conv_gemm1x1_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_GEMM1X1, w, s); }
 static bool conv_im2col_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_IM2COL, w, s); }
 static bool conv_dw_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_DEPTHWISE, w, s); }
-static bool conv_wino_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_WINOGRAD, w, s); }
+/* Winograd only where it pays (kl_conv2d_winograd_pays, the rule of the
+ * kernel's own automatic choice: 8+ channels per group, 16+ output tiles
+ * per image), so that a build that does not time tactics (sessions), which
+ * takes the best quality tier, cannot run depthwise layers or 7x7 maps as
+ * Winograd ahead of conv.depthwise / im2col. */
+static bool conv_wino_applies(const kl_node *n, char *w, size_t s) {
+    kl_conv2d_desc d;
+    if (!conv_desc(n, &d, w, s)) return false;
+    if (!kl_conv2d_supports(&d, KL_CONV_WINOGRAD)) return no(w, s, "the algorithm does not fit this geometry");
+    if (!kl_conv2d_winograd_pays(&d))
+        return no(w, s, "under 8 channels per group or 16 output tiles: Winograd does not pay");
+    return true;
+}
 
 static kiln_status conv_prepare_algo(const kl_node *n, kl_conv_algo algo, kl_isa isa, void **state, size_t *workspace) {
     kl_lazy *z = lazy_new(n);

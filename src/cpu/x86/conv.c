@@ -114,17 +114,20 @@ bool kl_conv2d_supports(const kl_conv2d_desc *din, kl_conv_algo algo) {
     }
 }
 
+bool kl_conv2d_winograd_pays(const kl_conv2d_desc *din) {
+    kl_conv2d_desc d = normalize(din);
+    if (!kl_conv2d_supports(&d, KL_CONV_WINOGRAD) || d.C / d.group < 8 || d.M / d.group < 8) return false;
+    /* measured: 2.6x im2col at 56x56 and 28x28, 3x at 14x14 (16 tiles),
+     * 6x slower at 7x7 batch 1 (4 tiles) */
+    size_t OH = d.H + d.pad_top + d.pad_bottom - 2, OW = d.W + d.pad_left + d.pad_right - 2;
+    return KL_MAX(d.N, (size_t)1) * ((OH + 3) / 4) * ((OW + 3) / 4) >= 16;
+}
+
 /* The shape rule of the AUTO choice. */
 static kl_conv_algo choose(const kl_conv2d_desc *d) {
     if (kl_conv2d_supports(d, KL_CONV_DEPTHWISE) && d->C > 1) return KL_CONV_DEPTHWISE;
     if (kl_conv2d_supports(d, KL_CONV_GEMM1X1)) return KL_CONV_GEMM1X1;
-    /* Winograd pays once a block holds at least 16 tiles of 4x4 outputs (of
-     * all images) and the GEMMs have some depth (measured: 2.6x im2col at
-     * 56x56 and 28x28, 3x at 14x14, 6x slower at 7x7 batch 1: 4 tiles) */
-    if (kl_conv2d_supports(d, KL_CONV_WINOGRAD) && d->C / d->group >= 8 && d->M / d->group >= 8) {
-        size_t OH = (d->H + d->pad_top + d->pad_bottom - 2), OW = (d->W + d->pad_left + d->pad_right - 2);
-        if (d->N * ((OH + 3) / 4) * ((OW + 3) / 4) >= 16) return KL_CONV_WINOGRAD;
-    }
+    if (kl_conv2d_winograd_pays(d)) return KL_CONV_WINOGRAD;
     return KL_CONV_IM2COL;
 }
 

@@ -57,6 +57,13 @@ const char *kl_conv_algo_name(kl_conv_algo algo);
 bool kl_conv_algo_parse(const char *name, kl_conv_algo *out);
 /* True when `algo` can run `d` (AUTO: always, for a valid desc). */
 bool kl_conv2d_supports(const kl_conv2d_desc *d, kl_conv_algo algo);
+/* True when Winograd can run d and should beat im2col: its products are
+ * GEMMs over the channels of a group, so it needs at least 8 input and
+ * output channels per group (never depthwise layers), and its transforms
+ * pay only over at least 16 tiles of 4x4 outputs (all N images).  The AUTO
+ * choice and the conv.winograd tactic both require it; forcing
+ * KL_CONV_WINOGRAD on the kernel runs whatever kl_conv2d_supports takes. */
+bool kl_conv2d_winograd_pays(const kl_conv2d_desc *d);
 
 /* Checks d, chooses (or takes) the algorithm and packs W (and copies bias,
  * [M] or NULL) into a new plan.  Fails with KILN_ERR_INVALID_ARGUMENT for a
