@@ -381,7 +381,7 @@ kiln_status kl_node_new(kl_graph *g, const char *name, const char *op, const cha
 
 kiln_status kl_node_infer(kl_model *m, kl_node *n) {
     if (!n->schema || !n->schema->infer) return KILN_OK;
-    kl_infer_ctx c = {m, n->graph, n, &m->arena};
+    kl_infer_ctx c = {m, n->graph, n, &m->arena, false};
     return n->schema->infer(&c);
 }
 

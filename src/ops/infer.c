@@ -316,8 +316,9 @@ kiln_status kl_infer_shape_merge(kl_infer_ctx *c, const kl_shape *a, const kl_sh
 static kiln_status infer_out_fail(kl_infer_ctx *c, size_t i, kiln_status st, const char *what,
                                   const char *inferred, const char *declared) {
     const kl_value *v = infer_out(c, i);
-    return kl_infer_fail(c, st, "output %zu '%s': inferred %s %s but the model declares %s", i,
-                         v && v->name ? v->name : "", what, inferred, declared);
+    return kl_infer_fail(c, st, "output %zu '%s': inferred %s %s but the %s %s", i, v && v->name ? v->name : "",
+                         what, inferred, v && (v->flags & KL_VALUE_DECLARED) ? "model declares" : "graph had",
+                         declared);
 }
 
 /* Merge an inferred shape `inf` with the declared `dec` into *out. */
@@ -378,7 +379,7 @@ kiln_status kl_infer_set_output_type(kl_infer_ctx *c, size_t i, const kl_type *t
     kl_value *v = infer_out(c, i);
     if (!v || !type || type->kind == KL_TYPE_UNKNOWN) return KILN_OK;
     kl_type t;
-    if (v->flags & KL_VALUE_DECLARED) KL_TRY(infer_merge_type(c, i, type, &v->type, &t, 0));
+    if ((v->flags & KL_VALUE_DECLARED) || c->refine) KL_TRY(infer_merge_type(c, i, type, &v->type, &t, 0));
     else KL_TRY(kl_type_copy(c->arena, type, &t));
     v->type = t;
     v->flags |= KL_VALUE_INFERRED;
@@ -438,19 +439,19 @@ kiln_status kl_infer_unary(kl_infer_ctx *c) {
 /* ---- driver -------------------------------------------------------------------------------- */
 
 /* Infer one graph at nesting `depth`, subgraphs of each node first. */
-static kiln_status infer_graph(kl_model *m, kl_graph *g, int depth) {
+static kiln_status infer_graph(kl_model *m, kl_graph *g, int depth, bool refine) {
     if (!g || depth > KL_INFER_MAX_DEPTH) return KILN_OK;
     for (size_t k = 0; k < g->n_nodes; k++) {
         kl_node *n = g->nodes[k];
         if (!n) continue;
         for (size_t a = 0; a < n->n_attrs; a++) {
             const kl_attr *at = &n->attrs[a];
-            if (at->type == KL_ATTR_GRAPH && at->g) KL_TRY(infer_graph(m, at->g, depth + 1));
+            if (at->type == KL_ATTR_GRAPH && at->g) KL_TRY(infer_graph(m, at->g, depth + 1, refine));
             if (at->type == KL_ATTR_GRAPHS && at->graphs)
-                for (size_t j = 0; j < at->n; j++) KL_TRY(infer_graph(m, at->graphs[j], depth + 1));
+                for (size_t j = 0; j < at->n; j++) KL_TRY(infer_graph(m, at->graphs[j], depth + 1, refine));
         }
         if (!n->schema || !n->schema->infer) continue;
-        kl_infer_ctx c = {m, g, n, &m->arena};
+        kl_infer_ctx c = {m, g, n, &m->arena, refine};
         kiln_status st = n->schema->infer(&c);
         if (st == KILN_ERR_NO_MEMORY) return st;
         if (st != KILN_OK) {
@@ -468,4 +469,6 @@ static kiln_status infer_graph(kl_model *m, kl_graph *g, int depth) {
     return KILN_OK;
 }
 
-kiln_status kl_infer_graph(kl_model *m, kl_graph *g) { return infer_graph(m, g, 0); }
+kiln_status kl_infer_graph(kl_model *m, kl_graph *g) { return infer_graph(m, g, 0, false); }
+
+kiln_status kl_infer_graph_refine(kl_model *m, kl_graph *g) { return infer_graph(m, g, 0, true); }

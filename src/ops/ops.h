@@ -51,6 +51,10 @@ struct kl_infer_ctx {
     kl_graph *graph;
     kl_node *node;
     kl_arena *arena; /* the model's arena: output shapes go here */
+    /* Re-inference of a graph whose types are already known (after the
+     * passes): every output type is merged with the one the value has, as
+     * with a declared one, so nothing known is lost. */
+    bool refine;
 };
 
 /* Number of inputs/outputs of the node (including left-out optional ones). */
@@ -100,6 +104,14 @@ bool kl_infer_axis(int64_t axis, int rank, int *out);
  * KILN_CHECK_ERROR problems naming the node; returns KILN_OK unless out of
  * memory. */
 kiln_status kl_infer_graph(kl_model *m, kl_graph *g);
+/* Infer g again after rewrites (constant folding can make shapes known):
+ * each output's new type is merged with the type it already has, as with
+ * a declared type, so known and symbolic dims are kept (graph inputs keep
+ * theirs: no profile shape is baked in) and unknown ones are filled in
+ * where the inference now finds them.  A node whose inference fails or
+ * conflicts with its outputs' types keeps them as they were; the problem is
+ * recorded on m as with kl_infer_graph.  KILN_OK unless out of memory. */
+kiln_status kl_infer_graph_refine(kl_model *m, kl_graph *g);
 
 /* Shared by nn.c and quant.c: Conv-style output shape from input x and
  * weight w (QLinearConv, ConvInteger), and MatMul-style from a and b, with

@@ -11,6 +11,7 @@
 #include "core/hash.h"
 #include "onnx/onnx.h"
 #include "onnx/write.h"
+#include "ops/ops.h"
 #include "passes/passes.h"
 #include "runtime/engine.h"
 #ifdef KILN_HAVE_CUDA
@@ -993,6 +994,39 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, void **bytes, si
 
 static void kl_pass_log_adapter(void *user, const char *line) { kl_blog_pass(user, line); }
 
+/* Tensors of g (subgraphs not counted) whose shape is fully known. */
+static size_t kl_count_static(const kl_graph *g) {
+    size_t k = 0;
+    for (size_t i = 0; i < g->n_values; i++) {
+        const kl_value *v = g->values[i];
+        k += v && v->type.kind == KL_TYPE_TENSOR && kl_shape_is_static(&v->type.shape);
+    }
+    return k;
+}
+
+/* Shapes again after the passes: folding can turn a computed size (an
+ * input transform's ReduceMax/Ceil/Pad) into constants, and the tactics and
+ * the partition look at the graph's types.  The re-inference merges with
+ * the types the values have (kl_infer_graph_refine): symbolic input dims
+ * stay symbolic, so a dynamic model is not specialized to a profile.  A
+ * node it cannot infer keeps its types; that is a warning in the build
+ * log, not a build error, and leaves no problem on the model. */
+static kiln_status kl_build_reinfer(kl_build *b) {
+    kl_model *m = b->m;
+    size_t n_problems = m->n_problems, before = kl_count_static(m->graph);
+    kiln_status s = kl_infer_graph_refine(m, m->graph);
+    for (size_t i = n_problems; i < m->n_problems; i++)
+        kl_blog_msg(&b->log, KILN_LOG_WARNING, "shapes: re-inference after the passes: %s (types kept)",
+                    m->problems[i].message);
+    m->n_problems = n_problems;
+    if (s) return s;
+    size_t after = kl_count_static(m->graph);
+    if (after > before)
+        kl_blog_msg(&b->log, KILN_LOG_INFO, "shapes: re-inferred after the passes: %zu more tensor(s) with static shapes",
+                    after - before);
+    return KILN_OK;
+}
+
 KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_options *options, kiln_engine **out) {
     if (!model || !out) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build: %s is NULL", !model ? "model" : "out");
     const kl_model *src = model->ir;
@@ -1048,6 +1082,7 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
         kl_pass_options po = {(const char *const *)b.o.disabled, b.o.n_disabled, b.o.pass_limit, b.o.fold_budget,
                               kl_pass_log_adapter, &b.log};
         if ((s = kl_passes_run(b.m, &po, &b.stats))) goto fail;
+        if ((s = kl_build_reinfer(&b))) goto fail;
     }
     kl_blog_msg(&b.log, KILN_LOG_INFO, "graph: %zu nodes before optimization, %zu after", b.nodes_before,
                 kl_count_nodes(b.m->graph));
