@@ -3,6 +3,10 @@
  * level:
  *   vec.norm.<level>         kiln.LayerNorm, kiln.RMSNorm
  *   vec.softmax.<level>      Softmax (every opset, any axis)
+ *   vec.pool                 MaxPool / AveragePool, 2-D, float32, dilation
+ *                            1, without MaxPool's indices (src/cpu/x86/pool.h;
+ *                            portable C, one level)
+ *   vec.global_pool          GlobalAveragePool / GlobalMaxPool, float32
  *   vec.elementwise.<level>  kiln.FusedElementwise; Add, Sub, Mul, Div with
  *                            numpy broadcasting; Relu, LeakyRelu, Sigmoid,
  *                            Tanh, Erf, Exp, Log, Sqrt, Neg, Abs, Reciprocal,
@@ -14,8 +18,10 @@
 #include <string.h>
 
 #include "backend/provider.h"
+#include "cpu/ref/nn.h"
 #include "cpu/ref/ref.h"
 #include "cpu/threadpool.h"
+#include "cpu/x86/pool.h"
 #include "cpu/x86/vecops.h"
 #include "ops/kiln_transformer.h"
 
@@ -242,6 +248,67 @@ static kiln_status ew_run(kl_kctx *c, kl_isa isa) {
     return KILN_OK;
 }
 
+/* ---- MaxPool / AveragePool ------------------------------------------------------------------ */
+
+static bool pool_applies(const kl_node *n, char *why, size_t wsz) {
+    bool mx = vt_is(n, "", "MaxPool"), av = vt_is(n, "", "AveragePool");
+    if (!mx && !av) return vt_no(why, wsz, "not MaxPool/AveragePool");
+    if (!vt_float_in(n, 0)) return vt_no(why, wsz, "not float");
+    if (n->inputs[0]->type.shape.rank >= 0 && n->inputs[0]->type.shape.rank != 4) return vt_no(why, wsz, "not 2-D");
+    if (mx && n->n_outputs > 1 && n->outputs[1]) return vt_no(why, wsz, "the indices output is wanted");
+    const int64_t *d = NULL;
+    int64_t nd = kl_node_attr_ints(n, "dilations", &d);
+    for (int64_t i = 0; i < nd; i++)
+        if (d[i] != 1) return vt_no(why, wsz, "dilated");
+    return true;
+}
+
+static kiln_status pool_run(kl_kctx *c) {
+    const kl_rt *x = c->n_in ? c->in[0] : NULL;
+    bool mx = strcmp(c->node->op_type, "MaxPool") == 0;
+    if (!vt_float_rt(x) || x->rank != 4 || (mx && c->n_out > 1 && kl_kctx_want(c, 1))) return vt_ref(c);
+    int64_t k[2];
+    bool have_k;
+    KL_TRY(kl_nn_attr_ints(c, "kernel_shape", 2, 1, k, &have_k));
+    if (!have_k) return vt_ref(c); /* the reference says what is wrong */
+    kl_nn_geom g;
+    KL_TRY(kl_nn_geom_init(c, 2, x->dims + 2, k, true, &g));
+    if (g.d[0] != 1 || g.d[1] != 1) return vt_ref(c);
+    int64_t yd[4] = {x->dims[0], x->dims[1], g.out[0], g.out[1]};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, yd, &y));
+    if (y->count == 0) return KILN_OK;
+    kl_pool2d_geom pg = {x->dims[2], x->dims[3], g.out[0], g.out[1], g.k[0], g.k[1], g.s[0], g.s[1],
+                         g.pb[0], g.pb[1], g.pe[0], g.pe[1]};
+    kl_pool2d_f32(c->pool, x->data, y->data, x->dims[0] * x->dims[1], &pg, mx,
+                  !mx && kl_node_attr_int(c->node, "count_include_pad", 0) != 0);
+    return KILN_OK;
+}
+
+static bool gpool_applies(const kl_node *n, char *why, size_t wsz) {
+    if (!vt_is(n, "", "GlobalAveragePool") && !vt_is(n, "", "GlobalMaxPool"))
+        return vt_no(why, wsz, "not GlobalAveragePool/GlobalMaxPool");
+    return vt_float_in(n, 0) || vt_no(why, wsz, "not float");
+}
+
+static kiln_status gpool_run(kl_kctx *c) {
+    const kl_rt *x = c->n_in ? c->in[0] : NULL;
+    if (!vt_float_rt(x) || x->rank < 3 || x->count == 0) return vt_ref(c); /* rank 2, empty planes, errors */
+    int64_t yd[KILN_MAX_RANK] = {x->dims[0], x->dims[1]};
+    for (int i = 2; i < x->rank; i++) yd[i] = 1;
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, x->rank, yd, &y));
+    if (y->count == 0) return KILN_OK;
+    kl_global_pool_f32(c->pool, x->data, y->data, y->count, x->count / y->count,
+                       strcmp(c->node->op_type, "GlobalMaxPool") == 0);
+    return KILN_OK;
+}
+
+static const kl_tactic vec_pool[] = {
+    {"vec.pool", 0, 20, pool_applies, NULL, NULL, pool_run, KL_TACTIC_WRITES_ALL},
+    {"vec.global_pool", 0, 20, gpool_applies, NULL, NULL, gpool_run, KL_TACTIC_WRITES_ALL},
+};
+
 /* ---- the tables: each family at each ISA level -------------------------------------------------- */
 
 #define KL_VEC_LEVEL(lv, LV, FEAT)                                                                     \
@@ -264,6 +331,8 @@ size_t kl_cpu_vec_tactics(const kl_node *n, const kl_tactic **out, size_t max) {
     size_t k = 0;
     for (size_t i = 0; i < KL_ARRAY_LEN(vec_generic) && k < max; i++)
         if (t[i].applies(n, NULL, 0)) out[k++] = &t[i];
+    for (size_t i = 0; i < KL_ARRAY_LEN(vec_pool) && k < max; i++)
+        if (vec_pool[i].applies(n, NULL, 0)) out[k++] = &vec_pool[i];
     return k;
 }
 
@@ -272,5 +341,7 @@ const kl_tactic *kl_cpu_vec_tactic_named(const kl_node *n, const char *name) {
     for (size_t t = 0; t < 3; t++)
         for (size_t i = 0; i < KL_ARRAY_LEN(vec_generic); i++)
             if (strcmp(tables[t][i].name, name) == 0) return tables[t][i].applies(n, NULL, 0) ? &tables[t][i] : NULL;
+    for (size_t i = 0; i < KL_ARRAY_LEN(vec_pool); i++)
+        if (strcmp(vec_pool[i].name, name) == 0) return vec_pool[i].applies(n, NULL, 0) ? &vec_pool[i] : NULL;
     return NULL;
 }
