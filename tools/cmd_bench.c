@@ -2,6 +2,7 @@
  * spirit of trtexec and onnxruntime_perf_test. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -341,6 +342,7 @@ typedef struct kc_bench_info {
     double load_ms;           /* model load, or first engine load */
     double create_ms;         /* session creation (build), or first context creation */
     kc_latency engine_ready;  /* engine load + context creation over several loads */
+    int streams;              /* execution contexts run in parallel (--streams) */
 } kc_bench_info;
 
 /* Load the engine at `path` and create a context `n` times; ms[i] is the
@@ -422,6 +424,8 @@ static void kc_bench_json(FILE *f, const kc_bench_info *b, const kc_inputs *in, 
     }
     kj_key(&w, "threads");
     kj_int(&w, b->threads);
+    kj_key(&w, "streams");
+    kj_int(&w, b->streams);
     kj_key(&w, "cores");
     kj_int(&w, kc_cpu_cores());
     kj_key(&w, "cpu");
@@ -549,6 +553,86 @@ static int kc_bench_peak(int argc, char **argv) {
     return kc_sysinfo_report("bench", json, (int)threads);
 }
 
+/* --streams: one execution context per stream, each timed on its own
+ * thread (trtexec's --streams); the runs are merged afterwards. */
+#define KC_MAX_STREAMS 64
+typedef struct kc_bench_stream {
+    kc_runner *runner;
+    const kc_inputs *in;
+    const kc_io *outs;
+    size_t n_outs;
+    const kc_timing *timing;
+    kc_timed res;
+    bool ok;
+    char err[1024];
+} kc_bench_stream;
+
+static void *kc_bench_stream_main(void *arg) {
+    kc_bench_stream *s = arg;
+    s->ok = kc_time_runs(s->runner, s->in, s->outs, s->n_outs, s->timing, &s->res, s->err, sizeof s->err);
+    return NULL;
+}
+
+/* Run the streams (st[0] on this thread) and merge their runs into *r:
+ * every latency, the longest measuring time (so runs / time is the
+ * aggregate throughput).  false with the first error. */
+static bool kc_bench_streams(kc_bench_stream *st, size_t n, kc_timed *r, char *err, size_t errsize) {
+    pthread_t th[KC_MAX_STREAMS];
+    bool started[KC_MAX_STREAMS] = {false};
+    for (size_t i = 1; i < n; i++) started[i] = pthread_create(&th[i], NULL, kc_bench_stream_main, &st[i]) == 0;
+    kc_bench_stream_main(&st[0]);
+    for (size_t i = 1; i < n; i++) {
+        if (started[i]) pthread_join(th[i], NULL);
+        else kc_bench_stream_main(&st[i]); /* no thread: run it here, after the others */
+    }
+    bool ok = true;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!st[i].ok && ok) {
+            snprintf(err, errsize, "stream %zu: %s", i, st[i].err);
+            ok = false;
+        }
+        total += st[i].res.n;
+    }
+    bool dev = ok;
+    for (size_t i = 0; ok && i < n; i++) dev = dev && st[i].res.comp;
+    memset(r, 0, sizeof *r);
+    if (ok) {
+        r->ms = malloc((total ? total : 1) * sizeof *r->ms);
+        if (dev) {
+            r->h2d = malloc((total ? total : 1) * sizeof *r->h2d);
+            r->comp = malloc((total ? total : 1) * sizeof *r->comp);
+            r->d2h = malloc((total ? total : 1) * sizeof *r->d2h);
+        }
+        if (!r->ms || (dev && (!r->h2d || !r->comp || !r->d2h))) {
+            snprintf(err, errsize, "out of memory");
+            ok = false;
+        }
+    }
+    for (size_t i = 0; ok && i < n; i++) {
+        const kc_timed *q = &st[i].res;
+        memcpy(r->ms + r->n, q->ms, q->n * sizeof *r->ms);
+        if (dev) {
+            memcpy(r->h2d + r->n, q->h2d, q->n * sizeof *r->h2d);
+            memcpy(r->comp + r->n, q->comp, q->n * sizeof *r->comp);
+            memcpy(r->d2h + r->n, q->d2h, q->n * sizeof *r->d2h);
+        }
+        r->n += q->n;
+        r->warmup_runs += q->warmup_runs;
+        if (q->warmup_s > r->warmup_s) r->warmup_s = q->warmup_s;
+        if (q->total_s > r->total_s) r->total_s = q->total_s;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(st[i].res.ms);
+        free(st[i].res.h2d), free(st[i].res.comp), free(st[i].res.d2h);
+    }
+    if (!ok) {
+        free(r->ms), free(r->h2d), free(r->comp), free(r->d2h);
+        memset(r, 0, sizeof *r);
+    }
+    return ok;
+}
+
 int kc_cmd_bench(int argc, char **argv) {
     const char *cmd = "bench";
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
@@ -556,7 +640,8 @@ int kc_cmd_bench(int argc, char **argv) {
     kc_list files = {.n = 0};
     bool no_transfers = false;
     const char *batch_s = NULL, *shapes = NULL, *threads_s = NULL, *warmup_s = NULL, *duration_s = NULL,
-               *iters_s = NULL, *json_path = NULL, *seed_s = NULL, *cache_dir = NULL, *profile_s = NULL;
+               *iters_s = NULL, *json_path = NULL, *seed_s = NULL, *cache_dir = NULL, *profile_s = NULL,
+               *streams_s = NULL;
     const kc_flag flags[] = {
         {"--batch", NULL, &batch_s, NULL},       {"--shapes", NULL, &shapes, NULL},
         {"--threads", NULL, &threads_s, NULL},   {"--warmup", NULL, &warmup_s, NULL},
@@ -564,14 +649,15 @@ int kc_cmd_bench(int argc, char **argv) {
         {"--json", NULL, &json_path, NULL},      {"--seed", NULL, &seed_s, NULL},
         {"--input", NULL, NULL, &files},         {"--cache", NULL, &cache_dir, NULL},
         {"--profile", NULL, &profile_s, NULL},   {"--noDataTransfers", &no_transfers, NULL, NULL},
-        {NULL, NULL, NULL, NULL}};
+        {"--streams", NULL, &streams_s, NULL},   {NULL, NULL, NULL, NULL}};
     const char *path;
     int code = KC_EXIT_OK;
     if (!kc_parse_args(argc, argv, flags, &path, &code)) return code;
-    long long batch = 0, threads = 0, iterations = 0, seed = 0, profile = 0;
+    long long batch = 0, threads = 0, iterations = 0, seed = 0, profile = 0, streams = 1;
     double warmup = 200, duration = 3;
     if ((batch_s && !kc_parse_int(cmd, "--batch", batch_s, 1, 1 << 20, &batch, &code)) ||
         (profile_s && !kc_parse_int(cmd, "--profile", profile_s, 0, 1 << 20, &profile, &code)) ||
+        (streams_s && !kc_parse_int(cmd, "--streams", streams_s, 1, KC_MAX_STREAMS, &streams, &code)) ||
         (threads_s && !kc_parse_int(cmd, "--threads", threads_s, 0, 4096, &threads, &code)) ||
         (iters_s && !kc_parse_int(cmd, "--iterations", iters_s, 1, 100000000, &iterations, &code)) ||
         (seed_s && !kc_parse_int(cmd, "--seed", seed_s, 0, INT64_MAX, &seed, &code)) ||
@@ -582,15 +668,21 @@ int kc_cmd_bench(int argc, char **argv) {
     if (iters_s && !duration_s) duration = 0;
 
     kc_loaded l;
-    kc_runner runner = {0};
+    kc_runner runner = {0}, extra[KC_MAX_STREAMS - 1];
+    memset(extra, 0, sizeof extra);
     kc_inputs in = {.image_input = -1};
     kc_io *outs = NULL;
     size_t n_outs = 0;
     kc_timed r = {0};
     char err[4096];
     kc_bench_info b = {.path = strcmp(path, "-") == 0 ? "<stdin>" : path, .cache_dir = cache_dir,
-                       .threads = (int)threads, .provider = "cpu"};
+                       .threads = (int)threads, .provider = "cpu", .streams = (int)streams};
     if (!kc_load_model_or_engine(cmd, path, &l, &code)) goto done;
+    if (streams > 1 && !l.engine) {
+        code = kc_fail(KC_EXIT_USAGE, cmd, "--streams applies to an engine file (kiln build MODEL -o FILE.kiln): "
+                       "each stream is an execution context of the engine");
+        goto done;
+    }
     b.file_size = l.file_size;
     b.load_ms = l.load_ms;
     b.engine = l.engine != NULL;
@@ -627,11 +719,25 @@ int kc_cmd_bench(int argc, char **argv) {
         goto done;
     }
     bool json_stdout = json_path && strcmp(json_path, "-") == 0;
-    kc_timing timing = {.warmup_ms = warmup, .duration_s = duration, .iterations = iterations, .progress = true,
-                        .no_transfers = no_transfers};
-    if (!kc_time_runs(&runner, &in, outs, n_outs, &timing, &r, err, sizeof err)) {
-        code = kc_fail(KC_EXIT_MODEL, cmd, "%s", err);
-        goto done;
+    kc_timing timing = {.warmup_ms = warmup, .duration_s = duration, .iterations = iterations,
+                        .progress = streams == 1, .no_transfers = no_transfers};
+    if (streams == 1) {
+        if (!kc_time_runs(&runner, &in, outs, n_outs, &timing, &r, err, sizeof err)) {
+            code = kc_fail(KC_EXIT_MODEL, cmd, "%s", err);
+            goto done;
+        }
+    } else {
+        kc_bench_stream st[KC_MAX_STREAMS];
+        memset(st, 0, sizeof st);
+        for (long long i = 0; i < streams; i++) {
+            if (i > 0 && !kc_runner_create(cmd, &l, 0, NULL, &extra[i - 1], &code)) goto done;
+            if (i > 0 && profile_s && !kc_runner_set_profile(cmd, &extra[i - 1], profile, &code)) goto done;
+            st[i] = (kc_bench_stream){i ? &extra[i - 1] : &runner, &in, outs, n_outs, &timing, {0}, false, ""};
+        }
+        if (!kc_bench_streams(st, (size_t)streams, &r, err, sizeof err)) {
+            code = kc_fail(KC_EXIT_MODEL, cmd, "%s", err);
+            goto done;
+        }
     }
     kc_latency lat;
     kc_latency_stats(r.ms, r.n, &lat);
@@ -639,6 +745,7 @@ int kc_cmd_bench(int argc, char **argv) {
     uint64_t rss = kc_peak_rss();
     /* The peak is measured with the session's threads gone (they would take cores from it). */
     kc_runner_destroy(&runner);
+    for (size_t i = 0; i < KC_MAX_STREAMS - 1; i++) kc_runner_destroy(&extra[i]);
     kc_compute cm;
     kc_bench_compute(&l, &in, b.provider, b.threads, lat.median, &cm);
     if (json_path) {
@@ -678,6 +785,9 @@ int kc_cmd_bench(int argc, char **argv) {
         else printf("Threads: auto (one per core; %d cores online)\n", kc_cpu_cores());
     }
     printf("CPU: %s\n", kc_cpu_model(cpu, sizeof cpu));
+    if (streams > 1)
+        printf("Streams: %lld (an execution context per stream, each on its own thread; throughput is all "
+               "streams' runs over the longest stream's time, latencies are every run's)\n", streams);
     printf("Warmup: %zu run%s in %.1f ms (requested %.0f ms)\n", r.warmup_runs, r.warmup_runs == 1 ? "" : "s",
            r.warmup_s * 1e3, warmup);
     printf("Measured: %zu run%s in %.3f s\n", r.n, r.n == 1 ? "" : "s", r.total_s);
@@ -737,6 +847,7 @@ done:
     free(r.h2d), free(r.comp), free(r.d2h);
     free(outs);
     kc_runner_destroy(&runner);
+    for (size_t i = 0; i < KC_MAX_STREAMS - 1; i++) kc_runner_destroy(&extra[i]);
     kc_inputs_free(&in);
     kc_loaded_free(&l);
     return kc_finish_stdout(code);

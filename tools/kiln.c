@@ -147,6 +147,9 @@ static const kc_command kc_commands[] = {
      "                     instead of timing a model\n"
      "  --noDataTransfers  GPU engines: time the compute alone, on the inputs already\n"
      "                     on the device (as trtexec --noDataTransfers)\n"
+     "  --streams N        ENGINE only: N execution contexts, each timed on its own\n"
+     "                     thread (a GPU engine: each on its own CUDA stream); the\n"
+     "                     throughput is every stream's runs (as trtexec --streams)\n"
      "  --help             show this help\n"
      "\n"
      "exit status: 0 ok, 1 the model could not be loaded or run, 2 usage error\n", false, NULL},

@@ -139,6 +139,28 @@ else
     fail "compare --json - exit: $(cat cj.err)"
 fi
 
+# bench --streams N: N contexts of one engine, each exactly --iterations runs, merged.
+if "$kiln" build "$add" -o e.kiln >eb.out 2>&1; then
+    if "$kiln" bench e.kiln --streams 3 --iterations 4 --warmup 0 --json s.json >s.out 2>s.err; then
+        grep -q '^Streams: 3 ' s.out && grep -q '^Measured: 12 runs' s.out && ok "bench --streams text" ||
+            fail "bench --streams text: $(cat s.out)"
+        "$py" - s.json <<'EOF2' && ok "bench --streams JSON" || fail "bench --streams JSON: $(head -c 600 s.json)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["streams"] == 3, d["streams"]
+assert d["iterations"] == 12 and len(d["latencies_ms"]) == 12, (d["iterations"], len(d["latencies_ms"]))
+EOF2
+    else
+        fail "bench --streams exit: $(cat s.err)"
+    fi
+    "$kiln" bench e.kiln --streams 65 >/dev/null 2>s65.err
+    [ $? -eq 2 ] && grep -q -- '--streams' s65.err && ok "bench --streams 65 refused" || fail "bench --streams 65: $(cat s65.err)"
+else
+    fail "build of an engine for --streams: $(cat eb.out)"
+fi
+"$kiln" bench "$add" --streams 2 >/dev/null 2>sm.err
+[ $? -eq 2 ] && grep -q 'engine file' sm.err && ok "bench --streams on a model refused" || fail "bench --streams on a model: $(cat sm.err)"
+
 if [ "$fails" -ne 0 ]; then
     echo "$fails failure(s)"
     exit 1
