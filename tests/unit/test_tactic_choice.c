@@ -3,7 +3,7 @@
  * - without tactic timing (as sessions build), a depthwise 3x3 stride-1
  *   layer runs conv.depthwise (never per-group Winograd), a regular 3x3
  *   layer with 16 channels on a 14x14 map runs conv.winograd, and on a 7x7
- *   map (4 output tiles) conv.im2col;
+ *   map (4 output tiles, 49 pixels) conv.im2row;
  * - shapes are inferred again after the passes: a convolution whose input
  *   size only becomes known once its Pad's pads are folded to constants gets
  *   a fast tactic, in a model with a symbolic batch that the engine still
@@ -204,7 +204,7 @@ static void test_untimed_conv_choice_at(int S, const char *reg_prefix) {
 
 static void test_untimed_conv_choice(void) {
     test_untimed_conv_choice_at(14, "conv.winograd."); /* 16 tiles of 4x4 */
-    test_untimed_conv_choice_at(7, "conv.im2col.");    /* 4 tiles: Winograd does not pay */
+    test_untimed_conv_choice_at(7, "conv.im2row.");    /* 4 tiles: Winograd does not pay; 49 pixels: im2row does */
 }
 
 /* x [N,4,8,8] (N symbolic) -> Pad(edge, pads = Cast(Ceil(0.5 ...))) ->

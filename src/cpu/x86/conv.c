@@ -48,6 +48,7 @@ const char *kl_conv_algo_name(kl_conv_algo algo) {
     case KL_CONV_IM2COL: return "conv.im2col";
     case KL_CONV_DEPTHWISE: return "conv.depthwise";
     case KL_CONV_WINOGRAD: return "conv.winograd";
+    case KL_CONV_IM2ROW: return "conv.im2row";
     default: return "conv.?";
     }
 }
@@ -103,7 +104,8 @@ bool kl_conv2d_supports(const kl_conv2d_desc *din, kl_conv_algo algo) {
     }
     switch (algo) {
     case KL_CONV_AUTO:
-    case KL_CONV_IM2COL: return true;
+    case KL_CONV_IM2COL:
+    case KL_CONV_IM2ROW: return true;
     case KL_CONV_GEMM1X1:
         return d.KH == 1 && d.KW == 1 && d.stride_h == 1 && d.stride_w == 1 && !d.pad_top && !d.pad_left &&
                !d.pad_bottom && !d.pad_right;
@@ -123,11 +125,30 @@ bool kl_conv2d_winograd_pays(const kl_conv2d_desc *din) {
     return KL_MAX(d.N, (size_t)1) * ((OH + 3) / 4) * ((OW + 3) / 4) >= 16;
 }
 
+bool kl_conv2d_im2row_pays(const kl_conv2d_desc *din) {
+    kl_conv2d_desc d = normalize(din);
+    size_t OH, OW;
+    if (check_desc(&d, &OH, &OW) != KILN_OK) {
+        kl_error_clear();
+        return false;
+    }
+    size_t ohw = OH * OW, mg = d.M / d.group;
+    if (ohw > 64 || mg < 16 || (d.group == d.C && d.M == d.C)) return false;
+    /* measured: level with conv.gemm1x1 (which reads X in place) on 1x1 stride 1 */
+    if (kl_conv2d_supports(&d, KL_CONV_GEMM1X1)) return false;
+    /* fraction of useful lanes: im2col pads pixels to 16 and channels to 6,
+     * im2row pixels to 6 and channels to 16 */
+    double col = (double)ohw / (double)round_up(ohw, NP) * (double)mg / (double)round_up(mg, MR);
+    double row = (double)ohw / (double)round_up(ohw, MR) * (double)mg / (double)round_up(mg, NP);
+    return row > 1.08 * col;
+}
+
 /* The shape rule of the AUTO choice. */
 static kl_conv_algo choose(const kl_conv2d_desc *d) {
     if (kl_conv2d_supports(d, KL_CONV_DEPTHWISE) && d->C > 1) return KL_CONV_DEPTHWISE;
     if (kl_conv2d_supports(d, KL_CONV_GEMM1X1)) return KL_CONV_GEMM1X1;
     if (kl_conv2d_winograd_pays(d)) return KL_CONV_WINOGRAD;
+    if (kl_conv2d_im2row_pays(d)) return KL_CONV_IM2ROW;
     return KL_CONV_IM2COL;
 }
 
@@ -200,6 +221,22 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
         }
         kl_free(u);
         kl_free(tmp);
+    } else if (algo == KL_CONV_IM2ROW) {
+        /* B = W_g^T (Kg x Mg) in 16-column panels, panel stride Kg*16 */
+        size_t per_group = round_up(p->Mg, NP) * p->Kg;
+        p->wpack_floats = per_group * d.group;
+        p->a_ps = p->Kg * NP;
+        p->wpack = kl_malloc(p->wpack_floats * sizeof(float) + 64);
+        if (!p->wpack) goto fail;
+        void *tmp = kl_malloc(kl_sgemm_pack_b_size(p->Kg, p->Mg));
+        if (!tmp) goto fail;
+        for (size_t g = 0; g < d.group; g++) {
+            kl_sgemm_pack_b(W + g * p->Mg * p->Kg, p->Kg, true, p->Kg, p->Mg, tmp);
+            size_t ps;
+            const float *data = kl_sgemm_packed_b_data(tmp, &ps);
+            memcpy(p->wpack + g * per_group, data, per_group * sizeof(float));
+        }
+        kl_free(tmp);
     } else {
         size_t per_group = round_up(p->Mg, MR) * p->Kg;
         p->wpack_floats = per_group * d.group;
@@ -252,6 +289,8 @@ static size_t ws_per_thread(const kl_conv2d_plan *p) {
         return HP * WP * sizeof(float) + 64;
     }
     if (p->algo == KL_CONV_WINOGRAD) return 36 * (p->Cg + p->Mg) * p->tb * sizeof(float) + 128;
+    if (p->algo == KL_CONV_IM2ROW) /* A slice of all pixels + the transposed output */
+        return (round_up(p->OH * p->OW, MR) * KS + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) + 128;
     return (size_t)KS * p->nt * sizeof(float) + 64;
 }
 
@@ -284,7 +323,7 @@ typedef struct conv_run {
 static void im2col_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size_t ks, size_t p0, size_t np,
                         float *dst) {
     const kl_conv2d_desc *d = &p->d;
-    size_t khw = d->KH * d->KW, OW = p->OW;
+    size_t OW = p->OW;
     size_t ps = ks * NP;
     if (p->algo == KL_CONV_GEMM1X1) {
         size_t HW = d->H * d->W;
@@ -299,17 +338,31 @@ static void im2col_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size
         }
         return;
     }
+    kl_im2col_args a = {x, d->H, d->W, OW, d->KH, d->KW, d->stride_h, d->stride_w, d->dil_h, d->dil_w,
+                        d->pad_top, d->pad_left, k0, ks, p0, np, dst};
+    /* the vector kernels index a group's planes with int32 */
+    if (p->Cg * d->H * d->W < ((size_t)1 << 31))
+        kl_x86_ops_get(p->isa)->im2col(&a);
+    else
+        kl_x86_generic_im2col(&a);
+}
+
+/* Portable im2col: one output-row segment at a time. */
+void kl_x86_generic_im2col(const kl_im2col_args *a) {
+    size_t khw = a->KH * a->KW, OW = a->OW, ks = a->ks, k0 = a->k0, np = a->np, p0 = a->p0;
+    size_t ps = ks * NP;
+    float *dst = a->dst;
     size_t npad = round_up(np, NP);
     for (size_t k = 0; k < ks; k++) {
         size_t kk = k0 + k;
-        size_t c = kk / khw, r = kk % khw, kh = r / d->KW, kw = r % d->KW;
-        const float *xc = x + c * d->H * d->W;
-        ptrdiff_t off_h = (ptrdiff_t)(kh * d->dil_h) - (ptrdiff_t)d->pad_top;
-        ptrdiff_t off_w = (ptrdiff_t)(kw * d->dil_w) - (ptrdiff_t)d->pad_left;
+        size_t c = kk / khw, r = kk % khw, kh = r / a->KW, kw = r % a->KW;
+        const float *xc = a->x + c * a->H * a->W;
+        ptrdiff_t off_h = (ptrdiff_t)(kh * a->DH) - (ptrdiff_t)a->PT;
+        ptrdiff_t off_w = (ptrdiff_t)(kw * a->DW) - (ptrdiff_t)a->PL;
         /* valid output columns: 0 <= ow*sw + off_w < W */
-        size_t sw = d->stride_w;
+        size_t sw = a->SW;
         size_t ow_lo = off_w >= 0 ? 0 : (size_t)((-off_w + (ptrdiff_t)sw - 1) / (ptrdiff_t)sw);
-        ptrdiff_t lim = (ptrdiff_t)d->W - off_w; /* ow*sw < lim */
+        ptrdiff_t lim = (ptrdiff_t)a->W - off_w; /* ow*sw < lim */
         size_t ow_hi = lim <= 0 ? 0 : KL_MIN(OW, (size_t)((lim + (ptrdiff_t)sw - 1) / (ptrdiff_t)sw));
         size_t j = 0, oh = p0 / OW, ow = p0 % OW;
         while (j < np) {
@@ -317,11 +370,11 @@ static void im2col_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size
             size_t len = KL_MIN(OW - ow, NP - j % NP);
             len = KL_MIN(len, np - j);
             float *o = dst + (j / NP) * ps + k * NP + j % NP;
-            ptrdiff_t ih = (ptrdiff_t)(oh * d->stride_h) + off_h;
-            if (ih < 0 || ih >= (ptrdiff_t)d->H) {
+            ptrdiff_t ih = (ptrdiff_t)(oh * a->SH) + off_h;
+            if (ih < 0 || ih >= (ptrdiff_t)a->H) {
                 memset(o, 0, len * sizeof(float));
             } else {
-                const float *row = xc + ih * (ptrdiff_t)d->W;
+                const float *row = xc + ih * (ptrdiff_t)a->W;
                 size_t a0 = KL_MAX(ow, KL_MIN(ow_lo, ow + len)), a1 = KL_MIN(ow + len, KL_MAX(ow_hi, a0));
                 size_t q = 0;
                 for (; ow + q < a0; q++) o[q] = 0.0f;
@@ -389,6 +442,83 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
             float beta = first ? (r->z_alias ? 1.0f : 0.0f) : 1.0f;
             kl_sgemm_packed_run(p->isa, mrows, np, ks, &pk, y, OHW, 1.0f, beta, NULL, last ? bias : NULL,
                                 last ? z : NULL, OHW, last ? d->act : none);
+        }
+    }
+}
+
+/* ---- im2row: C^T = im2col(X)^T W^T ---------------------------------------------- */
+
+/* im2col rows [k0, k0+ks) transposed for all OH*OW pixels of one image and
+ * group: pixel q, row k at dst + (q/MR)*ks*MR + (k-k0)*MR + q%MR; pixels
+ * past OH*OW (to a multiple of MR) are zero. */
+static void im2row_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size_t ks, float *dst) {
+    const kl_conv2d_desc *d = &p->d;
+    size_t khw = d->KH * d->KW, OHW = p->OH * p->OW, npad = round_up(OHW, MR), ps = ks * MR;
+    for (size_t k = 0; k < ks; k++) {
+        size_t kk = k0 + k, c = kk / khw, r = kk % khw, kh = r / d->KW, kw = r % d->KW;
+        const float *xc = x + c * d->H * d->W;
+        ptrdiff_t off_h = (ptrdiff_t)(kh * d->dil_h) - (ptrdiff_t)d->pad_top;
+        ptrdiff_t off_w = (ptrdiff_t)(kw * d->dil_w) - (ptrdiff_t)d->pad_left;
+        float *o = dst + k * MR;
+        size_t q = 0;
+        for (size_t oh = 0; oh < p->OH; oh++) {
+            ptrdiff_t ih = (ptrdiff_t)(oh * d->stride_h) + off_h;
+            bool hin = ih >= 0 && ih < (ptrdiff_t)d->H;
+            const float *row = xc + (hin ? ih : 0) * (ptrdiff_t)d->W;
+            for (size_t ow = 0; ow < p->OW; ow++, q++) {
+                ptrdiff_t iw = (ptrdiff_t)(ow * d->stride_w) + off_w;
+                o[(q / MR) * ps + q % MR] = hin && iw >= 0 && iw < (ptrdiff_t)d->W ? row[iw] : 0.0f;
+            }
+        }
+        for (; q < npad; q++) o[(q / MR) * ps + q % MR] = 0.0f;
+    }
+}
+
+/* Task: items are (image, group, chunk of output channels); each packs its
+ * image's A slice by slice, accumulates C^T (pixels x chunk) in the
+ * workspace and writes the chunk's planes transposed with Z and the
+ * activation. */
+static void conv_im2row_task(void *arg, size_t b, size_t e, int tid) {
+    const conv_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    float *A = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
+    size_t OHW = p->OH * p->OW;
+    float *CT = A + round_up(OHW, MR) * KS;
+    size_t per_group_w = round_up(p->Mg, NP) * p->Kg;
+    kl_act none = {KL_ACT_NONE, 0, 0};
+    for (size_t it = b; it < e; it++) {
+        size_t mc = it % r->mchunks, rest = it / r->mchunks;
+        size_t g = rest % d->group, n = rest / d->group;
+        size_t m0 = mc * r->mchunk_rows;
+        if (m0 >= p->Mg) continue;
+        size_t mcols = KL_MIN(r->mchunk_rows, p->Mg - m0), ldc = round_up(mcols, NP);
+        const float *x = r->X + (n * d->C + g * p->Cg) * d->H * d->W;
+        size_t ch0 = g * p->Mg + m0;
+        const float *wg = p->wpack + g * per_group_w + (m0 / NP) * p->a_ps;
+        size_t nsl = (p->Kg + KS - 1) / KS, kstep = (p->Kg + nsl - 1) / nsl;
+        for (size_t k0 = 0; k0 < p->Kg; k0 += kstep) {
+            size_t ks = KL_MIN(kstep, p->Kg - k0);
+            bool first = k0 == 0, last = k0 + ks >= p->Kg;
+            im2row_pack(p, x, k0, ks, A);
+            /* 64 columns at a time: the weight block stays in cache over the pixel rows */
+            for (size_t j = 0; j < mcols; j += 64) {
+                size_t nc = KL_MIN((size_t)64, mcols - j);
+                kl_gemm_packed pk = {A, ks * MR, wg + (j / NP) * p->a_ps + k0 * NP, p->a_ps, NP};
+                kl_sgemm_packed_run(p->isa, OHW, nc, ks, &pk, CT + j, ldc, 1.0f, first ? 0.0f : 1.0f, 
+                                    last && p->bias ? p->bias + ch0 + j : NULL, NULL, NULL, 0, none);
+            }
+        }
+        for (size_t m = 0; m < mcols; m++) {
+            float *y = r->Y + (n * d->M + ch0 + m) * OHW;
+            const float *z = r->Z ? r->Z + (n * d->M + ch0 + m) * OHW : NULL;
+            const float *ct = CT + m;
+            if (z)
+                for (size_t q = 0; q < OHW; q++) y[q] = ct[q * ldc] + z[q];
+            else
+                for (size_t q = 0; q < OHW; q++) y[q] = ct[q * ldc];
+            if (d->act.kind != KL_ACT_NONE) ops->vec_act(d->act, y, OHW);
         }
     }
 }
@@ -581,6 +711,15 @@ kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X
     }
     conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, 0, Z != NULL && Z == Y};
     size_t OHW = p->OH * p->OW;
+    if (p->algo == KL_CONV_IM2ROW) {
+        /* items (image, group, chunk of 16-column panels of channels) */
+        size_t base = d->N * d->group, panels = (p->Mg + NP - 1) / NP;
+        if (base < (size_t)t) r.mchunks = KL_MIN(panels, ((size_t)t + base - 1) / base);
+        r.mchunk_rows = ((panels + r.mchunks - 1) / r.mchunks) * NP;
+        r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
+        kl_parallel_for_n(pool, t, base * r.mchunks, conv_im2row_task, &r);
+        return KILN_OK;
+    }
     if (p->algo == KL_CONV_WINOGRAD) {
         /* as many blocks as fit the workspace, rounded up to a multiple of
          * the threads when there are few, then evened out */

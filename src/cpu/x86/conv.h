@@ -32,6 +32,7 @@ typedef enum kl_conv_algo {
     KL_CONV_IM2COL,
     KL_CONV_DEPTHWISE,
     KL_CONV_WINOGRAD,
+    KL_CONV_IM2ROW, /* im2col transposed: pixels are the GEMM's rows, channels its vector columns */
     KL_CONV_ALGO_COUNT
 } kl_conv_algo;
 
@@ -64,6 +65,12 @@ bool kl_conv2d_supports(const kl_conv2d_desc *d, kl_conv_algo algo);
  * choice and the conv.winograd tactic both require it; forcing
  * KL_CONV_WINOGRAD on the kernel runs whatever kl_conv2d_supports takes. */
 bool kl_conv2d_winograd_pays(const kl_conv2d_desc *d);
+/* True when im2row should beat im2col/gemm1x1: small maps (at most 64
+ * output pixels per image, e.g. ResNet's 7x7 stage) where im2col's 16-pixel
+ * vectors waste lanes (49 pixels fill 64) and im2row's 6-pixel rows waste
+ * fewer (54), with at least 16 output channels per group; not where
+ * conv.gemm1x1 runs (1x1 stride 1: level with it, measured). */
+bool kl_conv2d_im2row_pays(const kl_conv2d_desc *d);
 
 /* Checks d, chooses (or takes) the algorithm and packs W (and copies bias,
  * [M] or NULL) into a new plan.  Fails with KILN_ERR_INVALID_ARGUMENT for a

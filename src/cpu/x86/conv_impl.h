@@ -252,4 +252,151 @@ void KL_SIMD_FN(wino_out)(const kl_wino_out *a) {
     }
 }
 
+
+/* ---- im2col packing (kl_im2col_args, kernels.h) ------------------------------ */
+
+/* A panel of 16 output pixels is cut into segments, the runs of pixels in
+ * one output row.  For a tap (c, kh, kw) a segment reads one input row: with
+ * stride 1 its lanes are contiguous floats (one masked load), with stride 2
+ * (AVX-512) the even floats of a contiguous span (two masked loads and a
+ * permute).  Lanes whose column falls in the padding, and whole segments
+ * whose row does, stay zero; so do lanes past np.  No gathers: they are
+ * slow on Zen 4.  Other strides (and stride 2 on AVX2) take the portable
+ * loop. */
+#define IM_MAXSEG 16
+
+typedef struct im_panel {
+    size_t nseg;
+    size_t l0[IM_MAXSEG], l1[IM_MAXSEG]; /* lanes [l0, l1) */
+    ptrdiff_t ihb[IM_MAXSEG];           /* oh*SH - PT of the segment's row */
+    ptrdiff_t iwb[IM_MAXSEG];           /* ow*SW - PL of lane l0 */
+    int32_t iw[16];                     /* ow*SW - PL per lane */
+} im_panel;
+
+/* Segments of pixels [pix, pix+n) in rows of OW. */
+static void im_segments(const kl_im2col_args *a, size_t pix, size_t n, im_panel *pn) {
+    size_t oh = pix / a->OW, ow = pix % a->OW, l = 0;
+    pn->nseg = 0;
+    while (l < n) {
+        size_t len = a->OW - ow < n - l ? a->OW - ow : n - l;
+        size_t s = pn->nseg++;
+        pn->l0[s] = l, pn->l1[s] = l + len;
+        pn->ihb[s] = (ptrdiff_t)(oh * a->SH) - (ptrdiff_t)a->PT;
+        pn->iwb[s] = (ptrdiff_t)(ow * a->SW) - (ptrdiff_t)a->PL;
+        for (size_t q = 0; q < len; q++) pn->iw[l + q] = (int32_t)((ow + q) * a->SW) - (int32_t)a->PL;
+        l += len;
+        ow = 0, oh++;
+    }
+    for (; l < 16; l++) pn->iw[l] = -1; /* never valid */
+}
+
+#if VL == 16
+KL_INL __mmask16 im_bits(size_t b, size_t e) { /* bits [b, e) of 16, b <= e <= 16 */
+    uint32_t hi = e >= 16 ? 0xFFFFu : ((1u << e) - 1u);
+    return (__mmask16)(hi & ~((1u << b) - 1u));
+}
+
+void KL_SIMD_FN(im2col)(const kl_im2col_args *a) {
+    if (a->SW > 2 || (a->SW == 2 && a->KH * a->KW == 1)) {
+        kl_x86_generic_im2col(a);
+        return;
+    }
+    const size_t khw = a->KH * a->KW, HW = a->H * a->W;
+    const ptrdiff_t W = (ptrdiff_t)a->W;
+    const __m512i vw = _mm512_set1_epi32((int32_t)a->W);
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    im_panel pn;
+    for (size_t j = 0; j < a->np; j += 16) {
+        size_t n = a->np - j < 16 ? a->np - j : 16;
+        float *d = a->dst + (j / 16) * a->ks * 16;
+        im_segments(a, a->p0 + j, n, &pn);
+        __m512i viw = _mm512_loadu_si512((const void *)pn.iw);
+        __mmask16 segm[IM_MAXSEG];
+        for (size_t s = 0; s < pn.nseg; s++) segm[s] = im_bits(pn.l0[s], pn.l1[s]);
+        size_t c = a->k0 / khw, r = a->k0 % khw, kh = r / a->KW, kw = r % a->KW;
+        for (size_t k = 0; k < a->ks; k++, d += 16) {
+            const float *xc = a->x + c * HW;
+            ptrdiff_t dh = (ptrdiff_t)(kh * a->DH), dw = (ptrdiff_t)(kw * a->DW);
+            __mmask16 wv = _mm512_cmplt_epu32_mask(_mm512_add_epi32(viw, _mm512_set1_epi32((int32_t)dw)), vw);
+            V v = v_zero();
+            for (size_t s = 0; s < pn.nseg; s++) {
+                ptrdiff_t ih = pn.ihb[s] + dh;
+                __mmask16 m = wv & segm[s];
+                if (ih < 0 || ih >= (ptrdiff_t)a->H || !m) continue;
+                /* address of lane l0's tap; lanes are read relative to it */
+                const float *p = xc + ih * W + pn.iwb[s] + dw;
+                size_t l0 = pn.l0[s];
+                if (a->SW == 1) {
+                    v = _mm512_mask_loadu_ps(v, m, p - l0);
+                } else {
+                    size_t la = (size_t)__builtin_ctz(m), lb = la + (size_t)__builtin_popcount(m);
+                    size_t e0 = 2 * la, e1 = 2 * lb - 1; /* floats [e0, e1) from q */
+                    const float *q = p - 2 * l0;
+                    V lo = e0 < 16 ? _mm512_maskz_loadu_ps(im_bits(e0, e1 < 16 ? e1 : 16), q) : v_zero();
+                    V hi = e1 > 16 ? _mm512_maskz_loadu_ps(im_bits(e0 > 16 ? e0 - 16 : 0, e1 - 16), q + 16)
+                                   : v_zero();
+                    v = _mm512_mask_mov_ps(v, m, _mm512_permutex2var_ps(lo, even, hi));
+                }
+            }
+            v_store(d, v);
+            if (++kw == a->KW) {
+                kw = 0;
+                if (++kh == a->KH) kh = 0, c++;
+            }
+        }
+    }
+}
+#else
+void KL_SIMD_FN(im2col)(const kl_im2col_args *a) {
+    if (a->SW != 1) {
+        kl_x86_generic_im2col(a);
+        return;
+    }
+    const size_t khw = a->KH * a->KW, HW = a->H * a->W;
+    const ptrdiff_t W = (ptrdiff_t)a->W;
+    const __m256i sgn = _mm256_set1_epi32(INT32_MIN);
+    const __m256i vw = _mm256_xor_si256(_mm256_set1_epi32((int32_t)a->W), sgn);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    im_panel pn;
+    for (size_t j = 0; j < a->np; j += 16) {
+        size_t n = a->np - j < 16 ? a->np - j : 16;
+        float *d = a->dst + (j / 16) * a->ks * 16;
+        im_segments(a, a->p0 + j, n, &pn);
+        __m256i viw[2] = {_mm256_loadu_si256((const __m256i *)pn.iw), _mm256_loadu_si256((const __m256i *)(pn.iw + 8))};
+        __m256i segm[IM_MAXSEG][2];
+        for (size_t s = 0; s < pn.nseg; s++)
+            for (int h = 0; h < 2; h++) {
+                __m256i li = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * h));
+                segm[s][h] = _mm256_and_si256(_mm256_cmpgt_epi32(li, _mm256_set1_epi32((int32_t)pn.l0[s] - 1)),
+                                              _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)pn.l1[s]), li));
+            }
+        size_t c = a->k0 / khw, r = a->k0 % khw, kh = r / a->KW, kw = r % a->KW;
+        for (size_t k = 0; k < a->ks; k++, d += 16) {
+            const float *xc = a->x + c * HW;
+            ptrdiff_t dh = (ptrdiff_t)(kh * a->DH), dw = (ptrdiff_t)(kw * a->DW);
+            __m256i vdw = _mm256_set1_epi32((int32_t)dw);
+            for (int h = 0; h < 2; h++) {
+                /* iw + dw <u W */
+                __m256i wv = _mm256_cmpgt_epi32(vw, _mm256_xor_si256(_mm256_add_epi32(viw[h], vdw), sgn));
+                V v = v_zero();
+                for (size_t s = 0; s < pn.nseg; s++) {
+                    ptrdiff_t ih = pn.ihb[s] + dh;
+                    if (ih < 0 || ih >= (ptrdiff_t)a->H || pn.l1[s] <= (size_t)(8 * h) || pn.l0[s] >= (size_t)(8 * h + 8))
+                        continue;
+                    __m256i m = _mm256_and_si256(wv, segm[s][h]);
+                    if (_mm256_testz_si256(m, m)) continue;
+                    const float *p = xc + ih * W + pn.iwb[s] + dw - (ptrdiff_t)pn.l0[s] + 8 * h;
+                    v = _mm256_blendv_ps(v, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+                }
+                v_store(d + 8 * h, v);
+            }
+            if (++kw == a->KW) {
+                kw = 0;
+                if (++kh == a->KH) kh = 0, c++;
+            }
+        }
+    }
+}
+#endif
+
 #endif

@@ -82,6 +82,20 @@ typedef struct kl_wino_out {
     kl_act act;
 } kl_wino_out;
 
+/* im2col rows [k0, k0+ks) (k = c*KH*KW + kh*KW + kw) for output pixels
+ * [p0, p0+np) (row-major in OH x OW, OW columns) of one image and group,
+ * into panels of 16 pixels: element (k, pixel p0+j) at
+ * dst + (j/16)*ks*16 + (k-k0)*16 + j%16; lanes past np and taps in the
+ * padding are zero.  x: the group's first channel plane [Cg][H][W].  The
+ * vector kernels index with int32: the driver calls them only when
+ * Cg*H*W < 2^31. */
+typedef struct kl_im2col_args {
+    const float *x;
+    size_t H, W, OW, KH, KW, SH, SW, DH, DW, PT, PL;
+    size_t k0, ks, p0, np;
+    float *dst;
+} kl_im2col_args;
+
 typedef struct kl_x86_ops {
     kl_isa isa;
     size_t nr; /* columns one sgemm micro-kernel call covers (multiple of 16) */
@@ -91,6 +105,7 @@ typedef struct kl_x86_ops {
     void (*wino_in)(const kl_wino_in *a);
     void (*wino_out)(const kl_wino_out *a);
     double (*fma_loop)(long iters); /* runs iters x (FMA block); returns flops done */
+    void (*im2col)(const kl_im2col_args *a);
 } kl_x86_ops;
 
 /* The table of level `isa` (resolved: AUTO -> active, capped at best). */
@@ -103,6 +118,7 @@ void kl_x86_generic_vec_act(kl_act act, float *x, size_t n);
 void kl_x86_generic_dwconv(const kl_dw_args *d);
 void kl_x86_generic_wino_in(const kl_wino_in *a);
 void kl_x86_generic_wino_out(const kl_wino_out *a);
+void kl_x86_generic_im2col(const kl_im2col_args *a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define KL_X86_DECLARE(isa)                                                                              \
@@ -112,7 +128,8 @@ void kl_x86_generic_wino_out(const kl_wino_out *a);
     void kl_x86_##isa##_dwconv(const kl_dw_args *d);                                                     \
     void kl_x86_##isa##_wino_in(const kl_wino_in *a);                                                    \
     void kl_x86_##isa##_wino_out(const kl_wino_out *a);                                                  \
-    double kl_x86_##isa##_fma_loop(long iters);
+    double kl_x86_##isa##_fma_loop(long iters);                                                          \
+    void kl_x86_##isa##_im2col(const kl_im2col_args *a);
 KL_X86_DECLARE(avx2)
 KL_X86_DECLARE(avx512)
 #undef KL_X86_DECLARE
