@@ -169,6 +169,8 @@ bool kc_layer_times(const kiln_engine *e, kiln_context *const *ctx, size_t n_ctx
                     double *sum_ms, char *err, size_t errsize);
 /* Print the table: each line starts with `prefix` ("" or "[I] "). */
 void kc_layer_times_print(FILE *f, const char *prefix, const kc_layer_time *t, size_t n, double sum_ms);
+/* The same times summed per op type and provider, largest first. */
+void kc_layer_times_by_op(FILE *f, const kc_layer_time *t, size_t n, double sum_ms);
 /* Write the layers as a JSON array; with `trtexec`, the first element is
  * {"count": runs} and keys follow trtexec's --exportProfile. */
 struct kj_writer;

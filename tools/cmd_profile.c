@@ -82,6 +82,39 @@ void kc_layer_times_print(FILE *f, const char *prefix, const kc_layer_time *t, s
             runs ? sum_ms / (double)runs : 0.0, 100.0, n, (unsigned long long)runs, runs == 1 ? "" : "s");
 }
 
+/* The time per op type (and provider), largest first: where a model's time
+ * goes when no single layer stands out. */
+void kc_layer_times_by_op(FILE *f, const kc_layer_time *t, size_t n, double sum_ms) {
+    typedef struct {
+        const char *op, *provider;
+        double ms;
+        size_t layers;
+    } kc_op_sum;
+    kc_op_sum *s = calloc(n + 1, sizeof *s);
+    size_t ns = 0;
+    if (!s) return;
+    for (size_t i = 0; i < n; i++) {
+        const char *op = kc_or_dash(t[i].op), *pv = kc_or_dash(t[i].provider);
+        size_t j = 0;
+        while (j < ns && (strcmp(s[j].op, op) != 0 || strcmp(s[j].provider, pv) != 0)) j++;
+        if (j == ns) s[ns++] = (kc_op_sum){.op = op, .provider = pv};
+        s[j].ms += t[i].total_ms;
+        s[j].layers++;
+    }
+    for (size_t i = 1; i < ns; i++) /* insertion sort, larger first */
+        for (size_t j = i; j > 0 && s[j].ms > s[j - 1].ms; j--) {
+            kc_op_sum x = s[j];
+            s[j] = s[j - 1];
+            s[j - 1] = x;
+        }
+    uint64_t runs = n ? t[0].runs : 0;
+    fprintf(f, "\nBy op:\n%-22s %-8s %7s %11s %7s\n", "op", "provider", "layers", "ms per run", "%");
+    for (size_t i = 0; i < ns; i++)
+        fprintf(f, "%-22s %-8s %7zu %11.4f %6.2f%%\n", s[i].op, s[i].provider, s[i].layers,
+                runs ? s[i].ms / (double)runs : 0.0, sum_ms > 0 ? 100.0 * s[i].ms / sum_ms : 0.0);
+    free(s);
+}
+
 void kc_layer_times_json(struct kj_writer *w, const kc_layer_time *t, size_t n, double sum_ms, bool trtexec) {
     kj_array_begin(w);
     if (trtexec) {
@@ -328,6 +361,7 @@ int kc_cmd_profile(int argc, char **argv) {
            sum_ms / (double)iterations);
     kc_layer_times_print(stdout, "", lt, top && (size_t)top < n_layers ? (size_t)top : n_layers, sum_ms);
     if (top && (size_t)top < n_layers) printf("(%zu more layers; --export has them all)\n", n_layers - (size_t)top);
+    kc_layer_times_by_op(stdout, lt, n_layers, sum_ms);
     if (export_path) printf("Per-layer times written to %s\n", kc_fmt_name(export_path, strlen(export_path), buf, sizeof buf));
 done:
     free(lt);
