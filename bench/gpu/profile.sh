@@ -24,6 +24,6 @@ for spec in $@; do
     ready=$(timeout 60 "$kiln" bench "$e" --iterations 10 --duration 0 --warmup 0 2>&1 | grep -oE "Engine load \+ context creation: median = [0-9.]+" | grep -oE "[0-9.]+$")
     echo "$spec: engine load + context (weights uploaded) median ${ready:-?} ms"
     if [ "${PROFILE:-1}" = 1 ]; then
-        timeout 60 "$kiln" profile "$e" --batch "$b" --iterations 20 --top 25 >"$out/prof_${m}_b${b}_$p.txt" 2>&1
+        timeout 60 "$kiln" profile "$e" --batch "$b" --iterations 20 --top "${TOP:-25}" --export "$out/prof_${m}_b${b}_$p.json" >"$out/prof_${m}_b${b}_$p.txt" 2>&1
     fi
 done

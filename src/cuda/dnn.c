@@ -921,7 +921,8 @@ int kc_attn_create(kc_dnn *d, const kc_attn_desc *desc, kc_attn **out, char *why
     const kc_attn_desc *q = desc;
     if (!d || (q->t != KC_F32 && q->t != KC_F16) || q->b < 1 || q->sq < 1 || q->sk < 1 || q->h < 1 || q->d < 1 ||
         q->dv < 1 || q->ldq < q->h * q->d || q->ldk < q->h * q->d || q->ldv < q->h * q->dv ||
-        (q->has_mask && q->mask_t != KC_F32 && q->mask_t != q->t))
+        (q->has_mask && q->mask_t != KC_F32 && q->mask_t != q->t) || q->rel_kw < 0 ||
+        (q->rel_kw > 0 && (!q->has_mask || q->sk % q->rel_kw)))
         return kc_fail(why, why_size, "kc_attn_create: invalid attention description");
     kc_attn *a = kl_calloc(1, sizeof *a);
     if (!a)
@@ -936,6 +937,11 @@ int kc_attn_create(kc_dnn *d, const kc_attn_desc *desc, kc_attn **out, char *why
             return 0;
         }
         (void)cudaGetLastError(); /* not sticky: take the unfused path */
+    }
+    if (q->rel_kw > 0) {
+        kl_free(a);
+        return kc_fail(why, why_size, "kc_attn_create: a relative-position bias needs the fused kernel (float16, "
+                                      "head size 64 or 128)");
     }
     int64_t bh = q->b * q->h;
     kc_gemm_desc g = {.t = q->t, .m = q->sq, .n = q->sk, .k = q->d, .trans_b = true, .lda = q->d, .ldb = q->d,
@@ -981,19 +987,21 @@ out:
 size_t kc_attn_workspace(const kc_attn *a) { return a->total; }
 int kc_attn_is_fused(const kc_attn *a) { return a && a->fused; }
 
-int kc_attn_run(kc_attn *a, const void *q, const void *k, const void *v, const void *mask, void *y, void *workspace,
-                cudaStream_t stream, char *why, size_t why_size)
+int kc_attn_run(kc_attn *a, const void *q, const void *k, const void *v, const void *mask, const void *mask2, void *y,
+                void *workspace, cudaStream_t stream, char *why, size_t why_size)
 {
     const kc_attn_desc *p = &a->desc;
     int rc = 0;
     if (a->fused) {
-        if (!q || !k || !v || !y || (p->has_mask && !mask))
+        if (!q || !k || !v || !y || (p->has_mask && !mask) || (p->rel_kw > 0 && !mask2))
             return kc_fail(why, why_size, "kc_attn_run: missing Q, K, V, Y or mask");
         kc_flash_desc f = {.b = p->b, .sq = p->sq, .sk = p->sk, .h = p->h, .d = p->d, .ldq = p->ldq, .ldk = p->ldk,
                            .ldv = p->ldv, .seq_first = p->seq_first, .scale = p->scale, .has_mask = p->has_mask,
                            .mask_t = p->mask_t, .msb = p->mask_stride_b, .msh = p->mask_stride_h,
-                           .msq = p->mask_stride_q, .msk = p->mask_stride_k};
-        CU_TRY("kc_flash_attn", kc_flash_attn(y, q, k, v, mask, &f, stream));
+                           .msq = p->mask_stride_q, .msk = p->mask_stride_k, .rel_kw = p->rel_kw,
+                           .m2sb = p->mask2_stride_b, .m2sh = p->mask2_stride_h, .m2sq = p->mask2_stride_q,
+                           .m2sk = p->mask2_stride_k};
+        CU_TRY("kc_flash_attn", kc_flash_attn(y, q, k, v, mask, mask2, &f, stream));
         return 0;
     }
     if (!workspace || ((uintptr_t)workspace % 16) || (p->has_mask && !mask))

@@ -126,6 +126,11 @@ typedef struct kc_attn_desc {
     bool has_mask;
     kc_dtype mask_t;
     int64_t mask_stride_b, mask_stride_h, mask_stride_q, mask_stride_k; /* 0 on broadcast axes */
+    /* rel_kw > 0: SAM's decomposed relative positions instead of one mask
+     * (fused kernel only): key k = kh * rel_kw + kq adds mask(b, h, q, kh)
+     * (the strides above) + mask2(b, h, q, kq) (these strides, mask_t): */
+    int64_t rel_kw;
+    int64_t mask2_stride_b, mask2_stride_h, mask2_stride_q, mask2_stride_k;
     bool allow_tf32;
 } kc_attn_desc;
 
@@ -142,8 +147,8 @@ size_t kc_attn_workspace(const kc_attn *a);
 /* 1 when runs take the fused flash kernel (float16, D == Dv in {64, 128}, sm_80+; workspace 0, may be
  * NULL), 0 for the unfused path. */
 int kc_attn_is_fused(const kc_attn *a);
-int kc_attn_run(kc_attn *a, const void *q, const void *k, const void *v, const void *mask, void *y, void *workspace,
-                cudaStream_t stream, char *why, size_t why_size);
+int kc_attn_run(kc_attn *a, const void *q, const void *k, const void *v, const void *mask, const void *mask2, void *y,
+                void *workspace, cudaStream_t stream, char *why, size_t why_size);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 
 #include "cuda/cuda.h"
 #include "cuda/dnn.h"
+#include "cuda/k_attention.h"
 #include "cuda/kernels.h"
 #include "ops/kiln_transformer.h"
 #include "plan/plan.h"
@@ -141,7 +142,7 @@ typedef struct kl_cstep {
     size_t n_pre;
     kc_dtype t;
     void *y;
-    const void *x[4];
+    const void *x[5];
     kc_fe_program *fe;
     const void *fe_in[KC_MAX_INPUTS];
     kl_ccopy *cp;
@@ -194,6 +195,16 @@ typedef struct kl_cplan {
     uint8_t *sdpa;
     const kl_value **sdpa_q, **sdpa_k;
     float *sdpa_scale;
+    /* SAM's decomposed relative positions between the scores and the
+     * Softmax (scores [N,qh,qw,kh,kw] + rel_h [N,qh,qw,kh,1] + rel_w
+     * [N,qh,qw,1,kw]): per final MatMul, rel_h, rel_w (or NULL) */
+    const kl_value **sdpa_rh, **sdpa_rw;
+    /* A residual Add of a MatMul's output (Add(z, MatMul(A, B) + bias),
+     * possibly through a Reshape): per node, 1 = the MatMul (and Reshape),
+     * which run nothing, 2 = the Add, which runs the product with z in the
+     * GEMM's epilogue; and the MatMul of each such Add. */
+    uint8_t *resid;
+    const kl_node **resid_mm;
 } kl_cplan;
 
 struct kl_cuda_ctx {
@@ -230,6 +241,10 @@ static void kl_cplan_free(kl_cplan *p, const kl_graph *g) {
     kl_free(p->sdpa_q);
     kl_free(p->sdpa_k);
     kl_free(p->sdpa_scale);
+    kl_free(p->sdpa_rh);
+    kl_free(p->sdpa_rw);
+    kl_free(p->resid);
+    kl_free(p->resid_mm);
     for (size_t i = 0; i < p->n_allocs; i++) cudaFree(p->allocs[i]);
     kl_free(p->allocs);
     for (size_t i = 0; p->v && i < g->n_values; i++) kl_rt_unref(p->v[i].host);
@@ -1082,7 +1097,9 @@ static kiln_status kl_b_gemm(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype
     return kl_gemm_step(b, s, &d, ap, bp, bias, z);
 }
 
-static kiln_status kl_b_matmul(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+/* MatMul / kiln.FusedMatMul b->n into y; z (or NULL) a residual of y's
+ * shape added in the epilogue. */
+static kiln_status kl_b_matmul_z(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t, const void *z) {
     char *why = b->why;
     size_t why_size = b->why_size;
     const kl_node *n = b->n;
@@ -1124,7 +1141,40 @@ static kiln_status kl_b_matmul(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dty
     if (bias && bias->count != d.n) KL_FALLBACK("bias is not one value per column");
     d.has_bias = biasp != NULL;
     if (fused) d.act = kl_act_attr(n, &d.act_alpha, &d.act_beta);
-    return kl_gemm_step(b, s, &d, ap, bp, biasp, NULL);
+    if (z) {
+        if (d.act != KL_ACT_NONE) KL_FALLBACK("a residual after an activation is not fused");
+        d.has_z = true;
+        d.beta = 1.f;
+    }
+    return kl_gemm_step(b, s, &d, ap, bp, biasp, z);
+}
+
+static kiln_status kl_b_matmul(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+    return kl_b_matmul_z(b, s, y, t, NULL);
+}
+
+/* The Add that runs its MatMul with the residual in the epilogue. */
+static kiln_status kl_b_resid(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *add = b->n, *mm = b->p->resid_mm[b->idx];
+    const kl_value *zv = NULL;
+    size_t zk = 0;
+    for (size_t k = 0; k < 2; k++) {
+        const kl_value *v = add->inputs[k];
+        const kl_node *pr = v->producer;
+        if (pr == mm || (pr && pr->n_inputs && pr->inputs[0]->producer == mm && !strcmp(pr->op_type, "Reshape"))) continue;
+        zv = v, zk = k;
+    }
+    if (!zv) KL_FALLBACK("no residual input");
+    const void *zp;
+    const kl_cval *z;
+    KL_TRY(kl_in_f(b, zk, &zp, &z, t));
+    if (z->count != y->count || z->ld || z->nhwc) KL_FALLBACK("the residual is not a dense tensor of the output's size");
+    kl_bctx b2 = *b;
+    b2.n = mm;
+    kiln_status st = kl_b_matmul_z(&b2, s, y, t, zp);
+    return st;
 }
 
 static kiln_status kl_b_attention(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
@@ -1175,6 +1225,7 @@ static kiln_status kl_b_attention(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_
     s->x[1] = kp;
     s->x[2] = vp;
     s->x[3] = mp;
+    s->x[4] = NULL;
     return KILN_OK;
 }
 
@@ -1853,6 +1904,12 @@ static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
     s->t = y->t;
     kc_dtype t = y->t;
     const char *op = n->op_type;
+    if (b->p->resid && b->p->resid[b->idx] == 2) {
+        kiln_status st = kl_b_resid(b, s, y, t);
+        if (st == KILN_ERR_UNSUPPORTED)
+            return kl_errorf(KILN_ERR_INTERNAL, "residual GEMM: %s (KILN_CUDA_NO_RESID=1 runs it unfused)", why);
+        return st;
+    }
     if (b->p->sdpa && b->p->sdpa[b->idx] == 2) {
         /* The nodes it replaced ran nothing: no fallback is possible. */
         kiln_status st = kl_b_sdpa(b, s, y, t);
@@ -2065,7 +2122,7 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
         rc = kc_gemm_run(s->gemm, s->x[0], s->x[1], s->x[2], s->x[3], s->y, p->ws, c->st, msg, sizeof msg);
         break;
     case K_ATTN:
-        rc = kc_attn_run(s->attn, s->x[0], s->x[1], s->x[2], s->x[3], s->y, p->ws, c->st, msg, sizeof msg);
+        rc = kc_attn_run(s->attn, s->x[0], s->x[1], s->x[2], s->x[3], s->x[4], s->y, p->ws, c->st, msg, sizeof msg);
         break;
     case K_LN:
         e = kc_layernorm(s->y, s->x[0], s->x[1], s->x[2], s->outer, s->inner, s->eps, s->flag, s->t, c->st);
@@ -2232,10 +2289,88 @@ static void kl_scaled(const kl_value *x, const kl_node *reader, const kl_value *
     }
 }
 
+static const kl_node *kl_producer_kiln(const kl_value *v, const char *op) {
+    const kl_node *n = v ? v->producer : NULL;
+    return n && !strcmp(n->domain, KL_KILN_DOMAIN) && !strcmp(n->op_type, op) && !n->removed ? n : NULL;
+}
+
+/* SAM's add_decomposed_rel_pos between the scores S [N, Sq, Sk] and the
+ * Softmax: sv = Reshape(X [N, qh, qw, kh, kw] = Reshape(S) + Rh [N, qh, qw,
+ * kh, 1] + Rw [N, qh, qw, 1, kw]) with the adds one kiln.FusedElementwise
+ * (two ADD steps) or two Adds, each value read only by the next.  Sets the
+ * scores' producer, the nodes to skip (gone[0..3]) and Rh, Rw. */
+/* SAM's add_decomposed_rel_pos between the scores S [L..., Sq, Sk] and the
+ * Softmax (L: one or two leading batch dims): sv = Reshape(X [L..., qh, qw,
+ * kh, kw] = Reshape(S) + Rh [L..., qh, qw, kh, 1] + Rw [L..., qh, qw, 1,
+ * kw]), the adds one kiln.FusedElementwise (two ADD steps) or two Adds,
+ * each value read only by the next.  Sets the scores' producer, the nodes
+ * to skip (gone[0..3]) and Rh, Rw. */
+static bool kl_cu_relpos(const kl_cplan *p, const kl_value *sv, const kl_node *sm, const kl_node **m1,
+                         const kl_node *gone[4], const kl_value **rh, const kl_value **rw) {
+    const kl_node *r2 = kl_producer_op(sv, "Reshape");
+    if (!r2 || !kl_only_reader(sv, sm)) return false;
+    const kl_value *x = r2->inputs[0], *terms[3];
+    if (!x) return false;
+    const kl_node *fe = kl_producer_kiln(x, "FusedElementwise"), *a1 = NULL, *a2 = NULL;
+    if (fe) {
+        const int64_t *ops = NULL, *args = NULL;
+        if (!kl_only_reader(x, r2) || fe->n_inputs != 3 || kl_node_attr_ints(fe, "ops", &ops) != 2 ||
+            kl_node_attr_ints(fe, "args", &args) != 2 || ops[0] != KL_FE_ADD || ops[1] != KL_FE_ADD || args[0] != 1 ||
+            args[1] != 2)
+            return false;
+        for (int k = 0; k < 3; k++) terms[k] = fe->inputs[k];
+    } else {
+        a2 = kl_producer_op(x, "Add");
+        if (!a2 || !kl_only_reader(x, r2) || a2->n_inputs != 2) return false;
+        int j = kl_producer_op(a2->inputs[0], "Add") && kl_only_reader(a2->inputs[0], a2) ? 0 : 1;
+        a1 = kl_producer_op(a2->inputs[j], "Add");
+        if (!a1 || !kl_only_reader(a2->inputs[j], a2) || a1->n_inputs != 2 || !kl_only_reader(a1->outputs[0], a2))
+            return false;
+        terms[0] = a1->inputs[0], terms[1] = a1->inputs[1], terms[2] = a2->inputs[1 - j];
+    }
+    /* the scores: the term a Reshape of a MatMul gives (read only by the adds) */
+    const kl_node *r1 = NULL;
+    int ks = -1;
+    for (int k = 0; k < 3 && !r1; k++) {
+        const kl_node *r = terms[k] ? kl_producer_op(terms[k], "Reshape") : NULL;
+        if (r && kl_only_reader(terms[k], fe ? fe : (k < 2 || !a1) ? (a1 ? a1 : a2) : a2) &&
+            kl_producer_op(r->inputs[0], "MatMul"))
+            r1 = r, ks = k;
+    }
+    if (!r1) return false;
+    int r5 = p->sh.rank[terms[ks]->id], nb = r5 - 4;
+    if (nb < 1 || nb > 2) return false;
+    const int64_t *dx = p->sh.dims[terms[ks]->id];
+    *rh = *rw = NULL;
+    for (int k = 0; k < 3; k++) {
+        if (k == ks) continue;
+        const kl_value *t = terms[k];
+        if (!t || p->sh.rank[t->id] != r5) return false;
+        const int64_t *dt = p->sh.dims[t->id];
+        for (int a = 0; a < nb + 2; a++)
+            if (dt[a] != dx[a]) return false;
+        if (dt[nb + 2] == dx[nb + 2] && dt[nb + 3] == 1 && !*rh) *rh = t;
+        else if (dt[nb + 2] == 1 && dt[nb + 3] == dx[nb + 3] && !*rw) *rw = t;
+        else return false;
+    }
+    if (!*rh || !*rw) return false;
+    const kl_value *sc = r1->inputs[0];
+    *m1 = kl_producer_op(sc, "MatMul");
+    if (!*m1 || !kl_only_reader(sc, r1) || p->sh.rank[sc->id] != nb + 2) return false;
+    const int64_t *ds = p->sh.dims[sc->id];
+    for (int a = 0; a < nb; a++)
+        if (ds[a] != dx[a]) return false;
+    if (ds[nb] != dx[nb] * dx[nb + 1] || ds[nb + 1] != dx[nb + 2] * dx[nb + 3]) return false;
+    gone[0] = r1, gone[1] = fe ? fe : a1, gone[2] = fe ? NULL : a2, gone[3] = r2;
+    return true;
+}
+
 /* Find MatMul(Q*a, Transpose(K)*b) -> Softmax(last axis) -> MatMul(., V)
- * on 4-D [B,H,S,D] tensors, every intermediate read only by the next: the
- * cuda attention runs it as batch B*H with one head (no score matrix in
- * memory).  keep[] extends Q, K, V to the final MatMul for the planner. */
+ * on 4-D [B,H,S,D] or 3-D [N,S,D] tensors, every intermediate read only by
+ * the next, optionally with SAM's decomposed relative positions added to
+ * the scores (kl_cu_relpos): the cuda attention runs it as batch B*H with
+ * one head (no score matrix in memory).  keep[] extends Q, K, V (and the
+ * relative-position terms) to the final MatMul for the planner. */
 static kiln_status kl_cu_find_sdpa(const kl_cuda_engine *ce, kl_cplan *p, size_t *keep) {
     const kl_graph *g = ce->ir->graph;
     size_t nn = g->n_nodes;
@@ -2246,12 +2381,17 @@ static kiln_status kl_cu_find_sdpa(const kl_cuda_engine *ce, kl_cplan *p, size_t
         const kl_value *pv = m2->inputs[0], *v = m2->inputs[1];
         const kl_node *sm = kl_producer_op(pv, "Softmax");
         if (!sm || !kl_only_reader(pv, m2) || !ce->on_gpu[sm->index]) continue;
-        const kl_value *sv = sm->inputs[0];
-        const kl_node *m1 = kl_producer_op(sv, "MatMul");
-        if (!m1 || !kl_only_reader(sv, sm) || !ce->on_gpu[m1->index]) continue;
+        const kl_value *sv = sm->inputs[0], *rh = NULL, *rw = NULL;
+        const kl_node *m1 = kl_producer_op(sv, "MatMul"), *rgone[4] = {NULL, NULL, NULL, NULL};
+        if (m1 && !kl_only_reader(sv, sm)) continue;
+        if (!m1 && (!ce->opt.fp16 || !kl_cu_relpos(p, sv, sm, &m1, rgone, &rh, &rw))) continue;
+        if (!ce->on_gpu[m1->index]) continue;
+        bool on = true;
+        for (int j = 0; j < 4; j++) on = on && (!rgone[j] || ce->on_gpu[rgone[j]->index]);
+        if (!on) continue;
         int rank = p->sh.rank[sv->id];
         int64_t axis = kl_node_attr_int(sm, "axis", sm->opset >= 13 ? -1 : 1);
-        if (rank != 4 || (axis != -1 && axis != 3)) continue;
+        if ((rank != 4 && rank != 3) || (axis != -1 && axis != rank - 1)) continue;
         const kl_value *q, *kt, *k;
         float fq, fk;
         const kl_node *sq, *sk;
@@ -2260,29 +2400,113 @@ static kiln_status kl_cu_find_sdpa(const kl_cuda_engine *ce, kl_cplan *p, size_t
         const kl_node *tr = kl_producer_op(kt, "Transpose");
         if (!tr || !kl_only_reader(kt, sk ? sk : m1)) continue;
         const int64_t *perm = NULL;
-        if (kl_node_attr_ints(tr, "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 1 || perm[2] != 3 || perm[3] != 2)
-            continue;
+        if (kl_node_attr_ints(tr, "perm", &perm) != rank) continue;
+        bool swap_last = perm[rank - 2] == rank - 1 && perm[rank - 1] == rank - 2;
+        for (int a = 0; a < rank - 2; a++) swap_last = swap_last && perm[a] == a;
+        if (!swap_last) continue;
         k = tr->inputs[0];
-        if (!q || !k || !v || p->sh.rank[q->id] != 4 || p->sh.rank[k->id] != 4 || p->sh.rank[v->id] != 4) continue;
-        const int64_t *dq = p->sh.dims[q->id], *dk = p->sh.dims[k->id], *dv = p->sh.dims[v->id];
-        if (dq[0] != dk[0] || dq[1] != dk[1] || dq[3] != dk[3] || dv[0] != dq[0] || dv[1] != dq[1] || dv[2] != dk[2])
+        if (!q || !k || !v || p->sh.rank[q->id] != rank || p->sh.rank[k->id] != rank || p->sh.rank[v->id] != rank)
             continue;
+        const int64_t *dq = p->sh.dims[q->id], *dk = p->sh.dims[k->id], *dv = p->sh.dims[v->id];
+        /* as [B, H, S, D] with H = 1 for 3-D */
+        int o = rank - 4;
+        int64_t qb = dq[0], qh = o ? 1 : dq[1], kb = dk[0], kh = o ? 1 : dk[1], vb = dv[0], vh = o ? 1 : dv[1];
+        if (qb != kb || qh != kh || dq[3 + o] != dk[3 + o] || vb != qb || vh != qh || dv[2 + o] != dk[2 + o]) continue;
+        if (rh) {
+            /* the relative-position terms index the batch (the leading dims), the query row and kh / kw;
+               only the fused kernel adds them (the unfused attention has no such mask) */
+            int nb = p->sh.rank[rh->id] - 4;
+            const int64_t *dx = p->sh.dims[rh->id], *dw = p->sh.dims[rw->id];
+            int64_t n = 1;
+            for (int a = 0; a < nb; a++) n *= dx[a];
+            if (n != qb * qh || dx[nb] * dx[nb + 1] != dq[2 + o] || dx[nb + 2] * dw[nb + 3] != dk[2 + o]) continue;
+            if (!kc_flash_supported(KC_F16, dq[3 + o], dv[3 + o], n, 1, dq[2 + o]) ||
+                kc_flash_prepare(dq[3 + o]) != cudaSuccess) {
+                cudaGetLastError();
+                continue;
+            }
+        }
         if (!p->sdpa) {
             p->sdpa = kl_calloc(nn ? nn : 1, 1);
             p->sdpa_q = kl_calloc(nn ? nn : 1, sizeof *p->sdpa_q);
             p->sdpa_k = kl_calloc(nn ? nn : 1, sizeof *p->sdpa_k);
             p->sdpa_scale = kl_calloc(nn ? nn : 1, sizeof *p->sdpa_scale);
-            if (!p->sdpa || !p->sdpa_q || !p->sdpa_k || !p->sdpa_scale) return KILN_ERR_NO_MEMORY;
+            p->sdpa_rh = kl_calloc(nn ? nn : 1, sizeof *p->sdpa_rh);
+            p->sdpa_rw = kl_calloc(nn ? nn : 1, sizeof *p->sdpa_rw);
+            if (!p->sdpa || !p->sdpa_q || !p->sdpa_k || !p->sdpa_scale || !p->sdpa_rh || !p->sdpa_rw)
+                return KILN_ERR_NO_MEMORY;
         }
-        const kl_node *gone[5] = {sq, sk, tr, m1, sm};
-        for (int j = 0; j < 5; j++)
+        const kl_node *gone[9] = {sq, sk, tr, m1, sm, rgone[0], rgone[1], rgone[2], rgone[3]};
+        for (int j = 0; j < 9; j++)
             if (gone[j]) p->sdpa[gone[j]->index] = 1;
         p->sdpa[i] = 2;
         p->sdpa_q[i] = q;
         p->sdpa_k[i] = k;
         p->sdpa_scale[i] = fq * fk;
+        p->sdpa_rh[i] = rh;
+        p->sdpa_rw[i] = rw;
         keep[q->id] = KL_MAX(keep[q->id], i + 1);
         keep[k->id] = KL_MAX(keep[k->id], i + 1);
+        if (rh) {
+            keep[rh->id] = KL_MAX(keep[rh->id], i + 1);
+            keep[rw->id] = KL_MAX(keep[rw->id], i + 1);
+        }
+    }
+    return KILN_OK;
+}
+
+/* Add(z, MatMul(A, W) [+ bias]) with W 2-D, no activation, the product
+ * (or a Reshape of it) read only by the Add, nothing else between them,
+ * z of the Add's shape made before the MatMul: the GEMM adds z in its
+ * epilogue at the Add (ViT's and SAM's residual connections).  keep[]
+ * extends the MatMul's inputs to the Add. */
+static kiln_status kl_cu_find_resid(const kl_cuda_engine *ce, kl_cplan *p, size_t *keep) {
+    const kl_graph *g = ce->ir->graph;
+    size_t nn = g->n_nodes;
+    if (getenv("KILN_CUDA_NO_RESID")) return KILN_OK;
+    for (size_t i = 0; i < nn; i++) {
+        const kl_node *add = g->nodes[i];
+        if (!ce->on_gpu[i] || add->domain[0] || strcmp(add->op_type, "Add") || add->n_inputs != 2 ||
+            add->n_outputs != 1 || (p->sdpa && p->sdpa[i]))
+            continue;
+        const kl_value *y = add->outputs[0];
+        int ry = p->sh.rank[y->id];
+        if (ry < 2 || ry == 4) continue; /* 4-D: convolution activations (their own residual fusion) */
+        for (int k = 0; k < 2; k++) {
+            const kl_value *mv = add->inputs[k], *z = add->inputs[1 - k];
+            if (!mv || !z || mv == z || p->sh.rank[z->id] != ry) continue;
+            bool same = true;
+            for (int a = 0; a < ry; a++) same = same && p->sh.dims[z->id][a] == p->sh.dims[y->id][a];
+            if (!same || !kl_only_reader(mv, add)) continue;
+            const kl_node *rs = kl_producer_op(mv, "Reshape"), *mm;
+            const kl_value *pv = mv;
+            if (rs) {
+                pv = rs->inputs[0];
+                if (!kl_only_reader(pv, rs) || !ce->on_gpu[rs->index] || (p->sdpa && p->sdpa[rs->index])) continue;
+            }
+            mm = kl_producer_op(pv, "MatMul");
+            if (!mm) mm = kl_producer_kiln(pv, "FusedMatMul");
+            if (!mm || !ce->on_gpu[mm->index] || (p->sdpa && p->sdpa[mm->index]) || mm->n_inputs < 2) continue;
+            if (kl_node_attr_int(mm, "activation", 0) != KL_ACT_NONE) continue;
+            const kl_value *a = mm->inputs[0], *w = mm->inputs[1];
+            if (!a || !w || p->sh.rank[w->id] != 2 || p->sh.rank[a->id] < 2) continue;
+            /* nothing but the Reshape between the MatMul and the Add; z made before the MatMul */
+            size_t between = i - mm->index - 1;
+            if (between != (rs ? 1u : 0u) || (rs && rs->index != mm->index + 1)) continue;
+            if (z->producer && z->producer->index > mm->index) continue;
+            if (!p->resid) {
+                p->resid = kl_calloc(nn ? nn : 1, 1);
+                p->resid_mm = kl_calloc(nn ? nn : 1, sizeof *p->resid_mm);
+                if (!p->resid || !p->resid_mm) return KILN_ERR_NO_MEMORY;
+            }
+            p->resid[mm->index] = 1;
+            if (rs) p->resid[rs->index] = 1;
+            p->resid[i] = 2;
+            p->resid_mm[i] = mm;
+            for (size_t j = 0; j < mm->n_inputs; j++)
+                if (mm->inputs[j]) keep[mm->inputs[j]->id] = KL_MAX(keep[mm->inputs[j]->id], i + 1);
+            break;
+        }
     }
     return KILN_OK;
 }
@@ -2302,12 +2526,31 @@ static kiln_status kl_b_sdpa(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
         KL_FALLBACK("Q/K/V are not dense float tensors of the layer's type");
     kc_attn_desc d = {0};
     d.t = t;
-    d.b = q->dims[0] * q->dims[1];
+    int o = q->rank - 4; /* 3-D [N, S, D]: -1 */
+    d.b = o ? q->dims[0] : q->dims[0] * q->dims[1];
     d.h = 1;
-    d.sq = q->dims[2];
-    d.sk = k->dims[2];
-    d.d = q->dims[3];
-    d.dv = v->dims[3];
+    d.sq = q->dims[2 + o];
+    d.sk = k->dims[2 + o];
+    d.d = q->dims[3 + o];
+    d.dv = v->dims[3 + o];
+    const void *rhp = NULL, *rwp = NULL;
+    if (p->sdpa_rh && p->sdpa_rh[b->idx]) {
+        const kl_value *hv = p->sdpa_rh[b->idx], *wv = p->sdpa_rw[b->idx];
+        KL_TRY(kl_cu_dev(b->c, p, hv, &rhp));
+        KL_TRY(kl_cu_dev(b->c, p, wv, &rwp));
+        const kl_cval *rh = &p->v[hv->id], *rw = &p->v[wv->id];
+        if (!rh->isf || !rw->isf || rh->t != rw->t || rh->nhwc || rw->nhwc || rh->ld || rw->ld || rh->rank < 5 ||
+            rw->rank != rh->rank)
+            KL_FALLBACK("relative-position terms are not dense float tensors of one type");
+        /* Rh [L..., qh, qw, kh, 1]: (n, q, kh) at n*Sq*kh + q*kh + kh (n: the flattened leading dims L,
+           = B*H); Rw [L..., qh, qw, 1, kw] likewise */
+        int64_t kh = rh->dims[rh->rank - 2], kw = rw->dims[rw->rank - 1];
+        d.has_mask = true;
+        d.mask_t = rh->t;
+        d.rel_kw = kw;
+        d.mask_stride_b = d.sq * kh, d.mask_stride_h = 0, d.mask_stride_q = kh, d.mask_stride_k = 1;
+        d.mask2_stride_b = d.sq * kw, d.mask2_stride_h = 0, d.mask2_stride_q = kw, d.mask2_stride_k = 1;
+    }
     d.ldq = d.d;
     d.ldk = d.d;
     d.ldv = d.dv;
@@ -2320,7 +2563,8 @@ static kiln_status kl_b_sdpa(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     s->x[0] = qp;
     s->x[1] = kp;
     s->x[2] = vp;
-    s->x[3] = NULL;
+    s->x[3] = rhp;
+    s->x[4] = rwp;
     return KILN_OK;
 }
 
@@ -2350,6 +2594,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
     size_t *keep = kl_calloc(g->n_values ? g->n_values : 1, sizeof *keep);
     if (!keep) return KILN_ERR_NO_MEMORY;
     s = kl_cu_find_sdpa(ce, p, keep);
+    if (!s) s = kl_cu_find_resid(ce, p, keep);
     if (!s) s = kl_mem_plan_build_ex(g, &p->sh, kl_cu_aliases, keep, &p->mp);
     kl_free(keep);
     KL_TRY(s);
@@ -2436,6 +2681,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
         /* Nodes a fused attention replaced run nothing (the planner kept
          * Q, K and V alive for it). */
         if (p->sdpa && p->sdpa[i] == 1) continue;
+        if (p->resid && p->resid[i] == 1) continue;
         /* A column slice read in place by attention. */
         int64_t slice_start = 0;
         if (ce->on_gpu[i] && kl_slice_view(n, &slice_start)) {

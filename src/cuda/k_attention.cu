@@ -42,9 +42,10 @@
 typedef struct fa_params {
     const __half *q, *k, *v;
     __half *y;
-    const void *mask;
+    const void *mask, *mask2;
     int64_t b, sq, sk, h, ldq, ldk, ldv, ldy;
     int64_t msb, msh, msq, msk;
+    int64_t m2sb, m2sh, m2sq, m2sk, rel_kw; /* decomposed relative positions (rel_kw > 0) */
     float scale_log2;  /* scale * log2(e) */
     int seq_first, mask_f16, vec, nqt;
 } fa_params;
@@ -153,11 +154,38 @@ static __device__ __forceinline__ void fa_add_mask(float (*s)[4], const M *m, in
     }
 }
 
+/* The decomposed relative-position bias (SAM): key k = kh * kw + kq adds
+ * m[row + kh * msk] + m2[row2 + kq * m2sk].  k0: this thread's first key;
+ * (kh, kq) advance with the keys, so no division per element. */
+template <typename M>
+static __device__ __forceinline__ void fa_add_rel(float (*s)[4], const M *m, const M *m2, int64_t off0, int64_t off1,
+                                                  int64_t o20, int64_t o21, int64_t msk, int64_t m2sk, int64_t kw,
+                                                  int64_t k0, bool ok0, bool ok1, int lim) {
+    int64_t kh = k0 / kw, kq = k0 - kh * kw;
+#pragma unroll
+    for (int nb = 0; nb < FA_BN / 8; nb++) {
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+            int64_t h1 = kh, q1 = kq + e;
+            if (q1 >= kw) q1 -= kw, h1++;
+            if (nb * 8 + e < lim) {
+                if (ok0) s[nb][e] += FA_LOG2E * (fa_f(m[off0 + h1 * msk]) + fa_f(m2[o20 + q1 * m2sk]));
+                if (ok1) s[nb][2 + e] += FA_LOG2E * (fa_f(m[off1 + h1 * msk]) + fa_f(m2[o21 + q1 * m2sk]));
+            }
+        }
+        kq += 8;
+        while (kq >= kw) kq -= kw, kh++;
+    }
+}
+
 #endif /* FA_ENABLED */
 
 /* ---- kernel ---------------------------------------------------------------------------------- */
 
-template <int D> __global__ void __launch_bounds__(FA_THREADS, D == 64 ? 4 : 2) k_flash(const fa_params p) {
+/* REL: the relative-position variant (its own instance, so the plain
+ * kernel keeps its registers and occupancy). */
+template <int D, bool REL>
+__global__ void __launch_bounds__(FA_THREADS, D == 64 ? 4 : 2) k_flash(const fa_params p) {
 #if !FA_ENABLED
     (void)p;
 #else
@@ -227,7 +255,17 @@ template <int D> __global__ void __launch_bounds__(FA_THREADS, D == 64 ? 4 : 2) 
         for (int nb = 0; nb < FA_BN / 8; nb++)
 #pragma unroll
             for (int e = 0; e < 4; e++) s[nb][e] *= p.scale_log2;
-        if (p.mask) {
+        if (REL) {
+            const int64_t r2 = b * p.m2sb + h * p.m2sh;
+            if (p.mask_f16)
+                fa_add_rel(s, static_cast<const __half *>(p.mask), static_cast<const __half *>(p.mask2), mrow0, mrow1,
+                           r2 + qi0 * p.m2sq, r2 + qi1 * p.m2sq, p.msk, p.m2sk, p.rel_kw, k0 + tc * 2, qi0 < p.sq,
+                           qi1 < p.sq, kv - tc * 2);
+            else
+                fa_add_rel(s, static_cast<const float *>(p.mask), static_cast<const float *>(p.mask2), mrow0, mrow1,
+                           r2 + qi0 * p.m2sq, r2 + qi1 * p.m2sq, p.msk, p.m2sk, p.rel_kw, k0 + tc * 2, qi0 < p.sq,
+                           qi1 < p.sq, kv - tc * 2);
+        } else if (p.mask) {
             const int64_t c0 = (k0 + tc * 2) * p.msk;
             if (p.mask_f16)
                 fa_add_mask(s, static_cast<const __half *>(p.mask), mrow0 + c0, mrow1 + c0, p.msk, qi0 < p.sq,
@@ -337,10 +375,12 @@ extern "C" bool kc_flash_supported(kc_dtype t, int64_t d, int64_t dv, int64_t b,
  * PTX): a build for older architectures only has the empty body. */
 template <int D> static cudaError_t fa_prepare() {
     cudaFuncAttributes fa;
-    cudaError_t e = cudaFuncGetAttributes(&fa, k_flash<D>);
+    cudaError_t e = cudaFuncGetAttributes(&fa, k_flash<D, false>);
     if (e != cudaSuccess) return e;
     if (fa.ptxVersion < 80 || fa.binaryVersion < 80) return cudaErrorNotSupported;
-    return cudaFuncSetAttribute(k_flash<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)fa_smem_bytes(D));
+    e = cudaFuncSetAttribute(k_flash<D, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)fa_smem_bytes(D));
+    if (e != cudaSuccess) return e;
+    return cudaFuncSetAttribute(k_flash<D, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)fa_smem_bytes(D));
 }
 
 extern "C" cudaError_t kc_flash_prepare(int64_t d) {
@@ -350,8 +390,9 @@ extern "C" cudaError_t kc_flash_prepare(int64_t d) {
 static bool fa_al16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
 extern "C" cudaError_t kc_flash_attn(void *y, const void *q, const void *k, const void *v, const void *mask,
-                                     const kc_flash_desc *a, cudaStream_t stream) {
-    if (!a || !y || !q || !k || !v || (a->has_mask && !mask) || a->sk < 1 ||
+                                     const void *mask2, const kc_flash_desc *a, cudaStream_t stream) {
+    if (!a || !y || !q || !k || !v || (a->has_mask && !mask) || a->sk < 1 || a->rel_kw < 0 ||
+        (a->rel_kw > 0 && (!a->has_mask || !mask2 || a->sk % a->rel_kw)) ||
         !kc_flash_supported(KC_F16, a->d, a->d, a->b, a->h, a->sq) || a->ldq < a->h * a->d ||
         a->ldk < a->h * a->d || a->ldv < a->h * a->d || (a->has_mask && a->mask_t != KC_F32 && a->mask_t != KC_F16))
         return cudaErrorInvalidValue;
@@ -365,6 +406,9 @@ extern "C" cudaError_t kc_flash_attn(void *y, const void *q, const void *k, cons
     p.b = a->b, p.sq = a->sq, p.sk = a->sk, p.h = a->h;
     p.ldq = a->ldq, p.ldk = a->ldk, p.ldv = a->ldv, p.ldy = a->h * a->d;
     p.msb = a->msb, p.msh = a->msh, p.msq = a->msq, p.msk = a->msk;
+    p.mask2 = a->rel_kw > 0 ? mask2 : NULL;
+    p.rel_kw = a->rel_kw;
+    p.m2sb = a->m2sb, p.m2sh = a->m2sh, p.m2sq = a->m2sq, p.m2sk = a->m2sk;
     p.scale_log2 = a->scale * FA_LOG2E;
     p.seq_first = a->seq_first != 0;
     p.mask_f16 = a->has_mask && a->mask_t == KC_F16;
@@ -372,9 +416,12 @@ extern "C" cudaError_t kc_flash_attn(void *y, const void *q, const void *k, cons
             a->ldv % 8 == 0;
     p.nqt = (int)((a->sq + FA_BM - 1) / FA_BM);
     unsigned grid = (unsigned)(a->b * a->h * p.nqt);
-    if (a->d == 64)
-        k_flash<64><<<grid, FA_THREADS, fa_smem_bytes(64), stream>>>(p);
-    else
-        k_flash<128><<<grid, FA_THREADS, fa_smem_bytes(128), stream>>>(p);
+    if (a->d == 64) {
+        if (p.rel_kw) k_flash<64, true><<<grid, FA_THREADS, fa_smem_bytes(64), stream>>>(p);
+        else k_flash<64, false><<<grid, FA_THREADS, fa_smem_bytes(64), stream>>>(p);
+    } else {
+        if (p.rel_kw) k_flash<128, true><<<grid, FA_THREADS, fa_smem_bytes(128), stream>>>(p);
+        else k_flash<128, false><<<grid, FA_THREADS, fa_smem_bytes(128), stream>>>(p);
+    }
     return cudaGetLastError();
 }

@@ -35,6 +35,11 @@ typedef struct kc_flash_desc {
     bool has_mask;
     kc_dtype mask_t;               /* KC_F32 or KC_F16 */
     int64_t msb, msh, msq, msk;    /* mask strides (elements), 0 on broadcast axes */
+    /* rel_kw > 0: a decomposed relative-position bias (SAM) instead of one
+     * mask: key k = kh * rel_kw + kq gets mask(b, h, q, kh) + mask2(b, h, q,
+     * kq), mask with the strides above, mask2 (same type) with these: */
+    int64_t rel_kw;
+    int64_t m2sb, m2sh, m2sq, m2sk;
 } kc_flash_desc;
 
 /* Whether kc_flash_attn covers this attention: float16 t, D == Dv in
@@ -47,8 +52,8 @@ cudaError_t kc_flash_prepare(int64_t d);
 
 /* Launch on stream.  q, k, v, y: float16, 2-byte aligned (16-byte aligned
  * pointers and ld % 8 == 0 take the vectorized path); mask: NULL unless
- * desc->has_mask. */
-cudaError_t kc_flash_attn(void *y, const void *q, const void *k, const void *v, const void *mask,
+ * desc->has_mask; mask2: NULL unless desc->rel_kw > 0. */
+cudaError_t kc_flash_attn(void *y, const void *q, const void *k, const void *v, const void *mask, const void *mask2,
                           const kc_flash_desc *desc, cudaStream_t stream);
 
 #ifdef __cplusplus

@@ -169,7 +169,7 @@ static __device__ __forceinline__ float kc_act(int act, float v, float alpha, fl
     case 5: return v * kc_sigmoid(v);
     case 6: return kc_clamp01(alpha * v + beta);
     case 7: return v * kc_clamp01(v * (1.0f / 6.0f) + 0.5f);
-    case 8: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    case 8: return 0.5f * v * erfcf(-v * 0.70710678118654752f); /* erfc: no cancellation in the negative tail */
     case 9: return 0.5f * v * (1.0f + kc_tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
     case 10: return v * kc_tanh(kc_softplus(v));
     case 11: return kc_tanh(v);

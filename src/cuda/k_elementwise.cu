@@ -656,6 +656,131 @@ template <typename T, typename I> __global__ void k_einsum(const es_args a) {
     }
 }
 
+/* Two-operand einsums whose summed labels are in both operands run as a
+ * batched GEMM over label groups: batch (y, x0 and x1), M (y and x0 only),
+ * N (y and x1 only), K (summed).  Each group may hold several labels of any
+ * strides: a row's offsets are decomposed once per block into shared
+ * memory, so the tiles load with plain adds.  64x64 output tiles, K in
+ * steps of 16, 4x4 outputs per thread, float32 accumulation.  SAM's
+ * relative-position einsums ("bhwc,hkc->bhwk") ran 0.39 ms each in the
+ * one-thread-per-output kernel above (uncoalesced, no reuse). */
+#define ES_TM 64
+#define ES_TN 64
+#define ES_TK 16
+typedef struct es_group {
+    int n;
+    int64_t size[KC_EINSUM_LABELS], s0[KC_EINSUM_LABELS], s1[KC_EINSUM_LABELS], sy[KC_EINSUM_LABELS];
+} es_group;
+typedef struct es_gemm_args {
+    const void *x0, *x1;
+    void *y;
+    int64_t nb, nm, nn, nk;
+    es_group g[4]; /* batch, M, N, K */
+} es_gemm_args;
+
+template <typename I>
+static __device__ __forceinline__ void es_offsets(const es_group &g, I i, I *o0, I *o1, I *oy) {
+    I a = 0, b = 0, c = 0;
+    for (int l = g.n - 1; l >= 0; l--) {
+        I d = (I)g.size[l], q = i % d;
+        i /= d;
+        a += q * (I)g.s0[l], b += q * (I)g.s1[l], c += q * (I)g.sy[l];
+    }
+    *o0 = a, *o1 = b, *oy = c;
+}
+
+template <typename T, typename I> __global__ void __launch_bounds__(256) k_einsum_gemm(const es_gemm_args a) {
+    __shared__ float As[ES_TK][ES_TM + 4], Bs[ES_TK][ES_TN + 4];
+    __shared__ I offA[ES_TM], offB[ES_TN], offYm[ES_TM], offYn[ES_TN];
+    const T *x0 = (const T *)a.x0, *x1 = (const T *)a.x1;
+    int t = threadIdx.x, tx = t % 16, ty = t / 16;
+    I m0 = (I)blockIdx.y * ES_TM, n0 = (I)blockIdx.x * ES_TN;
+    I M = (I)a.nm, N = (I)a.nn, K = (I)a.nk;
+    for (I bi = blockIdx.z; bi < (I)a.nb; bi += gridDim.z) {
+        I b0, b1, by;
+        es_offsets<I>(a.g[0], bi, &b0, &b1, &by);
+        __syncthreads(); /* the previous batch's readers of the offsets are done */
+        if (t < ES_TM) {
+            I m = m0 + t, o0 = 0, o1, oy = 0;
+            if (m < M) es_offsets<I>(a.g[1], m, &o0, &o1, &oy);
+            offA[t] = b0 + o0, offYm[t] = by + oy;
+        } else if (t < ES_TM + ES_TN) {
+            I n = n0 + (t - ES_TM), o0, o1 = 0, oy = 0;
+            if (n < N) es_offsets<I>(a.g[2], n, &o0, &o1, &oy);
+            offB[t - ES_TM] = b1 + o1, offYn[t - ES_TM] = oy;
+        }
+        float acc[4][4];
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++) acc[i][j] = 0.f;
+        for (I k0 = 0; k0 < K; k0 += ES_TK) {
+            __syncthreads();
+            /* 1024 elements of each tile, 4 per thread; consecutive threads take consecutive k */
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                int e = t + 256 * r, kk = e % ES_TK, mm = e / ES_TK;
+                I k = k0 + kk, ka, kb, ky;
+                bool kin = k < K;
+                if (kin) es_offsets<I>(a.g[3], k, &ka, &kb, &ky);
+                As[kk][mm] = (kin && m0 + mm < M) ? kc_ld(x0 + offA[mm] + ka) : 0.f;
+                Bs[kk][mm] = (kin && n0 + mm < N) ? kc_ld(x1 + offB[mm] + kb) : 0.f;
+            }
+            __syncthreads();
+#pragma unroll
+            for (int kk = 0; kk < ES_TK; kk++) {
+                float av[4], bv[4];
+#pragma unroll
+                for (int i = 0; i < 4; i++) av[i] = As[kk][ty * 4 + i], bv[i] = Bs[kk][tx * 4 + i];
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            I m = m0 + ty * 4 + i;
+            if (m >= M) continue;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                I n = n0 + tx * 4 + j;
+                if (n < N) kc_st((T *)a.y + offYm[ty * 4 + i] + offYn[tx * 4 + j], acc[i][j]);
+            }
+        }
+    }
+}
+
+/* The GEMM form of d, or false when a summed label is missing from an
+ * operand (or there is one operand). */
+static bool es_gemm_form(const kc_einsum_desc *d, es_gemm_args *a) {
+    int64_t sy[KC_EINSUM_LABELS], st = 1;
+    for (int l = d->n_out - 1; l >= 0; l--) sy[l] = st, st *= d->size[l];
+    int64_t *tot[4] = {&a->nb, &a->nm, &a->nn, &a->nk};
+    for (int g = 0; g < 4; g++) a->g[g].n = 0, *tot[g] = 1;
+    for (int l = 0; l < d->n_out + d->n_sum; l++) {
+        bool in0 = d->st[0][l] != 0, in1 = d->st[1][l] != 0, out = l < d->n_out;
+        int g;
+        if (!out) {
+            if (!(in0 && in1)) {
+                if (d->size[l] == 1) continue; /* a summed label of size 1 in one operand: nothing to sum */
+                return false;
+            }
+            g = 3;
+        } else g = in0 && in1 ? 0 : in0 ? 1 : in1 ? 2 : -1;
+        if (g < 0) {
+            if (d->size[l] == 1) continue;
+            return false;
+        }
+        es_group *e = &a->g[g];
+        e->size[e->n] = d->size[l], e->s0[e->n] = d->st[0][l], e->s1[e->n] = d->st[1][l];
+        e->sy[e->n] = out ? sy[l] : 0;
+        e->n++;
+        *tot[g] *= d->size[l];
+    }
+    return true;
+}
+
 extern "C" cudaError_t kc_einsum(void *y, const void *x0, const void *x1, const kc_einsum_desc *d, kc_dtype t,
                                  cudaStream_t stream) {
     if (!d || !x0 || d->n_out < 0 || d->n_sum < 0 || d->n_out + d->n_sum > KC_EINSUM_LABELS)
@@ -677,6 +802,23 @@ extern "C" cudaError_t kc_einsum(void *y, const void *x0, const void *x1, const 
         if (d->size[l] > 0) top0 += (d->size[l] - 1) * d->st[0][l], top1 += (d->size[l] - 1) * d->st[1][l];
     }
     bool small = a.n <= (int64_t)UINT32_MAX && top0 <= (int64_t)UINT32_MAX && top1 <= (int64_t)UINT32_MAX;
+    if (a.n == 0) return cudaSuccess;
+    es_gemm_args ga;
+    memset(&ga, 0, sizeof ga);
+    if (x1 && !d->naive && es_gemm_form(d, &ga) && ga.nk > 0 && (ga.nm + ES_TM - 1) / ES_TM <= 65535 &&
+        (ga.nn + ES_TN - 1) / ES_TN <= INT32_MAX) {
+        ga.x0 = x0, ga.x1 = x1, ga.y = y;
+        dim3 grid((unsigned)((ga.nn + ES_TN - 1) / ES_TN), (unsigned)((ga.nm + ES_TM - 1) / ES_TM),
+                  (unsigned)(ga.nb < 65535 ? ga.nb : 65535));
+        if (small) {
+            if (t == KC_F16) k_einsum_gemm<__half, uint32_t><<<grid, 256, 0, stream>>>(ga);
+            else k_einsum_gemm<float, uint32_t><<<grid, 256, 0, stream>>>(ga);
+        } else {
+            if (t == KC_F16) k_einsum_gemm<__half, int64_t><<<grid, 256, 0, stream>>>(ga);
+            else k_einsum_gemm<float, int64_t><<<grid, 256, 0, stream>>>(ga);
+        }
+        return cudaGetLastError();
+    }
     unsigned g = kc_blocks(a.n, KC_THREADS);
     if (small) {
         if (t == KC_F16) k_einsum<__half, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);

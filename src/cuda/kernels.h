@@ -218,10 +218,13 @@ cudaError_t kc_dwconv_nhwc(void *y, const void *x, const void *w, const void *bi
  * in order (y dense), labels n_out..n_out+n_sum-1 are summed; size[l] is
  * label l's extent and st[j][l] operand j's element stride along it (0: not
  * in operand j). y = sum over the summed labels of x0 * x1 (x0 alone when
- * x1 is NULL), accumulated in float32. */
+ * x1 is NULL), accumulated in float32.  Two operands whose summed labels
+ * are in both run as a tiled batched GEMM over label groups; naive = 1
+ * forces the one-thread-per-output kernel (tests compare the two). */
 #define KC_EINSUM_LABELS (2 * KC_MAX_RANK)
 typedef struct kc_einsum_desc {
     int n_out, n_sum;
+    int naive;
     int64_t size[KC_EINSUM_LABELS];
     int64_t st[2][KC_EINSUM_LABELS];
 } kc_einsum_desc;

@@ -525,6 +525,8 @@ typedef struct attn_case {
                        * 6 [1,1,Sq,Sk] with -inf: row 0 all (NaN output), row 1 the first min(Sk-1, 70) keys */
     int mask_f32;     /* mask dtype float32 (else t) */
     const char *name;
+    int rel_kw;       /* > 0: SAM's decomposed relative positions instead of a mask: key j adds
+                       * m[b,h,q,j / rel_kw] + m2[b,h,q,j % rel_kw] (both dense, mask dtype) */
 } attn_case;
 
 static void attn_test(const attn_case *ac, kc_dtype t)
@@ -548,8 +550,14 @@ static void attn_test(const attn_case *ac, kc_dtype t)
     case 6: msq = Sk; nm = (size_t)(Sq * Sk); break;
     default: break;
     }
+    int64_t KW = ac->rel_kw, KH = KW ? Sk / KW : 0;
+    size_t nm2 = 1;
+    if (KW) {
+        msb = H * Sq * KH, msh = Sq * KH, msq = KH, msk = 1;
+        nm = (size_t)(B * H * Sq * KH), nm2 = (size_t)(B * H * Sq * KW);
+    }
     kc_dtype mt = ac->mask_f32 ? KC_F32 : t;
-    float *hm = host_rand(nm, 2.0f, mt);
+    float *hm = host_rand(nm, 2.0f, mt), *hm2 = host_rand(nm2, 2.0f, mt);
     if (ac->mask == 1) /* key padding: the last two keys of batch 1 masked out */
         for (int64_t j = 0; j < Sk; j++)
             hm[1 * Sk + j] = j >= Sk - 2 ? -10000.0f : 0.0f;
@@ -573,7 +581,10 @@ static void attn_test(const attn_case *ac, kc_dtype t)
                     for (int64_t x = 0; x < D; x++)
                         s += (double)hq[qrow * ldq + h * D + x] * hk[krow * ldk + koff + h * D + x];
                     s *= scale;
-                    if (ac->mask)
+                    if (KW)
+                        s += hm[b * msb + h * msh + i * msq + (j / KW) * msk] +
+                             hm2[b * H * Sq * KW + h * Sq * KW + i * KW + j % KW];
+                    else if (ac->mask)
                         s += hm[b * msb + h * msh + i * msq + j * msk];
                     p[j] = s;
                     if (s > mx)
@@ -593,16 +604,24 @@ static void attn_test(const attn_case *ac, kc_dtype t)
             }
     void *dq = dev_upload(hq, nq, t), *dk = ac->packed ? dq : dev_upload(hk, nk, t);
     void *dv = ac->packed ? dq : dev_upload(hv, nv, t), *dm = dev_upload(hm, nm, mt), *dy = dev_poisoned(ny, t);
+    void *dm2 = dev_upload(hm2, nm2, mt);
     kc_attn_desc d = {.t = t, .b = B, .sq = Sq, .sk = Sk, .h = H, .d = D, .dv = Dv, .ldq = ldq, .ldk = ldk,
-                      .ldv = ldv, .seq_first = ac->seq_first, .scale = scale, .has_mask = ac->mask != 0,
+                      .ldv = ldv, .seq_first = ac->seq_first, .scale = scale, .has_mask = ac->mask != 0 || KW,
                       .mask_t = mt, .mask_stride_b = msb, .mask_stride_h = msh, .mask_stride_q = msq,
-                      .mask_stride_k = msk};
+                      .mask_stride_k = msk, .rel_kw = KW, .mask2_stride_b = H * Sq * KW, .mask2_stride_h = Sq * KW,
+                      .mask2_stride_q = KW, .mask2_stride_k = 1};
     kc_attn *a = NULL;
     void *ws = NULL;
     char why[512] = "", fail[768] = "";
     err e = {0, 0, 0};
-    if (!dq || !dk || !dv || !dm || !dy || !ref || !p) {
+    bool refused = false;
+    if (!dq || !dk || !dv || !dm || !dm2 || !dy || !ref || !p) {
         snprintf(fail, sizeof fail, "allocation failed");
+    } else if (KW && !(t == KC_F16 && D == Dv && (D == 64 || D == 128))) {
+        /* the relative-position bias is the fused kernel's alone: refused elsewhere */
+        if (!kc_attn_create(g_dnn, &d, &a, why, sizeof why))
+            snprintf(fail, sizeof fail, "a relative-position bias was accepted outside the fused kernel");
+        refused = true;
     } else if (kc_attn_create(g_dnn, &d, &a, why, sizeof why)) {
         snprintf(fail, sizeof fail, "create: %s", why);
     } else if (cudaMalloc(&ws, kc_attn_workspace(a)) != cudaSuccess) {
@@ -610,7 +629,7 @@ static void attn_test(const attn_case *ac, kc_dtype t)
     } else {
         const char *base = dq;
         const void *qp = dq, *kp = ac->packed ? base + koff * esz(t) : dk, *vp = ac->packed ? base + voff * esz(t) : dv;
-        if (kc_attn_run(a, qp, kp, vp, ac->mask ? dm : NULL, dy, ws, 0, why, sizeof why)) {
+        if (kc_attn_run(a, qp, kp, vp, ac->mask || KW ? dm : NULL, KW ? dm2 : NULL, dy, ws, 0, why, sizeof why)) {
             snprintf(fail, sizeof fail, "run: %s", why);
         } else {
             unsigned char *poison = NULL;
@@ -633,14 +652,14 @@ static void attn_test(const attn_case *ac, kc_dtype t)
     if (a && eligible)
         kc_attn_is_fused(a) ? n_fused++ : n_unfused_eligible++;
     printf("%s attn %-40s %s: %-7s rel_l2 %.2e, workspace %zu%s%s\n", fail[0] ? "FAIL" : "ok  ", ac->name, tname(t),
-           !a ? "-" : kc_attn_is_fused(a) ? "fused" : "unfused", e.rel_l2, a ? kc_attn_workspace(a) : (size_t)0,
-           fail[0] ? " — " : "", fail);
+           refused ? "refused" : !a ? "-" : kc_attn_is_fused(a) ? "fused" : "unfused", e.rel_l2,
+           a ? kc_attn_workspace(a) : (size_t)0, fail[0] ? " — " : "", fail);
     fail[0] ? n_fail++ : n_pass++;
     kc_attn_destroy(a);
-    cudaFree(ws), cudaFree(dq), cudaFree(dm), cudaFree(dy);
+    cudaFree(ws), cudaFree(dq), cudaFree(dm), cudaFree(dm2), cudaFree(dy);
     if (!ac->packed)
         cudaFree(dk), cudaFree(dv), free(hk), free(hv);
-    free(hq), free(hm), free(ref), free(p);
+    free(hq), free(hm), free(hm2), free(ref), free(p);
 }
 
 /* The unfused attention of kc_attn_run (head splits, Q K^T, softmax, P V,
@@ -718,7 +737,7 @@ static void attn_timing(void)
                 for (int r = -WARMUP; r < RUNS && !why[0]; r++) {
                     int rc = cudaEventRecord(e0, 0) != cudaSuccess;
                     if (!rc)
-                        rc = path == 0 ? kc_attn_run(a, qkv, qkv + hd, qkv + 2 * hd, NULL, y, aws, 0, why, sizeof why)
+                        rc = path == 0 ? kc_attn_run(a, qkv, qkv + hd, qkv + 2 * hd, NULL, NULL, y, aws, 0, why, sizeof why)
                                        : unfused_run(&u, qkv, y, why, sizeof why);
                     if (!rc && (cudaEventRecord(e1, 0) || cudaEventSynchronize(e1)))
                         rc = snprintf(why, sizeof why, "%s", cudaGetErrorString(cudaGetLastError()));
@@ -819,6 +838,7 @@ int main(void)
         {2, 7, 7, 3, 64, 64, 0, 0, 4, 0, "S7 permuted mask (per head)"},
         {2, 7, 7, 3, 64, 64, 1, 1, 5, 1, "S7 packed seq-first [B,H,1,Sk]"},
         {2, 7, 7, 3, 64, 64, 0, 0, 6, 0, "S7 -inf rows (NaN row) t"},
+        {2, 35, 35, 1, 64, 64, 0, 0, 0, 0, "rel-pos 7x5 (refused in f32)", 5},
     };
     for (size_t i = 0; i < sizeof attns / sizeof attns[0]; i++) {
         attn_test(&attns[i], KC_F32);
@@ -852,6 +872,12 @@ int main(void)
         {2, 64, 257, 3, 128, 128, 1, 0, 2, 0, "flash Sq64 Sk257 D128 seq-first"},
         {2, 197, 64, 3, 64, 64, 0, 0, 4, 1, "flash Sq197 Sk64 permuted f32"},
         {2, 1, 257, 3, 64, 64, 1, 0, 6, 0, "flash Sq1 Sk257 seq-first -inf"},
+        /* SAM's decomposed relative positions: windows of 14x14 (Sk = 196 = 14 * 14), a global 32x32 map
+           (kw = 32: a tile spans two kh rows), kw 5 (< 8: several wraps per 8 keys), D128, f32 terms */
+        {6, 196, 196, 1, 64, 64, 0, 0, 0, 0, "flash rel-pos 14x14 windows", 14},
+        {2, 1024, 1024, 1, 64, 64, 0, 0, 0, 0, "flash rel-pos 32x32 global", 32},
+        {2, 35, 35, 3, 64, 64, 0, 0, 0, 0, "flash rel-pos 7x5 H3", 5},
+        {2, 77, 77, 2, 128, 128, 0, 0, 0, 1, "flash rel-pos 7x11 D128 f32", 11},
     };
     for (size_t i = 0; i < sizeof flash / sizeof flash[0]; i++)
         attn_test(&flash[i], KC_F16);

@@ -815,12 +815,17 @@ static void einsum_run(const char *label, const char *t0, const char *t1, const 
             c[l] = 0;
         }
     }
-    tbuf y = tb_alloc(t, ny);
-    char name[96];
-    snprintf(name, sizeof name, "einsum %s", label);
-    if (launched(kc_einsum(y.d, x[0].d, n_in == 2 ? x[1].d : NULL, &d, t, g_stream), name)) check(name, &y, ref, 2);
+    /* the tiled GEMM form where it applies, then the one-thread-per-output kernel */
+    for (int naive = 0; naive < 2; naive++) {
+        tbuf y = tb_alloc(t, ny);
+        char name[128];
+        snprintf(name, sizeof name, "einsum %s%s", label, naive ? " (naive kernel)" : "");
+        d.naive = naive;
+        if (launched(kc_einsum(y.d, x[0].d, n_in == 2 ? x[1].d : NULL, &d, t, g_stream), name))
+            check(name, &y, ref, 2);
+        tb_free(&y);
+    }
     free(ref);
-    tb_free(&y);
     for (int k = 0; k < n_in; k++) tb_free(&x[k]);
 }
 
@@ -832,6 +837,14 @@ static void test_einsum(void) {
         sz['b' - 'a'] = 3, sz['h' - 'a'] = 5, sz['w' - 'a'] = 4, sz['c' - 'a'] = 7, sz['k' - 'a'] = 6;
         einsum_run("bhwc,hkc->bhwk", "bhwc", "hkc", "bhwk", sz, dt);
         einsum_run("bhwc,wkc->bhwk", "bhwc", "wkc", "bhwk", sz, dt);
+        /* tile edges: M, N and K not multiples of 64/16; SAM's windowed (14x14, 64 channels) and
+           global (64x64) blocks */
+        sz['b' - 'a'] = 2, sz['h' - 'a'] = 3, sz['w' - 'a'] = 37, sz['c' - 'a'] = 19, sz['k' - 'a'] = 70;
+        einsum_run("bhwc,hkc->bhwk (tile edges)", "bhwc", "hkc", "bhwk", sz, dt);
+        sz['b' - 'a'] = 24, sz['h' - 'a'] = 14, sz['w' - 'a'] = 14, sz['c' - 'a'] = 64, sz['k' - 'a'] = 14;
+        einsum_run("bhwc,wkc->bhwk (SAM window)", "bhwc", "wkc", "bhwk", sz, dt);
+        sz['b' - 'a'] = 2, sz['h' - 'a'] = 64, sz['w' - 'a'] = 64, sz['c' - 'a'] = 64, sz['k' - 'a'] = 64;
+        einsum_run("bhwc,hkc->bhwk (SAM global)", "bhwc", "hkc", "bhwk", sz, dt);
         sz['i' - 'a'] = 17, sz['j' - 'a'] = 33, sz['k' - 'a'] = 9;
         einsum_run("ij,jk->ik", "ij", "jk", "ik", sz, dt);
         einsum_run("ij,ij->ji (no sum)", "ij", "ij", "ji", sz, dt);
@@ -926,7 +939,9 @@ static void test_softmax(void) {
 /* ---- layernorm ------------------------------------------------------------------------------------------ */
 
 static void test_layernorm(void) {
-    static const int64_t cs[][2] = {{1, 1}, {3, 7}, {5, 100}, {4, 1000}, {2, 1024}, {3, 1025}, {2, 4097}, {130, 64}};
+    /* cols % 8 == 0 (64, 520, 768, 776, 1000, 1024) take the 16-byte warp kernel, the others the scalar ones */
+    static const int64_t cs[][2] = {{1, 1},  {3, 7},    {5, 100}, {4, 1000},  {2, 1024}, {3, 1025},
+                                    {2, 4097}, {130, 64}, {3, 520}, {257, 768}, {2, 776}};
     for (int t = 0; t < 2; t++)
         for (size_t c = 0; c < sizeof cs / sizeof *cs; c++)
             for (int rms = 0; rms < 2; rms++) {
