@@ -1051,7 +1051,9 @@ static kiln_status kl_gemm_step(kl_bctx *b, kl_cstep *s, kc_gemm_desc *d, const 
     return KILN_OK;
 }
 
-static kiln_status kl_b_gemm(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+/* Gemm / kiln.FusedGemm b->n into y; rz (or NULL) a residual added in the
+ * epilogue (then y is the residual Add's output: [M, N] in any shape). */
+static kiln_status kl_b_gemm_z(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t, const void *rz) {
     char *why = b->why;
     size_t why_size = b->why_size;
     const kl_node *n = b->n;
@@ -1061,13 +1063,14 @@ static kiln_status kl_b_gemm(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype
     KL_TRY(kl_in_f(b, 1, &bp, &B, t));
     if (kl_in(n, 2)) KL_TRY(kl_in_f(b, 2, &cp, &C, t));
     if (kl_in(n, 3)) KL_TRY(kl_in_f(b, 3, &zp, &Z, t));
-    if (A->rank != 2 || B->rank != 2 || y->rank != 2) KL_FALLBACK("Gemm operands are not 2-D");
+    if (A->rank != 2 || B->rank != 2 || (y->rank != 2 && !rz)) KL_FALLBACK("Gemm operands are not 2-D");
     kc_gemm_desc d = {0};
     d.t = t;
     d.trans_a = kl_node_attr_int(n, "transA", 0) != 0;
     d.trans_b = kl_node_attr_int(n, "transB", 0) != 0;
-    d.m = y->dims[0];
-    d.n = y->dims[1];
+    d.m = d.trans_a ? A->dims[1] : A->dims[0];
+    d.n = d.trans_b ? B->dims[0] : B->dims[1];
+    if (d.m * d.n != y->count) KL_FALLBACK("output size differs from the product's");
     d.k = d.trans_a ? A->dims[0] : A->dims[1];
     d.lda = A->dims[1];
     d.ldb = B->dims[1];
@@ -1091,10 +1094,20 @@ static kiln_status kl_b_gemm(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype
         z = zp;
         d.beta = 1.f;
     }
+    if (rz) {
+        if (z) KL_FALLBACK("the Gemm already adds a matrix");
+        z = rz;
+        d.beta = 1.f;
+    }
     d.has_bias = bias != NULL;
     d.has_z = z != NULL;
     if (strcmp(n->domain, KL_KILN_DOMAIN) == 0) d.act = kl_act_attr(n, &d.act_alpha, &d.act_beta);
+    if (rz && d.act != KL_ACT_NONE) KL_FALLBACK("a residual after an activation is not fused");
     return kl_gemm_step(b, s, &d, ap, bp, bias, z);
+}
+
+static kiln_status kl_b_gemm(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
+    return kl_b_gemm_z(b, s, y, t, NULL);
 }
 
 /* MatMul / kiln.FusedMatMul b->n into y; z (or NULL) a residual of y's
@@ -1173,8 +1186,7 @@ static kiln_status kl_b_resid(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtyp
     if (z->count != y->count || z->ld || z->nhwc) KL_FALLBACK("the residual is not a dense tensor of the output's size");
     kl_bctx b2 = *b;
     b2.n = mm;
-    kiln_status st = kl_b_matmul_z(&b2, s, y, t, zp);
-    return st;
+    return strcmp(mm->op_type, "Gemm") == 0 ? kl_b_gemm_z(&b2, s, y, t, zp) : kl_b_matmul_z(&b2, s, y, t, zp);
 }
 
 static kiln_status kl_b_attention(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
@@ -2486,10 +2498,18 @@ static kiln_status kl_cu_find_resid(const kl_cuda_engine *ce, kl_cplan *p, size_
             }
             mm = kl_producer_op(pv, "MatMul");
             if (!mm) mm = kl_producer_kiln(pv, "FusedMatMul");
+            bool gemm = false;
+            if (!mm && (mm = kl_producer_op(pv, "Gemm")) != NULL) {
+                /* C a bias row (not a matrix that would take the epilogue's z) */
+                const kl_value *cv = mm->n_inputs > 2 ? mm->inputs[2] : NULL;
+                gemm = !cv || (p->sh.rank[cv->id] == 1 && kl_node_attr_float(mm, "beta", 1.f) == 1.f);
+                if (!gemm) continue;
+            }
             if (!mm || !ce->on_gpu[mm->index] || (p->sdpa && p->sdpa[mm->index]) || mm->n_inputs < 2) continue;
             if (kl_node_attr_int(mm, "activation", 0) != KL_ACT_NONE) continue;
             const kl_value *a = mm->inputs[0], *w = mm->inputs[1];
-            if (!a || !w || p->sh.rank[w->id] != 2 || p->sh.rank[a->id] < 2) continue;
+            if (!a || !w || p->sh.rank[w->id] != 2 || p->sh.rank[a->id] < 2 || (gemm && p->sh.rank[a->id] != 2))
+                continue;
             /* nothing but the Reshape between the MatMul and the Add; z made before the MatMul */
             size_t between = i - mm->index - 1;
             if (between != (rs ? 1u : 0u) || (rs && rs->index != mm->index + 1)) continue;
