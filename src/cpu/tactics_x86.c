@@ -261,13 +261,9 @@ static kiln_status conv_run(kl_kctx *c) {
     size_t ws = kl_conv2d_workspace_size(z->plan, threads);
     void *work = ws ? kl_kctx_scratch(c, ws) : NULL;
     if (ws && !work) return KILN_ERR_NO_MEMORY;
-    for (int64_t i = 0; i < x->dims[0]; i++) {
-        const float *X = (const float *)x->data + (size_t)i * z->in_img;
-        const float *Z = zres ? (const float *)zres->data + (size_t)i * z->out_img : NULL;
-        float *Y = (float *)y->data + (size_t)i * z->out_img;
-        KL_TRY(kl_conv2d_run(pool, z->plan, X, Z, Y, work));
-    }
-    return KILN_OK;
+    /* the whole batch in one parallel loop (images and tiles split together) */
+    return kl_conv2d_run_n(pool, z->plan, (size_t)x->dims[0], (const float *)x->data,
+                           zres ? (const float *)zres->data : NULL, (float *)y->data, work);
 }
 
 /* ---- Gemm / MatMul with constant B -------------------------------------------------------- */

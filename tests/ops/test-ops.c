@@ -530,6 +530,7 @@ typedef struct conv_case {
     int z; /* 0 none, 1 separate, 2 Z == Y */
     bool int_data;
     int threads;
+    bool run_n; /* prepare for one image, run the batch with kl_conv2d_run_n */
     uint64_t seed;
 } conv_case;
 
@@ -537,11 +538,11 @@ static void conv_name(const conv_case *c, char *buf, size_t n) {
     const kl_conv2d_desc *d = &c->d;
     snprintf(buf, n,
              "conv(x=[%zu,%zu,%zu,%zu],w=[%zu,%zu,%zu,%zu],g=%zu,s=%zux%zu,p=%zu.%zu.%zu.%zu,d=%zux%zu,bias=%d,z=%d,"
-             "act=%s,data=%s,tactic=%s,isa=%s,threads=%d,seed=%" PRIu64 ")",
+             "act=%s,data=%s,tactic=%s,isa=%s,threads=%d,run_n=%d,seed=%" PRIu64 ")",
              d->N, d->C, d->H, d->W, d->M, d->C / (d->group ? d->group : 1), d->KH, d->KW, d->group, d->stride_h,
              d->stride_w, d->pad_top, d->pad_left, d->pad_bottom, d->pad_right, d->dil_h, d->dil_w, c->bias, c->z,
              kl_act_name(d->act.kind), c->int_data ? "int" : "float", kl_conv_algo_name(d->algo), kl_isa_name(d->isa),
-             c->threads, c->seed);
+             c->threads, c->run_n, c->seed);
 }
 
 static void run_conv_case(const conv_case *c) {
@@ -589,7 +590,9 @@ static void run_conv_case(const conv_case *c) {
                 }
         }
     kl_conv2d_plan *plan = NULL;
-    kiln_status st = kl_conv2d_prepare(d, Wt, c->bias ? bias : NULL, &plan);
+    kl_conv2d_desc d1 = *d;
+    if (c->run_n) d1.N = 1;
+    kiln_status st = kl_conv2d_prepare(&d1, Wt, c->bias ? bias : NULL, &plan);
     if (st != KILN_OK) {
         fail(name, "prepare: %s: %s", kiln_status_name(st), kl_error_message());
         goto out;
@@ -604,7 +607,9 @@ static void run_conv_case(const conv_case *c) {
     gbuf WS = gb_alloc((wsb + 3) / 4);
     gbuf Y = gb_alloc(ny);
     for (size_t i = 0; i < ny; i++) Y.p[i] = c->z == 2 ? Zs[i] : NAN;
-    st = kl_conv2d_run(g_pools[c->threads], plan, X, c->z == 1 ? Zs : c->z == 2 ? Y.p : NULL, Y.p, WS.p);
+    const float *Zr = c->z == 1 ? Zs : c->z == 2 ? Y.p : NULL;
+    st = c->run_n ? kl_conv2d_run_n(g_pools[c->threads], plan, d->N, X, Zr, Y.p, WS.p)
+                  : kl_conv2d_run(g_pools[c->threads], plan, X, Zr, Y.p, WS.p);
     if (st != KILN_OK)
         fail(name, "run: %s: %s", kiln_status_name(st), kl_error_message());
     else
@@ -675,6 +680,7 @@ static void test_conv(void) {
                     c.z = v % 3;
                     c.int_data = v % 2 == 0;
                     c.threads = t;
+                    c.run_n = d->N > 1 && (v / 2) % 2 == 0;
                     c.seed = 9000 + (uint64_t)v;
                     v++;
                     run_conv_case(&c);

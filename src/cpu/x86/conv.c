@@ -316,6 +316,7 @@ typedef struct conv_run {
     size_t tiles, mchunks, mchunk_rows;
     size_t tb; /* winograd: tiles per block in this run (<= plan's tb) */
     bool z_alias; /* Z == Y: the residual is already in Y */
+    size_t N;     /* images in this run */
 } conv_run;
 
 /* im2col rows [k0, k0+ks) for output pixels [p0, p0+np) of one image/group
@@ -410,7 +411,7 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
         size_t mc = it % r->mchunks, rest = it / r->mchunks;
         size_t tile = rest % r->tiles;
         rest /= r->tiles;
-        size_t g = rest % d->group, n = rest / d->group;
+        size_t g = rest % d->group, n = rest / d->group; /* n < r->N */
         size_t m0 = mc * r->mchunk_rows;
         if (m0 >= p->Mg) continue;
         size_t mrows = KL_MIN(r->mchunk_rows, p->Mg - m0);
@@ -536,7 +537,7 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
     size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW, tb = r->tb;
     size_t per_xi = round_up(p->Mg, MR) * p->Cg;
     kl_act none = {KL_ACT_NONE, 0, 0};
-    size_t TT = d->N * T; /* tiles of all images, numbered image by image */
+    size_t TT = r->N * T; /* tiles of all images, numbered image by image */
     for (size_t it = b; it < e; it++) {
         size_t mc = it % r->mchunks, rest = it / r->mchunks;
         size_t blk = rest % r->tiles, g = rest / r->tiles;
@@ -699,21 +700,28 @@ void kl_x86_generic_dwconv(const kl_dw_args *a) {
 
 kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X, const float *Z, float *Y,
                           void *workspace) {
+    if (!p) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: NULL plan");
+    return kl_conv2d_run_n(pool, p, p->d.N, X, Z, Y, workspace);
+}
+
+kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, const float *X, const float *Z,
+                            float *Y, void *workspace) {
     if (!p || !X || !Y) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: NULL plan, input or output");
+    if (N == 0) return KILN_OK;
     const kl_conv2d_desc *d = &p->d;
     int t = kl_pool_threads(pool);
     if (t > d->threads) t = d->threads;
     if (!workspace) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: %s needs a workspace", kl_conv_algo_name(p->algo));
     if (p->algo == KL_CONV_DEPTHWISE) {
         dw_run r = {p, X, Z, Y, workspace};
-        kl_parallel_for_n(pool, t, d->N * d->C, dw_task, &r);
+        kl_parallel_for_n(pool, t, N * d->C, dw_task, &r);
         return KILN_OK;
     }
-    conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, 0, Z != NULL && Z == Y};
+    conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, 0, Z != NULL && Z == Y, N};
     size_t OHW = p->OH * p->OW;
     if (p->algo == KL_CONV_IM2ROW) {
         /* items (image, group, chunk of 16-column panels of channels) */
-        size_t base = d->N * d->group, panels = (p->Mg + NP - 1) / NP;
+        size_t base = N * d->group, panels = (p->Mg + NP - 1) / NP;
         if (base < (size_t)t) r.mchunks = KL_MIN(panels, ((size_t)t + base - 1) / base);
         r.mchunk_rows = ((panels + r.mchunks - 1) / r.mchunks) * NP;
         r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
@@ -723,7 +731,7 @@ kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X
     if (p->algo == KL_CONV_WINOGRAD) {
         /* as many blocks as fit the workspace, rounded up to a multiple of
          * the threads when there are few, then evened out */
-        size_t T = d->N * p->TH * p->TW, nb = (T + p->tb - 1) / p->tb;
+        size_t T = N * p->TH * p->TW, nb = (T + p->tb - 1) / p->tb;
         if (nb * d->group < (size_t)t * 4) nb = round_up(nb, (size_t)t);
         r.tb = KL_MIN(p->tb, round_up((T + nb - 1) / nb, NP));
         r.tiles = (T + r.tb - 1) / r.tb;
@@ -731,7 +739,7 @@ kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X
         r.tiles = (OHW + p->nt - 1) / p->nt;
     /* work items: (image, group, tile) for im2col/gemm1x1; (group, block of
      * tiles of all images) for winograd; times chunks of output channels */
-    size_t base = (p->algo == KL_CONV_WINOGRAD ? 1 : d->N) * d->group * r.tiles;
+    size_t base = (p->algo == KL_CONV_WINOGRAD ? 1 : N) * d->group * r.tiles;
     size_t mpanels = (p->Mg + MR - 1) / MR;
     if (base < (size_t)t) r.mchunks = KL_MIN(mpanels, ((size_t)t + base - 1) / base);
     r.mchunk_rows = ((mpanels + r.mchunks - 1) / r.mchunks) * MR;

@@ -94,5 +94,11 @@ size_t kl_conv2d_packed_bytes(const kl_conv2d_plan *p);
  * uses only desc.threads threads.  Never allocates. */
 kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X, const float *Z, float *Y,
                           void *workspace);
+/* The same on N images (any N, whatever desc.N was at prepare): one
+ * parallel loop over the whole batch, so threads split images and tiles
+ * together and packed weights are shared.  The workspace size is that of
+ * the plan (it does not grow with N). */
+kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, const float *X, const float *Z,
+                            float *Y, void *workspace);
 
 #endif
