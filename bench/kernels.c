@@ -105,10 +105,12 @@ static void bench_sgemm(kl_isa isa, int threads, kl_pool *pool, size_t M, size_t
     a->workspace = wsb ? malloc(wsb) : NULL;
     a->workspace_bytes = wsb;
     double best, med;
-    timeit(run_gemm, &g, &best, &med);
     char what[96];
     snprintf(what, sizeof what, "sgemm M=%zu N=%zu K=%zu %s", M, N, K, packed ? "packed-B" : "plain-B");
+    if (g_filter && !strstr(what, g_filter)) goto done;
+    timeit(run_gemm, &g, &best, &med);
     report(what, isa, threads, 2.0 * M * N * K, best, med);
+done:
     free(A), free(B), free(C), free(pb), free(a->workspace);
 }
 
@@ -213,6 +215,11 @@ int main(int argc, char **argv) {
             if (!only || !strcmp(only, "sgemm")) {
                 bench_sgemm(isa, threads, pool, 512, 512, 512, true);
                 bench_sgemm(isa, threads, pool, 512, 512, 512, false);
+                /* ViT-B/16 at batch 1 (197 tokens): qkv, attention output, MLP up and down */
+                bench_sgemm(isa, threads, pool, 197, 2304, 768, true);
+                bench_sgemm(isa, threads, pool, 197, 768, 768, true);
+                bench_sgemm(isa, threads, pool, 197, 3072, 768, true);
+                bench_sgemm(isa, threads, pool, 197, 768, 3072, true);
             }
             if (!only || !strcmp(only, "conv"))
                 for (size_t s = 0; s < KL_ARRAY_LEN(convs); s++)

@@ -40,6 +40,15 @@ struct kl_pool {
     void *arg;
     size_t n;
     int active; /* threads taking part in this job */
+    /* a dynamic job (kl_parallel_for_dyn; odd generations, static jobs
+     * have even ones): chunks claimed through `claim` (generation, next
+     * chunk, chunks), so a worker that wakes late for a job already over
+     * claims nothing; the caller waits for the chunks (`done`), not for
+     * every worker to show up */
+    _Atomic int dyn_active;
+    _Atomic uint64_t claim;
+    _Atomic uint32_t done;
+    size_t chunk;
     pthread_mutex_t busy;
 #if !defined(__linux__)
     pthread_mutex_t mu;
@@ -115,6 +124,33 @@ static void run_share(kl_pool *p, int tid) {
     if (c) p->fn(p->arg, b, b + c, tid);
 }
 
+/* The claim word of a dynamic job: generation (32 bits), next chunk (16),
+ * chunks in all (16). */
+#define CLAIM(gen, next, total) ((uint64_t)(gen) << 32 | (uint64_t)(next) << 16 | (uint64_t)(total))
+#define CLAIM_GEN(c) ((uint32_t)((c) >> 32))
+#define CLAIM_NEXT(c) ((uint32_t)((c) >> 16) & 0xffffu)
+#define CLAIM_TOTAL(c) ((uint32_t)(c) & 0xffffu)
+#define DYN_MAX_CHUNKS 0xffffu
+
+/* Claims and runs chunks of dynamic job `gen` until none is left.  Nothing
+ * of the job but the claim word is read before a claim succeeds: the caller
+ * cannot publish another job while a claimed chunk is unfinished, and a
+ * worker late for a job that is over finds its chunks all claimed. */
+static void run_chunks(kl_pool *p, uint32_t gen, int tid) {
+    uint64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
+    for (;;) {
+        if (CLAIM_GEN(c) != gen || CLAIM_NEXT(c) >= CLAIM_TOTAL(c)) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + ((uint64_t)1 << 16), memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        size_t n = p->n, chunk = p->chunk, b = (size_t)CLAIM_NEXT(c) * chunk;
+        p->fn(p->arg, b, b + chunk < n ? b + chunk : n, tid);
+        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == CLAIM_TOTAL(c))
+            wake_all(p, &p->done);
+        c = atomic_load_explicit(&p->claim, memory_order_acquire);
+    }
+}
+
 static void *worker_main(void *arg) {
     kl_worker *w = arg;
     kl_pool *p = w->pool;
@@ -124,6 +160,10 @@ static void *worker_main(void *arg) {
         wait_change(p, &p->gen, seen);
         seen = atomic_load_explicit(&p->gen, memory_order_acquire);
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
+        if (seen & 1) {
+            if (w->tid < atomic_load_explicit(&p->dyn_active, memory_order_relaxed)) run_chunks(p, seen, w->tid);
+            continue;
+        }
         run_share(p, w->tid);
         if (atomic_fetch_sub(&p->pending, 1) == 1) wake_all(p, &p->pending);
     }
@@ -202,13 +242,45 @@ void kl_parallel_for_n(kl_pool *p, int max_threads, size_t n, kl_task_fn fn, voi
     p->active = t;
     /* every worker passes through the generation, idle ones return at once */
     atomic_store_explicit(&p->pending, (uint32_t)(p->threads - 1), memory_order_relaxed);
-    atomic_fetch_add(&p->gen, 1);
+    uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed); /* only the holder of `busy` moves it */
+    atomic_store(&p->gen, g + ((g & 1) ? 1 : 2)); /* even: a static job */
     wake_all(p, &p->gen);
     tl_in_task = 1;
     run_share(p, 0);
     tl_in_task = 0;
     uint32_t left;
     while ((left = atomic_load_explicit(&p->pending, memory_order_acquire)) != 0) wait_change(p, &p->pending, left);
+    pthread_mutex_unlock(&p->busy);
+}
+
+void kl_parallel_for_dyn(kl_pool *p, int max_threads, size_t n, size_t chunk, kl_task_fn fn, void *arg) {
+    if (n == 0) return;
+    if (chunk < 1) chunk = 1;
+    if ((n + chunk - 1) / chunk > DYN_MAX_CHUNKS) chunk = (n + DYN_MAX_CHUNKS - 1) / DYN_MAX_CHUNKS;
+    size_t chunks = (n + chunk - 1) / chunk;
+    int t = kl_pool_threads(p);
+    if (max_threads < t) t = max_threads;
+    if ((size_t)t > chunks) t = (int)chunks;
+    if (t <= 1 || tl_in_task || pthread_mutex_trylock(&p->busy) != 0) {
+        fn(arg, 0, n, 0);
+        return;
+    }
+    p->fn = fn;
+    p->arg = arg;
+    p->n = n;
+    p->chunk = chunk;
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->dyn_active, t, memory_order_relaxed);
+    uint32_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed);
+    gen += (gen & 1) ? 2 : 1; /* odd: a dynamic job */
+    atomic_store_explicit(&p->claim, CLAIM(gen, 0, chunks), memory_order_release);
+    atomic_store(&p->gen, gen);
+    wake_all(p, &p->gen);
+    tl_in_task = 1;
+    run_chunks(p, gen, 0);
+    tl_in_task = 0;
+    uint32_t d;
+    while ((d = atomic_load_explicit(&p->done, memory_order_acquire)) != (uint32_t)chunks) wait_change(p, &p->done, d);
     pthread_mutex_unlock(&p->busy);
 }
 

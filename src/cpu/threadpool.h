@@ -34,6 +34,15 @@ void kl_parallel_for(kl_pool *pool, size_t n, kl_task_fn fn, void *arg);
 /* The same on at most `max_threads` threads of the pool (tid < max_threads). */
 void kl_parallel_for_n(kl_pool *pool, int max_threads, size_t n, kl_task_fn fn, void *arg);
 
+/* Runs fn over [0, n) in chunks of `chunk` items (the last may be
+ * shorter) claimed one at a time by the caller and up to max_threads-1
+ * workers (tid < max_threads), so a worker that wakes late or is
+ * descheduled takes fewer chunks instead of holding the loop back; the
+ * caller waits only for chunks claimed, never for a worker to show up.
+ * A thread may get several calls (one after the other).  More than 65535
+ * chunks are made larger. */
+void kl_parallel_for_dyn(kl_pool *pool, int max_threads, size_t n, size_t chunk, kl_task_fn fn, void *arg);
+
 /* MlasPartitionWork: thread `tid` of `threads` gets [*begin, *begin+*count)
  * of `total` items; the remainder goes one each to the first threads. */
 void kl_partition_work(int tid, int threads, size_t total, size_t *begin, size_t *count);

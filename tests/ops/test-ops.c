@@ -738,6 +738,48 @@ static void test_pool(void) {
                 free(hits);
             }
         kl_parallel_for(pool, 4, nested_fn, pool);
+        /* dynamic jobs interleaved with static ones (a worker late for a
+         * dynamic job must never run a chunk of the next job), chunk sizes
+         * across the item count, max_threads below the pool, a chunk count
+         * above the claim word's 65535 */
+        static const size_t chunks[] = {1, 2, 3, 64, 1000};
+        for (int rep = 0; rep < 300; rep++)
+            for (size_t k = 0; k < KL_ARRAY_LEN(ns); k++) {
+                size_t n = ns[k], ch = chunks[(size_t)rep % KL_ARRAY_LEN(chunks)];
+                int mt = 1 + rep % t;
+                int *hits = calloc(n + 1, sizeof(int));
+                pool_probe p = {hits, 0, mt};
+                kl_parallel_for_dyn(pool, mt, n, ch, probe_fn, &p);
+                if (rep % 3 == 0) {
+                    int h2[7] = {0};
+                    pool_probe q = {h2, 0, t};
+                    kl_parallel_for(pool, 7, probe_fn, &q);
+                    for (int i = 0; i < 7; i++)
+                        if (h2[i] != 1) fail(name, "static job after a dynamic one: item %d ran %d times", i, h2[i]);
+                }
+                for (size_t i = 0; i < n; i++)
+                    if (hits[i] != 1) {
+                        fail(name, "dyn n=%zu chunk=%zu max_threads=%d rep=%d: item %zu ran %d times", n, ch, mt, rep,
+                             i, hits[i]);
+                        rep = 1 << 20;
+                        break;
+                    }
+                if (p.bad_tid) fail(name, "dyn: tid out of range (max_threads %d)", mt);
+                free(hits);
+            }
+        {
+            size_t n = 200000;
+            int *hits = calloc(n, sizeof(int));
+            pool_probe p = {hits, 0, t};
+            kl_parallel_for_dyn(pool, t, n, 1, probe_fn, &p);
+            for (size_t i = 0; i < n; i++)
+                if (hits[i] != 1) {
+                    fail(name, "dyn n=%zu chunk=1: item %zu ran %d times", n, i, hits[i]);
+                    break;
+                }
+            free(hits);
+        }
+        kl_parallel_for_dyn(pool, t, 4, 1, nested_fn, pool);
         kl_pool_destroy(pool);
     }
     /* partition: contiguous, complete, balanced */

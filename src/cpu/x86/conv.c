@@ -725,7 +725,7 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
         if (base < (size_t)t) r.mchunks = KL_MIN(panels, ((size_t)t + base - 1) / base);
         r.mchunk_rows = ((panels + r.mchunks - 1) / r.mchunks) * NP;
         r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
-        kl_parallel_for_n(pool, t, base * r.mchunks, conv_im2row_task, &r);
+        kl_parallel_for_dyn(pool, t, base * r.mchunks, 1, conv_im2row_task, &r);
         return KILN_OK;
     }
     if (p->algo == KL_CONV_WINOGRAD) {
@@ -741,9 +741,12 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
      * tiles of all images) for winograd; times chunks of output channels */
     size_t base = (p->algo == KL_CONV_WINOGRAD ? 1 : N) * d->group * r.tiles;
     size_t mpanels = (p->Mg + MR - 1) / MR;
-    if (base < (size_t)t) r.mchunks = KL_MIN(mpanels, ((size_t)t + base - 1) / base);
+    /* at least two items per thread (chunks of output channels when there
+     * are few tiles), so a late worker can be made up for */
+    if (t > 1 && base < 2 * (size_t)t) r.mchunks = KL_MIN(mpanels, (2 * (size_t)t + base - 1) / base);
     r.mchunk_rows = ((mpanels + r.mchunks - 1) / r.mchunks) * MR;
     r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
-    kl_parallel_for_n(pool, t, base * r.mchunks, p->algo == KL_CONV_WINOGRAD ? conv_wino_task : conv_gemm_task, &r);
+    kl_parallel_for_dyn(pool, t, base * r.mchunks, 1, p->algo == KL_CONV_WINOGRAD ? conv_wino_task : conv_gemm_task,
+                        &r);
     return KILN_OK;
 }

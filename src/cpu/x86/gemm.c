@@ -393,7 +393,10 @@ kiln_status kl_sgemm_batch(kl_pool *pool, const kl_gemm_args *a, size_t batch, c
             s.ws = owned;
         }
     }
-    kl_parallel_for_n(pool, t, batch * s.units_per_item, gemm_task, &s);
+    /* about 3 chunks per thread: a late worker is made up for by the others,
+     * and each chunk packs (A, or B when not packed) only a few times */
+    size_t units = batch * s.units_per_item;
+    kl_parallel_for_dyn(pool, t, units, (units + (size_t)t * 3 - 1) / ((size_t)t * 3), gemm_task, &s);
     kl_free(owned);
     return KILN_OK;
 }
