@@ -455,23 +455,39 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
 static void im2row_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size_t ks, float *dst) {
     const kl_conv2d_desc *d = &p->d;
     size_t khw = d->KH * d->KW, OHW = p->OH * p->OW, npad = round_up(OHW, MR), ps = ks * MR;
+    size_t OW = p->OW, sw = d->stride_w;
     for (size_t k = 0; k < ks; k++) {
         size_t kk = k0 + k, c = kk / khw, r = kk % khw, kh = r / d->KW, kw = r % d->KW;
         const float *xc = x + c * d->H * d->W;
         ptrdiff_t off_h = (ptrdiff_t)(kh * d->dil_h) - (ptrdiff_t)d->pad_top;
         ptrdiff_t off_w = (ptrdiff_t)(kw * d->dil_w) - (ptrdiff_t)d->pad_left;
-        float *o = dst + k * MR;
-        size_t q = 0;
+        /* valid output columns [ow_lo, ow_hi): 0 <= ow*sw + off_w < W */
+        size_t ow_lo = off_w >= 0 ? 0 : (size_t)((-off_w + (ptrdiff_t)sw - 1) / (ptrdiff_t)sw);
+        ptrdiff_t lim = (ptrdiff_t)d->W - off_w;
+        size_t ow_hi = lim <= 0 ? 0 : KL_MIN(OW, (size_t)((lim + (ptrdiff_t)sw - 1) / (ptrdiff_t)sw));
+        if (ow_lo > ow_hi) ow_lo = ow_hi;
+        /* pixel q goes to panel q/MR, lane q%MR: walk a panel pointer and a lane */
+        float *pp = dst + k * MR;
+        size_t lane = 0;
+#define KL_IM2ROW_PUT(v)                                                                                        \
+    do {                                                                                                        \
+        pp[lane] = (v);                                                                                         \
+        if (++lane == MR) lane = 0, pp += ps;                                                                   \
+    } while (0)
         for (size_t oh = 0; oh < p->OH; oh++) {
             ptrdiff_t ih = (ptrdiff_t)(oh * d->stride_h) + off_h;
-            bool hin = ih >= 0 && ih < (ptrdiff_t)d->H;
-            const float *row = xc + (hin ? ih : 0) * (ptrdiff_t)d->W;
-            for (size_t ow = 0; ow < p->OW; ow++, q++) {
-                ptrdiff_t iw = (ptrdiff_t)(ow * d->stride_w) + off_w;
-                o[(q / MR) * ps + q % MR] = hin && iw >= 0 && iw < (ptrdiff_t)d->W ? row[iw] : 0.0f;
+            if (ih < 0 || ih >= (ptrdiff_t)d->H) {
+                for (size_t ow = 0; ow < OW; ow++) KL_IM2ROW_PUT(0.0f);
+                continue;
             }
+            const float *row = xc + ih * (ptrdiff_t)d->W + off_w;
+            size_t ow = 0;
+            for (; ow < ow_lo; ow++) KL_IM2ROW_PUT(0.0f);
+            for (; ow < ow_hi; ow++) KL_IM2ROW_PUT(row[ow * sw]);
+            for (; ow < OW; ow++) KL_IM2ROW_PUT(0.0f);
         }
-        for (; q < npad; q++) o[(q / MR) * ps + q % MR] = 0.0f;
+        for (size_t q = OHW; q < npad; q++) KL_IM2ROW_PUT(0.0f);
+#undef KL_IM2ROW_PUT
     }
 }
 

@@ -70,7 +70,15 @@ static void pack_a_block(const float *A, size_t lda, bool transA, size_t m0, siz
     for (size_t i = 0; i < mc; i += MR) {
         size_t h = KL_MIN((size_t)MR, mc - i);
         float *d = dst + (i / MR) * ps;
-        if (!transA) {
+        if (!transA && h == MR) {
+            /* a whole micro-panel: six row pointers, no per-element test */
+            const float *r0 = A + (m0 + i) * lda + k0, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda,
+                        *r4 = r3 + lda, *r5 = r4 + lda;
+            for (size_t k = 0; k < kc; k++, d += MR) {
+                d[0] = r0[k], d[1] = r1[k], d[2] = r2[k];
+                d[3] = r3[k], d[4] = r4[k], d[5] = r5[k];
+            }
+        } else if (!transA) {
             const float *rows[MR];
             for (size_t r = 0; r < MR; r++) rows[r] = r < h ? A + (m0 + i + r) * lda + k0 : NULL;
             for (size_t k = 0; k < kc; k++, d += MR)

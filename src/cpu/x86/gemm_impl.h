@@ -58,6 +58,14 @@ KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t
         if (NV > 3) out[i][3] = c##i##3;                                                   \
     } while (0)
 
+#define KL_UK_ST(i)                                                                                        \
+    do {                                                                                                   \
+        ukernel_store(c##i##0, c, i, 0, VL, ldc, u, valpha, vbeta, va, vb, cheap);                         \
+        if (NV > 1) ukernel_store(c##i##1, c, i, VL, VL, ldc, u, valpha, vbeta, va, vb, cheap);            \
+        if (NV > 2) ukernel_store(c##i##2, c, i, 2 * VL, VL, ldc, u, valpha, vbeta, va, vb, cheap);        \
+        if (NV > 3) ukernel_store(c##i##3, c, i, 3 * VL, VL, ldc, u, valpha, vbeta, va, vb, cheap);        \
+    } while (0)
+
 KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, size_t bk, float *c, size_t ldc, size_t m,
                        size_t n, const kl_ukargs *u, const int NP) {
     const int NV = NP * VPP; /* vectors per row, <= 4 */
@@ -86,6 +94,21 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
         q2 += bk;
         q3 += bk;
     }
+    V valpha = v_set1(u->alpha), vbeta = v_set1(u->beta);
+    V va = v_set1(u->act.alpha), vb = v_set1(u->act.beta);
+    int cheap = vm_act_is_cheap(u->act.kind);
+    if (m == KL_SGEMM_MR && n >= (size_t)NV * VL) {
+        /* a whole tile: straight from the accumulators, no spill, no loop */
+        KL_UK_ST(0);
+        KL_UK_ST(1);
+        KL_UK_ST(2);
+        KL_UK_ST(3);
+        KL_UK_ST(4);
+        KL_UK_ST(5);
+        if (u->last && !cheap)
+            for (size_t i = 0; i < m; i++) KL_SIMD_FN(vec_act)(u->act, c + i * ldc, n);
+        return;
+    }
     V out[KL_SGEMM_MR][4];
     KL_UK_OUT(0);
     KL_UK_OUT(1);
@@ -93,9 +116,6 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
     KL_UK_OUT(3);
     KL_UK_OUT(4);
     KL_UK_OUT(5);
-    V valpha = v_set1(u->alpha), vbeta = v_set1(u->beta);
-    V va = v_set1(u->act.alpha), vb = v_set1(u->act.beta);
-    int cheap = vm_act_is_cheap(u->act.kind);
     for (size_t i = 0; i < m; i++) {
         for (int j = 0; j < NV; j++) {
             size_t col = (size_t)j * VL;
