@@ -422,17 +422,11 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
         const float *z = r->Z && !r->z_alias ? r->Z + (n * d->M + ch0) * OHW + p0 : NULL;
         const float *bias = p->bias ? p->bias + ch0 : NULL;
         if (p->algo == KL_CONV_GEMM1X1) {
-            /* whole 16-pixel panels: the kernel reads X in place (row stride H*W) */
-            size_t nd = np / NP * NP;
-            if (nd) {
-                kl_gemm_packed pk = {p->wpack + g * per_group_w + (m0 / MR) * p->a_ps, p->a_ps, x + p0, NP,
-                                     d->H * d->W};
-                kl_sgemm_packed_run(p->isa, mrows, nd, p->Kg, &pk, y, OHW, 1.0f, r->z_alias ? 1.0f : 0.0f, NULL, bias,
-                                    z, OHW, d->act);
-            }
-            p0 += nd, np -= nd, y += nd;
-            if (z) z += nd;
-            if (!np) continue;
+            /* the kernel reads X in place (row stride H*W; a partial last panel masked) */
+            kl_gemm_packed pk = {p->wpack + g * per_group_w + (m0 / MR) * p->a_ps, p->a_ps, x + p0, NP, d->H * d->W};
+            kl_sgemm_packed_run(p->isa, mrows, np, p->Kg, &pk, y, OHW, 1.0f, r->z_alias ? 1.0f : 0.0f, NULL, bias, z,
+                                OHW, d->act);
+            continue;
         }
         size_t nsl = (p->Kg + KS - 1) / KS, kstep = (p->Kg + nsl - 1) / nsl;
         for (size_t k0 = 0; k0 < p->Kg; k0 += kstep) {

@@ -140,9 +140,10 @@ void kl_x86_generic_sgemm_kernel(size_t kc, const float *a, const float *b, size
     (void)bstride;
     float acc[MR][NP];
     memset(acc, 0, sizeof acc);
+    size_t nb = bk != NP && n < NP ? n : NP; /* B in place: no column past n is read */
     for (size_t k = 0; k < kc; k++, a += MR, b += bk)
         for (size_t i = 0; i < MR; i++)
-            for (size_t j = 0; j < NP; j++) acc[i][j] += a[i] * b[j];
+            for (size_t j = 0; j < nb; j++) acc[i][j] += a[i] * b[j];
     for (size_t i = 0; i < m; i++) {
         float *cr = c + i * ldc;
         for (size_t j = 0; j < n; j++) {

@@ -78,7 +78,9 @@ typedef struct kl_gemm_packed {
     const float *a; size_t a_ps; /* A micro-panel i at a + i*a_ps, k at +k*MR */
     const float *b; size_t b_ps; /* B panel j at b + j*b_ps, k at +k*b_k */
     size_t b_k;                  /* 0 means 16 (packed); a row stride reads a
-                                    row-major B in place (N a multiple of 16) */
+                                    row-major B in place (b_ps 16): a partial
+                                    last panel is loaded masked, so nothing
+                                    past column N of a row is read */
 } kl_gemm_packed;
 void kl_sgemm_packed_run(kl_isa isa, size_t M, size_t N, size_t K, const kl_gemm_packed *p, float *C, size_t ldc,
                          float alpha, float beta, const float *col_bias, const float *row_bias, const float *Z,

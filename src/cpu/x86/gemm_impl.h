@@ -58,17 +58,22 @@ KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t
         if (NV > 3) out[i][3] = c##i##3;                                                   \
     } while (0)
 
-#define KL_UK_ST(i)                                                                                        \
+#define KL_UK_ST(i, NN)                                                                                    \
     do {                                                                                                   \
-        ukernel_store(c##i##0, c, i, 0, VL, ldc, u, valpha, vbeta, va, vb, cheap);                         \
-        if (NV > 1) ukernel_store(c##i##1, c, i, VL, VL, ldc, u, valpha, vbeta, va, vb, cheap);            \
-        if (NV > 2) ukernel_store(c##i##2, c, i, 2 * VL, VL, ldc, u, valpha, vbeta, va, vb, cheap);        \
-        if (NV > 3) ukernel_store(c##i##3, c, i, 3 * VL, VL, ldc, u, valpha, vbeta, va, vb, cheap);        \
+        ukernel_store(c##i##0, c, i, 0, NN(0), ldc, u, valpha, vbeta, va, vb, cheap);                      \
+        if (NV > 1 && n > VL) ukernel_store(c##i##1, c, i, VL, NN(1), ldc, u, valpha, vbeta, va, vb, cheap); \
+        if (NV > 2) ukernel_store(c##i##2, c, i, 2 * VL, NN(2), ldc, u, valpha, vbeta, va, vb, cheap);     \
+        if (NV > 3) ukernel_store(c##i##3, c, i, 3 * VL, NN(3), ldc, u, valpha, vbeta, va, vb, cheap);     \
     } while (0)
+#define KL_UK_FULL(j) ((size_t)VL)      /* every vector whole: the tail tests fold away */
+#define KL_UK_PART(j) (n - (size_t)(j) * VL) /* the last vector may be partial */
 
+/* MB: B is read in place (not zero-padded panels), so lanes past column n
+ * are loaded masked (never touching memory past the row's n columns). */
 KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, size_t bk, float *c, size_t ldc, size_t m,
-                       size_t n, const kl_ukargs *u, const int NP) {
+                       size_t n, const kl_ukargs *u, const int NP, const int MB) {
     const int NV = NP * VPP; /* vectors per row, <= 4 */
+    size_t n0 = n, n1 = n > VL ? n - VL : 0, n2 = n > 2 * VL ? n - 2 * VL : 0, n3 = n > 3 * VL ? n - 3 * VL : 0;
     V c00 = v_zero(), c01 = v_zero(), c02 = v_zero(), c03 = v_zero();
     V c10 = v_zero(), c11 = v_zero(), c12 = v_zero(), c13 = v_zero();
     V c20 = v_zero(), c21 = v_zero(), c22 = v_zero(), c23 = v_zero();
@@ -78,10 +83,10 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
     /* vector j of a k step: panel j/VPP, lane offset (j%VPP)*VL */
     const float *q0 = b, *q1 = VPP == 2 ? b + VL : b + bs, *q2 = b + 2 * bs, *q3 = b + 3 * bs;
     for (size_t k = 0; k < kc; k++) {
-        V b0 = v_load(q0);
-        V b1 = NV > 1 ? v_load(q1) : v_zero();
-        V b2 = NV > 2 ? v_load(q2) : v_zero();
-        V b3 = NV > 3 ? v_load(q3) : v_zero();
+        V b0 = MB ? v_load_n(q0, n0) : v_load(q0);
+        V b1 = NV > 1 ? (MB ? v_load_n(q1, n1) : v_load(q1)) : v_zero();
+        V b2 = NV > 2 ? (MB ? v_load_n(q2, n2) : v_load(q2)) : v_zero();
+        V b3 = NV > 3 ? (MB ? v_load_n(q3, n3) : v_load(q3)) : v_zero();
         KL_UK_ROW(0);
         KL_UK_ROW(1);
         KL_UK_ROW(2);
@@ -97,14 +102,25 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
     V valpha = v_set1(u->alpha), vbeta = v_set1(u->beta);
     V va = v_set1(u->act.alpha), vb = v_set1(u->act.beta);
     int cheap = vm_act_is_cheap(u->act.kind);
-    if (m == KL_SGEMM_MR && n >= (size_t)NV * VL) {
-        /* a whole tile: straight from the accumulators, no spill, no loop */
-        KL_UK_ST(0);
-        KL_UK_ST(1);
-        KL_UK_ST(2);
-        KL_UK_ST(3);
-        KL_UK_ST(4);
-        KL_UK_ST(5);
+    if (m == KL_SGEMM_MR) {
+        /* six rows: straight from the accumulators, no spill, no loop (n >
+         * (NV-1)*VL on AVX-512 by the choice of NP; AVX2's second vector is
+         * skipped when n <= 8) */
+        if (n >= (size_t)NV * VL) {
+            KL_UK_ST(0, KL_UK_FULL);
+            KL_UK_ST(1, KL_UK_FULL);
+            KL_UK_ST(2, KL_UK_FULL);
+            KL_UK_ST(3, KL_UK_FULL);
+            KL_UK_ST(4, KL_UK_FULL);
+            KL_UK_ST(5, KL_UK_FULL);
+        } else {
+            KL_UK_ST(0, KL_UK_PART);
+            KL_UK_ST(1, KL_UK_PART);
+            KL_UK_ST(2, KL_UK_PART);
+            KL_UK_ST(3, KL_UK_PART);
+            KL_UK_ST(4, KL_UK_PART);
+            KL_UK_ST(5, KL_UK_PART);
+        }
         if (u->last && !cheap)
             for (size_t i = 0; i < m; i++) KL_SIMD_FN(vec_act)(u->act, c + i * ldc, n);
         return;
@@ -130,19 +146,32 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
 #if VL == 16
 void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, float *c,
                               size_t ldc, size_t m, size_t n, const kl_ukargs *u) {
-    if (n > 48)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4);
+    /* B read in place (bk is a row stride, not 16) with a partial last vector */
+    if (bk != KL_SGEMM_NP && n % VL) {
+        if (n > 48)
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 1);
+        else if (n > 32)
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 1);
+        else if (n > 16)
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1);
+        else
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1);
+    } else if (n > 48)
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 0);
     else if (n > 32)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 0);
     else if (n > 16)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0);
     else
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0);
 }
 #else
 void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, float *c,
                               size_t ldc, size_t m, size_t n, const kl_ukargs *u) {
-    ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1);
+    if (bk != KL_SGEMM_NP && n < KL_SGEMM_NP)
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1);
+    else
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0);
 }
 #endif
 
