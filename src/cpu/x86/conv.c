@@ -516,7 +516,18 @@ static void conv_im2row_task(void *arg, size_t b, size_t e, int tid) {
             /* 64 columns at a time: the weight block stays in cache over the pixel rows */
             for (size_t j = 0; j < mcols; j += 64) {
                 size_t nc = KL_MIN((size_t)64, mcols - j);
-                kl_gemm_packed pk = {A, ks * MR, wg + (j / NP) * p->a_ps + k0 * NP, p->a_ps, NP};
+                kl_gemm_packed pk = {A, ks * MR, wg + (j / NP) * p->a_ps + k0 * NP, p->a_ps, NP, NULL, 0, 0};
+                /* the weights stream from memory once per image: fetch the
+                 * next block (or the next slice's first) while this one runs
+                 * from cache over the pixel panels */
+                if (j + 64 < mcols) {
+                    pk.pf_b = wg + ((j + 64) / NP) * p->a_ps + k0 * NP;
+                    pk.pf_panels = KL_MIN((size_t)4, (mcols - j - 64 + NP - 1) / NP);
+                } else if (!last) {
+                    pk.pf_b = wg + (k0 + ks) * NP;
+                    pk.pf_panels = KL_MIN((size_t)4, (mcols + NP - 1) / NP);
+                }
+                pk.pf_ps = p->a_ps;
                 kl_sgemm_packed_run(p->isa, OHW, nc, ks, &pk, CT + j, ldc, 1.0f, first ? 0.0f : 1.0f, 
                                     last && p->bias ? p->bias + ch0 + j : NULL, NULL, NULL, 0, none);
             }

@@ -185,6 +185,8 @@ typedef struct gemm_job {
     const float *col_bias, *row_bias, *Z;
     size_t ldz;
     kl_act act;
+    const float *pf_b; /* see kl_gemm_packed */
+    size_t pf_ps, pf_panels;
 } gemm_job;
 
 /* Rows [m0,m1) x columns [n0,n1) of the job; m0 is a multiple of MR and n0
@@ -194,6 +196,7 @@ static void gemm_rect(const gemm_job *j, size_t m0, size_t m1, size_t n0, size_t
     size_t nr = ops->nr;
     size_t mc_max = j->pa ? round_up(m1 - m0, MR) : MC;
     kl_ukargs u;
+    u.pf = NULL;
     u.alpha = j->alpha;
     u.beta = j->beta;
     u.ldz = j->ldz;
@@ -233,8 +236,14 @@ static void gemm_rect(const gemm_job *j, size_t m0, size_t m1, size_t n0, size_t
                 for (size_t ir = 0; ir < mc; ir += MR) {
                     size_t m = KL_MIN((size_t)MR, mc - ir);
                     size_t row = ic + ir;
+                    size_t pi = (row - m0) / MR;
                     u.row_bias = j->row_bias ? j->row_bias + row : NULL;
                     for (size_t jr = 0; jr < nc; jr += nr) {
+                        /* row panels 1..pf_panels (panel 0 is the one that
+                         * brings this call's B in) */
+                        u.pf = j->pf_b && jr == 0 && pi >= 1 && pi <= j->pf_panels
+                                   ? j->pf_b + (pi - 1) * j->pf_ps + pc * NP
+                                   : NULL;
                         size_t n = KL_MIN(nr, nc - jr);
                         size_t col = jc + jr;
                         u.col_bias = j->col_bias ? j->col_bias + col : NULL;
@@ -258,6 +267,7 @@ void kl_sgemm_packed_run(kl_isa isa, size_t M, size_t N, size_t K, const kl_gemm
     j.pa = p->a, j.pa_ps = p->a_ps, j.pb = p->b, j.pb_ps = p->b_ps, j.pb_k = p->b_k ? p->b_k : NP;
     j.C = C, j.ldc = ldc, j.alpha = alpha, j.beta = beta;
     j.col_bias = col_bias, j.row_bias = row_bias, j.Z = Z, j.ldz = ldz, j.act = act;
+    j.pf_b = p->pf_b, j.pf_ps = p->pf_ps, j.pf_panels = p->pf_panels;
     if (M && N) gemm_rect(&j, 0, M, 0, N, NULL, NULL);
 }
 

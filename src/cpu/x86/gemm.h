@@ -81,6 +81,10 @@ typedef struct kl_gemm_packed {
                                     row-major B in place (b_ps 16): a partial
                                     last panel is loaded masked, so nothing
                                     past column N of a row is read */
+    const float *pf_b; size_t pf_ps, pf_panels; /* B panels of the next call
+                                    (panel stride pf_ps; NULL: none): row
+                                    panels 1..pf_panels of this call
+                                    prefetch one each, K lines of 16 floats */
 } kl_gemm_packed;
 void kl_sgemm_packed_run(kl_isa isa, size_t M, size_t N, size_t K, const kl_gemm_packed *p, float *C, size_t ldc,
                          float alpha, float beta, const float *col_bias, const float *row_bias, const float *Z,

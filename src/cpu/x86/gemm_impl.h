@@ -82,7 +82,12 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
     V c50 = v_zero(), c51 = v_zero(), c52 = v_zero(), c53 = v_zero();
     /* vector j of a k step: panel j/VPP, lane offset (j%VPP)*VL */
     const float *q0 = b, *q1 = VPP == 2 ? b + VL : b + bs, *q2 = b + 2 * bs, *q3 = b + 3 * bs;
+    /* without a prefetch region, the prefetch touches the line loaded next */
+    const float *pf = u->pf ? u->pf : q0;
+    size_t pfs = u->pf ? KL_SGEMM_NP : bk;
     for (size_t k = 0; k < kc; k++) {
+        _mm_prefetch((const char *)pf, _MM_HINT_T1);
+        pf += pfs;
         V b0 = MB ? v_load_n(q0, n0) : v_load(q0);
         V b1 = NV > 1 ? (MB ? v_load_n(q1, n1) : v_load(q1)) : v_zero();
         V b2 = NV > 2 ? (MB ? v_load_n(q2, n2) : v_load(q2)) : v_zero();

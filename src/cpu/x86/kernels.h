@@ -32,6 +32,9 @@ typedef struct kl_ukargs {
     const float *z;        /* [m x n] with row stride ldz, or NULL */
     size_t ldz;
     kl_act act;
+    const float *pf; /* kc cache lines (16 floats apart) to prefetch, one per k
+                        step (the next call's B, while this one's is in
+                        cache), or NULL */
 } kl_ukargs;
 
 /* C[m x n] (row stride ldc) <- epilogue(A_panel * B_panels) over kc steps.
