@@ -412,10 +412,14 @@ kiln_status kl_sgemm_batch(kl_pool *pool, const kl_gemm_args *a, size_t batch, c
             s.ws = owned;
         }
     }
-    /* about 3 chunks per thread: a late worker is made up for by the others,
-     * and each chunk packs (A, or B when not packed) only a few times */
-    size_t units = batch * s.units_per_item;
-    kl_parallel_for_dyn(pool, t, units, (units + (size_t)t * 3 - 1) / ((size_t)t * 3), gemm_task, &s);
+    /* about 3 chunks per thread, so a late worker is made up for by the
+     * others, unless that packs an operand more often: split over N, every
+     * chunk packs its rows of A once per NC columns, so chunks are at least
+     * NC wide; split over M with a B not packed, one chunk per thread */
+    size_t units = batch * s.units_per_item, chunk = (units + (size_t)t * 3 - 1) / ((size_t)t * 3);
+    if (s.units_per_item > 1 && !s.split_m) chunk = KL_MAX(chunk, (NC + s.unit - 1) / s.unit);
+    if (s.units_per_item > 1 && s.split_m && !j.pb) chunk = (units + (size_t)t - 1) / (size_t)t;
+    kl_parallel_for_dyn(pool, t, units, chunk, gemm_task, &s);
     kl_free(owned);
     return KILN_OK;
 }
