@@ -13,6 +13,10 @@
  *               (K: (0,2,3,1), or (0,2,1,3) then (0,1,3,2))
  *   torch nn.MultiheadAttention: X [S, B, E] -> Reshape [S, B*H, D] ->
  *               Transpose (1,0,2) (K: (1,2,0) or two Transposes)
+ *   torch 2.x (scaled_dot_product_attention): the same, then Reshape
+ *               [B, H, S, D] (K: Transpose (0,1,3,2) after it), scalar Mul
+ *               on Q and on K^T; context Transpose (2,0,1,3) -> [S, B, H, D]
+ *               (its packed q/k/v split became Slices in split_qkv, fuse_mha.c)
  * The Reshapes are checked on the values' inferred shapes (one of the two
  * leading dims provably kept, H and D known, symbolic "k*batch" dims
  * understood), the permutations exactly.  The context's Transpose must give
@@ -99,6 +103,67 @@ static kl_value *scalar_data(kl_pass_ctx *c, const kl_node *p) {
     return kl_value_const(c->m, p->inputs[0]) ? p->inputs[1] : p->inputs[0];
 }
 
+/* The head split Reshape rs: v X [a0, a1, E] -> [a0, a1, H, D] (rank 4)
+ * or [a0, a1*H, D] (rank 3); sets H, D and the atoms of rs's output axes. */
+static bool trace_reshape_atoms(const kl_node *rs, const kl_value *v, int rank, head_src *h, int *atoms) {
+    if (!kl_tp_is_f32(v)) return false;
+    const kl_shape *xs = &v->type.shape, *os = &rs->outputs[0]->type.shape;
+    if (xs->rank != 3 || os->rank != rank) return false;
+    int64_t E = xs->dims[2].value;
+    if (E <= 0) return false;
+    if (rank == 4) {
+        h->heads = os->dims[2].value;
+        h->dim = os->dims[3].value;
+        if (h->heads <= 0 || h->dim <= 0 || h->heads * h->dim != E) return false;
+        if (!kl_tp_dim_same(&os->dims[0], &xs->dims[0]) && !kl_tp_dim_same(&os->dims[1], &xs->dims[1])) return false;
+        atoms[0] = AX_A0, atoms[1] = AX_A1, atoms[2] = AX_HEAD, atoms[3] = AX_DIM;
+    } else if (rank == 3) {
+        h->dim = os->dims[2].value;
+        if (h->dim <= 0 || E % h->dim) return false;
+        h->heads = E / h->dim;
+        if (!dim_is_multiple(&os->dims[1], h->heads, &xs->dims[1]) && !kl_tp_dim_same(&os->dims[0], &xs->dims[0]))
+            return false;
+        atoms[0] = AX_A0, atoms[1] = AX_A1HEAD, atoms[2] = AX_DIM;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* torch 2.x's head split of X [S, B, E] (nn.MultiheadAttention before
+ * scaled_dot_product_attention): Reshape [S, B*H, D] -> Transpose (1,0,2)
+ * -> [B*H, S, D], which Reshape rs makes [B, H, S, D].  On a match the two
+ * nodes join m, H and D are set and *x = X. */
+static bool torch2_heads(kl_pass_ctx *c, kl_node *rs, head_src *h, att_match *m, kl_value **x) {
+    static const int64_t p3[3] = {1, 0, 2};
+    const int64_t *pv;
+    kl_value *v = rs->inputs[0];
+    kl_node *t = kl_tp_producer(c, v);
+    if (!kl_tp_is_op(t, "Transpose") || !kl_tp_only_reader(c, v, rs) || kl_node_attr_ints(t, "perm", &pv) != 3 ||
+        memcmp(pv, p3, sizeof p3) != 0)
+        return false;
+    kl_value *u = t->inputs[0];
+    kl_node *r0 = kl_tp_producer(c, u);
+    if (!kl_tp_is_op(r0, "Reshape") || !kl_tp_only_reader(c, u, t) || !kl_tp_is_f32(r0->inputs[0])) return false;
+    kl_value *X = r0->inputs[0];
+    const kl_shape *xs = &X->type.shape, *us = &u->type.shape, *os = &rs->outputs[0]->type.shape;
+    if (xs->rank != 3 || us->rank != 3 || os->rank != 4) return false;
+    int64_t E = xs->dims[2].value, D = us->dims[2].value;
+    if (E <= 0 || D <= 0 || E % D) return false;
+    int64_t H = E / D;
+    /* [S, B, E] -> [S, B*H, D] -> [B*H, S, D] -> [B, H, S, D] */
+    if (!kl_tp_dim_same(&us->dims[0], &xs->dims[0]) || !dim_is_multiple(&us->dims[1], H, &xs->dims[1]) ||
+        !kl_tp_dim_same(&os->dims[0], &xs->dims[1]) || os->dims[1].value != H ||
+        !kl_tp_dim_same(&os->dims[2], &xs->dims[0]) || os->dims[3].value != D)
+        return false;
+    am_add(m, t);
+    am_add(m, r0);
+    h->heads = H;
+    h->dim = D;
+    *x = X;
+    return true;
+}
+
 /* Trace MatMul operand v (read only by `reader`) back to its projected
  * tensor.  role: 0 Q and 2 V ([B, H, S, D] wanted), 1 K ([B, H, D, S]). */
 static bool trace_heads(kl_pass_ctx *c, kl_value *v, kl_node *reader, int role, head_src *h, att_match *m) {
@@ -136,27 +201,11 @@ static bool trace_heads(kl_pass_ctx *c, kl_value *v, kl_node *reader, int role, 
         am_add(m, p);
         reader = p;
     }
-    /* v: X [a0, a1, E] -> Reshape output o */
-    if (!kl_tp_is_f32(v)) return false;
-    const kl_shape *xs = &v->type.shape, *os = &rs->outputs[0]->type.shape;
-    if (xs->rank != 3 || os->rank != rank) return false;
-    int64_t E = xs->dims[2].value;
+    /* v: X [a0, a1, E] -> Reshape output o (torch 2.x: X through two more nodes) */
     int atoms[4];
-    if (E <= 0) return false;
-    if (rank == 4) {
-        h->heads = os->dims[2].value;
-        h->dim = os->dims[3].value;
-        if (h->heads <= 0 || h->dim <= 0 || h->heads * h->dim != E) return false;
-        if (!kl_tp_dim_same(&os->dims[0], &xs->dims[0]) && !kl_tp_dim_same(&os->dims[1], &xs->dims[1])) return false;
-        atoms[0] = AX_A0, atoms[1] = AX_A1, atoms[2] = AX_HEAD, atoms[3] = AX_DIM;
-    } else if (rank == 3) {
-        h->dim = os->dims[2].value;
-        if (h->dim <= 0 || E % h->dim) return false;
-        h->heads = E / h->dim;
-        if (!dim_is_multiple(&os->dims[1], h->heads, &xs->dims[1]) && !kl_tp_dim_same(&os->dims[0], &xs->dims[0]))
-            return false;
-        atoms[0] = AX_A0, atoms[1] = AX_A1HEAD, atoms[2] = AX_DIM;
-    } else {
+    if (rank == 4 && torch2_heads(c, rs, h, m, &v)) {
+        atoms[0] = AX_A1, atoms[1] = AX_HEAD, atoms[2] = AX_A0, atoms[3] = AX_DIM;
+    } else if (!trace_reshape_atoms(rs, v, rank, h, atoms)) {
         return false;
     }
     /* compose the Transposes in graph order (collected last first) */

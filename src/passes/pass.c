@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/ops.h"
 #include "passes/passes_internal.h"
 #include "passes/passes_transformer.h"
 
@@ -28,8 +29,10 @@ static const kl_pass_row kl_pass_table[] = {
     /* A2: transformer passes (passes_transformer.h): norms, attention before
      * MatMul fusion, elementwise chains last. */
     {"fuse_norm", kl_pass_fuse_norm},
+    {"split_qkv", kl_pass_split_qkv},
     {"fuse_attention", kl_pass_fuse_attention},
     {"fuse_matmul", kl_pass_fuse_matmul},
+    {"sink_mha_transposes", kl_pass_sink_mha_transposes},
     {"fuse_elementwise", kl_pass_fuse_elementwise},
 };
 
@@ -86,6 +89,18 @@ static kiln_status pass_limit(const kl_pass_options *o, int64_t *limit) {
         return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "KILN_PASS_LIMIT='%s' is not a number >= 0", env);
     *limit = v;
     return KILN_OK;
+}
+
+/* Infer g's types again after a round of rewrites (kl_infer_graph_refine:
+ * symbolic dims kept, only unknowns filled in): folding a constant does not
+ * re-infer its readers, so a size computed from it (torch 2.x's unflatten
+ * target: Slice(Shape(x), 0, Mod(-1, 3))) becomes known for the next
+ * round's fold_shapes.  Problems it meets are dropped, types kept. */
+static kiln_status refine_types(kl_model *m) {
+    size_t n_problems = m->n_problems;
+    kiln_status s = kl_infer_graph_refine(m, m->graph);
+    m->n_problems = n_problems;
+    return s;
 }
 
 /* Live nodes of g. */
@@ -147,6 +162,7 @@ kiln_status kl_passes_run(kl_model *m, const kl_pass_options *o, kl_pass_stats *
             }
         }
         if (c.rewrites == at_start) break;
+        KL_TRY(refine_types(m));
     }
     KL_TRY(kl_graph_compact(g));
     s = kl_graph_verify(g);

@@ -6,10 +6,15 @@
  *                     Sqrt, Div... of opset < 17 exports) and the ONNX
  *                     LayerNormalization / RMSNormalization ops
  *                     -> kiln.LayerNorm / kiln.RMSNorm      (fuse_norm.c)
+ *   split_qkv         torch 2.x's packed q/k/v split (Reshape, Unsqueeze,
+ *                     Transpose, Squeeze, Gather) -> column Slices (fuse_mha.c)
  *   fuse_attention    multi-head attention (torch nn.MultiheadAttention and
  *                     BERT-style exports) -> kiln.Attention (fuse_attention.c)
  *   fuse_matmul       MatMul (+ scalar Mul/Div) (+ bias Add) (+ activation)
  *                     -> kiln.FusedMatMul                  (fuse_matmul.c)
+ *   sink_mha_transposes  a seq-first kiln.Attention between linear layers of
+ *                     Transpose(1,0,2)(X) and a Transpose(1,0,2) back
+ *                     -> the same block batch-first, no Transposes (fuse_mha.c)
  *   fuse_elementwise  chains of float elementwise ops
  *                     -> kiln.FusedElementwise            (fuse_elementwise.c)
  *
@@ -28,8 +33,10 @@
 #include "passes/passes_internal.h"
 
 kiln_status kl_pass_fuse_norm(kl_pass_ctx *c);
+kiln_status kl_pass_split_qkv(kl_pass_ctx *c);
 kiln_status kl_pass_fuse_attention(kl_pass_ctx *c);
 kiln_status kl_pass_fuse_matmul(kl_pass_ctx *c);
+kiln_status kl_pass_sink_mha_transposes(kl_pass_ctx *c);
 kiln_status kl_pass_fuse_elementwise(kl_pass_ctx *c);
 
 /* ---- shared helpers --------------------------------------------------------------------- */
