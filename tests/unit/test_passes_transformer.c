@@ -762,6 +762,258 @@ static void test_attention_torch(void) {
     }
 }
 
+/* torch 2.x nn.MultiheadAttention (as torchvision's ViT exports it with
+ * torch 2.11): x [batch,5,24], 3 heads of 8.  Transpose to [seq,batch,E],
+ * packed in-projection P, the packed split Reshape [seq,batch,3,24] ->
+ * Unsqueeze(0) -> Transpose (3,1,2,0,4) -> Squeeze(3) -> Gather 0/1/2, per
+ * head tensor Reshape [seq, batch*3, 8] -> Transpose (1,0,2) -> Reshape
+ * [batch,3,seq,8] (K then Transpose (0,1,3,2)), q and k^T each * c with c =
+ * sqrt(1/sqrt(8)), Softmax, context Transpose (2,0,1,3) -> Reshape [-1,24]
+ * -> Gemm -> Reshape [5,-1,24] -> Transpose (1,0,2) -> + x.  Variants
+ * break one step each. */
+enum {
+    T2_OK,
+    T2_SPLIT_BAD_PERM,   /* split Transpose (3,2,1,0,4): batch and seq swapped, no column slice */
+    T2_SPLIT_ESCAPES,    /* the split [3, seq, batch, E] is also a graph output */
+    T2_HEADS_H_FIRST,    /* Reshape [3,batch,seq,8]: heads before batch */
+    T2_T_READ_TWICE,     /* the input Transpose is also a graph output: no sinking */
+    T2_OUT_PERM,         /* final Transpose missing: output stays seq-first */
+    T2_END
+};
+
+/* Is n a live ai.onnx node of op `op`? */
+static bool is_onnx(const kl_node *n, const char *op) { return !n->removed && !n->domain[0] && !strcmp(n->op_type, op); }
+
+static void build_torch2_mha(kt_pb *mb, int variant) {
+    kt_pb g = {0};
+    g_seed = 8;
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "batch,5,24");
+    add_w(&g, "W_in", 24, 72);
+    add_vec(&g, "b_in", 72, -0.3f, 0.3f);
+    add_w(&g, "W_out", 24, 24);
+    add_vec(&g, "b_out", 24, -0.3f, 0.3f);
+    /* targets computed from Shape(x) as torch does: symbolic batch kept */
+    int64_t merge[2] = {-1, 24}, zero = 0, one = 1, three = 3, five = 5, eight = 8;
+    int64_t e24 = 24, idx[3] = {0, 1, 2}, h58[3] = {3, 5, 8}, s58[2] = {5, 8};
+    add_i64(&g, "merge", merge, 2);
+    add_i64(&g, "ax0", &zero, 1);
+    add_i64(&g, "ax3", &three, 1);
+    add_i64(&g, "one", &one, 1);
+    add_i64(&g, "c3", &three, 1);
+    add_i64(&g, "c5", &five, 1);
+    add_i64(&g, "c8", &eight, 1);
+    add_i64(&g, "c24", &e24, 1);
+    add_i64(&g, "h58", h58, 3);
+    add_i64(&g, "s58", s58, 2);
+    nd(&g, "Shape", "x", "shp");
+    nd(&g, "Slice", "shp,ax0,one", "bs");
+    nd(&g, "Mul", "bs,c3", "bh");
+    nd_int(&g, "Concat", "c5,bh,c8", "heads", "axis", 0);
+    if (variant == T2_HEADS_H_FIRST) nd_int(&g, "Concat", "c3,bs,s58", "bhsd", "axis", 0);
+    else nd_int(&g, "Concat", "bs,h58", "bhsd", "axis", 0);
+    nd_int(&g, "Concat", "c5,bs,c24", "back", "axis", 0);
+    char n[32], in[96];
+    for (int i = 0; i < 3; i++) { /* scalar indices */
+        kt_pb t = {0};
+        snprintf(n, sizeof n, "i%d", i);
+        kt_onnx_tensor_head(&t, n, KILN_DTYPE_INT64, NULL, 0, 0);
+        kt_pb_bytes_field(&t, KT_TENSOR_RAW_DATA, &idx[i], 8);
+        kt_pb_take(&g, KT_GRAPH_INITIALIZER, &t);
+    }
+    add_scalar(&g, "c", 0.59460355750136053f); /* sqrt(1/sqrt(8)) */
+    transpose(&g, "x", "xt", 1, 0, 2, -1);
+    nd(&g, "MatMul", "xt,W_in", "p_mm");
+    nd(&g, "Add", "b_in,p_mm", "p");
+    /* torch's unflatten(-1, (3, E)) target: Concat(Shape(p)[0:Mod(-1, 3)], [3, 24]); the Mod
+     * folds in the first round, the Slice's size is known only after the types are refined */
+    int64_t m1 = -1, k24[2] = {3, 24};
+    add_i64(&g, "m1", &m1, 1);
+    add_i64(&g, "k24", k24, 2);
+    nd(&g, "Shape", "p", "pshp");
+    nd(&g, "Mod", "m1,c3", "pend");
+    nd(&g, "Slice", "pshp,ax0,pend", "plead");
+    nd_int(&g, "Concat", "plead,k24", "unfl", "axis", 0);
+    nd(&g, "Reshape", "p,unfl", "p4");
+    nd(&g, "Unsqueeze", "p4,ax0", "p5");
+    int64_t p5[5] = {3, 1, 2, 0, 4}, p5bad[5] = {3, 2, 1, 0, 4};
+    nd_ints(&g, "Transpose", "p5", "p5t", "perm", variant == T2_SPLIT_BAD_PERM ? p5bad : p5, 5);
+    nd(&g, "Squeeze", "p5t,ax3", "qkv");
+    const char *p[3] = {"q", "k", "v"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(in, sizeof in, "qkv,i%d", i);
+        nd(&g, "Gather", in, p[i]);
+        snprintf(in, sizeof in, "%s,heads", p[i]);
+        snprintf(n, sizeof n, "%s_r", p[i]);
+        nd(&g, "Reshape", in, n);
+        snprintf(in, sizeof in, "%s_r", p[i]);
+        snprintf(n, sizeof n, "%s_t", p[i]);
+        transpose(&g, in, n, 1, 0, 2, -1);
+        snprintf(in, sizeof in, "%s_t,bhsd", p[i]);
+        snprintf(n, sizeof n, "%s_4", p[i]);
+        nd(&g, "Reshape", in, n);
+    }
+    transpose(&g, "k_4", "k_4t", 0, 1, 3, 2);
+    nd(&g, "Mul", "q_4,c", "q_s");
+    nd(&g, "Mul", "k_4t,c", "k_s");
+    nd(&g, "MatMul", "q_s,k_s", "scores");
+    nd_int(&g, "Softmax", "scores", "probs", "axis", -1);
+    nd(&g, "MatMul", "probs,v_4", "ctx");
+    transpose(&g, "ctx", "ctx_t", 2, 0, 1, 3);
+    nd(&g, "Reshape", "ctx_t,merge", "ctx_m");
+    kt_pb gm = {0};
+    kt_onnx_node_head(&gm, "Gemm", NULL, "out_proj", "ctx_m,W_out,b_out", "o");
+    kt_onnx_attr_i(&gm, "transB", 1);
+    kt_pb_take(&g, KT_GRAPH_NODE, &gm);
+    nd(&g, "Reshape", "o,back", "o3");
+    if (variant == T2_OUT_PERM) {
+        nd(&g, "Identity", "o3", "y");
+    } else {
+        transpose(&g, "o3", "ot", 1, 0, 2, -1);
+        nd(&g, "Add", "ot,x", "y");
+    }
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, NULL);
+    if (variant == T2_T_READ_TWICE) kt_onnx_io(&g, KT_GRAPH_OUTPUT, "xt", KILN_DTYPE_FLOAT, NULL);
+    if (variant == T2_SPLIT_ESCAPES) kt_onnx_io(&g, KT_GRAPH_OUTPUT, "qkv", KILN_DTYPE_FLOAT, NULL);
+    finish(mb, &g, 17);
+}
+
+/* Load mb twice and run the passes (less `off`) on the second copy;
+ * *err: the outputs' difference on random inputs (symbolic dims = 3). */
+static kl_model *optimize_without(kt_pb *mb, const char *off, kl_model **ref, double *err) {
+    *ref = load_bytes(mb);
+    kl_model *m = load_bytes(mb);
+    *err = 1e30;
+    if (!*ref || !m) return m;
+    const char *const list[1] = {off};
+    kl_pass_options o = {.disabled = list, .n_disabled = off ? 1 : 0, .rewrite_limit = -1};
+    kiln_status s = kl_passes_run(m, &o, NULL);
+    KT_CHECK_EQ_INT(s, KILN_OK);
+    if (s) fprintf(stderr, "    passes failed: %s\n", kiln_last_error());
+    *err = compare_models(*ref, m, 3);
+    return m;
+}
+
+/* split_qkv alone (fuse_attention off): the Gathers become three column
+ * Slices [0,24) [24,48) [48,72) of P on axis -1, the Unsqueeze/Transpose/
+ * Squeeze go, the result is the same; near-misses keep the Gathers. */
+static void test_split_qkv(void) {
+    for (int v = 0; v < T2_END; v++) {
+        kt_pb mb = {0};
+        build_torch2_mha(&mb, v);
+        kl_model *ref, *m;
+        double err;
+        m = optimize_without(&mb, "fuse_attention", &ref, &err);
+        bool split = v != T2_SPLIT_BAD_PERM && v != T2_SPLIT_ESCAPES;
+        if (m && ref) {
+            KT_CHECK_EQ_INT(count_op(m, "Gather"), split ? 0 : 3);
+            KT_CHECK_EQ_INT(count_op(m, "Squeeze"), split ? 0 : 1);
+            KT_CHECK_EQ_INT(count_op(m, "Unsqueeze"), split ? 0 : 1);
+            KT_CHECK_EQ_INT(count_op(m, "kiln.Attention"), 0);
+            int cols = 0; /* Slices of the in-projection's output */
+            for (size_t i = 0; i < m->graph->n_nodes; i++) {
+                const kl_node *s = m->graph->nodes[i], *p = s->inputs[0] ? s->inputs[0]->producer : NULL;
+                if (!is_onnx(s, "Slice") || !p || strcmp(p->op_type, "FusedMatMul") != 0) continue;
+                cols++;
+                int64_t st = -1, en = -1, ax = 0;
+                KT_CHECK_EQ_INT(s->n_inputs, 4);
+                for (size_t k = 1; k < s->n_inputs && k < 4; k++) {
+                    const kl_tensor *t = kl_value_const(m, s->inputs[k]);
+                    KT_CHECK(t && t->count == 1);
+                    if (t) kl_tensor_to_i64(t, k == 1 ? &st : k == 2 ? &en : &ax, 1);
+                }
+                KT_CHECK(st % 24 == 0 && en == st + 24 && ax == -1);
+                char t[128];
+                KT_CHECK_STR(kl_type_format(&s->outputs[0]->type, t, sizeof t), "float[5,batch,24]");
+            }
+            KT_CHECK_EQ_INT(cols, split ? 3 : 0);
+            if (err > 1e-6) fprintf(stderr, "    variant %d: err %g\n", v, err);
+            KT_CHECK(err <= 1e-6);
+        }
+        kl_model_free(ref);
+        kl_model_free(m);
+        kt_pb_free(&mb);
+    }
+}
+
+/* fuse_attention on torch 2.x's head split (sink_mha_transposes off): one
+ * seq-first kiln.Attention of 3 heads with scale c*c = 1/sqrt(8) reading
+ * the Slices; the in/out Transposes (1,0,2) stay.  Heads before batch does
+ * not fuse. */
+static void test_attention_torch2(void) {
+    for (int v = 0; v < T2_END; v++) {
+        if (v == T2_SPLIT_BAD_PERM || v == T2_SPLIT_ESCAPES) continue;
+        kt_pb mb = {0};
+        build_torch2_mha(&mb, v);
+        kl_model *ref, *m;
+        double err;
+        m = optimize_without(&mb, "sink_mha_transposes", &ref, &err);
+        bool fuse = v != T2_HEADS_H_FIRST;
+        if (m && ref) {
+            KT_CHECK_EQ_INT(count_op(m, "kiln.Attention"), fuse ? 1 : 0);
+            KT_CHECK_EQ_INT(count_op(m, "Softmax"), fuse ? 0 : 1);
+            if (fuse) {
+                KT_CHECK_EQ_INT(count_op(m, "Transpose"), v == T2_OUT_PERM ? 1 : 2); /* in, out */
+                KT_CHECK_EQ_INT(count_op(m, "Mul"), 0);
+                const kl_node *a = find_op(m, "kiln.Attention");
+                if (a) {
+                    KT_CHECK_EQ_INT(kl_node_attr_int(a, "num_heads", 0), 3);
+                    KT_CHECK_EQ_INT(kl_node_attr_int(a, "seq_first", 0), 1);
+                    KT_CHECK(fabsf(kl_node_attr_float(a, "scale", 0) - 0.35355339f) < 1e-6f);
+                    for (int i = 0; i < 3; i++) KT_CHECK(a->inputs[i]->producer && is_onnx(a->inputs[i]->producer, "Slice"));
+                    char t[128];
+                    KT_CHECK_STR(kl_type_format(&a->outputs[0]->type, t, sizeof t), "float[5,batch,24]");
+                }
+            }
+            if (err > 1e-5) fprintf(stderr, "    variant %d: err %g\n", v, err);
+            KT_CHECK(err <= 1e-5);
+        }
+        kl_model_free(ref);
+        kl_model_free(m);
+        kt_pb_free(&mb);
+    }
+}
+
+/* All passes: the block becomes FusedMatMul(x) -> 3 Slices -> batch-first
+ * kiln.Attention -> Reshape -> Gemm -> Reshape -> Add, no Transpose; a
+ * Transpose read outside the block, or a seq-first output, keeps the
+ * block seq-first. */
+static void test_sink_mha_transposes(void) {
+    for (int v = 0; v < T2_END; v++) {
+        if (v == T2_SPLIT_BAD_PERM || v == T2_SPLIT_ESCAPES || v == T2_HEADS_H_FIRST) continue;
+        kt_pb mb = {0};
+        build_torch2_mha(&mb, v);
+        kl_model *ref, *m;
+        double err;
+        m = optimize_without(&mb, NULL, &ref, &err);
+        bool sink = v == T2_OK;
+        if (m && ref) {
+            KT_CHECK_EQ_INT(count_op(m, "kiln.Attention"), 1);
+            KT_CHECK_EQ_INT(count_op(m, "Transpose"), sink ? 0 : v == T2_OUT_PERM ? 1 : 2);
+            const kl_node *a = find_op(m, "kiln.Attention");
+            if (a) {
+                KT_CHECK_EQ_INT(kl_node_attr_int(a, "seq_first", 0), sink ? 0 : 1);
+                KT_CHECK(fabsf(kl_node_attr_float(a, "scale", 0) - 0.35355339f) < 1e-6f);
+                char t[128];
+                KT_CHECK_STR(kl_type_format(&a->outputs[0]->type, t, sizeof t),
+                             sink ? "float[batch,5,24]" : "float[5,batch,24]");
+                const kl_node *p = a->inputs[0]->producer ? a->inputs[0]->producer->inputs[0]->producer : NULL;
+                KT_CHECK(p && !strcmp(p->op_type, "FusedMatMul"));
+                if (p && sink) KT_CHECK(p->inputs[0] == kl_graph_lookup(m->graph, "x"));
+            }
+            if (sink) {
+                KT_CHECK_EQ_INT(m->graph->n_nodes, 9); /* FusedMatMul, 3 Slice, Attention, Reshape, Gemm, Reshape, Add */
+                KT_CHECK_EQ_INT(count_op(m, "Gemm"), 1);
+                KT_CHECK_EQ_INT(count_op(m, "Reshape"), 2);
+            }
+            if (err > 1e-5) fprintf(stderr, "    variant %d: err %g\n", v, err);
+            KT_CHECK(err <= 1e-5);
+        }
+        kl_model_free(ref);
+        kl_model_free(m);
+        kt_pb_free(&mb);
+    }
+}
+
 /* kiln.Attention against a float64 computation written here: batch-first
  * with a [B,1,Sq,Sk] mask, and seq_first without. */
 static void test_attention_kernel(void) {
@@ -1031,6 +1283,9 @@ int main(void) {
     KT_RUN(test_attention_bert);
     KT_RUN(test_attention_disabled);
     KT_RUN(test_attention_torch);
+    KT_RUN(test_split_qkv);
+    KT_RUN(test_attention_torch2);
+    KT_RUN(test_sink_mha_transposes);
     KT_RUN(test_elementwise_chain);
     KT_RUN(test_elementwise_gelu);
     KT_RUN(test_zoo);
