@@ -46,11 +46,22 @@ typedef struct fa_params {
     int64_t b, sq, sk, h, ldq, ldk, ldv, ldy;
     int64_t msb, msh, msq, msk;
     int64_t m2sb, m2sh, m2sq, m2sk, rel_kw; /* decomposed relative positions (rel_kw > 0) */
+    int rel_kh, rel_smem; /* Sk / rel_kw; 1: the block's rows of both terms staged in shared memory */
     float scale_log2;  /* scale * log2(e) */
     int seq_first, mask_f16, vec, nqt;
 } fa_params;
 
 static size_t fa_smem_bytes(int d) { return (size_t)5 * FA_BN * (d + 8) * sizeof(__half); }
+/* The relative-position terms of a block's 64 query rows, staged when
+ * kh, kw <= FA_REL_MAX (float16: [64][kh + kw]). */
+#define FA_REL_MAX 64
+static size_t fa_rel_smem_bytes() { return (size_t)FA_BM * (2 * FA_REL_MAX + 4) * sizeof(__half); }
+/* Row stride (halves) of the staged terms: an odd number of 4-byte words,
+ * so the 8 rows a warp's lanes read fall in different banks. */
+static __host__ __device__ __forceinline__ int fa_rel_ld(int w) {
+    int words = (w + 1) / 2;
+    return 2 * (words % 2 ? words : words + 1);
+}
 
 /* mma.m16n8k16 and cp.async need sm_80: older targets compile an empty
  * kernel that kc_flash_prepare refuses (the unfused path runs instead). */
@@ -178,6 +189,26 @@ static __device__ __forceinline__ void fa_add_rel(float (*s)[4], const M *m, con
     }
 }
 
+/* The same from shared memory: r0 / r1 the two rows' [kh terms | kw terms]. */
+static __device__ __forceinline__ void fa_add_rel_sh(float (*s)[4], const __half *r0, const __half *r1, int kh_n,
+                                                     int kw, int64_t k0, bool ok0, bool ok1, int lim) {
+    int kh = (int)(k0 / kw), kq = (int)(k0 - (int64_t)kh * kw);
+#pragma unroll
+    for (int nb = 0; nb < FA_BN / 8; nb++) {
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+            int h1 = kh, q1 = kq + e;
+            if (q1 >= kw) q1 -= kw, h1++;
+            if (nb * 8 + e < lim) {
+                if (ok0) s[nb][e] += FA_LOG2E * (__half2float(r0[h1]) + __half2float(r0[kh_n + q1]));
+                if (ok1) s[nb][2 + e] += FA_LOG2E * (__half2float(r1[h1]) + __half2float(r1[kh_n + q1]));
+            }
+        }
+        kq += 8;
+        while (kq >= kw) kq -= kw, kh++;
+    }
+}
+
 #endif /* FA_ENABLED */
 
 /* ---- kernel ---------------------------------------------------------------------------------- */
@@ -197,6 +228,22 @@ __global__ void __launch_bounds__(FA_THREADS, D == 64 ? 4 : 2) k_flash(const fa_
     const int64_t q0 = (int64_t)(blockIdx.x % p.nqt) * FA_BM;
     const __half *Q = p.q + h * D, *K = p.k + h * D, *V = p.v + h * D;
     const int nkt = (int)((p.sk + FA_BN - 1) / FA_BN);
+    __half *sR = sV + 2 * TILE; /* REL with rel_smem: [64][kh + kw] */
+    if (REL && p.rel_smem) {
+        /* this block's rows of Rh and Rw (read once instead of per key tile; made visible by the
+           __syncthreads before the first tile's scores) */
+        const int w = p.rel_kh + (int)p.rel_kw, ld = fa_rel_ld(w);
+        const __half *m1 = static_cast<const __half *>(p.mask), *m2 = static_cast<const __half *>(p.mask2);
+        for (int i = threadIdx.x; i < FA_BM * w; i += FA_THREADS) {
+            int r = i / w, c = i - r * w;
+            int64_t q = q0 + r;
+            __half v = __float2half_rn(0.0f);
+            if (q < p.sq)
+                v = c < p.rel_kh ? m1[b * p.msb + h * p.msh + q * p.msq + c * p.msk]
+                                 : m2[b * p.m2sb + h * p.m2sh + q * p.m2sq + (c - p.rel_kh) * p.m2sk];
+            sR[r * ld + c] = v;
+        }
+    }
 
     fa_load<D>(sQ, Q, p.ldq, q0, p.sq, b, p.b, p.seq_first, p.vec);
     fa_load<D>(sK, K, p.ldk, 0, p.sk, b, p.b, p.seq_first, p.vec);
@@ -255,7 +302,11 @@ __global__ void __launch_bounds__(FA_THREADS, D == 64 ? 4 : 2) k_flash(const fa_
         for (int nb = 0; nb < FA_BN / 8; nb++)
 #pragma unroll
             for (int e = 0; e < 4; e++) s[nb][e] *= p.scale_log2;
-        if (REL) {
+        if (REL && p.rel_smem) {
+            const int ld = fa_rel_ld(p.rel_kh + (int)p.rel_kw);
+            fa_add_rel_sh(s, sR + (warp * 16 + g) * ld, sR + (warp * 16 + g + 8) * ld, p.rel_kh, (int)p.rel_kw,
+                          k0 + tc * 2, qi0 < p.sq, qi1 < p.sq, kv - tc * 2);
+        } else if (REL) {
             const int64_t r2 = b * p.m2sb + h * p.m2sh;
             if (p.mask_f16)
                 fa_add_rel(s, static_cast<const __half *>(p.mask), static_cast<const __half *>(p.mask2), mrow0, mrow1,
@@ -380,7 +431,8 @@ template <int D> static cudaError_t fa_prepare() {
     if (fa.ptxVersion < 80 || fa.binaryVersion < 80) return cudaErrorNotSupported;
     e = cudaFuncSetAttribute(k_flash<D, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)fa_smem_bytes(D));
     if (e != cudaSuccess) return e;
-    return cudaFuncSetAttribute(k_flash<D, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)fa_smem_bytes(D));
+    return cudaFuncSetAttribute(k_flash<D, true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                (int)(fa_smem_bytes(D) + fa_rel_smem_bytes()));
 }
 
 extern "C" cudaError_t kc_flash_prepare(int64_t d) {
@@ -409,6 +461,8 @@ extern "C" cudaError_t kc_flash_attn(void *y, const void *q, const void *k, cons
     p.mask2 = a->rel_kw > 0 ? mask2 : NULL;
     p.rel_kw = a->rel_kw;
     p.m2sb = a->m2sb, p.m2sh = a->m2sh, p.m2sq = a->m2sq, p.m2sk = a->m2sk;
+    p.rel_kh = a->rel_kw > 0 ? (int)(a->sk / a->rel_kw) : 0;
+    p.rel_smem = a->rel_kw > 0 && a->rel_kw <= FA_REL_MAX && p.rel_kh <= FA_REL_MAX && a->mask_t == KC_F16;
     p.scale_log2 = a->scale * FA_LOG2E;
     p.seq_first = a->seq_first != 0;
     p.mask_f16 = a->has_mask && a->mask_t == KC_F16;
@@ -417,10 +471,10 @@ extern "C" cudaError_t kc_flash_attn(void *y, const void *q, const void *k, cons
     p.nqt = (int)((a->sq + FA_BM - 1) / FA_BM);
     unsigned grid = (unsigned)(a->b * a->h * p.nqt);
     if (a->d == 64) {
-        if (p.rel_kw) k_flash<64, true><<<grid, FA_THREADS, fa_smem_bytes(64), stream>>>(p);
+        if (p.rel_kw) k_flash<64, true><<<grid, FA_THREADS, fa_smem_bytes(64) + fa_rel_smem_bytes(), stream>>>(p);
         else k_flash<64, false><<<grid, FA_THREADS, fa_smem_bytes(64), stream>>>(p);
     } else {
-        if (p.rel_kw) k_flash<128, true><<<grid, FA_THREADS, fa_smem_bytes(128), stream>>>(p);
+        if (p.rel_kw) k_flash<128, true><<<grid, FA_THREADS, fa_smem_bytes(128) + fa_rel_smem_bytes(), stream>>>(p);
         else k_flash<128, false><<<grid, FA_THREADS, fa_smem_bytes(128), stream>>>(p);
     }
     return cudaGetLastError();

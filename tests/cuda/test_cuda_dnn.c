@@ -878,6 +878,8 @@ int main(void)
         {2, 1024, 1024, 1, 64, 64, 0, 0, 0, 0, "flash rel-pos 32x32 global", 32},
         {2, 35, 35, 3, 64, 64, 0, 0, 0, 0, "flash rel-pos 7x5 H3", 5},
         {2, 77, 77, 2, 128, 128, 0, 0, 0, 1, "flash rel-pos 7x11 D128 f32", 11},
+        {2, 40, 130, 1, 64, 64, 0, 0, 0, 0, "flash rel-pos kh 65 kw 2 (not staged)", 2},
+        {1, 4096, 4096, 1, 64, 64, 0, 0, 0, 0, "flash rel-pos 64x64 (SAM global)", 64},
     };
     for (size_t i = 0; i < sizeof flash / sizeof flash[0]; i++)
         attn_test(&flash[i], KC_F16);
