@@ -299,7 +299,7 @@ static kiln_status gpool_run(kl_kctx *c) {
     kl_rt *y;
     KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, x->rank, yd, &y));
     if (y->count == 0) return KILN_OK;
-    kl_global_pool_f32(c->pool, x->data, y->data, y->count, x->count / y->count,
+    kl_global_pool_f32(KL_ISA_AUTO, c->pool, x->data, y->data, y->count, x->count / y->count,
                        strcmp(c->node->op_type, "GlobalMaxPool") == 0);
     return KILN_OK;
 }

@@ -108,7 +108,7 @@ static void run_case(kl_pool *tp, const kl_pool2d_geom *g, int64_t planes, bool 
 }
 
 /* Global pools: the reference's double sum / NaN-propagating max. */
-static void run_global(kl_pool *tp, int64_t planes, int64_t size, bool mx, bool nans) {
+static void run_global(kl_isa isa, kl_pool *tp, int64_t planes, int64_t size, bool mx, bool nans) {
     size_t nx = (size_t)(planes * size);
     float *x = malloc(nx * sizeof *x), *y = malloc((size_t)(planes + 4) * sizeof *y);
     if (!x || !y) {
@@ -118,7 +118,7 @@ static void run_global(kl_pool *tp, int64_t planes, int64_t size, bool mx, bool 
     }
     for (size_t i = 0; i < nx; i++) x[i] = nans && i % 7 == 3 ? NAN : frand();
     for (int64_t i = 0; i < planes + 4; i++) memcpy(&y[i], &SENTINEL, 4);
-    kl_global_pool_f32(tp, x, y, planes, size, mx);
+    kl_global_pool_f32(isa, tp, x, y, planes, size, mx);
     g_cases++;
     bool ok = true;
     int64_t bad = -1;
@@ -140,8 +140,8 @@ static void run_global(kl_pool *tp, int64_t planes, int64_t size, bool mx, bool 
     for (int64_t i = planes; i < planes + 4; i++) ok = ok && memcmp(&y[i], &SENTINEL, 4) == 0;
     if (!ok) {
         g_failed++;
-        fprintf(stderr, "FAIL global %s%s planes %lld size %lld threads %d: plane %lld got %.9g want %.9g\n",
-                mx ? "max" : "avg", nans ? " nans" : "", (long long)planes, (long long)size,
+        fprintf(stderr, "FAIL global %s%s isa %s planes %lld size %lld threads %d: plane %lld got %.9g want %.9g\n",
+                mx ? "max" : "avg", nans ? " nans" : "", kl_isa_name(isa), (long long)planes, (long long)size,
                 tp ? kl_pool_threads(tp) : 1, (long long)bad, bad >= 0 ? y[bad] : 0.0f, want);
     }
     free(x), free(y);
@@ -182,13 +182,18 @@ int main(void) {
     /* YOLO's SPPF 5x5/1 pad 2 */
     kl_pool2d_geom sppf = {20, 20, 20, 20, 5, 5, 1, 1, 2, 2, 2, 2};
     run_case(tp2, &sppf, 8, true, false, true);
-    static const int64_t gsz[] = {1, 3, 7, 17, 49, 196, 3136};
-    for (size_t i = 0; i < sizeof gsz / sizeof *gsz; i++)
-        for (int64_t planes = 1; planes <= 2048; planes *= 8)
-            for (int mode = 0; mode < 3; mode++) {
-                run_global(NULL, planes, gsz[i], mode > 0, mode == 2);
-                run_global(tp2, planes, gsz[i], mode > 0, mode == 2);
-            }
+    /* every vector tail of the double accumulators (4/8 and 16/32 wide) */
+    static const int64_t gsz[] = {1, 3, 7, 9, 15, 17, 31, 33, 49, 63, 196, 3136, 12544};
+    for (int lv = KL_ISA_REF; lv < KL_ISA_COUNT; lv++) {
+        if (!kl_isa_supported((kl_isa)lv)) continue;
+        for (size_t i = 0; i < sizeof gsz / sizeof *gsz; i++)
+            for (int64_t planes = 1; planes <= 2048; planes *= 8)
+                for (int mode = 0; mode < 3; mode++) {
+                    if (gsz[i] * planes > 4000000) continue;
+                    run_global((kl_isa)lv, NULL, planes, gsz[i], mode > 0, mode == 2);
+                    run_global((kl_isa)lv, tp2, planes, gsz[i], mode > 0, mode == 2);
+                }
+    }
     kl_pool_destroy(tp2);
     printf("test-pool: %ld cases, %ld failed\n", g_cases, g_failed);
     return g_failed ? 1 : 0;

@@ -7,6 +7,7 @@
  * vectors.
  */
 #include "cpu/x86/pool.h"
+#include "cpu/x86/vecops.h"
 
 #include <math.h>
 
@@ -131,6 +132,7 @@ void kl_pool2d_f32(kl_pool *pool, const float *x, float *y, int64_t planes, cons
 }
 
 typedef struct gpool_task {
+    const kl_vec_kernels *k;
     const float *x;
     float *y;
     int64_t size;
@@ -154,16 +156,15 @@ static void gpool_planes(void *arg, size_t begin, size_t end, int tid) {
             }
             t->y[p] = m;
         } else {
-            double s = 0.0;
-            for (int64_t i = 0; i < t->size; i++) s += x[i];
-            t->y[p] = (float)(s / (double)t->size);
+            t->k->plane_mean(x, 1, (size_t)t->size, t->y + p);
         }
     }
 }
 
-void kl_global_pool_f32(kl_pool *pool, const float *x, float *y, int64_t planes, int64_t size, bool is_max) {
+void kl_global_pool_f32(kl_isa isa, kl_pool *pool, const float *x, float *y, int64_t planes, int64_t size,
+                        bool is_max) {
     if (planes <= 0 || size <= 0) return;
-    gpool_task t = {x, y, size, is_max};
+    gpool_task t = {kl_vec_kernels_get(isa), x, y, size, is_max};
     if (pool && planes > 1 && planes * size >= 32768) kl_parallel_for(pool, (size_t)planes, gpool_planes, &t);
     else gpool_planes(&t, 0, (size_t)planes, 0);
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "cpu/threadpool.h"
+#include "cpu/x86/isa.h"
 
 typedef struct kl_pool2d_geom {
     int64_t h, w;           /* input plane */
@@ -31,7 +32,9 @@ void kl_pool2d_f32(kl_pool *pool, const float *x, float *y, int64_t planes, cons
 
 /* GlobalAveragePool / GlobalMaxPool: y[p] = mean (a double sum, as the
  * reference) or max of the `size` values of plane p; max propagates NaN
- * (the reference's GlobalMaxPool does). */
-void kl_global_pool_f32(kl_pool *pool, const float *x, float *y, int64_t planes, int64_t size, bool is_max);
+ * (the reference's GlobalMaxPool does).  The mean runs on the vecops
+ * kernels of level isa (KL_ISA_AUTO: the active one; double accumulators
+ * in vectors, so the sum's order is not the reference's). */
+void kl_global_pool_f32(kl_isa isa, kl_pool *pool, const float *x, float *y, int64_t planes, int64_t size, bool is_max);
 
 #endif /* KL_CPU_X86_POOL_H */

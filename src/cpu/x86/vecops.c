@@ -131,7 +131,15 @@ static void g_softmax_cols(const float *x, float *y, size_t n, size_t inner, siz
     for (size_t c = i0; c < i1; c++) g_softmax_one(x + c, y + c, n, inner);
 }
 
-static const kl_vec_kernels g_generic = {g_step, g_norm, g_softmax_rows, g_softmax_cols};
+static void g_plane_mean(const float *x, size_t planes, size_t n, float *y) {
+    for (size_t p = 0; p < planes; p++, x += n) {
+        double s = 0.0;
+        for (size_t i = 0; i < n; i++) s += x[i];
+        y[p] = (float)(s / (double)n);
+    }
+}
+
+static const kl_vec_kernels g_generic = {g_step, g_norm, g_softmax_rows, g_softmax_cols, g_plane_mean};
 
 const kl_vec_kernels *kl_vec_kernels_get(kl_isa isa) {
     switch (kl_isa_resolve(isa)) {

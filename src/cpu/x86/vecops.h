@@ -122,6 +122,8 @@ typedef struct kl_vec_kernels {
     void (*softmax_rows)(const float *x, float *y, size_t r0, size_t r1, size_t n);
     /* columns [i0, i1) of the slab x[o, :, :] (n x inner) */
     void (*softmax_cols)(const float *x, float *y, size_t n, size_t inner, size_t i0, size_t i1);
+    /* y[p] = mean of the n values of plane p (x + p*n), summed in double */
+    void (*plane_mean)(const float *x, size_t planes, size_t n, float *y);
 } kl_vec_kernels;
 
 const kl_vec_kernels *kl_vec_kernels_get(kl_isa isa);

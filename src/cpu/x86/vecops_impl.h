@@ -382,8 +382,48 @@ static void KL_SIMD_FN(vo_softmax_cols)(const float *x, float *y, size_t n, size
     }
 }
 
+/* ---- global average pool: plane means with a double sum --------------------------------- */
+
+/* y[p] = (float)(sum of the n values of plane p, in double, / n) for p <
+ * planes: the reference's double accumulation, vectorized (the order of the
+ * additions differs; in double that does not show after the rounding). */
+static void KL_SIMD_FN(vo_plane_mean)(const float *x, size_t planes, size_t n, float *y) {
+    for (size_t p = 0; p < planes; p++, x += n) {
+        size_t i = 0;
+#if defined(KL_SIMD_AVX512)
+        __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+        for (; i + 32 <= n; i += 32) {
+            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm256_loadu_ps(x + i)));
+            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8)));
+            s2 = _mm512_add_pd(s2, _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 16)));
+            s3 = _mm512_add_pd(s3, _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 24)));
+        }
+        for (; i + 8 <= n; i += 8) s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm256_loadu_ps(x + i)));
+        if (i < n) {
+            __mmask8 m = (__mmask8)((1u << (n - i)) - 1u);
+            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + i)));
+        }
+        double s = _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(s0, s1), _mm512_add_pd(s2, s3)));
+#else
+        __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+        for (; i + 16 <= n; i += 16) {
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
+            s2 = _mm256_add_pd(s2, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8)));
+            s3 = _mm256_add_pd(s3, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 12)));
+        }
+        for (; i + 4 <= n; i += 4) s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
+        __m256d t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
+        __m128d h = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+        double s = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+        for (; i < n; i++) s += x[i];
+#endif
+        y[p] = (float)(s / (double)n);
+    }
+}
+
 #define KL_VEC_KERNELS_TABLE(name)                                                                   \
     const kl_vec_kernels name = {KL_SIMD_FN(vo_step), KL_SIMD_FN(vo_norm), KL_SIMD_FN(vo_softmax_rows), \
-                                 KL_SIMD_FN(vo_softmax_cols)};
+                                 KL_SIMD_FN(vo_softmax_cols), KL_SIMD_FN(vo_plane_mean)};
 
 #endif
