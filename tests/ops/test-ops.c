@@ -629,6 +629,37 @@ typedef struct conv_shape {
     size_t N, C, H, W, M, KH, KW, G, S, PT, PL, PB, PR, D;
 } conv_shape;
 
+static void conv_shape_cases(const conv_shape *sh, const kl_isa *isas, int nisa, int *vp) {
+    int v = *vp;
+    for (int algo = KL_CONV_GEMM1X1; algo < KL_CONV_ALGO_COUNT; algo++)
+        for (int ii = 0; ii < nisa; ii++)
+            for (int t = 1; t <= 2; t++) {
+                conv_case c = {0};
+                kl_conv2d_desc *d = &c.d;
+                d->N = sh->N, d->C = sh->C, d->H = sh->H, d->W = sh->W, d->M = sh->M, d->KH = sh->KH,
+                d->KW = sh->KW, d->group = sh->G, d->stride_h = d->stride_w = sh->S, d->pad_top = sh->PT,
+                d->pad_left = sh->PL, d->pad_bottom = sh->PB, d->pad_right = sh->PR, d->dil_h = d->dil_w = sh->D;
+                d->algo = (kl_conv_algo)algo;
+                if (!kl_conv2d_supports(d, d->algo)) continue;
+                if (g_quick && (v % 3)) {
+                    v++;
+                    continue;
+                }
+                d->isa = isas[ii];
+                d->threads = t;
+                d->act = act_for(v);
+                c.bias = v % 4 != 3;
+                c.z = v % 3;
+                c.int_data = v % 2 == 0;
+                c.threads = t;
+                c.run_n = d->N > 1 && (v / 2) % 2 == 0;
+                c.seed = 9000 + (uint64_t)v;
+                v++;
+                run_conv_case(&c);
+            }
+    *vp = v;
+}
+
 static void test_conv(void) {
     static const conv_shape shapes[] = {
         /* N  C   H   W   M  KH KW G  S PT PL PB PR D */
@@ -657,35 +688,28 @@ static void test_conv(void) {
     kl_isa isas[KL_ISA_COUNT];
     int nisa = isa_list(isas);
     int v = 0;
-    for (size_t s = 0; s < KL_ARRAY_LEN(shapes); s++) {
-        const conv_shape *sh = &shapes[s];
-        for (int algo = KL_CONV_GEMM1X1; algo < KL_CONV_ALGO_COUNT; algo++)
-            for (int ii = 0; ii < nisa; ii++)
-                for (int t = 1; t <= 2; t++) {
-                    conv_case c = {0};
-                    kl_conv2d_desc *d = &c.d;
-                    d->N = sh->N, d->C = sh->C, d->H = sh->H, d->W = sh->W, d->M = sh->M, d->KH = sh->KH,
-                    d->KW = sh->KW, d->group = sh->G, d->stride_h = d->stride_w = sh->S, d->pad_top = sh->PT,
-                    d->pad_left = sh->PL, d->pad_bottom = sh->PB, d->pad_right = sh->PR, d->dil_h = d->dil_w = sh->D;
-                    d->algo = (kl_conv_algo)algo;
-                    if (!kl_conv2d_supports(d, d->algo)) continue;
-                    if (g_quick && (v % 3)) {
-                        v++;
-                        continue;
-                    }
-                    d->isa = isas[ii];
-                    d->threads = t;
-                    d->act = act_for(v);
-                    c.bias = v % 4 != 3;
-                    c.z = v % 3;
-                    c.int_data = v % 2 == 0;
-                    c.threads = t;
-                    c.run_n = d->N > 1 && (v / 2) % 2 == 0;
-                    c.seed = 9000 + (uint64_t)v;
-                    v++;
-                    run_conv_case(&c);
-                }
-    }
+    for (size_t s = 0; s < KL_ARRAY_LEN(shapes); s++) conv_shape_cases(&shapes[s], isas, nisa, &v);
+    /* depthwise on the unpadded plane (AVX2/AVX-512 kl_x86_dw_direct): 3x3
+     * and 5x5, strides 1 and 2, odd channel counts, widths across the
+     * 8/16-lane tails and the border vectors, heights giving every remainder
+     * of the 4-row blocks, symmetric, asymmetric, zero and kernel-wide pads */
+    static const size_t dw_c[] = {1, 3, 7, 17, 63};
+    static const size_t dw_w[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 47, 63, 65};
+    static const size_t dw_h[] = {1, 4, 5, 6, 7, 9};
+    size_t k = 0;
+    for (size_t kk = 3; kk <= 5; kk += 2)
+        for (size_t st = 1; st <= 2; st++)
+            for (size_t wi = 0; wi < KL_ARRAY_LEN(dw_w); wi++, k++) {
+                size_t p = kk / 2, C = dw_c[k % KL_ARRAY_LEN(dw_c)], H = dw_h[k % KL_ARRAY_LEN(dw_h)] * st + k % 2;
+                size_t pads[4] = {p, p, p, p};
+                if (k % 4 == 1) pads[0] = 0, pads[1] = p - 1 + st - 1, pads[2] = p + 1, pads[3] = 0; /* asymmetric */
+                if (k % 4 == 2) pads[0] = pads[1] = pads[2] = pads[3] = 0;
+                if (k % 4 == 3) pads[0] = pads[1] = pads[2] = pads[3] = kk - 1;
+                size_t W = dw_w[wi];
+                if (H + pads[0] + pads[2] < kk || W + pads[1] + pads[3] < kk) continue;
+                conv_shape sh = {1 + (k % 5 == 4), C, H, W, C, kk, kk, C, st, pads[0], pads[1], pads[2], pads[3], 1};
+                conv_shape_cases(&sh, isas, nisa, &v);
+            }
 }
 
 /* ---- thread pool ------------------------------------------------------------- */

@@ -690,19 +690,34 @@ static void dw_task(void *arg, size_t b, size_t e, int tid) {
     a.HP = HP, a.WP = WP, a.OH = p->OH, a.OW = p->OW, a.KH = d->KH, a.KW = d->KW;
     a.SH = d->stride_h, a.SW = d->stride_w, a.DH = d->dil_h, a.DW = d->dil_w;
     a.act = d->act;
+    a.direct = kl_x86_dw_direct(p->isa, d->KH, d->KW, d->stride_h, d->stride_w, d->dil_h, d->dil_w, d->pad_top,
+                                d->pad_left, d->pad_bottom, d->pad_right);
+    a.H = d->H, a.W = d->W, a.PT = d->pad_top, a.PL = d->pad_left;
     /* the zero border stays zero between planes: clear once, copy rows */
-    memset(xp, 0, HP * WP * sizeof(float));
+    if (!a.direct) memset(xp, 0, HP * WP * sizeof(float));
     for (size_t it = b; it < e; it++) {
         size_t c = it % d->C;
         const float *x = r->X + it * HW;
-        for (size_t h = 0; h < d->H; h++)
-            memcpy(xp + (d->pad_top + h) * WP + d->pad_left, x + h * d->W, d->W * sizeof(float));
+        if (a.direct)
+            a.x = x;
+        else
+            for (size_t h = 0; h < d->H; h++)
+                memcpy(xp + (d->pad_top + h) * WP + d->pad_left, x + h * d->W, d->W * sizeof(float));
         a.w = p->wpack + c * khw;
         a.bias = p->bias ? p->bias[c] : 0.0f;
         a.z = r->Z ? r->Z + it * OHW : NULL;
         a.y = r->Y + it * OHW;
         ops->dwconv(&a);
     }
+}
+
+bool kl_x86_dw_direct(kl_isa isa, size_t KH, size_t KW, size_t SH, size_t SW, size_t DH, size_t DW, size_t pt,
+                      size_t pl, size_t pb, size_t pr) {
+    (void)pb, (void)pr; /* any pads: rows and columns outside the input read as zero */
+    (void)pt, (void)pl;
+    kl_isa lv = kl_isa_resolve(isa);
+    return (lv == KL_ISA_AVX2 || lv == KL_ISA_AVX512) && KH == KW && (KH == 3 || KH == 5) && SH == SW &&
+           (SW == 1 || SW == 2) && DH == 1 && DW == 1;
 }
 
 /* Portable depthwise: one output pixel at a time. */

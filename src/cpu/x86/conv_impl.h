@@ -22,6 +22,14 @@
 #else
 #define KL_DW_UNROLL _Pragma("GCC unroll 5")
 #endif
+#if defined(__clang__)
+#define KL_DW_UNROLL_ALL
+#else
+#define KL_DW_UNROLL_ALL _Pragma("GCC unroll 16")
+#endif
+/* Output rows per block of the row-blocked kernel (accumulators). */
+#define KL_DW_R 4
+#define KL_DW_RMAX 8
 
 /* Even lanes of the 2*n-1 floats at p (n <= VL lanes; no read past them). */
 KL_INL V dw_load_even_n(const float *p, size_t n) {
@@ -131,8 +139,133 @@ KL_DW_UNROLL
     if (!vm_act_is_cheap(a->act.kind)) KL_SIMD_FN(vec_act)(a->act, a->y, a->OH * OW);
 }
 
+/* ---- direct row-blocked form: the unpadded plane, dilation 1, strides 1 or 2 ---- */
+
+/* Loads of lanes l < n of row[c + l*S] (S 1 or 2) that read zero where the
+ * column c + l*S is outside [0, W): the masks of the border vectors, made
+ * once per vector and tap column (the masked-off lanes are not read). */
+typedef struct dw_edge {
+#if VL == 16
+    __mmask16 lo, hi;
+#else
+    __m256i lo, hi;
+    int any_hi;
+#endif
+} dw_edge;
+
+KL_INL dw_edge dw_edge_make(ptrdiff_t c, size_t n, const size_t S, ptrdiff_t W) {
+    ptrdiff_t m = (ptrdiff_t)((n - 1) * S + 1); /* source elements */
+    ptrdiff_t lo = c < 0 ? -c : 0, hi = W - c < m ? W - c : m;
+    if (hi < lo) hi = lo;
+    dw_edge e;
+#if VL == 16
+    uint64_t bits = hi > lo ? (((1ull << (hi - lo)) - 1ull) << lo) : 0;
+    e.lo = (__mmask16)(bits & 0xFFFFu);
+    e.hi = (__mmask16)((bits >> 16) & 0xFFFFu);
+#else
+    const __m256i iv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    e.lo = _mm256_and_si256(_mm256_cmpgt_epi32(iv, _mm256_set1_epi32((int)lo - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), iv));
+    e.hi = _mm256_and_si256(_mm256_cmpgt_epi32(iv, _mm256_set1_epi32((int)lo - 9)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi - 8), iv));
+    e.any_hi = hi > 8;
+#endif
+    return e;
+}
+
+/* p = row + c (may point before the row: only unmasked lanes are read). */
+KL_INL V dw_ld_edge(const float *p, dw_edge e, const size_t S) {
+#if VL == 16
+    V l = _mm512_maskz_loadu_ps(e.lo, p);
+    if (S == 1) return l;
+    V h = _mm512_maskz_loadu_ps(e.hi, p + 16);
+    const __m512i idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    return _mm512_permutex2var_ps(l, idx, h);
+#else
+    V l = _mm256_maskload_ps(p, e.lo);
+    if (S == 1) return l;
+    V h = e.any_hi ? _mm256_maskload_ps(p + 8, e.hi) : v_zero();
+    V sh = _mm256_shuffle_ps(l, h, 0x88);
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(sh), 0xD8));
+#endif
+}
+
+/* R output rows from oh0, one vector of n output columns from ow: every
+ * input row under the block is loaded once per tap column (KW vectors) and
+ * feeds each of the block's output rows whose window covers it (a 3x3
+ * stride-1 block of 4 rows: 18 loads for 36 FMAs; the column form: 36).
+ * Rows outside the input are skipped; EDGE: columns outside it read as 0. */
+KL_INL void dw_rows_vec(const kl_dw_args *a, const V *wv, size_t oh0, size_t ow, const size_t n, const size_t R,
+                        const size_t KH, const size_t KW, const size_t S, const int EDGE, V vbias, V va, V vb) {
+    ptrdiff_t W = (ptrdiff_t)a->W, H = (ptrdiff_t)a->H;
+    ptrdiff_t ih0 = (ptrdiff_t)(oh0 * S) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
+    size_t OW = a->OW;
+    V c[KL_DW_RMAX];
+    dw_edge e[5];
+    if (EDGE)
+        for (size_t kw = 0; kw < KW; kw++) e[kw] = dw_edge_make(c0 + (ptrdiff_t)kw, n, S, W);
+    for (size_t j = 0; j < R; j++) c[j] = vbias;
+KL_DW_UNROLL_ALL
+    for (size_t r = 0; r < (R - 1) * S + KH; r++) {
+        ptrdiff_t ih = ih0 + (ptrdiff_t)r;
+        if (ih < 0 || ih >= H) continue;
+        const float *row = a->x + ih * W + c0;
+        V t[5];
+KL_DW_UNROLL_ALL
+        for (size_t kw = 0; kw < KW; kw++) t[kw] = EDGE ? dw_ld_edge(row + kw, e[kw], S) : dw_ld(row + kw, n, S);
+KL_DW_UNROLL_ALL
+        for (size_t j = 0; j < R; j++) {
+            if (r < j * S || r - j * S >= KH) continue;
+            size_t kh = r - j * S;
+KL_DW_UNROLL_ALL
+            for (size_t kw = 0; kw < KW; kw++) c[j] = v_fma(wv[kh * KW + kw], t[kw], c[j]);
+        }
+    }
+    for (size_t j = 0; j < R; j++)
+        dw_store(a, c[j], a->y + (oh0 + j) * OW, a->z ? a->z + (oh0 + j) * OW : NULL, ow, n, va, vb);
+}
+
+/* Output rows [oh0, oh0 + R), every column: vectors whose taps all lie
+ * inside the row take plain loads, the others (borders, tail) masked ones. */
+KL_INL void dw_rows(const kl_dw_args *a, const V *wv, size_t oh0, const size_t R, const size_t KH, const size_t KW,
+                    const size_t S, V vbias, V va, V vb) {
+    size_t OW = a->OW, ow = 0;
+    ptrdiff_t W = (ptrdiff_t)a->W, PL = (ptrdiff_t)a->PL;
+    for (; ow + VL <= OW; ow += VL) {
+        ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;
+        if (c0 >= 0 && c0 + (ptrdiff_t)((VL - 1) * S + KW) <= W)
+            dw_rows_vec(a, wv, oh0, ow, VL, R, KH, KW, S, 0, vbias, va, vb);
+        else
+            dw_rows_vec(a, wv, oh0, ow, VL, R, KH, KW, S, 1, vbias, va, vb);
+    }
+    if (ow < OW) dw_rows_vec(a, wv, oh0, ow, OW - ow, R, KH, KW, S, 1, vbias, va, vb);
+}
+
+KL_INL void dw_plane_rows(const kl_dw_args *a, const size_t KH, const size_t KW, const size_t S) {
+    V wv[25];
+    for (size_t i = 0; i < KH * KW; i++) wv[i] = v_bcast(a->w + i);
+    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta), vbias = v_set1(a->bias);
+    size_t oh = 0, OH = a->OH;
+    for (; oh + KL_DW_R <= OH; oh += KL_DW_R) dw_rows(a, wv, oh, KL_DW_R, KH, KW, S, vbias, va, vb);
+    if (oh + 2 <= OH) {
+        dw_rows(a, wv, oh, 2, KH, KW, S, vbias, va, vb);
+        oh += 2;
+    }
+    if (oh < OH) dw_rows(a, wv, oh, 1, KH, KW, S, vbias, va, vb);
+    if (!vm_act_is_cheap(a->act.kind)) KL_SIMD_FN(vec_act)(a->act, a->y, a->OH * a->OW);
+}
+
 void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
-    if (a->KH == 3 && a->KW == 3 && a->SW == 1)
+    if (a->direct) { /* kl_x86_dw_direct: 3x3/5x5, stride 1/2 both ways, dilation 1 */
+        if (a->KH == 3 && a->SW == 1)
+            dw_plane_rows(a, 3, 3, 1);
+        else if (a->KH == 3)
+            dw_plane_rows(a, 3, 3, 2);
+        else if (a->SW == 1)
+            dw_plane_rows(a, 5, 5, 1);
+        else
+            dw_plane_rows(a, 5, 5, 2);
+    } else if (a->KH == 3 && a->KW == 3 && a->SW == 1)
         dw_plane(a, 3, 3, 1);
     else if (a->KH == 3 && a->KW == 3 && a->SW == 2)
         dw_plane(a, 3, 3, 2);

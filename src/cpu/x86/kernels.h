@@ -50,14 +50,23 @@ typedef void (*kl_sgemm_ukernel_fn)(size_t kc, const float *a, const float *b, s
  * y[oh][ow] = bias + sum w[kh][kw] * x[(oh*SH + kh*DH) * WP + ow*SW + kw*DW]
  * never leaves the padded plane (HP x WP). */
 typedef struct kl_dw_args {
-    const float *x; /* padded plane [HP x WP] */
+    const float *x; /* padded plane [HP x WP]; direct: the input plane [H x W] */
     const float *w; /* [KH x KW] */
     float bias;
     const float *z; /* residual [OH x OW] or NULL */
     float *y;       /* [OH x OW] */
     size_t HP, WP, OH, OW, KH, KW, SH, SW, DH, DW;
     kl_act act;
+    /* direct (kl_x86_dw_direct, AVX2/AVX-512 only): x is unpadded, H x W
+     * with PT rows and PL columns of implicit zeros before it */
+    int direct;
+    size_t H, W, PT, PL;
 } kl_dw_args;
+/* True when the vector kernels of level isa run this depthwise geometry on
+ * the unpadded plane (3x3 or 5x5, strides 1 or 2 equal both ways,
+ * dilation 1, pads below the kernel). */
+bool kl_x86_dw_direct(kl_isa isa, size_t KH, size_t KW, size_t SH, size_t SW, size_t DH, size_t DW, size_t pt,
+                      size_t pl, size_t pb, size_t pr);
 typedef void (*kl_dwconv_fn)(const kl_dw_args *d);
 
 /* Winograd F(4x4, 3x3) transforms of up to 16 tiles at once (lane l = tile
