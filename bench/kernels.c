@@ -6,6 +6,7 @@
  * (peak of one core x threads).  Built as kiln-bench-kernels by tests/ops.
  *
  *   kiln-bench-kernels [--reps N] [--isa avx2|avx512|ref] [--threads T] [--only sgemm|conv|dw]
+ *                      [--silu] (convolutions with SiLU instead of ReLU)
  *                      [--filter NAME] [--batch N]
  */
 #include <stdio.h>
@@ -67,6 +68,8 @@ static void run_gemm(void *p) {
     }
 }
 
+static int g_silu; /* --silu: convolutions with SiLU instead of ReLU */
+
 typedef struct conv_bench {
     kl_pool *pool;
     kl_conv2d_plan *plan;
@@ -124,7 +127,7 @@ static void bench_conv(kl_isa isa, int threads, kl_pool *pool, const conv_shape 
     kl_conv2d_desc d = {0};
     d.N = batch, d.C = s->C, d.H = s->H, d.W = s->W, d.M = s->M, d.KH = d.KW = s->K;
     d.group = s->G, d.stride_h = d.stride_w = s->S, d.pad_top = d.pad_left = d.pad_bottom = d.pad_right = s->P;
-    d.act.kind = KL_ACT_RELU;
+    d.act.kind = g_silu ? KL_ACT_SILU : KL_ACT_RELU;
     d.isa = isa;
     d.threads = threads;
     d.algo = algo;
@@ -163,6 +166,8 @@ int main(int argc, char **argv) {
             g_batch = (size_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc)
             g_filter = argv[++i];
+        else if (!strcmp(argv[i], "--silu"))
+            g_silu = 1;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
@@ -171,7 +176,7 @@ int main(int argc, char **argv) {
                 return 2;
             }
         } else {
-            fprintf(stderr, "usage: kiln-bench-kernels [--reps N] [--isa L] [--threads T] [--only sgemm|conv|dw] [--filter NAME] [--batch N]\n");
+            fprintf(stderr, "usage: kiln-bench-kernels [--reps N] [--isa L] [--threads T] [--only sgemm|conv|dw] [--filter NAME] [--batch N] [--silu]\n");
             return 2;
         }
     }
@@ -204,6 +209,12 @@ int main(int argc, char **argv) {
         {"mobilenet dw 3x3 32 112x112", 32, 112, 112, 32, 3, 1, 1, 32},
         {"mobilenet dw 3x3/2 144 56x56", 144, 56, 56, 144, 3, 2, 1, 144},
         {"efficientnet dw 5x5 240 28x28", 240, 28, 28, 240, 5, 1, 2, 240},
+        {"mobilenet dw 3x3/2 96 112x112", 96, 112, 112, 96, 3, 2, 1, 96},
+        {"mobilenet dw 3x3 384 14x14", 384, 14, 14, 384, 3, 1, 1, 384},
+        {"mobilenet dw 3x3 960 7x7", 960, 7, 7, 960, 3, 1, 1, 960},
+        {"efficientnet dw 5x5/2 144 56x56", 144, 56, 56, 144, 5, 2, 2, 144},
+        {"efficientnet dw 5x5 672 14x14", 672, 14, 14, 672, 5, 1, 2, 672},
+        {"efficientnet dw 5x5 1152 7x7", 1152, 7, 7, 1152, 5, 1, 2, 1152},
     };
     for (int threads = 1; threads <= 2; threads++) {
         if (only_threads && threads != only_threads) continue;

@@ -17,6 +17,7 @@
 #include "cpu/threadpool.h"
 #include "cpu/x86/conv.h"
 #include "cpu/x86/gemm.h"
+#include "cpu/x86/vecops.h"
 
 /* ---- shared helpers ------------------------------------------------------------------ */
 
@@ -266,6 +267,67 @@ static kiln_status conv_run(kl_kctx *c) {
                            zres ? (const float *)zres->data : NULL, (float *)y->data, work);
 }
 
+/* ---- conv.matvec: 1x1 convolutions on 1x1 maps (squeeze-excite's FCs) ---------------------- */
+
+/* One output pixel per image from one input pixel: a matrix-vector
+ * product per image with the weights as they are ([M, C] row-major), where
+ * the GEMM kernels would fill one lane of 16-64. */
+static bool conv_matvec_applies(const kl_node *n, char *w, size_t s) {
+    kl_conv2d_desc d;
+    if (!conv_desc(n, &d, w, s)) return false;
+    if (d.KH != 1 || d.KW != 1 || d.H != 1 || d.W != 1 || d.group != 1 || d.pad_top || d.pad_left ||
+        d.pad_bottom || d.pad_right)
+        return no(w, s, "not a 1x1 convolution of a 1x1 map without pads");
+    return true;
+}
+
+typedef struct kl_mv {
+    kl_isa isa;
+    size_t M, C;
+    kl_act act;
+    const float *w, *bias; /* the constants' data (vector loads need no alignment) */
+} kl_mv;
+
+static void mv_release(void *p) { kl_free(p); }
+
+static kiln_status conv_mv_prepare(const kl_node *n, kl_isa isa, void **state, size_t *workspace) {
+    kl_conv2d_desc d;
+    if (!conv_matvec_applies(n, NULL, 0))
+        return kl_errorf(KILN_ERR_INTERNAL, "node '%s': not a 1x1 convolution of a 1x1 map", kl_node_label(n));
+    conv_desc(n, &d, NULL, 0);
+    kl_mv *z = kl_calloc(1, sizeof *z);
+    if (!z) return KILN_ERR_NO_MEMORY;
+    z->isa = isa;
+    z->M = d.M;
+    z->C = d.C;
+    z->act = d.act;
+    z->w = n->inputs[1]->init->data;
+    z->bias = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->init->data : NULL;
+    *state = z;
+    *workspace = 0;
+    return KILN_OK;
+}
+
+static kiln_status conv_mv_run(kl_kctx *c) {
+    const kl_mv *z = c->state;
+    const kl_rt *x = c->in[0];
+    const kl_rt *zres = c->n_in > 3 ? c->in[3] : NULL;
+    if (!x || x->dtype != KILN_DTYPE_FLOAT || x->rank != 4 || (size_t)x->dims[1] != z->C || x->dims[2] != 1 ||
+        x->dims[3] != 1)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "input is not [N, %zu, 1, 1]", z->C);
+    int64_t dims[4] = {x->dims[0], (int64_t)z->M, 1, 1};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, dims, &y));
+    if (zres && (zres->dtype != KILN_DTYPE_FLOAT || zres->count != y->count))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "residual input does not have the output's shape");
+    const kl_vec_kernels *k = kl_vec_kernels_get(z->isa);
+    for (int64_t i = 0; i < x->dims[0]; i++)
+        k->matvec(z->w, z->M, z->C, (const float *)x->data + (size_t)i * z->C, z->bias,
+                  zres ? (const float *)zres->data + (size_t)i * z->M : NULL, (float *)y->data + (size_t)i * z->M,
+                  (int)z->act.kind, z->act.alpha, z->act.beta);
+    return KILN_OK;
+}
+
 /* ---- Gemm / MatMul with constant B -------------------------------------------------------- */
 
 /* Gemm(A[M,K] or A'[K,M], B const, C?) / FusedGemm (+Z, activation), or
@@ -410,7 +472,9 @@ static kiln_status gemm_run(kl_kctx *c) {
         return conv_prepare_algo(n, KL_CONV_IM2ROW, LV, s, w);                                                  \
     }                                                                                                           \
     static kiln_status gemm_##lv(const kl_node *n, void **s, size_t *w) { return gemm_prepare(n, LV, s, w); } \
+    static kiln_status conv_mv_##lv(const kl_node *n, void **s, size_t *w) { return conv_mv_prepare(n, LV, s, w); } \
     static const kl_tactic x86_##lv[] = {                                                                       \
+        {"conv.matvec." #lv, FEAT, 35, conv_matvec_applies, conv_mv_##lv, mv_release, conv_mv_run, KL_TACTIC_WRITES_ALL},          \
         {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},            \
         {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},               \
         {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},           \

@@ -7,7 +7,7 @@
  * 1, 3, 7, 17, 63 and every vector tail, plus sizes above the threading
  * threshold.
  *
- *   test-vecops [-o unary|binary|prog|norm|softmax] [-p PATTERN]... [-v]
+ *   test-vecops [-o unary|binary|prog|norm|softmax|matvec|plane_mean] [-p PATTERN]... [-v]
  *   test-vecops perf            timings of a few zoo shapes per level
  *
  * Tolerance tiers:
@@ -34,6 +34,7 @@
 #include "core/core.h"
 #include "cpu/threadpool.h"
 #include "cpu/x86/isa.h"
+#include "cpu/x86/vecmath.h"
 #include "cpu/x86/vecops.h"
 
 static const char *g_op;
@@ -573,6 +574,70 @@ static void test_softmax(void) {
         }
 }
 
+/* ---- matvec (conv.matvec: 1x1 convolutions of 1x1 maps) and plane means ------------------------- */
+
+/* y = act(W x + bias + z): M, K across the 4-row blocks and the vector tails,
+ * W at an odd float offset and at a 1-byte offset (weights inside a
+ * protobuf), bias and z present or not, every activation kind; accumulation
+ * tier over K terms, then the activation's own 4e-6 relative plus the
+ * condition (the activation's slope, bounded by 1.2 for these kinds, times
+ * the sum's error). */
+static void test_matvec(void) {
+    static const size_t Ms[] = {1, 3, 4, 7, 17, 48, 63, 65};
+    static const size_t Ks[] = {1, 3, 7, 8, 16, 17, 33, 63, 96, 1152};
+    kl_isa isas[KL_ISA_COUNT];
+    int nisa = isa_list(isas);
+    int v = 0;
+    for (size_t mi = 0; mi < KL_ARRAY_LEN(Ms); mi++)
+        for (size_t ki = 0; ki < KL_ARRAY_LEN(Ks); ki++, v++) {
+            size_t M = Ms[mi], K = Ks[ki];
+            kl_act act = {(kl_act_kind)(v % KL_ACT_COUNT), 0.0f, 0.0f};
+            if (act.kind == KL_ACT_CLIP) act.alpha = -0.5f, act.beta = 0.75f;
+            if (act.kind == KL_ACT_LEAKY_RELU) act.alpha = 0.25f;
+            if (act.kind == KL_ACT_HARD_SIGMOID) act.alpha = 0.2f, act.beta = 0.5f;
+            bool has_b = v % 3 != 0, has_z = v % 4 == 1;
+            int misalign = v % 3; /* 0: aligned, 1: odd float offset, 2: 1-byte offset */
+            rng r = {7000 + (uint64_t)v};
+            char *wraw = malloc(M * K * sizeof(float) + 2 * sizeof(float));
+            float *x = malloc(K * sizeof(float)), *bb = malloc((M + 1) * sizeof(float)), *z = malloc(M * sizeof(float));
+            float *wv = malloc(M * K * sizeof(float));
+            for (size_t i = 0; i < M * K; i++) wv[i] = rng_unit(&r);
+            for (size_t i = 0; i < K; i++) x[i] = rng_unit(&r) * 2.0f;
+            for (size_t i = 0; i < M + 1; i++) bb[i] = rng_unit(&r);
+            for (size_t i = 0; i < M; i++) z[i] = rng_unit(&r);
+            char *wp = wraw + (misalign == 1 ? sizeof(float) : misalign == 2 ? 1 : 0);
+            memcpy(wp, wv, M * K * sizeof(float));
+            const float *bias = has_b ? bb + (misalign ? 1 : 0) : NULL;
+            for (int ii = 0; ii < nisa; ii++) {
+                char name[256];
+                snprintf(name, sizeof name, "matvec(M=%zu,K=%zu,act=%d,bias=%d,z=%d,misalign=%d,isa=%s)", M, K,
+                         (int)act.kind, has_b, has_z, misalign, kl_isa_name(isas[ii]));
+                if (!selected("matvec", name)) continue;
+                g_cases++;
+                gbuf y = gb_alloc(M);
+                kl_vec_kernels_get(isas[ii])->matvec((const float *)(void *)wp, M, K, x, bias, has_z ? z : NULL, y.p,
+                                                     (int)act.kind, act.alpha, act.beta);
+                for (size_t m = 0; m < M; m++) {
+                    double s = 0, mag = 0;
+                    for (size_t k = 0; k < K; k++) s += (double)wv[m * K + k] * x[k], mag += fabs((double)wv[m * K + k] * x[k]);
+                    if (bias) s += bias[m], mag += fabs(bias[m]);
+                    if (has_z) s += z[m], mag += fabs(z[m]);
+                    double ref = kl_act_scalar(act, (float)s); /* reference activation on the rounded sum */
+                    double tol = 1.2 * (2.0 * (double)(K + 3) * 0x1.0p-24 * mag) + 4e-6 * fabs(ref) + 1e-30;
+                    if (act.kind == KL_ACT_GELU_ERF || act.kind == KL_ACT_GELU_TANH || act.kind == KL_ACT_MISH)
+                        tol += 4e-6 * fabs(s);
+                    if (!close_to(y.p[m], ref, tol)) {
+                        fail(name, "at %zu: got %.9g, expected %.9g", m, y.p[m], ref);
+                        break;
+                    }
+                }
+                if (!gb_intact(&y)) fail(name, "sentinel around Y overwritten");
+                free(y.base);
+            }
+            free(wraw), free(x), free(bb), free(z), free(wv);
+        }
+}
+
 /* ---- perf: a few zoo shapes, best of N, one thread ---------------------------------------------- */
 
 static double now_s(void) {
@@ -654,7 +719,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "perf"))
             do_perf = true;
         else {
-            fprintf(stderr, "usage: test-vecops [perf] [-o unary|binary|prog|norm|softmax] [-p PATTERN]... [-v]\n");
+            fprintf(stderr, "usage: test-vecops [perf] [-o unary|binary|prog|norm|softmax|matvec|plane_mean] [-p PATTERN]... [-v]\n");
             return 2;
         }
     }
@@ -672,6 +737,7 @@ int main(int argc, char **argv) {
     test_prog();
     test_norm();
     test_softmax();
+    test_matvec();
     kl_pool_destroy(g_pool2);
     fprintf(stderr, "test-vecops: %ld cases, %ld failed\n", g_cases, g_failed);
     return g_failed ? 1 : 0;

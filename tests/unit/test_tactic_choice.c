@@ -3,7 +3,8 @@
  * - without tactic timing (as sessions build), a depthwise 3x3 stride-1
  *   layer runs conv.depthwise (never per-group Winograd), a regular 3x3
  *   layer with 16 channels on a 14x14 map runs conv.winograd, and on a 7x7
- *   map (4 output tiles, 49 pixels) conv.im2row;
+ *   map (4 output tiles, 49 pixels) conv.im2row; a 1x1 convolution of a
+ *   1x1 map with bias (squeeze-excite's FCs) conv.matvec, at batch 2;
  * - shapes are inferred again after the passes: a convolution whose input
  *   size only becomes known once its Pad's pads are folded to constants gets
  *   a fast tactic, in a model with a symbolic batch that the engine still
@@ -207,6 +208,50 @@ static void test_untimed_conv_choice(void) {
     test_untimed_conv_choice_at(7, "conv.im2row.");    /* 4 tiles: Winograd does not pay; 49 pixels: im2row does */
 }
 
+/* x [2,17,1,1] -> Conv 1x1 17->5 with bias -> y [2,5,1,1]: conv.matvec. */
+static void test_untimed_matvec_choice(void) {
+    enum { N = 2, C = 17, M = 5 };
+    int64_t w_dims[4] = {M, C, 1, 1}, b_dims[1] = {M};
+    static float w[M * C], b[M];
+    kt_pb g = {0}, mb = {0};
+    kt_pb_string_field(&g, KT_GRAPH_NAME, "se_fc");
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "2,17,1,1");
+    add_f32(&g, "w", w_dims, 4, 0.5f, w);
+    add_f32(&g, "b", b_dims, 1, 0.5f, b);
+    kt_pb n = {0};
+    kt_onnx_node_head(&n, "Conv", NULL, "fc", "x,w,b", "y");
+    int64_t k[2] = {1, 1};
+    kt_onnx_attr_ints(&n, "kernel_shape", k, 2);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, "2,5,1,1");
+    kt_onnx_model(&mb, 8, 17, &g);
+    kt_pb_free(&g);
+    kiln_model *m = load(&mb);
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    kiln_engine *e = build_untimed(m);
+    KT_CHECK(e != NULL);
+    if (e) {
+        const char *t = tactic_of(e, "fc");
+        if (!starts_with(t, "conv.matvec.")) fprintf(stderr, "    fc -> %s\n", t ? t : "(none)");
+        KT_CHECK(starts_with(t, "conv.matvec."));
+        float x[N * C], y[N * M];
+        for (int i = 0; i < N * C; i++) x[i] = rnd();
+        for (int i = 0; i < N; i++)
+            for (int o = 0; o < M; o++) {
+                double acc = b[o];
+                for (int c = 0; c < C; c++) acc += (double)w[o * C + c] * x[i * C + c];
+                y[i * M + o] = (float)acc;
+            }
+        int64_t xd[4] = {N, C, 1, 1}, yd[4] = {N, M, 1, 1};
+        double err = run_rel_err(e, x, xd, y, yd);
+        if (!(err < 1e-5)) fprintf(stderr, "    matvec: relative error %g\n", err);
+        KT_CHECK(err < 1e-5);
+    }
+    kiln_engine_destroy(e);
+    kiln_model_destroy(m);
+}
+
 /* x [N,4,8,8] (N symbolic) -> Pad(edge, pads = Cast(Ceil(0.5 ...))) ->
  * [N,4,10,10] -> Conv 3x3 4->8, no padding -> y [N,8,8,8].  Before folding
  * the pads are unknown, so the Pad's and the Conv's H and W are too. */
@@ -348,6 +393,7 @@ static void test_reinfer_conflict(void) {
 
 int main(void) {
     KT_RUN(test_untimed_conv_choice);
+    KT_RUN(test_untimed_matvec_choice);
     KT_RUN(test_reinfer_after_folding);
     KT_RUN(test_reinfer_conflict);
     for (size_t i = 0; i < g_n_bytes; i++) free(g_bytes[i]);

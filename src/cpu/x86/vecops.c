@@ -9,6 +9,7 @@
 
 #include "core/core.h"
 #include "cpu/threadpool.h"
+#include "cpu/x86/vecmath.h"
 
 /* ---- generic kernels --------------------------------------------------------------------- */
 
@@ -139,7 +140,25 @@ static void g_plane_mean(const float *x, size_t planes, size_t n, float *y) {
     }
 }
 
-static const kl_vec_kernels g_generic = {g_step, g_norm, g_softmax_rows, g_softmax_cols, g_plane_mean};
+static float g_ldf(const float *p) { /* p may be misaligned (weights inside a protobuf) */
+    float v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static void g_matvec(const float *w, size_t M, size_t K, const float *x, const float *bias, const float *z, float *y,
+                     int act_kind, float alpha, float beta) {
+    kl_act act = {(kl_act_kind)act_kind, alpha, beta};
+    for (size_t m = 0; m < M; m++) {
+        float s = 0.0f;
+        for (size_t k = 0; k < K; k++) s += g_ldf(w + m * K + k) * x[k];
+        if (bias) s += g_ldf(bias + m);
+        if (z) s += g_ldf(z + m);
+        y[m] = kl_act_scalar(act, s);
+    }
+}
+
+static const kl_vec_kernels g_generic = {g_step, g_norm, g_softmax_rows, g_softmax_cols, g_plane_mean, g_matvec};
 
 const kl_vec_kernels *kl_vec_kernels_get(kl_isa isa) {
     switch (kl_isa_resolve(isa)) {

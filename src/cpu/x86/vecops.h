@@ -124,6 +124,11 @@ typedef struct kl_vec_kernels {
     void (*softmax_cols)(const float *x, float *y, size_t n, size_t inner, size_t i0, size_t i1);
     /* y[p] = mean of the n values of plane p (x + p*n), summed in double */
     void (*plane_mean)(const float *x, size_t planes, size_t n, float *y);
+    /* y[m] = act(bias[m] + sum_k w[m*K + k] x[k] + z[m]), m < M (bias, z
+     * may be NULL; w and bias need not be 4-byte aligned); the activation
+     * is kl_act {act_kind (a kl_act_kind), alpha, beta} of vecmath.h */
+    void (*matvec)(const float *w, size_t M, size_t K, const float *x, const float *bias, const float *z, float *y,
+                   int act_kind, float alpha, float beta);
 } kl_vec_kernels;
 
 const kl_vec_kernels *kl_vec_kernels_get(kl_isa isa);

@@ -422,8 +422,57 @@ static void KL_SIMD_FN(vo_plane_mean)(const float *x, size_t planes, size_t n, f
     }
 }
 
+/* ---- matrix-vector product (1x1 convolutions on 1x1 maps: squeeze-excite) -------------------- */
+
+/* y[m] = act(bias[m] + sum_k w[m*K + k] x[k] + z[m]) for m < M (bias, z
+ * may be NULL; w need not be 4-byte aligned: vector loads only).  Four rows
+ * at a time, each a dot product along K. */
+static void KL_SIMD_FN(vo_matvec)(const float *w, size_t M, size_t K, const float *x, const float *bias,
+                                  const float *z, float *y, int act_kind, float alpha, float beta) {
+    V va = v_set1(alpha), vb = v_set1(beta);
+    kl_act_kind kind = (kl_act_kind)act_kind;
+    size_t kv = K / VL * VL, kt = K - kv;
+    size_t m = 0;
+    for (; m + 4 <= M; m += 4) {
+        const float *w0 = w + m * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+        V s0 = v_zero(), s1 = v_zero(), s2 = v_zero(), s3 = v_zero();
+        for (size_t k = 0; k < kv; k += VL) {
+            V xv = v_load(x + k);
+            s0 = v_fma(v_load(w0 + k), xv, s0);
+            s1 = v_fma(v_load(w1 + k), xv, s1);
+            s2 = v_fma(v_load(w2 + k), xv, s2);
+            s3 = v_fma(v_load(w3 + k), xv, s3);
+        }
+        if (kt) {
+            V xv = v_load_n(x + kv, kt);
+            s0 = v_fma(v_load_n(w0 + kv, kt), xv, s0);
+            s1 = v_fma(v_load_n(w1 + kv, kt), xv, s1);
+            s2 = v_fma(v_load_n(w2 + kv, kt), xv, s2);
+            s3 = v_fma(v_load_n(w3 + kv, kt), xv, s3);
+        }
+        float r[VL] = {0};
+        r[0] = vo_hsum(s0), r[1] = vo_hsum(s1), r[2] = vo_hsum(s2), r[3] = vo_hsum(s3);
+        V o = v_load_n(r, 4);
+        if (bias) o = v_add(o, v_load_n(bias + m, 4));
+        if (z) o = v_add(o, v_load_n(z + m, 4));
+        v_store_n(y + m, vm_act(o, kind, va, vb), 4);
+    }
+    for (; m < M; m++) {
+        const float *w0 = w + m * K;
+        V s0 = v_zero();
+        for (size_t k = 0; k < kv; k += VL) s0 = v_fma(v_load(w0 + k), v_load(x + k), s0);
+        if (kt) s0 = v_fma(v_load_n(w0 + kv, kt), v_load_n(x + kv, kt), s0);
+        float r[VL] = {0};
+        r[0] = vo_hsum(s0);
+        V o = v_load_n(r, 1);
+        if (bias) o = v_add(o, v_load_n(bias + m, 1));
+        if (z) o = v_add(o, v_load_n(z + m, 1));
+        v_store_n(y + m, vm_act(o, kind, va, vb), 1);
+    }
+}
+
 #define KL_VEC_KERNELS_TABLE(name)                                                                   \
     const kl_vec_kernels name = {KL_SIMD_FN(vo_step), KL_SIMD_FN(vo_norm), KL_SIMD_FN(vo_softmax_rows), \
-                                 KL_SIMD_FN(vo_softmax_cols), KL_SIMD_FN(vo_plane_mean)};
+                                 KL_SIMD_FN(vo_softmax_cols), KL_SIMD_FN(vo_plane_mean), KL_SIMD_FN(vo_matvec)};
 
 #endif
