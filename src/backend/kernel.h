@@ -45,6 +45,9 @@ typedef struct kl_rt {
 
 /* New tensor with owned, zeroed storage (strings: n empty strings). */
 kiln_status kl_rt_tensor(kiln_dtype dtype, int rank, const int64_t *dims, kl_rt **out);
+/* The same without zeroing the data (for kernels that write every element;
+ * strings are still cleared). */
+kiln_status kl_rt_tensor_uninit(kiln_dtype dtype, int rank, const int64_t *dims, kl_rt **out);
 /* New tensor over borrowed memory (not freed). */
 kiln_status kl_rt_tensor_view(kiln_dtype dtype, int rank, const int64_t *dims, void *data, size_t nbytes,
                               kl_rt **out);

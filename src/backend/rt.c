@@ -8,7 +8,7 @@
 #include "backend/smallfloat.h"
 
 /* Aligned allocation for tensor data (64 bytes, for SIMD kernels later). */
-static void *kl_rt_alloc_data(size_t nbytes) {
+static void *kl_rt_alloc_data(size_t nbytes, bool zero) {
     size_t n;
     if (kl_add_size(nbytes, 63, &n) || n > KL_MAX_ALLOC) {
         kl_errorf(KILN_ERR_NO_MEMORY, "tensor of %zu bytes exceeds kiln's limit", nbytes);
@@ -21,7 +21,7 @@ static void *kl_rt_alloc_data(size_t nbytes) {
         kl_errorf(KILN_ERR_NO_MEMORY, "out of memory allocating a tensor of %zu bytes", nbytes);
         return NULL;
     }
-    memset(p, 0, n);
+    if (zero) memset(p, 0, n);
     return p;
 }
 
@@ -48,12 +48,12 @@ static kiln_status kl_rt_shape(kl_rt *v, kiln_dtype dtype, int rank, const int64
     return KILN_OK;
 }
 
-kiln_status kl_rt_tensor(kiln_dtype dtype, int rank, const int64_t *dims, kl_rt **out) {
+static kiln_status rt_tensor(kiln_dtype dtype, int rank, const int64_t *dims, bool zero, kl_rt **out) {
     kl_rt *v = kl_calloc(1, sizeof *v);
     if (!v) return KILN_ERR_NO_MEMORY;
     kiln_status s = kl_rt_shape(v, dtype, rank, dims);
     if (!s) {
-        v->data = kl_rt_alloc_data(v->nbytes);
+        v->data = kl_rt_alloc_data(v->nbytes, zero || dtype == KILN_DTYPE_STRING);
         if (!v->data) s = KILN_ERR_NO_MEMORY;
     }
     if (s) {
@@ -68,6 +68,14 @@ kiln_status kl_rt_tensor(kiln_dtype dtype, int rank, const int64_t *dims, kl_rt 
     v->refs = 1;
     *out = v;
     return KILN_OK;
+}
+
+kiln_status kl_rt_tensor(kiln_dtype dtype, int rank, const int64_t *dims, kl_rt **out) {
+    return rt_tensor(dtype, rank, dims, true, out);
+}
+
+kiln_status kl_rt_tensor_uninit(kiln_dtype dtype, int rank, const int64_t *dims, kl_rt **out) {
+    return rt_tensor(dtype, rank, dims, false, out);
 }
 
 kiln_status kl_rt_tensor_view(kiln_dtype dtype, int rank, const int64_t *dims, void *data, size_t nbytes,

@@ -492,7 +492,10 @@ kiln_status kl_kctx_output(kl_kctx *c, size_t i, kiln_dtype dtype, int rank, con
     if (i >= c->n_out) return kl_errorf(KILN_ERR_INTERNAL, "output %zu out of range", i);
     kl_rt *v = kl_kctx_place(c, i, dtype, rank, dims);
     if (!v) {
-        KL_TRY(kl_rt_tensor(dtype, rank, dims, &v));
+        /* off the arena (no plan: dynamic shapes without a profile): a
+         * tactic that writes every element gets its tensor unzeroed, as
+         * planned outputs are (kl_kctx_place) */
+        KL_TRY(c->writes_all ? kl_rt_tensor_uninit(dtype, rank, dims, &v) : kl_rt_tensor(dtype, rank, dims, &v));
         if (c->exec && c->exec->rc && !c->exec->frame->parent) c->exec->rc->heap_tensors++;
     }
     kl_rt_unref(c->out[i]);
