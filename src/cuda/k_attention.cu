@@ -56,12 +56,6 @@ static size_t fa_smem_bytes(int d) { return (size_t)5 * FA_BN * (d + 8) * sizeof
  * kh, kw <= FA_REL_MAX (float16: [64][kh + kw]). */
 #define FA_REL_MAX 64
 static size_t fa_rel_smem_bytes() { return (size_t)FA_BM * (2 * FA_REL_MAX + 4) * sizeof(__half); }
-/* Row stride (halves) of the staged terms: an odd number of 4-byte words,
- * so the 8 rows a warp's lanes read fall in different banks. */
-static __host__ __device__ __forceinline__ int fa_rel_ld(int w) {
-    int words = (w + 1) / 2;
-    return 2 * (words % 2 ? words : words + 1);
-}
 
 /* mma.m16n8k16 and cp.async need sm_80: older targets compile an empty
  * kernel that kc_flash_prepare refuses (the unfused path runs instead). */
@@ -72,6 +66,13 @@ static __host__ __device__ __forceinline__ int fa_rel_ld(int w) {
 #endif
 
 #if FA_ENABLED
+/* Row stride (halves) of the staged terms: an odd number of 4-byte words,
+ * so the 8 rows a warp's lanes read fall in different banks. */
+static __device__ __forceinline__ int fa_rel_ld(int w) {
+    int words = (w + 1) / 2;
+    return 2 * (words % 2 ? words : words + 1);
+}
+
 /* ---- PTX wrappers ------------------------------------------------------------------------ */
 
 static __device__ __forceinline__ unsigned fa_saddr(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
