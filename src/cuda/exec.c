@@ -2514,6 +2514,10 @@ static kiln_status kl_cu_find_resid(const kl_cuda_engine *ce, kl_cplan *p, size_
             size_t between = i - mm->index - 1;
             if (between != (rs ? 1u : 0u) || (rs && rs->index != mm->index + 1)) continue;
             if (z->producer && z->producer->index > mm->index) continue;
+            /* z must be dense: a column slice read in place (a strided view, maybe under reshapes) is not */
+            const kl_value *u = z;
+            while (u && u->producer && kl_cu_view_op(u->producer) && u->producer->n_inputs) u = u->producer->inputs[0];
+            if (u && u->producer && !u->producer->domain[0] && !strcmp(u->producer->op_type, "Slice")) continue;
             if (!p->resid) {
                 p->resid = kl_calloc(nn ? nn : 1, 1);
                 p->resid_mm = kl_calloc(nn ? nn : 1, sizeof *p->resid_mm);
