@@ -103,6 +103,16 @@ struct kiln_context {
     size_t sym_cap;
     const kiln_tensor **bound_in; /* per graph input, during a run */
     struct kl_cuda_ctx *cuda;     /* stream, plans and graphs of a cuda engine */
+    /* Memory plan made by the context itself when runs produced tensors
+     * that the engine's plan does not hold (a dynamic axis without a
+     * profile, or shapes past the profile's opt): planned at the largest
+     * size each intermediate has had, so repeated runs stop allocating.
+     * Owned; dyn.offset NULL while there is none. */
+    kl_mem_plan dyn;
+    size_t *seen_bytes;    /* per value id: largest size written (SIZE_MAX: never) */
+    kiln_dtype *seen_dtype;
+    bool seen_grew;        /* a size grew since the last plan */
+    bool dyn_failed;       /* planning failed once: keep running off the heap */
 };
 
 /* Open an engine over bytes[0..size): validate, parse the graph, resolve

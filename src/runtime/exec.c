@@ -490,6 +490,23 @@ static kl_rt *kl_kctx_place(kl_kctx *c, size_t i, kiln_dtype dtype, int rank, co
 
 kiln_status kl_kctx_output(kl_kctx *c, size_t i, kiln_dtype dtype, int rank, const int64_t *dims, kl_rt **out) {
     if (i >= c->n_out) return kl_errorf(KILN_ERR_INTERNAL, "output %zu out of range", i);
+    kl_run_ctx *rc = c->exec ? c->exec->rc : NULL;
+    if (rc && rc->seen_bytes && !c->exec->frame->parent && c->exec->frame->gp->g == c->exec->plan->m->graph &&
+        i < c->node->n_outputs && c->node->outputs[i] && dtype != KILN_DTYPE_STRING) {
+        /* the size this value needs, for the context's own memory plan */
+        int64_t count = 1;
+        size_t nbytes = 0;
+        bool ok = true;
+        for (int k = 0; k < rank && ok; k++) ok = dims[k] >= 0 && !kl_mul_i64(count, dims[k], &count);
+        if (ok && kl_dtype_nbytes(dtype, count, &nbytes)) {
+            size_t id = c->node->outputs[i]->id, *seen = &rc->seen_bytes[id];
+            if (*seen == SIZE_MAX || nbytes > *seen || rc->seen_dtype[id] != dtype) {
+                *seen = *seen == SIZE_MAX || rc->seen_dtype[id] != dtype ? nbytes : KL_MAX(*seen, nbytes);
+                rc->seen_dtype[id] = dtype;
+                *rc->seen_grew = true;
+            }
+        }
+    }
     kl_rt *v = kl_kctx_place(c, i, dtype, rank, dims);
     if (!v) {
         /* off the arena (no plan: dynamic shapes without a profile): a

@@ -67,6 +67,9 @@ typedef struct kl_run_ctx {
     double *node_ms;          /* per main-graph node: total time when profiling */
     uint64_t *node_runs;
     size_t heap_tensors;      /* tensors of the last run that did not fit the plan */
+    size_t *seen_bytes;       /* per value: largest size a kernel asked for, or NULL (not kept) */
+    kiln_dtype *seen_dtype;
+    bool *seen_grew;          /* set when an entry of seen_bytes grows */
 } kl_run_ctx;
 
 /* Run the main graph with the context's memory (see kl_program_run). */

@@ -265,6 +265,51 @@ static void test_arena_and_no_allocation(void) {
     kiln_model_destroy(m);
 }
 
+/* A dynamic batch without a profile: the engine has no plan for it, so the
+ * first run at a batch larger than any before puts its intermediates on
+ * the heap; the context then plans its arena at the largest sizes it has
+ * seen, and later runs at that batch, at smaller ones and alternating ones
+ * allocate nothing; every output matches the reference. */
+static void test_context_replans(void) {
+    kiln_model *m = load_cnn("N");
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    kiln_engine *e = NULL;
+    KT_CHECK_EQ_INT(kiln_build(m, NULL, &e), KILN_OK);
+    if (!e) return;
+    kiln_context *c = NULL;
+    KT_CHECK_EQ_INT(kiln_context_create(e, &c), KILN_OK);
+    size_t ab0 = 0, ab1 = 0, ab2 = 0;
+    kiln_context_arena_bytes(c, &ab0);
+    const char *in = "x", *out = "y";
+    static const int64_t batches[] = {6, 6, 2, 6, 8, 6, 8, 8};
+    for (size_t r = 0; r < sizeof batches / sizeof batches[0]; r++) {
+        int64_t n = batches[r], ys[2] = {n, 10};
+        kiln_tensor *x = input_tensor(n, 200 + r), *y = NULL;
+        kiln_tensor_create(KILN_DTYPE_FLOAT, ys, 2, &y); /* the caller's buffer: the output is not on the heap */
+        kl_alloc_fail_at(0); /* resets the allocation counter */
+        KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+        if (r == 0 || r == 4) {
+            KT_CHECK(c->rc.heap_tensors > 0); /* a batch larger than any before */
+        } else {
+            KT_CHECK_EQ_INT((long long)c->rc.heap_tensors, 0);
+            KT_CHECK_EQ_INT(kl_alloc_count(), 0);
+        }
+        if (r == 0) kiln_context_arena_bytes(c, &ab1);
+        if (r == 4) kiln_context_arena_bytes(c, &ab2);
+        kiln_tensor *ref = reference(m, x);
+        KT_CHECK(ref != NULL && y != NULL);
+        if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-5);
+        kiln_tensor_destroy(ref);
+        kiln_tensor_destroy(x);
+        kiln_tensor_destroy(y);
+    }
+    KT_CHECK(ab1 > ab0 && ab2 > ab1);
+    kiln_context_destroy(c);
+    kiln_engine_destroy(e);
+    kiln_model_destroy(m);
+}
+
 /* ---- threads ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -613,6 +658,7 @@ int main(void) {
     KT_RUN(test_providers);
     KT_RUN(test_build_save_load_run);
     KT_RUN(test_arena_and_no_allocation);
+    KT_RUN(test_context_replans);
     KT_RUN(test_timing_cache);
     KT_RUN(test_two_profiles);
     KT_RUN(test_bad_engines);
