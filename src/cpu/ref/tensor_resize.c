@@ -17,6 +17,7 @@
  * implementation, which produced the conformance data).
  */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cpu/ref/tensor.h"
@@ -147,6 +148,46 @@ static void kl_rz_axis_free(kl_rz_axis *a) {
     kl_free(a->ext);
 }
 
+/* Nearest resize without extrapolation (whole elements of es bytes), one
+ * output row (last axis) at a time: the row's source offset from the outer
+ * axes' taps, its elements through the last axis's taps (a plain copy when
+ * that axis is not resized), and a copy of the previous output row when
+ * the source row repeats (upsampling along the next-to-last axis).  The
+ * same element choice as the per-element loop, at memory speed. */
+static kiln_status kl_rz_nearest_rows(const kl_rt *x, kl_rt *y, const bool *active, const kl_rz_axis *ax,
+                                      const int64_t *st, size_t es) {
+    int r = x->rank;
+    int64_t inner = y->dims[r - 1], rows = y->count / inner, idx[KILN_MAX_RANK] = {0}, prev = -1;
+    const int64_t *tap = active[r - 1] ? ax[r - 1].idx : NULL;
+    const uint8_t *xs = x->data;
+    uint8_t *yd = y->data, *prow = NULL;
+    size_t rb = (size_t)inner * es;
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t off = 0;
+        for (int i = 0; i + 1 < r; i++) off += (active[i] ? ax[i].idx[idx[i]] : idx[i]) * st[i];
+        uint8_t *d = yd + (size_t)row * rb;
+        const uint8_t *sr = xs + (size_t)off * es;
+        if (off == prev) {
+            memcpy(d, prow, rb);
+        } else if (!tap) {
+            memcpy(d, sr, rb);
+        } else if (es == 4 && ((uintptr_t)d | (uintptr_t)sr) % 4 == 0) {
+            uint32_t *d4 = (uint32_t *)(void *)d;
+            const uint32_t *s4 = (const uint32_t *)(const void *)sr;
+            for (int64_t o = 0; o < inner; o++) d4[o] = s4[tap[o]];
+        } else {
+            for (int64_t o = 0; o < inner; o++) memcpy(d + (size_t)o * es, sr + (size_t)tap[o] * es, es);
+        }
+        prev = off;
+        prow = d;
+        for (int i = r - 2; i >= 0; i--) {
+            if (++idx[i] < y->dims[i]) break;
+            idx[i] = 0;
+        }
+    }
+    return KILN_OK;
+}
+
 /* Resize x into output 0 of dims odims; scale[i] and owidth[i] per axis,
  * roi[0..2r) (starts then ends) or NULL. */
 static kiln_status kl_rz_run(kl_kctx *c, const kl_rt *x, const kl_rz *p, const int64_t *odims, const double *scale,
@@ -175,6 +216,10 @@ static kiln_status kl_rz_run(kl_kctx *c, const kl_rt *x, const kl_rz *p, const i
         int64_t idx[KILN_MAX_RANK] = {0}, st[KILN_MAX_RANK];
         kl_tz_strides(r, x->dims, st);
         size_t es = kl_tz_esize(x->dtype);
+        if (r > 0 && es && p->ctm != CT_TF_CROP) {
+            s = kl_rz_nearest_rows(x, y, active, ax, st, es);
+            goto done;
+        }
         for (int64_t o = 0; !s && o < y->count; o++) {
             int64_t off = 0;
             bool ext = false;
