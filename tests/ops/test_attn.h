@@ -219,6 +219,14 @@ static void test_attn(void) {
     run_attn_case(&pk);
     pk.sf = true, pk.mask = 3, pk.Sq = pk.Sk = 130, pk.seed = seed++;
     run_attn_case(&pk);
+    /* the text encoder's heads (seq-first, packed, Dv 32: two vectors of P V in one pass), Dv 48 (three)
+     * and 40 (two and a masked tail) */
+    attn_case txt = {3, 128, 128, 4, 32, 32, 0, 0, true, true, false, 0, seed++};
+    run_attn_case(&txt);
+    attn_case d48 = {1, 29, 150, 2, 48, 48, 3, 1, false, false, false, 0, seed++};
+    run_attn_case(&d48);
+    attn_case d40 = {2, 13, 70, 3, 16, 40, 1, 0, true, false, false, 0, seed++};
+    run_attn_case(&d40);
     attn_case peak = {1, 33, 200, 2, 16, 16, 2, 1, false, false, false, 8.0f, seed++};
     run_attn_case(&peak);
     attn_case nan = {2, 17, 70, 2, 8, 8, 0, 0, false, false, true, 0, seed++};

@@ -225,6 +225,14 @@ void KL_SIMD_FN(attn_tile)(const kl_attn_tile *t) {
             size_t c0 = 0;
             for (; c0 + AT_PVV * VL <= Dv; c0 += AT_PVV * VL)
                 at_mk(AT_PVV, 1, nk, sr, vb + c0, t->v_ss, VL, o + c0, dvp, alpha);
+            /* the whole vectors left in one pass (Dv 32: two), so P is broadcast once for them */
+            if (AT_PVV > 3 && c0 + 3 * VL <= Dv) {
+                at_mk(3, 1, nk, sr, vb + c0, t->v_ss, VL, o + c0, dvp, alpha);
+                c0 += 3 * VL;
+            } else if (AT_PVV > 2 && c0 + 2 * VL <= Dv) {
+                at_mk(2, 1, nk, sr, vb + c0, t->v_ss, VL, o + c0, dvp, alpha);
+                c0 += 2 * VL;
+            }
             for (; c0 + VL <= Dv; c0 += VL) at_mk(1, 1, nk, sr, vb + c0, t->v_ss, VL, o + c0, dvp, alpha);
             if (c0 < Dv) at_mk(1, 0, nk, sr, vb + c0, t->v_ss, Dv - c0, o + c0, dvp, alpha);
         }
