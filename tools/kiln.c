@@ -1,5 +1,7 @@
 /* kiln — command-line front end: subcommand dispatch, help and version. */
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -230,6 +232,15 @@ static void kc_usage(FILE *f) {
     for (size_t i = 0; i < sizeof kc_commands / sizeof kc_commands[0]; i++)
         if (!kc_commands[i].hidden) fprintf(f, "  %-8s %s\n", kc_commands[i].name, kc_commands[i].summary);
     fprintf(f, "\nRun 'kiln help SUBCOMMAND' for the flags of a subcommand.\n");
+    fprintf(f, "KILN_LOG=warning|info|debug prints the library's log at that level on stderr\n"
+               "(debug: the time of each step of engine load and context creation).\n");
+}
+
+static void kc_log_stderr(kiln_log_level level, const char *message, void *user) {
+    (void)user;
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    int i = (int)level - (int)KILN_LOG_ERROR;
+    fprintf(stderr, "kiln [%s] %s\n", i >= 0 && i < 4 ? names[i] : "log", message);
 }
 
 bool kc_help(FILE *f, const char *name) {
@@ -265,6 +276,12 @@ static int kc_cmd_help(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    const char *lv = getenv("KILN_LOG");
+    if (lv && *lv) {
+        kiln_log_level l = !strcmp(lv, "debug") ? KILN_LOG_DEBUG : !strcmp(lv, "info") ? KILN_LOG_INFO
+                                                                                    : KILN_LOG_WARNING;
+        kiln_set_log_callback(kc_log_stderr, NULL, l);
+    }
     if (argc < 2) {
         return kc_fail(KC_EXIT_USAGE, NULL, "missing subcommand (usage: kiln SUBCOMMAND MODEL; try 'kiln --help')");
     }

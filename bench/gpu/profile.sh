@@ -21,8 +21,10 @@ for spec in $@; do
     printf '%-18s b%-4s %-5s build %6s s  gpu %8s ms  (with copies: latency %s ms, h2d %s ms)\n' "$m" "$b" "$p" \
         "$(python3 -c "print('%.1f' % ($t1 - $t0))")" "${gpu:-FAIL}" "${lat:-?}" "${h2d:-?}"
     [ -n "$gpu" ] || tail -5 "$out/trt_${m}_b${b}_$p.txt"
-    ready=$(timeout 60 "$kiln" bench "$e" --iterations 10 --duration 0 --warmup 0 2>&1 | grep -oE "Engine load \+ context creation: median = [0-9.]+" | grep -oE "[0-9.]+$")
-    echo "$spec: engine load + context (weights uploaded) median ${ready:-?} ms"
+    timeout 60 "$kiln" bench "$e" --iterations 10 --duration 0 --warmup 0 >"$out/ready_${m}_b${b}_$p.txt" 2>&1
+    ready=$(grep -oE "Engine load \+ context creation: median = [0-9.]+" "$out/ready_${m}_b${b}_$p.txt" | grep -oE "[0-9.]+$")
+    first=$(grep -E "^First engine load" "$out/ready_${m}_b${b}_$p.txt")
+    echo "$spec: engine load + context (weights uploaded) median ${ready:-?} ms; $first"
     if [ "${PROFILE:-1}" = 1 ]; then
         timeout 60 "$kiln" profile "$e" --batch "$b" --iterations 20 --top "${TOP:-25}" --export "$out/prof_${m}_b${b}_$p.json" >"$out/prof_${m}_b${b}_$p.txt" 2>&1
     fi

@@ -171,5 +171,9 @@ uint16_t kl_f32_to_bf16(float f);  /* round to nearest even */
 /* ---- logging (log.c) ------------------------------------------------------ */
 
 void kl_log(kiln_log_level level, const char *fmt, ...) KL_PRINTF(2, 3);
+/* Would kl_log pass a message of this level on (a callback is set for it)? */
+bool kl_log_enabled(kiln_log_level level);
+/* Monotonic clock in milliseconds (for timings reported through kl_log). */
+double kl_clock_ms(void);
 
 #endif /* KL_CORE_H */

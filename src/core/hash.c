@@ -1,5 +1,7 @@
 /* SHA-256 (FIPS 180-4) and the KH64 checksum (hash.h, docs/ENGINE.md). */
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "core/hash.h"
@@ -472,4 +474,91 @@ uint64_t kl_kh64(const void *data, size_t size, uint64_t seed) {
     kl_kh64_init(&h, seed);
     kl_kh64_update(&h, data, size);
     return kl_kh64_final(&h);
+}
+
+/* ---- chunked KH64 ---------------------------------------------------------------- */
+
+static void kl_kh64c_put(kl_kh64_state *outer, uint64_t v) {
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+    kl_kh64_update(outer, b, 8);
+}
+
+void kl_kh64c_init(kl_kh64c_state *h) {
+    kl_kh64_init(&h->chunk, 0);
+    kl_kh64_init(&h->outer, 0);
+    h->index = 0;
+    h->in_chunk = 0;
+}
+
+void kl_kh64c_update(kl_kh64c_state *h, const void *data, size_t size) {
+    const uint8_t *p = data;
+    while (size) {
+        size_t take = KL_KH64C_CHUNK - h->in_chunk;
+        if (take > size) take = size;
+        kl_kh64_update(&h->chunk, p, take);
+        h->in_chunk += take;
+        p += take;
+        size -= take;
+        if (h->in_chunk == KL_KH64C_CHUNK) {
+            kl_kh64c_put(&h->outer, kl_kh64_final(&h->chunk));
+            kl_kh64_init(&h->chunk, ++h->index);
+            h->in_chunk = 0;
+        }
+    }
+}
+
+uint64_t kl_kh64c_final(const kl_kh64c_state *h) {
+    kl_kh64_state outer = h->outer;
+    if (h->in_chunk || h->index == 0) kl_kh64c_put(&outer, kl_kh64_final(&h->chunk)); /* the last, partial chunk */
+    return kl_kh64_final(&outer);
+}
+
+typedef struct kl_kh64c_job {
+    const uint8_t *data;
+    size_t size, first, end; /* chunks [first, end) */
+    uint64_t *out;
+} kl_kh64c_job;
+
+static void *kl_kh64c_work(void *arg) {
+    kl_kh64c_job *j = arg;
+    for (size_t i = j->first; i < j->end; i++) {
+        size_t off = i * KL_KH64C_CHUNK, len = j->size - off < KL_KH64C_CHUNK ? j->size - off : KL_KH64C_CHUNK;
+        j->out[i] = kl_kh64(j->data + off, len, i);
+    }
+    return NULL;
+}
+
+uint64_t kl_kh64c(const void *data, size_t size, int threads) {
+    size_t n = size ? (size + KL_KH64C_CHUNK - 1) / KL_KH64C_CHUNK : 1;
+    if (threads <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = c > 8 ? 8 : c > 0 ? (int)c : 1;
+    }
+    if ((size_t)threads > n / 2) threads = (int)(n / 2); /* two chunks a thread at least */
+    uint64_t small[64], *h = n <= 64 ? small : kl_malloc(n * sizeof *h);
+    if (threads <= 1 || !h) {
+        if (h && h != small) kl_free(h);
+        kl_kh64c_state st;
+        kl_kh64c_init(&st);
+        kl_kh64c_update(&st, data, size);
+        return kl_kh64c_final(&st);
+    }
+    pthread_t tid[8];
+    kl_kh64c_job job[8];
+    bool run[8] = {false};
+    size_t per = (n + (size_t)threads - 1) / (size_t)threads;
+    for (int t = 0; t < threads; t++)
+        job[t] = (kl_kh64c_job){data, size, KL_MIN(n, per * (size_t)t), KL_MIN(n, per * (size_t)(t + 1)), h};
+    for (int t = 1; t < threads; t++) run[t] = pthread_create(&tid[t], NULL, kl_kh64c_work, &job[t]) == 0;
+    kl_kh64c_work(&job[0]);
+    for (int t = 1; t < threads; t++) {
+        if (run[t]) pthread_join(tid[t], NULL);
+        else kl_kh64c_work(&job[t]); /* a thread that could not start: its chunks here */
+    }
+    kl_kh64_state outer;
+    kl_kh64_init(&outer, 0);
+    for (size_t i = 0; i < n; i++) kl_kh64c_put(&outer, h[i]);
+    if (h != small) kl_free(h);
+    return kl_kh64_final(&outer);
 }

@@ -66,6 +66,23 @@ uint64_t kl_kh64_final(const kl_kh64_state *h);
 /* One-shot KH64 of data[0..size) with `seed` (engine files use seed 0). */
 uint64_t kl_kh64(const void *data, size_t size, uint64_t seed);
 
+/* Chunked KH64 (engine files from format version 2): the data cut into
+ * KL_KH64C_CHUNK-byte chunks, chunk i hashed with seed i, and the chunk
+ * values (8 bytes each, little-endian) hashed with seed 0.  The chunks are
+ * independent, so verifying a large engine uses several threads. */
+#define KL_KH64C_CHUNK ((size_t)4 << 20)
+typedef struct kl_kh64c_state {
+    kl_kh64_state chunk, outer;
+    uint64_t index;     /* of the chunk being hashed */
+    size_t in_chunk;    /* its bytes so far */
+} kl_kh64c_state;
+void kl_kh64c_init(kl_kh64c_state *h);
+void kl_kh64c_update(kl_kh64c_state *h, const void *data, size_t size);
+uint64_t kl_kh64c_final(const kl_kh64c_state *h);
+/* One-shot, on up to `threads` threads (0: one per online CPU, at most 8;
+ * small inputs use one). */
+uint64_t kl_kh64c(const void *data, size_t size, int threads);
+
 /* Which accumulation path kl_kh64 uses on this CPU ("avx512", "avx2",
  * "scalar"); for reports. */
 const char *kl_kh64_path(void);

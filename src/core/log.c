@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "core/core.h"
 
@@ -38,4 +39,14 @@ void kl_log(kiln_log_level level, const char *fmt, ...) {
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     fn(level, buf, user);
+}
+
+bool kl_log_enabled(kiln_log_level level) {
+    return (int)level <= atomic_load_explicit(&kl_log_max, memory_order_relaxed);
+}
+
+double kl_clock_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }

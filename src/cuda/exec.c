@@ -14,6 +14,7 @@
 #include "cuda/dnn.h"
 #include "cuda/k_attention.h"
 #include "cuda/kernels.h"
+#include "cuda/upload.h"
 #include "ops/kiln_transformer.h"
 #include "plan/plan.h"
 #include "runtime/exec.h"
@@ -51,7 +52,14 @@ struct kl_cuda_engine {
     size_t algo_key_len;
     bool preloaded;      /* constants uploaded (by the first context) */
     size_t const_bytes;
+    uint8_t *block;      /* one allocation holding the preloaded constants (cdev, cdev_krsc point into it) */
+    size_t block_bytes;
 };
+
+/* Is p one of the pointers into ce->block (freed with it)? */
+static bool kl_ce_in_block(const kl_cuda_engine *ce, const void *p) {
+    return ce->block && (const uint8_t *)p >= ce->block && (const uint8_t *)p < ce->block + ce->block_bytes;
+}
 
 kiln_status kl_cuda_engine_create(kl_model *ir, struct kl_program *prog, const bool *on_gpu,
                                   const kl_cuda_options *opt, kl_cuda_engine **out) {
@@ -88,11 +96,12 @@ kiln_status kl_cuda_engine_create(kl_model *ir, struct kl_program *prog, const b
 void kl_cuda_engine_free(kl_cuda_engine *ce) {
     if (!ce) return;
     for (size_t i = 0; i < ce->ir->graph->n_values; i++) {
-        if (ce->cdev[i]) cudaFree(ce->cdev[i]);
-        if (ce->cdev_krsc[i]) cudaFree(ce->cdev_krsc[i]);
+        if (ce->cdev[i] && !kl_ce_in_block(ce, ce->cdev[i])) cudaFree(ce->cdev[i]);
+        if (ce->cdev_krsc[i] && !kl_ce_in_block(ce, ce->cdev_krsc[i])) cudaFree(ce->cdev_krsc[i]);
         if (ce->cdev_krsc8[i]) cudaFree(ce->cdev_krsc8[i]);
         if (ce->cdev_s2d[i]) cudaFree(ce->cdev_s2d[i]);
     }
+    if (ce->block) cudaFree(ce->block);
     kl_free(ce->cdev_krsc8);
     kl_free(ce->cdev_s2d);
     pthread_mutex_destroy(&ce->mu);
@@ -671,11 +680,6 @@ static kiln_status kl_cu_weights_krsc_pad(kl_cuda_ctx *c, const kl_value *v, con
     return s;
 }
 
-static kiln_status kl_cu_weights_krsc(kl_cuda_ctx *c, kl_cplan *p, const kl_value *v, const kl_cval *w, const void *kcrs,
-                                      const void **out) {
-    (void)p;
-    return kl_cu_weights_krsc_pad(c, v, w, kcrs, 0, out);
-}
 
 /* Value cv as NHWC with its channels zero-padded to cpad (made once per
  * plan by a conversion attached to step s; the padding is zeroed once). */
@@ -2855,6 +2859,7 @@ kiln_status kl_cuda_ctx_create(kl_cuda_engine *ce, kl_cuda_ctx **out) {
     kl_cuda_ctx *c = kl_calloc(1, sizeof *c);
     if (!c) return KILN_ERR_NO_MEMORY;
     c->ce = ce;
+    double t0 = kl_clock_ms();
     cudaError_t e = cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking);
     for (int i = 0; i < 4 && e == cudaSuccess; i++) e = cudaEventCreate(&c->ev[i]);
     if (e != cudaSuccess) {
@@ -2862,15 +2867,19 @@ kiln_status kl_cuda_ctx_create(kl_cuda_engine *ce, kl_cuda_ctx **out) {
         return kl_cu_err(e, "cudaStreamCreate/cudaEventCreate");
     }
     char why[256] = "";
+    double t1 = kl_clock_ms();
     if (kc_dnn_create(&c->dnn, why, sizeof why)) {
         kl_cuda_ctx_free(c);
         return kl_errorf(KILN_ERR_INTERNAL, "cuda: %s", why);
     }
+    double t2 = kl_clock_ms();
     kiln_status s = kl_cu_preload(c);
     if (s) {
         kl_cuda_ctx_free(c);
         return kl_error_context(s, "cuda: uploading the weights: ");
     }
+    kl_log(KILN_LOG_DEBUG, "cuda context: stream and events %.2f ms, cuDNN and cuBLASLt handles %.2f ms, weights %.2f ms",
+           t1 - t0, t2 - t1, kl_clock_ms() - t2);
     *out = c;
     return KILN_OK;
 }
@@ -2889,8 +2898,6 @@ void kl_cuda_ctx_free(kl_cuda_ctx *c) {
     kl_free(c);
 }
 
-static kiln_status kl_cu_weights_krsc(kl_cuda_ctx *c, kl_cplan *p, const kl_value *v, const kl_cval *w, const void *kcrs,
-                                      const void **out);
 
 /* Upload the constants the GPU layers read (converted to the engine's
  * float type; convolution weights also as [K,R,S,C] for NHWC) once per
@@ -2906,34 +2913,108 @@ static kiln_status kl_cu_preload(kl_cuda_ctx *c) {
     if (done) return KILN_OK;
     const char *nh = getenv("KILN_CUDA_NHWC");
     bool nhwc = nh ? strcmp(nh, "0") != 0 : ce->opt.fp16;
-    kl_cplan fake;
-    memset(&fake, 0, sizeof fake);
-    fake.v = kl_calloc(g->n_values ? g->n_values : 1, sizeof *fake.v);
-    if (!fake.v) return KILN_ERR_NO_MEMORY;
-    kiln_status s = KILN_OK;
-    for (size_t i = 0; i < g->n_nodes && !s; i++) {
-        const kl_node *n = g->nodes[i];
+    size_t nv = g->n_values ? g->n_values : 1;
+    /* per value id: 1 uploaded, 2 uploaded and wanted as [K,R,S,C] too */
+    uint8_t *want = kl_calloc(nv, 1);
+    kl_cu_up_item *items = kl_calloc(nv, sizeof *items);
+    size_t *ids = kl_calloc(nv, sizeof *ids);
+    if (!want || !items || !ids) {
+        kl_free(want);
+        kl_free(items);
+        kl_free(ids);
+        return KILN_ERR_NO_MEMORY;
+    }
+    size_t n = 0, total = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const kl_node *nd = g->nodes[i];
         if (!ce->on_gpu[i]) continue;
-        for (size_t k = 0; k < n->n_inputs && !s; k++) {
-            const kl_value *v = n->inputs[k];
+        bool conv = !strcmp(nd->op_type, "Conv") || !strcmp(nd->op_type, "FusedConv");
+        for (size_t k = 0; k < nd->n_inputs; k++) {
+            const kl_value *v = nd->inputs[k];
             if (!v || !(v->flags & KL_VALUE_INITIALIZER) || !v->init || !v->init->count ||
-                v->init->dtype == KILN_DTYPE_STRING || kiln_dtype_bits(v->init->dtype) < 8)
+                v->init->dtype == KILN_DTYPE_STRING || kiln_dtype_bits(v->init->dtype) < 8 || ce->cdev[v->id])
                 continue;
-            kl_cval *cv = &fake.v[v->id];
-            if (!cv->host) {
-                s = kl_rt_tensor_view(v->init->dtype, v->init->rank, v->init->dims, (void *)v->init->data,
-                                      v->init->nbytes, &cv->host);
-                if (s) break;
-                kl_cv_set_shape(cv, v->init->rank, v->init->dims);
+            bool isf;
+            kc_dtype t;
+            size_t esz;
+            if (!kl_cu_devtype(v->init->dtype, ce->opt.fp16, &isf, &t, &esz)) continue;
+            if (!want[v->id]) {
+                want[v->id] = 1;
+                kl_cu_up_item *it = &items[n];
+                ids[n++] = v->id;
+                it->src = v->init->data;
+                it->bytes = (size_t)v->init->count * esz;
+                it->f32_to_f16 = isf && t == KC_F16 && v->init->dtype == KILN_DTYPE_FLOAT;
+                it->off = total;
+                total += (it->bytes + 255) & ~(size_t)255;
             }
-            const void *d = NULL;
-            s = kl_cu_dev(c, &fake, v, &d);
-            bool conv = !strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "FusedConv");
-            if (!s && nhwc && conv && k == 1 && cv->rank == 4 && cv->isf) s = kl_cu_weights_krsc(c, &fake, v, cv, d, &d);
+            if (nhwc && conv && k == 1 && v->init->rank == 4 && isf) want[v->id] = 2;
         }
     }
-    for (size_t id = 0; id < g->n_values; id++) kl_rt_unref(fake.v[id].host);
-    kl_free(fake.v);
+    /* the [K,R,S,C] copies after the tensors, in the same block */
+    size_t all = total;
+    for (size_t j = 0; j < n; j++)
+        if (want[ids[j]] == 2) all += (items[j].bytes + 255) & ~(size_t)255;
+    kiln_status s = KILN_OK;
+    uint8_t *block = NULL;
+    double t0 = kl_clock_ms();
+    if (all) {
+        cudaError_t e = cudaMalloc((void **)&block, all);
+        if (e != cudaSuccess) s = kl_cu_err(e, "cudaMalloc (constants)");
+    }
+    double t1 = kl_clock_ms();
+    if (!s && total) s = kl_cu_upload_items(items, n, total, block, c->st, 0);
+    double t2 = kl_clock_ms();
+    size_t koff = total;
+    for (size_t j = 0; j < n && !s; j++) {
+        const kl_value *v = g->values[ids[j]];
+        void *d = block + items[j].off;
+        if (want[v->id] == 2) {
+            const int64_t *wd = v->init->dims;
+            size_t esz = items[j].bytes / (size_t)v->init->count;
+            int64_t dims[4] = {wd[0], wd[2], wd[3], wd[1]}; /* K R S C */
+            int64_t xs[4] = {wd[1] * wd[2] * wd[3], wd[3], 1, wd[2] * wd[3]};
+            int64_t ys[4] = {wd[2] * wd[3] * wd[1], wd[3] * wd[1], wd[1], 1};
+            void *k = block + koff;
+            cudaError_t e = kc_copy_nd(k, ys, d, xs, dims, 4, esz, c->st);
+            if (e != cudaSuccess) {
+                s = kl_cu_err(e, "conv weights to [K,R,S,C]");
+                break;
+            }
+            koff += (items[j].bytes + 255) & ~(size_t)255;
+        }
+    }
+    if (!s && all) {
+        cudaError_t e = cudaStreamSynchronize(c->st);
+        if (e != cudaSuccess) s = kl_cu_err(e, "cudaStreamSynchronize (constants)");
+    }
+    if (!s)
+        kl_log(KILN_LOG_DEBUG,
+               "cuda weights: %zu tensors, %.1f MB on the device: cudaMalloc %.2f ms, convert and copy %.2f ms "
+               "(%.1f GB/s), [K,R,S,C] copies %.2f ms",
+               n, (double)all / 1e6, t1 - t0, t2 - t1, (double)total / 1e6 / (t2 - t1 > 0 ? t2 - t1 : 1e-3),
+               kl_clock_ms() - t2);
+    if (s) {
+        if (block) cudaFree(block);
+    } else if (block) {
+        pthread_mutex_lock(&ce->mu);
+        ce->block = block;
+        ce->block_bytes = all;
+        koff = total;
+        for (size_t j = 0; j < n; j++) {
+            ce->cdev[ids[j]] = block + items[j].off;
+            ce->const_bytes += items[j].bytes;
+            if (want[ids[j]] == 2) {
+                ce->cdev_krsc[ids[j]] = block + koff;
+                ce->const_bytes += items[j].bytes;
+                koff += (items[j].bytes + 255) & ~(size_t)255;
+            }
+        }
+        pthread_mutex_unlock(&ce->mu);
+    }
+    kl_free(want);
+    kl_free(items);
+    kl_free(ids);
     return s;
 }
 

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "cuda/k_attention.h"
+#include "cuda/k_common.cuh"
 
 #define FA_BM 64      /* query rows per block */
 #define FA_BN 64      /* keys per tile */
@@ -221,6 +222,7 @@ __global__ void __launch_bounds__(FA_THREADS, D == 64 ? 4 : 2) k_flash(const fa_
 #if !FA_ENABLED
     (void)p;
 #else
+    kc_pdl_wait();
     extern __shared__ __align__(16) unsigned char fa_sh[];
     constexpr int LD = D + 8, TILE = FA_BN * LD;
     __half *sQ = reinterpret_cast<__half *>(fa_sh), *sK = sQ + TILE, *sV = sK + 2 * TILE; /* K, V: 2 buffers each */
@@ -472,11 +474,11 @@ extern "C" cudaError_t kc_flash_attn(void *y, const void *q, const void *k, cons
     p.nqt = (int)((a->sq + FA_BM - 1) / FA_BM);
     unsigned grid = (unsigned)(a->b * a->h * p.nqt);
     if (a->d == 64) {
-        if (p.rel_kw) k_flash<64, true><<<grid, FA_THREADS, fa_smem_bytes(64) + fa_rel_smem_bytes(), stream>>>(p);
-        else k_flash<64, false><<<grid, FA_THREADS, fa_smem_bytes(64), stream>>>(p);
+        if (p.rel_kw) kc_launch(k_flash<64, true>, grid, FA_THREADS, fa_smem_bytes(64) + fa_rel_smem_bytes(), stream, p);
+        else kc_launch(k_flash<64, false>, grid, FA_THREADS, fa_smem_bytes(64), stream, p);
     } else {
-        if (p.rel_kw) k_flash<128, true><<<grid, FA_THREADS, fa_smem_bytes(128) + fa_rel_smem_bytes(), stream>>>(p);
-        else k_flash<128, false><<<grid, FA_THREADS, fa_smem_bytes(128), stream>>>(p);
+        if (p.rel_kw) kc_launch(k_flash<128, true>, grid, FA_THREADS, fa_smem_bytes(128) + fa_rel_smem_bytes(), stream, p);
+        else kc_launch(k_flash<128, false>, grid, FA_THREADS, fa_smem_bytes(128), stream, p);
     }
     return cudaGetLastError();
 }

@@ -25,6 +25,41 @@ static inline unsigned kc_blocks(int64_t work, int threads) {
     return b < 1 ? 1u : (unsigned)b;
 }
 
+/* ---- programmatic dependent launch (sm_90) -------------------------------------------
+ * A kernel launched with kc_launch may be started by the GPU before the
+ * kernel ahead of it on the stream has finished (its blocks are placed and
+ * wait), so the launch latency between the two overlaps the first one's
+ * tail; in a CUDA graph the edge becomes a programmatic one.  Every kernel
+ * launched that way calls kc_pdl_wait() before it touches memory: it
+ * returns once the previous kernel has completed and its writes are
+ * visible.  On by default on sm_90+; KILN_CUDA_PDL=0 turns it off. */
+static __device__ __forceinline__ void kc_pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+extern "C" int kc_pdl_enabled(void);
+
+template <typename... KP, typename... A>
+static inline void kc_launch(void (*k)(KP...), dim3 grid, dim3 block, size_t smem, cudaStream_t st, A... args) {
+    if (kc_pdl_enabled()) {
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = grid;
+        cfg.blockDim = block;
+        cfg.dynamicSmemBytes = smem;
+        cfg.stream = st;
+        cudaLaunchAttribute at[1];
+        at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[0].val.programmaticStreamSerializationAllowed = 1;
+        cfg.attrs = at;
+        cfg.numAttrs = 1;
+        (void)cudaLaunchKernelEx(&cfg, k, args...); /* an error stays the last error: callers read it */
+    } else {
+        k<<<grid, block, smem, st>>>(args...);
+    }
+}
+
 /* True if p is aligned to `a` bytes. */
 static inline bool kc_aligned(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
 

@@ -7,6 +7,9 @@
  * (re-read from L1/L2); a reduced middle axis with inner > 1 one thread
  * (softmax) or one block column (reduce) per output.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cuda/k_common.cuh"
 
 /* ---- softmax --------------------------------------------------------------------------- */
@@ -151,6 +154,7 @@ static __device__ __forceinline__ float ln_out(const ln_args &a, float v, float 
 
 /* One warp per row of cols <= 32 * N values. */
 template <typename T, int N> __global__ void k_layernorm_warp(const ln_args a) {
+    kc_pdl_wait();
     int lane = threadIdx.x & 31;
     int64_t wid = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5, nw = ((int64_t)gridDim.x * blockDim.x) >> 5;
     float rc = 1.0f / (float)a.cols;
@@ -184,6 +188,7 @@ template <typename T, int N> __global__ void k_layernorm_warp(const ln_args a) {
  * per 16-byte access (ViT's 768-wide float16 rows: 3 accesses per lane
  * instead of 24 two-byte ones), the row kept in registers. */
 template <typename T, int NC> __global__ void k_layernorm_warp8(const ln_args a) {
+    kc_pdl_wait();
     int lane = threadIdx.x & 31;
     int64_t wid = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5, nw = ((int64_t)gridDim.x * blockDim.x) >> 5;
     float rc = 1.0f / (float)a.cols;
@@ -231,6 +236,7 @@ template <typename T, int NC> __global__ void k_layernorm_warp8(const ln_args a)
 
 /* One block per row. */
 template <typename T> __global__ void k_layernorm_block(const ln_args a) {
+    kc_pdl_wait();
     __shared__ float sh[32];
     float rc = 1.0f / (float)a.cols;
     for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
@@ -254,22 +260,22 @@ template <typename T> __global__ void k_layernorm_block(const ln_args a) {
 template <typename T> static void layernorm_launch(const ln_args &a, cudaStream_t stream) {
     if (a.cols > 1024) {
         unsigned g = (unsigned)(a.rows < KC_MAX_BLOCKS ? a.rows : KC_MAX_BLOCKS);
-        k_layernorm_block<T><<<g, 512, 0, stream>>>(a);
+        kc_launch(k_layernorm_block<T>, g, 512, 0, stream, a);
         return;
     }
     unsigned g = kc_blocks(a.rows * 32, KC_THREADS);
     const size_t al = 16;
     if (a.cols % 8 == 0 && (size_t)a.cols * sizeof(T) % al == 0 && kc_aligned(a.x, al) && kc_aligned(a.y, al) &&
         (!a.scale || kc_aligned(a.scale, al)) && (!a.bias || kc_aligned(a.bias, al))) {
-        if (a.cols <= 256) k_layernorm_warp8<T, 1><<<g, KC_THREADS, 0, stream>>>(a);
-        else if (a.cols <= 512) k_layernorm_warp8<T, 2><<<g, KC_THREADS, 0, stream>>>(a);
-        else if (a.cols <= 768) k_layernorm_warp8<T, 3><<<g, KC_THREADS, 0, stream>>>(a);
-        else k_layernorm_warp8<T, 4><<<g, KC_THREADS, 0, stream>>>(a);
+        if (a.cols <= 256) kc_launch(k_layernorm_warp8<T, 1>, g, KC_THREADS, 0, stream, a);
+        else if (a.cols <= 512) kc_launch(k_layernorm_warp8<T, 2>, g, KC_THREADS, 0, stream, a);
+        else if (a.cols <= 768) kc_launch(k_layernorm_warp8<T, 3>, g, KC_THREADS, 0, stream, a);
+        else kc_launch(k_layernorm_warp8<T, 4>, g, KC_THREADS, 0, stream, a);
         return;
     }
-    if (a.cols <= 128) k_layernorm_warp<T, 4><<<g, KC_THREADS, 0, stream>>>(a);
-    else if (a.cols <= 512) k_layernorm_warp<T, 16><<<g, KC_THREADS, 0, stream>>>(a);
-    else k_layernorm_warp<T, 32><<<g, KC_THREADS, 0, stream>>>(a);
+    if (a.cols <= 128) kc_launch(k_layernorm_warp<T, 4>, g, KC_THREADS, 0, stream, a);
+    else if (a.cols <= 512) kc_launch(k_layernorm_warp<T, 16>, g, KC_THREADS, 0, stream, a);
+    else kc_launch(k_layernorm_warp<T, 32>, g, KC_THREADS, 0, stream, a);
 }
 
 extern "C" cudaError_t kc_layernorm(void *y, const void *x, const void *scale, const void *bias, int64_t rows,
@@ -389,4 +395,19 @@ extern "C" cudaError_t kc_reduce(void *y, const void *x, int64_t outer, int64_t 
 extern "C" cudaError_t kc_global_pool(void *y, const void *x, int64_t rows, int64_t inner, int is_max, kc_dtype t,
                                       cudaStream_t stream) {
     return kc_reduce(y, x, rows, inner, 1, is_max ? 2 : 1, t, stream);
+}
+
+/* Programmatic dependent launch (k_common.cuh): on for sm_90+ unless
+ * KILN_CUDA_PDL=0; decided once per process on the current device. */
+extern "C" int kc_pdl_enabled(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("KILN_CUDA_PDL");
+        int dev = 0, major = 0;
+        bool sm90 = cudaGetDevice(&dev) == cudaSuccess &&
+                    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
+        cudaGetLastError();
+        on = sm90 && !(e && strcmp(e, "0") == 0);
+    }
+    return on;
 }

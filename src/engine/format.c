@@ -224,7 +224,7 @@ kiln_status kl_engine_writer_finish(kl_engine_writer *w, void **bytes, size_t *s
     for (size_t i = 0; i < w->n_secs; i++)
         if (w->secs[i].size) memcpy(buf + w->secs[i].offset, w->secs[i].data, w->secs[i].size);
     kl_put64(buf + KL_ENGINE_CHECKSUM_OFFSET,
-             kl_kh64(buf + KL_ENGINE_CHECKED_FROM, (size_t)total - KL_ENGINE_CHECKED_FROM, 0));
+             kl_kh64c(buf + KL_ENGINE_CHECKED_FROM, (size_t)total - KL_ENGINE_CHECKED_FROM, 0));
     *bytes = buf;
     *size = (size_t)total;
     return KILN_OK;
@@ -268,25 +268,25 @@ kiln_status kl_engine_writer_save(kl_engine_writer *w, const char *path) {
     /* Stream: header, then each section after zero padding, hashing what
      * follows the checksum field; the checksum is patched in at the end. */
     kl_writer_header(w, total, hdr);
-    kl_kh64_state h;
-    kl_kh64_init(&h, 0);
-    kl_kh64_update(&h, hdr + KL_ENGINE_CHECKED_FROM, hsize - KL_ENGINE_CHECKED_FROM);
+    kl_kh64c_state h;
+    kl_kh64c_init(&h);
+    kl_kh64c_update(&h, hdr + KL_ENGINE_CHECKED_FROM, hsize - KL_ENGINE_CHECKED_FROM);
     static const uint8_t zeros[KL_ENGINE_ALIGN];
     uint64_t pos = hsize;
     int rc = kl_write_all(fd, hdr, hsize);
     for (size_t i = 0; i < w->n_secs && rc == 0; i++) {
         size_t pad = (size_t)(w->secs[i].offset - pos);
-        kl_kh64_update(&h, zeros, pad);
+        kl_kh64c_update(&h, zeros, pad);
         rc = kl_write_all(fd, zeros, pad);
         if (rc == 0 && w->secs[i].size) {
-            kl_kh64_update(&h, w->secs[i].data, w->secs[i].size);
+            kl_kh64c_update(&h, w->secs[i].data, w->secs[i].size);
             rc = kl_write_all(fd, w->secs[i].data, w->secs[i].size);
         }
         pos = w->secs[i].offset + w->secs[i].size;
     }
     if (rc == 0) {
         uint8_t sum[8];
-        kl_put64(sum, kl_kh64_final(&h));
+        kl_put64(sum, kl_kh64c_final(&h));
         rc = pwrite(fd, sum, 8, KL_ENGINE_CHECKSUM_OFFSET) == 8 ? 0 : -1;
     }
     if (rc == 0) rc = fchmod(fd, 0644);
@@ -405,7 +405,7 @@ static kiln_status kl_engine_validate(const uint8_t *b, size_t size, unsigned ve
                          count, (unsigned long long)table_end, size);
     f->checksum = kl_get64(b + KL_ENGINE_CHECKSUM_OFFSET);
     if (!(verify & KL_ENGINE_VERIFY_NO_CHECKSUM)) {
-        uint64_t sum = kl_kh64(b + KL_ENGINE_CHECKED_FROM, size - KL_ENGINE_CHECKED_FROM, 0);
+        uint64_t sum = kl_kh64c(b + KL_ENGINE_CHECKED_FROM, size - KL_ENGINE_CHECKED_FROM, 0);
         if (sum != f->checksum)
             return kl_errorf(KILN_ERR_PARSE, "engine checksum mismatch (stored %016llx, computed %016llx): the file is corrupt",
                              (unsigned long long)f->checksum, (unsigned long long)sum);

@@ -11,13 +11,15 @@
  *   offset  size  field
  *   ------  ----  ---------------------------------------------------------
  *        0     8  magic "KILNENG\0"
- *        8     4  u32 format version (KL_ENGINE_FORMAT_VERSION = 1)
+ *        8     4  u32 format version (KL_ENGINE_FORMAT_VERSION = 2)
  *       12     4  u32 byte-order mark 0x01020304 (bytes 04 03 02 01)
  *       16     8  u64 file size (the whole file, header included)
  *       24     4  u32 section count N (1..KL_ENGINE_MAX_SECTIONS)
  *       28     4  u32 header size H (64 in version 1; the table starts at H)
- *       32     8  u64 checksum: KH64 (src/core/hash.h, seed 0) of every byte
- *                 from offset 40 to the end of the file
+ *       32     8  u64 checksum: chunked KH64 (kl_kh64c, src/core/hash.h: 4 MiB
+ *                 chunks hashed apart, so a large engine is verified on
+ *                 several threads) of every byte from offset 40 to the end
+ *                 of the file (version 1: plain KH64, seed 0)
  *       40    24  reserved, zero
  *        H  24*N  section table, N entries of
  *                   u32 kind, u32 flags, u64 offset, u64 size
@@ -36,7 +38,7 @@
  * its bytes are covered by the checksum.
  *
  * Versioning: the format version changes when the header, the table or the
- * META encoding changes incompatibly; this kiln reads version 1 only.  New
+ * META encoding changes incompatibly; this kiln reads version 2 only (version 1 differs in the checksum).  New
  * section kinds do not change the version.
  */
 #ifndef KL_ENGINE_FORMAT_H
@@ -45,7 +47,7 @@
 #include "core/core.h"
 
 #define KL_ENGINE_MAGIC "KILNENG"        /* 8 bytes with the NUL */
-#define KL_ENGINE_FORMAT_VERSION 1u
+#define KL_ENGINE_FORMAT_VERSION 2u
 #define KL_ENGINE_BOM 0x01020304u
 #define KL_ENGINE_HEADER_SIZE 64u
 #define KL_ENGINE_ENTRY_SIZE 24u         /* one section table entry */

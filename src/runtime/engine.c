@@ -440,12 +440,18 @@ KILN_API kiln_status kiln_engine_load(const char *path, kiln_engine **out) {
     kiln_engine *e = kl_calloc(1, sizeof *e);
     if (!e) return KILN_ERR_NO_MEMORY;
     kl_arena_init(&e->arena);
+    double t0 = kl_clock_ms();
     kiln_status s = kl_engine_file_map(path, &e->file);
     if (s) {
         kl_engine_free(e);
         return s;
     }
-    return kl_engine_finish_open(e, path, out);
+    double t1 = kl_clock_ms();
+    s = kl_engine_finish_open(e, path, out);
+    if (!s)
+        kl_log(KILN_LOG_DEBUG, "engine load %s: map and checksum %.2f ms, graph, tactics, plans and device state %.2f ms",
+               path, t1 - t0, kl_clock_ms() - t1);
+    return s;
 }
 
 KILN_API kiln_status kiln_engine_load_from_memory(const void *data, size_t size, kiln_engine **out) {

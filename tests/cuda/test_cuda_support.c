@@ -2,11 +2,14 @@
  * (ONNX conformance models), what it says when no GPU is present, and that
  * a build asking for it either gets cuda layers (GPU) or a clear refusal. */
 #include <dirent.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/provider.h"
 #include "cuda/cuda.h"
+#include "cuda/upload.h"
 #include "harness.h"
 #include "onnx/onnx.h"
 
@@ -173,11 +176,85 @@ static void test_availability(void) {
     KT_CHECK(found);
 }
 
+/* The host half of the constant upload: float32 -> float16 (F16C where the
+ * CPU has it) equals the portable conversion bit for bit, specials and
+ * ties included; staging chunks cut anywhere (64-byte multiples) hold the
+ * items' bytes at their offsets. */
+static uint32_t g_rs = 12345;
+static uint32_t rnd32(void) {
+    g_rs ^= g_rs << 13;
+    g_rs ^= g_rs >> 17;
+    g_rs ^= g_rs << 5;
+    return g_rs;
+}
+
+static void test_upload_host(void) {
+    enum { N = 4099 };
+    static float f[N];
+    static uint16_t h[N];
+    const float special[] = {0.0f, -0.0f, 1.0f, 65504.0f, 65519.0f, 65520.0f, 1e9f, -1e9f, 6.1e-5f, 5.96e-8f, 2.98e-8f,
+                             2.99e-8f, 1e-10f, 1.00048828125f, 1.00146484375f, 3.14159f};
+    size_t ns = sizeof special / sizeof special[0];
+    for (size_t i = 0; i < N; i++) {
+        if (i < ns) f[i] = special[i];
+        else {
+            uint32_t b = rnd32();
+            memcpy(&f[i], &b, 4);
+            if (i % 3 == 0) f[i] = (float)((int32_t)rnd32()) / 2147483648.0f * 100.0f;
+        }
+    }
+    f[N - 1] = INFINITY;
+    f[N - 2] = -INFINITY;
+    f[N - 3] = NAN;
+    kl_cu_f32_to_f16(h, f, N);
+    int bad = 0;
+    for (size_t i = 0; i < N; i++) {
+        uint16_t want = kl_f32_to_f16(f[i]);
+        bool nan = f[i] != f[i];
+        bool ok = nan ? ((h[i] & 0x7c00) == 0x7c00 && (h[i] & 0x3ff)) : h[i] == want;
+        if (!ok && bad++ < 5) fprintf(stderr, "    f32 %a: f16 0x%04x, want 0x%04x\n", (double)f[i], h[i], want);
+    }
+    KT_CHECK_EQ_INT(bad, 0);
+
+    /* items: float16 conversions and raw copies of odd sizes at 256-byte offsets */
+    enum { NI = 9 };
+    kl_cu_up_item it[NI];
+    static uint8_t raw[NI][3000];
+    size_t total = 0;
+    for (int i = 0; i < NI; i++) {
+        for (size_t k = 0; k < sizeof raw[i]; k++) raw[i][k] = (uint8_t)rnd32();
+        it[i].f32_to_f16 = i % 2 == 0;
+        it[i].src = it[i].f32_to_f16 ? (const void *)(f + i * 37) : (const void *)raw[i];
+        it[i].bytes = it[i].f32_to_f16 ? 2 * (size_t)(1 + rnd32() % 1400) : 1 + rnd32() % 2999;
+        it[i].off = total;
+        total += (it[i].bytes + 255) & ~(size_t)255;
+    }
+    static uint8_t want[NI * 3072], got[NI * 3072];
+    memset(want, 0xAB, sizeof want);
+    for (int i = 0; i < NI; i++) {
+        if (it[i].f32_to_f16) kl_cu_f32_to_f16((uint16_t *)(want + it[i].off), it[i].src, it[i].bytes / 2);
+        else memcpy(want + it[i].off, it[i].src, it[i].bytes);
+    }
+    for (int trial = 0; trial < 20; trial++) {
+        memset(got, 0xAB, sizeof got);
+        size_t lo = 0;
+        while (lo < total) {
+            size_t hi = trial == 0 ? total : KL_MIN(total, lo + 64 * (1 + rnd32() % 40));
+            kl_cu_upload_fill(it, NI, lo, hi, got + lo);
+            lo = hi;
+        }
+        int diff = 0;
+        for (int i = 0; i < NI; i++) diff += memcmp(got + it[i].off, want + it[i].off, it[i].bytes) != 0;
+        KT_CHECK_EQ_INT(diff, 0);
+    }
+}
+
 int main(void) {
     const char *shared = getenv("KILN_SHARED_DIR");
     snprintf(g_root, sizeof g_root, "%s/onnx-backend-tests/node", shared ? shared : "../shared");
     KT_RUN(test_claims);
     KT_RUN(test_fallback_list);
     KT_RUN(test_availability);
+    KT_RUN(test_upload_host);
     return kt_summary();
 }

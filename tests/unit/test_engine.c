@@ -514,7 +514,7 @@ static void test_bad_engines(void) {
     memcpy(b, bytes, size);
     uint64_t huge = (uint64_t)size * 4;
     memcpy(b + 64 + 16, &huge, 8); /* first table entry's size */
-    uint64_t ck = kl_kh64(b + KL_ENGINE_CHECKED_FROM, size - KL_ENGINE_CHECKED_FROM, 0);
+    uint64_t ck = kl_kh64c(b + KL_ENGINE_CHECKED_FROM, size - KL_ENGINE_CHECKED_FROM, 0);
     memcpy(b + KL_ENGINE_CHECKSUM_OFFSET, &ck, 8);
     KT_CHECK_EQ_INT(kiln_engine_load_from_memory(b, size, &l), KILN_ERR_PARSE);
     KT_CHECK_CONTAINS(kiln_last_error(), "section");

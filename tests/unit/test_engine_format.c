@@ -212,8 +212,55 @@ typedef struct raw_sec {
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
 static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
 
+/* The engine checksum (format 2) from the reference KH64: 4 MiB chunks,
+ * chunk i with seed i, then the chunk values (8 little-endian bytes each)
+ * with seed 0. */
+static uint64_t ref_kh64c(const uint8_t *p, size_t n) {
+    const size_t chunk = (size_t)4 << 20;
+    size_t nc = n ? (n + chunk - 1) / chunk : 1;
+    uint8_t *vals = malloc(nc * 8);
+    for (size_t i = 0; i < nc; i++) {
+        size_t len = n - i * chunk < chunk ? n - i * chunk : chunk;
+        uint64_t v = ref_kh64(p + i * chunk, n ? len : 0, i);
+        for (int k = 0; k < 8; k++) vals[i * 8 + k] = (uint8_t)(v >> (8 * k));
+    }
+    uint64_t r = ref_kh64(vals, nc * 8, 0);
+    free(vals);
+    return r;
+}
+
 /* Fix the checksum field after editing bytes. */
-static void reseal(uint8_t *b, size_t n) { put64(b + 32, ref_kh64(b + 40, n - 40, 0)); }
+static void reseal(uint8_t *b, size_t n) { put64(b + 32, ref_kh64c(b + 40, n - 40)); }
+
+/* The chunked checksum: one shot on 1..8 threads and streaming in uneven
+ * pieces equal the reference, across chunk boundaries. */
+static void test_kh64_chunked(void) {
+    const size_t chunk = (size_t)4 << 20;
+    size_t n = 3 * chunk + 4099;
+    uint8_t *buf = malloc(n);
+    uint64_t r = 0x243F6A8885A308D3ull;
+    for (size_t i = 0; i < n; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        buf[i] = (uint8_t)r;
+    }
+    const size_t sizes[] = {0, 1, 1000, chunk - 1, chunk, chunk + 1, 2 * chunk, 2 * chunk + 77, n};
+    for (size_t si = 0; si < KL_ARRAY_LEN(sizes); si++) {
+        size_t len = sizes[si];
+        uint64_t want = ref_kh64c(buf, len);
+        for (int t = 1; t <= 8; t *= 2) KT_CHECK(kl_kh64c(buf, len, t) == want);
+        KT_CHECK(kl_kh64c(buf, len, 0) == want);
+        kl_kh64c_state st;
+        kl_kh64c_init(&st);
+        for (size_t pos = 0, step = 1; pos < len; pos += step, step = step * 131 % 1500007 + 1)
+            kl_kh64c_update(&st, buf + pos, KL_MIN(step, len - pos));
+        KT_CHECK(kl_kh64c_final(&st) == want);
+    }
+    /* a flipped bit in the last chunk changes it */
+    uint64_t base = kl_kh64c(buf, n, 4);
+    buf[n - 5] ^= 1;
+    KT_CHECK(kl_kh64c(buf, n, 4) != base);
+    free(buf);
+}
 
 /* Build a file by hand (independent of the writer): header, table, sections. */
 static uint8_t *raw_engine(const raw_sec *secs, size_t n, size_t *size) {
@@ -227,7 +274,7 @@ static uint8_t *raw_engine(const raw_sec *secs, size_t n, size_t *size) {
     }
     uint8_t *b = calloc(1, end);
     memcpy(b, "KILNENG", 8);
-    put32(b + 8, 1);
+    put32(b + 8, 2);
     put32(b + 12, 0x01020304);
     put64(b + 16, end);
     put32(b + 24, (uint32_t)n);
@@ -316,7 +363,7 @@ static void test_refusals_header(void) {
     memcpy(c, b, n);
     put32(c + 8, 7);
     reseal(c, n);
-    expect_refusal(c, n, KILN_ERR_ENGINE_MISMATCH, "engine format version 7, this kiln reads version 1: rebuild the engine");
+    expect_refusal(c, n, KILN_ERR_ENGINE_MISMATCH, "engine format version 7, this kiln reads version 2: rebuild the engine");
 
     memcpy(c, b, n);
     put32(c + 12, 0x04030201);
@@ -340,7 +387,7 @@ static void test_refusals_header(void) {
 
     memcpy(c, b, n); /* one bit flipped in the weights */
     c[n - 10] ^= 1;
-    uint64_t stored = ref_kh64(b + 40, n - 40, 0), computed = ref_kh64(c + 40, n - 40, 0);
+    uint64_t stored = ref_kh64c(b + 40, n - 40), computed = ref_kh64c(c + 40, n - 40);
     snprintf(msg, sizeof msg, "engine checksum mismatch (stored %016llx, computed %016llx): the file is corrupt",
              (unsigned long long)stored, (unsigned long long)computed);
     expect_refusal(c, n, KILN_ERR_PARSE, msg);
@@ -517,12 +564,12 @@ static void test_writer_roundtrip(void) {
     const uint8_t *b = bytes;
     /* byte layout */
     KT_CHECK(memcmp(b, "KILNENG\0", 8) == 0);
-    KT_CHECK(b[8] == 1 && b[9] == 0 && b[10] == 0 && b[11] == 0);
+    KT_CHECK(b[8] == 2 && b[9] == 0 && b[10] == 0 && b[11] == 0);
     KT_CHECK(b[12] == 4 && b[13] == 3 && b[14] == 2 && b[15] == 1);
     uint64_t fsize = 0, sum = 0;
     for (int i = 7; i >= 0; i--) fsize = fsize << 8 | b[16 + i], sum = sum << 8 | b[32 + i];
     KT_CHECK(fsize == n);
-    KT_CHECK(sum == ref_kh64(b + 40, n - 40, 0));
+    KT_CHECK(sum == ref_kh64c(b + 40, n - 40));
     KT_CHECK(b[24] == 5 && b[28] == 64);
     kl_engine_file f;
     KT_CHECK_EQ_INT(kl_engine_file_open(bytes, n, &f), KILN_OK);
@@ -727,6 +774,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof weights; i++) weights[i] = (uint8_t)(i * 7);
     KT_RUN(test_sha256_fips);
     KT_RUN(test_kh64_reference);
+    KT_RUN(test_kh64_chunked);
     KT_RUN(test_hand_made_opens);
     KT_RUN(test_refusals_header);
     KT_RUN(test_refusals_sections);
