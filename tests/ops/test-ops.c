@@ -5,7 +5,7 @@
  * supports, every applicable conv tactic, with 1 and 2 threads.  Outputs,
  * packed buffers and workspaces sit between sentinel words that must survive.
  *
- *   test-ops [-o sgemm|batch|act|conv|attn|pool|misc] [-p PATTERN]... [--quick] [-v]
+ *   test-ops [-o sgemm|batch|act|conv|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]
  *   test-ops support          list ISA levels and tactics
  *
  * Each case has a canonical string, e.g.
@@ -29,6 +29,7 @@
 
 #include "core/core.h"
 #include "cpu/ref/nn.h"
+#include "cpu/ref/tensor.h"
 #include "cpu/threadpool.h"
 #include "cpu/x86/attn.h"
 #include "cpu/x86/conv.h"
@@ -881,6 +882,79 @@ static void support(void) {
     printf("\n");
 }
 
+/* ---- copy: the tensor family's strided copies over the pool ------------------------ */
+
+/* kl_tz_strided_mt on 2 threads against kl_tz_strided (one thread) for the
+ * copies of Transpose, Concat (an input into its slab of the output),
+ * Slice with steps and Reshape, at sizes past the 1 MiB threshold and
+ * under it, elements of 1, 2, 4 and 8 bytes; bytes outside the copied
+ * elements must stay as they were. */
+static void copy_case(const char *what, kiln_dtype dt, int rank, const int64_t *dims, const int64_t *sstr,
+                      int64_t soff, const int64_t *dstr, int64_t doff, int64_t src_n, int64_t dst_n) {
+    char name[160];
+    snprintf(name, sizeof name, "copy(%s,dtype=%s,n=%lld)", what, kiln_dtype_name(dt), (long long)dst_n);
+    if (!selected("copy", name)) {
+        g_skipped_filter++;
+        return;
+    }
+    g_cases++;
+    kl_rt *src = NULL, *a = NULL, *b = NULL;
+    if (kl_rt_tensor(dt, 1, &src_n, &src) || kl_rt_tensor(dt, 1, &dst_n, &a) || kl_rt_tensor(dt, 1, &dst_n, &b)) {
+        fail(name, "no memory");
+        goto done;
+    }
+    uint32_t seed = 7767517;
+    for (size_t i = 0; i < src->nbytes; i++) ((uint8_t *)src->data)[i] = (uint8_t)((seed = seed * 1664525u + 1013904223u) >> 24);
+    memset(a->data, 0xA5, a->nbytes);
+    memset(b->data, 0xA5, b->nbytes);
+    if (kl_tz_strided(a, doff, dstr, src, soff, sstr, rank, dims) ||
+        kl_tz_strided_mt(g_pools[2], b, doff, dstr, src, soff, sstr, rank, dims)) {
+        fail(name, "%s", kl_error_message());
+        goto done;
+    }
+    if (memcmp(a->data, b->data, a->nbytes)) fail(name, "differs from the one-thread copy");
+    if (dt == KILN_DTYPE_FLOAT) { /* the one-thread copy itself, element by element */
+        int64_t idx[KILN_MAX_RANK] = {0}, bad = 0;
+        for (int64_t o = 0;; o++) {
+            int64_t so = soff, dof = doff;
+            for (int k = 0; k < rank; k++) so += idx[k] * sstr[k], dof += idx[k] * dstr[k];
+            bad += memcmp((float *)a->data + dof, (float *)src->data + so, 4) != 0;
+            int k = rank - 1;
+            for (; k >= 0 && ++idx[k] == dims[k]; k--) idx[k] = 0;
+            if (k < 0) break;
+        }
+        if (bad) fail(name, "%lld elements wrong", (long long)bad);
+    }
+done:
+    kl_rt_unref(src);
+    kl_rt_unref(a);
+    kl_rt_unref(b);
+}
+
+static void test_copy(void) {
+    static const kiln_dtype dts[] = {KILN_DTYPE_FLOAT, KILN_DTYPE_UINT8, KILN_DTYPE_FLOAT16, KILN_DTYPE_INT64};
+    for (size_t t = 0; t < sizeof dts / sizeof dts[0]; t++) {
+        kiln_dtype dt = dts[t];
+        /* Concat input [8, 37, 61, 67] into channels [20, 57) of [8, 80, 61, 67] */
+        int64_t cd[4] = {8, 37, 61, 67}, cs[4] = {37 * 61 * 67, 61 * 67, 67, 1}, co[4] = {80 * 61 * 67, 61 * 67, 67, 1};
+        copy_case("concat_b8", dt, 4, cd, cs, 0, co, 20 * 61 * 67, 8 * 37 * 61 * 67, 8 * 80 * 61 * 67);
+        /* the same at batch 1: one contiguous run cut into pieces */
+        int64_t cd1[4] = {1, 77, 61, 67};
+        copy_case("concat_b1", dt, 4, cd1, cs, 0, co, 3 * 61 * 67, 77 * 61 * 67, 80 * 61 * 67);
+        /* Transpose [3, 300, 257] -> (2, 0, 1): source strides permuted */
+        int64_t td[3] = {257, 3, 300}, ts[3] = {1, 300 * 257, 257}, to[3] = {3 * 300, 300, 1};
+        copy_case("transpose", dt, 3, td, ts, 0, to, 0, 3 * 300 * 257, 3 * 300 * 257);
+        /* Slice of a [6, 1000, 130] tensor: rows 1..999 step 2, columns 3.. step 3 */
+        int64_t sd[3] = {6, 499, 43}, ss[3] = {1000 * 130, 2 * 130, 3}, so[3] = {499 * 43, 43, 1};
+        copy_case("slice_steps", dt, 3, sd, ss, 130 + 3, so, 0, 6 * 1000 * 130, 6 * 499 * 43);
+        /* Reshape-like plain copy, 1.5 MiB and more; and a small one (one thread) */
+        int64_t n1 = 3 * 131072 + 5, one = 1;
+        copy_case("flat", dt, 1, &n1, &one, 0, &one, 0, n1, n1);
+        int64_t n2 = 1000;
+        copy_case("flat_small", dt, 1, &n2, &one, 0, &one, 0, n2, n2);
+    }
+}
+
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc)
@@ -895,7 +969,7 @@ int main(int argc, char **argv) {
             support();
             return 0;
         } else {
-            fprintf(stderr, "usage: test-ops [support] [-o sgemm|batch|act|conv|attn|pool|misc] [-p PATTERN]... [--quick] [-v]\n");
+            fprintf(stderr, "usage: test-ops [support] [-o sgemm|batch|act|conv|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]\n");
             return 2;
         }
     }
@@ -912,6 +986,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nisa; i++) fprintf(stderr, " %s", kl_isa_name(isas[i]));
     fprintf(stderr, "%s\n", g_quick ? " (quick sweep)" : "");
     test_misc();
+    test_copy();
     test_pool();
     test_act();
     test_sgemm();

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cpu/ref/tensor.h"
+#include "cpu/threadpool.h"
 
 /* ---- shared helpers ------------------------------------------------------------ */
 
@@ -57,25 +58,33 @@ void kl_tz_strides(int rank, const int64_t *dims, int64_t *strides) {
     }
 }
 
+/* dims/strides of a strided copy with unit axes dropped and adjacent
+ * axes merged where both sides allow: *r axes left (0: one element). */
+static void kl_tz_collapse(const int64_t *dstr, const int64_t *sstr, int rank, const int64_t *dims, int64_t *d,
+                           int64_t *ds, int64_t *ss, int *r) {
+    *r = 0;
+    for (int k = 0; k < rank; k++) {
+        if (dims[k] == 1) continue;
+        if (*r > 0 && ds[*r - 1] == dstr[k] * dims[k] && ss[*r - 1] == sstr[k] * dims[k]) {
+            d[*r - 1] *= dims[k];
+            ds[*r - 1] = dstr[k];
+            ss[*r - 1] = sstr[k];
+        } else {
+            d[*r] = dims[k];
+            ds[*r] = dstr[k];
+            ss[*r] = sstr[k];
+            (*r)++;
+        }
+    }
+}
+
 kiln_status kl_tz_strided(kl_rt *dst, int64_t doff, const int64_t *dstr, const kl_rt *src, int64_t soff,
                           const int64_t *sstr, int rank, const int64_t *dims) {
     int64_t d[2 * KILN_MAX_RANK], ds[2 * KILN_MAX_RANK], ss[2 * KILN_MAX_RANK];
-    int r = 0;
+    int r;
     for (int k = 0; k < rank; k++)
         if (dims[k] == 0) return KILN_OK;
-    for (int k = 0; k < rank; k++) {
-        if (dims[k] == 1) continue;
-        if (r > 0 && ds[r - 1] == dstr[k] * dims[k] && ss[r - 1] == sstr[k] * dims[k]) {
-            d[r - 1] *= dims[k];
-            ds[r - 1] = dstr[k];
-            ss[r - 1] = sstr[k];
-        } else {
-            d[r] = dims[k];
-            ds[r] = dstr[k];
-            ss[r] = sstr[k];
-            r++;
-        }
-    }
+    kl_tz_collapse(dstr, sstr, rank, dims, d, ds, ss, &r);
     if (r == 0) return kl_tz_copy(dst, doff, src, soff, 1);
     size_t es = kl_tz_esize(src->dtype);
     int64_t n = d[r - 1], ids = ds[r - 1], iss = ss[r - 1];
@@ -110,6 +119,88 @@ kiln_status kl_tz_strided(kl_rt *dst, int64_t doff, const int64_t *dstr, const k
     }
 }
 
+/* ---- the same over a thread pool, for large copies ------------------------------ */
+
+#define KL_TZ_MT_BYTES ((size_t)1 << 20) /* smaller copies stay on the calling thread */
+#define KL_TZ_MT_PIECE ((size_t)1 << 18) /* bytes of a piece of a contiguous row */
+
+typedef struct kl_tz_mt {
+    uint8_t *dp;
+    const uint8_t *sp;
+    size_t es;
+    int r;
+    int64_t d[2 * KILN_MAX_RANK], ds[2 * KILN_MAX_RANK], ss[2 * KILN_MAX_RANK];
+    int64_t doff, soff, pieces, plen; /* each row of d[r-1] elements in pieces of plen */
+} kl_tz_mt;
+
+/* Items [b, e): item i is piece i % pieces of row i / pieces (row-major
+ * over the outer axes d[0..r-2]). */
+static void kl_tz_mt_task(void *arg, size_t b, size_t e, int tid) {
+    const kl_tz_mt *m = arg;
+    (void)tid;
+    int64_t n = m->d[m->r - 1], ids = m->ds[m->r - 1], iss = m->ss[m->r - 1];
+    size_t es = m->es;
+    for (size_t it = b; it < e; it++) {
+        int64_t row = (int64_t)it / m->pieces, p0 = ((int64_t)it % m->pieces) * m->plen;
+        int64_t p1 = KL_MIN(n, p0 + m->plen), doff = m->doff, soff = m->soff;
+        for (int k = m->r - 2; k >= 0; k--) {
+            int64_t q = row % m->d[k];
+            row /= m->d[k];
+            doff += q * m->ds[k];
+            soff += q * m->ss[k];
+        }
+        uint8_t *dp = m->dp;
+        const uint8_t *sp = m->sp;
+        if (ids == 1 && iss == 1) {
+            memcpy(dp + (size_t)(doff + p0) * es, sp + (size_t)(soff + p0) * es, (size_t)(p1 - p0) * es);
+            continue;
+        }
+        for (int64_t i = p0; i < p1; i++) {
+            uint8_t *o = dp + (size_t)(doff + i * ids) * es;
+            const uint8_t *q = sp + (size_t)(soff + i * iss) * es;
+            switch (es) {
+            case 1: *o = *q; break;
+            case 2: memcpy(o, q, 2); break;
+            case 4: memcpy(o, q, 4); break;
+            default: memcpy(o, q, 8); break;
+            }
+        }
+    }
+}
+
+kiln_status kl_tz_strided_mt(struct kl_pool *pool, kl_rt *dst, int64_t doff, const int64_t *dstr, const kl_rt *src,
+                             int64_t soff, const int64_t *sstr, int rank, const int64_t *dims) {
+    size_t es = kl_tz_esize(src->dtype);
+    int64_t count = 1;
+    for (int k = 0; k < rank; k++) count = kl_tz_mulw(count, dims[k]);
+    int threads = kl_pool_threads(pool);
+    if (threads < 2 || count <= 0 || (es != 1 && es != 2 && es != 4 && es != 8) ||
+        (size_t)count * es < KL_TZ_MT_BYTES)
+        return kl_tz_strided(dst, doff, dstr, src, soff, sstr, rank, dims);
+    kl_tz_mt m;
+    kl_tz_collapse(dstr, sstr, rank, dims, m.d, m.ds, m.ss, &m.r);
+    if (m.r == 0) return kl_tz_strided(dst, doff, dstr, src, soff, sstr, rank, dims);
+    int64_t n = m.d[m.r - 1], rows = count / n;
+    m.dp = dst->data, m.sp = src->data, m.es = es, m.doff = doff, m.soff = soff;
+    /* few long rows: cut them (any row, strided too) into pieces of about KL_TZ_MT_PIECE bytes */
+    m.pieces = 1;
+    if (rows < 4 * (int64_t)threads) m.pieces = KL_MAX((int64_t)1, KL_MIN(n, (int64_t)((size_t)n * es / KL_TZ_MT_PIECE)));
+    m.plen = (n + m.pieces - 1) / m.pieces;
+    m.pieces = (n + m.plen - 1) / m.plen;
+    kl_parallel_for_dyn(pool, threads, (size_t)(rows * m.pieces), 1, kl_tz_mt_task, &m);
+    return KILN_OK;
+}
+
+kiln_status kl_tz_copy_mt(struct kl_pool *pool, kl_rt *dst, int64_t di, const kl_rt *src, int64_t si, int64_t n) {
+    size_t es = kl_tz_esize(src->dtype);
+    const uint8_t *s0 = (const uint8_t *)src->data + (size_t)si * es;
+    uint8_t *d0 = (uint8_t *)dst->data + (size_t)di * es;
+    bool apart = es && n > 0 && (d0 + (size_t)n * es <= s0 || s0 + (size_t)n * es <= d0);
+    if (!apart) return kl_tz_copy(dst, di, src, si, n);
+    int64_t one = 1;
+    return kl_tz_strided_mt(pool, dst, di, &one, src, si, &one, 1, &n);
+}
+
 kiln_status kl_tz_fill(kl_rt *dst, const kl_rt *val, int64_t vi) {
     size_t es = kl_tz_esize(dst->dtype);
     if (!es || dst->count == 0) {
@@ -141,7 +232,7 @@ kiln_status kl_tz_output_copy(kl_kctx *c, size_t i, const kl_rt *src, int rank, 
     if (y->count != src->count)
         return kl_kctx_fail(c, KILN_ERR_SHAPE, "output has %lld elements but the input has %lld", (long long)y->count,
                             (long long)src->count);
-    return kl_tz_copy(y, 0, src, 0, src->count);
+    return kl_tz_copy_mt(c->pool, y, 0, src, 0, src->count);
 }
 
 kiln_status kl_tz_index(kl_kctx *c, int64_t v, int64_t dim, const char *what, int64_t *out) {

@@ -46,6 +46,14 @@ void kl_tz_strides(int rank, const int64_t *dims, int64_t *strides);
  * merged and contiguous runs moved with memcpy. */
 kiln_status kl_tz_strided(kl_rt *dst, int64_t doff, const int64_t *dstr, const kl_rt *src, int64_t soff,
                           const int64_t *sstr, int rank, const int64_t *dims);
+/* The same two copies over the context's pool when they are large (1 MiB
+ * and more, elements of 1, 2, 4 or 8 bytes): rows (or pieces of long rows)
+ * spread over the threads; otherwise, and with a NULL pool, as above.
+ * kl_tz_copy_mt's ranges must not overlap to be split (else kl_tz_copy). */
+struct kl_pool;
+kiln_status kl_tz_strided_mt(struct kl_pool *pool, kl_rt *dst, int64_t doff, const int64_t *dstr, const kl_rt *src,
+                             int64_t soff, const int64_t *sstr, int rank, const int64_t *dims);
+kiln_status kl_tz_copy_mt(struct kl_pool *pool, kl_rt *dst, int64_t di, const kl_rt *src, int64_t si, int64_t n);
 /* Set every element of dst to element vi of val (same dtype). */
 kiln_status kl_tz_fill(kl_rt *dst, const kl_rt *val, int64_t vi);
 

@@ -50,7 +50,7 @@ static kiln_status kl_tz_view_out(kl_kctx *c, size_t i, const kl_rt *src, int64_
     KL_TRY(kl_kctx_output(c, i, src->dtype, rank, dims, &y));
     int64_t dstr[KILN_MAX_RANK];
     kl_tz_strides(rank, dims, dstr);
-    return kl_tz_strided(y, 0, dstr, src, soff, sstr, rank, dims);
+    return kl_tz_strided_mt(c->pool, y, 0, dstr, src, soff, sstr, rank, dims);
 }
 
 /* ---- Reshape, Flatten, Squeeze, Unsqueeze ---------------------------------------- */
@@ -256,7 +256,7 @@ kiln_status kl_tz_concat(kl_kctx *c) {
     for (size_t i = 0; i < c->n_in; i++) {
         const kl_rt *x = c->in[i];
         kl_tz_strides(x->rank, x->dims, ist);
-        KL_TRY(kl_tz_strided(y, at * ost[ax], ost, x, 0, ist, x->rank, x->dims));
+        KL_TRY(kl_tz_strided_mt(c->pool, y, at * ost[ax], ost, x, 0, ist, x->rank, x->dims));
         at += x->dims[ax];
     }
     return KILN_OK;
