@@ -677,6 +677,8 @@ static void test_conv(void) {
         /* stride 2 across tiles and K slices, with dilation, a wide stem */
         {1, 40, 60, 61, 24, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {1, 6, 21, 19, 10, 3, 3, 1, 2, 2, 1, 2, 1, 2},
         {1, 3, 50, 70, 16, 7, 7, 1, 2, 3, 3, 3, 3, 1},
+        /* yolov8n's stride-2 downsamples: whole 16-pixel panels in one row (OW 32), rows of 33 */
+        {1, 16, 64, 64, 32, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {2, 5, 64, 66, 12, 3, 3, 1, 2, 1, 1, 1, 1, 1},
         /* small maps (conv.im2row's case): channel chunks per thread, batch 2 */
         {2, 24, 14, 14, 40, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {1, 33, 7, 7, 48, 1, 1, 1, 1, 0, 0, 0, 0, 1},
         /* depthwise: 3x3 and 5x5, stride 1 and 2, widths across vector tails */

@@ -429,49 +429,70 @@ KL_INL __mmask16 im_bits(size_t b, size_t e) { /* bits [b, e) of 16, b <= e <= 1
     return (__mmask16)(hi & ~((1u << b) - 1u));
 }
 
+/* Taps outer, panels inner: one tap (c, kh, kw) sweeps the tile's panels
+ * left to right, so it reads its input rows in address order (a stream
+ * the hardware prefetchers follow) instead of jumping between the planes
+ * of every channel for each panel of 16 pixels.  Panels' segments are
+ * computed once per call (up to IM_MAXPANELS panels at a time). */
+#define IM_MAXPANELS 16
+
 void KL_SIMD_FN(im2col)(const kl_im2col_args *a) {
     if (a->SW > 2 || (a->SW == 2 && a->KH * a->KW == 1)) {
         kl_x86_generic_im2col(a);
         return;
     }
-    const size_t khw = a->KH * a->KW, HW = a->H * a->W;
+    const size_t khw = a->KH * a->KW, HW = a->H * a->W, ps = a->ks * 16;
     const ptrdiff_t W = (ptrdiff_t)a->W;
     const __m512i vw = _mm512_set1_epi32((int32_t)a->W);
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    im_panel pn;
-    for (size_t j = 0; j < a->np; j += 16) {
-        size_t n = a->np - j < 16 ? a->np - j : 16;
-        float *d = a->dst + (j / 16) * a->ks * 16;
-        im_segments(a, a->p0 + j, n, &pn);
-        __m512i viw = _mm512_loadu_si512((const void *)pn.iw);
-        __mmask16 segm[IM_MAXSEG];
-        for (size_t s = 0; s < pn.nseg; s++) segm[s] = im_bits(pn.l0[s], pn.l1[s]);
+    im_panel pn[IM_MAXPANELS];
+    __mmask16 segm[IM_MAXPANELS][IM_MAXSEG];
+    __m512i viw[IM_MAXPANELS];
+    for (size_t j0 = 0; j0 < a->np; j0 += 16 * IM_MAXPANELS) {
+        size_t npn = (a->np - j0 + 15) / 16;
+        if (npn > IM_MAXPANELS) npn = IM_MAXPANELS;
+        for (size_t q = 0; q < npn; q++) {
+            size_t j = j0 + 16 * q, n = a->np - j < 16 ? a->np - j : 16;
+            im_segments(a, a->p0 + j, n, &pn[q]);
+            viw[q] = _mm512_loadu_si512((const void *)pn[q].iw);
+            for (size_t sg = 0; sg < pn[q].nseg; sg++) segm[q][sg] = im_bits(pn[q].l0[sg], pn[q].l1[sg]);
+        }
+        float *dst0 = a->dst + (j0 / 16) * ps;
         size_t c = a->k0 / khw, r = a->k0 % khw, kh = r / a->KW, kw = r % a->KW;
-        for (size_t k = 0; k < a->ks; k++, d += 16) {
+        for (size_t k = 0; k < a->ks; k++) {
             const float *xc = a->x + c * HW;
             ptrdiff_t dh = (ptrdiff_t)(kh * a->DH), dw = (ptrdiff_t)(kw * a->DW);
-            __mmask16 wv = _mm512_cmplt_epu32_mask(_mm512_add_epi32(viw, _mm512_set1_epi32((int32_t)dw)), vw);
-            V v = v_zero();
-            for (size_t s = 0; s < pn.nseg; s++) {
-                ptrdiff_t ih = pn.ihb[s] + dh;
-                __mmask16 m = wv & segm[s];
-                if (ih < 0 || ih >= (ptrdiff_t)a->H || !m) continue;
-                /* address of lane l0's tap; lanes are read relative to it */
-                const float *p = xc + ih * W + pn.iwb[s] + dw;
-                size_t l0 = pn.l0[s];
-                if (a->SW == 1) {
-                    v = _mm512_mask_loadu_ps(v, m, p - l0);
-                } else {
-                    size_t la = (size_t)__builtin_ctz(m), lb = la + (size_t)__builtin_popcount(m);
-                    size_t e0 = 2 * la, e1 = 2 * lb - 1; /* floats [e0, e1) from q */
-                    const float *q = p - 2 * l0;
-                    V lo = e0 < 16 ? _mm512_maskz_loadu_ps(im_bits(e0, e1 < 16 ? e1 : 16), q) : v_zero();
-                    V hi = e1 > 16 ? _mm512_maskz_loadu_ps(im_bits(e0 > 16 ? e0 - 16 : 0, e1 - 16), q + 16)
-                                   : v_zero();
-                    v = _mm512_mask_mov_ps(v, m, _mm512_permutex2var_ps(lo, even, hi));
+            const __m512i vdw = _mm512_set1_epi32((int32_t)dw);
+            float *d = dst0 + k * 16;
+            for (size_t q = 0; q < npn; q++, d += ps) {
+                const im_panel *pq = &pn[q];
+                __mmask16 wv = _mm512_cmplt_epu32_mask(_mm512_add_epi32(viw[q], vdw), vw);
+                V v = v_zero();
+                for (size_t sg = 0; sg < pq->nseg; sg++) {
+                    ptrdiff_t ih = pq->ihb[sg] + dh;
+                    __mmask16 m = wv & segm[q][sg];
+                    if (ih < 0 || ih >= (ptrdiff_t)a->H || !m) continue;
+                    /* address of lane l0's tap; lanes are read relative to it */
+                    const float *p = xc + ih * W + pq->iwb[sg] + dw;
+                    size_t l0 = pq->l0[sg];
+                    if (a->SW == 1) {
+                        v = _mm512_mask_loadu_ps(v, m, p - l0);
+                    } else if (m == 0xFFFF) {
+                        /* a whole panel inside one row: floats [0, 31) of q */
+                        const float *qq = p - 2 * l0;
+                        v = _mm512_permutex2var_ps(_mm512_loadu_ps(qq), even, _mm512_maskz_loadu_ps(0x7FFF, qq + 16));
+                    } else {
+                        size_t la = (size_t)__builtin_ctz(m), lb = la + (size_t)__builtin_popcount(m);
+                        size_t e0 = 2 * la, e1 = 2 * lb - 1; /* floats [e0, e1) from qq */
+                        const float *qq = p - 2 * l0;
+                        V lo = e0 < 16 ? _mm512_maskz_loadu_ps(im_bits(e0, e1 < 16 ? e1 : 16), qq) : v_zero();
+                        V hi = e1 > 16 ? _mm512_maskz_loadu_ps(im_bits(e0 > 16 ? e0 - 16 : 0, e1 - 16), qq + 16)
+                                       : v_zero();
+                        v = _mm512_mask_mov_ps(v, m, _mm512_permutex2var_ps(lo, even, hi));
+                    }
                 }
+                v_store(d, v);
             }
-            v_store(d, v);
             if (++kw == a->KW) {
                 kw = 0;
                 if (++kh == a->KH) kh = 0, c++;
