@@ -21,7 +21,9 @@ bool kl_op_inplace(const kl_node *n) {
     static const char *const ops[] = {"Relu",  "Sigmoid", "Tanh",      "Exp",         "Neg",      "Abs",  "Sqrt",
                                       "Erf",   "Clip",    "LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Selu",
                                       "Softplus", "Softsign", "Add",   "Sub",         "Mul",      "Div",  "Reciprocal",
-                                      "Floor", "Ceil",    "Log",       "Sin",         "Cos",      "Gelu", "Mish"};
+                                      "Floor", "Ceil",    "Log",       "Sin",         "Cos",      "Gelu", "Mish",
+                                      /* same bytes in the same order: over its dying input the copy is none */
+                                      "Reshape", "Flatten", "Squeeze", "Unsqueeze"};
     if (n->domain[0] || n->n_outputs < 1 || n->n_inputs < 1) return false;
     for (size_t i = 0; i < KL_ARRAY_LEN(ops); i++)
         if (strcmp(n->op_type, ops[i]) == 0) return true;

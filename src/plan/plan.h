@@ -87,7 +87,8 @@ kiln_status kl_mem_plan_build(const kl_graph *g, const kl_shapes *shapes, kl_mem
 kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
                                  const size_t *keep_until, kl_mem_plan *out);
 void kl_mem_plan_free(kl_mem_plan *p);
-/* May node n write its output 0 over its input 0 (elementwise, same shape)? */
+/* May node n write its output 0 over its input 0 (elementwise, same shape;
+ * or Reshape and its kin, whose output is the input's bytes in order)? */
 bool kl_op_inplace(const kl_node *n);
 /* Does node n possibly return (a view of) an input or a captured value as
  * an output (Identity, Dropout, control flow, sequences)? */

@@ -232,6 +232,16 @@ static void test_arena_and_no_allocation(void) {
     kiln_engine_get(e, "intermediate_bytes", &inter_s);
     long long arena = atoll(arena_s), inter = atoll(inter_s);
     KT_CHECK(arena > 0 && arena < inter);
+    /* Flatten over the pool's dying output is planned in place: no copy, no second block */
+    const kl_graph *g = e->ir->graph;
+    const kl_value *fp = NULL, *ff = NULL;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (strcmp(g->nodes[i]->op_type, "Flatten") == 0) fp = g->nodes[i]->inputs[0], ff = g->nodes[i]->outputs[0];
+    KT_CHECK(fp != NULL && ff != NULL && e->n_plans == 1);
+    if (fp && ff && e->n_plans == 1) {
+        KT_CHECK_EQ_INT(e->plans[0].inplace[ff->id], 1);
+        KT_CHECK_EQ_INT(e->plans[0].offset[ff->id], e->plans[0].offset[fp->id]);
+    }
     kiln_context *c = NULL;
     kiln_context_create(e, &c);
     size_t ab = 0;
