@@ -458,7 +458,11 @@ KILN_API kiln_status kiln_context_set_input_shape(kiln_context *ctx, const char 
                                                   int rank, const int64_t *shape);
 /* Run, with kiln_session_run()'s contract: outputs[i] non-NULL is written
  * in place (no copy; type and shape must match), NULL gets a new tensor
- * owned by the caller. */
+ * owned by the caller.  On the CPU, a batch of a graph whose nodes treat
+ * samples on their own (CNN classifiers) runs one sample at a time, its
+ * parts side by side on the context's threads (a thread each, with its
+ * own arena); KILN_BATCH_SPLIT=0 in the environment at context creation
+ * runs batches whole. */
 KILN_API kiln_status kiln_context_run(kiln_context *ctx, const char *const *input_names,
                                       const kiln_tensor *const *inputs, size_t input_count,
                                       const char *const *output_names, kiln_tensor **outputs,

@@ -13,6 +13,11 @@
 #include "cuda/cuda.h"
 #endif
 
+/* Samples per slice of a split batch (the context's chunk): one image of
+ * mobilenet_v2 keeps its largest intermediates (4.8 MB) in the L3 cache,
+ * eight do not. */
+#define KL_BATCH_CHUNK 1
+
 /* ---- validation (shared with sessions) ------------------------------------------------ */
 
 /* A symbolic dimension bound by a caller's tensor during validation. */
@@ -157,6 +162,17 @@ KILN_API void kiln_context_destroy(kiln_context *ctx) {
     kl_free(ctx->shape_rank);
     kl_free(ctx->sym);
     kl_free(ctx->bound_in);
+    for (int k = 0; k < ctx->n_kids; k++) kiln_context_destroy(ctx->kids[k]);
+    kl_free(ctx->kids);
+    kl_free(ctx->sl_in);
+    kl_free(ctx->sl_out);
+    kl_free(ctx->sl_in_p);
+    kl_free(ctx->sl_out_p);
+    kl_free(ctx->runs_saved);
+    kl_free(ctx->whole);
+    kl_free(ctx->sl_stage);
+    kl_free(ctx->staged);
+    kl_free(ctx->stage_raw);
     kl_free(ctx);
 }
 
@@ -172,9 +188,11 @@ static void kl_context_use_plan(kiln_context *ctx, size_t profile) {
     }
 }
 
-KILN_API kiln_status kiln_context_create(const kiln_engine *engine, kiln_context **out) {
-    if (!engine || !out)
-        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_create: %s is NULL", !engine ? "engine" : "out");
+/* A context running on `threads` threads (0: the engine's setting); with
+ * `arena_now` false it has none until its first run (kl_context_replan plans
+ * one at the sizes it ran: a kid running a slice of the batch). */
+static kiln_status kl_context_create_threads(const kiln_engine *engine, int threads, bool arena_now,
+                                             kiln_context **out) {
     const kl_graph *g = engine->ir->graph;
     size_t nv = g->n_values ? g->n_values : 1, nn = g->n_nodes ? g->n_nodes : 1;
     size_t ni = g->n_inputs ? g->n_inputs : 1, no = g->n_outputs ? g->n_outputs : 1;
@@ -216,8 +234,29 @@ KILN_API kiln_status kiln_context_create(const kiln_engine *engine, kiln_context
     c->rc.seen_dtype = c->seen_dtype;
     c->rc.seen_grew = &c->seen_grew;
     /* Threads: the engine's setting; 0 = one per online CPU. */
-    int threads = engine->threads > 0 ? engine->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = engine->threads > 0 ? engine->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
+    /* KILN_BATCH_SPLIT=0 runs every batch whole (for comparisons);
+     * KILN_BATCH_CHUNK=N sets the samples per slice */
+    const char *sp = getenv("KILN_BATCH_SPLIT"), *ck = getenv("KILN_BATCH_CHUNK");
+    c->chunk = ck && atoi(ck) > 0 ? (size_t)atoi(ck) : KL_BATCH_CHUNK;
+    if (!engine->cuda && !(sp && strcmp(sp, "0") == 0) && kl_graph_batch_separable(g)) {
+        c->split_ok = true;
+        c->sl_in = kl_calloc(ni, sizeof *c->sl_in);
+        c->sl_out = kl_calloc(no, sizeof *c->sl_out);
+        c->sl_in_p = kl_calloc(ni, sizeof *c->sl_in_p);
+        c->sl_out_p = kl_calloc(no, sizeof *c->sl_out_p);
+        c->runs_saved = kl_calloc(nn, sizeof *c->runs_saved);
+        c->whole = kl_calloc(no, sizeof *c->whole);
+        c->sl_stage = kl_calloc(no, sizeof *c->sl_stage);
+        c->staged = kl_calloc(no, sizeof *c->staged);
+        c->kids = threads > 1 ? kl_calloc((size_t)threads, sizeof *c->kids) : NULL;
+        if (!c->sl_in || !c->sl_out || !c->sl_in_p || !c->sl_out_p || !c->runs_saved || !c->whole || !c->sl_stage ||
+            !c->staged || (threads > 1 && !c->kids)) {
+            kiln_context_destroy(c);
+            return KILN_ERR_NO_MEMORY;
+        }
+    }
     if (threads > 1) {
         kiln_status ps = kl_pool_create(threads, &c->rc.pool);
         if (ps) {
@@ -227,7 +266,7 @@ KILN_API kiln_status kiln_context_create(const kiln_engine *engine, kiln_context
     }
     size_t arena = 0;
     for (size_t p = 0; p < engine->n_plans; p++) arena = KL_MAX(arena, engine->plans[p].arena_bytes);
-    if (arena) {
+    if (arena && arena_now) {
         c->arena_raw = kl_malloc(arena + 64);
         if (!c->arena_raw) {
             kiln_context_destroy(c);
@@ -248,6 +287,12 @@ KILN_API kiln_status kiln_context_create(const kiln_engine *engine, kiln_context
 #endif
     *out = c;
     return KILN_OK;
+}
+
+KILN_API kiln_status kiln_context_create(const kiln_engine *engine, kiln_context **out) {
+    if (!engine || !out)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_create: %s is NULL", !engine ? "engine" : "out");
+    return kl_context_create_threads(engine, 0, true, out);
 }
 
 KILN_API kiln_status kiln_context_set_profile(kiln_context *ctx, size_t index) {
@@ -372,11 +417,11 @@ static kiln_status kl_output_deliver(const kl_rt *r, const char *name, kiln_tens
     return KILN_OK;
 }
 
-KILN_API kiln_status kiln_context_run(kiln_context *ctx, const char *const *input_names,
-                                      const kiln_tensor *const *inputs, size_t input_count,
-                                      const char *const *output_names, kiln_tensor **outputs, size_t output_count) {
+/* One run of the whole batch given (see kiln_context_run). */
+static kiln_status kl_context_run_once(kiln_context *ctx, const char *const *input_names,
+                                       const kiln_tensor *const *inputs, size_t input_count,
+                                       const char *const *output_names, kiln_tensor **outputs, size_t output_count) {
     const char *fn = "kiln_context_run";
-    if (!ctx) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     if (input_count > 0 && (!input_names || !inputs))
         return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "%s: %s is NULL with input_count %zu", fn,
                          !input_names ? "input_names" : "inputs", input_count);
@@ -475,6 +520,230 @@ KILN_API kiln_status kiln_context_run(kiln_context *ctx, const char *const *inpu
     if (s) return kl_error_context(s, "%s: ", fn);
     if (replan) kl_context_replan(ctx);
     return KILN_OK;
+}
+
+/* ---- batch splitting ------------------------------------------------------------------------- */
+
+/* A view of rows [b, b+n) of t (axis 0 of size N) in *v. */
+static void kl_slice_rows(const kiln_tensor *t, size_t N, size_t b, size_t n, kiln_tensor *v) {
+    *v = *t;
+    size_t row = t->nbytes / N;
+    v->shape[0] = (int64_t)n;
+    v->count = t->count / (int64_t)N * (int64_t)n;
+    v->nbytes = row * n;
+    v->data = (uint8_t *)t->data + row * b;
+    v->owned = false;
+}
+
+/* Run samples [b0, b1) of a batch of N, ctx->chunk at a time, into the
+ * whole outputs; each layer counts one run when profiling. */
+static kiln_status kl_context_run_rows(kiln_context *ctx, const char *const *input_names,
+                                       const kiln_tensor *const *inputs, size_t input_count,
+                                       const char *const *output_names, kiln_tensor *const *outputs,
+                                       size_t output_count, size_t N, size_t b0, size_t b1) {
+    size_t nl = ctx->engine->ir->graph->n_nodes;
+    if (ctx->rc.profiling) memcpy(ctx->runs_saved, ctx->rc.node_runs, nl * sizeof *ctx->runs_saved);
+    kiln_status s = KILN_OK;
+    for (size_t b = b0; !s && b < b1; b += ctx->chunk) {
+        size_t n = KL_MIN(ctx->chunk, b1 - b);
+        for (size_t i = 0; i < input_count; i++) {
+            kl_slice_rows(inputs[i], N, b, n, &ctx->sl_in[i]);
+            ctx->sl_in_p[i] = &ctx->sl_in[i];
+        }
+        /* a slice not 16-byte aligned would not be written in place
+         * (a heap tensor per run): it goes through the staging buffer */
+        size_t need = 0;
+        for (size_t i = 0; i < output_count; i++) {
+            kl_slice_rows(outputs[i], N, b, n, &ctx->sl_out[i]);
+            if ((uintptr_t)ctx->sl_out[i].data % 16) need += (ctx->sl_out[i].nbytes + 63) / 64 * 64;
+        }
+        if (need > ctx->stage_bytes) {
+            kl_free(ctx->stage_raw);
+            ctx->stage_bytes = 0;
+            ctx->stage_raw = kl_malloc(need + 64);
+            if (!ctx->stage_raw) return KILN_ERR_NO_MEMORY;
+            ctx->stage_bytes = need;
+        }
+        uint8_t *st = (uint8_t *)ctx->stage_raw + (64 - ((uintptr_t)ctx->stage_raw % 64)) % 64;
+        for (size_t i = 0; i < output_count; i++) {
+            ctx->sl_out_p[i] = &ctx->sl_out[i];
+            ctx->staged[i] = (uintptr_t)ctx->sl_out[i].data % 16 != 0;
+            if (!ctx->staged[i]) continue;
+            ctx->sl_stage[i] = ctx->sl_out[i];
+            ctx->sl_stage[i].data = st;
+            st += (ctx->sl_out[i].nbytes + 63) / 64 * 64;
+            ctx->sl_out_p[i] = &ctx->sl_stage[i];
+        }
+        s = kl_context_run_once(ctx, input_names, ctx->sl_in_p, input_count, output_names, ctx->sl_out_p,
+                                output_count);
+        for (size_t i = 0; !s && i < output_count; i++)
+            if (ctx->staged[i]) memcpy(ctx->sl_out[i].data, ctx->sl_stage[i].data, ctx->sl_out[i].nbytes);
+    }
+    if (ctx->rc.profiling)
+        for (size_t i = 0; i < nl; i++)
+            if (ctx->rc.node_runs[i] > ctx->runs_saved[i]) ctx->rc.node_runs[i] = ctx->runs_saved[i] + 1;
+    return s;
+}
+
+typedef struct kl_split_run {
+    kiln_context *ctx;
+    const char *const *input_names;
+    const kiln_tensor *const *inputs;
+    size_t input_count;
+    const char *const *output_names;
+    kiln_tensor *const *outputs;
+    size_t output_count, N, parts;
+} kl_split_run;
+
+/* Pool task: part k of the batch on kid k (errors kept in the kid: the
+ * message is thread-local). */
+static void kl_split_task(void *arg, size_t b, size_t e, int tid) {
+    (void)tid;
+    const kl_split_run *r = arg;
+    for (size_t k = b; k < e; k++) {
+        kiln_context *kid = r->ctx->kids[k];
+        kid->kid_status = kl_context_run_rows(kid, r->input_names, r->inputs, r->input_count, r->output_names,
+                                              r->outputs, r->output_count, r->N, r->N * k / r->parts,
+                                              r->N * (k + 1) / r->parts);
+        if (kid->kid_status) snprintf(kid->kid_msg, sizeof kid->kid_msg, "%s", kl_error_message());
+    }
+}
+
+/* Run a batch split (see kl_context_try_split): the parts in parallel on the
+ * kids, or the slices one after the other on ctx. */
+static kiln_status kl_context_run_split(kiln_context *ctx, const char *const *input_names,
+                                        const kiln_tensor *const *inputs, size_t input_count,
+                                        const char *const *output_names, kiln_tensor *const *outputs,
+                                        size_t output_count, size_t N) {
+    int T = kl_pool_threads(ctx->rc.pool);
+    size_t parts = KL_MIN((size_t)T, N);
+    if (parts < 2)
+        return kl_context_run_rows(ctx, input_names, inputs, input_count, output_names, outputs, output_count, N, 0,
+                                   N);
+    for (size_t k = 0; k < parts; k++) {
+        if (!ctx->kids[k]) {
+            KL_TRY(kl_context_create_threads(ctx->engine, 1, false, &ctx->kids[k]));
+            ctx->n_kids = (int)k + 1;
+        }
+        kiln_context *kid = ctx->kids[k];
+        if (kid->profile != ctx->profile) kl_context_use_plan(kid, ctx->profile);
+        kid->chunk = ctx->chunk;
+        kiln_context_set_profiling(kid, ctx->rc.profiling);
+    }
+    kl_split_run r = {ctx, input_names, inputs, input_count, output_names, outputs, output_count, N, parts};
+    kl_parallel_for_n(ctx->rc.pool, (int)parts, parts, kl_split_task, &r);
+    for (size_t k = 0; k < parts; k++)
+        if (ctx->kids[k]->kid_status) return kl_errorf(ctx->kids[k]->kid_status, "%s", ctx->kids[k]->kid_msg);
+    /* profiling: a layer's time is its mean over the parts (they ran side by side) */
+    size_t nl = ctx->engine->ir->graph->n_nodes;
+    for (size_t i = 0; ctx->rc.profiling && i < nl; i++) {
+        double ms = 0;
+        uint64_t runs = 0;
+        for (size_t k = 0; k < parts; k++) {
+            ms += ctx->kids[k]->rc.node_ms[i];
+            runs = KL_MAX(runs, ctx->kids[k]->rc.node_runs[i]);
+        }
+        ctx->rc.node_ms[i] += ms / (double)parts;
+        ctx->rc.node_runs[i] += runs;
+    }
+    return KILN_OK;
+}
+
+/* Whether this run splits its batch, and then the run: the graph lets
+ * samples run on their own, every graph input is given with the same
+ * batch N >= 2 on axis 0, the outputs asked for are new or whole, and
+ * slices fit the optimization profile.  Anything unusual runs whole, where
+ * validation reports it.  *handled false: not split. */
+static kiln_status kl_context_try_split(kiln_context *ctx, const char *const *input_names,
+                                        const kiln_tensor *const *inputs, size_t input_count,
+                                        const char *const *output_names, kiln_tensor **outputs,
+                                        size_t output_count, bool *handled) {
+    *handled = false;
+    const kiln_engine *e = ctx->engine;
+    const kl_graph *g = e->ir->graph;
+    if (!input_count || !output_count || input_count > g->n_inputs || output_count > g->n_outputs) return KILN_OK;
+    const kiln_tensor **bound = ctx->bound_in;
+    memset(bound, 0, (g->n_inputs ? g->n_inputs : 1) * sizeof *bound);
+    if (kl_context_bind(ctx, input_names, inputs, input_count, bound)) {
+        kl_error_clear();
+        return KILN_OK;
+    }
+    size_t N = 0, given = 0;
+    for (size_t j = 0; j < g->n_inputs; j++) {
+        const kl_value *v = g->inputs[j];
+        const kiln_tensor *t = bound[j];
+        if (!t) continue;
+        if (v->flags & KL_VALUE_INITIALIZER) return KILN_OK;
+        if (t->rank != v->type.shape.rank || t->rank < 1 || t->shape[0] < 2 || t->dtype != v->type.elem)
+            return KILN_OK;
+        if (N && (size_t)t->shape[0] != N) return KILN_OK;
+        N = (size_t)t->shape[0];
+        int64_t dims[KILN_MAX_RANK];
+        memcpy(dims, t->shape, (size_t)t->rank * sizeof *dims);
+        for (int k = 0; k < 3; k++) { /* the whole batch, the smallest and the largest slice */
+            dims[0] = k == 0 ? (int64_t)N : k == 1 ? 1 : (int64_t)KL_MIN(ctx->chunk, N);
+            if (kl_profile_fits(kl_context_profile(ctx), ctx->profile, v->name, t->rank, dims)) {
+                kl_error_clear();
+                return KILN_OK;
+            }
+        }
+        given++;
+    }
+    if (given != e->n_inputs || (kl_pool_threads(ctx->rc.pool) < 2 && N <= ctx->chunk)) return KILN_OK;
+    /* outputs: known names, each once, whole when given */
+    for (size_t i = 0; i < output_count; i++) {
+        if (!output_names[i]) return KILN_OK;
+        size_t j = 0;
+        while (j < g->n_outputs && strcmp(g->outputs[j]->name, output_names[i]) != 0) j++;
+        if (j == g->n_outputs) return KILN_OK;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(output_names[k], output_names[i]) == 0) return KILN_OK;
+        const kl_type *ty = &g->outputs[j]->type;
+        const kiln_tensor *t = outputs[i];
+        if (!t) continue;
+        if (t->dtype != ty->elem || t->rank != ty->shape.rank || (size_t)t->shape[0] != N) return KILN_OK;
+        for (int a = 1; a < t->rank; a++)
+            if (t->shape[a] != ty->shape.dims[a].value) return KILN_OK;
+    }
+    *handled = true;
+    /* outputs not given are made whole first (their shape is known) */
+    for (size_t i = 0; i < output_count; i++) {
+        ctx->whole[i] = outputs[i];
+        if (outputs[i]) continue;
+        size_t j = 0;
+        while (strcmp(g->outputs[j]->name, output_names[i]) != 0) j++;
+        const kl_type *ty = &g->outputs[j]->type;
+        int64_t dims[KILN_MAX_RANK];
+        dims[0] = (int64_t)N;
+        for (int a = 1; a < ty->shape.rank; a++) dims[a] = ty->shape.dims[a].value;
+        kiln_status s = kiln_tensor_create(ty->elem, dims, ty->shape.rank, &ctx->whole[i]);
+        if (s) {
+            for (size_t k = 0; k < i; k++)
+                if (ctx->whole[k] != outputs[k]) kiln_tensor_destroy(ctx->whole[k]);
+            return kl_error_context(s, "kiln_context_run: ");
+        }
+    }
+    kiln_status s =
+        kl_context_run_split(ctx, input_names, inputs, input_count, output_names, ctx->whole, output_count, N);
+    for (size_t i = 0; i < output_count; i++) {
+        if (s && ctx->whole[i] != outputs[i]) kiln_tensor_destroy(ctx->whole[i]);
+        if (!s) outputs[i] = ctx->whole[i];
+    }
+    return s;
+}
+
+KILN_API kiln_status kiln_context_run(kiln_context *ctx, const char *const *input_names,
+                                      const kiln_tensor *const *inputs, size_t input_count,
+                                      const char *const *output_names, kiln_tensor **outputs, size_t output_count) {
+    if (!ctx) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_run: ctx is NULL");
+    if (ctx->split_ok && (input_count == 0 || (input_names && inputs)) &&
+        (output_count == 0 || (output_names && outputs))) {
+        bool handled;
+        kiln_status s = kl_context_try_split(ctx, input_names, inputs, input_count, output_names, outputs,
+                                             output_count, &handled);
+        if (handled) return s;
+    }
+    return kl_context_run_once(ctx, input_names, inputs, input_count, output_names, outputs, output_count);
 }
 
 KILN_API kiln_status kiln_context_device_times(const kiln_context *ctx, double *h2d_ms, double *compute_ms,

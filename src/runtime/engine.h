@@ -113,7 +113,32 @@ struct kiln_context {
     kiln_dtype *seen_dtype;
     bool seen_grew;        /* a size grew since the last plan */
     bool dyn_failed;       /* planning failed once: keep running off the heap */
+    /* Batch splitting (batch.c): the graph treats samples independently,
+     * so a batch runs `chunk` samples at a time (intermediates stay in
+     * cache), its parts in parallel on `kids` (one single-threaded context
+     * per thread, made at the first such run). */
+    bool split_ok;
+    size_t chunk;
+    struct kiln_context **kids;
+    int n_kids;
+    kiln_tensor *sl_in, *sl_out;   /* per graph input / output: slice views during a split run */
+    const kiln_tensor **sl_in_p;
+    kiln_tensor **sl_out_p;
+    kiln_tensor **whole;           /* per requested output: the whole batch's tensor */
+    kiln_tensor *sl_stage;         /* per output: a misaligned slice's stand-in in stage_raw */
+    bool *staged;
+    void *stage_raw;               /* staging buffer (64-byte aligned parts), stage_bytes usable */
+    size_t stage_bytes;
+    uint64_t *runs_saved;          /* per layer: node_runs before a split run (profiling) */
+    kiln_status kid_status;        /* a kid's run, and its message */
+    char kid_msg[512];
 };
+
+/* The main graph lets every sample of a batch run on its own: the graph
+ * inputs and outputs have one symbolic batch axis first (the outputs'
+ * other axes known), and each node that reads the batch is an op known
+ * not to mix samples (batch.c). */
+bool kl_graph_batch_separable(const kl_graph *g);
 
 /* Open an engine over bytes[0..size): validate, parse the graph, resolve
  * providers and tactics, read profiles and plans.  `owned` (may be NULL)

@@ -127,7 +127,10 @@ static kiln_tensor *reference(kiln_model *m, const kiln_tensor *x) {
     kiln_session_options_set(o, "optimize", "0");
     kiln_tensor *y = NULL;
     const char *in = "x", *out = "y";
-    if (kiln_session_create(m, o, &s) == KILN_OK) kiln_session_run(s, &in, &x, 1, &out, &y, 1);
+    setenv("KILN_BATCH_SPLIT", "0", 1); /* the whole batch at once */
+    kiln_status st = kiln_session_create(m, o, &s);
+    unsetenv("KILN_BATCH_SPLIT");
+    if (st == KILN_OK) kiln_session_run(s, &in, &x, 1, &out, &y, 1);
     kiln_session_destroy(s);
     kiln_session_options_destroy(o);
     return y;
@@ -288,7 +291,10 @@ static void test_context_replans(void) {
     KT_CHECK_EQ_INT(kiln_build(m, NULL, &e), KILN_OK);
     if (!e) return;
     kiln_context *c = NULL;
+    setenv("KILN_BATCH_SPLIT", "0", 1); /* whole batches (a split runs slices: test_context_splits) */
     KT_CHECK_EQ_INT(kiln_context_create(e, &c), KILN_OK);
+    unsetenv("KILN_BATCH_SPLIT");
+    KT_CHECK(c && !c->split_ok);
     size_t ab0 = 0, ab1 = 0, ab2 = 0;
     kiln_context_arena_bytes(c, &ab0);
     const char *in = "x", *out = "y";
@@ -317,6 +323,76 @@ static void test_context_replans(void) {
     KT_CHECK(ab1 > ab0 && ab2 > ab1);
     kiln_context_destroy(c);
     kiln_engine_destroy(e);
+    kiln_model_destroy(m);
+}
+
+/* A batch of a graph that treats samples on their own runs split: a
+ * sample at a time on one thread, in parts side by side on two; outputs
+ * made or the caller's, every batch size, matching the reference; no
+ * allocation once warm (misaligned output rows go through a staging
+ * buffer); a layer profiled once per run; errors as a whole run gives. */
+static void test_context_splits(void) {
+    kiln_model *m = load_cnn("N");
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    for (int threads = 1; threads <= 2; threads++) {
+        kiln_build_options *o = NULL;
+        kiln_build_options_create(&o);
+        kiln_build_options_set_threads(o, threads);
+        kiln_engine *e = NULL;
+        KT_CHECK_EQ_INT(kiln_build(m, o, &e), KILN_OK);
+        kiln_build_options_destroy(o);
+        if (!e) return;
+        kiln_context *c = NULL;
+        KT_CHECK_EQ_INT(kiln_context_create(e, &c), KILN_OK);
+        if (!c) return;
+        KT_CHECK(c->split_ok);
+        const char *in = "x", *out = "y";
+        static const int64_t batches[] = {5, 1, 8, 3, 8, 2};
+        for (size_t r = 0; r < sizeof batches / sizeof batches[0]; r++) {
+            int64_t n = batches[r], ys[2] = {n, 10};
+            kiln_tensor *x = input_tensor(n, 300 + r), *y = NULL, *y2 = NULL;
+            KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+            kiln_tensor_create(KILN_DTYPE_FLOAT, ys, 2, &y2);
+            for (int k = 0; k < 2; k++) { /* the second run at this batch is warm */
+                kl_alloc_fail_at(0);
+                KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y2, 1), KILN_OK);
+            }
+            KT_CHECK_EQ_INT(kl_alloc_count(), 0);
+            kiln_tensor *ref = reference(m, x);
+            KT_CHECK(ref && y && y2);
+            if (ref && y && y2) KT_CHECK(max_abs_diff(ref, y) < 1e-5 && max_abs_diff(ref, y2) < 1e-5);
+            kiln_tensor_destroy(ref);
+            kiln_tensor_destroy(x);
+            kiln_tensor_destroy(y);
+            kiln_tensor_destroy(y2);
+        }
+        /* profiling: each layer once per run */
+        kiln_tensor *x = input_tensor(6, 9), *y = NULL;
+        kiln_context_set_profiling(c, 1);
+        KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+        size_t nl = 0;
+        kiln_engine_layer_count(e, &nl);
+        for (size_t i = 0; i < nl; i++) {
+            uint64_t runs = 0;
+            double ms = 0;
+            kiln_context_layer_time(c, i, &ms, &runs);
+            KT_CHECK(runs <= 1);
+        }
+        kiln_context_set_profiling(c, 0);
+        kiln_tensor_destroy(y);
+        kiln_tensor_destroy(x);
+        /* a wrong channel count fails as a whole run does */
+        int64_t bad[4] = {4, 5, 16, 16};
+        kiln_tensor_create(KILN_DTYPE_FLOAT, bad, 4, &x);
+        y = NULL;
+        KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_ERR_SHAPE);
+        KT_CHECK_CONTAINS(kiln_last_error(), "axis 1");
+        KT_CHECK(y == NULL);
+        kiln_tensor_destroy(x);
+        kiln_context_destroy(c);
+        kiln_engine_destroy(e);
+    }
     kiln_model_destroy(m);
 }
 
@@ -669,6 +745,7 @@ int main(void) {
     KT_RUN(test_build_save_load_run);
     KT_RUN(test_arena_and_no_allocation);
     KT_RUN(test_context_replans);
+    KT_RUN(test_context_splits);
     KT_RUN(test_timing_cache);
     KT_RUN(test_two_profiles);
     KT_RUN(test_bad_engines);

@@ -1,0 +1,147 @@
+/* Batch splitting: can the main graph run a few samples at a time?
+ * A graph qualifies when every sample of the batch goes through it on its
+ * own (no node mixes samples), which the runtime then uses to run a large
+ * batch as slices that keep their intermediates in cache, or in parallel
+ * on the context's threads (context.c). */
+#include <string.h>
+
+#include "ops/kiln.h"
+#include "runtime/engine.h"
+
+/* Shape s has the batch symbol `param` at axis 0 and nowhere else. */
+static bool kl_batch_leading(const kl_type *t, const char *param) {
+    if (t->kind != KL_TYPE_TENSOR || t->shape.rank < 1) return false;
+    const kl_dim *d = t->shape.dims;
+    if (d[0].value >= 0 || !d[0].param || strcmp(d[0].param, param) != 0) return false;
+    for (int a = 1; a < t->shape.rank; a++)
+        if (d[a].value < 0 && (!d[a].param || strcmp(d[a].param, param) == 0)) return false;
+    return true;
+}
+
+/* Normalized axis attribute `name` of a node whose input 0 has rank r. */
+static int64_t kl_batch_axis(const kl_node *n, const char *name, int64_t dflt, int r) {
+    int64_t a = kl_node_attr_int(n, name, dflt);
+    return a < 0 ? a + r : a;
+}
+
+static bool kl_in_list(const char *op, const char *const *list) {
+    for (; *list; list++)
+        if (strcmp(op, *list) == 0) return true;
+    return false;
+}
+
+/* Does node n (whose batch-carrying inputs are flagged in dep[]) treat
+ * samples independently?  Conservative: a list of ops known to, with the
+ * attributes that keep axis 0 out of their computation. */
+static bool kl_batch_node_ok(const kl_node *n, const bool *dep) {
+    static const char *const unary[] = {
+        "Relu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Exp", "Log",
+        "Neg", "Abs", "Sqrt", "Reciprocal", "Erf", "Gelu", "Softplus", "Softsign", "Mish", "Identity", "Floor",
+        "Ceil", "Round", "Sign", "Cast", "PRelu", NULL};
+    static const char *const binary[] = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Where", NULL};
+    static const char *const spatial[] = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+                                          "BatchNormalization", NULL};
+    const char *op = n->op_type;
+    bool kiln = strcmp(n->domain, KL_KILN_DOMAIN) == 0;
+    if (!kiln && n->domain[0]) return false;
+    for (size_t a = 0; a < n->n_attrs; a++)
+        if (n->attrs[a].type == KL_ATTR_GRAPH || n->attrs[a].type == KL_ATTR_GRAPHS) return false;
+    const kl_value *x = n->n_inputs ? n->inputs[0] : NULL;
+    int r = x ? x->type.shape.rank : -1;
+    if (!kiln && (kl_in_list(op, unary) || kl_in_list(op, binary))) goto broadcast;
+    if (kiln && strcmp(op, "FusedElementwise") == 0) goto broadcast;
+    /* input 0 carries the batch, the others (weights) must not */
+    if (kiln ? strcmp(op, "FusedConv") == 0 : kl_in_list(op, spatial)) {
+        if (strcmp(op, "BatchNormalization") == 0 && (n->n_outputs > 1 || kl_node_attr_int(n, "training_mode", 0)))
+            return false;
+        goto first_only;
+    }
+    if (!kiln && strcmp(op, "Flatten") == 0) {
+        if (r < 1 || kl_batch_axis(n, "axis", 1, r) < 1) return false;
+        goto first_only;
+    }
+    if (strcmp(op, "Gemm") == 0 || (kiln && strcmp(op, "FusedGemm") == 0)) {
+        if (kl_node_attr_int(n, "transA", 0)) return false;
+        goto first_only;
+    }
+    if (strcmp(op, "MatMul") == 0 || (kiln && strcmp(op, "FusedMatMul") == 0)) {
+        if (r < 2) return false;
+        goto first_only;
+    }
+    if (!kiln && (strcmp(op, "Softmax") == 0 || strcmp(op, "LogSoftmax") == 0)) {
+        if (r < 1 || kl_batch_axis(n, "axis", n->opset >= 13 ? -1 : 1, r) < 1) return false;
+        goto first_only;
+    }
+    if (kiln && (strcmp(op, "LayerNorm") == 0 || strcmp(op, "RMSNorm") == 0)) {
+        if (r < 1 || kl_batch_axis(n, "axis", -1, r) < 1) return false;
+        goto first_only;
+    }
+    if (!kiln && strcmp(op, "Concat") == 0) {
+        if (r < 1 || kl_batch_axis(n, "axis", 0, r) < 1) return false;
+        goto broadcast; /* every batch-carrying input has the output's rank */
+    }
+    if (!kiln && strcmp(op, "Transpose") == 0) {
+        const int64_t *perm;
+        if (kl_node_attr_ints(n, "perm", &perm) < 1 || perm[0] != 0) return false;
+        goto first_only;
+    }
+    if (!kiln && strcmp(op, "Reshape") == 0) goto first_only; /* output checked to keep axis 0 as the batch */
+    return false;
+first_only:
+    /* a fused op's residual (input 3) has the output's shape */
+    for (size_t i = 1; i < n->n_inputs; i++)
+        if (n->inputs[i] && dep[n->inputs[i]->id] &&
+            !(kiln && i == 3 && n->outputs[0] && n->inputs[i]->type.shape.rank == n->outputs[0]->type.shape.rank))
+            return false;
+    return true;
+broadcast:
+    /* numpy broadcasting aligns trailing axes: an input that carries the
+     * batch must have the output's rank, so its axis 0 is the output's */
+    for (size_t i = 0; i < n->n_inputs; i++) {
+        const kl_value *v = n->inputs[i];
+        if (v && dep[v->id] && (!n->outputs[0] || v->type.shape.rank != n->outputs[0]->type.shape.rank))
+            return false;
+    }
+    return true;
+}
+
+bool kl_graph_batch_separable(const kl_graph *g) {
+    const char *param = NULL;
+    size_t nv = g->n_values, n_in = 0;
+    if (!nv) return false;
+    bool *dep = kl_calloc(nv, sizeof *dep);
+    if (!dep) return false;
+    bool ok = true;
+    for (size_t j = 0; ok && j < g->n_inputs; j++) {
+        const kl_value *v = g->inputs[j];
+        if (v->flags & KL_VALUE_INITIALIZER) continue;
+        if (!param && v->type.kind == KL_TYPE_TENSOR && v->type.shape.rank >= 1) param = v->type.shape.dims[0].param;
+        ok = param && kl_batch_leading(&v->type, param);
+        dep[v->id] = true;
+        n_in++;
+    }
+    ok = ok && n_in > 0;
+    for (size_t i = 0; ok && i < g->n_nodes; i++) {
+        const kl_node *n = g->nodes[i];
+        bool any = false;
+        for (size_t k = 0; k < n->n_inputs; k++) any = any || (n->inputs[k] && dep[n->inputs[k]->id]);
+        if (!any) continue; /* computes on constants only */
+        ok = kl_batch_node_ok(n, dep);
+        for (size_t k = 0; ok && k < n->n_outputs; k++) {
+            const kl_value *v = n->outputs[k];
+            if (!v) continue;
+            ok = kl_batch_leading(&v->type, param);
+            dep[v->id] = true;
+        }
+    }
+    /* outputs are made whole before the parts run: their other axes and
+     * element type must be known */
+    for (size_t j = 0; ok && j < g->n_outputs; j++) {
+        const kl_value *v = g->outputs[j];
+        ok = v->producer && dep[v->id] && kl_batch_leading(&v->type, param) && v->type.elem != KILN_DTYPE_UNDEFINED &&
+             v->type.elem != KILN_DTYPE_STRING;
+        for (int a = 1; ok && a < v->type.shape.rank; a++) ok = v->type.shape.dims[a].value >= 0;
+    }
+    kl_free(dep);
+    return ok;
+}
