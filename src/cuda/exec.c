@@ -133,7 +133,7 @@ typedef struct kl_cval {
 
 enum {
     K_FE, K_ACT, K_COPY, K_FILLCOPY, K_CONV, K_GEMM, K_ATTN, K_LN, K_SOFTMAX, K_POOL, K_GPOOL, K_REDUCE, K_RESIZE,
-    K_GATHER, K_EINSUM, K_HOST
+    K_GATHER, K_EINSUM, K_HOST, K_SE
 };
 
 typedef struct kl_ccopy {
@@ -160,6 +160,8 @@ typedef struct kl_cstep {
     int64_t n;
     int act, op, flag;
     float a, b, eps;
+    int act2;   /* K_SE: the second activation and its alpha, beta */
+    float a2, b2;
     int64_t outer, mid, inner;
     /* softmax mask */
     kc_dtype mask_t;
@@ -214,6 +216,8 @@ typedef struct kl_cplan {
      * GEMM's epilogue; and the MatMul of each such Add. */
     uint8_t *resid;
     const kl_node **resid_mm;
+    uint8_t *se;            /* per node: 1 the SE block's first 1x1 convolution, 2 its second (runs both) */
+    const kl_node **se_fc1; /* per node (2): the first */
 } kl_cplan;
 
 struct kl_cuda_ctx {
@@ -254,6 +258,8 @@ static void kl_cplan_free(kl_cplan *p, const kl_graph *g) {
     kl_free(p->sdpa_rw);
     kl_free(p->resid);
     kl_free(p->resid_mm);
+    kl_free(p->se);
+    kl_free(p->se_fc1);
     for (size_t i = 0; i < p->n_allocs; i++) cudaFree(p->allocs[i]);
     kl_free(p->allocs);
     for (size_t i = 0; p->v && i < g->n_values; i++) kl_rt_unref(p->v[i].host);
@@ -1193,6 +1199,41 @@ static kiln_status kl_b_resid(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtyp
     return strcmp(mm->op_type, "Gemm") == 0 ? kl_b_gemm_z(&b2, s, y, t, zp) : kl_b_matmul_z(&b2, s, y, t, zp);
 }
 
+/* The SE block's two 1x1 convolutions over [N, C, 1, 1] (kl_cu_find_se)
+ * as one kc_se_mlp: b->n is the second, p->se_fc1 the first. */
+static kiln_status kl_b_se(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n2 = b->n, *n1 = b->p->se_fc1[b->idx];
+    kl_bctx b1 = *b;
+    b1.n = n1;
+    const kl_cval *pv, *w1, *bv1 = NULL, *w2, *bv2 = NULL;
+    const void *pp, *w1p, *b1p = NULL, *w2p, *b2p = NULL;
+    KL_TRY(kl_in_f_lay(&b1, 0, &pp, &pv, t, -1)); /* [N, C, 1, 1]: the same bytes in either layout */
+    KL_TRY(kl_in_f(&b1, 1, &w1p, &w1, t));
+    if (kl_in(n1, 2)) KL_TRY(kl_in_f(&b1, 2, &b1p, &bv1, t));
+    KL_TRY(kl_in_f(b, 1, &w2p, &w2, t));
+    if (kl_in(n2, 2)) KL_TRY(kl_in_f(b, 2, &b2p, &bv2, t));
+    if (!y->known || y->rank != 4 || pv->rank != 4 || w1->rank != 4 || w2->rank != 4) KL_FALLBACK("not 4-D");
+    int64_t n = y->dims[0], c = y->dims[1], cr = w2->dims[1];
+    if (pv->count != n * c || w1->dims[0] != cr || w1->dims[1] != c || w2->dims[0] != c || (bv1 && bv1->count != cr) ||
+        (bv2 && bv2->count != c))
+        KL_FALLBACK("shapes do not chain");
+    s->kind = K_SE;
+    s->x[0] = pp;
+    s->x[1] = w1p;
+    s->x[2] = b1p;
+    s->x[3] = w2p;
+    s->x[4] = b2p;
+    s->outer = n;
+    s->inner = c;
+    s->mid = cr;
+    s->act = strcmp(n1->domain, KL_KILN_DOMAIN) == 0 ? kl_act_attr(n1, &s->a, &s->b) : 0;
+    s->act2 = strcmp(n2->domain, KL_KILN_DOMAIN) == 0 ? kl_act_attr(n2, &s->a2, &s->b2) : 0;
+    y->nhwc = b->p->nhwc;
+    return KILN_OK;
+}
+
 static kiln_status kl_b_attention(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype t) {
     char *why = b->why;
     size_t why_size = b->why_size;
@@ -1926,6 +1967,12 @@ static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
             return kl_errorf(KILN_ERR_INTERNAL, "residual GEMM: %s (KILN_CUDA_NO_RESID=1 runs it unfused)", why);
         return st;
     }
+    if (b->p->se && b->p->se[b->idx] == 2) {
+        kiln_status st = kl_b_se(b, s, y, t);
+        if (st == KILN_ERR_UNSUPPORTED)
+            return kl_errorf(KILN_ERR_INTERNAL, "squeeze-excitation MLP: %s (KILN_CUDA_NO_SE=1 runs it unfused)", why);
+        return st;
+    }
     if (b->p->sdpa && b->p->sdpa[b->idx] == 2) {
         /* The nodes it replaced ran nothing: no fallback is possible. */
         kiln_status st = kl_b_sdpa(b, s, y, t);
@@ -2172,6 +2219,11 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
     case K_EINSUM:
         e = kc_einsum(s->y, s->x[0], s->x[1], s->es, s->t, c->st);
         call = "kc_einsum";
+        break;
+    case K_SE:
+        e = kc_se_mlp(s->y, s->x[0], s->x[1], s->x[2], s->x[3], s->x[4], s->outer, s->inner, s->mid, s->act, s->a, s->b,
+                      s->act2, s->a2, s->b2, s->t, c->st);
+        call = "kc_se_mlp";
         break;
     case K_HOST:
         return kl_cu_host_step(c, p, s);
@@ -2539,6 +2591,58 @@ static kiln_status kl_cu_find_resid(const kl_cuda_engine *ce, kl_cplan *p, size_
     return KILN_OK;
 }
 
+/* A 1x1 convolution (Conv, or kiln.FusedConv without a residual input)
+ * of a float [N, C, 1, 1] to [N, K, 1, 1] with constant weights. */
+static bool kl_cu_fc1x1(const kl_cplan *p, const kl_node *n) {
+    bool fused = !strcmp(n->domain, KL_KILN_DOMAIN) && !strcmp(n->op_type, "FusedConv");
+    if (!fused && (n->domain[0] || strcmp(n->op_type, "Conv"))) return false;
+    if (n->n_inputs < 2 || n->n_outputs != 1 || (n->n_inputs > 3 && n->inputs[3]) || kl_node_attr_int(n, "group", 1) != 1)
+        return false;
+    const kl_value *x = n->inputs[0], *w = n->inputs[1], *y = n->outputs[0], *bv = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    if (!x || !w || !y || !(w->flags & KL_VALUE_INITIALIZER) || (bv && !(bv->flags & KL_VALUE_INITIALIZER))) return false;
+    if (p->sh.rank[x->id] != 4 || p->sh.rank[w->id] != 4 || p->sh.rank[y->id] != 4) return false;
+    const int64_t *xd = p->sh.dims[x->id], *wd = p->sh.dims[w->id], *yd = p->sh.dims[y->id];
+    kiln_dtype dt = p->sh.dtype[x->id];
+    return (dt == KILN_DTYPE_FLOAT || dt == KILN_DTYPE_FLOAT16) && xd[2] == 1 && xd[3] == 1 && wd[2] == 1 &&
+           wd[3] == 1 && yd[2] == 1 && yd[3] == 1 && wd[1] == xd[1] && yd[1] == wd[0] && yd[0] == xd[0];
+}
+
+/* Squeeze-and-excitation MLPs: a 1x1 convolution over [N, C, 1, 1] whose
+ * only reader is another, back to C channels (EfficientNet's and
+ * MobileNet-V3's fc1 -> act -> fc2 -> sigmoid after a global pool) run as
+ * one kc_se_mlp at the second; the first runs nothing.  At batch 1 each
+ * was a cuBLASLt GEMM with M = 1 (15-24 us per SE block in the per-layer
+ * profile, 32 of EfficientNet-B0's layers). */
+static kiln_status kl_cu_find_se(const kl_cuda_engine *ce, kl_cplan *p, size_t *keep) {
+    const kl_graph *g = ce->ir->graph;
+    size_t nn = g->n_nodes;
+    if (getenv("KILN_CUDA_NO_SE")) return KILN_OK;
+    for (size_t i = 0; i < nn; i++) {
+        const kl_node *n2 = g->nodes[i];
+        if (!ce->on_gpu[i] || (p->sdpa && p->sdpa[i]) || (p->resid && p->resid[i]) || !kl_cu_fc1x1(p, n2)) continue;
+        const kl_value *h = n2->inputs[0];
+        const kl_node *n1 = h->producer;
+        if (!n1 || n1->removed || !ce->on_gpu[n1->index] || (p->sdpa && p->sdpa[n1->index]) ||
+            (p->resid && p->resid[n1->index]) || (p->se && p->se[n1->index]) || !kl_cu_fc1x1(p, n1) ||
+            !kl_only_reader(h, n2))
+            continue;
+        const int64_t *pd = p->sh.dims[n1->inputs[0]->id], *yd = p->sh.dims[n2->outputs[0]->id];
+        int64_t c = pd[1], cr = p->sh.dims[h->id][1];
+        if (yd[1] != c || c > 8192 || cr > 1024 || pd[0] > 0x7fffffff) continue;
+        if (!p->se) {
+            p->se = kl_calloc(nn ? nn : 1, 1);
+            p->se_fc1 = kl_calloc(nn ? nn : 1, sizeof *p->se_fc1);
+            if (!p->se || !p->se_fc1) return KILN_ERR_NO_MEMORY;
+        }
+        p->se[n1->index] = 1;
+        p->se[i] = 2;
+        p->se_fc1[i] = n1;
+        for (size_t j = 0; j < n1->n_inputs; j++)
+            if (n1->inputs[j]) keep[n1->inputs[j]->id] = KL_MAX(keep[n1->inputs[j]->id], i + 1);
+    }
+    return KILN_OK;
+}
+
 static kiln_status kl_b_sdpa(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     char *why = b->why;
     size_t why_size = b->why_size;
@@ -2623,6 +2727,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
     if (!keep) return KILN_ERR_NO_MEMORY;
     s = kl_cu_find_sdpa(ce, p, keep);
     if (!s) s = kl_cu_find_resid(ce, p, keep);
+    if (!s) s = kl_cu_find_se(ce, p, keep);
     if (!s) s = kl_mem_plan_build_ex(g, &p->sh, kl_cu_aliases, keep, &p->mp);
     kl_free(keep);
     KL_TRY(s);
@@ -2710,6 +2815,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
          * Q, K and V alive for it). */
         if (p->sdpa && p->sdpa[i] == 1) continue;
         if (p->resid && p->resid[i] == 1) continue;
+        if (p->se && p->se[i] == 1) continue;
         /* A column slice read in place by attention. */
         int64_t slice_start = 0;
         if (ce->on_gpu[i] && kl_slice_view(n, &slice_start)) {

@@ -397,6 +397,57 @@ extern "C" cudaError_t kc_global_pool(void *y, const void *x, int64_t rows, int6
     return kc_reduce(y, x, rows, inner, 1, is_max ? 2 : 1, t, stream);
 }
 
+/* ---- squeeze-and-excitation MLP ---------------------------------------------------------- */
+
+typedef struct se_args {
+    void *y;
+    const void *p, *w1, *b1, *w2, *b2;
+    int c, cr, act1, act2;
+    float a1, be1, a2, be2;
+} se_args;
+
+template <typename T> __global__ void k_se_mlp(const se_args a) {
+    extern __shared__ float se_sh[];
+    float *sp = se_sh, *sh = se_sh + a.c;
+    const int64_t row = blockIdx.x;
+    const T *p = (const T *)a.p + row * a.c, *w1 = (const T *)a.w1, *w2 = (const T *)a.w2;
+    const T *b1 = (const T *)a.b1, *b2 = (const T *)a.b2;
+    for (int i = threadIdx.x; i < a.c; i += blockDim.x) sp[i] = kc_ld(p + i);
+    __syncthreads();
+    /* hidden units: a warp each, lanes over C */
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    for (int j = warp; j < a.cr; j += nw) {
+        const T *wr = w1 + (int64_t)j * a.c;
+        float acc = 0.0f;
+        for (int i = lane; i < a.c; i += 32) acc = fmaf(kc_ld(wr + i), sp[i], acc);
+        acc = kc_warp_reduce<KC_RED_SUM>(acc);
+        if (lane == 0) sh[j] = kc_act(a.act1, acc + (b1 ? kc_ld(b1 + j) : 0.0f), a.a1, a.be1);
+    }
+    __syncthreads();
+    /* outputs: a thread each, over the hidden units in shared memory */
+    T *y = (T *)a.y + row * a.c;
+    for (int i = threadIdx.x; i < a.c; i += blockDim.x) {
+        const T *wr = w2 + (int64_t)i * a.cr;
+        float acc = 0.0f;
+        for (int j = 0; j < a.cr; j++) acc = fmaf(kc_ld(wr + j), sh[j], acc);
+        kc_st(y + i, kc_act(a.act2, acc + (b2 ? kc_ld(b2 + i) : 0.0f), a.a2, a.be2));
+    }
+}
+
+extern "C" cudaError_t kc_se_mlp(void *y, const void *p, const void *w1, const void *b1, const void *w2, const void *b2,
+                                 int64_t n, int64_t c, int64_t cr, int act1, float alpha1, float beta1, int act2,
+                                 float alpha2, float beta2, kc_dtype t, cudaStream_t stream) {
+    if (n < 0 || c < 1 || cr < 1 || c > 8192 || cr > 1024 || n > 0x7fffffff || !y || !p || !w1 || !w2 ||
+        (t != KC_F32 && t != KC_F16))
+        return cudaErrorInvalidValue;
+    if (n == 0) return cudaSuccess;
+    se_args a = {y, p, w1, b1, w2, b2, (int)c, (int)cr, act1, act2, alpha1, beta1, alpha2, beta2};
+    size_t smem = (size_t)(c + cr) * sizeof(float);
+    if (t == KC_F16) k_se_mlp<__half><<<(unsigned)n, KC_THREADS, smem, stream>>>(a);
+    else k_se_mlp<float><<<(unsigned)n, KC_THREADS, smem, stream>>>(a);
+    return cudaGetLastError();
+}
+
 /* Programmatic dependent launch (k_common.cuh): on for sm_90+ unless
  * KILN_CUDA_PDL=0; decided once per process on the current device. */
 extern "C" int kc_pdl_enabled(void) {

@@ -122,6 +122,16 @@ cudaError_t kc_softmax(void *y, const void *x, int64_t outer, int64_t axis, int6
 cudaError_t kc_layernorm(void *y, const void *x, const void *scale, const void *bias, int64_t rows, int64_t cols,
                          float eps, int rms, kc_dtype t, cudaStream_t stream);
 
+/* Squeeze-and-excitation MLP, per row n of p [N, C] (a global pool's
+ * output): h = act1(W1 p[n] + b1) (W1 [CR, C]), y[n] = act2(W2 h + b2)
+ * (W2 [C, CR]); b1, b2 may be NULL.  act codes and alpha/beta as
+ * kc_bias_act.  One block per row, p and h in shared memory, float32
+ * accumulation: the two 1x1 convolutions of an SE block in one launch
+ * (at batch 1 each was a cuBLASLt GEMM with M = 1).  C <= 8192, CR <= 1024. */
+cudaError_t kc_se_mlp(void *y, const void *p, const void *w1, const void *b1, const void *w2, const void *b2, int64_t n,
+                      int64_t c, int64_t cr, int act1, float alpha1, float beta1, int act2, float alpha2, float beta2,
+                      kc_dtype t, cudaStream_t stream);
+
 /* ---- pooling, resize, reductions ------------------------------------------------------ */
 
 typedef struct kc_pool2d {

@@ -597,6 +597,61 @@ static void test_bias_act(void) {
             }
 }
 
+/* ---- squeeze-and-excitation MLP ------------------------------------------------------------------ */
+
+static void test_se_mlp(void) {
+    static const int64_t shapes[][3] = {{1, 16, 4}, {2, 96, 4}, {1, 37, 5}, {3, 1152, 48}, {1, 8192, 1}, {256, 480, 20},
+                                        {2, 33, 1024}};
+    static const int acts[][2] = {{5, 4}, {1, 6}, {0, 0}, {10, 7}};
+    for (int t = 0; t < 2; t++)
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+            for (size_t ai = 0; ai < sizeof acts / sizeof *acts; ai++) {
+                int64_t N = shapes[si][0], C = shapes[si][1], CR = shapes[si][2];
+                int a1 = acts[ai][0], a2 = acts[ai][1];
+                float al2 = a2 == 6 ? 0.2f : 0.0f, be2 = a2 == 6 ? 0.5f : 0.0f;
+                bool bias = (si + ai) % 2 == 0;
+                double sc = 1.0 / sqrt((double)C);
+                tbuf p = tb_rand(DTS[t], (size_t)(N * C), 0, 2), w1 = tb_rand(DTS[t], (size_t)(CR * C), -sc, sc);
+                tbuf b1 = tb_rand(DTS[t], (size_t)CR, -0.5, 0.5), w2 = tb_rand(DTS[t], (size_t)(C * CR), -1, 1);
+                tbuf b2 = tb_rand(DTS[t], (size_t)C, -0.5, 0.5), y = tb_alloc(DTS[t], (size_t)(N * C));
+                double *ref = xmalloc((size_t)(N * C) * sizeof *ref), *h = xmalloc((size_t)CR * sizeof *h);
+                for (int64_t r = 0; r < N; r++) {
+                    for (int64_t j = 0; j < CR; j++) {
+                        double acc = bias ? b1.h[j] : 0;
+                        for (int64_t i = 0; i < C; i++) acc += w1.h[j * C + i] * p.h[r * C + i];
+                        h[j] = act_ref(a1, acc, 0, 0);
+                    }
+                    for (int64_t i = 0; i < C; i++) {
+                        double acc = bias ? b2.h[i] : 0;
+                        for (int64_t j = 0; j < CR; j++) acc += w2.h[i * CR + j] * h[j];
+                        ref[r * C + i] = act_ref(a2, acc, al2, be2);
+                    }
+                }
+                char name[96];
+                snprintf(name, sizeof name, "se_mlp [%lld,%lld] cr=%lld act=%d,%d bias=%d", (long long)N, (long long)C,
+                         (long long)CR, a1, a2, bias);
+                if (launched(kc_se_mlp(y.d, p.d, w1.d, bias ? b1.d : NULL, w2.d, bias ? b2.d : NULL, N, C, CR, a1, 0, 0,
+                                       a2, al2, be2, DTS[t], g_stream),
+                             name))
+                    check(name, &y, ref, DTS[t] == KC_F16 ? 2 : 1);
+                free(ref);
+                free(h);
+                tb_free(&p);
+                tb_free(&w1);
+                tb_free(&b1);
+                tb_free(&w2);
+                tb_free(&b2);
+                tb_free(&y);
+            }
+    /* refused: sizes past the shared-memory plan */
+    float dummy = 0;
+    bool refused = kc_se_mlp(&dummy, &dummy, &dummy, NULL, &dummy, NULL, 1, 8193, 4, 0, 0, 0, 0, 0, 0, KC_F32, g_stream) ==
+                   cudaErrorInvalidValue;
+    printf("%s se_mlp C = 8193 refused\n", refused ? "ok  " : "FAIL");
+    if (refused) g_pass++;
+    else g_fail++;
+}
+
 /* ---- fused elementwise ------------------------------------------------------------------------ */
 
 static double fe_ref(int op, double v, double o) {
@@ -1458,6 +1513,7 @@ int main(int argc, char **argv) {
     test_gather();
     test_heads();
     test_bias_act();
+    test_se_mlp();
     test_fe();
     test_einsum();
     test_softmax();
