@@ -173,6 +173,10 @@ kiln_status kl_attn(kl_pool *pool, const kl_attn_args *a, void *workspace) {
     while (tiles < max_tiles && bh * tiles < 4 * (size_t)threads) tiles++;
     j.tile_rows = RUP((a->Sq + tiles - 1) / tiles, MR);
     j.tiles = (a->Sq + j.tile_rows - 1) / j.tile_rows;
-    kl_parallel_for(pool, bh * j.tiles, attn_task, &j);
+    /* claimed a head at a time (its K^T packed once per claim) while there
+     * are two heads per thread or more, else a tile at a time: a worker
+     * that starts late or is descheduled takes fewer, instead of holding
+     * the layer back for its fixed share */
+    kl_parallel_for_dyn(pool, threads, bh * j.tiles, bh >= 2 * (size_t)threads ? j.tiles : 1, attn_task, &j);
     return KILN_OK;
 }
