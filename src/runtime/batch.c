@@ -30,6 +30,46 @@ static bool kl_in_list(const char *op, const char *const *list) {
     return false;
 }
 
+/* Constant integer input i of n (an initializer, at most max values):
+ * its count, or -1. */
+static int64_t kl_batch_const_ints(const kl_node *n, size_t i, int64_t *out, int64_t max) {
+    const kl_value *v = i < n->n_inputs ? n->inputs[i] : NULL;
+    if (!v || !v->init || v->init->count > max || !kl_tensor_to_i64(v->init, out, max)) return -1;
+    return v->init->count;
+}
+
+/* Slice on axes that all leave axis 0 alone (given explicitly: the default
+ * axes start at 0), input 0 of rank r. */
+static bool kl_batch_slice_ok(const kl_node *n, int r) {
+    int64_t ax[KILN_MAX_RANK], na;
+    if (n->opset < 10) {
+        const int64_t *v;
+        na = kl_node_attr_ints(n, "axes", &v);
+        if (na < 1 || na > KILN_MAX_RANK) return false;
+        memcpy(ax, v, (size_t)na * sizeof *ax);
+    } else {
+        na = kl_batch_const_ints(n, 3, ax, KILN_MAX_RANK);
+    }
+    if (na < 1 || r < 1) return false;
+    for (int64_t k = 0; k < na; k++) {
+        int64_t a = ax[k] < 0 ? ax[k] + r : ax[k];
+        if (a <= 0 || a >= r) return false;
+    }
+    return true;
+}
+
+/* Resize (opset 11+) by constant scales whose axis-0 scale is 1, no sizes,
+ * no axes attribute and no crop (the batch axis is then copied as is). */
+static bool kl_batch_resize_ok(const kl_node *n, int r) {
+    const int64_t *axes;
+    if (n->opset < 11 || r < 1 || n->n_inputs < 3 || kl_node_attr_ints(n, "axes", &axes) >= 0 ||
+        strcmp(kl_node_attr_string(n, "coordinate_transformation_mode", "half_pixel"), "tf_crop_and_resize") == 0)
+        return false;
+    const kl_value *sc = n->inputs[2], *sz = n->n_inputs > 3 ? n->inputs[3] : NULL;
+    if (sz && (!sz->init || sz->init->count > 0)) return false;
+    return sc && sc->init && sc->init->count == r && kl_tensor_get_f64(sc->init, 0) == 1.0;
+}
+
 /* Does node n (whose batch-carrying inputs are flagged in dep[]) treat
  * samples independently?  Conservative: a list of ops known to, with the
  * attributes that keep axis 0 out of their computation. */
@@ -86,6 +126,18 @@ static bool kl_batch_node_ok(const kl_node *n, const bool *dep) {
         goto first_only;
     }
     if (!kiln && strcmp(op, "Reshape") == 0) goto first_only; /* output checked to keep axis 0 as the batch */
+    if (!kiln && strcmp(op, "Split") == 0) {
+        if (r < 1 || kl_batch_axis(n, "axis", 0, r) < 1) return false;
+        goto first_only; /* the split sizes are not per sample */
+    }
+    if (!kiln && strcmp(op, "Slice") == 0) {
+        if (!kl_batch_slice_ok(n, r)) return false;
+        goto first_only; /* starts, ends, steps not per sample */
+    }
+    if (!kiln && strcmp(op, "Resize") == 0) {
+        if (!kl_batch_resize_ok(n, r)) return false;
+        goto first_only;
+    }
     return false;
 first_only:
     /* a fused op's residual (input 3) has the output's shape */

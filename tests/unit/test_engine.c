@@ -331,6 +331,125 @@ static void test_context_replans(void) {
  * made or the caller's, every batch size, matching the reference; no
  * allocation once warm (misaligned output rows go through a staging
  * buffer); a layer profiled once per run; errors as a whole run gives. */
+/* int64 initializer */
+static void add_i64(kt_pb *g, const char *name, const int64_t *v, int64_t n) {
+    kt_pb t = {0};
+    kt_onnx_tensor_head(&t, name, 7, &n, 1, 1);
+    kt_pb_packed_i64(&t, KT_TENSOR_INT64_DATA, v, (size_t)n);
+    kt_pb_take(g, KT_GRAPH_INITIALIZER, &t);
+}
+
+/* x[N,4,6,6] -> Split(axis split_axis, [2,2]) -> a, b; Slice(b, [0:1] on
+ * axis slice_axis) -> s; Resize(a, scales [scale0,1,2,2], nearest) -> r;
+ * outputs r [N,2,12,12] and s [N,1,6,6] (yolov8n's C2f chunk and
+ * upsample); opset 17. */
+static kiln_model *load_split_model(int64_t split_axis, int64_t slice_axis, float scale0) {
+    kt_pb g = {0}, mb = {0};
+    kt_pb_string_field(&g, KT_GRAPH_NAME, "splits");
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "N,4,6,6");
+    int64_t two[2] = {2, 2}, st[1] = {0}, en[1] = {1}, ax[1] = {slice_axis}, d4[1] = {4}, d0[1] = {0};
+    add_i64(&g, "sp", two, 2);
+    add_i64(&g, "st", st, 1);
+    add_i64(&g, "en", en, 1);
+    add_i64(&g, "ax", ax, 1);
+    float sc[4] = {scale0, 1, 2, 2};
+    kt_pb t = {0};
+    kt_onnx_tensor_f32(&t, "sc", d4, 1, sc, 4, 1);
+    kt_pb_take(&g, KT_GRAPH_INITIALIZER, &t);
+    kt_pb e = {0};
+    kt_onnx_tensor_f32(&e, "roi", d0, 1, NULL, 0, 1);
+    kt_pb_take(&g, KT_GRAPH_INITIALIZER, &e);
+    kt_pb n = {0};
+    kt_onnx_node_head(&n, "Split", NULL, "split", "x,sp", "a,b");
+    kt_onnx_attr_i(&n, "axis", split_axis);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Slice", "slice", "b,st,en,ax", "s");
+    kt_pb rz = {0};
+    kt_onnx_node_head(&rz, "Resize", NULL, "up", "a,roi,sc", "r");
+    kt_onnx_attr_s(&rz, "mode", "nearest");
+    kt_pb_take(&g, KT_GRAPH_NODE, &rz);
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "r", KILN_DTYPE_FLOAT, split_axis == 1 ? "N,2,12,12" : "?,4,12,12");
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "s", KILN_DTYPE_FLOAT, split_axis == 1 ? "N,1,6,6" : "?,1,6,6");
+    kt_onnx_model(&mb, 8, 17, &g);
+    kt_pb_free(&g);
+    kiln_model *m = NULL;
+    void *copy = malloc(mb.len);
+    memcpy(copy, mb.data, mb.len);
+    if (kiln_model_load_from_memory(copy, mb.len, NULL, &m) != KILN_OK) {
+        fprintf(stderr, "    load: %s\n", kiln_last_error());
+        free(copy);
+    } else if (g_n_model_bytes < sizeof g_model_bytes / sizeof g_model_bytes[0]) {
+        g_model_bytes[g_n_model_bytes++] = copy;
+    }
+    kt_pb_free(&mb);
+    return m;
+}
+
+/* Split, Slice and Resize that leave axis 0 alone keep a graph separable
+ * (and the split run matches the reference); on axis 0 they do not. */
+static void test_separable_split_slice_resize(void) {
+    static const struct {
+        int64_t split_axis, slice_axis;
+        float scale0;
+        bool ok;
+    } cases[] = {{1, 1, 1.0f, true}, {1, -3, 1.0f, true}, {1, 0, 1.0f, false}, {1, 1, 2.0f, false}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        kiln_model *m = load_split_model(cases[k].split_axis, cases[k].slice_axis, cases[k].scale0);
+        KT_CHECK(m != NULL);
+        if (!m) continue;
+        kiln_build_options *o = NULL;
+        kiln_build_options_create(&o);
+        kiln_build_options_set_threads(o, 2);
+        kiln_engine *e = NULL;
+        kiln_status bs = kiln_build(m, o, &e);
+        kiln_build_options_destroy(o);
+        if (!cases[k].ok) { /* not separable; it may not even build (a batch-changing resize) */
+            if (!bs && e) KT_CHECK(!kl_graph_batch_separable(e->ir->graph));
+            kiln_engine_destroy(e);
+            continue;
+        }
+        KT_CHECK_EQ_INT(bs, KILN_OK);
+        if (!e) continue;
+        KT_CHECK(kl_graph_batch_separable(e->ir->graph));
+        kiln_context *c = NULL;
+        KT_CHECK_EQ_INT(kiln_context_create(e, &c), KILN_OK);
+        if (c) {
+            KT_CHECK(c->split_ok);
+            int64_t xs[4] = {3, 4, 6, 6};
+            kiln_tensor *x = NULL, *y[2] = {NULL, NULL};
+            kiln_tensor_create(KILN_DTYPE_FLOAT, xs, 4, &x);
+            void *xd;
+            size_t xb;
+            kiln_tensor_data(x, &xd, &xb);
+            for (size_t i = 0; i < xb / sizeof(float); i++) ((float *)xd)[i] = rnd();
+            const char *in = "x", *outs[2] = {"r", "s"};
+            KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, outs, y, 2), KILN_OK);
+            /* the reference: the unoptimized graph, whole batch */
+            kiln_session_options *so = NULL;
+            kiln_session *se = NULL;
+            kiln_session_options_create(&so);
+            kiln_session_options_set(so, "optimize", "0");
+            setenv("KILN_BATCH_SPLIT", "0", 1);
+            KT_CHECK_EQ_INT(kiln_session_create(m, so, &se), KILN_OK);
+            unsetenv("KILN_BATCH_SPLIT");
+            kiln_tensor *ry[2] = {NULL, NULL};
+            if (se) KT_CHECK_EQ_INT(kiln_session_run(se, &in, (const kiln_tensor *const *)&x, 1, outs, ry, 2), KILN_OK);
+            for (int i = 0; i < 2; i++) {
+                KT_CHECK(y[i] && ry[i]);
+                if (y[i] && ry[i]) KT_CHECK(max_abs_diff(ry[i], y[i]) == 0.0);
+                kiln_tensor_destroy(y[i]);
+                kiln_tensor_destroy(ry[i]);
+            }
+            kiln_session_destroy(se);
+            kiln_session_options_destroy(so);
+            kiln_tensor_destroy(x);
+        }
+        kiln_context_destroy(c);
+        kiln_engine_destroy(e);
+        kiln_model_destroy(m);
+    }
+}
+
 static void test_context_splits(void) {
     kiln_model *m = load_cnn("N");
     KT_CHECK(m != NULL);
@@ -746,6 +865,7 @@ int main(void) {
     KT_RUN(test_arena_and_no_allocation);
     KT_RUN(test_context_replans);
     KT_RUN(test_context_splits);
+    KT_RUN(test_separable_split_slice_resize);
     KT_RUN(test_timing_cache);
     KT_RUN(test_two_profiles);
     KT_RUN(test_bad_engines);
