@@ -595,18 +595,17 @@ typedef struct kl_split_run {
     size_t output_count, N, parts;
 } kl_split_run;
 
-/* Pool task: part k of the batch on kid k (errors kept in the kid: the
- * message is thread-local). */
+/* Pool task: slices [b, e) of the batch (chunk samples each) on thread
+ * tid's kid; errors are kept in the kid (the message is thread-local) and
+ * the kid's first error stops it. */
 static void kl_split_task(void *arg, size_t b, size_t e, int tid) {
-    (void)tid;
     const kl_split_run *r = arg;
-    for (size_t k = b; k < e; k++) {
-        kiln_context *kid = r->ctx->kids[k];
-        kid->kid_status = kl_context_run_rows(kid, r->input_names, r->inputs, r->input_count, r->output_names,
-                                              r->outputs, r->output_count, r->N, r->N * k / r->parts,
-                                              r->N * (k + 1) / r->parts);
-        if (kid->kid_status) snprintf(kid->kid_msg, sizeof kid->kid_msg, "%s", kl_error_message());
-    }
+    kiln_context *kid = r->ctx->kids[tid];
+    size_t ck = r->ctx->chunk;
+    if (kid->kid_status) return;
+    kid->kid_status = kl_context_run_rows(kid, r->input_names, r->inputs, r->input_count, r->output_names, r->outputs,
+                                          r->output_count, r->N, b * ck, KL_MIN(e * ck, r->N));
+    if (kid->kid_status) snprintf(kid->kid_msg, sizeof kid->kid_msg, "%s", kl_error_message());
 }
 
 /* Run a batch split (see kl_context_try_split): the parts in parallel on the
@@ -630,21 +629,25 @@ static kiln_status kl_context_run_split(kiln_context *ctx, const char *const *in
         kid->chunk = ctx->chunk;
         kiln_context_set_profiling(kid, ctx->rc.profiling);
     }
+    for (size_t k = 0; k < parts; k++) ctx->kids[k]->kid_status = KILN_OK;
     kl_split_run r = {ctx, input_names, inputs, input_count, output_names, outputs, output_count, N, parts};
-    kl_parallel_for_n(ctx->rc.pool, (int)parts, parts, kl_split_task, &r);
+    /* slices claimed one at a time: a thread that starts late (a core
+     * busy with another process) takes fewer instead of holding the run */
+    kl_parallel_for_dyn(ctx->rc.pool, (int)parts, (N + ctx->chunk - 1) / ctx->chunk, 1, kl_split_task, &r);
     for (size_t k = 0; k < parts; k++)
         if (ctx->kids[k]->kid_status) return kl_errorf(ctx->kids[k]->kid_status, "%s", ctx->kids[k]->kid_msg);
-    /* profiling: a layer's time is its mean over the parts (they ran side by side) */
+    /* profiling: a layer's time is its mean over the threads (they ran
+     * side by side), one run */
     size_t nl = ctx->engine->ir->graph->n_nodes;
     for (size_t i = 0; ctx->rc.profiling && i < nl; i++) {
         double ms = 0;
         uint64_t runs = 0;
         for (size_t k = 0; k < parts; k++) {
             ms += ctx->kids[k]->rc.node_ms[i];
-            runs = KL_MAX(runs, ctx->kids[k]->rc.node_runs[i]);
+            runs += ctx->kids[k]->rc.node_runs[i];
         }
         ctx->rc.node_ms[i] += ms / (double)parts;
-        ctx->rc.node_runs[i] += runs;
+        ctx->rc.node_runs[i] += runs > 0;
     }
     return KILN_OK;
 }
