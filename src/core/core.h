@@ -151,6 +151,12 @@ typedef struct kl_mapfile {
 /* Map `path` read-only.  Errors name the file (KILN_ERR_IO). */
 kiln_status kl_mapfile_open(const char *path, kl_mapfile *out);
 void kl_mapfile_close(kl_mapfile *m);
+/* Drop the resident pages wholly inside bytes [p, p+n) when they belong to
+ * a file mapped by kl_mapfile_open (a constant whose packed copy is all a
+ * kernel reads any more): they are read back from the file if touched
+ * again, so the result never changes, only the resident set.  Anything
+ * else (heap, caller memory) is left alone. */
+void kl_mapfile_release(const void *p, size_t n);
 
 /* ---- element types (dtype.c) --------------------------------------------- */
 

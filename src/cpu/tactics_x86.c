@@ -228,6 +228,8 @@ static kiln_status conv_ready(kl_lazy *z, int threads) {
         s = (!W || (bt && !B)) ? KILN_ERR_NO_MEMORY : kl_conv2d_prepare(&z->d, W, B, &z->plan);
         kl_free(ow);
         kl_free(ob);
+        /* the plan holds its own (packed, transformed) copy: the mapped weights' pages can go */
+        if (!s) kl_mapfile_release(n->inputs[1]->init->data, n->inputs[1]->init->nbytes);
         if (!s) {
             size_t OH, OW;
             kl_conv2d_out_hw(z->plan, &OH, &OW);
@@ -389,6 +391,8 @@ static kiln_status gemm_ready(kl_lazy *z) {
         z->packed_b = kl_malloc(kl_sgemm_pack_b_size(z->K, z->N));
         s = (B && z->packed_b) ? KILN_OK : KILN_ERR_NO_MEMORY;
         if (!s) kl_sgemm_pack_b(B, z->transB_w ? z->K : z->N, z->transB_w, z->K, z->N, z->packed_b);
+        /* the packed copy is what the kernel reads: the mapped weights' pages can go */
+        if (!s) kl_mapfile_release(n->inputs[1]->init->data, n->inputs[1]->init->nbytes);
         const kl_tensor *ct = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->init : NULL;
         if (!s && ct) {
             const float *C = aligned_data(ct, &oc);
