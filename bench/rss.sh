@@ -27,7 +27,7 @@ const fs = require('fs');
 function npy(p) {
     const b = fs.readFileSync(p), hl = b.readUInt16LE(8), h = b.toString('latin1', 10, 10 + hl);
     const shape = h.match(/'shape': \(([^)]*)\)/)[1].split(',').filter(s => s.trim()).map(Number);
-    const d = h.match(/'descr': '([^']*)'/)[1], off = 10 + hl, raw = b.buffer.slice(b.byteOffset + off);
+    const d = h.match(/'descr': '([^']*)'/)[1], off = 10 + hl, raw = b.buffer.slice(b.byteOffset + off, b.byteOffset + b.length);
     const T = { '<f4': ['float32', Float32Array], '<i8': ['int64', BigInt64Array] }[d];
     return new ort.Tensor(T[0], new T[1](raw), shape);
 }
