@@ -135,6 +135,14 @@ KILN_API kiln_status kiln_session_create(const kiln_model *model,
     else if (!st)
         st = kiln_build(model, options->build, &s->engine);
     kiln_session_options_destroy(defaults);
+    if (!st) {
+        /* The engine holds its own copy of the weights now: the model's
+         * mapped pages (clean file pages, read back if the caller touches
+         * them again) leave this process's resident set. */
+        const kl_model *ir = model->ir;
+        kl_mapfile_release(ir->file.data, ir->file.size);
+        for (size_t i = 0; i < ir->n_ext_files; i++) kl_mapfile_release(ir->ext_files[i].data, ir->ext_files[i].size);
+    }
     if (!st) st = kiln_context_create(s->engine, &s->ctx);
     if (st) {
         kiln_session_destroy(s);
