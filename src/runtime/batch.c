@@ -197,3 +197,63 @@ bool kl_graph_batch_separable(const kl_graph *g) {
     kl_free(dep);
     return ok;
 }
+
+/* Bytes of one sample of v (axes after the first known), or SIZE_MAX. */
+static size_t kl_batch_sample_bytes(const kl_value *v) {
+    const kl_type *t = &v->type;
+    if (t->kind != KL_TYPE_TENSOR || t->shape.rank < 1 || t->elem == KILN_DTYPE_UNDEFINED ||
+        t->elem == KILN_DTYPE_STRING)
+        return SIZE_MAX;
+    int64_t count = 1;
+    for (int a = 1; a < t->shape.rank; a++)
+        if (t->shape.dims[a].value < 0 || kl_mul_i64(count, t->shape.dims[a].value, &count)) return SIZE_MAX;
+    size_t nb;
+    return kl_dtype_nbytes(t->elem, count, &nb) ? nb : SIZE_MAX;
+}
+
+size_t kl_graph_batch_tail(const kl_graph *g, size_t max_sample_bytes, size_t *frontier) {
+    size_t nv = g->n_values, nn = g->n_nodes, k_best = 0;
+    if (!nv || nn < 2) return 0;
+    /* per value: producing node + 1 (0: an input or constant), last reader + 1 (nn + 1: a graph output) */
+    size_t *made = kl_calloc(nv, sizeof *made), *last = kl_calloc(nv, sizeof *last);
+    if (!made || !last) goto done;
+    for (size_t i = 0; i < nn; i++) {
+        const kl_node *n = g->nodes[i];
+        for (size_t k = 0; k < n->n_outputs; k++)
+            if (n->outputs[k]) made[n->outputs[k]->id] = i + 1;
+        for (size_t k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k]) last[n->inputs[k]->id] = KL_MAX(last[n->inputs[k]->id], i + 1);
+    }
+    for (size_t j = 0; j < g->n_outputs; j++) last[g->outputs[j]->id] = nn + 1;
+    /* the smallest cut k (nodes [k, nn) run on the whole batch) after
+     * which every value is small and one value crosses it */
+    size_t small_from = nn; /* the nodes from here on make only small values */
+    for (size_t i = nn; i-- > 0;) {
+        const kl_node *n = g->nodes[i];
+        bool ok = true;
+        for (size_t k = 0; ok && k < n->n_outputs; k++)
+            ok = !n->outputs[k] || kl_batch_sample_bytes(n->outputs[k]) <= max_sample_bytes;
+        if (!ok) break;
+        small_from = i;
+    }
+    for (size_t k = KL_MAX(small_from, (size_t)1); k < nn && !k_best; k++) {
+        size_t crossing = 0, id = 0;
+        for (size_t v = 0; v < nv && crossing < 2; v++) {
+            /* made by a node before k (inputs cross only if read at or after k) */
+            bool before = made[v] ? made[v] <= k : (g->values[v]->flags & KL_VALUE_GRAPH_INPUT) &&
+                                                       !(g->values[v]->flags & KL_VALUE_INITIALIZER);
+            if (before && last[v] > k) {
+                crossing++;
+                id = v;
+            }
+        }
+        if (crossing == 1 && made[id] && last[id] <= nn && kl_batch_sample_bytes(g->values[id]) <= max_sample_bytes) {
+            k_best = k;
+            *frontier = id;
+        }
+    }
+done:
+    kl_free(made);
+    kl_free(last);
+    return k_best;
+}

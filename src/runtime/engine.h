@@ -130,6 +130,15 @@ struct kiln_context {
     void *stage_raw;               /* staging buffer (64-byte aligned parts), stage_bytes usable */
     size_t stage_bytes;
     uint64_t *runs_saved;          /* per layer: node_runs before a split run (profiling) */
+    size_t tail_k, tail_f;         /* the tail's first node and the value crossing into it (0: no tail) */
+    kiln_dtype tail_dtype;         /* the crossing value: type, rank, dims (axis 0 set per run), bytes per sample */
+    int tail_rank;
+    int64_t tail_dims[KILN_MAX_RANK];
+    size_t tail_row;
+    void *tail_raw;                /* the crossing value of a part's samples, tail_bytes usable */
+    size_t tail_bytes;
+    kl_rt tail_hdr;                /* view of it for the tail's run */
+    bool kid_ran;                  /* a kid that has run a part */
     kiln_status kid_status;        /* a kid's run, and its message */
     char kid_msg[512];
 };
@@ -139,6 +148,13 @@ struct kiln_context {
  * other axes known), and each node that reads the batch is an op known
  * not to mix samples (batch.c). */
 bool kl_graph_batch_separable(const kl_graph *g);
+/* For a separable graph: the first node k of its tail, the nodes after
+ * which every value takes at most max_sample_bytes per sample and one
+ * value (*frontier, made before k, read from k on, not a graph output)
+ * crosses from the head; 0 when there is none.  A split run takes the
+ * head a slice at a time and the tail on all its samples at once (the
+ * tail's weights, large next to its maps, then stream once). */
+size_t kl_graph_batch_tail(const kl_graph *g, size_t max_sample_bytes, size_t *frontier);
 
 /* Open an engine over bytes[0..size): validate, parse the graph, resolve
  * providers and tactics, read profiles and plans.  `owned` (may be NULL)

@@ -339,7 +339,18 @@ static kiln_status kl_run_graph(kl_exec *ex, const kl_gprogram *gp, kl_frame *pa
     kl_frame *saved = ex->frame;
     ex->frame = &f;
     kiln_status s = KILN_OK;
-    for (size_t i = 0; i < g->n_nodes && !s; i++) {
+    /* a part of the main graph (kl_run_ctx's node range) */
+    kl_run_ctx *rc = slots && ex->rc && slots == ex->rc->slots ? ex->rc : NULL;
+    size_t lo = rc ? rc->node_lo : 0, hi = rc && rc->node_hi ? rc->node_hi : g->n_nodes;
+    if (rc && rc->preset_id < g->n_values && rc->preset) {
+        kl_rt_unref(f.slots[rc->preset_id]);
+        f.slots[rc->preset_id] = kl_rt_ref(rc->preset);
+    }
+    if (hi < g->n_nodes) { /* no graph output yet */
+        for (size_t i = 0; i < n_outputs; i++) outputs[i] = NULL;
+        n_outputs = 0;
+    }
+    for (size_t i = lo; i < hi && !s; i++) {
         s = kl_run_node(ex, gp, i);
         for (size_t k = 0; !s && k < gp->n_release[i]; k++) {
             size_t id = gp->release[i][k];
@@ -363,6 +374,7 @@ static kiln_status kl_run_graph(kl_exec *ex, const kl_gprogram *gp, kl_frame *pa
             kl_rt_unref(outputs[i]);
             outputs[i] = NULL;
         }
+    if (!s && rc && rc->keep_id < g->n_values) rc->kept = kl_rt_ref(f.slots[rc->keep_id]);
     for (size_t i = 0; i < g->n_values; i++) {
         kl_rt_unref(f.slots[i]);
         f.slots[i] = NULL;

@@ -70,6 +70,14 @@ typedef struct kl_run_ctx {
     size_t *seen_bytes;       /* per value: largest size a kernel asked for, or NULL (not kept) */
     kiln_dtype *seen_dtype;
     bool *seen_grew;          /* set when an entry of seen_bytes grows */
+    /* A part of the graph (a split batch's head or tail, context.c):
+     * nodes [node_lo, node_hi) run (node_hi 0: to the end; before the end
+     * no graph output is collected); value keep_id's tensor is handed
+     * back in *kept (a reference) and value preset_id starts as preset
+     * (SIZE_MAX: none). */
+    size_t node_lo, node_hi;
+    size_t keep_id, preset_id;
+    kl_rt *kept, *preset;
 } kl_run_ctx;
 
 /* Run the main graph with the context's memory (see kl_program_run). */

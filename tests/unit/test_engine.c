@@ -327,7 +327,8 @@ static void test_context_replans(void) {
 }
 
 /* A batch of a graph that treats samples on their own runs split: a
- * sample at a time on one thread, in parts side by side on two; outputs
+ * sample at a time on one thread, in parts side by side on two, the tail
+ * (kl_graph_batch_tail) on all samples at once or not; outputs
  * made or the caller's, every batch size, matching the reference; no
  * allocation once warm (misaligned output rows go through a staging
  * buffer); a layer profiled once per run; errors as a whole run gives. */
@@ -454,7 +455,8 @@ static void test_context_splits(void) {
     kiln_model *m = load_cnn("N");
     KT_CHECK(m != NULL);
     if (!m) return;
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int mode = 0; mode < 4; mode++) { /* 1 and 2 threads, with the tail batched and without */
+        int threads = 1 + mode % 2;
         kiln_build_options *o = NULL;
         kiln_build_options_create(&o);
         kiln_build_options_set_threads(o, threads);
@@ -463,9 +465,12 @@ static void test_context_splits(void) {
         kiln_build_options_destroy(o);
         if (!e) return;
         kiln_context *c = NULL;
+        if (mode >= 2) setenv("KILN_BATCH_TAIL", "0", 1);
         KT_CHECK_EQ_INT(kiln_context_create(e, &c), KILN_OK);
+        unsetenv("KILN_BATCH_TAIL");
         if (!c) return;
         KT_CHECK(c->split_ok);
+        KT_CHECK(mode >= 2 ? c->tail_k == 0 : c->tail_k > 0); /* the CNN's maps are all small */
         const char *in = "x", *out = "y";
         static const int64_t batches[] = {5, 1, 8, 3, 8, 2};
         for (size_t r = 0; r < sizeof batches / sizeof batches[0]; r++) {
