@@ -550,14 +550,14 @@ static void kl_slice_rows(const kiln_tensor *t, size_t N, size_t b, size_t n, ki
     v->shape[0] = (int64_t)n;
     v->count = t->count / (int64_t)N * (int64_t)n;
     v->nbytes = row * n;
-    v->data = (uint8_t *)t->data + row * b;
+    v->data = t->data ? (uint8_t *)t->data + row * b : NULL; /* an empty tensor may have no data */
     v->owned = false;
 }
 
 /* Tail buffer of ctx for n samples, 64-byte aligned (grown as needed). */
 static uint8_t *kl_context_tail_buf(kiln_context *ctx, size_t n) {
     size_t need = ctx->tail_row * n;
-    if (need > ctx->tail_bytes) {
+    if (need > ctx->tail_bytes || !ctx->tail_raw) {
         kl_free(ctx->tail_raw);
         ctx->tail_bytes = 0;
         ctx->tail_raw = kl_malloc(need + 64);
@@ -634,7 +634,8 @@ static kiln_status kl_context_run_slices(kiln_context *ctx, const char *const *i
             }
             ctx->stage_bytes = need;
         }
-        uint8_t *st = (uint8_t *)ctx->stage_raw + (64 - ((uintptr_t)ctx->stage_raw % 64)) % 64;
+        /* no staging yet (need 0): no pointer arithmetic on NULL */
+        uint8_t *st = ctx->stage_raw ? (uint8_t *)ctx->stage_raw + (64 - ((uintptr_t)ctx->stage_raw % 64)) % 64 : NULL;
         for (size_t i = 0; i < output_count; i++) {
             ctx->sl_out_p[i] = &ctx->sl_out[i];
             ctx->staged[i] = (uintptr_t)ctx->sl_out[i].data % 16 != 0;

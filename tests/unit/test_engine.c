@@ -407,10 +407,14 @@ static void test_separable_split_slice_resize(void) {
         if (!cases[k].ok) { /* not separable; it may not even build (a batch-changing resize) */
             if (!bs && e) KT_CHECK(!kl_graph_batch_separable(e->ir->graph));
             kiln_engine_destroy(e);
+            kiln_model_destroy(m);
             continue;
         }
         KT_CHECK_EQ_INT(bs, KILN_OK);
-        if (!e) continue;
+        if (!e) {
+            kiln_model_destroy(m);
+            continue;
+        }
         KT_CHECK(kl_graph_batch_separable(e->ir->graph));
         kiln_context *c = NULL;
         KT_CHECK_EQ_INT(kiln_context_create(e, &c), KILN_OK);
