@@ -38,7 +38,7 @@ if has build; then
     gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
     cmake -S . -B "$B" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
     cmake --build "$B" -j "$(nproc)" --target kiln kiln-conformance >"$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
-    for t in test_cuda_kernels test_cuda_dnn; do
+    for t in test_cuda_kernels test_cuda_dnn bench_flash; do
         cmake --build "$B" -j "$(nproc)" --target $t >>"$OUT/build.log" 2>&1 || echo "$t: does not build (see build.log)"
     done
     echo "built: $("$B/kiln" --version)"

@@ -30,7 +30,7 @@
 #define KC_ACT_COUNT 12
 
 #define KC_TIME_RUNS 5
-#define KC_GEMM_CANDIDATES 8
+#define KC_GEMM_CANDIDATES 16
 #define KC_ATTN_GEMM_WS ((size_t)4 << 20)
 #define KC_ALIGN 256
 
@@ -546,6 +546,11 @@ struct kc_gemm {
     int post_act;     /* act applied by kc_bias_act after the product (KC_ACT_NONE: none) */
     bool post_bias;   /* kc_bias_act adds the bias */
     const void *bias_set;
+    /* FP32 as three TF32 products (algo_idx >= KC_GEMM_ALGO_X3): the inner
+     * product over A' = [A_hi A_hi A_lo] (m x 3k) and B' = [B_hi; B_lo; B_hi],
+     * both written into the workspace after the inner product's own. */
+    kc_gemm *x3;
+    size_t x3_off_a, x3_off_b;
 };
 
 void kc_gemm_destroy(kc_gemm *g)
@@ -560,6 +565,7 @@ void kc_gemm_destroy(kc_gemm *g)
         cublasLtMatrixLayoutDestroy(g->la);
     if (g->op)
         cublasLtMatmulDescDestroy(g->op);
+    kc_gemm_destroy(g->x3);
     kl_free(g);
 }
 
@@ -754,6 +760,95 @@ out:
     return rc;
 }
 
+/* ---- float32 as three TF32 products ---------------------------------------------------------- */
+
+/* Whether the 3xTF32 form applies: float32 without TF32, one product, A not
+ * transposed, B dense when not transposed, large enough to gain, its
+ * operands' pieces within the scratch bound, and not turned off
+ * (KILN_CUDA_NO_3XTF32=1). */
+static size_t x3_scratch_max(size_t max_ws) { return max_ws > ((size_t)1 << 30) ? max_ws : (size_t)1 << 30; }
+
+static size_t x3_align(size_t n) { return (n + 255) & ~(size_t)255; }
+
+static bool x3_eligible(const kc_gemm_desc *q, size_t max_ws)
+{
+    const char *off = getenv("KILN_CUDA_NO_3XTF32");
+    if (off && off[0] && strcmp(off, "0") != 0)
+        return false;
+    if (q->t != KC_F32 || q->allow_tf32 || q->batch != 1 || q->trans_a || (!q->trans_b && q->ldb != q->n) ||
+        q->k < 16 || (double)q->m * (double)q->n * (double)q->k < (double)(1 << 22))
+        return false;
+    size_t bytes = x3_align((size_t)(q->m * 3 * q->k) * 4) + x3_align((size_t)(3 * q->k * q->n) * 4);
+    return bytes <= x3_scratch_max(max_ws);
+}
+
+/* The inner TF32 product of g (algo: the inner candidate, < 0 times them). */
+static int x3_create(kc_gemm *g, int algo, size_t max_ws, char *why, size_t why_size)
+{
+    const kc_gemm_desc *q = &g->desc;
+    kc_gemm_desc in = *q;
+    in.k = 3 * q->k;
+    in.lda = 3 * q->k;
+    in.ldb = q->trans_b ? 3 * q->k : q->n;
+    in.stride_a = in.stride_b = 0;
+    in.allow_tf32 = true;
+    int rc = kc_gemm_create(g->d, &in, algo, max_ws, &g->x3, why, why_size);
+    if (rc)
+        return rc;
+    g->x3_off_a = x3_align(kc_gemm_workspace(g->x3));
+    g->x3_off_b = g->x3_off_a + x3_align((size_t)(q->m * 3 * q->k) * 4);
+    g->ws = g->x3_off_b + x3_align((size_t)(3 * q->k * q->n) * 4);
+    return 0;
+}
+
+/* The pieces of A and B into the workspace. */
+static int x3_split(kc_gemm *g, const void *a, const void *b, void *ws, cudaStream_t stream, char *why,
+                    size_t why_size)
+{
+    const kc_gemm_desc *q = &g->desc;
+    char *w = ws;
+    cudaError_t e = kc_split_tf32(w + g->x3_off_a, a, q->m, q->k, q->lda, 4u, stream);
+    if (e == cudaSuccess)
+        e = q->trans_b ? kc_split_tf32(w + g->x3_off_b, b, q->n, q->k, q->ldb, 2u, stream)
+                       : kc_split_tf32(w + g->x3_off_b, b, 1, q->k * q->n, q->k * q->n, 2u, stream);
+    return e == cudaSuccess ? 0 : cuda_fail(why, why_size, "kc_split_tf32 (3xTF32 product)", e);
+}
+
+typedef struct x3_timing {
+    kc_gemm *g;
+    void *a, *b, *ws;
+} x3_timing;
+
+static int x3_split_timed(void *ctx, cudaStream_t s, char *why, size_t why_size)
+{
+    x3_timing *t = ctx;
+    return x3_split(t->g, t->a, t->b, t->ws, s, why, why_size);
+}
+
+/* Time the splits of g's operands (the inner product timed itself). */
+static float x3_split_ms(kc_gemm *g, char *why, size_t why_size)
+{
+    const kc_gemm_desc *q = &g->desc;
+    x3_timing tm = {.g = g};
+    float ms = -1.0f;
+    size_t na = gemm_extent(q->m, q->k, q->lda, 1, 0);
+    size_t nb = q->trans_b ? gemm_extent(q->n, q->k, q->ldb, 1, 0) : (size_t)(q->k * q->n);
+    if (scratch_alloc(&tm.a, na, KC_F32, 0.01f, g->d->stream, why, why_size) ||
+        scratch_alloc(&tm.b, nb, KC_F32, 0.01f, g->d->stream, why, why_size) ||
+        cudaMalloc(&tm.ws, g->ws) != cudaSuccess)
+        goto out;
+    if (x3_split(g, tm.a, tm.b, tm.ws, g->d->stream, why, why_size) ||
+        cudaStreamSynchronize(g->d->stream) != cudaSuccess)
+        goto out;
+    ms = time_median(g->d, x3_split_timed, &tm, why, why_size);
+out:
+    (void)cudaGetLastError();
+    cudaFree(tm.ws);
+    cudaFree(tm.b);
+    cudaFree(tm.a);
+    return ms;
+}
+
 int kc_gemm_create(kc_dnn *d, const kc_gemm_desc *desc, int algo, size_t max_workspace, kc_gemm **out, char *why,
                    size_t why_size)
 {
@@ -773,6 +868,18 @@ int kc_gemm_create(kc_dnn *d, const kc_gemm_desc *desc, int algo, size_t max_wor
         return kc_fail(why, why_size, "kc_gemm_create: out of host memory");
     g->d = d;
     g->desc = *desc;
+    if (algo >= KC_GEMM_ALGO_X3) {
+        /* from a timing cache or an engine: the 3xTF32 form with inner candidate algo - KC_GEMM_ALGO_X3 */
+        if (q->t != KC_F32 || q->allow_tf32 || q->batch != 1 || q->trans_a || (!q->trans_b && q->ldb != q->n)) {
+            rc = kc_fail(why, why_size, "kc_gemm_create: candidate %d (3xTF32) does not apply to this product", algo);
+            goto out;
+        }
+        if ((rc = x3_create(g, algo - KC_GEMM_ALGO_X3, max_workspace, why, why_size)))
+            goto out;
+        g->algo_idx = algo;
+        *out = g;
+        return 0;
+    }
     cudaDataType_t dt = q->t == KC_F16 ? CUDA_R_16F : CUDA_R_32F;
     cublasComputeType_t ct = (q->t == KC_F32 && q->allow_tf32) ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     LT_TRY("cublasLtMatmulDescCreate", cublasLtMatmulDescCreate(&g->op, ct, CUDA_R_32F));
@@ -828,6 +935,28 @@ int kc_gemm_create(kc_dnn *d, const kc_gemm_desc *desc, int algo, size_t max_wor
     }
     g->algo = res[g->algo_idx].algo;
     g->ws = res[g->algo_idx].workspaceSize;
+    if (algo < 0 && x3_eligible(q, max_workspace)) {
+        /* the 3xTF32 form, kept when its splits plus its inner product clearly beat the FP32 kernels */
+        char xwhy[256] = "";
+        size_t ws_fp32 = g->ws;
+        if (x3_create(g, -1, max_workspace, xwhy, sizeof xwhy) == 0) {
+            float split = x3_split_ms(g, xwhy, sizeof xwhy);
+            float t3 = split >= 0.0f ? kc_gemm_time_ms(g->x3) + split : -1.0f;
+            /* a margin: timed apart on constant scratch data, the splits and the 3x tensor-core work
+               gain less in the network than here (ResNet-50's 1x1 convolutions: slower in the engine) */
+            if (t3 > 0.0f && t3 < 0.8f * g->ms) {
+                g->algo_idx = KC_GEMM_ALGO_X3 + kc_gemm_algo(g->x3);
+                g->ms = t3;
+            } else {
+                kc_gemm_destroy(g->x3);
+                g->x3 = NULL;
+                g->ws = ws_fp32;
+            }
+        } else {
+            g->ws = ws_fp32;
+        }
+        (void)cudaGetLastError();
+    }
     *out = g;
     return 0;
 out:
@@ -853,6 +982,12 @@ int kc_gemm_run(kc_gemm *g, const void *a, const void *b, const void *bias, cons
         all |= (uintptr_t)bias;
     if (all % 16)
         return kc_fail(why, why_size, "kc_gemm_run: A, B, bias, z and y must be 16-byte aligned");
+    if (g->x3) {
+        char *w = workspace;
+        int rc = x3_split(g, a, b, workspace, stream, why, why_size);
+        return rc ? rc : kc_gemm_run(g->x3, w + g->x3_off_a, w + g->x3_off_b, bias, z, y, workspace, stream, why,
+                                     why_size);
+    }
     return gemm_exec(g, &g->algo, g->ws, a, b, bias, z, y, workspace, stream, why, why_size);
 }
 

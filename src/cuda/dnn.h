@@ -101,6 +101,14 @@ typedef struct kc_gemm_desc {
 
 typedef struct kc_gemm kc_gemm;
 
+/* Candidates from KC_GEMM_ALGO_X3 on compute a float32 product as three
+ * TF32 tensor-core products over split operands (kc_split_tf32: float32's
+ * accuracy, not TF32's), inner candidate algo - KC_GEMM_ALGO_X3.  Timed
+ * against the float32 kernels for float32 products without allow_tf32,
+ * batch 1, A not transposed (KILN_CUDA_NO_3XTF32=1 leaves it out); its
+ * workspace holds the split operands (up to max(max_workspace, 1 GiB)). */
+#define KC_GEMM_ALGO_X3 1000
+
 /* Describe the product and choose the algorithm: algo < 0 asks cuBLASLt's
  * heuristic for candidates and times them (keeps the fastest that fits
  * max_workspace); algo >= 0 takes candidate number `algo` of that list

@@ -27,6 +27,16 @@
  * no finite score ends with l = 0 and yields NaN (as the reference).
  * Shared rows are padded by 8 halves (16 bytes) so ldmatrix's 8 row
  * addresses fall in distinct bank groups.
+ *
+ * Tails: a key tile with fewer than 64 keys computes only its 16-key blocks
+ * that hold keys (fa_tile<.., NKB>, one instance per count), and a warp
+ * whose 16 query rows all lie past Sq only helps load (ViT's S = 197 =
+ * 3 * 64 + 5: 13 of 16 warp-tiles and key blocks do work instead of 16).
+ * Without a mask and with a positive scale, the scale is folded into the
+ * exponent (FA_PLAIN); SAM's global attention (kw = 64) reads its staged
+ * relative-position terms as pairs, one row term per tile (FA_REL64).
+ * H200, bench/gpu/flash_bench.c, before -> after: ViT-B/16 b256 0.269 ->
+ * 0.228 ms, SAM global 0.667 -> 0.317 ms, SAM windows 0.095 -> 0.078 ms.
  */
 #include <cuda_fp16.h>
 #include <math.h>
@@ -148,12 +158,12 @@ static __device__ __forceinline__ float fa_f(__half v) { return __half2float(v);
  * row g+8 m + off1 (rows >= Sq skipped: ok0, ok1), element (nb, e) at key
  * offset nb*8 + (e&1) from the thread's first key (offsets >= lim are out
  * of range: not read), stride msk. */
-template <typename M>
+template <int NB, typename M>
 static __device__ __forceinline__ void fa_add_mask(float (*s)[4], const M *m, int64_t off0, int64_t off1, int64_t msk,
                                                    bool ok0, bool ok1, int lim) {
     const M *r0 = m + off0, *r1 = m + off1;
 #pragma unroll
-    for (int nb = 0; nb < FA_BN / 8; nb++) {
+    for (int nb = 0; nb < NB; nb++) {
         if (nb * 8 < lim) {
             if (ok0) s[nb][0] += FA_LOG2E * fa_f(r0[0]);
             if (ok1) s[nb][2] += FA_LOG2E * fa_f(r1[0]);
@@ -170,13 +180,13 @@ static __device__ __forceinline__ void fa_add_mask(float (*s)[4], const M *m, in
 /* The decomposed relative-position bias (SAM): key k = kh * kw + kq adds
  * m[row + kh * msk] + m2[row2 + kq * m2sk].  k0: this thread's first key;
  * (kh, kq) advance with the keys, so no division per element. */
-template <typename M>
+template <int NB, typename M>
 static __device__ __forceinline__ void fa_add_rel(float (*s)[4], const M *m, const M *m2, int64_t off0, int64_t off1,
                                                   int64_t o20, int64_t o21, int64_t msk, int64_t m2sk, int64_t kw,
                                                   int64_t k0, bool ok0, bool ok1, int lim) {
     int64_t kh = k0 / kw, kq = k0 - kh * kw;
 #pragma unroll
-    for (int nb = 0; nb < FA_BN / 8; nb++) {
+    for (int nb = 0; nb < NB; nb++) {
 #pragma unroll
         for (int e = 0; e < 2; e++) {
             int64_t h1 = kh, q1 = kq + e;
@@ -192,11 +202,12 @@ static __device__ __forceinline__ void fa_add_rel(float (*s)[4], const M *m, con
 }
 
 /* The same from shared memory: r0 / r1 the two rows' [kh terms | kw terms]. */
+template <int NB>
 static __device__ __forceinline__ void fa_add_rel_sh(float (*s)[4], const __half *r0, const __half *r1, int kh_n,
                                                      int kw, int64_t k0, bool ok0, bool ok1, int lim) {
     int kh = (int)(k0 / kw), kq = (int)(k0 - (int64_t)kh * kw);
 #pragma unroll
-    for (int nb = 0; nb < FA_BN / 8; nb++) {
+    for (int nb = 0; nb < NB; nb++) {
 #pragma unroll
         for (int e = 0; e < 2; e++) {
             int h1 = kh, q1 = kq + e;
@@ -215,16 +226,199 @@ static __device__ __forceinline__ void fa_add_rel_sh(float (*s)[4], const __half
 
 /* ---- kernel ---------------------------------------------------------------------------------- */
 
-/* REL: the relative-position variant (its own instance, so the plain
- * kernel keeps its registers and occupancy). */
-template <int D, bool REL>
-__global__ void __launch_bounds__(FA_THREADS, D == 64 ? 4 : 2) k_flash(const fa_params p) {
+/* What a tile's scores get before the softmax, chosen at launch (each its
+ * own kernel instance, so the common case keeps its registers):
+ *   FA_PLAIN  no mask, scale > 0: the scale is folded into the exponent
+ *             (max taken on the raw products; p = 2^(qk * scale_log2 - m));
+ *   FA_MASK   an additive mask (or a scale <= 0);
+ *   FA_REL    SAM's decomposed relative positions, any kh x kw;
+ *   FA_REL64  the same with kw == 64 and the terms staged in shared memory:
+ *             key tile t is row kh = t of the key grid, so its row term is
+ *             one value per query row and its column terms are the staged
+ *             kw terms in order (16-bit pairs, no index arithmetic). */
+enum { FA_PLAIN = 0, FA_MASK = 1, FA_REL = 2, FA_REL64 = 3 };
+
+#if FA_ENABLED
+/* One key tile for one warp's 16 query rows: S = Q K^T over the tile's
+ * first NKB 16-key blocks (the rest are keys >= Sk: a tail tile skips
+ * them), the online-softmax update of (m, l, o), and O += P V.  kv: valid
+ * keys of the tile (<= 16 * NKB). */
+template <int D, int MODE, int NKB>
+static __device__ __forceinline__ void fa_tile(const fa_params &p, const __half *ks, const __half *vs,
+                                               unsigned (&qf)[D / 16][4], float (&o)[D / 8][4], float &m0,
+                                               float &m1, float &l0, float &l1, int t, int kv, int64_t qi0,
+                                               int64_t qi1, int64_t mrow0, int64_t mrow1, const __half *sR,
+                                               int64_t b, int64_t h) {
+    constexpr int LD = D + 8, NB = 2 * NKB;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tc = lane & 3;
+
+    /* S = Q K^T: 16 rows x 16*NKB keys per warp, NB n-blocks of 8 keys */
+    float s[NB][4];
+#pragma unroll
+    for (int i = 0; i < NB; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+        for (int jj = 0; jj < NKB; jj++) {
+            /* matrices: (keys 0-7, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 0-7), (keys 8-15, d 8-15) */
+            unsigned r[4];
+            fa_ldsm(r, ks + (jj * 16 + (lane & 7) + (lane >> 4) * 8) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
+            fa_mma(s[2 * jj], qf[kk], r[0], r[1]);
+            fa_mma(s[2 * jj + 1], qf[kk], r[2], r[3]);
+        }
+    }
+
+    const int64_t k0 = (int64_t)t * FA_BN;
+    const int lim = kv - tc * 2; /* element (nb, e) is a key < Sk iff nb*8 + (e&1) < lim */
+    float mx0, mx1;
+    if constexpr (MODE == FA_PLAIN) {
+        /* raw maxima; the scale (> 0) keeps their order */
+        float r0 = -INFINITY, r1 = -INFINITY;
+        if (kv < 16 * NKB) {
+#pragma unroll
+            for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    if (nb * 8 + (e & 1) >= lim) s[nb][e] = -INFINITY;
+        }
+#pragma unroll
+        for (int nb = 0; nb < NB; nb++) {
+            r0 = fmaxf(r0, fmaxf(s[nb][0], s[nb][1]));
+            r1 = fmaxf(r1, fmaxf(s[nb][2], s[nb][3]));
+        }
+        mx0 = fmaxf(m0, r0 * p.scale_log2);
+        mx1 = fmaxf(m1, r1 * p.scale_log2);
+    } else {
+        if constexpr (MODE == FA_REL64) {
+            /* kw == 64 == FA_BN and Sk = 64 kh: tile t is key row kh = t, all keys valid */
+            const int ld = fa_rel_ld(p.rel_kh + (int)p.rel_kw);
+            const __half *a0 = sR + (warp * 16 + g) * ld, *a1 = a0 + 8 * ld;
+            const float h0 = __half2float(a0[t]), h1 = __half2float(a1[t]);
+            const __half *w0 = a0 + p.rel_kh + tc * 2, *w1 = a1 + p.rel_kh + tc * 2;
+#pragma unroll
+            for (int nb = 0; nb < NB; nb++) {
+                const float2 c0 = __half22float2(*reinterpret_cast<const __half2 *>(w0 + nb * 8));
+                const float2 c1 = __half22float2(*reinterpret_cast<const __half2 *>(w1 + nb * 8));
+                s[nb][0] = fmaf(s[nb][0], p.scale_log2, FA_LOG2E * (h0 + c0.x));
+                s[nb][1] = fmaf(s[nb][1], p.scale_log2, FA_LOG2E * (h0 + c0.y));
+                s[nb][2] = fmaf(s[nb][2], p.scale_log2, FA_LOG2E * (h1 + c1.x));
+                s[nb][3] = fmaf(s[nb][3], p.scale_log2, FA_LOG2E * (h1 + c1.y));
+            }
+        } else {
+#pragma unroll
+            for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) s[nb][e] *= p.scale_log2;
+            if constexpr (MODE == FA_REL) {
+                if (p.rel_smem) {
+                    const int ld = fa_rel_ld(p.rel_kh + (int)p.rel_kw);
+                    fa_add_rel_sh<NB>(s, sR + (warp * 16 + g) * ld, sR + (warp * 16 + g + 8) * ld, p.rel_kh,
+                                      (int)p.rel_kw, k0 + tc * 2, qi0 < p.sq, qi1 < p.sq, lim);
+                } else {
+                    const int64_t r2 = b * p.m2sb + h * p.m2sh;
+                    if (p.mask_f16)
+                        fa_add_rel<NB>(s, static_cast<const __half *>(p.mask), static_cast<const __half *>(p.mask2),
+                                       mrow0, mrow1, r2 + qi0 * p.m2sq, r2 + qi1 * p.m2sq, p.msk, p.m2sk, p.rel_kw,
+                                       k0 + tc * 2, qi0 < p.sq, qi1 < p.sq, lim);
+                    else
+                        fa_add_rel<NB>(s, static_cast<const float *>(p.mask), static_cast<const float *>(p.mask2),
+                                       mrow0, mrow1, r2 + qi0 * p.m2sq, r2 + qi1 * p.m2sq, p.msk, p.m2sk, p.rel_kw,
+                                       k0 + tc * 2, qi0 < p.sq, qi1 < p.sq, lim);
+                }
+            } else if (p.mask) {
+                const int64_t c0 = (k0 + tc * 2) * p.msk;
+                if (p.mask_f16)
+                    fa_add_mask<NB>(s, static_cast<const __half *>(p.mask), mrow0 + c0, mrow1 + c0, p.msk,
+                                    qi0 < p.sq, qi1 < p.sq, lim);
+                else
+                    fa_add_mask<NB>(s, static_cast<const float *>(p.mask), mrow0 + c0, mrow1 + c0, p.msk,
+                                    qi0 < p.sq, qi1 < p.sq, lim);
+            }
+            if (kv < 16 * NKB) {
+#pragma unroll
+                for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        if (nb * 8 + (e & 1) >= lim) s[nb][e] = -INFINITY;
+            }
+        }
+        mx0 = m0;
+        mx1 = m1;
+#pragma unroll
+        for (int nb = 0; nb < NB; nb++) {
+            mx0 = fmaxf(mx0, fmaxf(s[nb][0], s[nb][1]));
+            mx1 = fmaxf(mx1, fmaxf(s[nb][2], s[nb][3]));
+        }
+    }
+    /* a row's keys are spread over the 4 lanes of a quad */
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float base0 = mx0 == -INFINITY ? 0.0f : mx0, base1 = mx1 == -INFINITY ? 0.0f : mx1;
+    const float al0 = exp2f(m0 - base0), al1 = exp2f(m1 - base1);
+    m0 = mx0;
+    m1 = mx1;
+    float ls0 = 0.0f, ls1 = 0.0f;
+#pragma unroll
+    for (int nb = 0; nb < NB; nb++) {
+        if constexpr (MODE == FA_PLAIN) {
+            s[nb][0] = exp2f(fmaf(s[nb][0], p.scale_log2, -base0));
+            s[nb][1] = exp2f(fmaf(s[nb][1], p.scale_log2, -base0));
+            s[nb][2] = exp2f(fmaf(s[nb][2], p.scale_log2, -base1));
+            s[nb][3] = exp2f(fmaf(s[nb][3], p.scale_log2, -base1));
+        } else {
+            s[nb][0] = exp2f(s[nb][0] - base0);
+            s[nb][1] = exp2f(s[nb][1] - base0);
+            s[nb][2] = exp2f(s[nb][2] - base1);
+            s[nb][3] = exp2f(s[nb][3] - base1);
+        }
+        ls0 += s[nb][0] + s[nb][1];
+        ls1 += s[nb][2] + s[nb][3];
+    }
+    l0 = l0 * al0 + ls0;
+    l1 = l1 * al1 + ls1;
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) {
+        o[i][0] *= al0;
+        o[i][1] *= al0;
+        o[i][2] *= al1;
+        o[i][3] *= al1;
+    }
+
+    /* O += P V: k-block kt (keys 16kt..16kt+15) is S n-blocks 2kt, 2kt+1 */
+#pragma unroll
+    for (int kt = 0; kt < NKB; kt++) {
+        unsigned a[4] = {fa_pack(s[2 * kt][0], s[2 * kt][1]), fa_pack(s[2 * kt][2], s[2 * kt][3]),
+                         fa_pack(s[2 * kt + 1][0], s[2 * kt + 1][1]), fa_pack(s[2 * kt + 1][2], s[2 * kt + 1][3])};
+#pragma unroll
+        for (int ee = 0; ee < D / 16; ee++) {
+            /* transposed matrices: (keys 0-7, d 0-7), (keys 8-15, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 8-15) */
+            unsigned r[4];
+            fa_ldsm_t(r, vs + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + ee * 16 + (lane >> 4) * 8);
+            fa_mma(o[2 * ee], a, r[0], r[1]);
+            fa_mma(o[2 * ee + 1], a, r[2], r[3]);
+        }
+    }
+}
+#endif /* FA_ENABLED */
+
+/* Blocks per SM the register budget is sized for at D == 64: 4 (128
+ * registers) for the plain and masked kernels, 3 (168) for the
+ * relative-position ones, which spill at 128 (H200, bench/gpu/flash_bench.c:
+ * ViT-B/16 b256 0.228 ms at 4 against 0.241 at 3; SAM's global attention
+ * 0.317 ms at 3 against 0.340 at 4). */
+#define FA_MINB64(MODE) ((MODE) >= FA_REL ? 3 : 4)
+
+template <int D, int MODE>
+__global__ void __launch_bounds__(FA_THREADS, D == 64 ? FA_MINB64(MODE) : 2) k_flash(const fa_params p) {
 #if !FA_ENABLED
     (void)p;
 #else
     kc_pdl_wait();
     extern __shared__ __align__(16) unsigned char fa_sh[];
     constexpr int LD = D + 8, TILE = FA_BN * LD;
+    constexpr bool REL = MODE == FA_REL || MODE == FA_REL64;
     __half *sQ = reinterpret_cast<__half *>(fa_sh), *sK = sQ + TILE, *sV = sK + 2 * TILE; /* K, V: 2 buffers each */
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tc = lane & 3;
     const int64_t bh = blockIdx.x / p.nqt, b = bh / p.h, h = bh % p.h;
@@ -253,9 +447,11 @@ __global__ void __launch_bounds__(FA_THREADS, D == 64 ? 4 : 2) k_flash(const fa_
     fa_load<D>(sV, V, p.ldv, 0, p.sk, b, p.b, p.seq_first, p.vec);
     fa_commit();
 
-    /* this thread's two query rows and their mask rows */
+    /* this thread's two query rows and their mask rows; a warp whose 16 rows are all >= Sq (the
+       last query tile's) only helps load */
     const int64_t qi0 = q0 + warp * 16 + g, qi1 = qi0 + 8;
     const int64_t mbase = b * p.msb + h * p.msh, mrow0 = mbase + qi0 * p.msq, mrow1 = mbase + qi1 * p.msq;
+    const bool active = q0 + warp * 16 < p.sq;
 
     float o[D / 8][4];
 #pragma unroll
@@ -274,114 +470,34 @@ __global__ void __launch_bounds__(FA_THREADS, D == 64 ? 4 : 2) k_flash(const fa_
             fa_wait<0>();
         }
         __syncthreads();
-        if (t == 0) {
-            /* A fragments of this warp's 16 Q rows: matrices (rows 0-7 | 8-15) x (cols 0-7 | 8-15) in a0..a3 order */
+        if (active) {
+            if (t == 0) {
+                /* A fragments of this warp's 16 Q rows: matrices (rows 0-7 | 8-15) x (cols 0-7 | 8-15) */
 #pragma unroll
-            for (int kk = 0; kk < D / 16; kk++)
-                fa_ldsm(qf[kk], sQ + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
-        }
-        const __half *ks = sK + buf * TILE, *vs = sV + buf * TILE;
-
-        /* S = Q K^T: 16 rows x 64 keys per warp, 8 n-blocks of 8 keys */
-        float s[FA_BN / 8][4];
-#pragma unroll
-        for (int i = 0; i < FA_BN / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-#pragma unroll
-            for (int jj = 0; jj < FA_BN / 16; jj++) {
-                /* matrices: (keys 0-7, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 0-7), (keys 8-15, d 8-15) */
-                unsigned r[4];
-                fa_ldsm(r, ks + (jj * 16 + (lane & 7) + (lane >> 4) * 8) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
-                fa_mma(s[2 * jj], qf[kk], r[0], r[1]);
-                fa_mma(s[2 * jj + 1], qf[kk], r[2], r[3]);
+                for (int kk = 0; kk < D / 16; kk++)
+                    fa_ldsm(qf[kk],
+                            sQ + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
             }
-        }
-
-        /* scale, mask, key bounds (log2 domain); row maxima.  kv: valid keys of this tile */
-        const int64_t k0 = (int64_t)t * FA_BN;
-        const int kv = p.sk - k0 < FA_BN ? (int)(p.sk - k0) : FA_BN;
-#pragma unroll
-        for (int nb = 0; nb < FA_BN / 8; nb++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) s[nb][e] *= p.scale_log2;
-        if (REL && p.rel_smem) {
-            const int ld = fa_rel_ld(p.rel_kh + (int)p.rel_kw);
-            fa_add_rel_sh(s, sR + (warp * 16 + g) * ld, sR + (warp * 16 + g + 8) * ld, p.rel_kh, (int)p.rel_kw,
-                          k0 + tc * 2, qi0 < p.sq, qi1 < p.sq, kv - tc * 2);
-        } else if (REL) {
-            const int64_t r2 = b * p.m2sb + h * p.m2sh;
-            if (p.mask_f16)
-                fa_add_rel(s, static_cast<const __half *>(p.mask), static_cast<const __half *>(p.mask2), mrow0, mrow1,
-                           r2 + qi0 * p.m2sq, r2 + qi1 * p.m2sq, p.msk, p.m2sk, p.rel_kw, k0 + tc * 2, qi0 < p.sq,
-                           qi1 < p.sq, kv - tc * 2);
-            else
-                fa_add_rel(s, static_cast<const float *>(p.mask), static_cast<const float *>(p.mask2), mrow0, mrow1,
-                           r2 + qi0 * p.m2sq, r2 + qi1 * p.m2sq, p.msk, p.m2sk, p.rel_kw, k0 + tc * 2, qi0 < p.sq,
-                           qi1 < p.sq, kv - tc * 2);
-        } else if (p.mask) {
-            const int64_t c0 = (k0 + tc * 2) * p.msk;
-            if (p.mask_f16)
-                fa_add_mask(s, static_cast<const __half *>(p.mask), mrow0 + c0, mrow1 + c0, p.msk, qi0 < p.sq,
-                            qi1 < p.sq, kv - tc * 2);
-            else
-                fa_add_mask(s, static_cast<const float *>(p.mask), mrow0 + c0, mrow1 + c0, p.msk, qi0 < p.sq,
-                            qi1 < p.sq, kv - tc * 2);
-        }
-        float mx0 = m0, mx1 = m1;
-#pragma unroll
-        for (int nb = 0; nb < FA_BN / 8; nb++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++)
-                if (nb * 8 + (e & 1) >= kv - tc * 2) s[nb][e] = -INFINITY; /* key k0 + nb*8 + 2tc + (e&1) >= Sk */
-            mx0 = fmaxf(mx0, fmaxf(s[nb][0], s[nb][1]));
-            mx1 = fmaxf(mx1, fmaxf(s[nb][2], s[nb][3]));
-        }
-        /* a row's 64 keys are spread over the 4 lanes of a quad */
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        const float base0 = mx0 == -INFINITY ? 0.0f : mx0, base1 = mx1 == -INFINITY ? 0.0f : mx1;
-        const float al0 = exp2f(m0 - base0), al1 = exp2f(m1 - base1);
-        m0 = mx0;
-        m1 = mx1;
-        float ls0 = 0.0f, ls1 = 0.0f;
-#pragma unroll
-        for (int nb = 0; nb < FA_BN / 8; nb++) {
-            s[nb][0] = exp2f(s[nb][0] - base0);
-            s[nb][1] = exp2f(s[nb][1] - base0);
-            s[nb][2] = exp2f(s[nb][2] - base1);
-            s[nb][3] = exp2f(s[nb][3] - base1);
-            ls0 += s[nb][0] + s[nb][1];
-            ls1 += s[nb][2] + s[nb][3];
-        }
-        l0 = l0 * al0 + ls0;
-        l1 = l1 * al1 + ls1;
-#pragma unroll
-        for (int i = 0; i < D / 8; i++) {
-            o[i][0] *= al0;
-            o[i][1] *= al0;
-            o[i][2] *= al1;
-            o[i][3] *= al1;
-        }
-
-        /* O += P V: k-block kt (keys 16kt..16kt+15) is S n-blocks 2kt, 2kt+1 */
-#pragma unroll
-        for (int kt = 0; kt < FA_BN / 16; kt++) {
-            unsigned a[4] = {fa_pack(s[2 * kt][0], s[2 * kt][1]), fa_pack(s[2 * kt][2], s[2 * kt][3]),
-                             fa_pack(s[2 * kt + 1][0], s[2 * kt + 1][1]), fa_pack(s[2 * kt + 1][2], s[2 * kt + 1][3])};
-#pragma unroll
-            for (int ee = 0; ee < D / 16; ee++) {
-                /* transposed matrices: (keys 0-7, d 0-7), (keys 8-15, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 8-15) */
-                unsigned r[4];
-                fa_ldsm_t(r, vs + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + ee * 16 + (lane >> 4) * 8);
-                fa_mma(o[2 * ee], a, r[0], r[1]);
-                fa_mma(o[2 * ee + 1], a, r[2], r[3]);
+            const __half *ks = sK + buf * TILE, *vs = sV + buf * TILE;
+            const int64_t rest = p.sk - (int64_t)t * FA_BN;
+            const int kv = rest < FA_BN ? (int)rest : FA_BN;
+            if constexpr (MODE == FA_REL64) {
+                fa_tile<D, MODE, 4>(p, ks, vs, qf, o, m0, m1, l0, l1, t, kv, qi0, qi1, mrow0, mrow1, sR, b, h);
+            } else {
+                /* a tail tile computes only its 16-key blocks that hold keys */
+                if (kv > 48)
+                    fa_tile<D, MODE, 4>(p, ks, vs, qf, o, m0, m1, l0, l1, t, kv, qi0, qi1, mrow0, mrow1, sR, b, h);
+                else if (kv > 32)
+                    fa_tile<D, MODE, 3>(p, ks, vs, qf, o, m0, m1, l0, l1, t, kv, qi0, qi1, mrow0, mrow1, sR, b, h);
+                else if (kv > 16)
+                    fa_tile<D, MODE, 2>(p, ks, vs, qf, o, m0, m1, l0, l1, t, kv, qi0, qi1, mrow0, mrow1, sR, b, h);
+                else
+                    fa_tile<D, MODE, 1>(p, ks, vs, qf, o, m0, m1, l0, l1, t, kv, qi0, qi1, mrow0, mrow1, sR, b, h);
             }
         }
         __syncthreads(); /* buffer buf is refilled by the next iteration's prefetch */
     }
+    if (!active) return;
 
     /* normalize; a row without a finite score (l == 0) or with NaN gives NaN */
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -429,13 +545,25 @@ extern "C" bool kc_flash_supported(kc_dtype t, int64_t d, int64_t dv, int64_t b,
  * PTX): a build for older architectures only has the empty body. */
 template <int D> static cudaError_t fa_prepare() {
     cudaFuncAttributes fa;
-    cudaError_t e = cudaFuncGetAttributes(&fa, k_flash<D, false>);
+    cudaError_t e = cudaFuncGetAttributes(&fa, k_flash<D, FA_PLAIN>);
     if (e != cudaSuccess) return e;
     if (fa.ptxVersion < 80 || fa.binaryVersion < 80) return cudaErrorNotSupported;
-    e = cudaFuncSetAttribute(k_flash<D, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)fa_smem_bytes(D));
-    if (e != cudaSuccess) return e;
-    return cudaFuncSetAttribute(k_flash<D, true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                (int)(fa_smem_bytes(D) + fa_rel_smem_bytes()));
+    const int base = (int)fa_smem_bytes(D), rel = (int)(fa_smem_bytes(D) + fa_rel_smem_bytes());
+    if ((e = cudaFuncSetAttribute(k_flash<D, FA_PLAIN>, cudaFuncAttributeMaxDynamicSharedMemorySize, base)) ||
+        (e = cudaFuncSetAttribute(k_flash<D, FA_MASK>, cudaFuncAttributeMaxDynamicSharedMemorySize, base)) ||
+        (e = cudaFuncSetAttribute(k_flash<D, FA_REL>, cudaFuncAttributeMaxDynamicSharedMemorySize, rel)))
+        return e;
+    return cudaFuncSetAttribute(k_flash<D, FA_REL64>, cudaFuncAttributeMaxDynamicSharedMemorySize, rel);
+}
+
+template <int D> static void fa_launch(int mode, unsigned grid, cudaStream_t stream, const fa_params &p) {
+    const size_t base = fa_smem_bytes(D), rel = fa_smem_bytes(D) + fa_rel_smem_bytes();
+    switch (mode) {
+    case FA_PLAIN: kc_launch(k_flash<D, FA_PLAIN>, grid, FA_THREADS, base, stream, p); break;
+    case FA_MASK: kc_launch(k_flash<D, FA_MASK>, grid, FA_THREADS, base, stream, p); break;
+    case FA_REL: kc_launch(k_flash<D, FA_REL>, grid, FA_THREADS, rel, stream, p); break;
+    default: kc_launch(k_flash<D, FA_REL64>, grid, FA_THREADS, rel, stream, p); break;
+    }
 }
 
 extern "C" cudaError_t kc_flash_prepare(int64_t d) {
@@ -473,12 +601,14 @@ extern "C" cudaError_t kc_flash_attn(void *y, const void *q, const void *k, cons
             a->ldv % 8 == 0;
     p.nqt = (int)((a->sq + FA_BM - 1) / FA_BM);
     unsigned grid = (unsigned)(a->b * a->h * p.nqt);
-    if (a->d == 64) {
-        if (p.rel_kw) kc_launch(k_flash<64, true>, grid, FA_THREADS, fa_smem_bytes(64) + fa_rel_smem_bytes(), stream, p);
-        else kc_launch(k_flash<64, false>, grid, FA_THREADS, fa_smem_bytes(64), stream, p);
-    } else {
-        if (p.rel_kw) kc_launch(k_flash<128, true>, grid, FA_THREADS, fa_smem_bytes(128) + fa_rel_smem_bytes(), stream, p);
-        else kc_launch(k_flash<128, false>, grid, FA_THREADS, fa_smem_bytes(128), stream, p);
-    }
+    int mode = FA_MASK;
+    if (p.rel_kw)
+        mode = p.rel_smem && p.rel_kw == FA_BN && p.rel_kh % 2 == 0 ? FA_REL64 : FA_REL;
+    else if (!p.mask && p.scale_log2 > 0.0f)
+        mode = FA_PLAIN;
+    if (a->d == 64)
+        fa_launch<64>(mode, grid, stream, p);
+    else
+        fa_launch<128>(mode, grid, stream, p);
     return cudaGetLastError();
 }

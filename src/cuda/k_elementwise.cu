@@ -829,3 +829,51 @@ extern "C" cudaError_t kc_einsum(void *y, const void *x0, const void *x1, const 
     }
     return cudaGetLastError();
 }
+
+/* ---- float32 products as three TF32 products (3xTF32) ------------------------------- */
+
+/* x rounded to TF32's 10 mantissa bits (nearest, ties away); inf/NaN and
+ * values the rounding would carry past FLT_MAX keep the truncation. */
+static __device__ __forceinline__ float kc_tf32_hi(float x) {
+    unsigned u = __float_as_uint(x);
+    if ((u & 0x7f800000u) == 0x7f800000u) return x;
+    unsigned r = (u + 0x1000u) & 0xffffe000u;
+    if ((r & 0x7f800000u) == 0x7f800000u) r = u & 0xffffe000u;
+    return __uint_as_float(r);
+}
+
+__global__ void k_split_tf32(float *y, const float *x, int64_t outer, int64_t inner, int64_t ld, unsigned lo_mask,
+                             int vec) {
+    int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x;
+    if (vec) {
+        const int64_t iv = inner / 4, n = outer * iv;
+        for (int64_t i = tid; i < n; i += nth) {
+            const int64_t o = i / iv, c = (i - o * iv) * 4;
+            const float4 v = *reinterpret_cast<const float4 *>(x + o * ld + c);
+            float4 hi = make_float4(kc_tf32_hi(v.x), kc_tf32_hi(v.y), kc_tf32_hi(v.z), kc_tf32_hi(v.w));
+            float4 lo = make_float4(v.x - hi.x, v.y - hi.y, v.z - hi.z, v.w - hi.w);
+            float *d = y + o * 3 * inner + c;
+#pragma unroll
+            for (int s = 0; s < 3; s++) *reinterpret_cast<float4 *>(d + s * inner) = (lo_mask >> s) & 1u ? lo : hi;
+        }
+    } else {
+        const int64_t n = outer * inner;
+        for (int64_t i = tid; i < n; i += nth) {
+            const int64_t o = i / inner, c = i - o * inner;
+            const float v = x[o * ld + c], hi = kc_tf32_hi(v), lo = v - hi;
+            float *d = y + o * 3 * inner + c;
+#pragma unroll
+            for (int s = 0; s < 3; s++) d[s * inner] = (lo_mask >> s) & 1u ? lo : hi;
+        }
+    }
+}
+
+extern "C" cudaError_t kc_split_tf32(void *y, const void *x, int64_t outer, int64_t inner, int64_t ld,
+                                     unsigned lo_mask, cudaStream_t stream) {
+    if (outer < 0 || inner < 0 || ld < inner || !y || !x) return cudaErrorInvalidValue;
+    if (outer == 0 || inner == 0) return cudaSuccess;
+    int vec = kc_aligned(x, 16) && kc_aligned(y, 16) && inner % 4 == 0 && ld % 4 == 0;
+    unsigned g = kc_blocks(vec ? outer * (inner / 4) : outer * inner, KC_THREADS);
+    k_split_tf32<<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, outer, inner, ld, lo_mask, vec);
+    return cudaGetLastError();
+}

@@ -41,6 +41,18 @@ cudaError_t kc_cast(void *y, kc_dtype yt, const void *x, kc_dtype xt, int64_t n,
 /* y[i] = value for i < n. */
 cudaError_t kc_fill(void *y, kc_dtype t, float value, int64_t n, cudaStream_t stream);
 
+/* ---- float32 as TF32 pieces (3xTF32 products) ------------------------------------- */
+
+/* x: outer rows of `inner` float32 (row stride ld); y: outer rows of 3 *
+ * inner, segment s of row o = hi(x[o]) or, where bit s of lo_mask is set,
+ * lo(x[o]) = x[o] - hi(x[o]), with hi(v) = v rounded to TF32 (10 mantissa
+ * bits).  A product over [A_hi A_hi A_lo] (lo_mask 4) and [B_hi; B_lo;
+ * B_hi] (lo_mask 2) on TF32 tensor cores is A_hi B_hi + A_hi B_lo + A_lo B_hi:
+ * float32's accuracy (the dropped A_lo B_lo and the TF32 rounding of the lo
+ * parts are ~2^-21 relative). */
+cudaError_t kc_split_tf32(void *y, const void *x, int64_t outer, int64_t inner, int64_t ld, unsigned lo_mask,
+                          cudaStream_t stream);
+
 /* ---- strided copy (Transpose, Slice, Concat, Split, Expand, Pad's interior) ------- */
 
 /* For every index (i0..i{rank-1}) < dims:

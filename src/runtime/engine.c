@@ -354,7 +354,7 @@ static kiln_status kl_engine_open_cuda(kiln_engine *e, const char *path) {
             }
             q = end + 1;
             long a = strtol(q, &end, 10);
-            if (end == q || a < 0 || a > 1000) {
+            if (end == q || a < 0 || a > 9999) { /* cuDNN algorithms, KC_CONV_ALGO_DW, KC_GEMM_ALGO_X3 + i */
                 ok = false;
                 break;
             }

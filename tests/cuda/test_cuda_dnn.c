@@ -436,16 +436,19 @@ static void gemm_test(const gemm_case *gc, kc_dtype t)
         failed ? n_fail++ : n_pass++;
         goto cleanup;
     }
-    for (int algo = -1; algo < 8; algo++) {
+    /* the timed choice, every cuBLASLt candidate forced in turn, then the first two 3xTF32 forms (float32
+       products they apply to; refused elsewhere) */
+    for (int ai = -1; ai < 10; ai++) {
+        int algo = ai < 8 ? ai : KC_GEMM_ALGO_X3 + (ai - 8);
         kc_gemm *g = NULL;
         if (kc_gemm_create(g_dnn, &d, algo, WS_MAX, &g, why, sizeof why)) {
-            if (algo < 0) {
+            if (ai < 0) {
                 failed++;
                 snprintf(first_fail, sizeof first_fail, "create (timed): %s", why);
             }
-            if (algo < 0)
-                continue;
-            break; /* no more candidates */
+            if (ai < 8)
+                ai = 7; /* no more cuBLASLt candidates */
+            continue;
         }
         if (algo < 0)
             timed = kc_gemm_algo(g);
@@ -822,6 +825,9 @@ int main(void)
         {7, 7, 7, 0, 0, 1, 0, 0, 0, 1, 1.0f, 1.0f, 0, 1, 0, "7x7x7 in-place z relu"},
         {197, 197, 64, 0, 1, 6, 0, 0, 0, 0, 0.125f, 0.0f, 0, 0, 0, "b6 197x197x64 tb a.125"},
         {16, 16, 16, 0, 0, 1, 0, 0, 1, 5, 1.0f, 0.0f, 2, 0, 1, "silu with ldy+2 (refused)"},
+        /* large enough for the timed choice to weigh the 3xTF32 form in float32 */
+        {394, 768, 768, 0, 1, 1, 0, 0, 1, 9, 1.0f, 0.0f, 0, 0, 0, "394x768x768 tb bias gelu-tanh"},
+        {300, 1024, 512, 0, 0, 1, 0, 0, 1, 0, 1.0f, 1.0f, 3, 0, 0, "300x1024x512 bias z ldy+3"},
     };
     for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++) {
         gemm_test(&gemms[i], KC_F32);
@@ -880,6 +886,10 @@ int main(void)
         {2, 77, 77, 2, 128, 128, 0, 0, 0, 1, "flash rel-pos 7x11 D128 f32", 11},
         {2, 40, 130, 1, 64, 64, 0, 0, 0, 0, "flash rel-pos kh 65 kw 2 (not staged)", 2},
         {1, 4096, 4096, 1, 64, 64, 0, 0, 0, 0, "flash rel-pos 64x64 (SAM global)", 64},
+        /* kw 64: key tile t is key row t (staged terms read in pairs) unless kh is odd */
+        {2, 200, 128, 2, 64, 64, 0, 0, 0, 0, "flash rel-pos 2x64 Sq200", 64},
+        {1, 100, 192, 2, 128, 128, 0, 0, 0, 0, "flash rel-pos 3x64 D128 (kh odd)", 64},
+        {1, 70, 256, 1, 64, 64, 0, 0, 0, 1, "flash rel-pos 4x64 f32 terms (not staged)", 64},
     };
     for (size_t i = 0; i < sizeof flash / sizeof flash[0]; i++)
         attn_test(&flash[i], KC_F16);
