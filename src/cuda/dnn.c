@@ -200,11 +200,6 @@ struct kc_conv {
     size_t ws;
     float ms;
     int fused; /* try cudnnConvolutionBiasActivationForward (cleared when cuDNN refuses it) */
-    /* FP32 as three TF32 products (algo >= KC_CONV_ALGO_X3): the inner
-     * convolution over x' = [x_hi x_hi x_lo] and w' = [w_hi w_lo w_hi] (3C
-     * input channels), both written into the workspace after its own. */
-    kc_conv *x3;
-    size_t x3_off_x, x3_off_w;
 };
 
 static bool conv_fusable(const kc_conv *c, int algo)
@@ -324,7 +319,6 @@ void kc_conv_destroy(kc_conv *c)
         cudnnDestroyTensorDescriptor(c->yd);
     if (c->xd)
         cudnnDestroyTensorDescriptor(c->xd);
-    kc_conv_destroy(c->x3);
     kl_free(c);
 }
 
@@ -428,92 +422,6 @@ out:
     return rc;
 }
 
-/* ---- convolution as three TF32 products ------------------------------------------------------ */
-
-static size_t x3_align(size_t n) { return (n + 255) & ~(size_t)255; }
-static size_t x3_scratch_max(size_t max_ws) { return max_ws > ((size_t)1 << 30) ? max_ws : (size_t)1 << 30; }
-static bool x3_disabled(void)
-{
-    const char *off = getenv("KILN_CUDA_NO_3XTF32");
-    return off && off[0] && strcmp(off, "0") != 0;
-}
-
-static size_t conv_x3_bytes(const kc_conv_desc *q)
-{
-    return x3_align((size_t)(q->n * 3 * q->c * q->h * q->w) * 4) + x3_align((size_t)(q->k * 3 * q->c * q->r * q->s) * 4);
-}
-
-static bool conv_x3_applies(const kc_conv_desc *q) { return q->t == KC_F32 && !q->allow_tf32 && q->groups == 1; }
-
-static bool conv_x3_eligible(const kc_conv_desc *q, size_t max_ws)
-{
-    double macs = (double)q->n * q->k * q->oh * q->ow * q->c * q->r * q->s;
-    return conv_x3_applies(q) && !x3_disabled() && macs >= (double)(1 << 22) &&
-           conv_x3_bytes(q) <= x3_scratch_max(max_ws);
-}
-
-static int conv_x3_create(kc_conv *c, int algo, size_t max_ws, char *why, size_t why_size)
-{
-    kc_conv_desc in = c->desc;
-    in.c = 3 * c->desc.c;
-    in.allow_tf32 = true;
-    int rc = kc_conv_create(c->d, &in, algo, max_ws, &c->x3, why, why_size);
-    if (rc)
-        return rc;
-    const kc_conv_desc *q = &c->desc;
-    c->x3_off_x = x3_align(kc_conv_workspace(c->x3));
-    c->x3_off_w = c->x3_off_x + x3_align((size_t)(q->n * 3 * q->c * q->h * q->w) * 4);
-    c->ws = c->x3_off_w + x3_align((size_t)(q->k * 3 * q->c * q->r * q->s) * 4);
-    return 0;
-}
-
-/* x and w split along their input channels into the workspace. */
-static int conv_x3_split(kc_conv *c, const void *x, const void *w, void *ws, cudaStream_t stream, char *why,
-                         size_t why_size)
-{
-    const kc_conv_desc *q = &c->desc;
-    char *b = ws;
-    int64_t hw = q->h * q->w, rs = q->r * q->s;
-    cudaError_t e = q->nhwc ? kc_split_tf32(b + c->x3_off_x, x, q->n * hw, q->c, q->c, 4u, stream)
-                            : kc_split_tf32(b + c->x3_off_x, x, q->n, q->c * hw, q->c * hw, 4u, stream);
-    if (e == cudaSuccess)
-        e = q->nhwc ? kc_split_tf32(b + c->x3_off_w, w, q->k * rs, q->c, q->c, 2u, stream)
-                    : kc_split_tf32(b + c->x3_off_w, w, q->k, q->c * rs, q->c * rs, 2u, stream);
-    return e == cudaSuccess ? 0 : cuda_fail(why, why_size, "kc_split_tf32 (3xTF32 convolution)", e);
-}
-
-typedef struct conv_x3_timing {
-    kc_conv *c;
-    void *x, *w, *ws;
-} conv_x3_timing;
-
-static int conv_x3_split_timed(void *ctx, cudaStream_t s, char *why, size_t why_size)
-{
-    conv_x3_timing *t = ctx;
-    return conv_x3_split(t->c, t->x, t->w, t->ws, s, why, why_size);
-}
-
-static float conv_x3_split_ms(kc_conv *c, char *why, size_t why_size)
-{
-    const kc_conv_desc *q = &c->desc;
-    conv_x3_timing tm = {.c = c};
-    float ms = -1.0f;
-    if (scratch_alloc(&tm.x, (size_t)(q->n * q->c * q->h * q->w), KC_F32, 0.01f, c->d->stream, why, why_size) ||
-        scratch_alloc(&tm.w, (size_t)(q->k * q->c * q->r * q->s), KC_F32, 0.01f, c->d->stream, why, why_size) ||
-        cudaMalloc(&tm.ws, c->ws) != cudaSuccess)
-        goto out;
-    if (conv_x3_split(c, tm.x, tm.w, tm.ws, c->d->stream, why, why_size) ||
-        cudaStreamSynchronize(c->d->stream) != cudaSuccess)
-        goto out;
-    ms = time_median(c->d, conv_x3_split_timed, &tm, why, why_size);
-out:
-    (void)cudaGetLastError();
-    cudaFree(tm.ws);
-    cudaFree(tm.w);
-    cudaFree(tm.x);
-    return ms;
-}
-
 int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_workspace, kc_conv **out, char *why,
                    size_t why_size)
 {
@@ -529,10 +437,7 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
         return kc_fail(why, why_size, "kc_conv_create: invalid convolution description");
     if (algo == KC_CONV_ALGO_DW && !dw_applies(q))
         return kc_fail(why, why_size, "kc_conv_create: kiln's depthwise kernel does not take this convolution");
-    if (algo >= KC_CONV_ALGO_X3 && (algo >= KC_CONV_ALGO_X3 + CUDNN_CONVOLUTION_FWD_ALGO_COUNT || !conv_x3_applies(q)))
-        return kc_fail(why, why_size, "kc_conv_create: algorithm %d (3xTF32) does not apply to this convolution",
-                       algo);
-    if (algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT && algo != KC_CONV_ALGO_DW && algo < KC_CONV_ALGO_X3)
+    if (algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT && algo != KC_CONV_ALGO_DW)
         return kc_fail(why, why_size, "kc_conv_create: algorithm %d out of range (cuDNN has %d)", algo,
                        (int)CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     kc_conv *c = kl_calloc(1, sizeof *c);
@@ -587,12 +492,6 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
         c->ws = 0;
         c->ms = 0.0f;
         c->fused = false;
-    } else if (algo >= KC_CONV_ALGO_X3) {
-        if ((rc = conv_x3_create(c, algo - KC_CONV_ALGO_X3, max_workspace, why, why_size)))
-            goto out;
-        c->algo = algo;
-        c->ms = 0.0f;
-        c->fused = false;
     } else if (algo >= 0) {
         size_t ws = 0;
         DNN_TRY("cudnnGetConvolutionForwardWorkspaceSize",
@@ -604,28 +503,6 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
         c->fused = conv_fusable(c, algo);
     } else if ((rc = conv_autotune(c, max_workspace, why, why_size))) {
         goto out;
-    }
-    if (algo < 0 && c->ms > 0.0f && conv_x3_eligible(q, max_workspace)) {
-        /* the 3xTF32 form, kept when its splits plus its inner convolution clearly beat the FP32 kernels
-           (the same margin as for products) */
-        char xwhy[256] = "";
-        size_t ws_fp32 = c->ws;
-        if (conv_x3_create(c, -1, max_workspace, xwhy, sizeof xwhy) == 0) {
-            float split = conv_x3_split_ms(c, xwhy, sizeof xwhy);
-            float t3 = split >= 0.0f ? kc_conv_time_ms(c->x3) + split : -1.0f;
-            if (t3 > 0.0f && t3 < 0.8f * c->ms) {
-                c->algo = KC_CONV_ALGO_X3 + kc_conv_algo(c->x3);
-                c->ms = t3;
-                c->fused = false;
-            } else {
-                kc_conv_destroy(c->x3);
-                c->x3 = NULL;
-                c->ws = ws_fp32;
-            }
-        } else {
-            c->ws = ws_fp32;
-        }
-        (void)cudaGetLastError();
     }
     *out = c;
     return 0;
@@ -643,12 +520,6 @@ int kc_conv_run(kc_conv *c, const void *x, const void *w, const void *bias, cons
 {
     if ((c->desc.has_bias && !bias) || (c->desc.has_z && !z) || (c->ws && !workspace))
         return kc_fail(why, why_size, "kc_conv_run: missing bias, z or workspace");
-    if (c->x3) {
-        char *b = workspace;
-        int rc = conv_x3_split(c, x, w, workspace, stream, why, why_size);
-        return rc ? rc : kc_conv_run(c->x3, b + c->x3_off_x, b + c->x3_off_w, bias, z, y, workspace, stream, why,
-                                     why_size);
-    }
     if (c->fused) {
         bool refused = false;
         if (!conv_exec(c, c->algo, c->ws, true, x, w, bias, z, y, workspace, stream, &refused, why, why_size))
@@ -895,9 +766,14 @@ out:
  * transposed, B dense when not transposed, large enough to gain, its
  * operands' pieces within the scratch bound, and not turned off
  * (KILN_CUDA_NO_3XTF32=1). */
+static size_t x3_scratch_max(size_t max_ws) { return max_ws > ((size_t)1 << 30) ? max_ws : (size_t)1 << 30; }
+
+static size_t x3_align(size_t n) { return (n + 255) & ~(size_t)255; }
+
 static bool x3_eligible(const kc_gemm_desc *q, size_t max_ws)
 {
-    if (x3_disabled())
+    const char *off = getenv("KILN_CUDA_NO_3XTF32");
+    if (off && off[0] && strcmp(off, "0") != 0)
         return false;
     if (q->t != KC_F32 || q->allow_tf32 || q->batch != 1 || q->trans_a || (!q->trans_b && q->ldb != q->n) ||
         q->k < 16 || (double)q->m * (double)q->n * (double)q->k < (double)(1 << 22))

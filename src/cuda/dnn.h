@@ -60,14 +60,6 @@ typedef struct kc_conv kc_conv;
  * KILN_CUDA_NO_DW=1 leaves it out). */
 #define KC_CONV_ALGO_DW 1000
 
-/* Algorithms from KC_CONV_ALGO_X3 on compute a float32 convolution (groups
- * 1) as three TF32 tensor-core convolutions over input channels split into
- * hi/lo pieces (3C channels, kc_split_tf32: float32's accuracy), cuDNN
- * algorithm algo - KC_CONV_ALGO_X3.  Timed against the float32 algorithms
- * unless allow_tf32 (KILN_CUDA_NO_3XTF32=1 leaves it out); the workspace
- * holds the split tensors (up to max(max_workspace, 1 GiB)). */
-#define KC_CONV_ALGO_X3 2000
-
 /* Describe the convolution and choose its algorithm.  algo < 0: time every
  * algorithm cuDNN offers on scratch buffers (cudnnFindConvolutionForward-
  * AlgorithmEx or per-algorithm timing) and keep the fastest whose workspace

@@ -259,13 +259,7 @@ static void conv_ref(const conv_case *cc, int nhwc, int oh, int ow, const float 
                 }
 }
 
-/* FFT, FFT_TILING, WINOGRAD, WINOGRAD_NONFUSED (also as the inner algorithm of a 3xTF32 form) */
-static bool fft_like(int algo)
-{
-    if (algo >= KC_CONV_ALGO_X3)
-        algo -= KC_CONV_ALGO_X3;
-    return algo >= 4 && algo < KC_CONV_ALGO_DW;
-}
+static bool fft_like(int algo) { return algo >= 4; } /* FFT, FFT_TILING, WINOGRAD, WINOGRAD_NONFUSED */
 
 /* Runs one convolution with algorithm `algo` (< 0: timed); 1 pass, 0 fail, -1 not offered. */
 static int conv_one(const conv_case *cc, kc_dtype t, int nhwc, int algo, const double *ref, size_t ny, void *dx,
@@ -338,11 +332,8 @@ static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
         snprintf(first_fail, sizeof first_fail, "allocation failed");
         failed = 1;
     } else {
-        /* cuDNN's 8, kiln's depthwise kernel, then 3xTF32 over implicit GEMM, precomputed implicit GEMM and
-           nonfused Winograd (float32, groups 1; refused elsewhere) */
-        static const int extra[] = {KC_CONV_ALGO_DW, KC_CONV_ALGO_X3 + 0, KC_CONV_ALGO_X3 + 1, KC_CONV_ALGO_X3 + 7};
-        for (int ai = -1; ai < 12; ai++) {
-            int algo = ai < 8 ? ai : extra[ai - 8];
+        for (int ai = -1; ai < 9; ai++) {
+            int algo = ai < 8 ? ai : KC_CONV_ALGO_DW; /* cuDNN's 8, then kiln's depthwise kernel */
             int r = conv_one(cc, t, nhwc, algo, ref, ny, dx, dw, db, dz, dy, &worst, &chosen, msg, sizeof msg);
             if (algo < 0)
                 timed_algo = chosen;
@@ -813,8 +804,6 @@ int main(void)
         {1, 3, 32, 32, 16, 7, 7, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, true, false, "7x7 s2 stem bias relu"},
         {1, 8, 9, 9, 8, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, 1, 8, true, true, "asym pad (same size) gelu"},
         {3, 5, 6, 7, 7, 2, 3, 0, 1, 0, 1, 1, 2, 1, 1, 1, 0, true, false, "odd 2x3 bias"},
-        /* large enough for the timed choice to weigh the 3xTF32 form in float32 */
-        {8, 64, 28, 28, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, "3x3 64ch b8 bias z relu"},
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
         conv_test(&convs[i], KC_F32, 0);
