@@ -209,11 +209,22 @@ kiln_status kl_tz_non_zero(kl_kctx *c) {
     KL_TRY(kl_tz_need(c, 0, "X", &x));
     int64_t n = 0, r = x->rank ? x->rank : 1, dims[2], one = 1;
     const int64_t *xd = x->rank ? x->dims : &one;
-    for (int64_t i = 0; i < x->count; i++) n += kl_tz_nonzero(x, i);
+    /* one-byte elements (bool, uint8, int8: a detector's score masks) are read directly */
+    const bool bytes = x->dtype == KILN_DTYPE_BOOL || x->dtype == KILN_DTYPE_UINT8 || x->dtype == KILN_DTYPE_INT8;
+    const uint8_t *xb = x->data;
+    if (bytes)
+        for (int64_t i = 0; i < x->count; i++) n += xb[i] != 0;
+    else
+        for (int64_t i = 0; i < x->count; i++) n += kl_tz_nonzero(x, i);
     dims[0] = r;
     dims[1] = n;
     KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_INT64, 2, dims, &y));
     int64_t *p = y->data, idx[KILN_MAX_RANK] = {0}, j = 0;
+    if (bytes && r == 1) {
+        for (int64_t i = 0; i < x->count; i++)
+            if (xb[i]) p[j++] = i;
+        return KILN_OK;
+    }
     for (int64_t i = 0; i < x->count; i++) {
         if (kl_tz_nonzero(x, i)) {
             for (int64_t k = 0; k < r; k++) p[k * n + j] = idx[k];

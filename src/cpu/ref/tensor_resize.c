@@ -248,7 +248,12 @@ static kiln_status kl_rz_run(kl_kctx *c, const kl_rt *x, const kl_rz *p, const i
         s = KILN_ERR_NO_MEMORY;
         goto done;
     }
-    for (int64_t i = 0; i < n; i++) buf[i] = kl_rt_get_f64(x, i);
+    if (x->dtype == KILN_DTYPE_FLOAT) {
+        const float *xf = x->data;
+        for (int64_t i = 0; i < n; i++) buf[i] = xf[i];
+    } else {
+        for (int64_t i = 0; i < n; i++) buf[i] = kl_rt_get_f64(x, i);
+    }
     for (int a = 0; a < r; a++) {
         if (!active[a]) continue;
         int64_t outer = 1, inner = 1, L = cur[a], O = odims[a];
@@ -261,6 +266,27 @@ static kiln_status kl_rz_run(kl_kctx *c, const kl_rt *x, const kl_rz *p, const i
             goto done;
         }
         const kl_rz_axis *A = &ax[a];
+        if (inner == 1) {
+            /* the innermost axis: one output element per tap list (same sums, in the same order) */
+            for (int64_t q = 0; q < outer; q++) {
+                const double *src = buf + q * L;
+                double *dst = nb + q * O;
+                for (int64_t o = 0; o < O; o++) {
+                    if (A->ext[o]) continue;
+                    const double *w = A->w + o * A->n;
+                    const int64_t *ix = A->idx + o * A->n;
+                    double acc = 0;
+                    for (int t = 0; t < A->n; t++)
+                        if (w[t] != 0) acc += w[t] * src[ix[t]];
+                    dst[o] = acc;
+                }
+            }
+            kl_free(buf);
+            buf = nb;
+            nb = NULL;
+            cur[a] = O;
+            continue;
+        }
         for (int64_t q = 0; q < outer; q++)
             for (int64_t o = 0; o < O; o++) {
                 double *dst = nb + (q * O + o) * inner;
@@ -276,6 +302,15 @@ static kiln_status kl_rz_run(kl_kctx *c, const kl_rt *x, const kl_rz *p, const i
         buf = nb;
         nb = NULL;
         cur[a] = O;
+    }
+    bool any_ext = false;
+    for (int i = 0; i < r; i++)
+        if (active[i])
+            for (int64_t o = 0; o < odims[i] && !any_ext; o++) any_ext = ax[i].ext[o];
+    if (!any_ext && y->dtype == KILN_DTYPE_FLOAT) {
+        float *yf = y->data;
+        for (int64_t o = 0; o < y->count; o++) yf[o] = (float)buf[o];
+        goto done;
     }
     int64_t idx[KILN_MAX_RANK] = {0};
     for (int64_t o = 0; o < y->count; o++) {
