@@ -7,6 +7,9 @@
  *                            1, without MaxPool's indices (src/cpu/x86/pool.h;
  *                            portable C, one level)
  *   vec.global_pool          GlobalAveragePool / GlobalMaxPool, float32
+ *   vec.resize               Resize, linear or cubic, float32: float sums
+ *                            over the two innermost axes (the reference's
+ *                            taps and weights; portable C, one level)
  *   vec.elementwise.<level>  kiln.FusedElementwise; Add, Sub, Mul, Div with
  *                            numpy broadcasting; Relu, LeakyRelu, Sigmoid,
  *                            Tanh, Erf, Exp, Log, Sqrt, Neg, Abs, Reciprocal,
@@ -20,6 +23,7 @@
 #include "backend/provider.h"
 #include "cpu/ref/nn.h"
 #include "cpu/ref/ref.h"
+#include "cpu/ref/tensor.h"
 #include "cpu/threadpool.h"
 #include "cpu/x86/pool.h"
 #include "cpu/x86/vecops.h"
@@ -304,9 +308,24 @@ static kiln_status gpool_run(kl_kctx *c) {
     return KILN_OK;
 }
 
+/* ---- Resize (linear / cubic, float32) ---------------------------------------------------- */
+
+static bool resize_applies(const kl_node *n, char *why, size_t wsz) {
+    if (!vt_is(n, "", "Resize")) return vt_no(why, wsz, "not Resize");
+    if (!vt_float_in(n, 0)) return vt_no(why, wsz, "not float");
+    const char *mode = kl_node_attr_string(n, "mode", "nearest");
+    if (strcmp(mode, "linear") != 0 && strcmp(mode, "cubic") != 0) return vt_no(why, wsz, "nearest");
+    return true;
+}
+
+/* The reference's parsing, taps and weights with float32 sums over the two
+ * innermost axes (other cases: the reference's float64 path). */
+static kiln_status resize_run(kl_kctx *c) { return kl_tz_resize_float(c); }
+
 static const kl_tactic vec_pool[] = {
     {"vec.pool", 0, 20, pool_applies, NULL, NULL, pool_run, KL_TACTIC_WRITES_ALL},
     {"vec.global_pool", 0, 20, gpool_applies, NULL, NULL, gpool_run, KL_TACTIC_WRITES_ALL},
+    {"vec.resize", 0, 20, resize_applies, NULL, NULL, resize_run, 0},
 };
 
 /* ---- the tables: each family at each ISA level -------------------------------------------------- */

@@ -110,6 +110,11 @@ kiln_status kl_tz_non_zero(kl_kctx *c);
 kiln_status kl_tz_unique(kl_kctx *c);
 
 kiln_status kl_tz_resize(kl_kctx *c);
+/* Resize with float32 sums where the two innermost axes alone change and
+ * nothing extrapolates (the vec.resize tactic; the same taps and weights as
+ * kl_tz_resize, whose float64 sums stay the oracle); otherwise as
+ * kl_tz_resize. */
+kiln_status kl_tz_resize_float(kl_kctx *c);
 kiln_status kl_tz_upsample(kl_kctx *c);
 
 #endif /* KL_REF_TENSOR_H */

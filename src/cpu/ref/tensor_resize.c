@@ -190,8 +190,71 @@ static kiln_status kl_rz_nearest_rows(const kl_rt *x, kl_rt *y, const bool *acti
 
 /* Resize x into output 0 of dims odims; scale[i] and owidth[i] per axis,
  * roi[0..2r) (starts then ends) or NULL. */
+/* The float32 form of the separable interpolation (vec.resize): the same
+ * taps and weights, float sums, the two innermost axes only (leading axes
+ * unchanged), nothing extrapolated.  Returns false when it does not apply. */
+static bool kl_rz_float2d(kl_kctx *c, const kl_rt *x, kl_rt *y, const bool *active, const kl_rz_axis *ax,
+                          kiln_status *st) {
+    int r = x->rank;
+    if (x->dtype != KILN_DTYPE_FLOAT || r < 2) return false;
+    for (int i = 0; i < r - 2; i++)
+        if (active[i]) return false;
+    for (int i = r - 2; i < r; i++)
+        if (active[i])
+            for (int64_t o = 0; o < ax[i].O; o++)
+                if (ax[i].ext[o]) return false;
+    const int64_t H = x->dims[r - 2], W = x->dims[r - 1], OH = y->dims[r - 2], OW = y->dims[r - 1];
+    const int64_t planes = (H * W) != 0 ? x->count / (H * W) : 0;
+    const kl_rz_axis *AH = active[r - 2] ? &ax[r - 2] : NULL, *AW = active[r - 1] ? &ax[r - 1] : NULL;
+    float *wh = NULL, *ww = NULL, *tmp = NULL;
+    size_t nwh = AH ? (size_t)(OH * AH->n) : 0, nww = AW ? (size_t)(OW * AW->n) : 0;
+    char *scratch = kl_kctx_scratch(c, (nwh + nww + (size_t)W) * sizeof(float) + 256);
+    if (!scratch) {
+        *st = KILN_ERR_NO_MEMORY;
+        return true;
+    }
+    wh = (float *)scratch;
+    ww = wh + nwh;
+    tmp = ww + nww;
+    for (size_t i = 0; i < nwh; i++) wh[i] = (float)AH->w[i];
+    for (size_t i = 0; i < nww; i++) ww[i] = (float)AW->w[i];
+    const float *xf = x->data;
+    float *yf = y->data;
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = xf + pl * H * W;
+        float *yp = yf + pl * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            const float *row = xp + oh * W;
+            if (AH) {
+                for (int64_t i = 0; i < W; i++) tmp[i] = 0.0f;
+                for (int t = 0; t < AH->n; t++) {
+                    const float w = wh[oh * AH->n + t];
+                    if (w == 0.0f) continue;
+                    const float *src = xp + AH->idx[oh * AH->n + t] * W;
+                    for (int64_t i = 0; i < W; i++) tmp[i] += w * src[i];
+                }
+                row = tmp;
+            }
+            float *dst = yp + oh * OW;
+            if (!AW) {
+                memcpy(dst, row, (size_t)W * sizeof *dst);
+                continue;
+            }
+            for (int64_t o = 0; o < OW; o++) {
+                const float *w = ww + o * AW->n;
+                const int64_t *ix = AW->idx + o * AW->n;
+                float acc = 0.0f;
+                for (int t = 0; t < AW->n; t++)
+                    if (w[t] != 0.0f) acc += w[t] * row[ix[t]];
+                dst[o] = acc;
+            }
+        }
+    }
+    return true;
+}
+
 static kiln_status kl_rz_run(kl_kctx *c, const kl_rt *x, const kl_rz *p, const int64_t *odims, const double *scale,
-                             const double *owidth, const double *roi) {
+                             const double *owidth, const double *roi, bool fast) {
     int r = x->rank;
     kl_rt *y = NULL;
     if (p->mode != RZ_NEAREST && !kl_dtype_is_float(x->dtype) && !kl_dtype_is_integer(x->dtype))
@@ -240,6 +303,7 @@ static kiln_status kl_rz_run(kl_kctx *c, const kl_rt *x, const kl_rz *p, const i
         }
         goto done;
     }
+    if (fast && kl_rz_float2d(c, x, y, active, ax, &s)) goto done;
     /* linear / cubic: one axis at a time over double buffers */
     int64_t cur[KILN_MAX_RANK], n = x->count;
     memcpy(cur, x->dims, sizeof cur);
@@ -367,7 +431,7 @@ static kiln_status kl_rz_from_scales(kl_kctx *c, const kl_rt *x, const double *s
 
 /* Resize: opset 10 (X, scales), 11+ (X, roi, scales, sizes), 18 (axes,
  * antialias, keep_aspect_ratio_policy), 19 (half_pixel_symmetric). */
-kiln_status kl_tz_resize(kl_kctx *c) {
+static kiln_status kl_tz_resize_impl(kl_kctx *c, bool fast) {
     static const char *const modes[] = {"nearest", "linear", "cubic", NULL};
     static const char *const ctms[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
                                        "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize", NULL};
@@ -470,7 +534,7 @@ kiln_status kl_tz_resize(kl_kctx *c) {
             }
         }
     }
-    return kl_rz_run(c, x, &p, odims, sc, owidth, p.ctm == CT_TF_CROP ? roi : NULL);
+    return kl_rz_run(c, x, &p, odims, sc, owidth, p.ctm == CT_TF_CROP ? roi : NULL, fast);
 }
 
 /* Upsample: nearest (floor of x/scale) or (bi)linear with asymmetric
@@ -506,5 +570,9 @@ kiln_status kl_tz_upsample(kl_kctx *c) {
     else if (!strcmp(ms, "linear") || !strcmp(ms, "bilinear")) p.mode = RZ_LINEAR;
     else return kl_kctx_fail(c, KILN_ERR_INVALID_MODEL, "mode '%s' is not supported", ms);
     KL_TRY(kl_rz_from_scales(c, x, sc, odims, owidth));
-    return kl_rz_run(c, x, &p, odims, sc, owidth, NULL);
+    return kl_rz_run(c, x, &p, odims, sc, owidth, NULL, false);
 }
+
+kiln_status kl_tz_resize(kl_kctx *c) { return kl_tz_resize_impl(c, false); }
+
+kiln_status kl_tz_resize_float(kl_kctx *c) { return kl_tz_resize_impl(c, true); }
