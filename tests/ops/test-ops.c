@@ -418,6 +418,17 @@ static void test_sgemm(void) {
                 c.batch = 1;
                 run_gemm_case(&c);
             }
+    /* a plain A against a packed B wider than one NC block (A packed once
+     * per K and M block, then run against every NC block), with several K
+     * and M blocks, plain and transposed A, row and column bias, Z */
+    for (int ii = 0; ii < nisa; ii++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int t = 1; t <= 2; t++) {
+                if (g_quick && ii != nisa - 1) continue;
+                gemm_case c = {250, 1100, 700, ta != 0, ta == 0, false, true, 1.0f, ta ? 1.0f : 0.0f, 3, true,
+                               act_for(variant++), false, isas[ii], t, seed + 5000u + (uint64_t)(ta * 2 + t), 1};
+                run_gemm_case(&c);
+            }
     /* every activation on every level, one mid-size shape, float data */
     for (int ai = 0; ai < KL_ACT_COUNT; ai++)
         for (int ii = 0; ii < nisa; ii++) {

@@ -189,21 +189,68 @@ typedef struct gemm_job {
     size_t pf_ps, pf_panels;
 } gemm_job;
 
+/* The micro-kernel calls of one packed A block (rows [ic, ic+mc), panels
+ * at ap, stride aps) against one B block (columns [jc, jc+nc), panels at
+ * bp, stride bps, bk floats between k steps) over kc steps of K. */
+static void gemm_block(const gemm_job *j, kl_ukargs *u, size_t m0, size_t ic, size_t mc, const float *ap, size_t aps,
+                       size_t jc, size_t nc, const float *bp, size_t bps, size_t bk, size_t pc, size_t kc) {
+    const kl_x86_ops *ops = j->ops;
+    size_t nr = ops->nr;
+    for (size_t ir = 0; ir < mc; ir += MR) {
+        size_t m = KL_MIN((size_t)MR, mc - ir);
+        size_t row = ic + ir;
+        size_t pi = (row - m0) / MR;
+        u->row_bias = j->row_bias ? j->row_bias + row : NULL;
+        for (size_t jr = 0; jr < nc; jr += nr) {
+            /* row panels 1..pf_panels (panel 0 is the one that
+             * brings this call's B in) */
+            u->pf = j->pf_b && jr == 0 && pi >= 1 && pi <= j->pf_panels ? j->pf_b + (pi - 1) * j->pf_ps + pc * NP
+                                                                          : NULL;
+            size_t n = KL_MIN(nr, nc - jr);
+            size_t col = jc + jr;
+            u->col_bias = j->col_bias ? j->col_bias + col : NULL;
+            u->z = j->Z ? j->Z + row * j->ldz + col : NULL;
+            ops->sgemm(kc, ap + (ir / MR) * aps, bp + (jr / NP) * bps, bps, bk, j->C + row * j->ldc + col, j->ldc, m,
+                       n, u);
+        }
+    }
+}
+
 /* Rows [m0,m1) x columns [n0,n1) of the job; m0 is a multiple of MR and n0
  * of NP.  wsA/wsB: MC*KC and KC*NC floats (used only for plain operands). */
 static void gemm_rect(const gemm_job *j, size_t m0, size_t m1, size_t n0, size_t n1, float *wsA, float *wsB) {
-    const kl_x86_ops *ops = j->ops;
-    size_t nr = ops->nr;
     size_t mc_max = j->pa ? round_up(m1 - m0, MR) : MC;
+    size_t nk = (j->K + KC - 1) / KC, kstep = nk ? (j->K + nk - 1) / nk : 0;
     kl_ukargs u;
     u.pf = NULL;
     u.alpha = j->alpha;
     u.beta = j->beta;
     u.ldz = j->ldz;
     u.act = j->act;
+    if (!j->pa && j->pb && n1 - n0 > NC) {
+        /* a plain A against a packed B wider than one NC block: each A
+         * block is packed once per K block and runs against every NC block
+         * of B (packing it per NC block cost ViT-B/16 3% of its time) */
+        size_t pc = 0;
+        do {
+            size_t kc = KL_MIN(kstep, j->K - pc);
+            u.first = pc == 0;
+            u.last = pc + kc >= j->K;
+            for (size_t ic = m0; ic < m1; ic += mc_max) {
+                size_t mc = KL_MIN(mc_max, m1 - ic);
+                pack_a_block(j->A, j->lda, j->transA, ic, mc, pc, kc, wsA, kc * MR);
+                for (size_t jc = n0; jc < n1; jc += NC) {
+                    size_t nc = KL_MIN((size_t)NC, n1 - jc);
+                    gemm_block(j, &u, m0, ic, mc, wsA, kc * MR, jc, nc, j->pb + (jc / NP) * j->pb_ps + pc * j->pb_k,
+                               j->pb_ps, j->pb_k, pc, kc);
+                }
+            }
+            pc += kc;
+        } while (pc < j->K);
+        return;
+    }
     for (size_t jc = n0; jc < n1; jc += NC) {
         size_t nc = KL_MIN((size_t)NC, n1 - jc);
-        size_t nk = (j->K + KC - 1) / KC, kstep = nk ? (j->K + nk - 1) / nk : 0;
         size_t pc = 0;
         do {
             size_t kc = KL_MIN(kstep, j->K - pc);
@@ -233,25 +280,7 @@ static void gemm_rect(const gemm_job *j, size_t m0, size_t m1, size_t n0, size_t
                     ap = wsA;
                     aps = kc * MR;
                 }
-                for (size_t ir = 0; ir < mc; ir += MR) {
-                    size_t m = KL_MIN((size_t)MR, mc - ir);
-                    size_t row = ic + ir;
-                    size_t pi = (row - m0) / MR;
-                    u.row_bias = j->row_bias ? j->row_bias + row : NULL;
-                    for (size_t jr = 0; jr < nc; jr += nr) {
-                        /* row panels 1..pf_panels (panel 0 is the one that
-                         * brings this call's B in) */
-                        u.pf = j->pf_b && jr == 0 && pi >= 1 && pi <= j->pf_panels
-                                   ? j->pf_b + (pi - 1) * j->pf_ps + pc * NP
-                                   : NULL;
-                        size_t n = KL_MIN(nr, nc - jr);
-                        size_t col = jc + jr;
-                        u.col_bias = j->col_bias ? j->col_bias + col : NULL;
-                        u.z = j->Z ? j->Z + row * j->ldz + col : NULL;
-                        ops->sgemm(kc, ap + (ir / MR) * aps, bp + (jr / NP) * bps, bps, bk,
-                                   j->C + row * j->ldc + col, j->ldc, m, n, &u);
-                    }
-                }
+                gemm_block(j, &u, m0, ic, mc, ap, aps, jc, nc, bp, bps, bk, pc, kc);
             }
             pc += kc;
         } while (pc < j->K);

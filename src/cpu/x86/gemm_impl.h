@@ -12,6 +12,7 @@
 #include "cpu/x86/vecmath_impl.h"
 
 #define VPP (KL_SGEMM_NP / VL) /* vectors per 16-column panel */
+#define KL_UK_CPF 24 /* k steps before the end at which the C tile is prefetched */
 
 /* Epilogue of one output vector: row i, columns col..col+nn (nn <= VL). */
 KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t ldc, const kl_ukargs *u, V valpha,
@@ -82,28 +83,50 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
     V c50 = v_zero(), c51 = v_zero(), c52 = v_zero(), c53 = v_zero();
     /* vector j of a k step: panel j/VPP, lane offset (j%VPP)*VL */
     const float *q0 = b, *q1 = VPP == 2 ? b + VL : b + bs, *q2 = b + 2 * bs, *q3 = b + 3 * bs;
-    /* without a prefetch region, the prefetch touches the line loaded next */
-    const float *pf = u->pf ? u->pf : q0;
-    size_t pfs = u->pf ? KL_SGEMM_NP : bk;
-    for (size_t k = 0; k < kc; k++) {
-        _mm_prefetch((const char *)pf, _MM_HINT_T1);
-        pf += pfs;
-        V b0 = MB ? v_load_n(q0, n0) : v_load(q0);
-        V b1 = NV > 1 ? (MB ? v_load_n(q1, n1) : v_load(q1)) : v_zero();
-        V b2 = NV > 2 ? (MB ? v_load_n(q2, n2) : v_load(q2)) : v_zero();
-        V b3 = NV > 3 ? (MB ? v_load_n(q3, n3) : v_load(q3)) : v_zero();
-        KL_UK_ROW(0);
-        KL_UK_ROW(1);
-        KL_UK_ROW(2);
-        KL_UK_ROW(3);
-        KL_UK_ROW(4);
-        KL_UK_ROW(5);
-        a += KL_SGEMM_MR;
-        q0 += bk;
-        q1 += bk;
-        q2 += bk;
-        q3 += bk;
+    const float *pf = u->pf;
+#define KL_UK_STEP(PF)                                                                     \
+    do {                                                                                   \
+        if (PF) {                                                                          \
+            _mm_prefetch((const char *)pf, _MM_HINT_T1);                                   \
+            pf += KL_SGEMM_NP;                                                             \
+        }                                                                                  \
+        V b0 = MB ? v_load_n(q0, n0) : v_load(q0);                                         \
+        V b1 = NV > 1 ? (MB ? v_load_n(q1, n1) : v_load(q1)) : v_zero();                   \
+        V b2 = NV > 2 ? (MB ? v_load_n(q2, n2) : v_load(q2)) : v_zero();                   \
+        V b3 = NV > 3 ? (MB ? v_load_n(q3, n3) : v_load(q3)) : v_zero();                   \
+        KL_UK_ROW(0);                                                                      \
+        KL_UK_ROW(1);                                                                      \
+        KL_UK_ROW(2);                                                                      \
+        KL_UK_ROW(3);                                                                      \
+        KL_UK_ROW(4);                                                                      \
+        KL_UK_ROW(5);                                                                      \
+        a += KL_SGEMM_MR;                                                                  \
+        q0 += bk;                                                                          \
+        q1 += bk;                                                                          \
+        q2 += bk;                                                                          \
+        q3 += bk;                                                                          \
+    } while (0)
+    /* the next call's B is fetched a line per k step when the caller names
+     * it (u->pf); the C tile is fetched for writing during the last
+     * KL_UK_CPF steps, so the epilogue finds it in L1 */
+    size_t kpre = kc > KL_UK_CPF ? kc - KL_UK_CPF : 0, k = 0;
+    if (pf) {
+        for (; k < kpre; k++) KL_UK_STEP(1);
+    } else {
+        for (; k + 2 <= kpre; k += 2) {
+            KL_UK_STEP(0);
+            KL_UK_STEP(0);
+        }
+        for (; k < kpre; k++) KL_UK_STEP(0);
     }
+    for (size_t i = 0; i < m; i++)
+        for (int l = 0; l < (NV * VL + 15) / 16; l++)
+            _mm_prefetch((const char *)(c + i * ldc + 16 * l), _MM_HINT_ET0);
+    if (pf)
+        for (; k < kc; k++) KL_UK_STEP(1);
+    else
+        for (; k < kc; k++) KL_UK_STEP(0);
+#undef KL_UK_STEP
     V valpha = v_set1(u->alpha), vbeta = v_set1(u->beta);
     V va = v_set1(u->act.alpha), vb = v_set1(u->act.beta);
     int cheap = vm_act_is_cheap(u->act.kind);
