@@ -189,11 +189,11 @@ static bool conv_wino_applies(const kl_node *n, char *w, size_t s) {
 }
 
 /* im2row only where it pays (kl_conv2d_im2row_pays: maps of 64 pixels or
- * fewer, not 1x1 stride 1), so untimed builds take it ahead of im2col there. */
+ * fewer), so untimed builds take it ahead of gemm1x1 and im2col there. */
 static bool conv_im2row_applies(const kl_node *n, char *w, size_t s) {
     kl_conv2d_desc d;
     if (!conv_desc(n, &d, w, s)) return false;
-    if (!kl_conv2d_im2row_pays(&d)) return no(w, s, "over 64 output pixels, a 1x1 stride 1 or few channels: im2row does not pay");
+    if (!kl_conv2d_im2row_pays(&d)) return no(w, s, "over 64 output pixels or few channels: im2row does not pay");
     return true;
 }
 
@@ -482,7 +482,7 @@ static kiln_status gemm_run(kl_kctx *c) {
         {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},            \
         {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},               \
         {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},           \
-        {"conv.im2row." #lv, FEAT, 15, conv_im2row_applies, conv_im2row_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
+        {"conv.im2row." #lv, FEAT, 22, conv_im2row_applies, conv_im2row_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
         {"conv.im2col." #lv, FEAT, 10, conv_im2col_applies, conv_im2col_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
         {"gemm.packed." #lv, FEAT, 20, gemm_applies, gemm_##lv, lazy_release, gemm_run, KL_TACTIC_WRITES_ALL},                        \
     };

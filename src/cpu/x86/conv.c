@@ -134,8 +134,6 @@ bool kl_conv2d_im2row_pays(const kl_conv2d_desc *din) {
     }
     size_t ohw = OH * OW, mg = d.M / d.group;
     if (ohw > 64 || mg < 16 || (d.group == d.C && d.M == d.C)) return false;
-    /* measured: level with conv.gemm1x1 (which reads X in place) on 1x1 stride 1 */
-    if (kl_conv2d_supports(&d, KL_CONV_GEMM1X1)) return false;
     /* fraction of useful lanes: im2col pads pixels to 16 and channels to 6,
      * im2row pixels to 6 and channels to 16 */
     double col = (double)ohw / (double)round_up(ohw, NP) * (double)mg / (double)round_up(mg, MR);
@@ -146,9 +144,9 @@ bool kl_conv2d_im2row_pays(const kl_conv2d_desc *din) {
 /* The shape rule of the AUTO choice. */
 static kl_conv_algo choose(const kl_conv2d_desc *d) {
     if (kl_conv2d_supports(d, KL_CONV_DEPTHWISE) && d->C > 1) return KL_CONV_DEPTHWISE;
-    if (kl_conv2d_supports(d, KL_CONV_GEMM1X1)) return KL_CONV_GEMM1X1;
     if (kl_conv2d_winograd_pays(d)) return KL_CONV_WINOGRAD;
     if (kl_conv2d_im2row_pays(d)) return KL_CONV_IM2ROW;
+    if (kl_conv2d_supports(d, KL_CONV_GEMM1X1)) return KL_CONV_GEMM1X1;
     return KL_CONV_IM2COL;
 }
 
@@ -450,6 +448,20 @@ static void im2row_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size
     const kl_conv2d_desc *d = &p->d;
     size_t khw = d->KH * d->KW, OHW = p->OH * p->OW, npad = round_up(OHW, MR), ps = ks * MR;
     size_t OW = p->OW, sw = d->stride_w;
+    if (khw == 1 && sw == 1 && d->stride_h == 1 && !d->pad_top && !d->pad_left && !d->pad_bottom && !d->pad_right) {
+        /* 1x1 stride 1: pixels are the plane's floats, six at a time */
+        size_t full = OHW / MR, rest = OHW % MR;
+        for (size_t k = 0; k < ks; k++) {
+            const float *xc = x + (k0 + k) * d->H * d->W;
+            float *pp = dst + k * MR;
+            for (size_t q = 0; q < full; q++, pp += ps, xc += MR) memcpy(pp, xc, MR * sizeof(float));
+            if (rest) {
+                memcpy(pp, xc, rest * sizeof(float));
+                memset(pp + rest, 0, (MR - rest) * sizeof(float));
+            }
+        }
+        return;
+    }
     for (size_t k = 0; k < ks; k++) {
         size_t kk = k0 + k, c = kk / khw, r = kk % khw, kh = r / d->KW, kw = r % d->KW;
         const float *xc = x + c * d->H * d->W;
@@ -532,16 +544,22 @@ static void conv_im2row_task(void *arg, size_t b, size_t e, int tid) {
                                     last && p->bias ? p->bias + ch0 + j : NULL, NULL, NULL, 0, none);
             }
         }
-        for (size_t m = 0; m < mcols; m++) {
-            float *y = r->Y + (n * d->M + ch0 + m) * OHW;
-            const float *z = r->Z ? r->Z + (n * d->M + ch0 + m) * OHW : NULL;
-            const float *ct = CT + m;
-            if (z)
-                for (size_t q = 0; q < OHW; q++) y[q] = ct[q * ldc] + z[q];
-            else
-                for (size_t q = 0; q < OHW; q++) y[q] = ct[q * ldc];
-            if (d->act.kind != KL_ACT_NONE) ops->vec_act(d->act, y, OHW);
-        }
+        kl_im2row_out wo = {CT, ldc, OHW, mcols, r->Z ? r->Z + (n * d->M + ch0) * OHW : NULL,
+                            r->Y + (n * d->M + ch0) * OHW, OHW, d->act};
+        ops->im2row_out(&wo);
+    }
+}
+
+void kl_x86_generic_im2row_out(const kl_im2row_out *a) {
+    for (size_t m = 0; m < a->mc; m++) {
+        float *y = a->y + m * a->ystride;
+        const float *z = a->z ? a->z + m * a->ystride : NULL;
+        const float *ct = a->ct + m;
+        if (z)
+            for (size_t q = 0; q < a->nq; q++) y[q] = ct[q * a->ldc] + z[q];
+        else
+            for (size_t q = 0; q < a->nq; q++) y[q] = ct[q * a->ldc];
+        if (a->act.kind != KL_ACT_NONE) kl_x86_generic_vec_act(a->act, y, a->nq);
     }
 }
 

@@ -553,4 +553,75 @@ void KL_SIMD_FN(im2col)(const kl_im2col_args *a) {
 }
 #endif
 
+
+/* ---- im2row write-back (kl_im2row_out, kernels.h) ------------------------------- */
+
+#if defined(KL_SIMD_AVX512)
+/* In-register transpose of the 16x16 block r[0..16) (row i lane j -> row j lane i). */
+KL_INL void tr16x16(V *r) {
+    V t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* t[2k]: lanes (r[2k][0], r[2k+1][0], r[2k][1], r[2k+1][1]) per 128-bit block */
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    /* r[4g+c], 128-bit block b: column 4b+c of rows 4g..4g+3 */
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], _MM_SHUFFLE(2, 0, 2, 0));
+        t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], _MM_SHUFFLE(3, 1, 3, 1));
+        t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], _MM_SHUFFLE(2, 0, 2, 0));
+        t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], _MM_SHUFFLE(3, 1, 3, 1));
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], _MM_SHUFFLE(2, 0, 2, 0));
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], _MM_SHUFFLE(3, 1, 3, 1));
+        r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], _MM_SHUFFLE(2, 0, 2, 0));
+        r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], _MM_SHUFFLE(3, 1, 3, 1));
+    }
+}
+#endif
+
+void KL_SIMD_FN(im2row_out)(const kl_im2row_out *a) {
+#if defined(KL_SIMD_AVX512)
+    /* blocks of 16 pixels x 16 channels, transposed in registers */
+    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
+    int cheap = vm_act_is_cheap(a->act.kind);
+    for (size_t m0 = 0; m0 < a->mc; m0 += 16) {
+        size_t nm = KL_MIN((size_t)16, a->mc - m0);
+        for (size_t q0 = 0; q0 < a->nq; q0 += 16) {
+            size_t nq = KL_MIN((size_t)16, a->nq - q0);
+            V r[16];
+            for (size_t i = 0; i < 16; i++) r[i] = i < nq ? v_load(a->ct + (q0 + i) * a->ldc + m0) : v_zero();
+            tr16x16(r);
+            for (size_t j = 0; j < nm; j++) {
+                float *y = a->y + (m0 + j) * a->ystride + q0;
+                V v = r[j];
+                if (a->z) v = v_add(v, v_load_n(a->z + (m0 + j) * a->ystride + q0, nq));
+                if (cheap) v = vm_act_cheap(v, a->act.kind, va, vb);
+                v_store_n(y, v, nq);
+            }
+        }
+    }
+    if (!cheap)
+        for (size_t m = 0; m < a->mc; m++) KL_SIMD_FN(vec_act)(a->act, a->y + m * a->ystride, a->nq);
+#else
+    for (size_t m = 0; m < a->mc; m++) {
+        float *y = a->y + m * a->ystride;
+        const float *z = a->z ? a->z + m * a->ystride : NULL;
+        const float *ct = a->ct + m;
+        if (z)
+            for (size_t q = 0; q < a->nq; q++) y[q] = ct[q * a->ldc] + z[q];
+        else
+            for (size_t q = 0; q < a->nq; q++) y[q] = ct[q * a->ldc];
+        if (a->act.kind != KL_ACT_NONE) KL_SIMD_FN(vec_act)(a->act, y, a->nq);
+    }
+#endif
+}
+
 #endif

@@ -108,6 +108,19 @@ typedef struct kl_im2col_args {
     float *dst;
 } kl_im2col_args;
 
+/* im2row's write-back: y[m*ystride + q] = act(ct[q*ldc + m] + z[m*ystride + q])
+ * for channels m < mc and pixels q < nq (the product, pixel-major, back to
+ * channel-major planes); z may be NULL.  Columns up to ldc (a multiple of
+ * 16) of the nq rows of ct are readable. */
+typedef struct kl_im2row_out {
+    const float *ct;
+    size_t ldc, nq, mc;
+    const float *z;
+    float *y;
+    size_t ystride;
+    kl_act act;
+} kl_im2row_out;
+
 typedef struct kl_x86_ops {
     kl_isa isa;
     size_t nr; /* columns one sgemm micro-kernel call covers (multiple of 16) */
@@ -118,6 +131,7 @@ typedef struct kl_x86_ops {
     void (*wino_out)(const kl_wino_out *a);
     double (*fma_loop)(long iters); /* runs iters x (FMA block); returns flops done */
     void (*im2col)(const kl_im2col_args *a);
+    void (*im2row_out)(const kl_im2row_out *a);
 } kl_x86_ops;
 
 /* The table of level `isa` (resolved: AUTO -> active, capped at best). */
@@ -131,6 +145,7 @@ void kl_x86_generic_dwconv(const kl_dw_args *d);
 void kl_x86_generic_wino_in(const kl_wino_in *a);
 void kl_x86_generic_wino_out(const kl_wino_out *a);
 void kl_x86_generic_im2col(const kl_im2col_args *a);
+void kl_x86_generic_im2row_out(const kl_im2row_out *a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define KL_X86_DECLARE(isa)                                                                              \
@@ -141,7 +156,8 @@ void kl_x86_generic_im2col(const kl_im2col_args *a);
     void kl_x86_##isa##_wino_in(const kl_wino_in *a);                                                    \
     void kl_x86_##isa##_wino_out(const kl_wino_out *a);                                                  \
     double kl_x86_##isa##_fma_loop(long iters);                                                          \
-    void kl_x86_##isa##_im2col(const kl_im2col_args *a);
+    void kl_x86_##isa##_im2col(const kl_im2col_args *a);                                                \
+    void kl_x86_##isa##_im2row_out(const kl_im2row_out *a);
 KL_X86_DECLARE(avx2)
 KL_X86_DECLARE(avx512)
 #undef KL_X86_DECLARE
