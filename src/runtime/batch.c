@@ -198,6 +198,10 @@ bool kl_graph_batch_separable(const kl_graph *g) {
     return ok;
 }
 
+/* Weights from which a split batch runs two samples per slice (see
+ * kl_graph_batch_chunk). */
+#define KL_BATCH_CHUNK_WEIGHTS ((size_t)32 << 20)
+
 /* Bytes of one sample of v (axes after the first known), or SIZE_MAX. */
 static size_t kl_batch_sample_bytes(const kl_value *v) {
     const kl_type *t = &v->type;
@@ -256,4 +260,18 @@ done:
     kl_free(made);
     kl_free(last);
     return k_best;
+}
+
+size_t kl_graph_batch_chunk(const kl_graph *g) {
+    size_t weights = 0, map = 0;
+    for (size_t v = 0; v < g->n_values; v++) {
+        const kl_value *val = g->values[v];
+        if (val->init) {
+            weights += val->init->nbytes;
+        } else if (!(val->flags & KL_VALUE_INITIALIZER)) {
+            size_t b = kl_batch_sample_bytes(val);
+            if (b != SIZE_MAX) map = KL_MAX(map, b);
+        }
+    }
+    return weights >= KL_BATCH_CHUNK_WEIGHTS && weights / 16 >= map ? 2 : 1;
 }

@@ -13,9 +13,9 @@
 #include "cuda/cuda.h"
 #endif
 
-/* Samples per slice of a split batch (the context's chunk): one image of
- * mobilenet_v2 keeps its largest intermediates (4.8 MB) in the L3 cache,
- * eight do not. */
+/* Samples per slice of a split batch (the context's chunk) unless
+ * kl_graph_batch_chunk says 2: one image of mobilenet_v2 keeps its largest
+ * intermediates (4.8 MB) in the L3 cache, eight do not. */
 #define KL_BATCH_CHUNK 1
 /* A split batch's tail (kl_graph_batch_tail) is where every map takes at
  * most this per sample (mobilenet_v2: the 7x7 stage and the classifier,
@@ -249,6 +249,7 @@ static kiln_status kl_context_create_threads(const kiln_engine *engine, int thre
     c->chunk = ck && atoi(ck) > 0 ? (size_t)atoi(ck) : KL_BATCH_CHUNK;
     if (!engine->cuda && !(sp && strcmp(sp, "0") == 0) && kl_graph_batch_separable(g)) {
         c->split_ok = true;
+        if (!(ck && atoi(ck) > 0)) c->chunk = kl_graph_batch_chunk(g);
         if (!(tl && strcmp(tl, "0") == 0)) c->tail_k = kl_graph_batch_tail(g, KL_BATCH_TAIL_BYTES, &c->tail_f);
         if (c->tail_k) { /* the crossing value's sample: static (kl_graph_batch_tail) */
             const kl_type *ty = &g->values[c->tail_f]->type;

@@ -155,6 +155,13 @@ bool kl_graph_batch_separable(const kl_graph *g);
  * head a slice at a time and the tail on all its samples at once (the
  * tail's weights, large next to its maps, then stream once). */
 size_t kl_graph_batch_tail(const kl_graph *g, size_t max_sample_bytes, size_t *frontier);
+/* Samples per slice of a split batch of a separable graph: 2 when its
+ * weights (constants) take at least 32 MB and 16 times its largest map of
+ * one sample, else 1.  One sample at a time keeps a sample's maps in cache
+ * (MobileNet, EfficientNet: maps of 4.8 MB, weights of 14-21 MB); where the
+ * weights dwarf the maps (ResNet-50: 102 MB against 3.2 MB, ViT-B/16),
+ * each pass over them serves two samples. */
+size_t kl_graph_batch_chunk(const kl_graph *g);
 
 /* Open an engine over bytes[0..size): validate, parse the graph, resolve
  * providers and tactics, read profiles and plans.  `owned` (may be NULL)
