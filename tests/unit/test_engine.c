@@ -475,6 +475,7 @@ static void test_context_splits(void) {
         if (!c) return;
         KT_CHECK(c->split_ok);
         KT_CHECK(mode >= 2 ? c->tail_k == 0 : c->tail_k > 0); /* the CNN's maps are all small */
+        KT_CHECK_EQ_INT((long long)c->chunk, 1);             /* and so are its weights */
         const char *in = "x", *out = "y";
         static const int64_t batches[] = {5, 1, 8, 3, 8, 2};
         for (size_t r = 0; r < sizeof batches / sizeof batches[0]; r++) {
@@ -522,6 +523,71 @@ static void test_context_splits(void) {
         kiln_engine_destroy(e);
     }
     kiln_model_destroy(m);
+}
+
+/* x[N,64] -> MatMul w[64,131073] (33.5 MB of weights, 512 KB of output
+ * per sample) -> y: a split batch runs two samples per slice
+ * (kl_graph_batch_chunk), on 1 and 2 threads, odd batches included, and
+ * matches the reference. */
+static void test_split_chunk_big_weights(void) {
+    const int64_t K = 64, NO = 131073;
+    kt_pb g = {0}, mb = {0};
+    kt_pb_string_field(&g, KT_GRAPH_NAME, "wide");
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "N,64");
+    int64_t wd[2] = {K, NO};
+    add_f32(&g, "w", wd, 2, 0.25f, 0);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "MatMul", "mm", "x,w", "y");
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, "N,131073");
+    kt_onnx_model(&mb, 8, 17, &g);
+    kt_pb_free(&g);
+    kiln_model *m = NULL;
+    size_t len = mb.len;
+    void *copy = malloc(len);
+    memcpy(copy, mb.data, len);
+    kt_pb_free(&mb);
+    KT_CHECK_EQ_INT(kiln_model_load_from_memory(copy, len, NULL, &m), KILN_OK);
+    if (!m) {
+        free(copy);
+        return;
+    }
+    for (int threads = 1; threads <= 2; threads++) {
+        kiln_build_options *o = NULL;
+        kiln_build_options_create(&o);
+        kiln_build_options_set_threads(o, threads);
+        kiln_engine *e = NULL;
+        KT_CHECK_EQ_INT(kiln_build(m, o, &e), KILN_OK);
+        kiln_build_options_destroy(o);
+        if (!e) break;
+        kiln_context *c = NULL;
+        KT_CHECK_EQ_INT(kiln_context_create(e, &c), KILN_OK);
+        if (c) {
+            KT_CHECK(c->split_ok);
+            KT_CHECK_EQ_INT((long long)c->chunk, 2);
+            const char *in = "x", *out = "y";
+            static const int64_t batches[] = {5, 4};
+            for (size_t r = 0; r < sizeof batches / sizeof batches[0]; r++) {
+                int64_t xs[2] = {batches[r], K};
+                kiln_tensor *x = NULL, *y = NULL;
+                kiln_tensor_create(KILN_DTYPE_FLOAT, xs, 2, &x);
+                void *data;
+                size_t size;
+                kiln_tensor_data(x, &data, &size);
+                g_seed = 500 + r;
+                for (size_t i = 0; i < size / 4; i++) ((float *)data)[i] = rnd();
+                KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+                kiln_tensor *ref = reference(m, x);
+                KT_CHECK(ref && y);
+                if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-4);
+                kiln_tensor_destroy(ref);
+                kiln_tensor_destroy(x);
+                kiln_tensor_destroy(y);
+            }
+            kiln_context_destroy(c);
+        }
+        kiln_engine_destroy(e);
+    }
+    kiln_model_destroy(m);
+    free(copy);
 }
 
 /* ---- threads ----------------------------------------------------------------------------- */
@@ -875,6 +941,7 @@ int main(void) {
     KT_RUN(test_context_replans);
     KT_RUN(test_context_splits);
     KT_RUN(test_separable_split_slice_resize);
+    KT_RUN(test_split_chunk_big_weights);
     KT_RUN(test_timing_cache);
     KT_RUN(test_two_profiles);
     KT_RUN(test_bad_engines);
