@@ -611,16 +611,40 @@ void KL_SIMD_FN(im2row_out)(const kl_im2row_out *a) {
     if (!cheap)
         for (size_t m = 0; m < a->mc; m++) KL_SIMD_FN(vec_act)(a->act, a->y + m * a->ystride, a->nq);
 #else
-    for (size_t m = 0; m < a->mc; m++) {
-        float *y = a->y + m * a->ystride;
-        const float *z = a->z ? a->z + m * a->ystride : NULL;
-        const float *ct = a->ct + m;
-        if (z)
-            for (size_t q = 0; q < a->nq; q++) y[q] = ct[q * a->ldc] + z[q];
-        else
-            for (size_t q = 0; q < a->nq; q++) y[q] = ct[q * a->ldc];
-        if (a->act.kind != KL_ACT_NONE) KL_SIMD_FN(vec_act)(a->act, y, a->nq);
+    /* blocks of 8 pixels x 8 channels, transposed in registers */
+    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
+    int cheap = vm_act_is_cheap(a->act.kind);
+    for (size_t m0 = 0; m0 < a->mc; m0 += 8) {
+        size_t nm = KL_MIN((size_t)8, a->mc - m0);
+        for (size_t q0 = 0; q0 < a->nq; q0 += 8) {
+            size_t nq = KL_MIN((size_t)8, a->nq - q0);
+            V r[8], t[8];
+            for (size_t i = 0; i < 8; i++) r[i] = i < nq ? v_load(a->ct + (q0 + i) * a->ldc + m0) : v_zero();
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+            }
+            for (int i = 0; i < 4; i++) {
+                t[i] = _mm256_permute2f128_ps(r[i], r[4 + i], 0x20);
+                t[4 + i] = _mm256_permute2f128_ps(r[i], r[4 + i], 0x31);
+            }
+            for (size_t j = 0; j < nm; j++) {
+                float *y = a->y + (m0 + j) * a->ystride + q0;
+                V v = t[j];
+                if (a->z) v = v_add(v, v_load_n(a->z + (m0 + j) * a->ystride + q0, nq));
+                if (cheap) v = vm_act_cheap(v, a->act.kind, va, vb);
+                v_store_n(y, v, nq);
+            }
+        }
     }
+    if (!cheap)
+        for (size_t m = 0; m < a->mc; m++) KL_SIMD_FN(vec_act)(a->act, a->y + m * a->ystride, a->nq);
 #endif
 }
 
