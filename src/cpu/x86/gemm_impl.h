@@ -120,8 +120,7 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
         for (; k < kpre; k++) KL_UK_STEP(0);
     }
     for (size_t i = 0; i < m; i++)
-        for (int l = 0; l < (NV * VL + 15) / 16; l++)
-            _mm_prefetch((const char *)(c + i * ldc + 16 * l), _MM_HINT_ET0);
+        for (size_t l = 0; l < n; l += 16) _mm_prefetch((const char *)(c + i * ldc + l), _MM_HINT_ET0);
     if (pf)
         for (; k < kc; k++) KL_UK_STEP(1);
     else
