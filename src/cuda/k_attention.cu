@@ -239,6 +239,15 @@ static __device__ __forceinline__ void fa_add_rel_sh(float (*s)[4], const __half
 enum { FA_PLAIN = 0, FA_MASK = 1, FA_REL = 2, FA_REL64 = 3 };
 
 #if FA_ENABLED
+/* Scores of keys past Sk (element (nb, e) with nb*8 + (e&1) >= lim) to -inf. */
+template <int NB> static __device__ __forceinline__ void fa_mask_tail(float (*s)[4], int lim) {
+#pragma unroll
+    for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+            if (nb * 8 + (e & 1) >= lim) s[nb][e] = -INFINITY;
+}
+
 /* One key tile for one warp's 16 query rows: S = Q K^T over the tile's
  * first NKB 16-key blocks (the rest are keys >= Sk: a tail tile skips
  * them), the online-softmax update of (m, l, o), and O += P V.  kv: valid
@@ -274,13 +283,7 @@ static __device__ __forceinline__ void fa_tile(const fa_params &p, const __half 
     if constexpr (MODE == FA_PLAIN) {
         /* raw maxima; the scale (> 0) keeps their order */
         float r0 = -INFINITY, r1 = -INFINITY;
-        if (kv < 16 * NKB) {
-#pragma unroll
-            for (int nb = 0; nb < NB; nb++)
-#pragma unroll
-                for (int e = 0; e < 4; e++)
-                    if (nb * 8 + (e & 1) >= lim) s[nb][e] = -INFINITY;
-        }
+        if (kv < 16 * NKB) fa_mask_tail<NB>(s, lim);
 #pragma unroll
         for (int nb = 0; nb < NB; nb++) {
             r0 = fmaxf(r0, fmaxf(s[nb][0], s[nb][1]));
@@ -334,13 +337,7 @@ static __device__ __forceinline__ void fa_tile(const fa_params &p, const __half 
                     fa_add_mask<NB>(s, static_cast<const float *>(p.mask), mrow0 + c0, mrow1 + c0, p.msk,
                                     qi0 < p.sq, qi1 < p.sq, lim);
             }
-            if (kv < 16 * NKB) {
-#pragma unroll
-                for (int nb = 0; nb < NB; nb++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++)
-                        if (nb * 8 + (e & 1) >= lim) s[nb][e] = -INFINITY;
-            }
+            if (kv < 16 * NKB) fa_mask_tail<NB>(s, lim);
         }
         mx0 = m0;
         mx1 = m1;

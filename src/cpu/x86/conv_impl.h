@@ -557,8 +557,9 @@ void KL_SIMD_FN(im2col)(const kl_im2col_args *a) {
 /* ---- im2row write-back (kl_im2row_out, kernels.h) ------------------------------- */
 
 #if defined(KL_SIMD_AVX512)
+#define IM2ROW_W 16
 /* In-register transpose of the 16x16 block r[0..16) (row i lane j -> row j lane i). */
-KL_INL void tr16x16(V *r) {
+KL_INL void tr_block(V *r) {
     V t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
@@ -585,20 +586,41 @@ KL_INL void tr16x16(V *r) {
         r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], _MM_SHUFFLE(3, 1, 3, 1));
     }
 }
+#else
+#define IM2ROW_W 8
+/* In-register transpose of the 8x8 block r[0..8) (row i lane j -> row j lane i). */
+KL_INL void tr_block(V *r) {
+    V t[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm256_permute2f128_ps(r[i], r[4 + i], 0x20);
+        t[4 + i] = _mm256_permute2f128_ps(r[i], r[4 + i], 0x31);
+    }
+    for (int i = 0; i < 8; i++) r[i] = t[i];
+}
 #endif
 
+/* Blocks of W pixels x W channels (W = the vector width), transposed in registers. */
 void KL_SIMD_FN(im2row_out)(const kl_im2row_out *a) {
-#if defined(KL_SIMD_AVX512)
-    /* blocks of 16 pixels x 16 channels, transposed in registers */
+    enum { W = IM2ROW_W };
     V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
     int cheap = vm_act_is_cheap(a->act.kind);
-    for (size_t m0 = 0; m0 < a->mc; m0 += 16) {
-        size_t nm = KL_MIN((size_t)16, a->mc - m0);
-        for (size_t q0 = 0; q0 < a->nq; q0 += 16) {
-            size_t nq = KL_MIN((size_t)16, a->nq - q0);
-            V r[16];
-            for (size_t i = 0; i < 16; i++) r[i] = i < nq ? v_load(a->ct + (q0 + i) * a->ldc + m0) : v_zero();
-            tr16x16(r);
+    for (size_t m0 = 0; m0 < a->mc; m0 += W) {
+        size_t nm = KL_MIN((size_t)W, a->mc - m0);
+        for (size_t q0 = 0; q0 < a->nq; q0 += W) {
+            size_t nq = KL_MIN((size_t)W, a->nq - q0);
+            V r[W];
+            for (size_t i = 0; i < W; i++) r[i] = i < nq ? v_load(a->ct + (q0 + i) * a->ldc + m0) : v_zero();
+            tr_block(r);
             for (size_t j = 0; j < nm; j++) {
                 float *y = a->y + (m0 + j) * a->ystride + q0;
                 V v = r[j];
@@ -610,42 +632,7 @@ void KL_SIMD_FN(im2row_out)(const kl_im2row_out *a) {
     }
     if (!cheap)
         for (size_t m = 0; m < a->mc; m++) KL_SIMD_FN(vec_act)(a->act, a->y + m * a->ystride, a->nq);
-#else
-    /* blocks of 8 pixels x 8 channels, transposed in registers */
-    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
-    int cheap = vm_act_is_cheap(a->act.kind);
-    for (size_t m0 = 0; m0 < a->mc; m0 += 8) {
-        size_t nm = KL_MIN((size_t)8, a->mc - m0);
-        for (size_t q0 = 0; q0 < a->nq; q0 += 8) {
-            size_t nq = KL_MIN((size_t)8, a->nq - q0);
-            V r[8], t[8];
-            for (size_t i = 0; i < 8; i++) r[i] = i < nq ? v_load(a->ct + (q0 + i) * a->ldc + m0) : v_zero();
-            for (int i = 0; i < 8; i += 2) {
-                t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-                t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-            }
-            for (int i = 0; i < 8; i += 4) {
-                r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-                r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-                r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-                r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-            }
-            for (int i = 0; i < 4; i++) {
-                t[i] = _mm256_permute2f128_ps(r[i], r[4 + i], 0x20);
-                t[4 + i] = _mm256_permute2f128_ps(r[i], r[4 + i], 0x31);
-            }
-            for (size_t j = 0; j < nm; j++) {
-                float *y = a->y + (m0 + j) * a->ystride + q0;
-                V v = t[j];
-                if (a->z) v = v_add(v, v_load_n(a->z + (m0 + j) * a->ystride + q0, nq));
-                if (cheap) v = vm_act_cheap(v, a->act.kind, va, vb);
-                v_store_n(y, v, nq);
-            }
-        }
-    }
-    if (!cheap)
-        for (size_t m = 0; m < a->mc; m++) KL_SIMD_FN(vec_act)(a->act, a->y + m * a->ystride, a->nq);
-#endif
 }
+#undef IM2ROW_W
 
 #endif
