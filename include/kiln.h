@@ -368,7 +368,9 @@ KILN_API kiln_status kiln_build_options_set_log(kiln_build_options *options, kil
  * "pass_limit" (stop after N rewrites; also env KILN_PASS_LIMIT),
  * "fold_budget" (bytes of constants folding may create), "tactic"
  * ("conv=NAME,gemm=NAME": force tactics; also env KILN_TACTIC),
- * "optimize" ("0": no passes).  Unknown keys fail with KILN_ERR_NOT_FOUND. */
+ * "optimize" ("0": no passes), "shapes" ("NAME:1x16,NAME2:..."; adds one
+ * profile with min = opt = max, as trtexec's --shapes).  Unknown keys fail
+ * with KILN_ERR_NOT_FOUND. */
 KILN_API kiln_status kiln_build_options_set(kiln_build_options *options, const char *key,
                                             const char *value);
 

@@ -30,7 +30,14 @@ typedef struct kl_cuda_options {
     bool tf32;          /* FP32 products may use TF32 tensor cores */
     bool graphs;        /* capture and replay CUDA graphs (default on) */
     size_t workspace;   /* largest library workspace per layer (bytes) */
+    int layout;         /* 4-D activations of convolution networks: KL_CUDA_LAYOUT_* */
 } kl_cuda_options;
+
+/* KL_CUDA_LAYOUT_AUTO: NHWC for fp16 engines (tensor-core convolutions),
+ * NCHW for fp32; the builder times both for fp32 convolution networks and
+ * records the faster in the engine (meta cuda_layout).  KILN_CUDA_NHWC=0|1
+ * in the environment overrides all of these (experiments). */
+enum { KL_CUDA_LAYOUT_AUTO = 0, KL_CUDA_LAYOUT_NCHW = 1, KL_CUDA_LAYOUT_NHWC = 2 };
 
 /* on_gpu[i]: main-graph node i was assigned to the cuda provider.  `prog`
  * runs the other nodes (the CPU program of the engine).  Owner: caller

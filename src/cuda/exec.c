@@ -2700,6 +2700,17 @@ static kiln_status kl_b_sdpa(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     return KILN_OK;
 }
 
+/* Whether 4-D activations of convolution networks live as NHWC (the weights
+ * are uploaded for that layout too): the environment, then the engine's
+ * recorded layout, then by precision. */
+static bool kl_cu_nhwc(const kl_cuda_engine *ce) {
+    const char *nh = getenv("KILN_CUDA_NHWC");
+    if (nh && *nh) return strcmp(nh, "0") != 0;
+    if (ce->opt.layout == KL_CUDA_LAYOUT_NHWC) return true;
+    if (ce->opt.layout == KL_CUDA_LAYOUT_NCHW) return false;
+    return ce->opt.fp16;
+}
+
 static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inputs, size_t n_inputs) {
     kl_cuda_engine *ce = c->ce;
     const kl_graph *g = ce->ir->graph;
@@ -2732,8 +2743,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
     kl_free(keep);
     KL_TRY(s);
     p->have_mp = true;
-    const char *nh = getenv("KILN_CUDA_NHWC");
-    p->nhwc = nh ? strcmp(nh, "0") != 0 : fp16;
+    p->nhwc = kl_cu_nhwc(ce);
     if (p->mp.arena_bytes) {
         void *a = NULL;
         KL_TRY(kl_cp_alloc(p, p->mp.arena_bytes, &a));
@@ -3017,8 +3027,7 @@ static kiln_status kl_cu_preload(kl_cuda_ctx *c) {
     ce->preloaded = true;
     pthread_mutex_unlock(&ce->mu);
     if (done) return KILN_OK;
-    const char *nh = getenv("KILN_CUDA_NHWC");
-    bool nhwc = nh ? strcmp(nh, "0") != 0 : ce->opt.fp16;
+    bool nhwc = kl_cu_nhwc(ce);
     size_t nv = g->n_values ? g->n_values : 1;
     /* per value id: 1 uploaded, 2 uploaded and wanted as [K,R,S,C] too */
     uint8_t *want = kl_calloc(nv, 1);

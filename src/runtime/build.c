@@ -312,9 +312,44 @@ KILN_API kiln_status kiln_build_options_set(kiln_build_options *o, const char *k
         }
         return kiln_build_options_set_precision(o, flags);
     }
+    if (strcmp(key, "shapes") == 0) {
+        /* "NAME:1x16,NAME2:2x3x224x224": one more profile, min = opt = max
+         * (trtexec's --shapes) */
+        size_t idx = 0;
+        KL_TRY(kiln_build_options_add_profile(o, &idx));
+        for (const char *p = value; *p;) {
+            size_t len = strcspn(p, ",");
+            char item[512];
+            if (len >= sizeof item)
+                return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "option shapes: entry longer than %zu characters",
+                                 sizeof item - 1);
+            memcpy(item, p, len);
+            item[len] = 0;
+            char *colon = strrchr(item, ':');
+            if (!colon || colon == item || !colon[1])
+                return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "option shapes: '%s' is not NAME:D0xD1x...", item);
+            *colon = 0;
+            int64_t dims[KILN_MAX_RANK];
+            int rank = 0;
+            for (char *d = colon + 1;;) {
+                char *end;
+                errno = 0;
+                long long dv = strtoll(d, &end, 10);
+                if (end == d || errno || dv < 0 || rank == KILN_MAX_RANK || (*end && *end != 'x'))
+                    return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "option shapes: input '%s': bad dims '%s'", item,
+                                     colon + 1);
+                dims[rank++] = dv;
+                if (!*end) break;
+                d = end + 1;
+            }
+            KL_TRY(kiln_build_options_set_profile_shape(o, idx, item, rank, dims, dims, dims));
+            p += len + (p[len] ? 1 : 0);
+        }
+        return KILN_OK;
+    }
     return kl_errorf(KILN_ERR_NOT_FOUND,
                      "kiln_build_options_set: unknown key '%s' (known: strict_providers, pass_limit, fold_budget, "
-                     "tactic, tactic_timing, optimize, threads, providers, precision)",
+                     "tactic, tactic_timing, optimize, threads, providers, precision, shapes)",
                      key);
 }
 
@@ -594,6 +629,7 @@ typedef struct kl_build {
     char *cuda_algos;        /* "node:algo,..." chosen on the GPU at build (meta cuda_algos) */
     char *cuda_algo_key;     /* the input shapes they were chosen at (meta cuda_algo_key) */
     size_t cuda_timed, cuda_hits;
+    int cuda_layout;         /* KL_CUDA_LAYOUT_* the layers run in (meta cuda_layout) */
 } kl_build;
 
 static void kl_build_free(kl_build *b) {
@@ -771,6 +807,25 @@ static kiln_status kl_build_cuda_shapes(kl_build *b) {
             }
         }
     if (!bad) return KILN_OK;
+    if (!sh) {
+        /* no profile, and the shapes could not be evaluated at dynamic dims of 1 */
+        if (b->o.strict)
+            return kl_errorf(KILN_ERR_UNSUPPORTED,
+                             "cuda: the model's shapes could not be evaluated without an optimization profile, and "
+                             "strict providers forbid the fallback to the cpu: give --shapes or a profile");
+        size_t moved = 0;
+        for (size_t i = 0; i < g->n_nodes; i++)
+            if (strcmp(b->assign[i].provider->name, "cuda") == 0) {
+                b->assign[i].provider = &kl_cpu_provider;
+                b->assign[i].cause = "fallback: no shapes without a profile";
+                moved++;
+            }
+        kl_blog_msg(&b->log, KILN_LOG_WARNING,
+                    "cuda: the model's shapes could not be evaluated without an optimization profile (dynamic dims "
+                    "at 1), so all %zu cuda layers run on the cpu provider instead: give --shapes or a profile",
+                    moved);
+        return KILN_OK;
+    }
     if (b->o.strict)
         return kl_errorf(KILN_ERR_UNSUPPORTED,
                          "cuda: the shape of '%s' (node '%s', %s) depends on the data, which the cuda provider cannot "
@@ -796,91 +851,174 @@ static kiln_status kl_build_cuda_shapes(kl_build *b) {
  * algorithm and cuBLASLt's candidate per layer, taken from the timing cache
  * when it has them (key: the layer, its shapes, the GPU and library
  * versions, the precision), recorded in the engine. */
+/* One layout's pass: per cuda layer the library algorithm (from the timing
+ * cache or timed now), its workspace and ms; with time_ms, the median of the
+ * whole plan's compute (20 graph launches) at these shapes. */
+typedef struct kl_cuda_pick {
+    int *algo;
+    size_t *ws;
+    double *ms;
+    char (*keys)[768];
+    int *pre;         /* algo before timing: -1 where it was timed now */
+    size_t hits;
+    double compute_ms; /* < 0: not timed */
+    char *key_text;    /* the input-shape key, as text */
+} kl_cuda_pick;
+
+static void kl_cuda_pick_free(kl_cuda_pick *pk) {
+    kl_free(pk->algo);
+    kl_free(pk->ws);
+    kl_free(pk->ms);
+    kl_free(pk->keys);
+    kl_free(pk->pre);
+    kl_free(pk->key_text);
+    memset(pk, 0, sizeof *pk);
+}
+
+static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool time_ms, kl_cuda_pick *pk) {
+    const kl_graph *g = b->m->graph;
+    size_t nn = g->n_nodes, nq = nn ? nn : 1;
+    const kl_shapes *sh = b->n_points ? &b->opt_shapes[0] : &b->time_shapes;
+    memset(pk, 0, sizeof *pk);
+    pk->compute_ms = -1.0;
+    pk->algo = kl_calloc(nq, sizeof *pk->algo);
+    pk->ws = kl_calloc(nq, sizeof *pk->ws);
+    pk->ms = kl_calloc(nq, sizeof *pk->ms);
+    pk->keys = kl_calloc(nq, sizeof *pk->keys);
+    pk->pre = kl_calloc(nq, sizeof *pk->pre);
+    bool *on = kl_calloc(nq, sizeof *on);
+    kl_program *prog = NULL;
+    kl_cuda_engine *ce = NULL;
+    kl_cuda_ctx *cc = NULL;
+    kl_rt *outs[64] = {0};
+    kiln_status s = (pk->algo && pk->ws && pk->ms && pk->keys && pk->pre && on) ? KILN_OK : KILN_ERR_NO_MEMORY;
+    char dev[128], prec[32];
+    kl_cuda_device_key(dev, sizeof dev);
+    /* NHWC float32 layers time other algorithms: their own cache entries */
+    snprintf(prec, sizeof prec, "%s%s%s", (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) ? "fp16" : "fp32",
+             (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "", layout == KL_CUDA_LAYOUT_NHWC ? "+nhwc" : "");
+    for (size_t i = 0; i < nn && !s; i++) {
+        pk->algo[i] = -1;
+        on[i] = strcmp(b->assign[i].provider->name, "cuda") == 0;
+        if (!on[i] || strcmp(b->tactic[i]->name, "kernel") == 0) continue;
+        char k[512];
+        kl_tactic_key(g->nodes[i], sh, "cuda", k, sizeof k);
+        snprintf(pk->keys[i], sizeof pk->keys[i], "%s|%s|%s", k, dev, prec);
+        double v;
+        if (b->tc && kl_timing_cache_get(b->tc, pk->keys[i], "cuda.algo", &v)) {
+            pk->algo[i] = (int)v;
+            pk->hits++;
+        }
+    }
+    if (!s) memcpy(pk->pre, pk->algo, nn * sizeof *pk->pre);
+    if (!s) s = kl_program_create_ex(b->m, 1, 0, &prog);
+    kl_cuda_options opt = {(b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) != 0,
+                           (b->o.precision & KILN_PRECISION_TF32) != 0, time_ms, 0, layout};
+    if (!s) s = kl_cuda_engine_create(b->m, prog, on, &opt, &ce);
+    int64_t key[KILN_MAX_RANK * 8 + 8];
+    size_t key_len = 0;
+    kl_cuda_plan_key(in, g->n_inputs, key, &key_len, KL_ARRAY_LEN(key));
+    if (!s) s = kl_cuda_engine_set_algos(ce, pk->algo, key, key_len);
+    if (!s) s = kl_cuda_ctx_create(ce, &cc);
+    if (!s) s = kl_cuda_ctx_plan(cc, in, g->n_inputs);
+    if (!s) kl_cuda_ctx_choices(cc, pk->algo, pk->ws, pk->ms);
+    if (!s && time_ms) {
+        /* one run puts the inputs on the device, then the compute alone */
+        double t[20];
+        size_t no = g->n_outputs < 64 ? g->n_outputs : 64;
+        s = kl_cuda_ctx_run(cc, in, g->n_inputs, outs, no);
+        if (!s) s = kl_cuda_ctx_time_compute(cc, 20, t);
+        if (!s) {
+            qsort(t, 20, sizeof t[0], kl_cmp_double);
+            pk->compute_ms = 0.5 * (t[9] + t[10]);
+        }
+    }
+    if (!s) {
+        kl_text kt = {0};
+        for (size_t k = 0; k < key_len; k++) kl_textf(&kt, "%s%lld", k ? " " : "", (long long)key[k]);
+        s = kt.err;
+        if (!s) pk->key_text = kt.s ? kt.s : kl_strdup("");
+        else kl_free(kt.s);
+        if (!s && !pk->key_text) s = KILN_ERR_NO_MEMORY;
+    }
+    for (size_t j = 0; j < 64; j++) kl_rt_unref(outs[j]);
+    kl_cuda_ctx_free(cc);
+    kl_cuda_engine_free(ce);
+    kl_program_free(prog);
+    kl_free(on);
+    if (s) kl_cuda_pick_free(pk);
+    return s;
+}
+
 static kiln_status kl_build_cuda_tactics(kl_build *b) {
     const kl_graph *g = b->m->graph;
     size_t nn = g->n_nodes;
     const kl_shapes *sh = b->n_points ? &b->opt_shapes[0] : b->have_time_shapes ? &b->time_shapes : NULL;
-    bool any = false;
-    for (size_t i = 0; i < nn; i++) any |= strcmp(b->assign[i].provider->name, "cuda") == 0;
+    bool any = false, conv = false;
+    for (size_t i = 0; i < nn; i++) {
+        bool on = strcmp(b->assign[i].provider->name, "cuda") == 0;
+        any |= on;
+        conv |= on && (strcmp(g->nodes[i]->op_type, "Conv") == 0 || strcmp(g->nodes[i]->op_type, "FusedConv") == 0);
+    }
     if (!any || !sh || g->n_inputs > 64) return KILN_OK; /* chosen when a context plans its shapes */
     kl_rt *in[64] = {0};
-    int *algo = kl_calloc(nn ? nn : 1, sizeof *algo);
-    bool *on = kl_calloc(nn ? nn : 1, sizeof *on);
-    size_t *ws = kl_calloc(nn ? nn : 1, sizeof *ws);
-    double *ms = kl_calloc(nn ? nn : 1, sizeof *ms);
-    char (*keys)[768] = kl_calloc(nn ? nn : 1, sizeof *keys);
-    kl_program *prog = NULL;
-    kl_cuda_engine *ce = NULL;
-    kl_cuda_ctx *cc = NULL;
-    kiln_status s = (algo && on && ws && ms && keys) ? KILN_OK : KILN_ERR_NO_MEMORY;
+    kiln_status s = KILN_OK;
     for (size_t j = 0; j < g->n_inputs && !s; j++) {
         const kl_value *v = g->inputs[j];
         if (v->flags & KL_VALUE_INITIALIZER) continue;
         if (sh->rank[v->id] < 0) goto done; /* not plannable: leave it to run time */
         s = kl_rt_tensor(sh->dtype[v->id], sh->rank[v->id], sh->dims[v->id], &in[j]);
     }
-    char dev[128], prec[16];
-    kl_cuda_device_key(dev, sizeof dev);
-    snprintf(prec, sizeof prec, "%s%s", (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) ? "fp16" : "fp32",
-             (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "");
-    for (size_t i = 0; i < nn && !s; i++) {
-        algo[i] = -1;
-        on[i] = strcmp(b->assign[i].provider->name, "cuda") == 0;
-        if (!on[i] || strcmp(b->tactic[i]->name, "kernel") == 0) continue;
-        char k[512];
-        kl_tactic_key(g->nodes[i], sh, "cuda", k, sizeof k);
-        snprintf(keys[i], sizeof keys[i], "%s|%s|%s", k, dev, prec);
-        double v;
-        if (b->tc && kl_timing_cache_get(b->tc, keys[i], "cuda.algo", &v)) {
-            algo[i] = (int)v;
-            b->cuda_hits++;
-        }
+    /* fp32 convolution networks: NCHW suits cuDNN's FMA kernels on dense
+     * convolutions, NHWC kiln's depthwise kernel; the whole plan is timed in
+     * both and the faster kept (KILN_CUDA_NHWC in the environment decides
+     * instead). */
+    bool fp16 = (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) != 0;
+    const char *nh = getenv("KILN_CUDA_NHWC");
+    bool both = !fp16 && conv && !(nh && *nh);
+    kl_cuda_pick pick[2] = {{0}};
+    int layouts[2] = {KL_CUDA_LAYOUT_AUTO, KL_CUDA_LAYOUT_NHWC};
+    if (both) layouts[0] = KL_CUDA_LAYOUT_NCHW;
+    size_t best = 0;
+    if (!s) s = kl_cuda_pick_layout(b, in, layouts[0], both, &pick[0]);
+    if (!s && both) {
+        s = kl_cuda_pick_layout(b, in, layouts[1], true, &pick[1]);
+        if (!s && pick[1].compute_ms >= 0 && pick[0].compute_ms >= 0 && pick[1].compute_ms < pick[0].compute_ms) best = 1;
+        if (!s)
+            kl_blog_msg(&b->log, KILN_LOG_INFO, "cuda layout: NCHW %.3f ms, NHWC %.3f ms per run: %s kept",
+                        pick[0].compute_ms, pick[1].compute_ms, best ? "NHWC" : "NCHW");
     }
-    if (!s) s = kl_program_create_ex(b->m, 1, 0, &prog);
-    kl_cuda_options opt = {(b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) != 0,
-                           (b->o.precision & KILN_PRECISION_TF32) != 0, false, 0};
-    if (!s) s = kl_cuda_engine_create(b->m, prog, on, &opt, &ce);
-    int64_t key[KILN_MAX_RANK * 8 + 8];
-    size_t key_len = 0;
-    kl_cuda_plan_key(in, g->n_inputs, key, &key_len, KL_ARRAY_LEN(key));
-    if (!s) s = kl_cuda_engine_set_algos(ce, algo, key, key_len);
-    if (!s) s = kl_cuda_ctx_create(ce, &cc);
-    if (!s) s = kl_cuda_ctx_plan(cc, in, g->n_inputs);
     if (!s) {
-        int *pre = kl_malloc((nn ? nn : 1) * sizeof *pre);
-        if (!pre) s = KILN_ERR_NO_MEMORY;
-        if (pre) memcpy(pre, algo, nn * sizeof *pre);
-        if (!s) kl_cuda_ctx_choices(cc, algo, ws, ms);
-        kl_text al = {0}, kt = {0};
-        for (size_t i = 0; i < nn && !s; i++) {
-            if (algo[i] < 0) continue;
-            kl_textf(&al, "%s%zu:%d", al.len ? "," : "", i, algo[i]);
-            b->workspace[i] = ws[i];
-            if (ms[i] > 0) b->tactic_ms[i] = ms[i];
-            if (pre[i] < 0) b->cuda_timed++;
-            if (b->tc && keys[i][0]) s = kl_timing_cache_put(b->tc, keys[i], "cuda.algo", algo[i]);
+        kl_cuda_pick *pk = &pick[best];
+        b->cuda_layout = both ? layouts[best] : KL_CUDA_LAYOUT_AUTO;
+        kl_text al = {0};
+        for (size_t k = 0; k < (both ? 2u : 1u) && !s; k++) {
+            b->cuda_hits += pick[k].hits;
+            for (size_t i = 0; i < nn && !s; i++) {
+                if (pick[k].algo[i] < 0) continue;
+                if (pick[k].pre[i] < 0) b->cuda_timed++;
+                if (b->tc && pick[k].keys[i][0]) s = kl_timing_cache_put(b->tc, pick[k].keys[i], "cuda.algo", pick[k].algo[i]);
+            }
         }
-        for (size_t k = 0; k < key_len; k++) kl_textf(&kt, "%s%lld", k ? " " : "", (long long)key[k]);
-        kl_free(pre);
-        if (!s) s = al.err ? al.err : kt.err;
+        for (size_t i = 0; i < nn && !s; i++) {
+            if (pk->algo[i] < 0) continue;
+            kl_textf(&al, "%s%zu:%d", al.len ? "," : "", i, pk->algo[i]);
+            b->workspace[i] = pk->ws[i];
+            if (pk->ms[i] > 0) b->tactic_ms[i] = pk->ms[i];
+        }
+        if (!s) s = al.err;
         if (!s) {
             b->cuda_algos = al.s ? al.s : kl_strdup("");
-            b->cuda_algo_key = kt.s ? kt.s : kl_strdup("");
+            b->cuda_algo_key = pk->key_text;
+            pk->key_text = NULL;
         } else {
             kl_free(al.s);
-            kl_free(kt.s);
         }
     }
+    kl_cuda_pick_free(&pick[0]);
+    kl_cuda_pick_free(&pick[1]);
 done:
-    kl_cuda_ctx_free(cc);
-    kl_cuda_engine_free(ce);
-    kl_program_free(prog);
     for (size_t j = 0; j < 64; j++) kl_rt_unref(in[j]);
-    kl_free(algo);
-    kl_free(on);
-    kl_free(ws);
-    kl_free(ms);
-    kl_free(keys);
     if (s) return kl_error_context(s, "cuda tactics: ");
     kl_blog_msg(&b->log, KILN_LOG_INFO, "cuda tactics: %zu layer(s) timed on the GPU, %zu timing-cache hit(s)", b->cuda_timed,
                 b->cuda_hits);
@@ -971,6 +1109,8 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, void **bytes, si
         KL_META("cuda_device_name", dev);
         KL_META("cuda_precision", (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) ? "fp16" : "fp32");
         KL_META("cuda_tf32", (b->o.precision & KILN_PRECISION_TF32) ? "1" : "0");
+        if (b->cuda_layout != KL_CUDA_LAYOUT_AUTO)
+            KL_META("cuda_layout", b->cuda_layout == KL_CUDA_LAYOUT_NHWC ? "nhwc" : "nchw");
         if (b->cuda_algos) {
             KL_META("cuda_algos", b->cuda_algos);
             KL_META("cuda_algo_key", b->cuda_algo_key);
@@ -1146,8 +1286,13 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
                 pi->min[a] = pi->opt[a] = pi->max[a] = d >= 0 ? d : 1;
             }
         }
-        if (kl_shapes_eval(b.m, &b.time_profile, KL_AT_OPT, &b.time_shapes) == KILN_OK) b.have_time_shapes = true;
-        else kl_error_clear();
+        if (kl_shapes_eval(b.m, &b.time_profile, KL_AT_OPT, &b.time_shapes) == KILN_OK) {
+            b.have_time_shapes = true;
+        } else {
+            kl_blog_msg(&b.log, KILN_LOG_INFO, "shapes: not evaluable with the dynamic dims at 1 (%s): no shapes to "
+                        "time tactics at", kiln_last_error());
+            kl_error_clear();
+        }
     }
     if (any_cuda && (s = kl_build_cuda_shapes(&b))) goto fail;
     if (b.o.timing_cache && (s = kl_timing_cache_load(b.o.timing_cache, &b.tc))) goto fail;

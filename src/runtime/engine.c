@@ -327,8 +327,12 @@ static kiln_status kl_engine_open_cuda(kiln_engine *e, const char *path) {
     const char *prec = kl_engine_file_meta(&e->file, "cuda_precision");
     const char *tf32 = kl_engine_file_meta(&e->file, "cuda_tf32");
     const char *graphs = getenv("KILN_CUDA_GRAPHS");
+    const char *lay = kl_engine_file_meta(&e->file, "cuda_layout");
     kl_cuda_options opt = {prec && strcmp(prec, "fp16") == 0, tf32 && strcmp(tf32, "1") == 0,
-                           !(graphs && strcmp(graphs, "0") == 0), 0};
+                           !(graphs && strcmp(graphs, "0") == 0), 0,
+                           !lay ? KL_CUDA_LAYOUT_AUTO
+                           : strcmp(lay, "nhwc") == 0 ? KL_CUDA_LAYOUT_NHWC
+                                                      : KL_CUDA_LAYOUT_NCHW};
     bool *on = kl_calloc(e->n_layers ? e->n_layers : 1, sizeof *on);
     if (!on) return KILN_ERR_NO_MEMORY;
     for (size_t i = 0; i < e->n_layers; i++) on[i] = strcmp(e->layers[i].provider->name, "cuda") == 0;

@@ -936,6 +936,46 @@ static void test_two_profiles(void) {
     kiln_model_destroy(m);
 }
 
+/* The "shapes" option adds a min = opt = max profile (trtexec --shapes):
+ * the engine then refuses other shapes and runs these against the reference. */
+static void test_shapes_option(void) {
+    kiln_model *m = load_cnn("N");
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    kiln_build_options *o = NULL;
+    kiln_build_options_create(&o);
+    KT_CHECK_EQ_INT(kiln_build_options_set(o, "shapes", "x"), KILN_ERR_INVALID_ARGUMENT);
+    KT_CHECK_EQ_INT(kiln_build_options_set(o, "shapes", "x:3x-1"), KILN_ERR_INVALID_ARGUMENT);
+    KT_CHECK_EQ_INT(kiln_build_options_set(o, "shapes", "x:3xy"), KILN_ERR_INVALID_ARGUMENT);
+    kiln_build_options_destroy(o);
+    o = NULL;
+    kiln_build_options_create(&o);
+    KT_CHECK_EQ_INT(kiln_build_options_set(o, "shapes", "x:3x3x16x16"), KILN_OK);
+    kiln_engine *e = NULL;
+    KT_CHECK_EQ_INT(kiln_build(m, o, &e), KILN_OK);
+    if (!e) return;
+    const char *np;
+    kiln_engine_get(e, "profiles", &np);
+    KT_CHECK_STR(np, "1");
+    kiln_context *c = NULL;
+    kiln_context_create(e, &c);
+    kiln_tensor *x = input_tensor(3, 5), *x2 = input_tensor(2, 5), *y = NULL, *y2 = NULL;
+    const char *in = "x", *out = "y";
+    KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x2, 1, &out, &y2, 1), KILN_ERR_SHAPE);
+    KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+    kiln_tensor *ref = reference(m, x);
+    KT_CHECK(ref && y && max_abs_diff(ref, y) < 1e-5);
+    kiln_tensor_destroy(ref);
+    kiln_tensor_destroy(x);
+    kiln_tensor_destroy(x2);
+    kiln_tensor_destroy(y);
+    kiln_tensor_destroy(y2);
+    kiln_context_destroy(c);
+    kiln_engine_destroy(e);
+    kiln_build_options_destroy(o);
+    kiln_model_destroy(m);
+}
+
 int main(void) {
     tmp_init();
     KT_RUN(test_providers);
@@ -947,6 +987,7 @@ int main(void) {
     KT_RUN(test_split_chunk_big_weights);
     KT_RUN(test_timing_cache);
     KT_RUN(test_two_profiles);
+    KT_RUN(test_shapes_option);
     KT_RUN(test_bad_engines);
     KT_RUN(test_cache_race);
     KT_RUN(test_threads);
