@@ -91,10 +91,14 @@ def main():
             row["kiln_ms"] = ms
             row["kiln_note"] = note
             try:
-                x = torch.randn(*shape, device="cuda")
+                if x0.dtype in (torch.int64, torch.int32):  # token ids (text_encoder)
+                    x = torch.randint(0, int(x0.max()) + 1, shape, device="cuda", dtype=x0.dtype)
+                else:
+                    x = torch.randn(*shape, device="cuda")
                 if prec == "fp16":
                     m = model.half().to(memory_format=torch.channels_last) if x.dim() == 4 else model.half()
-                    xx = x.half().contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x.half()
+                    xx = x.half().contiguous(memory_format=torch.channels_last) if x.dim() == 4 else \
+                        (x if not x.is_floating_point() else x.half())
                 else:
                     m = model.float().to(memory_format=torch.contiguous_format)
                     xx = x

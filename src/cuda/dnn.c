@@ -200,6 +200,7 @@ struct kc_conv {
     size_t ws;
     float ms;
     int fused; /* try cudnnConvolutionBiasActivationForward (cleared when cuDNN refuses it) */
+    kc_gemm *gm; /* algo >= KC_CONV_ALGO_GEMM: the 1x1 convolution as a product */
 };
 
 static bool conv_fusable(const kc_conv *c, int algo)
@@ -235,6 +236,42 @@ static int dw_exec(const kc_conv *c, const void *x, const void *w, const void *b
     return 0;
 }
 
+/* Does an NCHW 1x1 convolution run as a batched cuBLASLt product?  (NHWC
+ * ones are planned as one product by the executor, src/cuda/exec.c.) */
+static bool gemm_applies(const kc_conv_desc *q)
+{
+    return !q->nhwc && q->r == 1 && q->s == 1 && q->stride_h == 1 && q->stride_w == 1 && q->pad_t == 0 && q->pad_l == 0 &&
+           q->pad_b == 0 && q->pad_r == 0 && q->groups == 1 && q->oh == q->h && q->ow == q->w &&
+           !getenv("KILN_CUDA_NO_CONV_GEMM");
+}
+
+/* The product of a 1x1 convolution (see KC_CONV_ALGO_GEMM); gemm_algo < 0
+ * times cuBLASLt's candidates. */
+static int gemm_conv_create(kc_conv *c, int gemm_algo, size_t max_ws, char *why, size_t why_size)
+{
+    const kc_conv_desc *q = &c->desc;
+    int64_t hw = q->h * q->w;
+    kc_gemm_desc g = {.t = q->t, .m = q->k, .n = hw, .k = q->c, .lda = q->c, .ldb = hw, .ldy = hw, .batch = q->n,
+                      .stride_a = 0 /* the weights serve every image */, .stride_b = q->c * hw,
+                      .stride_y = q->k * hw, .alpha = 1.0f, .act = KC_ACT_NONE, .allow_tf32 = q->allow_tf32};
+    return kc_gemm_create(c->d, &g, gemm_algo, max_ws, &c->gm, why, why_size);
+}
+
+static int gemm_conv_exec(const kc_conv *c, const void *x, const void *w, const void *bias, const void *z, void *y,
+                          void *ws, cudaStream_t stream, char *why, size_t why_size)
+{
+    const kc_conv_desc *q = &c->desc;
+    if (kc_gemm_run(c->gm, w, x, NULL, NULL, y, ws, stream, why, why_size))
+        return -1;
+    const void *b = q->has_bias ? bias : NULL, *zz = q->has_z ? z : NULL;
+    if (!b && !zz && q->act == KC_ACT_NONE)
+        return 0;
+    cudaError_t e = kc_bias_act(y, y, b, zz, q->n, q->k, q->h * q->w, q->act, q->act_alpha, q->act_beta, q->t, stream);
+    if (e != cudaSuccess)
+        return cuda_fail(why, why_size, "kc_bias_act (1x1 convolution as a product)", e);
+    return 0;
+}
+
 /* A cuDNN status that means "this combination is not available" (fall back)
  * rather than a failure of the device. */
 static bool cudnn_refused(cudnnStatus_t s) { return s >= 2000 && s < 4000; }
@@ -250,6 +287,8 @@ static int conv_exec(kc_conv *c, int algo, size_t ws_bytes, bool fused, const vo
         *refused = false;
     if (algo == KC_CONV_ALGO_DW)
         return dw_exec(c, x, w, bias, z, y, stream, why, why_size);
+    if (algo >= KC_CONV_ALGO_GEMM)
+        return gemm_conv_exec(c, x, w, bias, z, y, ws, stream, why, why_size);
     cudnnHandle_t h = c->d->cudnn;
     cudnnStatus_t st = cudnnSetStream(h, stream);
     if (st != CUDNN_STATUS_SUCCESS)
@@ -319,6 +358,7 @@ void kc_conv_destroy(kc_conv *c)
         cudnnDestroyTensorDescriptor(c->yd);
     if (c->xd)
         cudnnDestroyTensorDescriptor(c->xd);
+    kc_gemm_destroy(c->gm);
     kl_free(c);
 }
 
@@ -407,6 +447,35 @@ static int conv_autotune(kc_conv *c, size_t max_ws, char *why, size_t why_size)
             }
         }
     }
+    if (gemm_applies(q) && !gemm_conv_create(c, -1, max_ws, last, sizeof last)) {
+        size_t gws = kc_gemm_workspace(c->gm);
+        void *gw = NULL;
+        bool keep = false;
+        if (!gws || cudaMalloc(&gw, gws) == cudaSuccess) {
+            tm.algo = KC_CONV_ALGO_GEMM + kc_gemm_algo(c->gm);
+            tm.ws_bytes = gws;
+            tm.fused = false;
+            void *saved_ws = tm.ws;
+            tm.ws = gw;
+            if (!gemm_conv_exec(c, tm.x, tm.w, tm.b, q->has_z ? tm.y : NULL, tm.y, gw, d->stream, last, sizeof last) &&
+                cudaStreamSynchronize(d->stream) == cudaSuccess) {
+                float ms = time_median(d, conv_timed, &tm, last, sizeof last);
+                if (ms >= 0.0f && (best < 0.0f || ms < best)) {
+                    best = ms;
+                    c->algo = tm.algo;
+                    c->ws = gws;
+                    c->fused = false;
+                    keep = true;
+                }
+            }
+            tm.ws = saved_ws;
+            cudaFree(gw);
+        }
+        if (!keep) {
+            kc_gemm_destroy(c->gm);
+            c->gm = NULL;
+        }
+    }
     (void)cudaGetLastError(); /* launch-configuration errors of refused algorithms are not sticky */
     if (best < 0.0f) {
         rc = kc_fail(why, why_size, "kc_conv_create: no cuDNN algorithm ran (last: %s)", last);
@@ -437,7 +506,9 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
         return kc_fail(why, why_size, "kc_conv_create: invalid convolution description");
     if (algo == KC_CONV_ALGO_DW && !dw_applies(q))
         return kc_fail(why, why_size, "kc_conv_create: kiln's depthwise kernel does not take this convolution");
-    if (algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT && algo != KC_CONV_ALGO_DW)
+    if (algo >= KC_CONV_ALGO_GEMM && !gemm_applies(q))
+        return kc_fail(why, why_size, "kc_conv_create: this convolution is not a 1x1 product");
+    if (algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT && algo != KC_CONV_ALGO_DW && algo < KC_CONV_ALGO_GEMM)
         return kc_fail(why, why_size, "kc_conv_create: algorithm %d out of range (cuDNN has %d)", algo,
                        (int)CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     kc_conv *c = kl_calloc(1, sizeof *c);
@@ -492,6 +563,13 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
         c->ws = 0;
         c->ms = 0.0f;
         c->fused = false;
+    } else if (algo >= KC_CONV_ALGO_GEMM) {
+        if ((rc = gemm_conv_create(c, algo - KC_CONV_ALGO_GEMM, max_workspace, why, why_size)))
+            goto out;
+        c->algo = algo;
+        c->ws = kc_gemm_workspace(c->gm);
+        c->ms = 0.0f;
+        c->fused = false;
     } else if (algo >= 0) {
         size_t ws = 0;
         DNN_TRY("cudnnGetConvolutionForwardWorkspaceSize",
@@ -520,6 +598,8 @@ int kc_conv_run(kc_conv *c, const void *x, const void *w, const void *bias, cons
 {
     if ((c->desc.has_bias && !bias) || (c->desc.has_z && !z) || (c->ws && !workspace))
         return kc_fail(why, why_size, "kc_conv_run: missing bias, z or workspace");
+    if (c->algo >= KC_CONV_ALGO_GEMM)
+        return gemm_conv_exec(c, x, w, bias, z, y, workspace, stream, why, why_size);
     if (c->fused) {
         bool refused = false;
         if (!conv_exec(c, c->algo, c->ws, true, x, w, bias, z, y, workspace, stream, &refused, why, why_size))

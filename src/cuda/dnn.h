@@ -59,6 +59,13 @@ typedef struct kc_conv kc_conv;
  * convolutions (groups == C == K, C % 8 == 0, at most KC_DW_MAX_TAPS taps;
  * KILN_CUDA_NO_DW=1 leaves it out). */
 #define KC_CONV_ALGO_DW 1000
+/* KC_CONV_ALGO_GEMM + i: an NCHW 1x1 convolution (stride 1, no padding,
+ * groups 1) as a cuBLASLt product batched over images, y[n] = w[K, C]
+ * x[n][C, HW] (i: kc_gemm_create's candidate), then bias, residual and
+ * activation by kc_bias_act.  Timed against cuDNN's algorithms (cuDNN's
+ * float32 1x1 kernels reach a third of the FMA peak);
+ * KILN_CUDA_NO_CONV_GEMM=1 leaves it out. */
+#define KC_CONV_ALGO_GEMM 2000
 
 /* Describe the convolution and choose its algorithm.  algo < 0: time every
  * algorithm cuDNN offers on scratch buffers (cudnnFindConvolutionForward-

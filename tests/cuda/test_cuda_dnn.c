@@ -332,8 +332,9 @@ static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
         snprintf(first_fail, sizeof first_fail, "allocation failed");
         failed = 1;
     } else {
-        for (int ai = -1; ai < 9; ai++) {
-            int algo = ai < 8 ? ai : KC_CONV_ALGO_DW; /* cuDNN's 8, then kiln's depthwise kernel */
+        for (int ai = -1; ai < 10; ai++) {
+            /* cuDNN's 8, then kiln's depthwise kernel, then the 1x1 product */
+            int algo = ai < 8 ? ai : ai == 8 ? KC_CONV_ALGO_DW : KC_CONV_ALGO_GEMM;
             int r = conv_one(cc, t, nhwc, algo, ref, ny, dx, dw, db, dz, dy, &worst, &chosen, msg, sizeof msg);
             if (algo < 0)
                 timed_algo = chosen;
@@ -791,6 +792,8 @@ int main(void)
     /* n c h w k r s pt pl pb pr sh sw dh dw g act bias z */
     static const conv_case convs[] = {
         {2, 16, 7, 7, 32, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, true, false, "1x1 bias relu"},
+        {3, 17, 5, 9, 24, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, true, true, "1x1 b3 odd bias z relu"},
+        {2, 64, 14, 14, 96, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 5, true, false, "1x1 64->96 bias silu"},
         {1, 8, 17, 17, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, true, true, "3x3 p1 s1 bias z"},
         {2, 16, 15, 15, 24, 3, 3, 1, 1, 1, 1, 2, 2, 1, 1, 1, 5, true, false, "3x3 p1 s2 bias silu"},
         {1, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 32, 1, true, false, "depthwise 3x3 relu"},
