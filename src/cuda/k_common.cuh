@@ -210,7 +210,9 @@ static __device__ __forceinline__ float kc_act(int act, float v, float alpha, fl
         return v * t * (1.0f / 6.0f);
     }
     case 8: return 0.5f * v * erfcf(-v * 0.70710678118654752f); /* erfc: no cancellation in the negative tail */
-    case 9: return 0.5f * v * (1.0f + kc_tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+    case 9: /* 0.5 v (1 + tanh(u)) as v / (1 + e^-2u): 1 + tanh(u) cancelled in the negative tail (relative
+               error 4e-4 in one test case, up to 1 past v = -6; now at most 1.3e-5, checked on the host) */
+        return v / (1.0f + __expf(-1.5957691216057308f * (v + 0.044715f * v * v * v)));
     case 10: return v * kc_tanh(kc_softplus(v));
     case 11: return kc_tanh(v);
     default: return v;
