@@ -982,11 +982,16 @@ static kiln_status kl_build_cuda_tactics(kl_build *b) {
     size_t best = 0;
     if (!s) s = kl_cuda_pick_layout(b, in, layouts[0], both, &pick[0]);
     if (!s && both) {
-        s = kl_cuda_pick_layout(b, in, layouts[1], true, &pick[1]);
-        if (!s && pick[1].compute_ms >= 0 && pick[0].compute_ms >= 0 && pick[1].compute_ms < pick[0].compute_ms) best = 1;
-        if (!s)
+        kiln_status s1 = kl_cuda_pick_layout(b, in, layouts[1], true, &pick[1]);
+        if (s1) { /* NHWC could not be planned or run: NCHW stays, said in the log */
+            kl_blog_msg(&b->log, KILN_LOG_INFO, "cuda layout: NHWC not timed (%s): NCHW kept", kiln_last_error());
+            kl_error_clear();
+            both = false;
+        } else {
+            if (pick[1].compute_ms >= 0 && pick[0].compute_ms >= 0 && pick[1].compute_ms < pick[0].compute_ms) best = 1;
             kl_blog_msg(&b->log, KILN_LOG_INFO, "cuda layout: NCHW %.3f ms, NHWC %.3f ms per run: %s kept",
                         pick[0].compute_ms, pick[1].compute_ms, best ? "NHWC" : "NCHW");
+        }
     }
     if (!s) {
         kl_cuda_pick *pk = &pick[best];
