@@ -245,26 +245,9 @@ static int kl_write_all(int fd, const void *data, size_t size) {
     return 0;
 }
 
-kiln_status kl_engine_writer_save(kl_engine_writer *w, const char *path) {
-    if (!path || !path[0]) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "engine save: empty path");
-    uint64_t total;
-    KL_TRY(kl_writer_layout(w, &total));
-    size_t plen = strlen(path);
-    char *tmp = kl_malloc(plen + 16);
-    size_t hsize = KL_ENGINE_HEADER_SIZE + KL_ENGINE_ENTRY_SIZE * w->n_secs;
-    uint8_t *hdr = kl_malloc(hsize);
-    if (!tmp || !hdr) {
-        kl_free(tmp);
-        kl_free(hdr);
-        return KILN_ERR_NO_MEMORY;
-    }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    kiln_status s = KILN_OK;
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        s = kl_errorf(KILN_ERR_IO, "cannot create a temporary file next to '%s': %s", path, strerror(errno));
-        goto out_free;
-    }
+/* Stream the engine to fd (at its offset 0; header, sections, then the
+ * checksum patched in): 0, or -1 with errno set. */
+static int kl_writer_stream(kl_engine_writer *w, uint64_t total, int fd, uint8_t *hdr, size_t hsize) {
     /* Stream: header, then each section after zero padding, hashing what
      * follows the checksum field; the checksum is patched in at the end. */
     kl_writer_header(w, total, hdr);
@@ -289,6 +272,43 @@ kiln_status kl_engine_writer_save(kl_engine_writer *w, const char *path) {
         kl_put64(sum, kl_kh64c_final(&h));
         rc = pwrite(fd, sum, 8, KL_ENGINE_CHECKSUM_OFFSET) == 8 ? 0 : -1;
     }
+    return rc;
+}
+
+kiln_status kl_engine_writer_write_fd(kl_engine_writer *w, int fd) {
+    uint64_t total;
+    KL_TRY(kl_writer_layout(w, &total));
+    size_t hsize = KL_ENGINE_HEADER_SIZE + KL_ENGINE_ENTRY_SIZE * w->n_secs;
+    uint8_t *hdr = kl_malloc(hsize);
+    if (!hdr) return KILN_ERR_NO_MEMORY;
+    int rc = kl_writer_stream(w, total, fd, hdr, hsize);
+    int e = errno;
+    kl_free(hdr);
+    if (rc != 0) return kl_errorf(KILN_ERR_IO, "cannot write the engine: %s", strerror(e));
+    return KILN_OK;
+}
+
+kiln_status kl_engine_writer_save(kl_engine_writer *w, const char *path) {
+    if (!path || !path[0]) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "engine save: empty path");
+    uint64_t total;
+    KL_TRY(kl_writer_layout(w, &total));
+    size_t plen = strlen(path);
+    char *tmp = kl_malloc(plen + 16);
+    size_t hsize = KL_ENGINE_HEADER_SIZE + KL_ENGINE_ENTRY_SIZE * w->n_secs;
+    uint8_t *hdr = kl_malloc(hsize);
+    if (!tmp || !hdr) {
+        kl_free(tmp);
+        kl_free(hdr);
+        return KILN_ERR_NO_MEMORY;
+    }
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    kiln_status s = KILN_OK;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        s = kl_errorf(KILN_ERR_IO, "cannot create a temporary file next to '%s': %s", path, strerror(errno));
+        goto out_free;
+    }
+    int rc = kl_writer_stream(w, total, fd, hdr, hsize);
     if (rc == 0) rc = fchmod(fd, 0644);
     if (rc == 0) rc = fsync(fd);
     if (rc != 0) {

@@ -106,6 +106,9 @@ kiln_status kl_engine_writer_finish(kl_engine_writer *w, void **bytes, size_t *s
  * the old file or the complete new one, never a partial one; on failure
  * the temporary file is removed.  Errors name the path (KILN_ERR_IO). */
 kiln_status kl_engine_writer_save(kl_engine_writer *w, const char *path);
+/* Stream the engine image into fd from its current offset 0 (no fsync, no
+ * rename: a temporary file the caller maps). */
+kiln_status kl_engine_writer_write_fd(kl_engine_writer *w, int fd);
 
 /* ---- reader --------------------------------------------------------------------- */
 

@@ -137,6 +137,10 @@ static void kl_blob_add(kl_writer *W, const void *data, size_t n, size_t *offset
     }
     memset(W->blob + W->blob_n, 0, at - W->blob_n); /* padding is zero */
     memcpy(W->blob + at, data, n);
+    /* a weight read from a mapped model file: its pages leave the resident
+     * set once copied (read back from the file if touched again), so the
+     * blob and the mapped weights are not both resident */
+    kl_mapfile_release(data, n);
     memset(W->blob + at + n, 0, end - at - n);
     W->blob_n = end;
     *offset = at;

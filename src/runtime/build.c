@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/vfs.h>
+#endif
 
 #include "core/hash.h"
 #include "onnx/onnx.h"
@@ -1032,7 +1038,9 @@ done:
 #endif
 
 /* Write the engine bytes of build b into *bytes (kl_malloc'd). */
-static kiln_status kl_build_write(kl_build *b, const char *sha, void **bytes, size_t *size) {
+/* Write the engine of build b into fd when fd >= 0 (*to_file true), else
+ * (or when writing the file fails) into *bytes (kl_malloc'd). */
+static kiln_status kl_build_write(kl_build *b, const char *sha, int fd, bool *to_file, void **bytes, size_t *size) {
     const kl_graph *g = b->m->graph;
     kl_text tac = {0}, prof = {0}, plans = {0};
     for (size_t i = 0; i < g->n_nodes; i++)
@@ -1129,7 +1137,16 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, void **bytes, si
     if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_TACTICS, KL_SEC_FLAG_REQUIRED, tac.s ? tac.s : "", tac.len);
     if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_PROFILES, KL_SEC_FLAG_REQUIRED, prof.s ? prof.s : "", prof.len);
     if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_PLANS, 0, plans.s ? plans.s : "", plans.len);
-    if (!s) s = kl_engine_writer_finish(w, bytes, size);
+    /* The optimized model (its folded weights included) is in b->w now:
+     * released before the engine image is made, so the two never coexist. */
+    kl_model_free(b->m);
+    b->m = NULL;
+    *to_file = false;
+    if (!s && fd >= 0) {
+        if (kl_engine_writer_write_fd(w, fd) == KILN_OK) *to_file = true;
+        else kl_error_clear(); /* the file could not be written: the image goes to memory */
+    }
+    if (!s && !*to_file) s = kl_engine_writer_finish(w, bytes, size);
     kl_engine_writer_destroy(w);
     kl_free(tac.s);
     kl_free(prof.s);
@@ -1170,6 +1187,59 @@ static kiln_status kl_build_reinfer(kl_build *b) {
         kl_blog_msg(&b->log, KILN_LOG_INFO, "shapes: re-inferred after the passes: %zu more tensor(s) with static shapes",
                     after - before);
     return KILN_OK;
+}
+
+/* An unlinked temporary file on a disk-backed file system ($TMPDIR, else
+ * /tmp) for the engine image, or -1 (none, a RAM file system, or
+ * KILN_BUILD_IN_MEMORY set).  Mapped from there, the engine's weights are
+ * clean file pages: a context drops them from the resident set once it has
+ * packed them, as with an engine file, instead of holding a heap copy
+ * beside the packed one.  On tmpfs the pages would stay in RAM anyway, so
+ * the image stays on the heap there. */
+static int kl_build_tmpfile(void) {
+#ifdef __linux__
+    if (getenv("KILN_BUILD_IN_MEMORY")) return -1;
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    struct statfs sf;
+    unsigned long fs = 0;
+    if (statfs(dir, &sf) == 0) fs = (unsigned long)sf.f_type;
+    if (!fs || fs == 0x01021994ul /* tmpfs */ || fs == 0x858458f6ul /* ramfs */)
+        return -1;
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/kiln-engine-XXXXXX", dir) >= (int)sizeof path) return -1;
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd >= 0) unlink(path);
+    }
+    return fd;
+#else
+    return -1;
+#endif
+}
+
+/* Open the engine image written to fd: mapped (through /proc/self/fd), or
+ * read back into memory where it cannot be mapped that way. */
+static kiln_status kl_build_open_file(int fd, kiln_engine **out) {
+    char p[64];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    if (kl_engine_load_named(p, "<built engine>", out) == KILN_OK) return KILN_OK;
+    kl_error_clear();
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0) return kl_errorf(KILN_ERR_IO, "built engine: cannot read it back");
+    size_t size = (size_t)st.st_size;
+    uint8_t *bytes = kl_malloc(size);
+    if (!bytes) return KILN_ERR_NO_MEMORY;
+    for (size_t got = 0; got < size;) {
+        ssize_t r = pread(fd, bytes + got, size - got, (off_t)got);
+        if (r <= 0) {
+            kl_free(bytes);
+            return kl_errorf(KILN_ERR_IO, "built engine: cannot read it back: %s", r < 0 ? strerror(errno) : "short file");
+        }
+        got += (size_t)r;
+    }
+    return kl_engine_open(bytes, size, bytes, "<built engine>", out);
 }
 
 KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_options *options, kiln_engine **out) {
@@ -1313,16 +1383,32 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
                     b.plans[p].intermediate_bytes ? 100.0 * (double)b.plans[p].arena_bytes /
                                                         (double)b.plans[p].intermediate_bytes
                                                   : 0.0);
-    /* Serialize and load. */
-    if ((s = kl_onnx_write_model(b.m, &b.w))) goto fail;
+    /* Serialize and load.  The source model's mapped pages were read by the
+     * passes; dropped now (clean file pages: read back if touched again), the
+     * blob re-reads only the weights the passes left as they were. */
     char sha[65];
-    kl_model_sha256(src, sha);
+    kl_model_sha256(src, sha); /* reads every byte of the file: before the pages are dropped */
+    kl_mapfile_release(src->file.data, src->file.size);
+    for (size_t i = 0; i < src->n_ext_files; i++) kl_mapfile_release(src->ext_files[i].data, src->ext_files[i].size);
+    if ((s = kl_onnx_write_model(b.m, &b.w))) goto fail;
     void *bytes = NULL;
     size_t size = 0;
-    if ((s = kl_build_write(&b, sha, &bytes, &size))) goto fail;
+    bool to_file = false;
+    int fd = kl_build_tmpfile();
+    if ((s = kl_build_write(&b, sha, fd, &to_file, &bytes, &size))) {
+        if (fd >= 0) close(fd);
+        goto fail;
+    }
     kl_build_free(&b);
     kiln_engine *e = NULL;
-    s = kl_engine_open(bytes, size, bytes, "<built engine>", &e);
+    if (to_file) {
+        struct stat st;
+        size = fstat(fd, &st) == 0 ? (size_t)st.st_size : 0;
+        s = kl_build_open_file(fd, &e);
+    } else {
+        s = kl_engine_open(bytes, size, bytes, "<built engine>", &e);
+    }
+    if (fd >= 0) close(fd); /* a mapping keeps the unlinked file */
     if (s) return kl_error_context(s, "%s: ", path);
     e->threads = options ? options->threads : 0;
     if (options && options->log && KILN_LOG_INFO <= options->log_level) {

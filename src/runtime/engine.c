@@ -439,6 +439,18 @@ static kiln_status kl_engine_finish_open(kiln_engine *e, const char *path, kiln_
     return KILN_OK;
 }
 
+kiln_status kl_engine_load_named(const char *map_path, const char *name, kiln_engine **out) {
+    kiln_engine *e = kl_calloc(1, sizeof *e);
+    if (!e) return KILN_ERR_NO_MEMORY;
+    kl_arena_init(&e->arena);
+    kiln_status s = kl_engine_file_map(map_path, &e->file);
+    if (s) {
+        kl_engine_free(e);
+        return s;
+    }
+    return kl_engine_finish_open(e, name, out);
+}
+
 KILN_API kiln_status kiln_engine_load(const char *path, kiln_engine **out) {
     if (!path || !out) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_engine_load: %s is NULL", !path ? "path" : "out");
     kiln_engine *e = kl_calloc(1, sizeof *e);

@@ -168,6 +168,9 @@ size_t kl_graph_batch_chunk(const kl_graph *g);
  * is freed with the engine; `map` (may be NULL) is a mapping it takes over.
  * `name` is used in messages (the path, or "<memory>"). */
 kiln_status kl_engine_open(const void *bytes, size_t size, void *owned, const char *path, kiln_engine **out);
+/* Map the engine file at map_path (e.g. /proc/self/fd/N of an unlinked
+ * temporary file) and open it, naming it `name` in messages. */
+kiln_status kl_engine_load_named(const char *map_path, const char *name, kiln_engine **out);
 
 /* Check input tensors against the engine (types, ranks, fixed dims,
  * symbolic dims consistent, and the profile's ranges).  bound[] is

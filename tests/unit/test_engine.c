@@ -936,6 +936,37 @@ static void test_two_profiles(void) {
     kiln_model_destroy(m);
 }
 
+/* kiln_build puts the engine image in an unlinked temporary file on a disk
+ * file system (mapped, so a context can drop the weights it has packed) or,
+ * with KILN_BUILD_IN_MEMORY (or on tmpfs), on the heap: both run the same. */
+static void test_build_image_file_or_memory(void) {
+    kiln_model *m = load_cnn("N");
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    kiln_tensor *x = input_tensor(2, 9), *ys[2] = {NULL, NULL};
+    for (int mem = 0; mem < 2; mem++) {
+        if (mem) setenv("KILN_BUILD_IN_MEMORY", "1", 1);
+        kiln_engine *e = NULL;
+        KT_CHECK_EQ_INT(kiln_build(m, NULL, &e), KILN_OK);
+        if (mem) unsetenv("KILN_BUILD_IN_MEMORY");
+        if (!e) continue;
+        kiln_context *c = NULL;
+        KT_CHECK_EQ_INT(kiln_context_create(e, &c), KILN_OK);
+        const char *in = "x", *out = "y";
+        KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &ys[mem], 1), KILN_OK);
+        kiln_context_destroy(c);
+        kiln_engine_destroy(e);
+    }
+    kiln_tensor *ref = reference(m, x);
+    KT_CHECK(ref && ys[0] && max_abs_diff(ref, ys[0]) < 1e-5);
+    KT_CHECK(ys[0] && ys[1] && max_abs_diff(ys[0], ys[1]) == 0.0);
+    kiln_tensor_destroy(ref);
+    kiln_tensor_destroy(x);
+    kiln_tensor_destroy(ys[0]);
+    kiln_tensor_destroy(ys[1]);
+    kiln_model_destroy(m);
+}
+
 /* The "shapes" option adds a min = opt = max profile (trtexec --shapes):
  * the engine then refuses other shapes and runs these against the reference. */
 static void test_shapes_option(void) {
@@ -988,6 +1019,7 @@ int main(void) {
     KT_RUN(test_timing_cache);
     KT_RUN(test_two_profiles);
     KT_RUN(test_shapes_option);
+    KT_RUN(test_build_image_file_or_memory);
     KT_RUN(test_bad_engines);
     KT_RUN(test_cache_race);
     KT_RUN(test_threads);
