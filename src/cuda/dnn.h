@@ -66,6 +66,15 @@ typedef struct kc_conv kc_conv;
  * float32 1x1 kernels reach a third of the FMA peak);
  * KILN_CUDA_NO_CONV_GEMM=1 leaves it out. */
 #define KC_CONV_ALGO_GEMM 2000
+/* KC_CONV_ALGO_IM2COL + i: an NHWC convolution (groups 1, not a plain
+ * 1x1) as kc_im2col_nhwc into the workspace then one cuBLASLt product
+ * col[N*OH*OW, R*S*C] w[K, R*S*C]^T with bias, residual and activation in
+ * its epilogue (i: kc_gemm_create's candidate).  Timed against cuDNN's
+ * algorithms where R*S*C keeps the rows 16-byte aligned and the columns
+ * fit the workspace (cuDNN's legacy algorithms picked 40-50 us kernels for
+ * ResNet-50's stem and a 3x3 stride-2 layer at batch 1);
+ * KILN_CUDA_NO_IM2COL=1 leaves it out. */
+#define KC_CONV_ALGO_IM2COL 3000
 
 /* Describe the convolution and choose its algorithm.  algo < 0: time every
  * algorithm cuDNN offers on scratch buffers (cudnnFindConvolutionForward-

@@ -172,6 +172,7 @@ typedef struct kl_cstep {
     kc_pool2d pool;
     kc_resize rs;
     kc_einsum_desc *es;
+    size_t ws_need; /* bytes of the plan's workspace the step uses (K_SE with its pool) */
 } kl_cstep;
 
 typedef struct kl_cplan {
@@ -218,6 +219,7 @@ typedef struct kl_cplan {
     const kl_node **resid_mm;
     uint8_t *se;            /* per node: 1 the SE block's first 1x1 convolution, 2 its second (runs both) */
     const kl_node **se_fc1; /* per node (2): the first */
+    const kl_node **se_pool; /* per node (2): the global pool that feeds the first (3 there: runs nothing), or NULL */
 } kl_cplan;
 
 struct kl_cuda_ctx {
@@ -260,6 +262,7 @@ static void kl_cplan_free(kl_cplan *p, const kl_graph *g) {
     kl_free(p->resid_mm);
     kl_free(p->se);
     kl_free(p->se_fc1);
+    kl_free(p->se_pool);
     for (size_t i = 0; i < p->n_allocs; i++) cudaFree(p->allocs[i]);
     kl_free(p->allocs);
     for (size_t i = 0; p->v && i < g->n_values; i++) kl_rt_unref(p->v[i].host);
@@ -1204,21 +1207,43 @@ static kiln_status kl_b_resid(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtyp
 static kiln_status kl_b_se(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     char *why = b->why;
     size_t why_size = b->why_size;
-    const kl_node *n2 = b->n, *n1 = b->p->se_fc1[b->idx];
+    const kl_node *n2 = b->n, *n1 = b->p->se_fc1[b->idx], *gp = b->p->se_pool ? b->p->se_pool[b->idx] : NULL;
     kl_bctx b1 = *b;
     b1.n = n1;
     const kl_cval *pv, *w1, *bv1 = NULL, *w2, *bv2 = NULL;
     const void *pp, *w1p, *b1p = NULL, *w2p, *b2p = NULL;
-    KL_TRY(kl_in_f_lay(&b1, 0, &pp, &pv, t, -1)); /* [N, C, 1, 1]: the same bytes in either layout */
+    if (gp) { /* the pool runs here too: its input, [N, C, H, W] in either layout */
+        kl_bctx bg = *b;
+        bg.n = gp;
+        KL_TRY(kl_in_f_lay(&bg, 0, &pp, &pv, t, -1));
+        if (pv->rank != 4 || pv->ld) KL_FALLBACK("the pooled tensor is not a dense 4-D tensor");
+    } else {
+        KL_TRY(kl_in_f_lay(&b1, 0, &pp, &pv, t, -1)); /* [N, C, 1, 1]: the same bytes in either layout */
+    }
     KL_TRY(kl_in_f(&b1, 1, &w1p, &w1, t));
     if (kl_in(n1, 2)) KL_TRY(kl_in_f(&b1, 2, &b1p, &bv1, t));
     KL_TRY(kl_in_f(b, 1, &w2p, &w2, t));
     if (kl_in(n2, 2)) KL_TRY(kl_in_f(b, 2, &b2p, &bv2, t));
     if (!y->known || y->rank != 4 || pv->rank != 4 || w1->rank != 4 || w2->rank != 4) KL_FALLBACK("not 4-D");
     int64_t n = y->dims[0], c = y->dims[1], cr = w2->dims[1];
-    if (pv->count != n * c || w1->dims[0] != cr || w1->dims[1] != c || w2->dims[0] != c || (bv1 && bv1->count != cr) ||
-        (bv2 && bv2->count != c))
+    int64_t hw = gp ? pv->dims[2] * pv->dims[3] : 1;
+    if (pv->count != n * c * hw || (gp && (pv->dims[0] != n || pv->dims[1] != c || hw < 1)) || w1->dims[0] != cr ||
+        w1->dims[1] != c || w2->dims[0] != c || (bv1 && bv1->count != cr) || (bv2 && bv2->count != c))
         KL_FALLBACK("shapes do not chain");
+    s->flag = 0;
+    s->ws_need = 0;
+    if (gp) {
+        s->n = hw;
+        s->op = strcmp(gp->op_type, "GlobalMaxPool") == 0;
+        if (pv->nhwc) {
+            if (n > 65535) KL_FALLBACK("batch above 65535");
+            s->flag = 1; /* kc_se_pool_mlp */
+            s->ws_need = kc_se_pool_ws(n, hw, c, t);
+        } else {
+            s->flag = 2; /* kc_global_pool into the workspace, then kc_se_mlp */
+            s->ws_need = (size_t)(n * c) * pv->esz;
+        }
+    }
     s->kind = K_SE;
     s->x[0] = pp;
     s->x[1] = w1p;
@@ -2221,7 +2246,22 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
         call = "kc_einsum";
         break;
     case K_SE:
-        e = kc_se_mlp(s->y, s->x[0], s->x[1], s->x[2], s->x[3], s->x[4], s->outer, s->inner, s->mid, s->act, s->a, s->b,
+        if (s->flag == 1) {
+            e = kc_se_pool_mlp(s->y, s->x[0], p->ws, s->outer, s->n, s->inner, s->op, s->x[1], s->x[2], s->x[3],
+                               s->x[4], s->mid, s->act, s->a, s->b, s->act2, s->a2, s->b2, s->t, c->st);
+            call = "kc_se_pool_mlp";
+            break;
+        }
+        const void *pooled = s->x[0];
+        if (s->flag == 2) {
+            e = kc_global_pool(p->ws, s->x[0], s->outer * s->inner, s->n, s->op, s->t, c->st);
+            if (e != cudaSuccess) {
+                call = "kc_global_pool (squeeze-excitation)";
+                break;
+            }
+            pooled = p->ws;
+        }
+        e = kc_se_mlp(s->y, pooled, s->x[1], s->x[2], s->x[3], s->x[4], s->outer, s->inner, s->mid, s->act, s->a, s->b,
                       s->act2, s->a2, s->b2, s->t, c->st);
         call = "kc_se_mlp";
         break;
@@ -2639,6 +2679,24 @@ static kiln_status kl_cu_find_se(const kl_cuda_engine *ce, kl_cplan *p, size_t *
         p->se_fc1[i] = n1;
         for (size_t j = 0; j < n1->n_inputs; j++)
             if (n1->inputs[j]) keep[n1->inputs[j]->id] = KL_MAX(keep[n1->inputs[j]->id], i + 1);
+        /* The global pool whose only reader is the first runs in the same
+         * step (kc_se_pool_mlp: at batch 1 a pool over one block per image
+         * took 20-28 us); KILN_CUDA_NO_SE_POOL=1 keeps it apart. */
+        const kl_value *h0 = n1->inputs[0];
+        const kl_node *gp = h0 ? h0->producer : NULL;
+        if (gp && !gp->removed && !gp->domain[0] &&
+            (!strcmp(gp->op_type, "GlobalAveragePool") || !strcmp(gp->op_type, "GlobalMaxPool")) &&
+            ce->on_gpu[gp->index] && !(p->sdpa && p->sdpa[gp->index]) && !(p->resid && p->resid[gp->index]) &&
+            !p->se[gp->index] && kl_only_reader(h0, n1) && gp->inputs[0] && p->sh.rank[gp->inputs[0]->id] == 4 &&
+            !getenv("KILN_CUDA_NO_SE_POOL")) {
+            if (!p->se_pool) {
+                p->se_pool = kl_calloc(nn ? nn : 1, sizeof *p->se_pool);
+                if (!p->se_pool) return KILN_ERR_NO_MEMORY;
+            }
+            p->se[gp->index] = 3;
+            p->se_pool[i] = gp;
+            keep[gp->inputs[0]->id] = KL_MAX(keep[gp->inputs[0]->id], i + 1);
+        }
     }
     return KILN_OK;
 }
@@ -2825,7 +2883,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
          * Q, K and V alive for it). */
         if (p->sdpa && p->sdpa[i] == 1) continue;
         if (p->resid && p->resid[i] == 1) continue;
-        if (p->se && p->se[i] == 1) continue;
+        if (p->se && (p->se[i] == 1 || p->se[i] == 3)) continue;
         /* A column slice read in place by attention. */
         int64_t slice_start = 0;
         if (ce->on_gpu[i] && kl_slice_view(n, &slice_start)) {
@@ -2922,7 +2980,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
         if (st->kind == K_HOST) p->n_host++;
         else {
             size_t ws = st->conv ? kc_conv_workspace(st->conv) : st->gemm ? kc_gemm_workspace(st->gemm)
-                      : st->attn ? kc_attn_workspace(st->attn) : 0;
+                      : st->attn ? kc_attn_workspace(st->attn) : st->ws_need;
             p->ws_bytes = KL_MAX(p->ws_bytes, ws);
         }
     }

@@ -144,6 +144,16 @@ cudaError_t kc_se_mlp(void *y, const void *p, const void *w1, const void *b1, co
                       int64_t c, int64_t cr, int act1, float alpha1, float beta1, int act2, float alpha2, float beta2,
                       kc_dtype t, cudaStream_t stream);
 
+/* A global pool (mean, or max when is_max) over NHWC x [N, HW, C] feeding
+ * the SE MLP of kc_se_mlp: y [N, C] = act2(w2 act1(w1 pool(x) + b1) + b2),
+ * pooled in float32 parts into ws (kc_se_pool_ws bytes, 16-byte aligned)
+ * by blocks over the rows, so that batch 1 fills the GPU.  N <= 65535. */
+size_t kc_se_pool_ws(int64_t n, int64_t hw, int64_t c, kc_dtype t);
+cudaError_t kc_se_pool_mlp(void *y, const void *x, void *ws, int64_t n, int64_t hw, int64_t c, int is_max,
+                           const void *w1, const void *b1, const void *w2, const void *b2, int64_t cr, int act1,
+                           float alpha1, float beta1, int act2, float alpha2, float beta2, kc_dtype t,
+                           cudaStream_t stream);
+
 /* ---- pooling, resize, reductions ------------------------------------------------------ */
 
 typedef struct kc_pool2d {
@@ -234,6 +244,13 @@ typedef struct kc_dwconv {
 bool kc_dwconv_nhwc_ok(const kc_dwconv *p, const void *x, const void *y, const void *z);
 cudaError_t kc_dwconv_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z,
                            const kc_dwconv *p, kc_dtype t, cudaStream_t stream);
+
+/* im2col for an NHWC convolution (groups 1): col[m, (r*S + s)*C + c] =
+ * x[n, oy*sh - pt + r*dh, ox*sw - pl + s*dw, c] (0 outside the input),
+ * m = (n*OH + oy)*OW + ox, so that y[M, K] = col[M, R*S*C] w[K, R*S*C]^T
+ * is the convolution with the NHWC filters [K, R, S, C].  16-byte moves
+ * when C*esz is a multiple of 16 and x, col are 16-byte aligned. */
+cudaError_t kc_im2col_nhwc(void *col, const void *x, const kc_dwconv *p, kc_dtype t, cudaStream_t stream);
 
 /* Einsum of one or two float operands (numpy semantics without ellipses or
  * diagonals; the caller maps the equation): labels 0..n_out-1 are y's dims

@@ -332,9 +332,9 @@ static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
         snprintf(first_fail, sizeof first_fail, "allocation failed");
         failed = 1;
     } else {
-        for (int ai = -1; ai < 10; ai++) {
-            /* cuDNN's 8, then kiln's depthwise kernel, then the 1x1 product */
-            int algo = ai < 8 ? ai : ai == 8 ? KC_CONV_ALGO_DW : KC_CONV_ALGO_GEMM;
+        for (int ai = -1; ai < 11; ai++) {
+            /* cuDNN's 8, then kiln's depthwise kernel, the 1x1 product, im2col + product */
+            int algo = ai < 8 ? ai : ai == 8 ? KC_CONV_ALGO_DW : ai == 9 ? KC_CONV_ALGO_GEMM : KC_CONV_ALGO_IM2COL;
             int r = conv_one(cc, t, nhwc, algo, ref, ny, dx, dw, db, dz, dy, &worst, &chosen, msg, sizeof msg);
             if (algo < 0)
                 timed_algo = chosen;
@@ -807,6 +807,9 @@ int main(void)
         {1, 3, 32, 32, 16, 7, 7, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, true, false, "7x7 s2 stem bias relu"},
         {1, 8, 9, 9, 8, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, 1, 8, true, true, "asym pad (same size) gelu"},
         {3, 5, 6, 7, 7, 2, 3, 0, 1, 0, 1, 1, 2, 1, 1, 1, 0, true, false, "odd 2x3 bias"},
+        {2, 24, 10, 11, 40, 3, 3, 0, 1, 0, 1, 2, 1, 1, 1, 1, 5, true, true, "3x3 s2x1 bias z silu"},
+        {1, 2, 9, 9, 16, 2, 4, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1, true, false, "2x4 2ch bias relu"},
+        {1, 16, 58, 58, 64, 4, 4, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, true, false, "4x4 16ch stem-like relu"},
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
         conv_test(&convs[i], KC_F32, 0);

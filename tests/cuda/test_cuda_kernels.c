@@ -652,6 +652,71 @@ static void test_se_mlp(void) {
     else g_fail++;
 }
 
+/* kc_se_pool_mlp: the global pool (mean or max over HW of NHWC x) and the
+ * SE MLP, against float64; odd channel counts take the scalar path. */
+static void test_se_pool_mlp(void) {
+    static const int64_t shapes[][4] = {{1, 12544, 32, 8},  {1, 3136, 144, 6}, {2, 49, 1152, 48}, {1, 196, 37, 5},
+                                        {3, 7, 96, 4},      {1, 1, 16, 4},     {8, 784, 240, 10}, {1, 200, 8192, 1}};
+    for (int t = 0; t < 2; t++)
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+            int64_t N = shapes[si][0], HW = shapes[si][1], C = shapes[si][2], CR = shapes[si][3];
+            int is_max = si == 3 || si == 4, a1 = si % 2 ? 1 : 5, a2 = 4; /* relu/silu, sigmoid */
+            bool bias = si % 3 != 1;
+            double sc = 1.0 / sqrt((double)C);
+            tbuf x = tb_rand(DTS[t], (size_t)(N * HW * C), -1, 2), w1 = tb_rand(DTS[t], (size_t)(CR * C), -sc, sc);
+            tbuf b1 = tb_rand(DTS[t], (size_t)CR, -0.5, 0.5), w2 = tb_rand(DTS[t], (size_t)(C * CR), -1, 1);
+            tbuf b2 = tb_rand(DTS[t], (size_t)C, -0.5, 0.5), y = tb_alloc(DTS[t], (size_t)(N * C));
+            double *ref = xmalloc((size_t)(N * C) * sizeof *ref), *h = xmalloc((size_t)CR * sizeof *h);
+            double *pl = xmalloc((size_t)C * sizeof *pl);
+            for (int64_t r = 0; r < N; r++) {
+                for (int64_t i = 0; i < C; i++) {
+                    double a = is_max ? -INFINITY : 0;
+                    for (int64_t k = 0; k < HW; k++) {
+                        double v = x.h[(r * HW + k) * C + i];
+                        a = is_max ? (v > a ? v : a) : a + v;
+                    }
+                    pl[i] = is_max ? a : a / (double)HW;
+                }
+                for (int64_t j = 0; j < CR; j++) {
+                    double acc = bias ? b1.h[j] : 0;
+                    for (int64_t i = 0; i < C; i++) acc += w1.h[j * C + i] * pl[i];
+                    h[j] = act_ref(a1, acc, 0, 0);
+                }
+                for (int64_t i = 0; i < C; i++) {
+                    double acc = bias ? b2.h[i] : 0;
+                    for (int64_t j = 0; j < CR; j++) acc += w2.h[i * CR + j] * h[j];
+                    ref[r * C + i] = act_ref(a2, acc, 0, 0);
+                }
+            }
+            size_t wsb = kc_se_pool_ws(N, HW, C, DTS[t]);
+            void *ws = NULL;
+            char name[112];
+            snprintf(name, sizeof name, "se_pool_mlp [%lld,%lld,%lld] cr=%lld %s act=%d bias=%d", (long long)N,
+                     (long long)HW, (long long)C, (long long)CR, is_max ? "max" : "mean", a1, bias);
+            if (cudaMalloc(&ws, wsb ? wsb : 16) != cudaSuccess) {
+                printf("FAIL %s: cudaMalloc %zu\n", name, wsb);
+                g_fail++;
+            } else {
+                /* the workspace holds stale values between runs of a plan */
+                cudaMemset(ws, 0x7f, wsb ? wsb : 16);
+                if (launched(kc_se_pool_mlp(y.d, x.d, ws, N, HW, C, is_max, w1.d, bias ? b1.d : NULL, w2.d,
+                                            bias ? b2.d : NULL, CR, a1, 0, 0, a2, 0, 0, DTS[t], g_stream),
+                             name))
+                    check(name, &y, ref, DTS[t] == KC_F16 ? 2 : 1);
+                cudaFree(ws);
+            }
+            free(ref);
+            free(h);
+            free(pl);
+            tb_free(&x);
+            tb_free(&w1);
+            tb_free(&b1);
+            tb_free(&w2);
+            tb_free(&b2);
+            tb_free(&y);
+        }
+}
+
 /* ---- fused elementwise ------------------------------------------------------------------------ */
 
 static double fe_ref(int op, double v, double o) {
@@ -1514,6 +1579,7 @@ int main(int argc, char **argv) {
     test_heads();
     test_bias_act();
     test_se_mlp();
+    test_se_pool_mlp();
     test_fe();
     test_einsum();
     test_softmax();
