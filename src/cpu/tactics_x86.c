@@ -174,6 +174,14 @@ static bool conv_applies_algo(const kl_node *n, kl_conv_algo algo, char *why, si
 static bool conv_gemm1x1_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_GEMM1X1, w, s); }
 static bool conv_im2col_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_IM2COL, w, s); }
 static bool conv_dw_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_DEPTHWISE, w, s); }
+/* conv.direct: the stems (at most 4 input channels, kernels 2x2 to 7x7). */
+static bool conv_direct_applies(const kl_node *n, char *w, size_t s) {
+    kl_conv2d_desc d;
+    if (!conv_desc(n, &d, w, s)) return false;
+    if (!kl_conv2d_supports(&d, KL_CONV_DIRECT) || d.KH * d.KW < 2)
+        return no(w, s, "not a stem: over 4 input channels, groups, 1x1, stride over 2 or dilation");
+    return true;
+}
 /* Winograd only where it pays (kl_conv2d_winograd_pays, the rule of the
  * kernel's own automatic choice: 8+ channels per group, 16+ output tiles
  * per image), so that a build that does not time tactics (sessions), which
@@ -466,6 +474,9 @@ static kiln_status gemm_run(kl_kctx *c) {
     static kiln_status conv_dw_##lv(const kl_node *n, void **s, size_t *w) {                                   \
         return conv_prepare_algo(n, KL_CONV_DEPTHWISE, LV, s, w);                                               \
     }                                                                                                           \
+    static kiln_status conv_direct_##lv(const kl_node *n, void **s, size_t *w) {                               \
+        return conv_prepare_algo(n, KL_CONV_DIRECT, LV, s, w);                                                  \
+    }                                                                                                           \
     static kiln_status conv_1x1_##lv(const kl_node *n, void **s, size_t *w) {                                  \
         return conv_prepare_algo(n, KL_CONV_GEMM1X1, LV, s, w);                                                 \
     }                                                                                                           \
@@ -480,6 +491,7 @@ static kiln_status gemm_run(kl_kctx *c) {
     static const kl_tactic x86_##lv[] = {                                                                       \
         {"conv.matvec." #lv, FEAT, 35, conv_matvec_applies, conv_mv_##lv, mv_release, conv_mv_run, KL_TACTIC_WRITES_ALL},          \
         {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},            \
+        {"conv.direct." #lv, FEAT, 26, conv_direct_applies, conv_direct_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
         {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},               \
         {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},           \
         {"conv.im2row." #lv, FEAT, 22, conv_im2row_applies, conv_im2row_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \

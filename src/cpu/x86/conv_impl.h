@@ -277,6 +277,111 @@ void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
         kl_x86_generic_dwconv(a); /* other kernel sizes and strides: portable loop */
 }
 
+/* ---- conv.direct: few input channels (stems), KL_DIRECT_MB channels per block ---- */
+
+/* Output row oh, NV (1 or 2) vectors of output columns from ow (n columns
+ * in the last one), every output channel: each tap's input vectors (KW per
+ * input row; stride 2 by two loads and a permute, borders by masked loads)
+ * are loaded once per block of KL_DIRECT_MB channels and each broadcast
+ * weight feeds NV accumulators; rows outside the input are skipped.  Bias,
+ * residual and the activation before the store. */
+KL_INL void cd_vec(const kl_direct_args *a, size_t oh, size_t ow, const size_t NV, const size_t n, const size_t KW,
+                   const size_t S, const int EDGE, V va, V vb) {
+    enum { MB = KL_DIRECT_MB };
+    ptrdiff_t W = (ptrdiff_t)a->W, H = (ptrdiff_t)a->H;
+    ptrdiff_t ih0 = (ptrdiff_t)(oh * S) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
+    size_t KH = a->KH, C = a->C, K = C * KH * KW, OHW = a->OH * a->OW;
+    size_t kh0 = ih0 < 0 ? (size_t)(-ih0) : 0;
+    size_t kh1 = H - ih0 < (ptrdiff_t)KH ? (size_t)(H - ih0) : KH;
+    dw_edge e[7];
+    if (EDGE)
+        for (size_t kw = 0; kw < KW; kw++) e[kw] = dw_edge_make(c0 + (ptrdiff_t)kw, n, S, W);
+    for (size_t mb = 0; mb < a->M; mb += MB) {
+        const float *wb = a->w + mb * K;
+        V c[2][MB];
+KL_DW_UNROLL_ALL
+        for (size_t j = 0; j < MB; j++) c[0][j] = c[1][j] = v_bcast(a->bias + mb + j);
+        for (size_t ci = 0; ci < C; ci++)
+            for (size_t kh = kh0; kh < kh1; kh++) {
+                const float *row = a->x + ((ptrdiff_t)(ci * a->H) + ih0 + (ptrdiff_t)kh) * W + c0;
+                const float *wk = wb + (ci * KH + kh) * KW * MB;
+KL_DW_UNROLL_ALL
+                for (size_t kw = 0; kw < KW; kw++) {
+                    V t0 = EDGE ? dw_ld_edge(row + kw, e[kw], S) : dw_ld(row + kw, NV == 1 ? n : VL, S);
+                    V t1 = NV == 2 ? dw_ld(row + kw + VL * S, VL, S) : t0;
+KL_DW_UNROLL_ALL
+                    for (size_t j = 0; j < MB; j++) {
+                        V w = v_bcast(wk + kw * MB + j);
+                        c[0][j] = v_fma(w, t0, c[0][j]);
+                        if (NV == 2) c[1][j] = v_fma(w, t1, c[1][j]);
+                    }
+                }
+            }
+KL_DW_UNROLL_ALL
+        for (size_t j = 0; j < MB; j++) {
+            if (mb + j >= a->M) break;
+            size_t q = (mb + j) * OHW + oh * a->OW + ow;
+            V acc = c[0][j];
+            if (NV == 2) {
+                V acc1 = c[1][j];
+                if (a->z) acc = v_add(acc, v_load(a->z + q)), acc1 = v_add(acc1, v_load(a->z + q + VL));
+                v_store(a->y + q, vm_act(acc, a->act.kind, va, vb));
+                v_store(a->y + q + VL, vm_act(acc1, a->act.kind, va, vb));
+            } else if (n == VL) {
+                if (a->z) acc = v_add(acc, v_load(a->z + q));
+                v_store(a->y + q, vm_act(acc, a->act.kind, va, vb));
+            } else {
+                if (a->z) acc = v_add(acc, v_load_n(a->z + q, n));
+                v_store_n(a->y + q, vm_act(acc, a->act.kind, va, vb), n);
+            }
+        }
+    }
+}
+
+/* Rows [oh0, oh1): pairs of vectors whose taps all lie inside the row take
+ * plain loads, the others (borders, the tail) go one at a time with masked
+ * loads where needed. */
+KL_INL void cd_rows(const kl_direct_args *a, const size_t KW, const size_t S) {
+    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
+    ptrdiff_t W = (ptrdiff_t)a->W, PL = (ptrdiff_t)a->PL;
+    for (size_t oh = a->oh0; oh < a->oh1; oh++) {
+        size_t ow = 0;
+        while (ow + VL <= a->OW) {
+            ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;
+            if (c0 >= 0 && ow + 2 * VL <= a->OW && c0 + (ptrdiff_t)((2 * VL - 1) * S + KW) <= W) {
+                cd_vec(a, oh, ow, 2, VL, KW, S, 0, va, vb);
+                ow += 2 * VL;
+            } else {
+                if (c0 >= 0 && c0 + (ptrdiff_t)((VL - 1) * S + KW) <= W)
+                    cd_vec(a, oh, ow, 1, VL, KW, S, 0, va, vb);
+                else
+                    cd_vec(a, oh, ow, 1, VL, KW, S, 1, va, vb);
+                ow += VL;
+            }
+        }
+        if (ow < a->OW) cd_vec(a, oh, ow, 1, a->OW - ow, KW, S, 1, va, vb);
+    }
+}
+
+void KL_SIMD_FN(conv_direct)(const kl_direct_args *a) {
+    /* kl_conv2d_supports(KL_CONV_DIRECT): KW <= 7, S 1 or 2 */
+    if (a->S == 1) {
+        switch (a->KW) {
+        case 3: cd_rows(a, 3, 1); break;
+        case 5: cd_rows(a, 5, 1); break;
+        case 7: cd_rows(a, 7, 1); break;
+        default: cd_rows(a, a->KW, 1); break;
+        }
+    } else {
+        switch (a->KW) {
+        case 3: cd_rows(a, 3, 2); break;
+        case 5: cd_rows(a, 5, 2); break;
+        case 7: cd_rows(a, 7, 2); break;
+        default: cd_rows(a, a->KW, 2); break;
+        }
+    }
+}
+
 /* ---- Winograd F(4x4, 3x3) transforms, 16 tiles per call --------------------- */
 
 #define WINO_BT(d0, d1, d2, d3, d4, d5, r)                                          \
