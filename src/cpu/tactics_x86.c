@@ -174,6 +174,14 @@ static bool conv_applies_algo(const kl_node *n, kl_conv_algo algo, char *why, si
 static bool conv_gemm1x1_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_GEMM1X1, w, s); }
 static bool conv_im2col_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_IM2COL, w, s); }
 static bool conv_dw_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_DEPTHWISE, w, s); }
+/* conv.direct: the stems (at most 4 input channels, kernels 2x2 to 7x7). */
+static bool conv_direct_applies(const kl_node *n, char *w, size_t s) {
+    kl_conv2d_desc d;
+    if (!conv_desc(n, &d, w, s)) return false;
+    if (!kl_conv2d_supports(&d, KL_CONV_DIRECT) || d.KH * d.KW < 2)
+        return no(w, s, "not a stem: over 4 input channels, groups, 1x1, stride over 2 or dilation");
+    return true;
+}
 /* Winograd only where it pays (kl_conv2d_winograd_pays, the rule of the
  * kernel's own automatic choice: 8+ channels per group, 16+ output tiles
  * per image), so that a build that does not time tactics (sessions), which
@@ -457,6 +465,119 @@ static kiln_status gemm_run(kl_kctx *c) {
     return kl_sgemm(pool, &g);
 }
 
+/* ---- gemm.matvec: Gemm with a constant B' [N, K] on one or two rows ---------------------- */
+
+/* The classifier of a CNN at batch 1 (1280 -> 1000: 5 MB of weights) is a
+ * matrix-vector product: B' read in place, row by row, where the packed
+ * GEMM fills one row of its 6-row tiles.  Three or more rows of A (a
+ * batch) go to the packed product (prepared lazily), which reads the
+ * weights once for all of them. */
+static bool gemm_matvec_applies(const kl_node *n, char *why, size_t wsz) {
+    size_t K, N;
+    if (!gemm_shape(n, &K, &N, why, wsz)) return false;
+    if (!is_op(n, "Gemm", "FusedGemm") || !kl_node_attr_int(n, "transB", 0) || kl_node_attr_int(n, "transA", 0) ||
+        kl_node_attr_float(n, "alpha", 1.0f) != 1.0f)
+        return no(why, wsz, "not a Gemm with transB, no transA, alpha 1");
+    return true;
+}
+
+typedef struct kl_gmv {
+    kl_lazy *g; /* the packed product, for three rows or more */
+    size_t N, K;
+    float *bias; /* beta * C, or NULL */
+    kl_act act;
+    kl_isa isa;
+} kl_gmv;
+
+static void gmv_release(void *p) {
+    kl_gmv *z = p;
+    if (!z) return;
+    lazy_release(z->g);
+    kl_free(z->bias);
+    kl_free(z);
+}
+
+static kiln_status gemm_mv_prepare(const kl_node *n, kl_isa isa, void **state, size_t *workspace) {
+    if (!gemm_matvec_applies(n, NULL, 0))
+        return kl_errorf(KILN_ERR_INTERNAL, "node '%s': not a Gemm gemm.matvec takes", kl_node_label(n));
+    kl_gmv *z = kl_calloc(1, sizeof *z);
+    if (!z) return KILN_ERR_NO_MEMORY;
+    void *g = NULL;
+    kiln_status s = gemm_prepare(n, isa, &g, workspace);
+    z->g = g;
+    if (s) {
+        gmv_release(z);
+        return s;
+    }
+    z->N = z->g->N, z->K = z->g->K, z->act = z->g->act, z->isa = isa;
+    const kl_tensor *ct = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->init : NULL;
+    if (ct) {
+        float *oc = NULL;
+        const float *C = aligned_data(ct, &oc);
+        float beta = kl_node_attr_float(n, "beta", 1.0f);
+        z->bias = kl_malloc(z->N * sizeof *z->bias);
+        if (!C || !z->bias) s = KILN_ERR_NO_MEMORY;
+        for (size_t j = 0; !s && j < z->N; j++) z->bias[j] = beta * C[j];
+        kl_free(oc);
+    }
+    if (s) {
+        gmv_release(z);
+        return s;
+    }
+    *state = z;
+    return KILN_OK;
+}
+
+typedef struct gmv_job {
+    const kl_gmv *z;
+    const float *w, *x, *zres;
+    float *y;
+    size_t chunk;
+} gmv_job;
+
+static void gmv_task(void *arg, size_t b, size_t e, int tid) {
+    (void)tid;
+    const gmv_job *j = arg;
+    const kl_gmv *z = j->z;
+    const kl_vec_kernels *k = kl_vec_kernels_get(z->isa);
+    for (size_t it = b; it < e; it++) {
+        size_t n0 = it * j->chunk, nn = KL_MIN(j->chunk, z->N - n0);
+        k->matvec(j->w + n0 * z->K, nn, z->K, j->x, z->bias ? z->bias + n0 : NULL, j->zres ? j->zres + n0 : NULL,
+                  j->y + n0, (int)z->act.kind, z->act.alpha, z->act.beta);
+    }
+}
+
+static kiln_status gemm_mv_run(kl_kctx *c) {
+    kl_gmv *z = (kl_gmv *)c->state;
+    const kl_rt *a = c->in[0];
+    const kl_rt *zres = c->n_in > 3 ? c->in[3] : NULL;
+    if (!a || a->dtype != KILN_DTYPE_FLOAT || a->rank != 2 || (size_t)a->dims[1] != z->K)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "A is not a float matrix of %zu columns", z->K);
+    size_t M = (size_t)a->dims[0];
+    if (M > 2) { /* a batch: the packed product reads the weights once */
+        const void *self = c->state;
+        c->state = z->g;
+        kiln_status s = gemm_run(c);
+        c->state = self;
+        return s;
+    }
+    int64_t dims[2] = {a->dims[0], (int64_t)z->N};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 2, dims, &y));
+    if (zres && (zres->dtype != KILN_DTYPE_FLOAT || zres->count != y->count))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "residual input does not have the output's shape");
+    const kl_node *n = z->g->node;
+    gmv_job j = {z, n->inputs[1]->init->data, NULL, NULL, NULL, 64};
+    size_t chunks = (z->N + j.chunk - 1) / j.chunk;
+    for (size_t r = 0; r < M; r++) {
+        j.x = (const float *)a->data + r * z->K;
+        j.zres = zres ? (const float *)zres->data + r * z->N : NULL;
+        j.y = (float *)y->data + r * z->N;
+        kl_parallel_for_n(c->pool, c->pool ? kl_pool_threads(c->pool) : 1, chunks, gmv_task, &j);
+    }
+    return KILN_OK;
+}
+
 /* ---- the tables: every algorithm at each ISA level ------------------------------------------ */
 
 #define KL_X86_LEVEL(lv, LV, FEAT)                                                                              \
@@ -465,6 +586,9 @@ static kiln_status gemm_run(kl_kctx *c) {
     }                                                                                                           \
     static kiln_status conv_dw_##lv(const kl_node *n, void **s, size_t *w) {                                   \
         return conv_prepare_algo(n, KL_CONV_DEPTHWISE, LV, s, w);                                               \
+    }                                                                                                           \
+    static kiln_status conv_direct_##lv(const kl_node *n, void **s, size_t *w) {                               \
+        return conv_prepare_algo(n, KL_CONV_DIRECT, LV, s, w);                                                  \
     }                                                                                                           \
     static kiln_status conv_1x1_##lv(const kl_node *n, void **s, size_t *w) {                                  \
         return conv_prepare_algo(n, KL_CONV_GEMM1X1, LV, s, w);                                                 \
@@ -477,14 +601,17 @@ static kiln_status gemm_run(kl_kctx *c) {
     }                                                                                                           \
     static kiln_status gemm_##lv(const kl_node *n, void **s, size_t *w) { return gemm_prepare(n, LV, s, w); } \
     static kiln_status conv_mv_##lv(const kl_node *n, void **s, size_t *w) { return conv_mv_prepare(n, LV, s, w); } \
+    static kiln_status gemm_mv_##lv(const kl_node *n, void **s, size_t *w) { return gemm_mv_prepare(n, LV, s, w); } \
     static const kl_tactic x86_##lv[] = {                                                                       \
         {"conv.matvec." #lv, FEAT, 35, conv_matvec_applies, conv_mv_##lv, mv_release, conv_mv_run, KL_TACTIC_WRITES_ALL},          \
         {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},            \
+        {"conv.direct." #lv, FEAT, 26, conv_direct_applies, conv_direct_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
         {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},               \
         {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},           \
         {"conv.im2row." #lv, FEAT, 22, conv_im2row_applies, conv_im2row_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
         {"conv.im2col." #lv, FEAT, 10, conv_im2col_applies, conv_im2col_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
         {"gemm.packed." #lv, FEAT, 20, gemm_applies, gemm_##lv, lazy_release, gemm_run, KL_TACTIC_WRITES_ALL},                        \
+        {"gemm.matvec." #lv, FEAT, 19, gemm_matvec_applies, gemm_mv_##lv, gmv_release, gemm_mv_run, KL_TACTIC_WRITES_ALL},            \
     };
 
 KL_X86_LEVEL(generic, KL_ISA_REF, 0)

@@ -724,6 +724,25 @@ static void test_conv(void) {
                 conv_shape sh = {1 + (k % 5 == 4), C, H, W, C, kk, kk, C, st, pads[0], pads[1], pads[2], pads[3], 1};
                 conv_shape_cases(&sh, isas, nisa, &v);
             }
+    /* conv.direct (stems): 1-4 input channels, 3x3/5x5/7x7 and 2x3, strides
+     * 1 and 2, output channels 1..63 (blocks of 8 and their tails), widths
+     * across the vector tails and borders, zero, symmetric, asymmetric pads */
+    static const size_t cd_m[] = {1, 3, 7, 17, 63, 32, 8};
+    static const size_t cd_w[] = {1, 5, 8, 16, 17, 31, 33, 40, 67};
+    static const size_t cd_k[][2] = {{3, 3}, {5, 5}, {7, 7}, {2, 3}};
+    k = 0;
+    for (size_t ki = 0; ki < KL_ARRAY_LEN(cd_k); ki++)
+        for (size_t st = 1; st <= 2; st++)
+            for (size_t wi = 0; wi < KL_ARRAY_LEN(cd_w); wi++, k++) {
+                size_t KH = cd_k[ki][0], KW = cd_k[ki][1], C = 1 + k % 4, M = cd_m[k % KL_ARRAY_LEN(cd_m)];
+                size_t W = cd_w[wi], H = 3 + k % 7;
+                size_t pads[4] = {KH / 2, KW / 2, KH / 2, KW / 2};
+                if (k % 3 == 1) pads[0] = pads[1] = pads[2] = pads[3] = 0;
+                if (k % 3 == 2) pads[0] = 0, pads[1] = KW - 1, pads[2] = KH - 1, pads[3] = 1;
+                if (H + pads[0] + pads[2] < KH || W + pads[1] + pads[3] < KW) continue;
+                conv_shape sh = {1 + (k % 5 == 4), C, H, W, M, KH, KW, 1, st, pads[0], pads[1], pads[2], pads[3], 1};
+                conv_shape_cases(&sh, isas, nisa, &v);
+            }
 }
 
 /* ---- thread pool ------------------------------------------------------------- */

@@ -49,6 +49,7 @@ const char *kl_conv_algo_name(kl_conv_algo algo) {
     case KL_CONV_DEPTHWISE: return "conv.depthwise";
     case KL_CONV_WINOGRAD: return "conv.winograd";
     case KL_CONV_IM2ROW: return "conv.im2row";
+    case KL_CONV_DIRECT: return "conv.direct";
     default: return "conv.?";
     }
 }
@@ -110,6 +111,9 @@ bool kl_conv2d_supports(const kl_conv2d_desc *din, kl_conv_algo algo) {
         return d.KH == 1 && d.KW == 1 && d.stride_h == 1 && d.stride_w == 1 && !d.pad_top && !d.pad_left &&
                !d.pad_bottom && !d.pad_right;
     case KL_CONV_DEPTHWISE: return d.group == d.C && d.M == d.C;
+    case KL_CONV_DIRECT:
+        return d.group == 1 && d.C <= KL_CONV_DIRECT_MAX_C && d.KW <= 7 && d.KH <= 7 && d.stride_h == d.stride_w &&
+               (d.stride_w == 1 || d.stride_w == 2) && d.dil_h == 1 && d.dil_w == 1;
     case KL_CONV_WINOGRAD:
         return d.KH == 3 && d.KW == 3 && d.stride_h == 1 && d.stride_w == 1 && d.dil_h == 1 && d.dil_w == 1;
     default: return false;
@@ -144,6 +148,7 @@ bool kl_conv2d_im2row_pays(const kl_conv2d_desc *din) {
 /* The shape rule of the AUTO choice. */
 static kl_conv_algo choose(const kl_conv2d_desc *d) {
     if (kl_conv2d_supports(d, KL_CONV_DEPTHWISE) && d->C > 1) return KL_CONV_DEPTHWISE;
+    if (kl_conv2d_supports(d, KL_CONV_DIRECT) && d->KH * d->KW > 1) return KL_CONV_DIRECT;
     if (kl_conv2d_winograd_pays(d)) return KL_CONV_WINOGRAD;
     if (kl_conv2d_im2row_pays(d)) return KL_CONV_IM2ROW;
     if (kl_conv2d_supports(d, KL_CONV_GEMM1X1)) return KL_CONV_GEMM1X1;
@@ -172,7 +177,17 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
     p->isa = kl_isa_resolve(d.isa);
     p->nt = KL_MIN((size_t)NT, round_up(OH * OW, NP));
     size_t khw = d.KH * d.KW;
-    if (algo == KL_CONV_DEPTHWISE) {
+    if (algo == KL_CONV_DIRECT) {
+        /* [M_pad/MB][C*KH*KW][MB], then the bias [M_pad]; padded channels zero */
+        size_t mp = round_up(d.M, KL_DIRECT_MB), k = d.C * khw;
+        p->wpack_floats = mp * k + mp;
+        p->wpack = kl_calloc(p->wpack_floats, sizeof(float));
+        if (!p->wpack) goto fail;
+        for (size_t m = 0; m < d.M; m++)
+            for (size_t i = 0; i < k; i++)
+                p->wpack[(m / KL_DIRECT_MB) * k * KL_DIRECT_MB + i * KL_DIRECT_MB + m % KL_DIRECT_MB] = W[m * k + i];
+        if (bias) memcpy(p->wpack + mp * k, bias, d.M * sizeof(float));
+    } else if (algo == KL_CONV_DEPTHWISE) {
         p->wpack_floats = d.M * khw;
         p->wpack = kl_malloc(p->wpack_floats * sizeof(float));
         if (!p->wpack) goto fail;
@@ -287,6 +302,7 @@ static size_t ws_per_thread(const kl_conv2d_plan *p) {
         return HP * WP * sizeof(float) + 64;
     }
     if (p->algo == KL_CONV_WINOGRAD) return 36 * (p->Cg + p->Mg) * p->tb * sizeof(float) + 128;
+    if (p->algo == KL_CONV_DIRECT) return 64; /* none used */
     if (p->algo == KL_CONV_IM2ROW) /* A slice of all pixels + the transposed output */
         return (round_up(p->OH * p->OW, MR) * KS + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) + 128;
     return (size_t)KS * p->nt * sizeof(float) + 64;
@@ -752,6 +768,61 @@ void kl_x86_generic_dwconv(const kl_dw_args *a) {
         }
 }
 
+/* ---- conv.direct ------------------------------------------------------------ */
+
+#define CD_ROWS 4 /* output rows per work item */
+
+/* Work items (image, band of CD_ROWS output rows), every channel. */
+static void direct_task(void *arg, size_t b, size_t e, int tid) {
+    (void)tid;
+    const dw_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    size_t bands = (p->OH + CD_ROWS - 1) / CD_ROWS, mp = round_up(d->M, KL_DIRECT_MB);
+    size_t k = d->C * d->KH * d->KW, OHWM = p->OH * p->OW * d->M;
+    kl_direct_args a = {0};
+    a.w = p->wpack, a.bias = p->wpack + mp * k;
+    a.C = d->C, a.H = d->H, a.W = d->W, a.M = d->M, a.KH = d->KH, a.KW = d->KW, a.S = d->stride_w;
+    a.PT = d->pad_top, a.PL = d->pad_left, a.OH = p->OH, a.OW = p->OW;
+    a.act = d->act;
+    for (size_t it = b; it < e; it++) {
+        size_t n = it / bands, band = it % bands;
+        a.x = r->X + n * d->C * d->H * d->W;
+        a.z = r->Z ? r->Z + n * OHWM : NULL;
+        a.y = r->Y + n * OHWM;
+        a.oh0 = band * CD_ROWS;
+        a.oh1 = KL_MIN(a.oh0 + CD_ROWS, p->OH);
+        ops->conv_direct(&a);
+    }
+}
+
+/* Portable conv.direct: one output pixel at a time, taps outside the input skipped. */
+void kl_x86_generic_conv_direct(const kl_direct_args *a) {
+    size_t K = a->C * a->KH * a->KW, OHW = a->OH * a->OW;
+    for (size_t m = 0; m < a->M; m++) {
+        const float *wb = a->w + (m / KL_DIRECT_MB) * K * KL_DIRECT_MB + m % KL_DIRECT_MB;
+        for (size_t oh = a->oh0; oh < a->oh1; oh++)
+            for (size_t ow = 0; ow < a->OW; ow++) {
+                float s = a->bias[m];
+                for (size_t c = 0; c < a->C; c++)
+                    for (size_t kh = 0; kh < a->KH; kh++) {
+                        ptrdiff_t ih = (ptrdiff_t)(oh * a->S + kh) - (ptrdiff_t)a->PT;
+                        if (ih < 0 || ih >= (ptrdiff_t)a->H) continue;
+                        for (size_t kw = 0; kw < a->KW; kw++) {
+                            ptrdiff_t iw = (ptrdiff_t)(ow * a->S + kw) - (ptrdiff_t)a->PL;
+                            if (iw < 0 || iw >= (ptrdiff_t)a->W) continue;
+                            s += a->x[(c * a->H + (size_t)ih) * a->W + (size_t)iw] *
+                                 wb[((c * a->KH + kh) * a->KW + kw) * KL_DIRECT_MB];
+                        }
+                    }
+                size_t q = m * OHW + oh * a->OW + ow;
+                if (a->z) s += a->z[q];
+                a->y[q] = kl_act_scalar(a->act, s);
+            }
+    }
+}
+
 kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X, const float *Z, float *Y,
                           void *workspace) {
     if (!p) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: NULL plan");
@@ -769,6 +840,12 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
     if (p->algo == KL_CONV_DEPTHWISE) {
         dw_run r = {p, X, Z, Y, workspace};
         kl_parallel_for_n(pool, t, N * d->C, dw_task, &r);
+        return KILN_OK;
+    }
+    if (p->algo == KL_CONV_DIRECT) {
+        dw_run r = {p, X, Z, Y, workspace};
+        size_t bands = (p->OH + CD_ROWS - 1) / CD_ROWS;
+        kl_parallel_for_dyn(pool, t, N * bands, 1, direct_task, &r);
         return KILN_OK;
     }
     conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, 0, Z != NULL && Z == Y, N};

@@ -11,6 +11,10 @@
  *                  packed GEMM panels, then the packed GEMM (bounded workspace)
  *   conv.depthwise group == C == M: direct kernels vectorized over width
  *                  (any kernel size/stride/dilation; 3x3 and 5x5 fast paths)
+ *   conv.direct    group 1, at most 4 input channels, kernels up to 7x7,
+ *                  stride 1 or 2, dilation 1 (network stems): every tap's
+ *                  input vector feeds 8 output channels' accumulators, no
+ *                  im2col matrix (K = C*KH*KW of 27 filled GEMM panels poorly)
  *   conv.winograd  3x3, stride 1, dilation 1: F(4x4, 3x3); weights
  *                  transformed at prepare, 36 packed GEMMs per block of
  *                  tiles, input/output transforms vectorized over 16 tiles
@@ -33,6 +37,7 @@ typedef enum kl_conv_algo {
     KL_CONV_DEPTHWISE,
     KL_CONV_WINOGRAD,
     KL_CONV_IM2ROW, /* im2col transposed: pixels are the GEMM's rows, channels its vector columns */
+    KL_CONV_DIRECT, /* few input channels (stems): direct, vectorized over output columns */
     KL_CONV_ALGO_COUNT
 } kl_conv_algo;
 
@@ -72,6 +77,9 @@ bool kl_conv2d_winograd_pays(const kl_conv2d_desc *d);
  * 1x1 stride 1 included since its write-back is transposed in registers
  * (ResNet-50 1x1 512->2048 at 7x7: 1.19 ms gemm1x1, 1.04 ms im2row). */
 bool kl_conv2d_im2row_pays(const kl_conv2d_desc *d);
+/* conv.direct's largest input channel count (AUTO takes it for any such
+ * layer it can run with a kernel larger than 1x1). */
+#define KL_CONV_DIRECT_MAX_C 4
 
 /* Checks d, chooses (or takes) the algorithm and packs W (and copies bias,
  * [M] or NULL) into a new plan.  Fails with KILN_ERR_INVALID_ARGUMENT for a

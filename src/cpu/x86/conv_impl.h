@@ -196,7 +196,8 @@ KL_INL V dw_ld_edge(const float *p, dw_edge e, const size_t S) {
  * stride-1 block of 4 rows: 18 loads for 36 FMAs; the column form: 36).
  * Rows outside the input are skipped; EDGE: columns outside it read as 0. */
 KL_INL void dw_rows_vec(const kl_dw_args *a, const V *wv, size_t oh0, size_t ow, const size_t n, const size_t R,
-                        const size_t KH, const size_t KW, const size_t S, const int EDGE, V vbias, V va, V vb) {
+                        const size_t KH, const size_t KW, const size_t S, const int EDGE, const int SILU, V vbias, V va,
+                        V vb) {
     ptrdiff_t W = (ptrdiff_t)a->W, H = (ptrdiff_t)a->H;
     ptrdiff_t ih0 = (ptrdiff_t)(oh0 * S) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
     size_t OW = a->OW;
@@ -221,50 +222,69 @@ KL_DW_UNROLL_ALL
             for (size_t kw = 0; kw < KW; kw++) c[j] = v_fma(wv[kh * KW + kw], t[kw], c[j]);
         }
     }
-    for (size_t j = 0; j < R; j++)
-        dw_store(a, c[j], a->y + (oh0 + j) * OW, a->z ? a->z + (oh0 + j) * OW : NULL, ow, n, va, vb);
+    for (size_t j = 0; j < R; j++) {
+        if (!SILU) {
+            dw_store(a, c[j], a->y + (oh0 + j) * OW, a->z ? a->z + (oh0 + j) * OW : NULL, ow, n, va, vb);
+            continue;
+        }
+        /* SiLU in the store, while the vector is in a register (no second pass over the plane) */
+        float *y = a->y + (oh0 + j) * OW + ow;
+        const float *z = a->z ? a->z + (oh0 + j) * OW + ow : NULL;
+        V v = c[j];
+        if (z) v = v_add(v, n == VL ? v_load(z) : v_load_n(z, n));
+        v = v_mul(v, vm_sigmoid(v));
+        if (n == VL)
+            v_store(y, v);
+        else
+            v_store_n(y, v, n);
+    }
 }
 
 /* Output rows [oh0, oh0 + R), every column: vectors whose taps all lie
  * inside the row take plain loads, the others (borders, tail) masked ones. */
 KL_INL void dw_rows(const kl_dw_args *a, const V *wv, size_t oh0, const size_t R, const size_t KH, const size_t KW,
-                    const size_t S, V vbias, V va, V vb) {
+                    const size_t S, const int SILU, V vbias, V va, V vb) {
     size_t OW = a->OW, ow = 0;
     ptrdiff_t W = (ptrdiff_t)a->W, PL = (ptrdiff_t)a->PL;
     for (; ow + VL <= OW; ow += VL) {
         ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;
         if (c0 >= 0 && c0 + (ptrdiff_t)((VL - 1) * S + KW) <= W)
-            dw_rows_vec(a, wv, oh0, ow, VL, R, KH, KW, S, 0, vbias, va, vb);
+            dw_rows_vec(a, wv, oh0, ow, VL, R, KH, KW, S, 0, SILU, vbias, va, vb);
         else
-            dw_rows_vec(a, wv, oh0, ow, VL, R, KH, KW, S, 1, vbias, va, vb);
+            dw_rows_vec(a, wv, oh0, ow, VL, R, KH, KW, S, 1, SILU, vbias, va, vb);
     }
-    if (ow < OW) dw_rows_vec(a, wv, oh0, ow, OW - ow, R, KH, KW, S, 1, vbias, va, vb);
+    if (ow < OW) dw_rows_vec(a, wv, oh0, ow, OW - ow, R, KH, KW, S, 1, SILU, vbias, va, vb);
 }
 
-KL_INL void dw_plane_rows(const kl_dw_args *a, const size_t KH, const size_t KW, const size_t S) {
+/* SILU: the activation is SiLU, applied in the stores; otherwise cheap
+ * activations are, and the others go over the finished plane. */
+KL_INL void dw_plane_rows(const kl_dw_args *a, const size_t KH, const size_t KW, const size_t S, const int SILU) {
     V wv[25];
     for (size_t i = 0; i < KH * KW; i++) wv[i] = v_bcast(a->w + i);
     V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta), vbias = v_set1(a->bias);
     size_t oh = 0, OH = a->OH;
-    for (; oh + KL_DW_R <= OH; oh += KL_DW_R) dw_rows(a, wv, oh, KL_DW_R, KH, KW, S, vbias, va, vb);
+    for (; oh + KL_DW_R <= OH; oh += KL_DW_R) dw_rows(a, wv, oh, KL_DW_R, KH, KW, S, SILU, vbias, va, vb);
     if (oh + 2 <= OH) {
-        dw_rows(a, wv, oh, 2, KH, KW, S, vbias, va, vb);
+        dw_rows(a, wv, oh, 2, KH, KW, S, SILU, vbias, va, vb);
         oh += 2;
     }
-    if (oh < OH) dw_rows(a, wv, oh, 1, KH, KW, S, vbias, va, vb);
-    if (!vm_act_is_cheap(a->act.kind)) KL_SIMD_FN(vec_act)(a->act, a->y, a->OH * a->OW);
+    if (oh < OH) dw_rows(a, wv, oh, 1, KH, KW, S, SILU, vbias, va, vb);
+    if (!SILU && !vm_act_is_cheap(a->act.kind)) KL_SIMD_FN(vec_act)(a->act, a->y, a->OH * a->OW);
 }
 
 void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
     if (a->direct) { /* kl_x86_dw_direct: 3x3/5x5, stride 1/2 both ways, dilation 1 */
+        /* SiLU in the stores pays for 5x5 (240ch 28x28 0.25 -> 0.21 ms, 672ch 14x14
+         * 0.205 -> 0.175); for 3x3 it was slower (144ch 56x56 s2 0.115 -> 0.15) */
+        int silu = a->act.kind == KL_ACT_SILU;
         if (a->KH == 3 && a->SW == 1)
-            dw_plane_rows(a, 3, 3, 1);
+            dw_plane_rows(a, 3, 3, 1, 0);
         else if (a->KH == 3)
-            dw_plane_rows(a, 3, 3, 2);
+            dw_plane_rows(a, 3, 3, 2, 0);
         else if (a->SW == 1)
-            dw_plane_rows(a, 5, 5, 1);
+            silu ? dw_plane_rows(a, 5, 5, 1, 1) : dw_plane_rows(a, 5, 5, 1, 0);
         else
-            dw_plane_rows(a, 5, 5, 2);
+            silu ? dw_plane_rows(a, 5, 5, 2, 1) : dw_plane_rows(a, 5, 5, 2, 0);
     } else if (a->KH == 3 && a->KW == 3 && a->SW == 1)
         dw_plane(a, 3, 3, 1);
     else if (a->KH == 3 && a->KW == 3 && a->SW == 2)
@@ -275,6 +295,111 @@ void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
         dw_plane(a, 5, 5, 2);
     else
         kl_x86_generic_dwconv(a); /* other kernel sizes and strides: portable loop */
+}
+
+/* ---- conv.direct: few input channels (stems), KL_DIRECT_MB channels per block ---- */
+
+/* Output row oh, NV (1 or 2) vectors of output columns from ow (n columns
+ * in the last one), every output channel: each tap's input vectors (KW per
+ * input row; stride 2 by two loads and a permute, borders by masked loads)
+ * are loaded once per block of KL_DIRECT_MB channels and each broadcast
+ * weight feeds NV accumulators; rows outside the input are skipped.  Bias,
+ * residual and the activation before the store. */
+KL_INL void cd_vec(const kl_direct_args *a, size_t oh, size_t ow, const size_t NV, const size_t n, const size_t KW,
+                   const size_t S, const int EDGE, V va, V vb) {
+    enum { MB = KL_DIRECT_MB };
+    ptrdiff_t W = (ptrdiff_t)a->W, H = (ptrdiff_t)a->H;
+    ptrdiff_t ih0 = (ptrdiff_t)(oh * S) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
+    size_t KH = a->KH, C = a->C, K = C * KH * KW, OHW = a->OH * a->OW;
+    size_t kh0 = ih0 < 0 ? (size_t)(-ih0) : 0;
+    size_t kh1 = H - ih0 < (ptrdiff_t)KH ? (size_t)(H - ih0) : KH;
+    dw_edge e[7];
+    if (EDGE)
+        for (size_t kw = 0; kw < KW; kw++) e[kw] = dw_edge_make(c0 + (ptrdiff_t)kw, n, S, W);
+    for (size_t mb = 0; mb < a->M; mb += MB) {
+        const float *wb = a->w + mb * K;
+        V c[2][MB];
+KL_DW_UNROLL_ALL
+        for (size_t j = 0; j < MB; j++) c[0][j] = c[1][j] = v_bcast(a->bias + mb + j);
+        for (size_t ci = 0; ci < C; ci++)
+            for (size_t kh = kh0; kh < kh1; kh++) {
+                const float *row = a->x + ((ptrdiff_t)(ci * a->H) + ih0 + (ptrdiff_t)kh) * W + c0;
+                const float *wk = wb + (ci * KH + kh) * KW * MB;
+KL_DW_UNROLL_ALL
+                for (size_t kw = 0; kw < KW; kw++) {
+                    V t0 = EDGE ? dw_ld_edge(row + kw, e[kw], S) : dw_ld(row + kw, NV == 1 ? n : VL, S);
+                    V t1 = NV == 2 ? dw_ld(row + kw + VL * S, VL, S) : t0;
+KL_DW_UNROLL_ALL
+                    for (size_t j = 0; j < MB; j++) {
+                        V w = v_bcast(wk + kw * MB + j);
+                        c[0][j] = v_fma(w, t0, c[0][j]);
+                        if (NV == 2) c[1][j] = v_fma(w, t1, c[1][j]);
+                    }
+                }
+            }
+KL_DW_UNROLL_ALL
+        for (size_t j = 0; j < MB; j++) {
+            if (mb + j >= a->M) break;
+            size_t q = (mb + j) * OHW + oh * a->OW + ow;
+            V acc = c[0][j];
+            if (NV == 2) {
+                V acc1 = c[1][j];
+                if (a->z) acc = v_add(acc, v_load(a->z + q)), acc1 = v_add(acc1, v_load(a->z + q + VL));
+                v_store(a->y + q, vm_act(acc, a->act.kind, va, vb));
+                v_store(a->y + q + VL, vm_act(acc1, a->act.kind, va, vb));
+            } else if (n == VL) {
+                if (a->z) acc = v_add(acc, v_load(a->z + q));
+                v_store(a->y + q, vm_act(acc, a->act.kind, va, vb));
+            } else {
+                if (a->z) acc = v_add(acc, v_load_n(a->z + q, n));
+                v_store_n(a->y + q, vm_act(acc, a->act.kind, va, vb), n);
+            }
+        }
+    }
+}
+
+/* Rows [oh0, oh1): pairs of vectors whose taps all lie inside the row take
+ * plain loads, the others (borders, the tail) go one at a time with masked
+ * loads where needed. */
+KL_INL void cd_rows(const kl_direct_args *a, const size_t KW, const size_t S) {
+    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
+    ptrdiff_t W = (ptrdiff_t)a->W, PL = (ptrdiff_t)a->PL;
+    for (size_t oh = a->oh0; oh < a->oh1; oh++) {
+        size_t ow = 0;
+        while (ow + VL <= a->OW) {
+            ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;
+            if (c0 >= 0 && ow + 2 * VL <= a->OW && c0 + (ptrdiff_t)((2 * VL - 1) * S + KW) <= W) {
+                cd_vec(a, oh, ow, 2, VL, KW, S, 0, va, vb);
+                ow += 2 * VL;
+            } else {
+                if (c0 >= 0 && c0 + (ptrdiff_t)((VL - 1) * S + KW) <= W)
+                    cd_vec(a, oh, ow, 1, VL, KW, S, 0, va, vb);
+                else
+                    cd_vec(a, oh, ow, 1, VL, KW, S, 1, va, vb);
+                ow += VL;
+            }
+        }
+        if (ow < a->OW) cd_vec(a, oh, ow, 1, a->OW - ow, KW, S, 1, va, vb);
+    }
+}
+
+void KL_SIMD_FN(conv_direct)(const kl_direct_args *a) {
+    /* kl_conv2d_supports(KL_CONV_DIRECT): KW <= 7, S 1 or 2 */
+    if (a->S == 1) {
+        switch (a->KW) {
+        case 3: cd_rows(a, 3, 1); break;
+        case 5: cd_rows(a, 5, 1); break;
+        case 7: cd_rows(a, 7, 1); break;
+        default: cd_rows(a, a->KW, 1); break;
+        }
+    } else {
+        switch (a->KW) {
+        case 3: cd_rows(a, 3, 2); break;
+        case 5: cd_rows(a, 5, 2); break;
+        case 7: cd_rows(a, 7, 2); break;
+        default: cd_rows(a, a->KW, 2); break;
+        }
+    }
 }
 
 /* ---- Winograd F(4x4, 3x3) transforms, 16 tiles per call --------------------- */

@@ -121,6 +121,23 @@ typedef struct kl_im2row_out {
     kl_act act;
 } kl_im2row_out;
 
+/* Direct convolution (conv.direct) of one image for output rows
+ * [oh0, oh1) and every output channel: few input channels (the stems,
+ * C*KH*KW small), group 1, dilation 1, stride S (1 or 2) both ways.
+ * w: the weights packed in blocks of KL_DIRECT_MB output channels,
+ * [M_pad/MB][C*KH*KW][MB] (channels past M zero); bias [M_pad] (zeros when
+ * the layer has none).  y = act(conv(x) + bias + z), z may be NULL or y. */
+#define KL_DIRECT_MB 8
+typedef struct kl_direct_args {
+    const float *x; /* [C][H][W] */
+    const float *w, *bias;
+    const float *z; /* [M][OH][OW] or NULL */
+    float *y;       /* [M][OH][OW] */
+    size_t C, H, W, M, KH, KW, S, PT, PL, OH, OW;
+    size_t oh0, oh1;
+    kl_act act;
+} kl_direct_args;
+
 typedef struct kl_x86_ops {
     kl_isa isa;
     size_t nr; /* columns one sgemm micro-kernel call covers (multiple of 16) */
@@ -132,6 +149,7 @@ typedef struct kl_x86_ops {
     double (*fma_loop)(long iters); /* runs iters x (FMA block); returns flops done */
     void (*im2col)(const kl_im2col_args *a);
     void (*im2row_out)(const kl_im2row_out *a);
+    void (*conv_direct)(const kl_direct_args *a);
 } kl_x86_ops;
 
 /* The table of level `isa` (resolved: AUTO -> active, capped at best). */
@@ -146,6 +164,7 @@ void kl_x86_generic_wino_in(const kl_wino_in *a);
 void kl_x86_generic_wino_out(const kl_wino_out *a);
 void kl_x86_generic_im2col(const kl_im2col_args *a);
 void kl_x86_generic_im2row_out(const kl_im2row_out *a);
+void kl_x86_generic_conv_direct(const kl_direct_args *a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define KL_X86_DECLARE(isa)                                                                              \
@@ -157,7 +176,8 @@ void kl_x86_generic_im2row_out(const kl_im2row_out *a);
     void kl_x86_##isa##_wino_out(const kl_wino_out *a);                                                  \
     double kl_x86_##isa##_fma_loop(long iters);                                                          \
     void kl_x86_##isa##_im2col(const kl_im2col_args *a);                                                \
-    void kl_x86_##isa##_im2row_out(const kl_im2row_out *a);
+    void kl_x86_##isa##_im2row_out(const kl_im2row_out *a);                                             \
+    void kl_x86_##isa##_conv_direct(const kl_direct_args *a);
 KL_X86_DECLARE(avx2)
 KL_X86_DECLARE(avx512)
 #undef KL_X86_DECLARE

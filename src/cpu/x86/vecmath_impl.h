@@ -40,17 +40,22 @@ KL_INL V vm_sigmoid(V x) {
     V one = v_set1(1.0f);
     V nx = v_or(x, v_set1(-0.0f)); /* -|x| */
 #if defined(KL_SIMD_AVX512)
-    V t = v_max(v_set1(-103.972084f), nx);
-    V n = v_round(v_mul(t, v_set1(1.44269504088896341f)));
-    V r = v_fnma(n, v_set1(0.693359375f), t);
-    r = v_fnma(n, v_set1(-2.12194440e-4f), r);
-    V p = v_set1(1.9875691500e-4f);
-    p = v_fma(p, r, v_set1(1.3981999507e-3f));
-    p = v_fma(p, r, v_set1(8.3334519073e-3f));
-    p = v_fma(p, r, v_set1(4.1665795894e-2f));
-    p = v_fma(p, r, v_set1(1.6666665459e-1f));
-    p = v_fma(p, r, v_set1(5.0000001201e-1f));
-    p = v_fma(p, v_mul(r, r), v_add(r, one));
+    /* e = 2^t, t = -|x| log2(e) (|x| capped at 103.97: e rounds to 0 from
+     * there on) as t_hi + t_lo, the product's rounding error by an fms;
+     * t = n + r, r in [-1/2, 1/2]; 2^r by a degree-5 fit (relative error
+     * 1.6e-7; vm_exp's Cephes form costs two FMAs and a multiply more),
+     * scaled by 2^n with scalef */
+    V nc = v_max(v_set1(-103.972084f), nx);
+    V th = v_mul(nc, v_set1(1.44269504088896341f));
+    V tl = v_fms(nc, v_set1(1.44269504088896341f), th);
+    V n = v_round(th);
+    V r = v_add(v_sub(th, n), tl);
+    V p = v_set1(1.3276442e-3f);
+    p = v_fma(p, r, v_set1(9.6755419e-3f));
+    p = v_fma(p, r, v_set1(5.5507135e-2f));
+    p = v_fma(p, r, v_set1(2.4022120e-1f));
+    p = v_fma(p, r, v_set1(6.9314694e-1f));
+    p = v_fma(p, r, v_set1(1.0000001f));
     V e = _mm512_scalef_ps(p, n);
     V d = v_add(one, e);
     V q = _mm512_rcp14_ps(d);
