@@ -385,6 +385,88 @@ void KL_SIMD_FN(wino_out)(const kl_wino_out *a) {
     }
 }
 
+/* ---- Winograd F(2x2, 3x3): 4x4 input tiles at stride 2, 2x2 outputs ---- */
+
+#define WINO2_BT(d0, d1, d2, d3, r)                                                \
+    do {                                                                           \
+        r[0] = v_sub(d0, d2);                                                      \
+        r[1] = v_add(d1, d2);                                                      \
+        r[2] = v_sub(d2, d1);                                                      \
+        r[3] = v_sub(d1, d3);                                                      \
+    } while (0)
+
+void KL_SIMD_FN(wino2_in)(const kl_wino_in *a) {
+    float buf[16][16] __attribute__((aligned(64)));
+    for (size_t l = 0; l < 16; l++) {
+        if (l >= a->nt) {
+            for (int k = 0; k < 16; k++) buf[k][l] = 0.0f;
+            continue;
+        }
+        size_t tg = a->t0 + l, t = tg % a->T, th = t / a->TW, tw = t % a->TW;
+        const float *x = a->x + (tg / a->T) * a->xstride;
+        ptrdiff_t r0 = (ptrdiff_t)(th * 2) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(tw * 2) - (ptrdiff_t)a->PL;
+        if (r0 >= 0 && c0 >= 0 && r0 + 4 <= (ptrdiff_t)a->H && c0 + 4 <= (ptrdiff_t)a->W) {
+            const float *row = x + r0 * (ptrdiff_t)a->W + c0;
+            for (int i = 0; i < 4; i++, row += a->W)
+                for (int j = 0; j < 4; j++) buf[i * 4 + j][l] = row[j];
+        } else {
+            for (int i = 0; i < 4; i++) {
+                ptrdiff_t r = r0 + i;
+                for (int j = 0; j < 4; j++) {
+                    ptrdiff_t c = c0 + j;
+                    buf[i * 4 + j][l] = (r >= 0 && c >= 0 && r < (ptrdiff_t)a->H && c < (ptrdiff_t)a->W)
+                                            ? x[r * (ptrdiff_t)a->W + c]
+                                            : 0.0f;
+                }
+            }
+        }
+    }
+    for (size_t h = 0; h < 16; h += VL) {
+        V t[4][4], r[4];
+        for (int j = 0; j < 4; j++) {
+            WINO2_BT(v_load(&buf[j][h]), v_load(&buf[4 + j][h]), v_load(&buf[8 + j][h]), v_load(&buf[12 + j][h]), r);
+            for (int i = 0; i < 4; i++) t[i][j] = r[i];
+        }
+        for (int i = 0; i < 4; i++) {
+            WINO2_BT(t[i][0], t[i][1], t[i][2], t[i][3], r);
+            for (int j = 0; j < 4; j++) v_store(a->dst + (size_t)(i * 4 + j) * a->xs + h, r[j]);
+        }
+    }
+}
+
+void KL_SIMD_FN(wino2_out)(const kl_wino2_out *a) {
+    for (size_t l = 0; l < a->nt; l++) {
+        size_t tt = a->t0 + l, th = tt / a->TW, tw = tt % a->TW;
+        size_t oh0 = th * 2, ow0 = tw * 2;
+        bool r1 = oh0 + 1 < a->OH, c1 = ow0 + 1 < a->OW;
+        float *o00 = a->o + (oh0 * a->OW + ow0) * a->ldo, *o10 = r1 ? o00 + a->OW * a->ldo : o00;
+        const float *c = a->c + l * a->ldc;
+        for (size_t m = 0; m < a->mc; m += VL) {
+            size_t n = a->mc - m < VL ? a->mc - m : VL;
+            V mm[16];
+            for (int k = 0; k < 16; k++) mm[k] = n == VL ? v_load(c + (size_t)k * a->xs + m) : v_load_n(c + (size_t)k * a->xs + m, n);
+            V s0[4], s1[4];
+            for (int j = 0; j < 4; j++) {
+                s0[j] = v_add(v_add(mm[j], mm[4 + j]), mm[8 + j]);
+                s1[j] = v_sub(v_sub(mm[4 + j], mm[8 + j]), mm[12 + j]);
+            }
+            V b = a->bias ? (n == VL ? v_load(a->bias + m) : v_load_n(a->bias + m, n)) : v_zero();
+            V y00 = v_add(v_add(v_add(s0[0], s0[1]), s0[2]), b), y01 = v_add(v_sub(v_sub(s0[1], s0[2]), s0[3]), b);
+            V y10 = v_add(v_add(v_add(s1[0], s1[1]), s1[2]), b), y11 = v_add(v_sub(v_sub(s1[1], s1[2]), s1[3]), b);
+            if (n == VL) {
+                v_store(o00 + m, y00);
+                if (c1) v_store(o00 + a->ldo + m, y01);
+                if (r1) v_store(o10 + m, y10);
+                if (r1 && c1) v_store(o10 + a->ldo + m, y11);
+            } else {
+                v_store_n(o00 + m, y00, n);
+                if (c1) v_store_n(o00 + a->ldo + m, y01, n);
+                if (r1) v_store_n(o10 + m, y10, n);
+                if (r1 && c1) v_store_n(o10 + a->ldo + m, y11, n);
+            }
+        }
+    }
+}
 
 /* ---- im2col packing (kl_im2col_args, kernels.h) ------------------------------ */
 

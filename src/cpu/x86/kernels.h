@@ -93,6 +93,19 @@ typedef struct kl_wino_out {
     size_t OH, OW, TW, t0, nt;
     kl_act act;
 } kl_wino_out;
+/* F(2x2, 3x3) output transform of conv.winograd2, whose products are
+ * transposed (tiles are the GEMM's rows, channels its columns): for tiles
+ * l < nt (tile t0 + l of one image, TW per row) and channels m < mc,
+ * the 16 products at c[xi*xs + l*ldc + m] give the 2x2 outputs
+ * o[(oh*OW + ow)*ldo + m] = A^T M A + bias[m] (bias may be NULL); outputs
+ * outside OH x OW are not written. */
+typedef struct kl_wino2_out {
+    const float *c;
+    size_t xs, ldc;
+    const float *bias;
+    float *o;
+    size_t ldo, OH, OW, TW, t0, nt, mc;
+} kl_wino2_out;
 
 /* im2col rows [k0, k0+ks) (k = c*KH*KW + kh*KW + kw) for output pixels
  * [p0, p0+np) (row-major in OH x OW, OW columns) of one image and group,
@@ -129,6 +142,8 @@ typedef struct kl_x86_ops {
     kl_dwconv_fn dwconv;
     void (*wino_in)(const kl_wino_in *a);
     void (*wino_out)(const kl_wino_out *a);
+    void (*wino2_in)(const kl_wino_in *a);   /* F(2x2, 3x3): 4x4 input tiles at stride 2 */
+    void (*wino2_out)(const kl_wino2_out *a); /* 16 products -> 2x2 outputs, vectors over channels */
     double (*fma_loop)(long iters); /* runs iters x (FMA block); returns flops done */
     void (*im2col)(const kl_im2col_args *a);
     void (*im2row_out)(const kl_im2row_out *a);
@@ -144,6 +159,8 @@ void kl_x86_generic_vec_act(kl_act act, float *x, size_t n);
 void kl_x86_generic_dwconv(const kl_dw_args *d);
 void kl_x86_generic_wino_in(const kl_wino_in *a);
 void kl_x86_generic_wino_out(const kl_wino_out *a);
+void kl_x86_generic_wino2_in(const kl_wino_in *a);
+void kl_x86_generic_wino2_out(const kl_wino2_out *a);
 void kl_x86_generic_im2col(const kl_im2col_args *a);
 void kl_x86_generic_im2row_out(const kl_im2row_out *a);
 
@@ -155,6 +172,8 @@ void kl_x86_generic_im2row_out(const kl_im2row_out *a);
     void kl_x86_##isa##_dwconv(const kl_dw_args *d);                                                     \
     void kl_x86_##isa##_wino_in(const kl_wino_in *a);                                                    \
     void kl_x86_##isa##_wino_out(const kl_wino_out *a);                                                  \
+    void kl_x86_##isa##_wino2_in(const kl_wino_in *a);                                                   \
+    void kl_x86_##isa##_wino2_out(const kl_wino2_out *a);                                                \
     double kl_x86_##isa##_fma_loop(long iters);                                                          \
     void kl_x86_##isa##_im2col(const kl_im2col_args *a);                                                \
     void kl_x86_##isa##_im2row_out(const kl_im2row_out *a);
