@@ -35,7 +35,7 @@ struct kl_conv2d_plan {
     size_t wm, wa, nxi; /* winograd: output tile (4 or 2), input tile (wm + 2), wa*wa products */
 };
 
-static bool is_wino(kl_conv_algo a) { return a == KL_CONV_WINOGRAD || a == KL_CONV_WINOGRAD2; }
+static bool is_wino(kl_conv_algo a) { return a == KL_CONV_WINOGRAD || a == KL_CONV_WINOGRAD2 || a == KL_CONV_WINOGRAD4T; }
 
 /* F(4x4, 3x3) weight transform G g G^T (Lavin & Gray), in double. */
 static const double WG[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -55,6 +55,7 @@ const char *kl_conv_algo_name(kl_conv_algo algo) {
     case KL_CONV_WINOGRAD: return "conv.winograd";
     case KL_CONV_IM2ROW: return "conv.im2row";
     case KL_CONV_WINOGRAD2: return "conv.winograd2";
+    case KL_CONV_WINOGRAD4T: return "conv.winograd4t";
     default: return "conv.?";
     }
 }
@@ -118,6 +119,7 @@ bool kl_conv2d_supports(const kl_conv2d_desc *din, kl_conv_algo algo) {
     case KL_CONV_DEPTHWISE: return d.group == d.C && d.M == d.C;
     case KL_CONV_WINOGRAD:
     case KL_CONV_WINOGRAD2:
+    case KL_CONV_WINOGRAD4T:
         return d.KH == 3 && d.KW == 3 && d.stride_h == 1 && d.stride_w == 1 && d.dil_h == 1 && d.dil_w == 1;
     default: return false;
     }
@@ -140,6 +142,14 @@ bool kl_conv2d_winograd2_pays(const kl_conv2d_desc *din) {
     return KL_MAX(d.N, (size_t)1) * ((OH + 1) / 2) * ((OW + 1) / 2) >= 16;
 }
 
+bool kl_conv2d_winograd4t_pays(const kl_conv2d_desc *din) {
+    kl_conv2d_desc d = normalize(din);
+    if (!kl_conv2d_winograd_pays(&d) || d.C / d.group < 32 || d.M / d.group < 32) return false;
+    size_t OH = d.H + d.pad_top + d.pad_bottom - 2, OW = d.W + d.pad_left + d.pad_right - 2;
+    size_t T = ((OH + 3) / 4) * ((OW + 3) / 4);
+    return T >= 32 && T < 128;
+}
+
 bool kl_conv2d_im2row_pays(const kl_conv2d_desc *din) {
     kl_conv2d_desc d = normalize(din);
     size_t OH, OW;
@@ -159,6 +169,7 @@ bool kl_conv2d_im2row_pays(const kl_conv2d_desc *din) {
 /* The shape rule of the AUTO choice. */
 static kl_conv_algo choose(const kl_conv2d_desc *d) {
     if (kl_conv2d_supports(d, KL_CONV_DEPTHWISE) && d->C > 1) return KL_CONV_DEPTHWISE;
+    if (kl_conv2d_winograd4t_pays(d)) return KL_CONV_WINOGRAD4T;
     if (kl_conv2d_winograd_pays(d)) return KL_CONV_WINOGRAD;
     if (kl_conv2d_winograd2_pays(d)) return KL_CONV_WINOGRAD2;
     if (kl_conv2d_im2row_pays(d)) return KL_CONV_IM2ROW;
@@ -194,8 +205,8 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
         if (!p->wpack) goto fail;
         memcpy(p->wpack, W, p->wpack_floats * sizeof(float));
     } else if (is_wino(algo)) {
-        size_t wm = algo == KL_CONV_WINOGRAD ? 4 : 2, wa = wm + 2, nxi = wa * wa;
-        const double *G = algo == KL_CONV_WINOGRAD ? &WG[0][0] : &WG2[0][0];
+        size_t wm = algo == KL_CONV_WINOGRAD2 ? 2 : 4, wa = wm + 2, nxi = wa * wa;
+        const double *G = algo == KL_CONV_WINOGRAD2 ? &WG2[0][0] : &WG[0][0];
         p->wm = wm, p->wa = wa, p->nxi = nxi;
         p->TH = (OH + wm - 1) / wm, p->TW = (OW + wm - 1) / wm;
         /* tiles per block: one GEMM per xi works on Cg x tb and Mg x tb
@@ -203,10 +214,10 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
          * workspace (6 MiB); larger blocks stream the transformed weights
          * (4x the direct ones) fewer times */
         size_t T = d.N * p->TH * p->TW;
-        if (algo == KL_CONV_WINOGRAD2) T = p->TH * p->TW; /* blocks stay within an image */
+        if (algo != KL_CONV_WINOGRAD) T = p->TH * p->TW; /* blocks stay within an image */
         size_t budget = (size_t)6 * 1024 * 1024 / (nxi * (p->Cg + p->Mg) * sizeof(float));
         p->tb = KL_MIN(KL_MIN(round_up(T, NP), (size_t)256), KL_MAX((size_t)NP, budget / NP * NP));
-        if (algo == KL_CONV_WINOGRAD2) /* tiles are the A side: blocks of 6-row panels */
+        if (algo != KL_CONV_WINOGRAD) /* tiles are the A side: blocks of 6-row panels */
             p->tb = KL_MIN(round_up(T, MR), (size_t)96);
         /* F(4x4): U_xi (Mg x Cg) packed as A; F(2x2): U_xi^T (Cg x Mg) packed as B */
         size_t per_xi = algo == KL_CONV_WINOGRAD ? round_up(p->Mg, MR) * p->Cg : round_up(p->Mg, NP) * p->Cg;
@@ -317,8 +328,8 @@ static size_t ws_per_thread(const kl_conv2d_plan *p) {
         return HP * WP * sizeof(float) + 64;
     }
     if (p->algo == KL_CONV_WINOGRAD) return p->nxi * (p->Cg + p->Mg) * p->tb * sizeof(float) + 128;
-    if (p->algo == KL_CONV_WINOGRAD2) /* V^T panels, C^T per product, the pixel-major output */
-        return (16 * p->tb * (p->Cg + round_up(p->Mg, NP)) + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) +
+    if (is_wino(p->algo)) /* transposed: V^T panels, C^T per product, the pixel-major output */
+        return (p->nxi * p->tb * (p->Cg + round_up(p->Mg, NP)) + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) +
                128;
     if (p->algo == KL_CONV_IM2ROW) /* A slice of all pixels + the transposed output */
         return (round_up(p->OH * p->OW, MR) * KS + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) + 128;
@@ -650,7 +661,8 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
     }
 }
 
-/* F(2x2) Task: items are (image, group, chunk of output channels), as for
+/* Transposed Winograd (conv.winograd2 F(2x2), conv.winograd4t F(4x4))
+ * task: items are (image, group, chunk of output channels), as for
  * im2row.  Per block of tiles of the image: the input transform (16 tiles at
  * a time) is repacked into 6-tile A panels per product, the 16 GEMMs give
  * C^T (tiles x channels) against the weights' B panels, and the output
@@ -663,10 +675,13 @@ static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
     const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
     float *A = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
     size_t tbp = p->tb, ldc_max = round_up(p->Mg, NP);
-    float *CT = A + 16 * tbp * p->Cg, *O = CT + 16 * tbp * ldc_max;
+    size_t nxi = p->nxi;
+    float *CT = A + nxi * tbp * p->Cg, *O = CT + nxi * tbp * ldc_max;
+    void (*win)(const kl_wino_in *) = p->wm == 4 ? ops->wino_in : ops->wino2_in;
+    void (*wout)(const kl_wino2_out *) = p->wm == 4 ? ops->wino4t_out : ops->wino2_out;
     size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW;
     size_t per_xi = round_up(p->Mg, NP) * p->Cg, xsa = tbp * p->Cg;
-    float tbuf[16 * 16] __attribute__((aligned(64)));
+    float tbuf[36 * 16] __attribute__((aligned(64)));
     kl_act none = {KL_ACT_NONE, 0, 0};
     for (size_t it = b; it < e; it++) {
         size_t mc = it % r->mchunks, rest = it / r->mchunks;
@@ -676,7 +691,7 @@ static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
         size_t mcols = KL_MIN(r->mchunk_rows, p->Mg - m0), ldc = round_up(mcols, NP);
         const float *x = r->X + (n * d->C + g * p->Cg) * HW;
         size_t ch0 = g * p->Mg + m0;
-        const float *wg = p->wpack + g * 16 * per_xi + (m0 / NP) * p->a_ps;
+        const float *wg = p->wpack + g * nxi * per_xi + (m0 / NP) * p->a_ps;
         for (size_t t0 = 0; t0 < T; t0 += tbp) {
             size_t nt = KL_MIN(tbp, T - t0), ntp = round_up(nt, MR);
             kl_wino_in wi = {NULL, 0, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, tbuf, 16};
@@ -685,10 +700,10 @@ static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
                     wi.x = x + c * HW;
                     wi.t0 = t0 + t;
                     wi.nt = t < nt ? KL_MIN((size_t)16, nt - t) : 0;
-                    ops->wino2_in(&wi);
+                    win(&wi);
                     /* lanes (tiles) t+l to panel (t+l)/MR, row (t+l)%MR of channel c */
                     size_t nl = KL_MIN((size_t)16, ntp - t);
-                    for (size_t xi = 0; xi < 16; xi++) {
+                    for (size_t xi = 0; xi < nxi; xi++) {
                         float *ax = A + xi * xsa + c * MR;
                         for (size_t l = 0; l < nl; l++) {
                             size_t q = t + l;
@@ -696,7 +711,7 @@ static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
                         }
                     }
                 }
-            for (size_t xi = 0; xi < 16; xi++) {
+            for (size_t xi = 0; xi < nxi; xi++) {
                 const float *wx = wg + xi * per_xi;
                 for (size_t j = 0; j < mcols; j += 64) {
                     size_t nc = KL_MIN((size_t)64, mcols - j);
@@ -706,7 +721,7 @@ static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
                     size_t pfp = nt > MR ? KL_MIN((size_t)4, (nt - 1) / MR) : 0;
                     if (j + 64 < mcols)
                         pk.pf_b = wx + ((j + 64) / NP) * p->a_ps;
-                    else if (xi + 1 < 16)
+                    else if (xi + 1 < nxi)
                         pk.pf_b = wx + per_xi;
                     pk.pf_ps = p->a_ps;
                     pk.pf_panels = pk.pf_b ? pfp : 0;
@@ -716,7 +731,7 @@ static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
             }
             kl_wino2_out wo = {CT, tbp * ldc, ldc, p->bias ? p->bias + ch0 : NULL, O, ldc, p->OH, p->OW, p->TW, t0,
                                nt, mcols};
-            ops->wino2_out(&wo);
+            wout(&wo);
         }
         kl_im2row_out wo = {O, ldc, OHW, mcols, r->Z ? r->Z + (n * d->M + ch0) * OHW : NULL,
                             r->Y + (n * d->M + ch0) * OHW, OHW, d->act};
@@ -816,6 +831,24 @@ void kl_x86_generic_wino2_in(const kl_wino_in *a) {
         for (int j = 0; j < 4; j++) wino2_bt(dd + j, 4, t + j, 4);
         for (int i = 0; i < 4; i++) wino2_bt(t + i * 4, 1, v + i * 4, 1);
         for (int k = 0; k < 16; k++) a->dst[(size_t)k * a->xs + l] = l < a->nt ? v[k] : 0.0f;
+    }
+}
+
+void kl_x86_generic_wino4t_out(const kl_wino2_out *a) {
+    for (size_t l = 0; l < a->nt; l++) {
+        size_t tt = a->t0 + l, th = tt / a->TW, tw = tt % a->TW;
+        for (size_t m = 0; m < a->mc; m++) {
+            float mm[36], s[24], o[16];
+            for (int k = 0; k < 36; k++) mm[k] = a->c[(size_t)k * a->xs + l * a->ldc + m];
+            for (int j = 0; j < 6; j++) wino_at(mm + j, 6, s + j, 6);
+            for (int i = 0; i < 4; i++) wino_at(s + i * 6, 1, o + i * 4, 1);
+            for (size_t i = 0; i < 4; i++)
+                for (size_t j = 0; j < 4; j++) {
+                    size_t oh = th * 4 + i, ow = tw * 4 + j;
+                    if (oh < a->OH && ow < a->OW)
+                        a->o[(oh * a->OW + ow) * a->ldo + m] = o[i * 4 + j] + (a->bias ? a->bias[m] : 0.0f);
+                }
+        }
     }
 }
 
@@ -934,7 +967,7 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
     }
     conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, 0, Z != NULL && Z == Y, N};
     size_t OHW = p->OH * p->OW;
-    if (p->algo == KL_CONV_IM2ROW || p->algo == KL_CONV_WINOGRAD2) {
+    if (p->algo == KL_CONV_IM2ROW || p->algo == KL_CONV_WINOGRAD2 || p->algo == KL_CONV_WINOGRAD4T) {
         /* items (image, group, chunk of 16-column panels of channels) */
         size_t base = N * d->group, panels = (p->Mg + NP - 1) / NP;
         if (base < (size_t)t) r.mchunks = KL_MIN(panels, ((size_t)t + base - 1) / base);

@@ -468,6 +468,42 @@ void KL_SIMD_FN(wino2_out)(const kl_wino2_out *a) {
     }
 }
 
+void KL_SIMD_FN(wino4t_out)(const kl_wino2_out *a) {
+    for (size_t l = 0; l < a->nt; l++) {
+        size_t tt = a->t0 + l, th = tt / a->TW, tw = tt % a->TW;
+        size_t oh0 = th * 4, ow0 = tw * 4;
+        size_t nr = a->OH - oh0 < 4 ? a->OH - oh0 : 4, nc = a->OW - ow0 < 4 ? a->OW - ow0 : 4;
+        float *o0 = a->o + (oh0 * a->OW + ow0) * a->ldo;
+        const float *c = a->c + l * a->ldc;
+        for (size_t m = 0; m < a->mc; m += VL) {
+            size_t n = a->mc - m < VL ? a->mc - m : VL;
+            V s[4][6], o[4];
+            for (int j = 0; j < 6; j++) {
+                const float *p = c + (size_t)j * a->xs + m;
+                size_t x6 = 6 * a->xs;
+                if (n == VL)
+                    WINO_AT(v_load(p), v_load(p + x6), v_load(p + 2 * x6), v_load(p + 3 * x6), v_load(p + 4 * x6),
+                            v_load(p + 5 * x6), o);
+                else
+                    WINO_AT(v_load_n(p, n), v_load_n(p + x6, n), v_load_n(p + 2 * x6, n), v_load_n(p + 3 * x6, n),
+                            v_load_n(p + 4 * x6, n), v_load_n(p + 5 * x6, n), o);
+                for (int i = 0; i < 4; i++) s[i][j] = o[i];
+            }
+            V b = a->bias ? (n == VL ? v_load(a->bias + m) : v_load_n(a->bias + m, n)) : v_zero();
+            for (size_t i = 0; i < nr; i++) {
+                WINO_AT(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], o);
+                float *y = o0 + i * a->OW * a->ldo + m;
+                for (size_t j = 0; j < nc; j++) {
+                    if (n == VL)
+                        v_store(y + j * a->ldo, v_add(o[j], b));
+                    else
+                        v_store_n(y + j * a->ldo, v_add(o[j], b), n);
+                }
+            }
+        }
+    }
+}
+
 /* ---- im2col packing (kl_im2col_args, kernels.h) ------------------------------ */
 
 /* A panel of 16 output pixels is cut into segments, the runs of pixels in

@@ -93,12 +93,12 @@ typedef struct kl_wino_out {
     size_t OH, OW, TW, t0, nt;
     kl_act act;
 } kl_wino_out;
-/* F(2x2, 3x3) output transform of conv.winograd2, whose products are
- * transposed (tiles are the GEMM's rows, channels its columns): for tiles
- * l < nt (tile t0 + l of one image, TW per row) and channels m < mc,
- * the 16 products at c[xi*xs + l*ldc + m] give the 2x2 outputs
- * o[(oh*OW + ow)*ldo + m] = A^T M A + bias[m] (bias may be NULL); outputs
- * outside OH x OW are not written. */
+/* Output transform of conv.winograd2 (F(2x2)) and conv.winograd4t (F(4x4)),
+ * whose products are transposed (tiles are the GEMM's rows, channels its
+ * columns): for tiles l < nt (tile t0 + l of one image, TW per row) and
+ * channels m < mc, the 16 (36) products at c[xi*xs + l*ldc + m] give the
+ * 2x2 (4x4) outputs o[(oh*OW + ow)*ldo + m] = A^T M A + bias[m] (bias may
+ * be NULL); outputs outside OH x OW are not written. */
 typedef struct kl_wino2_out {
     const float *c;
     size_t xs, ldc;
@@ -144,6 +144,7 @@ typedef struct kl_x86_ops {
     void (*wino_out)(const kl_wino_out *a);
     void (*wino2_in)(const kl_wino_in *a);   /* F(2x2, 3x3): 4x4 input tiles at stride 2 */
     void (*wino2_out)(const kl_wino2_out *a); /* 16 products -> 2x2 outputs, vectors over channels */
+    void (*wino4t_out)(const kl_wino2_out *a); /* 36 products -> 4x4 outputs, vectors over channels */
     double (*fma_loop)(long iters); /* runs iters x (FMA block); returns flops done */
     void (*im2col)(const kl_im2col_args *a);
     void (*im2row_out)(const kl_im2row_out *a);
@@ -161,6 +162,7 @@ void kl_x86_generic_wino_in(const kl_wino_in *a);
 void kl_x86_generic_wino_out(const kl_wino_out *a);
 void kl_x86_generic_wino2_in(const kl_wino_in *a);
 void kl_x86_generic_wino2_out(const kl_wino2_out *a);
+void kl_x86_generic_wino4t_out(const kl_wino2_out *a);
 void kl_x86_generic_im2col(const kl_im2col_args *a);
 void kl_x86_generic_im2row_out(const kl_im2row_out *a);
 
@@ -174,6 +176,7 @@ void kl_x86_generic_im2row_out(const kl_im2row_out *a);
     void kl_x86_##isa##_wino_out(const kl_wino_out *a);                                                  \
     void kl_x86_##isa##_wino2_in(const kl_wino_in *a);                                                   \
     void kl_x86_##isa##_wino2_out(const kl_wino2_out *a);                                                \
+    void kl_x86_##isa##_wino4t_out(const kl_wino2_out *a);                                               \
     double kl_x86_##isa##_fma_loop(long iters);                                                          \
     void kl_x86_##isa##_im2col(const kl_im2col_args *a);                                                \
     void kl_x86_##isa##_im2row_out(const kl_im2row_out *a);
