@@ -19,6 +19,11 @@
 #define NP KL_SGEMM_NP
 #define KS 320 /* most im2col rows per slice (= the GEMM's KC); slices are evened out */
 #define NT 256 /* output pixels per tile (multiple of 16) */
+/* Winograd: floats added to the stride between the transformed planes of
+ * two products (one cache line).  Plain strides were multiples of 4 KiB
+ * (64 channels x 208 tiles, 128 x 64, 256 x 16, ...), so the transforms'
+ * 36 loads or stores per vector of tiles all fell in one L1 set. */
+#define WSKEW 16
 
 struct kl_conv2d_plan {
     kl_conv2d_desc d; /* normalized: no zero group/stride/dilation */
@@ -327,9 +332,9 @@ static size_t ws_per_thread(const kl_conv2d_plan *p) {
         dw_padded_dims(p, &HP, &WP);
         return HP * WP * sizeof(float) + 64;
     }
-    if (p->algo == KL_CONV_WINOGRAD) return p->nxi * (p->Cg + p->Mg) * p->tb * sizeof(float) + 128;
+    if (p->algo == KL_CONV_WINOGRAD) return p->nxi * ((p->Cg + p->Mg) * p->tb + 2 * WSKEW) * sizeof(float) + 128;
     if (is_wino(p->algo)) /* transposed: V^T panels, C^T per product, the pixel-major output */
-        return (p->nxi * p->tb * (p->Cg + round_up(p->Mg, NP)) + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) +
+        return (p->nxi * (p->tb * (p->Cg + round_up(p->Mg, NP)) + 2 * WSKEW) + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) +
                128;
     if (p->algo == KL_CONV_IM2ROW) /* A slice of all pixels + the transposed output */
         return (round_up(p->OH * p->OW, MR) * KS + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) + 128;
@@ -617,7 +622,7 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
     const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
     float *V = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
     size_t nxi = p->nxi;
-    float *Cb = V + nxi * p->Cg * p->tb;
+    float *Cb = V + nxi * (p->Cg * p->tb + WSKEW);
     size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW, tb = r->tb;
     size_t per_xi = round_up(p->Mg, MR) * p->Cg;
     kl_act none = {KL_ACT_NONE, 0, 0};
@@ -630,7 +635,8 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
         size_t mrows = KL_MIN(r->mchunk_rows, p->Mg - m0);
         size_t t0 = blk * tb, nblk = KL_MIN(tb, TT - t0);
         const float *x = r->X + g * p->Cg * HW;
-        kl_wino_in wi = {NULL, d->C * HW, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, p->Cg * tb};
+        size_t xsv = p->Cg * tb + WSKEW, xsc = mrows * tb + WSKEW;
+        kl_wino_in wi = {NULL, d->C * HW, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, xsv};
         for (size_t c = 0; c < p->Cg; c++)
             for (size_t t = 0; t < nblk; t += NP) {
                 wi.x = x + c * HW;
@@ -641,11 +647,11 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
             }
         for (size_t xi = 0; xi < nxi; xi++) {
             kl_gemm_packed pk = {p->wpack + (g * nxi + xi) * per_xi + (m0 / MR) * p->a_ps, p->a_ps,
-                                 V + xi * p->Cg * tb, p->Cg * NP, 0};
-            kl_sgemm_packed_run(p->isa, mrows, nblk, p->Cg, &pk, Cb + xi * mrows * tb, tb, 1.0f, 0.0f, NULL, NULL,
+                                 V + xi * xsv, p->Cg * NP, 0};
+            kl_sgemm_packed_run(p->isa, mrows, nblk, p->Cg, &pk, Cb + xi * xsc, tb, 1.0f, 0.0f, NULL, NULL,
                                 NULL, 0, none);
         }
-        kl_wino_out wo = {NULL, mrows * tb, 0, NULL, NULL, d->M * OHW, T, p->OH, p->OW, p->TW, 0, 0, d->act};
+        kl_wino_out wo = {NULL, xsc, 0, NULL, NULL, d->M * OHW, T, p->OH, p->OW, p->TW, 0, 0, d->act};
         for (size_t m = 0; m < mrows; m++) {
             size_t ch = g * p->Mg + m0 + m;
             wo.bias = p->bias ? p->bias[ch] : 0.0f;
@@ -676,11 +682,11 @@ static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
     float *A = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
     size_t tbp = p->tb, ldc_max = round_up(p->Mg, NP);
     size_t nxi = p->nxi;
-    float *CT = A + nxi * tbp * p->Cg, *O = CT + nxi * tbp * ldc_max;
+    float *CT = A + nxi * (tbp * p->Cg + WSKEW), *O = CT + nxi * (tbp * ldc_max + WSKEW);
     void (*win)(const kl_wino_in *) = p->wm == 4 ? ops->wino_in : ops->wino2_in;
     void (*wout)(const kl_wino2_out *) = p->wm == 4 ? ops->wino4t_out : ops->wino2_out;
     size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW;
-    size_t per_xi = round_up(p->Mg, NP) * p->Cg, xsa = tbp * p->Cg;
+    size_t per_xi = round_up(p->Mg, NP) * p->Cg, xsa = tbp * p->Cg + WSKEW;
     float tbuf[36 * 16] __attribute__((aligned(64)));
     kl_act none = {KL_ACT_NONE, 0, 0};
     for (size_t it = b; it < e; it++) {
@@ -725,11 +731,11 @@ static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
                         pk.pf_b = wx + per_xi;
                     pk.pf_ps = p->a_ps;
                     pk.pf_panels = pk.pf_b ? pfp : 0;
-                    kl_sgemm_packed_run(p->isa, nt, nc, p->Cg, &pk, CT + xi * tbp * ldc + j, ldc, 1.0f, 0.0f, NULL, NULL,
+                    kl_sgemm_packed_run(p->isa, nt, nc, p->Cg, &pk, CT + xi * (tbp * ldc + WSKEW) + j, ldc, 1.0f, 0.0f, NULL, NULL,
                                         NULL, 0, none);
                 }
             }
-            kl_wino2_out wo = {CT, tbp * ldc, ldc, p->bias ? p->bias + ch0 : NULL, O, ldc, p->OH, p->OW, p->TW, t0,
+            kl_wino2_out wo = {CT, tbp * ldc + WSKEW, ldc, p->bias ? p->bias + ch0 : NULL, O, ldc, p->OH, p->OW, p->TW, t0,
                                nt, mcols};
             wout(&wo);
         }
