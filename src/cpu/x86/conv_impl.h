@@ -301,32 +301,67 @@ void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
         o[3] = v_add(v_fma(v_set1(8.0f), s34_, s12_), m5);                         \
     } while (0)
 
+/* In-place transpose of eight rows of eight floats. */
+KL_INL void wino_tr8x8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* The 6x6 input tiles of 16 tiles, tile-major in lanes: each tile's six
+ * rows are read as six floats (a masked load: nothing past the tile), then
+ * eight tiles' rows are transposed in registers, so buf[i*6+j][l] is written
+ * by vector stores (it was 36 scalar loads and stores per tile).  Tiles
+ * that cross the border (and lanes past nt, which read zeros) go through a
+ * zero-padded 6x8 copy. */
 void KL_SIMD_FN(wino_in)(const kl_wino_in *a) {
     float buf[36][16] __attribute__((aligned(64)));
+    float pad[16][48] __attribute__((aligned(32)));
+    static const float zeros[48];
+    const float *rp[16];
+    size_t rs[16];
     for (size_t l = 0; l < 16; l++) {
+        rs[l] = 8;
         if (l >= a->nt) {
-            for (int k = 0; k < 36; k++) buf[k][l] = 0.0f;
+            rp[l] = zeros;
             continue;
         }
         size_t tg = a->t0 + l, t = tg % a->T, th = t / a->TW, tw = t % a->TW;
         const float *x = a->x + (tg / a->T) * a->xstride;
         ptrdiff_t r0 = (ptrdiff_t)(th * 4) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(tw * 4) - (ptrdiff_t)a->PL;
         if (r0 >= 0 && c0 >= 0 && r0 + 6 <= (ptrdiff_t)a->H && c0 + 6 <= (ptrdiff_t)a->W) {
-            const float *row = x + r0 * (ptrdiff_t)a->W + c0;
-            for (int i = 0; i < 6; i++, row += a->W)
-                for (int j = 0; j < 6; j++) buf[i * 6 + j][l] = row[j];
-        } else {
-            for (int i = 0; i < 6; i++) {
-                ptrdiff_t r = r0 + i;
-                for (int j = 0; j < 6; j++) {
-                    ptrdiff_t c = c0 + j;
-                    buf[i * 6 + j][l] = (r >= 0 && c >= 0 && r < (ptrdiff_t)a->H && c < (ptrdiff_t)a->W)
-                                            ? x[r * (ptrdiff_t)a->W + c]
-                                            : 0.0f;
-                }
+            rp[l] = x + r0 * (ptrdiff_t)a->W + c0;
+            rs[l] = a->W;
+            continue;
+        }
+        for (int i = 0; i < 6; i++) {
+            ptrdiff_t r = r0 + i;
+            for (int j = 0; j < 6; j++) {
+                ptrdiff_t c = c0 + j;
+                pad[l][i * 8 + j] = (r >= 0 && c >= 0 && r < (ptrdiff_t)a->H && c < (ptrdiff_t)a->W)
+                                        ? x[r * (ptrdiff_t)a->W + c]
+                                        : 0.0f;
             }
         }
+        rp[l] = pad[l];
     }
+    const __m256i m6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    for (size_t h = 0; h < 16; h += 8)
+        for (size_t i = 0; i < 6; i++) {
+            __m256 r[8];
+            for (size_t k = 0; k < 8; k++) r[k] = _mm256_maskload_ps(rp[h + k] + i * rs[h + k], m6);
+            wino_tr8x8(r);
+            for (size_t j = 0; j < 6; j++) _mm256_store_ps(&buf[i * 6 + j][h], r[j]);
+        }
     for (size_t h = 0; h < 16; h += VL) {
         V t[6][6], r[6];
         for (int j = 0; j < 6; j++) {
