@@ -404,19 +404,39 @@ void KL_SIMD_FN(wino_out)(const kl_wino_out *a) {
         }
     }
     if (a->act.kind != KL_ACT_NONE) KL_SIMD_FN(vec_act)(a->act, &out[0][0], 16 * 16);
+    /* whole tiles: the four rows of eight tiles transposed in registers
+     * (out[i*4+j][l] -> four floats per tile row), stored as 4-float vectors */
+    float *yt[16];
+    for (size_t l = 0; l < 16; l++) {
+        yt[l] = NULL;
+        if (l >= a->nt) continue;
+        size_t tg = a->t0 + l, t = tg % a->T, th = t / a->TW, tw = t % a->TW;
+        if (th * 4 + 4 <= a->OH && tw * 4 + 4 <= a->OW)
+            yt[l] = a->y + (tg / a->T) * a->ystride + th * 4 * a->OW + tw * 4;
+    }
+    for (size_t h = 0; h < a->nt; h += 8)
+        for (size_t i = 0; i < 4; i++) {
+            __m256 c0 = _mm256_load_ps(&out[i * 4][h]), c1 = _mm256_load_ps(&out[i * 4 + 1][h]);
+            __m256 c2 = _mm256_load_ps(&out[i * 4 + 2][h]), c3 = _mm256_load_ps(&out[i * 4 + 3][h]);
+            __m256 t0 = _mm256_unpacklo_ps(c0, c1), t1 = _mm256_unpackhi_ps(c0, c1);
+            __m256 t2 = _mm256_unpacklo_ps(c2, c3), t3 = _mm256_unpackhi_ps(c2, c3);
+            __m256 r0 = _mm256_shuffle_ps(t0, t2, 0x44), r1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 r2 = _mm256_shuffle_ps(t1, t3, 0x44), r3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m128 v[8] = {_mm256_castps256_ps128(r0),   _mm256_castps256_ps128(r1),
+                           _mm256_castps256_ps128(r2),   _mm256_castps256_ps128(r3),
+                           _mm256_extractf128_ps(r0, 1), _mm256_extractf128_ps(r1, 1),
+                           _mm256_extractf128_ps(r2, 1), _mm256_extractf128_ps(r3, 1)};
+            for (size_t k = 0; k < 8; k++)
+                if (yt[h + k]) _mm_storeu_ps(yt[h + k] + i * a->OW, v[k]);
+        }
+    /* tiles cut by the map's border */
     for (size_t l = 0; l < a->nt; l++) {
+        if (yt[l]) continue;
         size_t tg = a->t0 + l, t = tg % a->T, th = t / a->TW, tw = t % a->TW;
         float *yp = a->y + (tg / a->T) * a->ystride;
         size_t oh0 = th * 4, ow0 = tw * 4;
-        if (oh0 + 4 <= a->OH && ow0 + 4 <= a->OW) {
-            float *y = yp + oh0 * a->OW + ow0;
-            for (int i = 0; i < 4; i++, y += a->OW)
-                for (int j = 0; j < 4; j++) y[j] = out[i * 4 + j][l];
-        } else {
-            for (size_t i = 0; i < 4 && oh0 + i < a->OH; i++)
-                for (size_t j = 0; j < 4 && ow0 + j < a->OW; j++)
-                    yp[(oh0 + i) * a->OW + ow0 + j] = out[i * 4 + j][l];
-        }
+        for (size_t i = 0; i < 4 && oh0 + i < a->OH; i++)
+            for (size_t j = 0; j < 4 && ow0 + j < a->OW; j++) yp[(oh0 + i) * a->OW + ow0 + j] = out[i * 4 + j][l];
     }
 }
 
