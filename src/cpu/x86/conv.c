@@ -687,7 +687,6 @@ static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
     void (*wout)(const kl_wino2_out *) = p->wm == 4 ? ops->wino4t_out : ops->wino2_out;
     size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW;
     size_t per_xi = round_up(p->Mg, NP) * p->Cg, xsa = tbp * p->Cg + WSKEW;
-    float tbuf[36 * 16] __attribute__((aligned(64)));
     kl_act none = {KL_ACT_NONE, 0, 0};
     for (size_t it = b; it < e; it++) {
         size_t mc = it % r->mchunks, rest = it / r->mchunks;
@@ -700,22 +699,17 @@ static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
         const float *wg = p->wpack + g * nxi * per_xi + (m0 / NP) * p->a_ps;
         for (size_t t0 = 0; t0 < T; t0 += tbp) {
             size_t nt = KL_MIN(tbp, T - t0), ntp = round_up(nt, MR);
-            kl_wino_in wi = {NULL, 0, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, tbuf, 16};
+            /* the transforms write the A panels (6 tiles, k-major) directly */
+            kl_wino_in wi = {NULL, 0, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, xsa, p->Cg, 0, 0};
             for (size_t c = 0; c < p->Cg; c++)
                 for (size_t t = 0; t < ntp; t += 16) {
                     wi.x = x + c * HW;
                     wi.t0 = t0 + t;
                     wi.nt = t < nt ? KL_MIN((size_t)16, nt - t) : 0;
+                    wi.dst = A + c * MR;
+                    wi.q0 = t;
+                    wi.nw = KL_MIN((size_t)16, ntp - t);
                     win(&wi);
-                    /* lanes (tiles) t+l to panel (t+l)/MR, row (t+l)%MR of channel c */
-                    size_t nl = KL_MIN((size_t)16, ntp - t);
-                    for (size_t xi = 0; xi < nxi; xi++) {
-                        float *ax = A + xi * xsa + c * MR;
-                        for (size_t l = 0; l < nl; l++) {
-                            size_t q = t + l;
-                            ax[(q / MR) * p->Cg * MR + q % MR] = tbuf[xi * 16 + l];
-                        }
-                    }
                 }
             for (size_t xi = 0; xi < nxi; xi++) {
                 const float *wx = wg + xi * per_xi;
@@ -765,6 +759,17 @@ static void wino_at(const float *m, size_t s, float *o, size_t os) {
     o[3 * os] = s12 + 8 * s34 + m[5 * s];
 }
 
+/* Lane l of product k where kl_wino_in's layout puts it. */
+static void wino_put_scalar(const kl_wino_in *a, size_t k, size_t l, float v) {
+    if (!a->cgp) {
+        a->dst[k * a->xs + l] = v;
+        return;
+    }
+    if (l >= a->nw) return;
+    size_t q = a->q0 + l;
+    a->dst[k * a->xs + (q / MR) * MR * a->cgp + q % MR] = v;
+}
+
 void kl_x86_generic_wino_in(const kl_wino_in *a) {
     for (size_t l = 0; l < NP; l++) {
         float dd[36], t[36], v[36];
@@ -782,7 +787,7 @@ void kl_x86_generic_wino_in(const kl_wino_in *a) {
         }
         for (int j = 0; j < 6; j++) wino_bt(dd + j, 6, t + j, 6);
         for (int i = 0; i < 6; i++) wino_bt(t + i * 6, 1, v + i * 6, 1);
-        for (int k = 0; k < 36; k++) a->dst[(size_t)k * a->xs + l] = l < a->nt ? v[k] : 0.0f;
+        for (int k = 0; k < 36; k++) wino_put_scalar(a, (size_t)k, l, l < a->nt ? v[k] : 0.0f);
     }
 }
 
@@ -836,7 +841,7 @@ void kl_x86_generic_wino2_in(const kl_wino_in *a) {
         }
         for (int j = 0; j < 4; j++) wino2_bt(dd + j, 4, t + j, 4);
         for (int i = 0; i < 4; i++) wino2_bt(t + i * 4, 1, v + i * 4, 1);
-        for (int k = 0; k < 16; k++) a->dst[(size_t)k * a->xs + l] = l < a->nt ? v[k] : 0.0f;
+        for (int k = 0; k < 16; k++) wino_put_scalar(a, (size_t)k, l, l < a->nt ? v[k] : 0.0f);
     }
 }
 

@@ -301,6 +301,34 @@ void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
         o[3] = v_add(v_fma(v_set1(8.0f), s34_, s12_), m5);                         \
     } while (0)
 
+/* Lanes [l0, l0+n) of v to p[0..n). */
+KL_INL void wino_store_lanes(float *p, V v, size_t l0, size_t n) {
+#if VL == 16
+    v_store_n(p, _mm512_maskz_compress_ps((__mmask16)(((1u << n) - 1u) << l0), v), n);
+#else
+    const __m256i iv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    v_store_n(p, _mm256_permutevar8x32_ps(v, _mm256_add_epi32(iv, _mm256_set1_epi32((int)l0))), n);
+#endif
+}
+
+/* Vector h (lanes h..h+VL-1) of product k where kl_wino_in's layout puts
+ * it: whole in the tile-major layout; in the transposed one, the runs of
+ * lanes that share a 6-tile panel by masked stores. */
+KL_INL void wino_put(const kl_wino_in *a, size_t k, size_t h, V v) {
+    float *d = a->dst + k * a->xs;
+    if (!a->cgp) {
+        v_store(d + h, v);
+        return;
+    }
+    size_t end = h + VL < a->nw ? h + VL : a->nw;
+    for (size_t l = h; l < end;) {
+        size_t q = a->q0 + l, r = q % 6, n = 6 - r < end - l ? 6 - r : end - l;
+        /* lanes from l go to rows r.. of panel q/6 */
+        wino_store_lanes(d + (q / 6) * 6 * a->cgp + r, v, l - h, n);
+        l += n;
+    }
+}
+
 /* In-place transpose of eight rows of eight floats. */
 KL_INL void wino_tr8x8(__m256 r[8]) {
     __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -371,7 +399,7 @@ void KL_SIMD_FN(wino_in)(const kl_wino_in *a) {
         }
         for (int i = 0; i < 6; i++) {
             WINO_BT(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r);
-            for (int j = 0; j < 6; j++) v_store(a->dst + (size_t)(i * 6 + j) * a->xs + h, r[j]);
+            for (int j = 0; j < 6; j++) wino_put(a, (size_t)(i * 6 + j), h, r[j]);
         }
     }
 }
@@ -484,7 +512,7 @@ void KL_SIMD_FN(wino2_in)(const kl_wino_in *a) {
         }
         for (int i = 0; i < 4; i++) {
             WINO2_BT(t[i][0], t[i][1], t[i][2], t[i][3], r);
-            for (int j = 0; j < 4; j++) v_store(a->dst + (size_t)(i * 4 + j) * a->xs + h, r[j]);
+            for (int j = 0; j < 4; j++) wino_put(a, (size_t)(i * 4 + j), h, r[j]);
         }
     }
 }

@@ -82,6 +82,11 @@ typedef struct kl_wino_in {
     size_t H, W, PT, PL, TW, t0, nt;
     float *dst;
     size_t xs;
+    /* cgp 0: lane l of product k at dst[k*xs + l]; else the transposed
+     * Winograd's A panels of 6 tiles: tile q = q0 + l at
+     * dst[k*xs + (q/6)*6*cgp + q%6] (dst at the channel's row), lanes
+     * l < nw written (those past nt as zeros) */
+    size_t cgp, q0, nw;
 } kl_wino_in;
 typedef struct kl_wino_out {
     const float *m;
