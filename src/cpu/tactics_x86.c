@@ -196,6 +196,27 @@ static bool conv_wino_applies(const kl_node *n, char *w, size_t s) {
     return true;
 }
 
+/* F(2x2) Winograd only where it pays (kl_conv2d_winograd2_pays: F(4x4)
+ * does not, 32+ channels per group, 16+ tiles of 2x2), for the same reason. */
+static bool conv_wino2_applies(const kl_node *n, char *w, size_t s) {
+    kl_conv2d_desc d;
+    if (!conv_desc(n, &d, w, s)) return false;
+    if (!kl_conv2d_supports(&d, KL_CONV_WINOGRAD2)) return no(w, s, "the algorithm does not fit this geometry");
+    if (!kl_conv2d_winograd2_pays(&d))
+        return no(w, s, "F(4x4) pays, or under 32 channels per group or 16 tiles of 2x2: F(2x2) does not pay");
+    return true;
+}
+
+/* Transposed F(4x4) only where it pays (kl_conv2d_winograd4t_pays: 32-127
+ * tiles per image, 32+ channels per group): ranked above conv.winograd. */
+static bool conv_wino4t_applies(const kl_node *n, char *w, size_t s) {
+    kl_conv2d_desc d;
+    if (!conv_desc(n, &d, w, s)) return false;
+    if (!kl_conv2d_winograd4t_pays(&d))
+        return no(w, s, "not 32-127 tiles of 4x4 with 32+ channels per group: transposed F(4x4) does not pay");
+    return true;
+}
+
 /* im2row only where it pays (kl_conv2d_im2row_pays: maps of 64 pixels or
  * fewer), so untimed builds take it ahead of gemm1x1 and im2col there. */
 static bool conv_im2row_applies(const kl_node *n, char *w, size_t s) {
@@ -584,6 +605,12 @@ static kiln_status gemm_mv_run(kl_kctx *c) {
     static kiln_status conv_wino_##lv(const kl_node *n, void **s, size_t *w) {                                 \
         return conv_prepare_algo(n, KL_CONV_WINOGRAD, LV, s, w);                                                \
     }                                                                                                           \
+    static kiln_status conv_wino4t_##lv(const kl_node *n, void **s, size_t *w) {                               \
+        return conv_prepare_algo(n, KL_CONV_WINOGRAD4T, LV, s, w);                                              \
+    }                                                                                                           \
+    static kiln_status conv_wino2_##lv(const kl_node *n, void **s, size_t *w) {                                \
+        return conv_prepare_algo(n, KL_CONV_WINOGRAD2, LV, s, w);                                               \
+    }                                                                                                           \
     static kiln_status conv_dw_##lv(const kl_node *n, void **s, size_t *w) {                                   \
         return conv_prepare_algo(n, KL_CONV_DEPTHWISE, LV, s, w);                                               \
     }                                                                                                           \
@@ -605,6 +632,8 @@ static kiln_status gemm_mv_run(kl_kctx *c) {
     static const kl_tactic x86_##lv[] = {                                                                       \
         {"conv.matvec." #lv, FEAT, 35, conv_matvec_applies, conv_mv_##lv, mv_release, conv_mv_run, KL_TACTIC_WRITES_ALL},          \
         {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},            \
+        {"conv.winograd4t." #lv, FEAT, 31, conv_wino4t_applies, conv_wino4t_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},       \
+        {"conv.winograd2." #lv, FEAT, 30, conv_wino2_applies, conv_wino2_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},         \
         {"conv.direct." #lv, FEAT, 26, conv_direct_applies, conv_direct_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
         {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},               \
         {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},           \

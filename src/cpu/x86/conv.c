@@ -19,6 +19,11 @@
 #define NP KL_SGEMM_NP
 #define KS 320 /* most im2col rows per slice (= the GEMM's KC); slices are evened out */
 #define NT 256 /* output pixels per tile (multiple of 16) */
+/* Winograd: floats added to the stride between the transformed planes of
+ * two products (one cache line).  Plain strides were multiples of 4 KiB
+ * (64 channels x 208 tiles, 128 x 64, 256 x 16, ...), so the transforms'
+ * 36 loads or stores per vector of tiles all fell in one L1 set. */
+#define WSKEW 16
 
 struct kl_conv2d_plan {
     kl_conv2d_desc d; /* normalized: no zero group/stride/dilation */
@@ -32,12 +37,17 @@ struct kl_conv2d_plan {
     float *bias;  /* [M] or NULL */
     size_t nt;    /* pixel tile */
     size_t TW, TH, tb; /* winograd: tiles per row / column, tiles per block (multiple of 16) */
+    size_t wm, wa, nxi; /* winograd: output tile (4 or 2), input tile (wm + 2), wa*wa products */
 };
+
+static bool is_wino(kl_conv_algo a) { return a == KL_CONV_WINOGRAD || a == KL_CONV_WINOGRAD2 || a == KL_CONV_WINOGRAD4T; }
 
 /* F(4x4, 3x3) weight transform G g G^T (Lavin & Gray), in double. */
 static const double WG[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                 {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+/* F(2x2, 3x3): G (Lavin & Gray). */
+static const double WG2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
@@ -49,6 +59,8 @@ const char *kl_conv_algo_name(kl_conv_algo algo) {
     case KL_CONV_DEPTHWISE: return "conv.depthwise";
     case KL_CONV_WINOGRAD: return "conv.winograd";
     case KL_CONV_IM2ROW: return "conv.im2row";
+    case KL_CONV_WINOGRAD2: return "conv.winograd2";
+    case KL_CONV_WINOGRAD4T: return "conv.winograd4t";
     case KL_CONV_DIRECT: return "conv.direct";
     default: return "conv.?";
     }
@@ -115,6 +127,8 @@ bool kl_conv2d_supports(const kl_conv2d_desc *din, kl_conv_algo algo) {
         return d.group == 1 && d.C <= KL_CONV_DIRECT_MAX_C && d.KW <= 7 && d.KH <= 7 && d.stride_h == d.stride_w &&
                (d.stride_w == 1 || d.stride_w == 2) && d.dil_h == 1 && d.dil_w == 1;
     case KL_CONV_WINOGRAD:
+    case KL_CONV_WINOGRAD2:
+    case KL_CONV_WINOGRAD4T:
         return d.KH == 3 && d.KW == 3 && d.stride_h == 1 && d.stride_w == 1 && d.dil_h == 1 && d.dil_w == 1;
     default: return false;
     }
@@ -127,6 +141,22 @@ bool kl_conv2d_winograd_pays(const kl_conv2d_desc *din) {
      * 6x slower at 7x7 batch 1 (4 tiles) */
     size_t OH = d.H + d.pad_top + d.pad_bottom - 2, OW = d.W + d.pad_left + d.pad_right - 2;
     return KL_MAX(d.N, (size_t)1) * ((OH + 3) / 4) * ((OW + 3) / 4) >= 16;
+}
+
+bool kl_conv2d_winograd2_pays(const kl_conv2d_desc *din) {
+    kl_conv2d_desc d = normalize(din);
+    if (!kl_conv2d_supports(&d, KL_CONV_WINOGRAD2) || d.C / d.group < 32 || d.M / d.group < 32) return false;
+    if (kl_conv2d_winograd_pays(&d)) return false;
+    size_t OH = d.H + d.pad_top + d.pad_bottom - 2, OW = d.W + d.pad_left + d.pad_right - 2;
+    return KL_MAX(d.N, (size_t)1) * ((OH + 1) / 2) * ((OW + 1) / 2) >= 16;
+}
+
+bool kl_conv2d_winograd4t_pays(const kl_conv2d_desc *din) {
+    kl_conv2d_desc d = normalize(din);
+    if (!kl_conv2d_winograd_pays(&d) || d.C / d.group < 32 || d.M / d.group < 32) return false;
+    size_t OH = d.H + d.pad_top + d.pad_bottom - 2, OW = d.W + d.pad_left + d.pad_right - 2;
+    size_t T = ((OH + 3) / 4) * ((OW + 3) / 4);
+    return T >= 32 && T < 128;
 }
 
 bool kl_conv2d_im2row_pays(const kl_conv2d_desc *din) {
@@ -149,7 +179,9 @@ bool kl_conv2d_im2row_pays(const kl_conv2d_desc *din) {
 static kl_conv_algo choose(const kl_conv2d_desc *d) {
     if (kl_conv2d_supports(d, KL_CONV_DEPTHWISE) && d->C > 1) return KL_CONV_DEPTHWISE;
     if (kl_conv2d_supports(d, KL_CONV_DIRECT) && d->KH * d->KW > 1) return KL_CONV_DIRECT;
+    if (kl_conv2d_winograd4t_pays(d)) return KL_CONV_WINOGRAD4T;
     if (kl_conv2d_winograd_pays(d)) return KL_CONV_WINOGRAD;
+    if (kl_conv2d_winograd2_pays(d)) return KL_CONV_WINOGRAD2;
     if (kl_conv2d_im2row_pays(d)) return KL_CONV_IM2ROW;
     if (kl_conv2d_supports(d, KL_CONV_GEMM1X1)) return KL_CONV_GEMM1X1;
     return KL_CONV_IM2COL;
@@ -192,21 +224,28 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
         p->wpack = kl_malloc(p->wpack_floats * sizeof(float));
         if (!p->wpack) goto fail;
         memcpy(p->wpack, W, p->wpack_floats * sizeof(float));
-    } else if (algo == KL_CONV_WINOGRAD) {
-        p->TH = (OH + 3) / 4, p->TW = (OW + 3) / 4;
+    } else if (is_wino(algo)) {
+        size_t wm = algo == KL_CONV_WINOGRAD2 ? 2 : 4, wa = wm + 2, nxi = wa * wa;
+        const double *G = algo == KL_CONV_WINOGRAD2 ? &WG2[0][0] : &WG[0][0];
+        p->wm = wm, p->wa = wa, p->nxi = nxi;
+        p->TH = (OH + wm - 1) / wm, p->TW = (OW + wm - 1) / wm;
         /* tiles per block: one GEMM per xi works on Cg x tb and Mg x tb
          * floats, so the block only needs to be small enough for a bounded
          * workspace (6 MiB); larger blocks stream the transformed weights
          * (4x the direct ones) fewer times */
         size_t T = d.N * p->TH * p->TW;
-        size_t budget = (size_t)6 * 1024 * 1024 / (36 * (p->Cg + p->Mg) * sizeof(float));
+        if (algo != KL_CONV_WINOGRAD) T = p->TH * p->TW; /* blocks stay within an image */
+        size_t budget = (size_t)6 * 1024 * 1024 / (nxi * (p->Cg + p->Mg) * sizeof(float));
         p->tb = KL_MIN(KL_MIN(round_up(T, NP), (size_t)256), KL_MAX((size_t)NP, budget / NP * NP));
-        size_t per_xi = round_up(p->Mg, MR) * p->Cg;
-        p->wpack_floats = per_xi * 36 * d.group;
-        p->a_ps = p->Cg * MR;
+        if (algo != KL_CONV_WINOGRAD) /* tiles are the A side: blocks of 6-row panels */
+            p->tb = KL_MIN(round_up(T, MR), (size_t)96);
+        /* F(4x4): U_xi (Mg x Cg) packed as A; F(2x2): U_xi^T (Cg x Mg) packed as B */
+        size_t per_xi = algo == KL_CONV_WINOGRAD ? round_up(p->Mg, MR) * p->Cg : round_up(p->Mg, NP) * p->Cg;
+        p->wpack_floats = per_xi * nxi * d.group;
+        p->a_ps = algo == KL_CONV_WINOGRAD ? p->Cg * MR : p->Cg * NP;
         p->wpack = kl_malloc(p->wpack_floats * sizeof(float));
-        float *u = kl_malloc(36 * p->Mg * p->Cg * sizeof(float));
-        void *tmp = kl_malloc(kl_sgemm_pack_a_size(p->Mg, p->Cg));
+        float *u = kl_malloc(nxi * p->Mg * p->Cg * sizeof(float));
+        void *tmp = kl_malloc(KL_MAX(kl_sgemm_pack_a_size(p->Mg, p->Cg), kl_sgemm_pack_b_size(p->Cg, p->Mg)));
         if (!p->wpack || !u || !tmp) {
             kl_free(u);
             kl_free(tmp);
@@ -217,19 +256,26 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
                 for (size_t c = 0; c < p->Cg; c++) {
                     const float *w = W + ((g * p->Mg + m) * p->Cg + c) * 9;
                     double t[6][3];
-                    for (int i = 0; i < 6; i++)
+                    for (size_t i = 0; i < wa; i++)
                         for (int j = 0; j < 3; j++)
-                            t[i][j] = WG[i][0] * w[0 * 3 + j] + WG[i][1] * w[1 * 3 + j] + WG[i][2] * w[2 * 3 + j];
-                    for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++)
-                            u[((size_t)(i * 6 + j) * p->Mg + m) * p->Cg + c] =
-                                (float)(t[i][0] * WG[j][0] + t[i][1] * WG[j][1] + t[i][2] * WG[j][2]);
+                            t[i][j] = G[i * 3 + 0] * w[0 * 3 + j] + G[i * 3 + 1] * w[1 * 3 + j] +
+                                      G[i * 3 + 2] * w[2 * 3 + j];
+                    for (size_t i = 0; i < wa; i++)
+                        for (size_t j = 0; j < wa; j++)
+                            u[((i * wa + j) * p->Mg + m) * p->Cg + c] =
+                                (float)(t[i][0] * G[j * 3 + 0] + t[i][1] * G[j * 3 + 1] + t[i][2] * G[j * 3 + 2]);
                 }
-            for (size_t xi = 0; xi < 36; xi++) {
-                kl_sgemm_pack_a(u + xi * p->Mg * p->Cg, p->Cg, false, p->Mg, p->Cg, tmp);
+            for (size_t xi = 0; xi < nxi; xi++) {
                 size_t ps;
-                const float *data = kl_sgemm_packed_a_data(tmp, &ps);
-                memcpy(p->wpack + (g * 36 + xi) * per_xi, data, per_xi * sizeof(float));
+                const float *data;
+                if (algo == KL_CONV_WINOGRAD) {
+                    kl_sgemm_pack_a(u + xi * p->Mg * p->Cg, p->Cg, false, p->Mg, p->Cg, tmp);
+                    data = kl_sgemm_packed_a_data(tmp, &ps);
+                } else {
+                    kl_sgemm_pack_b(u + xi * p->Mg * p->Cg, p->Cg, true, p->Cg, p->Mg, tmp);
+                    data = kl_sgemm_packed_b_data(tmp, &ps);
+                }
+                memcpy(p->wpack + (g * nxi + xi) * per_xi, data, per_xi * sizeof(float));
             }
         }
         kl_free(u);
@@ -301,7 +347,10 @@ static size_t ws_per_thread(const kl_conv2d_plan *p) {
         dw_padded_dims(p, &HP, &WP);
         return HP * WP * sizeof(float) + 64;
     }
-    if (p->algo == KL_CONV_WINOGRAD) return 36 * (p->Cg + p->Mg) * p->tb * sizeof(float) + 128;
+    if (p->algo == KL_CONV_WINOGRAD) return p->nxi * ((p->Cg + p->Mg) * p->tb + 2 * WSKEW) * sizeof(float) + 128;
+    if (is_wino(p->algo)) /* transposed: V^T panels, C^T per product, the pixel-major output */
+        return (p->nxi * (p->tb * (p->Cg + round_up(p->Mg, NP)) + 2 * WSKEW) + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) +
+               128;
     if (p->algo == KL_CONV_DIRECT) return 64; /* none used */
     if (p->algo == KL_CONV_IM2ROW) /* A slice of all pixels + the transposed output */
         return (round_up(p->OH * p->OW, MR) * KS + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) + 128;
@@ -588,7 +637,8 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
     const kl_conv2d_desc *d = &p->d;
     const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
     float *V = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
-    float *Cb = V + 36 * p->Cg * p->tb;
+    size_t nxi = p->nxi;
+    float *Cb = V + nxi * (p->Cg * p->tb + WSKEW);
     size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW, tb = r->tb;
     size_t per_xi = round_up(p->Mg, MR) * p->Cg;
     kl_act none = {KL_ACT_NONE, 0, 0};
@@ -601,7 +651,8 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
         size_t mrows = KL_MIN(r->mchunk_rows, p->Mg - m0);
         size_t t0 = blk * tb, nblk = KL_MIN(tb, TT - t0);
         const float *x = r->X + g * p->Cg * HW;
-        kl_wino_in wi = {NULL, d->C * HW, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, p->Cg * tb};
+        size_t xsv = p->Cg * tb + WSKEW, xsc = mrows * tb + WSKEW;
+        kl_wino_in wi = {NULL, d->C * HW, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, xsv};
         for (size_t c = 0; c < p->Cg; c++)
             for (size_t t = 0; t < nblk; t += NP) {
                 wi.x = x + c * HW;
@@ -610,13 +661,13 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
                 wi.dst = V + (t / NP) * p->Cg * NP + c * NP;
                 ops->wino_in(&wi);
             }
-        for (size_t xi = 0; xi < 36; xi++) {
-            kl_gemm_packed pk = {p->wpack + (g * 36 + xi) * per_xi + (m0 / MR) * p->a_ps, p->a_ps,
-                                 V + xi * p->Cg * tb, p->Cg * NP, 0};
-            kl_sgemm_packed_run(p->isa, mrows, nblk, p->Cg, &pk, Cb + xi * mrows * tb, tb, 1.0f, 0.0f, NULL, NULL,
+        for (size_t xi = 0; xi < nxi; xi++) {
+            kl_gemm_packed pk = {p->wpack + (g * nxi + xi) * per_xi + (m0 / MR) * p->a_ps, p->a_ps,
+                                 V + xi * xsv, p->Cg * NP, 0};
+            kl_sgemm_packed_run(p->isa, mrows, nblk, p->Cg, &pk, Cb + xi * xsc, tb, 1.0f, 0.0f, NULL, NULL,
                                 NULL, 0, none);
         }
-        kl_wino_out wo = {NULL, mrows * tb, 0, NULL, NULL, d->M * OHW, T, p->OH, p->OW, p->TW, 0, 0, d->act};
+        kl_wino_out wo = {NULL, xsc, 0, NULL, NULL, d->M * OHW, T, p->OH, p->OW, p->TW, 0, 0, d->act};
         for (size_t m = 0; m < mrows; m++) {
             size_t ch = g * p->Mg + m0 + m;
             wo.bias = p->bias ? p->bias[ch] : 0.0f;
@@ -629,6 +680,78 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
                 ops->wino_out(&wo);
             }
         }
+    }
+}
+
+/* Transposed Winograd (conv.winograd2 F(2x2), conv.winograd4t F(4x4))
+ * task: items are (image, group, chunk of output channels), as for
+ * im2row.  Per block of tiles of the image: the input transform (16 tiles at
+ * a time) is repacked into 6-tile A panels per product, the 16 GEMMs give
+ * C^T (tiles x channels) against the weights' B panels, and the output
+ * transform writes the pixel-major product that im2row's write-back turns
+ * into channel planes with Z and the activation. */
+static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
+    const conv_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    float *A = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
+    size_t tbp = p->tb, ldc_max = round_up(p->Mg, NP);
+    size_t nxi = p->nxi;
+    float *CT = A + nxi * (tbp * p->Cg + WSKEW), *O = CT + nxi * (tbp * ldc_max + WSKEW);
+    void (*win)(const kl_wino_in *) = p->wm == 4 ? ops->wino_in : ops->wino2_in;
+    void (*wout)(const kl_wino2_out *) = p->wm == 4 ? ops->wino4t_out : ops->wino2_out;
+    size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW;
+    size_t per_xi = round_up(p->Mg, NP) * p->Cg, xsa = tbp * p->Cg + WSKEW;
+    kl_act none = {KL_ACT_NONE, 0, 0};
+    for (size_t it = b; it < e; it++) {
+        size_t mc = it % r->mchunks, rest = it / r->mchunks;
+        size_t g = rest % d->group, n = rest / d->group;
+        size_t m0 = mc * r->mchunk_rows;
+        if (m0 >= p->Mg) continue;
+        size_t mcols = KL_MIN(r->mchunk_rows, p->Mg - m0), ldc = round_up(mcols, NP);
+        const float *x = r->X + (n * d->C + g * p->Cg) * HW;
+        size_t ch0 = g * p->Mg + m0;
+        const float *wg = p->wpack + g * nxi * per_xi + (m0 / NP) * p->a_ps;
+        for (size_t t0 = 0; t0 < T; t0 += tbp) {
+            size_t nt = KL_MIN(tbp, T - t0), ntp = round_up(nt, MR);
+            /* the transforms write the A panels (6 tiles, k-major) directly */
+            kl_wino_in wi = {NULL, 0, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, xsa, p->Cg, 0, 0};
+            for (size_t c = 0; c < p->Cg; c++)
+                for (size_t t = 0; t < ntp; t += 16) {
+                    wi.x = x + c * HW;
+                    wi.t0 = t0 + t;
+                    wi.nt = t < nt ? KL_MIN((size_t)16, nt - t) : 0;
+                    wi.dst = A + c * MR;
+                    wi.q0 = t;
+                    wi.nw = KL_MIN((size_t)16, ntp - t);
+                    win(&wi);
+                }
+            for (size_t xi = 0; xi < nxi; xi++) {
+                const float *wx = wg + xi * per_xi;
+                for (size_t j = 0; j < mcols; j += 64) {
+                    size_t nc = KL_MIN((size_t)64, mcols - j);
+                    kl_gemm_packed pk = {A + xi * xsa, p->Cg * MR, wx + (j / NP) * p->a_ps, p->a_ps, NP, NULL, 0, 0};
+                    /* the weights stream from memory: fetch the next block's
+                     * first panels while this one runs from cache */
+                    size_t pfp = nt > MR ? KL_MIN((size_t)4, (nt - 1) / MR) : 0;
+                    if (j + 64 < mcols)
+                        pk.pf_b = wx + ((j + 64) / NP) * p->a_ps;
+                    else if (xi + 1 < nxi)
+                        pk.pf_b = wx + per_xi;
+                    pk.pf_ps = p->a_ps;
+                    pk.pf_panels = pk.pf_b ? pfp : 0;
+                    kl_sgemm_packed_run(p->isa, nt, nc, p->Cg, &pk, CT + xi * (tbp * ldc + WSKEW) + j, ldc, 1.0f, 0.0f, NULL, NULL,
+                                        NULL, 0, none);
+                }
+            }
+            kl_wino2_out wo = {CT, tbp * ldc + WSKEW, ldc, p->bias ? p->bias + ch0 : NULL, O, ldc, p->OH, p->OW, p->TW, t0,
+                               nt, mcols};
+            wout(&wo);
+        }
+        kl_im2row_out wo = {O, ldc, OHW, mcols, r->Z ? r->Z + (n * d->M + ch0) * OHW : NULL,
+                            r->Y + (n * d->M + ch0) * OHW, OHW, d->act};
+        ops->im2row_out(&wo);
     }
 }
 
@@ -652,6 +775,17 @@ static void wino_at(const float *m, size_t s, float *o, size_t os) {
     o[3 * os] = s12 + 8 * s34 + m[5 * s];
 }
 
+/* Lane l of product k where kl_wino_in's layout puts it. */
+static void wino_put_scalar(const kl_wino_in *a, size_t k, size_t l, float v) {
+    if (!a->cgp) {
+        a->dst[k * a->xs + l] = v;
+        return;
+    }
+    if (l >= a->nw) return;
+    size_t q = a->q0 + l;
+    a->dst[k * a->xs + (q / MR) * MR * a->cgp + q % MR] = v;
+}
+
 void kl_x86_generic_wino_in(const kl_wino_in *a) {
     for (size_t l = 0; l < NP; l++) {
         float dd[36], t[36], v[36];
@@ -669,7 +803,7 @@ void kl_x86_generic_wino_in(const kl_wino_in *a) {
         }
         for (int j = 0; j < 6; j++) wino_bt(dd + j, 6, t + j, 6);
         for (int i = 0; i < 6; i++) wino_bt(t + i * 6, 1, v + i * 6, 1);
-        for (int k = 0; k < 36; k++) a->dst[(size_t)k * a->xs + l] = l < a->nt ? v[k] : 0.0f;
+        for (int k = 0; k < 36; k++) wino_put_scalar(a, (size_t)k, l, l < a->nt ? v[k] : 0.0f);
     }
 }
 
@@ -689,6 +823,77 @@ void kl_x86_generic_wino_out(const kl_wino_out *a) {
                 if (a->z) v += a->z[img + oh * a->OW + ow];
                 a->y[img + oh * a->OW + ow] = kl_act_scalar(a->act, v);
             }
+    }
+}
+
+/* F(2x2, 3x3): B^T d B and A^T m A on 4 values. */
+static void wino2_bt(const float *d, size_t s, float *r, size_t rs) {
+    float d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s];
+    r[0] = d0 - d2;
+    r[rs] = d1 + d2;
+    r[2 * rs] = d2 - d1;
+    r[3 * rs] = d1 - d3;
+}
+
+static void wino2_at(const float *m, size_t s, float *o, size_t os) {
+    o[0] = m[0] + m[s] + m[2 * s];
+    o[os] = m[s] - m[2 * s] - m[3 * s];
+}
+
+void kl_x86_generic_wino2_in(const kl_wino_in *a) {
+    for (size_t l = 0; l < NP; l++) {
+        float dd[16], t[16], v[16];
+        memset(dd, 0, sizeof dd);
+        if (l < a->nt) {
+            size_t tg = a->t0 + l, tt = tg % a->T, th = tt / a->TW, tw = tt % a->TW;
+            const float *x = a->x + (tg / a->T) * a->xstride;
+            ptrdiff_t r0 = (ptrdiff_t)(th * 2) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(tw * 2) - (ptrdiff_t)a->PL;
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) {
+                    ptrdiff_t rr = r0 + i, cc = c0 + j;
+                    if (rr >= 0 && cc >= 0 && rr < (ptrdiff_t)a->H && cc < (ptrdiff_t)a->W)
+                        dd[i * 4 + j] = x[rr * (ptrdiff_t)a->W + cc];
+                }
+        }
+        for (int j = 0; j < 4; j++) wino2_bt(dd + j, 4, t + j, 4);
+        for (int i = 0; i < 4; i++) wino2_bt(t + i * 4, 1, v + i * 4, 1);
+        for (int k = 0; k < 16; k++) wino_put_scalar(a, (size_t)k, l, l < a->nt ? v[k] : 0.0f);
+    }
+}
+
+void kl_x86_generic_wino4t_out(const kl_wino2_out *a) {
+    for (size_t l = 0; l < a->nt; l++) {
+        size_t tt = a->t0 + l, th = tt / a->TW, tw = tt % a->TW;
+        for (size_t m = 0; m < a->mc; m++) {
+            float mm[36], s[24], o[16];
+            for (int k = 0; k < 36; k++) mm[k] = a->c[(size_t)k * a->xs + l * a->ldc + m];
+            for (int j = 0; j < 6; j++) wino_at(mm + j, 6, s + j, 6);
+            for (int i = 0; i < 4; i++) wino_at(s + i * 6, 1, o + i * 4, 1);
+            for (size_t i = 0; i < 4; i++)
+                for (size_t j = 0; j < 4; j++) {
+                    size_t oh = th * 4 + i, ow = tw * 4 + j;
+                    if (oh < a->OH && ow < a->OW)
+                        a->o[(oh * a->OW + ow) * a->ldo + m] = o[i * 4 + j] + (a->bias ? a->bias[m] : 0.0f);
+                }
+        }
+    }
+}
+
+void kl_x86_generic_wino2_out(const kl_wino2_out *a) {
+    for (size_t l = 0; l < a->nt; l++) {
+        size_t tt = a->t0 + l, th = tt / a->TW, tw = tt % a->TW;
+        for (size_t m = 0; m < a->mc; m++) {
+            float mm[16], s[8], o[4];
+            for (int k = 0; k < 16; k++) mm[k] = a->c[(size_t)k * a->xs + l * a->ldc + m];
+            for (int j = 0; j < 4; j++) wino2_at(mm + j, 4, s + j, 4);
+            for (int i = 0; i < 2; i++) wino2_at(s + i * 4, 1, o + i * 2, 1);
+            for (size_t i = 0; i < 2; i++)
+                for (size_t j = 0; j < 2; j++) {
+                    size_t oh = th * 2 + i, ow = tw * 2 + j;
+                    if (oh < a->OH && ow < a->OW)
+                        a->o[(oh * a->OW + ow) * a->ldo + m] = o[i * 2 + j] + (a->bias ? a->bias[m] : 0.0f);
+                }
+        }
     }
 }
 
@@ -850,13 +1055,14 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
     }
     conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, 0, Z != NULL && Z == Y, N};
     size_t OHW = p->OH * p->OW;
-    if (p->algo == KL_CONV_IM2ROW) {
+    if (p->algo == KL_CONV_IM2ROW || p->algo == KL_CONV_WINOGRAD2 || p->algo == KL_CONV_WINOGRAD4T) {
         /* items (image, group, chunk of 16-column panels of channels) */
         size_t base = N * d->group, panels = (p->Mg + NP - 1) / NP;
         if (base < (size_t)t) r.mchunks = KL_MIN(panels, ((size_t)t + base - 1) / base);
         r.mchunk_rows = ((panels + r.mchunks - 1) / r.mchunks) * NP;
         r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
-        kl_parallel_for_dyn(pool, t, base * r.mchunks, 1, conv_im2row_task, &r);
+        kl_parallel_for_dyn(pool, t, base * r.mchunks, 1,
+                            p->algo == KL_CONV_IM2ROW ? conv_im2row_task : conv_wino2_task, &r);
         return KILN_OK;
     }
     if (p->algo == KL_CONV_WINOGRAD) {

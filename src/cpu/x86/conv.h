@@ -18,6 +18,14 @@
  *   conv.winograd  3x3, stride 1, dilation 1: F(4x4, 3x3); weights
  *                  transformed at prepare, 36 packed GEMMs per block of
  *                  tiles, input/output transforms vectorized over 16 tiles
+ *   conv.winograd2 the same geometry as F(2x2, 3x3): 16 GEMMs on 4x4
+ *                  tiles; for small maps (7x7) where F(4x4)'s 4 tiles per
+ *                  image leave its 36 GEMMs 4 columns wide; the products
+ *                  are transposed (tiles are the GEMM's 6-row side, output
+ *                  channels its 16-64 wide vectors)
+ *   conv.winograd4t F(4x4, 3x3) with conv.winograd2's transposed products:
+ *                  for maps of 32-127 tiles (28x28), where conv.winograd's
+ *                  products are only 49 columns wide
  */
 #ifndef KL_CPU_X86_CONV_H
 #define KL_CPU_X86_CONV_H
@@ -37,6 +45,8 @@ typedef enum kl_conv_algo {
     KL_CONV_DEPTHWISE,
     KL_CONV_WINOGRAD,
     KL_CONV_IM2ROW, /* im2col transposed: pixels are the GEMM's rows, channels its vector columns */
+    KL_CONV_WINOGRAD2, /* Winograd F(2x2, 3x3), products transposed: for 7x7 maps */
+    KL_CONV_WINOGRAD4T, /* Winograd F(4x4, 3x3), products transposed: for 14x14 / 28x28 maps */
     KL_CONV_DIRECT, /* few input channels (stems): direct, vectorized over output columns */
     KL_CONV_ALGO_COUNT
 } kl_conv_algo;
@@ -70,6 +80,16 @@ bool kl_conv2d_supports(const kl_conv2d_desc *d, kl_conv_algo algo);
  * choice and the conv.winograd tactic both require it; forcing
  * KL_CONV_WINOGRAD on the kernel runs whatever kl_conv2d_supports takes. */
 bool kl_conv2d_winograd_pays(const kl_conv2d_desc *d);
+/* True when F(2x2, 3x3) should beat both F(4x4) and im2row/im2col: the
+ * shapes Winograd can run with >= 32 channels per group in and out where
+ * F(4x4) does not pay (under 16 tiles of 4x4) but there are at least 16
+ * tiles of 2x2 over the N images (ResNet's 7x7 stage: 16 tiles). */
+bool kl_conv2d_winograd2_pays(const kl_conv2d_desc *d);
+/* True when transposed F(4x4) should beat conv.winograd: F(4x4) pays and
+ * an image has 32 to 127 tiles of 4x4 (28x28 outputs: 49) with >= 32
+ * channels per group in and out.  At 14x14 (16 tiles) conv.winograd was
+ * faster (1.03-1.25 vs 1.27-1.41 ms, 256 channels, avx512). */
+bool kl_conv2d_winograd4t_pays(const kl_conv2d_desc *d);
 /* True when im2row should beat im2col/gemm1x1: small maps (at most 64
  * output pixels per image, e.g. ResNet's 7x7 stage) where im2col's and
  * gemm1x1's 16-pixel vectors waste lanes (49 pixels fill 64) and im2row's

@@ -426,32 +426,95 @@ void KL_SIMD_FN(conv_direct)(const kl_direct_args *a) {
         o[3] = v_add(v_fma(v_set1(8.0f), s34_, s12_), m5);                         \
     } while (0)
 
+/* Lanes [l0, l0+n) of v to p[0..n). */
+KL_INL void wino_store_lanes(float *p, V v, size_t l0, size_t n) {
+#if VL == 16
+    v_store_n(p, _mm512_maskz_compress_ps((__mmask16)(((1u << n) - 1u) << l0), v), n);
+#else
+    const __m256i iv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    v_store_n(p, _mm256_permutevar8x32_ps(v, _mm256_add_epi32(iv, _mm256_set1_epi32((int)l0))), n);
+#endif
+}
+
+/* Vector h (lanes h..h+VL-1) of product k where kl_wino_in's layout puts
+ * it: whole in the tile-major layout; in the transposed one, the runs of
+ * lanes that share a 6-tile panel by masked stores. */
+KL_INL void wino_put(const kl_wino_in *a, size_t k, size_t h, V v) {
+    float *d = a->dst + k * a->xs;
+    if (!a->cgp) {
+        v_store(d + h, v);
+        return;
+    }
+    size_t end = h + VL < a->nw ? h + VL : a->nw;
+    for (size_t l = h; l < end;) {
+        size_t q = a->q0 + l, r = q % 6, n = 6 - r < end - l ? 6 - r : end - l;
+        /* lanes from l go to rows r.. of panel q/6 */
+        wino_store_lanes(d + (q / 6) * 6 * a->cgp + r, v, l - h, n);
+        l += n;
+    }
+}
+
+/* In-place transpose of eight rows of eight floats. */
+KL_INL void wino_tr8x8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* The 6x6 input tiles of 16 tiles, tile-major in lanes: each tile's six
+ * rows are read as six floats (a masked load: nothing past the tile), then
+ * eight tiles' rows are transposed in registers, so buf[i*6+j][l] is written
+ * by vector stores (it was 36 scalar loads and stores per tile).  Tiles
+ * that cross the border (and lanes past nt, which read zeros) go through a
+ * zero-padded 6x8 copy. */
 void KL_SIMD_FN(wino_in)(const kl_wino_in *a) {
     float buf[36][16] __attribute__((aligned(64)));
+    float pad[16][48] __attribute__((aligned(32)));
+    static const float zeros[48];
+    const float *rp[16];
+    size_t rs[16];
     for (size_t l = 0; l < 16; l++) {
+        rs[l] = 8;
         if (l >= a->nt) {
-            for (int k = 0; k < 36; k++) buf[k][l] = 0.0f;
+            rp[l] = zeros;
             continue;
         }
         size_t tg = a->t0 + l, t = tg % a->T, th = t / a->TW, tw = t % a->TW;
         const float *x = a->x + (tg / a->T) * a->xstride;
         ptrdiff_t r0 = (ptrdiff_t)(th * 4) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(tw * 4) - (ptrdiff_t)a->PL;
         if (r0 >= 0 && c0 >= 0 && r0 + 6 <= (ptrdiff_t)a->H && c0 + 6 <= (ptrdiff_t)a->W) {
-            const float *row = x + r0 * (ptrdiff_t)a->W + c0;
-            for (int i = 0; i < 6; i++, row += a->W)
-                for (int j = 0; j < 6; j++) buf[i * 6 + j][l] = row[j];
-        } else {
-            for (int i = 0; i < 6; i++) {
-                ptrdiff_t r = r0 + i;
-                for (int j = 0; j < 6; j++) {
-                    ptrdiff_t c = c0 + j;
-                    buf[i * 6 + j][l] = (r >= 0 && c >= 0 && r < (ptrdiff_t)a->H && c < (ptrdiff_t)a->W)
-                                            ? x[r * (ptrdiff_t)a->W + c]
-                                            : 0.0f;
-                }
+            rp[l] = x + r0 * (ptrdiff_t)a->W + c0;
+            rs[l] = a->W;
+            continue;
+        }
+        for (int i = 0; i < 6; i++) {
+            ptrdiff_t r = r0 + i;
+            for (int j = 0; j < 6; j++) {
+                ptrdiff_t c = c0 + j;
+                pad[l][i * 8 + j] = (r >= 0 && c >= 0 && r < (ptrdiff_t)a->H && c < (ptrdiff_t)a->W)
+                                        ? x[r * (ptrdiff_t)a->W + c]
+                                        : 0.0f;
             }
         }
+        rp[l] = pad[l];
     }
+    const __m256i m6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    for (size_t h = 0; h < 16; h += 8)
+        for (size_t i = 0; i < 6; i++) {
+            __m256 r[8];
+            for (size_t k = 0; k < 8; k++) r[k] = _mm256_maskload_ps(rp[h + k] + i * rs[h + k], m6);
+            wino_tr8x8(r);
+            for (size_t j = 0; j < 6; j++) _mm256_store_ps(&buf[i * 6 + j][h], r[j]);
+        }
     for (size_t h = 0; h < 16; h += VL) {
         V t[6][6], r[6];
         for (int j = 0; j < 6; j++) {
@@ -461,7 +524,7 @@ void KL_SIMD_FN(wino_in)(const kl_wino_in *a) {
         }
         for (int i = 0; i < 6; i++) {
             WINO_BT(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r);
-            for (int j = 0; j < 6; j++) v_store(a->dst + (size_t)(i * 6 + j) * a->xs + h, r[j]);
+            for (int j = 0; j < 6; j++) wino_put(a, (size_t)(i * 6 + j), h, r[j]);
         }
     }
 }
@@ -494,22 +557,160 @@ void KL_SIMD_FN(wino_out)(const kl_wino_out *a) {
         }
     }
     if (a->act.kind != KL_ACT_NONE) KL_SIMD_FN(vec_act)(a->act, &out[0][0], 16 * 16);
+    /* whole tiles: the four rows of eight tiles transposed in registers
+     * (out[i*4+j][l] -> four floats per tile row), stored as 4-float vectors */
+    float *yt[16];
+    for (size_t l = 0; l < 16; l++) {
+        yt[l] = NULL;
+        if (l >= a->nt) continue;
+        size_t tg = a->t0 + l, t = tg % a->T, th = t / a->TW, tw = t % a->TW;
+        if (th * 4 + 4 <= a->OH && tw * 4 + 4 <= a->OW)
+            yt[l] = a->y + (tg / a->T) * a->ystride + th * 4 * a->OW + tw * 4;
+    }
+    for (size_t h = 0; h < a->nt; h += 8)
+        for (size_t i = 0; i < 4; i++) {
+            __m256 c0 = _mm256_load_ps(&out[i * 4][h]), c1 = _mm256_load_ps(&out[i * 4 + 1][h]);
+            __m256 c2 = _mm256_load_ps(&out[i * 4 + 2][h]), c3 = _mm256_load_ps(&out[i * 4 + 3][h]);
+            __m256 t0 = _mm256_unpacklo_ps(c0, c1), t1 = _mm256_unpackhi_ps(c0, c1);
+            __m256 t2 = _mm256_unpacklo_ps(c2, c3), t3 = _mm256_unpackhi_ps(c2, c3);
+            __m256 r0 = _mm256_shuffle_ps(t0, t2, 0x44), r1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 r2 = _mm256_shuffle_ps(t1, t3, 0x44), r3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m128 v[8] = {_mm256_castps256_ps128(r0),   _mm256_castps256_ps128(r1),
+                           _mm256_castps256_ps128(r2),   _mm256_castps256_ps128(r3),
+                           _mm256_extractf128_ps(r0, 1), _mm256_extractf128_ps(r1, 1),
+                           _mm256_extractf128_ps(r2, 1), _mm256_extractf128_ps(r3, 1)};
+            for (size_t k = 0; k < 8; k++)
+                if (yt[h + k]) _mm_storeu_ps(yt[h + k] + i * a->OW, v[k]);
+        }
+    /* tiles cut by the map's border */
     for (size_t l = 0; l < a->nt; l++) {
+        if (yt[l]) continue;
         size_t tg = a->t0 + l, t = tg % a->T, th = t / a->TW, tw = t % a->TW;
         float *yp = a->y + (tg / a->T) * a->ystride;
         size_t oh0 = th * 4, ow0 = tw * 4;
-        if (oh0 + 4 <= a->OH && ow0 + 4 <= a->OW) {
-            float *y = yp + oh0 * a->OW + ow0;
-            for (int i = 0; i < 4; i++, y += a->OW)
-                for (int j = 0; j < 4; j++) y[j] = out[i * 4 + j][l];
+        for (size_t i = 0; i < 4 && oh0 + i < a->OH; i++)
+            for (size_t j = 0; j < 4 && ow0 + j < a->OW; j++) yp[(oh0 + i) * a->OW + ow0 + j] = out[i * 4 + j][l];
+    }
+}
+
+/* ---- Winograd F(2x2, 3x3): 4x4 input tiles at stride 2, 2x2 outputs ---- */
+
+#define WINO2_BT(d0, d1, d2, d3, r)                                                \
+    do {                                                                           \
+        r[0] = v_sub(d0, d2);                                                      \
+        r[1] = v_add(d1, d2);                                                      \
+        r[2] = v_sub(d2, d1);                                                      \
+        r[3] = v_sub(d1, d3);                                                      \
+    } while (0)
+
+void KL_SIMD_FN(wino2_in)(const kl_wino_in *a) {
+    float buf[16][16] __attribute__((aligned(64)));
+    for (size_t l = 0; l < 16; l++) {
+        if (l >= a->nt) {
+            for (int k = 0; k < 16; k++) buf[k][l] = 0.0f;
+            continue;
+        }
+        size_t tg = a->t0 + l, t = tg % a->T, th = t / a->TW, tw = t % a->TW;
+        const float *x = a->x + (tg / a->T) * a->xstride;
+        ptrdiff_t r0 = (ptrdiff_t)(th * 2) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(tw * 2) - (ptrdiff_t)a->PL;
+        if (r0 >= 0 && c0 >= 0 && r0 + 4 <= (ptrdiff_t)a->H && c0 + 4 <= (ptrdiff_t)a->W) {
+            const float *row = x + r0 * (ptrdiff_t)a->W + c0;
+            for (int i = 0; i < 4; i++, row += a->W)
+                for (int j = 0; j < 4; j++) buf[i * 4 + j][l] = row[j];
         } else {
-            for (size_t i = 0; i < 4 && oh0 + i < a->OH; i++)
-                for (size_t j = 0; j < 4 && ow0 + j < a->OW; j++)
-                    yp[(oh0 + i) * a->OW + ow0 + j] = out[i * 4 + j][l];
+            for (int i = 0; i < 4; i++) {
+                ptrdiff_t r = r0 + i;
+                for (int j = 0; j < 4; j++) {
+                    ptrdiff_t c = c0 + j;
+                    buf[i * 4 + j][l] = (r >= 0 && c >= 0 && r < (ptrdiff_t)a->H && c < (ptrdiff_t)a->W)
+                                            ? x[r * (ptrdiff_t)a->W + c]
+                                            : 0.0f;
+                }
+            }
+        }
+    }
+    for (size_t h = 0; h < 16; h += VL) {
+        V t[4][4], r[4];
+        for (int j = 0; j < 4; j++) {
+            WINO2_BT(v_load(&buf[j][h]), v_load(&buf[4 + j][h]), v_load(&buf[8 + j][h]), v_load(&buf[12 + j][h]), r);
+            for (int i = 0; i < 4; i++) t[i][j] = r[i];
+        }
+        for (int i = 0; i < 4; i++) {
+            WINO2_BT(t[i][0], t[i][1], t[i][2], t[i][3], r);
+            for (int j = 0; j < 4; j++) wino_put(a, (size_t)(i * 4 + j), h, r[j]);
         }
     }
 }
 
+void KL_SIMD_FN(wino2_out)(const kl_wino2_out *a) {
+    for (size_t l = 0; l < a->nt; l++) {
+        size_t tt = a->t0 + l, th = tt / a->TW, tw = tt % a->TW;
+        size_t oh0 = th * 2, ow0 = tw * 2;
+        bool r1 = oh0 + 1 < a->OH, c1 = ow0 + 1 < a->OW;
+        float *o00 = a->o + (oh0 * a->OW + ow0) * a->ldo, *o10 = r1 ? o00 + a->OW * a->ldo : o00;
+        const float *c = a->c + l * a->ldc;
+        for (size_t m = 0; m < a->mc; m += VL) {
+            size_t n = a->mc - m < VL ? a->mc - m : VL;
+            V mm[16];
+            for (int k = 0; k < 16; k++) mm[k] = n == VL ? v_load(c + (size_t)k * a->xs + m) : v_load_n(c + (size_t)k * a->xs + m, n);
+            V s0[4], s1[4];
+            for (int j = 0; j < 4; j++) {
+                s0[j] = v_add(v_add(mm[j], mm[4 + j]), mm[8 + j]);
+                s1[j] = v_sub(v_sub(mm[4 + j], mm[8 + j]), mm[12 + j]);
+            }
+            V b = a->bias ? (n == VL ? v_load(a->bias + m) : v_load_n(a->bias + m, n)) : v_zero();
+            V y00 = v_add(v_add(v_add(s0[0], s0[1]), s0[2]), b), y01 = v_add(v_sub(v_sub(s0[1], s0[2]), s0[3]), b);
+            V y10 = v_add(v_add(v_add(s1[0], s1[1]), s1[2]), b), y11 = v_add(v_sub(v_sub(s1[1], s1[2]), s1[3]), b);
+            if (n == VL) {
+                v_store(o00 + m, y00);
+                if (c1) v_store(o00 + a->ldo + m, y01);
+                if (r1) v_store(o10 + m, y10);
+                if (r1 && c1) v_store(o10 + a->ldo + m, y11);
+            } else {
+                v_store_n(o00 + m, y00, n);
+                if (c1) v_store_n(o00 + a->ldo + m, y01, n);
+                if (r1) v_store_n(o10 + m, y10, n);
+                if (r1 && c1) v_store_n(o10 + a->ldo + m, y11, n);
+            }
+        }
+    }
+}
+
+void KL_SIMD_FN(wino4t_out)(const kl_wino2_out *a) {
+    for (size_t l = 0; l < a->nt; l++) {
+        size_t tt = a->t0 + l, th = tt / a->TW, tw = tt % a->TW;
+        size_t oh0 = th * 4, ow0 = tw * 4;
+        size_t nr = a->OH - oh0 < 4 ? a->OH - oh0 : 4, nc = a->OW - ow0 < 4 ? a->OW - ow0 : 4;
+        float *o0 = a->o + (oh0 * a->OW + ow0) * a->ldo;
+        const float *c = a->c + l * a->ldc;
+        for (size_t m = 0; m < a->mc; m += VL) {
+            size_t n = a->mc - m < VL ? a->mc - m : VL;
+            V s[4][6], o[4];
+            for (int j = 0; j < 6; j++) {
+                const float *p = c + (size_t)j * a->xs + m;
+                size_t x6 = 6 * a->xs;
+                if (n == VL)
+                    WINO_AT(v_load(p), v_load(p + x6), v_load(p + 2 * x6), v_load(p + 3 * x6), v_load(p + 4 * x6),
+                            v_load(p + 5 * x6), o);
+                else
+                    WINO_AT(v_load_n(p, n), v_load_n(p + x6, n), v_load_n(p + 2 * x6, n), v_load_n(p + 3 * x6, n),
+                            v_load_n(p + 4 * x6, n), v_load_n(p + 5 * x6, n), o);
+                for (int i = 0; i < 4; i++) s[i][j] = o[i];
+            }
+            V b = a->bias ? (n == VL ? v_load(a->bias + m) : v_load_n(a->bias + m, n)) : v_zero();
+            for (size_t i = 0; i < nr; i++) {
+                WINO_AT(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], o);
+                float *y = o0 + i * a->OW * a->ldo + m;
+                for (size_t j = 0; j < nc; j++) {
+                    if (n == VL)
+                        v_store(y + j * a->ldo, v_add(o[j], b));
+                    else
+                        v_store_n(y + j * a->ldo, v_add(o[j], b), n);
+                }
+            }
+        }
+    }
+}
 
 /* ---- im2col packing (kl_im2col_args, kernels.h) ------------------------------ */
 

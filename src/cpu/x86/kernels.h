@@ -82,6 +82,11 @@ typedef struct kl_wino_in {
     size_t H, W, PT, PL, TW, t0, nt;
     float *dst;
     size_t xs;
+    /* cgp 0: lane l of product k at dst[k*xs + l]; else the transposed
+     * Winograd's A panels of 6 tiles: tile q = q0 + l at
+     * dst[k*xs + (q/6)*6*cgp + q%6] (dst at the channel's row), lanes
+     * l < nw written (those past nt as zeros) */
+    size_t cgp, q0, nw;
 } kl_wino_in;
 typedef struct kl_wino_out {
     const float *m;
@@ -93,6 +98,19 @@ typedef struct kl_wino_out {
     size_t OH, OW, TW, t0, nt;
     kl_act act;
 } kl_wino_out;
+/* Output transform of conv.winograd2 (F(2x2)) and conv.winograd4t (F(4x4)),
+ * whose products are transposed (tiles are the GEMM's rows, channels its
+ * columns): for tiles l < nt (tile t0 + l of one image, TW per row) and
+ * channels m < mc, the 16 (36) products at c[xi*xs + l*ldc + m] give the
+ * 2x2 (4x4) outputs o[(oh*OW + ow)*ldo + m] = A^T M A + bias[m] (bias may
+ * be NULL); outputs outside OH x OW are not written. */
+typedef struct kl_wino2_out {
+    const float *c;
+    size_t xs, ldc;
+    const float *bias;
+    float *o;
+    size_t ldo, OH, OW, TW, t0, nt, mc;
+} kl_wino2_out;
 
 /* im2col rows [k0, k0+ks) (k = c*KH*KW + kh*KW + kw) for output pixels
  * [p0, p0+np) (row-major in OH x OW, OW columns) of one image and group,
@@ -146,6 +164,9 @@ typedef struct kl_x86_ops {
     kl_dwconv_fn dwconv;
     void (*wino_in)(const kl_wino_in *a);
     void (*wino_out)(const kl_wino_out *a);
+    void (*wino2_in)(const kl_wino_in *a);   /* F(2x2, 3x3): 4x4 input tiles at stride 2 */
+    void (*wino2_out)(const kl_wino2_out *a); /* 16 products -> 2x2 outputs, vectors over channels */
+    void (*wino4t_out)(const kl_wino2_out *a); /* 36 products -> 4x4 outputs, vectors over channels */
     double (*fma_loop)(long iters); /* runs iters x (FMA block); returns flops done */
     void (*im2col)(const kl_im2col_args *a);
     void (*im2row_out)(const kl_im2row_out *a);
@@ -162,6 +183,9 @@ void kl_x86_generic_vec_act(kl_act act, float *x, size_t n);
 void kl_x86_generic_dwconv(const kl_dw_args *d);
 void kl_x86_generic_wino_in(const kl_wino_in *a);
 void kl_x86_generic_wino_out(const kl_wino_out *a);
+void kl_x86_generic_wino2_in(const kl_wino_in *a);
+void kl_x86_generic_wino2_out(const kl_wino2_out *a);
+void kl_x86_generic_wino4t_out(const kl_wino2_out *a);
 void kl_x86_generic_im2col(const kl_im2col_args *a);
 void kl_x86_generic_im2row_out(const kl_im2row_out *a);
 void kl_x86_generic_conv_direct(const kl_direct_args *a);
@@ -174,6 +198,9 @@ void kl_x86_generic_conv_direct(const kl_direct_args *a);
     void kl_x86_##isa##_dwconv(const kl_dw_args *d);                                                     \
     void kl_x86_##isa##_wino_in(const kl_wino_in *a);                                                    \
     void kl_x86_##isa##_wino_out(const kl_wino_out *a);                                                  \
+    void kl_x86_##isa##_wino2_in(const kl_wino_in *a);                                                   \
+    void kl_x86_##isa##_wino2_out(const kl_wino2_out *a);                                                \
+    void kl_x86_##isa##_wino4t_out(const kl_wino2_out *a);                                               \
     double kl_x86_##isa##_fma_loop(long iters);                                                          \
     void kl_x86_##isa##_im2col(const kl_im2col_args *a);                                                \
     void kl_x86_##isa##_im2row_out(const kl_im2row_out *a);                                             \
