@@ -80,12 +80,14 @@ bool kl_conv2d_supports(const kl_conv2d_desc *d, kl_conv_algo algo);
  * choice and the conv.winograd tactic both require it; forcing
  * KL_CONV_WINOGRAD on the kernel runs whatever kl_conv2d_supports takes. */
 bool kl_conv2d_winograd_pays(const kl_conv2d_desc *d);
-/* True when F(2x2, 3x3) should beat both F(4x4) and im2row/im2col: the
+/* True when F(2x2, 3x3) should beat both F(4x4) and im2row/im2col: at the
+ * AVX-512 level (d->isa resolved), the
  * shapes Winograd can run with >= 32 channels per group in and out where
  * F(4x4) does not pay (under 16 tiles of 4x4) but there are at least 16
  * tiles of 2x2 over the N images (ResNet's 7x7 stage: 16 tiles). */
 bool kl_conv2d_winograd2_pays(const kl_conv2d_desc *d);
-/* True when transposed F(4x4) should beat conv.winograd: F(4x4) pays and
+/* True when transposed F(4x4) should beat conv.winograd: at the AVX-512
+ * level (AVX2's 6x16 tiles made it 1.8x slower), F(4x4) pays and
  * an image has 32 to 127 tiles of 4x4 (28x28 outputs: 49) with >= 32
  * channels per group in and out.  At 14x14 (16 tiles) conv.winograd was
  * faster (1.03-1.25 vs 1.27-1.41 ms, 256 channels, avx512). */
