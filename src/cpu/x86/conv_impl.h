@@ -304,7 +304,9 @@ void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
  * input row; stride 2 by two loads and a permute, borders by masked loads)
  * are loaded once per block of KL_DIRECT_MB channels and each broadcast
  * weight feeds NV accumulators; rows outside the input are skipped.  Bias,
- * residual and the activation before the store. */
+ * residual and a cheap activation before the store (cd_rows applies the
+ * others to the finished row: inlined at every store they made this file
+ * 12 times larger). */
 KL_INL void cd_vec(const kl_direct_args *a, size_t oh, size_t ow, const size_t NV, const size_t n, const size_t KW,
                    const size_t S, const int EDGE, V va, V vb) {
     enum { MB = KL_DIRECT_MB };
@@ -345,14 +347,14 @@ KL_DW_UNROLL_ALL
             if (NV == 2) {
                 V acc1 = c[1][j];
                 if (a->z) acc = v_add(acc, v_load(a->z + q)), acc1 = v_add(acc1, v_load(a->z + q + VL));
-                v_store(a->y + q, vm_act(acc, a->act.kind, va, vb));
-                v_store(a->y + q + VL, vm_act(acc1, a->act.kind, va, vb));
+                v_store(a->y + q, vm_act_cheap(acc, a->act.kind, va, vb));
+                v_store(a->y + q + VL, vm_act_cheap(acc1, a->act.kind, va, vb));
             } else if (n == VL) {
                 if (a->z) acc = v_add(acc, v_load(a->z + q));
-                v_store(a->y + q, vm_act(acc, a->act.kind, va, vb));
+                v_store(a->y + q, vm_act_cheap(acc, a->act.kind, va, vb));
             } else {
                 if (a->z) acc = v_add(acc, v_load_n(a->z + q, n));
-                v_store_n(a->y + q, vm_act(acc, a->act.kind, va, vb), n);
+                v_store_n(a->y + q, vm_act_cheap(acc, a->act.kind, va, vb), n);
             }
         }
     }
@@ -380,6 +382,9 @@ KL_INL void cd_rows(const kl_direct_args *a, const size_t KW, const size_t S) {
             }
         }
         if (ow < a->OW) cd_vec(a, oh, ow, 1, a->OW - ow, KW, S, 1, va, vb);
+        if (!vm_act_is_cheap(a->act.kind)) /* the finished row, still in L1 (SiLU: the stem of EfficientNet) */
+            for (size_t m = 0; m < a->M; m++)
+                KL_SIMD_FN(vec_act)(a->act, a->y + m * a->OH * a->OW + oh * a->OW, a->OW);
     }
 }
 
