@@ -432,6 +432,38 @@ void kc_conv_destroy(kc_conv *c)
 
 static bool fits_int(int64_t v) { return v >= 1 && v <= INT_MAX; }
 
+/* Time the product form c->gm runs (algo: its KC_CONV_ALGO_* number) with
+ * ws_bytes of its own workspace on tm's scratch buffers; it becomes the
+ * choice when faster than margin * *best, and c->gm is dropped otherwise. */
+static void time_product_form(kc_conv *c, const conv_timing *tm, int algo, size_t ws_bytes, float margin, float *best,
+                              char *last, size_t last_size)
+{
+    kc_dnn *d = c->d;
+    conv_timing t = *tm;
+    t.algo = algo;
+    t.ws_bytes = ws_bytes;
+    t.fused = false;
+    t.ws = NULL;
+    bool keep = false;
+    if (!ws_bytes || cudaMalloc(&t.ws, ws_bytes) == cudaSuccess) {
+        if (!conv_timed(&t, d->stream, last, last_size) && cudaStreamSynchronize(d->stream) == cudaSuccess) {
+            float ms = time_median(d, conv_timed, &t, last, last_size);
+            if (ms >= 0.0f && (*best < 0.0f || ms < margin * *best)) {
+                *best = ms;
+                c->algo = algo;
+                c->ws = ws_bytes;
+                c->fused = false;
+                keep = true;
+            }
+        }
+        cudaFree(t.ws);
+    }
+    if (!keep) {
+        kc_gemm_destroy(c->gm);
+        c->gm = NULL;
+    }
+}
+
 /* Time every algorithm that fits max_workspace on scratch buffers. */
 static int conv_autotune(kc_conv *c, size_t max_ws, char *why, size_t why_size)
 {
@@ -515,66 +547,14 @@ static int conv_autotune(kc_conv *c, size_t max_ws, char *why, size_t why_size)
             }
         }
     }
-    if (gemm_applies(q) && !gemm_conv_create(c, -1, max_ws, last, sizeof last)) {
-        size_t gws = kc_gemm_workspace(c->gm);
-        void *gw = NULL;
-        bool keep = false;
-        if (!gws || cudaMalloc(&gw, gws) == cudaSuccess) {
-            tm.algo = KC_CONV_ALGO_GEMM + kc_gemm_algo(c->gm);
-            tm.ws_bytes = gws;
-            tm.fused = false;
-            void *saved_ws = tm.ws;
-            tm.ws = gw;
-            if (!gemm_conv_exec(c, tm.x, tm.w, tm.b, q->has_z ? tm.y : NULL, tm.y, gw, d->stream, last, sizeof last) &&
-                cudaStreamSynchronize(d->stream) == cudaSuccess) {
-                float ms = time_median(d, conv_timed, &tm, last, sizeof last);
-                if (ms >= 0.0f && (best < 0.0f || ms < best)) {
-                    best = ms;
-                    c->algo = tm.algo;
-                    c->ws = gws;
-                    c->fused = false;
-                    keep = true;
-                }
-            }
-            tm.ws = saved_ws;
-            cudaFree(gw);
-        }
-        if (!keep) {
-            kc_gemm_destroy(c->gm);
-            c->gm = NULL;
-        }
-    }
-    if (im2col_applies(q) && !c->gm && !im2col_create(c, -1, max_ws, last, sizeof last)) {
-        size_t iws = im2col_bytes(q) + kc_gemm_workspace(c->gm);
-        void *iw = NULL;
-        bool keep = false;
-        if (cudaMalloc(&iw, iws) == cudaSuccess) {
-            tm.algo = KC_CONV_ALGO_IM2COL + kc_gemm_algo(c->gm);
-            tm.ws_bytes = iws;
-            tm.fused = false;
-            void *saved_ws = tm.ws;
-            tm.ws = iw;
-            if (!im2col_exec(c, tm.x, tm.w, tm.b, q->has_z ? tm.y : NULL, tm.y, iw, d->stream, last, sizeof last) &&
-                cudaStreamSynchronize(d->stream) == cudaSuccess) {
-                float ms = time_median(d, conv_timed, &tm, last, sizeof last);
-                /* two launches where cuDNN has one: kept only when clearly
-                 * faster alone */
-                if (ms >= 0.0f && (best < 0.0f || ms < (q->t == KC_F16 ? KC_IM2COL_MARGIN_F16 : KC_IM2COL_MARGIN) * best)) {
-                    best = ms;
-                    c->algo = tm.algo;
-                    c->ws = iws;
-                    c->fused = false;
-                    keep = true;
-                }
-            }
-            tm.ws = saved_ws;
-            cudaFree(iw);
-        }
-        if (!keep) {
-            kc_gemm_destroy(c->gm);
-            c->gm = NULL;
-        }
-    }
+    if (gemm_applies(q) && !gemm_conv_create(c, -1, max_ws, last, sizeof last))
+        time_product_form(c, &tm, KC_CONV_ALGO_GEMM + kc_gemm_algo(c->gm), kc_gemm_workspace(c->gm), 1.0f, &best,
+                          last, sizeof last);
+    /* two launches where cuDNN has one: kept only when clearly faster alone */
+    if (im2col_applies(q) && !c->gm && !im2col_create(c, -1, max_ws, last, sizeof last))
+        time_product_form(c, &tm, KC_CONV_ALGO_IM2COL + kc_gemm_algo(c->gm),
+                          im2col_bytes(q) + kc_gemm_workspace(c->gm),
+                          q->t == KC_F16 ? KC_IM2COL_MARGIN_F16 : KC_IM2COL_MARGIN, &best, last, sizeof last);
     (void)cudaGetLastError(); /* launch-configuration errors of refused algorithms are not sticky */
     if (best < 0.0f) {
         rc = kc_fail(why, why_size, "kc_conv_create: no cuDNN algorithm ran (last: %s)", last);

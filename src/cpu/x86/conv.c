@@ -790,21 +790,25 @@ static void wino_put_scalar(const kl_wino_in *a, size_t k, size_t l, float v) {
     a->dst[k * a->xs + (q / MR) * MR * a->cgp + q % MR] = v;
 }
 
+/* Input tile l of a (n x n values from step*tile, zeros outside the image
+ * and past the last tile) into dd. */
+static void wino_tile(const kl_wino_in *a, size_t l, int n, int step, float *dd) {
+    memset(dd, 0, (size_t)(n * n) * sizeof *dd);
+    if (l >= a->nt) return;
+    size_t tg = a->t0 + l, tt = tg % a->T, th = tt / a->TW, tw = tt % a->TW;
+    const float *x = a->x + (tg / a->T) * a->xstride;
+    ptrdiff_t r0 = (ptrdiff_t)(th * (size_t)step) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(tw * (size_t)step) - (ptrdiff_t)a->PL;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            ptrdiff_t rr = r0 + i, cc = c0 + j;
+            if (rr >= 0 && cc >= 0 && rr < (ptrdiff_t)a->H && cc < (ptrdiff_t)a->W) dd[i * n + j] = x[rr * (ptrdiff_t)a->W + cc];
+        }
+}
+
 void kl_x86_generic_wino_in(const kl_wino_in *a) {
     for (size_t l = 0; l < NP; l++) {
         float dd[36], t[36], v[36];
-        memset(dd, 0, sizeof dd);
-        if (l < a->nt) {
-            size_t tg = a->t0 + l, tt = tg % a->T, th = tt / a->TW, tw = tt % a->TW;
-            const float *x = a->x + (tg / a->T) * a->xstride;
-            ptrdiff_t r0 = (ptrdiff_t)(th * 4) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(tw * 4) - (ptrdiff_t)a->PL;
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) {
-                    ptrdiff_t rr = r0 + i, cc = c0 + j;
-                    if (rr >= 0 && cc >= 0 && rr < (ptrdiff_t)a->H && cc < (ptrdiff_t)a->W)
-                        dd[i * 6 + j] = x[rr * (ptrdiff_t)a->W + cc];
-                }
-        }
+        wino_tile(a, l, 6, 4, dd);
         for (int j = 0; j < 6; j++) wino_bt(dd + j, 6, t + j, 6);
         for (int i = 0; i < 6; i++) wino_bt(t + i * 6, 1, v + i * 6, 1);
         for (int k = 0; k < 36; k++) wino_put_scalar(a, (size_t)k, l, l < a->nt ? v[k] : 0.0f);
@@ -847,18 +851,7 @@ static void wino2_at(const float *m, size_t s, float *o, size_t os) {
 void kl_x86_generic_wino2_in(const kl_wino_in *a) {
     for (size_t l = 0; l < NP; l++) {
         float dd[16], t[16], v[16];
-        memset(dd, 0, sizeof dd);
-        if (l < a->nt) {
-            size_t tg = a->t0 + l, tt = tg % a->T, th = tt / a->TW, tw = tt % a->TW;
-            const float *x = a->x + (tg / a->T) * a->xstride;
-            ptrdiff_t r0 = (ptrdiff_t)(th * 2) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(tw * 2) - (ptrdiff_t)a->PL;
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) {
-                    ptrdiff_t rr = r0 + i, cc = c0 + j;
-                    if (rr >= 0 && cc >= 0 && rr < (ptrdiff_t)a->H && cc < (ptrdiff_t)a->W)
-                        dd[i * 4 + j] = x[rr * (ptrdiff_t)a->W + cc];
-                }
-        }
+        wino_tile(a, l, 4, 2, dd);
         for (int j = 0; j < 4; j++) wino2_bt(dd + j, 4, t + j, 4);
         for (int i = 0; i < 4; i++) wino2_bt(t + i * 4, 1, v + i * 4, 1);
         for (int k = 0; k < 16; k++) wino_put_scalar(a, (size_t)k, l, l < a->nt ? v[k] : 0.0f);
