@@ -68,7 +68,9 @@ if ! ls /usr/lib/*/openblas-pthread/libblas.so.3 >/dev/null 2>&1; then
 fi
 
 # 1. kiln (Release; warnings are not errors here: -O3 raises a few that -O2 does not).
-if [ ! -f "$build/CMakeCache.txt" ]; then
+# (reconfigured when an existing cache has CUDA on: kiln_time links the static
+# library alone, without the CUDA libraries)
+if [ ! -f "$build/CMakeCache.txt" ] || grep -q '^KILN_CUDA:BOOL=ON' "$build/CMakeCache.txt"; then
     cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_TESTS=OFF -DKILN_CUDA=OFF \
           -DKILN_WERROR=OFF >"$out/cmake.log" 2>&1 ||
         { tail -20 "$out/cmake.log" >&2; exit 1; }
