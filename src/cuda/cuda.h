@@ -31,6 +31,7 @@ typedef struct kl_cuda_options {
     bool graphs;        /* capture and replay CUDA graphs (default on) */
     size_t workspace;   /* largest library workspace per layer (bytes) */
     int layout;         /* 4-D activations of convolution networks: KL_CUDA_LAYOUT_* */
+    bool no_own_conv;   /* kiln's implicit-GEMM convolution is not timed (the builder's plan without it) */
 } kl_cuda_options;
 
 /* KL_CUDA_LAYOUT_AUTO: NHWC for fp16 engines (tensor-core convolutions),
@@ -88,6 +89,8 @@ kiln_status kl_cuda_ctx_plan(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n_inpu
  * workspace bytes and measured ms (0 if not timed).  Arrays of the graph's
  * node count. */
 void kl_cuda_ctx_choices(const kl_cuda_ctx *c, int *algo, size_t *workspace, double *ms);
+/* Is algo (a kl_cuda_ctx_choices entry) kiln's own implicit-GEMM convolution? */
+bool kl_cuda_algo_is_own_conv(int algo);
 
 /* Can the cuda provider run node n (op, opset, types, attributes known
  * without shapes)?  Used by the provider's supports(). */

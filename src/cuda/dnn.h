@@ -50,6 +50,7 @@ typedef struct kc_conv_desc {
     float act_alpha, act_beta;
     bool has_bias, has_z;       /* bias [K]; z (residual) of y's shape */
     bool allow_tf32;            /* FP32 math may use TF32 tensor cores (off by default) */
+    bool no_igemm;              /* leave kiln's implicit GEMM out of the timing (KC_CONV_ALGO_IGEMM) */
 } kc_conv_desc;
 
 typedef struct kc_conv kc_conv;
@@ -75,6 +76,18 @@ typedef struct kc_conv kc_conv;
  * ResNet-50's stem and a 3x3 stride-2 layer at batch 1);
  * KILN_CUDA_NO_IM2COL=1 leaves it out. */
 #define KC_CONV_ALGO_IM2COL 3000
+
+/* KC_CONV_ALGO_IGEMM + cfg (cfg < KC_IGEMM_CFGS, the tile shape): kiln's
+ * float16 NHWC implicit-GEMM kernel (kc_igemm_nhwc) with bias, residual and
+ * any activation in its epilogue, one launch where cuDNN's legacy API needs
+ * a second pass for SiLU and the like.  Timed against cuDNN's algorithms
+ * for float16 NHWC convolutions with groups 1, C % 8 == 0, K even and an
+ * activation cuDNN does not fuse (all of them with KILN_CUDA_IGEMM_ALL=1;
+ * KILN_CUDA_NO_IGEMM=1 leaves it out).  algo KC_CONV_TUNE_IGEMM asks
+ * kc_conv_create to time only these (the executor compares them with a 1x1
+ * convolution's cuBLASLt product). */
+#define KC_CONV_ALGO_IGEMM 4000
+#define KC_CONV_TUNE_IGEMM (-2)
 
 /* Describe the convolution and choose its algorithm.  algo < 0: time every
  * algorithm cuDNN offers on scratch buffers (cudnnFindConvolutionForward-

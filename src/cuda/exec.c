@@ -988,15 +988,21 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     if (bias && bias->count != d.k) KL_FALLBACK("bias has %lld values for %lld channels", (long long)bias->count, (long long)d.k);
     if (z && z->count != y->count) KL_FALLBACK("residual input does not have the output's shape");
     d.allow_tf32 = b->c->ce->opt.tf32;
+    d.no_igemm = b->c->ce->opt.no_own_conv;
     d.nhwc = lay;
     if (cpad) d.c = cpad;
     char msg[256] = "";
     bool gemm_failed = false;
+    const int algo = kl_cu_algo(b);
+    const bool own = algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS;
     /* A 1x1, stride-1, unpadded NHWC convolution is a GEMM: Y[NHW, K] =
      * X[NHW, C] W[K, C]^T + bias (+ residual), activation in cuBLASLt's
-     * epilogue (cuDNN picked slow kernels for these at batch 1). */
-    if (lay && !cpad && d.r == 1 && d.s == 1 && d.stride_h == 1 && d.stride_w == 1 && !d.pad_t && !d.pad_l &&
-        !d.pad_b && !d.pad_r && d.groups == 1 && d.oh == d.h && d.ow == d.w && !getenv("KILN_CUDA_NO_GEMM_CONV")) {
+     * epilogue (cuDNN picked slow kernels for these at batch 1).  In
+     * float16 kiln's implicit-GEMM kernel is timed against that product: it
+     * fuses activations cuBLASLt has no epilogue for (SiLU). */
+    if (lay && !cpad && !own && d.r == 1 && d.s == 1 && d.stride_h == 1 && d.stride_w == 1 && !d.pad_t &&
+        !d.pad_l && !d.pad_b && !d.pad_r && d.groups == 1 && d.oh == d.h && d.ow == d.w &&
+        !getenv("KILN_CUDA_NO_GEMM_CONV")) {
         kc_gemm_desc gd = {0};
         gd.t = t;
         gd.m = d.n * d.h * d.w;
@@ -1017,7 +1023,30 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
         gd.allow_tf32 = d.allow_tf32;
         const void *w_kc = NULL; /* [K,C,1,1] is [K,C]: the plain weights */
         KL_TRY(kl_in_f(b, 1, &w_kc, &w, t));
-        if (kc_gemm_create(b->c->dnn, &gd, kl_cu_algo(b), b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg) == 0) {
+        if (kc_gemm_create(b->c->dnn, &gd, algo, b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg) == 0) {
+            kc_conv *ig = NULL;
+            char igmsg[256];
+            /* only where cuBLASLt has no epilogue for the activation (the
+             * product then needs a second pass): SiLU, clip, ... */
+            bool lt_fused = gd.act == KL_ACT_NONE || gd.act == KL_ACT_RELU || gd.act == KL_ACT_GELU_ERF ||
+                            gd.act == KL_ACT_GELU_TANH;
+            const char *ig_all = getenv("KILN_CUDA_IGEMM_ALL");
+            if (ig_all && *ig_all && strcmp(ig_all, "0") != 0) lt_fused = false;
+            if (algo < 0 && t == KC_F16 && !lt_fused && !b->c->ce->opt.no_own_conv &&
+                kc_conv_create(b->c->dnn, &d, KC_CONV_TUNE_IGEMM, 0, &ig, igmsg, sizeof igmsg) == 0 &&
+                kc_conv_time_ms(ig) < kc_gemm_time_ms(s->gemm)) {
+                kc_gemm_destroy(s->gemm);
+                s->gemm = NULL;
+                s->conv = ig;
+                y->nhwc = true;
+                s->kind = K_CONV;
+                s->x[0] = xp;
+                s->x[1] = w_kc;
+                s->x[2] = bp;
+                s->x[3] = zp;
+                return KILN_OK;
+            }
+            kc_conv_destroy(ig);
             y->nhwc = true;
             s->kind = K_GEMM;
             s->x[0] = xp;
@@ -1030,7 +1059,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
         msg[0] = 0;
         gemm_failed = true;
     }
-    if (kc_conv_create(b->c->dnn, &d, gemm_failed ? -1 : kl_cu_algo(b), b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
+    if (kc_conv_create(b->c->dnn, &d, gemm_failed ? -1 : algo, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
         KL_FALLBACK("cudnn: %s", msg);
     y->nhwc = lay == 1;
     s->kind = K_CONV;
@@ -3380,6 +3409,8 @@ kiln_status kl_cuda_ctx_plan(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n_inpu
     c->cur = p;
     return KILN_OK;
 }
+
+bool kl_cuda_algo_is_own_conv(int algo) { return algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS; }
 
 void kl_cuda_ctx_choices(const kl_cuda_ctx *c, int *algo, size_t *workspace, double *ms) {
     size_t nn = c->ce->ir->graph->n_nodes;

@@ -252,6 +252,26 @@ cudaError_t kc_dwconv_nhwc(void *y, const void *x, const void *w, const void *bi
  * when C*esz is a multiple of 16 and x, col are 16-byte aligned. */
 cudaError_t kc_im2col_nhwc(void *col, const void *x, const kc_dwconv *p, kc_dtype t, cudaStream_t stream);
 
+/* kiln's float16 NHWC convolution (groups 1) as an implicit GEMM on tensor
+ * cores (k_conv.cu): y[n,oh,ow,k] = act(sum_{r,s,c} x[n, oh*sh - pt + r*dh,
+ * ow*sw - pl + s*dw, c] w[k,r,s,c] + bias[k] + z[n,oh,ow,k]), x, w, y, z
+ * float16 NHWC / KRSC, bias and z may be NULL, float32 accumulation; the
+ * bottom/right padding follows from oh, ow.  cfg picks the tile shape
+ * (kc_igemm_tiles).  Needs C % 8 == 0, K even, x and w 16-byte aligned,
+ * y and z 4-byte aligned (kc_igemm_nhwc_ok says), sm_80+. */
+#define KC_IGEMM_CFGS 10
+typedef struct kc_igemm_desc {
+    int64_t n, h, w, c, k, oh, ow;
+    int r, s, pt, pl, sh, sw, dh, dw;
+    int act;
+    float alpha, beta;
+} kc_igemm_desc;
+int kc_igemm_tiles(int cfg, int *bm, int *bn);
+bool kc_igemm_nhwc_ok(const kc_igemm_desc *q, const void *x, const void *w, const void *bias, const void *z,
+                      const void *y);
+cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z,
+                          const kc_igemm_desc *q, int cfg, cudaStream_t stream);
+
 /* Einsum of one or two float operands (numpy semantics without ellipses or
  * diagonals; the caller maps the equation): labels 0..n_out-1 are y's dims
  * in order (y dense), labels n_out..n_out+n_sum-1 are summed; size[l] is

@@ -881,7 +881,8 @@ static void kl_cuda_pick_free(kl_cuda_pick *pk) {
     memset(pk, 0, sizeof *pk);
 }
 
-static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool time_ms, kl_cuda_pick *pk) {
+static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool no_own, bool time_ms,
+                                       kl_cuda_pick *pk) {
     const kl_graph *g = b->m->graph;
     size_t nn = g->n_nodes, nq = nn ? nn : 1;
     const kl_shapes *sh = b->n_points ? &b->opt_shapes[0] : &b->time_shapes;
@@ -901,8 +902,9 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
     char dev[128], prec[32];
     kl_cuda_device_key(dev, sizeof dev);
     /* NHWC float32 layers time other algorithms: their own cache entries */
-    snprintf(prec, sizeof prec, "%s%s%s", (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) ? "fp16" : "fp32",
-             (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "", layout == KL_CUDA_LAYOUT_NHWC ? "+nhwc" : "");
+    snprintf(prec, sizeof prec, "%s%s%s%s", (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) ? "fp16" : "fp32",
+             (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "", layout == KL_CUDA_LAYOUT_NHWC ? "+nhwc" : "",
+             no_own ? "+noig" : "");
     for (size_t i = 0; i < nn && !s; i++) {
         pk->algo[i] = -1;
         on[i] = strcmp(b->assign[i].provider->name, "cuda") == 0;
@@ -919,7 +921,7 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
     if (!s) memcpy(pk->pre, pk->algo, nn * sizeof *pk->pre);
     if (!s) s = kl_program_create_ex(b->m, 1, 0, &prog);
     kl_cuda_options opt = {(b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) != 0,
-                           (b->o.precision & KILN_PRECISION_TF32) != 0, time_ms, 0, layout};
+                           (b->o.precision & KILN_PRECISION_TF32) != 0, time_ms, 0, layout, no_own};
     if (!s) s = kl_cuda_engine_create(b->m, prog, on, &opt, &ce);
     int64_t key[KILN_MAX_RANK * 8 + 8];
     size_t key_len = 0;
@@ -986,9 +988,32 @@ static kiln_status kl_build_cuda_tactics(kl_build *b) {
     int layouts[2] = {KL_CUDA_LAYOUT_AUTO, KL_CUDA_LAYOUT_NHWC};
     if (both) layouts[0] = KL_CUDA_LAYOUT_NCHW;
     size_t best = 0;
-    if (!s) s = kl_cuda_pick_layout(b, in, layouts[0], both, &pick[0]);
+    /* fp16: where kiln's implicit-GEMM convolution won layers (timed alone,
+     * each against cuDNN plus its separate activation pass), the plan
+     * without it is timed too and the faster kept: alone, the second
+     * launch costs more than inside a CUDA graph (YOLOv8n FP16 b1 ran
+     * 0.761 ms without, 0.777 ms with the 53 layers it won alone). */
+    bool own_ab = false;
+    if (!s) s = kl_cuda_pick_layout(b, in, layouts[0], false, both || fp16, &pick[0]);
+    if (!s && fp16 && conv && !getenv("KILN_CUDA_NO_IGEMM")) {
+        size_t n_own = 0;
+        for (size_t i = 0; i < nn; i++) n_own += kl_cuda_algo_is_own_conv(pick[0].algo[i]);
+        if (n_own) {
+            kiln_status s1 = kl_cuda_pick_layout(b, in, layouts[0], true, true, &pick[1]);
+            if (s1) {
+                kl_blog_msg(&b->log, KILN_LOG_INFO, "cuda own convolutions: the plan without them not timed (%s)", kiln_last_error());
+                kl_error_clear();
+            } else {
+                own_ab = true;
+                if (pick[1].compute_ms >= 0 && pick[0].compute_ms >= 0 && pick[1].compute_ms < pick[0].compute_ms) best = 1;
+                kl_blog_msg(&b->log, KILN_LOG_INFO,
+                            "cuda own convolutions: %zu layer(s) with them %.3f ms, without %.3f ms per run: %s kept", n_own,
+                            pick[0].compute_ms, pick[1].compute_ms, best ? "without" : "with");
+            }
+        }
+    }
     if (!s && both) {
-        kiln_status s1 = kl_cuda_pick_layout(b, in, layouts[1], true, &pick[1]);
+        kiln_status s1 = kl_cuda_pick_layout(b, in, layouts[1], false, true, &pick[1]);
         if (s1) { /* NHWC could not be planned or run: NCHW stays, said in the log */
             kl_blog_msg(&b->log, KILN_LOG_INFO, "cuda layout: NHWC not timed (%s): NCHW kept", kiln_last_error());
             kl_error_clear();
@@ -1003,7 +1028,7 @@ static kiln_status kl_build_cuda_tactics(kl_build *b) {
         kl_cuda_pick *pk = &pick[best];
         b->cuda_layout = both ? layouts[best] : KL_CUDA_LAYOUT_AUTO;
         kl_text al = {0};
-        for (size_t k = 0; k < (both ? 2u : 1u) && !s; k++) {
+        for (size_t k = 0; k < (both || own_ab ? 2u : 1u) && !s; k++) {
             b->cuda_hits += pick[k].hits;
             for (size_t i = 0; i < nn && !s; i++) {
                 if (pick[k].algo[i] < 0) continue;

@@ -332,9 +332,14 @@ static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
         snprintf(first_fail, sizeof first_fail, "allocation failed");
         failed = 1;
     } else {
-        for (int ai = -1; ai < 11; ai++) {
-            /* cuDNN's 8, then kiln's depthwise kernel, the 1x1 product, im2col + product */
-            int algo = ai < 8 ? ai : ai == 8 ? KC_CONV_ALGO_DW : ai == 9 ? KC_CONV_ALGO_GEMM : KC_CONV_ALGO_IM2COL;
+        for (int ai = -1; ai < 11 + KC_IGEMM_CFGS; ai++) {
+            /* cuDNN's 8, then kiln's depthwise kernel, the 1x1 product, im2col + product, and every tile
+             * shape of kiln's implicit GEMM */
+            int algo = ai < 8     ? ai
+                       : ai == 8  ? KC_CONV_ALGO_DW
+                       : ai == 9  ? KC_CONV_ALGO_GEMM
+                       : ai == 10 ? KC_CONV_ALGO_IM2COL
+                                  : KC_CONV_ALGO_IGEMM + (ai - 11);
             int r = conv_one(cc, t, nhwc, algo, ref, ny, dx, dw, db, dz, dy, &worst, &chosen, msg, sizeof msg);
             if (algo < 0)
                 timed_algo = chosen;
@@ -810,6 +815,10 @@ int main(void)
         {2, 24, 10, 11, 40, 3, 3, 0, 1, 0, 1, 2, 1, 1, 1, 1, 5, true, true, "3x3 s2x1 bias z silu"},
         {1, 2, 9, 9, 16, 2, 4, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1, true, false, "2x4 2ch bias relu"},
         {1, 16, 58, 58, 64, 4, 4, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, true, false, "4x4 16ch stem-like relu"},
+        {2, 48, 19, 21, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, true, true, "3x3 48->130 bias z silu"},
+        {1, 256, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false, "3x3 256ch 7x7 relu"},
+        {4, 32, 40, 40, 64, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 5, true, false, "1x1 b4 32->64 silu"},
+        {1, 8, 23, 23, 18, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 1, 7, false, false, "5x5 s2 8ch hswish"},
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
         conv_test(&convs[i], KC_F32, 0);

@@ -1,0 +1,337 @@
+/*
+ * k_conv.cu — kiln's own float16 NHWC convolution: an implicit GEMM on
+ * tensor cores with the whole epilogue fused (contract in cuda/kernels.h,
+ * kc_igemm_nhwc).
+ *
+ * The convolution is the product Y[M, K] = A[M, R*S*C] W[K, R*S*C]^T with
+ * M = N*OH*OW output pixels; A is never formed: a block's A tile (BM pixels
+ * x 32 of R*S*C) is gathered from x in 16-byte pieces (8 channels of one
+ * tap, C % 8 == 0), zero-filled where the tap falls in the padding.  One
+ * block of 4 warps (2 x 2, or 4 x 1) computes a BM x BN tile of Y; A and W tiles are
+ * staged in shared memory by cp.async in a 4-deep ring (tiles t+1..t+3
+ * load while tile t computes: at batch 1 the weights stream from memory),
+ * fed to mma.sync.m16n8k16 (f16 in, f32 accumulators) by ldmatrix.  Fragment layouts as in k_attention.cu; W's
+ * rows ([k][rsc]) are B's column-major storage, so both operands take plain
+ * ldmatrix.  Shared rows are 32 + 8 halves (80 bytes): the 8 rows one
+ * ldmatrix reads fall in distinct bank groups.
+ *
+ * Epilogue in float32: + bias[k], + z[m, k] (a residual of y's shape),
+ * then the activation (kc_act: ReLU, SiLU, ...), stored as f16 pairs.  It
+ * is what cuDNN's legacy API cannot do for SiLU (a second pass over y) and
+ * what cuBLASLt's epilogues lack.  Tile shapes are the tactic: the builder
+ * times each against cuDNN's algorithms (KC_CONV_ALGO_IGEMM + cfg, dnn.c).
+ */
+#include "cuda/k_common.cuh"
+
+#include <stdint.h>
+
+#define IG_THREADS 128
+#define IG_BK 32
+#define IG_LD (IG_BK + 8)
+#define IG_STAGES 4
+
+/* mma.m16n8k16 and cp.async need sm_80: older targets compile an empty body. */
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#define IG_HAVE_MMA 1
+#else
+#define IG_HAVE_MMA 0
+#endif
+
+typedef struct ig_params {
+    const __half *x, *w, *bias, *z;
+    __half *y;
+    int64_t m;          /* N*OH*OW */
+    int n_hw;           /* OH*OW */
+    int h, wd, c, k, r, s, oh, ow, pt, pl, sh, sw, dh, dw;
+    int kg;             /* R*S*C */
+    int act;
+    float alpha, beta;
+} ig_params;
+
+static __device__ __forceinline__ unsigned ig_saddr(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
+
+static __device__ __forceinline__ void ig_cp16(void *dst, const void *src, bool valid) {
+#if IG_HAVE_MMA
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(ig_saddr(dst)), "l"(src),
+                 "r"(valid ? 16 : 0)
+                 : "memory");
+#endif
+}
+static __device__ __forceinline__ void ig_commit() {
+#if IG_HAVE_MMA
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+template <int N> static __device__ __forceinline__ void ig_wait() {
+#if IG_HAVE_MMA
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+static __device__ __forceinline__ void ig_ldsm(unsigned *r, const __half *p) {
+#if IG_HAVE_MMA
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(ig_saddr(p))
+                 : "memory");
+#endif
+}
+static __device__ __forceinline__ void ig_mma(float *c, const unsigned *a, unsigned b0, unsigned b1) {
+#if IG_HAVE_MMA
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+/* Where one thread's A rows start: image offset and the input corner of
+ * the output pixel (rows past M are marked by ih0 = INT_MIN / 2). */
+template <int BM> struct ig_rows {
+    int64_t base[BM / 32];
+    int ih0[BM / 32], iw0[BM / 32];
+};
+
+/* Load K-tile kt (columns [kt*32, kt*32 + 32) of R*S*C) of A and W into stage buffers as, bs.  Each thread
+ * moves column chunk (tid & 3) of rows (tid >> 2) + 32 i; (ch, cs, cr) is that chunk's (channel, s, r) for
+ * this tile, kept incrementally by the caller. */
+template <int BM, int BN>
+static __device__ __forceinline__ void ig_load(const ig_params &p, __half *as, __half *bs, const ig_rows<BM> &rw,
+                                               const int64_t (&wrow)[BN / 32], int kt, int ch, int cs, int cr) {
+    const int tid = threadIdx.x, col = (tid & 3) * 8, row0 = tid >> 2;
+    const int kidx = kt * IG_BK + col;
+    const bool kin = kidx < p.kg;
+    const int dy = cr * p.dh, dx = cs * p.dw;
+#pragma unroll
+    for (int i = 0; i < BM / 32; i++) {
+        int ih = rw.ih0[i] + dy, iw = rw.iw0[i] + dx;
+        bool ok = kin && ih >= 0 && ih < p.h && iw >= 0 && iw < p.wd;
+        const __half *src = ok ? p.x + rw.base[i] + ((int64_t)ih * p.wd + iw) * p.c + ch : p.x;
+        ig_cp16(as + (row0 + 32 * i) * IG_LD + col, src, ok);
+    }
+#pragma unroll
+    for (int i = 0; i < BN / 32; i++) {
+        bool ok = kin && wrow[i] >= 0;
+        const __half *src = ok ? p.w + wrow[i] + kidx : p.w;
+        ig_cp16(bs + (row0 + 32 * i) * IG_LD + col, src, ok);
+    }
+}
+
+/* Advance one chunk's (channel, s, r) by one K-tile (32 columns). */
+static __device__ __forceinline__ void ig_step(const ig_params &p, int &ch, int &cs, int &cr) {
+    ch += IG_BK;
+    while (ch >= p.c) {
+        ch -= p.c;
+        if (++cs == p.s) {
+            cs = 0;
+            ++cr;
+        }
+    }
+}
+
+template <int BM, int BN, int WARPS_M>
+__global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params p) {
+#if IG_HAVE_MMA
+    constexpr int WARPS_N = 4 / WARPS_M, WM = BM / WARPS_M, WN = BN / WARPS_N, MI = WM / 16, NI = WN / 8;
+    static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tiles are 16-row, 16-column multiples");
+    extern __shared__ __align__(16) unsigned char ig_smem[];
+    __half *sa = reinterpret_cast<__half *>(ig_smem);
+    __half *sb = sa + IG_STAGES * BM * IG_LD;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wm = warp / WARPS_N, wn = warp % WARPS_N;
+    const int64_t m0 = (int64_t)blockIdx.x * BM;
+    const int n0 = blockIdx.y * BN;
+
+    ig_rows<BM> rw;
+#pragma unroll
+    for (int i = 0; i < BM / 32; i++) {
+        int64_t m = m0 + (tid >> 2) + 32 * i;
+        if (m < p.m) {
+            int64_t img = m / p.n_hw;
+            int rem = (int)(m - img * p.n_hw), oy = rem / p.ow, ox = rem - oy * p.ow;
+            rw.base[i] = img * p.h * p.wd * p.c;
+            rw.ih0[i] = oy * p.sh - p.pt;
+            rw.iw0[i] = ox * p.sw - p.pl;
+        } else {
+            rw.base[i] = 0;
+            rw.ih0[i] = -(1 << 29); /* never inside the input */
+            rw.iw0[i] = 0;
+        }
+    }
+    int64_t wrow[BN / 32];
+#pragma unroll
+    for (int i = 0; i < BN / 32; i++) {
+        int kk = n0 + (tid >> 2) + 32 * i;
+        wrow[i] = kk < p.k ? (int64_t)kk * p.kg : -1;
+    }
+
+    float acc[MI][NI][4];
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+
+    kc_pdl_wait();
+    const int kt_n = (p.kg + IG_BK - 1) / IG_BK;
+    /* this thread's chunk coordinates for the next tile to load */
+    int ch = (tid & 3) * 8, cs = 0, cr = 0;
+    while (ch >= p.c) { /* C < 32: the first chunk may already be past tap 0 */
+        ch -= p.c;
+        if (++cs == p.s) {
+            cs = 0;
+            ++cr;
+        }
+    }
+#pragma unroll
+    for (int st = 0; st < IG_STAGES - 1; st++) {
+        if (st < kt_n) {
+            ig_load<BM, BN>(p, sa + st * BM * IG_LD, sb + st * BN * IG_LD, rw, wrow, st, ch, cs, cr);
+            ig_step(p, ch, cs, cr);
+        }
+        ig_commit();
+    }
+    for (int kt = 0; kt < kt_n; kt++) {
+        ig_wait<IG_STAGES - 2>();
+        __syncthreads();
+        {
+            int nt = kt + IG_STAGES - 1, st = nt % IG_STAGES;
+            if (nt < kt_n) {
+                ig_load<BM, BN>(p, sa + st * BM * IG_LD, sb + st * BN * IG_LD, rw, wrow, nt, ch, cs, cr);
+                ig_step(p, ch, cs, cr);
+            }
+            ig_commit();
+        }
+        const __half *as = sa + (kt % IG_STAGES) * BM * IG_LD;
+        const __half *bs = sb + (kt % IG_STAGES) * BN * IG_LD;
+#pragma unroll
+        for (int kk = 0; kk < IG_BK / 16; kk++) {
+            unsigned af[MI][4];
+#pragma unroll
+            for (int i = 0; i < MI; i++)
+                ig_ldsm(af[i], as + (wm * WM + i * 16 + (lane & 15)) * IG_LD + kk * 16 + (lane >> 4) * 8);
+#pragma unroll
+            for (int j = 0; j < NI / 2; j++) {
+                unsigned r[4];
+                ig_ldsm(r, bs + (wn * WN + j * 16 + (lane & 7) + (lane >> 4) * 8) * IG_LD + kk * 16 +
+                               ((lane >> 3) & 1) * 8);
+#pragma unroll
+                for (int i = 0; i < MI; i++) {
+                    ig_mma(acc[i][2 * j], af[i], r[0], r[1]);
+                    ig_mma(acc[i][2 * j + 1], af[i], r[2], r[3]);
+                }
+            }
+        }
+    }
+    ig_wait<0>();
+
+    /* epilogue: rows g and g + 8 of each 16-row fragment, column pairs 2 tc */
+    const int g = lane >> 2, tc = lane & 3;
+#pragma unroll
+    for (int j = 0; j < NI; j++) {
+        const int col = n0 + wn * WN + j * 8 + tc * 2;
+        if (col >= p.k) continue;
+        float b0 = 0.0f, b1 = 0.0f;
+        if (p.bias) {
+            b0 = __half2float(p.bias[col]);
+            b1 = __half2float(p.bias[col + 1]);
+        }
+#pragma unroll
+        for (int i = 0; i < MI; i++) {
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                const int64_t m = m0 + wm * WM + i * 16 + g + hf * 8;
+                if (m >= p.m) continue;
+                float v0 = acc[i][j][2 * hf] + b0, v1 = acc[i][j][2 * hf + 1] + b1;
+                const int64_t o = m * p.k + col;
+                if (p.z) {
+                    __half2 zz = *reinterpret_cast<const __half2 *>(p.z + o);
+                    v0 += __low2float(zz);
+                    v1 += __high2float(zz);
+                }
+                v0 = kc_act(p.act, v0, p.alpha, p.beta);
+                v1 = kc_act(p.act, v1, p.alpha, p.beta);
+                *reinterpret_cast<__half2 *>(p.y + o) = __floats2half2_rn(v0, v1);
+            }
+        }
+    }
+#endif
+}
+
+/* The tile shapes (BM x BN, warps along M), cfg 0..KC_IGEMM_CFGS-1: 2 x 2 warps, then 4 x 1 for layers
+ * with few output channels (YOLOv8n's 16-64). */
+static const int ig_shapes[KC_IGEMM_CFGS][3] = {{128, 128, 2}, {128, 64, 2}, {64, 128, 2}, {64, 64, 2}, {64, 32, 2},
+                                                {32, 64, 2},   {32, 32, 2},  {128, 32, 4}, {256, 32, 4}, {128, 64, 4}};
+
+template <int BM, int BN, int WARPS_M> static cudaError_t ig_launch(const ig_params &p, cudaStream_t stream) {
+    const size_t smem = (size_t)IG_STAGES * (BM + BN) * IG_LD * sizeof(__half);
+    static bool ready = false; /* the opt-in above 48 KiB, once per shape */
+    if (smem > 48 * 1024 && !ready) {
+        cudaError_t e =
+            cudaFuncSetAttribute(k_igemm<BM, BN, WARPS_M>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return e;
+        ready = true;
+    }
+    dim3 grid((unsigned)((p.m + BM - 1) / BM), (unsigned)((p.k + BN - 1) / BN));
+    kc_launch(k_igemm<BM, BN, WARPS_M>, grid, dim3(IG_THREADS), smem, stream, p);
+    return cudaGetLastError();
+}
+
+extern "C" int kc_igemm_tiles(int cfg, int *bm, int *bn) {
+    if (cfg < 0 || cfg >= KC_IGEMM_CFGS) return 0;
+    *bm = ig_shapes[cfg][0];
+    *bn = ig_shapes[cfg][1];
+    return 1;
+}
+
+extern "C" bool kc_igemm_nhwc_ok(const kc_igemm_desc *q, const void *x, const void *w, const void *bias,
+                                 const void *z, const void *y) {
+    if (q->c < 8 || q->c % 8 || q->k < 2 || q->k % 2 || q->n < 1 || q->r < 1 || q->s < 1 || q->oh < 1 || q->ow < 1)
+        return false;
+    /* 32-bit index arithmetic inside an image and over R*S*C */
+    if (q->h * q->w * q->c > INT32_MAX / 2 || q->r * q->s * q->c > INT32_MAX / 2 || q->oh * q->ow > INT32_MAX / 2 ||
+        (q->n * q->oh * q->ow + 127) / 32 > INT32_MAX || (q->k + 127) / 32 > 65535)
+        return false;
+    return kc_aligned(x, 16) && kc_aligned(w, 16) && kc_aligned(y, 4) && (!z || kc_aligned(z, 4)) &&
+           (!bias || kc_aligned(bias, 2));
+}
+
+extern "C" cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z,
+                                     const kc_igemm_desc *q, int cfg, cudaStream_t stream) {
+    if (!kc_igemm_nhwc_ok(q, x, w, bias, z, y) || cfg < 0 || cfg >= KC_IGEMM_CFGS) return cudaErrorInvalidValue;
+    ig_params p;
+    p.x = static_cast<const __half *>(x);
+    p.w = static_cast<const __half *>(w);
+    p.bias = static_cast<const __half *>(bias);
+    p.z = static_cast<const __half *>(z);
+    p.y = static_cast<__half *>(y);
+    p.m = q->n * q->oh * q->ow;
+    p.n_hw = (int)(q->oh * q->ow);
+    p.h = (int)q->h;
+    p.wd = (int)q->w;
+    p.c = (int)q->c;
+    p.k = (int)q->k;
+    p.r = q->r;
+    p.s = q->s;
+    p.oh = (int)q->oh;
+    p.ow = (int)q->ow;
+    p.pt = q->pt;
+    p.pl = q->pl;
+    p.sh = q->sh;
+    p.sw = q->sw;
+    p.dh = q->dh;
+    p.dw = q->dw;
+    p.kg = q->r * q->s * (int)q->c;
+    p.act = q->act;
+    p.alpha = q->alpha;
+    p.beta = q->beta;
+    switch (cfg) {
+    case 0: return ig_launch<128, 128, 2>(p, stream);
+    case 1: return ig_launch<128, 64, 2>(p, stream);
+    case 2: return ig_launch<64, 128, 2>(p, stream);
+    case 3: return ig_launch<64, 64, 2>(p, stream);
+    case 4: return ig_launch<64, 32, 2>(p, stream);
+    case 5: return ig_launch<32, 64, 2>(p, stream);
+    case 6: return ig_launch<32, 32, 2>(p, stream);
+    case 7: return ig_launch<128, 32, 4>(p, stream);
+    case 8: return ig_launch<256, 32, 4>(p, stream);
+    default: return ig_launch<128, 64, 4>(p, stream);
+    }
+}
