@@ -376,11 +376,12 @@ static int im2col_exec(const kc_conv *c, const void *x, const void *w, const voi
                        (char *)ws + im2col_bytes(q), stream, why, why_size);
 }
 
-/* Does kiln's implicit-GEMM kernel take this convolution (KC_CONV_ALGO_IGEMM)? */
+/* Does kiln's implicit-GEMM kernel take this convolution (KC_CONV_ALGO_IGEMM)?
+ * (KILN_CUDA_NO_IGEMM only keeps it out of the timing: an engine that
+ * recorded it still runs it.) */
 static bool igemm_applies(const kc_conv_desc *q)
 {
-    return q->nhwc && q->t == KC_F16 && q->groups == 1 && q->c % 8 == 0 && q->k % 2 == 0 &&
-           !getenv("KILN_CUDA_NO_IGEMM");
+    return q->nhwc && q->t == KC_F16 && q->groups == 1 && q->c % 8 == 0 && q->k % 2 == 0;
 }
 
 /* Is it timed against cuDNN's algorithms?  Only where cuDNN's legacy API
@@ -391,7 +392,7 @@ static bool igemm_applies(const kc_conv_desc *q)
  * weights).  KILN_CUDA_IGEMM_ALL=1 times it everywhere it applies. */
 static bool igemm_timed(const kc_conv_desc *q)
 {
-    if (q->no_igemm || !igemm_applies(q))
+    if (q->no_igemm || !igemm_applies(q) || getenv("KILN_CUDA_NO_IGEMM"))
         return false;
     const char *e = getenv("KILN_CUDA_IGEMM_ALL");
     return (e && *e && strcmp(e, "0") != 0) || (q->act != KC_ACT_NONE && q->act != KC_ACT_RELU);
@@ -613,7 +614,7 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
             c->fused = tm.fused;
         }
     }
-    if (own_only ? igemm_applies(q) : igemm_timed(q)) {
+    if (own_only ? igemm_applies(q) && !getenv("KILN_CUDA_NO_IGEMM") : igemm_timed(q)) {
         tm.ws_bytes = 0;
         tm.fused = false;
         for (int cfg = 0; cfg < KC_IGEMM_CFGS; cfg++) {
