@@ -275,12 +275,14 @@ KL_INL void dw_plane_rows(const kl_dw_args *a, const size_t KH, const size_t KW,
 void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
     if (a->direct) { /* kl_x86_dw_direct: 3x3/5x5, stride 1/2 both ways, dilation 1 */
         /* SiLU in the stores pays for 5x5 (240ch 28x28 0.25 -> 0.21 ms, 672ch 14x14
-         * 0.205 -> 0.175); for 3x3 it was slower (144ch 56x56 s2 0.115 -> 0.15) */
-        int silu = a->act.kind == KL_ACT_SILU;
+         * 0.205 -> 0.175); for 3x3 only at AVX-512 with its 17-op SiLU (96ch
+         * 112x112/2 0.30-0.34 -> 0.275, 144ch 56x56/2 0.11-0.13 -> 0.105-0.109;
+         * with the older 21-op form 0.115 -> 0.15), at AVX2 not measurably */
+        int silu = a->act.kind == KL_ACT_SILU, silu3 = silu && VL == 16;
         if (a->KH == 3 && a->SW == 1)
-            dw_plane_rows(a, 3, 3, 1, 0);
+            silu3 ? dw_plane_rows(a, 3, 3, 1, 1) : dw_plane_rows(a, 3, 3, 1, 0);
         else if (a->KH == 3)
-            dw_plane_rows(a, 3, 3, 2, 0);
+            silu3 ? dw_plane_rows(a, 3, 3, 2, 1) : dw_plane_rows(a, 3, 3, 2, 0);
         else if (a->SW == 1)
             silu ? dw_plane_rows(a, 5, 5, 1, 1) : dw_plane_rows(a, 5, 5, 1, 0);
         else
