@@ -1051,7 +1051,7 @@ void KL_SIMD_FN(dwcb)(const kl_dwcb_args *a) {
 void KL_SIMD_FN(im2row_out)(const kl_im2row_out *a) {
     enum { W = IM2ROW_W };
     V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
-    int cheap = vm_act_is_cheap(a->act.kind);
+    int cheap = vm_act_is_cheap(a->act.kind), silu = a->act.kind == KL_ACT_SILU;
     for (size_t m0 = 0; m0 < a->mc; m0 += W) {
         size_t nm = KL_MIN((size_t)W, a->mc - m0);
         for (size_t q0 = 0; q0 < a->nq; q0 += W) {
@@ -1063,12 +1063,15 @@ void KL_SIMD_FN(im2row_out)(const kl_im2row_out *a) {
                 float *y = a->y + (m0 + j) * a->ystride + q0;
                 V v = r[j];
                 if (a->z) v = v_add(v, v_load_n(a->z + (m0 + j) * a->ystride + q0, nq));
-                if (cheap) v = vm_act_cheap(v, a->act.kind, va, vb);
+                if (cheap)
+                    v = vm_act_cheap(v, a->act.kind, va, vb);
+                else if (silu) /* in the register: no pass per channel over the plane */
+                    v = v_mul(v, vm_sigmoid(v));
                 v_store_n(y, v, nq);
             }
         }
     }
-    if (!cheap)
+    if (!cheap && !silu)
         for (size_t m = 0; m < a->mc; m++) KL_SIMD_FN(vec_act)(a->act, a->y + m * a->ystride, a->nq);
 }
 #undef IM2ROW_W
