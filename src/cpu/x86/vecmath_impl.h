@@ -63,7 +63,22 @@ KL_INL V vm_sigmoid(V x) {
     q = v_fma(q, v_fnma(d, q, one), q);
     return _mm512_mask_mul_ps(q, _mm512_movepi32_mask(_mm512_castps_si512(x)), e, q);
 #else
-    V e = vm_exp(nx);
+    /* e = 2^t as for AVX-512, with round-to-nearest, a degree-5 fit of 2^r
+     * on [-1/2, 1/2] (relative 1.6e-7) and vm_exp's two-step scaling by
+     * 2^n (subnormal results kept); no Cody-Waite split (see above) */
+    V nc = v_max(v_set1(-103.972084f), nx);
+    V t = v_mul(nc, v_set1(1.44269504088896341f));
+    V n = v_round(t);
+    V r = v_sub(t, n);
+    V p = v_set1(1.3276442e-3f);
+    p = v_fma(p, r, v_set1(9.6755419e-3f));
+    p = v_fma(p, r, v_set1(5.5507135e-2f));
+    p = v_fma(p, r, v_set1(2.4022120e-1f));
+    p = v_fma(p, r, v_set1(6.9314694e-1f));
+    p = v_fma(p, r, v_set1(1.0000001f));
+    VI ni = v_cvt_i(n);
+    VI n1 = vi_srai1(ni);
+    V e = v_mul(v_mul(p, v_pow2i(n1)), v_pow2i(vi_sub(ni, n1)));
     V d = v_add(one, e);
     V q = _mm256_rcp_ps(d);
     q = v_fma(q, v_fnma(d, q, one), q);
