@@ -24,7 +24,7 @@
  * (64 channels x 208 tiles, 128 x 64, 256 x 16, ...), so the transforms'
  * 36 loads or stores per vector of tiles all fell in one L1 set. */
 #define WSKEW 16
-/* conv.depthwise runs channel-interleaved on maps at most this wide (AVX-512) */
+/* conv.depthwise runs 5x5 layers channel-interleaved on maps at most this wide (AVX-512) */
 #define KL_DWCB_MAX_OW 16
 
 struct kl_conv2d_plan {
@@ -195,10 +195,14 @@ static bool dw_cb_pays(const kl_conv2d_desc *d, kl_isa isa, size_t OW) {
     if (d->pad_top >= d->KH || d->pad_left >= d->KW) return false;
     /* AVX2's 8-lane rows waste less (14 of 16 at 14x14, where this form
      * measured no faster): only 7x7-sized maps there */
-    if (lv == KL_ISA_AVX2) return OW <= 8;
+    /* 3x3 at 14 wide: faster alone (384ch ReLU 0.058-0.061 -> 0.045-0.047
+     * ms) but slower inside MobileNet-V2 (interleaved profiles: 384ch
+     * 0.041-0.045 -> 0.048-0.060, 576ch 0.061-0.077 -> 0.075-0.096): 7x7-sized
+     * maps only there, as at AVX2 */
+    if (lv == KL_ISA_AVX2 || d->KH == 3) return OW <= 8;
     /* 5x5 stride 2 also up to 28 wide (144ch 56x56/2: 0.209 -> 0.18 ms;
      * 3x3/2 there 0.106 -> 0.147, 5x5 stride 1 at 28x28 0.204 -> 0.21) */
-    return OW <= KL_DWCB_MAX_OW || (d->KH == 5 && d->stride_h == 2 && OW <= 28);
+    return OW <= KL_DWCB_MAX_OW || (d->stride_h == 2 && OW <= 28);
 }
 
 /* The shape rule of the AUTO choice. */
