@@ -193,12 +193,11 @@ static bool dw_cb_pays(const kl_conv2d_desc *d, kl_isa isa, size_t OW) {
         return false;
     /* pads up to the kernel extent: the padded buffer holds them */
     if (d->pad_top >= d->KH || d->pad_left >= d->KW) return false;
-    /* AVX2's 8-lane rows waste less (14 of 16 at 14x14, where this form
-     * measured no faster): only 7x7-sized maps there */
-    /* 3x3 at 14 wide: faster alone (384ch ReLU 0.058-0.061 -> 0.045-0.047
-     * ms) but slower inside MobileNet-V2 (interleaved profiles: 384ch
-     * 0.041-0.045 -> 0.048-0.060, 576ch 0.061-0.077 -> 0.075-0.096): 7x7-sized
-     * maps only there, as at AVX2 */
+    /* 7x7-sized maps only at AVX2 (8-lane rows waste less: 14 of 16 at
+     * 14x14, where this form measured no faster) and for 3x3 (at 14 wide
+     * faster alone, 384ch ReLU 0.058-0.061 -> 0.045-0.047 ms, but slower
+     * inside MobileNet-V2: interleaved profiles, 384ch 0.041-0.045 ->
+     * 0.048-0.060, 576ch 0.061-0.077 -> 0.075-0.096) */
     if (lv == KL_ISA_AVX2 || d->KH == 3) return OW <= 8;
     /* 5x5 stride 2 also up to 28 wide (144ch 56x56/2: 0.209 -> 0.18 ms;
      * 3x3/2 there 0.106 -> 0.147, 5x5 stride 1 at 28x28 0.204 -> 0.21) */
@@ -381,7 +380,6 @@ void kl_conv2d_out_hw(const kl_conv2d_plan *p, size_t *OH, size_t *OW) {
 }
 
 static void dw_padded_dims(const kl_conv2d_plan *p, size_t *HP, size_t *WP);
-
 
 static size_t ws_per_thread(const kl_conv2d_plan *p) {
     if (p->algo == KL_CONV_DEPTHWISE && p->wcb)
