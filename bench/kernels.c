@@ -229,6 +229,10 @@ int main(int argc, char **argv) {
         {"efficientnet dw 5x5/2 144 56x56", 144, 56, 56, 144, 5, 2, 2, 144},
         {"efficientnet dw 5x5 672 14x14", 672, 14, 14, 672, 5, 1, 2, 672},
         {"efficientnet dw 5x5 1152 7x7", 1152, 7, 7, 1152, 5, 1, 2, 1152},
+        {"efficientnet dw 5x5/2 672 14x14", 672, 14, 14, 672, 5, 2, 2, 672},
+        {"mobilenet dw 3x3/2 576 14x14", 576, 14, 14, 576, 3, 2, 1, 576},
+        {"efficientnet dw 3x3 1152 7x7", 1152, 7, 7, 1152, 3, 1, 1, 1152},
+        {"mobilenet dw 3x3 192 28x28", 192, 28, 28, 192, 3, 1, 1, 192},
     };
     for (int threads = 1; threads <= 2; threads++) {
         if (only_threads && threads != only_threads) continue;

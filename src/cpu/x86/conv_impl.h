@@ -275,12 +275,14 @@ KL_INL void dw_plane_rows(const kl_dw_args *a, const size_t KH, const size_t KW,
 void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
     if (a->direct) { /* kl_x86_dw_direct: 3x3/5x5, stride 1/2 both ways, dilation 1 */
         /* SiLU in the stores pays for 5x5 (240ch 28x28 0.25 -> 0.21 ms, 672ch 14x14
-         * 0.205 -> 0.175); for 3x3 it was slower (144ch 56x56 s2 0.115 -> 0.15) */
-        int silu = a->act.kind == KL_ACT_SILU;
+         * 0.205 -> 0.175); for 3x3 only at AVX-512 with its 17-op SiLU (96ch
+         * 112x112/2 0.30-0.34 -> 0.275, 144ch 56x56/2 0.11-0.13 -> 0.105-0.109;
+         * with the older 21-op form 0.115 -> 0.15), at AVX2 not measurably */
+        int silu = a->act.kind == KL_ACT_SILU, silu3 = silu && VL == 16;
         if (a->KH == 3 && a->SW == 1)
-            dw_plane_rows(a, 3, 3, 1, 0);
+            silu3 ? dw_plane_rows(a, 3, 3, 1, 1) : dw_plane_rows(a, 3, 3, 1, 0);
         else if (a->KH == 3)
-            dw_plane_rows(a, 3, 3, 2, 0);
+            silu3 ? dw_plane_rows(a, 3, 3, 2, 1) : dw_plane_rows(a, 3, 3, 2, 0);
         else if (a->SW == 1)
             silu ? dw_plane_rows(a, 5, 5, 1, 1) : dw_plane_rows(a, 5, 5, 1, 0);
         else
@@ -940,11 +942,116 @@ KL_INL void tr_block(V *r) {
 }
 #endif
 
+/* ---- depthwise, channel-interleaved (kl_dwcb_args, kernels.h) ------------------ */
+
+/* Output row oh, pixels [ow0, ow0 + KL_DWCB_OB) of lanes [h, h + VL) of the
+ * block: every tap one FMA per pixel with the tap's weight vector.  ACT 1:
+ * SiLU, 2: a cheap activation, 0: none (applied later). */
+KL_INL void dwcb_row(const kl_dwcb_args *a, const float *xb, float *yb, size_t WB, size_t OWP, size_t oh, size_t ow0,
+                     size_t h, const size_t K, const size_t S, const int ACT, V vbias, V va, V vb) {
+    enum { C = KL_DWCB_C, OB = KL_DWCB_OB };
+    V acc[OB];
+    for (size_t o = 0; o < OB; o++) acc[o] = vbias;
+KL_DW_UNROLL
+    for (size_t kh = 0; kh < K; kh++) {
+        const float *row = xb + ((oh * S + kh) * WB + ow0 * S) * C + h;
+KL_DW_UNROLL
+        for (size_t kw = 0; kw < K; kw++) {
+            V w = v_load(a->w + (kh * K + kw) * C + h);
+KL_DW_UNROLL_ALL
+            for (size_t o = 0; o < OB; o++) acc[o] = v_fma(v_load(row + (o * S + kw) * C), w, acc[o]);
+        }
+    }
+    float *y = yb + (oh * OWP + ow0) * C + h;
+KL_DW_UNROLL_ALL
+    for (size_t o = 0; o < OB; o++) {
+        V v = acc[o];
+        if (ACT == 1) v = v_mul(v, vm_sigmoid(v));
+        if (ACT == 2) v = vm_act_cheap(v, a->act.kind, va, vb);
+        v_store(y + o * C, v);
+    }
+}
+
+KL_INL void dwcb_compute(const kl_dwcb_args *a, const float *xb, float *yb, size_t WB, size_t OWP, size_t h,
+                         const size_t K, const size_t S, int act) {
+    V vbias = v_load(a->bias + h), va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
+    for (size_t oh = 0; oh < a->OH; oh++)
+        for (size_t ow0 = 0; ow0 < OWP; ow0 += KL_DWCB_OB) {
+            if (act == 1)
+                dwcb_row(a, xb, yb, WB, OWP, oh, ow0, h, K, S, 1, vbias, va, vb);
+            else if (act == 2)
+                dwcb_row(a, xb, yb, WB, OWP, oh, ow0, h, K, S, 2, vbias, va, vb);
+            else
+                dwcb_row(a, xb, yb, WB, OWP, oh, ow0, h, K, S, 0, vbias, va, vb);
+        }
+}
+
+void KL_SIMD_FN(dwcb)(const kl_dwcb_args *a) {
+    enum { C = KL_DWCB_C };
+    size_t HB, WB, OWP;
+    kl_dwcb_dims(a->OH, a->OW, a->K, a->S, &HB, &WB, &OWP);
+    float *xb = a->buf, *yb = a->buf + HB * WB * C;
+    size_t HW = a->H * a->W, OHW = a->OH * a->OW, W = a->W;
+    int silu = a->act.kind == KL_ACT_SILU, cheap = vm_act_is_cheap(a->act.kind);
+    /* the activation in the compute loop when no residual comes after it */
+    int act = a->z ? 0 : silu ? 1 : cheap && a->act.kind != KL_ACT_NONE ? 2 : 0;
+    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
+    for (size_t h = 0; h < C && h < a->nc; h += VL) {
+        /* in: VL pixels x VL channels per transpose, into the padded buffer */
+        size_t ih = 0, iw = 0;
+        for (size_t i0 = 0; i0 < HW; i0 += VL) {
+            size_t n = HW - i0 < VL ? HW - i0 : VL;
+            V r[VL];
+            for (size_t j = 0; j < VL; j++) {
+                const float *src = a->x + (h + j) * HW + i0;
+                r[j] = h + j >= a->nc ? v_zero() : n == VL ? v_load(src) : v_load_n(src, n);
+            }
+            tr_block(r);
+            for (size_t j = 0; j < n; j++) {
+                if (ih + a->PT < HB && iw + a->PL < WB) v_store(xb + ((ih + a->PT) * WB + iw + a->PL) * C + h, r[j]);
+                if (++iw == W) iw = 0, ih++;
+            }
+        }
+        if (a->K == 3 && a->S == 1)
+            dwcb_compute(a, xb, yb, WB, OWP, h, 3, 1, act);
+        else if (a->K == 3)
+            dwcb_compute(a, xb, yb, WB, OWP, h, 3, 2, act);
+        else if (a->S == 1)
+            dwcb_compute(a, xb, yb, WB, OWP, h, 5, 1, act);
+        else
+            dwcb_compute(a, xb, yb, WB, OWP, h, 5, 2, act);
+        /* out: back to channel planes, with the residual and the activation
+         * the compute loop did not apply */
+        size_t oh = 0, ow = 0;
+        for (size_t q0 = 0; q0 < OHW; q0 += VL) {
+            size_t n = OHW - q0 < VL ? OHW - q0 : VL;
+            V r[VL];
+            for (size_t j = 0; j < VL; j++) {
+                r[j] = j < n ? v_load(yb + (oh * OWP + ow) * C + h) : v_zero();
+                if (j < n && ++ow == a->OW) ow = 0, oh++;
+            }
+            tr_block(r);
+            for (size_t j = 0; j < VL && h + j < a->nc; j++) {
+                V v = r[j];
+                float *y = a->y + (h + j) * OHW + q0;
+                if (a->z) {
+                    v = v_add(v, v_load_n(a->z + (h + j) * OHW + q0, n));
+                    if (silu) v = v_mul(v, vm_sigmoid(v));
+                    else if (cheap) v = vm_act_cheap(v, a->act.kind, va, vb);
+                }
+                v_store_n(y, v, n);
+            }
+        }
+    }
+    if (!cheap && !silu)
+        for (size_t c = 0; c < a->nc; c++) KL_SIMD_FN(vec_act)(a->act, a->y + c * OHW, OHW);
+}
+
 /* Blocks of W pixels x W channels (W = the vector width), transposed in registers. */
 void KL_SIMD_FN(im2row_out)(const kl_im2row_out *a) {
     enum { W = IM2ROW_W };
     V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
-    int cheap = vm_act_is_cheap(a->act.kind);
+    int cheap = vm_act_is_cheap(a->act.kind), silu = a->act.kind == KL_ACT_SILU;
     for (size_t m0 = 0; m0 < a->mc; m0 += W) {
         size_t nm = KL_MIN((size_t)W, a->mc - m0);
         for (size_t q0 = 0; q0 < a->nq; q0 += W) {
@@ -956,12 +1063,15 @@ void KL_SIMD_FN(im2row_out)(const kl_im2row_out *a) {
                 float *y = a->y + (m0 + j) * a->ystride + q0;
                 V v = r[j];
                 if (a->z) v = v_add(v, v_load_n(a->z + (m0 + j) * a->ystride + q0, nq));
-                if (cheap) v = vm_act_cheap(v, a->act.kind, va, vb);
+                if (cheap)
+                    v = vm_act_cheap(v, a->act.kind, va, vb);
+                else if (silu) /* in the register: no pass per channel over the plane */
+                    v = v_mul(v, vm_sigmoid(v));
                 v_store_n(y, v, nq);
             }
         }
     }
-    if (!cheap)
+    if (!cheap && !silu)
         for (size_t m = 0; m < a->mc; m++) KL_SIMD_FN(vec_act)(a->act, a->y + m * a->ystride, a->nq);
 }
 #undef IM2ROW_W

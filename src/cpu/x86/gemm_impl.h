@@ -16,7 +16,7 @@
 
 /* Epilogue of one output vector: row i, columns col..col+nn (nn <= VL). */
 KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t ldc, const kl_ukargs *u, V valpha,
-                          V vbeta, V va, V vb, int cheap) {
+                          V vbeta, V va, V vb, int cheap, int silu) {
     float *cp = c + i * ldc + col;
     int full = nn >= VL;
     v = v_mul(v, valpha);
@@ -32,7 +32,10 @@ KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t
             const float *zp = u->z + i * u->ldz + col;
             v = v_add(v, full ? v_load(zp) : v_load_n(zp, nn));
         }
-        if (cheap) v = vm_act_cheap(v, u->act.kind, va, vb);
+        if (cheap)
+            v = vm_act_cheap(v, u->act.kind, va, vb);
+        else if (silu) /* in the register: no second pass over the tile */
+            v = v_mul(v, vm_sigmoid(v));
     }
     if (full)
         v_store(cp, v);
@@ -61,10 +64,10 @@ KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t
 
 #define KL_UK_ST(i, NN)                                                                                    \
     do {                                                                                                   \
-        ukernel_store(c##i##0, c, i, 0, NN(0), ldc, u, valpha, vbeta, va, vb, cheap);                      \
-        if (NV > 1 && n > VL) ukernel_store(c##i##1, c, i, VL, NN(1), ldc, u, valpha, vbeta, va, vb, cheap); \
-        if (NV > 2) ukernel_store(c##i##2, c, i, 2 * VL, NN(2), ldc, u, valpha, vbeta, va, vb, cheap);     \
-        if (NV > 3) ukernel_store(c##i##3, c, i, 3 * VL, NN(3), ldc, u, valpha, vbeta, va, vb, cheap);     \
+        ukernel_store(c##i##0, c, i, 0, NN(0), ldc, u, valpha, vbeta, va, vb, cheap, silu);                      \
+        if (NV > 1 && n > VL) ukernel_store(c##i##1, c, i, VL, NN(1), ldc, u, valpha, vbeta, va, vb, cheap, silu); \
+        if (NV > 2) ukernel_store(c##i##2, c, i, 2 * VL, NN(2), ldc, u, valpha, vbeta, va, vb, cheap, silu);     \
+        if (NV > 3) ukernel_store(c##i##3, c, i, 3 * VL, NN(3), ldc, u, valpha, vbeta, va, vb, cheap, silu);     \
     } while (0)
 #define KL_UK_FULL(j) ((size_t)VL)      /* every vector whole: the tail tests fold away */
 #define KL_UK_PART(j) (n - (size_t)(j) * VL) /* the last vector may be partial */
@@ -128,7 +131,7 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
 #undef KL_UK_STEP
     V valpha = v_set1(u->alpha), vbeta = v_set1(u->beta);
     V va = v_set1(u->act.alpha), vb = v_set1(u->act.beta);
-    int cheap = vm_act_is_cheap(u->act.kind);
+    int cheap = vm_act_is_cheap(u->act.kind), silu = u->act.kind == KL_ACT_SILU;
     if (m == KL_SGEMM_MR) {
         /* six rows: straight from the accumulators, no spill, no loop (n >
          * (NV-1)*VL on AVX-512 by the choice of NP; AVX2's second vector is
@@ -148,7 +151,7 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
             KL_UK_ST(4, KL_UK_PART);
             KL_UK_ST(5, KL_UK_PART);
         }
-        if (u->last && !cheap)
+        if (u->last && !cheap && !silu)
             for (size_t i = 0; i < m; i++) KL_SIMD_FN(vec_act)(u->act, c + i * ldc, n);
         return;
     }
@@ -163,10 +166,10 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
         for (int j = 0; j < NV; j++) {
             size_t col = (size_t)j * VL;
             if (col >= n) break;
-            ukernel_store(out[i][j], c, i, col, n - col, ldc, u, valpha, vbeta, va, vb, cheap);
+            ukernel_store(out[i][j], c, i, col, n - col, ldc, u, valpha, vbeta, va, vb, cheap, silu);
         }
     }
-    if (u->last && !cheap)
+    if (u->last && !cheap && !silu)
         for (size_t i = 0; i < m; i++) KL_SIMD_FN(vec_act)(u->act, c + i * ldc, n);
 }
 

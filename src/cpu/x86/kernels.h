@@ -69,6 +69,42 @@ bool kl_x86_dw_direct(kl_isa isa, size_t KH, size_t KW, size_t SH, size_t SW, si
                       size_t pl, size_t pb, size_t pr);
 typedef void (*kl_dwconv_fn)(const kl_dw_args *d);
 
+/* Depthwise convolution of a block of up to KL_DWCB_C channels with the
+ * channels interleaved (conv.depthwise on small maps, where vectors along
+ * rows of 7 or 14 outputs leave lanes idle): the block's planes are
+ * transposed into a zero-padded [HB][WB][KL_DWCB_C] buffer, each output
+ * vector holds one pixel of every channel (taps are FMAs with a weight
+ * vector), and the result is transposed back.  K x K (3 or 5), stride S (1
+ * or 2) both ways, dilation 1.  y = act(conv(x) + bias + z), z may be NULL
+ * or equal y. */
+#define KL_DWCB_C 16  /* channels per block (AVX2 runs two halves of 8) */
+#define KL_DWCB_OB 8  /* output pixels per register block */
+typedef struct kl_dwcb_args {
+    const float *x; /* the block's first input plane [H][W]; channel c at x + c*H*W */
+    const float *w; /* [K*K][KL_DWCB_C]: tap t of channel c at w[t*KL_DWCB_C + c] */
+    const float *bias; /* [KL_DWCB_C] */
+    const float *z; /* residual planes [OH][OW] (channel c at z + c*OH*OW) or NULL */
+    float *y;       /* output planes [OH][OW], channel c at y + c*OH*OW */
+    float *buf;     /* kl_dwcb_buf_floats floats, 64-byte aligned; its input
+                       part zero where no input pixel lands (cleared by the
+                       caller once: each block rewrites the same positions) */
+    size_t nc;      /* channels in the block, 1..KL_DWCB_C */
+    size_t H, W, OH, OW, K, S, PT, PL;
+    kl_act act;
+} kl_dwcb_args;
+/* Padded input extents of the interleaved buffer and its float count. */
+static inline void kl_dwcb_dims(size_t OH, size_t OW, size_t K, size_t S, size_t *HB, size_t *WB, size_t *OWP) {
+    *OWP = (OW + KL_DWCB_OB - 1) / KL_DWCB_OB * KL_DWCB_OB;
+    *HB = (OH - 1) * S + K;
+    *WB = (*OWP - 1) * S + K;
+}
+static inline size_t kl_dwcb_buf_floats(size_t OH, size_t OW, size_t K, size_t S) {
+    size_t HB, WB, OWP;
+    kl_dwcb_dims(OH, OW, K, S, &HB, &WB, &OWP);
+    return (HB * WB + OH * OWP) * KL_DWCB_C;
+}
+typedef void (*kl_dwcb_fn)(const kl_dwcb_args *a);
+
 /* Winograd F(4x4, 3x3) transforms of up to 16 tiles at once (lane l = tile
  * t0+l; tiles are numbered image by image, T per image, row-major inside an
  * image with TW per row; image n's plane is at x + n*xstride).  Input: the
@@ -171,6 +207,7 @@ typedef struct kl_x86_ops {
     void (*im2col)(const kl_im2col_args *a);
     void (*im2row_out)(const kl_im2row_out *a);
     void (*conv_direct)(const kl_direct_args *a);
+    kl_dwcb_fn dwcb; /* NULL at the generic level (the driver does not use it there) */
 } kl_x86_ops;
 
 /* The table of level `isa` (resolved: AUTO -> active, capped at best). */
@@ -204,7 +241,8 @@ void kl_x86_generic_conv_direct(const kl_direct_args *a);
     double kl_x86_##isa##_fma_loop(long iters);                                                          \
     void kl_x86_##isa##_im2col(const kl_im2col_args *a);                                                \
     void kl_x86_##isa##_im2row_out(const kl_im2row_out *a);                                             \
-    void kl_x86_##isa##_conv_direct(const kl_direct_args *a);
+    void kl_x86_##isa##_conv_direct(const kl_direct_args *a);                                           \
+    void kl_x86_##isa##_dwcb(const kl_dwcb_args *a);
 KL_X86_DECLARE(avx2)
 KL_X86_DECLARE(avx512)
 #undef KL_X86_DECLARE

@@ -41,32 +41,50 @@ KL_INL V vm_sigmoid(V x) {
     V nx = v_or(x, v_set1(-0.0f)); /* -|x| */
 #if defined(KL_SIMD_AVX512)
     /* e = 2^t, t = -|x| log2(e) (|x| capped at 103.97: e rounds to 0 from
-     * there on) as t_hi + t_lo, the product's rounding error by an fms;
-     * t = n + r, r in [-1/2, 1/2]; 2^r by a degree-5 fit (relative error
-     * 1.6e-7; vm_exp's Cephes form costs two FMAs and a multiply more),
-     * scaled by 2^n with scalef */
+     * there on); t = floor(t) + r with r in [0, 1) by vreduceps (exact),
+     * 2^r by a degree-5 fit on [0, 1) (relative error 1.6e-7 in float),
+     * scaled by 2^floor(t) with scalef (subnormal results included).  The
+     * rounding of t costs what a half-ulp change of x does (the tests'
+     * conditioning term), so t is not split into hi + lo.  The result is
+     * q = 1/(1+e), times e where x < 0 (sign bits as the mask: -0 gives
+     * e*q = 1/2, NaN stays NaN). */
     V nc = v_max(v_set1(-103.972084f), nx);
-    V th = v_mul(nc, v_set1(1.44269504088896341f));
-    V tl = v_fms(nc, v_set1(1.44269504088896341f), th);
-    V n = v_round(th);
-    V r = v_add(v_sub(th, n), tl);
+    V t = v_mul(nc, v_set1(1.44269504088896341f));
+    V r = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    V p = v_set1(1.87757274e-3f);
+    p = v_fma(p, r, v_set1(8.98934435e-3f));
+    p = v_fma(p, r, v_set1(5.58263175e-2f));
+    p = v_fma(p, r, v_set1(2.40153611e-1f));
+    p = v_fma(p, r, v_set1(6.93153083e-1f));
+    p = v_fma(p, r, v_set1(9.99999940e-1f));
+    V e = _mm512_scalef_ps(p, t);
+    V d = v_add(one, e);
+    V q = _mm512_rcp14_ps(d);
+    q = v_fma(q, v_fnma(d, q, one), q);
+    return _mm512_mask_mul_ps(q, _mm512_movepi32_mask(_mm512_castps_si512(x)), e, q);
+#else
+    /* e = 2^t as for AVX-512, with round-to-nearest, a degree-5 fit of 2^r
+     * on [-1/2, 1/2] (relative 1.6e-7) and vm_exp's two-step scaling by
+     * 2^n (subnormal results kept); no Cody-Waite split (see above) */
+    V nc = v_max(v_set1(-103.972084f), nx);
+    V t = v_mul(nc, v_set1(1.44269504088896341f));
+    V n = v_round(t);
+    V r = v_sub(t, n);
     V p = v_set1(1.3276442e-3f);
     p = v_fma(p, r, v_set1(9.6755419e-3f));
     p = v_fma(p, r, v_set1(5.5507135e-2f));
     p = v_fma(p, r, v_set1(2.4022120e-1f));
     p = v_fma(p, r, v_set1(6.9314694e-1f));
     p = v_fma(p, r, v_set1(1.0000001f));
-    V e = _mm512_scalef_ps(p, n);
-    V d = v_add(one, e);
-    V q = _mm512_rcp14_ps(d);
-#else
-    V e = vm_exp(nx);
+    VI ni = v_cvt_i(n);
+    VI n1 = vi_srai1(ni);
+    V e = v_mul(v_mul(p, v_pow2i(n1)), v_pow2i(vi_sub(ni, n1)));
     V d = v_add(one, e);
     V q = _mm256_rcp_ps(d);
     q = v_fma(q, v_fnma(d, q, one), q);
-#endif
     q = v_fma(q, v_fnma(d, q, one), q);
     return v_blend(v_lt(x, v_zero()), q, v_mul(e, q));
+#endif
 }
 
 /* tanh: odd Taylor series below 0.4, 1-2/(exp(2|x|)+1) above, sign restored. */
