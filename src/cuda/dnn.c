@@ -26,6 +26,7 @@
 
 #define KC_ACT_NONE 0
 #define KC_ACT_RELU 1
+#define KC_ACT_GELU_ERF 8
 #define KC_ACT_GELU_TANH 9
 #define KC_ACT_COUNT 12
 
@@ -390,12 +391,18 @@ static bool igemm_applies(const kc_conv_desc *q)
  * faster alone, lost in the model: ResNet-50 FP16 b1 0.320 -> 0.430 ms
  * (its 3x3 layers at 14x14 and 7x7: a few dozen blocks streaming 2-5 MB of
  * weights).  KILN_CUDA_IGEMM_ALL=1 times it everywhere it applies. */
-static bool igemm_timed(const kc_conv_desc *q)
+/* vs_product: against a 1x1 convolution's cuBLASLt product (KC_CONV_TUNE_IGEMM),
+ * whose epilogues also fuse GELU. */
+static bool igemm_timed(const kc_conv_desc *q, bool vs_product)
 {
     if (q->no_igemm || !igemm_applies(q) || getenv("KILN_CUDA_NO_IGEMM"))
         return false;
     const char *e = getenv("KILN_CUDA_IGEMM_ALL");
-    return (e && *e && strcmp(e, "0") != 0) || (q->act != KC_ACT_NONE && q->act != KC_ACT_RELU);
+    if (e && *e && strcmp(e, "0") != 0)
+        return true;
+    bool fused = q->act == KC_ACT_NONE || q->act == KC_ACT_RELU ||
+                 (vs_product && (q->act == KC_ACT_GELU_ERF || q->act == KC_ACT_GELU_TANH));
+    return !fused;
 }
 
 static bool is_igemm(int algo) { return algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS; }
@@ -614,7 +621,7 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
             c->fused = tm.fused;
         }
     }
-    if (own_only ? igemm_applies(q) && !getenv("KILN_CUDA_NO_IGEMM") : igemm_timed(q)) {
+    if (igemm_timed(q, own_only)) {
         tm.ws_bytes = 0;
         tm.fused = false;
         for (int cfg = 0; cfg < KC_IGEMM_CFGS; cfg++) {
@@ -685,8 +692,8 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
         return kc_fail(why, why_size, "kc_conv_create: kiln's depthwise kernel does not take this convolution");
     if (algo >= KC_CONV_ALGO_IGEMM && (!is_igemm(algo) || !igemm_applies(q)))
         return kc_fail(why, why_size, "kc_conv_create: kiln's implicit-GEMM kernel does not take this convolution");
-    if (algo == KC_CONV_TUNE_IGEMM && !igemm_applies(q))
-        return kc_fail(why, why_size, "kc_conv_create: kiln's implicit-GEMM kernel does not take this convolution");
+    if (algo == KC_CONV_TUNE_IGEMM && !igemm_timed(q, true))
+        return kc_fail(why, why_size, "kc_conv_create: kiln's implicit-GEMM kernel is not timed for this convolution");
     if (algo >= KC_CONV_ALGO_IM2COL && algo < KC_CONV_ALGO_IGEMM && !im2col_applies(q))
         return kc_fail(why, why_size, "kc_conv_create: this convolution does not run as im2col and a product");
     if (algo >= KC_CONV_ALGO_GEMM && algo < KC_CONV_ALGO_IM2COL && !gemm_applies(q))

@@ -85,7 +85,8 @@ typedef struct kc_conv kc_conv;
  * activation cuDNN does not fuse (all of them with KILN_CUDA_IGEMM_ALL=1;
  * KILN_CUDA_NO_IGEMM=1 leaves it out).  algo KC_CONV_TUNE_IGEMM asks
  * kc_conv_create to time only these (the executor compares them with a 1x1
- * convolution's cuBLASLt product). */
+ * convolution's cuBLASLt product; refused where that product's epilogue
+ * fuses the activation, GELU included). */
 #define KC_CONV_ALGO_IGEMM 4000
 #define KC_CONV_TUNE_IGEMM (-2)
 

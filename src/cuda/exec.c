@@ -1024,42 +1024,35 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
         const void *w_kc = NULL; /* [K,C,1,1] is [K,C]: the plain weights */
         KL_TRY(kl_in_f(b, 1, &w_kc, &w, t));
         if (kc_gemm_create(b->c->dnn, &gd, algo, b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg) == 0) {
+            /* timed only where cuBLASLt has no epilogue for the activation
+             * (SiLU, clip, ...: kc_conv_create refuses the others); when it
+             * wins, the conv step below runs it (wp, [K,1,1,C], holds w_kc's values) */
             kc_conv *ig = NULL;
             char igmsg[256];
-            /* only where cuBLASLt has no epilogue for the activation (the
-             * product then needs a second pass): SiLU, clip, ... */
-            bool lt_fused = gd.act == KL_ACT_NONE || gd.act == KL_ACT_RELU || gd.act == KL_ACT_GELU_ERF ||
-                            gd.act == KL_ACT_GELU_TANH;
-            const char *ig_all = getenv("KILN_CUDA_IGEMM_ALL");
-            if (ig_all && *ig_all && strcmp(ig_all, "0") != 0) lt_fused = false;
-            if (algo < 0 && t == KC_F16 && !lt_fused && !b->c->ce->opt.no_own_conv &&
+            if (algo < 0 && t == KC_F16 &&
                 kc_conv_create(b->c->dnn, &d, KC_CONV_TUNE_IGEMM, 0, &ig, igmsg, sizeof igmsg) == 0 &&
                 kc_conv_time_ms(ig) < kc_gemm_time_ms(s->gemm)) {
                 kc_gemm_destroy(s->gemm);
                 s->gemm = NULL;
                 s->conv = ig;
+            } else {
+                kc_conv_destroy(ig);
                 y->nhwc = true;
-                s->kind = K_CONV;
+                s->kind = K_GEMM;
                 s->x[0] = xp;
                 s->x[1] = w_kc;
                 s->x[2] = bp;
                 s->x[3] = zp;
                 return KILN_OK;
             }
-            kc_conv_destroy(ig);
-            y->nhwc = true;
-            s->kind = K_GEMM;
-            s->x[0] = xp;
-            s->x[1] = w_kc;
-            s->x[2] = bp;
-            s->x[3] = zp;
-            return KILN_OK;
+        } else {
+            s->gemm = NULL;
+            msg[0] = 0;
+            gemm_failed = true;
         }
-        s->gemm = NULL;
-        msg[0] = 0;
-        gemm_failed = true;
     }
-    if (kc_conv_create(b->c->dnn, &d, gemm_failed ? -1 : algo, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
+    if (!s->conv &&
+        kc_conv_create(b->c->dnn, &d, gemm_failed ? -1 : algo, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
         KL_FALLBACK("cudnn: %s", msg);
     y->nhwc = lay == 1;
     s->kind = K_CONV;

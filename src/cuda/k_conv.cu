@@ -255,11 +255,6 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params p) {
 #endif
 }
 
-/* The tile shapes (BM x BN, warps along M), cfg 0..KC_IGEMM_CFGS-1: 2 x 2 warps, then 4 x 1 for layers
- * with few output channels (YOLOv8n's 16-64). */
-static const int ig_shapes[KC_IGEMM_CFGS][3] = {{128, 128, 2}, {128, 64, 2}, {64, 128, 2}, {64, 64, 2}, {64, 32, 2},
-                                                {32, 64, 2},   {32, 32, 2},  {128, 32, 4}, {256, 32, 4}, {128, 64, 4}};
-
 template <int BM, int BN, int WARPS_M> static cudaError_t ig_launch(const ig_params &p, cudaStream_t stream) {
     const size_t smem = (size_t)IG_STAGES * (BM + BN) * IG_LD * sizeof(__half);
     static bool ready = false; /* the opt-in above 48 KiB, once per shape */
@@ -272,13 +267,6 @@ template <int BM, int BN, int WARPS_M> static cudaError_t ig_launch(const ig_par
     dim3 grid((unsigned)((p.m + BM - 1) / BM), (unsigned)((p.k + BN - 1) / BN));
     kc_launch(k_igemm<BM, BN, WARPS_M>, grid, dim3(IG_THREADS), smem, stream, p);
     return cudaGetLastError();
-}
-
-extern "C" int kc_igemm_tiles(int cfg, int *bm, int *bn) {
-    if (cfg < 0 || cfg >= KC_IGEMM_CFGS) return 0;
-    *bm = ig_shapes[cfg][0];
-    *bn = ig_shapes[cfg][1];
-    return 1;
 }
 
 extern "C" bool kc_igemm_nhwc_ok(const kc_igemm_desc *q, const void *x, const void *w, const void *bias,
@@ -322,6 +310,8 @@ extern "C" cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, cons
     p.act = q->act;
     p.alpha = q->alpha;
     p.beta = q->beta;
+    /* cfg: the tile shape (BM x BN, warps along M): 2 x 2 warps, then 4 x 1 for layers with few output
+     * channels (YOLOv8n's 16-64) */
     switch (cfg) {
     case 0: return ig_launch<128, 128, 2>(p, stream);
     case 1: return ig_launch<128, 64, 2>(p, stream);

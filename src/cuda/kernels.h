@@ -257,7 +257,7 @@ cudaError_t kc_im2col_nhwc(void *col, const void *x, const kc_dwconv *p, kc_dtyp
  * ow*sw - pl + s*dw, c] w[k,r,s,c] + bias[k] + z[n,oh,ow,k]), x, w, y, z
  * float16 NHWC / KRSC, bias and z may be NULL, float32 accumulation; the
  * bottom/right padding follows from oh, ow.  cfg picks the tile shape
- * (kc_igemm_tiles).  Needs C % 8 == 0, K even, x and w 16-byte aligned,
+ * (listed in k_conv.cu).  Needs C % 8 == 0, K even, x and w 16-byte aligned,
  * y and z 4-byte aligned (kc_igemm_nhwc_ok says), sm_80+. */
 #define KC_IGEMM_CFGS 10
 typedef struct kc_igemm_desc {
@@ -266,7 +266,6 @@ typedef struct kc_igemm_desc {
     int act;
     float alpha, beta;
 } kc_igemm_desc;
-int kc_igemm_tiles(int cfg, int *bm, int *bn);
 bool kc_igemm_nhwc_ok(const kc_igemm_desc *q, const void *x, const void *w, const void *bias, const void *z,
                       const void *y);
 cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z,
