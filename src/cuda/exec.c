@@ -173,6 +173,9 @@ typedef struct kl_cstep {
     kc_resize rs;
     kc_einsum_desc *es;
     size_t ws_need; /* bytes of the plan's workspace the step uses (K_SE with its pool) */
+    void *wf;       /* K_SE folded into the next convolution: its scaled weights [wk, C], from wsrc */
+    const void *wsrc;
+    int64_t wk;
 } kl_cstep;
 
 typedef struct kl_cplan {
@@ -220,6 +223,16 @@ typedef struct kl_cplan {
     uint8_t *se;            /* per node: 1 the SE block's first 1x1 convolution, 2 its second (runs both) */
     const kl_node **se_fc1; /* per node (2): the first */
     const kl_node **se_pool; /* per node (2): the global pool that feeds the first (3 there: runs nothing), or NULL */
+    /* At batch 1, an SE block's scale folded into the weights of the 1x1
+     * convolution that reads Mul(x, scale) (kc_se_pool_mlp_fold): per node,
+     * 1 = that Mul, 2 = the convolution, as planned; 3 and 4 once the SE
+     * step writes the scaled weights (the Mul then runs nothing and the
+     * convolution reads x).  Per SE node its convolution; per convolution
+     * its Mul and the scaled weights. */
+    uint8_t *sefold;
+    const kl_node **sefold_conv, **sefold_mul;
+    const kl_value **sefold_x;
+    void **sefold_w;
 } kl_cplan;
 
 struct kl_cuda_ctx {
@@ -263,6 +276,11 @@ static void kl_cplan_free(kl_cplan *p, const kl_graph *g) {
     kl_free(p->se);
     kl_free(p->se_fc1);
     kl_free(p->se_pool);
+    kl_free(p->sefold);
+    kl_free(p->sefold_conv);
+    kl_free(p->sefold_mul);
+    kl_free(p->sefold_x);
+    kl_free(p->sefold_w);
     for (size_t i = 0; i < p->n_allocs; i++) cudaFree(p->allocs[i]);
     kl_free(p->allocs);
     for (size_t i = 0; p->v && i < g->n_values; i++) kl_rt_unref(p->v[i].host);
@@ -533,6 +551,7 @@ typedef struct kl_bctx {
     size_t why_size;
     kl_cstep *s;      /* the step being built (layout conversions attach to it) */
     kl_cval view[64]; /* inputs as the step reads them (after a layout conversion) */
+    const kl_value *in0; /* read in place of input 0 (a folded SE block's convolution reads the Mul's x) */
 } kl_bctx;
 
 static kiln_status kl_pre_add(kl_cstep *s, kl_ccopy **out) {
@@ -577,7 +596,7 @@ static kiln_status kl_layout(kl_cplan *p, kl_cstep *s, kl_cval *cv, bool nhwc, c
 static kiln_status kl_in_lay(kl_bctx *b, size_t k, const void **ptr, const kl_cval **cv, int layout) {
     char *why = b->why;
     size_t why_size = b->why_size;
-    const kl_value *v = k < b->n->n_inputs ? b->n->inputs[k] : NULL;
+    const kl_value *v = k == 0 && b->in0 ? b->in0 : k < b->n->n_inputs ? b->n->inputs[k] : NULL;
     if (!v) KL_FALLBACK("input %zu is missing", k);
     KL_TRY(kl_cu_dev(b->c, b->p, v, ptr));
     kl_cval *x = &b->p->v[v->id];
@@ -958,6 +977,9 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     if (kl_in(n, 3)) KL_TRY(kl_in_f_lay(b, 3, &zp, &z, t, lay));
     if (x->rank != 4 || w->rank != 4 || y->rank != 4) KL_FALLBACK("not a 2-D convolution");
     if (lay) KL_TRY(kl_cu_weights_krsc_pad(b->c, kl_in(n, 1), w, wp, cpad, &wp));
+    /* a folded SE block's scale: the weights it scales (1x1: [K, C] in either layout) */
+    void *wfold = b->p->sefold && b->p->sefold[b->idx] == 4 ? b->p->sefold_w[b->idx] : NULL;
+    if (wfold) wp = wfold;
     int64_t ks[2] = {w->dims[2], w->dims[3]}, st[2], dl[2], pb[2], pe[2];
     kl_attr2(n, "strides", 1, st);
     kl_attr2(n, "dilations", 1, dl);
@@ -1023,6 +1045,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
         gd.allow_tf32 = d.allow_tf32;
         const void *w_kc = NULL; /* [K,C,1,1] is [K,C]: the plain weights */
         KL_TRY(kl_in_f(b, 1, &w_kc, &w, t));
+        if (wfold) w_kc = wfold;
         if (kc_gemm_create(b->c->dnn, &gd, algo, b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg) == 0) {
             /* timed only where cuBLASLt has no epilogue for the activation
              * (SiLU, clip, ...: kc_conv_create refuses the others); when it
@@ -1278,6 +1301,30 @@ static kiln_status kl_b_se(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     s->act = strcmp(n1->domain, KL_KILN_DOMAIN) == 0 ? kl_act_attr(n1, &s->a, &s->b) : 0;
     s->act2 = strcmp(n2->domain, KL_KILN_DOMAIN) == 0 ? kl_act_attr(n2, &s->a2, &s->b2) : 0;
     y->nhwc = b->p->nhwc;
+    /* batch 1: the scale into the next 1x1 convolution's weights ([K, C]
+     * in either layout), which then reads the Mul's x; the Mul runs nothing */
+    kl_cplan *p = b->p;
+    const kl_node *pc = p->sefold_conv ? p->sefold_conv[b->idx] : NULL;
+    if (pc && s->flag == 1 && n == 1) {
+        const kl_node *m = p->sefold_mul[pc->index];
+        const void *wsrc = NULL;
+        const kl_cval *wv = NULL;
+        kl_bctx bc = *b;
+        bc.n = pc;
+        if (kl_in_f(&bc, 1, &wsrc, &wv, t) == KILN_OK && wv->rank == 4 && wv->dims[1] == c && wv->count == wv->dims[0] * c) {
+            void *wf = NULL;
+            KL_TRY(kl_cp_alloc(p, (size_t)wv->count * wv->esz, &wf));
+            KL_CU(cudaMemsetAsync(wf, 0, (size_t)wv->count * wv->esz, b->c->st)); /* defined values for tactic timing */
+            s->wf = wf;
+            s->wsrc = wsrc;
+            s->wk = wv->dims[0];
+            p->sefold_w[pc->index] = wf;
+            p->sefold[m->index] = 3;
+            p->sefold[pc->index] = 4;
+        } else {
+            kl_error_clear();
+        }
+    }
     return KILN_OK;
 }
 
@@ -2203,6 +2250,14 @@ static kiln_status kl_cu_host_step(kl_cuda_ctx *c, kl_cplan *p, const kl_cstep *
 
 /* ---- launching ---------------------------------------------------------------------------------------- */
 
+/* A step's several copies in one launch (kc_copy_multi) unless
+ * KILN_CUDA_NO_MULTICOPY is set; read once (launches are on the run path). */
+static bool kl_cu_multicopy(void) {
+    static int on = -1;
+    if (on < 0) on = getenv("KILN_CUDA_NO_MULTICOPY") == NULL;
+    return on == 1;
+}
+
 static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
     cudaError_t e = cudaSuccess;
     char msg[256] = "";
@@ -2234,6 +2289,21 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
         if (e != cudaSuccess) break;
         /* FALLTHROUGH */
     case K_COPY:
+        if (s->n_cp > 1 && kl_cu_multicopy()) { /* a Concat's or Split's parts in one launch */
+            kc_copy_desc d[KC_COPY_MULTI];
+            size_t i = 0;
+            while (i < s->n_cp && e == cudaSuccess) {
+                int m = 0;
+                size_t esz = s->cp[i].esz;
+                for (; i < s->n_cp && m < KC_COPY_MULTI && s->cp[i].esz == esz; i++, m++) {
+                    const kl_ccopy *cp = &s->cp[i];
+                    d[m] = (kc_copy_desc){cp->y, cp->x, cp->ys, cp->xs, cp->dims, cp->rank};
+                }
+                e = kc_copy_multi(d, m, esz, c->st);
+                call = "kc_copy_multi";
+            }
+            break;
+        }
         for (size_t i = 0; i < s->n_cp && e == cudaSuccess; i++) {
             const kl_ccopy *cp = &s->cp[i];
             e = kc_copy_nd(cp->y, cp->ys, cp->x, cp->xs, cp->dims, cp->rank, cp->esz, c->st);
@@ -2284,8 +2354,9 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
         break;
     case K_SE:
         if (s->flag == 1) {
-            e = kc_se_pool_mlp(s->y, s->x[0], p->ws, s->outer, s->n, s->inner, s->op, s->x[1], s->x[2], s->x[3],
-                               s->x[4], s->mid, s->act, s->a, s->b, s->act2, s->a2, s->b2, s->t, c->st);
+            e = kc_se_pool_mlp_fold(s->y, s->x[0], p->ws, s->outer, s->n, s->inner, s->op, s->x[1], s->x[2], s->x[3],
+                                    s->x[4], s->mid, s->act, s->a, s->b, s->act2, s->a2, s->b2, s->wf, s->wsrc, s->wk,
+                                    s->t, c->st);
             call = "kc_se_pool_mlp";
             break;
         }
@@ -2738,6 +2809,70 @@ static kiln_status kl_cu_find_se(const kl_cuda_engine *ce, kl_cplan *p, size_t *
     return KILN_OK;
 }
 
+/* At batch 1, an SE block (kl_cu_find_se, with its pool) whose scale
+ * only feeds Mul(x, scale), read only by a 1x1 stride-1 convolution with
+ * constant weights and C % 8 == 0 channels: the SE step scales that
+ * convolution's weights instead (kc_se_pool_mlp_fold; EfficientNet-B0's
+ * 16 project convolutions), one pass over x fewer.  The SE step arms it
+ * (3 and 4) when it runs kc_se_pool_mlp; x lives until the convolution.
+ * KILN_CUDA_NO_SE_FOLD=1 leaves it out. */
+static kiln_status kl_cu_find_sefold(const kl_cuda_engine *ce, kl_cplan *p, size_t *keep) {
+    const kl_graph *g = ce->ir->graph;
+    size_t nn = g->n_nodes;
+    if (!p->se || !p->se_pool || getenv("KILN_CUDA_NO_SE_FOLD")) return KILN_OK;
+    for (size_t i = 0; i < nn; i++) {
+        if (p->se[i] != 2 || !p->se_pool[i]) continue;
+        const kl_node *n2 = g->nodes[i];
+        const kl_value *sv = n2->outputs[0];
+        if (!sv || sv->n_uses != 1) continue;
+        const kl_node *m = sv->uses[0].node;
+        if (m->domain[0] || strcmp(m->op_type, "Mul") || m->n_inputs != 2 || m->n_outputs != 1 || !m->outputs[0] ||
+            !ce->on_gpu[m->index] || (p->sdpa && p->sdpa[m->index]) || (p->resid && p->resid[m->index]) || p->se[m->index])
+            continue;
+        const kl_value *x = m->inputs[0] == sv ? m->inputs[1] : m->inputs[0], *u = m->outputs[0];
+        if (!x || x == sv || u->n_uses != 1) continue;
+        bool out = false;
+        for (size_t k = 0; k < g->n_outputs; k++) out |= g->outputs[k] == u || g->outputs[k] == sv;
+        if (out) continue;
+        const kl_node *pc = u->uses[0].node;
+        bool fused = !strcmp(pc->domain, KL_KILN_DOMAIN) && !strcmp(pc->op_type, "FusedConv");
+        if ((!fused && (pc->domain[0] || strcmp(pc->op_type, "Conv"))) || u->uses[0].input != 0 || pc->n_inputs < 2 ||
+            !ce->on_gpu[pc->index] || (p->sdpa && p->sdpa[pc->index]) || (p->resid && p->resid[pc->index]) ||
+            p->se[pc->index] || kl_node_attr_int(pc, "group", 1) != 1)
+            continue;
+        const kl_value *w = pc->inputs[1];
+        if (!w || !(w->flags & KL_VALUE_INITIALIZER) || p->sh.rank[w->id] != 4 || p->sh.rank[x->id] != 4 ||
+            p->sh.rank[u->id] != 4)
+            continue;
+        const int64_t *xd = p->sh.dims[x->id], *ud = p->sh.dims[u->id], *wd = p->sh.dims[w->id];
+        if (xd[0] != 1 || memcmp(xd, ud, 4 * sizeof *xd) || wd[1] != xd[1] || wd[2] != 1 || wd[3] != 1 || xd[1] % 8 ||
+            wd[0] > 65535 || p->sh.dtype[x->id] != p->sh.dtype[u->id])
+            continue;
+        int64_t st[2], dl[2];
+        kl_attr2(pc, "strides", 1, st);
+        kl_attr2(pc, "dilations", 1, dl);
+        const int64_t *pads = NULL;
+        int64_t np = kl_node_attr_ints(pc, "pads", &pads), nz = 0;
+        for (int64_t k = 0; k < np; k++) nz += pads[k] != 0;
+        if (st[0] != 1 || st[1] != 1 || dl[0] != 1 || dl[1] != 1 || nz) continue;
+        if (!p->sefold) {
+            p->sefold = kl_calloc(nn ? nn : 1, 1);
+            p->sefold_conv = kl_calloc(nn ? nn : 1, sizeof *p->sefold_conv);
+            p->sefold_mul = kl_calloc(nn ? nn : 1, sizeof *p->sefold_mul);
+            p->sefold_x = kl_calloc(nn ? nn : 1, sizeof *p->sefold_x);
+            p->sefold_w = kl_calloc(nn ? nn : 1, sizeof *p->sefold_w);
+            if (!p->sefold || !p->sefold_conv || !p->sefold_mul || !p->sefold_x || !p->sefold_w) return KILN_ERR_NO_MEMORY;
+        }
+        p->sefold[m->index] = 1;
+        p->sefold[pc->index] = 2;
+        p->sefold_conv[i] = pc;
+        p->sefold_mul[pc->index] = m;
+        p->sefold_x[pc->index] = x;
+        if (x->graph == g) keep[x->id] = KL_MAX(keep[x->id], pc->index + 1);
+    }
+    return KILN_OK;
+}
+
 static kiln_status kl_b_sdpa(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     char *why = b->why;
     size_t why_size = b->why_size;
@@ -2834,6 +2969,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
     s = kl_cu_find_sdpa(ce, p, keep);
     if (!s) s = kl_cu_find_resid(ce, p, keep);
     if (!s) s = kl_cu_find_se(ce, p, keep);
+    if (!s) s = kl_cu_find_sefold(ce, p, keep);
     if (!s) s = kl_mem_plan_build_ex(g, &p->sh, kl_cu_aliases, keep, &p->mp);
     kl_free(keep);
     KL_TRY(s);
@@ -2921,6 +3057,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
         if (p->sdpa && p->sdpa[i] == 1) continue;
         if (p->resid && p->resid[i] == 1) continue;
         if (p->se && (p->se[i] == 1 || p->se[i] == 3)) continue;
+        if (p->sefold && p->sefold[i] == 3) continue; /* folded into the next convolution's weights */
         /* A column slice read in place by attention. */
         int64_t slice_start = 0;
         if (ce->on_gpu[i] && kl_slice_view(n, &slice_start)) {
@@ -2978,6 +3115,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
             static __thread kl_bctx b;
             memset(&b, 0, sizeof b);
             b.c = c, b.p = p, b.n = n, b.idx = i, b.why = why, b.why_size = sizeof why, b.s = st;
+            if (p->sefold && p->sefold[i] == 4) b.in0 = p->sefold_x[i]; /* the Mul's x */
             why[0] = 0;
             /* Layout marks a failed attempt may have set are undone. */
             bool was_nhwc[64] = {0};
@@ -3007,6 +3145,10 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
         } else {
             st->kind = K_HOST;
         }
+        if (st->kind == K_HOST && p->sefold && p->sefold[i] == 4)
+            return kl_errorf(KILN_ERR_INTERNAL,
+                             "cuda plan: node '%s' (%s): the SE scale folded into its weights, but it does not run on "
+                             "the GPU (KILN_CUDA_NO_SE_FOLD=1 turns the fold off)", kl_node_label(n), n->op_type);
         if (st->kind == K_HOST) /* the CPU reads NCHW */
             for (size_t k = 0; k < n->n_inputs; k++) {
                 const kl_value *iv = n->inputs[k];

@@ -15,6 +15,7 @@
 /* ---- cast and fill ------------------------------------------------------------------- */
 
 template <typename TY, typename TX> __global__ void k_cast(TY *y, const TX *x, int64_t n, int vec) {
+    kc_pdl_wait();
     int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x, head = 0;
     if (vec) {
         int64_t nv = n / 8;
@@ -39,13 +40,14 @@ extern "C" cudaError_t kc_cast(void *y, kc_dtype yt, const void *x, kc_dtype xt,
     int vec = kc_aligned(x, 16) && kc_aligned(y, 16);
     unsigned g = kc_blocks(vec ? n / 8 + n % 8 : n, KC_THREADS);
     if (yt == KC_F16)
-        k_cast<__half, float><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const float *)x, n, vec);
+        kc_launch(k_cast<__half, float>, dim3(g), dim3(KC_THREADS), 0, stream, (__half *)y, (const float *)x, n, vec);
     else
-        k_cast<float, __half><<<g, KC_THREADS, 0, stream>>>((float *)y, (const __half *)x, n, vec);
+        kc_launch(k_cast<float, __half>, dim3(g), dim3(KC_THREADS), 0, stream, (float *)y, (const __half *)x, n, vec);
     return cudaGetLastError();
 }
 
 template <typename T> __global__ void k_fill(T *y, float value, int64_t n, int vec) {
+    kc_pdl_wait();
     int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x, head = 0;
     if (vec) {
         float v[8];
@@ -63,8 +65,8 @@ extern "C" cudaError_t kc_fill(void *y, kc_dtype t, float value, int64_t n, cuda
     if (n == 0) return cudaSuccess;
     int vec = kc_aligned(y, 16);
     unsigned g = kc_blocks(vec ? n / 8 + n % 8 : n, KC_THREADS);
-    if (t == KC_F16) k_fill<__half><<<g, KC_THREADS, 0, stream>>>((__half *)y, value, n, vec);
-    else k_fill<float><<<g, KC_THREADS, 0, stream>>>((float *)y, value, n, vec);
+    if (t == KC_F16) kc_launch(k_fill<__half>, dim3(g), dim3(KC_THREADS), 0, stream, (__half *)y, value, n, vec);
+    else kc_launch(k_fill<float>, dim3(g), dim3(KC_THREADS), 0, stream, (float *)y, value, n, vec);
     return cudaGetLastError();
 }
 
@@ -81,6 +83,7 @@ typedef struct cp_args {
  * arithmetic in I (uint32_t when a.n < 2^31: 32-bit division is several
  * times cheaper than 64-bit). */
 template <typename E, typename I> __global__ void k_copy(E *y, const E *x, const cp_args a) {
+    kc_pdl_wait();
     I n = (I)a.n, nth = (I)gridDim.x * blockDim.x;
     for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += nth) {
         I r = i;
@@ -119,6 +122,7 @@ typedef struct tp_args {
 template <typename E, int TD> __global__ void k_copy_tile(E *y, const E *x, const tp_args a) {
     constexpr int PAD = sizeof(E) >= 4 ? 1 : 4 / (int)sizeof(E);
     __shared__ E tile[TD][TD + PAD];
+    kc_pdl_wait();
     int tx = threadIdx.x, ty = threadIdx.y;
     for (int64_t t = blockIdx.x; t < a.ntiles; t += gridDim.x) {
         int64_t r = t, ia = r % a.ta;
@@ -164,31 +168,34 @@ static cudaError_t copy_tiled(void *y, const void *x, const cp_args &a, int A, i
     unsigned g = (unsigned)(t.ntiles < KC_MAX_BLOCKS ? t.ntiles : KC_MAX_BLOCKS);
     dim3 blk(32, 8);
     switch (es) {
-    case 1: k_copy_tile<uint8_t, 64><<<g, blk, 0, stream>>>((uint8_t *)y, (const uint8_t *)x, t); break;
-    case 2: k_copy_tile<uint16_t, 64><<<g, blk, 0, stream>>>((uint16_t *)y, (const uint16_t *)x, t); break;
-    case 4: k_copy_tile<uint32_t, 32><<<g, blk, 0, stream>>>((uint32_t *)y, (const uint32_t *)x, t); break;
-    default: k_copy_tile<uint2, 32><<<g, blk, 0, stream>>>((uint2 *)y, (const uint2 *)x, t); break;
+    case 1: kc_launch(k_copy_tile<uint8_t, 64>, dim3(g), blk, 0, stream, (uint8_t *)y, (const uint8_t *)x, t); break;
+    case 2: kc_launch(k_copy_tile<uint16_t, 64>, dim3(g), blk, 0, stream, (uint16_t *)y, (const uint16_t *)x, t); break;
+    case 4: kc_launch(k_copy_tile<uint32_t, 32>, dim3(g), blk, 0, stream, (uint32_t *)y, (const uint32_t *)x, t); break;
+    default: kc_launch(k_copy_tile<uint2, 32>, dim3(g), blk, 0, stream, (uint2 *)y, (const uint2 *)x, t); break;
     }
     return cudaGetLastError();
 }
 
 template <typename E> static void copy_launch(void *y, const void *x, const cp_args &a, cudaStream_t stream) {
     unsigned g = kc_blocks(a.n, KC_THREADS);
-    if (a.n <= INT32_MAX) k_copy<E, uint32_t><<<g, KC_THREADS, 0, stream>>>((E *)y, (const E *)x, a);
-    else k_copy<E, int64_t><<<g, KC_THREADS, 0, stream>>>((E *)y, (const E *)x, a);
+    if (a.n <= INT32_MAX) kc_launch(k_copy<E, uint32_t>, dim3(g), dim3(KC_THREADS), 0, stream, (E *)y, (const E *)x, a);
+    else kc_launch(k_copy<E, int64_t>, dim3(g), dim3(KC_THREADS), 0, stream, (E *)y, (const E *)x, a);
 }
 
-/* kc_copy_nd after validation: collapse, then tile, widen or copy plainly. */
-static cudaError_t copy_nd(void *y, const int64_t *ystride, const void *x, const int64_t *xstride, const int64_t *dims,
-                           int rank, size_t es, cudaStream_t stream) {
-    if (rank < 0 || rank > KC_MAX_RANK || (es != 1 && es != 2 && es != 4 && es != 8)) return cudaErrorInvalidValue;
-    cp_args a;
+/* How copy_nd moves one merged copy. */
+enum { CP_NONE, CP_MEMCPY, CP_TILE, CP_PLAIN };
+
+/* Merge the axes of a copy (innermost first in a), and say how to move it:
+ * nothing, one memcpy, a tiled transpose over axes *A and *B, or the plain
+ * kernel (then a unit-stride axis, if there is one, is moved innermost so
+ * that rows widen; copies do not depend on the order of the axes). */
+static int copy_prep(cp_args &a, const int64_t *ystride, const int64_t *xstride, const int64_t *dims, int rank,
+                     int *A, int *B) {
     memset(&a, 0, sizeof a);
     a.n = 1;
     for (int k = rank - 1; k >= 0; k--) {
         int64_t d = dims[k];
-        if (d < 0) return cudaErrorInvalidValue;
-        if (d == 0) return cudaSuccess;
+        if (d == 0) return CP_NONE;
         a.n *= d;
         if (d == 1) continue;
         int m = a.rank - 1;
@@ -201,32 +208,69 @@ static cudaError_t copy_nd(void *y, const int64_t *ystride, const void *x, const
             a.rank++;
         }
     }
-    if (a.rank == 0 || (a.rank == 1 && a.xs[0] == 1 && a.ys[0] == 1)) {
+    if (a.rank == 0 || (a.rank == 1 && a.xs[0] == 1 && a.ys[0] == 1)) return CP_MEMCPY;
+    /* transpose: y's contiguous axis A differs from x's contiguous axis B, both long enough for tiles */
+    *A = -1, *B = -1;
+    for (int k = 0; k < a.rank; k++) {
+        if (*A < 0 && a.ys[k] == 1) *A = k;
+        if (*B < 0 && a.xs[k] == 1) *B = k;
+    }
+    if (*A >= 0 && *B >= 0 && *A != *B && a.d[*A] >= 8 && a.d[*B] >= 8) return CP_TILE;
+    /* a channel slice of an NHWC tensor merges to [pixels (stride C), channels (stride 1)]:
+     * the unit-stride axis goes innermost */
+    if (!(a.xs[0] == 1 && a.ys[0] == 1))
+        for (int k = 1; k < a.rank; k++)
+            if (a.xs[k] == 1 && a.ys[k] == 1) {
+                int64_t t;
+                t = a.d[0], a.d[0] = a.d[k], a.d[k] = t;
+                t = a.xs[0], a.xs[0] = a.xs[k], a.xs[k] = t;
+                t = a.ys[0], a.ys[0] = a.ys[k], a.ys[k] = t;
+                break;
+            }
+    return CP_PLAIN;
+}
+
+/* The widest word (16, 8, 4 or 2 bytes, at least es) a plain copy may move per thread. */
+static size_t copy_word(const cp_args &a, const void *y, const void *x, size_t es) {
+    if (a.xs[0] != 1 || a.ys[0] != 1) return es;
+    for (size_t target = 16; target > es; target /= 2) {
+        int64_t f = (int64_t)(target / es);
+        bool ok = a.d[0] % f == 0 && kc_aligned(x, target) && kc_aligned(y, target);
+        for (int k = 1; ok && k < a.rank; k++) ok = a.xs[k] % f == 0 && a.ys[k] % f == 0;
+        if (ok) return target;
+    }
+    return es;
+}
+
+/* Rewrite a plain copy of es-byte elements as one of `word`-byte words (copy_word said it may). */
+static void copy_widen(cp_args &a, size_t es, size_t word) {
+    if (word <= es) return;
+    int64_t f = (int64_t)(word / es);
+    a.d[0] /= f;
+    for (int k = 1; k < a.rank; k++) a.xs[k] /= f, a.ys[k] /= f;
+    a.n /= f;
+}
+
+/* kc_copy_nd after validation: collapse, then tile, widen or copy plainly. */
+static cudaError_t copy_nd(void *y, const int64_t *ystride, const void *x, const int64_t *xstride, const int64_t *dims,
+                           int rank, size_t es, cudaStream_t stream) {
+    if (rank < 0 || rank > KC_MAX_RANK || (es != 1 && es != 2 && es != 4 && es != 8)) return cudaErrorInvalidValue;
+    for (int k = 0; k < rank; k++)
+        if (dims[k] < 0) return cudaErrorInvalidValue;
+    cp_args a;
+    int A, B;
+    switch (copy_prep(a, ystride, xstride, dims, rank, &A, &B)) {
+    case CP_NONE: return cudaSuccess;
+    case CP_MEMCPY: {
         cudaError_t e = cudaMemcpyAsync(y, x, (size_t)a.n * es, cudaMemcpyDeviceToDevice, stream);
         return e != cudaSuccess ? e : cudaGetLastError();
     }
-    /* transpose: y's contiguous axis A differs from x's contiguous axis B, both long enough for tiles */
-    int A = -1, B = -1;
-    for (int k = 0; k < a.rank; k++) {
-        if (A < 0 && a.ys[k] == 1) A = k;
-        if (B < 0 && a.xs[k] == 1) B = k;
+    case CP_TILE: return copy_tiled(y, x, a, A, B, es, stream);
+    default: break;
     }
-    if (A >= 0 && B >= 0 && A != B && a.d[A] >= 8 && a.d[B] >= 8) return copy_tiled(y, x, a, A, B, es, stream);
-    /* widen: move 16, 8, 4 or 2 bytes per thread along a contiguous innermost dim */
-    if (a.xs[0] == 1 && a.ys[0] == 1) {
-        for (size_t target = 16; target > es; target /= 2) {
-            int64_t f = (int64_t)(target / es);
-            bool ok = a.d[0] % f == 0 && kc_aligned(x, target) && kc_aligned(y, target);
-            for (int k = 1; ok && k < a.rank; k++) ok = a.xs[k] % f == 0 && a.ys[k] % f == 0;
-            if (!ok) continue;
-            a.d[0] /= f;
-            for (int k = 1; k < a.rank; k++) a.xs[k] /= f, a.ys[k] /= f;
-            a.n /= f;
-            es = target;
-            break;
-        }
-    }
-    switch (es) {
+    size_t w = copy_word(a, y, x, es);
+    copy_widen(a, es, w);
+    switch (w) {
     case 1: copy_launch<uint8_t>(y, x, a, stream); break;
     case 2: copy_launch<uint16_t>(y, x, a, stream); break;
     case 4: copy_launch<uint32_t>(y, x, a, stream); break;
@@ -240,6 +284,102 @@ extern "C" cudaError_t kc_copy_nd(void *y, const int64_t *ystride, const void *x
                                   const int64_t *dims, int rank, size_t elem_size, cudaStream_t stream) {
     if (rank > 0 && (!ystride || !xstride || !dims)) return cudaErrorInvalidValue;
     return copy_nd(y, ystride, x, xstride, dims, rank, elem_size, stream);
+}
+
+/* Several plain copies in one launch (a Concat's or Split's parts): each
+ * copy gets its own range of blocks; block b finds its copy among the
+ * first blocks b0[]. */
+typedef struct cpm_args {
+    cp_args a[KC_COPY_MULTI];
+    const void *x[KC_COPY_MULTI];
+    void *y[KC_COPY_MULTI];
+    unsigned b0[KC_COPY_MULTI + 1];
+    int n;
+} cpm_args;
+
+template <typename E> __global__ void k_copy_multi(const cpm_args m) {
+    kc_pdl_wait();
+    int c = 0;
+    while (c + 1 < m.n && blockIdx.x >= m.b0[c + 1]) c++;
+    const cp_args &a = m.a[c];
+    const E *x = (const E *)m.x[c];
+    E *y = (E *)m.y[c];
+    uint32_t n = (uint32_t)a.n, nth = (m.b0[c + 1] - m.b0[c]) * blockDim.x;
+    for (uint32_t i = (blockIdx.x - m.b0[c]) * blockDim.x + threadIdx.x; i < n; i += nth) {
+        uint32_t r = i;
+        int64_t xo = 0, yo = 0;
+#pragma unroll
+        for (int k = 0; k < KC_MAX_RANK; k++) {
+            if (k < a.rank) {
+                uint32_t q = r;
+                if (k < a.rank - 1) {
+                    uint32_t d = (uint32_t)a.d[k];
+                    q = r % d;
+                    r /= d;
+                }
+                xo += (int64_t)q * a.xs[k];
+                yo += (int64_t)q * a.ys[k];
+            }
+        }
+        y[yo] = x[xo];
+    }
+}
+
+extern "C" cudaError_t kc_copy_multi(const kc_copy_desc *c, int n, size_t es, cudaStream_t stream) {
+    if (n < 0 || (n > 0 && !c) || (es != 1 && es != 2 && es != 4 && es != 8)) return cudaErrorInvalidValue;
+    for (int i = 0; i < n; i++) {
+        if (c[i].rank < 0 || c[i].rank > KC_MAX_RANK || (c[i].rank > 0 && (!c[i].ys || !c[i].xs || !c[i].dims)))
+            return cudaErrorInvalidValue;
+        for (int k = 0; k < c[i].rank; k++)
+            if (c[i].dims[k] < 0) return cudaErrorInvalidValue;
+    }
+    /* the plain copies go together (up to KC_COPY_MULTI a launch, 32-bit
+     * indices); the others, and any left over, one by one */
+    cpm_args m;
+    memset(&m, 0, sizeof m);
+    size_t word = 16;
+    int idx[KC_COPY_MULTI];
+    for (int i = 0; i < n; i++) {
+        cp_args a;
+        int A, B, mode = copy_prep(a, c[i].ys, c[i].xs, c[i].dims, c[i].rank, &A, &B);
+        if (mode == CP_NONE) continue;
+        if (mode == CP_PLAIN && m.n < KC_COPY_MULTI && a.n <= INT32_MAX) {
+            size_t w = copy_word(a, c[i].y, c[i].x, es);
+            if (w < word) word = w;
+            m.a[m.n] = a, m.x[m.n] = c[i].x, m.y[m.n] = c[i].y, idx[m.n] = i;
+            m.n++;
+            continue;
+        }
+        cudaError_t e = copy_nd(c[i].y, c[i].ys, c[i].x, c[i].xs, c[i].dims, c[i].rank, es, stream);
+        if (e != cudaSuccess) return e;
+    }
+    if (m.n == 1) {
+        const kc_copy_desc *d = &c[idx[0]];
+        return copy_nd(d->y, d->ys, d->x, d->xs, d->dims, d->rank, es, stream);
+    }
+    if (m.n == 0) return cudaSuccess;
+    int64_t total = 0;
+    for (int i = 0; i < m.n; i++) {
+        copy_widen(m.a[i], es, word);
+        total += m.a[i].n;
+    }
+    /* blocks in proportion to the work, KC_MAX_BLOCKS in all at most */
+    int64_t want = (total + KC_THREADS - 1) / KC_THREADS, scale = want > KC_MAX_BLOCKS ? want / KC_MAX_BLOCKS + 1 : 1;
+    unsigned b = 0;
+    for (int i = 0; i < m.n; i++) {
+        m.b0[i] = b;
+        int64_t nb = (m.a[i].n + (int64_t)KC_THREADS * scale - 1) / ((int64_t)KC_THREADS * scale);
+        b += (unsigned)(nb < 1 ? 1 : nb);
+    }
+    m.b0[m.n] = b;
+    switch (word) {
+    case 1: kc_launch(k_copy_multi<uint8_t>, dim3(b), dim3(KC_THREADS), 0, stream, m); break;
+    case 2: kc_launch(k_copy_multi<uint16_t>, dim3(b), dim3(KC_THREADS), 0, stream, m); break;
+    case 4: kc_launch(k_copy_multi<uint32_t>, dim3(b), dim3(KC_THREADS), 0, stream, m); break;
+    case 8: kc_launch(k_copy_multi<uint2>, dim3(b), dim3(KC_THREADS), 0, stream, m); break;
+    default: kc_launch(k_copy_multi<uint4>, dim3(b), dim3(KC_THREADS), 0, stream, m); break;
+    }
+    return cudaGetLastError();
 }
 
 extern "C" cudaError_t kc_heads_split(void *y, const void *x, int64_t b, int64_t s, int64_t h, int64_t d, int64_t ld,
@@ -266,6 +406,7 @@ extern "C" cudaError_t kc_heads_merge(void *y, const void *x, int64_t b, int64_t
 
 template <typename E>
 __global__ void k_gather(E *y, const E *x, const int64_t *idx, int64_t axis, int64_t n_idx, int64_t inner, int64_t n) {
+    kc_pdl_wait();
     int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x;
     for (int64_t t = tid; t < n; t += nth) {
         int64_t i = t % inner, r = t / inner, j = r % n_idx, o = r / n_idx, k = idx[j];
@@ -293,11 +434,11 @@ extern "C" cudaError_t kc_gather(void *y, const void *x, const int64_t *idx, int
     int64_t n = outer * n_idx * inner;
     unsigned g = kc_blocks(n, KC_THREADS);
     switch (es) {
-    case 1: k_gather<uint8_t><<<g, KC_THREADS, 0, stream>>>((uint8_t *)y, (const uint8_t *)x, idx, axis, n_idx, inner, n); break;
-    case 2: k_gather<uint16_t><<<g, KC_THREADS, 0, stream>>>((uint16_t *)y, (const uint16_t *)x, idx, axis, n_idx, inner, n); break;
-    case 4: k_gather<uint32_t><<<g, KC_THREADS, 0, stream>>>((uint32_t *)y, (const uint32_t *)x, idx, axis, n_idx, inner, n); break;
-    case 8: k_gather<uint2><<<g, KC_THREADS, 0, stream>>>((uint2 *)y, (const uint2 *)x, idx, axis, n_idx, inner, n); break;
-    default: k_gather<uint4><<<g, KC_THREADS, 0, stream>>>((uint4 *)y, (const uint4 *)x, idx, axis, n_idx, inner, n); break;
+    case 1: kc_launch(k_gather<uint8_t>, dim3(g), dim3(KC_THREADS), 0, stream, (uint8_t *)y, (const uint8_t *)x, idx, axis, n_idx, inner, n); break;
+    case 2: kc_launch(k_gather<uint16_t>, dim3(g), dim3(KC_THREADS), 0, stream, (uint16_t *)y, (const uint16_t *)x, idx, axis, n_idx, inner, n); break;
+    case 4: kc_launch(k_gather<uint32_t>, dim3(g), dim3(KC_THREADS), 0, stream, (uint32_t *)y, (const uint32_t *)x, idx, axis, n_idx, inner, n); break;
+    case 8: kc_launch(k_gather<uint2>, dim3(g), dim3(KC_THREADS), 0, stream, (uint2 *)y, (const uint2 *)x, idx, axis, n_idx, inner, n); break;
+    default: kc_launch(k_gather<uint4>, dim3(g), dim3(KC_THREADS), 0, stream, (uint4 *)y, (const uint4 *)x, idx, axis, n_idx, inner, n); break;
     }
     return cudaGetLastError();
 }
@@ -313,6 +454,7 @@ typedef struct ba_args {
 } ba_args;
 
 template <typename T> __global__ void k_bias_act(const ba_args a, int vec) {
+    kc_pdl_wait();
     int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x, head = 0;
     T *y = (T *)a.y;
     const T *x = (const T *)a.x, *bias = (const T *)a.bias, *z = (const T *)a.z;
@@ -363,8 +505,8 @@ extern "C" cudaError_t kc_bias_act(void *y, const void *x, const void *bias, con
     if (vec && bias)
         vec = inner % 8 == 0 || (inner == 1 && channels % 8 == 0 && kc_aligned(bias, 16));
     unsigned g = kc_blocks(vec ? a.n / 8 + a.n % 8 : a.n, KC_THREADS);
-    if (t == KC_F16) k_bias_act<__half><<<g, KC_THREADS, 0, stream>>>(a, vec);
-    else k_bias_act<float><<<g, KC_THREADS, 0, stream>>>(a, vec);
+    if (t == KC_F16) kc_launch(k_bias_act<__half>, dim3(g), dim3(KC_THREADS), 0, stream, a, vec);
+    else kc_launch(k_bias_act<float>, dim3(g), dim3(KC_THREADS), 0, stream, a, vec);
     return cudaGetLastError();
 }
 
@@ -423,6 +565,7 @@ template <int N> static __device__ __forceinline__ void fe_step(int op, float *v
  * the index type: 32-bit when every offset fits (64-bit division costs
  * several times as much on the GPU). */
 template <typename T, typename I> __global__ void k_fe_gen(const fe_args a) {
+    kc_pdl_wait();
     I tid = (I)blockIdx.x * blockDim.x + threadIdx.x, nth = (I)gridDim.x * blockDim.x, n = (I)a.n;
     for (I i = tid; i < n; i += nth) {
         I c[KC_MAX_RANK], r = i, off = 0;
@@ -460,6 +603,7 @@ template <typename T, typename I> __global__ void k_fe_gen(const fe_args a) {
  * block's x * s[N,1,1,C] in NHWC, a position embedding [1,S,E] added over
  * the batch). */
 template <typename T, typename I> __global__ void k_fe_bvec(const fe_args a) {
+    kc_pdl_wait();
     I tid = (I)blockIdx.x * blockDim.x + threadIdx.x, nth = (I)gridDim.x * blockDim.x, ng = (I)(a.n / 8);
     I d0 = (I)a.d[0];
     for (I gi = tid; gi < ng; gi += nth) {
@@ -503,6 +647,7 @@ template <typename T, typename I> __global__ void k_fe_bvec(const fe_args a) {
 /* Dense or broadcast-scalar inputs (collapsed rank <= 1, strides 0 or 1):
  * 8 elements per thread, then the tail one by one. */
 template <typename T> __global__ void k_fe_vec(const fe_args a) {
+    kc_pdl_wait();
     int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x;
     int64_t nv = a.n / 8;
     for (int64_t i = tid; i < nv; i += nth) {
@@ -594,20 +739,20 @@ extern "C" cudaError_t kc_fe(void *y, const void *const *inputs, const kc_fe_pro
     }
     if (vec) {
         unsigned g = kc_blocks(a.n / 8 > a.n % 8 ? a.n / 8 : a.n % 8, KC_THREADS);
-        if (t == KC_F16) k_fe_vec<__half><<<g, KC_THREADS, 0, stream>>>(a);
-        else k_fe_vec<float><<<g, KC_THREADS, 0, stream>>>(a);
+        if (t == KC_F16) kc_launch(k_fe_vec<__half>, dim3(g), dim3(KC_THREADS), 0, stream, a);
+        else kc_launch(k_fe_vec<float>, dim3(g), dim3(KC_THREADS), 0, stream, a);
     } else if (bvec) {
         unsigned g = kc_blocks(a.n / 8, KC_THREADS);
-        if (t == KC_F16) k_fe_bvec<__half, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);
-        else k_fe_bvec<float, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);
+        if (t == KC_F16) kc_launch(k_fe_bvec<__half, uint32_t>, dim3(g), dim3(KC_THREADS), 0, stream, a);
+        else kc_launch(k_fe_bvec<float, uint32_t>, dim3(g), dim3(KC_THREADS), 0, stream, a);
     } else if (small) {
         unsigned g = kc_blocks(a.n, KC_THREADS);
-        if (t == KC_F16) k_fe_gen<__half, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);
-        else k_fe_gen<float, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);
+        if (t == KC_F16) kc_launch(k_fe_gen<__half, uint32_t>, dim3(g), dim3(KC_THREADS), 0, stream, a);
+        else kc_launch(k_fe_gen<float, uint32_t>, dim3(g), dim3(KC_THREADS), 0, stream, a);
     } else {
         unsigned g = kc_blocks(a.n, KC_THREADS);
-        if (t == KC_F16) k_fe_gen<__half, int64_t><<<g, KC_THREADS, 0, stream>>>(a);
-        else k_fe_gen<float, int64_t><<<g, KC_THREADS, 0, stream>>>(a);
+        if (t == KC_F16) kc_launch(k_fe_gen<__half, int64_t>, dim3(g), dim3(KC_THREADS), 0, stream, a);
+        else kc_launch(k_fe_gen<float, int64_t>, dim3(g), dim3(KC_THREADS), 0, stream, a);
     }
     return cudaGetLastError();
 }
@@ -625,6 +770,7 @@ typedef struct es_args {
 /* One thread per y element: its coordinates give both operands' bases, then
  * the summed labels (the last one innermost, the others by a linear index). */
 template <typename T, typename I> __global__ void k_einsum(const es_args a) {
+    kc_pdl_wait();
     I tid = (I)blockIdx.x * blockDim.x + threadIdx.x, nth = (I)gridDim.x * blockDim.x, n = (I)a.n;
     const T *x0 = (const T *)a.x0, *x1 = (const T *)a.x1;
     int last = a.n_out + a.n_sum - 1;
@@ -692,6 +838,7 @@ static __device__ __forceinline__ void es_offsets(const es_group &g, I i, I *o0,
 template <typename T, typename I> __global__ void __launch_bounds__(256) k_einsum_gemm(const es_gemm_args a) {
     __shared__ float As[ES_TK][ES_TM + 4], Bs[ES_TK][ES_TN + 4];
     __shared__ I offA[ES_TM], offB[ES_TN], offYm[ES_TM], offYn[ES_TN];
+    kc_pdl_wait();
     const T *x0 = (const T *)a.x0, *x1 = (const T *)a.x1;
     int t = threadIdx.x, tx = t % 16, ty = t / 16;
     I m0 = (I)blockIdx.y * ES_TM, n0 = (I)blockIdx.x * ES_TN;
@@ -811,21 +958,21 @@ extern "C" cudaError_t kc_einsum(void *y, const void *x0, const void *x1, const 
         dim3 grid((unsigned)((ga.nn + ES_TN - 1) / ES_TN), (unsigned)((ga.nm + ES_TM - 1) / ES_TM),
                   (unsigned)(ga.nb < 65535 ? ga.nb : 65535));
         if (small) {
-            if (t == KC_F16) k_einsum_gemm<__half, uint32_t><<<grid, 256, 0, stream>>>(ga);
-            else k_einsum_gemm<float, uint32_t><<<grid, 256, 0, stream>>>(ga);
+            if (t == KC_F16) kc_launch(k_einsum_gemm<__half, uint32_t>, dim3(grid), dim3(256), 0, stream, ga);
+            else kc_launch(k_einsum_gemm<float, uint32_t>, dim3(grid), dim3(256), 0, stream, ga);
         } else {
-            if (t == KC_F16) k_einsum_gemm<__half, int64_t><<<grid, 256, 0, stream>>>(ga);
-            else k_einsum_gemm<float, int64_t><<<grid, 256, 0, stream>>>(ga);
+            if (t == KC_F16) kc_launch(k_einsum_gemm<__half, int64_t>, dim3(grid), dim3(256), 0, stream, ga);
+            else kc_launch(k_einsum_gemm<float, int64_t>, dim3(grid), dim3(256), 0, stream, ga);
         }
         return cudaGetLastError();
     }
     unsigned g = kc_blocks(a.n, KC_THREADS);
     if (small) {
-        if (t == KC_F16) k_einsum<__half, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);
-        else k_einsum<float, uint32_t><<<g, KC_THREADS, 0, stream>>>(a);
+        if (t == KC_F16) kc_launch(k_einsum<__half, uint32_t>, dim3(g), dim3(KC_THREADS), 0, stream, a);
+        else kc_launch(k_einsum<float, uint32_t>, dim3(g), dim3(KC_THREADS), 0, stream, a);
     } else {
-        if (t == KC_F16) k_einsum<__half, int64_t><<<g, KC_THREADS, 0, stream>>>(a);
-        else k_einsum<float, int64_t><<<g, KC_THREADS, 0, stream>>>(a);
+        if (t == KC_F16) kc_launch(k_einsum<__half, int64_t>, dim3(g), dim3(KC_THREADS), 0, stream, a);
+        else kc_launch(k_einsum<float, int64_t>, dim3(g), dim3(KC_THREADS), 0, stream, a);
     }
     return cudaGetLastError();
 }
@@ -844,6 +991,7 @@ static __device__ __forceinline__ float kc_tf32_hi(float x) {
 
 __global__ void k_split_tf32(float *y, const float *x, int64_t outer, int64_t inner, int64_t ld, unsigned lo_mask,
                              int vec) {
+    kc_pdl_wait();
     int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x;
     if (vec) {
         const int64_t iv = inner / 4, n = outer * iv;
@@ -874,6 +1022,6 @@ extern "C" cudaError_t kc_split_tf32(void *y, const void *x, int64_t outer, int6
     if (outer == 0 || inner == 0) return cudaSuccess;
     int vec = kc_aligned(x, 16) && kc_aligned(y, 16) && inner % 4 == 0 && ld % 4 == 0;
     unsigned g = kc_blocks(vec ? outer * (inner / 4) : outer * inner, KC_THREADS);
-    k_split_tf32<<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, outer, inner, ld, lo_mask, vec);
+    kc_launch(k_split_tf32, dim3(g), dim3(KC_THREADS), 0, stream, (float *)y, (const float *)x, outer, inner, ld, lo_mask, vec);
     return cudaGetLastError();
 }

@@ -39,6 +39,7 @@ static __device__ __forceinline__ float sm_val(const sm_args &a, const T *xr, in
 
 /* One warp per row of axis <= 32 * N values, inner == 1. */
 template <typename T, int N> __global__ void k_softmax_warp(const sm_args a) {
+    kc_pdl_wait();
     int lane = threadIdx.x & 31;
     int64_t wid = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5, nw = ((int64_t)gridDim.x * blockDim.x) >> 5;
     for (int64_t row = wid; row < a.outer; row += nw) {
@@ -74,6 +75,7 @@ template <typename T, int N> __global__ void k_softmax_warp(const sm_args a) {
 
 /* One block per row, inner == 1: max, sum, write (three reads of the row). */
 template <typename T> __global__ void k_softmax_block(const sm_args a) {
+    kc_pdl_wait();
     __shared__ float sh[32];
     for (int64_t row = blockIdx.x; row < a.outer; row += gridDim.x) {
         const T *xr = (const T *)a.x + row * a.axis;
@@ -90,6 +92,7 @@ template <typename T> __global__ void k_softmax_block(const sm_args a) {
 
 /* One thread per (outer, inner) column, inner > 1. */
 template <typename T> __global__ void k_softmax_col(const sm_args a) {
+    kc_pdl_wait();
     int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x;
     for (int64_t t = tid; t < a.outer * a.inner; t += nth) {
         int64_t o = t / a.inner, i = t % a.inner, base = o * a.axis * a.inner + i;
@@ -108,15 +111,15 @@ template <typename T> __global__ void k_softmax_col(const sm_args a) {
 
 template <typename T> static void softmax_launch(const sm_args &a, cudaStream_t stream) {
     if (a.inner > 1) {
-        k_softmax_col<T><<<kc_blocks(a.outer * a.inner, KC_THREADS), KC_THREADS, 0, stream>>>(a);
+        kc_launch(k_softmax_col<T>, dim3(kc_blocks(a.outer * a.inner, KC_THREADS)), dim3(KC_THREADS), 0, stream, a);
     } else if (a.axis > 1024) {
         unsigned g = (unsigned)(a.outer < KC_MAX_BLOCKS ? a.outer : KC_MAX_BLOCKS);
-        k_softmax_block<T><<<g, 512, 0, stream>>>(a);
+        kc_launch(k_softmax_block<T>, dim3(g), dim3(512), 0, stream, a);
     } else {
         unsigned g = kc_blocks(a.outer * 32, KC_THREADS);
-        if (a.axis <= 128) k_softmax_warp<T, 4><<<g, KC_THREADS, 0, stream>>>(a);
-        else if (a.axis <= 512) k_softmax_warp<T, 16><<<g, KC_THREADS, 0, stream>>>(a);
-        else k_softmax_warp<T, 32><<<g, KC_THREADS, 0, stream>>>(a);
+        if (a.axis <= 128) kc_launch(k_softmax_warp<T, 4>, dim3(g), dim3(KC_THREADS), 0, stream, a);
+        else if (a.axis <= 512) kc_launch(k_softmax_warp<T, 16>, dim3(g), dim3(KC_THREADS), 0, stream, a);
+        else kc_launch(k_softmax_warp<T, 32>, dim3(g), dim3(KC_THREADS), 0, stream, a);
     }
 }
 
@@ -317,6 +320,7 @@ static __device__ __forceinline__ float rd_warp(int op, float acc) {
 
 /* inner == 1, red <= 1024: one warp per row. */
 template <typename T> __global__ void k_reduce_warp(const rd_args a) {
+    kc_pdl_wait();
     int lane = threadIdx.x & 31;
     int64_t wid = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5, nw = ((int64_t)gridDim.x * blockDim.x) >> 5;
     for (int64_t row = wid; row < a.outer; row += nw) {
@@ -330,6 +334,7 @@ template <typename T> __global__ void k_reduce_warp(const rd_args a) {
 
 /* inner == 1, red > 1024: one block per row. */
 template <typename T> __global__ void k_reduce_block(const rd_args a) {
+    kc_pdl_wait();
     __shared__ float sh[32];
     float id = rd_ident(a.op);
     for (int64_t row = blockIdx.x; row < a.outer; row += gridDim.x) {
@@ -346,6 +351,7 @@ template <typename T> __global__ void k_reduce_block(const rd_args a) {
 /* inner > 1: blocks of (bx, by) threads; a block owns bx consecutive inner
  * indices of one outer index, its rows split the reduced axis by by. */
 template <typename T> __global__ void k_reduce_cols(const rd_args a) {
+    kc_pdl_wait();
     __shared__ float sh[KC_THREADS];
     int bx = blockDim.x, by = blockDim.y, tx = threadIdx.x, ty = threadIdx.y;
     int64_t tiles = (a.inner + bx - 1) / bx;
@@ -374,11 +380,11 @@ template <typename T> static void reduce_launch(const rd_args &a, cudaStream_t s
         if (bx > 32 && a.inner <= 32) bx = 32;
         int64_t tiles = (a.inner + bx - 1) / bx;
         int64_t nb = a.outer * tiles;
-        k_reduce_cols<T><<<(unsigned)(nb < KC_MAX_BLOCKS ? nb : KC_MAX_BLOCKS), dim3(bx, by), 0, stream>>>(a);
+        kc_launch(k_reduce_cols<T>, dim3((unsigned)(nb < KC_MAX_BLOCKS ? nb : KC_MAX_BLOCKS)), dim3(bx, by), 0, stream, a);
     } else if (a.red > 1024) {
-        k_reduce_block<T><<<(unsigned)(a.outer < KC_MAX_BLOCKS ? a.outer : KC_MAX_BLOCKS), 512, 0, stream>>>(a);
+        kc_launch(k_reduce_block<T>, dim3((unsigned)(a.outer < KC_MAX_BLOCKS ? a.outer : KC_MAX_BLOCKS)), dim3(512), 0, stream, a);
     } else {
-        k_reduce_warp<T><<<kc_blocks(a.outer * 32, KC_THREADS), KC_THREADS, 0, stream>>>(a);
+        kc_launch(k_reduce_warp<T>, dim3(kc_blocks(a.outer * 32, KC_THREADS)), dim3(KC_THREADS), 0, stream, a);
     }
 }
 
@@ -407,6 +413,7 @@ typedef struct se_args {
 } se_args;
 
 template <typename T> __global__ void k_se_mlp(const se_args a) {
+    kc_pdl_wait();
     extern __shared__ float se_sh[];
     float *sp = se_sh, *sh = se_sh + a.c;
     const int64_t row = blockIdx.x;
@@ -443,8 +450,8 @@ extern "C" cudaError_t kc_se_mlp(void *y, const void *p, const void *w1, const v
     if (n == 0) return cudaSuccess;
     se_args a = {y, p, w1, b1, w2, b2, (int)c, (int)cr, act1, act2, alpha1, beta1, alpha2, beta2};
     size_t smem = (size_t)(c + cr) * sizeof(float);
-    if (t == KC_F16) k_se_mlp<__half><<<(unsigned)n, KC_THREADS, smem, stream>>>(a);
-    else k_se_mlp<float><<<(unsigned)n, KC_THREADS, smem, stream>>>(a);
+    if (t == KC_F16) kc_launch(k_se_mlp<__half>, dim3((unsigned)n), dim3(KC_THREADS), smem, stream, a);
+    else kc_launch(k_se_mlp<float>, dim3((unsigned)n), dim3(KC_THREADS), smem, stream, a);
     return cudaGetLastError();
 }
 
@@ -516,13 +523,18 @@ typedef struct sep_args {
     int64_t hw, parts;
     int c, cr, act1, act2, is_max;
     float a1, be1, a2, be2;
+    void *wf;         /* batch 1: wf [K, C] = wsrc [K, C] * y (per column), or NULL */
+    const void *wsrc;
+    int wk;
 } sep_args;
 
 template <typename T, int V> __global__ void k_se_mlp_part(const sep_args a) {
     extern __shared__ float se_sh[];
     kc_pdl_wait();
     float *sp = se_sh, *sh = se_sh + a.c;
-    const int64_t row = blockIdx.y;
+    /* folding into the next 1x1 convolution's weights (batch 1): blockIdx.y
+     * is a slice of its K rows; every block computes the MLP */
+    const int64_t row = a.wf ? 0 : blockIdx.y;
     const float *part = a.part + row * a.parts * a.c;
     /* the parts of each channel: G lanes of a warp each (a serial loop over
      * 196 parts took 35 us for a 32-channel layer) */
@@ -584,15 +596,36 @@ template <typename T, int V> __global__ void k_se_mlp_part(const sep_args a) {
 #pragma unroll 8
         for (int j = 0; j < a.cr; j++) acc = fmaf(kc_ld(wr + j), sh[j], acc);
     }
-    kc_st((T *)a.y + row * a.c + i, kc_act(a.act2, acc + (b2 ? kc_ld(b2 + i) : 0.0f), a.a2, a.be2));
+    float sv = kc_act(a.act2, acc + (b2 ? kc_ld(b2 + i) : 0.0f), a.a2, a.be2);
+    if (!a.wf || blockIdx.y == 0) kc_st((T *)a.y + row * a.c + i, sv);
+    if (a.wf) { /* the column i of this block's rows of the weights, scaled by y as stored */
+        T st;
+        kc_st(&st, sv);
+        sv = kc_ld(&st);
+        int per = (a.wk + (int)gridDim.y - 1) / (int)gridDim.y, o0 = (int)blockIdx.y * per;
+        int o1 = o0 + per < a.wk ? o0 + per : a.wk;
+        const T *ws = (const T *)a.wsrc;
+        T *wf = (T *)a.wf;
+#pragma unroll 4
+        for (int o = o0; o < o1; o++) kc_st(wf + (int64_t)o * a.c + i, kc_ld(ws + (int64_t)o * a.c + i) * sv);
+    }
 }
 
 extern "C" cudaError_t kc_se_pool_mlp(void *y, const void *x, void *ws, int64_t n, int64_t hw, int64_t c, int is_max,
                                       const void *w1, const void *b1, const void *w2, const void *b2, int64_t cr,
                                       int act1, float alpha1, float beta1, int act2, float alpha2, float beta2,
                                       kc_dtype t, cudaStream_t stream) {
+    return kc_se_pool_mlp_fold(y, x, ws, n, hw, c, is_max, w1, b1, w2, b2, cr, act1, alpha1, beta1, act2, alpha2, beta2,
+                               NULL, NULL, 0, t, stream);
+}
+
+extern "C" cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int64_t n, int64_t hw, int64_t c,
+                                           int is_max, const void *w1, const void *b1, const void *w2, const void *b2,
+                                           int64_t cr, int act1, float alpha1, float beta1, int act2, float alpha2,
+                                           float beta2, void *wf, const void *wsrc, int64_t wk, kc_dtype t,
+                                           cudaStream_t stream) {
     if (n < 0 || hw < 1 || c < 1 || cr < 1 || c > 8192 || cr > 1024 || n > 65535 || !y || !x || !ws || !w1 || !w2 ||
-        (t != KC_F32 && t != KC_F16))
+        (t != KC_F32 && t != KC_F16) || (wf && (n != 1 || !wsrc || wk < 1 || wk > 65535)))
         return cudaErrorInvalidValue;
     if (n == 0) return cudaSuccess;
     int v = sep_vec(c, t);
@@ -606,8 +639,13 @@ extern "C" cudaError_t kc_se_pool_mlp(void *y, const void *x, void *ws, int64_t 
     else if (t == KC_F16) kc_launch(k_pool_part<__half, 1>, g1, b1k, sh1, stream, part, (const __half *)x, hw, c, parts, is_max);
     else if (v == 4) kc_launch(k_pool_part<float, 4>, g1, b1k, sh1, stream, part, (const float *)x, hw, c, parts, is_max);
     else kc_launch(k_pool_part<float, 1>, g1, b1k, sh1, stream, part, (const float *)x, hw, c, parts, is_max);
-    sep_args a = {y, part, w1, b1, w2, b2, hw, parts, (int)c, (int)cr, act1, act2, is_max, alpha1, beta1, alpha2, beta2};
+    sep_args a = {y, part, w1, b1, w2, b2, hw, parts, (int)c, (int)cr, act1, act2, is_max, alpha1, beta1, alpha2, beta2,
+                  wf, wsrc, (int)wk};
     dim3 g2((unsigned)((c + KC_THREADS - 1) / KC_THREADS), (unsigned)n);
+    if (wf) { /* slices of the K rows, about 96 blocks in all (each recomputes the small MLP) */
+        int64_t sl = (96 + g2.x - 1) / g2.x;
+        g2.y = (unsigned)(sl < wk ? sl : wk);
+    }
     size_t sh2 = (size_t)(c + cr) * sizeof(float);
     if (t == KC_F16 && v == 8) kc_launch(k_se_mlp_part<__half, 8>, g2, dim3(KC_THREADS), sh2, stream, a);
     else if (t == KC_F16) kc_launch(k_se_mlp_part<__half, 1>, g2, dim3(KC_THREADS), sh2, stream, a);

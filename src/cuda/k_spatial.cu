@@ -27,6 +27,7 @@ static __device__ __forceinline__ float pool_div(const kc_pool2d &p, int64_t hs,
 
 /* NCHW: grid x over the output plane, y over the N*C planes. */
 template <typename T> __global__ void k_pool2d(T *y, const T *x, const kc_pool2d p) {
+    kc_pdl_wait();
     int64_t planes = p.n * p.c, psz = p.oh * p.ow;
     for (int64_t pl = blockIdx.y; pl < planes; pl += gridDim.y) {
         const T *xp = x + pl * p.h * p.w;
@@ -59,6 +60,7 @@ template <typename T> __global__ void k_pool2d(T *y, const T *x, const kc_pool2d
  * innermost so a warp reads and writes consecutive channels.  Output
  * element offset of thread t is t * V. */
 template <typename T, int V> __global__ void k_pool2d_nhwc(T *y, const T *x, const kc_pool2d p) {
+    kc_pdl_wait();
     int64_t cg = p.c / V, total = p.n * p.oh * p.ow * cg;
     for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (int64_t)gridDim.x * blockDim.x) {
         int64_t g = t % cg, r = t / cg, ox = r % p.ow;
@@ -106,15 +108,15 @@ extern "C" cudaError_t kc_pool2d_run(void *y, const void *x, const kc_pool2d *p,
         int v = t == KC_F16 ? 8 : 4;
         if (p->c % v != 0 || !kc_aligned(x, 16) || !kc_aligned(y, 16)) v = 1;
         unsigned g = kc_blocks(planes * psz / v, KC_THREADS);
-        if (t == KC_F16 && v > 1) k_pool2d_nhwc<__half, 8><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const __half *)x, *p);
-        else if (t == KC_F16) k_pool2d_nhwc<__half, 1><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const __half *)x, *p);
-        else if (v > 1) k_pool2d_nhwc<float, 4><<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, *p);
-        else k_pool2d_nhwc<float, 1><<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, *p);
+        if (t == KC_F16 && v > 1) kc_launch(k_pool2d_nhwc<__half, 8>, dim3(g), dim3(KC_THREADS), 0, stream, (__half *)y, (const __half *)x, *p);
+        else if (t == KC_F16) kc_launch(k_pool2d_nhwc<__half, 1>, dim3(g), dim3(KC_THREADS), 0, stream, (__half *)y, (const __half *)x, *p);
+        else if (v > 1) kc_launch(k_pool2d_nhwc<float, 4>, dim3(g), dim3(KC_THREADS), 0, stream, (float *)y, (const float *)x, *p);
+        else kc_launch(k_pool2d_nhwc<float, 1>, dim3(g), dim3(KC_THREADS), 0, stream, (float *)y, (const float *)x, *p);
         return cudaGetLastError();
     }
     dim3 g(kc_blocks(psz, KC_THREADS), (unsigned)(planes < 65535 ? planes : 65535));
-    if (t == KC_F16) k_pool2d<__half><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const __half *)x, *p);
-    else k_pool2d<float><<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, *p);
+    if (t == KC_F16) kc_launch(k_pool2d<__half>, dim3(g), dim3(KC_THREADS), 0, stream, (__half *)y, (const __half *)x, *p);
+    else kc_launch(k_pool2d<float>, dim3(g), dim3(KC_THREADS), 0, stream, (float *)y, (const float *)x, *p);
     return cudaGetLastError();
 }
 
@@ -126,6 +128,7 @@ extern "C" cudaError_t kc_pool2d_run(void *y, const void *x, const kc_pool2d *p,
  * floats, dynamic), then bx*V threads each finish one channel. */
 template <typename T, int V>
 __global__ void k_gpool_nhwc(T *y, const T *x, int64_t n, int64_t hw, int64_t c, int is_max) {
+    kc_pdl_wait();
     extern __shared__ float gp_sh[];
     int bx = blockDim.x, by = blockDim.y, tx = threadIdx.x, ty = threadIdx.y, lin = ty * bx + tx;
     int64_t cg = c / V, chunks = (cg + bx - 1) / bx;
@@ -174,13 +177,13 @@ extern "C" cudaError_t kc_global_pool_nhwc(void *y, const void *x, int64_t n, in
     unsigned g = (unsigned)(nb < KC_MAX_BLOCKS ? nb : KC_MAX_BLOCKS);
     size_t sh = (size_t)bx * (size_t)by * (size_t)v * sizeof(float);
     if (t == KC_F16 && v > 1)
-        k_gpool_nhwc<__half, 8><<<g, blk, sh, stream>>>((__half *)y, (const __half *)x, n, hw, c, is_max);
+        kc_launch(k_gpool_nhwc<__half, 8>, dim3(g), dim3(blk), sh, stream, (__half *)y, (const __half *)x, n, hw, c, is_max);
     else if (t == KC_F16)
-        k_gpool_nhwc<__half, 1><<<g, blk, sh, stream>>>((__half *)y, (const __half *)x, n, hw, c, is_max);
+        kc_launch(k_gpool_nhwc<__half, 1>, dim3(g), dim3(blk), sh, stream, (__half *)y, (const __half *)x, n, hw, c, is_max);
     else if (v > 1)
-        k_gpool_nhwc<float, 4><<<g, blk, sh, stream>>>((float *)y, (const float *)x, n, hw, c, is_max);
+        kc_launch(k_gpool_nhwc<float, 4>, dim3(g), dim3(blk), sh, stream, (float *)y, (const float *)x, n, hw, c, is_max);
     else
-        k_gpool_nhwc<float, 1><<<g, blk, sh, stream>>>((float *)y, (const float *)x, n, hw, c, is_max);
+        kc_launch(k_gpool_nhwc<float, 1>, dim3(g), dim3(blk), sh, stream, (float *)y, (const float *)x, n, hw, c, is_max);
     return cudaGetLastError();
 }
 
@@ -244,6 +247,7 @@ static __device__ __forceinline__ void rs_taps(const rs_args &p, const rs_axis &
 }
 
 template <typename T> __global__ void k_resize(T *y, const T *x, const rs_args p) {
+    kc_pdl_wait();
     int64_t ih = p.ax[0].L, iw = p.ax[1].L, oh = p.ax[0].O, ow = p.ax[1].O, psz = oh * ow;
     for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < psz; t += (int64_t)gridDim.x * blockDim.x) {
         int64_t ox = t % ow, oy = t / ow, y0, y1, x0, x1;
@@ -269,6 +273,7 @@ template <typename T> __global__ void k_resize(T *y, const T *x, const rs_args p
 /* NHWC: one thread per (n, oy, ox, group of V channels), the group
  * innermost; p.planes is N.  Output element offset of thread t is t * V. */
 template <typename T, int V> __global__ void k_resize_nhwc(T *y, const T *x, const rs_args p, int64_t c) {
+    kc_pdl_wait();
     int64_t ih = p.ax[0].L, iw = p.ax[1].L, oh = p.ax[0].O, ow = p.ax[1].O, cg = c / V, total = p.planes * oh * ow * cg;
     for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (int64_t)gridDim.x * blockDim.x) {
         int64_t g = t % cg, r = t / cg, ox = r % ow;
@@ -324,13 +329,13 @@ extern "C" cudaError_t kc_resize_run(void *y, const void *x, const kc_resize *p,
         if (p->c % v != 0 || !kc_aligned(x, 16) || !kc_aligned(y, 16)) v = 1;
         unsigned g = kc_blocks(p->n * p->oh * p->ow * (p->c / v), KC_THREADS);
         if (t == KC_F16 && v > 1)
-            k_resize_nhwc<__half, 8><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const __half *)x, a, p->c);
+            kc_launch(k_resize_nhwc<__half, 8>, dim3(g), dim3(KC_THREADS), 0, stream, (__half *)y, (const __half *)x, a, p->c);
         else if (t == KC_F16)
-            k_resize_nhwc<__half, 1><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const __half *)x, a, p->c);
+            kc_launch(k_resize_nhwc<__half, 1>, dim3(g), dim3(KC_THREADS), 0, stream, (__half *)y, (const __half *)x, a, p->c);
         else if (v > 1)
-            k_resize_nhwc<float, 4><<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, a, p->c);
+            kc_launch(k_resize_nhwc<float, 4>, dim3(g), dim3(KC_THREADS), 0, stream, (float *)y, (const float *)x, a, p->c);
         else
-            k_resize_nhwc<float, 1><<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, a, p->c);
+            kc_launch(k_resize_nhwc<float, 1>, dim3(g), dim3(KC_THREADS), 0, stream, (float *)y, (const float *)x, a, p->c);
         return cudaGetLastError();
     }
     /* planes along grid y, several per thread (the taps are computed once per
@@ -338,8 +343,8 @@ extern "C" cudaError_t kc_resize_run(void *y, const void *x, const kc_resize *p,
     int64_t psz = p->oh * p->ow, gx = kc_blocks(psz, KC_THREADS), gy = (a.planes + 63) / 64, want = (2048 + gx - 1) / gx;
     if (gy < want) gy = want < a.planes ? want : a.planes;
     dim3 g((unsigned)gx, (unsigned)(gy < 65535 ? gy : 65535));
-    if (t == KC_F16) k_resize<__half><<<g, KC_THREADS, 0, stream>>>((__half *)y, (const __half *)x, a);
-    else k_resize<float><<<g, KC_THREADS, 0, stream>>>((float *)y, (const float *)x, a);
+    if (t == KC_F16) kc_launch(k_resize<__half>, dim3(g), dim3(KC_THREADS), 0, stream, (__half *)y, (const __half *)x, a);
+    else kc_launch(k_resize<float>, dim3(g), dim3(KC_THREADS), 0, stream, (float *)y, (const float *)x, a);
     return cudaGetLastError();
 }
 
@@ -358,6 +363,7 @@ extern "C" cudaError_t kc_resize_run(void *y, const void *x, const kc_resize *p,
 template <typename T, int RR, int SS>
 __global__ void k_dw_nhwc(T *y, const T *x, const T *w, const T *bias, const T *z, const kc_dwconv p, int cg) {
     extern __shared__ float ws[];
+    kc_pdl_wait(); /* the filters too: a graph may compute them */
     int taps = p.r * p.s, cw = cg * 8;
     int64_t c0 = (int64_t)blockIdx.y * cw;
     int nt = blockDim.x * blockDim.y, tid = threadIdx.y * blockDim.x + threadIdx.x;
@@ -520,11 +526,11 @@ extern "C" cudaError_t kc_dwconv_nhwc(void *y, const void *x, const void *w, con
     if (t == KC_F16) {
         void (*k)(__half *, const __half *, const __half *, const __half *, const __half *, const kc_dwconv, int) =
             rs == 3 ? k_dw_nhwc<__half, 3, 3> : rs == 5 ? k_dw_nhwc<__half, 5, 5> : k_dw_nhwc<__half, 0, 0>;
-        k<<<grid, block, smem, stream>>>((__half *)y, (const __half *)x, (const __half *)w, (const __half *)bias,
-                                         (const __half *)z, *p, cg);
+        kc_launch(k, grid, block, smem, stream, (__half *)y, (const __half *)x, (const __half *)w, (const __half *)bias,
+                  (const __half *)z, *p, cg);
     } else {
-        k_dw_nhwc<float, 0, 0><<<grid, block, smem, stream>>>((float *)y, (const float *)x, (const float *)w, (const float *)bias,
-                                         (const float *)z, *p, cg);
+        kc_launch(k_dw_nhwc<float, 0, 0>, grid, block, smem, stream, (float *)y, (const float *)x, (const float *)w,
+                  (const float *)bias, (const float *)z, *p, cg);
     }
     return cudaGetLastError();
 }

@@ -69,6 +69,20 @@ cudaError_t kc_split_tf32(void *y, const void *x, int64_t outer, int64_t inner, 
 cudaError_t kc_copy_nd(void *y, const int64_t *ystride, const void *x, const int64_t *xstride, const int64_t *dims,
                        int rank, size_t elem_size, cudaStream_t stream);
 
+/* Several copies of elem_size-byte elements, as kc_copy_nd each, in one
+ * launch where they allow (the parts of a Concat or a Split: at batch 1
+ * each is a launch-bound kernel of its own); up to KC_COPY_MULTI plain
+ * copies go together, transposes and any others run one by one.  The
+ * copies must not overlap each other's outputs or read another's. */
+#define KC_COPY_MULTI 8
+typedef struct kc_copy_desc {
+    void *y;
+    const void *x;
+    const int64_t *ys, *xs, *dims;
+    int rank;
+} kc_copy_desc;
+cudaError_t kc_copy_multi(const kc_copy_desc *c, int n, size_t elem_size, cudaStream_t stream);
+
 /* ---- epilogue: bias, residual, activation ------------------------------------------ */
 
 /* For a tensor viewed as [outer, channels, inner] (NCHW: outer = N,
@@ -153,6 +167,14 @@ cudaError_t kc_se_pool_mlp(void *y, const void *x, void *ws, int64_t n, int64_t 
                            const void *w1, const void *b1, const void *w2, const void *b2, int64_t cr, int act1,
                            float alpha1, float beta1, int act2, float alpha2, float beta2, kc_dtype t,
                            cudaStream_t stream);
+/* The same, and at batch 1 (n == 1) with wf: the scale folded into the
+ * 1x1 convolution that reads x * y next, wf [K, C] = wsrc [K, C] * y
+ * column by column (y rounded to t first), so that the Mul before that
+ * convolution need not run.  wk = K <= 65535. */
+cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int64_t n, int64_t hw, int64_t c, int is_max,
+                                const void *w1, const void *b1, const void *w2, const void *b2, int64_t cr, int act1,
+                                float alpha1, float beta1, int act2, float alpha2, float beta2, void *wf,
+                                const void *wsrc, int64_t wk, kc_dtype t, cudaStream_t stream);
 
 /* ---- pooling, resize, reductions ------------------------------------------------------ */
 

@@ -361,6 +361,82 @@ static void copy_case(const char *label, int rank, const int64_t *dims, const in
     free(want);
 }
 
+/* kc_copy_multi: the parts of an NHWC channel concat (and a split of it
+ * back, a transpose and an empty copy among them), all in one call, against
+ * the same moves done on the host; with more parts than KC_COPY_MULTI, with
+ * channel counts that do not widen (odd) and ones that do. */
+static void test_copy_multi(void) {
+    static const size_t ess[] = {2, 4, 1};
+    static const int64_t chans[][12] = {{16, 32, 16, 8, 0}, {3, 5, 8, 1, 0}, {8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 16, 0}};
+    for (size_t e = 0; e < 3; e++)
+        for (size_t v = 0; v < 3; v++) {
+            size_t es = ess[e];
+            int64_t N = 2, H = 5, W = 7, C = 0;
+            int np = 0;
+            while (chans[v][np]) C += chans[v][np++];
+            int64_t np_all = np + 2; /* + a transposed part and an empty one */
+            size_t nx = 0;
+            for (int k = 0; k < np; k++) nx += (size_t)(N * H * W * chans[v][k]);
+            size_t ny = (size_t)(N * H * W * C) + (size_t)(N * H * W * 8) /* the transpose's output */;
+            unsigned char *hx = xmalloc(nx * es + 16), *want = xmalloc(ny * es + 64);
+            for (size_t i = 0; i < nx * es; i++) hx[i] = (unsigned char)rng_next();
+            memset(want, 0xab, ny * es + 64);
+            int64_t dims[16][4], xs[16][4], ys[16][4];
+            size_t xoff[16], yoff[16];
+            int rank[16];
+            size_t xo = 0;
+            int64_t at = 0;
+            for (int k = 0; k < np; k++) { /* part k [N,H,W,ck] dense into y [N,H,W,C] at channel `at` */
+                int64_t ck = chans[v][k];
+                int64_t d[4] = {N, H, W, ck}, x_s[4] = {H * W * ck, W * ck, ck, 1}, y_s[4] = {H * W * C, W * C, C, 1};
+                memcpy(dims[k], d, sizeof d), memcpy(xs[k], x_s, sizeof x_s), memcpy(ys[k], y_s, sizeof y_s);
+                xoff[k] = xo, yoff[k] = (size_t)at, rank[k] = 4;
+                xo += (size_t)(N * H * W * ck);
+                at += ck;
+            }
+            { /* the first part's first 8 elements of each pixel as [8, N*H*W] (a transpose), after y */
+                int k = np;
+                int64_t P = N * H * W, c0 = chans[v][0];
+                int64_t d[2] = {8 < c0 ? 8 : c0, P}, x_s[2] = {1, c0}, y_s[2] = {P, 1};
+                memcpy(dims[k], d, sizeof d), memcpy(xs[k], x_s, sizeof x_s), memcpy(ys[k], y_s, sizeof y_s);
+                xoff[k] = 0, yoff[k] = (size_t)(N * H * W * C), rank[k] = 2;
+            }
+            { /* an empty copy */
+                int k = np + 1;
+                dims[k][0] = 0, xs[k][0] = 1, ys[k][0] = 1;
+                xoff[k] = 0, yoff[k] = 0, rank[k] = 1;
+            }
+            for (int k = 0; k < np_all; k++) {
+                int64_t n = 1, idx[4] = {0};
+                for (int a = 0; a < rank[k]; a++) n *= dims[k][a];
+                for (int64_t i = 0; i < n; i++) {
+                    int64_t o_x = (int64_t)xoff[k], o_y = (int64_t)yoff[k];
+                    for (int a = 0; a < rank[k]; a++) o_x += idx[a] * xs[k][a], o_y += idx[a] * ys[k][a];
+                    memcpy(want + o_y * es, hx + o_x * es, es);
+                    for (int a = rank[k] - 1; a >= 0; a--) {
+                        if (++idx[a] < dims[k][a]) break;
+                        idx[a] = 0;
+                    }
+                }
+            }
+            void *dx, *dy;
+            CK(cudaMalloc(&dx, nx * es + 16));
+            CK(cudaMalloc(&dy, ny * es + 64));
+            CK(cudaMemcpy(dx, hx, nx * es, cudaMemcpyHostToDevice));
+            CK(cudaMemset(dy, 0xab, ny * es + 64));
+            kc_copy_desc cd[16];
+            for (int k = 0; k < np_all; k++)
+                cd[k] = (kc_copy_desc){(char *)dy + yoff[k] * es, (char *)dx + xoff[k] * es, ys[k], xs[k], dims[k], rank[k]};
+            char name[128];
+            snprintf(name, sizeof name, "copy_multi %d parts C=%lld es=%zu", (int)np_all, (long long)C, es);
+            if (launched(kc_copy_multi(cd, (int)np_all, es, g_stream), name)) check_bytes(name, dy, want, ny * es + 64);
+            CK(cudaFree(dx));
+            CK(cudaFree(dy));
+            free(hx);
+            free(want);
+        }
+}
+
 static void test_copy_nd(void) {
     static const size_t ess[] = {1, 2, 4, 8};
     for (size_t e = 0; e < 4; e++) {
@@ -380,6 +456,11 @@ static void test_copy_nd(void) {
         { /* concat part: x [2,4,6] into y [2,10,6] at axis-1 offset 3 */
             int64_t d[3] = {2, 4, 6}, xs[3] = {24, 6, 1}, ys[3] = {60, 6, 1};
             copy_case("concat part [2,4,6] into [2,10,6]@3", 3, d, xs, ys, 0, 18, 48, 120, es);
+        }
+        { /* channels 8..23 of an NHWC [2,5,7,32] tensor, in logical NCHW order (YOLOv8's C2f Slice):
+           * the unit-stride channel axis is not the innermost logical one */
+            int64_t d[4] = {2, 16, 5, 7}, xs[4] = {5 * 7 * 32, 1, 7 * 32, 32}, ys[4] = {5 * 7 * 16, 1, 7 * 16, 16};
+            copy_case("NHWC channel slice [2,16,5,7] of C=32 @8", 4, d, xs, ys, 8, 0, 2 * 5 * 7 * 32, 2 * 5 * 7 * 16, es);
         }
         { /* row-padded y (widening path) */
             int64_t d[2] = {3, 32}, xs[2] = {32, 1}, ys[2] = {64, 1};
@@ -703,6 +784,28 @@ static void test_se_pool_mlp(void) {
                                             bias ? b2.d : NULL, CR, a1, 0, 0, a2, 0, 0, DTS[t], g_stream),
                              name))
                     check(name, &y, ref, DTS[t] == KC_F16 ? 2 : 1);
+                if (N == 1) { /* and folded into the next 1x1 convolution's weights [K, C] */
+                    int64_t K = si % 2 ? 7 : 40;
+                    tbuf wsrc = tb_rand(DTS[t], (size_t)(K * C), -1, 1), wf = tb_alloc(DTS[t], (size_t)(K * C));
+                    double *rw = xmalloc((size_t)(K * C) * sizeof *rw);
+                    for (int64_t o = 0; o < K; o++)
+                        for (int64_t i = 0; i < C; i++) rw[o * C + i] = wsrc.h[o * C + i] * ref[i];
+                    tbuf y2 = tb_alloc(DTS[t], (size_t)C);
+                    char fname[140];
+                    snprintf(fname, sizeof fname, "%s fold K=%lld", name, (long long)K);
+                    cudaMemset(ws, 0x7f, wsb ? wsb : 16);
+                    if (launched(kc_se_pool_mlp_fold(y2.d, x.d, ws, N, HW, C, is_max, w1.d, bias ? b1.d : NULL, w2.d,
+                                                     bias ? b2.d : NULL, CR, a1, 0, 0, a2, 0, 0, wf.d, wsrc.d, K,
+                                                     DTS[t], g_stream),
+                                 fname)) {
+                        check(fname, &wf, rw, DTS[t] == KC_F16 ? 2 : 1);
+                        check(fname, &y2, ref, DTS[t] == KC_F16 ? 2 : 1);
+                    }
+                    free(rw);
+                    tb_free(&wsrc);
+                    tb_free(&wf);
+                    tb_free(&y2);
+                }
                 cudaFree(ws);
             }
             free(ref);
@@ -1575,6 +1678,7 @@ int main(int argc, char **argv) {
     test_cast();
     test_fill();
     test_copy_nd();
+    test_copy_multi();
     test_gather();
     test_heads();
     test_bias_act();
