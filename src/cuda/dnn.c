@@ -159,6 +159,18 @@ void kc_dnn_destroy(kc_dnn *d)
     kl_free(d);
 }
 
+void kc_dnn_release_scratch(kc_dnn *d)
+{
+    if (!d || !d->flush)
+        return;
+    (void)cudaStreamSynchronize(d->stream); /* the flushes of the last timed runs */
+    (void)cudaFree(d->flush);
+    (void)cudaGetLastError();
+    d->flush = NULL;
+    d->flush_bytes = 0;
+    d->flush_state = 0; /* set up again by the next timing */
+}
+
 size_t kc_dnn_cudnn_version(void) { return cudnnGetVersion(); }
 size_t kc_dnn_cublaslt_version(void) { return cublasLtGetVersion(); }
 

@@ -29,6 +29,10 @@ extern "C" {
 typedef struct kc_dnn kc_dnn;
 int kc_dnn_create(kc_dnn **out, char *why, size_t why_size);
 void kc_dnn_destroy(kc_dnn *d);
+/* Free what tactic timing set up (the L2-flush buffer, twice the L2):
+ * the executor calls it once a plan is built; the next timing sets it up
+ * again. */
+void kc_dnn_release_scratch(kc_dnn *d);
 /* "cudnn 9.x.y, cublasLt 13.x.y" into buf. */
 void kc_dnn_versions(char *buf, size_t size);
 /* cuDNN's and cuBLASLt's version numbers (for the engine header). */

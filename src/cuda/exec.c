@@ -3391,6 +3391,7 @@ static kiln_status kl_cu_plan_for(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n
     memcpy(p->key, key, len * sizeof key[0]);
     p->key_len = len;
     kiln_status s = kl_cplan_build(c, p, inputs, n_inputs);
+    kc_dnn_release_scratch(c->dnn); /* the timing's L2-flush buffer (about 120 MB on an H200) */
     if (s) {
         kl_cplan_free(p, g);
         return s;
