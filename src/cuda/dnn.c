@@ -261,6 +261,8 @@ struct kc_conv {
     float ms;
     int fused; /* try cudnnConvolutionBiasActivationForward (cleared when cuDNN refuses it) */
     kc_gemm *gm; /* algo >= KC_CONV_ALGO_GEMM: the 1x1 convolution as a product */
+    unsigned *cnt; /* kiln's implicit GEMM with K split: its tiles' arrival counters (zero between runs) */
+    size_t cnt_n;
 };
 
 static bool conv_fusable(const kc_conv *c, int algo)
@@ -419,18 +421,49 @@ static bool igemm_timed(const kc_conv_desc *q, bool vs_product)
 
 static bool is_igemm(int algo) { return algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS; }
 
-static int igemm_exec(const kc_conv *c, int algo, const void *x, const void *w, const void *bias, const void *z,
-                      void *y, cudaStream_t stream, char *why, size_t why_size)
+static kc_igemm_desc igemm_desc(const kc_conv_desc *q)
 {
-    const kc_conv_desc *q = &c->desc;
     kc_igemm_desc p = {.n = q->n, .h = q->h, .w = q->w, .c = q->c, .k = q->k, .oh = q->oh, .ow = q->ow,
                        .r = (int)q->r, .s = (int)q->s, .pt = q->pad_t, .pl = q->pad_l, .sh = q->stride_h,
                        .sw = q->stride_w, .dh = q->dil_h, .dw = q->dil_w, .act = q->act, .alpha = q->act_alpha,
                        .beta = q->act_beta};
+    return p;
+}
+
+/* c->cnt with at least kc_igemm_nhwc_counters(cfg) zeroed counters. */
+static int igemm_counters(kc_conv *c, int algo, char *why, size_t why_size)
+{
+    kc_igemm_desc p = igemm_desc(&c->desc);
+    size_t n = kc_igemm_nhwc_counters(&p, algo - KC_CONV_ALGO_IGEMM);
+    if (n <= c->cnt_n)
+        return 0;
+    cudaFree(c->cnt);
+    c->cnt = NULL;
+    c->cnt_n = 0;
+    cudaError_t e = cudaMalloc((void **)&c->cnt, n * sizeof *c->cnt);
+    if (e == cudaSuccess)
+        e = cudaMemset(c->cnt, 0, n * sizeof *c->cnt);
+    if (e != cudaSuccess) {
+        cudaFree(c->cnt);
+        c->cnt = NULL;
+        return cuda_fail(why, why_size, "cudaMalloc (implicit GEMM split counters)", e);
+    }
+    c->cnt_n = n;
+    return 0;
+}
+
+static int igemm_exec(const kc_conv *c, int algo, const void *x, const void *w, const void *bias, const void *z,
+                      void *y, void *ws, cudaStream_t stream, char *why, size_t why_size)
+{
+    const kc_conv_desc *q = &c->desc;
+    kc_igemm_desc p = igemm_desc(q);
     const void *b = q->has_bias ? bias : NULL, *zz = q->has_z ? z : NULL;
     if (!kc_igemm_nhwc_ok(&p, x, w, b, zz, y))
         return kc_fail(why, why_size, "kc_igemm_nhwc: unaligned tensors or sizes out of range");
-    cudaError_t e = kc_igemm_nhwc(y, x, w, b, zz, &p, algo - KC_CONV_ALGO_IGEMM, stream);
+    int cfg = algo - KC_CONV_ALGO_IGEMM;
+    if (kc_igemm_nhwc_counters(&p, cfg) > c->cnt_n || (kc_igemm_nhwc_ws(&p, cfg) && !ws))
+        return kc_fail(why, why_size, "kc_igemm_nhwc: the split tactic's workspace or counters are missing");
+    cudaError_t e = kc_igemm_nhwc(y, x, w, b, zz, &p, cfg, ws, c->cnt, stream);
     if (e != cudaSuccess)
         return cuda_fail(why, why_size, "kc_igemm_nhwc", e);
     return 0;
@@ -452,7 +485,7 @@ static int conv_exec(kc_conv *c, int algo, size_t ws_bytes, bool fused, const vo
     if (algo == KC_CONV_ALGO_DW)
         return dw_exec(c, x, w, bias, z, y, stream, why, why_size);
     if (is_igemm(algo))
-        return igemm_exec(c, algo, x, w, bias, z, y, stream, why, why_size);
+        return igemm_exec(c, algo, x, w, bias, z, y, ws, stream, why, why_size);
     if (algo >= KC_CONV_ALGO_IM2COL)
         return im2col_exec(c, x, w, bias, z, y, ws, stream, why, why_size);
     if (algo >= KC_CONV_ALGO_GEMM)
@@ -527,6 +560,7 @@ void kc_conv_destroy(kc_conv *c)
     if (c->xd)
         cudnnDestroyTensorDescriptor(c->xd);
     kc_gemm_destroy(c->gm);
+    cudaFree(c->cnt);
     kl_free(c);
 }
 
@@ -634,20 +668,38 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
         }
     }
     if (igemm_timed(q, own_only)) {
-        tm.ws_bytes = 0;
         tm.fused = false;
+        kc_igemm_desc ip = igemm_desc(q);
+        void *cudnn_ws = tm.ws, *ig_ws = NULL;
         for (int cfg = 0; cfg < KC_IGEMM_CFGS; cfg++) {
             tm.algo = KC_CONV_ALGO_IGEMM + cfg;
-            if (conv_timed(&tm, d->stream, last, sizeof last) || cudaStreamSynchronize(d->stream) != cudaSuccess)
+            tm.ws_bytes = kc_igemm_nhwc_ws(&ip, cfg);
+            /* the split tactics' partial sums (KILN_CUDA_NO_IGEMM_SPLIT=1 leaves them out) */
+            if (tm.ws_bytes > max_ws || (tm.ws_bytes && getenv("KILN_CUDA_NO_IGEMM_SPLIT")))
                 continue;
-            float ms = time_median(d, conv_timed, &tm, last, sizeof last);
-            if (ms >= 0.0f && (best < 0.0f || ms < best)) {
-                best = ms;
-                c->algo = tm.algo;
-                c->ws = 0;
-                c->fused = false;
+            tm.ws = NULL;
+            if (tm.ws_bytes) {
+                if (cudaMalloc(&ig_ws, tm.ws_bytes) != cudaSuccess) {
+                    (void)cudaGetLastError();
+                    continue;
+                }
+                tm.ws = ig_ws;
             }
+            if (!igemm_counters(c, tm.algo, last, sizeof last) && !conv_timed(&tm, d->stream, last, sizeof last) &&
+                cudaStreamSynchronize(d->stream) == cudaSuccess) {
+                float ms = time_median(d, conv_timed, &tm, last, sizeof last);
+                if (ms >= 0.0f && (best < 0.0f || ms < best)) {
+                    best = ms;
+                    c->algo = tm.algo;
+                    c->ws = tm.ws_bytes;
+                    c->fused = false;
+                }
+            }
+            (void)cudaStreamSynchronize(d->stream);
+            cudaFree(ig_ws);
+            ig_ws = NULL;
         }
+        tm.ws = cudnn_ws;
     }
     if (dw_applies(q) && !own_only) {
         tm.algo = KC_CONV_ALGO_DW;
@@ -765,6 +817,12 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
         c->ws = 0;
         c->ms = 0.0f;
         c->fused = false;
+        if (is_igemm(algo)) {
+            kc_igemm_desc ip = igemm_desc(q);
+            c->ws = kc_igemm_nhwc_ws(&ip, algo - KC_CONV_ALGO_IGEMM);
+            if ((rc = igemm_counters(c, algo, why, why_size)))
+                goto out;
+        }
     } else if (algo >= KC_CONV_ALGO_IM2COL) {
         if ((rc = im2col_create(c, algo - KC_CONV_ALGO_IM2COL, max_workspace, why, why_size)))
             goto out;
@@ -808,7 +866,7 @@ int kc_conv_run(kc_conv *c, const void *x, const void *w, const void *bias, cons
     if ((c->desc.has_bias && !bias) || (c->desc.has_z && !z) || (c->ws && !workspace))
         return kc_fail(why, why_size, "kc_conv_run: missing bias, z or workspace");
     if (is_igemm(c->algo))
-        return igemm_exec(c, c->algo, x, w, bias, z, y, stream, why, why_size);
+        return igemm_exec(c, c->algo, x, w, bias, z, y, workspace, stream, why, why_size);
     if (c->algo >= KC_CONV_ALGO_IM2COL)
         return im2col_exec(c, x, w, bias, z, y, workspace, stream, why, why_size);
     if (c->algo >= KC_CONV_ALGO_GEMM)

@@ -40,10 +40,12 @@ static __device__ __forceinline__ void kc_pdl_wait() {
 }
 
 extern "C" int kc_pdl_enabled(void);
+/* kc_pdl_hold (cuda/kernels.h): no early launch for the calling thread's next launches */
+extern "C" int kc_pdl_held(void);
 
 template <typename... KP, typename... A>
 static inline void kc_launch(void (*k)(KP...), dim3 grid, dim3 block, size_t smem, cudaStream_t st, A... args) {
-    if (kc_pdl_enabled()) {
+    if (kc_pdl_enabled() && !kc_pdl_held()) {
         cudaLaunchConfig_t cfg = {};
         cfg.gridDim = grid;
         cfg.blockDim = block;

@@ -46,6 +46,12 @@ typedef struct ig_params {
     int kg;             /* R*S*C */
     int act;
     float alpha, beta;
+    /* split K: blockIdx.z takes K-tiles [z*per, z*per + per); partial sums
+     * [splits][M][K] float32 in part; the last block of an output tile to
+     * arrive (cnt[tile], zero between runs) adds them in order and finishes */
+    int splits, per;
+    float *part;
+    unsigned *cnt;
 } ig_params;
 
 static __device__ __forceinline__ unsigned ig_saddr(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
@@ -170,20 +176,25 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params p) {
         for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
 
     kc_pdl_wait();
-    const int kt_n = (p.kg + IG_BK - 1) / IG_BK;
-    /* this thread's chunk coordinates for the next tile to load */
-    int ch = (tid & 3) * 8, cs = 0, cr = 0;
-    while (ch >= p.c) { /* C < 32: the first chunk may already be past tap 0 */
-        ch -= p.c;
-        if (++cs == p.s) {
-            cs = 0;
-            ++cr;
-        }
+    const int kt_all = (p.kg + IG_BK - 1) / IG_BK;
+    /* this block's K-tiles [kt0, kt0 + kt_n) (all of them unless K is split) */
+    const int kt0 = p.splits > 1 ? (int)blockIdx.z * p.per : 0;
+    const int kt_n = p.splits > 1 ? min(p.per, kt_all - kt0) : kt_all;
+    /* this thread's chunk coordinates (channel, s, r) for the next tile to
+     * load: column kt0 * 32 + its chunk of R*S*C (C < 32: the first chunk
+     * may already be past tap 0) */
+    int ch, cs, cr;
+    {
+        int kidx = kt0 * IG_BK + (tid & 3) * 8;
+        ch = kidx % p.c;
+        int t = kidx / p.c;
+        cs = t % p.s;
+        cr = t / p.s;
     }
 #pragma unroll
     for (int st = 0; st < IG_STAGES - 1; st++) {
         if (st < kt_n) {
-            ig_load<BM, BN>(p, sa + st * BM * IG_LD, sb + st * BN * IG_LD, rw, wrow, st, ch, cs, cr);
+            ig_load<BM, BN>(p, sa + st * BM * IG_LD, sb + st * BN * IG_LD, rw, wrow, kt0 + st, ch, cs, cr);
             ig_step(p, ch, cs, cr);
         }
         ig_commit();
@@ -194,7 +205,7 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params p) {
         {
             int nt = kt + IG_STAGES - 1, st = nt % IG_STAGES;
             if (nt < kt_n) {
-                ig_load<BM, BN>(p, sa + st * BM * IG_LD, sb + st * BN * IG_LD, rw, wrow, nt, ch, cs, cr);
+                ig_load<BM, BN>(p, sa + st * BM * IG_LD, sb + st * BN * IG_LD, rw, wrow, kt0 + nt, ch, cs, cr);
                 ig_step(p, ch, cs, cr);
             }
             ig_commit();
@@ -224,6 +235,54 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params p) {
 
     /* epilogue: rows g and g + 8 of each 16-row fragment, column pairs 2 tc */
     const int g = lane >> 2, tc = lane & 3;
+    if (p.splits > 1) {
+        /* this split's partial sums, then the last block of the tile adds all of them in split order
+         * (the same sum whatever the order of arrival) */
+        __shared__ unsigned ig_last;
+        float *part = p.part + (int64_t)blockIdx.z * p.m * p.k;
+#pragma unroll
+        for (int j = 0; j < NI; j++) {
+            const int col = n0 + wn * WN + j * 8 + tc * 2;
+            if (col >= p.k) continue;
+#pragma unroll
+            for (int i = 0; i < MI; i++)
+#pragma unroll
+                for (int hf = 0; hf < 2; hf++) {
+                    const int64_t m = m0 + wm * WM + i * 16 + g + hf * 8;
+                    if (m < p.m)
+                        __stcg(reinterpret_cast<float2 *>(part + m * p.k + col),
+                               make_float2(acc[i][j][2 * hf], acc[i][j][2 * hf + 1]));
+                }
+        }
+        __threadfence();
+        __syncthreads();
+        const unsigned tile = blockIdx.y * gridDim.x + blockIdx.x;
+        if (tid == 0) ig_last = atomicAdd(p.cnt + tile, 1u) == (unsigned)p.splits - 1;
+        __syncthreads();
+        if (!ig_last) return;
+        __threadfence();
+#pragma unroll
+        for (int j = 0; j < NI; j++) {
+            const int col = n0 + wn * WN + j * 8 + tc * 2;
+            if (col >= p.k) continue;
+#pragma unroll
+            for (int i = 0; i < MI; i++)
+#pragma unroll
+                for (int hf = 0; hf < 2; hf++) {
+                    const int64_t m = m0 + wm * WM + i * 16 + g + hf * 8;
+                    float s0 = 0.0f, s1 = 0.0f;
+                    if (m < p.m)
+                        for (int z = 0; z < p.splits; z++) {
+                            float2 v = __ldcg(reinterpret_cast<const float2 *>(p.part + ((int64_t)z * p.m + m) * p.k + col));
+                            s0 += v.x;
+                            s1 += v.y;
+                        }
+                    acc[i][j][2 * hf] = s0;
+                    acc[i][j][2 * hf + 1] = s1;
+                }
+        }
+        if (tid == 0) p.cnt[tile] = 0; /* for the next run */
+    }
 #pragma unroll
     for (int j = 0; j < NI; j++) {
         const int col = n0 + wn * WN + j * 8 + tc * 2;
@@ -256,6 +315,7 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params p) {
 }
 
 template <int BM, int BN, int WARPS_M> static cudaError_t ig_launch(const ig_params &p, cudaStream_t stream) {
+    if (p.splits > 1 && (!p.part || !p.cnt)) return cudaErrorInvalidValue;
     const size_t smem = (size_t)IG_STAGES * (BM + BN) * IG_LD * sizeof(__half);
     static bool ready = false; /* the opt-in above 48 KiB, once per shape */
     if (smem > 48 * 1024 && !ready) {
@@ -264,9 +324,42 @@ template <int BM, int BN, int WARPS_M> static cudaError_t ig_launch(const ig_par
         if (e != cudaSuccess) return e;
         ready = true;
     }
-    dim3 grid((unsigned)((p.m + BM - 1) / BM), (unsigned)((p.k + BN - 1) / BN));
+    dim3 grid((unsigned)((p.m + BM - 1) / BM), (unsigned)((p.k + BN - 1) / BN), (unsigned)p.splits);
     kc_launch(k_igemm<BM, BN, WARPS_M>, grid, dim3(IG_THREADS), smem, stream, p);
     return cudaGetLastError();
+}
+
+/* The tile shapes (BM x BN, warps along M) and K splits of the tactics: 2 x 2 warps, then 4 x 1 for
+ * layers with few output channels (YOLOv8n's 16-64), then K split 2 or 4 ways for layers whose output
+ * is a few dozen tiles (YOLOv8n's 20x20 and 40x40 maps: 26-104 blocks on 132 SMs). */
+static const struct { short bm, bn, wm, splits; } ig_cfgs[KC_IGEMM_CFGS] = {
+    {128, 128, 2, 1}, {128, 64, 2, 1}, {64, 128, 2, 1}, {64, 64, 2, 1}, {64, 32, 2, 1},
+    {32, 64, 2, 1},   {32, 32, 2, 1},  {128, 32, 4, 1}, {256, 32, 4, 1}, {128, 64, 4, 1},
+    {32, 32, 2, 2},   {32, 32, 2, 4},  {64, 32, 2, 4},  {32, 64, 2, 4}};
+
+/* K-tiles per split and the number of splits (every split non-empty). */
+static void ig_split(const kc_igemm_desc *q, int cfg, int *per, int *splits) {
+    int kt = (q->r * q->s * (int)q->c + IG_BK - 1) / IG_BK, s = ig_cfgs[cfg].splits;
+    if (s > kt) s = kt;
+    if (s < 1) s = 1;
+    *per = (kt + s - 1) / s;
+    *splits = (kt + *per - 1) / *per;
+}
+
+extern "C" size_t kc_igemm_nhwc_ws(const kc_igemm_desc *q, int cfg) {
+    if (!q || cfg < 0 || cfg >= KC_IGEMM_CFGS) return 0;
+    int per, splits;
+    ig_split(q, cfg, &per, &splits);
+    return splits > 1 ? (size_t)splits * (size_t)(q->n * q->oh * q->ow) * (size_t)q->k * sizeof(float) : 0;
+}
+
+extern "C" size_t kc_igemm_nhwc_counters(const kc_igemm_desc *q, int cfg) {
+    if (!q || cfg < 0 || cfg >= KC_IGEMM_CFGS) return 0;
+    int per, splits;
+    ig_split(q, cfg, &per, &splits);
+    if (splits < 2) return 0;
+    int64_t m = q->n * q->oh * q->ow;
+    return (size_t)((m + ig_cfgs[cfg].bm - 1) / ig_cfgs[cfg].bm) * (size_t)((q->k + ig_cfgs[cfg].bn - 1) / ig_cfgs[cfg].bn);
 }
 
 extern "C" bool kc_igemm_nhwc_ok(const kc_igemm_desc *q, const void *x, const void *w, const void *bias,
@@ -282,7 +375,7 @@ extern "C" bool kc_igemm_nhwc_ok(const kc_igemm_desc *q, const void *x, const vo
 }
 
 extern "C" cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z,
-                                     const kc_igemm_desc *q, int cfg, cudaStream_t stream) {
+                                     const kc_igemm_desc *q, int cfg, void *ws, unsigned *cnt, cudaStream_t stream) {
     if (!kc_igemm_nhwc_ok(q, x, w, bias, z, y) || cfg < 0 || cfg >= KC_IGEMM_CFGS) return cudaErrorInvalidValue;
     ig_params p;
     p.x = static_cast<const __half *>(x);
@@ -310,8 +403,10 @@ extern "C" cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, cons
     p.act = q->act;
     p.alpha = q->alpha;
     p.beta = q->beta;
-    /* cfg: the tile shape (BM x BN, warps along M): 2 x 2 warps, then 4 x 1 for layers with few output
-     * channels (YOLOv8n's 16-64) */
+    ig_split(q, cfg, &p.per, &p.splits);
+    p.part = static_cast<float *>(ws);
+    p.cnt = cnt;
+    if (p.splits > 1 && (!kc_aligned(ws, 16) || !cnt)) return cudaErrorInvalidValue;
     switch (cfg) {
     case 0: return ig_launch<128, 128, 2>(p, stream);
     case 1: return ig_launch<128, 64, 2>(p, stream);
@@ -322,6 +417,10 @@ extern "C" cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, cons
     case 6: return ig_launch<32, 32, 2>(p, stream);
     case 7: return ig_launch<128, 32, 4>(p, stream);
     case 8: return ig_launch<256, 32, 4>(p, stream);
-    default: return ig_launch<128, 64, 4>(p, stream);
+    case 9: return ig_launch<128, 64, 4>(p, stream);
+    case 10:
+    case 11: return ig_launch<32, 32, 2>(p, stream);
+    case 12: return ig_launch<64, 32, 2>(p, stream);
+    default: return ig_launch<32, 64, 2>(p, stream);
     }
 }

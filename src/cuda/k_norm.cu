@@ -545,6 +545,7 @@ template <typename T, int V> __global__ void k_se_mlp_part(const sep_args a) {
         int i = base + ch;
         float acc = a.is_max ? -INFINITY : 0.0f;
         if (i < a.c)
+#pragma unroll 4
             for (int64_t k = gi; k < a.parts; k += G) {
                 float s = part[k * a.c + i];
                 acc = a.is_max ? kc_nanmax(acc, s) : acc + s;
@@ -562,6 +563,10 @@ template <typename T, int V> __global__ void k_se_mlp_part(const sep_args a) {
     /* four hidden units at a time per warp, so that their loads are in flight together */
     for (int j0 = warp * 4; j0 < a.cr; j0 += nw * 4) {
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        /* unrolled so that several rounds of loads are in flight (at batch 1
+         * the MLP is a chain of dependent loads: 22 us for C = 1152 with a
+         * cold L2 when each round waited for the one before) */
+#pragma unroll 3
         for (int i = lane * V; i < a.c; i += 32 * V) {
             float v[4][V];
 #pragma unroll
@@ -586,6 +591,7 @@ template <typename T, int V> __global__ void k_se_mlp_part(const sep_args a) {
     const T *wr = w2 + (int64_t)i * a.cr;
     float acc = 0.0f;
     if (V == 8 && a.cr % 8 == 0 && ((uintptr_t)wr & 15) == 0) { /* 16-byte rows pieces */
+#pragma unroll 4
         for (int j = 0; j < a.cr; j += 8) {
             float v[8];
             kc_ldv<8>(wr + j, v);
@@ -656,6 +662,10 @@ extern "C" cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int
 
 /* Programmatic dependent launch (k_common.cuh): on for sm_90+ unless
  * KILN_CUDA_PDL=0; decided once per process on the current device. */
+static __thread int pdl_hold;
+extern "C" void kc_pdl_hold(int on) { pdl_hold = on; }
+extern "C" int kc_pdl_held(void) { return pdl_hold; }
+
 extern "C" int kc_pdl_enabled(void) {
     static int on = -1;
     if (on < 0) {

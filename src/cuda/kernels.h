@@ -280,8 +280,12 @@ cudaError_t kc_im2col_nhwc(void *col, const void *x, const kc_dwconv *p, kc_dtyp
  * float16 NHWC / KRSC, bias and z may be NULL, float32 accumulation; the
  * bottom/right padding follows from oh, ow.  cfg picks the tile shape
  * (listed in k_conv.cu).  Needs C % 8 == 0, K even, x and w 16-byte aligned,
- * y and z 4-byte aligned (kc_igemm_nhwc_ok says), sm_80+. */
-#define KC_IGEMM_CFGS 10
+ * y and z 4-byte aligned (kc_igemm_nhwc_ok says), sm_80+.  Tactics 10-13
+ * split R*S*C over blocks: they need ws (kc_igemm_nhwc_ws bytes, 16-byte
+ * aligned, float32 partial sums) and cnt (kc_igemm_nhwc_counters unsigned
+ * ints, zero before the first run; the kernel leaves them zero); for the
+ * others both may be NULL.  A cnt array serves one launch at a time. */
+#define KC_IGEMM_CFGS 14
 typedef struct kc_igemm_desc {
     int64_t n, h, w, c, k, oh, ow;
     int r, s, pt, pl, sh, sw, dh, dw;
@@ -291,7 +295,9 @@ typedef struct kc_igemm_desc {
 bool kc_igemm_nhwc_ok(const kc_igemm_desc *q, const void *x, const void *w, const void *bias, const void *z,
                       const void *y);
 cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z,
-                          const kc_igemm_desc *q, int cfg, cudaStream_t stream);
+                          const kc_igemm_desc *q, int cfg, void *ws, unsigned *cnt, cudaStream_t stream);
+size_t kc_igemm_nhwc_ws(const kc_igemm_desc *q, int cfg);
+size_t kc_igemm_nhwc_counters(const kc_igemm_desc *q, int cfg);
 
 /* Einsum of one or two float operands (numpy semantics without ellipses or
  * diagonals; the caller maps the equation): labels 0..n_out-1 are y's dims
@@ -320,6 +326,13 @@ cudaError_t kc_heads_split(void *y, const void *x, int64_t b, int64_t s, int64_t
                            int seq_first, kc_dtype t, cudaStream_t stream);
 cudaError_t kc_heads_merge(void *y, const void *x, int64_t b, int64_t s, int64_t h, int64_t d, int seq_first,
                            kc_dtype t, cudaStream_t stream);
+
+/* Programmatic dependent launch (sm_90): kiln's kernels may start before
+ * the kernel ahead of them on the stream has finished.  kc_pdl_hold(1)
+ * turns that off for the calling thread's launches until kc_pdl_hold(0)
+ * (the executor holds it right after a cuBLASLt or cuDNN kernel when
+ * KILN_CUDA_PDL_AFTER_LIB=0). */
+void kc_pdl_hold(int on);
 
 #ifdef __cplusplus
 }
