@@ -1271,10 +1271,13 @@ static void cdw_task(void *arg, size_t b, size_t e, int tid) {
                         memmove(buf + c * cs, buf + c * cs + (ih0 - r0) * W, keep * W * sizeof(float));
             }
             size_t a0 = ih0 + keep;
-            if (ih1 > a0) {
-                kl_gemm_packed pk = {pe->wpack, pe->a_ps, x + a0 * W, NP, HW, NULL, 0, 0};
-                kl_sgemm_packed_run(pe->isa, de->M, (ih1 - a0) * W, de->C, &pk, buf + keep * W, cs, 1.0f, 0.0f,
-                                    NULL, pe->bias, NULL, 0, de->act);
+            /* the new rows' 1x1 product in tiles of NT pixels (conv.gemm1x1's): a
+             * tile of X stays in L1 over the output channels */
+            for (size_t q = a0 * W; q < ih1 * W; q += NT) {
+                size_t np = KL_MIN((size_t)NT, ih1 * W - q);
+                kl_gemm_packed pk = {pe->wpack, pe->a_ps, x + q, NP, HW, NULL, 0, 0};
+                kl_sgemm_packed_run(pe->isa, de->M, np, de->C, &pk, buf + (q - ih0 * W), cs, 1.0f, 0.0f, NULL,
+                                    pe->bias, NULL, 0, de->act);
             }
             r0 = ih0, r1 = ih1;
             a.H = ih1 - ih0;
