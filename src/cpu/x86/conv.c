@@ -1209,6 +1209,11 @@ kiln_status kl_convdw_prepare(const kl_conv2d_desc *e, const float *W1, const fl
     size_t rows = CDW_BUF_BYTES / row_bytes, R = rows > K ? (rows - K) / S + 1 : 1;
     if (R > 4) R = R / 4 * 4; /* whole row blocks of the depthwise kernel (KL_DW_R) */
     if (band_rows) R = band_rows;
+    /* a plane of exactly one 16-pixel panel: B's row stride H*W equals the
+     * packed panel width, which the GEMM kernels read as packed (whole
+     * vectors, no tail masks), so a band must start at pixel 0 and cover
+     * the panel: one band of every row */
+    if (dd.H * dd.W == NP) R = p->dw->OH;
     p->R = KL_MIN(R, p->dw->OH);
     p->rows_cap = KL_MIN((p->R - 1) * S + K, dd.H);
     p->cs = round_up(p->rows_cap * dd.W, 16);
