@@ -199,9 +199,11 @@ static bool dw_cb_pays(const kl_conv2d_desc *d, kl_isa isa, size_t OW) {
      * inside MobileNet-V2: interleaved profiles, 384ch 0.041-0.045 ->
      * 0.048-0.060, 576ch 0.061-0.077 -> 0.075-0.096) */
     if (lv == KL_ISA_AVX2 || d->KH == 3) return OW <= 8;
-    /* 5x5 stride 2 also up to 28 wide (144ch 56x56/2: 0.209 -> 0.18 ms;
-     * 3x3/2 there 0.106 -> 0.147, 5x5 stride 1 at 28x28 0.204 -> 0.21) */
-    return OW <= KL_DWCB_MAX_OW || (d->stride_h == 2 && OW <= 28);
+    /* 5x5 stride 2 was also taken up to 28 wide (144ch 56x56/2: 0.209 ->
+     * 0.18 ms) until the row form loaded stride-2 rows once per row
+     * (dw_row_s2): now 0.166 (channel-interleaved) vs 0.138 ms, 6
+     * interleaved rounds, 1 thread */
+    return OW <= KL_DWCB_MAX_OW;
 }
 
 /* The shape rule of the AUTO choice. */
