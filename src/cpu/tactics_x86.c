@@ -599,6 +599,133 @@ static kiln_status gemm_mv_run(kl_kctx *c) {
     return KILN_OK;
 }
 
+/* ---- conv.expand_dw: kiln.FusedConvDw (1x1 expand + depthwise in bands) ---------------------- */
+
+typedef struct kl_cdw {
+    pthread_mutex_t mu;
+    int ready; /* 1: prepared, 2: failed */
+    const kl_node *node;
+    kl_conv2d_desc e, d;
+    kl_convdw_plan *plan;
+} kl_cdw;
+
+/* The two layers' descriptors at level isa; false (with the reason) when
+ * the kernel cannot run the node. */
+static bool cdw_desc(const kl_node *n, kl_isa isa, kl_conv2d_desc *e, kl_conv2d_desc *d, char *why, size_t wsz) {
+    memset(e, 0, sizeof *e);
+    memset(d, 0, sizeof *d);
+    if (!is_op(n, NULL, "FusedConvDw")) return no(why, wsz, "not kiln.FusedConvDw");
+    if (n->n_inputs != 5 || !float_input(n, 0) || !act_ok(n)) return no(why, wsz, "not float");
+    const kl_shape *xs = &n->inputs[0]->type.shape;
+    const kl_tensor *w1 = const_input(n, 1), *b1 = const_input(n, 2), *w2 = const_input(n, 3), *b2 = const_input(n, 4);
+    if (xs->rank != 4 || !w1 || !b1 || !w2 || !b2 || w1->rank != 4 || w2->rank != 4)
+        return no(why, wsz, "not rank 4 with constant weights and biases");
+    for (int a = 1; a < 4; a++)
+        if (xs->dims[a].value <= 0) return no(why, wsz, "C, H or W is not static");
+    int64_t M = w1->dims[0];
+    if (w1->dims[1] != xs->dims[1].value || w1->dims[2] != 1 || w1->dims[3] != 1 || w2->dims[0] != M ||
+        w2->dims[1] != 1 || b1->count != M || b2->count != M)
+        return no(why, wsz, "weights or biases of other shapes");
+    const int64_t *v;
+    int64_t cnt;
+    d->stride_h = d->stride_w = 1;
+    if ((cnt = kl_node_attr_ints(n, "strides", &v)) >= 0) {
+        if (cnt != 2 || v[0] < 1 || v[1] < 1) return no(why, wsz, "strides");
+        d->stride_h = (size_t)v[0], d->stride_w = (size_t)v[1];
+    }
+    if ((cnt = kl_node_attr_ints(n, "pads", &v)) >= 0) {
+        if (cnt != 4 || v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) return no(why, wsz, "pads");
+        d->pad_top = (size_t)v[0], d->pad_left = (size_t)v[1], d->pad_bottom = (size_t)v[2], d->pad_right = (size_t)v[3];
+    }
+    int64_t ea = kl_node_attr_int(n, "expand_activation", 0);
+    if (ea < 0 || ea >= KL_ACT_COUNT) return no(why, wsz, "expand_activation unknown");
+    e->N = d->N = 1;
+    e->C = (size_t)xs->dims[1].value, e->H = d->H = (size_t)xs->dims[2].value, e->W = d->W = (size_t)xs->dims[3].value;
+    e->M = d->C = d->M = d->group = (size_t)M;
+    e->KH = e->KW = 1;
+    d->KH = (size_t)w2->dims[2], d->KW = (size_t)w2->dims[3];
+    e->act.kind = (kl_act_kind)ea;
+    e->act.alpha = kl_node_attr_float(n, "expand_act_alpha", 0.0f);
+    e->act.beta = kl_node_attr_float(n, "expand_act_beta", 0.0f);
+    d->act = node_act(n);
+    e->isa = d->isa = isa;
+    if (!kl_conv2d_expand_dw_supports(e, d))
+        return no(why, wsz, "not a geometry the vector depthwise kernels run on the unpadded plane");
+    return true;
+}
+
+static void cdw_release(void *p) {
+    kl_cdw *z = p;
+    if (!z) return;
+    kl_convdw_destroy(z->plan);
+    pthread_mutex_destroy(&z->mu);
+    kl_free(z);
+}
+
+static kiln_status cdw_prepare(const kl_node *n, kl_isa isa, void **state, size_t *workspace) {
+    kl_cdw *z = kl_calloc(1, sizeof *z);
+    if (!z) return KILN_ERR_NO_MEMORY;
+    pthread_mutex_init(&z->mu, NULL);
+    z->node = n;
+    if (!cdw_desc(n, isa, &z->e, &z->d, NULL, 0)) {
+        cdw_release(z);
+        return kl_errorf(KILN_ERR_INTERNAL, "node '%s': not a pair conv.expand_dw takes", kl_node_label(n));
+    }
+    *state = z;
+    *workspace = 0; /* known once packed; taken from the context's scratch */
+    return KILN_OK;
+}
+
+/* Pack both layers' weights once (first run, any context). */
+static kiln_status cdw_ready(kl_cdw *z, int threads) {
+    if (__atomic_load_n(&z->ready, __ATOMIC_ACQUIRE) == 1) return KILN_OK;
+    pthread_mutex_lock(&z->mu);
+    kiln_status s = KILN_OK;
+    if (z->ready == 0) {
+        const kl_node *n = z->node;
+        float *o[4] = {NULL, NULL, NULL, NULL};
+        const float *p[4];
+        for (int i = 0; i < 4; i++) p[i] = aligned_data(n->inputs[1 + i]->init, &o[i]);
+        z->e.threads = z->d.threads = threads > 0 ? threads : 1;
+        s = (!p[0] || !p[1] || !p[2] || !p[3]) ? KILN_ERR_NO_MEMORY
+                                                : kl_convdw_prepare(&z->e, p[0], p[1], &z->d, p[2], p[3], 0, &z->plan);
+        for (int i = 0; i < 4; i++) kl_free(o[i]);
+        if (!s) { /* the plan holds packed copies: the mapped weights' pages can go */
+            kl_mapfile_release(n->inputs[1]->init->data, n->inputs[1]->init->nbytes);
+            kl_mapfile_release(n->inputs[3]->init->data, n->inputs[3]->init->nbytes);
+        }
+        __atomic_store_n(&z->ready, s ? 2 : 1, __ATOMIC_RELEASE);
+    } else if (z->ready == 2) {
+        s = kl_errorf(KILN_ERR_INTERNAL, "node '%s': conv.expand_dw could not be prepared", kl_node_label(z->node));
+    }
+    pthread_mutex_unlock(&z->mu);
+    return s;
+}
+
+static kiln_status cdw_run(kl_kctx *c) {
+    kl_cdw *z = (kl_cdw *)c->state;
+    int threads = c->pool ? kl_pool_threads(c->pool) : 1;
+    KL_TRY(cdw_ready(z, KL_MAX(threads, z->d.threads)));
+    const kl_rt *x = c->in[0];
+    if (!x || x->dtype != KILN_DTYPE_FLOAT || x->rank != 4 || (size_t)x->dims[1] != z->e.C ||
+        (size_t)x->dims[2] != z->e.H || (size_t)x->dims[3] != z->e.W)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "input does not have the shape the layers were prepared for");
+    size_t OH, OW;
+    kl_convdw_out_hw(z->plan, &OH, &OW);
+    int64_t dims[4] = {x->dims[0], (int64_t)z->d.M, (int64_t)OH, (int64_t)OW};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, dims, &y));
+    size_t ws = kl_convdw_workspace_size(z->plan, threads);
+    void *work = kl_kctx_scratch(c, ws);
+    if (!work) return KILN_ERR_NO_MEMORY;
+    return kl_convdw_run_n(c->pool, z->plan, (size_t)x->dims[0], (const float *)x->data, (float *)y->data, work);
+}
+
+static bool cdw_applies_isa(const kl_node *n, kl_isa isa, char *why, size_t wsz) {
+    kl_conv2d_desc e, d;
+    return cdw_desc(n, isa, &e, &d, why, wsz);
+}
+
 /* ---- the tables: every algorithm at each ISA level ------------------------------------------ */
 
 #define KL_X86_LEVEL(lv, LV, FEAT)                                                                              \
@@ -629,7 +756,10 @@ static kiln_status gemm_mv_run(kl_kctx *c) {
     static kiln_status gemm_##lv(const kl_node *n, void **s, size_t *w) { return gemm_prepare(n, LV, s, w); } \
     static kiln_status conv_mv_##lv(const kl_node *n, void **s, size_t *w) { return conv_mv_prepare(n, LV, s, w); } \
     static kiln_status gemm_mv_##lv(const kl_node *n, void **s, size_t *w) { return gemm_mv_prepare(n, LV, s, w); } \
+    static bool cdw_applies_##lv(const kl_node *n, char *w, size_t s) { return cdw_applies_isa(n, LV, w, s); } \
+    static kiln_status cdw_##lv(const kl_node *n, void **s, size_t *w) { return cdw_prepare(n, LV, s, w); }    \
     static const kl_tactic x86_##lv[] = {                                                                       \
+        {"conv.expand_dw." #lv, FEAT, 30, cdw_applies_##lv, cdw_##lv, cdw_release, cdw_run, KL_TACTIC_WRITES_ALL},                    \
         {"conv.matvec." #lv, FEAT, 35, conv_matvec_applies, conv_mv_##lv, mv_release, conv_mv_run, KL_TACTIC_WRITES_ALL},          \
         {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},            \
         {"conv.winograd4t." #lv, FEAT, 31, conv_wino4t_applies, conv_wino4t_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},       \

@@ -134,6 +134,23 @@ static bool mac_convtranspose(const kl_mac_env *env, const kl_node *n, uint64_t 
     return true;
 }
 
+/* MACs of kiln.FusedConvDw: the 1x1 layer (N*M*C*H*W) plus the depthwise
+ * one (N*M*KH*KW*OH*OW, from the output shape). */
+static bool mac_conv_dw(const kl_mac_env *env, const kl_node *n, uint64_t *out) {
+    const kl_shape *x = mac_shape(mac_in(n, 0)), *w1 = mac_shape(mac_in(n, 1)), *w2 = mac_shape(mac_in(n, 3));
+    const kl_shape *y = n->n_outputs > 0 ? mac_shape(n->outputs[0]) : NULL;
+    if (!x || !w1 || !w2 || !y || x->rank != 4 || w1->rank != 4 || w2->rank != 4 || y->rank != 4) return false;
+    uint64_t e = 1, d = 1, v;
+    const kl_dim *ed[] = {&x->dims[0], &x->dims[2], &x->dims[3], &w1->dims[0], &w1->dims[1]};
+    const kl_dim *dd[] = {&y->dims[0], &y->dims[1], &y->dims[2], &y->dims[3], &w2->dims[2], &w2->dims[3]};
+    for (size_t i = 0; i < 5; i++)
+        if (!mac_dim(env, ed[i], &v) || !mac_mul(&e, v)) return false;
+    for (size_t i = 0; i < 6; i++)
+        if (!mac_dim(env, dd[i], &v) || !mac_mul(&d, v)) return false;
+    if (__builtin_add_overflow(e, d, out)) return false;
+    return true;
+}
+
 /* MACs of Gemm: M * N * K. */
 static bool mac_gemm(const kl_mac_env *env, const kl_node *n, uint64_t *out) {
     const kl_shape *a = mac_shape(mac_in(n, 0)), *b = mac_shape(mac_in(n, 1));
@@ -205,6 +222,7 @@ int kl_node_macs(const kl_node *n, const kl_mac_env *env, uint64_t *out) {
         else return 0;
     } else if (strcmp(dom, "kiln") == 0) {
         if (strcmp(op, "FusedConv") == 0) ok = mac_conv(env, n, 0, 1, out);
+        else if (strcmp(op, "FusedConvDw") == 0) ok = mac_conv_dw(env, n, out);
         else if (strcmp(op, "FusedGemm") == 0) ok = mac_gemm(env, n, out);
         else if (strcmp(op, "FusedMatMul") == 0) ok = mac_matmul(env, n, 0, 1, out);
         else if (strcmp(op, "Attention") == 0) ok = mac_attention(env, n, out);

@@ -1,6 +1,7 @@
 /* Schemas and shape inference of the kiln-domain ops made by the passes. */
 #include <string.h>
 
+#include "ops/infer_util.h"
 #include "ops/kiln.h"
 
 static const char *const kl_act_names[KL_ACT_COUNT] = {
@@ -63,6 +64,59 @@ static kiln_status infer_fused_gemm(kl_infer_ctx *c) {
     return check_z(c, 3);
 }
 
+/* FusedConvDw: X [N, C, H, W], W1 [M, C, 1, 1], W2 [M, 1, KH, KW]; Y is
+ * [N, M, OH, OW] from strides and pads (dilation 1). */
+static kiln_status infer_fused_conv_dw(kl_infer_ctx *c) {
+    KL_TRY(check_act(c));
+    int64_t ea = kl_node_attr_int(c->node, "expand_activation", 0);
+    if (ea < 0 || ea >= KL_ACT_COUNT)
+        return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "expand_activation is %lld, not a kiln activation",
+                             (long long)ea);
+    kiln_dtype xt = kl_infer_input_dtype(c, 0);
+    for (size_t i = 1; i < 5; i++) {
+        kiln_dtype t = kl_infer_input_dtype(c, i);
+        if (xt && t && t != xt)
+            return kl_infer_fail(c, KILN_ERR_TYPE, "input %zu is %s but X is %s", i, kiln_dtype_name(t),
+                                 kiln_dtype_name(xt));
+    }
+    const kl_shape *x = kl_infer_input_shape(c, 0), *w1 = kl_infer_input_shape(c, 1), *w2 = kl_infer_input_shape(c, 3);
+    if ((x && x->rank != 4) || (w1 && w1->rank != 4) || (w2 && w2->rank != 4))
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "X, W1 and W2 must have rank 4");
+    if (!x || !w1 || !w2) return kl_infer_set_output(c, 0, xt, NULL);
+    if (kl_dim_is_known(&x->dims[1]) && kl_dim_is_known(&w1->dims[1]) && x->dims[1].value != w1->dims[1].value)
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "X has %lld channels, W1 takes %lld", (long long)x->dims[1].value,
+                             (long long)w1->dims[1].value);
+    if ((kl_dim_is_known(&w1->dims[2]) && w1->dims[2].value != 1) ||
+        (kl_dim_is_known(&w1->dims[3]) && w1->dims[3].value != 1) ||
+        (kl_dim_is_known(&w2->dims[1]) && w2->dims[1].value != 1) ||
+        (kl_dim_is_known(&w1->dims[0]) && kl_dim_is_known(&w2->dims[0]) && w1->dims[0].value != w2->dims[0].value))
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "W1 must be [M, C, 1, 1] and W2 [M, 1, KH, KW]");
+    const int64_t *st, *pd;
+    int64_t s[2] = {1, 1}, p[4] = {0, 0, 0, 0};
+    int64_t ns = kl_node_attr_ints(c->node, "strides", &st), np = kl_node_attr_ints(c->node, "pads", &pd);
+    if ((ns >= 0 && ns != 2) || (np >= 0 && np != 4))
+        return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "strides must have 2 values and pads 4");
+    for (int i = 0; i < 2 && ns == 2; i++) s[i] = st[i];
+    for (int i = 0; i < 4 && np == 4; i++) p[i] = pd[i];
+    if (s[0] < 1 || s[1] < 1 || p[0] < 0 || p[1] < 0 || p[2] < 0 || p[3] < 0)
+        return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "strides must be >= 1 and pads >= 0");
+    kl_shape out;
+    KL_TRY(kl_infer_shape_new(c, 4, &out));
+    out.dims[0] = x->dims[0];
+    out.dims[1] = w2->dims[0];
+    for (int i = 0; i < 2; i++) {
+        const kl_dim *in = &x->dims[2 + i], *k = &w2->dims[2 + i];
+        if (!kl_dim_is_known(in) || !kl_dim_is_known(k)) {
+            out.dims[2 + i] = kl_dim_unknown();
+            continue;
+        }
+        int64_t span = in->value + p[i] + p[i + 2] - k->value;
+        if (span < 0) return kl_infer_fail(c, KILN_ERR_SHAPE, "kernel larger than the padded input");
+        out.dims[2 + i] = kl_dim_known(span / s[i] + 1);
+    }
+    return kl_infer_set_output(c, 0, xt, &out);
+}
+
 #define OPT(n, t) {n, KL_ATTR_##t, false}
 #define END {NULL, KL_ATTR_UNDEFINED, false}
 
@@ -70,6 +124,9 @@ static const kl_attr_spec fused_conv_attrs[] = {
     OPT("auto_pad", STRING), OPT("dilations", INTS), OPT("group", INT),
     OPT("kernel_shape", INTS), OPT("pads", INTS), OPT("strides", INTS),
     OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT), END};
+static const kl_attr_spec fused_conv_dw_attrs[] = {
+    OPT("pads", INTS), OPT("strides", INTS), OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT),
+    OPT("expand_activation", INT), OPT("expand_act_alpha", FLOAT), OPT("expand_act_beta", FLOAT), END};
 static const kl_attr_spec fused_gemm_attrs[] = {
     OPT("alpha", FLOAT), OPT("beta", FLOAT), OPT("transA", INT), OPT("transB", INT),
     OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT), END};
@@ -77,5 +134,6 @@ static const kl_attr_spec fused_gemm_attrs[] = {
 const kl_op_schema kl_ops_kiln[] = {
     {KL_KILN_DOMAIN, "FusedConv", 1, 0, 2, 4, 1, 1, fused_conv_attrs, infer_fused_conv},
     {KL_KILN_DOMAIN, "FusedGemm", 1, 0, 2, 4, 1, 1, fused_gemm_attrs, infer_fused_gemm},
+    {KL_KILN_DOMAIN, "FusedConvDw", 1, 0, 5, 5, 1, 1, fused_conv_dw_attrs, infer_fused_conv_dw},
     {NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL},
 };

@@ -10,6 +10,14 @@
  *   kiln.FusedGemm(A, B, C?, Z?) -> Y
  *       Gemm's attributes plus the activation attributes.
  *       Y = act(alpha*A'*B' + beta*C + Z), Z of Y's shape.
+ *   kiln.FusedConvDw(X, W1, B1, W2, B2) -> Y
+ *       A 1x1 convolution (W1 [M, C, 1, 1], stride 1, no pads) and the
+ *       depthwise convolution on its output (W2 [M, 1, KH, KW], group M,
+ *       dilation 1) in one node: strides and pads (the depthwise layer's),
+ *       activation/act_alpha/act_beta (the depthwise layer's),
+ *       expand_activation/expand_act_alpha/expand_act_beta (the 1x1's).
+ *       Y = act(dwconv(expand_act(conv1x1(X, W1) + B1), W2) + B2).  Made
+ *       only for CPU builds (the CPU runs it without the expanded tensor).
  */
 #ifndef KL_OPS_KILN_H
 #define KL_OPS_KILN_H

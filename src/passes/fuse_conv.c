@@ -666,3 +666,101 @@ kiln_status kl_pass_fuse_activation(kl_pass_ctx *c) {
     }
     return KILN_OK;
 }
+
+/* ---- fuse_conv_dw ----------------------------------------------------------------------------- */
+
+/* Bytes of the expanded tensor (one image) from which the pair is fused:
+ * smaller ones stay in L2 between the two layers anyway, and the depthwise
+ * layer alone has faster forms for small maps. */
+#define KL_CONV_DW_MIN_BYTES ((size_t)3 << 20)
+
+/* INTS attribute `name` of n absent, or `count` values all equal to v
+ * (callers pass the ONNX default as v). */
+static bool ints_are(const kl_node *n, const char *name, int64_t v, int64_t count) {
+    const int64_t *p;
+    int64_t k = kl_node_attr_ints(n, name, &p);
+    if (k < 0) return true;
+    if (k != count) return false;
+    for (int64_t i = 0; i < k; i++)
+        if (p[i] != v) return false;
+    return true;
+}
+
+/* A Conv / FusedConv without Z, float, constant rank-4 weights and a
+ * constant bias of M values, explicit pads (auto_pad NOTSET): its weights
+ * (and bias) tensors. */
+static bool conv_consts(kl_pass_ctx *c, const kl_node *n, const kl_tensor **w, const kl_tensor **b) {
+    if (!(kl_pass_is(n, "Conv") || is_kiln(n, "FusedConv")) || node_has_z(n) || n->n_inputs < 3 || !n->inputs[2])
+        return false;
+    if (!is_f32(n->inputs[0]) || !is_f32(n->outputs[0])) return false;
+    if (strcmp(kl_node_attr_string(n, "auto_pad", "NOTSET"), "NOTSET") != 0) return false;
+    *w = kl_value_const(c->m, n->inputs[1]);
+    *b = kl_value_const(c->m, n->inputs[2]);
+    return *w && *b && (*w)->dtype == KILN_DTYPE_FLOAT && (*b)->dtype == KILN_DTYPE_FLOAT && (*w)->rank == 4 &&
+           (*b)->count == (*w)->dims[0] && ints_are(n, "dilations", 1, 2);
+}
+
+/* A 1x1 convolution (stride 1, no pads, group 1) feeding only a depthwise
+ * convolution (3x3 or 5x5, strides 1 or 2 equal both ways, dilation 1, pads
+ * below the kernel, no Z) becomes kiln.FusedConvDw: the CPU computes the
+ * expanded tensor a band of rows at a time in cache (conv.expand_dw).
+ * Only for CPU builds (kl_pass_options.cpu_fused), for expanded tensors of
+ * at least KL_CONV_DW_MIN_BYTES per image with static C, H, W. */
+kiln_status kl_pass_fuse_conv_dw(kl_pass_ctx *c) {
+    if (!c->cpu_fused) return KILN_OK;
+    for (size_t i = 0; i < c->g->n_nodes; i++) {
+        kl_node *d = c->g->nodes[i];
+        const kl_tensor *w2, *b2, *w1, *b1;
+        if (d->removed || d->n_outputs != 1 || !conv_consts(c, d, &w2, &b2)) continue;
+        kl_value *t = d->inputs[0];
+        kl_node *e = t->producer;
+        if (!e || e->removed || e->n_outputs != 1 || e->outputs[0] != t || kl_value_only_use(c->g, t) != d ||
+            !conv_consts(c, e, &w1, &b1))
+            continue;
+        int64_t M = w1->dims[0], K = w2->dims[2];
+        const kl_shape *ts = &t->type.shape, *xs = &e->inputs[0]->type.shape;
+        if (ts->rank != 4 || xs->rank != 4 || ts->dims[1].value != M || ts->dims[2].value < 1 ||
+            ts->dims[3].value < 1 || xs->dims[1].value != w1->dims[1])
+            continue;
+        /* the 1x1 layer */
+        if (w1->dims[2] != 1 || w1->dims[3] != 1 || kl_node_attr_int(e, "group", 1) != 1 || !ints_are(e, "strides", 1, 2) ||
+            !ints_are(e, "pads", 0, 4))
+            continue;
+        /* the depthwise layer */
+        const int64_t *st, *pd;
+        int64_t nst = kl_node_attr_ints(d, "strides", &st), npd = kl_node_attr_ints(d, "pads", &pd);
+        int64_t s = nst == 2 ? st[0] : 1;
+        if (w2->dims[0] != M || w2->dims[1] != 1 || kl_node_attr_int(d, "group", 1) != M || (K != 3 && K != 5) ||
+            w2->dims[3] != K || (nst >= 0 && (nst != 2 || st[0] != st[1])) || (s != 1 && s != 2) ||
+            (npd >= 0 && npd != 4))
+            continue;
+        bool pads_ok = true;
+        for (int k = 0; k < 4 && npd == 4; k++) pads_ok &= pd[k] >= 0 && pd[k] < K;
+        if (!pads_ok) continue;
+        if ((size_t)(M * ts->dims[2].value * ts->dims[3].value) * sizeof(float) < KL_CONV_DW_MIN_BYTES) continue;
+        if (!kl_pass_begin(c)) return KILN_OK;
+        kl_attr attrs[8];
+        size_t na = 0;
+        int64_t sv[2] = {s, s}, pv[4] = {0, 0, 0, 0};
+        for (int k = 0; k < 4 && npd == 4; k++) pv[k] = pd[k];
+        KL_TRY(kl_attr_of_ints(c->m, "strides", sv, 2, &attrs[na++]));
+        KL_TRY(kl_attr_of_ints(c->m, "pads", pv, 4, &attrs[na++]));
+        attrs[na++] = kl_attr_of_int("activation", node_act(d));
+        attrs[na++] = kl_attr_of_float("act_alpha", kl_node_attr_float(d, "act_alpha", 0.0f));
+        attrs[na++] = kl_attr_of_float("act_beta", kl_node_attr_float(d, "act_beta", 0.0f));
+        attrs[na++] = kl_attr_of_int("expand_activation", node_act(e));
+        attrs[na++] = kl_attr_of_float("expand_act_alpha", kl_node_attr_float(e, "act_alpha", 0.0f));
+        attrs[na++] = kl_attr_of_float("expand_act_beta", kl_node_attr_float(e, "act_beta", 0.0f));
+        kl_node *abs[2] = {e, d};
+        const char *origin = kl_nodes_origin(c->m, abs, 2);
+        if (!origin) return KILN_ERR_NO_MEMORY;
+        kl_value *in[5] = {e->inputs[0], e->inputs[1], e->inputs[2], d->inputs[1], d->inputs[2]}, *y = d->outputs[0];
+        kl_node_remove(e);
+        kl_node_remove(d);
+        kl_node *n;
+        KL_TRY(kl_node_new(c->g, NULL, "FusedConvDw", KL_KILN_DOMAIN, in, 5, &y, 1, attrs, na, origin, d, &n));
+        KL_TRY(kl_node_infer(c->m, n));
+        KL_TRY(kl_pass_commit(c, origin));
+    }
+    return KILN_OK;
+}

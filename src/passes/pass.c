@@ -26,6 +26,7 @@ static const kl_pass_row kl_pass_table[] = {
     {"fuse_bn", kl_pass_fuse_bn},
     {"fuse_conv_add", kl_pass_fuse_conv_add},
     {"fuse_activation", kl_pass_fuse_activation},
+    {"fuse_conv_dw", kl_pass_fuse_conv_dw},
     /* A2: transformer passes (passes_transformer.h): norms, attention before
      * MatMul fusion, elementwise chains last. */
     {"fuse_norm", kl_pass_fuse_norm},
@@ -134,6 +135,7 @@ kiln_status kl_passes_run(kl_model *m, const kl_pass_options *o, kl_pass_stats *
     c.verify = true;
     c.log = o ? o->log : NULL;
     c.log_user = o ? o->log_user : NULL;
+    c.cpu_fused = o && o->cpu_fused;
     KL_TRY(pass_limit(o, &c.limit));
     kl_graph *g = c.g;
     if (stats) memset(stats, 0, sizeof *stats);

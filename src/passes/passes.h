@@ -20,6 +20,9 @@ typedef struct kl_pass_options {
     size_t fold_budget;          /* bytes constant folding may create; 0 = 16 MiB */
     kl_pass_log_fn log;          /* NULL: no log */
     void *log_user;
+    bool cpu_fused;              /* the engine runs on the CPU provider alone, with its
+                                    vector kernels: make the CPU-only fused ops
+                                    (kiln.FusedConvDw) */
 } kl_pass_options;
 
 typedef struct kl_pass_stats {

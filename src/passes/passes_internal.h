@@ -27,6 +27,7 @@ typedef struct kl_pass_ctx {
     size_t applied;           /* applied by the current call of the pass */
     bool stopped;             /* the limit was reached */
     bool verify;              /* check the graph after each rewrite */
+    bool cpu_fused;           /* kl_pass_options.cpu_fused */
     kl_pass_log_fn log;
     void *log_user;
 } kl_pass_ctx;
@@ -76,6 +77,7 @@ kiln_status kl_pass_remove_dead(kl_pass_ctx *c);     /* fold.c */
 kiln_status kl_pass_fuse_bn(kl_pass_ctx *c);         /* fuse_conv.c */
 kiln_status kl_pass_fuse_conv_add(kl_pass_ctx *c);   /* fuse_conv.c */
 kiln_status kl_pass_fuse_activation(kl_pass_ctx *c); /* fuse_conv.c */
+kiln_status kl_pass_fuse_conv_dw(kl_pass_ctx *c);    /* fuse_conv.c */
 /* A2 (transformer passes): declare your pass functions here, below this line,
  * and add their rows in pass.c's table at the marked spot. */
 

@@ -15,6 +15,7 @@
 #endif
 
 #include "core/hash.h"
+#include "cpu/x86/isa.h"
 #include "onnx/onnx.h"
 #include "onnx/write.h"
 #include "ops/ops.h"
@@ -1320,7 +1321,9 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
     b.nodes_before = kl_count_nodes(b.m->graph);
     if (!b.o.no_optimize) {
         kl_pass_options po = {(const char *const *)b.o.disabled, b.o.n_disabled, b.o.pass_limit, b.o.fold_budget,
-                              kl_pass_log_adapter, &b.log};
+                              kl_pass_log_adapter, &b.log, false};
+        /* CPU-only fused ops (their kernels need the vector levels) when no GPU provider is asked for */
+        po.cpu_fused = !has_cuda_order && kl_isa_active() >= KL_ISA_AVX2;
         if ((s = kl_passes_run(b.m, &po, &b.stats))) goto fail;
         if ((s = kl_build_reinfer(&b))) goto fail;
     }

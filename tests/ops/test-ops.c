@@ -5,7 +5,7 @@
  * supports, every applicable conv tactic, with 1 and 2 threads.  Outputs,
  * packed buffers and workspaces sit between sentinel words that must survive.
  *
- *   test-ops [-o sgemm|batch|act|conv|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]
+ *   test-ops [-o sgemm|batch|act|conv|convdw|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]
  *   test-ops support          list ISA levels and tactics
  *
  * Each case has a canonical string, e.g.
@@ -756,6 +756,166 @@ static void test_conv(void) {
             }
 }
 
+/* ---- conv.expand_dw: 1x1 expand + depthwise in bands ------------------------- */
+
+typedef struct convdw_case {
+    size_t N, C, H, W, M, K, S, pads[4], band; /* M: expanded channels; band 0: the plan's choice */
+    kl_act act1, act2;
+    bool int_data;
+    kl_isa isa;
+    int threads;
+    uint64_t seed;
+} convdw_case;
+
+/* Reference: the 1x1 layer in float64, rounded to float (what the kernel
+ * keeps between the two), then the depthwise layer in float64.  The
+ * tolerance's magnitude adds each tap's share of the first layer's error
+ * bound (and a relative slack of its approximated activation). */
+static void run_convdw_case(const convdw_case *c) {
+    char name[512];
+    snprintf(name, sizeof name,
+             "convdw(x=[%zu,%zu,%zu,%zu],m=%zu,k=%zu,s=%zu,p=%zu.%zu.%zu.%zu,band=%zu,act1=%s,act2=%s,data=%s,isa=%s,"
+             "threads=%d,seed=%" PRIu64 ")",
+             c->N, c->C, c->H, c->W, c->M, c->K, c->S, c->pads[0], c->pads[1], c->pads[2], c->pads[3], c->band,
+             kl_act_name(c->act1.kind), kl_act_name(c->act2.kind), c->int_data ? "int" : "float", kl_isa_name(c->isa),
+             c->threads, c->seed);
+    if (!selected("convdw", name)) {
+        g_skipped_filter++;
+        return;
+    }
+    kl_conv2d_desc e = {0}, d = {0};
+    e.N = d.N = 1, e.C = c->C, e.H = d.H = c->H, e.W = d.W = c->W, e.M = c->M, e.KH = e.KW = 1;
+    e.act = c->act1, e.isa = d.isa = c->isa, e.threads = d.threads = c->threads;
+    d.C = d.M = d.group = c->M, d.KH = d.KW = c->K, d.stride_h = d.stride_w = c->S;
+    d.pad_top = c->pads[0], d.pad_left = c->pads[1], d.pad_bottom = c->pads[2], d.pad_right = c->pads[3];
+    d.act = c->act2;
+    if (!kl_conv2d_expand_dw_supports(&e, &d)) return; /* the reference level, or a geometry it leaves alone */
+    g_cases++;
+    size_t N = c->N, C = c->C, H = c->H, W = c->W, M = c->M, K = c->K, S = c->S, HW = H * W;
+    size_t OH = (H + c->pads[0] + c->pads[2] - K) / S + 1, OW = (W + c->pads[1] + c->pads[3] - K) / S + 1;
+    rng r = {c->seed};
+    size_t nx = N * C * HW, ny = N * M * OH * OW;
+    float *X = malloc(nx * 4), *W1 = malloc(M * C * 4), *b1 = malloc(M * 4), *W2 = malloc(M * K * K * 4),
+          *b2 = malloc(M * 4), *T = malloc(N * M * HW * 4);
+    double *tmag = malloc(N * M * HW * sizeof(double)), *pre = malloc(ny * sizeof(double)),
+           *mag = malloc(ny * sizeof(double));
+    for (size_t i = 0; i < nx; i++) X[i] = c->int_data ? rng_int(&r, 3) : rng_unit(&r);
+    for (size_t i = 0; i < M * C; i++) W1[i] = c->int_data ? rng_int(&r, 2) : rng_unit(&r);
+    for (size_t i = 0; i < M; i++) b1[i] = c->int_data ? rng_int(&r, 5) : rng_unit(&r);
+    for (size_t i = 0; i < M * K * K; i++) W2[i] = c->int_data ? rng_int(&r, 2) : rng_unit(&r);
+    for (size_t i = 0; i < M; i++) b2[i] = c->int_data ? rng_int(&r, 5) : rng_unit(&r);
+    double u1 = 1.5 * 2.0 * (double)(C + 2) * 0x1.0p-24;
+    for (size_t n = 0; n < N; n++)
+        for (size_t m = 0; m < M; m++)
+            for (size_t q = 0; q < HW; q++) {
+                double s = b1[m], mg = fabs(s);
+                for (size_t ci = 0; ci < C; ci++) {
+                    double t = (double)X[(n * C + ci) * HW + q] * W1[m * C + ci];
+                    s += t, mg += fabs(t);
+                }
+                size_t k = (n * M + m) * HW + q;
+                T[k] = (float)ref_act(c->act1, s);
+                /* the first layer's error bound and activation slack, in the second's units */
+                tmag[k] = (u1 * mg * act_slope(c->act1) + 4e-6 * fabs(T[k])) / (2.0 * 0x1.0p-24) + fabs(T[k]);
+            }
+    for (size_t n = 0; n < N; n++)
+        for (size_t m = 0; m < M; m++)
+            for (size_t oh = 0; oh < OH; oh++)
+                for (size_t ow = 0; ow < OW; ow++) {
+                    double s = b2[m], mg = fabs(s);
+                    for (size_t kh = 0; kh < K; kh++)
+                        for (size_t kw = 0; kw < K; kw++) {
+                            long ih = (long)(oh * S + kh) - (long)c->pads[0], iw = (long)(ow * S + kw) - (long)c->pads[1];
+                            if (ih < 0 || iw < 0 || ih >= (long)H || iw >= (long)W) continue;
+                            size_t k = (n * M + m) * HW + (size_t)ih * W + (size_t)iw;
+                            double w = W2[(m * K + kh) * K + kw];
+                            s += w * T[k], mg += fabs(w) * tmag[k];
+                        }
+                    size_t q = ((n * M + m) * OH + oh) * OW + ow;
+                    pre[q] = s, mag[q] = mg;
+                }
+    kl_convdw_plan *plan = NULL;
+    kiln_status st = kl_convdw_prepare(&e, W1, b1, &d, W2, b2, c->band, &plan);
+    if (st != KILN_OK) {
+        fail(name, "prepare: %s: %s", kiln_status_name(st), kl_error_message());
+        goto out;
+    }
+    size_t oh2, ow2;
+    kl_convdw_out_hw(plan, &oh2, &ow2);
+    if (oh2 != OH || ow2 != OW) {
+        fail(name, "output %zux%zu, expected %zux%zu", oh2, ow2, OH, OW);
+        goto out;
+    }
+    gbuf WS = gb_alloc((kl_convdw_workspace_size(plan, c->threads) + 3) / 4);
+    gbuf Y = gb_alloc(ny);
+    for (size_t i = 0; i < ny; i++) Y.p[i] = NAN;
+    st = kl_convdw_run_n(g_pools[c->threads], plan, N, X, Y.p, WS.p);
+    if (st != KILN_OK)
+        fail(name, "run: %s: %s", kiln_status_name(st), kl_error_message());
+    else
+        compare(name, Y.p, OH * OW, pre, mag, N * M, OH * OW, C + K * K + 4, c->act2,
+                c->int_data && act_exact(c->act1) && act_exact(c->act2), 1.0);
+    if (!gb_intact(&Y)) fail(name, "sentinel around Y overwritten");
+    if (!gb_intact(&WS)) fail(name, "sentinel around the workspace overwritten");
+    gb_free(&WS);
+    gb_free(&Y);
+out:
+    kl_convdw_destroy(plan);
+    free(X), free(W1), free(b1), free(W2), free(b2), free(T), free(tmag), free(pre), free(mag);
+}
+
+/* Odd channel counts in and out (1..63), widths across the vector tails,
+ * heights and band sizes that leave every remainder (bands of 1 row up to
+ * the whole map, halo rows kept between bands), 3x3/5x5, strides 1 and 2,
+ * zero/symmetric/asymmetric/kernel-wide pads, batch 1 and 3, 1 and 2
+ * threads, every vector level. */
+static void test_convdw(void) {
+    static const size_t cs[] = {1, 3, 7, 17, 16};
+    static const size_t ms[] = {1, 3, 7, 17, 63, 96};
+    static const size_t ws[] = {1, 2, 7, 16, 17, 33, 63};
+    static const size_t hs[] = {1, 3, 5, 8, 13, 21};
+    static const size_t bands[] = {0, 1, 2, 3, 4, 5};
+    kl_isa isas[KL_ISA_COUNT];
+    int nisa = isa_list(isas);
+    int v = 0;
+    for (size_t kk = 3; kk <= 5; kk += 2)
+        for (size_t st = 1; st <= 2; st++)
+            for (size_t wi = 0; wi < KL_ARRAY_LEN(ws); wi++)
+                for (size_t hi = 0; hi < KL_ARRAY_LEN(hs); hi++, v++) {
+                    if (g_quick && v % 3) continue;
+                    convdw_case c = {0};
+                    c.N = v % 5 == 4 ? 3 : 1;
+                    c.C = cs[v % KL_ARRAY_LEN(cs)], c.M = ms[(v / 2) % KL_ARRAY_LEN(ms)];
+                    c.H = hs[hi], c.W = ws[wi], c.K = kk, c.S = st;
+                    size_t p = kk / 2;
+                    size_t pads[4] = {p, p, p, p};
+                    if (v % 4 == 1) pads[0] = 0, pads[1] = p - 1 + st - 1, pads[2] = p + 1, pads[3] = 0;
+                    if (v % 4 == 2) pads[0] = pads[1] = pads[2] = pads[3] = 0;
+                    if (v % 4 == 3) pads[0] = pads[1] = pads[2] = pads[3] = kk - 1;
+                    if (c.H + pads[0] + pads[2] < kk || c.W + pads[1] + pads[3] < kk) continue;
+                    memcpy(c.pads, pads, sizeof pads);
+                    c.band = bands[(v / 3) % KL_ARRAY_LEN(bands)];
+                    static const kl_act_kind a1[] = {KL_ACT_CLIP, KL_ACT_SILU, KL_ACT_NONE, KL_ACT_RELU};
+                    static const kl_act_kind a2[] = {KL_ACT_CLIP, KL_ACT_SILU, KL_ACT_RELU, KL_ACT_NONE, KL_ACT_HARD_SWISH};
+                    c.act1 = (kl_act){a1[v % 4], 0, 0}, c.act2 = (kl_act){a2[(v / 4) % 5], 0, 0};
+                    if (c.act1.kind == KL_ACT_CLIP) c.act1.alpha = 0.0f, c.act1.beta = 6.0f;
+                    if (c.act2.kind == KL_ACT_CLIP) c.act2.alpha = -2.0f, c.act2.beta = 3.0f;
+                    c.int_data = v % 2 == 0;
+                    for (int ii = 0; ii < nisa; ii++)
+                        for (int t = 1; t <= 2; t++) {
+                            c.isa = isas[ii], c.threads = t, c.seed = 12000 + (uint64_t)v;
+                            run_convdw_case(&c);
+                        }
+                }
+    /* MobileNet-V2's 112x112 stride-2 pair at batch 1 with the plan's own bands */
+    convdw_case big = {1, 16, 112, 112, 96, 3, 2, {0, 0, 1, 1}, 0, {KL_ACT_CLIP, 0, 6}, {KL_ACT_CLIP, 0, 6},
+                       false, KL_ISA_AUTO, 2, 12999};
+    for (int ii = 0; ii < nisa; ii++) {
+        big.isa = isas[ii];
+        run_convdw_case(&big);
+    }
+}
+
 /* ---- thread pool ------------------------------------------------------------- */
 
 typedef struct pool_probe {
@@ -1012,7 +1172,7 @@ int main(int argc, char **argv) {
             support();
             return 0;
         } else {
-            fprintf(stderr, "usage: test-ops [support] [-o sgemm|batch|act|conv|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]\n");
+            fprintf(stderr, "usage: test-ops [support] [-o sgemm|batch|act|conv|convdw|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]\n");
             return 2;
         }
     }
@@ -1035,6 +1195,7 @@ int main(int argc, char **argv) {
     test_sgemm();
     test_sgemm_batch();
     test_conv();
+    test_convdw();
     test_attn();
     kl_pool_destroy(g_pools[2]);
     fprintf(stderr, "test-ops: %ld cases, %ld failed (%ld filtered out)\n", g_cases, g_failed, g_skipped_filter);

@@ -125,7 +125,7 @@ static void log_fn(void *user, const char *line) {
 /* The passes of this file (the table also holds the transformer passes,
  * tested in their own file): unit tests disable every other pass. */
 static const char *const my_passes[] = {"remove_identity", "fold_shapes", "fold_constants", "remove_dead",
-                                        "fuse_bn", "fuse_conv_add", "fuse_activation"};
+                                        "fuse_bn", "fuse_conv_add", "fuse_activation", "fuse_conv_dw"};
 static const char *g_others[64];
 
 /* Options with every pass outside my_passes disabled, plus `extra`. */
@@ -1158,6 +1158,75 @@ static void zoo_model(const char *src, const char *name) {
     kl_model_free(m);
 }
 
+/* ---- fuse_conv_dw ------------------------------------------------------------------------------ */
+
+/* x[1,3,H,H] -> 1x1 conv e (M channels, bias) -> Clip(0, 6) -> depthwise 3x3
+ * conv d (stride s, pads 1, bias) -> Relu -> y. */
+static void build_expand_dw(kt_pb *mb, int64_t M, int64_t H, int64_t s) {
+    kt_pb g = {0};
+    g_seed = 5;
+    char xs[96], ys[128];
+    int64_t OH = (H + 2 - 3) / s + 1;
+    snprintf(xs, sizeof xs, "1,3,%lld,%lld", (long long)H, (long long)H);
+    snprintf(ys, sizeof ys, "1,%lld,%lld,%lld", (long long)M, (long long)OH, (long long)OH);
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, xs);
+    int64_t w1d[4] = {M, 3, 1, 1}, w2d[4] = {M, 1, 3, 3};
+    add_f32(&g, "w1", w1d, 4, -0.6f, 0.6f);
+    add_f32(&g, "b1", &M, 1, -0.5f, 0.5f);
+    add_f32(&g, "w2", w2d, 4, -0.4f, 0.4f);
+    add_f32(&g, "b2", &M, 1, -0.5f, 0.5f);
+    add_scalar(&g, "lo", 0.0f);
+    add_scalar(&g, "hi", 6.0f);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "e", "x,w1,b1", "t");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Clip", "clip", "t,lo,hi", "tc");
+    kt_pb n = {0};
+    kt_onnx_node_head(&n, "Conv", NULL, "d", "tc,w2,b2", "u");
+    int64_t pads[4] = {1, 1, 1, 1}, st[2] = {s, s};
+    kt_onnx_attr_ints(&n, "pads", pads, 4);
+    kt_onnx_attr_ints(&n, "strides", st, 2);
+    kt_onnx_attr_i(&n, "group", M);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "relu", "u", "y");
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, ys);
+    finish(mb, &g, 13);
+}
+
+/* With cpu_fused, the expand + depthwise pair of an expanded tensor of 3 MiB
+ * or more becomes one kiln.FusedConvDw whose reference kernel gives the
+ * unfused graph's numbers; without cpu_fused, or with a smaller tensor, the
+ * pair stays two FusedConv nodes. */
+static void test_conv_dw(void) {
+    static const struct {
+        int64_t M, H, s;
+        bool cpu, fused;
+    } cases[] = {{64, 112, 2, true, true}, {64, 112, 1, true, true}, {64, 112, 2, false, false},
+                 {16, 112, 2, true, false}};
+    for (size_t i = 0; i < KL_ARRAY_LEN(cases); i++) {
+        kt_pb mb = {0};
+        build_expand_dw(&mb, cases[i].M, cases[i].H, cases[i].s);
+        kl_model *ref, *m;
+        double err;
+        kl_pass_options o = mine(NULL);
+        o.cpu_fused = cases[i].cpu;
+        m = optimize(&mb, &o, &ref, &err, NULL);
+        if (m && ref) {
+            KT_CHECK_EQ_INT(count_op(m, "kiln.FusedConvDw"), cases[i].fused ? 1 : 0);
+            KT_CHECK_EQ_INT(count_op(m, "kiln.FusedConv"), cases[i].fused ? 0 : 2);
+            const kl_node *f = find_op(m, "kiln.FusedConvDw");
+            if (f) {
+                KT_CHECK_STR(f->fused_from, "e+clip+d+relu");
+                KT_CHECK_EQ_INT(kl_node_attr_int(f, "expand_activation", -1), KL_ACT_CLIP);
+                KT_CHECK_EQ_INT(kl_node_attr_int(f, "activation", -1), KL_ACT_RELU);
+            }
+            KT_CHECK(err < 1e-5);
+            if (err >= 1e-5) fprintf(stderr, "    case %zu: err %g\n", i, err);
+        }
+        kl_model_free(ref);
+        kl_model_free(m);
+        kt_pb_free(&mb);
+    }
+}
+
 static void test_zoo(void) {
     const char *src = getenv("KILN_SOURCE_DIR");
     if (!src) src = "..";
@@ -1184,6 +1253,7 @@ int main(void) {
     KT_RUN(test_fold_output_and_variants);
     KT_RUN(test_subgraph_use);
     KT_RUN(test_limit_and_disable);
+    KT_RUN(test_conv_dw);
     KT_RUN(test_zoo);
     return kt_summary();
 }

@@ -199,9 +199,11 @@ static bool dw_cb_pays(const kl_conv2d_desc *d, kl_isa isa, size_t OW) {
      * inside MobileNet-V2: interleaved profiles, 384ch 0.041-0.045 ->
      * 0.048-0.060, 576ch 0.061-0.077 -> 0.075-0.096) */
     if (lv == KL_ISA_AVX2 || d->KH == 3) return OW <= 8;
-    /* 5x5 stride 2 also up to 28 wide (144ch 56x56/2: 0.209 -> 0.18 ms;
-     * 3x3/2 there 0.106 -> 0.147, 5x5 stride 1 at 28x28 0.204 -> 0.21) */
-    return OW <= KL_DWCB_MAX_OW || (d->stride_h == 2 && OW <= 28);
+    /* 5x5 stride 2 was also taken up to 28 wide (144ch 56x56/2: 0.209 ->
+     * 0.18 ms) until the row form loaded stride-2 rows once per row
+     * (dw_row_s2): now 0.166 (channel-interleaved) vs 0.138 ms, 6
+     * interleaved rounds, 1 thread */
+    return OW <= KL_DWCB_MAX_OW;
 }
 
 /* The shape rule of the AUTO choice. */
@@ -1154,5 +1156,162 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
     r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
     kl_parallel_for_dyn(pool, t, base * r.mchunks, 1, p->algo == KL_CONV_WINOGRAD ? conv_wino_task : conv_gemm_task,
                         &r);
+    return KILN_OK;
+}
+
+/* ---- conv.expand_dw: 1x1 expand + depthwise, a band of rows at a time -------- */
+
+#define CDW_BUF_BYTES ((size_t)512 * 1024) /* expanded rows per thread: half of Zen 4's L2 */
+
+struct kl_convdw_plan {
+    kl_conv2d_plan *e, *dw; /* gemm1x1 and depthwise plans (packed weights, biases) */
+    size_t R;               /* output rows per band */
+    size_t rows_cap;        /* input rows a band needs at most: (R-1)*S + K */
+    size_t cs;              /* floats between two channels' rows in the buffer */
+    int threads;
+};
+
+bool kl_conv2d_expand_dw_supports(const kl_conv2d_desc *ein, const kl_conv2d_desc *dwin) {
+    kl_conv2d_desc e = normalize(ein), d = normalize(dwin);
+    if (!kl_conv2d_supports(&e, KL_CONV_GEMM1X1) || e.group != 1) return false;
+    if (!kl_conv2d_supports(&d, KL_CONV_DEPTHWISE) || d.C != e.M || d.H != e.H || d.W != e.W) return false;
+    if (d.pad_top >= d.KH || d.pad_left >= d.KW || d.pad_bottom >= d.KH || d.pad_right >= d.KW) return false;
+    return kl_x86_dw_direct(d.isa, d.KH, d.KW, d.stride_h, d.stride_w, d.dil_h, d.dil_w, d.pad_top, d.pad_left,
+                            d.pad_bottom, d.pad_right);
+}
+
+void kl_convdw_destroy(kl_convdw_plan *p) {
+    if (!p) return;
+    kl_conv2d_destroy(p->e);
+    kl_conv2d_destroy(p->dw);
+    kl_free(p);
+}
+
+kiln_status kl_convdw_prepare(const kl_conv2d_desc *e, const float *W1, const float *b1, const kl_conv2d_desc *dw,
+                              const float *W2, const float *b2, size_t band_rows, kl_convdw_plan **out) {
+    *out = NULL;
+    if (!e || !dw || !W1 || !W2) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv.expand_dw: NULL descriptor or weights");
+    if (!kl_conv2d_expand_dw_supports(e, dw))
+        return kl_errorf(KILN_ERR_UNSUPPORTED, "conv.expand_dw: cannot run 1x1 %zu->%zu then depthwise k=%zux%zu s=%zu",
+                         e->C, e->M, dw->KH, dw->KW, dw->stride_h);
+    kl_convdw_plan *p = kl_calloc(1, sizeof *p);
+    if (!p) return KILN_ERR_NO_MEMORY;
+    kl_conv2d_desc de = normalize(e), dd = normalize(dw);
+    de.algo = KL_CONV_GEMM1X1, dd.algo = KL_CONV_DEPTHWISE;
+    de.isa = dd.isa = kl_isa_resolve(dw->isa);
+    p->threads = dd.threads;
+    de.threads = dd.threads = 1; /* the workspace is this plan's */
+    kiln_status s = kl_conv2d_prepare(&de, W1, b1, &p->e);
+    if (!s) s = kl_conv2d_prepare(&dd, W2, b2, &p->dw);
+    if (s) {
+        kl_convdw_destroy(p);
+        return s;
+    }
+    size_t S = dd.stride_h, K = dd.KH, row_bytes = de.M * dd.W * sizeof(float);
+    size_t rows = CDW_BUF_BYTES / row_bytes, R = rows > K ? (rows - K) / S + 1 : 1;
+    if (R > 4) R = R / 4 * 4; /* whole row blocks of the depthwise kernel (KL_DW_R) */
+    if (band_rows) R = band_rows;
+    /* a plane of exactly one 16-pixel panel: B's row stride H*W equals the
+     * packed panel width, which the GEMM kernels read as packed (whole
+     * vectors, no tail masks), so a band must start at pixel 0 and cover
+     * the panel: one band of every row */
+    if (dd.H * dd.W == NP) R = p->dw->OH;
+    p->R = KL_MIN(R, p->dw->OH);
+    p->rows_cap = KL_MIN((p->R - 1) * S + K, dd.H);
+    p->cs = round_up(p->rows_cap * dd.W, 16);
+    *out = p;
+    return KILN_OK;
+}
+
+void kl_convdw_out_hw(const kl_convdw_plan *p, size_t *OH, size_t *OW) { kl_conv2d_out_hw(p->dw, OH, OW); }
+
+static size_t cdw_ws_per_thread(const kl_convdw_plan *p) { return p->cs * p->e->d.M * sizeof(float) + 64; }
+
+size_t kl_convdw_workspace_size(const kl_convdw_plan *p, int threads) {
+    if (threads < 1) threads = 1;
+    if (threads > p->threads) threads = p->threads;
+    return cdw_ws_per_thread(p) * (size_t)threads;
+}
+
+typedef struct cdw_run {
+    const kl_convdw_plan *p;
+    const float *X;
+    float *Y;
+    char *ws;
+    size_t bands, chunks; /* bands per image, chunks (runs of bands) per image */
+} cdw_run;
+
+/* Items are (image, run of consecutive bands): a band's input rows shared
+ * with the previous band of the run are moved to the buffer's top, the
+ * others computed by the 1x1 product; then the depthwise kernel reads the
+ * buffer as a plane of those rows (virtual top padding where the band
+ * starts above row 0; rows past the plane's end are past the input's). */
+static void cdw_task(void *arg, size_t b, size_t e, int tid) {
+    const cdw_run *r = arg;
+    const kl_convdw_plan *p = r->p;
+    const kl_conv2d_plan *pe = p->e, *pd = p->dw;
+    const kl_conv2d_desc *de = &pe->d, *dd = &pd->d;
+    const kl_x86_ops *ops = kl_x86_ops_get(pd->isa);
+    float *buf = (float *)(((uintptr_t)(r->ws + (size_t)tid * cdw_ws_per_thread(p)) + 63) & ~(uintptr_t)63);
+    size_t H = dd->H, W = dd->W, HW = H * W, S = dd->stride_h, K = dd->KH, P = dd->pad_top, C = dd->C;
+    size_t OH = pd->OH, OW = pd->OW, OHW = OH * OW, khw = dd->KH * dd->KW, cs = p->cs;
+    size_t per = (r->bands + r->chunks - 1) / r->chunks;
+    kl_dw_args a = {0};
+    a.OW = OW, a.KH = dd->KH, a.KW = dd->KW, a.SH = S, a.SW = dd->stride_w, a.DH = 1, a.DW = 1;
+    a.act = dd->act, a.direct = 1, a.W = W, a.WP = W, a.PL = dd->pad_left;
+    for (size_t it = b; it < e; it++) {
+        size_t n = it / r->chunks, ch = it % r->chunks;
+        size_t b0 = ch * per, b1 = KL_MIN(r->bands, b0 + per);
+        const float *x = r->X + n * de->C * HW;
+        float *y = r->Y + n * C * OHW;
+        size_t r0 = 0, r1 = 0; /* input rows [r0, r1) are in the buffer */
+        for (size_t band = b0; band < b1; band++) {
+            size_t oh0 = band * p->R, oh1 = KL_MIN(OH, oh0 + p->R);
+            size_t ih0 = oh0 * S > P ? oh0 * S - P : 0;
+            size_t ih1 = KL_MIN(H, (oh1 - 1) * S + K - P);
+            if (ih1 < ih0) ih1 = ih0; /* the band lies in the bottom padding */
+            size_t keep = 0;
+            if (r1 > r0 && ih0 >= r0 && ih0 < r1) {
+                keep = KL_MIN(r1, ih1) - ih0;
+                if (ih0 > r0 && keep)
+                    for (size_t c = 0; c < de->M; c++)
+                        memmove(buf + c * cs, buf + c * cs + (ih0 - r0) * W, keep * W * sizeof(float));
+            }
+            size_t a0 = ih0 + keep;
+            /* the new rows' 1x1 product in tiles of NT pixels (conv.gemm1x1's): a
+             * tile of X stays in L1 over the output channels */
+            for (size_t q = a0 * W; q < ih1 * W; q += NT) {
+                size_t np = KL_MIN((size_t)NT, ih1 * W - q);
+                kl_gemm_packed pk = {pe->wpack, pe->a_ps, x + q, NP, HW, NULL, 0, 0};
+                kl_sgemm_packed_run(pe->isa, de->M, np, de->C, &pk, buf + (q - ih0 * W), cs, 1.0f, 0.0f, NULL,
+                                    pe->bias, NULL, 0, de->act);
+            }
+            r0 = ih0, r1 = ih1;
+            a.H = ih1 - ih0;
+            a.PT = P + ih0 - oh0 * S;
+            a.OH = oh1 - oh0;
+            a.HP = a.H;
+            for (size_t c = 0; c < C; c++) {
+                a.x = buf + c * cs;
+                a.w = pd->wpack + c * khw;
+                a.bias = pd->bias ? pd->bias[c] : 0.0f;
+                a.y = y + c * OHW + oh0 * OW;
+                ops->dwconv(&a);
+            }
+        }
+    }
+}
+
+kiln_status kl_convdw_run_n(kl_pool *pool, const kl_convdw_plan *p, size_t N, const float *X, float *Y,
+                            void *workspace) {
+    if (!p || !X || !Y || !workspace)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv.expand_dw: NULL plan, input, output or workspace");
+    if (N == 0) return KILN_OK;
+    int t = kl_pool_threads(pool);
+    if (t > p->threads) t = p->threads;
+    if (t < 1) t = 1;
+    cdw_run r = {p, X, Y, workspace, (p->dw->OH + p->R - 1) / p->R, 1};
+    if (N < (size_t)t) r.chunks = KL_MIN(r.bands, ((size_t)t + N - 1) / N);
+    kl_parallel_for_n(pool, t, N * r.chunks, cdw_task, &r);
     return KILN_OK;
 }

@@ -132,4 +132,31 @@ kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X
 kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, const float *X, const float *Z,
                             float *Y, void *workspace);
 
+/* ---- conv.expand_dw: a 1x1 convolution feeding a depthwise one ---------------
+ * Y = act2(dw(act1(W1 * X + b1)) + b2), the inverted-residual block's expand
+ * and depthwise layers in one pass: for a band of output rows, the 1x1
+ * product of the input rows under it (plus the halo) goes into a per-thread
+ * buffer the size of L2, the depthwise kernel reads it from there, and the
+ * rows the next band shares stay in the buffer (moved to its top), so the
+ * expanded tensor (4.8 MB at MobileNet-V2's 112x112 stage) never goes
+ * through memory.  e: the 1x1 layer (stride 1, no pads, group 1); dw: the
+ * depthwise layer on its output (C = e.M), a geometry the vector kernels
+ * run on the unpadded plane (kl_conv2d_expand_dw_supports).  Never
+ * allocates at run. */
+typedef struct kl_convdw_plan kl_convdw_plan;
+/* True when the pair can run fused at dw->isa (AVX2/AVX-512: 3x3 or 5x5,
+ * strides 1 or 2 equal both ways, dilation 1, pads below the kernel). */
+bool kl_conv2d_expand_dw_supports(const kl_conv2d_desc *e, const kl_conv2d_desc *dw);
+/* band_rows: output rows per band, 0 = as many as fit half of L2 (tests
+ * force small bands to cover the halo reuse). */
+kiln_status kl_convdw_prepare(const kl_conv2d_desc *e, const float *W1, const float *b1, const kl_conv2d_desc *dw,
+                              const float *W2, const float *b2, size_t band_rows, kl_convdw_plan **out);
+void kl_convdw_destroy(kl_convdw_plan *p);
+void kl_convdw_out_hw(const kl_convdw_plan *p, size_t *OH, size_t *OW);
+/* Workspace bytes for up to `threads` threads (capped at dw->threads). */
+size_t kl_convdw_workspace_size(const kl_convdw_plan *p, int threads);
+/* N images of X [N, e.C, e.H, e.W] into Y [N, dw.M, OH, OW]. */
+kiln_status kl_convdw_run_n(kl_pool *pool, const kl_convdw_plan *p, size_t N, const float *X, float *Y,
+                            void *workspace);
+
 #endif
