@@ -242,23 +242,24 @@ static kiln_status conv_prepare_algo(const kl_node *n, kl_conv_algo algo, kl_isa
     return KILN_OK;
 }
 
-/* Pack the weights once (first run of the layer, any context). */
-static kiln_status conv_ready(kl_lazy *z, int threads) {
+/* Pack the weights (input wi, the bias input wi + 1) once (first run of
+ * the layer, any context). */
+static kiln_status conv_ready_at(kl_lazy *z, int threads, size_t wi) {
     if (__atomic_load_n(&z->ready, __ATOMIC_ACQUIRE) == 1) return KILN_OK;
     pthread_mutex_lock(&z->mu);
     kiln_status s = KILN_OK;
     if (z->ready == 0) {
         const kl_node *n = z->node;
         float *ow = NULL, *ob = NULL;
-        const float *W = aligned_data(n->inputs[1]->init, &ow);
-        const kl_tensor *bt = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->init : NULL;
+        const float *W = aligned_data(n->inputs[wi]->init, &ow);
+        const kl_tensor *bt = n->n_inputs > wi + 1 && n->inputs[wi + 1] ? n->inputs[wi + 1]->init : NULL;
         const float *B = bt ? aligned_data(bt, &ob) : NULL;
         z->d.threads = threads > 0 ? threads : 1;
         s = (!W || (bt && !B)) ? KILN_ERR_NO_MEMORY : kl_conv2d_prepare(&z->d, W, B, &z->plan);
         kl_free(ow);
         kl_free(ob);
         /* the plan holds its own (packed, transformed) copy: the mapped weights' pages can go */
-        if (!s) kl_mapfile_release(n->inputs[1]->init->data, n->inputs[1]->init->nbytes);
+        if (!s) kl_mapfile_release(n->inputs[wi]->init->data, n->inputs[wi]->init->nbytes);
         if (!s) {
             size_t OH, OW;
             kl_conv2d_out_hw(z->plan, &OH, &OW);
@@ -272,6 +273,8 @@ static kiln_status conv_ready(kl_lazy *z, int threads) {
     pthread_mutex_unlock(&z->mu);
     return s;
 }
+
+static kiln_status conv_ready(kl_lazy *z, int threads) { return conv_ready_at(z, threads, 1); }
 
 static kiln_status conv_run(kl_kctx *c) {
     kl_lazy *z = (kl_lazy *)c->state;
@@ -726,6 +729,75 @@ static bool cdw_applies_isa(const kl_node *n, kl_isa isa, char *why, size_t wsz)
     return cdw_desc(n, isa, &e, &d, why, wsz);
 }
 
+/* ---- conv.scaled1x1: kiln.ScaledConv (1x1 convolution of X times a per-channel scale) ------- */
+
+/* The 1x1 layer's descriptor: X [N, C, H, W] (C, H, W static), S [N or 1,
+ * C, 1, 1], constant W [M, C, 1, 1] and B [M], optional Z. */
+static bool scaled_desc(const kl_node *n, kl_conv2d_desc *d, char *why, size_t wsz) {
+    memset(d, 0, sizeof *d);
+    if (!is_op(n, NULL, "ScaledConv")) return no(why, wsz, "not kiln.ScaledConv");
+    if (n->n_inputs < 4 || n->n_inputs > 5 || !float_input(n, 0) || !float_input(n, 1) || !act_ok(n) ||
+        (n->n_inputs == 5 && n->inputs[4] && !float_input(n, 4)))
+        return no(why, wsz, "not float");
+    const kl_shape *xs = &n->inputs[0]->type.shape;
+    const kl_tensor *w = const_input(n, 2), *b = const_input(n, 3);
+    if (xs->rank != 4 || !w || !b || w->rank != 4) return no(why, wsz, "not rank 4 with constant weights and bias");
+    for (int a = 1; a < 4; a++)
+        if (xs->dims[a].value <= 0) return no(why, wsz, "C, H or W is not static");
+    if (w->dims[1] != xs->dims[1].value || w->dims[2] != 1 || w->dims[3] != 1 || b->count != w->dims[0])
+        return no(why, wsz, "weights or bias of other shapes");
+    d->N = 1, d->C = (size_t)xs->dims[1].value, d->H = (size_t)xs->dims[2].value, d->W = (size_t)xs->dims[3].value;
+    d->M = (size_t)w->dims[0], d->KH = d->KW = 1, d->group = 1;
+    d->stride_h = d->stride_w = d->dil_h = d->dil_w = 1;
+    d->act = node_act(n);
+    d->algo = KL_CONV_GEMM1X1;
+    return true;
+}
+
+static bool scaled_applies(const kl_node *n, char *why, size_t wsz) {
+    kl_conv2d_desc d;
+    return scaled_desc(n, &d, why, wsz);
+}
+
+static kiln_status scaled_prepare(const kl_node *n, kl_isa isa, void **state, size_t *workspace) {
+    kl_lazy *z = lazy_new(n);
+    if (!z) return KILN_ERR_NO_MEMORY;
+    if (!scaled_desc(n, &z->d, NULL, 0)) {
+        lazy_release(z);
+        return kl_errorf(KILN_ERR_INTERNAL, "node '%s': not a layer conv.scaled1x1 takes", kl_node_label(n));
+    }
+    z->algo = KL_CONV_GEMM1X1;
+    z->d.isa = z->isa = isa;
+    *state = z;
+    *workspace = 0; /* known once packed; taken from the context's scratch */
+    return KILN_OK;
+}
+
+static kiln_status scaled_run(kl_kctx *c) {
+    kl_lazy *z = (kl_lazy *)c->state;
+    int threads = c->pool ? kl_pool_threads(c->pool) : 1;
+    KL_TRY(conv_ready_at(z, KL_MAX(threads, z->d.threads), 2));
+    const kl_rt *x = c->in[0], *sc = c->in[1], *zres = c->n_in > 4 ? c->in[4] : NULL;
+    if (!x || x->dtype != KILN_DTYPE_FLOAT || x->rank != 4 || (size_t)x->dims[1] != z->d.C ||
+        (size_t)x->dims[2] != z->d.H || (size_t)x->dims[3] != z->d.W)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "input does not have the shape the convolution was prepared for");
+    if (!sc || sc->dtype != KILN_DTYPE_FLOAT || sc->rank != 4 || (sc->dims[0] != 1 && sc->dims[0] != x->dims[0]) ||
+        (size_t)sc->dims[1] != z->d.C || sc->dims[2] != 1 || sc->dims[3] != 1)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "the scale is not [N or 1, C, 1, 1] for X's %zu channels", z->d.C);
+    int64_t dims[4] = {x->dims[0], (int64_t)z->d.M, x->dims[2], x->dims[3]};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, dims, &y));
+    if (zres && (zres->dtype != KILN_DTYPE_FLOAT || zres->count != y->count))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "residual input does not have the output's shape");
+    if (y->count == 0) return KILN_OK;
+    size_t ws = kl_conv2d_scaled_workspace_size(z->plan, threads);
+    void *work = kl_kctx_scratch(c, ws);
+    if (!work) return KILN_ERR_NO_MEMORY;
+    return kl_conv2d_run_scaled(c->pool, z->plan, (size_t)x->dims[0], (const float *)x->data, (const float *)sc->data,
+                                sc->dims[0] == 1 ? 0 : z->d.C, zres ? (const float *)zres->data : NULL,
+                                (float *)y->data, work);
+}
+
 /* ---- the tables: every algorithm at each ISA level ------------------------------------------ */
 
 #define KL_X86_LEVEL(lv, LV, FEAT)                                                                              \
@@ -758,8 +830,10 @@ static bool cdw_applies_isa(const kl_node *n, kl_isa isa, char *why, size_t wsz)
     static kiln_status gemm_mv_##lv(const kl_node *n, void **s, size_t *w) { return gemm_mv_prepare(n, LV, s, w); } \
     static bool cdw_applies_##lv(const kl_node *n, char *w, size_t s) { return cdw_applies_isa(n, LV, w, s); } \
     static kiln_status cdw_##lv(const kl_node *n, void **s, size_t *w) { return cdw_prepare(n, LV, s, w); }    \
+    static kiln_status scaled_##lv(const kl_node *n, void **s, size_t *w) { return scaled_prepare(n, LV, s, w); } \
     static const kl_tactic x86_##lv[] = {                                                                       \
         {"conv.expand_dw." #lv, FEAT, 30, cdw_applies_##lv, cdw_##lv, cdw_release, cdw_run, KL_TACTIC_WRITES_ALL},                    \
+        {"conv.scaled1x1." #lv, FEAT, 30, scaled_applies, scaled_##lv, lazy_release, scaled_run, KL_TACTIC_WRITES_ALL},             \
         {"conv.matvec." #lv, FEAT, 35, conv_matvec_applies, conv_mv_##lv, mv_release, conv_mv_run, KL_TACTIC_WRITES_ALL},          \
         {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},            \
         {"conv.winograd4t." #lv, FEAT, 31, conv_wino4t_applies, conv_wino4t_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},       \

@@ -117,6 +117,47 @@ static kiln_status infer_fused_conv_dw(kl_infer_ctx *c) {
     return kl_infer_set_output(c, 0, xt, &out);
 }
 
+/* ScaledConv: X [N, C, H, W], S [N or 1, C, 1, 1], W [M, C, 1, 1], B [M],
+ * Z; Y = act(Conv1x1(X * S, W, B) + Z) is [N, M, H, W]. */
+static kiln_status infer_scaled_conv(kl_infer_ctx *c) {
+    KL_TRY(check_act(c));
+    kiln_dtype xt = kl_infer_input_dtype(c, 0);
+    for (size_t i = 1; i < 4; i++) {
+        kiln_dtype t = kl_infer_input_dtype(c, i);
+        if (xt && t && t != xt)
+            return kl_infer_fail(c, KILN_ERR_TYPE, "input %zu is %s but X is %s", i, kiln_dtype_name(t),
+                                 kiln_dtype_name(xt));
+    }
+    const kl_shape *x = kl_infer_input_shape(c, 0), *sc = kl_infer_input_shape(c, 1), *w = kl_infer_input_shape(c, 2),
+                   *b = kl_infer_input_shape(c, 3);
+    if ((x && x->rank != 4) || (sc && sc->rank != 4) || (w && w->rank != 4) || (b && b->rank != 1))
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "X, S and W must have rank 4, B rank 1");
+    if (!x || !w) return kl_infer_set_output(c, 0, xt, NULL);
+    const kl_dim *C = &x->dims[1];
+    if ((kl_dim_is_known(C) && kl_dim_is_known(&w->dims[1]) && C->value != w->dims[1].value) ||
+        (kl_dim_is_known(&w->dims[2]) && w->dims[2].value != 1) || (kl_dim_is_known(&w->dims[3]) && w->dims[3].value != 1))
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "W must be [M, C, 1, 1] for X's C channels");
+    if (sc) {
+        bool bad = (kl_dim_is_known(&sc->dims[2]) && sc->dims[2].value != 1) ||
+                   (kl_dim_is_known(&sc->dims[3]) && sc->dims[3].value != 1) ||
+                   (kl_dim_is_known(&sc->dims[1]) && kl_dim_is_known(C) && sc->dims[1].value != C->value) ||
+                   (kl_dim_is_known(&sc->dims[0]) && kl_dim_is_known(&x->dims[0]) && sc->dims[0].value != 1 &&
+                    sc->dims[0].value != x->dims[0].value);
+        if (bad) return kl_infer_fail(c, KILN_ERR_SHAPE, "S must be [N or 1, C, 1, 1]");
+    }
+    if (b && kl_dim_is_known(&b->dims[0]) && kl_dim_is_known(&w->dims[0]) && b->dims[0].value != w->dims[0].value)
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "B has %lld values for %lld output channels",
+                             (long long)b->dims[0].value, (long long)w->dims[0].value);
+    kl_shape out;
+    KL_TRY(kl_infer_shape_new(c, 4, &out));
+    out.dims[0] = x->dims[0];
+    out.dims[1] = w->dims[0];
+    out.dims[2] = x->dims[2];
+    out.dims[3] = x->dims[3];
+    KL_TRY(kl_infer_set_output(c, 0, xt, &out));
+    return check_z(c, 4);
+}
+
 #define OPT(n, t) {n, KL_ATTR_##t, false}
 #define END {NULL, KL_ATTR_UNDEFINED, false}
 
@@ -127,6 +168,8 @@ static const kl_attr_spec fused_conv_attrs[] = {
 static const kl_attr_spec fused_conv_dw_attrs[] = {
     OPT("pads", INTS), OPT("strides", INTS), OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT),
     OPT("expand_activation", INT), OPT("expand_act_alpha", FLOAT), OPT("expand_act_beta", FLOAT), END};
+static const kl_attr_spec scaled_conv_attrs[] = {
+    OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT), END};
 static const kl_attr_spec fused_gemm_attrs[] = {
     OPT("alpha", FLOAT), OPT("beta", FLOAT), OPT("transA", INT), OPT("transB", INT),
     OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT), END};
@@ -135,5 +178,6 @@ const kl_op_schema kl_ops_kiln[] = {
     {KL_KILN_DOMAIN, "FusedConv", 1, 0, 2, 4, 1, 1, fused_conv_attrs, infer_fused_conv},
     {KL_KILN_DOMAIN, "FusedGemm", 1, 0, 2, 4, 1, 1, fused_gemm_attrs, infer_fused_gemm},
     {KL_KILN_DOMAIN, "FusedConvDw", 1, 0, 5, 5, 1, 1, fused_conv_dw_attrs, infer_fused_conv_dw},
+    {KL_KILN_DOMAIN, "ScaledConv", 1, 0, 4, 5, 1, 1, scaled_conv_attrs, infer_scaled_conv},
     {NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL},
 };

@@ -764,3 +764,75 @@ kiln_status kl_pass_fuse_conv_dw(kl_pass_ctx *c) {
     }
     return KILN_OK;
 }
+
+/* ---- fuse_se_conv ------------------------------------------------------------------------------ */
+
+/* Do dims a and b name the same size (equal values, or the same symbol)? */
+static bool same_dim(const kl_dim *a, const kl_dim *b) {
+    if (a->value >= 0 || b->value >= 0) return a->value == b->value;
+    return a->param && b->param && strcmp(a->param, b->param) == 0;
+}
+
+/* Mul(x, s) -> 1x1 convolution, where s is a per-channel scale of x ([N or
+ * 1, C, 1, 1]: a squeeze-excite gate) and the product feeds only the
+ * convolution (stride 1, no pads, group 1, constant W and B, optional Z),
+ * becomes kiln.ScaledConv(x, s, W, B, Z): the CPU scales a copy of the
+ * packed weights per image (M x C multiplies) instead of the activations
+ * (C x H x W), so only where M < H x W.  CPU builds only
+ * (kl_pass_options.cpu_fused). */
+kiln_status kl_pass_fuse_se_conv(kl_pass_ctx *c) {
+    if (!c->cpu_fused) return KILN_OK;
+    for (size_t i = 0; i < c->g->n_nodes; i++) {
+        kl_node *d = c->g->nodes[i];
+        if (d->removed || d->n_outputs != 1 || !(kl_pass_is(d, "Conv") || is_kiln(d, "FusedConv"))) continue;
+        if (d->n_inputs < 3 || !d->inputs[2] || !is_f32(d->inputs[0]) || !is_f32(d->outputs[0])) continue;
+        const kl_tensor *w = kl_value_const(c->m, d->inputs[1]), *b = kl_value_const(c->m, d->inputs[2]);
+        if (!w || !b || w->dtype != KILN_DTYPE_FLOAT || b->dtype != KILN_DTYPE_FLOAT || w->rank != 4 ||
+            w->dims[2] != 1 || w->dims[3] != 1 || b->count != w->dims[0])
+            continue;
+        const char *ap = kl_node_attr_string(d, "auto_pad", "NOTSET");
+        if ((strcmp(ap, "NOTSET") != 0 && strcmp(ap, "VALID") != 0) || kl_node_attr_int(d, "group", 1) != 1 ||
+            !ints_are(d, "strides", 1, 2) || !ints_are(d, "dilations", 1, 2) || !ints_are(d, "pads", 0, 4))
+            continue;
+        kl_value *t = d->inputs[0];
+        kl_node *mul = t->producer;
+        if (!mul || mul->removed || !kl_pass_is(mul, "Mul") || mul->n_inputs != 2 || mul->n_outputs != 1 ||
+            kl_value_only_use(c->g, t) != d)
+            continue;
+        const kl_shape *ts = &t->type.shape;
+        if (ts->rank != 4 || ts->dims[1].value != w->dims[1] || ts->dims[2].value < 1 || ts->dims[3].value < 1)
+            continue;
+        /* which operand is the scale: rank 4, [N or 1, C, 1, 1] */
+        kl_value *x = NULL, *s = NULL;
+        for (int k = 0; k < 2 && !x; k++) {
+            kl_value *a = mul->inputs[k], *g = mul->inputs[1 - k];
+            if (!a || !g || !is_f32(a) || !is_f32(g)) break;
+            const kl_shape *as = &a->type.shape, *gs = &g->type.shape;
+            if (as->rank != 4 || gs->rank != 4) break;
+            bool a_full = true;
+            for (int j = 0; j < 4; j++) a_full &= same_dim(&as->dims[j], &ts->dims[j]);
+            bool g_scale = gs->dims[1].value == w->dims[1] && gs->dims[2].value == 1 && gs->dims[3].value == 1 &&
+                           (gs->dims[0].value == 1 || same_dim(&gs->dims[0], &ts->dims[0]));
+            if (a_full && g_scale) x = a, s = g;
+        }
+        if (!x) continue;
+        if (w->dims[0] >= ts->dims[2].value * ts->dims[3].value) continue; /* scaling W costs more than x */
+        if (!kl_pass_begin(c)) return KILN_OK;
+        kl_attr attrs[3];
+        attrs[0] = kl_attr_of_int("activation", node_act(d));
+        attrs[1] = kl_attr_of_float("act_alpha", kl_node_attr_float(d, "act_alpha", 0.0f));
+        attrs[2] = kl_attr_of_float("act_beta", kl_node_attr_float(d, "act_beta", 0.0f));
+        kl_node *abs[2] = {mul, d};
+        const char *origin = kl_nodes_origin(c->m, abs, 2);
+        if (!origin) return KILN_ERR_NO_MEMORY;
+        bool z = node_has_z(d);
+        kl_value *in[5] = {x, s, d->inputs[1], d->inputs[2], z ? d->inputs[3] : NULL}, *y = d->outputs[0];
+        kl_node_remove(mul);
+        kl_node_remove(d);
+        kl_node *n;
+        KL_TRY(kl_node_new(c->g, NULL, "ScaledConv", KL_KILN_DOMAIN, in, z ? 5 : 4, &y, 1, attrs, 3, origin, d, &n));
+        KL_TRY(kl_node_infer(c->m, n));
+        KL_TRY(kl_pass_commit(c, origin));
+    }
+    return KILN_OK;
+}

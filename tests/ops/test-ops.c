@@ -5,7 +5,7 @@
  * supports, every applicable conv tactic, with 1 and 2 threads.  Outputs,
  * packed buffers and workspaces sit between sentinel words that must survive.
  *
- *   test-ops [-o sgemm|batch|act|conv|convdw|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]
+ *   test-ops [-o sgemm|batch|act|conv|convdw|convse|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]
  *   test-ops support          list ISA levels and tactics
  *
  * Each case has a canonical string, e.g.
@@ -916,6 +916,147 @@ static void test_convdw(void) {
     }
 }
 
+/* ---- conv.scaled1x1: a 1x1 convolution of X scaled per (image, channel) ----- */
+
+typedef struct convse_case {
+    size_t N, C, H, W, M;
+    bool shared_scale; /* one scale vector for every image (s_stride 0) */
+    int z;             /* 0: no residual, 1: Z apart, 2: Z == Y (in place) */
+    kl_act act;
+    bool int_data;
+    kl_isa isa;
+    int threads;
+    uint64_t seed;
+} convse_case;
+
+/* Reference: X * S rounded to float (what the unfused Mul stores), then the
+ * 1x1 product in float64.  The kernel scales the weights instead, so the
+ * tolerance holds one more rounding per term (the scaled weight's). */
+static void run_convse_case(const convse_case *c) {
+    char name[384];
+    snprintf(name, sizeof name,
+             "convse(x=[%zu,%zu,%zu,%zu],m=%zu,scale=%s,z=%d,act=%s,data=%s,isa=%s,threads=%d,seed=%" PRIu64 ")", c->N,
+             c->C, c->H, c->W, c->M, c->shared_scale ? "shared" : "per-image", c->z, kl_act_name(c->act.kind),
+             c->int_data ? "int" : "float", kl_isa_name(c->isa), c->threads, c->seed);
+    if (!selected("convse", name)) {
+        g_skipped_filter++;
+        return;
+    }
+    g_cases++;
+    size_t N = c->N, C = c->C, M = c->M, HW = c->H * c->W, nx = N * C * HW, ny = N * M * HW;
+    size_t ns = c->shared_scale ? C : N * C;
+    rng r = {c->seed};
+    float *X = malloc(nx * 4), *S = malloc(ns * 4), *W = malloc(M * C * 4), *b = malloc(M * 4), *Zv = malloc(ny * 4);
+    double *pre = malloc(ny * sizeof(double)), *mag = malloc(ny * sizeof(double));
+    for (size_t i = 0; i < nx; i++) X[i] = c->int_data ? rng_int(&r, 3) : rng_unit(&r);
+    /* int data: scales of a few bits, so X*S and W*S stay exact */
+    for (size_t i = 0; i < ns; i++) S[i] = c->int_data ? (float)rng_int(&r, 2) * 0.5f : rng_unit(&r);
+    for (size_t i = 0; i < M * C; i++) W[i] = c->int_data ? rng_int(&r, 2) : rng_unit(&r);
+    for (size_t i = 0; i < M; i++) b[i] = c->int_data ? rng_int(&r, 5) : rng_unit(&r);
+    for (size_t i = 0; i < ny; i++) Zv[i] = c->int_data ? rng_int(&r, 4) : rng_unit(&r);
+    for (size_t n = 0; n < N; n++)
+        for (size_t m = 0; m < M; m++)
+            for (size_t q = 0; q < HW; q++) {
+                const float *s = S + (c->shared_scale ? 0 : n * C);
+                double acc = b[m], mg = fabs(acc);
+                for (size_t ci = 0; ci < C; ci++) {
+                    float xs = X[(n * C + ci) * HW + q] * s[ci];
+                    double t = (double)xs * W[m * C + ci];
+                    acc += t, mg += 2.0 * fabs(t); /* two roundings of the product's factors */
+                }
+                size_t k = (n * M + m) * HW + q;
+                if (c->z) acc += Zv[k], mg += fabs(Zv[k]);
+                pre[k] = acc, mag[k] = mg;
+            }
+    kl_conv2d_desc d = {0};
+    d.N = 1, d.C = C, d.H = c->H, d.W = c->W, d.M = M, d.KH = d.KW = 1, d.group = 1;
+    d.act = c->act, d.isa = c->isa, d.threads = c->threads, d.algo = KL_CONV_GEMM1X1;
+    kl_conv2d_plan *plan = NULL;
+    kiln_status st = kl_conv2d_prepare(&d, W, b, &plan);
+    if (st != KILN_OK) {
+        fail(name, "prepare: %s: %s", kiln_status_name(st), kl_error_message());
+        goto out;
+    }
+    gbuf WS = gb_alloc((kl_conv2d_scaled_workspace_size(plan, c->threads) + 3) / 4);
+    gbuf Y = gb_alloc(ny), Z = gb_alloc(ny);
+    memcpy(Z.p, Zv, ny * 4);
+    if (c->z == 2) memcpy(Y.p, Zv, ny * 4);
+    else
+        for (size_t i = 0; i < ny; i++) Y.p[i] = NAN;
+    st = kl_conv2d_run_scaled(g_pools[c->threads], plan, N, X, S, c->shared_scale ? 0 : C,
+                              c->z == 1 ? Z.p : c->z == 2 ? Y.p : NULL, Y.p, WS.p);
+    if (st != KILN_OK)
+        fail(name, "run: %s: %s", kiln_status_name(st), kl_error_message());
+    else
+        compare(name, Y.p, HW, pre, mag, N * M, HW, C + 2, c->act, c->int_data && act_exact(c->act), 1.0);
+    if (!gb_intact(&Y)) fail(name, "sentinel around Y overwritten");
+    if (!gb_intact(&Z)) fail(name, "sentinel around Z overwritten");
+    if (!gb_intact(&WS)) fail(name, "sentinel around the workspace overwritten");
+    gb_free(&WS);
+    gb_free(&Y);
+    gb_free(&Z);
+out:
+    kl_conv2d_destroy(plan);
+    free(X), free(S), free(W), free(b), free(Zv), free(pre), free(mag);
+}
+
+/* Odd channel counts in and out (the packed panels' tails of 6 rows and the
+ * 16-lane tails of the pixels), maps of 1 to 900 pixels (one tile and
+ * several), batch 1 and 3 with per-image and shared scales, residual apart
+ * and in place, every vector level, 1 and 2 threads; and a plan of another
+ * algorithm refused. */
+static void test_convse(void) {
+    static const size_t cs[] = {1, 3, 17, 32, 63};
+    static const size_t ms[] = {1, 5, 7, 16, 40};
+    static const size_t hw[][2] = {{1, 1}, {3, 5}, {4, 4}, {7, 7}, {14, 14}, {30, 30}};
+    kl_isa isas[KL_ISA_COUNT];
+    int nisa = isa_list(isas);
+    int v = 0;
+    for (size_t ci = 0; ci < KL_ARRAY_LEN(cs); ci++)
+        for (size_t hi = 0; hi < KL_ARRAY_LEN(hw); hi++, v++) {
+            if (g_quick && v % 2) continue;
+            convse_case c = {0};
+            c.N = v % 3 == 1 ? 3 : 1;
+            c.C = cs[ci], c.M = ms[(v / 2) % KL_ARRAY_LEN(ms)];
+            c.H = hw[hi][0], c.W = hw[hi][1];
+            c.shared_scale = v % 4 == 3;
+            c.z = v % 3;
+            static const kl_act_kind acts[] = {KL_ACT_NONE, KL_ACT_RELU, KL_ACT_SILU, KL_ACT_CLIP};
+            c.act = (kl_act){acts[v % 4], 0, 0};
+            if (c.act.kind == KL_ACT_CLIP) c.act.alpha = -2.0f, c.act.beta = 3.0f;
+            c.int_data = v % 2 == 0;
+            for (int ii = 0; ii < nisa; ii++)
+                for (int t = 1; t <= 2; t++) {
+                    c.isa = isas[ii], c.threads = t, c.seed = 13000 + (uint64_t)v;
+                    run_convse_case(&c);
+                }
+        }
+    /* EfficientNet-B0's first project layer: 32 -> 16 at 112x112 */
+    convse_case big = {1, 32, 112, 112, 16, false, 0, {KL_ACT_NONE, 0, 0}, false, KL_ISA_AUTO, 2, 13999};
+    for (int ii = 0; ii < nisa; ii++) {
+        big.isa = isas[ii];
+        run_convse_case(&big);
+    }
+    /* a plan of another algorithm is refused with a status */
+    if (selected("convse", "convse(refuse im2col)")) {
+        g_cases++;
+        kl_conv2d_desc d = {0};
+        d.N = 1, d.C = 4, d.H = d.W = 5, d.M = 3, d.KH = d.KW = 1, d.group = 1, d.threads = 1, d.algo = KL_CONV_IM2COL;
+        float W[12] = {0}, X[100] = {0}, S[4] = {0}, Y[75];
+        kl_conv2d_plan *p = NULL;
+        if (kl_conv2d_prepare(&d, W, NULL, &p) != KILN_OK) {
+            fail("convse(refuse im2col)", "prepare: %s", kl_error_message());
+        } else {
+            void *ws = malloc(kl_conv2d_scaled_workspace_size(p, 1));
+            if (kl_conv2d_run_scaled(NULL, p, 1, X, S, 4, NULL, Y, ws) != KILN_ERR_INVALID_ARGUMENT)
+                fail("convse(refuse im2col)", "an im2col plan was not refused");
+            kl_error_clear();
+            free(ws);
+        }
+        kl_conv2d_destroy(p);
+    }
+}
+
 /* ---- thread pool ------------------------------------------------------------- */
 
 typedef struct pool_probe {
@@ -1196,6 +1337,7 @@ int main(int argc, char **argv) {
     test_sgemm_batch();
     test_conv();
     test_convdw();
+    test_convse();
     test_attn();
     kl_pool_destroy(g_pools[2]);
     fprintf(stderr, "test-ops: %ld cases, %ld failed (%ld filtered out)\n", g_cases, g_failed, g_skipped_filter);

@@ -125,7 +125,8 @@ static void log_fn(void *user, const char *line) {
 /* The passes of this file (the table also holds the transformer passes,
  * tested in their own file): unit tests disable every other pass. */
 static const char *const my_passes[] = {"remove_identity", "fold_shapes", "fold_constants", "remove_dead",
-                                        "fuse_bn", "fuse_conv_add", "fuse_activation", "fuse_conv_dw"};
+                                        "fuse_bn", "fuse_conv_add", "fuse_activation", "fuse_conv_dw",
+                                        "fuse_se_conv"};
 static const char *g_others[64];
 
 /* Options with every pass outside my_passes disabled, plus `extra`. */
@@ -1227,6 +1228,74 @@ static void test_conv_dw(void) {
     }
 }
 
+/* ---- fuse_se_conv ------------------------------------------------------------------------------ */
+
+/* x[B,C,H,H] -> GlobalAveragePool -> 1x1 conv (C -> 4) -> Relu -> 1x1 conv
+ * (4 -> C) -> Sigmoid = s; Mul(x, s) (or Mul(s, x)) -> 1x1 conv p (M
+ * channels, bias) [-> + x when M == C] -> y. */
+static void build_se(kt_pb *mb, int64_t B, int64_t C, int64_t H, int64_t M, bool swap, bool residual) {
+    kt_pb g = {0};
+    g_seed = 9;
+    char xs[96], ys[96];
+    snprintf(xs, sizeof xs, "%lld,%lld,%lld,%lld", (long long)B, (long long)C, (long long)H, (long long)H);
+    snprintf(ys, sizeof ys, "%lld,%lld,%lld,%lld", (long long)B, (long long)M, (long long)H, (long long)H);
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, xs);
+    int64_t r = 4, f1d[4] = {r, C, 1, 1}, f2d[4] = {C, r, 1, 1}, wd[4] = {M, C, 1, 1};
+    add_f32(&g, "f1", f1d, 4, -0.5f, 0.5f);
+    add_f32(&g, "c1", &r, 1, -0.2f, 0.2f);
+    add_f32(&g, "f2", f2d, 4, -0.5f, 0.5f);
+    add_f32(&g, "c2", &C, 1, -0.2f, 0.2f);
+    add_f32(&g, "w", wd, 4, -0.4f, 0.4f);
+    add_f32(&g, "b", &M, 1, -0.3f, 0.3f);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "GlobalAveragePool", "gap", "x", "p");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "fc1", "p,f1,c1", "h");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "act", "h", "hr");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "fc2", "hr,f2,c2", "g");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Sigmoid", "gate", "g", "s");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Mul", "scale", swap ? "s,x" : "x,s", "t");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "proj", "t,w,b", residual ? "u" : "y");
+    if (residual) kt_onnx_node(&g, KT_GRAPH_NODE, "Add", "res", "u,x", "y");
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, ys);
+    finish(mb, &g, 13);
+}
+
+/* With cpu_fused, the gate's Mul and the 1x1 convolution after it become
+ * one kiln.ScaledConv (the residual Add kept as its Z) whose reference
+ * kernel gives the unfused graph's numbers, where M < H x W; without
+ * cpu_fused, or where scaling the weights costs more than the tensor, the
+ * Mul stays. */
+static void test_se_conv(void) {
+    static const struct {
+        int64_t B, C, H, M;
+        bool swap, residual, cpu, fused;
+    } cases[] = {{1, 24, 8, 16, false, false, true, true},  {2, 24, 8, 24, true, true, true, true},
+                 {1, 24, 8, 16, false, false, false, false}, {1, 24, 4, 16, false, false, true, false},
+                 {3, 7, 5, 3, true, false, true, true}};
+    for (size_t i = 0; i < KL_ARRAY_LEN(cases); i++) {
+        kt_pb mb = {0};
+        build_se(&mb, cases[i].B, cases[i].C, cases[i].H, cases[i].M, cases[i].swap, cases[i].residual);
+        kl_model *ref, *m;
+        double err;
+        kl_pass_options o = mine(NULL);
+        o.cpu_fused = cases[i].cpu;
+        m = optimize(&mb, &o, &ref, &err, NULL);
+        if (m && ref) {
+            KT_CHECK_EQ_INT(count_op(m, "kiln.ScaledConv"), cases[i].fused ? 1 : 0);
+            KT_CHECK_EQ_INT(count_op(m, "Mul"), cases[i].fused ? 0 : 1);
+            const kl_node *f = find_op(m, "kiln.ScaledConv");
+            if (f) {
+                KT_CHECK_STR(f->fused_from, cases[i].residual ? "scale+proj+res" : "scale+proj");
+                KT_CHECK_EQ_INT((int)f->n_inputs, cases[i].residual ? 5 : 4);
+            }
+            KT_CHECK(err < 1e-5);
+            if (err >= 1e-5) fprintf(stderr, "    case %zu: err %g\n", i, err);
+        }
+        kl_model_free(ref);
+        kl_model_free(m);
+        kt_pb_free(&mb);
+    }
+}
+
 static void test_zoo(void) {
     const char *src = getenv("KILN_SOURCE_DIR");
     if (!src) src = "..";
@@ -1254,6 +1323,7 @@ int main(void) {
     KT_RUN(test_subgraph_use);
     KT_RUN(test_limit_and_disable);
     KT_RUN(test_conv_dw);
+    KT_RUN(test_se_conv);
     KT_RUN(test_zoo);
     return kt_summary();
 }

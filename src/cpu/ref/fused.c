@@ -195,9 +195,49 @@ static kiln_status fused_conv_dw(kl_kctx *c) {
     return KILN_OK;
 }
 
+/* kiln.ScaledConv: X * S rounded to float (what the unfused Mul stores),
+ * the 1x1 convolution accumulated in double, B, Z and the activation. */
+static kiln_status scaled_conv(kl_kctx *c) {
+    if (c->n_in < 4) return kl_kctx_fail(c, KILN_ERR_INVALID_MODEL, "needs X, S, W, B");
+    size_t nin = KL_MIN(c->n_in, (size_t)5);
+    for (size_t i = 0; i < nin; i++)
+        if ((i < 4 || c->in[i]) && (!c->in[i] || c->in[i]->kind != KL_RT_TENSOR || c->in[i]->dtype != KILN_DTYPE_FLOAT))
+            return kl_kctx_fail(c, KILN_ERR_TYPE, "input %zu is not a float tensor", i);
+    const kl_rt *x = c->in[0], *sc = c->in[1], *w = c->in[2], *b = c->in[3];
+    if (x->rank != 4 || sc->rank != 4 || w->rank != 4 || b->rank != 1)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "X, S and W must have rank 4, B rank 1");
+    int64_t N = x->dims[0], C = x->dims[1], HW = x->dims[2] * x->dims[3], M = w->dims[0];
+    if (w->dims[1] != C || w->dims[2] != 1 || w->dims[3] != 1 || b->dims[0] != M)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "W must be [M, C, 1, 1] and B [M] for X's %lld channels", (long long)C);
+    if ((sc->dims[0] != N && sc->dims[0] != 1) || sc->dims[1] != C || sc->dims[2] != 1 || sc->dims[3] != 1)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "S must be [N or 1, C, 1, 1]");
+    int64_t dims[4] = {N, M, x->dims[2], x->dims[3]};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, dims, &y));
+    if (y->count == 0) return KILN_OK;
+    float *t = kl_malloc(KL_MAX((size_t)(C * HW), (size_t)1) * sizeof(float));
+    if (!t) return KILN_ERR_NO_MEMORY;
+    const float *xv = x->data, *sv = sc->data, *wv = w->data, *bv = b->data;
+    float *yv = y->data;
+    for (int64_t n = 0; n < N; n++) {
+        const float *s = sv + (sc->dims[0] == 1 ? 0 : n * C);
+        for (int64_t ci = 0; ci < C; ci++)
+            for (int64_t q = 0; q < HW; q++) t[ci * HW + q] = xv[(n * C + ci) * HW + q] * s[ci];
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t q = 0; q < HW; q++) {
+                double acc = bv[m];
+                for (int64_t ci = 0; ci < C; ci++) acc += (double)t[ci * HW + q] * wv[m * C + ci];
+                yv[(n * M + m) * HW + q] = (float)acc;
+            }
+    }
+    kl_free(t);
+    return fused_epilogue(c, 4, y);
+}
+
 const kl_kernel_def kl_ref_fused[] = {
     {KL_KILN_DOMAIN, "FusedConv", 1, 0, KL_T(FLOAT), fused_conv},
     {KL_KILN_DOMAIN, "FusedGemm", 1, 0, KL_T(FLOAT), fused_gemm},
     {KL_KILN_DOMAIN, "FusedConvDw", 1, 0, KL_T(FLOAT), fused_conv_dw},
+    {KL_KILN_DOMAIN, "ScaledConv", 1, 0, KL_T(FLOAT), scaled_conv},
     {NULL, NULL, 0, 0, 0, NULL},
 };

@@ -425,6 +425,7 @@ typedef struct conv_run {
     size_t tb; /* winograd: tiles per block in this run (<= plan's tb) */
     bool z_alias; /* Z == Y: the residual is already in Y */
     size_t N;     /* images in this run */
+    const float *wpack; /* GEMM1X1: packed weights in place of the plan's (conv.scaled1x1), or NULL */
 } conv_run;
 
 /* im2col rows [k0, k0+ks) for output pixels [p0, p0+np) of one image/group
@@ -531,7 +532,8 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
         const float *bias = p->bias ? p->bias + ch0 : NULL;
         if (p->algo == KL_CONV_GEMM1X1) {
             /* the kernel reads X in place (row stride H*W; a partial last panel masked) */
-            kl_gemm_packed pk = {p->wpack + g * per_group_w + (m0 / MR) * p->a_ps, p->a_ps, x + p0, NP, d->H * d->W};
+            const float *wp = r->wpack ? r->wpack : p->wpack;
+            kl_gemm_packed pk = {wp + g * per_group_w + (m0 / MR) * p->a_ps, p->a_ps, x + p0, NP, d->H * d->W};
             kl_sgemm_packed_run(p->isa, mrows, np, p->Kg, &pk, y, OHW, 1.0f, r->z_alias ? 1.0f : 0.0f, NULL, bias, z,
                                 OHW, d->act);
             continue;
@@ -1156,6 +1158,53 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
     r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
     kl_parallel_for_dyn(pool, t, base * r.mchunks, 1, p->algo == KL_CONV_WINOGRAD ? conv_wino_task : conv_gemm_task,
                         &r);
+    return KILN_OK;
+}
+
+/* ---- conv.scaled1x1: the packed weights scaled per image ------------------- */
+
+size_t kl_conv2d_scaled_workspace_size(const kl_conv2d_plan *p, int threads) {
+    return kl_conv2d_workspace_size(p, threads) + p->wpack_floats * sizeof(float) + 64;
+}
+
+kiln_status kl_conv2d_run_scaled(kl_pool *pool, const kl_conv2d_plan *p, size_t N, const float *X, const float *S,
+                                 size_t s_stride, const float *Z, float *Y, void *workspace) {
+    if (!p || !X || !S || !Y || !workspace)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv.scaled1x1: NULL plan, input, scale, output or workspace");
+    if (p->algo != KL_CONV_GEMM1X1 || p->d.group != 1)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv.scaled1x1: the plan is %s, not an ungrouped conv.gemm1x1",
+                         kl_conv_algo_name(p->algo));
+    const kl_conv2d_desc *d = &p->d;
+    int t = kl_pool_threads(pool);
+    if (t > d->threads) t = d->threads;
+    if (t < 1) t = 1;
+    /* the scaled weights after the GEMM's per-thread workspace */
+    float *ws = workspace;
+    float *wsc = (float *)(((uintptr_t)((char *)workspace + kl_conv2d_workspace_size(p, t)) + 63) & ~(uintptr_t)63);
+    size_t K = p->Kg, panels = round_up(p->Mg, MR) / MR, HW = d->H * d->W, OHW = p->OH * p->OW;
+    conv_run r = {p, NULL, NULL, NULL, (char *)ws, 0, 1, 0, 0, false, 1, wsc};
+    r.tiles = (OHW + p->nt - 1) / p->nt;
+    size_t mpanels = panels;
+    if (t > 1 && r.tiles < 2 * (size_t)t) r.mchunks = KL_MIN(mpanels, (2 * (size_t)t + r.tiles - 1) / r.tiles);
+    r.mchunk_rows = ((mpanels + r.mchunks - 1) / r.mchunks) * MR;
+    r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
+    for (size_t n = 0; n < N; n++) {
+        const float *s = S + n * s_stride;
+        if (n == 0 || s_stride) {
+            /* packed A: panels of MR rows, k-major ([k][MR]); column k is input channel k */
+            for (size_t pi = 0; pi < panels; pi++) {
+                const float *src = p->wpack + pi * p->a_ps;
+                float *dst = wsc + pi * p->a_ps;
+                for (size_t k = 0; k < K; k++)
+                    for (size_t i = 0; i < MR; i++) dst[k * MR + i] = src[k * MR + i] * s[k];
+            }
+        }
+        r.X = X + n * d->C * HW;
+        r.Z = Z ? Z + n * d->M * OHW : NULL;
+        r.Y = Y + n * d->M * OHW;
+        r.z_alias = Z != NULL && Z == Y;
+        kl_parallel_for_dyn(pool, t, r.tiles * r.mchunks, 1, conv_gemm_task, &r);
+    }
     return KILN_OK;
 }
 

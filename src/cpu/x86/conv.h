@@ -132,6 +132,19 @@ kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X
 kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, const float *X, const float *Z,
                             float *Y, void *workspace);
 
+/* ---- conv.scaled1x1: a 1x1 convolution of X scaled per (image, channel) -------
+ * Y = act(W * (X . S) + bias + Z) for a GEMM1X1 plan (1x1, stride 1, no
+ * pads, group 1), S[n * s_stride + c] the scale of image n's channel c (a
+ * squeeze-excite gate): the scale goes into a copy of the packed weights,
+ * W'[m][c] = W[m][c] * S[n][c] (M x C multiplies per image instead of C x
+ * H x W for the unfused Mul), and the GEMM reads X in place.  s_stride 0:
+ * one scale vector for every image.  workspace:
+ * kl_conv2d_scaled_workspace_size(p, threads) bytes.  Fails with
+ * KILN_ERR_INVALID_ARGUMENT for another algorithm. */
+size_t kl_conv2d_scaled_workspace_size(const kl_conv2d_plan *p, int threads);
+kiln_status kl_conv2d_run_scaled(kl_pool *pool, const kl_conv2d_plan *p, size_t N, const float *X, const float *S,
+                                 size_t s_stride, const float *Z, float *Y, void *workspace);
+
 /* ---- conv.expand_dw: a 1x1 convolution feeding a depthwise one ---------------
  * Y = act2(dw(act1(W1 * X + b1)) + b2), the inverted-residual block's expand
  * and depthwise layers in one pass: for a band of output rows, the 1x1
