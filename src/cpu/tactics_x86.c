@@ -226,6 +226,17 @@ static bool conv_im2row_applies(const kl_node *n, char *w, size_t s) {
     return true;
 }
 
+/* conv.igemm only where it pays (kl_conv2d_igemm_pays: stems of 64k or at
+ * most 16 output channels), so untimed builds take it ahead of
+ * conv.direct there. */
+static bool conv_igemm_applies(const kl_node *n, char *w, size_t s) {
+    kl_conv2d_desc d;
+    if (!conv_desc(n, &d, w, s)) return false;
+    if (!kl_conv2d_igemm_pays(&d))
+        return no(w, s, "not a stem of 64k or at most 16 output channels: the implicit GEMM does not pay");
+    return true;
+}
+
 static kiln_status conv_prepare_algo(const kl_node *n, kl_conv_algo algo, kl_isa isa, void **state, size_t *workspace) {
     kl_lazy *z = lazy_new(n);
     if (!z) return KILN_ERR_NO_MEMORY;
@@ -813,6 +824,9 @@ static kiln_status scaled_run(kl_kctx *c) {
     static kiln_status conv_dw_##lv(const kl_node *n, void **s, size_t *w) {                                   \
         return conv_prepare_algo(n, KL_CONV_DEPTHWISE, LV, s, w);                                               \
     }                                                                                                           \
+    static kiln_status conv_igemm_##lv(const kl_node *n, void **s, size_t *w) {                                \
+        return conv_prepare_algo(n, KL_CONV_IGEMM, LV, s, w);                                                   \
+    }                                                                                                           \
     static kiln_status conv_direct_##lv(const kl_node *n, void **s, size_t *w) {                               \
         return conv_prepare_algo(n, KL_CONV_DIRECT, LV, s, w);                                                  \
     }                                                                                                           \
@@ -838,6 +852,7 @@ static kiln_status scaled_run(kl_kctx *c) {
         {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},            \
         {"conv.winograd4t." #lv, FEAT, 31, conv_wino4t_applies, conv_wino4t_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},       \
         {"conv.winograd2." #lv, FEAT, 30, conv_wino2_applies, conv_wino2_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},         \
+        {"conv.igemm." #lv, FEAT, 27, conv_igemm_applies, conv_igemm_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},            \
         {"conv.direct." #lv, FEAT, 26, conv_direct_applies, conv_direct_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
         {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},               \
         {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},           \

@@ -695,6 +695,10 @@ static void test_conv(void) {
         /* stride 2 across tiles and K slices, with dilation, a wide stem */
         {1, 40, 60, 61, 24, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {1, 6, 21, 19, 10, 3, 3, 1, 2, 2, 1, 2, 1, 2},
         {1, 3, 50, 70, 16, 7, 7, 1, 2, 3, 3, 3, 3, 1},
+        /* conv.igemm's channel groups: 64 (4 vectors), 32, 48, 70 (4 + a tail), 7x7/2 and
+         * 3x3/2 stems with odd maps, batch 2, asymmetric pads */
+        {1, 3, 29, 31, 64, 7, 7, 1, 2, 3, 3, 3, 3, 1}, {2, 3, 33, 35, 32, 3, 3, 1, 2, 1, 1, 1, 1, 1},
+        {1, 4, 20, 20, 48, 3, 3, 1, 2, 0, 0, 1, 1, 1}, {1, 16, 9, 30, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1},
         /* yolov8n's stride-2 downsamples: whole 16-pixel panels in one row (OW 32), rows of 33 */
         {1, 16, 64, 64, 32, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {2, 5, 64, 66, 12, 3, 3, 1, 2, 1, 1, 1, 1, 1},
         /* small maps (conv.im2row's case): channel chunks per thread, batch 2 */

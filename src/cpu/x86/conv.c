@@ -65,6 +65,7 @@ const char *kl_conv_algo_name(kl_conv_algo algo) {
     case KL_CONV_WINOGRAD2: return "conv.winograd2";
     case KL_CONV_WINOGRAD4T: return "conv.winograd4t";
     case KL_CONV_DIRECT: return "conv.direct";
+    case KL_CONV_IGEMM: return "conv.igemm";
     default: return "conv.?";
     }
 }
@@ -129,6 +130,9 @@ bool kl_conv2d_supports(const kl_conv2d_desc *din, kl_conv_algo algo) {
     case KL_CONV_DIRECT:
         return d.group == 1 && d.C <= KL_CONV_DIRECT_MAX_C && d.KW <= 7 && d.KH <= 7 && d.stride_h == d.stride_w &&
                (d.stride_w == 1 || d.stride_w == 2) && d.dil_h == 1 && d.dil_w == 1;
+    case KL_CONV_IGEMM:
+        return d.group == 1 && d.C <= KL_CONV_IGEMM_MAX_C && d.C * d.KH * d.KW <= KL_CONV_IGEMM_MAX_K &&
+               d.dil_h == 1 && d.dil_w == 1 && d.stride_h <= 8 && d.stride_w <= 8 && d.KH <= 16 && d.KW <= 16;
     case KL_CONV_WINOGRAD:
     case KL_CONV_WINOGRAD2:
     case KL_CONV_WINOGRAD4T:
@@ -182,6 +186,18 @@ bool kl_conv2d_im2row_pays(const kl_conv2d_desc *din) {
     return row > 1.08 * col;
 }
 
+bool kl_conv2d_igemm_pays(const kl_conv2d_desc *din) {
+    kl_conv2d_desc d = normalize(din);
+    if (!kl_conv2d_supports(&d, KL_CONV_IGEMM) || d.C > KL_CONV_DIRECT_MAX_C || d.KH * d.KW < 2) return false;
+    /* stems, 1 thread, caches evicted (kiln-bench-kernels --cold), ms for
+     * igemm / direct / im2col: 7x7/2 3->64 224x224 AVX-512 2.55 / 2.84 /
+     * 2.78, AVX2 3.34 / 4.44 / 3.70; 3x3/2 3->16 640x640 AVX-512 1.80 /
+     * 1.96 / 2.47, AVX2 2.74 / 2.88 / 4.05; but 3x3/2 3->32 224x224
+     * AVX-512 0.49 / 0.49 / 0.47, AVX2 0.84 / 0.98 / 0.64 (two vectors of
+     * channels: fewer taps per store) */
+    return d.M % 64 == 0 || d.M <= 16;
+}
+
 /* True when conv.depthwise runs d channel-interleaved (kl_dwcb_args): the
  * vector levels' 3x3/5x5 stride-1/2 geometries on small maps, where vectors
  * along an output row leave lanes idle (7 of 16 at 7x7). */
@@ -209,6 +225,7 @@ static bool dw_cb_pays(const kl_conv2d_desc *d, kl_isa isa, size_t OW) {
 /* The shape rule of the AUTO choice. */
 static kl_conv_algo choose(const kl_conv2d_desc *d) {
     if (kl_conv2d_supports(d, KL_CONV_DEPTHWISE) && d->C > 1) return KL_CONV_DEPTHWISE;
+    if (kl_conv2d_igemm_pays(d)) return KL_CONV_IGEMM;
     if (kl_conv2d_supports(d, KL_CONV_DIRECT) && d->KH * d->KW > 1) return KL_CONV_DIRECT;
     if (kl_conv2d_winograd4t_pays(d)) return KL_CONV_WINOGRAD4T;
     if (kl_conv2d_winograd_pays(d)) return KL_CONV_WINOGRAD;
@@ -249,6 +266,16 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
         for (size_t m = 0; m < d.M; m++)
             for (size_t i = 0; i < k; i++)
                 p->wpack[(m / KL_DIRECT_MB) * k * KL_DIRECT_MB + i * KL_DIRECT_MB + m % KL_DIRECT_MB] = W[m * k + i];
+        if (bias) memcpy(p->wpack + mp * k, bias, d.M * sizeof(float));
+    } else if (algo == KL_CONV_IGEMM) {
+        /* B = W^T (K x M) in 16-column panels (panel stride K*16), then the bias padded to the panels */
+        size_t mp = round_up(d.M, NP), k = d.C * khw;
+        p->wpack_floats = mp * k + mp;
+        p->a_ps = k * NP;
+        p->wpack = kl_calloc(p->wpack_floats + 16, sizeof(float));
+        if (!p->wpack) goto fail;
+        for (size_t m = 0; m < d.M; m++)
+            for (size_t i = 0; i < k; i++) p->wpack[(m / NP) * p->a_ps + i * NP + m % NP] = W[m * k + i];
         if (bias) memcpy(p->wpack + mp * k, bias, d.M * sizeof(float));
     } else if (algo == KL_CONV_DEPTHWISE) {
         p->wpack_floats = d.M * khw;
@@ -383,6 +410,21 @@ void kl_conv2d_out_hw(const kl_conv2d_plan *p, size_t *OH, size_t *OW) {
 
 static void dw_padded_dims(const kl_conv2d_plan *p, size_t *HP, size_t *WP);
 
+/* conv.igemm's band: IG_ROWS output rows; padded input rows of IG_ROWS
+ * rows' windows, wide enough for every pixel a kernel call computes
+ * (KL_IGEMM_ROW_PAD past the row's end). */
+#define IG_ROWS 4
+static size_t ig_rows(const kl_conv2d_plan *p) { return (IG_ROWS - 1) * p->d.stride_h + p->d.KH; }
+static size_t ig_wpb(const kl_conv2d_plan *p) {
+    return (round_up(p->OW, KL_IGEMM_ROW_PAD) - 1) * p->d.stride_w + p->d.KW;
+}
+/* floats per thread: the padded rows, the tap offsets (int32), C^T of a row */
+static size_t ig_ws_floats(const kl_conv2d_plan *p) {
+    size_t k = p->d.C * p->d.KH * p->d.KW;
+    return round_up(p->d.C * ig_rows(p) * ig_wpb(p), 16) + round_up(k, 16) +
+           round_up(p->OW, KL_IGEMM_ROW_PAD) * round_up(p->d.M, NP);
+}
+
 static size_t ws_per_thread(const kl_conv2d_plan *p) {
     if (p->algo == KL_CONV_DEPTHWISE && p->wcb)
         return kl_dwcb_buf_floats(p->OH, p->OW, p->d.KH, p->d.stride_h) * sizeof(float) + 64;
@@ -396,6 +438,7 @@ static size_t ws_per_thread(const kl_conv2d_plan *p) {
         return (p->nxi * (p->tb * (p->Cg + round_up(p->Mg, NP)) + 2 * WSKEW) + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) +
                128;
     if (p->algo == KL_CONV_DIRECT) return 64; /* none used */
+    if (p->algo == KL_CONV_IGEMM) return ig_ws_floats(p) * sizeof(float) + 128;
     if (p->algo == KL_CONV_IM2ROW) /* A slice of all pixels + the transposed output */
         return (round_up(p->OH * p->OW, MR) * KS + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) + 128;
     return (size_t)KS * p->nt * sizeof(float) + 64;
@@ -1041,6 +1084,67 @@ void kl_x86_generic_dwconv(const kl_dw_args *a) {
         }
 }
 
+/* ---- conv.igemm --------------------------------------------------------------- */
+
+/* Work items (image, band of IG_ROWS output rows), every channel: the
+ * band's input rows are copied zero-padded into the thread's buffer, then
+ * each output row is one kl_igemm_row (C^T, pixel-major) written back to
+ * the planes by im2row's transposing write-back (residual, activation). */
+static void igemm_task(void *arg, size_t b, size_t e, int tid) {
+    const dw_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    float *buf = (float *)(((uintptr_t)((char *)r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
+    size_t C = d->C, KH = d->KH, KW = d->KW, K = C * KH * KW, SH = d->stride_h, SW = d->stride_w;
+    size_t rows = ig_rows(p), wpb = ig_wpb(p), cs = rows * wpb, mp = round_up(d->M, NP);
+    size_t bands = (p->OH + IG_ROWS - 1) / IG_ROWS, OHW = p->OH * p->OW, HW = d->H * d->W;
+    int32_t *off = (int32_t *)(buf + round_up(C * cs, 16));
+    float *ct = buf + round_up(C * cs, 16) + round_up(K, 16);
+    for (size_t c = 0, k = 0; c < C; c++)
+        for (size_t kh = 0; kh < KH; kh++)
+            for (size_t kw = 0; kw < KW; kw++) off[k++] = (int32_t)(c * cs + kh * wpb + kw);
+    kl_igemm_row a = {NULL, SW, off, K, p->wpack, p->a_ps, p->wpack + mp * K, d->M, p->OW, ct, mp};
+    for (size_t it = b; it < e; it++) {
+        size_t n = it / bands, oh0 = (it % bands) * IG_ROWS, oh1 = KL_MIN(oh0 + IG_ROWS, p->OH);
+        const float *x = r->X + n * C * HW;
+        /* buffer row i, column j: input row oh0*SH - PT + i, column j - PL (zero outside) */
+        ptrdiff_t ih0 = (ptrdiff_t)(oh0 * SH) - (ptrdiff_t)d->pad_top;
+        size_t ncopy = d->pad_left < wpb ? KL_MIN(d->W, wpb - d->pad_left) : 0;
+        for (size_t c = 0; c < C; c++)
+            for (size_t i = 0; i < rows; i++) {
+                float *dst = buf + c * cs + i * wpb;
+                ptrdiff_t ih = ih0 + (ptrdiff_t)i;
+                if (ih < 0 || ih >= (ptrdiff_t)d->H) {
+                    memset(dst, 0, wpb * sizeof(float));
+                    continue;
+                }
+                size_t pl = KL_MIN(d->pad_left, wpb);
+                memset(dst, 0, pl * sizeof(float));
+                memcpy(dst + pl, x + c * HW + (size_t)ih * d->W, ncopy * sizeof(float));
+                memset(dst + pl + ncopy, 0, (wpb - pl - ncopy) * sizeof(float));
+            }
+        for (size_t oh = oh0; oh < oh1; oh++) {
+            a.x = buf + (oh - oh0) * SH * wpb;
+            ops->igemm_row(&a);
+            kl_im2row_out wo = {ct, mp, p->OW, d->M, r->Z ? r->Z + n * d->M * OHW + oh * p->OW : NULL,
+                                r->Y + n * d->M * OHW + oh * p->OW, OHW, d->act};
+            ops->im2row_out(&wo);
+        }
+    }
+}
+
+/* Portable conv.igemm row: one pixel and channel at a time (the same sums). */
+void kl_x86_generic_igemm_row(const kl_igemm_row *a) {
+    for (size_t q = 0; q < a->nq; q++)
+        for (size_t m = 0; m < a->M; m++) {
+            const float *b = a->b + (m / 16) * a->bps + m % 16;
+            float s = a->bias[m];
+            for (size_t k = 0; k < a->K; k++) s += a->x[q * a->S + (size_t)a->off[k]] * b[k * 16];
+            a->ct[q * a->ldc + m] = s;
+        }
+}
+
 /* ---- conv.direct ------------------------------------------------------------ */
 
 #define CD_ROWS 4 /* output rows per work item */
@@ -1118,6 +1222,12 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
     if (p->algo == KL_CONV_DEPTHWISE) {
         dw_run r = {p, X, Z, Y, workspace};
         kl_parallel_for_n(pool, t, N * d->C, dw_task, &r);
+        return KILN_OK;
+    }
+    if (p->algo == KL_CONV_IGEMM) {
+        dw_run r = {p, X, Z, Y, workspace};
+        size_t bands = (p->OH + IG_ROWS - 1) / IG_ROWS;
+        kl_parallel_for_dyn(pool, t, N * bands, 1, igemm_task, &r);
         return KILN_OK;
     }
     if (p->algo == KL_CONV_DIRECT) {

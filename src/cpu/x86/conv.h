@@ -48,6 +48,7 @@ typedef enum kl_conv_algo {
     KL_CONV_WINOGRAD2, /* Winograd F(2x2, 3x3), products transposed: for 7x7 maps */
     KL_CONV_WINOGRAD4T, /* Winograd F(4x4, 3x3), products transposed: for 14x14 / 28x28 maps */
     KL_CONV_DIRECT, /* few input channels (stems): direct, vectorized over output columns */
+    KL_CONV_IGEMM,  /* few input channels (stems): implicit GEMM per output row, vectors over output channels */
     KL_CONV_ALGO_COUNT
 } kl_conv_algo;
 
@@ -99,9 +100,15 @@ bool kl_conv2d_winograd4t_pays(const kl_conv2d_desc *d);
  * 1x1 stride 1 included since its write-back is transposed in registers
  * (ResNet-50 1x1 512->2048 at 7x7: 1.19 ms gemm1x1, 1.04 ms im2row). */
 bool kl_conv2d_im2row_pays(const kl_conv2d_desc *d);
+/* conv.igemm where it beats conv.direct and im2col: stems (<= 4 input
+ * channels, kernels over 1x1) with a multiple of 64 or at most 16 output
+ * channels. */
+bool kl_conv2d_igemm_pays(const kl_conv2d_desc *d);
 /* conv.direct's largest input channel count (AUTO takes it for any such
  * layer it can run with a kernel larger than 1x1). */
 #define KL_CONV_DIRECT_MAX_C 4
+#define KL_CONV_IGEMM_MAX_C 16   /* conv.igemm: input channels (a band of padded rows per thread) */
+#define KL_CONV_IGEMM_MAX_K 1024 /* conv.igemm: C * KH * KW */
 
 /* Checks d, chooses (or takes) the algorithm and packs W (and copies bias,
  * [M] or NULL) into a new plan.  Fails with KILN_ERR_INVALID_ARGUMENT for a

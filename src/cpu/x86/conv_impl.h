@@ -1123,4 +1123,72 @@ void KL_SIMD_FN(im2row_out)(const kl_im2row_out *a) {
 }
 #undef IM2ROW_W
 
+/* ---- conv.igemm: one output row as an implicit GEMM (kl_igemm_row) ---------- */
+
+#if defined(__clang__)
+#define IG_UNROLL _Pragma("unroll")
+#else
+#define IG_UNROLL _Pragma("GCC unroll 32") /* every pixel of a tile: the accumulators stay in registers */
+#endif
+
+/* R pixels x NV vectors of channels (R*NV accumulators), channels from c0:
+ * bias, then per tap one broadcast per pixel and NV weight loads. */
+KL_INL void ig_tile(const kl_igemm_row *a, size_t q0, size_t c0, const int R, const int NV) {
+    V acc[24];
+    const size_t PV = 16 / VL; /* vectors per 16-channel panel */
+    const float *bp[4];
+IG_UNROLL
+    for (int j = 0; j < NV; j++) {
+        size_t ch = c0 + (size_t)j * VL;
+        bp[j] = a->b + (ch / 16) * a->bps + ch % 16;
+        V bj = v_load(a->bias + ch);
+IG_UNROLL
+        for (int r = 0; r < R; r++) acc[r * NV + j] = bj;
+    }
+    (void)PV;
+    const float *x = a->x + q0 * a->S;
+    size_t S = a->S;
+    for (size_t k = 0; k < a->K; k++) {
+        const float *p = x + a->off[k];
+        V bv[4];
+IG_UNROLL
+        for (int j = 0; j < NV; j++) bv[j] = v_load(bp[j] + k * 16);
+IG_UNROLL
+        for (int r = 0; r < R; r++) {
+            V xv = v_bcast(p + (size_t)r * S);
+IG_UNROLL
+            for (int j = 0; j < NV; j++) acc[r * NV + j] = v_fma(xv, bv[j], acc[r * NV + j]);
+        }
+    }
+IG_UNROLL
+    for (int r = 0; r < R; r++)
+IG_UNROLL
+        for (int j = 0; j < NV; j++) v_store(a->ct + (q0 + (size_t)r) * a->ldc + c0 + (size_t)j * VL, acc[r * NV + j]);
+}
+
+/* Channel groups of up to 4 vectors (AVX-512: 64 channels, 6 pixels a
+ * tile; AVX2: 32 channels, 3 pixels), fewer vectors with more pixels at
+ * the end, so 24 (AVX2: 12) accumulators stay in registers. */
+void KL_SIMD_FN(igemm_row)(const kl_igemm_row *a) {
+    size_t nvec = (a->M + VL - 1) / VL;
+    for (size_t v0 = 0; v0 < nvec; v0 += 4) {
+        size_t nv = KL_MIN((size_t)4, nvec - v0), c0 = v0 * VL;
+#if VL == 16
+        switch (nv) {
+        case 4: for (size_t q = 0; q < a->nq; q += 6) ig_tile(a, q, c0, 6, 4); break;
+        case 3: for (size_t q = 0; q < a->nq; q += 8) ig_tile(a, q, c0, 8, 3); break;
+        case 2: for (size_t q = 0; q < a->nq; q += 12) ig_tile(a, q, c0, 12, 2); break;
+        default: for (size_t q = 0; q < a->nq; q += 24) ig_tile(a, q, c0, 24, 1); break;
+        }
+#else
+        switch (nv) {
+        case 4: for (size_t q = 0; q < a->nq; q += 3) ig_tile(a, q, c0, 3, 4); break;
+        case 3: for (size_t q = 0; q < a->nq; q += 4) ig_tile(a, q, c0, 4, 3); break;
+        case 2: for (size_t q = 0; q < a->nq; q += 6) ig_tile(a, q, c0, 6, 2); break;
+        default: for (size_t q = 0; q < a->nq; q += 12) ig_tile(a, q, c0, 12, 1); break;
+        }
+#endif
+    }
+}
+
 #endif
