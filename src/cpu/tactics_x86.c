@@ -761,7 +761,8 @@ static bool scaled_desc(const kl_node *n, kl_conv2d_desc *d, char *why, size_t w
     d->M = (size_t)w->dims[0], d->KH = d->KW = 1, d->group = 1;
     d->stride_h = d->stride_w = d->dil_h = d->dil_w = 1;
     d->act = node_act(n);
-    d->algo = KL_CONV_GEMM1X1;
+    /* maps of <= 64 pixels: im2row, whose transposed copy of X takes the scale */
+    d->algo = kl_conv2d_im2row_pays(d) ? KL_CONV_IM2ROW : KL_CONV_GEMM1X1;
     return true;
 }
 
@@ -777,7 +778,7 @@ static kiln_status scaled_prepare(const kl_node *n, kl_isa isa, void **state, si
         lazy_release(z);
         return kl_errorf(KILN_ERR_INTERNAL, "node '%s': not a layer conv.scaled1x1 takes", kl_node_label(n));
     }
-    z->algo = KL_CONV_GEMM1X1;
+    z->algo = z->d.algo;
     z->d.isa = z->isa = isa;
     *state = z;
     *workspace = 0; /* known once packed; taken from the context's scratch */

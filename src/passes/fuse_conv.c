@@ -778,7 +778,8 @@ static bool same_dim(const kl_dim *a, const kl_dim *b) {
  * convolution (stride 1, no pads, group 1, constant W and B, optional Z),
  * becomes kiln.ScaledConv(x, s, W, B, Z): the CPU scales a copy of the
  * packed weights per image (M x C multiplies) instead of the activations
- * (C x H x W), so only where M < H x W.  CPU builds only
+ * (C x H x W), so only where M < H x W, or on maps of 64 pixels or fewer
+ * (im2row's transposed copy of x takes the scale).  CPU builds only
  * (kl_pass_options.cpu_fused). */
 kiln_status kl_pass_fuse_se_conv(kl_pass_ctx *c) {
     if (!c->cpu_fused) return KILN_OK;
@@ -816,7 +817,11 @@ kiln_status kl_pass_fuse_se_conv(kl_pass_ctx *c) {
             if (a_full && g_scale) x = a, s = g;
         }
         if (!x) continue;
-        if (w->dims[0] >= ts->dims[2].value * ts->dims[3].value) continue; /* scaling W costs more than x */
+        /* the CPU scales a copy of W (M x C) where M < H x W; on maps of 64
+         * pixels or fewer it scales the transposed copy of x that im2row
+         * packs anyway */
+        int64_t hw = ts->dims[2].value * ts->dims[3].value;
+        if (w->dims[0] >= hw && hw > 64) continue;
         if (!kl_pass_begin(c)) return KILN_OK;
         kl_attr attrs[3];
         attrs[0] = kl_attr_of_int("activation", node_act(d));

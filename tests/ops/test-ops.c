@@ -923,6 +923,7 @@ static void test_convdw(void) {
 /* ---- conv.scaled1x1: a 1x1 convolution of X scaled per (image, channel) ----- */
 
 typedef struct convse_case {
+    kl_conv_algo algo; /* KL_CONV_GEMM1X1 (scaled weights) or KL_CONV_IM2ROW (scaled copy of X) */
     size_t N, C, H, W, M;
     bool shared_scale; /* one scale vector for every image (s_stride 0) */
     int z;             /* 0: no residual, 1: Z apart, 2: Z == Y (in place) */
@@ -939,8 +940,8 @@ typedef struct convse_case {
 static void run_convse_case(const convse_case *c) {
     char name[384];
     snprintf(name, sizeof name,
-             "convse(x=[%zu,%zu,%zu,%zu],m=%zu,scale=%s,z=%d,act=%s,data=%s,isa=%s,threads=%d,seed=%" PRIu64 ")", c->N,
-             c->C, c->H, c->W, c->M, c->shared_scale ? "shared" : "per-image", c->z, kl_act_name(c->act.kind),
+             "convse(x=[%zu,%zu,%zu,%zu],m=%zu,algo=%s,scale=%s,z=%d,act=%s,data=%s,isa=%s,threads=%d,seed=%" PRIu64 ")",
+             c->N, c->C, c->H, c->W, c->M, kl_conv_algo_name(c->algo), c->shared_scale ? "shared" : "per-image", c->z, kl_act_name(c->act.kind),
              c->int_data ? "int" : "float", kl_isa_name(c->isa), c->threads, c->seed);
     if (!selected("convse", name)) {
         g_skipped_filter++;
@@ -974,7 +975,7 @@ static void run_convse_case(const convse_case *c) {
             }
     kl_conv2d_desc d = {0};
     d.N = 1, d.C = C, d.H = c->H, d.W = c->W, d.M = M, d.KH = d.KW = 1, d.group = 1;
-    d.act = c->act, d.isa = c->isa, d.threads = c->threads, d.algo = KL_CONV_GEMM1X1;
+    d.act = c->act, d.isa = c->isa, d.threads = c->threads, d.algo = c->algo;
     kl_conv2d_plan *plan = NULL;
     kiln_status st = kl_conv2d_prepare(&d, W, b, &plan);
     if (st != KILN_OK) {
@@ -1007,8 +1008,9 @@ out:
 /* Odd channel counts in and out (the packed panels' tails of 6 rows and the
  * 16-lane tails of the pixels), maps of 1 to 900 pixels (one tile and
  * several), batch 1 and 3 with per-image and shared scales, residual apart
- * and in place, every vector level, 1 and 2 threads; and a plan of another
- * algorithm refused. */
+ * and in place, both algorithms (scaled weights; im2row's scaled copy of
+ * X), every vector level, 1 and 2 threads; and a plan of another algorithm
+ * refused. */
 static void test_convse(void) {
     static const size_t cs[] = {1, 3, 17, 32, 63};
     static const size_t ms[] = {1, 5, 7, 16, 40};
@@ -1029,17 +1031,22 @@ static void test_convse(void) {
             c.act = (kl_act){acts[v % 4], 0, 0};
             if (c.act.kind == KL_ACT_CLIP) c.act.alpha = -2.0f, c.act.beta = 3.0f;
             c.int_data = v % 2 == 0;
-            for (int ii = 0; ii < nisa; ii++)
-                for (int t = 1; t <= 2; t++) {
-                    c.isa = isas[ii], c.threads = t, c.seed = 13000 + (uint64_t)v;
-                    run_convse_case(&c);
-                }
+            for (int al = 0; al < 2; al++)
+                for (int ii = 0; ii < nisa; ii++)
+                    for (int t = 1; t <= 2; t++) {
+                        c.algo = al ? KL_CONV_IM2ROW : KL_CONV_GEMM1X1;
+                        c.isa = isas[ii], c.threads = t, c.seed = 13000 + (uint64_t)v;
+                        run_convse_case(&c);
+                    }
         }
     /* EfficientNet-B0's first project layer: 32 -> 16 at 112x112 */
-    convse_case big = {1, 32, 112, 112, 16, false, 0, {KL_ACT_NONE, 0, 0}, false, KL_ISA_AUTO, 2, 13999};
+    convse_case big = {KL_CONV_GEMM1X1, 1, 32, 112, 112, 16, false, 0, {KL_ACT_NONE, 0, 0}, false, KL_ISA_AUTO, 2, 13999};
+    /* and its last one at 7x7 (im2row): 1152 -> 320, residual in place */
+    convse_case late = {KL_CONV_IM2ROW, 1, 1152, 7, 7, 320, false, 2, {KL_ACT_NONE, 0, 0}, false, KL_ISA_AUTO, 2, 13998};
     for (int ii = 0; ii < nisa; ii++) {
-        big.isa = isas[ii];
+        big.isa = late.isa = isas[ii];
         run_convse_case(&big);
+        run_convse_case(&late);
     }
     /* a plan of another algorithm is refused with a status */
     if (selected("convse", "convse(refuse im2col)")) {

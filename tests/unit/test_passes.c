@@ -1261,16 +1261,16 @@ static void build_se(kt_pb *mb, int64_t B, int64_t C, int64_t H, int64_t M, bool
 
 /* With cpu_fused, the gate's Mul and the 1x1 convolution after it become
  * one kiln.ScaledConv (the residual Add kept as its Z) whose reference
- * kernel gives the unfused graph's numbers, where M < H x W; without
- * cpu_fused, or where scaling the weights costs more than the tensor, the
- * Mul stays. */
+ * kernel gives the unfused graph's numbers, where M < H x W or on maps of
+ * 64 pixels or fewer; without cpu_fused, or where scaling the weights costs
+ * more than the tensor (96 channels out of 81 pixels), the Mul stays. */
 static void test_se_conv(void) {
     static const struct {
         int64_t B, C, H, M;
         bool swap, residual, cpu, fused;
     } cases[] = {{1, 24, 8, 16, false, false, true, true},  {2, 24, 8, 24, true, true, true, true},
-                 {1, 24, 8, 16, false, false, false, false}, {1, 24, 4, 16, false, false, true, false},
-                 {3, 7, 5, 3, true, false, true, true}};
+                 {1, 24, 8, 16, false, false, false, false}, {1, 24, 4, 16, false, false, true, true},
+                 {3, 7, 5, 3, true, false, true, true},      {1, 24, 9, 96, false, false, true, false}};
     for (size_t i = 0; i < KL_ARRAY_LEN(cases); i++) {
         kt_pb mb = {0};
         build_se(&mb, cases[i].B, cases[i].C, cases[i].H, cases[i].M, cases[i].swap, cases[i].residual);

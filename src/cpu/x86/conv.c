@@ -469,6 +469,8 @@ typedef struct conv_run {
     bool z_alias; /* Z == Y: the residual is already in Y */
     size_t N;     /* images in this run */
     const float *wpack; /* GEMM1X1: packed weights in place of the plan's (conv.scaled1x1), or NULL */
+    const float *scale; /* IM2ROW (1x1): per-image input-channel scales (conv.scaled1x1), or NULL */
+    size_t s_stride;    /* floats between two images' scales (0: shared) */
 } conv_run;
 
 /* im2col rows [k0, k0+ks) for output pixels [p0, p0+np) of one image/group
@@ -599,16 +601,27 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
 /* im2col rows [k0, k0+ks) transposed for all OH*OW pixels of one image and
  * group: pixel q, row k at dst + (q/MR)*ks*MR + (k-k0)*MR + q%MR; pixels
  * past OH*OW (to a multiple of MR) are zero. */
-static void im2row_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size_t ks, float *dst) {
+static void im2row_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size_t ks, float *dst,
+                        const float *scale) {
     const kl_conv2d_desc *d = &p->d;
     size_t khw = d->KH * d->KW, OHW = p->OH * p->OW, npad = round_up(OHW, MR), ps = ks * MR;
     size_t OW = p->OW, sw = d->stride_w;
     if (khw == 1 && sw == 1 && d->stride_h == 1 && !d->pad_top && !d->pad_left && !d->pad_bottom && !d->pad_right) {
-        /* 1x1 stride 1: pixels are the plane's floats, six at a time */
+        /* 1x1 stride 1: pixels are the plane's floats, six at a time; with
+         * `scale` (conv.scaled1x1: [C], the image's), channel k0 + k times
+         * scale[k0 + k] */
         size_t full = OHW / MR, rest = OHW % MR;
         for (size_t k = 0; k < ks; k++) {
             const float *xc = x + (k0 + k) * d->H * d->W;
             float *pp = dst + k * MR;
+            if (scale) {
+                float sc = scale[k0 + k];
+                for (size_t q = 0; q < full; q++, pp += ps, xc += MR)
+                    for (size_t i = 0; i < MR; i++) pp[i] = xc[i] * sc;
+                if (rest)
+                    for (size_t i = 0; i < MR; i++) pp[i] = i < rest ? xc[i] * sc : 0.0f;
+                continue;
+            }
             for (size_t q = 0; q < full; q++, pp += ps, xc += MR) memcpy(pp, xc, MR * sizeof(float));
             if (rest) {
                 memcpy(pp, xc, rest * sizeof(float));
@@ -679,7 +692,7 @@ static void conv_im2row_task(void *arg, size_t b, size_t e, int tid) {
         for (size_t k0 = 0; k0 < p->Kg; k0 += kstep) {
             size_t ks = KL_MIN(kstep, p->Kg - k0);
             bool first = k0 == 0, last = k0 + ks >= p->Kg;
-            im2row_pack(p, x, k0, ks, A);
+            im2row_pack(p, x, k0, ks, A, r->scale ? r->scale + n * r->s_stride : NULL);
             /* 64 columns at a time: the weight block stays in cache over the pixel rows */
             for (size_t j = 0; j < mcols; j += 64) {
                 size_t nc = KL_MIN((size_t)64, mcols - j);
@@ -1281,18 +1294,31 @@ kiln_status kl_conv2d_run_scaled(kl_pool *pool, const kl_conv2d_plan *p, size_t 
                                  size_t s_stride, const float *Z, float *Y, void *workspace) {
     if (!p || !X || !S || !Y || !workspace)
         return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv.scaled1x1: NULL plan, input, scale, output or workspace");
-    if (p->algo != KL_CONV_GEMM1X1 || p->d.group != 1)
-        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv.scaled1x1: the plan is %s, not an ungrouped conv.gemm1x1",
-                         kl_conv_algo_name(p->algo));
     const kl_conv2d_desc *d = &p->d;
+    bool one = d->KH == 1 && d->KW == 1 && d->stride_h == 1 && d->stride_w == 1 && !d->pad_top && !d->pad_left &&
+               !d->pad_bottom && !d->pad_right && d->dil_h == 1 && d->dil_w == 1;
+    if ((p->algo != KL_CONV_GEMM1X1 && p->algo != KL_CONV_IM2ROW) || d->group != 1 || !one)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT,
+                         "conv.scaled1x1: the plan is %s, not an ungrouped 1x1 conv.gemm1x1 or conv.im2row",
+                         kl_conv_algo_name(p->algo));
     int t = kl_pool_threads(pool);
     if (t > d->threads) t = d->threads;
     if (t < 1) t = 1;
+    if (p->algo == KL_CONV_IM2ROW) {
+        /* the scale goes into the transposed copy of X that im2row packs anyway */
+        conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, 0, Z != NULL && Z == Y, N, NULL, S, s_stride};
+        size_t panels = (p->Mg + NP - 1) / NP;
+        if (N < (size_t)t) r.mchunks = KL_MIN(panels, ((size_t)t + N - 1) / N);
+        r.mchunk_rows = ((panels + r.mchunks - 1) / r.mchunks) * NP;
+        r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
+        kl_parallel_for_dyn(pool, t, N * r.mchunks, 1, conv_im2row_task, &r);
+        return KILN_OK;
+    }
     /* the scaled weights after the GEMM's per-thread workspace */
     float *ws = workspace;
     float *wsc = (float *)(((uintptr_t)((char *)workspace + kl_conv2d_workspace_size(p, t)) + 63) & ~(uintptr_t)63);
     size_t K = p->Kg, panels = round_up(p->Mg, MR) / MR, HW = d->H * d->W, OHW = p->OH * p->OW;
-    conv_run r = {p, NULL, NULL, NULL, (char *)ws, 0, 1, 0, 0, false, 1, wsc};
+    conv_run r = {p, NULL, NULL, NULL, (char *)ws, 0, 1, 0, 0, false, 1, wsc, NULL, 0};
     r.tiles = (OHW + p->nt - 1) / p->nt;
     size_t mpanels = panels;
     if (t > 1 && r.tiles < 2 * (size_t)t) r.mchunks = KL_MIN(mpanels, (2 * (size_t)t + r.tiles - 1) / r.tiles);
