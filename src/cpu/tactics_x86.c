@@ -86,6 +86,7 @@ typedef struct kl_lazy {
     void *packed_b;
     float *bias;            /* [N] or NULL (beta folded in) */
     kl_act act;
+    size_t wi;              /* conv: the weights' input (1; kiln.ScaledConv 2), the bias's is wi + 1 */
 } kl_lazy;
 
 static void lazy_release(void *p) {
@@ -286,6 +287,37 @@ static kiln_status conv_ready_at(kl_lazy *z, int threads, size_t wi) {
 }
 
 static kiln_status conv_ready(kl_lazy *z, int threads) { return conv_ready_at(z, threads, 1); }
+
+/* The plan's packed form for the engine file (kl_conv2d_export). */
+static kiln_status conv_export(void *state, int threads, void *dst, size_t *size) {
+    kl_lazy *z = state;
+    KL_TRY(conv_ready_at(z, threads, z->wi ? z->wi : 1));
+    size_t need = kl_conv2d_export(z->plan, NULL, 0);
+    if (dst && *size >= need) kl_conv2d_export(z->plan, dst, *size);
+    *size = need;
+    return KILN_OK;
+}
+
+/* A plan around the engine's packed bytes instead of packing at the first run. */
+static kiln_status conv_adopt(void *state, int threads, const void *src, size_t size) {
+    kl_lazy *z = state;
+    pthread_mutex_lock(&z->mu);
+    kiln_status s = KILN_OK;
+    if (z->ready == 0) {
+        z->d.threads = threads > 0 ? threads : 1;
+        s = kl_conv2d_adopt(&z->d, src, size, &z->plan);
+        if (!s) {
+            size_t OH, OW;
+            kl_conv2d_out_hw(z->plan, &OH, &OW);
+            z->in_img = z->d.C * z->d.H * z->d.W;
+            z->out_img = z->d.M * OH * OW;
+            __atomic_store_n(&z->ready, 1, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&z->mu);
+    if (s) return kl_error_context(s, "node '%s': ", kl_node_label(z->node));
+    return KILN_OK;
+}
 
 static kiln_status conv_run(kl_kctx *c) {
     kl_lazy *z = (kl_lazy *)c->state;
@@ -779,6 +811,7 @@ static kiln_status scaled_prepare(const kl_node *n, kl_isa isa, void **state, si
         return kl_errorf(KILN_ERR_INTERNAL, "node '%s': not a layer conv.scaled1x1 takes", kl_node_label(n));
     }
     z->algo = z->d.algo;
+    z->wi = 2;
     z->d.isa = z->isa = isa;
     *state = z;
     *workspace = 0; /* known once packed; taken from the context's scratch */
@@ -848,17 +881,17 @@ static kiln_status scaled_run(kl_kctx *c) {
     static kiln_status scaled_##lv(const kl_node *n, void **s, size_t *w) { return scaled_prepare(n, LV, s, w); } \
     static const kl_tactic x86_##lv[] = {                                                                       \
         {"conv.expand_dw." #lv, FEAT, 30, cdw_applies_##lv, cdw_##lv, cdw_release, cdw_run, KL_TACTIC_WRITES_ALL},                    \
-        {"conv.scaled1x1." #lv, FEAT, 30, scaled_applies, scaled_##lv, lazy_release, scaled_run, KL_TACTIC_WRITES_ALL},             \
+        {"conv.scaled1x1." #lv, FEAT, 30, scaled_applies, scaled_##lv, lazy_release, scaled_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},             \
         {"conv.matvec." #lv, FEAT, 35, conv_matvec_applies, conv_mv_##lv, mv_release, conv_mv_run, KL_TACTIC_WRITES_ALL},          \
-        {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},            \
-        {"conv.winograd4t." #lv, FEAT, 31, conv_wino4t_applies, conv_wino4t_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},       \
-        {"conv.winograd2." #lv, FEAT, 30, conv_wino2_applies, conv_wino2_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},         \
-        {"conv.igemm." #lv, FEAT, 27, conv_igemm_applies, conv_igemm_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},            \
-        {"conv.direct." #lv, FEAT, 26, conv_direct_applies, conv_direct_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
-        {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},               \
-        {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},           \
-        {"conv.im2row." #lv, FEAT, 22, conv_im2row_applies, conv_im2row_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
-        {"conv.im2col." #lv, FEAT, 10, conv_im2col_applies, conv_im2col_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
+        {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},            \
+        {"conv.winograd4t." #lv, FEAT, 31, conv_wino4t_applies, conv_wino4t_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},       \
+        {"conv.winograd2." #lv, FEAT, 30, conv_wino2_applies, conv_wino2_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},         \
+        {"conv.igemm." #lv, FEAT, 27, conv_igemm_applies, conv_igemm_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},            \
+        {"conv.direct." #lv, FEAT, 26, conv_direct_applies, conv_direct_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},          \
+        {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},               \
+        {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},           \
+        {"conv.im2row." #lv, FEAT, 22, conv_im2row_applies, conv_im2row_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},          \
+        {"conv.im2col." #lv, FEAT, 10, conv_im2col_applies, conv_im2col_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},          \
         {"gemm.packed." #lv, FEAT, 20, gemm_applies, gemm_##lv, lazy_release, gemm_run, KL_TACTIC_WRITES_ALL},                        \
         {"gemm.matvec." #lv, FEAT, 19, gemm_matvec_applies, gemm_mv_##lv, gmv_release, gemm_mv_run, KL_TACTIC_WRITES_ALL},            \
     };

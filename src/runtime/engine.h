@@ -47,6 +47,7 @@ struct kiln_build_options {
     char *tactic;       /* forced tactics "name,op=name" */
     bool no_optimize;
     bool timing;        /* time tactics (else: the best quality tier's first) */
+    bool prepack;       /* a packed section: CPU layers' weights packed at build (else at their first run) */
 };
 
 /* Copy options (deep).  dst is zeroed first; free with kl_build_options_clear. */

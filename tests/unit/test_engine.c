@@ -763,6 +763,118 @@ static void *repack(const kiln_engine *e, uint32_t kind, const char *from, const
     return bytes;
 }
 
+/* e's sections again, with n bytes at offset `at` of section `kind`
+ * overwritten by `with` (a binary section's edit). */
+static void *repack_bin(const kiln_engine *e, uint32_t kind, size_t at, const void *with, size_t n, size_t *size) {
+    kl_engine_writer *w = NULL;
+    kl_engine_writer_create(&w);
+    const kl_engine_file *f = &e->file;
+    for (size_t i = 0; i < f->n_meta; i++) kl_engine_writer_meta(w, f->meta_keys[i], f->meta_values[i]);
+    char *edited = NULL;
+    for (size_t i = 0; i < f->n_sections; i++) {
+        const kl_engine_section *sec = &f->sections[i];
+        if (sec->kind == KL_SEC_META) continue;
+        const void *data = sec->data;
+        size_t len = (size_t)sec->size;
+        if (sec->kind == kind && at + n <= len) {
+            edited = malloc(len);
+            memcpy(edited, data, len);
+            memcpy(edited + at, with, n);
+            data = edited;
+        }
+        kl_engine_writer_section_flags(w, sec->kind, sec->flags, data, len);
+    }
+    void *bytes = NULL;
+    kl_engine_writer_finish(w, &bytes, size);
+    kl_engine_writer_destroy(w);
+    free(edited);
+    return bytes;
+}
+
+/* "prepack" = "1": the engine holds a packed section (the CNN's
+ * convolutions: the implicit-GEMM stem, Winograd), a loaded engine uses it
+ * in place and gives bit for bit the outputs of an engine that packs at
+ * its first run (both against the reference); without the option there is
+ * no such section; a packed section that does not fit is refused with a
+ * message naming it. */
+static void test_prepack(void) {
+    kiln_model *m = load_cnn("N");
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    kiln_engine *e[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        kiln_build_options *o = NULL;
+        kiln_build_options_create(&o);
+        size_t p;
+        kiln_build_options_add_profile(o, &p);
+        int64_t a[4] = {1, 3, 16, 16}, b[4] = {2, 3, 16, 16}, c[4] = {4, 3, 16, 16};
+        kiln_build_options_set_profile_shape(o, p, "x", 4, a, b, c);
+        if (k) KT_CHECK_EQ_INT(kiln_build_options_set(o, "prepack", "1"), KILN_OK);
+        KT_CHECK_EQ_INT(kiln_build_options_set(o, "prepack", "2"), KILN_ERR_INVALID_ARGUMENT);
+        if (kiln_build(m, o, &e[k])) fprintf(stderr, "    build: %s\n", kiln_last_error());
+        kiln_build_options_destroy(o);
+    }
+    KT_CHECK(e[0] != NULL && e[1] != NULL);
+    if (!e[0] || !e[1]) goto out;
+    const void *sec;
+    size_t sec_size = 0;
+    KT_CHECK(!kl_engine_file_section(&e[0]->file, KL_SEC_PACKED, &sec, &sec_size));
+    KT_CHECK(kl_engine_file_section(&e[1]->file, KL_SEC_PACKED, &sec, &sec_size) && sec_size > 64);
+    kiln_engine *l[2] = {NULL, NULL};
+    void *bytes[2] = {NULL, NULL};
+    size_t size[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        KT_CHECK_EQ_INT(kiln_engine_serialize(e[k], &bytes[k], &size[k]), KILN_OK);
+        KT_CHECK_EQ_INT(kiln_engine_load_from_memory(bytes[k], size[k], &l[k]), KILN_OK);
+    }
+    KT_CHECK(size[1] > size[0]);
+    if (l[0] && l[1]) {
+        kiln_context *c[2] = {NULL, NULL};
+        for (int k = 0; k < 2; k++) KT_CHECK_EQ_INT(kiln_context_create(l[k], &c[k]), KILN_OK);
+        for (int64_t n = 1; n <= 4 && c[0] && c[1]; n += 3) {
+            kiln_tensor *x = input_tensor(n, 300 + (uint64_t)n), *y[2] = {NULL, NULL};
+            const char *in = "x", *out = "y";
+            for (int k = 0; k < 2; k++)
+                KT_CHECK_EQ_INT(kiln_context_run(c[k], &in, (const kiln_tensor *const *)&x, 1, &out, &y[k], 1), KILN_OK);
+            kiln_tensor *ref = reference(m, x);
+            KT_CHECK(ref && y[0] && y[1]);
+            if (ref && y[0] && y[1]) {
+                KT_CHECK(max_abs_diff(ref, y[1]) < 1e-5);
+                KT_CHECK(max_abs_diff(y[0], y[1]) == 0.0);
+            }
+            kiln_tensor_destroy(x);
+            kiln_tensor_destroy(y[0]);
+            kiln_tensor_destroy(y[1]);
+            kiln_tensor_destroy(ref);
+        }
+        for (int k = 0; k < 2; k++) kiln_context_destroy(c[k]);
+        /* an entry past the section's end; a plan header of another size */
+        kiln_engine *bad = NULL;
+        size_t rs;
+        uint64_t huge = (uint64_t)sec_size * 2;
+        void *r = repack_bin(l[1], KL_SEC_PACKED, 16 + 16, &huge, 8, &rs);
+        KT_CHECK_EQ_INT(kiln_engine_load_from_memory(r, rs, &bad), KILN_ERR_PARSE);
+        KT_CHECK_CONTAINS(kiln_last_error(), "section 'packed'");
+        kiln_free(r);
+        uint64_t off;
+        memcpy(&off, (const uint8_t *)sec + 16 + 8, 8);
+        uint64_t floats = 3;
+        r = repack_bin(l[1], KL_SEC_PACKED, (size_t)off + 16, &floats, 8, &rs);
+        KT_CHECK_EQ_INT(kiln_engine_load_from_memory(r, rs, &bad), KILN_ERR_ENGINE_MISMATCH);
+        KT_CHECK_CONTAINS(kiln_last_error(), "pre-packed weights");
+        KT_CHECK_CONTAINS(kiln_last_error(), "rebuild");
+        kiln_free(r);
+    }
+    for (int k = 0; k < 2; k++) {
+        kiln_engine_destroy(l[k]);
+        kiln_free(bytes[k]);
+    }
+out:
+    kiln_engine_destroy(e[0]);
+    kiln_engine_destroy(e[1]);
+    kiln_model_destroy(m);
+}
+
 static void test_bad_engines(void) {
     kiln_model *m = load_cnn("2");
     kiln_engine *e = NULL;
@@ -1030,6 +1142,7 @@ int main(void) {
     KT_RUN(test_shapes_option);
     KT_RUN(test_build_image_file_or_memory);
     KT_RUN(test_bad_engines);
+    KT_RUN(test_prepack);
     KT_RUN(test_cache_race);
     KT_RUN(test_threads);
     char cmd[600];

@@ -41,6 +41,8 @@ struct kl_conv2d_plan {
     size_t TW, TH, tb; /* winograd: tiles per row / column, tiles per block (multiple of 16) */
     size_t wm, wa, nxi; /* winograd: output tile (4 or 2), input tile (wm + 2), wa*wa products */
     float *wcb; /* depthwise, channel-interleaved (dw_cb_pays): [C/16][KH*KW][16] weights, then [C/16*16] bias */
+    size_t wcb_floats;
+    bool borrowed; /* wpack, bias and wcb point into an engine's mapping (kl_conv2d_adopt): not freed */
 };
 
 static bool is_wino(kl_conv_algo a) { return a == KL_CONV_WINOGRAD || a == KL_CONV_WINOGRAD2 || a == KL_CONV_WINOGRAD4T; }
@@ -235,9 +237,9 @@ static kl_conv_algo choose(const kl_conv2d_desc *d) {
     return KL_CONV_IM2COL;
 }
 
-kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const float *bias, kl_conv2d_plan **out) {
+static kiln_status conv_prepare(const kl_conv2d_desc *din, const float *W, const float *bias, kl_conv2d_plan **out) {
     *out = NULL;
-    if (!din || !W) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: NULL descriptor or weights");
+    if (!din) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: NULL descriptor");
     kl_conv2d_desc d = normalize(din);
     size_t OH, OW;
     KL_TRY(check_desc(&d, &OH, &OW));
@@ -261,28 +263,34 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
         /* [M_pad/MB][C*KH*KW][MB], then the bias [M_pad]; padded channels zero */
         size_t mp = round_up(d.M, KL_DIRECT_MB), k = d.C * khw;
         p->wpack_floats = mp * k + mp;
-        p->wpack = kl_calloc(p->wpack_floats, sizeof(float));
-        if (!p->wpack) goto fail;
-        for (size_t m = 0; m < d.M; m++)
-            for (size_t i = 0; i < k; i++)
-                p->wpack[(m / KL_DIRECT_MB) * k * KL_DIRECT_MB + i * KL_DIRECT_MB + m % KL_DIRECT_MB] = W[m * k + i];
-        if (bias) memcpy(p->wpack + mp * k, bias, d.M * sizeof(float));
+        if (W) {
+            p->wpack = kl_calloc(p->wpack_floats, sizeof(float));
+            if (!p->wpack) goto fail;
+            for (size_t m = 0; m < d.M; m++)
+                for (size_t i = 0; i < k; i++)
+                    p->wpack[(m / KL_DIRECT_MB) * k * KL_DIRECT_MB + i * KL_DIRECT_MB + m % KL_DIRECT_MB] = W[m * k + i];
+            if (bias) memcpy(p->wpack + mp * k, bias, d.M * sizeof(float));
+        }
     } else if (algo == KL_CONV_IGEMM) {
         /* B = W^T (K x M) in 16-column panels (panel stride K*16), then the bias padded to the panels */
         size_t mp = round_up(d.M, NP), k = d.C * khw;
         p->wpack_floats = mp * k + mp;
         p->a_ps = k * NP;
-        p->wpack = kl_calloc(p->wpack_floats + 16, sizeof(float));
-        if (!p->wpack) goto fail;
-        for (size_t m = 0; m < d.M; m++)
-            for (size_t i = 0; i < k; i++) p->wpack[(m / NP) * p->a_ps + i * NP + m % NP] = W[m * k + i];
-        if (bias) memcpy(p->wpack + mp * k, bias, d.M * sizeof(float));
+        if (W) {
+            p->wpack = kl_calloc(p->wpack_floats + 16, sizeof(float));
+            if (!p->wpack) goto fail;
+            for (size_t m = 0; m < d.M; m++)
+                for (size_t i = 0; i < k; i++) p->wpack[(m / NP) * p->a_ps + i * NP + m % NP] = W[m * k + i];
+            if (bias) memcpy(p->wpack + mp * k, bias, d.M * sizeof(float));
+        }
     } else if (algo == KL_CONV_DEPTHWISE) {
         p->wpack_floats = d.M * khw;
+        if (dw_cb_pays(&d, p->isa, OW)) p->wcb_floats = round_up(d.C, KL_DWCB_C) * (khw + 1);
+        if (W) {
         p->wpack = kl_malloc(p->wpack_floats * sizeof(float));
         if (!p->wpack) goto fail;
         memcpy(p->wpack, W, p->wpack_floats * sizeof(float));
-        if (dw_cb_pays(&d, p->isa, OW)) {
+        if (p->wcb_floats) {
             size_t cp = round_up(d.C, KL_DWCB_C);
             p->wcb = kl_calloc(cp * khw + cp, sizeof(float));
             if (!p->wcb) goto fail;
@@ -291,6 +299,7 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
                     p->wcb[(c / KL_DWCB_C) * khw * KL_DWCB_C + t * KL_DWCB_C + c % KL_DWCB_C] = W[c * khw + t];
                 if (bias) p->wcb[cp * khw + c] = bias[c];
             }
+        }
         }
     } else if (is_wino(algo)) {
         size_t wm = algo == KL_CONV_WINOGRAD2 ? 2 : 4, wa = wm + 2, nxi = wa * wa;
@@ -311,6 +320,7 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
         size_t per_xi = algo == KL_CONV_WINOGRAD ? round_up(p->Mg, MR) * p->Cg : round_up(p->Mg, NP) * p->Cg;
         p->wpack_floats = per_xi * nxi * d.group;
         p->a_ps = algo == KL_CONV_WINOGRAD ? p->Cg * MR : p->Cg * NP;
+        if (W) {
         p->wpack = kl_malloc(p->wpack_floats * sizeof(float));
         float *u = kl_malloc(nxi * p->Mg * p->Cg * sizeof(float));
         void *tmp = kl_malloc(KL_MAX(kl_sgemm_pack_a_size(p->Mg, p->Cg), kl_sgemm_pack_b_size(p->Cg, p->Mg)));
@@ -348,40 +358,45 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
         }
         kl_free(u);
         kl_free(tmp);
+        }
     } else if (algo == KL_CONV_IM2ROW) {
         /* B = W_g^T (Kg x Mg) in 16-column panels, panel stride Kg*16 */
         size_t per_group = round_up(p->Mg, NP) * p->Kg;
         p->wpack_floats = per_group * d.group;
         p->a_ps = p->Kg * NP;
-        p->wpack = kl_malloc(p->wpack_floats * sizeof(float) + 64);
-        if (!p->wpack) goto fail;
-        void *tmp = kl_malloc(kl_sgemm_pack_b_size(p->Kg, p->Mg));
-        if (!tmp) goto fail;
-        for (size_t g = 0; g < d.group; g++) {
-            kl_sgemm_pack_b(W + g * p->Mg * p->Kg, p->Kg, true, p->Kg, p->Mg, tmp);
-            size_t ps;
-            const float *data = kl_sgemm_packed_b_data(tmp, &ps);
-            memcpy(p->wpack + g * per_group, data, per_group * sizeof(float));
+        if (W) {
+            p->wpack = kl_malloc(p->wpack_floats * sizeof(float) + 64);
+            if (!p->wpack) goto fail;
+            void *tmp = kl_malloc(kl_sgemm_pack_b_size(p->Kg, p->Mg));
+            if (!tmp) goto fail;
+            for (size_t g = 0; g < d.group; g++) {
+                kl_sgemm_pack_b(W + g * p->Mg * p->Kg, p->Kg, true, p->Kg, p->Mg, tmp);
+                size_t ps;
+                const float *data = kl_sgemm_packed_b_data(tmp, &ps);
+                memcpy(p->wpack + g * per_group, data, per_group * sizeof(float));
+            }
+            kl_free(tmp);
         }
-        kl_free(tmp);
     } else {
         size_t per_group = round_up(p->Mg, MR) * p->Kg;
         p->wpack_floats = per_group * d.group;
         p->a_ps = p->Kg * MR;
-        p->wpack = kl_malloc(p->wpack_floats * sizeof(float) + 64);
-        if (!p->wpack) goto fail;
-        void *tmp = kl_malloc(kl_sgemm_pack_a_size(p->Mg, p->Kg));
-        if (!tmp) goto fail;
-        for (size_t g = 0; g < d.group; g++) {
-            /* W_g is Mg x Kg row-major: rows are output channels */
-            kl_sgemm_pack_a(W + g * p->Mg * p->Kg, p->Kg, false, p->Mg, p->Kg, tmp);
-            size_t ps;
-            const float *data = kl_sgemm_packed_a_data(tmp, &ps);
-            memcpy(p->wpack + g * per_group, data, per_group * sizeof(float));
+        if (W) {
+            p->wpack = kl_malloc(p->wpack_floats * sizeof(float) + 64);
+            if (!p->wpack) goto fail;
+            void *tmp = kl_malloc(kl_sgemm_pack_a_size(p->Mg, p->Kg));
+            if (!tmp) goto fail;
+            for (size_t g = 0; g < d.group; g++) {
+                /* W_g is Mg x Kg row-major: rows are output channels */
+                kl_sgemm_pack_a(W + g * p->Mg * p->Kg, p->Kg, false, p->Mg, p->Kg, tmp);
+                size_t ps;
+                const float *data = kl_sgemm_packed_a_data(tmp, &ps);
+                memcpy(p->wpack + g * per_group, data, per_group * sizeof(float));
+            }
+            kl_free(tmp);
         }
-        kl_free(tmp);
     }
-    if (bias) {
+    if (W && bias) {
         p->bias = kl_malloc(d.M * sizeof(float));
         if (!p->bias) goto fail;
         memcpy(p->bias, bias, d.M * sizeof(float));
@@ -393,11 +408,93 @@ fail:
     return KILN_ERR_NO_MEMORY;
 }
 
+kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const float *bias, kl_conv2d_plan **out) {
+    *out = NULL;
+    if (!W) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: NULL weights");
+    return conv_prepare(din, W, bias, out);
+}
+
+/* ---- pre-packed plans (an engine's packed section) ----------------------------- */
+
+/* The exported form: a 64-byte header, then wpack, bias and wcb, each at a
+ * multiple of 64 bytes and followed by 64 bytes of zeros (the kernels'
+ * reads past a packed array stay inside). */
+#define CP_MAGIC "KLCONV01"
+typedef struct conv_packed_hdr {
+    char magic[8];
+    uint32_t algo, isa;
+    uint64_t wpack_floats, bias_floats, wcb_floats, M;
+    uint8_t reserved[16];
+} conv_packed_hdr;
+
+static size_t cp_region(size_t floats) { return round_up(floats * sizeof(float), 64) + 64; }
+
+size_t kl_conv2d_export(const kl_conv2d_plan *p, void *dst, size_t cap) {
+    if (!p || !p->wpack) return 0;
+    size_t bias_floats = p->bias ? p->d.M : 0;
+    size_t need = sizeof(conv_packed_hdr) + cp_region(p->wpack_floats) + (bias_floats ? cp_region(bias_floats) : 0) +
+                  (p->wcb ? cp_region(p->wcb_floats) : 0);
+    if (!dst || cap < need) return need;
+    memset(dst, 0, need);
+    conv_packed_hdr h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, CP_MAGIC, 8);
+    h.algo = (uint32_t)p->algo, h.isa = (uint32_t)p->isa;
+    h.wpack_floats = p->wpack_floats, h.bias_floats = bias_floats, h.wcb_floats = p->wcb ? p->wcb_floats : 0;
+    h.M = p->d.M;
+    memcpy(dst, &h, sizeof h);
+    char *q = (char *)dst + sizeof h;
+    memcpy(q, p->wpack, p->wpack_floats * sizeof(float));
+    q += cp_region(p->wpack_floats);
+    if (bias_floats) {
+        memcpy(q, p->bias, bias_floats * sizeof(float));
+        q += cp_region(bias_floats);
+    }
+    if (p->wcb) memcpy(q, p->wcb, p->wcb_floats * sizeof(float));
+    return need;
+}
+
+kiln_status kl_conv2d_adopt(const kl_conv2d_desc *d, const void *src, size_t size, kl_conv2d_plan **out) {
+    *out = NULL;
+    if (!d || !src || ((uintptr_t)src % 4) != 0 || size < sizeof(conv_packed_hdr))
+        return kl_errorf(KILN_ERR_PARSE, "conv2d: pre-packed weights: no header, or not float-aligned");
+    conv_packed_hdr h;
+    memcpy(&h, src, sizeof h);
+    if (memcmp(h.magic, CP_MAGIC, 8) != 0) return kl_errorf(KILN_ERR_PARSE, "conv2d: pre-packed weights: bad magic");
+    kl_conv2d_plan *p;
+    KL_TRY(conv_prepare(d, NULL, NULL, &p));
+    size_t need = sizeof h + cp_region(p->wpack_floats) + (h.bias_floats ? cp_region(h.bias_floats) : 0) +
+                  (h.wcb_floats ? cp_region(h.wcb_floats) : 0);
+    if (h.algo != (uint32_t)p->algo || h.isa != (uint32_t)p->isa || h.wpack_floats != p->wpack_floats ||
+        h.M != p->d.M || (h.bias_floats != 0 && h.bias_floats != p->d.M) || h.wcb_floats != p->wcb_floats ||
+        size < need) {
+        kl_conv2d_destroy(p);
+        return kl_errorf(KILN_ERR_ENGINE_MISMATCH,
+                         "conv2d: pre-packed weights for %s (%llu floats) do not fit a %s plan of %zu floats: rebuild "
+                         "the engine",
+                         kl_conv_algo_name((kl_conv_algo)h.algo), (unsigned long long)h.wpack_floats,
+                         kl_conv_algo_name(p->algo), p->wpack_floats);
+    }
+    const char *q = (const char *)src + sizeof h;
+    p->borrowed = true;
+    p->wpack = (float *)(uintptr_t)q;
+    q += cp_region(p->wpack_floats);
+    if (h.bias_floats) {
+        p->bias = (float *)(uintptr_t)q;
+        q += cp_region(h.bias_floats);
+    }
+    if (h.wcb_floats) p->wcb = (float *)(uintptr_t)q;
+    *out = p;
+    return KILN_OK;
+}
+
 void kl_conv2d_destroy(kl_conv2d_plan *p) {
     if (!p) return;
-    kl_free(p->wpack);
-    kl_free(p->wcb);
-    kl_free(p->bias);
+    if (!p->borrowed) {
+        kl_free(p->wpack);
+        kl_free(p->wcb);
+        kl_free(p->bias);
+    }
     kl_free(p);
 }
 
@@ -453,7 +550,7 @@ size_t kl_conv2d_workspace_size(const kl_conv2d_plan *p, int threads) {
 size_t kl_conv2d_workspace_bytes(const kl_conv2d_plan *p) { return kl_conv2d_workspace_size(p, p->d.threads); }
 
 size_t kl_conv2d_packed_bytes(const kl_conv2d_plan *p) {
-    size_t cb = p->wcb ? (round_up(p->d.C, KL_DWCB_C) * (p->d.KH * p->d.KW + 1)) * sizeof(float) : 0;
+    size_t cb = p->wcb ? p->wcb_floats * sizeof(float) : 0;
     return p->wpack_floats * sizeof(float) + (p->bias ? p->d.M * sizeof(float) : 0) + cb;
 }
 

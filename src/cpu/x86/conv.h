@@ -117,6 +117,16 @@ bool kl_conv2d_igemm_pays(const kl_conv2d_desc *d);
 kiln_status kl_conv2d_prepare(const kl_conv2d_desc *d, const float *W, const float *bias, kl_conv2d_plan **out);
 void kl_conv2d_destroy(kl_conv2d_plan *p);
 
+/* Pre-packed plans (an engine's packed section): kl_conv2d_export writes
+ * the plan's packed weights, bias and interleaved depthwise weights with a
+ * header into dst when cap is enough and returns the bytes the form takes
+ * (0 for a plan without packed weights).  kl_conv2d_adopt makes the plan d
+ * describes around such bytes (4-byte aligned; 64 in an engine file, alive
+ * as long as the plan: an engine's mapping), without copying or packing; the header must match
+ * the plan d gives (algorithm, level, sizes), else KILN_ERR_ENGINE_MISMATCH. */
+size_t kl_conv2d_export(const kl_conv2d_plan *p, void *dst, size_t cap);
+kiln_status kl_conv2d_adopt(const kl_conv2d_desc *d, const void *src, size_t size, kl_conv2d_plan **out);
+
 kl_conv_algo kl_conv2d_algo(const kl_conv2d_plan *p);
 /* Output height/width. */
 void kl_conv2d_out_hw(const kl_conv2d_plan *p, size_t *OH, size_t *OW);
