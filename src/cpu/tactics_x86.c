@@ -87,14 +87,17 @@ typedef struct kl_lazy {
     float *bias;            /* [N] or NULL (beta folded in) */
     kl_act act;
     size_t wi;              /* conv: the weights' input (1; kiln.ScaledConv 2), the bias's is wi + 1 */
+    bool borrowed;          /* gemm: packed_b and bias point into an engine's mapping (gemm_adopt) */
 } kl_lazy;
 
 static void lazy_release(void *p) {
     kl_lazy *z = p;
     if (!z) return;
     kl_conv2d_destroy(z->plan);
-    kl_free(z->packed_b);
-    kl_free(z->bias);
+    if (!z->borrowed) {
+        kl_free(z->packed_b);
+        kl_free(z->bias);
+    }
     pthread_mutex_destroy(&z->mu);
     kl_free(z);
 }
@@ -484,6 +487,56 @@ static kiln_status gemm_ready(kl_lazy *z) {
     }
     pthread_mutex_unlock(&z->mu);
     return s;
+}
+
+/* The packed section's form of a product (docs/ENGINE.md 2.1): a 64-byte
+ * header ("KLGEMM01", u64 K, N, the packed B's bytes, the bias's floats),
+ * the packed B (kl_sgemm_pack_b's buffer, its own header included) and the
+ * bias, each at a multiple of 64 bytes and followed by 64 zero bytes. */
+#define GP_MAGIC "KLGEMM01"
+static size_t gp_round(size_t b) { return (b + 63) / 64 * 64 + 64; }
+
+static kiln_status gemm_export(void *state, int threads, void *dst, size_t *size) {
+    (void)threads;
+    kl_lazy *z = state;
+    KL_TRY(gemm_ready(z));
+    uint64_t h[8] = {0};
+    size_t pb = kl_sgemm_pack_b_size(z->K, z->N), nb = z->bias ? z->N : 0;
+    size_t need = 64 + gp_round(pb) + (nb ? gp_round(nb * sizeof(float)) : 0);
+    if (dst && *size >= need) {
+        memset(dst, 0, need);
+        memcpy(h, GP_MAGIC, 8);
+        h[1] = z->K, h[2] = z->N, h[3] = pb, h[4] = nb;
+        memcpy(dst, h, 64);
+        memcpy((char *)dst + 64, z->packed_b, pb);
+        if (nb) memcpy((char *)dst + 64 + gp_round(pb), z->bias, nb * sizeof(float));
+    }
+    *size = need;
+    return KILN_OK;
+}
+
+static kiln_status gemm_adopt(void *state, int threads, const void *src, size_t size) {
+    (void)threads;
+    kl_lazy *z = state;
+    uint64_t h[8];
+    size_t pb = kl_sgemm_pack_b_size(z->K, z->N);
+    if (size < 64) return kl_errorf(KILN_ERR_PARSE, "node '%s': pre-packed weights: no header", kl_node_label(z->node));
+    memcpy(h, src, 64);
+    bool want_bias = z->node->n_inputs > 2 && z->node->inputs[2] && z->node->inputs[2]->init;
+    if (memcmp(h, GP_MAGIC, 8) != 0 || h[1] != z->K || h[2] != z->N || h[3] != pb || h[4] != (want_bias ? z->N : 0) ||
+        size < 64 + gp_round(pb) + (h[4] ? gp_round(h[4] * sizeof(float)) : 0))
+        return kl_errorf(KILN_ERR_ENGINE_MISMATCH,
+                         "node '%s': pre-packed weights do not fit a %zu x %zu product: rebuild the engine",
+                         kl_node_label(z->node), z->K, z->N);
+    pthread_mutex_lock(&z->mu);
+    if (z->ready == 0) {
+        z->borrowed = true;
+        z->packed_b = (void *)((uintptr_t)src + 64);
+        z->bias = h[4] ? (float *)((uintptr_t)src + 64 + gp_round(pb)) : NULL;
+        __atomic_store_n(&z->ready, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&z->mu);
+    return KILN_OK;
 }
 
 static kiln_status gemm_run(kl_kctx *c) {
@@ -892,7 +945,7 @@ static kiln_status scaled_run(kl_kctx *c) {
         {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},           \
         {"conv.im2row." #lv, FEAT, 22, conv_im2row_applies, conv_im2row_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},          \
         {"conv.im2col." #lv, FEAT, 10, conv_im2col_applies, conv_im2col_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},          \
-        {"gemm.packed." #lv, FEAT, 20, gemm_applies, gemm_##lv, lazy_release, gemm_run, KL_TACTIC_WRITES_ALL},                        \
+        {"gemm.packed." #lv, FEAT, 20, gemm_applies, gemm_##lv, lazy_release, gemm_run, KL_TACTIC_WRITES_ALL, gemm_export, gemm_adopt}, \
         {"gemm.matvec." #lv, FEAT, 19, gemm_matvec_applies, gemm_mv_##lv, gmv_release, gemm_mv_run, KL_TACTIC_WRITES_ALL},            \
     };
 
