@@ -809,6 +809,8 @@ static void test_prepack(void) {
         kiln_build_options_add_profile(o, &p);
         int64_t a[4] = {1, 3, 16, 16}, b[4] = {2, 3, 16, 16}, c[4] = {4, 3, 16, 16};
         kiln_build_options_set_profile_shape(o, p, "x", 4, a, b, c);
+        /* untimed: both engines take the same tactics (timed ones may not) */
+        KT_CHECK_EQ_INT(kiln_build_options_set(o, "tactic_timing", "0"), KILN_OK);
         if (k) KT_CHECK_EQ_INT(kiln_build_options_set(o, "prepack", "1"), KILN_OK);
         KT_CHECK_EQ_INT(kiln_build_options_set(o, "prepack", "2"), KILN_ERR_INVALID_ARGUMENT);
         if (kiln_build(m, o, &e[k])) fprintf(stderr, "    build: %s\n", kiln_last_error());

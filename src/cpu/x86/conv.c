@@ -468,12 +468,14 @@ kiln_status kl_conv2d_adopt(const kl_conv2d_desc *d, const void *src, size_t siz
     if (h.algo != (uint32_t)p->algo || h.isa != (uint32_t)p->isa || h.wpack_floats != p->wpack_floats ||
         h.M != p->d.M || (h.bias_floats != 0 && h.bias_floats != p->d.M) || h.wcb_floats != p->wcb_floats ||
         size < need) {
+        kl_conv_algo algo = p->algo;
+        size_t floats = p->wpack_floats;
         kl_conv2d_destroy(p);
         return kl_errorf(KILN_ERR_ENGINE_MISMATCH,
                          "conv2d: pre-packed weights for %s (%llu floats) do not fit a %s plan of %zu floats: rebuild "
                          "the engine",
-                         kl_conv_algo_name((kl_conv_algo)h.algo), (unsigned long long)h.wpack_floats,
-                         kl_conv_algo_name(p->algo), p->wpack_floats);
+                         h.algo < KL_CONV_ALGO_COUNT ? kl_conv_algo_name((kl_conv_algo)h.algo) : "an unknown algorithm",
+                         (unsigned long long)h.wpack_floats, kl_conv_algo_name(algo), floats);
     }
     const char *q = (const char *)src + sizeof h;
     p->borrowed = true;
