@@ -319,6 +319,138 @@ KL_INL void dw_plane_rows(const kl_dw_args *a, const size_t KH, const size_t KW,
     if (!SILU && !vm_act_is_cheap(a->act.kind)) KL_SIMD_FN(vec_act)(a->act, a->y, a->OH * a->OW);
 }
 
+#if VL == 8
+/* ---- AVX2 column form: the unpadded plane, dilation 1, strides 1 or 2 ---------
+ * One vector of output columns is run down every output row, so each input
+ * row under it is loaded once (KW vectors; stride 2: two or three pairs of
+ * loads split into even and odd columns) and feeds the L = (K-1)/S + 1
+ * output rows whose window covers it, their accumulators live in registers
+ * (16 ymm: 3x3 stride 1 holds 9 weights, 3 accumulators and 3 taps).  The
+ * row form (dw_rows_vec) loaded each input row once per block of 4 output
+ * rows and went through the stack at AVX2.  Stride 2 keeps the lanes in
+ * shuffle_ps order (outputs 0 1 4 5 2 3 6 7) through the FMAs and puts them
+ * back once per output vector at the store. */
+
+/* Lanes l of a load at row + c + off whose column c + off + l is in [0, W). */
+KL_INL __m256i dwc_mask(ptrdiff_t c, ptrdiff_t off, ptrdiff_t W) {
+    const __m256i iv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    ptrdiff_t lo = -(c + off), hi = W - (c + off);
+    if (lo < -1) lo = -1;
+    if (hi > 8) hi = 8;
+    if (hi < 0) hi = 0;
+    return _mm256_and_si256(_mm256_cmpgt_epi32(iv, _mm256_set1_epi32((int)lo - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), iv));
+}
+
+/* Source offsets of the stride-2 loads: even/odd pairs (0, 8), (2, 10), (4, 12). */
+static const ptrdiff_t dwc_s2_off[6] = {0, 8, 2, 10, 4, 12};
+
+/* The K tap vectors of one input row (row = x + ih*W + c0). */
+KL_INL void dwc_row(const float *row, const size_t K, const size_t S, const int EDGE, const __m256i *mk, V *t) {
+    if (S == 1) {
+KL_DW_UNROLL_ALL
+        for (size_t kw = 0; kw < K; kw++) t[kw] = EDGE ? _mm256_maskload_ps(row + kw, mk[kw]) : v_load(row + kw);
+        return;
+    }
+    V l[6];
+    size_t nl = K == 3 ? 4 : 6;
+KL_DW_UNROLL_ALL
+    for (size_t i = 0; i < nl; i++)
+        l[i] = EDGE ? _mm256_maskload_ps(row + dwc_s2_off[i], mk[i]) : v_load(row + dwc_s2_off[i]);
+    t[0] = _mm256_shuffle_ps(l[0], l[1], 0x88);
+    t[1] = _mm256_shuffle_ps(l[0], l[1], 0xDD);
+    t[2] = _mm256_shuffle_ps(l[2], l[3], 0x88);
+    if (K == 5) {
+        t[3] = _mm256_shuffle_ps(l[2], l[3], 0xDD);
+        t[4] = _mm256_shuffle_ps(l[4], l[5], 0x88);
+    }
+}
+
+/* Input row i (padded numbering: ih = i - PT) into the accumulators of
+ * outputs o0 + j (slot (p + j) % L, j < nj), those whose window covers it:
+ * kh = i - (o0 + j)*S, given as i0 = i - o0*S. */
+KL_INL void dwc_feed(const kl_dw_args *a, const V *wv, const float *xc, size_t o0, size_t i0, size_t p, size_t nj,
+                     V *acc, const size_t K, const size_t S, const size_t L, const int EDGE, const __m256i *mk) {
+    ptrdiff_t ih = (ptrdiff_t)(o0 * S + i0) - (ptrdiff_t)a->PT;
+    if (ih < 0 || ih >= (ptrdiff_t)a->H) return;
+    V t[5];
+    dwc_row(xc + ih * (ptrdiff_t)a->W, K, S, EDGE, mk, t);
+KL_DW_UNROLL_ALL
+    for (size_t j = 0; j < nj; j++) {
+        if (i0 < j * S || i0 - j * S >= K) continue;
+        size_t kh = i0 - j * S;
+KL_DW_UNROLL_ALL
+        for (size_t kw = 0; kw < K; kw++) acc[(p + j) % L] = v_fma(wv[kh * K + kw], t[kw], acc[(p + j) % L]);
+    }
+}
+
+/* Bias-started accumulator v of output row o, columns [ow, ow + n): residual,
+ * activation (SILU: SiLU; otherwise the cheap ones) and the store. */
+KL_INL void dwc_store(const kl_dw_args *a, V v, size_t o, size_t ow, size_t n, const size_t S, const int SILU, V va,
+                      V vb) {
+    if (S == 2) v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8));
+    size_t q = o * a->OW + ow;
+    if (a->z) v = v_add(v, n == VL ? v_load(a->z + q) : v_load_n(a->z + q, n));
+    v = SILU ? v_mul(v, vm_sigmoid(v)) : vm_act_cheap(v, a->act.kind, va, vb);
+    if (n == VL)
+        v_store(a->y + q, v);
+    else
+        v_store_n(a->y + q, v, n);
+}
+
+/* Output columns [ow, ow + n) of every output row. */
+KL_INL void dwc_strip(const kl_dw_args *a, const V *wv, size_t ow, size_t n, const size_t K, const size_t S,
+                      const int EDGE, const int SILU, V vbias, V va, V vb) {
+    enum { L = 5 }; /* slots; (K-1)/S + 1 <= 5 are used */
+    const size_t NL = (K - 1) / S + 1;
+    ptrdiff_t c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL, W = (ptrdiff_t)a->W;
+    const float *xc = a->x + c0;
+    __m256i mk[6];
+    if (EDGE)
+        for (size_t i = 0; i < (S == 1 ? K : K == 3 ? 4 : 6); i++)
+            mk[i] = dwc_mask(c0, S == 1 ? (ptrdiff_t)i : dwc_s2_off[i], W);
+    V acc[L];
+    (void)L;
+    /* outputs 0..NL-2 take rows [0, K-S) before the steps */
+KL_DW_UNROLL_ALL
+    for (size_t j = 0; j + 1 < NL; j++) acc[j] = vbias;
+KL_DW_UNROLL_ALL
+    for (size_t i = 0; i + S < K; i++) dwc_feed(a, wv, xc, 0, i, 0, NL - 1, acc, K, S, NL, EDGE, mk);
+    size_t OH = a->OH;
+    for (size_t o = 0; o < OH; o += NL) {
+KL_DW_UNROLL_ALL
+        for (size_t p = 0; p < NL; p++) {
+            if (o + p >= OH) break;
+            /* step o + p: output o + p + NL - 1 starts, rows [(o+p)*S + K - S, (o+p)*S + K) come in,
+             * output o + p is complete */
+            acc[(p + NL - 1) % NL] = vbias;
+KL_DW_UNROLL_ALL
+            for (size_t s = 0; s < S; s++) dwc_feed(a, wv, xc, o + p, K - S + s, p, NL, acc, K, S, NL, EDGE, mk);
+            dwc_store(a, acc[p], o + p, ow, n, S, SILU, va, vb);
+        }
+    }
+}
+
+KL_INL void dwc_plane(const kl_dw_args *a, const size_t K, const size_t S, const int SILU) {
+    V wv[25];
+    for (size_t i = 0; i < K * K; i++) wv[i] = v_bcast(a->w + i);
+    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta), vbias = v_set1(a->bias);
+    size_t OW = a->OW, ow = 0;
+    ptrdiff_t W = (ptrdiff_t)a->W, PL = (ptrdiff_t)a->PL;
+    /* columns read by a whole vector: [c0, c0 + (VL-1)*S + K), stride 2 one more (the odd half of the last pair) */
+    ptrdiff_t span = (ptrdiff_t)((VL - 1) * S + K + (S == 2));
+    for (; ow + VL <= OW; ow += VL) {
+        ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;
+        if (c0 >= 0 && c0 + span <= W)
+            dwc_strip(a, wv, ow, VL, K, S, 0, SILU, vbias, va, vb);
+        else
+            dwc_strip(a, wv, ow, VL, K, S, 1, SILU, vbias, va, vb);
+    }
+    if (ow < OW) dwc_strip(a, wv, ow, OW - ow, K, S, 1, SILU, vbias, va, vb);
+    if (!SILU && !vm_act_is_cheap(a->act.kind)) KL_SIMD_FN(vec_act)(a->act, a->y, a->OH * a->OW);
+}
+#endif
+
 void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
     if (a->direct) { /* kl_x86_dw_direct: 3x3/5x5, stride 1/2 both ways, dilation 1 */
         /* SiLU in the stores pays for 5x5 (240ch 28x28 0.25 -> 0.21 ms, 672ch 14x14
@@ -326,6 +458,22 @@ void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
          * 112x112/2 0.30-0.34 -> 0.275, 144ch 56x56/2 0.11-0.13 -> 0.105-0.109;
          * with the older 21-op form 0.115 -> 0.15), at AVX2 not measurably */
         int silu = a->act.kind == KL_ACT_SILU, silu3 = silu && VL == 16;
+#if VL == 8
+        /* AVX2: SiLU in the stores on planes past L1 (32ch 112x112 3x3: 0.319
+         * -> 0.301 ms, 96ch 112x112/2: 0.346 -> 0.334), a pass over the
+         * finished plane (still in L1) below (144ch 56x56/2: 0.152 -> 0.139,
+         * 5x5/2: 0.231 -> 0.208, 192ch 28x28 3x3: 0.138 -> 0.132) */
+        silu = silu && a->OH * a->OW >= 56 * 56;
+        if (a->KH == 3 && a->SW == 1)
+            silu ? dwc_plane(a, 3, 1, 1) : dwc_plane(a, 3, 1, 0);
+        else if (a->KH == 3)
+            silu ? dwc_plane(a, 3, 2, 1) : dwc_plane(a, 3, 2, 0);
+        else if (a->SW == 1)
+            silu ? dwc_plane(a, 5, 1, 1) : dwc_plane(a, 5, 1, 0);
+        else
+            silu ? dwc_plane(a, 5, 2, 1) : dwc_plane(a, 5, 2, 0);
+        return;
+#endif
         if (a->KH == 3 && a->SW == 1)
             silu3 ? dw_plane_rows(a, 3, 3, 1, 1) : dw_plane_rows(a, 3, 3, 1, 0);
         else if (a->KH == 3)

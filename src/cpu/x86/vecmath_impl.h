@@ -63,27 +63,31 @@ KL_INL V vm_sigmoid(V x) {
     q = v_fma(q, v_fnma(d, q, one), q);
     return _mm512_mask_mul_ps(q, _mm512_movepi32_mask(_mm512_castps_si512(x)), e, q);
 #else
-    /* e = 2^t as for AVX-512, with round-to-nearest, a degree-5 fit of 2^r
-     * on [-1/2, 1/2] (relative 1.6e-7) and vm_exp's two-step scaling by
-     * 2^n (subnormal results kept); no Cody-Waite split (see above) */
+    /* e = 2^t as for AVX-512, with round-to-nearest and a degree-5 fit of
+     * 2^r on [-1/2, 1/2] (relative 1.6e-7) whose coefficients carry a
+     * factor 2^64: n (>= -150) is added to the exponent field of that
+     * product as an integer (a normal float down to 2^-87) and one multiply
+     * by 2^-64 rounds the result once (subnormal results kept).  No
+     * Cody-Waite split (see above); one Newton step on the reciprocal
+     * estimate (12 bits -> ~2e-7); the x < 0 case chosen by x's sign bit
+     * (blendv).  20 vector ops where the two-step scaling, two Newton steps
+     * and a compare took 27. */
     V nc = v_max(v_set1(-103.972084f), nx);
     V t = v_mul(nc, v_set1(1.44269504088896341f));
     V n = v_round(t);
     V r = v_sub(t, n);
-    V p = v_set1(1.3276442e-3f);
-    p = v_fma(p, r, v_set1(9.6755419e-3f));
-    p = v_fma(p, r, v_set1(5.5507135e-2f));
-    p = v_fma(p, r, v_set1(2.4022120e-1f));
-    p = v_fma(p, r, v_set1(6.9314694e-1f));
-    p = v_fma(p, r, v_set1(1.0000001f));
-    VI ni = v_cvt_i(n);
-    VI n1 = vi_srai1(ni);
-    V e = v_mul(v_mul(p, v_pow2i(n1)), v_pow2i(vi_sub(ni, n1)));
+    V p = v_set1(1.3276442e-3f * 0x1p64f);
+    p = v_fma(p, r, v_set1(9.6755419e-3f * 0x1p64f));
+    p = v_fma(p, r, v_set1(5.5507135e-2f * 0x1p64f));
+    p = v_fma(p, r, v_set1(2.4022120e-1f * 0x1p64f));
+    p = v_fma(p, r, v_set1(6.9314694e-1f * 0x1p64f));
+    p = v_fma(p, r, v_set1(1.0000001f * 0x1p64f));
+    __m256i eb = _mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(v_cvt_i(n), 23));
+    V e = v_mul(_mm256_castsi256_ps(eb), v_set1(0x1p-64f));
     V d = v_add(one, e);
     V q = _mm256_rcp_ps(d);
     q = v_fma(q, v_fnma(d, q, one), q);
-    q = v_fma(q, v_fnma(d, q, one), q);
-    return v_blend(v_lt(x, v_zero()), q, v_mul(e, q));
+    return _mm256_blendv_ps(q, v_mul(e, q), x);
 #endif
 }
 
