@@ -557,33 +557,104 @@ KL_DW_UNROLL_ALL
     }
 }
 
+#if VL == 8
+/* AVX2 form of cd_vec for kernels up to 5 wide: each input row's KW tap
+ * vectors are made once (dwc_row: stride 2 by pairs of loads split into
+ * even/odd columns, lanes in shuffle_ps order until the store) and feed the
+ * block's channels four at a time (8 accumulators for two vectors: with 8
+ * channels' 16 and the taps, cd_vec spilled at AVX2's 16 registers). */
+KL_INL void cd2_vec(const kl_direct_args *a, size_t oh, size_t ow, const size_t NV, const size_t n, const size_t KW,
+                    const size_t S, const int EDGE, V va, V vb) {
+    enum { MB = KL_DIRECT_MB, MH = 4 };
+    ptrdiff_t W = (ptrdiff_t)a->W, H = (ptrdiff_t)a->H;
+    ptrdiff_t ih0 = (ptrdiff_t)(oh * S) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
+    size_t KH = a->KH, C = a->C, K = C * KH * KW, OHW = a->OH * a->OW;
+    size_t kh0 = ih0 < 0 ? (size_t)(-ih0) : 0;
+    size_t kh1 = H - ih0 < (ptrdiff_t)KH ? (size_t)(H - ih0) : KH;
+    __m256i mk[6];
+    if (EDGE)
+        for (size_t i = 0; i < (S == 1 ? KW : KW == 3 ? 4 : 6); i++)
+            mk[i] = dwc_mask(c0, S == 1 ? (ptrdiff_t)i : dwc_s2_off[i], W);
+    for (size_t mb = 0; mb < a->M; mb += MB) {
+        const float *wb = a->w + mb * K;
+        for (size_t h = 0; h < MB && mb + h < a->M; h += MH) {
+            V c[2][MH];
+KL_DW_UNROLL_ALL
+            for (size_t j = 0; j < MH; j++) c[0][j] = c[1][j] = v_bcast(a->bias + mb + h + j);
+            for (size_t ci = 0; ci < C; ci++)
+                for (size_t kh = kh0; kh < kh1; kh++) {
+                    const float *row = a->x + ((ptrdiff_t)(ci * a->H) + ih0 + (ptrdiff_t)kh) * W + c0;
+                    const float *wk = wb + (ci * KH + kh) * KW * MB + h;
+                    V t0[5], t1[5];
+                    dwc_row(row, KW, S, EDGE, mk, t0);
+                    if (NV == 2) dwc_row(row + VL * S, KW, S, 0, mk, t1);
+KL_DW_UNROLL_ALL
+                    for (size_t kw = 0; kw < KW; kw++)
+KL_DW_UNROLL_ALL
+                        for (size_t j = 0; j < MH; j++) {
+                            V w = v_bcast(wk + kw * MB + j);
+                            c[0][j] = v_fma(w, t0[kw], c[0][j]);
+                            if (NV == 2) c[1][j] = v_fma(w, t1[kw], c[1][j]);
+                        }
+                }
+KL_DW_UNROLL_ALL
+            for (size_t j = 0; j < MH; j++) {
+                if (mb + h + j >= a->M) break;
+                size_t q = (mb + h + j) * OHW + oh * a->OW + ow;
+KL_DW_UNROLL_ALL
+                for (size_t v = 0; v < NV; v++) {
+                    V acc = c[v][j];
+                    if (S == 2) acc = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(acc), 0xD8));
+                    size_t nn = NV == 2 ? VL : n, qq = q + v * VL;
+                    if (nn == VL) {
+                        if (a->z) acc = v_add(acc, v_load(a->z + qq));
+                        v_store(a->y + qq, vm_act_cheap(acc, a->act.kind, va, vb));
+                    } else {
+                        if (a->z) acc = v_add(acc, v_load_n(a->z + qq, nn));
+                        v_store_n(a->y + qq, vm_act_cheap(acc, a->act.kind, va, vb), nn);
+                    }
+                }
+            }
+        }
+    }
+}
+#endif
+
 /* Rows [oh0, oh1): pairs of vectors whose taps all lie inside the row take
  * plain loads, the others (borders, the tail) go one at a time with masked
  * loads where needed. */
+#if VL == 8
+#define CD_VEC(...) (KW == 3 || KW == 5 ? cd2_vec(__VA_ARGS__) : cd_vec(__VA_ARGS__))
+#else
+#define CD_VEC(...) cd_vec(__VA_ARGS__)
+#endif
 KL_INL void cd_rows(const kl_direct_args *a, const size_t KW, const size_t S) {
     V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
     ptrdiff_t W = (ptrdiff_t)a->W, PL = (ptrdiff_t)a->PL;
+    /* cd2_vec at stride 2 reads one column more (the odd half of its last pair) */
+    ptrdiff_t xs = VL == 8 && S == 2 && (KW == 3 || KW == 5);
     for (size_t oh = a->oh0; oh < a->oh1; oh++) {
         size_t ow = 0;
         while (ow + VL <= a->OW) {
             ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;
-            if (c0 >= 0 && ow + 2 * VL <= a->OW && c0 + (ptrdiff_t)((2 * VL - 1) * S + KW) <= W) {
-                cd_vec(a, oh, ow, 2, VL, KW, S, 0, va, vb);
+            if (c0 >= 0 && ow + 2 * VL <= a->OW && c0 + (ptrdiff_t)((2 * VL - 1) * S + KW) + xs <= W) {
+                CD_VEC(a, oh, ow, 2, VL, KW, S, 0, va, vb);
                 ow += 2 * VL;
             } else {
-                if (c0 >= 0 && c0 + (ptrdiff_t)((VL - 1) * S + KW) <= W)
-                    cd_vec(a, oh, ow, 1, VL, KW, S, 0, va, vb);
+                if (c0 >= 0 && c0 + (ptrdiff_t)((VL - 1) * S + KW) + xs <= W)
+                    CD_VEC(a, oh, ow, 1, VL, KW, S, 0, va, vb);
                 else
-                    cd_vec(a, oh, ow, 1, VL, KW, S, 1, va, vb);
+                    CD_VEC(a, oh, ow, 1, VL, KW, S, 1, va, vb);
                 ow += VL;
             }
         }
-        if (ow < a->OW) cd_vec(a, oh, ow, 1, a->OW - ow, KW, S, 1, va, vb);
+        if (ow < a->OW) CD_VEC(a, oh, ow, 1, a->OW - ow, KW, S, 1, va, vb);
         if (!vm_act_is_cheap(a->act.kind)) /* the finished row, still in L1 (SiLU: the stem of EfficientNet) */
             for (size_t m = 0; m < a->M; m++)
                 KL_SIMD_FN(vec_act)(a->act, a->y + m * a->OH * a->OW + oh * a->OW, a->OW);
     }
 }
+#undef CD_VEC
 
 void KL_SIMD_FN(conv_direct)(const kl_direct_args *a) {
     /* kl_conv2d_supports(KL_CONV_DIRECT): KW <= 7, S 1 or 2 */
