@@ -69,6 +69,37 @@ KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t
         if (NV > 2) ukernel_store(c##i##2, c, i, 2 * VL, NN(2), ldc, u, valpha, vbeta, va, vb, cheap, silu);     \
         if (NV > 3) ukernel_store(c##i##3, c, i, 3 * VL, NN(3), ldc, u, valpha, vbeta, va, vb, cheap, silu);     \
     } while (0)
+/* Activation ACT (0 none, 1 ReLU, 2 Clip, 3 SiLU; a constant) of v. */
+KL_INL V uk_act(V v, const int ACT, V va, V vb) {
+    if (ACT == 1) return v_max(v_zero(), v);
+    if (ACT == 2) return v_min(vb, v_max(va, v));
+    if (ACT == 3) return v_mul(v, vm_sigmoid(v));
+    return v;
+}
+#define KL_UK_FAST1(i, j, ACT)                                                                             \
+    do {                                                                                                   \
+        V v_ = c##i##j;                                                                                    \
+        if (rb) v_ = v_add(v_, rbv_);                                                                      \
+        if (z) v_ = v_add(v_, v_load(z + i * ldz + j * VL));                                               \
+        v_store(c + i * ldc + j * VL, uk_act(v_, ACT, va, vb));                                            \
+    } while (0)
+#define KL_UK_FAST(i, ACT)                                                                                 \
+    do {                                                                                                   \
+        V rbv_ = rb ? v_bcast(rb + i) : v_zero();                                                          \
+        KL_UK_FAST1(i, 0, ACT);                                                                            \
+        if (NV > 1) KL_UK_FAST1(i, 1, ACT);                                                                \
+        if (NV > 2) KL_UK_FAST1(i, 2, ACT);                                                                \
+        if (NV > 3) KL_UK_FAST1(i, 3, ACT);                                                                \
+    } while (0)
+#define KL_UK_FAST_ALL(ACT)                                                                                \
+    do {                                                                                                   \
+        KL_UK_FAST(0, ACT);                                                                                \
+        KL_UK_FAST(1, ACT);                                                                                \
+        KL_UK_FAST(2, ACT);                                                                                \
+        KL_UK_FAST(3, ACT);                                                                                \
+        KL_UK_FAST(4, ACT);                                                                                \
+        KL_UK_FAST(5, ACT);                                                                                \
+    } while (0)
 #define KL_UK_FULL(j) ((size_t)VL)      /* every vector whole: the tail tests fold away */
 #define KL_UK_PART(j) (n - (size_t)(j) * VL) /* the last vector may be partial */
 
@@ -133,8 +164,24 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
     else
         for (; k < kc; k++) KL_UK_STEP(0);
 #undef KL_UK_STEP
-    V valpha = v_set1(u->alpha), vbeta = v_set1(u->beta);
     V va = v_set1(u->act.alpha), vb = v_set1(u->act.beta);
+    if (m == KL_SGEMM_MR && n >= (size_t)NV * VL && u->first && u->last && u->alpha == 1.0f && u->beta == 0.0f &&
+        !u->col_bias) {
+        /* the one-K-block product of a whole tile (every 1x1 convolution
+         * of up to 320 input channels): row bias, residual and activation
+         * with the fields in locals and the activation chosen once, not
+         * tested (and reloaded, C's stores may alias *u) at each store */
+        const float *rb = u->row_bias, *z = u->z;
+        size_t ldz = u->ldz;
+        switch (u->act.kind) {
+        case KL_ACT_NONE: KL_UK_FAST_ALL(0); return;
+        case KL_ACT_RELU: KL_UK_FAST_ALL(1); return;
+        case KL_ACT_CLIP: KL_UK_FAST_ALL(2); return;
+        case KL_ACT_SILU: KL_UK_FAST_ALL(3); return;
+        default: break;
+        }
+    }
+    V valpha = v_set1(u->alpha), vbeta = v_set1(u->beta);
     int cheap = vm_act_is_cheap(u->act.kind), silu = u->act.kind == KL_ACT_SILU;
     if (m == KL_SGEMM_MR) {
         /* six rows: straight from the accumulators, no spill, no loop (n >
