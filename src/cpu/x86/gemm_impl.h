@@ -94,11 +94,11 @@ KL_INL V uk_act(V v, const int ACT, V va, V vb) {
 #define KL_UK_FAST_ALL(ACT)                                                                                \
     do {                                                                                                   \
         KL_UK_FAST(0, ACT);                                                                                \
-        KL_UK_FAST(1, ACT);                                                                                \
-        KL_UK_FAST(2, ACT);                                                                                \
-        KL_UK_FAST(3, ACT);                                                                                \
-        KL_UK_FAST(4, ACT);                                                                                \
-        KL_UK_FAST(5, ACT);                                                                                \
+        if (m > 1) KL_UK_FAST(1, ACT);                                                                     \
+        if (m > 2) KL_UK_FAST(2, ACT);                                                                     \
+        if (m > 3) KL_UK_FAST(3, ACT);                                                                     \
+        if (m > 4) KL_UK_FAST(4, ACT);                                                                     \
+        if (m > 5) KL_UK_FAST(5, ACT);                                                                     \
     } while (0)
 #define KL_UK_FULL(j) ((size_t)VL)      /* every vector whole: the tail tests fold away */
 #define KL_UK_PART(j) (n - (size_t)(j) * VL) /* the last vector may be partial */
@@ -165,9 +165,9 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
         for (; k < kc; k++) KL_UK_STEP(0);
 #undef KL_UK_STEP
     V va = v_set1(u->act.alpha), vb = v_set1(u->act.beta);
-    if (m == KL_SGEMM_MR && n >= (size_t)NV * VL && u->first && u->last && u->alpha == 1.0f && u->beta == 0.0f &&
+    if (n >= (size_t)NV * VL && u->first && u->last && u->alpha == 1.0f && u->beta == 0.0f &&
         !u->col_bias) {
-        /* the one-K-block product of a whole tile (every 1x1 convolution
+        /* the one-K-block product of a tile of whole vectors (every 1x1 convolution
          * of up to 320 input channels): row bias, residual and activation
          * with the fields in locals and the activation chosen once, not
          * tested (and reloaded, C's stores may alias *u) at each store */
