@@ -80,6 +80,7 @@ KL_INL V uk_act(V v, const int ACT, V va, V vb) {
     do {                                                                                                   \
         V v_ = c##i##j;                                                                                    \
         if (accc) v_ = v_add(v_, v_load(c + i * ldc + j * VL));                                            \
+        if (cb) v_ = v_add(v_, v_load(cb + j * VL));                                                       \
         if (rb) v_ = v_add(v_, rbv_);                                                                      \
         if (z) v_ = v_add(v_, v_load(z + i * ldz + j * VL));                                               \
         v_store(c + i * ldc + j * VL, uk_act(v_, ACT, va, vb));                                            \
@@ -166,13 +167,14 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
         for (; k < kc; k++) KL_UK_STEP(0);
 #undef KL_UK_STEP
     V va = v_set1(u->act.alpha), vb = v_set1(u->act.beta);
-    if (n >= (size_t)NV * VL && u->alpha == 1.0f && (!u->first || u->beta == 0.0f) && !u->col_bias) {
-        /* a tile of whole vectors with alpha 1 and no column bias (every
-         * 1x1 convolution; its K blocks, first storing, then adding to C):
-         * row bias, residual and activation
+    if (n >= (size_t)NV * VL && u->alpha == 1.0f && (!u->first || u->beta == 0.0f)) {
+        /* a tile of whole vectors with alpha 1 (every 1x1 convolution,
+         * im2col, im2row; their K blocks, first storing, then adding to C):
+         * column or row bias, residual and activation
          * with the fields in locals and the activation chosen once, not
          * tested (and reloaded, C's stores may alias *u) at each store */
         const float *rb = u->last ? u->row_bias : NULL, *z = u->last ? u->z : NULL;
+        const float *cb = u->last ? u->col_bias : NULL;
         size_t ldz = u->ldz;
         int accc = !u->first; /* a later K block: add to C */
         switch (u->last ? u->act.kind : KL_ACT_NONE) {
