@@ -211,12 +211,16 @@ static bool dw_cb_pays(const kl_conv2d_desc *d, kl_isa isa, size_t OW) {
         return false;
     /* pads up to the kernel extent: the padded buffer holds them */
     if (d->pad_top >= d->KH || d->pad_left >= d->KW) return false;
-    /* 7x7-sized maps only at AVX2 (8-lane rows waste less: 14 of 16 at
-     * 14x14, where this form measured no faster) and for 3x3 (at 14 wide
-     * faster alone, 384ch ReLU 0.058-0.061 -> 0.045-0.047 ms, but slower
-     * inside MobileNet-V2: interleaved profiles, 384ch 0.041-0.045 ->
-     * 0.048-0.060, 576ch 0.061-0.077 -> 0.075-0.096) */
-    if (lv == KL_ISA_AVX2 || d->KH == 3) return OW <= 8;
+    /* AVX2: 5x5 on 7x7-sized maps only; the column form (dwc_plane) beats
+     * it for 3x3 there (ReLU, 1 thread: 960ch 7x7 0.039 -> 0.031 ms, 576ch
+     * 14x14/2 0.038 -> 0.026, 1152ch 7x7 0.043 -> 0.040; SiLU even) and at
+     * 14 wide (384ch 3x3 0.036 vs 0.057), not for 5x5 at 7x7 (1152ch ReLU
+     * 0.060 vs 0.069, SiLU 0.082 vs 0.088).  AVX-512: 7x7-sized maps for
+     * 3x3 (at 14 wide faster alone, 384ch ReLU 0.058-0.061 -> 0.045-0.047
+     * ms, but slower inside MobileNet-V2: interleaved profiles, 384ch
+     * 0.041-0.045 -> 0.048-0.060, 576ch 0.061-0.077 -> 0.075-0.096) */
+    if (lv == KL_ISA_AVX2) return d->KH == 5 && OW <= 8;
+    if (d->KH == 3) return OW <= 8;
     /* 5x5 stride 2 was also taken up to 28 wide (144ch 56x56/2: 0.209 ->
      * 0.18 ms) until the row form loaded stride-2 rows once per row
      * (dw_row_s2): now 0.166 (channel-interleaved) vs 0.138 ms, 6
