@@ -431,6 +431,53 @@ KL_DW_UNROLL_ALL
     }
 }
 
+/* Two adjacent whole non-border vectors at once (a full cache line per
+ * output row stored; the weights from memory operands where the 16
+ * registers run out). */
+KL_INL void dwc_feed2(const kl_dw_args *a, const V *wv, const float *xc, size_t o0, size_t i0, size_t p, size_t nj,
+                      V *acc0, V *acc1, const size_t K, const size_t S, const size_t L) {
+    ptrdiff_t ih = (ptrdiff_t)(o0 * S + i0) - (ptrdiff_t)a->PT;
+    if (ih < 0 || ih >= (ptrdiff_t)a->H) return;
+    V t0[5], t1[5];
+    const float *row = xc + ih * (ptrdiff_t)a->W;
+    dwc_row(row, K, S, 0, NULL, t0);
+    dwc_row(row + VL * S, K, S, 0, NULL, t1);
+KL_DW_UNROLL_ALL
+    for (size_t j = 0; j < nj; j++) {
+        if (i0 < j * S || i0 - j * S >= K) continue;
+        size_t kh = i0 - j * S;
+KL_DW_UNROLL_ALL
+        for (size_t kw = 0; kw < K; kw++) {
+            acc0[(p + j) % L] = v_fma(wv[kh * K + kw], t0[kw], acc0[(p + j) % L]);
+            acc1[(p + j) % L] = v_fma(wv[kh * K + kw], t1[kw], acc1[(p + j) % L]);
+        }
+    }
+}
+
+KL_INL void dwc_strip2(const kl_dw_args *a, const V *wv, size_t ow, const size_t K, const size_t S, const int SILU,
+                       V vbias, V va, V vb) {
+    const size_t NL = (K - 1) / S + 1;
+    ptrdiff_t c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
+    const float *xc = a->x + c0;
+    V acc0[5], acc1[5];
+KL_DW_UNROLL_ALL
+    for (size_t j = 0; j + 1 < NL; j++) acc0[j] = acc1[j] = vbias;
+KL_DW_UNROLL_ALL
+    for (size_t i = 0; i + S < K; i++) dwc_feed2(a, wv, xc, 0, i, 0, NL - 1, acc0, acc1, K, S, NL);
+    size_t OH = a->OH;
+    for (size_t o = 0; o < OH; o += NL) {
+KL_DW_UNROLL_ALL
+        for (size_t p = 0; p < NL; p++) {
+            if (o + p >= OH) break;
+            acc0[(p + NL - 1) % NL] = acc1[(p + NL - 1) % NL] = vbias;
+KL_DW_UNROLL_ALL
+            for (size_t s = 0; s < S; s++) dwc_feed2(a, wv, xc, o + p, K - S + s, p, NL, acc0, acc1, K, S, NL);
+            dwc_store(a, acc0[p], o + p, ow, VL, S, SILU, va, vb);
+            dwc_store(a, acc1[p], o + p, ow + VL, VL, S, SILU, va, vb);
+        }
+    }
+}
+
 KL_INL void dwc_plane(const kl_dw_args *a, const size_t K, const size_t S, const int SILU) {
     V wv[25];
     for (size_t i = 0; i < K * K; i++) wv[i] = v_bcast(a->w + i);
@@ -441,7 +488,10 @@ KL_INL void dwc_plane(const kl_dw_args *a, const size_t K, const size_t S, const
     ptrdiff_t span = (ptrdiff_t)((VL - 1) * S + K + (S == 2));
     for (; ow + VL <= OW; ow += VL) {
         ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;
-        if (c0 >= 0 && c0 + span <= W)
+        if ((K == 3 || S == 2) && ow + 2 * VL <= OW && c0 >= 0 && c0 + span + (ptrdiff_t)(VL * S) <= W) {
+            dwc_strip2(a, wv, ow, K, S, SILU, vbias, va, vb);
+            ow += VL;
+        } else if (c0 >= 0 && c0 + span <= W)
             dwc_strip(a, wv, ow, VL, K, S, 0, SILU, vbias, va, vb);
         else
             dwc_strip(a, wv, ow, VL, K, S, 1, SILU, vbias, va, vb);
