@@ -1040,22 +1040,12 @@ void KL_SIMD_FN(wino4t_out)(const kl_wino2_out *a) {
 /* A panel of 16 output pixels is cut into segments, the runs of pixels in
  * one output row.  For a tap (c, kh, kw) a segment reads one input row: with
  * stride 1 its lanes are contiguous floats (one masked load), with stride 2
- * the even floats of a contiguous span (AVX-512: two masked loads and a
- * permute; AVX2: two loads of the even floats under the lane mask and a
- * shuffle, for slices of at most IM_S2_MAXK rows).  Lanes whose column
- * falls in the padding, and whole segments whose row does, stay zero; so
- * do lanes past np.  No gathers: they are slow on Zen 4.  Other strides
- * take the portable loop. */
+ * (AVX-512) the even floats of a contiguous span (two masked loads and a
+ * permute).  Lanes whose column falls in the padding, and whole segments
+ * whose row does, stay zero; so do lanes past np.  No gathers: they are
+ * slow on Zen 4.  Other strides (and stride 2 on AVX2) take the portable
+ * loop. */
 #define IM_MAXSEG 16
-/* AVX2 stride 2: the vector form reads the taps of a panel (one per row of
- * the slice) before moving on, across all the slice's channel planes; the
- * portable loop sweeps a tap over the whole tile.  Measured (KILN_ISA=avx2,
- * 1 thread, conv.im2col 3x3/2): vector faster for slices of 27-216 rows
- * (3->32 224x224 0.519 -> 0.429 ms, 16->32 64x64 0.204 -> 0.159, 24->48
- * 112x112 1.083 -> 0.931, 40->24 60x61 (2 x 180) 0.423 -> 0.324, 3->16
- * 640x640 3.72 -> 3.13), slower for 288 (32->64 160x160 3.72 -> 4.75,
- * 64->128 80x80 2.97 -> 3.49). */
-#define IM_S2_MAXK 256
 
 typedef struct im_panel {
     size_t nseg;
@@ -1161,15 +1151,10 @@ void KL_SIMD_FN(im2col)(const kl_im2col_args *a) {
 }
 #else
 void KL_SIMD_FN(im2col)(const kl_im2col_args *a) {
-    if (a->SW > 2 || (a->SW == 2 && (a->KH * a->KW == 1 || a->ks > IM_S2_MAXK))) {
+    if (a->SW != 1) {
         kl_x86_generic_im2col(a);
         return;
     }
-    const size_t SW = a->SW;
-    /* stride 2: a lane's element mask spread to the even floats of the two
-     * loads whose even floats are the lanes (odd floats never read) */
-    const __m256i lo_idx = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), hi_idx = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
-    const __m256i evm = _mm256_setr_epi32(-1, 0, -1, 0, -1, 0, -1, 0);
     const size_t khw = a->KH * a->KW, HW = a->H * a->W;
     const ptrdiff_t W = (ptrdiff_t)a->W;
     const __m256i sgn = _mm256_set1_epi32(INT32_MIN);
@@ -1203,18 +1188,8 @@ void KL_SIMD_FN(im2col)(const kl_im2col_args *a) {
                         continue;
                     __m256i m = _mm256_and_si256(wv, segm[s][h]);
                     if (_mm256_testz_si256(m, m)) continue;
-                    if (SW == 1) {
-                        const float *p = xc + ih * W + pn.iwb[s] + dw - (ptrdiff_t)pn.l0[s] + 8 * h;
-                        v = _mm256_blendv_ps(v, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
-                    } else { /* lane l reads p[2l] */
-                        const float *p = xc + ih * W + pn.iwb[s] + dw + 2 * (8 * h - (ptrdiff_t)pn.l0[s]);
-                        __m256i ml = _mm256_and_si256(_mm256_permutevar8x32_epi32(m, lo_idx), evm);
-                        __m256i mh = _mm256_and_si256(_mm256_permutevar8x32_epi32(m, hi_idx), evm);
-                        V lo = _mm256_maskload_ps(p, ml), hi = _mm256_maskload_ps(p + 8, mh);
-                        V ev = _mm256_castpd_ps(
-                            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
-                        v = _mm256_blendv_ps(v, ev, _mm256_castsi256_ps(m));
-                    }
+                    const float *p = xc + ih * W + pn.iwb[s] + dw - (ptrdiff_t)pn.l0[s] + 8 * h;
+                    v = _mm256_blendv_ps(v, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
                 }
                 v_store(d + 8 * h, v);
             }
