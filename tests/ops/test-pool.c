@@ -85,7 +85,11 @@ static void run_case(kl_pool *tp, const kl_pool2d_geom *g, int64_t planes, bool 
     for (size_t i = 0; i < nx; i++) x[i] = nans && i % 5 == 2 ? NAN : frand();
     for (size_t i = 0; i < ny + 4; i++) memcpy(&y[i], &SENTINEL, 4);
     ref_pool(x, r, planes, g, mx, cp);
-    kl_pool2d_f32(g_isa, tp, x, y, planes, g, mx, cp);
+    /* a workspace on odd cases, the per-call buffer on even ones */
+    size_t nw = kl_pool2d_workspace_floats(g, tp ? kl_pool_threads(tp) : 1);
+    float *ws = g_cases % 2 ? malloc(nw * sizeof *ws) : NULL;
+    kl_pool2d_f32(g_isa, tp, x, y, planes, g, mx, cp, ws);
+    free(ws);
     g_cases++;
     bool ok = true;
     size_t bad = 0;

@@ -733,38 +733,9 @@ static void test_cache_race(void) {
 
 /* ---- bad engines ---------------------------------------------------------------------------- */
 
-/* Re-pack an engine's container with one section replaced (or the
- * metadata kept as is), with a valid checksum. */
-static void *repack(const kiln_engine *e, uint32_t kind, const char *from, const char *to, size_t *size) {
-    kl_engine_writer *w = NULL;
-    kl_engine_writer_create(&w);
-    const kl_engine_file *f = &e->file;
-    for (size_t i = 0; i < f->n_meta; i++) kl_engine_writer_meta(w, f->meta_keys[i], f->meta_values[i]);
-    char *edited = NULL;
-    for (size_t i = 0; i < f->n_sections; i++) {
-        const kl_engine_section *sec = &f->sections[i];
-        if (sec->kind == KL_SEC_META) continue;
-        const void *data = sec->data;
-        size_t len = (size_t)sec->size;
-        if (sec->kind == kind) {
-            edited = malloc(len + 64);
-            memcpy(edited, data, len);
-            edited[len] = 0;
-            char *at = strstr(edited, from);
-            if (at && strlen(to) == strlen(from)) memcpy(at, to, strlen(to));
-            data = edited;
-        }
-        kl_engine_writer_section_flags(w, sec->kind, sec->flags, data, len);
-    }
-    void *bytes = NULL;
-    kl_engine_writer_finish(w, &bytes, size);
-    kl_engine_writer_destroy(w);
-    free(edited);
-    return bytes;
-}
-
-/* e's sections again, with n bytes at offset `at` of section `kind`
- * overwritten by `with` (a binary section's edit). */
+/* Re-pack an engine's container, metadata and sections as they are except
+ * n bytes at offset `at` of section `kind` overwritten by `with` (nothing
+ * when they do not fit), with a valid checksum. */
 static void *repack_bin(const kiln_engine *e, uint32_t kind, size_t at, const void *with, size_t n, size_t *size) {
     kl_engine_writer *w = NULL;
     kl_engine_writer_create(&w);
@@ -776,7 +747,7 @@ static void *repack_bin(const kiln_engine *e, uint32_t kind, size_t at, const vo
         if (sec->kind == KL_SEC_META) continue;
         const void *data = sec->data;
         size_t len = (size_t)sec->size;
-        if (sec->kind == kind && at + n <= len) {
+        if (sec->kind == kind && at <= len && n <= len - at) {
             edited = malloc(len);
             memcpy(edited, data, len);
             memcpy(edited + at, with, n);
@@ -875,6 +846,17 @@ out:
     kiln_engine_destroy(e[0]);
     kiln_engine_destroy(e[1]);
     kiln_model_destroy(m);
+}
+
+/* The same with the first `from` of a text section replaced by `to` (same length). */
+static void *repack(const kiln_engine *e, uint32_t kind, const char *from, const char *to, size_t *size) {
+    const void *data = NULL;
+    size_t len = 0, at = SIZE_MAX;
+    if (kl_engine_file_section(&e->file, kind, &data, &len) && strlen(to) == strlen(from)) {
+        const char *hit = memmem(data, len, from, strlen(from));
+        if (hit) at = (size_t)(hit - (const char *)data);
+    }
+    return repack_bin(e, kind, at, to, strlen(to), size);
 }
 
 static void test_bad_engines(void) {

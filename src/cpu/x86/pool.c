@@ -15,6 +15,15 @@
 static inline int64_t p_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t p_max(int64_t a, int64_t b) { return a > b ? a : b; }
 
+/* Max pooling's row buffer: every window's (ow-1)*sw + kw columns, and the input row. */
+static size_t pool_row_floats(const kl_pool2d_geom *g) {
+    return (size_t)KL_MAX((g->ow - 1) * g->sw + g->kw, g->pl + g->w);
+}
+
+size_t kl_pool2d_workspace_floats(const kl_pool2d_geom *g, int threads) {
+    return pool_row_floats(g) * (size_t)(threads > 1 ? threads : 1);
+}
+
 typedef struct pool_task {
     const float *x;
     float *y;
@@ -23,6 +32,7 @@ typedef struct pool_task {
     int64_t ox_lo, ox_hi; /* interior output columns [ox_lo, ox_hi) */
     const kl_vec_kernels *k;
     size_t tw;            /* max: floats of the row buffer */
+    float *ws;            /* max: tw floats per thread (kl_pool2d_workspace_floats), or NULL */
 } pool_task;
 
 /* Max pooling, an output row at a time: the window's rows that lie in the
@@ -30,10 +40,11 @@ typedef struct pool_task {
  * -inf in the pads, so an empty window gives -inf as the reference does),
  * then each output is the max of kw buffer columns at stride sw.  Returns
  * false (nothing written) when the buffer cannot be allocated. */
-static bool max_planes(const pool_task *t, size_t begin, size_t end) {
+static bool max_planes(const pool_task *t, size_t begin, size_t end, int tid) {
     const kl_pool2d_geom *g = t->g;
     int64_t H = g->h, W = g->w, OH = g->oh, OW = g->ow;
-    float *buf = kl_malloc(t->tw * sizeof(float));
+    float *own = t->ws ? NULL : kl_malloc(t->tw * sizeof(float));
+    float *buf = t->ws ? t->ws + (size_t)tid * t->tw : own;
     if (!buf) return false;
     size_t pl = (size_t)g->pl, w = (size_t)W, tw = t->tw;
     size_t wi = pl < tw ? KL_MIN(w, tw - pl) : 0; /* input columns the buffer holds */
@@ -48,7 +59,7 @@ static bool max_planes(const pool_task *t, size_t begin, size_t end) {
             t->k->max_cols(buf, (size_t)g->sw, (size_t)g->kw, (size_t)OW, y + oy * OW);
         }
     }
-    kl_free(buf);
+    kl_free(own);
     return true;
 }
 
@@ -90,9 +101,8 @@ static void row_sum_interior(float *acc, const float *xr, int64_t a, int64_t b, 
 }
 
 static void pool_planes(void *arg, size_t begin, size_t end, int tid) {
-    (void)tid;
     const pool_task *t = arg;
-    if (t->is_max && t->k && max_planes(t, begin, end)) return;
+    if (t->is_max && t->k && max_planes(t, begin, end, tid)) return;
     const kl_pool2d_geom *g = t->g;
     int64_t H = g->h, W = g->w, OH = g->oh, OW = g->ow;
     for (size_t pl_i = begin; pl_i < end; pl_i++) {
@@ -149,11 +159,9 @@ static void pool_planes(void *arg, size_t begin, size_t end, int tid) {
 }
 
 void kl_pool2d_f32(kl_isa isa, kl_pool *pool, const float *x, float *y, int64_t planes, const kl_pool2d_geom *g,
-                   bool is_max, bool count_include_pad) {
+                   bool is_max, bool count_include_pad, float *ws) {
     if (planes <= 0 || g->oh <= 0 || g->ow <= 0) return;
-    pool_task t = {x, y, g, is_max, count_include_pad, 0, 0, kl_vec_kernels_get(isa), 0};
-    /* the row buffer covers every window: (ow-1)*sw + kw columns, and the input row */
-    t.tw = (size_t)KL_MAX((g->ow - 1) * g->sw + g->kw, g->pl + g->w);
+    pool_task t = {x, y, g, is_max, count_include_pad, 0, 0, kl_vec_kernels_get(isa), pool_row_floats(g), ws};
     /* interior: ox*sw - pl >= 0 and ox*sw - pl + kw <= w */
     int64_t lo = (g->pl + g->sw - 1) / g->sw;
     int64_t hi = g->w - g->kw + g->pl >= 0 ? (g->w - g->kw + g->pl) / g->sw + 1 : 0;
