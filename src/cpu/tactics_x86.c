@@ -230,14 +230,15 @@ static bool conv_im2row_applies(const kl_node *n, char *w, size_t s) {
     return true;
 }
 
-/* conv.igemm only where it pays (kl_conv2d_igemm_pays: stems of 64k or at
- * most 16 output channels), so untimed builds take it ahead of
- * conv.direct there. */
-static bool conv_igemm_applies(const kl_node *n, char *w, size_t s) {
+/* conv.igemm only where it pays at level isa (kl_conv2d_igemm_pays: stems
+ * of 64k or at most 16 output channels; AVX2 also 32k), so untimed builds
+ * take it ahead of conv.direct there. */
+static bool conv_igemm_applies(const kl_node *n, kl_isa isa, char *w, size_t s) {
     kl_conv2d_desc d;
     if (!conv_desc(n, &d, w, s)) return false;
+    d.isa = isa;
     if (!kl_conv2d_igemm_pays(&d))
-        return no(w, s, "not a stem of 64k or at most 16 output channels: the implicit GEMM does not pay");
+        return no(w, s, "not a stem of 64k (AVX2: 32k) or at most 16 output channels: the implicit GEMM does not pay");
     return true;
 }
 
@@ -698,7 +699,7 @@ static kiln_status gemm_mv_run(kl_kctx *c) {
     return KILN_OK;
 }
 
-/* ---- conv.expand_dw: kiln.FusedConvDw (1x1 expand + depthwise in bands) ---------------------- */
+/* ---- conv.expand_dw: kiln.FusedConvDw (1x1 expand or stem + depthwise in bands) ------------ */
 
 typedef struct kl_cdw {
     pthread_mutex_t mu;
@@ -707,6 +708,23 @@ typedef struct kl_cdw {
     kl_conv2d_desc e, d;
     kl_convdw_plan *plan;
 } kl_cdw;
+
+/* Strides (sname: 2 values >= 1, default 1) and pads (pname: 4 values >=
+ * 0, default 0) of n into d; false when malformed. */
+static bool geometry_attrs(const kl_node *n, const char *sname, const char *pname, kl_conv2d_desc *d) {
+    const int64_t *v;
+    int64_t cnt;
+    d->stride_h = d->stride_w = 1;
+    if ((cnt = kl_node_attr_ints(n, sname, &v)) >= 0) {
+        if (cnt != 2 || v[0] < 1 || v[1] < 1) return false;
+        d->stride_h = (size_t)v[0], d->stride_w = (size_t)v[1];
+    }
+    if ((cnt = kl_node_attr_ints(n, pname, &v)) >= 0) {
+        if (cnt != 4 || v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) return false;
+        d->pad_top = (size_t)v[0], d->pad_left = (size_t)v[1], d->pad_bottom = (size_t)v[2], d->pad_right = (size_t)v[3];
+    }
+    return true;
+}
 
 /* The two layers' descriptors at level isa; false (with the reason) when
  * the kernel cannot run the node. */
@@ -722,26 +740,20 @@ static bool cdw_desc(const kl_node *n, kl_isa isa, kl_conv2d_desc *e, kl_conv2d_
     for (int a = 1; a < 4; a++)
         if (xs->dims[a].value <= 0) return no(why, wsz, "C, H or W is not static");
     int64_t M = w1->dims[0];
-    if (w1->dims[1] != xs->dims[1].value || w1->dims[2] != 1 || w1->dims[3] != 1 || w2->dims[0] != M ||
+    if (w1->dims[1] != xs->dims[1].value || w1->dims[2] < 1 || w1->dims[3] < 1 || w2->dims[0] != M ||
         w2->dims[1] != 1 || b1->count != M || b2->count != M)
         return no(why, wsz, "weights or biases of other shapes");
-    const int64_t *v;
-    int64_t cnt;
-    d->stride_h = d->stride_w = 1;
-    if ((cnt = kl_node_attr_ints(n, "strides", &v)) >= 0) {
-        if (cnt != 2 || v[0] < 1 || v[1] < 1) return no(why, wsz, "strides");
-        d->stride_h = (size_t)v[0], d->stride_w = (size_t)v[1];
-    }
-    if ((cnt = kl_node_attr_ints(n, "pads", &v)) >= 0) {
-        if (cnt != 4 || v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) return no(why, wsz, "pads");
-        d->pad_top = (size_t)v[0], d->pad_left = (size_t)v[1], d->pad_bottom = (size_t)v[2], d->pad_right = (size_t)v[3];
-    }
+    if (!geometry_attrs(n, "strides", "pads", d) || !geometry_attrs(n, "expand_strides", "expand_pads", e))
+        return no(why, wsz, "strides or pads");
     int64_t ea = kl_node_attr_int(n, "expand_activation", 0);
     if (ea < 0 || ea >= KL_ACT_COUNT) return no(why, wsz, "expand_activation unknown");
     e->N = d->N = 1;
-    e->C = (size_t)xs->dims[1].value, e->H = d->H = (size_t)xs->dims[2].value, e->W = d->W = (size_t)xs->dims[3].value;
+    e->C = (size_t)xs->dims[1].value, e->H = (size_t)xs->dims[2].value, e->W = (size_t)xs->dims[3].value;
     e->M = d->C = d->M = d->group = (size_t)M;
-    e->KH = e->KW = 1;
+    e->KH = (size_t)w1->dims[2], e->KW = (size_t)w1->dims[3];
+    size_t sh = e->H + e->pad_top + e->pad_bottom, sw = e->W + e->pad_left + e->pad_right;
+    if (sh < e->KH || sw < e->KW) return no(why, wsz, "the first kernel is larger than the padded input");
+    d->H = (sh - e->KH) / e->stride_h + 1, d->W = (sw - e->KW) / e->stride_w + 1;
     d->KH = (size_t)w2->dims[2], d->KW = (size_t)w2->dims[3];
     e->act.kind = (kl_act_kind)ea;
     e->act.alpha = kl_node_attr_float(n, "expand_act_alpha", 0.0f);
@@ -749,7 +761,7 @@ static bool cdw_desc(const kl_node *n, kl_isa isa, kl_conv2d_desc *e, kl_conv2d_
     d->act = node_act(n);
     e->isa = d->isa = isa;
     if (!kl_conv2d_expand_dw_supports(e, d))
-        return no(why, wsz, "not a geometry the vector depthwise kernels run on the unpadded plane");
+        return no(why, wsz, "not a first layer (1x1 or stem) and depthwise geometry the vector kernels run in bands");
     return true;
 }
 
@@ -930,6 +942,7 @@ static kiln_status scaled_run(kl_kctx *c) {
     static kiln_status conv_mv_##lv(const kl_node *n, void **s, size_t *w) { return conv_mv_prepare(n, LV, s, w); } \
     static kiln_status gemm_mv_##lv(const kl_node *n, void **s, size_t *w) { return gemm_mv_prepare(n, LV, s, w); } \
     static bool cdw_applies_##lv(const kl_node *n, char *w, size_t s) { return cdw_applies_isa(n, LV, w, s); } \
+    static bool conv_igemm_applies_##lv(const kl_node *n, char *w, size_t s) { return conv_igemm_applies(n, LV, w, s); } \
     static kiln_status cdw_##lv(const kl_node *n, void **s, size_t *w) { return cdw_prepare(n, LV, s, w); }    \
     static kiln_status scaled_##lv(const kl_node *n, void **s, size_t *w) { return scaled_prepare(n, LV, s, w); } \
     static const kl_tactic x86_##lv[] = {                                                                       \
@@ -939,7 +952,7 @@ static kiln_status scaled_run(kl_kctx *c) {
         {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},            \
         {"conv.winograd4t." #lv, FEAT, 31, conv_wino4t_applies, conv_wino4t_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},       \
         {"conv.winograd2." #lv, FEAT, 30, conv_wino2_applies, conv_wino2_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},         \
-        {"conv.igemm." #lv, FEAT, 27, conv_igemm_applies, conv_igemm_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},            \
+        {"conv.igemm." #lv, FEAT, 27, conv_igemm_applies_##lv, conv_igemm_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},            \
         {"conv.direct." #lv, FEAT, 26, conv_direct_applies, conv_direct_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},          \
         {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},               \
         {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},           \

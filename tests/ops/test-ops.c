@@ -764,6 +764,7 @@ static void test_conv(void) {
 
 typedef struct convdw_case {
     size_t N, C, H, W, M, K, S, pads[4], band; /* M: expanded channels; band 0: the plan's choice */
+    size_t EK, ES, epads[4];                   /* the first layer: EK 0 a 1x1 expansion, else an EKxEK stem */
     kl_act act1, act2;
     bool int_data;
     kl_isa isa;
@@ -771,52 +772,68 @@ typedef struct convdw_case {
     uint64_t seed;
 } convdw_case;
 
-/* Reference: the 1x1 layer in float64, rounded to float (what the kernel
- * keeps between the two), then the depthwise layer in float64.  The
- * tolerance's magnitude adds each tap's share of the first layer's error
- * bound (and a relative slack of its approximated activation). */
+/* Reference: the first layer (a 1x1 expansion or a stem) in float64,
+ * rounded to float (what the kernel keeps between the two), then the
+ * depthwise layer in float64.  The tolerance's magnitude adds each tap's
+ * share of the first layer's error bound (and a relative slack of its
+ * approximated activation). */
 static void run_convdw_case(const convdw_case *c) {
     char name[512];
     snprintf(name, sizeof name,
-             "convdw(x=[%zu,%zu,%zu,%zu],m=%zu,k=%zu,s=%zu,p=%zu.%zu.%zu.%zu,band=%zu,act1=%s,act2=%s,data=%s,isa=%s,"
-             "threads=%d,seed=%" PRIu64 ")",
-             c->N, c->C, c->H, c->W, c->M, c->K, c->S, c->pads[0], c->pads[1], c->pads[2], c->pads[3], c->band,
-             kl_act_name(c->act1.kind), kl_act_name(c->act2.kind), c->int_data ? "int" : "float", kl_isa_name(c->isa),
-             c->threads, c->seed);
+             "convdw(x=[%zu,%zu,%zu,%zu],first=%zux%zu/%zu.p%zu.%zu.%zu.%zu,m=%zu,k=%zu,s=%zu,p=%zu.%zu.%zu.%zu,band=%zu,"
+             "act1=%s,act2=%s,data=%s,isa=%s,threads=%d,seed=%" PRIu64 ")",
+             c->N, c->C, c->H, c->W, c->EK ? c->EK : 1, c->EK ? c->EK : 1, c->ES ? c->ES : 1, c->epads[0],
+             c->epads[1], c->epads[2], c->epads[3], c->M, c->K, c->S, c->pads[0], c->pads[1], c->pads[2], c->pads[3],
+             c->band, kl_act_name(c->act1.kind), kl_act_name(c->act2.kind), c->int_data ? "int" : "float",
+             kl_isa_name(c->isa), c->threads, c->seed);
     if (!selected("convdw", name)) {
         g_skipped_filter++;
         return;
     }
+    size_t EK = c->EK ? c->EK : 1, ES = c->ES ? c->ES : 1;
+    const size_t *ep = c->epads;
+    size_t H = c->H, W = c->W;
+    if (H + ep[0] + ep[2] < EK || W + ep[1] + ep[3] < EK) return;
+    size_t H1 = (H + ep[0] + ep[2] - EK) / ES + 1, W1d = (W + ep[1] + ep[3] - EK) / ES + 1; /* the first layer's output */
     kl_conv2d_desc e = {0}, d = {0};
-    e.N = d.N = 1, e.C = c->C, e.H = d.H = c->H, e.W = d.W = c->W, e.M = c->M, e.KH = e.KW = 1;
+    e.N = d.N = 1, e.C = c->C, e.H = H, e.W = W, e.M = c->M, e.KH = e.KW = EK, e.stride_h = e.stride_w = ES;
+    e.pad_top = ep[0], e.pad_left = ep[1], e.pad_bottom = ep[2], e.pad_right = ep[3];
+    d.H = H1, d.W = W1d;
     e.act = c->act1, e.isa = d.isa = c->isa, e.threads = d.threads = c->threads;
     d.C = d.M = d.group = c->M, d.KH = d.KW = c->K, d.stride_h = d.stride_w = c->S;
     d.pad_top = c->pads[0], d.pad_left = c->pads[1], d.pad_bottom = c->pads[2], d.pad_right = c->pads[3];
     d.act = c->act2;
+    if (H1 + c->pads[0] + c->pads[2] < c->K || W1d + c->pads[1] + c->pads[3] < c->K) return;
     if (!kl_conv2d_expand_dw_supports(&e, &d)) return; /* the reference level, or a geometry it leaves alone */
     g_cases++;
-    size_t N = c->N, C = c->C, H = c->H, W = c->W, M = c->M, K = c->K, S = c->S, HW = H * W;
-    size_t OH = (H + c->pads[0] + c->pads[2] - K) / S + 1, OW = (W + c->pads[1] + c->pads[3] - K) / S + 1;
+    size_t N = c->N, C = c->C, M = c->M, K = c->K, S = c->S, XHW = H * W, HW = H1 * W1d, CK = C * EK * EK;
+    size_t OH = (H1 + c->pads[0] + c->pads[2] - K) / S + 1, OW = (W1d + c->pads[1] + c->pads[3] - K) / S + 1;
     rng r = {c->seed};
-    size_t nx = N * C * HW, ny = N * M * OH * OW;
-    float *X = malloc(nx * 4), *W1 = malloc(M * C * 4), *b1 = malloc(M * 4), *W2 = malloc(M * K * K * 4),
+    size_t nx = N * C * XHW, ny = N * M * OH * OW;
+    float *X = malloc(nx * 4), *W1 = malloc(M * CK * 4), *b1 = malloc(M * 4), *W2 = malloc(M * K * K * 4),
           *b2 = malloc(M * 4), *T = malloc(N * M * HW * 4);
     double *tmag = malloc(N * M * HW * sizeof(double)), *pre = malloc(ny * sizeof(double)),
            *mag = malloc(ny * sizeof(double));
     for (size_t i = 0; i < nx; i++) X[i] = c->int_data ? rng_int(&r, 3) : rng_unit(&r);
-    for (size_t i = 0; i < M * C; i++) W1[i] = c->int_data ? rng_int(&r, 2) : rng_unit(&r);
+    for (size_t i = 0; i < M * CK; i++) W1[i] = c->int_data ? rng_int(&r, 2) : rng_unit(&r);
     for (size_t i = 0; i < M; i++) b1[i] = c->int_data ? rng_int(&r, 5) : rng_unit(&r);
     for (size_t i = 0; i < M * K * K; i++) W2[i] = c->int_data ? rng_int(&r, 2) : rng_unit(&r);
     for (size_t i = 0; i < M; i++) b2[i] = c->int_data ? rng_int(&r, 5) : rng_unit(&r);
-    double u1 = 1.5 * 2.0 * (double)(C + 2) * 0x1.0p-24;
+    double u1 = 1.5 * 2.0 * (double)(CK + 2) * 0x1.0p-24;
     for (size_t n = 0; n < N; n++)
         for (size_t m = 0; m < M; m++)
             for (size_t q = 0; q < HW; q++) {
                 double s = b1[m], mg = fabs(s);
-                for (size_t ci = 0; ci < C; ci++) {
-                    double t = (double)X[(n * C + ci) * HW + q] * W1[m * C + ci];
-                    s += t, mg += fabs(t);
-                }
+                size_t oh = q / W1d, ow = q % W1d;
+                for (size_t ci = 0; ci < C; ci++)
+                    for (size_t kh = 0; kh < EK; kh++)
+                        for (size_t kw = 0; kw < EK; kw++) {
+                            long ih = (long)(oh * ES + kh) - (long)ep[0], iw = (long)(ow * ES + kw) - (long)ep[1];
+                            if (ih < 0 || iw < 0 || ih >= (long)H || iw >= (long)W) continue;
+                            double t = (double)X[(n * C + ci) * XHW + (size_t)ih * W + (size_t)iw] *
+                                       W1[((m * C + ci) * EK + kh) * EK + kw];
+                            s += t, mg += fabs(t);
+                        }
                 size_t k = (n * M + m) * HW + q;
                 T[k] = (float)ref_act(c->act1, s);
                 /* the first layer's error bound and activation slack, in the second's units */
@@ -830,8 +847,8 @@ static void run_convdw_case(const convdw_case *c) {
                     for (size_t kh = 0; kh < K; kh++)
                         for (size_t kw = 0; kw < K; kw++) {
                             long ih = (long)(oh * S + kh) - (long)c->pads[0], iw = (long)(ow * S + kw) - (long)c->pads[1];
-                            if (ih < 0 || iw < 0 || ih >= (long)H || iw >= (long)W) continue;
-                            size_t k = (n * M + m) * HW + (size_t)ih * W + (size_t)iw;
+                            if (ih < 0 || iw < 0 || ih >= (long)H1 || iw >= (long)W1d) continue;
+                            size_t k = (n * M + m) * HW + (size_t)ih * W1d + (size_t)iw;
                             double w = W2[(m * K + kh) * K + kw];
                             s += w * T[k], mg += fabs(w) * tmag[k];
                         }
@@ -857,7 +874,7 @@ static void run_convdw_case(const convdw_case *c) {
     if (st != KILN_OK)
         fail(name, "run: %s: %s", kiln_status_name(st), kl_error_message());
     else
-        compare(name, Y.p, OH * OW, pre, mag, N * M, OH * OW, C + K * K + 4, c->act2,
+        compare(name, Y.p, OH * OW, pre, mag, N * M, OH * OW, CK + K * K + 4, c->act2,
                 c->int_data && act_exact(c->act1) && act_exact(c->act2), 1.0);
     if (!gb_intact(&Y)) fail(name, "sentinel around Y overwritten");
     if (!gb_intact(&WS)) fail(name, "sentinel around the workspace overwritten");
@@ -911,9 +928,54 @@ static void test_convdw(void) {
                             run_convdw_case(&c);
                         }
                 }
+    /* stems (conv.direct or conv.igemm rows into the band): 1-4 input
+     * channels, 3x3/5x5/7x7 at strides 1 and 2 with their pads, output
+     * channels across the igemm tiles (16, 32, 64) and odd ones, widths
+     * across the tails, bands of 1 row to the whole map */
+    static const size_t sc[] = {3, 1, 4, 2};
+    static const size_t sm[] = {32, 16, 7, 64, 33, 24};
+    static const size_t sw[] = {9, 17, 30, 40, 53};
+    v = 0;
+    for (size_t ek = 3; ek <= 7; ek += 2)
+        for (size_t es = 1; es <= 2; es++)
+            for (size_t wi = 0; wi < KL_ARRAY_LEN(sw); wi++, v++) {
+                if (g_quick && v % 3) continue;
+                convdw_case c = {0};
+                c.N = v % 4 == 3 ? 2 : 1;
+                c.C = sc[v % KL_ARRAY_LEN(sc)], c.M = sm[(v / 2) % KL_ARRAY_LEN(sm)];
+                c.W = sw[wi], c.H = 5 + (v * 7) % 19;
+                c.EK = ek, c.ES = es;
+                size_t p = ek / 2;
+                size_t epads[4] = {p, p, p, p};
+                if (v % 3 == 1) epads[0] = epads[1] = 0, epads[2] = epads[3] = p ? p - 1 : 0;
+                memcpy(c.epads, epads, sizeof epads);
+                c.K = v % 5 == 2 ? 5 : 3, c.S = v % 3 == 2 ? 2 : 1;
+                size_t pads[4] = {c.K / 2, c.K / 2, c.K / 2, c.K / 2};
+                if (v % 4 == 1) pads[0] = pads[1] = 0; /* TF-style stride-2 padding */
+                memcpy(c.pads, pads, sizeof pads);
+                c.band = bands[v % KL_ARRAY_LEN(bands)];
+                static const kl_act_kind a1[] = {KL_ACT_CLIP, KL_ACT_SILU, KL_ACT_RELU, KL_ACT_NONE};
+                c.act1 = (kl_act){a1[v % 4], 0, 0}, c.act2 = (kl_act){a1[(v / 4) % 4], 0, 0};
+                if (c.act1.kind == KL_ACT_CLIP) c.act1.alpha = 0.0f, c.act1.beta = 6.0f;
+                if (c.act2.kind == KL_ACT_CLIP) c.act2.alpha = 0.0f, c.act2.beta = 6.0f;
+                c.int_data = v % 2 == 1;
+                for (int ii = 0; ii < nisa; ii++)
+                    for (int t = 1; t <= 2; t++) {
+                        c.isa = isas[ii], c.threads = t, c.seed = 13000 + (uint64_t)v;
+                        run_convdw_case(&c);
+                    }
+            }
+    /* MobileNet-V2's and EfficientNet-B0's stems with their depthwise layers, whole maps */
+    convdw_case stem = {1, 3, 224, 224, 32, 3, 1, {1, 1, 1, 1}, 0, 3, 2, {1, 1, 1, 1}, {KL_ACT_CLIP, 0, 6},
+                        {KL_ACT_CLIP, 0, 6}, false, KL_ISA_AUTO, 2, 12998};
+    for (int ii = 0; ii < nisa; ii++) {
+        stem.isa = isas[ii];
+        stem.act1 = stem.act2 = (kl_act){ii % 2 ? KL_ACT_SILU : KL_ACT_CLIP, 0, 6};
+        run_convdw_case(&stem);
+    }
     /* MobileNet-V2's 112x112 stride-2 pair at batch 1 with the plan's own bands */
-    convdw_case big = {1, 16, 112, 112, 96, 3, 2, {0, 0, 1, 1}, 0, {KL_ACT_CLIP, 0, 6}, {KL_ACT_CLIP, 0, 6},
-                       false, KL_ISA_AUTO, 2, 12999};
+    convdw_case big = {1, 16, 112, 112, 96, 3, 2, {0, 0, 1, 1}, 0, 0, 0, {0}, {KL_ACT_CLIP, 0, 6},
+                       {KL_ACT_CLIP, 0, 6}, false, KL_ISA_AUTO, 2, 12999};
     for (int ii = 0; ii < nisa; ii++) {
         big.isa = isas[ii];
         run_convdw_case(&big);

@@ -1161,24 +1161,36 @@ static void zoo_model(const char *src, const char *name) {
 
 /* ---- fuse_conv_dw ------------------------------------------------------------------------------ */
 
-/* x[1,3,H,H] -> 1x1 conv e (M channels, bias) -> Clip(0, 6) -> depthwise 3x3
+/* x[1,C,H,H] -> conv e (M channels, bias; 1x1, or EKxEK stride es with
+ * pads EK/2 and the top-left ones 0 when tf) -> Clip(0, 6) -> depthwise 3x3
  * conv d (stride s, pads 1, bias) -> Relu -> y. */
-static void build_expand_dw(kt_pb *mb, int64_t M, int64_t H, int64_t s) {
+static void build_first_dw(kt_pb *mb, int64_t C, int64_t EK, int64_t es, bool tf, int64_t M, int64_t H, int64_t s) {
     kt_pb g = {0};
     g_seed = 5;
     char xs[96], ys[128];
-    int64_t OH = (H + 2 - 3) / s + 1;
-    snprintf(xs, sizeof xs, "1,3,%lld,%lld", (long long)H, (long long)H);
+    int64_t ep[4] = {tf ? 0 : EK / 2, tf ? 0 : EK / 2, EK / 2, EK / 2};
+    int64_t H1 = (H + ep[0] + ep[2] - EK) / es + 1;
+    int64_t OH = (H1 + 2 - 3) / s + 1;
+    snprintf(xs, sizeof xs, "1,%lld,%lld,%lld", (long long)C, (long long)H, (long long)H);
     snprintf(ys, sizeof ys, "1,%lld,%lld,%lld", (long long)M, (long long)OH, (long long)OH);
     kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, xs);
-    int64_t w1d[4] = {M, 3, 1, 1}, w2d[4] = {M, 1, 3, 3};
+    int64_t w1d[4] = {M, C, EK, EK}, w2d[4] = {M, 1, 3, 3};
     add_f32(&g, "w1", w1d, 4, -0.6f, 0.6f);
     add_f32(&g, "b1", &M, 1, -0.5f, 0.5f);
     add_f32(&g, "w2", w2d, 4, -0.4f, 0.4f);
     add_f32(&g, "b2", &M, 1, -0.5f, 0.5f);
     add_scalar(&g, "lo", 0.0f);
     add_scalar(&g, "hi", 6.0f);
-    kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "e", "x,w1,b1", "t");
+    if (EK == 1) {
+        kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "e", "x,w1,b1", "t");
+    } else {
+        kt_pb n = {0};
+        kt_onnx_node_head(&n, "Conv", NULL, "e", "x,w1,b1", "t");
+        int64_t st[2] = {es, es};
+        kt_onnx_attr_ints(&n, "pads", ep, 4);
+        kt_onnx_attr_ints(&n, "strides", st, 2);
+        kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    }
     kt_onnx_node(&g, KT_GRAPH_NODE, "Clip", "clip", "t,lo,hi", "tc");
     kt_pb n = {0};
     kt_onnx_node_head(&n, "Conv", NULL, "d", "tc,w2,b2", "u");
@@ -1193,18 +1205,25 @@ static void build_expand_dw(kt_pb *mb, int64_t M, int64_t H, int64_t s) {
 }
 
 /* With cpu_fused, the expand + depthwise pair of an expanded tensor of 3 MiB
- * or more becomes one kiln.FusedConvDw whose reference kernel gives the
- * unfused graph's numbers; without cpu_fused, or with a smaller tensor, the
- * pair stays two FusedConv nodes. */
+ * or more, or a stem (at most 4 input channels, up to 7x7, strides 1 or 2)
+ * + depthwise pair of a stem output of 1 MiB or more, becomes one
+ * kiln.FusedConvDw whose reference kernel gives the unfused graph's
+ * numbers; without cpu_fused, with a smaller tensor or a wider first
+ * layer, the pair stays two FusedConv nodes. */
 static void test_conv_dw(void) {
     static const struct {
+        int64_t C, EK, es;
+        bool tf;
         int64_t M, H, s;
         bool cpu, fused;
-    } cases[] = {{64, 112, 2, true, true}, {64, 112, 1, true, true}, {64, 112, 2, false, false},
-                 {16, 112, 2, true, false}};
+    } cases[] = {{3, 1, 1, false, 64, 112, 2, true, true},   {3, 1, 1, false, 64, 112, 1, true, true},
+                 {3, 1, 1, false, 64, 112, 2, false, false}, {3, 1, 1, false, 16, 112, 2, true, false},
+                 {3, 3, 2, false, 32, 224, 1, true, true},   {3, 3, 2, true, 32, 224, 2, true, true},
+                 {1, 5, 1, false, 24, 112, 1, true, true},   {3, 3, 2, false, 32, 224, 1, false, false},
+                 {3, 3, 2, false, 16, 224, 1, true, false},  {8, 3, 2, false, 32, 224, 1, true, false}};
     for (size_t i = 0; i < KL_ARRAY_LEN(cases); i++) {
         kt_pb mb = {0};
-        build_expand_dw(&mb, cases[i].M, cases[i].H, cases[i].s);
+        build_first_dw(&mb, cases[i].C, cases[i].EK, cases[i].es, cases[i].tf, cases[i].M, cases[i].H, cases[i].s);
         kl_model *ref, *m;
         double err;
         kl_pass_options o = mine(NULL);
@@ -1218,6 +1237,11 @@ static void test_conv_dw(void) {
                 KT_CHECK_STR(f->fused_from, "e+clip+d+relu");
                 KT_CHECK_EQ_INT(kl_node_attr_int(f, "expand_activation", -1), KL_ACT_CLIP);
                 KT_CHECK_EQ_INT(kl_node_attr_int(f, "activation", -1), KL_ACT_RELU);
+                const int64_t *v;
+                KT_CHECK_EQ_INT(kl_node_attr_ints(f, "expand_strides", &v), cases[i].EK > 1 ? 2 : -1);
+                if (cases[i].EK > 1) KT_CHECK_EQ_INT(v[0], cases[i].es);
+                KT_CHECK_EQ_INT(kl_node_attr_ints(f, "expand_pads", &v), cases[i].EK > 1 ? 4 : -1);
+                if (cases[i].EK > 1) KT_CHECK_EQ_INT(v[0], cases[i].tf ? 0 : cases[i].EK / 2);
             }
             KT_CHECK(err < 1e-5);
             if (err >= 1e-5) fprintf(stderr, "    case %zu: err %g\n", i, err);

@@ -196,7 +196,12 @@ bool kl_conv2d_igemm_pays(const kl_conv2d_desc *din) {
      * 2.78, AVX2 3.34 / 4.44 / 3.70; 3x3/2 3->16 640x640 AVX-512 1.80 /
      * 1.96 / 2.47, AVX2 2.74 / 2.88 / 4.05; but 3x3/2 3->32 224x224
      * AVX-512 0.49 / 0.49 / 0.47, AVX2 0.84 / 0.98 / 0.64 (two vectors of
-     * channels: fewer taps per store) */
+     * channels: fewer taps per store).  AVX2 at 32 channels (four vectors,
+     * the full tile) measured again on 2026-12-05 (after the hE kernels),
+     * 3x3/2 3->32 224x224 warm / cold: igemm 0.360 / 0.421, direct 0.428 /
+     * 0.504, im2col 0.525 / 0.582; AVX-512 direct stays ahead warm (0.271
+     * vs 0.303) */
+    if (d.M % 32 == 0 && kl_isa_resolve(d.isa) == KL_ISA_AVX2) return true;
     return d.M % 64 == 0 || d.M <= 16;
 }
 
@@ -1202,30 +1207,28 @@ void kl_x86_generic_dwconv(const kl_dw_args *a) {
 
 /* ---- conv.igemm --------------------------------------------------------------- */
 
-/* Work items (image, band of IG_ROWS output rows), every channel: the
- * band's input rows are copied zero-padded into the thread's buffer, then
- * each output row is one kl_igemm_row (C^T, pixel-major) written back to
- * the planes by im2row's transposing write-back (residual, activation). */
-static void igemm_task(void *arg, size_t b, size_t e, int tid) {
-    const dw_run *r = arg;
-    const kl_conv2d_plan *p = r->p;
+/* Output rows [oh0, oh1) of one image x, every channel, into y (rows
+ * yrow0.. of each channel, ystride floats apart; z alike or NULL), IG_ROWS
+ * at a time: the band's input rows are copied zero-padded into buf (the
+ * thread's ig_ws_floats), then each output row is one kl_igemm_row (C^T,
+ * pixel-major) written back to the planes by im2row's transposing
+ * write-back (residual, activation). */
+static void igemm_rows(const kl_conv2d_plan *p, float *buf, const float *x, size_t oh0, size_t oh1, float *y,
+                       size_t ystride, size_t yrow0, const float *z) {
     const kl_conv2d_desc *d = &p->d;
     const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
-    float *buf = (float *)(((uintptr_t)((char *)r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
     size_t C = d->C, KH = d->KH, KW = d->KW, K = C * KH * KW, SH = d->stride_h, SW = d->stride_w;
-    size_t rows = ig_rows(p), wpb = ig_wpb(p), cs = rows * wpb, mp = round_up(d->M, NP);
-    size_t bands = (p->OH + IG_ROWS - 1) / IG_ROWS, OHW = p->OH * p->OW, HW = d->H * d->W;
+    size_t rows = ig_rows(p), wpb = ig_wpb(p), cs = rows * wpb, mp = round_up(d->M, NP), HW = d->H * d->W;
     int32_t *off = (int32_t *)(buf + round_up(C * cs, 16));
     float *ct = buf + round_up(C * cs, 16) + round_up(K, 16);
     for (size_t c = 0, k = 0; c < C; c++)
         for (size_t kh = 0; kh < KH; kh++)
             for (size_t kw = 0; kw < KW; kw++) off[k++] = (int32_t)(c * cs + kh * wpb + kw);
     kl_igemm_row a = {NULL, SW, off, K, p->wpack, p->a_ps, p->wpack + mp * K, d->M, p->OW, ct, mp};
-    for (size_t it = b; it < e; it++) {
-        size_t n = it / bands, oh0 = (it % bands) * IG_ROWS, oh1 = KL_MIN(oh0 + IG_ROWS, p->OH);
-        const float *x = r->X + n * C * HW;
-        /* buffer row i, column j: input row oh0*SH - PT + i, column j - PL (zero outside) */
-        ptrdiff_t ih0 = (ptrdiff_t)(oh0 * SH) - (ptrdiff_t)d->pad_top;
+    for (size_t b0 = oh0; b0 < oh1; b0 += IG_ROWS) {
+        size_t b1 = KL_MIN(b0 + IG_ROWS, oh1);
+        /* buffer row i, column j: input row b0*SH - PT + i, column j - PL (zero outside) */
+        ptrdiff_t ih0 = (ptrdiff_t)(b0 * SH) - (ptrdiff_t)d->pad_top;
         size_t ncopy = d->pad_left < wpb ? KL_MIN(d->W, wpb - d->pad_left) : 0;
         for (size_t c = 0; c < C; c++)
             for (size_t i = 0; i < rows; i++) {
@@ -1240,13 +1243,27 @@ static void igemm_task(void *arg, size_t b, size_t e, int tid) {
                 memcpy(dst + pl, x + c * HW + (size_t)ih * d->W, ncopy * sizeof(float));
                 memset(dst + pl + ncopy, 0, (wpb - pl - ncopy) * sizeof(float));
             }
-        for (size_t oh = oh0; oh < oh1; oh++) {
-            a.x = buf + (oh - oh0) * SH * wpb;
+        for (size_t oh = b0; oh < b1; oh++) {
+            a.x = buf + (oh - b0) * SH * wpb;
             ops->igemm_row(&a);
-            kl_im2row_out wo = {ct, mp, p->OW, d->M, r->Z ? r->Z + n * d->M * OHW + oh * p->OW : NULL,
-                                r->Y + n * d->M * OHW + oh * p->OW, OHW, d->act};
+            size_t yo = (oh - yrow0) * p->OW;
+            kl_im2row_out wo = {ct, mp, p->OW, d->M, z ? z + yo : NULL, y + yo, ystride, d->act};
             ops->im2row_out(&wo);
         }
+    }
+}
+
+/* Work items (image, band of IG_ROWS output rows), every channel. */
+static void igemm_task(void *arg, size_t b, size_t e, int tid) {
+    const dw_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    float *buf = (float *)(((uintptr_t)((char *)r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
+    size_t bands = (p->OH + IG_ROWS - 1) / IG_ROWS, OHW = p->OH * p->OW;
+    for (size_t it = b; it < e; it++) {
+        size_t n = it / bands, oh0 = (it % bands) * IG_ROWS, oh1 = KL_MIN(oh0 + IG_ROWS, p->OH);
+        igemm_rows(p, buf, r->X + n * d->C * d->H * d->W, oh0, oh1, r->Y + n * d->M * OHW, OHW, 0,
+                   r->Z ? r->Z + n * d->M * OHW : NULL);
     }
 }
 
@@ -1292,7 +1309,7 @@ static void direct_task(void *arg, size_t b, size_t e, int tid) {
 
 /* Portable conv.direct: one output pixel at a time, taps outside the input skipped. */
 void kl_x86_generic_conv_direct(const kl_direct_args *a) {
-    size_t K = a->C * a->KH * a->KW, OHW = a->OH * a->OW;
+    size_t K = a->C * a->KH * a->KW;
     for (size_t m = 0; m < a->M; m++) {
         const float *wb = a->w + (m / KL_DIRECT_MB) * K * KL_DIRECT_MB + m % KL_DIRECT_MB;
         for (size_t oh = a->oh0; oh < a->oh1; oh++)
@@ -1309,7 +1326,7 @@ void kl_x86_generic_conv_direct(const kl_direct_args *a) {
                                  wb[((c * a->KH + kh) * a->KW + kw) * KL_DIRECT_MB];
                         }
                     }
-                size_t q = m * OHW + oh * a->OW + ow;
+                size_t q = kl_direct_yoff(a, m, oh) + ow;
                 if (a->z) s += a->z[q];
                 a->y[q] = kl_act_scalar(a->act, s);
             }
@@ -1447,22 +1464,34 @@ kiln_status kl_conv2d_run_scaled(kl_pool *pool, const kl_conv2d_plan *p, size_t 
     return KILN_OK;
 }
 
-/* ---- conv.expand_dw: 1x1 expand + depthwise, a band of rows at a time -------- */
+/* ---- conv.expand_dw: 1x1 expand (or a stem) + depthwise, a band of rows at a time ---- */
 
 #define CDW_BUF_BYTES ((size_t)512 * 1024) /* expanded rows per thread: half of Zen 4's L2 */
 
 struct kl_convdw_plan {
-    kl_conv2d_plan *e, *dw; /* gemm1x1 and depthwise plans (packed weights, biases) */
+    kl_conv2d_plan *e, *dw; /* the first layer's (gemm1x1, direct or igemm) and the depthwise plans */
     size_t R;               /* output rows per band */
     size_t rows_cap;        /* input rows a band needs at most: (R-1)*S + K */
     size_t cs;              /* floats between two channels' rows in the buffer */
     int threads;
 };
 
+/* The first layer a band computes rows of: a 1x1 expansion (stride 1, no
+ * pads) or a stem (few input channels, kl_conv2d_supports(DIRECT)). */
+static bool cdw_first_ok(const kl_conv2d_desc *e, bool *is_1x1) {
+    *is_1x1 = kl_conv2d_supports(e, KL_CONV_GEMM1X1) && e->group == 1;
+    return *is_1x1 || (e->KH * e->KW > 1 && kl_conv2d_supports(e, KL_CONV_DIRECT));
+}
+
 bool kl_conv2d_expand_dw_supports(const kl_conv2d_desc *ein, const kl_conv2d_desc *dwin) {
     kl_conv2d_desc e = normalize(ein), d = normalize(dwin);
-    if (!kl_conv2d_supports(&e, KL_CONV_GEMM1X1) || e.group != 1) return false;
-    if (!kl_conv2d_supports(&d, KL_CONV_DEPTHWISE) || d.C != e.M || d.H != e.H || d.W != e.W) return false;
+    bool is_1x1;
+    size_t EH, EW;
+    if (!cdw_first_ok(&e, &is_1x1) || check_desc(&e, &EH, &EW) != KILN_OK) {
+        kl_error_clear();
+        return false;
+    }
+    if (!kl_conv2d_supports(&d, KL_CONV_DEPTHWISE) || d.C != e.M || d.H != EH || d.W != EW) return false;
     if (d.pad_top >= d.KH || d.pad_left >= d.KW || d.pad_bottom >= d.KH || d.pad_right >= d.KW) return false;
     return kl_x86_dw_direct(d.isa, d.KH, d.KW, d.stride_h, d.stride_w, d.dil_h, d.dil_w, d.pad_top, d.pad_left,
                             d.pad_bottom, d.pad_right);
@@ -1480,13 +1509,18 @@ kiln_status kl_convdw_prepare(const kl_conv2d_desc *e, const float *W1, const fl
     *out = NULL;
     if (!e || !dw || !W1 || !W2) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv.expand_dw: NULL descriptor or weights");
     if (!kl_conv2d_expand_dw_supports(e, dw))
-        return kl_errorf(KILN_ERR_UNSUPPORTED, "conv.expand_dw: cannot run 1x1 %zu->%zu then depthwise k=%zux%zu s=%zu",
-                         e->C, e->M, dw->KH, dw->KW, dw->stride_h);
+        return kl_errorf(KILN_ERR_UNSUPPORTED,
+                         "conv.expand_dw: cannot run %zux%zu/%zu %zu->%zu then depthwise k=%zux%zu s=%zu", e->KH, e->KW,
+                         e->stride_h, e->C, e->M, dw->KH, dw->KW, dw->stride_h);
     kl_convdw_plan *p = kl_calloc(1, sizeof *p);
     if (!p) return KILN_ERR_NO_MEMORY;
     kl_conv2d_desc de = normalize(e), dd = normalize(dw);
-    de.algo = KL_CONV_GEMM1X1, dd.algo = KL_CONV_DEPTHWISE;
+    bool is_1x1;
+    (void)cdw_first_ok(&de, &is_1x1);
     de.isa = dd.isa = kl_isa_resolve(dw->isa);
+    /* a stem: the implicit GEMM where it pays on its own, else conv.direct */
+    de.algo = is_1x1 ? KL_CONV_GEMM1X1 : kl_conv2d_igemm_pays(&de) ? KL_CONV_IGEMM : KL_CONV_DIRECT;
+    dd.algo = KL_CONV_DEPTHWISE;
     p->threads = dd.threads;
     de.threads = dd.threads = 1; /* the workspace is this plan's */
     kiln_status s = kl_conv2d_prepare(&de, W1, b1, &p->e);
@@ -1503,7 +1537,7 @@ kiln_status kl_convdw_prepare(const kl_conv2d_desc *e, const float *W1, const fl
      * packed panel width, which the GEMM kernels read as packed (whole
      * vectors, no tail masks), so a band must start at pixel 0 and cover
      * the panel: one band of every row */
-    if (dd.H * dd.W == NP) R = p->dw->OH;
+    if (is_1x1 && dd.H * dd.W == NP) R = p->dw->OH;
     p->R = KL_MIN(R, p->dw->OH);
     p->rows_cap = KL_MIN((p->R - 1) * S + K, dd.H);
     p->cs = round_up(p->rows_cap * dd.W, 16);
@@ -1513,7 +1547,12 @@ kiln_status kl_convdw_prepare(const kl_conv2d_desc *e, const float *W1, const fl
 
 void kl_convdw_out_hw(const kl_convdw_plan *p, size_t *OH, size_t *OW) { kl_conv2d_out_hw(p->dw, OH, OW); }
 
-static size_t cdw_ws_per_thread(const kl_convdw_plan *p) { return p->cs * p->e->d.M * sizeof(float) + 64; }
+/* floats per thread: the band buffer, then the stem's own (conv.igemm's padded rows) */
+static size_t cdw_buf_floats(const kl_convdw_plan *p) { return round_up(p->cs * p->e->d.M, 16); }
+static size_t cdw_ws_per_thread(const kl_convdw_plan *p) {
+    size_t f = cdw_buf_floats(p) + (p->e->algo == KL_CONV_IGEMM ? ig_ws_floats(p->e) : 0);
+    return f * sizeof(float) + 64;
+}
 
 size_t kl_convdw_workspace_size(const kl_convdw_plan *p, int threads) {
     if (threads < 1) threads = 1;
@@ -1531,9 +1570,10 @@ typedef struct cdw_run {
 
 /* Items are (image, run of consecutive bands): a band's input rows shared
  * with the previous band of the run are moved to the buffer's top, the
- * others computed by the 1x1 product; then the depthwise kernel reads the
- * buffer as a plane of those rows (virtual top padding where the band
- * starts above row 0; rows past the plane's end are past the input's). */
+ * others computed by the first layer (the 1x1 product, or the stem's rows);
+ * then the depthwise kernel reads the buffer as a plane of those rows
+ * (virtual top padding where the band starts above row 0; rows past the
+ * plane's end are past the input's). */
 static void cdw_task(void *arg, size_t b, size_t e, int tid) {
     const cdw_run *r = arg;
     const kl_convdw_plan *p = r->p;
@@ -1541,16 +1581,25 @@ static void cdw_task(void *arg, size_t b, size_t e, int tid) {
     const kl_conv2d_desc *de = &pe->d, *dd = &pd->d;
     const kl_x86_ops *ops = kl_x86_ops_get(pd->isa);
     float *buf = (float *)(((uintptr_t)(r->ws + (size_t)tid * cdw_ws_per_thread(p)) + 63) & ~(uintptr_t)63);
-    size_t H = dd->H, W = dd->W, HW = H * W, S = dd->stride_h, K = dd->KH, P = dd->pad_top, C = dd->C;
+    float *ebuf = buf + cdw_buf_floats(p); /* conv.igemm's rows */
+    size_t H = dd->H, W = dd->W, XHW = de->H * de->W, S = dd->stride_h, K = dd->KH, P = dd->pad_top, C = dd->C;
     size_t OH = pd->OH, OW = pd->OW, OHW = OH * OW, khw = dd->KH * dd->KW, cs = p->cs;
     size_t per = (r->bands + r->chunks - 1) / r->chunks;
     kl_dw_args a = {0};
     a.OW = OW, a.KH = dd->KH, a.KW = dd->KW, a.SH = S, a.SW = dd->stride_w, a.DH = 1, a.DW = 1;
     a.act = dd->act, a.direct = 1, a.W = W, a.WP = W, a.PL = dd->pad_left;
+    kl_direct_args da = {0}; /* a conv.direct stem */
+    if (pe->algo == KL_CONV_DIRECT) {
+        size_t mp = round_up(de->M, KL_DIRECT_MB), k = de->C * de->KH * de->KW;
+        da.w = pe->wpack, da.bias = pe->wpack + mp * k;
+        da.C = de->C, da.H = de->H, da.W = de->W, da.M = de->M, da.KH = de->KH, da.KW = de->KW, da.S = de->stride_w;
+        da.PT = de->pad_top, da.PL = de->pad_left, da.OH = pe->OH, da.OW = pe->OW;
+        da.act = de->act, da.y = buf, da.ystride = cs;
+    }
     for (size_t it = b; it < e; it++) {
         size_t n = it / r->chunks, ch = it % r->chunks;
         size_t b0 = ch * per, b1 = KL_MIN(r->bands, b0 + per);
-        const float *x = r->X + n * de->C * HW;
+        const float *x = r->X + n * de->C * XHW;
         float *y = r->Y + n * C * OHW;
         size_t r0 = 0, r1 = 0; /* input rows [r0, r1) are in the buffer */
         for (size_t band = b0; band < b1; band++) {
@@ -1566,13 +1615,20 @@ static void cdw_task(void *arg, size_t b, size_t e, int tid) {
                         memmove(buf + c * cs, buf + c * cs + (ih0 - r0) * W, keep * W * sizeof(float));
             }
             size_t a0 = ih0 + keep;
-            /* the new rows' 1x1 product in tiles of NT pixels (conv.gemm1x1's): a
-             * tile of X stays in L1 over the output channels */
-            for (size_t q = a0 * W; q < ih1 * W; q += NT) {
-                size_t np = KL_MIN((size_t)NT, ih1 * W - q);
-                kl_gemm_packed pk = {pe->wpack, pe->a_ps, x + q, NP, HW, NULL, 0, 0};
-                kl_sgemm_packed_run(pe->isa, de->M, np, de->C, &pk, buf + (q - ih0 * W), cs, 1.0f, 0.0f, NULL,
-                                    pe->bias, NULL, 0, de->act);
+            if (pe->algo == KL_CONV_GEMM1X1) {
+                /* the new rows' 1x1 product in tiles of NT pixels (conv.gemm1x1's): a
+                 * tile of X stays in L1 over the output channels */
+                for (size_t q = a0 * W; q < ih1 * W; q += NT) {
+                    size_t np = KL_MIN((size_t)NT, ih1 * W - q);
+                    kl_gemm_packed pk = {pe->wpack, pe->a_ps, x + q, NP, XHW, NULL, 0, 0};
+                    kl_sgemm_packed_run(pe->isa, de->M, np, de->C, &pk, buf + (q - ih0 * W), cs, 1.0f, 0.0f, NULL,
+                                        pe->bias, NULL, 0, de->act);
+                }
+            } else if (a0 < ih1 && pe->algo == KL_CONV_IGEMM) {
+                igemm_rows(pe, ebuf, x, a0, ih1, buf, cs, ih0, NULL);
+            } else if (a0 < ih1) {
+                da.x = x, da.oh0 = a0, da.oh1 = ih1, da.yrow0 = ih0;
+                kl_x86_ops_get(pe->isa)->conv_direct(&da);
             }
             r0 = ih0, r1 = ih1;
             a.H = ih1 - ih0;

@@ -559,7 +559,7 @@ KL_INL void cd_vec(const kl_direct_args *a, size_t oh, size_t ow, const size_t N
     enum { MB = KL_DIRECT_MB };
     ptrdiff_t W = (ptrdiff_t)a->W, H = (ptrdiff_t)a->H;
     ptrdiff_t ih0 = (ptrdiff_t)(oh * S) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
-    size_t KH = a->KH, C = a->C, K = C * KH * KW, OHW = a->OH * a->OW;
+    size_t KH = a->KH, C = a->C, K = C * KH * KW;
     size_t kh0 = ih0 < 0 ? (size_t)(-ih0) : 0;
     size_t kh1 = H - ih0 < (ptrdiff_t)KH ? (size_t)(H - ih0) : KH;
     dw_edge e[7];
@@ -589,7 +589,7 @@ KL_DW_UNROLL_ALL
 KL_DW_UNROLL_ALL
         for (size_t j = 0; j < MB; j++) {
             if (mb + j >= a->M) break;
-            size_t q = (mb + j) * OHW + oh * a->OW + ow;
+            size_t q = kl_direct_yoff(a, mb + j, oh) + ow;
             V acc = c[0][j];
             if (NV == 2) {
                 V acc1 = c[1][j];
@@ -618,7 +618,7 @@ KL_INL void cd2_vec(const kl_direct_args *a, size_t oh, size_t ow, const size_t 
     enum { MB = KL_DIRECT_MB, MH = 4 };
     ptrdiff_t W = (ptrdiff_t)a->W, H = (ptrdiff_t)a->H;
     ptrdiff_t ih0 = (ptrdiff_t)(oh * S) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
-    size_t KH = a->KH, C = a->C, K = C * KH * KW, OHW = a->OH * a->OW;
+    size_t KH = a->KH, C = a->C, K = C * KH * KW;
     size_t kh0 = ih0 < 0 ? (size_t)(-ih0) : 0;
     size_t kh1 = H - ih0 < (ptrdiff_t)KH ? (size_t)(H - ih0) : KH;
     __m256i mk[6];
@@ -650,7 +650,7 @@ KL_DW_UNROLL_ALL
 KL_DW_UNROLL_ALL
             for (size_t j = 0; j < MH; j++) {
                 if (mb + h + j >= a->M) break;
-                size_t q = (mb + h + j) * OHW + oh * a->OW + ow;
+                size_t q = kl_direct_yoff(a, mb + h + j, oh) + ow;
 KL_DW_UNROLL_ALL
                 for (size_t v = 0; v < NV; v++) {
                     V acc = c[v][j];
@@ -701,7 +701,7 @@ KL_INL void cd_rows(const kl_direct_args *a, const size_t KW, const size_t S) {
         if (ow < a->OW) CD_VEC(a, oh, ow, 1, a->OW - ow, KW, S, 1, va, vb);
         if (!vm_act_is_cheap(a->act.kind)) /* the finished row, still in L1 (SiLU: the stem of EfficientNet) */
             for (size_t m = 0; m < a->M; m++)
-                KL_SIMD_FN(vec_act)(a->act, a->y + m * a->OH * a->OW + oh * a->OW, a->OW);
+                KL_SIMD_FN(vec_act)(a->act, a->y + kl_direct_yoff(a, m, oh), a->OW);
     }
 }
 #undef CD_VEC

@@ -190,7 +190,14 @@ typedef struct kl_direct_args {
     size_t C, H, W, M, KH, KW, S, PT, PL, OH, OW;
     size_t oh0, oh1;
     kl_act act;
+    /* y and z hold rows yrow0.. of each channel, ystride floats apart (0:
+     * OH*OW): conv.expand_dw's stem writes its band buffer */
+    size_t ystride, yrow0;
 } kl_direct_args;
+/* Offset in y and z of output channel m's row oh. */
+static inline size_t kl_direct_yoff(const kl_direct_args *a, size_t m, size_t oh) {
+    return m * (a->ystride ? a->ystride : a->OH * a->OW) + (oh - a->yrow0) * a->OW;
+}
 
 /* conv.igemm: one output row of a convolution with few input channels as
  * an implicit GEMM, C^T[q][m] = bias[m] + sum_k x[q*S + off[k]] * B[k][m]
