@@ -579,7 +579,25 @@ typedef struct conv_run {
     const float *wpack; /* GEMM1X1: packed weights in place of the plan's (conv.scaled1x1), or NULL */
     const float *scale; /* IM2ROW (1x1): per-image input-channel scales (conv.scaled1x1), or NULL */
     size_t s_stride;    /* floats between two images' scales (0: shared) */
+    size_t nt;          /* GEMM1X1 / IM2COL: output pixels per tile in this run (<= plan's nt) */
+    size_t img;         /* WINOGRAD2 / 4T split by steps: the image */
 } conv_run;
+
+/* Pixel tiles of n images x g groups on t threads: the plan's width, or
+ * where few tiles would leave a thread idle at the end, a multiple of t
+ * tiles of even width (28x28 at batch 1 ran as 256 + 256 + 256 + 16
+ * pixels: 512 against 272 on 2 threads, 1.53x of 1 thread; now 208 x 3 +
+ * 160). */
+static size_t run_tiles(const kl_conv2d_plan *p, size_t n, size_t g, int t, size_t *nt) {
+    size_t OHW = p->OH * p->OW, w = p->nt, tiles = (OHW + w - 1) / w;
+    if (t > 1 && tiles > 1 && n * g * tiles < 8 * (size_t)t) {
+        size_t want = round_up(tiles, (size_t)t);
+        w = KL_MIN(p->nt, round_up((OHW + want - 1) / want, NP));
+        tiles = (OHW + w - 1) / w;
+    }
+    *nt = w;
+    return tiles;
+}
 
 /* im2col rows [k0, k0+ks) for output pixels [p0, p0+np) of one image/group
  * into NP-column panels (panel stride ks*NP), zero past np. */
@@ -677,7 +695,7 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
         size_t m0 = mc * r->mchunk_rows;
         if (m0 >= p->Mg) continue;
         size_t mrows = KL_MIN(r->mchunk_rows, p->Mg - m0);
-        size_t p0 = tile * p->nt, np = KL_MIN(p->nt, OHW - p0);
+        size_t p0 = tile * r->nt, np = KL_MIN(r->nt, OHW - p0);
         const float *x = r->X + (n * d->C + g * p->Cg) * d->H * d->W;
         size_t ch0 = g * p->Mg + m0;
         float *y = r->Y + (n * d->M + ch0) * OHW + p0;
@@ -842,127 +860,230 @@ void kl_x86_generic_im2row_out(const kl_im2row_out *a) {
 /* ---- Winograd F(4x4, 3x3) ------------------------------------------------------ */
 
 /* Task: items are (image, group, tile block, channel chunk). */
-static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
-    const conv_run *r = arg;
+/* Winograd's input transform of tiles [t0, t0+nblk) (of all images), input
+ * channels [c0, c1) of group g, into V (16-tile panels, xi-major, row
+ * stride r->tb). */
+static void wino_input(const conv_run *r, float *V, size_t g, size_t t0, size_t nblk, size_t c0, size_t c1) {
     const kl_conv2d_plan *p = r->p;
     const kl_conv2d_desc *d = &p->d;
     const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
-    float *V = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
-    size_t nxi = p->nxi;
-    float *Cb = V + nxi * (p->Cg * p->tb + WSKEW);
-    size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW, tb = r->tb;
+    size_t HW = d->H * d->W, T = p->TH * p->TW, xsv = p->Cg * r->tb + WSKEW;
+    const float *x = r->X + g * p->Cg * HW;
+    kl_wino_in wi = {NULL, d->C * HW, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, xsv};
+    for (size_t c = c0; c < c1; c++)
+        for (size_t t = 0; t < nblk; t += NP) {
+            wi.x = x + c * HW;
+            wi.t0 = t0 + t;
+            wi.nt = KL_MIN((size_t)NP, nblk - t);
+            wi.dst = V + (t / NP) * p->Cg * NP + c * NP;
+            ops->wino_in(&wi);
+        }
+}
+
+/* Winograd's products (one per transform position xi) of output channels
+ * [m0, m0+mrows) of group g against V, into Cb, then the output transform
+ * (bias, residual, activation) of tiles [t0, t0+nblk). */
+static void wino_product(const conv_run *r, const float *V, float *Cb, size_t g, size_t m0, size_t mrows, size_t t0,
+                         size_t nblk) {
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    size_t nxi = p->nxi, tb = r->tb, OHW = p->OH * p->OW, T = p->TH * p->TW;
     size_t per_xi = round_up(p->Mg, MR) * p->Cg;
+    size_t xsv = p->Cg * tb + WSKEW, xsc = mrows * tb + WSKEW;
     kl_act none = {KL_ACT_NONE, 0, 0};
-    size_t TT = r->N * T; /* tiles of all images, numbered image by image */
+    for (size_t xi = 0; xi < nxi; xi++) {
+        kl_gemm_packed pk = {p->wpack + (g * nxi + xi) * per_xi + (m0 / MR) * p->a_ps, p->a_ps, V + xi * xsv,
+                             p->Cg * NP, 0};
+        kl_sgemm_packed_run(p->isa, mrows, nblk, p->Cg, &pk, Cb + xi * xsc, tb, 1.0f, 0.0f, NULL, NULL, NULL, 0, none);
+    }
+    kl_wino_out wo = {NULL, xsc, 0, NULL, NULL, d->M * OHW, T, p->OH, p->OW, p->TW, 0, 0, d->act};
+    for (size_t m = 0; m < mrows; m++) {
+        size_t ch = g * p->Mg + m0 + m;
+        wo.bias = p->bias ? p->bias[ch] : 0.0f;
+        wo.y = r->Y + ch * OHW;
+        wo.z = r->Z ? r->Z + ch * OHW : NULL;
+        for (size_t t = 0; t < nblk; t += NP) {
+            wo.m = Cb + m * tb + t;
+            wo.t0 = t0 + t;
+            wo.nt = KL_MIN((size_t)NP, nblk - t);
+            ops->wino_out(&wo);
+        }
+    }
+}
+
+static float *wino_V(const conv_run *r, int tid) {
+    return (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(r->p)) + 63) & ~(uintptr_t)63);
+}
+static float *wino_Cb(const conv_run *r, int tid) { return wino_V(r, tid) + r->p->nxi * (r->p->Cg * r->p->tb + WSKEW); }
+
+static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
+    const conv_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    float *V = wino_V(r, tid), *Cb = wino_Cb(r, tid);
+    size_t TT = r->N * p->TH * p->TW; /* tiles of all images, numbered image by image */
     for (size_t it = b; it < e; it++) {
         size_t mc = it % r->mchunks, rest = it / r->mchunks;
         size_t blk = rest % r->tiles, g = rest / r->tiles;
         size_t m0 = mc * r->mchunk_rows;
         if (m0 >= p->Mg) continue;
         size_t mrows = KL_MIN(r->mchunk_rows, p->Mg - m0);
-        size_t t0 = blk * tb, nblk = KL_MIN(tb, TT - t0);
-        const float *x = r->X + g * p->Cg * HW;
-        size_t xsv = p->Cg * tb + WSKEW, xsc = mrows * tb + WSKEW;
-        kl_wino_in wi = {NULL, d->C * HW, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, xsv};
-        for (size_t c = 0; c < p->Cg; c++)
-            for (size_t t = 0; t < nblk; t += NP) {
-                wi.x = x + c * HW;
-                wi.t0 = t0 + t;
-                wi.nt = KL_MIN((size_t)NP, nblk - t);
-                wi.dst = V + (t / NP) * p->Cg * NP + c * NP;
-                ops->wino_in(&wi);
-            }
-        for (size_t xi = 0; xi < nxi; xi++) {
-            kl_gemm_packed pk = {p->wpack + (g * nxi + xi) * per_xi + (m0 / MR) * p->a_ps, p->a_ps,
-                                 V + xi * xsv, p->Cg * NP, 0};
-            kl_sgemm_packed_run(p->isa, mrows, nblk, p->Cg, &pk, Cb + xi * xsc, tb, 1.0f, 0.0f, NULL, NULL,
-                                NULL, 0, none);
-        }
-        kl_wino_out wo = {NULL, xsc, 0, NULL, NULL, d->M * OHW, T, p->OH, p->OW, p->TW, 0, 0, d->act};
-        for (size_t m = 0; m < mrows; m++) {
-            size_t ch = g * p->Mg + m0 + m;
-            wo.bias = p->bias ? p->bias[ch] : 0.0f;
-            wo.y = r->Y + ch * OHW;
-            wo.z = r->Z ? r->Z + ch * OHW : NULL;
-            for (size_t t = 0; t < nblk; t += NP) {
-                wo.m = Cb + m * tb + t;
-                wo.t0 = t0 + t;
-                wo.nt = KL_MIN((size_t)NP, nblk - t);
-                ops->wino_out(&wo);
-            }
-        }
+        size_t t0 = blk * r->tb, nblk = KL_MIN(r->tb, TT - t0);
+        wino_input(r, V, g, t0, nblk, 0, p->Cg);
+        wino_product(r, V, Cb, g, m0, mrows, t0, nblk);
     }
 }
 
-/* Transposed Winograd (conv.winograd2 F(2x2), conv.winograd4t F(4x4))
- * task: items are (image, group, chunk of output channels), as for
- * im2row.  Per block of tiles of the image: the input transform (16 tiles at
- * a time) is repacked into 6-tile A panels per product, the 16 GEMMs give
- * C^T (tiles x channels) against the weights' B panels, and the output
- * transform writes the pixel-major product that im2row's write-back turns
- * into channel planes with Z and the activation. */
+/* One block of every tile on several threads (few tiles: batch 1 at
+ * 28x28 and below), in two steps instead of a block per channel chunk
+ * that each transformed the whole input again: the input transform split
+ * by channels into the first thread's V, then the products and the output
+ * transform split by output channels (each thread its own Cb). */
+static void conv_wino_in_task(void *arg, size_t b, size_t e, int tid) {
+    (void)tid;
+    const conv_run *r = arg;
+    size_t Cg = r->p->Cg, per = (Cg + r->tiles - 1) / r->tiles; /* tiles: the channel chunks here */
+    for (size_t it = b; it < e; it++)
+        if (it * per < Cg) wino_input(r, wino_V(r, 0), 0, 0, r->N * r->p->TH * r->p->TW, it * per, KL_MIN(Cg, (it + 1) * per));
+}
+
+static void conv_wino_mm_task(void *arg, size_t b, size_t e, int tid) {
+    const conv_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    for (size_t it = b; it < e; it++) {
+        size_t m0 = it * r->mchunk_rows;
+        if (m0 >= p->Mg) continue;
+        wino_product(r, wino_V(r, 0), wino_Cb(r, tid), 0, m0, KL_MIN(r->mchunk_rows, p->Mg - m0), 0,
+                     r->N * p->TH * p->TW);
+    }
+}
+
+/* Transposed Winograd (conv.winograd2 F(2x2), conv.winograd4t F(4x4)):
+ * the thread's buffers (A panels, C^T per product, the pixel-major output). */
+static float *wino2_A(const conv_run *r, int tid) {
+    return (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(r->p)) + 63) & ~(uintptr_t)63);
+}
+static float *wino2_CT(const conv_run *r, int tid) { return wino2_A(r, tid) + r->p->nxi * (r->p->tb * r->p->Cg + WSKEW); }
+static float *wino2_O(const conv_run *r, int tid) {
+    return wino2_CT(r, tid) + r->p->nxi * (r->p->tb * round_up(r->p->Mg, NP) + WSKEW);
+}
+
+/* The input transform of tiles [t0, t0+nt) of image n, group g, input
+ * channels [c0, c1), repacked into the 6-tile A panels (k-major). */
+static void wino2_input(const conv_run *r, float *A, size_t n, size_t g, size_t t0, size_t nt, size_t c0, size_t c1) {
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    void (*win)(const kl_wino_in *) = p->wm == 4 ? ops->wino_in : ops->wino2_in;
+    size_t HW = d->H * d->W, T = p->TH * p->TW, ntp = round_up(nt, MR), xsa = p->tb * p->Cg + WSKEW;
+    const float *x = r->X + (n * d->C + g * p->Cg) * HW;
+    kl_wino_in wi = {NULL, 0, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, xsa, p->Cg, 0, 0};
+    for (size_t c = c0; c < c1; c++)
+        for (size_t t = 0; t < ntp; t += 16) {
+            wi.x = x + c * HW;
+            wi.t0 = t0 + t;
+            wi.nt = t < nt ? KL_MIN((size_t)16, nt - t) : 0;
+            wi.dst = A + c * MR;
+            wi.q0 = t;
+            wi.nw = KL_MIN((size_t)16, ntp - t);
+            win(&wi);
+        }
+}
+
+/* The products of tiles [t0, t0+nt) (A) for output channels [m0,
+ * m0+mcols) of group g into CT, and their output transform into O. */
+static void wino2_product(const conv_run *r, const float *A, float *CT, float *O, size_t g, size_t m0, size_t mcols,
+                          size_t t0, size_t nt) {
+    const kl_conv2d_plan *p = r->p;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    void (*wout)(const kl_wino2_out *) = p->wm == 4 ? ops->wino4t_out : ops->wino2_out;
+    size_t tbp = p->tb, nxi = p->nxi, ldc = round_up(mcols, NP);
+    size_t per_xi = round_up(p->Mg, NP) * p->Cg, xsa = tbp * p->Cg + WSKEW;
+    kl_act none = {KL_ACT_NONE, 0, 0};
+    const float *wg = p->wpack + g * nxi * per_xi + (m0 / NP) * p->a_ps;
+    for (size_t xi = 0; xi < nxi; xi++) {
+        const float *wx = wg + xi * per_xi;
+        for (size_t j = 0; j < mcols; j += 64) {
+            size_t nc = KL_MIN((size_t)64, mcols - j);
+            kl_gemm_packed pk = {A + xi * xsa, p->Cg * MR, wx + (j / NP) * p->a_ps, p->a_ps, NP, NULL, 0, 0};
+            /* the weights stream from memory: fetch the next block's
+             * first panels while this one runs from cache */
+            size_t pfp = nt > MR ? KL_MIN((size_t)4, (nt - 1) / MR) : 0;
+            if (j + 64 < mcols)
+                pk.pf_b = wx + ((j + 64) / NP) * p->a_ps;
+            else if (xi + 1 < nxi)
+                pk.pf_b = wx + per_xi;
+            pk.pf_ps = p->a_ps;
+            pk.pf_panels = pk.pf_b ? pfp : 0;
+            kl_sgemm_packed_run(p->isa, nt, nc, p->Cg, &pk, CT + xi * (tbp * ldc + WSKEW) + j, ldc, 1.0f, 0.0f, NULL,
+                                NULL, NULL, 0, none);
+        }
+    }
+    size_t ch0 = g * p->Mg + m0;
+    kl_wino2_out wo = {CT, tbp * ldc + WSKEW, ldc, p->bias ? p->bias + ch0 : NULL, O, ldc, p->OH, p->OW, p->TW, t0,
+                       nt, mcols};
+    wout(&wo);
+}
+
+/* O (pixel-major, output channels [m0, m0+mcols) of group g) to image n's
+ * planes with Z and the activation. */
+static void wino2_write(const conv_run *r, const float *O, size_t n, size_t g, size_t m0, size_t mcols) {
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    size_t OHW = p->OH * p->OW, ch0 = g * p->Mg + m0;
+    kl_im2row_out wo = {O, round_up(mcols, NP), OHW, mcols, r->Z ? r->Z + (n * d->M + ch0) * OHW : NULL,
+                        r->Y + (n * d->M + ch0) * OHW, OHW, d->act};
+    kl_x86_ops_get(p->isa)->im2row_out(&wo);
+}
+
+/* Task: items are (image, group, chunk of output channels), as for
+ * im2row.  Per block of tiles of the image: the input transform (16 tiles
+ * at a time) is repacked into 6-tile A panels per product, the 16 GEMMs
+ * give C^T (tiles x channels) against the weights' B panels, and the
+ * output transform writes the pixel-major product that im2row's
+ * write-back turns into channel planes with Z and the activation. */
 static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
     const conv_run *r = arg;
     const kl_conv2d_plan *p = r->p;
     const kl_conv2d_desc *d = &p->d;
-    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
-    float *A = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
-    size_t tbp = p->tb, ldc_max = round_up(p->Mg, NP);
-    size_t nxi = p->nxi;
-    float *CT = A + nxi * (tbp * p->Cg + WSKEW), *O = CT + nxi * (tbp * ldc_max + WSKEW);
-    void (*win)(const kl_wino_in *) = p->wm == 4 ? ops->wino_in : ops->wino2_in;
-    void (*wout)(const kl_wino2_out *) = p->wm == 4 ? ops->wino4t_out : ops->wino2_out;
-    size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW;
-    size_t per_xi = round_up(p->Mg, NP) * p->Cg, xsa = tbp * p->Cg + WSKEW;
-    kl_act none = {KL_ACT_NONE, 0, 0};
+    float *A = wino2_A(r, tid), *CT = wino2_CT(r, tid), *O = wino2_O(r, tid);
+    size_t T = p->TH * p->TW;
     for (size_t it = b; it < e; it++) {
         size_t mc = it % r->mchunks, rest = it / r->mchunks;
         size_t g = rest % d->group, n = rest / d->group;
         size_t m0 = mc * r->mchunk_rows;
         if (m0 >= p->Mg) continue;
-        size_t mcols = KL_MIN(r->mchunk_rows, p->Mg - m0), ldc = round_up(mcols, NP);
-        const float *x = r->X + (n * d->C + g * p->Cg) * HW;
-        size_t ch0 = g * p->Mg + m0;
-        const float *wg = p->wpack + g * nxi * per_xi + (m0 / NP) * p->a_ps;
-        for (size_t t0 = 0; t0 < T; t0 += tbp) {
-            size_t nt = KL_MIN(tbp, T - t0), ntp = round_up(nt, MR);
-            /* the transforms write the A panels (6 tiles, k-major) directly */
-            kl_wino_in wi = {NULL, 0, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, xsa, p->Cg, 0, 0};
-            for (size_t c = 0; c < p->Cg; c++)
-                for (size_t t = 0; t < ntp; t += 16) {
-                    wi.x = x + c * HW;
-                    wi.t0 = t0 + t;
-                    wi.nt = t < nt ? KL_MIN((size_t)16, nt - t) : 0;
-                    wi.dst = A + c * MR;
-                    wi.q0 = t;
-                    wi.nw = KL_MIN((size_t)16, ntp - t);
-                    win(&wi);
-                }
-            for (size_t xi = 0; xi < nxi; xi++) {
-                const float *wx = wg + xi * per_xi;
-                for (size_t j = 0; j < mcols; j += 64) {
-                    size_t nc = KL_MIN((size_t)64, mcols - j);
-                    kl_gemm_packed pk = {A + xi * xsa, p->Cg * MR, wx + (j / NP) * p->a_ps, p->a_ps, NP, NULL, 0, 0};
-                    /* the weights stream from memory: fetch the next block's
-                     * first panels while this one runs from cache */
-                    size_t pfp = nt > MR ? KL_MIN((size_t)4, (nt - 1) / MR) : 0;
-                    if (j + 64 < mcols)
-                        pk.pf_b = wx + ((j + 64) / NP) * p->a_ps;
-                    else if (xi + 1 < nxi)
-                        pk.pf_b = wx + per_xi;
-                    pk.pf_ps = p->a_ps;
-                    pk.pf_panels = pk.pf_b ? pfp : 0;
-                    kl_sgemm_packed_run(p->isa, nt, nc, p->Cg, &pk, CT + xi * (tbp * ldc + WSKEW) + j, ldc, 1.0f, 0.0f, NULL, NULL,
-                                        NULL, 0, none);
-                }
-            }
-            kl_wino2_out wo = {CT, tbp * ldc + WSKEW, ldc, p->bias ? p->bias + ch0 : NULL, O, ldc, p->OH, p->OW, p->TW, t0,
-                               nt, mcols};
-            wout(&wo);
+        size_t mcols = KL_MIN(r->mchunk_rows, p->Mg - m0);
+        for (size_t t0 = 0; t0 < T; t0 += p->tb) {
+            size_t nt = KL_MIN(p->tb, T - t0);
+            wino2_input(r, A, n, g, t0, nt, 0, p->Cg);
+            wino2_product(r, A, CT, O, g, m0, mcols, t0, nt);
         }
-        kl_im2row_out wo = {O, ldc, OHW, mcols, r->Z ? r->Z + (n * d->M + ch0) * OHW : NULL,
-                            r->Y + (n * d->M + ch0) * OHW, OHW, d->act};
-        ops->im2row_out(&wo);
+        wino2_write(r, O, n, g, m0, mcols);
+    }
+}
+
+/* One image of one block on several threads: the input transform split
+ * by channels into the first thread's A (each chunk of output channels
+ * transformed the whole input again), then the products, output
+ * transform and write-back split by output channels. */
+static void conv_wino2_in_task(void *arg, size_t b, size_t e, int tid) {
+    (void)tid;
+    const conv_run *r = arg;
+    size_t Cg = r->p->Cg, per = (Cg + r->tiles - 1) / r->tiles, T = r->p->TH * r->p->TW;
+    for (size_t it = b; it < e; it++)
+        if (it * per < Cg) wino2_input(r, wino2_A(r, 0), r->img, 0, 0, T, it * per, KL_MIN(Cg, (it + 1) * per));
+}
+
+static void conv_wino2_mm_task(void *arg, size_t b, size_t e, int tid) {
+    const conv_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    for (size_t it = b; it < e; it++) {
+        size_t m0 = it * r->mchunk_rows;
+        if (m0 >= p->Mg) continue;
+        size_t mcols = KL_MIN(r->mchunk_rows, p->Mg - m0);
+        wino2_product(r, wino2_A(r, 0), wino2_CT(r, tid), wino2_O(r, tid), 0, m0, mcols, 0, p->TH * p->TW);
+        wino2_write(r, wino2_O(r, tid), r->img, 0, m0, mcols);
     }
 }
 
@@ -1370,7 +1491,23 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
         return KILN_OK;
     }
     conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, 0, Z != NULL && Z == Y, N};
-    size_t OHW = p->OH * p->OW;
+    if ((p->algo == KL_CONV_WINOGRAD2 || p->algo == KL_CONV_WINOGRAD4T) && t > 1 && d->group == 1 &&
+        p->TH * p->TW <= p->tb && N < (size_t)t && p->Mg >= (size_t)t * NP) {
+        /* an image's tiles in one block, fewer images than threads: per
+         * image, the input transform by channels, then the products by
+         * output channels (conv_wino2_in_task) */
+        size_t panels = (p->Mg + NP - 1) / NP;
+        r.tiles = KL_MIN(p->Cg, (size_t)t * 2);
+        r.mchunks = KL_MIN(panels, (size_t)t * 2);
+        r.mchunk_rows = ((panels + r.mchunks - 1) / r.mchunks) * NP;
+        r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
+        for (size_t n = 0; n < N; n++) {
+            r.img = n;
+            kl_parallel_for_n(pool, t, r.tiles, conv_wino2_in_task, &r);
+            kl_parallel_for_dyn(pool, t, r.mchunks, 1, conv_wino2_mm_task, &r);
+        }
+        return KILN_OK;
+    }
     if (p->algo == KL_CONV_IM2ROW || p->algo == KL_CONV_WINOGRAD2 || p->algo == KL_CONV_WINOGRAD4T) {
         /* items (image, group, chunk of 16-column panels of channels) */
         size_t base = N * d->group, panels = (p->Mg + NP - 1) / NP;
@@ -1381,6 +1518,20 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
                             p->algo == KL_CONV_IM2ROW ? conv_im2row_task : conv_wino2_task, &r);
         return KILN_OK;
     }
+    if (p->algo == KL_CONV_WINOGRAD && t > 1 && d->group == 1 && N * p->TH * p->TW <= p->tb &&
+        p->Mg >= (size_t)t * 2 * MR) {
+        /* every tile in one block: the input transform by channels, then the
+         * products by output channels (conv_wino_in_task) */
+        size_t T = N * p->TH * p->TW, mpanels = (p->Mg + MR - 1) / MR;
+        r.tb = round_up(T, NP); /* V's panels are whole */
+        r.tiles = KL_MIN(p->Cg, (size_t)t * 2);
+        kl_parallel_for_n(pool, t, r.tiles, conv_wino_in_task, &r);
+        r.mchunks = KL_MIN(mpanels, (size_t)t * 2);
+        r.mchunk_rows = ((mpanels + r.mchunks - 1) / r.mchunks) * MR;
+        r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
+        kl_parallel_for_dyn(pool, t, r.mchunks, 1, conv_wino_mm_task, &r);
+        return KILN_OK;
+    }
     if (p->algo == KL_CONV_WINOGRAD) {
         /* as many blocks as fit the workspace, rounded up to a multiple of
          * the threads when there are few, then evened out */
@@ -1389,7 +1540,7 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
         r.tb = KL_MIN(p->tb, round_up((T + nb - 1) / nb, NP));
         r.tiles = (T + r.tb - 1) / r.tb;
     } else
-        r.tiles = (OHW + p->nt - 1) / p->nt;
+        r.tiles = run_tiles(p, N, d->group, t, &r.nt);
     /* work items: (image, group, tile) for im2col/gemm1x1; (group, block of
      * tiles of all images) for winograd; times chunks of output channels */
     size_t base = (p->algo == KL_CONV_WINOGRAD ? 1 : N) * d->group * r.tiles;
@@ -1439,7 +1590,7 @@ kiln_status kl_conv2d_run_scaled(kl_pool *pool, const kl_conv2d_plan *p, size_t 
     float *wsc = (float *)(((uintptr_t)((char *)workspace + kl_conv2d_workspace_size(p, t)) + 63) & ~(uintptr_t)63);
     size_t K = p->Kg, panels = round_up(p->Mg, MR) / MR, HW = d->H * d->W, OHW = p->OH * p->OW;
     conv_run r = {p, NULL, NULL, NULL, (char *)ws, 0, 1, 0, 0, false, 1, wsc, NULL, 0};
-    r.tiles = (OHW + p->nt - 1) / p->nt;
+    r.tiles = run_tiles(p, 1, 1, t, &r.nt);
     size_t mpanels = panels;
     if (t > 1 && r.tiles < 2 * (size_t)t) r.mchunks = KL_MIN(mpanels, (2 * (size_t)t + r.tiles - 1) / r.tiles);
     r.mchunk_rows = ((mpanels + r.mchunks - 1) / r.mchunks) * MR;
