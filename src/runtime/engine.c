@@ -280,7 +280,7 @@ static kiln_status kl_engine_plans(kiln_engine *e, const char *path, const uint8
             continue;
         }
         if (nf != 5 || strcmp(f[0], "V") || !cur || !kl_parse_u64(f[2], &b) || !kl_parse_u64(f[3], &c) ||
-            !kl_parse_u64(f[4], &d) || d > 1)
+            !kl_parse_u64(f[4], &d) || d > KL_MEM_JOINED)
             return kl_sec_bad(path, "plans", lineno, "malformed");
         kl_value *v = kl_strmap_get(&g->by_name, f[1]);
         if (!v || v->graph != g || !v->producer) return kl_sec_bad(path, "plans", lineno, "names no intermediate tensor");

@@ -112,6 +112,9 @@ struct kiln_context {
     kl_mem_plan dyn;
     size_t *seen_bytes;    /* per value id: largest size written (SIZE_MAX: never) */
     kiln_dtype *seen_dtype;
+    int *seen_rank;        /* per value id: the rank and dims at that size (-1: never) */
+    int64_t *seen_dims;    /* per value id: KILN_MAX_RANK entries */
+    int64_t **seen_dimp;   /* per value id: its row of seen_dims (kl_shapes.dims) */
     bool seen_grew;        /* a size grew since the last plan */
     bool dyn_failed;       /* planning failed once: keep running off the heap */
     /* Batch splitting (batch.c): the graph treats samples independently,

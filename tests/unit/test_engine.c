@@ -337,6 +337,148 @@ static void test_context_replans(void) {
     kiln_model_destroy(m);
 }
 
+/* x[N,3,16,16] -> c1 = Conv, c2 = Conv(c1); cat = Concat(c1, c2) on
+ * channels; r = Relu(cat) -> g1 = GlobalAveragePool; c3 = Conv(x) (made
+ * after cat's last reader); s = Add(c1, c2) + c3 (the members read after
+ * all that); s2 = Concat(s, s) (one input twice: not joined) -> g2 =
+ * GlobalAveragePool; Mul(g1, g2) -> Flatten -> Gemm -> y [N,10]. */
+static kiln_model *load_concat_model(void) {
+    kt_pb g = {0}, mb = {0};
+    kt_pb_string_field(&g, KT_GRAPH_NAME, "concats");
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "N,3,16,16");
+    int64_t w1[4] = {8, 3, 3, 3}, w2[4] = {8, 8, 3, 3}, c8[1] = {8}, wf[2] = {10, 16}, c10[1] = {10};
+    g_seed = 777;
+    add_f32(&g, "w1", w1, 4, 0.3f, 0);
+    add_f32(&g, "b1", c8, 1, 0.1f, 0);
+    add_f32(&g, "w2", w2, 4, 0.2f, 0);
+    add_f32(&g, "b2", c8, 1, 0.1f, 0);
+    add_f32(&g, "w3", w1, 4, 0.3f, 0);
+    add_f32(&g, "b3", c8, 1, 0.1f, 0);
+    add_f32(&g, "wf", wf, 2, 0.3f, 0);
+    add_f32(&g, "bf", c10, 1, 0.1f, 0);
+    conv_node(&g, "conv1", "x,w1,b1", "c1");
+    conv_node(&g, "conv2", "c1,w2,b2", "c2");
+    kt_pb n = {0};
+    kt_onnx_node_head(&n, "Concat", NULL, "cat", "c1,c2", "cat");
+    kt_onnx_attr_i(&n, "axis", 1);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "relu", "cat", "r");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "GlobalAveragePool", "gap1", "r", "g1");
+    conv_node(&g, "conv3", "x,w3,b3", "c3");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Add", "add", "c1,c2", "s");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Add", "add3", "s,c3", "s3");
+    kt_pb n2 = {0};
+    kt_onnx_node_head(&n2, "Concat", NULL, "cat2", "s3,s3", "s2");
+    kt_onnx_attr_i(&n2, "axis", -3);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n2);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "GlobalAveragePool", "gap2", "s2", "g2");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Mul", "mul", "g1,g2", "m");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Flatten", "flat", "m", "f");
+    kt_pb gm = {0};
+    kt_onnx_node_head(&gm, "Gemm", NULL, "fc", "f,wf,bf", "y");
+    kt_onnx_attr_i(&gm, "transB", 1);
+    kt_pb_take(&g, KT_GRAPH_NODE, &gm);
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, "N,10");
+    kt_onnx_model(&mb, 8, 17, &g);
+    kt_pb_free(&g);
+    kiln_model *m = NULL;
+    void *copy = malloc(mb.len);
+    memcpy(copy, mb.data, mb.len);
+    if (kiln_model_load_from_memory(copy, mb.len, NULL, &m) != KILN_OK) {
+        fprintf(stderr, "    load: %s\n", kiln_last_error());
+        free(copy);
+    } else if (g_n_model_bytes < sizeof g_model_bytes / sizeof g_model_bytes[0]) {
+        g_model_bytes[g_n_model_bytes++] = copy;
+    }
+    kt_pb_free(&mb);
+    return m;
+}
+
+/* How value `name` of c's engine is planned in the plan c runs with (the
+ * context's own when it has one), or -1 when it is not. */
+static int planned_as(const kiln_context *c, const char *name) {
+    const kl_value *v = kl_strmap_get(&c->engine->ir->graph->by_name, name);
+    if (!v || !c->rc.inplace || !c->rc.offset || c->rc.offset[v->id] < 0) return -1;
+    return c->rc.inplace[v->id];
+}
+
+/* A Concat on channels at batch 1 is joined (its inputs produced into
+ * their slabs of its output: KL_MEM_SLAB / KL_MEM_JOINED), in the
+ * context's own plan (dynamic batch, no profile) and in a profiled
+ * engine's plan through a save and load; at batch 2 it is not (the slabs
+ * would be strided); one input twice never is; every output matches the
+ * reference, with the members read again after the Concat and a Relu over
+ * its output. */
+static void test_joined_concat(void) {
+    kiln_model *m = load_concat_model();
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    kiln_engine *e = NULL;
+    KT_CHECK_EQ_INT(kiln_build(m, NULL, &e), KILN_OK);
+    if (!e) return;
+    kiln_context *c = NULL;
+    setenv("KILN_BATCH_SPLIT", "0", 1);
+    KT_CHECK_EQ_INT(kiln_context_create(e, &c), KILN_OK);
+    unsetenv("KILN_BATCH_SPLIT");
+    const char *in = "x", *out = "y";
+    static const int64_t batches[] = {1, 1, 1, 2, 2, 1};
+    for (size_t r = 0; c && r < sizeof batches / sizeof batches[0]; r++) {
+        int64_t n = batches[r], ys[2] = {n, 10};
+        kiln_tensor *x = input_tensor(n, 900 + r), *y = NULL;
+        kiln_tensor_create(KILN_DTYPE_FLOAT, ys, 2, &y);
+        int before = planned_as(c, "cat");
+        KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+        if (r == 1 || r == 2) { /* planned at batch 1 after the first run */
+            KT_CHECK_EQ_INT(before, KL_MEM_JOINED);
+            KT_CHECK_EQ_INT(planned_as(c, "c1"), KL_MEM_SLAB);
+            KT_CHECK_EQ_INT(planned_as(c, "c2"), KL_MEM_SLAB);
+            KT_CHECK(planned_as(c, "s2") != KL_MEM_JOINED && planned_as(c, "s3") != KL_MEM_SLAB);
+            KT_CHECK_EQ_INT((long long)c->rc.heap_tensors, 0);
+        }
+        if (r == 4 || r == 5) KT_CHECK(before != KL_MEM_JOINED); /* planned at batch 2 */
+        kiln_tensor *ref = reference(m, x);
+        KT_CHECK(ref != NULL && y != NULL);
+        if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-5);
+        kiln_tensor_destroy(ref);
+        kiln_tensor_destroy(x);
+        kiln_tensor_destroy(y);
+    }
+    kiln_context_destroy(c);
+    kiln_engine_destroy(e);
+    /* a profile at batch 1: the engine's plan joins it, and keeps it through the file */
+    e = build_profiled(m, 1, 1, 1);
+    KT_CHECK(e != NULL);
+    char path[300];
+    snprintf(path, sizeof path, "%s/concat.kiln", g_tmp);
+    kiln_engine *e2 = NULL;
+    if (e) KT_CHECK_EQ_INT(kiln_engine_save(e, path), KILN_OK);
+    KT_CHECK_EQ_INT(kiln_engine_load(path, &e2), KILN_OK);
+    kiln_engine *es[2] = {e, e2};
+    for (int k = 0; k < 2; k++) {
+        if (!es[k]) continue;
+        c = NULL;
+        KT_CHECK_EQ_INT(kiln_context_create(es[k], &c), KILN_OK);
+        for (int r = 0; c && r < 2; r++) {
+            int64_t ys[2] = {1, 10};
+            kiln_tensor *x = input_tensor(1, 950 + (uint64_t)r), *y = NULL;
+            kiln_tensor_create(KILN_DTYPE_FLOAT, ys, 2, &y);
+            KT_CHECK_EQ_INT(planned_as(c, "cat"), KL_MEM_JOINED);
+            KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+            KT_CHECK_EQ_INT((long long)c->rc.heap_tensors, 0);
+            kiln_tensor *ref = reference(m, x);
+            KT_CHECK(ref != NULL && y != NULL);
+            if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-5);
+            kiln_tensor_destroy(ref);
+            kiln_tensor_destroy(x);
+            kiln_tensor_destroy(y);
+        }
+        kiln_context_destroy(c);
+    }
+    kiln_engine_destroy(e2);
+    kiln_engine_destroy(e);
+    kiln_model_destroy(m);
+}
+
 /* A batch of a graph that treats samples on their own runs split: a
  * sample at a time on one thread, in parts side by side on two, the tail
  * (kl_graph_batch_tail) on all samples at once or not; outputs
@@ -1118,6 +1260,7 @@ int main(void) {
     KT_RUN(test_build_save_load_run);
     KT_RUN(test_arena_and_no_allocation);
     KT_RUN(test_context_replans);
+    KT_RUN(test_joined_concat);
     KT_RUN(test_context_splits);
     KT_RUN(test_separable_split_slice_resize);
     KT_RUN(test_split_chunk_big_weights);
