@@ -13,6 +13,9 @@
 
 #define VPP (KL_SGEMM_NP / VL) /* vectors per 16-column panel */
 #define KL_UK_CPF 24 /* k steps before the end at which the C tile is prefetched */
+#ifndef KL_UK_PBD
+#define KL_UK_PBD 8 /* B read in place (PB): rows prefetched this many k steps ahead */
+#endif
 
 /* Epilogue of one output vector: row i, columns col..col+nn (nn <= VL). */
 KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t ldc, const kl_ukargs *u, V valpha,
@@ -108,7 +111,7 @@ KL_INL V uk_act(V v, const int ACT, V va, V vb) {
 /* MB: B is read in place (not zero-padded panels), so lanes past column n
  * are loaded masked (never touching memory past the row's n columns). */
 KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, size_t bk, float *c, size_t ldc, size_t m,
-                       size_t n, const kl_ukargs *u, const int NP, const int MB) {
+                       size_t n, const kl_ukargs *u, const int NP, const int MB, const int PB) {
     const int NV = NP * VPP; /* vectors per row, <= 4 */
     size_t n0 = n, n1 = n > VL ? n - VL : 0, n2 = n > 2 * VL ? n - 2 * VL : 0, n3 = n > 3 * VL ? n - 3 * VL : 0;
     V c00 = v_zero(), c01 = v_zero(), c02 = v_zero(), c03 = v_zero();
@@ -125,6 +128,10 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
         if (PF) {                                                                          \
             _mm_prefetch((const char *)pf, _MM_HINT_T1);                                   \
             pf += KL_SGEMM_NP;                                                             \
+        }                                                                                  \
+        if (PB) {                                                                          \
+            _mm_prefetch((const char *)(q0 + KL_UK_PBD * bk), _MM_HINT_T0);                \
+            _mm_prefetch((const char *)(q0 + KL_UK_PBD * bk + NV * VL - 1), _MM_HINT_T0);  \
         }                                                                                  \
         V b0 = MB ? v_load_n(q0, n0) : v_load(q0);                                         \
         V b1 = NV > 1 ? (MB ? v_load_n(q1, n1) : v_load(q1)) : v_zero();                   \
@@ -234,29 +241,31 @@ void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t 
     /* B read in place (bk is a row stride, not 16) with a partial last vector */
     if (bk != KL_SGEMM_NP && n % VL) {
         if (n > 48)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 1);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 1, 0);
         else if (n > 32)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 1);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 1, 0);
         else if (n > 16)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1, 0);
         else
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1, 0);
     } else if (n > 48)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 0, 0);
     else if (n > 32)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 0, 0);
     else if (n > 16)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0, 0);
     else
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0, 0);
 }
 #else
 void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, float *c,
                               size_t ldc, size_t m, size_t n, const kl_ukargs *u) {
     if (bk != KL_SGEMM_NP && n < KL_SGEMM_NP)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1, 0);
+    else if (bk != KL_SGEMM_NP)
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0, 1);
     else
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0, 0);
 }
 #endif
 
