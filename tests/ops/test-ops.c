@@ -713,6 +713,9 @@ static void test_conv(void) {
          * 5x5/2 14x14 -> 7x7 and 3x3 7x7 with channel tails, batch 2 */
         {2, 40, 14, 14, 40, 5, 5, 40, 2, 2, 2, 2, 2, 1}, {1, 33, 7, 7, 33, 3, 3, 33, 1, 1, 1, 1, 1, 1},
         {1, 16, 9, 12, 16, 5, 5, 16, 1, 2, 2, 2, 2, 1},
+        /* 1x1 maps whose last 16-pixel panel is 8 wide (AVX2: one whole vector per
+         * row) and 4 wide (one masked vector), K over one block (B prefetched in place) */
+        {1, 20, 6, 4, 10, 1, 1, 1, 1, 0, 0, 0, 0, 1},   {1, 330, 10, 10, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1},
     };
     kl_isa isas[KL_ISA_COUNT];
     int nisa = isa_list(isas);
