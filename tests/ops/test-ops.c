@@ -761,6 +761,19 @@ static void test_conv(void) {
                 conv_shape sh = {1 + (k % 5 == 4), C, H, W, M, KH, KW, 1, st, pads[0], pads[1], pads[2], pads[3], 1};
                 conv_shape_cases(&sh, isas, nisa, &v);
             }
+    /* every activation on every tactic and level of shapes whose kernels take
+     * some activations as constants (AVX2 depthwise 3x3 and the 3x3/2 stem:
+     * Clip, ReLU; SiLU): each tactic's case index runs through all of them */
+    static const conv_shape act_shapes[] = {
+        {1, 5, 9, 37, 5, 3, 3, 5, 1, 1, 1, 1, 1, 1},   {1, 4, 12, 45, 4, 3, 3, 4, 2, 1, 1, 1, 1, 1},
+        {1, 3, 13, 70, 12, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {1, 3, 8, 40, 8, 5, 5, 1, 2, 2, 2, 2, 2, 1},
+    };
+    for (size_t si = 0; si < KL_ARRAY_LEN(act_shapes); si++)
+        for (int a = 0; a < KL_ACT_COUNT; a++) {
+            int va = v - v % KL_ACT_COUNT + KL_ACT_COUNT + a;
+            conv_shape_cases(&act_shapes[si], isas, nisa, &va);
+            v = va;
+        }
 }
 
 /* ---- conv.expand_dw: 1x1 expand + depthwise in bands ------------------------- */

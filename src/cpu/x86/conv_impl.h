@@ -641,7 +641,7 @@ KL_DW_UNROLL_ALL
  * block's channels four at a time (8 accumulators for two vectors: with 8
  * channels' 16 and the taps, cd_vec spilled at AVX2's 16 registers). */
 KL_INL void cd2_vec(const kl_direct_args *a, size_t oh, size_t ow, const size_t NV, const size_t n, const size_t KW,
-                    const size_t S, const int EDGE, V va, V vb) {
+                    const size_t S, const int EDGE, V va, V vb, const int AM) {
     enum { MB = KL_DIRECT_MB, MH = 4 };
     ptrdiff_t W = (ptrdiff_t)a->W, H = (ptrdiff_t)a->H;
     ptrdiff_t ih0 = (ptrdiff_t)(oh * S) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
@@ -662,6 +662,36 @@ KL_DW_UNROLL_ALL
                 for (size_t kh = kh0; kh < kh1; kh++) {
                     const float *row = a->x + ((ptrdiff_t)(ci * a->H) + ih0 + (ptrdiff_t)kh) * W + c0;
                     const float *wk = wb + (ci * KH + kh) * KW * MB + h;
+                    if (S == 2 && !EDGE) {
+                        /* a pair of taps (kw, kw + 1) at a time from one pair of
+                         * loads per vector: 8 accumulators, 4 taps and a
+                         * broadcast live (all taps of the row at once spilled
+                         * two accumulators through the stack) */
+KL_DW_UNROLL_ALL
+                        for (size_t kw = 0; kw < KW; kw += 2) {
+                            V l0 = v_load(row + kw), l1 = v_load(row + kw + VL);
+                            V e0 = _mm256_shuffle_ps(l0, l1, 0x88), o0 = _mm256_shuffle_ps(l0, l1, 0xDD);
+                            V e1 = e0, o1 = o0;
+                            if (NV == 2) {
+                                V m0 = v_load(row + 2 * VL + kw), m1 = v_load(row + 3 * VL + kw);
+                                e1 = _mm256_shuffle_ps(m0, m1, 0x88), o1 = _mm256_shuffle_ps(m0, m1, 0xDD);
+                            }
+KL_DW_UNROLL_ALL
+                            for (size_t j = 0; j < MH; j++) {
+                                V w = v_bcast(wk + kw * MB + j);
+                                c[0][j] = v_fma(w, e0, c[0][j]);
+                                if (NV == 2) c[1][j] = v_fma(w, e1, c[1][j]);
+                            }
+                            if (kw + 1 < KW)
+KL_DW_UNROLL_ALL
+                                for (size_t j = 0; j < MH; j++) {
+                                    V w = v_bcast(wk + (kw + 1) * MB + j);
+                                    c[0][j] = v_fma(w, o0, c[0][j]);
+                                    if (NV == 2) c[1][j] = v_fma(w, o1, c[1][j]);
+                                }
+                        }
+                        continue;
+                    }
                     V t0[5], t1[5];
                     dwc_row(row, KW, S, EDGE, mk, t0);
                     if (NV == 2) dwc_row(row + VL * S, KW, S, 0, mk, t1);
@@ -685,11 +715,19 @@ KL_DW_UNROLL_ALL
                     size_t nn = NV == 2 ? VL : n, qq = q + v * VL;
                     if (nn == VL) {
                         if (a->z) acc = v_add(acc, v_load(a->z + qq));
-                        v_store(a->y + qq, vm_act_cheap(acc, a->act.kind, va, vb));
                     } else {
                         if (a->z) acc = v_add(acc, v_load_n(a->z + qq, nn));
-                        v_store_n(a->y + qq, vm_act_cheap(acc, a->act.kind, va, vb), nn);
                     }
+                    if (AM == 2)
+                        acc = v_min(vb, v_max(va, acc));
+                    else if (AM == 3)
+                        acc = v_max(v_zero(), acc);
+                    else
+                        acc = vm_act_cheap(acc, a->act.kind, va, vb);
+                    if (nn == VL)
+                        v_store(a->y + qq, acc);
+                    else
+                        v_store_n(a->y + qq, acc, nn);
                 }
             }
         }
@@ -701,11 +739,15 @@ KL_DW_UNROLL_ALL
  * plain loads, the others (borders, the tail) go one at a time with masked
  * loads where needed. */
 #if VL == 8
-#define CD_VEC(...) (KW == 3 || KW == 5 ? cd2_vec(__VA_ARGS__) : cd_vec(__VA_ARGS__))
+#define CD_VEC(...) (KW == 3 || KW == 5 ? cd2_vec(__VA_ARGS__, AM) : cd_vec(__VA_ARGS__))
 #else
 #define CD_VEC(...) cd_vec(__VA_ARGS__)
 #endif
-KL_INL void cd_rows(const kl_direct_args *a, const size_t KW, const size_t S) {
+/* AM (AVX2): 2 Clip, 3 ReLU as constants in cd2_vec's stores, 0 any */
+KL_INL void cd_rows(const kl_direct_args *ap, const size_t KW, const size_t S, const int AM) {
+    /* a local copy: the stores to y cannot alias it (its fields were
+     * reloaded after every store) */
+    const kl_direct_args args = *ap, *a = VL == 8 ? &args : ap;
     V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
     ptrdiff_t W = (ptrdiff_t)a->W, PL = (ptrdiff_t)a->PL;
     /* cd2_vec at stride 2 reads one column more (the odd half of its last pair) */
@@ -737,17 +779,25 @@ void KL_SIMD_FN(conv_direct)(const kl_direct_args *a) {
     /* kl_conv2d_supports(KL_CONV_DIRECT): KW <= 7, S 1 or 2 */
     if (a->S == 1) {
         switch (a->KW) {
-        case 3: cd_rows(a, 3, 1); break;
-        case 5: cd_rows(a, 5, 1); break;
-        case 7: cd_rows(a, 7, 1); break;
-        default: cd_rows(a, a->KW, 1); break;
+        case 3: cd_rows(a, 3, 1, 0); break;
+        case 5: cd_rows(a, 5, 1, 0); break;
+        case 7: cd_rows(a, 7, 1, 0); break;
+        default: cd_rows(a, a->KW, 1, 0); break;
         }
     } else {
         switch (a->KW) {
-        case 3: cd_rows(a, 3, 2); break;
-        case 5: cd_rows(a, 5, 2); break;
-        case 7: cd_rows(a, 7, 2); break;
-        default: cd_rows(a, a->KW, 2); break;
+        case 3:
+            /* MobileNet's stem (3x3/2, ReLU6) */
+            if (VL == 8 && a->act.kind == KL_ACT_CLIP)
+                cd_rows(a, 3, 2, 2);
+            else if (VL == 8 && a->act.kind == KL_ACT_RELU)
+                cd_rows(a, 3, 2, 3);
+            else
+                cd_rows(a, 3, 2, 0);
+            break;
+        case 5: cd_rows(a, 5, 2, 0); break;
+        case 7: cd_rows(a, 7, 2, 0); break;
+        default: cd_rows(a, a->KW, 2, 0); break;
         }
     }
 }
