@@ -767,6 +767,11 @@ static void test_conv(void) {
     static const conv_shape act_shapes[] = {
         {1, 5, 9, 37, 5, 3, 3, 5, 1, 1, 1, 1, 1, 1},   {1, 4, 12, 45, 4, 3, 3, 4, 2, 1, 1, 1, 1, 1},
         {1, 3, 13, 70, 12, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {1, 3, 8, 40, 8, 5, 5, 1, 2, 2, 2, 2, 2, 1},
+        /* depthwise planes past KL_DWC_BAND_PLANE (16 KiB): AVX2 runs them in bands of
+         * rows (8 KiB of input rows), several bands and a short last one, strides 1 and 2,
+         * 3x3 and 5x5 */
+        {1, 2, 73, 61, 2, 3, 3, 2, 1, 1, 1, 1, 1, 1},  {1, 2, 75, 70, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+        {1, 2, 87, 50, 2, 5, 5, 2, 1, 2, 2, 2, 2, 1},  {1, 2, 91, 48, 2, 5, 5, 2, 2, 2, 1, 2, 1, 1},
     };
     for (size_t si = 0; si < KL_ARRAY_LEN(act_shapes); si++)
         for (int a = 0; a < KL_ACT_COUNT; a++) {

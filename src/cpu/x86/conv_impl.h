@@ -408,7 +408,7 @@ KL_INL void dwc_store(const kl_dw_args *a, V v, size_t o, size_t ow, size_t n, c
 
 /* Output columns [ow, ow + n) of every output row. */
 KL_INL void dwc_strip(const kl_dw_args *a, const V *wv, size_t ow, size_t n, const size_t K, const size_t S,
-                      const int EDGE, const int AM, V vbias, V va, V vb) {
+                      const int EDGE, const int AM, V vbias, V va, V vb, size_t ob, size_t OH) {
     enum { L = 5 }; /* slots; (K-1)/S + 1 <= 5 are used */
     const size_t NL = (K - 1) / S + 1;
     ptrdiff_t c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL, W = (ptrdiff_t)a->W;
@@ -423,9 +423,8 @@ KL_INL void dwc_strip(const kl_dw_args *a, const V *wv, size_t ow, size_t n, con
 KL_DW_UNROLL_ALL
     for (size_t j = 0; j + 1 < NL; j++) acc[j] = vbias;
 KL_DW_UNROLL_ALL
-    for (size_t i = 0; i + S < K; i++) dwc_feed(a, wv, xc, 0, i, 0, NL - 1, acc, K, S, NL, EDGE, mk);
-    size_t OH = a->OH;
-    for (size_t o = 0; o < OH; o += NL) {
+    for (size_t i = 0; i + S < K; i++) dwc_feed(a, wv, xc, ob, i, 0, NL - 1, acc, K, S, NL, EDGE, mk);
+    for (size_t o = ob; o < OH; o += NL) {
 KL_DW_UNROLL_ALL
         for (size_t p = 0; p < NL; p++) {
             if (o + p >= OH) break;
@@ -463,7 +462,7 @@ KL_DW_UNROLL_ALL
 }
 
 KL_INL void dwc_strip2(const kl_dw_args *a, const V *wv, size_t ow, const size_t K, const size_t S, const int AM,
-                       V vbias, V va, V vb) {
+                       V vbias, V va, V vb, size_t ob, size_t OH) {
     const size_t NL = (K - 1) / S + 1;
     ptrdiff_t c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
     const float *xc = a->x + c0;
@@ -471,9 +470,8 @@ KL_INL void dwc_strip2(const kl_dw_args *a, const V *wv, size_t ow, const size_t
 KL_DW_UNROLL_ALL
     for (size_t j = 0; j + 1 < NL; j++) acc0[j] = acc1[j] = vbias;
 KL_DW_UNROLL_ALL
-    for (size_t i = 0; i + S < K; i++) dwc_feed2(a, wv, xc, 0, i, 0, NL - 1, acc0, acc1, K, S, NL);
-    size_t OH = a->OH;
-    for (size_t o = 0; o < OH; o += NL) {
+    for (size_t i = 0; i + S < K; i++) dwc_feed2(a, wv, xc, ob, i, 0, NL - 1, acc0, acc1, K, S, NL);
+    for (size_t o = ob; o < OH; o += NL) {
 KL_DW_UNROLL_ALL
         for (size_t p = 0; p < NL; p++) {
             if (o + p >= OH) break;
@@ -487,30 +485,62 @@ KL_DW_UNROLL_ALL
 }
 
 
-KL_INL void dwc_plane(const kl_dw_args *ap, const size_t K, const size_t S, const int AM) {
+#define KL_DWC_BAND_BYTES 8192   /* input rows per band of output rows */
+#define KL_DWC_BAND_PLANE 16384  /* planes above this many bytes are banded */
+KL_INL void dwc_plane_t(const kl_dw_args *ap, const size_t K, const size_t S, const int AM, const int BAND) {
     /* a local copy: the stores to y cannot alias it, so its fields stay in
      * registers instead of being reloaded after every store */
     const kl_dw_args args = *ap, *a = K == 3 ? &args : ap;
     V wv[25];
     for (size_t i = 0; i < K * K; i++) wv[i] = v_bcast(a->w + i);
     V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta), vbias = v_set1(a->bias);
-    size_t OW = a->OW, ow = 0;
+    size_t OW = a->OW, OH = a->OH;
     ptrdiff_t W = (ptrdiff_t)a->W, PL = (ptrdiff_t)a->PL;
     /* columns read by a whole vector: [c0, c0 + (VL-1)*S + K), stride 2 one more (the odd half of the last pair) */
     ptrdiff_t span = (ptrdiff_t)((VL - 1) * S + K + (S == 2));
-    for (; ow + VL <= OW; ow += VL) {
-        ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;
-        if ((K == 3 || S == 2) && ow + 2 * VL <= OW && c0 >= 0 && c0 + span + (ptrdiff_t)(VL * S) <= W) {
-            dwc_strip2(a, wv, ow, K, S, AM, vbias, va, vb);
-            ow += VL;
-        } else if (c0 >= 0 && c0 + span <= W)
-            dwc_strip(a, wv, ow, VL, K, S, 0, AM, vbias, va, vb);
-        else
-            dwc_strip(a, wv, ow, VL, K, S, 1, AM, vbias, va, vb);
+    /* bands of output rows whose input rows stay in L1 while every column
+     * strip runs down them (a strip down a whole plane past L1 found the
+     * rows it shares with the previous strip gone) */
+#define KL_DWC_COLS(OB, OE)                                                                                  \
+    do {                                                                                                     \
+        size_t ob_ = (OB), oe_ = (OE), ow = 0;                                                               \
+        for (; ow + VL <= OW; ow += VL) {                                                                    \
+            ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;                                                         \
+            if ((K == 3 || S == 2) && ow + 2 * VL <= OW && c0 >= 0 && c0 + span + (ptrdiff_t)(VL * S) <= W) { \
+                dwc_strip2(a, wv, ow, K, S, AM, vbias, va, vb, ob_, oe_);                                    \
+                ow += VL;                                                                                    \
+            } else if (c0 >= 0 && c0 + span <= W)                                                            \
+                dwc_strip(a, wv, ow, VL, K, S, 0, AM, vbias, va, vb, ob_, oe_);                              \
+            else                                                                                             \
+                dwc_strip(a, wv, ow, VL, K, S, 1, AM, vbias, va, vb, ob_, oe_);                              \
+        }                                                                                                    \
+        if (ow < OW) dwc_strip(a, wv, ow, OW - ow, K, S, 1, AM, vbias, va, vb, ob_, oe_);                    \
+    } while (0)
+    if (!BAND) {
+        KL_DWC_COLS(0, OH);
+    } else {
+        size_t band = KL_DWC_BAND_BYTES / (a->W * sizeof(float) * S);
+        if (band < 8) band = 8;
+        for (size_t ob = 0; ob < OH; ob += band) KL_DWC_COLS(ob, KL_MIN(OH, ob + band));
     }
-    if (ow < OW) dwc_strip(a, wv, ow, OW - ow, K, S, 1, AM, vbias, va, vb);
+#undef KL_DWC_COLS
     if (AM == 0 && !vm_act_is_cheap(a->act.kind)) KL_SIMD_FN(vec_act)(a->act, a->y, a->OH * a->OW);
 }
+
+/* Planes past KL_DWC_BAND_PLANE in bands of rows, each geometry and
+ * activation its own function: inline beside the unbanded form in dwconv
+ * they made the 7x7/14x14 planes 10-30% slower (layout), and a call per
+ * plane for every plane cost those 4-8%. */
+#define KL_DWC_FN(K, S, AM)                                                                                  \
+    static __attribute__((noinline)) void dwc_band_##K##_##S##_##AM(const kl_dw_args *a) {                    \
+        dwc_plane_t(a, K, S, AM, 1);                                                                         \
+    }
+KL_DWC_FN(3, 1, 0) KL_DWC_FN(3, 1, 1) KL_DWC_FN(3, 1, 2) KL_DWC_FN(3, 1, 3)
+KL_DWC_FN(3, 2, 0) KL_DWC_FN(3, 2, 1) KL_DWC_FN(3, 2, 2) KL_DWC_FN(3, 2, 3)
+KL_DWC_FN(5, 1, 0) KL_DWC_FN(5, 1, 1) KL_DWC_FN(5, 2, 0) KL_DWC_FN(5, 2, 1)
+#undef KL_DWC_FN
+#define dwc_plane(a, K, S, AM)                                                                               \
+    (a->H * a->W * sizeof(float) > KL_DWC_BAND_PLANE ? dwc_band_##K##_##S##_##AM(a) : dwc_plane_t(a, K, S, AM, 0))
 #endif
 
 void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
