@@ -131,7 +131,7 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
             _mm_prefetch((const char *)pf, _MM_HINT_T1);                                   \
             pf += KL_SGEMM_NP;                                                             \
         }                                                                                  \
-        if (PB) {                                                                          \
+        if (PB && k + KL_UK_PBD < kc) { /* rows of this product only */                  \
             _mm_prefetch((const char *)(q0 + KL_UK_PBD * bk), _MM_HINT_T0);                \
             _mm_prefetch((const char *)(q0 + KL_UK_PBD * bk + NV * VL - 1), _MM_HINT_T0);  \
         }                                                                                  \
