@@ -713,6 +713,9 @@ static void test_conv(void) {
          * 5x5/2 14x14 -> 7x7 and 3x3 7x7 with channel tails, batch 2 */
         {2, 40, 14, 14, 40, 5, 5, 40, 2, 2, 2, 2, 2, 1}, {1, 33, 7, 7, 33, 3, 3, 33, 1, 1, 1, 1, 1, 1},
         {1, 16, 9, 12, 16, 5, 5, 16, 1, 2, 2, 2, 2, 1},
+        /* 1x1 maps whose last 16-pixel panel is 8 wide (AVX2: one whole vector per
+         * row) and 4 wide (one masked vector), K over one block (B prefetched in place) */
+        {1, 20, 6, 4, 10, 1, 1, 1, 1, 0, 0, 0, 0, 1},   {1, 330, 10, 10, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1},
     };
     kl_isa isas[KL_ISA_COUNT];
     int nisa = isa_list(isas);
@@ -758,6 +761,24 @@ static void test_conv(void) {
                 conv_shape sh = {1 + (k % 5 == 4), C, H, W, M, KH, KW, 1, st, pads[0], pads[1], pads[2], pads[3], 1};
                 conv_shape_cases(&sh, isas, nisa, &v);
             }
+    /* every activation on every tactic and level of shapes whose kernels take
+     * some activations as constants (AVX2 depthwise 3x3 and the 3x3/2 stem:
+     * Clip, ReLU; SiLU): each tactic's case index runs through all of them */
+    static const conv_shape act_shapes[] = {
+        {1, 5, 9, 37, 5, 3, 3, 5, 1, 1, 1, 1, 1, 1},   {1, 4, 12, 45, 4, 3, 3, 4, 2, 1, 1, 1, 1, 1},
+        {1, 3, 13, 70, 12, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {1, 3, 8, 40, 8, 5, 5, 1, 2, 2, 2, 2, 2, 1},
+        /* depthwise planes past KL_DWC_BAND_PLANE (16 KiB): AVX2 runs them in bands of
+         * rows (8 KiB of input rows), several bands and a short last one, strides 1 and 2,
+         * 3x3 and 5x5 */
+        {1, 2, 73, 61, 2, 3, 3, 2, 1, 1, 1, 1, 1, 1},  {1, 2, 75, 70, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+        {1, 2, 87, 50, 2, 5, 5, 2, 1, 2, 2, 2, 2, 1},  {1, 2, 91, 48, 2, 5, 5, 2, 2, 2, 1, 2, 1, 1},
+    };
+    for (size_t si = 0; si < KL_ARRAY_LEN(act_shapes); si++)
+        for (int a = 0; a < KL_ACT_COUNT; a++) {
+            int va = v - v % KL_ACT_COUNT + KL_ACT_COUNT + a;
+            conv_shape_cases(&act_shapes[si], isas, nisa, &va);
+            v = va;
+        }
 }
 
 /* ---- conv.expand_dw: 1x1 expand + depthwise in bands ------------------------- */

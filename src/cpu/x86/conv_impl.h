@@ -385,13 +385,21 @@ KL_DW_UNROLL_ALL
 }
 
 /* Bias-started accumulator v of output row o, columns [ow, ow + n): residual,
- * activation (SILU: SiLU; otherwise the cheap ones) and the store. */
-KL_INL void dwc_store(const kl_dw_args *a, V v, size_t o, size_t ow, size_t n, const size_t S, const int SILU, V va,
+ * activation and the store.  AM (a constant): 1 SiLU, 2 Clip, 3 ReLU, 0 the
+ * cheap ones chosen per store (others: a pass over the finished plane). */
+KL_INL void dwc_store(const kl_dw_args *a, V v, size_t o, size_t ow, size_t n, const size_t S, const int AM, V va,
                       V vb) {
     if (S == 2) v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8));
     size_t q = o * a->OW + ow;
     if (a->z) v = v_add(v, n == VL ? v_load(a->z + q) : v_load_n(a->z + q, n));
-    v = SILU ? v_mul(v, vm_sigmoid(v)) : vm_act_cheap(v, a->act.kind, va, vb);
+    if (AM == 1)
+        v = v_mul(v, vm_sigmoid(v));
+    else if (AM == 2)
+        v = v_min(vb, v_max(va, v));
+    else if (AM == 3)
+        v = v_max(v_zero(), v);
+    else
+        v = vm_act_cheap(v, a->act.kind, va, vb);
     if (n == VL)
         v_store(a->y + q, v);
     else
@@ -400,7 +408,7 @@ KL_INL void dwc_store(const kl_dw_args *a, V v, size_t o, size_t ow, size_t n, c
 
 /* Output columns [ow, ow + n) of every output row. */
 KL_INL void dwc_strip(const kl_dw_args *a, const V *wv, size_t ow, size_t n, const size_t K, const size_t S,
-                      const int EDGE, const int SILU, V vbias, V va, V vb) {
+                      const int EDGE, const int AM, V vbias, V va, V vb, size_t ob, size_t OH) {
     enum { L = 5 }; /* slots; (K-1)/S + 1 <= 5 are used */
     const size_t NL = (K - 1) / S + 1;
     ptrdiff_t c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL, W = (ptrdiff_t)a->W;
@@ -415,9 +423,8 @@ KL_INL void dwc_strip(const kl_dw_args *a, const V *wv, size_t ow, size_t n, con
 KL_DW_UNROLL_ALL
     for (size_t j = 0; j + 1 < NL; j++) acc[j] = vbias;
 KL_DW_UNROLL_ALL
-    for (size_t i = 0; i + S < K; i++) dwc_feed(a, wv, xc, 0, i, 0, NL - 1, acc, K, S, NL, EDGE, mk);
-    size_t OH = a->OH;
-    for (size_t o = 0; o < OH; o += NL) {
+    for (size_t i = 0; i + S < K; i++) dwc_feed(a, wv, xc, ob, i, 0, NL - 1, acc, K, S, NL, EDGE, mk);
+    for (size_t o = ob; o < OH; o += NL) {
 KL_DW_UNROLL_ALL
         for (size_t p = 0; p < NL; p++) {
             if (o + p >= OH) break;
@@ -426,7 +433,7 @@ KL_DW_UNROLL_ALL
             acc[(p + NL - 1) % NL] = vbias;
 KL_DW_UNROLL_ALL
             for (size_t s = 0; s < S; s++) dwc_feed(a, wv, xc, o + p, K - S + s, p, NL, acc, K, S, NL, EDGE, mk);
-            dwc_store(a, acc[p], o + p, ow, n, S, SILU, va, vb);
+            dwc_store(a, acc[p], o + p, ow, n, S, AM, va, vb);
         }
     }
 }
@@ -454,8 +461,8 @@ KL_DW_UNROLL_ALL
     }
 }
 
-KL_INL void dwc_strip2(const kl_dw_args *a, const V *wv, size_t ow, const size_t K, const size_t S, const int SILU,
-                       V vbias, V va, V vb) {
+KL_INL void dwc_strip2(const kl_dw_args *a, const V *wv, size_t ow, const size_t K, const size_t S, const int AM,
+                       V vbias, V va, V vb, size_t ob, size_t OH) {
     const size_t NL = (K - 1) / S + 1;
     ptrdiff_t c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
     const float *xc = a->x + c0;
@@ -463,42 +470,77 @@ KL_INL void dwc_strip2(const kl_dw_args *a, const V *wv, size_t ow, const size_t
 KL_DW_UNROLL_ALL
     for (size_t j = 0; j + 1 < NL; j++) acc0[j] = acc1[j] = vbias;
 KL_DW_UNROLL_ALL
-    for (size_t i = 0; i + S < K; i++) dwc_feed2(a, wv, xc, 0, i, 0, NL - 1, acc0, acc1, K, S, NL);
-    size_t OH = a->OH;
-    for (size_t o = 0; o < OH; o += NL) {
+    for (size_t i = 0; i + S < K; i++) dwc_feed2(a, wv, xc, ob, i, 0, NL - 1, acc0, acc1, K, S, NL);
+    for (size_t o = ob; o < OH; o += NL) {
 KL_DW_UNROLL_ALL
         for (size_t p = 0; p < NL; p++) {
             if (o + p >= OH) break;
             acc0[(p + NL - 1) % NL] = acc1[(p + NL - 1) % NL] = vbias;
 KL_DW_UNROLL_ALL
             for (size_t s = 0; s < S; s++) dwc_feed2(a, wv, xc, o + p, K - S + s, p, NL, acc0, acc1, K, S, NL);
-            dwc_store(a, acc0[p], o + p, ow, VL, S, SILU, va, vb);
-            dwc_store(a, acc1[p], o + p, ow + VL, VL, S, SILU, va, vb);
+            dwc_store(a, acc0[p], o + p, ow, VL, S, AM, va, vb);
+            dwc_store(a, acc1[p], o + p, ow + VL, VL, S, AM, va, vb);
         }
     }
 }
 
-KL_INL void dwc_plane(const kl_dw_args *a, const size_t K, const size_t S, const int SILU) {
+
+#define KL_DWC_BAND_BYTES 8192   /* input rows per band of output rows */
+#define KL_DWC_BAND_PLANE 16384  /* planes above this many bytes are banded */
+KL_INL void dwc_plane_t(const kl_dw_args *ap, const size_t K, const size_t S, const int AM, const int BAND) {
+    /* a local copy: the stores to y cannot alias it, so its fields stay in
+     * registers instead of being reloaded after every store */
+    const kl_dw_args args = *ap, *a = K == 3 ? &args : ap;
     V wv[25];
     for (size_t i = 0; i < K * K; i++) wv[i] = v_bcast(a->w + i);
     V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta), vbias = v_set1(a->bias);
-    size_t OW = a->OW, ow = 0;
+    size_t OW = a->OW, OH = a->OH;
     ptrdiff_t W = (ptrdiff_t)a->W, PL = (ptrdiff_t)a->PL;
     /* columns read by a whole vector: [c0, c0 + (VL-1)*S + K), stride 2 one more (the odd half of the last pair) */
     ptrdiff_t span = (ptrdiff_t)((VL - 1) * S + K + (S == 2));
-    for (; ow + VL <= OW; ow += VL) {
-        ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;
-        if ((K == 3 || S == 2) && ow + 2 * VL <= OW && c0 >= 0 && c0 + span + (ptrdiff_t)(VL * S) <= W) {
-            dwc_strip2(a, wv, ow, K, S, SILU, vbias, va, vb);
-            ow += VL;
-        } else if (c0 >= 0 && c0 + span <= W)
-            dwc_strip(a, wv, ow, VL, K, S, 0, SILU, vbias, va, vb);
-        else
-            dwc_strip(a, wv, ow, VL, K, S, 1, SILU, vbias, va, vb);
+    /* bands of output rows whose input rows stay in L1 while every column
+     * strip runs down them (a strip down a whole plane past L1 found the
+     * rows it shares with the previous strip gone) */
+#define KL_DWC_COLS(OB, OE)                                                                                  \
+    do {                                                                                                     \
+        size_t ob_ = (OB), oe_ = (OE), ow = 0;                                                               \
+        for (; ow + VL <= OW; ow += VL) {                                                                    \
+            ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;                                                         \
+            if ((K == 3 || S == 2) && ow + 2 * VL <= OW && c0 >= 0 && c0 + span + (ptrdiff_t)(VL * S) <= W) { \
+                dwc_strip2(a, wv, ow, K, S, AM, vbias, va, vb, ob_, oe_);                                    \
+                ow += VL;                                                                                    \
+            } else if (c0 >= 0 && c0 + span <= W)                                                            \
+                dwc_strip(a, wv, ow, VL, K, S, 0, AM, vbias, va, vb, ob_, oe_);                              \
+            else                                                                                             \
+                dwc_strip(a, wv, ow, VL, K, S, 1, AM, vbias, va, vb, ob_, oe_);                              \
+        }                                                                                                    \
+        if (ow < OW) dwc_strip(a, wv, ow, OW - ow, K, S, 1, AM, vbias, va, vb, ob_, oe_);                    \
+    } while (0)
+    if (!BAND) {
+        KL_DWC_COLS(0, OH);
+    } else {
+        size_t band = KL_DWC_BAND_BYTES / (a->W * sizeof(float) * S);
+        if (band < 8) band = 8;
+        for (size_t ob = 0; ob < OH; ob += band) KL_DWC_COLS(ob, KL_MIN(OH, ob + band));
     }
-    if (ow < OW) dwc_strip(a, wv, ow, OW - ow, K, S, 1, SILU, vbias, va, vb);
-    if (!SILU && !vm_act_is_cheap(a->act.kind)) KL_SIMD_FN(vec_act)(a->act, a->y, a->OH * a->OW);
+#undef KL_DWC_COLS
+    if (AM == 0 && !vm_act_is_cheap(a->act.kind)) KL_SIMD_FN(vec_act)(a->act, a->y, a->OH * a->OW);
 }
+
+/* Planes past KL_DWC_BAND_PLANE in bands of rows, each geometry and
+ * activation its own function: inline beside the unbanded form in dwconv
+ * they made the 7x7/14x14 planes 10-30% slower (layout), and a call per
+ * plane for every plane cost those 4-8%. */
+#define KL_DWC_FN(K, S, AM)                                                                                  \
+    static __attribute__((noinline)) void dwc_band_##K##_##S##_##AM(const kl_dw_args *a) {                    \
+        dwc_plane_t(a, K, S, AM, 1);                                                                         \
+    }
+KL_DWC_FN(3, 1, 0) KL_DWC_FN(3, 1, 1) KL_DWC_FN(3, 1, 2) KL_DWC_FN(3, 1, 3)
+KL_DWC_FN(3, 2, 0) KL_DWC_FN(3, 2, 1) KL_DWC_FN(3, 2, 2) KL_DWC_FN(3, 2, 3)
+KL_DWC_FN(5, 1, 0) KL_DWC_FN(5, 1, 1) KL_DWC_FN(5, 2, 0) KL_DWC_FN(5, 2, 1)
+#undef KL_DWC_FN
+#define dwc_plane(a, K, S, AM)                                                                               \
+    (a->H * a->W * sizeof(float) > KL_DWC_BAND_PLANE ? dwc_band_##K##_##S##_##AM(a) : dwc_plane_t(a, K, S, AM, 0))
 #endif
 
 void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
@@ -514,14 +556,29 @@ void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
          * finished plane (still in L1) below (144ch 56x56/2: 0.152 -> 0.139,
          * 5x5/2: 0.231 -> 0.208, 192ch 28x28 3x3: 0.138 -> 0.132) */
         silu = silu && a->OH * a->OW >= 56 * 56;
+        /* 3x3: Clip (ReLU6) and ReLU as constants in the stores too (5x5/2
+         * 144ch 56x56 was 5% slower with them, SiLU's form included) */
+        int am = silu ? 1 : a->KH != 3 ? 0 : a->act.kind == KL_ACT_CLIP ? 2 : a->act.kind == KL_ACT_RELU ? 3 : 0;
+#define KL_DWC_AM(K, S)                                                                                      \
+    do {                                                                                                     \
+        if (am == 1)                                                                                         \
+            dwc_plane(a, K, S, 1);                                                                           \
+        else if (am == 2)                                                                                    \
+            dwc_plane(a, K, S, 2);                                                                           \
+        else if (am == 3)                                                                                    \
+            dwc_plane(a, K, S, 3);                                                                           \
+        else                                                                                                 \
+            dwc_plane(a, K, S, 0);                                                                           \
+    } while (0)
         if (a->KH == 3 && a->SW == 1)
-            silu ? dwc_plane(a, 3, 1, 1) : dwc_plane(a, 3, 1, 0);
+            KL_DWC_AM(3, 1);
         else if (a->KH == 3)
-            silu ? dwc_plane(a, 3, 2, 1) : dwc_plane(a, 3, 2, 0);
+            KL_DWC_AM(3, 2);
         else if (a->SW == 1)
-            silu ? dwc_plane(a, 5, 1, 1) : dwc_plane(a, 5, 1, 0);
+            am ? dwc_plane(a, 5, 1, 1) : dwc_plane(a, 5, 1, 0);
         else
-            silu ? dwc_plane(a, 5, 2, 1) : dwc_plane(a, 5, 2, 0);
+            am ? dwc_plane(a, 5, 2, 1) : dwc_plane(a, 5, 2, 0);
+#undef KL_DWC_AM
         return;
 #endif
         if (a->KH == 3 && a->SW == 1)
@@ -614,7 +671,7 @@ KL_DW_UNROLL_ALL
  * block's channels four at a time (8 accumulators for two vectors: with 8
  * channels' 16 and the taps, cd_vec spilled at AVX2's 16 registers). */
 KL_INL void cd2_vec(const kl_direct_args *a, size_t oh, size_t ow, const size_t NV, const size_t n, const size_t KW,
-                    const size_t S, const int EDGE, V va, V vb) {
+                    const size_t S, const int EDGE, V va, V vb, const int AM) {
     enum { MB = KL_DIRECT_MB, MH = 4 };
     ptrdiff_t W = (ptrdiff_t)a->W, H = (ptrdiff_t)a->H;
     ptrdiff_t ih0 = (ptrdiff_t)(oh * S) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
@@ -635,6 +692,36 @@ KL_DW_UNROLL_ALL
                 for (size_t kh = kh0; kh < kh1; kh++) {
                     const float *row = a->x + ((ptrdiff_t)(ci * a->H) + ih0 + (ptrdiff_t)kh) * W + c0;
                     const float *wk = wb + (ci * KH + kh) * KW * MB + h;
+                    if (S == 2 && !EDGE) {
+                        /* a pair of taps (kw, kw + 1) at a time from one pair of
+                         * loads per vector: 8 accumulators, 4 taps and a
+                         * broadcast live (all taps of the row at once spilled
+                         * two accumulators through the stack) */
+KL_DW_UNROLL_ALL
+                        for (size_t kw = 0; kw < KW; kw += 2) {
+                            V l0 = v_load(row + kw), l1 = v_load(row + kw + VL);
+                            V e0 = _mm256_shuffle_ps(l0, l1, 0x88), o0 = _mm256_shuffle_ps(l0, l1, 0xDD);
+                            V e1 = e0, o1 = o0;
+                            if (NV == 2) {
+                                V m0 = v_load(row + 2 * VL + kw), m1 = v_load(row + 3 * VL + kw);
+                                e1 = _mm256_shuffle_ps(m0, m1, 0x88), o1 = _mm256_shuffle_ps(m0, m1, 0xDD);
+                            }
+KL_DW_UNROLL_ALL
+                            for (size_t j = 0; j < MH; j++) {
+                                V w = v_bcast(wk + kw * MB + j);
+                                c[0][j] = v_fma(w, e0, c[0][j]);
+                                if (NV == 2) c[1][j] = v_fma(w, e1, c[1][j]);
+                            }
+                            if (kw + 1 < KW)
+KL_DW_UNROLL_ALL
+                                for (size_t j = 0; j < MH; j++) {
+                                    V w = v_bcast(wk + (kw + 1) * MB + j);
+                                    c[0][j] = v_fma(w, o0, c[0][j]);
+                                    if (NV == 2) c[1][j] = v_fma(w, o1, c[1][j]);
+                                }
+                        }
+                        continue;
+                    }
                     V t0[5], t1[5];
                     dwc_row(row, KW, S, EDGE, mk, t0);
                     if (NV == 2) dwc_row(row + VL * S, KW, S, 0, mk, t1);
@@ -658,11 +745,19 @@ KL_DW_UNROLL_ALL
                     size_t nn = NV == 2 ? VL : n, qq = q + v * VL;
                     if (nn == VL) {
                         if (a->z) acc = v_add(acc, v_load(a->z + qq));
-                        v_store(a->y + qq, vm_act_cheap(acc, a->act.kind, va, vb));
                     } else {
                         if (a->z) acc = v_add(acc, v_load_n(a->z + qq, nn));
-                        v_store_n(a->y + qq, vm_act_cheap(acc, a->act.kind, va, vb), nn);
                     }
+                    if (AM == 2)
+                        acc = v_min(vb, v_max(va, acc));
+                    else if (AM == 3)
+                        acc = v_max(v_zero(), acc);
+                    else
+                        acc = vm_act_cheap(acc, a->act.kind, va, vb);
+                    if (nn == VL)
+                        v_store(a->y + qq, acc);
+                    else
+                        v_store_n(a->y + qq, acc, nn);
                 }
             }
         }
@@ -674,11 +769,15 @@ KL_DW_UNROLL_ALL
  * plain loads, the others (borders, the tail) go one at a time with masked
  * loads where needed. */
 #if VL == 8
-#define CD_VEC(...) (KW == 3 || KW == 5 ? cd2_vec(__VA_ARGS__) : cd_vec(__VA_ARGS__))
+#define CD_VEC(...) (KW == 3 || KW == 5 ? cd2_vec(__VA_ARGS__, AM) : cd_vec(__VA_ARGS__))
 #else
 #define CD_VEC(...) cd_vec(__VA_ARGS__)
 #endif
-KL_INL void cd_rows(const kl_direct_args *a, const size_t KW, const size_t S) {
+/* AM (AVX2): 2 Clip, 3 ReLU as constants in cd2_vec's stores, 0 any */
+KL_INL void cd_rows(const kl_direct_args *ap, const size_t KW, const size_t S, const int AM) {
+    /* a local copy: the stores to y cannot alias it (its fields were
+     * reloaded after every store) */
+    const kl_direct_args args = *ap, *a = VL == 8 ? &args : ap;
     V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
     ptrdiff_t W = (ptrdiff_t)a->W, PL = (ptrdiff_t)a->PL;
     /* cd2_vec at stride 2 reads one column more (the odd half of its last pair) */
@@ -710,17 +809,25 @@ void KL_SIMD_FN(conv_direct)(const kl_direct_args *a) {
     /* kl_conv2d_supports(KL_CONV_DIRECT): KW <= 7, S 1 or 2 */
     if (a->S == 1) {
         switch (a->KW) {
-        case 3: cd_rows(a, 3, 1); break;
-        case 5: cd_rows(a, 5, 1); break;
-        case 7: cd_rows(a, 7, 1); break;
-        default: cd_rows(a, a->KW, 1); break;
+        case 3: cd_rows(a, 3, 1, 0); break;
+        case 5: cd_rows(a, 5, 1, 0); break;
+        case 7: cd_rows(a, 7, 1, 0); break;
+        default: cd_rows(a, a->KW, 1, 0); break;
         }
     } else {
         switch (a->KW) {
-        case 3: cd_rows(a, 3, 2); break;
-        case 5: cd_rows(a, 5, 2); break;
-        case 7: cd_rows(a, 7, 2); break;
-        default: cd_rows(a, a->KW, 2); break;
+        case 3:
+            /* MobileNet's stem (3x3/2, ReLU6) */
+            if (VL == 8 && a->act.kind == KL_ACT_CLIP)
+                cd_rows(a, 3, 2, 2);
+            else if (VL == 8 && a->act.kind == KL_ACT_RELU)
+                cd_rows(a, 3, 2, 3);
+            else
+                cd_rows(a, 3, 2, 0);
+            break;
+        case 5: cd_rows(a, 5, 2, 0); break;
+        case 7: cd_rows(a, 7, 2, 0); break;
+        default: cd_rows(a, a->KW, 2, 0); break;
         }
     }
 }

@@ -13,6 +13,9 @@
 
 #define VPP (KL_SGEMM_NP / VL) /* vectors per 16-column panel */
 #define KL_UK_CPF 24 /* k steps before the end at which the C tile is prefetched */
+#ifndef KL_UK_PBD
+#define KL_UK_PBD 8 /* B read in place (PB): rows prefetched this many k steps ahead */
+#endif
 
 /* Epilogue of one output vector: row i, columns col..col+nn (nn <= VL). */
 KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t ldc, const kl_ukargs *u, V valpha,
@@ -43,7 +46,7 @@ KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t
         v_store_n(cp, v, nn);
 }
 
-/* The 6 x (NP*16) kernel; NP is a compile-time constant at each call site.
+/* The 6 x (NV*VL) kernel; NV is a compile-time constant at each call site.
  * Accumulators are named scalars (not an array), so gcc and clang both keep
  * them in registers; the ones past NV are dead code. */
 #define KL_UK_ROW(i)                                                                       \
@@ -108,9 +111,11 @@ KL_INL V uk_act(V v, const int ACT, V va, V vb) {
 /* MB: B is read in place (not zero-padded panels), so lanes past column n
  * are loaded masked (never touching memory past the row's n columns). */
 KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, size_t bk, float *c, size_t ldc, size_t m,
-                       size_t n, const kl_ukargs *u, const int NP, const int MB) {
-    const int NV = NP * VPP; /* vectors per row, <= 4 */
-    size_t n0 = n, n1 = n > VL ? n - VL : 0, n2 = n > 2 * VL ? n - 2 * VL : 0, n3 = n > 3 * VL ? n - 3 * VL : 0;
+                       size_t n, const kl_ukargs *u, const int NV, const int MB, const int PB) {
+    /* NV vectors per row (<= 4; AVX2: 1 or 2 of one panel); with MB only
+     * the last one is partial (the dispatch below picks NV so that
+     * n > (NV-1)*VL), its lane mask made once */
+    const VT tmask = v_tailmask_t(MB ? n - (size_t)(NV - 1) * VL : VL);
     V c00 = v_zero(), c01 = v_zero(), c02 = v_zero(), c03 = v_zero();
     V c10 = v_zero(), c11 = v_zero(), c12 = v_zero(), c13 = v_zero();
     V c20 = v_zero(), c21 = v_zero(), c22 = v_zero(), c23 = v_zero();
@@ -126,10 +131,14 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
             _mm_prefetch((const char *)pf, _MM_HINT_T1);                                   \
             pf += KL_SGEMM_NP;                                                             \
         }                                                                                  \
-        V b0 = MB ? v_load_n(q0, n0) : v_load(q0);                                         \
-        V b1 = NV > 1 ? (MB ? v_load_n(q1, n1) : v_load(q1)) : v_zero();                   \
-        V b2 = NV > 2 ? (MB ? v_load_n(q2, n2) : v_load(q2)) : v_zero();                   \
-        V b3 = NV > 3 ? (MB ? v_load_n(q3, n3) : v_load(q3)) : v_zero();                   \
+        if (PB && k + KL_UK_PBD < kc) { /* rows of this product only */                  \
+            _mm_prefetch((const char *)(q0 + KL_UK_PBD * bk), _MM_HINT_T0);                \
+            _mm_prefetch((const char *)(q0 + KL_UK_PBD * bk + NV * VL - 1), _MM_HINT_T0);  \
+        }                                                                                  \
+        V b0 = MB && NV == 1 ? v_load_t(q0, tmask) : v_load(q0);                           \
+        V b1 = NV > 1 ? (MB && NV == 2 ? v_load_t(q1, tmask) : v_load(q1)) : v_zero();     \
+        V b2 = NV > 2 ? (MB && NV == 3 ? v_load_t(q2, tmask) : v_load(q2)) : v_zero();     \
+        V b3 = NV > 3 ? (MB ? v_load_t(q3, tmask) : v_load(q3)) : v_zero();                \
         KL_UK_ROW(0);                                                                      \
         KL_UK_ROW(1);                                                                      \
         KL_UK_ROW(2);                                                                      \
@@ -234,29 +243,39 @@ void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t 
     /* B read in place (bk is a row stride, not 16) with a partial last vector */
     if (bk != KL_SGEMM_NP && n % VL) {
         if (n > 48)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 1);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 1, 0);
         else if (n > 32)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 1);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 1, 0);
         else if (n > 16)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1, 0);
         else
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1, 0);
     } else if (n > 48)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 0, 0);
     else if (n > 32)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 0, 0);
     else if (n > 16)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0, 0);
     else
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0, 0);
 }
 #else
 void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, float *c,
                               size_t ldc, size_t m, size_t n, const kl_ukargs *u) {
-    if (bk != KL_SGEMM_NP && n < KL_SGEMM_NP)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1);
+    /* a panel's tail of at most 8 columns runs one vector per row (6
+     * FMAs per k step, not 12); B read in place (bk a row stride) is
+     * prefetched KL_UK_PBD rows ahead, loaded masked past column n */
+    if (bk != KL_SGEMM_NP) {
+        if (n <= VL)
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, n < VL, 1);
+        else if (n < KL_SGEMM_NP)
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1, 1);
+        else
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0, 1);
+    } else if (n <= VL)
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0, 0);
     else
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0, 0);
 }
 #endif
 
