@@ -15,7 +15,8 @@
  *   PROFILES "P\t<index>" then "I\t<input>\t<rank>\t<min>\t<opt>\t<max>"
  *            (dims "1x3x224x224")
  *   PLANS    "P\t<profile>\t<arena bytes>\t<intermediate bytes>" then
- *            "V\t<value name>\t<offset>\t<capacity>\t<inplace 0|1>"
+ *            "V\t<value name>\t<offset>\t<capacity>\t<kind 0-3>"
+ *            (kind: KL_MEM_OWN, _INPLACE, _SLAB, _JOINED; plan/plan.h)
  */
 #ifndef KL_RUNTIME_ENGINE_H
 #define KL_RUNTIME_ENGINE_H

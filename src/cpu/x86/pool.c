@@ -20,8 +20,16 @@ static size_t pool_row_floats(const kl_pool2d_geom *g) {
     return (size_t)KL_MAX((g->ow - 1) * g->sw + g->kw, g->pl + g->w);
 }
 
+/* Floats between two threads' row buffers: whole KiBs, so the threads
+ * never write the same line nor one the other's prefetchers bring in
+ * (SPPF's 24-float rows shared lines: YOLOv8n's MaxPool 5x5 on 128ch 20x20
+ * took 0.52 ms on 2 threads against 0.135 on 1; 128-byte blocks side by
+ * side still 0.19 ms; a KiB apart 0.064). */
+static size_t pool_row_stride(const kl_pool2d_geom *g) { return (pool_row_floats(g) + 255) / 256 * 256; }
+
 size_t kl_pool2d_workspace_floats(const kl_pool2d_geom *g, int threads) {
-    return pool_row_floats(g) * (size_t)(threads > 1 ? threads : 1);
+    /* + 32: the caller's buffer need not start on a line */
+    return pool_row_stride(g) * (size_t)(threads > 1 ? threads : 1) + 32;
 }
 
 typedef struct pool_task {
@@ -32,7 +40,7 @@ typedef struct pool_task {
     int64_t ox_lo, ox_hi; /* interior output columns [ox_lo, ox_hi) */
     const kl_vec_kernels *k;
     size_t tw;            /* max: floats of the row buffer */
-    float *ws;            /* max: tw floats per thread (kl_pool2d_workspace_floats), or NULL */
+    float *ws;            /* max: a row buffer per thread (kl_pool2d_workspace_floats), or NULL */
 } pool_task;
 
 /* Max pooling, an output row at a time: the window's rows that lie in the
@@ -44,7 +52,11 @@ static bool max_planes(const pool_task *t, size_t begin, size_t end, int tid) {
     const kl_pool2d_geom *g = t->g;
     int64_t H = g->h, W = g->w, OH = g->oh, OW = g->ow;
     float *own = t->ws ? NULL : kl_malloc(t->tw * sizeof(float));
-    float *buf = t->ws ? t->ws + (size_t)tid * t->tw : own;
+    float *buf = own;
+    if (t->ws) { /* thread tid's lines of the workspace */
+        uintptr_t base = ((uintptr_t)t->ws + 127) & ~(uintptr_t)127;
+        buf = (float *)base + (size_t)tid * pool_row_stride(g);
+    }
     if (!buf) return false;
     size_t pl = (size_t)g->pl, w = (size_t)W, tw = t->tw;
     size_t wi = pl < tw ? KL_MIN(w, tw - pl) : 0; /* input columns the buffer holds */
