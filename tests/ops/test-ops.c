@@ -716,6 +716,11 @@ static void test_conv(void) {
         /* 1x1 maps whose last 16-pixel panel is 8 wide (AVX2: one whole vector per
          * row) and 4 wide (one masked vector), K over one block (B prefetched in place) */
         {1, 20, 6, 4, 10, 1, 1, 1, 1, 0, 0, 0, 0, 1},   {1, 330, 10, 10, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1},
+        /* Winograd at batch 1 on 2 threads in blocks of tiles a block at a time
+         * (input transform by channels, products by output channels):
+         * several blocks (400 and 306 tiles), blocks across images */
+        {1, 24, 80, 80, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}, {1, 16, 68, 72, 48, 3, 3, 1, 1, 1, 0, 1, 2, 1},
+        {2, 8, 40, 44, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1},
     };
     kl_isa isas[KL_ISA_COUNT];
     int nisa = isa_list(isas);

@@ -581,6 +581,7 @@ typedef struct conv_run {
     size_t s_stride;    /* floats between two images' scales (0: shared) */
     size_t nt;          /* GEMM1X1 / IM2COL: output pixels per tile in this run (<= plan's nt) */
     size_t img;         /* WINOGRAD2 / 4T split by steps: the image */
+    size_t t0, nblk;    /* WINOGRAD split by steps: the block's tiles */
 } conv_run;
 
 /* Pixel tiles of n images x g groups on t threads: the plan's width, or
@@ -934,17 +935,18 @@ static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
     }
 }
 
-/* One block of every tile on several threads (few tiles: batch 1 at
- * 28x28 and below), in two steps instead of a block per channel chunk
- * that each transformed the whole input again: the input transform split
- * by channels into the first thread's V, then the products and the output
- * transform split by output channels (each thread its own Cb). */
+/* Few blocks of tiles on several threads (batch 1: fewer blocks than two
+ * per thread), a block at a time in two steps instead of a block per
+ * chunk of output channels that each transformed the block's input again:
+ * the input transform split by channels into the first thread's V, then
+ * the products and the output transform split by output channels (each
+ * thread its own Cb). */
 static void conv_wino_in_task(void *arg, size_t b, size_t e, int tid) {
     (void)tid;
     const conv_run *r = arg;
     size_t Cg = r->p->Cg, per = (Cg + r->tiles - 1) / r->tiles; /* tiles: the channel chunks here */
     for (size_t it = b; it < e; it++)
-        if (it * per < Cg) wino_input(r, wino_V(r, 0), 0, 0, r->N * r->p->TH * r->p->TW, it * per, KL_MIN(Cg, (it + 1) * per));
+        if (it * per < Cg) wino_input(r, wino_V(r, 0), 0, r->t0, r->nblk, it * per, KL_MIN(Cg, (it + 1) * per));
 }
 
 static void conv_wino_mm_task(void *arg, size_t b, size_t e, int tid) {
@@ -953,8 +955,7 @@ static void conv_wino_mm_task(void *arg, size_t b, size_t e, int tid) {
     for (size_t it = b; it < e; it++) {
         size_t m0 = it * r->mchunk_rows;
         if (m0 >= p->Mg) continue;
-        wino_product(r, wino_V(r, 0), wino_Cb(r, tid), 0, m0, KL_MIN(r->mchunk_rows, p->Mg - m0), 0,
-                     r->N * p->TH * p->TW);
+        wino_product(r, wino_V(r, 0), wino_Cb(r, tid), 0, m0, KL_MIN(r->mchunk_rows, p->Mg - m0), r->t0, r->nblk);
     }
 }
 
@@ -1518,18 +1519,23 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
                             p->algo == KL_CONV_IM2ROW ? conv_im2row_task : conv_wino2_task, &r);
         return KILN_OK;
     }
-    if (p->algo == KL_CONV_WINOGRAD && t > 1 && d->group == 1 && N * p->TH * p->TW <= p->tb &&
-        p->Mg >= (size_t)t * 2 * MR) {
-        /* every tile in one block: the input transform by channels, then the
-         * products by output channels (conv_wino_in_task) */
-        size_t T = N * p->TH * p->TW, mpanels = (p->Mg + MR - 1) / MR;
-        r.tb = round_up(T, NP); /* V's panels are whole */
+    if (p->algo == KL_CONV_WINOGRAD && t > 1 && d->group == 1 && p->Mg >= (size_t)t * 2 * MR &&
+        (N * p->TH * p->TW + p->tb - 1) / p->tb < 2 * (size_t)t) {
+        /* fewer blocks than two per thread: a block at a time, the input
+         * transform by channels, then the products by output channels
+         * (conv_wino_in_task); YOLOv8n's 80x80 maps (400 tiles) were two
+         * blocks, each transformed twice */
+        size_t T = N * p->TH * p->TW, nb = (T + p->tb - 1) / p->tb, mpanels = (p->Mg + MR - 1) / MR;
+        r.tb = KL_MIN(p->tb, round_up((T + nb - 1) / nb, NP)); /* V's panels are whole */
         r.tiles = KL_MIN(p->Cg, (size_t)t * 2);
-        kl_parallel_for_n(pool, t, r.tiles, conv_wino_in_task, &r);
         r.mchunks = KL_MIN(mpanels, (size_t)t * 2);
         r.mchunk_rows = ((mpanels + r.mchunks - 1) / r.mchunks) * MR;
         r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
-        kl_parallel_for_dyn(pool, t, r.mchunks, 1, conv_wino_mm_task, &r);
+        for (r.t0 = 0; r.t0 < T; r.t0 += r.tb) {
+            r.nblk = KL_MIN(r.tb, T - r.t0);
+            kl_parallel_for_n(pool, t, r.tiles, conv_wino_in_task, &r);
+            kl_parallel_for_dyn(pool, t, r.mchunks, 1, conv_wino_mm_task, &r);
+        }
         return KILN_OK;
     }
     if (p->algo == KL_CONV_WINOGRAD) {
