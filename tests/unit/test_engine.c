@@ -89,22 +89,29 @@ static void build_cnn(kt_pb *mb, const char *batch) {
 static void *g_model_bytes[64];
 static size_t g_n_model_bytes;
 
-static kiln_model *load_cnn(const char *batch) {
-    kt_pb mb = {0};
-    build_cnn(&mb, batch);
+/* Load the model in mb (freed here); NULL with a message on failure.  The
+ * model keeps pointing at its bytes (zero-copy): a copy lives until main
+ * ends. */
+static kiln_model *load_pb(kt_pb *mb) {
     kiln_model *m = NULL;
-    /* The model keeps pointing at its bytes (zero-copy): keep them alive. */
-    void *copy = malloc(mb.len);
-    memcpy(copy, mb.data, mb.len);
-    kiln_status s = kiln_model_load_from_memory(copy, mb.len, NULL, &m);
-    kt_pb_free(&mb);
-    if (s) {
-        fprintf(stderr, "    load: %s\n", kiln_last_error());
+    void *copy = malloc(mb->len);
+    memcpy(copy, mb->data, mb->len);
+    kiln_status s = kiln_model_load_from_memory(copy, mb->len, NULL, &m);
+    kt_pb_free(mb);
+    if (s || g_n_model_bytes >= sizeof g_model_bytes / sizeof g_model_bytes[0]) {
+        if (s) fprintf(stderr, "    load: %s\n", kiln_last_error());
+        kiln_model_destroy(m);
         free(copy);
         return NULL;
     }
-    if (g_n_model_bytes < sizeof g_model_bytes / sizeof g_model_bytes[0]) g_model_bytes[g_n_model_bytes++] = copy;
+    g_model_bytes[g_n_model_bytes++] = copy;
     return m;
+}
+
+static kiln_model *load_cnn(const char *batch) {
+    kt_pb mb = {0};
+    build_cnn(&mb, batch);
+    return load_pb(&mb);
 }
 
 static kiln_tensor *input_tensor(int64_t n, uint64_t seed) {
@@ -381,17 +388,7 @@ static kiln_model *load_concat_model(void) {
     kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, "N,10");
     kt_onnx_model(&mb, 8, 17, &g);
     kt_pb_free(&g);
-    kiln_model *m = NULL;
-    void *copy = malloc(mb.len);
-    memcpy(copy, mb.data, mb.len);
-    if (kiln_model_load_from_memory(copy, mb.len, NULL, &m) != KILN_OK) {
-        fprintf(stderr, "    load: %s\n", kiln_last_error());
-        free(copy);
-    } else if (g_n_model_bytes < sizeof g_model_bytes / sizeof g_model_bytes[0]) {
-        g_model_bytes[g_n_model_bytes++] = copy;
-    }
-    kt_pb_free(&mb);
-    return m;
+    return load_pb(&mb);
 }
 
 /* How value `name` of c's engine is planned in the plan c runs with (the
@@ -526,17 +523,7 @@ static kiln_model *load_split_model(int64_t split_axis, int64_t slice_axis, floa
     kt_onnx_io(&g, KT_GRAPH_OUTPUT, "s", KILN_DTYPE_FLOAT, split_axis == 1 ? "N,1,6,6" : "?,1,6,6");
     kt_onnx_model(&mb, 8, 17, &g);
     kt_pb_free(&g);
-    kiln_model *m = NULL;
-    void *copy = malloc(mb.len);
-    memcpy(copy, mb.data, mb.len);
-    if (kiln_model_load_from_memory(copy, mb.len, NULL, &m) != KILN_OK) {
-        fprintf(stderr, "    load: %s\n", kiln_last_error());
-        free(copy);
-    } else if (g_n_model_bytes < sizeof g_model_bytes / sizeof g_model_bytes[0]) {
-        g_model_bytes[g_n_model_bytes++] = copy;
-    }
-    kt_pb_free(&mb);
-    return m;
+    return load_pb(&mb);
 }
 
 /* Split, Slice and Resize that leave axis 0 alone keep a graph separable
