@@ -369,8 +369,11 @@ KILN_API kiln_status kiln_build_options_set_log(kiln_build_options *options, kil
  * "fold_budget" (bytes of constants folding may create), "tactic"
  * ("conv=NAME,gemm=NAME": force tactics; also env KILN_TACTIC),
  * "optimize" ("0": no passes), "shapes" ("NAME:1x16,NAME2:..."; adds one
- * profile with min = opt = max, as trtexec's --shapes).  Unknown keys fail
- * with KILN_ERR_NOT_FOUND. */
+ * profile with min = opt = max, as trtexec's --shapes), "tactic_timing"
+ * ("0": take the best quality tier untimed), "prepack" ("1": the CPU
+ * layers' packed weights go into the engine, so a loaded engine uses them
+ * from the mapping instead of packing at each layer's first run; the file
+ * grows by their size).  Unknown keys fail with KILN_ERR_NOT_FOUND. */
 KILN_API kiln_status kiln_build_options_set(kiln_build_options *options, const char *key,
                                             const char *value);
 

@@ -443,6 +443,10 @@ bool kc_build_options_make(const char *cmd, const kc_build_cfg *c, const kiln_mo
         kc_opt_failed(cmd, "optimize", exit_code);
         goto fail;
     }
+    if (c->prepack && kiln_build_options_set(o, "prepack", "1") != KILN_OK) {
+        kc_opt_failed(cmd, "prepack", exit_code);
+        goto fail;
+    }
     if (c->log && kiln_build_options_set_log(o, c->log, c->log_user, c->log_level) != KILN_OK) {
         kc_opt_failed(cmd, "build log", exit_code);
         goto fail;

@@ -35,6 +35,7 @@ static const kc_opt kc_build_opts[] = {
     {"--pass-limit", KC_OPT_REQUIRED, "N", "stop after N rewrites (to bisect a numerical problem)"},
     {"--tactic", KC_OPT_REQUIRED, "OP=NAME", "force a tactic, e.g. conv=NAME (repeatable)"},
     {"--no-optimize", KC_OPT_NONE, NULL, "run no optimization pass"},
+    {"--prepack", KC_OPT_NONE, NULL, "store the CPU layers' packed weights in the engine (else packed at their first run)"},
     {"--verbose", KC_OPT_NONE, NULL, "print the build log: passes, partition, tactics and times, arena"},
     {"--json", KC_OPT_REQUIRED, "FILE", "write the summary as JSON to FILE ('-': stdout)"},
     {NULL, KC_OPT_NONE, NULL, NULL}};
@@ -304,6 +305,7 @@ int kc_cmd_build(int argc, char **argv) {
                 goto done;
             }
         } else if (!strcmp(n, "--no-optimize")) cfg.no_optimize = true;
+        else if (!strcmp(n, "--prepack")) cfg.prepack = true;
         else if (!strcmp(n, "--verbose")) verbose = true;
         else if (!strcmp(n, "--json")) json_path = v;
     }

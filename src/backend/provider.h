@@ -50,6 +50,16 @@ typedef struct kl_tactic {
     /* Run the node.  NULL: the reference kernel from the registry. */
     kl_kernel_fn run;
     unsigned flags;    /* KL_TACTIC_* */
+    /* (optional) Pre-packed weights for an engine file.  export_packed:
+     * the state's packed form for a run on `threads` threads (packing now
+     * if it has not), written to dst when dst is not NULL and *size (in:
+     * dst's capacity) is enough; *size gets the bytes it takes (0: none).
+     * adopt_packed: at load, take `size` bytes at src (the engine's mapping:
+     * 4-byte aligned, 64 in a file; alive as long as the state) as the packed form
+     * instead of packing at the first run; a form that does not fit the
+     * node fails (KILN_ERR_ENGINE_MISMATCH). */
+    kiln_status (*export_packed)(void *state, int threads, void *dst, size_t *size);
+    kiln_status (*adopt_packed)(void *state, int threads, const void *src, size_t size);
 } kl_tactic;
 
 enum {

@@ -284,8 +284,12 @@ static kiln_status pool_run(kl_kctx *c) {
     if (y->count == 0) return KILN_OK;
     kl_pool2d_geom pg = {x->dims[2], x->dims[3], g.out[0], g.out[1], g.k[0], g.k[1], g.s[0], g.s[1],
                          g.pb[0], g.pb[1], g.pe[0], g.pe[1]};
-    kl_pool2d_f32(c->pool, x->data, y->data, x->dims[0] * x->dims[1], &pg, mx,
-                  !mx && kl_node_attr_int(c->node, "count_include_pad", 0) != 0);
+    /* max pooling's row buffers from the context's scratch: no allocation per run */
+    float *ws = mx ? kl_kctx_scratch(c, kl_pool2d_workspace_floats(&pg, c->pool ? kl_pool_threads(c->pool) : 1) *
+                                            sizeof(float))
+                   : NULL;
+    kl_pool2d_f32(KL_ISA_AUTO, c->pool, x->data, y->data, x->dims[0] * x->dims[1], &pg, mx,
+                  !mx && kl_node_attr_int(c->node, "count_include_pad", 0) != 0, ws);
     return KILN_OK;
 }
 

@@ -86,14 +86,18 @@ typedef struct kl_lazy {
     void *packed_b;
     float *bias;            /* [N] or NULL (beta folded in) */
     kl_act act;
+    size_t wi;              /* conv: the weights' input (1; kiln.ScaledConv 2), the bias's is wi + 1 */
+    bool borrowed;          /* gemm: packed_b and bias point into an engine's mapping (gemm_adopt) */
 } kl_lazy;
 
 static void lazy_release(void *p) {
     kl_lazy *z = p;
     if (!z) return;
     kl_conv2d_destroy(z->plan);
-    kl_free(z->packed_b);
-    kl_free(z->bias);
+    if (!z->borrowed) {
+        kl_free(z->packed_b);
+        kl_free(z->bias);
+    }
     pthread_mutex_destroy(&z->mu);
     kl_free(z);
 }
@@ -226,6 +230,18 @@ static bool conv_im2row_applies(const kl_node *n, char *w, size_t s) {
     return true;
 }
 
+/* conv.igemm only where it pays at level isa (kl_conv2d_igemm_pays: stems
+ * of 64k or at most 16 output channels; AVX2 also 32k), so untimed builds
+ * take it ahead of conv.direct there. */
+static bool conv_igemm_applies(const kl_node *n, kl_isa isa, char *w, size_t s) {
+    kl_conv2d_desc d;
+    if (!conv_desc(n, &d, w, s)) return false;
+    d.isa = isa;
+    if (!kl_conv2d_igemm_pays(&d))
+        return no(w, s, "not a stem of 64k (AVX2: 32k) or at most 16 output channels: the implicit GEMM does not pay");
+    return true;
+}
+
 static kiln_status conv_prepare_algo(const kl_node *n, kl_conv_algo algo, kl_isa isa, void **state, size_t *workspace) {
     kl_lazy *z = lazy_new(n);
     if (!z) return KILN_ERR_NO_MEMORY;
@@ -242,23 +258,24 @@ static kiln_status conv_prepare_algo(const kl_node *n, kl_conv_algo algo, kl_isa
     return KILN_OK;
 }
 
-/* Pack the weights once (first run of the layer, any context). */
-static kiln_status conv_ready(kl_lazy *z, int threads) {
+/* Pack the weights (input wi, the bias input wi + 1) once (first run of
+ * the layer, any context). */
+static kiln_status conv_ready_at(kl_lazy *z, int threads, size_t wi) {
     if (__atomic_load_n(&z->ready, __ATOMIC_ACQUIRE) == 1) return KILN_OK;
     pthread_mutex_lock(&z->mu);
     kiln_status s = KILN_OK;
     if (z->ready == 0) {
         const kl_node *n = z->node;
         float *ow = NULL, *ob = NULL;
-        const float *W = aligned_data(n->inputs[1]->init, &ow);
-        const kl_tensor *bt = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->init : NULL;
+        const float *W = aligned_data(n->inputs[wi]->init, &ow);
+        const kl_tensor *bt = n->n_inputs > wi + 1 && n->inputs[wi + 1] ? n->inputs[wi + 1]->init : NULL;
         const float *B = bt ? aligned_data(bt, &ob) : NULL;
         z->d.threads = threads > 0 ? threads : 1;
         s = (!W || (bt && !B)) ? KILN_ERR_NO_MEMORY : kl_conv2d_prepare(&z->d, W, B, &z->plan);
         kl_free(ow);
         kl_free(ob);
         /* the plan holds its own (packed, transformed) copy: the mapped weights' pages can go */
-        if (!s) kl_mapfile_release(n->inputs[1]->init->data, n->inputs[1]->init->nbytes);
+        if (!s) kl_mapfile_release(n->inputs[wi]->init->data, n->inputs[wi]->init->nbytes);
         if (!s) {
             size_t OH, OW;
             kl_conv2d_out_hw(z->plan, &OH, &OW);
@@ -271,6 +288,39 @@ static kiln_status conv_ready(kl_lazy *z, int threads) {
     }
     pthread_mutex_unlock(&z->mu);
     return s;
+}
+
+static kiln_status conv_ready(kl_lazy *z, int threads) { return conv_ready_at(z, threads, 1); }
+
+/* The plan's packed form for the engine file (kl_conv2d_export). */
+static kiln_status conv_export(void *state, int threads, void *dst, size_t *size) {
+    kl_lazy *z = state;
+    KL_TRY(conv_ready_at(z, threads, z->wi ? z->wi : 1));
+    size_t need = kl_conv2d_export(z->plan, NULL, 0);
+    if (dst && *size >= need) kl_conv2d_export(z->plan, dst, *size);
+    *size = need;
+    return KILN_OK;
+}
+
+/* A plan around the engine's packed bytes instead of packing at the first run. */
+static kiln_status conv_adopt(void *state, int threads, const void *src, size_t size) {
+    kl_lazy *z = state;
+    pthread_mutex_lock(&z->mu);
+    kiln_status s = KILN_OK;
+    if (z->ready == 0) {
+        z->d.threads = threads > 0 ? threads : 1;
+        s = kl_conv2d_adopt(&z->d, src, size, &z->plan);
+        if (!s) {
+            size_t OH, OW;
+            kl_conv2d_out_hw(z->plan, &OH, &OW);
+            z->in_img = z->d.C * z->d.H * z->d.W;
+            z->out_img = z->d.M * OH * OW;
+            __atomic_store_n(&z->ready, 1, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&z->mu);
+    if (s) return kl_error_context(s, "node '%s': ", kl_node_label(z->node));
+    return KILN_OK;
 }
 
 static kiln_status conv_run(kl_kctx *c) {
@@ -440,6 +490,56 @@ static kiln_status gemm_ready(kl_lazy *z) {
     return s;
 }
 
+/* The packed section's form of a product (docs/ENGINE.md 2.1): a 64-byte
+ * header ("KLGEMM01", u64 K, N, the packed B's bytes, the bias's floats),
+ * the packed B (kl_sgemm_pack_b's buffer, its own header included) and the
+ * bias, each at a multiple of 64 bytes and followed by 64 zero bytes. */
+#define GP_MAGIC "KLGEMM01"
+static size_t gp_round(size_t b) { return (b + 63) / 64 * 64 + 64; }
+
+static kiln_status gemm_export(void *state, int threads, void *dst, size_t *size) {
+    (void)threads;
+    kl_lazy *z = state;
+    KL_TRY(gemm_ready(z));
+    uint64_t h[8] = {0};
+    size_t pb = kl_sgemm_pack_b_size(z->K, z->N), nb = z->bias ? z->N : 0;
+    size_t need = 64 + gp_round(pb) + (nb ? gp_round(nb * sizeof(float)) : 0);
+    if (dst && *size >= need) {
+        memset(dst, 0, need);
+        memcpy(h, GP_MAGIC, 8);
+        h[1] = z->K, h[2] = z->N, h[3] = pb, h[4] = nb;
+        memcpy(dst, h, 64);
+        memcpy((char *)dst + 64, z->packed_b, pb);
+        if (nb) memcpy((char *)dst + 64 + gp_round(pb), z->bias, nb * sizeof(float));
+    }
+    *size = need;
+    return KILN_OK;
+}
+
+static kiln_status gemm_adopt(void *state, int threads, const void *src, size_t size) {
+    (void)threads;
+    kl_lazy *z = state;
+    uint64_t h[8];
+    size_t pb = kl_sgemm_pack_b_size(z->K, z->N);
+    if (size < 64) return kl_errorf(KILN_ERR_PARSE, "node '%s': pre-packed weights: no header", kl_node_label(z->node));
+    memcpy(h, src, 64);
+    bool want_bias = z->node->n_inputs > 2 && z->node->inputs[2] && z->node->inputs[2]->init;
+    if (memcmp(h, GP_MAGIC, 8) != 0 || h[1] != z->K || h[2] != z->N || h[3] != pb || h[4] != (want_bias ? z->N : 0) ||
+        size < 64 + gp_round(pb) + (h[4] ? gp_round(h[4] * sizeof(float)) : 0))
+        return kl_errorf(KILN_ERR_ENGINE_MISMATCH,
+                         "node '%s': pre-packed weights do not fit a %zu x %zu product: rebuild the engine",
+                         kl_node_label(z->node), z->K, z->N);
+    pthread_mutex_lock(&z->mu);
+    if (z->ready == 0) {
+        z->borrowed = true;
+        z->packed_b = (void *)((uintptr_t)src + 64);
+        z->bias = h[4] ? (float *)((uintptr_t)src + 64 + gp_round(pb)) : NULL;
+        __atomic_store_n(&z->ready, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&z->mu);
+    return KILN_OK;
+}
+
 static kiln_status gemm_run(kl_kctx *c) {
     kl_lazy *z = (kl_lazy *)c->state;
     KL_TRY(gemm_ready(z));
@@ -599,7 +699,7 @@ static kiln_status gemm_mv_run(kl_kctx *c) {
     return KILN_OK;
 }
 
-/* ---- conv.expand_dw: kiln.FusedConvDw (1x1 expand + depthwise in bands) ---------------------- */
+/* ---- conv.expand_dw: kiln.FusedConvDw (1x1 expand or stem + depthwise in bands) ------------ */
 
 typedef struct kl_cdw {
     pthread_mutex_t mu;
@@ -608,6 +708,23 @@ typedef struct kl_cdw {
     kl_conv2d_desc e, d;
     kl_convdw_plan *plan;
 } kl_cdw;
+
+/* Strides (sname: 2 values >= 1, default 1) and pads (pname: 4 values >=
+ * 0, default 0) of n into d; false when malformed. */
+static bool geometry_attrs(const kl_node *n, const char *sname, const char *pname, kl_conv2d_desc *d) {
+    const int64_t *v;
+    int64_t cnt;
+    d->stride_h = d->stride_w = 1;
+    if ((cnt = kl_node_attr_ints(n, sname, &v)) >= 0) {
+        if (cnt != 2 || v[0] < 1 || v[1] < 1) return false;
+        d->stride_h = (size_t)v[0], d->stride_w = (size_t)v[1];
+    }
+    if ((cnt = kl_node_attr_ints(n, pname, &v)) >= 0) {
+        if (cnt != 4 || v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) return false;
+        d->pad_top = (size_t)v[0], d->pad_left = (size_t)v[1], d->pad_bottom = (size_t)v[2], d->pad_right = (size_t)v[3];
+    }
+    return true;
+}
 
 /* The two layers' descriptors at level isa; false (with the reason) when
  * the kernel cannot run the node. */
@@ -623,26 +740,20 @@ static bool cdw_desc(const kl_node *n, kl_isa isa, kl_conv2d_desc *e, kl_conv2d_
     for (int a = 1; a < 4; a++)
         if (xs->dims[a].value <= 0) return no(why, wsz, "C, H or W is not static");
     int64_t M = w1->dims[0];
-    if (w1->dims[1] != xs->dims[1].value || w1->dims[2] != 1 || w1->dims[3] != 1 || w2->dims[0] != M ||
+    if (w1->dims[1] != xs->dims[1].value || w1->dims[2] < 1 || w1->dims[3] < 1 || w2->dims[0] != M ||
         w2->dims[1] != 1 || b1->count != M || b2->count != M)
         return no(why, wsz, "weights or biases of other shapes");
-    const int64_t *v;
-    int64_t cnt;
-    d->stride_h = d->stride_w = 1;
-    if ((cnt = kl_node_attr_ints(n, "strides", &v)) >= 0) {
-        if (cnt != 2 || v[0] < 1 || v[1] < 1) return no(why, wsz, "strides");
-        d->stride_h = (size_t)v[0], d->stride_w = (size_t)v[1];
-    }
-    if ((cnt = kl_node_attr_ints(n, "pads", &v)) >= 0) {
-        if (cnt != 4 || v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) return no(why, wsz, "pads");
-        d->pad_top = (size_t)v[0], d->pad_left = (size_t)v[1], d->pad_bottom = (size_t)v[2], d->pad_right = (size_t)v[3];
-    }
+    if (!geometry_attrs(n, "strides", "pads", d) || !geometry_attrs(n, "expand_strides", "expand_pads", e))
+        return no(why, wsz, "strides or pads");
     int64_t ea = kl_node_attr_int(n, "expand_activation", 0);
     if (ea < 0 || ea >= KL_ACT_COUNT) return no(why, wsz, "expand_activation unknown");
     e->N = d->N = 1;
-    e->C = (size_t)xs->dims[1].value, e->H = d->H = (size_t)xs->dims[2].value, e->W = d->W = (size_t)xs->dims[3].value;
+    e->C = (size_t)xs->dims[1].value, e->H = (size_t)xs->dims[2].value, e->W = (size_t)xs->dims[3].value;
     e->M = d->C = d->M = d->group = (size_t)M;
-    e->KH = e->KW = 1;
+    e->KH = (size_t)w1->dims[2], e->KW = (size_t)w1->dims[3];
+    size_t sh = e->H + e->pad_top + e->pad_bottom, sw = e->W + e->pad_left + e->pad_right;
+    if (sh < e->KH || sw < e->KW) return no(why, wsz, "the first kernel is larger than the padded input");
+    d->H = (sh - e->KH) / e->stride_h + 1, d->W = (sw - e->KW) / e->stride_w + 1;
     d->KH = (size_t)w2->dims[2], d->KW = (size_t)w2->dims[3];
     e->act.kind = (kl_act_kind)ea;
     e->act.alpha = kl_node_attr_float(n, "expand_act_alpha", 0.0f);
@@ -650,7 +761,7 @@ static bool cdw_desc(const kl_node *n, kl_isa isa, kl_conv2d_desc *e, kl_conv2d_
     d->act = node_act(n);
     e->isa = d->isa = isa;
     if (!kl_conv2d_expand_dw_supports(e, d))
-        return no(why, wsz, "not a geometry the vector depthwise kernels run on the unpadded plane");
+        return no(why, wsz, "not a first layer (1x1 or stem) and depthwise geometry the vector kernels run in bands");
     return true;
 }
 
@@ -726,6 +837,77 @@ static bool cdw_applies_isa(const kl_node *n, kl_isa isa, char *why, size_t wsz)
     return cdw_desc(n, isa, &e, &d, why, wsz);
 }
 
+/* ---- conv.scaled1x1: kiln.ScaledConv (1x1 convolution of X times a per-channel scale) ------- */
+
+/* The 1x1 layer's descriptor: X [N, C, H, W] (C, H, W static), S [N or 1,
+ * C, 1, 1], constant W [M, C, 1, 1] and B [M], optional Z. */
+static bool scaled_desc(const kl_node *n, kl_conv2d_desc *d, char *why, size_t wsz) {
+    memset(d, 0, sizeof *d);
+    if (!is_op(n, NULL, "ScaledConv")) return no(why, wsz, "not kiln.ScaledConv");
+    if (n->n_inputs < 4 || n->n_inputs > 5 || !float_input(n, 0) || !float_input(n, 1) || !act_ok(n) ||
+        (n->n_inputs == 5 && n->inputs[4] && !float_input(n, 4)))
+        return no(why, wsz, "not float");
+    const kl_shape *xs = &n->inputs[0]->type.shape;
+    const kl_tensor *w = const_input(n, 2), *b = const_input(n, 3);
+    if (xs->rank != 4 || !w || !b || w->rank != 4) return no(why, wsz, "not rank 4 with constant weights and bias");
+    for (int a = 1; a < 4; a++)
+        if (xs->dims[a].value <= 0) return no(why, wsz, "C, H or W is not static");
+    if (w->dims[1] != xs->dims[1].value || w->dims[2] != 1 || w->dims[3] != 1 || b->count != w->dims[0])
+        return no(why, wsz, "weights or bias of other shapes");
+    d->N = 1, d->C = (size_t)xs->dims[1].value, d->H = (size_t)xs->dims[2].value, d->W = (size_t)xs->dims[3].value;
+    d->M = (size_t)w->dims[0], d->KH = d->KW = 1, d->group = 1;
+    d->stride_h = d->stride_w = d->dil_h = d->dil_w = 1;
+    d->act = node_act(n);
+    /* maps of <= 64 pixels: im2row, whose transposed copy of X takes the scale */
+    d->algo = kl_conv2d_im2row_pays(d) ? KL_CONV_IM2ROW : KL_CONV_GEMM1X1;
+    return true;
+}
+
+static bool scaled_applies(const kl_node *n, char *why, size_t wsz) {
+    kl_conv2d_desc d;
+    return scaled_desc(n, &d, why, wsz);
+}
+
+static kiln_status scaled_prepare(const kl_node *n, kl_isa isa, void **state, size_t *workspace) {
+    kl_lazy *z = lazy_new(n);
+    if (!z) return KILN_ERR_NO_MEMORY;
+    if (!scaled_desc(n, &z->d, NULL, 0)) {
+        lazy_release(z);
+        return kl_errorf(KILN_ERR_INTERNAL, "node '%s': not a layer conv.scaled1x1 takes", kl_node_label(n));
+    }
+    z->algo = z->d.algo;
+    z->wi = 2;
+    z->d.isa = z->isa = isa;
+    *state = z;
+    *workspace = 0; /* known once packed; taken from the context's scratch */
+    return KILN_OK;
+}
+
+static kiln_status scaled_run(kl_kctx *c) {
+    kl_lazy *z = (kl_lazy *)c->state;
+    int threads = c->pool ? kl_pool_threads(c->pool) : 1;
+    KL_TRY(conv_ready_at(z, KL_MAX(threads, z->d.threads), 2));
+    const kl_rt *x = c->in[0], *sc = c->in[1], *zres = c->n_in > 4 ? c->in[4] : NULL;
+    if (!x || x->dtype != KILN_DTYPE_FLOAT || x->rank != 4 || (size_t)x->dims[1] != z->d.C ||
+        (size_t)x->dims[2] != z->d.H || (size_t)x->dims[3] != z->d.W)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "input does not have the shape the convolution was prepared for");
+    if (!sc || sc->dtype != KILN_DTYPE_FLOAT || sc->rank != 4 || (sc->dims[0] != 1 && sc->dims[0] != x->dims[0]) ||
+        (size_t)sc->dims[1] != z->d.C || sc->dims[2] != 1 || sc->dims[3] != 1)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "the scale is not [N or 1, C, 1, 1] for X's %zu channels", z->d.C);
+    int64_t dims[4] = {x->dims[0], (int64_t)z->d.M, x->dims[2], x->dims[3]};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, dims, &y));
+    if (zres && (zres->dtype != KILN_DTYPE_FLOAT || zres->count != y->count))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "residual input does not have the output's shape");
+    if (y->count == 0) return KILN_OK;
+    size_t ws = kl_conv2d_scaled_workspace_size(z->plan, threads);
+    void *work = kl_kctx_scratch(c, ws);
+    if (!work) return KILN_ERR_NO_MEMORY;
+    return kl_conv2d_run_scaled(c->pool, z->plan, (size_t)x->dims[0], (const float *)x->data, (const float *)sc->data,
+                                sc->dims[0] == 1 ? 0 : z->d.C, zres ? (const float *)zres->data : NULL,
+                                (float *)y->data, work);
+}
+
 /* ---- the tables: every algorithm at each ISA level ------------------------------------------ */
 
 #define KL_X86_LEVEL(lv, LV, FEAT)                                                                              \
@@ -740,6 +922,9 @@ static bool cdw_applies_isa(const kl_node *n, kl_isa isa, char *why, size_t wsz)
     }                                                                                                           \
     static kiln_status conv_dw_##lv(const kl_node *n, void **s, size_t *w) {                                   \
         return conv_prepare_algo(n, KL_CONV_DEPTHWISE, LV, s, w);                                               \
+    }                                                                                                           \
+    static kiln_status conv_igemm_##lv(const kl_node *n, void **s, size_t *w) {                                \
+        return conv_prepare_algo(n, KL_CONV_IGEMM, LV, s, w);                                                   \
     }                                                                                                           \
     static kiln_status conv_direct_##lv(const kl_node *n, void **s, size_t *w) {                               \
         return conv_prepare_algo(n, KL_CONV_DIRECT, LV, s, w);                                                  \
@@ -757,19 +942,23 @@ static bool cdw_applies_isa(const kl_node *n, kl_isa isa, char *why, size_t wsz)
     static kiln_status conv_mv_##lv(const kl_node *n, void **s, size_t *w) { return conv_mv_prepare(n, LV, s, w); } \
     static kiln_status gemm_mv_##lv(const kl_node *n, void **s, size_t *w) { return gemm_mv_prepare(n, LV, s, w); } \
     static bool cdw_applies_##lv(const kl_node *n, char *w, size_t s) { return cdw_applies_isa(n, LV, w, s); } \
+    static bool conv_igemm_applies_##lv(const kl_node *n, char *w, size_t s) { return conv_igemm_applies(n, LV, w, s); } \
     static kiln_status cdw_##lv(const kl_node *n, void **s, size_t *w) { return cdw_prepare(n, LV, s, w); }    \
+    static kiln_status scaled_##lv(const kl_node *n, void **s, size_t *w) { return scaled_prepare(n, LV, s, w); } \
     static const kl_tactic x86_##lv[] = {                                                                       \
         {"conv.expand_dw." #lv, FEAT, 30, cdw_applies_##lv, cdw_##lv, cdw_release, cdw_run, KL_TACTIC_WRITES_ALL},                    \
+        {"conv.scaled1x1." #lv, FEAT, 30, scaled_applies, scaled_##lv, lazy_release, scaled_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},             \
         {"conv.matvec." #lv, FEAT, 35, conv_matvec_applies, conv_mv_##lv, mv_release, conv_mv_run, KL_TACTIC_WRITES_ALL},          \
-        {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},            \
-        {"conv.winograd4t." #lv, FEAT, 31, conv_wino4t_applies, conv_wino4t_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},       \
-        {"conv.winograd2." #lv, FEAT, 30, conv_wino2_applies, conv_wino2_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},         \
-        {"conv.direct." #lv, FEAT, 26, conv_direct_applies, conv_direct_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
-        {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},               \
-        {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},           \
-        {"conv.im2row." #lv, FEAT, 22, conv_im2row_applies, conv_im2row_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
-        {"conv.im2col." #lv, FEAT, 10, conv_im2col_applies, conv_im2col_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL},          \
-        {"gemm.packed." #lv, FEAT, 20, gemm_applies, gemm_##lv, lazy_release, gemm_run, KL_TACTIC_WRITES_ALL},                        \
+        {"conv.winograd." #lv, FEAT, 30, conv_wino_applies, conv_wino_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},            \
+        {"conv.winograd4t." #lv, FEAT, 31, conv_wino4t_applies, conv_wino4t_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},       \
+        {"conv.winograd2." #lv, FEAT, 30, conv_wino2_applies, conv_wino2_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},         \
+        {"conv.igemm." #lv, FEAT, 27, conv_igemm_applies_##lv, conv_igemm_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},            \
+        {"conv.direct." #lv, FEAT, 26, conv_direct_applies, conv_direct_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},          \
+        {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},               \
+        {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},           \
+        {"conv.im2row." #lv, FEAT, 22, conv_im2row_applies, conv_im2row_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},          \
+        {"conv.im2col." #lv, FEAT, 10, conv_im2col_applies, conv_im2col_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},          \
+        {"gemm.packed." #lv, FEAT, 20, gemm_applies, gemm_##lv, lazy_release, gemm_run, KL_TACTIC_WRITES_ALL, gemm_export, gemm_adopt}, \
         {"gemm.matvec." #lv, FEAT, 19, gemm_matvec_applies, gemm_mv_##lv, gmv_release, gemm_mv_run, KL_TACTIC_WRITES_ALL},            \
     };
 

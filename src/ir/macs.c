@@ -223,6 +223,7 @@ int kl_node_macs(const kl_node *n, const kl_mac_env *env, uint64_t *out) {
     } else if (strcmp(dom, "kiln") == 0) {
         if (strcmp(op, "FusedConv") == 0) ok = mac_conv(env, n, 0, 1, out);
         else if (strcmp(op, "FusedConvDw") == 0) ok = mac_conv_dw(env, n, out);
+        else if (strcmp(op, "ScaledConv") == 0) ok = mac_conv(env, n, 0, 2, out);
         else if (strcmp(op, "FusedGemm") == 0) ok = mac_gemm(env, n, out);
         else if (strcmp(op, "FusedMatMul") == 0) ok = mac_matmul(env, n, 0, 1, out);
         else if (strcmp(op, "Attention") == 0) ok = mac_attention(env, n, out);

@@ -64,8 +64,42 @@ static kiln_status infer_fused_gemm(kl_infer_ctx *c) {
     return check_z(c, 3);
 }
 
-/* FusedConvDw: X [N, C, H, W], W1 [M, C, 1, 1], W2 [M, 1, KH, KW]; Y is
- * [N, M, OH, OW] from strides and pads (dilation 1). */
+/* Strides (2 values, default 1) and pads (4 values, default 0) attributes
+ * sname and pname of the node, checked. */
+static kiln_status conv_geometry(kl_infer_ctx *c, const char *sname, const char *pname, int64_t s[2], int64_t p[4]) {
+    const int64_t *st, *pd;
+    s[0] = s[1] = 1, p[0] = p[1] = p[2] = p[3] = 0;
+    int64_t ns = kl_node_attr_ints(c->node, sname, &st), np = kl_node_attr_ints(c->node, pname, &pd);
+    if ((ns >= 0 && ns != 2) || (np >= 0 && np != 4))
+        return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "%s must have 2 values and %s 4", sname, pname);
+    for (int i = 0; i < 2 && ns == 2; i++) s[i] = st[i];
+    for (int i = 0; i < 4 && np == 4; i++) p[i] = pd[i];
+    if (s[0] < 1 || s[1] < 1 || p[0] < 0 || p[1] < 0 || p[2] < 0 || p[3] < 0)
+        return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "%s must be >= 1 and %s >= 0", sname, pname);
+    return KILN_OK;
+}
+
+/* Spatial dims 2 and 3 of out from in's, kernel k's (dims 2, 3), strides s
+ * and pads p (dilation 1); unknown where an input is. */
+static kiln_status conv_spatial(kl_infer_ctx *c, const kl_shape *in, const kl_shape *k, const int64_t s[2],
+                                const int64_t p[4], kl_shape *out) {
+    for (int i = 0; i < 2; i++) {
+        const kl_dim *d = &in->dims[2 + i], *kd = &k->dims[2 + i];
+        if (!kl_dim_is_known(d) || !kl_dim_is_known(kd)) {
+            out->dims[2 + i] = kl_dim_unknown();
+            continue;
+        }
+        int64_t span = d->value + p[i] + p[i + 2] - kd->value;
+        if (span < 0) return kl_infer_fail(c, KILN_ERR_SHAPE, "kernel larger than the padded input");
+        out->dims[2 + i] = kl_dim_known(span / s[i] + 1);
+    }
+    return KILN_OK;
+}
+
+/* FusedConvDw: X [N, C, H, W], W1 [M, C, KH1, KW1] (a 1x1 expansion, or a
+ * stem with expand_strides and expand_pads), W2 [M, 1, KH, KW]; the first
+ * layer's output T [N, M, H1, W1] and Y [N, M, OH, OW] from strides and
+ * pads (dilation 1). */
 static kiln_status infer_fused_conv_dw(kl_infer_ctx *c) {
     KL_TRY(check_act(c));
     int64_t ea = kl_node_attr_int(c->node, "expand_activation", 0);
@@ -86,35 +120,61 @@ static kiln_status infer_fused_conv_dw(kl_infer_ctx *c) {
     if (kl_dim_is_known(&x->dims[1]) && kl_dim_is_known(&w1->dims[1]) && x->dims[1].value != w1->dims[1].value)
         return kl_infer_fail(c, KILN_ERR_SHAPE, "X has %lld channels, W1 takes %lld", (long long)x->dims[1].value,
                              (long long)w1->dims[1].value);
-    if ((kl_dim_is_known(&w1->dims[2]) && w1->dims[2].value != 1) ||
-        (kl_dim_is_known(&w1->dims[3]) && w1->dims[3].value != 1) ||
-        (kl_dim_is_known(&w2->dims[1]) && w2->dims[1].value != 1) ||
+    if ((kl_dim_is_known(&w2->dims[1]) && w2->dims[1].value != 1) ||
         (kl_dim_is_known(&w1->dims[0]) && kl_dim_is_known(&w2->dims[0]) && w1->dims[0].value != w2->dims[0].value))
-        return kl_infer_fail(c, KILN_ERR_SHAPE, "W1 must be [M, C, 1, 1] and W2 [M, 1, KH, KW]");
-    const int64_t *st, *pd;
-    int64_t s[2] = {1, 1}, p[4] = {0, 0, 0, 0};
-    int64_t ns = kl_node_attr_ints(c->node, "strides", &st), np = kl_node_attr_ints(c->node, "pads", &pd);
-    if ((ns >= 0 && ns != 2) || (np >= 0 && np != 4))
-        return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "strides must have 2 values and pads 4");
-    for (int i = 0; i < 2 && ns == 2; i++) s[i] = st[i];
-    for (int i = 0; i < 4 && np == 4; i++) p[i] = pd[i];
-    if (s[0] < 1 || s[1] < 1 || p[0] < 0 || p[1] < 0 || p[2] < 0 || p[3] < 0)
-        return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "strides must be >= 1 and pads >= 0");
-    kl_shape out;
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "W1 must be [M, C, KH1, KW1] and W2 [M, 1, KH, KW]");
+    int64_t es[2], ep[4], s[2], p[4];
+    KL_TRY(conv_geometry(c, "expand_strides", "expand_pads", es, ep));
+    KL_TRY(conv_geometry(c, "strides", "pads", s, p));
+    kl_shape t, out;
+    KL_TRY(kl_infer_shape_new(c, 4, &t));
+    KL_TRY(conv_spatial(c, x, w1, es, ep, &t));
     KL_TRY(kl_infer_shape_new(c, 4, &out));
     out.dims[0] = x->dims[0];
     out.dims[1] = w2->dims[0];
-    for (int i = 0; i < 2; i++) {
-        const kl_dim *in = &x->dims[2 + i], *k = &w2->dims[2 + i];
-        if (!kl_dim_is_known(in) || !kl_dim_is_known(k)) {
-            out.dims[2 + i] = kl_dim_unknown();
-            continue;
-        }
-        int64_t span = in->value + p[i] + p[i + 2] - k->value;
-        if (span < 0) return kl_infer_fail(c, KILN_ERR_SHAPE, "kernel larger than the padded input");
-        out.dims[2 + i] = kl_dim_known(span / s[i] + 1);
-    }
+    KL_TRY(conv_spatial(c, &t, w2, s, p, &out));
     return kl_infer_set_output(c, 0, xt, &out);
+}
+
+/* ScaledConv: X [N, C, H, W], S [N or 1, C, 1, 1], W [M, C, 1, 1], B [M],
+ * Z; Y = act(Conv1x1(X * S, W, B) + Z) is [N, M, H, W]. */
+static kiln_status infer_scaled_conv(kl_infer_ctx *c) {
+    KL_TRY(check_act(c));
+    kiln_dtype xt = kl_infer_input_dtype(c, 0);
+    for (size_t i = 1; i < 4; i++) {
+        kiln_dtype t = kl_infer_input_dtype(c, i);
+        if (xt && t && t != xt)
+            return kl_infer_fail(c, KILN_ERR_TYPE, "input %zu is %s but X is %s", i, kiln_dtype_name(t),
+                                 kiln_dtype_name(xt));
+    }
+    const kl_shape *x = kl_infer_input_shape(c, 0), *sc = kl_infer_input_shape(c, 1), *w = kl_infer_input_shape(c, 2),
+                   *b = kl_infer_input_shape(c, 3);
+    if ((x && x->rank != 4) || (sc && sc->rank != 4) || (w && w->rank != 4) || (b && b->rank != 1))
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "X, S and W must have rank 4, B rank 1");
+    if (!x || !w) return kl_infer_set_output(c, 0, xt, NULL);
+    const kl_dim *C = &x->dims[1];
+    if ((kl_dim_is_known(C) && kl_dim_is_known(&w->dims[1]) && C->value != w->dims[1].value) ||
+        (kl_dim_is_known(&w->dims[2]) && w->dims[2].value != 1) || (kl_dim_is_known(&w->dims[3]) && w->dims[3].value != 1))
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "W must be [M, C, 1, 1] for X's C channels");
+    if (sc) {
+        bool bad = (kl_dim_is_known(&sc->dims[2]) && sc->dims[2].value != 1) ||
+                   (kl_dim_is_known(&sc->dims[3]) && sc->dims[3].value != 1) ||
+                   (kl_dim_is_known(&sc->dims[1]) && kl_dim_is_known(C) && sc->dims[1].value != C->value) ||
+                   (kl_dim_is_known(&sc->dims[0]) && kl_dim_is_known(&x->dims[0]) && sc->dims[0].value != 1 &&
+                    sc->dims[0].value != x->dims[0].value);
+        if (bad) return kl_infer_fail(c, KILN_ERR_SHAPE, "S must be [N or 1, C, 1, 1]");
+    }
+    if (b && kl_dim_is_known(&b->dims[0]) && kl_dim_is_known(&w->dims[0]) && b->dims[0].value != w->dims[0].value)
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "B has %lld values for %lld output channels",
+                             (long long)b->dims[0].value, (long long)w->dims[0].value);
+    kl_shape out;
+    KL_TRY(kl_infer_shape_new(c, 4, &out));
+    out.dims[0] = x->dims[0];
+    out.dims[1] = w->dims[0];
+    out.dims[2] = x->dims[2];
+    out.dims[3] = x->dims[3];
+    KL_TRY(kl_infer_set_output(c, 0, xt, &out));
+    return check_z(c, 4);
 }
 
 #define OPT(n, t) {n, KL_ATTR_##t, false}
@@ -126,7 +186,10 @@ static const kl_attr_spec fused_conv_attrs[] = {
     OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT), END};
 static const kl_attr_spec fused_conv_dw_attrs[] = {
     OPT("pads", INTS), OPT("strides", INTS), OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT),
-    OPT("expand_activation", INT), OPT("expand_act_alpha", FLOAT), OPT("expand_act_beta", FLOAT), END};
+    OPT("expand_activation", INT), OPT("expand_act_alpha", FLOAT), OPT("expand_act_beta", FLOAT),
+    OPT("expand_strides", INTS), OPT("expand_pads", INTS), END};
+static const kl_attr_spec scaled_conv_attrs[] = {
+    OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT), END};
 static const kl_attr_spec fused_gemm_attrs[] = {
     OPT("alpha", FLOAT), OPT("beta", FLOAT), OPT("transA", INT), OPT("transB", INT),
     OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT), END};
@@ -135,5 +198,6 @@ const kl_op_schema kl_ops_kiln[] = {
     {KL_KILN_DOMAIN, "FusedConv", 1, 0, 2, 4, 1, 1, fused_conv_attrs, infer_fused_conv},
     {KL_KILN_DOMAIN, "FusedGemm", 1, 0, 2, 4, 1, 1, fused_gemm_attrs, infer_fused_gemm},
     {KL_KILN_DOMAIN, "FusedConvDw", 1, 0, 5, 5, 1, 1, fused_conv_dw_attrs, infer_fused_conv_dw},
+    {KL_KILN_DOMAIN, "ScaledConv", 1, 0, 4, 5, 1, 1, scaled_conv_attrs, infer_scaled_conv},
     {NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL},
 };

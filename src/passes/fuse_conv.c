@@ -673,6 +673,15 @@ kiln_status kl_pass_fuse_activation(kl_pass_ctx *c) {
  * smaller ones stay in L2 between the two layers anyway, and the depthwise
  * layer alone has faster forms for small maps. */
 #define KL_CONV_DW_MIN_BYTES ((size_t)3 << 20)
+/* A stem's (the first layer kxk on few channels): its output need only
+ * exceed L2 (1 MiB on Zen 4), MobileNet-V2's and EfficientNet-B0's 32 x
+ * 112 x 112 (1.5 MiB) cost 0.2 ms more stored and read back than in
+ * bands, 1 thread, AVX-512 */
+#define KL_STEM_DW_MIN_BYTES ((size_t)1 << 20)
+/* A stem's most input channels and kernel size (the CPU's conv.direct:
+ * KL_CONV_DIRECT_MAX_C, 7x7) */
+#define KL_STEM_MAX_C 4
+#define KL_STEM_MAX_K 7
 
 /* INTS attribute `name` of n absent, or `count` values all equal to v
  * (callers pass the ONNX default as v). */
@@ -700,12 +709,15 @@ static bool conv_consts(kl_pass_ctx *c, const kl_node *n, const kl_tensor **w, c
            (*b)->count == (*w)->dims[0] && ints_are(n, "dilations", 1, 2);
 }
 
-/* A 1x1 convolution (stride 1, no pads, group 1) feeding only a depthwise
- * convolution (3x3 or 5x5, strides 1 or 2 equal both ways, dilation 1, pads
- * below the kernel, no Z) becomes kiln.FusedConvDw: the CPU computes the
- * expanded tensor a band of rows at a time in cache (conv.expand_dw).
- * Only for CPU builds (kl_pass_options.cpu_fused), for expanded tensors of
- * at least KL_CONV_DW_MIN_BYTES per image with static C, H, W. */
+/* A 1x1 convolution (stride 1, no pads, group 1), or a stem (group 1, at
+ * most KL_STEM_MAX_C input channels, a kernel of 2x2 to 7x7, strides 1 or 2
+ * equal both ways, dilation 1), feeding only a depthwise convolution (3x3
+ * or 5x5, strides 1 or 2 equal both ways, dilation 1, pads below the
+ * kernel, no Z) becomes kiln.FusedConvDw: the CPU computes the first
+ * layer's tensor a band of rows at a time in cache (conv.expand_dw).  Only
+ * for CPU builds (kl_pass_options.cpu_fused), for first-layer tensors of
+ * at least KL_CONV_DW_MIN_BYTES (stems: KL_STEM_DW_MIN_BYTES) per image
+ * with static C, H, W. */
 kiln_status kl_pass_fuse_conv_dw(kl_pass_ctx *c) {
     if (!c->cpu_fused) return KILN_OK;
     for (size_t i = 0; i < c->g->n_nodes; i++) {
@@ -722,10 +734,18 @@ kiln_status kl_pass_fuse_conv_dw(kl_pass_ctx *c) {
         if (ts->rank != 4 || xs->rank != 4 || ts->dims[1].value != M || ts->dims[2].value < 1 ||
             ts->dims[3].value < 1 || xs->dims[1].value != w1->dims[1])
             continue;
-        /* the 1x1 layer */
-        if (w1->dims[2] != 1 || w1->dims[3] != 1 || kl_node_attr_int(e, "group", 1) != 1 || !ints_are(e, "strides", 1, 2) ||
-            !ints_are(e, "pads", 0, 4))
-            continue;
+        /* the 1x1 layer, or a stem */
+        int64_t EK = w1->dims[2];
+        const int64_t *est, *epd;
+        int64_t nest = kl_node_attr_ints(e, "strides", &est), nepd = kl_node_attr_ints(e, "pads", &epd);
+        int64_t es = nest == 2 ? est[0] : 1;
+        bool is_1x1 = EK == 1 && w1->dims[3] == 1 && ints_are(e, "strides", 1, 2) && ints_are(e, "pads", 0, 4);
+        bool is_stem = !is_1x1 && w1->dims[1] <= KL_STEM_MAX_C && EK >= 1 && EK <= KL_STEM_MAX_K &&
+                       w1->dims[3] >= 1 && w1->dims[3] <= KL_STEM_MAX_K && EK * w1->dims[3] > 1 &&
+                       (nest < 0 || (nest == 2 && est[0] == est[1])) && (es == 1 || es == 2) &&
+                       (nepd < 0 || nepd == 4);
+        for (int k = 0; k < 4 && is_stem && nepd == 4; k++) is_stem = epd[k] >= 0;
+        if ((!is_1x1 && !is_stem) || kl_node_attr_int(e, "group", 1) != 1) continue;
         /* the depthwise layer */
         const int64_t *st, *pd;
         int64_t nst = kl_node_attr_ints(d, "strides", &st), npd = kl_node_attr_ints(d, "pads", &pd);
@@ -737,14 +757,21 @@ kiln_status kl_pass_fuse_conv_dw(kl_pass_ctx *c) {
         bool pads_ok = true;
         for (int k = 0; k < 4 && npd == 4; k++) pads_ok &= pd[k] >= 0 && pd[k] < K;
         if (!pads_ok) continue;
-        if ((size_t)(M * ts->dims[2].value * ts->dims[3].value) * sizeof(float) < KL_CONV_DW_MIN_BYTES) continue;
+        size_t min_bytes = is_stem ? KL_STEM_DW_MIN_BYTES : KL_CONV_DW_MIN_BYTES;
+        if ((size_t)(M * ts->dims[2].value * ts->dims[3].value) * sizeof(float) < min_bytes) continue;
         if (!kl_pass_begin(c)) return KILN_OK;
-        kl_attr attrs[8];
+        kl_attr attrs[10];
         size_t na = 0;
         int64_t sv[2] = {s, s}, pv[4] = {0, 0, 0, 0};
         for (int k = 0; k < 4 && npd == 4; k++) pv[k] = pd[k];
         KL_TRY(kl_attr_of_ints(c->m, "strides", sv, 2, &attrs[na++]));
         KL_TRY(kl_attr_of_ints(c->m, "pads", pv, 4, &attrs[na++]));
+        if (is_stem) {
+            int64_t esv[2] = {es, es}, epv[4] = {0, 0, 0, 0};
+            for (int k = 0; k < 4 && nepd == 4; k++) epv[k] = epd[k];
+            KL_TRY(kl_attr_of_ints(c->m, "expand_strides", esv, 2, &attrs[na++]));
+            KL_TRY(kl_attr_of_ints(c->m, "expand_pads", epv, 4, &attrs[na++]));
+        }
         attrs[na++] = kl_attr_of_int("activation", node_act(d));
         attrs[na++] = kl_attr_of_float("act_alpha", kl_node_attr_float(d, "act_alpha", 0.0f));
         attrs[na++] = kl_attr_of_float("act_beta", kl_node_attr_float(d, "act_beta", 0.0f));
@@ -759,6 +786,83 @@ kiln_status kl_pass_fuse_conv_dw(kl_pass_ctx *c) {
         kl_node_remove(d);
         kl_node *n;
         KL_TRY(kl_node_new(c->g, NULL, "FusedConvDw", KL_KILN_DOMAIN, in, 5, &y, 1, attrs, na, origin, d, &n));
+        KL_TRY(kl_node_infer(c->m, n));
+        KL_TRY(kl_pass_commit(c, origin));
+    }
+    return KILN_OK;
+}
+
+/* ---- fuse_se_conv ------------------------------------------------------------------------------ */
+
+/* Do dims a and b name the same size (equal values, or the same symbol)? */
+static bool same_dim(const kl_dim *a, const kl_dim *b) {
+    if (a->value >= 0 || b->value >= 0) return a->value == b->value;
+    return a->param && b->param && strcmp(a->param, b->param) == 0;
+}
+
+/* Mul(x, s) -> 1x1 convolution, where s is a per-channel scale of x ([N or
+ * 1, C, 1, 1]: a squeeze-excite gate) and the product feeds only the
+ * convolution (stride 1, no pads, group 1, constant W and B, optional Z),
+ * becomes kiln.ScaledConv(x, s, W, B, Z): the CPU scales a copy of the
+ * packed weights per image (M x C multiplies) instead of the activations
+ * (C x H x W), so only where M < H x W, or on maps of 64 pixels or fewer
+ * (im2row's transposed copy of x takes the scale).  CPU builds only
+ * (kl_pass_options.cpu_fused). */
+kiln_status kl_pass_fuse_se_conv(kl_pass_ctx *c) {
+    if (!c->cpu_fused) return KILN_OK;
+    for (size_t i = 0; i < c->g->n_nodes; i++) {
+        kl_node *d = c->g->nodes[i];
+        if (d->removed || d->n_outputs != 1 || !(kl_pass_is(d, "Conv") || is_kiln(d, "FusedConv"))) continue;
+        if (d->n_inputs < 3 || !d->inputs[2] || !is_f32(d->inputs[0]) || !is_f32(d->outputs[0])) continue;
+        const kl_tensor *w = kl_value_const(c->m, d->inputs[1]), *b = kl_value_const(c->m, d->inputs[2]);
+        if (!w || !b || w->dtype != KILN_DTYPE_FLOAT || b->dtype != KILN_DTYPE_FLOAT || w->rank != 4 ||
+            w->dims[2] != 1 || w->dims[3] != 1 || b->count != w->dims[0])
+            continue;
+        const char *ap = kl_node_attr_string(d, "auto_pad", "NOTSET");
+        if ((strcmp(ap, "NOTSET") != 0 && strcmp(ap, "VALID") != 0) || kl_node_attr_int(d, "group", 1) != 1 ||
+            !ints_are(d, "strides", 1, 2) || !ints_are(d, "dilations", 1, 2) || !ints_are(d, "pads", 0, 4))
+            continue;
+        kl_value *t = d->inputs[0];
+        kl_node *mul = t->producer;
+        if (!mul || mul->removed || !kl_pass_is(mul, "Mul") || mul->n_inputs != 2 || mul->n_outputs != 1 ||
+            kl_value_only_use(c->g, t) != d)
+            continue;
+        const kl_shape *ts = &t->type.shape;
+        if (ts->rank != 4 || ts->dims[1].value != w->dims[1] || ts->dims[2].value < 1 || ts->dims[3].value < 1)
+            continue;
+        /* which operand is the scale: rank 4, [N or 1, C, 1, 1] */
+        kl_value *x = NULL, *s = NULL;
+        for (int k = 0; k < 2 && !x; k++) {
+            kl_value *a = mul->inputs[k], *g = mul->inputs[1 - k];
+            if (!a || !g || !is_f32(a) || !is_f32(g)) break;
+            const kl_shape *as = &a->type.shape, *gs = &g->type.shape;
+            if (as->rank != 4 || gs->rank != 4) break;
+            bool a_full = true;
+            for (int j = 0; j < 4; j++) a_full &= same_dim(&as->dims[j], &ts->dims[j]);
+            bool g_scale = gs->dims[1].value == w->dims[1] && gs->dims[2].value == 1 && gs->dims[3].value == 1 &&
+                           (gs->dims[0].value == 1 || same_dim(&gs->dims[0], &ts->dims[0]));
+            if (a_full && g_scale) x = a, s = g;
+        }
+        if (!x) continue;
+        /* the CPU scales a copy of W (M x C) where M < H x W; on maps of 64
+         * pixels or fewer it scales the transposed copy of x that im2row
+         * packs anyway */
+        int64_t hw = ts->dims[2].value * ts->dims[3].value;
+        if (w->dims[0] >= hw && hw > 64) continue;
+        if (!kl_pass_begin(c)) return KILN_OK;
+        kl_attr attrs[3];
+        attrs[0] = kl_attr_of_int("activation", node_act(d));
+        attrs[1] = kl_attr_of_float("act_alpha", kl_node_attr_float(d, "act_alpha", 0.0f));
+        attrs[2] = kl_attr_of_float("act_beta", kl_node_attr_float(d, "act_beta", 0.0f));
+        kl_node *abs[2] = {mul, d};
+        const char *origin = kl_nodes_origin(c->m, abs, 2);
+        if (!origin) return KILN_ERR_NO_MEMORY;
+        bool z = node_has_z(d);
+        kl_value *in[5] = {x, s, d->inputs[1], d->inputs[2], z ? d->inputs[3] : NULL}, *y = d->outputs[0];
+        kl_node_remove(mul);
+        kl_node_remove(d);
+        kl_node *n;
+        KL_TRY(kl_node_new(c->g, NULL, "ScaledConv", KL_KILN_DOMAIN, in, z ? 5 : 4, &y, 1, attrs, 3, origin, d, &n));
         KL_TRY(kl_node_infer(c->m, n));
         KL_TRY(kl_pass_commit(c, origin));
     }

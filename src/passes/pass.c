@@ -27,6 +27,7 @@ static const kl_pass_row kl_pass_table[] = {
     {"fuse_conv_add", kl_pass_fuse_conv_add},
     {"fuse_activation", kl_pass_fuse_activation},
     {"fuse_conv_dw", kl_pass_fuse_conv_dw},
+    {"fuse_se_conv", kl_pass_fuse_se_conv},
     /* A2: transformer passes (passes_transformer.h): norms, attention before
      * MatMul fusion, elementwise chains last. */
     {"fuse_norm", kl_pass_fuse_norm},

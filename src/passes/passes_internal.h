@@ -78,6 +78,7 @@ kiln_status kl_pass_fuse_bn(kl_pass_ctx *c);         /* fuse_conv.c */
 kiln_status kl_pass_fuse_conv_add(kl_pass_ctx *c);   /* fuse_conv.c */
 kiln_status kl_pass_fuse_activation(kl_pass_ctx *c); /* fuse_conv.c */
 kiln_status kl_pass_fuse_conv_dw(kl_pass_ctx *c);    /* fuse_conv.c */
+kiln_status kl_pass_fuse_se_conv(kl_pass_ctx *c);    /* fuse_conv.c */
 /* A2 (transformer passes): declare your pass functions here, below this line,
  * and add their rows in pass.c's table at the marked spot. */
 

@@ -147,24 +147,69 @@ static void kl_extend_captured(const kl_graph *g, const kl_graph *sg, size_t unt
     }
 }
 
+/* Concat node n whose inputs can be produced in place, each into its slab
+ * of the output (KL_MEM_SLAB / KL_MEM_JOINED): the output an intermediate
+ * of known size, nothing outside the axis (the dims before it all 1), the
+ * inputs distinct intermediates of g made by nodes that do not alias,
+ * members of no other Concat and no Concat's output themselves, every
+ * slab starting on a 64-byte boundary.  Fills prefix (bytes of each
+ * input's slab start) and returns true. */
+static bool kl_concat_joinable(const kl_graph *g, const kl_shapes *sh, const kl_node *n, const size_t *last,
+                               const int64_t *parent, bool (*aliases)(const kl_node *n), size_t *prefix) {
+    const size_t NEVER = SIZE_MAX;
+    if (n->domain[0] || strcmp(n->op_type, "Concat") != 0 || n->n_outputs != 1 || n->n_inputs < 1) return false;
+    const kl_value *o = n->outputs[0];
+    if (!o || o->graph != g || last[o->id] == NEVER || sh->bytes[o->id] == SIZE_MAX || !sh->bytes[o->id] ||
+        !sh->rank || !sh->dims || !sh->dtype || sh->rank[o->id] < 1 || !sh->dims[o->id] || parent[o->id] >= 0)
+        return false;
+    int rank = sh->rank[o->id];
+    int64_t ax = kl_node_attr_int(n, "axis", 1);
+    if (ax < 0) ax += rank;
+    if (ax < 0 || ax >= rank) return false;
+    for (int64_t k = 0; k < ax; k++)
+        if (sh->dims[o->id][k] != 1) return false;
+    size_t at = 0;
+    for (size_t k = 0; k < n->n_inputs; k++) {
+        const kl_value *x = n->inputs[k];
+        if (!x || x->graph != g || !x->producer || x->init || last[x->id] == NEVER || sh->bytes[x->id] == SIZE_MAX ||
+            sh->dtype[x->id] != sh->dtype[o->id] || parent[x->id] != -1 || aliases(x->producer) || at % 64 != 0)
+            return false;
+        for (size_t j = 0; j < k; j++)
+            if (n->inputs[j] == x) return false;
+        prefix[k] = at;
+        at += sh->bytes[x->id];
+    }
+    return at == sh->bytes[o->id];
+}
+
 kiln_status kl_mem_plan_build(const kl_graph *g, const kl_shapes *shapes, kl_mem_plan *out) {
-    return kl_mem_plan_build_ex(g, shapes, kl_op_aliases, NULL, out);
+    return kl_mem_plan_build_impl(g, shapes, kl_op_aliases, NULL, true, out);
 }
 
 kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
                                  const size_t *keep_until, kl_mem_plan *out) {
+    return kl_mem_plan_build_impl(g, shapes, aliases, keep_until, false, out);
+}
+
+kiln_status kl_mem_plan_build_impl(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
+                                   const size_t *keep_until, bool join_concat, kl_mem_plan *out) {
     memset(out, 0, sizeof *out);
     size_t nv = g->n_values, nn = g->n_nodes;
     const size_t NEVER = SIZE_MAX; /* never released (graph outputs) */
     size_t *last = kl_calloc(nv ? nv : 1, sizeof *last); /* node index + 1 of last use */
+    /* joined Concats: per value, the Concat output it is a slab of (-1:
+     * none; -2: it is such an output), and the slab's offset in it */
+    int64_t *parent = kl_malloc((nv ? nv : 1) * sizeof *parent);
+    size_t *slab = kl_calloc(nv ? nv : 1, sizeof *slab);
+    size_t *prefix = NULL;
     out->offset = kl_calloc(nv ? nv : 1, sizeof *out->offset);
     out->capacity = kl_calloc(nv ? nv : 1, sizeof *out->capacity);
     out->inplace = kl_calloc(nv ? nv : 1, sizeof *out->inplace);
     out->n_values = nv;
     kl_freelist fl = {0};
-    kiln_status s = (last && out->offset && out->capacity && out->inplace) ? KILN_OK : KILN_ERR_NO_MEMORY;
+    kiln_status s = (last && parent && slab && out->offset && out->capacity && out->inplace) ? KILN_OK : KILN_ERR_NO_MEMORY;
     if (s) goto done;
-    for (size_t i = 0; i < nv; i++) out->offset[i] = -1;
+    for (size_t i = 0; i < nv; i++) out->offset[i] = -1, parent[i] = -1;
     for (size_t i = 0; i < nn; i++) {
         const kl_node *n = g->nodes[i];
         for (size_t k = 0; k < n->n_inputs; k++)
@@ -199,6 +244,28 @@ kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, boo
                 for (size_t j = 0; j < at->n; j++) kl_extend_captured(g, at->graphs[j], until, last);
         }
     }
+    /* Concats whose inputs are produced into their slabs of the output (no
+     * copy): the output's block is placed with the first input made and
+     * lives as long as the output or any input is read. */
+    for (size_t i = 0; i < nn && join_concat && !s; i++) {
+        const kl_node *n = g->nodes[i];
+        if (n->domain[0] || strcmp(n->op_type, "Concat") != 0) continue;
+        size_t *pre = kl_realloc_array(prefix, n->n_inputs ? n->n_inputs : 1, sizeof *prefix);
+        if (!pre) {
+            s = KILN_ERR_NO_MEMORY;
+            break;
+        }
+        prefix = pre;
+        if (!kl_concat_joinable(g, shapes, n, last, parent, aliases, prefix)) continue;
+        size_t o = n->outputs[0]->id;
+        parent[o] = -2;
+        for (size_t k = 0; k < n->n_inputs; k++) {
+            size_t x = n->inputs[k]->id;
+            parent[x] = (int64_t)o;
+            slab[x] = prefix[k];
+            if (last[x] > last[o]) last[o] = last[x];
+        }
+    }
     /* Walk the nodes: place outputs, then release what dies here. */
     for (size_t i = 0; i < nn && !s; i++) {
         const kl_node *n = g->nodes[i];
@@ -207,6 +274,23 @@ kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, boo
             const kl_value *v = n->outputs[k];
             if (!v || last[v->id] == NEVER || shapes->bytes[v->id] == SIZE_MAX) continue;
             size_t size = kl_round(shapes->bytes[v->id] ? shapes->bytes[v->id] : 1);
+            if (parent[v->id] >= 0) { /* a slab of a joined Concat's output: that block, placed with its first slab */
+                size_t o = (size_t)parent[v->id];
+                if (out->offset[o] < 0) {
+                    out->capacity[o] = kl_round(shapes->bytes[o]);
+                    out->offset[o] = (int64_t)kl_fl_alloc(&fl, out->capacity[o]);
+                }
+                out->offset[v->id] = out->offset[o] + (int64_t)slab[v->id];
+                out->capacity[v->id] = 0; /* not its own block: never freed, never written over */
+                out->inplace[v->id] = KL_MEM_SLAB;
+                out->intermediate_bytes += shapes->bytes[v->id];
+                continue;
+            }
+            if (parent[v->id] == -2 && out->offset[v->id] >= 0) { /* the joined Concat's output: placed already */
+                out->inplace[v->id] = KL_MEM_JOINED;
+                out->intermediate_bytes += shapes->bytes[v->id];
+                continue;
+            }
             const kl_value *x = n->n_inputs ? n->inputs[0] : NULL;
             if (k == 0 && x && x->graph == g && kl_op_inplace(n) && out->offset[x->id] >= 0 && last[x->id] == i + 1 &&
                 shapes->bytes[x->id] == shapes->bytes[v->id] && shapes->dtype[x->id] == shapes->dtype[v->id] &&
@@ -221,12 +305,15 @@ kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, boo
             }
             out->intermediate_bytes += shapes->bytes[v->id];
         }
-        /* Free inputs (and unused outputs) whose last use is this node. */
+        /* Free inputs (and unused outputs) whose last use is this node; a
+         * slab read here for the last time may end its joined block. */
         for (size_t k = 0; k < n->n_inputs + n->n_outputs && !s; k++) {
             const kl_value *v = k < n->n_inputs ? n->inputs[k] : n->outputs[k - n->n_inputs];
-            if (!v || v->graph != g || out->offset[v->id] < 0 || last[v->id] != i + 1 || !out->capacity[v->id]) continue;
-            s = kl_fl_free(&fl, (size_t)out->offset[v->id], out->capacity[v->id]);
-            out->capacity[v->id] = 0; /* freed once even if read twice */
+            if (!v || v->graph != g) continue;
+            size_t id = parent[v->id] >= 0 ? (size_t)parent[v->id] : v->id;
+            if (out->offset[id] < 0 || last[id] != i + 1 || !out->capacity[id]) continue;
+            s = kl_fl_free(&fl, (size_t)out->offset[id], out->capacity[id]);
+            out->capacity[id] = 0; /* freed once even if read twice */
         }
         /* Values captured by subgraphs that die here. */
         for (size_t id = 0; id < nv && !s && aliases(n); id++)
@@ -235,13 +322,18 @@ kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, boo
                 out->capacity[id] = 0;
             }
     }
-    /* capacity was zeroed as blocks were released: restore it for the runtime. */
+    /* capacity was zeroed as blocks were released: restore it for the
+     * runtime (a slab: its exact size, so a larger tensor goes elsewhere). */
     for (size_t id = 0; id < nv && !s; id++)
-        if (out->offset[id] >= 0) out->capacity[id] = kl_round(shapes->bytes[id] ? shapes->bytes[id] : 1);
+        if (out->offset[id] >= 0)
+            out->capacity[id] = parent[id] >= 0 ? shapes->bytes[id] : kl_round(shapes->bytes[id] ? shapes->bytes[id] : 1);
     out->arena_bytes = fl.end;
 done:
     kl_free(fl.b);
     kl_free(last);
+    kl_free(parent);
+    kl_free(slab);
+    kl_free(prefix);
     if (s) kl_mem_plan_free(out);
     return s;
 }

@@ -69,8 +69,16 @@ typedef struct kl_mem_plan {
     size_t n_values;
     int64_t *offset;           /* per value id: offset in the arena, -1 if not planned */
     size_t *capacity;          /* per value id: bytes reserved there */
-    uint8_t *inplace;          /* per value id: 1 if it reuses its producer's input 0 */
+    uint8_t *inplace;          /* per value id: KL_MEM_* */
 } kl_mem_plan;
+
+/* kl_mem_plan.inplace: how a planned value shares memory */
+enum {
+    KL_MEM_OWN = 0,    /* its own block */
+    KL_MEM_INPLACE = 1, /* its producer's input 0's block (written over it) */
+    KL_MEM_SLAB = 2,   /* a slab of a joined Concat's output: its producer writes it there, no copy */
+    KL_MEM_JOINED = 3, /* a joined Concat's output: its slabs are its inputs, in place already */
+};
 
 /* Plan the intermediates of g (values produced by a node that are not graph
  * outputs) at the sizes in `shapes`: lifetimes in node order, best-fit
@@ -86,6 +94,13 @@ kiln_status kl_mem_plan_build(const kl_graph *g, const kl_shapes *shapes, kl_mem
  * it replaced). */
 kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
                                  const size_t *keep_until, kl_mem_plan *out);
+/* The same, and with join_concat (kl_mem_plan_build: the host executor,
+ * whose Concat skips inputs already in their slab) a Concat along its
+ * outermost non-unit axis has its inputs placed as slabs of its output
+ * (KL_MEM_SLAB / KL_MEM_JOINED): their producers write them there, the
+ * output's block lives as long as any of them. */
+kiln_status kl_mem_plan_build_impl(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
+                                   const size_t *keep_until, bool join_concat, kl_mem_plan *out);
 void kl_mem_plan_free(kl_mem_plan *p);
 /* May node n write its output 0 over its input 0 (elementwise, same shape;
  * or Reshape and its kin, whose output is the input's bytes in order)? */

@@ -90,6 +90,8 @@ static bool kl_batch_node_ok(const kl_node *n, const bool *dep) {
     int r = x ? x->type.shape.rank : -1;
     if (!kiln && (kl_in_list(op, unary) || kl_in_list(op, binary))) goto broadcast;
     if (kiln && strcmp(op, "FusedElementwise") == 0) goto broadcast;
+    /* X, the scale and Z carry the batch at the output's rank; W and B are constants */
+    if (kiln && strcmp(op, "ScaledConv") == 0) goto broadcast;
     /* input 0 carries the batch, the others (weights) must not */
     if (kiln ? strcmp(op, "FusedConv") == 0 || strcmp(op, "FusedConvDw") == 0 : kl_in_list(op, spatial)) {
         if (strcmp(op, "BatchNormalization") == 0 && (n->n_outputs > 1 || kl_node_attr_int(n, "training_mode", 0)))

@@ -261,11 +261,13 @@ KILN_API kiln_status kiln_build_options_set(kiln_build_options *o, const char *k
         return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_build_options_set: %s is NULL",
                          !o ? "options" : !key ? "key" : "value");
     int64_t v;
-    if (strcmp(key, "strict_providers") == 0 || strcmp(key, "optimize") == 0 || strcmp(key, "tactic_timing") == 0) {
+    if (strcmp(key, "strict_providers") == 0 || strcmp(key, "optimize") == 0 || strcmp(key, "tactic_timing") == 0 ||
+        strcmp(key, "prepack") == 0) {
         if (strcmp(value, "0") && strcmp(value, "1"))
             return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "option %s: '%s' must be 0 or 1", key, value);
         if (key[0] == 's') o->strict = value[0] == '1';
         else if (key[0] == 'o') o->no_optimize = value[0] == '0';
+        else if (key[0] == 'p') o->prepack = value[0] == '1';
         else o->timing = value[0] == '1';
         return KILN_OK;
     }
@@ -356,7 +358,7 @@ KILN_API kiln_status kiln_build_options_set(kiln_build_options *o, const char *k
     }
     return kl_errorf(KILN_ERR_NOT_FOUND,
                      "kiln_build_options_set: unknown key '%s' (known: strict_providers, pass_limit, fold_budget, "
-                     "tactic, tactic_timing, optimize, threads, providers, precision, shapes)",
+                     "tactic, tactic_timing, prepack, optimize, threads, providers, precision, shapes)",
                      key);
 }
 
@@ -374,7 +376,8 @@ kiln_status kl_build_options_describe(const kiln_build_options *o, char **out) {
     if (!o->n_providers) KL_ADD("default");
     KL_ADD(" precision=fp32%s%s%s", (o->precision & KILN_PRECISION_FP16) ? "+fp16" : "",
            (o->precision & KILN_PRECISION_BF16) ? "+bf16" : "", (o->precision & KILN_PRECISION_TF32) ? "+tf32" : "");
-    KL_ADD(" threads=%d optimize=%d strict=%d timing=%d", o->threads, !o->no_optimize, o->strict, o->timing);
+    KL_ADD(" threads=%d optimize=%d strict=%d timing=%d prepack=%d", o->threads, !o->no_optimize, o->strict, o->timing,
+           o->prepack);
     if (o->pass_limit >= 0) KL_ADD(" pass_limit=%lld", (long long)o->pass_limit);
     if (o->fold_budget) KL_ADD(" fold_budget=%zu", o->fold_budget);
     if (o->workspace) KL_ADD(" workspace=%llu", (unsigned long long)o->workspace);
@@ -731,8 +734,17 @@ static kiln_status kl_build_tactics(kl_build *b) {
                     if (!ts0) { /* no concrete shapes: no timing, quality decides */
                         ms = -ok[j]->quality;
                     } else {
-                        if (!prog) s = kl_program_create(b->m, 1, &prog);
-                        if (s) break;
+                        if (!prog) {
+                            s = kl_program_create(b->m, 1, &prog);
+                            if (s) break;
+                            /* The build's first timing ran 3-4x slow (MobileNet-V2's
+                             * first timed 1x1, 1 thread: 0.55-0.60 ms against 0.14
+                             * when timed later; the core's clock, the program's
+                             * first pages): one untimed round first */
+                            double warm;
+                            (void)kl_time_tactic(prog, g, i, ok[j], ts0, &warm);
+                            kl_error_clear();
+                        }
                         kiln_status ts = kl_time_tactic(prog, g, i, ok[j], ts0, &ms);
                         if (ts) { /* a tactic that fails on random data is skipped, not fatal */
                             kl_blog_msg(&b->log, KILN_LOG_WARNING, "tactic %s on node '%s': %s (skipped)", ok[j]->name,
@@ -1063,6 +1075,70 @@ done:
 }
 #endif
 
+/* The packed section: each layer whose tactic exports packed weights
+ * (kl_tactic.export_packed), packed now on the build's thread count.
+ * Layout (docs/ENGINE.md): "KLPACK01", u32 count, u32 0, count entries of
+ * {u32 layer, u32 0, u64 offset, u64 size} (offsets from the section's
+ * start, multiples of 64), then the data.  One state at a time is alive. */
+#define KL_PACK_MAGIC "KLPACK01"
+static size_t kl_round64(size_t x) { return (x + 63) / 64 * 64; }
+
+static kiln_status kl_build_packed(kl_build *b, const kl_graph *g, void **out, size_t *out_size) {
+    *out = NULL;
+    *out_size = 0;
+    size_t n = g->n_nodes, count = 0;
+    for (size_t i = 0; i < n; i++) count += b->tactic[i]->export_packed && b->tactic[i]->prepare;
+    if (!count) return KILN_OK;
+    size_t head = kl_round64(16 + count * 24), cap = head + ((size_t)1 << 20), used = head;
+    uint8_t *buf = kl_calloc(cap, 1);
+    if (!buf) return KILN_ERR_NO_MEMORY;
+    memcpy(buf, KL_PACK_MAGIC, 8);
+    int threads = b->o.threads > 0 ? b->o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = 1;
+    kiln_status s = KILN_OK;
+    uint32_t k = 0;
+    for (size_t i = 0; i < n && !s; i++) {
+        const kl_tactic *t = b->tactic[i];
+        if (!t->export_packed || !t->prepare) continue;
+        void *state = NULL;
+        size_t ws = 0, need = 0;
+        s = t->prepare(g->nodes[i], &state, &ws);
+        if (!s) s = t->export_packed(state, threads, NULL, &need);
+        if (!s && need) {
+            if (used + kl_round64(need) > cap) {
+                size_t nc = KL_MAX(cap * 2, used + kl_round64(need));
+                uint8_t *nb = kl_realloc_array(buf, nc, 1);
+                if (!nb) s = KILN_ERR_NO_MEMORY;
+                else {
+                    memset(nb + cap, 0, nc - cap);
+                    buf = nb, cap = nc;
+                }
+            }
+            size_t got = need;
+            if (!s) s = t->export_packed(state, threads, buf + used, &got);
+            if (!s) {
+                uint8_t *e = buf + 16 + (size_t)k * 24;
+                uint32_t layer = (uint32_t)i;
+                uint64_t off = used, sz = need;
+                memcpy(e, &layer, 4), memcpy(e + 8, &off, 8), memcpy(e + 16, &sz, 8);
+                k++;
+                used += kl_round64(need);
+            }
+        }
+        if (t->release) t->release(state);
+        if (s) s = kl_error_context(s, "layer '%s' tactic '%s': packing weights for the engine: ",
+                                    kl_node_label(g->nodes[i]), t->name);
+    }
+    if (s) {
+        kl_free(buf);
+        return s;
+    }
+    memcpy(buf + 8, &k, 4);
+    *out = buf;
+    *out_size = used;
+    return KILN_OK;
+}
+
 /* Write the engine bytes of build b into *bytes (kl_malloc'd). */
 /* Write the engine of build b into fd when fd >= 0 (*to_file true), else
  * (or when writing the file fails) into *bytes (kl_malloc'd). */
@@ -1163,6 +1239,10 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, int fd, bool *to
     if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_TACTICS, KL_SEC_FLAG_REQUIRED, tac.s ? tac.s : "", tac.len);
     if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_PROFILES, KL_SEC_FLAG_REQUIRED, prof.s ? prof.s : "", prof.len);
     if (!s) s = kl_engine_writer_section_flags(w, KL_SEC_PLANS, 0, plans.s ? plans.s : "", plans.len);
+    void *packed = NULL;
+    size_t packed_size = 0;
+    if (!s && b->o.prepack) s = kl_build_packed(b, g, &packed, &packed_size);
+    if (!s && packed) s = kl_engine_writer_section_flags(w, KL_SEC_PACKED, 0, packed, packed_size);
     /* The optimized model (its folded weights included) is in b->w now:
      * released before the engine image is made, so the two never coexist. */
     kl_model_free(b->m);
@@ -1174,6 +1254,7 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, int fd, bool *to
     }
     if (!s && !*to_file) s = kl_engine_writer_finish(w, bytes, size);
     kl_engine_writer_destroy(w);
+    kl_free(packed);
     kl_free(tac.s);
     kl_free(prof.s);
     kl_free(plans.s);

@@ -159,6 +159,9 @@ KILN_API void kiln_context_destroy(kiln_context *ctx) {
     kl_mem_plan_free(&ctx->dyn);
     kl_free(ctx->seen_bytes);
     kl_free(ctx->seen_dtype);
+    kl_free(ctx->seen_rank);
+    kl_free(ctx->seen_dims);
+    kl_free(ctx->seen_dimp);
     kl_free(ctx->in_rt);
     kl_free(ctx->in_headers);
     kl_free(ctx->out_rt);
@@ -231,13 +234,19 @@ static kiln_status kl_context_create_threads(const kiln_engine *engine, int thre
     for (size_t j = 0; j < g->n_inputs; j++) c->shape_rank[j] = -1;
     c->seen_bytes = kl_malloc(nv * sizeof *c->seen_bytes);
     c->seen_dtype = kl_calloc(nv, sizeof *c->seen_dtype);
-    if (!c->seen_bytes || !c->seen_dtype) {
+    c->seen_rank = kl_malloc(nv * sizeof *c->seen_rank);
+    c->seen_dims = kl_calloc(nv * KILN_MAX_RANK, sizeof *c->seen_dims);
+    c->seen_dimp = kl_malloc(nv * sizeof *c->seen_dimp);
+    if (!c->seen_bytes || !c->seen_dtype || !c->seen_rank || !c->seen_dims || !c->seen_dimp) {
         kiln_context_destroy(c);
         return KILN_ERR_NO_MEMORY;
     }
-    for (size_t v = 0; v < nv; v++) c->seen_bytes[v] = SIZE_MAX;
+    for (size_t v = 0; v < nv; v++)
+        c->seen_bytes[v] = SIZE_MAX, c->seen_rank[v] = -1, c->seen_dimp[v] = c->seen_dims + v * KILN_MAX_RANK;
     c->rc.seen_bytes = c->seen_bytes;
     c->rc.seen_dtype = c->seen_dtype;
+    c->rc.seen_rank = c->seen_rank;
+    c->rc.seen_dims = c->seen_dims;
     c->rc.seen_grew = &c->seen_grew;
     c->rc.keep_id = c->rc.preset_id = SIZE_MAX;
     /* Threads: the engine's setting; 0 = one per online CPU. */
@@ -392,7 +401,7 @@ KILN_API kiln_status kiln_context_arena_bytes(const kiln_context *ctx, size_t *b
 static void kl_context_replan(kiln_context *ctx) {
     const kl_graph *g = ctx->engine->ir->graph;
     ctx->seen_grew = false;
-    kl_shapes sh = {g->n_values, NULL, NULL, ctx->seen_bytes, ctx->seen_dtype};
+    kl_shapes sh = {g->n_values, ctx->seen_rank, ctx->seen_dimp, ctx->seen_bytes, ctx->seen_dtype};
     kl_mem_plan p = {0};
     if (kl_mem_plan_build(g, &sh, &p)) {
         kl_error_clear();

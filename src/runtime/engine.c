@@ -172,6 +172,47 @@ static kiln_status kl_engine_tactics(kiln_engine *e, const char *path, const uin
     return KILN_OK;
 }
 
+/* The packed section (docs/ENGINE.md): each entry's bytes become its
+ * layer's packed weights (kl_tactic.adopt_packed), used in place from the
+ * mapping, so the layer does not pack at its first run. */
+static kiln_status kl_engine_packed(kiln_engine *e, const char *path, const uint8_t *data, size_t size) {
+    const kl_graph *g = e->ir->graph;
+    uint32_t count;
+    if (size < 16 || memcmp(data, "KLPACK01", 8) != 0)
+        return kl_errorf(KILN_ERR_PARSE, "%s: engine section 'packed' has no KLPACK01 header", path);
+    memcpy(&count, data + 8, 4);
+    if (count > g->n_nodes || 16 + (size_t)count * 24 > size)
+        return kl_errorf(KILN_ERR_PARSE, "%s: engine section 'packed' lists %u layers in %zu bytes", path, count, size);
+    /* sections lie at multiples of 64 in the file; in a caller's buffer of
+     * another alignment the kernels' unaligned loads still read them, but
+     * floats must lie at multiples of 4: otherwise the layers pack as usual */
+    if ((uintptr_t)data % 4) return KILN_OK;
+    int threads = e->threads > 0 ? e->threads : 0;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online > threads) threads = (int)online; /* a context may run on every core */
+    if (threads < 1) threads = 1;
+    size_t end_dir = 16 + (size_t)count * 24;
+    for (uint32_t k = 0; k < count; k++) {
+        const uint8_t *ent = data + 16 + (size_t)k * 24;
+        uint32_t layer;
+        uint64_t off, sz;
+        memcpy(&layer, ent, 4), memcpy(&off, ent + 8, 8), memcpy(&sz, ent + 16, 8);
+        if (layer >= g->n_nodes || off % 64 || off < end_dir || off > size || sz > size - off)
+            return kl_errorf(KILN_ERR_PARSE, "%s: engine section 'packed': entry %u (layer %u, %llu bytes at %llu) lies "
+                                             "outside the section",
+                             path, k, layer, (unsigned long long)sz, (unsigned long long)off);
+        kl_layer *L = &e->layers[layer];
+        if (!L->tactic || !L->tactic->adopt_packed || !L->state)
+            return kl_errorf(KILN_ERR_ENGINE_MISMATCH,
+                             "%s: engine section 'packed' has weights for layer '%s', whose tactic '%s' takes none: "
+                             "rebuild the engine",
+                             path, kl_node_label(L->node), L->tactic ? L->tactic->name : "?");
+        kiln_status st = L->tactic->adopt_packed(L->state, threads, data + off, (size_t)sz);
+        if (st) return kl_error_context(st, "%s: layer '%s' tactic '%s': ", path, kl_node_label(L->node), L->tactic->name);
+    }
+    return KILN_OK;
+}
+
 static kiln_status kl_engine_profiles(kiln_engine *e, const char *path, const uint8_t *data, size_t size) {
     const char *p = (const char *)data, *end = p + size, *line;
     size_t len, lineno = 0;
@@ -239,7 +280,7 @@ static kiln_status kl_engine_plans(kiln_engine *e, const char *path, const uint8
             continue;
         }
         if (nf != 5 || strcmp(f[0], "V") || !cur || !kl_parse_u64(f[2], &b) || !kl_parse_u64(f[3], &c) ||
-            !kl_parse_u64(f[4], &d) || d > 1)
+            !kl_parse_u64(f[4], &d) || d > KL_MEM_JOINED)
             return kl_sec_bad(path, "plans", lineno, "malformed");
         kl_value *v = kl_strmap_get(&g->by_name, f[1]);
         if (!v || v->graph != g || !v->producer) return kl_sec_bad(path, "plans", lineno, "names no intermediate tensor");
@@ -424,6 +465,9 @@ static kiln_status kl_engine_finish_open_impl(kiln_engine *e, const char *path) 
     s = kl_program_create_ex(e->ir, e->threads, KL_PROGRAM_CONST_VIEWS, &e->prog);
     if (s) return kl_error_context(s, "%s: ", path);
     KL_TRY(kl_engine_tactics(e, path, tbytes, tsize));
+    const void *kbytes;
+    size_t ksize;
+    if (kl_engine_file_section(&e->file, KL_SEC_PACKED, &kbytes, &ksize)) KL_TRY(kl_engine_packed(e, path, kbytes, ksize));
     KL_TRY(kl_engine_profiles(e, path, pbytes, psize));
     if (kl_engine_file_section(&e->file, KL_SEC_PLANS, &lbytes, &lsize)) KL_TRY(kl_engine_plans(e, path, lbytes, lsize));
     return kl_engine_open_cuda(e, path);

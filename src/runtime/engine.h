@@ -15,7 +15,8 @@
  *   PROFILES "P\t<index>" then "I\t<input>\t<rank>\t<min>\t<opt>\t<max>"
  *            (dims "1x3x224x224")
  *   PLANS    "P\t<profile>\t<arena bytes>\t<intermediate bytes>" then
- *            "V\t<value name>\t<offset>\t<capacity>\t<inplace 0|1>"
+ *            "V\t<value name>\t<offset>\t<capacity>\t<kind 0-3>"
+ *            (kind: KL_MEM_OWN, _INPLACE, _SLAB, _JOINED; plan/plan.h)
  */
 #ifndef KL_RUNTIME_ENGINE_H
 #define KL_RUNTIME_ENGINE_H
@@ -47,6 +48,7 @@ struct kiln_build_options {
     char *tactic;       /* forced tactics "name,op=name" */
     bool no_optimize;
     bool timing;        /* time tactics (else: the best quality tier's first) */
+    bool prepack;       /* a packed section: CPU layers' weights packed at build (else at their first run) */
 };
 
 /* Copy options (deep).  dst is zeroed first; free with kl_build_options_clear. */
@@ -111,6 +113,9 @@ struct kiln_context {
     kl_mem_plan dyn;
     size_t *seen_bytes;    /* per value id: largest size written (SIZE_MAX: never) */
     kiln_dtype *seen_dtype;
+    int *seen_rank;        /* per value id: the rank and dims at that size (-1: never) */
+    int64_t *seen_dims;    /* per value id: KILN_MAX_RANK entries */
+    int64_t **seen_dimp;   /* per value id: its row of seen_dims (kl_shapes.dims) */
     bool seen_grew;        /* a size grew since the last plan */
     bool dyn_failed;       /* planning failed once: keep running off the heap */
     /* Batch splitting (batch.c): the graph treats samples independently,

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "plan/plan.h"
 #include "runtime/exec.h"
 
 /* Plan of one graph. */
@@ -468,6 +469,32 @@ kiln_status kl_exec_subgraph(kl_kctx *c, const kl_graph *g, kl_rt *const *inputs
 
 bool kl_kctx_want(const kl_kctx *c, size_t i) { return i < c->node->n_outputs && c->node->outputs[i] != NULL; }
 
+/* A joined Concat's output (KL_MEM_JOINED) goes to its planned block only
+ * if every input was produced into its slab there at this run's sizes
+ * (the Concat then copies nothing); else it goes elsewhere and the inputs
+ * are copied. */
+static bool kl_joined_in_place(const kl_kctx *c, int rank, const int64_t *dims, size_t nbytes) {
+    const kl_run_ctx *rc = c->exec->rc;
+    const kl_value *o = c->node->outputs[0];
+    size_t at = 0;
+    if (c->n_in != c->node->n_inputs || rank < 1) return false;
+    int64_t ax = kl_node_attr_int(c->node, "axis", 1);
+    if (ax < 0) ax += rank;
+    if (ax < 0 || ax >= rank) return false;
+    for (int64_t k = 0; k < ax; k++) /* the inputs are contiguous slabs only if nothing lies outside the axis */
+        if (dims[k] != 1) return false;
+    for (size_t k = 0; k < c->n_in; k++) {
+        const kl_value *x = c->node->inputs[k];
+        const kl_rt *t = c->in[k];
+        if (!x || !t || rc->offset[x->id] < 0 || rc->inplace[x->id] != KL_MEM_SLAB ||
+            (const uint8_t *)t->data != rc->arena + rc->offset[x->id] ||
+            rc->offset[x->id] - rc->offset[o->id] != (int64_t)at)
+            return false;
+        at += t->nbytes;
+    }
+    return at == nbytes;
+}
+
 /* Place output i of a main-graph node where the context says: the caller's
  * buffer for a graph output, else its planned spot in the arena; NULL when
  * neither fits (the tensor then goes on the heap). */
@@ -486,9 +513,10 @@ static kl_rt *kl_kctx_place(kl_kctx *c, size_t i, kiln_dtype dtype, int rank, co
     bool zero = true;
     if (rc->bound && rc->bound[v->id] && rc->bound_bytes[v->id] == nbytes) {
         mem = rc->bound[v->id];
-    } else if (rc->arena && rc->offset[v->id] >= 0 && nbytes <= rc->capacity[v->id]) {
+    } else if (rc->arena && rc->offset[v->id] >= 0 && nbytes <= rc->capacity[v->id] &&
+               (rc->inplace[v->id] != KL_MEM_JOINED || kl_joined_in_place(c, rank, dims, nbytes))) {
         mem = rc->arena + rc->offset[v->id];
-        zero = !rc->inplace[v->id];
+        zero = rc->inplace[v->id] == KL_MEM_OWN || rc->inplace[v->id] == KL_MEM_SLAB;
     }
     kl_rt *h = &rc->headers[v->id];
     if (!mem || __atomic_load_n(&h->refs, __ATOMIC_RELAXED) > 0) return NULL;
@@ -515,6 +543,10 @@ kiln_status kl_kctx_output(kl_kctx *c, size_t i, kiln_dtype dtype, int rank, con
             if (*seen == SIZE_MAX || nbytes > *seen || rc->seen_dtype[id] != dtype) {
                 *seen = *seen == SIZE_MAX || rc->seen_dtype[id] != dtype ? nbytes : KL_MAX(*seen, nbytes);
                 rc->seen_dtype[id] = dtype;
+                if (rc->seen_rank && rank <= KILN_MAX_RANK) { /* the shape at that size */
+                    rc->seen_rank[id] = rank;
+                    memcpy(rc->seen_dims + id * KILN_MAX_RANK, dims, (size_t)rank * sizeof *dims);
+                }
                 *rc->seen_grew = true;
             }
         }

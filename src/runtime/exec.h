@@ -57,7 +57,7 @@ typedef struct kl_run_ctx {
     uint8_t *arena;           /* memory plan's arena (NULL: none) */
     const int64_t *offset;    /* per value: offset in the arena or -1 */
     const size_t *capacity;   /* per value: bytes reserved */
-    const uint8_t *inplace;   /* per value: written over its producer's input 0 */
+    const uint8_t *inplace;   /* per value: KL_MEM_* (plan/plan.h) */
     kl_rt *headers;           /* per value: pooled headers for placed tensors */
     kl_rt **slots;            /* per value: the main frame's slots */
     void **bound;             /* per value: caller buffer of a graph output, or NULL */
@@ -69,6 +69,8 @@ typedef struct kl_run_ctx {
     size_t heap_tensors;      /* tensors of the last run that did not fit the plan */
     size_t *seen_bytes;       /* per value: largest size a kernel asked for, or NULL (not kept) */
     kiln_dtype *seen_dtype;
+    int *seen_rank;           /* per value: rank and dims (KILN_MAX_RANK each) at that size */
+    int64_t *seen_dims;
     bool *seen_grew;          /* set when an entry of seen_bytes grows */
     /* A part of the graph (a split batch's head or tail, context.c):
      * nodes [node_lo, node_hi) run (node_hi 0: to the end; before the end

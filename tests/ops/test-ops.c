@@ -5,7 +5,7 @@
  * supports, every applicable conv tactic, with 1 and 2 threads.  Outputs,
  * packed buffers and workspaces sit between sentinel words that must survive.
  *
- *   test-ops [-o sgemm|batch|act|conv|convdw|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]
+ *   test-ops [-o sgemm|batch|act|conv|convdw|convse|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]
  *   test-ops support          list ISA levels and tactics
  *
  * Each case has a canonical string, e.g.
@@ -695,6 +695,10 @@ static void test_conv(void) {
         /* stride 2 across tiles and K slices, with dilation, a wide stem */
         {1, 40, 60, 61, 24, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {1, 6, 21, 19, 10, 3, 3, 1, 2, 2, 1, 2, 1, 2},
         {1, 3, 50, 70, 16, 7, 7, 1, 2, 3, 3, 3, 3, 1},
+        /* conv.igemm's channel groups: 64 (4 vectors), 32, 48, 70 (4 + a tail), 7x7/2 and
+         * 3x3/2 stems with odd maps, batch 2, asymmetric pads */
+        {1, 3, 29, 31, 64, 7, 7, 1, 2, 3, 3, 3, 3, 1}, {2, 3, 33, 35, 32, 3, 3, 1, 2, 1, 1, 1, 1, 1},
+        {1, 4, 20, 20, 48, 3, 3, 1, 2, 0, 0, 1, 1, 1}, {1, 16, 9, 30, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1},
         /* yolov8n's stride-2 downsamples: whole 16-pixel panels in one row (OW 32), rows of 33 */
         {1, 16, 64, 64, 32, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {2, 5, 64, 66, 12, 3, 3, 1, 2, 1, 1, 1, 1, 1},
         /* small maps (conv.im2row's case): channel chunks per thread, batch 2 */
@@ -709,6 +713,14 @@ static void test_conv(void) {
          * 5x5/2 14x14 -> 7x7 and 3x3 7x7 with channel tails, batch 2 */
         {2, 40, 14, 14, 40, 5, 5, 40, 2, 2, 2, 2, 2, 1}, {1, 33, 7, 7, 33, 3, 3, 33, 1, 1, 1, 1, 1, 1},
         {1, 16, 9, 12, 16, 5, 5, 16, 1, 2, 2, 2, 2, 1},
+        /* 1x1 maps whose last 16-pixel panel is 8 wide (AVX2: one whole vector per
+         * row) and 4 wide (one masked vector), K over one block (B prefetched in place) */
+        {1, 20, 6, 4, 10, 1, 1, 1, 1, 0, 0, 0, 0, 1},   {1, 330, 10, 10, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1},
+        /* Winograd at batch 1 on 2 threads in blocks of tiles a block at a time
+         * (input transform by channels, products by output channels):
+         * several blocks (400 and 306 tiles), blocks across images */
+        {1, 24, 80, 80, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}, {1, 16, 68, 72, 48, 3, 3, 1, 1, 1, 0, 1, 2, 1},
+        {2, 8, 40, 44, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1},
     };
     kl_isa isas[KL_ISA_COUNT];
     int nisa = isa_list(isas);
@@ -754,12 +766,31 @@ static void test_conv(void) {
                 conv_shape sh = {1 + (k % 5 == 4), C, H, W, M, KH, KW, 1, st, pads[0], pads[1], pads[2], pads[3], 1};
                 conv_shape_cases(&sh, isas, nisa, &v);
             }
+    /* every activation on every tactic and level of shapes whose kernels take
+     * some activations as constants (AVX2 depthwise 3x3 and the 3x3/2 stem:
+     * Clip, ReLU; SiLU): each tactic's case index runs through all of them */
+    static const conv_shape act_shapes[] = {
+        {1, 5, 9, 37, 5, 3, 3, 5, 1, 1, 1, 1, 1, 1},   {1, 4, 12, 45, 4, 3, 3, 4, 2, 1, 1, 1, 1, 1},
+        {1, 3, 13, 70, 12, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {1, 3, 8, 40, 8, 5, 5, 1, 2, 2, 2, 2, 2, 1},
+        /* depthwise planes past KL_DWC_BAND_PLANE (16 KiB): AVX2 runs them in bands of
+         * rows (8 KiB of input rows), several bands and a short last one, strides 1 and 2,
+         * 3x3 and 5x5 */
+        {1, 2, 73, 61, 2, 3, 3, 2, 1, 1, 1, 1, 1, 1},  {1, 2, 75, 70, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+        {1, 2, 87, 50, 2, 5, 5, 2, 1, 2, 2, 2, 2, 1},  {1, 2, 91, 48, 2, 5, 5, 2, 2, 2, 1, 2, 1, 1},
+    };
+    for (size_t si = 0; si < KL_ARRAY_LEN(act_shapes); si++)
+        for (int a = 0; a < KL_ACT_COUNT; a++) {
+            int va = v - v % KL_ACT_COUNT + KL_ACT_COUNT + a;
+            conv_shape_cases(&act_shapes[si], isas, nisa, &va);
+            v = va;
+        }
 }
 
 /* ---- conv.expand_dw: 1x1 expand + depthwise in bands ------------------------- */
 
 typedef struct convdw_case {
     size_t N, C, H, W, M, K, S, pads[4], band; /* M: expanded channels; band 0: the plan's choice */
+    size_t EK, ES, epads[4];                   /* the first layer: EK 0 a 1x1 expansion, else an EKxEK stem */
     kl_act act1, act2;
     bool int_data;
     kl_isa isa;
@@ -767,52 +798,68 @@ typedef struct convdw_case {
     uint64_t seed;
 } convdw_case;
 
-/* Reference: the 1x1 layer in float64, rounded to float (what the kernel
- * keeps between the two), then the depthwise layer in float64.  The
- * tolerance's magnitude adds each tap's share of the first layer's error
- * bound (and a relative slack of its approximated activation). */
+/* Reference: the first layer (a 1x1 expansion or a stem) in float64,
+ * rounded to float (what the kernel keeps between the two), then the
+ * depthwise layer in float64.  The tolerance's magnitude adds each tap's
+ * share of the first layer's error bound (and a relative slack of its
+ * approximated activation). */
 static void run_convdw_case(const convdw_case *c) {
     char name[512];
     snprintf(name, sizeof name,
-             "convdw(x=[%zu,%zu,%zu,%zu],m=%zu,k=%zu,s=%zu,p=%zu.%zu.%zu.%zu,band=%zu,act1=%s,act2=%s,data=%s,isa=%s,"
-             "threads=%d,seed=%" PRIu64 ")",
-             c->N, c->C, c->H, c->W, c->M, c->K, c->S, c->pads[0], c->pads[1], c->pads[2], c->pads[3], c->band,
-             kl_act_name(c->act1.kind), kl_act_name(c->act2.kind), c->int_data ? "int" : "float", kl_isa_name(c->isa),
-             c->threads, c->seed);
+             "convdw(x=[%zu,%zu,%zu,%zu],first=%zux%zu/%zu.p%zu.%zu.%zu.%zu,m=%zu,k=%zu,s=%zu,p=%zu.%zu.%zu.%zu,band=%zu,"
+             "act1=%s,act2=%s,data=%s,isa=%s,threads=%d,seed=%" PRIu64 ")",
+             c->N, c->C, c->H, c->W, c->EK ? c->EK : 1, c->EK ? c->EK : 1, c->ES ? c->ES : 1, c->epads[0],
+             c->epads[1], c->epads[2], c->epads[3], c->M, c->K, c->S, c->pads[0], c->pads[1], c->pads[2], c->pads[3],
+             c->band, kl_act_name(c->act1.kind), kl_act_name(c->act2.kind), c->int_data ? "int" : "float",
+             kl_isa_name(c->isa), c->threads, c->seed);
     if (!selected("convdw", name)) {
         g_skipped_filter++;
         return;
     }
+    size_t EK = c->EK ? c->EK : 1, ES = c->ES ? c->ES : 1;
+    const size_t *ep = c->epads;
+    size_t H = c->H, W = c->W;
+    if (H + ep[0] + ep[2] < EK || W + ep[1] + ep[3] < EK) return;
+    size_t H1 = (H + ep[0] + ep[2] - EK) / ES + 1, W1d = (W + ep[1] + ep[3] - EK) / ES + 1; /* the first layer's output */
     kl_conv2d_desc e = {0}, d = {0};
-    e.N = d.N = 1, e.C = c->C, e.H = d.H = c->H, e.W = d.W = c->W, e.M = c->M, e.KH = e.KW = 1;
+    e.N = d.N = 1, e.C = c->C, e.H = H, e.W = W, e.M = c->M, e.KH = e.KW = EK, e.stride_h = e.stride_w = ES;
+    e.pad_top = ep[0], e.pad_left = ep[1], e.pad_bottom = ep[2], e.pad_right = ep[3];
+    d.H = H1, d.W = W1d;
     e.act = c->act1, e.isa = d.isa = c->isa, e.threads = d.threads = c->threads;
     d.C = d.M = d.group = c->M, d.KH = d.KW = c->K, d.stride_h = d.stride_w = c->S;
     d.pad_top = c->pads[0], d.pad_left = c->pads[1], d.pad_bottom = c->pads[2], d.pad_right = c->pads[3];
     d.act = c->act2;
+    if (H1 + c->pads[0] + c->pads[2] < c->K || W1d + c->pads[1] + c->pads[3] < c->K) return;
     if (!kl_conv2d_expand_dw_supports(&e, &d)) return; /* the reference level, or a geometry it leaves alone */
     g_cases++;
-    size_t N = c->N, C = c->C, H = c->H, W = c->W, M = c->M, K = c->K, S = c->S, HW = H * W;
-    size_t OH = (H + c->pads[0] + c->pads[2] - K) / S + 1, OW = (W + c->pads[1] + c->pads[3] - K) / S + 1;
+    size_t N = c->N, C = c->C, M = c->M, K = c->K, S = c->S, XHW = H * W, HW = H1 * W1d, CK = C * EK * EK;
+    size_t OH = (H1 + c->pads[0] + c->pads[2] - K) / S + 1, OW = (W1d + c->pads[1] + c->pads[3] - K) / S + 1;
     rng r = {c->seed};
-    size_t nx = N * C * HW, ny = N * M * OH * OW;
-    float *X = malloc(nx * 4), *W1 = malloc(M * C * 4), *b1 = malloc(M * 4), *W2 = malloc(M * K * K * 4),
+    size_t nx = N * C * XHW, ny = N * M * OH * OW;
+    float *X = malloc(nx * 4), *W1 = malloc(M * CK * 4), *b1 = malloc(M * 4), *W2 = malloc(M * K * K * 4),
           *b2 = malloc(M * 4), *T = malloc(N * M * HW * 4);
     double *tmag = malloc(N * M * HW * sizeof(double)), *pre = malloc(ny * sizeof(double)),
            *mag = malloc(ny * sizeof(double));
     for (size_t i = 0; i < nx; i++) X[i] = c->int_data ? rng_int(&r, 3) : rng_unit(&r);
-    for (size_t i = 0; i < M * C; i++) W1[i] = c->int_data ? rng_int(&r, 2) : rng_unit(&r);
+    for (size_t i = 0; i < M * CK; i++) W1[i] = c->int_data ? rng_int(&r, 2) : rng_unit(&r);
     for (size_t i = 0; i < M; i++) b1[i] = c->int_data ? rng_int(&r, 5) : rng_unit(&r);
     for (size_t i = 0; i < M * K * K; i++) W2[i] = c->int_data ? rng_int(&r, 2) : rng_unit(&r);
     for (size_t i = 0; i < M; i++) b2[i] = c->int_data ? rng_int(&r, 5) : rng_unit(&r);
-    double u1 = 1.5 * 2.0 * (double)(C + 2) * 0x1.0p-24;
+    double u1 = 1.5 * 2.0 * (double)(CK + 2) * 0x1.0p-24;
     for (size_t n = 0; n < N; n++)
         for (size_t m = 0; m < M; m++)
             for (size_t q = 0; q < HW; q++) {
                 double s = b1[m], mg = fabs(s);
-                for (size_t ci = 0; ci < C; ci++) {
-                    double t = (double)X[(n * C + ci) * HW + q] * W1[m * C + ci];
-                    s += t, mg += fabs(t);
-                }
+                size_t oh = q / W1d, ow = q % W1d;
+                for (size_t ci = 0; ci < C; ci++)
+                    for (size_t kh = 0; kh < EK; kh++)
+                        for (size_t kw = 0; kw < EK; kw++) {
+                            long ih = (long)(oh * ES + kh) - (long)ep[0], iw = (long)(ow * ES + kw) - (long)ep[1];
+                            if (ih < 0 || iw < 0 || ih >= (long)H || iw >= (long)W) continue;
+                            double t = (double)X[(n * C + ci) * XHW + (size_t)ih * W + (size_t)iw] *
+                                       W1[((m * C + ci) * EK + kh) * EK + kw];
+                            s += t, mg += fabs(t);
+                        }
                 size_t k = (n * M + m) * HW + q;
                 T[k] = (float)ref_act(c->act1, s);
                 /* the first layer's error bound and activation slack, in the second's units */
@@ -826,8 +873,8 @@ static void run_convdw_case(const convdw_case *c) {
                     for (size_t kh = 0; kh < K; kh++)
                         for (size_t kw = 0; kw < K; kw++) {
                             long ih = (long)(oh * S + kh) - (long)c->pads[0], iw = (long)(ow * S + kw) - (long)c->pads[1];
-                            if (ih < 0 || iw < 0 || ih >= (long)H || iw >= (long)W) continue;
-                            size_t k = (n * M + m) * HW + (size_t)ih * W + (size_t)iw;
+                            if (ih < 0 || iw < 0 || ih >= (long)H1 || iw >= (long)W1d) continue;
+                            size_t k = (n * M + m) * HW + (size_t)ih * W1d + (size_t)iw;
                             double w = W2[(m * K + kh) * K + kw];
                             s += w * T[k], mg += fabs(w) * tmag[k];
                         }
@@ -853,7 +900,7 @@ static void run_convdw_case(const convdw_case *c) {
     if (st != KILN_OK)
         fail(name, "run: %s: %s", kiln_status_name(st), kl_error_message());
     else
-        compare(name, Y.p, OH * OW, pre, mag, N * M, OH * OW, C + K * K + 4, c->act2,
+        compare(name, Y.p, OH * OW, pre, mag, N * M, OH * OW, CK + K * K + 4, c->act2,
                 c->int_data && act_exact(c->act1) && act_exact(c->act2), 1.0);
     if (!gb_intact(&Y)) fail(name, "sentinel around Y overwritten");
     if (!gb_intact(&WS)) fail(name, "sentinel around the workspace overwritten");
@@ -907,12 +954,205 @@ static void test_convdw(void) {
                             run_convdw_case(&c);
                         }
                 }
+    /* stems (conv.direct or conv.igemm rows into the band): 1-4 input
+     * channels, 3x3/5x5/7x7 at strides 1 and 2 with their pads, output
+     * channels across the igemm tiles (16, 32, 64) and odd ones, widths
+     * across the tails, bands of 1 row to the whole map */
+    static const size_t sc[] = {3, 1, 4, 2};
+    static const size_t sm[] = {32, 16, 7, 64, 33, 24};
+    static const size_t sw[] = {9, 17, 30, 40, 53};
+    v = 0;
+    for (size_t ek = 3; ek <= 7; ek += 2)
+        for (size_t es = 1; es <= 2; es++)
+            for (size_t wi = 0; wi < KL_ARRAY_LEN(sw); wi++, v++) {
+                if (g_quick && v % 3) continue;
+                convdw_case c = {0};
+                c.N = v % 4 == 3 ? 2 : 1;
+                c.C = sc[v % KL_ARRAY_LEN(sc)], c.M = sm[(v / 2) % KL_ARRAY_LEN(sm)];
+                c.W = sw[wi], c.H = 5 + (v * 7) % 19;
+                c.EK = ek, c.ES = es;
+                size_t p = ek / 2;
+                size_t epads[4] = {p, p, p, p};
+                if (v % 3 == 1) epads[0] = epads[1] = 0, epads[2] = epads[3] = p ? p - 1 : 0;
+                memcpy(c.epads, epads, sizeof epads);
+                c.K = v % 5 == 2 ? 5 : 3, c.S = v % 3 == 2 ? 2 : 1;
+                size_t pads[4] = {c.K / 2, c.K / 2, c.K / 2, c.K / 2};
+                if (v % 4 == 1) pads[0] = pads[1] = 0; /* TF-style stride-2 padding */
+                memcpy(c.pads, pads, sizeof pads);
+                c.band = bands[v % KL_ARRAY_LEN(bands)];
+                static const kl_act_kind a1[] = {KL_ACT_CLIP, KL_ACT_SILU, KL_ACT_RELU, KL_ACT_NONE};
+                c.act1 = (kl_act){a1[v % 4], 0, 0}, c.act2 = (kl_act){a1[(v / 4) % 4], 0, 0};
+                if (c.act1.kind == KL_ACT_CLIP) c.act1.alpha = 0.0f, c.act1.beta = 6.0f;
+                if (c.act2.kind == KL_ACT_CLIP) c.act2.alpha = 0.0f, c.act2.beta = 6.0f;
+                c.int_data = v % 2 == 1;
+                for (int ii = 0; ii < nisa; ii++)
+                    for (int t = 1; t <= 2; t++) {
+                        c.isa = isas[ii], c.threads = t, c.seed = 13000 + (uint64_t)v;
+                        run_convdw_case(&c);
+                    }
+            }
+    /* MobileNet-V2's and EfficientNet-B0's stems with their depthwise layers, whole maps */
+    convdw_case stem = {1, 3, 224, 224, 32, 3, 1, {1, 1, 1, 1}, 0, 3, 2, {1, 1, 1, 1}, {KL_ACT_CLIP, 0, 6},
+                        {KL_ACT_CLIP, 0, 6}, false, KL_ISA_AUTO, 2, 12998};
+    for (int ii = 0; ii < nisa; ii++) {
+        stem.isa = isas[ii];
+        stem.act1 = stem.act2 = (kl_act){ii % 2 ? KL_ACT_SILU : KL_ACT_CLIP, 0, 6};
+        run_convdw_case(&stem);
+    }
     /* MobileNet-V2's 112x112 stride-2 pair at batch 1 with the plan's own bands */
-    convdw_case big = {1, 16, 112, 112, 96, 3, 2, {0, 0, 1, 1}, 0, {KL_ACT_CLIP, 0, 6}, {KL_ACT_CLIP, 0, 6},
-                       false, KL_ISA_AUTO, 2, 12999};
+    convdw_case big = {1, 16, 112, 112, 96, 3, 2, {0, 0, 1, 1}, 0, 0, 0, {0}, {KL_ACT_CLIP, 0, 6},
+                       {KL_ACT_CLIP, 0, 6}, false, KL_ISA_AUTO, 2, 12999};
     for (int ii = 0; ii < nisa; ii++) {
         big.isa = isas[ii];
         run_convdw_case(&big);
+    }
+}
+
+/* ---- conv.scaled1x1: a 1x1 convolution of X scaled per (image, channel) ----- */
+
+typedef struct convse_case {
+    kl_conv_algo algo; /* KL_CONV_GEMM1X1 (scaled weights) or KL_CONV_IM2ROW (scaled copy of X) */
+    size_t N, C, H, W, M;
+    bool shared_scale; /* one scale vector for every image (s_stride 0) */
+    int z;             /* 0: no residual, 1: Z apart, 2: Z == Y (in place) */
+    kl_act act;
+    bool int_data;
+    kl_isa isa;
+    int threads;
+    uint64_t seed;
+} convse_case;
+
+/* Reference: X * S rounded to float (what the unfused Mul stores), then the
+ * 1x1 product in float64.  The kernel scales the weights instead, so the
+ * tolerance holds one more rounding per term (the scaled weight's). */
+static void run_convse_case(const convse_case *c) {
+    char name[384];
+    snprintf(name, sizeof name,
+             "convse(x=[%zu,%zu,%zu,%zu],m=%zu,algo=%s,scale=%s,z=%d,act=%s,data=%s,isa=%s,threads=%d,seed=%" PRIu64 ")",
+             c->N, c->C, c->H, c->W, c->M, kl_conv_algo_name(c->algo), c->shared_scale ? "shared" : "per-image", c->z, kl_act_name(c->act.kind),
+             c->int_data ? "int" : "float", kl_isa_name(c->isa), c->threads, c->seed);
+    if (!selected("convse", name)) {
+        g_skipped_filter++;
+        return;
+    }
+    g_cases++;
+    size_t N = c->N, C = c->C, M = c->M, HW = c->H * c->W, nx = N * C * HW, ny = N * M * HW;
+    size_t ns = c->shared_scale ? C : N * C;
+    rng r = {c->seed};
+    float *X = malloc(nx * 4), *S = malloc(ns * 4), *W = malloc(M * C * 4), *b = malloc(M * 4), *Zv = malloc(ny * 4);
+    double *pre = malloc(ny * sizeof(double)), *mag = malloc(ny * sizeof(double));
+    for (size_t i = 0; i < nx; i++) X[i] = c->int_data ? rng_int(&r, 3) : rng_unit(&r);
+    /* int data: scales of a few bits, so X*S and W*S stay exact */
+    for (size_t i = 0; i < ns; i++) S[i] = c->int_data ? (float)rng_int(&r, 2) * 0.5f : rng_unit(&r);
+    for (size_t i = 0; i < M * C; i++) W[i] = c->int_data ? rng_int(&r, 2) : rng_unit(&r);
+    for (size_t i = 0; i < M; i++) b[i] = c->int_data ? rng_int(&r, 5) : rng_unit(&r);
+    for (size_t i = 0; i < ny; i++) Zv[i] = c->int_data ? rng_int(&r, 4) : rng_unit(&r);
+    for (size_t n = 0; n < N; n++)
+        for (size_t m = 0; m < M; m++)
+            for (size_t q = 0; q < HW; q++) {
+                const float *s = S + (c->shared_scale ? 0 : n * C);
+                double acc = b[m], mg = fabs(acc);
+                for (size_t ci = 0; ci < C; ci++) {
+                    float xs = X[(n * C + ci) * HW + q] * s[ci];
+                    double t = (double)xs * W[m * C + ci];
+                    acc += t, mg += 2.0 * fabs(t); /* two roundings of the product's factors */
+                }
+                size_t k = (n * M + m) * HW + q;
+                if (c->z) acc += Zv[k], mg += fabs(Zv[k]);
+                pre[k] = acc, mag[k] = mg;
+            }
+    kl_conv2d_desc d = {0};
+    d.N = 1, d.C = C, d.H = c->H, d.W = c->W, d.M = M, d.KH = d.KW = 1, d.group = 1;
+    d.act = c->act, d.isa = c->isa, d.threads = c->threads, d.algo = c->algo;
+    kl_conv2d_plan *plan = NULL;
+    kiln_status st = kl_conv2d_prepare(&d, W, b, &plan);
+    if (st != KILN_OK) {
+        fail(name, "prepare: %s: %s", kiln_status_name(st), kl_error_message());
+        goto out;
+    }
+    gbuf WS = gb_alloc((kl_conv2d_scaled_workspace_size(plan, c->threads) + 3) / 4);
+    gbuf Y = gb_alloc(ny), Z = gb_alloc(ny);
+    memcpy(Z.p, Zv, ny * 4);
+    if (c->z == 2) memcpy(Y.p, Zv, ny * 4);
+    else
+        for (size_t i = 0; i < ny; i++) Y.p[i] = NAN;
+    st = kl_conv2d_run_scaled(g_pools[c->threads], plan, N, X, S, c->shared_scale ? 0 : C,
+                              c->z == 1 ? Z.p : c->z == 2 ? Y.p : NULL, Y.p, WS.p);
+    if (st != KILN_OK)
+        fail(name, "run: %s: %s", kiln_status_name(st), kl_error_message());
+    else
+        compare(name, Y.p, HW, pre, mag, N * M, HW, C + 2, c->act, c->int_data && act_exact(c->act), 1.0);
+    if (!gb_intact(&Y)) fail(name, "sentinel around Y overwritten");
+    if (!gb_intact(&Z)) fail(name, "sentinel around Z overwritten");
+    if (!gb_intact(&WS)) fail(name, "sentinel around the workspace overwritten");
+    gb_free(&WS);
+    gb_free(&Y);
+    gb_free(&Z);
+out:
+    kl_conv2d_destroy(plan);
+    free(X), free(S), free(W), free(b), free(Zv), free(pre), free(mag);
+}
+
+/* Odd channel counts in and out (the packed panels' tails of 6 rows and the
+ * 16-lane tails of the pixels), maps of 1 to 900 pixels (one tile and
+ * several), batch 1 and 3 with per-image and shared scales, residual apart
+ * and in place, both algorithms (scaled weights; im2row's scaled copy of
+ * X), every vector level, 1 and 2 threads; and a plan of another algorithm
+ * refused. */
+static void test_convse(void) {
+    static const size_t cs[] = {1, 3, 17, 32, 63};
+    static const size_t ms[] = {1, 5, 7, 16, 40};
+    static const size_t hw[][2] = {{1, 1}, {3, 5}, {4, 4}, {7, 7}, {14, 14}, {30, 30}};
+    kl_isa isas[KL_ISA_COUNT];
+    int nisa = isa_list(isas);
+    int v = 0;
+    for (size_t ci = 0; ci < KL_ARRAY_LEN(cs); ci++)
+        for (size_t hi = 0; hi < KL_ARRAY_LEN(hw); hi++, v++) {
+            if (g_quick && v % 2) continue;
+            convse_case c = {0};
+            c.N = v % 3 == 1 ? 3 : 1;
+            c.C = cs[ci], c.M = ms[(v / 2) % KL_ARRAY_LEN(ms)];
+            c.H = hw[hi][0], c.W = hw[hi][1];
+            c.shared_scale = v % 4 == 3;
+            c.z = v % 3;
+            static const kl_act_kind acts[] = {KL_ACT_NONE, KL_ACT_RELU, KL_ACT_SILU, KL_ACT_CLIP};
+            c.act = (kl_act){acts[v % 4], 0, 0};
+            if (c.act.kind == KL_ACT_CLIP) c.act.alpha = -2.0f, c.act.beta = 3.0f;
+            c.int_data = v % 2 == 0;
+            for (int al = 0; al < 2; al++)
+                for (int ii = 0; ii < nisa; ii++)
+                    for (int t = 1; t <= 2; t++) {
+                        c.algo = al ? KL_CONV_IM2ROW : KL_CONV_GEMM1X1;
+                        c.isa = isas[ii], c.threads = t, c.seed = 13000 + (uint64_t)v;
+                        run_convse_case(&c);
+                    }
+        }
+    /* EfficientNet-B0's first project layer: 32 -> 16 at 112x112 */
+    convse_case big = {KL_CONV_GEMM1X1, 1, 32, 112, 112, 16, false, 0, {KL_ACT_NONE, 0, 0}, false, KL_ISA_AUTO, 2, 13999};
+    /* and its last one at 7x7 (im2row): 1152 -> 320, residual in place */
+    convse_case late = {KL_CONV_IM2ROW, 1, 1152, 7, 7, 320, false, 2, {KL_ACT_NONE, 0, 0}, false, KL_ISA_AUTO, 2, 13998};
+    for (int ii = 0; ii < nisa; ii++) {
+        big.isa = late.isa = isas[ii];
+        run_convse_case(&big);
+        run_convse_case(&late);
+    }
+    /* a plan of another algorithm is refused with a status */
+    if (selected("convse", "convse(refuse im2col)")) {
+        g_cases++;
+        kl_conv2d_desc d = {0};
+        d.N = 1, d.C = 4, d.H = d.W = 5, d.M = 3, d.KH = d.KW = 1, d.group = 1, d.threads = 1, d.algo = KL_CONV_IM2COL;
+        float W[12] = {0}, X[100] = {0}, S[4] = {0}, Y[75];
+        kl_conv2d_plan *p = NULL;
+        if (kl_conv2d_prepare(&d, W, NULL, &p) != KILN_OK) {
+            fail("convse(refuse im2col)", "prepare: %s", kl_error_message());
+        } else {
+            void *ws = malloc(kl_conv2d_scaled_workspace_size(p, 1));
+            if (kl_conv2d_run_scaled(NULL, p, 1, X, S, 4, NULL, Y, ws) != KILN_ERR_INVALID_ARGUMENT)
+                fail("convse(refuse im2col)", "an im2col plan was not refused");
+            kl_error_clear();
+            free(ws);
+        }
+        kl_conv2d_destroy(p);
     }
 }
 
@@ -1196,6 +1436,7 @@ int main(int argc, char **argv) {
     test_sgemm_batch();
     test_conv();
     test_convdw();
+    test_convse();
     test_attn();
     kl_pool_destroy(g_pools[2]);
     fprintf(stderr, "test-ops: %ld cases, %ld failed (%ld filtered out)\n", g_cases, g_failed, g_skipped_filter);

@@ -70,6 +70,8 @@ static bool same(float got, double want, bool mx) {
     return fabs((double)got - want) <= tol;
 }
 
+static kl_isa g_isa = KL_ISA_AUTO; /* the level the 2-D cases run at */
+
 static void run_case(kl_pool *tp, const kl_pool2d_geom *g, int64_t planes, bool mx, bool cp, bool nans) {
     size_t nx = (size_t)(planes * g->h * g->w), ny = (size_t)(planes * g->oh * g->ow);
     float *x = malloc((nx ? nx : 1) * sizeof *x), *y = malloc((ny + 4) * sizeof *y);
@@ -83,7 +85,11 @@ static void run_case(kl_pool *tp, const kl_pool2d_geom *g, int64_t planes, bool 
     for (size_t i = 0; i < nx; i++) x[i] = nans && i % 5 == 2 ? NAN : frand();
     for (size_t i = 0; i < ny + 4; i++) memcpy(&y[i], &SENTINEL, 4);
     ref_pool(x, r, planes, g, mx, cp);
-    kl_pool2d_f32(tp, x, y, planes, g, mx, cp);
+    /* a workspace on odd cases, the per-call buffer on even ones */
+    size_t nw = kl_pool2d_workspace_floats(g, tp ? kl_pool_threads(tp) : 1);
+    float *ws = g_cases % 2 ? malloc(nw * sizeof *ws) : NULL;
+    kl_pool2d_f32(g_isa, tp, x, y, planes, g, mx, cp, ws);
+    free(ws);
     g_cases++;
     bool ok = true;
     size_t bad = 0;
@@ -97,11 +103,12 @@ static void run_case(kl_pool *tp, const kl_pool2d_geom *g, int64_t planes, bool 
         g_failed++;
         fprintf(stderr,
                 "FAIL %s%s%s planes %lld in %lldx%lld out %lldx%lld k %lldx%lld s %lldx%lld pads %lld,%lld,%lld,%lld "
-                "threads %d: at %zu got %.9g want %.9g\n",
+                "threads %d isa %s: at %zu got %.9g want %.9g\n",
                 mx ? "max" : "avg", cp ? " count_include_pad" : "", nans ? " nans" : "", (long long)planes,
                 (long long)g->h, (long long)g->w, (long long)g->oh, (long long)g->ow, (long long)g->kh,
                 (long long)g->kw, (long long)g->sh, (long long)g->sw, (long long)g->pt, (long long)g->pl,
-                (long long)g->pb, (long long)g->pr, tp ? kl_pool_threads(tp) : 1, bad, bad < ny ? y[bad] : 0.0f,
+                (long long)g->pb, (long long)g->pr, tp ? kl_pool_threads(tp) : 1, kl_isa_name(g_isa), bad,
+                bad < ny ? y[bad] : 0.0f,
                 bad < ny ? r[bad] : 0.0);
     }
     free(x), free(y), free(r);
@@ -153,12 +160,17 @@ int main(void) {
         fprintf(stderr, "cannot create a thread pool\n");
         return 1;
     }
-    static const int64_t sizes[] = {1, 3, 7, 17};
+    /* every level this machine runs (max pooling's row kernels are per level;
+     * widths 33 and 40 cross the 16-lane vectors' tails at both strides) */
+    static const int64_t sizes[] = {1, 3, 7, 17, 33, 40};
+    for (int lv = KL_ISA_REF; lv < KL_ISA_COUNT; lv++) {
+    if (!kl_isa_supported((kl_isa)lv)) continue;
+    g_isa = (kl_isa)lv;
     for (int64_t k = 1; k <= 5; k++)
         for (int64_t s = 1; s <= 3; s++)
             for (size_t hi = 0; hi < 4; hi++)
                 for (int pads = 0; pads < 3; pads++) {
-                    int64_t h = sizes[hi], w = sizes[(hi + 1) % 4];
+                    int64_t h = sizes[hi], w = sizes[(hi + 1) % 6];
                     int64_t pt = pads, pl = pads ? pads - 1 : 0, pb = pads ? 2 - pads : 0, pr = pads;
                     if (pt >= k || pl >= k || pb >= k || pr >= k) continue; /* ONNX: pads < kernel */
                     kl_pool2d_geom g = {h, w, 0, 0, k, k == 1 ? 1 : k - 1, s, s == 3 ? 2 : s, pt, pl, pb, pr};
@@ -182,6 +194,7 @@ int main(void) {
     /* YOLO's SPPF 5x5/1 pad 2 */
     kl_pool2d_geom sppf = {20, 20, 20, 20, 5, 5, 1, 1, 2, 2, 2, 2};
     run_case(tp2, &sppf, 8, true, false, true);
+    }
     /* every vector tail of the double accumulators (4/8 and 16/32 wide) */
     static const int64_t gsz[] = {1, 3, 7, 9, 15, 17, 31, 33, 49, 63, 196, 3136, 12544};
     for (int lv = KL_ISA_REF; lv < KL_ISA_COUNT; lv++) {

@@ -89,22 +89,29 @@ static void build_cnn(kt_pb *mb, const char *batch) {
 static void *g_model_bytes[64];
 static size_t g_n_model_bytes;
 
-static kiln_model *load_cnn(const char *batch) {
-    kt_pb mb = {0};
-    build_cnn(&mb, batch);
+/* Load the model in mb (freed here); NULL with a message on failure.  The
+ * model keeps pointing at its bytes (zero-copy): a copy lives until main
+ * ends. */
+static kiln_model *load_pb(kt_pb *mb) {
     kiln_model *m = NULL;
-    /* The model keeps pointing at its bytes (zero-copy): keep them alive. */
-    void *copy = malloc(mb.len);
-    memcpy(copy, mb.data, mb.len);
-    kiln_status s = kiln_model_load_from_memory(copy, mb.len, NULL, &m);
-    kt_pb_free(&mb);
-    if (s) {
-        fprintf(stderr, "    load: %s\n", kiln_last_error());
+    void *copy = malloc(mb->len);
+    memcpy(copy, mb->data, mb->len);
+    kiln_status s = kiln_model_load_from_memory(copy, mb->len, NULL, &m);
+    kt_pb_free(mb);
+    if (s || g_n_model_bytes >= sizeof g_model_bytes / sizeof g_model_bytes[0]) {
+        if (s) fprintf(stderr, "    load: %s\n", kiln_last_error());
+        kiln_model_destroy(m);
         free(copy);
         return NULL;
     }
-    if (g_n_model_bytes < sizeof g_model_bytes / sizeof g_model_bytes[0]) g_model_bytes[g_n_model_bytes++] = copy;
+    g_model_bytes[g_n_model_bytes++] = copy;
     return m;
+}
+
+static kiln_model *load_cnn(const char *batch) {
+    kt_pb mb = {0};
+    build_cnn(&mb, batch);
+    return load_pb(&mb);
 }
 
 static kiln_tensor *input_tensor(int64_t n, uint64_t seed) {
@@ -337,6 +344,138 @@ static void test_context_replans(void) {
     kiln_model_destroy(m);
 }
 
+/* x[N,3,16,16] -> c1 = Conv, c2 = Conv(c1); cat = Concat(c1, c2) on
+ * channels; r = Relu(cat) -> g1 = GlobalAveragePool; c3 = Conv(x) (made
+ * after cat's last reader); s = Add(c1, c2) + c3 (the members read after
+ * all that); s2 = Concat(s, s) (one input twice: not joined) -> g2 =
+ * GlobalAveragePool; Mul(g1, g2) -> Flatten -> Gemm -> y [N,10]. */
+static kiln_model *load_concat_model(void) {
+    kt_pb g = {0}, mb = {0};
+    kt_pb_string_field(&g, KT_GRAPH_NAME, "concats");
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "N,3,16,16");
+    int64_t w1[4] = {8, 3, 3, 3}, w2[4] = {8, 8, 3, 3}, c8[1] = {8}, wf[2] = {10, 16}, c10[1] = {10};
+    g_seed = 777;
+    add_f32(&g, "w1", w1, 4, 0.3f, 0);
+    add_f32(&g, "b1", c8, 1, 0.1f, 0);
+    add_f32(&g, "w2", w2, 4, 0.2f, 0);
+    add_f32(&g, "b2", c8, 1, 0.1f, 0);
+    add_f32(&g, "w3", w1, 4, 0.3f, 0);
+    add_f32(&g, "b3", c8, 1, 0.1f, 0);
+    add_f32(&g, "wf", wf, 2, 0.3f, 0);
+    add_f32(&g, "bf", c10, 1, 0.1f, 0);
+    conv_node(&g, "conv1", "x,w1,b1", "c1");
+    conv_node(&g, "conv2", "c1,w2,b2", "c2");
+    kt_pb n = {0};
+    kt_onnx_node_head(&n, "Concat", NULL, "cat", "c1,c2", "cat");
+    kt_onnx_attr_i(&n, "axis", 1);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "relu", "cat", "r");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "GlobalAveragePool", "gap1", "r", "g1");
+    conv_node(&g, "conv3", "x,w3,b3", "c3");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Add", "add", "c1,c2", "s");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Add", "add3", "s,c3", "s3");
+    kt_pb n2 = {0};
+    kt_onnx_node_head(&n2, "Concat", NULL, "cat2", "s3,s3", "s2");
+    kt_onnx_attr_i(&n2, "axis", -3);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n2);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "GlobalAveragePool", "gap2", "s2", "g2");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Mul", "mul", "g1,g2", "m");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Flatten", "flat", "m", "f");
+    kt_pb gm = {0};
+    kt_onnx_node_head(&gm, "Gemm", NULL, "fc", "f,wf,bf", "y");
+    kt_onnx_attr_i(&gm, "transB", 1);
+    kt_pb_take(&g, KT_GRAPH_NODE, &gm);
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, "N,10");
+    kt_onnx_model(&mb, 8, 17, &g);
+    kt_pb_free(&g);
+    return load_pb(&mb);
+}
+
+/* How value `name` of c's engine is planned in the plan c runs with (the
+ * context's own when it has one), or -1 when it is not. */
+static int planned_as(const kiln_context *c, const char *name) {
+    const kl_value *v = kl_strmap_get(&c->engine->ir->graph->by_name, name);
+    if (!v || !c->rc.inplace || !c->rc.offset || c->rc.offset[v->id] < 0) return -1;
+    return c->rc.inplace[v->id];
+}
+
+/* A Concat on channels at batch 1 is joined (its inputs produced into
+ * their slabs of its output: KL_MEM_SLAB / KL_MEM_JOINED), in the
+ * context's own plan (dynamic batch, no profile) and in a profiled
+ * engine's plan through a save and load; at batch 2 it is not (the slabs
+ * would be strided); one input twice never is; every output matches the
+ * reference, with the members read again after the Concat and a Relu over
+ * its output. */
+static void test_joined_concat(void) {
+    kiln_model *m = load_concat_model();
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    kiln_engine *e = NULL;
+    KT_CHECK_EQ_INT(kiln_build(m, NULL, &e), KILN_OK);
+    if (!e) return;
+    kiln_context *c = NULL;
+    setenv("KILN_BATCH_SPLIT", "0", 1);
+    KT_CHECK_EQ_INT(kiln_context_create(e, &c), KILN_OK);
+    unsetenv("KILN_BATCH_SPLIT");
+    const char *in = "x", *out = "y";
+    static const int64_t batches[] = {1, 1, 1, 2, 2, 1};
+    for (size_t r = 0; c && r < sizeof batches / sizeof batches[0]; r++) {
+        int64_t n = batches[r], ys[2] = {n, 10};
+        kiln_tensor *x = input_tensor(n, 900 + r), *y = NULL;
+        kiln_tensor_create(KILN_DTYPE_FLOAT, ys, 2, &y);
+        int before = planned_as(c, "cat");
+        KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+        if (r == 1 || r == 2) { /* planned at batch 1 after the first run */
+            KT_CHECK_EQ_INT(before, KL_MEM_JOINED);
+            KT_CHECK_EQ_INT(planned_as(c, "c1"), KL_MEM_SLAB);
+            KT_CHECK_EQ_INT(planned_as(c, "c2"), KL_MEM_SLAB);
+            KT_CHECK(planned_as(c, "s2") != KL_MEM_JOINED && planned_as(c, "s3") != KL_MEM_SLAB);
+            KT_CHECK_EQ_INT((long long)c->rc.heap_tensors, 0);
+        }
+        if (r == 4 || r == 5) KT_CHECK(before != KL_MEM_JOINED); /* planned at batch 2 */
+        kiln_tensor *ref = reference(m, x);
+        KT_CHECK(ref != NULL && y != NULL);
+        if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-5);
+        kiln_tensor_destroy(ref);
+        kiln_tensor_destroy(x);
+        kiln_tensor_destroy(y);
+    }
+    kiln_context_destroy(c);
+    kiln_engine_destroy(e);
+    /* a profile at batch 1: the engine's plan joins it, and keeps it through the file */
+    e = build_profiled(m, 1, 1, 1);
+    KT_CHECK(e != NULL);
+    char path[300];
+    snprintf(path, sizeof path, "%s/concat.kiln", g_tmp);
+    kiln_engine *e2 = NULL;
+    if (e) KT_CHECK_EQ_INT(kiln_engine_save(e, path), KILN_OK);
+    KT_CHECK_EQ_INT(kiln_engine_load(path, &e2), KILN_OK);
+    kiln_engine *es[2] = {e, e2};
+    for (int k = 0; k < 2; k++) {
+        if (!es[k]) continue;
+        c = NULL;
+        KT_CHECK_EQ_INT(kiln_context_create(es[k], &c), KILN_OK);
+        for (int r = 0; c && r < 2; r++) {
+            int64_t ys[2] = {1, 10};
+            kiln_tensor *x = input_tensor(1, 950 + (uint64_t)r), *y = NULL;
+            kiln_tensor_create(KILN_DTYPE_FLOAT, ys, 2, &y);
+            KT_CHECK_EQ_INT(planned_as(c, "cat"), KL_MEM_JOINED);
+            KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+            KT_CHECK_EQ_INT((long long)c->rc.heap_tensors, 0);
+            kiln_tensor *ref = reference(m, x);
+            KT_CHECK(ref != NULL && y != NULL);
+            if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-5);
+            kiln_tensor_destroy(ref);
+            kiln_tensor_destroy(x);
+            kiln_tensor_destroy(y);
+        }
+        kiln_context_destroy(c);
+    }
+    kiln_engine_destroy(e2);
+    kiln_engine_destroy(e);
+    kiln_model_destroy(m);
+}
+
 /* A batch of a graph that treats samples on their own runs split: a
  * sample at a time on one thread, in parts side by side on two, the tail
  * (kl_graph_batch_tail) on all samples at once or not; outputs
@@ -384,17 +523,7 @@ static kiln_model *load_split_model(int64_t split_axis, int64_t slice_axis, floa
     kt_onnx_io(&g, KT_GRAPH_OUTPUT, "s", KILN_DTYPE_FLOAT, split_axis == 1 ? "N,1,6,6" : "?,1,6,6");
     kt_onnx_model(&mb, 8, 17, &g);
     kt_pb_free(&g);
-    kiln_model *m = NULL;
-    void *copy = malloc(mb.len);
-    memcpy(copy, mb.data, mb.len);
-    if (kiln_model_load_from_memory(copy, mb.len, NULL, &m) != KILN_OK) {
-        fprintf(stderr, "    load: %s\n", kiln_last_error());
-        free(copy);
-    } else if (g_n_model_bytes < sizeof g_model_bytes / sizeof g_model_bytes[0]) {
-        g_model_bytes[g_n_model_bytes++] = copy;
-    }
-    kt_pb_free(&mb);
-    return m;
+    return load_pb(&mb);
 }
 
 /* Split, Slice and Resize that leave axis 0 alone keep a graph separable
@@ -733,9 +862,10 @@ static void test_cache_race(void) {
 
 /* ---- bad engines ---------------------------------------------------------------------------- */
 
-/* Re-pack an engine's container with one section replaced (or the
- * metadata kept as is), with a valid checksum. */
-static void *repack(const kiln_engine *e, uint32_t kind, const char *from, const char *to, size_t *size) {
+/* Re-pack an engine's container, metadata and sections as they are except
+ * n bytes at offset `at` of section `kind` overwritten by `with` (nothing
+ * when they do not fit), with a valid checksum. */
+static void *repack_bin(const kiln_engine *e, uint32_t kind, size_t at, const void *with, size_t n, size_t *size) {
     kl_engine_writer *w = NULL;
     kl_engine_writer_create(&w);
     const kl_engine_file *f = &e->file;
@@ -746,12 +876,10 @@ static void *repack(const kiln_engine *e, uint32_t kind, const char *from, const
         if (sec->kind == KL_SEC_META) continue;
         const void *data = sec->data;
         size_t len = (size_t)sec->size;
-        if (sec->kind == kind) {
-            edited = malloc(len + 64);
+        if (sec->kind == kind && at <= len && n <= len - at) {
+            edited = malloc(len);
             memcpy(edited, data, len);
-            edited[len] = 0;
-            char *at = strstr(edited, from);
-            if (at && strlen(to) == strlen(from)) memcpy(at, to, strlen(to));
+            memcpy(edited + at, with, n);
             data = edited;
         }
         kl_engine_writer_section_flags(w, sec->kind, sec->flags, data, len);
@@ -761,6 +889,103 @@ static void *repack(const kiln_engine *e, uint32_t kind, const char *from, const
     kl_engine_writer_destroy(w);
     free(edited);
     return bytes;
+}
+
+/* "prepack" = "1": the engine holds a packed section (the CNN's
+ * convolutions: the implicit-GEMM stem, Winograd), a loaded engine uses it
+ * in place and gives bit for bit the outputs of an engine that packs at
+ * its first run (both against the reference); without the option there is
+ * no such section; a packed section that does not fit is refused with a
+ * message naming it. */
+static void test_prepack(void) {
+    kiln_model *m = load_cnn("N");
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    kiln_engine *e[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        kiln_build_options *o = NULL;
+        kiln_build_options_create(&o);
+        size_t p;
+        kiln_build_options_add_profile(o, &p);
+        int64_t a[4] = {1, 3, 16, 16}, b[4] = {2, 3, 16, 16}, c[4] = {4, 3, 16, 16};
+        kiln_build_options_set_profile_shape(o, p, "x", 4, a, b, c);
+        /* untimed: both engines take the same tactics (timed ones may not) */
+        KT_CHECK_EQ_INT(kiln_build_options_set(o, "tactic_timing", "0"), KILN_OK);
+        if (k) KT_CHECK_EQ_INT(kiln_build_options_set(o, "prepack", "1"), KILN_OK);
+        KT_CHECK_EQ_INT(kiln_build_options_set(o, "prepack", "2"), KILN_ERR_INVALID_ARGUMENT);
+        if (kiln_build(m, o, &e[k])) fprintf(stderr, "    build: %s\n", kiln_last_error());
+        kiln_build_options_destroy(o);
+    }
+    KT_CHECK(e[0] != NULL && e[1] != NULL);
+    if (!e[0] || !e[1]) goto out;
+    const void *sec;
+    size_t sec_size = 0;
+    KT_CHECK(!kl_engine_file_section(&e[0]->file, KL_SEC_PACKED, &sec, &sec_size));
+    KT_CHECK(kl_engine_file_section(&e[1]->file, KL_SEC_PACKED, &sec, &sec_size) && sec_size > 64);
+    kiln_engine *l[2] = {NULL, NULL};
+    void *bytes[2] = {NULL, NULL};
+    size_t size[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        KT_CHECK_EQ_INT(kiln_engine_serialize(e[k], &bytes[k], &size[k]), KILN_OK);
+        KT_CHECK_EQ_INT(kiln_engine_load_from_memory(bytes[k], size[k], &l[k]), KILN_OK);
+    }
+    KT_CHECK(size[1] > size[0]);
+    if (l[0] && l[1]) {
+        kiln_context *c[2] = {NULL, NULL};
+        for (int k = 0; k < 2; k++) KT_CHECK_EQ_INT(kiln_context_create(l[k], &c[k]), KILN_OK);
+        for (int64_t n = 1; n <= 4 && c[0] && c[1]; n += 3) {
+            kiln_tensor *x = input_tensor(n, 300 + (uint64_t)n), *y[2] = {NULL, NULL};
+            const char *in = "x", *out = "y";
+            for (int k = 0; k < 2; k++)
+                KT_CHECK_EQ_INT(kiln_context_run(c[k], &in, (const kiln_tensor *const *)&x, 1, &out, &y[k], 1), KILN_OK);
+            kiln_tensor *ref = reference(m, x);
+            KT_CHECK(ref && y[0] && y[1]);
+            if (ref && y[0] && y[1]) {
+                KT_CHECK(max_abs_diff(ref, y[1]) < 1e-5);
+                KT_CHECK(max_abs_diff(y[0], y[1]) == 0.0);
+            }
+            kiln_tensor_destroy(x);
+            kiln_tensor_destroy(y[0]);
+            kiln_tensor_destroy(y[1]);
+            kiln_tensor_destroy(ref);
+        }
+        for (int k = 0; k < 2; k++) kiln_context_destroy(c[k]);
+        /* an entry past the section's end; a plan header of another size */
+        kiln_engine *bad = NULL;
+        size_t rs;
+        uint64_t huge = (uint64_t)sec_size * 2;
+        void *r = repack_bin(l[1], KL_SEC_PACKED, 16 + 16, &huge, 8, &rs);
+        KT_CHECK_EQ_INT(kiln_engine_load_from_memory(r, rs, &bad), KILN_ERR_PARSE);
+        KT_CHECK_CONTAINS(kiln_last_error(), "section 'packed'");
+        kiln_free(r);
+        uint64_t off;
+        memcpy(&off, (const uint8_t *)sec + 16 + 8, 8);
+        uint64_t floats = 3;
+        r = repack_bin(l[1], KL_SEC_PACKED, (size_t)off + 16, &floats, 8, &rs);
+        KT_CHECK_EQ_INT(kiln_engine_load_from_memory(r, rs, &bad), KILN_ERR_ENGINE_MISMATCH);
+        KT_CHECK_CONTAINS(kiln_last_error(), "pre-packed weights");
+        KT_CHECK_CONTAINS(kiln_last_error(), "rebuild");
+        kiln_free(r);
+    }
+    for (int k = 0; k < 2; k++) {
+        kiln_engine_destroy(l[k]);
+        kiln_free(bytes[k]);
+    }
+out:
+    kiln_engine_destroy(e[0]);
+    kiln_engine_destroy(e[1]);
+    kiln_model_destroy(m);
+}
+
+/* The same with the first `from` of a text section replaced by `to` (same length). */
+static void *repack(const kiln_engine *e, uint32_t kind, const char *from, const char *to, size_t *size) {
+    const void *data = NULL;
+    size_t len = 0, at = SIZE_MAX;
+    if (kl_engine_file_section(&e->file, kind, &data, &len) && strlen(to) == strlen(from)) {
+        const char *hit = memmem(data, len, from, strlen(from));
+        if (hit) at = (size_t)(hit - (const char *)data);
+    }
+    return repack_bin(e, kind, at, to, strlen(to), size);
 }
 
 static void test_bad_engines(void) {
@@ -1022,6 +1247,7 @@ int main(void) {
     KT_RUN(test_build_save_load_run);
     KT_RUN(test_arena_and_no_allocation);
     KT_RUN(test_context_replans);
+    KT_RUN(test_joined_concat);
     KT_RUN(test_context_splits);
     KT_RUN(test_separable_split_slice_resize);
     KT_RUN(test_split_chunk_big_weights);
@@ -1030,6 +1256,7 @@ int main(void) {
     KT_RUN(test_shapes_option);
     KT_RUN(test_build_image_file_or_memory);
     KT_RUN(test_bad_engines);
+    KT_RUN(test_prepack);
     KT_RUN(test_cache_race);
     KT_RUN(test_threads);
     char cmd[600];

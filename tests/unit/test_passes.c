@@ -125,7 +125,8 @@ static void log_fn(void *user, const char *line) {
 /* The passes of this file (the table also holds the transformer passes,
  * tested in their own file): unit tests disable every other pass. */
 static const char *const my_passes[] = {"remove_identity", "fold_shapes", "fold_constants", "remove_dead",
-                                        "fuse_bn", "fuse_conv_add", "fuse_activation", "fuse_conv_dw"};
+                                        "fuse_bn", "fuse_conv_add", "fuse_activation", "fuse_conv_dw",
+                                        "fuse_se_conv"};
 static const char *g_others[64];
 
 /* Options with every pass outside my_passes disabled, plus `extra`. */
@@ -1160,24 +1161,36 @@ static void zoo_model(const char *src, const char *name) {
 
 /* ---- fuse_conv_dw ------------------------------------------------------------------------------ */
 
-/* x[1,3,H,H] -> 1x1 conv e (M channels, bias) -> Clip(0, 6) -> depthwise 3x3
+/* x[1,C,H,H] -> conv e (M channels, bias; 1x1, or EKxEK stride es with
+ * pads EK/2 and the top-left ones 0 when tf) -> Clip(0, 6) -> depthwise 3x3
  * conv d (stride s, pads 1, bias) -> Relu -> y. */
-static void build_expand_dw(kt_pb *mb, int64_t M, int64_t H, int64_t s) {
+static void build_first_dw(kt_pb *mb, int64_t C, int64_t EK, int64_t es, bool tf, int64_t M, int64_t H, int64_t s) {
     kt_pb g = {0};
     g_seed = 5;
     char xs[96], ys[128];
-    int64_t OH = (H + 2 - 3) / s + 1;
-    snprintf(xs, sizeof xs, "1,3,%lld,%lld", (long long)H, (long long)H);
+    int64_t ep[4] = {tf ? 0 : EK / 2, tf ? 0 : EK / 2, EK / 2, EK / 2};
+    int64_t H1 = (H + ep[0] + ep[2] - EK) / es + 1;
+    int64_t OH = (H1 + 2 - 3) / s + 1;
+    snprintf(xs, sizeof xs, "1,%lld,%lld,%lld", (long long)C, (long long)H, (long long)H);
     snprintf(ys, sizeof ys, "1,%lld,%lld,%lld", (long long)M, (long long)OH, (long long)OH);
     kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, xs);
-    int64_t w1d[4] = {M, 3, 1, 1}, w2d[4] = {M, 1, 3, 3};
+    int64_t w1d[4] = {M, C, EK, EK}, w2d[4] = {M, 1, 3, 3};
     add_f32(&g, "w1", w1d, 4, -0.6f, 0.6f);
     add_f32(&g, "b1", &M, 1, -0.5f, 0.5f);
     add_f32(&g, "w2", w2d, 4, -0.4f, 0.4f);
     add_f32(&g, "b2", &M, 1, -0.5f, 0.5f);
     add_scalar(&g, "lo", 0.0f);
     add_scalar(&g, "hi", 6.0f);
-    kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "e", "x,w1,b1", "t");
+    if (EK == 1) {
+        kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "e", "x,w1,b1", "t");
+    } else {
+        kt_pb n = {0};
+        kt_onnx_node_head(&n, "Conv", NULL, "e", "x,w1,b1", "t");
+        int64_t st[2] = {es, es};
+        kt_onnx_attr_ints(&n, "pads", ep, 4);
+        kt_onnx_attr_ints(&n, "strides", st, 2);
+        kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    }
     kt_onnx_node(&g, KT_GRAPH_NODE, "Clip", "clip", "t,lo,hi", "tc");
     kt_pb n = {0};
     kt_onnx_node_head(&n, "Conv", NULL, "d", "tc,w2,b2", "u");
@@ -1192,18 +1205,25 @@ static void build_expand_dw(kt_pb *mb, int64_t M, int64_t H, int64_t s) {
 }
 
 /* With cpu_fused, the expand + depthwise pair of an expanded tensor of 3 MiB
- * or more becomes one kiln.FusedConvDw whose reference kernel gives the
- * unfused graph's numbers; without cpu_fused, or with a smaller tensor, the
- * pair stays two FusedConv nodes. */
+ * or more, or a stem (at most 4 input channels, up to 7x7, strides 1 or 2)
+ * + depthwise pair of a stem output of 1 MiB or more, becomes one
+ * kiln.FusedConvDw whose reference kernel gives the unfused graph's
+ * numbers; without cpu_fused, with a smaller tensor or a wider first
+ * layer, the pair stays two FusedConv nodes. */
 static void test_conv_dw(void) {
     static const struct {
+        int64_t C, EK, es;
+        bool tf;
         int64_t M, H, s;
         bool cpu, fused;
-    } cases[] = {{64, 112, 2, true, true}, {64, 112, 1, true, true}, {64, 112, 2, false, false},
-                 {16, 112, 2, true, false}};
+    } cases[] = {{3, 1, 1, false, 64, 112, 2, true, true},   {3, 1, 1, false, 64, 112, 1, true, true},
+                 {3, 1, 1, false, 64, 112, 2, false, false}, {3, 1, 1, false, 16, 112, 2, true, false},
+                 {3, 3, 2, false, 32, 224, 1, true, true},   {3, 3, 2, true, 32, 224, 2, true, true},
+                 {1, 5, 1, false, 24, 112, 1, true, true},   {3, 3, 2, false, 32, 224, 1, false, false},
+                 {3, 3, 2, false, 16, 224, 1, true, false},  {8, 3, 2, false, 32, 224, 1, true, false}};
     for (size_t i = 0; i < KL_ARRAY_LEN(cases); i++) {
         kt_pb mb = {0};
-        build_expand_dw(&mb, cases[i].M, cases[i].H, cases[i].s);
+        build_first_dw(&mb, cases[i].C, cases[i].EK, cases[i].es, cases[i].tf, cases[i].M, cases[i].H, cases[i].s);
         kl_model *ref, *m;
         double err;
         kl_pass_options o = mine(NULL);
@@ -1217,6 +1237,79 @@ static void test_conv_dw(void) {
                 KT_CHECK_STR(f->fused_from, "e+clip+d+relu");
                 KT_CHECK_EQ_INT(kl_node_attr_int(f, "expand_activation", -1), KL_ACT_CLIP);
                 KT_CHECK_EQ_INT(kl_node_attr_int(f, "activation", -1), KL_ACT_RELU);
+                const int64_t *v;
+                KT_CHECK_EQ_INT(kl_node_attr_ints(f, "expand_strides", &v), cases[i].EK > 1 ? 2 : -1);
+                if (cases[i].EK > 1) KT_CHECK_EQ_INT(v[0], cases[i].es);
+                KT_CHECK_EQ_INT(kl_node_attr_ints(f, "expand_pads", &v), cases[i].EK > 1 ? 4 : -1);
+                if (cases[i].EK > 1) KT_CHECK_EQ_INT(v[0], cases[i].tf ? 0 : cases[i].EK / 2);
+            }
+            KT_CHECK(err < 1e-5);
+            if (err >= 1e-5) fprintf(stderr, "    case %zu: err %g\n", i, err);
+        }
+        kl_model_free(ref);
+        kl_model_free(m);
+        kt_pb_free(&mb);
+    }
+}
+
+/* ---- fuse_se_conv ------------------------------------------------------------------------------ */
+
+/* x[B,C,H,H] -> GlobalAveragePool -> 1x1 conv (C -> 4) -> Relu -> 1x1 conv
+ * (4 -> C) -> Sigmoid = s; Mul(x, s) (or Mul(s, x)) -> 1x1 conv p (M
+ * channels, bias) [-> + x when M == C] -> y. */
+static void build_se(kt_pb *mb, int64_t B, int64_t C, int64_t H, int64_t M, bool swap, bool residual) {
+    kt_pb g = {0};
+    g_seed = 9;
+    char xs[96], ys[96];
+    snprintf(xs, sizeof xs, "%lld,%lld,%lld,%lld", (long long)B, (long long)C, (long long)H, (long long)H);
+    snprintf(ys, sizeof ys, "%lld,%lld,%lld,%lld", (long long)B, (long long)M, (long long)H, (long long)H);
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, xs);
+    int64_t r = 4, f1d[4] = {r, C, 1, 1}, f2d[4] = {C, r, 1, 1}, wd[4] = {M, C, 1, 1};
+    add_f32(&g, "f1", f1d, 4, -0.5f, 0.5f);
+    add_f32(&g, "c1", &r, 1, -0.2f, 0.2f);
+    add_f32(&g, "f2", f2d, 4, -0.5f, 0.5f);
+    add_f32(&g, "c2", &C, 1, -0.2f, 0.2f);
+    add_f32(&g, "w", wd, 4, -0.4f, 0.4f);
+    add_f32(&g, "b", &M, 1, -0.3f, 0.3f);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "GlobalAveragePool", "gap", "x", "p");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "fc1", "p,f1,c1", "h");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "act", "h", "hr");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "fc2", "hr,f2,c2", "g");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Sigmoid", "gate", "g", "s");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Mul", "scale", swap ? "s,x" : "x,s", "t");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "proj", "t,w,b", residual ? "u" : "y");
+    if (residual) kt_onnx_node(&g, KT_GRAPH_NODE, "Add", "res", "u,x", "y");
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, ys);
+    finish(mb, &g, 13);
+}
+
+/* With cpu_fused, the gate's Mul and the 1x1 convolution after it become
+ * one kiln.ScaledConv (the residual Add kept as its Z) whose reference
+ * kernel gives the unfused graph's numbers, where M < H x W or on maps of
+ * 64 pixels or fewer; without cpu_fused, or where scaling the weights costs
+ * more than the tensor (96 channels out of 81 pixels), the Mul stays. */
+static void test_se_conv(void) {
+    static const struct {
+        int64_t B, C, H, M;
+        bool swap, residual, cpu, fused;
+    } cases[] = {{1, 24, 8, 16, false, false, true, true},  {2, 24, 8, 24, true, true, true, true},
+                 {1, 24, 8, 16, false, false, false, false}, {1, 24, 4, 16, false, false, true, true},
+                 {3, 7, 5, 3, true, false, true, true},      {1, 24, 9, 96, false, false, true, false}};
+    for (size_t i = 0; i < KL_ARRAY_LEN(cases); i++) {
+        kt_pb mb = {0};
+        build_se(&mb, cases[i].B, cases[i].C, cases[i].H, cases[i].M, cases[i].swap, cases[i].residual);
+        kl_model *ref, *m;
+        double err;
+        kl_pass_options o = mine(NULL);
+        o.cpu_fused = cases[i].cpu;
+        m = optimize(&mb, &o, &ref, &err, NULL);
+        if (m && ref) {
+            KT_CHECK_EQ_INT(count_op(m, "kiln.ScaledConv"), cases[i].fused ? 1 : 0);
+            KT_CHECK_EQ_INT(count_op(m, "Mul"), cases[i].fused ? 0 : 1);
+            const kl_node *f = find_op(m, "kiln.ScaledConv");
+            if (f) {
+                KT_CHECK_STR(f->fused_from, cases[i].residual ? "scale+proj+res" : "scale+proj");
+                KT_CHECK_EQ_INT((int)f->n_inputs, cases[i].residual ? 5 : 4);
             }
             KT_CHECK(err < 1e-5);
             if (err >= 1e-5) fprintf(stderr, "    case %zu: err %g\n", i, err);
@@ -1254,6 +1347,7 @@ int main(void) {
     KT_RUN(test_subgraph_use);
     KT_RUN(test_limit_and_disable);
     KT_RUN(test_conv_dw);
+    KT_RUN(test_se_conv);
     KT_RUN(test_zoo);
     return kt_summary();
 }

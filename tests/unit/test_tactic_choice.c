@@ -403,9 +403,10 @@ static void test_reinfer_after_folding(void) {
     KT_CHECK(e != NULL);
     if (e) {
         const char *tc = tactic_of(e, "conv");
-        /* 4 input channels: the stem kernel, ahead of im2col in the table */
-        if (!starts_with(tc, "conv.direct.")) fprintf(stderr, "    conv -> %s\n", tc ? tc : "(none)");
-        KT_CHECK(starts_with(tc, "conv.direct.")); /* was "ref": C, H or W not static */
+        /* 4 input channels, 8 output channels: the implicit-GEMM stem kernel,
+         * ahead of conv.direct and im2col in the table (kl_conv2d_igemm_pays) */
+        if (!starts_with(tc, "conv.igemm.")) fprintf(stderr, "    conv -> %s\n", tc ? tc : "(none)");
+        KT_CHECK(starts_with(tc, "conv.igemm.")); /* was "ref": C, H or W not static */
         check_padded_runs(e, w, 1);
         check_padded_runs(e, w, 3);
     }

@@ -124,7 +124,20 @@ static kiln_status fused_gemm(kl_kctx *c) {
     return fused_epilogue(c, 3, c->out[0]);
 }
 
-/* kiln.FusedConvDw: the 1x1 layer of one image into a float [M, H, W]
+/* Strides (2 values >= 1, default 1) and pads (4 values >= 0, default 0)
+ * attributes sname and pname of c's node; false when malformed. */
+static bool conv_geometry(const kl_kctx *c, const char *sname, const char *pname, int64_t s[2], int64_t p[4]) {
+    const int64_t *st, *pd;
+    s[0] = s[1] = 1, p[0] = p[1] = p[2] = p[3] = 0;
+    int64_t ns = kl_node_attr_ints(c->node, sname, &st), np = kl_node_attr_ints(c->node, pname, &pd);
+    if ((ns >= 0 && ns != 2) || (np >= 0 && np != 4)) return false;
+    for (int i = 0; i < 2 && ns == 2; i++) s[i] = st[i];
+    for (int i = 0; i < 4 && np == 4; i++) p[i] = pd[i];
+    return s[0] >= 1 && s[1] >= 1 && p[0] >= 0 && p[1] >= 0 && p[2] >= 0 && p[3] >= 0;
+}
+
+/* kiln.FusedConvDw: the first layer (a 1x1 expansion or a stem, with
+ * expand_strides and expand_pads) of one image into a float [M, H1, W1]
  * temporary (what the unfused graph stores), accumulated in double, its
  * activation; then the depthwise layer in double, B2 and the activation. */
 static kiln_status fused_conv_dw(kl_kctx *c) {
@@ -136,21 +149,19 @@ static kiln_status fused_conv_dw(kl_kctx *c) {
     if (x->rank != 4 || w1->rank != 4 || w2->rank != 4)
         return kl_kctx_fail(c, KILN_ERR_SHAPE, "X, W1 and W2 must have rank 4");
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3], M = w1->dims[0];
-    int64_t KH = w2->dims[2], KW = w2->dims[3];
-    if (w1->dims[1] != C || w1->dims[2] != 1 || w1->dims[3] != 1 || w2->dims[0] != M || w2->dims[1] != 1 ||
-        b1->count != M || b2->count != M || KH < 1 || KW < 1)
-        return kl_kctx_fail(c, KILN_ERR_SHAPE, "W1 must be [M, C, 1, 1], W2 [M, 1, KH, KW], B1 and B2 [M]");
-    const int64_t *st, *pd;
-    int64_t s[2] = {1, 1}, p[4] = {0, 0, 0, 0};
-    int64_t ns = kl_node_attr_ints(c->node, "strides", &st), np = kl_node_attr_ints(c->node, "pads", &pd);
-    for (int i = 0; i < 2 && ns == 2; i++) s[i] = st[i];
-    for (int i = 0; i < 4 && np == 4; i++) p[i] = pd[i];
-    if ((ns >= 0 && ns != 2) || (np >= 0 && np != 4) || s[0] < 1 || s[1] < 1 || p[0] < 0 || p[1] < 0 || p[2] < 0 ||
-        p[3] < 0)
+    int64_t EKH = w1->dims[2], EKW = w1->dims[3], KH = w2->dims[2], KW = w2->dims[3];
+    if (w1->dims[1] != C || w2->dims[0] != M || w2->dims[1] != 1 || b1->count != M || b2->count != M || KH < 1 ||
+        KW < 1 || EKH < 1 || EKW < 1)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "W1 must be [M, C, KH1, KW1], W2 [M, 1, KH, KW], B1 and B2 [M]");
+    int64_t es[2], ep[4], s[2], p[4];
+    if (!conv_geometry(c, "expand_strides", "expand_pads", es, ep) || !conv_geometry(c, "strides", "pads", s, p))
         return kl_kctx_fail(c, KILN_ERR_INVALID_MODEL, "strides (2 values >= 1) or pads (4 values >= 0)");
-    if (H + p[0] + p[2] < KH || W + p[1] + p[3] < KW)
+    if (H + ep[0] + ep[2] < EKH || W + ep[1] + ep[3] < EKW)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "the first kernel is larger than the padded input");
+    int64_t H1 = (H + ep[0] + ep[2] - EKH) / es[0] + 1, W1 = (W + ep[1] + ep[3] - EKW) / es[1] + 1;
+    if (H1 + p[0] + p[2] < KH || W1 + p[1] + p[3] < KW)
         return kl_kctx_fail(c, KILN_ERR_SHAPE, "kernel larger than the padded input");
-    int64_t OH = (H + p[0] + p[2] - KH) / s[0] + 1, OW = (W + p[1] + p[3] - KW) / s[1] + 1;
+    int64_t OH = (H1 + p[0] + p[2] - KH) / s[0] + 1, OW = (W1 + p[1] + p[3] - KW) / s[1] + 1;
     int64_t ea = kl_node_attr_int(c->node, "expand_activation", 0), a2 = kl_node_attr_int(c->node, "activation", 0);
     if (ea < 0 || ea >= KL_ACT_COUNT || a2 < 0 || a2 >= KL_ACT_COUNT)
         return kl_kctx_fail(c, KILN_ERR_INVALID_MODEL, "activation is not a kiln activation");
@@ -158,32 +169,43 @@ static kiln_status fused_conv_dw(kl_kctx *c) {
     kl_rt *y;
     KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, dims, &y));
     if (y->count == 0) return KILN_OK;
-    size_t HW = (size_t)(H * W);
-    float *t = kl_malloc(KL_MAX((size_t)M * HW, (size_t)1) * sizeof(float));
+    size_t HW = (size_t)(H * W), HW1 = (size_t)(H1 * W1);
+    float *t = kl_malloc(KL_MAX((size_t)M * HW1, (size_t)1) * sizeof(float));
     if (!t) return KILN_ERR_NO_MEMORY;
     const float *xv = x->data, *w1v = w1->data, *b1v = b1->data, *w2v = w2->data, *b2v = b2->data;
     float *yv = y->data;
     for (int64_t n = 0; n < N; n++) {
         const float *xn = xv + (size_t)(n * C) * HW;
         for (int64_t m = 0; m < M; m++)
-            for (size_t q = 0; q < HW; q++) {
-                double acc = b1v[m];
-                for (int64_t ci = 0; ci < C; ci++) acc += (double)xn[(size_t)ci * HW + q] * w1v[m * C + ci];
-                t[(size_t)m * HW + q] = (float)acc;
-            }
+            for (int64_t oh = 0; oh < H1; oh++)
+                for (int64_t ow = 0; ow < W1; ow++) {
+                    double acc = b1v[m];
+                    for (int64_t ci = 0; ci < C; ci++)
+                        for (int64_t kh = 0; kh < EKH; kh++) {
+                            int64_t ih = oh * es[0] + kh - ep[0];
+                            if (ih < 0 || ih >= H) continue;
+                            for (int64_t kw = 0; kw < EKW; kw++) {
+                                int64_t iw = ow * es[1] + kw - ep[1];
+                                if (iw < 0 || iw >= W) continue;
+                                acc += (double)xn[(size_t)ci * HW + (size_t)(ih * W + iw)] *
+                                       w1v[((m * C + ci) * EKH + kh) * EKW + kw];
+                            }
+                        }
+                    t[(size_t)m * HW1 + (size_t)(oh * W1 + ow)] = (float)acc;
+                }
         kl_act_apply_f32((kl_act)ea, kl_node_attr_float(c->node, "expand_act_alpha", 0.0f),
-                         kl_node_attr_float(c->node, "expand_act_beta", 0.0f), t, (size_t)M * HW);
+                         kl_node_attr_float(c->node, "expand_act_beta", 0.0f), t, (size_t)M * HW1);
         for (int64_t m = 0; m < M; m++)
             for (int64_t oh = 0; oh < OH; oh++)
                 for (int64_t ow = 0; ow < OW; ow++) {
                     double acc = b2v[m];
                     for (int64_t kh = 0; kh < KH; kh++) {
                         int64_t ih = oh * s[0] + kh - p[0];
-                        if (ih < 0 || ih >= H) continue;
+                        if (ih < 0 || ih >= H1) continue;
                         for (int64_t kw = 0; kw < KW; kw++) {
                             int64_t iw = ow * s[1] + kw - p[1];
-                            if (iw < 0 || iw >= W) continue;
-                            acc += (double)t[(size_t)(m * H + ih) * (size_t)W + (size_t)iw] * w2v[(m * KH + kh) * KW + kw];
+                            if (iw < 0 || iw >= W1) continue;
+                            acc += (double)t[(size_t)(m * H1 + ih) * (size_t)W1 + (size_t)iw] * w2v[(m * KH + kh) * KW + kw];
                         }
                     }
                     yv[((n * M + m) * OH + oh) * OW + ow] = (float)acc;
@@ -195,9 +217,49 @@ static kiln_status fused_conv_dw(kl_kctx *c) {
     return KILN_OK;
 }
 
+/* kiln.ScaledConv: X * S rounded to float (what the unfused Mul stores),
+ * the 1x1 convolution accumulated in double, B, Z and the activation. */
+static kiln_status scaled_conv(kl_kctx *c) {
+    if (c->n_in < 4) return kl_kctx_fail(c, KILN_ERR_INVALID_MODEL, "needs X, S, W, B");
+    size_t nin = KL_MIN(c->n_in, (size_t)5);
+    for (size_t i = 0; i < nin; i++)
+        if ((i < 4 || c->in[i]) && (!c->in[i] || c->in[i]->kind != KL_RT_TENSOR || c->in[i]->dtype != KILN_DTYPE_FLOAT))
+            return kl_kctx_fail(c, KILN_ERR_TYPE, "input %zu is not a float tensor", i);
+    const kl_rt *x = c->in[0], *sc = c->in[1], *w = c->in[2], *b = c->in[3];
+    if (x->rank != 4 || sc->rank != 4 || w->rank != 4 || b->rank != 1)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "X, S and W must have rank 4, B rank 1");
+    int64_t N = x->dims[0], C = x->dims[1], HW = x->dims[2] * x->dims[3], M = w->dims[0];
+    if (w->dims[1] != C || w->dims[2] != 1 || w->dims[3] != 1 || b->dims[0] != M)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "W must be [M, C, 1, 1] and B [M] for X's %lld channels", (long long)C);
+    if ((sc->dims[0] != N && sc->dims[0] != 1) || sc->dims[1] != C || sc->dims[2] != 1 || sc->dims[3] != 1)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "S must be [N or 1, C, 1, 1]");
+    int64_t dims[4] = {N, M, x->dims[2], x->dims[3]};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, dims, &y));
+    if (y->count == 0) return KILN_OK;
+    float *t = kl_malloc(KL_MAX((size_t)(C * HW), (size_t)1) * sizeof(float));
+    if (!t) return KILN_ERR_NO_MEMORY;
+    const float *xv = x->data, *sv = sc->data, *wv = w->data, *bv = b->data;
+    float *yv = y->data;
+    for (int64_t n = 0; n < N; n++) {
+        const float *s = sv + (sc->dims[0] == 1 ? 0 : n * C);
+        for (int64_t ci = 0; ci < C; ci++)
+            for (int64_t q = 0; q < HW; q++) t[ci * HW + q] = xv[(n * C + ci) * HW + q] * s[ci];
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t q = 0; q < HW; q++) {
+                double acc = bv[m];
+                for (int64_t ci = 0; ci < C; ci++) acc += (double)t[ci * HW + q] * wv[m * C + ci];
+                yv[(n * M + m) * HW + q] = (float)acc;
+            }
+    }
+    kl_free(t);
+    return fused_epilogue(c, 4, y);
+}
+
 const kl_kernel_def kl_ref_fused[] = {
     {KL_KILN_DOMAIN, "FusedConv", 1, 0, KL_T(FLOAT), fused_conv},
     {KL_KILN_DOMAIN, "FusedGemm", 1, 0, KL_T(FLOAT), fused_gemm},
     {KL_KILN_DOMAIN, "FusedConvDw", 1, 0, KL_T(FLOAT), fused_conv_dw},
+    {KL_KILN_DOMAIN, "ScaledConv", 1, 0, KL_T(FLOAT), scaled_conv},
     {NULL, NULL, 0, 0, 0, NULL},
 };

@@ -41,6 +41,8 @@ struct kl_conv2d_plan {
     size_t TW, TH, tb; /* winograd: tiles per row / column, tiles per block (multiple of 16) */
     size_t wm, wa, nxi; /* winograd: output tile (4 or 2), input tile (wm + 2), wa*wa products */
     float *wcb; /* depthwise, channel-interleaved (dw_cb_pays): [C/16][KH*KW][16] weights, then [C/16*16] bias */
+    size_t wcb_floats;
+    bool borrowed; /* wpack, bias and wcb point into an engine's mapping (kl_conv2d_adopt): not freed */
 };
 
 static bool is_wino(kl_conv_algo a) { return a == KL_CONV_WINOGRAD || a == KL_CONV_WINOGRAD2 || a == KL_CONV_WINOGRAD4T; }
@@ -65,6 +67,7 @@ const char *kl_conv_algo_name(kl_conv_algo algo) {
     case KL_CONV_WINOGRAD2: return "conv.winograd2";
     case KL_CONV_WINOGRAD4T: return "conv.winograd4t";
     case KL_CONV_DIRECT: return "conv.direct";
+    case KL_CONV_IGEMM: return "conv.igemm";
     default: return "conv.?";
     }
 }
@@ -129,6 +132,9 @@ bool kl_conv2d_supports(const kl_conv2d_desc *din, kl_conv_algo algo) {
     case KL_CONV_DIRECT:
         return d.group == 1 && d.C <= KL_CONV_DIRECT_MAX_C && d.KW <= 7 && d.KH <= 7 && d.stride_h == d.stride_w &&
                (d.stride_w == 1 || d.stride_w == 2) && d.dil_h == 1 && d.dil_w == 1;
+    case KL_CONV_IGEMM:
+        return d.group == 1 && d.C <= KL_CONV_IGEMM_MAX_C && d.C * d.KH * d.KW <= KL_CONV_IGEMM_MAX_K &&
+               d.dil_h == 1 && d.dil_w == 1 && d.stride_h <= 8 && d.stride_w <= 8 && d.KH <= 16 && d.KW <= 16;
     case KL_CONV_WINOGRAD:
     case KL_CONV_WINOGRAD2:
     case KL_CONV_WINOGRAD4T:
@@ -182,6 +188,23 @@ bool kl_conv2d_im2row_pays(const kl_conv2d_desc *din) {
     return row > 1.08 * col;
 }
 
+bool kl_conv2d_igemm_pays(const kl_conv2d_desc *din) {
+    kl_conv2d_desc d = normalize(din);
+    if (!kl_conv2d_supports(&d, KL_CONV_IGEMM) || d.C > KL_CONV_DIRECT_MAX_C || d.KH * d.KW < 2) return false;
+    /* stems, 1 thread, caches evicted (kiln-bench-kernels --cold), ms for
+     * igemm / direct / im2col: 7x7/2 3->64 224x224 AVX-512 2.55 / 2.84 /
+     * 2.78, AVX2 3.34 / 4.44 / 3.70; 3x3/2 3->16 640x640 AVX-512 1.80 /
+     * 1.96 / 2.47, AVX2 2.74 / 2.88 / 4.05; but 3x3/2 3->32 224x224
+     * AVX-512 0.49 / 0.49 / 0.47, AVX2 0.84 / 0.98 / 0.64 (two vectors of
+     * channels: fewer taps per store).  AVX2 at 32 channels (four vectors,
+     * the full tile) measured again on 2026-12-05 (after the hE kernels),
+     * 3x3/2 3->32 224x224 warm / cold: igemm 0.360 / 0.421, direct 0.428 /
+     * 0.504, im2col 0.525 / 0.582; AVX-512 direct stays ahead warm (0.271
+     * vs 0.303) */
+    if (d.M % 32 == 0 && kl_isa_resolve(d.isa) == KL_ISA_AVX2) return true;
+    return d.M % 64 == 0 || d.M <= 16;
+}
+
 /* True when conv.depthwise runs d channel-interleaved (kl_dwcb_args): the
  * vector levels' 3x3/5x5 stride-1/2 geometries on small maps, where vectors
  * along an output row leave lanes idle (7 of 16 at 7x7). */
@@ -193,12 +216,16 @@ static bool dw_cb_pays(const kl_conv2d_desc *d, kl_isa isa, size_t OW) {
         return false;
     /* pads up to the kernel extent: the padded buffer holds them */
     if (d->pad_top >= d->KH || d->pad_left >= d->KW) return false;
-    /* 7x7-sized maps only at AVX2 (8-lane rows waste less: 14 of 16 at
-     * 14x14, where this form measured no faster) and for 3x3 (at 14 wide
-     * faster alone, 384ch ReLU 0.058-0.061 -> 0.045-0.047 ms, but slower
-     * inside MobileNet-V2: interleaved profiles, 384ch 0.041-0.045 ->
-     * 0.048-0.060, 576ch 0.061-0.077 -> 0.075-0.096) */
-    if (lv == KL_ISA_AVX2 || d->KH == 3) return OW <= 8;
+    /* AVX2: 5x5 on 7x7-sized maps only; the column form (dwc_plane) beats
+     * it for 3x3 there (ReLU, 1 thread: 960ch 7x7 0.039 -> 0.031 ms, 576ch
+     * 14x14/2 0.038 -> 0.026, 1152ch 7x7 0.043 -> 0.040; SiLU even) and at
+     * 14 wide (384ch 3x3 0.036 vs 0.057), not for 5x5 at 7x7 (1152ch ReLU
+     * 0.060 vs 0.069, SiLU 0.082 vs 0.088).  AVX-512: 7x7-sized maps for
+     * 3x3 (at 14 wide faster alone, 384ch ReLU 0.058-0.061 -> 0.045-0.047
+     * ms, but slower inside MobileNet-V2: interleaved profiles, 384ch
+     * 0.041-0.045 -> 0.048-0.060, 576ch 0.061-0.077 -> 0.075-0.096) */
+    if (lv == KL_ISA_AVX2) return d->KH == 5 && OW <= 8;
+    if (d->KH == 3) return OW <= 8;
     /* 5x5 stride 2 was also taken up to 28 wide (144ch 56x56/2: 0.209 ->
      * 0.18 ms) until the row form loaded stride-2 rows once per row
      * (dw_row_s2): now 0.166 (channel-interleaved) vs 0.138 ms, 6
@@ -209,6 +236,7 @@ static bool dw_cb_pays(const kl_conv2d_desc *d, kl_isa isa, size_t OW) {
 /* The shape rule of the AUTO choice. */
 static kl_conv_algo choose(const kl_conv2d_desc *d) {
     if (kl_conv2d_supports(d, KL_CONV_DEPTHWISE) && d->C > 1) return KL_CONV_DEPTHWISE;
+    if (kl_conv2d_igemm_pays(d)) return KL_CONV_IGEMM;
     if (kl_conv2d_supports(d, KL_CONV_DIRECT) && d->KH * d->KW > 1) return KL_CONV_DIRECT;
     if (kl_conv2d_winograd4t_pays(d)) return KL_CONV_WINOGRAD4T;
     if (kl_conv2d_winograd_pays(d)) return KL_CONV_WINOGRAD;
@@ -218,9 +246,9 @@ static kl_conv_algo choose(const kl_conv2d_desc *d) {
     return KL_CONV_IM2COL;
 }
 
-kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const float *bias, kl_conv2d_plan **out) {
+static kiln_status conv_prepare(const kl_conv2d_desc *din, const float *W, const float *bias, kl_conv2d_plan **out) {
     *out = NULL;
-    if (!din || !W) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: NULL descriptor or weights");
+    if (!din) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: NULL descriptor");
     kl_conv2d_desc d = normalize(din);
     size_t OH, OW;
     KL_TRY(check_desc(&d, &OH, &OW));
@@ -244,18 +272,34 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
         /* [M_pad/MB][C*KH*KW][MB], then the bias [M_pad]; padded channels zero */
         size_t mp = round_up(d.M, KL_DIRECT_MB), k = d.C * khw;
         p->wpack_floats = mp * k + mp;
-        p->wpack = kl_calloc(p->wpack_floats, sizeof(float));
-        if (!p->wpack) goto fail;
-        for (size_t m = 0; m < d.M; m++)
-            for (size_t i = 0; i < k; i++)
-                p->wpack[(m / KL_DIRECT_MB) * k * KL_DIRECT_MB + i * KL_DIRECT_MB + m % KL_DIRECT_MB] = W[m * k + i];
-        if (bias) memcpy(p->wpack + mp * k, bias, d.M * sizeof(float));
+        if (W) {
+            p->wpack = kl_calloc(p->wpack_floats, sizeof(float));
+            if (!p->wpack) goto fail;
+            for (size_t m = 0; m < d.M; m++)
+                for (size_t i = 0; i < k; i++)
+                    p->wpack[(m / KL_DIRECT_MB) * k * KL_DIRECT_MB + i * KL_DIRECT_MB + m % KL_DIRECT_MB] = W[m * k + i];
+            if (bias) memcpy(p->wpack + mp * k, bias, d.M * sizeof(float));
+        }
+    } else if (algo == KL_CONV_IGEMM) {
+        /* B = W^T (K x M) in 16-column panels (panel stride K*16), then the bias padded to the panels */
+        size_t mp = round_up(d.M, NP), k = d.C * khw;
+        p->wpack_floats = mp * k + mp;
+        p->a_ps = k * NP;
+        if (W) {
+            p->wpack = kl_calloc(p->wpack_floats + 16, sizeof(float));
+            if (!p->wpack) goto fail;
+            for (size_t m = 0; m < d.M; m++)
+                for (size_t i = 0; i < k; i++) p->wpack[(m / NP) * p->a_ps + i * NP + m % NP] = W[m * k + i];
+            if (bias) memcpy(p->wpack + mp * k, bias, d.M * sizeof(float));
+        }
     } else if (algo == KL_CONV_DEPTHWISE) {
         p->wpack_floats = d.M * khw;
+        if (dw_cb_pays(&d, p->isa, OW)) p->wcb_floats = round_up(d.C, KL_DWCB_C) * (khw + 1);
+        if (W) {
         p->wpack = kl_malloc(p->wpack_floats * sizeof(float));
         if (!p->wpack) goto fail;
         memcpy(p->wpack, W, p->wpack_floats * sizeof(float));
-        if (dw_cb_pays(&d, p->isa, OW)) {
+        if (p->wcb_floats) {
             size_t cp = round_up(d.C, KL_DWCB_C);
             p->wcb = kl_calloc(cp * khw + cp, sizeof(float));
             if (!p->wcb) goto fail;
@@ -264,6 +308,7 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
                     p->wcb[(c / KL_DWCB_C) * khw * KL_DWCB_C + t * KL_DWCB_C + c % KL_DWCB_C] = W[c * khw + t];
                 if (bias) p->wcb[cp * khw + c] = bias[c];
             }
+        }
         }
     } else if (is_wino(algo)) {
         size_t wm = algo == KL_CONV_WINOGRAD2 ? 2 : 4, wa = wm + 2, nxi = wa * wa;
@@ -284,6 +329,7 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
         size_t per_xi = algo == KL_CONV_WINOGRAD ? round_up(p->Mg, MR) * p->Cg : round_up(p->Mg, NP) * p->Cg;
         p->wpack_floats = per_xi * nxi * d.group;
         p->a_ps = algo == KL_CONV_WINOGRAD ? p->Cg * MR : p->Cg * NP;
+        if (W) {
         p->wpack = kl_malloc(p->wpack_floats * sizeof(float));
         float *u = kl_malloc(nxi * p->Mg * p->Cg * sizeof(float));
         void *tmp = kl_malloc(KL_MAX(kl_sgemm_pack_a_size(p->Mg, p->Cg), kl_sgemm_pack_b_size(p->Cg, p->Mg)));
@@ -321,40 +367,45 @@ kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const f
         }
         kl_free(u);
         kl_free(tmp);
+        }
     } else if (algo == KL_CONV_IM2ROW) {
         /* B = W_g^T (Kg x Mg) in 16-column panels, panel stride Kg*16 */
         size_t per_group = round_up(p->Mg, NP) * p->Kg;
         p->wpack_floats = per_group * d.group;
         p->a_ps = p->Kg * NP;
-        p->wpack = kl_malloc(p->wpack_floats * sizeof(float) + 64);
-        if (!p->wpack) goto fail;
-        void *tmp = kl_malloc(kl_sgemm_pack_b_size(p->Kg, p->Mg));
-        if (!tmp) goto fail;
-        for (size_t g = 0; g < d.group; g++) {
-            kl_sgemm_pack_b(W + g * p->Mg * p->Kg, p->Kg, true, p->Kg, p->Mg, tmp);
-            size_t ps;
-            const float *data = kl_sgemm_packed_b_data(tmp, &ps);
-            memcpy(p->wpack + g * per_group, data, per_group * sizeof(float));
+        if (W) {
+            p->wpack = kl_malloc(p->wpack_floats * sizeof(float) + 64);
+            if (!p->wpack) goto fail;
+            void *tmp = kl_malloc(kl_sgemm_pack_b_size(p->Kg, p->Mg));
+            if (!tmp) goto fail;
+            for (size_t g = 0; g < d.group; g++) {
+                kl_sgemm_pack_b(W + g * p->Mg * p->Kg, p->Kg, true, p->Kg, p->Mg, tmp);
+                size_t ps;
+                const float *data = kl_sgemm_packed_b_data(tmp, &ps);
+                memcpy(p->wpack + g * per_group, data, per_group * sizeof(float));
+            }
+            kl_free(tmp);
         }
-        kl_free(tmp);
     } else {
         size_t per_group = round_up(p->Mg, MR) * p->Kg;
         p->wpack_floats = per_group * d.group;
         p->a_ps = p->Kg * MR;
-        p->wpack = kl_malloc(p->wpack_floats * sizeof(float) + 64);
-        if (!p->wpack) goto fail;
-        void *tmp = kl_malloc(kl_sgemm_pack_a_size(p->Mg, p->Kg));
-        if (!tmp) goto fail;
-        for (size_t g = 0; g < d.group; g++) {
-            /* W_g is Mg x Kg row-major: rows are output channels */
-            kl_sgemm_pack_a(W + g * p->Mg * p->Kg, p->Kg, false, p->Mg, p->Kg, tmp);
-            size_t ps;
-            const float *data = kl_sgemm_packed_a_data(tmp, &ps);
-            memcpy(p->wpack + g * per_group, data, per_group * sizeof(float));
+        if (W) {
+            p->wpack = kl_malloc(p->wpack_floats * sizeof(float) + 64);
+            if (!p->wpack) goto fail;
+            void *tmp = kl_malloc(kl_sgemm_pack_a_size(p->Mg, p->Kg));
+            if (!tmp) goto fail;
+            for (size_t g = 0; g < d.group; g++) {
+                /* W_g is Mg x Kg row-major: rows are output channels */
+                kl_sgemm_pack_a(W + g * p->Mg * p->Kg, p->Kg, false, p->Mg, p->Kg, tmp);
+                size_t ps;
+                const float *data = kl_sgemm_packed_a_data(tmp, &ps);
+                memcpy(p->wpack + g * per_group, data, per_group * sizeof(float));
+            }
+            kl_free(tmp);
         }
-        kl_free(tmp);
     }
-    if (bias) {
+    if (W && bias) {
         p->bias = kl_malloc(d.M * sizeof(float));
         if (!p->bias) goto fail;
         memcpy(p->bias, bias, d.M * sizeof(float));
@@ -366,11 +417,95 @@ fail:
     return KILN_ERR_NO_MEMORY;
 }
 
+kiln_status kl_conv2d_prepare(const kl_conv2d_desc *din, const float *W, const float *bias, kl_conv2d_plan **out) {
+    *out = NULL;
+    if (!W) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: NULL weights");
+    return conv_prepare(din, W, bias, out);
+}
+
+/* ---- pre-packed plans (an engine's packed section) ----------------------------- */
+
+/* The exported form: a 64-byte header, then wpack, bias and wcb, each at a
+ * multiple of 64 bytes and followed by 64 bytes of zeros (the kernels'
+ * reads past a packed array stay inside). */
+#define CP_MAGIC "KLCONV01"
+typedef struct conv_packed_hdr {
+    char magic[8];
+    uint32_t algo, isa;
+    uint64_t wpack_floats, bias_floats, wcb_floats, M;
+    uint8_t reserved[16];
+} conv_packed_hdr;
+
+static size_t cp_region(size_t floats) { return round_up(floats * sizeof(float), 64) + 64; }
+
+size_t kl_conv2d_export(const kl_conv2d_plan *p, void *dst, size_t cap) {
+    if (!p || !p->wpack) return 0;
+    size_t bias_floats = p->bias ? p->d.M : 0;
+    size_t need = sizeof(conv_packed_hdr) + cp_region(p->wpack_floats) + (bias_floats ? cp_region(bias_floats) : 0) +
+                  (p->wcb ? cp_region(p->wcb_floats) : 0);
+    if (!dst || cap < need) return need;
+    memset(dst, 0, need);
+    conv_packed_hdr h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, CP_MAGIC, 8);
+    h.algo = (uint32_t)p->algo, h.isa = (uint32_t)p->isa;
+    h.wpack_floats = p->wpack_floats, h.bias_floats = bias_floats, h.wcb_floats = p->wcb ? p->wcb_floats : 0;
+    h.M = p->d.M;
+    memcpy(dst, &h, sizeof h);
+    char *q = (char *)dst + sizeof h;
+    memcpy(q, p->wpack, p->wpack_floats * sizeof(float));
+    q += cp_region(p->wpack_floats);
+    if (bias_floats) {
+        memcpy(q, p->bias, bias_floats * sizeof(float));
+        q += cp_region(bias_floats);
+    }
+    if (p->wcb) memcpy(q, p->wcb, p->wcb_floats * sizeof(float));
+    return need;
+}
+
+kiln_status kl_conv2d_adopt(const kl_conv2d_desc *d, const void *src, size_t size, kl_conv2d_plan **out) {
+    *out = NULL;
+    if (!d || !src || ((uintptr_t)src % 4) != 0 || size < sizeof(conv_packed_hdr))
+        return kl_errorf(KILN_ERR_PARSE, "conv2d: pre-packed weights: no header, or not float-aligned");
+    conv_packed_hdr h;
+    memcpy(&h, src, sizeof h);
+    if (memcmp(h.magic, CP_MAGIC, 8) != 0) return kl_errorf(KILN_ERR_PARSE, "conv2d: pre-packed weights: bad magic");
+    kl_conv2d_plan *p;
+    KL_TRY(conv_prepare(d, NULL, NULL, &p));
+    size_t need = sizeof h + cp_region(p->wpack_floats) + (h.bias_floats ? cp_region(h.bias_floats) : 0) +
+                  (h.wcb_floats ? cp_region(h.wcb_floats) : 0);
+    if (h.algo != (uint32_t)p->algo || h.isa != (uint32_t)p->isa || h.wpack_floats != p->wpack_floats ||
+        h.M != p->d.M || (h.bias_floats != 0 && h.bias_floats != p->d.M) || h.wcb_floats != p->wcb_floats ||
+        size < need) {
+        kl_conv_algo algo = p->algo;
+        size_t floats = p->wpack_floats;
+        kl_conv2d_destroy(p);
+        return kl_errorf(KILN_ERR_ENGINE_MISMATCH,
+                         "conv2d: pre-packed weights for %s (%llu floats) do not fit a %s plan of %zu floats: rebuild "
+                         "the engine",
+                         h.algo < KL_CONV_ALGO_COUNT ? kl_conv_algo_name((kl_conv_algo)h.algo) : "an unknown algorithm",
+                         (unsigned long long)h.wpack_floats, kl_conv_algo_name(algo), floats);
+    }
+    const char *q = (const char *)src + sizeof h;
+    p->borrowed = true;
+    p->wpack = (float *)(uintptr_t)q;
+    q += cp_region(p->wpack_floats);
+    if (h.bias_floats) {
+        p->bias = (float *)(uintptr_t)q;
+        q += cp_region(h.bias_floats);
+    }
+    if (h.wcb_floats) p->wcb = (float *)(uintptr_t)q;
+    *out = p;
+    return KILN_OK;
+}
+
 void kl_conv2d_destroy(kl_conv2d_plan *p) {
     if (!p) return;
-    kl_free(p->wpack);
-    kl_free(p->wcb);
-    kl_free(p->bias);
+    if (!p->borrowed) {
+        kl_free(p->wpack);
+        kl_free(p->wcb);
+        kl_free(p->bias);
+    }
     kl_free(p);
 }
 
@@ -382,6 +517,21 @@ void kl_conv2d_out_hw(const kl_conv2d_plan *p, size_t *OH, size_t *OW) {
 }
 
 static void dw_padded_dims(const kl_conv2d_plan *p, size_t *HP, size_t *WP);
+
+/* conv.igemm's band: IG_ROWS output rows; padded input rows of IG_ROWS
+ * rows' windows, wide enough for every pixel a kernel call computes
+ * (KL_IGEMM_ROW_PAD past the row's end). */
+#define IG_ROWS 4
+static size_t ig_rows(const kl_conv2d_plan *p) { return (IG_ROWS - 1) * p->d.stride_h + p->d.KH; }
+static size_t ig_wpb(const kl_conv2d_plan *p) {
+    return (round_up(p->OW, KL_IGEMM_ROW_PAD) - 1) * p->d.stride_w + p->d.KW;
+}
+/* floats per thread: the padded rows, the tap offsets (int32), C^T of a row */
+static size_t ig_ws_floats(const kl_conv2d_plan *p) {
+    size_t k = p->d.C * p->d.KH * p->d.KW;
+    return round_up(p->d.C * ig_rows(p) * ig_wpb(p), 16) + round_up(k, 16) +
+           round_up(p->OW, KL_IGEMM_ROW_PAD) * round_up(p->d.M, NP);
+}
 
 static size_t ws_per_thread(const kl_conv2d_plan *p) {
     if (p->algo == KL_CONV_DEPTHWISE && p->wcb)
@@ -396,6 +546,7 @@ static size_t ws_per_thread(const kl_conv2d_plan *p) {
         return (p->nxi * (p->tb * (p->Cg + round_up(p->Mg, NP)) + 2 * WSKEW) + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) +
                128;
     if (p->algo == KL_CONV_DIRECT) return 64; /* none used */
+    if (p->algo == KL_CONV_IGEMM) return ig_ws_floats(p) * sizeof(float) + 128;
     if (p->algo == KL_CONV_IM2ROW) /* A slice of all pixels + the transposed output */
         return (round_up(p->OH * p->OW, MR) * KS + p->OH * p->OW * round_up(p->Mg, NP)) * sizeof(float) + 128;
     return (size_t)KS * p->nt * sizeof(float) + 64;
@@ -410,7 +561,7 @@ size_t kl_conv2d_workspace_size(const kl_conv2d_plan *p, int threads) {
 size_t kl_conv2d_workspace_bytes(const kl_conv2d_plan *p) { return kl_conv2d_workspace_size(p, p->d.threads); }
 
 size_t kl_conv2d_packed_bytes(const kl_conv2d_plan *p) {
-    size_t cb = p->wcb ? (round_up(p->d.C, KL_DWCB_C) * (p->d.KH * p->d.KW + 1)) * sizeof(float) : 0;
+    size_t cb = p->wcb ? p->wcb_floats * sizeof(float) : 0;
     return p->wpack_floats * sizeof(float) + (p->bias ? p->d.M * sizeof(float) : 0) + cb;
 }
 
@@ -425,7 +576,29 @@ typedef struct conv_run {
     size_t tb; /* winograd: tiles per block in this run (<= plan's tb) */
     bool z_alias; /* Z == Y: the residual is already in Y */
     size_t N;     /* images in this run */
+    const float *wpack; /* GEMM1X1: packed weights in place of the plan's (conv.scaled1x1), or NULL */
+    const float *scale; /* IM2ROW (1x1): per-image input-channel scales (conv.scaled1x1), or NULL */
+    size_t s_stride;    /* floats between two images' scales (0: shared) */
+    size_t nt;          /* GEMM1X1 / IM2COL: output pixels per tile in this run (<= plan's nt) */
+    size_t img;         /* WINOGRAD2 / 4T split by steps: the image */
+    size_t t0, nblk;    /* WINOGRAD split by steps: the block's tiles */
 } conv_run;
+
+/* Pixel tiles of n images x g groups on t threads: the plan's width, or
+ * where few tiles would leave a thread idle at the end, a multiple of t
+ * tiles of even width (28x28 at batch 1 ran as 256 + 256 + 256 + 16
+ * pixels: 512 against 272 on 2 threads, 1.53x of 1 thread; now 208 x 3 +
+ * 160). */
+static size_t run_tiles(const kl_conv2d_plan *p, size_t n, size_t g, int t, size_t *nt) {
+    size_t OHW = p->OH * p->OW, w = p->nt, tiles = (OHW + w - 1) / w;
+    if (t > 1 && tiles > 1 && n * g * tiles < 8 * (size_t)t) {
+        size_t want = round_up(tiles, (size_t)t);
+        w = KL_MIN(p->nt, round_up((OHW + want - 1) / want, NP));
+        tiles = (OHW + w - 1) / w;
+    }
+    *nt = w;
+    return tiles;
+}
 
 /* im2col rows [k0, k0+ks) for output pixels [p0, p0+np) of one image/group
  * into NP-column panels (panel stride ks*NP), zero past np. */
@@ -523,7 +696,7 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
         size_t m0 = mc * r->mchunk_rows;
         if (m0 >= p->Mg) continue;
         size_t mrows = KL_MIN(r->mchunk_rows, p->Mg - m0);
-        size_t p0 = tile * p->nt, np = KL_MIN(p->nt, OHW - p0);
+        size_t p0 = tile * r->nt, np = KL_MIN(r->nt, OHW - p0);
         const float *x = r->X + (n * d->C + g * p->Cg) * d->H * d->W;
         size_t ch0 = g * p->Mg + m0;
         float *y = r->Y + (n * d->M + ch0) * OHW + p0;
@@ -531,7 +704,8 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
         const float *bias = p->bias ? p->bias + ch0 : NULL;
         if (p->algo == KL_CONV_GEMM1X1) {
             /* the kernel reads X in place (row stride H*W; a partial last panel masked) */
-            kl_gemm_packed pk = {p->wpack + g * per_group_w + (m0 / MR) * p->a_ps, p->a_ps, x + p0, NP, d->H * d->W};
+            const float *wp = r->wpack ? r->wpack : p->wpack;
+            kl_gemm_packed pk = {wp + g * per_group_w + (m0 / MR) * p->a_ps, p->a_ps, x + p0, NP, d->H * d->W};
             kl_sgemm_packed_run(p->isa, mrows, np, p->Kg, &pk, y, OHW, 1.0f, r->z_alias ? 1.0f : 0.0f, NULL, bias, z,
                                 OHW, d->act);
             continue;
@@ -554,16 +728,27 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
 /* im2col rows [k0, k0+ks) transposed for all OH*OW pixels of one image and
  * group: pixel q, row k at dst + (q/MR)*ks*MR + (k-k0)*MR + q%MR; pixels
  * past OH*OW (to a multiple of MR) are zero. */
-static void im2row_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size_t ks, float *dst) {
+static void im2row_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size_t ks, float *dst,
+                        const float *scale) {
     const kl_conv2d_desc *d = &p->d;
     size_t khw = d->KH * d->KW, OHW = p->OH * p->OW, npad = round_up(OHW, MR), ps = ks * MR;
     size_t OW = p->OW, sw = d->stride_w;
     if (khw == 1 && sw == 1 && d->stride_h == 1 && !d->pad_top && !d->pad_left && !d->pad_bottom && !d->pad_right) {
-        /* 1x1 stride 1: pixels are the plane's floats, six at a time */
+        /* 1x1 stride 1: pixels are the plane's floats, six at a time; with
+         * `scale` (conv.scaled1x1: [C], the image's), channel k0 + k times
+         * scale[k0 + k] */
         size_t full = OHW / MR, rest = OHW % MR;
         for (size_t k = 0; k < ks; k++) {
             const float *xc = x + (k0 + k) * d->H * d->W;
             float *pp = dst + k * MR;
+            if (scale) {
+                float sc = scale[k0 + k];
+                for (size_t q = 0; q < full; q++, pp += ps, xc += MR)
+                    for (size_t i = 0; i < MR; i++) pp[i] = xc[i] * sc;
+                if (rest)
+                    for (size_t i = 0; i < MR; i++) pp[i] = i < rest ? xc[i] * sc : 0.0f;
+                continue;
+            }
             for (size_t q = 0; q < full; q++, pp += ps, xc += MR) memcpy(pp, xc, MR * sizeof(float));
             if (rest) {
                 memcpy(pp, xc, rest * sizeof(float));
@@ -634,7 +819,7 @@ static void conv_im2row_task(void *arg, size_t b, size_t e, int tid) {
         for (size_t k0 = 0; k0 < p->Kg; k0 += kstep) {
             size_t ks = KL_MIN(kstep, p->Kg - k0);
             bool first = k0 == 0, last = k0 + ks >= p->Kg;
-            im2row_pack(p, x, k0, ks, A);
+            im2row_pack(p, x, k0, ks, A, r->scale ? r->scale + n * r->s_stride : NULL);
             /* 64 columns at a time: the weight block stays in cache over the pixel rows */
             for (size_t j = 0; j < mcols; j += 64) {
                 size_t nc = KL_MIN((size_t)64, mcols - j);
@@ -676,127 +861,230 @@ void kl_x86_generic_im2row_out(const kl_im2row_out *a) {
 /* ---- Winograd F(4x4, 3x3) ------------------------------------------------------ */
 
 /* Task: items are (image, group, tile block, channel chunk). */
-static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
-    const conv_run *r = arg;
+/* Winograd's input transform of tiles [t0, t0+nblk) (of all images), input
+ * channels [c0, c1) of group g, into V (16-tile panels, xi-major, row
+ * stride r->tb). */
+static void wino_input(const conv_run *r, float *V, size_t g, size_t t0, size_t nblk, size_t c0, size_t c1) {
     const kl_conv2d_plan *p = r->p;
     const kl_conv2d_desc *d = &p->d;
     const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
-    float *V = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
-    size_t nxi = p->nxi;
-    float *Cb = V + nxi * (p->Cg * p->tb + WSKEW);
-    size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW, tb = r->tb;
+    size_t HW = d->H * d->W, T = p->TH * p->TW, xsv = p->Cg * r->tb + WSKEW;
+    const float *x = r->X + g * p->Cg * HW;
+    kl_wino_in wi = {NULL, d->C * HW, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, xsv};
+    for (size_t c = c0; c < c1; c++)
+        for (size_t t = 0; t < nblk; t += NP) {
+            wi.x = x + c * HW;
+            wi.t0 = t0 + t;
+            wi.nt = KL_MIN((size_t)NP, nblk - t);
+            wi.dst = V + (t / NP) * p->Cg * NP + c * NP;
+            ops->wino_in(&wi);
+        }
+}
+
+/* Winograd's products (one per transform position xi) of output channels
+ * [m0, m0+mrows) of group g against V, into Cb, then the output transform
+ * (bias, residual, activation) of tiles [t0, t0+nblk). */
+static void wino_product(const conv_run *r, const float *V, float *Cb, size_t g, size_t m0, size_t mrows, size_t t0,
+                         size_t nblk) {
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    size_t nxi = p->nxi, tb = r->tb, OHW = p->OH * p->OW, T = p->TH * p->TW;
     size_t per_xi = round_up(p->Mg, MR) * p->Cg;
+    size_t xsv = p->Cg * tb + WSKEW, xsc = mrows * tb + WSKEW;
     kl_act none = {KL_ACT_NONE, 0, 0};
-    size_t TT = r->N * T; /* tiles of all images, numbered image by image */
+    for (size_t xi = 0; xi < nxi; xi++) {
+        kl_gemm_packed pk = {p->wpack + (g * nxi + xi) * per_xi + (m0 / MR) * p->a_ps, p->a_ps, V + xi * xsv,
+                             p->Cg * NP, 0};
+        kl_sgemm_packed_run(p->isa, mrows, nblk, p->Cg, &pk, Cb + xi * xsc, tb, 1.0f, 0.0f, NULL, NULL, NULL, 0, none);
+    }
+    kl_wino_out wo = {NULL, xsc, 0, NULL, NULL, d->M * OHW, T, p->OH, p->OW, p->TW, 0, 0, d->act};
+    for (size_t m = 0; m < mrows; m++) {
+        size_t ch = g * p->Mg + m0 + m;
+        wo.bias = p->bias ? p->bias[ch] : 0.0f;
+        wo.y = r->Y + ch * OHW;
+        wo.z = r->Z ? r->Z + ch * OHW : NULL;
+        for (size_t t = 0; t < nblk; t += NP) {
+            wo.m = Cb + m * tb + t;
+            wo.t0 = t0 + t;
+            wo.nt = KL_MIN((size_t)NP, nblk - t);
+            ops->wino_out(&wo);
+        }
+    }
+}
+
+static float *wino_V(const conv_run *r, int tid) {
+    return (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(r->p)) + 63) & ~(uintptr_t)63);
+}
+static float *wino_Cb(const conv_run *r, int tid) { return wino_V(r, tid) + r->p->nxi * (r->p->Cg * r->p->tb + WSKEW); }
+
+static void conv_wino_task(void *arg, size_t b, size_t e, int tid) {
+    const conv_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    float *V = wino_V(r, tid), *Cb = wino_Cb(r, tid);
+    size_t TT = r->N * p->TH * p->TW; /* tiles of all images, numbered image by image */
     for (size_t it = b; it < e; it++) {
         size_t mc = it % r->mchunks, rest = it / r->mchunks;
         size_t blk = rest % r->tiles, g = rest / r->tiles;
         size_t m0 = mc * r->mchunk_rows;
         if (m0 >= p->Mg) continue;
         size_t mrows = KL_MIN(r->mchunk_rows, p->Mg - m0);
-        size_t t0 = blk * tb, nblk = KL_MIN(tb, TT - t0);
-        const float *x = r->X + g * p->Cg * HW;
-        size_t xsv = p->Cg * tb + WSKEW, xsc = mrows * tb + WSKEW;
-        kl_wino_in wi = {NULL, d->C * HW, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, xsv};
-        for (size_t c = 0; c < p->Cg; c++)
-            for (size_t t = 0; t < nblk; t += NP) {
-                wi.x = x + c * HW;
-                wi.t0 = t0 + t;
-                wi.nt = KL_MIN((size_t)NP, nblk - t);
-                wi.dst = V + (t / NP) * p->Cg * NP + c * NP;
-                ops->wino_in(&wi);
-            }
-        for (size_t xi = 0; xi < nxi; xi++) {
-            kl_gemm_packed pk = {p->wpack + (g * nxi + xi) * per_xi + (m0 / MR) * p->a_ps, p->a_ps,
-                                 V + xi * xsv, p->Cg * NP, 0};
-            kl_sgemm_packed_run(p->isa, mrows, nblk, p->Cg, &pk, Cb + xi * xsc, tb, 1.0f, 0.0f, NULL, NULL,
-                                NULL, 0, none);
-        }
-        kl_wino_out wo = {NULL, xsc, 0, NULL, NULL, d->M * OHW, T, p->OH, p->OW, p->TW, 0, 0, d->act};
-        for (size_t m = 0; m < mrows; m++) {
-            size_t ch = g * p->Mg + m0 + m;
-            wo.bias = p->bias ? p->bias[ch] : 0.0f;
-            wo.y = r->Y + ch * OHW;
-            wo.z = r->Z ? r->Z + ch * OHW : NULL;
-            for (size_t t = 0; t < nblk; t += NP) {
-                wo.m = Cb + m * tb + t;
-                wo.t0 = t0 + t;
-                wo.nt = KL_MIN((size_t)NP, nblk - t);
-                ops->wino_out(&wo);
-            }
-        }
+        size_t t0 = blk * r->tb, nblk = KL_MIN(r->tb, TT - t0);
+        wino_input(r, V, g, t0, nblk, 0, p->Cg);
+        wino_product(r, V, Cb, g, m0, mrows, t0, nblk);
     }
 }
 
-/* Transposed Winograd (conv.winograd2 F(2x2), conv.winograd4t F(4x4))
- * task: items are (image, group, chunk of output channels), as for
- * im2row.  Per block of tiles of the image: the input transform (16 tiles at
- * a time) is repacked into 6-tile A panels per product, the 16 GEMMs give
- * C^T (tiles x channels) against the weights' B panels, and the output
- * transform writes the pixel-major product that im2row's write-back turns
- * into channel planes with Z and the activation. */
+/* Few blocks of tiles on several threads (batch 1: fewer blocks than two
+ * per thread), a block at a time in two steps instead of a block per
+ * chunk of output channels that each transformed the block's input again:
+ * the input transform split by channels into the first thread's V, then
+ * the products and the output transform split by output channels (each
+ * thread its own Cb). */
+static void conv_wino_in_task(void *arg, size_t b, size_t e, int tid) {
+    (void)tid;
+    const conv_run *r = arg;
+    size_t Cg = r->p->Cg, per = (Cg + r->tiles - 1) / r->tiles; /* tiles: the channel chunks here */
+    for (size_t it = b; it < e; it++)
+        if (it * per < Cg) wino_input(r, wino_V(r, 0), 0, r->t0, r->nblk, it * per, KL_MIN(Cg, (it + 1) * per));
+}
+
+static void conv_wino_mm_task(void *arg, size_t b, size_t e, int tid) {
+    const conv_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    for (size_t it = b; it < e; it++) {
+        size_t m0 = it * r->mchunk_rows;
+        if (m0 >= p->Mg) continue;
+        wino_product(r, wino_V(r, 0), wino_Cb(r, tid), 0, m0, KL_MIN(r->mchunk_rows, p->Mg - m0), r->t0, r->nblk);
+    }
+}
+
+/* Transposed Winograd (conv.winograd2 F(2x2), conv.winograd4t F(4x4)):
+ * the thread's buffers (A panels, C^T per product, the pixel-major output). */
+static float *wino2_A(const conv_run *r, int tid) {
+    return (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(r->p)) + 63) & ~(uintptr_t)63);
+}
+static float *wino2_CT(const conv_run *r, int tid) { return wino2_A(r, tid) + r->p->nxi * (r->p->tb * r->p->Cg + WSKEW); }
+static float *wino2_O(const conv_run *r, int tid) {
+    return wino2_CT(r, tid) + r->p->nxi * (r->p->tb * round_up(r->p->Mg, NP) + WSKEW);
+}
+
+/* The input transform of tiles [t0, t0+nt) of image n, group g, input
+ * channels [c0, c1), repacked into the 6-tile A panels (k-major). */
+static void wino2_input(const conv_run *r, float *A, size_t n, size_t g, size_t t0, size_t nt, size_t c0, size_t c1) {
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    void (*win)(const kl_wino_in *) = p->wm == 4 ? ops->wino_in : ops->wino2_in;
+    size_t HW = d->H * d->W, T = p->TH * p->TW, ntp = round_up(nt, MR), xsa = p->tb * p->Cg + WSKEW;
+    const float *x = r->X + (n * d->C + g * p->Cg) * HW;
+    kl_wino_in wi = {NULL, 0, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, xsa, p->Cg, 0, 0};
+    for (size_t c = c0; c < c1; c++)
+        for (size_t t = 0; t < ntp; t += 16) {
+            wi.x = x + c * HW;
+            wi.t0 = t0 + t;
+            wi.nt = t < nt ? KL_MIN((size_t)16, nt - t) : 0;
+            wi.dst = A + c * MR;
+            wi.q0 = t;
+            wi.nw = KL_MIN((size_t)16, ntp - t);
+            win(&wi);
+        }
+}
+
+/* The products of tiles [t0, t0+nt) (A) for output channels [m0,
+ * m0+mcols) of group g into CT, and their output transform into O. */
+static void wino2_product(const conv_run *r, const float *A, float *CT, float *O, size_t g, size_t m0, size_t mcols,
+                          size_t t0, size_t nt) {
+    const kl_conv2d_plan *p = r->p;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    void (*wout)(const kl_wino2_out *) = p->wm == 4 ? ops->wino4t_out : ops->wino2_out;
+    size_t tbp = p->tb, nxi = p->nxi, ldc = round_up(mcols, NP);
+    size_t per_xi = round_up(p->Mg, NP) * p->Cg, xsa = tbp * p->Cg + WSKEW;
+    kl_act none = {KL_ACT_NONE, 0, 0};
+    const float *wg = p->wpack + g * nxi * per_xi + (m0 / NP) * p->a_ps;
+    for (size_t xi = 0; xi < nxi; xi++) {
+        const float *wx = wg + xi * per_xi;
+        for (size_t j = 0; j < mcols; j += 64) {
+            size_t nc = KL_MIN((size_t)64, mcols - j);
+            kl_gemm_packed pk = {A + xi * xsa, p->Cg * MR, wx + (j / NP) * p->a_ps, p->a_ps, NP, NULL, 0, 0};
+            /* the weights stream from memory: fetch the next block's
+             * first panels while this one runs from cache */
+            size_t pfp = nt > MR ? KL_MIN((size_t)4, (nt - 1) / MR) : 0;
+            if (j + 64 < mcols)
+                pk.pf_b = wx + ((j + 64) / NP) * p->a_ps;
+            else if (xi + 1 < nxi)
+                pk.pf_b = wx + per_xi;
+            pk.pf_ps = p->a_ps;
+            pk.pf_panels = pk.pf_b ? pfp : 0;
+            kl_sgemm_packed_run(p->isa, nt, nc, p->Cg, &pk, CT + xi * (tbp * ldc + WSKEW) + j, ldc, 1.0f, 0.0f, NULL,
+                                NULL, NULL, 0, none);
+        }
+    }
+    size_t ch0 = g * p->Mg + m0;
+    kl_wino2_out wo = {CT, tbp * ldc + WSKEW, ldc, p->bias ? p->bias + ch0 : NULL, O, ldc, p->OH, p->OW, p->TW, t0,
+                       nt, mcols};
+    wout(&wo);
+}
+
+/* O (pixel-major, output channels [m0, m0+mcols) of group g) to image n's
+ * planes with Z and the activation. */
+static void wino2_write(const conv_run *r, const float *O, size_t n, size_t g, size_t m0, size_t mcols) {
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    size_t OHW = p->OH * p->OW, ch0 = g * p->Mg + m0;
+    kl_im2row_out wo = {O, round_up(mcols, NP), OHW, mcols, r->Z ? r->Z + (n * d->M + ch0) * OHW : NULL,
+                        r->Y + (n * d->M + ch0) * OHW, OHW, d->act};
+    kl_x86_ops_get(p->isa)->im2row_out(&wo);
+}
+
+/* Task: items are (image, group, chunk of output channels), as for
+ * im2row.  Per block of tiles of the image: the input transform (16 tiles
+ * at a time) is repacked into 6-tile A panels per product, the 16 GEMMs
+ * give C^T (tiles x channels) against the weights' B panels, and the
+ * output transform writes the pixel-major product that im2row's
+ * write-back turns into channel planes with Z and the activation. */
 static void conv_wino2_task(void *arg, size_t b, size_t e, int tid) {
     const conv_run *r = arg;
     const kl_conv2d_plan *p = r->p;
     const kl_conv2d_desc *d = &p->d;
-    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
-    float *A = (float *)(((uintptr_t)(r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
-    size_t tbp = p->tb, ldc_max = round_up(p->Mg, NP);
-    size_t nxi = p->nxi;
-    float *CT = A + nxi * (tbp * p->Cg + WSKEW), *O = CT + nxi * (tbp * ldc_max + WSKEW);
-    void (*win)(const kl_wino_in *) = p->wm == 4 ? ops->wino_in : ops->wino2_in;
-    void (*wout)(const kl_wino2_out *) = p->wm == 4 ? ops->wino4t_out : ops->wino2_out;
-    size_t OHW = p->OH * p->OW, HW = d->H * d->W, T = p->TH * p->TW;
-    size_t per_xi = round_up(p->Mg, NP) * p->Cg, xsa = tbp * p->Cg + WSKEW;
-    kl_act none = {KL_ACT_NONE, 0, 0};
+    float *A = wino2_A(r, tid), *CT = wino2_CT(r, tid), *O = wino2_O(r, tid);
+    size_t T = p->TH * p->TW;
     for (size_t it = b; it < e; it++) {
         size_t mc = it % r->mchunks, rest = it / r->mchunks;
         size_t g = rest % d->group, n = rest / d->group;
         size_t m0 = mc * r->mchunk_rows;
         if (m0 >= p->Mg) continue;
-        size_t mcols = KL_MIN(r->mchunk_rows, p->Mg - m0), ldc = round_up(mcols, NP);
-        const float *x = r->X + (n * d->C + g * p->Cg) * HW;
-        size_t ch0 = g * p->Mg + m0;
-        const float *wg = p->wpack + g * nxi * per_xi + (m0 / NP) * p->a_ps;
-        for (size_t t0 = 0; t0 < T; t0 += tbp) {
-            size_t nt = KL_MIN(tbp, T - t0), ntp = round_up(nt, MR);
-            /* the transforms write the A panels (6 tiles, k-major) directly */
-            kl_wino_in wi = {NULL, 0, T, d->H, d->W, d->pad_top, d->pad_left, p->TW, 0, 0, NULL, xsa, p->Cg, 0, 0};
-            for (size_t c = 0; c < p->Cg; c++)
-                for (size_t t = 0; t < ntp; t += 16) {
-                    wi.x = x + c * HW;
-                    wi.t0 = t0 + t;
-                    wi.nt = t < nt ? KL_MIN((size_t)16, nt - t) : 0;
-                    wi.dst = A + c * MR;
-                    wi.q0 = t;
-                    wi.nw = KL_MIN((size_t)16, ntp - t);
-                    win(&wi);
-                }
-            for (size_t xi = 0; xi < nxi; xi++) {
-                const float *wx = wg + xi * per_xi;
-                for (size_t j = 0; j < mcols; j += 64) {
-                    size_t nc = KL_MIN((size_t)64, mcols - j);
-                    kl_gemm_packed pk = {A + xi * xsa, p->Cg * MR, wx + (j / NP) * p->a_ps, p->a_ps, NP, NULL, 0, 0};
-                    /* the weights stream from memory: fetch the next block's
-                     * first panels while this one runs from cache */
-                    size_t pfp = nt > MR ? KL_MIN((size_t)4, (nt - 1) / MR) : 0;
-                    if (j + 64 < mcols)
-                        pk.pf_b = wx + ((j + 64) / NP) * p->a_ps;
-                    else if (xi + 1 < nxi)
-                        pk.pf_b = wx + per_xi;
-                    pk.pf_ps = p->a_ps;
-                    pk.pf_panels = pk.pf_b ? pfp : 0;
-                    kl_sgemm_packed_run(p->isa, nt, nc, p->Cg, &pk, CT + xi * (tbp * ldc + WSKEW) + j, ldc, 1.0f, 0.0f, NULL, NULL,
-                                        NULL, 0, none);
-                }
-            }
-            kl_wino2_out wo = {CT, tbp * ldc + WSKEW, ldc, p->bias ? p->bias + ch0 : NULL, O, ldc, p->OH, p->OW, p->TW, t0,
-                               nt, mcols};
-            wout(&wo);
+        size_t mcols = KL_MIN(r->mchunk_rows, p->Mg - m0);
+        for (size_t t0 = 0; t0 < T; t0 += p->tb) {
+            size_t nt = KL_MIN(p->tb, T - t0);
+            wino2_input(r, A, n, g, t0, nt, 0, p->Cg);
+            wino2_product(r, A, CT, O, g, m0, mcols, t0, nt);
         }
-        kl_im2row_out wo = {O, ldc, OHW, mcols, r->Z ? r->Z + (n * d->M + ch0) * OHW : NULL,
-                            r->Y + (n * d->M + ch0) * OHW, OHW, d->act};
-        ops->im2row_out(&wo);
+        wino2_write(r, O, n, g, m0, mcols);
+    }
+}
+
+/* One image of one block on several threads: the input transform split
+ * by channels into the first thread's A (each chunk of output channels
+ * transformed the whole input again), then the products, output
+ * transform and write-back split by output channels. */
+static void conv_wino2_in_task(void *arg, size_t b, size_t e, int tid) {
+    (void)tid;
+    const conv_run *r = arg;
+    size_t Cg = r->p->Cg, per = (Cg + r->tiles - 1) / r->tiles, T = r->p->TH * r->p->TW;
+    for (size_t it = b; it < e; it++)
+        if (it * per < Cg) wino2_input(r, wino2_A(r, 0), r->img, 0, 0, T, it * per, KL_MIN(Cg, (it + 1) * per));
+}
+
+static void conv_wino2_mm_task(void *arg, size_t b, size_t e, int tid) {
+    const conv_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    for (size_t it = b; it < e; it++) {
+        size_t m0 = it * r->mchunk_rows;
+        if (m0 >= p->Mg) continue;
+        size_t mcols = KL_MIN(r->mchunk_rows, p->Mg - m0);
+        wino2_product(r, wino2_A(r, 0), wino2_CT(r, tid), wino2_O(r, tid), 0, m0, mcols, 0, p->TH * p->TW);
+        wino2_write(r, wino2_O(r, tid), r->img, 0, m0, mcols);
     }
 }
 
@@ -1039,6 +1327,79 @@ void kl_x86_generic_dwconv(const kl_dw_args *a) {
         }
 }
 
+/* ---- conv.igemm --------------------------------------------------------------- */
+
+/* Output rows [oh0, oh1) of one image x, every channel, into y (rows
+ * yrow0.. of each channel, ystride floats apart; z alike or NULL), IG_ROWS
+ * at a time: the band's input rows are copied zero-padded into buf (the
+ * thread's ig_ws_floats), then each output row is one kl_igemm_row (C^T,
+ * pixel-major) written back to the planes by im2row's transposing
+ * write-back (residual, activation). */
+static void igemm_rows(const kl_conv2d_plan *p, float *buf, const float *x, size_t oh0, size_t oh1, float *y,
+                       size_t ystride, size_t yrow0, const float *z) {
+    const kl_conv2d_desc *d = &p->d;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    size_t C = d->C, KH = d->KH, KW = d->KW, K = C * KH * KW, SH = d->stride_h, SW = d->stride_w;
+    size_t rows = ig_rows(p), wpb = ig_wpb(p), cs = rows * wpb, mp = round_up(d->M, NP), HW = d->H * d->W;
+    int32_t *off = (int32_t *)(buf + round_up(C * cs, 16));
+    float *ct = buf + round_up(C * cs, 16) + round_up(K, 16);
+    for (size_t c = 0, k = 0; c < C; c++)
+        for (size_t kh = 0; kh < KH; kh++)
+            for (size_t kw = 0; kw < KW; kw++) off[k++] = (int32_t)(c * cs + kh * wpb + kw);
+    kl_igemm_row a = {NULL, SW, off, K, p->wpack, p->a_ps, p->wpack + mp * K, d->M, p->OW, ct, mp};
+    for (size_t b0 = oh0; b0 < oh1; b0 += IG_ROWS) {
+        size_t b1 = KL_MIN(b0 + IG_ROWS, oh1);
+        /* buffer row i, column j: input row b0*SH - PT + i, column j - PL (zero outside) */
+        ptrdiff_t ih0 = (ptrdiff_t)(b0 * SH) - (ptrdiff_t)d->pad_top;
+        size_t ncopy = d->pad_left < wpb ? KL_MIN(d->W, wpb - d->pad_left) : 0;
+        for (size_t c = 0; c < C; c++)
+            for (size_t i = 0; i < rows; i++) {
+                float *dst = buf + c * cs + i * wpb;
+                ptrdiff_t ih = ih0 + (ptrdiff_t)i;
+                if (ih < 0 || ih >= (ptrdiff_t)d->H) {
+                    memset(dst, 0, wpb * sizeof(float));
+                    continue;
+                }
+                size_t pl = KL_MIN(d->pad_left, wpb);
+                memset(dst, 0, pl * sizeof(float));
+                memcpy(dst + pl, x + c * HW + (size_t)ih * d->W, ncopy * sizeof(float));
+                memset(dst + pl + ncopy, 0, (wpb - pl - ncopy) * sizeof(float));
+            }
+        for (size_t oh = b0; oh < b1; oh++) {
+            a.x = buf + (oh - b0) * SH * wpb;
+            ops->igemm_row(&a);
+            size_t yo = (oh - yrow0) * p->OW;
+            kl_im2row_out wo = {ct, mp, p->OW, d->M, z ? z + yo : NULL, y + yo, ystride, d->act};
+            ops->im2row_out(&wo);
+        }
+    }
+}
+
+/* Work items (image, band of IG_ROWS output rows), every channel. */
+static void igemm_task(void *arg, size_t b, size_t e, int tid) {
+    const dw_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    float *buf = (float *)(((uintptr_t)((char *)r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
+    size_t bands = (p->OH + IG_ROWS - 1) / IG_ROWS, OHW = p->OH * p->OW;
+    for (size_t it = b; it < e; it++) {
+        size_t n = it / bands, oh0 = (it % bands) * IG_ROWS, oh1 = KL_MIN(oh0 + IG_ROWS, p->OH);
+        igemm_rows(p, buf, r->X + n * d->C * d->H * d->W, oh0, oh1, r->Y + n * d->M * OHW, OHW, 0,
+                   r->Z ? r->Z + n * d->M * OHW : NULL);
+    }
+}
+
+/* Portable conv.igemm row: one pixel and channel at a time (the same sums). */
+void kl_x86_generic_igemm_row(const kl_igemm_row *a) {
+    for (size_t q = 0; q < a->nq; q++)
+        for (size_t m = 0; m < a->M; m++) {
+            const float *b = a->b + (m / 16) * a->bps + m % 16;
+            float s = a->bias[m];
+            for (size_t k = 0; k < a->K; k++) s += a->x[q * a->S + (size_t)a->off[k]] * b[k * 16];
+            a->ct[q * a->ldc + m] = s;
+        }
+}
+
 /* ---- conv.direct ------------------------------------------------------------ */
 
 #define CD_ROWS 4 /* output rows per work item */
@@ -1070,7 +1431,7 @@ static void direct_task(void *arg, size_t b, size_t e, int tid) {
 
 /* Portable conv.direct: one output pixel at a time, taps outside the input skipped. */
 void kl_x86_generic_conv_direct(const kl_direct_args *a) {
-    size_t K = a->C * a->KH * a->KW, OHW = a->OH * a->OW;
+    size_t K = a->C * a->KH * a->KW;
     for (size_t m = 0; m < a->M; m++) {
         const float *wb = a->w + (m / KL_DIRECT_MB) * K * KL_DIRECT_MB + m % KL_DIRECT_MB;
         for (size_t oh = a->oh0; oh < a->oh1; oh++)
@@ -1087,7 +1448,7 @@ void kl_x86_generic_conv_direct(const kl_direct_args *a) {
                                  wb[((c * a->KH + kh) * a->KW + kw) * KL_DIRECT_MB];
                         }
                     }
-                size_t q = m * OHW + oh * a->OW + ow;
+                size_t q = kl_direct_yoff(a, m, oh) + ow;
                 if (a->z) s += a->z[q];
                 a->y[q] = kl_act_scalar(a->act, s);
             }
@@ -1118,6 +1479,12 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
         kl_parallel_for_n(pool, t, N * d->C, dw_task, &r);
         return KILN_OK;
     }
+    if (p->algo == KL_CONV_IGEMM) {
+        dw_run r = {p, X, Z, Y, workspace};
+        size_t bands = (p->OH + IG_ROWS - 1) / IG_ROWS;
+        kl_parallel_for_dyn(pool, t, N * bands, 1, igemm_task, &r);
+        return KILN_OK;
+    }
     if (p->algo == KL_CONV_DIRECT) {
         dw_run r = {p, X, Z, Y, workspace};
         size_t bands = (p->OH + CD_ROWS - 1) / CD_ROWS;
@@ -1125,7 +1492,23 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
         return KILN_OK;
     }
     conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, 0, Z != NULL && Z == Y, N};
-    size_t OHW = p->OH * p->OW;
+    if ((p->algo == KL_CONV_WINOGRAD2 || p->algo == KL_CONV_WINOGRAD4T) && t > 1 && d->group == 1 &&
+        p->TH * p->TW <= p->tb && N < (size_t)t && p->Mg >= (size_t)t * NP) {
+        /* an image's tiles in one block, fewer images than threads: per
+         * image, the input transform by channels, then the products by
+         * output channels (conv_wino2_in_task) */
+        size_t panels = (p->Mg + NP - 1) / NP;
+        r.tiles = KL_MIN(p->Cg, (size_t)t * 2);
+        r.mchunks = KL_MIN(panels, (size_t)t * 2);
+        r.mchunk_rows = ((panels + r.mchunks - 1) / r.mchunks) * NP;
+        r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
+        for (size_t n = 0; n < N; n++) {
+            r.img = n;
+            kl_parallel_for_n(pool, t, r.tiles, conv_wino2_in_task, &r);
+            kl_parallel_for_dyn(pool, t, r.mchunks, 1, conv_wino2_mm_task, &r);
+        }
+        return KILN_OK;
+    }
     if (p->algo == KL_CONV_IM2ROW || p->algo == KL_CONV_WINOGRAD2 || p->algo == KL_CONV_WINOGRAD4T) {
         /* items (image, group, chunk of 16-column panels of channels) */
         size_t base = N * d->group, panels = (p->Mg + NP - 1) / NP;
@@ -1136,6 +1519,25 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
                             p->algo == KL_CONV_IM2ROW ? conv_im2row_task : conv_wino2_task, &r);
         return KILN_OK;
     }
+    if (p->algo == KL_CONV_WINOGRAD && t > 1 && d->group == 1 && p->Mg >= (size_t)t * 2 * MR &&
+        (N * p->TH * p->TW + p->tb - 1) / p->tb < 2 * (size_t)t) {
+        /* fewer blocks than two per thread: a block at a time, the input
+         * transform by channels, then the products by output channels
+         * (conv_wino_in_task); YOLOv8n's 80x80 maps (400 tiles) were two
+         * blocks, each transformed twice */
+        size_t T = N * p->TH * p->TW, nb = (T + p->tb - 1) / p->tb, mpanels = (p->Mg + MR - 1) / MR;
+        r.tb = KL_MIN(p->tb, round_up((T + nb - 1) / nb, NP)); /* V's panels are whole */
+        r.tiles = KL_MIN(p->Cg, (size_t)t * 2);
+        r.mchunks = KL_MIN(mpanels, (size_t)t * 2);
+        r.mchunk_rows = ((mpanels + r.mchunks - 1) / r.mchunks) * MR;
+        r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
+        for (r.t0 = 0; r.t0 < T; r.t0 += r.tb) {
+            r.nblk = KL_MIN(r.tb, T - r.t0);
+            kl_parallel_for_n(pool, t, r.tiles, conv_wino_in_task, &r);
+            kl_parallel_for_dyn(pool, t, r.mchunks, 1, conv_wino_mm_task, &r);
+        }
+        return KILN_OK;
+    }
     if (p->algo == KL_CONV_WINOGRAD) {
         /* as many blocks as fit the workspace, rounded up to a multiple of
          * the threads when there are few, then evened out */
@@ -1144,7 +1546,7 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
         r.tb = KL_MIN(p->tb, round_up((T + nb - 1) / nb, NP));
         r.tiles = (T + r.tb - 1) / r.tb;
     } else
-        r.tiles = (OHW + p->nt - 1) / p->nt;
+        r.tiles = run_tiles(p, N, d->group, t, &r.nt);
     /* work items: (image, group, tile) for im2col/gemm1x1; (group, block of
      * tiles of all images) for winograd; times chunks of output channels */
     size_t base = (p->algo == KL_CONV_WINOGRAD ? 1 : N) * d->group * r.tiles;
@@ -1159,22 +1561,94 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
     return KILN_OK;
 }
 
-/* ---- conv.expand_dw: 1x1 expand + depthwise, a band of rows at a time -------- */
+/* ---- conv.scaled1x1: the packed weights scaled per image ------------------- */
+
+size_t kl_conv2d_scaled_workspace_size(const kl_conv2d_plan *p, int threads) {
+    return kl_conv2d_workspace_size(p, threads) + p->wpack_floats * sizeof(float) + 64;
+}
+
+kiln_status kl_conv2d_run_scaled(kl_pool *pool, const kl_conv2d_plan *p, size_t N, const float *X, const float *S,
+                                 size_t s_stride, const float *Z, float *Y, void *workspace) {
+    if (!p || !X || !S || !Y || !workspace)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv.scaled1x1: NULL plan, input, scale, output or workspace");
+    const kl_conv2d_desc *d = &p->d;
+    bool one = d->KH == 1 && d->KW == 1 && d->stride_h == 1 && d->stride_w == 1 && !d->pad_top && !d->pad_left &&
+               !d->pad_bottom && !d->pad_right && d->dil_h == 1 && d->dil_w == 1;
+    if ((p->algo != KL_CONV_GEMM1X1 && p->algo != KL_CONV_IM2ROW) || d->group != 1 || !one)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT,
+                         "conv.scaled1x1: the plan is %s, not an ungrouped 1x1 conv.gemm1x1 or conv.im2row",
+                         kl_conv_algo_name(p->algo));
+    int t = kl_pool_threads(pool);
+    if (t > d->threads) t = d->threads;
+    if (t < 1) t = 1;
+    if (p->algo == KL_CONV_IM2ROW) {
+        /* the scale goes into the transposed copy of X that im2row packs anyway */
+        conv_run r = {p, X, Z, Y, workspace, 0, 1, 0, 0, Z != NULL && Z == Y, N, NULL, S, s_stride};
+        size_t panels = (p->Mg + NP - 1) / NP;
+        if (N < (size_t)t) r.mchunks = KL_MIN(panels, ((size_t)t + N - 1) / N);
+        r.mchunk_rows = ((panels + r.mchunks - 1) / r.mchunks) * NP;
+        r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
+        kl_parallel_for_dyn(pool, t, N * r.mchunks, 1, conv_im2row_task, &r);
+        return KILN_OK;
+    }
+    /* the scaled weights after the GEMM's per-thread workspace */
+    float *ws = workspace;
+    float *wsc = (float *)(((uintptr_t)((char *)workspace + kl_conv2d_workspace_size(p, t)) + 63) & ~(uintptr_t)63);
+    size_t K = p->Kg, panels = round_up(p->Mg, MR) / MR, HW = d->H * d->W, OHW = p->OH * p->OW;
+    conv_run r = {p, NULL, NULL, NULL, (char *)ws, 0, 1, 0, 0, false, 1, wsc, NULL, 0};
+    r.tiles = run_tiles(p, 1, 1, t, &r.nt);
+    size_t mpanels = panels;
+    if (t > 1 && r.tiles < 2 * (size_t)t) r.mchunks = KL_MIN(mpanels, (2 * (size_t)t + r.tiles - 1) / r.tiles);
+    r.mchunk_rows = ((mpanels + r.mchunks - 1) / r.mchunks) * MR;
+    r.mchunks = (p->Mg + r.mchunk_rows - 1) / r.mchunk_rows;
+    for (size_t n = 0; n < N; n++) {
+        const float *s = S + n * s_stride;
+        if (n == 0 || s_stride) {
+            /* packed A: panels of MR rows, k-major ([k][MR]); column k is input channel k */
+            for (size_t pi = 0; pi < panels; pi++) {
+                const float *src = p->wpack + pi * p->a_ps;
+                float *dst = wsc + pi * p->a_ps;
+                for (size_t k = 0; k < K; k++)
+                    for (size_t i = 0; i < MR; i++) dst[k * MR + i] = src[k * MR + i] * s[k];
+            }
+        }
+        r.X = X + n * d->C * HW;
+        r.Z = Z ? Z + n * d->M * OHW : NULL;
+        r.Y = Y + n * d->M * OHW;
+        r.z_alias = Z != NULL && Z == Y;
+        kl_parallel_for_dyn(pool, t, r.tiles * r.mchunks, 1, conv_gemm_task, &r);
+    }
+    return KILN_OK;
+}
+
+/* ---- conv.expand_dw: 1x1 expand (or a stem) + depthwise, a band of rows at a time ---- */
 
 #define CDW_BUF_BYTES ((size_t)512 * 1024) /* expanded rows per thread: half of Zen 4's L2 */
 
 struct kl_convdw_plan {
-    kl_conv2d_plan *e, *dw; /* gemm1x1 and depthwise plans (packed weights, biases) */
+    kl_conv2d_plan *e, *dw; /* the first layer's (gemm1x1, direct or igemm) and the depthwise plans */
     size_t R;               /* output rows per band */
     size_t rows_cap;        /* input rows a band needs at most: (R-1)*S + K */
     size_t cs;              /* floats between two channels' rows in the buffer */
     int threads;
 };
 
+/* The first layer a band computes rows of: a 1x1 expansion (stride 1, no
+ * pads) or a stem (few input channels, kl_conv2d_supports(DIRECT)). */
+static bool cdw_first_ok(const kl_conv2d_desc *e, bool *is_1x1) {
+    *is_1x1 = kl_conv2d_supports(e, KL_CONV_GEMM1X1) && e->group == 1;
+    return *is_1x1 || (e->KH * e->KW > 1 && kl_conv2d_supports(e, KL_CONV_DIRECT));
+}
+
 bool kl_conv2d_expand_dw_supports(const kl_conv2d_desc *ein, const kl_conv2d_desc *dwin) {
     kl_conv2d_desc e = normalize(ein), d = normalize(dwin);
-    if (!kl_conv2d_supports(&e, KL_CONV_GEMM1X1) || e.group != 1) return false;
-    if (!kl_conv2d_supports(&d, KL_CONV_DEPTHWISE) || d.C != e.M || d.H != e.H || d.W != e.W) return false;
+    bool is_1x1;
+    size_t EH, EW;
+    if (!cdw_first_ok(&e, &is_1x1) || check_desc(&e, &EH, &EW) != KILN_OK) {
+        kl_error_clear();
+        return false;
+    }
+    if (!kl_conv2d_supports(&d, KL_CONV_DEPTHWISE) || d.C != e.M || d.H != EH || d.W != EW) return false;
     if (d.pad_top >= d.KH || d.pad_left >= d.KW || d.pad_bottom >= d.KH || d.pad_right >= d.KW) return false;
     return kl_x86_dw_direct(d.isa, d.KH, d.KW, d.stride_h, d.stride_w, d.dil_h, d.dil_w, d.pad_top, d.pad_left,
                             d.pad_bottom, d.pad_right);
@@ -1192,13 +1666,18 @@ kiln_status kl_convdw_prepare(const kl_conv2d_desc *e, const float *W1, const fl
     *out = NULL;
     if (!e || !dw || !W1 || !W2) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv.expand_dw: NULL descriptor or weights");
     if (!kl_conv2d_expand_dw_supports(e, dw))
-        return kl_errorf(KILN_ERR_UNSUPPORTED, "conv.expand_dw: cannot run 1x1 %zu->%zu then depthwise k=%zux%zu s=%zu",
-                         e->C, e->M, dw->KH, dw->KW, dw->stride_h);
+        return kl_errorf(KILN_ERR_UNSUPPORTED,
+                         "conv.expand_dw: cannot run %zux%zu/%zu %zu->%zu then depthwise k=%zux%zu s=%zu", e->KH, e->KW,
+                         e->stride_h, e->C, e->M, dw->KH, dw->KW, dw->stride_h);
     kl_convdw_plan *p = kl_calloc(1, sizeof *p);
     if (!p) return KILN_ERR_NO_MEMORY;
     kl_conv2d_desc de = normalize(e), dd = normalize(dw);
-    de.algo = KL_CONV_GEMM1X1, dd.algo = KL_CONV_DEPTHWISE;
+    bool is_1x1;
+    (void)cdw_first_ok(&de, &is_1x1);
     de.isa = dd.isa = kl_isa_resolve(dw->isa);
+    /* a stem: the implicit GEMM where it pays on its own, else conv.direct */
+    de.algo = is_1x1 ? KL_CONV_GEMM1X1 : kl_conv2d_igemm_pays(&de) ? KL_CONV_IGEMM : KL_CONV_DIRECT;
+    dd.algo = KL_CONV_DEPTHWISE;
     p->threads = dd.threads;
     de.threads = dd.threads = 1; /* the workspace is this plan's */
     kiln_status s = kl_conv2d_prepare(&de, W1, b1, &p->e);
@@ -1215,7 +1694,7 @@ kiln_status kl_convdw_prepare(const kl_conv2d_desc *e, const float *W1, const fl
      * packed panel width, which the GEMM kernels read as packed (whole
      * vectors, no tail masks), so a band must start at pixel 0 and cover
      * the panel: one band of every row */
-    if (dd.H * dd.W == NP) R = p->dw->OH;
+    if (is_1x1 && dd.H * dd.W == NP) R = p->dw->OH;
     p->R = KL_MIN(R, p->dw->OH);
     p->rows_cap = KL_MIN((p->R - 1) * S + K, dd.H);
     p->cs = round_up(p->rows_cap * dd.W, 16);
@@ -1225,7 +1704,12 @@ kiln_status kl_convdw_prepare(const kl_conv2d_desc *e, const float *W1, const fl
 
 void kl_convdw_out_hw(const kl_convdw_plan *p, size_t *OH, size_t *OW) { kl_conv2d_out_hw(p->dw, OH, OW); }
 
-static size_t cdw_ws_per_thread(const kl_convdw_plan *p) { return p->cs * p->e->d.M * sizeof(float) + 64; }
+/* floats per thread: the band buffer, then the stem's own (conv.igemm's padded rows) */
+static size_t cdw_buf_floats(const kl_convdw_plan *p) { return round_up(p->cs * p->e->d.M, 16); }
+static size_t cdw_ws_per_thread(const kl_convdw_plan *p) {
+    size_t f = cdw_buf_floats(p) + (p->e->algo == KL_CONV_IGEMM ? ig_ws_floats(p->e) : 0);
+    return f * sizeof(float) + 64;
+}
 
 size_t kl_convdw_workspace_size(const kl_convdw_plan *p, int threads) {
     if (threads < 1) threads = 1;
@@ -1243,9 +1727,10 @@ typedef struct cdw_run {
 
 /* Items are (image, run of consecutive bands): a band's input rows shared
  * with the previous band of the run are moved to the buffer's top, the
- * others computed by the 1x1 product; then the depthwise kernel reads the
- * buffer as a plane of those rows (virtual top padding where the band
- * starts above row 0; rows past the plane's end are past the input's). */
+ * others computed by the first layer (the 1x1 product, or the stem's rows);
+ * then the depthwise kernel reads the buffer as a plane of those rows
+ * (virtual top padding where the band starts above row 0; rows past the
+ * plane's end are past the input's). */
 static void cdw_task(void *arg, size_t b, size_t e, int tid) {
     const cdw_run *r = arg;
     const kl_convdw_plan *p = r->p;
@@ -1253,16 +1738,25 @@ static void cdw_task(void *arg, size_t b, size_t e, int tid) {
     const kl_conv2d_desc *de = &pe->d, *dd = &pd->d;
     const kl_x86_ops *ops = kl_x86_ops_get(pd->isa);
     float *buf = (float *)(((uintptr_t)(r->ws + (size_t)tid * cdw_ws_per_thread(p)) + 63) & ~(uintptr_t)63);
-    size_t H = dd->H, W = dd->W, HW = H * W, S = dd->stride_h, K = dd->KH, P = dd->pad_top, C = dd->C;
+    float *ebuf = buf + cdw_buf_floats(p); /* conv.igemm's rows */
+    size_t H = dd->H, W = dd->W, XHW = de->H * de->W, S = dd->stride_h, K = dd->KH, P = dd->pad_top, C = dd->C;
     size_t OH = pd->OH, OW = pd->OW, OHW = OH * OW, khw = dd->KH * dd->KW, cs = p->cs;
     size_t per = (r->bands + r->chunks - 1) / r->chunks;
     kl_dw_args a = {0};
     a.OW = OW, a.KH = dd->KH, a.KW = dd->KW, a.SH = S, a.SW = dd->stride_w, a.DH = 1, a.DW = 1;
     a.act = dd->act, a.direct = 1, a.W = W, a.WP = W, a.PL = dd->pad_left;
+    kl_direct_args da = {0}; /* a conv.direct stem */
+    if (pe->algo == KL_CONV_DIRECT) {
+        size_t mp = round_up(de->M, KL_DIRECT_MB), k = de->C * de->KH * de->KW;
+        da.w = pe->wpack, da.bias = pe->wpack + mp * k;
+        da.C = de->C, da.H = de->H, da.W = de->W, da.M = de->M, da.KH = de->KH, da.KW = de->KW, da.S = de->stride_w;
+        da.PT = de->pad_top, da.PL = de->pad_left, da.OH = pe->OH, da.OW = pe->OW;
+        da.act = de->act, da.y = buf, da.ystride = cs;
+    }
     for (size_t it = b; it < e; it++) {
         size_t n = it / r->chunks, ch = it % r->chunks;
         size_t b0 = ch * per, b1 = KL_MIN(r->bands, b0 + per);
-        const float *x = r->X + n * de->C * HW;
+        const float *x = r->X + n * de->C * XHW;
         float *y = r->Y + n * C * OHW;
         size_t r0 = 0, r1 = 0; /* input rows [r0, r1) are in the buffer */
         for (size_t band = b0; band < b1; band++) {
@@ -1278,13 +1772,20 @@ static void cdw_task(void *arg, size_t b, size_t e, int tid) {
                         memmove(buf + c * cs, buf + c * cs + (ih0 - r0) * W, keep * W * sizeof(float));
             }
             size_t a0 = ih0 + keep;
-            /* the new rows' 1x1 product in tiles of NT pixels (conv.gemm1x1's): a
-             * tile of X stays in L1 over the output channels */
-            for (size_t q = a0 * W; q < ih1 * W; q += NT) {
-                size_t np = KL_MIN((size_t)NT, ih1 * W - q);
-                kl_gemm_packed pk = {pe->wpack, pe->a_ps, x + q, NP, HW, NULL, 0, 0};
-                kl_sgemm_packed_run(pe->isa, de->M, np, de->C, &pk, buf + (q - ih0 * W), cs, 1.0f, 0.0f, NULL,
-                                    pe->bias, NULL, 0, de->act);
+            if (pe->algo == KL_CONV_GEMM1X1) {
+                /* the new rows' 1x1 product in tiles of NT pixels (conv.gemm1x1's): a
+                 * tile of X stays in L1 over the output channels */
+                for (size_t q = a0 * W; q < ih1 * W; q += NT) {
+                    size_t np = KL_MIN((size_t)NT, ih1 * W - q);
+                    kl_gemm_packed pk = {pe->wpack, pe->a_ps, x + q, NP, XHW, NULL, 0, 0};
+                    kl_sgemm_packed_run(pe->isa, de->M, np, de->C, &pk, buf + (q - ih0 * W), cs, 1.0f, 0.0f, NULL,
+                                        pe->bias, NULL, 0, de->act);
+                }
+            } else if (a0 < ih1 && pe->algo == KL_CONV_IGEMM) {
+                igemm_rows(pe, ebuf, x, a0, ih1, buf, cs, ih0, NULL);
+            } else if (a0 < ih1) {
+                da.x = x, da.oh0 = a0, da.oh1 = ih1, da.yrow0 = ih0;
+                kl_x86_ops_get(pe->isa)->conv_direct(&da);
             }
             r0 = ih0, r1 = ih1;
             a.H = ih1 - ih0;

@@ -48,6 +48,7 @@ typedef enum kl_conv_algo {
     KL_CONV_WINOGRAD2, /* Winograd F(2x2, 3x3), products transposed: for 7x7 maps */
     KL_CONV_WINOGRAD4T, /* Winograd F(4x4, 3x3), products transposed: for 14x14 / 28x28 maps */
     KL_CONV_DIRECT, /* few input channels (stems): direct, vectorized over output columns */
+    KL_CONV_IGEMM,  /* few input channels (stems): implicit GEMM per output row, vectors over output channels */
     KL_CONV_ALGO_COUNT
 } kl_conv_algo;
 
@@ -99,9 +100,15 @@ bool kl_conv2d_winograd4t_pays(const kl_conv2d_desc *d);
  * 1x1 stride 1 included since its write-back is transposed in registers
  * (ResNet-50 1x1 512->2048 at 7x7: 1.19 ms gemm1x1, 1.04 ms im2row). */
 bool kl_conv2d_im2row_pays(const kl_conv2d_desc *d);
+/* conv.igemm where it beats conv.direct and im2col: stems (<= 4 input
+ * channels, kernels over 1x1) with a multiple of 64 or at most 16 output
+ * channels. */
+bool kl_conv2d_igemm_pays(const kl_conv2d_desc *d);
 /* conv.direct's largest input channel count (AUTO takes it for any such
  * layer it can run with a kernel larger than 1x1). */
 #define KL_CONV_DIRECT_MAX_C 4
+#define KL_CONV_IGEMM_MAX_C 16   /* conv.igemm: input channels (a band of padded rows per thread) */
+#define KL_CONV_IGEMM_MAX_K 1024 /* conv.igemm: C * KH * KW */
 
 /* Checks d, chooses (or takes) the algorithm and packs W (and copies bias,
  * [M] or NULL) into a new plan.  Fails with KILN_ERR_INVALID_ARGUMENT for a
@@ -109,6 +116,16 @@ bool kl_conv2d_im2row_pays(const kl_conv2d_desc *d);
  * KILN_ERR_NO_MEMORY. */
 kiln_status kl_conv2d_prepare(const kl_conv2d_desc *d, const float *W, const float *bias, kl_conv2d_plan **out);
 void kl_conv2d_destroy(kl_conv2d_plan *p);
+
+/* Pre-packed plans (an engine's packed section): kl_conv2d_export writes
+ * the plan's packed weights, bias and interleaved depthwise weights with a
+ * header into dst when cap is enough and returns the bytes the form takes
+ * (0 for a plan without packed weights).  kl_conv2d_adopt makes the plan d
+ * describes around such bytes (4-byte aligned; 64 in an engine file, alive
+ * as long as the plan: an engine's mapping), without copying or packing; the header must match
+ * the plan d gives (algorithm, level, sizes), else KILN_ERR_ENGINE_MISMATCH. */
+size_t kl_conv2d_export(const kl_conv2d_plan *p, void *dst, size_t cap);
+kiln_status kl_conv2d_adopt(const kl_conv2d_desc *d, const void *src, size_t size, kl_conv2d_plan **out);
 
 kl_conv_algo kl_conv2d_algo(const kl_conv2d_plan *p);
 /* Output height/width. */
@@ -131,6 +148,19 @@ kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X
  * the plan (it does not grow with N). */
 kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, const float *X, const float *Z,
                             float *Y, void *workspace);
+
+/* ---- conv.scaled1x1: a 1x1 convolution of X scaled per (image, channel) -------
+ * Y = act(W * (X . S) + bias + Z) for a GEMM1X1 plan (1x1, stride 1, no
+ * pads, group 1), S[n * s_stride + c] the scale of image n's channel c (a
+ * squeeze-excite gate): the scale goes into a copy of the packed weights,
+ * W'[m][c] = W[m][c] * S[n][c] (M x C multiplies per image instead of C x
+ * H x W for the unfused Mul), and the GEMM reads X in place.  s_stride 0:
+ * one scale vector for every image.  workspace:
+ * kl_conv2d_scaled_workspace_size(p, threads) bytes.  Fails with
+ * KILN_ERR_INVALID_ARGUMENT for another algorithm. */
+size_t kl_conv2d_scaled_workspace_size(const kl_conv2d_plan *p, int threads);
+kiln_status kl_conv2d_run_scaled(kl_pool *pool, const kl_conv2d_plan *p, size_t N, const float *X, const float *S,
+                                 size_t s_stride, const float *Z, float *Y, void *workspace);
 
 /* ---- conv.expand_dw: a 1x1 convolution feeding a depthwise one ---------------
  * Y = act2(dw(act1(W1 * X + b1)) + b2), the inverted-residual block's expand

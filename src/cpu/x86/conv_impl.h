@@ -319,6 +319,230 @@ KL_INL void dw_plane_rows(const kl_dw_args *a, const size_t KH, const size_t KW,
     if (!SILU && !vm_act_is_cheap(a->act.kind)) KL_SIMD_FN(vec_act)(a->act, a->y, a->OH * a->OW);
 }
 
+#if VL == 8
+/* ---- AVX2 column form: the unpadded plane, dilation 1, strides 1 or 2 ---------
+ * One vector of output columns is run down every output row, so each input
+ * row under it is loaded once (KW vectors; stride 2: two or three pairs of
+ * loads split into even and odd columns) and feeds the L = (K-1)/S + 1
+ * output rows whose window covers it, their accumulators live in registers
+ * (16 ymm: 3x3 stride 1 holds 9 weights, 3 accumulators and 3 taps).  The
+ * row form (dw_rows_vec) loaded each input row once per block of 4 output
+ * rows and went through the stack at AVX2.  Stride 2 keeps the lanes in
+ * shuffle_ps order (outputs 0 1 4 5 2 3 6 7) through the FMAs and puts them
+ * back once per output vector at the store. */
+
+/* Lanes l of a load at row + c + off whose column c + off + l is in [0, W). */
+KL_INL __m256i dwc_mask(ptrdiff_t c, ptrdiff_t off, ptrdiff_t W) {
+    const __m256i iv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    ptrdiff_t lo = -(c + off), hi = W - (c + off);
+    if (lo < -1) lo = -1;
+    if (hi > 8) hi = 8;
+    if (hi < 0) hi = 0;
+    return _mm256_and_si256(_mm256_cmpgt_epi32(iv, _mm256_set1_epi32((int)lo - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), iv));
+}
+
+/* Source offsets of the stride-2 loads: even/odd pairs (0, 8), (2, 10), (4, 12). */
+static const ptrdiff_t dwc_s2_off[6] = {0, 8, 2, 10, 4, 12};
+
+/* The K tap vectors of one input row (row = x + ih*W + c0). */
+KL_INL void dwc_row(const float *row, const size_t K, const size_t S, const int EDGE, const __m256i *mk, V *t) {
+    if (S == 1) {
+KL_DW_UNROLL_ALL
+        for (size_t kw = 0; kw < K; kw++) t[kw] = EDGE ? _mm256_maskload_ps(row + kw, mk[kw]) : v_load(row + kw);
+        return;
+    }
+    V l[6];
+    size_t nl = K == 3 ? 4 : 6;
+KL_DW_UNROLL_ALL
+    for (size_t i = 0; i < nl; i++)
+        l[i] = EDGE ? _mm256_maskload_ps(row + dwc_s2_off[i], mk[i]) : v_load(row + dwc_s2_off[i]);
+    t[0] = _mm256_shuffle_ps(l[0], l[1], 0x88);
+    t[1] = _mm256_shuffle_ps(l[0], l[1], 0xDD);
+    t[2] = _mm256_shuffle_ps(l[2], l[3], 0x88);
+    if (K == 5) {
+        t[3] = _mm256_shuffle_ps(l[2], l[3], 0xDD);
+        t[4] = _mm256_shuffle_ps(l[4], l[5], 0x88);
+    }
+}
+
+/* Input row i (padded numbering: ih = i - PT) into the accumulators of
+ * outputs o0 + j (slot (p + j) % L, j < nj), those whose window covers it:
+ * kh = i - (o0 + j)*S, given as i0 = i - o0*S. */
+KL_INL void dwc_feed(const kl_dw_args *a, const V *wv, const float *xc, size_t o0, size_t i0, size_t p, size_t nj,
+                     V *acc, const size_t K, const size_t S, const size_t L, const int EDGE, const __m256i *mk) {
+    ptrdiff_t ih = (ptrdiff_t)(o0 * S + i0) - (ptrdiff_t)a->PT;
+    if (ih < 0 || ih >= (ptrdiff_t)a->H) return;
+    V t[5];
+    dwc_row(xc + ih * (ptrdiff_t)a->W, K, S, EDGE, mk, t);
+KL_DW_UNROLL_ALL
+    for (size_t j = 0; j < nj; j++) {
+        if (i0 < j * S || i0 - j * S >= K) continue;
+        size_t kh = i0 - j * S;
+KL_DW_UNROLL_ALL
+        for (size_t kw = 0; kw < K; kw++) acc[(p + j) % L] = v_fma(wv[kh * K + kw], t[kw], acc[(p + j) % L]);
+    }
+}
+
+/* Bias-started accumulator v of output row o, columns [ow, ow + n): residual,
+ * activation and the store.  AM (a constant): 1 SiLU, 2 Clip, 3 ReLU, 0 the
+ * cheap ones chosen per store (others: a pass over the finished plane). */
+KL_INL void dwc_store(const kl_dw_args *a, V v, size_t o, size_t ow, size_t n, const size_t S, const int AM, V va,
+                      V vb) {
+    if (S == 2) v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8));
+    size_t q = o * a->OW + ow;
+    if (a->z) v = v_add(v, n == VL ? v_load(a->z + q) : v_load_n(a->z + q, n));
+    if (AM == 1)
+        v = v_mul(v, vm_sigmoid(v));
+    else if (AM == 2)
+        v = v_min(vb, v_max(va, v));
+    else if (AM == 3)
+        v = v_max(v_zero(), v);
+    else
+        v = vm_act_cheap(v, a->act.kind, va, vb);
+    if (n == VL)
+        v_store(a->y + q, v);
+    else
+        v_store_n(a->y + q, v, n);
+}
+
+/* Output columns [ow, ow + n) of every output row. */
+KL_INL void dwc_strip(const kl_dw_args *a, const V *wv, size_t ow, size_t n, const size_t K, const size_t S,
+                      const int EDGE, const int AM, V vbias, V va, V vb, size_t ob, size_t OH) {
+    enum { L = 5 }; /* slots; (K-1)/S + 1 <= 5 are used */
+    const size_t NL = (K - 1) / S + 1;
+    ptrdiff_t c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL, W = (ptrdiff_t)a->W;
+    const float *xc = a->x + c0;
+    __m256i mk[6];
+    if (EDGE)
+        for (size_t i = 0; i < (S == 1 ? K : K == 3 ? 4 : 6); i++)
+            mk[i] = dwc_mask(c0, S == 1 ? (ptrdiff_t)i : dwc_s2_off[i], W);
+    V acc[L];
+    (void)L;
+    /* outputs 0..NL-2 take rows [0, K-S) before the steps */
+KL_DW_UNROLL_ALL
+    for (size_t j = 0; j + 1 < NL; j++) acc[j] = vbias;
+KL_DW_UNROLL_ALL
+    for (size_t i = 0; i + S < K; i++) dwc_feed(a, wv, xc, ob, i, 0, NL - 1, acc, K, S, NL, EDGE, mk);
+    for (size_t o = ob; o < OH; o += NL) {
+KL_DW_UNROLL_ALL
+        for (size_t p = 0; p < NL; p++) {
+            if (o + p >= OH) break;
+            /* step o + p: output o + p + NL - 1 starts, rows [(o+p)*S + K - S, (o+p)*S + K) come in,
+             * output o + p is complete */
+            acc[(p + NL - 1) % NL] = vbias;
+KL_DW_UNROLL_ALL
+            for (size_t s = 0; s < S; s++) dwc_feed(a, wv, xc, o + p, K - S + s, p, NL, acc, K, S, NL, EDGE, mk);
+            dwc_store(a, acc[p], o + p, ow, n, S, AM, va, vb);
+        }
+    }
+}
+
+/* Two adjacent whole non-border vectors at once (a full cache line per
+ * output row stored; the weights from memory operands where the 16
+ * registers run out). */
+KL_INL void dwc_feed2(const kl_dw_args *a, const V *wv, const float *xc, size_t o0, size_t i0, size_t p, size_t nj,
+                      V *acc0, V *acc1, const size_t K, const size_t S, const size_t L) {
+    ptrdiff_t ih = (ptrdiff_t)(o0 * S + i0) - (ptrdiff_t)a->PT;
+    if (ih < 0 || ih >= (ptrdiff_t)a->H) return;
+    V t0[5], t1[5];
+    const float *row = xc + ih * (ptrdiff_t)a->W;
+    dwc_row(row, K, S, 0, NULL, t0);
+    dwc_row(row + VL * S, K, S, 0, NULL, t1);
+KL_DW_UNROLL_ALL
+    for (size_t j = 0; j < nj; j++) {
+        if (i0 < j * S || i0 - j * S >= K) continue;
+        size_t kh = i0 - j * S;
+KL_DW_UNROLL_ALL
+        for (size_t kw = 0; kw < K; kw++) {
+            acc0[(p + j) % L] = v_fma(wv[kh * K + kw], t0[kw], acc0[(p + j) % L]);
+            acc1[(p + j) % L] = v_fma(wv[kh * K + kw], t1[kw], acc1[(p + j) % L]);
+        }
+    }
+}
+
+KL_INL void dwc_strip2(const kl_dw_args *a, const V *wv, size_t ow, const size_t K, const size_t S, const int AM,
+                       V vbias, V va, V vb, size_t ob, size_t OH) {
+    const size_t NL = (K - 1) / S + 1;
+    ptrdiff_t c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
+    const float *xc = a->x + c0;
+    V acc0[5], acc1[5];
+KL_DW_UNROLL_ALL
+    for (size_t j = 0; j + 1 < NL; j++) acc0[j] = acc1[j] = vbias;
+KL_DW_UNROLL_ALL
+    for (size_t i = 0; i + S < K; i++) dwc_feed2(a, wv, xc, ob, i, 0, NL - 1, acc0, acc1, K, S, NL);
+    for (size_t o = ob; o < OH; o += NL) {
+KL_DW_UNROLL_ALL
+        for (size_t p = 0; p < NL; p++) {
+            if (o + p >= OH) break;
+            acc0[(p + NL - 1) % NL] = acc1[(p + NL - 1) % NL] = vbias;
+KL_DW_UNROLL_ALL
+            for (size_t s = 0; s < S; s++) dwc_feed2(a, wv, xc, o + p, K - S + s, p, NL, acc0, acc1, K, S, NL);
+            dwc_store(a, acc0[p], o + p, ow, VL, S, AM, va, vb);
+            dwc_store(a, acc1[p], o + p, ow + VL, VL, S, AM, va, vb);
+        }
+    }
+}
+
+
+#define KL_DWC_BAND_BYTES 8192   /* input rows per band of output rows */
+#define KL_DWC_BAND_PLANE 16384  /* planes above this many bytes are banded */
+KL_INL void dwc_plane_t(const kl_dw_args *ap, const size_t K, const size_t S, const int AM, const int BAND) {
+    /* a local copy: the stores to y cannot alias it, so its fields stay in
+     * registers instead of being reloaded after every store */
+    const kl_dw_args args = *ap, *a = K == 3 ? &args : ap;
+    V wv[25];
+    for (size_t i = 0; i < K * K; i++) wv[i] = v_bcast(a->w + i);
+    V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta), vbias = v_set1(a->bias);
+    size_t OW = a->OW, OH = a->OH;
+    ptrdiff_t W = (ptrdiff_t)a->W, PL = (ptrdiff_t)a->PL;
+    /* columns read by a whole vector: [c0, c0 + (VL-1)*S + K), stride 2 one more (the odd half of the last pair) */
+    ptrdiff_t span = (ptrdiff_t)((VL - 1) * S + K + (S == 2));
+    /* bands of output rows whose input rows stay in L1 while every column
+     * strip runs down them (a strip down a whole plane past L1 found the
+     * rows it shares with the previous strip gone) */
+#define KL_DWC_COLS(OB, OE)                                                                                  \
+    do {                                                                                                     \
+        size_t ob_ = (OB), oe_ = (OE), ow = 0;                                                               \
+        for (; ow + VL <= OW; ow += VL) {                                                                    \
+            ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;                                                         \
+            if ((K == 3 || S == 2) && ow + 2 * VL <= OW && c0 >= 0 && c0 + span + (ptrdiff_t)(VL * S) <= W) { \
+                dwc_strip2(a, wv, ow, K, S, AM, vbias, va, vb, ob_, oe_);                                    \
+                ow += VL;                                                                                    \
+            } else if (c0 >= 0 && c0 + span <= W)                                                            \
+                dwc_strip(a, wv, ow, VL, K, S, 0, AM, vbias, va, vb, ob_, oe_);                              \
+            else                                                                                             \
+                dwc_strip(a, wv, ow, VL, K, S, 1, AM, vbias, va, vb, ob_, oe_);                              \
+        }                                                                                                    \
+        if (ow < OW) dwc_strip(a, wv, ow, OW - ow, K, S, 1, AM, vbias, va, vb, ob_, oe_);                    \
+    } while (0)
+    if (!BAND) {
+        KL_DWC_COLS(0, OH);
+    } else {
+        size_t band = KL_DWC_BAND_BYTES / (a->W * sizeof(float) * S);
+        if (band < 8) band = 8;
+        for (size_t ob = 0; ob < OH; ob += band) KL_DWC_COLS(ob, KL_MIN(OH, ob + band));
+    }
+#undef KL_DWC_COLS
+    if (AM == 0 && !vm_act_is_cheap(a->act.kind)) KL_SIMD_FN(vec_act)(a->act, a->y, a->OH * a->OW);
+}
+
+/* Planes past KL_DWC_BAND_PLANE in bands of rows, each geometry and
+ * activation its own function: inline beside the unbanded form in dwconv
+ * they made the 7x7/14x14 planes 10-30% slower (layout), and a call per
+ * plane for every plane cost those 4-8%. */
+#define KL_DWC_FN(K, S, AM)                                                                                  \
+    static __attribute__((noinline)) void dwc_band_##K##_##S##_##AM(const kl_dw_args *a) {                    \
+        dwc_plane_t(a, K, S, AM, 1);                                                                         \
+    }
+KL_DWC_FN(3, 1, 0) KL_DWC_FN(3, 1, 1) KL_DWC_FN(3, 1, 2) KL_DWC_FN(3, 1, 3)
+KL_DWC_FN(3, 2, 0) KL_DWC_FN(3, 2, 1) KL_DWC_FN(3, 2, 2) KL_DWC_FN(3, 2, 3)
+KL_DWC_FN(5, 1, 0) KL_DWC_FN(5, 1, 1) KL_DWC_FN(5, 2, 0) KL_DWC_FN(5, 2, 1)
+#undef KL_DWC_FN
+#define dwc_plane(a, K, S, AM)                                                                               \
+    (a->H * a->W * sizeof(float) > KL_DWC_BAND_PLANE ? dwc_band_##K##_##S##_##AM(a) : dwc_plane_t(a, K, S, AM, 0))
+#endif
+
 void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
     if (a->direct) { /* kl_x86_dw_direct: 3x3/5x5, stride 1/2 both ways, dilation 1 */
         /* SiLU in the stores pays for 5x5 (240ch 28x28 0.25 -> 0.21 ms, 672ch 14x14
@@ -326,6 +550,37 @@ void KL_SIMD_FN(dwconv)(const kl_dw_args *a) {
          * 112x112/2 0.30-0.34 -> 0.275, 144ch 56x56/2 0.11-0.13 -> 0.105-0.109;
          * with the older 21-op form 0.115 -> 0.15), at AVX2 not measurably */
         int silu = a->act.kind == KL_ACT_SILU, silu3 = silu && VL == 16;
+#if VL == 8
+        /* AVX2: SiLU in the stores on planes past L1 (32ch 112x112 3x3: 0.319
+         * -> 0.301 ms, 96ch 112x112/2: 0.346 -> 0.334), a pass over the
+         * finished plane (still in L1) below (144ch 56x56/2: 0.152 -> 0.139,
+         * 5x5/2: 0.231 -> 0.208, 192ch 28x28 3x3: 0.138 -> 0.132) */
+        silu = silu && a->OH * a->OW >= 56 * 56;
+        /* 3x3: Clip (ReLU6) and ReLU as constants in the stores too (5x5/2
+         * 144ch 56x56 was 5% slower with them, SiLU's form included) */
+        int am = silu ? 1 : a->KH != 3 ? 0 : a->act.kind == KL_ACT_CLIP ? 2 : a->act.kind == KL_ACT_RELU ? 3 : 0;
+#define KL_DWC_AM(K, S)                                                                                      \
+    do {                                                                                                     \
+        if (am == 1)                                                                                         \
+            dwc_plane(a, K, S, 1);                                                                           \
+        else if (am == 2)                                                                                    \
+            dwc_plane(a, K, S, 2);                                                                           \
+        else if (am == 3)                                                                                    \
+            dwc_plane(a, K, S, 3);                                                                           \
+        else                                                                                                 \
+            dwc_plane(a, K, S, 0);                                                                           \
+    } while (0)
+        if (a->KH == 3 && a->SW == 1)
+            KL_DWC_AM(3, 1);
+        else if (a->KH == 3)
+            KL_DWC_AM(3, 2);
+        else if (a->SW == 1)
+            am ? dwc_plane(a, 5, 1, 1) : dwc_plane(a, 5, 1, 0);
+        else
+            am ? dwc_plane(a, 5, 2, 1) : dwc_plane(a, 5, 2, 0);
+#undef KL_DWC_AM
+        return;
+#endif
         if (a->KH == 3 && a->SW == 1)
             silu3 ? dw_plane_rows(a, 3, 3, 1, 1) : dw_plane_rows(a, 3, 3, 1, 0);
         else if (a->KH == 3)
@@ -361,7 +616,7 @@ KL_INL void cd_vec(const kl_direct_args *a, size_t oh, size_t ow, const size_t N
     enum { MB = KL_DIRECT_MB };
     ptrdiff_t W = (ptrdiff_t)a->W, H = (ptrdiff_t)a->H;
     ptrdiff_t ih0 = (ptrdiff_t)(oh * S) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
-    size_t KH = a->KH, C = a->C, K = C * KH * KW, OHW = a->OH * a->OW;
+    size_t KH = a->KH, C = a->C, K = C * KH * KW;
     size_t kh0 = ih0 < 0 ? (size_t)(-ih0) : 0;
     size_t kh1 = H - ih0 < (ptrdiff_t)KH ? (size_t)(H - ih0) : KH;
     dw_edge e[7];
@@ -391,7 +646,7 @@ KL_DW_UNROLL_ALL
 KL_DW_UNROLL_ALL
         for (size_t j = 0; j < MB; j++) {
             if (mb + j >= a->M) break;
-            size_t q = (mb + j) * OHW + oh * a->OW + ow;
+            size_t q = kl_direct_yoff(a, mb + j, oh) + ow;
             V acc = c[0][j];
             if (NV == 2) {
                 V acc1 = c[1][j];
@@ -409,49 +664,170 @@ KL_DW_UNROLL_ALL
     }
 }
 
+#if VL == 8
+/* AVX2 form of cd_vec for kernels up to 5 wide: each input row's KW tap
+ * vectors are made once (dwc_row: stride 2 by pairs of loads split into
+ * even/odd columns, lanes in shuffle_ps order until the store) and feed the
+ * block's channels four at a time (8 accumulators for two vectors: with 8
+ * channels' 16 and the taps, cd_vec spilled at AVX2's 16 registers). */
+KL_INL void cd2_vec(const kl_direct_args *a, size_t oh, size_t ow, const size_t NV, const size_t n, const size_t KW,
+                    const size_t S, const int EDGE, V va, V vb, const int AM) {
+    enum { MB = KL_DIRECT_MB, MH = 4 };
+    ptrdiff_t W = (ptrdiff_t)a->W, H = (ptrdiff_t)a->H;
+    ptrdiff_t ih0 = (ptrdiff_t)(oh * S) - (ptrdiff_t)a->PT, c0 = (ptrdiff_t)(ow * S) - (ptrdiff_t)a->PL;
+    size_t KH = a->KH, C = a->C, K = C * KH * KW;
+    size_t kh0 = ih0 < 0 ? (size_t)(-ih0) : 0;
+    size_t kh1 = H - ih0 < (ptrdiff_t)KH ? (size_t)(H - ih0) : KH;
+    __m256i mk[6];
+    if (EDGE)
+        for (size_t i = 0; i < (S == 1 ? KW : KW == 3 ? 4 : 6); i++)
+            mk[i] = dwc_mask(c0, S == 1 ? (ptrdiff_t)i : dwc_s2_off[i], W);
+    for (size_t mb = 0; mb < a->M; mb += MB) {
+        const float *wb = a->w + mb * K;
+        for (size_t h = 0; h < MB && mb + h < a->M; h += MH) {
+            V c[2][MH];
+KL_DW_UNROLL_ALL
+            for (size_t j = 0; j < MH; j++) c[0][j] = c[1][j] = v_bcast(a->bias + mb + h + j);
+            for (size_t ci = 0; ci < C; ci++)
+                for (size_t kh = kh0; kh < kh1; kh++) {
+                    const float *row = a->x + ((ptrdiff_t)(ci * a->H) + ih0 + (ptrdiff_t)kh) * W + c0;
+                    const float *wk = wb + (ci * KH + kh) * KW * MB + h;
+                    if (S == 2 && !EDGE) {
+                        /* a pair of taps (kw, kw + 1) at a time from one pair of
+                         * loads per vector: 8 accumulators, 4 taps and a
+                         * broadcast live (all taps of the row at once spilled
+                         * two accumulators through the stack) */
+KL_DW_UNROLL_ALL
+                        for (size_t kw = 0; kw < KW; kw += 2) {
+                            V l0 = v_load(row + kw), l1 = v_load(row + kw + VL);
+                            V e0 = _mm256_shuffle_ps(l0, l1, 0x88), o0 = _mm256_shuffle_ps(l0, l1, 0xDD);
+                            V e1 = e0, o1 = o0;
+                            if (NV == 2) {
+                                V m0 = v_load(row + 2 * VL + kw), m1 = v_load(row + 3 * VL + kw);
+                                e1 = _mm256_shuffle_ps(m0, m1, 0x88), o1 = _mm256_shuffle_ps(m0, m1, 0xDD);
+                            }
+KL_DW_UNROLL_ALL
+                            for (size_t j = 0; j < MH; j++) {
+                                V w = v_bcast(wk + kw * MB + j);
+                                c[0][j] = v_fma(w, e0, c[0][j]);
+                                if (NV == 2) c[1][j] = v_fma(w, e1, c[1][j]);
+                            }
+                            if (kw + 1 < KW)
+KL_DW_UNROLL_ALL
+                                for (size_t j = 0; j < MH; j++) {
+                                    V w = v_bcast(wk + (kw + 1) * MB + j);
+                                    c[0][j] = v_fma(w, o0, c[0][j]);
+                                    if (NV == 2) c[1][j] = v_fma(w, o1, c[1][j]);
+                                }
+                        }
+                        continue;
+                    }
+                    V t0[5], t1[5];
+                    dwc_row(row, KW, S, EDGE, mk, t0);
+                    if (NV == 2) dwc_row(row + VL * S, KW, S, 0, mk, t1);
+KL_DW_UNROLL_ALL
+                    for (size_t kw = 0; kw < KW; kw++)
+KL_DW_UNROLL_ALL
+                        for (size_t j = 0; j < MH; j++) {
+                            V w = v_bcast(wk + kw * MB + j);
+                            c[0][j] = v_fma(w, t0[kw], c[0][j]);
+                            if (NV == 2) c[1][j] = v_fma(w, t1[kw], c[1][j]);
+                        }
+                }
+KL_DW_UNROLL_ALL
+            for (size_t j = 0; j < MH; j++) {
+                if (mb + h + j >= a->M) break;
+                size_t q = kl_direct_yoff(a, mb + h + j, oh) + ow;
+KL_DW_UNROLL_ALL
+                for (size_t v = 0; v < NV; v++) {
+                    V acc = c[v][j];
+                    if (S == 2) acc = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(acc), 0xD8));
+                    size_t nn = NV == 2 ? VL : n, qq = q + v * VL;
+                    if (nn == VL) {
+                        if (a->z) acc = v_add(acc, v_load(a->z + qq));
+                    } else {
+                        if (a->z) acc = v_add(acc, v_load_n(a->z + qq, nn));
+                    }
+                    if (AM == 2)
+                        acc = v_min(vb, v_max(va, acc));
+                    else if (AM == 3)
+                        acc = v_max(v_zero(), acc);
+                    else
+                        acc = vm_act_cheap(acc, a->act.kind, va, vb);
+                    if (nn == VL)
+                        v_store(a->y + qq, acc);
+                    else
+                        v_store_n(a->y + qq, acc, nn);
+                }
+            }
+        }
+    }
+}
+#endif
+
 /* Rows [oh0, oh1): pairs of vectors whose taps all lie inside the row take
  * plain loads, the others (borders, the tail) go one at a time with masked
  * loads where needed. */
-KL_INL void cd_rows(const kl_direct_args *a, const size_t KW, const size_t S) {
+#if VL == 8
+#define CD_VEC(...) (KW == 3 || KW == 5 ? cd2_vec(__VA_ARGS__, AM) : cd_vec(__VA_ARGS__))
+#else
+#define CD_VEC(...) cd_vec(__VA_ARGS__)
+#endif
+/* AM (AVX2): 2 Clip, 3 ReLU as constants in cd2_vec's stores, 0 any */
+KL_INL void cd_rows(const kl_direct_args *ap, const size_t KW, const size_t S, const int AM) {
+    /* a local copy: the stores to y cannot alias it (its fields were
+     * reloaded after every store) */
+    const kl_direct_args args = *ap, *a = VL == 8 ? &args : ap;
     V va = v_set1(a->act.alpha), vb = v_set1(a->act.beta);
     ptrdiff_t W = (ptrdiff_t)a->W, PL = (ptrdiff_t)a->PL;
+    /* cd2_vec at stride 2 reads one column more (the odd half of its last pair) */
+    ptrdiff_t xs = VL == 8 && S == 2 && (KW == 3 || KW == 5);
     for (size_t oh = a->oh0; oh < a->oh1; oh++) {
         size_t ow = 0;
         while (ow + VL <= a->OW) {
             ptrdiff_t c0 = (ptrdiff_t)(ow * S) - PL;
-            if (c0 >= 0 && ow + 2 * VL <= a->OW && c0 + (ptrdiff_t)((2 * VL - 1) * S + KW) <= W) {
-                cd_vec(a, oh, ow, 2, VL, KW, S, 0, va, vb);
+            if (c0 >= 0 && ow + 2 * VL <= a->OW && c0 + (ptrdiff_t)((2 * VL - 1) * S + KW) + xs <= W) {
+                CD_VEC(a, oh, ow, 2, VL, KW, S, 0, va, vb);
                 ow += 2 * VL;
             } else {
-                if (c0 >= 0 && c0 + (ptrdiff_t)((VL - 1) * S + KW) <= W)
-                    cd_vec(a, oh, ow, 1, VL, KW, S, 0, va, vb);
+                if (c0 >= 0 && c0 + (ptrdiff_t)((VL - 1) * S + KW) + xs <= W)
+                    CD_VEC(a, oh, ow, 1, VL, KW, S, 0, va, vb);
                 else
-                    cd_vec(a, oh, ow, 1, VL, KW, S, 1, va, vb);
+                    CD_VEC(a, oh, ow, 1, VL, KW, S, 1, va, vb);
                 ow += VL;
             }
         }
-        if (ow < a->OW) cd_vec(a, oh, ow, 1, a->OW - ow, KW, S, 1, va, vb);
+        if (ow < a->OW) CD_VEC(a, oh, ow, 1, a->OW - ow, KW, S, 1, va, vb);
         if (!vm_act_is_cheap(a->act.kind)) /* the finished row, still in L1 (SiLU: the stem of EfficientNet) */
             for (size_t m = 0; m < a->M; m++)
-                KL_SIMD_FN(vec_act)(a->act, a->y + m * a->OH * a->OW + oh * a->OW, a->OW);
+                KL_SIMD_FN(vec_act)(a->act, a->y + kl_direct_yoff(a, m, oh), a->OW);
     }
 }
+#undef CD_VEC
 
 void KL_SIMD_FN(conv_direct)(const kl_direct_args *a) {
     /* kl_conv2d_supports(KL_CONV_DIRECT): KW <= 7, S 1 or 2 */
     if (a->S == 1) {
         switch (a->KW) {
-        case 3: cd_rows(a, 3, 1); break;
-        case 5: cd_rows(a, 5, 1); break;
-        case 7: cd_rows(a, 7, 1); break;
-        default: cd_rows(a, a->KW, 1); break;
+        case 3: cd_rows(a, 3, 1, 0); break;
+        case 5: cd_rows(a, 5, 1, 0); break;
+        case 7: cd_rows(a, 7, 1, 0); break;
+        default: cd_rows(a, a->KW, 1, 0); break;
         }
     } else {
         switch (a->KW) {
-        case 3: cd_rows(a, 3, 2); break;
-        case 5: cd_rows(a, 5, 2); break;
-        case 7: cd_rows(a, 7, 2); break;
-        default: cd_rows(a, a->KW, 2); break;
+        case 3:
+            /* MobileNet's stem (3x3/2, ReLU6) */
+            if (VL == 8 && a->act.kind == KL_ACT_CLIP)
+                cd_rows(a, 3, 2, 2);
+            else if (VL == 8 && a->act.kind == KL_ACT_RELU)
+                cd_rows(a, 3, 2, 3);
+            else
+                cd_rows(a, 3, 2, 0);
+            break;
+        case 5: cd_rows(a, 5, 2, 0); break;
+        case 7: cd_rows(a, 7, 2, 0); break;
+        default: cd_rows(a, a->KW, 2, 0); break;
         }
     }
 }
@@ -1122,5 +1498,73 @@ void KL_SIMD_FN(im2row_out)(const kl_im2row_out *a) {
         for (size_t m = 0; m < a->mc; m++) KL_SIMD_FN(vec_act)(a->act, a->y + m * a->ystride, a->nq);
 }
 #undef IM2ROW_W
+
+/* ---- conv.igemm: one output row as an implicit GEMM (kl_igemm_row) ---------- */
+
+#if defined(__clang__)
+#define IG_UNROLL _Pragma("unroll")
+#else
+#define IG_UNROLL _Pragma("GCC unroll 32") /* every pixel of a tile: the accumulators stay in registers */
+#endif
+
+/* R pixels x NV vectors of channels (R*NV accumulators), channels from c0:
+ * bias, then per tap one broadcast per pixel and NV weight loads. */
+KL_INL void ig_tile(const kl_igemm_row *a, size_t q0, size_t c0, const int R, const int NV) {
+    V acc[24];
+    const size_t PV = 16 / VL; /* vectors per 16-channel panel */
+    const float *bp[4];
+IG_UNROLL
+    for (int j = 0; j < NV; j++) {
+        size_t ch = c0 + (size_t)j * VL;
+        bp[j] = a->b + (ch / 16) * a->bps + ch % 16;
+        V bj = v_load(a->bias + ch);
+IG_UNROLL
+        for (int r = 0; r < R; r++) acc[r * NV + j] = bj;
+    }
+    (void)PV;
+    const float *x = a->x + q0 * a->S;
+    size_t S = a->S;
+    for (size_t k = 0; k < a->K; k++) {
+        const float *p = x + a->off[k];
+        V bv[4];
+IG_UNROLL
+        for (int j = 0; j < NV; j++) bv[j] = v_load(bp[j] + k * 16);
+IG_UNROLL
+        for (int r = 0; r < R; r++) {
+            V xv = v_bcast(p + (size_t)r * S);
+IG_UNROLL
+            for (int j = 0; j < NV; j++) acc[r * NV + j] = v_fma(xv, bv[j], acc[r * NV + j]);
+        }
+    }
+IG_UNROLL
+    for (int r = 0; r < R; r++)
+IG_UNROLL
+        for (int j = 0; j < NV; j++) v_store(a->ct + (q0 + (size_t)r) * a->ldc + c0 + (size_t)j * VL, acc[r * NV + j]);
+}
+
+/* Channel groups of up to 4 vectors (AVX-512: 64 channels, 6 pixels a
+ * tile; AVX2: 32 channels, 3 pixels), fewer vectors with more pixels at
+ * the end, so 24 (AVX2: 12) accumulators stay in registers. */
+void KL_SIMD_FN(igemm_row)(const kl_igemm_row *a) {
+    size_t nvec = (a->M + VL - 1) / VL;
+    for (size_t v0 = 0; v0 < nvec; v0 += 4) {
+        size_t nv = KL_MIN((size_t)4, nvec - v0), c0 = v0 * VL;
+#if VL == 16
+        switch (nv) {
+        case 4: for (size_t q = 0; q < a->nq; q += 6) ig_tile(a, q, c0, 6, 4); break;
+        case 3: for (size_t q = 0; q < a->nq; q += 8) ig_tile(a, q, c0, 8, 3); break;
+        case 2: for (size_t q = 0; q < a->nq; q += 12) ig_tile(a, q, c0, 12, 2); break;
+        default: for (size_t q = 0; q < a->nq; q += 24) ig_tile(a, q, c0, 24, 1); break;
+        }
+#else
+        switch (nv) {
+        case 4: for (size_t q = 0; q < a->nq; q += 3) ig_tile(a, q, c0, 3, 4); break;
+        case 3: for (size_t q = 0; q < a->nq; q += 4) ig_tile(a, q, c0, 4, 3); break;
+        case 2: for (size_t q = 0; q < a->nq; q += 6) ig_tile(a, q, c0, 6, 2); break;
+        default: for (size_t q = 0; q < a->nq; q += 12) ig_tile(a, q, c0, 12, 1); break;
+        }
+#endif
+    }
+}
 
 #endif

@@ -13,6 +13,9 @@
 
 #define VPP (KL_SGEMM_NP / VL) /* vectors per 16-column panel */
 #define KL_UK_CPF 24 /* k steps before the end at which the C tile is prefetched */
+#ifndef KL_UK_PBD
+#define KL_UK_PBD 8 /* B read in place (PB): rows prefetched this many k steps ahead */
+#endif
 
 /* Epilogue of one output vector: row i, columns col..col+nn (nn <= VL). */
 KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t ldc, const kl_ukargs *u, V valpha,
@@ -43,7 +46,7 @@ KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t
         v_store_n(cp, v, nn);
 }
 
-/* The 6 x (NP*16) kernel; NP is a compile-time constant at each call site.
+/* The 6 x (NV*VL) kernel; NV is a compile-time constant at each call site.
  * Accumulators are named scalars (not an array), so gcc and clang both keep
  * them in registers; the ones past NV are dead code. */
 #define KL_UK_ROW(i)                                                                       \
@@ -69,15 +72,50 @@ KL_INL void ukernel_store(V v, float *c, size_t i, size_t col, size_t nn, size_t
         if (NV > 2) ukernel_store(c##i##2, c, i, 2 * VL, NN(2), ldc, u, valpha, vbeta, va, vb, cheap, silu);     \
         if (NV > 3) ukernel_store(c##i##3, c, i, 3 * VL, NN(3), ldc, u, valpha, vbeta, va, vb, cheap, silu);     \
     } while (0)
+/* Activation ACT (0 none, 1 ReLU, 2 Clip, 3 SiLU; a constant) of v. */
+KL_INL V uk_act(V v, const int ACT, V va, V vb) {
+    if (ACT == 1) return v_max(v_zero(), v);
+    if (ACT == 2) return v_min(vb, v_max(va, v));
+    if (ACT == 3) return v_mul(v, vm_sigmoid(v));
+    return v;
+}
+#define KL_UK_FAST1(i, j, ACT)                                                                             \
+    do {                                                                                                   \
+        V v_ = c##i##j;                                                                                    \
+        if (accc) v_ = v_add(v_, v_load(c + i * ldc + j * VL));                                            \
+        if (cb) v_ = v_add(v_, v_load(cb + j * VL));                                                       \
+        if (rb) v_ = v_add(v_, rbv_);                                                                      \
+        if (z) v_ = v_add(v_, v_load(z + i * ldz + j * VL));                                               \
+        v_store(c + i * ldc + j * VL, uk_act(v_, ACT, va, vb));                                            \
+    } while (0)
+#define KL_UK_FAST(i, ACT)                                                                                 \
+    do {                                                                                                   \
+        V rbv_ = rb ? v_bcast(rb + i) : v_zero();                                                          \
+        KL_UK_FAST1(i, 0, ACT);                                                                            \
+        if (NV > 1) KL_UK_FAST1(i, 1, ACT);                                                                \
+        if (NV > 2) KL_UK_FAST1(i, 2, ACT);                                                                \
+        if (NV > 3) KL_UK_FAST1(i, 3, ACT);                                                                \
+    } while (0)
+#define KL_UK_FAST_ALL(ACT)                                                                                \
+    do {                                                                                                   \
+        KL_UK_FAST(0, ACT);                                                                                \
+        if (m > 1) KL_UK_FAST(1, ACT);                                                                     \
+        if (m > 2) KL_UK_FAST(2, ACT);                                                                     \
+        if (m > 3) KL_UK_FAST(3, ACT);                                                                     \
+        if (m > 4) KL_UK_FAST(4, ACT);                                                                     \
+        if (m > 5) KL_UK_FAST(5, ACT);                                                                     \
+    } while (0)
 #define KL_UK_FULL(j) ((size_t)VL)      /* every vector whole: the tail tests fold away */
 #define KL_UK_PART(j) (n - (size_t)(j) * VL) /* the last vector may be partial */
 
 /* MB: B is read in place (not zero-padded panels), so lanes past column n
  * are loaded masked (never touching memory past the row's n columns). */
 KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, size_t bk, float *c, size_t ldc, size_t m,
-                       size_t n, const kl_ukargs *u, const int NP, const int MB) {
-    const int NV = NP * VPP; /* vectors per row, <= 4 */
-    size_t n0 = n, n1 = n > VL ? n - VL : 0, n2 = n > 2 * VL ? n - 2 * VL : 0, n3 = n > 3 * VL ? n - 3 * VL : 0;
+                       size_t n, const kl_ukargs *u, const int NV, const int MB, const int PB) {
+    /* NV vectors per row (<= 4; AVX2: 1 or 2 of one panel); with MB only
+     * the last one is partial (the dispatch below picks NV so that
+     * n > (NV-1)*VL), its lane mask made once */
+    const VT tmask = v_tailmask_t(MB ? n - (size_t)(NV - 1) * VL : VL);
     V c00 = v_zero(), c01 = v_zero(), c02 = v_zero(), c03 = v_zero();
     V c10 = v_zero(), c11 = v_zero(), c12 = v_zero(), c13 = v_zero();
     V c20 = v_zero(), c21 = v_zero(), c22 = v_zero(), c23 = v_zero();
@@ -93,10 +131,14 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
             _mm_prefetch((const char *)pf, _MM_HINT_T1);                                   \
             pf += KL_SGEMM_NP;                                                             \
         }                                                                                  \
-        V b0 = MB ? v_load_n(q0, n0) : v_load(q0);                                         \
-        V b1 = NV > 1 ? (MB ? v_load_n(q1, n1) : v_load(q1)) : v_zero();                   \
-        V b2 = NV > 2 ? (MB ? v_load_n(q2, n2) : v_load(q2)) : v_zero();                   \
-        V b3 = NV > 3 ? (MB ? v_load_n(q3, n3) : v_load(q3)) : v_zero();                   \
+        if (PB && k + KL_UK_PBD < kc) { /* rows of this product only */                  \
+            _mm_prefetch((const char *)(q0 + KL_UK_PBD * bk), _MM_HINT_T0);                \
+            _mm_prefetch((const char *)(q0 + KL_UK_PBD * bk + NV * VL - 1), _MM_HINT_T0);  \
+        }                                                                                  \
+        V b0 = MB && NV == 1 ? v_load_t(q0, tmask) : v_load(q0);                           \
+        V b1 = NV > 1 ? (MB && NV == 2 ? v_load_t(q1, tmask) : v_load(q1)) : v_zero();     \
+        V b2 = NV > 2 ? (MB && NV == 3 ? v_load_t(q2, tmask) : v_load(q2)) : v_zero();     \
+        V b3 = NV > 3 ? (MB ? v_load_t(q3, tmask) : v_load(q3)) : v_zero();                \
         KL_UK_ROW(0);                                                                      \
         KL_UK_ROW(1);                                                                      \
         KL_UK_ROW(2);                                                                      \
@@ -122,6 +164,10 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
         }
         for (; k < kpre; k++) KL_UK_STEP(0);
     }
+    /* (AVX2: only with KL_UK_CPF steps of lead; issued at the start of a
+     * short product they cost more than they saved: 16->96 112x112 1x1
+     * 0.688 -> 0.646 ms without, 144->24 56x56 0.237 -> 0.264 without) */
+    if (VL == 16 || kc > KL_UK_CPF)
     for (size_t i = 0; i < m; i++)
         for (size_t l = 0; l < n; l += 16) _mm_prefetch((const char *)(c + i * ldc + l), _MM_HINT_ET0);
     if (pf)
@@ -129,8 +175,26 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
     else
         for (; k < kc; k++) KL_UK_STEP(0);
 #undef KL_UK_STEP
-    V valpha = v_set1(u->alpha), vbeta = v_set1(u->beta);
     V va = v_set1(u->act.alpha), vb = v_set1(u->act.beta);
+    if (n >= (size_t)NV * VL && u->alpha == 1.0f && (!u->first || u->beta == 0.0f)) {
+        /* a tile of whole vectors with alpha 1 (every 1x1 convolution,
+         * im2col, im2row; their K blocks, first storing, then adding to C):
+         * column or row bias, residual and activation
+         * with the fields in locals and the activation chosen once, not
+         * tested (and reloaded, C's stores may alias *u) at each store */
+        const float *rb = u->last ? u->row_bias : NULL, *z = u->last ? u->z : NULL;
+        const float *cb = u->last ? u->col_bias : NULL;
+        size_t ldz = u->ldz;
+        int accc = !u->first; /* a later K block: add to C */
+        switch (u->last ? u->act.kind : KL_ACT_NONE) {
+        case KL_ACT_NONE: KL_UK_FAST_ALL(0); return;
+        case KL_ACT_RELU: KL_UK_FAST_ALL(1); return;
+        case KL_ACT_CLIP: KL_UK_FAST_ALL(2); return;
+        case KL_ACT_SILU: KL_UK_FAST_ALL(3); return;
+        default: break;
+        }
+    }
+    V valpha = v_set1(u->alpha), vbeta = v_set1(u->beta);
     int cheap = vm_act_is_cheap(u->act.kind), silu = u->act.kind == KL_ACT_SILU;
     if (m == KL_SGEMM_MR) {
         /* six rows: straight from the accumulators, no spill, no loop (n >
@@ -179,29 +243,39 @@ void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t 
     /* B read in place (bk is a row stride, not 16) with a partial last vector */
     if (bk != KL_SGEMM_NP && n % VL) {
         if (n > 48)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 1);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 1, 0);
         else if (n > 32)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 1);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 1, 0);
         else if (n > 16)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1, 0);
         else
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1, 0);
     } else if (n > 48)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 0, 0);
     else if (n > 32)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 0, 0);
     else if (n > 16)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0, 0);
     else
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0, 0);
 }
 #else
 void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, float *c,
                               size_t ldc, size_t m, size_t n, const kl_ukargs *u) {
-    if (bk != KL_SGEMM_NP && n < KL_SGEMM_NP)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1);
+    /* a panel's tail of at most 8 columns runs one vector per row (6
+     * FMAs per k step, not 12); B read in place (bk a row stride) is
+     * prefetched KL_UK_PBD rows ahead, loaded masked past column n */
+    if (bk != KL_SGEMM_NP) {
+        if (n <= VL)
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, n < VL, 1);
+        else if (n < KL_SGEMM_NP)
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1, 1);
+        else
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0, 1);
+    } else if (n <= VL)
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0, 0);
     else
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0);
+        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0, 0);
 }
 #endif
 

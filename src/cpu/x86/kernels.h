@@ -190,7 +190,35 @@ typedef struct kl_direct_args {
     size_t C, H, W, M, KH, KW, S, PT, PL, OH, OW;
     size_t oh0, oh1;
     kl_act act;
+    /* y and z hold rows yrow0.. of each channel, ystride floats apart (0:
+     * OH*OW): conv.expand_dw's stem writes its band buffer */
+    size_t ystride, yrow0;
 } kl_direct_args;
+/* Offset in y and z of output channel m's row oh. */
+static inline size_t kl_direct_yoff(const kl_direct_args *a, size_t m, size_t oh) {
+    return m * (a->ystride ? a->ystride : a->OH * a->OW) + (oh - a->yrow0) * a->OW;
+}
+
+/* conv.igemm: one output row of a convolution with few input channels as
+ * an implicit GEMM, C^T[q][m] = bias[m] + sum_k x[q*S + off[k]] * B[k][m]
+ * for pixels q < nq and every channel (the im2row product without its
+ * matrix: each tap is a broadcast from the padded input rows).  B: the
+ * weights transposed in panels of 16 channels ([K][16], bps floats apart,
+ * zero past M); bias: round_up(M, 16) floats.  ct: pixel-major, ldc (a
+ * multiple of 16) floats per pixel, rows up to round_up(nq, 24) written. */
+typedef struct kl_igemm_row {
+    const float *x;     /* the padded input at pixel 0's window origin */
+    size_t S;           /* floats between two pixels' window origins */
+    const int32_t *off; /* [K] tap offsets from a window origin */
+    size_t K;
+    const float *b;
+    size_t bps;
+    const float *bias;
+    size_t M, nq;
+    float *ct;
+    size_t ldc;
+} kl_igemm_row;
+#define KL_IGEMM_ROW_PAD 24 /* pixels per row the kernels may compute past nq, rounded up */
 
 typedef struct kl_x86_ops {
     kl_isa isa;
@@ -208,6 +236,7 @@ typedef struct kl_x86_ops {
     void (*im2row_out)(const kl_im2row_out *a);
     void (*conv_direct)(const kl_direct_args *a);
     kl_dwcb_fn dwcb; /* NULL at the generic level (the driver does not use it there) */
+    void (*igemm_row)(const kl_igemm_row *a);
 } kl_x86_ops;
 
 /* The table of level `isa` (resolved: AUTO -> active, capped at best). */
@@ -226,6 +255,7 @@ void kl_x86_generic_wino4t_out(const kl_wino2_out *a);
 void kl_x86_generic_im2col(const kl_im2col_args *a);
 void kl_x86_generic_im2row_out(const kl_im2row_out *a);
 void kl_x86_generic_conv_direct(const kl_direct_args *a);
+void kl_x86_generic_igemm_row(const kl_igemm_row *a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define KL_X86_DECLARE(isa)                                                                              \
@@ -242,7 +272,8 @@ void kl_x86_generic_conv_direct(const kl_direct_args *a);
     void kl_x86_##isa##_im2col(const kl_im2col_args *a);                                                \
     void kl_x86_##isa##_im2row_out(const kl_im2row_out *a);                                             \
     void kl_x86_##isa##_conv_direct(const kl_direct_args *a);                                           \
-    void kl_x86_##isa##_dwcb(const kl_dwcb_args *a);
+    void kl_x86_##isa##_dwcb(const kl_dwcb_args *a);                                                     \
+    void kl_x86_##isa##_igemm_row(const kl_igemm_row *a);
 KL_X86_DECLARE(avx2)
 KL_X86_DECLARE(avx512)
 #undef KL_X86_DECLARE

@@ -27,8 +27,11 @@ typedef struct kl_pool2d_geom {
 
 /* y[p] = pool of x[p] for each of the `planes` planes (x planes h*w, y
  * planes oh*ow, dense).  pool may be NULL (one thread). */
-void kl_pool2d_f32(kl_pool *pool, const float *x, float *y, int64_t planes, const kl_pool2d_geom *g, bool is_max,
-                   bool count_include_pad);
+void kl_pool2d_f32(kl_isa isa, kl_pool *pool, const float *x, float *y, int64_t planes, const kl_pool2d_geom *g,
+                   bool is_max, bool count_include_pad, float *ws);
+/* Floats of kl_pool2d_f32's workspace for a pool of `threads` threads (max
+ * pooling's row buffers; ws NULL: allocated per call) */
+size_t kl_pool2d_workspace_floats(const kl_pool2d_geom *g, int threads);
 
 /* GlobalAveragePool / GlobalMaxPool: y[p] = mean (a double sum, as the
  * reference) or max of the `size` values of plane p; max propagates NaN

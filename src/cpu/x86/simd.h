@@ -25,6 +25,10 @@ KL_INL V v_load(const float *p) { return _mm512_loadu_ps(p); }
 KL_INL VM v_tailmask(size_t n) { return (VM)(n >= 16 ? 0xFFFFu : ((1u << n) - 1u)); }
 /* Loads/stores of the first n < VL lanes never touch memory past them. */
 KL_INL V v_load_n(const float *p, size_t n) { return _mm512_maskz_loadu_ps(v_tailmask(n), p); }
+/* A tail mask made once (VT) and loads by it: v_load_t(p, v_tailmask_t(n)) == v_load_n(p, n). */
+typedef __mmask16 VT;
+KL_INL VT v_tailmask_t(size_t n) { return v_tailmask(n); }
+KL_INL V v_load_t(const float *p, VT m) { return _mm512_maskz_loadu_ps(m, p); }
 KL_INL void v_store(float *p, V v) { _mm512_storeu_ps(p, v); }
 KL_INL void v_store_n(float *p, V v, size_t n) { _mm512_mask_storeu_ps(p, v_tailmask(n), v); }
 KL_INL V v_set1(float x) { return _mm512_set1_ps(x); }
@@ -73,8 +77,30 @@ KL_INL __m256i v_tailmask(size_t n) {
 }
 KL_INL V v_load(const float *p) { return _mm256_loadu_ps(p); }
 KL_INL V v_load_n(const float *p, size_t n) { return _mm256_maskload_ps(p, v_tailmask(n)); }
+typedef __m256i VT;
+KL_INL VT v_tailmask_t(size_t n) { return v_tailmask(n); }
+KL_INL V v_load_t(const float *p, VT m) { return _mm256_maskload_ps(p, m); }
 KL_INL void v_store(float *p, V v) { _mm256_storeu_ps(p, v); }
-KL_INL void v_store_n(float *p, V v, size_t n) { _mm256_maskstore_ps(p, v_tailmask(n), v); }
+/* Plain 16/8/4-byte stores of the first n lanes: vmaskmovps to memory costs
+ * ~12 cycles on Zen 4 (a plain store 1.5). */
+KL_INL void v_store_n(float *p, V v, size_t n) {
+    if (n >= 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    __m128 h = _mm256_castps256_ps128(v);
+    if (n & 4) {
+        _mm_storeu_ps(p, h);
+        h = _mm256_extractf128_ps(v, 1);
+        p += 4;
+    }
+    if (n & 2) {
+        _mm_storel_pi((__m64 *)(void *)p, h);
+        h = _mm_movehl_ps(h, h);
+        p += 2;
+    }
+    if (n & 1) _mm_store_ss(p, h);
+}
 KL_INL V v_set1(float x) { return _mm256_set1_ps(x); }
 KL_INL V v_bcast(const float *p) { return _mm256_broadcast_ss(p); }
 KL_INL V v_zero(void) { return _mm256_setzero_ps(); }

@@ -158,7 +158,20 @@ static void g_matvec(const float *w, size_t M, size_t K, const float *x, const f
     }
 }
 
-static const kl_vec_kernels g_generic = {g_step, g_norm, g_softmax_rows, g_softmax_cols, g_plane_mean, g_matvec};
+static void g_max_into(float *t, const float *r, size_t n) {
+    for (size_t i = 0; i < n; i++) t[i] = r[i] > t[i] ? r[i] : t[i];
+}
+
+static void g_max_cols(const float *t, size_t s, size_t kw, size_t n, float *y) {
+    for (size_t o = 0; o < n; o++) {
+        float m = t[o * s];
+        for (size_t k = 1; k < kw; k++) m = t[o * s + k] > m ? t[o * s + k] : m;
+        y[o] = m;
+    }
+}
+
+static const kl_vec_kernels g_generic = {g_step,       g_norm,   g_softmax_rows, g_softmax_cols,
+                                         g_plane_mean, g_matvec, g_max_into,     g_max_cols};
 
 const kl_vec_kernels *kl_vec_kernels_get(kl_isa isa) {
     switch (kl_isa_resolve(isa)) {

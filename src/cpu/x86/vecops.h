@@ -129,6 +129,11 @@ typedef struct kl_vec_kernels {
      * is kl_act {act_kind (a kl_act_kind), alpha, beta} of vecmath.h */
     void (*matvec)(const float *w, size_t M, size_t K, const float *x, const float *bias, const float *z, float *y,
                    int act_kind, float alpha, float beta);
+    /* max pooling's two passes: t[i] = max(r[i], t[i]) for i < n, a NaN in
+     * r skipped (t holds none); y[o] = max of t[o*s + k] for k < kw, o < n
+     * (t NaN-free, readable up to (n-1)*s + kw) */
+    void (*max_into)(float *t, const float *r, size_t n);
+    void (*max_cols)(const float *t, size_t s, size_t kw, size_t n, float *y);
 } kl_vec_kernels;
 
 const kl_vec_kernels *kl_vec_kernels_get(kl_isa isa);

@@ -471,8 +471,57 @@ static void KL_SIMD_FN(vo_matvec)(const float *w, size_t M, size_t K, const floa
     }
 }
 
+/* ---- max pooling rows ---------------------------------------------------------------------- */
+
+/* v_max(r, t) returns t where r is NaN (maxps gives its second operand). */
+static void KL_SIMD_FN(vo_max_into)(float *t, const float *r, size_t n) {
+    size_t i = 0;
+    for (; i + VL <= n; i += VL) v_store(t + i, v_max(v_load(r + i), v_load(t + i)));
+    if (i < n) v_store_n(t + i, v_max(v_load_n(r + i, n - i), v_load_n(t + i, n - i)), n - i);
+}
+
+/* The even lanes of the 2m-1 floats at p (m <= VL; nothing read past them). */
+KL_INL V vo_load_even_n(const float *p, size_t m) {
+    size_t c = 2 * m - 1;
+#if VL == 16
+    V lo = c >= 16 ? v_load(p) : v_load_n(p, c), hi = c > 16 ? v_load_n(p + 16, c - 16) : v_zero();
+    const __m512i idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    return _mm512_permutex2var_ps(lo, idx, hi);
+#else
+    V lo = c >= 8 ? v_load(p) : v_load_n(p, c), hi = c > 8 ? v_load_n(p + 8, c - 8) : v_zero();
+    V sh = _mm256_shuffle_ps(lo, hi, 0x88); /* a0 a2 b0 b2 a4 a6 b4 b6 */
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(sh), 0xD8));
+#endif
+}
+
+static void KL_SIMD_FN(vo_max_cols)(const float *t, size_t s, size_t kw, size_t n, float *y) {
+    if (s > 2 || kw == 0) {
+        for (size_t o = 0; o < n; o++) {
+            float m = t[o * s];
+            for (size_t k = 1; k < kw; k++) m = t[o * s + k] > m ? t[o * s + k] : m;
+            y[o] = m;
+        }
+        return;
+    }
+    for (size_t o = 0; o < n; o += VL) {
+        size_t m = n - o < (size_t)VL ? n - o : (size_t)VL;
+        const float *p = t + o * s;
+        V acc;
+        if (s == 1) {
+            acc = m == VL ? v_load(p) : v_load_n(p, m);
+            for (size_t k = 1; k < kw; k++) acc = v_max(m == VL ? v_load(p + k) : v_load_n(p + k, m), acc);
+        } else {
+            acc = vo_load_even_n(p, m);
+            for (size_t k = 1; k < kw; k++) acc = v_max(vo_load_even_n(p + k, m), acc);
+        }
+        if (m == VL) v_store(y + o, acc);
+        else v_store_n(y + o, acc, m);
+    }
+}
+
 #define KL_VEC_KERNELS_TABLE(name)                                                                   \
-    const kl_vec_kernels name = {KL_SIMD_FN(vo_step), KL_SIMD_FN(vo_norm), KL_SIMD_FN(vo_softmax_rows), \
-                                 KL_SIMD_FN(vo_softmax_cols), KL_SIMD_FN(vo_plane_mean), KL_SIMD_FN(vo_matvec)};
+    const kl_vec_kernels name = {KL_SIMD_FN(vo_step),        KL_SIMD_FN(vo_norm),     KL_SIMD_FN(vo_softmax_rows), \
+                                 KL_SIMD_FN(vo_softmax_cols), KL_SIMD_FN(vo_plane_mean), KL_SIMD_FN(vo_matvec),   \
+                                 KL_SIMD_FN(vo_max_into),    KL_SIMD_FN(vo_max_cols)};
 
 #endif
