@@ -79,7 +79,8 @@ fi
 
 if has bench; then
     log "bench: kiln vs PyTorch side by side"
-    $PY bench/gpu/bench_gpu.py --kiln "$B/kiln" --out "$OUT" ${BENCH_ARGS:-} >"$OUT/bench.txt" 2>&1
+    # rows land in RES as they come (a call cut short still returns them)
+    $PY bench/gpu/bench_gpu.py --kiln "$B/kiln" --out "$OUT" ${BENCH_ARGS:-} 2>&1 | tee "$RES/bench.txt" >"$OUT/bench.txt"
     sed -n '/^model /,$p' "$OUT/bench.txt"; grep -E "^GPU:" "$OUT/bench.txt"
     cp "$OUT/bench_gpu.json" "$RES/" 2>/dev/null
 fi

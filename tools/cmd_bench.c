@@ -743,6 +743,9 @@ int kc_cmd_bench(int argc, char **argv) {
     kc_latency_stats(r.ms, r.n, &lat);
     int64_t nbatch = kc_inputs_batch(&in);
     uint64_t rss = kc_peak_rss();
+    /* Layers the GPU plan could not run there (partition reports nodes, not these) */
+    size_t host_layers = 0;
+    if (runner.context && kiln_context_device_info(runner.context, NULL, &host_layers, NULL) != KILN_OK) host_layers = 0;
     /* The peak is measured with the session's threads gone (they would take cores from it). */
     kc_runner_destroy(&runner);
     for (size_t i = 0; i < KC_MAX_STREAMS - 1; i++) kc_runner_destroy(&extra[i]);
@@ -819,6 +822,9 @@ int kc_cmd_bench(int argc, char **argv) {
         printf("GPU compute: min = %.4f ms, mean = %.4f ms, median = %.4f ms, percentile(99%%) = %.4f ms; %.4g samples/s\n",
                cl.min, cl.mean, cl.median, cl.p99, cl.median > 0 ? 1e3 * (double)nbatch / cl.median : 0);
     }
+    if (host_layers)
+        printf("Warning: %zu layer%s of the GPU plan ran on the host CPU (fallbacks; kiln build --verbose says why)\n",
+               host_layers, host_layers == 1 ? "" : "s");
     if (cm.have_macs) {
         char mb[64];
         const char *least = cm.uncounted ? "at least " : "";

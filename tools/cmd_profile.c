@@ -362,6 +362,10 @@ int kc_cmd_profile(int argc, char **argv) {
     kc_layer_times_print(stdout, "", lt, top && (size_t)top < n_layers ? (size_t)top : n_layers, sum_ms);
     if (top && (size_t)top < n_layers) printf("(%zu more layers; --export has them all)\n", n_layers - (size_t)top);
     kc_layer_times_by_op(stdout, lt, n_layers, sum_ms);
+    size_t host_layers = 0;
+    if (runner.context && kiln_context_device_info(runner.context, NULL, &host_layers, NULL) == KILN_OK && host_layers)
+        printf("Warning: %zu layer%s of the GPU plan ran on the host CPU (fallbacks, counted above under their "
+               "build provider; kiln build --verbose says why)\n", host_layers, host_layers == 1 ? "" : "s");
     if (export_path) printf("Per-layer times written to %s\n", kc_fmt_name(export_path, strlen(export_path), buf, sizeof buf));
 done:
     free(lt);

@@ -719,6 +719,10 @@ int kc_cmd_trtexec(int argc, char **argv) {
         }
     printf("[I] Warmup completed %zu queries over %.6g ms\n", st[0].warmup_runs, st[0].warmup_ms);
     printf("[I] Timing trace has %zu queries over %.6g s\n", total, wall_s);
+    size_t host_layers = 0;
+    if (kiln_context_device_info(st[0].runner.context, NULL, &host_layers, NULL) == KILN_OK && host_layers)
+        printf("[W] %zu layer%s of the GPU plan ran on the host CPU (fallbacks; kiln build --verbose says why)\n",
+               host_layers, host_layers == 1 ? "" : "s");
     printf("[I] Trace averages of %lld runs:\n", t.avg_runs);
     /* trtexec's "Average on N runs" lines, over stream 0's consecutive inferences. */
     size_t groups = st[0].n / (size_t)t.avg_runs;

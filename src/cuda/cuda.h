@@ -80,6 +80,14 @@ void kl_cuda_ctx_stats(const kl_cuda_ctx *c, bool *graph, size_t *host_nodes, si
  * candidate index) chosen at build: algo[i] per main-graph node (-1: none),
  * valid for plans of the input shapes whose key (kl_cuda_plan_key) is
  * given; other shapes time their candidates when planned. */
+/* Codes above are what engines (meta cuda_algos) and timing caches store;
+ * KL_CUDA_ALGO_NUMBERING changes when their meaning does (engine meta
+ * cuda_algo_numbering; the timing cache's tactic name cuda.algo<N>), and
+ * an engine of another numbering is refused.  Codes are 0..KL_CUDA_ALGO_MAX. */
+#define KL_CUDA_ALGO_NUMBERING 2
+#define KL_CUDA_ALGO_NUMBERING_TEXT "2"
+#define KL_CUDA_ALGO_TACTIC "cuda.algo2"
+#define KL_CUDA_ALGO_MAX 99999
 kiln_status kl_cuda_engine_set_algos(kl_cuda_engine *ce, const int *algo, const int64_t *key, size_t key_len);
 void kl_cuda_plan_key(kl_rt *const *inputs, size_t n, int64_t *key, size_t *len, size_t cap);
 /* Make (or find) the plan for these inputs' shapes without running it:

@@ -33,6 +33,18 @@
 #define KC_TIME_RUNS 5
 #define KC_GEMM_CANDIDATES_MAX 64
 
+/* Algorithm codes are stored in engines and timing caches: their ranges
+ * must not meet (an im2col + 3xTF32 code, KC_CONV_ALGO_IM2COL +
+ * KC_GEMM_ALGO_X3 + i, was once KC_CONV_ALGO_IGEMM + i).  Renumbering them
+ * changes KL_CUDA_ALGO_NUMBERING (cuda.h; its bound is asserted in exec.c). */
+_Static_assert(KC_GEMM_ALGO_X3 >= KC_GEMM_CANDIDATES_MAX, "cuBLASLt candidates reach the 3xTF32 codes");
+_Static_assert(KC_CONV_ALGO_DW >= (int)CUDNN_CONVOLUTION_FWD_ALGO_COUNT, "cuDNN algorithms reach KC_CONV_ALGO_DW");
+_Static_assert(KC_CONV_ALGO_DW < KC_CONV_ALGO_GEMM, "KC_CONV_ALGO_DW inside the GEMM codes");
+_Static_assert(KC_CONV_ALGO_GEMM + KC_GEMM_ALGO_X3 + KC_GEMM_CANDIDATES_MAX <= KC_CONV_ALGO_IM2COL,
+               "1x1 GEMM codes reach the im2col codes");
+_Static_assert(KC_CONV_ALGO_IM2COL + KC_GEMM_ALGO_X3 + KC_GEMM_CANDIDATES_MAX <= KC_CONV_ALGO_IGEMM,
+               "im2col codes reach the implicit-GEMM codes");
+
 /* How many of cuBLASLt's heuristic candidates are timed: 16, or
  * KILN_CUDA_GEMM_CANDIDATES (1-64). */
 static int gemm_candidates(void)

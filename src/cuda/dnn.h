@@ -70,7 +70,7 @@ typedef struct kc_conv kc_conv;
  * activation by kc_bias_act.  Timed against cuDNN's algorithms (cuDNN's
  * float32 1x1 kernels reach a third of the FMA peak);
  * KILN_CUDA_NO_CONV_GEMM=1 leaves it out. */
-#define KC_CONV_ALGO_GEMM 2000
+#define KC_CONV_ALGO_GEMM 10000
 /* KC_CONV_ALGO_IM2COL + i: an NHWC convolution (groups 1, not a plain
  * 1x1) as kc_im2col_nhwc into the workspace then one cuBLASLt product
  * col[N*OH*OW, R*S*C] w[K, R*S*C]^T with bias, residual and activation in
@@ -79,7 +79,7 @@ typedef struct kc_conv kc_conv;
  * fit the workspace (cuDNN's legacy algorithms picked 40-50 us kernels for
  * ResNet-50's stem and a 3x3 stride-2 layer at batch 1);
  * KILN_CUDA_NO_IM2COL=1 leaves it out. */
-#define KC_CONV_ALGO_IM2COL 3000
+#define KC_CONV_ALGO_IM2COL 20000
 
 /* KC_CONV_ALGO_IGEMM + cfg (cfg < KC_IGEMM_CFGS, the tile shape): kiln's
  * float16 NHWC implicit-GEMM kernel (kc_igemm_nhwc) with bias, residual and
@@ -91,7 +91,7 @@ typedef struct kc_conv kc_conv;
  * kc_conv_create to time only these (the executor compares them with a 1x1
  * convolution's cuBLASLt product; refused where that product's epilogue
  * fuses the activation, GELU included). */
-#define KC_CONV_ALGO_IGEMM 4000
+#define KC_CONV_ALGO_IGEMM 30000
 #define KC_CONV_TUNE_IGEMM (-2)
 
 /* Describe the convolution and choose its algorithm.  algo < 0: time every

@@ -492,6 +492,20 @@ static bool kl_host_float(const kl_cplan *p, const kl_value *v, float *out) {
         return KILN_ERR_UNSUPPORTED;              \
     } while (0)
 
+/* A library algorithm recorded at build (engine or timing cache: algo >= 0)
+ * that cannot be set up here is an error, not a silent run on the host CPU
+ * (an im2col + 3xTF32 code read as kiln's implicit GEMM once ran ResNet-50
+ * FP32 b32's 3x3 layers on the host: 6.4 ms -> 5.4 s per inference). */
+#define KL_FALLBACK_OR_RECORDED(algo, what, msg)                                                                 \
+    do {                                                                                                       \
+        if ((algo) >= 0)                                                                                       \
+            return kl_errorf(KILN_ERR_ENGINE_MISMATCH,                                                         \
+                             "%s: algorithm %d recorded at build does not apply here (%s): rebuild the engine " \
+                             "(and drop its timing cache)",                                                    \
+                             what, (algo), msg);                                                               \
+        KL_FALLBACK("%s: %s", what, msg);                                                                      \
+    } while (0)
+
 static bool kl_op_is(const kl_node *n, const char *op) { return strcmp(n->op_type, op) == 0; }
 
 /* Nodes whose output is a view of input 0 on the device. */
@@ -919,8 +933,9 @@ static kiln_status kl_b_s2d_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t
     d.allow_tf32 = ce->opt.tf32;
     d.nhwc = 1;
     char msg[256] = "";
-    if (kc_conv_create(b->c->dnn, &d, kl_cu_algo(b), ce->opt.workspace, &s->conv, msg, sizeof msg))
-        KL_FALLBACK("cudnn (space-to-depth stem): %s", msg);
+    const int algo = kl_cu_algo(b);
+    if (kc_conv_create(b->c->dnn, &d, algo, ce->opt.workspace, &s->conv, msg, sizeof msg))
+        KL_FALLBACK_OR_RECORDED(algo, "cudnn (space-to-depth stem)", msg);
     y->nhwc = true;
     s->kind = K_CONV;
     s->x[0] = sbuf;
@@ -1076,7 +1091,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     }
     if (!s->conv &&
         kc_conv_create(b->c->dnn, &d, gemm_failed ? -1 : algo, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
-        KL_FALLBACK("cudnn: %s", msg);
+        KL_FALLBACK_OR_RECORDED(gemm_failed ? -1 : algo, "cudnn", msg);
     y->nhwc = lay == 1;
     s->kind = K_CONV;
     s->x[0] = xp;
@@ -1097,9 +1112,10 @@ static kiln_status kl_gemm_step(kl_bctx *b, kl_cstep *s, kc_gemm_desc *d, const 
     if (d->t == KC_F16 && d->act == KL_ACT_GELU_ERF) d->act = KL_ACT_GELU_TANH;
     d->allow_tf32 = b->c->ce->opt.tf32;
     char msg[256] = "";
-    if (kc_gemm_create(b->c->dnn, d, kl_cu_algo(b), b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg)) {
+    const int algo = kl_cu_algo(b);
+    if (kc_gemm_create(b->c->dnn, d, algo, b->c->ce->opt.workspace, &s->gemm, msg, sizeof msg)) {
         s->gemm = NULL;
-        KL_FALLBACK("cublasLt: %s", msg);
+        KL_FALLBACK_OR_RECORDED(algo, "cublasLt", msg);
     }
     s->kind = K_GEMM;
     s->x[0] = a;
@@ -3564,6 +3580,8 @@ kiln_status kl_cuda_ctx_plan(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n_inpu
     c->cur = p;
     return KILN_OK;
 }
+
+_Static_assert(KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS <= KL_CUDA_ALGO_MAX, "algorithm codes past KL_CUDA_ALGO_MAX");
 
 bool kl_cuda_algo_is_own_conv(int algo) { return algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS; }
 

@@ -926,7 +926,7 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
         kl_tactic_key(g->nodes[i], sh, "cuda", k, sizeof k);
         snprintf(pk->keys[i], sizeof pk->keys[i], "%s|%s|%s", k, dev, prec);
         double v;
-        if (b->tc && kl_timing_cache_get(b->tc, pk->keys[i], "cuda.algo", &v)) {
+        if (b->tc && kl_timing_cache_get(b->tc, pk->keys[i], KL_CUDA_ALGO_TACTIC, &v)) {
             pk->algo[i] = (int)v;
             pk->hits++;
         }
@@ -943,6 +943,13 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
     if (!s) s = kl_cuda_ctx_create(ce, &cc);
     if (!s) s = kl_cuda_ctx_plan(cc, in, g->n_inputs);
     if (!s) kl_cuda_ctx_choices(cc, pk->algo, pk->ws, pk->ms);
+    if (!s) {
+        size_t host = 0;
+        kl_cuda_ctx_stats(cc, NULL, &host, NULL);
+        if (host)
+            kl_blog_msg(&b->log, KILN_LOG_WARNING, "cuda plan (%s): %zu layer(s) the GPU cannot run fall back to the host CPU",
+                        layout == KL_CUDA_LAYOUT_NHWC ? "NHWC" : layout == KL_CUDA_LAYOUT_NCHW ? "NCHW" : "auto layout", host);
+    }
     if (!s && time_ms) {
         /* one run puts the inputs on the device, then the compute alone */
         double t[20];
@@ -1046,7 +1053,7 @@ static kiln_status kl_build_cuda_tactics(kl_build *b) {
             for (size_t i = 0; i < nn && !s; i++) {
                 if (pick[k].algo[i] < 0) continue;
                 if (pick[k].pre[i] < 0) b->cuda_timed++;
-                if (b->tc && pick[k].keys[i][0]) s = kl_timing_cache_put(b->tc, pick[k].keys[i], "cuda.algo", pick[k].algo[i]);
+                if (b->tc && pick[k].keys[i][0]) s = kl_timing_cache_put(b->tc, pick[k].keys[i], KL_CUDA_ALGO_TACTIC, pick[k].algo[i]);
             }
         }
         for (size_t i = 0; i < nn && !s; i++) {
@@ -1228,6 +1235,7 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, int fd, bool *to
             KL_META("cuda_layout", b->cuda_layout == KL_CUDA_LAYOUT_NHWC ? "nhwc" : "nchw");
         if (b->cuda_algos) {
             KL_META("cuda_algos", b->cuda_algos);
+            KL_META("cuda_algo_numbering", KL_CUDA_ALGO_NUMBERING_TEXT);
             KL_META("cuda_algo_key", b->cuda_algo_key);
         }
     }

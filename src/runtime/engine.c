@@ -382,6 +382,12 @@ static kiln_status kl_engine_open_cuda(kiln_engine *e, const char *path) {
     if (s) return kl_error_context(s, "%s: ", path);
     /* Library algorithms chosen at build, for the shapes they were timed at. */
     const char *al = kl_engine_file_meta(&e->file, "cuda_algos"), *ak = kl_engine_file_meta(&e->file, "cuda_algo_key");
+    const char *anum = kl_engine_file_meta(&e->file, "cuda_algo_numbering");
+    if (al && (!anum || strcmp(anum, KL_CUDA_ALGO_NUMBERING_TEXT) != 0))
+        return kl_errorf(KILN_ERR_ENGINE_MISMATCH,
+                         "%s: the engine's cuda algorithm codes are numbered as in version %s, this kiln reads version %s "
+                         "(codes of the older numbering ran some layers on the host): rebuild the engine",
+                         path, anum ? anum : "1", KL_CUDA_ALGO_NUMBERING_TEXT);
     if (al && ak) {
         size_t nn = e->n_layers;
         int *algo = kl_malloc((nn ? nn : 1) * sizeof *algo);
@@ -399,7 +405,7 @@ static kiln_status kl_engine_open_cuda(kiln_engine *e, const char *path) {
             }
             q = end + 1;
             long a = strtol(q, &end, 10);
-            if (end == q || a < 0 || a > 9999) { /* cuDNN algorithms, KC_CONV_ALGO_DW, KC_GEMM_ALGO_X3 + i */
+            if (end == q || a < 0 || a > KL_CUDA_ALGO_MAX) { /* cuda/dnn.h's codes */
                 ok = false;
                 break;
             }

@@ -335,14 +335,16 @@ static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
         snprintf(first_fail, sizeof first_fail, "allocation failed");
         failed = 1;
     } else {
-        for (int ai = -1; ai < 11 + KC_IGEMM_CFGS; ai++) {
-            /* cuDNN's 8, then kiln's depthwise kernel, the 1x1 product, im2col + product, and every tile
-             * shape of kiln's implicit GEMM */
+        for (int ai = -1; ai < 13 + KC_IGEMM_CFGS; ai++) {
+            /* cuDNN's 8, then kiln's depthwise kernel, the 1x1 product, im2col + product, both as float32
+             * 3xTF32 products, and every tile shape of kiln's implicit GEMM */
             int algo = ai < 8     ? ai
                        : ai == 8  ? KC_CONV_ALGO_DW
                        : ai == 9  ? KC_CONV_ALGO_GEMM
                        : ai == 10 ? KC_CONV_ALGO_IM2COL
-                                  : KC_CONV_ALGO_IGEMM + (ai - 11);
+                       : ai == 11 ? KC_CONV_ALGO_GEMM + KC_GEMM_ALGO_X3
+                       : ai == 12 ? KC_CONV_ALGO_IM2COL + KC_GEMM_ALGO_X3
+                                  : KC_CONV_ALGO_IGEMM + (ai - 13);
             int r = conv_one(cc, t, nhwc, algo, ref, ny, dx, dw, db, dz, dy, &worst, &chosen, msg, sizeof msg);
             if (algo < 0)
                 timed_algo = chosen;
@@ -356,6 +358,16 @@ static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
                         snprintf(first_fail, sizeof first_fail, "%s", msg);
                 }
             }
+        }
+    }
+    if (!failed && timed_algo >= 0) {
+        /* the timed choice's code, as an engine stores it, must set up the same algorithm again */
+        int wc = -1;
+        int r = conv_one(cc, t, nhwc, timed_algo, ref, ny, dx, dw, db, dz, dy, &worst, &wc, msg, sizeof msg);
+        if (r <= 0 || wc != timed_algo) {
+            failed++;
+            snprintf(first_fail, sizeof first_fail, "timed algo %d recreated from its code: %s (got %d)", timed_algo,
+                     r < 0 ? "refused" : r == 0 ? msg : "ran", wc);
         }
     }
     printf("%s conv %-22s %s %s: timed algo %d, %d algorithms ran (%d not offered), worst rel_l2 %.2e%s%s\n",
