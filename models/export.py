@@ -97,9 +97,15 @@ SAM = "sam_vit_b_encoder"
 # to check the dynamic batch (batch 2 and 1).  Not in --list: not a zoo model
 # of its own.
 SAM_SMALL = "sam_vit_b_encoder_256"
+# A U-Net-style decoder (three ConvTranspose upsamplings: 2x2/2, 4x4/2 pad 1,
+# 3x3/2 with output_padding and groups, with 3x3 convolutions between): no
+# zoo model has ConvTranspose, so this one times and checks the convt.gemm
+# tactic against ONNX Runtime (bench/run.sh --models unet_decoder
+# --model-dir ...).  Not in --list.
+UNET = "unet_decoder"
 ALL_MODELS = ["resnet18", "resnet18_ext", "resnet50", "mobilenet_v2", "efficientnet_b0",
               "vit_b_16", DETECTOR, TEXT, YOLO, SAM]
-VARIANTS = [SAM_SMALL]
+VARIANTS = [SAM_SMALL, UNET]
 # Models that take long to export or to run on a slow machine.
 BIG_MODELS = ["vit_b_16", DETECTOR, SAM]
 
@@ -644,6 +650,23 @@ def build_sam(name, seed, torch):
             {"input": {0: "batch"}, "output": {0: "batch"}})
 
 
+def build_unet_decoder(name, seed, torch):
+    """[N, 256, 16, 16] features -> [N, 3, 128, 128]; see UNET."""
+    nn = torch.nn
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.ConvTranspose2d(256, 128, 2, stride=2), nn.ReLU(),
+        nn.Conv2d(128, 128, 3, padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1, groups=2), nn.ReLU(),
+        nn.Conv2d(32, 3, 1))
+    x0 = torch.randn(2, 256, 16, 16, generator=torch.Generator().manual_seed(seed + 1))
+    x1 = torch.randn(1, 256, 16, 16, generator=torch.Generator().manual_seed(seed + 3))
+    return (model.eval(), [(x0,), (x1,)], ["input"], ["output"],
+            {"input": {0: "batch"}, "output": {0: "batch"}})
+
+
 def build(name, seed):
     """(model in eval mode, data sets, input names, output names, dynamic
     axes) for `name`.  Each data set is a tuple of input tensors; the first
@@ -661,6 +684,8 @@ def build(name, seed):
         return build_yolo(name, seed, torch)
     if name in SAM_IMAGE:
         return build_sam(name, seed, torch)
+    if name == UNET:
+        return build_unet_decoder(name, seed, torch)
     raise ValueError(name)
 
 

@@ -15,7 +15,9 @@
 
 #include "backend/provider.h"
 #include "cpu/threadpool.h"
+#include "cpu/ref/nn.h"
 #include "cpu/x86/conv.h"
+#include "cpu/x86/convt.h"
 #include "cpu/x86/gemm.h"
 #include "cpu/x86/vecops.h"
 
@@ -908,6 +910,106 @@ static kiln_status scaled_run(kl_kctx *c) {
                                 (float *)y->data, work);
 }
 
+/* ---- convt.gemm: ConvTranspose 2-D as packed products and col2im ------------------------ */
+
+/* Float 2-D ConvTranspose with constant weights [C, M/group, KH, KW] (and a
+ * constant bias): kl_convt2d (src/cpu/x86/convt.h).  The geometry (pads,
+ * output_padding, output_shape, auto_pad) is the reference kernel's,
+ * computed at each run (the input's H and W may be dynamic). */
+static bool convt_applies(const kl_node *n, char *why, size_t wsz) {
+    if (!is_op(n, "ConvTranspose", NULL)) return no(why, wsz, "not a ConvTranspose");
+    if (!float_input(n, 0)) return no(why, wsz, "not float");
+    const kl_shape *xs = &n->inputs[0]->type.shape;
+    const kl_tensor *w = const_input(n, 1);
+    if (xs->rank != 4 || !w || w->rank != 4 || w->dims[0] < 1 || w->dims[1] < 1)
+        return no(why, wsz, "not a 2-D ConvTranspose with constant weights");
+    if (xs->dims[1].value >= 0 && xs->dims[1].value != w->dims[0]) return no(why, wsz, "channels differ from W's");
+    int64_t group = kl_node_attr_int(n, "group", 1);
+    if (group < 1 || w->dims[0] % group) return no(why, wsz, "group does not divide the channels");
+    if (n->n_inputs > 2 && n->inputs[2] &&
+        (!const_input(n, 2) || const_input(n, 2)->count != w->dims[1] * group))
+        return no(why, wsz, "bias is not a constant of M values");
+    const int64_t *v;
+    int64_t k = kl_node_attr_ints(n, "kernel_shape", &v);
+    if (k >= 0 && (k != 2 || v[0] != w->dims[2] || v[1] != w->dims[3])) return no(why, wsz, "kernel_shape differs from W's");
+    return true;
+}
+
+typedef struct kl_convt_state {
+    pthread_mutex_t mu;
+    const kl_node *node;
+    kl_isa isa;
+    int ready; /* 1: plan made, 2: failed */
+    kl_convt2d_plan *plan;
+} kl_convt_state;
+
+static void convt_release(void *p) {
+    kl_convt_state *z = p;
+    if (!z) return;
+    kl_convt2d_destroy(z->plan);
+    pthread_mutex_destroy(&z->mu);
+    kl_free(z);
+}
+
+static kiln_status convt_prepare(const kl_node *n, kl_isa isa, void **state, size_t *workspace) {
+    kl_convt_state *z = kl_calloc(1, sizeof *z);
+    if (!z) return KILN_ERR_NO_MEMORY;
+    pthread_mutex_init(&z->mu, NULL);
+    z->node = n;
+    z->isa = isa;
+    *state = z;
+    *workspace = 0;
+    return KILN_OK;
+}
+
+/* The packed weights, made once per engine at the first run (g: that run's geometry). */
+static kiln_status convt_ready(kl_convt_state *z, const kl_nn_geom *g, int64_t group) {
+    if (__atomic_load_n(&z->ready, __ATOMIC_ACQUIRE) == 1) return KILN_OK;
+    pthread_mutex_lock(&z->mu);
+    kiln_status s = KILN_OK;
+    if (z->ready == 0) {
+        const kl_node *n = z->node;
+        const kl_tensor *wt = n->inputs[1]->init, *bt = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->init : NULL;
+        kl_convt2d_desc d = {(size_t)wt->dims[0], (size_t)(wt->dims[1] * group), (size_t)group, (size_t)g->k[0],
+                             (size_t)g->k[1], (size_t)g->s[0], (size_t)g->s[1], (size_t)g->d[0], (size_t)g->d[1],
+                             z->isa};
+        float *ow = NULL, *ob = NULL;
+        const float *W = aligned_data(wt, &ow), *B = bt ? aligned_data(bt, &ob) : NULL;
+        s = (W && (!bt || B)) ? kl_convt2d_prepare(&d, W, B, &z->plan) : KILN_ERR_NO_MEMORY;
+        if (!s) kl_mapfile_release(wt->data, wt->nbytes);
+        kl_free(ow);
+        kl_free(ob);
+        __atomic_store_n(&z->ready, s ? 2 : 1, __ATOMIC_RELEASE);
+    } else if (z->ready == 2) {
+        s = kl_errorf(KILN_ERR_INTERNAL, "node '%s': the transposed convolution could not be prepared",
+                      kl_node_label(z->node));
+    }
+    pthread_mutex_unlock(&z->mu);
+    return s;
+}
+
+static kiln_status convt_run(kl_kctx *c) {
+    kl_convt_state *z = (kl_convt_state *)c->state;
+    const kl_rt *x = c->in[0], *w = c->n_in > 1 ? c->in[1] : NULL;
+    if (!x || !w || x->dtype != KILN_DTYPE_FLOAT || x->rank != 4)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "X is not a float [N, C, H, W] tensor");
+    int64_t group;
+    kl_nn_geom g;
+    KL_TRY(kl_nn_conv_t_geometry(c, x, w, &group, &g));
+    KL_TRY(convt_ready(z, &g, group));
+    const kl_convt2d_plan *p = z->plan;
+    int64_t M = w->dims[1] * group;
+    int64_t yd[4] = {x->dims[0], M, g.in[0], g.in[1]};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, yd, &y));
+    if (y->count == 0) return KILN_OK;
+    kl_convt2d_geom gg = {(size_t)g.out[0], (size_t)g.out[1], (size_t)g.in[0], (size_t)g.in[1], g.pb[0], g.pb[1]};
+    size_t ws = kl_convt2d_workspace_size(p, &gg, c->pool ? kl_pool_threads(c->pool) : 1);
+    void *work = ws ? kl_kctx_scratch(c, ws) : NULL;
+    if (ws && !work) return KILN_ERR_NO_MEMORY;
+    return kl_convt2d_run(c->pool, p, (size_t)x->dims[0], &gg, x->data, y->data, work);
+}
+
 /* ---- the tables: every algorithm at each ISA level ------------------------------------------ */
 
 #define KL_X86_LEVEL(lv, LV, FEAT)                                                                              \
@@ -945,6 +1047,7 @@ static kiln_status scaled_run(kl_kctx *c) {
     static bool conv_igemm_applies_##lv(const kl_node *n, char *w, size_t s) { return conv_igemm_applies(n, LV, w, s); } \
     static kiln_status cdw_##lv(const kl_node *n, void **s, size_t *w) { return cdw_prepare(n, LV, s, w); }    \
     static kiln_status scaled_##lv(const kl_node *n, void **s, size_t *w) { return scaled_prepare(n, LV, s, w); } \
+    static kiln_status convt_##lv(const kl_node *n, void **s, size_t *w) { return convt_prepare(n, LV, s, w); } \
     static const kl_tactic x86_##lv[] = {                                                                       \
         {"conv.expand_dw." #lv, FEAT, 30, cdw_applies_##lv, cdw_##lv, cdw_release, cdw_run, KL_TACTIC_WRITES_ALL},                    \
         {"conv.scaled1x1." #lv, FEAT, 30, scaled_applies, scaled_##lv, lazy_release, scaled_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},             \
@@ -960,6 +1063,7 @@ static kiln_status scaled_run(kl_kctx *c) {
         {"conv.im2col." #lv, FEAT, 10, conv_im2col_applies, conv_im2col_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},          \
         {"gemm.packed." #lv, FEAT, 20, gemm_applies, gemm_##lv, lazy_release, gemm_run, KL_TACTIC_WRITES_ALL, gemm_export, gemm_adopt}, \
         {"gemm.matvec." #lv, FEAT, 19, gemm_matvec_applies, gemm_mv_##lv, gmv_release, gemm_mv_run, KL_TACTIC_WRITES_ALL},            \
+        {"convt.gemm." #lv, FEAT, 20, convt_applies, convt_##lv, convt_release, convt_run, KL_TACTIC_WRITES_ALL},                    \
     };
 
 KL_X86_LEVEL(generic, KL_ISA_REF, 0)

@@ -5,7 +5,7 @@
  * supports, every applicable conv tactic, with 1 and 2 threads.  Outputs,
  * packed buffers and workspaces sit between sentinel words that must survive.
  *
- *   test-ops [-o sgemm|batch|act|conv|convdw|convse|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]
+ *   test-ops [-o sgemm|batch|act|conv|convdw|convse|convt|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]
  *   test-ops support          list ISA levels and tactics
  *
  * Each case has a canonical string, e.g.
@@ -33,6 +33,7 @@
 #include "cpu/threadpool.h"
 #include "cpu/x86/attn.h"
 #include "cpu/x86/conv.h"
+#include "cpu/x86/convt.h"
 #include "cpu/x86/gemm.h"
 #include "cpu/x86/isa.h"
 #include "cpu/x86/vecmath.h"
@@ -1398,6 +1399,117 @@ static void test_copy(void) {
     }
 }
 
+/* ---- transposed convolution (kl_convt2d) --------------------------------------- */
+
+typedef struct convt_shape {
+    size_t N, C, IH, IW, M, KH, KW, G, S, D;
+    long PT, PL, PB, PR; /* begin/end pads; negative: output_shape past the natural size */
+    size_t OPAD;         /* output_padding, both axes */
+} convt_shape;
+
+/* Against a float64 scatter: each input pixel times each tap, added where it lands. */
+static void run_convt_case(const convt_shape *sh, kl_isa isa, int threads, bool bias, bool int_data, uint64_t seed) {
+    size_t G = sh->G, Cg = sh->C / G, Mg = sh->M / G, S = sh->S, D = sh->D;
+    long OHl = (long)((sh->IH - 1) * S + (sh->KH - 1) * D + 1 + sh->OPAD) - sh->PT - sh->PB;
+    long OWl = (long)((sh->IW - 1) * S + (sh->KW - 1) * D + 1 + sh->OPAD) - sh->PL - sh->PR;
+    char name[512];
+    snprintf(name, sizeof name,
+             "convt(x=[%zu,%zu,%zu,%zu],w=[%zu,%zu,%zu,%zu],g=%zu,s=%zu,d=%zu,p=%ld.%ld.%ld.%ld,opad=%zu,out=%ldx%ld,"
+             "bias=%d,data=%s,isa=%s,threads=%d,seed=%" PRIu64 ")",
+             sh->N, sh->C, sh->IH, sh->IW, sh->C, Mg, sh->KH, sh->KW, G, S, D, sh->PT, sh->PL, sh->PB, sh->PR, sh->OPAD,
+             OHl, OWl, bias, int_data ? "int" : "float", kl_isa_name(isa), threads, seed);
+    if (!selected("convt", name)) {
+        g_skipped_filter++;
+        return;
+    }
+    g_cases++;
+    if (OHl < 1 || OWl < 1) {
+        fail(name, "bad case: empty output");
+        return;
+    }
+    size_t OH = (size_t)OHl, OW = (size_t)OWl;
+    rng r = {seed};
+    size_t nx = sh->N * sh->C * sh->IH * sh->IW, nw = sh->C * Mg * sh->KH * sh->KW, ny = sh->N * sh->M * OH * OW;
+    float *X = malloc(nx * 4), *Wt = malloc(nw * 4), *B = malloc(sh->M * 4);
+    double *pre = malloc(ny * sizeof(double)), *mag = malloc(ny * sizeof(double));
+    for (size_t i = 0; i < nx; i++) X[i] = int_data ? rng_int(&r, 3) : rng_unit(&r);
+    for (size_t i = 0; i < nw; i++) Wt[i] = int_data ? rng_int(&r, 2) : rng_unit(&r);
+    for (size_t i = 0; i < sh->M; i++) B[i] = int_data ? rng_int(&r, 5) : rng_unit(&r);
+    for (size_t n = 0; n < sh->N; n++)
+        for (size_t m = 0; m < sh->M; m++)
+            for (size_t q = 0; q < OH * OW; q++) {
+                pre[(n * sh->M + m) * OH * OW + q] = bias ? B[m] : 0.0;
+                mag[(n * sh->M + m) * OH * OW + q] = bias ? fabs(B[m]) : 0.0;
+            }
+    for (size_t n = 0; n < sh->N; n++)
+        for (size_t ci = 0; ci < sh->C; ci++) {
+            size_t g = ci / Cg;
+            for (size_t iy = 0; iy < sh->IH; iy++)
+                for (size_t ix = 0; ix < sh->IW; ix++) {
+                    double xv = X[((n * sh->C + ci) * sh->IH + iy) * sh->IW + ix];
+                    for (size_t mg = 0; mg < Mg; mg++)
+                        for (size_t kh = 0; kh < sh->KH; kh++)
+                            for (size_t kw = 0; kw < sh->KW; kw++) {
+                                long oy = (long)(iy * S + kh * D) - sh->PT, ox = (long)(ix * S + kw * D) - sh->PL;
+                                if (oy < 0 || ox < 0 || oy >= OHl || ox >= OWl) continue;
+                                double t = xv * Wt[((ci * Mg + mg) * sh->KH + kh) * sh->KW + kw];
+                                size_t q = ((n * sh->M + g * Mg + mg) * OH + (size_t)oy) * OW + (size_t)ox;
+                                pre[q] += t;
+                                mag[q] += fabs(t);
+                            }
+                }
+        }
+    kl_convt2d_desc d = {sh->C, sh->M, G, sh->KH, sh->KW, S, S, D, D, isa};
+    kl_convt2d_plan *plan = NULL;
+    kiln_status st = kl_convt2d_prepare(&d, Wt, bias ? B : NULL, &plan);
+    if (st != KILN_OK) {
+        fail(name, "prepare: %s: %s", kiln_status_name(st), kl_error_message());
+    } else {
+        kl_convt2d_geom geo = {sh->IH, sh->IW, OH, OW, sh->PT, sh->PL};
+        size_t wsb = kl_convt2d_workspace_size(plan, &geo, threads);
+        gbuf WS = gb_alloc((wsb + 3) / 4), Y = gb_alloc(ny);
+        for (size_t i = 0; i < ny; i++) Y.p[i] = NAN;
+        st = kl_convt2d_run(g_pools[threads], plan, sh->N, &geo, X, Y.p, WS.p);
+        kl_act none = {KL_ACT_NONE, 0, 0};
+        if (st != KILN_OK)
+            fail(name, "run: %s: %s", kiln_status_name(st), kl_error_message());
+        else
+            compare(name, Y.p, OH * OW, pre, mag, sh->N * sh->M, OH * OW, Cg * sh->KH * sh->KW + 2, none, int_data, 1.0);
+        if (!gb_intact(&Y)) fail(name, "sentinel around Y overwritten");
+        if (!gb_intact(&WS)) fail(name, "sentinel around the workspace overwritten");
+        gb_free(&WS);
+        gb_free(&Y);
+    }
+    kl_convt2d_destroy(plan);
+    free(X), free(Wt), free(B), free(pre), free(mag);
+}
+
+static void test_convt(void) {
+    static const convt_shape shapes[] = {
+        /* N  C  IH  IW   M  KH KW G  S  D   PT  PL  PB  PR opad */
+        {1, 3, 5, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0},      /* same-size 3x3 */
+        {2, 8, 6, 5, 6, 2, 2, 1, 2, 1, 0, 0, 0, 0, 0},      /* 2x2 stride-2 upsampling, batch 2 */
+        {1, 7, 9, 11, 17, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1},    /* 3x3/2 with output_padding */
+        {1, 6, 5, 5, 4, 3, 3, 2, 2, 1, 0, 1, 1, 0, 0},      /* groups, asymmetric pads */
+        {1, 5, 4, 6, 5, 3, 3, 5, 1, 1, 1, 1, 1, 1, 0},      /* depthwise */
+        {1, 4, 6, 6, 3, 3, 3, 1, 1, 2, 2, 2, 2, 2, 0},      /* dilation 2 */
+        {1, 3, 4, 5, 2, 5, 5, 1, 3, 1, 2, 1, 0, 3, 0},      /* 5x5 stride 3 (taps apart) */
+        {1, 2, 3, 4, 3, 3, 3, 1, 2, 1, -1, -2, 1, 0, 0},    /* output past the natural size (negative pads) */
+        {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},      /* 1x1 of 1x1 */
+        {1, 17, 7, 1, 63, 3, 1, 1, 2, 1, 1, 0, 1, 0, 0},    /* one column, vector tails */
+        {1, 8, 40, 64, 64, 4, 4, 1, 2, 1, 1, 1, 1, 1, 0},   /* 1024 rows of col x 64 columns: several bands */
+        {1, 32, 16, 16, 16, 2, 2, 1, 2, 1, 0, 0, 0, 0, 0},  /* a U-Net decoder's upsampling */
+    };
+    kl_isa isas[KL_ISA_COUNT];
+    int nisa = isa_list(isas), v = 0;
+    for (size_t i = 0; i < KL_ARRAY_LEN(shapes); i++)
+        for (int ii = 0; ii < nisa; ii++)
+            for (int t = 1; t <= 2; t++, v++) {
+                if (g_quick && (v % 3)) continue;
+                run_convt_case(&shapes[i], isas[ii], t, (v % 4) != 3, (v % 2) == 0, 7000 + (uint64_t)v);
+            }
+}
+
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc)
@@ -1412,7 +1524,7 @@ int main(int argc, char **argv) {
             support();
             return 0;
         } else {
-            fprintf(stderr, "usage: test-ops [support] [-o sgemm|batch|act|conv|convdw|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]\n");
+            fprintf(stderr, "usage: test-ops [support] [-o sgemm|batch|act|conv|convdw|convse|convt|attn|pool|misc|copy] [-p PATTERN]... [--quick] [-v]\n");
             return 2;
         }
     }
@@ -1437,6 +1549,7 @@ int main(int argc, char **argv) {
     test_conv();
     test_convdw();
     test_convse();
+    test_convt();
     test_attn();
     kl_pool_destroy(g_pools[2]);
     fprintf(stderr, "test-ops: %ld cases, %ld failed (%ld filtered out)\n", g_cases, g_failed, g_skipped_filter);

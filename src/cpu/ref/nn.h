@@ -63,6 +63,12 @@ kiln_status kl_nn_attr_ints(kl_kctx *c, const char *name, int n, int64_t lo, int
  * attribute. */
 kiln_status kl_nn_geom_init(kl_kctx *c, int ns, const int64_t *in, const int64_t *k, bool ceil_ok,
                             kl_nn_geom *g);
+/* ConvTranspose's geometry for x [N, C, in...] and w [C, M/group, k...]:
+ * the checks of the reference kernel (ranks, channels, group, attributes),
+ * then g with image = the output (g->in: its spatial sizes, g->pb: begin
+ * pads from pads / auto_pad / output_shape / output_padding) and grid =
+ * the input (g->out).  Errors name the attribute or input. */
+kiln_status kl_nn_conv_t_geometry(kl_kctx *c, const kl_rt *x, const kl_rt *w, int64_t *group, kl_nn_geom *g);
 
 /* ---- matrix products (nn_gemm.c) ----------------------------------------------------- */
 

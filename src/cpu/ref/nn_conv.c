@@ -122,20 +122,15 @@ static int64_t floor_half(int64_t v) {
     return v >= 0 ? v / 2 : -((-v + 1) / 2);
 }
 
-kiln_status kl_nn_conv_transpose(kl_kctx *c) {
-    const kl_rt *x, *w, *b;
+kiln_status kl_nn_conv_t_geometry(kl_kctx *c, const kl_rt *x, const kl_rt *w, int64_t *group_out, kl_nn_geom *gout) {
     int64_t group, k[KILN_MAX_RANK];
-    KL_TRY(kl_nn_input(c, 0, "X", true, &x));
-    KL_TRY(kl_nn_input(c, 1, "W", true, &w));
-    KL_TRY(kl_nn_same_type(c, 1, "W"));
     KL_TRY(conv_common(c, x, w, 3, &group, k));
     int ns = x->rank - 2;
-    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[1] * group;
+    int64_t C = x->dims[1];
     if (C != w->dims[0] || C % group != 0)
         return kl_kctx_fail(c, KILN_ERR_SHAPE,
                             "X has %lld channels but W dim 0 is %lld (must be equal and divisible by group %lld)",
                             (long long)C, (long long)w->dims[0], (long long)group);
-    KL_TRY(conv_bias(c, 2, M, &b));
     kl_nn_geom g;
     int64_t pads[2 * KILN_MAX_RANK] = {0}, opad[KILN_MAX_RANK] = {0};
     bool has_pads;
@@ -185,6 +180,22 @@ kiln_status kl_nn_conv_transpose(kl_kctx *c) {
         g.in[i] = out;
         g.pb[i] = pb;
     }
+    *group_out = group;
+    *gout = g;
+    return KILN_OK;
+}
+
+kiln_status kl_nn_conv_transpose(kl_kctx *c) {
+    const kl_rt *x, *w, *b;
+    int64_t group;
+    kl_nn_geom g;
+    KL_TRY(kl_nn_input(c, 0, "X", true, &x));
+    KL_TRY(kl_nn_input(c, 1, "W", true, &w));
+    KL_TRY(kl_nn_same_type(c, 1, "W"));
+    KL_TRY(kl_nn_conv_t_geometry(c, x, w, &group, &g));
+    int ns = g.ns;
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[1] * group;
+    KL_TRY(conv_bias(c, 2, M, &b));
     int64_t yd[KILN_MAX_RANK] = {N, M};
     for (int i = 0; i < ns; i++) yd[2 + i] = g.in[i];
     kl_rt *y;
