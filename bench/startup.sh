@@ -22,9 +22,10 @@ for m in "${models[@]}"; do
     [ -f "$m" ] || continue
     name=$(basename "$m" .onnx)
     "$kiln" build "$m" -o "$tmp/$name.kiln" >/dev/null
-    k=$("$kiln" bench "$tmp/$name.kiln" --iterations 1 --json - 2>/dev/null |
-        node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);
-          const v=j.engine_load_context_ms ? j.engine_load_context_ms.median : undefined;
+    extra=(); [ "$name" = text_encoder ] && extra=(--shapes input:1x128) # dynamic sequence length
+    k=$("$kiln" bench "$tmp/$name.kiln" --iterations 1 "${extra[@]}" --json - 2>/dev/null |
+        node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let v;try{const j=JSON.parse(s);
+          v=j.engine_load_context_ms ? j.engine_load_context_ms.median : undefined;}catch(e){}
           console.log(v===undefined?"?":v.toFixed(2));})')
     o=$(node -e '
       const ort = require("onnxruntime-node"); const n = +process.argv[2];
