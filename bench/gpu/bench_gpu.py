@@ -31,7 +31,9 @@ def kiln_time(kiln, onnx, shape, fp16, iters, out_dir, tag, timeout_s=120):
     if p.returncode != 0 or not m:
         err = (p.stdout + p.stderr).strip().splitlines()[-3:]
         return None, "kiln failed: " + " | ".join(err)
-    return float(m.group(2)), "wall %.1f s" % (time.time() - t0)
+    host = re.search(r"\[W\] (\d+) layers? of the GPU plan ran on the host CPU", p.stdout)
+    return float(m.group(2)), "wall %.1f s%s" % (time.time() - t0,
+                                                 "; %s layers on the host CPU" % host.group(1) if host else "")
 
 
 def torch_time(model, x, iters, mode):
@@ -133,6 +135,8 @@ def main():
         ratio = ("%9.2f" % (best / k)) if (k and best) else ("%9s" % "-")
         ips = ("%10.0f" % (r["batch"] * 1000.0 / k)) if k else "%10s" % "-"
         note = "" if k else r.get("kiln_note", "")
+        if k and "host CPU" in r.get("kiln_note", ""):
+            note = r["kiln_note"].split("; ", 1)[-1]
         if r.get("eager_tf32_ms"):
             note += " (eager with cuDNN TF32: %.3f ms)" % r["eager_tf32_ms"]
         if r.get("peer_error"):

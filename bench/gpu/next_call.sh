@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The first GPU call after the eleventh session, in one call of under 10 minutes:
+#   1. build, the CUDA unit suites (test_cuda_dnn now re-creates every timed
+#      convolution from its recorded code and forces both 3xTF32 forms), the zoo export;
+#   2. the regression that session found: ResNet-50 FP32 batch 32 from an
+#      engine file at the speed the build measured (it ran at 5.4 s an
+#      inference, layers on the host, when im2col + 3xTF32 codes read as the
+#      implicit GEMM; dbb6f68 renumbered them);
+#   3. the zoo on cuda FP32/FP16 against the CPU reference, then the side-by-side
+#      table with PyTorch (eager, torch.compile) until the call's deadline;
+#      bench rows land in OUT as they come.
+#   OUT=... bench/gpu/next_call.sh
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
+T0=$SECONDS
+B=build-gpu
+export MODELS=resnet50,efficientnet_b0,vit_b_16,yolov8n,mobilenet_v2,text_encoder
+OUT=$OUT/steps timeout 300 scripts/gpu-check.sh build unit models 2>&1 |
+    grep -E "PASS|FAIL|exit|built|error|passed|failed" | tee "$OUT/steps.txt"
+echo "--- resnet50 fp32 b32 from an engine file ($((SECONDS - T0)) s)"
+timeout 90 $B/kiln build models/out/resnet50.onnx -o /tmp/r32.kiln --shapes input:32x3x224x224 --verbose \
+    >"$OUT/r32_build.txt" 2>&1 || echo "build failed: $(tail -2 "$OUT/r32_build.txt")"
+grep -E "cuda layout|host CPU|Build time" "$OUT/r32_build.txt"
+timeout 60 $B/kiln trtexec --loadEngine=/tmp/r32.kiln --noDataTransfers --iterations=50 --duration=0 --warmUp=200 \
+    >"$OUT/r32_run.txt" 2>&1 || echo "trtexec rc=$? (60 s limit: the regression is back?)"
+grep -E "GPU Compute Time|\[W\]|rror" "$OUT/r32_run.txt" | cut -c1-200
+echo "--- zoo ($((SECONDS - T0)) s)"
+OUT=$OUT/zoo timeout 150 scripts/gpu-check.sh zoo 2>&1 | grep -E "^(---|cuda)"
+left=$((570 - (SECONDS - T0)))
+echo "--- bench, $left s left"
+[ $left -gt 60 ] && BENCH_ARGS="--budget $((left / 2)) --models $MODELS" OUT=$OUT/bench timeout $left \
+    scripts/gpu-check.sh bench 2>&1 | tail -25
