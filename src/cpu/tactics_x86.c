@@ -912,27 +912,26 @@ static kiln_status scaled_run(kl_kctx *c) {
 
 /* ---- convt.gemm: ConvTranspose 2-D as packed products and col2im ------------------------ */
 
-/* Float 2-D ConvTranspose with constant weights [C, M/group, KH, KW] (and a
- * constant bias): kl_convt2d (src/cpu/x86/convt.h).  The geometry (pads,
- * output_padding, output_shape, auto_pad) is the reference kernel's,
- * computed at each run (the input's H and W may be dynamic). */
+/* Float 2-D ConvTranspose: kl_convt2d (src/cpu/x86/convt.h).  Constant
+ * weights (and bias) are packed once per engine at the first run; weights
+ * or a bias that are graph inputs (the ONNX node tests) into a plan made
+ * for each run.  The geometry (pads, output_padding, output_shape,
+ * auto_pad) is the reference kernel's, computed at each run (the input's
+ * H and W may be dynamic). */
 static bool convt_applies(const kl_node *n, char *why, size_t wsz) {
     if (!is_op(n, "ConvTranspose", NULL)) return no(why, wsz, "not a ConvTranspose");
-    if (!float_input(n, 0)) return no(why, wsz, "not float");
-    const kl_shape *xs = &n->inputs[0]->type.shape;
+    if (!float_input(n, 0) || !float_input(n, 1)) return no(why, wsz, "not float");
+    const kl_shape *xs = &n->inputs[0]->type.shape, *ws = &n->inputs[1]->type.shape;
+    if (xs->rank != 4 || ws->rank != 4) return no(why, wsz, "not a 2-D ConvTranspose");
+    if (n->n_inputs > 2 && n->inputs[2] && !float_input(n, 2)) return no(why, wsz, "bias is not float");
     const kl_tensor *w = const_input(n, 1);
-    if (xs->rank != 4 || !w || w->rank != 4 || w->dims[0] < 1 || w->dims[1] < 1)
-        return no(why, wsz, "not a 2-D ConvTranspose with constant weights");
-    if (xs->dims[1].value >= 0 && xs->dims[1].value != w->dims[0]) return no(why, wsz, "channels differ from W's");
-    int64_t group = kl_node_attr_int(n, "group", 1);
-    if (group < 1 || w->dims[0] % group) return no(why, wsz, "group does not divide the channels");
-    if (n->n_inputs > 2 && n->inputs[2] &&
-        (!const_input(n, 2) || const_input(n, 2)->count != w->dims[1] * group))
-        return no(why, wsz, "bias is not a constant of M values");
-    const int64_t *v;
-    int64_t k = kl_node_attr_ints(n, "kernel_shape", &v);
-    if (k >= 0 && (k != 2 || v[0] != w->dims[2] || v[1] != w->dims[3])) return no(why, wsz, "kernel_shape differs from W's");
+    if (w && xs->dims[1].value >= 0 && xs->dims[1].value != w->dims[0]) return no(why, wsz, "channels differ from W's");
     return true;
+}
+
+/* Are the weights (and the bias, if any) constants of the graph? */
+static bool convt_const(const kl_node *n) {
+    return const_input(n, 1) && (n->n_inputs < 3 || !n->inputs[2] || const_input(n, 2));
 }
 
 typedef struct kl_convt_state {
@@ -962,7 +961,13 @@ static kiln_status convt_prepare(const kl_node *n, kl_isa isa, void **state, siz
     return KILN_OK;
 }
 
-/* The packed weights, made once per engine at the first run (g: that run's geometry). */
+static kl_convt2d_desc convt_desc(const kl_nn_geom *g, int64_t C, int64_t Mg, int64_t group, kl_isa isa) {
+    kl_convt2d_desc d = {(size_t)C, (size_t)(Mg * group), (size_t)group, (size_t)g->k[0], (size_t)g->k[1],
+                         (size_t)g->s[0], (size_t)g->s[1], (size_t)g->d[0], (size_t)g->d[1], isa};
+    return d;
+}
+
+/* The packed constant weights, made once per engine at the first run (g: that run's geometry). */
 static kiln_status convt_ready(kl_convt_state *z, const kl_nn_geom *g, int64_t group) {
     if (__atomic_load_n(&z->ready, __ATOMIC_ACQUIRE) == 1) return KILN_OK;
     pthread_mutex_lock(&z->mu);
@@ -970,9 +975,7 @@ static kiln_status convt_ready(kl_convt_state *z, const kl_nn_geom *g, int64_t g
     if (z->ready == 0) {
         const kl_node *n = z->node;
         const kl_tensor *wt = n->inputs[1]->init, *bt = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->init : NULL;
-        kl_convt2d_desc d = {(size_t)wt->dims[0], (size_t)(wt->dims[1] * group), (size_t)group, (size_t)g->k[0],
-                             (size_t)g->k[1], (size_t)g->s[0], (size_t)g->s[1], (size_t)g->d[0], (size_t)g->d[1],
-                             z->isa};
+        kl_convt2d_desc d = convt_desc(g, wt->dims[0], wt->dims[1], group, z->isa);
         float *ow = NULL, *ob = NULL;
         const float *W = aligned_data(wt, &ow), *B = bt ? aligned_data(bt, &ob) : NULL;
         s = (W && (!bt || B)) ? kl_convt2d_prepare(&d, W, B, &z->plan) : KILN_ERR_NO_MEMORY;
@@ -990,24 +993,37 @@ static kiln_status convt_ready(kl_convt_state *z, const kl_nn_geom *g, int64_t g
 
 static kiln_status convt_run(kl_kctx *c) {
     kl_convt_state *z = (kl_convt_state *)c->state;
-    const kl_rt *x = c->in[0], *w = c->n_in > 1 ? c->in[1] : NULL;
-    if (!x || !w || x->dtype != KILN_DTYPE_FLOAT || x->rank != 4)
-        return kl_kctx_fail(c, KILN_ERR_SHAPE, "X is not a float [N, C, H, W] tensor");
+    const kl_rt *x = c->in[0], *w = c->n_in > 1 ? c->in[1] : NULL, *b = c->n_in > 2 ? c->in[2] : NULL;
+    if (!x || !w || x->dtype != KILN_DTYPE_FLOAT || x->rank != 4 || w->dtype != KILN_DTYPE_FLOAT || w->rank != 4)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "X and W are not float 4-D tensors");
     int64_t group;
     kl_nn_geom g;
     KL_TRY(kl_nn_conv_t_geometry(c, x, w, &group, &g));
-    KL_TRY(convt_ready(z, &g, group));
-    const kl_convt2d_plan *p = z->plan;
     int64_t M = w->dims[1] * group;
+    if (b && (b->dtype != KILN_DTYPE_FLOAT || b->count != M))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "bias B has %lld elements, expected %lld", (long long)b->count,
+                            (long long)M);
+    kl_convt2d_plan *own = NULL;
+    const kl_convt2d_plan *p;
+    if (convt_const(z->node)) {
+        KL_TRY(convt_ready(z, &g, group));
+        p = z->plan;
+    } else { /* weights from the graph's inputs: packed for this run */
+        kl_convt2d_desc d = convt_desc(&g, w->dims[0], w->dims[1], group, z->isa);
+        KL_TRY(kl_convt2d_prepare(&d, w->data, b ? b->data : NULL, &own));
+        p = own;
+    }
     int64_t yd[4] = {x->dims[0], M, g.in[0], g.in[1]};
     kl_rt *y;
-    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, yd, &y));
-    if (y->count == 0) return KILN_OK;
-    kl_convt2d_geom gg = {(size_t)g.out[0], (size_t)g.out[1], (size_t)g.in[0], (size_t)g.in[1], g.pb[0], g.pb[1]};
-    size_t ws = kl_convt2d_workspace_size(p, &gg, c->pool ? kl_pool_threads(c->pool) : 1);
-    void *work = ws ? kl_kctx_scratch(c, ws) : NULL;
-    if (ws && !work) return KILN_ERR_NO_MEMORY;
-    return kl_convt2d_run(c->pool, p, (size_t)x->dims[0], &gg, x->data, y->data, work);
+    kiln_status s = kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, yd, &y);
+    if (!s && y->count) {
+        kl_convt2d_geom gg = {(size_t)g.out[0], (size_t)g.out[1], (size_t)g.in[0], (size_t)g.in[1], g.pb[0], g.pb[1]};
+        size_t ws = kl_convt2d_workspace_size(p, &gg, c->pool ? kl_pool_threads(c->pool) : 1);
+        void *work = ws ? kl_kctx_scratch(c, ws) : NULL;
+        s = ws && !work ? KILN_ERR_NO_MEMORY : kl_convt2d_run(c->pool, p, (size_t)x->dims[0], &gg, x->data, y->data, work);
+    }
+    kl_convt2d_destroy(own);
+    return s;
 }
 
 /* ---- the tables: every algorithm at each ISA level ------------------------------------------ */

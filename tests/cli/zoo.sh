@@ -20,8 +20,8 @@
 # (~20 s for both of its data sets), and says so.  Both builds run the
 # 256x256 variant for its batch-2 data set.  unet_decoder (three
 # ConvTranspose upsamplings, models/export.py) is there for the convt.gemm
-# tactic: no zoo model has a ConvTranspose, and the node tests' weights are
-# graph inputs, which the tactic leaves to the reference kernel.
+# tactic with constant weights, packed once: no zoo model has a
+# ConvTranspose (the node tests give their weights as graph inputs).
 # Env:
 #   KILN_SOURCE_DIR, KILN_BUILD_DIR (scratch; where zoo_check is looked for)
 #   KILN_MODELS_DIR      default <source>/models/out
