@@ -6,7 +6,8 @@
 #      engine file at the speed the build measured (it ran at 5.4 s an
 #      inference, layers on the host, when im2col + 3xTF32 codes read as the
 #      implicit GEMM; dbb6f68 renumbered them);
-#   3. the zoo on cuda FP32/FP16 against the CPU reference, then the side-by-side
+#   3. an A/B of the implicit GEMM timed everywhere (KILN_CUDA_IGEMM_ALL=1) on ResNet-50 and YOLOv8n;
+#   4. the zoo on cuda FP32/FP16 against the CPU reference, then the side-by-side
 #      table with PyTorch (eager, torch.compile) until the call's deadline;
 #      bench rows land in OUT as they come.
 #   OUT=... bench/gpu/next_call.sh
@@ -25,6 +26,20 @@ grep -E "cuda layout|host CPU|Build time" "$OUT/r32_build.txt"
 timeout 60 $B/kiln trtexec --loadEngine=/tmp/r32.kiln --noDataTransfers --iterations=50 --duration=0 --warmUp=200 \
     >"$OUT/r32_run.txt" 2>&1 || echo "trtexec rc=$? (60 s limit: the regression is back?)"
 grep -E "GPU Compute Time|\[W\]|rror" "$OUT/r32_run.txt" | cut -c1-200
+echo "--- A/B: kiln's implicit GEMM (now with split-K) timed on every convolution, KILN_CUDA_IGEMM_ALL=1"
+# ResNet-50's 3x3 layers at 14x14/7x7 run on 8-64 blocks in cuDNN; without split-K the implicit
+# GEMM lost there (0.320 -> 0.430 ms), so it is timed only where cuDNN cannot fuse the activation.
+for spec in resnet50:1 resnet50:256 yolov8n:1; do
+  IFS=: read -r m b <<<"$spec"; line="$spec fp16:"
+  for v in 0 1; do
+    KILN_CUDA_IGEMM_ALL=$v timeout 120 $B/kiln build models/out/$m.onnx -o /tmp/ig$v.kiln --fp16 \
+        --shapes input:${b}x3x$([ $m = yolov8n ] && echo 640x640 || echo 224x224) >/dev/null 2>&1 || line="$line build$v failed"
+    timeout 60 $B/kiln trtexec --loadEngine=/tmp/ig$v.kiln --noDataTransfers --iterations=300 --duration=0 \
+        --warmUp=300 >"$OUT/ig.txt" 2>&1
+    line="$line  igemm_all=$v $(grep -oE 'GPU Compute Time: .*median = [0-9.e+-]+' "$OUT/ig.txt" | grep -oE '[0-9.e+-]+$')"
+  done
+  echo "$line"
+done
 echo "--- zoo ($((SECONDS - T0)) s)"
 OUT=$OUT/zoo timeout 150 scripts/gpu-check.sh zoo 2>&1 | grep -E "^(---|cuda)"
 left=$((570 - (SECONDS - T0)))
