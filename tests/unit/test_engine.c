@@ -154,6 +154,14 @@ static double max_abs_diff(const kiln_tensor *a, const kiln_tensor *b) {
     return m;
 }
 
+/* y against the reference run of m on x: within 1e-5 everywhere. */
+static void check_ref(kiln_model *m, const kiln_tensor *x, const kiln_tensor *y) {
+    kiln_tensor *ref = reference(m, x);
+    KT_CHECK(ref != NULL && y != NULL);
+    if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-5);
+    kiln_tensor_destroy(ref);
+}
+
 static char g_tmp[256];
 
 static void tmp_init(void) {
@@ -218,12 +226,9 @@ static void test_build_save_load_run(void) {
         kiln_tensor *x = input_tensor(n, 100 + (uint64_t)n), *y = NULL;
         const char *in = "x", *out = "y";
         KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
-        kiln_tensor *ref = reference(m, x);
-        KT_CHECK(ref != NULL && y != NULL);
-        if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-5);
+        check_ref(m, x, y);
         kiln_tensor_destroy(x);
         kiln_tensor_destroy(y);
-        kiln_tensor_destroy(ref);
     }
     /* Outside the profile: refused, naming the input and the axis. */
     kiln_tensor *x = input_tensor(9, 1), *y = NULL;
@@ -331,10 +336,7 @@ static void test_context_replans(void) {
         }
         if (r == 0) kiln_context_arena_bytes(c, &ab1);
         if (r == 4) kiln_context_arena_bytes(c, &ab2);
-        kiln_tensor *ref = reference(m, x);
-        KT_CHECK(ref != NULL && y != NULL);
-        if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-5);
-        kiln_tensor_destroy(ref);
+        check_ref(m, x, y);
         kiln_tensor_destroy(x);
         kiln_tensor_destroy(y);
     }
@@ -433,10 +435,7 @@ static void test_joined_concat(void) {
             KT_CHECK_EQ_INT((long long)c->rc.heap_tensors, 0);
         }
         if (r == 4 || r == 5) KT_CHECK(before != KL_MEM_JOINED); /* planned at batch 2 */
-        kiln_tensor *ref = reference(m, x);
-        KT_CHECK(ref != NULL && y != NULL);
-        if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-5);
-        kiln_tensor_destroy(ref);
+        check_ref(m, x, y);
         kiln_tensor_destroy(x);
         kiln_tensor_destroy(y);
     }
@@ -462,10 +461,7 @@ static void test_joined_concat(void) {
             KT_CHECK_EQ_INT(planned_as(c, "cat"), KL_MEM_JOINED);
             KT_CHECK_EQ_INT(kiln_context_run(c, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
             KT_CHECK_EQ_INT((long long)c->rc.heap_tensors, 0);
-            kiln_tensor *ref = reference(m, x);
-            KT_CHECK(ref != NULL && y != NULL);
-            if (ref && y) KT_CHECK(max_abs_diff(ref, y) < 1e-5);
-            kiln_tensor_destroy(ref);
+            check_ref(m, x, y);
             kiln_tensor_destroy(x);
             kiln_tensor_destroy(y);
         }
