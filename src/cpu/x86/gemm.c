@@ -16,6 +16,9 @@
 #define KC 320 /* largest K block; blocks are evened out (576 -> 2 x 288) */
 #define NC 512
 #define MC 120
+#ifndef KL_PF_A
+#define KL_PF_A 1
+#endif
 #define PACK_HDR 64
 #define MAGIC_A 0x41504c4bu /* "KLPA" */
 #define MAGIC_B 0x42504c4bu /* "KLPB" */
@@ -206,6 +209,23 @@ static void gemm_block(const gemm_job *j, kl_ukargs *u, size_t m0, size_t ic, si
              * brings this call's B in) */
             u->pf = j->pf_b && jr == 0 && pi >= 1 && pi <= j->pf_panels ? j->pf_b + (pi - 1) * j->pf_ps + pc * NP
                                                                           : NULL;
+            u->pf_lines = 0;
+            u->pf_n = 1;
+            /* Operands packed before the run (weights) come from memory
+             * once per run, each block of them a new stream the hardware
+             * prefetcher finds late.  The first row panel fetches the next
+             * tile's B panels while it runs one (a pre-packed B); every
+             * row panel fetches the next one's A block during its first
+             * tile (the first row panel: during its last). */
+            bool last_tile = jr + nr >= nc;
+            if (!u->pf && ir == 0 && !last_tile && bk == NP && j->pb && KL_PF_A) {
+                u->pf = bp + ((jr + nr) / NP) * bps;
+                u->pf_n = (KL_MIN(nr, nc - jr - nr) + NP - 1) / NP;
+                u->pf_ps = bps;
+            } else if (!u->pf && (ir == 0 ? last_tile : jr == 0) && ir + MR < mc && KL_PF_A) {
+                u->pf = ap + (ir / MR + 1) * aps;
+                u->pf_lines = (kc * MR + 2 * KL_SGEMM_NP - 1) / KL_SGEMM_NP;
+            }
             size_t n = KL_MIN(nr, nc - jr);
             size_t col = jc + jr;
             u->col_bias = j->col_bias ? j->col_bias + col : NULL;
@@ -223,6 +243,9 @@ static void gemm_rect(const gemm_job *j, size_t m0, size_t m1, size_t n0, size_t
     size_t nk = (j->K + KC - 1) / KC, kstep = nk ? (j->K + nk - 1) / nk : 0;
     kl_ukargs u;
     u.pf = NULL;
+    u.pf_lines = 0;
+    u.pf_n = 1;
+    u.pf_ps = 0;
     u.alpha = j->alpha;
     u.beta = j->beta;
     u.ldz = j->ldz;

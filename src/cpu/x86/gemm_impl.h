@@ -125,10 +125,14 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
     /* vector j of a k step: panel j/VPP, lane offset (j%VPP)*VL */
     const float *q0 = b, *q1 = VPP == 2 ? b + VL : b + bs, *q2 = b + 2 * bs, *q3 = b + 3 * bs;
     const float *pf = u->pf;
+    const size_t pfn = u->pf_n, pfps = u->pf_ps;
 #define KL_UK_STEP(PF)                                                                     \
     do {                                                                                   \
         if (PF) {                                                                          \
             _mm_prefetch((const char *)pf, _MM_HINT_T1);                                   \
+            if (pfn > 1) _mm_prefetch((const char *)(pf + pfps), _MM_HINT_T1);            \
+            if (pfn > 2) _mm_prefetch((const char *)(pf + 2 * pfps), _MM_HINT_T1);        \
+            if (pfn > 3) _mm_prefetch((const char *)(pf + 3 * pfps), _MM_HINT_T1);        \
             pf += KL_SGEMM_NP;                                                             \
         }                                                                                  \
         if (PB && k + KL_UK_PBD < kc) { /* rows of this product only */                  \
@@ -155,25 +159,22 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
      * it (u->pf); the C tile is fetched for writing during the last
      * KL_UK_CPF steps, so the epilogue finds it in L1 */
     size_t kpre = kc > KL_UK_CPF ? kc - KL_UK_CPF : 0, k = 0;
-    if (pf) {
-        for (; k < kpre; k++) KL_UK_STEP(1);
-    } else {
-        for (; k + 2 <= kpre; k += 2) {
-            KL_UK_STEP(0);
-            KL_UK_STEP(0);
-        }
-        for (; k < kpre; k++) KL_UK_STEP(0);
+    /* steps that fetch a line of pf: all of them, or the first pf_lines */
+    size_t kpf = !pf ? 0 : u->pf_lines && u->pf_lines < kc ? u->pf_lines : kc;
+    for (; k < kpf && k < kpre; k++) KL_UK_STEP(1);
+    for (; k + 2 <= kpre; k += 2) {
+        KL_UK_STEP(0);
+        KL_UK_STEP(0);
     }
+    for (; k < kpre; k++) KL_UK_STEP(0);
     /* (AVX2: only with KL_UK_CPF steps of lead; issued at the start of a
      * short product they cost more than they saved: 16->96 112x112 1x1
      * 0.688 -> 0.646 ms without, 144->24 56x56 0.237 -> 0.264 without) */
     if (VL == 16 || kc > KL_UK_CPF)
     for (size_t i = 0; i < m; i++)
         for (size_t l = 0; l < n; l += 16) _mm_prefetch((const char *)(c + i * ldc + l), _MM_HINT_ET0);
-    if (pf)
-        for (; k < kc; k++) KL_UK_STEP(1);
-    else
-        for (; k < kc; k++) KL_UK_STEP(0);
+    for (; k < kpf; k++) KL_UK_STEP(1);
+    for (; k < kc; k++) KL_UK_STEP(0);
 #undef KL_UK_STEP
     V va = v_set1(u->act.alpha), vb = v_set1(u->act.beta);
     if (n >= (size_t)NV * VL && u->alpha == 1.0f && (!u->first || u->beta == 0.0f)) {

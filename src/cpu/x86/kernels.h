@@ -35,6 +35,8 @@ typedef struct kl_ukargs {
     const float *pf; /* kc cache lines (16 floats apart) to prefetch, one per k
                         step (the next call's B, while this one's is in
                         cache), or NULL */
+    size_t pf_lines; /* fetch only the first pf_lines of them (0: kc) */
+    size_t pf_n, pf_ps; /* streams fetched per k step (0 or 1: one), pf_ps floats apart */
 } kl_ukargs;
 
 /* C[m x n] (row stride ldc) <- epilogue(A_panel * B_panels) over kc steps.
