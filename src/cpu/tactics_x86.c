@@ -342,7 +342,7 @@ static kiln_status conv_run(kl_kctx *c) {
     KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, dims, &y));
     if (zres && (zres->dtype != KILN_DTYPE_FLOAT || zres->count != y->count))
         return kl_kctx_fail(c, KILN_ERR_SHAPE, "residual input does not have the output's shape");
-    size_t ws = kl_conv2d_workspace_size(z->plan, threads);
+    size_t ws = kl_conv2d_workspace_size_n(z->plan, threads, (size_t)x->dims[0]);
     void *work = ws ? kl_kctx_scratch(c, ws) : NULL;
     if (ws && !work) return KILN_ERR_NO_MEMORY;
     /* the whole batch in one parallel loop (images and tiles split together) */
@@ -902,7 +902,7 @@ static kiln_status scaled_run(kl_kctx *c) {
     if (zres && (zres->dtype != KILN_DTYPE_FLOAT || zres->count != y->count))
         return kl_kctx_fail(c, KILN_ERR_SHAPE, "residual input does not have the output's shape");
     if (y->count == 0) return KILN_OK;
-    size_t ws = kl_conv2d_scaled_workspace_size(z->plan, threads);
+    size_t ws = kl_conv2d_scaled_workspace_size(z->plan, threads, (size_t)x->dims[0]);
     void *work = kl_kctx_scratch(c, ws);
     if (!work) return KILN_ERR_NO_MEMORY;
     return kl_conv2d_run_scaled(c->pool, z->plan, (size_t)x->dims[0], (const float *)x->data, (const float *)sc->data,

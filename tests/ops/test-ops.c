@@ -621,7 +621,7 @@ static void run_conv_case(const conv_case *c) {
         fail(name, "output %zux%zu, expected %zux%zu", oh2, ow2, OH, OW);
         goto out;
     }
-    size_t wsb = kl_conv2d_workspace_size(plan, c->threads);
+    size_t wsb = c->run_n ? kl_conv2d_workspace_size_n(plan, c->threads, d->N) : kl_conv2d_workspace_size(plan, c->threads);
     gbuf WS = gb_alloc((wsb + 3) / 4);
     gbuf Y = gb_alloc(ny);
     for (size_t i = 0; i < ny; i++) Y.p[i] = c->z == 2 ? Zs[i] : NAN;
@@ -704,6 +704,10 @@ static void test_conv(void) {
         {1, 16, 64, 64, 32, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {2, 5, 64, 66, 12, 3, 3, 1, 2, 1, 1, 1, 1, 1},
         /* small maps (conv.im2row's case): channel chunks per thread, batch 2 */
         {2, 24, 14, 14, 40, 3, 3, 1, 2, 1, 1, 1, 1, 1}, {1, 33, 7, 7, 48, 1, 1, 1, 1, 0, 0, 0, 0, 1},
+        /* conv.im2row stacking images (a plan prepared for the batch): pixels of 49, 36
+         * (whole 6-pixel panels), 25 and 9 per image, K over several slices, groups */
+        {5, 33, 7, 7, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1},   {3, 20, 6, 6, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1},
+        {3, 350, 5, 5, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1},  {4, 24, 6, 6, 18, 3, 3, 2, 2, 1, 1, 1, 1, 1},
         /* depthwise: 3x3 and 5x5, stride 1 and 2, widths across vector tails */
         {1, 7, 9, 37, 7, 3, 3, 7, 1, 1, 1, 1, 1, 1},    {2, 5, 11, 40, 5, 3, 3, 5, 2, 1, 1, 1, 1, 1},
         {1, 3, 13, 33, 3, 5, 5, 3, 1, 2, 2, 2, 2, 1},   {1, 4, 12, 50, 4, 5, 5, 4, 2, 2, 2, 2, 2, 1},
@@ -1071,7 +1075,7 @@ static void run_convse_case(const convse_case *c) {
         fail(name, "prepare: %s: %s", kiln_status_name(st), kl_error_message());
         goto out;
     }
-    gbuf WS = gb_alloc((kl_conv2d_scaled_workspace_size(plan, c->threads) + 3) / 4);
+    gbuf WS = gb_alloc((kl_conv2d_scaled_workspace_size(plan, c->threads, N) + 3) / 4);
     gbuf Y = gb_alloc(ny), Z = gb_alloc(ny);
     memcpy(Z.p, Zv, ny * 4);
     if (c->z == 2) memcpy(Y.p, Zv, ny * 4);
@@ -1147,7 +1151,7 @@ static void test_convse(void) {
         if (kl_conv2d_prepare(&d, W, NULL, &p) != KILN_OK) {
             fail("convse(refuse im2col)", "prepare: %s", kl_error_message());
         } else {
-            void *ws = malloc(kl_conv2d_scaled_workspace_size(p, 1));
+            void *ws = malloc(kl_conv2d_scaled_workspace_size(p, 1, 1));
             if (kl_conv2d_run_scaled(NULL, p, 1, X, S, 4, NULL, Y, ws) != KILN_ERR_INVALID_ARGUMENT)
                 fail("convse(refuse im2col)", "an im2col plan was not refused");
             kl_error_clear();

@@ -130,8 +130,10 @@ kiln_status kl_conv2d_adopt(const kl_conv2d_desc *d, const void *src, size_t siz
 kl_conv_algo kl_conv2d_algo(const kl_conv2d_plan *p);
 /* Output height/width. */
 void kl_conv2d_out_hw(const kl_conv2d_plan *p, size_t *OH, size_t *OW);
-/* Workspace bytes for a run on up to `threads` threads / for desc.threads. */
+/* Workspace bytes for a run of desc.N images on up to `threads` threads /
+ * on desc.threads; _n: for a run of N images (kl_conv2d_run_n). */
 size_t kl_conv2d_workspace_size(const kl_conv2d_plan *p, int threads);
+size_t kl_conv2d_workspace_size_n(const kl_conv2d_plan *p, int threads, size_t N);
 size_t kl_conv2d_workspace_bytes(const kl_conv2d_plan *p);
 /* Bytes of packed weights (and bias) the plan holds. */
 size_t kl_conv2d_packed_bytes(const kl_conv2d_plan *p);
@@ -144,8 +146,10 @@ kiln_status kl_conv2d_run(kl_pool *pool, const kl_conv2d_plan *p, const float *X
                           void *workspace);
 /* The same on N images (any N, whatever desc.N was at prepare): one
  * parallel loop over the whole batch, so threads split images and tiles
- * together and packed weights are shared.  The workspace size is that of
- * the plan (it does not grow with N). */
+ * together and packed weights are shared.  workspace:
+ * kl_conv2d_workspace_size_n(p, threads, N) bytes (conv.im2row stacks
+ * several images of a 1x1 layer on small maps into one product, so its
+ * workspace grows with N up to IM2ROW_ROWS pixels). */
 kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, const float *X, const float *Z,
                             float *Y, void *workspace);
 
@@ -156,9 +160,9 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
  * W'[m][c] = W[m][c] * S[n][c] (M x C multiplies per image instead of C x
  * H x W for the unfused Mul), and the GEMM reads X in place.  s_stride 0:
  * one scale vector for every image.  workspace:
- * kl_conv2d_scaled_workspace_size(p, threads) bytes.  Fails with
+ * kl_conv2d_scaled_workspace_size(p, threads, N) bytes.  Fails with
  * KILN_ERR_INVALID_ARGUMENT for another algorithm. */
-size_t kl_conv2d_scaled_workspace_size(const kl_conv2d_plan *p, int threads);
+size_t kl_conv2d_scaled_workspace_size(const kl_conv2d_plan *p, int threads, size_t N);
 kiln_status kl_conv2d_run_scaled(kl_pool *pool, const kl_conv2d_plan *p, size_t N, const float *X, const float *S,
                                  size_t s_stride, const float *Z, float *Y, void *workspace);
 
