@@ -1193,7 +1193,7 @@ KL_INL __mmask16 im_bits(size_t b, size_t e) { /* bits [b, e) of 16, b <= e <= 1
 #define IM_MAXPANELS 16
 
 void KL_SIMD_FN(im2col)(const kl_im2col_args *a) {
-    if (a->SW > 2 || (a->SW == 2 && a->KH * a->KW == 1)) {
+    if (a->SW > 2) {
         kl_x86_generic_im2col(a);
         return;
     }
