@@ -60,14 +60,25 @@ static bool max_planes(const pool_task *t, size_t begin, size_t end, int tid) {
     if (!buf) return false;
     size_t pl = (size_t)g->pl, w = (size_t)W, tw = t->tw;
     size_t wi = pl < tw ? KL_MIN(w, tw - pl) : 0; /* input columns the buffer holds */
+    /* the pad columns stay -inf; the input's are rewritten per output row,
+     * the window's rows folded in one pass (max_rows) */
+    for (size_t j = 0; j < tw; j++) buf[j] = -INFINITY;
+    const float *rows[16];
     for (size_t pi = begin; pi < end; pi++) {
         const float *x = t->x + (int64_t)pi * H * W;
         float *y = t->y + (int64_t)pi * OH * OW;
         for (int64_t oy = 0; oy < OH; oy++) {
             int64_t hs = oy * g->sh - g->pt;
             int64_t r0 = p_max(hs, 0), r1 = p_min(hs + g->kh, H);
-            for (size_t j = 0; j < tw; j++) buf[j] = -INFINITY;
-            for (int64_t r = r0; r < r1; r++) t->k->max_into(buf + pl, x + r * W, wi);
+            if (r1 <= r0) { /* a window wholly in the pads */
+                for (size_t j = 0; j < wi; j++) buf[pl + j] = -INFINITY;
+            } else if (r1 - r0 <= 16) {
+                for (int64_t r = r0; r < r1; r++) rows[r - r0] = x + r * W;
+                t->k->max_rows(buf + pl, rows, (size_t)(r1 - r0), wi);
+            } else {
+                for (size_t j = 0; j < wi; j++) buf[pl + j] = -INFINITY;
+                for (int64_t r = r0; r < r1; r++) t->k->max_into(buf + pl, x + r * W, wi);
+            }
             t->k->max_cols(buf, (size_t)g->sw, (size_t)g->kw, (size_t)OW, y + oy * OW);
         }
     }

@@ -170,8 +170,17 @@ static void g_max_cols(const float *t, size_t s, size_t kw, size_t n, float *y) 
     }
 }
 
+static void g_max_rows(float *t, const float *const *r, size_t nr, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float m = -INFINITY;
+        for (size_t k = 0; k < nr; k++) m = r[k][i] > m ? r[k][i] : m;
+        t[i] = m;
+    }
+}
+
 static const kl_vec_kernels g_generic = {g_step,       g_norm,   g_softmax_rows, g_softmax_cols,
-                                         g_plane_mean, g_matvec, g_max_into,     g_max_cols};
+                                         g_plane_mean, g_matvec, g_max_into,     g_max_cols,
+                                         g_max_rows};
 
 const kl_vec_kernels *kl_vec_kernels_get(kl_isa isa) {
     switch (kl_isa_resolve(isa)) {

@@ -134,6 +134,9 @@ typedef struct kl_vec_kernels {
      * (t NaN-free, readable up to (n-1)*s + kw) */
     void (*max_into)(float *t, const float *r, size_t n);
     void (*max_cols)(const float *t, size_t s, size_t kw, size_t n, float *y);
+    /* t[i] = max over the nr >= 1 rows r[k][i] (and -inf: NaN skipped), i < n:
+     * max_into's folding of a window's rows in one pass */
+    void (*max_rows)(float *t, const float *const *r, size_t nr, size_t n);
 } kl_vec_kernels;
 
 const kl_vec_kernels *kl_vec_kernels_get(kl_isa isa);

@@ -519,9 +519,30 @@ static void KL_SIMD_FN(vo_max_cols)(const float *t, size_t s, size_t kw, size_t 
     }
 }
 
+/* v_max(r, m) keeps m where r is NaN, so starting from -inf skips NaNs as max_into does. */
+static void KL_SIMD_FN(vo_max_rows)(float *t, const float *const *r, size_t nr, size_t n) {
+    const V ninf = v_set1(-INFINITY);
+    size_t i = 0;
+    if (nr == 3) { /* 3x3 and 3x3/2 windows: the common case, unrolled */
+        const float *a = r[0], *b = r[1], *c = r[2];
+        for (; i + VL <= n; i += VL)
+            v_store(t + i, v_max(v_load(c + i), v_max(v_load(b + i), v_max(v_load(a + i), ninf))));
+    }
+    for (; i + VL <= n; i += VL) {
+        V m = ninf;
+        for (size_t k = 0; k < nr; k++) m = v_max(v_load(r[k] + i), m);
+        v_store(t + i, m);
+    }
+    if (i < n) {
+        V m = ninf;
+        for (size_t k = 0; k < nr; k++) m = v_max(v_load_n(r[k] + i, n - i), m);
+        v_store_n(t + i, m, n - i);
+    }
+}
+
 #define KL_VEC_KERNELS_TABLE(name)                                                                   \
     const kl_vec_kernels name = {KL_SIMD_FN(vo_step),        KL_SIMD_FN(vo_norm),     KL_SIMD_FN(vo_softmax_rows), \
                                  KL_SIMD_FN(vo_softmax_cols), KL_SIMD_FN(vo_plane_mean), KL_SIMD_FN(vo_matvec),   \
-                                 KL_SIMD_FN(vo_max_into),    KL_SIMD_FN(vo_max_cols)};
+                                 KL_SIMD_FN(vo_max_into),    KL_SIMD_FN(vo_max_cols),  KL_SIMD_FN(vo_max_rows)};
 
 #endif
