@@ -2,6 +2,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "core/core.h"
 
@@ -76,3 +79,19 @@ char *kl_strdup(const char *s) {
 }
 
 void kl_free(void *p) { free(p); }
+
+void *kl_malloc_big(size_t size) {
+    const size_t huge = (size_t)2 << 20;
+    if (size < huge) return kl_malloc(size);
+    if (kl_alloc_refuse(size)) return NULL;
+    size_t rounded = (size + huge - 1) / huge * huge;
+    void *p = NULL;
+    if (posix_memalign(&p, huge, rounded) != 0 || !p) {
+        kl_errorf(KILN_ERR_NO_MEMORY, "out of memory allocating %zu bytes", size);
+        return NULL;
+    }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (getenv("KILN_NO_HUGEPAGES") == NULL) (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only */
+#endif
+    return p;
+}

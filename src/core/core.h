@@ -89,6 +89,13 @@ void *kl_calloc(size_t n, size_t size);
 void *kl_realloc_array(void *p, size_t n, size_t size);
 char *kl_strdup(const char *s);
 void kl_free(void *p);
+/* A large buffer (activation arenas): from 2 MiB up, 2 MiB aligned and
+ * advised for transparent huge pages where the OS has them (Linux
+ * MADV_HUGEPAGE; THP in "madvise" mode gives none otherwise).  A batch's
+ * activations are tens to hundreds of MiB that layers sweep with hundreds
+ * of concurrent streams (NCHW planes); with 4 KiB pages those walks miss
+ * the TLB.  Freed with kl_free. */
+void *kl_malloc_big(size_t size);
 
 /* Fault injection for tests: the n-th allocation from now (1-based) and
  * every later one fail; 0 turns it off.  kl_alloc_count() counts

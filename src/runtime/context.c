@@ -296,7 +296,7 @@ static kiln_status kl_context_create_threads(const kiln_engine *engine, int thre
     size_t arena = 0;
     for (size_t p = 0; p < engine->n_plans; p++) arena = KL_MAX(arena, engine->plans[p].arena_bytes);
     if (arena && arena_now) {
-        c->arena_raw = kl_malloc(arena + 64);
+        c->arena_raw = kl_malloc_big(arena + 64);
         if (!c->arena_raw) {
             kiln_context_destroy(c);
             return kl_errorf(KILN_ERR_NO_MEMORY, "kiln_context_create: no memory for an arena of %zu bytes", arena);
@@ -409,7 +409,7 @@ static void kl_context_replan(kiln_context *ctx) {
         return;
     }
     if (p.arena_bytes > ctx->arena_bytes) {
-        void *raw = kl_malloc(p.arena_bytes + 64);
+        void *raw = kl_malloc_big(p.arena_bytes + 64);
         if (!raw) {
             kl_mem_plan_free(&p);
             ctx->dyn_failed = true;
