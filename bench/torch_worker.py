@@ -9,7 +9,11 @@ three runtimes compute the same function; a plain torchvision classifier if
 export.py cannot be imported), prints "ready BUILD_MS 0", then answers:
 
     setup THREADS NAME:DTYPE:D0xD1x...:RAWFILE...
-               torch.set_num_threads(THREADS); read the inputs; print "ok"
+               torch.set_num_threads(THREADS) and, where PyTorch's BLAS is
+               OpenBLAS (Debian's), openblas_set_num_threads(THREADS): its
+               pthreads ignore torch.set_num_threads, so a "1 thread" row ran
+               its matrix products on every core (ViT-B/16 at 257 GFLOP/s,
+               above one core's peak); read the inputs; print "ok"
     run N      N runs under torch.inference_mode(); "ok T1 ... TN" (ms each)
     dump DIR   one run; output K to DIR/out_K.bin; "ok TYPE:DIMS ..."
     quit       exit
@@ -34,6 +38,25 @@ def build(name, torch):
     return export.build(name, 0)[0].eval()
 
 
+def openblas_threads_setter():
+    """openblas_set_num_threads of the OpenBLAS this process loaded, or None."""
+    import ctypes
+    try:
+        paths = {w for w in open("/proc/self/maps").read().split() if "openblas" in w and ".so" in w}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            f = getattr(ctypes.CDLL(path), "openblas_set_num_threads", None)
+        except OSError:
+            continue
+        if f is not None:
+            f.argtypes = [ctypes.c_int]
+            f.restype = None
+            return f
+    return None
+
+
 def main():
     import numpy as np
     import torch
@@ -49,6 +72,9 @@ def main():
             continue
         if words[0] == "setup":
             torch.set_num_threads(int(words[1]))
+            blas_threads = openblas_threads_setter()
+            if blas_threads is not None:
+                blas_threads(int(words[1]))
             inputs = []
             for spec in words[2:]:
                 _, dt, dims, path = spec.split(":", 3)
