@@ -19,12 +19,7 @@
 #define NP KL_SGEMM_NP
 #define KS 320 /* most im2col rows per slice (= the GEMM's KC); slices are evened out */
 #define NT 256 /* output pixels per tile (multiple of 16) */
-#ifdef KL_IM2ROW_ROWS_OVERRIDE
-#define IM2ROW_ROWS KL_IM2ROW_ROWS_OVERRIDE
-#else
-#define IM2ROW_ROWS 256
-#endif
-/* IM2ROW_ROWS: im2row, pixel rows of a product that stacks images */
+#define IM2ROW_ROWS 256 /* im2row: most pixel rows of a product that stacks images */
 /* Winograd: floats added to the stride between the transformed planes of
  * two products (one cache line).  Plain strides were multiples of 4 KiB
  * (64 channels x 208 tiles, 128 x 64, 256 x 16, ...), so the transforms'
@@ -749,8 +744,10 @@ static void conv_gemm_task(void *arg, size_t b, size_t e, int tid) {
 /* ---- im2row: C^T = im2col(X)^T W^T ---------------------------------------------- */
 
 /* im2col rows [k0, k0+ks) transposed for all OH*OW pixels of one image and
- * group: pixel q, row k at dst + (q/MR)*ks*MR + (k-k0)*MR + q%MR; pixels
- * past OH*OW (to a multiple of MR) are zero. */
+ * group, placed after q0 pixels of earlier images (stacked products):
+ * pixel q, row k at dst + ((q0+q)/MR)*ks*MR + (k-k0)*MR + (q0+q)%MR; with
+ * pad_end (the last image) the lanes past its pixels, to a multiple of MR,
+ * are zero. */
 static void im2row_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size_t ks, float *dst,
                         const float *scale, size_t q0, bool pad_end) {
     const kl_conv2d_desc *d = &p->d;
@@ -822,11 +819,6 @@ static void im2row_pack(const kl_conv2d_plan *p, const float *x, size_t k0, size
     }
 }
 
-/* Task: items are (group of r->ni images, group, chunk of output
- * channels); each packs its images' A slice by slice (their pixels one
- * after the other), accumulates C^T (pixels x chunk) in the workspace and
- * writes each image's planes of the chunk transposed with Z and the
- * activation. */
 /* Images per im2row item for N images on t threads: at most the plan's
  * ni, at least as many items as threads while there are images for them,
  * groups evened out (8 images, 5 at most: 4 + 4). */
@@ -838,6 +830,11 @@ static size_t im2row_images(const kl_conv2d_plan *p, size_t N, int t) {
     return (N + groups - 1) / groups;
 }
 
+/* Task: items are (group of r->ni images, group, chunk of output
+ * channels); each packs its images' A slice by slice (their pixels one
+ * after the other), accumulates C^T (pixels x chunk) in the workspace and
+ * writes each image's planes of the chunk transposed with Z and the
+ * activation. */
 static void conv_im2row_task(void *arg, size_t b, size_t e, int tid) {
     const conv_run *r = arg;
     const kl_conv2d_plan *p = r->p;

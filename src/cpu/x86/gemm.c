@@ -16,9 +16,6 @@
 #define KC 320 /* largest K block; blocks are evened out (576 -> 2 x 288) */
 #define NC 512
 #define MC 120
-#ifndef KL_PF_A
-#define KL_PF_A 1
-#endif
 #define PACK_HDR 64
 #define MAGIC_A 0x41504c4bu /* "KLPA" */
 #define MAGIC_B 0x42504c4bu /* "KLPB" */
@@ -218,11 +215,11 @@ static void gemm_block(const gemm_job *j, kl_ukargs *u, size_t m0, size_t ic, si
              * row panel fetches the next one's A block during its first
              * tile (the first row panel: during its last). */
             bool last_tile = jr + nr >= nc;
-            if (!u->pf && ir == 0 && !last_tile && bk == NP && j->pb && KL_PF_A) {
+            if (!u->pf && ir == 0 && !last_tile && bk == NP && j->pb) {
                 u->pf = bp + ((jr + nr) / NP) * bps;
                 u->pf_n = (KL_MIN(nr, nc - jr - nr) + NP - 1) / NP;
                 u->pf_ps = bps;
-            } else if (!u->pf && (ir == 0 ? last_tile : jr == 0) && ir + MR < mc && KL_PF_A) {
+            } else if (!u->pf && (ir == 0 ? last_tile : jr == 0) && ir + MR < mc) {
                 u->pf = ap + (ir / MR + 1) * aps;
                 u->pf_lines = (kc * MR + 2 * KL_SGEMM_NP - 1) / KL_SGEMM_NP;
             }
