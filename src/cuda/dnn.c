@@ -24,6 +24,8 @@
 #pragma GCC diagnostic pop
 #include <cudnn.h>
 
+#include "cuda/culib.h"
+
 #define KC_ACT_NONE 0
 #define KC_ACT_RELU 1
 #define KC_ACT_GELU_ERF 8
@@ -137,6 +139,8 @@ int kc_dnn_create(kc_dnn **out, char *why, size_t why_size)
 {
     int rc = 0;
     *out = NULL;
+    if (kc_culib_load(why, why_size))
+        return -1;
     kc_dnn *d = kl_calloc(1, sizeof *d);
     if (!d)
         return kc_fail(why, why_size, "kc_dnn_create: out of host memory");
@@ -183,12 +187,15 @@ void kc_dnn_release_scratch(kc_dnn *d)
     d->flush_state = 0; /* set up again by the next timing */
 }
 
-size_t kc_dnn_cudnn_version(void) { return cudnnGetVersion(); }
-size_t kc_dnn_cublaslt_version(void) { return cublasLtGetVersion(); }
+int kc_dnn_libraries(char *why, size_t why_size) { return kc_culib_load(why, why_size); }
+
+/* 0 where the libraries cannot be loaded. */
+size_t kc_dnn_cudnn_version(void) { return kc_culib_load(NULL, 0) ? 0 : cudnnGetVersion(); }
+size_t kc_dnn_cublaslt_version(void) { return kc_culib_load(NULL, 0) ? 0 : cublasLtGetVersion(); }
 
 void kc_dnn_versions(char *buf, size_t size)
 {
-    size_t a = cudnnGetVersion(), b = cublasLtGetVersion();
+    size_t a = kc_dnn_cudnn_version(), b = kc_dnn_cublaslt_version();
     if (buf && size)
         snprintf(buf, size, "cudnn %zu.%zu.%zu, cublasLt %zu.%zu.%zu", a / 10000, a / 100 % 100, a % 100, b / 10000,
                  b / 100 % 100, b % 100);

@@ -35,6 +35,9 @@ void kc_dnn_destroy(kc_dnn *d);
 void kc_dnn_release_scratch(kc_dnn *d);
 /* "cudnn 9.x.y, cublasLt 13.x.y" into buf. */
 void kc_dnn_versions(char *buf, size_t size);
+/* Opens cuBLASLt and cuDNN (dlopen, once; culib.h): 0, or -1 with the
+ * reason.  kc_dnn_create does it too. */
+int kc_dnn_libraries(char *why, size_t why_size);
 /* cuDNN's and cuBLASLt's version numbers (for the engine header). */
 size_t kc_dnn_cudnn_version(void);
 size_t kc_dnn_cublaslt_version(void);

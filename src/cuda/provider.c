@@ -13,7 +13,7 @@
 
 static pthread_once_t kl_cuda_once = PTHREAD_ONCE_INIT;
 static bool kl_cuda_ok;
-static char kl_cuda_reason[256];
+static char kl_cuda_reason[600];
 static char kl_cuda_desc[512];
 static char kl_cuda_key[128];
 
@@ -41,6 +41,11 @@ static void kl_cuda_probe(void) {
     if (p.major < 8) {
         snprintf(kl_cuda_reason, sizeof kl_cuda_reason,
                  "GPU '%.120s' is sm_%d%d; this kiln is built for sm_80 and newer", p.name, p.major, p.minor);
+        return;
+    }
+    char libwhy[400];
+    if (kc_dnn_libraries(libwhy, sizeof libwhy)) {
+        snprintf(kl_cuda_reason, sizeof kl_cuda_reason, "GPU '%.120s' found, but %.380s", p.name, libwhy);
         return;
     }
     int rt = 0, drv = 0;
