@@ -7,8 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cublas_api.h>
+#include <cudnn_version.h>
+
 #include "backend/provider.h"
 #include "cuda/cuda.h"
+#include "cuda/dnn.h"
 #include "cuda/upload.h"
 #include "harness.h"
 #include "onnx/onnx.h"
@@ -249,6 +253,30 @@ static void test_upload_host(void) {
     }
 }
 
+/* cuBLASLt and cuDNN are opened with dlopen() on first use (culib.c): on a
+ * machine that has them (this one and CI's: the toolkit is installed, no
+ * GPU needed) every function kiln calls resolves, and the versions read
+ * through the table are the ones the headers were built for. */
+static void test_libraries(void) {
+    char why[512] = "";
+    int rc = kc_dnn_libraries(why, sizeof why);
+    if (rc) {
+        printf("    (cuBLASLt/cuDNN not loadable here: %s)\n", why);
+        KT_CHECK_CONTAINS(why, "cannot load");
+        KT_CHECK_EQ_INT(kc_dnn_cudnn_version(), 0);
+        return;
+    }
+    KT_CHECK_EQ_INT(kc_dnn_libraries(why, sizeof why), 0); /* once, then remembered */
+    KT_CHECK_EQ_INT(kc_dnn_cudnn_version() / 10000, CUDNN_MAJOR);
+    KT_CHECK_EQ_INT(kc_dnn_cublaslt_version() / 10000, CUBLAS_VER_MAJOR);
+    char ver[128], want[64];
+    kc_dnn_versions(ver, sizeof ver);
+    snprintf(want, sizeof want, "cudnn %d.%d.", CUDNN_MAJOR, CUDNN_MINOR);
+    KT_CHECK_CONTAINS(ver, want);
+    snprintf(want, sizeof want, "cublasLt %d.", CUBLAS_VER_MAJOR);
+    KT_CHECK_CONTAINS(ver, want);
+}
+
 int main(void) {
     const char *shared = getenv("KILN_SHARED_DIR");
     snprintf(g_root, sizeof g_root, "%s/onnx-backend-tests/node", shared ? shared : "../shared");
@@ -256,5 +284,6 @@ int main(void) {
     KT_RUN(test_fallback_list);
     KT_RUN(test_availability);
     KT_RUN(test_upload_host);
+    KT_RUN(test_libraries);
     return kt_summary();
 }
