@@ -45,6 +45,18 @@ static const char *kc_level_state(const char *level) {
     return at >= 0 && at <= best ? "excluded by KILN_ISA" : "not supported by this CPU";
 }
 
+/* Provider i's name, and NULL when it can run here or why it cannot. */
+static const char *kc_provider(size_t i, const char **why) {
+    const char *name = NULL, *reason = NULL;
+    int usable = 0;
+    if (kiln_provider_info(i, &name, &usable, &reason) != KILN_OK || !name) {
+        *why = "unknown";
+        return "?";
+    }
+    *why = usable ? NULL : reason ? reason : "not usable";
+    return name;
+}
+
 int kc_sysinfo_report(const char *cmd, bool json, int threads) {
     int cores = kc_cpu_cores();
     int all = threads > 0 ? threads : cores;
@@ -104,6 +116,22 @@ int kc_sysinfo_report(const char *cmd, bool json, int threads) {
         kj_array_end(&w);
         kj_key(&w, "measure_s");
         kj_double(&w, took);
+        kj_key(&w, "providers");
+        kj_array_begin(&w);
+        size_t np = 0;
+        kiln_providers_available(&np);
+        for (size_t i = 0; i < np; i++) {
+            const char *why = NULL, *name = kc_provider(i, &why);
+            kj_object_begin(&w);
+            kj_key(&w, "name");
+            kj_string(&w, name);
+            kj_key(&w, "usable");
+            kj_bool(&w, why == NULL);
+            kj_key(&w, "reason");
+            kj_string(&w, why ? why : "");
+            kj_object_end(&w);
+        }
+        kj_array_end(&w);
         kj_object_end(&w);
         kj_finish(&w);
         return kc_finish_stdout(KC_EXIT_OK);
@@ -132,6 +160,13 @@ int kc_sysinfo_report(const char *cmd, bool json, int threads) {
         printf("\n");
     }
     printf("(ref: portable C multiply-adds; avx2: 256-bit FMA; avx512: 512-bit FMA; measured in %.2f s)\n", took);
+    size_t np = 0;
+    kiln_providers_available(&np);
+    printf("Providers:\n");
+    for (size_t i = 0; i < np; i++) {
+        const char *why = NULL, *name = kc_provider(i, &why);
+        printf("  %-8s %s%s\n", name, why ? "not usable: " : "usable", why ? why : "");
+    }
     return kc_finish_stdout(KC_EXIT_OK);
 }
 

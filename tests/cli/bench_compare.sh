@@ -106,7 +106,10 @@ if "$kiln" sysinfo --json >si.json 2>si.err &&
 lv = d["isa_levels"].split(","); assert lv[0] == "ref" and d["isa"] == lv[-1], d
 p = {(x["isa"], x["threads"]): x["gflops"] for x in d["peak_gflops"]}
 assert all((l, 1) in p and p[(l, 1)] > 0 for l in lv), p
-assert d["cores"] == 1 or all((l, d["cores"]) in p for l in lv), p' si.json; then
+assert d["cores"] == 1 or all((l, d["cores"]) in p for l in lv), p
+pv = {x["name"]: x for x in d["providers"]}
+assert pv["cpu"]["usable"] is True and pv["cpu"]["reason"] == "", pv
+assert "cuda" not in pv or pv["cuda"]["usable"] or pv["cuda"]["reason"], pv' si.json; then
     ok "sysinfo --json"
 else
     fail "sysinfo --json: $(cat si.err) $(head -c 400 si.json)"
