@@ -19,6 +19,7 @@ B=build-gpu
 export MODELS=resnet50,efficientnet_b0,vit_b_16,yolov8n,mobilenet_v2,text_encoder
 OUT=$OUT/steps timeout 300 scripts/gpu-check.sh build unit models 2>&1 |
     grep -E "PASS|FAIL|exit|built|error|passed|failed" | tee "$OUT/steps.txt"
+$B/kiln sysinfo 2>&1 | sed -n '/^Providers/,$p' # cuBLASLt and cuDNN now opened with dlopen (culib.c)
 echo "--- resnet50 fp32 b32 from an engine file ($((SECONDS - T0)) s)"
 timeout 90 $B/kiln build models/out/resnet50.onnx -o /tmp/r32.kiln --shapes input:32x3x224x224 --verbose \
     >"$OUT/r32_build.txt" 2>&1 || echo "build failed: $(tail -2 "$OUT/r32_build.txt")"
