@@ -726,6 +726,8 @@ static void test_conv(void) {
          * several blocks (400 and 306 tiles), blocks across images */
         {1, 24, 80, 80, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}, {1, 16, 68, 72, 48, 3, 3, 1, 1, 1, 0, 1, 2, 1},
         {2, 8, 40, 44, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        /* one im2col tile (14x14 out, K over slices) split by pixels on 2 threads */
+        {1, 70, 28, 28, 20, 3, 3, 1, 2, 1, 1, 1, 1, 1},
     };
     kl_isa isas[KL_ISA_COUNT];
     int nisa = isa_list(isas);
