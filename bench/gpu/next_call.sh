@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The first GPU call after the eleventh session, in one call of under 10 minutes:
+# A whole GPU check in one call of under 10 minutes (run first in the thirteenth session, on an H100: all passed):
 #   1. build, the CUDA unit suites (test_cuda_dnn now re-creates every timed
 #      convolution from its recorded code and forces both 3xTF32 forms), the zoo export;
 #   2. the regression that session found: ResNet-50 FP32 batch 32 from an
