@@ -84,17 +84,18 @@ static int resolve_dnn(void *h, const char *lib)
 static void load(void)
 {
     void *lt = open_lib(KC_CUBLASLT_SONAME, KILN_CUBLASLT_DIR);
-    if (!lt)
+    void *dnn = lt && !resolve_lt(lt, KC_CUBLASLT_SONAME) ? open_lib(KC_CUDNN_SONAME, KILN_CUDNN_DIR) : NULL;
+    if (dnn && !resolve_dnn(dnn, KC_CUDNN_SONAME)) {
+        /* Both stay open for the life of the process, as linked libraries would. */
+        load_rc = 0;
         return;
-    if (resolve_lt(lt, KC_CUBLASLT_SONAME))
-        return;
-    void *dnn = open_lib(KC_CUDNN_SONAME, KILN_CUDNN_DIR);
-    if (!dnn)
-        return;
-    if (resolve_dnn(dnn, KC_CUDNN_SONAME))
-        return;
-    /* Both stay open for the life of the process, as linked libraries would. */
-    load_rc = 0;
+    }
+    /* a failure: nothing stays mapped, no pointer into a closed library */
+    memset(&kc_culib, 0, sizeof kc_culib);
+    if (dnn)
+        dlclose(dnn);
+    if (lt)
+        dlclose(lt);
 }
 
 int kc_culib_load(char *why, size_t why_size)

@@ -3,8 +3,8 @@
  * provider needs them.
  *
  * Linked directly, the two libraries' static constructors cost every kiln
- * process about 0.3 s (1.5 s under AddressSanitizer) before main(), GPU or
- * not: `kiln check` on a one-node model took 0.43 s, nearly all of it theirs.
+ * process about 0.3 s (0.77 s a run under AddressSanitizer) before main(),
+ * GPU or not: `kiln check` on a one-node model took 0.43 s, nearly all of it theirs.
  * Opened on demand, a process that never touches the GPU never maps them.
  *
  * Include this after <cublasLt.h> and <cudnn.h>.  Each function kiln calls
@@ -15,7 +15,6 @@
 #ifndef KILN_CUDA_CULIB_H
 #define KILN_CUDA_CULIB_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 /* The functions kiln calls; a new call site adds its function here. */
