@@ -58,7 +58,9 @@
     X(cudnnSetActivationDescriptor)                                                                                    \
     X(cudnnGetConvolutionForwardWorkspaceSize)                                                                         \
     X(cudnnConvolutionForward)                                                                                         \
-    X(cudnnConvolutionBiasActivationForward)
+    X(cudnnConvolutionBiasActivationForward)                                                                           \
+    X(cudnnGetConvolutionBackwardDataWorkspaceSize)                                                                    \
+    X(cudnnConvolutionBackwardData)
 
 #define KC_CULIB_PTR(f) __typeof__(&f) f;
 struct kc_culib {
@@ -116,6 +118,8 @@ int kc_culib_load(char *why, size_t why_size);
 #define cudnnGetConvolutionForwardWorkspaceSize KC_CULIB_CALL(cudnnGetConvolutionForwardWorkspaceSize)
 #define cudnnConvolutionForward KC_CULIB_CALL(cudnnConvolutionForward)
 #define cudnnConvolutionBiasActivationForward KC_CULIB_CALL(cudnnConvolutionBiasActivationForward)
+#define cudnnGetConvolutionBackwardDataWorkspaceSize KC_CULIB_CALL(cudnnGetConvolutionBackwardDataWorkspaceSize)
+#define cudnnConvolutionBackwardData KC_CULIB_CALL(cudnnConvolutionBackwardData)
 #endif
 
 #endif

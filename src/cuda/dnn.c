@@ -525,10 +525,18 @@ static int conv_exec(kc_conv *c, int algo, size_t ws_bytes, bool fused, const vo
             *refused = true;
         return cudnn_fail(why, why_size, "cudnnConvolutionBiasActivationForward", st);
     }
-    st = cudnnConvolutionForward(h, &one, c->xd, x, c->wd, w, c->cd, (cudnnConvolutionFwdAlgo_t)algo,
-                                 ws_bytes ? ws : NULL, ws_bytes, &zero, c->yd, y);
-    if (st != CUDNN_STATUS_SUCCESS)
-        return cudnn_fail(why, why_size, "cudnnConvolutionForward", st);
+    if (q->transposed) {
+        /* y = the data gradient of the forward convolution y -> x, at x */
+        st = cudnnConvolutionBackwardData(h, &one, c->wd, w, c->xd, x, c->cd, (cudnnConvolutionBwdDataAlgo_t)algo,
+                                          ws_bytes ? ws : NULL, ws_bytes, &zero, c->yd, y);
+        if (st != CUDNN_STATUS_SUCCESS)
+            return cudnn_fail(why, why_size, "cudnnConvolutionBackwardData", st);
+    } else {
+        st = cudnnConvolutionForward(h, &one, c->xd, x, c->wd, w, c->cd, (cudnnConvolutionFwdAlgo_t)algo,
+                                     ws_bytes ? ws : NULL, ws_bytes, &zero, c->yd, y);
+        if (st != CUDNN_STATUS_SUCCESS)
+            return cudnn_fail(why, why_size, "cudnnConvolutionForward", st);
+    }
     const void *b = q->has_bias ? bias : NULL;
     const void *zz = q->has_z ? z : NULL;
     if (!b && !zz && q->act == KC_ACT_NONE)
@@ -619,11 +627,91 @@ static void time_product_form(kc_conv *c, const conv_timing *tm, int algo, size_
 
 /* Time every algorithm that fits max_workspace on scratch buffers (own_only:
  * kiln's implicit-GEMM tile shapes alone). */
+/* The workspace of backward-data algorithm a, or false where cuDNN has none for this case. */
+static bool convt_ws(const kc_conv *c, int a, size_t *bytes)
+{
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(c->d->cudnn, c->wd, c->xd, c->cd, c->yd,
+                                                        (cudnnConvolutionBwdDataAlgo_t)a, bytes) == CUDNN_STATUS_SUCCESS;
+}
+
+/* ConvTranspose: time cuDNN's backward-data algorithms that fit max_ws. */
+static int convt_autotune(kc_conv *c, size_t max_ws, char *why, size_t why_size)
+{
+    const kc_conv_desc *q = &c->desc;
+    kc_dnn *d = c->d;
+    int rc = 0;
+    size_t sizes[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    bool ok[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    size_t ws_max = 0;
+    conv_timing tm = {.c = c};
+    for (int a = 0; a < CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT; a++) {
+        ok[a] = convt_ws(c, a, &sizes[a]) && sizes[a] <= max_ws;
+        if (ok[a] && sizes[a] > ws_max)
+            ws_max = sizes[a];
+    }
+    size_t nx = (size_t)(q->n * q->c * q->h * q->w), nw = (size_t)(q->c * (q->k / q->groups) * q->r * q->s);
+    size_t ny = (size_t)(q->n * q->k * q->oh * q->ow);
+    if ((rc = scratch_alloc(&tm.x, nx, q->t, 0.01f, d->stream, why, why_size)) ||
+        (rc = scratch_alloc(&tm.w, nw, q->t, 0.01f, d->stream, why, why_size)) ||
+        (rc = scratch_alloc(&tm.b, (size_t)q->k, q->t, 0.0f, d->stream, why, why_size)) ||
+        (rc = scratch_alloc(&tm.y, ny, q->t, 0.0f, d->stream, why, why_size)))
+        goto out;
+    if (ws_max)
+        CU_TRY("cudaMalloc (conv timing workspace)", cudaMalloc(&tm.ws, ws_max));
+    CU_TRY("cudaStreamSynchronize", cudaStreamSynchronize(d->stream));
+    float best = -1.0f;
+    char last[256] = "no algorithm fits the workspace";
+    for (int a = 0; a < CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT; a++) {
+        if (!ok[a])
+            continue;
+        tm.algo = a;
+        tm.ws_bytes = sizes[a];
+        tm.fused = false;
+        if (conv_timed(&tm, d->stream, last, sizeof last))
+            continue;
+        cudaError_t e = cudaStreamSynchronize(d->stream);
+        if (e != cudaSuccess) {
+            rc = cuda_fail(why, why_size, "cudaStreamSynchronize (conv timing)", e);
+            goto out;
+        }
+        float ms = time_median(d, conv_timed, &tm, last, sizeof last);
+        if (ms < 0.0f) {
+            if ((e = cudaStreamSynchronize(d->stream)) != cudaSuccess) {
+                rc = cuda_fail(why, why_size, "cudaStreamSynchronize (conv timing)", e);
+                goto out;
+            }
+            continue;
+        }
+        if (best < 0.0f || ms < best) {
+            best = ms;
+            c->algo = a;
+            c->ws = sizes[a];
+        }
+    }
+    (void)cudaGetLastError();
+    if (best < 0.0f) {
+        rc = kc_fail(why, why_size, "kc_conv_create: no cuDNN backward-data algorithm ran (last: %s)", last);
+        goto out;
+    }
+    c->ms = best;
+    c->fused = false;
+out:
+    cudaFree(tm.ws);
+    cudaFree(tm.y);
+    cudaFree(tm.b);
+    cudaFree(tm.w);
+    cudaFree(tm.x);
+    return rc;
+}
+
 static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, size_t why_size)
 {
     const kc_conv_desc *q = &c->desc;
     kc_dnn *d = c->d;
     int rc = 0;
+    if (q->transposed)
+        return own_only ? kc_fail(why, why_size, "kc_conv_create: kiln has no own ConvTranspose kernel")
+                        : convt_autotune(c, max_ws, why, why_size);
     size_t sizes[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     bool ok[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     size_t ws_max = 0;
@@ -771,6 +859,9 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
         q->c % q->groups || q->k % q->groups || q->stride_h < 1 || q->stride_w < 1 || q->dil_h < 1 || q->dil_w < 1 ||
         q->pad_t < 0 || q->pad_l < 0 || q->pad_b < 0 || q->pad_r < 0 || q->act < 0 || q->act >= KC_ACT_COUNT)
         return kc_fail(why, why_size, "kc_conv_create: invalid convolution description");
+    if (q->transposed && algo >= CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT)
+        return kc_fail(why, why_size, "kc_conv_create: ConvTranspose algorithm %d out of range (cuDNN has %d)", algo,
+                       (int)CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
     if (algo == KC_CONV_ALGO_DW && !dw_applies(q))
         return kc_fail(why, why_size, "kc_conv_create: kiln's depthwise kernel does not take this convolution");
     if (algo >= KC_CONV_ALGO_IGEMM && (!is_igemm(algo) || !igemm_applies(q)))
@@ -802,8 +893,12 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
     DNN_TRY("cudnnSetTensor4dDescriptor",
             cudnnSetTensor4dDescriptor(c->yd, fmt, dt, (int)q->n, (int)q->k, (int)q->oh, (int)q->ow));
     DNN_TRY("cudnnSetTensor4dDescriptor", cudnnSetTensor4dDescriptor(c->bd, fmt, dt, 1, (int)q->k, 1, 1));
+    /* ConvTranspose: the filter of the forward convolution y -> x, [c, k/groups, r, s] as ONNX stores it */
     DNN_TRY("cudnnSetFilter4dDescriptor",
-            cudnnSetFilter4dDescriptor(c->wd, dt, fmt, (int)q->k, (int)(q->c / q->groups), (int)q->r, (int)q->s));
+            q->transposed ? cudnnSetFilter4dDescriptor(c->wd, dt, fmt, (int)q->c, (int)(q->k / q->groups), (int)q->r,
+                                                       (int)q->s)
+                          : cudnnSetFilter4dDescriptor(c->wd, dt, fmt, (int)q->k, (int)(q->c / q->groups), (int)q->r,
+                                                       (int)q->s));
     /* cuDNN pads symmetrically: pad_t/pad_l serve when the bottom/right padding
      * yields the same output size (rows past the input read zeros either way). */
     DNN_TRY("cudnnSetConvolution2dDescriptor",
@@ -818,6 +913,34 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
                                          q->act == KC_ACT_RELU ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
                                          CUDNN_PROPAGATE_NAN, 0.0));
     int on, oc, oh, ow;
+    if (q->transposed) {
+        DNN_TRY("cudnnGetConvolution2dForwardOutputDim",
+                cudnnGetConvolution2dForwardOutputDim(c->cd, c->yd, c->wd, &on, &oc, &oh, &ow));
+        if (on != q->n || oc != q->c || oh != q->h || ow != q->w) {
+            rc = kc_fail(why, why_size,
+                         "kc_conv_create: a %lldx%lld ConvTranspose output with begin pads %d,%d does not convolve "
+                         "back onto the %lldx%lld input with symmetric padding (cuDNN gives %dx%d)",
+                         (long long)q->oh, (long long)q->ow, q->pad_t, q->pad_l, (long long)q->h, (long long)q->w,
+                         oh, ow);
+            goto out;
+        }
+        if (algo >= 0) {
+            size_t ws = 0;
+            if (!convt_ws(c, algo, &ws)) {
+                rc = kc_fail(why, why_size, "kc_conv_create: cuDNN has no backward-data algorithm %d for this case",
+                             algo);
+                goto out;
+            }
+            c->algo = algo;
+            c->ws = ws;
+            c->ms = 0.0f;
+            c->fused = false;
+        } else if ((rc = convt_autotune(c, max_workspace, why, why_size))) {
+            goto out;
+        }
+        *out = c;
+        return 0;
+    }
     DNN_TRY("cudnnGetConvolution2dForwardOutputDim",
             cudnnGetConvolution2dForwardOutputDim(c->cd, c->xd, c->wd, &on, &oc, &oh, &ow));
     if (on != q->n || oc != q->k || oh != q->oh || ow != q->ow) {
@@ -884,6 +1007,8 @@ int kc_conv_run(kc_conv *c, const void *x, const void *w, const void *bias, cons
 {
     if ((c->desc.has_bias && !bias) || (c->desc.has_z && !z) || (c->ws && !workspace))
         return kc_fail(why, why_size, "kc_conv_run: missing bias, z or workspace");
+    if (c->desc.transposed)
+        return conv_exec(c, c->algo, c->ws, false, x, w, bias, z, y, workspace, stream, NULL, why, why_size);
     if (is_igemm(c->algo))
         return igemm_exec(c, c->algo, x, w, bias, z, y, workspace, stream, why, why_size);
     if (c->algo >= KC_CONV_ALGO_IM2COL)

@@ -58,6 +58,12 @@ typedef struct kc_conv_desc {
     bool has_bias, has_z;       /* bias [K]; z (residual) of y's shape */
     bool allow_tf32;            /* FP32 math may use TF32 tensor cores (off by default) */
     bool no_igemm;              /* leave kiln's implicit GEMM out of the timing (KC_CONV_ALGO_IGEMM) */
+    /* ConvTranspose: x [n, c, h, w] -> y [n, k, oh, ow] with w [c, k/groups, r, s] (NHWC: [c, r, s, k/groups]),
+     * ONNX's layout; pad_t/pad_l are its begin pads (the end is implied by oh, ow; pad_b/pad_r are not read).
+     * Run as cuDNN's backward-data of the forward convolution y -> x, so oh, ow must be sizes that
+     * convolution maps back onto h, w (kc_conv_create checks).  Algorithms are cudnnConvolutionBwdDataAlgo_t
+     * values (timed, or recorded); bias, z and act run after by kc_bias_act. */
+    bool transposed;
 } kc_conv_desc;
 
 typedef struct kc_conv kc_conv;

@@ -147,6 +147,8 @@ typedef struct kl_ccopy {
 typedef struct kl_cstep {
     int kind;
     size_t node;
+    size_t charge1; /* 1 + the node `kiln profile` charges the step's time to (0: node): a residual
+                       Add's step runs its MatMul/Gemm with the Add in the epilogue, so the product's node */
     struct kl_ccopy *pre; /* layout conversions run before the step */
     size_t n_pre;
     kc_dtype t;
@@ -1101,6 +1103,97 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     return KILN_OK;
 }
 
+/* Floor division by 2 (Python's //), for negative total paddings. */
+static int64_t kl_floor_half(int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
+
+/* ConvTranspose 2-D as cuDNN's backward-data (kc_conv_desc.transposed):
+ * the begin pads are the reference kernel's (kl_nn_conv_t_geometry: from
+ * output_shape, auto_pad SAME_* or pads); the output size is the inferred
+ * one, and kc_conv_create refuses sizes the forward convolution does not
+ * map back onto the input (the layer then runs on the CPU).  Bias by
+ * kc_bias_act after the product. */
+static kiln_status kl_b_convt(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    const kl_cval *x, *w, *bias = NULL;
+    const void *xp, *wp, *bp = NULL;
+    int lay = b->p->nhwc ? 1 : 0;
+    KL_TRY(kl_in_f_lay(b, 0, &xp, &x, t, lay));
+    KL_TRY(kl_in_f(b, 1, &wp, &w, t));
+    if (kl_in(n, 2)) KL_TRY(kl_in_f(b, 2, &bp, &bias, t));
+    if (x->rank != 4 || w->rank != 4 || y->rank != 4 || !y->known) KL_FALLBACK("not a 2-D ConvTranspose");
+    int64_t group = kl_node_attr_int(n, "group", 1);
+    if (group < 1 || group > INT32_MAX || x->dims[1] != w->dims[0] || x->dims[1] % group ||
+        y->dims[1] != w->dims[1] * group)
+        KL_FALLBACK("channels do not match the weights and group");
+    if (bias && bias->count != y->dims[1]) KL_FALLBACK("bias has %lld values for %lld channels", (long long)bias->count,
+                                                       (long long)y->dims[1]);
+    int64_t st[2], dl[2], op[2], pb[2];
+    kl_attr2(n, "strides", 1, st);
+    kl_attr2(n, "dilations", 1, dl);
+    const int64_t *v = NULL, *os = NULL;
+    int64_t np = kl_node_attr_ints(n, "pads", &v);
+    int64_t nop = kl_node_attr_ints(n, "output_padding", &os);
+    op[0] = nop == 2 ? os[0] : 0;
+    op[1] = nop == 2 ? os[1] : 0;
+    int64_t n_os = kl_node_attr_ints(n, "output_shape", &os);
+    const char *ap = kl_node_attr_string(n, "auto_pad", "NOTSET");
+    bool upper = !strcmp(ap, "SAME_UPPER"), same = np < 0 && (upper || !strcmp(ap, "SAME_LOWER"));
+    if ((np >= 0 && np != 4) || (nop >= 0 && nop != 2) || (n_os >= 0 && n_os != 2 && n_os != 4))
+        KL_FALLBACK("pads, output_padding or output_shape of the wrong length");
+    for (int a = 0; a < 2; a++) {
+        int64_t in = x->dims[2 + a], ek = (w->dims[2 + a] - 1) * dl[a] + 1;
+        int64_t natural = st[a] * (in - 1) + op[a] + ek, total;
+        if (n_os >= 0) {
+            total = natural - os[n_os - 2 + a];
+            if (total < 0) total = 0;
+            pb[a] = upper ? total / 2 : total - total / 2;
+        } else if (same) {
+            total = natural - in * st[a];
+            pb[a] = upper ? kl_floor_half(total) : total - kl_floor_half(total);
+        } else {
+            pb[a] = np < 0 ? 0 : v[a]; /* NOTSET and VALID without pads: none */
+        }
+        if (pb[a] < 0 || pb[a] > INT32_MAX || st[a] < 1 || st[a] > INT32_MAX || dl[a] < 1 || dl[a] > INT32_MAX)
+            KL_FALLBACK("negative or oversized pads, strides or dilations");
+    }
+    if (lay) KL_TRY(kl_cu_weights_krsc_pad(b->c, kl_in(n, 1), w, wp, 0, &wp));
+    kc_conv_desc d = {0};
+    d.t = t;
+    d.transposed = true;
+    d.nhwc = lay;
+    d.n = x->dims[0];
+    d.c = x->dims[1];
+    d.h = x->dims[2];
+    d.w = x->dims[3];
+    d.k = y->dims[1];
+    d.r = w->dims[2];
+    d.s = w->dims[3];
+    d.oh = y->dims[2];
+    d.ow = y->dims[3];
+    d.pad_t = d.pad_b = (int)pb[0];
+    d.pad_l = d.pad_r = (int)pb[1];
+    d.stride_h = (int)st[0];
+    d.stride_w = (int)st[1];
+    d.dil_h = (int)dl[0];
+    d.dil_w = (int)dl[1];
+    d.groups = (int)group;
+    d.has_bias = bp != NULL;
+    d.allow_tf32 = b->c->ce->opt.tf32;
+    char msg[256] = "";
+    const int algo = kl_cu_algo(b);
+    if (kc_conv_create(b->c->dnn, &d, algo, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
+        KL_FALLBACK_OR_RECORDED(algo, "cudnn (ConvTranspose)", msg);
+    y->nhwc = lay == 1;
+    s->kind = K_CONV;
+    s->x[0] = xp;
+    s->x[1] = wp;
+    s->x[2] = bp;
+    s->x[3] = NULL;
+    return KILN_OK;
+}
+
 /* Create the cuBLASLt product of desc d for node b and make s run it on
  * a, bm, bias, z; on failure the layer falls back with cuBLASLt's message.
  * In float16, erf-GELU and tanh-GELU differ by < 3e-4 (under half an fp16
@@ -1260,6 +1353,7 @@ static kiln_status kl_b_resid(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtyp
     if (z->count != y->count || z->ld || z->nhwc) KL_FALLBACK("the residual is not a dense tensor of the output's size");
     kl_bctx b2 = *b;
     b2.n = mm;
+    s->charge1 = mm->index + 1;
     return strcmp(mm->op_type, "Gemm") == 0 ? kl_b_gemm_z(&b2, s, y, t, zp) : kl_b_matmul_z(&b2, s, y, t, zp);
 }
 
@@ -2125,6 +2219,7 @@ static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
     }
     if (!y->isf) KL_FALLBACK("output is not float");
     if (!strcmp(op, "Conv")) return kl_b_conv(b, s, y, t);
+    if (!strcmp(op, "ConvTranspose")) return kl_b_convt(b, s, y, t);
     if (!strcmp(op, "Gemm")) return kl_b_gemm(b, s, y, t);
     if (!strcmp(op, "MatMul")) return kl_b_matmul(b, s, y, t);
     if (!strcmp(op, "Softmax")) return kl_b_softmax(b, s, t);
@@ -2446,8 +2541,10 @@ static kiln_status kl_cu_launch(kl_cuda_ctx *c, kl_cplan *p) {
         for (size_t i = 0; i < p->n_steps; i++) {
             float ms = 0;
             KL_CU(cudaEventElapsedTime(&ms, c->lev[2 * i], c->lev[2 * i + 1]));
-            c->node_ms[p->steps[i].node] += ms;
-            c->node_runs[p->steps[i].node]++;
+            const kl_cstep *st = &p->steps[i];
+            size_t at = st->charge1 ? st->charge1 - 1 : st->node;
+            c->node_ms[at] += ms;
+            c->node_runs[at]++;
         }
     }
     return KILN_OK;
@@ -3315,7 +3412,8 @@ static kiln_status kl_cu_preload(kl_cuda_ctx *c) {
     for (size_t i = 0; i < g->n_nodes; i++) {
         const kl_node *nd = g->nodes[i];
         if (!ce->on_gpu[i]) continue;
-        bool conv = !strcmp(nd->op_type, "Conv") || !strcmp(nd->op_type, "FusedConv");
+        bool conv = !strcmp(nd->op_type, "Conv") || !strcmp(nd->op_type, "FusedConv") ||
+                    !strcmp(nd->op_type, "ConvTranspose");
         for (size_t k = 0; k < nd->n_inputs; k++) {
             const kl_value *v = nd->inputs[k];
             if (!v || !(v->flags & KL_VALUE_INITIALIZER) || !v->init || !v->init->count ||

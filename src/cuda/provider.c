@@ -99,7 +99,7 @@ static bool kl_in_op(const char *op, const char *const *list) {
 
 bool kl_cuda_node_supported(const kl_node *n, char *why, size_t why_size) {
     static const char *const float_ops[] = {
-        "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Erf",
+        "Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Erf",
         "Sqrt", "Neg", "Abs", "Reciprocal", "LeakyRelu", "Softplus", "Clip", "HardSigmoid", "HardSwish", "Gelu",
         "Mish", "Softmax", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceSum",
         "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL2", "Resize", "Pad", "Einsum", NULL};
@@ -128,7 +128,8 @@ bool kl_cuda_node_supported(const kl_node *n, char *why, size_t why_size) {
         return kl_no(why, why_size, n, "not implemented");
     }
     /* Convolutions and pools: 2-D only. */
-    bool conv = strcmp(n->op_type, "Conv") == 0 || strcmp(n->op_type, "FusedConv") == 0;
+    bool conv = strcmp(n->op_type, "Conv") == 0 || strcmp(n->op_type, "FusedConv") == 0 ||
+                strcmp(n->op_type, "ConvTranspose") == 0;
     bool pool = strcmp(n->op_type, "MaxPool") == 0 || strcmp(n->op_type, "AveragePool") == 0;
     if ((conv || pool) && x->type.shape.rank >= 0 && x->type.shape.rank != 4)
         return kl_no(why, why_size, n, "only 2-D (NCHW) is implemented");
@@ -157,7 +158,9 @@ static const kl_tactic cuda_lt = {.name = "cublaslt", .quality = 1, .flags = KL_
 static const kl_tactic cuda_kernel = {.name = "kernel", .quality = 1, .flags = KL_TACTIC_WRITES_ALL};
 
 static const kl_tactic *cuda_tactic_of(const kl_node *n) {
-    if (strcmp(n->op_type, "Conv") == 0 || strcmp(n->op_type, "FusedConv") == 0) return &cuda_cudnn;
+    if (strcmp(n->op_type, "Conv") == 0 || strcmp(n->op_type, "FusedConv") == 0 ||
+        strcmp(n->op_type, "ConvTranspose") == 0)
+        return &cuda_cudnn;
     if (strcmp(n->op_type, "Gemm") == 0 || strcmp(n->op_type, "FusedGemm") == 0 || strcmp(n->op_type, "MatMul") == 0 ||
         strcmp(n->op_type, "FusedMatMul") == 0 || strcmp(n->op_type, "Attention") == 0)
         return &cuda_lt;

@@ -393,6 +393,155 @@ static void conv_asym_refused(void)
     ok ? n_pass++ : n_fail++;
 }
 
+/* ---- ConvTranspose (cuDNN's backward-data) -------------------------------------------------- */
+
+typedef struct convt_case {
+    int n, c, h, w, m, r, s, pt, pl, oh, ow, sh, sw, dh, dw, g, act;
+    bool bias;
+    const char *name;
+} convt_case;
+
+/* y[n, m, oy, ox] = act(b[m] + sum over c of group, iy, ix, ky, kx with oy = iy*sh - pt + ky*dh (and x alike)
+ * of x[n, c, iy, ix] w[c, m % mg, ky, kx]): ONNX's ConvTranspose, the direct scatter form. */
+static void convt_ref(const convt_case *cc, int nhwc, const float *x, const float *w, const float *b, double *y)
+{
+    int cg = cc->c / cc->g, mg = cc->m / cc->g;
+    size_t ny = (size_t)cc->n * cc->m * cc->oh * cc->ow;
+    for (size_t i = 0; i < ny; i++)
+        y[i] = 0;
+    for (int n = 0; n < cc->n; n++)
+        for (int c = 0; c < cc->c; c++)
+            for (int iy = 0; iy < cc->h; iy++)
+                for (int ix = 0; ix < cc->w; ix++) {
+                    size_t xi = nhwc ? (((size_t)n * cc->h + iy) * cc->w + ix) * cc->c + c
+                                     : (((size_t)n * cc->c + c) * cc->h + iy) * cc->w + ix;
+                    int gi = c / cg;
+                    for (int mi = 0; mi < mg; mi++)
+                        for (int ky = 0; ky < cc->r; ky++) {
+                            int oy = iy * cc->sh - cc->pt + ky * cc->dh;
+                            if (oy < 0 || oy >= cc->oh)
+                                continue;
+                            for (int kx = 0; kx < cc->s; kx++) {
+                                int ox = ix * cc->sw - cc->pl + kx * cc->dw;
+                                if (ox < 0 || ox >= cc->ow)
+                                    continue;
+                                int m = gi * mg + mi;
+                                size_t wi = nhwc ? (((size_t)c * cc->r + ky) * cc->s + kx) * mg + mi
+                                                 : (((size_t)c * mg + mi) * cc->r + ky) * cc->s + kx;
+                                size_t yi = nhwc ? (((size_t)n * cc->oh + oy) * cc->ow + ox) * cc->m + m
+                                                 : (((size_t)n * cc->m + m) * cc->oh + oy) * cc->ow + ox;
+                                y[yi] += (double)x[xi] * w[wi];
+                            }
+                        }
+                }
+    for (size_t i = 0; i < ny; i++) {
+        int m = nhwc ? (int)(i % (size_t)cc->m) : (int)(i / ((size_t)cc->oh * cc->ow) % (size_t)cc->m);
+        y[i] = act_ref(cc->act, y[i] + (b ? b[m] : 0.0), 0.1, 0.0);
+    }
+}
+
+/* The timed choice, every backward-data algorithm forced, and the timed code recreated. */
+static void convt_test(const convt_case *cc, kc_dtype t, int nhwc)
+{
+    size_t nx = (size_t)cc->n * cc->c * cc->h * cc->w, nw = (size_t)cc->c * (cc->m / cc->g) * cc->r * cc->s;
+    size_t ny = (size_t)cc->n * cc->m * cc->oh * cc->ow;
+    float *hx = host_rand(nx, 1.0f, t), *hw = host_rand(nw, 0.5f, t), *hb = host_rand((size_t)cc->m, 0.5f, t);
+    double *ref = malloc(ny * sizeof *ref);
+    void *dx = dev_upload(hx, nx, t), *dw = dev_upload(hw, nw, t), *db = dev_upload(hb, (size_t)cc->m, t);
+    void *dy = dev_poisoned(ny, t);
+    kc_conv_desc d = {.t = t, .nhwc = nhwc, .transposed = true, .n = cc->n, .c = cc->c, .h = cc->h, .w = cc->w,
+                      .k = cc->m, .r = cc->r, .s = cc->s, .oh = cc->oh, .ow = cc->ow, .pad_t = cc->pt,
+                      .pad_l = cc->pl, .pad_b = cc->pt, .pad_r = cc->pl, .stride_h = cc->sh, .stride_w = cc->sw,
+                      .dil_h = cc->dh, .dil_w = cc->dw, .groups = cc->g, .act = cc->act, .act_alpha = 0.1f,
+                      .has_bias = cc->bias};
+    char first_fail[768] = "", why[512] = "";
+    double worst = 0;
+    int timed = -1, ran = 0, refused = 0, failed = 0;
+    if (!dx || !dw || !db || !dy || !ref) {
+        snprintf(first_fail, sizeof first_fail, "allocation failed");
+        failed = 1;
+        goto report;
+    }
+    convt_ref(cc, nhwc, hx, hw, cc->bias ? hb : NULL, ref);
+    for (int ai = -1; ai <= 6; ai++) {
+        int algo = ai == 6 ? timed : ai;
+        if (ai == 6 && timed < 0)
+            break;
+        kc_conv *cv = NULL;
+        void *ws = NULL;
+        if (kc_conv_create(g_dnn, &d, algo, WS_MAX, &cv, why, sizeof why)) {
+            if (algo < 0 || ai == 6) {
+                failed++;
+                if (!first_fail[0])
+                    snprintf(first_fail, sizeof first_fail, "create(algo %d): %s", algo, why);
+            } else {
+                refused++;
+            }
+            continue;
+        }
+        if (algo < 0)
+            timed = kc_conv_algo(cv);
+        int rc = 0;
+        if (kc_conv_workspace(cv) && cudaMalloc(&ws, kc_conv_workspace(cv)) != cudaSuccess) {
+            snprintf(why, sizeof why, "cudaMalloc workspace %zu", kc_conv_workspace(cv));
+        } else {
+            cudaMemset(dy, 0xFF, ny * esz(t));
+            if (kc_conv_run(cv, dx, dw, cc->bias ? db : NULL, NULL, dy, ws, 0, why, sizeof why)) {
+                (void)cudaGetLastError();
+                rc = algo < 0 || ai == 6 ? 0 : -1;
+            } else {
+                unsigned char *poison = NULL;
+                float *got = dev_download(dy, ny, t, &poison);
+                if (got) {
+                    err e = compare(got, ref, ny);
+                    double tol = t == KC_F16 ? TOL_F16 : fft_like(kc_conv_algo(cv)) ? TOL_F32_FFT : TOL_F32;
+                    if (e.rel_l2 > worst)
+                        worst = e.rel_l2;
+                    rc = e.bad == 0 && e.rel_l2 <= tol;
+                    if (!rc)
+                        snprintf(why, sizeof why, "rel_l2 %.3g (tol %.0e) max_abs %.3g, %zu unwritten/non-finite",
+                                 e.rel_l2, tol, e.max_abs, e.bad);
+                }
+                free(got);
+                free(poison);
+            }
+        }
+        if (rc < 0) {
+            refused++;
+        } else {
+            ran++;
+            if (!rc) {
+                failed++;
+                if (!first_fail[0])
+                    snprintf(first_fail, sizeof first_fail, "algo %d: %s", kc_conv_algo(cv), why);
+            }
+        }
+        cudaFree(ws);
+        kc_conv_destroy(cv);
+    }
+report:
+    printf("%s convT %-21s %s %s: timed algo %d, %d runs (%d not offered), worst rel_l2 %.2e%s%s\n",
+           failed ? "FAIL" : "ok  ", cc->name, tname(t), nhwc ? "nhwc" : "nchw", timed, ran, refused, worst,
+           failed ? " — " : "", first_fail);
+    failed ? n_fail++ : n_pass++;
+    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dy);
+    free(hx), free(hw), free(hb), free(ref);
+}
+
+/* An output size the forward convolution does not map back onto the input is refused with the reason. */
+static void convt_bad_size_refused(void)
+{
+    kc_conv_desc d = {.t = KC_F32, .transposed = true, .n = 1, .c = 4, .h = 5, .w = 5, .k = 4, .r = 3, .s = 3,
+                      .oh = 17, .ow = 17, .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1, .groups = 1};
+    kc_conv *cv = NULL;
+    char why[512] = "";
+    int rc = kc_conv_create(g_dnn, &d, -1, WS_MAX, &cv, why, sizeof why);
+    bool ok = rc != 0 && cv == NULL && strstr(why, "convolve back") != NULL;
+    printf("%s convT unmatched output size refused: %s\n", ok ? "ok  " : "FAIL", why);
+    kc_conv_destroy(cv);
+    ok ? n_pass++ : n_fail++;
+}
+
 /* ---- matrix products ----------------------------------------------------------------------- */
 
 typedef struct gemm_case {
@@ -846,6 +995,23 @@ int main(void)
         conv_test(&convs[i], KC_F16, 1);
     }
     conv_asym_refused();
+
+    /* n c h w m r s pt pl oh ow sh sw dh dw g act bias: oh = sh*(h-1) + dh*(r-1) + 1 - pt - pe (+ output padding) */
+    static const convt_case convts[] = {
+        {1, 16, 8, 8, 8, 2, 2, 0, 0, 16, 16, 2, 2, 1, 1, 1, 0, true, "2x2/2 (U-Net up)"},
+        {2, 32, 7, 9, 16, 4, 4, 1, 1, 14, 18, 2, 2, 1, 1, 1, 1, true, "4x4/2 p1 relu"},
+        {1, 8, 6, 5, 8, 3, 3, 1, 1, 12, 10, 2, 2, 1, 1, 2, 0, true, "3x3/2 p1 op1 g2"},
+        {2, 3, 5, 7, 5, 3, 3, 0, 0, 7, 9, 1, 1, 1, 1, 1, 0, false, "3x3/1 3->5 no bias"},
+        {1, 6, 4, 4, 4, 3, 2, 1, 0, 14, 12, 3, 3, 2, 1, 1, 5, true, "3x2 s3 dil2x1 op2,1 silu"},
+        {1, 64, 16, 16, 32, 2, 2, 0, 0, 32, 32, 2, 2, 1, 1, 1, 1, true, "2x2/2 64->32 relu"},
+    };
+    for (size_t i = 0; i < sizeof convts / sizeof convts[0]; i++) {
+        convt_test(&convts[i], KC_F32, 0);
+        convt_test(&convts[i], KC_F32, 1);
+        convt_test(&convts[i], KC_F16, 0);
+        convt_test(&convts[i], KC_F16, 1);
+    }
+    convt_bad_size_refused();
 
     /* m n k ta tb batch bcast_a bcast_b bias act alpha beta ldy_pad inplace_z expect_refusal */
     static const gemm_case gemms[] = {
