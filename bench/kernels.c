@@ -7,6 +7,7 @@
  *
  *   kiln-bench-kernels [--reps N] [--isa avx2|avx512|ref] [--threads T] [--only sgemm|conv|dw]
  *                      [--silu] (convolutions with SiLU instead of ReLU)
+ *                      [--gelu] (products with the GELU epilogue; --batch scales ViT's token rows)
  *                      [--filter NAME] [--algo conv.NAME] [--batch N]
  *                      [--cold] (caches evicted before every timed run)
  */
@@ -84,6 +85,7 @@ static void run_gemm(void *p) {
 }
 
 static int g_silu; /* --silu: convolutions with SiLU instead of ReLU */
+static int g_gelu; /* --gelu: products with the GELU (erf) epilogue (ViT's MLP up) */
 
 typedef struct conv_bench {
     kl_pool *pool;
@@ -113,6 +115,7 @@ static void bench_sgemm(kl_isa isa, int threads, kl_pool *pool, size_t M, size_t
     kl_gemm_args *a = &g.a;
     a->M = M, a->N = N, a->K = K, a->A = A, a->lda = K, a->B = B, a->ldb = N, a->C = C, a->ldc = N;
     a->alpha = 1, a->beta = 0, a->isa = isa;
+    if (g_gelu) a->act = (kl_act){KL_ACT_GELU_ERF, 0, 0};
     void *pb = NULL;
     if (packed) {
         pb = malloc(kl_sgemm_pack_b_size(K, N));
@@ -124,7 +127,8 @@ static void bench_sgemm(kl_isa isa, int threads, kl_pool *pool, size_t M, size_t
     a->workspace_bytes = wsb;
     double best, med;
     char what[96];
-    snprintf(what, sizeof what, "sgemm M=%zu N=%zu K=%zu %s", M, N, K, packed ? "packed-B" : "plain-B");
+    snprintf(what, sizeof what, "sgemm M=%zu N=%zu K=%zu %s%s", M, N, K, packed ? "packed-B" : "plain-B",
+             g_gelu ? " gelu" : "");
     if (g_filter && !strstr(what, g_filter)) goto done;
     timeit(run_gemm, &g, &best, &med);
     report(what, isa, threads, 2.0 * M * N * K, best, med);
@@ -188,6 +192,8 @@ int main(int argc, char **argv) {
             g_cold = 1;
         else if (!strcmp(argv[i], "--silu"))
             g_silu = 1;
+        else if (!strcmp(argv[i], "--gelu"))
+            g_gelu = 1;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
@@ -196,7 +202,7 @@ int main(int argc, char **argv) {
                 return 2;
             }
         } else {
-            fprintf(stderr, "usage: kiln-bench-kernels [--reps N] [--isa L] [--threads T] [--only sgemm|conv|dw] [--filter NAME] [--algo conv.NAME] [--batch N] [--silu] [--cold]\n");
+            fprintf(stderr, "usage: kiln-bench-kernels [--reps N] [--isa L] [--threads T] [--only sgemm|conv|dw] [--filter NAME] [--algo conv.NAME] [--batch N] [--silu] [--gelu] [--cold]\n");
             return 2;
         }
     }
@@ -274,11 +280,12 @@ int main(int argc, char **argv) {
             if (!only || !strcmp(only, "sgemm")) {
                 bench_sgemm(isa, threads, pool, 512, 512, 512, true);
                 bench_sgemm(isa, threads, pool, 512, 512, 512, false);
-                /* ViT-B/16 at batch 1 (197 tokens): qkv, attention output, MLP up and down */
-                bench_sgemm(isa, threads, pool, 197, 2304, 768, true);
-                bench_sgemm(isa, threads, pool, 197, 768, 768, true);
-                bench_sgemm(isa, threads, pool, 197, 3072, 768, true);
-                bench_sgemm(isa, threads, pool, 197, 768, 3072, true);
+                /* ViT-B/16 (197 tokens an image, --batch images): qkv, attention output, MLP up and down */
+                size_t tok = 197 * g_batch;
+                bench_sgemm(isa, threads, pool, tok, 2304, 768, true);
+                bench_sgemm(isa, threads, pool, tok, 768, 768, true);
+                bench_sgemm(isa, threads, pool, tok, 3072, 768, true);
+                bench_sgemm(isa, threads, pool, tok, 768, 3072, true);
             }
             if (!only || !strcmp(only, "conv"))
                 for (size_t s = 0; s < KL_ARRAY_LEN(convs); s++)
