@@ -2,6 +2,7 @@
  * runner.c — runs the ONNX backend node tests on kiln's CPU path.
  *
  *   kiln-conformance [--root DIR] [--known FILE] [--table FILE] [--filter SUBSTR] [--verbose]
+ *                    [--engine] [--provider NAME [--precision fp32|fp16]] [--const-weights]
  *
  * For each test folder under DIR (default ../shared/onnx-backend-tests/node):
  * load model.onnx, read test_data_set_N/input_K.pb (TensorProto, or
@@ -200,14 +201,137 @@ static bool g_engine_mode = false;
 static const char *g_provider = NULL;
 static const char *g_precision = "fp32";
 
-/* Build, serialize and reload the engine of model file `path`. */
-static kiln_status engine_roundtrip(const char *path, kiln_engine **out) {
+/* --const-weights: the weights and bias of Conv and ConvTranspose nodes that a
+ * test gives as graph inputs become initializers holding the test's values
+ * (tests with one data set), so providers that take only constant weights
+ * (cuda) run those tests on ONNX's own data, and CPU engines their packed
+ * tactics. */
+static bool g_const_weights = false;
+
+static void put_varint(uint8_t **p, uint64_t v) {
+    while (v >= 0x80) {
+        *(*p)++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *(*p)++ = (uint8_t)v;
+}
+
+static size_t varint_len(uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) v >>= 7, n++;
+    return n;
+}
+
+/* The ModelProto `model` with TensorProtos tp[i] (named name[i]: a name
+ * field is appended, which overrides any earlier one) appended to its
+ * graph's initializers (GraphProto field 5).  *out: malloc'ed. */
+static kiln_status add_initializers(const uint8_t *model, size_t size, const kl_mapfile *tp, const char *const *name,
+                                    size_t n, uint8_t **out, size_t *out_size) {
+    size_t extra = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t nl = strlen(name[i]), tl = tp[i].size + 1 + varint_len(nl) + nl;
+        extra += 1 + varint_len(tl) + tl;
+    }
+    uint8_t *buf = malloc(size + extra + 16), *w = buf;
+    if (!buf) return KILN_ERR_NO_MEMORY;
+    kl_pb r = kl_pb_init(model, size);
+    kl_pb_field f;
+    bool more, graph = false;
+    const uint8_t *start = model;
+    for (;;) {
+        kiln_status s = kl_pb_next(&r, &f, &more);
+        if (s || !more) {
+            if (s) {
+                free(buf);
+                return s;
+            }
+            break;
+        }
+        if (f.num != 7 || f.wire != KL_WIRE_LEN) {
+            memcpy(w, start, (size_t)(r.p - start));
+            w += r.p - start;
+        } else {
+            graph = true;
+            *w++ = 0x3A; /* field 7, LEN */
+            put_varint(&w, f.len + extra);
+            memcpy(w, f.data, f.len);
+            w += f.len;
+            for (size_t i = 0; i < n; i++) {
+                size_t nl = strlen(name[i]), tl = tp[i].size + 1 + varint_len(nl) + nl;
+                *w++ = 0x2A; /* field 5, LEN */
+                put_varint(&w, tl);
+                memcpy(w, tp[i].data, tp[i].size);
+                w += tp[i].size;
+                *w++ = 0x42; /* TensorProto.name (8), LEN */
+                put_varint(&w, nl);
+                memcpy(w, name[i], nl);
+                w += nl;
+            }
+        }
+        start = r.p;
+    }
+    if (!graph) {
+        free(buf);
+        return kl_errorf(KILN_ERR_PARSE, "the model has no graph");
+    }
+    *out = buf;
+    *out_size = (size_t)(w - buf);
+    return KILN_OK;
+}
+
+/* The weights (input 1) and bias (2) of Conv/ConvTranspose nodes that are
+ * graph inputs, frozen from dir's only data set: the new model bytes in
+ * *out (NULL when there is nothing to freeze). */
+static kiln_status freeze_weights(const kl_model *m, const char *dir, const char *path, uint8_t **out,
+                                  size_t *out_size) {
+    *out = NULL;
+    const kl_graph *g = m->graph;
+    char f[4300];
+    struct stat st;
+    snprintf(f, sizeof f, "%s/test_data_set_1", dir);
+    if (stat(f, &st) == 0) return KILN_OK; /* several data sets: their weights may differ */
+    const char *name[16];
+    kl_mapfile tp[16];
+    size_t n = 0;
+    kiln_status s = KILN_OK;
+    for (size_t i = 0, j = 0; i < g->n_inputs && !s; i++) {
+        const kl_value *v = g->inputs[i];
+        if (v->flags & KL_VALUE_INITIALIZER) continue;
+        bool w = false;
+        for (size_t k = 0; k < g->n_nodes; k++) {
+            const kl_node *nd = g->nodes[k];
+            if (nd->domain[0] || (strcmp(nd->op_type, "Conv") && strcmp(nd->op_type, "ConvTranspose"))) continue;
+            for (size_t q = 1; q < 3 && q < nd->n_inputs; q++) w |= nd->inputs[q] == v;
+        }
+        if (w && n < 16) {
+            snprintf(f, sizeof f, "%s/test_data_set_0/input_%zu.pb", dir, j);
+            s = kl_mapfile_open(f, &tp[n]);
+            if (!s) name[n++] = v->name;
+        }
+        j++;
+    }
+    if (!s && n) {
+        kl_mapfile mf;
+        s = kl_mapfile_open(path, &mf);
+        if (!s) {
+            s = add_initializers(mf.data, mf.size, tp, name, n, out, out_size);
+            kl_mapfile_close(&mf);
+        }
+    }
+    for (size_t i = 0; i < n; i++) kl_mapfile_close(&tp[i]);
+    return s;
+}
+
+/* Build, serialize and reload the engine of model file `path` (or of the
+ * model bytes `mem`, when not NULL, with external data in `dir`). */
+static kiln_status engine_roundtrip(const char *path, const uint8_t *mem, size_t mem_size, const char *dir,
+                                    kiln_engine **out) {
     kiln_model *km = NULL;
     kiln_engine *e = NULL;
     void *bytes = NULL;
     size_t size = 0;
     kiln_build_options *bo = NULL;
-    kiln_status s = kiln_model_load(path, &km);
+    kiln_status s = mem ? kiln_model_load_from_memory(mem, mem_size, dir, &km) : kiln_model_load(path, &km);
     if (!s && g_provider) {
         s = kiln_build_options_create(&bo);
         if (!s) s = kiln_build_options_append_provider(bo, g_provider);
@@ -250,7 +374,11 @@ static int run_test(const char *dir, char *msg, size_t size) {
             goto out;
         }
     if (g_engine_mode) {
-        s = engine_roundtrip(path, &engine);
+        uint8_t *frozen = NULL;
+        size_t frozen_size = 0;
+        s = g_const_weights ? freeze_weights(m, dir, path, &frozen, &frozen_size) : KILN_OK;
+        if (!s) s = engine_roundtrip(path, frozen, frozen_size, dir, &engine);
+        free(frozen); /* the engine holds its own serialized copy */
         if (s) {
             snprintf(msg, size, "engine: %s", kiln_last_error());
             goto out;
@@ -278,15 +406,24 @@ static int run_test(const char *dir, char *msg, size_t size) {
         kl_rt *inputs[64] = {0}, *outputs[64] = {0}, *want[64] = {0};
         kl_mapfile files[128];
         size_t nfiles = 0;
-        /* input_K.pb is the K-th graph input that is not an initializer. */
+        /* input_K.pb is the K-th graph input of the test's model that is
+         * not an initializer; g's input of that name takes it, unless
+         * --const-weights made it an initializer. */
         size_t slot[64];
-        for (size_t i = 0; i < g->n_inputs && i < 64; i++)
-            if (!(g->inputs[i]->flags & KL_VALUE_INITIALIZER)) slot[nin++] = i;
+        for (size_t i = 0; i < m->graph->n_inputs && nin < 64; i++) {
+            const kl_value *v = m->graph->inputs[i];
+            if (v->flags & KL_VALUE_INITIALIZER) continue;
+            slot[nin] = SIZE_MAX;
+            for (size_t k = 0; k < g->n_inputs && k < 64; k++)
+                if (!strcmp(g->inputs[k]->name, v->name) && !(g->inputs[k]->flags & KL_VALUE_INITIALIZER)) slot[nin] = k;
+            nin++;
+        }
         s = g->n_inputs > 64 ? kl_errorf(KILN_ERR_UNSUPPORTED, "more than 64 inputs") : KILN_OK;
         for (size_t i = 0; i < nin && !s; i++) {
             char f[4300];
             snprintf(f, sizeof f, "%s/input_%zu.pb", sdir, i);
             if (stat(f, &st) != 0) break; /* trailing optional inputs may be absent */
+            if (slot[i] == SIZE_MAX) continue; /* frozen into the engine */
             s = read_value(&a, f, &g->inputs[slot[i]]->type, &files[nfiles++], &inputs[slot[i]]);
         }
         size_t nout = g->n_outputs < 64 ? g->n_outputs : 64;
@@ -437,11 +574,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
         else if (!strcmp(argv[i], "--verbose")) verbose = true;
         else if (!strcmp(argv[i], "--engine")) g_engine_mode = true;
+        else if (!strcmp(argv[i], "--const-weights")) g_const_weights = g_engine_mode = true;
         else if (!strcmp(argv[i], "--provider") && i + 1 < argc) g_provider = argv[++i], g_engine_mode = true;
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc) g_precision = argv[++i];
         else if (argv[i][0] != '-' && !root) root = argv[i];
         else {
-            fprintf(stderr, "usage: %s [--root DIR] [--known FILE] [--table FILE] [--filter SUBSTR] [--verbose] [--engine] [--provider NAME [--precision fp32|fp16]]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--root DIR] [--known FILE] [--table FILE] [--filter SUBSTR] [--verbose] [--engine] [--provider NAME [--precision fp32|fp16]] [--const-weights]\n", argv[0]);
             return 2;
         }
     }
