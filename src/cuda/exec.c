@@ -206,6 +206,7 @@ typedef struct kl_cplan {
     bool graph_tried;
     int runs;
     bool nhwc;              /* convolution networks in NHWC (fp16 engines) */
+    bool empty;             /* some value has no elements at these shapes: every node runs on the host */
     /* Attention written out as MatMul -> Softmax -> MatMul on [B,H,S,D]
      * (newer PyTorch exporters): per node, 1 = replaced, 2 = the final
      * MatMul that runs the fused attention; and its Q, K, V and scale. */
@@ -997,6 +998,8 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     /* a folded SE block's scale: the weights it scales (1x1: [K, C] in either layout) */
     void *wfold = b->p->sefold && b->p->sefold[b->idx] == 4 ? b->p->sefold_w[b->idx] : NULL;
     if (wfold) wp = wfold;
+    /* past batch 1 the folded weights are per image: only the batched product takes them */
+    const bool fold_batch = wfold && x->dims[0] > 1;
     int64_t ks[2] = {w->dims[2], w->dims[3]}, st[2], dl[2], pb[2], pe[2];
     kl_attr2(n, "strides", 1, st);
     kl_attr2(n, "dilations", 1, dl);
@@ -1052,6 +1055,13 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
         gd.ldb = d.c;
         gd.ldy = d.k;
         gd.batch = 1;
+        if (fold_batch) { /* image i: its pixels [H*W, C] x its weights [K, C]^T */
+            gd.m = d.h * d.w;
+            gd.batch = d.n;
+            gd.stride_a = d.h * d.w * d.c;
+            gd.stride_b = d.k * d.c;
+            gd.stride_y = d.h * d.w * d.k;
+        }
         gd.alpha = 1.f;
         gd.beta = zp ? 1.f : 0.f;
         gd.has_bias = bp != NULL;
@@ -1069,7 +1079,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
              * wins, the conv step below runs it (wp, [K,1,1,C], holds w_kc's values) */
             kc_conv *ig = NULL;
             char igmsg[256];
-            if (algo < 0 && t == KC_F16 &&
+            if (algo < 0 && t == KC_F16 && !fold_batch &&
                 kc_conv_create(b->c->dnn, &d, KC_CONV_TUNE_IGEMM, 0, &ig, igmsg, sizeof igmsg) == 0 &&
                 kc_conv_time_ms(ig) < kc_gemm_time_ms(s->gemm)) {
                 kc_gemm_destroy(s->gemm);
@@ -1091,6 +1101,11 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
             gemm_failed = true;
         }
     }
+    if (fold_batch)
+        return kl_errorf(KILN_ERR_INTERNAL,
+                         "the SE scale folded into per-image weights needs the batched product (%s; "
+                         "KILN_CUDA_NO_SE_FOLD_BATCH=1 turns the fold off past batch 1)",
+                         msg[0] ? msg : "a 1x1 NHWC convolution as a cuBLASLt product was not set up");
     if (!s->conv &&
         kc_conv_create(b->c->dnn, &d, gemm_failed ? -1 : algo, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
         KL_FALLBACK_OR_RECORDED(gemm_failed ? -1 : algo, "cudnn", msg);
@@ -1411,11 +1426,12 @@ static kiln_status kl_b_se(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     s->act = strcmp(n1->domain, KL_KILN_DOMAIN) == 0 ? kl_act_attr(n1, &s->a, &s->b) : 0;
     s->act2 = strcmp(n2->domain, KL_KILN_DOMAIN) == 0 ? kl_act_attr(n2, &s->a2, &s->b2) : 0;
     y->nhwc = b->p->nhwc;
-    /* batch 1: the scale into the next 1x1 convolution's weights ([K, C]
-     * in either layout), which then reads the Mul's x; the Mul runs nothing */
+    /* the scale into the next 1x1 convolution's weights ([K, C] in either
+     * layout; one copy per image past batch 1), which then reads the Mul's
+     * x; the Mul runs nothing */
     kl_cplan *p = b->p;
     const kl_node *pc = p->sefold_conv ? p->sefold_conv[b->idx] : NULL;
-    if (pc && s->flag == 1 && n == 1) {
+    if (pc && s->flag == 1 && n >= 1) {
         const kl_node *m = p->sefold_mul[pc->index];
         const void *wsrc = NULL;
         const kl_cval *wv = NULL;
@@ -1423,8 +1439,9 @@ static kiln_status kl_b_se(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
         bc.n = pc;
         if (kl_in_f(&bc, 1, &wsrc, &wv, t) == KILN_OK && wv->rank == 4 && wv->dims[1] == c && wv->count == wv->dims[0] * c) {
             void *wf = NULL;
-            KL_TRY(kl_cp_alloc(p, (size_t)wv->count * wv->esz, &wf));
-            KL_CU(cudaMemsetAsync(wf, 0, (size_t)wv->count * wv->esz, b->c->st)); /* defined values for tactic timing */
+            size_t wbytes = (size_t)n * (size_t)wv->count * wv->esz;
+            KL_TRY(kl_cp_alloc(p, wbytes, &wf));
+            KL_CU(cudaMemsetAsync(wf, 0, wbytes, b->c->st)); /* defined values for tactic timing */
             s->wf = wf;
             s->wsrc = wsrc;
             s->wk = wv->dims[0];
@@ -2941,13 +2958,14 @@ static kiln_status kl_cu_find_se(const kl_cuda_engine *ce, kl_cplan *p, size_t *
     return KILN_OK;
 }
 
-/* At batch 1, an SE block (kl_cu_find_se, with its pool) whose scale
+/* An SE block (kl_cu_find_se, with its pool) whose scale
  * only feeds Mul(x, scale), read only by a 1x1 stride-1 convolution with
  * constant weights and C % 8 == 0 channels: the SE step scales that
  * convolution's weights instead (kc_se_pool_mlp_fold; EfficientNet-B0's
  * 16 project convolutions), one pass over x fewer.  The SE step arms it
  * (3 and 4) when it runs kc_se_pool_mlp; x lives until the convolution.
  * KILN_CUDA_NO_SE_FOLD=1 leaves it out. */
+static bool kl_cu_nhwc(const kl_cuda_engine *ce);
 static kiln_status kl_cu_find_sefold(const kl_cuda_engine *ce, kl_cplan *p, size_t *keep) {
     const kl_graph *g = ce->ir->graph;
     size_t nn = g->n_nodes;
@@ -2977,8 +2995,14 @@ static kiln_status kl_cu_find_sefold(const kl_cuda_engine *ce, kl_cplan *p, size
             p->sh.rank[u->id] != 4)
             continue;
         const int64_t *xd = p->sh.dims[x->id], *ud = p->sh.dims[u->id], *wd = p->sh.dims[w->id];
-        if (xd[0] != 1 || memcmp(xd, ud, 4 * sizeof *xd) || wd[1] != xd[1] || wd[2] != 1 || wd[3] != 1 || xd[1] % 8 ||
-            wd[0] > 65535 || p->sh.dtype[x->id] != p->sh.dtype[u->id])
+        /* Past batch 1 each image gets its own folded weights [K, C] and the
+         * convolution runs as a batched product (NHWC plans): that pays where
+         * the weights are smaller than an image's activations (K < H*W:
+         * EfficientNet-B0's stages up to 14x14), whose pass the Mul costs. */
+        bool batched = xd[0] > 1 && xd[0] <= 65535 && kl_cu_nhwc(ce) && wd[0] < xd[2] * xd[3] &&
+                       !getenv("KILN_CUDA_NO_GEMM_CONV") && !getenv("KILN_CUDA_NO_SE_FOLD_BATCH");
+        if ((xd[0] != 1 && !batched) || memcmp(xd, ud, 4 * sizeof *xd) || wd[1] != xd[1] || wd[2] != 1 || wd[3] != 1 ||
+            xd[1] % 8 || wd[0] > 65535 || p->sh.dtype[x->id] != p->sh.dtype[u->id])
             continue;
         int64_t st[2], dl[2];
         kl_attr2(pc, "strides", 1, st);
@@ -3096,12 +3120,17 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
     pthread_mutex_unlock(&ce->mu);
     KL_TRY(s);
     p->have_sh = true;
+    /* Zero-size tensors (an empty sequence) are no work; the library calls
+     * and kernels are not made for them, so such a plan runs on the host. */
+    for (size_t id = 0; id < nv && !p->empty; id++)
+        for (int a = 0; a < p->sh.rank[id]; a++) p->empty |= p->sh.dims[id][a] == 0;
     size_t *keep = kl_calloc(g->n_values ? g->n_values : 1, sizeof *keep);
     if (!keep) return KILN_ERR_NO_MEMORY;
-    s = kl_cu_find_sdpa(ce, p, keep);
-    if (!s) s = kl_cu_find_resid(ce, p, keep);
-    if (!s) s = kl_cu_find_se(ce, p, keep);
-    if (!s) s = kl_cu_find_sefold(ce, p, keep);
+    s = KILN_OK;
+    if (!p->empty) s = kl_cu_find_sdpa(ce, p, keep);
+    if (!s && !p->empty) s = kl_cu_find_resid(ce, p, keep);
+    if (!s && !p->empty) s = kl_cu_find_se(ce, p, keep);
+    if (!s && !p->empty) s = kl_cu_find_sefold(ce, p, keep);
     if (!s) s = kl_mem_plan_build_ex(g, &p->sh, kl_cu_aliases, keep, &p->mp);
     kl_free(keep);
     KL_TRY(s);
@@ -3243,7 +3272,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
         kl_cstep *st;
         KL_TRY(kl_cp_step(p, &st));
         st->node = i;
-        if (ce->on_gpu[i]) {
+        if (ce->on_gpu[i] && !p->empty) {
             static __thread kl_bctx b;
             memset(&b, 0, sizeof b);
             b.c = c, b.p = p, b.n = n, b.idx = i, b.why = why, b.why_size = sizeof why, b.s = st;

@@ -523,7 +523,7 @@ typedef struct sep_args {
     int64_t hw, parts;
     int c, cr, act1, act2, is_max;
     float a1, be1, a2, be2;
-    void *wf;         /* batch 1: wf [K, C] = wsrc [K, C] * y (per column), or NULL */
+    void *wf;         /* wf [N][K, C] = wsrc [K, C] * y[n] (per column), or NULL */
     const void *wsrc;
     int wk;
 } sep_args;
@@ -532,9 +532,9 @@ template <typename T, int V> __global__ void k_se_mlp_part(const sep_args a) {
     extern __shared__ float se_sh[];
     kc_pdl_wait();
     float *sp = se_sh, *sh = se_sh + a.c;
-    /* folding into the next 1x1 convolution's weights (batch 1): blockIdx.y
-     * is a slice of its K rows; every block computes the MLP */
-    const int64_t row = a.wf ? 0 : blockIdx.y;
+    /* folding into the next 1x1 convolution's weights: blockIdx.y is a
+     * slice of its K rows, blockIdx.z the image; every block computes the MLP */
+    const int64_t row = a.wf ? blockIdx.z : blockIdx.y;
     const float *part = a.part + row * a.parts * a.c;
     /* the parts of each channel: G lanes of a warp each (a serial loop over
      * 196 parts took 35 us for a 32-channel layer) */
@@ -611,7 +611,7 @@ template <typename T, int V> __global__ void k_se_mlp_part(const sep_args a) {
         int per = (a.wk + (int)gridDim.y - 1) / (int)gridDim.y, o0 = (int)blockIdx.y * per;
         int o1 = o0 + per < a.wk ? o0 + per : a.wk;
         const T *ws = (const T *)a.wsrc;
-        T *wf = (T *)a.wf;
+        T *wf = (T *)a.wf + row * a.wk * a.c;
 #pragma unroll 4
         for (int o = o0; o < o1; o++) kc_st(wf + (int64_t)o * a.c + i, kc_ld(ws + (int64_t)o * a.c + i) * sv);
     }
@@ -631,7 +631,7 @@ extern "C" cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int
                                            float beta2, void *wf, const void *wsrc, int64_t wk, kc_dtype t,
                                            cudaStream_t stream) {
     if (n < 0 || hw < 1 || c < 1 || cr < 1 || c > 8192 || cr > 1024 || n > 65535 || !y || !x || !ws || !w1 || !w2 ||
-        (t != KC_F32 && t != KC_F16) || (wf && (n != 1 || !wsrc || wk < 1 || wk > 65535)))
+        (t != KC_F32 && t != KC_F16) || (wf && (!wsrc || wk < 1 || wk > 65535)))
         return cudaErrorInvalidValue;
     if (n == 0) return cudaSuccess;
     int v = sep_vec(c, t);
@@ -648,9 +648,10 @@ extern "C" cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int
     sep_args a = {y, part, w1, b1, w2, b2, hw, parts, (int)c, (int)cr, act1, act2, is_max, alpha1, beta1, alpha2, beta2,
                   wf, wsrc, (int)wk};
     dim3 g2((unsigned)((c + KC_THREADS - 1) / KC_THREADS), (unsigned)n);
-    if (wf) { /* slices of the K rows, about 96 blocks in all (each recomputes the small MLP) */
-        int64_t sl = (96 + g2.x - 1) / g2.x;
+    if (wf) { /* slices of the K rows per image, about 96 blocks in all at least (each recomputes the small MLP) */
+        int64_t blocks = (int64_t)g2.x * n, sl = (96 + blocks - 1) / blocks;
         g2.y = (unsigned)(sl < wk ? sl : wk);
+        g2.z = (unsigned)n;
     }
     size_t sh2 = (size_t)(c + cr) * sizeof(float);
     if (t == KC_F16 && v == 8) kc_launch(k_se_mlp_part<__half, 8>, g2, dim3(KC_THREADS), sh2, stream, a);

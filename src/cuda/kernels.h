@@ -167,9 +167,9 @@ cudaError_t kc_se_pool_mlp(void *y, const void *x, void *ws, int64_t n, int64_t 
                            const void *w1, const void *b1, const void *w2, const void *b2, int64_t cr, int act1,
                            float alpha1, float beta1, int act2, float alpha2, float beta2, kc_dtype t,
                            cudaStream_t stream);
-/* The same, and at batch 1 (n == 1) with wf: the scale folded into the
- * 1x1 convolution that reads x * y next, wf [K, C] = wsrc [K, C] * y
- * column by column (y rounded to t first), so that the Mul before that
+/* The same, and with wf: the scale folded into the 1x1 convolution that
+ * reads x * y next, wf [N][K, C] = wsrc [K, C] * y[n] column by column (y
+ * rounded to t first; one copy per image), so that the Mul before that
  * convolution need not run.  wk = K <= 65535. */
 cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int64_t n, int64_t hw, int64_t c, int is_max,
                                 const void *w1, const void *b1, const void *w2, const void *b2, int64_t cr, int act1,

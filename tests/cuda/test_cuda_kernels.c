@@ -784,13 +784,14 @@ static void test_se_pool_mlp(void) {
                                             bias ? b2.d : NULL, CR, a1, 0, 0, a2, 0, 0, DTS[t], g_stream),
                              name))
                     check(name, &y, ref, DTS[t] == KC_F16 ? 2 : 1);
-                if (N == 1) { /* and folded into the next 1x1 convolution's weights [K, C] */
+                if (N == 1 || C <= 2048) { /* and folded into the next 1x1 convolution's weights [K, C], a copy per image */
                     int64_t K = si % 2 ? 7 : 40;
-                    tbuf wsrc = tb_rand(DTS[t], (size_t)(K * C), -1, 1), wf = tb_alloc(DTS[t], (size_t)(K * C));
-                    double *rw = xmalloc((size_t)(K * C) * sizeof *rw);
-                    for (int64_t o = 0; o < K; o++)
-                        for (int64_t i = 0; i < C; i++) rw[o * C + i] = wsrc.h[o * C + i] * ref[i];
-                    tbuf y2 = tb_alloc(DTS[t], (size_t)C);
+                    tbuf wsrc = tb_rand(DTS[t], (size_t)(K * C), -1, 1), wf = tb_alloc(DTS[t], (size_t)(N * K * C));
+                    double *rw = xmalloc((size_t)(N * K * C) * sizeof *rw);
+                    for (int64_t r = 0; r < N; r++)
+                        for (int64_t o = 0; o < K; o++)
+                            for (int64_t i = 0; i < C; i++) rw[(r * K + o) * C + i] = wsrc.h[o * C + i] * ref[r * C + i];
+                    tbuf y2 = tb_alloc(DTS[t], (size_t)(N * C));
                     char fname[140];
                     snprintf(fname, sizeof fname, "%s fold K=%lld", name, (long long)K);
                     cudaMemset(ws, 0x7f, wsb ? wsb : 16);
