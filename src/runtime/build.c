@@ -500,9 +500,9 @@ static bool kl_tactic_forced(const char *list, const kl_node *n, const char *nam
 /* Random inputs of node n at the shapes of s (constants from the graph). */
 static kiln_status kl_node_inputs(const kl_node *n, const kl_shapes *s, kl_rt **in) {
     uint64_t seed = 0x9E3779B97F4A7C15ull;
+    for (size_t k = 0; k < n->n_inputs; k++) in[k] = NULL; /* all of them: a failure leaves the rest to release */
     for (size_t k = 0; k < n->n_inputs; k++) {
         const kl_value *v = n->inputs[k];
-        in[k] = NULL;
         if (!v) continue;
         if (v->init) {
             KL_TRY(kl_rt_from_tensor(v->init, &in[k]));
@@ -537,7 +537,7 @@ static int kl_cmp_double(const void *a, const void *b) {
 static kiln_status kl_time_tactic(kl_program *prog, const kl_graph *g, size_t idx, const kl_tactic *t,
                                   const kl_shapes *s, double *ms) {
     const kl_node *n = g->nodes[idx];
-    kl_rt *inb[16];
+    kl_rt *inb[16] = {0};
     if (n->n_inputs > 16) return kl_errorf(KILN_ERR_UNSUPPORTED, "too many inputs to time");
     void *state = NULL;
     size_t ws = 0;
