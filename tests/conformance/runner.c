@@ -1,7 +1,7 @@
 /*
  * runner.c — runs the ONNX backend node tests on kiln's CPU path.
  *
- *   kiln-conformance [--root DIR] [--known FILE] [--table FILE] [--filter SUBSTR] [--verbose]
+ *   kiln-conformance [--root DIR] [--known FILE] [--table FILE] [--filter SUBSTR[,SUBSTR...]] [--verbose]
  *                    [--engine] [--provider NAME [--precision fp32|fp16]] [--const-weights]
  *
  * For each test folder under DIR (default ../shared/onnx-backend-tests/node):
@@ -201,8 +201,9 @@ static bool g_engine_mode = false;
 static const char *g_provider = NULL;
 static const char *g_precision = "fp32";
 
-/* --const-weights: the weights and bias of Conv and ConvTranspose nodes that a
- * test gives as graph inputs become initializers holding the test's values
+/* --const-weights: the weights and bias of Conv, ConvTranspose and Gemm nodes
+ * (and a MatMul's B) that a test gives as graph inputs become initializers
+ * holding the test's values
  * (tests with one data set), so providers that take only constant weights
  * (cuda) run those tests on ONNX's own data, and CPU engines their packed
  * tactics. */
@@ -279,8 +280,8 @@ static kiln_status add_initializers(const uint8_t *model, size_t size, const kl_
     return KILN_OK;
 }
 
-/* The weights (input 1) and bias (2) of Conv/ConvTranspose nodes that are
- * graph inputs, frozen from dir's only data set: the new model bytes in
+/* The weights (input 1) and bias (2) of Conv/ConvTranspose/Gemm nodes and a
+ * MatMul's B that are graph inputs, frozen from dir's only data set: the new model bytes in
  * *out (NULL when there is nothing to freeze). */
 static kiln_status freeze_weights(const kl_model *m, const char *dir, const char *path, uint8_t **out,
                                   size_t *out_size) {
@@ -300,8 +301,10 @@ static kiln_status freeze_weights(const kl_model *m, const char *dir, const char
         bool w = false;
         for (size_t k = 0; k < g->n_nodes; k++) {
             const kl_node *nd = g->nodes[k];
-            if (nd->domain[0] || (strcmp(nd->op_type, "Conv") && strcmp(nd->op_type, "ConvTranspose"))) continue;
-            for (size_t q = 1; q < 3 && q < nd->n_inputs; q++) w |= nd->inputs[q] == v;
+            if (nd->domain[0]) continue;
+            if (!strcmp(nd->op_type, "Conv") || !strcmp(nd->op_type, "ConvTranspose") || !strcmp(nd->op_type, "Gemm"))
+                for (size_t q = 1; q < 3 && q < nd->n_inputs; q++) w |= nd->inputs[q] == v;
+            if (!strcmp(nd->op_type, "MatMul") && nd->n_inputs == 2) w |= nd->inputs[1] == v;
         }
         if (w && n < 16) {
             snprintf(f, sizeof f, "%s/test_data_set_0/input_%zu.pb", dir, j);
@@ -564,6 +567,22 @@ static void test_op(const char *root, const char *name, char *op, size_t size) {
     kl_model_free(m);
 }
 
+/* --filter A,B,...: names that contain any of the comma-separated substrings. */
+static bool name_matches(const char *name, const char *filter) {
+    for (const char *p = filter;;) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        char sub[256];
+        if (n < sizeof sub) {
+            memcpy(sub, p, n);
+            sub[n] = 0;
+            if (strstr(name, sub)) return true;
+        }
+        if (!c) return false;
+        p = c + 1;
+    }
+}
+
 int main(int argc, char **argv) {
     const char *root = NULL, *known_path = NULL, *table = NULL, *filter = NULL;
     bool verbose = false;
@@ -625,7 +644,7 @@ int main(int argc, char **argv) {
     struct dirent *e;
     while ((e = readdir(d))) {
         if (strncmp(e->d_name, "test_", 5) != 0) continue;
-        if (filter && !strstr(e->d_name, filter)) continue;
+        if (filter && !name_matches(e->d_name, filter)) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 256;
             char **grown = realloc(names, cap * sizeof *names);
