@@ -109,7 +109,7 @@ if has conformance; then
         timeout "${CONF_TIMEOUT:-400}" "$B/tests/kiln-conformance" --provider cuda --const-weights --root "$root" \
             --known tests/conformance/known_failures.txt --filter test_conv,test_gemm,test_matmul >"$OUT/conformance_cuda_const.txt" 2>&1
         grep -E "^FAIL" "$OUT/conformance_cuda_const.txt" | cut -c1-220 | head -30
-        echo "conv/convtranspose with constant weights on cuda: $(grep -E '^provider cuda' "$OUT/conformance_cuda_const.txt"); $(grep -E '^[0-9]+ passed' "$OUT/conformance_cuda_const.txt")"
+        echo "conv/convtranspose/gemm/matmul with constant weights on cuda: $(grep -E '^provider cuda' "$OUT/conformance_cuda_const.txt"); $(grep -E '^[0-9]+ passed' "$OUT/conformance_cuda_const.txt")"
     else
         echo "no node tests ($root)"
     fi
