@@ -376,11 +376,13 @@ static int run_test(const char *dir, char *msg, size_t size) {
             snprintf(msg, size, "check: %s", cr->items[i].message);
             goto out;
         }
+    bool froze = false;
     if (g_engine_mode) {
         uint8_t *frozen = NULL;
         size_t frozen_size = 0;
         s = g_const_weights ? freeze_weights(m, dir, path, &frozen, &frozen_size) : KILN_OK;
         if (!s) s = engine_roundtrip(path, frozen, frozen_size, dir, &engine);
+        froze = frozen != NULL;
         free(frozen); /* the engine holds its own serialized copy */
         if (s) {
             snprintf(msg, size, "engine: %s", kiln_last_error());
@@ -479,6 +481,7 @@ static int run_test(const char *dir, char *msg, size_t size) {
         for (size_t i = 0; i < engine->n_layers; i++) on += strcmp(engine->layers[i].provider->name, g_provider) == 0;
         if (on) snprintf(msg, size, "[claimed]");
     }
+    if (froze) snprintf(msg + strlen(msg), size - strlen(msg), "[frozen]");
 out:
     kiln_engine_destroy(engine);
     kl_program_free(plan);
@@ -655,7 +658,7 @@ int main(int argc, char **argv) {
     }
     closedir(d);
     if (n) qsort(names, n, sizeof *names, cmp_str);
-    int passed = 0, failed = 0, skipped = 0, unexpected_pass = 0, claimed = 0, claimed_pass = 0;
+    int passed = 0, failed = 0, skipped = 0, unexpected_pass = 0, claimed = 0, claimed_pass = 0, frozen = 0;
     static opstat *ops;
     ops = calloc(n + 1, sizeof *ops);
     size_t nops = 0;
@@ -668,6 +671,7 @@ int main(int argc, char **argv) {
         for (size_t j = 0; j < nkn; j++)
             if (!strcmp(kn[j].name, names[i])) k = &kn[j];
         if (k) k->seen = true;
+        frozen += rc == 0 && strstr(msg, "[frozen]") != NULL;
         if (g_provider && strstr(msg, "[claimed]")) {
             claimed++;
             claimed_pass += rc == 0;
@@ -718,9 +722,12 @@ int main(int argc, char **argv) {
     if (g_provider)
         printf("provider %s (%s): %d tests have layers on it, %d of them pass\n", g_provider, g_precision, claimed,
                claimed_pass);
+    if (g_const_weights)
+        printf("const weights: %d passing tests ran with their weights frozen into the engine\n", frozen);
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
     free(ops);
     if (unexpected_pass) printf("%d listed known failures pass now: shrink the list\n", unexpected_pass);
-    return failed || unexpected_pass ? 1 : 0;
+    if (g_const_weights && n && !frozen) printf("--const-weights froze no test's weights\n");
+    return failed || unexpected_pass || (g_const_weights && n && !frozen) ? 1 : 0;
 }
