@@ -89,7 +89,9 @@ def main():
         model, datasets, *_ = zoo.build(name, 0)
         x0 = datasets[0][0]
         model = model.eval().cuda()
-        configs = [(b, "fp16") for b in map(int, a.batches.split(","))] + [(a.fp32_batch, "fp32")]
+        # --batches "" times FP32 alone, --fp32-batch 0 FP16 alone
+        configs = [(int(b), "fp16") for b in a.batches.split(",") if b.strip()] + \
+            ([(a.fp32_batch, "fp32")] if a.fp32_batch > 0 else [])
         for batch, prec in configs:
             shape = [batch] + list(x0.shape[1:])
             row = {"model": name, "batch": batch, "precision": prec}

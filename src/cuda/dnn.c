@@ -359,6 +359,9 @@ static int gemm_conv_exec(const kc_conv *c, const void *x, const void *w, const 
  * outweighing the kernels' gain; only cuDNN's slow picks (its stem, a 3x3
  * stride-2 layer at 40-50 us) are left to it. */
 #define KC_IM2COL_MARGIN_F16 0.5f
+/* kiln's float32 implicit GEMM (3xTF32) against cuDNN's float32 kernels:
+ * kept when 20% faster, as the 3xTF32 products are (kc_gemm). */
+#define KC_X3_MARGIN 0.8f
 
 /* Does an NHWC convolution run as im2col + one product (KC_CONV_ALGO_IM2COL)? */
 static bool im2col_applies(const kc_conv_desc *q)
@@ -411,27 +414,38 @@ static int im2col_exec(const kc_conv *c, const void *x, const void *w, const voi
 }
 
 /* Does kiln's implicit-GEMM kernel take this convolution (KC_CONV_ALGO_IGEMM)?
- * (KILN_CUDA_NO_IGEMM only keeps it out of the timing: an engine that
- * recorded it still runs it.) */
+ * float16, or float32 as 3xTF32.  (KILN_CUDA_NO_IGEMM only keeps it out of
+ * the timing: an engine that recorded it still runs it.) */
 static bool igemm_applies(const kc_conv_desc *q)
 {
-    return q->nhwc && q->t == KC_F16 && q->groups == 1 && q->c % 8 == 0 && q->k % 2 == 0;
+    return q->nhwc && !q->transposed && q->groups == 1 && q->k % 2 == 0 &&
+           ((q->t == KC_F16 && q->c % 8 == 0) || (q->t == KC_F32 && q->c % 4 == 0));
 }
 
-/* Is it timed against cuDNN's algorithms?  Only where cuDNN's legacy API
- * needs a second pass for the activation (SiLU, clip, ...).  With bias +
- * ReLU (+ residual) cuDNN fuses too, and there the implicit GEMM, timed
- * faster alone, lost in the model: ResNet-50 FP16 b1 0.320 -> 0.430 ms
- * (its 3x3 layers at 14x14 and 7x7: a few dozen blocks streaming 2-5 MB of
- * weights).  KILN_CUDA_IGEMM_ALL=1 times it everywhere it applies. */
+static bool env_on(const char *name)
+{
+    const char *e = getenv(name);
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+/* Is it timed against cuDNN's algorithms?  float32: always (3xTF32 on
+ * tensor cores against cuDNN's FMA kernels; KILN_CUDA_NO_3XTF32=1 leaves it
+ * out), kept only when KC_X3_MARGIN faster.  float16: only where cuDNN's
+ * legacy API needs a second pass for the activation (SiLU, clip, ...).
+ * With bias + ReLU (+ residual) cuDNN fuses too, and there the implicit
+ * GEMM, timed faster alone, lost in the model: ResNet-50 FP16 b1 0.320 ->
+ * 0.430 ms (its 3x3 layers at 14x14 and 7x7: a few dozen blocks streaming
+ * 2-5 MB of weights).  KILN_CUDA_IGEMM_ALL=1 times it everywhere it
+ * applies. */
 /* vs_product: against a 1x1 convolution's cuBLASLt product (KC_CONV_TUNE_IGEMM),
  * whose epilogues also fuse GELU. */
 static bool igemm_timed(const kc_conv_desc *q, bool vs_product)
 {
-    if (q->no_igemm || !igemm_applies(q) || getenv("KILN_CUDA_NO_IGEMM"))
+    if (q->no_igemm || !igemm_applies(q) || env_on("KILN_CUDA_NO_IGEMM"))
         return false;
-    const char *e = getenv("KILN_CUDA_IGEMM_ALL");
-    if (e && *e && strcmp(e, "0") != 0)
+    if (q->t == KC_F32)
+        return !env_on("KILN_CUDA_NO_3XTF32");
+    if (env_on("KILN_CUDA_IGEMM_ALL"))
         return true;
     bool fused = q->act == KC_ACT_NONE || q->act == KC_ACT_RELU ||
                  (vs_product && (q->act == KC_ACT_GELU_ERF || q->act == KC_ACT_GELU_TANH));
@@ -442,7 +456,7 @@ static bool is_igemm(int algo) { return algo >= KC_CONV_ALGO_IGEMM && algo < KC_
 
 static kc_igemm_desc igemm_desc(const kc_conv_desc *q)
 {
-    kc_igemm_desc p = {.n = q->n, .h = q->h, .w = q->w, .c = q->c, .k = q->k, .oh = q->oh, .ow = q->ow,
+    kc_igemm_desc p = {.t = q->t, .n = q->n, .h = q->h, .w = q->w, .c = q->c, .k = q->k, .oh = q->oh, .ow = q->ow,
                        .r = (int)q->r, .s = (int)q->s, .pt = q->pad_t, .pl = q->pad_l, .sh = q->stride_h,
                        .sw = q->stride_w, .dh = q->dil_h, .dw = q->dil_w, .act = q->act, .alpha = q->act_alpha,
                        .beta = q->act_beta};
@@ -778,6 +792,9 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
         tm.fused = false;
         kc_igemm_desc ip = igemm_desc(q);
         void *cudnn_ws = tm.ws, *ig_ws = NULL;
+        float ig_best = -1.0f;
+        int ig_algo = -1;
+        size_t ig_bytes = 0;
         for (int cfg = 0; cfg < KC_IGEMM_CFGS; cfg++) {
             tm.algo = KC_CONV_ALGO_IGEMM + cfg;
             tm.ws_bytes = kc_igemm_nhwc_ws(&ip, cfg);
@@ -795,11 +812,10 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
             if (!igemm_counters(c, tm.algo, last, sizeof last) && !conv_timed(&tm, d->stream, last, sizeof last) &&
                 cudaStreamSynchronize(d->stream) == cudaSuccess) {
                 float ms = time_median(d, conv_timed, &tm, last, sizeof last);
-                if (ms >= 0.0f && (best < 0.0f || ms < best)) {
-                    best = ms;
-                    c->algo = tm.algo;
-                    c->ws = tm.ws_bytes;
-                    c->fused = false;
+                if (ms >= 0.0f && (ig_best < 0.0f || ms < ig_best)) {
+                    ig_best = ms;
+                    ig_algo = tm.algo;
+                    ig_bytes = tm.ws_bytes;
                 }
             }
             (void)cudaStreamSynchronize(d->stream);
@@ -807,6 +823,14 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
             ig_ws = NULL;
         }
         tm.ws = cudnn_ws;
+        /* float32: three TF32 products in place of cuDNN's float32 kernels only when clearly faster */
+        float margin = q->t == KC_F32 ? KC_X3_MARGIN : 1.0f;
+        if (ig_best >= 0.0f && (best < 0.0f || ig_best < margin * best)) {
+            best = ig_best;
+            c->algo = ig_algo;
+            c->ws = ig_bytes;
+            c->fused = false;
+        }
     }
     if (dw_applies(q) && !own_only) {
         tm.algo = KC_CONV_ALGO_DW;

@@ -91,12 +91,15 @@ typedef struct kc_conv kc_conv;
 #define KC_CONV_ALGO_IM2COL 20000
 
 /* KC_CONV_ALGO_IGEMM + cfg (cfg < KC_IGEMM_CFGS, the tile shape): kiln's
- * float16 NHWC implicit-GEMM kernel (kc_igemm_nhwc) with bias, residual and
- * any activation in its epilogue, one launch where cuDNN's legacy API needs
- * a second pass for SiLU and the like.  Timed against cuDNN's algorithms
- * for float16 NHWC convolutions with groups 1, C % 8 == 0, K even and an
- * activation cuDNN does not fuse (all of them with KILN_CUDA_IGEMM_ALL=1;
- * KILN_CUDA_NO_IGEMM=1 leaves it out).  algo KC_CONV_TUNE_IGEMM asks
+ * NHWC implicit-GEMM kernel (kc_igemm_nhwc) with bias, residual and any
+ * activation in its epilogue, one launch where cuDNN's legacy API needs a
+ * second pass for SiLU and the like.  Timed against cuDNN's algorithms for
+ * float16 NHWC convolutions with groups 1, C % 8 == 0, K even and an
+ * activation cuDNN does not fuse (all of them with KILN_CUDA_IGEMM_ALL=1),
+ * and for every float32 NHWC convolution with groups 1, C % 4 == 0 and K
+ * even, where it runs as 3xTF32 (float32's accuracy) and is kept only when
+ * 20% faster than cuDNN's float32 kernels (KILN_CUDA_NO_3XTF32=1 leaves it
+ * out there; KILN_CUDA_NO_IGEMM=1 everywhere).  algo KC_CONV_TUNE_IGEMM asks
  * kc_conv_create to time only these (the executor compares them with a 1x1
  * convolution's cuBLASLt product; refused where that product's epilogue
  * fuses the activation, GELU included). */

@@ -955,13 +955,16 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     const kl_cval *x, *w, *bias = NULL, *z = NULL;
     const void *xp, *wp, *bp = NULL, *zp = NULL;
     int lay = b->p->nhwc ? 1 : 0;
-    /* Tensor cores want NHWC channels in multiples of 8: a 3-channel stem
-     * reads a zero-padded copy of its input with zero-padded weights. */
+    /* Tensor cores want NHWC channels in multiples of 8 (float16) or 4
+     * (float32: kiln's 3xTF32 implicit GEMM, cuDNN's NHWC float32 kernels
+     * being slow): a 3-channel stem reads a zero-padded copy of its input
+     * with zero-padded weights. */
     const kl_cval *x0 = kl_in(n, 0) ? &b->p->v[n->inputs[0]->id] : NULL;
     int64_t cpad = 0;
-    if (lay && x0 && x0->known && x0->rank == 4 && x0->dims[1] % 8 != 0 && x0->dims[1] < 64 &&
-        kl_node_attr_int(n, "group", 1) == 1 && t == KC_F16)
-        cpad = (x0->dims[1] + 7) / 8 * 8;
+    const int64_t cq = t == KC_F16 ? 8 : 4;
+    if (lay && x0 && x0->known && x0->rank == 4 && x0->dims[1] % cq != 0 && x0->dims[1] < 64 &&
+        kl_node_attr_int(n, "group", 1) == 1 && (t == KC_F16 || x0->dims[1] < 4))
+        cpad = (x0->dims[1] + cq - 1) / cq * cq;
     /* A patch embedding (kernel == stride, no padding or dilation: ViT's
      * and SAM's 16x16/16) is a permutation of the input into patches
      * [N*OH*OW, C*R*S] and one GEMM with the plain [K, C*R*S] weights

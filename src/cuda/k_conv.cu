@@ -15,8 +15,19 @@
  * ldmatrix.  Shared rows are 32 + 8 halves (80 bytes): the 8 rows one
  * ldmatrix reads fall in distinct bank groups.
  *
+ * The float32 form (same tiles, 16 floats of R*S*C a K-tile, 4 channels a
+ * 16-byte piece, C % 4 == 0) keeps float32's accuracy on TF32 tensor cores
+ * as three products (mma.sync.m16n8k8 tf32): each operand element v is
+ * split at fragment load into hi = tf32(v) and lo = tf32(v - hi), and the
+ * accumulators take lo_a hi_b + hi_a lo_b + hi_a hi_b (the lo lo term,
+ * ~2^-22 relative, is left out).  The tensor cores' own additions do not
+ * round to nearest, so each K-tile's products are summed alone and added to
+ * the accumulators with round-to-nearest: the error stays of float32's own
+ * order however long R*S*C is.  Shared rows
+ * are 16 + 4 floats (80 bytes): a fragment's 32 reads fall in 32 banks.
+ *
  * Epilogue in float32: + bias[k], + z[m, k] (a residual of y's shape),
- * then the activation (kc_act: ReLU, SiLU, ...), stored as f16 pairs.  It
+ * then the activation (kc_act: ReLU, SiLU, ...), stored as pairs.  It
  * is what cuDNN's legacy API cannot do for SiLU (a second pass over y) and
  * what cuBLASLt's epilogues lack.  Tile shapes are the tactic: the builder
  * times each against cuDNN's algorithms (KC_CONV_ALGO_IGEMM + cfg, dnn.c).
@@ -26,9 +37,17 @@
 #include <stdint.h>
 
 #define IG_THREADS 128
-#define IG_BK 32
-#define IG_LD (IG_BK + 8)
 #define IG_STAGES 4
+
+/* Per element type: K-tile width BK (64 bytes of a row), shared row length
+ * LD (80 bytes), elements per 16-byte piece VEC. */
+template <typename T> struct ig_t;
+template <> struct ig_t<__half> {
+    static constexpr int BK = 32, LD = 40, VEC = 8;
+};
+template <> struct ig_t<float> {
+    static constexpr int BK = 16, LD = 20, VEC = 4;
+};
 
 /* mma.m16n8k16 and cp.async need sm_80: older targets compile an empty body. */
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
@@ -37,9 +56,9 @@
 #define IG_HAVE_MMA 0
 #endif
 
-typedef struct ig_params {
-    const __half *x, *w, *bias, *z;
-    __half *y;
+template <typename T> struct ig_params {
+    const T *x, *w, *bias, *z;
+    T *y;
     int64_t m;          /* N*OH*OW */
     int n_hw;           /* OH*OW */
     int h, wd, c, k, r, s, oh, ow, pt, pl, sh, sw, dh, dw;
@@ -52,7 +71,7 @@ typedef struct ig_params {
     int splits, per;
     float *part;
     unsigned *cnt;
-} ig_params;
+};
 
 static __device__ __forceinline__ unsigned ig_saddr(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
 
@@ -90,6 +109,40 @@ static __device__ __forceinline__ void ig_mma(float *c, const unsigned *a, unsig
 #endif
 }
 
+/* TF32: hi = v rounded to TF32 (as its bit pattern), lo = the remainder rounded again. */
+static __device__ __forceinline__ void ig_tf32(float v, unsigned &hi, unsigned &lo) {
+#if IG_HAVE_MMA
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(hi) : "f"(v));
+    const float r = v - __uint_as_float(hi);
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(lo) : "f"(r));
+#else
+    hi = lo = 0u;
+#endif
+}
+static __device__ __forceinline__ void ig_mma_tf32(float *c, const unsigned *a, unsigned b0, unsigned b1) {
+#if IG_HAVE_MMA
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+/* Epilogue element access: pairs and singles as float. */
+static __device__ __forceinline__ float2 ig_ld2(const __half *p) {
+    __half2 v = *reinterpret_cast<const __half2 *>(p);
+    return make_float2(__low2float(v), __high2float(v));
+}
+static __device__ __forceinline__ float2 ig_ld2(const float *p) { return *reinterpret_cast<const float2 *>(p); }
+static __device__ __forceinline__ float ig_ld1(const __half *p) { return __half2float(*p); }
+static __device__ __forceinline__ float ig_ld1(const float *p) { return *p; }
+static __device__ __forceinline__ void ig_st2(__half *p, float a, float b) {
+    *reinterpret_cast<__half2 *>(p) = __floats2half2_rn(a, b);
+}
+static __device__ __forceinline__ void ig_st2(float *p, float a, float b) {
+    *reinterpret_cast<float2 *>(p) = make_float2(a, b);
+}
+
 /* Where one thread's A rows start: image offset and the input corner of
  * the output pixel (rows past M are marked by ih0 = INT_MIN / 2). */
 template <int BM> struct ig_rows {
@@ -97,34 +150,35 @@ template <int BM> struct ig_rows {
     int ih0[BM / 32], iw0[BM / 32];
 };
 
-/* Load K-tile kt (columns [kt*32, kt*32 + 32) of R*S*C) of A and W into stage buffers as, bs.  Each thread
+/* Load K-tile kt (columns [kt*BK, kt*BK + BK) of R*S*C) of A and W into stage buffers as, bs.  Each thread
  * moves column chunk (tid & 3) of rows (tid >> 2) + 32 i; (ch, cs, cr) is that chunk's (channel, s, r) for
  * this tile, kept incrementally by the caller. */
-template <int BM, int BN>
-static __device__ __forceinline__ void ig_load(const ig_params &p, __half *as, __half *bs, const ig_rows<BM> &rw,
+template <typename T, int BM, int BN>
+static __device__ __forceinline__ void ig_load(const ig_params<T> &p, T *as, T *bs, const ig_rows<BM> &rw,
                                                const int64_t (&wrow)[BN / 32], int kt, int ch, int cs, int cr) {
-    const int tid = threadIdx.x, col = (tid & 3) * 8, row0 = tid >> 2;
-    const int kidx = kt * IG_BK + col;
+    constexpr int BK = ig_t<T>::BK, LD = ig_t<T>::LD;
+    const int tid = threadIdx.x, col = (tid & 3) * ig_t<T>::VEC, row0 = tid >> 2;
+    const int kidx = kt * BK + col;
     const bool kin = kidx < p.kg;
     const int dy = cr * p.dh, dx = cs * p.dw;
 #pragma unroll
     for (int i = 0; i < BM / 32; i++) {
         int ih = rw.ih0[i] + dy, iw = rw.iw0[i] + dx;
         bool ok = kin && ih >= 0 && ih < p.h && iw >= 0 && iw < p.wd;
-        const __half *src = ok ? p.x + rw.base[i] + ((int64_t)ih * p.wd + iw) * p.c + ch : p.x;
-        ig_cp16(as + (row0 + 32 * i) * IG_LD + col, src, ok);
+        const T *src = ok ? p.x + rw.base[i] + ((int64_t)ih * p.wd + iw) * p.c + ch : p.x;
+        ig_cp16(as + (row0 + 32 * i) * LD + col, src, ok);
     }
 #pragma unroll
     for (int i = 0; i < BN / 32; i++) {
         bool ok = kin && wrow[i] >= 0;
-        const __half *src = ok ? p.w + wrow[i] + kidx : p.w;
-        ig_cp16(bs + (row0 + 32 * i) * IG_LD + col, src, ok);
+        const T *src = ok ? p.w + wrow[i] + kidx : p.w;
+        ig_cp16(bs + (row0 + 32 * i) * LD + col, src, ok);
     }
 }
 
-/* Advance one chunk's (channel, s, r) by one K-tile (32 columns). */
-static __device__ __forceinline__ void ig_step(const ig_params &p, int &ch, int &cs, int &cr) {
-    ch += IG_BK;
+/* Advance one chunk's (channel, s, r) by one K-tile (BK columns). */
+template <typename T> static __device__ __forceinline__ void ig_step(const ig_params<T> &p, int &ch, int &cs, int &cr) {
+    ch += ig_t<T>::BK;
     while (ch >= p.c) {
         ch -= p.c;
         if (++cs == p.s) {
@@ -134,14 +188,15 @@ static __device__ __forceinline__ void ig_step(const ig_params &p, int &ch, int 
     }
 }
 
-template <int BM, int BN, int WARPS_M>
-__global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params p) {
+template <typename T, int BM, int BN, int WARPS_M>
+__global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params<T> p) {
 #if IG_HAVE_MMA
     constexpr int WARPS_N = 4 / WARPS_M, WM = BM / WARPS_M, WN = BN / WARPS_N, MI = WM / 16, NI = WN / 8;
+    constexpr int BK = ig_t<T>::BK, LD = ig_t<T>::LD;
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tiles are 16-row, 16-column multiples");
     extern __shared__ __align__(16) unsigned char ig_smem[];
-    __half *sa = reinterpret_cast<__half *>(ig_smem);
-    __half *sb = sa + IG_STAGES * BM * IG_LD;
+    T *sa = reinterpret_cast<T *>(ig_smem);
+    T *sb = sa + IG_STAGES * BM * LD;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wm = warp / WARPS_N, wn = warp % WARPS_N;
     const int64_t m0 = (int64_t)blockIdx.x * BM;
     const int n0 = blockIdx.y * BN;
@@ -176,16 +231,16 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params p) {
         for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
 
     kc_pdl_wait();
-    const int kt_all = (p.kg + IG_BK - 1) / IG_BK;
+    const int kt_all = (p.kg + BK - 1) / BK;
     /* this block's K-tiles [kt0, kt0 + kt_n) (all of them unless K is split) */
     const int kt0 = p.splits > 1 ? (int)blockIdx.z * p.per : 0;
     const int kt_n = p.splits > 1 ? min(p.per, kt_all - kt0) : kt_all;
     /* this thread's chunk coordinates (channel, s, r) for the next tile to
-     * load: column kt0 * 32 + its chunk of R*S*C (C < 32: the first chunk
+     * load: column kt0 * BK + its chunk of R*S*C (C < BK: the first chunk
      * may already be past tap 0) */
     int ch, cs, cr;
     {
-        int kidx = kt0 * IG_BK + (tid & 3) * 8;
+        int kidx = kt0 * BK + (tid & 3) * ig_t<T>::VEC;
         ch = kidx % p.c;
         int t = kidx / p.c;
         cs = t % p.s;
@@ -194,7 +249,7 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params p) {
 #pragma unroll
     for (int st = 0; st < IG_STAGES - 1; st++) {
         if (st < kt_n) {
-            ig_load<BM, BN>(p, sa + st * BM * IG_LD, sb + st * BN * IG_LD, rw, wrow, kt0 + st, ch, cs, cr);
+            ig_load<T, BM, BN>(p, sa + st * BM * LD, sb + st * BN * LD, rw, wrow, kt0 + st, ch, cs, cr);
             ig_step(p, ch, cs, cr);
         }
         ig_commit();
@@ -205,28 +260,72 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params p) {
         {
             int nt = kt + IG_STAGES - 1, st = nt % IG_STAGES;
             if (nt < kt_n) {
-                ig_load<BM, BN>(p, sa + st * BM * IG_LD, sb + st * BN * IG_LD, rw, wrow, kt0 + nt, ch, cs, cr);
+                ig_load<T, BM, BN>(p, sa + st * BM * LD, sb + st * BN * LD, rw, wrow, kt0 + nt, ch, cs, cr);
                 ig_step(p, ch, cs, cr);
             }
             ig_commit();
         }
-        const __half *as = sa + (kt % IG_STAGES) * BM * IG_LD;
-        const __half *bs = sb + (kt % IG_STAGES) * BN * IG_LD;
+        const T *as = sa + (kt % IG_STAGES) * BM * LD;
+        const T *bs = sb + (kt % IG_STAGES) * BN * LD;
+        if constexpr (sizeof(T) == 2) {
 #pragma unroll
-        for (int kk = 0; kk < IG_BK / 16; kk++) {
-            unsigned af[MI][4];
+            for (int kk = 0; kk < BK / 16; kk++) {
+                unsigned af[MI][4];
 #pragma unroll
-            for (int i = 0; i < MI; i++)
-                ig_ldsm(af[i], as + (wm * WM + i * 16 + (lane & 15)) * IG_LD + kk * 16 + (lane >> 4) * 8);
+                for (int i = 0; i < MI; i++)
+                    ig_ldsm(af[i], as + (wm * WM + i * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8);
 #pragma unroll
-            for (int j = 0; j < NI / 2; j++) {
-                unsigned r[4];
-                ig_ldsm(r, bs + (wn * WN + j * 16 + (lane & 7) + (lane >> 4) * 8) * IG_LD + kk * 16 +
-                               ((lane >> 3) & 1) * 8);
+                for (int j = 0; j < NI / 2; j++) {
+                    unsigned r[4];
+                    ig_ldsm(r, bs + (wn * WN + j * 16 + (lane & 7) + (lane >> 4) * 8) * LD + kk * 16 +
+                                   ((lane >> 3) & 1) * 8);
+#pragma unroll
+                    for (int i = 0; i < MI; i++) {
+                        ig_mma(acc[i][2 * j], af[i], r[0], r[1]);
+                        ig_mma(acc[i][2 * j + 1], af[i], r[2], r[3]);
+                    }
+                }
+            }
+        } else {
+            /* m16n8k8 tf32 fragments (PTX ISA): a0 (g, t), a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4);
+             * b0 (k t, n g), b1 (k t + 4, n g); g = lane / 4, t = lane % 4.  The tensor cores'
+             * own additions do not round to nearest: accumulated over all of R*S*C in the mma
+             * accumulators, ResNet-50 FP32 came out at relative L2 2e-5 against the CPU (cuDNN's
+             * float32: 7e-7).  So a K-tile's six products go into a zeroed t, and t into acc with
+             * round-to-nearest adds. */
+            const int fg = lane >> 2, ft = lane & 3;
+            unsigned ahi[BK / 8][MI][4], alo[BK / 8][MI][4];
+#pragma unroll
+            for (int kk = 0; kk < BK / 8; kk++)
 #pragma unroll
                 for (int i = 0; i < MI; i++) {
-                    ig_mma(acc[i][2 * j], af[i], r[0], r[1]);
-                    ig_mma(acc[i][2 * j + 1], af[i], r[2], r[3]);
+                    const float *a = reinterpret_cast<const float *>(as) + (wm * WM + i * 16 + fg) * LD + kk * 8 + ft;
+                    ig_tf32(a[0], ahi[kk][i][0], alo[kk][i][0]);
+                    ig_tf32(a[8 * LD], ahi[kk][i][1], alo[kk][i][1]);
+                    ig_tf32(a[4], ahi[kk][i][2], alo[kk][i][2]);
+                    ig_tf32(a[8 * LD + 4], ahi[kk][i][3], alo[kk][i][3]);
+                }
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                unsigned bhi[BK / 8][2], blo[BK / 8][2];
+#pragma unroll
+                for (int kk = 0; kk < BK / 8; kk++) {
+                    const float *b = reinterpret_cast<const float *>(bs) + (wn * WN + j * 8 + fg) * LD + kk * 8 + ft;
+                    ig_tf32(b[0], bhi[kk][0], blo[kk][0]);
+                    ig_tf32(b[4], bhi[kk][1], blo[kk][1]);
+                }
+#pragma unroll
+                for (int i = 0; i < MI; i++) {
+                    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+                    for (int kk = 0; kk < BK / 8; kk++) {
+                        /* small terms first */
+                        ig_mma_tf32(t, alo[kk][i], bhi[kk][0], bhi[kk][1]);
+                        ig_mma_tf32(t, ahi[kk][i], blo[kk][0], blo[kk][1]);
+                        ig_mma_tf32(t, ahi[kk][i], bhi[kk][0], bhi[kk][1]);
+                    }
+#pragma unroll
+                    for (int e = 0; e < 4; e++) acc[i][j][e] = __fadd_rn(acc[i][j][e], t[e]);
                 }
             }
         }
@@ -289,8 +388,8 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params p) {
         if (col >= p.k) continue;
         float b0 = 0.0f, b1 = 0.0f;
         if (p.bias) {
-            b0 = __half2float(p.bias[col]);
-            b1 = __half2float(p.bias[col + 1]);
+            b0 = ig_ld1(p.bias + col);
+            b1 = ig_ld1(p.bias + col + 1);
         }
 #pragma unroll
         for (int i = 0; i < MI; i++) {
@@ -301,31 +400,32 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params p) {
                 float v0 = acc[i][j][2 * hf] + b0, v1 = acc[i][j][2 * hf + 1] + b1;
                 const int64_t o = m * p.k + col;
                 if (p.z) {
-                    __half2 zz = *reinterpret_cast<const __half2 *>(p.z + o);
-                    v0 += __low2float(zz);
-                    v1 += __high2float(zz);
+                    float2 zz = ig_ld2(p.z + o);
+                    v0 += zz.x;
+                    v1 += zz.y;
                 }
                 v0 = kc_act(p.act, v0, p.alpha, p.beta);
                 v1 = kc_act(p.act, v1, p.alpha, p.beta);
-                *reinterpret_cast<__half2 *>(p.y + o) = __floats2half2_rn(v0, v1);
+                ig_st2(p.y + o, v0, v1);
             }
         }
     }
 #endif
 }
 
-template <int BM, int BN, int WARPS_M> static cudaError_t ig_launch(const ig_params &p, cudaStream_t stream) {
+template <typename T, int BM, int BN, int WARPS_M>
+static cudaError_t ig_launch(const ig_params<T> &p, cudaStream_t stream) {
     if (p.splits > 1 && (!p.part || !p.cnt)) return cudaErrorInvalidValue;
-    const size_t smem = (size_t)IG_STAGES * (BM + BN) * IG_LD * sizeof(__half);
+    const size_t smem = (size_t)IG_STAGES * (BM + BN) * ig_t<T>::LD * sizeof(T);
     static bool ready = false; /* the opt-in above 48 KiB, once per shape */
     if (smem > 48 * 1024 && !ready) {
-        cudaError_t e =
-            cudaFuncSetAttribute(k_igemm<BM, BN, WARPS_M>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        cudaError_t e = cudaFuncSetAttribute(k_igemm<T, BM, BN, WARPS_M>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             (int)smem);
         if (e != cudaSuccess) return e;
         ready = true;
     }
     dim3 grid((unsigned)((p.m + BM - 1) / BM), (unsigned)((p.k + BN - 1) / BN), (unsigned)p.splits);
-    kc_launch(k_igemm<BM, BN, WARPS_M>, grid, dim3(IG_THREADS), smem, stream, p);
+    kc_launch(k_igemm<T, BM, BN, WARPS_M>, grid, dim3(IG_THREADS), smem, stream, p);
     return cudaGetLastError();
 }
 
@@ -337,9 +437,12 @@ static const struct { short bm, bn, wm, splits; } ig_cfgs[KC_IGEMM_CFGS] = {
     {32, 64, 2, 1},   {32, 32, 2, 1},  {128, 32, 4, 1}, {256, 32, 4, 1}, {128, 64, 4, 1},
     {32, 32, 2, 2},   {32, 32, 2, 4},  {64, 32, 2, 4},  {32, 64, 2, 4}};
 
+/* K-tile width of the element type. */
+static int ig_bk(const kc_igemm_desc *q) { return q->t == KC_F32 ? ig_t<float>::BK : ig_t<__half>::BK; }
+
 /* K-tiles per split and the number of splits (every split non-empty). */
 static void ig_split(const kc_igemm_desc *q, int cfg, int *per, int *splits) {
-    int kt = (q->r * q->s * (int)q->c + IG_BK - 1) / IG_BK, s = ig_cfgs[cfg].splits;
+    int bk = ig_bk(q), kt = (q->r * q->s * (int)q->c + bk - 1) / bk, s = ig_cfgs[cfg].splits;
     if (s > kt) s = kt;
     if (s < 1) s = 1;
     *per = (kt + s - 1) / s;
@@ -364,25 +467,30 @@ extern "C" size_t kc_igemm_nhwc_counters(const kc_igemm_desc *q, int cfg) {
 
 extern "C" bool kc_igemm_nhwc_ok(const kc_igemm_desc *q, const void *x, const void *w, const void *bias,
                                  const void *z, const void *y) {
-    if (q->c < 8 || q->c % 8 || q->k < 2 || q->k % 2 || q->n < 1 || q->r < 1 || q->s < 1 || q->oh < 1 || q->ow < 1)
+    if (q->t != KC_F16 && q->t != KC_F32) return false;
+    const int vec = q->t == KC_F32 ? ig_t<float>::VEC : ig_t<__half>::VEC;
+    const size_t esz = q->t == KC_F32 ? 4 : 2;
+    if (q->c < vec || q->c % vec || q->k < 2 || q->k % 2 || q->n < 1 || q->r < 1 || q->s < 1 || q->oh < 1 ||
+        q->ow < 1)
         return false;
     /* 32-bit index arithmetic inside an image and over R*S*C */
     if (q->h * q->w * q->c > INT32_MAX / 2 || q->r * q->s * q->c > INT32_MAX / 2 || q->oh * q->ow > INT32_MAX / 2 ||
         (q->n * q->oh * q->ow + 127) / 32 > INT32_MAX || (q->k + 127) / 32 > 65535)
         return false;
-    return kc_aligned(x, 16) && kc_aligned(w, 16) && kc_aligned(y, 4) && (!z || kc_aligned(z, 4)) &&
-           (!bias || kc_aligned(bias, 2));
+    /* pieces of 16 bytes from x and w; pairs to y and from z */
+    return kc_aligned(x, 16) && kc_aligned(w, 16) && kc_aligned(y, 2 * esz) && (!z || kc_aligned(z, 2 * esz)) &&
+           (!bias || kc_aligned(bias, esz));
 }
 
-extern "C" cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z,
-                                     const kc_igemm_desc *q, int cfg, void *ws, unsigned *cnt, cudaStream_t stream) {
-    if (!kc_igemm_nhwc_ok(q, x, w, bias, z, y) || cfg < 0 || cfg >= KC_IGEMM_CFGS) return cudaErrorInvalidValue;
-    ig_params p;
-    p.x = static_cast<const __half *>(x);
-    p.w = static_cast<const __half *>(w);
-    p.bias = static_cast<const __half *>(bias);
-    p.z = static_cast<const __half *>(z);
-    p.y = static_cast<__half *>(y);
+template <typename T>
+static cudaError_t ig_run(void *y, const void *x, const void *w, const void *bias, const void *z,
+                          const kc_igemm_desc *q, int cfg, void *ws, unsigned *cnt, cudaStream_t stream) {
+    ig_params<T> p;
+    p.x = static_cast<const T *>(x);
+    p.w = static_cast<const T *>(w);
+    p.bias = static_cast<const T *>(bias);
+    p.z = static_cast<const T *>(z);
+    p.y = static_cast<T *>(y);
     p.m = q->n * q->oh * q->ow;
     p.n_hw = (int)(q->oh * q->ow);
     p.h = (int)q->h;
@@ -408,19 +516,26 @@ extern "C" cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, cons
     p.cnt = cnt;
     if (p.splits > 1 && (!kc_aligned(ws, 16) || !cnt)) return cudaErrorInvalidValue;
     switch (cfg) {
-    case 0: return ig_launch<128, 128, 2>(p, stream);
-    case 1: return ig_launch<128, 64, 2>(p, stream);
-    case 2: return ig_launch<64, 128, 2>(p, stream);
-    case 3: return ig_launch<64, 64, 2>(p, stream);
-    case 4: return ig_launch<64, 32, 2>(p, stream);
-    case 5: return ig_launch<32, 64, 2>(p, stream);
-    case 6: return ig_launch<32, 32, 2>(p, stream);
-    case 7: return ig_launch<128, 32, 4>(p, stream);
-    case 8: return ig_launch<256, 32, 4>(p, stream);
-    case 9: return ig_launch<128, 64, 4>(p, stream);
+    case 0: return ig_launch<T, 128, 128, 2>(p, stream);
+    case 1: return ig_launch<T, 128, 64, 2>(p, stream);
+    case 2: return ig_launch<T, 64, 128, 2>(p, stream);
+    case 3: return ig_launch<T, 64, 64, 2>(p, stream);
+    case 4: return ig_launch<T, 64, 32, 2>(p, stream);
+    case 5: return ig_launch<T, 32, 64, 2>(p, stream);
+    case 6: return ig_launch<T, 32, 32, 2>(p, stream);
+    case 7: return ig_launch<T, 128, 32, 4>(p, stream);
+    case 8: return ig_launch<T, 256, 32, 4>(p, stream);
+    case 9: return ig_launch<T, 128, 64, 4>(p, stream);
     case 10:
-    case 11: return ig_launch<32, 32, 2>(p, stream);
-    case 12: return ig_launch<64, 32, 2>(p, stream);
-    default: return ig_launch<32, 64, 2>(p, stream);
+    case 11: return ig_launch<T, 32, 32, 2>(p, stream);
+    case 12: return ig_launch<T, 64, 32, 2>(p, stream);
+    default: return ig_launch<T, 32, 64, 2>(p, stream);
     }
+}
+
+extern "C" cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z,
+                                     const kc_igemm_desc *q, int cfg, void *ws, unsigned *cnt, cudaStream_t stream) {
+    if (!kc_igemm_nhwc_ok(q, x, w, bias, z, y) || cfg < 0 || cfg >= KC_IGEMM_CFGS) return cudaErrorInvalidValue;
+    return q->t == KC_F32 ? ig_run<float>(y, x, w, bias, z, q, cfg, ws, cnt, stream)
+                          : ig_run<__half>(y, x, w, bias, z, q, cfg, ws, cnt, stream);
 }

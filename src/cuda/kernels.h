@@ -274,19 +274,23 @@ cudaError_t kc_dwconv_nhwc(void *y, const void *x, const void *w, const void *bi
  * when C*esz is a multiple of 16 and x, col are 16-byte aligned. */
 cudaError_t kc_im2col_nhwc(void *col, const void *x, const kc_dwconv *p, kc_dtype t, cudaStream_t stream);
 
-/* kiln's float16 NHWC convolution (groups 1) as an implicit GEMM on tensor
- * cores (k_conv.cu): y[n,oh,ow,k] = act(sum_{r,s,c} x[n, oh*sh - pt + r*dh,
+/* kiln's NHWC convolution (groups 1) as an implicit GEMM on tensor cores
+ * (k_conv.cu): y[n,oh,ow,k] = act(sum_{r,s,c} x[n, oh*sh - pt + r*dh,
  * ow*sw - pl + s*dw, c] w[k,r,s,c] + bias[k] + z[n,oh,ow,k]), x, w, y, z
- * float16 NHWC / KRSC, bias and z may be NULL, float32 accumulation; the
- * bottom/right padding follows from oh, ow.  cfg picks the tile shape
- * (listed in k_conv.cu).  Needs C % 8 == 0, K even, x and w 16-byte aligned,
- * y and z 4-byte aligned (kc_igemm_nhwc_ok says), sm_80+.  Tactics 10-13
+ * NHWC / KRSC of type t, bias and z may be NULL, float32 accumulation; the
+ * bottom/right padding follows from oh, ow.  float16 runs f16 products;
+ * float32 runs 3xTF32 (three TF32 products over hi/lo splits: float32's
+ * accuracy order, not TF32's).  cfg picks the tile shape (listed in
+ * k_conv.cu).  Needs C % 8 == 0 (float16) or C % 4 == 0 (float32), K even,
+ * x and w 16-byte aligned, y and z aligned to a pair of elements, bias to
+ * one (kc_igemm_nhwc_ok says), sm_80+.  Tactics 10-13
  * split R*S*C over blocks: they need ws (kc_igemm_nhwc_ws bytes, 16-byte
  * aligned, float32 partial sums) and cnt (kc_igemm_nhwc_counters unsigned
  * ints, zero before the first run; the kernel leaves them zero); for the
  * others both may be NULL.  A cnt array serves one launch at a time. */
 #define KC_IGEMM_CFGS 14
 typedef struct kc_igemm_desc {
+    kc_dtype t; /* KC_F16 or KC_F32 */
     int64_t n, h, w, c, k, oh, ow;
     int r, s, pt, pl, sh, sw, dh, dw;
     int act;

@@ -1046,7 +1046,12 @@ static kiln_status kl_build_cuda_tactics(kl_build *b) {
     }
     if (!s) {
         kl_cuda_pick *pk = &pick[best];
-        b->cuda_layout = both ? layouts[best] : KL_CUDA_LAYOUT_AUTO;
+        /* the layout the plan was timed in; one forced by KILN_CUDA_NHWC at build is recorded
+         * too, so the engine runs its layers' recorded algorithms in that layout without it
+         * (kiln's NHWC-only convolution kernels failed to set up in an NCHW context) */
+        b->cuda_layout = both ? layouts[best]
+                         : nh && *nh ? (strcmp(nh, "0") != 0 ? KL_CUDA_LAYOUT_NHWC : KL_CUDA_LAYOUT_NCHW)
+                                     : KL_CUDA_LAYOUT_AUTO;
         kl_text al = {0};
         for (size_t k = 0; k < (both || own_ab ? 2u : 1u) && !s; k++) {
             b->cuda_hits += pick[k].hits;

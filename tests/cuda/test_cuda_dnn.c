@@ -987,6 +987,14 @@ int main(void)
         {1, 128, 20, 20, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, true, true, "3x3 128->64 20x20 bias z silu"},
         /* 9 K-tiles: split 4 ways as 3 of 3 */
         {1, 32, 9, 9, 34, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, true, false, "3x3 32->34 9 k-tiles silu"},
+        /* float32 implicit GEMM (3xTF32): 4-channel pieces (C % 8 != 0), and YOLOv8n's 80-channel detect
+         * head (R*S*C = 720: 45 float32 K-tiles of accumulation) */
+        {2, 12, 11, 13, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, true, true, "3x3 12ch bias z silu"},
+        {2, 80, 20, 20, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, true, false, "3x3 80->80 head silu"},
+        {1, 4, 33, 31, 6, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 1, 0, true, false, "5x5 s2 4ch bias"},
+        /* R*S*C = 4608 (ResNet-50's layer4): 288 float32 K-tiles, where the tensor cores' own
+         * rounding, summed over the whole length, exceeded float32's tolerance */
+        {1, 512, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, "3x3 512ch long K z relu"},
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
         conv_test(&convs[i], KC_F32, 0);
