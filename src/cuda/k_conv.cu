@@ -35,8 +35,6 @@
 #include "cuda/k_common.cuh"
 
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define IG_THREADS 128
 #define IG_STAGES 4
@@ -190,10 +188,7 @@ template <typename T> static __device__ __forceinline__ void ig_step(const ig_pa
     }
 }
 
-/* ILP (float32 only): a K-tile's products go to per-fragment sums t[MI][NI] issued fragment after
- * fragment, so consecutive mma are independent (the other form runs six dependent mma per fragment
- * into one t and needs fewer registers). */
-template <typename T, int BM, int BN, int WARPS_M, bool ILP>
+template <typename T, int BM, int BN, int WARPS_M>
 __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params<T> p) {
 #if IG_HAVE_MMA
     constexpr int WARPS_N = 4 / WARPS_M, WM = BM / WARPS_M, WN = BN / WARPS_N, MI = WM / 16, NI = WN / 8;
@@ -299,82 +294,38 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params<T> p) {
              * float32: 7e-7).  So a K-tile's six products go into a zeroed t, and t into acc with
              * round-to-nearest adds. */
             const int fg = lane >> 2, ft = lane & 3;
-            if constexpr (ILP) {
-                float t[MI][NI][4];
+            unsigned ahi[BK / 8][MI][4], alo[BK / 8][MI][4];
 #pragma unroll
-                for (int kk = 0; kk < BK / 8; kk++) {
-                    unsigned ahi[MI][4], alo[MI][4], bhi[NI][2], blo[NI][2];
+            for (int kk = 0; kk < BK / 8; kk++)
 #pragma unroll
-                    for (int i = 0; i < MI; i++) {
-                        const float *a = reinterpret_cast<const float *>(as) + (wm * WM + i * 16 + fg) * LD + kk * 8 + ft;
-                        ig_tf32(a[0], ahi[i][0], alo[i][0]);
-                        ig_tf32(a[8 * LD], ahi[i][1], alo[i][1]);
-                        ig_tf32(a[4], ahi[i][2], alo[i][2]);
-                        ig_tf32(a[8 * LD + 4], ahi[i][3], alo[i][3]);
-                    }
-#pragma unroll
-                    for (int j = 0; j < NI; j++) {
-                        const float *b = reinterpret_cast<const float *>(bs) + (wn * WN + j * 8 + fg) * LD + kk * 8 + ft;
-                        ig_tf32(b[0], bhi[j][0], blo[j][0]);
-                        ig_tf32(b[4], bhi[j][1], blo[j][1]);
-                    }
-                    /* small terms first, each pass over every fragment */
-#pragma unroll
-                    for (int i = 0; i < MI; i++)
-#pragma unroll
-                        for (int j = 0; j < NI; j++) {
-                            if (kk == 0) t[i][j][0] = t[i][j][1] = t[i][j][2] = t[i][j][3] = 0.0f;
-                            ig_mma_tf32(t[i][j], alo[i], bhi[j][0], bhi[j][1]);
-                        }
-#pragma unroll
-                    for (int i = 0; i < MI; i++)
-#pragma unroll
-                        for (int j = 0; j < NI; j++) ig_mma_tf32(t[i][j], ahi[i], blo[j][0], blo[j][1]);
-#pragma unroll
-                    for (int i = 0; i < MI; i++)
-#pragma unroll
-                        for (int j = 0; j < NI; j++) ig_mma_tf32(t[i][j], ahi[i], bhi[j][0], bhi[j][1]);
+                for (int i = 0; i < MI; i++) {
+                    const float *a = reinterpret_cast<const float *>(as) + (wm * WM + i * 16 + fg) * LD + kk * 8 + ft;
+                    ig_tf32(a[0], ahi[kk][i][0], alo[kk][i][0]);
+                    ig_tf32(a[8 * LD], ahi[kk][i][1], alo[kk][i][1]);
+                    ig_tf32(a[4], ahi[kk][i][2], alo[kk][i][2]);
+                    ig_tf32(a[8 * LD + 4], ahi[kk][i][3], alo[kk][i][3]);
                 }
 #pragma unroll
-                for (int i = 0; i < MI; i++)
+            for (int j = 0; j < NI; j++) {
+                unsigned bhi[BK / 8][2], blo[BK / 8][2];
 #pragma unroll
-                    for (int j = 0; j < NI; j++)
+                for (int kk = 0; kk < BK / 8; kk++) {
+                    const float *b = reinterpret_cast<const float *>(bs) + (wn * WN + j * 8 + fg) * LD + kk * 8 + ft;
+                    ig_tf32(b[0], bhi[kk][0], blo[kk][0]);
+                    ig_tf32(b[4], bhi[kk][1], blo[kk][1]);
+                }
 #pragma unroll
-                        for (int e = 0; e < 4; e++) acc[i][j][e] = __fadd_rn(acc[i][j][e], t[i][j][e]);
-            } else {
-                unsigned ahi[BK / 8][MI][4], alo[BK / 8][MI][4];
-    #pragma unroll
-                for (int kk = 0; kk < BK / 8; kk++)
-    #pragma unroll
-                    for (int i = 0; i < MI; i++) {
-                        const float *a = reinterpret_cast<const float *>(as) + (wm * WM + i * 16 + fg) * LD + kk * 8 + ft;
-                        ig_tf32(a[0], ahi[kk][i][0], alo[kk][i][0]);
-                        ig_tf32(a[8 * LD], ahi[kk][i][1], alo[kk][i][1]);
-                        ig_tf32(a[4], ahi[kk][i][2], alo[kk][i][2]);
-                        ig_tf32(a[8 * LD + 4], ahi[kk][i][3], alo[kk][i][3]);
-                    }
-    #pragma unroll
-                for (int j = 0; j < NI; j++) {
-                    unsigned bhi[BK / 8][2], blo[BK / 8][2];
-    #pragma unroll
+                for (int i = 0; i < MI; i++) {
+                    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
                     for (int kk = 0; kk < BK / 8; kk++) {
-                        const float *b = reinterpret_cast<const float *>(bs) + (wn * WN + j * 8 + fg) * LD + kk * 8 + ft;
-                        ig_tf32(b[0], bhi[kk][0], blo[kk][0]);
-                        ig_tf32(b[4], bhi[kk][1], blo[kk][1]);
+                        /* small terms first */
+                        ig_mma_tf32(t, alo[kk][i], bhi[kk][0], bhi[kk][1]);
+                        ig_mma_tf32(t, ahi[kk][i], blo[kk][0], blo[kk][1]);
+                        ig_mma_tf32(t, ahi[kk][i], bhi[kk][0], bhi[kk][1]);
                     }
-    #pragma unroll
-                    for (int i = 0; i < MI; i++) {
-                        float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    #pragma unroll
-                        for (int kk = 0; kk < BK / 8; kk++) {
-                            /* small terms first */
-                            ig_mma_tf32(t, alo[kk][i], bhi[kk][0], bhi[kk][1]);
-                            ig_mma_tf32(t, ahi[kk][i], blo[kk][0], blo[kk][1]);
-                            ig_mma_tf32(t, ahi[kk][i], bhi[kk][0], bhi[kk][1]);
-                        }
-    #pragma unroll
-                        for (int e = 0; e < 4; e++) acc[i][j][e] = __fadd_rn(acc[i][j][e], t[e]);
-                    }
+#pragma unroll
+                    for (int e = 0; e < 4; e++) acc[i][j][e] = __fadd_rn(acc[i][j][e], t[e]);
                 }
             }
         }
@@ -462,40 +413,20 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params<T> p) {
 #endif
 }
 
-template <typename T, int BM, int BN, int WARPS_M, bool ILP>
-static cudaError_t ig_launch1(const ig_params<T> &p, cudaStream_t stream) {
+template <typename T, int BM, int BN, int WARPS_M>
+static cudaError_t ig_launch(const ig_params<T> &p, cudaStream_t stream) {
+    if (p.splits > 1 && (!p.part || !p.cnt)) return cudaErrorInvalidValue;
     const size_t smem = (size_t)IG_STAGES * (BM + BN) * ig_t<T>::LD * sizeof(T);
     static bool ready = false; /* the opt-in above 48 KiB, once per shape */
     if (smem > 48 * 1024 && !ready) {
-        cudaError_t e = cudaFuncSetAttribute(k_igemm<T, BM, BN, WARPS_M, ILP>,
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        cudaError_t e = cudaFuncSetAttribute(k_igemm<T, BM, BN, WARPS_M>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             (int)smem);
         if (e != cudaSuccess) return e;
         ready = true;
     }
     dim3 grid((unsigned)((p.m + BM - 1) / BM), (unsigned)((p.k + BN - 1) / BN), (unsigned)p.splits);
-    kc_launch(k_igemm<T, BM, BN, WARPS_M, ILP>, grid, dim3(IG_THREADS), smem, stream, p);
+    kc_launch(k_igemm<T, BM, BN, WARPS_M>, grid, dim3(IG_THREADS), smem, stream, p);
     return cudaGetLastError();
-}
-
-/* float32 tiles of at most 16 fragments a warp take the ILP form (KILN_CUDA_IGEMM_CHAIN=1: the
- * dependent form everywhere, for A/B). */
-static bool ig_chain_forced() {
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("KILN_CUDA_IGEMM_CHAIN");
-        v = e && *e && strcmp(e, "0") != 0;
-    }
-    return v != 0;
-}
-
-template <typename T, int BM, int BN, int WARPS_M>
-static cudaError_t ig_launch(const ig_params<T> &p, cudaStream_t stream) {
-    if (p.splits > 1 && (!p.part || !p.cnt)) return cudaErrorInvalidValue;
-    constexpr int FRAGS = (BM / WARPS_M / 16) * (BN / (4 / WARPS_M) / 8);
-    if constexpr (sizeof(T) == 4 && FRAGS <= 16) {
-        if (!ig_chain_forced()) return ig_launch1<T, BM, BN, WARPS_M, true>(p, stream);
-    }
-    return ig_launch1<T, BM, BN, WARPS_M, false>(p, stream);
 }
 
 /* The tile shapes (BM x BN, warps along M) and K splits of the tactics: 2 x 2 warps, then 4 x 1 for
