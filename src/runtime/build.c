@@ -914,10 +914,18 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
     kiln_status s = (pk->algo && pk->ws && pk->ms && pk->keys && pk->pre && on) ? KILN_OK : KILN_ERR_NO_MEMORY;
     char dev[128], prec[32];
     kl_cuda_device_key(dev, sizeof dev);
-    /* NHWC float32 layers time other algorithms: their own cache entries */
-    snprintf(prec, sizeof prec, "%s%s%s%s", (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) ? "fp16" : "fp32",
-             (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "", layout == KL_CUDA_LAYOUT_NHWC ? "+nhwc" : "",
-             no_own ? "+noig" : "");
+    /* NHWC float32 layers time other algorithms (kiln's implicit GEMM among
+     * them since "+nhwc2"; "+nhwc" entries were timed without it): their own
+     * cache entries, also when KILN_CUDA_NHWC forces the layout (before, such
+     * entries shared NCHW's key and an NCHW build could read a code that
+     * exists in NHWC only) */
+    bool fp16b = (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) != 0;
+    const char *nhe = getenv("KILN_CUDA_NHWC");
+    bool nhwc_eff = layout == KL_CUDA_LAYOUT_NHWC ||
+                    (layout == KL_CUDA_LAYOUT_AUTO && (nhe && *nhe ? strcmp(nhe, "0") != 0 : fp16b));
+    /* fp16 keys name the layout only when it is not the default NHWC */
+    snprintf(prec, sizeof prec, "%s%s%s%s", fp16b ? "fp16" : "fp32", (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "",
+             fp16b ? (nhwc_eff ? "" : "+nchw") : (nhwc_eff ? "+nhwc2" : ""), no_own ? "+noig" : "");
     for (size_t i = 0; i < nn && !s; i++) {
         pk->algo[i] = -1;
         on[i] = strcmp(b->assign[i].provider->name, "cuda") == 0;
