@@ -1291,8 +1291,7 @@ static size_t x3_align(size_t n) { return (n + 255) & ~(size_t)255; }
 
 static bool x3_eligible(const kc_gemm_desc *q, size_t max_ws)
 {
-    const char *off = getenv("KILN_CUDA_NO_3XTF32");
-    if (off && off[0] && strcmp(off, "0") != 0)
+    if (env_on("KILN_CUDA_NO_3XTF32"))
         return false;
     if (q->t != KC_F32 || q->allow_tf32 || q->batch != 1 || q->trans_a || (!q->trans_b && q->ldb != q->n) ||
         q->k < 16 || (double)q->m * (double)q->n * (double)q->k < (double)(1 << 22))
