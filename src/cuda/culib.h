@@ -44,6 +44,7 @@
     X(cudnnCreateTensorDescriptor)                                                                                     \
     X(cudnnDestroyTensorDescriptor)                                                                                    \
     X(cudnnSetTensor4dDescriptor)                                                                                      \
+    X(cudnnSetTensor4dDescriptorEx)                                                                                    \
     X(cudnnCreateFilterDescriptor)                                                                                     \
     X(cudnnDestroyFilterDescriptor)                                                                                    \
     X(cudnnSetFilter4dDescriptor)                                                                                      \
@@ -103,6 +104,7 @@ int kc_culib_load(char *why, size_t why_size);
 #define cudnnCreateTensorDescriptor KC_CULIB_CALL(cudnnCreateTensorDescriptor)
 #define cudnnDestroyTensorDescriptor KC_CULIB_CALL(cudnnDestroyTensorDescriptor)
 #define cudnnSetTensor4dDescriptor KC_CULIB_CALL(cudnnSetTensor4dDescriptor)
+#define cudnnSetTensor4dDescriptorEx KC_CULIB_CALL(cudnnSetTensor4dDescriptorEx)
 #define cudnnCreateFilterDescriptor KC_CULIB_CALL(cudnnCreateFilterDescriptor)
 #define cudnnDestroyFilterDescriptor KC_CULIB_CALL(cudnnDestroyFilterDescriptor)
 #define cudnnSetFilter4dDescriptor KC_CULIB_CALL(cudnnSetFilter4dDescriptor)

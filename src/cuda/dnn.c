@@ -284,9 +284,25 @@ struct kc_conv {
     size_t cnt_n;
 };
 
+/* Does the convolution read or write a channel slab of a wider tensor? */
+static bool conv_slab_x(const kc_conv_desc *q) { return q->x_ch && q->x_ch != q->c; }
+static bool conv_slab_y(const kc_conv_desc *q) { return q->y_ch && q->y_ch != q->k; }
+static bool conv_slab_z(const kc_conv_desc *q) { return q->has_z && q->z_ch && q->z_ch != q->k; }
+static bool conv_slab(const kc_conv_desc *q) { return conv_slab_x(q) || conv_slab_y(q) || conv_slab_z(q); }
+
+/* Bytes of the dense output cuDNN writes before kc_bias_act_ld moves it into y's slab (0: y is dense). */
+static size_t conv_ytmp(const kc_conv_desc *q)
+{
+    if (!conv_slab_y(q))
+        return 0;
+    return align_up((size_t)(q->n * q->k * q->oh * q->ow) * (q->t == KC_F16 ? 2u : 4u));
+}
+
 static bool conv_fusable(const kc_conv *c, int algo)
 {
     const kc_conv_desc *q = &c->desc;
+    if (conv_slab(q))
+        return false;
     if (!q->has_bias)
         return false;
     if (q->act == KC_ACT_RELU)
@@ -298,7 +314,7 @@ static bool conv_fusable(const kc_conv *c, int algo)
 static bool dw_applies(const kc_conv_desc *q)
 {
     return q->nhwc && q->groups == q->c && q->k == q->c && q->c % 8 == 0 && q->r * q->s <= KC_DW_MAX_TAPS &&
-           !getenv("KILN_CUDA_NO_DW");
+           !conv_slab(q) && !getenv("KILN_CUDA_NO_DW");
 }
 
 static int dw_exec(const kc_conv *c, const void *x, const void *w, const void *bias, const void *z, void *y,
@@ -322,7 +338,7 @@ static int dw_exec(const kc_conv *c, const void *x, const void *w, const void *b
 static bool gemm_applies(const kc_conv_desc *q)
 {
     return !q->nhwc && q->r == 1 && q->s == 1 && q->stride_h == 1 && q->stride_w == 1 && q->pad_t == 0 && q->pad_l == 0 &&
-           q->pad_b == 0 && q->pad_r == 0 && q->groups == 1 && q->oh == q->h && q->ow == q->w &&
+           q->pad_b == 0 && q->pad_r == 0 && q->groups == 1 && q->oh == q->h && q->ow == q->w && !conv_slab(q) &&
            !getenv("KILN_CUDA_NO_CONV_GEMM");
 }
 
@@ -373,7 +389,7 @@ static bool im2col_applies(const kc_conv_desc *q)
      * the columns' round trip through memory cost ResNet-50 1.4% */
     int64_t m = q->n * q->oh * q->ow;
     return q->nhwc && q->groups == 1 && !plain1x1 && ((size_t)(q->r * q->s * q->c) * esz) % 16 == 0 &&
-           m <= (q->t == KC_F16 ? (int64_t)1 << 17 : INT32_MAX) && !getenv("KILN_CUDA_NO_IM2COL");
+           m <= (q->t == KC_F16 ? (int64_t)1 << 17 : INT32_MAX) && !conv_slab(q) && !getenv("KILN_CUDA_NO_IM2COL");
 }
 
 static size_t im2col_bytes(const kc_conv_desc *q)
@@ -445,7 +461,8 @@ static bool igemm_timed(const kc_conv_desc *q, bool vs_product)
         return false;
     if (q->t == KC_F32)
         return !env_on("KILN_CUDA_NO_3XTF32");
-    if (env_on("KILN_CUDA_IGEMM_ALL"))
+    /* channel slabs: cuDNN's NHWC float16 kernels refuse strided tensors */
+    if (env_on("KILN_CUDA_IGEMM_ALL") || conv_slab(q))
         return true;
     bool fused = q->act == KC_ACT_NONE || q->act == KC_ACT_RELU ||
                  (vs_product && (q->act == KC_ACT_GELU_ERF || q->act == KC_ACT_GELU_TANH));
@@ -459,7 +476,8 @@ static kc_igemm_desc igemm_desc(const kc_conv_desc *q)
     kc_igemm_desc p = {.t = q->t, .n = q->n, .h = q->h, .w = q->w, .c = q->c, .k = q->k, .oh = q->oh, .ow = q->ow,
                        .r = (int)q->r, .s = (int)q->s, .pt = q->pad_t, .pl = q->pad_l, .sh = q->stride_h,
                        .sw = q->stride_w, .dh = q->dil_h, .dw = q->dil_w, .act = q->act, .alpha = q->act_alpha,
-                       .beta = q->act_beta};
+                       .beta = q->act_beta, .ldx = conv_slab_x(q) ? q->x_ch : 0,
+                       .ldy = conv_slab_y(q) ? q->y_ch : 0, .ldz = conv_slab_z(q) ? q->z_ch : 0};
     return p;
 }
 
@@ -546,10 +564,30 @@ static int conv_exec(kc_conv *c, int algo, size_t ws_bytes, bool fused, const vo
         if (st != CUDNN_STATUS_SUCCESS)
             return cudnn_fail(why, why_size, "cudnnConvolutionBackwardData", st);
     } else {
+        /* a slab output: cuDNN writes a dense copy at the workspace's start */
+        size_t tmp = conv_ytmp(q);
+        void *yc = y;
+        if (tmp) {
+            if (!ws || ws_bytes < tmp)
+                return kc_fail(why, why_size, "kc_conv_run: the slab output's workspace is missing");
+            yc = ws;
+            ws = (char *)ws + tmp;
+            ws_bytes -= tmp;
+        }
         st = cudnnConvolutionForward(h, &one, c->xd, x, c->wd, w, c->cd, (cudnnConvolutionFwdAlgo_t)algo,
-                                     ws_bytes ? ws : NULL, ws_bytes, &zero, c->yd, y);
+                                     ws_bytes ? ws : NULL, ws_bytes, &zero, c->yd, yc);
         if (st != CUDNN_STATUS_SUCCESS)
             return cudnn_fail(why, why_size, "cudnnConvolutionForward", st);
+        if (tmp || conv_slab_z(q)) {
+            int64_t outer = q->nhwc ? q->n * q->oh * q->ow : q->n, inner = q->nhwc ? 1 : q->oh * q->ow;
+            int64_t row = q->k * inner, ychs = conv_slab_y(q) ? q->y_ch : q->k, zchs = conv_slab_z(q) ? q->z_ch : q->k;
+            cudaError_t e = kc_bias_act_ld(y, ychs * inner, yc, row, q->has_bias ? bias : NULL,
+                                           q->has_z ? z : NULL, zchs * inner, outer, q->k, inner, q->act,
+                                           q->act_alpha, q->act_beta, q->t, stream);
+            if (e != cudaSuccess)
+                return cuda_fail(why, why_size, "kc_bias_act_ld (conv epilogue into a slab)", e);
+            return 0;
+        }
     }
     const void *b = q->has_bias ? bias : NULL;
     const void *zz = q->has_z ? z : NULL;
@@ -733,13 +771,18 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
     for (int a = 0; a < CUDNN_CONVOLUTION_FWD_ALGO_COUNT; a++) {
         cudnnStatus_t st = cudnnGetConvolutionForwardWorkspaceSize(d->cudnn, c->xd, c->wd, c->cd, c->yd,
                                                                    (cudnnConvolutionFwdAlgo_t)a, &sizes[a]);
+        sizes[a] += conv_ytmp(q);
         ok[a] = !own_only && st == CUDNN_STATUS_SUCCESS && sizes[a] <= max_ws;
         if (ok[a] && sizes[a] > ws_max)
             ws_max = sizes[a];
     }
     int64_t g = q->groups;
-    size_t nx = (size_t)(q->n * q->c * q->h * q->w), nw = (size_t)(q->k * (q->c / g) * q->r * q->s);
-    size_t ny = (size_t)(q->n * q->k * q->oh * q->ow);
+    /* slabs: the scratch tensors as wide as the tensors they are part of (z is timed on y's buffer) */
+    int64_t xc = conv_slab_x(q) ? q->x_ch : q->c, yc = conv_slab_y(q) ? q->y_ch : q->k;
+    if (conv_slab_z(q) && q->z_ch > yc)
+        yc = q->z_ch;
+    size_t nx = (size_t)(q->n * xc * q->h * q->w), nw = (size_t)(q->k * (q->c / g) * q->r * q->s);
+    size_t ny = (size_t)(q->n * yc * q->oh * q->ow);
     if ((rc = scratch_alloc(&tm.x, nx, q->t, 0.01f, d->stream, why, why_size)) ||
         (rc = scratch_alloc(&tm.w, nw, q->t, 0.01f, d->stream, why, why_size)) ||
         (rc = scratch_alloc(&tm.b, (size_t)q->k, q->t, 0.0f, d->stream, why, why_size)) ||
@@ -912,8 +955,25 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
     DNN_TRY("cudnnCreateFilterDescriptor", cudnnCreateFilterDescriptor(&c->wd));
     DNN_TRY("cudnnCreateConvolutionDescriptor", cudnnCreateConvolutionDescriptor(&c->cd));
     DNN_TRY("cudnnCreateActivationDescriptor", cudnnCreateActivationDescriptor(&c->ad));
-    DNN_TRY("cudnnSetTensor4dDescriptor",
-            cudnnSetTensor4dDescriptor(c->xd, fmt, dt, (int)q->n, (int)q->c, (int)q->h, (int)q->w));
+    if (conv_slab(q) && (q->transposed || (conv_slab_x(q) && q->x_ch < q->c) || (conv_slab_y(q) && q->y_ch < q->k) ||
+                         (conv_slab_z(q) && q->z_ch < q->k))) {
+        rc = kc_fail(why, why_size, "kc_conv_create: a channel slab narrower than its convolution, or a transposed one");
+        goto out;
+    }
+    if (conv_slab_x(q)) { /* channels [0, c) of an x_ch-channel tensor */
+        int64_t hw = q->h * q->w, xc = q->x_ch;
+        int ns = (int)(xc * hw), cs = q->nhwc ? 1 : (int)hw, hs = (int)(q->nhwc ? q->w * xc : q->w),
+            ws_ = q->nhwc ? (int)xc : 1;
+        if (xc * hw > INT_MAX) {
+            rc = kc_fail(why, why_size, "kc_conv_create: the slab's tensor is too large for cuDNN's strides");
+            goto out;
+        }
+        DNN_TRY("cudnnSetTensor4dDescriptorEx",
+                cudnnSetTensor4dDescriptorEx(c->xd, dt, (int)q->n, (int)q->c, (int)q->h, (int)q->w, ns, cs, hs, ws_));
+    } else {
+        DNN_TRY("cudnnSetTensor4dDescriptor",
+                cudnnSetTensor4dDescriptor(c->xd, fmt, dt, (int)q->n, (int)q->c, (int)q->h, (int)q->w));
+    }
     DNN_TRY("cudnnSetTensor4dDescriptor",
             cudnnSetTensor4dDescriptor(c->yd, fmt, dt, (int)q->n, (int)q->k, (int)q->oh, (int)q->ow));
     DNN_TRY("cudnnSetTensor4dDescriptor", cudnnSetTensor4dDescriptor(c->bd, fmt, dt, 1, (int)q->k, 1, 1));
@@ -1009,7 +1069,7 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
                 cudnnGetConvolutionForwardWorkspaceSize(d->cudnn, c->xd, c->wd, c->cd, c->yd,
                                                         (cudnnConvolutionFwdAlgo_t)algo, &ws));
         c->algo = algo;
-        c->ws = ws;
+        c->ws = ws + conv_ytmp(q);
         c->ms = 0.0f;
         c->fused = conv_fusable(c, algo);
     } else if ((rc = conv_autotune(c, max_workspace, algo == KC_CONV_TUNE_IGEMM, why, why_size))) {

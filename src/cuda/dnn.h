@@ -64,6 +64,15 @@ typedef struct kc_conv_desc {
      * convolution maps back onto h, w (kc_conv_create checks).  Algorithms are cudnnConvolutionBwdDataAlgo_t
      * values (timed, or recorded); bias, z and act run after by kc_bias_act. */
     bool transposed;
+    /* Channel slabs: x, y or z holds its c (k) channels as channels [0, c) of
+     * a tensor with x_ch (y_ch, z_ch) channels and the same N, H, W, in the
+     * layout of `nhwc` (0: dense).  The caller passes the slab's first
+     * element.  A Concat's inputs are so written into its output and read
+     * from it.  Taken by cuDNN's algorithms (x through a strided descriptor;
+     * y written to a dense part of the workspace, then bias, z and act by
+     * kc_bias_act_ld into the slab) and kiln's implicit GEMM (pixel strides);
+     * the other forms are not timed for them.  Not for ConvTranspose. */
+    int64_t x_ch, y_ch, z_ch;
 } kc_conv_desc;
 
 typedef struct kc_conv kc_conv;

@@ -129,6 +129,12 @@ typedef struct kl_cval {
     int64_t ld;       /* > 0: a column slice of a wider tensor, rows ld elements apart (read by Attention only) */
     void *padc;       /* NHWC copy with the channels zero-padded to a multiple of 8 (tensor-core convolutions) */
     void *alt;        /* the same value in the other layout (made by the first reader that needs it) */
+    /* A channel slab of a joined Concat's output (kl_mem_plan_build_slabs):
+     * cs > 0 is that output's channel count, d points at this value's first
+     * channel, and the strides are the output's (kl_value_strides); dn is a
+     * dense copy for readers that take only dense tensors. */
+    int64_t cs;
+    void *dn;
 } kl_cval;
 
 enum {
@@ -436,8 +442,16 @@ static void kl_dense_strides(int rank, const int64_t *dims, int64_t *st) {
 
 /* Strides of value cv's memory over its logical dims (NHWC-aware). */
 static void kl_value_strides(const kl_cval *cv, int64_t *st) {
+    if (cv->cs && cv->rank == 4 && !cv->nhwc) { /* NCHW slab: the images are cs channels apart */
+        int64_t h = cv->dims[2], w = cv->dims[3];
+        st[0] = cv->cs * h * w;
+        st[1] = h * w;
+        st[2] = w;
+        st[3] = 1;
+        return;
+    }
     if (cv->nhwc && cv->rank == 4) {
-        int64_t c = cv->dims[1], h = cv->dims[2], w = cv->dims[3];
+        int64_t c = cv->cs ? cv->cs : cv->dims[1], h = cv->dims[2], w = cv->dims[3];
         st[0] = h * w * c;
         st[1] = 1;
         st[2] = w * c;
@@ -598,6 +612,7 @@ static kiln_status kl_layout(kl_cplan *p, kl_cstep *s, kl_cval *cv, bool nhwc, c
         kl_value_strides(cv, c->xs);
         kl_cval other = *cv;
         other.nhwc = !cv->nhwc;
+        other.cs = 0; /* the copy is dense */
         kl_value_strides(&other, c->ys);
         c->x = cv->d;
         c->y = cv->alt;
@@ -625,6 +640,7 @@ static kiln_status kl_in_lay(kl_bctx *b, size_t k, const void **ptr, const kl_cv
         b->view[k] = *x;
         b->view[k].nhwc = layout == 1;
         b->view[k].d = (void *)*ptr;
+        b->view[k].cs = 0; /* the converted copy is dense */
         *cv = &b->view[k];
     }
     return KILN_OK;
@@ -948,6 +964,8 @@ static kiln_status kl_b_s2d_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t
     return KILN_OK;
 }
 
+static kiln_status kl_cu_densify(kl_cplan *p, size_t i, kl_cval *cv, kl_cstep *pre);
+
 static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     char *why = b->why;
     size_t why_size = b->why_size;
@@ -970,7 +988,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
      * [N*OH*OW, C*R*S] and one GEMM with the plain [K, C*R*S] weights
      * (cuDNN took 1.9 ms for ViT-B/16's at batch 256, 6.6% of the model). */
     const kl_cval *w0 = kl_in(n, 1) ? &b->p->v[n->inputs[1]->id] : NULL;
-    if (lay && t == KC_F16 && x0 && x0->known && x0->rank == 4 && x0->dims[1] <= 4 && w0 && w0->known &&
+    if (lay && t == KC_F16 && x0 && x0->known && x0->rank == 4 && !x0->cs && !y->cs && x0->dims[1] <= 4 && w0 && w0->known &&
         w0->rank == 4 && w0->dims[1] == x0->dims[1] && w0->host && w0->dims[2] >= 2 && w0->dims[3] >= 2 && y->known &&
         y->rank == 4 && kl_node_attr_int(n, "group", 1) == 1 && !getenv("KILN_CUDA_NO_S2D")) {
         int64_t sst[2], sdl[2], spb[2], spe[2], sk[2] = {w0->dims[2], w0->dims[3]};
@@ -980,8 +998,8 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
         if (sst[0] == 2 && sst[1] == 2 && sdl[0] == 1 && sdl[1] == 1 && spb[0] >= 0 && spb[1] >= 0)
             return kl_b_s2d_conv(b, s, y, t, spb);
     }
-    if (lay && x0 && x0->known && x0->rank == 4 && w0 && w0->known && w0->rank == 4 && y->known && y->rank == 4 &&
-        kl_node_attr_int(n, "group", 1) == 1 && !getenv("KILN_CUDA_NO_PATCH_GEMM")) {
+    if (lay && x0 && x0->known && x0->rank == 4 && !x0->cs && !y->cs && w0 && w0->known && w0->rank == 4 && y->known &&
+        y->rank == 4 && kl_node_attr_int(n, "group", 1) == 1 && !getenv("KILN_CUDA_NO_PATCH_GEMM")) {
         int64_t pst[2], pdl[2], ppb[2], ppe[2], pk[2] = {w0->dims[2], w0->dims[3]};
         kl_attr2(n, "strides", 1, pst);
         kl_attr2(n, "dilations", 1, pdl);
@@ -992,6 +1010,9 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
             return kl_b_patch_gemm(b, s, y, t, pk);
     }
     KL_TRY(kl_in_f_lay(b, 0, &xp, &x, t, cpad ? -1 : lay));
+    /* channel slabs (a joined Concat's inputs and readers): the planner
+     * hands them only to convolutions this path runs (kl_cu_conv_slab) */
+    if (cpad && (x->cs || y->cs)) KL_FALLBACK("a channel slab on a padded-channel convolution");
     if (cpad) KL_TRY(kl_layout_padc(b->c, b->p, b->s, (kl_cval *)&b->p->v[n->inputs[0]->id], cpad, &xp));
     KL_TRY(kl_in_f(b, 1, &wp, &w, t));
     if (kl_in(n, 2)) KL_TRY(kl_in_f(b, 2, &bp, &bias, t));
@@ -1003,6 +1024,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     if (wfold) wp = wfold;
     /* past batch 1 the folded weights are per image: only the batched product takes them */
     const bool fold_batch = wfold && x->dims[0] > 1;
+    if (wfold && (x->cs || y->cs || (z && z->cs))) KL_FALLBACK("a channel slab on a convolution with folded weights");
     int64_t ks[2] = {w->dims[2], w->dims[3]}, st[2], dl[2], pb[2], pe[2];
     kl_attr2(n, "strides", 1, st);
     kl_attr2(n, "dilations", 1, dl);
@@ -1036,6 +1058,12 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     d.no_igemm = b->c->ce->opt.no_own_conv;
     d.nhwc = lay;
     if (cpad) d.c = cpad;
+    d.x_ch = x->cs;
+    d.y_ch = y->cs;
+    d.z_ch = z ? z->cs : 0;
+    if ((x->cs && x->nhwc != (lay == 1)) || (y->cs && y->nhwc != (lay == 1)) || (z && z->cs && z->nhwc != (lay == 1)))
+        KL_FALLBACK("a channel slab in the other layout");
+    const bool slab = x->cs || y->cs || (z && z->cs);
     char msg[256] = "";
     bool gemm_failed = false;
     const int algo = kl_cu_algo(b);
@@ -1045,18 +1073,20 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
      * epilogue (cuDNN picked slow kernels for these at batch 1).  In
      * float16 kiln's implicit-GEMM kernel is timed against that product: it
      * fuses activations cuBLASLt has no epilogue for (SiLU). */
+    /* (a slab: rows x->cs / y->cs apart; the residual must share y's row stride) */
+    const int64_t g_lda = x->cs ? x->cs : d.c, g_ldy = y->cs ? y->cs : d.k;
     if (lay && !cpad && !own && d.r == 1 && d.s == 1 && d.stride_h == 1 && d.stride_w == 1 && !d.pad_t &&
         !d.pad_l && !d.pad_b && !d.pad_r && d.groups == 1 && d.oh == d.h && d.ow == d.w &&
-        !getenv("KILN_CUDA_NO_GEMM_CONV")) {
+        (!z || (z->cs ? z->cs : d.k) == g_ldy) && !getenv("KILN_CUDA_NO_GEMM_CONV")) {
         kc_gemm_desc gd = {0};
         gd.t = t;
         gd.m = d.n * d.h * d.w;
         gd.n = d.k;
         gd.k = d.c;
         gd.trans_b = true;
-        gd.lda = d.c;
+        gd.lda = g_lda;
         gd.ldb = d.c;
-        gd.ldy = d.k;
+        gd.ldy = g_ldy;
         gd.batch = 1;
         if (fold_batch) { /* image i: its pixels [H*W, C] x its weights [K, C]^T */
             gd.m = d.h * d.w;
@@ -1110,8 +1140,32 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
                          "KILN_CUDA_NO_SE_FOLD_BATCH=1 turns the fold off past batch 1)",
                          msg[0] ? msg : "a 1x1 NHWC convolution as a cuBLASLt product was not set up");
     if (!s->conv &&
-        kc_conv_create(b->c->dnn, &d, gemm_failed ? -1 : algo, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg))
-        KL_FALLBACK_OR_RECORDED(gemm_failed ? -1 : algo, "cudnn", msg);
+        kc_conv_create(b->c->dnn, &d, gemm_failed ? -1 : algo, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg)) {
+        /* slabs no algorithm takes here: dense copies in and a buffer of its own out (the Concat copies it);
+         * a timing cache may also hold a code timed on this shape without slabs */
+        bool ok = false;
+        if (slab) {
+            kl_cplan *p = b->p;
+            if (y->cs) {
+                y->cs = 0;
+                KL_TRY(kl_cp_alloc(p, (size_t)y->count * y->esz, &y->d));
+                s->y = y->d;
+            }
+            if (x->cs) {
+                kl_cval *xv = &p->v[(b->in0 ? b->in0 : n->inputs[0])->id];
+                KL_TRY(kl_cu_densify(p, b->idx, xv, b->s));
+                xp = xv->dn;
+            }
+            if (z && z->cs) {
+                kl_cval *zv = &p->v[n->inputs[3]->id];
+                KL_TRY(kl_cu_densify(p, b->idx, zv, b->s));
+                zp = zv->dn;
+            }
+            d.x_ch = d.y_ch = d.z_ch = 0;
+            ok = !kc_conv_create(b->c->dnn, &d, -1, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg);
+        }
+        if (!ok) KL_FALLBACK_OR_RECORDED(gemm_failed ? -1 : algo, "cudnn", msg);
+    }
     y->nhwc = lay == 1;
     s->kind = K_CONV;
     s->x[0] = xp;
@@ -1860,12 +1914,19 @@ static kiln_status kl_b_fe(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
         if (!xf && x->rank == y->rank && memcmp(x->dims, y->dims, (size_t)y->rank * sizeof y->dims[0]) == 0) xf = x;
         if (!kl_bcast_strides(x, y->rank, y->dims, pr->stride[k])) KL_FALLBACK("input %zu does not broadcast", k);
     }
-    y->nhwc = y->rank == 4 && xf && xf->nhwc && xf->rank == 4;
+    bool ynhwc = y->rank == 4 && xf && xf->nhwc && xf->rank == 4;
+    if (y->cs && ynhwc != y->nhwc) KL_FALLBACK("a channel slab output in the other layout");
+    y->nhwc = ynhwc;
+    if (y->cs) { /* a channel slab: y's own strides */
+        pr->y_strided = 1;
+        kl_value_strides(y, pr->ystride);
+    }
     if (y->nhwc) {
         static const int perm[4] = {0, 2, 3, 1};
-        int64_t d[4];
-        for (int a = 0; a < 4; a++) d[a] = y->dims[perm[a]];
+        int64_t d[4], ys[4];
+        for (int a = 0; a < 4; a++) d[a] = y->dims[perm[a]], ys[a] = pr->ystride[perm[a]];
         memcpy(pr->dims, d, sizeof d);
+        if (pr->y_strided) memcpy(pr->ystride, ys, sizeof ys);
         for (size_t k = 0; k < nin; k++) {
             int64_t st[4];
             for (int a = 0; a < 4; a++) st[a] = pr->stride[k][perm[a]];
@@ -2022,6 +2083,10 @@ static kiln_status kl_b_copy(kl_bctx *b, kl_cstep *s, kl_cval *y, void *yp) {
         kl_phys_dims(y, pd);
         kl_dense_strides(4, pd, ps);
         for (int a = 0; a < 4; a++) ys[a] = ps[kl_phys_axis(a)];
+    }
+    if (y->cs) { /* a channel slab (Slice only: kl_cu_slab_out) */
+        if (!kl_op_is(n, "Slice") || y->rank != 4 || y->nhwc != nhwc_slice) KL_FALLBACK("a channel slab output here");
+        kl_value_strides(y, ys);
     }
     s->kind = K_COPY;
     kl_ccopy *c;
@@ -2188,6 +2253,8 @@ static kiln_status kl_b_copy(kl_bctx *b, kl_cstep *s, kl_cval *y, void *yp) {
 
 static kiln_status kl_b_sdpa(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t);
 
+static kiln_status kl_b_concat_slabs(kl_bctx *b, kl_cstep *s, kl_cval *y);
+
 static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
     char *why = b->why;
     size_t why_size = b->why_size;
@@ -2230,6 +2297,8 @@ static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
         if (!strcmp(op, "FusedElementwise")) return kl_b_fe(b, s, y, t);
         KL_FALLBACK("no cuda kernel for kiln.%s", op);
     }
+    if (!strcmp(op, "Concat") && b->p->mp.slab_of && b->p->mp.inplace[yv->id] == KL_MEM_JOINED)
+        return kl_b_concat_slabs(b, s, y);
     static const char *const copies[] = {"Transpose", "Slice", "Concat", "Split", "Expand", "Pad", NULL};
     if (kl_str_index(op, copies) >= 0) return kl_b_copy(b, s, y, y->d);
     if (!strcmp(op, "Gather")) return kl_b_gather(b, s, y);
@@ -2353,6 +2422,9 @@ static kiln_status kl_cu_host_step(kl_cuda_ctx *c, kl_cplan *p, const kl_cstep *
         if (kl_is_nhwc4(cv)) { /* converted by this step's pre-copies */
             nchw.d = cv->alt;
             nchw.nhwc = false;
+        } else if (cv->cs) { /* a slab: its dense copy */
+            nchw.d = cv->dn;
+            nchw.cs = 0;
         }
         if (cv->host) ins[k] = kl_rt_ref(cv->host);
         else if (cv->d) st = kl_cu_download(c, &nchw, p->sh.dtype[v->id], &ins[k]);
@@ -3100,6 +3172,166 @@ static bool kl_cu_nhwc(const kl_cuda_engine *ce) {
     return ce->opt.fp16;
 }
 
+/* ---- channel slabs (Concat inputs written in place) -------------------------------------------- */
+
+/* Producers whose outputs may be planned as channel slabs of a Concat's
+ * output (KILN_CUDA_NO_SLABS=1: none): convolutions, whose cuDNN and
+ * implicit-GEMM forms write strided outputs (kc_conv_desc.y_ch). */
+static int kl_cu_slab_mode(void);
+static bool kl_cu_fe_node(const kl_node *n) {
+    return (!n->domain[0] && (kl_fe_unary(n) >= 0 || kl_fe_binary(n) >= 0)) ||
+           (!strcmp(n->domain, KL_KILN_DOMAIN) && kl_op_is(n, "FusedElementwise"));
+}
+static bool kl_cu_slab_producer(const kl_node *n) {
+    bool conv = (!n->domain[0] && kl_op_is(n, "Conv")) || (!strcmp(n->domain, KL_KILN_DOMAIN) && kl_op_is(n, "FusedConv"));
+    return (conv && kl_cu_slab_mode() != 3) || (!n->domain[0] && kl_op_is(n, "Slice")) || kl_cu_fe_node(n);
+}
+
+/* KILN_CUDA_SLABS: unset or 0 = none (the default: see docs/CUDA.md), 1 = all
+ * (convolutions write and read them too), 2 = convolutions write them but
+ * read dense copies, 3 = Slices and elementwise ops only. */
+static int kl_cu_slab_mode(void) {
+    static int mode = -1;
+    if (mode < 0) {
+        const char *e = getenv("KILN_CUDA_SLABS");
+        mode = e && *e >= '0' && *e <= '3' ? *e - '0' : 0;
+        if (getenv("KILN_CUDA_NO_SLABS")) mode = 0;
+    }
+    return mode;
+}
+static bool kl_cu_slabs_on(void) { return kl_cu_slab_mode() != 0; }
+
+/* Does node i run a convolution that reads x (input 0) and z (input 3) and
+ * writes y as channel slabs?  kl_b_conv's general path does; a stem with
+ * padded channels, an SE block's convolutions and folded weights do not. */
+static bool kl_cu_conv_slab(const kl_cuda_engine *ce, const kl_cplan *p, size_t i, const kl_node *n) {
+    if (!ce->on_gpu[i] || p->empty || !kl_cu_slab_producer(n) || n->n_inputs < 2 || !n->inputs[0]) return false;
+    if ((p->se && p->se[i]) || (p->sefold && p->sefold[i]) || (p->resid && p->resid[i]) || (p->sdpa && p->sdpa[i]))
+        return false;
+    const kl_cval *x = &p->v[n->inputs[0]->id];
+    if (!x->known || x->rank != 4 || !x->isf) return false;
+    int64_t cq = x->t == KC_F16 ? 8 : 4;
+    return !p->nhwc || x->dims[1] % cq == 0;
+}
+
+/* Does node i (a Slice or an elementwise op) write its output in the
+ * plan's layout, so it can write a channel slab?  A Slice of an NHWC
+ * tensor stays NHWC, else NCHW; an elementwise op takes the layout of its
+ * first input of the output's shape. */
+static bool kl_cu_copy_fe_slab(const kl_cuda_engine *ce, const kl_cplan *p, size_t i, const kl_node *n,
+                               const kl_cval *y) {
+    if (!ce->on_gpu[i] || p->empty || n->n_outputs != 1 || !n->n_inputs || !n->inputs[0]) return false;
+    if ((p->se && p->se[i]) || (p->sefold && p->sefold[i]) || (p->resid && p->resid[i]) || (p->sdpa && p->sdpa[i]))
+        return false;
+    if (!n->domain[0] && kl_op_is(n, "Slice")) {
+        const kl_cval *x = &p->v[n->inputs[0]->id];
+        if (!x->known || x->rank != 4 || x->host || x->esz != y->esz) return false;
+        bool nh = kl_is_nhwc4(x) && !getenv("KILN_CUDA_NO_NHWC_SLICE");
+        return nh == p->nhwc;
+    }
+    if (!kl_cu_fe_node(n) || !y->isf) return false;
+    for (size_t k = 0; k < n->n_inputs; k++) {
+        const kl_value *iv = n->inputs[k];
+        if (!iv) continue;
+        const kl_cval *x = &p->v[iv->id];
+        if (!x->isf || x->t != y->t) return false;
+        if (x->rank == 4 && !memcmp(x->dims, y->dims, 4 * sizeof y->dims[0]))
+            return (x->nhwc && x->rank == 4) == p->nhwc;
+    }
+    return !p->nhwc;
+}
+
+/* Place output ov of node i (a planned slab) in its Concat's output, or,
+ * where the producer cannot write there or the slab is not 16-byte
+ * aligned, in a buffer of its own (the Concat then copies it). */
+static kiln_status kl_cu_slab_out(kl_cuda_ctx *c, kl_cplan *p, size_t i, const kl_node *n, const kl_value *ov,
+                                  kl_cval *cv) {
+    int64_t o = p->mp.slab_of[ov->id], c0 = p->mp.slab_ch[ov->id];
+    bool ok = o >= 0 && p->mp.offset[o] >= 0 && cv->rank == 4 && p->sh.rank[o] == 4 &&
+              (kl_cu_conv_slab(c->ce, p, i, n) || kl_cu_copy_fe_slab(c->ce, p, i, n, cv));
+    if (ok) {
+        int64_t hw = cv->dims[2] * cv->dims[3], ct = p->sh.dims[o][1];
+        int64_t off = (p->nhwc ? c0 : c0 * hw) * (int64_t)cv->esz, row = (p->nhwc ? ct : ct * hw) * (int64_t)cv->esz;
+        ok = off % 16 == 0 && row % 16 == 0 && ct > cv->dims[1];
+        if (ok) {
+            cv->d = p->arena + p->mp.offset[o] + off;
+            cv->cs = ct;
+            cv->nhwc = p->nhwc;
+            return KILN_OK;
+        }
+    }
+    return kl_cp_alloc(p, (size_t)cv->count * cv->esz, &cv->d);
+}
+
+/* cv (a slab) copied densely, in its layout, into cv->dn: by a step of its
+ * own before node i's (reader that takes only dense tensors), or by a
+ * conversion attached to step `pre` when given. */
+static kiln_status kl_cu_densify(kl_cplan *p, size_t i, kl_cval *cv, kl_cstep *pre) {
+    if (cv->dn) return KILN_OK;
+    void *dn = NULL;
+    KL_TRY(kl_cp_alloc(p, (size_t)cv->count * cv->esz, &dn));
+    kl_ccopy *cp;
+    if (pre) {
+        KL_TRY(kl_pre_add(pre, &cp));
+    } else {
+        kl_cstep *st;
+        KL_TRY(kl_cp_step(p, &st));
+        st->node = i;
+        st->kind = K_COPY;
+        KL_TRY(kl_cp_add(st, &cp));
+    }
+    cp->rank = 4;
+    memcpy(cp->dims, cv->dims, 4 * sizeof cv->dims[0]);
+    kl_value_strides(cv, cp->xs);
+    kl_cval dense = *cv;
+    dense.cs = 0;
+    kl_value_strides(&dense, cp->ys);
+    cp->x = cv->d;
+    cp->y = dn;
+    cp->esz = cv->esz;
+    cv->dn = dn;
+    return KILN_OK;
+}
+
+/* A joined Concat (KL_MEM_JOINED): its inputs already in their slabs are
+ * skipped; the others are copied into theirs. */
+static kiln_status kl_b_concat_slabs(kl_bctx *b, kl_cstep *s, kl_cval *y) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    kl_cplan *p = b->p;
+    if (y->rank != 4 || !y->d) KL_FALLBACK("a joined Concat's output is not a 4-D device tensor");
+    y->nhwc = p->nhwc;
+    y->cs = 0;
+    int64_t ys[4], at = 0;
+    kl_value_strides(y, ys);
+    s->kind = K_COPY;
+    for (size_t k = 0; k < n->n_inputs; k++) {
+        const kl_value *pv = n->inputs[k];
+        if (!pv) KL_FALLBACK("an input is omitted");
+        kl_cval *x = &p->v[pv->id];
+        uint8_t *slab = (uint8_t *)y->d + at * ys[1] * (int64_t)y->esz;
+        at += x->dims[1];
+        if (x->d == slab && x->cs == y->dims[1] && (x->nhwc == y->nhwc || x->dims[2] * x->dims[3] == 1)) continue;
+        const void *xp;
+        KL_TRY(kl_cu_dev(b->c, p, pv, &xp));
+        if (x->rank != 4 || x->esz != y->esz || x->isf != y->isf || (x->isf && x->t != y->t))
+            KL_FALLBACK("input %zu differs in type or rank", k);
+        if (!x->count) continue;
+        kl_ccopy *c;
+        KL_TRY(kl_cp_add(s, &c));
+        c->rank = 4;
+        memcpy(c->dims, x->dims, sizeof c->dims[0] * 4);
+        kl_value_strides(x, c->xs);
+        memcpy(c->ys, ys, sizeof ys);
+        c->x = xp;
+        c->y = slab;
+        c->esz = y->esz;
+    }
+    if (at != y->dims[1]) KL_FALLBACK("the inputs' channels do not add up to the output's");
+    return KILN_OK;
+}
+
 static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inputs, size_t n_inputs) {
     kl_cuda_engine *ce = c->ce;
     const kl_graph *g = ce->ir->graph;
@@ -3134,7 +3366,10 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
     if (!s && !p->empty) s = kl_cu_find_resid(ce, p, keep);
     if (!s && !p->empty) s = kl_cu_find_se(ce, p, keep);
     if (!s && !p->empty) s = kl_cu_find_sefold(ce, p, keep);
-    if (!s) s = kl_mem_plan_build_ex(g, &p->sh, kl_cu_aliases, keep, &p->mp);
+    if (!s)
+        s = !p->empty && kl_cu_slabs_on()
+                ? kl_mem_plan_build_slabs(g, &p->sh, kl_cu_aliases, keep, kl_cu_slab_producer, &p->mp)
+                : kl_mem_plan_build_ex(g, &p->sh, kl_cu_aliases, keep, &p->mp);
     kl_free(keep);
     KL_TRY(s);
     p->have_mp = true;
@@ -3227,7 +3462,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
         if (ce->on_gpu[i] && kl_slice_view(n, &slice_start)) {
             kl_cval *xv = &p->v[n->inputs[0]->id], *yv = &p->v[n->outputs[0]->id];
             const void *xp = NULL;
-            if (xv->known && yv->known && xv->rank >= 1 && !kl_is_nhwc4(xv) && xv->ld == 0 &&
+            if (xv->known && yv->known && xv->rank >= 1 && !kl_is_nhwc4(xv) && xv->ld == 0 && !xv->cs &&
                 slice_start + yv->dims[yv->rank - 1] <= xv->dims[xv->rank - 1] && kl_cu_dev(c, p, n->inputs[0], &xp) == KILN_OK) {
                 yv->d = (uint8_t *)xp + slice_start * (int64_t)xv->esz;
                 yv->ld = xv->dims[xv->rank - 1];
@@ -3236,6 +3471,30 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
                 continue;
             }
             kl_error_clear();
+        }
+        /* Slab inputs of a reader that takes only dense tensors: a dense
+         * copy (its own step), seen by the reader's build in their place. */
+        const bool slab_conv = kl_cu_slab_mode() == 1 && kl_cu_conv_slab(ce, p, i, n);
+        const bool joined = p->mp.slab_of && kl_op_is(n, "Concat") && !n->domain[0] && n->n_outputs == 1 &&
+                            n->outputs[0] && p->mp.inplace[n->outputs[0]->id] == KL_MEM_JOINED;
+        const bool fe_read = kl_cu_fe_node(n); /* elementwise programs read any strides */
+        size_t swapped[64], n_swapped = 0;
+        void *swap_d[64];
+        int64_t swap_cs[64];
+        for (size_t k = 0; k < n->n_inputs && k < 64; k++) {
+            const kl_value *iv = n->inputs[k];
+            if (!iv) continue;
+            kl_cval *cv = &p->v[iv->id];
+            if (!cv->cs || !cv->d || joined || (slab_conv && (k == 0 || k == 3)) || (fe_read && ce->on_gpu[i])) continue;
+            bool seen = false;
+            for (size_t j = 0; j < n_swapped; j++) seen |= swapped[j] == iv->id;
+            if (seen) continue;
+            KL_TRY(kl_cu_densify(p, i, cv, NULL));
+            swapped[n_swapped] = iv->id;
+            swap_cs[n_swapped] = cv->cs;
+            swap_d[n_swapped++] = cv->d;
+            cv->d = cv->dn;
+            cv->cs = 0;
         }
         /* Device memory of the outputs. */
         bool view = kl_cu_view_op(n);
@@ -3265,13 +3524,18 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
                 cv->d = (void *)xp;
                 cv->isf = xv->isf;
                 cv->t = xv->t;
+            } else if (p->mp.slab_ch && p->mp.slab_ch[ov->id] >= 0) {
+                KL_TRY(kl_cu_slab_out(c, p, i, n, ov, cv));
             } else if (p->mp.offset[ov->id] >= 0) {
                 cv->d = p->arena + p->mp.offset[ov->id];
             } else {
                 KL_TRY(kl_cp_alloc(p, (size_t)cv->count * cv->esz, &cv->d));
             }
         }
-        if (view) continue;
+        if (view) { /* it points at the dense copy */
+            for (size_t j = 0; j < n_swapped; j++) p->v[swapped[j]].d = swap_d[j], p->v[swapped[j]].cs = swap_cs[j];
+            continue;
+        }
         kl_cstep *st;
         KL_TRY(kl_cp_step(p, &st));
         st->node = i;
@@ -3309,6 +3573,23 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
         } else {
             st->kind = K_HOST;
         }
+        if (st->kind == K_HOST) {
+            /* the host reads dense NCHW and writes dense outputs: slab outputs get buffers of their own (the
+             * Concat copies them), slab inputs of a slab-reading node a dense copy */
+            for (size_t k = 0; k < n->n_outputs; k++) {
+                const kl_value *ov = n->outputs[k];
+                if (!ov || !p->v[ov->id].cs) continue;
+                kl_cval *cv = &p->v[ov->id];
+                cv->cs = 0;
+                cv->nhwc = false;
+                KL_TRY(kl_cp_alloc(p, (size_t)cv->count * cv->esz, &cv->d));
+            }
+            for (size_t k = 0; k < n->n_inputs; k++) {
+                const kl_value *iv = n->inputs[k];
+                if (iv && p->v[iv->id].cs && !kl_is_nhwc4(&p->v[iv->id])) KL_TRY(kl_cu_densify(p, i, &p->v[iv->id], st));
+            }
+        }
+        for (size_t j = 0; j < n_swapped; j++) p->v[swapped[j]].d = swap_d[j], p->v[swapped[j]].cs = swap_cs[j];
         if (st->kind == K_HOST && p->sefold && p->sefold[i] == 4)
             return kl_errorf(KILN_ERR_INTERNAL,
                              "cuda plan: node '%s' (%s): the SE scale folded into its weights, but it does not run on "

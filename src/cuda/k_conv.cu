@@ -63,6 +63,7 @@ template <typename T> struct ig_params {
     int n_hw;           /* OH*OW */
     int h, wd, c, k, r, s, oh, ow, pt, pl, sh, sw, dh, dw;
     int kg;             /* R*S*C */
+    int ldx, ldy, ldz;  /* pixel strides of x, y, z (elements): c, k, k when dense, more for a channel slab */
     int act;
     float alpha, beta;
     /* split K: blockIdx.z takes K-tiles [z*per, z*per + per); partial sums
@@ -165,7 +166,7 @@ static __device__ __forceinline__ void ig_load(const ig_params<T> &p, T *as, T *
     for (int i = 0; i < BM / 32; i++) {
         int ih = rw.ih0[i] + dy, iw = rw.iw0[i] + dx;
         bool ok = kin && ih >= 0 && ih < p.h && iw >= 0 && iw < p.wd;
-        const T *src = ok ? p.x + rw.base[i] + ((int64_t)ih * p.wd + iw) * p.c + ch : p.x;
+        const T *src = ok ? p.x + rw.base[i] + ((int64_t)ih * p.wd + iw) * p.ldx + ch : p.x;
         ig_cp16(as + (row0 + 32 * i) * LD + col, src, ok);
     }
 #pragma unroll
@@ -208,7 +209,7 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params<T> p) {
         if (m < p.m) {
             int64_t img = m / p.n_hw;
             int rem = (int)(m - img * p.n_hw), oy = rem / p.ow, ox = rem - oy * p.ow;
-            rw.base[i] = img * p.h * p.wd * p.c;
+            rw.base[i] = img * p.h * p.wd * p.ldx;
             rw.ih0[i] = oy * p.sh - p.pt;
             rw.iw0[i] = ox * p.sw - p.pl;
         } else {
@@ -398,15 +399,14 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params<T> p) {
                 const int64_t m = m0 + wm * WM + i * 16 + g + hf * 8;
                 if (m >= p.m) continue;
                 float v0 = acc[i][j][2 * hf] + b0, v1 = acc[i][j][2 * hf + 1] + b1;
-                const int64_t o = m * p.k + col;
                 if (p.z) {
-                    float2 zz = ig_ld2(p.z + o);
+                    float2 zz = ig_ld2(p.z + m * p.ldz + col);
                     v0 += zz.x;
                     v1 += zz.y;
                 }
                 v0 = kc_act(p.act, v0, p.alpha, p.beta);
                 v1 = kc_act(p.act, v1, p.alpha, p.beta);
-                ig_st2(p.y + o, v0, v1);
+                ig_st2(p.y + m * p.ldy + col, v0, v1);
             }
         }
     }
@@ -477,6 +477,12 @@ extern "C" bool kc_igemm_nhwc_ok(const kc_igemm_desc *q, const void *x, const vo
     if (q->h * q->w * q->c > INT32_MAX / 2 || q->r * q->s * q->c > INT32_MAX / 2 || q->oh * q->ow > INT32_MAX / 2 ||
         (q->n * q->oh * q->ow + 127) / 32 > INT32_MAX || (q->k + 127) / 32 > 65535)
         return false;
+    /* strided (channel-slab) tensors: pixel strides at least the channels, x's in 16-byte pieces, y's and
+     * z's in pairs */
+    const int64_t ldx = q->ldx ? q->ldx : q->c, ldy = q->ldy ? q->ldy : q->k, ldz = q->ldz ? q->ldz : q->k;
+    if (ldx < q->c || ldy < q->k || ldz < q->k || ldx % vec || ldy % 2 || ldz % 2 ||
+        q->h * q->w * ldx > INT32_MAX / 2)
+        return false;
     /* pieces of 16 bytes from x and w; pairs to y and from z */
     return kc_aligned(x, 16) && kc_aligned(w, 16) && kc_aligned(y, 2 * esz) && (!z || kc_aligned(z, 2 * esz)) &&
            (!bias || kc_aligned(bias, esz));
@@ -508,6 +514,9 @@ static cudaError_t ig_run(void *y, const void *x, const void *w, const void *bia
     p.dh = q->dh;
     p.dw = q->dw;
     p.kg = q->r * q->s * (int)q->c;
+    p.ldx = (int)(q->ldx ? q->ldx : q->c);
+    p.ldy = (int)(q->ldy ? q->ldy : q->k);
+    p.ldz = (int)(q->ldz ? q->ldz : q->k);
     p.act = q->act;
     p.alpha = q->alpha;
     p.beta = q->beta;

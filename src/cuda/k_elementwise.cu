@@ -510,6 +510,76 @@ extern "C" cudaError_t kc_bias_act(void *y, const void *x, const void *bias, con
     return cudaGetLastError();
 }
 
+/* kc_bias_act over outer-strided views: 8 consecutive elements of a row
+ * (channels * inner) per thread when rows, strides and pointers allow. */
+typedef struct bal_args {
+    void *y;
+    const void *x, *bias, *z;
+    int64_t ldy, ldx, ldz, row, channels, inner, n;
+    int act;
+    float alpha, beta;
+} bal_args;
+
+template <typename T> __global__ void k_bias_act_ld(const bal_args a, int vec) {
+    kc_pdl_wait();
+    int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, nth = (int64_t)gridDim.x * blockDim.x;
+    T *y = (T *)a.y;
+    const T *x = (const T *)a.x, *bias = (const T *)a.bias, *z = (const T *)a.z;
+    if (vec) {
+        int64_t nv = a.n / 8;
+        for (int64_t i = tid; i < nv; i += nth) {
+            int64_t e0 = 8 * i, o = e0 / a.row, r = e0 - o * a.row;
+            float v[8], w[8];
+            kc_ld8(x + o * a.ldx + r, v);
+            if (bias) {
+                if (a.inner == 1) {
+                    kc_ld8(bias + r, w);
+                } else {
+                    float b = kc_ld(bias + r / a.inner);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) w[e] = b;
+                }
+#pragma unroll
+                for (int e = 0; e < 8; e++) v[e] += w[e];
+            }
+            if (z) {
+                kc_ld8(z + o * a.ldz + r, w);
+#pragma unroll
+                for (int e = 0; e < 8; e++) v[e] += w[e];
+            }
+#pragma unroll
+            for (int e = 0; e < 8; e++) v[e] = kc_act(a.act, v[e], a.alpha, a.beta);
+            kc_st8(y + o * a.ldy + r, v);
+        }
+        return;
+    }
+    for (int64_t i = tid; i < a.n; i += nth) {
+        int64_t o = i / a.row, r = i - o * a.row;
+        float v = kc_ld(x + o * a.ldx + r);
+        if (bias) v += kc_ld(bias + r / a.inner);
+        if (z) v += kc_ld(z + o * a.ldz + r);
+        kc_st(y + o * a.ldy + r, kc_act(a.act, v, a.alpha, a.beta));
+    }
+}
+
+extern "C" cudaError_t kc_bias_act_ld(void *y, int64_t ldy, const void *x, int64_t ldx, const void *bias,
+                                      const void *z, int64_t ldz, int64_t outer, int64_t channels, int64_t inner,
+                                      int act, float alpha, float beta, kc_dtype t, cudaStream_t stream) {
+    if (outer < 0 || channels < 0 || inner < 0) return cudaErrorInvalidValue;
+    int64_t row = channels * inner;
+    if (ldy < row || ldx < row || (z && ldz < row)) return cudaErrorInvalidValue;
+    bal_args a = {y, x, bias, z, ldy, ldx, z ? ldz : row, row, channels, inner, outer * row, act, alpha, beta};
+    if (a.n == 0) return cudaSuccess;
+    /* whole 8-element groups inside a row (row % 8 == 0), each 16-byte aligned in every tensor */
+    int vec = row % 8 == 0 && ldy % 8 == 0 && ldx % 8 == 0 && (!z || ldz % 8 == 0) && kc_aligned(x, 16) &&
+              kc_aligned(y, 16) && (!z || kc_aligned(z, 16));
+    if (vec && bias) vec = inner % 8 == 0 || (inner == 1 && kc_aligned(bias, 16));
+    unsigned g = kc_blocks(vec ? a.n / 8 : a.n, KC_THREADS);
+    if (t == KC_F16) kc_launch(k_bias_act_ld<__half>, dim3(g), dim3(KC_THREADS), 0, stream, a, vec);
+    else kc_launch(k_bias_act_ld<float>, dim3(g), dim3(KC_THREADS), 0, stream, a, vec);
+    return cudaGetLastError();
+}
+
 /* ---- fused elementwise programs -------------------------------------------------------- */
 
 /* The program with y's dims collapsed, innermost first; st[j][k] is input
@@ -523,6 +593,7 @@ typedef struct fe_args {
     float imm[KC_MAX_STEPS];
     int64_t d[KC_MAX_RANK];
     int64_t st[KC_MAX_INPUTS][KC_MAX_RANK];
+    int64_t yst[KC_MAX_RANK]; /* y's strides over the collapsed dims (dense: their running products) */
 } fe_args;
 
 #define FE_CASE(code, expr)                                                                                            \
@@ -593,7 +664,10 @@ template <typename T, typename I> __global__ void k_fe_gen(const fe_args a) {
             }
             fe_step<1>(a.op[s], &v, &o);
         }
-        kc_st((T *)a.y + i, v);
+        I yo = 0;
+#pragma unroll
+        for (int k = 0; k < KC_MAX_RANK; k++) yo += c[k] * (I)a.yst[k];
+        kc_st((T *)a.y + yo, v);
     }
 }
 
@@ -608,7 +682,7 @@ template <typename T, typename I> __global__ void k_fe_bvec(const fe_args a) {
     I d0 = (I)a.d[0];
     for (I gi = tid; gi < ng; gi += nth) {
         I i = gi * 8, c0 = i % d0, r = i / d0;
-        I off[KC_MAX_INPUTS];
+        I off[KC_MAX_INPUTS], yo = c0;
 #pragma unroll
         for (int j = 0; j < KC_MAX_INPUTS; j++) off[j] = j < a.n_in ? c0 * (I)a.st[j][0] : 0;
 #pragma unroll
@@ -616,6 +690,7 @@ template <typename T, typename I> __global__ void k_fe_bvec(const fe_args a) {
             if (k < a.rank) {
                 I d = (I)a.d[k], ck = r % d;
                 r /= d;
+                yo += ck * (I)a.yst[k];
 #pragma unroll
                 for (int j = 0; j < KC_MAX_INPUTS; j++)
                     if (j < a.n_in) off[j] += ck * (I)a.st[j][k];
@@ -640,7 +715,7 @@ template <typename T, typename I> __global__ void k_fe_bvec(const fe_args a) {
             }
             fe_step<8>(a.op[s], v, o);
         }
-        kc_st8((T *)a.y + i, v);
+        kc_st8((T *)a.y + yo, v);
     }
 }
 
@@ -702,8 +777,14 @@ extern "C" cudaError_t kc_fe(void *y, const void *const *inputs, const kc_fe_pro
     }
     for (int j = 0; j < p->n_inputs; j++) a.in[j] = inputs[j];
     a.n_in = p->n_inputs;
-    /* collapse y's dims (innermost first): drop 1s, merge where every input's strides chain */
+    /* collapse y's dims (innermost first): drop 1s, merge where every input's strides (and a strided y's)
+     * chain */
     a.n = 1;
+    int64_t yd[KC_MAX_RANK], run = 1;
+    for (int k = p->rank - 1; k >= 0; k--) { /* y's strides: its own, or dense */
+        yd[k] = p->y_strided ? p->ystride[k] : run;
+        run *= p->dims[k];
+    }
     for (int k = p->rank - 1; k >= 0; k--) {
         int64_t d = p->dims[k];
         if (d < 0) return cudaErrorInvalidValue;
@@ -711,16 +792,19 @@ extern "C" cudaError_t kc_fe(void *y, const void *const *inputs, const kc_fe_pro
         a.n *= d;
         if (d == 1) continue;
         int m = a.rank - 1;
-        bool merge = m >= 0;
+        bool merge = m >= 0 && yd[k] == a.yst[m] * a.d[m];
         for (int j = 0; merge && j < p->n_inputs; j++) merge = p->stride[j][k] == a.st[j][m] * a.d[m];
         if (merge) {
             a.d[m] *= d;
         } else {
             for (int j = 0; j < p->n_inputs; j++) a.st[j][a.rank] = p->stride[j][k];
+            a.yst[a.rank] = yd[k];
             a.d[a.rank++] = d;
         }
     }
-    bool vec = a.rank <= 1 && kc_aligned(y, 16);
+    /* y dense along the innermost collapsed dim, and its other strides in whole 8-element groups */
+    bool ydense = a.rank == 0 || a.yst[0] == 1;
+    bool vec = a.rank <= 1 && ydense && kc_aligned(y, 16);
     for (int j = 0; vec && j < p->n_inputs; j++)
         vec = a.st[j][0] == 0 || (a.st[j][0] == 1 && kc_aligned(inputs[j], 16));
     /* 32-bit indices when n and every input's largest offset fit */
@@ -731,7 +815,14 @@ extern "C" cudaError_t kc_fe(void *y, const void *const *inputs, const kc_fe_pro
         small = top <= (int64_t)UINT32_MAX;
         for (int k = 0; k < a.rank; k++) small = small && a.st[j][k] >= 0;
     }
-    bool bvec = !vec && small && a.rank >= 2 && a.d[0] % 8 == 0 && kc_aligned(y, 16);
+    int64_t ytop = 0;
+    for (int k = 0; k < a.rank; k++) {
+        small = small && a.yst[k] >= 0;
+        ytop += (a.d[k] - 1) * (a.yst[k] < 0 ? -a.yst[k] : a.yst[k]);
+    }
+    small = small && ytop <= (int64_t)UINT32_MAX;
+    bool bvec = !vec && small && ydense && a.rank >= 2 && a.d[0] % 8 == 0 && kc_aligned(y, 16);
+    for (int k = 1; bvec && k < a.rank; k++) bvec = a.yst[k] % 8 == 0;
     for (int j = 0; bvec && j < p->n_inputs; j++) {
         if (a.st[j][0] == 0) continue;
         bvec = a.st[j][0] == 1 && kc_aligned(inputs[j], 16);

@@ -96,6 +96,16 @@ cudaError_t kc_copy_multi(const kc_copy_desc *c, int n, size_t elem_size, cudaSt
  * (erf), 9 gelu (tanh), 10 mish, 11 tanh.  y may equal x (in place). */
 cudaError_t kc_bias_act(void *y, const void *x, const void *bias, const void *z, int64_t outer, int64_t channels,
                         int64_t inner, int act, float alpha, float beta, kc_dtype t, cudaStream_t stream);
+/* The same over [outer, channels, inner] views whose outer index has its own
+ * stride per tensor (elements; channels * inner when dense): element
+ * (o, c, i) of y is y[o * ldy + c * inner + i].  A convolution's epilogue
+ * writing its channels of a wider tensor (a Concat's output: NHWC outer =
+ * pixels and ld = that tensor's channels, NCHW outer = images and ld = its
+ * channels * H * W), reading x from a dense buffer.  y must not overlap x
+ * unless both are the same dense tensor. */
+cudaError_t kc_bias_act_ld(void *y, int64_t ldy, const void *x, int64_t ldx, const void *bias, const void *z,
+                           int64_t ldz, int64_t outer, int64_t channels, int64_t inner, int act, float alpha,
+                           float beta, kc_dtype t, cudaStream_t stream);
 
 /* ---- fused elementwise programs (kiln.FusedElementwise, and every plain
  *      unary/binary float op as a one-step program) --------------------------------- */
@@ -110,6 +120,10 @@ typedef struct kc_fe_program {
     int64_t dims[KC_MAX_RANK];   /* y's dims */
     /* strides of input j over y's dims (0 on broadcast axes), in elements */
     int64_t stride[KC_MAX_INPUTS][KC_MAX_RANK];
+    /* y_strided: y's own strides over its dims (a channel slab of a wider
+     * tensor; no overlap); else y is dense */
+    int y_strided;
+    int64_t ystride[KC_MAX_RANK];
 } kc_fe_program;
 
 /* y = program(inputs): per element, v = x0, then v = op_i(v, operand_i) for
@@ -295,6 +309,9 @@ typedef struct kc_igemm_desc {
     int r, s, pt, pl, sh, sw, dh, dw;
     int act;
     float alpha, beta;
+    /* pixel strides of x, y and z in elements (0: dense, c, k, k): a convolution reading or writing its
+     * channels of a wider NHWC tensor (a channel slab of a Concat's output) */
+    int64_t ldx, ldy, ldz;
 } kc_igemm_desc;
 bool kc_igemm_nhwc_ok(const kc_igemm_desc *q, const void *x, const void *w, const void *bias, const void *z,
                       const void *y);

@@ -35,6 +35,8 @@ void kl_mem_plan_free(kl_mem_plan *p) {
     kl_free(p->offset);
     kl_free(p->capacity);
     kl_free(p->inplace);
+    kl_free(p->slab_ch);
+    kl_free(p->slab_of);
     memset(p, 0, sizeof *p);
 }
 
@@ -182,6 +184,50 @@ static bool kl_concat_joinable(const kl_graph *g, const kl_shapes *sh, const kl_
     return at == sh->bytes[o->id];
 }
 
+/* Concat n along the channels of 4-D values (kl_mem_plan_build_slabs):
+ * fills chan (each input's first channel in the output) and ok (which
+ * inputs become slabs); false when none does. */
+static bool kl_concat_channels(const kl_graph *g, const kl_shapes *sh, const kl_node *n, const size_t *last,
+                               const int64_t *parent, bool (*aliases)(const kl_node *n),
+                               bool (*part_ok)(const kl_node *producer), size_t *chan, bool *ok) {
+    const size_t NEVER = SIZE_MAX;
+    if (n->domain[0] || strcmp(n->op_type, "Concat") != 0 || n->n_outputs != 1 || n->n_inputs < 2) return false;
+    const kl_value *o = n->outputs[0];
+    if (!o || o->graph != g || last[o->id] == NEVER || sh->bytes[o->id] == SIZE_MAX || !sh->bytes[o->id] ||
+        !sh->rank || !sh->dims || !sh->dtype || sh->rank[o->id] != 4 || !sh->dims[o->id] || parent[o->id] != -1)
+        return false;
+    int64_t ax = kl_node_attr_int(n, "axis", 1);
+    if (ax < 0) ax += 4;
+    if (ax != 1) return false;
+    size_t at = 0;
+    bool any = false;
+    for (size_t k = 0; k < n->n_inputs; k++) {
+        const kl_value *x = n->inputs[k];
+        if (!x || x->graph != g || sh->rank[x->id] != 4 || !sh->dims[x->id]) return false;
+        chan[k] = at;
+        at += (size_t)sh->dims[x->id][1];
+        ok[k] = x->producer && !x->init && last[x->id] != NEVER && sh->bytes[x->id] != SIZE_MAX &&
+                sh->bytes[x->id] && sh->dtype[x->id] == sh->dtype[o->id] && parent[x->id] == -1 &&
+                !aliases(x->producer) && part_ok(x->producer);
+        for (size_t j = 0; j < k && ok[k]; j++)
+            if (n->inputs[j] == x) ok[k] = ok[j] = false;
+        for (size_t j = k + 1; j < n->n_inputs && ok[k]; j++)
+            if (n->inputs[j] == x) ok[k] = false;
+    }
+    for (size_t k = 0; k < n->n_inputs; k++) any |= ok[k];
+    return any && (int64_t)at == sh->dims[o->id][1];
+}
+
+static kiln_status kl_mem_plan_build_all(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
+                                         const size_t *keep_until, int join, bool (*part_ok)(const kl_node *producer),
+                                         kl_mem_plan *out);
+
+kiln_status kl_mem_plan_build_slabs(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
+                                    const size_t *keep_until, bool (*part_ok)(const kl_node *producer),
+                                    kl_mem_plan *out) {
+    return kl_mem_plan_build_all(g, shapes, aliases, keep_until, 2, part_ok, out);
+}
+
 kiln_status kl_mem_plan_build(const kl_graph *g, const kl_shapes *shapes, kl_mem_plan *out) {
     return kl_mem_plan_build_impl(g, shapes, kl_op_aliases, NULL, true, out);
 }
@@ -193,6 +239,15 @@ kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, boo
 
 kiln_status kl_mem_plan_build_impl(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
                                    const size_t *keep_until, bool join_concat, kl_mem_plan *out) {
+    return kl_mem_plan_build_all(g, shapes, aliases, keep_until, join_concat ? 1 : 0, NULL, out);
+}
+
+/* join: 0 no Concat joined, 1 contiguous slabs (bytes), 2 channel slabs (part_ok). */
+static kiln_status kl_mem_plan_build_all(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
+                                         const size_t *keep_until, int join, bool (*part_ok)(const kl_node *producer),
+                                         kl_mem_plan *out) {
+    const bool join_concat = join == 1;
+    bool *okp = NULL;
     memset(out, 0, sizeof *out);
     size_t nv = g->n_values, nn = g->n_nodes;
     const size_t NEVER = SIZE_MAX; /* never released (graph outputs) */
@@ -206,10 +261,16 @@ kiln_status kl_mem_plan_build_impl(const kl_graph *g, const kl_shapes *shapes, b
     out->capacity = kl_calloc(nv ? nv : 1, sizeof *out->capacity);
     out->inplace = kl_calloc(nv ? nv : 1, sizeof *out->inplace);
     out->n_values = nv;
+    if (join == 2) {
+        out->slab_ch = kl_malloc((nv ? nv : 1) * sizeof *out->slab_ch);
+        out->slab_of = kl_malloc((nv ? nv : 1) * sizeof *out->slab_of);
+    }
     kl_freelist fl = {0};
-    kiln_status s = (last && parent && slab && out->offset && out->capacity && out->inplace) ? KILN_OK : KILN_ERR_NO_MEMORY;
+    kiln_status s = (last && parent && slab && out->offset && out->capacity && out->inplace && (join != 2 || (out->slab_ch && out->slab_of)))
+                        ? KILN_OK : KILN_ERR_NO_MEMORY;
     if (s) goto done;
     for (size_t i = 0; i < nv; i++) out->offset[i] = -1, parent[i] = -1;
+    for (size_t i = 0; i < nv && out->slab_ch; i++) out->slab_ch[i] = out->slab_of[i] = -1;
     for (size_t i = 0; i < nn; i++) {
         const kl_node *n = g->nodes[i];
         for (size_t k = 0; k < n->n_inputs; k++)
@@ -266,6 +327,31 @@ kiln_status kl_mem_plan_build_impl(const kl_graph *g, const kl_shapes *shapes, b
             if (last[x] > last[o]) last[o] = last[x];
         }
     }
+    /* Channel slabs (join 2): the inputs part_ok accepts, each at its first channel. */
+    for (size_t i = 0; i < nn && join == 2 && !s; i++) {
+        const kl_node *n = g->nodes[i];
+        if (n->domain[0] || strcmp(n->op_type, "Concat") != 0) continue;
+        size_t *pre = kl_realloc_array(prefix, n->n_inputs ? n->n_inputs : 1, sizeof *prefix);
+        bool *ok = pre ? kl_realloc_array(okp, n->n_inputs ? n->n_inputs : 1, sizeof *okp) : NULL;
+        if (pre) prefix = pre;
+        if (ok) okp = ok;
+        if (!pre || !ok) {
+            s = KILN_ERR_NO_MEMORY;
+            break;
+        }
+        if (!kl_concat_channels(g, shapes, n, last, parent, aliases, part_ok, prefix, okp)) continue;
+        size_t o = n->outputs[0]->id;
+        parent[o] = -2;
+        for (size_t k = 0; k < n->n_inputs; k++) {
+            if (!okp[k]) continue;
+            size_t x = n->inputs[k]->id;
+            parent[x] = (int64_t)o;
+            slab[x] = prefix[k];
+            out->slab_ch[x] = (int64_t)prefix[k];
+            out->slab_of[x] = (int64_t)o;
+            if (last[x] > last[o]) last[o] = last[x];
+        }
+    }
     /* Walk the nodes: place outputs, then release what dies here. */
     for (size_t i = 0; i < nn && !s; i++) {
         const kl_node *n = g->nodes[i];
@@ -280,7 +366,7 @@ kiln_status kl_mem_plan_build_impl(const kl_graph *g, const kl_shapes *shapes, b
                     out->capacity[o] = kl_round(shapes->bytes[o]);
                     out->offset[o] = (int64_t)kl_fl_alloc(&fl, out->capacity[o]);
                 }
-                out->offset[v->id] = out->offset[o] + (int64_t)slab[v->id];
+                out->offset[v->id] = out->offset[o] + (join == 2 ? 0 : (int64_t)slab[v->id]);
                 out->capacity[v->id] = 0; /* not its own block: never freed, never written over */
                 out->inplace[v->id] = KL_MEM_SLAB;
                 out->intermediate_bytes += shapes->bytes[v->id];
@@ -334,6 +420,7 @@ done:
     kl_free(parent);
     kl_free(slab);
     kl_free(prefix);
+    kl_free(okp);
     if (s) kl_mem_plan_free(out);
     return s;
 }

@@ -70,6 +70,12 @@ typedef struct kl_mem_plan {
     int64_t *offset;           /* per value id: offset in the arena, -1 if not planned */
     size_t *capacity;          /* per value id: bytes reserved there */
     uint8_t *inplace;          /* per value id: KL_MEM_* */
+    /* kl_mem_plan_build_slabs only (NULL otherwise): per value id, the first
+     * channel of its slab in the joined Concat's output (-1: not a slab);
+     * offset[] of a slab is then the output's offset (its memory layout,
+     * NCHW or NHWC, places the channels) */
+    int64_t *slab_ch;
+    int64_t *slab_of;          /* with slab_ch: the joined output's value id (-1: none) */
 } kl_mem_plan;
 
 /* kl_mem_plan.inplace: how a planned value shares memory */
@@ -101,6 +107,17 @@ kiln_status kl_mem_plan_build_ex(const kl_graph *g, const kl_shapes *shapes, boo
  * output's block lives as long as any of them. */
 kiln_status kl_mem_plan_build_impl(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
                                    const size_t *keep_until, bool join_concat, kl_mem_plan *out);
+/* The device executor's form: a Concat along axis 1 of 4-D values (the
+ * channels) has those of its inputs whose producer part_ok accepts (and
+ * that are intermediates made by no aliasing node, members of no other
+ * joined Concat) placed as channel slabs of its output (KL_MEM_SLAB,
+ * slab_ch; the output KL_MEM_JOINED): their producers write their channels
+ * of the output with its strides, and the Concat copies only the others.
+ * The output's block is placed with the first slab made and lives as long
+ * as the output or any slab is read. */
+kiln_status kl_mem_plan_build_slabs(const kl_graph *g, const kl_shapes *shapes, bool (*aliases)(const kl_node *n),
+                                    const size_t *keep_until, bool (*part_ok)(const kl_node *producer),
+                                    kl_mem_plan *out);
 void kl_mem_plan_free(kl_mem_plan *p);
 /* May node n write its output 0 over its input 0 (elementwise, same shape;
  * or Reshape and its kin, whose output is the input's bytes in order)? */

@@ -378,6 +378,129 @@ static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
     free(hx), free(hw), free(hb), free(hz), free(ref);
 }
 
+/* Channel slabs (kc_conv_desc.x_ch/y_ch/z_ch, a Concat's inputs written
+ * and read in place): x is channels [8, 8 + c) of a tensor with c + 8 + 3
+ * channels, z channels [0, k) of one with k + 8, y channels [8, 8 + k) of
+ * one with k + 16.  Every algorithm that takes slabs, against float64 on
+ * the dense values; the channels around y's slab must stay untouched. */
+static void conv_slab_test(const conv_case *cc, kc_dtype t, int nhwc)
+{
+    const int x0 = 8, y0 = 8, xch = cc->c + 8 + (t == KC_F16 ? 8 : 4), ych = cc->k + 16, zch = cc->k + 8;
+    int oh = (cc->h + cc->pt + cc->pb - cc->dh * (cc->r - 1) - 1) / cc->sh + 1;
+    int ow = (cc->w + cc->pl + cc->pr - cc->dw * (cc->s - 1) - 1) / cc->sw + 1;
+    size_t hw = (size_t)cc->h * cc->w, ohw = (size_t)oh * ow;
+    size_t nxw = (size_t)cc->n * xch * hw, nw = (size_t)cc->k * (cc->c / cc->g) * cc->r * cc->s;
+    size_t ny = (size_t)cc->n * cc->k * ohw, nyw = (size_t)cc->n * ych * ohw, nzw = (size_t)cc->n * zch * ohw;
+    float *hxw = host_rand(nxw, 1.0f, t), *hw_ = host_rand(nw, 0.5f, t), *hb = host_rand((size_t)cc->k, 0.5f, t);
+    float *hzw = host_rand(nzw, 1.0f, t);
+    float *hx = malloc((size_t)cc->n * cc->c * hw * sizeof *hx), *hz = malloc(ny * sizeof *hz);
+    double *ref = malloc(ny * sizeof *ref);
+    /* the dense views: element (n, c, p) of a wide tensor with ch channels at channel offset c0 */
+#define SLAB_AT(ch, c0, n, c, p, P) (nhwc ? ((size_t)(n) * (P) + (p)) * (ch) + (c0) + (c) : ((size_t)(n) * (ch) + (c0) + (c)) * (P) + (p))
+#define DENSE_AT(ch, n, c, p, P) SLAB_AT(ch, 0, n, c, p, P)
+    for (int n = 0; n < cc->n; n++)
+        for (int c = 0; c < cc->c; c++)
+            for (size_t q = 0; q < hw; q++)
+                hx[DENSE_AT(cc->c, n, c, q, hw)] = hxw[SLAB_AT(xch, x0, n, c, q, hw)];
+    for (int n = 0; n < cc->n; n++)
+        for (int k = 0; k < cc->k; k++)
+            for (size_t q = 0; q < ohw; q++)
+                hz[DENSE_AT(cc->k, n, k, q, ohw)] = hzw[SLAB_AT(zch, 0, n, k, q, ohw)];
+    conv_ref(cc, nhwc, oh, ow, hx, hw_, cc->bias ? hb : NULL, cc->z ? hz : NULL, ref);
+    void *dxw = dev_upload(hxw, nxw, t), *dw = dev_upload(hw_, nw, t), *db = dev_upload(hb, (size_t)cc->k, t);
+    void *dzw = dev_upload(hzw, nzw, t), *dyw = dev_poisoned(nyw, t);
+    size_t e = esz(t);
+    const char *dx = (const char *)dxw + (nhwc ? x0 : x0 * hw) * e;
+    char *dy = (char *)dyw + (nhwc ? y0 : y0 * ohw) * e;
+    char first_fail[768] = "";
+    int ran = 0, failed = 0, timed_algo = -1;
+    double worst = 0;
+    for (int ai = -1; ai < 8 + KC_IGEMM_CFGS && dxw && dw && db && dzw && dyw; ai++) {
+        int algo = ai < 8 ? ai : KC_CONV_ALGO_IGEMM + (ai - 8);
+        kc_conv_desc d = {.t = t, .nhwc = nhwc, .n = cc->n, .c = cc->c, .h = cc->h, .w = cc->w, .k = cc->k,
+                          .r = cc->r, .s = cc->s, .pad_t = cc->pt, .pad_l = cc->pl, .pad_b = cc->pb, .pad_r = cc->pr,
+                          .stride_h = cc->sh, .stride_w = cc->sw, .dil_h = cc->dh, .dil_w = cc->dw, .groups = cc->g,
+                          .act = cc->act, .act_alpha = 0.1f, .has_bias = cc->bias, .has_z = cc->z,
+                          .x_ch = xch, .y_ch = ych, .z_ch = zch};
+        d.oh = oh;
+        d.ow = ow;
+        kc_conv *cv = NULL;
+        char why[512] = "";
+        if (kc_conv_create(g_dnn, &d, algo, WS_MAX, &cv, why, sizeof why)) {
+            if (algo < 0) {
+                failed++;
+                snprintf(first_fail, sizeof first_fail, "timed create: %s", why);
+            }
+            continue;
+        }
+        if (algo < 0)
+            timed_algo = kc_conv_algo(cv);
+        void *ws = NULL;
+        cudaMemset(dyw, 0xFF, nyw * e);
+        int bad_run = (kc_conv_workspace(cv) && cudaMalloc(&ws, kc_conv_workspace(cv)) != cudaSuccess) ||
+                      kc_conv_run(cv, dx, dw, cc->bias ? db : NULL, cc->z ? dzw : NULL, dy, ws, 0, why, sizeof why);
+        cudaFree(ws);
+        kc_conv_destroy(cv);
+        if (bad_run) {
+            (void)cudaGetLastError();
+            if (algo < 0 || algo >= KC_CONV_ALGO_IGEMM) { /* offered at create: must run */
+                failed++;
+                if (!first_fail[0])
+                    snprintf(first_fail, sizeof first_fail, "run(algo %d): %s", algo, why);
+            }
+            continue;
+        }
+        ran++;
+        unsigned char *poison = NULL;
+        float *gotw = dev_download(dyw, nyw, t, &poison);
+        float *got = malloc(ny * sizeof *got);
+        size_t touched = 0;
+        for (size_t i = 0; gotw && i < nyw; i++) {
+            size_t q = i, n, c, pp; /* i's (n, c, p) in the wide y */
+            if (nhwc) {
+                c = q % ych;
+                q /= ych;
+                pp = q % ohw;
+                n = q / ohw;
+            } else {
+                pp = q % ohw;
+                q /= ohw;
+                c = q % ych;
+                n = q / ych;
+            }
+            if (c >= (size_t)y0 && c < (size_t)y0 + cc->k)
+                got[DENSE_AT(cc->k, n, c - y0, pp, ohw)] = gotw[i];
+            else if (!poison[i])
+                touched++;
+        }
+        err er = gotw ? compare(got, ref, ny) : (err){1, 1, 1};
+        double tol = t == KC_F16 ? TOL_F16 : fft_like(algo < 0 ? timed_algo : algo) ? TOL_F32_FFT : TOL_F32;
+        if (er.rel_l2 > worst)
+            worst = er.rel_l2;
+        if (er.bad || er.rel_l2 > tol || touched) {
+            failed++;
+            if (!first_fail[0])
+                snprintf(first_fail, sizeof first_fail, "algo %d: rel_l2 %.3g (tol %.0e), %zu unwritten, %zu outside "
+                         "the slab written", algo < 0 ? timed_algo : algo, er.rel_l2, tol, er.bad, touched);
+        }
+        free(gotw);
+        free(got);
+        free(poison);
+    }
+#undef SLAB_AT
+#undef DENSE_AT
+    if (!ran && !failed) {
+        failed++;
+        snprintf(first_fail, sizeof first_fail, "no algorithm ran");
+    }
+    printf("%s conv slabs %-16s %s %s: timed algo %d, %d algorithms ran, worst rel_l2 %.2e%s%s\n",
+           failed ? "FAIL" : "ok  ", cc->name, tname(t), nhwc ? "nhwc" : "nchw", timed_algo, ran, worst,
+           failed ? " — " : "", first_fail);
+    failed ? n_fail++ : n_pass++;
+    cudaFree(dxw), cudaFree(dw), cudaFree(db), cudaFree(dzw), cudaFree(dyw);
+    free(hxw), free(hw_), free(hb), free(hzw), free(hx), free(hz), free(ref);
+}
+
 /* Asymmetric padding cuDNN cannot express must be refused with a reason. */
 static void conv_asym_refused(void)
 {
@@ -1003,6 +1126,18 @@ int main(void)
         conv_test(&convs[i], KC_F16, 1);
     }
     conv_asym_refused();
+    /* channel slabs: YOLOv8n's C2f shapes (3x3 and 1x1, SiLU, with and without a residual) */
+    static const conv_case slabs[] = {
+        {2, 16, 12, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, true, true, "3x3 16 z silu"},
+        {2, 32, 9, 11, 24, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 5, true, false, "1x1 32->24 silu"},
+        {1, 24, 14, 14, 40, 3, 3, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, true, false, "3x3 s2 24->40 relu"},
+    };
+    for (size_t i = 0; i < sizeof slabs / sizeof slabs[0]; i++) {
+        conv_slab_test(&slabs[i], KC_F32, 0);
+        conv_slab_test(&slabs[i], KC_F32, 1);
+        conv_slab_test(&slabs[i], KC_F16, 0);
+        conv_slab_test(&slabs[i], KC_F16, 1);
+    }
 
     /* n c h w m r s pt pl oh ow sh sw dh dw g act bias: oh = sh*(h-1) + dh*(r-1) + 1 - pt - pe (+ output padding) */
     static const convt_case convts[] = {
