@@ -3547,11 +3547,12 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
             why[0] = 0;
             /* Layout marks a failed attempt may have set are undone. */
             bool was_nhwc[64] = {0};
-            void *was_alt[64] = {0}, *was_padc[64] = {0};
+            void *was_alt[64] = {0}, *was_padc[64] = {0}, *was_dn[64] = {0};
             for (size_t k = 0; k < n->n_inputs && k < 64; k++)
                 if (n->inputs[k]) {
                     was_alt[k] = p->v[n->inputs[k]->id].alt;
                     was_padc[k] = p->v[n->inputs[k]->id].padc;
+                    was_dn[k] = p->v[n->inputs[k]->id].dn;
                 }
             for (size_t k = 0; k < n->n_outputs && k < 64; k++)
                 if (n->outputs[k]) was_nhwc[k] = p->v[n->outputs[k]->id].nhwc;
@@ -3563,6 +3564,10 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
                     if (n->inputs[k]) {
                         p->v[n->inputs[k]->id].alt = was_alt[k];
                         p->v[n->inputs[k]->id].padc = was_padc[k];
+                        /* (a swapped input's dn was made by a step of its own: kept) */
+                        bool swapped_in = false;
+                        for (size_t j = 0; j < n_swapped; j++) swapped_in |= swapped[j] == n->inputs[k]->id;
+                        if (!swapped_in) p->v[n->inputs[k]->id].dn = was_dn[k];
                     }
                 for (size_t k = 0; k < n->n_outputs && k < 64; k++)
                     if (n->outputs[k]) p->v[n->outputs[k]->id].nhwc = was_nhwc[k];

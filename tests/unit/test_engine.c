@@ -401,6 +401,64 @@ static int planned_as(const kiln_context *c, const char *name) {
     return c->rc.inplace[v->id];
 }
 
+static bool slab_part_conv(const kl_node *n) { return strcmp(n->op_type, "Conv") == 0; }
+static bool slab_part_none(const kl_node *n) { (void)n; return false; }
+
+/* The device executor's channel slabs (kl_mem_plan_build_slabs): at batch
+ * 2, where the host planner cannot join (the slabs are strided), the
+ * channel Concat of two convolutions has them as slabs of its output at
+ * channels 0 and 8, placed at its offset; a Concat of one input twice is
+ * not joined; producers part_ok refuses stay out; and no tensor made while
+ * the slabs are alive (they are read again after the Concat) overlaps the
+ * joined block. */
+static void test_channel_slabs(void) {
+    kiln_model *m = load_concat_model();
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    const kl_graph *g = m->ir->graph;
+    kl_profile_input pi = {.name = "x", .rank = 4, .min = {2, 3, 16, 16}, .opt = {2, 3, 16, 16}, .max = {2, 3, 16, 16}};
+    kl_profile prof = {&pi, 1};
+    kl_shapes sh;
+    KT_CHECK_EQ_INT(kl_shapes_eval(m->ir, &prof, KL_AT_OPT, &sh), KILN_OK);
+    kl_mem_plan mp, host;
+    KT_CHECK_EQ_INT(kl_mem_plan_build_slabs(g, &sh, kl_op_aliases, NULL, slab_part_conv, &mp), KILN_OK);
+    KT_CHECK_EQ_INT(kl_mem_plan_build(g, &sh, &host), KILN_OK);
+    const kl_value *c1 = kl_strmap_get(&g->by_name, "c1"), *c2 = kl_strmap_get(&g->by_name, "c2"),
+                   *cat = kl_strmap_get(&g->by_name, "cat"), *s2 = kl_strmap_get(&g->by_name, "s2"),
+                   *s3 = kl_strmap_get(&g->by_name, "s3");
+    KT_CHECK(c1 && c2 && cat && s2 && s3 && mp.slab_ch && mp.slab_of);
+    if (c1 && c2 && cat && s2 && s3 && mp.slab_ch && mp.slab_of) {
+        KT_CHECK_EQ_INT(host.inplace[cat->id], KL_MEM_OWN); /* batch 2: not contiguous */
+        KT_CHECK_EQ_INT(mp.inplace[cat->id], KL_MEM_JOINED);
+        KT_CHECK_EQ_INT(mp.inplace[c1->id], KL_MEM_SLAB);
+        KT_CHECK_EQ_INT(mp.inplace[c2->id], KL_MEM_SLAB);
+        KT_CHECK_EQ_INT((long long)mp.slab_ch[c1->id], 0);
+        KT_CHECK_EQ_INT((long long)mp.slab_ch[c2->id], 8);
+        KT_CHECK_EQ_INT((long long)mp.slab_of[c1->id], (long long)cat->id);
+        KT_CHECK_EQ_INT((long long)mp.offset[c1->id], (long long)mp.offset[cat->id]);
+        KT_CHECK_EQ_INT((long long)mp.offset[c2->id], (long long)mp.offset[cat->id]);
+        KT_CHECK(mp.inplace[s2->id] != KL_MEM_JOINED && mp.slab_ch[s3->id] < 0); /* one input twice */
+        /* c1 and c2 are read again by "add": everything made from conv1 to there must stay off cat's block */
+        int64_t lo = mp.offset[cat->id], hi = lo + (int64_t)sh.bytes[cat->id];
+        static const char *const live[] = {"r", "g1", "c3", "s"};
+        for (size_t k = 0; k < sizeof live / sizeof live[0]; k++) {
+            const kl_value *v = kl_strmap_get(&g->by_name, live[k]);
+            KT_CHECK(v != NULL);
+            if (!v || mp.offset[v->id] < 0) continue;
+            int64_t a = mp.offset[v->id], b = a + (int64_t)sh.bytes[v->id];
+            KT_CHECK(b <= lo || a >= hi);
+        }
+    }
+    kl_mem_plan_free(&host);
+    kl_mem_plan_free(&mp);
+    /* a producer part_ok refuses: no slab, no join */
+    KT_CHECK_EQ_INT(kl_mem_plan_build_slabs(g, &sh, kl_op_aliases, NULL, slab_part_none, &mp), KILN_OK);
+    if (cat) KT_CHECK_EQ_INT(mp.inplace[cat->id], KL_MEM_OWN);
+    kl_mem_plan_free(&mp);
+    kl_shapes_free(&sh);
+    kiln_model_destroy(m);
+}
+
 /* A Concat on channels at batch 1 is joined (its inputs produced into
  * their slabs of its output: KL_MEM_SLAB / KL_MEM_JOINED), in the
  * context's own plan (dynamic batch, no profile) and in a profiled
@@ -1244,6 +1302,7 @@ int main(void) {
     KT_RUN(test_arena_and_no_allocation);
     KT_RUN(test_context_replans);
     KT_RUN(test_joined_concat);
+    KT_RUN(test_channel_slabs);
     KT_RUN(test_context_splits);
     KT_RUN(test_separable_split_slice_resize);
     KT_RUN(test_split_chunk_big_weights);
