@@ -139,7 +139,7 @@ typedef struct kl_cval {
 
 enum {
     K_FE, K_ACT, K_COPY, K_FILLCOPY, K_CONV, K_GEMM, K_ATTN, K_LN, K_SOFTMAX, K_POOL, K_GPOOL, K_REDUCE, K_RESIZE,
-    K_GATHER, K_EINSUM, K_HOST, K_SE
+    K_GATHER, K_EINSUM, K_HOST, K_SE, K_TOPK
 };
 
 typedef struct kl_ccopy {
@@ -184,6 +184,8 @@ typedef struct kl_cstep {
     void *wf;       /* K_SE folded into the next convolution: its scaled weights [wk, C], from wsrc */
     const void *wsrc;
     int64_t wk;
+    bool unslab;    /* K_CONV: timed faster on dense copies than on its channel slabs (KL_CU_ALGO_DENSE) */
+    void *y2;       /* K_TOPK: the indices */
 } kl_cstep;
 
 typedef struct kl_cplan {
@@ -966,6 +968,43 @@ static kiln_status kl_b_s2d_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t
 
 static kiln_status kl_cu_densify(kl_cplan *p, size_t i, kl_cval *cv, kl_cstep *pre);
 
+/* A convolution's recorded algorithm with this bit ran on dense copies of
+ * its channel slabs (timed faster so, copies included). */
+#define KL_CU_ALGO_DENSE (1 << 28)
+
+/* Node b->n's convolution off its channel slabs: x and z read from dense
+ * copies (conversions on step s), y to a buffer of its own (its Concat
+ * copies it); *x and *z become dense views. */
+static kiln_status kl_conv_unslab(kl_bctx *b, kl_cstep *s, kl_cval *y, const kl_cval **x, const void **xp,
+                                  const kl_cval **z, const void **zp) {
+    kl_cplan *p = b->p;
+    const kl_node *n = b->n;
+    if (y->cs) {
+        y->cs = 0;
+        KL_TRY(kl_cp_alloc(p, (size_t)y->count * y->esz, &y->d));
+        s->y = y->d;
+    }
+    if ((*x)->cs) {
+        kl_cval *xv = &p->v[(b->in0 ? b->in0 : n->inputs[0])->id];
+        KL_TRY(kl_cu_densify(p, b->idx, xv, s));
+        b->view[0] = **x;
+        b->view[0].cs = 0;
+        b->view[0].d = xv->dn;
+        *x = &b->view[0];
+        *xp = xv->dn;
+    }
+    if (*z && (*z)->cs) {
+        kl_cval *zv = &p->v[n->inputs[3]->id];
+        KL_TRY(kl_cu_densify(p, b->idx, zv, s));
+        b->view[3] = **z;
+        b->view[3].cs = 0;
+        b->view[3].d = zv->dn;
+        *z = &b->view[3];
+        *zp = zv->dn;
+    }
+    return KILN_OK;
+}
+
 static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     char *why = b->why;
     size_t why_size = b->why_size;
@@ -1058,15 +1097,23 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     d.no_igemm = b->c->ce->opt.no_own_conv;
     d.nhwc = lay;
     if (cpad) d.c = cpad;
+    const int algo_rec = kl_cu_algo(b);
+    if ((x->cs || y->cs || (z && z->cs)) && algo_rec >= 0 && (algo_rec & KL_CU_ALGO_DENSE)) {
+        KL_TRY(kl_conv_unslab(b, s, y, &x, &xp, &z, &zp));
+        s->unslab = true;
+    }
     d.x_ch = x->cs;
     d.y_ch = y->cs;
     d.z_ch = z ? z->cs : 0;
     if ((x->cs && x->nhwc != (lay == 1)) || (y->cs && y->nhwc != (lay == 1)) || (z && z->cs && z->nhwc != (lay == 1)))
         KL_FALLBACK("a channel slab in the other layout");
     const bool slab = x->cs || y->cs || (z && z->cs);
+    /* bytes the copies of the slabs would move (read and write), were the convolution run on dense copies */
+    double slab_bytes = 2.0 * (double)y->esz *
+                        (double)((x->cs ? x->count : 0) + (y->cs ? y->count : 0) + (z && z->cs ? z->count : 0));
     char msg[256] = "";
     bool gemm_failed = false;
-    const int algo = kl_cu_algo(b);
+    const int algo = algo_rec >= 0 ? algo_rec & ~KL_CU_ALGO_DENSE : algo_rec;
     const bool own = algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS;
     /* A 1x1, stride-1, unpadded NHWC convolution is a GEMM: Y[NHW, K] =
      * X[NHW, C] W[K, C]^T + bias (+ residual), activation in cuBLASLt's
@@ -1139,32 +1186,41 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
                          "the SE scale folded into per-image weights needs the batched product (%s; "
                          "KILN_CUDA_NO_SE_FOLD_BATCH=1 turns the fold off past batch 1)",
                          msg[0] ? msg : "a 1x1 NHWC convolution as a cuBLASLt product was not set up");
-    if (!s->conv &&
-        kc_conv_create(b->c->dnn, &d, gemm_failed ? -1 : algo, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg)) {
-        /* slabs no algorithm takes here: dense copies in and a buffer of its own out (the Concat copies it);
-         * a timing cache may also hold a code timed on this shape without slabs */
+    const int calgo = gemm_failed ? -1 : algo;
+    if (!s->conv && slab && calgo < 0 && !getenv("KILN_CUDA_SLABS_UNTIMED")) {
+        /* time it on the slabs and on dense copies (the copies' traffic at 2.5 TB/s and 2 us a copy added):
+         * slabs rule out cuDNN's NHWC float16 kernels and im2col, and may cost more than the copies save */
+        kc_conv_desc dd = d;
+        dd.x_ch = dd.y_ch = dd.z_ch = 0;
+        kc_conv *cs_ = NULL, *cd_ = NULL;
+        char m2[256] = "";
+        int rs = kc_conv_create(b->c->dnn, &d, -1, b->c->ce->opt.workspace, &cs_, msg, sizeof msg);
+        int rd = kc_conv_create(b->c->dnn, &dd, -1, b->c->ce->opt.workspace, &cd_, m2, sizeof m2);
+        int n_copies = (x->cs != 0) + (y->cs != 0) + (z && z->cs);
+        double copies_ms = slab_bytes / 2.5e12 * 1e3 + 0.002 * n_copies;
+        if (!rs && (rd || kc_conv_time_ms(cs_) <= kc_conv_time_ms(cd_) + copies_ms)) {
+            s->conv = cs_;
+            kc_conv_destroy(cd_);
+        } else if (!rd) {
+            kc_conv_destroy(cs_);
+            KL_TRY(kl_conv_unslab(b, s, y, &x, &xp, &z, &zp));
+            s->conv = cd_;
+            s->unslab = true;
+        } else {
+            KL_FALLBACK("cudnn: %s", msg);
+        }
+    }
+    if (!s->conv && kc_conv_create(b->c->dnn, &d, calgo, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg)) {
+        /* slabs the recorded algorithm does not take (a timing cache's code, timed on this shape without
+         * them): dense copies in, a buffer of its own out */
         bool ok = false;
         if (slab) {
-            kl_cplan *p = b->p;
-            if (y->cs) {
-                y->cs = 0;
-                KL_TRY(kl_cp_alloc(p, (size_t)y->count * y->esz, &y->d));
-                s->y = y->d;
-            }
-            if (x->cs) {
-                kl_cval *xv = &p->v[(b->in0 ? b->in0 : n->inputs[0])->id];
-                KL_TRY(kl_cu_densify(p, b->idx, xv, b->s));
-                xp = xv->dn;
-            }
-            if (z && z->cs) {
-                kl_cval *zv = &p->v[n->inputs[3]->id];
-                KL_TRY(kl_cu_densify(p, b->idx, zv, b->s));
-                zp = zv->dn;
-            }
+            KL_TRY(kl_conv_unslab(b, s, y, &x, &xp, &z, &zp));
+            s->unslab = true;
             d.x_ch = d.y_ch = d.z_ch = 0;
-            ok = !kc_conv_create(b->c->dnn, &d, -1, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg);
+            ok = !kc_conv_create(b->c->dnn, &d, calgo, b->c->ce->opt.workspace, &s->conv, msg, sizeof msg);
         }
-        if (!ok) KL_FALLBACK_OR_RECORDED(gemm_failed ? -1 : algo, "cudnn", msg);
+        if (!ok) KL_FALLBACK_OR_RECORDED(calgo, "cudnn", msg);
     }
     y->nhwc = lay == 1;
     s->kind = K_CONV;
@@ -2255,6 +2311,51 @@ static kiln_status kl_b_sdpa(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t);
 
 static kiln_status kl_b_concat_slabs(kl_bctx *b, kl_cstep *s, kl_cval *y);
 
+/* TopK of a float tensor (kc_topk): K known before the run, rows of at
+ * most KC_TOPK_MAX_N along the axis; values in the device type, indices
+ * int64. */
+static kiln_status kl_b_topk(kl_bctx *b, kl_cstep *s, kl_cval *y) {
+    char *why = b->why;
+    size_t why_size = b->why_size;
+    const kl_node *n = b->n;
+    kl_cplan *p = b->p;
+    if (!y->isf) KL_FALLBACK("values are not float");
+    if (n->n_outputs < 2 || !n->outputs[1]) KL_FALLBACK("the indices output is omitted");
+    kl_cval *iy = &p->v[n->outputs[1]->id];
+    if (!iy->d || iy->isf || iy->esz != 8) KL_FALLBACK("indices are not int64 on the device");
+    const kl_cval *x;
+    const void *xp;
+    KL_TRY(kl_in_f(b, 0, &xp, &x, y->t));
+    if (x->rank < 1) KL_FALLBACK("a scalar input");
+    int64_t axis = kl_node_attr_int(n, "axis", -1), k;
+    if (axis < 0) axis += x->rank;
+    if (axis < 0 || axis >= x->rank) KL_FALLBACK("axis out of range");
+    if (n->opset < 10) {
+        if (!kl_node_attr(n, "k")) KL_FALLBACK("attribute k is missing");
+        k = kl_node_attr_int(n, "k", 0);
+    } else {
+        int64_t nk = 0;
+        if (!kl_host_ints(p, kl_in(n, 1), &k, 1, &nk) || nk != 1) KL_FALLBACK("K is not known before the run");
+    }
+    int64_t outer = 1, inner = 1, len = x->dims[axis];
+    for (int64_t a = 0; a < axis; a++) outer *= x->dims[a];
+    for (int64_t a = axis + 1; a < x->rank; a++) inner *= x->dims[a];
+    if (k < 0 || k > len) KL_FALLBACK("K = %lld outside [0, %lld]", (long long)k, (long long)len);
+    if (len > KC_TOPK_MAX_N)
+        KL_FALLBACK("%lld elements along the axis (the kernel sorts up to %d)", (long long)len, KC_TOPK_MAX_N);
+    if (outer * inner > INT32_MAX) KL_FALLBACK("too many rows");
+    if (y->count != outer * k * inner || iy->count != y->count) KL_FALLBACK("outputs do not have the shape planned");
+    s->kind = K_TOPK;
+    s->x[0] = xp;
+    s->y2 = iy->d;
+    s->outer = outer;
+    s->mid = len;
+    s->inner = inner;
+    s->n = k;
+    s->flag = n->opset < 11 || kl_node_attr_int(n, "largest", 1) != 0;
+    return KILN_OK;
+}
+
 static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
     char *why = b->why;
     size_t why_size = b->why_size;
@@ -2302,6 +2403,7 @@ static kiln_status kl_cu_build_node(kl_bctx *b, kl_cstep *s) {
     static const char *const copies[] = {"Transpose", "Slice", "Concat", "Split", "Expand", "Pad", NULL};
     if (kl_str_index(op, copies) >= 0) return kl_b_copy(b, s, y, y->d);
     if (!strcmp(op, "Gather")) return kl_b_gather(b, s, y);
+    if (!strcmp(op, "TopK")) return kl_b_topk(b, s, y);
     if (!strcmp(op, "Einsum")) {
         if (!y->isf) KL_FALLBACK("output is not float");
         return kl_b_einsum(b, s, y, t);
@@ -2546,6 +2648,10 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
     case K_RESIZE:
         e = kc_resize_run(s->y, s->x[0], &s->rs, s->t, c->st);
         call = "kc_resize_run";
+        break;
+    case K_TOPK:
+        e = kc_topk(s->y, s->y2, s->x[0], s->outer, s->mid, s->inner, s->n, s->flag, s->t, c->st);
+        call = "kc_topk";
         break;
     case K_GATHER:
         e = kc_gather(s->y, s->x[0], s->x[1], s->outer, s->mid, s->n, s->inner, (size_t)s->flag, c->st);
@@ -3999,7 +4105,10 @@ kiln_status kl_cuda_ctx_plan(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n_inpu
 
 _Static_assert(KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS <= KL_CUDA_ALGO_MAX, "algorithm codes past KL_CUDA_ALGO_MAX");
 
-bool kl_cuda_algo_is_own_conv(int algo) { return algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS; }
+bool kl_cuda_algo_is_own_conv(int algo) {
+    if (algo >= 0) algo &= ~KL_CU_ALGO_DENSE;
+    return algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS;
+}
 
 void kl_cuda_ctx_choices(const kl_cuda_ctx *c, int *algo, size_t *workspace, double *ms) {
     size_t nn = c->ce->ir->graph->n_nodes;
@@ -4013,7 +4122,7 @@ void kl_cuda_ctx_choices(const kl_cuda_ctx *c, int *algo, size_t *workspace, dou
         const kl_cstep *s = &p->steps[i];
         if (s->node >= nn) continue;
         if (s->conv) {
-            algo[s->node] = kc_conv_algo(s->conv);
+            algo[s->node] = kc_conv_algo(s->conv) | (s->unslab ? KL_CU_ALGO_DENSE : 0);
             workspace[s->node] = kc_conv_workspace(s->conv);
             ms[s->node] = kc_conv_time_ms(s->conv);
         } else if (s->gemm) {

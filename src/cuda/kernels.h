@@ -262,6 +262,16 @@ cudaError_t kc_resize_run(void *y, const void *x, const kc_resize *p, kc_dtype t
  * (device memory, n_idx of them, negative counts from the end; out of
  * range is clamped, the host checked them where it could):
  *   y[o, j, i] = x[o, idx[j], i].  elem_size 1, 2, 4 or 8 bytes. */
+/* ONNX TopK of x viewed as [outer, n, inner] along n (float32 or float16 t):
+ * vals [outer, k, inner] (t) and idx [outer, k, inner] (int64) hold the k
+ * largest (largest != 0) or smallest elements of each row, sorted, the
+ * lower index first among equal values, NaN above +inf (the CPU
+ * reference's order).  Rows of up to KC_TOPK_MAX_N elements (one block's
+ * shared memory); cudaErrorInvalidValue beyond. */
+#define KC_TOPK_MAX_N 4096
+cudaError_t kc_topk(void *vals, int64_t *idx, const void *x, int64_t outer, int64_t n, int64_t inner, int64_t k,
+                    int largest, kc_dtype t, cudaStream_t stream);
+
 cudaError_t kc_gather(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t axis, int64_t n_idx,
                       int64_t inner, size_t elem_size, cudaStream_t stream);
 

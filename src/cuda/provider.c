@@ -118,6 +118,8 @@ bool kl_cuda_node_supported(const kl_node *n, char *why, size_t why_size) {
         for (size_t k = 1; k < n->n_outputs; k++)
             if (n->outputs[k]) /* used by a node or a graph output */
                 return kl_no(why, why_size, n, "a second output is wanted (e.g. MaxPool indices)");
+    } else if (strcmp(n->op_type, "TopK") == 0) { /* values and int64 indices: kc_topk */
+        if (!kl_is_float(x)) return kl_no(why, why_size, n, "input is not float32/float16");
     } else if (kl_in_op(n->op_type, any_ops)) {
         if (!x || x->type.kind != KL_TYPE_TENSOR || x->type.elem == KILN_DTYPE_STRING ||
             x->type.elem == KILN_DTYPE_UNDEFINED || kiln_dtype_bits(x->type.elem) < 8)

@@ -678,6 +678,152 @@ static void test_bias_act(void) {
             }
 }
 
+/* kc_bias_act_ld: the outer index strided per tensor (a convolution's
+ * epilogue into its channel slab of a Concat's output): y's rows ldy apart
+ * inside a poisoned buffer whose gaps must stay untouched. */
+static void test_bias_act_ld(void) {
+    /* outer, channels, inner, extra y/x/z row elements */
+    static const int64_t cs[][6] = {{6, 16, 1, 16, 0, 8},  {3, 8, 40, 80, 0, 40}, {2, 5, 7, 3, 2, 1},
+                                    {4, 24, 1, 8, 8, 0},   {2, 3, 9, 18, 0, 9}};
+    for (int t = 0; t < 2; t++)
+        for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+            int64_t O = cs[c][0], C = cs[c][1], I = cs[c][2], row = C * I;
+            int64_t ldy = row + cs[c][3], ldx = row + cs[c][4], ldz = row + cs[c][5];
+            int act = (int)(c % 2 ? 5 : 1);
+            tbuf x = tb_rand(DTS[t], (size_t)(O * ldx), -3, 3), b = tb_rand(DTS[t], (size_t)C, -1, 1);
+            tbuf z = tb_rand(DTS[t], (size_t)(O * ldz), -1, 1), y = tb_alloc(DTS[t], (size_t)(O * ldy));
+            double *ref = xmalloc((size_t)(O * ldy) * sizeof *ref);
+            for (int64_t i = 0; i < O * ldy; i++) ref[i] = NAN; /* the gaps keep their poison (NaN bytes) */
+            for (int64_t o = 0; o < O; o++)
+                for (int64_t r = 0; r < row; r++) {
+                    float vf = (float)x.h[o * ldx + r] + (float)b.h[r / I] + (float)z.h[o * ldz + r];
+                    ref[o * ldy + r] = act_ref(act, (double)vf, 0, 0);
+                }
+            char name[96];
+            snprintf(name, sizeof name, "bias_act_ld act=%d [%lld,%lld,%lld] ld y/x/z %lld/%lld/%lld", act,
+                     (long long)O, (long long)C, (long long)I, (long long)ldy, (long long)ldx, (long long)ldz);
+            if (launched(kc_bias_act_ld(y.d, ldy, x.d, ldx, b.d, z.d, ldz, O, C, I, act, 0, 0, DTS[t], g_stream), name))
+                check(name, &y, ref, 1);
+            free(ref);
+            tb_free(&x), tb_free(&b), tb_free(&z), tb_free(&y);
+        }
+}
+
+/* kc_topk against the CPU reference's order (NaN above +inf, -0 == +0,
+ * the lower index first among equals), values and indices exact. */
+static uint32_t topk_key_h(double v) {
+    if (isnan(v)) return 0xffffffffu;
+    float f = (float)v;
+    if (f == 0.0f) f = 0.0f;
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    return (b >> 31) ? ~b : (b | 0x80000000u);
+}
+typedef struct topk_it { uint64_t key; } topk_it;
+static int topk_cmp_h(const void *a, const void *b) {
+    uint64_t x = ((const topk_it *)a)->key, y = ((const topk_it *)b)->key;
+    return x < y ? -1 : x > y;
+}
+static void test_topk(void) {
+    /* outer, n, inner, k, largest, ties (values from a small set with NaN, +-0, +-inf) */
+    static const int64_t cs[][6] = {{3, 100, 1, 5, 1, 0},  {2, 7, 3, 7, 0, 1},      {1, 3234, 1, 300, 1, 0},
+                                    {4, 1, 2, 1, 1, 0},    {2, 4096, 1, 17, 0, 1},  {3, 33, 5, 33, 1, 1},
+                                    {1, 1000, 4, 100, 0, 0}, {5, 64, 1, 0, 1, 0}};
+    static const double small[] = {-2, -1, -0.0, 0, 1, 2, INFINITY, -INFINITY, NAN, 1};
+    for (int t = 0; t < 2; t++)
+        for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+            int64_t O = cs[c][0], N = cs[c][1], I = cs[c][2], K = cs[c][3];
+            int largest = (int)cs[c][4];
+            size_t nx = (size_t)(O * N * I), ny = (size_t)(O * K * I);
+            tbuf x = tb_alloc(DTS[t], nx);
+            for (size_t i = 0; i < nx; i++) x.h[i] = cs[c][5] ? small[rng_next() % 10] : urand(-100, 100);
+            tb_upload(&x); /* rounds x.h to the device values */
+            unsigned char *want_v = xmalloc(ny * 4 + 1), *want_i = xmalloc(ny * 8 + 1);
+            topk_it *it = xmalloc((size_t)N * sizeof *it);
+            size_t es = kc_dtype_size(DTS[t]);
+            unsigned char *raw = xmalloc(nx * es + 1);
+            CK(cudaMemcpy(raw, x.d, nx * es, cudaMemcpyDeviceToHost));
+            for (int64_t o = 0; o < O; o++)
+                for (int64_t in = 0; in < I; in++) {
+                    for (int64_t j = 0; j < N; j++) {
+                        uint32_t key = topk_key_h(x.h[(o * N + j) * I + in]);
+                        if (largest) key = ~key;
+                        it[j].key = ((uint64_t)key << 32) | (uint64_t)j;
+                    }
+                    qsort(it, (size_t)N, sizeof *it, topk_cmp_h);
+                    for (int64_t j = 0; j < K; j++) {
+                        int64_t src = (int64_t)(it[j].key & 0xffffffffu), dst = (o * K + j) * I + in;
+                        memcpy(want_v + (size_t)dst * es, raw + (size_t)((o * N + src) * I + in) * es, es);
+                        memcpy(want_i + (size_t)dst * 8, &src, 8);
+                    }
+                }
+            void *dv, *di;
+            CK(cudaMalloc(&dv, ny * es + 1));
+            CK(cudaMalloc(&di, ny * 8 + 1));
+            char name[96];
+            snprintf(name, sizeof name, "topk [%lld,%lld,%lld] k=%lld %s%s %s", (long long)O, (long long)N,
+                     (long long)I, (long long)K, largest ? "largest" : "smallest", cs[c][5] ? " ties/nan" : "",
+                     tname(DTS[t]));
+            if (launched(kc_topk(dv, di, x.d, O, N, I, K, largest, DTS[t], g_stream), name)) {
+                char nv[120], ni[120];
+                snprintf(nv, sizeof nv, "%s values", name);
+                snprintf(ni, sizeof ni, "%s indices", name);
+                check_bytes(nv, dv, want_v, ny * es);
+                check_bytes(ni, di, want_i, ny * 8);
+            }
+            /* past the kernel's row limit: refused, nothing launched */
+            if (c == 0) {
+                cudaError_t e = kc_topk(dv, di, x.d, 1, KC_TOPK_MAX_N + 1, 1, 1, 1, DTS[t], g_stream);
+                (void)cudaGetLastError();
+                printf("%s topk refuses rows past %d %s\n", e == cudaErrorInvalidValue ? "ok  " : "FAIL", KC_TOPK_MAX_N,
+                       tname(DTS[t]));
+                e == cudaErrorInvalidValue ? g_pass++ : g_fail++;
+            }
+            CK(cudaFree(dv));
+            CK(cudaFree(di));
+            free(want_v), free(want_i), free(it), free(raw);
+            tb_free(&x);
+        }
+}
+
+/* kc_fe with a strided y (a channel slab of a Concat's output, NHWC): the
+ * program writes its channels, the other channels keep their poison. */
+static void test_fe_strided_y(void) {
+    for (int t = 0; t < 2; t++)
+        for (int v = 0; v < 2; v++) {
+            /* y logical [N,H,W,C] = [2,5,6,C] inside rows of CT channels at channel offset c0 */
+            const int64_t N = 2, H = 5, W = 6, C = v ? 16 : 5, CT = v ? 48 : 13, c0 = v ? 16 : 3;
+            size_t n = (size_t)(N * H * W * C), nt = (size_t)(N * H * W * CT);
+            tbuf a = tb_rand(DTS[t], n, -2, 2), bb = tb_rand(DTS[t], (size_t)C, -1, 1), y = tb_alloc(DTS[t], nt);
+            kc_fe_program p;
+            memset(&p, 0, sizeof p);
+            p.n_steps = 2;
+            p.n_inputs = 2;
+            p.rank = 4;
+            int64_t dims[4] = {N, H, W, C};
+            for (int k = 0; k < 4; k++) p.dims[k] = dims[k];
+            int64_t sa[4] = {H * W * C, W * C, C, 1}, sb[4] = {0, 0, 0, 1}, sy[4] = {H * W * CT, W * CT, CT, 1};
+            for (int k = 0; k < 4; k++) p.stride[0][k] = sa[k], p.stride[1][k] = sb[k], p.ystride[k] = sy[k];
+            p.y_strided = 1;
+            p.op[0] = 0, p.arg[0] = 1;  /* + b[c] */
+            p.op[1] = 17, p.arg[1] = -1; /* sigmoid */
+            double *ref = xmalloc(nt * sizeof *ref);
+            for (size_t i = 0; i < nt; i++) ref[i] = NAN;
+            for (size_t i = 0; i < n; i++) {
+                size_t c = i % (size_t)C, pix = i / (size_t)C;
+                ref[pix * (size_t)CT + (size_t)c0 + c] = 1.0 / (1.0 + exp(-(a.h[i] + bb.h[c])));
+            }
+            const void *ins[2] = {a.d, bb.d};
+            char name[96];
+            snprintf(name, sizeof name, "fe strided y [2,5,6,%lld] in %lld channels at %lld", (long long)C,
+                     (long long)CT, (long long)c0);
+            if (launched(kc_fe((char *)y.d + (size_t)c0 * kc_dtype_size(DTS[t]), ins, &p, DTS[t], g_stream), name))
+                check(name, &y, ref, 1);
+            free(ref);
+            tb_free(&a), tb_free(&bb), tb_free(&y);
+        }
+}
+
 /* ---- squeeze-and-excitation MLP ------------------------------------------------------------------ */
 
 static void test_se_mlp(void) {
@@ -1683,6 +1829,9 @@ int main(int argc, char **argv) {
     test_gather();
     test_heads();
     test_bias_act();
+    test_bias_act_ld();
+    test_topk();
+    test_fe_strided_y();
     test_se_mlp();
     test_se_pool_mlp();
     test_fe();
