@@ -202,7 +202,7 @@ static const char *g_provider = NULL;
 static const char *g_precision = "fp32";
 
 /* --const-weights: the weights and bias of Conv, ConvTranspose and Gemm nodes
- * (and a MatMul's B) that a test gives as graph inputs become initializers
+ * (and a MatMul's B, a TopK's K) that a test gives as graph inputs become initializers
  * holding the test's values
  * (tests with one data set), so providers that take only constant weights
  * (cuda) run those tests on ONNX's own data, and CPU engines their packed
@@ -305,6 +305,7 @@ static kiln_status freeze_weights(const kl_model *m, const char *dir, const char
             if (!strcmp(nd->op_type, "Conv") || !strcmp(nd->op_type, "ConvTranspose") || !strcmp(nd->op_type, "Gemm"))
                 for (size_t q = 1; q < 3 && q < nd->n_inputs; q++) w |= nd->inputs[q] == v;
             if (!strcmp(nd->op_type, "MatMul") && nd->n_inputs == 2) w |= nd->inputs[1] == v;
+            if (!strcmp(nd->op_type, "TopK") && nd->n_inputs >= 2) w |= nd->inputs[1] == v; /* K */
         }
         if (w && n < 16) {
             snprintf(f, sizeof f, "%s/test_data_set_0/input_%zu.pb", dir, j);
