@@ -64,7 +64,7 @@ root=../shared/onnx-backend-tests/node
 if [ ! -d "$root" ] && [ -f "${NODE_TESTS:-}" ]; then mkdir -p /tmp/nt && tar xJf "$NODE_TESTS" -C /tmp/nt && root=/tmp/nt/node; fi
 if [ -d "$root" ]; then
   for cw in "" --const-weights; do  # K is a graph input: constant with --const-weights, else TopK runs on the host
-    timeout 120 "$B/tests/kiln-conformance" --provider cuda --precision fp32 $cw --root "$root" \
+    KILN_CUDA_TOPK=1 timeout 120 "$B/tests/kiln-conformance" --provider cuda --precision fp32 $cw --root "$root" \
       --known tests/conformance/known_failures.txt --filter test_top_k >"$OUT/conf_topk.txt" 2>&1
     echo "conformance test_top_k on cuda $cw (exit $?): $(grep -E '^provider cuda|passed' "$OUT/conf_topk.txt" | tr '\n' ' ')"
     grep -E "^FAIL" "$OUT/conf_topk.txt" | head
