@@ -968,9 +968,13 @@ static kiln_status kl_b_s2d_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t
 
 static kiln_status kl_cu_densify(kl_cplan *p, size_t i, kl_cval *cv, kl_cstep *pre);
 
-/* A convolution's recorded algorithm with this bit ran on dense copies of
- * its channel slabs (timed faster so, copies included). */
-#define KL_CU_ALGO_DENSE (1 << 28)
+/* A convolution's recorded algorithm plus this ran on dense copies of its
+ * channel slabs (timed faster so, copies included).  Within the engine's
+ * algorithm codes (0..KL_CUDA_ALGO_MAX, checked at load). */
+#define KL_CU_ALGO_DENSE 50000
+_Static_assert(KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS <= KL_CU_ALGO_DENSE &&
+                   2 * KL_CU_ALGO_DENSE - 1 <= KL_CUDA_ALGO_MAX,
+               "dense-slab algorithm codes overlap or pass KL_CUDA_ALGO_MAX");
 
 /* Node b->n's convolution off its channel slabs: x and z read from dense
  * copies (conversions on step s), y to a buffer of its own (its Concat
@@ -1098,7 +1102,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     d.nhwc = lay;
     if (cpad) d.c = cpad;
     const int algo_rec = kl_cu_algo(b);
-    if ((x->cs || y->cs || (z && z->cs)) && algo_rec >= 0 && (algo_rec & KL_CU_ALGO_DENSE)) {
+    if ((x->cs || y->cs || (z && z->cs)) && algo_rec >= KL_CU_ALGO_DENSE) {
         KL_TRY(kl_conv_unslab(b, s, y, &x, &xp, &z, &zp));
         s->unslab = true;
     }
@@ -1113,7 +1117,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
                         (double)((x->cs ? x->count : 0) + (y->cs ? y->count : 0) + (z && z->cs ? z->count : 0));
     char msg[256] = "";
     bool gemm_failed = false;
-    const int algo = algo_rec >= 0 ? algo_rec & ~KL_CU_ALGO_DENSE : algo_rec;
+    const int algo = algo_rec >= KL_CU_ALGO_DENSE ? algo_rec - KL_CU_ALGO_DENSE : algo_rec;
     const bool own = algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS;
     /* A 1x1, stride-1, unpadded NHWC convolution is a GEMM: Y[NHW, K] =
      * X[NHW, C] W[K, C]^T + bias (+ residual), activation in cuBLASLt's
@@ -3281,8 +3285,9 @@ static bool kl_cu_nhwc(const kl_cuda_engine *ce) {
 /* ---- channel slabs (Concat inputs written in place) -------------------------------------------- */
 
 /* Producers whose outputs may be planned as channel slabs of a Concat's
- * output (KILN_CUDA_NO_SLABS=1: none): convolutions, whose cuDNN and
- * implicit-GEMM forms write strided outputs (kc_conv_desc.y_ch). */
+ * output (KILN_CUDA_SLABS, kl_cu_slab_mode): convolutions (cuDNN and the
+ * implicit GEMM write strided outputs, kc_conv_desc.y_ch; not in mode 3),
+ * Slices (strided copies) and elementwise programs (kc_fe_program.ystride). */
 static int kl_cu_slab_mode(void);
 static bool kl_cu_fe_node(const kl_node *n) {
     return (!n->domain[0] && (kl_fe_unary(n) >= 0 || kl_fe_binary(n) >= 0)) ||
@@ -4106,7 +4111,7 @@ kiln_status kl_cuda_ctx_plan(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n_inpu
 _Static_assert(KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS <= KL_CUDA_ALGO_MAX, "algorithm codes past KL_CUDA_ALGO_MAX");
 
 bool kl_cuda_algo_is_own_conv(int algo) {
-    if (algo >= 0) algo &= ~KL_CU_ALGO_DENSE;
+    if (algo >= KL_CU_ALGO_DENSE) algo -= KL_CU_ALGO_DENSE;
     return algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS;
 }
 
@@ -4122,7 +4127,7 @@ void kl_cuda_ctx_choices(const kl_cuda_ctx *c, int *algo, size_t *workspace, dou
         const kl_cstep *s = &p->steps[i];
         if (s->node >= nn) continue;
         if (s->conv) {
-            algo[s->node] = kc_conv_algo(s->conv) | (s->unslab ? KL_CU_ALGO_DENSE : 0);
+            algo[s->node] = kc_conv_algo(s->conv) + (s->unslab ? KL_CU_ALGO_DENSE : 0);
             workspace[s->node] = kc_conv_workspace(s->conv);
             ms[s->node] = kc_conv_time_ms(s->conv);
         } else if (s->gemm) {
