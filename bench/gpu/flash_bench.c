@@ -10,6 +10,7 @@
  * without padding would do: tile padding is the kernel's own cost).
  * A benchmark, not a test: correctness is test_cuda_dnn's.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,13 @@ static unsigned short f16_bits(float f) {
     return (unsigned short)h;
 }
 
+/* float16 bits -> float (normal, subnormal, zero, inf/NaN). */
+static float f16_val(unsigned short h) {
+    unsigned sign = (h >> 15) & 1u, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m | 0x400u), (int)e - 25);
+    return sign ? -v : v;
+}
+
 static int fill(void *dev, size_t n, float amp, unsigned seed) {
     unsigned short *h = malloc(n * 2);
     if (!h) return 1;
@@ -70,6 +78,7 @@ int main(int argc, char **argv) {
         {"sam global (S4096 H12 D64, rel 64x64)", 1, 4096, 12, 64, 64},
         {"sam windows (25 x S196 H12 D64, rel 14x14)", 25, 196, 12, 64, 14},
         {"text S77 H8 D64 (b32)", 32, 77, 8, 64, 0},
+        {"text S77 H8 D64 (b1)", 1, 77, 8, 64, 0},
         {"S1024 H16 D128 (b4)", 4, 1024, 16, 128, 0},
     };
     if (kc_flash_prepare(64) != cudaSuccess || kc_flash_prepare(128) != cudaSuccess) {
@@ -78,7 +87,7 @@ int main(int argc, char **argv) {
     }
     cudaEvent_t e0, e1;
     if (cudaEventCreate(&e0) || cudaEventCreate(&e1)) return 1;
-    printf("%-46s %10s %10s\n", "case", "median ms", "TFLOP/s");
+    printf("%-52s %10s %10s %12s\n", "case and tiling", "median ms", "TFLOP/s", "max |d| 1x16");
     int bad = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const fb_case *k = &cases[c];
@@ -106,22 +115,45 @@ int main(int argc, char **argv) {
             }
             const char *q = qkv;
             float *t = malloc(sizeof(float) * (size_t)runs);
-            int err = !t;
-            for (int r = -5; r < runs && !err; r++) {
-                err |= cudaEventRecord(e0, 0) != cudaSuccess;
-                err |= kc_flash_attn(y, q, q + hd * 2, q + 2 * hd * 2, m1, m2, &d, 0) != cudaSuccess;
-                err |= cudaEventRecord(e1, 0) != cudaSuccess;
-                err |= cudaEventSynchronize(e1) != cudaSuccess;
-                if (!err && r >= 0) err |= cudaEventElapsedTime(&t[r], e0, e1) != cudaSuccess;
+            size_t ny = (size_t)(rows * hd);
+            unsigned short *y1 = malloc(ny * 2), *yv = malloc(ny * 2);
+            int err = !t || !y1 || !yv;
+            /* each tiling in turn (KC_FLASH_ONE_MTILE first: the others are checked against its output),
+               then the kernel's own choice */
+            for (int var = KC_FLASH_ONE_MTILE; var <= KC_FLASH_SPLIT_KEYS + 1 && !err; var++) {
+                d.variant = var <= KC_FLASH_SPLIT_KEYS ? var : KC_FLASH_AUTO;
+                int ran = kc_flash_variant(&d);
+                if (var <= KC_FLASH_SPLIT_KEYS && ran != var) continue; /* does not apply */
+                for (int r = -5; r < runs && !err; r++) {
+                    err |= cudaEventRecord(e0, 0) != cudaSuccess;
+                    err |= kc_flash_attn(y, q, q + hd * 2, q + 2 * hd * 2, m1, m2, &d, 0) != cudaSuccess;
+                    err |= cudaEventRecord(e1, 0) != cudaSuccess;
+                    err |= cudaEventSynchronize(e1) != cudaSuccess;
+                    if (!err && r >= 0) err |= cudaEventElapsedTime(&t[r], e0, e1) != cudaSuccess;
+                }
+                if (!err) err |= cudaMemcpy(var == KC_FLASH_ONE_MTILE ? y1 : yv, y, ny * 2, cudaMemcpyDeviceToHost) !=
+                                 cudaSuccess;
+                if (err) break;
+                double maxd = 0;
+                if (var != KC_FLASH_ONE_MTILE)
+                    for (size_t i = 0; i < ny; i++) {
+                        double dd = fabs((double)f16_val(yv[i]) - f16_val(y1[i]));
+                        if (dd > maxd || dd != dd) maxd = dd != dd ? INFINITY : dd;
+                    }
+                qsort(t, (size_t)runs, sizeof(float), cmp_f);
+                double ms = t[runs / 2], fl = 4.0 * k->b * k->h * (double)k->s * k->s * k->d;
+                static const char *const vn[] = {"", "1x16", "2x16", "split"};
+                char label[96];
+                snprintf(label, sizeof label, "%s %s%s", k->name, var <= KC_FLASH_SPLIT_KEYS ? vn[var] : "auto=",
+                         var <= KC_FLASH_SPLIT_KEYS ? "" : vn[ran]);
+                printf("%-52s %10.4f %10.1f %12.2e\n", label, ms, fl / (ms * 1e-3) / 1e12, maxd);
+                if (maxd > 2e-2) bad = 1; /* the tilings must agree (float16 output, float32 sums in other orders) */
             }
             if (err) {
                 printf("%-46s run failed: %s\n", k->name, cudaGetErrorString(cudaGetLastError()));
                 bad = 1;
-            } else {
-                qsort(t, (size_t)runs, sizeof(float), cmp_f);
-                double ms = t[runs / 2], fl = 4.0 * k->b * k->h * (double)k->s * k->s * k->d;
-                printf("%-46s %10.4f %10.1f\n", k->name, ms, fl / (ms * 1e-3) / 1e12);
             }
+            free(y1), free(yv);
             free(t);
         }
         cudaFree(qkv), cudaFree(y), cudaFree(m1), cudaFree(m2);

@@ -1642,6 +1642,11 @@ int kc_attn_create(kc_dnn *d, const kc_attn_desc *desc, kc_attn **out, char *why
         return kc_fail(why, why_size, "kc_attn_create: out of host memory");
     a->d = d;
     a->desc = *desc;
+    if (!a->desc.flash_variant) {
+        const char *env = getenv("KILN_CUDA_FA");
+        if (env && env[0] >= '1' && env[0] <= '3' && !env[1])
+            a->desc.flash_variant = env[0] - '0';
+    }
     if (kc_flash_supported(q->t, q->d, q->dv, q->b, q->h, q->sq)) {
         cudaError_t e = kc_flash_prepare(q->d);
         if (e == cudaSuccess) {
@@ -1700,6 +1705,25 @@ out:
 size_t kc_attn_workspace(const kc_attn *a) { return a->total; }
 int kc_attn_is_fused(const kc_attn *a) { return a && a->fused; }
 
+static kc_flash_desc attn_flash_desc(const kc_attn_desc *p)
+{
+    kc_flash_desc f = {.b = p->b, .sq = p->sq, .sk = p->sk, .h = p->h, .d = p->d, .ldq = p->ldq, .ldk = p->ldk,
+                       .ldv = p->ldv, .seq_first = p->seq_first, .scale = p->scale, .has_mask = p->has_mask,
+                       .mask_t = p->mask_t, .msb = p->mask_stride_b, .msh = p->mask_stride_h,
+                       .msq = p->mask_stride_q, .msk = p->mask_stride_k, .rel_kw = p->rel_kw,
+                       .m2sb = p->mask2_stride_b, .m2sh = p->mask2_stride_h, .m2sq = p->mask2_stride_q,
+                       .m2sk = p->mask2_stride_k, .variant = p->flash_variant};
+    return f;
+}
+
+int kc_attn_flash_variant(const kc_attn *a)
+{
+    if (!a || !a->fused)
+        return 0;
+    kc_flash_desc f = attn_flash_desc(&a->desc);
+    return kc_flash_variant(&f);
+}
+
 int kc_attn_run(kc_attn *a, const void *q, const void *k, const void *v, const void *mask, const void *mask2, void *y,
                 void *workspace, cudaStream_t stream, char *why, size_t why_size)
 {
@@ -1708,12 +1732,7 @@ int kc_attn_run(kc_attn *a, const void *q, const void *k, const void *v, const v
     if (a->fused) {
         if (!q || !k || !v || !y || (p->has_mask && !mask) || (p->rel_kw > 0 && !mask2))
             return kc_fail(why, why_size, "kc_attn_run: missing Q, K, V, Y or mask");
-        kc_flash_desc f = {.b = p->b, .sq = p->sq, .sk = p->sk, .h = p->h, .d = p->d, .ldq = p->ldq, .ldk = p->ldk,
-                           .ldv = p->ldv, .seq_first = p->seq_first, .scale = p->scale, .has_mask = p->has_mask,
-                           .mask_t = p->mask_t, .msb = p->mask_stride_b, .msh = p->mask_stride_h,
-                           .msq = p->mask_stride_q, .msk = p->mask_stride_k, .rel_kw = p->rel_kw,
-                           .m2sb = p->mask2_stride_b, .m2sh = p->mask2_stride_h, .m2sq = p->mask2_stride_q,
-                           .m2sk = p->mask2_stride_k};
+        kc_flash_desc f = attn_flash_desc(p);
         CU_TRY("kc_flash_attn", kc_flash_attn(y, q, k, v, mask, mask2, &f, stream));
         return 0;
     }

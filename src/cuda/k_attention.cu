@@ -62,7 +62,10 @@ typedef struct fa_params {
     int seq_first, mask_f16, vec, nqt;
 } fa_params;
 
-static size_t fa_smem_bytes(int d) { return (size_t)5 * FA_BN * (d + 8) * sizeof(__half); }
+/* Q (64 * mt rows) and two buffers each of K and V (64 rows). */
+static size_t fa_smem_bytes(int d, int mt) {
+    return (size_t)(FA_BM * mt + 4 * FA_BN) * (d + 8) * sizeof(__half);
+}
 /* The relative-position terms of a block's 64 query rows, staged when
  * kh, kw <= FA_REL_MAX (float16: [64][kh + kw]). */
 #define FA_REL_MAX 64
@@ -128,16 +131,18 @@ static __device__ __forceinline__ unsigned fa_pack(float lo, float hi) {
 
 /* ---- tile loads ---------------------------------------------------------------------------- */
 
-/* Rows [r0, r0 + 64) of one head of x (x points at the head's first column)
- * into shared s (row stride D + 8); rows >= n are zero-filled.  Sequence row
- * r of batch b is global row seq_first ? r*B + b : b*n + r. */
-template <int D>
+/* Rows [r0, r0 + ROWS) of one head of x (x points at the head's first
+ * column) into shared s (row stride D + 8), by NT threads (tid: this one's
+ * index among them); rows >= n are zero-filled.  Sequence row r of batch b
+ * is global row seq_first ? r*B + b : b*n + r. */
+template <int D, int ROWS, int NT>
 static __device__ __forceinline__ void fa_load(__half *s, const __half *x, int64_t ld, int64_t r0, int64_t n,
-                                               int64_t b, int64_t B, int seq_first, int vec) {
+                                               int64_t b, int64_t B, int seq_first, int vec, int tid) {
     constexpr int CH = D / 8; /* 16-byte chunks per row */
+    static_assert(ROWS * CH % NT == 0, "whole rounds of chunks");
 #pragma unroll
-    for (int i = 0; i < FA_BN * CH / FA_THREADS; i++) {
-        int c = threadIdx.x + i * FA_THREADS, r = c / CH, cc = c % CH;
+    for (int i = 0; i < ROWS * CH / NT; i++) {
+        int c = tid + i * NT, r = c / CH, cc = c % CH;
         int64_t rr = r0 + r;
         bool ok = rr < n;
         const __half *src = x + (seq_first ? rr * B + b : b * n + rr) * ld + cc * 8;
@@ -248,23 +253,29 @@ template <int NB> static __device__ __forceinline__ void fa_mask_tail(float (*s)
             if (nb * 8 + (e & 1) >= lim) s[nb][e] = -INFINITY;
 }
 
-/* One key tile for one warp's 16 query rows: S = Q K^T over the tile's
- * first NKB 16-key blocks (the rest are keys >= Sk: a tail tile skips
- * them), the online-softmax update of (m, l, o), and O += P V.  kv: valid
- * keys of the tile (<= 16 * NKB). */
-template <int D, int MODE, int NKB>
+/* One key tile for one warp's MT m-tiles of 16 query rows (MT = 2: each K
+ * and V fragment loaded from shared memory feeds two products): S = Q K^T
+ * over the tile's first NKB 16-key blocks (the rest are keys >= Sk: a tail
+ * tile skips them), the online-softmax update of (m, l, o), and O += P V.
+ * kv: valid keys of the tile (<= 16 * NKB).  qi[mt]: the thread's two query
+ * rows (g, g + 8) of m-tile mt, mrow[mt] their mask rows; srow: the staged
+ * relative-position row of m-tile 0's row g (REL modes, MT == 1). */
+template <int D, int MODE, int NKB, int MT>
 static __device__ __forceinline__ void fa_tile(const fa_params &p, const __half *ks, const __half *vs,
-                                               unsigned (&qf)[D / 16][4], float (&o)[D / 8][4], float &m0,
-                                               float &m1, float &l0, float &l1, int t, int kv, int64_t qi0,
-                                               int64_t qi1, int64_t mrow0, int64_t mrow1, const __half *sR,
-                                               int64_t b, int64_t h) {
+                                               unsigned (&qf)[MT][D / 16][4], float (&o)[MT][D / 8][4],
+                                               float (&m)[MT][2], float (&l)[MT][2], int t, int kv,
+                                               const int64_t (&qi)[MT][2], const int64_t (&mrow)[MT][2],
+                                               const __half *sR, int srow, int64_t b, int64_t h) {
     constexpr int LD = D + 8, NB = 2 * NKB;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tc = lane & 3;
+    static_assert(MT == 1 || MODE == FA_PLAIN || MODE == FA_MASK, "two m-tiles: no relative positions");
+    const int lane = threadIdx.x & 31, tc = lane & 3;
 
-    /* S = Q K^T: 16 rows x 16*NKB keys per warp, NB n-blocks of 8 keys */
-    float s[NB][4];
+    /* S = Q K^T: 16 rows x 16*NKB keys per m-tile, NB n-blocks of 8 keys */
+    float s[MT][NB][4];
 #pragma unroll
-    for (int i = 0; i < NB; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int i = 0; i < NB; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.0f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {
 #pragma unroll
@@ -272,129 +283,188 @@ static __device__ __forceinline__ void fa_tile(const fa_params &p, const __half 
             /* matrices: (keys 0-7, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 0-7), (keys 8-15, d 8-15) */
             unsigned r[4];
             fa_ldsm(r, ks + (jj * 16 + (lane & 7) + (lane >> 4) * 8) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
-            fa_mma(s[2 * jj], qf[kk], r[0], r[1]);
-            fa_mma(s[2 * jj + 1], qf[kk], r[2], r[3]);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                fa_mma(s[mt][2 * jj], qf[mt][kk], r[0], r[1]);
+                fa_mma(s[mt][2 * jj + 1], qf[mt][kk], r[2], r[3]);
+            }
         }
     }
 
     const int64_t k0 = (int64_t)t * FA_BN;
     const int lim = kv - tc * 2; /* element (nb, e) is a key < Sk iff nb*8 + (e&1) < lim */
-    float mx0, mx1;
-    if constexpr (MODE == FA_PLAIN) {
-        /* raw maxima; the scale (> 0) keeps their order */
-        float r0 = -INFINITY, r1 = -INFINITY;
-        if (kv < 16 * NKB) fa_mask_tail<NB>(s, lim);
 #pragma unroll
-        for (int nb = 0; nb < NB; nb++) {
-            r0 = fmaxf(r0, fmaxf(s[nb][0], s[nb][1]));
-            r1 = fmaxf(r1, fmaxf(s[nb][2], s[nb][3]));
-        }
-        mx0 = fmaxf(m0, r0 * p.scale_log2);
-        mx1 = fmaxf(m1, r1 * p.scale_log2);
-    } else {
-        if constexpr (MODE == FA_REL64) {
-            /* kw == 64 == FA_BN and Sk = 64 kh: tile t is key row kh = t, all keys valid */
-            const int ld = fa_rel_ld(p.rel_kh + (int)p.rel_kw);
-            const __half *a0 = sR + (warp * 16 + g) * ld, *a1 = a0 + 8 * ld;
-            const float h0 = __half2float(a0[t]), h1 = __half2float(a1[t]);
-            const __half *w0 = a0 + p.rel_kh + tc * 2, *w1 = a1 + p.rel_kh + tc * 2;
+    for (int mt = 0; mt < MT; mt++) {
+        const int64_t qi0 = qi[mt][0], qi1 = qi[mt][1], mrow0 = mrow[mt][0], mrow1 = mrow[mt][1];
+        float(&st)[NB][4] = s[mt];
+        float mx0, mx1;
+        if constexpr (MODE == FA_PLAIN) {
+            /* raw maxima; the scale (> 0) keeps their order */
+            float r0 = -INFINITY, r1 = -INFINITY;
+            if (kv < 16 * NKB) fa_mask_tail<NB>(st, lim);
 #pragma unroll
             for (int nb = 0; nb < NB; nb++) {
-                const float2 c0 = __half22float2(*reinterpret_cast<const __half2 *>(w0 + nb * 8));
-                const float2 c1 = __half22float2(*reinterpret_cast<const __half2 *>(w1 + nb * 8));
-                s[nb][0] = fmaf(s[nb][0], p.scale_log2, FA_LOG2E * (h0 + c0.x));
-                s[nb][1] = fmaf(s[nb][1], p.scale_log2, FA_LOG2E * (h0 + c0.y));
-                s[nb][2] = fmaf(s[nb][2], p.scale_log2, FA_LOG2E * (h1 + c1.x));
-                s[nb][3] = fmaf(s[nb][3], p.scale_log2, FA_LOG2E * (h1 + c1.y));
+                r0 = fmaxf(r0, fmaxf(st[nb][0], st[nb][1]));
+                r1 = fmaxf(r1, fmaxf(st[nb][2], st[nb][3]));
             }
+            mx0 = fmaxf(m[mt][0], r0 * p.scale_log2);
+            mx1 = fmaxf(m[mt][1], r1 * p.scale_log2);
         } else {
+            if constexpr (MODE == FA_REL64) {
+                /* kw == 64 == FA_BN and Sk = 64 kh: tile t is key row kh = t, all keys valid */
+                const int ld = fa_rel_ld(p.rel_kh + (int)p.rel_kw);
+                const __half *a0 = sR + (srow + mt * 16) * ld, *a1 = a0 + 8 * ld;
+                const float h0 = __half2float(a0[t]), h1 = __half2float(a1[t]);
+                const __half *w0 = a0 + p.rel_kh + tc * 2, *w1 = a1 + p.rel_kh + tc * 2;
 #pragma unroll
-            for (int nb = 0; nb < NB; nb++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) s[nb][e] *= p.scale_log2;
-            if constexpr (MODE == FA_REL) {
-                if (p.rel_smem) {
-                    const int ld = fa_rel_ld(p.rel_kh + (int)p.rel_kw);
-                    fa_add_rel_sh<NB>(s, sR + (warp * 16 + g) * ld, sR + (warp * 16 + g + 8) * ld, p.rel_kh,
-                                      (int)p.rel_kw, k0 + tc * 2, qi0 < p.sq, qi1 < p.sq, lim);
-                } else {
-                    const int64_t r2 = b * p.m2sb + h * p.m2sh;
-                    if (p.mask_f16)
-                        fa_add_rel<NB>(s, static_cast<const __half *>(p.mask), static_cast<const __half *>(p.mask2),
-                                       mrow0, mrow1, r2 + qi0 * p.m2sq, r2 + qi1 * p.m2sq, p.msk, p.m2sk, p.rel_kw,
-                                       k0 + tc * 2, qi0 < p.sq, qi1 < p.sq, lim);
-                    else
-                        fa_add_rel<NB>(s, static_cast<const float *>(p.mask), static_cast<const float *>(p.mask2),
-                                       mrow0, mrow1, r2 + qi0 * p.m2sq, r2 + qi1 * p.m2sq, p.msk, p.m2sk, p.rel_kw,
-                                       k0 + tc * 2, qi0 < p.sq, qi1 < p.sq, lim);
+                for (int nb = 0; nb < NB; nb++) {
+                    const float2 c0 = __half22float2(*reinterpret_cast<const __half2 *>(w0 + nb * 8));
+                    const float2 c1 = __half22float2(*reinterpret_cast<const __half2 *>(w1 + nb * 8));
+                    st[nb][0] = fmaf(st[nb][0], p.scale_log2, FA_LOG2E * (h0 + c0.x));
+                    st[nb][1] = fmaf(st[nb][1], p.scale_log2, FA_LOG2E * (h0 + c0.y));
+                    st[nb][2] = fmaf(st[nb][2], p.scale_log2, FA_LOG2E * (h1 + c1.x));
+                    st[nb][3] = fmaf(st[nb][3], p.scale_log2, FA_LOG2E * (h1 + c1.y));
                 }
-            } else if (p.mask) {
-                const int64_t c0 = (k0 + tc * 2) * p.msk;
-                if (p.mask_f16)
-                    fa_add_mask<NB>(s, static_cast<const __half *>(p.mask), mrow0 + c0, mrow1 + c0, p.msk,
-                                    qi0 < p.sq, qi1 < p.sq, lim);
-                else
-                    fa_add_mask<NB>(s, static_cast<const float *>(p.mask), mrow0 + c0, mrow1 + c0, p.msk,
-                                    qi0 < p.sq, qi1 < p.sq, lim);
+            } else {
+#pragma unroll
+                for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) st[nb][e] *= p.scale_log2;
+                if constexpr (MODE == FA_REL) {
+                    if (p.rel_smem) {
+                        const int ld = fa_rel_ld(p.rel_kh + (int)p.rel_kw);
+                        fa_add_rel_sh<NB>(st, sR + (srow + mt * 16) * ld, sR + (srow + mt * 16 + 8) * ld, p.rel_kh,
+                                          (int)p.rel_kw, k0 + tc * 2, qi0 < p.sq, qi1 < p.sq, lim);
+                    } else {
+                        const int64_t r2 = b * p.m2sb + h * p.m2sh;
+                        if (p.mask_f16)
+                            fa_add_rel<NB>(st, static_cast<const __half *>(p.mask),
+                                           static_cast<const __half *>(p.mask2), mrow0, mrow1, r2 + qi0 * p.m2sq,
+                                           r2 + qi1 * p.m2sq, p.msk, p.m2sk, p.rel_kw, k0 + tc * 2, qi0 < p.sq,
+                                           qi1 < p.sq, lim);
+                        else
+                            fa_add_rel<NB>(st, static_cast<const float *>(p.mask),
+                                           static_cast<const float *>(p.mask2), mrow0, mrow1, r2 + qi0 * p.m2sq,
+                                           r2 + qi1 * p.m2sq, p.msk, p.m2sk, p.rel_kw, k0 + tc * 2, qi0 < p.sq,
+                                           qi1 < p.sq, lim);
+                    }
+                } else if (p.mask) {
+                    const int64_t c0 = (k0 + tc * 2) * p.msk;
+                    if (p.mask_f16)
+                        fa_add_mask<NB>(st, static_cast<const __half *>(p.mask), mrow0 + c0, mrow1 + c0, p.msk,
+                                        qi0 < p.sq, qi1 < p.sq, lim);
+                    else
+                        fa_add_mask<NB>(st, static_cast<const float *>(p.mask), mrow0 + c0, mrow1 + c0, p.msk,
+                                        qi0 < p.sq, qi1 < p.sq, lim);
+                }
+                if (kv < 16 * NKB) fa_mask_tail<NB>(st, lim);
             }
-            if (kv < 16 * NKB) fa_mask_tail<NB>(s, lim);
+            mx0 = m[mt][0];
+            mx1 = m[mt][1];
+#pragma unroll
+            for (int nb = 0; nb < NB; nb++) {
+                mx0 = fmaxf(mx0, fmaxf(st[nb][0], st[nb][1]));
+                mx1 = fmaxf(mx1, fmaxf(st[nb][2], st[nb][3]));
+            }
         }
-        mx0 = m0;
-        mx1 = m1;
+        /* a row's keys are spread over the 4 lanes of a quad */
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float base0 = mx0 == -INFINITY ? 0.0f : mx0, base1 = mx1 == -INFINITY ? 0.0f : mx1;
+        const float al0 = exp2f(m[mt][0] - base0), al1 = exp2f(m[mt][1] - base1);
+        m[mt][0] = mx0;
+        m[mt][1] = mx1;
+        float ls0 = 0.0f, ls1 = 0.0f;
 #pragma unroll
         for (int nb = 0; nb < NB; nb++) {
-            mx0 = fmaxf(mx0, fmaxf(s[nb][0], s[nb][1]));
-            mx1 = fmaxf(mx1, fmaxf(s[nb][2], s[nb][3]));
+            if constexpr (MODE == FA_PLAIN) {
+                st[nb][0] = exp2f(fmaf(st[nb][0], p.scale_log2, -base0));
+                st[nb][1] = exp2f(fmaf(st[nb][1], p.scale_log2, -base0));
+                st[nb][2] = exp2f(fmaf(st[nb][2], p.scale_log2, -base1));
+                st[nb][3] = exp2f(fmaf(st[nb][3], p.scale_log2, -base1));
+            } else {
+                st[nb][0] = exp2f(st[nb][0] - base0);
+                st[nb][1] = exp2f(st[nb][1] - base0);
+                st[nb][2] = exp2f(st[nb][2] - base1);
+                st[nb][3] = exp2f(st[nb][3] - base1);
+            }
+            ls0 += st[nb][0] + st[nb][1];
+            ls1 += st[nb][2] + st[nb][3];
         }
-    }
-    /* a row's keys are spread over the 4 lanes of a quad */
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    const float base0 = mx0 == -INFINITY ? 0.0f : mx0, base1 = mx1 == -INFINITY ? 0.0f : mx1;
-    const float al0 = exp2f(m0 - base0), al1 = exp2f(m1 - base1);
-    m0 = mx0;
-    m1 = mx1;
-    float ls0 = 0.0f, ls1 = 0.0f;
+        l[mt][0] = l[mt][0] * al0 + ls0;
+        l[mt][1] = l[mt][1] * al1 + ls1;
 #pragma unroll
-    for (int nb = 0; nb < NB; nb++) {
-        if constexpr (MODE == FA_PLAIN) {
-            s[nb][0] = exp2f(fmaf(s[nb][0], p.scale_log2, -base0));
-            s[nb][1] = exp2f(fmaf(s[nb][1], p.scale_log2, -base0));
-            s[nb][2] = exp2f(fmaf(s[nb][2], p.scale_log2, -base1));
-            s[nb][3] = exp2f(fmaf(s[nb][3], p.scale_log2, -base1));
-        } else {
-            s[nb][0] = exp2f(s[nb][0] - base0);
-            s[nb][1] = exp2f(s[nb][1] - base0);
-            s[nb][2] = exp2f(s[nb][2] - base1);
-            s[nb][3] = exp2f(s[nb][3] - base1);
+        for (int i = 0; i < D / 8; i++) {
+            o[mt][i][0] *= al0;
+            o[mt][i][1] *= al0;
+            o[mt][i][2] *= al1;
+            o[mt][i][3] *= al1;
         }
-        ls0 += s[nb][0] + s[nb][1];
-        ls1 += s[nb][2] + s[nb][3];
-    }
-    l0 = l0 * al0 + ls0;
-    l1 = l1 * al1 + ls1;
-#pragma unroll
-    for (int i = 0; i < D / 8; i++) {
-        o[i][0] *= al0;
-        o[i][1] *= al0;
-        o[i][2] *= al1;
-        o[i][3] *= al1;
     }
 
     /* O += P V: k-block kt (keys 16kt..16kt+15) is S n-blocks 2kt, 2kt+1 */
 #pragma unroll
     for (int kt = 0; kt < NKB; kt++) {
-        unsigned a[4] = {fa_pack(s[2 * kt][0], s[2 * kt][1]), fa_pack(s[2 * kt][2], s[2 * kt][3]),
-                         fa_pack(s[2 * kt + 1][0], s[2 * kt + 1][1]), fa_pack(s[2 * kt + 1][2], s[2 * kt + 1][3])};
+        unsigned a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            a[mt][0] = fa_pack(s[mt][2 * kt][0], s[mt][2 * kt][1]);
+            a[mt][1] = fa_pack(s[mt][2 * kt][2], s[mt][2 * kt][3]);
+            a[mt][2] = fa_pack(s[mt][2 * kt + 1][0], s[mt][2 * kt + 1][1]);
+            a[mt][3] = fa_pack(s[mt][2 * kt + 1][2], s[mt][2 * kt + 1][3]);
+        }
 #pragma unroll
         for (int ee = 0; ee < D / 16; ee++) {
             /* transposed matrices: (keys 0-7, d 0-7), (keys 8-15, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 8-15) */
             unsigned r[4];
             fa_ldsm_t(r, vs + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + ee * 16 + (lane >> 4) * 8);
-            fa_mma(o[2 * ee], a, r[0], r[1]);
-            fa_mma(o[2 * ee + 1], a, r[2], r[3]);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                fa_mma(o[mt][2 * ee], a[mt], r[0], r[1]);
+                fa_mma(o[mt][2 * ee + 1], a[mt], r[2], r[3]);
+            }
+        }
+    }
+}
+
+/* fa_tile for a tile of kv valid keys: a tail tile computes only its 16-key
+ * blocks that hold keys (REL64 tiles are always whole). */
+template <int D, int MODE, int MT>
+static __device__ __forceinline__ void fa_tile_kv(const fa_params &p, const __half *ks, const __half *vs,
+                                                  unsigned (&qf)[MT][D / 16][4], float (&o)[MT][D / 8][4],
+                                                  float (&m)[MT][2], float (&l)[MT][2], int t, int kv,
+                                                  const int64_t (&qi)[MT][2], const int64_t (&mrow)[MT][2],
+                                                  const __half *sR, int srow, int64_t b, int64_t h) {
+    if constexpr (MODE == FA_REL64)
+        fa_tile<D, MODE, 4, MT>(p, ks, vs, qf, o, m, l, t, kv, qi, mrow, sR, srow, b, h);
+    else if (kv > 48)
+        fa_tile<D, MODE, 4, MT>(p, ks, vs, qf, o, m, l, t, kv, qi, mrow, sR, srow, b, h);
+    else if (kv > 32)
+        fa_tile<D, MODE, 3, MT>(p, ks, vs, qf, o, m, l, t, kv, qi, mrow, sR, srow, b, h);
+    else if (kv > 16)
+        fa_tile<D, MODE, 2, MT>(p, ks, vs, qf, o, m, l, t, kv, qi, mrow, sR, srow, b, h);
+    else
+        fa_tile<D, MODE, 1, MT>(p, ks, vs, qf, o, m, l, t, kv, qi, mrow, sR, srow, b, h);
+}
+/* 16 staged output rows (so, row stride D + 8) to Y rows r0.. (those < Sq), 16-byte stores. */
+template <int D>
+static __device__ __forceinline__ void fa_store_rows(const fa_params &p, const __half *so, int64_t r0, int64_t b,
+                                                     int64_t h, int lane) {
+    constexpr int CH = D / 8, LD = D + 8;
+#pragma unroll
+    for (int i = 0; i < 16 * CH / 32; i++) {
+        int c = lane + i * 32, r = c / CH, cc = c % CH;
+        int64_t qi = r0 + r;
+        if (qi >= p.sq) continue;
+        __half *dst = p.y + (p.seq_first ? qi * p.b + b : b * p.sq + qi) * p.ldy + h * D + cc * 8;
+        const __half *src = so + r * LD + cc * 8;
+        if (p.vec) {
+            *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; e++) dst[e] = src[e];
         }
     }
 }
@@ -404,22 +474,27 @@ static __device__ __forceinline__ void fa_tile(const fa_params &p, const __half 
  * registers) for the plain and masked kernels, 3 (168) for the
  * relative-position ones, which spill at 128 (H200, bench/gpu/flash_bench.c:
  * ViT-B/16 b256 0.228 ms at 4 against 0.241 at 3; SAM's global attention
- * 0.317 ms at 3 against 0.340 at 4). */
-#define FA_MINB64(MODE) ((MODE) >= FA_REL ? 3 : 4)
+ * 0.317 ms at 3 against 0.340 at 4); 2 for two m-tiles per warp (their
+ * accumulators and scores double). */
+#define FA_MINB64(MODE, MT) ((MT) == 2 ? 2 : (MODE) >= FA_REL ? 3 : 4)
 
-template <int D, int MODE>
-__global__ void __launch_bounds__(FA_THREADS, D == 64 ? FA_MINB64(MODE) : 2) k_flash(const fa_params p) {
+/* One block of 4 warps per (batch, head, 64 * MT query rows); warp w owns
+ * rows [16 MT w, 16 MT (w + 1)) of the block's. */
+template <int D, int MODE, int MT>
+__global__ void __launch_bounds__(FA_THREADS, D == 64 ? FA_MINB64(MODE, MT) : 2) k_flash(const fa_params p) {
 #if !FA_ENABLED
     (void)p;
 #else
     kc_pdl_wait();
     extern __shared__ __align__(16) unsigned char fa_sh[];
-    constexpr int LD = D + 8, TILE = FA_BN * LD;
+    constexpr int LD = D + 8, TILE = FA_BN * LD, BM = FA_BM * MT;
     constexpr bool REL = MODE == FA_REL || MODE == FA_REL64;
-    __half *sQ = reinterpret_cast<__half *>(fa_sh), *sK = sQ + TILE, *sV = sK + 2 * TILE; /* K, V: 2 buffers each */
+    static_assert(MT == 1 || !REL, "two m-tiles: no relative positions");
+    /* Q: BM rows; K, V: 2 buffers each */
+    __half *sQ = reinterpret_cast<__half *>(fa_sh), *sK = sQ + BM * LD, *sV = sK + 2 * TILE;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tc = lane & 3;
     const int64_t bh = blockIdx.x / p.nqt, b = bh / p.h, h = bh % p.h;
-    const int64_t q0 = (int64_t)(blockIdx.x % p.nqt) * FA_BM;
+    const int64_t q0 = (int64_t)(blockIdx.x % p.nqt) * BM;
     const __half *Q = p.q + h * D, *K = p.k + h * D, *V = p.v + h * D;
     const int nkt = (int)((p.sk + FA_BN - 1) / FA_BN);
     __half *sR = sV + 2 * TILE; /* REL with rel_smem: [64][kh + kw] */
@@ -439,28 +514,42 @@ __global__ void __launch_bounds__(FA_THREADS, D == 64 ? FA_MINB64(MODE) : 2) k_f
         }
     }
 
-    fa_load<D>(sQ, Q, p.ldq, q0, p.sq, b, p.b, p.seq_first, p.vec);
-    fa_load<D>(sK, K, p.ldk, 0, p.sk, b, p.b, p.seq_first, p.vec);
-    fa_load<D>(sV, V, p.ldv, 0, p.sk, b, p.b, p.seq_first, p.vec);
+    fa_load<D, BM, FA_THREADS>(sQ, Q, p.ldq, q0, p.sq, b, p.b, p.seq_first, p.vec, threadIdx.x);
+    fa_load<D, FA_BN, FA_THREADS>(sK, K, p.ldk, 0, p.sk, b, p.b, p.seq_first, p.vec, threadIdx.x);
+    fa_load<D, FA_BN, FA_THREADS>(sV, V, p.ldv, 0, p.sk, b, p.b, p.seq_first, p.vec, threadIdx.x);
     fa_commit();
 
-    /* this thread's two query rows and their mask rows; a warp whose 16 rows are all >= Sq (the
-       last query tile's) only helps load */
-    const int64_t qi0 = q0 + warp * 16 + g, qi1 = qi0 + 8;
-    const int64_t mbase = b * p.msb + h * p.msh, mrow0 = mbase + qi0 * p.msq, mrow1 = mbase + qi1 * p.msq;
-    const bool active = q0 + warp * 16 < p.sq;
-
-    float o[D / 8][4];
+    /* this thread's query rows and their mask rows; a warp whose rows are all >= Sq (the last
+       query tile's) only helps load, and one whose second m-tile is all >= Sq computes one */
+    const int wr = warp * 16 * MT;
+    int64_t qi[MT][2], mrow[MT][2];
+    const int64_t mbase = b * p.msb + h * p.msh;
 #pragma unroll
-    for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
-    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
-    unsigned qf[D / 16][4];
+    for (int mt = 0; mt < MT; mt++) {
+        qi[mt][0] = q0 + wr + mt * 16 + g;
+        qi[mt][1] = qi[mt][0] + 8;
+        mrow[mt][0] = mbase + qi[mt][0] * p.msq;
+        mrow[mt][1] = mbase + qi[mt][1] * p.msq;
+    }
+    const bool active = q0 + wr < p.sq, both = MT == 2 && q0 + wr + 16 < p.sq;
+
+    float o[MT][D / 8][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int i = 0; i < D / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.0f;
+    float m[MT][2], l[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.0f;
+    unsigned qf[MT][D / 16][4];
 
     for (int t = 0; t < nkt; t++) {
         const int buf = t & 1;
         if (t + 1 < nkt) {
-            fa_load<D>(sK + (buf ^ 1) * TILE, K, p.ldk, (int64_t)(t + 1) * FA_BN, p.sk, b, p.b, p.seq_first, p.vec);
-            fa_load<D>(sV + (buf ^ 1) * TILE, V, p.ldv, (int64_t)(t + 1) * FA_BN, p.sk, b, p.b, p.seq_first, p.vec);
+            fa_load<D, FA_BN, FA_THREADS>(sK + (buf ^ 1) * TILE, K, p.ldk, (int64_t)(t + 1) * FA_BN, p.sk, b, p.b,
+                                          p.seq_first, p.vec, threadIdx.x);
+            fa_load<D, FA_BN, FA_THREADS>(sV + (buf ^ 1) * TILE, V, p.ldv, (int64_t)(t + 1) * FA_BN, p.sk, b, p.b,
+                                          p.seq_first, p.vec, threadIdx.x);
             fa_commit();
             fa_wait<1>(); /* tile t (and Q) landed; tile t+1 may be in flight */
         } else {
@@ -469,63 +558,167 @@ __global__ void __launch_bounds__(FA_THREADS, D == 64 ? FA_MINB64(MODE) : 2) k_f
         __syncthreads();
         if (active) {
             if (t == 0) {
-                /* A fragments of this warp's 16 Q rows: matrices (rows 0-7 | 8-15) x (cols 0-7 | 8-15) */
+                /* A fragments of the warp's Q rows: matrices (rows 0-7 | 8-15) x (cols 0-7 | 8-15) */
 #pragma unroll
-                for (int kk = 0; kk < D / 16; kk++)
-                    fa_ldsm(qf[kk],
-                            sQ + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
+                for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                    for (int kk = 0; kk < D / 16; kk++)
+                        fa_ldsm(qf[mt][kk], sQ + (wr + mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 +
+                                                (lane >> 4) * 8);
             }
             const __half *ks = sK + buf * TILE, *vs = sV + buf * TILE;
             const int64_t rest = p.sk - (int64_t)t * FA_BN;
             const int kv = rest < FA_BN ? (int)rest : FA_BN;
-            if constexpr (MODE == FA_REL64) {
-                fa_tile<D, MODE, 4>(p, ks, vs, qf, o, m0, m1, l0, l1, t, kv, qi0, qi1, mrow0, mrow1, sR, b, h);
+            if (MT == 1 || both) {
+                fa_tile_kv<D, MODE, MT>(p, ks, vs, qf, o, m, l, t, kv, qi, mrow, sR, wr + g, b, h);
             } else {
-                /* a tail tile computes only its 16-key blocks that hold keys */
-                if (kv > 48)
-                    fa_tile<D, MODE, 4>(p, ks, vs, qf, o, m0, m1, l0, l1, t, kv, qi0, qi1, mrow0, mrow1, sR, b, h);
-                else if (kv > 32)
-                    fa_tile<D, MODE, 3>(p, ks, vs, qf, o, m0, m1, l0, l1, t, kv, qi0, qi1, mrow0, mrow1, sR, b, h);
-                else if (kv > 16)
-                    fa_tile<D, MODE, 2>(p, ks, vs, qf, o, m0, m1, l0, l1, t, kv, qi0, qi1, mrow0, mrow1, sR, b, h);
-                else
-                    fa_tile<D, MODE, 1>(p, ks, vs, qf, o, m0, m1, l0, l1, t, kv, qi0, qi1, mrow0, mrow1, sR, b, h);
+                /* the first m-tile alone (same storage, first element) */
+                fa_tile_kv<D, MODE, 1>(p, ks, vs, reinterpret_cast<unsigned(&)[1][D / 16][4]>(qf),
+                                       reinterpret_cast<float(&)[1][D / 8][4]>(o), reinterpret_cast<float(&)[1][2]>(m),
+                                       reinterpret_cast<float(&)[1][2]>(l), t, kv,
+                                       reinterpret_cast<const int64_t(&)[1][2]>(qi),
+                                       reinterpret_cast<const int64_t(&)[1][2]>(mrow), sR, wr + g, b, h);
             }
         }
         __syncthreads(); /* buffer buf is refilled by the next iteration's prefetch */
     }
     if (!active) return;
 
-    /* normalize; a row without a finite score (l == 0) or with NaN gives NaN */
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        if (mt == 1 && !both) break;
+        /* normalize; a row without a finite score (l == 0) or with NaN gives NaN */
+        float l0 = l[mt][0], l1 = l[mt][1];
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+        const float qnan = __int_as_float(0x7fffffff);
+        const float inv0 = l0 > 0.0f ? 1.0f / l0 : qnan, inv1 = l1 > 0.0f ? 1.0f / l1 : qnan;
+
+        /* stage through this warp's own 16 rows of sQ (only this warp read them), then 16-byte row stores */
+        const int r0 = wr + mt * 16;
+        __half *so = sQ + r0 * LD;
+#pragma unroll
+        for (int i = 0; i < D / 8; i++) {
+            *reinterpret_cast<unsigned *>(so + g * LD + i * 8 + tc * 2) =
+                fa_pack(o[mt][i][0] * inv0, o[mt][i][1] * inv0);
+            *reinterpret_cast<unsigned *>(so + (g + 8) * LD + i * 8 + tc * 2) =
+                fa_pack(o[mt][i][2] * inv1, o[mt][i][3] * inv1);
+        }
+        __syncwarp();
+        fa_store_rows<D>(p, so, q0 + r0, b, h, lane);
+    }
+#endif /* FA_ENABLED */
+}
+
+/* Split keys, for grids too small to fill the GPU (ViT at batch 1: 12 heads
+ * x 4 query tiles): one block of 4 warps per (batch, head, 16 query rows),
+ * warp w takes key tiles w, w + 4, ... into its own K/V buffers, and the
+ * warps' (m, l, O) are merged through shared memory at the end.  D == 64,
+ * no relative positions. */
+#define FA_SPLIT_D 64
+#define FA_SPLIT_W (FA_THREADS / 32)
+static size_t fa_split_smem_bytes() {
+    return (size_t)(16 + 2 * FA_SPLIT_W * FA_BN) * (FA_SPLIT_D + 8) * sizeof(__half);
+}
+
+template <int MODE>
+__global__ void __launch_bounds__(FA_THREADS) k_flash_split(const fa_params p) {
+#if !FA_ENABLED
+    (void)p;
+#else
+    static_assert(MODE == FA_PLAIN || MODE == FA_MASK, "split keys: no relative positions");
+    kc_pdl_wait();
+    extern __shared__ __align__(16) unsigned char fa_sh[];
+    constexpr int D = FA_SPLIT_D, LD = D + 8, TILE = FA_BN * LD, PL = D + 8; /* PL: floats per merged row */
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tc = lane & 3;
+    const int64_t bh = blockIdx.x / p.nqt, b = bh / p.h, h = bh % p.h;
+    const int64_t q0 = (int64_t)(blockIdx.x % p.nqt) * 16;
+    const __half *Q = p.q + h * D, *K = p.k + h * D, *V = p.v + h * D;
+    const int nkt = (int)((p.sk + FA_BN - 1) / FA_BN);
+    __half *sQ = reinterpret_cast<__half *>(fa_sh), *ks = sQ + 16 * LD + 2 * warp * TILE, *vs = ks + TILE;
+
+    fa_load<D, 16, FA_THREADS>(sQ, Q, p.ldq, q0, p.sq, b, p.b, p.seq_first, p.vec, threadIdx.x);
+    if (warp < nkt) {
+        fa_load<D, FA_BN, 32>(ks, K, p.ldk, (int64_t)warp * FA_BN, p.sk, b, p.b, p.seq_first, p.vec, lane);
+        fa_load<D, FA_BN, 32>(vs, V, p.ldv, (int64_t)warp * FA_BN, p.sk, b, p.b, p.seq_first, p.vec, lane);
+    }
+    fa_commit();
+    fa_wait<0>();
+    __syncthreads(); /* Q (loaded by all) and each warp's first tile */
+
+    int64_t qi[1][2], mrow[1][2];
+    qi[0][0] = q0 + g;
+    qi[0][1] = q0 + g + 8;
+    mrow[0][0] = b * p.msb + h * p.msh + qi[0][0] * p.msq;
+    mrow[0][1] = b * p.msb + h * p.msh + qi[0][1] * p.msq;
+    unsigned qf[1][D / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        fa_ldsm(qf[0][kk], sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
+    float o[1][D / 8][4];
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) o[0][i][0] = o[0][i][1] = o[0][i][2] = o[0][i][3] = 0.0f;
+    float m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.0f, 0.0f}};
+
+    for (int t = warp; t < nkt; t += FA_SPLIT_W) {
+        if (t != warp) {
+            __syncwarp(); /* the warp's reads of the previous tile are done */
+            fa_load<D, FA_BN, 32>(ks, K, p.ldk, (int64_t)t * FA_BN, p.sk, b, p.b, p.seq_first, p.vec, lane);
+            fa_load<D, FA_BN, 32>(vs, V, p.ldv, (int64_t)t * FA_BN, p.sk, b, p.b, p.seq_first, p.vec, lane);
+            fa_commit();
+            fa_wait<0>();
+            __syncwarp();
+        }
+        const int64_t rest = p.sk - (int64_t)t * FA_BN;
+        fa_tile_kv<D, MODE, 1>(p, ks, vs, qf, o, m, l, t, rest < FA_BN ? (int)rest : FA_BN, qi, mrow, nullptr, 0, b,
+                               h);
+    }
+
+    /* each warp's partial (O unnormalized, m, l) into its own K buffer as floats: [16][PL], m[16], l[16] */
+    float l0 = l[0][0], l1 = l[0][1];
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    const float qnan = __int_as_float(0x7fffffff);
-    const float inv0 = l0 > 0.0f ? 1.0f / l0 : qnan, inv1 = l1 > 0.0f ? 1.0f / l1 : qnan;
-
-    /* stage through this warp's own 16 rows of sQ (only this warp read them), then 16-byte row stores */
-    __half *so = sQ + warp * 16 * LD;
+    __syncwarp();
+    float *po = reinterpret_cast<float *>(ks), *pm = po + 16 * PL, *pl = pm + 16;
 #pragma unroll
     for (int i = 0; i < D / 8; i++) {
-        *reinterpret_cast<unsigned *>(so + g * LD + i * 8 + tc * 2) = fa_pack(o[i][0] * inv0, o[i][1] * inv0);
-        *reinterpret_cast<unsigned *>(so + (g + 8) * LD + i * 8 + tc * 2) = fa_pack(o[i][2] * inv1, o[i][3] * inv1);
+        *reinterpret_cast<float2 *>(po + g * PL + i * 8 + tc * 2) = make_float2(o[0][i][0], o[0][i][1]);
+        *reinterpret_cast<float2 *>(po + (g + 8) * PL + i * 8 + tc * 2) = make_float2(o[0][i][2], o[0][i][3]);
     }
-    __syncwarp();
-    constexpr int CH = D / 8;
+    if (tc == 0) pm[g] = m[0][0], pm[g + 8] = m[0][1], pl[g] = l0, pl[g + 8] = l1;
+    __syncthreads();
+
+    /* merge: thread -> row r, 8 columns from c0; warps without a tile hold nothing */
+    const int r = threadIdx.x >> 3, c0 = (threadIdx.x & 7) * 8, nw = nkt < FA_SPLIT_W ? nkt : FA_SPLIT_W;
+    const int64_t q = q0 + r;
+    if (q >= p.sq) return;
+    const float *base_w = reinterpret_cast<const float *>(sQ + 16 * LD);
+    constexpr int WSTRIDE = 2 * TILE / 2; /* floats per warp's region (2 * TILE halves) */
+    float M = -INFINITY;
+    for (int w = 0; w < nw; w++) M = fmaxf(M, base_w[w * WSTRIDE + 16 * PL + r]);
+    const float mb = M == -INFINITY ? 0.0f : M;
+    float L = 0.0f, acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int w = 0; w < nw; w++) {
+        const float *pw = base_w + w * WSTRIDE;
+        const float e = exp2f(pw[16 * PL + r] - mb);
+        L += e * pw[16 * PL + 16 + r];
 #pragma unroll
-    for (int i = 0; i < 16 * CH / 32; i++) {
-        int c = lane + i * 32, r = c / CH, cc = c % CH;
-        int64_t qi = q0 + warp * 16 + r;
-        if (qi >= p.sq) continue;
-        __half *dst = p.y + (p.seq_first ? qi * p.b + b : b * p.sq + qi) * p.ldy + h * D + cc * 8;
-        const __half *src = so + r * LD + cc * 8;
-        if (p.vec) {
-            *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
-        } else {
+        for (int j = 0; j < 8; j++) acc[j] += e * pw[r * PL + c0 + j];
+    }
+    const float inv = L > 0.0f ? 1.0f / L : __int_as_float(0x7fffffff);
+    __half *dst = p.y + (p.seq_first ? q * p.b + b : b * p.sq + q) * p.ldy + h * D + c0;
+    if (p.vec) {
+        uint4 u;
+        u.x = fa_pack(acc[0] * inv, acc[1] * inv), u.y = fa_pack(acc[2] * inv, acc[3] * inv);
+        u.z = fa_pack(acc[4] * inv, acc[5] * inv), u.w = fa_pack(acc[6] * inv, acc[7] * inv);
+        *reinterpret_cast<uint4 *>(dst) = u;
+    } else {
 #pragma unroll
-            for (int e = 0; e < 8; e++) dst[e] = src[e];
-        }
+        for (int j = 0; j < 8; j++) dst[j] = __float2half_rn(acc[j] * inv);
     }
 #endif /* FA_ENABLED */
 }
@@ -542,24 +735,49 @@ extern "C" bool kc_flash_supported(kc_dtype t, int64_t d, int64_t dv, int64_t b,
  * PTX): a build for older architectures only has the empty body. */
 template <int D> static cudaError_t fa_prepare() {
     cudaFuncAttributes fa;
-    cudaError_t e = cudaFuncGetAttributes(&fa, k_flash<D, FA_PLAIN>);
+    cudaError_t e = cudaFuncGetAttributes(&fa, k_flash<D, FA_PLAIN, 1>);
     if (e != cudaSuccess) return e;
     if (fa.ptxVersion < 80 || fa.binaryVersion < 80) return cudaErrorNotSupported;
-    const int base = (int)fa_smem_bytes(D), rel = (int)(fa_smem_bytes(D) + fa_rel_smem_bytes());
-    if ((e = cudaFuncSetAttribute(k_flash<D, FA_PLAIN>, cudaFuncAttributeMaxDynamicSharedMemorySize, base)) ||
-        (e = cudaFuncSetAttribute(k_flash<D, FA_MASK>, cudaFuncAttributeMaxDynamicSharedMemorySize, base)) ||
-        (e = cudaFuncSetAttribute(k_flash<D, FA_REL>, cudaFuncAttributeMaxDynamicSharedMemorySize, rel)))
+    const int base = (int)fa_smem_bytes(D, 1), rel = (int)(fa_smem_bytes(D, 1) + fa_rel_smem_bytes());
+    const cudaFuncAttribute smem = cudaFuncAttributeMaxDynamicSharedMemorySize;
+    if ((e = cudaFuncSetAttribute(k_flash<D, FA_PLAIN, 1>, smem, base)) ||
+        (e = cudaFuncSetAttribute(k_flash<D, FA_MASK, 1>, smem, base)) ||
+        (e = cudaFuncSetAttribute(k_flash<D, FA_REL, 1>, smem, rel)) ||
+        (e = cudaFuncSetAttribute(k_flash<D, FA_REL64, 1>, smem, rel)))
         return e;
-    return cudaFuncSetAttribute(k_flash<D, FA_REL64>, cudaFuncAttributeMaxDynamicSharedMemorySize, rel);
+    if constexpr (D == FA_SPLIT_D) {
+        const int two = (int)fa_smem_bytes(D, 2), split = (int)fa_split_smem_bytes();
+        if ((e = cudaFuncSetAttribute(k_flash<D, FA_PLAIN, 2>, smem, two)) ||
+            (e = cudaFuncSetAttribute(k_flash<D, FA_MASK, 2>, smem, two)) ||
+            (e = cudaFuncSetAttribute(k_flash_split<FA_PLAIN>, smem, split)))
+            return e;
+        return cudaFuncSetAttribute(k_flash_split<FA_MASK>, smem, split);
+    }
+    return cudaSuccess;
 }
 
-template <int D> static void fa_launch(int mode, unsigned grid, cudaStream_t stream, const fa_params &p) {
-    const size_t base = fa_smem_bytes(D), rel = fa_smem_bytes(D) + fa_rel_smem_bytes();
+template <int D>
+static void fa_launch(int mode, int variant, unsigned grid, cudaStream_t stream, const fa_params &p) {
+    const size_t base = fa_smem_bytes(D, 1), rel = fa_smem_bytes(D, 1) + fa_rel_smem_bytes();
+    if constexpr (D == FA_SPLIT_D) {
+        if (variant == KC_FLASH_TWO_MTILES) {
+            const size_t two = fa_smem_bytes(D, 2);
+            if (mode == FA_PLAIN) kc_launch(k_flash<D, FA_PLAIN, 2>, grid, FA_THREADS, two, stream, p);
+            else kc_launch(k_flash<D, FA_MASK, 2>, grid, FA_THREADS, two, stream, p);
+            return;
+        }
+        if (variant == KC_FLASH_SPLIT_KEYS) {
+            const size_t split = fa_split_smem_bytes();
+            if (mode == FA_PLAIN) kc_launch(k_flash_split<FA_PLAIN>, grid, FA_THREADS, split, stream, p);
+            else kc_launch(k_flash_split<FA_MASK>, grid, FA_THREADS, split, stream, p);
+            return;
+        }
+    }
     switch (mode) {
-    case FA_PLAIN: kc_launch(k_flash<D, FA_PLAIN>, grid, FA_THREADS, base, stream, p); break;
-    case FA_MASK: kc_launch(k_flash<D, FA_MASK>, grid, FA_THREADS, base, stream, p); break;
-    case FA_REL: kc_launch(k_flash<D, FA_REL>, grid, FA_THREADS, rel, stream, p); break;
-    default: kc_launch(k_flash<D, FA_REL64>, grid, FA_THREADS, rel, stream, p); break;
+    case FA_PLAIN: kc_launch(k_flash<D, FA_PLAIN, 1>, grid, FA_THREADS, base, stream, p); break;
+    case FA_MASK: kc_launch(k_flash<D, FA_MASK, 1>, grid, FA_THREADS, base, stream, p); break;
+    case FA_REL: kc_launch(k_flash<D, FA_REL, 1>, grid, FA_THREADS, rel, stream, p); break;
+    default: kc_launch(k_flash<D, FA_REL64, 1>, grid, FA_THREADS, rel, stream, p); break;
     }
 }
 
@@ -568,6 +786,53 @@ extern "C" cudaError_t kc_flash_prepare(int64_t d) {
 }
 
 static bool fa_al16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+
+static int fa_mode(const kc_flash_desc *a) {
+    if (a->rel_kw > 0) {
+        const int64_t kh = a->sk / a->rel_kw;
+        const bool staged = a->rel_kw <= FA_REL_MAX && kh <= FA_REL_MAX && a->mask_t == KC_F16;
+        return staged && a->rel_kw == FA_BN && kh % 2 == 0 ? FA_REL64 : FA_REL;
+    }
+    return !a->has_mask && a->scale > 0.0f ? FA_PLAIN : FA_MASK;
+}
+
+/* 1: kc_flash_variant's AUTO picks SPLIT_KEYS and TWO_MTILES by the grid (see k_attention.h). */
+#define FA_AUTO_TILINGS 0
+
+static int64_t fa_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* The multiprocessors of the current device (0 when unknown). */
+static int fa_sms() {
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+extern "C" int kc_flash_variant(const kc_flash_desc *a) {
+    const int mode = fa_mode(a);
+    const bool plain = a->d == FA_SPLIT_D && (mode == FA_PLAIN || mode == FA_MASK);
+    const int64_t bh = a->b * a->h, nkt = fa_cdiv(a->sk, FA_BN);
+    const bool two = plain && bh <= INT32_MAX / fa_cdiv(a->sq, 2 * FA_BM);
+    const bool split = plain && nkt >= 2 && bh <= INT32_MAX / fa_cdiv(a->sq, 16);
+    switch (a->variant) {
+    case KC_FLASH_ONE_MTILE: return KC_FLASH_ONE_MTILE;
+    case KC_FLASH_TWO_MTILES: return two ? KC_FLASH_TWO_MTILES : KC_FLASH_ONE_MTILE;
+    case KC_FLASH_SPLIT_KEYS: return split ? KC_FLASH_SPLIT_KEYS : KC_FLASH_ONE_MTILE;
+    default: break;
+    }
+    /* auto: split keys when the 64-row tiles leave multiprocessors idle; two m-tiles per warp when
+       their blocks still make several waves of two per multiprocessor.  Until both have run on a GPU
+       (test_cuda_dnn, bench_flash) they are taken only when forced. */
+    if (!FA_AUTO_TILINGS) return KC_FLASH_ONE_MTILE;
+    const int64_t sms = fa_sms();
+    if (split && sms > 0 && bh * fa_cdiv(a->sq, FA_BM) < sms) return KC_FLASH_SPLIT_KEYS;
+    if (two && sms > 0 && bh * fa_cdiv(a->sq, 2 * FA_BM) >= 8 * sms) return KC_FLASH_TWO_MTILES;
+    return KC_FLASH_ONE_MTILE;
+}
 
 extern "C" cudaError_t kc_flash_attn(void *y, const void *q, const void *k, const void *v, const void *mask,
                                      const void *mask2, const kc_flash_desc *a, cudaStream_t stream) {
@@ -596,16 +861,13 @@ extern "C" cudaError_t kc_flash_attn(void *y, const void *q, const void *k, cons
     p.mask_f16 = a->has_mask && a->mask_t == KC_F16;
     p.vec = fa_al16(q) && fa_al16(k) && fa_al16(v) && fa_al16(y) && a->ldq % 8 == 0 && a->ldk % 8 == 0 &&
             a->ldv % 8 == 0;
-    p.nqt = (int)((a->sq + FA_BM - 1) / FA_BM);
+    const int mode = fa_mode(a), variant = kc_flash_variant(a);
+    const int64_t rows = variant == KC_FLASH_SPLIT_KEYS ? 16 : variant == KC_FLASH_TWO_MTILES ? 2 * FA_BM : FA_BM;
+    p.nqt = (int)fa_cdiv(a->sq, rows);
     unsigned grid = (unsigned)(a->b * a->h * p.nqt);
-    int mode = FA_MASK;
-    if (p.rel_kw)
-        mode = p.rel_smem && p.rel_kw == FA_BN && p.rel_kh % 2 == 0 ? FA_REL64 : FA_REL;
-    else if (!p.mask && p.scale_log2 > 0.0f)
-        mode = FA_PLAIN;
     if (a->d == 64)
-        fa_launch<64>(mode, grid, stream, p);
+        fa_launch<64>(mode, variant, grid, stream, p);
     else
-        fa_launch<128>(mode, grid, stream, p);
+        fa_launch<128>(mode, variant, grid, stream, p);
     return cudaGetLastError();
 }

@@ -9,7 +9,7 @@
  * rows are [S, B] (row index s*B + b).  Optional additive mask (float32 or
  * float16) with element (b, h, q, k) at b*msb + h*msh + q*msq + k*msk.
  * FP16 inputs and outputs, float32 accumulation and online softmax (one
- * pass over K/V in tiles of 64 keys, 64 query rows per block).  A row whose
+ * pass over K/V in tiles of 64 keys; the tilings below).  A row whose
  * scores are all -inf yields NaN (as the CPU reference and kc_softmax).
  * A run allocates nothing and never synchronizes (graph-capturable).
  */
@@ -40,7 +40,25 @@ typedef struct kc_flash_desc {
      * kq), mask with the strides above, mask2 (same type) with these: */
     int64_t rel_kw;
     int64_t m2sb, m2sh, m2sq, m2sk;
+    int variant;                   /* kc_flash_variant's choice: KC_FLASH_AUTO (0) or one forced */
 } kc_flash_desc;
+
+/* The kernel's tilings (one result, different speeds):
+ *   ONE_MTILE   a block of 4 warps per 64 query rows, each warp 16 rows;
+ *   TWO_MTILES  a block per 128 query rows, each warp 32 (each K/V fragment
+ *               read from shared memory feeds two products; D == 64, no
+ *               relative positions);
+ *   SPLIT_KEYS  a block per 16 query rows whose 4 warps take every 4th key
+ *               tile, merged at the end (for grids too small to fill the
+ *               GPU; D == 64, no relative positions, Sk > 64). */
+enum { KC_FLASH_AUTO = 0, KC_FLASH_ONE_MTILE = 1, KC_FLASH_TWO_MTILES = 2, KC_FLASH_SPLIT_KEYS = 3 };
+
+/* The tiling a launch with desc runs: desc->variant when forced and it
+ * applies (else ONE_MTILE), or, for AUTO, ONE_MTILE (with FA_AUTO_TILINGS
+ * set in k_attention.cu: SPLIT_KEYS when the 64-row grid is smaller than
+ * the multiprocessor count, TWO_MTILES when the 128-row grid makes 8
+ * blocks per multiprocessor, else ONE_MTILE). */
+int kc_flash_variant(const kc_flash_desc *desc);
 
 /* Whether kc_flash_attn covers this attention: float16 t, D == Dv in
  * {64, 128}, and a grid that fits. */

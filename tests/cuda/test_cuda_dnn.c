@@ -16,6 +16,7 @@
 #include <cuda_runtime_api.h>
 
 #include "cuda/dnn.h"
+#include "cuda/k_attention.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -901,58 +902,78 @@ static void attn_test(const attn_case *ac, kc_dtype t)
     void *dq = dev_upload(hq, nq, t), *dk = ac->packed ? dq : dev_upload(hk, nk, t);
     void *dv = ac->packed ? dq : dev_upload(hv, nv, t), *dm = dev_upload(hm, nm, mt), *dy = dev_poisoned(ny, t);
     void *dm2 = dev_upload(hm2, nm2, mt);
-    kc_attn_desc d = {.t = t, .b = B, .sq = Sq, .sk = Sk, .h = H, .d = D, .dv = Dv, .ldq = ldq, .ldk = ldk,
-                      .ldv = ldv, .seq_first = ac->seq_first, .scale = scale, .has_mask = ac->mask != 0 || KW,
-                      .mask_t = mt, .mask_stride_b = msb, .mask_stride_h = msh, .mask_stride_q = msq,
-                      .mask_stride_k = msk, .rel_kw = KW, .mask2_stride_b = H * Sq * KW, .mask2_stride_h = Sq * KW,
-                      .mask2_stride_q = KW, .mask2_stride_k = 1};
-    kc_attn *a = NULL;
-    void *ws = NULL;
-    char why[512] = "", fail[768] = "";
-    err e = {0, 0, 0};
-    bool refused = false;
-    if (!dq || !dk || !dv || !dm || !dm2 || !dy || !ref || !p) {
-        snprintf(fail, sizeof fail, "allocation failed");
-    } else if (KW && !(t == KC_F16 && D == Dv && (D == 64 || D == 128))) {
-        /* the relative-position bias is the fused kernel's alone: refused elsewhere */
-        if (!kc_attn_create(g_dnn, &d, &a, why, sizeof why))
-            snprintf(fail, sizeof fail, "a relative-position bias was accepted outside the fused kernel");
-        refused = true;
-    } else if (kc_attn_create(g_dnn, &d, &a, why, sizeof why)) {
-        snprintf(fail, sizeof fail, "create: %s", why);
-    } else if (cudaMalloc(&ws, kc_attn_workspace(a)) != cudaSuccess) {
-        snprintf(fail, sizeof fail, "workspace %zu: cudaMalloc failed", kc_attn_workspace(a));
-    } else {
-        const char *base = dq;
-        const void *qp = dq, *kp = ac->packed ? base + koff * esz(t) : dk, *vp = ac->packed ? base + voff * esz(t) : dv;
-        if (kc_attn_run(a, qp, kp, vp, ac->mask || KW ? dm : NULL, KW ? dm2 : NULL, dy, ws, 0, why, sizeof why)) {
-            snprintf(fail, sizeof fail, "run: %s", why);
+    /* the fused kernel's tilings each forced in turn where they apply (head size 64, no relative
+       positions), else the kernel's own choice */
+    bool eligible = t == KC_F16 && D == Dv && (D == 64 || D == 128);
+    int var0 = eligible && D == 64 && !KW ? KC_FLASH_ONE_MTILE : 0, var1 = var0 ? KC_FLASH_SPLIT_KEYS : 0;
+    for (int var = var0; var <= var1; var++) {
+        if (var == KC_FLASH_SPLIT_KEYS && Sk <= 64)
+            continue; /* one key tile: nothing to split */
+        if (var > var0) {
+            cudaFree(dy);
+            dy = dev_poisoned(ny, t);
+        }
+        kc_attn_desc d = {.t = t, .b = B, .sq = Sq, .sk = Sk, .h = H, .d = D, .dv = Dv, .ldq = ldq, .ldk = ldk,
+                          .ldv = ldv, .seq_first = ac->seq_first, .scale = scale, .has_mask = ac->mask != 0 || KW,
+                          .mask_t = mt, .mask_stride_b = msb, .mask_stride_h = msh, .mask_stride_q = msq,
+                          .mask_stride_k = msk, .rel_kw = KW, .mask2_stride_b = H * Sq * KW, .mask2_stride_h = Sq * KW,
+                          .mask2_stride_q = KW, .mask2_stride_k = 1,
+                          .flash_variant = var};
+        kc_attn *a = NULL;
+        void *ws = NULL;
+        char why[512] = "", fail[768] = "";
+        err e = {0, 0, 0};
+        bool refused = false;
+        if (!dq || !dk || !dv || !dm || !dm2 || !dy || !ref || !p) {
+            snprintf(fail, sizeof fail, "allocation failed");
+        } else if (KW && !(t == KC_F16 && D == Dv && (D == 64 || D == 128))) {
+            /* the relative-position bias is the fused kernel's alone: refused elsewhere */
+            if (!kc_attn_create(g_dnn, &d, &a, why, sizeof why))
+                snprintf(fail, sizeof fail, "a relative-position bias was accepted outside the fused kernel");
+            refused = true;
+        } else if (kc_attn_create(g_dnn, &d, &a, why, sizeof why)) {
+            snprintf(fail, sizeof fail, "create: %s", why);
+        } else if (cudaMalloc(&ws, kc_attn_workspace(a)) != cudaSuccess) {
+            snprintf(fail, sizeof fail, "workspace %zu: cudaMalloc failed", kc_attn_workspace(a));
         } else {
-            unsigned char *poison = NULL;
-            float *got = dev_download(dy, ny, t, &poison);
-            if (!got) {
-                snprintf(fail, sizeof fail, "download: %s", cudaGetErrorString(cudaGetLastError()));
+            const char *base = dq;
+            const void *qp = dq, *kp = ac->packed ? base + koff * esz(t) : dk, *vp = ac->packed ? base + voff * esz(t) : dv;
+            if (kc_attn_run(a, qp, kp, vp, ac->mask || KW ? dm : NULL, KW ? dm2 : NULL, dy, ws, 0, why, sizeof why)) {
+                snprintf(fail, sizeof fail, "run: %s", why);
             } else {
-                e = compare(got, ref, ny);
-                for (size_t i = 0; i < ny; i++) /* a NaN the kernel wrote, not the 0xFF poison */
-                    e.bad += poison[i] && isnan(ref[i]);
-                double tol = t == KC_F16 ? TOL_F16 : TOL_F32;
-                if (e.bad || e.rel_l2 > tol)
-                    snprintf(fail, sizeof fail, "rel_l2 %.3g (tol %.0e) max_abs %.3g, %zu unwritten/non-finite",
-                             e.rel_l2, tol, e.max_abs, e.bad);
-                free(got), free(poison);
+                unsigned char *poison = NULL;
+                float *got = dev_download(dy, ny, t, &poison);
+                if (!got) {
+                    snprintf(fail, sizeof fail, "download: %s", cudaGetErrorString(cudaGetLastError()));
+                } else {
+                    e = compare(got, ref, ny);
+                    for (size_t i = 0; i < ny; i++) /* a NaN the kernel wrote, not the 0xFF poison */
+                        e.bad += poison[i] && isnan(ref[i]);
+                    double tol = t == KC_F16 ? TOL_F16 : TOL_F32;
+                    if (e.bad || e.rel_l2 > tol)
+                        snprintf(fail, sizeof fail, "rel_l2 %.3g (tol %.0e) max_abs %.3g, %zu unwritten/non-finite",
+                                 e.rel_l2, tol, e.max_abs, e.bad);
+                    free(got), free(poison);
+                }
             }
         }
+        if (a && eligible)
+            kc_attn_is_fused(a) ? n_fused++ : n_unfused_eligible++;
+        static const char *const vnames[] = {"", " 1x16", " 2x16", " split"};
+        int ran = kc_attn_flash_variant(a);
+        if (var && ran != var)
+            snprintf(fail + strlen(fail), sizeof fail - strlen(fail), "%sforced tiling %d ran as %d", fail[0] ? "; " : "",
+                     var, ran);
+        printf("%s attn %-40s %s: %-7s%-6s rel_l2 %.2e, workspace %zu%s%s\n", fail[0] ? "FAIL" : "ok  ", ac->name,
+               tname(t), refused ? "refused" : !a ? "-" : kc_attn_is_fused(a) ? "fused" : "unfused",
+               ran >= 1 && ran <= 3 ? vnames[ran] : "", e.rel_l2,
+               a ? kc_attn_workspace(a) : (size_t)0, fail[0] ? " — " : "", fail);
+        fail[0] ? n_fail++ : n_pass++;
+        kc_attn_destroy(a);
+        a = NULL;
+        cudaFree(ws);
     }
-    bool eligible = t == KC_F16 && D == Dv && (D == 64 || D == 128);
-    if (a && eligible)
-        kc_attn_is_fused(a) ? n_fused++ : n_unfused_eligible++;
-    printf("%s attn %-40s %s: %-7s rel_l2 %.2e, workspace %zu%s%s\n", fail[0] ? "FAIL" : "ok  ", ac->name, tname(t),
-           refused ? "refused" : !a ? "-" : kc_attn_is_fused(a) ? "fused" : "unfused", e.rel_l2,
-           a ? kc_attn_workspace(a) : (size_t)0, fail[0] ? " — " : "", fail);
-    fail[0] ? n_fail++ : n_pass++;
-    kc_attn_destroy(a);
-    cudaFree(ws), cudaFree(dq), cudaFree(dm), cudaFree(dm2), cudaFree(dy);
+    cudaFree(dq), cudaFree(dm), cudaFree(dm2), cudaFree(dy);
     if (!ac->packed)
         cudaFree(dk), cudaFree(dv), free(hk), free(hv);
     free(hq), free(hm), free(hm2), free(ref), free(p);
