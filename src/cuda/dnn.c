@@ -1578,6 +1578,7 @@ struct kc_attn {
     kc_dnn *d;
     kc_attn_desc desc;
     bool fused;       /* kc_flash_attn (float16, D == Dv in {64, 128}): no gemms, no workspace */
+    float ms;         /* the chosen tiling's timed median (flash_variant < 0 at create), else 0 */
     kc_gemm *qk, *pv;
     size_t off_q, off_k, off_v, off_s, off_o, off_ws, total;
     int mask_first;   /* 0: one launch; 1: one per batch; 2: one per (batch, head) */
@@ -1627,6 +1628,99 @@ static bool mask_collapse(const int64_t *ext, const int64_t *str, int first, int
     return true;
 }
 
+static kc_flash_desc attn_flash_desc(const kc_attn_desc *p)
+{
+    kc_flash_desc f = {.b = p->b, .sq = p->sq, .sk = p->sk, .h = p->h, .d = p->d, .ldq = p->ldq, .ldk = p->ldk,
+                       .ldv = p->ldv, .seq_first = p->seq_first, .scale = p->scale, .has_mask = p->has_mask,
+                       .mask_t = p->mask_t, .msb = p->mask_stride_b, .msh = p->mask_stride_h,
+                       .msq = p->mask_stride_q, .msk = p->mask_stride_k, .rel_kw = p->rel_kw,
+                       .m2sb = p->mask2_stride_b, .m2sh = p->mask2_stride_h, .m2sq = p->mask2_stride_q,
+                       .m2sk = p->mask2_stride_k, .variant = p->flash_variant};
+    return f;
+}
+
+/* The fused kernel's tilings timed on scratch tensors of the attention's
+ * shapes and strides (Q, K and V in one buffer, as a packed QKV projection
+ * writes them); the fastest is kept in a->desc.flash_variant. */
+typedef struct attn_timing {
+    kc_flash_desc f;
+    void *y;
+    const void *q, *k, *v, *m, *m2;
+} attn_timing;
+
+static int attn_timed(void *ctx, cudaStream_t s, char *why, size_t why_size)
+{
+    attn_timing *t = ctx;
+    int rc = 0;
+    CU_TRY("kc_flash_attn", kc_flash_attn(t->y, t->q, t->k, t->v, t->m, t->m2, &t->f, s));
+out:
+    return rc;
+}
+
+/* Elements a tensor with these extents and strides spans. */
+static size_t span4(const int64_t *ext, const int64_t *str)
+{
+    size_t n = 1;
+    for (int i = 0; i < 4; i++)
+        n += (size_t)((ext[i] - 1) * str[i]);
+    return n;
+}
+
+static int attn_time_tilings(kc_attn *a, char *why, size_t why_size)
+{
+    kc_dnn *d = a->d;
+    const kc_attn_desc *q = &a->desc;
+    int rc = 0;
+    void *x = NULL, *y = NULL, *m = NULL, *m2 = NULL;
+    attn_timing tm = {.f = attn_flash_desc(q)};
+    int64_t rows = q->b * (q->sq > q->sk ? q->sq : q->sk);
+    int64_t ld = q->ldq > q->ldk ? q->ldq : q->ldk;
+    ld = ld > q->ldv ? ld : q->ldv;
+    size_t es = kc_dtype_size(q->t), nx = (size_t)(rows * ld + 2 * q->h * q->d);
+    size_t ms_ = kc_dtype_size(q->mask_t);
+    if ((rc = scratch_alloc(&x, nx, q->t, 0.01f, d->stream, why, why_size)) ||
+        (rc = scratch_alloc(&y, (size_t)(q->b * q->sq * q->h * q->dv), q->t, 0.0f, d->stream, why, why_size)))
+        goto out;
+    if (q->has_mask) {
+        int64_t e1[4] = {q->b, q->h, q->sq, q->rel_kw > 0 ? q->sk / q->rel_kw : q->sk};
+        int64_t s1[4] = {q->mask_stride_b, q->mask_stride_h, q->mask_stride_q, q->mask_stride_k};
+        if ((rc = scratch_alloc(&m, span4(e1, s1) * ms_ / es + 1, q->t, 0.0f, d->stream, why, why_size)))
+            goto out;
+        if (q->rel_kw > 0) {
+            int64_t e2[4] = {q->b, q->h, q->sq, q->rel_kw};
+            int64_t s2[4] = {q->mask2_stride_b, q->mask2_stride_h, q->mask2_stride_q, q->mask2_stride_k};
+            if ((rc = scratch_alloc(&m2, span4(e2, s2) * ms_ / es + 1, q->t, 0.0f, d->stream, why, why_size)))
+                goto out;
+        }
+    }
+    tm.y = y;
+    tm.q = x;
+    tm.k = (char *)x + (size_t)(q->h * q->d) * es;
+    tm.v = (char *)x + (size_t)(2 * q->h * q->d) * es;
+    tm.m = m;
+    tm.m2 = m2;
+    int best = KC_FLASH_ONE_MTILE;
+    float best_ms = -1.0f;
+    for (int v = KC_FLASH_ONE_MTILE; v <= KC_FLASH_SPLIT_KEYS; v++) {
+        tm.f.variant = v;
+        if (kc_flash_variant(&tm.f) != v)
+            continue; /* does not apply */
+        char last[256] = "";
+        float ms = time_median(d, attn_timed, &tm, last, sizeof last);
+        if (ms < 0.0f) {
+            rc = kc_fail(why, why_size, "kc_attn_create: timing the flash tiling %d: %s", v, last);
+            goto out;
+        }
+        if (best_ms < 0.0f || ms < best_ms)
+            best = v, best_ms = ms;
+    }
+    a->desc.flash_variant = best;
+    a->ms = best_ms;
+out:
+    cudaFree(x), cudaFree(y), cudaFree(m), cudaFree(m2);
+    return rc;
+}
+
 int kc_attn_create(kc_dnn *d, const kc_attn_desc *desc, kc_attn **out, char *why, size_t why_size)
 {
     int rc = 0;
@@ -1642,7 +1736,7 @@ int kc_attn_create(kc_dnn *d, const kc_attn_desc *desc, kc_attn **out, char *why
         return kc_fail(why, why_size, "kc_attn_create: out of host memory");
     a->d = d;
     a->desc = *desc;
-    if (!a->desc.flash_variant) {
+    if (a->desc.flash_variant <= 0) {
         const char *env = getenv("KILN_CUDA_FA");
         if (env && env[0] >= '1' && env[0] <= '3' && !env[1])
             a->desc.flash_variant = env[0] - '0';
@@ -1651,6 +1745,10 @@ int kc_attn_create(kc_dnn *d, const kc_attn_desc *desc, kc_attn **out, char *why
         cudaError_t e = kc_flash_prepare(q->d);
         if (e == cudaSuccess) {
             a->fused = true;
+            if (a->desc.flash_variant < 0 && (rc = attn_time_tilings(a, why, why_size))) {
+                kl_free(a);
+                return rc;
+            }
             *out = a;
             return 0;
         }
@@ -1705,16 +1803,7 @@ out:
 size_t kc_attn_workspace(const kc_attn *a) { return a->total; }
 int kc_attn_is_fused(const kc_attn *a) { return a && a->fused; }
 
-static kc_flash_desc attn_flash_desc(const kc_attn_desc *p)
-{
-    kc_flash_desc f = {.b = p->b, .sq = p->sq, .sk = p->sk, .h = p->h, .d = p->d, .ldq = p->ldq, .ldk = p->ldk,
-                       .ldv = p->ldv, .seq_first = p->seq_first, .scale = p->scale, .has_mask = p->has_mask,
-                       .mask_t = p->mask_t, .msb = p->mask_stride_b, .msh = p->mask_stride_h,
-                       .msq = p->mask_stride_q, .msk = p->mask_stride_k, .rel_kw = p->rel_kw,
-                       .m2sb = p->mask2_stride_b, .m2sh = p->mask2_stride_h, .m2sq = p->mask2_stride_q,
-                       .m2sk = p->mask2_stride_k, .variant = p->flash_variant};
-    return f;
-}
+float kc_attn_time_ms(const kc_attn *a) { return a ? a->ms : 0.0f; }
 
 int kc_attn_flash_variant(const kc_attn *a)
 {

@@ -195,8 +195,9 @@ typedef struct kc_attn_desc {
     int64_t rel_kw;
     int64_t mask2_stride_b, mask2_stride_h, mask2_stride_q, mask2_stride_k;
     bool allow_tf32;
-    int flash_variant; /* the fused kernel's tiling (KC_FLASH_*, k_attention.h); 0: its own choice, or
-                        * KILN_CUDA_FA=1|2|3 from the environment */
+    int flash_variant; /* the fused kernel's tiling (KC_FLASH_*, k_attention.h); 0: its own choice; -1:
+                        * each that applies timed at create on scratch tensors, the fastest kept;
+                        * KILN_CUDA_FA=1|2|3 in the environment overrides 0 and -1 */
 } kc_attn_desc;
 
 typedef struct kc_attn kc_attn;
@@ -214,6 +215,8 @@ size_t kc_attn_workspace(const kc_attn *a);
 int kc_attn_is_fused(const kc_attn *a);
 /* The fused kernel's tiling a run takes (KC_FLASH_ONE_MTILE, _TWO_MTILES, _SPLIT_KEYS), 0 when unfused. */
 int kc_attn_flash_variant(const kc_attn *a);
+/* The chosen tiling's timed median in ms (flash_variant -1 at create), else 0. */
+float kc_attn_time_ms(const kc_attn *a);
 int kc_attn_run(kc_attn *a, const void *q, const void *k, const void *v, const void *mask, const void *mask2, void *y,
                 void *workspace, cudaStream_t stream, char *why, size_t why_size);
 

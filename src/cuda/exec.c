@@ -709,6 +709,16 @@ static int kl_cu_algo(const kl_bctx *b) {
     return ce->algo[b->idx];
 }
 
+/* The flash-attention tiling of an attention step (kc_attn_desc.flash_variant):
+ * the engine's record, else timed at create (-1) when KILN_CUDA_FA_TIME=1
+ * (until the tilings have run on a GPU), else the kernel's own choice. */
+static int kl_cu_flash_variant(const kl_bctx *b) {
+    const int algo = kl_cu_algo(b);
+    if (algo >= KC_FLASH_ONE_MTILE && algo <= KC_FLASH_SPLIT_KEYS) return algo;
+    const char *e = getenv("KILN_CUDA_FA_TIME");
+    return e && e[0] == '1' && !e[1] ? -1 : 0;
+}
+
 /* Conv weights [K,C,R,S] as [K,R,S,C] for NHWC convolutions: the engine's
  * copy, made on first use. */
 static kiln_status kl_cu_weights_krsc_pad(kl_cuda_ctx *c, const kl_value *v, const kl_cval *w, const void *kcrs,
@@ -1612,6 +1622,7 @@ static kiln_status kl_b_attention(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_
         d.mask_stride_k = ms[3];
     }
     d.allow_tf32 = b->c->ce->opt.tf32;
+    d.flash_variant = kl_cu_flash_variant(b);
     (void)y;
     char msg[256] = "";
     if (kc_attn_create(b->c->dnn, &d, &s->attn, msg, sizeof msg)) KL_FALLBACK("attention: %s", msg);
@@ -3259,6 +3270,7 @@ static kiln_status kl_b_sdpa(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     d.ldv = d.dv;
     d.scale = p->sdpa_scale[b->idx];
     d.allow_tf32 = b->c->ce->opt.tf32;
+    d.flash_variant = kl_cu_flash_variant(b);
     (void)y;
     char msg[256] = "";
     if (kc_attn_create(b->c->dnn, &d, &s->attn, msg, sizeof msg)) KL_FALLBACK("attention: %s", msg);
@@ -4135,7 +4147,10 @@ void kl_cuda_ctx_choices(const kl_cuda_ctx *c, int *algo, size_t *workspace, dou
             workspace[s->node] = kc_gemm_workspace(s->gemm);
             ms[s->node] = kc_gemm_time_ms(s->gemm);
         } else if (s->attn) {
+            int v = kc_attn_flash_variant(s->attn);
+            if (v > 0) algo[s->node] = v; /* the flash tiling (KC_FLASH_*) */
             workspace[s->node] = kc_attn_workspace(s->attn);
+            ms[s->node] = kc_attn_time_ms(s->attn);
         }
     }
 }
