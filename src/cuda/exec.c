@@ -4147,8 +4147,8 @@ void kl_cuda_ctx_choices(const kl_cuda_ctx *c, int *algo, size_t *workspace, dou
             workspace[s->node] = kc_gemm_workspace(s->gemm);
             ms[s->node] = kc_gemm_time_ms(s->gemm);
         } else if (s->attn) {
-            int v = kc_attn_flash_variant(s->attn);
-            if (v > 0) algo[s->node] = v; /* the flash tiling (KC_FLASH_*) */
+            /* the flash tiling (KC_FLASH_*) when timed; an untimed one stays the kernel's own choice */
+            if (kc_attn_time_ms(s->attn) > 0) algo[s->node] = kc_attn_flash_variant(s->attn);
             workspace[s->node] = kc_attn_workspace(s->attn);
             ms[s->node] = kc_attn_time_ms(s->attn);
         }
