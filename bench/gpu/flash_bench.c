@@ -3,7 +3,7 @@
  * src/cuda/k_attention.cu) alone on the zoo's attention shapes, float16,
  * q/k/v packed as the QKV projection writes them ([B*S, 3*H*D]):
  *
- *   build-cu/bench_flash [runs]
+ *   build-cu/bench_flash [runs [case-name-part]]
  *
  * Prints the median of `runs` (default 50) launches timed with CUDA events
  * and the useful rate, 4*B*H*Sq*Sk*D flops per run (the work a kernel
@@ -89,8 +89,10 @@ int main(int argc, char **argv) {
     if (cudaEventCreate(&e0) || cudaEventCreate(&e1)) return 1;
     printf("%-52s %10s %10s %12s\n", "case and tiling", "median ms", "TFLOP/s", "max |d| 1x16");
     int bad = 0;
+    const char *only = argc > 2 ? argv[2] : NULL; /* run only the cases whose name holds this */
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const fb_case *k = &cases[c];
+        if (only && !strstr(k->name, only)) continue;
         const int64_t hd = k->h * k->d, ld = 3 * hd, rows = k->b * k->s;
         const int64_t kh = k->rel_kw ? k->s / k->rel_kw : 0;
         void *qkv = NULL, *y = NULL, *m1 = NULL, *m2 = NULL;
@@ -120,10 +122,10 @@ int main(int argc, char **argv) {
             int err = !t || !y1 || !yv;
             /* each tiling in turn (KC_FLASH_ONE_MTILE first: the others are checked against its output),
                then the kernel's own choice */
-            for (int var = KC_FLASH_ONE_MTILE; var <= KC_FLASH_SPLIT_KEYS + 1 && !err; var++) {
-                d.variant = var <= KC_FLASH_SPLIT_KEYS ? var : KC_FLASH_AUTO;
+            for (int var = KC_FLASH_ONE_MTILE; var <= KC_FLASH_LAST + 1 && !err; var++) {
+                d.variant = var <= KC_FLASH_LAST ? var : KC_FLASH_AUTO;
                 int ran = kc_flash_variant(&d);
-                if (var <= KC_FLASH_SPLIT_KEYS && ran != var) continue; /* does not apply */
+                if (var <= KC_FLASH_LAST && ran != var) continue; /* does not apply */
                 for (int r = -5; r < runs && !err; r++) {
                     err |= cudaEventRecord(e0, 0) != cudaSuccess;
                     err |= kc_flash_attn(y, q, q + hd * 2, q + 2 * hd * 2, m1, m2, &d, 0) != cudaSuccess;
@@ -142,10 +144,10 @@ int main(int argc, char **argv) {
                     }
                 qsort(t, (size_t)runs, sizeof(float), cmp_f);
                 double ms = t[runs / 2], fl = 4.0 * k->b * k->h * (double)k->s * k->s * k->d;
-                static const char *const vn[] = {"", "1x16", "2x16", "split"};
+                static const char *const vn[] = {"", "1x16", "2x16", "split", "h2exp"};
                 char label[96];
-                snprintf(label, sizeof label, "%s %s%s", k->name, var <= KC_FLASH_SPLIT_KEYS ? vn[var] : "auto=",
-                         var <= KC_FLASH_SPLIT_KEYS ? "" : vn[ran]);
+                snprintf(label, sizeof label, "%s %s%s", k->name, var <= KC_FLASH_LAST ? vn[var] : "auto=",
+                         var <= KC_FLASH_LAST ? "" : vn[ran]);
                 printf("%-52s %10.4f %10.1f %12.2e\n", label, ms, fl / (ms * 1e-3) / 1e12, maxd);
                 if (maxd > 2e-2) bad = 1; /* the tilings must agree (float16 output, float32 sums in other orders) */
             }

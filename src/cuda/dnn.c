@@ -1701,7 +1701,7 @@ static int attn_time_tilings(kc_attn *a, char *why, size_t why_size)
     tm.m2 = m2;
     int best = KC_FLASH_ONE_MTILE;
     float best_ms = -1.0f;
-    for (int v = KC_FLASH_ONE_MTILE; v <= KC_FLASH_SPLIT_KEYS; v++) {
+    for (int v = KC_FLASH_ONE_MTILE; v <= KC_FLASH_LAST; v++) {
         tm.f.variant = v;
         if (kc_flash_variant(&tm.f) != v)
             continue; /* does not apply */
@@ -1738,7 +1738,7 @@ int kc_attn_create(kc_dnn *d, const kc_attn_desc *desc, kc_attn **out, char *why
     a->desc = *desc;
     if (a->desc.flash_variant <= 0) {
         const char *env = getenv("KILN_CUDA_FA");
-        if (env && env[0] >= '1' && env[0] <= '3' && !env[1])
+        if (env && env[0] >= '1' && env[0] < '1' + KC_FLASH_LAST && !env[1])
             a->desc.flash_variant = env[0] - '0';
     }
     if (kc_flash_supported(q->t, q->d, q->dv, q->b, q->h, q->sq)) {

@@ -714,7 +714,7 @@ static int kl_cu_algo(const kl_bctx *b) {
  * (until the tilings have run on a GPU), else the kernel's own choice. */
 static int kl_cu_flash_variant(const kl_bctx *b) {
     const int algo = kl_cu_algo(b);
-    if (algo >= KC_FLASH_ONE_MTILE && algo <= KC_FLASH_SPLIT_KEYS) return algo;
+    if (algo >= KC_FLASH_ONE_MTILE && algo <= KC_FLASH_LAST) return algo;
     const char *e = getenv("KILN_CUDA_FA_TIME");
     return e && e[0] == '1' && !e[1] ? -1 : 0;
 }

@@ -240,8 +240,13 @@ static __device__ __forceinline__ void fa_add_rel_sh(float (*s)[4], const __half
  *   FA_REL64  the same with kw == 64 and the terms staged in shared memory:
  *             key tile t is row kh = t of the key grid, so its row term is
  *             one value per query row and its column terms are the staged
- *             kw terms in order (16-bit pairs, no index arithmetic). */
-enum { FA_PLAIN = 0, FA_MASK = 1, FA_REL = 2, FA_REL64 = 3 };
+ *             kw terms in order (16-bit pairs, no index arithmetic);
+ *   FA_PLAIN_H2  FA_PLAIN with the exponentials taken in float16 pairs
+ *             (ex2.approx.f16x2: half the special-function instructions;
+ *             P is float16 for the P V product anyway). */
+enum { FA_PLAIN = 0, FA_MASK = 1, FA_REL = 2, FA_REL64 = 3, FA_PLAIN_H2 = 4 };
+#define FA_IS_PLAIN(MODE) ((MODE) == FA_PLAIN || (MODE) == FA_PLAIN_H2)
+#define FA_IS_REL(MODE) ((MODE) == FA_REL || (MODE) == FA_REL64)
 
 #if FA_ENABLED
 /* Scores of keys past Sk (element (nb, e) with nb*8 + (e&1) >= lim) to -inf. */
@@ -267,7 +272,7 @@ static __device__ __forceinline__ void fa_tile(const fa_params &p, const __half 
                                                const int64_t (&qi)[MT][2], const int64_t (&mrow)[MT][2],
                                                const __half *sR, int srow, int64_t b, int64_t h) {
     constexpr int LD = D + 8, NB = 2 * NKB;
-    static_assert(MT == 1 || MODE == FA_PLAIN || MODE == FA_MASK, "two m-tiles: no relative positions");
+    static_assert(MT == 1 || !FA_IS_REL(MODE), "two m-tiles: no relative positions");
     const int lane = threadIdx.x & 31, tc = lane & 3;
 
     /* S = Q K^T: 16 rows x 16*NKB keys per m-tile, NB n-blocks of 8 keys */
@@ -298,7 +303,7 @@ static __device__ __forceinline__ void fa_tile(const fa_params &p, const __half 
         const int64_t qi0 = qi[mt][0], qi1 = qi[mt][1], mrow0 = mrow[mt][0], mrow1 = mrow[mt][1];
         float(&st)[NB][4] = s[mt];
         float mx0, mx1;
-        if constexpr (MODE == FA_PLAIN) {
+        if constexpr (FA_IS_PLAIN(MODE)) {
             /* raw maxima; the scale (> 0) keeps their order */
             float r0 = -INFINITY, r1 = -INFINITY;
             if (kv < 16 * NKB) fa_mask_tail<NB>(st, lim);
@@ -379,7 +384,20 @@ static __device__ __forceinline__ void fa_tile(const fa_params &p, const __half 
         float ls0 = 0.0f, ls1 = 0.0f;
 #pragma unroll
         for (int nb = 0; nb < NB; nb++) {
-            if constexpr (MODE == FA_PLAIN) {
+            if constexpr (MODE == FA_PLAIN_H2) {
+                /* the pair's float16 probabilities as the P V product's A register, kept in st[nb][0]
+                   (row g) and st[nb][2] (row g + 8); the sums from their float values */
+                const __half2 e0 = h2exp2(__floats2half2_rn(fmaf(st[nb][0], p.scale_log2, -base0),
+                                                            fmaf(st[nb][1], p.scale_log2, -base0)));
+                const __half2 e1 = h2exp2(__floats2half2_rn(fmaf(st[nb][2], p.scale_log2, -base1),
+                                                            fmaf(st[nb][3], p.scale_log2, -base1)));
+                const float2 f0 = __half22float2(e0), f1 = __half22float2(e1);
+                st[nb][0] = __uint_as_float(*reinterpret_cast<const unsigned *>(&e0));
+                st[nb][2] = __uint_as_float(*reinterpret_cast<const unsigned *>(&e1));
+                ls0 += f0.x + f0.y;
+                ls1 += f1.x + f1.y;
+                continue;
+            } else if constexpr (MODE == FA_PLAIN) {
                 st[nb][0] = exp2f(fmaf(st[nb][0], p.scale_log2, -base0));
                 st[nb][1] = exp2f(fmaf(st[nb][1], p.scale_log2, -base0));
                 st[nb][2] = exp2f(fmaf(st[nb][2], p.scale_log2, -base1));
@@ -410,10 +428,17 @@ static __device__ __forceinline__ void fa_tile(const fa_params &p, const __half 
         unsigned a[MT][4];
 #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
-            a[mt][0] = fa_pack(s[mt][2 * kt][0], s[mt][2 * kt][1]);
-            a[mt][1] = fa_pack(s[mt][2 * kt][2], s[mt][2 * kt][3]);
-            a[mt][2] = fa_pack(s[mt][2 * kt + 1][0], s[mt][2 * kt + 1][1]);
-            a[mt][3] = fa_pack(s[mt][2 * kt + 1][2], s[mt][2 * kt + 1][3]);
+            if constexpr (MODE == FA_PLAIN_H2) {
+                a[mt][0] = __float_as_uint(s[mt][2 * kt][0]);
+                a[mt][1] = __float_as_uint(s[mt][2 * kt][2]);
+                a[mt][2] = __float_as_uint(s[mt][2 * kt + 1][0]);
+                a[mt][3] = __float_as_uint(s[mt][2 * kt + 1][2]);
+            } else {
+                a[mt][0] = fa_pack(s[mt][2 * kt][0], s[mt][2 * kt][1]);
+                a[mt][1] = fa_pack(s[mt][2 * kt][2], s[mt][2 * kt][3]);
+                a[mt][2] = fa_pack(s[mt][2 * kt + 1][0], s[mt][2 * kt + 1][1]);
+                a[mt][3] = fa_pack(s[mt][2 * kt + 1][2], s[mt][2 * kt + 1][3]);
+            }
         }
 #pragma unroll
         for (int ee = 0; ee < D / 16; ee++) {
@@ -476,7 +501,7 @@ static __device__ __forceinline__ void fa_store_rows(const fa_params &p, const _
  * ViT-B/16 b256 0.228 ms at 4 against 0.241 at 3; SAM's global attention
  * 0.317 ms at 3 against 0.340 at 4); 2 for two m-tiles per warp (their
  * accumulators and scores double). */
-#define FA_MINB64(MODE, MT) ((MT) == 2 ? 2 : (MODE) >= FA_REL ? 3 : 4)
+#define FA_MINB64(MODE, MT) ((MT) == 2 ? 2 : FA_IS_REL(MODE) ? 3 : 4)
 
 /* One block of 4 warps per (batch, head, 64 * MT query rows); warp w owns
  * rows [16 MT w, 16 MT (w + 1)) of the block's. */
@@ -488,7 +513,7 @@ __global__ void __launch_bounds__(FA_THREADS, D == 64 ? FA_MINB64(MODE, MT) : 2)
     kc_pdl_wait();
     extern __shared__ __align__(16) unsigned char fa_sh[];
     constexpr int LD = D + 8, TILE = FA_BN * LD, BM = FA_BM * MT;
-    constexpr bool REL = MODE == FA_REL || MODE == FA_REL64;
+    constexpr bool REL = FA_IS_REL(MODE);
     static_assert(MT == 1 || !REL, "two m-tiles: no relative positions");
     /* Q: BM rows; K, V: 2 buffers each */
     __half *sQ = reinterpret_cast<__half *>(fa_sh), *sK = sQ + BM * LD, *sV = sK + 2 * TILE;
@@ -628,7 +653,7 @@ __global__ void __launch_bounds__(FA_THREADS) k_flash_split(const fa_params p) {
 #if !FA_ENABLED
     (void)p;
 #else
-    static_assert(MODE == FA_PLAIN || MODE == FA_MASK, "split keys: no relative positions");
+    static_assert(!FA_IS_REL(MODE), "split keys: no relative positions");
     kc_pdl_wait();
     extern __shared__ __align__(16) unsigned char fa_sh[];
     constexpr int D = FA_SPLIT_D, LD = D + 8, TILE = FA_BN * LD, PL = D + 8; /* PL: floats per merged row */
@@ -743,7 +768,8 @@ template <int D> static cudaError_t fa_prepare() {
     if ((e = cudaFuncSetAttribute(k_flash<D, FA_PLAIN, 1>, smem, base)) ||
         (e = cudaFuncSetAttribute(k_flash<D, FA_MASK, 1>, smem, base)) ||
         (e = cudaFuncSetAttribute(k_flash<D, FA_REL, 1>, smem, rel)) ||
-        (e = cudaFuncSetAttribute(k_flash<D, FA_REL64, 1>, smem, rel)))
+        (e = cudaFuncSetAttribute(k_flash<D, FA_REL64, 1>, smem, rel)) ||
+        (e = cudaFuncSetAttribute(k_flash<D, FA_PLAIN_H2, 1>, smem, base)))
         return e;
     if constexpr (D == FA_SPLIT_D) {
         const int two = (int)fa_smem_bytes(D, 2), split = (int)fa_split_smem_bytes();
@@ -775,6 +801,7 @@ static void fa_launch(int mode, int variant, unsigned grid, cudaStream_t stream,
     }
     switch (mode) {
     case FA_PLAIN: kc_launch(k_flash<D, FA_PLAIN, 1>, grid, FA_THREADS, base, stream, p); break;
+    case FA_PLAIN_H2: kc_launch(k_flash<D, FA_PLAIN_H2, 1>, grid, FA_THREADS, base, stream, p); break;
     case FA_MASK: kc_launch(k_flash<D, FA_MASK, 1>, grid, FA_THREADS, base, stream, p); break;
     case FA_REL: kc_launch(k_flash<D, FA_REL, 1>, grid, FA_THREADS, rel, stream, p); break;
     default: kc_launch(k_flash<D, FA_REL64, 1>, grid, FA_THREADS, rel, stream, p); break;
@@ -822,6 +849,7 @@ extern "C" int kc_flash_variant(const kc_flash_desc *a) {
     case KC_FLASH_ONE_MTILE: return KC_FLASH_ONE_MTILE;
     case KC_FLASH_TWO_MTILES: return two ? KC_FLASH_TWO_MTILES : KC_FLASH_ONE_MTILE;
     case KC_FLASH_SPLIT_KEYS: return split ? KC_FLASH_SPLIT_KEYS : KC_FLASH_ONE_MTILE;
+    case KC_FLASH_H2EXP: return mode == FA_PLAIN ? KC_FLASH_H2EXP : KC_FLASH_ONE_MTILE;
     default: break;
     }
     /* auto: split keys when the 64-row tiles leave multiprocessors idle; two m-tiles per warp when
@@ -861,7 +889,7 @@ extern "C" cudaError_t kc_flash_attn(void *y, const void *q, const void *k, cons
     p.mask_f16 = a->has_mask && a->mask_t == KC_F16;
     p.vec = fa_al16(q) && fa_al16(k) && fa_al16(v) && fa_al16(y) && a->ldq % 8 == 0 && a->ldk % 8 == 0 &&
             a->ldv % 8 == 0;
-    const int mode = fa_mode(a), variant = kc_flash_variant(a);
+    const int variant = kc_flash_variant(a), mode = variant == KC_FLASH_H2EXP ? FA_PLAIN_H2 : fa_mode(a);
     const int64_t rows = variant == KC_FLASH_SPLIT_KEYS ? 16 : variant == KC_FLASH_TWO_MTILES ? 2 * FA_BM : FA_BM;
     p.nqt = (int)fa_cdiv(a->sq, rows);
     unsigned grid = (unsigned)(a->b * a->h * p.nqt);

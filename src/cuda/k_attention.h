@@ -50,8 +50,17 @@ typedef struct kc_flash_desc {
  *               relative positions);
  *   SPLIT_KEYS  a block per 16 query rows whose 4 warps take every 4th key
  *               tile, merged at the end (for grids too small to fill the
- *               GPU; D == 64, no relative positions, Sk > 64). */
-enum { KC_FLASH_AUTO = 0, KC_FLASH_ONE_MTILE = 1, KC_FLASH_TWO_MTILES = 2, KC_FLASH_SPLIT_KEYS = 3 };
+ *               GPU; D == 64, no relative positions, Sk > 64);
+ *   H2EXP       ONE_MTILE with the softmax's exponentials taken in float16
+ *               pairs (no mask, scale > 0). */
+enum {
+    KC_FLASH_AUTO = 0,
+    KC_FLASH_ONE_MTILE = 1,
+    KC_FLASH_TWO_MTILES = 2,
+    KC_FLASH_SPLIT_KEYS = 3,
+    KC_FLASH_H2EXP = 4,
+    KC_FLASH_LAST = KC_FLASH_H2EXP
+};
 
 /* The tiling a launch with desc runs: desc->variant when forced and it
  * applies (else ONE_MTILE), or, for AUTO, ONE_MTILE (with FA_AUTO_TILINGS

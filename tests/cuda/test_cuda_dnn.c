@@ -906,12 +906,12 @@ static void attn_test(const attn_case *ac, kc_dtype t)
        positions), else the kernel's own choice */
     bool eligible = t == KC_F16 && D == Dv && (D == 64 || D == 128);
     /* ... and each timed at create (-1), the fastest kept */
-    static const int tilings[] = {KC_FLASH_ONE_MTILE, KC_FLASH_TWO_MTILES, KC_FLASH_SPLIT_KEYS, -1};
-    int ntil = eligible && D == 64 && !KW ? 4 : 1;
+    static const int tilings[] = {KC_FLASH_ONE_MTILE, KC_FLASH_TWO_MTILES, KC_FLASH_SPLIT_KEYS, KC_FLASH_H2EXP, -1};
+    int ntil = eligible && D == 64 && !KW ? 5 : 1;
     for (int vi = 0; vi < ntil; vi++) {
         int var = ntil > 1 ? tilings[vi] : 0;
-        if (var == KC_FLASH_SPLIT_KEYS && Sk <= 64)
-            continue; /* one key tile: nothing to split */
+        if ((var == KC_FLASH_SPLIT_KEYS && Sk <= 64) || (var == KC_FLASH_H2EXP && ac->mask))
+            continue; /* one key tile: nothing to split; float16 exponentials: no mask */
         if (vi > 0) {
             cudaFree(dy);
             dy = dev_poisoned(ny, t);
@@ -962,14 +962,14 @@ static void attn_test(const attn_case *ac, kc_dtype t)
         }
         if (a && eligible)
             kc_attn_is_fused(a) ? n_fused++ : n_unfused_eligible++;
-        static const char *const vnames[] = {"", " 1x16", " 2x16", " split"}; /* timed: "t" after it */
+        static const char *const vnames[] = {"", " 1x16", " 2x16", " split", " h2exp"}; /* timed: "t" after it */
         int ran = kc_attn_flash_variant(a);
-        if (var > 0 ? ran != var : var < 0 && (ran < KC_FLASH_ONE_MTILE || ran > KC_FLASH_SPLIT_KEYS))
+        if (var > 0 ? ran != var : var < 0 && (ran < KC_FLASH_ONE_MTILE || ran > KC_FLASH_LAST))
             snprintf(fail + strlen(fail), sizeof fail - strlen(fail), "%sforced tiling %d ran as %d", fail[0] ? "; " : "",
                      var, ran);
         printf("%s attn %-40s %s: %-7s%-6s%s rel_l2 %.2e, workspace %zu%s%s\n", fail[0] ? "FAIL" : "ok  ", ac->name,
                tname(t), refused ? "refused" : !a ? "-" : kc_attn_is_fused(a) ? "fused" : "unfused",
-               ran >= 1 && ran <= 3 ? vnames[ran] : "", var < 0 ? "t" : "", e.rel_l2,
+               ran >= 1 && ran <= KC_FLASH_LAST ? vnames[ran] : "", var < 0 ? "t" : "", e.rel_l2,
                a ? kc_attn_workspace(a) : (size_t)0, fail[0] ? " — " : "", fail);
         fail[0] ? n_fail++ : n_pass++;
         kc_attn_destroy(a);
