@@ -105,9 +105,8 @@ if has conformance; then
         grep -hE "^FAIL" "$OUT"/conf/*.txt | cut -c1-220 | head -60
         awk '/^provider cuda/ {c += $4; p += $10} /^[0-9]+ passed/ {pa += $1; fa += $3} END {print "conformance on cuda: " c " tests with cuda layers, " p " pass; all selected tests: " pa " passed, " fa " failed"}' "$OUT"/conf/*.txt
         # Conv and ConvTranspose take only constant weights on cuda, TopK a constant K: the same
-        # tests with those graph inputs frozen into the engine from the test data (TopK on the
-        # device is opt-in until it has passed here: KILN_CUDA_TOPK=1).
-        KILN_CUDA_TOPK=1 timeout "${CONF_TIMEOUT:-400}" "$B/tests/kiln-conformance" --provider cuda --const-weights --root "$root" \
+        # tests with those graph inputs frozen into the engine from the test data.
+        timeout "${CONF_TIMEOUT:-400}" "$B/tests/kiln-conformance" --provider cuda --const-weights --root "$root" \
             --known tests/conformance/known_failures.txt --filter test_conv,test_gemm,test_matmul,test_top_k >"$OUT/conformance_cuda_const.txt" 2>&1
         grep -E "^FAIL" "$OUT/conformance_cuda_const.txt" | cut -c1-220 | head -30
         echo "conv/convtranspose/gemm/matmul/topk with constant weights on cuda: $(grep -E '^provider cuda' "$OUT/conformance_cuda_const.txt"); $(grep -E '^[0-9]+ passed' "$OUT/conformance_cuda_const.txt")"
