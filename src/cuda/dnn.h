@@ -197,7 +197,7 @@ typedef struct kc_attn_desc {
     bool allow_tf32;
     int flash_variant; /* the fused kernel's tiling (KC_FLASH_*, k_attention.h); 0: its own choice; -1:
                         * each that applies timed at create on scratch tensors, the fastest kept;
-                        * KILN_CUDA_FA=1|2|3 in the environment overrides 0 and -1 */
+                        * KILN_CUDA_FA=1..4 in the environment overrides 0 and -1 */
 } kc_attn_desc;
 
 typedef struct kc_attn kc_attn;
@@ -213,7 +213,7 @@ size_t kc_attn_workspace(const kc_attn *a);
 /* 1 when runs take the fused flash kernel (float16, D == Dv in {64, 128}, sm_80+; workspace 0, may be
  * NULL), 0 for the unfused path. */
 int kc_attn_is_fused(const kc_attn *a);
-/* The fused kernel's tiling a run takes (KC_FLASH_ONE_MTILE, _TWO_MTILES, _SPLIT_KEYS), 0 when unfused. */
+/* The fused kernel's tiling a run takes (KC_FLASH_ONE_MTILE .. KC_FLASH_LAST), 0 when unfused. */
 int kc_attn_flash_variant(const kc_attn *a);
 /* The chosen tiling's timed median in ms (flash_variant -1 at create), else 0. */
 float kc_attn_time_ms(const kc_attn *a);

@@ -823,21 +823,7 @@ static int fa_mode(const kc_flash_desc *a) {
     return !a->has_mask && a->scale > 0.0f ? FA_PLAIN : FA_MASK;
 }
 
-/* 1: kc_flash_variant's AUTO picks SPLIT_KEYS and TWO_MTILES by the grid (see k_attention.h). */
-#define FA_AUTO_TILINGS 0
-
 static int64_t fa_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-/* The multiprocessors of the current device (0 when unknown). */
-static int fa_sms() {
-    int dev = 0, n = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    return n;
-}
 
 extern "C" int kc_flash_variant(const kc_flash_desc *a) {
     const int mode = fa_mode(a);
@@ -846,20 +832,11 @@ extern "C" int kc_flash_variant(const kc_flash_desc *a) {
     const bool two = plain && bh <= INT32_MAX / fa_cdiv(a->sq, 2 * FA_BM);
     const bool split = plain && nkt >= 2 && bh <= INT32_MAX / fa_cdiv(a->sq, 16);
     switch (a->variant) {
-    case KC_FLASH_ONE_MTILE: return KC_FLASH_ONE_MTILE;
     case KC_FLASH_TWO_MTILES: return two ? KC_FLASH_TWO_MTILES : KC_FLASH_ONE_MTILE;
     case KC_FLASH_SPLIT_KEYS: return split ? KC_FLASH_SPLIT_KEYS : KC_FLASH_ONE_MTILE;
     case KC_FLASH_H2EXP: return mode == FA_PLAIN ? KC_FLASH_H2EXP : KC_FLASH_ONE_MTILE;
-    default: break;
+    default: return KC_FLASH_ONE_MTILE; /* AUTO: the others did not pay where tried (bench/RESULTS.md) */
     }
-    /* auto: split keys when the 64-row tiles leave multiprocessors idle; two m-tiles per warp when
-       their blocks still make several waves of two per multiprocessor.  Until both have run on a GPU
-       (test_cuda_dnn, bench_flash) they are taken only when forced. */
-    if (!FA_AUTO_TILINGS) return KC_FLASH_ONE_MTILE;
-    const int64_t sms = fa_sms();
-    if (split && sms > 0 && bh * fa_cdiv(a->sq, FA_BM) < sms) return KC_FLASH_SPLIT_KEYS;
-    if (two && sms > 0 && bh * fa_cdiv(a->sq, 2 * FA_BM) >= 8 * sms) return KC_FLASH_TWO_MTILES;
-    return KC_FLASH_ONE_MTILE;
 }
 
 extern "C" cudaError_t kc_flash_attn(void *y, const void *q, const void *k, const void *v, const void *mask,

@@ -52,7 +52,10 @@ typedef struct kc_flash_desc {
  *               tile, merged at the end (for grids too small to fill the
  *               GPU; D == 64, no relative positions, Sk > 64);
  *   H2EXP       ONE_MTILE with the softmax's exponentials taken in float16
- *               pairs (no mask, scale > 0). */
+ *               pairs (no mask, scale > 0).
+ * On an H100 TWO_MTILES and SPLIT_KEYS were correct and no faster than
+ * ONE_MTILE on ViT-B/16 (bench/RESULTS.md, seventeenth session), so AUTO is
+ * ONE_MTILE and the others run when forced or timed at build. */
 enum {
     KC_FLASH_AUTO = 0,
     KC_FLASH_ONE_MTILE = 1,
@@ -63,10 +66,7 @@ enum {
 };
 
 /* The tiling a launch with desc runs: desc->variant when forced and it
- * applies (else ONE_MTILE), or, for AUTO, ONE_MTILE (with FA_AUTO_TILINGS
- * set in k_attention.cu: SPLIT_KEYS when the 64-row grid is smaller than
- * the multiprocessor count, TWO_MTILES when the 128-row grid makes 8
- * blocks per multiprocessor, else ONE_MTILE). */
+ * applies, else ONE_MTILE. */
 int kc_flash_variant(const kc_flash_desc *desc);
 
 /* Whether kc_flash_attn covers this attention: float16 t, D == Dv in
