@@ -269,6 +269,7 @@ int main(int argc, char **argv) {
         {"mobilenet dw 3x3/2 576 14x14", 576, 14, 14, 576, 3, 2, 1, 576},
         {"efficientnet dw 3x3 1152 7x7", 1152, 7, 7, 1152, 3, 1, 1, 1152},
         {"mobilenet dw 3x3 192 28x28", 192, 28, 28, 192, 3, 1, 1, 192},
+        {"dw 3x3 144 56x56 (mobilenet f3, effnet f2.1)", 144, 56, 56, 144, 3, 1, 1, 144},
     };
     for (int threads = 1; threads <= 2; threads++) {
         if (only_threads && threads != only_threads) continue;

@@ -224,12 +224,12 @@ static bool conv_wino4t_applies(const kl_node *n, char *w, size_t s) {
 }
 
 /* im2row only where it pays (kl_conv2d_im2row_pays: maps of 64 pixels or
- * fewer, or strided layers of 128+ output channels), so untimed builds take
- * it ahead of gemm1x1 and im2col there. */
+ * fewer, or 1x1/2 downsamples of 512+ (AVX2: 1024+) channels), so untimed builds take it
+ * ahead of gemm1x1 and im2col there. */
 static bool conv_im2row_applies(const kl_node *n, char *w, size_t s) {
     kl_conv2d_desc d;
     if (!conv_desc(n, &d, w, s)) return false;
-    if (!kl_conv2d_im2row_pays(&d)) return no(w, s, "over 64 output pixels (unstrided or under 128 channels) or few channels: im2row does not pay");
+    if (!kl_conv2d_im2row_pays(&d)) return no(w, s, "over 64 output pixels (other than a wide 1x1/2 downsample) or few channels: im2row does not pay");
     return true;
 }
 

@@ -183,25 +183,28 @@ bool kl_conv2d_im2row_pays(const kl_conv2d_desc *din) {
     }
     size_t ohw = OH * OW, mg = d.M / d.group;
     if (d.group == d.C && d.M == d.C) return false;
-    /* Strided layers of 128+ output channels at any map size: im2col's
-     * packing gathers every other float (two loads and a permute per 16
-     * pixels, rows split across panels) where im2row's copies rows of taps;
-     * caches evicted, 1 thread, ms im2col -> im2row, AVX-512: ResNet-50
-     * 3x3/2 128ch 56x56 1.70 -> 1.51, 256ch 28x28 1.67 -> 1.39, 512ch
-     * 14x14 2.15 -> 1.43, YOLOv8n 3x3/2 64->128 80x80 1.62 -> 1.58; AVX2
-     * 3.16 -> 2.73, 2.93 -> 2.58, 3.05 -> 2.75; batch 8 on 2 threads
-     * (AVX-512) 7.78 -> 6.34, 6.48 -> 6.00, 7.47 -> 6.16, and the 1x1/2
-     * downsamples 6.76 -> 5.18, 4.89 -> 5.02, 6.03 -> 5.16.  Below 128
-     * channels im2col wins (YOLOv8n 32->64 160x160 1.93 vs 2.58).  Each
-     * thread packs all the pixels for its chunk of channels: on 2 threads
-     * (batch 1, warm) 128 channels lose (56x56 0.80 -> 0.91, YOLOv8n 0.82 ->
-     * 0.99) and 256+ win (1.13 -> 0.76, 1.18 -> 0.75; 1x1/2 0.68 -> 0.56,
-     * 0.79 -> 0.59).  So 128 channels on one thread or with an image a
-     * thread (batch 8 on 2 threads: the wins above), else 256 (threads 0:
-     * not known, as in the tactics' applicability). */
-    size_t per = din->threads == 1 || (din->threads > 1 && d.N >= (size_t)din->threads) ? 1 : 2;
-    if ((d.stride_h > 1 || d.stride_w > 1) && mg >= 128 * per && d.C / d.group >= 16 &&
-        ohw * (KS + round_up(mg, NP)) * sizeof(float) <= ((size_t)4 << 20)) /* its workspace a thread: all pixels */
+    /* Strided layers at any map size (measured on Zen 5, AVX-512, ms im2col
+     * -> im2row; im2col's stride-2 packing is two loads and a permute per
+     * 16 pixels with rows split across panels, im2row copies rows of taps):
+     * - 1x1/2 downsamples of 512+ channels: 1 thread cold, ResNet-50 512ch
+     *   56x56 1.39 -> 1.40, 1024ch 28x28 1.37 -> 1.17, 2048ch 14x14 1.40 ->
+     *   1.18; batch 1 on 2 threads 0.65 -> 0.67, 0.72 -> 0.60, 0.76 -> 0.61;
+     *   batch 8 on 2 threads 6.67 -> 5.29, 5.60 -> 5.13, 6.41 -> 4.66.
+     *   AVX2 from 1024 channels: 512 lose on 2 threads (1.13 -> 1.27 ms;
+     *   1024 1.25 -> 1.17, 2048 1.42 -> 1.25; 1 thread cold 2.35 -> 2.24,
+     *   2.09 -> 2.09, 2.58 -> 2.27).
+     * - k x k of 128+ channels when every thread has an image (batch 8 on 2
+     *   threads: 3x3/2 128ch 56x56 8.46 -> 7.74, 256ch 28x28 6.72 -> 6.59,
+     *   YOLOv8n 64->128 80x80 8.00 -> 7.51).  At batch 1 each thread packs
+     *   all the pixels for its chunk of channels and im2col splits pixels:
+     *   on 2 threads 0.91 -> 1.17, 0.88 -> 0.97, 0.87 -> 1.19; on 1 even
+     *   (1.73 -> 1.70, 1.49 -> 1.46).  Threads 0 (the tactics'
+     *   applicability, batch unknown) count as batch 1. */
+    bool strided = d.stride_h > 1 || d.stride_w > 1;
+    bool img_per_thread = din->threads > 1 && d.N >= (size_t)din->threads;
+    if (strided && d.C / d.group >= 16 && ohw * (KS + round_up(mg, NP)) * sizeof(float) <= ((size_t)4 << 20) &&
+        ((d.KH * d.KW == 1 && mg >= (kl_isa_resolve(d.isa) >= KL_ISA_AVX512 ? 512u : 1024u)) ||
+         (img_per_thread && mg >= 128))) /* workspace a thread: all pixels */
         return true;
     if (ohw > 64 || mg < 16) return false;
     /* fraction of useful lanes: im2col pads pixels to 16 and channels to 6,
