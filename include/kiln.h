@@ -537,6 +537,11 @@ KILN_API kiln_status kiln_session_create(const kiln_model *model,
                                          const kiln_session_options *options,
                                          kiln_session **out);
 KILN_API void kiln_session_destroy(kiln_session *session);
+/* The engine the session built or loaded from its cache, for
+ * kiln_engine_get() ("providers", "precision", "partition", ...).  Owner:
+ * the session (*out is borrowed: valid until kiln_session_destroy(); do not
+ * destroy it). */
+KILN_API kiln_status kiln_session_get_engine(const kiln_session *session, const kiln_engine **out);
 
 /* Run the model.  `inputs[i]` is bound to the graph input named
  * `input_names[i]`; every graph input without an initializer must be given.

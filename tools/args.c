@@ -360,30 +360,52 @@ static bool kc_profile_apply(const char *cmd, const kc_build_cfg *c, size_t p, c
     return true;
 }
 
+bool kc_add_providers(const char *cmd, const char *list, bool strict, kiln_status (*add)(void *o, const char *name),
+                      void *o, int *exit_code) {
+    size_t added = 0, n_skipped = 0;
+    char skipped[4][512]; /* why each skipped provider cannot run: warned about once another one runs */
+    for (const char *p = list;;) {
+        size_t len = strcspn(p, ",");
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), p);
+        if (!*name) {
+            *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "--providers: empty provider name in '%s'", list);
+            return false;
+        }
+        kiln_status s = add(o, name);
+        if (s == KILN_OK) {
+            added++;
+        } else if (s == KILN_ERR_UNSUPPORTED && !strict && n_skipped < 4) {
+            snprintf(skipped[n_skipped++], sizeof skipped[0], "%s", kiln_last_error());
+        } else {
+            *exit_code = kc_fail(s == KILN_ERR_NOT_FOUND ? KC_EXIT_USAGE : KC_EXIT_MODEL, cmd, "--providers: %s",
+                                 kiln_last_error());
+            return false;
+        }
+        if (!p[len]) break;
+        p += len + 1;
+    }
+    if (!added) { /* nothing left to fall back to: the first reason is the error */
+        *exit_code = kc_fail(KC_EXIT_MODEL, cmd, "--providers: none of '%s' can run here: %s", list, skipped[0]);
+        return false;
+    }
+    fflush(stdout);
+    for (size_t i = 0; i < n_skipped; i++)
+        fprintf(stderr, "kiln: %s: warning: --providers: %s; skipped (--strict-providers refuses)\n", cmd, skipped[i]);
+    return true;
+}
+
+static kiln_status kc_add_build_provider(void *o, const char *name) {
+    return kiln_build_options_append_provider((kiln_build_options *)o, name);
+}
+
 bool kc_build_options_make(const char *cmd, const kc_build_cfg *c, const kiln_model *m,
                            kiln_build_options **out, int *exit_code) {
     kiln_build_options *o = NULL;
     char buf[64];
     if (kiln_build_options_create(&o) != KILN_OK) return kc_opt_failed(cmd, "build options", exit_code);
-    if (c->providers) {
-        for (const char *p = c->providers;;) {
-            size_t len = strcspn(p, ",");
-            char name[64];
-            snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), p);
-            if (!*name) {
-                *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "--providers: empty provider name in '%s'", c->providers);
-                goto fail;
-            }
-            kiln_status s = kiln_build_options_append_provider(o, name);
-            if (s != KILN_OK) {
-                *exit_code = kc_fail(s == KILN_ERR_NOT_FOUND ? KC_EXIT_USAGE : KC_EXIT_MODEL, cmd, "--providers: %s",
-                                     kiln_last_error());
-                goto fail;
-            }
-            if (!p[len]) break;
-            p += len + 1;
-        }
-    }
+    if (c->providers && !kc_add_providers(cmd, c->providers, c->strict_providers, kc_add_build_provider, o, exit_code))
+        goto fail;
     if (c->strict_providers && kiln_build_options_set(o, "strict_providers", "1") != KILN_OK) {
         kc_opt_failed(cmd, "--strict-providers", exit_code);
         goto fail;

@@ -107,6 +107,15 @@ typedef struct kc_build_cfg {
 bool kc_build_options_make(const char *cmd, const kc_build_cfg *c, const kiln_model *m,
                            kiln_build_options **out, int *exit_code);
 
+/* Add the providers of `list` ("cuda,cpu") in order through add(o, name).
+ * As ONNX Runtime does with a provider it lacks, a name compiled out or
+ * not usable on this machine is skipped with a warning on stderr (unless
+ * `strict`: then it fails), as long as another one remains; an unknown name
+ * is a usage error.  Prints one line and returns false with *exit_code set
+ * on failure. */
+bool kc_add_providers(const char *cmd, const char *list, bool strict, kiln_status (*add)(void *o, const char *name),
+                      void *o, int *exit_code);
+
 /* Parse "name:1x3x224x224,name2:1x128" (`flag` names the flag in messages)
  * for the model's inputs into items (input index, rank, dims).  One-line
  * usage error on bad syntax, an unknown input or a wrong rank. */

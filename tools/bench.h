@@ -50,6 +50,11 @@ typedef struct kc_runner {
  * returns false with *exit_code set on failure. */
 bool kc_runner_create(const char *cmd, const kc_loaded *l, long long threads, const char *cache_dir, kc_runner *r,
                       int *exit_code);
+/* The same with the session's providers: `providers` ("cuda,cpu", or NULL
+ * for every usable one; kc_add_providers' fallback) and `strict`
+ * (--strict-providers); both apply to a model only. */
+bool kc_runner_create_ex(const char *cmd, const kc_loaded *l, long long threads, const char *cache_dir,
+                         const char *providers, bool strict, kc_runner *r, int *exit_code);
 void kc_runner_destroy(kc_runner *r);
 /* Select optimization profile `profile` (--profile N) of an engine's
  * context; a model's session has none (usage error).  One line printed

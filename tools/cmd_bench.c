@@ -111,10 +111,24 @@ static void kc_progress_clear(kc_progress *p) {
 
 /* ---- runners ------------------------------------------------------------------------ */
 
+static kiln_status kc_add_session_provider(void *o, const char *name) {
+    return kiln_session_options_append_provider((kiln_session_options *)o, name);
+}
+
 bool kc_runner_create(const char *cmd, const kc_loaded *l, long long threads, const char *cache_dir, kc_runner *r,
                       int *exit_code) {
+    return kc_runner_create_ex(cmd, l, threads, cache_dir, NULL, false, r, exit_code);
+}
+
+bool kc_runner_create_ex(const char *cmd, const kc_loaded *l, long long threads, const char *cache_dir,
+                         const char *providers, bool strict, kc_runner *r, int *exit_code) {
     memset(r, 0, sizeof *r);
     double t0 = kc_now();
+    if (l->engine && (providers || strict)) {
+        *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "%s applies to a model: an engine runs on the providers it was built "
+                             "for (kiln build --providers)", providers ? "--providers" : "--strict-providers");
+        return false;
+    }
     if (l->engine) {
         if (threads) {
             *exit_code = kc_fail(KC_EXIT_USAGE, cmd, "--threads does not apply to an engine: it runs with the thread "
@@ -132,7 +146,16 @@ bool kc_runner_create(const char *cmd, const kc_loaded *l, long long threads, co
         r->engine = l->engine;
     } else {
         kiln_session_options *o = NULL;
-        bool ok = kiln_session_options_create(&o) == KILN_OK && kiln_session_options_set_threads(o, (int)threads) == KILN_OK &&
+        if (kiln_session_options_create(&o) != KILN_OK) {
+            *exit_code = kc_fail(KC_EXIT_MODEL, cmd, "%s", kiln_last_error());
+            return false;
+        }
+        if (providers && !kc_add_providers(cmd, providers, strict, kc_add_session_provider, o, exit_code)) {
+            kiln_session_options_destroy(o);
+            return false;
+        }
+        bool ok = kiln_session_options_set_threads(o, (int)threads) == KILN_OK &&
+                  (!strict || kiln_session_options_set(o, "strict_providers", "1") == KILN_OK) &&
                   (!cache_dir || kiln_session_options_set(o, "cache_dir", cache_dir) == KILN_OK) &&
                   kiln_session_create(l->model, o, &r->session) == KILN_OK;
         kiln_session_options_destroy(o);
@@ -641,8 +664,10 @@ int kc_cmd_bench(int argc, char **argv) {
     bool no_transfers = false;
     const char *batch_s = NULL, *shapes = NULL, *threads_s = NULL, *warmup_s = NULL, *duration_s = NULL,
                *iters_s = NULL, *json_path = NULL, *seed_s = NULL, *cache_dir = NULL, *profile_s = NULL,
-               *streams_s = NULL;
+               *streams_s = NULL, *providers = NULL;
+    bool strict = false;
     const kc_flag flags[] = {
+        {"--providers", NULL, &providers, NULL}, {"--strict-providers", &strict, NULL, NULL},
         {"--batch", NULL, &batch_s, NULL},       {"--shapes", NULL, &shapes, NULL},
         {"--threads", NULL, &threads_s, NULL},   {"--warmup", NULL, &warmup_s, NULL},
         {"--duration", NULL, &duration_s, NULL}, {"--iterations", NULL, &iters_s, NULL},
@@ -674,7 +699,7 @@ int kc_cmd_bench(int argc, char **argv) {
     kc_io *outs = NULL;
     size_t n_outs = 0;
     kc_timed r = {0};
-    char err[4096];
+    char err[4096], session_provider[128];
     kc_bench_info b = {.path = strcmp(path, "-") == 0 ? "<stdin>" : path, .cache_dir = cache_dir,
                        .threads = (int)threads, .provider = "cpu", .streams = (int)streams};
     if (!kc_load_model_or_engine(cmd, path, &l, &code)) goto done;
@@ -686,9 +711,16 @@ int kc_cmd_bench(int argc, char **argv) {
     b.file_size = l.file_size;
     b.load_ms = l.load_ms;
     b.engine = l.engine != NULL;
-    if (!kc_runner_create(cmd, &l, threads, cache_dir, &runner, &code)) goto done;
+    if (!kc_runner_create_ex(cmd, &l, threads, cache_dir, providers, strict, &runner, &code)) goto done;
     if (profile_s && !kc_runner_set_profile(cmd, &runner, profile, &code)) goto done;
     b.create_ms = runner.create_ms;
+    if (runner.session) { /* the providers the session's engine runs on */
+        const kiln_engine *se = NULL;
+        if (kiln_session_get_engine(runner.session, &se) == KILN_OK && se) {
+            snprintf(session_provider, sizeof session_provider, "%s", kc_engine_fact(se, "providers", "cpu"));
+            b.provider = session_provider;
+        }
+    }
     if (l.engine) {
         b.provider = kc_engine_fact(l.engine, "providers", "cpu");
         b.precision = kc_engine_fact(l.engine, "precision", NULL);

@@ -287,9 +287,10 @@ int kc_cmd_run(int argc, char **argv) {
     kc_list files = {.n = 0};
     const char *shape = NULL, *dtype = NULL, *seed_s = NULL, *resize_s = NULL, *crop_s = NULL, *topk_s = NULL,
                *labels_path = NULL, *out_dir = NULL, *dump_dir = NULL, *threads_s = NULL, *json_path = NULL,
-               *batch_s = NULL, *cache_dir = NULL, *profile_s = NULL;
-    bool random = false;
+               *batch_s = NULL, *cache_dir = NULL, *profile_s = NULL, *providers = NULL;
+    bool random = false, strict = false;
     const kc_flag flags[] = {
+        {"--providers", NULL, &providers, NULL}, {"--strict-providers", &strict, NULL, NULL},
         {"--input", NULL, NULL, &files},     {"--shape", NULL, &shape, NULL},   {"--dtype", NULL, &dtype, NULL},
         {"--random", &random, NULL, NULL},   {"--seed", NULL, &seed_s, NULL},   {"--batch", NULL, &batch_s, NULL},
         {"--resize", NULL, &resize_s, NULL}, {"--crop", NULL, &crop_s, NULL},   {"--topk", NULL, &topk_s, NULL},
@@ -333,7 +334,7 @@ int kc_cmd_run(int argc, char **argv) {
         free(in_files);
         if (!ok) goto done;
     }
-    if (!kc_runner_create(cmd, &l, threads, cache_dir, &runner, &code)) goto done;
+    if (!kc_runner_create_ex(cmd, &l, threads, cache_dir, providers, strict, &runner, &code)) goto done;
     if (profile_s && !kc_runner_set_profile(cmd, &runner, profile, &code)) goto done;
     if (!kc_loaded_outputs(&l, &outs, &n_outs) || !(res = calloc(n_outs + 1, sizeof *res))) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "cannot read the model's outputs: %s", kiln_last_error());

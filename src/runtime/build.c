@@ -919,7 +919,7 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
      * cache entries, also when KILN_CUDA_NHWC forces the layout (before, such
      * entries shared NCHW's key and an NCHW build could read a code that
      * exists in NHWC only) */
-    bool fp16b = (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) != 0;
+    bool fp16b = (b->o.precision & KILN_PRECISION_FP16) != 0;
     const char *nhe = getenv("KILN_CUDA_NHWC");
     bool nhwc_eff = layout == KL_CUDA_LAYOUT_NHWC ||
                     (layout == KL_CUDA_LAYOUT_AUTO && (nhe && *nhe ? strcmp(nhe, "0") != 0 : fp16b));
@@ -941,7 +941,7 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
     }
     if (!s) memcpy(pk->pre, pk->algo, nn * sizeof *pk->pre);
     if (!s) s = kl_program_create_ex(b->m, 1, 0, &prog);
-    kl_cuda_options opt = {(b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) != 0,
+    kl_cuda_options opt = {(b->o.precision & KILN_PRECISION_FP16) != 0,
                            (b->o.precision & KILN_PRECISION_TF32) != 0, time_ms, 0, layout, no_own};
     if (!s) s = kl_cuda_engine_create(b->m, prog, on, &opt, &ce);
     int64_t key[KILN_MAX_RANK * 8 + 8];
@@ -1009,7 +1009,7 @@ static kiln_status kl_build_cuda_tactics(kl_build *b) {
      * convolutions, NHWC kiln's depthwise kernel; the whole plan is timed in
      * both and the faster kept (KILN_CUDA_NHWC in the environment decides
      * instead). */
-    bool fp16 = (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) != 0;
+    bool fp16 = (b->o.precision & KILN_PRECISION_FP16) != 0;
     const char *nh = getenv("KILN_CUDA_NHWC");
     bool both = !fp16 && conv && !(nh && *nh);
     kl_cuda_pick pick[2] = {{0}};
@@ -1208,7 +1208,9 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, int fd, bool *to
     bool gpu_layers = false;
     for (size_t i = 0; i < g->n_nodes; i++) gpu_layers |= strcmp(b->assign[i].provider->name, "cuda") == 0;
     bool reduced = (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) != 0;
-    snprintf(precision, sizeof precision, "%s", gpu_layers && reduced ? "fp16 (cuda layers; cpu layers keep fp32)"
+    bool gpu_fp16 = (b->o.precision & KILN_PRECISION_FP16) != 0; /* cuda has no bf16 kernels */
+    snprintf(precision, sizeof precision, "%s", gpu_layers && gpu_fp16 ? "fp16 (cuda layers; cpu layers keep fp32)"
+                                                : gpu_layers && reduced ? "fp32 (bf16 allowed; no provider has bf16 kernels)"
                                                 : reduced ? "fp32 (fp16/bf16 allowed; cpu keeps fp32: no reduced-precision kernels)"
                                                           : "fp32");
 #define KL_META(k, v) \
@@ -1242,7 +1244,7 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, int fd, bool *to
         KL_META("cuda_device", dev);
         kl_cuda_describe(dev, sizeof dev);
         KL_META("cuda_device_name", dev);
-        KL_META("cuda_precision", (b->o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) ? "fp16" : "fp32");
+        KL_META("cuda_precision", (b->o.precision & KILN_PRECISION_FP16) ? "fp16" : "fp32");
         KL_META("cuda_tf32", (b->o.precision & KILN_PRECISION_TF32) ? "1" : "0");
         if (b->cuda_layout != KL_CUDA_LAYOUT_AUTO)
             KL_META("cuda_layout", b->cuda_layout == KL_CUDA_LAYOUT_NHWC ? "nhwc" : "nchw");
@@ -1413,6 +1415,12 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
     }
     bool has_cuda_order = false;
     for (size_t i = 0; i < b.n_order; i++) has_cuda_order |= strcmp(b.order[i]->name, "cuda") == 0;
+    /* BF16 is not FP16: a provider without bf16 kernels (all of them, for
+     * now) keeps fp32 where only bf16 is allowed, as TensorRT does for a
+     * precision it has no tactic for; it used to run cuda layers in fp16 */
+    if ((b.o.precision & KILN_PRECISION_BF16) && !(b.o.precision & KILN_PRECISION_FP16) && has_cuda_order)
+        kl_blog_msg(&b.log, KILN_LOG_WARNING,
+                    "precision: bf16 allowed, but the cuda provider has no bf16 kernels: its layers keep fp32 (--fp16 allows fp16)");
     if ((b.o.precision & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) && !has_cuda_order)
         kl_blog_msg(&b.log, KILN_LOG_WARNING, "precision: %s allowed, but the cpu provider has no %s kernels: every layer keeps fp32",
                     (b.o.precision & KILN_PRECISION_FP16) ? "fp16" : "bf16",

@@ -159,6 +159,14 @@ KILN_API void kiln_session_destroy(kiln_session *session) {
     kl_free(session);
 }
 
+KILN_API kiln_status kiln_session_get_engine(const kiln_session *session, const kiln_engine **out) {
+    if (out) *out = NULL;
+    if (!session || !out)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_session_get_engine: %s is NULL", !session ? "session" : "out");
+    *out = session->engine;
+    return KILN_OK;
+}
+
 KILN_API kiln_status kiln_session_run(kiln_session *session, const char *const *input_names,
                                       const kiln_tensor *const *inputs, size_t input_count,
                                       const char *const *output_names, kiln_tensor **outputs,

@@ -15,7 +15,9 @@
 #   outputs equal the session's (float64 comparison in numpy), bench reports
 #   engine load + context creation, info --json facts, profile --export,
 #   graph DOT before/after (rendered by Graphviz's dot when installed);
-# - run/bench --cache DIR fill an engine cache.
+# - run/bench --cache DIR fill an engine cache;
+# - --providers skips a provider this kiln/machine lacks with a warning
+#   (ONNX Runtime's fallback), --strict-providers refuses.
 # Env: KILN_BUILD_DIR (scratch).  Exits 77 (skip) without /usr/bin/python3
 # with onnx and numpy (it makes the model and reads the JSON).
 set -uo pipefail
@@ -305,6 +307,36 @@ if expect graph-after 0 "" -- graph small.onnx -o after.dot && expect graph-befo
     fi
 fi
 expect graph-before-engine 2 "--before applies to a model" -- graph dyn.kiln --before
+
+# --providers as ONNX Runtime takes them: a provider this kiln or machine
+# lacks is skipped with one warning (the next one runs the model), refused
+# with --strict-providers; run and bench take the list for a model's session.
+if "$kiln" sysinfo 2>/dev/null | grep -qE '^ *cuda +usable'; then
+    skip "--providers fallback: this machine can run cuda"
+else
+    for c in run bench build; do
+        case $c in
+        run) args=(run small.onnx --random --shape input:1x3x16x16) ;;
+        bench) args=(bench small.onnx --iterations 2 --warmup 0) ;;
+        build) args=(build small.onnx -o prov.kiln) ;;
+        esac
+        rc=0
+        "$kiln" "${args[@]}" --providers cuda,cpu </dev/null >"prov-$c.out" 2>"prov-$c.err" || rc=$?
+        if [ "$rc" -eq 0 ] && [ "$(grep -c "warning: --providers: provider 'cuda'" "prov-$c.err")" -eq 1 ] &&
+            grep -q "skipped" "prov-$c.err"; then
+            ok "$c --providers cuda,cpu: cuda skipped with one warning, cpu ran"
+        else
+            fail "$c --providers cuda,cpu: exit $rc; stderr: $(head -c 400 "prov-$c.err")"
+        fi
+        expect "prov-$c-strict" 1 "--providers: provider 'cuda'" -- "${args[@]}" --providers cuda,cpu --strict-providers
+        expect "prov-$c-none" 1 "none of 'cuda' can run here" -- "${args[@]}" --providers cuda
+    done
+    grep -q '^Provider: cpu' prov-bench.out && ok "bench names the session's provider" ||
+        fail "bench --providers: no 'Provider: cpu' line: $(grep -m1 Provider prov-bench.out)"
+fi
+expect run-bad-provider 2 "unknown provider 'gpu'" -- run small.onnx --random --shape input:1x3x16x16 --providers gpu
+expect run-engine-providers 2 "--providers applies to a model" -- run dyn.kiln --random --providers cpu
+expect bench-engine-providers 2 "--providers applies to a model" -- bench dyn.kiln --iterations 1 --providers cpu
 
 echo "build: $fails failure(s), $skips skip(s)"
 [ "$fails" -eq 0 ]
