@@ -97,6 +97,9 @@ static void test_null_args(void) {
     KT_CHECK_EQ_INT(kiln_session_options_set(NULL, "threads", "1"), KILN_ERR_INVALID_ARGUMENT);
     KT_CHECK_EQ_INT(kiln_session_create(NULL, NULL, &se), KILN_ERR_INVALID_ARGUMENT);
     KT_CHECK_EQ_INT(kiln_session_run(NULL, NULL, NULL, 0, NULL, NULL, 0), KILN_ERR_INVALID_ARGUMENT);
+    const kiln_engine *se_engine = (const kiln_engine *)&n;
+    KT_CHECK_EQ_INT(kiln_session_get_engine(NULL, &se_engine), KILN_ERR_INVALID_ARGUMENT);
+    KT_CHECK(se_engine == NULL);
     KT_CHECK(se == NULL && t == NULL && c == NULL);
     /* Destructors accept NULL. */
     kiln_model_destroy(NULL);
@@ -397,6 +400,13 @@ static void test_session_run_validation(void) {
         kt_pb_free(&mb);
         return;
     }
+    /* The session lends its engine: the providers it was asked for. */
+    const kiln_engine *se_engine = NULL;
+    const char *se_prov = NULL;
+    KT_CHECK_EQ_INT(kiln_session_get_engine(se, &se_engine), KILN_OK);
+    KT_CHECK(se_engine && kiln_engine_get(se_engine, "providers", &se_prov) == KILN_OK && se_prov &&
+             strcmp(se_prov, "cpu") == 0);
+    KT_CHECK_EQ_INT(kiln_session_get_engine(se, NULL), KILN_ERR_INVALID_ARGUMENT);
     int64_t s23[2] = {2, 3}, s33[2] = {3, 3}, s24[2] = {2, 4}, s3[1] = {3}, s2[1] = {2};
     kiln_tensor *a = NULL, *b = NULL, *b3 = NULL, *b24 = NULL, *c = NULL, *ci = NULL, *w = NULL, *r1 = NULL;
     kiln_tensor_create(F32, s23, 2, &a);
