@@ -53,8 +53,10 @@ typedef struct kc_flash_desc {
  *               GPU; D == 64, no relative positions, Sk > 64);
  *   H2EXP       ONE_MTILE with the softmax's exponentials taken in float16
  *               pairs (no mask, scale > 0).
- * On an H100 TWO_MTILES and SPLIT_KEYS were correct and no faster than
- * ONE_MTILE on ViT-B/16 (bench/RESULTS.md, seventeenth session), so AUTO is
+ * On an H100 TWO_MTILES, SPLIT_KEYS (seventeenth session) and H2EXP
+ * (eighteenth: 0.240 vs 0.229 ms at ViT-B/16 b256; the f16x2 exponential
+ * still issues one MUFU.EX2 per half and adds conversions) were correct and
+ * no faster than ONE_MTILE on ViT-B/16 (bench/RESULTS.md), so AUTO is
  * ONE_MTILE and the others run when forced or timed at build. */
 enum {
     KC_FLASH_AUTO = 0,
