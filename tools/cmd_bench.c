@@ -678,6 +678,50 @@ int kc_cmd_bench(int argc, char **argv) {
     const char *path;
     int code = KC_EXIT_OK;
     if (!kc_parse_args(argc, argv, flags, &path, &code)) return code;
+    if (batch_s && strchr(batch_s, ',')) {
+        /* a sweep (--batch 1,4,8,16): one report per batch size, in order */
+        if (json_path) return kc_fail(KC_EXIT_USAGE, cmd, "--json takes one --batch value (run one bench per batch size)");
+        for (const char *p = batch_s;;) { /* every size checked before the first run */
+            size_t len = strcspn(p, ",");
+            char one[64];
+            long long b = 0;
+            snprintf(one, sizeof one, "%.*s", (int)(len < 63 ? len : 63), p);
+            if (!kc_parse_int(cmd, "--batch", one, 1, 1 << 20, &b, &code)) return code;
+            if (!p[len]) break;
+            p += len + 1;
+        }
+        char **av = calloc((size_t)argc + 1, sizeof *av);
+        if (!av) return kc_fail(KC_EXIT_MODEL, cmd, "out of memory");
+        int bi = -1;
+        for (int i = 0; i < argc; i++) {
+            av[i] = argv[i];
+            if (bi < 0 && i + 1 < argc && strcmp(argv[i], "--batch") == 0) bi = i + 1;
+            else if (bi < 0 && strncmp(argv[i], "--batch=", 8) == 0) bi = i;
+        }
+        int worst = KC_EXIT_OK;
+        char one[64], item[80];
+        for (const char *p = batch_s; bi >= 0;) {
+            size_t len = strcspn(p, ",");
+            snprintf(one, sizeof one, "%.*s", (int)(len < 63 ? len : 63), p);
+            long long b = 0;
+            if (!kc_parse_int(cmd, "--batch", one, 1, 1 << 20, &b, &code)) {
+                free(av);
+                return code;
+            }
+            snprintf(item, sizeof item, "%s%s", strncmp(av[bi], "--batch=", 8) == 0 ? "--batch=" : "", one);
+            char *saved = av[bi];
+            av[bi] = item;
+            printf("%s=== batch %lld ===\n", p == batch_s ? "" : "\n", b);
+            fflush(stdout);
+            int rc = kc_cmd_bench(argc, av);
+            av[bi] = saved;
+            if (rc != KC_EXIT_OK) worst = rc;
+            if (!p[len]) break;
+            p += len + 1;
+        }
+        free(av);
+        return worst;
+    }
     long long batch = 0, threads = 0, iterations = 0, seed = 0, profile = 0, streams = 1;
     double warmup = 200, duration = 3;
     if ((batch_s && !kc_parse_int(cmd, "--batch", batch_s, 1, 1 << 20, &batch, &code)) ||

@@ -54,6 +54,11 @@ static const kc_opt kc_trt_opts[] = {
     {"--noTF32", KC_OPT_NONE, NULL, "disallow TF32 (kiln's default: FP32 means FP32)"},
     {"--tf32", KC_OPT_NONE, NULL, "allow TF32 tensor-core math for FP32 layers (TensorRT's default; off in kiln)"},
     {"--stronglyTyped", KC_OPT_NONE, NULL, "keep the model's types exactly"},
+    {"--fp8", KC_OPT_NONE, NULL, "allow FP8 (refused: kiln has no FP8 kernels)"},
+    {"--precisionConstraints", KC_OPT_REQUIRED, "none|prefer|obey",
+     "how to treat --layerPrecisions (kiln has none to obey: accepted, nothing changes)"},
+    {"--layerPrecisions", KC_OPT_REQUIRED, "SPEC", "per-layer precisions (refused: kiln picks them per provider)"},
+    {"--layerOutputTypes", KC_OPT_REQUIRED, "SPEC", "per-layer output types (refused, as --layerPrecisions)"},
     {NULL, KC_OPT_NONE, NULL, NULL}};
 
 void kc_trtexec_help(FILE *f) {
@@ -84,6 +89,8 @@ void kc_trtexec_help(FILE *f) {
 /* Everything the command line asked for. */
 typedef struct kc_trt {
     const char *onnx, *save, *load, *min, *opt, *max, *shapes, *calib, *timing_cache;
+    const char *precision_constraints, *layer_precisions; /* TensorRT 8.4+ per-layer precision flags */
+    bool fp8;
     const char *export_times, *export_profile, *export_output;
     uint64_t workspace;
     long long iterations, avg_runs, streams, threads;
@@ -122,6 +129,7 @@ typedef struct kc_trt_run {
     double warmup_ms, duration_s;
     bool no_warmup; /* not even one warm-up run (the profiling run) */
     bool no_transfers; /* GPU engines: time the compute alone after one full run */
+    bool profiling;    /* per-layer times: counted from the end of the warm-up */
     long long iterations;
     double t0;            /* start of timing */
     atomic_llong done;    /* inferences finished, all streams */
@@ -180,6 +188,13 @@ static void *kc_stream_main(void *arg) {
         s->warmup_runs++;
         s->warmup_ms = (kc_now() - w0) * 1e3;
     } while (s->warmup_ms < r->warmup_ms);
+    /* --dumpProfile/--exportProfile count the timed inferences only (turning
+     * profiling on again clears the warm-up's layer times) */
+    if (r->profiling && s->runner.context && kiln_context_set_profiling(s->runner.context, 1) != KILN_OK) {
+        snprintf(s->err, sizeof s->err, "profiling: %s", kiln_last_error());
+        s->failed = true;
+        atomic_store(&r->stop, 1);
+    }
     int b = pthread_barrier_wait(&r->barrier);
     if (b == PTHREAD_BARRIER_SERIAL_THREAD) r->t0 = kc_now();
     pthread_barrier_wait(&r->barrier);
@@ -347,6 +362,25 @@ static bool kc_trt_parse(int argc, char **argv, kc_trt *t, int *code) {
         else if (!strcmp(n, "--noTF32")) t->no_tf32 = true;
         else if (!strcmp(n, "--tf32")) t->tf32 = true;
         else if (!strcmp(n, "--stronglyTyped")) t->precision |= KILN_PRECISION_STRONGLY_TYPED;
+        else if (!strcmp(n, "--fp8")) t->fp8 = true;
+        else if (!strcmp(n, "--precisionConstraints")) t->precision_constraints = v;
+        else if (!strcmp(n, "--layerPrecisions") || !strcmp(n, "--layerOutputTypes")) {
+            *code = kc_fail(KC_EXIT_MODEL, cmd, "%s: per-layer precisions are not supported: kiln picks each layer's "
+                            "precision per provider (LayerNorm, Softmax, reductions and outputs stay FP32 where that "
+                            "was measured to matter); drop %s, or keep the model's types with --stronglyTyped", n, n);
+            return false;
+        }
+    }
+    if (t->precision_constraints && strcmp(t->precision_constraints, "none") != 0 &&
+        strcmp(t->precision_constraints, "prefer") != 0 && strcmp(t->precision_constraints, "obey") != 0) {
+        *code = kc_fail(KC_EXIT_USAGE, cmd, "--precisionConstraints: '%s' is not none, prefer or obey",
+                        t->precision_constraints);
+        return false;
+    }
+    if (t->fp8) {
+        *code = kc_fail(KC_EXIT_MODEL, cmd, "--fp8: FP8 is not supported: kiln has no FP8 kernels; build in FP16 "
+                        "(--fp16) or FP32");
+        return false;
     }
     if ((iters_s && !kc_parse_int(cmd, "--iterations", iters_s, 1, 1000000000, &t->iterations, code)) ||
         (avg_s && !kc_parse_int(cmd, "--avgRuns", avg_s, 1, 1000000, &t->avg_runs, code)) ||
@@ -410,21 +444,26 @@ static bool kc_trt_export_times(const char *path, const kc_stream *st, size_t n_
         for (size_t i = 0; i < st[s].n; i++) {
             const kc_trt_time *x = &st[s].times[i];
             double lat = x->end_ms - x->start_ms;
+            /* a GPU engine's copies and compute from its CUDA events (durations:
+             * placed back to back from the query's start); on the cpu provider
+             * the whole run is compute and there are no copies */
+            double h2d = st[s].dev ? x->h2d : 0, comp = st[s].dev ? x->comp : lat, d2h = st[s].dev ? x->d2h : 0;
             static const char *const keys[] = {"startEnqMs", "endEnqMs", "startH2dMs", "endH2dMs",
                                                "startComputeMs", "endComputeMs", "startD2hMs", "endD2hMs"};
-            double vals[] = {x->start_ms, x->end_ms, x->start_ms, x->start_ms,
-                             x->start_ms, x->end_ms, x->end_ms, x->end_ms};
+            double vals[] = {x->start_ms, x->end_ms, x->start_ms, x->start_ms + h2d,
+                             x->start_ms + h2d, x->start_ms + h2d + comp, x->start_ms + h2d + comp,
+                             x->start_ms + h2d + comp + d2h};
             kj_object_begin(&w);
             for (size_t k = 0; k < 8; k++) {
                 kj_key(&w, keys[k]);
                 kj_double(&w, vals[k]);
             }
             kj_key(&w, "h2dMs");
-            kj_double(&w, 0);
+            kj_double(&w, h2d);
             kj_key(&w, "computeMs");
-            kj_double(&w, lat);
+            kj_double(&w, comp);
             kj_key(&w, "d2hMs");
-            kj_double(&w, 0);
+            kj_double(&w, d2h);
             kj_key(&w, "latencyMs");
             kj_double(&w, lat);
             kj_key(&w, "enqMs");
@@ -565,6 +604,9 @@ int kc_cmd_trtexec(int argc, char **argv) {
                t.workspace ? (snprintf(b2, sizeof b2, "%.6g MiB", (double)t.workspace / (1 << 20)), b2) : "default");
         printf("[I] Precision: %s\n", kc_fmt_precision(precision | (t.best ? KILN_PRECISION_FP16 | KILN_PRECISION_BF16 : 0),
                                                       b2, sizeof b2));
+        if (t.precision_constraints)
+            printf("[I] Precision constraints: %s (no --layerPrecisions: nothing to %s)\n", t.precision_constraints,
+                   strcmp(t.precision_constraints, "none") ? t.precision_constraints : "constrain");
         printf("[I] Build threads: %s\n", t.threads ? (snprintf(buf, sizeof buf, "%lld", t.threads), buf) : "one per core");
         printf("[I] Timing cache: %s\n", t.timing_cache ? t.timing_cache : "none");
         if (profile_min)
@@ -667,9 +709,12 @@ int kc_cmd_trtexec(int argc, char **argv) {
     printf("[I] Duration: %.6gs (+ %.6gms warm up)\n", t.duration_s, t.warmup_ms);
     printf("[I] Inference Streams: %lld\n", t.streams);
     printf("[I] Multithreading: %s\n", t.streams > 1 ? "Enabled (one thread per stream)" : t.multithreading ? "Enabled" : "Disabled");
-    printf("[I] CUDA Graph: %s\n", t.cuda_graph ? (host_only ? "requested; not applicable (the cpu provider runs no "
-                                                               "CUDA graph)" : "Enabled")
-                                                : "Disabled");
+    /* GPU engines replay CUDA graphs unless --noCudaGraph (KILN_CUDA_GRAPHS=0), as TensorRT 11 does */
+    const char *graphs_env = getenv("KILN_CUDA_GRAPHS");
+    bool graphs_off = t.no_cuda_graph || (graphs_env && strcmp(graphs_env, "0") == 0);
+    printf("[I] CUDA Graph: %s\n", host_only ? (t.cuda_graph ? "requested; not applicable (the cpu provider runs no "
+                                                               "CUDA graph)" : "Disabled (the cpu provider runs no CUDA graph)")
+                                   : graphs_off ? "Disabled" : t.cuda_graph ? "Enabled" : "Enabled (the default)");
     printf("[I] Data transfers: %s\n", t.no_transfers ? "Disabled" : host_only ? "Enabled (none on the cpu provider: "
                                                                                "inputs stay in host memory)" : "Enabled");
     printf("[I] Separate profiling: %s\n", t.separate_profile ? "Enabled" : "Disabled");
@@ -689,7 +734,7 @@ int kc_cmd_trtexec(int argc, char **argv) {
 
     kc_trt_run run = {.in = &in, .in_names = in_names, .out_names = out_names, .n_outs = n_outs,
                       .warmup_ms = t.warmup_ms, .duration_s = t.duration_s, .iterations = t.iterations,
-                      .no_transfers = t.no_transfers};
+                      .no_transfers = t.no_transfers, .profiling = profiling && !t.separate_profile};
     if (profiling && !t.separate_profile)
         for (size_t i = 0; i < n_st; i++)
             if (kiln_context_set_profiling(st[i].runner.context, 1) != KILN_OK) {
@@ -727,14 +772,17 @@ int kc_cmd_trtexec(int argc, char **argv) {
     /* trtexec's "Average on N runs" lines, over stream 0's consecutive inferences. */
     size_t groups = st[0].n / (size_t)t.avg_runs;
     for (size_t g = 0; g < groups && (t.verbose || g < 10); g++) {
-        double sum = 0;
+        double sum = 0, gpu = 0, host = 0;
         for (size_t j = 0; j < (size_t)t.avg_runs; j++) {
             const kc_trt_time *x = &st[0].times[g * (size_t)t.avg_runs + j];
             sum += x->end_ms - x->start_ms;
+            /* trtexec: GPU latency the compute, host latency H2D + compute + D2H */
+            gpu += st[0].dev ? x->comp : x->end_ms - x->start_ms;
+            host += st[0].dev ? x->h2d + x->comp + x->d2h : x->end_ms - x->start_ms;
         }
-        double avg = sum / (double)t.avg_runs;
+        double n_avg = (double)t.avg_runs;
         printf("[I] Average on %lld runs - GPU latency: %.5g ms - Host latency: %.5g ms (enqueue %.5g ms)\n",
-               t.avg_runs, avg, avg, avg);
+               t.avg_runs, gpu / n_avg, host / n_avg, sum / n_avg);
     }
     if (groups > 10 && !t.verbose) printf("[I] (%zu more averages with --verbose)\n", groups - 10);
     double *zeros = calloc(total + 1, sizeof *zeros);

@@ -334,6 +334,16 @@ else
     grep -q '^Provider: cpu' prov-bench.out && ok "bench names the session's provider" ||
         fail "bench --providers: no 'Provider: cpu' line: $(grep -m1 Provider prov-bench.out)"
 fi
+# --batch 1,2,3: one report per size, in order; every size checked first
+if expect bench-sweep 0 "" -- bench small.onnx --batch 1,2,3 --iterations 2 --warmup 0; then
+    [ "$(grep -E '^=== batch [0-9]+ ===$' bench-sweep.out | tr -d '=a-z ' | tr '\n' ,)" = "1,2,3," ] &&
+        [ "$(grep -c 'samples/s (batch ' bench-sweep.out)" -eq 3 ] && ok "bench --batch 1,2,3: three reports in order" ||
+        fail "bench --batch 1,2,3: $(grep -E '^=== batch|samples/s' bench-sweep.out | tr '\n' ' ')"
+fi
+expect bench-sweep-bad 2 "--batch: 'x'" -- bench small.onnx --batch 1,x --iterations 2 --warmup 0
+[ -s bench-sweep-bad.out ] && fail "bench --batch 1,x ran before refusing: $(head -c 200 bench-sweep-bad.out)" ||
+    ok "bench --batch 1,x refused before any run"
+expect bench-sweep-json 2 "--json takes one --batch value" -- bench small.onnx --batch 1,2 --json x.json
 expect run-bad-provider 2 "unknown provider 'gpu'" -- run small.onnx --random --shape input:1x3x16x16 --providers gpu
 expect run-engine-providers 2 "--providers applies to a model" -- run dyn.kiln --random --providers cpu
 expect bench-engine-providers 2 "--providers applies to a model" -- bench dyn.kiln --iterations 1 --providers cpu

@@ -218,6 +218,20 @@ if expect exports 0 "" -- trtexec --loadEngine=resnet18.engine --exportTimes=tim
     has "--useCudaGraph on cpu is said not to apply" exports.out 'CUDA Graph: requested; not applicable'
     has "--separateProfileRun" exports.out '^\[I\] Profiling run: 20 inferences$'
 fi
+# TensorRT 8.4+ precision flags: FP8 and per-layer precisions refused in one line, constraints accepted
+expect fp8 1 "--fp8: FP8 is not supported" -- trtexec --onnx=resnet18.onnx --fp8 "${quick[@]}"
+expect layer-precisions 1 "per-layer precisions are not supported" -- trtexec --onnx=resnet18.onnx \
+    --layerPrecisions='*:fp16' "${quick[@]}"
+expect constraints-bad 2 "is not none, prefer or obey" -- trtexec --onnx=resnet18.onnx --precisionConstraints=always
+if expect constraints 0 "" -- trtexec --onnx=resnet18.onnx --precisionConstraints=obey --iterations=2 --duration=0 --warmUp=0; then
+    has "--precisionConstraints is reported" constraints.out '^\[I\] Precision constraints: obey'
+fi
+# --exportProfile without a separate run counts the timed inferences, not the warm-up's
+if expect profile-count 0 "" -- trtexec --loadEngine=resnet18.engine --exportProfile=profile2.json --iterations=7 \
+    --duration=0 --warmUp=50; then
+    check "--exportProfile counts the 7 timed inferences (warm-up left out)" 'j[0]["count"] == 7' profile2.json
+    has "CUDA graphs: said not to apply on cpu" profile-count.out 'CUDA Graph: Disabled \(the cpu provider'
+fi
 if expect build-only 0 "" -- trtexec --onnx=resnet18.onnx --buildOnly --best --verbose --threads=1; then
     grep -q 'Performance summary' build-only.out && fail "--buildOnly ran inference" || ok "--buildOnly runs no inference"
     has "--best: INT8 left out, said so" build-only.out 'INT8|int8'
