@@ -912,7 +912,7 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
     kl_cuda_ctx *cc = NULL;
     kl_rt *outs[64] = {0};
     kiln_status s = (pk->algo && pk->ws && pk->ms && pk->keys && pk->pre && on) ? KILN_OK : KILN_ERR_NO_MEMORY;
-    char dev[128], prec[32];
+    char dev[128], prec[64];
     kl_cuda_device_key(dev, sizeof dev);
     /* NHWC float32 layers time other algorithms (kiln's implicit GEMM among
      * them since "+nhwc2"; "+nhwc" entries were timed without it): their own
@@ -924,8 +924,12 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
     bool nhwc_eff = layout == KL_CUDA_LAYOUT_NHWC ||
                     (layout == KL_CUDA_LAYOUT_AUTO && (nhe && *nhe ? strcmp(nhe, "0") != 0 : fp16b));
     /* fp16 keys name the layout only when it is not the default NHWC */
-    snprintf(prec, sizeof prec, "%s%s%s%s", fp16b ? "fp16" : "fp32", (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "",
-             fp16b ? (nhwc_eff ? "" : "+nchw") : (nhwc_eff ? "+nhwc2" : ""), no_own ? "+noig" : "");
+    /* a workspace limit (--workspace) other than the default: its own entries
+     * (a library algorithm timed under a larger limit may not fit) */
+    char wsk[32] = "";
+    if (b->o.workspace) snprintf(wsk, sizeof wsk, "+ws%llu", (unsigned long long)b->o.workspace);
+    snprintf(prec, sizeof prec, "%s%s%s%s%s", fp16b ? "fp16" : "fp32", (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "",
+             fp16b ? (nhwc_eff ? "" : "+nchw") : (nhwc_eff ? "+nhwc2" : ""), no_own ? "+noig" : "", wsk);
     for (size_t i = 0; i < nn && !s; i++) {
         pk->algo[i] = -1;
         on[i] = strcmp(b->assign[i].provider->name, "cuda") == 0;
@@ -941,8 +945,9 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
     }
     if (!s) memcpy(pk->pre, pk->algo, nn * sizeof *pk->pre);
     if (!s) s = kl_program_create_ex(b->m, 1, 0, &prog);
+    /* the library workspace a layer may take: --workspace, else the provider's default */
     kl_cuda_options opt = {(b->o.precision & KILN_PRECISION_FP16) != 0,
-                           (b->o.precision & KILN_PRECISION_TF32) != 0, time_ms, 0, layout, no_own};
+                           (b->o.precision & KILN_PRECISION_TF32) != 0, time_ms, (size_t)b->o.workspace, layout, no_own};
     if (!s) s = kl_cuda_engine_create(b->m, prog, on, &opt, &ce);
     int64_t key[KILN_MAX_RANK * 8 + 8];
     size_t key_len = 0;
@@ -1246,6 +1251,9 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, int fd, bool *to
         KL_META("cuda_device_name", dev);
         KL_META("cuda_precision", (b->o.precision & KILN_PRECISION_FP16) ? "fp16" : "fp32");
         KL_META("cuda_tf32", (b->o.precision & KILN_PRECISION_TF32) ? "1" : "0");
+        char wsb[32];
+        snprintf(wsb, sizeof wsb, "%llu", (unsigned long long)b->o.workspace);
+        if (b->o.workspace) KL_META("cuda_workspace", wsb); /* the limit the layers' algorithms were chosen under */
         if (b->cuda_layout != KL_CUDA_LAYOUT_AUTO)
             KL_META("cuda_layout", b->cuda_layout == KL_CUDA_LAYOUT_NHWC ? "nhwc" : "nchw");
         if (b->cuda_algos) {

@@ -369,8 +369,10 @@ static kiln_status kl_engine_open_cuda(kiln_engine *e, const char *path) {
     const char *tf32 = kl_engine_file_meta(&e->file, "cuda_tf32");
     const char *graphs = getenv("KILN_CUDA_GRAPHS");
     const char *lay = kl_engine_file_meta(&e->file, "cuda_layout");
+    const char *wsm = kl_engine_file_meta(&e->file, "cuda_workspace"); /* --workspace at build; absent: default */
+    unsigned long long ws = wsm ? strtoull(wsm, NULL, 10) : 0;
     kl_cuda_options opt = {prec && strcmp(prec, "fp16") == 0, tf32 && strcmp(tf32, "1") == 0,
-                           !(graphs && strcmp(graphs, "0") == 0), 0,
+                           !(graphs && strcmp(graphs, "0") == 0), (size_t)ws,
                            !lay ? KL_CUDA_LAYOUT_AUTO
                            : strcmp(lay, "nhwc") == 0 ? KL_CUDA_LAYOUT_NHWC
                                                       : KL_CUDA_LAYOUT_NCHW};
