@@ -6,14 +6,16 @@
 # - --workspace 1 MiB vs the default on ResNet-50 FP16 (time and error),
 # - trtexec's report of a GPU engine: the CUDA Graph line, the --avgRuns
 #   split, --exportTimes with H2D/compute/D2H,
-# - the batch-1 FP16 figures of the CNN targets (GPU compute medians).
+# - the batch-1 FP16 figures of the CNN targets (GPU compute medians),
+# - per-kernel times (ncu, one ungraphed inference) of EfficientNet-B0 b1
+#   and ViT-B/16 b256 FP16, summed by kernel name (if KB_BY seconds allow).
 #   OUT=... bench/gpu/cli_checks.sh
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"; T0=$SECONDS
 B=build-gpu
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-python3 models/export.py --models resnet18,resnet50,efficientnet_b0,mobilenet_v2 >"$OUT/export.log" 2>&1 &
+python3 models/export.py --models resnet18,resnet50,efficientnet_b0,mobilenet_v2,vit_b_16 >"$OUT/export.log" 2>&1 &
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 cmake -S . -B $B "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON >"$OUT/cmake.log" 2>&1 || { tail -5 "$OUT/cmake.log"; exit 1; }
 cmake --build $B -j 16 --target kiln test_cuda_kernels test_cuda_dnn >"$OUT/build.log" 2>&1 || { grep -E "error" "$OUT/build.log" | head; exit 1; }
@@ -52,4 +54,26 @@ for m in efficientnet_b0 mobilenet_v2; do
   timeout 60 $K trtexec --loadEngine=/tmp/$m.kiln --noDataTransfers --iterations=300 --duration=0 --warmUp=300 >"$OUT/t.txt" 2>&1
   echo "$m fp16 b1: $(gpu "$OUT/t.txt") ms"
 done
+echo "--- kernel breakdown ($((SECONDS-T0)) s)"
+kb() { # engine label: ncu over 2 ungraphed inferences (warm-up + 1), times summed by kernel name
+  timeout 150 ncu --clock-control none --metrics gpu__time_duration.sum --csv --launch-count 3000 \
+    $K trtexec --loadEngine=$1 --noCudaGraph --noDataTransfers --iterations=1 --duration=0 --warmUp=0 >"$OUT/kb_$2.csv" 2>/dev/null
+  python3 - "$OUT/kb_$2.csv" "$2" <<'PY'
+import csv, sys, collections, io
+rows = [l for l in open(sys.argv[1]) if l.startswith('"')]
+t = collections.defaultdict(float); n = collections.Counter()
+for r in csv.DictReader(io.StringIO(''.join(rows))):
+    if r.get('Metric Name') != 'gpu__time_duration.sum': continue
+    v = float(r['Metric Value'].replace(',', '')); u = r.get('Metric Unit', 'ns')
+    v *= {'ns': 1e-3, 'us': 1, 'usecond': 1, 'nsecond': 1e-3, 'ms': 1e3, 'msecond': 1e3}.get(u, 1e-3)
+    k = r['Kernel Name'].split('(')[0][:60]; t[k] += v / 2; n[k] += 1
+tot = sum(t.values())
+print('%s: %.1f us of kernels per inference, %d launches' % (sys.argv[2], tot, sum(n.values()) // 2))
+for k, v in sorted(t.items(), key=lambda x: -x[1])[:14]: print('  %8.1f us %4d  %s' % (v, n[k] // 2, k))
+PY
+}
+if [ $((SECONDS-T0)) -lt ${KB_BY:-400} ]; then
+  kb /tmp/efficientnet_b0.kiln effnet_b1
+  timeout 200 $K build models/out/vit_b_16.onnx -o /tmp/v256.kiln --fp16 --shapes input:256x3x224x224 >"$OUT/vb.txt" 2>&1 && kb /tmp/v256.kiln vit_b256
+else echo "skipped: time"; fi
 echo "done ($((SECONDS-T0)) s)"
