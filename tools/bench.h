@@ -51,10 +51,12 @@ typedef struct kc_runner {
 bool kc_runner_create(const char *cmd, const kc_loaded *l, long long threads, const char *cache_dir, kc_runner *r,
                       int *exit_code);
 /* The same with the session's providers: `providers` ("cuda,cpu", or NULL
- * for every usable one; kc_add_providers' fallback) and `strict`
- * (--strict-providers); both apply to a model only. */
+ * for every usable one; kc_add_providers' fallback), `strict`
+ * (--strict-providers), and `shapes` (kc_inputs_profile: the profile of a
+ * model with dynamic axes at the shapes it will be fed, so that a GPU plan
+ * exists; NULL: none); all apply to a model only. */
 bool kc_runner_create_ex(const char *cmd, const kc_loaded *l, long long threads, const char *cache_dir,
-                         const char *providers, bool strict, kc_runner *r, int *exit_code);
+                         const char *providers, bool strict, const char *shapes, kc_runner *r, int *exit_code);
 void kc_runner_destroy(kc_runner *r);
 /* Select optimization profile `profile` (--profile N) of an engine's
  * context; a model's session has none (usage error).  One line printed

@@ -117,11 +117,11 @@ static kiln_status kc_add_session_provider(void *o, const char *name) {
 
 bool kc_runner_create(const char *cmd, const kc_loaded *l, long long threads, const char *cache_dir, kc_runner *r,
                       int *exit_code) {
-    return kc_runner_create_ex(cmd, l, threads, cache_dir, NULL, false, r, exit_code);
+    return kc_runner_create_ex(cmd, l, threads, cache_dir, NULL, false, NULL, r, exit_code);
 }
 
 bool kc_runner_create_ex(const char *cmd, const kc_loaded *l, long long threads, const char *cache_dir,
-                         const char *providers, bool strict, kc_runner *r, int *exit_code) {
+                         const char *providers, bool strict, const char *shapes, kc_runner *r, int *exit_code) {
     memset(r, 0, sizeof *r);
     double t0 = kc_now();
     if (l->engine && (providers || strict)) {
@@ -156,6 +156,7 @@ bool kc_runner_create_ex(const char *cmd, const kc_loaded *l, long long threads,
         }
         bool ok = kiln_session_options_set_threads(o, (int)threads) == KILN_OK &&
                   (!strict || kiln_session_options_set(o, "strict_providers", "1") == KILN_OK) &&
+                  (!shapes || kiln_session_options_set(o, "shapes", shapes) == KILN_OK) &&
                   (!cache_dir || kiln_session_options_set(o, "cache_dir", cache_dir) == KILN_OK) &&
                   kiln_session_create(l->model, o, &r->session) == KILN_OK;
         kiln_session_options_destroy(o);
@@ -755,7 +756,16 @@ int kc_cmd_bench(int argc, char **argv) {
     b.file_size = l.file_size;
     b.load_ms = l.load_ms;
     b.engine = l.engine != NULL;
-    if (!kc_runner_create_ex(cmd, &l, threads, cache_dir, providers, strict, &runner, &code)) goto done;
+    /* An engine with a profile runs at its opt shapes unless told otherwise (as trtexec does). */
+    char opt_spec[2048], profile_spec[2048];
+    if (l.engine && !shapes && !batch && kc_engine_opt_spec(l.engine, (size_t)profile, opt_spec, sizeof opt_spec))
+        shapes = opt_spec;
+    kc_input_opts io = {.files = &files, .shape_flag = "--shapes", .shape = shapes, .batch = batch, .random = true,
+                        .seed = (uint64_t)seed};
+    if (!kc_inputs_prepare(cmd, kc_loaded_inputs(&l), &io, &in, &code)) goto done;
+    /* a model's session gets a profile at these shapes (dynamic axes) */
+    const char *sess_shapes = l.engine ? NULL : kc_inputs_profile(&in, profile_spec, sizeof profile_spec);
+    if (!kc_runner_create_ex(cmd, &l, threads, cache_dir, providers, strict, sess_shapes, &runner, &code)) goto done;
     if (profile_s && !kc_runner_set_profile(cmd, &runner, profile, &code)) goto done;
     b.create_ms = runner.create_ms;
     if (runner.session) { /* the providers the session's engine runs on */
@@ -783,13 +793,6 @@ int kc_cmd_bench(int argc, char **argv) {
         }
         kc_latency_stats(ready, n_ready, &b.engine_ready);
     }
-    /* An engine with a profile runs at its opt shapes unless told otherwise (as trtexec does). */
-    char opt_spec[2048];
-    if (l.engine && !shapes && !batch && kc_engine_opt_spec(l.engine, (size_t)profile, opt_spec, sizeof opt_spec))
-        shapes = opt_spec;
-    kc_input_opts io = {.files = &files, .shape_flag = "--shapes", .shape = shapes, .batch = batch, .random = true,
-                        .seed = (uint64_t)seed};
-    if (!kc_inputs_prepare(cmd, kc_loaded_inputs(&l), &io, &in, &code)) goto done;
     if (!kc_loaded_outputs(&l, &outs, &n_outs)) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "cannot read the model's outputs: %s", kiln_last_error());
         goto done;

@@ -200,27 +200,6 @@ static bool kc_compare_row(kc_runner *runner, const kc_inputs *in, const kc_io *
 }
 
 /* Create a session for provider/precision on `model`. */
-/* A model with dynamic input axes gets a profile at the shapes it is fed
- * (as trtexec --shapes): a GPU engine plans its layers at those shapes. */
-static const char *kc_compare_shapes(const kc_inputs *in, char *buf, size_t size) {
-    bool dynamic = false;
-    size_t u = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < in->n; i++) {
-        const kc_io *io = &in->io[i];
-        dynamic |= io->rank < 0;
-        for (int a = 0; a < io->rank; a++) dynamic |= io->dims[a] < 0;
-        int rank = 0;
-        const int64_t *dims = NULL;
-        if (kiln_tensor_shape(in->tensors[i], &rank, &dims) != KILN_OK) return NULL;
-        u += (size_t)snprintf(buf + u, u < size ? size - u : 0, "%s%s:", i ? "," : "", io->name);
-        for (int a = 0; a < rank; a++)
-            u += (size_t)snprintf(buf + u, u < size ? size - u : 0, "%s%lld", a ? "x" : "", (long long)dims[a]);
-        if (rank == 0) return NULL; /* a scalar input: no dims to write */
-    }
-    return dynamic && u < size ? buf : NULL;
-}
-
 static bool kc_compare_session(const kiln_model *model, const char *provider, const char *precision,
                                long long threads, const char *shapes, kiln_session **out) {
     kiln_session_options *o = NULL;
@@ -313,7 +292,7 @@ int kc_cmd_compare(int argc, char **argv) {
     kc_timing timing = {.warmup_ms = warmup, .iterations = iterations, .progress = true, .keep_outputs = true};
     /* The reference: FP32 on the CPU. */
     char shape_buf[2048];
-    const char *profile = kc_compare_shapes(&in, shape_buf, sizeof shape_buf);
+    const char *profile = kc_inputs_profile(&in, shape_buf, sizeof shape_buf);
     if (!kc_compare_session(l.model, "cpu", "fp32", threads, profile, &ref_session)) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "%s", kiln_last_error());
         goto done;

@@ -334,7 +334,9 @@ int kc_cmd_run(int argc, char **argv) {
         free(in_files);
         if (!ok) goto done;
     }
-    if (!kc_runner_create_ex(cmd, &l, threads, cache_dir, providers, strict, &runner, &code)) goto done;
+    char profile_spec[2048];
+    const char *sess_shapes = l.engine ? NULL : kc_inputs_profile(&in, profile_spec, sizeof profile_spec);
+    if (!kc_runner_create_ex(cmd, &l, threads, cache_dir, providers, strict, sess_shapes, &runner, &code)) goto done;
     if (profile_s && !kc_runner_set_profile(cmd, &runner, profile, &code)) goto done;
     if (!kc_loaded_outputs(&l, &outs, &n_outs) || !(res = calloc(n_outs + 1, sizeof *res))) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "cannot read the model's outputs: %s", kiln_last_error());

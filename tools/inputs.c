@@ -742,3 +742,24 @@ void kc_inputs_json(struct kj_writer *w, const kc_inputs *in, bool declared) {
     }
     kj_array_end(w);
 }
+
+/* A model with dynamic input axes gets a profile at the shapes it is fed
+ * (as trtexec --shapes): a GPU engine plans its layers at those shapes. */
+const char *kc_inputs_profile(const kc_inputs *in, char *buf, size_t size) {
+    bool dynamic = false;
+    size_t u = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < in->n; i++) {
+        const kc_io *io = &in->io[i];
+        dynamic |= io->rank < 0;
+        for (int a = 0; a < io->rank; a++) dynamic |= io->dims[a] < 0;
+        int rank = 0;
+        const int64_t *dims = NULL;
+        if (kiln_tensor_shape(in->tensors[i], &rank, &dims) != KILN_OK) return NULL;
+        u += (size_t)snprintf(buf + u, u < size ? size - u : 0, "%s%s:", i ? "," : "", io->name);
+        for (int a = 0; a < rank; a++)
+            u += (size_t)snprintf(buf + u, u < size ? size - u : 0, "%s%lld", a ? "x" : "", (long long)dims[a]);
+        if (rank == 0) return NULL; /* a scalar input: no dims to write */
+    }
+    return dynamic && u < size ? buf : NULL;
+}

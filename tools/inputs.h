@@ -56,6 +56,10 @@ void kc_outputs_free(kiln_tensor **results, size_t n);
 
 /* Size of the batch (first dimension of the first input with rank >= 1), or 1. */
 int64_t kc_inputs_batch(const kc_inputs *in);
+/* "NAME:1x3x224x224,..." of the inputs as prepared when the model has a
+ * dynamic input axis (a session's profile at the shapes it is fed, as
+ * trtexec --shapes: a GPU plan needs one), else NULL; written into buf. */
+const char *kc_inputs_profile(const kc_inputs *in, char *buf, size_t size);
 
 /* Image preprocessing of a single IMAGE to a 1 x 3 x crop x crop float
  * tensor (kiln preprocess). */
