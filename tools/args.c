@@ -375,8 +375,9 @@ bool kc_add_providers(const char *cmd, const char *list, bool strict, kiln_statu
         kiln_status s = add(o, name);
         if (s == KILN_OK) {
             added++;
-        } else if (s == KILN_ERR_UNSUPPORTED && !strict && n_skipped < 4) {
-            snprintf(skipped[n_skipped++], sizeof skipped[0], "%s", kiln_last_error());
+        } else if (s == KILN_ERR_UNSUPPORTED && !strict) {
+            if (n_skipped < 4) snprintf(skipped[n_skipped], sizeof skipped[0], "%s", kiln_last_error());
+            n_skipped++;
         } else {
             *exit_code = kc_fail(s == KILN_ERR_NOT_FOUND ? KC_EXIT_USAGE : KC_EXIT_MODEL, cmd, "--providers: %s",
                                  kiln_last_error());
@@ -390,7 +391,7 @@ bool kc_add_providers(const char *cmd, const char *list, bool strict, kiln_statu
         return false;
     }
     fflush(stdout);
-    for (size_t i = 0; i < n_skipped; i++)
+    for (size_t i = 0; i < n_skipped && i < 4; i++)
         fprintf(stderr, "kiln: %s: warning: --providers: %s; skipped (--strict-providers refuses)\n", cmd, skipped[i]);
     return true;
 }

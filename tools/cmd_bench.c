@@ -701,18 +701,13 @@ int kc_cmd_bench(int argc, char **argv) {
         }
         int worst = KC_EXIT_OK;
         char one[64], item[80];
-        for (const char *p = batch_s; bi >= 0;) {
+        for (const char *p = batch_s; bi >= 0;) { /* sizes checked above */
             size_t len = strcspn(p, ",");
             snprintf(one, sizeof one, "%.*s", (int)(len < 63 ? len : 63), p);
-            long long b = 0;
-            if (!kc_parse_int(cmd, "--batch", one, 1, 1 << 20, &b, &code)) {
-                free(av);
-                return code;
-            }
             snprintf(item, sizeof item, "%s%s", strncmp(av[bi], "--batch=", 8) == 0 ? "--batch=" : "", one);
             char *saved = av[bi];
             av[bi] = item;
-            printf("%s=== batch %lld ===\n", p == batch_s ? "" : "\n", b);
+            printf("%s=== batch %s ===\n", p == batch_s ? "" : "\n", one);
             fflush(stdout);
             int rc = kc_cmd_bench(argc, av);
             av[bi] = saved;

@@ -89,7 +89,7 @@ void kc_trtexec_help(FILE *f) {
 /* Everything the command line asked for. */
 typedef struct kc_trt {
     const char *onnx, *save, *load, *min, *opt, *max, *shapes, *calib, *timing_cache;
-    const char *precision_constraints, *layer_precisions; /* TensorRT 8.4+ per-layer precision flags */
+    const char *precision_constraints; /* TensorRT 8.4+ (--layerPrecisions itself is refused) */
     bool fp8;
     const char *export_times, *export_profile, *export_output;
     uint64_t workspace;

@@ -720,29 +720,24 @@ static int kl_cu_flash_variant(const kl_bctx *b) {
     return e && e[0] == '1' && !e[1] ? -1 : 0;
 }
 
-/* Conv weights [K,C,R,S] as [K,R,S,C] for NHWC convolutions: the engine's
- * copy, made on first use. */
-static kiln_status kl_cu_weights_krsc_pad(kl_cuda_ctx *c, const kl_value *v, const kl_cval *w, const void *kcrs,
-                                          int64_t cpad, const void **out) {
+/* A rearranged copy of constant weights, the engine's, made on first use
+ * into *slot (under the engine's lock): `bytes` on the device (zeroed first
+ * when `zero`), then src copied by kc_copy_nd (dims, source and destination
+ * strides); `what` names it in an error. */
+static kiln_status kl_cu_weights_copy(kl_cuda_ctx *c, void **slot, size_t bytes, bool zero, const void *src,
+                                      const int64_t *xs, const int64_t *ys, const int64_t *dims, int rank, size_t esz,
+                                      const char *what, const void **out) {
     kl_cuda_engine *ce = c->ce;
-    void **slot = cpad ? &ce->cdev_krsc8[v->id] : &ce->cdev_krsc[v->id];
-    int64_t cc = cpad ? cpad : w->dims[1];
     pthread_mutex_lock(&ce->mu);
     kiln_status s = KILN_OK;
     if (!*slot) {
         void *d = NULL;
-        size_t bytes = (size_t)(w->dims[0] * w->dims[2] * w->dims[3] * cc) * w->esz;
-        cudaError_t e = cudaMalloc(&d, bytes);
-        if (e == cudaSuccess && cpad) e = cudaMemsetAsync(d, 0, bytes, c->st);
-        if (e == cudaSuccess) {
-            int64_t dims[4] = {w->dims[0], w->dims[2], w->dims[3], w->dims[1]}; /* K R S C */
-            int64_t xs[4] = {w->dims[1] * w->dims[2] * w->dims[3], w->dims[3], 1, w->dims[2] * w->dims[3]};
-            int64_t ys[4] = {w->dims[2] * w->dims[3] * cc, w->dims[3] * cc, cc, 1};
-            e = kc_copy_nd(d, ys, kcrs, xs, dims, 4, w->esz, c->st);
-            if (e == cudaSuccess) e = cudaStreamSynchronize(c->st);
-        }
+        cudaError_t e = cudaMalloc(&d, bytes ? bytes : 16);
+        if (e == cudaSuccess && zero) e = cudaMemsetAsync(d, 0, bytes, c->st);
+        if (e == cudaSuccess) e = kc_copy_nd(d, ys, src, xs, dims, rank, esz, c->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(c->st);
         if (e != cudaSuccess) {
-            s = kl_cu_err(e, "conv weights to [K,R,S,C]");
+            s = kl_cu_err(e, what);
             cudaFree(d);
         } else {
             *slot = d;
@@ -754,36 +749,28 @@ static kiln_status kl_cu_weights_krsc_pad(kl_cuda_ctx *c, const kl_value *v, con
     return s;
 }
 
-
-/* Gemm weights B [N, K] (transB = 1, an initializer) as [K, N]: the engine's
- * copy, made on first use (in cdev_krsc's slot: a 2-D value is never a
- * convolution's weights), so that the product takes MatMul's layout. */
-static kiln_status kl_cu_weights_t(kl_cuda_ctx *c, const kl_value *v, const kl_cval *w, const void *nk, const void **out) {
+/* Conv weights [K,C,R,S] as [K,R,S,C] for NHWC convolutions (channels
+ * zero-padded to cpad when it is not 0): the engine's copy. */
+static kiln_status kl_cu_weights_krsc_pad(kl_cuda_ctx *c, const kl_value *v, const kl_cval *w, const void *kcrs,
+                                          int64_t cpad, const void **out) {
     kl_cuda_engine *ce = c->ce;
-    void **slot = &ce->cdev_krsc[v->id];
-    pthread_mutex_lock(&ce->mu);
-    kiln_status s = KILN_OK;
-    if (!*slot) {
-        void *d = NULL;
-        size_t bytes = (size_t)(w->dims[0] * w->dims[1]) * w->esz;
-        cudaError_t e = cudaMalloc(&d, bytes ? bytes : 16);
-        if (e == cudaSuccess) {
-            int64_t dims[2] = {w->dims[1], w->dims[0]}; /* K N */
-            int64_t xs[2] = {1, w->dims[1]}, ys[2] = {w->dims[0], 1};
-            e = kc_copy_nd(d, ys, nk, xs, dims, 2, w->esz, c->st);
-            if (e == cudaSuccess) e = cudaStreamSynchronize(c->st);
-        }
-        if (e != cudaSuccess) {
-            s = kl_cu_err(e, "Gemm weights to [K,N]");
-            cudaFree(d);
-        } else {
-            *slot = d;
-            ce->const_bytes += bytes;
-        }
-    }
-    *out = *slot;
-    pthread_mutex_unlock(&ce->mu);
-    return s;
+    int64_t cc = cpad ? cpad : w->dims[1];
+    size_t bytes = (size_t)(w->dims[0] * w->dims[2] * w->dims[3] * cc) * w->esz;
+    int64_t dims[4] = {w->dims[0], w->dims[2], w->dims[3], w->dims[1]}; /* K R S C */
+    int64_t xs[4] = {w->dims[1] * w->dims[2] * w->dims[3], w->dims[3], 1, w->dims[2] * w->dims[3]};
+    int64_t ys[4] = {w->dims[2] * w->dims[3] * cc, w->dims[3] * cc, cc, 1};
+    return kl_cu_weights_copy(c, cpad ? &ce->cdev_krsc8[v->id] : &ce->cdev_krsc[v->id], bytes, cpad != 0, kcrs, xs,
+                              ys, dims, 4, w->esz, "conv weights to [K,R,S,C]", out);
+}
+
+/* Gemm weights B [N, K] (transB = 1, an initializer) as [K, N], so that the
+ * product takes MatMul's layout: the engine's copy (in cdev_krsc's slot: a
+ * 2-D value is never a convolution's weights). */
+static kiln_status kl_cu_weights_t(kl_cuda_ctx *c, const kl_value *v, const kl_cval *w, const void *nk, const void **out) {
+    int64_t dims[2] = {w->dims[1], w->dims[0]}; /* K N */
+    int64_t xs[2] = {1, w->dims[1]}, ys[2] = {w->dims[0], 1};
+    return kl_cu_weights_copy(c, &c->ce->cdev_krsc[v->id], (size_t)(w->dims[0] * w->dims[1]) * w->esz, false, nk, xs,
+                              ys, dims, 2, w->esz, "Gemm weights to [K,N]", out);
 }
 
 /* Value cv as NHWC with its channels zero-padded to cpad (made once per
