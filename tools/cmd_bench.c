@@ -855,7 +855,7 @@ int kc_cmd_bench(int argc, char **argv) {
         if (b.threads) printf("Threads: %d (as built; %d cores online)\n", b.threads, kc_cpu_cores());
         else printf("Threads: auto (as built: one per core; %d cores online)\n", kc_cpu_cores());
     } else {
-        printf("Provider: cpu (session: the model is built in memory%s)\n",
+        printf("Provider: %s (session: the model is built in memory%s)\n", b.provider,
                cache_dir ? ", or loaded from the engine cache" : "");
         if (cache_dir) printf("Engine cache: %s\n", kc_fmt_name(cache_dir, strlen(cache_dir), buf, sizeof buf));
         if (threads) printf("Threads: %lld (%d cores online)\n", threads, kc_cpu_cores());

@@ -7,9 +7,9 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT=${OUT:-/tmp/o}; mkdir -p "$OUT"; T0=$SECONDS
 nvidia-smi --query-gpu=name --format=csv,noheader
-python3 models/export.py --models vit_b_16,resnet18 >"$OUT/export.log" 2>&1 &
+[ -f models/out/vit_b_16.onnx ] && [ -f models/out/resnet18.onnx ] || python3 models/export.py --models vit_b_16,resnet18 >"$OUT/export.log" 2>&1 &
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
-cmake -S . -B bg "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON >"$OUT/cmake.log" 2>&1 || { tail -5 "$OUT/cmake.log"; exit 1; }
+[ -f bg/CMakeCache.txt ] || cmake -S . -B bg "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON >"$OUT/cmake.log" 2>&1 || { tail -5 "$OUT/cmake.log"; exit 1; }
 cmake --build bg -j 16 --target kiln kiln-conformance >"$OUT/build.log" 2>&1 || { grep error "$OUT/build.log" | head; exit 1; }
 echo "built ($((SECONDS-T0)) s)"
 root=/tmp/nt/node; mkdir -p /tmp/nt && tar xJf .gpu/node.tar.xz -C /tmp/nt

@@ -464,6 +464,20 @@ extern "C" cudaError_t kc_se_mlp(void *y, const void *p, const void *w1, const v
  * kernel combines the parts and runs both layers, over (slice of 256
  * outputs, image) blocks, each block recomputing the few hidden units. */
 #define SEP_TARGET_BLOCKS 264
+/* the MLP kernel's block: 1024 threads, so that the parts of a channel are
+ * summed by up to 8 lanes at once where C is small (256 threads left a chain
+ * of 56-75 dependent loads per thread on EfficientNet-B0's 96- and 144-channel
+ * layers) and 32 warps share the hidden units; KILN_CUDA_SE_THREADS=256 is
+ * the earlier block */
+#define SEP_MLP_MAX 1024
+static int sep_mlp_threads(void) {
+    static int t = 0;
+    if (!t) {
+        const char *e = getenv("KILN_CUDA_SE_THREADS");
+        t = e && (atoi(e) == 256 || atoi(e) == 512) ? atoi(e) : SEP_MLP_MAX;
+    }
+    return t;
+}
 
 static int64_t sep_bx(int64_t c, int v) { int64_t cg = c / v; return cg >= 32 ? 32 : cg; }
 
@@ -479,9 +493,24 @@ static int64_t sep_parts(int64_t n, int64_t hw, int64_t c, kc_dtype t) {
     return want < 1 ? 1 : want;
 }
 
+/* the parts [N, P, C], then (16-byte aligned) the split fold's scales [N, C], all float */
+static int64_t sep_sc_off(int64_t n, int64_t hw, int64_t c, kc_dtype t) {
+    return (n * sep_parts(n, hw, c, t) * c + 3) / 4 * 4;
+}
+
 extern "C" size_t kc_se_pool_ws(int64_t n, int64_t hw, int64_t c, kc_dtype t) {
     if (n < 1 || hw < 1 || c < 1) return 0;
-    return (size_t)(n * sep_parts(n, hw, c, t) * c) * sizeof(float);
+    return (size_t)(sep_sc_off(n, hw, c, t) + n * c) * sizeof(float);
+}
+
+/* KILN_CUDA_SE_SPLIT=0: the fused fold kernel (every block recomputes the MLP) */
+static int sep_split(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("KILN_CUDA_SE_SPLIT");
+        on = !(e && strcmp(e, "0") == 0);
+    }
+    return on;
 }
 
 template <typename T, int V>
@@ -528,13 +557,9 @@ typedef struct sep_args {
     int wk;
 } sep_args;
 
-template <typename T, int V> __global__ void k_se_mlp_part(const sep_args a) {
-    extern __shared__ float se_sh[];
-    kc_pdl_wait();
-    float *sp = se_sh, *sh = se_sh + a.c;
-    /* folding into the next 1x1 convolution's weights: blockIdx.y is a
-     * slice of its K rows, blockIdx.z the image; every block computes the MLP */
-    const int64_t row = a.wf ? blockIdx.z : blockIdx.y;
+/* The pooled means (or maxima) of the block's image into sp [C] and the
+ * hidden units into sh [CR], both in shared memory. */
+template <typename T, int V> __device__ void sep_hidden(const sep_args &a, int64_t row, float *sp, float *sh) {
     const float *part = a.part + row * a.parts * a.c;
     /* the parts of each channel: G lanes of a warp each (a serial loop over
      * 196 parts took 35 us for a 32-channel layer) */
@@ -558,7 +583,7 @@ template <typename T, int V> __global__ void k_se_mlp_part(const sep_args a) {
     }
     __syncthreads();
     /* hidden units: a warp each, lanes over C (V elements per load) */
-    const T *w1 = (const T *)a.w1, *w2 = (const T *)a.w2, *b1 = (const T *)a.b1, *b2 = (const T *)a.b2;
+    const T *w1 = (const T *)a.w1, *b1 = (const T *)a.b1;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     /* four hidden units at a time per warp, so that their loads are in flight together */
     for (int j0 = warp * 4; j0 < a.cr; j0 += nw * 4) {
@@ -586,9 +611,11 @@ template <typename T, int V> __global__ void k_se_mlp_part(const sep_args a) {
         }
     }
     __syncthreads();
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= a.c) return;
-    const T *wr = w2 + (int64_t)i * a.cr;
+}
+
+/* Output channel i of the MLP (the scale), over the hidden units sh. */
+template <typename T, int V> __device__ float sep_out(const sep_args &a, int i, const float *sh) {
+    const T *wr = (const T *)a.w2 + (int64_t)i * a.cr, *b2 = (const T *)a.b2;
     float acc = 0.0f;
     if (V == 8 && a.cr % 8 == 0 && ((uintptr_t)wr & 15) == 0) { /* 16-byte rows pieces */
 #pragma unroll 4
@@ -602,7 +629,20 @@ template <typename T, int V> __global__ void k_se_mlp_part(const sep_args a) {
 #pragma unroll 8
         for (int j = 0; j < a.cr; j++) acc = fmaf(kc_ld(wr + j), sh[j], acc);
     }
-    float sv = kc_act(a.act2, acc + (b2 ? kc_ld(b2 + i) : 0.0f), a.a2, a.be2);
+    return kc_act(a.act2, acc + (b2 ? kc_ld(b2 + i) : 0.0f), a.a2, a.be2);
+}
+
+template <typename T, int V> __global__ void __launch_bounds__(SEP_MLP_MAX) k_se_mlp_part(const sep_args a) {
+    extern __shared__ float se_sh[];
+    kc_pdl_wait();
+    float *sp = se_sh, *sh = se_sh + a.c;
+    /* folding into the next 1x1 convolution's weights: blockIdx.y is a
+     * slice of its K rows, blockIdx.z the image; every block computes the MLP */
+    const int64_t row = a.wf ? blockIdx.z : blockIdx.y;
+    sep_hidden<T, V>(a, row, sp, sh);
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= a.c) return;
+    float sv = sep_out<T, V>(a, i, sh);
     if (!a.wf || blockIdx.y == 0) kc_st((T *)a.y + row * a.c + i, sv);
     if (a.wf) { /* the column i of this block's rows of the weights, scaled by y as stored */
         T st;
@@ -614,6 +654,50 @@ template <typename T, int V> __global__ void k_se_mlp_part(const sep_args a) {
         T *wf = (T *)a.wf + row * a.wk * a.c;
 #pragma unroll 4
         for (int o = o0; o < o1; o++) kc_st(wf + (int64_t)o * a.c + i, kc_ld(ws + (int64_t)o * a.c + i) * sv);
+    }
+}
+
+/* The split form of the fold: one block per image computes the MLP once
+ * and writes the scale (as stored, in float) to sc [N, C]; then k_se_fold
+ * scales the weights over the whole GPU, V elements a thread.  The fused
+ * kernel above recomputes the MLP in every block of its slices, and its
+ * chain of dependent loads (parts, both layers, then the rows of its slice
+ * one element a thread) took 12-17 us for EfficientNet-B0's 672- and
+ * 1152-channel layers with warm caches (ncu, H100). */
+template <typename T, int V> __global__ void __launch_bounds__(SEP_MLP_MAX) k_se_mlp_one(const sep_args a, float *sc) {
+    extern __shared__ float se_sh[];
+    kc_pdl_wait();
+    float *sp = se_sh, *sh = se_sh + a.c;
+    const int64_t row = blockIdx.x;
+    sep_hidden<T, V>(a, row, sp, sh);
+    for (int i = threadIdx.x; i < a.c; i += blockDim.x) {
+        T st;
+        kc_st(&st, sep_out<T, V>(a, i, sh));
+        ((T *)a.y)[row * a.c + i] = st;
+        sc[row * a.c + i] = kc_ld(&st);
+    }
+}
+
+/* wf [n][o][i] = wsrc [o][i] * sc [n][i], V elements a thread (C % V == 0). */
+template <typename T, int V> __global__ void k_se_fold(T *wf, const T *wsrc, const float *sc, int64_t n, int64_t wk,
+                                                       int64_t c) {
+    kc_pdl_wait();
+    const int64_t cv = c / V, total = n * wk * cv;
+    for (int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; g < total; g += (int64_t)gridDim.x * blockDim.x) {
+        int64_t iv = g % cv, t = g / cv, o = t % wk, ni = t / wk;
+        float w[V], s[V];
+        kc_ldv<V>(wsrc + o * c + iv * V, w);
+        const float *sp = sc + ni * c + iv * V;
+        if (V % 4 == 0) {
+#pragma unroll
+            for (int q = 0; q < V; q += 4) kc_ldv<4>(sp + q, s + q);
+        } else {
+#pragma unroll
+            for (int e = 0; e < V; e++) s[e] = sp[e];
+        }
+#pragma unroll
+        for (int e = 0; e < V; e++) w[e] *= s[e];
+        kc_stv<V>(wf + (ni * wk + o) * c + iv * V, w);
     }
 }
 
@@ -647,17 +731,38 @@ extern "C" cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int
     else kc_launch(k_pool_part<float, 1>, g1, b1k, sh1, stream, part, (const float *)x, hw, c, parts, is_max);
     sep_args a = {y, part, w1, b1, w2, b2, hw, parts, (int)c, (int)cr, act1, act2, is_max, alpha1, beta1, alpha2, beta2,
                   wf, wsrc, (int)wk};
-    dim3 g2((unsigned)((c + KC_THREADS - 1) / KC_THREADS), (unsigned)n);
+    const int mt = sep_mlp_threads();
+    size_t sh2 = (size_t)(c + cr) * sizeof(float);
+    if (wf && sep_split()) {
+        float *sc = part + sep_sc_off(n, hw, c, t);
+        if (t == KC_F16 && v == 8) kc_launch(k_se_mlp_one<__half, 8>, dim3((unsigned)n), dim3(mt), sh2, stream, a, sc);
+        else if (t == KC_F16) kc_launch(k_se_mlp_one<__half, 1>, dim3((unsigned)n), dim3(mt), sh2, stream, a, sc);
+        else if (v == 4) kc_launch(k_se_mlp_one<float, 4>, dim3((unsigned)n), dim3(mt), sh2, stream, a, sc);
+        else kc_launch(k_se_mlp_one<float, 1>, dim3((unsigned)n), dim3(mt), sh2, stream, a, sc);
+        int vf = t == KC_F16 ? 8 : 4;
+        if (c % vf || !kc_aligned(wf, 16) || !kc_aligned(wsrc, 16)) vf = 1;
+        int64_t total = n * wk * (c / vf);
+        unsigned g = kc_blocks(total, KC_THREADS);
+        if (t == KC_F16 && vf == 8)
+            kc_launch(k_se_fold<__half, 8>, dim3(g), dim3(KC_THREADS), 0, stream, (__half *)wf, (const __half *)wsrc, sc, n, wk, c);
+        else if (t == KC_F16)
+            kc_launch(k_se_fold<__half, 1>, dim3(g), dim3(KC_THREADS), 0, stream, (__half *)wf, (const __half *)wsrc, sc, n, wk, c);
+        else if (vf == 4)
+            kc_launch(k_se_fold<float, 4>, dim3(g), dim3(KC_THREADS), 0, stream, (float *)wf, (const float *)wsrc, sc, n, wk, c);
+        else
+            kc_launch(k_se_fold<float, 1>, dim3(g), dim3(KC_THREADS), 0, stream, (float *)wf, (const float *)wsrc, sc, n, wk, c);
+        return cudaGetLastError();
+    }
+    dim3 g2((unsigned)((c + mt - 1) / mt), (unsigned)n);
     if (wf) { /* slices of the K rows per image, about 96 blocks in all at least (each recomputes the small MLP) */
         int64_t blocks = (int64_t)g2.x * n, sl = (96 + blocks - 1) / blocks;
         g2.y = (unsigned)(sl < wk ? sl : wk);
         g2.z = (unsigned)n;
     }
-    size_t sh2 = (size_t)(c + cr) * sizeof(float);
-    if (t == KC_F16 && v == 8) kc_launch(k_se_mlp_part<__half, 8>, g2, dim3(KC_THREADS), sh2, stream, a);
-    else if (t == KC_F16) kc_launch(k_se_mlp_part<__half, 1>, g2, dim3(KC_THREADS), sh2, stream, a);
-    else if (v == 4) kc_launch(k_se_mlp_part<float, 4>, g2, dim3(KC_THREADS), sh2, stream, a);
-    else kc_launch(k_se_mlp_part<float, 1>, g2, dim3(KC_THREADS), sh2, stream, a);
+    if (t == KC_F16 && v == 8) kc_launch(k_se_mlp_part<__half, 8>, g2, dim3(mt), sh2, stream, a);
+    else if (t == KC_F16) kc_launch(k_se_mlp_part<__half, 1>, g2, dim3(mt), sh2, stream, a);
+    else if (v == 4) kc_launch(k_se_mlp_part<float, 4>, g2, dim3(mt), sh2, stream, a);
+    else kc_launch(k_se_mlp_part<float, 1>, g2, dim3(mt), sh2, stream, a);
     return cudaGetLastError();
 }
 
