@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Nineteenth session, first GPU call: the CUDA unit tests after the kl_cu_weights_copy refactor,
 # ResNet-50 / EfficientNet-B0 FP16 accuracy and b1 time (the NHWC weight path), then
-# bench/gpu/gemm_nn.sh (the opt-in [K,N] Gemm weights and the session profile).
+# bench/gpu/gemm_nn.sh (the opt-in [K,N] Gemm weights and the session profile; it and the
+# option were removed after this call measured no gain: git show 93b546c:bench/gpu/gemm_nn.sh).
 #   OUT=... bench/gpu/call19a.sh
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."

@@ -763,16 +763,6 @@ static kiln_status kl_cu_weights_krsc_pad(kl_cuda_ctx *c, const kl_value *v, con
                               ys, dims, 4, w->esz, "conv weights to [K,R,S,C]", out);
 }
 
-/* Gemm weights B [N, K] (transB = 1, an initializer) as [K, N], so that the
- * product takes MatMul's layout: the engine's copy (in cdev_krsc's slot: a
- * 2-D value is never a convolution's weights). */
-static kiln_status kl_cu_weights_t(kl_cuda_ctx *c, const kl_value *v, const kl_cval *w, const void *nk, const void **out) {
-    int64_t dims[2] = {w->dims[1], w->dims[0]}; /* K N */
-    int64_t xs[2] = {1, w->dims[1]}, ys[2] = {w->dims[0], 1};
-    return kl_cu_weights_copy(c, &c->ce->cdev_krsc[v->id], (size_t)(w->dims[0] * w->dims[1]) * w->esz, false, nk, xs,
-                              ys, dims, 2, w->esz, "Gemm weights to [K,N]", out);
-}
-
 /* Value cv as NHWC with its channels zero-padded to cpad (made once per
  * plan by a conversion attached to step s; the padding is zeroed once). */
 static kiln_status kl_layout_padc(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s, kl_cval *cv, int64_t cpad, const void **ptr) {
@@ -1404,23 +1394,6 @@ static kiln_status kl_b_gemm_z(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dty
     d.ldb = B->dims[1];
     d.ldy = d.n;
     d.batch = 1;
-    /* constant B^T (torch's Linear: transB = 1): a [K, N] copy made once per
-     * engine, so cuBLASLt gets MatMul's layout.  On an H100 its heuristic
-     * picked 128x128 TNT kernels for ViT-B/16's attention output products at
-     * batch 256 (513 TFLOP/s) against 256x128 NNT ones for its MatMuls of
-     * the same K (692).  Off until measured on a GPU: KILN_CUDA_GEMM_NN=1
-     * turns it on. */
-    static int keep_tb = -1;
-    if (keep_tb < 0) {
-        const char *e = getenv("KILN_CUDA_GEMM_NN");
-        keep_tb = !(e && e[0] == '1' && !e[1]);
-    }
-    const kl_value *bv = kl_in(n, 1);
-    if (d.trans_b && !keep_tb && bv && (bv->flags & KL_VALUE_INITIALIZER) && B->ld <= 0) {
-        KL_TRY(kl_cu_weights_t(b->c, bv, B, bp, &bp));
-        d.trans_b = false;
-        d.ldb = d.n;
-    }
     d.alpha = kl_node_attr_float(n, "alpha", 1.f);
     float beta = kl_node_attr_float(n, "beta", 1.f);
     const void *bias = NULL, *z = NULL;

@@ -928,10 +928,6 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
      * (a library algorithm timed under a larger limit may not fit) */
     char wsk[40] = "";
     if (b->o.workspace) snprintf(wsk, sizeof wsk, "+ws%llu", (unsigned long long)b->o.workspace);
-    /* Gemm with constant B^T on a [K, N] copy (exec.c, KILN_CUDA_GEMM_NN=1):
-     * entries timed on the other layout are not reused */
-    const char *gnn = getenv("KILN_CUDA_GEMM_NN");
-    if (gnn && strcmp(gnn, "1") == 0) strcat(wsk, "+gnn");
     snprintf(prec, sizeof prec, "%s%s%s%s%s", fp16b ? "fp16" : "fp32", (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "",
              fp16b ? (nhwc_eff ? "" : "+nchw") : (nhwc_eff ? "+nhwc2" : ""), no_own ? "+noig" : "", wsk);
     for (size_t i = 0; i < nn && !s; i++) {
