@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Nineteenth session, last GPU call: the session's final code checked (CUDA unit tests, conformance on
 # cuda FP32, EfficientNet-B0 / ResNet-50 accuracy), the SE MLP block of 1024 threads against 256
-# (KILN_CUDA_SE_THREADS=256) on EfficientNet-B0 FP16, bench --providers cuda,cpu's report, and where the
+# (KILN_CUDA_SE_THREADS=256 or 512) on EfficientNet-B0 FP16, bench --providers cuda,cpu's report, and where the
 # SE MLP block's time goes (ncu warp states of the 1152-channel layer).  Short summary on stdout.
 #   OUT=... bench/gpu/call19d.sh      (needs .gpu/node.tar.xz, the node tests, for the conformance step)
 set -uo pipefail
@@ -31,12 +31,12 @@ for m in efficientnet_b0 resnet50; do
 done
 for bs in 1 256; do
   timeout 120 $K build models/out/efficientnet_b0.onnx -o /tmp/e$bs.kiln --fp16 --shapes input:${bs}x3x224x224 >"$OUT/b.txt" 2>&1 || echo "build failed: $(tail -2 "$OUT/b.txt")"
-  a=""; c=""
-  for r in 1 2 3; do for st in 1024 256; do
+  declare -A res=()
+  for r in 1 2 3; do for st in 1024 512 256; do
     KILN_CUDA_SE_THREADS=$st timeout 60 $K trtexec --loadEngine=/tmp/e$bs.kiln --noDataTransfers --iterations=500 --duration=0 --warmUp=300 >"$OUT/t.txt" 2>&1
-    if [ $st = 1024 ]; then a+=" $(gpu "$OUT/t.txt")"; else c+=" $(gpu "$OUT/t.txt")"; fi
+    res[$st]+=" $(gpu "$OUT/t.txt")"
   done; done
-  echo "effnet fp16 b$bs SE MLP 1024 threads:$a | 256 threads:$c"
+  echo "effnet fp16 b$bs SE MLP threads 1024:${res[1024]} | 512:${res[512]} | 256:${res[256]}"
 done
 timeout 60 $K bench models/out/resnet18.onnx --providers cuda,cpu --iterations 100 --warmup 200 >"$OUT/pb.txt" 2>&1; echo "bench --providers cuda,cpu: exit $? | $(grep -E '^Provider' "$OUT/pb.txt") | $(grep -oE 'Latency: min = [0-9.]+ ms' "$OUT/pb.txt")"
 echo "--- SE MLP block, 1152 channels ($((SECONDS-T0)) s)"
