@@ -507,12 +507,14 @@ extern "C" size_t kc_se_pool_ws(int64_t n, int64_t hw, int64_t c, kc_dtype t) {
     return (size_t)(sep_sc_off(n, hw, c, t) + n * c) * sizeof(float);
 }
 
-/* KILN_CUDA_SE_SPLIT=0: the fused fold kernel (every block recomputes the MLP) */
+/* The fold's form: KILN_CUDA_SE_SPLIT=0 the fused kernel (every block
+ * recomputes the MLP), 1 one MLP block per image then k_se_fold, 2 (the
+ * default) k_se_hidden then k_se_scale_fold. */
 static int sep_split(void) {
     static int on = -1;
     if (on < 0) {
         const char *e = getenv("KILN_CUDA_SE_SPLIT");
-        on = !(e && strcmp(e, "0") == 0);
+        on = e && (strcmp(e, "0") == 0 || strcmp(e, "1") == 0) ? e[0] - '0' : 2;
     }
     return on;
 }
@@ -563,7 +565,7 @@ typedef struct sep_args {
 
 /* The pooled means (or maxima) of the block's image into sp [C] and the
  * hidden units into sh [CR], both in shared memory. */
-template <typename T, int V> __device__ void sep_hidden(const sep_args &a, int64_t row, float *sp, float *sh) {
+template <typename T, int V> __device__ void sep_pool(const sep_args &a, int64_t row, float *sp) {
     const float *part = a.part + row * a.parts * a.c;
     /* the parts of each channel: G lanes of a warp each (a serial loop over
      * 196 parts took 35 us for a 32-channel layer) */
@@ -586,6 +588,10 @@ template <typename T, int V> __device__ void sep_hidden(const sep_args &a, int64
         if (gi == 0 && i < a.c) sp[i] = a.is_max ? acc : __fdiv_rn(acc, (float)a.hw);
     }
     __syncthreads();
+}
+
+template <typename T, int V> __device__ void sep_hidden(const sep_args &a, int64_t row, float *sp, float *sh) {
+    sep_pool<T, V>(a, row, sp);
     /* hidden units: a warp each, lanes over C (V elements per load) */
     const T *w1 = (const T *)a.w1, *b1 = (const T *)a.b1;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
@@ -705,6 +711,76 @@ template <typename T, int V> __global__ void k_se_fold(T *wf, const T *wsrc, con
     }
 }
 
+/* The split fold's second form (the default): the hidden units over
+ * several blocks, a warp each with all its loads in flight (k_se_hidden),
+ * then the scales and the fold together over the GPU (k_se_scale_fold).
+ * ncu put k_se_mlp_one's single block at 46% achieved occupancy with 37% of
+ * its stalls at barriers: the 48 hidden units of a 1152-channel layer ran
+ * on 12 warps of one multiprocessor, too few loads in flight to read their
+ * 110 KB of weights quickly. */
+#define SEH_WARPS 16
+template <typename T, int V> __global__ void __launch_bounds__(SEH_WARPS * 32) k_se_hidden(const sep_args a, float *hid) {
+    extern __shared__ float se_sh[];
+    kc_pdl_wait();
+    const int64_t row = blockIdx.y;
+    sep_pool<T, V>(a, row, se_sh);
+    const int lane = threadIdx.x & 31, j = blockIdx.x * SEH_WARPS + (threadIdx.x >> 5);
+    if (j >= a.cr) return;
+    const T *wr = (const T *)a.w1 + (int64_t)j * a.c, *b1 = (const T *)a.b1;
+    float acc = 0.0f;
+    /* rounds of 8 loads a lane issued before their sums (C = 1152 at V = 8: one round) */
+    for (int i0 = lane * V; i0 < a.c; i0 += 8 * 32 * V) {
+        float v[8][V];
+#pragma unroll
+        for (int u = 0; u < 8; u++)
+            if (i0 + u * 32 * V < a.c) kc_ldv<V>(wr + i0 + u * 32 * V, v[u]);
+#pragma unroll
+        for (int u = 0; u < 8; u++)
+            if (i0 + u * 32 * V < a.c) {
+#pragma unroll
+                for (int e = 0; e < V; e++) acc = fmaf(v[u][e], se_sh[i0 + u * 32 * V + e], acc);
+            }
+    }
+    acc = kc_warp_reduce<KC_RED_SUM>(acc);
+    if (lane == 0) hid[row * a.cr + j] = kc_act(a.act1, acc + (b1 ? kc_ld(b1 + j) : 0.0f), a.a1, a.be1);
+}
+
+/* Block (slice of 256 channels, slice of the K rows, image): the slice's
+ * scales (a thread each, over the hidden units), stored once to y, then
+ * wf [n][o][i] = wsrc [o][i] * scale[i] over the block's rows, V columns a
+ * thread. */
+#define SESF_COLS 256
+template <typename T, int V> __global__ void __launch_bounds__(SESF_COLS) k_se_scale_fold(const sep_args a, const float *hid) {
+    __shared__ float ssc[SESF_COLS];
+    extern __shared__ float sh_h[];
+    kc_pdl_wait();
+    const int64_t row = blockIdx.z;
+    for (int j = threadIdx.x; j < a.cr; j += blockDim.x) sh_h[j] = hid[row * a.cr + j];
+    __syncthreads();
+    const int c0 = blockIdx.x * SESF_COLS, i = c0 + threadIdx.x;
+    if (i < a.c) {
+        T st;
+        kc_st(&st, sep_out<T, sizeof(T) == 2 ? 8 : 4>(a, i, sh_h));
+        if (blockIdx.y == 0) ((T *)a.y)[row * a.c + i] = st;
+        ssc[threadIdx.x] = kc_ld(&st);
+    }
+    __syncthreads();
+    const int per = (a.wk + (int)gridDim.y - 1) / (int)gridDim.y, o0 = (int)blockIdx.y * per;
+    const int o1 = o0 + per < a.wk ? o0 + per : a.wk;
+    constexpr int G = SESF_COLS / V;
+    const int gi = threadIdx.x % G, col = c0 + gi * V;
+    if (col >= a.c) return;
+    const T *ws = (const T *)a.wsrc;
+    T *wf = (T *)a.wf + row * a.wk * a.c;
+    for (int o = o0 + (int)threadIdx.x / G; o < o1; o += SESF_COLS / G) {
+        float w[V];
+        kc_ldv<V>(ws + (int64_t)o * a.c + col, w);
+#pragma unroll
+        for (int e = 0; e < V; e++) w[e] *= ssc[gi * V + e];
+        kc_stv<V>(wf + (int64_t)o * a.c + col, w);
+    }
+}
+
 extern "C" cudaError_t kc_se_pool_mlp(void *y, const void *x, void *ws, int64_t n, int64_t hw, int64_t c, int is_max,
                                       const void *w1, const void *b1, const void *w2, const void *b2, int64_t cr,
                                       int act1, float alpha1, float beta1, int act2, float alpha2, float beta2,
@@ -737,6 +813,27 @@ extern "C" cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int
                   wf, wsrc, (int)wk};
     const int mt = sep_mlp_threads();
     size_t sh2 = (size_t)(c + cr) * sizeof(float);
+    if (wf && sep_split() == 2 && cr <= c) {
+        float *hid = part + sep_sc_off(n, hw, c, t); /* [N, CR] in the scales' room */
+        dim3 gh((unsigned)((cr + SEH_WARPS - 1) / SEH_WARPS), (unsigned)n);
+        size_t shh = (size_t)c * sizeof(float);
+        if (t == KC_F16 && v == 8) kc_launch(k_se_hidden<__half, 8>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid);
+        else if (t == KC_F16) kc_launch(k_se_hidden<__half, 1>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid);
+        else if (v == 4) kc_launch(k_se_hidden<float, 4>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid);
+        else kc_launch(k_se_hidden<float, 1>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid);
+        int vf = t == KC_F16 ? 8 : 4;
+        if (c % vf || !kc_aligned(wf, 16) || !kc_aligned(wsrc, 16)) vf = 1;
+        /* row slices: about two blocks per multiprocessor in all */
+        int64_t cx = (c + SESF_COLS - 1) / SESF_COLS, ry = (264 + cx * n - 1) / (cx * n);
+        if (ry > wk) ry = wk;
+        dim3 gf((unsigned)cx, (unsigned)(ry < 1 ? 1 : ry), (unsigned)n);
+        size_t shf = (size_t)cr * sizeof(float);
+        if (t == KC_F16 && vf == 8) kc_launch(k_se_scale_fold<__half, 8>, gf, dim3(SESF_COLS), shf, stream, a, hid);
+        else if (t == KC_F16) kc_launch(k_se_scale_fold<__half, 1>, gf, dim3(SESF_COLS), shf, stream, a, hid);
+        else if (vf == 4) kc_launch(k_se_scale_fold<float, 4>, gf, dim3(SESF_COLS), shf, stream, a, hid);
+        else kc_launch(k_se_scale_fold<float, 1>, gf, dim3(SESF_COLS), shf, stream, a, hid);
+        return cudaGetLastError();
+    }
     if (wf && sep_split()) {
         float *sc = part + sep_sc_off(n, hw, c, t);
         if (t == KC_F16 && v == 8) kc_launch(k_se_mlp_one<__half, 8>, dim3((unsigned)n), dim3(mt), sh2, stream, a, sc);
