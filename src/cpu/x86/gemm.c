@@ -6,7 +6,6 @@
 #include "cpu/x86/gemm.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -273,14 +272,7 @@ static void gemm_block_bl1(const gemm_job *j, kl_ukargs *u, size_t ic, size_t mc
  * matched ONNX Runtime there on ViT): so AVX-512 on Intel only, unless
  * KILN_GEMM_BL1=1 (any AVX-512 CPU) or 0 (never). */
 #define KC_BL1 128
-static size_t gemm_bl1_kc(const kl_x86_ops *ops) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("KILN_GEMM_BL1");
-        on = e ? strcmp(e, "0") != 0 : strcmp(kl_cpu_isa_get()->vendor, "GenuineIntel") == 0;
-    }
-    return on && ops->nr >= 64 ? KC_BL1 : 0;
-}
+static size_t gemm_bl1_kc(const kl_x86_ops *ops) { return kl_cpu_isa_get()->gemm_bl1 && ops->nr >= 64 ? KC_BL1 : 0; }
 
 /* Rows [m0,m1) x columns [n0,n1) of the job; m0 is a multiple of MR and n0
  * of NP.  wsA/wsB: MC*KC and KC*NC floats (used only for plain operands). */

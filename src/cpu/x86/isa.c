@@ -86,6 +86,8 @@ static void isa_init(void) {
     }
 #endif
     g_isa.active = g_isa.best;
+    const char *bl1 = getenv("KILN_GEMM_BL1");
+    g_isa.gemm_bl1 = bl1 && *bl1 ? strcmp(bl1, "0") != 0 : strcmp(g_isa.vendor, "GenuineIntel") == 0;
     const char *env = getenv("KILN_ISA");
     if (env && *env) {
         kl_isa want;

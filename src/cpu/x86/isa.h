@@ -33,6 +33,9 @@ typedef struct kl_cpu_isa {
     bool env_ignored;     /* KILN_ISA was set to an unknown name (ignored) */
     char vendor[13];
     char brand[49];
+    /* gemm.c's order for packed-B products on AVX-512: B's micro-panel in
+     * L1 (on for Intel; KILN_GEMM_BL1=0/1 overrides), read once here */
+    bool gemm_bl1;
 } kl_cpu_isa;
 
 /* The record, filled on first use (thread-safe, never NULL). */
