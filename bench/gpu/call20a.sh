@@ -46,12 +46,15 @@ rows = [l for l in open(sys.argv[1]) if l.startswith('"')]
 ks = collections.OrderedDict()
 for r in csv.DictReader(io.StringIO(''.join(rows))):
     k = ks.setdefault(r['ID'], {'name': r['Kernel Name'].split('(')[0].replace('void ', '')[:48]})
-    k[r['Metric Name']] = r['Metric Value'].replace(',', '')
+    v = r['Metric Value'].replace(',', '')
+    if r['Metric Name'] == 'gpu__time_duration.sum':
+        v = float(v) * {'ns': 1e-3, 'nsecond': 1e-3, 'us': 1, 'usecond': 1, 'ms': 1e3, 'msecond': 1e3}.get(r.get('Metric Unit', 'ns'), 1e-3)
+    k[r['Metric Name']] = v
 seq = list(ks.values()); half = seq[len(seq) // 2:]
 agg = collections.OrderedDict()
 for k in half:
     key = (k['name'], k.get('launch__grid_size'), k.get('launch__block_size'), k.get('launch__registers_per_thread'))
-    agg.setdefault(key, []).append(float(k['gpu__time_duration.sum']) / 1000)
+    agg.setdefault(key, []).append(k['gpu__time_duration.sum'])
 tot = sum(sum(v) for v in agg.values())
 print('%.1f us in %d launches' % (tot, len(half)))
 for (n, g, b, rg), v in sorted(agg.items(), key=lambda x: -sum(x[1]))[:14]:
