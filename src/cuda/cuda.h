@@ -51,6 +51,8 @@ void kl_cuda_engine_free(kl_cuda_engine *ce);
 void kl_cuda_describe(char *buf, size_t size);
 /* Short device key for engine headers and timing caches: "sm_90/cudnn91900/cublasLt130000/cuda13000". */
 void kl_cuda_device_key(char *buf, size_t size);
+/* How many cuBLASLt candidates a product times (timing-cache keys name it when not 16). */
+int kl_cuda_gemm_candidates(void);
 
 kiln_status kl_cuda_ctx_create(kl_cuda_engine *ce, kl_cuda_ctx **out);
 void kl_cuda_ctx_free(kl_cuda_ctx *c);

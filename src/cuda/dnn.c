@@ -47,13 +47,17 @@ _Static_assert(KC_CONV_ALGO_GEMM + KC_GEMM_ALGO_X3 + KC_GEMM_CANDIDATES_MAX <= K
 _Static_assert(KC_CONV_ALGO_IM2COL + KC_GEMM_ALGO_X3 + KC_GEMM_CANDIDATES_MAX <= KC_CONV_ALGO_IGEMM,
                "im2col codes reach the implicit-GEMM codes");
 
-/* How many of cuBLASLt's heuristic candidates are timed: 16, or
- * KILN_CUDA_GEMM_CANDIDATES (1-64). */
-static int gemm_candidates(void)
+/* How many of cuBLASLt's heuristic candidates are timed: 64, or
+ * KILN_CUDA_GEMM_CANDIDATES (1-64).  64 since the twentieth session:
+ * ResNet-50 FP16 batch 1 ran 0.3123 / 0.3124 / 0.3109 ms against 0.3234 /
+ * 0.3215 / 0.3220 with the first 16 (H100, bench/gpu/call20a.sh), its small
+ * products finding faster tiles further down cuBLASLt's list. */
+#define KC_GEMM_CANDIDATES_DEFAULT 64
+int kc_gemm_candidates(void)
 {
     const char *e = getenv("KILN_CUDA_GEMM_CANDIDATES");
-    int n = e ? atoi(e) : 16;
-    return n < 1 ? 16 : n > KC_GEMM_CANDIDATES_MAX ? KC_GEMM_CANDIDATES_MAX : n;
+    int n = e ? atoi(e) : KC_GEMM_CANDIDATES_DEFAULT;
+    return n < 1 ? KC_GEMM_CANDIDATES_DEFAULT : n > KC_GEMM_CANDIDATES_MAX ? KC_GEMM_CANDIDATES_MAX : n;
 }
 #define KC_ATTN_GEMM_WS ((size_t)4 << 20)
 #define KC_ALIGN 256
@@ -282,6 +286,7 @@ struct kc_conv {
     kc_gemm *gm; /* algo >= KC_CONV_ALGO_GEMM: the 1x1 convolution as a product */
     unsigned *cnt; /* kiln's implicit GEMM with K split: its tiles' arrival counters (zero between runs) */
     size_t cnt_n;
+    const void *w_taps; /* desc.dw_taps: the filters [R*S, C] (kc_conv_set_dw_taps; the caller's) */
 };
 
 /* Does the convolution read or write a channel slab of a wider tensor? */
@@ -327,9 +332,11 @@ static int dw_exec(const kc_conv *c, const void *x, const void *w, const void *b
     const void *b = q->has_bias ? bias : NULL, *zz = q->has_z ? z : NULL;
     if (!kc_dwconv_nhwc_ok(&p, x, y, zz))
         return kc_fail(why, why_size, "kc_dwconv_nhwc: unaligned tensors");
-    cudaError_t e = kc_dwconv_nhwc(y, x, w, b, zz, &p, q->t, stream);
+    bool taps = q->dw_taps && c->w_taps && kc_dwconv_taps_ok(&p, q->t);
+    cudaError_t e = taps ? kc_dwconv_nhwc_taps(y, x, c->w_taps, b, zz, &p, q->t, stream)
+                         : kc_dwconv_nhwc(y, x, w, b, zz, &p, q->t, stream);
     if (e != cudaSuccess)
-        return cuda_fail(why, why_size, "kc_dwconv_nhwc", e);
+        return cuda_fail(why, why_size, taps ? "kc_dwconv_nhwc_taps" : "kc_dwconv_nhwc", e);
     return 0;
 }
 
@@ -879,6 +886,8 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
         tm.algo = KC_CONV_ALGO_DW;
         tm.ws_bytes = 0;
         tm.fused = false;
+        /* the tap-major form on the scratch filters (same size; their layout does not change the time) */
+        c->w_taps = q->dw_taps ? tm.w : NULL;
         if (!dw_exec(c, tm.x, tm.w, tm.b, q->has_z ? tm.y : NULL, tm.y, d->stream, last, sizeof last) &&
             cudaStreamSynchronize(d->stream) == cudaSuccess) {
             float ms = time_median(d, conv_timed, &tm, last, sizeof last);
@@ -889,6 +898,7 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
                 c->fused = false;
             }
         }
+        c->w_taps = NULL; /* the caller's, from kc_conv_set_dw_taps */
     }
     if (!own_only && gemm_applies(q) && !gemm_conv_create(c, -1, max_ws, last, sizeof last))
         time_product_form(c, &tm, KC_CONV_ALGO_GEMM + kc_gemm_algo(c->gm), kc_gemm_workspace(c->gm), 1.0f, &best,
@@ -1082,6 +1092,12 @@ out:
     return rc;
 }
 
+void kc_conv_set_dw_taps(kc_conv *c, const void *w_taps)
+{
+    if (c)
+        c->w_taps = w_taps;
+}
+
 int kc_conv_algo(const kc_conv *c) { return c->algo; }
 size_t kc_conv_workspace(const kc_conv *c) { return c->ws; }
 float kc_conv_time_ms(const kc_conv *c) { return c->ms; }
@@ -1214,8 +1230,8 @@ static int gemm_timed(void *ctx, cudaStream_t s, char *why, size_t why_size)
 
 /* Set the epilogue for `level` (0: bias and activation in cuBLASLt where it
  * has them, 1: bias only, 2: nothing) and ask the heuristic. */
-static int gemm_heuristic(kc_gemm *g, int level, size_t max_ws, cublasLtMatmulHeuristicResult_t *res, int *nres,
-                          char *why, size_t why_size)
+static int gemm_heuristic(kc_gemm *g, int level, int count, size_t max_ws, cublasLtMatmulHeuristicResult_t *res,
+                          int *nres, char *why, size_t why_size)
 {
     const kc_gemm_desc *q = &g->desc;
     int rc = 0;
@@ -1260,7 +1276,7 @@ static int gemm_heuristic(kc_gemm *g, int level, size_t max_ws, cublasLtMatmulHe
            cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al));
     *nres = 0;
     LT_TRY("cublasLtMatmulAlgoGetHeuristic",
-           cublasLtMatmulAlgoGetHeuristic(g->d->lt, g->op, g->la, g->lb, g->lc, g->lc, pref, gemm_candidates(), res,
+           cublasLtMatmulAlgoGetHeuristic(g->d->lt, g->op, g->la, g->lb, g->lc, g->lc, pref, count, res,
                                           nres));
     int k = 0; /* keep the usable ones, in order */
     for (int i = 0; i < *nres; i++)
@@ -1485,7 +1501,11 @@ int kc_gemm_create(kc_dnn *d, const kc_gemm_desc *desc, int algo, size_t max_wor
     for (int level = 0; level < 3 && nres == 0; level++) {
         if ((level == 1 && !ep_act) || (level == 2 && !ep_act && !q->has_bias))
             continue; /* same epilogue as the level before */
-        if (gemm_heuristic(g, level, max_workspace, res, &nres, herr, sizeof herr))
+        /* a stored candidate number is read from a list at least that long */
+        int count = kc_gemm_candidates();
+        if (algo >= count && algo < KC_GEMM_CANDIDATES_MAX)
+            count = algo + 1;
+        if (gemm_heuristic(g, level, count, max_workspace, res, &nres, herr, sizeof herr))
             nres = 0; /* a refused epilogue: try the next level */
     }
     if (nres == 0) {

@@ -73,6 +73,11 @@ typedef struct kc_conv_desc {
      * kc_bias_act_ld into the slab) and kiln's implicit GEMM (pixel strides);
      * the other forms are not timed for them.  Not for ConvTranspose. */
     int64_t x_ch, y_ch, z_ch;
+    /* Depthwise (KC_CONV_ALGO_DW): the caller will give the filters
+     * tap-major too, [R*S, C] (kc_conv_set_dw_taps), so kiln's kernel is
+     * timed and run in the form that reads them there (kc_dwconv_nhwc_taps,
+     * where kc_dwconv_taps_ok says). */
+    bool dw_taps;
 } kc_conv_desc;
 
 typedef struct kc_conv kc_conv;
@@ -124,6 +129,10 @@ typedef struct kc_conv kc_conv;
 int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_workspace, kc_conv **out, char *why,
                    size_t why_size);
 void kc_conv_destroy(kc_conv *c);
+/* The tap-major filters of a desc.dw_taps convolution (device memory the
+ * caller keeps alive while c runs; not owned).  Until it is given, the
+ * depthwise kernel reads w as usual. */
+void kc_conv_set_dw_taps(kc_conv *c, const void *w_taps);
 /* The chosen algorithm (cudnnConvolutionFwdAlgo_t), its workspace bytes,
  * and its measured time in ms (0 when not timed). */
 int kc_conv_algo(const kc_conv *c);
@@ -163,6 +172,9 @@ typedef struct kc_gemm kc_gemm;
  * batch 1, A not transposed (KILN_CUDA_NO_3XTF32=1 leaves it out); its
  * workspace holds the split operands (up to max(max_workspace, 1 GiB)). */
 #define KC_GEMM_ALGO_X3 1000
+
+/* How many of cuBLASLt's candidates a product times (KILN_CUDA_GEMM_CANDIDATES, default 64). */
+int kc_gemm_candidates(void);
 
 /* Describe the product and choose the algorithm: algo < 0 asks cuBLASLt's
  * heuristic for candidates and times them (keeps the fastest that fits

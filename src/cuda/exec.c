@@ -47,6 +47,7 @@ struct kl_cuda_engine {
     void **cdev_krsc;    /* per value id: conv weights [K,C,R,S] as [K,R,S,C] (NHWC convolutions) */
     void **cdev_krsc8;   /* the same with C zero-padded to a multiple of 8 (the 3-channel stems) */
     void **cdev_s2d;     /* stride-2 stem weights rearranged for the space-to-depth convolution */
+    void **cdev_rsc;     /* depthwise filters [C,1,R,S] as [R,S,C] (kiln's tap-major depthwise kernel) */
     int *algo;           /* per node: library algorithm chosen at build for the shapes in algo_key (-1: time it) */
     int64_t algo_key[KILN_MAX_RANK * 8 + 8];
     size_t algo_key_len;
@@ -78,7 +79,9 @@ kiln_status kl_cuda_engine_create(kl_model *ir, struct kl_program *prog, const b
     ce->cdev_krsc = kl_calloc(g->n_values ? g->n_values : 1, sizeof *ce->cdev_krsc);
     ce->cdev_krsc8 = kl_calloc(g->n_values ? g->n_values : 1, sizeof *ce->cdev_krsc8);
     ce->cdev_s2d = kl_calloc(g->n_values ? g->n_values : 1, sizeof *ce->cdev_s2d);
-    if (!ce->on_gpu || !ce->cdev || !ce->cdev_krsc || !ce->cdev_krsc8 || !ce->cdev_s2d) {
+    ce->cdev_rsc = kl_calloc(g->n_values ? g->n_values : 1, sizeof *ce->cdev_rsc);
+    if (!ce->on_gpu || !ce->cdev || !ce->cdev_krsc || !ce->cdev_krsc8 || !ce->cdev_s2d || !ce->cdev_rsc) {
+        kl_free(ce->cdev_rsc);
         kl_free(ce->cdev_krsc8);
         kl_free(ce->cdev_s2d);
         kl_free(ce->on_gpu);
@@ -100,10 +103,12 @@ void kl_cuda_engine_free(kl_cuda_engine *ce) {
         if (ce->cdev_krsc[i] && !kl_ce_in_block(ce, ce->cdev_krsc[i])) cudaFree(ce->cdev_krsc[i]);
         if (ce->cdev_krsc8[i]) cudaFree(ce->cdev_krsc8[i]);
         if (ce->cdev_s2d[i]) cudaFree(ce->cdev_s2d[i]);
+        if (ce->cdev_rsc[i]) cudaFree(ce->cdev_rsc[i]);
     }
     if (ce->block) cudaFree(ce->block);
     kl_free(ce->cdev_krsc8);
     kl_free(ce->cdev_s2d);
+    kl_free(ce->cdev_rsc);
     pthread_mutex_destroy(&ce->mu);
     kl_free(ce->cdev);
     kl_free(ce->cdev_krsc);
@@ -763,6 +768,17 @@ static kiln_status kl_cu_weights_krsc_pad(kl_cuda_ctx *c, const kl_value *v, con
                               ys, dims, 4, w->esz, "conv weights to [K,R,S,C]", out);
 }
 
+/* Depthwise filters [C,1,R,S] as [R,S,C] (tap-major): the engine's copy. */
+static kiln_status kl_cu_weights_rsc(kl_cuda_ctx *c, const kl_value *v, const kl_cval *w, const void *kcrs,
+                                     const void **out) {
+    int64_t cc = w->dims[0], r = w->dims[2], sz = w->dims[3];
+    int64_t dims[3] = {r, sz, cc};
+    int64_t xs[3] = {sz, 1, r * sz};
+    int64_t ys[3] = {sz * cc, cc, 1};
+    return kl_cu_weights_copy(c, &c->ce->cdev_rsc[v->id], (size_t)(cc * r * sz) * w->esz, false, kcrs, xs, ys, dims,
+                              3, w->esz, "depthwise weights to [R,S,C]", out);
+}
+
 /* Value cv as NHWC with its channels zero-padded to cpad (made once per
  * plan by a conversion attached to step s; the padding is zeroed once). */
 static kiln_status kl_layout_padc(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s, kl_cval *cv, int64_t cpad, const void **ptr) {
@@ -1080,6 +1096,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     if (kl_in(n, 2)) KL_TRY(kl_in_f(b, 2, &bp, &bias, t));
     if (kl_in(n, 3)) KL_TRY(kl_in_f_lay(b, 3, &zp, &z, t, lay));
     if (x->rank != 4 || w->rank != 4 || y->rank != 4) KL_FALLBACK("not a 2-D convolution");
+    const void *w_kcrs = wp;
     if (lay) KL_TRY(kl_cu_weights_krsc_pad(b->c, kl_in(n, 1), w, wp, cpad, &wp));
     /* a folded SE block's scale: the weights it scales (1x1: [K, C] in either layout) */
     void *wfold = b->p->sefold && b->p->sefold[b->idx] == 4 ? b->p->sefold_w[b->idx] : NULL;
@@ -1120,6 +1137,16 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     d.no_igemm = b->c->ce->opt.no_own_conv;
     d.nhwc = lay;
     if (cpad) d.c = cpad;
+    /* depthwise float16 NHWC: the filters tap-major too, for kiln's kernel that reads them there */
+    const void *w_taps = NULL;
+    if (lay && t == KC_F16 && d.groups == d.c && d.k == d.c && w->dims[1] == 1 && !x->cs && !y->cs &&
+        !(z && z->cs)) {
+        kc_dwconv pq = {.n = d.n, .h = d.h, .w = d.w, .c = d.c, .oh = d.oh, .ow = d.ow, .r = (int)d.r, .s = (int)d.s};
+        if (kc_dwconv_taps_ok(&pq, t)) {
+            KL_TRY(kl_cu_weights_rsc(b->c, kl_in(n, 1), w, w_kcrs, &w_taps));
+            d.dw_taps = true;
+        }
+    }
     const int algo_rec = kl_cu_algo(b);
     if ((x->cs || y->cs || (z && z->cs)) && algo_rec >= KL_CU_ALGO_DENSE) {
         KL_TRY(kl_conv_unslab(b, s, y, &x, &xp, &z, &zp));
@@ -1245,6 +1272,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
         }
         if (!ok) KL_FALLBACK_OR_RECORDED(calgo, "cudnn", msg);
     }
+    if (d.dw_taps) kc_conv_set_dw_taps(s->conv, w_taps);
     y->nhwc = lay == 1;
     s->kind = K_CONV;
     s->x[0] = xp;

@@ -195,6 +195,21 @@ template <typename T, int NC> __global__ void k_layernorm_warp8(const ln_args a)
     int lane = threadIdx.x & 31;
     int64_t wid = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5, nw = ((int64_t)gridDim.x * blockDim.x) >> 5;
     float rc = 1.0f / (float)a.cols;
+    /* float16: the lane's scale and bias (the same for every row) loaded
+     * raw before the row, so their loads overlap the row's instead of
+     * following the two reductions (ViT-B/16's LayerNorms at batch 1 are
+     * chains of a few dependent loads) */
+    constexpr bool RAW = sizeof(T) == 2;
+    uint4 rsc[NC], rbi[NC];
+#pragma unroll
+    for (int k = 0; k < NC; k++) {
+        int64_t c = 8 * (lane + 32 * k);
+        rsc[k] = rbi[k] = make_uint4(0, 0, 0, 0);
+        if (RAW && c < a.cols) {
+            if (a.scale) rsc[k] = *reinterpret_cast<const uint4 *>((const T *)a.scale + c);
+            if (a.bias) rbi[k] = *reinterpret_cast<const uint4 *>((const T *)a.bias + c);
+        }
+    }
     for (int64_t row = wid; row < a.rows; row += nw) {
         const T *xr = (const T *)a.x + row * a.cols;
         float v[NC][8], mean = 0, q = 0;
@@ -223,8 +238,16 @@ template <typename T, int NC> __global__ void k_layernorm_warp8(const ln_args a)
             int64_t c = 8 * (lane + 32 * k);
             if (c >= a.cols) continue;
             float sc[8], bi[8], o[8];
-            if (a.scale) kc_ld8((const T *)a.scale + c, sc);
-            if (a.bias) kc_ld8((const T *)a.bias + c, bi);
+            if (RAW) {
+                const uint4 us = rsc[k], ub = rbi[k];
+                sc[0] = kc_lo(us.x), sc[1] = kc_hi(us.x), sc[2] = kc_lo(us.y), sc[3] = kc_hi(us.y);
+                sc[4] = kc_lo(us.z), sc[5] = kc_hi(us.z), sc[6] = kc_lo(us.w), sc[7] = kc_hi(us.w);
+                bi[0] = kc_lo(ub.x), bi[1] = kc_hi(ub.x), bi[2] = kc_lo(ub.y), bi[3] = kc_hi(ub.y);
+                bi[4] = kc_lo(ub.z), bi[5] = kc_hi(ub.z), bi[6] = kc_lo(ub.w), bi[7] = kc_hi(ub.w);
+            } else {
+                if (a.scale) kc_ld8((const T *)a.scale + c, sc);
+                if (a.bias) kc_ld8((const T *)a.bias + c, bi);
+            }
 #pragma unroll
             for (int e = 0; e < 8; e++) {
                 float r = (v[k][e] - mean) * inv;

@@ -450,6 +450,73 @@ __global__ void k_dw_nhwc(T *y, const T *x, const T *w, const T *bias, const T *
     }
 }
 
+/* The same convolution with the filters tap-major, wt[R*S][C] (a copy the
+ * executor makes of constant weights once): one thread per (pixel, 8
+ * channels), no shared memory and no barrier.  Each tap's 16 bytes of
+ * weights are a coalesced load beside the 16 bytes of input, so a thread's
+ * loads of every tap are in flight together; at batch 1 the staging of the
+ * filters into shared memory was the chain the kernel above waits on (ncu:
+ * 11-19% achieved occupancy, 31% of stalls on shared memory, EfficientNet-B0). */
+template <typename T, int RR, int SS> /* T: __half (16-byte pieces of 8) */
+__global__ void __launch_bounds__(128) k_dw_nhwc_taps(T *y, const T *x, const T *wt, const T *bias, const T *z,
+                                                      const kc_dwconv p, int bias8) {
+    kc_pdl_wait();
+    const int64_t groups = p.c / 8, total = p.n * p.oh * p.ow * groups;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t c = (i % groups) * 8, pix = i / groups;
+        int64_t ox = pix % p.ow, t = pix / p.ow, oy = t % p.oh, n = t / p.oh;
+        float acc[8];
+        if (bias && bias8) {
+            kc_ld8(bias + c, acc);
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; e++) acc[e] = bias ? kc_ld(bias + c + e) : 0.0f;
+        }
+        const int64_t iy0 = oy * p.sh - p.pt, ix0 = ox * p.sw - p.pl;
+        /* every tap's load is unconditional (a tap in the padding reads a
+         * clamped in-bounds pixel and is weighted 0) and all are issued
+         * before the first product, raw, so that they are in flight
+         * together: one memory latency per pixel, not one per tap */
+        uint4 xv[RR * SS], wv[RR * SS];
+        unsigned ok = 0;
+#pragma unroll
+        for (int r = 0; r < RR; r++) {
+            int64_t iy = iy0 + (int64_t)r * p.dh;
+            bool vy = iy >= 0 && iy < p.h;
+            const T *row = x + ((n * p.h + (iy < 0 ? 0 : iy >= p.h ? p.h - 1 : iy)) * p.w) * p.c + c;
+#pragma unroll
+            for (int s2 = 0; s2 < SS; s2++) {
+                int64_t ix = ix0 + (int64_t)s2 * p.dw;
+                xv[r * SS + s2] = *reinterpret_cast<const uint4 *>(row + (ix < 0 ? 0 : ix >= p.w ? p.w - 1 : ix) * p.c);
+                wv[r * SS + s2] = *reinterpret_cast<const uint4 *>(wt + (int64_t)(r * SS + s2) * p.c + c);
+                if (vy && ix >= 0 && ix < p.w) ok |= 1u << (r * SS + s2);
+            }
+        }
+#pragma unroll
+        for (int q = 0; q < RR * SS; q++) {
+            const float m = (ok >> q) & 1u ? 1.0f : 0.0f;
+            const uint4 u = xv[q], g = wv[q];
+            acc[0] = fmaf(kc_lo(u.x) * m, kc_lo(g.x), acc[0]);
+            acc[1] = fmaf(kc_hi(u.x) * m, kc_hi(g.x), acc[1]);
+            acc[2] = fmaf(kc_lo(u.y) * m, kc_lo(g.y), acc[2]);
+            acc[3] = fmaf(kc_hi(u.y) * m, kc_hi(g.y), acc[3]);
+            acc[4] = fmaf(kc_lo(u.z) * m, kc_lo(g.z), acc[4]);
+            acc[5] = fmaf(kc_hi(u.z) * m, kc_hi(g.z), acc[5]);
+            acc[6] = fmaf(kc_lo(u.w) * m, kc_lo(g.w), acc[6]);
+            acc[7] = fmaf(kc_hi(u.w) * m, kc_hi(g.w), acc[7]);
+        }
+        if (z) {
+            float v[8];
+            kc_ld8(z + pix * p.c + c, v);
+#pragma unroll
+            for (int e = 0; e < 8; e++) acc[e] += v[e];
+        }
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[e] = kc_act(p.act, acc[e], p.alpha, p.beta);
+        kc_st8(y + pix * p.c + c, acc);
+    }
+}
+
 /* ---- im2col, NHWC -------------------------------------------------------------------------- */
 
 /* One thread per V-element piece of a column row: (m, tap, piece). */
@@ -532,5 +599,40 @@ extern "C" cudaError_t kc_dwconv_nhwc(void *y, const void *x, const void *w, con
         kc_launch(k_dw_nhwc<float, 0, 0>, grid, block, smem, stream, (float *)y, (const float *)x, (const float *)w,
                   (const float *)bias, (const float *)z, *p, cg);
     }
+    return cudaGetLastError();
+}
+
+/* KILN_CUDA_DW_TAPS: 0 never, 1 (default) float16 3x3 and 5x5 layers of at
+ * most 2^18 (pixel, 8-channel) items (batch 1-8 of EfficientNet-B0), 2 at
+ * every size.  Read once: launches are on the run path. */
+static int dw_taps_mode(void) {
+    static int mode = -1;
+    if (mode < 0) {
+        const char *e = getenv("KILN_CUDA_DW_TAPS");
+        mode = e && (e[0] == '0' || e[0] == '2') && !e[1] ? e[0] - '0' : 1;
+    }
+    return mode;
+}
+
+extern "C" bool kc_dwconv_taps_ok(const kc_dwconv *p, kc_dtype t) {
+    int mode = dw_taps_mode();
+    return p && mode && t == KC_F16 && ((p->r == 3 && p->s == 3) || (p->r == 5 && p->s == 5)) && p->c % 8 == 0 &&
+           (mode == 2 || p->n * p->oh * p->ow * (p->c / 8) <= (1 << 18));
+}
+
+extern "C" cudaError_t kc_dwconv_nhwc_taps(void *y, const void *x, const void *wt, const void *bias, const void *z,
+                                           const kc_dwconv *p, kc_dtype t, cudaStream_t stream) {
+    if (!kc_dwconv_nhwc_ok(p, x, y, z) || !kc_dwconv_taps_ok(p, t) || !wt || !kc_aligned(wt, 16))
+        return cudaErrorInvalidValue;
+    int64_t total = p->n * p->oh * p->ow * (p->c / 8);
+    if (total == 0) return cudaSuccess;
+    unsigned g = kc_blocks(total, 128);
+    int b8 = bias && kc_aligned(bias, 16);
+    if (p->r == 3)
+        kc_launch(k_dw_nhwc_taps<__half, 3, 3>, dim3(g), dim3(128), 0, stream, (__half *)y, (const __half *)x,
+                  (const __half *)wt, (const __half *)bias, (const __half *)z, *p, b8);
+    else
+        kc_launch(k_dw_nhwc_taps<__half, 5, 5>, dim3(g), dim3(128), 0, stream, (__half *)y, (const __half *)x,
+                  (const __half *)wt, (const __half *)bias, (const __half *)z, *p, b8);
     return cudaGetLastError();
 }

@@ -290,6 +290,12 @@ typedef struct kc_dwconv {
 bool kc_dwconv_nhwc_ok(const kc_dwconv *p, const void *x, const void *y, const void *z);
 cudaError_t kc_dwconv_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z,
                            const kc_dwconv *p, kc_dtype t, cudaStream_t stream);
+/* The same with the filters tap-major, wt[R*S][C] (16-byte aligned), where
+ * kc_dwconv_taps_ok says (float16 3x3 and 5x5; KILN_CUDA_DW_TAPS=0 never,
+ * 2 at every size, else small layers only). */
+bool kc_dwconv_taps_ok(const kc_dwconv *p, kc_dtype t);
+cudaError_t kc_dwconv_nhwc_taps(void *y, const void *x, const void *wt, const void *bias, const void *z,
+                                const kc_dwconv *p, kc_dtype t, cudaStream_t stream);
 
 /* im2col for an NHWC convolution (groups 1): col[m, (r*S + s)*C + c] =
  * x[n, oy*sh - pt + r*dh, ox*sw - pl + s*dw, c] (0 outside the input),

@@ -72,6 +72,8 @@ void kl_cuda_device_key(char *buf, size_t size) {
     snprintf(buf, size, "%s", kl_cuda_ok ? kl_cuda_key : "none");
 }
 
+int kl_cuda_gemm_candidates(void) { return kc_gemm_candidates(); }
+
 static bool cuda_usable(const char **reason) {
     pthread_once(&kl_cuda_once, kl_cuda_probe);
     if (!kl_cuda_ok && reason) *reason = kl_cuda_reason;

@@ -928,6 +928,10 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
      * (a library algorithm timed under a larger limit may not fit) */
     char wsk[40] = "";
     if (b->o.workspace) snprintf(wsk, sizeof wsk, "+ws%llu", (unsigned long long)b->o.workspace);
+    /* cuBLASLt candidate numbers index a list of this length (16 before the
+       twentieth session: those entries keep their unsuffixed keys) */
+    int nlt = kl_cuda_gemm_candidates();
+    if (nlt != 16) snprintf(wsk + strlen(wsk), sizeof wsk - strlen(wsk), "+lt%d", nlt);
     snprintf(prec, sizeof prec, "%s%s%s%s%s", fp16b ? "fp16" : "fp32", (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "",
              fp16b ? (nhwc_eff ? "" : "+nchw") : (nhwc_eff ? "+nhwc2" : ""), no_own ? "+noig" : "", wsk);
     for (size_t i = 0; i < nn && !s; i++) {

@@ -16,6 +16,7 @@
 #include <cuda_runtime_api.h>
 
 #include "cuda/dnn.h"
+#include "cuda/kernels.h"
 #include "cuda/k_attention.h"
 
 #ifndef M_PI
@@ -263,13 +264,17 @@ static void conv_ref(const conv_case *cc, int nhwc, int oh, int ow, const float 
 static bool fft_like(int algo) { return algo >= 4; } /* FFT, FFT_TILING, WINOGRAD, WINOGRAD_NONFUSED */
 
 /* Runs one convolution with algorithm `algo` (< 0: timed); 1 pass, 0 fail, -1 not offered. */
+/* dtaps: a depthwise case's filters tap-major ([R*S, C]), given as the
+ * executor gives its copy (kc_conv_desc.dw_taps); NULL: the plain form. */
 static int conv_one(const conv_case *cc, kc_dtype t, int nhwc, int algo, const double *ref, size_t ny, void *dx,
-                    void *dw, void *db, void *dz, void *dy, double *worst, int *chosen, char *msg, size_t msg_size)
+                    void *dw, void *db, void *dz, void *dy, const void *dtaps, double *worst, int *chosen, char *msg,
+                    size_t msg_size)
 {
     kc_conv_desc d = {.t = t, .nhwc = nhwc, .n = cc->n, .c = cc->c, .h = cc->h, .w = cc->w, .k = cc->k,
                       .r = cc->r, .s = cc->s, .pad_t = cc->pt, .pad_l = cc->pl, .pad_b = cc->pb, .pad_r = cc->pr,
                       .stride_h = cc->sh, .stride_w = cc->sw, .dil_h = cc->dh, .dil_w = cc->dw, .groups = cc->g,
-                      .act = cc->act, .act_alpha = 0.1f, .has_bias = cc->bias, .has_z = cc->z};
+                      .act = cc->act, .act_alpha = 0.1f, .has_bias = cc->bias, .has_z = cc->z,
+                      .dw_taps = dtaps != NULL};
     d.oh = (cc->h + cc->pt + cc->pb - cc->dh * (cc->r - 1) - 1) / cc->sh + 1;
     d.ow = (cc->w + cc->pl + cc->pr - cc->dw * (cc->s - 1) - 1) / cc->sw + 1;
     kc_conv *cv = NULL;
@@ -279,6 +284,8 @@ static int conv_one(const conv_case *cc, kc_dtype t, int nhwc, int algo, const d
         return algo < 0 ? 0 : -1;
     }
     *chosen = kc_conv_algo(cv);
+    if (dtaps)
+        kc_conv_set_dw_taps(cv, dtaps);
     void *ws = NULL;
     int rc = 0;
     if (kc_conv_workspace(cv) && cudaMalloc(&ws, kc_conv_workspace(cv)) != cudaSuccess) {
@@ -346,7 +353,7 @@ static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
                        : ai == 11 ? KC_CONV_ALGO_GEMM + KC_GEMM_ALGO_X3
                        : ai == 12 ? KC_CONV_ALGO_IM2COL + KC_GEMM_ALGO_X3
                                   : KC_CONV_ALGO_IGEMM + (ai - 13);
-            int r = conv_one(cc, t, nhwc, algo, ref, ny, dx, dw, db, dz, dy, &worst, &chosen, msg, sizeof msg);
+            int r = conv_one(cc, t, nhwc, algo, ref, ny, dx, dw, db, dz, dy, NULL, &worst, &chosen, msg, sizeof msg);
             if (algo < 0)
                 timed_algo = chosen;
             if (r < 0) {
@@ -364,12 +371,37 @@ static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
     if (!failed && timed_algo >= 0) {
         /* the timed choice's code, as an engine stores it, must set up the same algorithm again */
         int wc = -1;
-        int r = conv_one(cc, t, nhwc, timed_algo, ref, ny, dx, dw, db, dz, dy, &worst, &wc, msg, sizeof msg);
+        int r = conv_one(cc, t, nhwc, timed_algo, ref, ny, dx, dw, db, dz, dy, NULL, &worst, &wc, msg, sizeof msg);
         if (r <= 0 || wc != timed_algo) {
             failed++;
             snprintf(first_fail, sizeof first_fail, "timed algo %d recreated from its code: %s (got %d)", timed_algo,
                      r < 0 ? "refused" : r == 0 ? msg : "ran", wc);
         }
+    }
+    /* kiln's depthwise kernel reading the filters tap-major (float16 NHWC 3x3 and 5x5), forced and timed */
+    kc_dwconv pq = {.n = cc->n, .h = cc->h, .w = cc->w, .c = cc->c, .r = cc->r, .s = cc->s, .oh = oh, .ow = ow};
+    if (!failed && nhwc && cc->g == cc->c && cc->k == cc->c && kc_dwconv_taps_ok(&pq, t)) {
+        size_t rs = (size_t)cc->r * cc->s;
+        float *ht = malloc(nw * sizeof *ht);
+        for (size_t c = 0; ht && c < (size_t)cc->c; c++)
+            for (size_t q = 0; q < rs; q++)
+                ht[q * cc->c + c] = hw[c * rs + q];
+        void *dt = ht ? dev_upload(ht, nw, t) : NULL;
+        for (int k2 = 0; k2 < 2 && !failed; k2++) {
+            int algo = k2 ? -1 : KC_CONV_ALGO_DW, wc = -1;
+            int r = dt ? conv_one(cc, t, nhwc, algo, ref, ny, dx, dw, db, dz, dy, dt, &worst, &wc, msg, sizeof msg) : 0;
+            if (r < 0 || (k2 == 0 && r > 0 && wc != KC_CONV_ALGO_DW))
+                r = 0;
+            if (r > 0) {
+                ran++;
+            } else {
+                failed++;
+                snprintf(first_fail, sizeof first_fail, "tap-major depthwise (algo %d): %s", algo,
+                         dt ? msg : "allocation failed");
+            }
+        }
+        cudaFree(dt);
+        free(ht);
     }
     printf("%s conv %-22s %s %s: timed algo %d, %d algorithms ran (%d not offered), worst rel_l2 %.2e%s%s\n",
            failed ? "FAIL" : "ok  ", cc->name, tname(t), nhwc ? "nhwc" : "nchw", timed_algo, ran, refused, worst,
@@ -1118,6 +1150,8 @@ int main(void)
         {1, 272, 7, 7, 272, 3, 3, 2, 2, 2, 2, 1, 1, 2, 2, 272, 7, true, false, "depthwise 272ch dil2 hswish"},
         {2, 8, 12, 12, 8, 7, 7, 3, 3, 3, 3, 1, 1, 1, 1, 8, 4, true, true, "depthwise 7x7 bias z sigmoid"},
         {1, 12, 8, 8, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 12, 1, true, false, "depthwise 12ch (cudnn only)"},
+        {1, 672, 14, 14, 672, 5, 5, 2, 2, 2, 2, 1, 1, 1, 1, 672, 5, true, false, "depthwise 5x5 672ch silu"},
+        {1, 96, 15, 15, 96, 3, 3, 1, 1, 1, 1, 2, 2, 1, 1, 96, 5, true, true, "depthwise 3x3 s2 96ch z silu"},
         {2, 16, 9, 9, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 0, false, false, "grouped g4 plain"},
         {1, 8, 13, 13, 8, 3, 3, 2, 2, 2, 2, 1, 1, 2, 2, 1, 1, false, true, "dilation 2 z relu"},
         {1, 3, 32, 32, 16, 7, 7, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, true, false, "7x7 s2 stem bias relu"},
