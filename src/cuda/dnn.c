@@ -763,6 +763,15 @@ out:
     return rc;
 }
 
+/* Does cuDNN's forward algorithm a keep float32's accuracy here?  Its
+ * non-fused Winograd on filters larger than 3x3 does not: rel L2 3.3e-4
+ * against float64 on a 672-channel depthwise 5x5 (H100, cuDNN 9; 3x3
+ * layers stay under 5e-6), where float32 engines must stay within 1e-5. */
+static bool cudnn_algo_accurate(const kc_conv_desc *q, int a)
+{
+    return !(q->t == KC_F32 && a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED && (q->r > 3 || q->s > 3));
+}
+
 static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, size_t why_size)
 {
     const kc_conv_desc *q = &c->desc;
@@ -779,7 +788,7 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
         cudnnStatus_t st = cudnnGetConvolutionForwardWorkspaceSize(d->cudnn, c->xd, c->wd, c->cd, c->yd,
                                                                    (cudnnConvolutionFwdAlgo_t)a, &sizes[a]);
         sizes[a] += conv_ytmp(q);
-        ok[a] = !own_only && st == CUDNN_STATUS_SUCCESS && sizes[a] <= max_ws;
+        ok[a] = !own_only && st == CUDNN_STATUS_SUCCESS && sizes[a] <= max_ws && cudnn_algo_accurate(q, a);
         if (ok[a] && sizes[a] > ws_max)
             ws_max = sizes[a];
     }
@@ -952,6 +961,9 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
     if (algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT && algo != KC_CONV_ALGO_DW && algo < KC_CONV_ALGO_GEMM)
         return kc_fail(why, why_size, "kc_conv_create: algorithm %d out of range (cuDNN has %d)", algo,
                        (int)CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+    if (algo >= 0 && algo < CUDNN_CONVOLUTION_FWD_ALGO_COUNT && !cudnn_algo_accurate(q, algo))
+        return kc_fail(why, why_size, "kc_conv_create: cuDNN's algorithm %d is not accurate enough for float32 %lldx%lld "
+                       "filters", algo, (long long)q->r, (long long)q->s);
     kc_conv *c = kl_calloc(1, sizeof *c);
     if (!c)
         return kc_fail(why, why_size, "kc_conv_create: out of host memory");

@@ -145,6 +145,7 @@ typedef struct ln_args {
     int64_t rows, cols;
     float eps;
     int rms;
+    int early; /* k_layernorm_warp8, float16: scale and bias loaded before the row (KILN_CUDA_LN_EARLY=0: after) */
 } ln_args;
 
 template <typename T>
@@ -199,7 +200,7 @@ template <typename T, int NC> __global__ void k_layernorm_warp8(const ln_args a)
      * raw before the row, so their loads overlap the row's instead of
      * following the two reductions (ViT-B/16's LayerNorms at batch 1 are
      * chains of a few dependent loads) */
-    constexpr bool RAW = sizeof(T) == 2;
+    const bool RAW = sizeof(T) == 2 && a.early;
     uint4 rsc[NC], rbi[NC];
 #pragma unroll
     for (int k = 0; k < NC; k++) {
@@ -308,7 +309,12 @@ extern "C" cudaError_t kc_layernorm(void *y, const void *x, const void *scale, c
                                     int64_t cols, float eps, int rms, kc_dtype t, cudaStream_t stream) {
     if (rows < 0 || cols < 0) return cudaErrorInvalidValue;
     if (rows == 0 || cols == 0) return cudaSuccess;
-    ln_args a = {y, x, scale, rms ? NULL : bias, rows, cols, eps, rms != 0};
+    static int early = -1; /* read once: launches are on the run path */
+    if (early < 0) {
+        const char *e = getenv("KILN_CUDA_LN_EARLY");
+        early = !(e && strcmp(e, "0") == 0);
+    }
+    ln_args a = {y, x, scale, rms ? NULL : bias, rows, cols, eps, rms != 0, early};
     if (t == KC_F16) layernorm_launch<__half>(a, stream);
     else layernorm_launch<float>(a, stream);
     return cudaGetLastError();
