@@ -47,12 +47,12 @@ _Static_assert(KC_CONV_ALGO_GEMM + KC_GEMM_ALGO_X3 + KC_GEMM_CANDIDATES_MAX <= K
 _Static_assert(KC_CONV_ALGO_IM2COL + KC_GEMM_ALGO_X3 + KC_GEMM_CANDIDATES_MAX <= KC_CONV_ALGO_IGEMM,
                "im2col codes reach the implicit-GEMM codes");
 
-/* How many of cuBLASLt's heuristic candidates are timed: 64, or
- * KILN_CUDA_GEMM_CANDIDATES (1-64).  64 since the twentieth session:
- * ResNet-50 FP16 batch 1 ran 0.3123 / 0.3124 / 0.3109 ms against 0.3234 /
- * 0.3215 / 0.3220 with the first 16 (H100, bench/gpu/call20a.sh), its small
- * products finding faster tiles further down cuBLASLt's list. */
-#define KC_GEMM_CANDIDATES_DEFAULT 64
+/* How many of cuBLASLt's heuristic candidates are timed: 16, or
+ * KILN_CUDA_GEMM_CANDIDATES (1-64).  64 measured no faster in the twentieth
+ * session (H100, two builds each, bench/gpu/call20c.sh): ResNet-50 FP16 b1
+ * 0.313 / 0.318 ms with 16, 0.315 / 0.313 with 64; ViT-B/16 b1 0.476 either
+ * way (one call's 0.312 against 0.322 was a build's luck). */
+#define KC_GEMM_CANDIDATES_DEFAULT 16
 int kc_gemm_candidates(void)
 {
     const char *e = getenv("KILN_CUDA_GEMM_CANDIDATES");

@@ -173,7 +173,7 @@ typedef struct kc_gemm kc_gemm;
  * workspace holds the split operands (up to max(max_workspace, 1 GiB)). */
 #define KC_GEMM_ALGO_X3 1000
 
-/* How many of cuBLASLt's candidates a product times (KILN_CUDA_GEMM_CANDIDATES, default 64). */
+/* How many of cuBLASLt's candidates a product times (KILN_CUDA_GEMM_CANDIDATES, default 16). */
 int kc_gemm_candidates(void);
 
 /* Describe the product and choose the algorithm: algo < 0 asks cuBLASLt's

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Twentieth session, fourth GPU call: constants loaded before the PDL wait (KILN_CUDA_EARLY_CONSTS=0/1 A/B on
+# one engine: the SE kernels' weights, the tap-major depthwise filters, LayerNorm's scale and bias), the CUDA
+# tests, accuracy, and the session's batch-1 figures.        OUT=... bench/gpu/call20d.sh
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+OUT=${OUT:-/tmp/o}; mkdir -p "$OUT"; T0=$SECONDS
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+python3 models/export.py --models vit_b_16,resnet50,efficientnet_b0,mobilenet_v2,yolov8n >"$OUT/export.log" 2>&1 &
+B=bg; gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+cmake -S . -B $B "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON >"$OUT/cmake.log" 2>&1 || { tail -5 "$OUT/cmake.log"; exit 1; }
+cmake --build $B -j 16 --target kiln test_cuda_kernels test_cuda_dnn >"$OUT/build.log" 2>&1 || { grep error "$OUT/build.log" | head; exit 1; }
+echo "built ($((SECONDS-T0)) s)"
+timeout 150 $B/tests/test_cuda_kernels >"$OUT/kern.log" 2>&1; echo "test_cuda_kernels: exit $? $(tail -1 "$OUT/kern.log")"; grep -E "^FAIL" "$OUT/kern.log" | head -5
+timeout 120 $B/tests/test_cuda_dnn >"$OUT/dnn.log" 2>&1; echo "test_cuda_dnn: exit $? $(tail -1 "$OUT/dnn.log")"; grep -E "^FAIL" "$OUT/dnn.log" | cut -c1-300 | head -5
+wait
+K=$B/kiln
+gpu() { grep -oE 'GPU Compute Time: .*median = [0-9.e+-]+' "$1" | grep -oE '[0-9.e+-]+$'; }
+for m in efficientnet_b0 vit_b_16; do
+  timeout 120 $K compare models/out/$m.onnx --providers cpu,cuda --precisions fp16 --shapes input:2x3x224x224 --iterations 1 >"$OUT/acc.txt" 2>&1
+  echo "$m acc b2 fp16 (exit $?): $(grep -E '^cuda' "$OUT/acc.txt" | awk '{print $2, $5, $6, $7, $8}' | tr '\n' ';')"
+done
+ab() { # model batch iterations
+  timeout 200 $K build models/out/$1.onnx -o /tmp/m.kiln --fp16 --shapes $4:${2}x3x$5 >"$OUT/b.txt" 2>&1 || echo "build failed: $(tail -2 "$OUT/b.txt")"
+  local on="" off=""
+  for r in 1 2 3; do
+    KILN_CUDA_EARLY_CONSTS=1 timeout 60 $K trtexec --loadEngine=/tmp/m.kiln --noDataTransfers --iterations=$3 --duration=0 --warmUp=200 >"$OUT/t.txt" 2>&1; on+=" $(gpu "$OUT/t.txt")"
+    KILN_CUDA_EARLY_CONSTS=0 timeout 60 $K trtexec --loadEngine=/tmp/m.kiln --noDataTransfers --iterations=$3 --duration=0 --warmUp=200 >"$OUT/t.txt" 2>&1; off+=" $(gpu "$OUT/t.txt")"
+  done
+  echo "$1 fp16 b$2 early consts:$on | off:$off"
+}
+ab efficientnet_b0 1 1000 input 224x224
+ab mobilenet_v2 1 1000 input 224x224
+ab vit_b_16 1 1000 input 224x224
+ab efficientnet_b0 256 100 input 224x224
+ab vit_b_16 256 60 input 224x224
+echo "--- ($((SECONDS-T0)) s)"
+for m in resnet50:input:224x224 yolov8n:input:640x640; do IFS=: read -r mm nm sz <<<"$m"
+  timeout 200 $K build models/out/$mm.onnx -o /tmp/m.kiln --fp16 --shapes $nm:1x3x$sz >"$OUT/b.txt" 2>&1 || echo "build failed: $(tail -2 "$OUT/b.txt")"
+  for r in 1 2 3; do timeout 60 $K trtexec --loadEngine=/tmp/m.kiln --noDataTransfers --iterations=1000 --duration=0 --warmUp=300 >"$OUT/t.txt" 2>&1; echo -n " $(gpu "$OUT/t.txt")"; done; echo " <- $mm fp16 b1"
+done
+echo "done ($((SECONDS-T0)) s)"
