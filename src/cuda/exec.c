@@ -1694,10 +1694,7 @@ static kiln_status kl_b_norm(kl_bctx *b, kl_cstep *s, const kl_cval *y, kc_dtype
     s->outer = cols ? x->count / cols : 0;
     s->inner = cols;
     s->eps = kl_node_attr_float(n, "epsilon", 1e-5f);
-    /* bit 1: scale and bias are initializers (kc_layernorm loads them before the PDL wait) */
-    const kl_value *sv = kl_in(n, 1), *bv = rms ? NULL : kl_in(n, 2);
-    bool consts = (!sv || (sv->flags & KL_VALUE_INITIALIZER)) && (!bv || (bv->flags & KL_VALUE_INITIALIZER));
-    s->flag = (rms ? 1 : 0) | (consts ? 2 : 0);
+    s->flag = rms;
     (void)y;
     return KILN_OK;
 }

@@ -40,11 +40,6 @@ static __device__ __forceinline__ void kc_pdl_wait() {
 }
 
 extern "C" int kc_pdl_enabled(void);
-/* Constant operands (weights the engine uploaded once: never written by a
- * kernel of the graph) loaded before kc_pdl_wait(), so that their latency
- * overlaps the previous kernel instead of following it; on unless
- * KILN_CUDA_EARLY_CONSTS=0 (read once). */
-extern "C" int kc_early_consts(void);
 /* kc_pdl_hold (cuda/kernels.h): no early launch for the calling thread's next launches */
 extern "C" int kc_pdl_held(void);
 
@@ -65,15 +60,6 @@ static inline void kc_launch(void (*k)(KP...), dim3 grid, dim3 block, size_t sme
     } else {
         k<<<grid, block, smem, st>>>(args...);
     }
-}
-
-/* V elements of T in one access (16 bytes for 8 halves or 4 floats): kept
- * raw in registers, converted when used. */
-template <typename T, int V> struct alignas(sizeof(T) * V) kc_pk {
-    T e[V];
-};
-template <typename T, int V> static __device__ __forceinline__ kc_pk<T, V> kc_ldpk(const T *p) {
-    return *reinterpret_cast<const kc_pk<T, V> *>(p);
 }
 
 /* True if p is aligned to `a` bytes. */

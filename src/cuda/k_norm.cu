@@ -145,10 +145,7 @@ typedef struct ln_args {
     int64_t rows, cols;
     float eps;
     int rms;
-    /* k_layernorm_warp8, float16: scale and bias loaded 0 after the row's
-     * statistics (KILN_CUDA_LN_EARLY=0), 1 before the row, 2 before the
-     * PDL wait (constants, kc_early_consts) */
-    int early;
+    int early; /* k_layernorm_warp8, float16: scale and bias loaded before the row (KILN_CUDA_LN_EARLY=0: after) */
 } ln_args;
 
 template <typename T>
@@ -195,6 +192,7 @@ template <typename T, int N> __global__ void k_layernorm_warp(const ln_args a) {
  * per 16-byte access (ViT's 768-wide float16 rows: 3 accesses per lane
  * instead of 24 two-byte ones), the row kept in registers. */
 template <typename T, int NC> __global__ void k_layernorm_warp8(const ln_args a) {
+    kc_pdl_wait();
     int lane = threadIdx.x & 31;
     int64_t wid = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5, nw = ((int64_t)gridDim.x * blockDim.x) >> 5;
     float rc = 1.0f / (float)a.cols;
@@ -204,17 +202,13 @@ template <typename T, int NC> __global__ void k_layernorm_warp8(const ln_args a)
      * chains of a few dependent loads) */
     const bool RAW = sizeof(T) == 2 && a.early;
     uint4 rsc[NC], rbi[NC];
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) kc_pdl_wait();
-        if (pass != (a.early == 2 ? 0 : 1)) continue;
 #pragma unroll
-        for (int k = 0; k < NC; k++) {
-            int64_t c = 8 * (lane + 32 * k);
-            rsc[k] = rbi[k] = make_uint4(0, 0, 0, 0);
-            if (RAW && c < a.cols) {
-                if (a.scale) rsc[k] = *reinterpret_cast<const uint4 *>((const T *)a.scale + c);
-                if (a.bias) rbi[k] = *reinterpret_cast<const uint4 *>((const T *)a.bias + c);
-            }
+    for (int k = 0; k < NC; k++) {
+        int64_t c = 8 * (lane + 32 * k);
+        rsc[k] = rbi[k] = make_uint4(0, 0, 0, 0);
+        if (RAW && c < a.cols) {
+            if (a.scale) rsc[k] = *reinterpret_cast<const uint4 *>((const T *)a.scale + c);
+            if (a.bias) rbi[k] = *reinterpret_cast<const uint4 *>((const T *)a.bias + c);
         }
     }
     for (int64_t row = wid; row < a.rows; row += nw) {
@@ -320,8 +314,7 @@ extern "C" cudaError_t kc_layernorm(void *y, const void *x, const void *scale, c
         const char *e = getenv("KILN_CUDA_LN_EARLY");
         early = !(e && strcmp(e, "0") == 0);
     }
-    const bool is_rms = (rms & 1) != 0, consts = (rms & 2) != 0;
-    ln_args a = {y, x, scale, is_rms ? NULL : bias, rows, cols, eps, is_rms, early ? (consts && kc_early_consts() ? 2 : 1) : 0};
+    ln_args a = {y, x, scale, rms ? NULL : bias, rows, cols, eps, rms != 0, early};
     if (t == KC_F16) layernorm_launch<__half>(a, stream);
     else layernorm_launch<float>(a, stream);
     return cudaGetLastError();
@@ -597,7 +590,6 @@ typedef struct sep_args {
     void *wf;         /* wf [N][K, C] = wsrc [K, C] * y[n] (per column), or NULL */
     const void *wsrc;
     int wk;
-    int early; /* kc_early_consts(): w1, b1, w2, b2 and wsrc (constants) loaded before the wait */
 } sep_args;
 
 /* The pooled means (or maxima) of the block's image into sp [C] and the
@@ -758,37 +750,19 @@ template <typename T, int V> __global__ void k_se_fold(T *wf, const T *wsrc, con
 #define SEH_WARPS 16
 template <typename T, int V> __global__ void __launch_bounds__(SEH_WARPS * 32) k_se_hidden(const sep_args a, float *hid) {
     extern __shared__ float se_sh[];
-    const int64_t row = blockIdx.y;
-    const int lane = threadIdx.x & 31, j = blockIdx.x * SEH_WARPS + (threadIdx.x >> 5);
-    const T *wr = (const T *)a.w1 + (int64_t)(j < a.cr ? j : 0) * a.c, *b1 = (const T *)a.b1;
-    /* the warp's first round of w1 (and b1) in flight before the wait: they
-     * arrive while the pool's parts are still being written */
-    const bool early = a.early && j < a.cr;
-    kc_pk<T, V> pre[8] = {};
-    float bj = 0.0f;
-    if (early) {
-#pragma unroll
-        for (int u = 0; u < 8; u++)
-            if (lane * V + u * 32 * V < a.c) pre[u] = kc_ldpk<T, V>(wr + lane * V + u * 32 * V);
-        if (b1) bj = kc_ld(b1 + j);
-    }
     kc_pdl_wait();
+    const int64_t row = blockIdx.y;
     sep_pool<T, V>(a, row, se_sh);
+    const int lane = threadIdx.x & 31, j = blockIdx.x * SEH_WARPS + (threadIdx.x >> 5);
     if (j >= a.cr) return;
+    const T *wr = (const T *)a.w1 + (int64_t)j * a.c, *b1 = (const T *)a.b1;
     float acc = 0.0f;
     /* rounds of 8 loads a lane issued before their sums (C = 1152 at V = 8: one round) */
     for (int i0 = lane * V; i0 < a.c; i0 += 8 * 32 * V) {
         float v[8][V];
-        if (early && i0 == lane * V) {
 #pragma unroll
-            for (int u = 0; u < 8; u++)
-#pragma unroll
-                for (int e = 0; e < V; e++) v[u][e] = kc_ld(&pre[u].e[e]);
-        } else {
-#pragma unroll
-            for (int u = 0; u < 8; u++)
-                if (i0 + u * 32 * V < a.c) kc_ldv<V>(wr + i0 + u * 32 * V, v[u]);
-        }
+        for (int u = 0; u < 8; u++)
+            if (i0 + u * 32 * V < a.c) kc_ldv<V>(wr + i0 + u * 32 * V, v[u]);
 #pragma unroll
         for (int u = 0; u < 8; u++)
             if (i0 + u * 32 * V < a.c) {
@@ -797,7 +771,7 @@ template <typename T, int V> __global__ void __launch_bounds__(SEH_WARPS * 32) k
             }
     }
     acc = kc_warp_reduce<KC_RED_SUM>(acc);
-    if (lane == 0) hid[row * a.cr + j] = kc_act(a.act1, acc + (early ? bj : b1 ? kc_ld(b1 + j) : 0.0f), a.a1, a.be1);
+    if (lane == 0) hid[row * a.cr + j] = kc_act(a.act1, acc + (b1 ? kc_ld(b1 + j) : 0.0f), a.a1, a.be1);
 }
 
 /* Block (slice of 256 channels, slice of the K rows, image): the slice's
@@ -808,60 +782,28 @@ template <typename T, int V> __global__ void __launch_bounds__(SEH_WARPS * 32) k
 template <typename T, int V> __global__ void __launch_bounds__(SESF_COLS) k_se_scale_fold(const sep_args a, const float *hid) {
     __shared__ float ssc[SESF_COLS];
     extern __shared__ float sh_h[];
-    const int64_t row = blockIdx.z;
-    const int c0 = blockIdx.x * SESF_COLS, i = c0 + threadIdx.x;
-    const int per = (a.wk + (int)gridDim.y - 1) / (int)gridDim.y, o0 = (int)blockIdx.y * per;
-    const int o1 = o0 + per < a.wk ? o0 + per : a.wk;
-    constexpr int G = SESF_COLS / V;
-    const int gi = threadIdx.x % G, col = c0 + gi * V, ofirst = o0 + (int)threadIdx.x / G;
-    const T *ws = (const T *)a.wsrc, *w2r = (const T *)a.w2 + (int64_t)(i < a.c ? i : 0) * a.cr;
-    /* constants before the wait: the thread's row of w2 (float16, up to 64
-     * hidden units in 16-byte pieces), b2, and its first row of the fold */
-    const bool w2pre = a.early && sizeof(T) == 2 && a.cr % 8 == 0 && a.cr <= 64 && i < a.c && ((uintptr_t)w2r & 15) == 0;
-    const bool wpre = a.early && col < a.c && ofirst < o1;
-    kc_pk<T, 8> w2p[8] = {};
-    kc_pk<T, V> wfirst = {};
-    float b2v = 0.0f;
-    if (w2pre) {
-#pragma unroll
-        for (int q = 0; q < 8; q++)
-            if (q * 8 < a.cr) w2p[q] = kc_ldpk<T, 8>(w2r + q * 8);
-    }
-    if (a.early && i < a.c && a.b2) b2v = kc_ld((const T *)a.b2 + i);
-    if (wpre) wfirst = kc_ldpk<T, V>(ws + (int64_t)ofirst * a.c + col);
     kc_pdl_wait();
+    const int64_t row = blockIdx.z;
     for (int j = threadIdx.x; j < a.cr; j += blockDim.x) sh_h[j] = hid[row * a.cr + j];
     __syncthreads();
+    const int c0 = blockIdx.x * SESF_COLS, i = c0 + threadIdx.x;
     if (i < a.c) {
-        float sv;
-        if (w2pre) {
-            float acc = 0.0f;
-#pragma unroll
-            for (int q = 0; q < 8; q++)
-                if (q * 8 < a.cr) {
-#pragma unroll
-                    for (int e = 0; e < 8; e++) acc = fmaf(kc_ld(&w2p[q].e[e]), sh_h[q * 8 + e], acc);
-                }
-            sv = kc_act(a.act2, acc + b2v, a.a2, a.be2);
-        } else {
-            sv = sep_out<T, sizeof(T) == 2 ? 8 : 4>(a, i, sh_h);
-        }
         T st;
-        kc_st(&st, sv);
+        kc_st(&st, sep_out<T, sizeof(T) == 2 ? 8 : 4>(a, i, sh_h));
         if (blockIdx.y == 0) ((T *)a.y)[row * a.c + i] = st;
         ssc[threadIdx.x] = kc_ld(&st);
     }
     __syncthreads();
+    const int per = (a.wk + (int)gridDim.y - 1) / (int)gridDim.y, o0 = (int)blockIdx.y * per;
+    const int o1 = o0 + per < a.wk ? o0 + per : a.wk;
+    constexpr int G = SESF_COLS / V;
+    const int gi = threadIdx.x % G, col = c0 + gi * V;
     if (col >= a.c) return;
+    const T *ws = (const T *)a.wsrc;
     T *wf = (T *)a.wf + row * a.wk * a.c;
-    for (int o = ofirst; o < o1; o += SESF_COLS / G) {
+    for (int o = o0 + (int)threadIdx.x / G; o < o1; o += SESF_COLS / G) {
         float w[V];
-        if (wpre && o == ofirst) {
-#pragma unroll
-            for (int e = 0; e < V; e++) w[e] = kc_ld(&wfirst.e[e]);
-        } else {
-            kc_ldv<V>(ws + (int64_t)o * a.c + col, w);
-        }
+        kc_ldv<V>(ws + (int64_t)o * a.c + col, w);
 #pragma unroll
         for (int e = 0; e < V; e++) w[e] *= ssc[gi * V + e];
         kc_stv<V>(wf + (int64_t)o * a.c + col, w);
@@ -897,7 +839,7 @@ extern "C" cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int
     else if (v == 4) kc_launch(k_pool_part<float, 4>, g1, b1k, sh1, stream, part, (const float *)x, hw, c, parts, is_max);
     else kc_launch(k_pool_part<float, 1>, g1, b1k, sh1, stream, part, (const float *)x, hw, c, parts, is_max);
     sep_args a = {y, part, w1, b1, w2, b2, hw, parts, (int)c, (int)cr, act1, act2, is_max, alpha1, beta1, alpha2, beta2,
-                  wf, wsrc, (int)wk, kc_early_consts()};
+                  wf, wsrc, (int)wk};
     const int mt = sep_mlp_threads();
     size_t sh2 = (size_t)(c + cr) * sizeof(float);
     if (wf && sep_split() == 2 && cr <= c) {
@@ -959,15 +901,6 @@ extern "C" cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int
 static __thread int pdl_hold;
 extern "C" void kc_pdl_hold(int on) { pdl_hold = on; }
 extern "C" int kc_pdl_held(void) { return pdl_hold; }
-
-extern "C" int kc_early_consts(void) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("KILN_CUDA_EARLY_CONSTS");
-        on = !(e && strcmp(e, "0") == 0);
-    }
-    return on;
-}
 
 extern "C" int kc_pdl_enabled(void) {
     static int on = -1;

@@ -459,49 +459,25 @@ __global__ void k_dw_nhwc(T *y, const T *x, const T *w, const T *bias, const T *
  * 11-19% achieved occupancy, 31% of stalls on shared memory, EfficientNet-B0). */
 template <typename T, int RR, int SS> /* T: __half (16-byte pieces of 8) */
 __global__ void __launch_bounds__(128) k_dw_nhwc_taps(T *y, const T *x, const T *wt, const T *bias, const T *z,
-                                                      const kc_dwconv p, int bias8, int early) {
-    const int64_t groups = p.c / 8, total = p.n * p.oh * p.ow * groups;
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    /* the filters and bias are the engine's constants: with `early` the
-     * first item's are loaded before the wait, overlapping the kernel ahead */
-    uint4 wv[RR * SS];
-    float b[8];
-    int64_t cw = -1;
-    if (early && i < total) {
-        cw = (i % groups) * 8;
-#pragma unroll
-        for (int q = 0; q < RR * SS; q++) wv[q] = *reinterpret_cast<const uint4 *>(wt + (int64_t)q * p.c + cw);
-        if (bias && bias8) {
-            kc_ld8(bias + cw, b);
-        } else {
-#pragma unroll
-            for (int e = 0; e < 8; e++) b[e] = bias ? kc_ld(bias + cw + e) : 0.0f;
-        }
-    }
+                                                      const kc_dwconv p, int bias8) {
     kc_pdl_wait();
-    for (; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t groups = p.c / 8, total = p.n * p.oh * p.ow * groups;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t c = (i % groups) * 8, pix = i / groups;
         int64_t ox = pix % p.ow, t = pix / p.ow, oy = t % p.oh, n = t / p.oh;
-        if (c != cw) {
-            cw = c;
-#pragma unroll
-            for (int q = 0; q < RR * SS; q++) wv[q] = *reinterpret_cast<const uint4 *>(wt + (int64_t)q * p.c + c);
-            if (bias && bias8) {
-                kc_ld8(bias + c, b);
-            } else {
-#pragma unroll
-                for (int e = 0; e < 8; e++) b[e] = bias ? kc_ld(bias + c + e) : 0.0f;
-            }
-        }
         float acc[8];
+        if (bias && bias8) {
+            kc_ld8(bias + c, acc);
+        } else {
 #pragma unroll
-        for (int e = 0; e < 8; e++) acc[e] = b[e];
+            for (int e = 0; e < 8; e++) acc[e] = bias ? kc_ld(bias + c + e) : 0.0f;
+        }
         const int64_t iy0 = oy * p.sh - p.pt, ix0 = ox * p.sw - p.pl;
         /* every tap's load is unconditional (a tap in the padding reads a
          * clamped in-bounds pixel and is weighted 0) and all are issued
          * before the first product, raw, so that they are in flight
          * together: one memory latency per pixel, not one per tap */
-        uint4 xv[RR * SS];
+        uint4 xv[RR * SS], wv[RR * SS];
         unsigned ok = 0;
 #pragma unroll
         for (int r = 0; r < RR; r++) {
@@ -512,6 +488,7 @@ __global__ void __launch_bounds__(128) k_dw_nhwc_taps(T *y, const T *x, const T 
             for (int s2 = 0; s2 < SS; s2++) {
                 int64_t ix = ix0 + (int64_t)s2 * p.dw;
                 xv[r * SS + s2] = *reinterpret_cast<const uint4 *>(row + (ix < 0 ? 0 : ix >= p.w ? p.w - 1 : ix) * p.c);
+                wv[r * SS + s2] = *reinterpret_cast<const uint4 *>(wt + (int64_t)(r * SS + s2) * p.c + c);
                 if (vy && ix >= 0 && ix < p.w) ok |= 1u << (r * SS + s2);
             }
         }
@@ -653,9 +630,9 @@ extern "C" cudaError_t kc_dwconv_nhwc_taps(void *y, const void *x, const void *w
     int b8 = bias && kc_aligned(bias, 16);
     if (p->r == 3)
         kc_launch(k_dw_nhwc_taps<__half, 3, 3>, dim3(g), dim3(128), 0, stream, (__half *)y, (const __half *)x,
-                  (const __half *)wt, (const __half *)bias, (const __half *)z, *p, b8, kc_early_consts());
+                  (const __half *)wt, (const __half *)bias, (const __half *)z, *p, b8);
     else
         kc_launch(k_dw_nhwc_taps<__half, 5, 5>, dim3(g), dim3(128), 0, stream, (__half *)y, (const __half *)x,
-                  (const __half *)wt, (const __half *)bias, (const __half *)z, *p, b8, kc_early_consts());
+                  (const __half *)wt, (const __half *)bias, (const __half *)z, *p, b8);
     return cudaGetLastError();
 }

@@ -159,8 +159,6 @@ cudaError_t kc_softmax(void *y, const void *x, int64_t outer, int64_t axis, int6
  * scale and bias have `cols` values of dtype t, or NULL (1 and 0).
  * Statistics in float32 (two-pass or Welford: not E[x^2]-E[x]^2).
  * y may equal x. */
-/* rms: bit 0 RMSNorm; bit 1 scale and bias are constants no kernel writes
- * (the engine's weights: loaded before the PDL wait). */
 cudaError_t kc_layernorm(void *y, const void *x, const void *scale, const void *bias, int64_t rows, int64_t cols,
                          float eps, int rms, kc_dtype t, cudaStream_t stream);
 
