@@ -135,7 +135,12 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
             if (pfn > 3) _mm_prefetch((const char *)(pf + 3 * pfps), _MM_HINT_T1);        \
             pf += KL_SGEMM_NP;                                                             \
         }                                                                                  \
-        if (PB && k + KL_UK_PBD < kc) { /* rows of this product only */                  \
+        if (PB && VL == 16 && k + KL_UK_PBD < kc) { /* a line per vector */              \
+            _mm_prefetch((const char *)(q0 + KL_UK_PBD * bk), _MM_HINT_T0);                \
+            if (NV > 1) _mm_prefetch((const char *)(q1 + KL_UK_PBD * bk), _MM_HINT_T0);    \
+            if (NV > 2) _mm_prefetch((const char *)(q2 + KL_UK_PBD * bk), _MM_HINT_T0);    \
+            if (NV > 3) _mm_prefetch((const char *)(q3 + KL_UK_PBD * bk), _MM_HINT_T0);    \
+        } else if (PB && k + KL_UK_PBD < kc) { /* rows of this product only */           \
             _mm_prefetch((const char *)(q0 + KL_UK_PBD * bk), _MM_HINT_T0);                \
             _mm_prefetch((const char *)(q0 + KL_UK_PBD * bk + NV * VL - 1), _MM_HINT_T0);  \
         }                                                                                  \
@@ -244,13 +249,24 @@ void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t 
     /* B read in place (bk is a row stride, not 16) with a partial last vector */
     if (bk != KL_SGEMM_NP && n % VL) {
         if (n > 48)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 1, 0);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 1, 1);
         else if (n > 32)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 1, 0);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 1, 1);
         else if (n > 16)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1, 0);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1, 1);
         else
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1, 0);
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1, 1);
+    } else if (bk != KL_SGEMM_NP) {
+        /* B read in place (a 1x1 convolution's input planes: a row stride
+         * of H*W floats between k steps), its rows prefetched ahead */
+        if (n > 48)
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 0, 1);
+        else if (n > 32)
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 0, 1);
+        else if (n > 16)
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0, 1);
+        else
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0, 1);
     } else if (n > 48)
         ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 0, 0);
     else if (n > 32)
