@@ -244,52 +244,40 @@ KL_INL void ukernel_np(size_t kc, const float *a, const float *b, size_t bs, siz
 }
 
 #if VL == 16
+/* The kernel with the fewest vectors per row that covers n columns (MB: the
+ * last one partial; PB: B's rows prefetched ahead). */
+#define KL_UK_NV(MB, PB)                                                                  \
+    do {                                                                                  \
+        if (n > 48)                                                                       \
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, MB, PB);                \
+        else if (n > 32)                                                                  \
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, MB, PB);                \
+        else if (n > 16)                                                                  \
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, MB, PB);                \
+        else                                                                              \
+            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, MB, PB);                \
+    } while (0)
+
 void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, float *c,
                               size_t ldc, size_t m, size_t n, const kl_ukargs *u) {
-    /* B read in place (bk is a row stride, not 16) with a partial last vector */
-    /* B read in place (a 1x1 convolution's input planes: a row stride of
-     * H*W floats between k steps) has its rows prefetched KL_UK_PBD steps
-     * ahead in products of 32 steps or more: Ice Lake, 1 thread, cold,
-     * three alternating rounds: ResNet-50's 56x56 1x1 layers 68-72 -> 77-82
-     * and 77-83 -> 93-95 GFLOP/s, 7x7-28x28 layers even to +4%; MobileNet's
-     * 16->96 112x112 (16 steps) lost 5% with it */
+    /* B read in place (bk a row stride, not 16: a 1x1 convolution's input
+     * planes, H*W floats between k steps) is loaded masked past column n,
+     * and has its rows prefetched KL_UK_PBD steps ahead in products of 32
+     * steps or more: Ice Lake, 1 thread, cold, three alternating rounds:
+     * ResNet-50's 56x56 1x1 layers 67-70 -> 82-84 and 82-83 -> 93-96
+     * GFLOP/s, 7x7-28x28 layers even to +10%; MobileNet's 16->96 112x112
+     * (16 steps) lost 5% with it */
     const int pb = bk != KL_SGEMM_NP && kc >= 4 * KL_UK_PBD;
-    if (bk != KL_SGEMM_NP && n % VL && pb) {
-        if (n > 48)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 1, 1);
-        else if (n > 32)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 1, 1);
-        else if (n > 16)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1, 1);
-        else
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1, 1);
-    } else if (bk != KL_SGEMM_NP && n % VL) {
-        if (n > 48)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 1, 0);
-        else if (n > 32)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 1, 0);
-        else if (n > 16)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 1, 0);
-        else
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 1, 0);
-    } else if (pb) {
-        if (n > 48)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 0, 1);
-        else if (n > 32)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 0, 1);
-        else if (n > 16)
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0, 1);
-        else
-            ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0, 1);
-    } else if (n > 48)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 4, 0, 0);
-    else if (n > 32)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 3, 0, 0);
-    else if (n > 16)
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 2, 0, 0);
+    if (bk != KL_SGEMM_NP && n % VL && pb)
+        KL_UK_NV(1, 1);
+    else if (bk != KL_SGEMM_NP && n % VL)
+        KL_UK_NV(1, 0);
+    else if (pb)
+        KL_UK_NV(0, 1);
     else
-        ukernel_np(kc, a, b, bstride, bk, c, ldc, m, n, u, 1, 0, 0);
+        KL_UK_NV(0, 0);
 }
+#undef KL_UK_NV
 #else
 void KL_SIMD_FN(sgemm_kernel)(size_t kc, const float *a, const float *b, size_t bstride, size_t bk, float *c,
                               size_t ldc, size_t m, size_t n, const kl_ukargs *u) {
