@@ -1138,6 +1138,39 @@ int kc_conv_run(kc_conv *c, const void *x, const void *w, const void *bias, cons
     return conv_exec(c, c->algo, c->ws, false, x, w, bias, z, y, workspace, stream, NULL, why, why_size);
 }
 
+static kc_dwconv dw_params(const kc_conv_desc *q)
+{
+    kc_dwconv p = {.n = q->n, .h = q->h, .w = q->w, .c = q->c, .oh = q->oh, .ow = q->ow, .r = (int)q->r,
+                   .s = (int)q->s, .pt = q->pad_t, .pl = q->pad_l, .sh = q->stride_h, .sw = q->stride_w,
+                   .dh = q->dil_h, .dw = q->dil_w, .act = q->act, .alpha = q->act_alpha, .beta = q->act_beta};
+    return p;
+}
+
+int64_t kc_conv_pool_parts(const kc_conv *c)
+{
+    if (!c || c->algo != KC_CONV_ALGO_DW || !c->desc.dw_taps || !c->w_taps || conv_slab(&c->desc) ||
+        c->desc.transposed)
+        return 0;
+    kc_dwconv p = dw_params(&c->desc);
+    return kc_dwconv_pool_parts(&p, c->desc.t);
+}
+
+int kc_conv_run_pool(kc_conv *c, const void *x, const void *bias, const void *z, void *y, float *part,
+                     cudaStream_t stream, char *why, size_t why_size)
+{
+    const kc_conv_desc *q = &c->desc;
+    if (!kc_conv_pool_parts(c) || !part)
+        return kc_fail(why, why_size, "kc_conv_run_pool: not a tap-major depthwise convolution");
+    if ((q->has_bias && !bias) || (q->has_z && !z))
+        return kc_fail(why, why_size, "kc_conv_run_pool: missing bias or z");
+    kc_dwconv p = dw_params(q);
+    cudaError_t e = kc_dwconv_nhwc_taps_pool(y, x, c->w_taps, q->has_bias ? bias : NULL, q->has_z ? z : NULL, &p,
+                                             part, q->t, stream);
+    if (e != cudaSuccess)
+        return cuda_fail(why, why_size, "kc_dwconv_nhwc_taps_pool", e);
+    return 0;
+}
+
 /* ---- matrix products --------------------------------------------------------------------- */
 
 struct kc_gemm {

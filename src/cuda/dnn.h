@@ -144,6 +144,14 @@ float kc_conv_time_ms(const kc_conv *c);
  * kc_bias_act. */
 int kc_conv_run(kc_conv *c, const void *x, const void *w, const void *bias, const void *z, void *y, void *workspace,
                 cudaStream_t stream, char *why, size_t why_size);
+/* A depthwise convolution that runs kiln's tap-major kernel can also sum
+ * its output over slices of the pixels for a squeeze-excitation pool
+ * (kc_dwconv_nhwc_taps_pool): kc_conv_pool_parts gives the slices per image
+ * (0: not this convolution), kc_conv_run_pool runs it, writing part
+ * [N][parts][C] float32 besides y. */
+int64_t kc_conv_pool_parts(const kc_conv *c);
+int kc_conv_run_pool(kc_conv *c, const void *x, const void *bias, const void *z, void *y, float *part,
+                     cudaStream_t stream, char *why, size_t why_size);
 
 /* ---- matrix products --------------------------------------------------------------------- */
 

@@ -190,6 +190,9 @@ typedef struct kl_cstep {
     const void *wsrc;
     int64_t wk;
     bool unslab;    /* K_CONV: timed faster on dense copies than on its channel slabs (KL_CU_ALGO_DENSE) */
+    float *pool_part; /* K_CONV: its output's sums over slices of pixels written for the K_SE
+                         step that pools it (kc_conv_run_pool); K_SE: those sums, read instead of x */
+    int64_t pool_parts;
     void *y2;       /* K_TOPK: the indices */
 } kl_cstep;
 
@@ -1616,6 +1619,26 @@ static kiln_status kl_b_se(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
             kl_error_clear();
         }
     }
+    /* The mean pool made by the depthwise convolution that writes x, when
+     * it runs kiln's tap-major kernel (kc_conv_run_pool): sums over slices
+     * of pixels into a buffer of this plan, one launch fewer per block
+     * (EfficientNet-B0: 16).  KILN_CUDA_NO_DW_POOL=1 leaves it out. */
+    if (s->flag == 1 && !s->op && !getenv("KILN_CUDA_NO_DW_POOL")) {
+        for (size_t i = p->n_steps - 1; i-- > 0;) {
+            kl_cstep *cs = &p->steps[i];
+            if (cs->y != pp) continue;
+            int64_t np = cs->kind == K_CONV && !cs->unslab && !cs->n_pre ? kc_conv_pool_parts(cs->conv) : 0;
+            if (np > 0) {
+                void *buf = NULL;
+                KL_TRY(kl_cp_alloc(p, (size_t)(n * np * c) * sizeof(float), &buf));
+                cs->pool_part = buf;
+                cs->pool_parts = np;
+                s->pool_part = buf;
+                s->pool_parts = np;
+            }
+            break;
+        }
+    }
     return KILN_OK;
 }
 
@@ -2668,7 +2691,10 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
         }
         break;
     case K_CONV:
-        rc = kc_conv_run(s->conv, s->x[0], s->x[1], s->x[2], s->x[3], s->y, p->ws, c->st, msg, sizeof msg);
+        if (s->pool_part)
+            rc = kc_conv_run_pool(s->conv, s->x[0], s->x[2], s->x[3], s->y, s->pool_part, c->st, msg, sizeof msg);
+        else
+            rc = kc_conv_run(s->conv, s->x[0], s->x[1], s->x[2], s->x[3], s->y, p->ws, c->st, msg, sizeof msg);
         break;
     case K_GEMM:
         rc = kc_gemm_run(s->gemm, s->x[0], s->x[1], s->x[2], s->x[3], s->y, p->ws, c->st, msg, sizeof msg);
@@ -2714,6 +2740,13 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
         call = "kc_einsum";
         break;
     case K_SE:
+        if (s->flag == 1 && s->pool_part) {
+            e = kc_se_mlp_fold_parts(s->y, s->pool_part, s->pool_parts, p->ws, s->outer, s->n, s->inner, s->x[1],
+                                     s->x[2], s->x[3], s->x[4], s->mid, s->act, s->a, s->b, s->act2, s->a2, s->b2,
+                                     s->wf, s->wsrc, s->wk, s->t, c->st);
+            call = "kc_se_mlp_fold_parts";
+            break;
+        }
         if (s->flag == 1) {
             e = kc_se_pool_mlp_fold(s->y, s->x[0], p->ws, s->outer, s->n, s->inner, s->op, s->x[1], s->x[2], s->x[3],
                                     s->x[4], s->mid, s->act, s->a, s->b, s->act2, s->a2, s->b2, s->wf, s->wsrc, s->wk,

@@ -594,8 +594,38 @@ typedef struct sep_args {
 
 /* The pooled means (or maxima) of the block's image into sp [C] and the
  * hidden units into sh [CR], both in shared memory. */
-template <typename T, int V> __device__ void sep_pool(const sep_args &a, int64_t row, float *sp) {
+template <typename T, int V> __device__ void sep_pool(const sep_args &a, int64_t row, float *sp, float *scratch = NULL) {
     const float *part = a.part + row * a.parts * a.c;
+    /* with scratch (4 floats a thread, 16-byte aligned): 16-byte columns,
+     * the parts split over the threads left, then summed in order (the
+     * tap-major depthwise kernel's parts: 49-448 of them a channel) */
+    const int cols = a.c / 4;
+    if (scratch && a.c % 4 == 0 && a.parts > 1 && cols <= (int)blockDim.x && ((uintptr_t)part & 15) == 0) {
+        int lanes = (int)blockDim.x / cols;
+        if (lanes > a.parts) lanes = (int)a.parts;
+        const int col = threadIdx.x % cols, k0 = threadIdx.x / cols;
+        const float id = a.is_max ? -INFINITY : 0.0f;
+        if (k0 < lanes) {
+            float acc[4] = {id, id, id, id};
+#pragma unroll 4
+            for (int64_t k = k0; k < a.parts; k += lanes) {
+                float v[4];
+                kc_ldv<4>(part + k * a.c + col * 4, v);
+#pragma unroll
+                for (int e = 0; e < 4; e++) acc[e] = a.is_max ? kc_nanmax(acc[e], v[e]) : acc[e] + v[e];
+            }
+#pragma unroll
+            for (int e = 0; e < 4; e++) scratch[(k0 * cols + col) * 4 + e] = acc[e];
+        }
+        __syncthreads();
+        for (int i = threadIdx.x; i < a.c; i += blockDim.x) {
+            float acc = id;
+            for (int l = 0; l < lanes; l++) acc = a.is_max ? kc_nanmax(acc, scratch[l * a.c + i]) : acc + scratch[l * a.c + i];
+            sp[i] = a.is_max ? acc : __fdiv_rn(acc, (float)a.hw);
+        }
+        __syncthreads();
+        return;
+    }
     /* the parts of each channel: G lanes of a warp each (a serial loop over
      * 196 parts took 35 us for a 32-channel layer) */
     int G = 1;
@@ -752,7 +782,7 @@ template <typename T, int V> __global__ void __launch_bounds__(SEH_WARPS * 32) k
     extern __shared__ float se_sh[];
     kc_pdl_wait();
     const int64_t row = blockIdx.y;
-    sep_pool<T, V>(a, row, se_sh);
+    sep_pool<T, V>(a, row, se_sh, se_sh + a.c);
     const int lane = threadIdx.x & 31, j = blockIdx.x * SEH_WARPS + (threadIdx.x >> 5);
     if (j >= a.cr) return;
     const T *wr = (const T *)a.w1 + (int64_t)j * a.c, *b1 = (const T *)a.b1;
@@ -810,6 +840,8 @@ template <typename T, int V> __global__ void __launch_bounds__(SESF_COLS) k_se_s
     }
 }
 
+static cudaError_t sep_after_pool(const sep_args &a, int64_t n, float *hid, int v, kc_dtype t, cudaStream_t stream);
+
 extern "C" cudaError_t kc_se_pool_mlp(void *y, const void *x, void *ws, int64_t n, int64_t hw, int64_t c, int is_max,
                                       const void *w1, const void *b1, const void *w2, const void *b2, int64_t cr,
                                       int act1, float alpha1, float beta1, int act2, float alpha2, float beta2,
@@ -840,12 +872,20 @@ extern "C" cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int
     else kc_launch(k_pool_part<float, 1>, g1, b1k, sh1, stream, part, (const float *)x, hw, c, parts, is_max);
     sep_args a = {y, part, w1, b1, w2, b2, hw, parts, (int)c, (int)cr, act1, act2, is_max, alpha1, beta1, alpha2, beta2,
                   wf, wsrc, (int)wk};
+    return sep_after_pool(a, n, part + sep_sc_off(n, hw, c, t), v, t, stream);
+}
+
+/* The MLP (and the fold) once the parts of the pool are in a.part: hid,
+ * the hidden units' or the scales' room (n * c floats). */
+static cudaError_t sep_after_pool(const sep_args &a, int64_t n, float *hid, int v, kc_dtype t, cudaStream_t stream) {
+    const int64_t c = a.c, cr = a.cr, wk = a.wk;
+    const void *wf = a.wf, *wsrc = a.wsrc;
     const int mt = sep_mlp_threads();
     size_t sh2 = (size_t)(c + cr) * sizeof(float);
     if (wf && sep_split() == 2 && cr <= c) {
-        float *hid = part + sep_sc_off(n, hw, c, t); /* [N, CR] in the scales' room */
+        /* hid: [N, CR] */
         dim3 gh((unsigned)((cr + SEH_WARPS - 1) / SEH_WARPS), (unsigned)n);
-        size_t shh = (size_t)c * sizeof(float);
+        size_t shh = (size_t)(c + 4 * SEH_WARPS * 32) * sizeof(float);
         if (t == KC_F16 && v == 8) kc_launch(k_se_hidden<__half, 8>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid);
         else if (t == KC_F16) kc_launch(k_se_hidden<__half, 1>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid);
         else if (v == 4) kc_launch(k_se_hidden<float, 4>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid);
@@ -864,7 +904,7 @@ extern "C" cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int
         return cudaGetLastError();
     }
     if (wf && sep_split()) {
-        float *sc = part + sep_sc_off(n, hw, c, t);
+        float *sc = hid;
         if (t == KC_F16 && v == 8) kc_launch(k_se_mlp_one<__half, 8>, dim3((unsigned)n), dim3(mt), sh2, stream, a, sc);
         else if (t == KC_F16) kc_launch(k_se_mlp_one<__half, 1>, dim3((unsigned)n), dim3(mt), sh2, stream, a, sc);
         else if (v == 4) kc_launch(k_se_mlp_one<float, 4>, dim3((unsigned)n), dim3(mt), sh2, stream, a, sc);
@@ -894,6 +934,22 @@ extern "C" cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int
     else if (v == 4) kc_launch(k_se_mlp_part<float, 4>, g2, dim3(mt), sh2, stream, a);
     else kc_launch(k_se_mlp_part<float, 1>, g2, dim3(mt), sh2, stream, a);
     return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_se_mlp_fold_parts(void *y, const float *part, int64_t parts, void *ws, int64_t n,
+                                            int64_t hw, int64_t c, const void *w1, const void *b1, const void *w2,
+                                            const void *b2, int64_t cr, int act1, float alpha1, float beta1, int act2,
+                                            float alpha2, float beta2, void *wf, const void *wsrc, int64_t wk,
+                                            kc_dtype t, cudaStream_t stream) {
+    if (n < 0 || hw < 1 || c < 1 || cr < 1 || c > 8192 || cr > 1024 || n > 65535 || parts < 1 || !y || !part || !ws ||
+        !w1 || !w2 || (t != KC_F32 && t != KC_F16) || (wf && (!wsrc || wk < 1 || wk > 65535)))
+        return cudaErrorInvalidValue;
+    if (n == 0) return cudaSuccess;
+    int v = sep_vec(c, t);
+    if (!kc_aligned(w1, 16) || !kc_aligned(ws, 16)) v = 1;
+    sep_args a = {y, part, w1, b1, w2, b2, hw, parts, (int)c, (int)cr, act1, act2, 0, alpha1, beta1, alpha2, beta2,
+                  wf, wsrc, (int)wk};
+    return sep_after_pool(a, n, (float *)ws, v, t, stream);
 }
 
 /* Programmatic dependent launch (k_common.cuh): on for sm_90+ unless

@@ -457,6 +457,70 @@ __global__ void k_dw_nhwc(T *y, const T *x, const T *w, const T *bias, const T *
  * loads of every tap are in flight together; at batch 1 the staging of the
  * filters into shared memory was the chain the kernel above waits on (ncu:
  * 11-19% achieved occupancy, 31% of stalls on shared memory, EfficientNet-B0). */
+/* One (pixel, 8 channels) item of the tap-major kernels: stores y and
+ * leaves the activated values (before rounding to T) in acc. */
+template <typename T, int RR, int SS>
+static __device__ __forceinline__ void dw_taps_item(T *y, const T *x, const T *wt, const T *bias, const T *z,
+                                                    const kc_dwconv &p, int bias8, int64_t n, int64_t oy, int64_t ox,
+                                                    int64_t c, float acc[8]) {
+    const int64_t pix = (n * p.oh + oy) * p.ow + ox;
+    if (bias && bias8) {
+        kc_ld8(bias + c, acc);
+    } else {
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[e] = bias ? kc_ld(bias + c + e) : 0.0f;
+    }
+    const int64_t iy0 = oy * p.sh - p.pt, ix0 = ox * p.sw - p.pl;
+    /* every tap's load is unconditional (a tap in the padding reads a
+     * clamped in-bounds pixel and is weighted 0) and all are issued
+     * before the first product, raw, so that they are in flight
+     * together: one memory latency per pixel, not one per tap */
+    uint4 xv[RR * SS], wv[RR * SS];
+    unsigned ok = 0;
+#pragma unroll
+    for (int r = 0; r < RR; r++) {
+        int64_t iy = iy0 + (int64_t)r * p.dh;
+        bool vy = iy >= 0 && iy < p.h;
+        const T *row = x + ((n * p.h + (iy < 0 ? 0 : iy >= p.h ? p.h - 1 : iy)) * p.w) * p.c + c;
+#pragma unroll
+        for (int s2 = 0; s2 < SS; s2++) {
+            int64_t ix = ix0 + (int64_t)s2 * p.dw;
+            xv[r * SS + s2] = *reinterpret_cast<const uint4 *>(row + (ix < 0 ? 0 : ix >= p.w ? p.w - 1 : ix) * p.c);
+            wv[r * SS + s2] = *reinterpret_cast<const uint4 *>(wt + (int64_t)(r * SS + s2) * p.c + c);
+            if (vy && ix >= 0 && ix < p.w) ok |= 1u << (r * SS + s2);
+        }
+    }
+#pragma unroll
+    for (int q = 0; q < RR * SS; q++) {
+        const float m = (ok >> q) & 1u ? 1.0f : 0.0f;
+        const uint4 u = xv[q], g = wv[q];
+        acc[0] = fmaf(kc_lo(u.x) * m, kc_lo(g.x), acc[0]);
+        acc[1] = fmaf(kc_hi(u.x) * m, kc_hi(g.x), acc[1]);
+        acc[2] = fmaf(kc_lo(u.y) * m, kc_lo(g.y), acc[2]);
+        acc[3] = fmaf(kc_hi(u.y) * m, kc_hi(g.y), acc[3]);
+        acc[4] = fmaf(kc_lo(u.z) * m, kc_lo(g.z), acc[4]);
+        acc[5] = fmaf(kc_hi(u.z) * m, kc_hi(g.z), acc[5]);
+        acc[6] = fmaf(kc_lo(u.w) * m, kc_lo(g.w), acc[6]);
+        acc[7] = fmaf(kc_hi(u.w) * m, kc_hi(g.w), acc[7]);
+    }
+    if (z) {
+        float v[8];
+        kc_ld8(z + pix * p.c + c, v);
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[e] += v[e];
+    }
+#pragma unroll
+    for (int e = 0; e < 8; e++) acc[e] = kc_act(p.act, acc[e], p.alpha, p.beta);
+    kc_st8(y + pix * p.c + c, acc);
+}
+
+/* The same convolution with the filters tap-major, wt[R*S][C] (a copy the
+ * executor makes of constant weights once): one thread per (pixel, 8
+ * channels), no shared memory and no barrier.  Each tap's 16 bytes of
+ * weights are a coalesced load beside the 16 bytes of input, so a thread's
+ * loads of every tap are in flight together; at batch 1 the staging of the
+ * filters into shared memory was the chain the kernel above waits on (ncu:
+ * 11-19% achieved occupancy, 31% of stalls on shared memory, EfficientNet-B0). */
 template <typename T, int RR, int SS> /* T: __half (16-byte pieces of 8) */
 __global__ void __launch_bounds__(128) k_dw_nhwc_taps(T *y, const T *x, const T *wt, const T *bias, const T *z,
                                                       const kc_dwconv p, int bias8) {
@@ -466,54 +530,43 @@ __global__ void __launch_bounds__(128) k_dw_nhwc_taps(T *y, const T *x, const T 
         int64_t c = (i % groups) * 8, pix = i / groups;
         int64_t ox = pix % p.ow, t = pix / p.ow, oy = t % p.oh, n = t / p.oh;
         float acc[8];
-        if (bias && bias8) {
-            kc_ld8(bias + c, acc);
-        } else {
+        dw_taps_item<T, RR, SS>(y, x, wt, bias, z, p, bias8, n, oy, ox, c, acc);
+    }
+}
+
+/* The tap-major kernel that also pools its output for a squeeze-excitation
+ * step (kc_dwconv_nhwc_taps_pool): block (chunk of channel groups, slice of
+ * pixels, image), threads (bx groups, by pixels), one item each; the
+ * block's sums over its pixels of y as stored go to part [N][parts][C].
+ * The separate pool over y cost EfficientNet-B0 a launch per block. */
+template <typename T, int RR, int SS>
+__global__ void __launch_bounds__(128) k_dw_nhwc_taps_pool(T *y, const T *x, const T *wt, const T *bias, const T *z,
+                                                           const kc_dwconv p, int bias8, float *part, int64_t parts) {
+    __shared__ float red[128 * 8];
+    kc_pdl_wait();
+    const int bx = blockDim.x, by = blockDim.y, tx = threadIdx.x, ty = threadIdx.y, lin = ty * bx + tx;
+    const int64_t groups = p.c / 8, g = (int64_t)blockIdx.x * bx + tx, hw = p.oh * p.ow;
+    const int64_t pix = (int64_t)blockIdx.y * by + ty, n = blockIdx.z, c0 = (int64_t)blockIdx.x * bx * 8;
+    float acc[8];
+    if (g < groups && pix < hw) {
+        dw_taps_item<T, RR, SS>(y, x, wt, bias, z, p, bias8, n, pix / p.ow, pix % p.ow, g * 8, acc);
 #pragma unroll
-            for (int e = 0; e < 8; e++) acc[e] = bias ? kc_ld(bias + c + e) : 0.0f;
+        for (int e = 0; e < 8; e++) { /* the value as stored */
+            T st;
+            kc_st(&st, acc[e]);
+            acc[e] = kc_ld(&st);
         }
-        const int64_t iy0 = oy * p.sh - p.pt, ix0 = ox * p.sw - p.pl;
-        /* every tap's load is unconditional (a tap in the padding reads a
-         * clamped in-bounds pixel and is weighted 0) and all are issued
-         * before the first product, raw, so that they are in flight
-         * together: one memory latency per pixel, not one per tap */
-        uint4 xv[RR * SS], wv[RR * SS];
-        unsigned ok = 0;
+    } else {
 #pragma unroll
-        for (int r = 0; r < RR; r++) {
-            int64_t iy = iy0 + (int64_t)r * p.dh;
-            bool vy = iy >= 0 && iy < p.h;
-            const T *row = x + ((n * p.h + (iy < 0 ? 0 : iy >= p.h ? p.h - 1 : iy)) * p.w) * p.c + c;
+        for (int e = 0; e < 8; e++) acc[e] = 0.0f;
+    }
 #pragma unroll
-            for (int s2 = 0; s2 < SS; s2++) {
-                int64_t ix = ix0 + (int64_t)s2 * p.dw;
-                xv[r * SS + s2] = *reinterpret_cast<const uint4 *>(row + (ix < 0 ? 0 : ix >= p.w ? p.w - 1 : ix) * p.c);
-                wv[r * SS + s2] = *reinterpret_cast<const uint4 *>(wt + (int64_t)(r * SS + s2) * p.c + c);
-                if (vy && ix >= 0 && ix < p.w) ok |= 1u << (r * SS + s2);
-            }
-        }
-#pragma unroll
-        for (int q = 0; q < RR * SS; q++) {
-            const float m = (ok >> q) & 1u ? 1.0f : 0.0f;
-            const uint4 u = xv[q], g = wv[q];
-            acc[0] = fmaf(kc_lo(u.x) * m, kc_lo(g.x), acc[0]);
-            acc[1] = fmaf(kc_hi(u.x) * m, kc_hi(g.x), acc[1]);
-            acc[2] = fmaf(kc_lo(u.y) * m, kc_lo(g.y), acc[2]);
-            acc[3] = fmaf(kc_hi(u.y) * m, kc_hi(g.y), acc[3]);
-            acc[4] = fmaf(kc_lo(u.z) * m, kc_lo(g.z), acc[4]);
-            acc[5] = fmaf(kc_hi(u.z) * m, kc_hi(g.z), acc[5]);
-            acc[6] = fmaf(kc_lo(u.w) * m, kc_lo(g.w), acc[6]);
-            acc[7] = fmaf(kc_hi(u.w) * m, kc_hi(g.w), acc[7]);
-        }
-        if (z) {
-            float v[8];
-            kc_ld8(z + pix * p.c + c, v);
-#pragma unroll
-            for (int e = 0; e < 8; e++) acc[e] += v[e];
-        }
-#pragma unroll
-        for (int e = 0; e < 8; e++) acc[e] = kc_act(p.act, acc[e], p.alpha, p.beta);
-        kc_st8(y + pix * p.c + c, acc);
+    for (int e = 0; e < 8; e++) red[lin * 8 + e] = acc[e];
+    __syncthreads();
+    for (int o = lin; o < bx * 8 && c0 + o < p.c; o += bx * by) {
+        float s = 0.0f;
+        for (int k = 0; k < by; k++) s += red[k * bx * 8 + o];
+        part[(n * parts + blockIdx.y) * p.c + c0 + o] = s;
     }
 }
 
@@ -634,5 +687,42 @@ extern "C" cudaError_t kc_dwconv_nhwc_taps(void *y, const void *x, const void *w
     else
         kc_launch(k_dw_nhwc_taps<__half, 5, 5>, dim3(g), dim3(128), 0, stream, (__half *)y, (const __half *)x,
                   (const __half *)wt, (const __half *)bias, (const __half *)z, *p, b8);
+    return cudaGetLastError();
+}
+
+/* The pooled form's blocks: bx channel groups (the groups split evenly
+ * into chunks of at most 32), by = 128 / bx pixels. */
+static void dw_pool_shape(const kc_dwconv *p, int *bx, int *by, int64_t *chunks, int64_t *parts) {
+    int64_t groups = p->c / 8, ch = (groups + 31) / 32, b = (groups + ch - 1) / ch;
+    *bx = (int)b;
+    *by = (int)(128 / b);
+    *chunks = (groups + b - 1) / b;
+    *parts = (p->oh * p->ow + *by - 1) / *by;
+}
+
+extern "C" int64_t kc_dwconv_pool_parts(const kc_dwconv *p, kc_dtype t) {
+    if (!p || !kc_dwconv_taps_ok(p, t) || p->n < 1 || p->n > 65535 || p->oh * p->ow < 1) return 0;
+    int bx, by;
+    int64_t chunks, parts;
+    dw_pool_shape(p, &bx, &by, &chunks, &parts);
+    return parts <= 65535 ? parts : 0;
+}
+
+extern "C" cudaError_t kc_dwconv_nhwc_taps_pool(void *y, const void *x, const void *wt, const void *bias,
+                                                const void *z, const kc_dwconv *p, float *part, kc_dtype t,
+                                                cudaStream_t stream) {
+    int64_t np = kc_dwconv_pool_parts(p, t);
+    if (!np || !part || !kc_dwconv_nhwc_ok(p, x, y, z) || !wt || !kc_aligned(wt, 16)) return cudaErrorInvalidValue;
+    int bx, by;
+    int64_t chunks, parts;
+    dw_pool_shape(p, &bx, &by, &chunks, &parts);
+    dim3 g((unsigned)chunks, (unsigned)parts, (unsigned)p->n), b((unsigned)bx, (unsigned)by);
+    int b8 = bias && kc_aligned(bias, 16);
+    if (p->r == 3)
+        kc_launch(k_dw_nhwc_taps_pool<__half, 3, 3>, g, b, 0, stream, (__half *)y, (const __half *)x,
+                  (const __half *)wt, (const __half *)bias, (const __half *)z, *p, b8, part, parts);
+    else
+        kc_launch(k_dw_nhwc_taps_pool<__half, 5, 5>, g, b, 0, stream, (__half *)y, (const __half *)x,
+                  (const __half *)wt, (const __half *)bias, (const __half *)z, *p, b8, part, parts);
     return cudaGetLastError();
 }

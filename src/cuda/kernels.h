@@ -189,6 +189,13 @@ cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int64_t n, int
                                 const void *w1, const void *b1, const void *w2, const void *b2, int64_t cr, int act1,
                                 float alpha1, float beta1, int act2, float alpha2, float beta2, void *wf,
                                 const void *wsrc, int64_t wk, kc_dtype t, cudaStream_t stream);
+/* The same from sums already made over slices of the pixels, part
+ * [N][parts][C] float32 (kc_dwconv_nhwc_taps_pool): the mean pool's MLP
+ * and fold without a pass over x.  ws: kc_se_pool_ws(n, hw, c, t) bytes. */
+cudaError_t kc_se_mlp_fold_parts(void *y, const float *part, int64_t parts, void *ws, int64_t n, int64_t hw,
+                                 int64_t c, const void *w1, const void *b1, const void *w2, const void *b2, int64_t cr,
+                                 int act1, float alpha1, float beta1, int act2, float alpha2, float beta2, void *wf,
+                                 const void *wsrc, int64_t wk, kc_dtype t, cudaStream_t stream);
 
 /* ---- pooling, resize, reductions ------------------------------------------------------ */
 
@@ -296,6 +303,13 @@ cudaError_t kc_dwconv_nhwc(void *y, const void *x, const void *w, const void *bi
 bool kc_dwconv_taps_ok(const kc_dwconv *p, kc_dtype t);
 cudaError_t kc_dwconv_nhwc_taps(void *y, const void *x, const void *wt, const void *bias, const void *z,
                                 const kc_dwconv *p, kc_dtype t, cudaStream_t stream);
+/* The tap-major convolution that also sums its output y (as stored) over
+ * slices of the pixels for a squeeze-excitation pool: part [N][parts][C]
+ * float32, parts = kc_dwconv_pool_parts(p, t) (0: this form does not
+ * apply).  kc_se_mlp_fold_parts reads the parts. */
+int64_t kc_dwconv_pool_parts(const kc_dwconv *p, kc_dtype t);
+cudaError_t kc_dwconv_nhwc_taps_pool(void *y, const void *x, const void *wt, const void *bias, const void *z,
+                                     const kc_dwconv *p, float *part, kc_dtype t, cudaStream_t stream);
 
 /* im2col for an NHWC convolution (groups 1): col[m, (r*S + s)*C + c] =
  * x[n, oy*sh - pt + r*dh, ox*sw - pl + s*dw, c] (0 outside the input),

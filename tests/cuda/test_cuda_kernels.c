@@ -967,6 +967,186 @@ static void test_se_pool_mlp(void) {
         }
 }
 
+/* Host comparison of n values under t's tier (as check), for buffers that are not tbufs. */
+static void check_vals(const char *name, kc_dtype t, const double *got, const double *ref, size_t n, double mult) {
+    double num = 0, den = 0, maxabs = 0, maxref = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(ref[i]) > maxref) maxref = fabs(ref[i]);
+    double rtol = (t == KC_F16 ? 2e-3 : 1e-5) * mult, lim = (t == KC_F16 ? 1e-2 : 1e-4) * mult * (maxref > 1 ? maxref : 1);
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(got[i] - ref[i]);
+        if (!(d <= lim)) bad++;
+        if (d > maxabs || d != d) maxabs = d;
+        num += d * d;
+        den += ref[i] * ref[i];
+    }
+    double rl2 = den > 0 ? sqrt(num / den) : sqrt(num);
+    bool pass = bad == 0 && rl2 <= rtol;
+    printf("%s %-58s %s n=%zu rl2=%.2e maxabs=%.2e%s\n", pass ? "ok  " : "FAIL", name, tname(t), n, rl2, maxabs,
+           bad ? " [values out of tolerance]" : "");
+    if (pass) g_pass++;
+    else g_fail++;
+}
+
+/* kc_dwconv_nhwc_taps_pool (float16 depthwise 3x3/5x5 with SiLU, summing
+ * y over slices of pixels) and kc_se_mlp_fold_parts on its parts, against
+ * float64: y, the pooled means, the SE scales and the folded weights.  A
+ * float32 case feeds kc_se_mlp_fold_parts parts made on the host. */
+static void test_dw_pool_se(void) {
+    /* n, h, w, c, k (3 or 5), stride, z, cr */
+    static const int dws[][8] = {{1, 112, 112, 32, 3, 1, 0, 8},  {1, 112, 112, 96, 3, 2, 0, 4},
+                                 {1, 56, 56, 144, 3, 1, 1, 6},   {1, 14, 14, 672, 5, 1, 0, 28},
+                                 {2, 7, 7, 1152, 3, 1, 0, 48},   {3, 5, 9, 40, 5, 2, 1, 10},
+                                 {1, 28, 28, 240, 5, 1, 0, 10}};
+    for (size_t si = 0; si < sizeof dws / sizeof *dws + 1; si++) {
+        const bool host_parts = si == sizeof dws / sizeof *dws; /* float32, C = 36, 300 parts made here */
+        const int *d = host_parts ? NULL : dws[si];
+        const kc_dtype t = host_parts ? KC_F32 : KC_F16;
+        const int64_t N = host_parts ? 2 : d[0], H = host_parts ? 1 : d[1], W = host_parts ? 900 : d[2];
+        const int64_t C = host_parts ? 36 : d[3], R = host_parts ? 1 : d[4], ST = host_parts ? 1 : d[5];
+        const int64_t CR = host_parts ? 9 : d[7], K = si % 2 ? 24 : 40, pad = R / 2;
+        const int64_t OH = (H + 2 * pad - R) / ST + 1, OW = (W + 2 * pad - R) / ST + 1, HW = OH * OW;
+        const bool hz = !host_parts && d[6];
+        char name[112];
+        snprintf(name, sizeof name, "dw pool [%lld,%lld,%lld,%lld] %lldx%lld s%lld%s cr=%lld", (long long)N, (long long)H,
+                 (long long)W, (long long)C, (long long)R, (long long)R, (long long)ST, hz ? " z" : "", (long long)CR);
+        double *yref = xmalloc((size_t)(N * HW * C) * sizeof *yref), *pm = xmalloc((size_t)(N * C) * sizeof *pm);
+        tbuf y = {0}, x = {0}, wt = {0}, bias = {0}, z = {0};
+        float *part = NULL;
+        int64_t parts = 0;
+        bool ok = true;
+        if (!host_parts) {
+            x = tb_rand(t, (size_t)(N * H * W * C), -1, 1);
+            wt = tb_rand(t, (size_t)(R * R * C), -0.5, 0.5);
+            bias = tb_rand(t, (size_t)C, -0.5, 0.5);
+            z = tb_rand(t, (size_t)(N * HW * C), -1, 1);
+            y = tb_alloc(t, (size_t)(N * HW * C));
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t oy = 0; oy < OH; oy++)
+                    for (int64_t ox = 0; ox < OW; ox++)
+                        for (int64_t c = 0; c < C; c++) {
+                            double acc = bias.h[c];
+                            for (int64_t r = 0; r < R; r++)
+                                for (int64_t q = 0; q < R; q++) {
+                                    int64_t iy = oy * ST - pad + r, ix = ox * ST - pad + q;
+                                    if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                                        acc += x.h[((n * H + iy) * W + ix) * C + c] * wt.h[(r * R + q) * C + c];
+                                }
+                            size_t yi = (size_t)(((n * OH + oy) * OW + ox) * C + c);
+                            if (hz) acc += z.h[yi];
+                            yref[yi] = act_ref(5, acc, 0, 0);
+                        }
+            kc_dwconv p = {.n = N, .h = H, .w = W, .c = C, .oh = OH, .ow = OW, .r = (int)R, .s = (int)R,
+                           .pt = (int)pad, .pl = (int)pad, .sh = (int)ST, .sw = (int)ST, .dh = 1, .dw = 1,
+                           .act = 5};
+            parts = kc_dwconv_pool_parts(&p, t);
+            if (parts <= 0) {
+                printf("FAIL %s: kc_dwconv_pool_parts %lld\n", name, (long long)parts);
+                g_fail++;
+                ok = false;
+            } else {
+                CK(cudaMalloc((void **)&part, (size_t)(N * parts * C) * sizeof(float)));
+                CK(cudaMemset(part, 0x7f, (size_t)(N * parts * C) * sizeof(float)));
+                ok = launched(kc_dwconv_nhwc_taps_pool(y.d, x.d, wt.d, bias.d, hz ? z.d : NULL, &p, part, t, g_stream),
+                              name);
+                if (ok) check(name, &y, yref, 1);
+            }
+        } else { /* x [N, HW, C] and its parts: sums over 3-pixel slices */
+            x = tb_rand(t, (size_t)(N * HW * C), -1, 2);
+            for (size_t i = 0; i < (size_t)(N * HW * C); i++) yref[i] = x.h[i];
+            parts = HW / 3;
+            float *hp = xmalloc((size_t)(N * parts * C) * sizeof *hp);
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t k = 0; k < parts; k++)
+                    for (int64_t c = 0; c < C; c++) {
+                        double a = 0;
+                        for (int64_t q = 3 * k; q < 3 * k + 3; q++) a += x.h[(n * HW + q) * C + c];
+                        hp[(n * parts + k) * C + c] = (float)a;
+                    }
+            CK(cudaMalloc((void **)&part, (size_t)(N * parts * C) * sizeof(float)));
+            CK(cudaMemcpy(part, hp, (size_t)(N * parts * C) * sizeof(float), cudaMemcpyHostToDevice));
+            free(hp);
+        }
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++) {
+                double a = 0;
+                for (int64_t q = 0; q < HW; q++) a += yref[(n * HW + q) * C + c];
+                pm[n * C + c] = a / (double)HW;
+            }
+        if (ok) { /* the parts' means */
+            float *hp = xmalloc((size_t)(N * parts * C) * sizeof *hp);
+            double *got = xmalloc((size_t)(N * C) * sizeof *got);
+            CK(cudaMemcpy(hp, part, (size_t)(N * parts * C) * sizeof(float), cudaMemcpyDeviceToHost));
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t c = 0; c < C; c++) {
+                    double a = 0;
+                    for (int64_t k = 0; k < parts; k++) a += hp[(n * parts + k) * C + c];
+                    got[n * C + c] = a / (double)HW;
+                }
+            char pname[140];
+            snprintf(pname, sizeof pname, "%s means of %lld parts", name, (long long)parts);
+            check_vals(pname, t, got, pm, (size_t)(N * C), 1);
+            free(hp);
+            free(got);
+        }
+        if (ok) { /* the SE MLP (SiLU, sigmoid) and its fold into [K, C] weights from the parts */
+            double sc = 1.0 / sqrt((double)C);
+            tbuf w1 = tb_rand(t, (size_t)(CR * C), -sc, sc), b1 = tb_rand(t, (size_t)CR, -0.5, 0.5);
+            tbuf w2 = tb_rand(t, (size_t)(C * CR), -1, 1), b2 = tb_rand(t, (size_t)C, -0.5, 0.5);
+            tbuf wsrc = tb_rand(t, (size_t)(K * C), -1, 1), wf = tb_alloc(t, (size_t)(N * K * C));
+            tbuf s2 = tb_alloc(t, (size_t)(N * C));
+            double *sref = xmalloc((size_t)(N * C) * sizeof *sref), *h = xmalloc((size_t)CR * sizeof *h);
+            double *rw = xmalloc((size_t)(N * K * C) * sizeof *rw);
+            for (int64_t n = 0; n < N; n++) {
+                for (int64_t j = 0; j < CR; j++) {
+                    double acc = b1.h[j];
+                    for (int64_t i = 0; i < C; i++) acc += w1.h[j * C + i] * pm[n * C + i];
+                    h[j] = act_ref(5, acc, 0, 0);
+                }
+                for (int64_t i = 0; i < C; i++) {
+                    double acc = b2.h[i];
+                    for (int64_t j = 0; j < CR; j++) acc += w2.h[i * CR + j] * h[j];
+                    sref[n * C + i] = act_ref(4, acc, 0, 0);
+                }
+                for (int64_t o = 0; o < K; o++)
+                    for (int64_t i = 0; i < C; i++) rw[(n * K + o) * C + i] = wsrc.h[o * C + i] * sref[n * C + i];
+            }
+            size_t wsb = kc_se_pool_ws(N, HW, C, t);
+            void *ws = NULL;
+            CK(cudaMalloc(&ws, wsb));
+            CK(cudaMemset(ws, 0x7f, wsb));
+            char fname[140];
+            snprintf(fname, sizeof fname, "%s se fold K=%lld", name, (long long)K);
+            if (launched(kc_se_mlp_fold_parts(s2.d, part, parts, ws, N, HW, C, w1.d, b1.d, w2.d, b2.d, CR, 5, 0, 0, 4, 0,
+                                              0, wf.d, wsrc.d, K, t, g_stream),
+                         fname)) {
+                check(fname, &s2, sref, 2);
+                check(fname, &wf, rw, 2);
+            }
+            cudaFree(ws);
+            free(sref);
+            free(h);
+            free(rw);
+            tb_free(&w1);
+            tb_free(&b1);
+            tb_free(&w2);
+            tb_free(&b2);
+            tb_free(&wsrc);
+            tb_free(&wf);
+            tb_free(&s2);
+        }
+        cudaFree(part);
+        free(yref);
+        free(pm);
+        if (x.d) tb_free(&x);
+        if (wt.d) tb_free(&wt);
+        if (bias.d) tb_free(&bias);
+        if (z.d) tb_free(&z);
+        if (y.d) tb_free(&y);
+    }
+}
+
 /* ---- fused elementwise ------------------------------------------------------------------------ */
 
 static double fe_ref(int op, double v, double o) {
@@ -1834,6 +2014,7 @@ int main(int argc, char **argv) {
     test_fe_strided_y();
     test_se_mlp();
     test_se_pool_mlp();
+    test_dw_pool_se();
     test_fe();
     test_einsum();
     test_softmax();
