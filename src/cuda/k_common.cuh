@@ -33,9 +33,22 @@ static inline unsigned kc_blocks(int64_t work, int threads) {
  * launched that way calls kc_pdl_wait() before it touches memory: it
  * returns once the previous kernel has completed and its writes are
  * visible.  On by default on sm_90+; KILN_CUDA_PDL=0 turns it off. */
+/* Past the wait each block also lets the next kernel launch
+ * (griddepcontrol.launch_dependents): once every block of this one has
+ * passed it, the next kernel's blocks are placed on the free
+ * multiprocessors and wait there, instead of being launched when this one
+ * exits.  Its own wait still holds it until this kernel has completed, so
+ * only the launch moves earlier.  Compiled out with
+ * -DKILN_CUDA_PDL_TRIGGER=0. */
+#ifndef KILN_CUDA_PDL_TRIGGER
+#define KILN_CUDA_PDL_TRIGGER 1
+#endif
 static __device__ __forceinline__ void kc_pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
+#if KILN_CUDA_PDL_TRIGGER
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
 #endif
 }
 
