@@ -548,6 +548,17 @@ static int sep_split(void) {
     return on;
 }
 
+/* KILN_CUDA_SE_EARLY=0: k_se_hidden and k_se_scale_fold issue their
+ * constant loads in program order (after the values they wait for). */
+static int sep_early(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("KILN_CUDA_SE_EARLY");
+        on = !(e && strcmp(e, "0") == 0);
+    }
+    return on;
+}
+
 template <typename T, int V>
 __global__ void k_pool_part(float *part, const T *x, int64_t hw, int64_t c, int64_t parts, int is_max) {
     extern __shared__ float pp_sh[];
@@ -778,21 +789,32 @@ template <typename T, int V> __global__ void k_se_fold(T *wf, const T *wsrc, con
  * on 12 warps of one multiprocessor, too few loads in flight to read their
  * 110 KB of weights quickly. */
 #define SEH_WARPS 16
-template <typename T, int V> __global__ void __launch_bounds__(SEH_WARPS * 32) k_se_hidden(const sep_args a, float *hid) {
+template <typename T, int V>
+__global__ void __launch_bounds__(SEH_WARPS * 32) k_se_hidden(const sep_args a, float *hid, int early) {
     extern __shared__ float se_sh[];
     kc_pdl_wait();
     const int64_t row = blockIdx.y;
-    sep_pool<T, V>(a, row, se_sh, se_sh + a.c);
     const int lane = threadIdx.x & 31, j = blockIdx.x * SEH_WARPS + (threadIdx.x >> 5);
+    const T *wr = (const T *)a.w1 + (int64_t)(j < a.cr ? j : 0) * a.c, *b1 = (const T *)a.b1;
+    /* the first round of the row's loads is issued before the pool (it does
+     * not depend on it), so that the two latencies overlap (early) */
+    float v[8][V];
+    const bool pre = early && j < a.cr;
+    if (pre) {
+#pragma unroll
+        for (int u = 0; u < 8; u++)
+            if (lane * V + u * 32 * V < a.c) kc_ldv<V>(wr + lane * V + u * 32 * V, v[u]);
+    }
+    sep_pool<T, V>(a, row, se_sh, se_sh + a.c);
     if (j >= a.cr) return;
-    const T *wr = (const T *)a.w1 + (int64_t)j * a.c, *b1 = (const T *)a.b1;
     float acc = 0.0f;
     /* rounds of 8 loads a lane issued before their sums (C = 1152 at V = 8: one round) */
     for (int i0 = lane * V; i0 < a.c; i0 += 8 * 32 * V) {
-        float v[8][V];
+        if (!pre || i0 != lane * V) {
 #pragma unroll
-        for (int u = 0; u < 8; u++)
-            if (i0 + u * 32 * V < a.c) kc_ldv<V>(wr + i0 + u * 32 * V, v[u]);
+            for (int u = 0; u < 8; u++)
+                if (i0 + u * 32 * V < a.c) kc_ldv<V>(wr + i0 + u * 32 * V, v[u]);
+        }
 #pragma unroll
         for (int u = 0; u < 8; u++)
             if (i0 + u * 32 * V < a.c) {
@@ -809,31 +831,64 @@ template <typename T, int V> __global__ void __launch_bounds__(SEH_WARPS * 32) k
  * wf [n][o][i] = wsrc [o][i] * scale[i] over the block's rows, V columns a
  * thread. */
 #define SESF_COLS 256
-template <typename T, int V> __global__ void __launch_bounds__(SESF_COLS) k_se_scale_fold(const sep_args a, const float *hid) {
+template <typename T, int V>
+__global__ void __launch_bounds__(SESF_COLS) k_se_scale_fold(const sep_args a, const float *hid, int early) {
     __shared__ float ssc[SESF_COLS];
     extern __shared__ float sh_h[];
     kc_pdl_wait();
     const int64_t row = blockIdx.z;
+    const int c0 = blockIdx.x * SESF_COLS, i = c0 + threadIdx.x;
+    const int per = (a.wk + (int)gridDim.y - 1) / (int)gridDim.y, o0 = (int)blockIdx.y * per;
+    const int o1 = o0 + per < a.wk ? o0 + per : a.wk;
+    constexpr int G = SESF_COLS / V;
+    const int gi = threadIdx.x % G, col = c0 + gi * V, of = o0 + (int)threadIdx.x / G;
+    const T *ws = (const T *)a.wsrc;
+    /* early: the loads that do not depend on the hidden units (this
+     * thread's row of w2 and its first row of the weights to scale) are
+     * issued before them, so that their latency overlaps the wait for hid */
+    const T *w2r = (const T *)a.w2 + (int64_t)(i < a.c ? i : 0) * a.cr;
+    const bool pre2 = early && sizeof(T) == 2 && i < a.c && a.cr % 8 == 0 && a.cr <= 64 && ((uintptr_t)w2r & 15) == 0;
+    const bool prew = early && col < a.c && of < o1;
+    float w2v[64], wfirst[V];
+    if (pre2) {
+#pragma unroll
+        for (int q = 0; q < 8; q++)
+            if (q * 8 < a.cr) kc_ldv<8>(w2r + q * 8, w2v + q * 8);
+    }
+    if (prew) kc_ldv<V>(ws + (int64_t)of * a.c + col, wfirst);
     for (int j = threadIdx.x; j < a.cr; j += blockDim.x) sh_h[j] = hid[row * a.cr + j];
     __syncthreads();
-    const int c0 = blockIdx.x * SESF_COLS, i = c0 + threadIdx.x;
     if (i < a.c) {
         T st;
-        kc_st(&st, sep_out<T, sizeof(T) == 2 ? 8 : 4>(a, i, sh_h));
+        float sv;
+        if (pre2) { /* sep_out's order of products */
+            const T *b2 = (const T *)a.b2;
+            float acc = 0.0f;
+#pragma unroll
+            for (int q = 0; q < 8; q++)
+                if (q * 8 < a.cr) {
+#pragma unroll
+                    for (int e = 0; e < 8; e++) acc = fmaf(w2v[q * 8 + e], sh_h[q * 8 + e], acc);
+                }
+            sv = kc_act(a.act2, acc + (b2 ? kc_ld(b2 + i) : 0.0f), a.a2, a.be2);
+        } else {
+            sv = sep_out<T, sizeof(T) == 2 ? 8 : 4>(a, i, sh_h);
+        }
+        kc_st(&st, sv);
         if (blockIdx.y == 0) ((T *)a.y)[row * a.c + i] = st;
         ssc[threadIdx.x] = kc_ld(&st);
     }
     __syncthreads();
-    const int per = (a.wk + (int)gridDim.y - 1) / (int)gridDim.y, o0 = (int)blockIdx.y * per;
-    const int o1 = o0 + per < a.wk ? o0 + per : a.wk;
-    constexpr int G = SESF_COLS / V;
-    const int gi = threadIdx.x % G, col = c0 + gi * V;
     if (col >= a.c) return;
-    const T *ws = (const T *)a.wsrc;
     T *wf = (T *)a.wf + row * a.wk * a.c;
-    for (int o = o0 + (int)threadIdx.x / G; o < o1; o += SESF_COLS / G) {
+    for (int o = of; o < o1; o += SESF_COLS / G) {
         float w[V];
-        kc_ldv<V>(ws + (int64_t)o * a.c + col, w);
+        if (prew && o == of) {
+#pragma unroll
+            for (int e = 0; e < V; e++) w[e] = wfirst[e];
+        } else {
+            kc_ldv<V>(ws + (int64_t)o * a.c + col, w);
+        }
 #pragma unroll
         for (int e = 0; e < V; e++) w[e] *= ssc[gi * V + e];
         kc_stv<V>(wf + (int64_t)o * a.c + col, w);
@@ -886,10 +941,10 @@ static cudaError_t sep_after_pool(const sep_args &a, int64_t n, float *hid, int 
         /* hid: [N, CR] */
         dim3 gh((unsigned)((cr + SEH_WARPS - 1) / SEH_WARPS), (unsigned)n);
         size_t shh = (size_t)(c + 4 * SEH_WARPS * 32) * sizeof(float);
-        if (t == KC_F16 && v == 8) kc_launch(k_se_hidden<__half, 8>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid);
-        else if (t == KC_F16) kc_launch(k_se_hidden<__half, 1>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid);
-        else if (v == 4) kc_launch(k_se_hidden<float, 4>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid);
-        else kc_launch(k_se_hidden<float, 1>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid);
+        if (t == KC_F16 && v == 8) kc_launch(k_se_hidden<__half, 8>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid, sep_early());
+        else if (t == KC_F16) kc_launch(k_se_hidden<__half, 1>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid, sep_early());
+        else if (v == 4) kc_launch(k_se_hidden<float, 4>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid, sep_early());
+        else kc_launch(k_se_hidden<float, 1>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid, sep_early());
         int vf = t == KC_F16 ? 8 : 4;
         if (c % vf || !kc_aligned(wf, 16) || !kc_aligned(wsrc, 16)) vf = 1;
         /* row slices: about two blocks per multiprocessor in all */
@@ -897,10 +952,10 @@ static cudaError_t sep_after_pool(const sep_args &a, int64_t n, float *hid, int 
         if (ry > wk) ry = wk;
         dim3 gf((unsigned)cx, (unsigned)(ry < 1 ? 1 : ry), (unsigned)n);
         size_t shf = (size_t)cr * sizeof(float);
-        if (t == KC_F16 && vf == 8) kc_launch(k_se_scale_fold<__half, 8>, gf, dim3(SESF_COLS), shf, stream, a, hid);
-        else if (t == KC_F16) kc_launch(k_se_scale_fold<__half, 1>, gf, dim3(SESF_COLS), shf, stream, a, hid);
-        else if (vf == 4) kc_launch(k_se_scale_fold<float, 4>, gf, dim3(SESF_COLS), shf, stream, a, hid);
-        else kc_launch(k_se_scale_fold<float, 1>, gf, dim3(SESF_COLS), shf, stream, a, hid);
+        if (t == KC_F16 && vf == 8) kc_launch(k_se_scale_fold<__half, 8>, gf, dim3(SESF_COLS), shf, stream, a, hid, sep_early());
+        else if (t == KC_F16) kc_launch(k_se_scale_fold<__half, 1>, gf, dim3(SESF_COLS), shf, stream, a, hid, sep_early());
+        else if (vf == 4) kc_launch(k_se_scale_fold<float, 4>, gf, dim3(SESF_COLS), shf, stream, a, hid, sep_early());
+        else kc_launch(k_se_scale_fold<float, 1>, gf, dim3(SESF_COLS), shf, stream, a, hid, sep_early());
         return cudaGetLastError();
     }
     if (wf && sep_split()) {
