@@ -1627,7 +1627,9 @@ static kiln_status kl_b_se(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
         for (size_t i = p->n_steps - 1; i-- > 0;) {
             kl_cstep *cs = &p->steps[i];
             if (cs->y != pp) continue;
-            int64_t np = cs->kind == K_CONV && !cs->unslab && !cs->n_pre ? kc_conv_pool_parts(cs->conv) : 0;
+            /* (one SE step per convolution: a second pool of the same output runs its own) */
+            int64_t np = cs->kind == K_CONV && !cs->unslab && !cs->n_pre && !cs->pool_part ? kc_conv_pool_parts(cs->conv)
+                                                                                           : 0;
             if (np > 0) {
                 void *buf = NULL;
                 KL_TRY(kl_cp_alloc(p, (size_t)(n * np * c) * sizeof(float), &buf));
