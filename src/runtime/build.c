@@ -598,6 +598,8 @@ static kiln_status kl_time_tactics(kl_program *prog, const kl_graph *g, size_t i
     for (size_t j = 0; j < nt; j++) {
         ms[j] = NAN;
         err[j][0] = 0;
+        if (st && todo[j]) /* as kl_time_tactic: every candidate is skipped, the build goes on */
+            snprintf(err[j], sizeof err[j], "%s", kl_error_message());
         if (st || !todo[j]) continue;
         size_t ws = 0;
         kiln_status ps = t[j]->prepare ? t[j]->prepare(n, &state[j], &ws) : KILN_OK;
@@ -630,6 +632,7 @@ static kiln_status kl_time_tactics(kl_program *prog, const kl_graph *g, size_t i
         }
         if (r >= 2 && nlive && spent > 300.0 * (double)nlive) break; /* slow nodes: a few rounds are enough */
     }
+    if (st) kl_error_clear();
     for (size_t k = 0; k < n->n_inputs; k++) kl_rt_unref(inb[k]);
     for (size_t j = 0; j < nt; j++) {
         if (state[j] && t[j]->release) t[j]->release(state[j]);
@@ -640,7 +643,7 @@ static kiln_status kl_time_tactics(kl_program *prog, const kl_graph *g, size_t i
             snprintf(err[j], sizeof err[j], "no timed run");
         }
     }
-    return st;
+    return KILN_OK;
 }
 
 /* ---- profiles -------------------------------------------------------------------------------------- */
