@@ -322,13 +322,20 @@ static bool dw_applies(const kc_conv_desc *q)
            !conv_slab(q) && !getenv("KILN_CUDA_NO_DW");
 }
 
+/* The depthwise kernels' parameters of an NHWC depthwise convolution. */
+static kc_dwconv dw_params(const kc_conv_desc *q)
+{
+    kc_dwconv p = {.n = q->n, .h = q->h, .w = q->w, .c = q->c, .oh = q->oh, .ow = q->ow, .r = (int)q->r,
+                   .s = (int)q->s, .pt = q->pad_t, .pl = q->pad_l, .sh = q->stride_h, .sw = q->stride_w,
+                   .dh = q->dil_h, .dw = q->dil_w, .act = q->act, .alpha = q->act_alpha, .beta = q->act_beta};
+    return p;
+}
+
 static int dw_exec(const kc_conv *c, const void *x, const void *w, const void *bias, const void *z, void *y,
                    cudaStream_t stream, char *why, size_t why_size)
 {
     const kc_conv_desc *q = &c->desc;
-    kc_dwconv p = {.n = q->n, .h = q->h, .w = q->w, .c = q->c, .oh = q->oh, .ow = q->ow, .r = (int)q->r,
-                   .s = (int)q->s, .pt = q->pad_t, .pl = q->pad_l, .sh = q->stride_h, .sw = q->stride_w,
-                   .dh = q->dil_h, .dw = q->dil_w, .act = q->act, .alpha = q->act_alpha, .beta = q->act_beta};
+    kc_dwconv p = dw_params(q);
     const void *b = q->has_bias ? bias : NULL, *zz = q->has_z ? z : NULL;
     if (!kc_dwconv_nhwc_ok(&p, x, y, zz))
         return kc_fail(why, why_size, "kc_dwconv_nhwc: unaligned tensors");
@@ -1136,14 +1143,6 @@ int kc_conv_run(kc_conv *c, const void *x, const void *w, const void *bias, cons
         c->fused = 0; /* cuDNN declined the fused form for this shape: use conv + kc_bias_act from now on */
     }
     return conv_exec(c, c->algo, c->ws, false, x, w, bias, z, y, workspace, stream, NULL, why, why_size);
-}
-
-static kc_dwconv dw_params(const kc_conv_desc *q)
-{
-    kc_dwconv p = {.n = q->n, .h = q->h, .w = q->w, .c = q->c, .oh = q->oh, .ow = q->ow, .r = (int)q->r,
-                   .s = (int)q->s, .pt = q->pad_t, .pl = q->pad_l, .sh = q->stride_h, .sw = q->stride_w,
-                   .dh = q->dil_h, .dw = q->dil_w, .act = q->act, .alpha = q->act_alpha, .beta = q->act_beta};
-    return p;
 }
 
 int64_t kc_conv_pool_parts(const kc_conv *c)

@@ -450,15 +450,8 @@ __global__ void k_dw_nhwc(T *y, const T *x, const T *w, const T *bias, const T *
     }
 }
 
-/* The same convolution with the filters tap-major, wt[R*S][C] (a copy the
- * executor makes of constant weights once): one thread per (pixel, 8
- * channels), no shared memory and no barrier.  Each tap's 16 bytes of
- * weights are a coalesced load beside the 16 bytes of input, so a thread's
- * loads of every tap are in flight together; at batch 1 the staging of the
- * filters into shared memory was the chain the kernel above waits on (ncu:
- * 11-19% achieved occupancy, 31% of stalls on shared memory, EfficientNet-B0). */
-/* One (pixel, 8 channels) item of the tap-major kernels: stores y and
- * leaves the activated values (before rounding to T) in acc. */
+/* One (pixel, 8 channels) item of the tap-major kernels below: stores y
+ * and leaves the activated values (before rounding to T) in acc. */
 template <typename T, int RR, int SS>
 static __device__ __forceinline__ void dw_taps_item(T *y, const T *x, const T *wt, const T *bias, const T *z,
                                                     const kc_dwconv &p, int bias8, int64_t n, int64_t oy, int64_t ox,
