@@ -8,7 +8,7 @@
  *   kiln-bench-kernels [--reps N] [--isa avx2|avx512|ref] [--threads T] [--only sgemm|conv|dw]
  *                      [--silu] (convolutions with SiLU instead of ReLU)
  *                      [--gelu] (products with the GELU epilogue; --batch scales ViT's token rows)
- *                      [--filter NAME] [--algo conv.NAME] [--batch N]
+ *                      [--filter NAME] [--gemm MxNxK] [--algo conv.NAME] [--batch N]
  *                      [--cold] (caches evicted before every timed run)
  */
 #include <stdio.h>
@@ -34,7 +34,10 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 static float *rnd(size_t n) {
-    float *p = malloc(n * sizeof(float) + 64);
+    /* 64-byte aligned, as kiln's arena and packed weights are: glibc's
+     * malloc gives large blocks at 16 mod 64, where every vector load of a
+     * packed panel splits a cache line */
+    float *p = aligned_alloc(64, (n * sizeof(float) + 127) / 64 * 64);
     for (size_t i = 0; i < n; i++) p[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
     return p;
 }
@@ -42,6 +45,7 @@ static float *rnd(size_t n) {
 static int g_reps = 7;
 static size_t g_batch = 1; /* --batch: images per convolution */
 static const char *g_filter; /* --filter: only cases whose name contains it */
+static size_t g_gemm[3];      /* --gemm MxNxK: this product (packed B) in place of the list */
 static int g_cold;           /* --cold: evict the caches before every timed run */
 static const char *g_algo;   /* --algo: only this algorithm (conv.gemm1x1, ...) */
 
@@ -118,7 +122,7 @@ static void bench_sgemm(kl_isa isa, int threads, kl_pool *pool, size_t M, size_t
     if (g_gelu) a->act = (kl_act){KL_ACT_GELU_ERF, 0, 0};
     void *pb = NULL;
     if (packed) {
-        pb = malloc(kl_sgemm_pack_b_size(K, N));
+        pb = aligned_alloc(64, (kl_sgemm_pack_b_size(K, N) + 63) / 64 * 64);
         kl_sgemm_pack_b(B, N, false, K, N, pb);
         a->packed_b = pb;
     }
@@ -186,6 +190,10 @@ int main(int argc, char **argv) {
             g_batch = (size_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc)
             g_filter = argv[++i];
+        else if (!strcmp(argv[i], "--gemm") && i + 1 < argc &&
+                 sscanf(argv[i + 1], "%zux%zux%zu", &g_gemm[0], &g_gemm[1], &g_gemm[2]) == 3 && g_gemm[0] &&
+                 g_gemm[1] && g_gemm[2])
+            i++;
         else if (!strcmp(argv[i], "--algo") && i + 1 < argc)
             g_algo = argv[++i];
         else if (!strcmp(argv[i], "--cold"))
@@ -202,7 +210,7 @@ int main(int argc, char **argv) {
                 return 2;
             }
         } else {
-            fprintf(stderr, "usage: kiln-bench-kernels [--reps N] [--isa L] [--threads T] [--only sgemm|conv|dw] [--filter NAME] [--algo conv.NAME] [--batch N] [--silu] [--gelu] [--cold]\n");
+            fprintf(stderr, "usage: kiln-bench-kernels [--reps N] [--isa L] [--threads T] [--only sgemm|conv|dw] [--filter NAME] [--gemm MxNxK] [--algo conv.NAME] [--batch N] [--silu] [--gelu] [--cold]\n");
             return 2;
         }
     }
@@ -278,7 +286,9 @@ int main(int argc, char **argv) {
         for (int i = KL_ISA_COUNT - 1; i >= KL_ISA_AVX2; i--) {
             kl_isa isa = (kl_isa)i;
             if (!kl_isa_supported(isa) || (only_isa != KL_ISA_AUTO && isa != only_isa)) continue;
-            if (!only || !strcmp(only, "sgemm")) {
+            if (g_gemm[0]) {
+                bench_sgemm(isa, threads, pool, g_gemm[0], g_gemm[1], g_gemm[2], true);
+            } else if (!only || !strcmp(only, "sgemm")) {
                 bench_sgemm(isa, threads, pool, 512, 512, 512, true);
                 bench_sgemm(isa, threads, pool, 512, 512, 512, false);
                 /* ViT-B/16 (197 tokens an image, --batch images): qkv, attention output, MLP up and down */
@@ -288,6 +298,7 @@ int main(int argc, char **argv) {
                 bench_sgemm(isa, threads, pool, tok, 3072, 768, true);
                 bench_sgemm(isa, threads, pool, tok, 768, 3072, true);
             }
+            if (g_gemm[0]) continue;
             if (!only || !strcmp(only, "conv"))
                 for (size_t s = 0; s < KL_ARRAY_LEN(convs); s++)
                     for (int al = KL_CONV_GEMM1X1; al < KL_CONV_ALGO_COUNT; al++)

@@ -83,7 +83,10 @@ static inline bool kl_add_i64(int64_t a, int64_t b, int64_t *out) {
 
 /* Every library allocation goes through these.  On failure they set the
  * thread's error (KILN_ERR_NO_MEMORY, naming the size) and return NULL.
- * kl_calloc and kl_realloc_array check n*size for overflow. */
+ * kl_calloc and kl_realloc_array check n*size for overflow.  Blocks of
+ * 4 KiB or more from kl_malloc and kl_calloc start on a 64-byte cache line
+ * (kernels' packed weights and buffers rely on it for speed, not for
+ * correctness); kl_realloc_array keeps no alignment. */
 void *kl_malloc(size_t size);
 void *kl_calloc(size_t n, size_t size);
 void *kl_realloc_array(void *p, size_t n, size_t size);
