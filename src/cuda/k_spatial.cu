@@ -565,22 +565,40 @@ __global__ void __launch_bounds__(128) k_dw_nhwc_taps_pool(T *y, const T *x, con
 
 /* ---- im2col, NHWC -------------------------------------------------------------------------- */
 
-/* One thread per V-element piece of a column row: (m, tap, piece). */
-template <typename U>
-__global__ void k_im2col_nhwc(U *col, const U *x, const kc_dwconv p, int64_t cu, int64_t total) {
+/* One thread per V-element piece of a column row: (m, tap, piece).  I is
+ * the index type: int where every index fits (the launch checks), since
+ * 64-bit division and remainder are long instruction sequences on the GPU
+ * and this kernel does eight of them per element. */
+template <typename U, typename I>
+__global__ void k_im2col_nhwc(U *col, const U *x, const kc_dwconv p, I cu, I total) {
     kc_pdl_wait();
-    const int taps = p.r * p.s;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t cc = i % cu, t = i / cu;
-        int tap = (int)(t % taps);
-        int64_t m = t / taps;
-        int64_t ox = m % p.ow, t2 = m / p.ow, oy = t2 % p.oh, n = t2 / p.oh;
-        int64_t iy = oy * p.sh - p.pt + (int64_t)(tap / p.s) * p.dh, ix = ox * p.sw - p.pl + (int64_t)(tap % p.s) * p.dw;
+    const I taps = (I)(p.r * p.s), s = (I)p.s, ow = (I)p.ow, oh = (I)p.oh;
+    for (I i = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x; i < total; i += (I)gridDim.x * (I)blockDim.x) {
+        I cc = i % cu, t = i / cu;
+        I tap = t % taps;
+        I m = t / taps;
+        I ox = m % ow, t2 = m / ow, oy = t2 % oh, n = t2 / oh;
+        I iy = oy * (I)p.sh - (I)p.pt + (tap / s) * (I)p.dh, ix = ox * (I)p.sw - (I)p.pl + (tap % s) * (I)p.dw;
         U v;
-        if (iy >= 0 && iy < p.h && ix >= 0 && ix < p.w) v = x[((n * p.h + iy) * p.w + ix) * cu + cc];
+        if (iy >= 0 && iy < (I)p.h && ix >= 0 && ix < (I)p.w) v = x[((n * (I)p.h + iy) * (I)p.w + ix) * cu + cc];
         else memset(&v, 0, sizeof v);
         col[i] = v;
     }
+}
+
+template <typename U>
+static void im2col_launch(U *col, const U *x, const kc_dwconv *p, int64_t cu, int64_t total, cudaStream_t stream) {
+    /* int indices when the column buffer and the input (and every
+     * intermediate product of the index arithmetic) stay below 2^31 */
+    static int wide = -1; /* KILN_CUDA_IM2COL64=1: 64-bit indices always (A/B) */
+    if (wide < 0) wide = getenv("KILN_CUDA_IM2COL64") != NULL;
+    int64_t in = p->n * p->h * p->w * cu;
+    if (total < INT32_MAX / 2 && in < INT32_MAX / 2 && !wide)
+        kc_launch(k_im2col_nhwc<U, int>, dim3(kc_blocks(total, KC_THREADS)), dim3(KC_THREADS), 0, stream, col, x, *p,
+                  (int)cu, (int)total);
+    else
+        kc_launch(k_im2col_nhwc<U, int64_t>, dim3(kc_blocks(total, KC_THREADS)), dim3(KC_THREADS), 0, stream, col, x,
+                  *p, cu, total);
 }
 
 extern "C" cudaError_t kc_im2col_nhwc(void *col, const void *x, const kc_dwconv *p, kc_dtype t, cudaStream_t stream) {
@@ -592,16 +610,13 @@ extern "C" cudaError_t kc_im2col_nhwc(void *col, const void *x, const kc_dwconv 
     if (m == 0) return cudaSuccess;
     if (bytes % 16 == 0 && kc_aligned(col, 16) && kc_aligned(x, 16)) {
         int64_t cu = (int64_t)(bytes / 16), total = m * taps * cu;
-        kc_launch(k_im2col_nhwc<uint4>, dim3(kc_blocks(total, KC_THREADS)), dim3(KC_THREADS), 0, stream, (uint4 *)col,
-                  (const uint4 *)x, *p, cu, total);
+        im2col_launch((uint4 *)col, (const uint4 *)x, p, cu, total, stream);
     } else if (bytes % 4 == 0 && kc_aligned(col, 4) && kc_aligned(x, 4)) {
         int64_t cu = (int64_t)(bytes / 4), total = m * taps * cu;
-        kc_launch(k_im2col_nhwc<unsigned>, dim3(kc_blocks(total, KC_THREADS)), dim3(KC_THREADS), 0, stream,
-                  (unsigned *)col, (const unsigned *)x, *p, cu, total);
+        im2col_launch((unsigned *)col, (const unsigned *)x, p, cu, total, stream);
     } else {
         int64_t cu = p->c, total = m * taps * cu;
-        kc_launch(k_im2col_nhwc<unsigned short>, dim3(kc_blocks(total, KC_THREADS)), dim3(KC_THREADS), 0, stream,
-                  (unsigned short *)col, (const unsigned short *)x, *p, cu, total);
+        im2col_launch((unsigned short *)col, (const unsigned short *)x, p, cu, total, stream);
     }
     return cudaGetLastError();
 }
