@@ -24,6 +24,7 @@
     X(cublasLtGetVersion)                                                                                              \
     X(cublasLtGetStatusName)                                                                                           \
     X(cublasLtMatmul)                                                                                                  \
+    X(cublasLtMatmulAlgoConfigGetAttribute)                                                                            \
     X(cublasLtMatmulAlgoGetHeuristic)                                                                                  \
     X(cublasLtMatmulDescCreate)                                                                                        \
     X(cublasLtMatmulDescDestroy)                                                                                       \
@@ -86,6 +87,7 @@ int kc_culib_load(char *why, size_t why_size);
 #define cublasLtGetVersion KC_CULIB_CALL(cublasLtGetVersion)
 #define cublasLtGetStatusName KC_CULIB_CALL(cublasLtGetStatusName)
 #define cublasLtMatmul KC_CULIB_CALL(cublasLtMatmul)
+#define cublasLtMatmulAlgoConfigGetAttribute KC_CULIB_CALL(cublasLtMatmulAlgoConfigGetAttribute)
 #define cublasLtMatmulAlgoGetHeuristic KC_CULIB_CALL(cublasLtMatmulAlgoGetHeuristic)
 #define cublasLtMatmulDescCreate KC_CULIB_CALL(cublasLtMatmulDescCreate)
 #define cublasLtMatmulDescDestroy KC_CULIB_CALL(cublasLtMatmulDescDestroy)

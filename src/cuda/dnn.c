@@ -1333,6 +1333,38 @@ out:
     return rc;
 }
 
+/* A candidate's split-K: its number of K slices and whether their sum runs
+ * as a second kernel (reduction schemes other than in place).  Timed apart,
+ * that kernel's launch is inside the candidate's time; in an engine's CUDA
+ * graph the next kernel's blocks wait for it with programmatic dependent
+ * launch, which costs more than the timing sees (ResNet-50 b1's layer4:
+ * five 3.5 us reductions).  KILN_CUDA_SPLITK_PENALTY_US (default
+ * KC_SPLITK_PENALTY_US) is added to such candidates' times at build. */
+#ifndef KC_SPLITK_PENALTY_US
+#define KC_SPLITK_PENALTY_US 0.0f
+#endif
+static float splitk_penalty_ms(const cublasLtMatmulAlgo_t *algo, int *splits, int *scheme)
+{
+    static float pen = -1.0f;
+    if (pen < 0.0f) {
+        const char *e = getenv("KILN_CUDA_SPLITK_PENALTY_US");
+        float v = e ? (float)atof(e) : KC_SPLITK_PENALTY_US;
+        pen = v > 0.0f && v < 1000.0f ? v * 1e-3f : 0.0f;
+    }
+    int32_t sk = 1;
+    uint32_t red = CUBLASLT_REDUCTION_SCHEME_NONE;
+    size_t got = 0;
+    if (cublasLtMatmulAlgoConfigGetAttribute(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &sk, sizeof sk, &got) !=
+        CUBLAS_STATUS_SUCCESS)
+        sk = 1;
+    if (cublasLtMatmulAlgoConfigGetAttribute(algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &red, sizeof red, &got) !=
+        CUBLAS_STATUS_SUCCESS)
+        red = CUBLASLT_REDUCTION_SCHEME_NONE;
+    *splits = sk;
+    *scheme = (int)red;
+    return sk > 1 && red != CUBLASLT_REDUCTION_SCHEME_NONE && red != CUBLASLT_REDUCTION_SCHEME_INPLACE ? pen : 0.0f;
+}
+
 static int gemm_autotune(kc_gemm *g, const cublasLtMatmulHeuristicResult_t *res, int nres, char *why,
                          size_t why_size)
 {
@@ -1378,6 +1410,13 @@ static int gemm_autotune(kc_gemm *g, const cublasLtMatmulHeuristicResult_t *res,
             }
             continue;
         }
+        int sk = 1, scheme = 0;
+        float pen = splitk_penalty_ms(&res[i].algo, &sk, &scheme);
+        if (kl_log_enabled(KILN_LOG_DEBUG))
+            kl_log(KILN_LOG_DEBUG, "cublasLt m %lld n %lld k %lld batch %lld: candidate %d %.4f ms, split-K %d scheme %d%s",
+                   (long long)q->m, (long long)q->n, (long long)q->k, (long long)q->batch, i, ms, sk, scheme,
+                   pen > 0.0f ? " (penalized)" : "");
+        ms += pen;
         if (best < 0.0f || ms < best) {
             best = ms;
             g->algo_idx = i;
