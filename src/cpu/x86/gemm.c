@@ -274,6 +274,20 @@ static void gemm_block_bl1(const gemm_job *j, kl_ukargs *u, size_t ic, size_t mc
 #define KC_BL1 128
 static size_t gemm_bl1_kc(const kl_x86_ops *ops) { return kl_cpu_isa_get()->gemm_bl1 && ops->nr >= 64 ? KC_BL1 : 0; }
 
+/* K block of the B-in-L1 order for products whose A was packed before the
+ * run (convolution weights: 1x1 layers reading X in place, im2col panels,
+ * Winograd) and that span more than one micro-panel of columns, or 0 for
+ * the usual order.  With the usual order each 6-row panel of A streams
+ * the block's B (kc x 64 columns, 73 KiB at kc = 288) from L2 again.
+ * KILN_GEMM_BL1P=0 turns it off, =KC sets the K block (default 128; isa.c).
+ * Ice Lake, kiln-bench-kernels conv.gemm1x1, 1 thread, best of 30-40,
+ * three alternating rounds: MobileNet-V2's 14x14 layers +8-15%, ResNet-50's
+ * 56x56/28x28 layers +5%; on 7x7 maps (one panel of columns) it lost. */
+static size_t gemm_bl1p_kc(const kl_x86_ops *ops) {
+    const kl_cpu_isa *c = kl_cpu_isa_get();
+    return c->gemm_bl1 && ops->nr >= 64 ? c->gemm_bl1p_kc : 0;
+}
+
 /* Rows [m0,m1) x columns [n0,n1) of the job; m0 is a multiple of MR and n0
  * of NP.  wsA/wsB: MC*KC and KC*NC floats (used only for plain operands). */
 static void gemm_rect(const gemm_job *j, size_t m0, size_t m1, size_t n0, size_t n1, float *wsA, float *wsB) {
@@ -304,6 +318,23 @@ static void gemm_rect(const gemm_job *j, size_t m0, size_t m1, size_t n0, size_t
                     gemm_block_bl1(j, &u, ic, mc, wsA, kc * MR, jc, nc, j->pb + (jc / NP) * j->pb_ps + pc * j->pb_k,
                                    j->pb_ps, j->pb_k, kc);
                 }
+                pc += kc;
+            } while (pc < j->K);
+        }
+        return;
+    }
+    size_t kc1p = j->pa && j->pb && n1 - n0 > j->ops->nr ? gemm_bl1p_kc(j->ops) : 0;
+    if (kc1p) { /* gemm_block_bl1 for pre-packed A: B's micro-panel in L1 for every row panel */
+        size_t nk1 = (j->K + kc1p - 1) / kc1p, ks1 = nk1 ? (j->K + nk1 - 1) / nk1 : 0;
+        for (size_t jc = n0; jc < n1; jc += NC) {
+            size_t nc = KL_MIN((size_t)NC, n1 - jc);
+            size_t pc = 0;
+            do {
+                size_t kc = KL_MIN(ks1, j->K - pc);
+                u.first = pc == 0;
+                u.last = pc + kc >= j->K;
+                gemm_block_bl1(j, &u, m0, m1 - m0, j->pa + (m0 / MR) * j->pa_ps + pc * MR, j->pa_ps, jc, nc,
+                               j->pb + (jc / NP) * j->pb_ps + pc * j->pb_k, j->pb_ps, j->pb_k, kc);
                 pc += kc;
             } while (pc < j->K);
         }

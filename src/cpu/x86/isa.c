@@ -88,6 +88,9 @@ static void isa_init(void) {
     g_isa.active = g_isa.best;
     const char *bl1 = getenv("KILN_GEMM_BL1");
     g_isa.gemm_bl1 = bl1 && *bl1 ? strcmp(bl1, "0") != 0 : strcmp(g_isa.vendor, "GenuineIntel") == 0;
+    const char *bl1p = getenv("KILN_GEMM_BL1P");
+    long kc = bl1p && *bl1p ? strtol(bl1p, NULL, 10) : 128;
+    g_isa.gemm_bl1p_kc = kc >= 16 && kc <= 4096 ? (unsigned)kc : 0;
     const char *env = getenv("KILN_ISA");
     if (env && *env) {
         kl_isa want;

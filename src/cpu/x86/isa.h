@@ -36,6 +36,9 @@ typedef struct kl_cpu_isa {
     /* gemm.c's order for packed-B products on AVX-512: B's micro-panel in
      * L1 (on for Intel; KILN_GEMM_BL1=0/1 overrides), read once here */
     bool gemm_bl1;
+    /* the same order's K block for products of pre-packed A (convolution
+     * weights) when gemm_bl1: 128, or KILN_GEMM_BL1P (0: the usual order) */
+    unsigned gemm_bl1p_kc;
 } kl_cpu_isa;
 
 /* The record, filled on first use (thread-safe, never NULL). */
