@@ -2,8 +2,10 @@
  * (best fit over a free list kept sorted by offset, 64-byte aligned), with
  * elementwise outputs written over a dying input (ggml-alloc's in-place
  * rule, but asked of the op instead of a switch inside the allocator). */
+#include <stdint.h>
 #include <string.h>
 
+#include "ops/kiln.h"
 #include "plan/plan.h"
 
 #define KL_ALIGN 64u
@@ -28,6 +30,21 @@ bool kl_op_inplace(const kl_node *n) {
     for (size_t i = 0; i < KL_ARRAY_LEN(ops); i++)
         if (strcmp(n->op_type, ops[i]) == 0) return true;
     return false;
+}
+
+size_t kl_op_inplace_host_input(const kl_node *n) {
+    if (kl_op_inplace(n)) return 0;
+    /* kiln.FusedConv's residual Z: every host convolution kernel reads an
+     * element of Z before it writes that element of Y (test-ops covers
+     * Z == Y for each tactic; the reference kernel sets Z aside), so Y can
+     * take Z's block when Z dies there.  Not when Z is also X or W. */
+    if (strcmp(n->domain, KL_KILN_DOMAIN) == 0 && strcmp(n->op_type, "FusedConv") == 0 && n->n_inputs > 3 &&
+        n->inputs[3] && n->n_outputs >= 1) {
+        for (size_t i = 0; i < 3 && i < n->n_inputs; i++)
+            if (n->inputs[i] == n->inputs[3]) return SIZE_MAX;
+        return 3;
+    }
+    return SIZE_MAX;
 }
 
 void kl_mem_plan_free(kl_mem_plan *p) {
@@ -377,8 +394,9 @@ static kiln_status kl_mem_plan_build_all(const kl_graph *g, const kl_shapes *sha
                 out->intermediate_bytes += shapes->bytes[v->id];
                 continue;
             }
-            const kl_value *x = n->n_inputs ? n->inputs[0] : NULL;
-            if (k == 0 && x && x->graph == g && kl_op_inplace(n) && out->offset[x->id] >= 0 && last[x->id] == i + 1 &&
+            size_t xi = join == 1 ? kl_op_inplace_host_input(n) : kl_op_inplace(n) ? 0 : SIZE_MAX;
+            const kl_value *x = xi < n->n_inputs ? n->inputs[xi] : NULL;
+            if (k == 0 && x && x->graph == g && out->offset[x->id] >= 0 && last[x->id] == i + 1 &&
                 shapes->bytes[x->id] == shapes->bytes[v->id] && shapes->dtype[x->id] == shapes->dtype[v->id] &&
                 out->capacity[x->id] >= size) {
                 out->offset[v->id] = out->offset[x->id];

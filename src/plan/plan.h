@@ -81,7 +81,7 @@ typedef struct kl_mem_plan {
 /* kl_mem_plan.inplace: how a planned value shares memory */
 enum {
     KL_MEM_OWN = 0,    /* its own block */
-    KL_MEM_INPLACE = 1, /* its producer's input 0's block (written over it) */
+    KL_MEM_INPLACE = 1, /* a dying input's block (input 0; kiln.FusedConv's Z on the host), written over */
     KL_MEM_SLAB = 2,   /* a slab of a joined Concat's output: its producer writes it there, no copy */
     KL_MEM_JOINED = 3, /* a joined Concat's output: its slabs are its inputs, in place already */
 };
@@ -122,6 +122,10 @@ void kl_mem_plan_free(kl_mem_plan *p);
 /* May node n write its output 0 over its input 0 (elementwise, same shape;
  * or Reshape and its kin, whose output is the input's bytes in order)? */
 bool kl_op_inplace(const kl_node *n);
+/* The input the host executor's plan (kl_mem_plan_build) may write node n's
+ * output 0 over when it dies there: 0 where kl_op_inplace, 3 (Z) for
+ * kiln.FusedConv with a residual; SIZE_MAX for none. */
+size_t kl_op_inplace_host_input(const kl_node *n);
 /* Does node n possibly return (a view of) an input or a captured value as
  * an output (Identity, Dropout, control flow, sequences)? */
 bool kl_op_aliases(const kl_node *n);
