@@ -193,7 +193,6 @@ typedef struct kl_cstep {
     float *pool_part; /* K_CONV: its output's sums over slices of pixels written for the K_SE
                          step that pools it (kc_conv_run_pool); K_SE: those sums, read instead of x */
     int64_t pool_parts;
-    unsigned *se_sync; /* K_SE with pool_part: its counters (after the parts), for the one-launch MLP and fold */
     void *y2;       /* K_TOPK: the indices */
 } kl_cstep;
 
@@ -1632,16 +1631,12 @@ static kiln_status kl_b_se(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
             int64_t np = cs->kind == K_CONV && !cs->unslab && !cs->n_pre && !cs->pool_part ? kc_conv_pool_parts(cs->conv)
                                                                                            : 0;
             if (np > 0) {
-                /* the parts, then the SE step's counters (kc_se_mlp_fold_parts: zero here, left zero by each run) */
                 void *buf = NULL;
-                size_t pb = (size_t)(n * np * c) * sizeof(float);
-                KL_TRY(kl_cp_alloc(p, pb + KC_SE_SYNC_WORDS * sizeof(unsigned), &buf));
-                KL_CU(cudaMemsetAsync((char *)buf + pb, 0, KC_SE_SYNC_WORDS * sizeof(unsigned), b->c->st));
+                KL_TRY(kl_cp_alloc(p, (size_t)(n * np * c) * sizeof(float), &buf));
                 cs->pool_part = buf;
                 cs->pool_parts = np;
                 s->pool_part = buf;
                 s->pool_parts = np;
-                s->se_sync = (unsigned *)((char *)buf + pb);
             }
             break;
         }
@@ -2750,7 +2745,7 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
         if (s->flag == 1 && s->pool_part) {
             e = kc_se_mlp_fold_parts(s->y, s->pool_part, s->pool_parts, p->ws, s->outer, s->n, s->inner, s->x[1],
                                      s->x[2], s->x[3], s->x[4], s->mid, s->act, s->a, s->b, s->act2, s->a2, s->b2,
-                                     s->wf, s->wsrc, s->wk, s->se_sync, s->t, c->st);
+                                     s->wf, s->wsrc, s->wk, s->t, c->st);
             call = "kc_se_mlp_fold_parts";
             break;
         }

@@ -610,36 +610,31 @@ template <typename T, int V> __device__ void sep_pool(const sep_args &a, int64_t
     /* with scratch (4 floats a thread, 16-byte aligned): 16-byte columns,
      * the parts split over the threads left, then summed in order (the
      * tap-major depthwise kernel's parts: 49-448 of them a channel) */
-    /* (more 16-byte columns than threads: chunks of blockDim.x columns, one after the other) */
-    const int cols_all = a.c / 4;
-    if (scratch && a.c % 4 == 0 && a.parts > 1 && ((uintptr_t)part & 15) == 0) {
+    const int cols = a.c / 4;
+    if (scratch && a.c % 4 == 0 && a.parts > 1 && cols <= (int)blockDim.x && ((uintptr_t)part & 15) == 0) {
+        int lanes = (int)blockDim.x / cols;
+        if (lanes > a.parts) lanes = (int)a.parts;
+        const int col = threadIdx.x % cols, k0 = threadIdx.x / cols;
         const float id = a.is_max ? -INFINITY : 0.0f;
-        for (int cb = 0; cb < cols_all; cb += (int)blockDim.x) {
-            const int cols = cols_all - cb < (int)blockDim.x ? cols_all - cb : (int)blockDim.x;
-            int lanes = (int)blockDim.x / cols;
-            if (lanes > a.parts) lanes = (int)a.parts;
-            const int col = threadIdx.x % cols, k0 = threadIdx.x / cols;
-            if (k0 < lanes) {
-                float acc[4] = {id, id, id, id};
+        if (k0 < lanes) {
+            float acc[4] = {id, id, id, id};
 #pragma unroll 4
-                for (int64_t k = k0; k < a.parts; k += lanes) {
-                    float v[4];
-                    kc_ldv<4>(part + k * a.c + (cb + col) * 4, v);
+            for (int64_t k = k0; k < a.parts; k += lanes) {
+                float v[4];
+                kc_ldv<4>(part + k * a.c + col * 4, v);
 #pragma unroll
-                    for (int e = 0; e < 4; e++) acc[e] = a.is_max ? kc_nanmax(acc[e], v[e]) : acc[e] + v[e];
-                }
+                for (int e = 0; e < 4; e++) acc[e] = a.is_max ? kc_nanmax(acc[e], v[e]) : acc[e] + v[e];
+            }
 #pragma unroll
-                for (int e = 0; e < 4; e++) scratch[(k0 * cols + col) * 4 + e] = acc[e];
-            }
-            __syncthreads();
-            for (int i = threadIdx.x; i < cols * 4; i += blockDim.x) {
-                float acc = id;
-                for (int l = 0; l < lanes; l++)
-                    acc = a.is_max ? kc_nanmax(acc, scratch[l * cols * 4 + i]) : acc + scratch[l * cols * 4 + i];
-                sp[cb * 4 + i] = a.is_max ? acc : __fdiv_rn(acc, (float)a.hw);
-            }
-            __syncthreads();
+            for (int e = 0; e < 4; e++) scratch[(k0 * cols + col) * 4 + e] = acc[e];
         }
+        __syncthreads();
+        for (int i = threadIdx.x; i < a.c; i += blockDim.x) {
+            float acc = id;
+            for (int l = 0; l < lanes; l++) acc = a.is_max ? kc_nanmax(acc, scratch[l * a.c + i]) : acc + scratch[l * a.c + i];
+            sp[i] = a.is_max ? acc : __fdiv_rn(acc, (float)a.hw);
+        }
+        __syncthreads();
         return;
     }
     /* the parts of each channel: G lanes of a warp each (a serial loop over
@@ -900,154 +895,7 @@ __global__ void __launch_bounds__(SESF_COLS) k_se_scale_fold(const sep_args a, c
     }
 }
 
-/* The split fold in one launch (k_se_hidden + k_se_scale_fold): the first
- * blocks to start (a ticket, so that they are running whatever the order
- * in which the GPU places blocks) compute the hidden units, eight a block,
- * and count themselves done; every block then waits for that count before
- * its scales and its rows of the fold.  One launch fewer per SE block (the
- * kernel boundary between the two, and the second kernel's placement).
- * sync: three counters, zero at the start, left zero by the last block to
- * finish.  Off until measured on a GPU: KILN_CUDA_SE_FUSED=1 turns it on. */
-static int sep_fused(void) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("KILN_CUDA_SE_FUSED");
-        on = e && strcmp(e, "1") == 0;
-    }
-    return on;
-}
-
-static __device__ __forceinline__ unsigned sep_ld_acquire(const unsigned *p) {
-    unsigned v;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
-    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
-#else
-    v = *(volatile const unsigned *)p;
-    __threadfence();
-#endif
-    return v;
-}
-
-#define SEF_HPB (SESF_COLS / 32) /* hidden units per producing block: a warp each */
-template <typename T, int V>
-__global__ void __launch_bounds__(SESF_COLS) k_se_fused(const sep_args a, float *hid, unsigned *sync, int early) {
-    __shared__ float ssc[SESF_COLS];
-    __shared__ unsigned s_tk;
-    extern __shared__ float sf_sh[]; /* max(c + 4 * SESF_COLS, cr) floats */
-    kc_pdl_wait();
-    if (threadIdx.x == 0) s_tk = atomicAdd(&sync[0], 1u);
-    const int64_t row = blockIdx.z;
-    const int c0 = blockIdx.x * SESF_COLS, i = c0 + threadIdx.x;
-    const int per = (a.wk + (int)gridDim.y - 1) / (int)gridDim.y, o0 = (int)blockIdx.y * per;
-    const int o1 = o0 + per < a.wk ? o0 + per : a.wk;
-    constexpr int G = SESF_COLS / V;
-    const int gi = threadIdx.x % G, col = c0 + gi * V, of = o0 + (int)threadIdx.x / G;
-    const T *ws = (const T *)a.wsrc;
-    /* the fold's constant loads first: they overlap the hidden units */
-    const T *w2r = (const T *)a.w2 + (int64_t)(i < a.c ? i : 0) * a.cr;
-    const bool pre2 = early && sizeof(T) == 2 && i < a.c && a.cr % 8 == 0 && a.cr <= 64 && ((uintptr_t)w2r & 15) == 0;
-    const bool prew = early && col < a.c && of < o1;
-    float w2v[64], wfirst[V];
-    if (pre2) {
-#pragma unroll
-        for (int q = 0; q < 8; q++)
-            if (q * 8 < a.cr) kc_ldv<8>(w2r + q * 8, w2v + q * 8);
-    }
-    if (prew) kc_ldv<V>(ws + (int64_t)of * a.c + col, wfirst);
-    __syncthreads();
-    const unsigned tk = s_tk, per_img = (unsigned)((a.cr + SEF_HPB - 1) / SEF_HPB), nprod = per_img * gridDim.z;
-    if (tk < nprod) { /* hidden units [(tk % per_img) * 8, +8) of image tk / per_img, a warp each */
-        const int64_t prow = tk / per_img;
-        const int lane = threadIdx.x & 31, j = (int)(tk % per_img) * SEF_HPB + (threadIdx.x >> 5);
-        const T *wr = (const T *)a.w1 + (int64_t)(j < a.cr ? j : 0) * a.c, *b1 = (const T *)a.b1;
-        float v[8][V];
-        const bool pre = early && j < a.cr;
-        if (pre) {
-#pragma unroll
-            for (int u = 0; u < 8; u++)
-                if (lane * V + u * 32 * V < a.c) kc_ldv<V>(wr + lane * V + u * 32 * V, v[u]);
-        }
-        sep_pool<T, V>(a, prow, sf_sh, sf_sh + a.c);
-        if (j < a.cr) {
-            float acc = 0.0f;
-            for (int i0 = lane * V; i0 < a.c; i0 += 8 * 32 * V) {
-                if (!pre || i0 != lane * V) {
-#pragma unroll
-                    for (int u = 0; u < 8; u++)
-                        if (i0 + u * 32 * V < a.c) kc_ldv<V>(wr + i0 + u * 32 * V, v[u]);
-                }
-#pragma unroll
-                for (int u = 0; u < 8; u++)
-                    if (i0 + u * 32 * V < a.c) {
-#pragma unroll
-                        for (int e = 0; e < V; e++) acc = fmaf(v[u][e], sf_sh[i0 + u * 32 * V + e], acc);
-                    }
-            }
-            acc = kc_warp_reduce<KC_RED_SUM>(acc);
-            if (lane == 0) hid[prow * a.cr + j] = kc_act(a.act1, acc + (b1 ? kc_ld(b1 + j) : 0.0f), a.a1, a.be1);
-        }
-        __threadfence();
-        __syncthreads();
-        if (threadIdx.x == 0) atomicAdd(&sync[1], 1u);
-    }
-    if (threadIdx.x == 0) {
-        while (sep_ld_acquire(&sync[1]) < nprod) __nanosleep(20);
-        __threadfence();
-    }
-    __syncthreads();
-    for (int j = threadIdx.x; j < a.cr; j += blockDim.x) sf_sh[j] = __ldcg(hid + row * a.cr + j);
-    __syncthreads();
-    if (i < a.c) {
-        T st;
-        float sv;
-        if (pre2) {
-            const T *b2 = (const T *)a.b2;
-            float acc = 0.0f;
-#pragma unroll
-            for (int q = 0; q < 8; q++)
-                if (q * 8 < a.cr) {
-#pragma unroll
-                    for (int e = 0; e < 8; e++) acc = fmaf(w2v[q * 8 + e], sf_sh[q * 8 + e], acc);
-                }
-            sv = kc_act(a.act2, acc + (b2 ? kc_ld(b2 + i) : 0.0f), a.a2, a.be2);
-        } else {
-            sv = sep_out<T, sizeof(T) == 2 ? 8 : 4>(a, i, sf_sh);
-        }
-        kc_st(&st, sv);
-        if (blockIdx.y == 0) ((T *)a.y)[row * a.c + i] = st;
-        ssc[threadIdx.x] = kc_ld(&st);
-    }
-    __syncthreads();
-    if (col < a.c) {
-        T *wf = (T *)a.wf + row * a.wk * a.c;
-        for (int o = of; o < o1; o += SESF_COLS / G) {
-            float w[V];
-            if (prew && o == of) {
-#pragma unroll
-                for (int e = 0; e < V; e++) w[e] = wfirst[e];
-            } else {
-                kc_ldv<V>(ws + (int64_t)o * a.c + col, w);
-            }
-#pragma unroll
-            for (int e = 0; e < V; e++) w[e] *= ssc[gi * V + e];
-            kc_stv<V>(wf + (int64_t)o * a.c + col, w);
-        }
-    }
-    /* the last block out leaves the counters at zero for the next launch
-     * (which waits for this one to complete before it reads them) */
-    if (threadIdx.x == 0) {
-        const unsigned total = gridDim.x * gridDim.y * gridDim.z;
-        if (atomicAdd(&sync[2], 1u) == total - 1) {
-            sync[0] = 0;
-            sync[1] = 0;
-            sync[2] = 0;
-            __threadfence();
-        }
-    }
-}
-
-static cudaError_t sep_after_pool(const sep_args &a, int64_t n, float *hid, int v, kc_dtype t, cudaStream_t stream,
-                                  unsigned *sync = NULL);
+static cudaError_t sep_after_pool(const sep_args &a, int64_t n, float *hid, int v, kc_dtype t, cudaStream_t stream);
 
 extern "C" cudaError_t kc_se_pool_mlp(void *y, const void *x, void *ws, int64_t n, int64_t hw, int64_t c, int is_max,
                                       const void *w1, const void *b1, const void *w2, const void *b2, int64_t cr,
@@ -1084,28 +932,12 @@ extern "C" cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int
 
 /* The MLP (and the fold) once the parts of the pool are in a.part: hid,
  * the hidden units' or the scales' room (n * c floats). */
-static cudaError_t sep_after_pool(const sep_args &a, int64_t n, float *hid, int v, kc_dtype t, cudaStream_t stream,
-                                  unsigned *sync) {
+static cudaError_t sep_after_pool(const sep_args &a, int64_t n, float *hid, int v, kc_dtype t, cudaStream_t stream) {
     const int64_t c = a.c, cr = a.cr, wk = a.wk;
     const void *wf = a.wf, *wsrc = a.wsrc;
     const int mt = sep_mlp_threads();
     size_t sh2 = (size_t)(c + cr) * sizeof(float);
     if (wf && sep_split() == 2 && cr <= c) {
-        int vf = t == KC_F16 ? 8 : 4;
-        if (c % vf || !kc_aligned(wf, 16) || !kc_aligned(wsrc, 16)) vf = 1;
-        /* row slices: about two blocks per multiprocessor in all */
-        int64_t cx = (c + SESF_COLS - 1) / SESF_COLS, ry = (264 + cx * n - 1) / (cx * n);
-        if (ry > wk) ry = wk;
-        dim3 gf((unsigned)cx, (unsigned)(ry < 1 ? 1 : ry), (unsigned)n);
-        /* one launch (k_se_fused) when the grid has room for the blocks that make the hidden units */
-        int64_t nprod = (cr + SEF_HPB - 1) / SEF_HPB * n, blocks = (int64_t)gf.x * gf.y * gf.z;
-        const bool vec = t == KC_F16 ? v == 8 && vf == 8 : v == 4 && vf == 4;
-        if (sync && sep_fused() && vec && nprod <= blocks) {
-            size_t shx = (size_t)((c + 4 * SESF_COLS) > cr ? (c + 4 * SESF_COLS) : cr) * sizeof(float);
-            if (t == KC_F16) kc_launch(k_se_fused<__half, 8>, gf, dim3(SESF_COLS), shx, stream, a, hid, sync, sep_early());
-            else kc_launch(k_se_fused<float, 4>, gf, dim3(SESF_COLS), shx, stream, a, hid, sync, sep_early());
-            return cudaGetLastError();
-        }
         /* hid: [N, CR] */
         dim3 gh((unsigned)((cr + SEH_WARPS - 1) / SEH_WARPS), (unsigned)n);
         size_t shh = (size_t)(c + 4 * SEH_WARPS * 32) * sizeof(float);
@@ -1113,6 +945,12 @@ static cudaError_t sep_after_pool(const sep_args &a, int64_t n, float *hid, int 
         else if (t == KC_F16) kc_launch(k_se_hidden<__half, 1>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid, sep_early());
         else if (v == 4) kc_launch(k_se_hidden<float, 4>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid, sep_early());
         else kc_launch(k_se_hidden<float, 1>, gh, dim3(SEH_WARPS * 32), shh, stream, a, hid, sep_early());
+        int vf = t == KC_F16 ? 8 : 4;
+        if (c % vf || !kc_aligned(wf, 16) || !kc_aligned(wsrc, 16)) vf = 1;
+        /* row slices: about two blocks per multiprocessor in all */
+        int64_t cx = (c + SESF_COLS - 1) / SESF_COLS, ry = (264 + cx * n - 1) / (cx * n);
+        if (ry > wk) ry = wk;
+        dim3 gf((unsigned)cx, (unsigned)(ry < 1 ? 1 : ry), (unsigned)n);
         size_t shf = (size_t)cr * sizeof(float);
         if (t == KC_F16 && vf == 8) kc_launch(k_se_scale_fold<__half, 8>, gf, dim3(SESF_COLS), shf, stream, a, hid, sep_early());
         else if (t == KC_F16) kc_launch(k_se_scale_fold<__half, 1>, gf, dim3(SESF_COLS), shf, stream, a, hid, sep_early());
@@ -1157,7 +995,7 @@ extern "C" cudaError_t kc_se_mlp_fold_parts(void *y, const float *part, int64_t 
                                             int64_t hw, int64_t c, const void *w1, const void *b1, const void *w2,
                                             const void *b2, int64_t cr, int act1, float alpha1, float beta1, int act2,
                                             float alpha2, float beta2, void *wf, const void *wsrc, int64_t wk,
-                                            unsigned *sync, kc_dtype t, cudaStream_t stream) {
+                                            kc_dtype t, cudaStream_t stream) {
     if (n < 0 || hw < 1 || c < 1 || cr < 1 || c > 8192 || cr > 1024 || n > 65535 || parts < 1 || !y || !part || !ws ||
         !w1 || !w2 || (t != KC_F32 && t != KC_F16) || (wf && (!wsrc || wk < 1 || wk > 65535)))
         return cudaErrorInvalidValue;
@@ -1166,7 +1004,7 @@ extern "C" cudaError_t kc_se_mlp_fold_parts(void *y, const float *part, int64_t 
     if (!kc_aligned(w1, 16) || !kc_aligned(ws, 16)) v = 1;
     sep_args a = {y, part, w1, b1, w2, b2, hw, parts, (int)c, (int)cr, act1, act2, 0, alpha1, beta1, alpha2, beta2,
                   wf, wsrc, (int)wk};
-    return sep_after_pool(a, n, (float *)ws, v, t, stream, sync && kc_aligned(sync, 4) ? sync : NULL);
+    return sep_after_pool(a, n, (float *)ws, v, t, stream);
 }
 
 /* Programmatic dependent launch (k_common.cuh): on for sm_90+ unless

@@ -191,16 +191,11 @@ cudaError_t kc_se_pool_mlp_fold(void *y, const void *x, void *ws, int64_t n, int
                                 const void *wsrc, int64_t wk, kc_dtype t, cudaStream_t stream);
 /* The same from sums already made over slices of the pixels, part
  * [N][parts][C] float32 (kc_dwconv_nhwc_taps_pool): the mean pool's MLP
- * and fold without a pass over x.  ws: kc_se_pool_ws(n, hw, c, t) bytes.
- * sync (or NULL): KC_SE_SYNC_WORDS counters of the caller's, zero before
- * the first call and left zero by each (not shared by launches that may
- * run at once): with it the MLP and the fold run as one launch where they
- * can, with KILN_CUDA_SE_FUSED=1 (off by default). */
-#define KC_SE_SYNC_WORDS 4
+ * and fold without a pass over x.  ws: kc_se_pool_ws(n, hw, c, t) bytes. */
 cudaError_t kc_se_mlp_fold_parts(void *y, const float *part, int64_t parts, void *ws, int64_t n, int64_t hw,
                                  int64_t c, const void *w1, const void *b1, const void *w2, const void *b2, int64_t cr,
                                  int act1, float alpha1, float beta1, int act2, float alpha2, float beta2, void *wf,
-                                 const void *wsrc, int64_t wk, unsigned *sync, kc_dtype t, cudaStream_t stream);
+                                 const void *wsrc, int64_t wk, kc_dtype t, cudaStream_t stream);
 
 /* ---- pooling, resize, reductions ------------------------------------------------------ */
 
