@@ -1345,12 +1345,9 @@ out:
 #endif
 static float splitk_penalty_ms(const cublasLtMatmulAlgo_t *algo, int *splits, int *scheme)
 {
-    static float pen = -1.0f;
-    if (pen < 0.0f) {
-        const char *e = getenv("KILN_CUDA_SPLITK_PENALTY_US");
-        float v = e ? (float)atof(e) : KC_SPLITK_PENALTY_US;
-        pen = v > 0.0f && v < 1000.0f ? v * 1e-3f : 0.0f;
-    }
+    const char *e = getenv("KILN_CUDA_SPLITK_PENALTY_US"); /* (build time only: read per candidate) */
+    float v = e ? (float)atof(e) : KC_SPLITK_PENALTY_US;
+    const float pen = v > 0.0f && v < 1000.0f ? v * 1e-3f : 0.0f;
     int32_t sk = 1;
     uint32_t red = CUBLASLT_REDUCTION_SCHEME_NONE;
     size_t got = 0;

@@ -107,8 +107,8 @@ static kiln_status fused_epilogue(kl_kctx *c, size_t zi, kl_rt *y) {
 /* kiln.FusedConv: Conv(X, W, B), then + Z and the activation.  The host
  * plan may place Y over a dying Z (kl_op_inplace_host_input): the
  * convolution would then write over Z before the epilogue reads it, so a
- * float Z is set aside first (a copy of its bytes; this kernel is the
- * oracle, not the fast path). */
+ * float Z is set aside first, in the node's scratch (a copy of its bytes;
+ * this kernel is the oracle, not the fast path). */
 static kiln_status fused_conv(kl_kctx *c) {
     kl_kctx sub = *c;
     sub.n_in = KL_MIN(c->n_in, 3);
@@ -117,7 +117,7 @@ static kiln_status fused_conv(kl_kctx *c) {
         KL_TRY(kl_nn_conv(&sub));
         return fused_epilogue(c, 3, c->out[0]);
     }
-    float *keep = kl_malloc((size_t)z->count * sizeof(float));
+    float *keep = kl_kctx_scratch(c, (size_t)z->count * sizeof(float)); /* (kl_nn_conv uses no scratch) */
     if (!keep) return kl_kctx_fail(c, KILN_ERR_NO_MEMORY, "no memory to set the residual aside (%lld floats)",
                                    (long long)z->count);
     memcpy(keep, z->data, (size_t)z->count * sizeof(float));
@@ -127,10 +127,8 @@ static kiln_status fused_conv(kl_kctx *c) {
     kl_kctx cz = *c;
     cz.in = ins;
     cz.n_in = 4;
-    kiln_status st = kl_nn_conv(&sub);
-    if (st == KILN_OK) st = fused_epilogue(&cz, 3, c->out[0]);
-    kl_free(keep);
-    return st;
+    KL_TRY(kl_nn_conv(&sub));
+    return fused_epilogue(&cz, 3, c->out[0]);
 }
 
 /* kiln.FusedGemm: Gemm(A, B, C) with opset-13 rules (C optional), then + Z

@@ -302,8 +302,11 @@ static void gemm_rect(const gemm_job *j, size_t m0, size_t m1, size_t n0, size_t
     u.beta = j->beta;
     u.ldz = j->ldz;
     u.act = j->act;
-    size_t kc1 = !j->pa && j->pb ? gemm_bl1_kc(j->ops) : 0;
-    if (kc1) { /* gemm_block_bl1: N blocks outer, so that C's block stays in L2 over the K blocks */
+    /* gemm_block_bl1: N blocks outer, so that C's block stays in L2 over
+     * the K blocks; a plain A packed per block (ViT's products), or
+     * pre-packed weights spanning more than one micro-panel of columns */
+    size_t kc1 = !j->pb ? 0 : !j->pa ? gemm_bl1_kc(j->ops) : n1 - n0 > j->ops->nr ? gemm_bl1p_kc(j->ops) : 0;
+    if (kc1) {
         size_t nk1 = (j->K + kc1 - 1) / kc1, ks1 = nk1 ? (j->K + nk1 - 1) / nk1 : 0;
         for (size_t jc = n0; jc < n1; jc += NC) {
             size_t nc = KL_MIN((size_t)NC, n1 - jc);
@@ -314,27 +317,17 @@ static void gemm_rect(const gemm_job *j, size_t m0, size_t m1, size_t n0, size_t
                 u.last = pc + kc >= j->K;
                 for (size_t ic = m0; ic < m1; ic += mc_max) {
                     size_t mc = KL_MIN(mc_max, m1 - ic);
-                    pack_a_block(j->A, j->lda, j->transA, ic, mc, pc, kc, wsA, kc * MR);
-                    gemm_block_bl1(j, &u, ic, mc, wsA, kc * MR, jc, nc, j->pb + (jc / NP) * j->pb_ps + pc * j->pb_k,
+                    const float *ap = wsA;
+                    size_t aps = kc * MR;
+                    if (j->pa) {
+                        ap = j->pa + (ic / MR) * j->pa_ps + pc * MR;
+                        aps = j->pa_ps;
+                    } else {
+                        pack_a_block(j->A, j->lda, j->transA, ic, mc, pc, kc, wsA, kc * MR);
+                    }
+                    gemm_block_bl1(j, &u, ic, mc, ap, aps, jc, nc, j->pb + (jc / NP) * j->pb_ps + pc * j->pb_k,
                                    j->pb_ps, j->pb_k, kc);
                 }
-                pc += kc;
-            } while (pc < j->K);
-        }
-        return;
-    }
-    size_t kc1p = j->pa && j->pb && n1 - n0 > j->ops->nr ? gemm_bl1p_kc(j->ops) : 0;
-    if (kc1p) { /* gemm_block_bl1 for pre-packed A: B's micro-panel in L1 for every row panel */
-        size_t nk1 = (j->K + kc1p - 1) / kc1p, ks1 = nk1 ? (j->K + nk1 - 1) / nk1 : 0;
-        for (size_t jc = n0; jc < n1; jc += NC) {
-            size_t nc = KL_MIN((size_t)NC, n1 - jc);
-            size_t pc = 0;
-            do {
-                size_t kc = KL_MIN(ks1, j->K - pc);
-                u.first = pc == 0;
-                u.last = pc + kc >= j->K;
-                gemm_block_bl1(j, &u, m0, m1 - m0, j->pa + (m0 / MR) * j->pa_ps + pc * MR, j->pa_ps, jc, nc,
-                               j->pb + (jc / NP) * j->pb_ps + pc * j->pb_k, j->pb_ps, j->pb_k, kc);
                 pc += kc;
             } while (pc < j->K);
         }
