@@ -180,6 +180,14 @@ static bool conv_applies_algo(const kl_node *n, kl_conv_algo algo, char *why, si
 static bool conv_gemm1x1_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_GEMM1X1, w, s); }
 static bool conv_im2col_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_IM2COL, w, s); }
 static bool conv_dw_applies(const kl_node *n, char *w, size_t s) { return conv_applies_algo(n, KL_CONV_DEPTHWISE, w, s); }
+/* conv.igemmk: k x k layers past the stems (conv.igemm and conv.direct take those), ungrouped. */
+static bool conv_igemmk_applies(const kl_node *n, char *w, size_t s) {
+    kl_conv2d_desc d;
+    if (!conv_desc(n, &d, w, s)) return false;
+    if (!kl_conv2d_supports(&d, KL_CONV_IGEMMK) || d.KH * d.KW < 2 || d.C <= KL_CONV_DIRECT_MAX_C)
+        return no(w, s, "1x1, groups, dilation or at most 4 input channels (a stem)");
+    return true;
+}
 /* conv.direct: the stems (at most 4 input channels, kernels 2x2 to 7x7). */
 static bool conv_direct_applies(const kl_node *n, char *w, size_t s) {
     kl_conv2d_desc d;
@@ -1045,6 +1053,9 @@ static kiln_status convt_run(kl_kctx *c) {
     static kiln_status conv_igemm_##lv(const kl_node *n, void **s, size_t *w) {                                \
         return conv_prepare_algo(n, KL_CONV_IGEMM, LV, s, w);                                                   \
     }                                                                                                           \
+    static kiln_status conv_igemmk_##lv(const kl_node *n, void **s, size_t *w) {                               \
+        return conv_prepare_algo(n, KL_CONV_IGEMMK, LV, s, w);                                                  \
+    }                                                                                                           \
     static kiln_status conv_direct_##lv(const kl_node *n, void **s, size_t *w) {                               \
         return conv_prepare_algo(n, KL_CONV_DIRECT, LV, s, w);                                                  \
     }                                                                                                           \
@@ -1073,6 +1084,7 @@ static kiln_status convt_run(kl_kctx *c) {
         {"conv.winograd4t." #lv, FEAT, 31, conv_wino4t_applies, conv_wino4t_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},       \
         {"conv.winograd2." #lv, FEAT, 30, conv_wino2_applies, conv_wino2_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},         \
         {"conv.igemm." #lv, FEAT, 27, conv_igemm_applies_##lv, conv_igemm_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},            \
+        {"conv.igemmk." #lv, FEAT, 21, conv_igemmk_applies, conv_igemmk_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},          \
         {"conv.direct." #lv, FEAT, 26, conv_direct_applies, conv_direct_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},          \
         {"conv.depthwise." #lv, FEAT, 25, conv_dw_applies, conv_dw_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},               \
         {"conv.gemm1x1." #lv, FEAT, 20, conv_gemm1x1_applies, conv_1x1_##lv, lazy_release, conv_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},           \

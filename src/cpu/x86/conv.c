@@ -9,6 +9,7 @@
 #include "cpu/x86/conv.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -42,6 +43,7 @@ struct kl_conv2d_plan {
     size_t ni;    /* im2row: most images stacked in one product (1x1 on small maps; else 1) */
     size_t TW, TH, tb; /* winograd: tiles per row / column, tiles per block (multiple of 16) */
     size_t wm, wa, nxi; /* winograd: output tile (4 or 2), input tile (wm + 2), wa*wa products */
+    size_t ik_rows, ik_kc; /* igemmk: output rows per band, taps per K block */
     float *wcb; /* depthwise, channel-interleaved (dw_cb_pays): [C/16][KH*KW][16] weights, then [C/16*16] bias */
     size_t wcb_floats;
     bool borrowed; /* wpack, bias and wcb point into an engine's mapping (kl_conv2d_adopt): not freed */
@@ -70,6 +72,7 @@ const char *kl_conv_algo_name(kl_conv_algo algo) {
     case KL_CONV_WINOGRAD4T: return "conv.winograd4t";
     case KL_CONV_DIRECT: return "conv.direct";
     case KL_CONV_IGEMM: return "conv.igemm";
+    case KL_CONV_IGEMMK: return "conv.igemmk";
     default: return "conv.?";
     }
 }
@@ -137,6 +140,12 @@ bool kl_conv2d_supports(const kl_conv2d_desc *din, kl_conv_algo algo) {
     case KL_CONV_IGEMM:
         return d.group == 1 && d.C <= KL_CONV_IGEMM_MAX_C && d.C * d.KH * d.KW <= KL_CONV_IGEMM_MAX_K &&
                d.dil_h == 1 && d.dil_w == 1 && d.stride_h <= 8 && d.stride_w <= 8 && d.KH <= 16 && d.KW <= 16;
+    case KL_CONV_IGEMMK: {
+        /* the band's offsets are int32 */
+        size_t rows = (KL_MIN(OH, (size_t)64) - 1) * d.stride_h + d.KH, wpb = (OW - 1) * d.stride_w + d.KW;
+        return d.group == 1 && d.dil_h == 1 && d.dil_w == 1 && d.KH <= 16 && d.KW <= 16 && d.stride_h <= 8 &&
+               d.stride_w <= 8 && (double)d.C * (double)rows * (double)wpb < 2147483647.0;
+    }
     case KL_CONV_WINOGRAD:
     case KL_CONV_WINOGRAD2:
     case KL_CONV_WINOGRAD4T:
@@ -272,6 +281,33 @@ static kl_conv_algo choose(const kl_conv2d_desc *d) {
     return KL_CONV_IM2COL;
 }
 
+/* conv.igemmk's geometry: bands of ik_rows output rows (about IK_PIXELS
+ * pixels, evened out over the map), K blocks of ik_kc taps; the band's
+ * input rows are copied zero-padded, ik_wpb floats wide. */
+#define IK_PIXELS 192
+#define IK_KC 144
+#define IK_MG 64 /* output channels per work item */
+static size_t env_size(const char *name, size_t dflt) {
+    const char *e = getenv(name);
+    long v = e ? atol(e) : 0;
+    return v > 0 ? (size_t)v : dflt;
+}
+static void ik_geometry(kl_conv2d_plan *p) {
+    size_t r = KL_MIN(p->OH, KL_MAX((size_t)1, (env_size("KILN_IGK_PIXELS", IK_PIXELS) + p->OW - 1) / p->OW));
+    r = KL_MIN(r, (size_t)64);
+    size_t bands = (p->OH + r - 1) / r;
+    p->ik_rows = (p->OH + bands - 1) / bands;
+    p->ik_kc = env_size("KILN_IGK_KC", IK_KC);
+}
+static size_t ik_rows_in(const kl_conv2d_plan *p) { return (p->ik_rows - 1) * p->d.stride_h + p->d.KH; }
+static size_t ik_wpb(const kl_conv2d_plan *p) { return (p->OW - 1) * p->d.stride_w + p->d.KW; }
+/* floats per thread: the band (all channels), tap offsets, pixel origins (int32), C^T of a channel group */
+static size_t ik_ws_floats(const kl_conv2d_plan *p) {
+    size_t P = round_up(p->ik_rows * p->OW, KL_IGEMM_ROW_PAD);
+    return round_up(p->d.C * ik_rows_in(p) * ik_wpb(p), 16) + round_up(p->d.C * p->d.KH * p->d.KW, 16) +
+           round_up(P, 16) + P * IK_MG;
+}
+
 static kiln_status conv_prepare(const kl_conv2d_desc *din, const float *W, const float *bias, kl_conv2d_plan **out) {
     *out = NULL;
     if (!din) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "conv2d: NULL descriptor");
@@ -312,7 +348,8 @@ static kiln_status conv_prepare(const kl_conv2d_desc *din, const float *W, const
                     p->wpack[(m / KL_DIRECT_MB) * k * KL_DIRECT_MB + i * KL_DIRECT_MB + m % KL_DIRECT_MB] = W[m * k + i];
             if (bias) memcpy(p->wpack + mp * k, bias, d.M * sizeof(float));
         }
-    } else if (algo == KL_CONV_IGEMM) {
+    } else if (algo == KL_CONV_IGEMM || algo == KL_CONV_IGEMMK) {
+        if (algo == KL_CONV_IGEMMK) ik_geometry(p);
         /* B = W^T (K x M) in 16-column panels (panel stride K*16), then the bias padded to the panels */
         size_t mp = round_up(d.M, NP), k = d.C * khw;
         p->wpack_floats = mp * k + mp;
@@ -580,6 +617,7 @@ static size_t ws_per_thread_n(const kl_conv2d_plan *p, size_t N) {
                128;
     if (p->algo == KL_CONV_DIRECT) return 64; /* none used */
     if (p->algo == KL_CONV_IGEMM) return ig_ws_floats(p) * sizeof(float) + 128;
+    if (p->algo == KL_CONV_IGEMMK) return ik_ws_floats(p) * sizeof(float) + 128;
     if (p->algo == KL_CONV_IM2ROW) { /* A slice of all pixels of its images + the transposed output */
         size_t q = KL_MIN(p->ni, KL_MAX(N, (size_t)1)) * p->OH * p->OW;
         return (round_up(q, MR) * KS + q * round_up(p->Mg, NP)) * sizeof(float) + 128;
@@ -1465,6 +1503,82 @@ static void igemm_task(void *arg, size_t b, size_t e, int tid) {
     }
 }
 
+/* ---- conv.igemmk --------------------------------------------------------------- */
+
+/* Work items (image, band of ik_rows output rows, group of IK_MG output
+ * channels), the group fastest, split statically so that a thread copies
+ * each band it meets once: the band's input rows zero-padded into buf,
+ * then per K block of ik_kc taps one kl_igemm_blk over the band's pixels
+ * (partial sums in C^T, pixel-major), then im2row's transposing write-back
+ * (residual, activation). */
+static void igemmk_task(void *arg, size_t b, size_t e, int tid) {
+    const dw_run *r = arg;
+    const kl_conv2d_plan *p = r->p;
+    const kl_conv2d_desc *d = &p->d;
+    const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
+    float *buf = (float *)(((uintptr_t)((char *)r->ws + (size_t)tid * ws_per_thread(p)) + 63) & ~(uintptr_t)63);
+    size_t C = d->C, KH = d->KH, KW = d->KW, K = C * KH * KW, SH = d->stride_h, SW = d->stride_w;
+    size_t rows = ik_rows_in(p), wpb = ik_wpb(p), cs = rows * wpb, HW = d->H * d->W, OHW = p->OH * p->OW;
+    size_t Pmax = round_up(p->ik_rows * p->OW, KL_IGEMM_ROW_PAD), mp = round_up(d->M, NP);
+    int32_t *off = (int32_t *)(buf + round_up(C * cs, 16));
+    int32_t *poff = off + round_up(K, 16);
+    float *ct = (float *)(poff + round_up(Pmax, 16));
+    for (size_t c = 0, k = 0; c < C; c++)
+        for (size_t kh = 0; kh < KH; kh++)
+            for (size_t kw = 0; kw < KW; kw++) off[k++] = (int32_t)(c * cs + kh * wpb + kw);
+    size_t bands = (p->OH + p->ik_rows - 1) / p->ik_rows, groups = (d->M + IK_MG - 1) / IK_MG;
+    size_t have = SIZE_MAX, nq = 0, oh0 = 0;
+    for (size_t it = b; it < e; it++) {
+        size_t g = it % groups, band = (it / groups) % bands, n = it / groups / bands;
+        const float *x = r->X + n * C * HW;
+        if (it / groups != have) {
+            have = it / groups;
+            oh0 = band * p->ik_rows;
+            size_t oh1 = KL_MIN(oh0 + p->ik_rows, p->OH);
+            nq = (oh1 - oh0) * p->OW;
+            /* buffer row i, column j: input row oh0*SH - PT + i, column j - PL (zero outside) */
+            ptrdiff_t ih0 = (ptrdiff_t)(oh0 * SH) - (ptrdiff_t)d->pad_top;
+            size_t pl = KL_MIN(d->pad_left, wpb), ncopy = pl < wpb ? KL_MIN(d->W, wpb - pl) : 0;
+            for (size_t c = 0; c < C; c++)
+                for (size_t i = 0; i < rows; i++) {
+                    float *dst = buf + c * cs + i * wpb;
+                    ptrdiff_t ih = ih0 + (ptrdiff_t)i;
+                    if (ih < 0 || ih >= (ptrdiff_t)d->H) {
+                        memset(dst, 0, wpb * sizeof(float));
+                        continue;
+                    }
+                    memset(dst, 0, pl * sizeof(float));
+                    memcpy(dst + pl, x + c * HW + (size_t)ih * d->W, ncopy * sizeof(float));
+                    memset(dst + pl + ncopy, 0, (wpb - pl - ncopy) * sizeof(float));
+                }
+            for (size_t q = 0; q < Pmax; q++) {
+                size_t qq = q < nq ? q : 0;
+                poff[q] = (int32_t)((qq / p->OW) * SH * wpb + (qq % p->OW) * SW);
+            }
+        }
+        size_t c0 = g * IK_MG, mc = KL_MIN((size_t)IK_MG, d->M - c0);
+        for (size_t k0 = 0; k0 < K; k0 += p->ik_kc) {
+            kl_igemm_blk a = {buf, poff, off, k0, KL_MIN(K, k0 + p->ik_kc), p->wpack + (c0 / NP) * p->a_ps, p->a_ps,
+                              k0 ? NULL : p->wpack + mp * K + c0, mc, nq, ct, IK_MG};
+            ops->igemm_blk(&a);
+        }
+        size_t yo = (n * d->M + c0) * OHW + oh0 * p->OW;
+        kl_im2row_out wo = {ct, IK_MG, nq, mc, r->Z ? r->Z + yo : NULL, r->Y + yo, OHW, d->act};
+        ops->im2row_out(&wo);
+    }
+}
+
+/* Portable conv.igemmk block: one pixel and channel at a time (the same sums). */
+void kl_x86_generic_igemm_blk(const kl_igemm_blk *a) {
+    for (size_t q = 0; q < a->nq; q++)
+        for (size_t m = 0; m < a->M; m++) {
+            const float *w = a->b + (m / 16) * a->bps + m % 16;
+            float s = a->bias ? a->bias[m] : a->ct[q * a->ldc + m];
+            for (size_t k = a->k0; k < a->k1; k++) s += a->x[(size_t)a->poff[q] + (size_t)a->off[k]] * w[k * 16];
+            a->ct[q * a->ldc + m] = s;
+        }
+}
+
 /* Portable conv.igemm row: one pixel and channel at a time (the same sums). */
 void kl_x86_generic_igemm_row(const kl_igemm_row *a) {
     for (size_t q = 0; q < a->nq; q++)
@@ -1559,6 +1673,12 @@ kiln_status kl_conv2d_run_n(kl_pool *pool, const kl_conv2d_plan *p, size_t N, co
         dw_run r = {p, X, Z, Y, workspace};
         size_t bands = (p->OH + IG_ROWS - 1) / IG_ROWS;
         kl_parallel_for_dyn(pool, t, N * bands, 1, igemm_task, &r);
+        return KILN_OK;
+    }
+    if (p->algo == KL_CONV_IGEMMK) {
+        dw_run r = {p, X, Z, Y, workspace};
+        size_t bands = (p->OH + p->ik_rows - 1) / p->ik_rows, groups = (d->M + IK_MG - 1) / IK_MG;
+        kl_parallel_for_n(pool, t, N * bands * groups, igemmk_task, &r);
         return KILN_OK;
     }
     if (p->algo == KL_CONV_DIRECT) {

@@ -49,6 +49,7 @@ typedef enum kl_conv_algo {
     KL_CONV_WINOGRAD4T, /* Winograd F(4x4, 3x3), products transposed: for 14x14 / 28x28 maps */
     KL_CONV_DIRECT, /* few input channels (stems): direct, vectorized over output columns */
     KL_CONV_IGEMM,  /* few input channels (stems): implicit GEMM per output row, vectors over output channels */
+    KL_CONV_IGEMMK, /* implicit GEMM over bands of output pixels in K blocks, vectors over output channels */
     KL_CONV_ALGO_COUNT
 } kl_conv_algo;
 

@@ -1567,4 +1567,75 @@ void KL_SIMD_FN(igemm_row)(const kl_igemm_row *a) {
     }
 }
 
+
+/* ---- conv.igemmk: taps [k0, k1) of a band of pixels (kl_igemm_blk) ---------- */
+
+/* R pixels x NV vectors of channels from c0: the sums start from the bias
+ * or from ct, then per tap one broadcast per pixel (from its own window
+ * origin) and NV weight loads; back to ct. */
+KL_INL void ik_tile(const kl_igemm_blk *a, size_t q0, size_t c0, const int R, const int NV) {
+    V acc[24];
+    const float *bp[4];
+    const float *xb[24];
+IG_UNROLL
+    for (int j = 0; j < NV; j++) {
+        size_t ch = c0 + (size_t)j * VL;
+        bp[j] = a->b + (ch / 16) * a->bps + ch % 16;
+    }
+IG_UNROLL
+    for (int r = 0; r < R; r++) xb[r] = a->x + a->poff[q0 + (size_t)r];
+    if (a->bias) {
+IG_UNROLL
+        for (int j = 0; j < NV; j++) {
+            V bj = v_load(a->bias + c0 + (size_t)j * VL);
+IG_UNROLL
+            for (int r = 0; r < R; r++) acc[r * NV + j] = bj;
+        }
+    } else {
+IG_UNROLL
+        for (int r = 0; r < R; r++)
+IG_UNROLL
+            for (int j = 0; j < NV; j++) acc[r * NV + j] = v_load(a->ct + (q0 + (size_t)r) * a->ldc + c0 + (size_t)j * VL);
+    }
+    for (size_t k = a->k0; k < a->k1; k++) {
+        ptrdiff_t o = a->off[k];
+        V bv[4];
+IG_UNROLL
+        for (int j = 0; j < NV; j++) bv[j] = v_load(bp[j] + k * 16);
+IG_UNROLL
+        for (int r = 0; r < R; r++) {
+            V xv = v_bcast(xb[r] + o);
+IG_UNROLL
+            for (int j = 0; j < NV; j++) acc[r * NV + j] = v_fma(xv, bv[j], acc[r * NV + j]);
+        }
+    }
+IG_UNROLL
+    for (int r = 0; r < R; r++)
+IG_UNROLL
+        for (int j = 0; j < NV; j++) v_store(a->ct + (q0 + (size_t)r) * a->ldc + c0 + (size_t)j * VL, acc[r * NV + j]);
+}
+
+/* The tiles of kl_igemm_row (24 or 12 accumulators), over the band's pixels. */
+void KL_SIMD_FN(igemm_blk)(const kl_igemm_blk *a) {
+    size_t nvec = (a->M + VL - 1) / VL;
+    for (size_t v0 = 0; v0 < nvec; v0 += 4) {
+        size_t nv = KL_MIN((size_t)4, nvec - v0), c0 = v0 * VL;
+#if VL == 16
+        switch (nv) {
+        case 4: for (size_t q = 0; q < a->nq; q += 6) ik_tile(a, q, c0, 6, 4); break;
+        case 3: for (size_t q = 0; q < a->nq; q += 8) ik_tile(a, q, c0, 8, 3); break;
+        case 2: for (size_t q = 0; q < a->nq; q += 12) ik_tile(a, q, c0, 12, 2); break;
+        default: for (size_t q = 0; q < a->nq; q += 24) ik_tile(a, q, c0, 24, 1); break;
+        }
+#else
+        switch (nv) {
+        case 4: for (size_t q = 0; q < a->nq; q += 3) ik_tile(a, q, c0, 3, 4); break;
+        case 3: for (size_t q = 0; q < a->nq; q += 4) ik_tile(a, q, c0, 4, 3); break;
+        case 2: for (size_t q = 0; q < a->nq; q += 6) ik_tile(a, q, c0, 6, 2); break;
+        default: for (size_t q = 0; q < a->nq; q += 12) ik_tile(a, q, c0, 12, 1); break;
+        }
+#endif
+    }
+}
+
 #endif

@@ -148,19 +148,22 @@ static const kl_x86_ops g_generic_ops = {KL_ISA_REF, 16, kl_x86_generic_sgemm_ke
                                          kl_x86_generic_wino2_in, kl_x86_generic_wino2_out,
                                          kl_x86_generic_wino4t_out, NULL,
                                          kl_x86_generic_im2col, kl_x86_generic_im2row_out,
-                                         kl_x86_generic_conv_direct, NULL, kl_x86_generic_igemm_row};
+                                         kl_x86_generic_conv_direct, NULL, kl_x86_generic_igemm_row,
+                                        kl_x86_generic_igemm_blk};
 #if defined(KL_HAVE_X86)
 static const kl_x86_ops g_avx2_ops = {KL_ISA_AVX2, 16, kl_x86_avx2_sgemm_kernel, kl_x86_avx2_vec_act,
                                       kl_x86_avx2_dwconv, kl_x86_avx2_wino_in, kl_x86_avx2_wino_out,
                                       kl_x86_avx2_wino2_in, kl_x86_avx2_wino2_out, kl_x86_avx2_wino4t_out,
                                       kl_x86_avx2_fma_loop, kl_x86_avx2_im2col, kl_x86_avx2_im2row_out,
-                                      kl_x86_avx2_conv_direct, kl_x86_avx2_dwcb, kl_x86_avx2_igemm_row};
+                                      kl_x86_avx2_conv_direct, kl_x86_avx2_dwcb, kl_x86_avx2_igemm_row,
+                                        kl_x86_avx2_igemm_blk};
 static const kl_x86_ops g_avx512_ops = {KL_ISA_AVX512, 64, kl_x86_avx512_sgemm_kernel, kl_x86_avx512_vec_act,
                                         kl_x86_avx512_dwconv, kl_x86_avx512_wino_in,
                                         kl_x86_avx512_wino_out, kl_x86_avx512_wino2_in,
                                         kl_x86_avx512_wino2_out, kl_x86_avx512_wino4t_out, kl_x86_avx512_fma_loop,
                                         kl_x86_avx512_im2col, kl_x86_avx512_im2row_out,
-                                        kl_x86_avx512_conv_direct, kl_x86_avx512_dwcb, kl_x86_avx512_igemm_row};
+                                        kl_x86_avx512_conv_direct, kl_x86_avx512_dwcb, kl_x86_avx512_igemm_row,
+                                        kl_x86_avx512_igemm_blk};
 #endif
 
 const kl_x86_ops *kl_x86_ops_get(kl_isa isa) {

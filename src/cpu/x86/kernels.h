@@ -222,6 +222,26 @@ typedef struct kl_igemm_row {
 } kl_igemm_row;
 #define KL_IGEMM_ROW_PAD 24 /* pixels per row the kernels may compute past nq, rounded up */
 
+/* conv.igemmk: taps [k0, k1) of a band of output pixels as an implicit
+ * GEMM, ct[q][m] (+)= sum_k x[poff[q] + off[k]] * B[k][m] for pixels q < nq
+ * and channels m < M (B, bps: as kl_igemm_row's, from the call's first
+ * channel).  With bias the sums start from bias[m]; without, from ct (the
+ * earlier taps' partial sums).  poff: round_up(nq, KL_IGEMM_ROW_PAD)
+ * entries (past nq any valid origin); ct: ldc floats per pixel, rows up to
+ * round_up(nq, KL_IGEMM_ROW_PAD) written. */
+typedef struct kl_igemm_blk {
+    const float *x;      /* the padded band */
+    const int32_t *poff; /* pixel window origins in x */
+    const int32_t *off;  /* tap offsets from a window origin */
+    size_t k0, k1;
+    const float *b;
+    size_t bps;
+    const float *bias; /* NULL: accumulate onto ct */
+    size_t M, nq;
+    float *ct;
+    size_t ldc;
+} kl_igemm_blk;
+
 typedef struct kl_x86_ops {
     kl_isa isa;
     size_t nr; /* columns one sgemm micro-kernel call covers (multiple of 16) */
@@ -239,6 +259,7 @@ typedef struct kl_x86_ops {
     void (*conv_direct)(const kl_direct_args *a);
     kl_dwcb_fn dwcb; /* NULL at the generic level (the driver does not use it there) */
     void (*igemm_row)(const kl_igemm_row *a);
+    void (*igemm_blk)(const kl_igemm_blk *a);
 } kl_x86_ops;
 
 /* The table of level `isa` (resolved: AUTO -> active, capped at best). */
@@ -258,6 +279,7 @@ void kl_x86_generic_im2col(const kl_im2col_args *a);
 void kl_x86_generic_im2row_out(const kl_im2row_out *a);
 void kl_x86_generic_conv_direct(const kl_direct_args *a);
 void kl_x86_generic_igemm_row(const kl_igemm_row *a);
+void kl_x86_generic_igemm_blk(const kl_igemm_blk *a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define KL_X86_DECLARE(isa)                                                                              \
@@ -275,7 +297,8 @@ void kl_x86_generic_igemm_row(const kl_igemm_row *a);
     void kl_x86_##isa##_im2row_out(const kl_im2row_out *a);                                             \
     void kl_x86_##isa##_conv_direct(const kl_direct_args *a);                                           \
     void kl_x86_##isa##_dwcb(const kl_dwcb_args *a);                                                     \
-    void kl_x86_##isa##_igemm_row(const kl_igemm_row *a);
+    void kl_x86_##isa##_igemm_row(const kl_igemm_row *a);                                               \
+    void kl_x86_##isa##_igemm_blk(const kl_igemm_blk *a);
 KL_X86_DECLARE(avx2)
 KL_X86_DECLARE(avx512)
 #undef KL_X86_DECLARE
