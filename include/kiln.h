@@ -373,7 +373,12 @@ KILN_API kiln_status kiln_build_options_set_log(kiln_build_options *options, kil
  * ("0": take the best quality tier untimed), "prepack" ("1": the CPU
  * layers' packed weights go into the engine, so a loaded engine uses them
  * from the mapping instead of packing at each layer's first run; the file
- * grows by their size).  Unknown keys fail with KILN_ERR_NOT_FOUND. */
+ * grows by their size), "denormals" ("flush", the default: CPU runs and
+ * tactic timing set flush-to-zero and denormals-are-zero, restoring the
+ * calling thread's mode when they return, so values below 1.2e-38 become
+ * zero; "keep": subnormals computed exactly, at up to 5x the time on x86
+ * where activations decay into them).  Unknown keys fail with
+ * KILN_ERR_NOT_FOUND. */
 KILN_API kiln_status kiln_build_options_set(kiln_build_options *options, const char *key,
                                             const char *value);
 

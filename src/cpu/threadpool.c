@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "core/fpenv.h"
 
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -40,6 +41,7 @@ struct kl_pool {
     void *arg;
     size_t n;
     int active; /* threads taking part in this job */
+    unsigned fp; /* the submitting thread's subnormal handling (core/fpenv.h), taken by the workers */
     /* a dynamic job (kl_parallel_for_dyn; odd generations, static jobs
      * have even ones): chunks claimed through `claim` (generation, next
      * chunk, chunks), so a worker that wakes late for a job already over
@@ -119,6 +121,7 @@ void kl_partition_work(int tid, int threads, size_t total, size_t *begin, size_t
 /* Runs this thread's share of the published job. */
 static void run_share(kl_pool *p, int tid) {
     if (tid >= p->active) return;
+    kl_fp_flush_set(p->fp);
     size_t b, c;
     kl_partition_work(tid, p->active, p->n, &b, &c);
     if (c) p->fn(p->arg, b, b + c, tid);
@@ -144,6 +147,7 @@ static void run_chunks(kl_pool *p, uint32_t gen, int tid) {
                                                    memory_order_acquire))
             continue;
         size_t n = p->n, chunk = p->chunk, b = (size_t)CLAIM_NEXT(c) * chunk;
+        kl_fp_flush_set(p->fp);
         p->fn(p->arg, b, b + chunk < n ? b + chunk : n, tid);
         if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == CLAIM_TOTAL(c))
             wake_all(p, &p->done);
@@ -240,6 +244,7 @@ void kl_parallel_for_n(kl_pool *p, int max_threads, size_t n, kl_task_fn fn, voi
     p->arg = arg;
     p->n = n;
     p->active = t;
+    p->fp = kl_fp_flush_get();
     /* every worker passes through the generation, idle ones return at once */
     atomic_store_explicit(&p->pending, (uint32_t)(p->threads - 1), memory_order_relaxed);
     uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed); /* only the holder of `busy` moves it */
@@ -269,6 +274,7 @@ void kl_parallel_for_dyn(kl_pool *p, int max_threads, size_t n, size_t chunk, kl
     p->arg = arg;
     p->n = n;
     p->chunk = chunk;
+    p->fp = kl_fp_flush_get();
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     atomic_store_explicit(&p->dyn_active, t, memory_order_relaxed);
     uint32_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed);

@@ -14,6 +14,7 @@
 #include <sys/vfs.h>
 #endif
 
+#include "core/fpenv.h"
 #include "core/hash.h"
 #include "cpu/x86/isa.h"
 #include "onnx/onnx.h"
@@ -271,6 +272,12 @@ KILN_API kiln_status kiln_build_options_set(kiln_build_options *o, const char *k
         else o->timing = value[0] == '1';
         return KILN_OK;
     }
+    if (strcmp(key, "denormals") == 0) {
+        if (strcmp(value, "flush") && strcmp(value, "keep"))
+            return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "option denormals: '%s' must be flush or keep", value);
+        o->keep_denormals = value[0] == 'k';
+        return KILN_OK;
+    }
     if (strcmp(key, "pass_limit") == 0) {
         KL_TRY(kl_opt_int(key, value, &v));
         o->pass_limit = v;
@@ -378,6 +385,7 @@ kiln_status kl_build_options_describe(const kiln_build_options *o, char **out) {
            (o->precision & KILN_PRECISION_BF16) ? "+bf16" : "", (o->precision & KILN_PRECISION_TF32) ? "+tf32" : "");
     KL_ADD(" threads=%d optimize=%d strict=%d timing=%d prepack=%d", o->threads, !o->no_optimize, o->strict, o->timing,
            o->prepack);
+    if (o->keep_denormals) KL_ADD(" denormals=keep");
     if (o->pass_limit >= 0) KL_ADD(" pass_limit=%lld", (long long)o->pass_limit);
     if (o->fold_budget) KL_ADD(" fold_budget=%zu", o->fold_budget);
     if (o->workspace) KL_ADD(" workspace=%llu", (unsigned long long)o->workspace);
@@ -1333,6 +1341,7 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, int fd, bool *to
     KL_META("cpu_features", kl_features_format(cpu_used, feat, sizeof feat));
     KL_META("cpu_features_build_machine", kl_features_format(kl_cpu_features(), feat, sizeof feat));
     KL_META("precision", precision);
+    KL_META("denormals", b->o.keep_denormals ? "keep" : "flush");
     snprintf(num, sizeof num, "%d", b->o.threads);
     KL_META("threads", num);
     snprintf(num, sizeof num, "%zu", b->o.n_profiles);
@@ -1623,7 +1632,11 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
     if (any_cuda && (s = kl_build_cuda_shapes(&b))) goto fail;
     if (b.o.timing_cache && (s = kl_timing_cache_load(b.o.timing_cache, &b.tc))) goto fail;
     if (!b.tc && (s = kl_timing_cache_create(&b.tc))) goto fail; /* in-memory: repeated shapes time once */
-    if ((s = kl_build_tactics(&b))) goto fail;
+    /* tactics timed as the engine will run: subnormals flushed unless kept */
+    unsigned fp = kl_fp_enter(!b.o.keep_denormals);
+    s = kl_build_tactics(&b);
+    kl_fp_leave(fp);
+    if (s) goto fail;
 #ifdef KILN_HAVE_CUDA
     if ((s = kl_build_cuda_tactics(&b))) goto fail;
 #endif

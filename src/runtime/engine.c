@@ -470,7 +470,10 @@ static kiln_status kl_engine_finish_open_impl(kiln_engine *e, const char *path) 
     snprintf(e->version_str, sizeof e->version_str, "%u", e->file.version);
     const char *th = kl_engine_file_meta(&e->file, "threads");
     e->threads = th ? atoi(th) : 0;
-    s = kl_program_create_ex(e->ir, e->threads, KL_PROGRAM_CONST_VIEWS, &e->prog);
+    /* subnormals flushed unless the engine was built with denormals=keep (older engines: flushed) */
+    const char *dn = kl_engine_file_meta(&e->file, "denormals");
+    unsigned pflags = KL_PROGRAM_CONST_VIEWS | (dn && strcmp(dn, "keep") == 0 ? 0u : KL_PROGRAM_FLUSH_DENORMALS);
+    s = kl_program_create_ex(e->ir, e->threads, pflags, &e->prog);
     if (s) return kl_error_context(s, "%s: ", path);
     KL_TRY(kl_engine_tactics(e, path, tbytes, tsize));
     const void *kbytes;

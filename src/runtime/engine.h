@@ -49,6 +49,7 @@ struct kiln_build_options {
     bool no_optimize;
     bool timing;        /* time tactics (else: the best quality tier's first) */
     bool prepack;       /* a packed section: CPU layers' weights packed at build (else at their first run) */
+    bool keep_denormals; /* "denormals" = "keep": runs and timing leave subnormals to the CPU (slow on x86) */
 };
 
 /* Copy options (deep).  dst is zeroed first; free with kl_build_options_clear. */

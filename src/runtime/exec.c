@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/fpenv.h"
 #include "plan/plan.h"
 #include "runtime/exec.h"
 
@@ -411,8 +412,11 @@ kiln_status kl_program_run_ctx(kl_program *p, kl_run_ctx *rc, kl_rt *const *inpu
     const kl_graph *g = p->m->graph;
     kl_exec ex = {p, NULL, rc, &rc->scratch};
     rc->heap_tensors = 0;
-    return kl_run_graph(&ex, p->graphs[0], NULL, inputs, (const kl_value *const *)g->inputs, n_inputs, outputs,
-                        n_outputs, rc->slots);
+    unsigned fp = kl_fp_enter((p->flags & KL_PROGRAM_FLUSH_DENORMALS) != 0);
+    kiln_status s = kl_run_graph(&ex, p->graphs[0], NULL, inputs, (const kl_value *const *)g->inputs, n_inputs,
+                                 outputs, n_outputs, rc->slots);
+    kl_fp_leave(fp);
+    return s;
 }
 
 kiln_status kl_program_run_node(kl_program *p, size_t idx, kl_rt *const *inputs, kl_kernel_fn run, const void *state) {

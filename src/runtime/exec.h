@@ -16,7 +16,10 @@ typedef struct kl_program kl_program;
 enum {
     /* Constants are views of the model's (64-byte aligned) tensor data
      * instead of aligned copies: the engine's mapped weights, zero-copy. */
-    KL_PROGRAM_CONST_VIEWS = 1u << 0
+    KL_PROGRAM_CONST_VIEWS = 1u << 0,
+    /* Runs set flush-to-zero / denormals-are-zero (core/fpenv.h) and
+     * restore the caller's mode after. */
+    KL_PROGRAM_FLUSH_DENORMALS = 1u << 1
 };
 
 /* Build the program for every graph of `m` (main graph and subgraphs): pick a

@@ -1387,6 +1387,92 @@ static void test_shapes_option(void) {
     kiln_model_destroy(m);
 }
 
+/* ---- subnormals ------------------------------------------------------------------------------ */
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define KT_MXCSR() (_mm_getcsr() & 0x8040u)
+#else
+#define KT_MXCSR() 0u
+#endif
+
+/* y = x * 1e-30 on 2^16 floats of 1e-10: 1e-40 each, a subnormal.  The
+ * default engine flushes it to zero on every thread of its pool (saved and
+ * loaded, so the mode comes from the file); "denormals" = "keep" gives
+ * 1e-40 to float rounding.  The caller's mode is the same after a run. */
+static void test_denormals(void) {
+    kt_pb mb = {0}, g = {0};
+    kt_pb_string_field(&g, KT_GRAPH_NAME, "tiny");
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "1,65536");
+    float c = 1e-30f;
+    int64_t one[1] = {1};
+    kt_pb t = {0};
+    kt_onnx_tensor_f32(&t, "c", one, 1, &c, 1, 1);
+    kt_pb_take(&g, KT_GRAPH_INITIALIZER, &t);
+    kt_pb n = {0};
+    kt_onnx_node_head(&n, "Mul", NULL, "mul", "x,c", "y");
+    kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, "1,65536");
+    kt_onnx_model(&mb, 8, 17, &g);
+    kiln_model *m = load_pb(&mb);
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    int64_t shape[2] = {1, 65536};
+    kiln_tensor *x = NULL;
+    kiln_tensor_create(KILN_DTYPE_FLOAT, shape, 2, &x);
+    void *data;
+    size_t size;
+    kiln_tensor_data(x, &data, &size);
+    for (size_t i = 0; i < size / 4; i++) ((float *)data)[i] = 1e-10f;
+    for (int keep = 0; keep < 2; keep++) {
+        kiln_build_options *o = NULL;
+        kiln_build_options_create(&o);
+        kiln_build_options_set_threads(o, 2);
+        if (keep) KT_CHECK_EQ_INT(kiln_build_options_set(o, "denormals", "keep"), KILN_OK);
+        kiln_engine *e = NULL, *l = NULL;
+        KT_CHECK_EQ_INT(kiln_build(m, o, &e), KILN_OK);
+        kiln_build_options_destroy(o);
+        if (!e) break;
+        const char *v = NULL;
+        KT_CHECK_EQ_INT(kiln_engine_get(e, "denormals", &v), KILN_OK);
+        KT_CHECK_STR(v, keep ? "keep" : "flush");
+        char path[512];
+        snprintf(path, sizeof path, "%s/denormals%d.kiln", g_tmp, keep);
+        KT_CHECK_EQ_INT(kiln_engine_save(e, path), KILN_OK);
+        KT_CHECK_EQ_INT(kiln_engine_load(path, &l), KILN_OK);
+        kiln_context *ctx = NULL;
+        if (l) KT_CHECK_EQ_INT(kiln_context_create(l, &ctx), KILN_OK);
+        if (ctx) {
+            kiln_tensor *y = NULL;
+            const char *in = "x", *out = "y";
+            unsigned before = KT_MXCSR();
+            KT_CHECK_EQ_INT(kiln_context_run(ctx, &in, (const kiln_tensor *const *)&x, 1, &out, &y, 1), KILN_OK);
+            KT_CHECK_EQ_INT((int)KT_MXCSR(), (int)before);
+            if (y) {
+                void *yd;
+                size_t ys;
+                kiln_tensor_data(y, &yd, &ys);
+                size_t bad = 0;
+                for (size_t i = 0; i < ys / 4; i++) {
+                    double want = keep ? (double)1e-10f * (double)1e-30f : 0.0, got = ((float *)yd)[i];
+                    if (keep ? fabs(got - want) > 1e-45 + 1e-6 * want || got == 0.0 : got != 0.0) bad++;
+                }
+#if defined(__x86_64__) || defined(__i386__)
+                KT_CHECK_EQ_INT((int)bad, 0);
+#else
+                if (keep) KT_CHECK_EQ_INT((int)bad, 0); /* flushing is x86's */
+#endif
+                kiln_tensor_destroy(y);
+            }
+            kiln_context_destroy(ctx);
+        }
+        kiln_engine_destroy(l);
+        kiln_engine_destroy(e);
+    }
+    kiln_tensor_destroy(x);
+    kiln_model_destroy(m);
+}
+
 int main(void) {
     tmp_init();
     KT_RUN(test_providers);
@@ -1407,6 +1493,7 @@ int main(void) {
     KT_RUN(test_prepack);
     KT_RUN(test_cache_race);
     KT_RUN(test_threads);
+    KT_RUN(test_denormals);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
