@@ -69,6 +69,7 @@ def main():
     ap.add_argument("--batches", default="1,256")
     ap.add_argument("--compiled", default="resnet50,efficientnet_b0,vit_b_16",
                     help="models timed with torch.compile (slow to compile)")
+    ap.add_argument("--autotune", default="", help="models also timed with torch.compile(mode=max-autotune)")
     ap.add_argument("--fp32-batch", type=int, default=32)
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--budget", type=float, default=420, help="seconds; compiled peers are skipped past it")
