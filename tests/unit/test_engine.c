@@ -1414,6 +1414,7 @@ static void test_denormals(void) {
     kt_pb_take(&g, KT_GRAPH_NODE, &n);
     kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, "1,65536");
     kt_onnx_model(&mb, 8, 17, &g);
+    kt_pb_free(&g);
     kiln_model *m = load_pb(&mb);
     KT_CHECK(m != NULL);
     if (!m) return;
