@@ -1443,6 +1443,26 @@ void kl_x86_generic_dwconv(const kl_dw_args *a) {
 
 /* ---- conv.igemm --------------------------------------------------------------- */
 
+/* The zero-padded band of conv.igemm / conv.igemmk: rows input rows from
+ * ih0 (may be negative) of every channel, each wpb floats wide with the
+ * input's column j - pad_left at column j (zero outside the input). */
+static void copy_padded_band(const kl_conv2d_desc *d, const float *x, ptrdiff_t ih0, size_t rows, size_t wpb,
+                             float *buf) {
+    size_t HW = d->H * d->W, pl = KL_MIN(d->pad_left, wpb), ncopy = pl < wpb ? KL_MIN(d->W, wpb - pl) : 0;
+    for (size_t c = 0; c < d->C; c++)
+        for (size_t i = 0; i < rows; i++) {
+            float *dst = buf + (c * rows + i) * wpb;
+            ptrdiff_t ih = ih0 + (ptrdiff_t)i;
+            if (ih < 0 || ih >= (ptrdiff_t)d->H) {
+                memset(dst, 0, wpb * sizeof(float));
+                continue;
+            }
+            memset(dst, 0, pl * sizeof(float));
+            memcpy(dst + pl, x + c * HW + (size_t)ih * d->W, ncopy * sizeof(float));
+            memset(dst + pl + ncopy, 0, (wpb - pl - ncopy) * sizeof(float));
+        }
+}
+
 /* Output rows [oh0, oh1) of one image x, every channel, into y (rows
  * yrow0.. of each channel, ystride floats apart; z alike or NULL), IG_ROWS
  * at a time: the band's input rows are copied zero-padded into buf (the
@@ -1454,7 +1474,7 @@ static void igemm_rows(const kl_conv2d_plan *p, float *buf, const float *x, size
     const kl_conv2d_desc *d = &p->d;
     const kl_x86_ops *ops = kl_x86_ops_get(p->isa);
     size_t C = d->C, KH = d->KH, KW = d->KW, K = C * KH * KW, SH = d->stride_h, SW = d->stride_w;
-    size_t rows = ig_rows(p), wpb = ig_wpb(p), cs = rows * wpb, mp = round_up(d->M, NP), HW = d->H * d->W;
+    size_t rows = ig_rows(p), wpb = ig_wpb(p), cs = rows * wpb, mp = round_up(d->M, NP);
     int32_t *off = (int32_t *)(buf + round_up(C * cs, 16));
     float *ct = buf + round_up(C * cs, 16) + round_up(K, 16);
     for (size_t c = 0, k = 0; c < C; c++)
@@ -1463,22 +1483,7 @@ static void igemm_rows(const kl_conv2d_plan *p, float *buf, const float *x, size
     kl_igemm_row a = {NULL, SW, off, K, p->wpack, p->a_ps, p->wpack + mp * K, d->M, p->OW, ct, mp};
     for (size_t b0 = oh0; b0 < oh1; b0 += IG_ROWS) {
         size_t b1 = KL_MIN(b0 + IG_ROWS, oh1);
-        /* buffer row i, column j: input row b0*SH - PT + i, column j - PL (zero outside) */
-        ptrdiff_t ih0 = (ptrdiff_t)(b0 * SH) - (ptrdiff_t)d->pad_top;
-        size_t ncopy = d->pad_left < wpb ? KL_MIN(d->W, wpb - d->pad_left) : 0;
-        for (size_t c = 0; c < C; c++)
-            for (size_t i = 0; i < rows; i++) {
-                float *dst = buf + c * cs + i * wpb;
-                ptrdiff_t ih = ih0 + (ptrdiff_t)i;
-                if (ih < 0 || ih >= (ptrdiff_t)d->H) {
-                    memset(dst, 0, wpb * sizeof(float));
-                    continue;
-                }
-                size_t pl = KL_MIN(d->pad_left, wpb);
-                memset(dst, 0, pl * sizeof(float));
-                memcpy(dst + pl, x + c * HW + (size_t)ih * d->W, ncopy * sizeof(float));
-                memset(dst + pl + ncopy, 0, (wpb - pl - ncopy) * sizeof(float));
-            }
+        copy_padded_band(d, x, (ptrdiff_t)(b0 * SH) - (ptrdiff_t)d->pad_top, rows, wpb, buf);
         for (size_t oh = b0; oh < b1; oh++) {
             a.x = buf + (oh - b0) * SH * wpb;
             ops->igemm_row(&a);
@@ -1536,21 +1541,7 @@ static void igemmk_task(void *arg, size_t b, size_t e, int tid) {
             oh0 = band * p->ik_rows;
             size_t oh1 = KL_MIN(oh0 + p->ik_rows, p->OH);
             nq = (oh1 - oh0) * p->OW;
-            /* buffer row i, column j: input row oh0*SH - PT + i, column j - PL (zero outside) */
-            ptrdiff_t ih0 = (ptrdiff_t)(oh0 * SH) - (ptrdiff_t)d->pad_top;
-            size_t pl = KL_MIN(d->pad_left, wpb), ncopy = pl < wpb ? KL_MIN(d->W, wpb - pl) : 0;
-            for (size_t c = 0; c < C; c++)
-                for (size_t i = 0; i < rows; i++) {
-                    float *dst = buf + c * cs + i * wpb;
-                    ptrdiff_t ih = ih0 + (ptrdiff_t)i;
-                    if (ih < 0 || ih >= (ptrdiff_t)d->H) {
-                        memset(dst, 0, wpb * sizeof(float));
-                        continue;
-                    }
-                    memset(dst, 0, pl * sizeof(float));
-                    memcpy(dst + pl, x + c * HW + (size_t)ih * d->W, ncopy * sizeof(float));
-                    memset(dst + pl + ncopy, 0, (wpb - pl - ncopy) * sizeof(float));
-                }
+            copy_padded_band(d, x, (ptrdiff_t)(oh0 * SH) - (ptrdiff_t)d->pad_top, rows, wpb, buf);
             for (size_t q = 0; q < Pmax; q++) {
                 size_t qq = q < nq ? q : 0;
                 poff[q] = (int32_t)((qq / p->OW) * SH * wpb + (qq % p->OW) * SW);

@@ -1544,28 +1544,33 @@ IG_UNROLL
 
 /* Channel groups of up to 4 vectors (AVX-512: 64 channels, 6 pixels a
  * tile; AVX2: 32 channels, 3 pixels), fewer vectors with more pixels at
- * the end, so 24 (AVX2: 12) accumulators stay in registers. */
-void KL_SIMD_FN(igemm_row)(const kl_igemm_row *a) {
-    size_t nvec = (a->M + VL - 1) / VL;
-    for (size_t v0 = 0; v0 < nvec; v0 += 4) {
-        size_t nv = KL_MIN((size_t)4, nvec - v0), c0 = v0 * VL;
+ * the end, so 24 (AVX2: 12) accumulators stay in registers; TILE is
+ * ig_tile or ik_tile, a the call's arguments (M, nq). */
 #if VL == 16
-        switch (nv) {
-        case 4: for (size_t q = 0; q < a->nq; q += 6) ig_tile(a, q, c0, 6, 4); break;
-        case 3: for (size_t q = 0; q < a->nq; q += 8) ig_tile(a, q, c0, 8, 3); break;
-        case 2: for (size_t q = 0; q < a->nq; q += 12) ig_tile(a, q, c0, 12, 2); break;
-        default: for (size_t q = 0; q < a->nq; q += 24) ig_tile(a, q, c0, 24, 1); break;
-        }
-#else
-        switch (nv) {
-        case 4: for (size_t q = 0; q < a->nq; q += 3) ig_tile(a, q, c0, 3, 4); break;
-        case 3: for (size_t q = 0; q < a->nq; q += 4) ig_tile(a, q, c0, 4, 3); break;
-        case 2: for (size_t q = 0; q < a->nq; q += 6) ig_tile(a, q, c0, 6, 2); break;
-        default: for (size_t q = 0; q < a->nq; q += 12) ig_tile(a, q, c0, 12, 1); break;
-        }
-#endif
+#define IG_TILES(TILE, a)                                                                    \
+    for (size_t v0 = 0, nvec = ((a)->M + VL - 1) / VL; v0 < nvec; v0 += 4) {                 \
+        size_t nv = KL_MIN((size_t)4, nvec - v0), c0 = v0 * VL;                              \
+        switch (nv) {                                                                        \
+        case 4: for (size_t q = 0; q < (a)->nq; q += 6) TILE(a, q, c0, 6, 4); break;         \
+        case 3: for (size_t q = 0; q < (a)->nq; q += 8) TILE(a, q, c0, 8, 3); break;         \
+        case 2: for (size_t q = 0; q < (a)->nq; q += 12) TILE(a, q, c0, 12, 2); break;       \
+        default: for (size_t q = 0; q < (a)->nq; q += 24) TILE(a, q, c0, 24, 1); break;      \
+        }                                                                                    \
     }
-}
+#else
+#define IG_TILES(TILE, a)                                                                    \
+    for (size_t v0 = 0, nvec = ((a)->M + VL - 1) / VL; v0 < nvec; v0 += 4) {                 \
+        size_t nv = KL_MIN((size_t)4, nvec - v0), c0 = v0 * VL;                              \
+        switch (nv) {                                                                        \
+        case 4: for (size_t q = 0; q < (a)->nq; q += 3) TILE(a, q, c0, 3, 4); break;         \
+        case 3: for (size_t q = 0; q < (a)->nq; q += 4) TILE(a, q, c0, 4, 3); break;         \
+        case 2: for (size_t q = 0; q < (a)->nq; q += 6) TILE(a, q, c0, 6, 2); break;         \
+        default: for (size_t q = 0; q < (a)->nq; q += 12) TILE(a, q, c0, 12, 1); break;      \
+        }                                                                                    \
+    }
+#endif
+
+void KL_SIMD_FN(igemm_row)(const kl_igemm_row *a) { IG_TILES(ig_tile, a) }
 
 
 /* ---- conv.igemmk: taps [k0, k1) of a band of pixels (kl_igemm_blk) ---------- */
@@ -1615,27 +1620,8 @@ IG_UNROLL
         for (int j = 0; j < NV; j++) v_store(a->ct + (q0 + (size_t)r) * a->ldc + c0 + (size_t)j * VL, acc[r * NV + j]);
 }
 
-/* The tiles of kl_igemm_row (24 or 12 accumulators), over the band's pixels. */
-void KL_SIMD_FN(igemm_blk)(const kl_igemm_blk *a) {
-    size_t nvec = (a->M + VL - 1) / VL;
-    for (size_t v0 = 0; v0 < nvec; v0 += 4) {
-        size_t nv = KL_MIN((size_t)4, nvec - v0), c0 = v0 * VL;
-#if VL == 16
-        switch (nv) {
-        case 4: for (size_t q = 0; q < a->nq; q += 6) ik_tile(a, q, c0, 6, 4); break;
-        case 3: for (size_t q = 0; q < a->nq; q += 8) ik_tile(a, q, c0, 8, 3); break;
-        case 2: for (size_t q = 0; q < a->nq; q += 12) ik_tile(a, q, c0, 12, 2); break;
-        default: for (size_t q = 0; q < a->nq; q += 24) ik_tile(a, q, c0, 24, 1); break;
-        }
-#else
-        switch (nv) {
-        case 4: for (size_t q = 0; q < a->nq; q += 3) ik_tile(a, q, c0, 3, 4); break;
-        case 3: for (size_t q = 0; q < a->nq; q += 4) ik_tile(a, q, c0, 4, 3); break;
-        case 2: for (size_t q = 0; q < a->nq; q += 6) ik_tile(a, q, c0, 6, 2); break;
-        default: for (size_t q = 0; q < a->nq; q += 12) ik_tile(a, q, c0, 12, 1); break;
-        }
-#endif
-    }
-}
+/* The tiles of kl_igemm_row, over the band's pixels. */
+void KL_SIMD_FN(igemm_blk)(const kl_igemm_blk *a) { IG_TILES(ik_tile, a) }
+#undef IG_TILES
 
 #endif
