@@ -377,8 +377,11 @@ KILN_API kiln_status kiln_build_options_set_log(kiln_build_options *options, kil
  * tactic timing set flush-to-zero and denormals-are-zero, restoring the
  * calling thread's mode when they return, so values below 1.2e-38 become
  * zero; "keep": subnormals computed exactly, at up to 5x the time on x86
- * where activations decay into them).  Unknown keys fail with
- * KILN_ERR_NOT_FOUND. */
+ * where activations decay into them), "layout" ("nchw", the default, or
+ * "nchwc": CPU builds keep convolution activations blocked by 16 channels
+ * through chains of Conv and MaxPool layers, reordering at the edges; each
+ * blocked layer times the blocked direct kernel against its NCHW algorithm
+ * between reorders).  Unknown keys fail with KILN_ERR_NOT_FOUND. */
 KILN_API kiln_status kiln_build_options_set(kiln_build_options *options, const char *key,
                                             const char *value);
 

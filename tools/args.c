@@ -470,6 +470,10 @@ bool kc_build_options_make(const char *cmd, const kc_build_cfg *c, const kiln_mo
         kc_opt_failed(cmd, "prepack", exit_code);
         goto fail;
     }
+    if (c->layout && kiln_build_options_set(o, "layout", c->layout) != KILN_OK) {
+        kc_opt_failed(cmd, "layout", exit_code);
+        goto fail;
+    }
     if (c->keep_denormals && kiln_build_options_set(o, "denormals", "keep") != KILN_OK) {
         kc_opt_failed(cmd, "denormals", exit_code);
         goto fail;

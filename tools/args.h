@@ -94,6 +94,7 @@ typedef struct kc_build_cfg {
     const char *tactic;        /* "conv=NAME,gemm=NAME" */
     bool no_optimize;          /* option "optimize" = "0" */
     bool prepack;              /* option "prepack" = "1" */
+    const char *layout;        /* option "layout" (NULL: the default) */
     bool keep_denormals;       /* option "denormals" = "keep" */
     kiln_log_fn log;
     void *log_user;

@@ -36,6 +36,7 @@ static const kc_opt kc_build_opts[] = {
     {"--tactic", KC_OPT_REQUIRED, "OP=NAME", "force a tactic, e.g. conv=NAME (repeatable)"},
     {"--no-optimize", KC_OPT_NONE, NULL, "run no optimization pass"},
     {"--prepack", KC_OPT_NONE, NULL, "store the CPU layers' packed weights in the engine (else packed at their first run)"},
+    {"--layout", KC_OPT_REQUIRED, "nchw|nchwc", "CPU activations of convolutions: nchw (default) or nchwc, blocked by 16 channels through chains of layers"},
     {"--keep-denormals", KC_OPT_NONE, NULL, "run without flush-to-zero: subnormal floats kept (slow on x86; default: flushed)"},
     {"--verbose", KC_OPT_NONE, NULL, "print the build log: passes, partition, tactics and times, arena"},
     {"--json", KC_OPT_REQUIRED, "FILE", "write the summary as JSON to FILE ('-': stdout)"},
@@ -308,6 +309,7 @@ int kc_cmd_build(int argc, char **argv) {
         } else if (!strcmp(n, "--no-optimize")) cfg.no_optimize = true;
         else if (!strcmp(n, "--prepack")) cfg.prepack = true;
         else if (!strcmp(n, "--keep-denormals")) cfg.keep_denormals = true;
+        else if (!strcmp(n, "--layout")) cfg.layout = v;
         else if (!strcmp(n, "--verbose")) verbose = true;
         else if (!strcmp(n, "--json")) json_path = v;
     }

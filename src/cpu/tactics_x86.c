@@ -19,6 +19,7 @@
 #include "cpu/x86/conv.h"
 #include "cpu/x86/convt.h"
 #include "cpu/x86/gemm.h"
+#include "cpu/x86/nchwc.h"
 #include "cpu/x86/vecops.h"
 
 /* ---- shared helpers ------------------------------------------------------------------ */
@@ -1037,6 +1038,303 @@ static kiln_status convt_run(kl_kctx *c) {
 
 /* ---- the tables: every algorithm at each ISA level ------------------------------------------ */
 
+
+/* ---- the blocked layout (src/cpu/x86/nchwc.h): kiln.ConvNchwc, the reorders, MaxPoolNchwc --- */
+
+typedef struct kl_nc_state {
+    pthread_mutex_t mu;
+    const kl_node *node;
+    int ready; /* 1: packed, 2: failed */
+    kl_nchwc_desc d;
+    kl_nchwc_plan *plan;
+} kl_nc_state;
+
+/* Geometry of a kiln.ConvNchwc with constant weights (and bias) and static
+ * C, H, W. */
+static bool nc_desc(const kl_node *n, kl_nchwc_desc *d, char *why, size_t wsz) {
+    memset(d, 0, sizeof *d);
+    if (!is_op(n, NULL, "ConvNchwc")) return no(why, wsz, "not kiln.ConvNchwc");
+    if (!float_input(n, 0) || !act_ok(n) || (n->n_inputs > 3 && n->inputs[3] && !float_input(n, 3)))
+        return no(why, wsz, "not float");
+    bool nchw = kl_node_attr_int(n, "in_nchw", 0) != 0;
+    int64_t group = kl_node_attr_int(n, "group", 1);
+    const kl_shape *xs = &n->inputs[0]->type.shape;
+    const kl_tensor *w = const_input(n, 1);
+    if (xs->rank != (nchw ? 4 : 5) || !w || w->rank != 4) return no(why, wsz, "not a blocked convolution with constant weights");
+    for (int a = 1; a < xs->rank; a++)
+        if (xs->dims[a].value <= 0) return no(why, wsz, "C, H or W is not static");
+    if (n->n_inputs > 2 && n->inputs[2] && (!const_input(n, 2) || const_input(n, 2)->count != w->dims[0]))
+        return no(why, wsz, "bias is not a constant of M values");
+    d->C = (size_t)(w->dims[1] * group), d->M = (size_t)w->dims[0];
+    d->KH = (size_t)w->dims[2], d->KW = (size_t)w->dims[3];
+    d->H = (size_t)xs->dims[2].value, d->W = (size_t)xs->dims[3].value;
+    d->depthwise = group > 1;
+    d->in_nchw = nchw;
+    if (group < 1 || (group > 1 && ((size_t)group != d->M || w->dims[1] != 1)))
+        return no(why, wsz, "group is neither 1 nor the channel count");
+    const int64_t *v;
+    int64_t cnt;
+    d->stride_h = d->stride_w = 1;
+    if ((cnt = kl_node_attr_ints(n, "strides", &v)) >= 0) {
+        if (cnt != 2 || v[0] < 1 || v[1] < 1) return no(why, wsz, "strides");
+        d->stride_h = (size_t)v[0], d->stride_w = (size_t)v[1];
+    }
+    if ((cnt = kl_node_attr_ints(n, "pads", &v)) >= 0) {
+        if (cnt != 4 || v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) return no(why, wsz, "pads");
+        d->pad_top = (size_t)v[0], d->pad_left = (size_t)v[1], d->pad_bottom = (size_t)v[2], d->pad_right = (size_t)v[3];
+    }
+    if (d->pad_top >= d->KH || d->pad_bottom >= d->KH || d->pad_left >= d->KW || d->pad_right >= d->KW)
+        return no(why, wsz, "pads of a kernel's size or more");
+    if (d->H + d->pad_top + d->pad_bottom < d->KH || d->W + d->pad_left + d->pad_right < d->KW)
+        return no(why, wsz, "kernel larger than the padded input");
+    d->act = node_act(n);
+    return true;
+}
+
+static bool nc_conv_applies(const kl_node *n, char *why, size_t wsz) {
+    kl_nchwc_desc d;
+    return nc_desc(n, &d, why, wsz);
+}
+
+static void nc_release(void *p) {
+    kl_nc_state *z = p;
+    if (!z) return;
+    kl_nchwc_destroy(z->plan);
+    pthread_mutex_destroy(&z->mu);
+    kl_free(z);
+}
+
+static kiln_status nc_conv_prepare(const kl_node *n, kl_isa isa, void **state, size_t *workspace) {
+    kl_nc_state *z = kl_calloc(1, sizeof *z);
+    if (!z) return KILN_ERR_NO_MEMORY;
+    pthread_mutex_init(&z->mu, NULL);
+    z->node = n;
+    if (!nc_desc(n, &z->d, NULL, 0)) {
+        nc_release(z);
+        return kl_errorf(KILN_ERR_INTERNAL, "node '%s': not a convolution the blocked kernels take", kl_node_label(n));
+    }
+    z->d.isa = isa;
+    *state = z;
+    *workspace = 0;
+    return KILN_OK;
+}
+
+/* Pack the weights once (first run of the layer, any context). */
+static kiln_status nc_ready(kl_nc_state *z) {
+    if (__atomic_load_n(&z->ready, __ATOMIC_ACQUIRE) == 1) return KILN_OK;
+    pthread_mutex_lock(&z->mu);
+    kiln_status s = KILN_OK;
+    if (z->ready == 0) {
+        const kl_node *n = z->node;
+        float *ow = NULL, *ob = NULL;
+        const float *W = aligned_data(n->inputs[1]->init, &ow);
+        const kl_tensor *bt = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->init : NULL;
+        const float *B = bt ? aligned_data(bt, &ob) : NULL;
+        s = (!W || (bt && !B)) ? KILN_ERR_NO_MEMORY : kl_nchwc_prepare(&z->d, W, B, &z->plan);
+        kl_free(ow);
+        kl_free(ob);
+        if (!s) kl_mapfile_release(n->inputs[1]->init->data, n->inputs[1]->init->nbytes);
+        __atomic_store_n(&z->ready, s ? 2 : 1, __ATOMIC_RELEASE);
+    } else if (z->ready == 2) {
+        s = kl_errorf(KILN_ERR_INTERNAL, "node '%s': the blocked convolution could not be prepared", kl_node_label(z->node));
+    }
+    pthread_mutex_unlock(&z->mu);
+    return s;
+}
+
+static kiln_status nc_conv_run(kl_kctx *c) {
+    kl_nc_state *z = (kl_nc_state *)c->state;
+    KL_TRY(nc_ready(z));
+    const kl_nchwc_desc *d = &z->d;
+    const kl_rt *x = c->in[0], *zres = c->n_in > 3 ? c->in[3] : NULL;
+    bool ok = x && x->dtype == KILN_DTYPE_FLOAT && x->rank == (d->in_nchw ? 4 : 5) &&
+              (size_t)x->dims[1] == (d->in_nchw ? d->C : kl_nchwc_blocks(d->C)) && (size_t)x->dims[2] == d->H &&
+              (size_t)x->dims[3] == d->W && (d->in_nchw || x->dims[4] == KL_NCHWC_B);
+    if (!ok) return kl_kctx_fail(c, KILN_ERR_SHAPE, "input does not have the shape the convolution was prepared for");
+    size_t OH, OW;
+    kl_nchwc_out_hw(z->plan, &OH, &OW);
+    int64_t dims[5] = {x->dims[0], (int64_t)kl_nchwc_blocks(d->M), (int64_t)OH, (int64_t)OW, KL_NCHWC_B};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 5, dims, &y));
+    if (zres && (zres->dtype != KILN_DTYPE_FLOAT || zres->count != y->count))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "residual input does not have the output's shape");
+    return kl_nchwc_run(c->pool, z->plan, (size_t)x->dims[0], (const float *)x->data,
+                        zres ? (const float *)zres->data : NULL, (float *)y->data);
+}
+
+
+/* nchwc.nchw: a blocked convolution run as NCHW (the input reordered, the
+ * NCHW kernels' automatic algorithm: Winograd for 3x3 stride 1, ...; the
+ * output reordered back), for the layers where the blocked direct kernel
+ * loses (timed against it at build). */
+typedef struct kl_ncv_state {
+    kl_nc_state nc;  /* desc, node, lock */
+    kl_conv2d_desc cd;
+    kl_conv2d_plan *plan;
+} kl_ncv_state;
+
+static bool ncv_applies(const kl_node *n, char *why, size_t wsz) {
+    kl_nchwc_desc d;
+    return nc_desc(n, &d, why, wsz);
+}
+
+static void ncv_release(void *p) {
+    kl_ncv_state *z = p;
+    if (!z) return;
+    kl_conv2d_destroy(z->plan);
+    pthread_mutex_destroy(&z->nc.mu);
+    kl_free(z);
+}
+
+static kiln_status ncv_prepare(const kl_node *n, kl_isa isa, void **state, size_t *workspace) {
+    kl_ncv_state *z = kl_calloc(1, sizeof *z);
+    if (!z) return KILN_ERR_NO_MEMORY;
+    pthread_mutex_init(&z->nc.mu, NULL);
+    z->nc.node = n;
+    if (!nc_desc(n, &z->nc.d, NULL, 0)) {
+        ncv_release(z);
+        return kl_errorf(KILN_ERR_INTERNAL, "node '%s': not a convolution the blocked kernels take", kl_node_label(n));
+    }
+    const kl_nchwc_desc *d = &z->nc.d;
+    kl_conv2d_desc *c = &z->cd;
+    c->N = 1, c->C = d->C, c->H = d->H, c->W = d->W, c->M = d->M, c->KH = d->KH, c->KW = d->KW;
+    c->group = d->depthwise ? d->C : 1;
+    c->stride_h = d->stride_h, c->stride_w = d->stride_w, c->dil_h = c->dil_w = 1;
+    c->pad_top = d->pad_top, c->pad_left = d->pad_left, c->pad_bottom = d->pad_bottom, c->pad_right = d->pad_right;
+    c->act = d->act;
+    c->algo = KL_CONV_AUTO;
+    c->isa = isa;
+    *state = z;
+    *workspace = 0;
+    return KILN_OK;
+}
+
+static kiln_status ncv_ready(kl_ncv_state *z, int threads) {
+    if (__atomic_load_n(&z->nc.ready, __ATOMIC_ACQUIRE) == 1) return KILN_OK;
+    pthread_mutex_lock(&z->nc.mu);
+    kiln_status s = KILN_OK;
+    if (z->nc.ready == 0) {
+        const kl_node *n = z->nc.node;
+        float *ow = NULL, *ob = NULL;
+        const float *W = aligned_data(n->inputs[1]->init, &ow);
+        const kl_tensor *bt = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->init : NULL;
+        const float *B = bt ? aligned_data(bt, &ob) : NULL;
+        z->cd.threads = threads > 0 ? threads : 1;
+        s = (!W || (bt && !B)) ? KILN_ERR_NO_MEMORY : kl_conv2d_prepare(&z->cd, W, B, &z->plan);
+        kl_free(ow);
+        kl_free(ob);
+        __atomic_store_n(&z->nc.ready, s ? 2 : 1, __ATOMIC_RELEASE);
+    } else if (z->nc.ready == 2) {
+        s = kl_errorf(KILN_ERR_INTERNAL, "node '%s': the convolution could not be prepared", kl_node_label(z->nc.node));
+    }
+    pthread_mutex_unlock(&z->nc.mu);
+    return s;
+}
+
+static kiln_status ncv_run(kl_kctx *c) {
+    kl_ncv_state *z = (kl_ncv_state *)c->state;
+    int threads = c->pool ? kl_pool_threads(c->pool) : 1;
+    KL_TRY(ncv_ready(z, KL_MAX(threads, z->cd.threads)));
+    const kl_nchwc_desc *d = &z->nc.d;
+    const kl_rt *x = c->in[0], *zres = c->n_in > 3 ? c->in[3] : NULL;
+    bool ok = x && x->dtype == KILN_DTYPE_FLOAT && x->rank == (d->in_nchw ? 4 : 5) &&
+              (size_t)x->dims[1] == (d->in_nchw ? d->C : kl_nchwc_blocks(d->C)) && (size_t)x->dims[2] == d->H &&
+              (size_t)x->dims[3] == d->W && (d->in_nchw || x->dims[4] == KL_NCHWC_B);
+    if (!ok) return kl_kctx_fail(c, KILN_ERR_SHAPE, "input does not have the shape the convolution was prepared for");
+    size_t OH, OW, N = (size_t)x->dims[0];
+    kl_conv2d_out_hw(z->plan, &OH, &OW);
+    int64_t dims[5] = {x->dims[0], (int64_t)kl_nchwc_blocks(d->M), (int64_t)OH, (int64_t)OW, KL_NCHWC_B};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 5, dims, &y));
+    if (zres && (zres->dtype != KILN_DTYPE_FLOAT || zres->count != y->count))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "residual input does not have the output's shape");
+    size_t xin = d->in_nchw ? 0 : N * d->C * d->H * d->W, yout = N * d->M * OH * OW;
+    size_t ws = kl_conv2d_workspace_size_n(z->plan, threads, N);
+    size_t a = (xin + yout * (zres ? 2 : 1)) * sizeof(float) + 64;
+    char *work = kl_kctx_scratch(c, a + ws + 64);
+    if (!work) return KILN_ERR_NO_MEMORY;
+    float *xn = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63), *yn = xn + xin, *zn = zres ? yn + yout : NULL;
+    void *cw = ws ? (void *)(((uintptr_t)(work + a) + 63) & ~(uintptr_t)63) : NULL;
+    if (d->in_nchw)
+        xn = (float *)x->data; /* read only */
+    else
+        kl_nchwc_reorder_out(c->pool, N, d->C, d->H * d->W, (const float *)x->data, xn);
+    if (zres) kl_nchwc_reorder_out(c->pool, N, d->M, OH * OW, (const float *)zres->data, zn);
+    KL_TRY(kl_conv2d_run_n(c->pool, z->plan, N, xn, zn, yn, cw));
+    kl_nchwc_reorder_in(c->pool, N, d->M, OH * OW, yn, (float *)y->data);
+    return KILN_OK;
+}
+
+static bool nc_reorder_applies(const kl_node *n, char *why, size_t wsz) {
+    bool in = is_op(n, NULL, "ReorderNchwc");
+    if (!in && !is_op(n, NULL, "ReorderNchw")) return no(why, wsz, "not a kiln reorder");
+    if (!float_input(n, 0)) return no(why, wsz, "not float");
+    return true;
+}
+
+static kiln_status nc_reorder_run(kl_kctx *c) {
+    const kl_rt *x = c->in[0];
+    bool in = is_op(c->node, NULL, "ReorderNchwc");
+    int64_t C = in ? (x ? x->dims[1] : 0) : kl_node_attr_int(c->node, "channels", -1);
+    if (!x || x->dtype != KILN_DTYPE_FLOAT || x->rank != (in ? 4 : 5) || C < 1 ||
+        (!in && (x->dims[4] != KL_NCHWC_B || (size_t)x->dims[1] != kl_nchwc_blocks((size_t)C))))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "the input is not %s", in ? "[N, C, H, W]" : "[N, ceil(channels/16), H, W, 16]");
+    kl_rt *y;
+    if (in) {
+        int64_t dims[5] = {x->dims[0], (int64_t)kl_nchwc_blocks((size_t)C), x->dims[2], x->dims[3], KL_NCHWC_B};
+        KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 5, dims, &y));
+        kl_nchwc_reorder_in(c->pool, (size_t)x->dims[0], (size_t)C, (size_t)(x->dims[2] * x->dims[3]),
+                            (const float *)x->data, (float *)y->data);
+    } else {
+        int64_t dims[4] = {x->dims[0], C, x->dims[2], x->dims[3]};
+        KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, dims, &y));
+        kl_nchwc_reorder_out(c->pool, (size_t)x->dims[0], (size_t)C, (size_t)(x->dims[2] * x->dims[3]),
+                             (const float *)x->data, (float *)y->data);
+    }
+    return KILN_OK;
+}
+
+static bool nc_pool_desc(const kl_node *n, const kl_rt *x, kl_nchwc_pool_desc *d) {
+    const int64_t *k, *s, *p;
+    int64_t nk = kl_node_attr_ints(n, "kernel_shape", &k), ns = kl_node_attr_ints(n, "strides", &s),
+            np = kl_node_attr_ints(n, "pads", &p);
+    if (nk != 2 || k[0] < 1 || k[1] < 1 || (ns >= 0 && (ns != 2 || s[0] < 1 || s[1] < 1)) ||
+        (np >= 0 && (np != 4 || p[0] < 0 || p[1] < 0 || p[2] < 0 || p[3] < 0)))
+        return false;
+    memset(d, 0, sizeof *d);
+    d->KH = (size_t)k[0], d->KW = (size_t)k[1];
+    d->stride_h = ns == 2 ? (size_t)s[0] : 1, d->stride_w = ns == 2 ? (size_t)s[1] : 1;
+    size_t pb = np == 4 ? (size_t)p[2] : 0, pr = np == 4 ? (size_t)p[3] : 0;
+    d->pad_top = np == 4 ? (size_t)p[0] : 0, d->pad_left = np == 4 ? (size_t)p[1] : 0;
+    if (!x) return true;
+    d->C = (size_t)x->dims[1] * KL_NCHWC_B, d->H = (size_t)x->dims[2], d->W = (size_t)x->dims[3];
+    if (d->H + d->pad_top + pb < d->KH || d->W + d->pad_left + pr < d->KW) return false;
+    d->OH = (d->H + d->pad_top + pb - d->KH) / d->stride_h + 1;
+    d->OW = (d->W + d->pad_left + pr - d->KW) / d->stride_w + 1;
+    return true;
+}
+
+static bool nc_maxpool_applies(const kl_node *n, char *why, size_t wsz) {
+    kl_nchwc_pool_desc d;
+    if (!is_op(n, NULL, "MaxPoolNchwc")) return no(why, wsz, "not kiln.MaxPoolNchwc");
+    if (!float_input(n, 0) || !nc_pool_desc(n, NULL, &d)) return no(why, wsz, "not float, or bad attributes");
+    return true;
+}
+
+static kiln_status nc_maxpool_run(kl_kctx *c) {
+    const kl_rt *x = c->in[0];
+    kl_nchwc_pool_desc d;
+    if (!x || x->dtype != KILN_DTYPE_FLOAT || x->rank != 5 || x->dims[4] != KL_NCHWC_B || !nc_pool_desc(c->node, x, &d))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "the input is not [N, Cb, H, W, 16] or the window does not fit it");
+    int64_t dims[5] = {x->dims[0], x->dims[1], (int64_t)d.OH, (int64_t)d.OW, KL_NCHWC_B};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 5, dims, &y));
+    kl_nchwc_maxpool(c->pool, &d, (size_t)x->dims[0], (const float *)x->data, (float *)y->data);
+    return KILN_OK;
+}
+
+/* ---- the tactic tables, one per ISA level ---------------------------------------------- */
+
 #define KL_X86_LEVEL(lv, LV, FEAT)                                                                              \
     static kiln_status conv_wino_##lv(const kl_node *n, void **s, size_t *w) {                                 \
         return conv_prepare_algo(n, KL_CONV_WINOGRAD, LV, s, w);                                                \
@@ -1076,6 +1374,8 @@ static kiln_status convt_run(kl_kctx *c) {
     static kiln_status cdw_##lv(const kl_node *n, void **s, size_t *w) { return cdw_prepare(n, LV, s, w); }    \
     static kiln_status scaled_##lv(const kl_node *n, void **s, size_t *w) { return scaled_prepare(n, LV, s, w); } \
     static kiln_status convt_##lv(const kl_node *n, void **s, size_t *w) { return convt_prepare(n, LV, s, w); } \
+    static kiln_status nc_conv_##lv(const kl_node *n, void **s, size_t *w) { return nc_conv_prepare(n, LV, s, w); } \
+    static kiln_status ncv_##lv(const kl_node *n, void **s, size_t *w) { return ncv_prepare(n, LV, s, w); } \
     static const kl_tactic x86_##lv[] = {                                                                       \
         {"conv.expand_dw." #lv, FEAT, 30, cdw_applies_##lv, cdw_##lv, cdw_release, cdw_run, KL_TACTIC_WRITES_ALL},                    \
         {"conv.scaled1x1." #lv, FEAT, 30, scaled_applies, scaled_##lv, lazy_release, scaled_run, KL_TACTIC_WRITES_ALL, conv_export, conv_adopt},             \
@@ -1093,6 +1393,10 @@ static kiln_status convt_run(kl_kctx *c) {
         {"gemm.packed." #lv, FEAT, 20, gemm_applies, gemm_##lv, lazy_release, gemm_run, KL_TACTIC_WRITES_ALL, gemm_export, gemm_adopt}, \
         {"gemm.matvec." #lv, FEAT, 19, gemm_matvec_applies, gemm_mv_##lv, gmv_release, gemm_mv_run, KL_TACTIC_WRITES_ALL},            \
         {"convt.gemm." #lv, FEAT, 20, convt_applies, convt_##lv, convt_release, convt_run, KL_TACTIC_WRITES_ALL},                    \
+        {"nchwc.conv." #lv, FEAT, 30, nc_conv_applies, nc_conv_##lv, nc_release, nc_conv_run, KL_TACTIC_WRITES_ALL},                 \
+        {"nchwc.nchw." #lv, FEAT, 29, ncv_applies, ncv_##lv, ncv_release, ncv_run, KL_TACTIC_WRITES_ALL},                         \
+        {"nchwc.reorder." #lv, FEAT, 30, nc_reorder_applies, NULL, NULL, nc_reorder_run, KL_TACTIC_WRITES_ALL},                      \
+        {"nchwc.maxpool." #lv, FEAT, 30, nc_maxpool_applies, NULL, NULL, nc_maxpool_run, KL_TACTIC_WRITES_ALL},                      \
     };
 
 KL_X86_LEVEL(generic, KL_ISA_REF, 0)

@@ -177,6 +177,111 @@ static kiln_status infer_scaled_conv(kl_infer_ctx *c) {
     return check_z(c, 4);
 }
 
+/* ---- the blocked layout (NCHWc, c = 16; src/passes/layout.c) ---- */
+
+#define KL_NCHWC_BLOCK 16
+
+static kl_dim blocks_of(kl_dim c) {
+    return kl_dim_is_known(&c) ? kl_dim_known((c.value + KL_NCHWC_BLOCK - 1) / KL_NCHWC_BLOCK) : kl_dim_unknown();
+}
+
+/* ReorderNchwc: X [N, C, H, W] -> [N, ceil(C/16), H, W, 16]. */
+static kiln_status infer_reorder_nchwc(kl_infer_ctx *c) {
+    kiln_dtype xt = kl_infer_input_dtype(c, 0);
+    const kl_shape *x = kl_infer_input_shape(c, 0);
+    if (x && x->rank != 4) return kl_infer_fail(c, KILN_ERR_SHAPE, "X must have rank 4, has %d", x->rank);
+    if (!x) return kl_infer_set_output(c, 0, xt, NULL);
+    kl_shape out;
+    KL_TRY(kl_infer_shape_new(c, 5, &out));
+    out.dims[0] = x->dims[0];
+    out.dims[1] = blocks_of(x->dims[1]);
+    out.dims[2] = x->dims[2];
+    out.dims[3] = x->dims[3];
+    out.dims[4] = kl_dim_known(KL_NCHWC_BLOCK);
+    return kl_infer_set_output(c, 0, xt, &out);
+}
+
+/* ReorderNchw: X [N, Cb, H, W, 16] and channels C -> [N, C, H, W]. */
+static kiln_status infer_reorder_nchw(kl_infer_ctx *c) {
+    kiln_dtype xt = kl_infer_input_dtype(c, 0);
+    int64_t C = kl_node_attr_int(c->node, "channels", -1);
+    if (C < 1) return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "channels must be given and >= 1");
+    const kl_shape *x = kl_infer_input_shape(c, 0);
+    if (x && (x->rank != 5 || (kl_dim_is_known(&x->dims[4]) && x->dims[4].value != KL_NCHWC_BLOCK)))
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "X must be [N, Cb, H, W, 16]");
+    if (x && kl_dim_is_known(&x->dims[1]) && x->dims[1].value != (C + KL_NCHWC_BLOCK - 1) / KL_NCHWC_BLOCK)
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "X has %lld blocks, %lld channels need %lld",
+                             (long long)x->dims[1].value, (long long)C,
+                             (long long)((C + KL_NCHWC_BLOCK - 1) / KL_NCHWC_BLOCK));
+    if (!x) return kl_infer_set_output(c, 0, xt, NULL);
+    kl_shape out;
+    KL_TRY(kl_infer_shape_new(c, 4, &out));
+    out.dims[0] = x->dims[0];
+    out.dims[1] = kl_dim_known(C);
+    out.dims[2] = x->dims[2];
+    out.dims[3] = x->dims[3];
+    return kl_infer_set_output(c, 0, xt, &out);
+}
+
+/* ConvNchwc: X [N, Cb, H, W, 16] (in_nchw: [N, C, H, W]), W [M, C/group,
+ * KH, KW] (group 1, or C == M for depthwise), B [M], Z like Y; Y [N,
+ * ceil(M/16), OH, OW, 16] from strides and pads (dilation 1). */
+static kiln_status infer_conv_nchwc(kl_infer_ctx *c) {
+    KL_TRY(check_act(c));
+    kiln_dtype xt = kl_infer_input_dtype(c, 0), wt = kl_infer_input_dtype(c, 1);
+    if (xt && wt && xt != wt)
+        return kl_infer_fail(c, KILN_ERR_TYPE, "X is %s but W is %s", kiln_dtype_name(xt), kiln_dtype_name(wt));
+    bool nchw = kl_node_attr_int(c->node, "in_nchw", 0) != 0;
+    int64_t group = kl_node_attr_int(c->node, "group", 1);
+    const kl_shape *x = kl_infer_input_shape(c, 0), *w = kl_infer_input_shape(c, 1);
+    if ((x && x->rank != (nchw ? 4 : 5)) || (w && w->rank != 4))
+        return kl_infer_fail(c, KILN_ERR_SHAPE, "X must have rank %d and W rank 4", nchw ? 4 : 5);
+    if (!x || !w) return kl_infer_set_output(c, 0, xt, NULL);
+    if (group < 1 || (group > 1 && (nchw || !kl_dim_is_known(&w->dims[0]) || w->dims[0].value != group ||
+                                    (kl_dim_is_known(&w->dims[1]) && w->dims[1].value != 1))))
+        return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "group must be 1 or the channel count (depthwise)");
+    kl_dim C = kl_dim_is_known(&w->dims[1]) ? kl_dim_known(w->dims[1].value * group) : kl_dim_unknown();
+    if (kl_dim_is_known(&C) && kl_dim_is_known(&x->dims[1])) {
+        int64_t want = nchw ? C.value : (C.value + KL_NCHWC_BLOCK - 1) / KL_NCHWC_BLOCK;
+        if (x->dims[1].value != want)
+            return kl_infer_fail(c, KILN_ERR_SHAPE, "X dim 1 is %lld, W takes %lld channels (%lld)",
+                                 (long long)x->dims[1].value, (long long)C.value, (long long)want);
+    }
+    int64_t s[2], p[4];
+    KL_TRY(conv_geometry(c, "strides", "pads", s, p));
+    kl_shape out;
+    KL_TRY(kl_infer_shape_new(c, 5, &out));
+    out.dims[0] = x->dims[0];
+    out.dims[1] = blocks_of(w->dims[0]);
+    KL_TRY(conv_spatial(c, x, w, s, p, &out));
+    out.dims[4] = kl_dim_known(KL_NCHWC_BLOCK);
+    KL_TRY(kl_infer_set_output(c, 0, xt, &out));
+    return check_z(c, 3);
+}
+
+/* MaxPoolNchwc: X [N, Cb, H, W, 16], kernel_shape, strides, pads -> [N, Cb, OH, OW, 16]. */
+static kiln_status infer_maxpool_nchwc(kl_infer_ctx *c) {
+    kiln_dtype xt = kl_infer_input_dtype(c, 0);
+    const kl_shape *x = kl_infer_input_shape(c, 0);
+    const int64_t *k;
+    if (kl_node_attr_ints(c->node, "kernel_shape", &k) != 2 || k[0] < 1 || k[1] < 1)
+        return kl_infer_fail(c, KILN_ERR_INVALID_MODEL, "kernel_shape must have 2 values >= 1");
+    if (x && x->rank != 5) return kl_infer_fail(c, KILN_ERR_SHAPE, "X must be [N, Cb, H, W, 16]");
+    int64_t s[2], p[4];
+    KL_TRY(conv_geometry(c, "strides", "pads", s, p));
+    if (!x) return kl_infer_set_output(c, 0, xt, NULL);
+    kl_shape ks, out;
+    KL_TRY(kl_infer_shape_new(c, 4, &ks));
+    ks.dims[2] = kl_dim_known(k[0]);
+    ks.dims[3] = kl_dim_known(k[1]);
+    KL_TRY(kl_infer_shape_new(c, 5, &out));
+    out.dims[0] = x->dims[0];
+    out.dims[1] = x->dims[1];
+    KL_TRY(conv_spatial(c, x, &ks, s, p, &out));
+    out.dims[4] = x->dims[4];
+    return kl_infer_set_output(c, 0, xt, &out);
+}
+
 #define OPT(n, t) {n, KL_ATTR_##t, false}
 #define END {NULL, KL_ATTR_UNDEFINED, false}
 
@@ -190,6 +295,12 @@ static const kl_attr_spec fused_conv_dw_attrs[] = {
     OPT("expand_strides", INTS), OPT("expand_pads", INTS), END};
 static const kl_attr_spec scaled_conv_attrs[] = {
     OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT), END};
+static const kl_attr_spec no_attrs[] = {END};
+static const kl_attr_spec reorder_nchw_attrs[] = {OPT("channels", INT), END};
+static const kl_attr_spec conv_nchwc_attrs[] = {
+    OPT("pads", INTS), OPT("strides", INTS), OPT("group", INT), OPT("in_nchw", INT),
+    OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT), END};
+static const kl_attr_spec maxpool_nchwc_attrs[] = {OPT("kernel_shape", INTS), OPT("pads", INTS), OPT("strides", INTS), END};
 static const kl_attr_spec fused_gemm_attrs[] = {
     OPT("alpha", FLOAT), OPT("beta", FLOAT), OPT("transA", INT), OPT("transB", INT),
     OPT("activation", INT), OPT("act_alpha", FLOAT), OPT("act_beta", FLOAT), END};
@@ -199,5 +310,9 @@ const kl_op_schema kl_ops_kiln[] = {
     {KL_KILN_DOMAIN, "FusedGemm", 1, 0, 2, 4, 1, 1, fused_gemm_attrs, infer_fused_gemm},
     {KL_KILN_DOMAIN, "FusedConvDw", 1, 0, 5, 5, 1, 1, fused_conv_dw_attrs, infer_fused_conv_dw},
     {KL_KILN_DOMAIN, "ScaledConv", 1, 0, 4, 5, 1, 1, scaled_conv_attrs, infer_scaled_conv},
+    {KL_KILN_DOMAIN, "ReorderNchwc", 1, 0, 1, 1, 1, 1, no_attrs, infer_reorder_nchwc},
+    {KL_KILN_DOMAIN, "ReorderNchw", 1, 0, 1, 1, 1, 1, reorder_nchw_attrs, infer_reorder_nchw},
+    {KL_KILN_DOMAIN, "ConvNchwc", 1, 0, 2, 4, 1, 1, conv_nchwc_attrs, infer_conv_nchwc},
+    {KL_KILN_DOMAIN, "MaxPoolNchwc", 1, 0, 1, 1, 1, 1, maxpool_nchwc_attrs, infer_maxpool_nchwc},
     {NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL},
 };

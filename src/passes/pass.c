@@ -168,6 +168,14 @@ kiln_status kl_passes_run(kl_model *m, const kl_pass_options *o, kl_pass_stats *
         KL_TRY(refine_types(m));
     }
     KL_TRY(kl_graph_compact(g));
+    if (o && o->layout_nchwc && c.cpu_fused && !c.stopped) {
+        c.pass = "layout_nchwc";
+        c.applied = 0;
+        s = kl_pass_layout_nchwc(&c);
+        if (s) return kl_error_context(s, "pass %s: ", c.pass);
+        KL_TRY(kl_graph_compact(g));
+        KL_TRY(refine_types(m));
+    }
     s = kl_graph_verify(g);
     if (s) return kl_error_context(s, "after the passes: ");
     if (c.stopped) kl_pass_logf(&c, "passes stopped at the rewrite limit (%lld)", (long long)c.limit);

@@ -23,6 +23,8 @@ typedef struct kl_pass_options {
     bool cpu_fused;              /* the engine runs on the CPU provider alone, with its
                                     vector kernels: make the CPU-only fused ops
                                     (kiln.FusedConvDw) */
+    bool layout_nchwc;           /* with cpu_fused, then, once at the end, convolutions on channel-blocked
+                                    activations (kiln.ConvNchwc; passes/layout.c) */
 } kl_pass_options;
 
 typedef struct kl_pass_stats {

@@ -77,7 +77,9 @@ kiln_status kl_pass_remove_dead(kl_pass_ctx *c);     /* fold.c */
 kiln_status kl_pass_fuse_bn(kl_pass_ctx *c);         /* fuse_conv.c */
 kiln_status kl_pass_fuse_conv_add(kl_pass_ctx *c);   /* fuse_conv.c */
 kiln_status kl_pass_fuse_activation(kl_pass_ctx *c); /* fuse_conv.c */
-kiln_status kl_pass_fuse_conv_dw(kl_pass_ctx *c);    /* fuse_conv.c */
+kiln_status kl_pass_fuse_conv_dw(kl_pass_ctx *c);
+/* Once, after the fixed point (kl_pass_options.layout_nchwc): layout.c. */
+kiln_status kl_pass_layout_nchwc(kl_pass_ctx *c);    /* fuse_conv.c */
 kiln_status kl_pass_fuse_se_conv(kl_pass_ctx *c);    /* fuse_conv.c */
 /* A2 (transformer passes): declare your pass functions here, below this line,
  * and add their rows in pass.c's table at the marked spot. */

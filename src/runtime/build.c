@@ -272,6 +272,13 @@ KILN_API kiln_status kiln_build_options_set(kiln_build_options *o, const char *k
         else o->timing = value[0] == '1';
         return KILN_OK;
     }
+    if (strcmp(key, "layout") == 0) {
+        if (strcmp(value, "nchwc") && strcmp(value, "nchw"))
+            return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "option layout: '%s' must be nchwc or nchw", value);
+        o->layout_nchwc = strcmp(value, "nchwc") == 0;
+        o->layout_set = true;
+        return KILN_OK;
+    }
     if (strcmp(key, "denormals") == 0) {
         if (strcmp(value, "flush") && strcmp(value, "keep"))
             return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "option denormals: '%s' must be flush or keep", value);
@@ -386,6 +393,7 @@ kiln_status kl_build_options_describe(const kiln_build_options *o, char **out) {
     KL_ADD(" threads=%d optimize=%d strict=%d timing=%d prepack=%d", o->threads, !o->no_optimize, o->strict, o->timing,
            o->prepack);
     if (o->keep_denormals) KL_ADD(" denormals=keep");
+    if (o->layout_nchwc) KL_ADD(" layout=nchwc");
     if (o->pass_limit >= 0) KL_ADD(" pass_limit=%lld", (long long)o->pass_limit);
     if (o->fold_budget) KL_ADD(" fold_budget=%zu", o->fold_budget);
     if (o->workspace) KL_ADD(" workspace=%llu", (unsigned long long)o->workspace);
@@ -1556,6 +1564,9 @@ KILN_API kiln_status kiln_build(const kiln_model *model, const kiln_build_option
                               kl_pass_log_adapter, &b.log, false};
         /* CPU-only fused ops (their kernels need the vector levels) when no GPU provider is asked for */
         po.cpu_fused = !has_cuda_order && kl_isa_active() >= KL_ISA_AVX2;
+        /* convolutions on channel-blocked activations (passes/layout.c) with layout=nchwc */
+        const char *lay = getenv("KILN_LAYOUT");
+        po.layout_nchwc = po.cpu_fused && (b.o.layout_set ? b.o.layout_nchwc : lay && strcmp(lay, "nchwc") == 0);
         if ((s = kl_passes_run(b.m, &po, &b.stats))) goto fail;
         if ((s = kl_build_reinfer(&b))) goto fail;
     }

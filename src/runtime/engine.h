@@ -49,6 +49,8 @@ struct kiln_build_options {
     bool no_optimize;
     bool timing;        /* time tactics (else: the best quality tier's first) */
     bool prepack;       /* a packed section: CPU layers' weights packed at build (else at their first run) */
+    bool layout_nchwc;   /* "layout" = "nchwc": CPU builds run the blocked-layout pass (passes/layout.c) */
+    bool layout_set;     /* "layout" given (else env KILN_LAYOUT=nchwc|nchw decides) */
     bool keep_denormals; /* "denormals" = "keep": runs and timing leave subnormals to the CPU (slow on x86) */
 };
 

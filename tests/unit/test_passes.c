@@ -1252,6 +1252,87 @@ static void test_conv_dw(void) {
     }
 }
 
+/* ---- layout_nchwc ----------------------------------------------------------------------------- */
+
+/* x[2,3,20,20] -> stem 3x3/2 (3->24) -> Relu -> MaxPool 3x3/2 pad 1 = a ->
+ * 1x1 (24->40) -> Relu -> 3x3 (40->40) -> 1x1 (40->24) -> Add(a) -> Relu ->
+ * depthwise 3x3/2 (24) -> y, and a second output `a`. */
+static void build_blocked_chain(kt_pb *mb) {
+    kt_pb g = {0};
+    g_seed = 17;
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "2,3,20,20");
+    int64_t w0[4] = {24, 3, 3, 3}, w1[4] = {40, 24, 1, 1}, w2[4] = {40, 40, 3, 3}, w3[4] = {24, 40, 1, 1},
+            w4[4] = {24, 1, 3, 3}, m24 = 24, m40 = 40;
+    add_f32(&g, "w0", w0, 4, -0.5f, 0.5f);
+    add_f32(&g, "b0", &m24, 1, -0.3f, 0.3f);
+    add_f32(&g, "w1", w1, 4, -0.4f, 0.4f);
+    add_f32(&g, "w2", w2, 4, -0.2f, 0.2f);
+    add_f32(&g, "b2", &m40, 1, -0.3f, 0.3f);
+    add_f32(&g, "w3", w3, 4, -0.3f, 0.3f);
+    add_f32(&g, "b3", &m24, 1, -0.3f, 0.3f);
+    add_f32(&g, "w4", w4, 4, -0.5f, 0.5f);
+    int64_t p1[4] = {1, 1, 1, 1}, s2[2] = {2, 2}, k3[2] = {3, 3};
+    kt_pb n = {0};
+    kt_onnx_node_head(&n, "Conv", NULL, "stem", "x,w0,b0", "t0");
+    kt_onnx_attr_ints(&n, "pads", p1, 4);
+    kt_onnx_attr_ints(&n, "strides", s2, 2);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "r0", "t0", "t0r");
+    kt_onnx_node_head(&n, "MaxPool", NULL, "pool", "t0r", "a");
+    kt_onnx_attr_ints(&n, "kernel_shape", k3, 2);
+    kt_onnx_attr_ints(&n, "pads", p1, 4);
+    kt_onnx_attr_ints(&n, "strides", s2, 2);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "c1", "a,w1", "t1");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "r1", "t1", "t1r");
+    kt_onnx_node_head(&n, "Conv", NULL, "c2", "t1r,w2,b2", "t2");
+    kt_onnx_attr_ints(&n, "pads", p1, 4);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Conv", "c3", "t2,w3,b3", "t3");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Add", "add", "t3,a", "t4");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "r4", "t4", "t4r");
+    kt_onnx_node_head(&n, "Conv", NULL, "dw", "t4r,w4", "y");
+    kt_onnx_attr_ints(&n, "pads", p1, 4);
+    kt_onnx_attr_ints(&n, "strides", s2, 2);
+    kt_onnx_attr_i(&n, "group", 24);
+    kt_pb_take(&g, KT_GRAPH_NODE, &n);
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, "2,24,3,3");
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "a", KILN_DTYPE_FLOAT, "2,24,5,5");
+    finish(mb, &g, 13);
+}
+
+/* With layout_nchwc every convolution becomes kiln.ConvNchwc (the stem
+ * reading NCHW, the rest blocked, the residual Add as a blocked Z), the
+ * MaxPool kiln.MaxPoolNchwc, and only the two graph outputs are reordered
+ * back; the reference kernels of the blocked ops give the NCHW graph's
+ * numbers.  Without it (or without cpu_fused) nothing is blocked. */
+static void test_layout_nchwc(void) {
+    for (int on = 0; on < 3; on++) {
+        kt_pb mb = {0};
+        build_blocked_chain(&mb);
+        kl_model *ref, *m;
+        double err;
+        kl_pass_options o = mine(NULL);
+        o.cpu_fused = on != 2;
+        o.layout_nchwc = on != 0;
+        m = optimize(&mb, &o, &ref, &err, NULL);
+        bool blocked = on == 1;
+        if (m && ref) {
+            KT_CHECK_EQ_INT(count_op(m, "kiln.ConvNchwc"), blocked ? 5 : 0);
+            KT_CHECK_EQ_INT(count_op(m, "kiln.MaxPoolNchwc"), blocked ? 1 : 0);
+            KT_CHECK_EQ_INT(count_op(m, "kiln.ReorderNchw"), blocked ? 2 : 0);
+            KT_CHECK_EQ_INT(count_op(m, "kiln.ReorderNchwc"), 0);
+            const kl_node *stem = find_op(m, "kiln.ConvNchwc");
+            if (blocked && stem) KT_CHECK_EQ_INT(kl_node_attr_int(stem, "in_nchw", 0), 1);
+            KT_CHECK(err < 1e-5);
+            if (err >= 1e-5) fprintf(stderr, "    layout %d: err %g\n", on, err);
+        }
+        kl_model_free(ref);
+        kl_model_free(m);
+        kt_pb_free(&mb);
+    }
+}
+
 /* ---- fuse_se_conv ------------------------------------------------------------------------------ */
 
 /* x[B,C,H,H] -> GlobalAveragePool -> 1x1 conv (C -> 4) -> Relu -> 1x1 conv
@@ -1347,6 +1428,7 @@ int main(void) {
     KT_RUN(test_subgraph_use);
     KT_RUN(test_limit_and_disable);
     KT_RUN(test_conv_dw);
+    KT_RUN(test_layout_nchwc);
     KT_RUN(test_se_conv);
     KT_RUN(test_zoo);
     return kt_summary();

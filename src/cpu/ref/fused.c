@@ -275,10 +275,158 @@ static kiln_status scaled_conv(kl_kctx *c) {
     return fused_epilogue(c, 4, y);
 }
 
+/* ---- the blocked layout (NCHWc, c = 16): the oracle of src/cpu/x86/nchwc.c ---- */
+
+#define NCB 16
+
+static bool ref_float_rank(const kl_rt *t, int rank) {
+    return t && t->kind == KL_RT_TENSOR && t->dtype == KILN_DTYPE_FLOAT && t->rank == rank;
+}
+
+/* kiln.ReorderNchwc: [N, C, H, W] -> [N, ceil(C/16), H, W, 16], padding lanes zero. */
+static kiln_status reorder_nchwc(kl_kctx *c) {
+    const kl_rt *x = c->n_in ? c->in[0] : NULL;
+    if (!ref_float_rank(x, 4)) return kl_kctx_fail(c, KILN_ERR_TYPE, "X must be a float tensor of rank 4");
+    int64_t N = x->dims[0], C = x->dims[1], HW = x->dims[2] * x->dims[3], Cb = (C + NCB - 1) / NCB;
+    int64_t dims[5] = {N, Cb, x->dims[2], x->dims[3], NCB};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 5, dims, &y));
+    const float *xv = x->data;
+    float *yv = y->data;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t cb = 0; cb < Cb; cb++)
+            for (int64_t q = 0; q < HW; q++)
+                for (int64_t l = 0; l < NCB; l++) {
+                    int64_t ch = cb * NCB + l;
+                    yv[((n * Cb + cb) * HW + q) * NCB + l] = ch < C ? xv[(n * C + ch) * HW + q] : 0.0f;
+                }
+    return KILN_OK;
+}
+
+/* kiln.ReorderNchw: [N, Cb, H, W, 16] -> [N, channels, H, W]. */
+static kiln_status reorder_nchw(kl_kctx *c) {
+    const kl_rt *x = c->n_in ? c->in[0] : NULL;
+    int64_t C = kl_node_attr_int(c->node, "channels", -1);
+    if (!ref_float_rank(x, 5) || x->dims[4] != NCB || C < 1 || x->dims[1] != (C + NCB - 1) / NCB)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "X must be a float [N, ceil(channels/16), H, W, 16]");
+    int64_t N = x->dims[0], Cb = x->dims[1], HW = x->dims[2] * x->dims[3];
+    int64_t dims[4] = {N, C, x->dims[2], x->dims[3]};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 4, dims, &y));
+    const float *xv = x->data;
+    float *yv = y->data;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t ch = 0; ch < C; ch++)
+            for (int64_t q = 0; q < HW; q++) yv[(n * C + ch) * HW + q] = xv[((n * Cb + ch / NCB) * HW + q) * NCB + ch % NCB];
+    return KILN_OK;
+}
+
+/* Two ints of attribute `name` (default d), or four for pads. */
+static void ref_ints(const kl_node *n, const char *name, int64_t *out, int cnt, int64_t d) {
+    const int64_t *v;
+    int64_t k = kl_node_attr_ints(n, name, &v);
+    for (int i = 0; i < cnt; i++) out[i] = k == cnt ? v[i] : d;
+}
+
+/* kiln.ConvNchwc: accumulated in double over the real input channels; the
+ * output's padding lanes get act(0 + Z) like the vector kernels'. */
+static kiln_status conv_nchwc(kl_kctx *c) {
+    bool nchw = kl_node_attr_int(c->node, "in_nchw", 0) != 0;
+    int64_t group = kl_node_attr_int(c->node, "group", 1);
+    const kl_rt *x = c->n_in > 0 ? c->in[0] : NULL, *w = c->n_in > 1 ? c->in[1] : NULL;
+    const kl_rt *b = c->n_in > 2 ? c->in[2] : NULL, *z = c->n_in > 3 ? c->in[3] : NULL;
+    if (!ref_float_rank(x, nchw ? 4 : 5) || !ref_float_rank(w, 4) || (b && !ref_float_rank(b, 1)))
+        return kl_kctx_fail(c, KILN_ERR_TYPE, "X, W (and B) must be float tensors of ranks %d, 4 (and 1)", nchw ? 4 : 5);
+    int64_t M = w->dims[0], Cg = w->dims[1], KH = w->dims[2], KW = w->dims[3], C = Cg * group;
+    int64_t H = x->dims[2], W = x->dims[3], Cb = (C + NCB - 1) / NCB, Mb = (M + NCB - 1) / NCB;
+    if ((group != 1 && (group != M || Cg != 1 || nchw)) || x->dims[1] != (nchw ? C : Cb) || (!nchw && x->dims[4] != NCB) ||
+        (b && b->dims[0] != M))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "X, W, B or group do not fit a blocked convolution");
+    int64_t s[2], p[4];
+    ref_ints(c->node, "strides", s, 2, 1);
+    ref_ints(c->node, "pads", p, 4, 0);
+    if (s[0] < 1 || s[1] < 1 || H + p[0] + p[2] < KH || W + p[1] + p[3] < KW)
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "kernel larger than the padded input");
+    int64_t N = x->dims[0], OH = (H + p[0] + p[2] - KH) / s[0] + 1, OW = (W + p[1] + p[3] - KW) / s[1] + 1;
+    int64_t dims[5] = {N, Mb, OH, OW, NCB};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 5, dims, &y));
+    if (z && (!ref_float_rank(z, 5) || memcmp(z->dims, y->dims, sizeof dims) != 0))
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "Z must have the output's shape");
+    int64_t act = kl_node_attr_int(c->node, "activation", 0);
+    float alpha = kl_node_attr_float(c->node, "act_alpha", 0.0f), beta = kl_node_attr_float(c->node, "act_beta", 0.0f);
+    const float *xv = x->data, *wv = w->data, *bv = b ? b->data : NULL, *zv = z ? z->data : NULL;
+    float *yv = y->data;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t m = 0; m < Mb * NCB; m++)
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    double a = m < M && bv ? bv[m] : 0.0;
+                    for (int64_t k = 0; k < Cg && m < M; k++) {
+                        int64_t ch = group == 1 ? k : m;
+                        for (int64_t kh = 0; kh < KH; kh++) {
+                            int64_t ih = oh * s[0] - p[0] + kh;
+                            if (ih < 0 || ih >= H) continue;
+                            for (int64_t kw = 0; kw < KW; kw++) {
+                                int64_t iw = ow * s[1] - p[1] + kw;
+                                if (iw < 0 || iw >= W) continue;
+                                double xval = nchw ? xv[((n * C + ch) * H + ih) * W + iw]
+                                                   : xv[(((n * Cb + ch / NCB) * H + ih) * W + iw) * NCB + ch % NCB];
+                                a += xval * wv[((m * Cg + k) * KH + kh) * KW + kw];
+                            }
+                        }
+                    }
+                    int64_t o = (((n * Mb + m / NCB) * OH + oh) * OW + ow) * NCB + m % NCB;
+                    float v = (float)a;
+                    if (zv) v += zv[o];
+                    kl_act_apply_f32((kl_act)act, alpha, beta, &v, 1);
+                    yv[o] = v;
+                }
+    return KILN_OK;
+}
+
+/* kiln.MaxPoolNchwc: every lane pooled; padded taps skipped. */
+static kiln_status maxpool_nchwc(kl_kctx *c) {
+    const kl_rt *x = c->n_in ? c->in[0] : NULL;
+    if (!ref_float_rank(x, 5)) return kl_kctx_fail(c, KILN_ERR_TYPE, "X must be a float tensor of rank 5");
+    int64_t k[2], s[2], p[4];
+    ref_ints(c->node, "kernel_shape", k, 2, 0);
+    ref_ints(c->node, "strides", s, 2, 1);
+    ref_ints(c->node, "pads", p, 4, 0);
+    int64_t N = x->dims[0], Cb = x->dims[1], H = x->dims[2], W = x->dims[3], L = x->dims[4];
+    if (k[0] < 1 || k[1] < 1 || s[0] < 1 || s[1] < 1 || H + p[0] + p[2] < k[0] || W + p[1] + p[3] < k[1])
+        return kl_kctx_fail(c, KILN_ERR_SHAPE, "kernel_shape, strides or pads do not fit the input");
+    int64_t OH = (H + p[0] + p[2] - k[0]) / s[0] + 1, OW = (W + p[1] + p[3] - k[1]) / s[1] + 1;
+    int64_t dims[5] = {N, Cb, OH, OW, L};
+    kl_rt *y;
+    KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 5, dims, &y));
+    const float *xv = x->data;
+    float *yv = y->data;
+    for (int64_t nb = 0; nb < N * Cb; nb++)
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++)
+                for (int64_t l = 0; l < L; l++) {
+                    float m = -INFINITY;
+                    for (int64_t kh = 0; kh < k[0]; kh++)
+                        for (int64_t kw = 0; kw < k[1]; kw++) {
+                            int64_t ih = oh * s[0] - p[0] + kh, iw = ow * s[1] - p[1] + kw;
+                            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                            float v = xv[((nb * H + ih) * W + iw) * L + l];
+                            if (v > m || isnan(v)) m = v;
+                        }
+                    yv[((nb * OH + oh) * OW + ow) * L + l] = m;
+                }
+    return KILN_OK;
+}
+
 const kl_kernel_def kl_ref_fused[] = {
     {KL_KILN_DOMAIN, "FusedConv", 1, 0, KL_T(FLOAT), fused_conv},
     {KL_KILN_DOMAIN, "FusedGemm", 1, 0, KL_T(FLOAT), fused_gemm},
     {KL_KILN_DOMAIN, "FusedConvDw", 1, 0, KL_T(FLOAT), fused_conv_dw},
     {KL_KILN_DOMAIN, "ScaledConv", 1, 0, KL_T(FLOAT), scaled_conv},
+    {KL_KILN_DOMAIN, "ReorderNchwc", 1, 0, KL_T(FLOAT), reorder_nchwc},
+    {KL_KILN_DOMAIN, "ReorderNchw", 1, 0, KL_T(FLOAT), reorder_nchw},
+    {KL_KILN_DOMAIN, "ConvNchwc", 1, 0, KL_T(FLOAT), conv_nchwc},
+    {KL_KILN_DOMAIN, "MaxPoolNchwc", 1, 0, KL_T(FLOAT), maxpool_nchwc},
     {NULL, NULL, 0, 0, 0, NULL},
 };
