@@ -2,9 +2,9 @@
 # Twenty-fifth session, first GPU call: where ViT-B/16 FP16 spends its time at batch 256 and 1, before any change.
 # (1) the unit suites on the carried binaries; (2) engines b256 (build log with every cuBLASLt candidate's time)
 # and b1; (3) GPU compute medians, alternating, against a b256 engine built with 64 cuBLASLt candidates and
-# against KILN_CUDA_PDL=0 and the new float16 LayerNorm (k_layernorm_h8p) against the old (KILN_CUDA_LN_PERSIST=0); (4) clocks and power while b256 runs; (5) warm per-kernel times (ncu, one inference)
+# against KILN_CUDA_PDL=0 and the new float16 LayerNorm (k_layernorm_h8p) against the old (default); (4) clocks and power while b256 runs; (5) warm per-kernel times (ncu, one inference)
 # and kiln profile; a kiln compare of ViT-B/16 (cpu fp32 against cuda fp32/fp16).
-# The Reshape+Transpose after the patch embedding as a view of the NHWC buffer (KILN_CUDA_NO_TVIEW=1: the copies).   KILN=build-gpu/wt/kiln (a clean worktree of HEAD + this session's src/cuda and tests/cuda, CUDA, 90-real), LIBS=.gpu/libs.   OUT=... bench/gpu/call25a.sh
+# The Reshape+Transpose after the patch embedding as a view of the NHWC buffer (opt-in KILN_CUDA_TVIEW=1; the LayerNorm opt-in KILN_CUDA_LN_PERSIST=1).   KILN=build-gpu/wt/kiln (a clean worktree of HEAD + this session's src/cuda and tests/cuda, CUDA, 90-real), LIBS=.gpu/libs.   OUT=... bench/gpu/call25a.sh
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT=${OUT:-/tmp/o}; mkdir -p "$OUT"; L=/tmp/logs; mkdir -p $L; T0=$SECONDS
@@ -13,12 +13,12 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limi
 python3 models/export.py --models vit_b_16 >$L/export.log 2>&1 &
 K=${KILN:-build-gpu/wt/kiln}; T=${TESTS:-build-gpu/wt/tests}
 $K sysinfo 2>&1 | grep -E "^ *cuda" | head -2
-timeout 150 $T/test_cuda_kernels >$L/kern.log 2>&1; echo "test_cuda_kernels: exit $? $(tail -1 $L/kern.log)"; grep -E "^FAIL" $L/kern.log | cut -c1-200 | head -5
+KILN_CUDA_LN_PERSIST=1 timeout 150 $T/test_cuda_kernels >$L/kern.log 2>&1; echo "test_cuda_kernels: exit $? $(tail -1 $L/kern.log)"; grep -E "^FAIL" $L/kern.log | cut -c1-200 | head -5
 timeout 150 $T/test_cuda_dnn >$L/dnn.log 2>&1; echo "test_cuda_dnn: exit $? $(tail -1 $L/dnn.log)"; grep -E "^FAIL" $L/dnn.log | cut -c1-200 | head -5
 python3 bench/gpu/tview_model.py /tmp/tview.onnx >$L/tvm.txt 2>&1 || { echo "tview model: $(tail -2 $L/tvm.txt)"; }
 for e in 0 1; do
-  KILN_CUDA_NO_TVIEW=$e timeout 60 $K compare /tmp/tview.onnx --providers cpu,cuda --precisions fp32,fp16 --shapes input:3x3x28x28 --iterations 3 >$L/tvc$e.txt 2>&1
-  echo "tview model, KILN_CUDA_NO_TVIEW=$e: exit $?"; grep -E "^(cpu|cuda)" $L/tvc$e.txt || tail -3 $L/tvc$e.txt
+  KILN_CUDA_TVIEW=$e timeout 60 $K compare /tmp/tview.onnx --providers cpu,cuda --precisions fp32,fp16 --shapes input:3x3x28x28 --iterations 3 >$L/tvc$e.txt 2>&1
+  echo "tview model, KILN_CUDA_TVIEW=$e: exit $?"; grep -E "^(cpu|cuda)" $L/tvc$e.txt || tail -3 $L/tvc$e.txt
 done
 wait; echo "exported ($((SECONDS-T0)) s): $(tail -1 $L/export.log)"
 M=models/out/vit_b_16.onnx
@@ -32,22 +32,22 @@ SMI=$!
 declare -A r=()
 for i in 1 2 3; do
   for e in v256 v256c; do
-    timeout 60 $K trtexec --loadEngine=/tmp/$e.kiln --noDataTransfers --useCudaGraph --iterations=60 --duration=0 --warmUp=500 >$L/t.txt 2>&1; r[$e]+=" $(gpu $L/t.txt)"
+    KILN_CUDA_LN_PERSIST=1 KILN_CUDA_TVIEW=1 timeout 60 $K trtexec --loadEngine=/tmp/$e.kiln --noDataTransfers --useCudaGraph --iterations=60 --duration=0 --warmUp=500 >$L/t.txt 2>&1; r[$e]+=" $(gpu $L/t.txt)"
   done
-  KILN_CUDA_LN_PERSIST=0 timeout 60 $K trtexec --loadEngine=/tmp/v256.kiln --noDataTransfers --useCudaGraph --iterations=60 --duration=0 --warmUp=500 >$L/t.txt 2>&1; r[ln0]+=" $(gpu $L/t.txt)"
-  KILN_CUDA_NO_TVIEW=1 timeout 60 $K trtexec --loadEngine=/tmp/v256.kiln --noDataTransfers --useCudaGraph --iterations=60 --duration=0 --warmUp=500 >$L/t.txt 2>&1; r[tv0]+=" $(gpu $L/t.txt)"
-  KILN_CUDA_NO_TVIEW=1 KILN_CUDA_LN_PERSIST=0 timeout 60 $K trtexec --loadEngine=/tmp/v256.kiln --noDataTransfers --useCudaGraph --iterations=60 --duration=0 --warmUp=500 >$L/t.txt 2>&1; r[base]+=" $(gpu $L/t.txt)"
-  timeout 60 $K trtexec --loadEngine=/tmp/v1.kiln --noDataTransfers --useCudaGraph --iterations=2000 --duration=0 --warmUp=300 >$L/t.txt 2>&1; r[v1]+=" $(gpu $L/t.txt)"
-  KILN_CUDA_LN_PERSIST=0 timeout 60 $K trtexec --loadEngine=/tmp/v1.kiln --noDataTransfers --useCudaGraph --iterations=2000 --duration=0 --warmUp=300 >$L/t.txt 2>&1; r[v1ln0]+=" $(gpu $L/t.txt)"
-  KILN_CUDA_NO_TVIEW=1 timeout 60 $K trtexec --loadEngine=/tmp/v1.kiln --noDataTransfers --useCudaGraph --iterations=2000 --duration=0 --warmUp=300 >$L/t.txt 2>&1; r[v1tv0]+=" $(gpu $L/t.txt)"
-  KILN_CUDA_NO_TVIEW=1 KILN_CUDA_LN_PERSIST=0 timeout 60 $K trtexec --loadEngine=/tmp/v1.kiln --noDataTransfers --useCudaGraph --iterations=2000 --duration=0 --warmUp=300 >$L/t.txt 2>&1; r[v1base]+=" $(gpu $L/t.txt)"
+  KILN_CUDA_TVIEW=1 timeout 60 $K trtexec --loadEngine=/tmp/v256.kiln --noDataTransfers --useCudaGraph --iterations=60 --duration=0 --warmUp=500 >$L/t.txt 2>&1; r[ln0]+=" $(gpu $L/t.txt)"
+  KILN_CUDA_LN_PERSIST=1 timeout 60 $K trtexec --loadEngine=/tmp/v256.kiln --noDataTransfers --useCudaGraph --iterations=60 --duration=0 --warmUp=500 >$L/t.txt 2>&1; r[tv0]+=" $(gpu $L/t.txt)"
+  timeout 60 $K trtexec --loadEngine=/tmp/v256.kiln --noDataTransfers --useCudaGraph --iterations=60 --duration=0 --warmUp=500 >$L/t.txt 2>&1; r[base]+=" $(gpu $L/t.txt)"
+  KILN_CUDA_LN_PERSIST=1 KILN_CUDA_TVIEW=1 timeout 60 $K trtexec --loadEngine=/tmp/v1.kiln --noDataTransfers --useCudaGraph --iterations=2000 --duration=0 --warmUp=300 >$L/t.txt 2>&1; r[v1]+=" $(gpu $L/t.txt)"
+  KILN_CUDA_TVIEW=1 timeout 60 $K trtexec --loadEngine=/tmp/v1.kiln --noDataTransfers --useCudaGraph --iterations=2000 --duration=0 --warmUp=300 >$L/t.txt 2>&1; r[v1ln0]+=" $(gpu $L/t.txt)"
+  KILN_CUDA_LN_PERSIST=1 timeout 60 $K trtexec --loadEngine=/tmp/v1.kiln --noDataTransfers --useCudaGraph --iterations=2000 --duration=0 --warmUp=300 >$L/t.txt 2>&1; r[v1tv0]+=" $(gpu $L/t.txt)"
+  timeout 60 $K trtexec --loadEngine=/tmp/v1.kiln --noDataTransfers --useCudaGraph --iterations=2000 --duration=0 --warmUp=300 >$L/t.txt 2>&1; r[v1base]+=" $(gpu $L/t.txt)"
 done
 KILN_CUDA_PDL=0 timeout 60 $K trtexec --loadEngine=/tmp/v256.kiln --noDataTransfers --useCudaGraph --iterations=60 --duration=0 --warmUp=500 >$L/t.txt 2>&1; r[pdl0]+=" $(gpu $L/t.txt)"
 kill $SMI 2>/dev/null
 echo "vit b256 new (LN h8p + tview):${r[v256]} | old LN:${r[ln0]} | no tview:${r[tv0]} | both old (baseline):${r[base]} | new, 64 cands:${r[v256c]} | PDL off:${r[pdl0]}"
 echo "vit b1   new:${r[v1]} | old LN:${r[v1ln0]} | no tview:${r[v1tv0]} | both old (baseline):${r[v1base]}"
-timeout 150 $K compare $M --providers cpu,cuda --precisions fp32,fp16 --iterations 5 >$L/cmp.txt 2>&1; echo "compare exit $?"; grep -E "^(cpu|cuda)" $L/cmp.txt
-KILN_CUDA_NO_TVIEW=1 timeout 100 $K compare $M --providers cpu,cuda --precisions fp16 --iterations 3 >$L/cmp0.txt 2>&1; echo "compare (no tview) exit $?"; grep -E "^(cpu|cuda)" $L/cmp0.txt
+KILN_CUDA_LN_PERSIST=1 KILN_CUDA_TVIEW=1 timeout 150 $K compare $M --providers cpu,cuda --precisions fp32,fp16 --iterations 5 >$L/cmp.txt 2>&1; echo "compare exit $?"; grep -E "^(cpu|cuda)" $L/cmp.txt
+timeout 100 $K compare $M --providers cpu,cuda --precisions fp16 --iterations 3 >$L/cmp0.txt 2>&1; echo "compare (defaults) exit $?"; grep -E "^(cpu|cuda)" $L/cmp0.txt
 python3 - $L/smi.csv <<'PY'
 import sys
 rows=[l.strip().split(', ') for l in open(sys.argv[1]) if l[:1].isdigit() or l.startswith('20')]

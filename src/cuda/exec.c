@@ -140,6 +140,9 @@ typedef struct kl_cval {
      * dense copy for readers that take only dense tensors. */
     int64_t cs;
     void *dn;
+    /* A Reshape [N, C, H*W] of an NHWC value read only by a Transpose (0, 2, 1) (kl_cu_tview_reshape): d is
+     * the NHWC buffer, which holds the Transpose's [N, H*W, C] as it is, so neither runs a copy. */
+    bool tview;
 } kl_cval;
 
 enum {
@@ -578,9 +581,41 @@ static bool kl_slice_view(const kl_node *n, int64_t *start) {
     return true;
 }
 
+/* Transposes (0, 2, 1) of a Reshape [N, C, H*W] of a 4-D value, the Reshape's only reader (a ViT's patch
+ * embedding: Conv -> flatten(2) -> transpose(1, 2)).  In NHWC plans (kl_cu_tview_on, set for the memory
+ * plan and read again by the node loop) they alias the 4-D value: its buffer already holds [N, H*W, C]
+ * (two copies of the activations at batch 256 saved).  Opt-in, KILN_CUDA_TVIEW=1: not yet run on a GPU
+ * (bench/gpu/session25.md). */
+static __thread bool kl_cu_tview_on;
+static bool kl_cu_tview_transpose(const kl_node *n) {
+    if (n->domain[0] || !kl_op_is(n, "Transpose") || n->n_inputs != 1 || n->n_outputs != 1 || !n->inputs[0] ||
+        !n->outputs[0])
+        return false;
+    const int64_t *perm = NULL;
+    if (kl_node_attr_ints(n, "perm", &perm) != 3 || perm[0] != 0 || perm[1] != 2 || perm[2] != 1) return false;
+    const kl_value *r = n->inputs[0], *x;
+    const kl_node *rs = r->producer;
+    if (!rs || rs->domain[0] || !kl_op_is(rs, "Reshape") || rs->n_inputs < 1 || !(x = rs->inputs[0]) ||
+        r->n_uses != 1)
+        return false; /* (the ranks and dims are checked on the plan's shapes: kl_cu_tview_reshape) */
+    for (size_t k = 0; k < r->graph->n_outputs; k++)
+        if (r->graph->outputs[k] == r) return false;
+    return true;
+}
+
 static bool kl_cu_aliases(const kl_node *n) {
     int64_t st;
-    return kl_cu_view_op(n) || kl_op_aliases(n) || kl_slice_view(n, &st);
+    return kl_cu_view_op(n) || kl_op_aliases(n) || kl_slice_view(n, &st) || (kl_cu_tview_on && kl_cu_tview_transpose(n));
+}
+
+/* The Reshape r (output rv) of NHWC value xv read only by such a Transpose, on the GPU, all shapes as
+ * the pattern says: rv becomes a tview of xv's buffer. */
+static bool kl_cu_tview_reshape(const kl_cuda_engine *ce, const kl_node *r, const kl_cval *xv, const kl_cval *rv) {
+    if (!kl_cu_tview_on || !r->outputs[0] || r->outputs[0]->n_uses != 1) return false;
+    const kl_node *t = r->outputs[0]->uses[0].node;
+    if (!kl_cu_tview_transpose(t) || !ce->on_gpu[t->index] || !t->outputs[0]) return false;
+    return xv->rank == 4 && xv->nhwc && !xv->cs && !xv->ld && xv->d && rv->known && rv->rank == 3 &&
+           rv->dims[0] == xv->dims[0] && rv->dims[1] == xv->dims[1] && rv->dims[2] == xv->dims[2] * xv->dims[3];
 }
 
 typedef struct kl_bctx {
@@ -3561,6 +3596,10 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
     if (!s && !p->empty) s = kl_cu_find_resid(ce, p, keep);
     if (!s && !p->empty) s = kl_cu_find_se(ce, p, keep);
     if (!s && !p->empty) s = kl_cu_find_sefold(ce, p, keep);
+    { /* opt-in until measured on a GPU (twenty-fifth session: no machine came) */
+        const char *tv = getenv("KILN_CUDA_TVIEW");
+        kl_cu_tview_on = kl_cu_nhwc(ce) && tv && strcmp(tv, "1") == 0;
+    }
     if (!s)
         s = !p->empty && kl_cu_slabs_on()
                 ? kl_mem_plan_build_slabs(g, &p->sh, kl_cu_aliases, keep, kl_cu_slab_producer, &p->mp)
@@ -3667,6 +3706,19 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
             }
             kl_error_clear();
         }
+        /* The Transpose of a tview: its output is that buffer. */
+        if (n->n_inputs == 1 && n->inputs[0] && p->v[n->inputs[0]->id].tview && n->n_outputs == 1 && n->outputs[0]) {
+            const kl_cval *xv = &p->v[n->inputs[0]->id];
+            kl_cval *yv = &p->v[n->outputs[0]->id];
+            if (!kl_cu_tview_transpose(n) || !yv->known || yv->rank != 3 || yv->dims[0] != xv->dims[0] ||
+                yv->dims[1] != xv->dims[2] || yv->dims[2] != xv->dims[1] || yv->esz != xv->esz)
+                return kl_errorf(KILN_ERR_INTERNAL, "cuda plan: node '%s': the Transpose of an NHWC view does not match",
+                                 kl_node_label(n));
+            yv->d = xv->d;
+            yv->isf = xv->isf;
+            yv->t = xv->t;
+            continue;
+        }
         /* Slab inputs of a reader that takes only dense tensors: a dense
          * copy (its own step), seen by the reader's build in their place. */
         const bool slab_conv = kl_cu_slab_mode() == 1 && kl_cu_conv_slab(ce, p, i, n);
@@ -3709,7 +3761,9 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
                 const void *xp = NULL;
                 KL_TRY(kl_cu_dev(c, p, n->inputs[0], &xp));
                 kl_cval *xv = &p->v[n->inputs[0]->id];
-                if (kl_is_nhwc4(xv)) { /* a view needs NCHW order: convert once */
+                if (kl_op_is(n, "Reshape") && kl_cu_tview_reshape(ce, n, xv, cv)) {
+                    cv->tview = true; /* xp: the NHWC buffer, read by the Transpose as it is */
+                } else if (kl_is_nhwc4(xv)) { /* a view needs NCHW order: convert once */
                     kl_cstep *cs;
                     KL_TRY(kl_cp_step(p, &cs));
                     cs->node = i;
