@@ -1168,9 +1168,8 @@ static kiln_status nc_conv_run(kl_kctx *c) {
  * output reordered back), for the layers where the blocked direct kernel
  * loses (timed against it at build). */
 typedef struct kl_ncv_state {
-    kl_nc_state nc;  /* desc, node, lock */
-    kl_conv2d_desc cd;
-    kl_conv2d_plan *plan;
+    kl_lazy *lz;     /* the NCHW convolution, packed once by conv_ready */
+    kl_nchwc_desc d; /* the blocked geometry (in_nchw: no input reorder) */
 } kl_ncv_state;
 
 static bool ncv_applies(const kl_node *n, char *why, size_t wsz) {
@@ -1181,75 +1180,54 @@ static bool ncv_applies(const kl_node *n, char *why, size_t wsz) {
 static void ncv_release(void *p) {
     kl_ncv_state *z = p;
     if (!z) return;
-    kl_conv2d_destroy(z->plan);
-    pthread_mutex_destroy(&z->nc.mu);
+    lazy_release(z->lz);
     kl_free(z);
 }
 
 static kiln_status ncv_prepare(const kl_node *n, kl_isa isa, void **state, size_t *workspace) {
     kl_ncv_state *z = kl_calloc(1, sizeof *z);
     if (!z) return KILN_ERR_NO_MEMORY;
-    pthread_mutex_init(&z->nc.mu, NULL);
-    z->nc.node = n;
-    if (!nc_desc(n, &z->nc.d, NULL, 0)) {
+    if (!(z->lz = lazy_new(n))) {
+        ncv_release(z);
+        return KILN_ERR_NO_MEMORY;
+    }
+    if (!nc_desc(n, &z->d, NULL, 0)) {
         ncv_release(z);
         return kl_errorf(KILN_ERR_INTERNAL, "node '%s': not a convolution the blocked kernels take", kl_node_label(n));
     }
-    const kl_nchwc_desc *d = &z->nc.d;
-    kl_conv2d_desc *c = &z->cd;
+    const kl_nchwc_desc *d = &z->d;
+    kl_conv2d_desc *c = &z->lz->d;
     c->N = 1, c->C = d->C, c->H = d->H, c->W = d->W, c->M = d->M, c->KH = d->KH, c->KW = d->KW;
     c->group = d->depthwise ? d->C : 1;
     c->stride_h = d->stride_h, c->stride_w = d->stride_w, c->dil_h = c->dil_w = 1;
     c->pad_top = d->pad_top, c->pad_left = d->pad_left, c->pad_bottom = d->pad_bottom, c->pad_right = d->pad_right;
     c->act = d->act;
-    c->algo = KL_CONV_AUTO;
-    c->isa = isa;
+    c->algo = z->lz->algo = KL_CONV_AUTO;
+    c->isa = z->lz->isa = isa;
     *state = z;
     *workspace = 0;
     return KILN_OK;
 }
 
-static kiln_status ncv_ready(kl_ncv_state *z, int threads) {
-    if (__atomic_load_n(&z->nc.ready, __ATOMIC_ACQUIRE) == 1) return KILN_OK;
-    pthread_mutex_lock(&z->nc.mu);
-    kiln_status s = KILN_OK;
-    if (z->nc.ready == 0) {
-        const kl_node *n = z->nc.node;
-        float *ow = NULL, *ob = NULL;
-        const float *W = aligned_data(n->inputs[1]->init, &ow);
-        const kl_tensor *bt = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->init : NULL;
-        const float *B = bt ? aligned_data(bt, &ob) : NULL;
-        z->cd.threads = threads > 0 ? threads : 1;
-        s = (!W || (bt && !B)) ? KILN_ERR_NO_MEMORY : kl_conv2d_prepare(&z->cd, W, B, &z->plan);
-        kl_free(ow);
-        kl_free(ob);
-        __atomic_store_n(&z->nc.ready, s ? 2 : 1, __ATOMIC_RELEASE);
-    } else if (z->nc.ready == 2) {
-        s = kl_errorf(KILN_ERR_INTERNAL, "node '%s': the convolution could not be prepared", kl_node_label(z->nc.node));
-    }
-    pthread_mutex_unlock(&z->nc.mu);
-    return s;
-}
-
 static kiln_status ncv_run(kl_kctx *c) {
     kl_ncv_state *z = (kl_ncv_state *)c->state;
     int threads = c->pool ? kl_pool_threads(c->pool) : 1;
-    KL_TRY(ncv_ready(z, KL_MAX(threads, z->cd.threads)));
-    const kl_nchwc_desc *d = &z->nc.d;
+    KL_TRY(conv_ready(z->lz, KL_MAX(threads, z->lz->d.threads)));
+    const kl_nchwc_desc *d = &z->d;
     const kl_rt *x = c->in[0], *zres = c->n_in > 3 ? c->in[3] : NULL;
     bool ok = x && x->dtype == KILN_DTYPE_FLOAT && x->rank == (d->in_nchw ? 4 : 5) &&
               (size_t)x->dims[1] == (d->in_nchw ? d->C : kl_nchwc_blocks(d->C)) && (size_t)x->dims[2] == d->H &&
               (size_t)x->dims[3] == d->W && (d->in_nchw || x->dims[4] == KL_NCHWC_B);
     if (!ok) return kl_kctx_fail(c, KILN_ERR_SHAPE, "input does not have the shape the convolution was prepared for");
     size_t OH, OW, N = (size_t)x->dims[0];
-    kl_conv2d_out_hw(z->plan, &OH, &OW);
+    kl_conv2d_out_hw(z->lz->plan, &OH, &OW);
     int64_t dims[5] = {x->dims[0], (int64_t)kl_nchwc_blocks(d->M), (int64_t)OH, (int64_t)OW, KL_NCHWC_B};
     kl_rt *y;
     KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 5, dims, &y));
     if (zres && (zres->dtype != KILN_DTYPE_FLOAT || zres->count != y->count))
         return kl_kctx_fail(c, KILN_ERR_SHAPE, "residual input does not have the output's shape");
     size_t xin = d->in_nchw ? 0 : N * d->C * d->H * d->W, yout = N * d->M * OH * OW;
-    size_t ws = kl_conv2d_workspace_size_n(z->plan, threads, N);
+    size_t ws = kl_conv2d_workspace_size_n(z->lz->plan, threads, N);
     size_t a = (xin + yout * (zres ? 2 : 1)) * sizeof(float) + 64;
     char *work = kl_kctx_scratch(c, a + ws + 64);
     if (!work) return KILN_ERR_NO_MEMORY;
@@ -1260,7 +1238,7 @@ static kiln_status ncv_run(kl_kctx *c) {
     else
         kl_nchwc_reorder_out(c->pool, N, d->C, d->H * d->W, (const float *)x->data, xn);
     if (zres) kl_nchwc_reorder_out(c->pool, N, d->M, OH * OW, (const float *)zres->data, zn);
-    KL_TRY(kl_conv2d_run_n(c->pool, z->plan, N, xn, zn, yn, cw));
+    KL_TRY(kl_conv2d_run_n(c->pool, z->lz->plan, N, xn, zn, yn, cw));
     kl_nchwc_reorder_in(c->pool, N, d->M, OH * OW, yn, (float *)y->data);
     return KILN_OK;
 }
