@@ -5,7 +5,8 @@
  * median of the repetitions) and the fraction of the measured peak
  * (peak of one core x threads).  Built as kiln-bench-kernels by tests/ops.
  *
- *   kiln-bench-kernels [--reps N] [--isa avx2|avx512|ref] [--threads T] [--only sgemm|conv|dw]
+ *   kiln-bench-kernels [--reps N] [--isa avx2|avx512|ref] [--threads T] [--only sgemm|conv|dw|nchwc]
+ *                      (nchwc: the same convolution shapes on the blocked layout, src/cpu/x86/nchwc.h)
  *                      [--silu] (convolutions with SiLU instead of ReLU)
  *                      [--gelu] (products with the GELU epilogue; --batch scales ViT's token rows)
  *                      [--filter NAME] [--gemm MxNxK] [--algo conv.NAME] [--batch N]
@@ -21,6 +22,7 @@
 #include "cpu/x86/conv.h"
 #include "cpu/x86/gemm.h"
 #include "cpu/x86/isa.h"
+#include "cpu/x86/nchwc.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -177,6 +179,55 @@ static void bench_conv(kl_isa isa, int threads, kl_pool *pool, const conv_shape 
     free(W), free(bias), free(c.X), free(c.Y), free(c.ws);
 }
 
+typedef struct nchwc_bench {
+    kl_pool *pool;
+    kl_nchwc_plan *plan;
+    size_t N;
+    float *X, *Z, *Y;
+    void *ws;
+} nchwc_bench;
+static void run_nchwc(void *p) {
+    nchwc_bench *c = p;
+    if (kl_nchwc_run(c->pool, c->plan, c->N, c->X, c->Z, c->Y, c->ws) != KILN_OK) {
+        fprintf(stderr, "nchwc failed: %s\n", kl_error_message());
+        exit(1);
+    }
+}
+
+/* The blocked kernel on a shape (stems, C <= 4, read NCHW); with a residual
+ * Z on the 1x1 layers that end a ResNet block (M > C). */
+static void bench_nchwc(kl_isa isa, int threads, kl_pool *pool, const conv_shape *s, size_t batch) {
+    if (g_filter && !strstr(s->name, g_filter)) return;
+    if (s->G != 1 && s->G != s->C) return;
+    kl_nchwc_desc d = {0};
+    d.C = s->C, d.H = s->H, d.W = s->W, d.M = s->M, d.KH = d.KW = s->K;
+    d.stride_h = d.stride_w = s->S, d.pad_top = d.pad_left = d.pad_bottom = d.pad_right = s->P;
+    d.depthwise = s->G > 1, d.in_nchw = s->C <= 4 && s->G == 1;
+    d.act.kind = g_silu ? KL_ACT_SILU : KL_ACT_RELU;
+    d.isa = isa;
+    float *W = rnd(s->M * (s->C / s->G) * s->K * s->K), *bias = rnd(s->M);
+    kl_nchwc_plan *plan;
+    if (kl_nchwc_prepare(&d, W, bias, &plan) != KILN_OK) {
+        fprintf(stderr, "nchwc prepare failed: %s\n", kl_error_message());
+        exit(1);
+    }
+    size_t OH, OW, Cb = kl_nchwc_blocks(s->C), Mb = kl_nchwc_blocks(s->M);
+    kl_nchwc_out_hw(plan, &OH, &OW);
+    bool z = s->K == 1 && s->S == 1 && s->M > s->C && s->G == 1;
+    size_t wsb = kl_nchwc_workspace_size(plan, batch);
+    nchwc_bench c = {pool, plan, batch, rnd(batch * (d.in_nchw ? s->C : Cb * 16) * s->H * s->W),
+                     z ? rnd(batch * Mb * 16 * OH * OW) : NULL, rnd(batch * Mb * 16 * OH * OW),
+                     wsb ? aligned_alloc(64, (wsb + 63) / 64 * 64) : NULL};
+    double best, med;
+    timeit(run_nchwc, &c, &best, &med);
+    double flops = 2.0 * batch * s->M * OH * OW * (s->C / s->G) * s->K * s->K;
+    char what[128];
+    snprintf(what, sizeof what, "%s N=%zu [nchwc%s]", s->name, batch, z ? "+Z" : "");
+    report(what, isa, threads, flops, best, med);
+    kl_nchwc_destroy(plan);
+    free(W), free(bias), free(c.X), free(c.Z), free(c.Y), free(c.ws);
+}
+
 int main(int argc, char **argv) {
     int only_threads = 0;
     const char *only = NULL;
@@ -210,7 +261,7 @@ int main(int argc, char **argv) {
                 return 2;
             }
         } else {
-            fprintf(stderr, "usage: kiln-bench-kernels [--reps N] [--isa L] [--threads T] [--only sgemm|conv|dw] [--filter NAME] [--gemm MxNxK] [--algo conv.NAME] [--batch N] [--silu] [--gelu] [--cold]\n");
+            fprintf(stderr, "usage: kiln-bench-kernels [--reps N] [--isa L] [--threads T] [--only sgemm|conv|dw|nchwc] [--filter NAME] [--gemm MxNxK] [--algo conv.NAME] [--batch N] [--silu] [--gelu] [--cold]\n");
             return 2;
         }
     }
@@ -306,6 +357,10 @@ int main(int argc, char **argv) {
             if (!only || !strcmp(only, "dw"))
                 for (size_t s = 0; s < KL_ARRAY_LEN(dws); s++)
                     bench_conv(isa, threads, pool, &dws[s], g_batch, KL_CONV_DEPTHWISE);
+            if (only && !strcmp(only, "nchwc")) {
+                for (size_t s = 0; s < KL_ARRAY_LEN(convs); s++) bench_nchwc(isa, threads, pool, &convs[s], g_batch);
+                for (size_t s = 0; s < KL_ARRAY_LEN(dws); s++) bench_nchwc(isa, threads, pool, &dws[s], g_batch);
+            }
         }
         kl_pool_destroy(pool);
     }

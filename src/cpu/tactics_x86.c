@@ -1158,8 +1158,11 @@ static kiln_status nc_conv_run(kl_kctx *c) {
     KL_TRY(kl_kctx_output(c, 0, KILN_DTYPE_FLOAT, 5, dims, &y));
     if (zres && (zres->dtype != KILN_DTYPE_FLOAT || zres->count != y->count))
         return kl_kctx_fail(c, KILN_ERR_SHAPE, "residual input does not have the output's shape");
+    size_t wsb = kl_nchwc_workspace_size(z->plan, (size_t)x->dims[0]);
+    void *ws = wsb ? kl_kctx_scratch(c, wsb) : NULL;
+    if (wsb && !ws) return KILN_ERR_NO_MEMORY;
     return kl_nchwc_run(c->pool, z->plan, (size_t)x->dims[0], (const float *)x->data,
-                        zres ? (const float *)zres->data : NULL, (float *)y->data);
+                        zres ? (const float *)zres->data : NULL, (float *)y->data, ws);
 }
 
 

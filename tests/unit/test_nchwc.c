@@ -4,9 +4,12 @@
  * data: dense (1x1, 3x3, 7x7 stems reading NCHW, strides 1 and 2, pads),
  * depthwise (3x3, 5x5), channel counts that are not multiples of 16 (the
  * padding lanes and the partial output groups), residual Z and ReLU, two
- * images on a pool of 2 threads; the reorders (padding lanes zero) and
+ * images on a pool of 2 threads, each in the plan's own mode, on the
+ * image-wide pixel order with one input block per pass, and by rows; the
+ * reorders (padding lanes zero) and
  * max pooling against direct loops.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +52,10 @@ static void check_conv(kl_pool *pool, kl_isa isa, const conv_case *t) {
     if (p) {
         kl_nchwc_reorder_in(pool, N, (size_t)t->C, (size_t)t->H * t->W, x, xb);
         kl_nchwc_reorder_in(pool, N, (size_t)t->M, (size_t)OH * OW, z, zb);
-        KT_CHECK_EQ_INT(kl_nchwc_run(pool, p, N, t->nchw ? x : xb, t->z ? zb : NULL, yb), KILN_OK);
+        size_t wsb = kl_nchwc_workspace_size(p, N);
+        void *ws = wsb ? aligned_alloc(64, (wsb + 63) / 64 * 64) : NULL;
+        KT_CHECK_EQ_INT(kl_nchwc_run(pool, p, N, t->nchw ? x : xb, t->z ? zb : NULL, yb, ws), KILN_OK);
+        free(ws);
         kl_nchwc_reorder_out(pool, N, (size_t)t->M, (size_t)OH * OW, yb, y);
         double worst = 0;
         for (int n = 0; n < N; n++)
@@ -89,11 +95,24 @@ static void test_conv(void) {
         {32, 72, 19, 23, 3, 2, 1, 0, 0, 0, 1},  {17, 5, 6, 9, 2, 1, 1, 0, 0, 0, 0},    {144, 144, 14, 14, 3, 1, 1, 1, 0, 0, 1},
         {40, 40, 13, 9, 3, 2, 1, 1, 0, 1, 1},   {24, 24, 5, 5, 5, 1, 2, 1, 0, 0, 0},   {33, 33, 11, 20, 5, 2, 2, 1, 0, 1, 1},
         {7, 7, 3, 3, 3, 1, 1, 1, 0, 0, 0},      {128, 64, 4, 4, 1, 1, 0, 0, 0, 0, 1},
+        {80, 72, 7, 7, 3, 1, 1, 0, 0, 1, 1},    {48, 40, 9, 8, 3, 2, 1, 0, 0, 0, 1},   {40, 36, 40, 35, 1, 2, 0, 0, 0, 0, 1},
     };
-    for (int isa = KL_ISA_REF; isa <= KL_ISA_AVX512; isa++) {
-        if (!kl_isa_supported((kl_isa)isa)) continue;
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(g_pool, (kl_isa)isa, &cases[i]);
+    /* the plan's own choice of mode and input blocks per pass; then every
+     * dense layer on the image-wide pixel order (gflat: padded copy for
+     * the padded ones) one input block per pass; then every one by rows */
+    static const char *const modes[][2] = {{NULL, NULL}, {"1", "1"}, {"0", "2"}};
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        if (modes[m][0]) {
+            setenv("KILN_NCHWC_GFLAT", modes[m][0], 1);
+            setenv("KILN_NCHWC_CCHUNK", modes[m][1], 1);
+        }
+        for (int isa = KL_ISA_REF; isa <= KL_ISA_AVX512; isa++) {
+            if (!kl_isa_supported((kl_isa)isa)) continue;
+            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(g_pool, (kl_isa)isa, &cases[i]);
+        }
     }
+    unsetenv("KILN_NCHWC_GFLAT");
+    unsetenv("KILN_NCHWC_CCHUNK");
 }
 
 /* Reorders: NCHW -> blocked -> NCHW is the identity, padding lanes zero. */
