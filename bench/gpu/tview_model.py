@@ -44,7 +44,7 @@ inits += [numpy_helper.from_array(np.array([0], np.int64), "z0"), numpy_helper.f
           numpy_helper.from_array(np.array([1, 1], np.int64), "one12")]
 inits[5] = numpy_helper.from_array(np.array([-1, K, T], np.int64), "shp")
 g = helper.make_graph(nodes, "tview", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", C, H, H])],
-                      [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)], inits)
+                      [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 2 * T + 2, 10])], inits)
 m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 onnx.checker.check_model(m)
 onnx.save(m, sys.argv[1] if len(sys.argv) > 1 else "tview.onnx")
