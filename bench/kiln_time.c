@@ -11,6 +11,7 @@
  *              print "ok DTYPE:D0xD1 ..." (one shape per output)
  *   quit       exit
  *
+ * KILN_TIME_OPTS="key=value;..." sets more session options (kiln_session_options_set).
  * Startup prints "ready LOAD_MS SESSION_MS MACS UNCOUNTED" (MACS: kiln_model_macs
  * at the inputs' shapes, UNCOUNTED: nodes of unknown shape it left out), or
  * "error MESSAGE" and exits 1.
@@ -145,6 +146,19 @@ int main(int argc, char **argv) {
     if ((st = kiln_session_options_create(&o)) != KILN_OK) die(st, "kiln_session_options_create");
     if ((st = kiln_session_options_set_threads(o, atoi(argv[2]))) != KILN_OK)
         die(st, "kiln_session_options_set_threads");
+    /* KILN_TIME_OPTS="key=value;key=value": more session options (e.g.
+     * tactic_timing=1), for bench/ab.py's comparisons */
+    const char *opts = getenv("KILN_TIME_OPTS");
+    if (opts && *opts) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", opts);
+        for (char *kv = strtok(buf, ";"); kv; kv = strtok(NULL, ";")) {
+            char *eq = strchr(kv, '=');
+            if (!eq) die(KILN_ERR_INVALID_ARGUMENT, "KILN_TIME_OPTS: expected key=value");
+            *eq = 0;
+            if ((st = kiln_session_options_set(o, kv, eq + 1)) != KILN_OK) die(st, "kiln_session_options_set");
+        }
+    }
     kiln_session *s;
     if ((st = kiln_session_create(m, o, &s)) != KILN_OK) die(st, "kiln_session_create");
     kiln_session_options_destroy(o);

@@ -102,6 +102,42 @@ static bool nms_suppress(const float *b1, const float *b2, bool center, float th
     return inter / uni > thr;
 }
 
+/* True when one of the n kept boxes (corners k0..k3 = xmin, ymin, xmax, ymax; areas ka, all
+ * > 0) overlaps the box (x0, y0, x1, y1) of area a > 0 by an IoU above thr: nms_suppress on
+ * each pair, the same float operations on the same values, without its early exits (so that a
+ * block of 16 pairs compiles to vector code) -- equal decisions unless a coordinate is NaN,
+ * where fminf/fmaxf and a comparison disagree (the caller takes nms_suppress then). */
+static bool nms_hit(const float *restrict k0, const float *restrict k1, const float *restrict k2,
+                    const float *restrict k3, const float *restrict ka, int64_t n, float x0, float y0, float x1,
+                    float y1, float a, float thr) {
+    for (int64_t j = 0; j < n; j += 16) {
+        int64_t e = n - j < 16 ? n - j : 16;
+        int any = 0;
+        for (int64_t l = 0; l < e; l++) {
+            float ix0 = k0[j + l] > x0 ? k0[j + l] : x0, ix1 = k2[j + l] < x1 ? k2[j + l] : x1;
+            float iy0 = k1[j + l] > y0 ? k1[j + l] : y0, iy1 = k3[j + l] < y1 ? k3[j + l] : y1;
+            float inter = (ix1 - ix0) * (iy1 - iy0);
+            float uni = a + ka[j + l] - inter;
+            any |= (ix1 > ix0) & (iy1 > iy0) & (inter > 0) & (uni > 0) & (inter / uni > thr);
+        }
+        if (any) return true;
+    }
+    return false;
+}
+
+/* Box i of bx (4 floats each) as corners xmin, ymin, xmax, ymax and area, as nms_suppress
+ * computes them. */
+static void nms_corners(const float *b, bool center, float *x0, float *y0, float *x1, float *y1, float *area) {
+    if (!center) {
+        *x0 = fminf(b[1], b[3]), *x1 = fmaxf(b[1], b[3]);
+        *y0 = fminf(b[0], b[2]), *y1 = fmaxf(b[0], b[2]);
+    } else {
+        float w = b[2] / 2, h = b[3] / 2;
+        *x0 = b[0] - w, *x1 = b[0] + w, *y0 = b[1] - h, *y1 = b[1] + h;
+    }
+    *area = (*x1 - *x0) * (*y1 - *y0);
+}
+
 /* NonMaxSuppression: greedy per (batch, class) selection by score, suppressing boxes whose
  * IoU with a kept box exceeds iou_threshold; output [selected, 3] int64 (batch, class, box). */
 kiln_status kl_misc_nms(kl_kctx *c) {
@@ -136,15 +172,26 @@ kiln_status kl_misc_nms(kl_kctx *c) {
     float *bx = kl_misc_calloc(boxes->count, sizeof *bx);
     nms_cand *cand = kl_misc_calloc(N, sizeof *cand);
     int64_t *sel = kl_misc_calloc(N, sizeof *sel); /* selected box indices of one class */
+    /* each box's corners and area, then the kept boxes' of one class (area > 0: a box of
+     * no area is never suppressed and suppresses none) */
+    float *f = kl_misc_calloc(N * 10, sizeof *f);
     int64_t *res = NULL, n_res = 0, cap_res = 0;
-    if (!bx || !cand || !sel) {
+    if (!bx || !cand || !sel || !f) {
         s = KILN_ERR_NO_MEMORY;
         goto done;
     }
-    for (int64_t i = 0; i < boxes->count; i++) bx[i] = (float)kl_rt_get_f64(boxes, i);
+    bool has_nan = false;
+    for (int64_t i = 0; i < boxes->count; i++) {
+        bx[i] = (float)kl_rt_get_f64(boxes, i);
+        has_nan |= isnan(bx[i]);
+    }
+    float *cx0 = f, *cy0 = f + N, *cx1 = f + 2 * N, *cy1 = f + 3 * N, *ca = f + 4 * N;
+    float *kx0 = f + 5 * N, *ky0 = f + 6 * N, *kx1 = f + 7 * N, *ky1 = f + 8 * N, *ka = f + 9 * N;
     for (int64_t b = 0; b < B && max_out > 0; b++) {
+        for (int64_t i = 0; i < N && !has_nan; i++)
+            nms_corners(bx + (b * N + i) * 4, center, &cx0[i], &cy0[i], &cx1[i], &cy1[i], &ca[i]);
         for (int64_t cl = 0; cl < C; cl++) {
-            int64_t nc = 0, n_sel = 0;
+            int64_t nc = 0, n_sel = 0, nk = 0;
             int64_t base = (b * C + cl) * N;
             for (int64_t i = 0; i < N; i++) {
                 float sc = (float)kl_rt_get_f64(scores, base + i);
@@ -153,10 +200,16 @@ kiln_status kl_misc_nms(kl_kctx *c) {
             }
             qsort(cand, (size_t)nc, sizeof *cand, nms_cmp);
             for (int64_t k = 0; k < nc && n_sel < max_out; k++) {
-                const float *bk = bx + (b * N + cand[k].idx) * 4;
+                int64_t i = cand[k].idx;
                 bool keep = true;
-                for (int64_t j = 0; j < n_sel && keep; j++)
-                    if (nms_suppress(bk, bx + (b * N + sel[j]) * 4, center, (float)iou)) keep = false;
+                if (has_nan) {
+                    const float *bk = bx + (b * N + i) * 4;
+                    for (int64_t j = 0; j < n_sel && keep; j++)
+                        if (nms_suppress(bk, bx + (b * N + sel[j]) * 4, center, (float)iou)) keep = false;
+                } else if (ca[i] > 0) {
+                    keep = !nms_hit(kx0, ky0, kx1, ky1, ka, nk, cx0[i], cy0[i], cx1[i], cy1[i], ca[i], (float)iou);
+                    if (keep) kx0[nk] = cx0[i], ky0[nk] = cy0[i], kx1[nk] = cx1[i], ky1[nk] = cy1[i], ka[nk++] = ca[i];
+                }
                 if (!keep) continue;
                 sel[n_sel++] = cand[k].idx;
                 if (n_res == cap_res) {
@@ -180,6 +233,7 @@ done:
     kl_free(bx);
     kl_free(cand);
     kl_free(sel);
+    kl_free(f);
     kl_free(res);
     return s;
 }
