@@ -48,6 +48,8 @@ static void detect_x86(void) {
     }
     if (max_leaf < 1) return;
     __cpuid_count(1, 0, a, b, c, d);
+    g_isa.family = (a >> 8) & 0xf;
+    if (g_isa.family == 0xf) g_isa.family += (a >> 20) & 0xff;
     bool osxsave = (c >> 27) & 1;
     g_isa.avx = (c >> 28) & 1;
     g_isa.fma = (c >> 12) & 1;
@@ -88,6 +90,9 @@ static void isa_init(void) {
     g_isa.active = g_isa.best;
     const char *bl1 = getenv("KILN_GEMM_BL1");
     g_isa.gemm_bl1 = bl1 && *bl1 ? strcmp(bl1, "0") != 0 : strcmp(g_isa.vendor, "GenuineIntel") == 0;
+    const char *dwa = getenv("KILN_DW_AVX2");
+    g_isa.dw_avx2 = dwa && *dwa ? strcmp(dwa, "0") != 0
+                                : strcmp(g_isa.vendor, "AuthenticAMD") == 0 && g_isa.family == 0x19;
     const char *bl1p = getenv("KILN_GEMM_BL1P");
     long kc = bl1p && *bl1p ? strtol(bl1p, NULL, 10) : 128;
     g_isa.gemm_bl1p_kc = kc >= 16 && kc <= 4096 ? (unsigned)kc : 0;

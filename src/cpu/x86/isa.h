@@ -39,6 +39,12 @@ typedef struct kl_cpu_isa {
     /* the same order's K block for products of pre-packed A (convolution
      * weights) when gemm_bl1: 128, or KILN_GEMM_BL1P (0: the usual order) */
     unsigned gemm_bl1p_kc;
+    /* cpuid family (base + extended), e.g. 0x19 for AMD Zen 3/Zen 4 */
+    unsigned family;
+    /* conv.depthwise at the AVX-512 level runs the AVX2 (column) kernels
+     * on maps 14 to 28 wide (tactics_x86.c): on for AMD family 0x19 (Zen 4,
+     * whose 512-bit FMAs are two 256-bit halves; KILN_DW_AVX2=0/1 overrides) */
+    bool dw_avx2;
 } kl_cpu_isa;
 
 /* The record, filled on first use (thread-safe, never NULL). */
