@@ -1400,14 +1400,34 @@ KL_X86_LEVEL(generic, KL_ISA_REF, 0)
 KL_X86_LEVEL(avx2, KL_ISA_AVX2, KL_FEAT_AVX2)
 KL_X86_LEVEL(avx512, KL_ISA_AVX512, KL_FEAT_AVX2 | KL_FEAT_AVX512)
 
+/* Families whose kernels of the level below are offered too at the
+ * AVX-512 level, after the level's own (so an untimed build, which takes
+ * the first candidate, keeps the level's kernel): a timed build measures
+ * both.  Depthwise: on a Zen 4 (512-bit FMAs split in two halves) the AVX2
+ * column kernels beat the AVX-512 row kernels on many maps (kernel bench,
+ * 1 thread: 3x3 144ch 56x56 66.8 against 53.9 GFLOP/s, 5x5 240ch 28x28
+ * 60.9 against 46.3), while the AVX-512 ones win at 112x112 and on Intel
+ * cores; which one wins is a property of the machine and the layer. */
+static const char *const x86_lower_level_families[] = {"conv.depthwise."};
+
+static bool x86_offered_lower(const char *name) {
+    for (size_t f = 0; f < KL_ARRAY_LEN(x86_lower_level_families); f++)
+        if (strncmp(name, x86_lower_level_families[f], strlen(x86_lower_level_families[f])) == 0) return true;
+    return false;
+}
+
 /* Candidates of node n: the algorithms that fit it, at the active ISA
- * level (KILN_ISA lowers it). */
+ * level (KILN_ISA lowers it), then the level below's kernels of
+ * x86_lower_level_families. */
 size_t kl_cpu_x86_tactics(const kl_node *n, const kl_tactic **out, size_t max) {
     kl_isa lv = kl_isa_active();
     const kl_tactic *t = lv >= KL_ISA_AVX512 ? x86_avx512 : lv >= KL_ISA_AVX2 ? x86_avx2 : x86_generic;
     size_t k = 0;
     for (size_t i = 0; i < KL_ARRAY_LEN(x86_generic) && k < max; i++)
         if (t[i].applies(n, NULL, 0)) out[k++] = &t[i];
+    if (lv >= KL_ISA_AVX512)
+        for (size_t i = 0; i < KL_ARRAY_LEN(x86_avx2) && k < max; i++)
+            if (x86_offered_lower(x86_avx2[i].name) && x86_avx2[i].applies(n, NULL, 0)) out[k++] = &x86_avx2[i];
     if (k < max) k += kl_cpu_vec_tactics(n, out + k, max - k);
     if (k < max) k += kl_cpu_attn_tactics(n, out + k, max - k);
     return k;

@@ -7,6 +7,8 @@
  *   1x1 map with bias (squeeze-excite's FCs) conv.matvec, at batch 2;
  * - gemm.matvec forced on a classifier Gemm (transB, beta), at batches 1, 2
  *   and 5 (the packed product) on 1 and 2 threads;
+ * - a depthwise layer with each level's kernel forced (AVX2's at the AVX-512
+ *   level too) and with a timed choice;
  * - shapes are inferred again after the passes: a convolution whose input
  *   size only becomes known once its Pad's pads are folded to constants gets
  *   a fast tactic, in a model with a symbolic batch that the engine still
@@ -393,6 +395,65 @@ static void check_padded_runs(const kiln_engine *e, const float *w, int batch) {
     free(y);
 }
 
+/* Depthwise 3x3 (stride 1, pad 1) on a 20x20 map with 24 channels, the
+ * kernel of each level forced in turn: conv.depthwise.avx2 must build and
+ * run at the AVX-512 level too (the level below's depthwise kernels are
+ * candidates there), the generic one only where the active level is ref.
+ * A timed build picks one of the candidates; every result against the
+ * naive convolution. */
+static void test_depthwise_levels(void) {
+    enum { C = 24, S = 20 };
+    int64_t wd_dims[4] = {C, 1, 3, 3};
+    static float wd[C * 9];
+    kt_pb g = {0}, mb = {0};
+    kt_pb_string_field(&g, KT_GRAPH_NAME, "dw");
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "1,24,20,20");
+    add_f32(&g, "wd", wd_dims, 4, 0.5f, wd);
+    conv3x3(&g, "dw", "x,wd", "y", C, 1);
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, "1,24,20,20");
+    kt_onnx_model(&mb, 8, 17, &g);
+    kt_pb_free(&g);
+    kiln_model *m = load(&mb);
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    const char *isa = "";
+    kiln_cpu_get("isa", &isa);
+    static float x[C * S * S], y[C * S * S];
+    for (size_t i = 0; i < C * S * S; i++) x[i] = rnd();
+    ref_conv3x3(x, wd, y, 1, C, S, S, C, C, 1);
+    int64_t dims[4] = {1, C, S, S};
+    static const char *const names[] = {"conv.depthwise.avx512", "conv.depthwise.avx2", "conv.depthwise.generic", NULL};
+    for (size_t li = 0; li < 4; li++) {
+        kiln_build_options *o = NULL;
+        kiln_engine *e = NULL;
+        kiln_build_options_create(&o);
+        if (names[li]) {
+            char f[64];
+            snprintf(f, sizeof f, "conv=%s", names[li]);
+            kiln_build_options_set(o, "tactic", f);
+        }
+        kiln_status bs = kiln_build(m, o, &e);
+        kiln_build_options_destroy(o);
+        /* which forced kernels must build: the active level's, and AVX2's under AVX-512 */
+        bool want = !names[li] || (li == 0 && strcmp(isa, "avx512") == 0) ||
+                    (li == 1 && (strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0)) ||
+                    (li == 2 && strcmp(isa, "ref") == 0);
+        if (want != (bs == KILN_OK))
+            fprintf(stderr, "    isa %s, %s: build %s (%s)\n", isa, names[li] ? names[li] : "timed",
+                    bs == KILN_OK ? "succeeded" : "failed", bs == KILN_OK ? "" : kiln_last_error());
+        KT_CHECK(want == (bs == KILN_OK));
+        if (bs == KILN_OK) {
+            const char *t = tactic_of(e, "dw");
+            KT_CHECK(t && (names[li] ? strcmp(t, names[li]) == 0 : starts_with(t, "conv.depthwise.")));
+            double err = run_rel_err(e, x, dims, y, dims);
+            if (!(err < 1e-5)) fprintf(stderr, "    %s: relative error %g\n", t ? t : "(none)", err);
+            KT_CHECK(err < 1e-5);
+        }
+        kiln_engine_destroy(e);
+    }
+    kiln_model_destroy(m);
+}
+
 static void test_reinfer_after_folding(void) {
     static float w[8 * 4 * 9];
     kiln_model *m = padded_conv_model(w);
@@ -483,6 +544,7 @@ int main(void) {
     KT_RUN(test_untimed_conv_choice);
     KT_RUN(test_untimed_matvec_choice);
     KT_RUN(test_forced_gemm_matvec);
+    KT_RUN(test_depthwise_levels);
     KT_RUN(test_reinfer_after_folding);
     KT_RUN(test_reinfer_conflict);
     for (size_t i = 0; i < g_n_bytes; i++) free(g_bytes[i]);
