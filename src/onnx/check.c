@@ -19,7 +19,7 @@
 #include "onnx/onnx.h"
 #include "ops/ops.h"
 
-#define KL_CHECK_MAX_IR_VERSION 13
+#define KL_CHECK_MAX_IR_VERSION 14 /* 14 (onnx 1.23): TypeProto.Opaque outside ONNX-ML builds too */
 #define KL_CHECK_MAX_ONNX_OPSET 28
 #define KL_CHECK_MAX_ML_OPSET 5
 #define KL_CHECK_MAX_TRAINING_OPSET 1

@@ -548,6 +548,9 @@ static kiln_status kl_parse_type(kl_parser *P, const uint8_t *data, size_t len, 
     for (;;) {
         KL_TRY(kl_pb_next(&r, &f, &more));
         if (!more) break;
+        if (f.num == 7) /* TypeProto.opaque (ONNX-ML; every build from IR version 14) */
+            return kl_errorf(KILN_ERR_UNSUPPORTED, "opaque type (TypeProto.opaque): kiln supports tensor, sparse "
+                             "tensor, sequence, map and optional types");
         if (f.num != 1 && f.num != 4 && f.num != 5 && f.num != 8 && f.num != 9) continue;
         KL_TRY(kl_pb_expect(&f, KL_WIRE_LEN, "TypeProto.value"));
         kl_pb sr = kl_pb_init(f.data, f.len);

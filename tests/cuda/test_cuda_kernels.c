@@ -1505,9 +1505,10 @@ static void test_softmax(void) {
 /* ---- layernorm ------------------------------------------------------------------------------------------ */
 
 static void test_layernorm(void) {
-    /* cols % 8 == 0 (64, 520, 768, 776, 1000, 1024) take the 16-byte warp kernels (float16 with
-       KILN_CUDA_LN_PERSIST=1: the device-filling grid, k_layernorm_h8p; 12000 x 768 and 9000 x 264 have more rows than that grid has warps, so warps loop
-       over rows with the next row prefetched), the others the scalar ones */
+    /* cols % 8 == 0 (64, 520, 768, 776, 1000, 1024) take the 16-byte warp kernels (float16 by default:
+       the device-filling grid, k_layernorm_h8p, where 12000 x 768 and 9000 x 264 have more rows than that grid
+       has warps, so warps loop over rows with the next row prefetched; KILN_CUDA_LN_PERSIST=0: one row per
+       warp, k_layernorm_warp8: bench/gpu scripts run this test both ways), the others the scalar ones */
     static const int64_t cs[][2] = {{1, 1},  {3, 7},    {5, 100}, {4, 1000},  {2, 1024}, {3, 1025},
                                     {2, 4097}, {130, 64}, {3, 520}, {257, 768}, {2, 776}, {12000, 768}, {9000, 264}};
     for (int t = 0; t < 2; t++)

@@ -427,6 +427,13 @@ static void test_unknown_ir_version(void) {
         KT_CHECK_EQ_INT(c.r->n_errors, 1);
     }
     done(&c);
+    /* IR version 14 (onnx 1.23's default) is known */
+    graph_begin(&g, "Y");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "r", "X", "Y");
+    kt_onnx_model(&mb, 14, 13, &g);
+    kt_pb_free(&g);
+    if (run_check(&c, &mb)) KT_CHECK(find(c.r, KILN_CHECK_ERROR, "IR version", NULL) == NULL);
+    done(&c);
     /* no ir_version at all */
     graph_begin(&g, "Y");
     kt_onnx_node(&g, KT_GRAPH_NODE, "Relu", "r", "X", "Y");

@@ -1173,6 +1173,27 @@ static void test_deep_type_nesting(void) {
     kt_pb_free(&leaf); kt_pb_free(&tp); kt_pb_free(&g); kt_pb_free(&mb);
 }
 
+/* TypeProto.opaque (field 7; ONNX-ML, and every build from IR version 14):
+ * refused with an error naming the value. */
+static void test_opaque_type(void) {
+    kt_pb op = {0}, tp = {0}, g = {0}, mb = {0};
+    kt_pb_string_field(&op, 1, "com.example"); /* Opaque.domain */
+    kt_pb_string_field(&op, 2, "Handle");      /* Opaque.name */
+    kt_pb_message_field(&tp, 7, &op);
+    kt_pb_string_field(&g, KT_GRAPH_NAME, "g");
+    kt_onnx_value_info(&g, KT_GRAPH_INPUT, "h", &tp);
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "Y", 1, "1");
+    kt_onnx_node(&g, KT_GRAPH_NODE, "Identity", "id", "h", "Y");
+    kt_onnx_model(&mb, 14, 13, &g);
+    kl_model *m = NULL;
+    kiln_status s = parse(&mb, &m);
+    KT_CHECK_EQ_INT(s, KILN_ERR_UNSUPPORTED);
+    KT_CHECK_CONTAINS(kl_error_message(), "opaque");
+    KT_CHECK_CONTAINS(kl_error_message(), "'h'");
+    kl_model_free(m);
+    kt_pb_free(&op); kt_pb_free(&tp); kt_pb_free(&g); kt_pb_free(&mb);
+}
+
 static void test_empty_and_graphless(void) {
     kl_model *m = NULL;
     kl_error_clear();
@@ -1327,6 +1348,7 @@ int main(void) {
     KT_RUN(test_huge_declared_count);
     KT_RUN(test_deep_graph_nesting);
     KT_RUN(test_deep_type_nesting);
+    KT_RUN(test_opaque_type);
     KT_RUN(test_empty_and_graphless);
     KT_RUN(test_function_inlining);
     KT_RUN(test_function_recursion);
