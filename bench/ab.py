@@ -9,7 +9,8 @@ configurations are only comparable when their runs alternate.
 Each configuration is one bench/kiln_time worker (build-bench/bench/kiln_time, built by
 bench/run.sh) pinned like bench.py's (one thread: core 1); AB_ORT=0 leaves ORT out.  Each round
 runs every worker RUNS times in a shuffled order; prints each one's median and minimum over all
-runs and the median ratios against the first configuration."""
+runs and the median ratios against the first configuration.  AB_BIN=PATH in a configuration runs
+that kiln_time binary (another build) instead: old:AB_BIN=/tmp/old/kiln_time new:"""
 import os
 import random
 import statistics
@@ -38,7 +39,8 @@ for arg in sys.argv[6:]:
     for p in filter(None, kv.split(",")):
         k, v = p.split("=", 1)
         env[k] = v
-    W[name] = bench.Worker(name, ["taskset", "-c", cores, kt, path, str(nt)] + specs, env=env)
+    binary = env.pop("AB_BIN", kt)  # another build's kiln_time, for an A/B of two builds
+    W[name] = bench.Worker(name, ["taskset", "-c", cores, binary, path, str(nt)] + specs, env=env)
 if os.environ.get("AB_ORT", "1") == "1":
     W["ort"] = bench.Worker("ort", ["taskset", "-c", cores, "node", os.path.join(HERE, "ort_worker.js"),
                                     os.path.join(SRC, ".ort", "node_modules"), path, str(nt)] + specs)

@@ -1,9 +1,21 @@
 /*
  * threadpool.c — persistent workers woken through a generation counter.
  * Dispatch: the caller publishes the job, bumps `gen` and wakes sleepers
- * (futex on Linux); workers spin on `gen` for a while, then sleep.  Each
- * worker with a share of the loop runs it and decrements `pending`; the
- * caller runs share 0 and then waits for `pending` to reach 0.
+ * (futex on Linux); workers spin on `gen` for a while, then sleep.
+ *
+ * Every job is a set of chunks, and every thread taking part owns a home
+ * range of them in a claim word of its own (generation, next, end; one
+ * cache line each).  A thread claims its home chunks front to back, then
+ * takes chunks from the back of the other threads' ranges until none is
+ * left, and adds the number it ran to `done` once; the caller waits for
+ * `done` to reach the chunk count.  So a worker that wakes late, or is
+ * descheduled before it claims, holds nothing back (its chunks are run by
+ * the threads that are done), and a worker late for a job that is over
+ * finds claim words of another generation and claims nothing: the caller
+ * never waits for a worker to show up, only for chunks claimed.  Static
+ * jobs (kl_parallel_for_n) have one chunk per thread, run with tid = the
+ * chunk's index; dynamic ones (kl_parallel_for_dyn) many, run with the
+ * claiming thread's tid.
  */
 #include "cpu/threadpool.h"
 
@@ -11,6 +23,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "core/core.h"
 #include "core/fpenv.h"
@@ -21,7 +36,33 @@
 #include <unistd.h>
 #endif
 
+/* Spins before a futex sleep (waiting for the next job: layers follow
+ * each other within microseconds; or for chunks a worker claimed). */
 #define KL_POOL_SPIN 20000
+
+/* Starved workers.  A worker whose core is taken (another process on it, or
+ * the hypervisor running another guest on its vCPU) can hold a claimed
+ * chunk for a whole time slice, milliseconds, while the caller waits.  When
+ * the caller, done with its part, waits longer than KL_POOL_STARVE_NS and
+ * longer than twice its own part took, the pool runs its next jobs on the
+ * caller alone for a while (20 ms, doubling while it keeps happening, at
+ * most 1 s), then tries its workers again.  Only jobs that follow the last
+ * one within KL_POOL_AWAKE_NS count: after a pause the workers sleep, and
+ * waking an idle vCPU can itself take milliseconds.  MobileNet-V2 b1 on 2
+ * threads with a busy loop on the other core (Zen 4, 150 runs in a row):
+ * median 7.4-7.7 ms (its 1-thread time) against 11.5-11.9 with
+ * KILN_POOL_ADAPT=0 (which keeps every job parallel) and 27.8 with the
+ * pool of the twenty-seventh session (bench/RESULTS.md). */
+#define KL_POOL_STARVE_NS 1000000
+#define KL_POOL_AWAKE_NS 200000 /* a job this soon after the last one finds its workers still spinning */
+#define KL_POOL_BACKOFF_MIN_NS 20000000
+#define KL_POOL_BACKOFF_MAX_NS 1000000000
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 typedef struct kl_worker {
     kl_pool *pool;
@@ -29,28 +70,33 @@ typedef struct kl_worker {
     pthread_t thread;
 } kl_worker;
 
+/* A claim word on a cache line of its own: generation (32 bits), next
+ * chunk (16), end of the range (16). */
+typedef struct kl_claim_word {
+    _Alignas(64) _Atomic uint64_t w;
+} kl_claim_word;
+
 struct kl_pool {
     int threads;
     kl_worker *workers; /* threads-1 of them */
     _Atomic uint32_t gen;
-    _Atomic uint32_t pending;
     _Atomic int sleepers; /* threads in (or entering) a futex wait */
     _Atomic int stop;
-    /* the published job */
+    /* the published job, read by a thread only once it holds a claim (the
+     * caller cannot publish the next job before every claimed chunk ran) */
     kl_task_fn fn;
     void *arg;
-    size_t n;
-    int active; /* threads taking part in this job */
-    unsigned fp; /* the submitting thread's subnormal handling (core/fpenv.h), taken by the workers */
-    /* a dynamic job (kl_parallel_for_dyn; odd generations, static jobs
-     * have even ones): chunks claimed through `claim` (generation, next
-     * chunk, chunks), so a worker that wakes late for a job already over
-     * claims nothing; the caller waits for the chunks (`done`), not for
-     * every worker to show up */
-    _Atomic int dyn_active;
-    _Atomic uint64_t claim;
+    size_t n, chunk, chunks;
+    bool per_share;     /* static: chunk i is kl_partition_work's range i, run as tid i */
+    unsigned fp;        /* the submitting thread's subnormal handling (core/fpenv.h), taken by the workers */
+    _Atomic int active; /* threads taking part (home words 0..active-1) */
     _Atomic uint32_t done;
-    size_t chunk;
+    void *home_raw;
+    kl_claim_word *home; /* per thread, 64-byte aligned inside home_raw */
+    /* starved workers (the holder of `busy` only): jobs run inline until
+     * inline_until; the next period's length; when it last happened */
+    bool adapt;
+    int64_t inline_until, backoff, last_starved, last_end; /* last_end: when the last parallel job ended */
     pthread_mutex_t busy;
 #if !defined(__linux__)
     pthread_mutex_t mu;
@@ -75,9 +121,9 @@ static void futex_wake(_Atomic uint32_t *addr) {
 }
 #endif
 
-/* Waits until *addr != val: spin, then sleep. */
-static void wait_change(kl_pool *p, _Atomic uint32_t *addr, uint32_t val) {
-    for (int i = 0; i < KL_POOL_SPIN; i++) {
+/* Waits until *addr != val: spin `spin` times, then sleep. */
+static void wait_change(kl_pool *p, _Atomic uint32_t *addr, uint32_t val, int spin) {
+    for (int i = 0; i < spin; i++) {
         if (atomic_load_explicit(addr, memory_order_acquire) != val) return;
         cpu_relax();
     }
@@ -118,40 +164,46 @@ void kl_partition_work(int tid, int threads, size_t total, size_t *begin, size_t
     }
 }
 
-/* Runs this thread's share of the published job. */
-static void run_share(kl_pool *p, int tid) {
-    if (tid >= p->active) return;
-    kl_fp_flush_set(p->fp);
-    size_t b, c;
-    kl_partition_work(tid, p->active, p->n, &b, &c);
-    if (c) p->fn(p->arg, b, b + c, tid);
-}
-
-/* The claim word of a dynamic job: generation (32 bits), next chunk (16),
- * chunks in all (16). */
-#define CLAIM(gen, next, total) ((uint64_t)(gen) << 32 | (uint64_t)(next) << 16 | (uint64_t)(total))
+#define CLAIM(gen, next, end) ((uint64_t)(gen) << 32 | (uint64_t)(next) << 16 | (uint64_t)(end))
 #define CLAIM_GEN(c) ((uint32_t)((c) >> 32))
 #define CLAIM_NEXT(c) ((uint32_t)((c) >> 16) & 0xffffu)
-#define CLAIM_TOTAL(c) ((uint32_t)(c) & 0xffffu)
-#define DYN_MAX_CHUNKS 0xffffu
+#define CLAIM_END(c) ((uint32_t)(c) & 0xffffu)
+#define MAX_CHUNKS 0xffffu
 
-/* Claims and runs chunks of dynamic job `gen` until none is left.  Nothing
- * of the job but the claim word is read before a claim succeeds: the caller
- * cannot publish another job while a claimed chunk is unfinished, and a
- * worker late for a job that is over finds its chunks all claimed. */
-static void run_chunks(kl_pool *p, uint32_t gen, int tid) {
-    uint64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
-    for (;;) {
-        if (CLAIM_GEN(c) != gen || CLAIM_NEXT(c) >= CLAIM_TOTAL(c)) return;
-        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + ((uint64_t)1 << 16), memory_order_acq_rel,
-                                                   memory_order_acquire))
-            continue;
-        size_t n = p->n, chunk = p->chunk, b = (size_t)CLAIM_NEXT(c) * chunk;
-        kl_fp_flush_set(p->fp);
-        p->fn(p->arg, b, b + chunk < n ? b + chunk : n, tid);
-        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == CLAIM_TOTAL(c))
-            wake_all(p, &p->done);
-        c = atomic_load_explicit(&p->claim, memory_order_acquire);
+/* Claims and runs chunks of job `gen` (active threads): the home range of
+ * thread tid front to back, then the other ranges from their backs; the
+ * chunks run from each range are added to `done` when the range is left
+ * (waking the caller at the last one).
+ * Nothing of the job but the claim words is read before a claim succeeds. */
+static void run_claims(kl_pool *p, uint32_t gen, int tid, int active) {
+    for (int k = 0; k < active; k++) {
+        uint32_t ran = 0;
+        _Atomic uint64_t *w = &p->home[(tid + k) % active].w;
+        uint64_t c = atomic_load_explicit(w, memory_order_acquire);
+        for (;;) {
+            if (CLAIM_GEN(c) != gen || CLAIM_NEXT(c) >= CLAIM_END(c)) break;
+            uint64_t want = k == 0 ? c + ((uint64_t)1 << 16) : c - 1; /* home: the front; others: the back */
+            if (!atomic_compare_exchange_weak_explicit(w, &c, want, memory_order_acq_rel, memory_order_acquire))
+                continue;
+            size_t idx = k == 0 ? CLAIM_NEXT(c) : CLAIM_END(c) - 1;
+            kl_fp_flush_set(p->fp);
+            if (p->per_share) {
+                size_t b, cnt;
+                kl_partition_work((int)idx, active, p->n, &b, &cnt);
+                if (cnt) p->fn(p->arg, b, b + cnt, (int)idx);
+            } else {
+                size_t b = idx * p->chunk;
+                p->fn(p->arg, b, b + p->chunk < p->n ? b + p->chunk : p->n, tid);
+            }
+            ran++;
+            c = atomic_load_explicit(w, memory_order_acquire);
+        }
+        /* the chunks run from this range, counted before looking at the next
+         * (the job cannot end before this add: `chunks` is still this job's) */
+        if (ran) {
+            uint32_t total = (uint32_t)p->chunks;
+            if (atomic_fetch_add_explicit(&p->done, ran, memory_order_acq_rel) + ran == total) wake_all(p, &p->done);
+        }
     }
 }
 
@@ -159,17 +211,13 @@ static void *worker_main(void *arg) {
     kl_worker *w = arg;
     kl_pool *p = w->pool;
     tl_in_task = 1;
-    uint32_t seen = 0; /* gen starts at 0 and cannot move before every worker answers */
+    uint32_t seen = 0; /* gen starts at 0 */
     for (;;) {
-        wait_change(p, &p->gen, seen);
+        wait_change(p, &p->gen, seen, KL_POOL_SPIN);
         seen = atomic_load_explicit(&p->gen, memory_order_acquire);
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
-        if (seen & 1) {
-            if (w->tid < atomic_load_explicit(&p->dyn_active, memory_order_relaxed)) run_chunks(p, seen, w->tid);
-            continue;
-        }
-        run_share(p, w->tid);
-        if (atomic_fetch_sub(&p->pending, 1) == 1) wake_all(p, &p->pending);
+        int active = atomic_load_explicit(&p->active, memory_order_relaxed);
+        if (w->tid < active) run_claims(p, seen, w->tid, active);
     }
     return NULL;
 }
@@ -182,10 +230,16 @@ kiln_status kl_pool_create(int threads, kl_pool **out) {
     if (!p) return KILN_ERR_NO_MEMORY;
     p->threads = threads;
     atomic_init(&p->gen, 0);
-    atomic_init(&p->pending, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->stop, 0);
+    atomic_init(&p->active, 0);
+    atomic_init(&p->done, 0);
     pthread_mutex_init(&p->busy, NULL);
+    {
+        const char *e = getenv("KILN_POOL_ADAPT");
+        p->adapt = !(e && strcmp(e, "0") == 0);
+        p->backoff = KL_POOL_BACKOFF_MIN_NS;
+    }
 #if !defined(__linux__)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv_work, NULL);
@@ -193,10 +247,13 @@ kiln_status kl_pool_create(int threads, kl_pool **out) {
 #endif
     if (threads > 1) {
         p->workers = kl_calloc((size_t)threads - 1, sizeof *p->workers);
-        if (!p->workers) {
+        p->home_raw = kl_calloc((size_t)threads + 1, sizeof *p->home); /* one more: room to align */
+        if (!p->workers || !p->home_raw) {
             kl_pool_destroy(p);
             return KILN_ERR_NO_MEMORY;
         }
+        p->home = (kl_claim_word *)(((uintptr_t)p->home_raw + 63) & ~(uintptr_t)63);
+        for (int i = 0; i < threads; i++) atomic_init(&p->home[i].w, 0);
         for (int i = 0; i < threads - 1; i++) {
             p->workers[i].pool = p;
             p->workers[i].tid = i + 1;
@@ -220,6 +277,7 @@ void kl_pool_destroy(kl_pool *p) {
         for (int i = 0; i < p->threads - 1; i++) pthread_join(p->workers[i].thread, NULL);
     }
     kl_free(p->workers);
+    kl_free(p->home_raw);
     pthread_mutex_destroy(&p->busy);
 #if !defined(__linux__)
     pthread_mutex_destroy(&p->mu);
@@ -231,6 +289,59 @@ void kl_pool_destroy(kl_pool *p) {
 
 int kl_pool_threads(const kl_pool *pool) { return pool ? pool->threads : 1; }
 
+/* Publishes a job of `chunks` chunks on t threads (home ranges: one chunk
+ * each when per_share, else kl_partition_work over the chunks), runs the
+ * caller's part and waits for the chunks the workers claimed.  The caller
+ * holds `busy`. */
+static void run_job(kl_pool *p, int t, size_t n, size_t chunk, size_t chunks, bool per_share, kl_task_fn fn,
+                    void *arg) {
+    p->fn = fn;
+    p->arg = arg;
+    p->n = n;
+    p->chunk = chunk;
+    p->chunks = chunks;
+    p->per_share = per_share;
+    p->fp = kl_fp_flush_get();
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->active, t, memory_order_relaxed);
+    uint32_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1; /* only the holder of `busy` moves it */
+    for (int i = 0; i < t; i++) {
+        size_t b = (size_t)i, c = 1;
+        if (!per_share) kl_partition_work(i, t, chunks, &b, &c);
+        atomic_store_explicit(&p->home[i].w, CLAIM(gen, b, b + c), memory_order_relaxed);
+    }
+    int64_t t0 = p->adapt ? now_ns() : 0;
+    atomic_store(&p->gen, gen); /* seq_cst: the job and the claim words before it */
+    wake_all(p, &p->gen);
+    tl_in_task = 1;
+    run_claims(p, gen, 0, t);
+    tl_in_task = 0;
+    uint32_t d = atomic_load_explicit(&p->done, memory_order_acquire);
+    int64_t t1 = p->adapt ? now_ns() : 0;
+    while (d != (uint32_t)chunks) {
+        wait_change(p, &p->done, d, KL_POOL_SPIN);
+        d = atomic_load_explicit(&p->done, memory_order_acquire);
+    }
+    if (p->adapt) {
+        int64_t t2 = now_ns(), waited = t2 - t1;
+        /* only while the workers were awake: the first job after a pause
+         * (workers asleep: on a VM, waking an idle vCPU can take
+         * milliseconds) says nothing about their cores */
+        bool awake = t0 - p->last_end < KL_POOL_AWAKE_NS;
+        p->last_end = t2;
+        if (awake && waited > KL_POOL_STARVE_NS && waited > 2 * (t1 - t0)) {
+            /* after two quiet seconds, start again from the shortest period */
+            if (t2 - p->last_starved > 2 * (int64_t)KL_POOL_BACKOFF_MAX_NS) p->backoff = KL_POOL_BACKOFF_MIN_NS;
+            p->inline_until = t2 + p->backoff;
+            p->last_starved = t2;
+            p->backoff = p->backoff * 2 > KL_POOL_BACKOFF_MAX_NS ? KL_POOL_BACKOFF_MAX_NS : p->backoff * 2;
+        }
+    }
+}
+
+/* Whether the next job runs on the caller alone (workers found starved). */
+static bool run_inline(kl_pool *p) { return p->adapt && p->inline_until && now_ns() < p->inline_until; }
+
 void kl_parallel_for_n(kl_pool *p, int max_threads, size_t n, kl_task_fn fn, void *arg) {
     if (n == 0) return;
     int t = kl_pool_threads(p);
@@ -240,28 +351,19 @@ void kl_parallel_for_n(kl_pool *p, int max_threads, size_t n, kl_task_fn fn, voi
         fn(arg, 0, n, 0);
         return;
     }
-    p->fn = fn;
-    p->arg = arg;
-    p->n = n;
-    p->active = t;
-    p->fp = kl_fp_flush_get();
-    /* every worker passes through the generation, idle ones return at once */
-    atomic_store_explicit(&p->pending, (uint32_t)(p->threads - 1), memory_order_relaxed);
-    uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed); /* only the holder of `busy` moves it */
-    atomic_store(&p->gen, g + ((g & 1) ? 1 : 2)); /* even: a static job */
-    wake_all(p, &p->gen);
-    tl_in_task = 1;
-    run_share(p, 0);
-    tl_in_task = 0;
-    uint32_t left;
-    while ((left = atomic_load_explicit(&p->pending, memory_order_acquire)) != 0) wait_change(p, &p->pending, left);
+    if (run_inline(p)) {
+        pthread_mutex_unlock(&p->busy);
+        fn(arg, 0, n, 0);
+        return;
+    }
+    run_job(p, t, n, 0, (size_t)t, true, fn, arg);
     pthread_mutex_unlock(&p->busy);
 }
 
 void kl_parallel_for_dyn(kl_pool *p, int max_threads, size_t n, size_t chunk, kl_task_fn fn, void *arg) {
     if (n == 0) return;
     if (chunk < 1) chunk = 1;
-    if ((n + chunk - 1) / chunk > DYN_MAX_CHUNKS) chunk = (n + DYN_MAX_CHUNKS - 1) / DYN_MAX_CHUNKS;
+    if ((n + chunk - 1) / chunk > MAX_CHUNKS) chunk = (n + MAX_CHUNKS - 1) / MAX_CHUNKS;
     size_t chunks = (n + chunk - 1) / chunk;
     int t = kl_pool_threads(p);
     if (max_threads < t) t = max_threads;
@@ -270,23 +372,12 @@ void kl_parallel_for_dyn(kl_pool *p, int max_threads, size_t n, size_t chunk, kl
         fn(arg, 0, n, 0);
         return;
     }
-    p->fn = fn;
-    p->arg = arg;
-    p->n = n;
-    p->chunk = chunk;
-    p->fp = kl_fp_flush_get();
-    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->dyn_active, t, memory_order_relaxed);
-    uint32_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed);
-    gen += (gen & 1) ? 2 : 1; /* odd: a dynamic job */
-    atomic_store_explicit(&p->claim, CLAIM(gen, 0, chunks), memory_order_release);
-    atomic_store(&p->gen, gen);
-    wake_all(p, &p->gen);
-    tl_in_task = 1;
-    run_chunks(p, gen, 0);
-    tl_in_task = 0;
-    uint32_t d;
-    while ((d = atomic_load_explicit(&p->done, memory_order_acquire)) != (uint32_t)chunks) wait_change(p, &p->done, d);
+    if (run_inline(p)) {
+        pthread_mutex_unlock(&p->busy);
+        fn(arg, 0, n, 0);
+        return;
+    }
+    run_job(p, t, n, chunk, chunks, false, fn, arg);
     pthread_mutex_unlock(&p->busy);
 }
 
