@@ -21,11 +21,13 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/core.h"
 #include "cpu/ref/nn.h"
@@ -1185,6 +1187,60 @@ static void nested_fn(void *arg, size_t b, size_t e, int tid) {
     }
 }
 
+/* A starved worker (its core taken): share 1 of a static job, when a
+ * worker runs it, takes 3 ms (as if descheduled).  The caller, done with
+ * share 0 in 0.2 ms, waits for it; the pool must then run its next job on the caller
+ * alone (tid 0, this thread), and every item still exactly once. */
+typedef struct starve_probe {
+    int *hits;
+    pthread_t caller;
+    int slept, other_thread;
+} starve_probe;
+static void starve_fn(void *arg, size_t b, size_t e, int tid) {
+    starve_probe *p = arg;
+    bool worker = !pthread_equal(pthread_self(), p->caller);
+    if (worker) __atomic_store_n(&p->other_thread, 1, __ATOMIC_RELAXED);
+    if (tid == 1 && worker) {
+        struct timespec ts = {0, 3000000};
+        nanosleep(&ts, NULL);
+        __atomic_store_n(&p->slept, 1, __ATOMIC_RELAXED);
+    } else if (tid == 0 && !worker) { /* 0.2 ms of work: time for the worker to claim share 1 */
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do clock_gettime(CLOCK_MONOTONIC, &t1);
+        while ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) < 200000);
+    }
+    for (size_t i = b; i < e; i++) __atomic_fetch_add(&p->hits[i], 1, __ATOMIC_RELAXED);
+}
+static void test_pool_starved(void) {
+    g_cases++;
+    kl_pool *pool;
+    if (kl_pool_create(2, &pool) != KILN_OK) {
+        fail("pool(starved)", "create: %s", kl_error_message());
+        return;
+    }
+    int tried = 0, checked = 0;
+    for (int rep = 0; rep < 20 && checked < 3; rep++) {
+        int h[64] = {0};
+        starve_probe warm = {h, pthread_self(), 0, 0}, slow = {h, pthread_self(), 0, 0},
+                     next = {h, pthread_self(), 0, 0};
+        kl_parallel_for(pool, 64, starve_fn, &warm); /* the worker awake */
+        kl_parallel_for(pool, 64, starve_fn, &slow);
+        kl_parallel_for(pool, 64, starve_fn, &next);
+        for (int i = 0; i < 64; i++)
+            if (h[i] != 3) fail("pool(starved)", "rep %d: item %d ran %d times of 3", rep, i, h[i]);
+        tried++;
+        if (!slow.slept) continue; /* the caller took share 1 itself: nothing was starved */
+        checked++;
+        if (getenv("KILN_POOL_ADAPT") == NULL && next.other_thread)
+            fail("pool(starved)", "rep %d: the job after a 3 ms wait for a worker ran on a worker", rep);
+        struct timespec ts = {0, 200000000}; /* past the inline period (20, 40, 80 ms): workers tried again */
+        nanosleep(&ts, NULL);
+    }
+    if (!checked) fprintf(stderr, "  pool(starved): the worker never ran share 1 in %d tries (not checked)\n", tried);
+    kl_pool_destroy(pool);
+}
+
 static void test_pool(void) {
     if (!selected("pool", "pool()")) return;
     for (int t = 1; t <= 3; t++) {
@@ -1549,6 +1605,7 @@ int main(int argc, char **argv) {
     test_misc();
     test_copy();
     test_pool();
+    if (selected("pool", "pool(starved)")) test_pool_starved();
     test_act();
     test_sgemm();
     test_sgemm_batch();
