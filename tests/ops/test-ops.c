@@ -1195,7 +1195,13 @@ typedef struct starve_probe {
     int *hits;
     pthread_t caller;
     int slept, other_thread;
+    int64_t share0_end; /* ns, when the caller finished share 0 */
 } starve_probe;
+static int64_t probe_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
 static void starve_fn(void *arg, size_t b, size_t e, int tid) {
     starve_probe *p = arg;
     bool worker = !pthread_equal(pthread_self(), p->caller);
@@ -1205,10 +1211,10 @@ static void starve_fn(void *arg, size_t b, size_t e, int tid) {
         nanosleep(&ts, NULL);
         __atomic_store_n(&p->slept, 1, __ATOMIC_RELAXED);
     } else if (tid == 0 && !worker) { /* 0.2 ms of work: time for the worker to claim share 1 */
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        do clock_gettime(CLOCK_MONOTONIC, &t1);
-        while ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) < 200000);
+        int64_t t0 = probe_ns();
+        while (probe_ns() - t0 < 200000) {
+        }
+        p->share0_end = probe_ns();
     }
     for (size_t i = b; i < e; i++) __atomic_fetch_add(&p->hits[i], 1, __ATOMIC_RELAXED);
 }
@@ -1222,15 +1228,19 @@ static void test_pool_starved(void) {
     int tried = 0, checked = 0;
     for (int rep = 0; rep < 20 && checked < 3; rep++) {
         int h[64] = {0};
-        starve_probe warm = {h, pthread_self(), 0, 0}, slow = {h, pthread_self(), 0, 0},
-                     next = {h, pthread_self(), 0, 0};
+        starve_probe warm = {h, pthread_self(), 0, 0, 0}, slow = {h, pthread_self(), 0, 0, 0},
+                     next = {h, pthread_self(), 0, 0, 0};
         kl_parallel_for(pool, 64, starve_fn, &warm); /* the worker awake */
+        int64_t a = probe_ns();
         kl_parallel_for(pool, 64, starve_fn, &slow);
+        int64_t z = probe_ns();
         kl_parallel_for(pool, 64, starve_fn, &next);
         for (int i = 0; i < 64; i++)
             if (h[i] != 3) fail("pool(starved)", "rep %d: item %d ran %d times of 3", rep, i, h[i]);
         tried++;
-        if (!slow.slept) continue; /* the caller took share 1 itself: nothing was starved */
+        /* checked only where the pool's rule surely fired: a worker ran share 1, the caller was done
+         * with share 0 early (this thread not descheduled) and then waited well over 1 ms */
+        if (!slow.slept || !slow.share0_end || slow.share0_end - a > 400000 || z - slow.share0_end < 2000000) continue;
         checked++;
         if (getenv("KILN_POOL_ADAPT") == NULL && next.other_thread)
             fail("pool(starved)", "rep %d: the job after a 3 ms wait for a worker ran on a worker", rep);
