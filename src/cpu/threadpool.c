@@ -44,8 +44,8 @@
  * the hypervisor running another guest on its vCPU) can hold a claimed
  * chunk for a whole time slice, milliseconds, while the caller waits.  When
  * the caller, done with its part, waits longer than KL_POOL_STARVE_NS and
- * longer than twice its own part took, the pool runs its next jobs on the
- * caller alone for a while (20 ms, doubling while it keeps happening, at
+ * longer than twice its own part took, a pool of two threads runs its next
+ * jobs on the caller alone for a while (20 ms, doubling while it keeps happening, at
  * most 1 s), then tries its workers again.  Only jobs that follow the last
  * one within KL_POOL_AWAKE_NS count: after a pause the workers sleep, and
  * waking an idle vCPU can itself take milliseconds.  MobileNet-V2 b1 on 2
@@ -237,7 +237,10 @@ kiln_status kl_pool_create(int threads, kl_pool **out) {
     pthread_mutex_init(&p->busy, NULL);
     {
         const char *e = getenv("KILN_POOL_ADAPT");
-        p->adapt = !(e && strcmp(e, "0") == 0);
+        /* two threads only: that is what was measured, and with many threads
+         * running every job on the caller would give up far more than one
+         * late worker costs */
+        p->adapt = threads == 2 && !(e && strcmp(e, "0") == 0);
         p->backoff = KL_POOL_BACKOFF_MIN_NS;
     }
 #if !defined(__linux__)

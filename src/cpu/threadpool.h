@@ -8,8 +8,8 @@
  * run by the threads that are done with theirs, so a worker that wakes late
  * or is descheduled holds nothing back but what it already runs; when the
  * caller keeps waiting milliseconds for such a worker (its core taken by
- * another process or another guest), the pool runs the next jobs on the
- * caller alone for a while (threadpool.c; KILN_POOL_ADAPT=0 keeps every job
+ * another process or another guest), a pool of two threads runs the next
+ * jobs on the caller alone for a while (threadpool.c; KILN_POOL_ADAPT=0 keeps every job
  * parallel).
  */
 #ifndef KL_CPU_THREADPOOL_H
