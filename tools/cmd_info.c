@@ -520,7 +520,8 @@ static const struct {
     bool number;
 } kc_engine_facts[] = {
     {"format_version", "format version", true}, {"kiln_version", "built by kiln", false},
-    {"model_sha256", "model SHA-256", false},    {"providers", "providers", false},
+    {"kiln_build", "kiln build id", false},      {"model_sha256", "model SHA-256", false},
+    {"providers", "providers", false},
     {"cpu_features", "CPU features used", false}, {"precision", "precision", false},
     {"threads", "threads", true},                {"nodes_before", "nodes before", true},
     {"nodes_after", "nodes after", true},         {"arena_bytes", "arena bytes", true},

@@ -1040,7 +1040,10 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
     const char *nhe = getenv("KILN_CUDA_NHWC");
     bool nhwc_eff = layout == KL_CUDA_LAYOUT_NHWC ||
                     (layout == KL_CUDA_LAYOUT_AUTO && (nhe && *nhe ? strcmp(nhe, "0") != 0 : fp16b));
-    /* fp16 keys name the layout only when it is not the default NHWC */
+    /* fp16 keys name the layout only when it is not the default NHWC; NHWC
+     * fp16 entries are "+c2" since the twenty-ninth session's candidates
+     * (kiln's few-channel 1x1 kernel, the depthwise taps form at every size):
+     * entries timed without them are timed again */
     /* a workspace limit (--workspace) other than the default: its own entries
      * (a library algorithm timed under a larger limit may not fit) */
     char wsk[40] = "";
@@ -1050,7 +1053,7 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
     int nlt = kl_cuda_gemm_candidates();
     if (nlt != 16) snprintf(wsk + strlen(wsk), sizeof wsk - strlen(wsk), "+lt%d", nlt);
     snprintf(prec, sizeof prec, "%s%s%s%s%s", fp16b ? "fp16" : "fp32", (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "",
-             fp16b ? (nhwc_eff ? "" : "+nchw") : (nhwc_eff ? "+nhwc2" : ""), no_own ? "+noig" : "", wsk);
+             fp16b ? (nhwc_eff ? "+c2" : "+nchw") : (nhwc_eff ? "+nhwc2" : ""), no_own ? "+noig" : "", wsk);
     for (size_t i = 0; i < nn && !s; i++) {
         pk->algo[i] = -1;
         on[i] = strcmp(b->assign[i].provider->name, "cuda") == 0;
@@ -1342,6 +1345,7 @@ static kiln_status kl_build_write(kl_build *b, const char *sha, int fd, bool *to
 #define KL_META(k, v) \
     if (!s) s = kl_engine_writer_meta(w, k, v)
     KL_META("kiln_version", KILN_VERSION);
+    KL_META("kiln_build", kl_build_id());
     KL_META("model_sha256", sha);
     KL_META("model_path", b->m->path ? b->m->path : "<memory>");
     KL_META("build_options", b->opts_desc);

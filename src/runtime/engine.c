@@ -478,7 +478,17 @@ static kiln_status kl_engine_finish_open_impl(kiln_engine *e, const char *path) 
     KL_TRY(kl_engine_tactics(e, path, tbytes, tsize));
     const void *kbytes;
     size_t ksize;
-    if (kl_engine_file_section(&e->file, KL_SEC_PACKED, &kbytes, &ksize)) KL_TRY(kl_engine_packed(e, path, kbytes, ksize));
+    if (kl_engine_file_section(&e->file, KL_SEC_PACKED, &kbytes, &ksize)) {
+        /* the packed layout is the kernels' business: adopted only from an
+         * engine this very build made; otherwise the layers pack the raw
+         * weights (also in the engine) at their first run, as usual */
+        const char *kb = kl_engine_file_meta(&e->file, "kiln_build");
+        if (kb && strcmp(kb, kl_build_id()) == 0)
+            KL_TRY(kl_engine_packed(e, path, kbytes, ksize));
+        else
+            kl_log(KILN_LOG_INFO, "%s: pre-packed weights from kiln build %s, this is %s: the layers pack their weights again",
+                   path, kb ? kb : "(unrecorded)", kl_build_id());
+    }
     KL_TRY(kl_engine_profiles(e, path, pbytes, psize));
     if (kl_engine_file_section(&e->file, KL_SEC_PLANS, &lbytes, &lsize)) KL_TRY(kl_engine_plans(e, path, lbytes, lsize));
     return kl_engine_open_cuda(e, path);

@@ -48,4 +48,9 @@ struct kiln_session {
 kiln_status kl_engine_cache_get(const kiln_model *model, const kiln_build_options *options, const char *dir,
                                 kiln_engine **out, bool *hit);
 
+/* This library's build id (build_id.c): 16 hex digits of a hash over its
+ * sources.  Engines record it (metadata "kiln_build"); pre-packed weights
+ * are adopted only from an engine of the same id. */
+const char *kl_build_id(void);
+
 #endif /* KL_RUNTIME_H */
