@@ -42,6 +42,7 @@
 _Static_assert(KC_GEMM_ALGO_X3 >= KC_GEMM_CANDIDATES_MAX, "cuBLASLt candidates reach the 3xTF32 codes");
 _Static_assert(KC_CONV_ALGO_DW >= (int)CUDNN_CONVOLUTION_FWD_ALGO_COUNT, "cuDNN algorithms reach KC_CONV_ALGO_DW");
 _Static_assert(KC_CONV_ALGO_DW < KC_CONV_ALGO_GEMM, "KC_CONV_ALGO_DW inside the GEMM codes");
+_Static_assert(KC_CONV_ALGO_DW < KC_CONV_ALGO_PW && KC_CONV_ALGO_PW < KC_CONV_ALGO_GEMM, "KC_CONV_ALGO_PW out of place");
 _Static_assert(KC_CONV_ALGO_GEMM + KC_GEMM_ALGO_X3 + KC_GEMM_CANDIDATES_MAX <= KC_CONV_ALGO_IM2COL,
                "1x1 GEMM codes reach the im2col codes");
 _Static_assert(KC_CONV_ALGO_IM2COL + KC_GEMM_ALGO_X3 + KC_GEMM_CANDIDATES_MAX <= KC_CONV_ALGO_IGEMM,
@@ -347,6 +348,28 @@ static int dw_exec(const kc_conv *c, const void *x, const void *w, const void *b
     return 0;
 }
 
+/* Does kiln's few-channel 1x1 kernel (kc_pw_nhwc) take this convolution? */
+static bool pw_applies(const kc_conv_desc *q)
+{
+    return q->t == KC_F16 && q->nhwc && !q->transposed && q->groups == 1 && q->r == 1 && q->s == 1 &&
+           q->stride_h == 1 && q->stride_w == 1 && q->dil_h == 1 && q->dil_w == 1 && q->pad_t == 0 && q->pad_l == 0 &&
+           q->pad_b == 0 && q->pad_r == 0 && q->oh == q->h && q->ow == q->w && q->c >= 8 && q->c <= 64 &&
+           q->c % 8 == 0 && q->k % 8 == 0 && !conv_slab(q) && !getenv("KILN_CUDA_NO_PW");
+}
+
+static int pw_exec(const kc_conv *c, const void *x, const void *w, const void *bias, const void *z, void *y,
+                   cudaStream_t stream, char *why, size_t why_size)
+{
+    const kc_conv_desc *q = &c->desc;
+    const void *b = q->has_bias ? bias : NULL, *zz = q->has_z ? z : NULL;
+    if (!kc_pw_nhwc_ok(q->c, q->k, x, w, b, zz, y))
+        return kc_fail(why, why_size, "kc_pw_nhwc: unaligned tensors");
+    cudaError_t e = kc_pw_nhwc(y, x, w, b, zz, q->n * q->h * q->w, q->c, q->k, q->act, q->act_alpha, q->act_beta, stream);
+    if (e != cudaSuccess)
+        return cuda_fail(why, why_size, "kc_pw_nhwc", e);
+    return 0;
+}
+
 /* Does an NCHW 1x1 convolution run as a batched cuBLASLt product?  (NHWC
  * ones are planned as one product by the executor, src/cuda/exec.c.) */
 static bool gemm_applies(const kc_conv_desc *q)
@@ -549,6 +572,8 @@ static int conv_exec(kc_conv *c, int algo, size_t ws_bytes, bool fused, const vo
         *refused = false;
     if (algo == KC_CONV_ALGO_DW)
         return dw_exec(c, x, w, bias, z, y, stream, why, why_size);
+    if (algo == KC_CONV_ALGO_PW)
+        return pw_exec(c, x, w, bias, z, y, stream, why, why_size);
     if (is_igemm(algo))
         return igemm_exec(c, algo, x, w, bias, z, y, ws, stream, why, why_size);
     if (algo >= KC_CONV_ALGO_IM2COL)
@@ -659,6 +684,16 @@ void kc_conv_destroy(kc_conv *c)
 
 static bool fits_int(int64_t v) { return v >= 1 && v <= INT_MAX; }
 
+/* One timed candidate of a convolution into the debug log (KILN_LOG=debug). */
+static void conv_log(const kc_conv_desc *q, const char *what, int code, float ms)
+{
+    if (!kl_log_enabled(KILN_LOG_DEBUG))
+        return;
+    kl_log(KILN_LOG_DEBUG, "conv %s n %lld c %lld %lldx%lld k %lld %lldx%lld/%d g %d act %d: %s %d %.4f ms",
+           q->t == KC_F16 ? "f16" : "f32", (long long)q->n, (long long)q->c, (long long)q->h, (long long)q->w,
+           (long long)q->k, (long long)q->r, (long long)q->s, q->stride_h, q->groups, q->act, what, code, ms);
+}
+
 /* Time the product form c->gm runs (algo: its KC_CONV_ALGO_* number) with
  * ws_bytes of its own workspace on tm's scratch buffers; it becomes the
  * choice when faster than margin * *best, and c->gm is dropped otherwise. */
@@ -675,6 +710,7 @@ static void time_product_form(kc_conv *c, const conv_timing *tm, int algo, size_
     if (!ws_bytes || cudaMalloc(&t.ws, ws_bytes) == cudaSuccess) {
         if (!conv_timed(&t, d->stream, last, last_size) && cudaStreamSynchronize(d->stream) == cudaSuccess) {
             float ms = time_median(d, conv_timed, &t, last, last_size);
+            conv_log(&c->desc, algo >= KC_CONV_ALGO_IM2COL ? "im2col + cublasLt" : "cublasLt 1x1", algo, ms);
             if (ms >= 0.0f && (*best < 0.0f || ms < margin * *best)) {
                 *best = ms;
                 c->algo = algo;
@@ -839,6 +875,7 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
             goto out;
         }
         float ms = time_median(d, conv_timed, &tm, last, sizeof last);
+        conv_log(q, tm.fused ? "cudnn fused algo" : "cudnn algo", a, ms);
         if (ms < 0.0f) {
             e = cudaStreamSynchronize(d->stream);
             if (e != cudaSuccess) {
@@ -878,6 +915,7 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
             if (!igemm_counters(c, tm.algo, last, sizeof last) && !conv_timed(&tm, d->stream, last, sizeof last) &&
                 cudaStreamSynchronize(d->stream) == cudaSuccess) {
                 float ms = time_median(d, conv_timed, &tm, last, sizeof last);
+                conv_log(q, "igemm cfg", tm.algo - KC_CONV_ALGO_IGEMM, ms);
                 if (ms >= 0.0f && (ig_best < 0.0f || ms < ig_best)) {
                     ig_best = ms;
                     ig_algo = tm.algo;
@@ -898,6 +936,22 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
             c->fused = false;
         }
     }
+    if (pw_applies(q)) {
+        tm.algo = KC_CONV_ALGO_PW;
+        tm.ws_bytes = 0;
+        tm.fused = false;
+        if (!conv_timed(&tm, d->stream, last, sizeof last) && cudaStreamSynchronize(d->stream) == cudaSuccess) {
+            float ms = time_median(d, conv_timed, &tm, last, sizeof last);
+            conv_log(q, "kiln 1x1 few-channel", 0, ms);
+            if (ms >= 0.0f && (best < 0.0f || ms < best)) {
+                best = ms;
+                c->algo = KC_CONV_ALGO_PW;
+                c->ws = 0;
+                c->fused = false;
+            }
+        }
+        (void)cudaGetLastError();
+    }
     if (dw_applies(q) && !own_only) {
         tm.algo = KC_CONV_ALGO_DW;
         tm.ws_bytes = 0;
@@ -907,6 +961,7 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
         if (!dw_exec(c, tm.x, tm.w, tm.b, q->has_z ? tm.y : NULL, tm.y, d->stream, last, sizeof last) &&
             cudaStreamSynchronize(d->stream) == cudaSuccess) {
             float ms = time_median(d, conv_timed, &tm, last, sizeof last);
+            conv_log(q, c->w_taps ? "kiln depthwise (taps)" : "kiln depthwise", 0, ms);
             if (ms >= 0.0f && (best < 0.0f || ms < best)) {
                 best = ms;
                 c->algo = KC_CONV_ALGO_DW;
@@ -930,6 +985,7 @@ static int conv_autotune(kc_conv *c, size_t max_ws, bool own_only, char *why, si
         goto out;
     }
     c->ms = best;
+    conv_log(q, "chose", c->algo, best);
 out:
     cudaFree(tm.ws);
     cudaFree(tm.y);
@@ -957,15 +1013,18 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
                        (int)CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
     if (algo == KC_CONV_ALGO_DW && !dw_applies(q))
         return kc_fail(why, why_size, "kc_conv_create: kiln's depthwise kernel does not take this convolution");
+    if (algo == KC_CONV_ALGO_PW && !pw_applies(q))
+        return kc_fail(why, why_size, "kc_conv_create: kiln's few-channel 1x1 kernel does not take this convolution");
     if (algo >= KC_CONV_ALGO_IGEMM && (!is_igemm(algo) || !igemm_applies(q)))
         return kc_fail(why, why_size, "kc_conv_create: kiln's implicit-GEMM kernel does not take this convolution");
-    if (algo == KC_CONV_TUNE_IGEMM && !igemm_timed(q, true))
+    if (algo == KC_CONV_TUNE_IGEMM && !igemm_timed(q, true) && !pw_applies(q))
         return kc_fail(why, why_size, "kc_conv_create: kiln's implicit-GEMM kernel is not timed for this convolution");
     if (algo >= KC_CONV_ALGO_IM2COL && algo < KC_CONV_ALGO_IGEMM && !im2col_applies(q))
         return kc_fail(why, why_size, "kc_conv_create: this convolution does not run as im2col and a product");
     if (algo >= KC_CONV_ALGO_GEMM && algo < KC_CONV_ALGO_IM2COL && !gemm_applies(q))
         return kc_fail(why, why_size, "kc_conv_create: this convolution is not a 1x1 product");
-    if (algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT && algo != KC_CONV_ALGO_DW && algo < KC_CONV_ALGO_GEMM)
+    if (algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT && algo != KC_CONV_ALGO_DW && algo != KC_CONV_ALGO_PW &&
+        algo < KC_CONV_ALGO_GEMM)
         return kc_fail(why, why_size, "kc_conv_create: algorithm %d out of range (cuDNN has %d)", algo,
                        (int)CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     if (algo >= 0 && algo < CUDNN_CONVOLUTION_FWD_ALGO_COUNT && !cudnn_algo_accurate(q, algo))
@@ -1067,7 +1126,7 @@ int kc_conv_create(kc_dnn *d, const kc_conv_desc *desc, int algo, size_t max_wor
                          (long long)q->oh, (long long)q->ow, oh, ow);
         goto out;
     }
-    if (algo == KC_CONV_ALGO_DW || is_igemm(algo)) {
+    if (algo == KC_CONV_ALGO_DW || algo == KC_CONV_ALGO_PW || is_igemm(algo)) {
         c->algo = algo;
         c->ws = 0;
         c->ms = 0.0f;

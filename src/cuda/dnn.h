@@ -87,6 +87,11 @@ typedef struct kc_conv kc_conv;
  * convolutions (groups == C == K, C % 8 == 0, at most KC_DW_MAX_TAPS taps;
  * KILN_CUDA_NO_DW=1 leaves it out). */
 #define KC_CONV_ALGO_DW 1000
+/* kiln's float16 NHWC 1x1 kernel for a few input channels (kc_pw_nhwc:
+ * 8-64 channels in, a multiple of 8 out, stride 1, no padding, dense
+ * tensors), timed against cuDNN's algorithms, the implicit GEMM and the
+ * executor's cuBLASLt product (KILN_CUDA_NO_PW=1 leaves it out). */
+#define KC_CONV_ALGO_PW 2000
 /* KC_CONV_ALGO_GEMM + i: an NCHW 1x1 convolution (stride 1, no padding,
  * groups 1) as a cuBLASLt product batched over images, y[n] = w[K, C]
  * x[n][C, HW] (i: kc_gemm_create's candidate), then bias, residual and

@@ -156,6 +156,8 @@ typedef struct kl_ccopy {
     int64_t ys[KC_MAX_RANK], xs[KC_MAX_RANK], dims[KC_MAX_RANK];
     int rank;
     size_t esz;
+    bool s2d;       /* a step's pre-conversion only: kc_s2d_pack(y, x, &sd) in place of the copy */
+    kc_s2d sd;
 } kl_ccopy;
 
 typedef struct kl_cstep {
@@ -906,7 +908,8 @@ static kiln_status kl_b_patch_gemm(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype
  * w[k,c,2a+r2-sh,2b+s2-sw]; then y = conv(S, W') with stride 1 and no
  * padding over 16 channels, a shape tensor cores run well (cuDNN took 1.5
  * ms for ResNet-50's stem at batch 256 with 8 padded channels).  S is made
- * by two copies per run (x into the zeroed Xp, Xp into S). */
+ * in one pass per run (kc_s2d_pack; two copies through a zeroed Xp took
+ * 298 us at batch 256). */
 static kiln_status kl_b_s2d_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t, const int64_t *pb) {
     char *why = b->why;
     size_t why_size = b->why_size;
@@ -932,38 +935,19 @@ static kiln_status kl_b_s2d_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t
     if (bias && bias->count != K) KL_FALLBACK("bias has %lld values for %lld channels", (long long)bias->count, (long long)K);
     if (z && z->count != y->count) KL_FALLBACK("residual input does not have the output's shape");
     size_t esz = x->esz;
-    int64_t xph = 2 * Hs[0], xpw = 2 * Hs[1];
-    void *xpad = NULL, *sbuf = NULL;
-    KL_TRY(kl_cp_alloc(b->p, (size_t)(N * xph * xpw * 4) * esz, &xpad));
-    KL_CU(cudaMemsetAsync(xpad, 0, (size_t)(N * xph * xpw * 4) * esz, b->c->st));
+    void *sbuf = NULL;
     KL_TRY(kl_cp_alloc(b->p, (size_t)(N * Hs[0] * Hs[1] * 16) * esz, &sbuf));
-    int64_t hc = H < xph - P[0] ? H : xph - P[0], wc = W < xpw - P[1] ? W : xpw - P[1];
-    if (hc <= 0 || wc <= 0) KL_FALLBACK("the output reads none of the input");
-    int64_t xs[4];
-    kl_value_strides(x, xs); /* over n, c, h, w */
-    if (hc > 0 && wc > 0) {
-        kl_ccopy *c1;
-        KL_TRY(kl_pre_add(s, &c1));
-        c1->rank = 4;
-        int64_t d1[4] = {N, hc, wc, C}, x1[4] = {xs[0], xs[2], xs[3], xs[1]}, y1[4] = {xph * xpw * 4, xpw * 4, 4, 1};
-        memcpy(c1->dims, d1, sizeof d1);
-        memcpy(c1->xs, x1, sizeof x1);
-        memcpy(c1->ys, y1, sizeof y1);
-        c1->x = xp;
-        c1->y = (char *)xpad + (size_t)(P[0] * xpw * 4 + P[1] * 4) * esz;
-        c1->esz = esz;
-    }
-    kl_ccopy *c2;
-    KL_TRY(kl_pre_add(s, &c2));
-    c2->rank = 6;
-    int64_t d2[6] = {N, Hs[0], Hs[1], 2, 2, 4};
-    int64_t x2[6] = {xph * xpw * 4, 2 * xpw * 4, 2 * 4, xpw * 4, 4, 1};
-    memcpy(c2->dims, d2, sizeof d2);
-    memcpy(c2->xs, x2, sizeof x2);
-    kl_dense_strides(6, d2, c2->ys);
-    c2->x = xpad;
-    c2->y = sbuf;
-    c2->esz = esz;
+    if (H <= 0 || W <= 0 || P[0] >= 2 * Hs[0] || P[1] >= 2 * Hs[1])
+        KL_FALLBACK("the output reads none of the input");
+    kl_ccopy *c1;
+    KL_TRY(kl_pre_add(s, &c1));
+    c1->s2d = true;
+    c1->x = xp;
+    c1->y = sbuf;
+    c1->esz = esz;
+    kc_s2d sd = {N, C, H, W, Hs[0], Hs[1], P[0], P[1], {0, 0, 0, 0}};
+    kl_value_strides(x, sd.xs); /* over n, c, h, w */
+    c1->sd = sd;
     /* the rearranged weights, once per engine */
     kl_cuda_engine *ce = b->c->ce;
     pthread_mutex_lock(&ce->mu);
@@ -1204,7 +1188,7 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     char msg[256] = "";
     bool gemm_failed = false;
     const int algo = algo_rec >= KL_CU_ALGO_DENSE ? algo_rec - KL_CU_ALGO_DENSE : algo_rec;
-    const bool own = algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS;
+    const bool own = (algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS) || algo == KC_CONV_ALGO_PW;
     /* A 1x1, stride-1, unpadded NHWC convolution is a GEMM: Y[NHW, K] =
      * X[NHW, C] W[K, C]^T + bias (+ residual), activation in cuBLASLt's
      * epilogue (cuDNN picked slow kernels for these at batch 1).  In
@@ -1248,10 +1232,18 @@ static kiln_status kl_b_conv(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
              * (SiLU, clip, ...: kc_conv_create refuses the others); when it
              * wins, the conv step below runs it (wp, [K,1,1,C], holds w_kc's values) */
             kc_conv *ig = NULL;
-            char igmsg[256];
-            if (algo < 0 && t == KC_F16 && !fold_batch &&
-                kc_conv_create(b->c->dnn, &d, KC_CONV_TUNE_IGEMM, 0, &ig, igmsg, sizeof igmsg) == 0 &&
-                kc_conv_time_ms(ig) < kc_gemm_time_ms(s->gemm)) {
+            char igmsg[256] = "";
+            bool ig_ok = algo < 0 && t == KC_F16 && !fold_batch &&
+                         kc_conv_create(b->c->dnn, &d, KC_CONV_TUNE_IGEMM, 0, &ig, igmsg, sizeof igmsg) == 0;
+            if (algo < 0 && t == KC_F16 && !fold_batch) {
+                if (ig_ok)
+                    kl_log(KILN_LOG_DEBUG, "node '%s': 1x1 as a cuBLASLt product %.4f ms, implicit GEMM %.4f ms",
+                           kl_node_label(n), kc_gemm_time_ms(s->gemm), kc_conv_time_ms(ig));
+                else
+                    kl_log(KILN_LOG_DEBUG, "node '%s': 1x1 as a cuBLASLt product %.4f ms, implicit GEMM not timed (%s)",
+                           kl_node_label(n), kc_gemm_time_ms(s->gemm), igmsg);
+            }
+            if (ig_ok && kc_conv_time_ms(ig) < kc_gemm_time_ms(s->gemm)) {
                 kc_gemm_destroy(s->gemm);
                 s->gemm = NULL;
                 s->conv = ig;
@@ -2684,7 +2676,8 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
     int rc = 0;
     for (size_t i = 0; i < s->n_pre; i++) {
         const kl_ccopy *cp = &s->pre[i];
-        e = kc_copy_nd(cp->y, cp->ys, cp->x, cp->xs, cp->dims, cp->rank, cp->esz, c->st);
+        e = cp->s2d ? kc_s2d_pack(cp->y, cp->x, &cp->sd, cp->esz, c->st)
+                    : kc_copy_nd(cp->y, cp->ys, cp->x, cp->xs, cp->dims, cp->rank, cp->esz, c->st);
         if (e != cudaSuccess) {
             const kl_node *n = c->ce->ir->graph->nodes[s->node];
             cudaGetLastError();

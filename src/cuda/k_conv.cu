@@ -27,7 +27,8 @@
  * are 16 + 4 floats (80 bytes): a fragment's 32 reads fall in 32 banks.
  *
  * Epilogue in float32: + bias[k], + z[m, k] (a residual of y's shape),
- * then the activation (kc_act: ReLU, SiLU, ...), stored as pairs.  It
+ * then the activation (kc_act: ReLU, SiLU, ...); the tile is staged in
+ * shared memory so that z and y move in 16-byte pieces of rows.  It
  * is what cuDNN's legacy API cannot do for SiLU (a second pass over y) and
  * what cuBLASLt's epilogues lack.  Tile shapes are the tactic: the builder
  * times each against cuDNN's algorithms (KC_CONV_ALGO_IGEMM + cfg, dnn.c).
@@ -72,6 +73,12 @@ template <typename T> struct ig_params {
     int splits, per;
     float *part;
     unsigned *cnt;
+    /* stage buffers allocated, min(IG_STAGES, K-tiles per block): a block
+     * touches ring stages 0 .. its K-tiles - 1 only, so a 1x1 layer of <= 32
+     * channels (one K-tile) gets a quarter of the shared memory and several
+     * times the blocks per multiprocessor (memory-bound: EfficientNet-B0's
+     * 16->96 expansion at 112x112) */
+    int stages;
 };
 
 static __device__ __forceinline__ unsigned ig_saddr(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
@@ -129,20 +136,9 @@ static __device__ __forceinline__ void ig_mma_tf32(float *c, const unsigned *a, 
 #endif
 }
 
-/* Epilogue element access: pairs and singles as float. */
-static __device__ __forceinline__ float2 ig_ld2(const __half *p) {
-    __half2 v = *reinterpret_cast<const __half2 *>(p);
-    return make_float2(__low2float(v), __high2float(v));
-}
-static __device__ __forceinline__ float2 ig_ld2(const float *p) { return *reinterpret_cast<const float2 *>(p); }
+/* Epilogue element access: one element as float. */
 static __device__ __forceinline__ float ig_ld1(const __half *p) { return __half2float(*p); }
 static __device__ __forceinline__ float ig_ld1(const float *p) { return *p; }
-static __device__ __forceinline__ void ig_st2(__half *p, float a, float b) {
-    *reinterpret_cast<__half2 *>(p) = __floats2half2_rn(a, b);
-}
-static __device__ __forceinline__ void ig_st2(float *p, float a, float b) {
-    *reinterpret_cast<float2 *>(p) = make_float2(a, b);
-}
 
 /* Where one thread's A rows start: image offset and the input corner of
  * the output pixel (rows past M are marked by ih0 = INT_MIN / 2). */
@@ -197,7 +193,7 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params<T> p) {
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tiles are 16-row, 16-column multiples");
     extern __shared__ __align__(16) unsigned char ig_smem[];
     T *sa = reinterpret_cast<T *>(ig_smem);
-    T *sb = sa + IG_STAGES * BM * LD;
+    T *sb = sa + p.stages * BM * LD;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wm = warp / WARPS_N, wn = warp % WARPS_N;
     const int64_t m0 = (int64_t)blockIdx.x * BM;
     const int n0 = blockIdx.y * BN;
@@ -383,30 +379,51 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params<T> p) {
         }
         if (tid == 0) p.cnt[tile] = 0; /* for the next run */
     }
+    /* The tile goes through shared memory (the stage buffers, free now) so
+     * that y and z move in whole 16-byte pieces of rows: stored from the
+     * fragments, a warp's pair stores half-filled eight 32-byte sectors, and
+     * memory-bound layers (EfficientNet-B0's 1x1 expansions at batch 256)
+     * ran at half the bandwidth.  Rows EP floats apart (EP = 8 mod 32): the
+     * fragments' pair stores fall in distinct banks. */
+    constexpr int EP = BN + 8, V = ig_t<T>::VEC, CPR = BN / V;
+    static_assert((size_t)BM * EP * sizeof(float) <= (size_t)IG_STAGES * (BM + BN) * LD * sizeof(T),
+                  "the staged tile fits the stage buffers");
+    float *ep = reinterpret_cast<float *>(ig_smem);
+    __syncthreads(); /* every warp is done with the stage buffers */
 #pragma unroll
-    for (int j = 0; j < NI; j++) {
-        const int col = n0 + wn * WN + j * 8 + tc * 2;
-        if (col >= p.k) continue;
-        float b0 = 0.0f, b1 = 0.0f;
-        if (p.bias) {
-            b0 = ig_ld1(p.bias + col);
-            b1 = ig_ld1(p.bias + col + 1);
-        }
+    for (int j = 0; j < NI; j++)
 #pragma unroll
-        for (int i = 0; i < MI; i++) {
+        for (int i = 0; i < MI; i++)
 #pragma unroll
-            for (int hf = 0; hf < 2; hf++) {
-                const int64_t m = m0 + wm * WM + i * 16 + g + hf * 8;
-                if (m >= p.m) continue;
-                float v0 = acc[i][j][2 * hf] + b0, v1 = acc[i][j][2 * hf + 1] + b1;
-                if (p.z) {
-                    float2 zz = ig_ld2(p.z + m * p.ldz + col);
-                    v0 += zz.x;
-                    v1 += zz.y;
-                }
-                v0 = kc_act(p.act, v0, p.alpha, p.beta);
-                v1 = kc_act(p.act, v1, p.alpha, p.beta);
-                ig_st2(p.y + m * p.ldy + col, v0, v1);
+            for (int hf = 0; hf < 2; hf++)
+                *reinterpret_cast<float2 *>(ep + (wm * WM + i * 16 + g + hf * 8) * EP + wn * WN + j * 8 + tc * 2) =
+                    make_float2(acc[i][j][2 * hf], acc[i][j][2 * hf + 1]);
+    __syncthreads();
+    const bool vec = p.ldy % V == 0 && ((uintptr_t)p.y & 15) == 0 && (!p.z || (p.ldz % V == 0 && ((uintptr_t)p.z & 15) == 0));
+    for (int idx = tid; idx < BM * CPR; idx += IG_THREADS) {
+        const int r = idx / CPR, cc = (idx - r * CPR) * V, col = n0 + cc;
+        const int64_t m = m0 + r;
+        if (m >= p.m || col >= p.k) continue;
+        const float *src = ep + r * EP + cc;
+        if (vec && col + V <= p.k) {
+            float v[V], zz[V];
+#pragma unroll
+            for (int e = 0; e < V; e++) v[e] = src[e] + (p.bias ? ig_ld1(p.bias + col + e) : 0.0f);
+            if (p.z) {
+                kc_ldv<V>(p.z + m * p.ldz + col, zz);
+#pragma unroll
+                for (int e = 0; e < V; e++) v[e] += zz[e];
+            }
+#pragma unroll
+            for (int e = 0; e < V; e++) v[e] = kc_act(p.act, v[e], p.alpha, p.beta);
+            kc_stv<V>(p.y + m * p.ldy + col, v);
+        } else {
+            for (int e = 0; e < V && col + e < p.k; e++) {
+                float v = src[e] + (p.bias ? ig_ld1(p.bias + col + e) : 0.0f);
+                if (p.z) v += ig_ld1(p.z + m * p.ldz + col + e);
+                v = kc_act(p.act, v, p.alpha, p.beta);
+                if constexpr (sizeof(T) == 2) p.y[m * p.ldy + col + e] = __float2half_rn(v);
+                else p.y[m * p.ldy + col + e] = v;
             }
         }
     }
@@ -416,11 +433,15 @@ __global__ void __launch_bounds__(IG_THREADS) k_igemm(const ig_params<T> p) {
 template <typename T, int BM, int BN, int WARPS_M>
 static cudaError_t ig_launch(const ig_params<T> &p, cudaStream_t stream) {
     if (p.splits > 1 && (!p.part || !p.cnt)) return cudaErrorInvalidValue;
-    const size_t smem = (size_t)IG_STAGES * (BM + BN) * ig_t<T>::LD * sizeof(T);
-    static bool ready = false; /* the opt-in above 48 KiB, once per shape */
-    if (smem > 48 * 1024 && !ready) {
+    if (p.stages < 1 || p.stages > IG_STAGES) return cudaErrorInvalidValue;
+    const size_t full = (size_t)IG_STAGES * (BM + BN) * ig_t<T>::LD * sizeof(T);
+    const size_t epi = (size_t)BM * (BN + 8) * sizeof(float); /* the staged output tile (EP floats a row) */
+    size_t smem = (size_t)p.stages * (BM + BN) * ig_t<T>::LD * sizeof(T);
+    if (smem < epi) smem = epi;
+    static bool ready = false; /* the opt-in above 48 KiB (for the largest form), once per shape */
+    if (full > 48 * 1024 && !ready) {
         cudaError_t e = cudaFuncSetAttribute(k_igemm<T, BM, BN, WARPS_M>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             (int)smem);
+                                             (int)full);
         if (e != cudaSuccess) return e;
         ready = true;
     }
@@ -521,6 +542,10 @@ static cudaError_t ig_run(void *y, const void *x, const void *w, const void *bia
     p.alpha = q->alpha;
     p.beta = q->beta;
     ig_split(q, cfg, &p.per, &p.splits);
+    {
+        const int bk = ig_bk(q), kt_all = (p.kg + bk - 1) / bk, kt_block = p.splits > 1 ? p.per : kt_all;
+        p.stages = kt_block < IG_STAGES ? (kt_block < 1 ? 1 : kt_block) : IG_STAGES;
+    }
     p.part = static_cast<float *>(ws);
     p.cnt = cnt;
     if (p.splits > 1 && (!kc_aligned(ws, 16) || !cnt)) return cudaErrorInvalidValue;
@@ -547,4 +572,105 @@ extern "C" cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, cons
     if (!kc_igemm_nhwc_ok(q, x, w, bias, z, y) || cfg < 0 || cfg >= KC_IGEMM_CFGS) return cudaErrorInvalidValue;
     return q->t == KC_F32 ? ig_run<float>(y, x, w, bias, z, q, cfg, ws, cnt, stream)
                           : ig_run<__half>(y, x, w, bias, z, q, cfg, ws, cnt, stream);
+}
+
+/* ---- kc_pw_nhwc: 1x1, a few input channels ---------------------------------------------------- */
+
+#define PW_NB 6      /* n8 blocks a warp computes: 48 output channels */
+#define PW_WARPS 4
+#define PW_ST (8 * PW_NB + 8) /* staged row, floats (56 = 24 mod 32: the pair stores' banks differ) */
+
+/* A-fragment piece: x[row][col], col even, two halves as one 32-bit word (0 past the row or the channels). */
+static __device__ __forceinline__ unsigned pw_a(const __half *x, int64_t row, int64_t m, int c, int col) {
+    return row < m && col < c ? *reinterpret_cast<const unsigned *>(x + row * c + col) : 0u;
+}
+
+template <int KS> /* K-steps of 16 channels: c <= 16 KS */
+__global__ void __launch_bounds__(PW_WARPS * 32) k_pw(__half *y, const __half *x, const __half *w, const __half *bias,
+                                                      const __half *z, int64_t m, int c, int k, int act, float alpha,
+                                                      float beta) {
+#if IG_HAVE_MMA
+    __shared__ __align__(16) float st[PW_WARPS][16 * PW_ST];
+    kc_pdl_wait();
+    const int lane = threadIdx.x & 31, wi = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int n0 = blockIdx.x * 8 * PW_NB; /* the output chunks along x: the blocks resident together share pixels, so x is read from DRAM once */
+    /* this warp's B fragments, once: b[j][ks][0..1] = w[n0 + 8j + g][16 ks + 2t (+8) .. +1] */
+    unsigned b[PW_NB][KS][2];
+#pragma unroll
+    for (int j = 0; j < PW_NB; j++)
+#pragma unroll
+        for (int ks = 0; ks < KS; ks++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int n = n0 + 8 * j + g, col = 16 * ks + 2 * t + 8 * h;
+                b[j][ks][h] = n < k && col < c ? *reinterpret_cast<const unsigned *>(w + (int64_t)n * c + col) : 0u;
+            }
+    float *sw = st[wi];
+    const int64_t groups = (m + 15) / 16, step = (int64_t)gridDim.y * PW_WARPS;
+    for (int64_t grp = (int64_t)blockIdx.y * PW_WARPS + wi; grp < groups; grp += step) {
+        const int64_t r0 = grp * 16;
+        unsigned a[KS][4];
+#pragma unroll
+        for (int ks = 0; ks < KS; ks++) {
+            a[ks][0] = pw_a(x, r0 + g, m, c, 16 * ks + 2 * t);
+            a[ks][1] = pw_a(x, r0 + g + 8, m, c, 16 * ks + 2 * t);
+            a[ks][2] = pw_a(x, r0 + g, m, c, 16 * ks + 2 * t + 8);
+            a[ks][3] = pw_a(x, r0 + g + 8, m, c, 16 * ks + 2 * t + 8);
+        }
+        __syncwarp(); /* the previous group's staged rows are read */
+#pragma unroll
+        for (int j = 0; j < PW_NB; j++) {
+            float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+            for (int ks = 0; ks < KS; ks++) ig_mma(acc, a[ks], b[j][ks][0], b[j][ks][1]);
+            *reinterpret_cast<float2 *>(sw + g * PW_ST + 8 * j + 2 * t) = make_float2(acc[0], acc[1]);
+            *reinterpret_cast<float2 *>(sw + (g + 8) * PW_ST + 8 * j + 2 * t) = make_float2(acc[2], acc[3]);
+        }
+        __syncwarp();
+        /* 16 rows x PW_NB pieces of 8 channels, one piece a lane at a time */
+        for (int it = lane; it < 16 * PW_NB; it += 32) {
+            const int r = it / PW_NB, cc = (it - r * PW_NB) * 8, col = n0 + cc;
+            const int64_t row = r0 + r;
+            if (row >= m || col >= k) continue;
+            float v[8], u[8];
+            kc_ld8(sw + r * PW_ST + cc, v);
+            if (bias) {
+                kc_ld8(bias + col, u);
+#pragma unroll
+                for (int e = 0; e < 8; e++) v[e] += u[e];
+            }
+            if (z) {
+                kc_ld8(z + row * k + col, u);
+#pragma unroll
+                for (int e = 0; e < 8; e++) v[e] += u[e];
+            }
+#pragma unroll
+            for (int e = 0; e < 8; e++) v[e] = kc_act(act, v[e], alpha, beta);
+            kc_st8(y + row * k + col, v);
+        }
+    }
+#endif
+}
+
+extern "C" bool kc_pw_nhwc_ok(int64_t c, int64_t k, const void *x, const void *w, const void *bias, const void *z,
+                              const void *y) {
+    return c >= 8 && c <= 64 && c % 8 == 0 && k >= 8 && k % 8 == 0 && k <= (int64_t)INT32_MAX / 2 && x && w && y &&
+           kc_aligned(x, 16) && kc_aligned(w, 16) && kc_aligned(y, 16) && (!bias || kc_aligned(bias, 16)) &&
+           (!z || kc_aligned(z, 16));
+}
+
+extern "C" cudaError_t kc_pw_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z, int64_t m,
+                                  int64_t c, int64_t k, int act, float alpha, float beta, cudaStream_t stream) {
+    if (m < 0 || !kc_pw_nhwc_ok(c, k, x, w, bias, z, y)) return cudaErrorInvalidValue;
+    if (m == 0) return cudaSuccess;
+    const int64_t groups = (m + 15) / 16, nchunks = (k + 8 * PW_NB - 1) / (8 * PW_NB);
+    if (nchunks > INT32_MAX) return cudaErrorInvalidValue;
+    int64_t blocks = (groups + PW_WARPS - 1) / PW_WARPS, cap = 4096 / nchunks + 1; /* then grid-stride */
+    if (cap > 65535) cap = 65535;
+    dim3 grid((unsigned)nchunks, (unsigned)(blocks < cap ? blocks : cap));
+    void (*kf)(__half *, const __half *, const __half *, const __half *, const __half *, int64_t, int, int, int, float,
+               float) = c <= 16 ? k_pw<1> : c <= 32 ? k_pw<2> : c <= 48 ? k_pw<3> : k_pw<4>;
+    kc_launch(kf, grid, dim3(PW_WARPS * 32), 0, stream, (__half *)y, (const __half *)x, (const __half *)w,
+              (const __half *)bias, (const __half *)z, m, (int)c, (int)k, act, alpha, beta);
+    return cudaGetLastError();
 }

@@ -225,6 +225,19 @@ typedef struct kc_pool2d {
  * 16-byte aligned, else per channel; reads and writes coalesce over C. */
 cudaError_t kc_pool2d_run(void *y, const void *x, const kc_pool2d *p, kc_dtype t, cudaStream_t stream);
 
+/* Space-to-depth of a stride-2 stem's input (src/cuda/exec.c, the
+ * space-to-depth convolution): s[n, i, j, q] with q = (r2 * 2 + s2) * 4 + c
+ * (r2, s2 in {0, 1}, c < 4) is x[n, c, 2i + r2 - p0, 2j + s2 - p1], zero for
+ * c >= c or outside x; x is read through element strides xs over (n, c, h,
+ * w), s is dense [n, hs, ws, 16] and 16-byte aligned.  One pass where two
+ * copies and a zeroed padded buffer were (ResNet-50's stem at batch 256:
+ * 298 us of copies).  elem_size 2 or 4 (bytes are moved, not converted). */
+typedef struct kc_s2d {
+    int64_t n, c, h, w, hs, ws, p0, p1;
+    int64_t xs[4];
+} kc_s2d;
+cudaError_t kc_s2d_pack(void *s, const void *x, const kc_s2d *p, size_t elem_size, cudaStream_t stream);
+
 /* GlobalAveragePool / GlobalMaxPool: y[r] = mean (or max) of x[r, 0..inner)
  * for r < rows (NCHW: rows = N*C, inner = H*W). */
 cudaError_t kc_global_pool(void *y, const void *x, int64_t rows, int64_t inner, int is_max, kc_dtype t,
@@ -349,6 +362,20 @@ cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, const void *bia
                           const kc_igemm_desc *q, int cfg, void *ws, unsigned *cnt, cudaStream_t stream);
 size_t kc_igemm_nhwc_ws(const kc_igemm_desc *q, int cfg);
 size_t kc_igemm_nhwc_counters(const kc_igemm_desc *q, int cfg);
+
+/* kiln's float16 NHWC 1x1 convolution of a few input channels (stride 1,
+ * no padding, groups 1, dense tensors): y[m, k] = act(sum_c x[m, c] w[k, c]
+ * + bias[k] + z[m, k]) for m over N*H*W pixels, c <= 64 and c % 8 == 0,
+ * k % 8 == 0; w is [k, c].  A warp streams 16 pixels at a time through
+ * mma.m16n8k16 (float32 accumulation) with its 48 output channels' weights
+ * held in registers, and writes each pixel's channels as 16-byte pieces: the
+ * memory-bound expansions of inverted-residual blocks (EfficientNet-B0's
+ * 16->96 at 112x112), where the implicit GEMM's blocks each wait on their
+ * one K-tile and cuBLASLt's product needs a second pass for SiLU. */
+bool kc_pw_nhwc_ok(int64_t c, int64_t k, const void *x, const void *w, const void *bias, const void *z,
+                   const void *y);
+cudaError_t kc_pw_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z, int64_t m, int64_t c,
+                       int64_t k, int act, float alpha, float beta, cudaStream_t stream);
 
 /* Einsum of one or two float operands (numpy semantics without ellipses or
  * diagonals; the caller maps the equation): labels 0..n_out-1 are y's dims

@@ -343,16 +343,17 @@ static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
         snprintf(first_fail, sizeof first_fail, "allocation failed");
         failed = 1;
     } else {
-        for (int ai = -1; ai < 13 + KC_IGEMM_CFGS; ai++) {
+        for (int ai = -1; ai < 14 + KC_IGEMM_CFGS; ai++) {
             /* cuDNN's 8, then kiln's depthwise kernel, the 1x1 product, im2col + product, both as float32
-             * 3xTF32 products, and every tile shape of kiln's implicit GEMM */
+             * 3xTF32 products, kiln's few-channel 1x1 kernel, and every tile shape of kiln's implicit GEMM */
             int algo = ai < 8     ? ai
                        : ai == 8  ? KC_CONV_ALGO_DW
                        : ai == 9  ? KC_CONV_ALGO_GEMM
                        : ai == 10 ? KC_CONV_ALGO_IM2COL
                        : ai == 11 ? KC_CONV_ALGO_GEMM + KC_GEMM_ALGO_X3
                        : ai == 12 ? KC_CONV_ALGO_IM2COL + KC_GEMM_ALGO_X3
-                                  : KC_CONV_ALGO_IGEMM + (ai - 13);
+                       : ai == 13 ? KC_CONV_ALGO_PW
+                                  : KC_CONV_ALGO_IGEMM + (ai - 14);
             int r = conv_one(cc, t, nhwc, algo, ref, ny, dx, dw, db, dz, dy, NULL, &worst, &chosen, msg, sizeof msg);
             if (algo < 0)
                 timed_algo = chosen;
@@ -1152,6 +1153,9 @@ int main(void)
         {1, 12, 8, 8, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 12, 1, true, false, "depthwise 12ch (cudnn only)"},
         {1, 672, 14, 14, 672, 5, 5, 2, 2, 2, 2, 1, 1, 1, 1, 672, 5, true, false, "depthwise 5x5 672ch silu"},
         {1, 96, 15, 15, 96, 3, 3, 1, 1, 1, 1, 2, 2, 1, 1, 96, 5, true, true, "depthwise 3x3 s2 96ch z silu"},
+        /* over 2^18 (pixel, 8-channel) items: kiln's depthwise kernel in its run form */
+        {5, 144, 56, 54, 144, 5, 5, 2, 2, 2, 2, 1, 1, 1, 1, 144, 5, true, true, "depthwise 5x5 large z silu"},
+        {8, 96, 112, 111, 96, 3, 3, 1, 1, 1, 1, 2, 2, 1, 1, 96, 5, true, false, "depthwise 3x3 s2 large silu"},
         {2, 16, 9, 9, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 0, false, false, "grouped g4 plain"},
         {1, 8, 13, 13, 8, 3, 3, 2, 2, 2, 2, 1, 1, 2, 2, 1, 1, false, true, "dilation 2 z relu"},
         {1, 3, 32, 32, 16, 7, 7, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, true, false, "7x7 s2 stem bias relu"},
@@ -1163,6 +1167,14 @@ int main(void)
         {2, 48, 19, 21, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, true, true, "3x3 48->130 bias z silu"},
         {1, 256, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false, "3x3 256ch 7x7 relu"},
         {4, 32, 40, 40, 64, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 5, true, false, "1x1 b4 32->64 silu"},
+        /* kiln's few-channel 1x1 kernel: one and two K-steps (24 channels: the second half-empty), 16 pixels a
+         * warp with a ragged last group, 48 output channels a chunk with a partial last chunk, residual */
+        {2, 16, 13, 11, 96, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 5, true, false, "1x1 16->96 silu"},
+        {3, 24, 7, 9, 144, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 5, true, true, "1x1 24->144 bias z silu"},
+        {1, 8, 5, 5, 40, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, false, false, "1x1 8->40 plain"},
+        {2, 32, 6, 5, 24, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, true, true, "1x1 32->24 bias z relu"},
+        {2, 40, 7, 6, 240, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 5, true, false, "1x1 40->240 silu"},
+        {1, 64, 9, 7, 72, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 7, true, true, "1x1 64->72 bias z hswish"},
         {1, 8, 23, 23, 18, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 1, 7, false, false, "5x5 s2 8ch hswish"},
         /* YOLOv8n's 20x20 C2f convolution: 26 tiles of 32x32, the split-K tactics' case */
         {1, 128, 20, 20, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, true, true, "3x3 128->64 20x20 bias z silu"},

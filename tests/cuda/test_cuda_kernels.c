@@ -444,6 +444,56 @@ static void test_copy_multi(void) {
         }
 }
 
+/* kc_s2d_pack against a host gather, byte for byte: the ResNet stem's 7x7/2 pads (3 -> P 4), YOLO's 3x3/2
+ * (1 -> 2), odd sizes, a 1-channel input, and x read through NHWC strides; the bytes past s stay untouched. */
+static void test_s2d_pack(void) {
+    /* n, c, h, w, hs, ws, p0, p1, nhwc */
+    static const int64_t cases[][9] = {{2, 3, 17, 13, 11, 9, 4, 4, 0}, {1, 3, 10, 10, 6, 6, 2, 2, 0},
+                                       {3, 1, 7, 9, 5, 6, 0, 2, 0},   {2, 4, 9, 6, 5, 4, 2, 0, 1},
+                                       {1, 3, 224, 224, 115, 115, 4, 4, 0}};
+    static const size_t ess[] = {2, 4};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (size_t e = 0; e < 2; e++) {
+            const int64_t *q = cases[ci];
+            size_t es = ess[e];
+            kc_s2d p = {q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], {0, 0, 0, 0}};
+            if (q[8]) { /* NHWC */
+                p.xs[0] = p.h * p.w * p.c, p.xs[1] = 1, p.xs[2] = p.w * p.c, p.xs[3] = p.c;
+            } else {
+                p.xs[0] = p.c * p.h * p.w, p.xs[1] = p.h * p.w, p.xs[2] = p.w, p.xs[3] = 1;
+            }
+            size_t nx = (size_t)(p.n * p.c * p.h * p.w), ns = (size_t)(p.n * p.hs * p.ws * 16);
+            unsigned char *hx = xmalloc(nx * es), *want = xmalloc(ns * es + 64);
+            for (size_t i = 0; i < nx * es; i++) hx[i] = (unsigned char)rng_next();
+            memset(want, 0xab, ns * es + 64);
+            for (int64_t n = 0; n < p.n; n++)
+                for (int64_t i = 0; i < p.hs; i++)
+                    for (int64_t j = 0; j < p.ws; j++)
+                        for (int qq = 0; qq < 16; qq++) {
+                            int64_t r2 = qq / 8, s2 = qq / 4 % 2, c = qq % 4, h = 2 * i + r2 - p.p0, w = 2 * j + s2 - p.p1;
+                            unsigned char *o = want + ((size_t)((n * p.hs + i) * p.ws + j) * 16 + (size_t)qq) * es;
+                            if (c < p.c && h >= 0 && h < p.h && w >= 0 && w < p.w)
+                                memcpy(o, hx + (size_t)(n * p.xs[0] + c * p.xs[1] + h * p.xs[2] + w * p.xs[3]) * es, es);
+                            else
+                                memset(o, 0, es);
+                        }
+            void *dx, *ds;
+            CK(cudaMalloc(&dx, nx * es));
+            CK(cudaMalloc(&ds, ns * es + 64));
+            CK(cudaMemcpy(dx, hx, nx * es, cudaMemcpyHostToDevice));
+            CK(cudaMemset(ds, 0xab, ns * es + 64));
+            char name[128];
+            snprintf(name, sizeof name, "s2d_pack n%lld c%lld %lldx%lld -> %lldx%lld pad %lld,%lld %s es=%zu",
+                     (long long)p.n, (long long)p.c, (long long)p.h, (long long)p.w, (long long)p.hs, (long long)p.ws,
+                     (long long)p.p0, (long long)p.p1, q[8] ? "nhwc" : "nchw", es);
+            if (launched(kc_s2d_pack(ds, dx, &p, es, g_stream), name)) check_bytes(name, ds, want, ns * es + 64);
+            CK(cudaFree(dx));
+            CK(cudaFree(ds));
+            free(hx);
+            free(want);
+        }
+}
+
 static void test_copy_nd(void) {
     static const size_t ess[] = {1, 2, 4, 8};
     for (size_t e = 0; e < 4; e++) {
@@ -1005,7 +1055,11 @@ static void test_dw_pool_se(void) {
     static const int dws[][8] = {{1, 112, 112, 32, 3, 1, 0, 8},  {1, 112, 112, 96, 3, 2, 0, 4},
                                  {1, 56, 56, 144, 3, 1, 1, 6},   {1, 14, 14, 672, 5, 1, 0, 28},
                                  {2, 7, 7, 1152, 3, 1, 0, 48},   {3, 5, 9, 40, 5, 2, 1, 10},
-                                 {1, 28, 28, 240, 5, 1, 0, 10}};
+                                 {1, 28, 28, 240, 5, 1, 0, 10},
+                                 /* over 2^18 (pixel, 8-channel) items: the run form, each kernel size and
+                                  * stride, rows whose last run is short (OW 54, 27, 111, 55) */
+                                 {5, 56, 54, 144, 5, 1, 1, 6},   {20, 56, 53, 144, 5, 2, 0, 6},
+                                 {6, 112, 111, 32, 3, 1, 0, 8},  {8, 112, 110, 96, 3, 2, 1, 4}};
     for (size_t si = 0; si < sizeof dws / sizeof *dws + 1; si++) {
         const bool host_parts = si == sizeof dws / sizeof *dws; /* float32, C = 36, 300 parts made here */
         const int *d = host_parts ? NULL : dws[si];
@@ -2019,6 +2073,7 @@ int main(int argc, char **argv) {
     test_cast();
     test_fill();
     test_copy_nd();
+    test_s2d_pack();
     test_copy_multi();
     test_gather();
     test_heads();
