@@ -486,6 +486,15 @@ KILN_API kiln_status kiln_context_set_profiling(kiln_context *ctx, int on);
  * kiln_engine_layer_info): total milliseconds and the number of runs. */
 KILN_API kiln_status kiln_context_layer_time(const kiln_context *ctx, size_t index,
                                              double *total_ms, uint64_t *runs);
+/* What runs layer `index` in this context, in words, written to buf (size
+ * bytes, always terminated, truncated if short; caller's memory): on the
+ * cuda provider the kernels of the plan of the last run's shapes ("cuDNN
+ * IMPLICIT_PRECOMP_GEMM + bias/act pass", "kiln implicit GEMM 128x64 tile,
+ * 2x2 warps", "cuBLASLt algo 21 tile 20 stages 8 bias epilogue", "kiln
+ * flash attention"...; cublasLtMatmulTile_t and cublasLtMatmulStages_t
+ * numbers), where the engine's tactic names only the family; elsewhere, and
+ * before a first run, the layer's tactic name (kiln_engine_layer_info). */
+KILN_API kiln_status kiln_context_layer_kernel(const kiln_context *ctx, size_t index, char *buf, size_t size);
 /* Bytes of the context's arena (intermediate tensors and workspace). */
 KILN_API kiln_status kiln_context_arena_bytes(const kiln_context *ctx, size_t *bytes);
 

@@ -170,6 +170,7 @@ void kc_build_log_done(kc_build_log *l);
 typedef struct kc_layer_time {
     size_t index; /* as in kiln_engine_layer_info */
     const char *name, *op, *provider, *tactic, *fused_from; /* borrowed from the engine */
+    char kernel[192]; /* what ran it in the first context (kiln_context_layer_kernel) */
     double total_ms;
     uint64_t runs;
 } kc_layer_time;

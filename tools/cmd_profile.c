@@ -39,6 +39,11 @@ bool kc_layer_times(const kiln_engine *e, kiln_context *const *ctx, size_t n_ctx
             free(t);
             return false;
         }
+        if (n_ctx && kiln_context_layer_kernel(ctx[0], i, x->kernel, sizeof x->kernel) != KILN_OK) {
+            snprintf(err, errsize, "%s", kiln_last_error());
+            free(t);
+            return false;
+        }
         for (size_t c = 0; c < n_ctx; c++) {
             double ms = 0;
             uint64_t runs = 0;
@@ -61,19 +66,27 @@ bool kc_layer_times(const kiln_engine *e, kiln_context *const *ctx, size_t n_ctx
 /* s, or "-" for NULL or empty. */
 static const char *kc_or_dash(const char *s) { return s && *s ? s : "-"; }
 
+/* The layer's kernel (kiln_context_layer_kernel), else its tactic. */
+static const char *kc_kernel_of(const kc_layer_time *x) { return x->kernel[0] ? x->kernel : kc_or_dash(x->tactic); }
+
 void kc_layer_times_print(FILE *f, const char *prefix, const kc_layer_time *t, size_t n, double sum_ms) {
     char name[256], fused[1024];
-    fprintf(f, "%s%5s %11s %10s %7s  %-22s %-8s %-16s %s\n", prefix, "rank", "total ms", "avg ms", "%", "op",
-            "provider", "tactic", "layer (fused from)");
+    int kw = 16; /* the kernel column as wide as its longest entry */
+    for (size_t i = 0; i < n; i++) {
+        int l = (int)strlen(kc_kernel_of(&t[i]));
+        if (l > kw) kw = l < 72 ? l : 72;
+    }
+    fprintf(f, "%s%5s %11s %10s %7s  %-22s %-8s %-*s %s\n", prefix, "rank", "total ms", "avg ms", "%", "op",
+            "provider", kw, "tactic / kernel", "layer (fused from)");
     for (size_t i = 0; i < n; i++) {
         const kc_layer_time *x = &t[i];
         double avg = x->runs ? x->total_ms / (double)x->runs : 0;
         const char *nm = kc_or_dash(x->name), *ff = kc_or_dash(x->fused_from);
         kc_fmt_name(nm, strlen(nm), name, sizeof name);
         kc_fmt_name(ff, strlen(ff), fused, sizeof fused);
-        fprintf(f, "%s%5zu %11.4f %10.4f %6.2f%%  %-22s %-8s %-16s %s", prefix, i + 1, x->total_ms, avg,
-                sum_ms > 0 ? 100.0 * x->total_ms / sum_ms : 0.0, kc_or_dash(x->op), kc_or_dash(x->provider),
-                kc_or_dash(x->tactic), name);
+        fprintf(f, "%s%5zu %11.4f %10.4f %6.2f%%  %-22s %-8s %-*s %s", prefix, i + 1, x->total_ms, avg,
+                sum_ms > 0 ? 100.0 * x->total_ms / sum_ms : 0.0, kc_or_dash(x->op), kc_or_dash(x->provider), kw,
+                kc_kernel_of(x), name);
         if (x->fused_from && *x->fused_from && strcmp(x->fused_from, nm) != 0) fprintf(f, " (%s)", fused);
         fputc('\n', f);
     }
@@ -144,6 +157,8 @@ void kc_layer_times_json(struct kj_writer *w, const kc_layer_time *t, size_t n, 
         kj_string(w, x->provider);
         kj_key(w, "tactic");
         kj_string(w, x->tactic);
+        kj_key(w, "kernel");
+        kj_string(w, kc_kernel_of(x));
         kj_key(w, trtexec ? "fusedFrom" : "fused_from");
         kj_string(w, x->fused_from);
         kj_object_end(w);

@@ -99,6 +99,9 @@ kiln_status kl_cuda_ctx_plan(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n_inpu
  * workspace bytes and measured ms (0 if not timed).  Arrays of the graph's
  * node count. */
 void kl_cuda_ctx_choices(const kl_cuda_ctx *c, int *algo, size_t *workspace, double *ms);
+/* What the current plan launches for graph node `node` (the steps charged to it), in words, into buf
+ * (always terminated); empty when the context has no plan yet. */
+void kl_cuda_ctx_kernel(const kl_cuda_ctx *c, size_t node, char *buf, size_t size);
 /* Is algo (a kl_cuda_ctx_choices entry) kiln's own implicit-GEMM convolution? */
 bool kl_cuda_algo_is_own_conv(int algo);
 

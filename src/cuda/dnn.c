@@ -1176,6 +1176,72 @@ void kc_conv_set_dw_taps(kc_conv *c, const void *w_taps)
         c->w_taps = w_taps;
 }
 
+void kc_conv_algo_name(int algo, bool transposed, char *buf, size_t size)
+{
+    static const char *const fwd[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT",
+                                      "FFT",           "FFT_TILING",            "WINOGRAD", "WINOGRAD_NONFUSED"};
+    static const char *const bwd[] = {"ALGO_0", "ALGO_1", "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
+    int bm, bn, wm, splits;
+    if (!buf || !size)
+        return;
+    if (algo < 0) {
+        snprintf(buf, size, "not chosen");
+    } else if (algo < KC_CONV_ALGO_DW) {
+        const char *const *names = transposed ? bwd : fwd;
+        int n = transposed ? (int)(sizeof bwd / sizeof *bwd) : (int)(sizeof fwd / sizeof *fwd);
+        if (algo < n)
+            snprintf(buf, size, "cuDNN %s%s", transposed ? "backward-data " : "", names[algo]);
+        else
+            snprintf(buf, size, "cuDNN %salgorithm %d", transposed ? "backward-data " : "", algo);
+    } else if (algo == KC_CONV_ALGO_DW) {
+        snprintf(buf, size, "kiln depthwise");
+    } else if (algo == KC_CONV_ALGO_PW) {
+        snprintf(buf, size, "kiln 1x1 few-channel");
+    } else if (algo >= KC_CONV_ALGO_GEMM && algo < KC_CONV_ALGO_IGEMM) {
+        bool col = algo >= KC_CONV_ALGO_IM2COL;
+        int i = algo - (col ? KC_CONV_ALGO_IM2COL : KC_CONV_ALGO_GEMM);
+        snprintf(buf, size, "%s cuBLASLt product, %scandidate %d", col ? "im2col +" : "1x1 as",
+                 i >= KC_GEMM_ALGO_X3 ? "3xTF32 " : "", i >= KC_GEMM_ALGO_X3 ? i - KC_GEMM_ALGO_X3 : i);
+    } else if (kc_igemm_cfg_shape(algo - KC_CONV_ALGO_IGEMM, &bm, &bn, &wm, &splits)) {
+        if (splits > 1)
+            snprintf(buf, size, "kiln implicit GEMM %dx%d tile, %dx%d warps, K split %d", bm, bn, wm, 4 / wm, splits);
+        else
+            snprintf(buf, size, "kiln implicit GEMM %dx%d tile, %dx%d warps", bm, bn, wm, 4 / wm);
+    } else {
+        snprintf(buf, size, "algorithm %d", algo);
+    }
+}
+
+void kc_conv_describe(const kc_conv *c, char *buf, size_t size)
+{
+    if (!buf || !size)
+        return;
+    buf[0] = 0;
+    if (!c)
+        return;
+    const kc_conv_desc *q = &c->desc;
+    bool epi = q->has_bias || q->has_z || q->act != KC_ACT_NONE;
+    if (c->gm && c->algo >= KC_CONV_ALGO_GEMM && c->algo < KC_CONV_ALGO_IGEMM) {
+        char g[160];
+        kc_gemm_describe(c->gm, g, sizeof g);
+        if (c->algo < KC_CONV_ALGO_IM2COL) /* the product without epilogue, then kc_bias_act */
+            snprintf(buf, size, "1x1 as %s%s", g, epi ? " + bias/act pass" : "");
+        else
+            snprintf(buf, size, "im2col + %s", g);
+        return;
+    }
+    kc_conv_algo_name(c->algo, q->transposed, buf, size);
+    size_t len = strlen(buf);
+    if (c->algo == KC_CONV_ALGO_DW && c->w_taps && len < size)
+        snprintf(buf + len, size - len, " (tap-major)");
+    len = strlen(buf);
+    /* cuDNN's algorithms fuse bias and ReLU only (cudnnConvolutionBiasActivationForward) and never a
+     * ConvTranspose's or a slab's; kiln's kernels fuse all three */
+    bool lib = c->algo >= 0 && c->algo < KC_CONV_ALGO_DW;
+    if (lib && epi && (!c->fused || q->transposed || conv_slab_y(q) || conv_slab_z(q)) && len < size)
+        snprintf(buf + len, size - len, " + bias/act pass");
+}
+
 int kc_conv_algo(const kc_conv *c) { return c->algo; }
 size_t kc_conv_workspace(const kc_conv *c) { return c->ws; }
 float kc_conv_time_ms(const kc_conv *c) { return c->ms; }
@@ -1702,6 +1768,38 @@ out:
 }
 
 int kc_gemm_algo(const kc_gemm *g) { return g->algo_idx; }
+
+void kc_gemm_describe(const kc_gemm *g, char *buf, size_t size)
+{
+    if (!buf || !size)
+        return;
+    buf[0] = 0;
+    if (!g)
+        return;
+    const kc_gemm *in = g->x3 ? g->x3 : g;
+    int id = -1, tile = -1, stages = -1, sk = -1;
+    size_t got = 0;
+    if (cublasLtMatmulAlgoConfigGetAttribute(&in->algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof id, &got) !=
+        CUBLAS_STATUS_SUCCESS)
+        id = -1;
+    if (cublasLtMatmulAlgoConfigGetAttribute(&in->algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof tile, &got) !=
+        CUBLAS_STATUS_SUCCESS)
+        tile = -1;
+    if (cublasLtMatmulAlgoConfigGetAttribute(&in->algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof stages,
+                                             &got) != CUBLAS_STATUS_SUCCESS)
+        stages = -1;
+    if (cublasLtMatmulAlgoConfigGetAttribute(&in->algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &sk, sizeof sk, &got) !=
+        CUBLAS_STATUS_SUCCESS)
+        sk = -1;
+    char skb[24] = "";
+    if (sk > 1)
+        snprintf(skb, sizeof skb, " split-K %d", sk);
+    /* the epilogue: bias and the activation cuBLASLt has (ReLU, GELU); a residual goes in as C */
+    bool ep_act = g->desc.act != KC_ACT_NONE && g->post_act == KC_ACT_NONE;
+    const char *ep = g->ep_bias && ep_act ? " bias+act epilogue" : g->ep_bias ? " bias epilogue" : ep_act ? " act epilogue" : "";
+    snprintf(buf, size, "cuBLASLt%s algo %d tile %d stages %d%s%s%s", g->x3 ? " 3xTF32" : "", id, tile, stages, skb, ep,
+             g->post_act != KC_ACT_NONE || g->post_bias ? " + bias/act pass" : "");
+}
 size_t kc_gemm_workspace(const kc_gemm *g) { return g->ws; }
 float kc_gemm_time_ms(const kc_gemm *g) { return g->ms; }
 
@@ -1963,6 +2061,22 @@ size_t kc_attn_workspace(const kc_attn *a) { return a->total; }
 int kc_attn_is_fused(const kc_attn *a) { return a && a->fused; }
 
 float kc_attn_time_ms(const kc_attn *a) { return a ? a->ms : 0.0f; }
+
+void kc_attn_describe(const kc_attn *a, char *buf, size_t size)
+{
+    static const char *const tilings[] = {"", ", one M tile", ", two M tiles", ", keys split", ", float16 exponentials"};
+    if (!buf || !size)
+        return;
+    buf[0] = 0;
+    if (!a)
+        return;
+    if (a->fused) {
+        int v = kc_attn_flash_variant(a);
+        snprintf(buf, size, "kiln flash attention%s", v > 0 && v <= KC_FLASH_LAST ? tilings[v] : "");
+    } else {
+        snprintf(buf, size, "cuBLASLt products + kiln softmax");
+    }
+}
 
 int kc_attn_flash_variant(const kc_attn *a)
 {

@@ -143,6 +143,15 @@ void kc_conv_set_dw_taps(kc_conv *c, const void *w_taps);
 int kc_conv_algo(const kc_conv *c);
 size_t kc_conv_workspace(const kc_conv *c);
 float kc_conv_time_ms(const kc_conv *c);
+/* The family of convolution algorithm code `algo` in words ("cuDNN
+ * IMPLICIT_PRECOMP_GEMM", "kiln implicit GEMM 128x64 tile, 2x2 warps",
+ * "kiln depthwise", ...; transposed: cuDNN's backward-data names) into buf
+ * (always terminated).  Pure: no GPU needed. */
+void kc_conv_algo_name(int algo, bool transposed, char *buf, size_t size);
+/* What a run of c launches, in words (kc_conv_algo_name, the tap-major
+ * form, a second pass for bias/residual/activation where the kernel does
+ * not fuse them), for `kiln profile`. */
+void kc_conv_describe(const kc_conv *c, char *buf, size_t size);
 /* y = act(conv(x, w) + bias + z) on stream; workspace holds at least
  * kc_conv_workspace() bytes (NULL if 0).  Uses cudnnConvolutionBiasActivation-
  * Forward where it applies (relu/none), else cudnnConvolutionForward then
@@ -197,6 +206,10 @@ int kc_gemm_create(kc_dnn *d, const kc_gemm_desc *desc, int algo, size_t max_wor
                    size_t why_size);
 void kc_gemm_destroy(kc_gemm *g);
 int kc_gemm_algo(const kc_gemm *g);
+/* What a run launches, in words: cuBLASLt's algorithm id, tile and stages
+ * ids (cublasLtMatmulTile_t, cublasLtMatmulStages_t), split-K, the
+ * epilogue, 3xTF32, a second pass. */
+void kc_gemm_describe(const kc_gemm *g, char *buf, size_t size);
 size_t kc_gemm_workspace(const kc_gemm *g);
 float kc_gemm_time_ms(const kc_gemm *g);
 int kc_gemm_run(kc_gemm *g, const void *a, const void *b, const void *bias, const void *z, void *y, void *workspace,
@@ -240,6 +253,8 @@ size_t kc_attn_workspace(const kc_attn *a);
 int kc_attn_is_fused(const kc_attn *a);
 /* The fused kernel's tiling a run takes (KC_FLASH_ONE_MTILE .. KC_FLASH_LAST), 0 when unfused. */
 int kc_attn_flash_variant(const kc_attn *a);
+/* What a run launches, in words ("kiln flash attention, two M tiles", "cuBLASLt products + softmax"). */
+void kc_attn_describe(const kc_attn *a, char *buf, size_t size);
 /* The chosen tiling's timed median in ms (flash_variant -1 at create), else 0. */
 float kc_attn_time_ms(const kc_attn *a);
 int kc_attn_run(kc_attn *a, const void *q, const void *k, const void *v, const void *mask, const void *mask2, void *y,

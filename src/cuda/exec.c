@@ -4248,6 +4248,59 @@ bool kl_cuda_algo_is_own_conv(int algo) {
     return algo >= KC_CONV_ALGO_IGEMM && algo < KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS;
 }
 
+/* One step in words (kl_cuda_ctx_kernel). */
+static void kl_cu_step_describe(const kl_cstep *s, char *buf, size_t size) {
+    static const struct {
+        int kind;
+        const char *name;
+    } names[] = {{K_FE, "kiln fused elementwise"}, {K_ACT, "kiln activation"},   {K_COPY, "kiln copy"},
+                 {K_FILLCOPY, "kiln padded copy"},  {K_LN, "kiln layer norm"},    {K_SOFTMAX, "kiln softmax"},
+                 {K_POOL, "kiln pool"},             {K_GPOOL, "kiln global pool"}, {K_REDUCE, "kiln reduce"},
+                 {K_RESIZE, "kiln resize"},         {K_GATHER, "kiln gather"},     {K_EINSUM, "kiln einsum"},
+                 {K_HOST, "host (shapes)"},         {K_TOPK, "kiln top-k"}};
+    buf[0] = 0;
+    bool s2d = false;
+    for (size_t i = 0; i < s->n_pre; i++) s2d |= s->pre[i].s2d;
+    if (s->kind == K_CONV && s->conv) {
+        char c[200];
+        kc_conv_describe(s->conv, c, sizeof c);
+        snprintf(buf, size, "%s%s%s%s", s2d ? "space-to-depth + " : "", c, s->pool_part ? " + SE pool" : "",
+                 s->unslab ? " (dense copies)" : "");
+    } else if (s->kind == K_GEMM && s->gemm) {
+        kc_gemm_describe(s->gemm, buf, size);
+    } else if (s->kind == K_ATTN && s->attn) {
+        kc_attn_describe(s->attn, buf, size);
+    } else if (s->kind == K_SE) {
+        snprintf(buf, size, "kiln SE MLP%s", s->wf ? " + weight fold" : "");
+    } else {
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            if (names[i].kind == s->kind) snprintf(buf, size, "%s", names[i].name);
+        if (!buf[0]) snprintf(buf, size, "step kind %d", s->kind);
+    }
+}
+
+void kl_cuda_ctx_kernel(const kl_cuda_ctx *c, size_t node, char *buf, size_t size) {
+    if (!buf || !size) return;
+    buf[0] = 0;
+    const kl_cplan *p = c ? c->cur : NULL;
+    if (!p) return;
+    size_t steps = 0, copies = 0, len = 0;
+    for (size_t i = 0; i < p->n_steps; i++) {
+        const kl_cstep *s = &p->steps[i];
+        if ((s->charge1 ? s->charge1 - 1 : s->node) != node) continue;
+        char one[256];
+        kl_cu_step_describe(s, one, sizeof one);
+        if (len + 1 < size) snprintf(buf + len, size - len, "%s%s", steps ? " + " : "", one);
+        len = strlen(buf);
+        steps++;
+        for (size_t j = 0; j < s->n_pre; j++) copies += !s->pre[j].s2d;
+    }
+    if (!steps)
+        snprintf(buf, size, "no launch of its own");
+    else if (copies && len + 1 < size)
+        snprintf(buf + len, size - len, " (+%zu layout cop%s)", copies, copies == 1 ? "y" : "ies");
+}
+
 void kl_cuda_ctx_choices(const kl_cuda_ctx *c, int *algo, size_t *workspace, double *ms) {
     size_t nn = c->ce->ir->graph->n_nodes;
     for (size_t i = 0; i < nn; i++) {

@@ -458,6 +458,15 @@ static const struct { short bm, bn, wm, splits; } ig_cfgs[KC_IGEMM_CFGS] = {
     {32, 64, 2, 1},   {32, 32, 2, 1},  {128, 32, 4, 1}, {256, 32, 4, 1}, {128, 64, 4, 1},
     {32, 32, 2, 2},   {32, 32, 2, 4},  {64, 32, 2, 4},  {32, 64, 2, 4}};
 
+extern "C" bool kc_igemm_cfg_shape(int cfg, int *bm, int *bn, int *wm, int *splits) {
+    if (cfg < 0 || cfg >= KC_IGEMM_CFGS) return false;
+    *bm = ig_cfgs[cfg].bm;
+    *bn = ig_cfgs[cfg].bn;
+    *wm = ig_cfgs[cfg].wm;
+    *splits = ig_cfgs[cfg].splits;
+    return true;
+}
+
 /* K-tile width of the element type. */
 static int ig_bk(const kc_igemm_desc *q) { return q->t == KC_F32 ? ig_t<float>::BK : ig_t<__half>::BK; }
 

@@ -314,6 +314,11 @@ cudaError_t kc_dwconv_nhwc(void *y, const void *x, const void *w, const void *bi
  * kc_dwconv_taps_ok says (float16 3x3 and 5x5; KILN_CUDA_DW_TAPS=0 never,
  * 2 at every size, else small layers only). */
 bool kc_dwconv_taps_ok(const kc_dwconv *p, kc_dtype t);
+/* Layers of at least v (pixel, 8-channel) items run the tap-major forms in
+ * 2-D tiles of output pixels (their taps' reads shared in L1), smaller ones
+ * in the slices tuned for batch 1; v < 0: KILN_CUDA_DW_TILE or the default
+ * (off: not yet measured).  Not thread-safe: for tests, before any launch. */
+void kc_dwconv_set_tile_min(int64_t v);
 cudaError_t kc_dwconv_nhwc_taps(void *y, const void *x, const void *wt, const void *bias, const void *z,
                                 const kc_dwconv *p, kc_dtype t, cudaStream_t stream);
 /* The tap-major convolution that also sums its output y (as stored) over
@@ -361,6 +366,8 @@ bool kc_igemm_nhwc_ok(const kc_igemm_desc *q, const void *x, const void *w, cons
 cudaError_t kc_igemm_nhwc(void *y, const void *x, const void *w, const void *bias, const void *z,
                           const kc_igemm_desc *q, int cfg, void *ws, unsigned *cnt, cudaStream_t stream);
 size_t kc_igemm_nhwc_ws(const kc_igemm_desc *q, int cfg);
+/* Tactic cfg's tile (bm x bn), warps along M and K splits; false for no such cfg.  Host only. */
+bool kc_igemm_cfg_shape(int cfg, int *bm, int *bn, int *wm, int *splits);
 size_t kc_igemm_nhwc_counters(const kc_igemm_desc *q, int cfg);
 
 /* kiln's float16 NHWC 1x1 convolution of a few input channels (stride 1,

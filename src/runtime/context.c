@@ -385,6 +385,20 @@ KILN_API kiln_status kiln_context_layer_time(const kiln_context *ctx, size_t ind
     return KILN_OK;
 }
 
+KILN_API kiln_status kiln_context_layer_kernel(const kiln_context *ctx, size_t index, char *buf, size_t size) {
+    if (!ctx || !buf || !size) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_layer_kernel: an argument is NULL or 0");
+    if (index >= ctx->engine->n_layers)
+        return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_layer_kernel: layer %zu out of range (%zu)", index,
+                         ctx->engine->n_layers);
+    const kl_layer *L = &ctx->engine->layers[index];
+    buf[0] = 0;
+#ifdef KILN_HAVE_CUDA
+    if (ctx->cuda && strcmp(L->provider->name, "cuda") == 0) kl_cuda_ctx_kernel(ctx->cuda, index, buf, size);
+#endif
+    if (!buf[0]) snprintf(buf, size, "%s", L->tactic->name);
+    return KILN_OK;
+}
+
 KILN_API kiln_status kiln_context_arena_bytes(const kiln_context *ctx, size_t *bytes) {
     if (!ctx || !bytes) return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "kiln_context_arena_bytes: an argument is NULL");
     *bytes = ctx->arena_bytes;

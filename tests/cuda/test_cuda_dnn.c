@@ -388,16 +388,20 @@ static void conv_test(const conv_case *cc, kc_dtype t, int nhwc)
             for (size_t q = 0; q < rs; q++)
                 ht[q * cc->c + c] = hw[c * rs + q];
         void *dt = ht ? dev_upload(ht, nw, t) : NULL;
-        for (int k2 = 0; k2 < 2 && !failed; k2++) {
-            int algo = k2 ? -1 : KC_CONV_ALGO_DW, wc = -1;
+        /* forced in the size's own blocking, timed, forced in tiles (kc_dwconv_set_tile_min(0)) */
+        for (int k2 = 0; k2 < 3 && !failed; k2++) {
+            int algo = k2 == 1 ? -1 : KC_CONV_ALGO_DW, wc = -1;
+            if (k2 == 2) kc_dwconv_set_tile_min(0);
             int r = dt ? conv_one(cc, t, nhwc, algo, ref, ny, dx, dw, db, dz, dy, dt, &worst, &wc, msg, sizeof msg) : 0;
-            if (r < 0 || (k2 == 0 && r > 0 && wc != KC_CONV_ALGO_DW))
+            if (k2 == 2) kc_dwconv_set_tile_min(-1);
+            if (r < 0 || (k2 != 1 && r > 0 && wc != KC_CONV_ALGO_DW))
                 r = 0;
             if (r > 0) {
                 ran++;
             } else {
                 failed++;
-                snprintf(first_fail, sizeof first_fail, "tap-major depthwise (algo %d): %s", algo,
+                snprintf(first_fail, sizeof first_fail, "tap-major depthwise (algo %d%s): %s", algo,
+                         k2 == 2 ? ", tiles" : "",
                          dt ? msg : "allocation failed");
             }
         }

@@ -1050,7 +1050,7 @@ static void check_vals(const char *name, kc_dtype t, const double *got, const do
  * y over slices of pixels) and kc_se_mlp_fold_parts on its parts, against
  * float64: y, the pooled means, the SE scales and the folded weights.  A
  * float32 case feeds kc_se_mlp_fold_parts parts made on the host. */
-static void test_dw_pool_se(void) {
+static void test_dw_pool_se_form(int tiles) {
     /* n, h, w, c, k (3 or 5), stride, z, cr */
     static const int dws[][8] = {{1, 112, 112, 32, 3, 1, 0, 8},  {1, 112, 112, 96, 3, 2, 0, 4},
                                  {1, 56, 56, 144, 3, 1, 1, 6},   {1, 14, 14, 672, 5, 1, 0, 28},
@@ -1060,7 +1060,8 @@ static void test_dw_pool_se(void) {
                                   * stride, rows whose last run is short (OW 54, 27, 111, 55) */
                                  {5, 56, 54, 144, 5, 1, 1, 6},   {20, 56, 53, 144, 5, 2, 0, 6},
                                  {6, 112, 111, 32, 3, 1, 0, 8},  {8, 112, 110, 96, 3, 2, 1, 4}};
-    for (size_t si = 0; si < sizeof dws / sizeof *dws + 1; si++) {
+    kc_dwconv_set_tile_min(tiles ? 0 : INT64_MAX);
+    for (size_t si = 0; si < sizeof dws / sizeof *dws + !tiles; si++) {
         const bool host_parts = si == sizeof dws / sizeof *dws; /* float32, C = 36, 300 parts made here */
         const int *d = host_parts ? NULL : dws[si];
         const kc_dtype t = host_parts ? KC_F32 : KC_F16;
@@ -1069,9 +1070,10 @@ static void test_dw_pool_se(void) {
         const int64_t CR = host_parts ? 9 : d[7], K = si % 2 ? 24 : 40, pad = R / 2;
         const int64_t OH = (H + 2 * pad - R) / ST + 1, OW = (W + 2 * pad - R) / ST + 1, HW = OH * OW;
         const bool hz = !host_parts && d[6];
-        char name[112];
-        snprintf(name, sizeof name, "dw pool [%lld,%lld,%lld,%lld] %lldx%lld s%lld%s cr=%lld", (long long)N, (long long)H,
-                 (long long)W, (long long)C, (long long)R, (long long)R, (long long)ST, hz ? " z" : "", (long long)CR);
+        char name[128];
+        snprintf(name, sizeof name, "dw pool %s [%lld,%lld,%lld,%lld] %lldx%lld s%lld%s cr=%lld", tiles ? "tiles" : "slices",
+                 (long long)N, (long long)H, (long long)W, (long long)C, (long long)R, (long long)R, (long long)ST,
+                 hz ? " z" : "", (long long)CR);
         double *yref = xmalloc((size_t)(N * HW * C) * sizeof *yref), *pm = xmalloc((size_t)(N * C) * sizeof *pm);
         tbuf y = {0}, x = {0}, wt = {0}, bias = {0}, z = {0};
         float *part = NULL;
@@ -1145,7 +1147,7 @@ static void test_dw_pool_se(void) {
                     for (int64_t k = 0; k < parts; k++) a += hp[(n * parts + k) * C + c];
                     got[n * C + c] = a / (double)HW;
                 }
-            char pname[140];
+            char pname[176];
             snprintf(pname, sizeof pname, "%s means of %lld parts", name, (long long)parts);
             check_vals(pname, t, got, pm, (size_t)(N * C), 1);
             free(hp);
@@ -1177,7 +1179,7 @@ static void test_dw_pool_se(void) {
             void *ws = NULL;
             CK(cudaMalloc(&ws, wsb));
             CK(cudaMemset(ws, 0x7f, wsb));
-            char fname[140];
+            char fname[176];
             snprintf(fname, sizeof fname, "%s se fold K=%lld", name, (long long)K);
             if (launched(kc_se_mlp_fold_parts(s2.d, part, parts, ws, N, HW, C, w1.d, b1.d, w2.d, b2.d, CR, 5, 0, 0, 4, 0,
                                               0, wf.d, wsrc.d, K, t, g_stream),
@@ -1206,6 +1208,13 @@ static void test_dw_pool_se(void) {
         if (z.d) tb_free(&z);
         if (y.d) tb_free(&y);
     }
+    kc_dwconv_set_tile_min(-1);
+}
+
+/* every case in the slices of small layers and in the tiles of large ones */
+static void test_dw_pool_se(void) {
+    test_dw_pool_se_form(0);
+    test_dw_pool_se_form(1);
 }
 
 /* ---- fused elementwise ------------------------------------------------------------------------ */

@@ -277,6 +277,39 @@ static void test_libraries(void) {
     KT_CHECK_CONTAINS(ver, want);
 }
 
+/* The names `kiln profile` gives the convolution algorithm codes an engine records. */
+static void test_algo_names(void) {
+    static const struct {
+        int algo;
+        bool transposed;
+        const char *want;
+    } cases[] = {{-1, false, "not chosen"},
+                 {1, false, "cuDNN IMPLICIT_PRECOMP_GEMM"},
+                 {7, false, "cuDNN WINOGRAD_NONFUSED"},
+                 {9, false, "cuDNN algorithm 9"},
+                 {1, true, "cuDNN backward-data ALGO_1"},
+                 {KC_CONV_ALGO_DW, false, "kiln depthwise"},
+                 {KC_CONV_ALGO_PW, false, "kiln 1x1 few-channel"},
+                 {KC_CONV_ALGO_GEMM + 3, false, "1x1 as cuBLASLt product, candidate 3"},
+                 {KC_CONV_ALGO_IM2COL + 1, false, "im2col + cuBLASLt product, candidate 1"},
+                 {KC_CONV_ALGO_IM2COL + KC_GEMM_ALGO_X3 + 2, false, "im2col + cuBLASLt product, 3xTF32 candidate 2"},
+                 {KC_CONV_ALGO_IGEMM, false, "kiln implicit GEMM 128x128 tile, 2x2 warps"},
+                 {KC_CONV_ALGO_IGEMM + 7, false, "kiln implicit GEMM 128x32 tile, 4x1 warps"},
+                 {KC_CONV_ALGO_IGEMM + 11, false, "kiln implicit GEMM 32x32 tile, 2x2 warps, K split 4"},
+                 {KC_CONV_ALGO_IGEMM + KC_IGEMM_CFGS, false, "algorithm 30014"}};
+    char buf[96];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        kc_conv_algo_name(cases[i].algo, cases[i].transposed, buf, sizeof buf);
+        if (strcmp(buf, cases[i].want) != 0) fprintf(stderr, "    algo %d: '%s', want '%s'\n", cases[i].algo, buf, cases[i].want);
+        KT_CHECK(strcmp(buf, cases[i].want) == 0);
+    }
+    char small[6];
+    kc_conv_algo_name(1, false, small, sizeof small);
+    KT_CHECK(strcmp(small, "cuDNN") == 0);
+    kc_conv_describe(NULL, buf, sizeof buf);
+    KT_CHECK(buf[0] == 0);
+}
+
 int main(void) {
     const char *shared = getenv("KILN_SHARED_DIR");
     snprintf(g_root, sizeof g_root, "%s/onnx-backend-tests/node", shared ? shared : "../shared");
@@ -285,5 +318,6 @@ int main(void) {
     KT_RUN(test_availability);
     KT_RUN(test_upload_host);
     KT_RUN(test_libraries);
+    KT_RUN(test_algo_names);
     return kt_summary();
 }

@@ -789,6 +789,20 @@ static void test_context_splits(void) {
             double ms = 0;
             kiln_context_layer_time(c, i, &ms, &runs);
             KT_CHECK(runs <= 1);
+            /* on the cpu provider the kernel is the layer's tactic, truncated to the buffer given */
+            const char *tac = NULL;
+            char kern[96], small[4];
+            KT_CHECK_EQ_INT(kiln_engine_layer_info(e, i, NULL, NULL, NULL, &tac, NULL), KILN_OK);
+            KT_CHECK_EQ_INT(kiln_context_layer_kernel(c, i, kern, sizeof kern), KILN_OK);
+            KT_CHECK(tac && strcmp(kern, tac) == 0);
+            KT_CHECK_EQ_INT(kiln_context_layer_kernel(c, i, small, sizeof small), KILN_OK);
+            KT_CHECK(strlen(small) == (strlen(tac) < 3 ? strlen(tac) : 3) && strncmp(small, tac, strlen(small)) == 0);
+        }
+        {
+            char kern[8];
+            KT_CHECK_EQ_INT(kiln_context_layer_kernel(c, nl, kern, sizeof kern), KILN_ERR_INVALID_ARGUMENT);
+            KT_CHECK_EQ_INT(kiln_context_layer_kernel(c, 0, NULL, 8), KILN_ERR_INVALID_ARGUMENT);
+            KT_CHECK_EQ_INT(kiln_context_layer_kernel(NULL, 0, kern, sizeof kern), KILN_ERR_INVALID_ARGUMENT);
         }
         kiln_context_set_profiling(c, 0);
         kiln_tensor_destroy(y);
