@@ -92,6 +92,12 @@ static void pack_a_block(const float *A, size_t lda, bool transA, size_t m0, siz
     }
 }
 
+void kl_sgemm_pack_a_panels(const float *A, size_t lda, bool transA, size_t M, size_t K, float *dst) {
+    pack_a_block(A, lda, transA, 0, M, 0, K, dst, K * MR);
+}
+void kl_sgemm_pack_b_panels(const float *B, size_t ldb, bool transB, size_t K, size_t N, float *dst) {
+    pack_b_block(B, ldb, transB, 0, K, 0, N, dst, K * NP);
+}
 void kl_sgemm_pack_b(const float *B, size_t ldb, bool transB, size_t K, size_t N, void *packed) {
     pack_hdr h = {MAGIC_B, FORMAT_ID, K, N};
     memset(packed, 0, PACK_HDR);

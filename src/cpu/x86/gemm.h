@@ -51,6 +51,12 @@ size_t kl_sgemm_pack_a_size(size_t M, size_t K);
 void kl_sgemm_pack_b(const float *B, size_t ldb, bool transB, size_t K, size_t N, void *packed);
 /* Packs op(A) (M x K; transA: A is stored K x M). */
 void kl_sgemm_pack_a(const float *A, size_t lda, bool transA, size_t M, size_t K, void *packed);
+/* The panel data alone, as kl_sgemm_packed_a_data / _b_data give it, into
+ * dst: round_up(M, MR) * K floats, panel stride K * MR (A); round_up(N,
+ * NP) * K floats, panel stride K * NP (B).  For callers that keep panels in
+ * buffers of their own (conv weights): no header, no staging copy. */
+void kl_sgemm_pack_a_panels(const float *A, size_t lda, bool transA, size_t M, size_t K, float *dst);
+void kl_sgemm_pack_b_panels(const float *B, size_t ldb, bool transB, size_t K, size_t N, float *dst);
 
 /* Workspace bytes kl_sgemm needs for this shape with `threads` threads
  * (0 if both operands are packed). */
