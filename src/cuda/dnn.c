@@ -1235,10 +1235,10 @@ void kc_conv_describe(const kc_conv *c, char *buf, size_t size)
     if (c->algo == KC_CONV_ALGO_DW && c->w_taps && len < size)
         snprintf(buf + len, size - len, " (tap-major)");
     len = strlen(buf);
-    /* cuDNN's algorithms fuse bias and ReLU only (cudnnConvolutionBiasActivationForward) and never a
-     * ConvTranspose's or a slab's; kiln's kernels fuse all three */
+    /* a cuDNN algorithm runs the epilogue in its own call only when fused (conv_fusable: bias with
+     * ReLU or none, no slab); kiln's kernels always fuse it */
     bool lib = c->algo >= 0 && c->algo < KC_CONV_ALGO_DW;
-    if (lib && epi && (!c->fused || q->transposed || conv_slab_y(q) || conv_slab_z(q)) && len < size)
+    if (lib && epi && !c->fused && len < size)
         snprintf(buf + len, size - len, " + bias/act pass");
 }
 
