@@ -177,13 +177,20 @@ static const kc_opt kc_profile_opts[] = {
     {"--threads", KC_OPT_REQUIRED, "N", "CPU threads of the build (MODEL only; default 0: one per core)"},
     {"--top", KC_OPT_REQUIRED, "N", "print only the N slowest layers (the JSON has all)"},
     {"--profile", KC_OPT_REQUIRED, "N", "optimization profile of the engine to run (default 0)"},
+    {"--providers", KC_OPT_REQUIRED, "LIST", "MODEL: providers in preference order (default: every usable one, cuda first)"},
+    {"--strict-providers", KC_OPT_NONE, NULL, "MODEL: fail when a node falls back to a later provider"},
+    {"--fp16", KC_OPT_NONE, NULL, "MODEL: allow FP16 kernels where a provider has them"},
+    {"--bf16", KC_OPT_NONE, NULL, "MODEL: allow BF16 kernels where a provider has them"},
+    {"--tf32", KC_OPT_NONE, NULL, "MODEL: allow TF32 math where a provider has it"},
+    {"--best", KC_OPT_NONE, NULL, "MODEL: allow every precision kiln can build"},
     {NULL, KC_OPT_NONE, NULL, NULL}};
 
 void kc_profile_help(FILE *f) {
     fputs("usage: kiln profile MODEL|ENGINE [--iterations N] [--export FILE.json]\n"
           "                    [--batch N | --shapes SPEC] [FLAGS]\n"
           "\n"
-          "Run MODEL (built in memory with the default options) or an engine file\n"
+          "Run MODEL (built in memory, with the build flags below, its tactics timed at\n"
+          "the inputs' shapes) or an engine file\n"
           "with per-layer timing on, and print each layer (a node after fusion) with\n"
           "its total and average time, its share of the total, its op, provider and\n"
           "tactic, and the model nodes it absorbed, slowest first.  Inputs are seeded\n"
@@ -202,6 +209,8 @@ int kc_cmd_profile(int argc, char **argv) {
     const char *cmd = "profile";
     const char *path = NULL, *iters_s = NULL, *warm_s = NULL, *export_path = NULL, *batch_s = NULL, *shapes = NULL,
                *seed_s = NULL, *threads_s = NULL, *top_s = NULL, *profile_s = NULL;
+    kc_build_cfg cfg = {.threads = 0};
+    bool build_flags = false; /* a flag that applies to a MODEL only */
     kc_list files = {.n = 0};
     int code = KC_EXIT_OK;
     kc_args a;
@@ -234,6 +243,12 @@ int kc_cmd_profile(int argc, char **argv) {
         else if (!strcmp(n, "--threads")) threads_s = v;
         else if (!strcmp(n, "--top")) top_s = v;
         else if (!strcmp(n, "--profile")) profile_s = v;
+        else if (!strcmp(n, "--providers")) cfg.providers = v, build_flags = true;
+        else if (!strcmp(n, "--strict-providers")) cfg.strict_providers = build_flags = true;
+        else if (!strcmp(n, "--fp16")) cfg.precision |= KILN_PRECISION_FP16, build_flags = true;
+        else if (!strcmp(n, "--bf16")) cfg.precision |= KILN_PRECISION_BF16, build_flags = true;
+        else if (!strcmp(n, "--tf32")) cfg.precision |= KILN_PRECISION_TF32, build_flags = true;
+        else if (!strcmp(n, "--best")) cfg.best = build_flags = true;
         else if (!strcmp(n, "--input")) {
             if (files.n == KC_LIST_MAX) return kc_fail(KC_EXIT_USAGE, cmd, "--input given too many times");
             files.items[files.n++] = v;
@@ -265,8 +280,26 @@ int kc_cmd_profile(int argc, char **argv) {
     double build_ms = 0;
     if (!kc_load_model_or_engine(cmd, path, &l, &code)) goto done;
     const kiln_engine *engine = l.engine;
+    if (engine && (threads || build_flags)) {
+        code = kc_fail(KC_EXIT_USAGE, cmd, "%s applies to a model: an engine runs as it was built (kiln build)",
+                       threads ? "--threads" : "a build flag (--providers, --fp16, ...)");
+        goto done;
+    }
+    /* An engine with a profile runs at its opt shapes unless told otherwise (as trtexec does). */
+    char opt_spec[2048], profile_spec[2048];
+    if (l.engine && !shapes && !batch && kc_engine_opt_spec(l.engine, (size_t)profile, opt_spec, sizeof opt_spec))
+        shapes = opt_spec;
+    kc_input_opts io = {.files = &files, .shape_flag = "--shapes", .shape = shapes, .batch = batch, .random = true,
+                        .seed = (uint64_t)seed};
+    if (!kc_inputs_prepare(cmd, kc_loaded_inputs(&l), &io, &in, &code)) goto done;
     if (!engine) {
-        kc_build_cfg cfg = {.threads = threads};
+        cfg.threads = threads;
+        /* a model with dynamic axes is built for the shapes it is profiled at (tactics timed there) */
+        const char *prof = kc_inputs_profile(&in, profile_spec, sizeof profile_spec);
+        if (prof) {
+            cfg.profiles[0] = (kc_profile_spec){prof, prof, prof};
+            cfg.n_profiles = 1;
+        }
         if (!kc_build_options_make(cmd, &cfg, l.model, &bo, &code)) goto done;
         double t0 = kc_now();
         if (kiln_build(l.model, bo, &built) != KILN_OK) {
@@ -275,10 +308,6 @@ int kc_cmd_profile(int argc, char **argv) {
         }
         build_ms = (kc_now() - t0) * 1e3;
         engine = built;
-    } else if (threads) {
-        code = kc_fail(KC_EXIT_USAGE, cmd, "--threads applies to a model: an engine runs with the thread count it "
-                       "was built with");
-        goto done;
     }
     if (kiln_context_create(engine, &runner.context) != KILN_OK) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "cannot create an execution context: %s", kiln_last_error());
@@ -286,13 +315,6 @@ int kc_cmd_profile(int argc, char **argv) {
     }
     runner.engine = engine;
     if (profile_s && !kc_runner_set_profile(cmd, &runner, profile, &code)) goto done;
-    /* An engine with a profile runs at its opt shapes unless told otherwise (as trtexec does). */
-    char opt_spec[2048];
-    if (l.engine && !shapes && !batch && kc_engine_opt_spec(l.engine, (size_t)profile, opt_spec, sizeof opt_spec))
-        shapes = opt_spec;
-    kc_input_opts io = {.files = &files, .shape_flag = "--shapes", .shape = shapes, .batch = batch, .random = true,
-                        .seed = (uint64_t)seed};
-    if (!kc_inputs_prepare(cmd, kc_loaded_inputs(&l), &io, &in, &code)) goto done;
     if (!kc_engine_io(engine, true, &outs, &n_outs) || !(res = calloc(n_outs + 1, sizeof *res))) {
         code = kc_fail(KC_EXIT_MODEL, cmd, "cannot read the engine's outputs: %s", kiln_last_error());
         goto done;
@@ -365,7 +387,9 @@ int kc_cmd_profile(int argc, char **argv) {
     }
     char buf[1024];
     printf("%s: %s\n", l.engine ? "Engine" : "Model", kc_fmt_name(shown, strlen(shown), buf, sizeof buf));
-    if (!l.engine) printf("Built in memory with the default options in %.3f s\n", build_ms / 1e3);
+    if (!l.engine)
+        printf("Built in memory in %.3f s (providers %s, precision %s)\n", build_ms / 1e3,
+               kc_engine_str(engine, "providers", "-"), kc_engine_str(engine, "precision", "-"));
     for (size_t i = 0; i < in.n; i++) {
         char type[512];
         printf("Input: '%s' %s, %s\n", kc_fmt_name(in.io[i].name, strlen(in.io[i].name), buf, sizeof buf),

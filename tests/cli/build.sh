@@ -288,6 +288,14 @@ if expect profile-engine 0 "" -- profile dyn.kiln --iterations 3 --export prof.j
     grep -q '^ *1 ' profile-engine.out && ok "profile prints the table" || fail "profile: $(cat profile-engine.out)"
 fi
 expect profile-model 0 "" -- profile small.onnx --iterations 2 --top 3
+# build flags for a MODEL: the in-memory build is made with them (the engine's facts say so), at the profiled batch
+if expect profile-model-flags 0 "" -- profile small.onnx --iterations 1 --fp16 --providers cpu --batch 3 --export profm.json; then
+    check "profile MODEL --fp16 --providers cpu: built for cpu, fp16 allowed, batch 3" \
+        'j["providers"] == "cpu" and j["inputs"][0]["shape"][0] == 3' profm.json
+    grep -q 'precision fp32 (fp16' profile-model-flags.out && ok "profile MODEL prints the build's precision" ||
+        fail "profile --fp16: $(head -3 profile-model-flags.out)"
+fi
+expect profile-engine-flags 2 "applies to a model" -- profile dyn.kiln --fp16
 expect profile-bad-flag 2 "did you mean '--iterations'?" -- profile small.onnx --iteration 3
 
 # graph: DOT before and after optimization, from a model and from an engine.
