@@ -199,6 +199,12 @@ typedef struct kl_cstep {
                          step that pools it (kc_conv_run_pool); K_SE: those sums, read instead of x */
     int64_t pool_parts;
     void *y2;       /* K_TOPK: the indices */
+    /* Branch concurrency (kl_cu_find_side, kl_cu_side_steps): side = this step runs on the context's second
+     * stream, launched just before step fork1 - 1 (which is at or before it in plan order) and joined before
+     * the step that reads its output (join = true there); the main stream runs the steps in between. */
+    bool side, join;
+    size_t fork1;
+    size_t side_next1; /* a branch of several steps: 1 + the index of its next step (0: the last) */
 } kl_cstep;
 
 typedef struct kl_cplan {
@@ -257,6 +263,14 @@ typedef struct kl_cplan {
     const kl_node **sefold_conv, **sefold_mul;
     const kl_value **sefold_x;
     void **sefold_w;
+    /* Branch concurrency: per node, 1 = a convolution that may run beside the nodes between its inputs and its
+     * only reader (kl_cu_find_side), its output in a buffer of its own; side_from: the first node it may run
+     * beside, side_join: its reader.  n_side steps were kept (kl_cu_side_steps), with ws_side their workspace. */
+    uint8_t *side;
+    size_t *side_from, *side_join, *side_head, *side_len; /* head: the branch's first node; len (at the head): its nodes */
+    size_t n_side;
+    void *ws_side;
+    size_t ws_side_bytes;
 } kl_cplan;
 
 struct kl_cuda_ctx {
@@ -274,6 +288,8 @@ struct kl_cuda_ctx {
     uint64_t *node_runs;
     cudaEvent_t *lev;       /* per step pair, profiling */
     size_t n_lev;
+    cudaStream_t st2;       /* branch concurrency: the side stream and its fork and join events (made on first use) */
+    cudaEvent_t ev_fork, ev_join;
 };
 
 static void kl_cplan_free(kl_cplan *p, const kl_graph *g) {
@@ -305,6 +321,11 @@ static void kl_cplan_free(kl_cplan *p, const kl_graph *g) {
     kl_free(p->sefold_mul);
     kl_free(p->sefold_x);
     kl_free(p->sefold_w);
+    kl_free(p->side);
+    kl_free(p->side_from);
+    kl_free(p->side_join);
+    kl_free(p->side_head);
+    kl_free(p->side_len);
     for (size_t i = 0; i < p->n_allocs; i++) cudaFree(p->allocs[i]);
     kl_free(p->allocs);
     for (size_t i = 0; p->v && i < g->n_values; i++) kl_rt_unref(p->v[i].host);
@@ -2814,6 +2835,21 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
     return KILN_OK;
 }
 
+/* Run a branch's step on the side stream with the side workspace, with no early launch (its stream
+ * waits on an event). */
+static kiln_status kl_cu_side_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
+    cudaStream_t st = c->st;
+    void *ws = p->ws;
+    c->st = c->st2;
+    p->ws = p->ws_side;
+    kc_pdl_hold(1);
+    kiln_status r = kl_cu_step_run(c, p, s);
+    kc_pdl_hold(0);
+    c->st = st;
+    p->ws = ws;
+    return r;
+}
+
 /* Does step s end with a library kernel (cuBLASLt, cuDNN)? */
 static bool kl_cu_lib_step(const kl_cstep *s) {
     if (s->kind == K_GEMM) return true;
@@ -2842,9 +2878,20 @@ static kiln_status kl_cu_launch(kl_cuda_ctx *c, kl_cplan *p) {
     static int after_lib = -1;
     if (after_lib < 0) after_lib = !(getenv("KILN_CUDA_PDL_AFTER_LIB") && atoi(getenv("KILN_CUDA_PDL_AFTER_LIB")) == 0);
     bool prev_lib = false;
+    /* branches on the side stream (kl_cu_side_steps); in order when profiling, so that each layer's time is its own */
+    bool branches = !prof && p->n_side && c->st2;
     for (size_t i = 0; i < p->n_steps; i++) {
+        const kl_cstep *st = &p->steps[i];
+        if (branches && st->side) continue;
+        if (branches && st->join) KL_CU(cudaStreamWaitEvent(c->st, c->ev_join, 0));
+        if (branches && st->fork1) {
+            KL_CU(cudaEventRecord(c->ev_fork, c->st));
+            KL_CU(cudaStreamWaitEvent(c->st2, c->ev_fork, 0));
+            for (size_t k = st->fork1; k; k = p->steps[k - 1].side_next1) KL_TRY(kl_cu_side_run(c, p, &p->steps[k - 1]));
+            KL_CU(cudaEventRecord(c->ev_join, c->st2));
+        }
         if (prof) KL_CU(cudaEventRecord(c->lev[2 * i], c->st));
-        kc_pdl_hold(prev_lib && !after_lib);
+        kc_pdl_hold((prev_lib && !after_lib) || (branches && st->join));
         kiln_status s = kl_cu_step_run(c, p, &p->steps[i]);
         kc_pdl_hold(0);
         KL_TRY(s);
@@ -3327,6 +3374,187 @@ static kiln_status kl_cu_find_sefold(const kl_cuda_engine *ce, kl_cplan *p, size
     return KILN_OK;
 }
 
+/* Branch concurrency.  A convolution whose inputs are ready some nodes before
+ * it and whose output has one reader after it (ResNet's downsample
+ * convolution beside conv1 and conv2 of its block) may run on a second
+ * stream beside those nodes: at batch 1 each kernel fills a fraction of the
+ * GPU and waits on launch latency, so two run in the time of one.  Here the
+ * plan marks the candidates, keeps their inputs alive until the reader (so
+ * the nodes between cannot reuse that memory) and gives their outputs a
+ * buffer of their own; kl_cu_side_steps keeps those whose steps turn out
+ * independent.  KILN_CUDA_BRANCHES=0 turns it off; outputs larger than
+ * KILN_CUDA_BRANCH_MAX bytes (default 16 MiB: large batches fill the GPU
+ * anyway) are left in order. */
+static bool kl_cu_side_node(const kl_cuda_engine *ce, const kl_cplan *p, const kl_node *n, size_t cap) {
+    size_t i = n->index;
+    bool conv = (!n->domain[0] && !strcmp(n->op_type, "Conv")) ||
+                (!strcmp(n->domain, KL_KILN_DOMAIN) && !strcmp(n->op_type, "FusedConv"));
+    if (!conv || !ce->on_gpu[i] || n->n_outputs != 1 || !n->outputs[0] || n->n_inputs < 1 || !n->inputs[0]) return false;
+    if ((p->sdpa && p->sdpa[i]) || (p->resid && p->resid[i]) || (p->se && p->se[i]) || (p->sefold && p->sefold[i]))
+        return false;
+    const kl_value *ov = n->outputs[0];
+    if (ov->n_uses != 1 || !kl_only_reader(ov, ov->uses[0].node) || p->sh.bytes[ov->id] == SIZE_MAX ||
+        p->sh.bytes[ov->id] > cap)
+        return false;
+    const kl_node *r = ov->uses[0].node;
+    return r->index > i && ce->on_gpu[r->index] && !kl_cu_view_op(r);
+}
+
+static kiln_status kl_cu_find_side(const kl_cuda_engine *ce, kl_cplan *p, size_t *keep) {
+    const kl_graph *g = ce->ir->graph;
+    size_t nn = g->n_nodes;
+    const char *on = getenv("KILN_CUDA_BRANCHES"), *mx = getenv("KILN_CUDA_BRANCH_MAX");
+    if (on && strcmp(on, "0") == 0) return KILN_OK;
+    size_t cap = mx ? (size_t)strtoull(mx, NULL, 10) : ((size_t)16 << 20);
+    size_t busy = 0; /* one branch at a time: the next may start at the last one's reader */
+    for (size_t i = 0; i < nn; i++) {
+        const kl_node *n = g->nodes[i];
+        if (!kl_cu_side_node(ce, p, n, cap)) continue;
+        size_t from = 0;
+        for (size_t k = 0; k < n->n_inputs; k++) {
+            const kl_value *iv = n->inputs[k];
+            if (iv && iv->producer) from = KL_MAX(from, iv->producer->index + 1);
+        }
+        if (from >= i || from < busy) continue; /* nothing to run beside, or the last branch still runs */
+        /* a chain: the reader is another such convolution whose other inputs are constants (YOLOv8's
+         * box and class heads, three convolutions each) */
+        const kl_node *chain[8] = {n}, *r = n->outputs[0]->uses[0].node;
+        size_t len = 1;
+        while (len < 8 && kl_cu_side_node(ce, p, r, cap)) {
+            bool consts = true;
+            for (size_t k = 0; k < r->n_inputs; k++)
+                if (r->inputs[k] && r->inputs[k] != chain[len - 1]->outputs[0] &&
+                    !(r->inputs[k]->flags & KL_VALUE_INITIALIZER))
+                    consts = false;
+            if (!consts) break;
+            chain[len++] = r;
+            r = r->outputs[0]->uses[0].node;
+        }
+        if (!p->side) {
+            p->side = kl_calloc(nn ? nn : 1, 1);
+            p->side_from = kl_calloc(nn ? nn : 1, sizeof *p->side_from);
+            p->side_join = kl_calloc(nn ? nn : 1, sizeof *p->side_join);
+            p->side_head = kl_calloc(nn ? nn : 1, sizeof *p->side_head);
+            p->side_len = kl_calloc(nn ? nn : 1, sizeof *p->side_len);
+            if (!p->side || !p->side_from || !p->side_join || !p->side_head || !p->side_len) return KILN_ERR_NO_MEMORY;
+        }
+        for (size_t m = 0; m < len; m++) {
+            size_t x = chain[m]->index;
+            p->side[x] = 1;
+            p->side_from[x] = from;
+            p->side_join[x] = r->index;
+            p->side_head[x] = i;
+        }
+        p->side_len[i] = len;
+        for (size_t k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k]) keep[n->inputs[k]->id] = KL_MAX(keep[n->inputs[k]->id], r->index + 1);
+        busy = r->index;
+        i = chain[len - 1]->index; /* (the members are not heads of their own) */
+    }
+    return KILN_OK;
+}
+
+/* Does [a, a+an) overlap [b, b+bn)? */
+static bool kl_overlap(const void *a, size_t an, const void *b, size_t bn) {
+    const uint8_t *x = a, *y = b;
+    return a && b && x < y + bn && y < x + an;
+}
+
+/* Bytes a copy `cp` may write from cp->y (its strided extent). */
+static size_t kl_ccopy_extent(const kl_ccopy *cp) {
+    int64_t last = 0;
+    for (int a = 0; a < cp->rank; a++) {
+        if (cp->dims[a] <= 0) return 0;
+        last += (cp->dims[a] - 1) * (cp->ys[a] < 0 ? -cp->ys[a] : cp->ys[a]);
+    }
+    return (size_t)(last + 1) * cp->esz;
+}
+
+/* Does step t write where a pointer of step s (x[]) reads: t's outputs, its copies and conversions? */
+static bool kl_step_writes_into(const kl_cplan *p, const kl_graph *g, const kl_cstep *t, const kl_cstep *s) {
+    const kl_node *n = g->nodes[t->node];
+    for (size_t k = 0; k < KL_ARRAY_LEN(s->x); k++) {
+        const void *x = s->x[k];
+        if (!x) continue;
+        for (size_t o = 0; o < n->n_outputs; o++) {
+            const kl_value *ov = n->outputs[o];
+            if (!ov) continue;
+            const kl_cval *cv = &p->v[ov->id];
+            if (kl_overlap(cv->d, (size_t)cv->count * cv->esz, x, 1)) return true;
+        }
+        for (size_t j = 0; j < t->n_pre; j++)
+            if (kl_overlap(t->pre[j].y, kl_ccopy_extent(&t->pre[j]), x, 1)) return true;
+        for (size_t j = 0; j < t->n_cp; j++)
+            if (kl_overlap(t->cp[j].y, kl_ccopy_extent(&t->cp[j]), x, 1)) return true;
+        if (x == t->y || (t->y2 && x == t->y2) || (t->wf && x == t->wf)) return true;
+    }
+    return false;
+}
+
+/* A step that may run as part of a branch: a convolution (or its 1x1 product) with no conversions of its own. */
+static bool kl_side_kind(const kl_cstep *s) {
+    return ((s->kind == K_CONV && s->conv) || (s->kind == K_GEMM && s->gemm)) && !s->n_pre && !s->pool_part &&
+           !s->wf && !s->charge1;
+}
+
+/* Keep the branches whose steps are independent of the steps they run beside (kl_cu_find_side): each node
+ * one convolution step with no conversions, the steps beside them (from the first step at or after the
+ * branch's inputs to its reader's first step) writing nothing the branch reads, none of them a host step.
+ * Sets the steps' side/side_next1/fork1/join and sizes the side workspace. */
+static void kl_cu_side_steps(const kl_cuda_engine *ce, kl_cplan *p) {
+    const kl_graph *g = ce->ir->graph;
+    p->n_side = 0;
+    p->ws_side_bytes = 0;
+    if (!p->side || p->empty) return;
+    for (size_t si = 0; si < p->n_steps; si++) {
+        kl_cstep *s = &p->steps[si];
+        if (!p->side[s->node] || p->side_head[s->node] != s->node) continue;
+        size_t head = s->node, from = p->side_from[head], jn = p->side_join[head], f = si, j = p->n_steps;
+        for (size_t t = 0; t < si; t++)
+            if (p->steps[t].node >= from) {
+                f = t;
+                break;
+            }
+        size_t mem[8], nm = 0;
+        bool ok = f < si;
+        for (size_t t = si; ok && t < p->n_steps; t++) {
+            const kl_cstep *m = &p->steps[t];
+            if (m->node == jn) {
+                j = t;
+                break;
+            }
+            if (!p->side[m->node] || p->side_head[m->node] != head) continue;
+            if (nm == 8 || !kl_side_kind(m) || (nm && p->steps[mem[nm - 1]].node == m->node)) ok = false;
+            else mem[nm++] = t;
+        }
+        ok = ok && j < p->n_steps && nm == p->side_len[head] && !p->steps[f].fork1;
+        /* every node of the branch runs one step: no other step of its node */
+        for (size_t t = f; ok && t < j; t++) {
+            const kl_cstep *m = &p->steps[t];
+            bool member = false;
+            for (size_t k = 0; k < nm; k++) member |= mem[k] == t;
+            if (member) continue;
+            for (size_t k = 0; ok && k < nm; k++) ok = m->node != p->steps[mem[k]].node;
+            ok = ok && m->kind != K_HOST && !m->side && !(t > f && m->fork1) && !(t > f && m->join);
+            for (size_t k = 0; ok && k < nm; k++) ok = !kl_step_writes_into(p, g, m, &p->steps[mem[k]]);
+        }
+        if (!ok) {
+            kl_log(KILN_LOG_DEBUG, "cuda plan: node '%s' stays in order (its branch's steps are not independent)",
+                   kl_node_label(g->nodes[head]));
+            continue;
+        }
+        for (size_t k = 0; k < nm; k++) {
+            kl_cstep *m = &p->steps[mem[k]];
+            m->side = true;
+            m->side_next1 = k + 1 < nm ? mem[k + 1] + 1 : 0;
+            p->ws_side_bytes = KL_MAX(p->ws_side_bytes, m->conv ? kc_conv_workspace(m->conv) : kc_gemm_workspace(m->gemm));
+        }
+        p->steps[f].fork1 = si + 1;
+        p->steps[j].join = true;
+        p->n_side++;
+    }
+}
+
 static kiln_status kl_b_sdpa(kl_bctx *b, kl_cstep *s, kl_cval *y, kc_dtype t) {
     char *why = b->why;
     size_t why_size = b->why_size;
@@ -3591,6 +3819,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
     if (!s && !p->empty) s = kl_cu_find_resid(ce, p, keep);
     if (!s && !p->empty) s = kl_cu_find_se(ce, p, keep);
     if (!s && !p->empty) s = kl_cu_find_sefold(ce, p, keep);
+    if (!s && !p->empty) s = kl_cu_find_side(ce, p, keep);
     { /* KILN_CUDA_TVIEW=0: the Transpose copies its input */
         const char *tv = getenv("KILN_CUDA_TVIEW");
         kl_cu_tview_on = kl_cu_nhwc(ce) && !(tv && strcmp(tv, "0") == 0);
@@ -3769,7 +3998,10 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
                 cv->isf = xv->isf;
                 cv->t = xv->t;
             } else if (p->mp.slab_ch && p->mp.slab_ch[ov->id] >= 0) {
+                if (p->side) p->side[i] = 0;
                 KL_TRY(kl_cu_slab_out(c, p, i, n, ov, cv));
+            } else if (p->side && p->side[i]) { /* a branch: written while the steps beside it run */
+                KL_TRY(kl_cp_alloc(p, (size_t)cv->count * cv->esz, &cv->d));
             } else if (p->mp.offset[ov->id] >= 0) {
                 cv->d = p->arena + p->mp.offset[ov->id];
             } else {
@@ -3858,6 +4090,9 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
         }
     }
     if (p->ws_bytes) KL_TRY(kl_cp_alloc(p, p->ws_bytes, &p->ws));
+    kl_cu_side_steps(ce, p);
+    if (p->ws_side_bytes) KL_TRY(kl_cp_alloc(p, p->ws_side_bytes, &p->ws_side));
+    if (p->n_side) kl_log(KILN_LOG_DEBUG, "cuda plan: %zu branch(es) of convolutions run beside the steps before their reader", p->n_side);
     /* Graph outputs, in NCHW order. */
     for (size_t j = 0; j < g->n_outputs; j++) {
         const kl_value *v = g->outputs[j];
@@ -3940,6 +4175,10 @@ void kl_cuda_ctx_free(kl_cuda_ctx *c) {
     if (c->dnn) kc_dnn_destroy(c->dnn);
     for (int i = 0; i < 4; i++)
         if (c->ev[i]) cudaEventDestroy(c->ev[i]);
+    if (c->st2) cudaStreamSynchronize(c->st2);
+    if (c->ev_fork) cudaEventDestroy(c->ev_fork);
+    if (c->ev_join) cudaEventDestroy(c->ev_join);
+    if (c->st2) cudaStreamDestroy(c->st2);
     if (c->st) cudaStreamDestroy(c->st);
     cudaGetLastError();
     kl_free(c);
@@ -4087,6 +4326,12 @@ static kiln_status kl_cu_plan_for(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n
     p->key_len = len;
     kiln_status s = kl_cplan_build(c, p, inputs, n_inputs);
     kc_dnn_release_scratch(c->dnn); /* the timing's L2-flush buffer (about 120 MB on an H200) */
+    if (!s && p->n_side && !c->st2) { /* the side stream and its events, made outside any capture */
+        cudaError_t e = cudaStreamCreateWithFlags(&c->st2, cudaStreamNonBlocking);
+        if (e == cudaSuccess) e = cudaEventCreateWithFlags(&c->ev_fork, cudaEventDisableTiming);
+        if (e == cudaSuccess) e = cudaEventCreateWithFlags(&c->ev_join, cudaEventDisableTiming);
+        if (e != cudaSuccess) s = kl_cu_err(e, "cudaStreamCreate (side stream)");
+    }
     if (s) {
         kl_cplan_free(p, g);
         return s;
@@ -4264,8 +4509,8 @@ static void kl_cu_step_describe(const kl_cstep *s, char *buf, size_t size) {
     if (s->kind == K_CONV && s->conv) {
         char c[200];
         kc_conv_describe(s->conv, c, sizeof c);
-        snprintf(buf, size, "%s%s%s%s", s2d ? "space-to-depth + " : "", c, s->pool_part ? " + SE pool" : "",
-                 s->unslab ? " (dense copies)" : "");
+        snprintf(buf, size, "%s%s%s%s%s", s2d ? "space-to-depth + " : "", c, s->pool_part ? " + SE pool" : "",
+                 s->unslab ? " (dense copies)" : "", s->side ? " [side stream]" : "");
     } else if (s->kind == K_GEMM && s->gemm) {
         kc_gemm_describe(s->gemm, buf, size);
     } else if (s->kind == K_ATTN && s->attn) {
