@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Thirty-first session, third call: branches of several convolutions (YOLOv8n's heads) and 1x1 products as
+# Thirty-first session, third call: branches of several convolutions (YOLOv8n's heads), overlapping branches (an event each) and 1x1 products as
 # branch steps. kiln compare against the CPU, which branches run beside (debug log), GPU compute medians with
 # and without (KILN_CUDA_BRANCHES=0 at run time), three alternating rounds, ncu's breakdown of ResNet-50 b1.
 #   run(command="OUT=$OUT bash bench/gpu/call31c.sh 2>&1 | tail -100", carry=["build-gpu/wt", ".gpu/libs"])

@@ -200,11 +200,13 @@ typedef struct kl_cstep {
     int64_t pool_parts;
     void *y2;       /* K_TOPK: the indices */
     /* Branch concurrency (kl_cu_find_side, kl_cu_side_steps): side = this step runs on the context's second
-     * stream, launched just before step fork1 - 1 (which is at or before it in plan order) and joined before
-     * the step that reads its output (join = true there); the main stream runs the steps in between. */
-    bool side, join;
-    size_t fork1;
-    size_t side_next1; /* a branch of several steps: 1 + the index of its next step (0: the last) */
+     * stream, launched with its branch before an earlier step (fork1 there) and joined before the step that
+     * reads the branch's output (join1 there); the main stream runs the steps in between. */
+    bool side;
+    size_t fork1;      /* 1 + the index of the first step of the branch launched before this step (0: none) */
+    size_t join1;      /* 1 + the number of the branch this step waits for (0: none) */
+    size_t side_next1; /* a branch's step: 1 + the index of its next step (0: the last) */
+    size_t br;         /* a branch's first step: the branch's number (its join event) */
 } kl_cstep;
 
 typedef struct kl_cplan {
@@ -288,8 +290,9 @@ struct kl_cuda_ctx {
     uint64_t *node_runs;
     cudaEvent_t *lev;       /* per step pair, profiling */
     size_t n_lev;
-    cudaStream_t st2;       /* branch concurrency: the side stream and its fork and join events (made on first use) */
-    cudaEvent_t ev_fork, ev_join;
+    cudaStream_t st2;       /* branch concurrency: the side stream, its fork event and a join event per branch */
+    cudaEvent_t ev_fork, *ev_join;
+    size_t n_ev_join;
 };
 
 static void kl_cplan_free(kl_cplan *p, const kl_graph *g) {
@@ -2879,19 +2882,19 @@ static kiln_status kl_cu_launch(kl_cuda_ctx *c, kl_cplan *p) {
     if (after_lib < 0) after_lib = !(getenv("KILN_CUDA_PDL_AFTER_LIB") && atoi(getenv("KILN_CUDA_PDL_AFTER_LIB")) == 0);
     bool prev_lib = false;
     /* branches on the side stream (kl_cu_side_steps); in order when profiling, so that each layer's time is its own */
-    bool branches = !prof && p->n_side && c->st2;
+    bool branches = !prof && p->n_side && c->st2 && c->n_ev_join >= p->n_side;
     for (size_t i = 0; i < p->n_steps; i++) {
         const kl_cstep *st = &p->steps[i];
         if (branches && st->side) continue;
-        if (branches && st->join) KL_CU(cudaStreamWaitEvent(c->st, c->ev_join, 0));
+        if (branches && st->join1) KL_CU(cudaStreamWaitEvent(c->st, c->ev_join[st->join1 - 1], 0));
         if (branches && st->fork1) {
             KL_CU(cudaEventRecord(c->ev_fork, c->st));
             KL_CU(cudaStreamWaitEvent(c->st2, c->ev_fork, 0));
             for (size_t k = st->fork1; k; k = p->steps[k - 1].side_next1) KL_TRY(kl_cu_side_run(c, p, &p->steps[k - 1]));
-            KL_CU(cudaEventRecord(c->ev_join, c->st2));
+            KL_CU(cudaEventRecord(c->ev_join[p->steps[st->fork1 - 1].br], c->st2));
         }
         if (prof) KL_CU(cudaEventRecord(c->lev[2 * i], c->st));
-        kc_pdl_hold((prev_lib && !after_lib) || (branches && st->join));
+        kc_pdl_hold((prev_lib && !after_lib) || (branches && st->join1));
         kiln_status s = kl_cu_step_run(c, p, &p->steps[i]);
         kc_pdl_hold(0);
         KL_TRY(s);
@@ -3397,7 +3400,8 @@ static bool kl_cu_side_node(const kl_cuda_engine *ce, const kl_cplan *p, const k
         p->sh.bytes[ov->id] > cap)
         return false;
     const kl_node *r = ov->uses[0].node;
-    return r->index > i && ce->on_gpu[r->index] && !kl_cu_view_op(r);
+    /* (a Concat's input may be planned as a slab of its output, placed when the first slab is made) */
+    return r->index > i && ce->on_gpu[r->index] && !kl_cu_view_op(r) && !(!r->domain[0] && !strcmp(r->op_type, "Concat"));
 }
 
 static kiln_status kl_cu_find_side(const kl_cuda_engine *ce, kl_cplan *p, size_t *keep) {
@@ -3406,7 +3410,6 @@ static kiln_status kl_cu_find_side(const kl_cuda_engine *ce, kl_cplan *p, size_t
     const char *on = getenv("KILN_CUDA_BRANCHES"), *mx = getenv("KILN_CUDA_BRANCH_MAX");
     if (on && strcmp(on, "0") == 0) return KILN_OK;
     size_t cap = mx ? (size_t)strtoull(mx, NULL, 10) : ((size_t)16 << 20);
-    size_t busy = 0; /* one branch at a time: the next may start at the last one's reader */
     for (size_t i = 0; i < nn; i++) {
         const kl_node *n = g->nodes[i];
         if (!kl_cu_side_node(ce, p, n, cap)) continue;
@@ -3415,7 +3418,7 @@ static kiln_status kl_cu_find_side(const kl_cuda_engine *ce, kl_cplan *p, size_t
             const kl_value *iv = n->inputs[k];
             if (iv && iv->producer) from = KL_MAX(from, iv->producer->index + 1);
         }
-        if (from >= i || from < busy) continue; /* nothing to run beside, or the last branch still runs */
+        if (from >= i) continue; /* nothing to run beside */
         /* a chain: the reader is another such convolution whose other inputs are constants (YOLOv8's
          * box and class heads, three convolutions each) */
         const kl_node *chain[8] = {n}, *r = n->outputs[0]->uses[0].node;
@@ -3448,7 +3451,6 @@ static kiln_status kl_cu_find_side(const kl_cuda_engine *ce, kl_cplan *p, size_t
         p->side_len[i] = len;
         for (size_t k = 0; k < n->n_inputs; k++)
             if (n->inputs[k]) keep[n->inputs[k]->id] = KL_MAX(keep[n->inputs[k]->id], r->index + 1);
-        busy = r->index;
         i = chain[len - 1]->index; /* (the members are not heads of their own) */
     }
     return KILN_OK;
@@ -3498,9 +3500,10 @@ static bool kl_side_kind(const kl_cstep *s) {
 }
 
 /* Keep the branches whose steps are independent of the steps they run beside (kl_cu_find_side): each node
- * one convolution step with no conversions, the steps beside them (from the first step at or after the
- * branch's inputs to its reader's first step) writing nothing the branch reads, none of them a host step.
- * Sets the steps' side/side_next1/fork1/join and sizes the side workspace. */
+ * one convolution step with no conversions, the main-stream steps beside them (from the fork, the first
+ * step at or after the branch's inputs, to its reader's first step) writing nothing the branch reads, none
+ * of them a host step.  Branches may overlap: the side stream runs them one after another, and each writes
+ * only buffers of its own.  Sets the steps' side/side_next1/br/fork1/join1 and sizes the side workspace. */
 static void kl_cu_side_steps(const kl_cuda_engine *ce, kl_cplan *p) {
     const kl_graph *g = ce->ir->graph;
     p->n_side = 0;
@@ -3515,6 +3518,7 @@ static void kl_cu_side_steps(const kl_cuda_engine *ce, kl_cplan *p) {
                 f = t;
                 break;
             }
+        while (f < si && (p->steps[f].fork1 || p->steps[f].side)) f++; /* one fork per step, on the main stream */
         size_t mem[8], nm = 0;
         bool ok = f < si;
         for (size_t t = si; ok && t < p->n_steps; t++) {
@@ -3524,18 +3528,18 @@ static void kl_cu_side_steps(const kl_cuda_engine *ce, kl_cplan *p) {
                 break;
             }
             if (!p->side[m->node] || p->side_head[m->node] != head) continue;
-            if (nm == 8 || !kl_side_kind(m) || (nm && p->steps[mem[nm - 1]].node == m->node)) ok = false;
+            if (nm == 8 || !kl_side_kind(m) || m->fork1 || m->join1 || (nm && p->steps[mem[nm - 1]].node == m->node))
+                ok = false;
             else mem[nm++] = t;
         }
-        ok = ok && j < p->n_steps && nm == p->side_len[head] && !p->steps[f].fork1;
-        /* every node of the branch runs one step: no other step of its node */
+        ok = ok && j < p->n_steps && nm == p->side_len[head] && !p->steps[j].join1 && !p->steps[j].side;
         for (size_t t = f; ok && t < j; t++) {
             const kl_cstep *m = &p->steps[t];
             bool member = false;
             for (size_t k = 0; k < nm; k++) member |= mem[k] == t;
-            if (member) continue;
-            for (size_t k = 0; ok && k < nm; k++) ok = m->node != p->steps[mem[k]].node;
-            ok = ok && m->kind != K_HOST && !m->side && !(t > f && m->fork1) && !(t > f && m->join);
+            if (member || m->side) continue; /* (another branch's steps write only buffers of their own) */
+            for (size_t k = 0; ok && k < nm; k++) ok = m->node != p->steps[mem[k]].node; /* one step per node */
+            ok = ok && m->kind != K_HOST;
             for (size_t k = 0; ok && k < nm; k++) ok = !kl_step_writes_into(p, g, m, &p->steps[mem[k]]);
         }
         if (!ok) {
@@ -3549,9 +3553,9 @@ static void kl_cu_side_steps(const kl_cuda_engine *ce, kl_cplan *p) {
             m->side_next1 = k + 1 < nm ? mem[k + 1] + 1 : 0;
             p->ws_side_bytes = KL_MAX(p->ws_side_bytes, m->conv ? kc_conv_workspace(m->conv) : kc_gemm_workspace(m->gemm));
         }
+        s->br = p->n_side++;
         p->steps[f].fork1 = si + 1;
-        p->steps[j].join = true;
-        p->n_side++;
+        p->steps[j].join1 = s->br + 1;
     }
 }
 
@@ -4177,7 +4181,8 @@ void kl_cuda_ctx_free(kl_cuda_ctx *c) {
         if (c->ev[i]) cudaEventDestroy(c->ev[i]);
     if (c->st2) cudaStreamSynchronize(c->st2);
     if (c->ev_fork) cudaEventDestroy(c->ev_fork);
-    if (c->ev_join) cudaEventDestroy(c->ev_join);
+    for (size_t i = 0; i < c->n_ev_join; i++) cudaEventDestroy(c->ev_join[i]);
+    kl_free(c->ev_join);
     if (c->st2) cudaStreamDestroy(c->st2);
     if (c->st) cudaStreamDestroy(c->st);
     cudaGetLastError();
@@ -4326,11 +4331,20 @@ static kiln_status kl_cu_plan_for(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n
     p->key_len = len;
     kiln_status s = kl_cplan_build(c, p, inputs, n_inputs);
     kc_dnn_release_scratch(c->dnn); /* the timing's L2-flush buffer (about 120 MB on an H200) */
-    if (!s && p->n_side && !c->st2) { /* the side stream and its events, made outside any capture */
-        cudaError_t e = cudaStreamCreateWithFlags(&c->st2, cudaStreamNonBlocking);
-        if (e == cudaSuccess) e = cudaEventCreateWithFlags(&c->ev_fork, cudaEventDisableTiming);
-        if (e == cudaSuccess) e = cudaEventCreateWithFlags(&c->ev_join, cudaEventDisableTiming);
-        if (e != cudaSuccess) s = kl_cu_err(e, "cudaStreamCreate (side stream)");
+    if (!s && p->n_side) { /* the side stream and its events, made here, outside any capture */
+        cudaError_t e = cudaSuccess;
+        if (!c->st2) e = cudaStreamCreateWithFlags(&c->st2, cudaStreamNonBlocking);
+        if (e == cudaSuccess && !c->ev_fork) e = cudaEventCreateWithFlags(&c->ev_fork, cudaEventDisableTiming);
+        if (e == cudaSuccess && c->n_ev_join < p->n_side) {
+            cudaEvent_t *ev = kl_realloc_array(c->ev_join, p->n_side, sizeof *ev);
+            if (!ev) s = KILN_ERR_NO_MEMORY;
+            else c->ev_join = ev;
+            while (!s && e == cudaSuccess && c->n_ev_join < p->n_side) {
+                e = cudaEventCreateWithFlags(&c->ev_join[c->n_ev_join], cudaEventDisableTiming);
+                if (e == cudaSuccess) c->n_ev_join++;
+            }
+        }
+        if (!s && e != cudaSuccess) s = kl_cu_err(e, "cudaStreamCreate / cudaEventCreate (side stream)");
     }
     if (s) {
         kl_cplan_free(p, g);
