@@ -75,6 +75,16 @@ if has zoo; then
         echo "--- $m (exit $rc)"; grep -E "^(cpu|cuda)" "$OUT/compare_$m.txt" || tail -5 "$OUT/compare_$m.txt"
         [ $rc -eq 0 ] || status=1
     done
+    # Branches on the second stream (docs/CUDA.md) run the same kernels in the same order on each stream:
+    # an FP16 engine's outputs must be the same bytes with them off.
+    for m in resnet50 yolov8n; do
+        f=models/out/$m.onnx; [ -f "$f" ] || continue
+        "$B/kiln" build "$f" --fp16 -o "$OUT/br_$m.kiln" >/dev/null 2>&1 || { echo "$m: branch check: build failed"; status=1; continue; }
+        for v in 0 1; do KILN_CUDA_BRANCHES=$v "$B/kiln" run "$OUT/br_$m.kiln" --random --output "$OUT/br_${m}_$v" >/dev/null 2>&1; done
+        if [ -n "$(ls "$OUT/br_${m}_1" 2>/dev/null)" ] && diff -rq "$OUT/br_${m}_0" "$OUT/br_${m}_1" >/dev/null; then
+            echo "$m: the same outputs with and without branches"
+        else echo "FAIL $m: outputs differ with and without branches (KILN_CUDA_BRANCHES)"; status=1; fi
+    done
 fi
 
 if has bench; then
