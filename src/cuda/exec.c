@@ -20,6 +20,7 @@
 #include "runtime/exec.h"
 
 #define KL_CU_MAX_PLANS 4
+#define KL_CU_SIDE_MAX 4 /* side streams for branches (KILN_CUDA_SIDE_STREAMS) */
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
@@ -271,7 +272,7 @@ typedef struct kl_cplan {
     uint8_t *side;
     size_t *side_from, *side_join, *side_head, *side_len; /* head: the branch's first node; len (at the head): its nodes */
     size_t n_side;
-    void *ws_side;
+    void *ws_side[KL_CU_SIDE_MAX]; /* one per side stream */
     size_t ws_side_bytes;
 } kl_cplan;
 
@@ -290,7 +291,7 @@ struct kl_cuda_ctx {
     uint64_t *node_runs;
     cudaEvent_t *lev;       /* per step pair, profiling */
     size_t n_lev;
-    cudaStream_t st2;       /* branch concurrency: the side stream, its fork event and a join event per branch */
+    cudaStream_t st2[KL_CU_SIDE_MAX]; /* branch concurrency: the side streams (branch b on b % n), the fork event, a join event per branch */
     cudaEvent_t ev_fork, *ev_join;
     size_t n_ev_join;
 };
@@ -2840,17 +2841,36 @@ static kiln_status kl_cu_step_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
 
 /* Run a branch's step on the side stream with the side workspace, with no early launch (its stream
  * waits on an event). */
-static kiln_status kl_cu_side_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s) {
+static kiln_status kl_cu_side_run(kl_cuda_ctx *c, kl_cplan *p, kl_cstep *s, int k, bool hold) {
     cudaStream_t st = c->st;
     void *ws = p->ws;
-    c->st = c->st2;
-    p->ws = p->ws_side;
-    kc_pdl_hold(1);
+    c->st = c->st2[k];
+    p->ws = p->ws_side[k];
+    kc_pdl_hold(hold);
     kiln_status r = kl_cu_step_run(c, p, s);
     kc_pdl_hold(0);
     c->st = st;
     p->ws = ws;
     return r;
+}
+
+/* Side streams for branches: KILN_CUDA_SIDE_STREAMS (1..KL_CU_SIDE_MAX, default 1); read once. */
+static int kl_cu_side_streams(void) {
+    static int n = 0;
+    if (!n) {
+        const char *e = getenv("KILN_CUDA_SIDE_STREAMS");
+        int v = e ? atoi(e) : 1;
+        n = v < 1 ? 1 : v > KL_CU_SIDE_MAX ? KL_CU_SIDE_MAX : v;
+    }
+    return n;
+}
+
+/* KILN_CUDA_SIDE_PDL=1: a branch's later kernels launch early after its first (PDL); default 0: each waits
+ * for the one before.  Read once. */
+static bool kl_cu_side_pdl(void) {
+    static int on = -1;
+    if (on < 0) on = getenv("KILN_CUDA_SIDE_PDL") && atoi(getenv("KILN_CUDA_SIDE_PDL")) == 1;
+    return on == 1;
 }
 
 /* Does step s end with a library kernel (cuBLASLt, cuDNN)? */
@@ -2882,16 +2902,26 @@ static kiln_status kl_cu_launch(kl_cuda_ctx *c, kl_cplan *p) {
     if (after_lib < 0) after_lib = !(getenv("KILN_CUDA_PDL_AFTER_LIB") && atoi(getenv("KILN_CUDA_PDL_AFTER_LIB")) == 0);
     bool prev_lib = false;
     /* branches on the side stream (kl_cu_side_steps); in order when profiling, so that each layer's time is its own */
-    bool branches = !prof && p->n_side && c->st2 && c->n_ev_join >= p->n_side;
+    bool branches = !prof && p->n_side && c->st2[0] && c->n_ev_join >= p->n_side;
+    int n_st = kl_cu_side_streams();
     for (size_t i = 0; i < p->n_steps; i++) {
         const kl_cstep *st = &p->steps[i];
         if (branches && st->side) continue;
         if (branches && st->join1) KL_CU(cudaStreamWaitEvent(c->st, c->ev_join[st->join1 - 1], 0));
         if (branches && st->fork1) {
             KL_CU(cudaEventRecord(c->ev_fork, c->st));
-            KL_CU(cudaStreamWaitEvent(c->st2, c->ev_fork, 0));
-            for (size_t k = st->fork1; k; k = p->steps[k - 1].side_next1) KL_TRY(kl_cu_side_run(c, p, &p->steps[k - 1]));
-            KL_CU(cudaEventRecord(c->ev_join[p->steps[st->fork1 - 1].br], c->st2));
+            size_t br = p->steps[st->fork1 - 1].br;
+            int q = (int)(br % (size_t)n_st);
+            KL_CU(cudaStreamWaitEvent(c->st2[q], c->ev_fork, 0));
+            /* the branch's first kernel waits on the event; with KILN_CUDA_SIDE_PDL=1 the next ones may launch
+             * early after it */
+            bool lib = false;
+            for (size_t k = st->fork1; k; k = p->steps[k - 1].side_next1) {
+                KL_TRY(kl_cu_side_run(c, p, &p->steps[k - 1], q,
+                                      !kl_cu_side_pdl() || k == st->fork1 || (lib && !after_lib)));
+                lib = kl_cu_lib_step(&p->steps[k - 1]);
+            }
+            KL_CU(cudaEventRecord(c->ev_join[br], c->st2[q]));
         }
         if (prof) KL_CU(cudaEventRecord(c->lev[2 * i], c->st));
         kc_pdl_hold((prev_lib && !after_lib) || (branches && st->join1));
@@ -4095,7 +4125,7 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
     }
     if (p->ws_bytes) KL_TRY(kl_cp_alloc(p, p->ws_bytes, &p->ws));
     kl_cu_side_steps(ce, p);
-    if (p->ws_side_bytes) KL_TRY(kl_cp_alloc(p, p->ws_side_bytes, &p->ws_side));
+    for (int k = 0; p->ws_side_bytes && k < kl_cu_side_streams(); k++) KL_TRY(kl_cp_alloc(p, p->ws_side_bytes, &p->ws_side[k]));
     if (p->n_side) kl_log(KILN_LOG_DEBUG, "cuda plan: %zu branch(es) of convolutions run beside the steps before their reader", p->n_side);
     /* Graph outputs, in NCHW order. */
     for (size_t j = 0; j < g->n_outputs; j++) {
@@ -4179,11 +4209,13 @@ void kl_cuda_ctx_free(kl_cuda_ctx *c) {
     if (c->dnn) kc_dnn_destroy(c->dnn);
     for (int i = 0; i < 4; i++)
         if (c->ev[i]) cudaEventDestroy(c->ev[i]);
-    if (c->st2) cudaStreamSynchronize(c->st2);
+    for (int k = 0; k < KL_CU_SIDE_MAX; k++)
+        if (c->st2[k]) cudaStreamSynchronize(c->st2[k]);
     if (c->ev_fork) cudaEventDestroy(c->ev_fork);
     for (size_t i = 0; i < c->n_ev_join; i++) cudaEventDestroy(c->ev_join[i]);
     kl_free(c->ev_join);
-    if (c->st2) cudaStreamDestroy(c->st2);
+    for (int k = 0; k < KL_CU_SIDE_MAX; k++)
+        if (c->st2[k]) cudaStreamDestroy(c->st2[k]);
     if (c->st) cudaStreamDestroy(c->st);
     cudaGetLastError();
     kl_free(c);
@@ -4333,7 +4365,8 @@ static kiln_status kl_cu_plan_for(kl_cuda_ctx *c, kl_rt *const *inputs, size_t n
     kc_dnn_release_scratch(c->dnn); /* the timing's L2-flush buffer (about 120 MB on an H200) */
     if (!s && p->n_side) { /* the side stream and its events, made here, outside any capture */
         cudaError_t e = cudaSuccess;
-        if (!c->st2) e = cudaStreamCreateWithFlags(&c->st2, cudaStreamNonBlocking);
+        for (int k = 0; k < kl_cu_side_streams() && e == cudaSuccess; k++)
+            if (!c->st2[k]) e = cudaStreamCreateWithFlags(&c->st2[k], cudaStreamNonBlocking);
         if (e == cudaSuccess && !c->ev_fork) e = cudaEventCreateWithFlags(&c->ev_fork, cudaEventDisableTiming);
         if (e == cudaSuccess && c->n_ev_join < p->n_side) {
             cudaEvent_t *ev = kl_realloc_array(c->ev_join, p->n_side, sizeof *ev);
