@@ -1159,6 +1159,89 @@ static void test_elementwise_gelu(void) {
 
 /* ---- zoo ---------------------------------------------------------------------------------------- */
 
+/* ---- sink_gather ------------------------------------------------------------------------------ */
+
+/* The tail of a ViT: x[batch,5,16] -> LayerNorm -> MatMul+bias -> GELU -> MatMul+bias -> + x (residual)
+ * -> LayerNorm -> Gather(axis, index): the class token.  variant 0: Gather axis 1, index 0 (moves up to x);
+ * 1: index -1 (the same, from the end); 2: axis 2, the features (stays: LayerNorm mixes them); 3: the final
+ * LayerNorm's output is also a graph output (stays); 4: the residual is a [batch,1,16] input broadcast along
+ * the rows (the Gather moves to the residual Add and stops there). */
+static void build_class_token(kt_pb *mb, int variant) {
+    kt_pb g = {0};
+    g_seed = 21;
+    kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "batch,5,16");
+    if (variant == 4) kt_onnx_io(&g, KT_GRAPH_INPUT, "r", KILN_DTYPE_FLOAT, "batch,1,16");
+    add_vec(&g, "g1", 16, 0.5f, 1.5f);
+    add_vec(&g, "b1", 16, -0.5f, 0.5f);
+    add_vec(&g, "g2", 16, 0.5f, 1.5f);
+    add_vec(&g, "b2", 16, -0.5f, 0.5f);
+    add_w(&g, "W1", 16, 32);
+    add_vec(&g, "c1", 32, -0.5f, 0.5f);
+    add_w(&g, "W2", 32, 16);
+    add_vec(&g, "c2", 16, -0.5f, 0.5f);
+    gelu_consts(&g);
+    int64_t idx = variant == 1 ? -1 : 0;
+    kt_pb t = {0};
+    kt_onnx_tensor_head(&t, "idx", KILN_DTYPE_INT64, NULL, 0, 0);
+    kt_pb_bytes_field(&t, KT_TENSOR_RAW_DATA, &idx, 8);
+    kt_pb_take(&g, KT_GRAPH_INITIALIZER, &t);
+    nd_int(&g, "LayerNormalization", "x,g1,b1", "ln1", "axis", -1);
+    nd(&g, "MatMul", "ln1,W1", "mm1");
+    nd(&g, "Add", "mm1,c1", "h1");
+    gelu_erf(&g, "h1", "act");
+    nd(&g, "MatMul", "act,W2", "mm2");
+    nd(&g, "Add", "c2,mm2", "h2");
+    nd(&g, "Add", variant == 4 ? "r,h2" : "x,h2", "res");
+    nd_int(&g, "LayerNormalization", "res,g2,b2", "ln2", "axis", 2);
+    nd_int(&g, "Gather", "ln2,idx", "y", "axis", variant == 2 ? 2 : 1);
+    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, NULL);
+    if (variant == 3) kt_onnx_io(&g, KT_GRAPH_OUTPUT, "ln2", KILN_DTYPE_FLOAT, NULL);
+    finish(mb, &g, 17);
+}
+
+/* The rank of the first input of the first node of `op` (-2: none). */
+static int input_rank_of(const kl_model *m, const char *op) {
+    const kl_node *n = find_op(m, op);
+    return n && n->n_inputs && n->inputs[0] ? n->inputs[0]->type.shape.rank : -2;
+}
+
+static void test_sink_gather(void) {
+    for (int variant = 0; variant < 5; variant++) {
+        int failures = kt_failures;
+        kt_pb mb = {0};
+        build_class_token(&mb, variant);
+        kl_model *ref, *m;
+        double err;
+        m = optimize(&mb, &ref, &err);
+        if (m && ref) {
+            KT_CHECK(err < 1e-5);
+            const kl_node *gn = NULL;
+            for (size_t i = 0; i < m->graph->n_nodes && !gn; i++)
+                if (is_onnx(m->graph->nodes[i], "Gather")) gn = m->graph->nodes[i];
+            KT_CHECK(gn != NULL);
+            const char *from = gn && gn->inputs[0] ? gn->inputs[0]->name : "";
+            if (variant <= 1) {
+                /* the Gather reads x, and the whole block runs on one row per image */
+                KT_CHECK_STR(from, "x");
+                KT_CHECK_EQ_INT(count_op(m, "Gather"), 1);
+                KT_CHECK_EQ_INT(input_rank_of(m, "kiln.LayerNorm"), 2);
+                KT_CHECK_EQ_INT(input_rank_of(m, "kiln.FusedMatMul"), 2);
+            } else if (variant == 4) {
+                /* moved above the final LayerNorm, stopped at the residual Add (r broadcasts along the rows) */
+                KT_CHECK_STR(from, "res");
+                KT_CHECK_EQ_INT(input_rank_of(m, "kiln.FusedMatMul"), 3);
+            } else {
+                KT_CHECK_EQ_INT(input_rank_of(m, "kiln.FusedMatMul"), 3); /* nothing moved */
+                KT_CHECK(gn && gn->index == m->graph->n_nodes - 1);
+            }
+            if (kt_failures != failures) fprintf(stderr, "    sink_gather variant %d: err %g, Gather of '%s'\n", variant, err, from);
+        }
+        kl_model_free(ref);
+        kl_model_free(m);
+        kt_pb_free(&mb);
+    }
+}
+
 static kl_tensor *read_pb(kl_arena *a, const char *path, uint8_t **keep) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -1288,6 +1371,7 @@ int main(void) {
     KT_RUN(test_sink_mha_transposes);
     KT_RUN(test_elementwise_chain);
     KT_RUN(test_elementwise_gelu);
+    KT_RUN(test_sink_gather);
     KT_RUN(test_zoo);
     return kt_summary();
 }
