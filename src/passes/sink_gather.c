@@ -143,9 +143,11 @@ kiln_status kl_pass_sink_gather(kl_pass_ctx *c) {
             if (c->stopped) return KILN_OK;
             continue;
         }
+        /* the moved Gathers keep the Gather's origin, the op its own (profiles and reports name them as before) */
         kl_node *both[2] = {p, gn};
-        const char *origin = kl_nodes_origin(c->m, both, 2);
-        if (!origin) return KILN_ERR_NO_MEMORY;
+        const char *label = kl_nodes_origin(c->m, both, 2), *g_origin = kl_nodes_origin(c->m, &gn, 1),
+                   *p_origin = kl_nodes_origin(c->m, &p, 1);
+        if (!label || !g_origin || !p_origin) return KILN_ERR_NO_MEMORY;
         kl_value *in[8] = {0};
         kl_attr ga = kl_attr_of_int("axis", axis);
         for (size_t k = 0; k < p->n_inputs; k++) {
@@ -154,7 +156,7 @@ kiln_status kl_pass_sink_gather(kl_pass_ctx *c) {
             kl_value *gv, *gi[2] = {p->inputs[k], (kl_value *)idx};
             kl_node *n;
             KL_TRY(kl_value_new(g, p->inputs[k]->name, NULL, &gv));
-            KL_TRY(kl_node_new(g, NULL, "Gather", "", gi, 2, &gv, 1, &ga, 1, origin, p, &n));
+            KL_TRY(kl_node_new(g, NULL, "Gather", "", gi, 2, &gv, 1, &ga, 1, g_origin, p, &n));
             KL_TRY(kl_node_infer(c->m, n));
             in[k] = gv;
         }
@@ -175,9 +177,9 @@ kiln_status kl_pass_sink_gather(kl_pass_ctx *c) {
         kl_node_remove(gn);
         kl_node_remove(p);
         kl_node *n;
-        KL_TRY(kl_node_new(g, NULL, op, dom, in, np, &y, 1, attrs, na, origin, gn, &n));
+        KL_TRY(kl_node_new(g, NULL, op, dom, in, np, &y, 1, attrs, na, p_origin, gn, &n));
         KL_TRY(kl_node_infer(c->m, n));
-        KL_TRY(kl_pass_commit(c, origin));
+        KL_TRY(kl_pass_commit(c, label));
         if (c->stopped) return KILN_OK;
         i = (size_t)-1; /* the new Gathers are earlier in the order: look again from the start */
     }
