@@ -139,6 +139,7 @@ kiln_status kl_pass_sink_gather(kl_pass_ctx *c) {
                 p->inputs[1]->type.shape.rank != 2 || !kl_value_const(c->m, p->inputs[1]))
                 continue;
         }
+        if (p->n_attrs > 16) continue; /* (more than the copy below holds: left as it is) */
         if (kl_value_escapes(g, x) || !kl_pass_begin(c)) {
             if (c->stopped) return KILN_OK;
             continue;
@@ -164,13 +165,11 @@ kiln_status kl_pass_sink_gather(kl_pass_ctx *c) {
          * moves down by one */
         kl_attr attrs[16];
         size_t na = 0;
-        for (size_t a = 0; a < p->n_attrs && na < 16; a++) {
+        for (size_t a = 0; a < p->n_attrs; a++) {
             attrs[na] = p->attrs[a];
             if (ln && !strcmp(p->attrs[a].name, "axis") && attrs[na].i > axis) attrs[na].i--;
             na++;
         }
-        if (na < p->n_attrs) return kl_errorf(KILN_ERR_INTERNAL, "sink_gather: node '%s' has too many attributes",
-                                             kl_node_label(p));
         kl_value *y = gn->outputs[0];
         size_t np = p->n_inputs;
         const char *op = p->op_type, *dom = p->domain;
