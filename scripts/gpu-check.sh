@@ -54,6 +54,11 @@ if has unit; then
         echo "$t: exit $rc"
         [ $rc -eq 0 ] || status=1
     done
+    # the executor's views: Gathers of one index read in place, against the CPU reference
+    tests/cuda/gather_view.sh "$B/kiln" "$PY" >"$OUT/gather_view.log" 2>&1; rc=$?
+    grep -E "FAIL" "$OUT/gather_view.log" | head -20
+    tail -1 "$OUT/gather_view.log"
+    [ $rc -eq 0 ] || status=1
 fi
 
 if has models; then

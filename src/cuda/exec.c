@@ -632,9 +632,30 @@ static bool kl_cu_tview_transpose(const kl_node *n) {
     return true;
 }
 
+/* A Gather of one constant index (a scalar or a 1-element list) that is not a graph output: where the axes before
+ * its axis have size 1 in a plan (a ViT's class token, x[:, 0], at batch 1, and the Gathers sink_gather moves up
+ * from there), its output is the slice of a dense input at index * (the axes after it) elements, read in place
+ * (kl_cu_gather_view); elsewhere it runs its kernel into a buffer of its own.  *index: the index as written
+ * (negative counts from the end).  KILN_CUDA_GATHER_VIEW=0 turns the view off. */
+static bool kl_gather_view(const kl_node *n, int64_t *index) {
+    if (n->domain[0] || strcmp(n->op_type, "Gather") != 0 || n->n_inputs != 2 || n->n_outputs != 1 || !n->outputs[0] ||
+        !n->inputs[0])
+        return false;
+    static int on = -1;
+    if (on < 0) on = !(getenv("KILN_CUDA_GATHER_VIEW") && atoi(getenv("KILN_CUDA_GATHER_VIEW")) == 0);
+    if (!on) return false;
+    const kl_value *y = n->outputs[0];
+    int64_t cnt = 0;
+    if (!kl_const_i64(n->inputs[1], index, 1, &cnt) || cnt != 1 || n->inputs[1]->type.shape.rank > 1) return false;
+    for (size_t k = 0; k < y->graph->n_outputs; k++)
+        if (y->graph->outputs[k] == y) return false;
+    return true;
+}
+
 static bool kl_cu_aliases(const kl_node *n) {
     int64_t st;
-    return kl_cu_view_op(n) || kl_op_aliases(n) || kl_slice_view(n, &st) || (kl_cu_tview_on && kl_cu_tview_transpose(n));
+    return kl_cu_view_op(n) || kl_op_aliases(n) || kl_slice_view(n, &st) || kl_gather_view(n, &st) ||
+           (kl_cu_tview_on && kl_cu_tview_transpose(n));
 }
 
 /* The Reshape r (output rv) of NHWC value xv read only by such a Transpose, on the GPU, all shapes as
@@ -3960,6 +3981,30 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
                 yv->ld = xv->dims[xv->rank - 1];
                 yv->isf = xv->isf;
                 yv->t = xv->t;
+                continue;
+            }
+            kl_error_clear();
+        }
+        /* A Gather of one index where the axes before it have size 1: a view. */
+        int64_t gather_index = 0;
+        if (ce->on_gpu[i] && kl_gather_view(n, &gather_index)) {
+            kl_cval *xv = &p->v[n->inputs[0]->id], *yv = &p->v[n->outputs[0]->id];
+            int64_t axis = kl_node_attr_int(n, "axis", 0), outer = 1, inner = 1;
+            if (xv->known && yv->known && xv->rank >= 1 && axis < 0) axis += xv->rank;
+            bool ok = xv->known && yv->known && axis >= 0 && axis < xv->rank && !kl_is_nhwc4(xv) && xv->ld == 0 &&
+                      !xv->cs && !xv->tview;
+            for (int a = 0; ok && a < xv->rank; a++) {
+                if (a < axis) outer *= xv->dims[a];
+                if (a > axis) inner *= xv->dims[a];
+            }
+            if (ok && gather_index < 0) gather_index += xv->dims[axis];
+            const void *xp = NULL;
+            if (ok && outer == 1 && gather_index >= 0 && gather_index < xv->dims[axis] && yv->count == inner &&
+                kl_cu_dev(c, p, n->inputs[0], &xp) == KILN_OK) {
+                yv->d = (uint8_t *)xp + gather_index * inner * (int64_t)xv->esz;
+                yv->isf = xv->isf;
+                yv->t = xv->t;
+                yv->esz = xv->esz;
                 continue;
             }
             kl_error_clear();
