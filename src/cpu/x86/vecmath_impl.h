@@ -25,10 +25,14 @@ KL_INL V vm_exp(V x) {
     p = v_fma(p, r, v_set1(1.6666665459e-1f));
     p = v_fma(p, r, v_set1(5.0000001201e-1f));
     p = v_fma(p, v_mul(r, r), v_add(r, v_set1(1.0f)));
+#if defined(KL_SIMD_AVX512)
+    return _mm512_scalef_ps(p, n); /* p 2^n in one rounding, subnormal results included */
+#else
     VI ni = v_cvt_i(n);
     VI n1 = vi_srai1(ni);
     VI n2 = vi_sub(ni, n1);
     return v_mul(v_mul(p, v_pow2i(n1)), v_pow2i(n2));
+#endif
 }
 
 /* 1/(1+exp(-x)) as r = 1/(1+e), e = exp(-|x|), and e*r for x < 0 (no
@@ -185,7 +189,14 @@ KL_INL V vm_gelu_erf(V x) {
     V au = v_abs(u);
     VM huge = v_ge(au, v_set1(10.0f)); /* erfc(10) ~ 2e-45: 0 from there on */
     V z = v_min(au, v_set1(10.0f));
+#if defined(KL_SIMD_AVX512)
+    /* zmm divisions are slow on Zen 4: the estimate and a Newton step (d in [1, 6]) */
+    V d = v_fma(z, v_set1(0.5f), v_set1(1.0f));
+    V t = _mm512_rcp14_ps(d);
+    t = v_fma(t, v_fnma(d, t, v_set1(1.0f)), t);
+#else
     V t = v_div(v_set1(1.0f), v_fma(z, v_set1(0.5f), v_set1(1.0f)));
+#endif
     V q = v_set1(-5.595061563e-02f);
     q = v_fma(q, t, v_set1(2.684574420e-01f));
     q = v_fma(q, t, v_set1(-4.513728178e-01f));
