@@ -1315,12 +1315,15 @@ struct kc_gemm {
      * both written into the workspace after the inner product's own. */
     kc_gemm *x3;
     size_t x3_off_a, x3_off_b;
+    unsigned *gv_cnt; /* algo_idx == KC_GEMM_ALGO_GEMV: kc_gemv's arrival counters (zero between runs) */
 };
 
 void kc_gemm_destroy(kc_gemm *g)
 {
     if (!g)
         return;
+    if (g->gv_cnt)
+        cudaFree(g->gv_cnt);
     if (g->lc)
         cublasLtMatrixLayoutDestroy(g->lc);
     if (g->lb)
@@ -1648,6 +1651,104 @@ out:
     return ms;
 }
 
+/* ---- kiln's product of a few rows (kc_gemv) ------------------------------------------------- */
+
+/* kc_gemv's parameters for g's product on these operands (ws, cnt: g's). */
+static kc_gemv_params gemv_params(const kc_gemm *g, const void *a, const void *b, const void *bias, const void *z,
+                                  void *y, void *ws)
+{
+    const kc_gemm_desc *q = &g->desc;
+    kc_gemv_params p = {0};
+    p.a = a, p.b = b, p.bias = q->has_bias ? bias : NULL, p.z = q->has_z && q->beta != 0.0f ? z : NULL, p.y = y;
+    p.m = q->m, p.n = q->n, p.k = q->k, p.lda = q->lda, p.ldb = q->ldb, p.ldy = q->ldy;
+    p.trans_b = q->trans_b;
+    p.alpha = q->alpha, p.beta = q->beta;
+    p.act = q->act, p.act_alpha = q->act_alpha, p.act_beta = q->act_beta;
+    p.ws = ws;
+    p.cnt = g->gv_cnt;
+    return p;
+}
+
+static bool gemv_eligible(const kc_gemm *g)
+{
+    const kc_gemm_desc *q = &g->desc;
+    if (env_on("KILN_CUDA_NO_GEMV") || q->t != KC_F16 || q->batch != 1 || q->trans_a)
+        return false;
+    static const uint8_t al[16] __attribute__((aligned(16))) = {0}; /* the shapes only: aligned stand-ins */
+    kc_gemv_params p = gemv_params(g, al, al, al, al, (void *)al, NULL);
+    return kc_gemv_ok(&p);
+}
+
+/* Make g run kc_gemv: its counters (zeroed) and workspace. */
+static int gemv_setup(kc_gemm *g, char *why, size_t why_size)
+{
+    int rc = 0;
+    static const uint8_t al[16] __attribute__((aligned(16))) = {0};
+    kc_gemv_params p = gemv_params(g, al, al, al, al, (void *)al, NULL);
+    size_t nc = kc_gemv_counters(&p);
+    if (nc && !g->gv_cnt) {
+        CU_TRY("cudaMalloc (gemv counters)", cudaMalloc((void **)&g->gv_cnt, nc * sizeof(unsigned)));
+        CU_TRY("cudaMemset (gemv counters)", cudaMemset(g->gv_cnt, 0, nc * sizeof(unsigned)));
+    }
+    g->ws = kc_gemv_ws(&p);
+    g->algo_idx = KC_GEMM_ALGO_GEMV;
+    return 0;
+out:
+    return rc;
+}
+
+static int gemv_exec(kc_gemm *g, const void *a, const void *b, const void *bias, const void *z, void *y, void *ws,
+                     cudaStream_t s, char *why, size_t why_size)
+{
+    kc_gemv_params p = gemv_params(g, a, b, bias, z, y, ws);
+    cudaError_t e = kc_gemv(&p, s);
+    return e == cudaSuccess ? 0 : cuda_fail(why, why_size, "kc_gemv (a product of a few rows)", e);
+}
+
+typedef struct gemv_timing {
+    kc_gemm *g;
+    void *a, *b, *bias, *y, *ws;
+} gemv_timing;
+
+static int gemv_timed(void *ctx, cudaStream_t s, char *why, size_t why_size)
+{
+    gemv_timing *t = ctx;
+    return gemv_exec(t->g, t->a, t->b, t->bias, t->y, t->y, t->ws, s, why, why_size);
+}
+
+/* kc_gemv's median on g's product (scratch operands; its counters set up), or < 0. */
+static float gemv_time_ms(kc_gemm *g, char *why, size_t why_size)
+{
+    const kc_gemm_desc *q = &g->desc;
+    gemv_timing tm = {.g = g};
+    float ms = -1.0f;
+    size_t ws_prev = g->ws;
+    int idx_prev = g->algo_idx;
+    if (gemv_setup(g, why, why_size))
+        goto out;
+    size_t nb = q->trans_b ? (size_t)((q->n - 1) * q->ldb + q->k) : (size_t)((q->k - 1) * q->ldb + q->n);
+    if (scratch_alloc(&tm.a, (size_t)((q->m - 1) * q->lda + q->k), q->t, 0.01f, g->d->stream, why, why_size) ||
+        scratch_alloc(&tm.b, nb, q->t, 0.01f, g->d->stream, why, why_size) ||
+        scratch_alloc(&tm.bias, (size_t)q->n, q->t, 0.0f, g->d->stream, why, why_size) ||
+        scratch_alloc(&tm.y, (size_t)((q->m - 1) * q->ldy + q->n), q->t, 0.0f, g->d->stream, why, why_size))
+        goto out;
+    if (g->ws && cudaMalloc(&tm.ws, g->ws) != cudaSuccess)
+        goto out;
+    if (gemv_timed(&tm, g->d->stream, why, why_size) || cudaStreamSynchronize(g->d->stream) != cudaSuccess)
+        goto out;
+    ms = time_median(g->d, gemv_timed, &tm, why, why_size);
+out:
+    (void)cudaGetLastError();
+    cudaFree(tm.ws);
+    cudaFree(tm.y);
+    cudaFree(tm.bias);
+    cudaFree(tm.b);
+    cudaFree(tm.a);
+    g->ws = ws_prev;
+    g->algo_idx = idx_prev;
+    return ms;
+}
+
 int kc_gemm_create(kc_dnn *d, const kc_gemm_desc *desc, int algo, size_t max_workspace, kc_gemm **out, char *why,
                    size_t why_size)
 {
@@ -1667,6 +1768,18 @@ int kc_gemm_create(kc_dnn *d, const kc_gemm_desc *desc, int algo, size_t max_wor
         return kc_fail(why, why_size, "kc_gemm_create: out of host memory");
     g->d = d;
     g->desc = *desc;
+    if (algo == KC_GEMM_ALGO_GEMV) {
+        /* from a timing cache or an engine: kiln's product of a few rows */
+        if (!gemv_eligible(g)) {
+            rc = kc_fail(why, why_size, "kc_gemm_create: candidate %d (kiln's few-row product) does not apply to this "
+                         "product (m %lld n %lld k %lld)", algo, (long long)q->m, (long long)q->n, (long long)q->k);
+            goto out;
+        }
+        if ((rc = gemv_setup(g, why, why_size)))
+            goto out;
+        *out = g;
+        return 0;
+    }
     if (algo >= KC_GEMM_ALGO_X3) {
         /* from a timing cache or an engine: the 3xTF32 form with inner candidate algo - KC_GEMM_ALGO_X3 */
         if (q->t != KC_F32 || q->allow_tf32 || q->batch != 1 || q->trans_a || (!q->trans_b && q->ldb != q->n)) {
@@ -1738,6 +1851,24 @@ int kc_gemm_create(kc_dnn *d, const kc_gemm_desc *desc, int algo, size_t max_wor
     }
     g->algo = res[g->algo_idx].algo;
     g->ws = res[g->algo_idx].workspaceSize;
+    if (algo < 0 && gemv_eligible(g)) {
+        /* kiln's few-row product where it beats cuBLASLt's best (timed alike: cold L2, scratch operands) */
+        char gwhy[256] = "";
+        float tg = gemv_time_ms(g, gwhy, sizeof gwhy);
+        if (kl_log_enabled(KILN_LOG_DEBUG))
+            kl_log(KILN_LOG_DEBUG, "m %lld n %lld k %lld: kiln's few-row product %.4f ms, cuBLASLt %.4f ms%s%s",
+                   (long long)q->m, (long long)q->n, (long long)q->k, tg, g->ms, gwhy[0] ? ": " : "", gwhy);
+        if (tg > 0.0f && tg < g->ms) {
+            size_t ws_lt = g->ws;
+            int idx_lt = g->algo_idx;
+            if (gemv_setup(g, gwhy, sizeof gwhy) == 0 && g->ws <= max_workspace) {
+                g->ms = tg;
+            } else {
+                g->ws = ws_lt;
+                g->algo_idx = idx_lt;
+            }
+        }
+    }
     if (algo < 0 && x3_eligible(q, max_workspace)) {
         /* the 3xTF32 form, kept when its splits plus its inner product clearly beat the FP32 kernels */
         char xwhy[256] = "";
@@ -1776,6 +1907,11 @@ void kc_gemm_describe(const kc_gemm *g, char *buf, size_t size)
     buf[0] = 0;
     if (!g)
         return;
+    if (g->algo_idx == KC_GEMM_ALGO_GEMV) {
+        snprintf(buf, size, "kiln few-row product (%lld row%s%s)", (long long)g->desc.m, g->desc.m > 1 ? "s" : "",
+                 g->ws ? ", K split over blocks" : "");
+        return;
+    }
     const kc_gemm *in = g->x3 ? g->x3 : g;
     int id = -1, tile = -1, stages = -1, sk = -1;
     size_t got = 0;
@@ -1817,6 +1953,8 @@ int kc_gemm_run(kc_gemm *g, const void *a, const void *b, const void *bias, cons
         all |= (uintptr_t)bias;
     if (all % 16)
         return kc_fail(why, why_size, "kc_gemm_run: A, B, bias, z and y must be 16-byte aligned");
+    if (g->algo_idx == KC_GEMM_ALGO_GEMV)
+        return gemv_exec(g, a, b, bias, z, y, workspace, stream, why, why_size);
     if (g->x3) {
         char *w = workspace;
         int rc = x3_split(g, a, b, workspace, stream, why, why_size);

@@ -194,6 +194,10 @@ typedef struct kc_gemm kc_gemm;
  * batch 1, A not transposed (KILN_CUDA_NO_3XTF32=1 leaves it out); its
  * workspace holds the split operands (up to max(max_workspace, 1 GiB)). */
 #define KC_GEMM_ALGO_X3 1000
+/* Candidate KC_GEMM_ALGO_GEMV is kiln's float16 product of a few rows (kc_gemv, k_gemv.cu: m <= 4, one
+ * product, A not transposed), timed against cuBLASLt's candidates where it applies (KILN_CUDA_NO_GEMV=1 leaves
+ * it out). */
+#define KC_GEMM_ALGO_GEMV 2000
 
 /* How many of cuBLASLt's candidates a product times (KILN_CUDA_GEMM_CANDIDATES, default 16). */
 int kc_gemm_candidates(void);

@@ -13,6 +13,7 @@
 #ifndef KL_CUDA_KERNELS_H
 #define KL_CUDA_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -411,6 +412,34 @@ cudaError_t kc_heads_split(void *y, const void *x, int64_t b, int64_t s, int64_t
                            int seq_first, kc_dtype t, cudaStream_t stream);
 cudaError_t kc_heads_merge(void *y, const void *x, int64_t b, int64_t s, int64_t h, int64_t d, int seq_first,
                            kc_dtype t, cudaStream_t stream);
+
+/* ---- products of a few rows (k_gemv.cu) --------------------------------------------------- */
+
+/* float16 y[r, j] = act(alpha * sum_k a[r, k] b(k, j) + bias[j] + beta * z[r, j]) for r < m <= KC_GEMV_MAX_M,
+ * float32 accumulation; b(k, j) = b[k * ldb + j], or b[j * ldb + k] with trans_b.  a, y and z are row-major
+ * (lda; ldy for both y and z); bias and z may be NULL.  kc_gemv_ok: b 16-byte aligned and ldb % 8 == 0; without
+ * trans_b n % 8 == 0; with it k % 8 == 0, lda % 8 == 0 and a 16-byte aligned.  Without trans_b, k may be split
+ * over blocks: then ws (kc_gemv_ws bytes, 16-byte aligned: float32 partial sums) and cnt (kc_gemv_counters
+ * unsigned ints, zero before the first run; the kernel leaves them zero) are needed; a cnt array serves one
+ * launch at a time. */
+#define KC_GEMV_MAX_M 4
+#define KC_GEMV_MAX_SPLITS 64
+typedef struct kc_gemv_params {
+    const void *a, *b, *bias, *z;
+    void *y;
+    int64_t m, n, k, lda, ldb, ldy;
+    int trans_b;
+    float alpha, beta;
+    int act;
+    float act_alpha, act_beta;
+    void *ws;
+    unsigned *cnt;
+    int64_t kslice; /* set by kc_gemv */
+} kc_gemv_params;
+bool kc_gemv_ok(const kc_gemv_params *p);
+size_t kc_gemv_ws(const kc_gemv_params *p);
+size_t kc_gemv_counters(const kc_gemv_params *p);
+cudaError_t kc_gemv(const kc_gemv_params *p, cudaStream_t stream);
 
 /* Programmatic dependent launch (sm_90): kiln's kernels may start before
  * the kernel ahead of them on the stream has finished.  kc_pdl_hold(1)

@@ -1041,9 +1041,11 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
     bool nhwc_eff = layout == KL_CUDA_LAYOUT_NHWC ||
                     (layout == KL_CUDA_LAYOUT_AUTO && (nhe && *nhe ? strcmp(nhe, "0") != 0 : fp16b));
     /* fp16 keys name the layout only when it is not the default NHWC; NHWC
-     * fp16 entries are "+c2" since the twenty-ninth session's candidates
-     * (kiln's few-channel 1x1 kernel, the depthwise taps form at every size):
-     * entries timed without them are timed again */
+     * fp16 entries were "+c2" from the twenty-ninth session's candidates
+     * (kiln's few-channel 1x1 kernel, the depthwise taps form at every size)
+     * and are "+c3" (NCHW "+nchw2") since kiln's few-row product joined the
+     * products' candidates (thirty-second session): entries timed without
+     * them are timed again */
     /* a workspace limit (--workspace) other than the default: its own entries
      * (a library algorithm timed under a larger limit may not fit) */
     char wsk[40] = "";
@@ -1053,7 +1055,7 @@ static kiln_status kl_cuda_pick_layout(kl_build *b, kl_rt **in, int layout, bool
     int nlt = kl_cuda_gemm_candidates();
     if (nlt != 16) snprintf(wsk + strlen(wsk), sizeof wsk - strlen(wsk), "+lt%d", nlt);
     snprintf(prec, sizeof prec, "%s%s%s%s%s", fp16b ? "fp16" : "fp32", (b->o.precision & KILN_PRECISION_TF32) ? "+tf32" : "",
-             fp16b ? (nhwc_eff ? "+c2" : "+nchw") : (nhwc_eff ? "+nhwc2" : ""), no_own ? "+noig" : "", wsk);
+             fp16b ? (nhwc_eff ? "+c3" : "+nchw2") : (nhwc_eff ? "+nhwc2" : ""), no_own ? "+noig" : "", wsk);
     for (size_t i = 0; i < nn && !s; i++) {
         pk->algo[i] = -1;
         on[i] = strcmp(b->assign[i].provider->name, "cuda") == 0;

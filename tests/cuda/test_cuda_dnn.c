@@ -710,12 +710,13 @@ typedef struct gemm_case {
     float alpha, beta; /* beta != 0: z */
     int ldy_pad, inplace_z, expect_refusal;
     const char *name;
+    int ld8; /* 1: lda and ldb the rows' lengths + 8, not + 3 / + 1 (16-byte rows, as kc_gemv needs) */
 } gemm_case;
 
 static void gemm_test(const gemm_case *gc, kc_dtype t)
 {
     int64_t m = gc->m, n = gc->n, k = gc->k, B = gc->batch;
-    int64_t lda = (gc->ta ? m : k) + 3, ldb = (gc->tb ? k : n) + 1, ldy = n + gc->ldy_pad;
+    int64_t lda = (gc->ta ? m : k) + (gc->ld8 ? 8 : 3), ldb = (gc->tb ? k : n) + (gc->ld8 ? 8 : 1), ldy = n + gc->ldy_pad;
     int64_t arows = gc->ta ? k : m, brows = gc->tb ? n : k;
     int64_t sa = gc->bcast_a ? 0 : arows * lda, sb = gc->bcast_b ? 0 : brows * ldb, sy = m * ldy;
     size_t na = (size_t)((gc->bcast_a ? 1 : B) * arows * lda), nb = (size_t)((gc->bcast_b ? 1 : B) * brows * ldb);
@@ -768,9 +769,10 @@ static void gemm_test(const gemm_case *gc, kc_dtype t)
         goto cleanup;
     }
     /* the timed choice, every cuBLASLt candidate forced in turn, then the first two 3xTF32 forms (float32
-       products they apply to; refused elsewhere) */
-    for (int ai = -1; ai < 10; ai++) {
-        int algo = ai < 8 ? ai : KC_GEMM_ALGO_X3 + (ai - 8);
+       products they apply to; refused elsewhere), then kiln's few-row product (float16, m <= 4, 16-byte rows;
+       refused elsewhere) */
+    for (int ai = -1; ai < 11; ai++) {
+        int algo = ai < 8 ? ai : ai < 10 ? KC_GEMM_ALGO_X3 + (ai - 8) : KC_GEMM_ALGO_GEMV;
         kc_gemm *g = NULL;
         if (kc_gemm_create(g_dnn, &d, algo, WS_MAX, &g, why, sizeof why)) {
             if (ai < 0) {
@@ -1245,6 +1247,17 @@ int main(void)
         /* large enough for the timed choice to weigh the 3xTF32 form in float32 */
         {394, 768, 768, 0, 1, 1, 0, 0, 1, 9, 1.0f, 0.0f, 0, 0, 0, "394x768x768 tb bias gelu-tanh"},
         {300, 1024, 512, 0, 0, 1, 0, 0, 1, 0, 1.0f, 1.0f, 3, 0, 0, "300x1024x512 bias z ldy+3"},
+        /* a few rows (kiln's few-row product in float16): ViT-B/16's class-token MLP and head at batch 1, K split
+           over blocks or not, every row count, tails of the 256-column tiles, alpha, z, in-place z */
+        {1, 3072, 768, 0, 0, 1, 0, 0, 1, 9, 1.0f, 0.0f, 0, 0, 0, "1x3072x768 bias gelu-tanh", 1},
+        {1, 768, 3072, 0, 0, 1, 0, 0, 1, 0, 1.0f, 1.0f, 0, 0, 0, "1x768x3072 bias z", 1},
+        {1, 1000, 768, 0, 1, 1, 0, 0, 1, 0, 1.0f, 0.0f, 0, 0, 0, "1x1000x768 tb bias", 1},
+        {2, 264, 200, 0, 1, 1, 0, 0, 1, 1, 0.5f, 0.0f, 3, 0, 0, "2x264x200 tb bias relu a.5 ldy+3", 1},
+        {3, 40, 1000, 0, 0, 1, 0, 0, 0, 1, 1.0f, 0.7f, 0, 0, 0, "3x40x1000 relu .7z", 1},
+        {4, 520, 72, 0, 0, 1, 0, 0, 1, 8, 1.0f, 0.0f, 0, 0, 0, "4x520x72 bias gelu-erf", 1},
+        {4, 520, 72, 0, 0, 1, 0, 0, 1, 1, 1.0f, 0.0f, 5, 0, 0, "4x520x72 bias relu ldy+5", 1},
+        {4, 16, 8, 0, 1, 1, 0, 0, 0, 0, 1.0f, 1.0f, 0, 1, 0, "4x16x8 tb in-place z", 1},
+        {5, 64, 64, 0, 0, 1, 0, 0, 1, 0, 1.0f, 0.0f, 0, 0, 0, "5x64x64 bias (no few-row form)", 1},
     };
     for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++) {
         gemm_test(&gemms[i], KC_F32);
