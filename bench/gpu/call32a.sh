@@ -12,7 +12,7 @@ python3 models/export.py --models vit_b_16,yolov8n >$L/export.log 2>&1
 say "exported ($((SECONDS-T0)) s)"
 compare vit_b_16 1x3x224x224
 compare vit_b_16 2x3x224x224
-b() { timeout 150 $K build models/out/$1.onnx -o /tmp/$2.kiln --fp16 --shapes input:$3 $4 >$L/b_$2.txt 2>&1 || say "$2 build failed: $(tail -2 $L/b_$2.txt)"; }
+b() { timeout 150 $K build models/out/$1.onnx -o /tmp/$2.kiln --fp16 --shapes input:$3 ${4:-} >$L/b_$2.txt 2>&1 || say "$2 build failed: $(tail -2 $L/b_$2.txt)"; }
 b vit_b_16 v1 1x3x224x224; b yolov8n y1 1x3x640x640
 say "built ($((SECONDS-T0)) s)"
 KILN_CUDA_GATHER_VIEW=0 timeout 60 $K run /tmp/v1.kiln --random --output $L/v_off >/dev/null 2>&1
