@@ -1669,10 +1669,12 @@ static kc_gemv_params gemv_params(const kc_gemm *g, const void *a, const void *b
     return p;
 }
 
+/* Does kc_gemv apply to g's product?  (KILN_CUDA_NO_GEMV=1 keeps it out of the timed candidates only: an
+ * engine or timing cache that recorded it still runs it.) */
 static bool gemv_eligible(const kc_gemm *g)
 {
     const kc_gemm_desc *q = &g->desc;
-    if (env_on("KILN_CUDA_NO_GEMV") || q->t != KC_F16 || q->batch != 1 || q->trans_a)
+    if (q->t != KC_F16 || q->batch != 1 || q->trans_a)
         return false;
     static const uint8_t al[16] __attribute__((aligned(16))) = {0}; /* the shapes only: aligned stand-ins */
     kc_gemv_params p = gemv_params(g, al, al, al, al, (void *)al, NULL);
@@ -1851,7 +1853,7 @@ int kc_gemm_create(kc_dnn *d, const kc_gemm_desc *desc, int algo, size_t max_wor
     }
     g->algo = res[g->algo_idx].algo;
     g->ws = res[g->algo_idx].workspaceSize;
-    if (algo < 0 && gemv_eligible(g)) {
+    if (algo < 0 && !env_on("KILN_CUDA_NO_GEMV") && gemv_eligible(g)) {
         /* kiln's few-row product where it beats cuBLASLt's best (timed alike: cold L2, scratch operands) */
         char gwhy[256] = "";
         float tg = gemv_time_ms(g, gwhy, sizeof gwhy);
