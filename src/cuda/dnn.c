@@ -1676,7 +1676,7 @@ static bool gemv_eligible(const kc_gemm *g)
     const kc_gemm_desc *q = &g->desc;
     if (q->t != KC_F16 || q->batch != 1 || q->trans_a)
         return false;
-    static const uint8_t al[16] __attribute__((aligned(16))) = {0}; /* the shapes only: aligned stand-ins */
+    static _Alignas(16) const uint8_t al[16] = {0}; /* the shapes only: aligned stand-ins */
     kc_gemv_params p = gemv_params(g, al, al, al, al, (void *)al, NULL);
     return kc_gemv_ok(&p);
 }
@@ -1685,7 +1685,7 @@ static bool gemv_eligible(const kc_gemm *g)
 static int gemv_setup(kc_gemm *g, char *why, size_t why_size)
 {
     int rc = 0;
-    static const uint8_t al[16] __attribute__((aligned(16))) = {0};
+    static _Alignas(16) const uint8_t al[16] = {0};
     kc_gemv_params p = gemv_params(g, al, al, al, al, (void *)al, NULL);
     size_t nc = kc_gemv_counters(&p);
     if (nc && !g->gv_cnt) {

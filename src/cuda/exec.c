@@ -635,7 +635,7 @@ static bool kl_cu_tview_transpose(const kl_node *n) {
 /* A Gather of one constant index (a scalar or a 1-element list) that is not a graph output: where the axes before
  * its axis have size 1 in a plan (a ViT's class token, x[:, 0], at batch 1, and the Gathers sink_gather moves up
  * from there), its output is the slice of a dense input at index * (the axes after it) elements, read in place
- * (kl_cu_gather_view); elsewhere it runs its kernel into a buffer of its own.  *index: the index as written
+ * (kl_cplan_build); elsewhere it runs its kernel into a buffer of its own.  *index: the index as written
  * (negative counts from the end).  KILN_CUDA_GATHER_VIEW=0 turns the view off. */
 static bool kl_gather_view(const kl_node *n, int64_t *index) {
     if (n->domain[0] || strcmp(n->op_type, "Gather") != 0 || n->n_inputs != 2 || n->n_outputs != 1 || !n->outputs[0] ||
