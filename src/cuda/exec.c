@@ -3999,8 +3999,10 @@ static kiln_status kl_cplan_build(kl_cuda_ctx *c, kl_cplan *p, kl_rt *const *inp
             }
             if (ok && gather_index < 0) gather_index += xv->dims[axis];
             const void *xp = NULL;
+            /* the slice must start on 16 bytes, as the Gather kernel's own buffer does: readers such as cuBLASLt
+               products and kiln's vector loads take only such pointers */
             if (ok && outer == 1 && gather_index >= 0 && gather_index < xv->dims[axis] && yv->count == inner &&
-                kl_cu_dev(c, p, n->inputs[0], &xp) == KILN_OK) {
+                (gather_index * inner * (int64_t)xv->esz) % 16 == 0 && kl_cu_dev(c, p, n->inputs[0], &xp) == KILN_OK) {
                 yv->d = (uint8_t *)xp + gather_index * inner * (int64_t)xv->esz;
                 yv->isf = xv->isf;
                 yv->t = xv->t;
