@@ -366,7 +366,8 @@ KILN_API kiln_status kiln_build_options_set_log(kiln_build_options *options, kil
                                                 void *user, kiln_log_level max_level);
 /* Generic setting: "strict_providers" ("0"/"1": any fallback is an error),
  * "pass_limit" (stop after N rewrites; also env KILN_PASS_LIMIT),
- * "fold_budget" (bytes of constants folding may create), "tactic"
+ * "disable_pass" ("NAME" or "NAME,NAME": kiln_build_options_disable_pass
+ * for each), "fold_budget" (bytes of constants folding may create), "tactic"
  * ("conv=NAME,gemm=NAME": force tactics; also env KILN_TACTIC),
  * "optimize" ("0": no passes), "shapes" ("NAME:1x16,NAME2:..."; adds one
  * profile with min = opt = max, as trtexec's --shapes), "tactic_timing"

@@ -145,21 +145,6 @@ static bool last_axis_slice(kl_pass_ctx *c, const kl_node *s) {
     return true;
 }
 
-/* Is n a row-wise linear layer of its input 0: kiln.FusedMatMul or MatMul
- * with a constant 2-D weight (bias per column), or a Gemm (transA 0) whose C
- * does not vary by row? */
-static bool row_linear(kl_pass_ctx *c, const kl_node *n) {
-    if (!n || n->removed || n->n_outputs != 1 || !kl_tp_is_f32(n->outputs[0]) || n->n_inputs < 2) return false;
-    const kl_value *w = n->inputs[1];
-    if (!w || !kl_value_const(c->m, w) || w->type.shape.rank != 2) return false;
-    if (kl_tp_is_kiln(n, "FusedMatMul")) return true;
-    if (kl_tp_is_op(n, "MatMul")) return n->n_inputs == 2;
-    if (!kl_tp_is_op(n, "Gemm") || kl_node_attr_int(n, "transA", 0)) return false;
-    const kl_value *b = n->n_inputs > 2 ? n->inputs[2] : NULL;
-    return !b || b->type.shape.rank == 0 || b->type.shape.rank == 1 ||
-           (b->type.shape.rank == 2 && b->type.shape.dims[0].value == 1);
-}
-
 /* Does every reader of v belong to nodes[0..n) (and v not escape)? */
 static bool readers_within(kl_pass_ctx *c, const kl_value *v, kl_node *const *nodes, size_t n) {
     if (!v || !v->n_uses || kl_value_escapes(c->g, v)) return false;
@@ -196,7 +181,7 @@ static bool sink_find(kl_pass_ctx *c, kl_node *a, sink_match *s, int64_t *unflat
             v = p->inputs[0];
             p = kl_tp_producer(c, v);
         }
-        if (!row_linear(c, p) || kl_tp_is_op(p, "Gemm")) return false;
+        if (!kl_tp_row_linear(c, p) || kl_tp_is_op(p, "Gemm")) return false;
         bool seen = false;
         for (size_t k = 0; k < s->n_proj; k++) seen |= s->proj[k] == p;
         if (!seen) s->proj[s->n_proj++] = p;
@@ -227,7 +212,7 @@ static bool sink_find(kl_pass_ctx *c, kl_node *a, sink_match *s, int64_t *unflat
         plain_target(c, s->r_flat, tf) != 2 || ys->dims[2].value <= 0 || tf[1] != ys->dims[2].value)
         return false; /* rows [S*B]: the target keeps Ev */
     s->lin = kl_value_only_use(c->g, s->r_flat->outputs[0]);
-    if (!row_linear(c, s->lin) || s->lin->inputs[0] != s->r_flat->outputs[0] ||
+    if (!kl_tp_row_linear(c, s->lin) || s->lin->inputs[0] != s->r_flat->outputs[0] ||
         s->lin->inputs[1] == s->r_flat->outputs[0])
         return false;
     s->r_unflat = kl_value_only_use(c->g, s->lin->outputs[0]);

@@ -24,6 +24,7 @@ static const kl_pass_row kl_pass_table[] = {
     {"fold_constants", kl_pass_fold_constants},
     {"remove_dead", kl_pass_remove_dead},
     {"sink_gather", kl_pass_sink_gather},
+    {"sink_gather_attention", kl_pass_sink_gather_attention},
     {"fuse_bn", kl_pass_fuse_bn},
     {"fuse_conv_add", kl_pass_fuse_conv_add},
     {"fuse_activation", kl_pass_fuse_activation},

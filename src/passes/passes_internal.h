@@ -75,6 +75,7 @@ kiln_status kl_pass_fold_shapes(kl_pass_ctx *c);     /* fold.c */
 kiln_status kl_pass_fold_constants(kl_pass_ctx *c);  /* fold.c */
 kiln_status kl_pass_remove_dead(kl_pass_ctx *c);     /* fold.c */
 kiln_status kl_pass_sink_gather(kl_pass_ctx *c);     /* sink_gather.c */
+kiln_status kl_pass_sink_gather_attention(kl_pass_ctx *c); /* sink_gather.c */
 kiln_status kl_pass_fuse_bn(kl_pass_ctx *c);         /* fuse_conv.c */
 kiln_status kl_pass_fuse_conv_add(kl_pass_ctx *c);   /* fuse_conv.c */
 kiln_status kl_pass_fuse_activation(kl_pass_ctx *c); /* fuse_conv.c */

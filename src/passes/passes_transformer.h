@@ -85,4 +85,19 @@ static inline bool kl_tp_shape_same(const kl_shape *a, const kl_shape *b) {
     return true;
 }
 
+/* Is n a row-wise linear layer of its input 0: kiln.FusedMatMul or MatMul
+ * with a constant 2-D weight (bias per column), or a Gemm (transA 0) whose C
+ * does not vary by row? */
+static inline bool kl_tp_row_linear(kl_pass_ctx *c, const kl_node *n) {
+    if (!n || n->removed || n->n_outputs != 1 || !kl_tp_is_f32(n->outputs[0]) || n->n_inputs < 2) return false;
+    const kl_value *w = n->inputs[1];
+    if (!w || !kl_value_const(c->m, w) || w->type.shape.rank != 2) return false;
+    if (kl_tp_is_kiln(n, "FusedMatMul")) return true;
+    if (kl_tp_is_op(n, "MatMul")) return n->n_inputs == 2;
+    if (!kl_tp_is_op(n, "Gemm") || kl_node_attr_int(n, "transA", 0)) return false;
+    const kl_value *b = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    return !b || b->type.shape.rank == 0 || b->type.shape.rank == 1 ||
+           (b->type.shape.rank == 2 && b->type.shape.dims[0].value == 1);
+}
+
 #endif /* KL_PASSES_TRANSFORMER_H */

@@ -24,10 +24,26 @@
  * the same axis and index are merged first, so a value read by a residual
  * Add and a LayerNorm (both now gathered) moves on up.  The result is the
  * same arithmetic on fewer rows.
+ *
+ * sink_gather_attention carries such a Gather (after sink_gather has moved
+ * it up to the last attention block's residual Add) on into the block:
+ *   - through the output projection between its flatten and unflatten
+ *     Reshapes: Gather(Reshape(L(Reshape(a)))) -> L(Gather(a)), L a
+ *     row-wise linear layer (MatMul, Gemm, kiln.FusedMatMul by a constant
+ *     matrix);
+ *   - into a kiln.Attention without a mask, on its sequence axis: the
+ *     attention of the one query row against every key,
+ *     Reshape(Attention(Gather(q, [i]), k, v)) (ViT-B/16's last attention
+ *     on 1 of 197 rows);
+ *   - above a column Slice of a packed QKV projection:
+ *     Gather(Slice(p)) -> Slice(Gather(p)), the Slice leaving the gathered
+ *     axis whole (on the GPU the Gather of one row of p is then a view and
+ *     the Slice one the attention reads in place).
+ * A separate pass so that `--disable-pass sink_gather_attention` measures it.
  */
 #include <string.h>
 
-#include "passes/passes_internal.h"
+#include "passes/passes_transformer.h"
 
 /* The constant scalar index of Gather g and its axis normalized against the data rank r. */
 static bool gather_scalar(kl_pass_ctx *c, const kl_node *g, int r, int *axis, const kl_value **idx) {
@@ -92,6 +108,172 @@ static kiln_status merge_twin(kl_pass_ctx *c, kl_node *g, int r, int axis, const
         *merged = true;
         return KILN_OK; /* the use list changed: the caller looks again */
     }
+    return KILN_OK;
+}
+
+/* A new 1-D int64 constant of the n values v. */
+static kiln_status i64_const(kl_pass_ctx *c, const char *hint, int64_t *v, int64_t n, kl_value **out) {
+    int64_t d = n;
+    kl_tensor t = {"", KILN_DTYPE_INT64, 1, &d, n, v, (size_t)n * sizeof *v, NULL, false, NULL, 0};
+    return kl_value_new_const(c->g, hint, &t, out);
+}
+
+/* Copy n's attributes into attrs[16] (false: more than that). */
+static bool copy_attrs(const kl_node *n, kl_attr *attrs, size_t *na) {
+    if (n->n_attrs > 16) return false;
+    for (size_t a = 0; a < n->n_attrs; a++) attrs[a] = n->attrs[a];
+    *na = n->n_attrs;
+    return true;
+}
+
+/* Gather(x, axis, i) of a float Slice x = Slice(p, starts, ends, axes[, steps]) that leaves the gathered axis
+ * whole, i one constant index (a scalar or a 1-element list): Slice(Gather(p, axis, i), ...), the sliced axes
+ * renumbered when a scalar index removes the axis.  (A class token's query columns of a packed QKV
+ * projection: the Gather of the projection's row is a view on the GPU, and the Slice of it one the
+ * attention reads in place.) */
+static kiln_status sink_slice(kl_pass_ctx *c, kl_node *gn, bool *moved) {
+    kl_graph *g = c->g;
+    kl_value *x = gn->inputs[0];
+    kl_node *s = kl_tp_producer(c, x);
+    const kl_tensor *it = gn->inputs[1] ? kl_value_const(c->m, gn->inputs[1]) : NULL;
+    if (!kl_tp_is_op(s, "Slice") || s->opset < 10 || s->n_inputs < 4 || s->n_inputs > 5 || !s->inputs[3] ||
+        s->n_outputs != 1 || !s->inputs[0] || kl_value_only_use(g, x) != gn || gn->n_outputs != 1 || !it ||
+        it->rank > 1 || it->count != 1 || (it->dtype != KILN_DTYPE_INT64 && it->dtype != KILN_DTYPE_INT32))
+        return KILN_OK;
+    int r = x->type.shape.rank;
+    int64_t axis = kl_node_attr_int(gn, "axis", 0), ax[8];
+    if (axis < 0) axis += r;
+    const kl_tensor *at = kl_value_const(c->m, s->inputs[3]);
+    if (r < 1 || axis < 0 || axis >= r || !at || at->rank != 1 || at->count < 1 || at->count > 8 ||
+        !kl_tensor_to_i64(at, ax, 8))
+        return KILN_OK;
+    for (int64_t k = 0; k < at->count; k++) {
+        if (ax[k] < 0) ax[k] += r;
+        if (ax[k] < 0 || ax[k] >= r || ax[k] == axis) return KILN_OK;
+        if (it->rank == 0 && ax[k] > axis) ax[k]--;
+    }
+    if (!kl_pass_begin(c)) return KILN_OK;
+    kl_node *both[2] = {s, gn};
+    const char *label = kl_nodes_origin(c->m, both, 2), *g_origin = kl_nodes_origin(c->m, &gn, 1),
+               *s_origin = kl_nodes_origin(c->m, &s, 1);
+    if (!label || !g_origin || !s_origin) return KILN_ERR_NO_MEMORY;
+    kl_value *gv, *gi[2] = {s->inputs[0], gn->inputs[1]}, *axv, *in[5];
+    kl_attr ga = kl_attr_of_int("axis", axis);
+    kl_node *n;
+    KL_TRY(kl_value_new(g, s->inputs[0]->name, NULL, &gv));
+    KL_TRY(kl_node_new(g, NULL, "Gather", "", gi, 2, &gv, 1, &ga, 1, g_origin, s, &n));
+    KL_TRY(kl_node_infer(c->m, n));
+    KL_TRY(i64_const(c, "gathered_slice_axes", ax, at->count, &axv));
+    size_t ni = s->n_inputs;
+    for (size_t k = 0; k < ni; k++) in[k] = s->inputs[k];
+    in[0] = gv;
+    in[3] = axv;
+    kl_value *y = gn->outputs[0];
+    kl_node_remove(gn);
+    kl_node_remove(s);
+    KL_TRY(kl_node_new(g, NULL, "Slice", "", in, ni, &y, 1, NULL, 0, s_origin, gn, &n));
+    KL_TRY(kl_node_infer(c->m, n));
+    KL_TRY(kl_pass_commit(c, label));
+    *moved = true;
+    return KILN_OK;
+}
+
+/* Gather(z, axis <= 1, i) of z = Reshape(l), l a row-wise linear layer of f = Reshape(a): a [d0, d1, E] ->
+ * f [d0*d1, E] -> l [d0*d1, N] -> z [d0, d1, N] (the flatten and unflatten around a transformer's output
+ * projection; z's d0 follows from its count and d1, so it may be unknown).  The gathered rows are the layer applied to Gather(a, axis, i) [d_other, E], which is the
+ * Gather's output [d_other, N] directly. */
+static kiln_status sink_linear(kl_pass_ctx *c, kl_node *gn, int axis, const kl_value *idx, bool *moved) {
+    kl_graph *g = c->g;
+    kl_value *z = gn->inputs[0];
+    kl_node *ru = kl_tp_producer(c, z);
+    if (axis > 1 || !kl_tp_is_op(ru, "Reshape") || ru->n_outputs != 1 || !ru->inputs[0]) return KILN_OK;
+    kl_value *l = ru->inputs[0];
+    kl_node *lin = kl_tp_producer(c, l);
+    if (!kl_tp_row_linear(c, lin) || lin->n_inputs > 3 || kl_value_only_use(g, l) != ru || !lin->inputs[0])
+        return KILN_OK;
+    kl_value *f = lin->inputs[0];
+    kl_node *rf = kl_tp_producer(c, f);
+    if (!kl_tp_is_op(rf, "Reshape") || !rf->inputs[0] || kl_value_only_use(g, f) != lin) return KILN_OK;
+    kl_value *a = rf->inputs[0];
+    const kl_shape *as = &a->type.shape, *fs = &f->type.shape, *ls = &l->type.shape, *zs = &z->type.shape;
+    if (as->rank != 3 || fs->rank != 2 || ls->rank != 2 || zs->rank != 3 || !kl_tp_dim_same(&as->dims[2], &fs->dims[1]) ||
+        !kl_tp_dim_same(&as->dims[1], &zs->dims[1]) ||
+        !kl_tp_dim_same(&ls->dims[1], &zs->dims[2]) || as->dims[axis].value == 1)
+        return KILN_OK;
+    kl_attr attrs[16];
+    size_t na;
+    if (!copy_attrs(lin, attrs, &na) || !kl_pass_begin(c)) return KILN_OK;
+    kl_node *all[4] = {rf, lin, ru, gn};
+    const char *label = kl_nodes_origin(c->m, all, 4), *g_origin = kl_nodes_origin(c->m, &gn, 1),
+               *l_origin = kl_nodes_origin(c->m, &lin, 1);
+    if (!label || !g_origin || !l_origin) return KILN_ERR_NO_MEMORY;
+    kl_value *gv, *gi[2] = {a, (kl_value *)idx}, *in[3] = {0};
+    kl_attr ga = kl_attr_of_int("axis", axis);
+    kl_node *n;
+    KL_TRY(kl_value_new(g, a->name, NULL, &gv));
+    KL_TRY(kl_node_new(g, NULL, "Gather", "", gi, 2, &gv, 1, &ga, 1, g_origin, rf, &n));
+    KL_TRY(kl_node_infer(c->m, n));
+    size_t ni = lin->n_inputs;
+    for (size_t k = 0; k < ni; k++) in[k] = lin->inputs[k];
+    in[0] = gv;
+    kl_value *y = gn->outputs[0];
+    const char *op = lin->op_type, *dom = lin->domain;
+    kl_node_remove(gn);
+    kl_node_remove(ru);
+    kl_node_remove(lin);
+    kl_node_remove(rf);
+    KL_TRY(kl_node_new(g, NULL, op, dom, in, ni, &y, 1, attrs, na, l_origin, gn, &n));
+    KL_TRY(kl_node_infer(c->m, n));
+    KL_TRY(kl_pass_commit(c, label));
+    *moved = true;
+    return KILN_OK;
+}
+
+/* Gather(y, axis, i) of y = kiln.Attention(q, k, v) without a mask, axis its sequence axis: the attention of
+ * the one query row, Attention(Gather(q, axis, [i]), k, v), then a Reshape that drops the axis (a ViT's
+ * class token after the last block: 1 query row against all keys instead of all of them). */
+static kiln_status sink_attention(kl_pass_ctx *c, kl_node *gn, int axis, const kl_value *idx, bool *moved) {
+    kl_graph *g = c->g;
+    kl_value *x = gn->inputs[0];
+    kl_node *at = kl_tp_producer(c, x);
+    if (!kl_tp_is_kiln(at, "Attention") || at->n_outputs != 1 || at->n_inputs < 3 || at->n_inputs > 4 ||
+        (at->n_inputs == 4 && at->inputs[3]) || !at->inputs[0] || !at->inputs[1] || !at->inputs[2] ||
+        x->type.shape.rank != 3 || axis != (kl_node_attr_int(at, "seq_first", 0) ? 0 : 1))
+        return KILN_OK;
+    int64_t tgt[2] = {0, -1}; /* [B, 1, E] -> [B, E] */
+    if (axis == 0) {          /* [1, B, E] -> [B, E] */
+        tgt[0] = -1;
+        tgt[1] = x->type.shape.dims[2].value;
+        if (tgt[1] < 1) return KILN_OK;
+    }
+    kl_attr attrs[16];
+    size_t na;
+    if (!copy_attrs(at, attrs, &na) || !kl_pass_begin(c)) return KILN_OK;
+    kl_node *both[2] = {at, gn};
+    const char *label = kl_nodes_origin(c->m, both, 2), *g_origin = kl_nodes_origin(c->m, &gn, 1),
+               *a_origin = kl_nodes_origin(c->m, &at, 1);
+    if (!label || !g_origin || !a_origin) return KILN_ERR_NO_MEMORY;
+    int64_t i = index_of(kl_value_const(c->m, idx));
+    kl_value *iv, *tv, *qv, *av;
+    KL_TRY(i64_const(c, "query_row", &i, 1, &iv));
+    KL_TRY(i64_const(c, "query_row_shape", tgt, 2, &tv));
+    kl_value *gi[2] = {at->inputs[0], iv};
+    kl_attr ga = kl_attr_of_int("axis", axis);
+    kl_node *n;
+    KL_TRY(kl_value_new(g, at->inputs[0]->name, NULL, &qv));
+    KL_TRY(kl_node_new(g, NULL, "Gather", "", gi, 2, &qv, 1, &ga, 1, g_origin, at, &n));
+    KL_TRY(kl_node_infer(c->m, n));
+    kl_value *ai[3] = {qv, at->inputs[1], at->inputs[2]}, *y = gn->outputs[0];
+    KL_TRY(kl_value_new(g, x->name, NULL, &av));
+    kl_node_remove(gn);
+    kl_node_remove(at);
+    KL_TRY(kl_node_new(g, NULL, "Attention", KL_KILN_DOMAIN, ai, 3, &av, 1, attrs, na, a_origin, gn, &n));
+    KL_TRY(kl_node_infer(c->m, n));
+    kl_value *ri[2] = {av, tv};
+    KL_TRY(kl_node_new(g, NULL, "Reshape", "", ri, 2, &y, 1, NULL, 0, g_origin, gn, &n));
+    KL_TRY(kl_node_infer(c->m, n));
+    KL_TRY(kl_pass_commit(c, label));
+    *moved = true;
     return KILN_OK;
 }
 
@@ -181,6 +363,27 @@ kiln_status kl_pass_sink_gather(kl_pass_ctx *c) {
         KL_TRY(kl_pass_commit(c, label));
         if (c->stopped) return KILN_OK;
         i = (size_t)-1; /* the new Gathers are earlier in the order: look again from the start */
+    }
+    return KILN_OK;
+}
+
+kiln_status kl_pass_sink_gather_attention(kl_pass_ctx *c) {
+    kl_graph *g = c->g;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        kl_node *gn = g->nodes[i];
+        if (gn->removed || !kl_pass_is(gn, "Gather") || !gn->inputs[0] || gn->n_outputs != 1 ||
+            kl_value_only_use(g, gn->inputs[0]) != gn)
+            continue;
+        int r = gn->inputs[0]->type.shape.rank, axis;
+        const kl_value *idx;
+        bool moved = false;
+        if (r >= 2 && gather_scalar(c, gn, r, &axis, &idx)) {
+            KL_TRY(sink_linear(c, gn, axis, idx, &moved));
+            if (!moved && !c->stopped) KL_TRY(sink_attention(c, gn, axis, idx, &moved));
+        }
+        if (!moved && !c->stopped) KL_TRY(sink_slice(c, gn, &moved));
+        if (c->stopped) return KILN_OK;
+        if (moved) i = (size_t)-1; /* the new Gather is earlier: look again from the start */
     }
     return KILN_OK;
 }

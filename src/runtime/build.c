@@ -299,6 +299,14 @@ KILN_API kiln_status kiln_build_options_set(kiln_build_options *o, const char *k
         KL_TRY(kl_opt_int(key, value, &v));
         return kiln_build_options_set_threads(o, v > 1024 ? -1 : (int)v);
     }
+    if (strcmp(key, "disable_pass") == 0) {
+        /* "NAME" or "NAME,NAME": kiln_build_options_disable_pass for each */
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", value);
+        for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+            KL_TRY(kiln_build_options_disable_pass(o, tok));
+        return KILN_OK;
+    }
     if (strcmp(key, "tactic") == 0) {
         char *t = kl_strdup(value);
         if (!t) return KILN_ERR_NO_MEMORY;
@@ -372,7 +380,7 @@ KILN_API kiln_status kiln_build_options_set(kiln_build_options *o, const char *k
     }
     return kl_errorf(KILN_ERR_NOT_FOUND,
                      "kiln_build_options_set: unknown key '%s' (known: strict_providers, pass_limit, fold_budget, "
-                     "tactic, tactic_timing, prepack, optimize, threads, providers, precision, shapes)",
+                     "disable_pass, tactic, tactic_timing, prepack, optimize, threads, providers, precision, shapes)",
                      key);
 }
 

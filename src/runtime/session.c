@@ -112,7 +112,7 @@ KILN_API kiln_status kiln_session_options_set(kiln_session_options *options, con
     if (s == KILN_ERR_NOT_FOUND)
         return kl_errorf(KILN_ERR_NOT_FOUND,
                          "%s: unknown key '%s' (known keys: threads, providers, cache_dir, strict_providers, "
-                         "pass_limit, fold_budget, tactic, optimize, precision, shapes)", fn, key);
+                         "pass_limit, fold_budget, disable_pass, tactic, optimize, precision, shapes)", fn, key);
     return s;
 }
 

@@ -784,7 +784,9 @@ enum {
 /* Is n a live ai.onnx node of op `op`? */
 static bool is_onnx(const kl_node *n, const char *op) { return !n->removed && !n->domain[0] && !strcmp(n->op_type, op); }
 
-static void build_torch2_mha(kt_pb *mb, int variant) {
+/* cls_index != INT64_MIN: the graph's output is Gather(y, axis 1, cls_index) (a ViT's class token), y not an
+ * output. */
+static void build_torch2_mha_cls(kt_pb *mb, int variant, int64_t cls_index) {
     kt_pb g = {0};
     g_seed = 8;
     kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "batch,5,24");
@@ -871,11 +873,22 @@ static void build_torch2_mha(kt_pb *mb, int variant) {
         transpose(&g, "o3", "ot", 1, 0, 2, -1);
         nd(&g, "Add", "ot,x", "y");
     }
-    kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, NULL);
+    if (cls_index != INT64_MIN) {
+        kt_pb t = {0};
+        kt_onnx_tensor_head(&t, "cls_i", KILN_DTYPE_INT64, NULL, 0, 0);
+        kt_pb_bytes_field(&t, KT_TENSOR_RAW_DATA, &cls_index, 8);
+        kt_pb_take(&g, KT_GRAPH_INITIALIZER, &t);
+        nd_int(&g, "Gather", "y,cls_i", "cls", "axis", 1);
+        kt_onnx_io(&g, KT_GRAPH_OUTPUT, "cls", KILN_DTYPE_FLOAT, NULL);
+    } else {
+        kt_onnx_io(&g, KT_GRAPH_OUTPUT, "y", KILN_DTYPE_FLOAT, NULL);
+    }
     if (variant == T2_T_READ_TWICE) kt_onnx_io(&g, KT_GRAPH_OUTPUT, "xt", KILN_DTYPE_FLOAT, NULL);
     if (variant == T2_SPLIT_ESCAPES) kt_onnx_io(&g, KT_GRAPH_OUTPUT, "qkv", KILN_DTYPE_FLOAT, NULL);
     finish(mb, &g, 17);
 }
+
+static void build_torch2_mha(kt_pb *mb, int variant) { build_torch2_mha_cls(mb, variant, INT64_MIN); }
 
 /* Load mb twice and run the passes (less `off`) on the second copy;
  * *err: the outputs' difference on random inputs (symbolic dims = 3). */
@@ -1242,6 +1255,48 @@ static void test_sink_gather(void) {
     }
 }
 
+/* sink_gather through an attention block: the torch 2.x block above read only at one row (x[:, i] of its
+ * output, i = 0, -1, 2).  The Gather moves through the residual Add, the output projection between its two
+ * Reshapes and into the attention, whose query is that row: Q = Slice(Gather(P, axis 1, [i])) [batch,1,24]
+ * (the Gather above the column Slice), Reshape [batch,24], Gemm on [batch,24]; same outputs.  With
+ * sink_mha_transposes off the block stays seq-first behind its Transpose and nothing moves into it. */
+static void test_sink_gather_attention(void) {
+    const int64_t idx[3] = {0, -1, 2};
+    for (int v = 0; v < 4; v++) {
+        kt_pb mb = {0};
+        build_torch2_mha_cls(&mb, T2_OK, idx[v % 3]);
+        kl_model *ref, *m;
+        double err;
+        m = optimize_without(&mb, v == 3 ? "sink_mha_transposes" : NULL, &ref, &err);
+        if (m && ref) {
+            KT_CHECK_EQ_INT(count_op(m, "kiln.Attention"), 1);
+            const kl_node *a = find_op(m, "kiln.Attention"), *gm = NULL;
+            for (size_t i = 0; i < m->graph->n_nodes && !gm; i++)
+                if (is_onnx(m->graph->nodes[i], "Gemm")) gm = m->graph->nodes[i];
+            char t[128];
+            if (a && v < 3) {
+                KT_CHECK_STR(kl_type_format(&a->inputs[0]->type, t, sizeof t), "float[batch,1,24]");
+                KT_CHECK_STR(kl_type_format(&a->outputs[0]->type, t, sizeof t), "float[batch,1,24]");
+                KT_CHECK_STR(kl_type_format(&a->inputs[1]->type, t, sizeof t), "float[batch,5,24]");
+                const kl_node *s = a->inputs[0]->producer, *gq = s && s->inputs[0] ? s->inputs[0]->producer : NULL;
+                KT_CHECK(s && is_onnx(s, "Slice"));
+                KT_CHECK(gq && is_onnx(gq, "Gather"));
+                if (gq) KT_CHECK_STR(kl_type_format(&gq->outputs[0]->type, t, sizeof t), "float[batch,1,72]");
+                KT_CHECK(gm != NULL);
+                if (gm) KT_CHECK_STR(kl_type_format(&gm->inputs[0]->type, t, sizeof t), "float[batch,24]");
+            } else if (a) {
+                KT_CHECK_STR(kl_type_format(&a->inputs[0]->type, t, sizeof t), "float[5,batch,24]");
+                KT_CHECK_EQ_INT(kl_node_attr_int(a, "seq_first", 0), 1);
+            }
+            if (err > 1e-5) fprintf(stderr, "    variant %d: err %g\n", v, err);
+            KT_CHECK(err <= 1e-5);
+        }
+        kl_model_free(ref);
+        kl_model_free(m);
+        kt_pb_free(&mb);
+    }
+}
+
 static kl_tensor *read_pb(kl_arena *a, const char *path, uint8_t **keep) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -1372,6 +1427,7 @@ int main(void) {
     KT_RUN(test_elementwise_chain);
     KT_RUN(test_elementwise_gelu);
     KT_RUN(test_sink_gather);
+    KT_RUN(test_sink_gather_attention);
     KT_RUN(test_zoo);
     return kt_summary();
 }
