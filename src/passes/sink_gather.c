@@ -38,7 +38,10 @@
  *   - above a column Slice of a packed QKV projection:
  *     Gather(Slice(p)) -> Slice(Gather(p)), the Slice leaving the gathered
  *     axis whole (on the GPU the Gather of one row of p is then a view and
- *     the Slice one the attention reads in place).
+ *     the Slice one the attention reads in place);
+ *   - out of that projection: the query row gets its own product by the
+ *     query columns of the weights, the projection keeps the key and value
+ *     columns.
  * A separate pass so that `--disable-pass sink_gather_attention` measures it.
  */
 #include <string.h>
@@ -367,16 +370,151 @@ kiln_status kl_pass_sink_gather(kl_pass_ctx *c) {
     return KILN_OK;
 }
 
+/* Columns [*a, *b) of a width-`width` last axis that Slice node s takes (constant starts and ends, axes the last
+ * axis, step 1; bounds clamped as Slice does), false for anything else. */
+static bool col_slice(kl_pass_ctx *c, const kl_node *s, int64_t width, int64_t *a, int64_t *b) {
+    int64_t v[2];
+    if (!kl_tp_is_op(s, "Slice") || s->opset < 10 || s->n_inputs < 4 || s->n_inputs > 5 || !s->inputs[0] ||
+        s->n_outputs != 1)
+        return false;
+    int r = s->inputs[0]->type.shape.rank;
+    const kl_tensor *ts = kl_value_const(c->m, s->inputs[1]), *te = kl_value_const(c->m, s->inputs[2]),
+                    *ta = kl_value_const(c->m, s->inputs[3]);
+    if (r < 1 || !ts || !te || !ta || ts->count != 1 || te->count != 1 || ta->count != 1 || !kl_tensor_to_i64(ta, v, 1) ||
+        (v[0] != -1 && v[0] != r - 1))
+        return false;
+    if (s->n_inputs == 5 && s->inputs[4]) {
+        const kl_tensor *tp = kl_value_const(c->m, s->inputs[4]);
+        if (!tp || tp->count != 1 || !kl_tensor_to_i64(tp, v, 1) || v[0] != 1) return false;
+    }
+    if (!kl_tensor_to_i64(ts, a, 1) || !kl_tensor_to_i64(te, b, 1)) return false;
+    if (*a < 0) *a += width;
+    if (*b < 0) *b += width;
+    *a = *a < 0 ? 0 : *a > width ? width : *a;
+    *b = *b < 0 ? 0 : *b > width ? width : *b;
+    return *a < *b;
+}
+
+/* Columns [a, b) of constant w ([K, N] float, or a bias of N values shaped [1, ..., N]) as a new constant. */
+static kiln_status const_cols(kl_pass_ctx *c, const kl_value *w, int64_t a, int64_t b, kl_value **out) {
+    const kl_tensor *t = kl_value_const(c->m, w);
+    int64_t n = t->dims[t->rank - 1], rows = t->count / n, d[2] = {rows, b - a};
+    float *buf = kl_malloc((size_t)(rows * (b - a)) * sizeof(float)); /* (copied again into the arena) */
+    if (!buf) return KILN_ERR_NO_MEMORY;
+    for (int64_t r = 0; r < rows; r++) memcpy(buf + r * (b - a), (const float *)t->data + r * n + a, (size_t)(b - a) * sizeof(float));
+    kl_tensor nt = {"", KILN_DTYPE_FLOAT, t->rank == 1 ? 1 : 2, t->rank == 1 ? d + 1 : d, rows * (b - a), buf,
+                    (size_t)(rows * (b - a)) * sizeof(float), NULL, false, NULL, 0};
+    kiln_status st = kl_value_new_const(c->g, w->name, &nt, out);
+    kl_free(buf);
+    return st;
+}
+
+/* Gather(p, axis, i) read only by a column Slice [a, b) of p = X W (+ bias) (MatMul or kiln.FusedMatMul by a
+ * constant [K, N] W), while p's other readers are column Slices that all lie on one side of [a, b) (the class
+ * token's query columns of a packed QKV projection, whose key and value columns every row needs):
+ *   - the gathered query comes from its own product, Gather(X, axis, i) W[:, a:b] (+ bias[a:b]);
+ *   - p keeps only the columns [lo, hi) the other Slices read, X W[:, lo:hi], their bounds moved down by lo.
+ * The last attention of ViT-B/16 then projects its queries for 1 row instead of 197. */
+static kiln_status sink_split_projection(kl_pass_ctx *c, kl_node *gn, bool *moved) {
+    kl_graph *g = c->g;
+    kl_value *p = gn->inputs[0], *y = gn->outputs[0];
+    kl_node *l = kl_tp_producer(c, p), *sq = y ? kl_value_only_use(g, y) : NULL;
+    const kl_tensor *it = gn->inputs[1] ? kl_value_const(c->m, gn->inputs[1]) : NULL;
+    bool fm = kl_tp_is_kiln(l, "FusedMatMul");
+    if (!l || (!fm && !(kl_tp_is_op(l, "MatMul") && l->n_inputs == 2)) || l->n_outputs != 1 || !sq || !it ||
+        it->rank > 1 || it->count != 1 || (it->dtype != KILN_DTYPE_INT64 && it->dtype != KILN_DTYPE_INT32) ||
+        p->n_uses < 2 || kl_value_escapes(g, p) || !l->inputs[0] || !l->inputs[1] || l->n_inputs > 3)
+        return KILN_OK;
+    const kl_value *w = l->inputs[1], *bias = l->n_inputs > 2 ? l->inputs[2] : NULL;
+    const kl_tensor *wt = kl_value_const(c->m, w), *bt = bias ? kl_value_const(c->m, bias) : NULL;
+    int r = p->type.shape.rank;
+    int64_t axis = kl_node_attr_int(gn, "axis", 0);
+    if (axis < 0) axis += r;
+    if (!wt || wt->rank != 2 || wt->dtype != KILN_DTYPE_FLOAT || r < 2 || axis < 0 || axis >= r - 1 ||
+        (r >= 3 && axis > r - 2) || l->inputs[0]->type.shape.rank != r || (bias && (!bt || bt->dtype != KILN_DTYPE_FLOAT)))
+        return KILN_OK;
+    int64_t n = wt->dims[1], a, b, lo = n, hi = 0;
+    if (bt && bt->count != n) return KILN_OK;
+    if (!col_slice(c, sq, n, &a, &b)) return KILN_OK;
+    kl_node *others[8];
+    size_t no = 0;
+    for (size_t u = 0; u < p->n_uses; u++) {
+        kl_node *o = p->uses[u].node;
+        if (o == gn) continue;
+        int64_t oa, ob;
+        if (no == 8 || p->uses[u].input != 0 || !col_slice(c, o, n, &oa, &ob)) return KILN_OK;
+        others[no++] = o;
+        lo = oa < lo ? oa : lo;
+        hi = ob > hi ? ob : hi;
+    }
+    if (!no || (b > lo && a < hi)) return KILN_OK;
+    kl_attr attrs[16];
+    size_t na;
+    if (!copy_attrs(l, attrs, &na) || !kl_pass_begin(c)) return KILN_OK;
+    kl_node *all[3] = {l, gn, sq};
+    const char *label = kl_nodes_origin(c->m, all, 3), *g_origin = kl_nodes_origin(c->m, &gn, 1),
+               *l_origin = kl_nodes_origin(c->m, &l, 1);
+    if (!label || !g_origin || !l_origin) return KILN_ERR_NO_MEMORY;
+    kl_value *x = l->inputs[0], *xg, *gi[2] = {x, gn->inputs[1]}, *in[3] = {0};
+    kl_attr ga = kl_attr_of_int("axis", axis);
+    kl_node *nn;
+    size_t ni = l->n_inputs;
+    const char *op = l->op_type, *dom = l->domain;
+    /* the query row: Gather(X) and its own product */
+    KL_TRY(kl_value_new(g, x->name, NULL, &xg));
+    KL_TRY(kl_node_new(g, NULL, "Gather", "", gi, 2, &xg, 1, &ga, 1, g_origin, l, &nn));
+    KL_TRY(kl_node_infer(c->m, nn));
+    in[0] = xg;
+    KL_TRY(const_cols(c, w, a, b, &in[1]));
+    if (bias) KL_TRY(const_cols(c, bias, a, b, &in[2]));
+    kl_value *yq = sq->outputs[0];
+    kl_node_remove(sq);
+    kl_node_remove(gn);
+    KL_TRY(kl_node_new(g, NULL, op, dom, in, ni, &yq, 1, attrs, na, l_origin, sq, &nn));
+    KL_TRY(kl_node_infer(c->m, nn));
+    if (hi - lo < n) {
+        /* the other readers' columns only */
+        kl_value *pk;
+        in[0] = x;
+        KL_TRY(const_cols(c, w, lo, hi, &in[1]));
+        if (bias) KL_TRY(const_cols(c, bias, lo, hi, &in[2]));
+        KL_TRY(kl_value_new(g, p->name, NULL, &pk));
+        KL_TRY(kl_node_new(g, NULL, op, dom, in, ni, &pk, 1, attrs, na, l_origin, l, &nn));
+        KL_TRY(kl_node_infer(c->m, nn));
+        for (size_t k = 0; k < no; k++) {
+            int64_t oa, ob;
+            col_slice(c, others[k], n, &oa, &ob);
+            oa -= lo;
+            ob -= lo;
+            kl_value *sv, *ev;
+            KL_TRY(i64_const(c, "kv_start", &oa, 1, &sv));
+            KL_TRY(i64_const(c, "kv_end", &ob, 1, &ev));
+            KL_TRY(kl_node_set_input(others[k], 0, pk));
+            KL_TRY(kl_node_set_input(others[k], 1, sv));
+            KL_TRY(kl_node_set_input(others[k], 2, ev));
+            KL_TRY(kl_node_infer(c->m, others[k]));
+        }
+        kl_node_remove(l);
+    }
+    KL_TRY(kl_pass_commit(c, label));
+    *moved = true;
+    return KILN_OK;
+}
+
 kiln_status kl_pass_sink_gather_attention(kl_pass_ctx *c) {
     kl_graph *g = c->g;
     for (size_t i = 0; i < g->n_nodes; i++) {
         kl_node *gn = g->nodes[i];
-        if (gn->removed || !kl_pass_is(gn, "Gather") || !gn->inputs[0] || gn->n_outputs != 1 ||
-            kl_value_only_use(g, gn->inputs[0]) != gn)
+        if (gn->removed || !kl_pass_is(gn, "Gather") || !gn->inputs[0] || gn->n_outputs != 1) continue;
+        bool moved = false;
+        if (kl_value_only_use(g, gn->inputs[0]) != gn) {
+            KL_TRY(sink_split_projection(c, gn, &moved));
+            if (c->stopped) return KILN_OK;
+            if (moved) i = (size_t)-1;
             continue;
+        }
         int r = gn->inputs[0]->type.shape.rank, axis;
         const kl_value *idx;
-        bool moved = false;
         if (r >= 2 && gather_scalar(c, gn, r, &axis, &idx)) {
             KL_TRY(sink_linear(c, gn, axis, idx, &moved));
             if (!moved && !c->stopped) KL_TRY(sink_attention(c, gn, axis, idx, &moved));

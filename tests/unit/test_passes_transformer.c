@@ -1257,8 +1257,9 @@ static void test_sink_gather(void) {
 
 /* sink_gather through an attention block: the torch 2.x block above read only at one row (x[:, i] of its
  * output, i = 0, -1, 2).  The Gather moves through the residual Add, the output projection between its two
- * Reshapes and into the attention, whose query is that row: Q = Slice(Gather(P, axis 1, [i])) [batch,1,24]
- * (the Gather above the column Slice), Reshape [batch,24], Gemm on [batch,24]; same outputs.  With
+ * Reshapes and into the attention, whose query is that row: Q [batch,1,24] = Gather(x, axis 1, [i]) W_q + b_q
+ * (its own product by the query columns), the packed projection keeps the 48 key and value columns, Reshape
+ * [batch,24], Gemm on [batch,24]; same outputs.  With
  * sink_mha_transposes off the block stays seq-first behind its Transpose and nothing moves into it. */
 static void test_sink_gather_attention(void) {
     const int64_t idx[3] = {0, -1, 2};
@@ -1278,10 +1279,15 @@ static void test_sink_gather_attention(void) {
                 KT_CHECK_STR(kl_type_format(&a->inputs[0]->type, t, sizeof t), "float[batch,1,24]");
                 KT_CHECK_STR(kl_type_format(&a->outputs[0]->type, t, sizeof t), "float[batch,1,24]");
                 KT_CHECK_STR(kl_type_format(&a->inputs[1]->type, t, sizeof t), "float[batch,5,24]");
-                const kl_node *s = a->inputs[0]->producer, *gq = s && s->inputs[0] ? s->inputs[0]->producer : NULL;
-                KT_CHECK(s && is_onnx(s, "Slice"));
+                /* the query row from its own product of Gather(x); keys and values from the 48 columns left */
+                const kl_node *pq = a->inputs[0]->producer, *gq = pq && pq->inputs[0] ? pq->inputs[0]->producer : NULL;
+                KT_CHECK(pq && !strcmp(pq->op_type, "FusedMatMul"));
                 KT_CHECK(gq && is_onnx(gq, "Gather"));
-                if (gq) KT_CHECK_STR(kl_type_format(&gq->outputs[0]->type, t, sizeof t), "float[batch,1,72]");
+                if (gq) KT_CHECK(gq->inputs[0] == kl_graph_lookup(m->graph, "x"));
+                if (pq) KT_CHECK_STR(kl_type_format(&pq->inputs[1]->type, t, sizeof t), "float[24,24]");
+                const kl_node *sk = a->inputs[1]->producer, *pkv = sk && sk->inputs[0] ? sk->inputs[0]->producer : NULL;
+                KT_CHECK(sk && is_onnx(sk, "Slice"));
+                if (pkv) KT_CHECK_STR(kl_type_format(&pkv->outputs[0]->type, t, sizeof t), "float[batch,5,48]");
                 KT_CHECK(gm != NULL);
                 if (gm) KT_CHECK_STR(kl_type_format(&gm->inputs[0]->type, t, sizeof t), "float[batch,24]");
             } else if (a) {
