@@ -114,6 +114,17 @@ static kiln_status merge_twin(kl_pass_ctx *c, kl_node *g, int r, int axis, const
     return KILN_OK;
 }
 
+/* A new Gather(data, idx, axis) inserted before node `at`, labelled `origin`: its output in *out. */
+static kiln_status new_gather(kl_pass_ctx *c, kl_value *data, const kl_value *idx, int64_t axis, const char *origin,
+                              kl_node *at, kl_value **out) {
+    kl_value *gi[2] = {data, (kl_value *)idx};
+    kl_attr ga = kl_attr_of_int("axis", axis);
+    kl_node *n;
+    KL_TRY(kl_value_new(c->g, data->name, NULL, out));
+    KL_TRY(kl_node_new(c->g, NULL, "Gather", "", gi, 2, out, 1, &ga, 1, origin, at, &n));
+    return kl_node_infer(c->m, n);
+}
+
 /* A new 1-D int64 constant of the n values v. */
 static kiln_status i64_const(kl_pass_ctx *c, const char *hint, int64_t *v, int64_t n, kl_value **out) {
     int64_t d = n;
@@ -160,12 +171,9 @@ static kiln_status sink_slice(kl_pass_ctx *c, kl_node *gn, bool *moved) {
     const char *label = kl_nodes_origin(c->m, both, 2), *g_origin = kl_nodes_origin(c->m, &gn, 1),
                *s_origin = kl_nodes_origin(c->m, &s, 1);
     if (!label || !g_origin || !s_origin) return KILN_ERR_NO_MEMORY;
-    kl_value *gv, *gi[2] = {s->inputs[0], gn->inputs[1]}, *axv, *in[5];
-    kl_attr ga = kl_attr_of_int("axis", axis);
+    kl_value *gv, *axv, *in[5];
     kl_node *n;
-    KL_TRY(kl_value_new(g, s->inputs[0]->name, NULL, &gv));
-    KL_TRY(kl_node_new(g, NULL, "Gather", "", gi, 2, &gv, 1, &ga, 1, g_origin, s, &n));
-    KL_TRY(kl_node_infer(c->m, n));
+    KL_TRY(new_gather(c, s->inputs[0], gn->inputs[1], axis, g_origin, s, &gv));
     KL_TRY(i64_const(c, "gathered_slice_axes", ax, at->count, &axv));
     size_t ni = s->n_inputs;
     for (size_t k = 0; k < ni; k++) in[k] = s->inputs[k];
@@ -183,8 +191,8 @@ static kiln_status sink_slice(kl_pass_ctx *c, kl_node *gn, bool *moved) {
 
 /* Gather(z, axis <= 1, i) of z = Reshape(l), l a row-wise linear layer of f = Reshape(a): a [d0, d1, E] ->
  * f [d0*d1, E] -> l [d0*d1, N] -> z [d0, d1, N] (the flatten and unflatten around a transformer's output
- * projection; z's d0 follows from its count and d1, so it may be unknown).  The gathered rows are the layer applied to Gather(a, axis, i) [d_other, E], which is the
- * Gather's output [d_other, N] directly. */
+ * projection; z's d0 follows from its count and d1, so it may be unknown).  The gathered rows are the layer
+ * applied to Gather(a, axis, i) [d_other, E], which is the Gather's output [d_other, N] directly. */
 static kiln_status sink_linear(kl_pass_ctx *c, kl_node *gn, int axis, const kl_value *idx, bool *moved) {
     kl_graph *g = c->g;
     kl_value *z = gn->inputs[0];
@@ -210,12 +218,9 @@ static kiln_status sink_linear(kl_pass_ctx *c, kl_node *gn, int axis, const kl_v
     const char *label = kl_nodes_origin(c->m, all, 4), *g_origin = kl_nodes_origin(c->m, &gn, 1),
                *l_origin = kl_nodes_origin(c->m, &lin, 1);
     if (!label || !g_origin || !l_origin) return KILN_ERR_NO_MEMORY;
-    kl_value *gv, *gi[2] = {a, (kl_value *)idx}, *in[3] = {0};
-    kl_attr ga = kl_attr_of_int("axis", axis);
+    kl_value *gv, *in[3] = {0};
     kl_node *n;
-    KL_TRY(kl_value_new(g, a->name, NULL, &gv));
-    KL_TRY(kl_node_new(g, NULL, "Gather", "", gi, 2, &gv, 1, &ga, 1, g_origin, rf, &n));
-    KL_TRY(kl_node_infer(c->m, n));
+    KL_TRY(new_gather(c, a, idx, axis, g_origin, rf, &gv));
     size_t ni = lin->n_inputs;
     for (size_t k = 0; k < ni; k++) in[k] = lin->inputs[k];
     in[0] = gv;
@@ -260,12 +265,8 @@ static kiln_status sink_attention(kl_pass_ctx *c, kl_node *gn, int axis, const k
     kl_value *iv, *tv, *qv, *av;
     KL_TRY(i64_const(c, "query_row", &i, 1, &iv));
     KL_TRY(i64_const(c, "query_row_shape", tgt, 2, &tv));
-    kl_value *gi[2] = {at->inputs[0], iv};
-    kl_attr ga = kl_attr_of_int("axis", axis);
     kl_node *n;
-    KL_TRY(kl_value_new(g, at->inputs[0]->name, NULL, &qv));
-    KL_TRY(kl_node_new(g, NULL, "Gather", "", gi, 2, &qv, 1, &ga, 1, g_origin, at, &n));
-    KL_TRY(kl_node_infer(c->m, n));
+    KL_TRY(new_gather(c, at->inputs[0], iv, axis, g_origin, at, &qv));
     kl_value *ai[3] = {qv, at->inputs[1], at->inputs[2]}, *y = gn->outputs[0];
     KL_TRY(kl_value_new(g, x->name, NULL, &av));
     kl_node_remove(gn);
@@ -335,16 +336,10 @@ kiln_status kl_pass_sink_gather(kl_pass_ctx *c) {
                    *p_origin = kl_nodes_origin(c->m, &p, 1);
         if (!label || !g_origin || !p_origin) return KILN_ERR_NO_MEMORY;
         kl_value *in[8] = {0};
-        kl_attr ga = kl_attr_of_int("axis", axis);
         for (size_t k = 0; k < p->n_inputs; k++) {
             in[k] = p->inputs[k];
             if (!take[k]) continue;
-            kl_value *gv, *gi[2] = {p->inputs[k], (kl_value *)idx};
-            kl_node *n;
-            KL_TRY(kl_value_new(g, p->inputs[k]->name, NULL, &gv));
-            KL_TRY(kl_node_new(g, NULL, "Gather", "", gi, 2, &gv, 1, &ga, 1, g_origin, p, &n));
-            KL_TRY(kl_node_infer(c->m, n));
-            in[k] = gv;
+            KL_TRY(new_gather(c, p->inputs[k], idx, axis, g_origin, p, &in[k]));
         }
         /* the op again on the gathered inputs, making the Gather's output; LayerNorm's non-negative axis
          * moves down by one */
@@ -455,15 +450,12 @@ static kiln_status sink_split_projection(kl_pass_ctx *c, kl_node *gn, bool *move
     const char *label = kl_nodes_origin(c->m, all, 3), *g_origin = kl_nodes_origin(c->m, &gn, 1),
                *l_origin = kl_nodes_origin(c->m, &l, 1);
     if (!label || !g_origin || !l_origin) return KILN_ERR_NO_MEMORY;
-    kl_value *x = l->inputs[0], *xg, *gi[2] = {x, gn->inputs[1]}, *in[3] = {0};
-    kl_attr ga = kl_attr_of_int("axis", axis);
+    kl_value *x = l->inputs[0], *xg, *in[3] = {0};
     kl_node *nn;
     size_t ni = l->n_inputs;
     const char *op = l->op_type, *dom = l->domain;
     /* the query row: Gather(X) and its own product */
-    KL_TRY(kl_value_new(g, x->name, NULL, &xg));
-    KL_TRY(kl_node_new(g, NULL, "Gather", "", gi, 2, &xg, 1, &ga, 1, g_origin, l, &nn));
-    KL_TRY(kl_node_infer(c->m, nn));
+    KL_TRY(new_gather(c, x, gn->inputs[1], axis, g_origin, l, &xg));
     in[0] = xg;
     KL_TRY(const_cols(c, w, a, b, &in[1]));
     if (bias) KL_TRY(const_cols(c, bias, a, b, &in[2]));
