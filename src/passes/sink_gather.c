@@ -429,7 +429,7 @@ static kiln_status sink_split_projection(kl_pass_ctx *c, kl_node *gn, bool *move
         (r >= 3 && axis > r - 2) || l->inputs[0]->type.shape.rank != r || (bias && (!bt || bt->dtype != KILN_DTYPE_FLOAT)))
         return KILN_OK;
     int64_t n = wt->dims[1], a, b, lo = n, hi = 0;
-    if (bt && bt->count != n) return KILN_OK;
+    if (bt && (bt->rank < 1 || bt->count != n)) return KILN_OK;
     if (!col_slice(c, sq, n, &a, &b)) return KILN_OK;
     kl_node *others[8];
     size_t no = 0;
