@@ -1303,6 +1303,62 @@ static void test_sink_gather_attention(void) {
     }
 }
 
+/* sink_gather_attention's Slice and projection rewrites on their own: P = x W (x [batch,5,24], W [24,72]), the
+ * query columns q = P[..., 0:24] read at one row (Gather axis 1, index 0), and a second column Slice of P that is
+ * also a graph output.  variant 0: the second Slice is [24, 72): the row gets its own product by W[:, 0:24] and P
+ * keeps 48 columns (two products, no Gather of P); 1: it is [16, 48), overlapping the query columns: no split, the
+ * Gather moves above the query Slice (one product, a Gather reading it); 2: the query Slice takes rows 0..3 of
+ * axis 1 (the gathered axis): nothing moves, the Gather reads the Slice.  Same outputs every time. */
+static void test_sink_gather_projection(void) {
+    for (int v = 0; v < 3; v++) {
+        kt_pb g = {0}, mb = {0};
+        g_seed = 31;
+        kt_onnx_io(&g, KT_GRAPH_INPUT, "x", KILN_DTYPE_FLOAT, "batch,5,24");
+        add_w(&g, "W", 24, 72);
+        int64_t qs = 0, qe = v == 2 ? 3 : 24, qa = v == 2 ? 1 : 2, ks = v == 1 ? 16 : 24, ke = v == 1 ? 48 : 72, ka = 2;
+        add_i64(&g, "qs", &qs, 1);
+        add_i64(&g, "qe", &qe, 1);
+        add_i64(&g, "qa", &qa, 1);
+        add_i64(&g, "ks", &ks, 1);
+        add_i64(&g, "ke", &ke, 1);
+        add_i64(&g, "ka", &ka, 1);
+        int64_t zero = 0;
+        kt_pb t = {0};
+        kt_onnx_tensor_head(&t, "i0", KILN_DTYPE_INT64, NULL, 0, 0);
+        kt_pb_bytes_field(&t, KT_TENSOR_RAW_DATA, &zero, 8);
+        kt_pb_take(&g, KT_GRAPH_INITIALIZER, &t);
+        nd(&g, "MatMul", "x,W", "p");
+        nd(&g, "Slice", "p,qs,qe,qa", "q");
+        nd(&g, "Slice", "p,ks,ke,ka", "k");
+        nd_int(&g, "Gather", "q,i0", "row", "axis", 1);
+        kt_onnx_io(&g, KT_GRAPH_OUTPUT, "row", KILN_DTYPE_FLOAT, NULL);
+        kt_onnx_io(&g, KT_GRAPH_OUTPUT, "k", KILN_DTYPE_FLOAT, NULL);
+        finish(&mb, &g, 17);
+        kl_model *ref, *m;
+        double err;
+        m = optimize_without(&mb, NULL, &ref, &err);
+        if (m && ref) {
+            int products = count_op(m, "kiln.FusedMatMul"), gathers = 0, gathers_of_p = 0;
+            for (size_t i = 0; i < m->graph->n_nodes; i++) {
+                const kl_node *n = m->graph->nodes[i];
+                if (is_onnx(n, "MatMul")) products++;
+                if (!is_onnx(n, "Gather")) continue;
+                gathers++;
+                const kl_node *pr = n->inputs[0]->producer;
+                if (pr && (is_onnx(pr, "MatMul") || !strcmp(pr->op_type, "FusedMatMul"))) gathers_of_p++;
+            }
+            KT_CHECK_EQ_INT(gathers, 1);
+            KT_CHECK_EQ_INT(products, v == 0 ? 2 : 1);
+            KT_CHECK_EQ_INT(gathers_of_p, v == 1 ? 1 : 0);
+            if (err > 1e-5) fprintf(stderr, "    variant %d: err %g\n", v, err);
+            KT_CHECK(err <= 1e-5);
+        }
+        kl_model_free(ref);
+        kl_model_free(m);
+        kt_pb_free(&mb);
+    }
+}
+
 static kl_tensor *read_pb(kl_arena *a, const char *path, uint8_t **keep) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -1434,6 +1490,7 @@ int main(void) {
     KT_RUN(test_elementwise_gelu);
     KT_RUN(test_sink_gather);
     KT_RUN(test_sink_gather_attention);
+    KT_RUN(test_sink_gather_projection);
     KT_RUN(test_zoo);
     return kt_summary();
 }
