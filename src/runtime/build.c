@@ -300,9 +300,18 @@ KILN_API kiln_status kiln_build_options_set(kiln_build_options *o, const char *k
         return kiln_build_options_set_threads(o, v > 1024 ? -1 : (int)v);
     }
     if (strcmp(key, "disable_pass") == 0) {
-        /* "NAME" or "NAME,NAME": kiln_build_options_disable_pass for each */
-        char buf[512];
-        snprintf(buf, sizeof buf, "%s", value);
+        /* "NAME" or "NAME,NAME": kiln_build_options_disable_pass for each, once every name is known (an
+         * unknown one is refused, naming it and the passes, before any is disabled) */
+        char buf[512], chk[512];
+        if (snprintf(buf, sizeof buf, "%s", value) >= (int)sizeof buf)
+            return kl_errorf(KILN_ERR_INVALID_ARGUMENT, "option disable_pass: the list is longer than %zu bytes",
+                             sizeof buf - 1);
+        memcpy(chk, buf, sizeof buf);
+        for (char *save = NULL, *tok = strtok_r(chk, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+            size_t i = 0;
+            while (i < kl_pass_count() && strcmp(kl_pass_name(i), tok) != 0) i++;
+            if (i == kl_pass_count()) return kiln_build_options_disable_pass(o, tok); /* (fails, naming it) */
+        }
         for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
             KL_TRY(kiln_build_options_disable_pass(o, tok));
         return KILN_OK;

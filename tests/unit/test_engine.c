@@ -1324,6 +1324,33 @@ static void test_timing_cache(void) {
     kiln_model_destroy(m);
 }
 
+/* The "disable_pass" option: the passes it names do not run (their lines leave the build log), and a list
+ * holding an unknown name is refused, naming it, with none of its names disabled. */
+static void test_disable_pass_option(void) {
+    kiln_model *m = load_cnn("4");
+    KT_CHECK(m != NULL);
+    if (!m) return;
+    for (int v = 0; v < 3; v++) {
+        kiln_build_options *o = NULL;
+        kiln_build_options_create(&o);
+        kiln_build_options_set_log(o, log_fn, NULL, KILN_LOG_INFO);
+        if (v == 1) KT_CHECK_EQ_INT(kiln_build_options_set(o, "disable_pass", "fuse_bn, fuse_activation"), KILN_OK);
+        if (v == 2) {
+            KT_CHECK_EQ_INT(kiln_build_options_set(o, "disable_pass", "fuse_bn,no_such_pass"), KILN_ERR_NOT_FOUND);
+            KT_CHECK_CONTAINS(kiln_last_error(), "no_such_pass");
+        }
+        g_log[0] = 0;
+        kiln_engine *e = NULL;
+        KT_CHECK_EQ_INT(kiln_build(m, o, &e), KILN_OK);
+        bool bn = strstr(g_log, "pass fuse_bn:") != NULL, act = strstr(g_log, "pass fuse_activation:") != NULL;
+        KT_CHECK(bn == (v != 1));
+        KT_CHECK(act == (v != 1));
+        kiln_engine_destroy(e);
+        kiln_build_options_destroy(o);
+    }
+    kiln_model_destroy(m);
+}
+
 /* Two profiles; a context switches between them. */
 static void test_two_profiles(void) {
     kiln_model *m = load_cnn("N");
@@ -1544,6 +1571,7 @@ int main(void) {
     KT_RUN(test_separable_split_slice_resize);
     KT_RUN(test_split_chunk_big_weights);
     KT_RUN(test_timing_cache);
+    KT_RUN(test_disable_pass_option);
     KT_RUN(test_two_profiles);
     KT_RUN(test_shapes_option);
     KT_RUN(test_build_image_file_or_memory);
